@@ -1,0 +1,182 @@
+package pat
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ScopeAll is the scope that grants every right of the owner's user level. The
+// tenant gives it to a token created without a scope, and a null scope means it.
+const ScopeAll = "sp:scopes:all"
+
+// Owner is the PatOwner object. Every field is optional in the spec.
+type Owner struct {
+	Type string `json:"type,omitempty"`
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// Scopes is a token's scope list as the API sent it. Null (the field was null or
+// absent) is kept apart from an empty list because the tenant treats a null scope
+// as sp:scopes:all, while an empty list grants nothing.
+type Scopes struct {
+	Null   bool
+	Values []string
+}
+
+// ScopesOf returns a non-null scope list holding values (an empty list if none).
+func ScopesOf(values ...string) Scopes {
+	if values == nil {
+		values = []string{}
+	}
+	return Scopes{Values: values}
+}
+
+// Effective returns the scopes the token really holds: sp:scopes:all for a null
+// scope, the listed values otherwise.
+func (s Scopes) Effective() []string {
+	if s.Null {
+		return []string{ScopeAll}
+	}
+	return s.Values
+}
+
+// Has reports whether the token effectively holds scope.
+func (s Scopes) Has(scope string) bool {
+	for _, v := range s.Effective() {
+		if v == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// MarshalJSON writes null for a null scope and a (possibly empty) array otherwise.
+func (s Scopes) MarshalJSON() ([]byte, error) {
+	if s.Null {
+		return []byte("null"), nil
+	}
+	if s.Values == nil {
+		return []byte("[]"), nil
+	}
+	return json.Marshal(s.Values)
+}
+
+// UnmarshalJSON keeps null apart from [].
+func (s *Scopes) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*s = Scopes{Null: true}
+		return nil
+	}
+	var v []string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("scope: %w", err)
+	}
+	*s = ScopesOf(v...)
+	return nil
+}
+
+// Token is a personal access token as listed by GET /personal-access-tokens
+// (GetPersonalAccessTokenResponse), in any supported API version.
+type Token struct {
+	ID    string
+	Name  string
+	Scope Scopes
+	Owner Owner
+	// Created is when the token was created, in UTC.
+	Created time.Time
+	// LastUsed is nil when the token has never been used. The tenant updates it at
+	// most once a day, and only when the token mints an access token.
+	LastUsed *time.Time
+	Managed  bool
+	// AccessTokenValiditySeconds is 0 when the field was absent.
+	AccessTokenValiditySeconds int
+	// ExpirationDate is nil when the token never expires (v2025+, v1) or when the
+	// field was absent or null (v3 declares it non-nullable, but tenants differ).
+	ExpirationDate *time.Time
+	// UserAwareTokenNeverExpires is nil where the API version does not send it.
+	UserAwareTokenNeverExpires *bool
+}
+
+// LastUsedString renders LastUsed for explanations: the timestamp or "never".
+func (t *Token) LastUsedString() string {
+	if t.LastUsed == nil {
+		return "never"
+	}
+	return FormatTime(*t.LastUsed)
+}
+
+// wireToken is the JSON shape. Times travel as strings so that they can be parsed
+// leniently and written in TimeLayout.
+type wireToken struct {
+	ID                         string  `json:"id"`
+	Name                       string  `json:"name"`
+	Scope                      Scopes  `json:"scope"`
+	Owner                      Owner   `json:"owner"`
+	Created                    string  `json:"created"`
+	LastUsed                   *string `json:"lastUsed"`
+	Managed                    bool    `json:"managed"`
+	AccessTokenValiditySeconds int     `json:"accessTokenValiditySeconds,omitempty"`
+	ExpirationDate             *string `json:"expirationDate,omitempty"`
+	UserAwareTokenNeverExpires *bool   `json:"userAwareTokenNeverExpires,omitempty"`
+}
+
+// MarshalJSON writes the token in the API's shape, times in TimeLayout.
+func (t Token) MarshalJSON() ([]byte, error) {
+	w := wireToken{
+		ID: t.ID, Name: t.Name, Scope: t.Scope, Owner: t.Owner,
+		Created:                    FormatTime(t.Created),
+		Managed:                    t.Managed,
+		AccessTokenValiditySeconds: t.AccessTokenValiditySeconds,
+		UserAwareTokenNeverExpires: t.UserAwareTokenNeverExpires,
+	}
+	if t.LastUsed != nil {
+		s := FormatTime(*t.LastUsed)
+		w.LastUsed = &s
+	}
+	if t.ExpirationDate != nil {
+		s := FormatTime(*t.ExpirationDate)
+		w.ExpirationDate = &s
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes the API's shape. A missing or null scope is Null; id and
+// created are required; every timestamp must parse.
+func (t *Token) UnmarshalJSON(b []byte) error {
+	w := wireToken{Scope: Scopes{Null: true}}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	if w.ID == "" {
+		return fmt.Errorf("token without id")
+	}
+	created, err := ParseTime(w.Created)
+	if err != nil {
+		return fmt.Errorf("token %s: created: %w", w.ID, err)
+	}
+	tok := Token{
+		ID: w.ID, Name: w.Name, Scope: w.Scope, Owner: w.Owner, Created: created,
+		Managed:                    w.Managed,
+		AccessTokenValiditySeconds: w.AccessTokenValiditySeconds,
+		UserAwareTokenNeverExpires: w.UserAwareTokenNeverExpires,
+	}
+	if w.LastUsed != nil {
+		lu, err := ParseTime(*w.LastUsed)
+		if err != nil {
+			return fmt.Errorf("token %s: lastUsed: %w", w.ID, err)
+		}
+		tok.LastUsed = &lu
+	}
+	if w.ExpirationDate != nil {
+		exp, err := ParseTime(*w.ExpirationDate)
+		if err != nil {
+			return fmt.Errorf("token %s: expirationDate: %w", w.ID, err)
+		}
+		tok.ExpirationDate = &exp
+	}
+	*t = tok
+	return nil
+}
