@@ -89,6 +89,10 @@ func newRootCmd(s Streams) *cobra.Command {
 
 	root.AddCommand(
 		newVersionCmd(g),
+		newSimCmd(g),
+		newValidateCmd(g),
+		newServeCmd(g),
+		newPlanCmd(g), newApplyCmd(g), newDemoCmd(g), newAuditCmd(g),
 	)
 	return root
 }

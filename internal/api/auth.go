@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/patjanitor/patjanitor/internal/secret"
+)
+
+// tokenCache holds the current access token and fetches a new one when it is
+// missing, about to expire, or was refused by the API.
+//
+// It does not use oauth2.ReuseTokenSource: that one judges expiry with the wall
+// clock inside the oauth2 package, which tests cannot move, and it cannot be told
+// to drop a token that the API has just refused. The fetch itself is
+// clientcredentials.Config.Token (credentials in the form body).
+type tokenCache struct {
+	conf   clientcredentials.Config
+	client *Client
+
+	// sem serialises fetches (one in flight; the others wait for its result)
+	// while letting a waiter give up when its context ends, which a mutex held
+	// across an HTTP exchange would not.
+	sem     chan struct{}
+	token   string
+	refresh time.Time // when to fetch a new token; zero = only when refused
+}
+
+// get returns a usable access token, fetching one if needed.
+func (tc *tokenCache) get(ctx context.Context) (string, error) {
+	select {
+	case tc.sem <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-tc.sem }()
+	if tc.token != "" && (tc.refresh.IsZero() || tc.client.now().Before(tc.refresh)) {
+		return tc.token, nil
+	}
+	tok, refresh, err := tc.fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+	tc.token, tc.refresh = tok, refresh
+	return tok, nil
+}
+
+// invalidate drops token if it is still the cached one (another goroutine may
+// already have replaced it after the same 401).
+func (tc *tokenCache) invalidate(ctx context.Context, token string) error {
+	select {
+	case tc.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-tc.sem }()
+	if tc.token == token {
+		tc.token, tc.refresh = "", time.Time{}
+	}
+	return nil
+}
+
+// fetch gets a new access token, retrying 429, 5xx and connection failures like
+// any idempotent request. It returns the token and when to replace it: ahead of
+// its expiry by a minute (as the docs advise), or by a quarter of its lifetime
+// when that is shorter, so that a 15-second token is not refetched on every call.
+func (tc *tokenCache) fetch(ctx context.Context) (string, time.Time, error) {
+	c := tc.client
+	hctx := context.WithValue(ctx, oauth2.HTTPClient, c.http)
+	for attempt := 1; ; attempt++ {
+		issued := c.now()
+		start := time.Now()
+		tok, err := tc.conf.Token(hctx)
+		took := time.Since(start)
+		if err == nil {
+			c.obs.ObserveRequest(OpOAuthToken, http.StatusOK, took)
+			var refresh time.Time
+			if life := expiresIn(tok); life > 0 {
+				refresh = issued.Add(life - min(tokenRefreshLeadTime, life/4))
+			}
+			return tok.AccessToken, refresh, nil
+		}
+		if ctx.Err() != nil {
+			c.obs.ObserveRequest(OpOAuthToken, 0, took)
+			return "", time.Time{}, ctx.Err()
+		}
+		e, reason := tc.classify(err)
+		c.obs.ObserveRequest(OpOAuthToken, e.StatusCode, took)
+		if reason == "" {
+			return "", time.Time{}, e
+		}
+		if attempt >= c.maxAttempts {
+			return "", time.Time{}, fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, attempt, e)
+		}
+		c.obs.ObserveRetry(OpOAuthToken, reason)
+		if err := c.pause(ctx, attempt, e); err != nil {
+			return "", time.Time{}, err
+		}
+	}
+}
+
+// classify turns a token-endpoint failure into an *Error naming the client id,
+// and says whether it is worth another attempt.
+func (tc *tokenCache) classify(err error) (*Error, string) {
+	c := tc.client
+	e := &Error{Operation: OpOAuthToken, Method: http.MethodPost, Path: "/oauth/token", ClientID: c.clientID}
+	var re *oauth2.RetrieveError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &re):
+		if re.Response != nil {
+			e.StatusCode = re.Response.StatusCode
+			e.RetryAfter, e.hasRetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), c.now())
+		}
+		if re.ErrorCode != "" {
+			msg := re.ErrorCode
+			if re.ErrorDescription != "" {
+				msg += ": " + re.ErrorDescription
+			}
+			e.Messages = []string{clip(msg)}
+		} else {
+			e.fillFromBody(re.Body)
+		}
+		if e.StatusCode >= 200 && e.StatusCode < 300 {
+			// A 2xx carrying an OAuth "error" member: a refusal all the same.
+			e.StatusCode = http.StatusBadRequest
+		}
+	case errors.As(err, &ue):
+		e.Err = err
+	case strings.HasPrefix(err.Error(), "oauth2: cannot fetch token"):
+		// oauth2 reports a body that broke off mid-read with %v, not %w; it is
+		// a connection failure all the same.
+		e.Err = err
+		return tc.redact(e), ReasonConnection
+	default:
+		// A 2xx without a usable token (not JSON, no access_token).
+		e.StatusCode = http.StatusOK
+		e.malformed = true
+		e.Err = err
+	}
+	e = tc.redact(e)
+	switch {
+	case e.StatusCode == 0:
+		return e, ReasonConnection
+	case e.StatusCode == http.StatusTooManyRequests:
+		return e, ReasonRateLimited
+	case retryableStatus(e.StatusCode):
+		return e, ReasonServerError
+	}
+	return e, ""
+}
+
+// redact makes sure the secret cannot travel in an error even if a token
+// endpoint were to echo the request back.
+func (tc *tokenCache) redact(e *Error) *Error {
+	s := tc.conf.ClientSecret
+	if s == "" {
+		return e
+	}
+	for i, m := range e.Messages {
+		e.Messages[i] = strings.ReplaceAll(m, s, secret.Redacted)
+	}
+	if e.Err != nil && strings.Contains(e.Err.Error(), s) {
+		e.Err = errors.New(strings.ReplaceAll(e.Err.Error(), s, secret.Redacted))
+	}
+	return e
+}
+
+// expiresIn reads the token response's expires_in. clientcredentials keeps it
+// only among the raw fields (a float64 from JSON, an int64 or string from a form
+// body).
+func expiresIn(t *oauth2.Token) time.Duration {
+	if t.ExpiresIn > 0 {
+		return time.Duration(t.ExpiresIn) * time.Second
+	}
+	switch v := t.Extra("expires_in").(type) {
+	case float64:
+		return time.Duration(v * float64(time.Second))
+	case int64:
+		return time.Duration(v) * time.Second
+	case string:
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return 0
+}

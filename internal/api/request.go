@@ -1,0 +1,289 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Backoff for 5xx, connection failures and a 429 without Retry-After: 1 s
+// doubling to at most 30 s (what the official Go SDK's retryablehttp does), with
+// "equal jitter" (half fixed, half random) so that parallel janitors spread out.
+const (
+	backoffBase = time.Second
+	backoffCap  = 30 * time.Second
+)
+
+// call describes one API operation for do.
+type call struct {
+	op          string
+	method      string
+	path        string // escaped, relative to the tenant base
+	query       url.Values
+	body        []byte
+	contentType string
+	// replayable: sending the request again after it may have reached the
+	// tenant does no harm (GET, DELETE, a PATCH of replace ops). A create is
+	// not: a second POST could make a second token.
+	replayable bool
+	// want is the documented success status.
+	want int
+	// decode reads a success body (nil: the body is discarded). It runs once per
+	// attempt and must only publish its result when it returns nil.
+	decode func(io.Reader) error
+}
+
+// attemptResult is what one exchange came to.
+type attemptResult struct {
+	err    *Error
+	reason string // a Reason* when another attempt may help, "" when final
+	sent   bool   // the request may have reached the tenant
+}
+
+// do runs cl with authentication, rate limiting and retries.
+//
+// Retry rules: a 401 drops the access token and repeats the request once with a
+// new one (not counted as an attempt); a second 401 is an authentication error
+// naming the client id. 429 waits for Retry-After (seconds or an HTTP date), or
+// backs off without one. 5xx other than 501, and connection failures, back off
+// and repeat, unless the request is not replayable and may have reached the
+// tenant. Everything is bounded by ctx and MaxAttempts.
+func (c *Client) do(ctx context.Context, cl *call) error {
+	refreshed := false
+	ambiguous := false // an earlier attempt may have taken effect
+	for attempt := 1; ; attempt++ {
+		token, err := c.auth.get(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.waitTurn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", cl.op, err)
+		}
+		res := c.attempt(ctx, cl, token)
+		if res.err == nil {
+			return nil
+		}
+		e := res.err
+		if ctx.Err() != nil {
+			return e
+		}
+		if ambiguous && cl.method == http.MethodDelete && e.StatusCode == http.StatusNotFound {
+			// An earlier attempt failed in a way that may have deleted the
+			// token (a 5xx, or a connection that broke after the request went
+			// out); the 404 says it is gone, most likely by our own hand.
+			return nil
+		}
+		switch res.reason {
+		case "":
+			return e
+		case ReasonUnauthorized:
+			if refreshed {
+				e.ClientID = c.clientID
+				return e
+			}
+			refreshed = true
+			c.obs.ObserveRetry(cl.op, ReasonUnauthorized)
+			if err := c.auth.invalidate(ctx, token); err != nil {
+				return err
+			}
+			attempt--
+			continue
+		case ReasonServerError, ReasonConnection:
+			if res.sent {
+				if !cl.replayable {
+					return fmt.Errorf("%w (not retried: the request may have taken effect; check before repeating it)", e)
+				}
+				ambiguous = true
+			}
+		}
+		if attempt >= c.maxAttempts {
+			return fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, attempt, e)
+		}
+		c.obs.ObserveRetry(cl.op, res.reason)
+		if err := c.pause(ctx, attempt, e); err != nil {
+			return err
+		}
+	}
+}
+
+// pause waits before attempt+1: what the tenant asked for in Retry-After, or
+// the backoff. A wait that would outlast ctx's deadline is not started; the
+// error that caused it is returned instead.
+func (c *Client) pause(ctx context.Context, attempt int, e *Error) error {
+	d := backoff(attempt)
+	if e.hasRetryAfter {
+		d = e.RetryAfter
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return fmt.Errorf("%w (a retry in %s would pass the context deadline)", e, d)
+	}
+	if err := c.sleep(ctx, d); err != nil {
+		return fmt.Errorf("%s: waiting to retry: %w", e.Operation, err)
+	}
+	return nil
+}
+
+// backoff is the wait after the attempt-th failure: base·2^(attempt-1) capped,
+// then equal jitter.
+func backoff(attempt int) time.Duration {
+	d := backoffCap
+	if attempt >= 1 && attempt < 16 {
+		d = min(backoffBase<<(attempt-1), backoffCap)
+	}
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// retryableStatus: 5xx except 501 Not Implemented, which no retry will change.
+func retryableStatus(code int) bool {
+	return code >= 500 && code <= 599 && code != http.StatusNotImplemented
+}
+
+// maxRetryAfter caps a Retry-After in seconds before it is turned into a
+// Duration, so that an absurd header cannot overflow; the context still bounds
+// the actual wait.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads Retry-After as integer seconds or an HTTP date (RFC 9110
+// §10.2.3). A date in the past means "now".
+func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return min(d, maxRetryAfter), true
+	}
+	return 0, false
+}
+
+// attempt performs one exchange.
+func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptResult {
+	e := &Error{Operation: cl.op, Method: cl.method, Path: cl.path}
+	u := c.base + cl.path
+	if len(cl.query) > 0 {
+		u += "?" + cl.query.Encode()
+	}
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	// wrote tells an ambiguous connection failure (the request, or part of it,
+	// went out) from one where nothing reached the tenant (a refused dial).
+	var wrote atomic.Bool
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) },
+	})
+	req, err := http.NewRequestWithContext(tctx, cl.method, u, body)
+	if err != nil {
+		e.Err = err
+		return attemptResult{err: e}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if cl.contentType != "" {
+		req.Header.Set("Content-Type", cl.contentType)
+	}
+
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.obs.ObserveRequest(cl.op, 0, time.Since(start))
+		e.Err = err
+		return attemptResult{err: e, reason: ReasonConnection, sent: wrote.Load()}
+	}
+	defer resp.Body.Close()
+	e.StatusCode = resp.StatusCode
+
+	if success(cl, resp.StatusCode) {
+		rt := &readTracker{r: resp.Body}
+		var derr error
+		if cl.decode != nil {
+			derr = cl.decode(rt)
+		}
+		// Drain a little so the connection can be reused; a large remainder
+		// is not worth reading.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		c.obs.ObserveRequest(cl.op, resp.StatusCode, time.Since(start))
+		if derr == nil {
+			return attemptResult{}
+		}
+		e.Err = derr
+		if rt.err != nil {
+			// The connection broke mid-body: the listing is incomplete, and
+			// asking again (for a replayable request) is the cure.
+			return attemptResult{err: e, reason: ReasonConnection, sent: true}
+		}
+		e.malformed = true
+		return attemptResult{err: e}
+	}
+
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	c.obs.ObserveRequest(cl.op, resp.StatusCode, time.Since(start))
+	e.fillFromBody(data)
+	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+		e.RetryAfter, e.hasRetryAfter = d, true
+	}
+	res := attemptResult{err: e, sent: true}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		res.reason = ReasonUnauthorized
+	case resp.StatusCode == http.StatusTooManyRequests:
+		res.reason = ReasonRateLimited
+		res.sent = false // refused at the gateway: nothing happened
+	case retryableStatus(resp.StatusCode):
+		res.reason = ReasonServerError
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		e.Messages = append(e.Messages, fmt.Sprintf("unexpected success status (the API documents %d)", cl.want))
+	}
+	return res
+}
+
+// success: the documented status, or for DELETE any 2xx (the token is gone
+// either way; the API documents 204).
+func success(cl *call, code int) bool {
+	if code == cl.want {
+		return true
+	}
+	return cl.method == http.MethodDelete && code >= 200 && code < 300
+}
+
+// readTracker remembers a read failure of the underlying body, to tell a
+// connection that broke mid-body from a body that is complete but malformed
+// (both reach the JSON decoder as an unexpected EOF or syntax error).
+type readTracker struct {
+	r   io.Reader
+	err error
+}
+
+func (t *readTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}

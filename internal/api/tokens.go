@@ -1,0 +1,309 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/secret"
+)
+
+// Content types the PAT endpoints document.
+const (
+	contentTypeJSON      = "application/json"
+	contentTypeJSONPatch = "application/json-patch+json"
+)
+
+// maxSingleBody bounds the body of a create or patch response (one token).
+const maxSingleBody = 1 << 20
+
+// Filter renders a listing as the filter text the API documents: exactly
+// "lastUsed le 2026-08-28T03:00:00.000Z" (UTC, milliseconds, unquoted) or
+// "lastUsed isnull"; "" for a listing of every token. The two are never joined
+// with "or": the docs give no example of it, so the engine makes two calls and
+// merges them by id.
+func Filter(l pat.Listing) string {
+	switch l.Kind {
+	case pat.ListLastUsedBefore:
+		return "lastUsed le " + pat.FormatTime(l.Cutoff)
+	case pat.ListNeverUsed:
+		return "lastUsed isnull"
+	default:
+		return ""
+	}
+}
+
+// ListOptions are the list endpoint's two documented query parameters.
+type ListOptions struct {
+	// OwnerID is sent as owner-id (kebab-case, as the API spells it): an
+	// identity id or "me". Empty: every owner (needs the all-tokens right).
+	OwnerID string
+	// Filters is sent as filters, e.g. Filter(listing). Empty: no filter.
+	Filters string
+}
+
+// ListTokens lists the tenant's tokens in one call (the endpoint has no paging,
+// and no limit or offset is sent). The body is decoded as a stream through a
+// 64 KiB window, so a 34 MB listing of 100,000 tokens is never held as text. A body
+// that is truncated or malformed anywhere is an error matching
+// ErrMalformedResponse (or, when the connection broke, a retried connection
+// failure): never a partial listing.
+func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token, error) {
+	q := url.Values{}
+	if opts.OwnerID != "" {
+		q.Set("owner-id", opts.OwnerID)
+	}
+	if opts.Filters != "" {
+		q.Set("filters", opts.Filters)
+	}
+	var tokens []pat.Token
+	err := c.do(ctx, &call{
+		op:         OpListTokens,
+		method:     http.MethodGet,
+		path:       c.tokensPath(),
+		query:      q,
+		replayable: true,
+		want:       http.StatusOK,
+		decode: func(r io.Reader) error {
+			ts, err := decodeTokenArray(r)
+			if err != nil {
+				return err
+			}
+			tokens = ts
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tokens, nil
+}
+
+// decodeTokenArray reads a JSON array of tokens in one streaming pass (see
+// decode.go), insisting on the closing bracket and nothing after it.
+func decodeTokenArray(r io.Reader) ([]pat.Token, error) {
+	return newListingDecoder(r).decode()
+}
+
+// eofAsUnexpected: inside a document, the end of the body is never expected.
+func eofAsUnexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// DeleteToken deletes a token (204). A 404 is an *Error matching ErrNotFound:
+// the token is already gone. When an earlier attempt of the same call may have
+// deleted it (a 5xx or a connection that broke after sending), the retry's 404
+// counts as success.
+func (c *Client) DeleteToken(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("api: delete_token: empty token id")
+	}
+	return c.do(ctx, &call{
+		op:         OpDeleteToken,
+		method:     http.MethodDelete,
+		path:       c.tokenPath(id),
+		replayable: true,
+		want:       http.StatusNoContent,
+	})
+}
+
+// PatchToken applies JSON Patch operations to a token (Content-Type
+// application/json-patch+json) and returns the token as the tenant now has it.
+// Paths outside the version's patchable set are refused before sending:
+// /name and /scope everywhere, /expirationDate and /userAwareTokenNeverExpires
+// from v2025 and in v1. A time.Time value is sent in the API's millisecond form.
+// The request is repeated after an ambiguous failure only when every operation
+// is a replace (applying it twice is applying it once).
+func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (pat.Token, error) {
+	if id == "" {
+		return pat.Token{}, errors.New("api: patch_token: empty token id")
+	}
+	if len(ops) == 0 {
+		return pat.Token{}, fmt.Errorf("api: patch_token %s: no operations", id)
+	}
+	wire := make([]pat.PatchOp, len(ops))
+	replayable := true
+	for i, op := range ops {
+		if err := c.checkPatchOp(op); err != nil {
+			return pat.Token{}, fmt.Errorf("api: patch_token %s: operation %d: %w", id, i, err)
+		}
+		switch v := op.Value.(type) {
+		case time.Time:
+			op.Value = pat.FormatTime(v)
+		case *time.Time:
+			if v != nil {
+				op.Value = pat.FormatTime(*v)
+			}
+		}
+		if op.Op != "replace" && op.Op != "test" {
+			replayable = false
+		}
+		wire[i] = op
+	}
+	body, err := json.Marshal(wire)
+	if err != nil {
+		return pat.Token{}, fmt.Errorf("api: patch_token %s: encoding the patch: %w", id, err)
+	}
+	var out pat.Token
+	err = c.do(ctx, &call{
+		op:          OpPatchToken,
+		method:      http.MethodPatch,
+		path:        c.tokenPath(id),
+		body:        body,
+		contentType: contentTypeJSONPatch,
+		replayable:  replayable,
+		want:        http.StatusOK,
+		decode: func(r io.Reader) error {
+			return decodeOne(r, &out)
+		},
+	})
+	if err != nil {
+		return pat.Token{}, err
+	}
+	return out, nil
+}
+
+var patchOps = map[string]bool{"add": true, "remove": true, "replace": true, "move": true, "copy": true, "test": true}
+
+func (c *Client) checkPatchOp(op pat.PatchOp) error {
+	if !patchOps[op.Op] {
+		return fmt.Errorf("op %q is not a JSON Patch operation", op.Op)
+	}
+	field := op.Path
+	if i := strings.Index(field[min(1, len(field)):], "/"); i >= 0 {
+		field = field[:i+1] // "/scope/0" patches /scope
+	}
+	switch field {
+	case pat.PathName, pat.PathScope:
+		return nil
+	case pat.PathExpirationDate, pat.PathUserAwareTokenNeverExpires:
+		if c.version.ExpirationWritable() {
+			return nil
+		}
+		return fmt.Errorf("path %s is not patchable in API %s (only from v2025, and in v1)", op.Path, c.version)
+	}
+	return fmt.Errorf("path %q is not patchable (want /name, /scope, /expirationDate or /userAwareTokenNeverExpires)", op.Path)
+}
+
+// CreateTokenRequest is CreatePersonalAccessTokenRequest. The token is created
+// for the caller (the request has no owner).
+type CreateTokenRequest struct {
+	Name string
+	// Scope nil is omitted (the tenant then grants sp:scopes:all); a non-nil
+	// slice is sent as is, even empty.
+	Scope []string
+	// AccessTokenValiditySeconds 0 is omitted (tenant default 43200); else
+	// 15..43200.
+	AccessTokenValiditySeconds int
+	// ExpirationDate nil is omitted: in v3 the token then expires after six
+	// months, in v2025 and v1 it never expires, which needs
+	// UserAwareTokenNeverExpires.
+	ExpirationDate *time.Time
+	// UserAwareTokenNeverExpires exists only in v2025 and v1.
+	UserAwareTokenNeverExpires *bool
+}
+
+// CreatedToken is the create response: the token and its secret, which the
+// tenant shows this once.
+type CreatedToken struct {
+	Token  pat.Token
+	Secret secret.Secret
+}
+
+type wireCreateRequest struct {
+	Name                       string    `json:"name"`
+	Scope                      *[]string `json:"scope,omitempty"`
+	AccessTokenValiditySeconds *int      `json:"accessTokenValiditySeconds,omitempty"`
+	ExpirationDate             *string   `json:"expirationDate,omitempty"`
+	UserAwareTokenNeverExpires *bool     `json:"userAwareTokenNeverExpires,omitempty"`
+}
+
+// CreateToken creates a token (200, not 201). It is never repeated after a
+// failure that may have reached the tenant (a 5xx, or a connection that broke
+// after sending): a second POST could create a second token, and the error says
+// to check first. A 429, a 401 or a refused connection are retried as usual.
+func (c *Client) CreateToken(ctx context.Context, req CreateTokenRequest) (CreatedToken, error) {
+	if strings.TrimSpace(req.Name) == "" {
+		return CreatedToken{}, errors.New("api: create_token: empty name")
+	}
+	w := wireCreateRequest{Name: req.Name, UserAwareTokenNeverExpires: req.UserAwareTokenNeverExpires}
+	if req.Scope != nil {
+		s := req.Scope
+		w.Scope = &s
+	}
+	if v := req.AccessTokenValiditySeconds; v != 0 {
+		if v < 15 || v > 43200 {
+			return CreatedToken{}, fmt.Errorf("api: create_token %q: accessTokenValiditySeconds %d is outside 15..43200", req.Name, v)
+		}
+		w.AccessTokenValiditySeconds = &v
+	}
+	if req.ExpirationDate != nil {
+		s := pat.FormatTime(*req.ExpirationDate)
+		w.ExpirationDate = &s
+	}
+	if req.UserAwareTokenNeverExpires != nil && !c.version.ExpirationWritable() {
+		return CreatedToken{}, fmt.Errorf("api: create_token %q: userAwareTokenNeverExpires does not exist in API %s", req.Name, c.version)
+	}
+	body, err := json.Marshal(w)
+	if err != nil {
+		return CreatedToken{}, fmt.Errorf("api: create_token %q: encoding the request: %w", req.Name, err)
+	}
+	var out CreatedToken
+	err = c.do(ctx, &call{
+		op:          OpCreateToken,
+		method:      http.MethodPost,
+		path:        c.tokensPath(),
+		body:        body,
+		contentType: contentTypeJSON,
+		replayable:  false,
+		want:        http.StatusOK,
+		decode: func(r io.Reader) error {
+			data, err := io.ReadAll(io.LimitReader(r, maxSingleBody))
+			if err != nil {
+				return err
+			}
+			var tok pat.Token
+			if err := json.Unmarshal(data, &tok); err != nil {
+				return fmt.Errorf("create response: %w", err)
+			}
+			var s struct {
+				Secret string `json:"secret"`
+			}
+			if err := json.Unmarshal(data, &s); err != nil {
+				return fmt.Errorf("create response: %w", err)
+			}
+			if s.Secret == "" {
+				return fmt.Errorf("create response for token %s has no secret", tok.ID)
+			}
+			out = CreatedToken{Token: tok, Secret: secret.New(s.Secret)}
+			return nil
+		},
+	})
+	if err != nil {
+		return CreatedToken{}, err
+	}
+	return out, nil
+}
+
+// decodeOne decodes a single JSON document into v and insists that nothing
+// follows it.
+func decodeOne(r io.Reader, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r, maxSingleBody))
+	if err := dec.Decode(v); err != nil {
+		return eofAsUnexpected(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON document")
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/term"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/report"
+)
+
+// JournalFile is the journal's name inside --state-dir.
+const JournalFile = "journal.jsonl"
+
+type applyFlags struct {
+	autoApprove bool
+	maxPlanAge  time.Duration
+	journal     string
+}
+
+func newApplyCmd(g *globals) *cobra.Command {
+	var o applyFlags
+	cmd := &cobra.Command{
+		Use:   "apply [PLAN]",
+		Short: "Execute the enforce-mode actions: of a saved plan, or planned now",
+		Long: `With PLAN (a file saved by 'patjanitor plan --out'): check that the plan is
+for this tenant, API version and config, is intact and not older than
+--max-plan-age; list the tenant afresh; and execute only the plan's
+enforce-mode items whose token still gets the same decision. Every item that
+no longer holds is reported with the reason, and tokens that are not in the
+plan are never touched.
+
+Without PLAN: plan now and execute that plan.
+
+Each mutation is journaled (--journal) before its request is sent and after
+it; if the journal cannot be written, nothing is changed. apply asks for
+confirmation on a terminal; without a terminal it refuses unless
+--auto-approve is given.
+
+Exit codes: 0 everything that was to be done was done (possibly nothing);
+1 an error, a refused plan, a tripped guardrail or any failed action.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			planFile := ""
+			if len(args) == 1 {
+				planFile = args[0]
+			}
+			return runApply(cmd.Context(), g, o, planFile)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
+	f.DurationVar(&o.maxPlanAge, "max-plan-age", janitor.DefaultMaxPlanAge, "refuse a saved plan older than this")
+	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	return cmd
+}
+
+func (g *globals) journalPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return filepath.Join(g.stateDir, JournalFile)
+}
+
+func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	var saved *plan.Plan
+	if planFile != "" {
+		if saved, err = readPlan(planFile); err != nil {
+			return err
+		}
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	conn, err := connect(cfg, nil)
+	if err != nil {
+		return err
+	}
+
+	// The journal is opened before anything is listed: a run that could not
+	// journal must not get as far as asking for confirmation.
+	jpath := g.journalPath(o.journal)
+	journal, pending, err := openJournal(jpath)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
+	defer func() { _ = journal.Close() }()
+
+	eng, err := janitor.New(janitor.Options{
+		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),
+		APIVersion: conn.client.Version(), ClientID: conn.client.ClientID(),
+		Journal: journal, Pending: pending, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		log.Warn("the journal holds intents without an outcome (an earlier run was interrupted); this run resolves them against a fresh listing",
+			zap.Int("intents", len(pending)))
+	}
+
+	var res *janitor.Result
+	var runErr error
+	if saved != nil {
+		res, runErr = applySaved(ctx, g, o, eng, saved, planFile)
+	} else {
+		res, runErr = applyNow(ctx, g, o, eng)
+	}
+	if res != nil {
+		if err := printResult(g.streams.Out, res); err != nil {
+			return err
+		}
+	}
+	if runErr != nil {
+		return &exitError{code: 1, err: runErr}
+	}
+	return nil
+}
+
+// errDeclined ends a run the user did not confirm.
+var errDeclined = errors.New("apply cancelled: nothing was changed")
+
+func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine, saved *plan.Plan, planFile string) (*janitor.Result, error) {
+	// The static checks first, so that a stale or foreign plan is refused
+	// before anyone is asked to confirm it.
+	if err := eng.CheckPlan(saved, o.maxPlanAge); err != nil {
+		return nil, err
+	}
+	pending := saved.Pending()
+	if len(pending) == 0 {
+		_, err := fmt.Fprintf(g.streams.Out, "The plan %s has no enforce-mode actions. Nothing to do.\n", planFile)
+		return nil, err
+	}
+	if !o.autoApprove {
+		if err := report.Render(g.streams.Out, saved, "table"); err != nil {
+			return nil, fmt.Errorf("render the plan: %w", err)
+		}
+		q := fmt.Sprintf("\npatjanitor will re-check and then execute up to %d actions of %s against %s.", len(pending), planFile, eng.TenantURL())
+		if err := confirm(g.streams, q); err != nil {
+			return nil, err
+		}
+	}
+	return eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{MaxAge: o.maxPlanAge})
+}
+
+func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine) (*janitor.Result, error) {
+	pl, err := eng.Plan(ctx)
+	if pl == nil {
+		return nil, err
+	}
+	if !o.autoApprove || err != nil {
+		if rerr := report.Render(g.streams.Out, pl.Plan, "table"); rerr != nil {
+			return nil, fmt.Errorf("render the plan: %w", rerr)
+		}
+	}
+	blocked := err != nil
+	for _, gr := range pl.Plan.Guardrails {
+		blocked = blocked || gr.Tripped
+	}
+	pending := pl.Plan.Pending()
+	if blocked || o.autoApprove {
+		// Execute refuses a blocked plan (and says why) without asking, and
+		// resolves interrupted intents even when nothing is pending.
+		return eng.Execute(ctx, pl)
+	}
+	if len(pending) == 0 {
+		_, err := fmt.Fprintln(g.streams.Out, "No enforce-mode actions. Nothing to do.")
+		return nil, err
+	}
+	q := fmt.Sprintf("\npatjanitor will execute %d actions against %s.", len(pending), eng.TenantURL())
+	if err := confirm(g.streams, q); err != nil {
+		return nil, err
+	}
+	// The answer may come hours after the listing: re-verify the plan against
+	// a fresh one, exactly as for a saved plan.
+	return eng.ApplyPlan(ctx, pl.Plan, janitor.ApplyOptions{})
+}
+
+// terminal is implemented by test streams that pretend to be a terminal.
+type terminal interface{ IsTerminal() bool }
+
+// isTerminal reports whether r is an interactive terminal.
+func isTerminal(r io.Reader) bool {
+	switch f := r.(type) {
+	case terminal:
+		return f.IsTerminal()
+	case *os.File:
+		return term.IsTerminal(int(f.Fd()))
+	}
+	return false
+}
+
+// confirm asks on the terminal and accepts only "yes", like terraform apply.
+func confirm(s Streams, question string) error {
+	if !isTerminal(s.In) {
+		return errors.New("refusing to apply without a terminal to confirm on: review the plan and pass --auto-approve")
+	}
+	if _, err := fmt.Fprintf(s.Out, "%s\nOnly 'yes' will be accepted to approve.\n\nEnter a value: ", question); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(s.In).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read the confirmation: %w", err)
+	}
+	if strings.TrimSpace(line) != "yes" {
+		return errDeclined
+	}
+	return nil
+}
+
+func readPlan(path string) (*plan.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	p, err := plan.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// openJournal opens the journal for appending (creating it and the state
+// directory if needed) and returns the intents an interrupted run left
+// without an outcome. audit.Open verifies the whole chain first: a journal
+// whose chain is broken is refused, because appending to it would bury the
+// damage.
+func openJournal(path string) (*audit.Journal, []audit.Record, error) {
+	j, err := audit.Open(path, audit.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return j, j.Pending(), nil
+}
+
+// printResult says what was done, item by item, then the totals.
+func printResult(w io.Writer, res *janitor.Result) error {
+	ew := &stickyWriter{w: w}
+	fmt.Fprintf(ew, "\nRun %s\n", res.RunID)
+	if n := len(res.Recovered); n > 0 {
+		gone := 0
+		for _, r := range res.Recovered {
+			if r.Gone {
+				gone++
+			}
+		}
+		fmt.Fprintf(ew, "Resolved %d interrupted actions of an earlier run (%d tokens gone, %d still present and decided afresh).\n", n, gone, n-gone)
+	}
+	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+	for _, it := range res.Items {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", outcomeWord(it), it.Item.TokenID, it.Item.TokenName, it.Item.Policy, it.Detail)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(ew, "Applied %d, already gone %d, failed %d, dropped %d, blocked %d, not started %d.\n",
+		res.Count(janitor.OutcomeApplied), res.Count(janitor.OutcomeGone), res.Count(janitor.OutcomeFailed),
+		res.Count(janitor.OutcomeDropped), res.Count(janitor.OutcomeBlocked),
+		res.Count(janitor.OutcomeNotStarted)+res.Count(janitor.OutcomeRefused))
+	return ew.err
+}
+
+func outcomeWord(r janitor.ItemResult) string {
+	if r.Outcome != janitor.OutcomeApplied {
+		return strings.ToUpper(string(r.Outcome))
+	}
+	switch policy.Action(r.Item.Action) {
+	case policy.ActionDelete:
+		return "deleted"
+	case policy.ActionExpire:
+		return "expired"
+	default:
+		return "patched"
+	}
+}
+
+// stickyWriter keeps the first write error so a report can be written without
+// checking every line.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *stickyWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}

@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// BenchmarkPlan100kTokens plans the shipped policies.yaml against a simulated
+// tenant of 100,000 tokens running in a separate process (`patjanitor sim`),
+// end to end: `patjanitor plan -o json --out /dev/null` as a subprocess, timed
+// from start to exit, with its peak RSS from rusage. Targets: < 1 s, < 100 MB.
+//
+//	go test -run '^$' -bench BenchmarkPlan100kTokens -benchtime 5x ./internal/cli
+func BenchmarkPlan100kTokens(b *testing.B) {
+	bin := buildCLI(b, b.TempDir())
+	sim := exec.Command(bin, "sim", "--tokens", "100000", "--seed", "1", "--rate-limit", "-1",
+		"--listen", "127.0.0.1:0", "--print-env")
+	sim.Env = cleanEnv()
+	out, err := sim.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = sim.Process.Signal(os.Interrupt)
+		_ = sim.Wait()
+	}()
+	env := cleanEnv()
+	sc := bufio.NewScanner(out)
+	for range 3 {
+		if !sc.Scan() {
+			b.Fatalf("sim printed no credentials: %v", sc.Err())
+		}
+		env = append(env, strings.TrimPrefix(sc.Text(), "export "))
+	}
+	policies, err := filepath.Abs("../../policies.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan := func() (time.Duration, time.Duration, int64) {
+		cmd := exec.Command(bin, "-c", policies, "plan", "-o", "json", "--out", os.DevNull)
+		cmd.Env = env
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("plan: %v\n%s", err, stderr.String())
+		}
+		took := time.Since(start)
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		return took, cpu, ru.Maxrss * 1024 // Linux reports KiB
+	}
+	plan() // the simulator encodes its listing lazily; warm it up
+
+	var total, cpu time.Duration
+	var peak int64
+	b.ResetTimer()
+	for range b.N {
+		took, c, rss := plan()
+		total += took
+		cpu += c
+		peak = max(peak, rss)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/plan")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/plan")
+	b.ReportMetric(float64(peak)/(1<<20), "MB-peak-rss")
+}
+
+// BenchmarkApply1000DeletesRateLimited executes 1,000 deletes against a
+// simulated tenant that allows 100 requests per second (the tenant's 100 per
+// 10 s with a tenth of the window, to keep the run short), with the client
+// configured to the same budget. It reports the wall time over the fastest
+// time the tenant allows (requests / allowed rate; requests = listing calls +
+// actions, the token endpoint not being rate limited) and the 429s seen.
+// Target: a ratio within 1.05, no 429.
+//
+//	go test -run '^$' -bench BenchmarkApply1000DeletesRateLimited -benchtime 1x ./internal/cli
+func BenchmarkApply1000DeletesRateLimited(b *testing.B) {
+	const (
+		n      = 1000
+		rate   = 100
+		window = time.Second
+	)
+	bin := buildCLI(b, b.TempDir())
+	var ratios []float64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		sim := idnsim.New(idnsim.Options{RateLimit: rate, RateWindow: window})
+		srv := httptest.NewServer(sim)
+		now := time.Now().UTC()
+		lu := now.Add(-200 * wfDay)
+		for i := range n {
+			sim.Add(pat.Token{ID: fmt.Sprintf("t%04d", i), Name: fmt.Sprintf("t%04d", i), Owner: pat.Owner{ID: fmt.Sprintf("o%d", i/10)},
+				Created: now.Add(-400 * wfDay), LastUsed: &lu, Scope: pat.ScopesOf("idn:sources:read")}, "")
+		}
+		dir := b.TempDir()
+		cfg := filepath.Join(dir, "policies.yaml")
+		body := fmt.Sprintf(`tenant:
+  url: %s
+  clientId: %s
+  rateLimit: {requests: %d, per: %s}
+limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}
+policies:
+  - name: unused-90d
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+`, srv.URL, sim.Admin().ClientID, rate, window)
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-c", cfg, "--state-dir", filepath.Join(dir, "state"), "apply", "--auto-approve")
+		cmd.Env = cleanEnv("PATJANITOR_CLIENT_SECRET=" + sim.Admin().ClientSecret)
+		b.StartTimer()
+		start := time.Now()
+		outb, err := cmd.CombinedOutput()
+		took := time.Since(start)
+		b.StopTimer()
+		if err != nil {
+			b.Fatalf("apply: %v\n%s", err, outb)
+		}
+		reqs := sim.Requests()
+		api, limited, deleted := 0, 0, 0
+		for _, r := range reqs {
+			if r.Operation == idnsim.OpOAuthToken {
+				continue
+			}
+			api++
+			if r.Status == 429 {
+				limited++
+			}
+			if r.Operation == idnsim.OpDeleteToken && r.Status == 204 {
+				deleted++
+			}
+		}
+		srv.Close()
+		if deleted != n {
+			b.Fatalf("deleted %d of %d", deleted, n)
+		}
+		ideal := time.Duration(float64(api) / rate * float64(window))
+		ratio := took.Seconds() / ideal.Seconds()
+		ratios = append(ratios, ratio)
+		b.Logf("%d API requests (%d 429) in %s; requests/rate = %s; ratio %.3f", api, limited, took.Round(time.Millisecond), ideal, ratio)
+		b.ReportMetric(float64(limited), "429s")
+		b.StartTimer()
+	}
+	sum := 0.0
+	for _, r := range ratios {
+		sum += r
+	}
+	b.ReportMetric(sum/float64(len(ratios)), "wall/ideal")
+}

@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// validateRuns is how many upcoming runs validate shows per schedule.
+const validateRuns = 3
+
+type validateFlags struct {
+	now string // hidden: a fixed "now" for reproducible output (tests, docs)
+}
+
+func newValidateCmd(g *globals) *cobra.Command {
+	var o validateFlags
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check the config and policies offline and print a summary",
+		Long: `Load the config (-c, default policies.yaml) strictly, as serve, plan and apply
+do, and print what it says: the tenant, the guardrails, the exclusions, each
+policy with its mode, action, schedule and next runs in the configured time
+zone, and the listing calls a run will make. Exit 0.
+
+If anything is wrong, print every problem with its file, line, policy and
+field, and exit 1.
+
+validate never contacts the tenant and never reads the client secret. The
+PATJANITOR_TENANT_URL and PATJANITOR_CLIENT_ID overrides are applied (and
+shown), so that it checks what a run would use.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runValidate(g, o, os.Getenv)
+		},
+	}
+	cmd.Flags().StringVar(&o.now, "now", "", "evaluate schedules and cutoffs at this RFC 3339 time instead of now")
+	_ = cmd.Flags().MarkHidden("now")
+	return cmd
+}
+
+func runValidate(g *globals, o validateFlags, getenv func(string) string) error {
+	now := time.Now()
+	if o.now != "" {
+		t, err := pat.ParseTime(o.now)
+		if err != nil {
+			return fmt.Errorf("--now: %w", err)
+		}
+		now = t
+	}
+	cfg, err := policy.Load(g.config)
+	var problems policy.Errors
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			if _, werr := fmt.Fprintln(g.streams.Err, p.Error()); werr != nil {
+				return werr
+			}
+		}
+		noun := "problems"
+		if len(problems) == 1 {
+			noun = "problem"
+		}
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d %s", g.config, len(problems), noun)}
+	}
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	fileURL, fileID := cfg.Tenant.URL, cfg.Tenant.ClientID
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	origin := func(v, fileV, env string) string {
+		switch {
+		case v == "":
+			return "(not set: set it in the file or " + env + ")"
+		case v != fileV:
+			return v + " (from " + env + ")"
+		}
+		return v
+	}
+	w := &errWriter{w: g.streams.Out}
+	w.printf("%s is valid (%s)\n\n", cfg.File, cfg.Digest)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	t := cfg.Tenant
+	row("tenant", origin(t.URL, fileURL, policy.EnvTenantURL))
+	row("apiVersion", string(t.APIVersion))
+	row("clientId", origin(t.ClientID, fileID, policy.EnvClientID))
+	switch src := cfg.ClientSecretSource(); src {
+	case "":
+		row("clientSecret", "(not set: set tenant.clientSecretFile or "+policy.EnvClientSecret+")")
+	case policy.EnvClientSecret:
+		row("clientSecret", "from "+src+" (not shown)")
+	default:
+		row("clientSecret", "from file "+src+" (not read)")
+	}
+	if t.RateLimit.Requests < 0 {
+		row("rateLimit", "none (client side)")
+	} else {
+		row("rateLimit", fmt.Sprintf("%d requests per %s", t.RateLimit.Requests, policy.FormatDuration(t.RateLimit.Per)))
+	}
+	if t.Unpaged {
+		row("unpaged", "yes: a listing of exactly 250 tokens is trusted")
+	} else {
+		row("unpaged", "no: a listing of exactly 250 tokens stops the run")
+	}
+	row("schedule", cfg.Schedule+" (policies without their own)")
+	row("timezone", cfg.Timezone)
+	l := cfg.Limits
+	row("limits", fmt.Sprintf("maxActionsPerRun %s, maxActionsPercent %s, maxActionsPerOwner %s",
+		limitString(float64(l.MaxActionsPerRun), ""), limitString(l.MaxActionsPercent, "%"), limitString(float64(l.MaxActionsPerOwner), "")))
+	ex := cfg.Exclude
+	row("exclude", fmt.Sprintf("tokenIds %s; ownerIds %s; names %s", listString(ex.TokenIDs), listString(ex.OwnerIDs), listString(ex.Names)))
+	if cfg.Owners.Lookup {
+		row("owners", "lookup on, fallbackEmail "+orNone(cfg.Owners.FallbackEmail))
+	} else {
+		row("owners", "lookup off")
+	}
+	row("notify", notifySummary(&cfg.Notify))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	w.printf("\npolicies (%d):\n", len(cfg.Policies))
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  NAME\tMODE\tACTION\tSCHEDULE\tNEXT RUNS (%s)\n", cfg.Timezone)
+	for _, p := range cfg.Policies {
+		runs, err := cfg.NextRuns(p.Schedule, now, validateRuns)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, p.Mode, p.Action, p.Schedule, runsString(runs))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range cfg.Policies {
+		w.printf("\n  %s", p.Name)
+		if p.Description != "" {
+			w.printf(": %s", p.Description)
+		}
+		w.printf("\n    match   %s\n", p.Match.String())
+		switch p.Action {
+		case policy.ActionPatch:
+			w.printf("    patch   %s\n", p.Patch.String())
+		case policy.ActionExpire:
+			w.printf("    expire  expirationDate = run time + %s\n", policy.FormatDuration(p.ExpireIn))
+		}
+		if p.Grace > 0 {
+			w.printf("    grace   %s after the owner's warning is delivered\n", policy.FormatDuration(p.Grace))
+		}
+	}
+
+	groups, err := cfg.ScheduleGroups()
+	if err != nil {
+		return err
+	}
+	w.printf("\nlisting calls (cutoffs as of %s):\n", pat.FormatTime(now))
+	if len(groups) > 1 {
+		w.printf("  plan, apply (all policies): %s\n", listingsString(cfg.Listings(now)))
+		for _, gr := range groups {
+			w.printf("  schedule %q (%s): %s\n", gr.Spec, strings.Join(gr.Policies, ", "), listingsString(cfg.Only(gr.Policies...).Listings(now)))
+		}
+	} else {
+		w.printf("  every run: %s\n", listingsString(cfg.Listings(now)))
+	}
+	if cfg.Limits.MaxActionsPercent > 0 {
+		w.printf("  (one unfiltered listing because maxActionsPercent is a share of the whole population)\n")
+	}
+	return w.err
+}
+
+func limitString(v float64, unit string) string {
+	if v == 0 {
+		return "off"
+	}
+	return fmt.Sprintf("%g%s", v, unit)
+}
+
+func listString(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func notifySummary(n *policy.Notify) string {
+	if len(n.Receivers) == 0 {
+		return "no receivers"
+	}
+	var rs []string
+	for _, r := range n.Receivers {
+		ch := "?"
+		switch {
+		case r.Slack != nil:
+			ch = "slack"
+		case r.Webhook != nil:
+			ch = "webhook"
+		case r.Email != nil:
+			ch = "email"
+		}
+		rs = append(rs, r.Name+" ("+ch+")")
+	}
+	return fmt.Sprintf("receivers %s; summary %s; owners %s; failures %s",
+		strings.Join(rs, ", "), listString(n.Summary), orNone(n.Owners), listString(n.Failures))
+}
+
+func runsString(runs []time.Time) string {
+	s := make([]string, len(runs))
+	for i, r := range runs {
+		s[i] = r.Format("Mon 2006-01-02 15:04")
+	}
+	if len(s) == 0 {
+		return "never"
+	}
+	return strings.Join(s, ", ")
+}
+
+// listingsString renders the listing calls as the filters they send.
+func listingsString(ls []pat.Listing) string {
+	if len(ls) == 0 {
+		return "none (no policy)"
+	}
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = l.String()
+		if l.Kind != pat.ListAll {
+			s[i] = "filters=" + s[i]
+		}
+	}
+	return strings.Join(s, " + ")
+}
+
+// errWriter remembers the first write error so that a long summary can be
+// printed without checking every line.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	_, _ = fmt.Fprintf(e, format, args...)
+}

@@ -1,0 +1,580 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// Defaults of the serve flags.
+const (
+	// DefaultListenAddress is where /metrics, /healthz, /readyz and /plan are
+	// served. 9874 is not taken by any exporter in Prometheus' list of default
+	// port allocations.
+	DefaultListenAddress = ":9874"
+	// DefaultShutdownTimeout bounds the wait for the run in progress on
+	// SIGTERM. Kubernetes' default terminationGracePeriodSeconds is 30 s too;
+	// set the pod's a little higher than this flag so the daemon, not the
+	// kubelet's SIGKILL, decides.
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultReloadInterval is how often the config file's checksum is
+	// polled. Kubernetes takes up to a minute or so to project a changed
+	// ConfigMap into the pod, so polling faster buys little.
+	DefaultReloadInterval = 30 * time.Second
+)
+
+// Runner performs one run: inventory, decisions, plan and, for enforce-mode
+// policies, the mutations. The engine (internal/janitor, wired by the serve
+// command) implements it. Run must honour the engine's cancellation contract:
+// when ctx ends, start no new mutation, but finish and journal the ones in
+// flight, then return.
+type Runner interface {
+	Run(ctx context.Context, cfg *policy.Config) (*RunReport, error)
+}
+
+// RunnerFunc adapts a function to Runner.
+type RunnerFunc func(ctx context.Context, cfg *policy.Config) (*RunReport, error)
+
+// Run calls f.
+func (f RunnerFunc) Run(ctx context.Context, cfg *policy.Config) (*RunReport, error) {
+	return f(ctx, cfg)
+}
+
+// RunReport is what a run did, for the run's log line and /plan. The engine's
+// metrics are the engine's business; the daemon only logs these counts.
+type RunReport struct {
+	// RunID names the run in the journal and in the engine's log lines.
+	RunID string
+	// Plan is the run's plan document (nil when the run failed before it had
+	// one, for example the tenant refused the credentials).
+	Plan *plan.Plan
+	// Population is the number of tokens listed.
+	Population int
+	// Matched is the number of plan items; WouldApply of them are report-mode
+	// (or action report) items that change nothing.
+	Matched, WouldApply int
+	// The enforce-mode items by outcome.
+	Applied, Gone, Failed, Blocked, NotStarted int
+}
+
+// Metrics receives the daemon's own measurements; *metrics.Metrics
+// implements it. Run metrics are the engine's.
+type Metrics interface {
+	// ConfigReloaded records the outcome of a configuration (re)load: the
+	// config_last_reload_successful gauge, and on success the
+	// config_last_reload_success_timestamp_seconds gauge.
+	ConfigReloaded(success bool, at time.Time)
+	// RunSkipped counts a run that was due but not started, with the reason
+	// SkipOverlap or SkipShutdown (runs_skipped_total{reason}).
+	RunSkipped(reason string)
+	// SetPolicies names the policies of the configuration now running, after
+	// every successful load, so per-policy gauges of removed policies go.
+	SetPolicies(names []string)
+}
+
+// Reasons a due run was skipped (the runs_skipped_total{reason} values of
+// internal/metrics).
+const (
+	// SkipOverlap: another run was in progress.
+	SkipOverlap = "overlap"
+	// SkipShutdown: the daemon was shutting down.
+	SkipShutdown = "shutdown"
+)
+
+// Registry is where /metrics gathers from and where the HTTP handler's own
+// metrics are registered; *prometheus.Registry implements it.
+type Registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+// Options configure a Daemon.
+type Options struct {
+	// ConfigPath is the policies file (required). It is read at start, on
+	// every Reload signal and, with ReloadInterval, whenever its content
+	// changes.
+	ConfigPath string
+	// Load parses and validates the file's bytes, the way the other commands
+	// load it (environment overrides included). Default: policy.Parse.
+	Load LoadFunc
+	// NewRunner builds the Runner for a loaded config (the tenant client, its
+	// credentials). It is part of a (re)load: if it fails, the config is
+	// refused like an invalid file. Required.
+	NewRunner func(cfg *policy.Config) (Runner, error)
+	// Logger is the root logger (default: none).
+	Logger *zap.Logger
+	// Registry is served at /metrics (required).
+	Registry Registry
+	// Metrics is optional.
+	Metrics Metrics
+	// ListenAddress is the HTTP listen address (default DefaultListenAddress).
+	// Tests use 127.0.0.1:0 and read the bound address with Addr.
+	ListenAddress string
+	// DryRun forces every policy into report mode, whatever the file says.
+	DryRun bool
+	// RunOnStart runs all policies once, together, right after start.
+	RunOnStart bool
+	// EnablePlan serves the latest plan of each schedule group at /plan. Off
+	// by default: a plan lists token names and owners.
+	EnablePlan bool
+	// ShutdownTimeout bounds the wait for the run in progress when ctx ends
+	// (default DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration
+	// ReloadInterval is how often the file's checksum is compared; 0 turns
+	// polling off (the serve flag defaults to DefaultReloadInterval).
+	ReloadInterval time.Duration
+	// Reload triggers a reload on every receive (SIGHUP, wired by the serve
+	// command). A reload always reloads, even when the content is unchanged.
+	Reload <-chan struct{}
+	// Now is the clock of the reload timestamps and run log lines (default
+	// time.Now). Schedules run on the wall clock: robfig/cron has no other.
+	Now func() time.Time
+}
+
+// generation is one loaded configuration with everything built from it.
+// Generations are immutable once built; a reload builds a new one.
+type generation struct {
+	cfg      *policy.Config
+	checksum string // sha256 of the file bytes, hex
+	runner   Runner
+	groups   []*group
+	cron     *cron.Cron
+}
+
+// group is a Group with its restricted config.
+type group struct {
+	Group
+	cfg   *policy.Config
+	entry cron.EntryID
+}
+
+// Daemon is a running `patjanitor serve`. Create it with New, then call Run
+// exactly once.
+type Daemon struct {
+	path            string
+	load            LoadFunc
+	newRunner       func(*policy.Config) (Runner, error)
+	log             *zap.Logger
+	metrics         Metrics
+	reg             Registry
+	dryRun          bool
+	runOnStart      bool
+	enablePlan      bool
+	shutdownTimeout time.Duration
+	reloadInterval  time.Duration
+	reloadCh        <-chan struct{}
+	now             func() time.Time
+
+	listener net.Listener
+	server   *http.Server
+
+	// lastSeen is the checksum of the file content last loaded or refused.
+	// Only Run's goroutine uses it.
+	lastSeen string
+
+	// runCtx is the context runs get: Run's ctx. It is set before any cron
+	// starts and never changes afterwards.
+	runCtx context.Context
+
+	gen   atomic.Pointer[generation]
+	gate  gate
+	ready atomic.Bool
+	plans planStore
+}
+
+// New loads and validates the configuration, builds its Runner and binds the
+// listen address. Any failure is returned: a daemon that cannot start should
+// not pretend to. Nothing runs until Run.
+func New(opts Options) (*Daemon, error) {
+	var errs []error
+	if opts.ConfigPath == "" {
+		errs = append(errs, errors.New("daemon: no config path"))
+	}
+	if opts.NewRunner == nil {
+		errs = append(errs, errors.New("daemon: no runner factory"))
+	}
+	if opts.Registry == nil {
+		errs = append(errs, errors.New("daemon: no metrics registry"))
+	}
+	if opts.ShutdownTimeout < 0 || opts.ReloadInterval < 0 {
+		errs = append(errs, errors.New("daemon: negative shutdown timeout or reload interval"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		path:            opts.ConfigPath,
+		load:            opts.Load,
+		newRunner:       opts.NewRunner,
+		log:             opts.Logger,
+		metrics:         opts.Metrics,
+		reg:             opts.Registry,
+		dryRun:          opts.DryRun,
+		runOnStart:      opts.RunOnStart,
+		enablePlan:      opts.EnablePlan,
+		shutdownTimeout: opts.ShutdownTimeout,
+		reloadInterval:  opts.ReloadInterval,
+		reloadCh:        opts.Reload,
+		now:             opts.Now,
+	}
+	if d.load == nil {
+		d.load = policy.Parse
+	}
+	if d.log == nil {
+		d.log = zap.NewNop()
+	}
+	if d.metrics == nil {
+		d.metrics = nopMetrics{}
+	}
+	if d.shutdownTimeout == 0 {
+		d.shutdownTimeout = DefaultShutdownTimeout
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	addr := opts.ListenAddress
+	if addr == "" {
+		addr = DefaultListenAddress
+	}
+
+	data, err := os.ReadFile(d.path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	gen, err := d.build(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", d.path, err)
+	}
+	d.gen.Store(gen)
+	d.lastSeen = gen.checksum
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --web.listen-address %s: %w", addr, err)
+	}
+	d.listener = ln
+	d.server = &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// net/http logs what clients do wrong (a hung-up connection, a bad
+		// request line): useful when debugging, noise otherwise.
+		ErrorLog: debugStdLog(d.log.Named("http")),
+	}
+	d.metrics.SetPolicies(policyNames(gen.cfg))
+	d.metrics.ConfigReloaded(true, d.now())
+	d.logGeneration("config loaded", gen)
+	return d, nil
+}
+
+// Addr is the address the HTTP server listens on (with the port the kernel
+// chose for ":0").
+func (d *Daemon) Addr() net.Addr { return d.listener.Addr() }
+
+// Run schedules the runs, serves HTTP and handles reloads until ctx ends, then
+// shuts down gracefully. It returns nil after a clean shutdown, and an error
+// when the HTTP server failed or the run in progress did not finish within the
+// shutdown timeout.
+func Run(ctx context.Context, opts Options) error {
+	d, err := New(opts)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+// Run is the daemon's main loop; see the package function Run.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.runCtx = ctx
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- d.server.Serve(d.listener) }()
+	d.log.Info("listening", zap.String("address", d.listener.Addr().String()),
+		zap.Bool("dry_run", d.dryRun), zap.Bool("plan_endpoint", d.enablePlan))
+
+	gen := d.gen.Load()
+	d.start(gen)
+	d.ready.Store(true)
+	if d.runOnStart {
+		// Through the same panic guard as the scheduled runs.
+		job := cron.Recover(cronLogger{log: d.log.Named("cron")})(cron.FuncJob(func() {
+			d.runOnce(gen, Group{Policies: policyNames(gen.cfg)}, gen.cfg, "start")
+		}))
+		go job.Run()
+	}
+
+	var tick <-chan time.Time
+	if d.reloadInterval > 0 {
+		// One ticker for the daemon's life (a time.Tick inside the select
+		// would make a new one on every pass).
+		t := time.NewTicker(d.reloadInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	reload := d.reloadCh
+	for {
+		select {
+		case <-ctx.Done():
+			return d.shutdown(nil)
+		case err := <-srvErr:
+			return d.shutdown(fmt.Errorf("http server: %w", err))
+		case _, ok := <-reload:
+			if !ok {
+				reload = nil
+				continue
+			}
+			d.reload("signal", true)
+		case <-tick:
+			d.reload("file changed", false)
+		}
+	}
+}
+
+// start starts gen's scheduler and logs when each group runs next.
+func (d *Daemon) start(gen *generation) {
+	gen.cron.Start()
+	// Entries come back in the order they run next, not the order they were
+	// added; match them by id.
+	for _, e := range gen.cron.Entries() {
+		for _, g := range gen.groups {
+			if g.entry == e.ID {
+				d.log.Info("scheduled", zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
+					zap.Time("next", e.Next))
+			}
+		}
+	}
+}
+
+// reload reads the file and, when forced or its content changed, builds and
+// installs a new generation. A failure keeps the running one.
+func (d *Daemon) reload(reason string, force bool) {
+	log := d.log.With(zap.String("reason", reason), zap.String("file", d.path))
+	data, err := os.ReadFile(d.path)
+	if err != nil {
+		log.Error("config reload failed; keeping the running config", zap.Error(err))
+		d.metrics.ConfigReloaded(false, d.now())
+		return
+	}
+	sum := checksum(data)
+	if !force && sum == d.lastSeen {
+		return
+	}
+	// Remembered also when the content is refused, so that polling does not
+	// retry (and log) the same broken file every interval; the next edit, or
+	// a SIGHUP, tries again.
+	d.lastSeen = sum
+	old := d.gen.Load()
+	gen, err := d.build(data)
+	if err != nil {
+		log.Error("config reload failed; keeping the running config", zap.Error(err))
+		d.metrics.ConfigReloaded(false, d.now())
+		return
+	}
+	// Stop the old scheduler before starting the new one, so that a schedule
+	// present in both cannot fire twice in the same second (the second firing
+	// would be counted as skipped). A run the old scheduler started goes on
+	// with the old generation; the gate keeps the new ones out until it ends.
+	old.cron.Stop()
+	d.gen.Store(gen)
+	d.start(gen)
+	d.plans.retain(gen.groups)
+	d.metrics.SetPolicies(policyNames(gen.cfg))
+	d.metrics.ConfigReloaded(true, d.now())
+	d.logGeneration("config reloaded", gen)
+}
+
+// build loads data and builds a complete generation: config, groups,
+// scheduler and runner. It touches nothing that is running.
+func (d *Daemon) build(data []byte) (*generation, error) {
+	cfg, err := d.load(d.path, data)
+	if err != nil {
+		return nil, err
+	}
+	if d.dryRun {
+		cfg = cfg.ForceReport()
+	}
+	groups, err := Groups(cfg)
+	if err != nil {
+		return nil, err
+	}
+	loc := cfg.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	clog := cronLogger{log: d.log.Named("cron")}
+	gen := &generation{
+		cfg:      cfg,
+		checksum: checksum(data),
+		cron: cron.New(cron.WithLocation(loc), cron.WithLogger(clog),
+			cron.WithChain(cron.Recover(clog))),
+	}
+	for _, g := range groups {
+		gg := &group{Group: g, cfg: cfg.Only(g.Policies...)}
+		id, err := gen.cron.AddFunc(g.Schedule, func() { d.runOnce(gen, gg.Group, gg.cfg, "schedule") })
+		if err != nil {
+			return nil, fmt.Errorf("schedule %q: %w", g.Schedule, err)
+		}
+		gg.entry = id
+		gen.groups = append(gen.groups, gg)
+	}
+	runner, err := d.newRunner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	gen.runner = runner
+	return gen, nil
+}
+
+func (d *Daemon) logGeneration(msg string, gen *generation) {
+	d.log.Info(msg, zap.String("file", d.path), zap.String("digest", gen.cfg.Digest),
+		zap.Int("policies", len(gen.cfg.Policies)), zap.Int("schedules", len(gen.groups)),
+		zap.String("timezone", gen.cron.Location().String()), zap.Bool("dry_run", d.dryRun))
+}
+
+// runOnce performs one run of the policies of g with cfg. If another run is
+// in progress it waits for its turn (see gate for why waiting, and why at
+// most once per group); it is skipped, and counted, when a run of the same
+// group is already running or waiting, when the daemon shuts down, or when a
+// reload replaced its generation while it waited (the new generation has its
+// own schedule for these policies).
+func (d *Daemon) runOnce(gen *generation, g Group, cfg *policy.Config, trigger string) {
+	log := d.log.With(zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
+		zap.String("trigger", trigger))
+	waited := false
+	switch d.gate.acquire(trigger+"\x00"+g.Schedule, func() {
+		waited = true
+		log.Info("run deferred: waiting for the run in progress")
+	}) {
+	case refusedClosed:
+		log.Info("run skipped: shutting down")
+		d.metrics.RunSkipped(SkipShutdown)
+		return
+	case refusedBusy:
+		log.Warn("run skipped: the previous run of these policies is still in progress or waiting")
+		d.metrics.RunSkipped(SkipOverlap)
+		return
+	}
+	defer d.gate.release()
+	if waited && d.gen.Load() != gen {
+		log.Info("run dropped: the config was reloaded while it waited")
+		return
+	}
+
+	started := d.now()
+	log.Info("run started")
+	rep, err := gen.runner.Run(d.runCtx, cfg)
+	finished := d.now()
+	if rep == nil {
+		rep = &RunReport{}
+	}
+	if d.enablePlan {
+		// Kept only to be served: a plan of a large tenant is megabytes.
+		d.plans.put(PlanEntry{Group: g, Trigger: trigger, RunID: rep.RunID, Started: started,
+			Finished: finished, Error: errString(err), Plan: rep.Plan})
+	}
+	fields := []zap.Field{
+		zap.String("run_id", rep.RunID), zap.Duration("duration", finished.Sub(started)),
+		zap.Int("population", rep.Population), zap.Int("matched", rep.Matched),
+		zap.Int("would_apply", rep.WouldApply), zap.Int("applied", rep.Applied),
+		zap.Int("gone", rep.Gone), zap.Int("failed", rep.Failed),
+		zap.Int("blocked", rep.Blocked), zap.Int("not_started", rep.NotStarted),
+	}
+	if err != nil {
+		log.Error("run finished with errors", append(fields, zap.Error(err))...)
+		return
+	}
+	log.Info("run finished", fields...)
+}
+
+// shutdown stops scheduling, waits (bounded) for the run in progress and stops
+// the HTTP server. cause is a failure that ended the loop, returned as is.
+func (d *Daemon) shutdown(cause error) error {
+	d.ready.Store(false)
+	busy := d.gate.running()
+	d.log.Info("shutting down", zap.Bool("run_in_progress", busy), zap.Duration("timeout", d.shutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), d.shutdownTimeout)
+	defer cancel()
+
+	// Older generations' schedulers were stopped when they were replaced.
+	cronDone := d.gen.Load().cron.Stop()
+	idle := d.gate.close()
+	var errs []error
+	if cause != nil {
+		errs = append(errs, cause)
+	}
+	select {
+	case <-idle:
+		// cron's own wait can only be for jobs that the closed gate turns
+		// away at once; bounded all the same.
+		select {
+		case <-cronDone.Done():
+		case <-sctx.Done():
+		}
+	case <-sctx.Done():
+		errs = append(errs, fmt.Errorf("shutdown: the run in progress did not finish within %s; the journal holds its open intents and the next start resolves them", d.shutdownTimeout))
+	}
+	// The HTTP server goes last, so /metrics and /readyz (503) stay visible
+	// while the run drains. Give it a moment of its own even when the drain
+	// used up the timeout.
+	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer hcancel()
+	if err := d.server.Shutdown(hctx); err != nil {
+		_ = d.server.Close()
+		errs = append(errs, fmt.Errorf("shutdown: http server: %w", err))
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		d.log.Error("stopped", zap.Error(err))
+		return err
+	}
+	d.log.Info("stopped")
+	return nil
+}
+
+func debugStdLog(l *zap.Logger) *log.Logger {
+	std, err := zap.NewStdLogAt(l, zap.DebugLevel)
+	if err != nil { // only for a level zap does not know
+		return zap.NewStdLog(l)
+	}
+	return std
+}
+
+func checksum(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func policyNames(cfg *policy.Config) []string {
+	names := make([]string, len(cfg.Policies))
+	for i, p := range cfg.Policies {
+		names[i] = p.Name
+	}
+	return names
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) ConfigReloaded(bool, time.Time) {}
+func (nopMetrics) RunSkipped(string)              {}
+func (nopMetrics) SetPolicies([]string)           {}

@@ -1,0 +1,613 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+func TestGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		yaml     string
+		want     []Group
+		wantErrs []string
+	}{
+		{
+			name: "default and overrides, grouped by spec in file order",
+			yaml: configYAML("0 3 * * *",
+				policyYAML("a", "report", "")+
+					policyYAML("b", "enforce", "@every 1h")+
+					policyYAML("c", "report", "0 3 * * *")+
+					policyYAML("d", "report", "@every 1h")),
+			want: []Group{
+				{Schedule: "0 3 * * *", Policies: []string{"a", "c"}},
+				{Schedule: "@every 1h", Policies: []string{"b", "d"}},
+			},
+		},
+		{
+			name: "specs compare as written",
+			yaml: configYAML("@daily", policyYAML("a", "report", "")+policyYAML("b", "report", "0 0 * * *")),
+			want: []Group{
+				{Schedule: "@daily", Policies: []string{"a"}},
+				{Schedule: "0 0 * * *", Policies: []string{"b"}},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := policy.Parse("p.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			got, err := Groups(cfg)
+			if len(tc.wantErrs) > 0 {
+				if err == nil {
+					t.Fatalf("Groups = %v, want an error", got)
+				}
+				for _, w := range tc.wantErrs {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not contain %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Groups: %v", err)
+			}
+			if !slices.EqualFunc(got, tc.want, func(a, b Group) bool {
+				return a.Schedule == b.Schedule && slices.Equal(a.Policies, b.Policies)
+			}) {
+				t.Errorf("Groups = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGroupsRefuses(t *testing.T) {
+	cfg := &policy.Config{Policies: []*policy.Policy{{Name: "a"}}}
+	if _, err := Groups(cfg); err == nil || !strings.Contains(err.Error(), `"a": no schedule`) {
+		t.Errorf("Groups without any schedule: err = %v", err)
+	}
+	// The policy package validates schedules too; Groups does not rely on it.
+	cfg = &policy.Config{Schedule: "@daily", Policies: []*policy.Policy{{Name: "a"}, {Name: "b", Schedule: "61 * * * *"}}}
+	if _, err := Groups(cfg); err == nil || !strings.Contains(err.Error(), `policies[1] "b": schedule "61 * * * *"`) {
+		t.Errorf("Groups with a bad spec: err = %v", err)
+	}
+}
+
+func TestAllowShortSchedules(t *testing.T) {
+	yaml := configYAML("@every 1s", policyYAML("a", "report", "")+policyYAML("b", "report", "@every 2s")+
+		policyYAML("c", "report", "@every 1s")+policyYAML("d", "report", "@every 90m"))
+	if _, err := policy.Parse("p.yaml", []byte(yaml)); err == nil {
+		t.Fatal("the policy package accepts @every 1s now: AllowShortSchedules can go")
+	}
+	cfg, err := AllowShortSchedules(policy.Parse, time.Second)("p.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	want, _ := policy.Parse("p.yaml", []byte(strings.ReplaceAll(strings.ReplaceAll(yaml, "@every 1s", "@every 1h"), "@every 2s", "@every 2h")))
+	if cfg.Schedule != "@every 1s" {
+		t.Errorf("default schedule %q", cfg.Schedule)
+	}
+	var got []string
+	for _, p := range cfg.Policies {
+		got = append(got, p.Schedule)
+	}
+	if !slices.Equal(got, []string{"@every 1s", "@every 2s", "@every 1s", "@every 90m"}) {
+		t.Errorf("schedules %v", got)
+	}
+	if cfg.Digest == want.Digest || cfg.Digest != "sha256:"+checksum([]byte(yaml)) {
+		t.Errorf("digest %s is not the original bytes'", cfg.Digest)
+	}
+	groups, err := Groups(cfg)
+	if err != nil || len(groups) != 3 || !slices.Equal(groups[0].Policies, []string{"a", "c"}) {
+		t.Errorf("groups %+v, %v", groups, err)
+	}
+	// Below the floor stays refused.
+	if _, err := AllowShortSchedules(policy.Parse, time.Second)("p.yaml", []byte(configYAML("@every 500ms", policyYAML("a", "report", "")))); err == nil {
+		t.Errorf("@every 500ms accepted with a 1s floor")
+	}
+}
+
+func TestGate(t *testing.T) {
+	var g gate
+	if got := g.acquire("a", nil); got != admitted {
+		t.Fatalf("first acquire = %v", got)
+	}
+	if got := g.acquire("a", nil); got != refusedBusy {
+		t.Fatalf("acquire of the running key = %v, want busy", got)
+	}
+	// Another key waits, in order; a second waiter of the same key is refused.
+	results := make(chan string, 4)
+	waiting := make(chan struct{}, 4)
+	for _, k := range []string{"b", "c"} {
+		go func() {
+			r := g.acquire(k, func() { waiting <- struct{}{} })
+			results <- fmt.Sprint(k, r)
+			if r == admitted {
+				g.release()
+			}
+		}()
+		<-waiting // b queues before c
+	}
+	if got := g.acquire("b", func() { t.Error("a second b waits") }); got != refusedBusy {
+		t.Fatalf("acquire of a waiting key = %v, want busy", got)
+	}
+	g.release()
+	if r1, r2 := <-results, <-results; r1 != fmt.Sprint("b", admitted) || r2 != fmt.Sprint("c", admitted) {
+		t.Fatalf("waiters ran as %s, %s; want b then c", r1, r2)
+	}
+
+	// close turns waiters away and waits for the run in progress.
+	if got := g.acquire("a", nil); got != admitted {
+		t.Fatalf("acquire after the waiters = %v", got)
+	}
+	go func() { results <- fmt.Sprint("d", g.acquire("d", func() { waiting <- struct{}{} })) }()
+	<-waiting
+	idle := g.close()
+	if r := <-results; r != fmt.Sprint("d", refusedClosed) {
+		t.Errorf("waiter at close: %s", r)
+	}
+	select {
+	case <-idle:
+		t.Fatal("close returned a closed channel while a run holds the gate")
+	default:
+	}
+	if got := g.acquire("e", nil); got != refusedClosed {
+		t.Fatalf("acquire after close = %v, want closed", got)
+	}
+	g.release()
+	<-idle
+	var g2 gate
+	<-g2.close() // nothing running: already idle
+}
+
+func TestCronLoggerFields(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	l := cronLogger{log: zap.New(core)}
+	l.Info("wake", "now", time.Unix(0, 0).UTC(), "entry", 3, 42)
+	l.Error(errBoom, "panic", "stack", "...")
+	entries := logs.AllUntimed()
+	if len(entries) != 2 {
+		t.Fatalf("%d entries, want 2", len(entries))
+	}
+	if entries[0].Level != zap.DebugLevel || entries[0].Message != "wake" {
+		t.Errorf("info entry: %+v", entries[0])
+	}
+	m := entries[0].ContextMap()
+	if m["entry"] != int64(3) || len(m) != 3 {
+		t.Errorf("info fields %v: want now, entry and the odd value kept", m)
+	}
+	if entries[1].Level != zap.ErrorLevel || entries[1].ContextMap()["error"] != "boom" {
+		t.Errorf("error entry: %+v", entries[1])
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	t.Run("broken config", func(t *testing.T) {
+		h := &harness{t: t}
+		_ = h
+		dir := t.TempDir()
+		path := dir + "/p.yaml"
+		writeFile(t, path, "policies: [")
+		_, err := New(Options{ConfigPath: path, NewRunner: (&fakeRunners{}).newRunner,
+			Registry: prometheus.NewRegistry(), ListenAddress: "127.0.0.1:0"})
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("New with a broken config: err = %v, want one naming the file", err)
+		}
+	})
+	t.Run("runner factory fails", func(t *testing.T) {
+		path := t.TempDir() + "/p.yaml"
+		writeFile(t, path, configYAML("@daily", policyYAML("a", "report", "")))
+		_, err := New(Options{ConfigPath: path, NewRunner: (&fakeRunners{fail: errBoom}).newRunner,
+			Registry: prometheus.NewRegistry(), ListenAddress: "127.0.0.1:0"})
+		if !errors.Is(err, errBoom) {
+			t.Errorf("New with a failing runner factory: err = %v", err)
+		}
+	})
+	t.Run("address in use", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = ln.Close() }()
+		path := t.TempDir() + "/p.yaml"
+		writeFile(t, path, configYAML("@daily", policyYAML("a", "report", "")))
+		_, err = New(Options{ConfigPath: path, NewRunner: (&fakeRunners{}).newRunner,
+			Registry: prometheus.NewRegistry(), ListenAddress: ln.Addr().String()})
+		if err == nil || !strings.Contains(err.Error(), "listen on --web.listen-address "+ln.Addr().String()) {
+			t.Errorf("New on a taken address: err = %v", err)
+		}
+	})
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	probe := prometheus.NewCounter(prometheus.CounterOpts{Name: "patjanitor_probe_total", Help: "A test counter."})
+	reg.MustRegister(probe)
+	probe.Add(7)
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")), func(o *Options) {
+		o.Registry = reg
+		o.EnablePlan = true
+	})
+	release := make(chan struct{})
+	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
+		<-release
+		return &RunReport{RunID: "run-1", Plan: &plan.Plan{Version: 1, Population: 3,
+			Items: []plan.Item{{TokenID: "t1", Policy: "a", Mode: "enforce", Action: "delete"}}}}, errBoom
+	})
+	h.start()
+
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/plan": 404, "/nope": 404, "/": 200} {
+		if code, body := h.get(path); code != want {
+			t.Errorf("GET %s = %d %q, want %d", path, code, body, want)
+		}
+	}
+	code, body := h.get("/metrics")
+	if code != 200 || !strings.Contains(body, "patjanitor_probe_total 7") || !strings.Contains(body, "promhttp_metric_handler_requests_total") {
+		t.Errorf("GET /metrics = %d\n%s", code, body)
+	}
+
+	// A run (through the gate, as the scheduler runs it) that fails with a
+	// plan: /plan shows both.
+	go h.d.runOnce(h.d.gen.Load(), h.d.gen.Load().groups[0].Group, h.d.gen.Load().groups[0].cfg, "schedule")
+	close(release)
+	waitFor(t, "/plan", 10*time.Second, func() bool { c, _ := h.get("/plan"); return c == 200 })
+	_, body = h.get("/plan")
+	var pr struct {
+		DryRun bool `json:"dryRun"`
+		Plans  []struct {
+			Schedule, Trigger, RunID, Error string
+			Policies                        []string
+			Plan                            json.RawMessage
+		} `json:"plans"`
+	}
+	if err := json.Unmarshal([]byte(body), &pr); err != nil {
+		t.Fatalf("decode /plan: %v\n%s", err, body)
+	}
+	if len(pr.Plans) != 1 || pr.Plans[0].Schedule != "@daily" || pr.Plans[0].RunID != "run-1" ||
+		pr.Plans[0].Error != "boom" || !slices.Equal(pr.Plans[0].Policies, []string{"a"}) ||
+		!strings.Contains(string(pr.Plans[0].Plan), `"t1"`) {
+		t.Errorf("/plan = %s", body)
+	}
+}
+
+func TestPlanEndpointOffByDefault(t *testing.T) {
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "report", "")), func(o *Options) { o.RunOnStart = true })
+	h.start()
+	waitFor(t, "the start-up run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 1 })
+	if code, _ := h.get("/plan"); code != http.StatusNotFound {
+		t.Errorf("/plan without EnablePlan = %d, want 404", code)
+	}
+	if _, body := h.get("/"); strings.Contains(body, "/plan") {
+		t.Errorf("the index links /plan although it is off: %s", body)
+	}
+}
+
+func TestRunOnStartRunsAllPoliciesTogether(t *testing.T) {
+	h := newHarness(t, configYAML("@daily",
+		policyYAML("a", "enforce", "")+policyYAML("b", "report", "@weekly")+policyYAML("c", "enforce", "@monthly")),
+		func(o *Options) { o.RunOnStart = true })
+	h.start()
+	waitFor(t, "the start-up run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 1 })
+	calls, _, _ := h.runners.snapshot()
+	if got := calls[0].policies; !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("start-up run policies = %v, want all in one run", got)
+	}
+	if got := calls[0].modes; !slices.Equal(got, []policy.Mode{policy.ModeEnforce, policy.ModeReport, policy.ModeEnforce}) {
+		t.Errorf("modes = %v: without --dry-run the file's modes hold", got)
+	}
+}
+
+func TestDryRunForcesReportMode(t *testing.T) {
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")+policyYAML("b", "enforce", "@weekly")),
+		func(o *Options) { o.RunOnStart, o.DryRun = true, true })
+	h.start()
+	waitFor(t, "the start-up run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 1 })
+	calls, _, _ := h.runners.snapshot()
+	if got := calls[0].modes; !slices.Equal(got, []policy.Mode{policy.ModeReport, policy.ModeReport}) {
+		t.Errorf("--dry-run modes = %v, want all report", got)
+	}
+	// Every group's config too, not only the start-up run's.
+	for _, g := range h.d.gen.Load().groups {
+		for _, p := range g.cfg.Policies {
+			if p.Mode != policy.ModeReport {
+				t.Errorf("group %s policy %s mode %s under --dry-run", g.Schedule, p.Name, p.Mode)
+			}
+		}
+	}
+}
+
+func TestTimezone(t *testing.T) {
+	yaml := strings.Replace(configYAML("0 3 * * *", policyYAML("a", "report", "")), "timezone: UTC", "timezone: Europe/Berlin", 1)
+	h := newHarness(t, yaml, nil)
+	h.start()
+	gen := h.d.gen.Load()
+	if got := gen.cron.Location().String(); got != "Europe/Berlin" {
+		t.Fatalf("cron location %s", got)
+	}
+	next := gen.cron.Entries()[0].Next
+	if next.In(gen.cron.Location()).Hour() != 3 {
+		t.Errorf("next run %s is not at 03:00 Berlin time", next)
+	}
+}
+
+// TestScheduledRunsNeverOverlap runs two groups on schedules that fire at the
+// same instants ("@every 1s" and "@every 1000ms" are two groups, compared as
+// written) with a first run that blocks: the other group waits for it, the
+// blocked group's own next tick is skipped and counted, and no two runs are
+// ever in progress at once.
+func TestScheduledRunsNeverOverlap(t *testing.T) {
+	h := newHarness(t, configYAML("@every 1s", policyYAML("a", "enforce", "")+policyYAML("b", "enforce", "@every 1000ms")), nil)
+	first := make(chan struct{})
+	h.runners.setRun(func(ctx context.Context, _ *policy.Config) (*RunReport, error) {
+		select {
+		case <-first:
+		case <-ctx.Done():
+		}
+		return &RunReport{}, nil
+	})
+	h.start()
+	waitFor(t, "a run skipped while its own group is in progress", 15*time.Second, func() bool {
+		_, skipped := h.metrics.get()
+		return skipped >= 1
+	})
+	if calls, _, _ := h.runners.snapshot(); len(calls) != 1 {
+		t.Fatalf("%d runs while the first blocks, want 1: %v", len(calls), names(calls))
+	}
+	close(first)
+	waitFor(t, "both groups to run", 15*time.Second, func() bool {
+		c, _, _ := h.runners.snapshot()
+		ns := names(c)
+		return len(c) >= 4 && slices.Contains(ns, "a") && slices.Contains(ns, "b")
+	})
+	calls, _, maxSeen := h.runners.snapshot()
+	if maxSeen != 1 {
+		t.Errorf("%d runs at once, want never more than 1", maxSeen)
+	}
+	// The group that did not hold the gate waited and ran right after it.
+	if calls[1].policies[0] == calls[0].policies[0] {
+		t.Errorf("runs %v: the waiting group should have run second", names(calls))
+	}
+	for _, c := range calls {
+		if len(c.policies) != 1 {
+			t.Errorf("a scheduled run ran policies %v: each group runs alone", c.policies)
+		}
+	}
+}
+
+// TestWaitingRunDroppedOnReload: a run that waits while the config is
+// reloaded does not run the old config; the new generation's schedule takes
+// over.
+func TestWaitingRunDroppedOnReload(t *testing.T) {
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")), func(o *Options) { o.RunOnStart = true })
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
+		select {
+		case started <- struct{}{}:
+			<-release
+		default:
+		}
+		return &RunReport{}, nil
+	})
+	h.start()
+	<-started
+	old := h.d.gen.Load()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g := old.groups[0]
+		h.d.runOnce(old, g.Group, g.cfg, "schedule") // as the old cron would
+	}()
+	waitFor(t, "the run to wait", 10*time.Second, func() bool {
+		h.d.gate.mu.Lock()
+		defer h.d.gate.mu.Unlock()
+		return len(h.d.gate.waiters) == 1
+	})
+	writeFile(t, h.path, configYAML("@daily", policyYAML("a", "report", "")))
+	h.reload <- struct{}{}
+	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
+	close(release)
+	<-done
+	if calls, _, _ := h.runners.snapshot(); len(calls) != 1 {
+		t.Errorf("runs %v: the waiting run of the replaced config ran", names(calls))
+	}
+}
+
+// TestPanickingRunReleasesTheGate: cron.Recover catches a panic in a run, and
+// the gate is released, so the next tick runs.
+func TestPanickingRunReleasesTheGate(t *testing.T) {
+	h := newHarness(t, configYAML("@every 1s", policyYAML("a", "enforce", "")), nil)
+	panicked := false
+	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
+		if !panicked {
+			panicked = true
+			panic("engine bug")
+		}
+		return &RunReport{}, nil
+	})
+	h.start()
+	waitFor(t, "a run after the panicking one", 15*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) >= 2 })
+	if _, skipped := h.metrics.get(); skipped != 0 {
+		t.Errorf("%d runs skipped: the panic left the gate closed", skipped)
+	}
+}
+
+func TestReloadBySignal(t *testing.T) {
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")), nil)
+	h.start()
+	before := h.d.gen.Load()
+
+	writeFile(t, h.path, configYAML("@daily", policyYAML("a", "enforce", "")+policyYAML("b", "report", "@hourly")))
+	h.reload <- struct{}{}
+	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
+	if r, _ := h.metrics.get(); !slices.Equal(r, []bool{true, true}) {
+		t.Fatalf("reloads %v", r)
+	}
+	gen := h.d.gen.Load()
+	if gen == before || len(gen.groups) != 2 || gen.groups[1].Schedule != "@hourly" || len(gen.cron.Entries()) != 2 {
+		t.Fatalf("after reload: %d groups, %d entries", len(gen.groups), len(gen.cron.Entries()))
+	}
+	if len(before.cron.Entries()) != 1 {
+		t.Errorf("the old scheduler was changed")
+	}
+
+	// A broken file is refused; the running generation stays.
+	writeFile(t, h.path, "policies: [")
+	h.reload <- struct{}{}
+	waitFor(t, "the failed reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 3 })
+	if r, _ := h.metrics.get(); r[2] {
+		t.Errorf("a broken file reloaded successfully")
+	}
+	if h.d.gen.Load() != gen {
+		t.Errorf("a failed reload replaced the running config")
+	}
+	if code, _ := h.get("/readyz"); code != 200 {
+		t.Errorf("/readyz after a failed reload = %d: the old config still runs", code)
+	}
+
+	// A signal reloads even unchanged content (after fixing the file).
+	writeFile(t, h.path, configYAML("@daily", policyYAML("a", "enforce", "")))
+	h.reload <- struct{}{}
+	waitFor(t, "the third reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 4 })
+	h.reload <- struct{}{}
+	waitFor(t, "the fourth reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 5 })
+	if r, _ := h.metrics.get(); !slices.Equal(r[3:], []bool{true, true}) {
+		t.Errorf("reloads %v", r)
+	}
+}
+
+func TestReloadByFileChange(t *testing.T) {
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")), func(o *Options) {
+		o.ReloadInterval = 10 * time.Millisecond
+	})
+	h.start()
+	writeFile(t, h.path, configYAML("@daily", policyYAML("a", "enforce", "")+policyYAML("b", "enforce", "")))
+	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
+	if got := policyNames(h.d.gen.Load().cfg); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("policies after reload %v", got)
+	}
+
+	writeFile(t, h.path, "policies: [")
+	waitFor(t, "the failed reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 3 })
+	// The same broken content is not retried on every tick: give the poll
+	// twenty intervals to misbehave.
+	time.Sleep(200 * time.Millisecond)
+	if r, _ := h.metrics.get(); !slices.Equal(r, []bool{true, true, false}) {
+		t.Errorf("reloads %v: a broken file is refused once per change", r)
+	}
+	if got := policyNames(h.d.gen.Load().cfg); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("policies after a refused reload %v", got)
+	}
+	writeFile(t, h.path, configYAML("@daily", policyYAML("c", "enforce", "")))
+	waitFor(t, "the fixed file", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 4 })
+	if got := policyNames(h.d.gen.Load().cfg); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("policies after the fix %v", got)
+	}
+}
+
+// TestRunInProgressKeepsItsConfig: a reload during a run does not change the
+// run's config; the next run uses the new one.
+func TestRunInProgressKeepsItsConfig(t *testing.T) {
+	h := newHarness(t, configYAML("@every 1s", policyYAML("a", "enforce", "")), func(o *Options) { o.RunOnStart = true })
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	h.runners.setRun(func(_ context.Context, cfg *policy.Config) (*RunReport, error) {
+		select {
+		case started <- struct{}{}:
+			<-release
+		default:
+		}
+		return &RunReport{}, nil
+	})
+	h.start()
+	<-started
+	writeFile(t, h.path, configYAML("@every 1s", policyYAML("a", "report", "")+policyYAML("b", "report", "")))
+	h.reload <- struct{}{}
+	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
+	close(release)
+	waitFor(t, "a run with the new config", 15*time.Second, func() bool {
+		c, _, _ := h.runners.snapshot()
+		return len(c) >= 2 && c[len(c)-1].gen == 2
+	})
+	calls, _, _ := h.runners.snapshot()
+	if c := calls[0]; c.gen != 1 || !slices.Equal(c.policies, []string{"a"}) || c.modes[0] != policy.ModeEnforce {
+		t.Errorf("the run in progress: %+v, want the old config", c)
+	}
+	if c := calls[len(calls)-1]; !slices.Equal(c.policies, []string{"a", "b"}) || c.modes[0] != policy.ModeReport {
+		t.Errorf("the next run: %+v, want the new config", c)
+	}
+}
+
+// TestShutdownWaitsForTheRun: cancelling ctx tells the run to stop (its ctx
+// ends), /readyz turns 503 while it drains, Run returns nil once it finished,
+// and no run starts afterwards.
+func TestShutdownWaitsForTheRun(t *testing.T) {
+	h := newHarness(t, configYAML("@every 1s", policyYAML("a", "enforce", "")), func(o *Options) { o.RunOnStart = true })
+	started, sawCancel, finish := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	h.runners.setRun(func(ctx context.Context, _ *policy.Config) (*RunReport, error) {
+		close(started)
+		<-ctx.Done()
+		close(sawCancel)
+		<-finish // the mutation in flight completes
+		return &RunReport{}, ctx.Err()
+	})
+	h.start()
+	<-started
+	h.cancel()
+	<-sawCancel
+	waitFor(t, "/readyz 503 while draining", 10*time.Second, func() bool { c, _ := h.get("/readyz"); return c == 503 })
+	select {
+	case err := <-h.done:
+		t.Fatalf("Run returned %v before the run finished", err)
+	default:
+	}
+	close(finish)
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil after a clean shutdown", err)
+	}
+	if c, _, _ := h.runners.snapshot(); len(c) != 1 {
+		t.Errorf("%d runs, want only the one in progress", len(c))
+	}
+	if _, err := http.Get(h.base + "/healthz"); err == nil {
+		t.Errorf("the HTTP server still answers after Run returned")
+	}
+}
+
+func TestShutdownTimeout(t *testing.T) {
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")), func(o *Options) {
+		o.RunOnStart = true
+		o.ShutdownTimeout = 100 * time.Millisecond
+	})
+	started, stuck := make(chan struct{}), make(chan struct{})
+	defer close(stuck)
+	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
+		close(started)
+		<-stuck // ignores cancellation
+		return &RunReport{}, nil
+	})
+	h.start()
+	<-started
+	t0 := time.Now()
+	err := h.stop()
+	if err == nil || !strings.Contains(err.Error(), "did not finish within 100ms") {
+		t.Errorf("Run = %v, want the shutdown timeout", err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("shutdown took %s with a 100ms timeout", d)
+	}
+}

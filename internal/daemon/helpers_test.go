@@ -1,0 +1,271 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// waitFor polls cond until it holds or the deadline passes. Deadlines are
+// generous: they bound a failing test, they are not what a passing one waits.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// configYAML is a valid config with the given policies block appended.
+func configYAML(schedule, policies string) string {
+	return `tenant:
+  url: http://127.0.0.1:1
+  clientId: 00000000000000000000000000000001
+schedule: "` + schedule + `"
+timezone: UTC
+policies:
+` + policies
+}
+
+func policyYAML(name, mode, schedule string) string {
+	s := "  - name: " + name + "\n    mode: " + mode + "\n    match:\n      unusedFor: 90d\n    action: delete\n"
+	if schedule != "" {
+		s += "    schedule: \"" + schedule + "\"\n"
+	}
+	return s
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	// Write and rename, as a ConfigMap update or an editor does, so that a
+	// poll never reads half a file.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// call is one Runner.Run call the fake saw.
+type call struct {
+	policies []string
+	modes    []policy.Mode
+	digest   string
+	gen      int // which NewRunner call built the runner
+}
+
+// fakeRunners is a NewRunner factory whose runners record their calls and
+// run a test-supplied function.
+type fakeRunners struct {
+	mu      sync.Mutex
+	built   int
+	calls   []call
+	active  int
+	maxSeen int
+	// fail makes NewRunner fail.
+	fail error
+	// run is what a Run does (default: return at once).
+	run func(ctx context.Context, cfg *policy.Config) (*RunReport, error)
+}
+
+func (f *fakeRunners) newRunner(cfg *policy.Config) (Runner, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	f.built++
+	gen := f.built
+	return RunnerFunc(func(ctx context.Context, cfg *policy.Config) (*RunReport, error) {
+		c := call{digest: cfg.Digest, gen: gen}
+		for _, p := range cfg.Policies {
+			c.policies = append(c.policies, p.Name)
+			c.modes = append(c.modes, p.Mode)
+		}
+		f.mu.Lock()
+		f.calls = append(f.calls, c)
+		f.active++
+		f.maxSeen = max(f.maxSeen, f.active)
+		run := f.run
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			f.active--
+			f.mu.Unlock()
+		}()
+		if run == nil {
+			return &RunReport{RunID: "r"}, nil
+		}
+		return run(ctx, cfg)
+	}), nil
+}
+
+func (f *fakeRunners) snapshot() ([]call, int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls), f.built, f.maxSeen
+}
+
+func (f *fakeRunners) setRun(run func(ctx context.Context, cfg *policy.Config) (*RunReport, error)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.run = run
+}
+
+// fakeMetrics records the daemon's metric calls.
+type fakeMetrics struct {
+	mu          sync.Mutex
+	reloads     []bool
+	lastOK      time.Time
+	skipped     int
+	skipReasons []string
+	policies    []string
+}
+
+func (m *fakeMetrics) ConfigReloaded(ok bool, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reloads = append(m.reloads, ok)
+	if ok {
+		m.lastOK = at
+	}
+}
+
+func (m *fakeMetrics) RunSkipped(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if reason == SkipOverlap {
+		m.skipped++
+	}
+	m.skipReasons = append(m.skipReasons, reason)
+}
+
+func (m *fakeMetrics) SetPolicies(names []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policies = slices.Clone(names)
+}
+
+func (m *fakeMetrics) get() (reloads []bool, skipped int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.reloads), m.skipped
+}
+
+// harness is a daemon under test.
+type harness struct {
+	t       *testing.T
+	d       *Daemon
+	path    string
+	runners *fakeRunners
+	metrics *fakeMetrics
+	reload  chan struct{}
+	cancel  context.CancelFunc
+	done    chan error
+	base    string
+}
+
+// newHarness writes config to a temp file and builds a daemon on
+// 127.0.0.1:0; edit adjusts the options. start runs it.
+func newHarness(t *testing.T, config string, edit func(*Options)) *harness {
+	t.Helper()
+	h := &harness{t: t, runners: &fakeRunners{}, metrics: &fakeMetrics{}, reload: make(chan struct{})}
+	h.path = filepath.Join(t.TempDir(), "policies.yaml")
+	writeFile(t, h.path, config)
+	opts := Options{
+		ConfigPath:      h.path,
+		Load:            AllowShortSchedules(policy.Parse, time.Second),
+		NewRunner:       h.runners.newRunner,
+		Logger:          zaptest.NewLogger(t),
+		Registry:        prometheus.NewRegistry(),
+		Metrics:         h.metrics,
+		ListenAddress:   "127.0.0.1:0",
+		ShutdownTimeout: 10 * time.Second,
+		Reload:          h.reload,
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	d, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h.d = d
+	h.base = "http://" + d.Addr().String()
+	return h
+}
+
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.d.Run(ctx) }()
+	h.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-h.done:
+		case <-time.After(30 * time.Second):
+			h.t.Error("daemon did not stop")
+		}
+	})
+	waitFor(h.t, "/readyz 200", 10*time.Second, func() bool {
+		code, _ := h.get("/readyz")
+		return code == http.StatusOK
+	})
+}
+
+// stop cancels the daemon's context and returns Run's result.
+func (h *harness) stop() error {
+	h.t.Helper()
+	h.cancel()
+	select {
+	case err := <-h.done:
+		h.done <- err // for Cleanup
+		return err
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("daemon did not stop within 30s")
+		return nil
+	}
+}
+
+func (h *harness) get(path string) (int, string) {
+	h.t.Helper()
+	resp, err := http.Get(h.base + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err.Error()
+	}
+	return resp.StatusCode, string(b)
+}
+
+var errBoom = errors.New("boom")
+
+func names(cs []call) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, strings.Join(c.policies, "+"))
+	}
+	return out
+}

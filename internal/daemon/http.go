@@ -1,0 +1,167 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/plan"
+)
+
+// handler routes the daemon's endpoints. Every other path is 404, and /plan is
+// 404 unless EnablePlan: a plan lists token names and owners, which a metrics
+// port should not hand out unless asked to.
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(d.reg,
+		promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{
+			ErrorLog:      gatherErrorLog{d.log.Named("metrics")},
+			ErrorHandling: promhttp.ContinueOnError,
+			Registry:      d.reg,
+		})))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		// Alive is all this says: the process answers. Liveness probes must
+		// not fail on a slow tenant or a bad config, or the kubelet restarts
+		// a daemon that a restart cannot help.
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !d.ready.Load() {
+			writeText(w, http.StatusServiceUnavailable, "not ready: starting or shutting down")
+			return
+		}
+		writeText(w, http.StatusOK, "ready")
+	})
+	if d.enablePlan {
+		mux.HandleFunc("GET /plan", d.servePlan)
+	}
+	mux.HandleFunc("GET /{$}", d.serveIndex)
+	return mux
+}
+
+// gatherErrorLog reports errors gathering metrics (a collector failed) at
+// error level.
+type gatherErrorLog struct{ log *zap.Logger }
+
+func (l gatherErrorLog) Println(v ...any) { l.log.Error(fmt.Sprint(v...)) }
+
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = fmt.Fprintln(w, msg)
+}
+
+func (d *Daemon) serveIndex(w http.ResponseWriter, _ *http.Request) {
+	links := []string{"/metrics", "/healthz", "/readyz"}
+	if d.enablePlan {
+		links = append(links, "/plan")
+	}
+	var b strings.Builder
+	b.WriteString("<!doctype html><html><head><title>patjanitor</title></head><body><h1>patjanitor</h1><ul>")
+	for _, l := range links {
+		fmt.Fprintf(&b, `<li><a href="%s">%s</a></li>`, l, l)
+	}
+	b.WriteString("</ul></body></html>\n")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// PlanEntry is the latest run of one schedule group, as /plan serves it.
+type PlanEntry struct {
+	Group
+	// Trigger is "schedule", or "start" for the --run-on-start run of all
+	// policies (whose Schedule is empty).
+	Trigger  string    `json:"trigger"`
+	RunID    string    `json:"runId,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Error is the run's error, if it had one; the plan, if any, is still
+	// shown (incomplete data, a tripped guardrail).
+	Error string `json:"error,omitempty"`
+	// Plan is the plan document, null when the run failed before it had one.
+	Plan *plan.Plan `json:"plan"`
+}
+
+// PlanResponse is the body of GET /plan.
+type PlanResponse struct {
+	// DryRun reports serve --dry-run: every policy is in report mode.
+	DryRun bool        `json:"dryRun"`
+	Plans  []PlanEntry `json:"plans"`
+}
+
+func (d *Daemon) servePlan(w http.ResponseWriter, _ *http.Request) {
+	entries := d.plans.list()
+	if len(entries) == 0 {
+		writeText(w, http.StatusNotFound, "no run has finished yet")
+		return
+	}
+	body, err := json.MarshalIndent(PlanResponse{DryRun: d.dryRun, Plans: entries}, "", "  ")
+	if err != nil {
+		d.log.Error("encode /plan", zap.Error(err))
+		writeText(w, http.StatusInternalServerError, "cannot encode the plans")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// planStore keeps the latest run of each schedule group (and of the start-up
+// run). Plans are shared read-only: nothing modifies a plan after its run.
+type planStore struct {
+	mu      sync.Mutex
+	entries map[string]PlanEntry
+}
+
+func planKey(e PlanEntry) string { return e.Trigger + "\x00" + e.Schedule }
+
+func (s *planStore) put(e PlanEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.entries == nil {
+		s.entries = map[string]PlanEntry{}
+	}
+	s.entries[planKey(e)] = e
+}
+
+// retain drops the entries of schedule groups that no longer exist after a
+// reload (a group whose policies changed keeps its entry until its next run;
+// the entry names the policies it ran). The start-up run's entry stays.
+func (s *planStore) retain(groups []*group) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, e := range s.entries {
+		if e.Trigger == "start" {
+			continue
+		}
+		if !slices.ContainsFunc(groups, func(g *group) bool { return g.Schedule == e.Schedule }) {
+			delete(s.entries, k)
+		}
+	}
+}
+
+// list returns the entries ordered by trigger (schedule before start) and
+// schedule.
+func (s *planStore) list() []PlanEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]PlanEntry, 0, len(s.entries))
+	for _, e := range s.entries {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b PlanEntry) int {
+		if c := strings.Compare(b.Trigger, a.Trigger); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Schedule, b.Schedule)
+	})
+	return out
+}

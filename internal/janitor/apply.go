@@ -1,0 +1,303 @@
+package janitor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// DefaultMaxPlanAge is how old a saved plan apply accepts by default.
+const DefaultMaxPlanAge = 24 * time.Hour
+
+// maxClockSkew is how far in the future a plan's generatedAt may lie (the
+// machine that planned may run a little ahead).
+const maxClockSkew = 5 * time.Minute
+
+// ErrPlanRejected is wrapped by every reason CheckPlan refuses a saved plan.
+var ErrPlanRejected = errors.New("plan rejected")
+
+// ApplyOptions tune ApplyPlan.
+type ApplyOptions struct {
+	// MaxAge is the oldest plan accepted (default DefaultMaxPlanAge).
+	MaxAge time.Duration
+}
+
+// CheckPlan verifies a saved plan before anything is listed: it must be for
+// this tenant (URLs compared normalised) and API version, made with this very
+// config file (the digest), not older than maxAge, not from the future, intact
+// (its hash), made from complete data, and not blocked by its own guardrails.
+// Every failure wraps ErrPlanRejected and says what to do.
+//
+// Why a changed config refuses the plan rather than warning: the reviewer
+// approved the plan under the config it names. The re-check at apply time
+// would drop items whose decision changed, but limits and exclusions decide
+// more than single items, and "approved under another config" is exactly what
+// a reviewer must notice. Planning again is cheap.
+func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration) error {
+	if maxAge <= 0 {
+		maxAge = DefaultMaxPlanAge
+	}
+	reject := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrPlanRejected, fmt.Sprintf(format, args...))
+	}
+	if err := p.VerifyHash(); err != nil {
+		return fmt.Errorf("%w: the plan does not match its planHash (edited or damaged): %w", ErrPlanRejected, err)
+	}
+	if p.Version != plan.Version {
+		return reject("plan format version %d, this patjanitor reads version %d", p.Version, plan.Version)
+	}
+	tenant, err := NormalizeTenantURL(p.Tenant)
+	if err != nil {
+		return reject("plan tenant: %v", err)
+	}
+	if tenant != e.tenantURL {
+		return reject("the plan is for tenant %s, this run is configured for %s", tenant, e.tenantURL)
+	}
+	if pat.APIVersion(p.APIVersion) != e.version {
+		return reject("the plan was made with API version %s, this run uses %s", p.APIVersion, e.version)
+	}
+	if p.ConfigDigest != e.cfg.Digest {
+		return reject("the plan was made with config %s, the config now is %s (%s); make a new plan", p.ConfigDigest, e.cfg.Digest, e.cfg.File)
+	}
+	now := e.now()
+	if age := now.Sub(p.GeneratedAt); age > maxAge {
+		return reject("the plan is %s old (generated %s), older than the maximum of %s (--max-plan-age); make a new plan",
+			age.Round(time.Second), pat.FormatTime(p.GeneratedAt), maxAge)
+	}
+	if p.GeneratedAt.Sub(now) > maxClockSkew {
+		return reject("the plan was generated at %s, in the future", pat.FormatTime(p.GeneratedAt))
+	}
+	if p.Error != "" {
+		return reject("the plan was made from incomplete data (%s)", p.Error)
+	}
+	for _, g := range p.Guardrails {
+		if g.Tripped {
+			return reject("the plan's guardrail %s tripped (limit %g, wanted %d): it acts on nothing", g.Name, g.Limit, g.Wanted)
+		}
+	}
+	return nil
+}
+
+// ApplyPlan executes a saved plan (invariant 6). After CheckPlan it lists the
+// tenant afresh, unfiltered, and executes only the plan's enforce-mode items
+// whose token still exists and still gets the same decision (same policy, mode
+// and action, and for a patch the same operations; for expire the same
+// operations apart from the date, see sameOps). Each other item is reported as
+// OutcomeDropped with the reason. Tokens that are not in the plan are never
+// acted on. The guardrails are evaluated again over the items that remain,
+// against the fresh population.
+//
+// The operations sent are the plan's, as approved, including an expire's
+// date; an item whose planned date has passed is dropped.
+func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOptions) (*Result, error) {
+	started := e.now()
+	if err := e.CheckPlan(saved, opts.MaxAge); err != nil {
+		return nil, err
+	}
+	inv, err := e.inventory(ctx, []pat.Listing{{Kind: pat.ListAll}}, e.cfg.Tenant.Unpaged)
+	if err != nil {
+		return nil, err
+	}
+	fresh := e.decide(inv, started)
+	e.observePlan(fresh)
+
+	freshByID := map[string]*plan.Item{}
+	for i := range fresh.Plan.Items {
+		freshByID[fresh.Plan.Items[i].TokenID] = &fresh.Plan.Items[i]
+	}
+	skipByID := map[string]plan.Skipped{}
+	for _, s := range fresh.Plan.Skipped {
+		skipByID[s.TokenID] = s
+	}
+
+	p := *saved
+	p.GeneratedAt = started.UTC()
+	p.RunID = NewRunID(started)
+	p.Population = inv.Population
+	p.Listings = fresh.Plan.Listings
+	p.Error = fresh.Plan.Error
+	p.Items = []plan.Item{}
+	var ws []work
+	var dropped []ItemResult
+	for i := range saved.Items {
+		it := saved.Items[i]
+		if !it.Mutating() {
+			continue
+		}
+		tok, listed := inv.Token(it.TokenID)
+		reason := ""
+		if inv.Err == nil {
+			reason = dropReason(&it, tok, listed, freshByID[it.TokenID], skipByID, e.clientID, started)
+		}
+		if reason != "" {
+			dropped = append(dropped, ItemResult{Item: it, Outcome: OutcomeDropped, Detail: reason})
+			continue
+		}
+		p.Items = append(p.Items, it)
+		ws = append(ws, work{item: it, token: tok, ops: it.Patch})
+	}
+	p.Guardrails = e.guardrails(ws, inv.Population)
+	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws}
+	if err := p.Seal(); err != nil {
+		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
+	}
+	return e.execute(ctx, pl, dropped, started)
+}
+
+// dropReason says why a saved item no longer holds ("" if it does).
+func dropReason(it *plan.Item, tok pat.Token, listed bool, fresh *plan.Item, skipped map[string]plan.Skipped, clientID string, now time.Time) string {
+	if !listed {
+		return "gone: the token no longer exists"
+	}
+	if it.TokenID == clientID {
+		return "now exempt: own-credential"
+	}
+	usedAgain := ""
+	if !sameTime(it.LastUsed, tok.LastUsed) {
+		usedAgain = fmt.Sprintf("lastUsed is now %s (was %s)", tok.LastUsedString(), lastUsedString(it.LastUsed))
+	}
+	if s, ok := skipped[it.TokenID]; ok {
+		return "now exempt: " + s.Reason
+	}
+	if fresh == nil {
+		if usedAgain != "" {
+			return "used again: " + usedAgain + "; no policy matches now"
+		}
+		return "decision changed: no policy matches the token now"
+	}
+	if fresh.Policy != it.Policy || fresh.Action != it.Action || fresh.Mode != it.Mode {
+		msg := fmt.Sprintf("decision changed: now %s %s (%s mode), planned %s %s (%s mode)",
+			fresh.Policy, fresh.Action, fresh.Mode, it.Policy, it.Action, it.Mode)
+		if usedAgain != "" {
+			msg += "; " + usedAgain
+		}
+		return msg
+	}
+	if !sameOps(policy.Action(it.Action), it.Patch, fresh.Patch) {
+		return fmt.Sprintf("decision changed: the patch would now be %s, planned %s", opsString(fresh.Patch), opsString(it.Patch))
+	}
+	if policy.Action(it.Action) == policy.ActionExpire {
+		if d, ok := expirationOf(it.Patch); ok && !d.After(now) {
+			return fmt.Sprintf("the planned expirationDate %s has passed", pat.FormatTime(d))
+		}
+	}
+	return ""
+}
+
+func lastUsedString(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return pat.FormatTime(*t)
+}
+
+// sameOps compares operation lists by their JSON (a saved plan's values come
+// back as JSON types, a fresh decision's as Go types). For expire the value of
+// /expirationDate is left out: it is "now + expireIn" and so differs between
+// planning and applying by construction; what was approved is "expire this
+// token", and the planned date is what is sent.
+func sameOps(action policy.Action, a, b []pat.PatchOp) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if action == policy.ActionExpire && x.Path == pat.PathExpirationDate && y.Path == pat.PathExpirationDate {
+			x.Value, y.Value = nil, nil
+		}
+		if opJSON(x) != opJSON(y) {
+			return false
+		}
+	}
+	return true
+}
+
+func opJSON(op pat.PatchOp) string {
+	switch v := op.Value.(type) {
+	case time.Time:
+		op.Value = pat.FormatTime(v)
+	case *time.Time:
+		if v != nil {
+			op.Value = pat.FormatTime(*v)
+		}
+	}
+	b, err := json.Marshal(op)
+	if err != nil {
+		return fmt.Sprintf("%#v", op)
+	}
+	return string(b)
+}
+
+func opsString(ops []pat.PatchOp) string {
+	parts := make([]string, len(ops))
+	for i, op := range ops {
+		parts[i] = opJSON(op)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// expirationOf finds the /expirationDate value of a patch.
+func expirationOf(ops []pat.PatchOp) (time.Time, bool) {
+	for _, op := range ops {
+		if op.Path != pat.PathExpirationDate {
+			continue
+		}
+		switch v := op.Value.(type) {
+		case time.Time:
+			return v, true
+		case *time.Time:
+			if v != nil {
+				return *v, true
+			}
+		case string:
+			if t, err := pat.ParseTime(v); err == nil {
+				return t, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// NormalizeTenantURL puts a tenant base URL into the form plans are compared
+// in: lower-case scheme and host, no default port, no trailing slash.
+func NormalizeTenantURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return "", fmt.Errorf("tenant URL: %w", err)
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("tenant URL %q: want scheme://host", raw)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/"), nil
+}
+
+// NewRunID returns a run id: the UTC start time to the second (so ids sort by
+// time and say when) and 8 random hex digits (so two runs in the same second,
+// say of two processes, still differ).
+func NewRunID(t time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,292 @@
+package janitor
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// Guardrail names, as in the config's limits and the plan's guardrails (and
+// the guardrail_trips_total{guard} label).
+const (
+	GuardMaxActionsPerRun   = "maxActionsPerRun"
+	GuardMaxActionsPercent  = "maxActionsPercent"
+	GuardMaxActionsPerOwner = "maxActionsPerOwner"
+)
+
+// Planned is the outcome of Plan: the plan document and the inventory it was
+// made from (Execute journals each token's state as listed).
+type Planned struct {
+	// Plan is the sealed plan document.
+	Plan *plan.Plan
+	// Inventory is what the listing calls returned.
+	Inventory *Inventory
+	// Err is the reason this plan must not be executed: an *IncompleteError
+	// when the inventory is incomplete. A tripped guardrail is not an error of
+	// the plan; Execute reports it as a *GuardrailError.
+	Err error
+
+	// work are the enforce-mode items that would mutate, in plan order, with
+	// the token state and the operations to send.
+	work []work
+}
+
+// work is one mutation to perform.
+type work struct {
+	item  plan.Item
+	token pat.Token
+	ops   []pat.PatchOp
+}
+
+// Plan lists the tenant and decides every token: a read-only run. The plan is
+// always returned when the listing calls finished (also with incomplete data,
+// then with a non-nil error and Planned.Err set, so the report can show what
+// was seen and why it cannot be trusted); only a cancelled ctx returns no plan.
+func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
+	now := e.now()
+	listings := e.cfg.Listings(now)
+	hasAll := slices.ContainsFunc(listings, func(l pat.Listing) bool { return l.Kind == pat.ListAll })
+	// maxActionsPercent is a share of the whole population, which only an
+	// unfiltered listing counts (policy.Listings asks for one then; the engine
+	// does not rely on it), and interrupted intents need one to tell a token
+	// that is gone from one that is merely not stale. One unfiltered call
+	// returns every token the filtered ones would.
+	if !hasAll && (e.cfg.Limits.MaxActionsPercent > 0 || len(e.pending) > 0) {
+		listings = []pat.Listing{{Kind: pat.ListAll}}
+	}
+	inv, err := e.inventory(ctx, listings, e.cfg.Tenant.Unpaged)
+	if err != nil {
+		return nil, err
+	}
+	pl := e.decide(inv, now)
+	e.observePlan(pl)
+	return pl, pl.Err
+}
+
+// decide evaluates every listed token and builds the sealed plan.
+func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
+	ev := e.cfg.Evaluator(policy.Env{Now: now, ClientID: e.clientID})
+	p := e.newPlan(inv, now)
+	// Decide every token, then build the items already in plan order:
+	// sorting small indices moves far less memory than sorting the items of
+	// a large tenant (plan.Sort below then only confirms the order).
+	type cand struct {
+		tok int
+		d   policy.Decision
+	}
+	var cands []cand
+	for i := range inv.Tokens {
+		t := &inv.Tokens[i]
+		d := ev.Evaluate(t)
+		if !d.Matched {
+			continue
+		}
+		if t.ID == e.clientID && d.Skip == "" {
+			// Defence in depth: evaluation skips the own credential; if it
+			// ever did not, the engine still would.
+			d.Skip, d.Patch = policy.SkipOwnCredential, nil
+		}
+		if d.Skip != "" {
+			p.Skipped = append(p.Skipped, skippedOf(t, d))
+			continue
+		}
+		cands = append(cands, cand{tok: i, d: d})
+	}
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		ca, cb := &cands[a], &cands[b]
+		return itemOrder(ca.d.Policy, cb.d.Policy, &inv.Tokens[ca.tok], &inv.Tokens[cb.tok])
+	})
+	p.Items = make([]plan.Item, 0, len(cands))
+	ops := map[string][]pat.PatchOp{}
+	for _, k := range order {
+		c := &cands[k]
+		it := itemOf(&inv.Tokens[c.tok], c.d)
+		p.Items = append(p.Items, it)
+		if it.Mutating() {
+			ops[it.TokenID] = c.d.Patch
+		}
+	}
+	// The plan package owns the order; when it agrees (it does, and a test
+	// says so), this only confirms it.
+	plan.Sort(p.Items)
+	var ws []work
+	for _, it := range p.Pending() {
+		tok, _ := inv.Token(it.TokenID)
+		ws = append(ws, work{item: it, token: tok, ops: ops[it.TokenID]})
+	}
+	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
+		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
+	})
+	p.Guardrails = e.guardrails(ws, inv.Population)
+	if inv.Err != nil {
+		p.Error = inv.Err.Error()
+	}
+	pl := &Planned{Plan: p, Inventory: inv, Err: inv.Err, work: ws}
+	if err := p.Seal(); err != nil {
+		// Only a value that cannot be encoded gets here: a bug, and a plan
+		// that cannot be sealed must not be executed either.
+		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
+	}
+	return pl
+}
+
+// newPlan fills the plan's header.
+func (e *Engine) newPlan(inv *Inventory, now time.Time) *plan.Plan {
+	p := &plan.Plan{
+		Version:      plan.Version,
+		Tenant:       e.tenantURL,
+		APIVersion:   string(e.version),
+		GeneratedAt:  now.UTC(),
+		RunID:        NewRunID(now),
+		ConfigDigest: e.cfg.Digest,
+		Population:   inv.Population,
+		Items:        []plan.Item{},
+		Skipped:      []plan.Skipped{},
+		Guardrails:   []plan.Guardrail{},
+	}
+	for _, l := range inv.Listings {
+		pl := plan.Listing{Filter: l.Filter, Count: l.Count}
+		if l.Err != nil {
+			pl.Error = l.Err.Error()
+		}
+		p.Listings = append(p.Listings, pl)
+	}
+	return p
+}
+
+func itemOf(t *pat.Token, d policy.Decision) plan.Item {
+	it := plan.Item{
+		TokenID:        t.ID,
+		TokenName:      t.Name,
+		OwnerID:        t.Owner.ID,
+		OwnerName:      t.Owner.Name,
+		Created:        t.Created,
+		LastUsed:       t.LastUsed,
+		ExpirationDate: t.ExpirationDate,
+		Scope:          t.Scope,
+		Managed:        t.Managed,
+		Policy:         d.Policy,
+		Mode:           string(d.Mode),
+		Action:         string(d.Action),
+		Reason:         d.Reason,
+		Patch:          d.Patch,
+		AlsoMatched:    d.AlsoMatched,
+	}
+	if it.Patch == nil {
+		it.Patch = []pat.PatchOp{}
+	}
+	if it.AlsoMatched == nil {
+		it.AlsoMatched = []string{}
+	}
+	return it
+}
+
+func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {
+	return plan.Skipped{
+		TokenID:   t.ID,
+		TokenName: t.Name,
+		OwnerID:   t.Owner.ID,
+		Policy:    d.Policy,
+		Reason:    string(d.Skip),
+	}
+}
+
+// itemOrder is plan.Sort's order (policy, owner name, owner id, token name,
+// token id) on the token and policy an item is made of.
+func itemOrder(pa, pb string, ta, tb *pat.Token) int {
+	return cmpStrings(pa, pb, ta.Owner.Name, tb.Owner.Name, ta.Owner.ID, tb.Owner.ID, ta.Name, tb.Name, ta.ID, tb.ID)
+}
+
+// cmpStrings compares pairs in order: (a0,b0), then (a1,b1), ...
+func cmpStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// guardrails evaluates every configured limit over the mutations the run
+// wants. Report-mode items and the report action change nothing and so count
+// against no limit. A limit of 0 (or less) is not configured and is not listed.
+//
+// All limits are evaluated, also after one tripped, so the report shows every
+// limit that a reviewer would have to raise.
+func (e *Engine) guardrails(ws []work, population int) []plan.Guardrail {
+	lim := e.cfg.Limits
+	out := []plan.Guardrail{}
+	n := len(ws)
+	if lim.MaxActionsPerRun > 0 {
+		out = append(out, plan.Guardrail{
+			Name: GuardMaxActionsPerRun, Limit: float64(lim.MaxActionsPerRun), Wanted: n,
+			Tripped: n > lim.MaxActionsPerRun,
+			Detail:  fmt.Sprintf("%d actions wanted, at most %d per run", n, lim.MaxActionsPerRun),
+		})
+	}
+	if lim.MaxActionsPercent > 0 {
+		// floor: "at most 10% of 15 tokens" allows 1, not 2.
+		allowed := int(math.Floor(lim.MaxActionsPercent / 100 * float64(population)))
+		out = append(out, plan.Guardrail{
+			Name: GuardMaxActionsPercent, Limit: lim.MaxActionsPercent, Wanted: n,
+			Tripped: n > allowed,
+			Detail: fmt.Sprintf("%d actions wanted, at most %g%% of the %d tokens = %d",
+				n, lim.MaxActionsPercent, population, allowed),
+		})
+	}
+	if lim.MaxActionsPerOwner > 0 {
+		perOwner := map[string]int{}
+		var worst string
+		for _, w := range ws {
+			o := w.item.OwnerID
+			perOwner[o]++
+			if perOwner[o] > perOwner[worst] || (perOwner[o] == perOwner[worst] && o < worst) {
+				worst = o
+			}
+		}
+		g := plan.Guardrail{
+			Name: GuardMaxActionsPerOwner, Limit: float64(lim.MaxActionsPerOwner), Wanted: perOwner[worst],
+			Tripped: perOwner[worst] > lim.MaxActionsPerOwner,
+		}
+		if n == 0 {
+			g.Detail = fmt.Sprintf("no actions wanted, at most %d per owner", lim.MaxActionsPerOwner)
+		} else {
+			g.Detail = fmt.Sprintf("%d actions wanted on the tokens of owner %s, at most %d per owner",
+				perOwner[worst], worst, lim.MaxActionsPerOwner)
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// observePlan feeds the metrics every run (also a read-only one) produces:
+// the population, the matches per policy and the report-mode would-apply
+// counts.
+func (e *Engine) observePlan(pl *Planned) {
+	e.metrics.SetTokens(pl.Plan.Population)
+	matched := map[string]int{}
+	for _, p := range e.cfg.Policies {
+		matched[p.Name] = 0 // reset policies that matched nothing this time
+	}
+	for i := range pl.Plan.Items {
+		it := &pl.Plan.Items[i]
+		matched[it.Policy]++
+		if !it.Mutating() {
+			e.metrics.AddAction(it.Policy, it.Action, MetricWouldApply)
+		}
+	}
+	for name, n := range matched {
+		e.metrics.SetTokensMatched(name, n)
+	}
+}

@@ -1,0 +1,429 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// Outcome is what happened to one enforce-mode item.
+type Outcome string
+
+// Outcomes.
+const (
+	// OutcomeApplied: the request succeeded.
+	OutcomeApplied Outcome = "applied"
+	// OutcomeGone: the tenant answered 404, the token was already gone
+	// (invariant 8: recorded, not a failure).
+	OutcomeGone Outcome = "gone"
+	// OutcomeFailed: the request failed (after the client's retries), for
+	// example a 403 on a patch of another owner's token.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeBlocked: the run acted on nothing because its data was
+	// incomplete or a guardrail tripped.
+	OutcomeBlocked Outcome = "blocked"
+	// OutcomeNotStarted: the run stopped before this item (shutdown, or the
+	// journal could not be written).
+	OutcomeNotStarted Outcome = "not-started"
+	// OutcomeDropped: apply PLAN's re-verification dropped the item (the
+	// token is gone, was used again, or its decision changed).
+	OutcomeDropped Outcome = "dropped"
+	// OutcomeRefused: the item targets the engine's own credential; refused
+	// right before the request (it can only get here through a bug).
+	OutcomeRefused Outcome = "refused"
+)
+
+// ItemResult is the fate of one item.
+type ItemResult struct {
+	Item    plan.Item
+	Outcome Outcome
+	// Status is the HTTP status of the request's last attempt (0 if none was
+	// sent or no response arrived).
+	Status int
+	// Detail says why for every outcome but applied: the error, the drop
+	// reason, what blocked the run.
+	Detail string
+}
+
+// Recovered is an intent an interrupted run journaled without an outcome,
+// resolved by this run.
+type Recovered struct {
+	Intent audit.Record
+	// Gone reports that the token is no longer listed (the interrupted delete
+	// went through, or someone else deleted it). When false the token is still
+	// there and this run's fresh decision handles it like any other token.
+	Gone bool
+}
+
+// Result is what a run did.
+type Result struct {
+	// RunID identifies the run in the journal and the logs.
+	RunID string
+	// Plan is the plan that was executed (for ApplyPlan: the re-verified
+	// plan, holding only the items that still held).
+	Plan *plan.Plan
+	// Items are the enforce-mode mutations in plan order, each with its
+	// outcome; for ApplyPlan also the dropped items, after them.
+	Items []ItemResult
+	// Recovered are the interrupted intents of earlier runs this run closed.
+	Recovered []Recovered
+	// Started and Finished bracket the run.
+	Started, Finished time.Time
+}
+
+// Count returns how many items had outcome o.
+func (r *Result) Count(o Outcome) int {
+	n := 0
+	for _, it := range r.Items {
+		if it.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// GuardrailError reports tripped guardrails (invariant 4): the run acted on
+// nothing.
+type GuardrailError struct {
+	Tripped []plan.Guardrail
+}
+
+func (e *GuardrailError) Error() string {
+	msg := "guardrail tripped, nothing was changed:"
+	for i, g := range e.Tripped {
+		if i > 0 {
+			msg += ";"
+		}
+		msg += fmt.Sprintf(" %s (limit %g, wanted %d)", g.Name, g.Limit, g.Wanted)
+		if g.Detail != "" {
+			msg += ": " + g.Detail
+		}
+	}
+	return msg
+}
+
+// JournalError is a failure to write the journal (invariant 5). When it
+// happens before a mutation's request, that request is not sent and the run
+// stops.
+type JournalError struct {
+	Err error
+}
+
+func (e *JournalError) Error() string {
+	return "journal: " + e.Err.Error() + " (the run stopped; no request is sent without its journal record)"
+}
+
+func (e *JournalError) Unwrap() error { return e.Err }
+
+// ActionsFailedError reports that some requests failed; the other items ran.
+type ActionsFailedError struct {
+	Failed, Total int
+}
+
+func (e *ActionsFailedError) Error() string {
+	return fmt.Sprintf("%d of %d actions failed", e.Failed, e.Total)
+}
+
+// StoppedError reports that the run stopped starting new mutations because
+// its context ended (a shutdown); the mutations in flight completed.
+type StoppedError struct {
+	NotStarted int
+	Cause      error
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("run stopped before %d actions: %v", e.NotStarted, e.Cause)
+}
+
+func (e *StoppedError) Unwrap() error { return e.Cause }
+
+// Execute performs the enforce-mode mutations of a plan Plan just produced.
+// It refuses (acting on nothing) when the plan's data is incomplete or a
+// guardrail tripped. The returned Result is never nil; the error joins what
+// went wrong (*IncompleteError, *GuardrailError, *JournalError,
+// *StoppedError, *ActionsFailedError).
+//
+// Cancellation: ctx ending means "start no new mutation". A mutation already
+// started (its intent journaled) runs to its end on a context detached from
+// ctx, bounded by Options.MutationTimeout, and its outcome is journaled: a
+// request torn mid-flight would leave the journal unable to say what the
+// tenant did.
+func (e *Engine) Execute(ctx context.Context, pl *Planned) (*Result, error) {
+	return e.execute(ctx, pl, nil, e.now())
+}
+
+func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult, started time.Time) (*Result, error) {
+	runID := pl.Plan.RunID
+	if runID == "" {
+		runID = NewRunID(started)
+	}
+	res := &Result{RunID: runID, Plan: pl.Plan, Started: started}
+	log := e.log.With(zap.String("run_id", res.RunID))
+	finish := func(result string, err error) (*Result, error) {
+		res.Items = append(res.Items, dropped...)
+		for _, d := range dropped {
+			e.metrics.AddAction(d.Item.Policy, d.Item.Action, MetricSkipped)
+		}
+		res.Finished = e.now()
+		e.metrics.ObserveRun(result, res.Finished, res.Finished.Sub(res.Started))
+		return res, err
+	}
+	block := func(outcome Outcome, detail string) {
+		for _, w := range pl.work {
+			res.Items = append(res.Items, ItemResult{Item: w.item, Outcome: outcome, Detail: detail})
+			e.metrics.AddAction(w.item.Policy, w.item.Action, MetricSkipped)
+		}
+	}
+
+	if pl.Err != nil {
+		block(OutcomeBlocked, pl.Err.Error())
+		log.Error("run blocked: incomplete data", zap.Error(pl.Err))
+		return finish(RunFailed, pl.Err)
+	}
+	if tripped := pl.Plan.Tripped(); len(tripped) > 0 {
+		for _, g := range tripped {
+			e.metrics.AddGuardrailTrip(g.Name)
+		}
+		gerr := &GuardrailError{Tripped: tripped}
+		block(OutcomeBlocked, gerr.Error())
+		log.Warn("run blocked: guardrail tripped", zap.Error(gerr))
+		return finish(RunBlocked, gerr)
+	}
+	if len(pl.work) == 0 && len(e.pending) == 0 {
+		log.Info("nothing to do", zap.Int("items", len(pl.Plan.Items)))
+		return finish(RunSuccess, nil)
+	}
+	if e.journal == nil {
+		err := errors.New("janitor: no journal: mutations are only made with a journal")
+		block(OutcomeNotStarted, err.Error())
+		return finish(RunFailed, err)
+	}
+
+	// From here on every record is written with a context that ignores
+	// cancellation: the records are what makes a stop safe.
+	jctx := context.WithoutCancel(ctx)
+	if _, err := e.journal.Append(jctx, audit.Record{
+		Kind: audit.KindRunStart, RunID: res.RunID,
+		Note: fmt.Sprintf("%d actions; plan %s", len(pl.work), pl.Plan.PlanHash),
+	}); err != nil {
+		jerr := &JournalError{Err: err}
+		block(OutcomeNotStarted, jerr.Error())
+		log.Error("journal unwritable, nothing changed", zap.Error(err))
+		return finish(RunFailed, jerr)
+	}
+	if err := e.recover(jctx, res, pl.Inventory, log); err != nil {
+		jerr := &JournalError{Err: err}
+		block(OutcomeNotStarted, jerr.Error())
+		return finish(RunFailed, jerr)
+	}
+
+	log.Info("run started", zap.Int("actions", len(pl.work)), zap.Int("dropped", len(dropped)),
+		zap.Int("recovered", len(res.Recovered)), zap.String("plan_hash", pl.Plan.PlanHash))
+	items, runErr := e.mutateAll(ctx, res.RunID, pl.work, log)
+	res.Items = items
+
+	applied, gone, failed := res.Count(OutcomeApplied), res.Count(OutcomeGone), res.Count(OutcomeFailed)
+	notStarted := res.Count(OutcomeNotStarted) + res.Count(OutcomeRefused)
+	var errs []error
+	var jerr *JournalError
+	if runErr != nil {
+		errs = append(errs, runErr)
+	}
+	if failed > 0 {
+		errs = append(errs, &ActionsFailedError{Failed: failed, Total: len(pl.work)})
+	}
+	endNote := fmt.Sprintf("applied %d, gone %d, failed %d, not started %d", applied, gone, failed, notStarted)
+	if !errors.As(runErr, &jerr) {
+		if _, err := e.journal.Append(jctx, audit.Record{Kind: audit.KindRunEnd, RunID: res.RunID, Note: endNote}); err != nil {
+			errs = append(errs, &JournalError{Err: err})
+		}
+	}
+	err := errors.Join(errs...)
+	result := RunSuccess
+	if err != nil {
+		result = RunFailed
+	}
+	log.Info("run finished", zap.Int("applied", applied), zap.Int("gone", gone),
+		zap.Int("failed", failed), zap.Int("not_started", notStarted), zap.Int("dropped", len(dropped)))
+	return finish(result, err)
+}
+
+// mutateAll runs the work with bounded concurrency, in plan order. A journal
+// failure or ctx ending stops new mutations; the ones in flight finish.
+func (e *Engine) mutateAll(ctx context.Context, runID string, ws []work, log *zap.Logger) ([]ItemResult, error) {
+	results := make([]ItemResult, len(ws))
+	started := make([]bool, len(ws))
+	stop, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(e.workers, len(ws)) {
+		wg.Go(func() {
+			for i := range next {
+				// Checked again here: the hand-off and a stop can race, and
+				// no mutation may start after the stop.
+				if stop.Err() != nil {
+					continue
+				}
+				started[i] = true
+				r, jerr := e.mutate(ctx, runID, ws[i], log)
+				results[i] = r
+				if jerr != nil {
+					cancel(jerr)
+				}
+			}
+		})
+	}
+feed:
+	for i := range ws {
+		select {
+		case next <- i:
+		case <-stop.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+
+	cause := context.Cause(stop)
+	detail := "not started: the run stopped"
+	if cause != nil {
+		detail = "not started: " + cause.Error()
+	}
+	notStarted := 0
+	for i := range ws {
+		if started[i] {
+			continue
+		}
+		notStarted++
+		results[i] = ItemResult{Item: ws[i].item, Outcome: OutcomeNotStarted, Detail: detail}
+		e.metrics.AddAction(ws[i].item.Policy, ws[i].item.Action, MetricSkipped)
+	}
+	var jerr *JournalError
+	switch {
+	case errors.As(cause, &jerr):
+		return results, jerr
+	case notStarted > 0:
+		log.Warn("run stopped, no new mutations", zap.Int("not_started", notStarted), zap.Error(cause))
+		return results, &StoppedError{NotStarted: notStarted, Cause: cause}
+	}
+	return results, nil
+}
+
+// mutate performs one mutation: intent record, request, outcome record. The
+// returned error is non-nil only for a journal failure (which must stop the
+// run); a failed request is an outcome.
+func (e *Engine) mutate(ctx context.Context, runID string, w work, log *zap.Logger) (ItemResult, error) {
+	it := w.item
+	res := ItemResult{Item: it}
+	log = log.With(zap.String("policy", it.Policy), zap.String("token_id", it.TokenID), zap.String("action", it.Action))
+
+	// Defence in depth: whatever put it into the work list, the credential
+	// the engine runs as is never touched.
+	if it.TokenID == e.clientID || w.token.ID == e.clientID {
+		res.Outcome, res.Detail = OutcomeRefused, "the token is the credential patjanitor runs as; never acted on"
+		log.Error("refused to act on the own credential (a bug put it into the plan)")
+		e.metrics.AddAction(it.Policy, it.Action, MetricSkipped)
+		return res, nil
+	}
+
+	req := e.request(w)
+	// The mutation runs detached from ctx (see Execute) but bounded.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.mutTimeout)
+	defer cancel()
+	before := w.token
+	if _, err := e.journal.Append(mctx, audit.Record{
+		Kind: audit.KindIntent, RunID: runID, Policy: it.Policy, TokenID: it.TokenID,
+		Before: &before, Request: &req,
+	}); err != nil {
+		res.Outcome, res.Detail = OutcomeNotStarted, "not started: the journal could not record the intent: "+err.Error()
+		log.Error("journal intent failed; request not sent", zap.Error(err))
+		e.metrics.AddAction(it.Policy, it.Action, MetricSkipped)
+		return res, &JournalError{Err: fmt.Errorf("record intent for token %s: %w", it.TokenID, err)}
+	}
+
+	var err error
+	switch policy.Action(it.Action) {
+	case policy.ActionDelete:
+		err = e.tenant.DeleteToken(mctx, it.TokenID)
+	default:
+		_, err = e.tenant.PatchToken(mctx, it.TokenID, w.ops)
+	}
+	var aerr *api.Error
+	if errors.As(err, &aerr) {
+		res.Status = aerr.StatusCode
+	}
+	out := audit.Outcome{}
+	switch {
+	case err == nil:
+		res.Outcome = OutcomeApplied
+		out.Status = string(OutcomeApplied)
+		if res.Status == 0 {
+			res.Status = successStatus(it.Action)
+		}
+		e.metrics.AddAction(it.Policy, it.Action, MetricApplied)
+		log.Info("applied")
+	case errors.Is(err, api.ErrNotFound):
+		res.Outcome, res.Detail = OutcomeGone, "already gone (404)"
+		out.Status, out.Error, out.AlreadyGone = string(OutcomeGone), res.Detail, true
+		e.metrics.AddAction(it.Policy, it.Action, MetricSkipped)
+		log.Info("already gone")
+	default:
+		res.Outcome, res.Detail = OutcomeFailed, err.Error()
+		out.Status, out.Error = string(OutcomeFailed), err.Error()
+		e.metrics.AddAction(it.Policy, it.Action, MetricFailed)
+		log.Warn("action failed", zap.Int("status", res.Status), zap.Error(err))
+	}
+	out.Code = res.Status
+	if _, jerr := e.journal.Append(mctx, audit.Record{
+		Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &out,
+	}); jerr != nil {
+		log.Error("journal outcome failed; stopping the run", zap.Error(jerr))
+		return res, &JournalError{Err: fmt.Errorf("record outcome for token %s: %w", it.TokenID, jerr)}
+	}
+	return res, nil
+}
+
+func successStatus(action string) int {
+	if policy.Action(action) == policy.ActionDelete {
+		return http.StatusNoContent
+	}
+	return http.StatusOK
+}
+
+// request describes the HTTP request a work item sends, for the journal.
+func (e *Engine) request(w work) audit.Request {
+	path := TokenPath(e.version, w.item.TokenID)
+	if policy.Action(w.item.Action) == policy.ActionDelete {
+		return audit.Request{Method: http.MethodDelete, Path: path}
+	}
+	return audit.Request{Method: http.MethodPatch, Path: path, Patch: w.ops}
+}
+
+// TokenPath is the path of one token in an API version, as the client sends
+// it (the journal records it with each intent).
+func TokenPath(v pat.APIVersion, id string) string {
+	var base string
+	switch v {
+	case pat.V2025:
+		base = "/v2025/personal-access-tokens"
+	case pat.V1:
+		base = "/personal-access-tokens/v1"
+	default:
+		base = "/v3/personal-access-tokens"
+	}
+	return base + "/" + url.PathEscape(id)
+}

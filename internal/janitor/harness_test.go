@@ -1,0 +1,253 @@
+package janitor_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/secret"
+)
+
+// t0 is the fixed "now" of every end-to-end test: the simulated tenant, the
+// API client and the engine all read this clock.
+var t0 = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+
+// clock is a settable clock shared by the simulator, the client and the engine.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// env is one end-to-end setup: a simulated tenant on loopback, an API client
+// logged in as its admin PAT, a config and a journal in a temp dir.
+type env struct {
+	t       *testing.T
+	clock   *clock
+	sim     *idnsim.Sim
+	url     string
+	admin   idnsim.Credentials
+	client  *api.Client
+	cfg     *policy.Config
+	jpath   string
+	journal *audit.Journal
+	logs    *bytes.Buffer
+	logger  *zap.Logger
+}
+
+type envOpts struct {
+	sim         idnsim.Options
+	scenario    string // idnsim scenario file (testdata path); else an empty tenant
+	maxAttempts int
+}
+
+func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// newEnv starts the simulated tenant and parses the config YAML (its tenant
+// section is filled in here; the test gives limits, exclude and policies).
+func newEnv(t *testing.T, cfgBody string, o envOpts) *env {
+	t.Helper()
+	clk := &clock{now: t0}
+	so := o.sim
+	so.Clock = clk.Now
+	if so.RateLimit == 0 {
+		so.RateLimit = -1 // the fixed clock never opens a new window
+	}
+	var sim *idnsim.Sim
+	if o.scenario != "" {
+		s, _, err := idnsim.LoadScenarioFile(o.scenario, so)
+		if err != nil {
+			t.Fatalf("load scenario: %v", err)
+		}
+		sim = s
+	} else {
+		sim = idnsim.New(so)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	admin := sim.Admin()
+
+	e := &env{t: t, clock: clk, sim: sim, url: srv.URL, admin: admin, logs: &bytes.Buffer{}}
+	e.cfg = e.parseConfig(cfgBody)
+	client, err := api.New(api.Config{
+		BaseURL: srv.URL, Version: e.cfg.Tenant.APIVersion, ClientID: admin.ClientID,
+		ClientSecret: secret.New(admin.ClientSecret), RateLimit: api.RateLimit{Requests: -1},
+		MaxAttempts: o.maxAttempts, Sleep: noSleep, Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatalf("api.New: %v", err)
+	}
+	e.client = client
+	e.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
+		zapcore.AddSync(&syncBuffer{b: e.logs}), zapcore.DebugLevel))
+	e.jpath = filepath.Join(t.TempDir(), "journal.jsonl")
+	e.journal = e.openJournal()
+	return e
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (e *env) parseConfig(body string) *policy.Config {
+	e.t.Helper()
+	if !strings.Contains(body, "tenant:") {
+		body = "tenant:\n  url: http://127.0.0.1:1\n  clientId: " + e.admin.ClientID + "\n" + body
+	}
+	cfg, err := policy.Parse("test.yaml", []byte(body))
+	if err != nil {
+		e.t.Fatalf("parse config: %v\n%s", err, body)
+	}
+	return cfg
+}
+
+func (e *env) openJournal() *audit.Journal {
+	e.t.Helper()
+	if e.journal != nil {
+		_ = e.journal.Close()
+	}
+	j, err := audit.Open(e.jpath, audit.Options{Clock: e.clock.Now})
+	if err != nil {
+		e.t.Fatalf("open journal: %v", err)
+	}
+	e.t.Cleanup(func() { _ = j.Close() })
+	e.journal = j
+	return j
+}
+
+// engine builds an engine over the env; mod may change the options.
+func (e *env) engine(mod ...func(*janitor.Options)) *janitor.Engine {
+	e.t.Helper()
+	o := janitor.Options{
+		Config: e.cfg, Tenant: e.client, TenantURL: e.url, APIVersion: e.client.Version(),
+		ClientID: e.admin.ClientID, Journal: e.journal, Pending: e.journal.Pending(),
+		Logger: e.logger, Now: e.clock.Now,
+	}
+	for _, m := range mod {
+		m(&o)
+	}
+	eng, err := janitor.New(o)
+	if err != nil {
+		e.t.Fatalf("janitor.New: %v", err)
+	}
+	return eng
+}
+
+// add puts a token into the tenant. lastUsed < 0 means never used; ages are
+// before t0.
+func (e *env) add(id, owner, name string, createdAgo, lastUsedAgo time.Duration, scope ...string) {
+	e.t.Helper()
+	tok := pat.Token{
+		ID: id, Name: name, Owner: pat.Owner{Type: "IDENTITY", ID: owner, Name: "Owner " + owner},
+		Created: t0.Add(-createdAgo), Scope: pat.ScopesOf(scope...),
+	}
+	if scope == nil {
+		tok.Scope = pat.ScopesOf("idn:sources:read")
+	}
+	if lastUsedAgo >= 0 {
+		lu := t0.Add(-lastUsedAgo)
+		tok.LastUsed = &lu
+	}
+	e.sim.Add(tok, "")
+}
+
+// addStale adds n tokens unused for 200 days, ids "<prefix>-NNN", spread over
+// owners "<prefix>-owner-K" (perOwner each).
+func (e *env) addStale(prefix string, n, perOwner int) []string {
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("%s-%03d", prefix, i)
+		e.add(id, fmt.Sprintf("%s-owner-%d", prefix, i/perOwner), "tok-"+id, 400*day, 200*day)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+const day = 24 * time.Hour
+
+func (e *env) mutations() []idnsim.Request { return idnsim.Mutations(e.sim.Requests()) }
+
+// requireNoMutations fails when the tenant saw any mutating request.
+func (e *env) requireNoMutations() {
+	e.t.Helper()
+	if m := e.mutations(); len(m) > 0 {
+		var b strings.Builder
+		for _, r := range m {
+			fmt.Fprintf(&b, "\n  %s %s -> %d", r.Method, r.Path, r.Status)
+		}
+		e.t.Fatalf("the tenant saw %d mutating requests, want none:%s", len(m), b.String())
+	}
+}
+
+// present reports whether the tenant still has the token.
+func (e *env) present(id string) bool {
+	_, ok := e.sim.Token(id)
+	return ok
+}
+
+// journalRecords reads the journal back (verifying the chain).
+func (e *env) journalRecords() []audit.Record {
+	e.t.Helper()
+	f := mustOpen(e.t, e.jpath)
+	defer func() { _ = f.Close() }()
+	var recs []audit.Record
+	if err := audit.Scan(f, func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
+		e.t.Fatalf("journal: %v", err)
+	}
+	return recs
+}
+
+// deletedIDs are the token ids of the successful DELETEs the tenant saw.
+func deletedIDs(reqs []idnsim.Request) map[string]int {
+	out := map[string]int{}
+	for _, r := range reqs {
+		if r.Operation == idnsim.OpDeleteToken && r.Status == 204 {
+			out[r.Path[strings.LastIndex(r.Path, "/")+1:]]++
+		}
+	}
+	return out
+}
+
+// patchedIDs are the token ids of the successful PATCHes.
+func patchedIDs(reqs []idnsim.Request) map[string]int {
+	out := map[string]int{}
+	for _, r := range reqs {
+		if r.Operation == idnsim.OpPatchToken && r.Status == 200 {
+			out[r.Path[strings.LastIndex(r.Path, "/")+1:]]++
+		}
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// recordingTenant is a Tenant that records calls and answers from a list.
+type recordingTenant struct {
+	mu      sync.Mutex
+	tokens  []pat.Token
+	listErr error
+	calls   []string
+}
+
+func (r *recordingTenant) ListTokens(_ context.Context, o api.ListOptions) ([]pat.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "list "+o.Filters)
+	return r.tokens, r.listErr
+}
+
+func (r *recordingTenant) DeleteToken(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "delete "+id)
+	return nil
+}
+
+func (r *recordingTenant) PatchToken(_ context.Context, id string, _ []pat.PatchOp) (pat.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "patch "+id)
+	return pat.Token{}, nil
+}
+
+type memJournal struct {
+	mu   sync.Mutex
+	recs []audit.Record
+}
+
+func (m *memJournal) Append(_ context.Context, r audit.Record) (audit.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r.Seq = int64(len(m.recs) + 1)
+	m.recs = append(m.recs, r)
+	return r, nil
+}
+
+var now = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+
+func testConfig(t *testing.T, body string) *policy.Config {
+	t.Helper()
+	cfg, err := policy.Parse("t.yaml", []byte("tenant: {url: 'https://acme.api.identitynow.com', clientId: me}\n"+body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Defence in depth: a work item for the engine's own credential (which only a
+// bug could produce) is refused right before the request.
+func TestOwnCredentialRefusedBeforeTheRequest(t *testing.T) {
+	cfg := testConfig(t, "limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}\npolicies: [{name: all, mode: enforce, match: {nameMatches: '.*'}, action: delete}]\n")
+	ten := &recordingTenant{}
+	j := &memJournal{}
+	e, err := New(Options{Config: cfg, Tenant: ten, TenantURL: "https://acme.api.identitynow.com", ClientID: "me", Journal: j, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := pat.Token{ID: "me", Name: "patjanitor", Created: now.Add(-time.Hour)}
+	other := pat.Token{ID: "other", Name: "x", Created: now.Add(-time.Hour)}
+	it := func(tk pat.Token) plan.Item {
+		return plan.Item{TokenID: tk.ID, TokenName: tk.Name, Policy: "all", Mode: "enforce", Action: "delete"}
+	}
+	p := &plan.Plan{Version: plan.Version, Items: []plan.Item{it(own), it(other)}}
+	pl := &Planned{Plan: p, Inventory: &Inventory{}, work: []work{{item: it(own), token: own}, {item: it(other), token: other}}}
+	res, err := e.Execute(context.Background(), pl)
+	if err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	if res.Items[0].Outcome != OutcomeRefused || res.Items[1].Outcome != OutcomeApplied {
+		t.Fatalf("outcomes = %s, %s; want refused, applied", res.Items[0].Outcome, res.Items[1].Outcome)
+	}
+	if len(ten.calls) != 1 || ten.calls[0] != "delete other" {
+		t.Fatalf("calls = %v, want only the delete of the other token", ten.calls)
+	}
+	for _, r := range j.recs {
+		if r.TokenID == "me" {
+			t.Fatalf("journaled an intent for the own credential: %+v", r)
+		}
+	}
+
+	// And evaluation never puts it into a plan in the first place.
+	ten.tokens = []pat.Token{own, other}
+	planned, err := e.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(planned.Plan.Items) != 1 || planned.Plan.Items[0].TokenID != "other" {
+		t.Fatalf("items = %+v", planned.Plan.Items)
+	}
+}
+
+func TestPercentGuardrailRoundsDown(t *testing.T) {
+	cfg := testConfig(t, "limits: {maxActionsPerRun: 0, maxActionsPercent: 10, maxActionsPerOwner: 0}\npolicies: [{name: stale, mode: enforce, match: {neverUsed: true}, action: delete}]\n")
+	ten := &recordingTenant{}
+	for i := range 15 {
+		tk := pat.Token{ID: string(rune('a' + i)), Created: now}
+		ten.tokens = append(ten.tokens, tk)
+	}
+	ten.tokens[0].ID, ten.tokens[1].ID = "x1", "x2" // 2 of 15 > 10% (1.5 -> 1)
+	lu := now.Add(-time.Hour)
+	for i := 2; i < 15; i++ {
+		ten.tokens[i].LastUsed = &lu
+	}
+	e, _ := New(Options{Config: cfg, Tenant: ten, TenantURL: "https://acme.api.identitynow.com", ClientID: "me", Now: func() time.Time { return now }})
+	pl, err := e.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := pl.Plan.Guardrails[0]
+	if !g.Tripped || g.Wanted != 2 || pl.Plan.Population != 15 {
+		t.Fatalf("guardrail = %+v, population %d", g, pl.Plan.Population)
+	}
+	if len(ten.calls) != 1 || ten.calls[0] != "list " {
+		t.Fatalf("calls = %v, want one unfiltered listing (maxActionsPercent needs the population)", ten.calls)
+	}
+}
+
+func TestDuplicateAndConflictingListings(t *testing.T) {
+	cfg := testConfig(t, "limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}\npolicies: [{name: stale, mode: enforce, match: {neverUsed: true}, action: delete}]\n")
+	dup := &recordingTenant{tokens: []pat.Token{{ID: "a", Created: now}, {ID: "a", Created: now}}}
+	e, _ := New(Options{Config: cfg, Tenant: dup, TenantURL: "https://acme.api.identitynow.com", ClientID: "me", Now: func() time.Time { return now }})
+	_, err := e.Plan(context.Background())
+	var inc *IncompleteError
+	if !errors.As(err, &inc) {
+		t.Fatalf("err = %v, want incomplete (duplicate id)", err)
+	}
+}
+
+func TestNormalizeTenantURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://Acme.API.identitynow.com/":    "https://acme.api.identitynow.com",
+		"https://acme.api.identitynow.com:443": "https://acme.api.identitynow.com",
+		"http://127.0.0.1:8975":                "http://127.0.0.1:8975",
+		"HTTP://localhost:80/":                 "http://localhost",
+	} {
+		got, err := NormalizeTenantURL(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeTenantURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := NormalizeTenantURL("acme"); err == nil {
+		t.Error("a URL without scheme must be refused")
+	}
+}
+
+func TestSameOps(t *testing.T) {
+	saved := []pat.PatchOp{{Op: "replace", Path: "/expirationDate", Value: "2026-12-26T03:00:00.000Z"}}
+	fresh := []pat.PatchOp{{Op: "replace", Path: "/expirationDate", Value: "2026-12-26T05:00:00.000Z"}}
+	if !sameOps(policy.ActionExpire, saved, fresh) {
+		t.Error("expire: the date differs by construction and must not count")
+	}
+	if sameOps(policy.ActionPatch, saved, fresh) {
+		t.Error("patch: different values must count")
+	}
+	a := []pat.PatchOp{{Op: "replace", Path: "/scope", Value: []any{"sp:scopes:default"}}}
+	b := []pat.PatchOp{{Op: "replace", Path: "/scope", Value: []string{"sp:scopes:default"}}}
+	if !sameOps(policy.ActionPatch, a, b) {
+		t.Error("a saved plan's JSON values and a fresh decision's Go values must compare equal")
+	}
+}
+
+func TestNewRunIDUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewRunID(now)
+		if seen[id] {
+			t.Fatalf("duplicate run id %s", id)
+		}
+		seen[id] = true
+	}
+}
+
+// decide builds items in plan.Sort's order itself (sorting indices is far
+// cheaper than sorting items); the two orders must agree.
+func TestItemOrderIsPlanSortOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	type pair struct {
+		policy string
+		tok    pat.Token
+	}
+	var ps []pair
+	for i := range 500 {
+		ps = append(ps, pair{pick("a", "b", "c"), pat.Token{
+			ID: fmt.Sprintf("id%03d", i), Name: pick("x", "y", "z", ""),
+			Owner: pat.Owner{ID: pick("o1", "o2"), Name: pick("Ann", "Bob", "")},
+		}})
+	}
+	slices.SortFunc(ps, func(a, b pair) int { return itemOrder(a.policy, b.policy, &a.tok, &b.tok) })
+	items := make([]plan.Item, len(ps))
+	for i, p := range ps {
+		items[i] = itemOf(&p.tok, policy.Decision{Policy: p.policy})
+	}
+	sorted := slices.Clone(items)
+	plan.Sort(sorted)
+	for i := range items {
+		if items[i].TokenID != sorted[i].TokenID {
+			t.Fatalf("item %d: engine order %s, plan.Sort order %s", i, items[i].TokenID, sorted[i].TokenID)
+		}
+	}
+}

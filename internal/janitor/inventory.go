@@ -1,0 +1,240 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// PageCap is the page size cap of the SailPoint API family (limit: default and
+// maximum 250). The PAT list endpoint is documented as unpaged, but a tenant
+// that silently capped it would return exactly this many tokens; a listing of
+// exactly PageCap items is therefore treated as truncated unless the config
+// declares the tenant unpaged (tenant.unpaged: true).
+const PageCap = 250
+
+// ListingResult is what one listing call returned.
+type ListingResult struct {
+	Listing pat.Listing
+	// Filter is the filters text sent ("" for every token).
+	Filter string
+	// Count is the number of tokens returned (0 when the call failed).
+	Count int
+	// Err is the call's failure or why its result is not trusted.
+	Err error
+}
+
+// Inventory is the tenant's tokens as the listing calls of one run saw them.
+type Inventory struct {
+	// Tokens are the listed tokens merged by id, in listing order (plans
+	// are sorted on their own; sorting 100,000 tokens here would buy
+	// nothing).
+	Tokens []pat.Token
+	// Population is the size of the whole token population: the unfiltered
+	// listing's count when one was made, else the number of tokens listed
+	// (a lower bound).
+	Population int
+	// Unfiltered reports whether an unfiltered listing was made, so that a
+	// token missing from Tokens is known to be gone.
+	Unfiltered bool
+	// Listings are the calls made, in order.
+	Listings []ListingResult
+	// Err is non-nil (an *IncompleteError) when any listing failed or looks
+	// truncated: the inventory must not be acted on.
+	Err error
+
+	byID map[string]int
+}
+
+// Token returns the listed token with this id.
+func (inv *Inventory) Token(id string) (pat.Token, bool) {
+	i, ok := inv.byID[id]
+	if !ok {
+		return pat.Token{}, false
+	}
+	return inv.Tokens[i], true
+}
+
+// IncompleteError says why an inventory cannot be trusted (invariant 3). The
+// run that met it mutates nothing.
+type IncompleteError struct {
+	// Problems name the listing and what was wrong with it, one per problem.
+	Problems []string
+	// Causes are the underlying errors (API failures), for errors.Is/As.
+	Causes []error
+}
+
+func (e *IncompleteError) Error() string {
+	return "incomplete data, nothing will be changed: " + strings.Join(e.Problems, "; ")
+}
+
+// Unwrap returns the underlying API errors.
+func (e *IncompleteError) Unwrap() []error { return e.Causes }
+
+// inventory makes the listing calls concurrently (there are at most a few,
+// and the two filtered ones of a large tenant are each a big download) and
+// merges them. It returns an error only when ctx ended; every other failure
+// is recorded in the Inventory as incomplete data.
+func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged bool) (*Inventory, error) {
+	results := make([]ListingResult, len(listings))
+	tokens := make([][]pat.Token, len(listings))
+	var wg sync.WaitGroup
+	for i, l := range listings {
+		wg.Go(func() {
+			f := api.Filter(l)
+			ts, err := e.tenant.ListTokens(ctx, api.ListOptions{Filters: f})
+			results[i] = ListingResult{Listing: l, Filter: f, Count: len(ts), Err: err}
+			tokens[i] = ts
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", context.Cause(ctx))
+	}
+
+	total := 0
+	for i := range tokens {
+		total += len(tokens[i])
+	}
+	inv := &Inventory{Listings: results, byID: make(map[string]int, total)}
+	incomplete := &IncompleteError{}
+	problem := func(i int, format string, args ...any) {
+		msg := fmt.Sprintf("listing %s: %s", describeListing(listings[i]), fmt.Sprintf(format, args...))
+		incomplete.Problems = append(incomplete.Problems, msg)
+		if results[i].Err == nil {
+			results[i].Err = errors.New(msg)
+		}
+	}
+	// One listing (the common case with maxActionsPercent, and the large
+	// one) is used as returned; several are merged into a new slice. from
+	// says which listing each merged token came from, to tell a duplicate
+	// within one listing from the same token in two.
+	single := len(listings) == 1
+	var from []int
+	if !single {
+		inv.Tokens = make([]pat.Token, 0, total)
+		from = make([]int, 0, total)
+	}
+	dups := false
+	for i, r := range results {
+		if r.Err != nil {
+			incomplete.Causes = append(incomplete.Causes, r.Err)
+			problem(i, "%v", r.Err)
+			continue
+		}
+		ts := tokens[i]
+		if len(ts) == PageCap && !unpaged {
+			problem(i, "returned exactly %d tokens, the page cap of this API family: the listing is probably truncated (if the tenant really has that many, set tenant.unpaged: true)", PageCap)
+		}
+		if listings[i].Kind == pat.ListAll {
+			inv.Unfiltered = true
+			inv.Population = len(ts)
+		}
+		if single {
+			inv.Tokens = ts
+		}
+		for j := range ts {
+			t := &ts[j]
+			if k, ok := inv.byID[t.ID]; ok {
+				switch {
+				case single || from[k] == i:
+					problem(i, "token %s appears twice", t.ID)
+					dups = true
+				case !sameToken(&inv.Tokens[k], t):
+					problem(i, "token %s differs from the copy another listing returned (it changed between the calls)", t.ID)
+				}
+				continue
+			}
+			if why := outsideFilter(listings[i], t); why != "" {
+				problem(i, "token %s %s: the tenant did not apply the filter", t.ID, why)
+			}
+			if single {
+				inv.byID[t.ID] = j
+				continue
+			}
+			inv.byID[t.ID] = len(inv.Tokens)
+			inv.Tokens = append(inv.Tokens, *t)
+			from = append(from, i)
+		}
+	}
+	if single && dups {
+		// Keep the first copy of each token (the run is refused anyway; the
+		// report should still list each token once).
+		kept := make([]pat.Token, 0, len(inv.byID))
+		for j := range inv.Tokens {
+			if inv.byID[inv.Tokens[j].ID] == j {
+				kept = append(kept, inv.Tokens[j])
+			}
+		}
+		inv.Tokens = kept
+		for j := range kept {
+			inv.byID[kept[j].ID] = j
+		}
+	}
+	if !inv.Unfiltered {
+		inv.Population = len(inv.Tokens)
+	}
+	if len(incomplete.Problems) > 0 {
+		inv.Err = incomplete
+	}
+	return inv, nil
+}
+
+func describeListing(l pat.Listing) string {
+	if f := api.Filter(l); f != "" {
+		return fmt.Sprintf("%q", f)
+	}
+	return "of all tokens"
+}
+
+// outsideFilter reports why t should not have been returned by listing l ("" if
+// it belongs). A tenant that ignores the filter returns tokens that are not
+// stale; their decisions would still be right, but the listing is not the one
+// that was asked for, so nothing else about it can be trusted either.
+func outsideFilter(l pat.Listing, t *pat.Token) string {
+	switch l.Kind {
+	case pat.ListLastUsedBefore:
+		cutoff := l.Cutoff.UTC().Truncate(time.Millisecond) // the filter is sent with milliseconds
+		if t.LastUsed == nil {
+			return "was never used"
+		}
+		if t.LastUsed.After(cutoff) {
+			return "has lastUsed " + pat.FormatTime(*t.LastUsed) + " after " + pat.FormatTime(cutoff)
+		}
+	case pat.ListNeverUsed:
+		if t.LastUsed != nil {
+			return "has lastUsed " + pat.FormatTime(*t.LastUsed)
+		}
+	}
+	return ""
+}
+
+// sameToken compares every field the API returns.
+func sameToken(a, b *pat.Token) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Owner == b.Owner &&
+		a.Scope.Null == b.Scope.Null && slices.Equal(a.Scope.Values, b.Scope.Values) &&
+		a.Created.Equal(b.Created) && sameTime(a.LastUsed, b.LastUsed) &&
+		a.Managed == b.Managed && a.AccessTokenValiditySeconds == b.AccessTokenValiditySeconds &&
+		sameTime(a.ExpirationDate, b.ExpirationDate) && sameBool(a.UserAwareTokenNeverExpires, b.UserAwareTokenNeverExpires)
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func sameBool(a, b *bool) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

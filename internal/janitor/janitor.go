@@ -1,0 +1,217 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// Tenant is the part of the SailPoint API client the engine uses;
+// *api.Client implements it.
+type Tenant interface {
+	ListTokens(ctx context.Context, opts api.ListOptions) ([]pat.Token, error)
+	DeleteToken(ctx context.Context, id string) error
+	PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (pat.Token, error)
+}
+
+// Journal is the append-only record of intents and outcomes; *audit.Journal
+// implements it. Append must be durable (fsynced) when it returns nil: the
+// engine sends a mutation only after its intent was appended.
+type Journal interface {
+	Append(ctx context.Context, r audit.Record) (audit.Record, error)
+}
+
+// Metrics receives the engine's counters; *metrics.Metrics implements it. The
+// labels are bounded: policy names, action names and fixed outcome words, never
+// token ids, names or owners.
+type Metrics interface {
+	// SetTokens records the population seen by the last run.
+	SetTokens(n int)
+	// SetTokensMatched records how many tokens a policy won at the last run.
+	SetTokensMatched(policy string, n int)
+	// AddAction counts one action outcome: OutcomeApplied, OutcomeWouldApply,
+	// OutcomeFailed or OutcomeSkipped (the DESIGN.md label values).
+	AddAction(policy, action, outcome string)
+	// AddGuardrailTrip counts one tripped guardrail by name.
+	AddGuardrailTrip(guard string)
+	// ObserveRun records a finished run: its result (RunSuccess, RunFailed or
+	// RunBlocked), when it finished and how long it took.
+	ObserveRun(result string, finished time.Time, took time.Duration)
+}
+
+// Metric label values for actions_total{outcome}.
+const (
+	MetricApplied    = "applied"     // the request succeeded
+	MetricWouldApply = "would_apply" // a report-mode match (or an enforce-mode action "report")
+	MetricFailed     = "failed"      // the request failed
+	MetricSkipped    = "skipped"     // an enforce-mode action not performed: guardrail, incomplete data, shutdown, dropped on re-verification, already gone
+)
+
+// Run results for runs_total{result}.
+const (
+	RunSuccess = "success" // everything that was to be done was done (possibly nothing)
+	RunFailed  = "failed"  // incomplete data, a journal or API failure, or an action failed
+	RunBlocked = "blocked" // a guardrail tripped: the run acted on nothing by design
+)
+
+// Defaults.
+const (
+	// DefaultWorkers bounds the mutations in flight. The client's rate limiter
+	// paces them; a few workers are enough to keep the limiter's budget busy
+	// while a slow request is out, without a burst of parallel deletes if the
+	// limiter is off.
+	DefaultWorkers = 4
+	// DefaultMutationTimeout bounds one mutation (retries included) once it has
+	// started; see Execute for why a started mutation ignores cancellation.
+	DefaultMutationTimeout = 2 * time.Minute
+)
+
+// Options configure an Engine.
+type Options struct {
+	// Config is the loaded policy configuration (required).
+	Config *policy.Config
+	// Tenant is the API client (required).
+	Tenant Tenant
+	// TenantURL is the tenant base URL written into the plan and checked by
+	// ApplyPlan (required).
+	TenantURL string
+	// APIVersion is written into the plan and checked by ApplyPlan; "" means
+	// the config's (and v3 if that is empty too). It also names the request
+	// path journaled with each intent.
+	APIVersion pat.APIVersion
+	// ClientID is the id of the credential the engine runs as: it is never
+	// acted on (required).
+	ClientID string
+	// Journal is required by Execute and ApplyPlan, not by Plan.
+	Journal Journal
+	// Pending are the intents an earlier run journaled without an outcome (a
+	// crash mid-mutation), from (*audit.Journal).Pending or
+	// audit.PendingIntents; the first Execute or ApplyPlan resolves them
+	// against its fresh (then unfiltered) listing before it mutates anything,
+	// and says so in Result.Recovered. An Engine does not forget them after
+	// that: build a new Engine per run (it is cheap), with the intents that
+	// are still pending. Optional.
+	Pending []audit.Record
+	// Metrics is optional.
+	Metrics Metrics
+	// Logger is optional (no logging).
+	Logger *zap.Logger
+	// Now is the clock (default time.Now). Decisions, plan ages and journal
+	// times use it.
+	Now func() time.Time
+	// Workers bounds concurrent mutations (default DefaultWorkers).
+	Workers int
+	// MutationTimeout bounds one started mutation (default
+	// DefaultMutationTimeout).
+	MutationTimeout time.Duration
+}
+
+// Engine runs inventories, decisions and mutations for one tenant and one
+// configuration. It holds no state between runs apart from what Options gave
+// it, so one Engine may serve many runs (the daemon builds a new one on reload).
+type Engine struct {
+	cfg        *policy.Config
+	tenant     Tenant
+	tenantURL  string
+	version    pat.APIVersion
+	clientID   string
+	journal    Journal
+	pending    []audit.Record
+	metrics    Metrics
+	log        *zap.Logger
+	now        func() time.Time
+	workers    int
+	mutTimeout time.Duration
+}
+
+// New checks opts and returns an Engine. It sends nothing.
+func New(opts Options) (*Engine, error) {
+	var errs []error
+	if opts.Config == nil {
+		errs = append(errs, errors.New("janitor: no config"))
+	}
+	if opts.Tenant == nil {
+		errs = append(errs, errors.New("janitor: no tenant client"))
+	}
+	if opts.ClientID == "" {
+		errs = append(errs, errors.New("janitor: no client id (the engine must know which credential it runs as, to never act on it)"))
+	}
+	tenantURL, err := NormalizeTenantURL(opts.TenantURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("janitor: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	version := opts.APIVersion
+	if version == "" {
+		version = opts.Config.Tenant.APIVersion
+	}
+	version, err = pat.ParseAPIVersion(string(version))
+	if err != nil {
+		return nil, fmt.Errorf("janitor: %w", err)
+	}
+	e := &Engine{
+		cfg:        opts.Config,
+		tenant:     opts.Tenant,
+		tenantURL:  tenantURL,
+		version:    version,
+		clientID:   opts.ClientID,
+		journal:    opts.Journal,
+		pending:    opts.Pending,
+		metrics:    opts.Metrics,
+		log:        opts.Logger,
+		now:        opts.Now,
+		workers:    opts.Workers,
+		mutTimeout: opts.MutationTimeout,
+	}
+	if e.metrics == nil {
+		e.metrics = nopMetrics{}
+	}
+	if e.log == nil {
+		e.log = zap.NewNop()
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.workers <= 0 {
+		e.workers = DefaultWorkers
+	}
+	if e.mutTimeout <= 0 {
+		e.mutTimeout = DefaultMutationTimeout
+	}
+	return e, nil
+}
+
+// TenantURL returns the normalised tenant URL the engine writes into plans.
+func (e *Engine) TenantURL() string { return e.tenantURL }
+
+// Run plans and then executes the plan: what the daemon and `apply` without a
+// plan file do. The returned Result is non-nil whenever planning got far enough
+// to produce a plan, also when err is not nil (incomplete data, a tripped
+// guardrail, failed actions), so the caller can report it.
+func (e *Engine) Run(ctx context.Context) (*Result, error) {
+	started := e.now()
+	pl, err := e.Plan(ctx)
+	if pl == nil {
+		e.metrics.ObserveRun(RunFailed, e.now(), e.now().Sub(started))
+		return nil, err
+	}
+	return e.execute(ctx, pl, nil, started)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) SetTokens(int)                               {}
+func (nopMetrics) SetTokensMatched(string, int)                {}
+func (nopMetrics) AddAction(string, string, string)            {}
+func (nopMetrics) AddGuardrailTrip(string)                     {}
+func (nopMetrics) ObserveRun(string, time.Time, time.Duration) {}

@@ -1,0 +1,174 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/secret"
+)
+
+// Reason classifies a failed delivery. The set is fixed so it can be a metric
+// label and so dashboards can rely on it.
+type Reason string
+
+// The reasons.
+const (
+	ReasonClientError Reason = "client_error" // other 4xx: the request is wrong; permanent
+	ReasonAuth        Reason = "auth_error"   // 401/403, SMTP 530/535: bad credentials; permanent
+	ReasonRateLimited Reason = "rate_limited" // 429: retried, honouring Retry-After
+	ReasonServerError Reason = "server_error" // 5xx, SMTP 4xx: retried
+	ReasonConnection  Reason = "connection"   // transport errors: retried
+	ReasonRejected    Reason = "rejected"     // Slack 200 with an error body, SMTP 5xx: permanent
+	ReasonTLS         Reason = "tls"          // no STARTTLS where required, bad certificate: permanent
+	ReasonConfig      Reason = "config"       // no recipient, unknown receiver, bad message: permanent
+	ReasonTemplate    Reason = "template"     // rendering failed: permanent
+	ReasonCanceled    Reason = "canceled"     // the run's context ended: retried on the next run
+	ReasonExpired     Reason = "expired"      // waited in the outbox longer than allowed: dropped
+)
+
+// Error is a failed delivery. Its text names the receiver and never contains
+// a secret: URLs are removed from net/http errors and every secret value the
+// notifier knows is replaced with secret.Redacted.
+type Error struct {
+	Receiver   string
+	Reason     Reason
+	StatusCode int           // HTTP status, or SMTP reply code; 0 if none
+	Retryable  bool          // the same message may succeed later
+	RetryAfter time.Duration // a server's Retry-After, if it sent one
+	msg        string
+	err        error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("notify receiver %q: %s", e.Receiver, e.msg)
+}
+
+// Unwrap returns the underlying error, with any *url.Error (which quotes the
+// secret request URL) already peeled off.
+func (e *Error) Unwrap() error { return e.err }
+
+// ReasonOf returns the Reason of err's *Error, or "" if it has none.
+func ReasonOf(err error) Reason {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
+// ClassifyStatus maps an HTTP status to (retry, reason). 2xx is success and
+// returns ("", false). 429 and 5xx are retried, unlike Alertmanager's default,
+// because both mean "not now"; any other status is permanent.
+func ClassifyStatus(code int) (retry bool, reason Reason) {
+	switch {
+	case code >= 200 && code < 300:
+		return false, ""
+	case code == http.StatusTooManyRequests:
+		return true, ReasonRateLimited
+	case code >= 500:
+		return true, ReasonServerError
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return false, ReasonAuth
+	default:
+		return false, ReasonClientError
+	}
+}
+
+// redactor replaces known secret values in text. Notifiers hold one with
+// every secret Build loaded, so even a secret echoed back by a server (or put
+// in a message by mistake) is caught before it reaches a log or a payload.
+type redactor struct{ values []string }
+
+func newRedactor(secrets ...secret.Secret) *redactor {
+	seen := map[string]bool{}
+	var vals []string
+	for _, s := range secrets {
+		v := s.Reveal()
+		// Very short values would redact ordinary words. URLs and HMAC
+		// keys (16+ bytes) are never this short; a password this short
+		// is left unscrubbed, and no code path prints passwords anyway.
+		if len(v) < 6 || seen[v] {
+			continue
+		}
+		seen[v] = true
+		vals = append(vals, v)
+		// A URL's path and query are the secret part of most webhook URLs
+		// (hooks.slack.com/services/T…/B…/X…); catch them on their own.
+		if u, err := url.Parse(v); err == nil && u.Host != "" {
+			if p := u.RequestURI(); len(p) >= 6 && !seen[p] {
+				seen[p] = true
+				vals = append(vals, p)
+			}
+		}
+	}
+	// Longest first, so a URL is replaced whole before its path.
+	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
+	return &redactor{values: vals}
+}
+
+func (r *redactor) scrub(s string) string {
+	if r == nil {
+		return s
+	}
+	for _, v := range r.values {
+		s = strings.ReplaceAll(s, v, secret.Redacted)
+	}
+	return s
+}
+
+func (r *redactor) scrubBytes(b []byte) []byte {
+	if r == nil || len(r.values) == 0 {
+		return b
+	}
+	return []byte(r.scrub(string(b)))
+}
+
+// newError builds an *Error. cause may be nil.
+func (r *redactor) newError(receiver string, reason Reason, retry bool, status int, cause error, format string, args ...any) *Error {
+	cause = stripURL(cause)
+	msg := fmt.Sprintf(format, args...)
+	if cause != nil {
+		msg += ": " + cause.Error()
+	}
+	return &Error{Receiver: receiver, Reason: reason, Retryable: retry, StatusCode: status, msg: r.scrub(msg), err: cause}
+}
+
+// stripURL replaces a *url.Error, whose text is `Post "<url>": <cause>`, with
+// its cause: the URL of a webhook is a credential (Alertmanager's RedactURL).
+func stripURL(err error) error {
+	var ue *url.Error
+	if err != nil && errors.As(err, &ue) {
+		return fmt.Errorf("%s request: %w", strings.ToUpper(ue.Op), ue.Err)
+	}
+	return err
+}
+
+// transportError classifies an error from http.Client.Do.
+func (r *redactor) transportError(ctx context.Context, receiver string, err error) *Error {
+	if ctx.Err() != nil {
+		return r.newError(receiver, ReasonCanceled, true, 0, context.Cause(ctx), "request canceled")
+	}
+	return r.newError(receiver, ReasonConnection, true, 0, err, "send")
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date.
+func parseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,131 @@
+package notify
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/secret"
+)
+
+// The webhook signature headers.
+const (
+	HeaderTimestamp = "X-Patjanitor-Timestamp"
+	HeaderSignature = "X-Patjanitor-Signature"
+	HeaderKind      = "X-Patjanitor-Kind"
+	// HeaderMessageID lets a receiver drop a message it already processed:
+	// a retry after a lost response sends the same id again.
+	HeaderMessageID = "X-Patjanitor-Message-Id"
+)
+
+// minHMACKeyLen is the shortest HMAC key accepted. HMAC-SHA256 keys shorter
+// than the hash are weaker than they look, and short keys cannot be scrubbed
+// from text reliably.
+const minHMACKeyLen = 16
+
+// Webhook posts a signed JSON body to a URL.
+type Webhook struct {
+	name     string
+	url      secret.Secret
+	key      secret.Secret
+	client   *http.Client
+	renderer *Renderer
+	redact   *redactor
+	clock    func() time.Time
+	logger   *zap.Logger
+}
+
+var _ Notifier = (*Webhook)(nil)
+
+// Notify implements Notifier.
+func (w *Webhook) Notify(ctx context.Context, m *Message) (bool, error) {
+	out, err := w.renderer.Render(m)
+	if err != nil {
+		return false, w.redact.newError(w.name, ReasonTemplate, false, 0, err, "render")
+	}
+	body := w.redact.scrubBytes(out.Webhook)
+	now := w.clock()
+	ts, sig := Sign([]byte(w.key.Reveal()), now, body)
+	h := http.Header{}
+	h.Set(HeaderTimestamp, ts)
+	h.Set(HeaderSignature, sig)
+	h.Set(HeaderKind, string(m.Kind))
+	h.Set(HeaderMessageID, m.ID)
+	resp, herr := w.redact.postJSON(ctx, w.client, w.name, w.url, body, h, now)
+	if herr != nil {
+		return herr.Retryable, herr
+	}
+	if resp.status/100 != 2 {
+		e := w.redact.statusError(w.name, resp)
+		return e.Retryable, e
+	}
+	w.logger.Debug("webhook message sent", zap.String("message_id", m.ID))
+	return false, nil
+}
+
+// Sign returns the header values that sign body at time t: the Unix seconds,
+// and "sha256=" followed by the hex HMAC-SHA256 of "<seconds>.<body>".
+// Binding the timestamp into the MAC is what lets a receiver reject replays.
+func Sign(key []byte, t time.Time, body []byte) (timestamp, signature string) {
+	timestamp = strconv.FormatInt(t.Unix(), 10)
+	return timestamp, "sha256=" + hex.EncodeToString(mac(key, timestamp, body))
+}
+
+func mac(key []byte, timestamp string, body []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(timestamp))
+	h.Write([]byte{'.'})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// Signature verification errors.
+var (
+	ErrSignatureMissing = errors.New("signature or timestamp header missing")
+	ErrSignatureInvalid = errors.New("signature does not match")
+	ErrTimestampSkew    = errors.New("timestamp outside the allowed window")
+)
+
+// VerifySignature checks a request's X-Patjanitor-Timestamp and
+// X-Patjanitor-Signature header values against body, for receivers of the
+// webhook. It rejects a timestamp more than maxSkew away from now in either
+// direction (an old request replayed, or a clock far off), and compares MACs
+// in constant time. The MAC is checked before the timestamp so that a forged
+// request learns nothing about the window.
+func VerifySignature(key []byte, timestamp, signature string, body []byte, now time.Time, maxSkew time.Duration) error {
+	if timestamp == "" || signature == "" {
+		return ErrSignatureMissing
+	}
+	hexSig, ok := strings.CutPrefix(signature, "sha256=")
+	if !ok {
+		return fmt.Errorf("%w: signature must start with sha256=", ErrSignatureInvalid)
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return fmt.Errorf("%w: signature is not hex", ErrSignatureInvalid)
+	}
+	if !hmac.Equal(got, mac(key, timestamp, body)) {
+		return ErrSignatureInvalid
+	}
+	secs, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: timestamp %q is not Unix seconds", ErrTimestampSkew, timestamp)
+	}
+	d := now.Sub(time.Unix(secs, 0))
+	if d < 0 {
+		d = -d
+	}
+	if d > maxSkew {
+		return fmt.Errorf("%w: %s from now, allowed %s", ErrTimestampSkew, d.Truncate(time.Second), maxSkew)
+	}
+	return nil
+}

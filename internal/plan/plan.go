@@ -1,0 +1,313 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// Version is the plan document format this package writes and reads. A reader
+// refuses other versions: a plan is an approval, and silently dropping a field
+// a newer writer added could change what was approved.
+const Version = 1
+
+// Modes and actions as they appear in the document. They mirror the policy
+// package's values; the plan keeps its own copy so that it can check a saved
+// document without importing the policy engine.
+const (
+	ModeReport  = "report"
+	ModeEnforce = "enforce"
+
+	ActionReport = "report"
+	ActionDelete = "delete"
+	ActionPatch  = "patch"
+	ActionExpire = "expire"
+)
+
+// Plan is the plan document. Field order here is the order of the JSON keys and
+// part of the canonical encoding the planHash is computed over.
+type Plan struct {
+	// Version is the document format, always Version when written.
+	Version int
+	// Tenant is the tenant base URL the plan was made for.
+	Tenant string
+	// APIVersion is the PAT API version ("v3", "v2025", "v1").
+	APIVersion string
+	// GeneratedAt is when the tenant was listed (written in UTC, milliseconds).
+	GeneratedAt time.Time
+	// RunID identifies the run that made the plan, when there was one.
+	RunID string
+	// ConfigDigest is the policy file's digest ("sha256:<hex>").
+	ConfigDigest string
+	// PlanHash is "sha256:<hex>" over the canonical encoding; set by Seal.
+	PlanHash string
+	// Population is the number of tokens in the tenant (the unfiltered
+	// listing's count, or what the filtered listings returned).
+	Population int
+	// Listings are the listing calls the plan was made from.
+	Listings []Listing
+	// Error is non-empty when the data was incomplete: such a plan must not
+	// be executed, and says why.
+	Error string
+	// Items are the tokens a policy acts on (or reports), in Sort order.
+	Items []Item
+	// Skipped are tokens a policy matched but that are exempt.
+	Skipped []Skipped
+	// Guardrails are the configured limits and how the plan measures up.
+	Guardrails []Guardrail
+}
+
+// Listing is one listing call: the filters text sent ("" for every token), how
+// many tokens it returned and, if it failed or looked truncated, why.
+type Listing struct {
+	Filter string `json:"filter"`
+	Count  int    `json:"count"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Item is one token a policy decided on.
+type Item struct {
+	TokenID   string
+	TokenName string
+	OwnerID   string
+	OwnerName string
+	Created   time.Time
+	// LastUsed is nil when the token was never used (JSON null).
+	LastUsed *time.Time
+	// ExpirationDate is nil when the token never expires or the API version
+	// does not send it (the key is then omitted).
+	ExpirationDate *time.Time
+	// Scope keeps null (sp:scopes:all) apart from [] (nothing).
+	Scope   pat.Scopes
+	Managed bool
+	Policy  string
+	// Mode is ModeReport or ModeEnforce.
+	Mode string
+	// Action is ActionReport, ActionDelete, ActionPatch or ActionExpire.
+	Action string
+	// Reason names the fields and cutoffs that decided the match.
+	Reason string
+	// Patch are the JSON Patch operations of a patch or expire ([] otherwise).
+	Patch []pat.PatchOp
+	// AlsoMatched are the other policies that matched ([] when none).
+	AlsoMatched []string
+	// Marked and Deadline are set for policies with a grace period: when the
+	// token was first marked, and when the action becomes due.
+	Marked   *time.Time
+	Deadline *time.Time
+}
+
+// Mutating reports whether executing the item changes the tenant: an
+// enforce-mode delete, patch or expire. Report-mode items, and the report
+// action in either mode, change nothing.
+func (it *Item) Mutating() bool {
+	if it.Mode != ModeEnforce {
+		return false
+	}
+	switch it.Action {
+	case ActionDelete, ActionPatch, ActionExpire:
+		return true
+	}
+	return false
+}
+
+// Skipped is a token a policy matched that is exempt from any action.
+type Skipped struct {
+	TokenID   string `json:"tokenId"`
+	TokenName string `json:"tokenName"`
+	OwnerID   string `json:"ownerId"`
+	Policy    string `json:"policy"`
+	// Reason is the exemption: own-credential, managed, excluded-id, ...
+	Reason string `json:"reason"`
+}
+
+// Guardrail is one configured limit: the limit, what the run wanted, and
+// whether it tripped (then the run acts on nothing).
+type Guardrail struct {
+	Name    string  `json:"name"`
+	Limit   float64 `json:"limit"`
+	Wanted  int     `json:"wanted"`
+	Tripped bool    `json:"tripped"`
+	// Detail explains the measurement in words (optional).
+	Detail string `json:"detail,omitempty"`
+}
+
+// wirePlan is the JSON shape of Plan. Slices are never null in the document,
+// so nil and empty slices encode (and hash) alike.
+type wirePlan struct {
+	Version      int         `json:"version"`
+	Tenant       string      `json:"tenant"`
+	APIVersion   string      `json:"apiVersion"`
+	GeneratedAt  string      `json:"generatedAt"`
+	RunID        string      `json:"runId,omitempty"`
+	ConfigDigest string      `json:"configDigest"`
+	PlanHash     string      `json:"planHash"`
+	Population   int         `json:"population"`
+	Listings     []Listing   `json:"listings"`
+	Error        string      `json:"error,omitempty"`
+	Items        []wireItem  `json:"items"`
+	Skipped      []Skipped   `json:"skipped"`
+	Guardrails   []Guardrail `json:"guardrails"`
+}
+
+// MarshalJSON writes the document shape: times in pat.TimeLayout, and [] for
+// every empty list.
+func (p Plan) MarshalJSON() ([]byte, error) {
+	return p.encode()
+}
+
+// encode is the compact document. Items are converted to their wire form
+// here rather than through Item.MarshalJSON: encoding/json re-validates the
+// output of every Marshaler it calls, and for a plan of many items that
+// second pass doubled the cost of sealing.
+func (p *Plan) encode() ([]byte, error) {
+	w := wirePlan{
+		Version:      p.Version,
+		Tenant:       p.Tenant,
+		APIVersion:   p.APIVersion,
+		GeneratedAt:  pat.FormatTime(p.GeneratedAt),
+		RunID:        p.RunID,
+		ConfigDigest: p.ConfigDigest,
+		PlanHash:     p.PlanHash,
+		Population:   p.Population,
+		Listings:     nonNil(p.Listings),
+		Error:        p.Error,
+		Items:        make([]wireItem, len(p.Items)),
+		Skipped:      nonNil(p.Skipped),
+		Guardrails:   nonNil(p.Guardrails),
+	}
+	for i := range p.Items {
+		wi, err := p.Items[i].wire()
+		if err != nil {
+			return nil, err
+		}
+		w.Items[i] = wi
+	}
+	return json.Marshal(w)
+}
+
+// wireItem is the JSON shape of Item.
+type wireItem struct {
+	TokenID        string        `json:"tokenId"`
+	TokenName      string        `json:"tokenName"`
+	OwnerID        string        `json:"ownerId"`
+	OwnerName      string        `json:"ownerName"`
+	Created        string        `json:"created"`
+	LastUsed       *string       `json:"lastUsed"`
+	ExpirationDate *string       `json:"expirationDate,omitempty"`
+	Scope          pat.Scopes    `json:"scope"`
+	Managed        bool          `json:"managed"`
+	Policy         string        `json:"policy"`
+	Mode           string        `json:"mode"`
+	Action         string        `json:"action"`
+	Reason         string        `json:"reason"`
+	Patch          []pat.PatchOp `json:"patch"`
+	AlsoMatched    []string      `json:"alsoMatched"`
+	Marked         *string       `json:"marked,omitempty"`
+	Deadline       *string       `json:"deadline,omitempty"`
+}
+
+// MarshalJSON writes the item's document shape. Patch values are written in
+// their canonical JSON form (see canonicalValue) so that a plan read back from
+// its file encodes, and therefore hashes, exactly as it did when sealed.
+func (it Item) MarshalJSON() ([]byte, error) {
+	w, err := it.wire()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(w)
+}
+
+func (it *Item) wire() (wireItem, error) {
+	w := wireItem{
+		TokenID:        it.TokenID,
+		TokenName:      it.TokenName,
+		OwnerID:        it.OwnerID,
+		OwnerName:      it.OwnerName,
+		Created:        pat.FormatTime(it.Created),
+		LastUsed:       timePtr(it.LastUsed),
+		ExpirationDate: timePtr(it.ExpirationDate),
+		Scope:          it.Scope,
+		Managed:        it.Managed,
+		Policy:         it.Policy,
+		Mode:           it.Mode,
+		Action:         it.Action,
+		Reason:         it.Reason,
+		Patch:          make([]pat.PatchOp, len(it.Patch)),
+		AlsoMatched:    nonNil(it.AlsoMatched),
+		Marked:         timePtr(it.Marked),
+		Deadline:       timePtr(it.Deadline),
+	}
+	for i, op := range it.Patch {
+		v, err := canonicalValue(op.Value)
+		if err != nil {
+			return wireItem{}, fmt.Errorf("token %s: patch[%d] %s %s: %w", it.TokenID, i, op.Op, op.Path, err)
+		}
+		w.Patch[i] = pat.PatchOp{Op: op.Op, Path: op.Path, Value: v}
+	}
+	return w, nil
+}
+
+// canonicalValue returns a JSON Patch value in the form Read gives it back:
+// strings, booleans, json.Number, []any and map[string]any. Go values whose
+// encoding would change in a round trip (a struct's field order becomes a
+// map's sorted keys; a time.Time's RFC 3339 nanoseconds become our
+// millisecond layout) are normalised here, at encoding time, so that sealing
+// a freshly built plan and verifying the same plan read from disk agree.
+//
+// An explicit JSON null (a nil *time.Time: "never expires") is kept apart
+// from an absent value (a remove operation): it is carried as json.RawMessage("null").
+func canonicalValue(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, string, bool, json.Number:
+		return v, nil
+	case []string:
+		if x == nil {
+			return jsonNull(), nil
+		}
+		return x, nil
+	case time.Time:
+		return pat.FormatTime(x), nil
+	case *time.Time:
+		if x == nil {
+			return jsonNull(), nil
+		}
+		return pat.FormatTime(*x), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("value not encodable as JSON: %w", err)
+	}
+	return decodeOpValue(b)
+}
+
+// jsonNull is the value of a patch operation whose value is an explicit JSON
+// null, as Read returns it (a nil interface means the operation has no value).
+func jsonNull() json.RawMessage { return json.RawMessage("null") }
+
+// decodeOpValue parses a patch value: null becomes jsonNull(), anything else
+// the generic form (numbers as json.Number).
+func decodeOpValue(b []byte) (any, error) {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		return jsonNull(), nil
+	}
+	return decodeValue(b)
+}
+
+func timePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := pat.FormatTime(*t)
+	return &s
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,313 @@
+package policy
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/secret"
+)
+
+// Defaults applied by Load where the file says nothing.
+const (
+	DefaultSchedule           = "0 3 * * *"
+	DefaultTimezone           = "UTC"
+	DefaultMaxActionsPerRun   = 25
+	DefaultMaxActionsPercent  = 10
+	DefaultMaxActionsPerOwner = 5
+	DefaultRateLimitRequests  = 100
+	DefaultRateLimitPer       = 10 * time.Second
+)
+
+// Config is a loaded policies.yaml: the tenant, the schedule, the guardrails,
+// the exclusions and the policies, with defaults applied and everything
+// validated. Treat it as immutable once loaded (ApplyEnv is the one sanctioned
+// change, made before use); Only and ForceReport return modified copies.
+type Config struct {
+	// File is the path the config was loaded from, as given.
+	File string `yaml:"-"`
+	// Digest is "sha256:<hex>" of the file's bytes. Environment overrides are
+	// not part of it.
+	Digest string `yaml:"-"`
+
+	Tenant Tenant `yaml:"tenant"`
+	// Schedule is the default cron schedule of every policy without its own
+	// (5 fields or a descriptor such as @daily or @every 6h).
+	Schedule string `yaml:"schedule"`
+	// Timezone is the IANA name the schedules are read in; Location is it
+	// loaded.
+	Timezone string         `yaml:"timezone"`
+	Location *time.Location `yaml:"-"`
+	Limits   Limits         `yaml:"limits"`
+	Exclude  Exclude        `yaml:"exclude"`
+	Owners   Owners         `yaml:"owners"`
+	Notify   Notify         `yaml:"notify"`
+	// Policies in file order (the order breaks ties between equally
+	// destructive policies).
+	Policies []*Policy `yaml:"policies"`
+
+	// envSecret is PATJANITOR_CLIENT_SECRET as ApplyEnv found it.
+	envSecret secret.Secret
+	// schedules are the parsed cron schedules by spec.
+	schedules map[string]cron.Schedule
+	// excluded are the exclusion lists as sets.
+	excluded *exclusions
+}
+
+// Tenant says which tenant patjanitor works on and how it logs in.
+type Tenant struct {
+	// URL is the tenant's API base, e.g. https://acme.api.identitynow.com,
+	// without a version path. Plain http:// only for loopback hosts.
+	URL string `yaml:"url"`
+	// APIVersion is v3 (the default), v2025 or v1.
+	APIVersion pat.APIVersion `yaml:"apiVersion"`
+	// ClientID is the id of the PAT patjanitor authenticates with. That token
+	// is never acted on.
+	ClientID string `yaml:"clientId"`
+	// ClientSecretFile names the file holding the PAT's secret (relative paths
+	// are resolved against the config file's directory). The secret itself is
+	// never accepted in the config; PATJANITOR_CLIENT_SECRET wins over the file.
+	ClientSecretFile string `yaml:"clientSecretFile"`
+	// RateLimit is the client-side request budget (default 100 per 10s, the
+	// tenant's own limit).
+	RateLimit RateLimit `yaml:"rateLimit"`
+	// Unpaged declares that this tenant is known to return complete listings of
+	// exactly 250 tokens. Without it, a listing of exactly 250 items is treated
+	// as a silently capped page and stops every mutation of the run.
+	Unpaged bool `yaml:"unpaged"`
+}
+
+// RateLimit is a request budget: Requests per Per. Requests -1 means no
+// client-side limit (for the simulator and benchmarks).
+type RateLimit struct {
+	Requests int           `yaml:"requests"`
+	Per      time.Duration `yaml:"per"`
+}
+
+// Limits are the guardrails. A run whose enforce-mode actions would exceed any
+// of them acts on nothing. A limit written as 0 is no limit; an omitted one
+// takes its default (25, 10 and 5).
+type Limits struct {
+	MaxActionsPerRun int `yaml:"maxActionsPerRun"`
+	// MaxActionsPercent is a percentage (0-100) of the whole token population,
+	// so while it is set every run lists every token.
+	MaxActionsPercent  float64 `yaml:"maxActionsPercent"`
+	MaxActionsPerOwner int     `yaml:"maxActionsPerOwner"`
+}
+
+// Exclude lists tokens no policy ever acts on.
+type Exclude struct {
+	TokenIDs []string `yaml:"tokenIds"`
+	OwnerIDs []string `yaml:"ownerIds"`
+	// Names are globs in path.Match syntax (*, ?, [a-z]); * does not match /.
+	Names []string `yaml:"names"`
+}
+
+// Owners configures the owner lookup (identities by id) that notifications and
+// the ownerStates and ownerMissing conditions need.
+type Owners struct {
+	Lookup        bool   `yaml:"lookup"`
+	FallbackEmail string `yaml:"fallbackEmail"`
+}
+
+// Notify is the notify section: receivers and which messages go where. The
+// notify package owns its meaning; this package parses and validates it.
+type Notify struct {
+	Receivers []Receiver `yaml:"receivers"`
+	// Summary, Owners and Failures name receivers.
+	Summary        []string      `yaml:"summary"`
+	Owners         string        `yaml:"owners"`
+	Failures       []string      `yaml:"failures"`
+	DigestInterval time.Duration `yaml:"digestInterval"`
+	Templates      Templates     `yaml:"templates"`
+}
+
+// Receiver is a named destination with exactly one channel.
+type Receiver struct {
+	Name    string           `yaml:"name"`
+	Slack   *SlackReceiver   `yaml:"slack"`
+	Webhook *WebhookReceiver `yaml:"webhook"`
+	Email   *EmailReceiver   `yaml:"email"`
+}
+
+// SlackReceiver is a Slack incoming webhook; its URL is a secret, read from a
+// file or an environment variable (exactly one of them).
+type SlackReceiver struct {
+	WebhookURLFile string `yaml:"webhookUrlFile"`
+	WebhookURLEnv  string `yaml:"webhookUrlEnv"`
+}
+
+// WebhookReceiver is a generic JSON webhook signed with HMAC-SHA256.
+type WebhookReceiver struct {
+	URLFile        string `yaml:"urlFile"`
+	URLEnv         string `yaml:"urlEnv"`
+	HMACSecretFile string `yaml:"hmacSecretFile"`
+	HMACSecretEnv  string `yaml:"hmacSecretEnv"`
+}
+
+// EmailReceiver is an SMTP smarthost.
+type EmailReceiver struct {
+	Smarthost    string   `yaml:"smarthost"`
+	From         string   `yaml:"from"`
+	To           []string `yaml:"to"`
+	Hello        string   `yaml:"hello"`
+	UsernameFile string   `yaml:"usernameFile"`
+	UsernameEnv  string   `yaml:"usernameEnv"`
+	PasswordFile string   `yaml:"passwordFile"`
+	PasswordEnv  string   `yaml:"passwordEnv"`
+	// RequireTLS is never nil after Load: true unless the file says false,
+	// which is accepted only for a loopback smarthost.
+	RequireTLS *bool         `yaml:"requireTLS"`
+	CAFile     string        `yaml:"caFile"`
+	Timeout    time.Duration `yaml:"timeout"`
+}
+
+// Templates replace the notify package's embedded templates, per kind of
+// message.
+type Templates struct {
+	Summary TemplateFiles `yaml:"summary"`
+	Digest  TemplateFiles `yaml:"digest"`
+	Notice  TemplateFiles `yaml:"notice"`
+	Failure TemplateFiles `yaml:"failure"`
+	Test    TemplateFiles `yaml:"test"`
+}
+
+// TemplateFiles are template file paths for one kind of message.
+type TemplateFiles struct {
+	Subject string `yaml:"subject"`
+	Text    string `yaml:"text"`
+	HTML    string `yaml:"html"`
+	Slack   string `yaml:"slack"`
+}
+
+// Mode says whether a policy's action is carried out.
+type Mode string
+
+// The modes.
+const (
+	ModeReport  Mode = "report"  // decide and report, change nothing (the default)
+	ModeEnforce Mode = "enforce" // carry the action out
+)
+
+// Action is what a policy does to a matching token.
+type Action string
+
+// The actions, from least to most destructive.
+const (
+	ActionReport Action = "report" // list the token, change nothing, even in enforce mode
+	ActionPatch  Action = "patch"  // JSON Patch of name and scope
+	ActionExpire Action = "expire" // set expirationDate (v2025 and v1 only)
+	ActionDelete Action = "delete" // delete the token
+)
+
+// Rank orders actions by destructiveness: delete 4, expire 3, patch 2,
+// report 1, anything else 0. The most destructive matching policy wins.
+func (a Action) Rank() int {
+	switch a {
+	case ActionDelete:
+		return 4
+	case ActionExpire:
+		return 3
+	case ActionPatch:
+		return 2
+	case ActionReport:
+		return 1
+	}
+	return 0
+}
+
+// Policy is one named rule: which tokens (Match) and what to do (Action).
+type Policy struct {
+	// Name is unique in the file, lowercase letters, digits and dashes.
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Mode is report (the default) or enforce.
+	Mode Mode `yaml:"mode"`
+	// Schedule is the policy's cron schedule: its own, or after Load the
+	// config's default when it had none.
+	Schedule string `yaml:"schedule"`
+	Match    Match  `yaml:"match"`
+	Action   Action `yaml:"action"`
+	// Patch is set exactly when Action is patch.
+	Patch *Patch `yaml:"patch"`
+	// ExpireIn is set exactly when Action is expire: the new expirationDate
+	// is the decision time plus ExpireIn.
+	ExpireIn time.Duration `yaml:"expireIn"`
+	// Grace (0 = none) defers the action: the owner is warned first and the
+	// action happens no sooner than Grace after the warning was delivered.
+	Grace time.Duration `yaml:"grace"`
+	// Line is where the policy starts in the file.
+	Line int `yaml:"-"`
+
+	// c is the policy compiled for evaluation (nil for a Policy built by hand;
+	// the evaluator then compiles it itself).
+	c *compiled
+}
+
+// Match holds a policy's conditions. Every condition given must hold (AND); a
+// zero field is a condition not given. At least one condition is required.
+type Match struct {
+	// UnusedFor: lastUsed <= now-UnusedFor, or never used and created <=
+	// now-UnusedFor.
+	UnusedFor time.Duration `yaml:"unusedFor"`
+	// LastUsedOlderThan: lastUsed <= now-LastUsedOlderThan; a never-used token
+	// does not match.
+	LastUsedOlderThan time.Duration `yaml:"lastUsedOlderThan"`
+	// NeverUsed: lastUsed is null.
+	NeverUsed bool `yaml:"neverUsed"`
+	// CreatedOlderThan: created <= now-CreatedOlderThan.
+	CreatedOlderThan time.Duration `yaml:"createdOlderThan"`
+	// Scopes tests the token's effective scopes (a null scope is
+	// sp:scopes:all).
+	Scopes *ScopeMatch `yaml:"scopes"`
+	// NameMatches is an RE2 regexp searched in the token's name (unanchored:
+	// write ^…$ to match the whole name).
+	NameMatches *regexp.Regexp `yaml:"nameMatches"`
+	// OwnerIDs: the token's owner id is one of these.
+	OwnerIDs []string `yaml:"ownerIds"`
+	// NeverExpires: expirationDate is null (v2025 and v1 only).
+	NeverExpires bool `yaml:"neverExpires"`
+	// ExpiresWithin: expirationDate <= now+ExpiresWithin (also an
+	// expirationDate in the past; v2025 and v1 only).
+	ExpiresWithin time.Duration `yaml:"expiresWithin"`
+	// IncludeManaged is no condition: it lets the policy act on managed
+	// tokens, which are skipped otherwise.
+	IncludeManaged bool `yaml:"includeManaged"`
+	// OwnerStates: the owner identity's identityState is one of these (needs
+	// owners.lookup and owner data at evaluation).
+	OwnerStates []string `yaml:"ownerStates"`
+	// OwnerMissing: the tenant has no identity with the owner's id (needs
+	// owners.lookup and owner data at evaluation).
+	OwnerMissing bool `yaml:"ownerMissing"`
+}
+
+// ScopeMatch tests the token's effective scopes.
+type ScopeMatch struct {
+	// Any: the token holds at least one of these.
+	Any []string `yaml:"any"`
+	// Outside: the token holds at least one scope that is not in this
+	// allowed list.
+	Outside []string `yaml:"outside"`
+}
+
+// Patch says how an action: patch changes a token. SetScopes excludes
+// RemoveScopes and AddScopes.
+type Patch struct {
+	RemoveScopes []string `yaml:"removeScopes"`
+	AddScopes    []string `yaml:"addScopes"`
+	SetScopes    []string `yaml:"setScopes"`
+	// NamePrefix is prepended to the name unless it already starts with it.
+	NamePrefix string `yaml:"namePrefix"`
+}
+
+// Policy returns the named policy, or nil.
+func (c *Config) Policy(name string) *Policy {
+	for _, p := range c.Policies {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}

@@ -1,0 +1,415 @@
+package policy
+
+import (
+	"strings"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// Env is what an evaluation depends on besides the token: the time and who
+// patjanitor is. Evaluation reads no clock and does no I/O.
+type Env struct {
+	// Now is the decision time: every cutoff is Now minus (or plus) a
+	// duration.
+	Now time.Time
+	// ClientID is the id of the PAT patjanitor runs as; that token is never
+	// acted on.
+	ClientID string
+	// Owner looks up a token owner's identity, for the ownerStates and
+	// ownerMissing conditions. ok is false when there is no data for that
+	// owner (no lookup was made, or it failed); nil means no data at all.
+	// Without data those conditions do not hold: a policy that needs them
+	// never matches on a guess.
+	Owner func(ownerID string) (info OwnerInfo, ok bool)
+}
+
+// OwnerInfo is what the owner lookup learned about a token's owner.
+type OwnerInfo struct {
+	// Missing is true when the tenant has no identity with the owner's id
+	// (a deleted user). The zero value is an identity that exists.
+	Missing bool
+	// State is the identity's identityState (ACTIVE, INACTIVE_SHORT_TERM,
+	// INACTIVE_LONG_TERM) when it exists.
+	State string
+}
+
+// SkipReason says why a matching token is exempt from any action.
+type SkipReason string
+
+// The exemptions, in the order they are checked.
+const (
+	SkipOwnCredential SkipReason = "own-credential" // the token patjanitor logs in with
+	SkipExcludedID    SkipReason = "excluded-id"    // exclude.tokenIds
+	SkipExcludedOwner SkipReason = "excluded-owner" // exclude.ownerIds
+	SkipExcludedName  SkipReason = "excluded-name"  // exclude.names
+	SkipManaged       SkipReason = "managed"        // managed, and no matching policy has includeManaged
+)
+
+// Decision is what the policies decided for one token.
+type Decision struct {
+	// Matched is true when at least one policy matched, whether the token is
+	// acted on or skipped. A false Decision is the zero value.
+	Matched bool
+	// Policy is the winning policy: the most destructive match (delete >
+	// expire > patch > report), the first in the file among equals.
+	Policy string
+	Mode   Mode
+	Action Action
+	// Reason explains the match with the token's fields and the cutoffs, one
+	// clause per condition joined by "; ".
+	Reason string
+	// Patch is the JSON Patch to send, for patch and expire (nil when
+	// skipped).
+	Patch []pat.PatchOp
+	// AlsoMatched are the other policies that matched (and could act on the
+	// token), in file order.
+	AlsoMatched []string
+	// Skip is set when the token matched but is exempt: nothing is done.
+	Skip SkipReason
+}
+
+// Evaluator decides tokens for one Env: the cutoffs are computed once. It is
+// safe for concurrent use.
+type Evaluator struct {
+	env  Env
+	pols []evalPolicy
+	ex   *exclusions
+}
+
+// evalPolicy is a compiled policy with its cutoffs for one Env.
+type evalPolicy struct {
+	p *Policy
+	c *compiled
+	// Cutoffs: a token matches a time condition when its time is at or
+	// before the cutoff (<=).
+	unusedCut, lastUsedCut, createdCut, expiresCut time.Time
+	// expireAt is the expirationDate an expire action sets.
+	expireAt time.Time
+}
+
+// Evaluator returns an evaluator of the config's policies at env. Build one per
+// run and call Evaluate for every token: that is the fast path.
+func (c *Config) Evaluator(env Env) *Evaluator {
+	return &Evaluator{env: env, ex: c.exclusions(), pols: c.evalPolicies(make([]evalPolicy, 0, len(c.Policies)), env.Now)}
+}
+
+// Evaluate decides one token at env. It prepares the cutoffs for this one call
+// (on the stack, for up to 16 policies); for the tokens of a run, build an
+// Evaluator once and reuse it.
+func (c *Config) Evaluate(t *pat.Token, env Env) Decision {
+	var buf [16]evalPolicy
+	e := Evaluator{env: env, ex: c.exclusions(), pols: c.evalPolicies(buf[:0], env.Now)}
+	return e.Evaluate(t)
+}
+
+func (c *Config) exclusions() *exclusions {
+	if c.excluded != nil {
+		return c.excluded
+	}
+	return compileExclusions(&c.Exclude) // a Config built in code
+}
+
+// evalPolicies appends the policies with their cutoffs at now to pols.
+func (c *Config) evalPolicies(pols []evalPolicy, now time.Time) []evalPolicy {
+	for _, p := range c.Policies {
+		cp := p.c
+		if cp == nil {
+			cp = compilePolicy(p) // a Policy built in code
+		}
+		pols = append(pols, evalPolicy{
+			p: p, c: cp,
+			unusedCut:   now.Add(-cp.unusedFor),
+			lastUsedCut: now.Add(-cp.lastUsedOlderThan),
+			createdCut:  now.Add(-cp.createdOlderThan),
+			expiresCut:  now.Add(cp.expiresWithin),
+			expireAt:    now.Add(cp.expireIn),
+		})
+	}
+	return pols
+}
+
+// Evaluate decides one token:
+//
+//  1. Every policy whose conditions all hold matches. A patch or expire that
+//     would change nothing (the name already prefixed, the scopes already
+//     narrowed, the token already expiring sooner) does not match: acting
+//     would loop forever.
+//  2. The winner is the most destructive match; ties go to the first in the
+//     file. The others are AlsoMatched.
+//  3. Exemptions, in order: the token patjanitor logs in with
+//     (own-credential, always), exclude.tokenIds, exclude.ownerIds,
+//     exclude.names; then, for a managed token, only the matches with
+//     includeManaged count, and without one the token is skipped as managed.
+func (e *Evaluator) Evaluate(t *pat.Token) Decision {
+	var buf [16]int
+	matched := buf[:0]
+	win, winManaged := -1, -1
+	for i := range e.pols {
+		ep := &e.pols[i]
+		if !e.matches(ep, t) {
+			continue
+		}
+		matched = append(matched, i)
+		if win < 0 || ep.c.rank > e.pols[win].c.rank {
+			win = i
+		}
+		if ep.c.includeManaged && (winManaged < 0 || ep.c.rank > e.pols[winManaged].c.rank) {
+			winManaged = i
+		}
+	}
+	if win < 0 {
+		return Decision{}
+	}
+
+	var skip SkipReason
+	onlyManaged := false
+	switch {
+	case e.env.ClientID != "" && t.ID == e.env.ClientID:
+		skip = SkipOwnCredential
+	case hasKey(e.ex.ids, t.ID):
+		skip = SkipExcludedID
+	case hasKey(e.ex.owners, t.Owner.ID):
+		skip = SkipExcludedOwner
+	case e.ex.nameExcluded(t.Name):
+		skip = SkipExcludedName
+	case t.Managed && !e.pols[win].c.includeManaged:
+		if winManaged < 0 {
+			skip = SkipManaged
+		} else {
+			win, onlyManaged = winManaged, true
+		}
+	}
+
+	ep := &e.pols[win]
+	d := Decision{
+		Matched: true,
+		Policy:  ep.p.Name,
+		Mode:    ep.p.Mode,
+		Action:  ep.p.Action,
+		Reason:  e.explain(ep, t),
+		Skip:    skip,
+	}
+	also := 0
+	for _, i := range matched {
+		if i != win && (!onlyManaged || e.pols[i].c.includeManaged) {
+			also++
+		}
+	}
+	if also > 0 {
+		d.AlsoMatched = make([]string, 0, also)
+		for _, i := range matched {
+			if i != win && (!onlyManaged || e.pols[i].c.includeManaged) {
+				d.AlsoMatched = append(d.AlsoMatched, e.pols[i].p.Name)
+			}
+		}
+	}
+	if skip == "" {
+		d.Patch = ep.patchOps(t)
+	}
+	return d
+}
+
+func hasKey(m map[string]struct{}, k string) bool {
+	if len(m) == 0 {
+		return false
+	}
+	_, ok := m[k]
+	return ok
+}
+
+// matches reports whether every condition of the policy holds for t. Cheap
+// tests come first; the regexp and the owner lookup last.
+func (e *Evaluator) matches(ep *evalPolicy, t *pat.Token) bool {
+	c := ep.c
+	if c.unusedFor > 0 {
+		if t.LastUsed != nil {
+			if t.LastUsed.After(ep.unusedCut) {
+				return false
+			}
+		} else if t.Created.After(ep.unusedCut) {
+			return false
+		}
+	}
+	if c.lastUsedOlderThan > 0 && (t.LastUsed == nil || t.LastUsed.After(ep.lastUsedCut)) {
+		return false
+	}
+	if c.neverUsed && t.LastUsed != nil {
+		return false
+	}
+	if c.createdOlderThan > 0 && t.Created.After(ep.createdCut) {
+		return false
+	}
+	if c.neverExpires && t.ExpirationDate != nil {
+		return false
+	}
+	if c.expiresWithin > 0 && (t.ExpirationDate == nil || t.ExpirationDate.After(ep.expiresCut)) {
+		return false
+	}
+	if c.owners != nil && !hasKey(c.owners, t.Owner.ID) {
+		return false
+	}
+	if c.hasScopesAny && !holdsAny(t.Scope, c.scopesAny) {
+		return false
+	}
+	if c.hasScopesOutside && !holdsOutside(t.Scope, c.scopesOutside) {
+		return false
+	}
+	if c.nameRE != nil && !c.nameRE.MatchString(t.Name) {
+		return false
+	}
+	if c.needsOwner && !e.ownerHolds(c, t) {
+		return false
+	}
+	switch c.action {
+	case ActionPatch:
+		return patchChanges(c, t)
+	case ActionExpire:
+		return t.ExpirationDate == nil || t.ExpirationDate.After(ep.expireAt)
+	}
+	return true
+}
+
+func (e *Evaluator) ownerHolds(c *compiled, t *pat.Token) bool {
+	if e.env.Owner == nil {
+		return false
+	}
+	info, ok := e.env.Owner(t.Owner.ID)
+	if !ok {
+		return false
+	}
+	if c.ownerMissing && !info.Missing {
+		return false
+	}
+	if c.ownerStates != nil && (info.Missing || !contains(c.ownerStates, info.State)) {
+		return false
+	}
+	return true
+}
+
+// holdsAny: the token effectively holds one of set (null scope =
+// sp:scopes:all).
+func holdsAny(s pat.Scopes, set []string) bool {
+	if s.Null {
+		return contains(set, pat.ScopeAll)
+	}
+	for _, v := range s.Values {
+		if contains(set, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsOutside: the token effectively holds a scope not in allowed.
+func holdsOutside(s pat.Scopes, allowed []string) bool {
+	if s.Null {
+		return !contains(allowed, pat.ScopeAll)
+	}
+	for _, v := range s.Values {
+		if !contains(allowed, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// patchChanges reports whether the patch changes t: the name lacks the prefix,
+// or the set of effective scopes would differ. A patch that would leave the
+// token with no scope at all is refused outright (it does not match): what
+// the tenant makes of an empty scope list is undocumented, and a tenant that
+// read it like a null scope would grant sp:scopes:all.
+func patchChanges(c *compiled, t *pat.Token) bool {
+	nameChange := c.namePrefix != "" && !strings.HasPrefix(t.Name, c.namePrefix)
+	eff := t.Scope.Values
+	var all [1]string // not Scope.Effective(): no allocation per token
+	if t.Scope.Null {
+		all[0] = pat.ScopeAll
+		eff = all[:]
+	}
+	scopeChange, empty := false, false
+	switch {
+	case c.hasSet:
+		scopeChange = !sameSet(c.set, eff)
+	case c.remove != nil || c.add != nil:
+		kept := 0
+		for _, s := range eff {
+			if contains(c.remove, s) {
+				scopeChange = true
+			} else {
+				kept++
+			}
+		}
+		for _, s := range c.add {
+			if !contains(eff, s) {
+				scopeChange = true
+			}
+		}
+		empty = kept == 0 && len(c.add) == 0
+	}
+	if scopeChange && empty {
+		return false
+	}
+	return nameChange || scopeChange
+}
+
+// sameSet compares as sets (order and repeats do not matter).
+func sameSet(a, b []string) bool {
+	for _, s := range a {
+		if !contains(b, s) {
+			return false
+		}
+	}
+	for _, s := range b {
+		if !contains(a, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// newScopes is the scope list a patch leaves: the effective scopes minus
+// removeScopes plus addScopes (in that order, without repeats), or setScopes.
+func (c *compiled) newScopes(s pat.Scopes) []string {
+	if c.hasSet {
+		return append([]string(nil), c.set...)
+	}
+	out := []string{}
+	for _, v := range s.Effective() {
+		if !contains(c.remove, v) && !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	for _, v := range c.add {
+		if !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// patchOps builds the JSON Patch of the policy's action for t (nil for
+// report and delete). Values are JSON-ready: strings, a []string, a bool.
+func (ep *evalPolicy) patchOps(t *pat.Token) []pat.PatchOp {
+	c := ep.c
+	switch c.action {
+	case ActionPatch:
+		var ops []pat.PatchOp
+		if c.namePrefix != "" && !strings.HasPrefix(t.Name, c.namePrefix) {
+			ops = append(ops, pat.PatchOp{Op: "replace", Path: pat.PathName, Value: c.namePrefix + t.Name})
+		}
+		if c.hasSet || c.remove != nil || c.add != nil {
+			if ns := c.newScopes(t.Scope); !sameSet(ns, t.Scope.Effective()) {
+				ops = append(ops, pat.PatchOp{Op: "replace", Path: pat.PathScope, Value: ns})
+			}
+		}
+		return ops
+	case ActionExpire:
+		ops := []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: string(appendTime(nil, ep.expireAt))}}
+		if t.UserAwareTokenNeverExpires != nil && *t.UserAwareTokenNeverExpires {
+			ops = append(ops, pat.PatchOp{Op: "replace", Path: pat.PathUserAwareTokenNeverExpires, Value: false})
+		}
+		return ops
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads and parses the config file at path. See Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Options adjust Parse for tests and demonstrations; the zero value is what
+// Load and Parse use.
+type Options struct {
+	// MinScheduleInterval, when > 0, replaces MinScheduleInterval as the
+	// shortest @every schedule accepted (an end-to-end test of the scheduler
+	// cannot wait a minute per run).
+	MinScheduleInterval time.Duration
+}
+
+// Parse decodes data (the contents of filename) strictly, applies the
+// defaults and validates everything, in that order. Unknown and duplicate keys,
+// wrong types, bad durations, regexps, globs, schedules and time zones, inline
+// secrets, and actions or conditions the API version cannot support are all
+// errors. Every problem found is returned together as Errors, each with the
+// file, line, policy and field. Relative file paths in the config
+// (clientSecretFile and the notify files) are resolved against filename's
+// directory. Parse reads no other file and no environment variable.
+func Parse(filename string, data []byte) (*Config, error) {
+	return ParseWithOptions(filename, data, Options{})
+}
+
+// ParseWithOptions is Parse with opts.
+func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, err error) {
+	defer func() {
+		// The YAML parser and the cron parser are third-party code fed with
+		// user input; a panic in either is a bad file, not a crash.
+		if r := recover(); r != nil {
+			cfg, err = nil, errorAtLine1(filename, fmt.Sprintf("cannot parse the file (internal error: %v)", r))
+		}
+	}()
+	if len(data) > maxFileSize {
+		return nil, errorAtLine1(filename, fmt.Sprintf("the file is %d bytes; a config is at most %d", len(data), maxFileSize))
+	}
+	if line, msg := badCharacter(data); msg != "" {
+		return nil, Errors{{File: filename, Line: line, Msg: msg}}
+	}
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errorAtLine1(filename, emptyFileMsg)
+		}
+		return nil, syntaxError(filename, data, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, Errors{{File: filename, Line: max(extra.Line, 1), Msg: "only one YAML document is allowed (remove the second ---)"}}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(filename, data, err)
+	}
+	if len(doc.Content) != 1 {
+		return nil, errorAtLine1(filename, emptyFileMsg)
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return nil, errorAtLine1(filename, emptyFileMsg)
+	}
+
+	sum := sha256.Sum256(data)
+	c := &Config{File: filename, Digest: "sha256:" + hex.EncodeToString(sum[:])}
+	errs := &errorList{}
+	d := newDecoder(errs)
+	d.decode("", root, reflect.ValueOf(c).Elem(), 0)
+	for i, p := range c.Policies {
+		if p != nil { // nil only when the walk ran out of budget
+			p.Line = d.line(fmt.Sprintf("policies[%d]", i))
+		}
+	}
+	if d.steps < maxSteps {
+		minEvery := MinScheduleInterval
+		if opts.MinScheduleInterval > 0 {
+			minEvery = opts.MinScheduleInterval
+		}
+		v := &validator{c: c, d: d, errs: errs, dir: filepath.Dir(filename), minEvery: minEvery}
+		v.validate()
+	}
+	if len(errs.errs) > 0 {
+		return nil, errs.render(filename, func(i int) string {
+			if i < len(c.Policies) && c.Policies[i] != nil {
+				return c.Policies[i].Name
+			}
+			return ""
+		})
+	}
+	c.compile()
+	return c, nil
+}
+
+const emptyFileMsg = "the file is empty: a config needs at least a policies list (see docs/policies.md)"
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlAnchorRE = regexp.MustCompile(`unknown anchor '([^']*)' referenced`)
+
+// syntaxError turns a yaml.v3 parse error into a positioned FieldError.
+func syntaxError(filename string, data []byte, err error) Errors {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Errors{{File: filename, Line: max(line, 1), Msg: "YAML syntax: " + m[2]}}
+	}
+	line := 1
+	if m := yamlAnchorRE.FindStringSubmatch(msg); m != nil {
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			line = 1 + bytes.Count(data[:i], []byte("\n"))
+		}
+	}
+	return Errors{{File: filename, Line: line, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}}
+}
+
+// badCharacter finds what YAML forbids in a file (invalid UTF-8, control
+// characters) and says where, since the YAML parser reports those without a
+// line. Lines end where YAML's do: \n, \r\n, \r, U+0085, U+2028, U+2029.
+func badCharacter(data []byte) (int, string) {
+	line := 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, "the file is not valid UTF-8"
+		case r == '\r' && i+1 < len(data) && data[i+1] == '\n':
+		case r == '\n' || r == '\r' || r == 0x85 || r == 0x2028 || r == 0x2029:
+			line++
+		case r == '\t' || r == 0xFEFF:
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0xFFFE || r == 0xFFFF:
+			return line, fmt.Sprintf("control character %U is not allowed", r)
+		}
+		i += size
+	}
+	return 0, ""
+}

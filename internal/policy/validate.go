@@ -1,0 +1,562 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/mail"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// identityStates are the identityState values ownerStates accepts (the
+// public-identities API's enum).
+var identityStates = []string{"ACTIVE", "INACTIVE_SHORT_TERM", "INACTIVE_LONG_TERM"}
+
+var policyNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// maxPolicyNameLen keeps names usable as metric label values and in reports.
+const maxPolicyNameLen = 63
+
+// validator applies the defaults and checks the decoded config, reporting at
+// the lines the decoder recorded.
+type validator struct {
+	c    *Config
+	d    *decoder
+	errs *errorList
+	dir  string
+	// versionKnown is false when tenant.apiVersion is invalid, so that
+	// version-dependent checks do not pile up on that one mistake.
+	versionKnown bool
+	// minEvery is the shortest @every schedule accepted.
+	minEvery time.Duration
+}
+
+func (v *validator) errf(path, format string, args ...any) {
+	v.errs.add(v.d.line(path), path, fmt.Sprintf(format, args...))
+}
+
+// nonEmpty reports an explicitly empty string at path.
+func (v *validator) nonEmpty(path, value, hint string) bool {
+	if v.d.bad[path] {
+		return false
+	}
+	if v.d.has(path) && strings.TrimSpace(value) == "" {
+		v.errf(path, "must not be empty%s", hint)
+		return false
+	}
+	return true
+}
+
+// positive checks a duration that was given.
+func (v *validator) positive(path string, d time.Duration) {
+	if v.d.has(path) && !v.d.bad[path] && d <= 0 {
+		v.errf(path, "must be greater than 0")
+	}
+}
+
+// onlyTrue rejects an explicit false for a condition that only has meaning as
+// true (false would silently be "no condition").
+func (v *validator) onlyTrue(path string, b bool) {
+	if v.d.has(path) && !v.d.bad[path] && !b {
+		v.errf(path, "only true is meaningful (remove the key rather than set it to false)")
+	}
+}
+
+// list checks a list that was given: not empty, no empty items.
+func (v *validator) list(path string, items []string) {
+	if !v.d.has(path) || v.d.bad[path] {
+		return
+	}
+	if len(items) == 0 {
+		v.errf(path, "must not be empty")
+		return
+	}
+	v.items(path, items)
+}
+
+// items checks that no item of a list is empty (the list itself may be).
+func (v *validator) items(path string, items []string) {
+	for i, s := range items {
+		if ip := fmt.Sprintf("%s[%d]", path, i); strings.TrimSpace(s) == "" && !v.d.bad[ip] {
+			v.errf(ip, "must not be empty")
+		}
+	}
+}
+
+// file resolves a path in the config against the config's directory.
+func (v *validator) file(p *string) {
+	if *p != "" && !filepath.IsAbs(*p) {
+		*p = filepath.Join(v.dir, *p)
+	}
+}
+
+func (v *validator) validate() {
+	v.tenant()
+	v.schedules()
+	v.limits()
+	v.exclude()
+	v.owners()
+	v.notify()
+	v.policies()
+}
+
+func (v *validator) tenant() {
+	t := &v.c.Tenant
+	if v.nonEmpty("tenant.url", t.URL, "") && t.URL != "" {
+		if err := CheckTenantURL(t.URL); err != nil {
+			v.errf("tenant.url", "%v", err)
+		}
+		t.URL = strings.TrimSuffix(t.URL, "/")
+	}
+	v.versionKnown = true
+	if v.nonEmpty("tenant.apiVersion", string(t.APIVersion), " (omit the key for v3)") {
+		ver, err := pat.ParseAPIVersion(string(t.APIVersion))
+		if err != nil {
+			v.errf("tenant.apiVersion", "%v", err)
+			v.versionKnown = false
+		}
+		t.APIVersion = ver
+	} else {
+		v.versionKnown = false
+	}
+	v.nonEmpty("tenant.clientId", t.ClientID, "")
+	v.nonEmpty("tenant.clientSecretFile", t.ClientSecretFile, "")
+	v.file(&t.ClientSecretFile)
+
+	rl := &t.RateLimit
+	if !v.d.has("tenant.rateLimit.requests") {
+		rl.Requests = DefaultRateLimitRequests
+	} else if !v.d.bad["tenant.rateLimit.requests"] && (rl.Requests == 0 || rl.Requests < -1) {
+		v.errf("tenant.rateLimit.requests", "must be at least 1 (or -1 for no client-side limit)")
+	}
+	if !v.d.has("tenant.rateLimit.per") {
+		rl.Per = DefaultRateLimitPer
+	} else {
+		v.positive("tenant.rateLimit.per", rl.Per)
+	}
+}
+
+func (v *validator) schedules() {
+	c := v.c
+	c.schedules = map[string]cron.Schedule{}
+	if !v.d.has("schedule") {
+		c.Schedule = DefaultSchedule
+	}
+	if v.nonEmpty("schedule", c.Schedule, " (omit the key for "+strconv.Quote(DefaultSchedule)+")") {
+		v.schedule("schedule", c.Schedule)
+	}
+	if !v.d.has("timezone") {
+		c.Timezone = DefaultTimezone
+	}
+	c.Location = time.UTC
+	if v.nonEmpty("timezone", c.Timezone, " (omit the key for UTC)") {
+		loc, err := loadLocation(c.Timezone)
+		if err != nil {
+			v.errf("timezone", "%v", err)
+		} else {
+			c.Location = loc
+		}
+	}
+}
+
+// schedule parses spec once and remembers it.
+func (v *validator) schedule(path, spec string) {
+	if _, ok := v.c.schedules[spec]; ok {
+		return
+	}
+	s, err := parseSchedule(spec, v.minEvery)
+	if err != nil {
+		v.errf(path, "%v", err)
+		return
+	}
+	v.c.schedules[spec] = s
+}
+
+func (v *validator) limits() {
+	l := &v.c.Limits
+	intLimit := func(key string, val *int, def int) {
+		path := "limits." + key
+		switch {
+		case !v.d.has(path):
+			*val = def
+		case *val < 0:
+			v.errf(path, "must not be negative (0 means no limit)")
+		}
+	}
+	intLimit("maxActionsPerRun", &l.MaxActionsPerRun, DefaultMaxActionsPerRun)
+	intLimit("maxActionsPerOwner", &l.MaxActionsPerOwner, DefaultMaxActionsPerOwner)
+	const pct = "limits.maxActionsPercent"
+	switch p := l.MaxActionsPercent; {
+	case !v.d.has(pct):
+		l.MaxActionsPercent = DefaultMaxActionsPercent
+	case math.IsNaN(p) || p < 0 || p > 100:
+		v.errf(pct, "must be between 0 and 100 (0 means no limit)")
+	}
+}
+
+func (v *validator) exclude() {
+	e := &v.c.Exclude
+	v.items("exclude.tokenIds", e.TokenIDs)
+	v.items("exclude.ownerIds", e.OwnerIDs)
+	v.items("exclude.names", e.Names)
+	for i, g := range e.Names {
+		if _, err := path.Match(g, ""); err != nil {
+			v.errf(fmt.Sprintf("exclude.names[%d]", i), "bad glob %q: %v", g, err)
+		}
+	}
+}
+
+func (v *validator) owners() {
+	o := &v.c.Owners
+	if v.nonEmpty("owners.fallbackEmail", o.FallbackEmail, "") && o.FallbackEmail != "" {
+		if _, err := mail.ParseAddress(o.FallbackEmail); err != nil {
+			v.errf("owners.fallbackEmail", "%q is not an email address", o.FallbackEmail)
+		}
+	}
+}
+
+func (v *validator) notify() {
+	n := &v.c.Notify
+	names := map[string]int{}
+	for i := range n.Receivers {
+		r := &n.Receivers[i]
+		at := fmt.Sprintf("notify.receivers[%d]", i)
+		switch {
+		case strings.TrimSpace(r.Name) == "":
+			v.errf(at+".name", "is required")
+		default:
+			if first, dup := names[r.Name]; dup {
+				v.errf(at+".name", "duplicate receiver name (first at notify.receivers[%d])", first)
+			} else {
+				names[r.Name] = i
+			}
+		}
+		channels := 0
+		if r.Slack != nil {
+			channels++
+			v.oneOf(at+".slack", "webhookUrlFile", &r.Slack.WebhookURLFile, "webhookUrlEnv", r.Slack.WebhookURLEnv, true)
+		}
+		if r.Webhook != nil {
+			channels++
+			v.oneOf(at+".webhook", "urlFile", &r.Webhook.URLFile, "urlEnv", r.Webhook.URLEnv, true)
+			v.oneOf(at+".webhook", "hmacSecretFile", &r.Webhook.HMACSecretFile, "hmacSecretEnv", r.Webhook.HMACSecretEnv, true)
+		}
+		if r.Email != nil {
+			channels++
+			v.email(at+".email", r.Email)
+		}
+		if channels != 1 && !v.d.tainted(at) {
+			v.errf(at, "needs exactly one of slack, webhook or email")
+		}
+	}
+	route := func(path, name string) {
+		if _, ok := names[name]; !ok {
+			v.errf(path, "no receiver named %q", name)
+		}
+	}
+	for i, name := range n.Summary {
+		route(fmt.Sprintf("notify.summary[%d]", i), name)
+	}
+	for i, name := range n.Failures {
+		route(fmt.Sprintf("notify.failures[%d]", i), name)
+	}
+	if v.nonEmpty("notify.owners", n.Owners, "") && n.Owners != "" {
+		route("notify.owners", n.Owners)
+	}
+	v.positive("notify.digestInterval", n.DigestInterval)
+	for _, tf := range []struct {
+		kind string
+		f    *TemplateFiles
+	}{{"summary", &n.Templates.Summary}, {"digest", &n.Templates.Digest}, {"notice", &n.Templates.Notice}, {"failure", &n.Templates.Failure}, {"test", &n.Templates.Test}} {
+		for _, p := range []struct {
+			key string
+			s   *string
+		}{{"subject", &tf.f.Subject}, {"text", &tf.f.Text}, {"html", &tf.f.HTML}, {"slack", &tf.f.Slack}} {
+			v.nonEmpty("notify.templates."+tf.kind+"."+p.key, *p.s, "")
+			v.file(p.s)
+		}
+	}
+}
+
+// oneOf checks a secret given as a file or an environment variable.
+func (v *validator) oneOf(at, fileKey string, file *string, envKey, env string, required bool) {
+	v.nonEmpty(at+"."+fileKey, *file, "")
+	v.nonEmpty(at+"."+envKey, env, "")
+	switch {
+	case *file != "" && env != "":
+		v.errf(at+"."+envKey, "give %s or %s, not both", fileKey, envKey)
+	case required && *file == "" && env == "" && !v.d.has(at+"."+fileKey) && !v.d.has(at+"."+envKey) && !v.d.unknownIn[at]:
+		v.errf(at, "needs %s or %s (secrets are never written in the config)", fileKey, envKey)
+	}
+	v.file(file)
+}
+
+func (v *validator) email(at string, e *EmailReceiver) {
+	host := ""
+	switch h, port, err := net.SplitHostPort(e.Smarthost); {
+	case v.d.bad[at+".smarthost"]:
+	case !v.d.has(at + ".smarthost"):
+		v.errf(at, "needs smarthost (host:port)")
+	case err != nil || h == "":
+		v.errf(at+".smarthost", "%q is not host:port", e.Smarthost)
+	case !validPort(port):
+		v.errf(at+".smarthost", "%q has a bad port", e.Smarthost)
+	default:
+		host = h
+	}
+	switch _, err := mail.ParseAddress(e.From); {
+	case v.d.bad[at+".from"]:
+	case !v.d.has(at + ".from"):
+		v.errf(at, "needs from (the sender address)")
+	case err != nil:
+		v.errf(at+".from", "%q is not an email address", e.From)
+	}
+	for i, to := range e.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			v.errf(fmt.Sprintf("%s.to[%d]", at, i), "%q is not an email address", to)
+		}
+	}
+	v.nonEmpty(at+".hello", e.Hello, "")
+	v.oneOf(at, "usernameFile", &e.UsernameFile, "usernameEnv", e.UsernameEnv, false)
+	v.oneOf(at, "passwordFile", &e.PasswordFile, "passwordEnv", e.PasswordEnv, false)
+	hasUser := e.UsernameFile != "" || e.UsernameEnv != ""
+	hasPass := e.PasswordFile != "" || e.PasswordEnv != ""
+	if hasUser != hasPass && !v.d.unknownIn[at] {
+		v.errf(at, "a username and a password go together (give both or neither)")
+	}
+	if e.RequireTLS == nil {
+		t := true
+		e.RequireTLS = &t
+	} else if !*e.RequireTLS && host != "" && !isLoopback(host) {
+		v.errf(at+".requireTLS", "false is allowed only for a loopback smarthost (localhost, 127.0.0.1, ::1), not %s", host)
+	}
+	v.nonEmpty(at+".caFile", e.CAFile, "")
+	v.file(&e.CAFile)
+	v.positive(at+".timeout", e.Timeout)
+}
+
+func (v *validator) policies() {
+	c := v.c
+	if len(c.Policies) == 0 {
+		if !v.d.bad["policies"] && !v.d.unknownIn[""] && !v.d.bad[""] {
+			v.errf("policies", "at least one policy is required")
+		}
+		return
+	}
+	firstByName := map[string]int{}
+	for i, p := range c.Policies {
+		at := fmt.Sprintf("policies[%d]", i)
+		if v.d.bad[at] {
+			continue // already reported as not a mapping
+		}
+		switch {
+		case !v.d.has(at + ".name"):
+			if !v.d.unknownIn[at] {
+				v.errf(at, "name is required")
+			}
+		case v.d.bad[at+".name"]:
+		case !policyNameRE.MatchString(p.Name):
+			v.errf(at+".name", "%q must be lowercase letters, digits and dashes ([a-z0-9-]+)", p.Name)
+		case len(p.Name) > maxPolicyNameLen:
+			v.errf(at+".name", "is longer than %d characters", maxPolicyNameLen)
+		default:
+			if first, dup := firstByName[p.Name]; dup {
+				v.errf(at+".name", "duplicate policy name (first at policies[%d], line %d)", first, c.Policies[first].Line)
+			} else {
+				firstByName[p.Name] = i
+			}
+		}
+		v.policy(at, p)
+	}
+}
+
+func (v *validator) policy(at string, p *Policy) {
+	c := v.c
+	switch {
+	case !v.d.has(at + ".mode"):
+		p.Mode = ModeReport
+	case p.Mode != ModeReport && p.Mode != ModeEnforce:
+		v.errf(at+".mode", "unknown mode %q (want report or enforce)", p.Mode)
+	}
+	if !v.d.has(at + ".schedule") {
+		p.Schedule = c.Schedule
+	} else if v.nonEmpty(at+".schedule", p.Schedule, " (omit the key for the default schedule)") {
+		v.schedule(at+".schedule", p.Schedule)
+	}
+	v.match(at, p)
+
+	switch {
+	case v.d.bad[at+".action"]:
+	case !v.d.has(at + ".action"):
+		if !v.d.unknownIn[at] {
+			v.errf(at, "action is required (report, delete, patch or expire)")
+		}
+	case p.Action.Rank() == 0:
+		v.errf(at+".action", "unknown action %q (want report, delete, patch or expire)", p.Action)
+	case p.Action == ActionExpire && v.versionKnown && !c.Tenant.APIVersion.ExpirationWritable():
+		v.errf(at+".action", "expire needs an API version with a writable expirationDate (v2025 or v1); tenant.apiVersion is %s", c.Tenant.APIVersion)
+	}
+
+	switch {
+	case p.Action == ActionPatch && p.Patch == nil:
+		if !v.d.unknownIn[at] {
+			v.errf(at, "patch is required with action: patch")
+		}
+	case p.Action != ActionPatch && p.Patch != nil:
+		v.errf(at+".patch", "only allowed with action: patch")
+	case p.Patch != nil:
+		v.patch(at+".patch", p.Patch)
+	}
+
+	switch {
+	case p.Action == ActionExpire && !v.d.has(at+".expireIn"):
+		if !v.d.unknownIn[at] {
+			v.errf(at, "expireIn is required with action: expire")
+		}
+	case p.Action != ActionExpire && v.d.has(at+".expireIn"):
+		v.errf(at+".expireIn", "only allowed with action: expire")
+	default:
+		v.positive(at+".expireIn", p.ExpireIn)
+	}
+
+	if v.d.has(at+".grace") && !v.d.bad[at+".grace"] {
+		switch {
+		case p.Grace <= 0:
+			v.errf(at+".grace", "must be greater than 0")
+		case p.Action == ActionReport:
+			v.errf(at+".grace", "has no meaning for action: report (it defers a delete, patch or expire)")
+		case c.Notify.Owners == "":
+			v.errf(at+".grace", "needs notify.owners: the action waits for a delivered warning, and without a receiver for owners none can be delivered")
+		}
+	}
+}
+
+func (v *validator) match(at string, p *Policy) {
+	mat := at + ".match"
+	if !v.d.has(mat) {
+		if !v.d.unknownIn[at] {
+			v.errf(at, "match is required (at least one condition)")
+		}
+		return
+	}
+	if v.d.bad[mat] {
+		return
+	}
+	m := &p.Match
+	c := v.c
+	for _, f := range []struct {
+		key string
+		d   time.Duration
+	}{{"unusedFor", m.UnusedFor}, {"lastUsedOlderThan", m.LastUsedOlderThan}, {"createdOlderThan", m.CreatedOlderThan}, {"expiresWithin", m.ExpiresWithin}} {
+		v.positive(mat+"."+f.key, f.d)
+	}
+	v.onlyTrue(mat+".neverUsed", m.NeverUsed)
+	v.onlyTrue(mat+".neverExpires", m.NeverExpires)
+	v.onlyTrue(mat+".ownerMissing", m.OwnerMissing)
+	if m.NeverUsed && m.LastUsedOlderThan > 0 {
+		v.errf(mat+".neverUsed", "contradicts lastUsedOlderThan (a never-used token has no lastUsed, so nothing could match); unusedFor covers both")
+	}
+	if m.Scopes != nil {
+		sp := mat + ".scopes"
+		if !v.d.has(sp+".any") && !v.d.has(sp+".outside") && !v.d.tainted(sp) {
+			v.errf(sp, "needs any or outside")
+		}
+		v.list(sp+".any", m.Scopes.Any)
+		v.list(sp+".outside", m.Scopes.Outside)
+	}
+	v.list(mat+".ownerIds", m.OwnerIDs)
+	if v.versionKnown && !c.Tenant.APIVersion.ExpirationWritable() {
+		for _, key := range []string{"neverExpires", "expiresWithin"} {
+			if v.d.has(mat + "." + key) {
+				v.errf(mat+"."+key, "needs an API version where expirationDate can be null (v2025 or v1); tenant.apiVersion is %s, whose expirationDate is not reliable", c.Tenant.APIVersion)
+			}
+		}
+	}
+	v.list(mat+".ownerStates", m.OwnerStates)
+	for i, s := range m.OwnerStates {
+		if s != "" && !contains(identityStates, s) {
+			v.errf(fmt.Sprintf("%s.ownerStates[%d]", mat, i), "unknown identityState %q (want %s)", s, strings.Join(identityStates, ", "))
+		}
+	}
+	if !c.Owners.Lookup {
+		for _, key := range []string{"ownerStates", "ownerMissing"} {
+			if v.d.has(mat + "." + key) {
+				v.errf(mat+"."+key, "needs owners.lookup: true (the owner's identity must be looked up)")
+			}
+		}
+	}
+	if m.conditions() == 0 && !v.d.tainted(mat) {
+		v.errf(mat, "needs at least one condition (a policy without one would match every token)")
+	}
+}
+
+// conditions counts the conditions given (includeManaged is not one).
+func (m *Match) conditions() int {
+	n := 0
+	for _, b := range []bool{
+		m.UnusedFor != 0, m.LastUsedOlderThan != 0, m.NeverUsed, m.CreatedOlderThan != 0,
+		m.Scopes != nil, m.NameMatches != nil, m.OwnerIDs != nil, m.NeverExpires,
+		m.ExpiresWithin != 0, m.OwnerStates != nil, m.OwnerMissing,
+	} {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+func (v *validator) patch(at string, p *Patch) {
+	has := func(k string) bool { return v.d.has(at + "." + k) }
+	if v.d.bad[at] {
+		return
+	}
+	if !has("removeScopes") && !has("addScopes") && !has("setScopes") && !has("namePrefix") && !v.d.unknownIn[at] {
+		v.errf(at, "must change something: give removeScopes, addScopes, setScopes or namePrefix")
+		return
+	}
+	if has("setScopes") && (has("removeScopes") || has("addScopes")) {
+		v.errf(at+".setScopes", "cannot be combined with removeScopes or addScopes (setScopes replaces the whole list)")
+	}
+	v.list(at+".removeScopes", p.RemoveScopes)
+	v.list(at+".addScopes", p.AddScopes)
+	v.list(at+".setScopes", p.SetScopes)
+	for i, s := range p.AddScopes {
+		if s != "" && contains(p.RemoveScopes, s) {
+			v.errf(fmt.Sprintf("%s.addScopes[%d]", at, i), "%q is also in removeScopes", s)
+		}
+	}
+	v.nonEmpty(at+".namePrefix", p.NamePrefix, "")
+}
+
+func validPort(s string) bool {
+	p, err := strconv.Atoi(s)
+	return err == nil && p >= 1 && p <= 65535
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isLoopback reports whether host is localhost or a loopback IP. Other names
+// are not resolved: DNS must not be able to turn TLS off.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,108 @@
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+)
+
+// csvHeader is the CSV's first row; one row per item follows, in plan order.
+// Times are pat.TimeLayout; lastUsed is empty for a token never used; scope
+// and patch are JSON (scope null means sp:scopes:all, [] means none). Skipped
+// tokens and guardrails are not rows: the CSV is the items, for a
+// spreadsheet or a script; the other formats carry the rest.
+func csvHeader() []string {
+	return []string{
+		"tokenId", "tokenName", "ownerId", "ownerName", "policy", "mode", "action",
+		"reason", "created", "lastUsed", "scope", "patch",
+	}
+}
+
+// csvCell protects a spreadsheet from formula injection: a cell that starts
+// with =, +, -, @, a tab or a carriage return is prefixed with a single quote,
+// which spreadsheet applications show as text instead of evaluating (the
+// OWASP CSV injection advice). The quote is visible to scripts reading the
+// file: a token named "=cmd" appears as "'=cmd". No field patjanitor itself
+// writes starts with one of these characters, so only tenant-chosen text
+// (names) is ever changed.
+func csvCell(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}
+
+func renderCSV(w io.Writer, p *plan.Plan) error {
+	bw := bufio.NewWriter(w)
+	cw := csv.NewWriter(bw) // RFC 4180 quoting; \n line ends
+	header := csvHeader()
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	record := make([]string, len(header))
+	for i := range p.Items {
+		it := &p.Items[i]
+		scope, err := scopeJSON(it.Scope)
+		if err != nil {
+			return err
+		}
+		patch, err := patchJSON(it)
+		if err != nil {
+			return err
+		}
+		lastUsed := ""
+		if it.LastUsed != nil {
+			lastUsed = timeText(*it.LastUsed)
+		}
+		for j, v := range []string{
+			it.TokenID, it.TokenName, it.OwnerID, it.OwnerName, it.Policy, it.Mode, it.Action,
+			it.Reason, timeText(it.Created), lastUsed, scope, patch,
+		} {
+			record[j] = csvCell(v)
+		}
+		if err := cw.Write(record); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// patchJSON is the item's patch as the plan document writes it, compact and
+// without HTML escaping.
+func patchJSON(it *plan.Item) (string, error) {
+	b, err := json.Marshal(it)
+	if err != nil {
+		return "", err
+	}
+	var doc struct {
+		Patch json.RawMessage `json:"patch"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return "", err
+	}
+	return jsonText(doc.Patch)
+}
+
+// scopeJSON is the scope as the plan document writes it (null or a list),
+// without HTML escaping.
+func scopeJSON(s pat.Scopes) (string, error) {
+	if s.Null {
+		return "null", nil
+	}
+	if s.Values == nil {
+		return "[]", nil
+	}
+	return marshalText(s.Values)
+}

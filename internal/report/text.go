@@ -1,0 +1,293 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+)
+
+// visible returns s with every character that could change how the rest of a
+// report is displayed replaced by a visible escape: control characters
+// (newline as \n, ESC as \x1b, ...), format characters (zero-width spaces,
+// bidirectional overrides such as \u202e) and invalid UTF-8 bytes (\xff).
+// Printable text, including non-Latin scripts, is left alone.
+func visible(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || hidden(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case hidden(r) && r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case hidden(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// hidden reports whether r is a control or format character (Cc, Cf: this
+// includes the bidirectional controls and zero-width characters) or a line or
+// paragraph separator.
+func hidden(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
+// truncate shortens s to at most n characters (runes), ending a shortened
+// string with an ellipsis.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 1 {
+		return "…"
+	}
+	runes := []rune(s)
+	return string(runes[:n-1]) + "…"
+}
+
+// pad fills s with spaces to n characters (runes).
+func pad(s string, n int) string {
+	if k := utf8.RuneCountInString(s); k < n {
+		return s + strings.Repeat(" ", n-k)
+	}
+	return s
+}
+
+// wrap breaks text into lines of at most width characters at spaces. Words
+// longer than width (a long timestamp, a URL) stay whole on a line of their
+// own: a report never cuts a value it states.
+func wrap(text string, width int) []string {
+	words := strings.Fields(text)
+	if len(words) == 0 {
+		return []string{""}
+	}
+	var lines []string
+	line := words[0]
+	n := utf8.RuneCountInString(line)
+	for _, w := range words[1:] {
+		k := utf8.RuneCountInString(w)
+		if n+1+k > width {
+			lines = append(lines, line)
+			line, n = w, k
+			continue
+		}
+		line += " " + w
+		n += 1 + k
+	}
+	return append(lines, line)
+}
+
+// ownerText is the owner's display name, or its id when the name is empty.
+func ownerText(it *plan.Item) string {
+	if it.OwnerName != "" {
+		return it.OwnerName
+	}
+	return it.OwnerID
+}
+
+func timeText(t time.Time) string { return pat.FormatTime(t) }
+
+func lastUsedText(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return pat.FormatTime(*t)
+}
+
+// dateText is the day of t (UTC), or "never".
+func dateText(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+// scopeText shows a scope for people: a null scope says what it means.
+func scopeText(s pat.Scopes) string {
+	switch {
+	case s.Null:
+		return "null (= " + pat.ScopeAll + ")"
+	case len(s.Values) == 0:
+		return "[] (none)"
+	}
+	return strings.Join(s.Values, " ")
+}
+
+// op is a patch operation as the reports show it, its value as JSON.
+type op struct {
+	Op, Path, Value string
+}
+
+func (o op) String() string {
+	if o.Value == "" {
+		return o.Op + " " + o.Path
+	}
+	return o.Op + " " + o.Path + " " + o.Value
+}
+
+// patchOps renders an item's patch exactly as the plan document does (same
+// canonical values), so that every format states the same operation.
+func patchOps(it *plan.Item) ([]op, error) {
+	if len(it.Patch) == 0 {
+		return nil, nil
+	}
+	raw, err := canonicalPatch(it)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]op, len(raw))
+	for i, r := range raw {
+		out[i] = op{Op: r.Op, Path: r.Path}
+		if r.Value != nil {
+			v, err := jsonText(r.Value)
+			if err != nil {
+				return nil, fmt.Errorf("token %s: patch[%d]: %w", it.TokenID, i, err)
+			}
+			out[i].Value = v
+		}
+	}
+	return out, nil
+}
+
+type rawOp struct {
+	Op    string          `json:"op"`
+	Path  string          `json:"path"`
+	Value json.RawMessage `json:"value"`
+}
+
+// canonicalPatch returns the item's patch as the plan document encodes it.
+func canonicalPatch(it *plan.Item) ([]rawOp, error) {
+	b, err := json.Marshal(it)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Patch []rawOp `json:"patch"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	return doc.Patch, nil
+}
+
+// jsonText re-encodes a JSON value compactly without HTML escaping (each
+// format escapes for itself).
+func jsonText(raw json.RawMessage) (string, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return "", err
+	}
+	return marshalText(v)
+}
+
+func marshalText(v any) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// summary is what a reviewer reads first, shared by the human formats.
+type summary struct {
+	Counts plan.Counts
+	// Decided: "15 tokens: 5 to change (enforce), 10 report only; 3
+	// skipped (exempt)".
+	Decided string
+	// Verdict: what applying this plan would do, in one sentence.
+	Verdict string
+	// Blocked is true when the plan can change nothing: its data is
+	// incomplete or a guardrail tripped.
+	Blocked bool
+}
+
+func summarize(p *plan.Plan) summary {
+	c := p.Counts()
+	s := summary{Counts: c}
+	s.Decided = fmt.Sprintf("%s: %d to change (enforce), %d report only; %d skipped (exempt)",
+		plural(c.Items, "token"), c.Pending, c.Items-c.Pending, c.Skipped)
+
+	perAction := map[string]int{}
+	for _, it := range p.Pending() {
+		perAction[it.Action]++
+	}
+	var parts []string
+	for _, a := range []string{plan.ActionDelete, plan.ActionPatch, plan.ActionExpire} {
+		if perAction[a] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", perAction[a], a))
+		}
+	}
+	tripped := p.Tripped()
+	switch {
+	case p.Error != "":
+		s.Blocked = true
+		s.Verdict = "Nothing will be changed: the data is incomplete (" + p.Error + ")."
+	case len(tripped) > 0:
+		s.Blocked = true
+		var ts []string
+		for _, g := range tripped {
+			ts = append(ts, fmt.Sprintf("%s (limit %s, wanted %d)", g.Name, number(g.Limit), g.Wanted))
+		}
+		s.Verdict = "Nothing will be changed: guardrail " + strings.Join(ts, ", ") + " tripped; the run acts on nothing."
+	case c.Pending == 0:
+		s.Verdict = "Nothing will be changed: no enforce-mode action."
+	default:
+		s.Verdict = fmt.Sprintf("Applying this plan changes %s: %s.", plural(c.Pending, "token"), strings.Join(parts, ", "))
+	}
+	return s
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// number formats a guardrail limit: 25, 0.5.
+func number(f float64) string { return fmt.Sprintf("%g", f) }
+
+// listingText describes one listing call.
+func listingText(l plan.Listing) string {
+	f := l.Filter
+	if f == "" {
+		f = "all tokens (no filter)"
+	}
+	s := fmt.Sprintf("%s: %s", f, plural(l.Count, "token"))
+	if l.Error != "" {
+		s += " (FAILED: " + l.Error + ")"
+	}
+	return s
+}

@@ -1,0 +1,277 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// MarkKey identifies a mark: one token under one policy. A token that starts
+// matching a different policy gets a new mark and a new grace period, because
+// its owner was warned about something else.
+type MarkKey struct {
+	TokenID string `json:"tokenId"`
+	Policy  string `json:"policy"`
+}
+
+func (k MarkKey) String() string { return k.TokenID + "/" + k.Policy }
+
+// key is the bolt key; NUL cannot occur in token ids or policy names, so the
+// encoding is unambiguous and sorts by token, then policy.
+func (k MarkKey) key() string { return k.TokenID + "\x00" + k.Policy }
+
+// Mark records that a token matched a policy with a grace period and is
+// waiting for its owner to be warned and for the deadline to pass.
+type Mark struct {
+	TokenID   string `json:"tokenId"`
+	TokenName string `json:"tokenName,omitempty"`
+	OwnerID   string `json:"ownerId"`
+	Policy    string `json:"policy"`
+	Action    string `json:"action"`
+	Reason    string `json:"reason"`
+	// Grace is the policy's grace period; the deadline is WarnedAt + Grace.
+	Grace time.Duration `json:"grace"`
+	// MarkedAt is when the token was first seen matching the policy.
+	MarkedAt time.Time `json:"markedAt"`
+	// WarnedAt is when a warning listing this mark was delivered; nil until
+	// then. A failed delivery starts no clock.
+	WarnedAt *time.Time `json:"warnedAt,omitempty"`
+	// Deadline is WarnedAt + Grace; nil until the warning was delivered.
+	Deadline *time.Time `json:"deadline,omitempty"`
+}
+
+// Key returns the mark's key.
+func (m Mark) Key() MarkKey { return MarkKey{TokenID: m.TokenID, Policy: m.Policy} }
+
+// Due reports whether the owner was warned and the deadline has passed, so
+// the action may run (if the token still matches the same policy).
+func (m Mark) Due(now time.Time) bool {
+	return m.WarnedAt != nil && m.Deadline != nil && !now.Before(*m.Deadline)
+}
+
+func (m Mark) validate() error {
+	switch {
+	case m.TokenID == "":
+		return fmt.Errorf("mark: empty token id")
+	case m.Policy == "":
+		return fmt.Errorf("mark %s: empty policy", m.TokenID)
+	case strings.ContainsRune(m.TokenID, 0) || strings.ContainsRune(m.Policy, 0):
+		return fmt.Errorf("mark %q: NUL in token id or policy", m.TokenID)
+	case m.Grace < 0:
+		return fmt.Errorf("mark %s: negative grace %s", m.Key(), m.Grace)
+	}
+	return nil
+}
+
+// upsertMark writes m, keeping the clock fields of an existing mark for the
+// same key: re-evaluating a token every run must not restart its grace period.
+// The descriptive fields (name, owner, action, reason, grace) take the new
+// values; if the grace changed after the warning, the deadline follows it.
+func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (Mark, bool, error) {
+	if err := m.validate(); err != nil {
+		return Mark{}, false, err
+	}
+	var old Mark
+	found, err := getJSON(b, m.Key().key(), &old)
+	if err != nil {
+		return Mark{}, false, err
+	}
+	if found {
+		m.MarkedAt, m.WarnedAt = old.MarkedAt, old.WarnedAt
+	} else {
+		m.WarnedAt = nil
+		if m.MarkedAt.IsZero() {
+			m.MarkedAt = now
+		}
+	}
+	m.Deadline = nil
+	if m.WarnedAt != nil {
+		d := m.WarnedAt.Add(m.Grace)
+		m.Deadline = &d
+	}
+	return m, !found, putJSON(b, m.Key().key(), m)
+}
+
+// PutMark creates or refreshes a mark (see the clock rules on upsertMark) and
+// returns it as stored.
+func (s *Store) PutMark(ctx context.Context, m Mark) (Mark, error) {
+	var out Mark
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, _, err = upsertMark(bucket(tx, bucketMarks), m, s.clock())
+		return err
+	})
+	if err != nil {
+		return Mark{}, fmt.Errorf("put mark: %w", err)
+	}
+	return out, nil
+}
+
+// GetMark returns the mark for key, if any.
+func (s *Store) GetMark(ctx context.Context, key MarkKey) (Mark, bool, error) {
+	var m Mark
+	var found bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		found, err = getJSON(bucket(tx, bucketMarks), key.key(), &m)
+		return err
+	})
+	if err != nil {
+		return Mark{}, false, fmt.Errorf("get mark %s: %w", key, err)
+	}
+	return m, found, nil
+}
+
+// Marks returns every mark, ordered by token id, then policy.
+func (s *Store) Marks(ctx context.Context) ([]Mark, error) {
+	var out []Mark
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return bucket(tx, bucketMarks).ForEach(func(k, v []byte) error {
+			var m Mark
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("decode mark %q: %w", k, err)
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list marks: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteMarks removes marks, for example after their action ran. Missing keys
+// are not an error.
+func (s *Store) DeleteMarks(ctx context.Context, keys ...MarkKey) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := bucket(tx, bucketMarks)
+		for _, k := range keys {
+			if err := b.Delete([]byte(k.key())); err != nil {
+				return fmt.Errorf("delete mark %s: %w", k, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete marks: %w", err)
+	}
+	return nil
+}
+
+// MarkChanges is what ReconcileMarks did.
+type MarkChanges struct {
+	New     []Mark // created this time: their owners have not been warned
+	Kept    []Mark // already marked: clock fields preserved
+	Removed []Mark // no longer matching: unmarked
+}
+
+// ReconcileMarks makes the marks of the given policies equal to current, in
+// one transaction: marks in current are created or refreshed, and marks of
+// these policies that are not in current are removed (the token stopped
+// matching, was used, was deleted, or was snoozed). Marks of other policies
+// are untouched, so a run that evaluated only some policies (a per-policy
+// schedule) does not unmark the rest.
+//
+// Call it only with a complete picture: after a failed or suspicious listing,
+// an absent token is not evidence that it stopped matching.
+func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current []Mark) (MarkChanges, error) {
+	scope := make(map[string]bool, len(policies))
+	for _, p := range policies {
+		scope[p] = true
+	}
+	var ch MarkChanges
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := bucket(tx, bucketMarks)
+		now := s.clock()
+		seen := make(map[string]bool, len(current))
+		for _, m := range current {
+			if !scope[m.Policy] {
+				return fmt.Errorf("mark %s: policy %q is not among the reconciled policies", m.Key(), m.Policy)
+			}
+			stored, created, err := upsertMark(b, m, now)
+			if err != nil {
+				return err
+			}
+			seen[m.Key().key()] = true
+			if created {
+				ch.New = append(ch.New, stored)
+			} else {
+				ch.Kept = append(ch.Kept, stored)
+			}
+		}
+		var stale []Mark
+		err := b.ForEach(func(k, v []byte) error {
+			if seen[string(k)] {
+				return nil
+			}
+			var m Mark
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("decode mark %q: %w", k, err)
+			}
+			if scope[m.Policy] {
+				stale = append(stale, m)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Deleting while iterating with ForEach is not allowed in bbolt.
+		for _, m := range stale {
+			if err := b.Delete([]byte(m.Key().key())); err != nil {
+				return fmt.Errorf("delete mark %s: %w", m.Key(), err)
+			}
+		}
+		ch.Removed = stale
+		return nil
+	})
+	if err != nil {
+		return MarkChanges{}, fmt.Errorf("reconcile marks: %w", err)
+	}
+	return ch, nil
+}
+
+// WarnMarks starts the grace clock of the given marks at at (the delivery time
+// of the warning). Marks already warned keep their first warning time; missing
+// marks are skipped. It returns the marks whose clock started now. The
+// Dispatcher does this itself through Delivered; WarnMarks is for warnings
+// delivered outside the outbox.
+func (s *Store) WarnMarks(ctx context.Context, keys []MarkKey, at time.Time) ([]Mark, error) {
+	var started []Mark
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		started, err = warnMarks(bucket(tx, bucketMarks), keys, at)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("warn marks: %w", err)
+	}
+	return started, nil
+}
+
+func warnMarks(b *bolt.Bucket, keys []MarkKey, at time.Time) ([]Mark, error) {
+	var started []Mark
+	for _, k := range keys {
+		var m Mark
+		found, err := getJSON(b, k.key(), &m)
+		if err != nil {
+			return nil, err
+		}
+		if !found || m.WarnedAt != nil {
+			continue
+		}
+		w := at
+		d := at.Add(m.Grace)
+		m.WarnedAt, m.Deadline = &w, &d
+		if err := putJSON(b, k.key(), m); err != nil {
+			return nil, err
+		}
+		started = append(started, m)
+	}
+	return started, nil
+}

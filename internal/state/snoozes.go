@@ -1,0 +1,149 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Snooze exempts a token from every policy until Until. It ends by itself:
+// an expired snooze is ignored by every reader and can be pruned.
+type Snooze struct {
+	TokenID   string    `json:"tokenId"`
+	Until     time.Time `json:"until"`
+	Reason    string    `json:"reason"`
+	By        string    `json:"by,omitempty"` // who asked for it (OS user or the operator's name)
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Active reports whether the snooze still exempts its token at now.
+func (s Snooze) Active(now time.Time) bool { return now.Before(s.Until) }
+
+// PutSnooze creates or replaces the snooze of a token. Until must be in the
+// future and a reason is required: a snooze is an exception someone must be
+// able to account for later.
+func (s *Store) PutSnooze(ctx context.Context, z Snooze) (Snooze, error) {
+	now := s.clock()
+	switch {
+	case z.TokenID == "":
+		return Snooze{}, fmt.Errorf("put snooze: empty token id")
+	case !z.Active(now):
+		return Snooze{}, fmt.Errorf("put snooze %s: until %s is not in the future", z.TokenID, z.Until.UTC().Format(time.RFC3339))
+	case z.Reason == "":
+		return Snooze{}, fmt.Errorf("put snooze %s: a reason is required", z.TokenID)
+	}
+	if z.CreatedAt.IsZero() {
+		z.CreatedAt = now
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		return putJSON(bucket(tx, bucketSnoozes), z.TokenID, z)
+	})
+	if err != nil {
+		return Snooze{}, fmt.Errorf("put snooze %s: %w", z.TokenID, err)
+	}
+	return z, nil
+}
+
+// ActiveSnooze returns the token's snooze if it is still active.
+func (s *Store) ActiveSnooze(ctx context.Context, tokenID string) (Snooze, bool, error) {
+	var z Snooze
+	var found bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		found, err = getJSON(bucket(tx, bucketSnoozes), tokenID, &z)
+		return err
+	})
+	if err != nil {
+		return Snooze{}, false, fmt.Errorf("get snooze %s: %w", tokenID, err)
+	}
+	if !found || !z.Active(s.clock()) {
+		return Snooze{}, false, nil
+	}
+	return z, true, nil
+}
+
+// Snoozes lists snoozes by token id; expired ones only if includeExpired.
+func (s *Store) Snoozes(ctx context.Context, includeExpired bool) ([]Snooze, error) {
+	now := s.clock()
+	var out []Snooze
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return bucket(tx, bucketSnoozes).ForEach(func(k, v []byte) error {
+			var z Snooze
+			if err := json.Unmarshal(v, &z); err != nil {
+				return fmt.Errorf("decode snooze %q: %w", k, err)
+			}
+			if includeExpired || z.Active(now) {
+				out = append(out, z)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list snoozes: %w", err)
+	}
+	return out, nil
+}
+
+// ActiveSnoozes returns the active snoozes by token id, for the engine's
+// per-token lookups during a run.
+func (s *Store) ActiveSnoozes(ctx context.Context) (map[string]Snooze, error) {
+	list, err := s.Snoozes(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]Snooze, len(list))
+	for _, z := range list {
+		m[z.TokenID] = z
+	}
+	return m, nil
+}
+
+// DeleteSnooze ends a snooze early; it reports whether one existed.
+func (s *Store) DeleteSnooze(ctx context.Context, tokenID string) (bool, error) {
+	var existed bool
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := bucket(tx, bucketSnoozes)
+		existed = b.Get([]byte(tokenID)) != nil
+		return b.Delete([]byte(tokenID))
+	})
+	if err != nil {
+		return false, fmt.Errorf("delete snooze %s: %w", tokenID, err)
+	}
+	return existed, nil
+}
+
+// PruneSnoozes deletes expired snoozes and returns them. Pruning is
+// housekeeping only: readers already ignore expired snoozes.
+func (s *Store) PruneSnoozes(ctx context.Context) ([]Snooze, error) {
+	now := s.clock()
+	var pruned []Snooze
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := bucket(tx, bucketSnoozes)
+		err := b.ForEach(func(k, v []byte) error {
+			var z Snooze
+			if err := json.Unmarshal(v, &z); err != nil {
+				return fmt.Errorf("decode snooze %q: %w", k, err)
+			}
+			if !z.Active(now) {
+				pruned = append(pruned, z)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, z := range pruned {
+			if err := b.Delete([]byte(z.TokenID)); err != nil {
+				return fmt.Errorf("delete snooze %s: %w", z.TokenID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prune snoozes: %w", err)
+	}
+	return pruned, nil
+}

@@ -1,0 +1,235 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the name of the store file inside the state directory.
+const FileName = "state.db"
+
+// SchemaVersion is the newest schema this binary reads and writes.
+const SchemaVersion = 1
+
+// DefaultLockTimeout bounds how long Open waits for another process to release
+// the file. It is short because the only legitimate holder is another
+// patjanitor (a running daemon between its own transactions, or a CLI command),
+// and a human at a terminal should get an answer, not a hang.
+const DefaultLockTimeout = 2 * time.Second
+
+// ErrInUse is returned (wrapped) by Open when another process holds the store's
+// lock for longer than the lock timeout.
+var ErrInUse = errors.New("state dir in use by another patjanitor")
+
+// SchemaError reports a store written by a newer patjanitor than this one.
+type SchemaError struct {
+	Path      string
+	Found     int
+	Supported int
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("state store %s has schema version %d, this patjanitor supports up to %d: upgrade patjanitor or restore a backup (downgrades are not supported)",
+		e.Path, e.Found, e.Supported)
+}
+
+// Bucket names. They are part of the on-disk format: renaming one needs a
+// migration.
+const (
+	bucketMeta       = "meta"
+	bucketMarks      = "marks"
+	bucketDeliveries = "deliveries"
+	bucketSnoozes    = "snoozes"
+	bucketOutbox     = "outbox"
+
+	keySchema = "schema"
+)
+
+// Options configure Open.
+type Options struct {
+	// Clock returns the current time; nil means time.Now. Snooze expiry and
+	// default timestamps use it, so tests can move time without sleeping.
+	Clock func() time.Time
+	// LockTimeout bounds the wait for another process's lock; 0 means
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Store is an open state file. Its methods are safe for concurrent use by one
+// process; bbolt serialises writers.
+type Store struct {
+	db    *bolt.DB
+	path  string
+	clock func() time.Time
+}
+
+// migration moves a store from version to-1 to version to. apply runs inside
+// the same transaction that records the new version, so a failed migration
+// leaves the file exactly as it was.
+type migration struct {
+	to    int
+	name  string
+	apply func(tx *bolt.Tx) error
+}
+
+// migrations lists every schema step in order. Version 0 is a file without a
+// schema key: a new, empty file (or one created by hand with bbolt tools).
+// A future change appends {to: 2, …} here and bumps SchemaVersion.
+func migrations() []migration {
+	return []migration{
+		{to: 1, name: "create marks, deliveries, snoozes and outbox buckets", apply: migrateToV1},
+	}
+}
+
+func migrateToV1(tx *bolt.Tx) error {
+	for _, name := range []string{bucketMarks, bucketDeliveries, bucketSnoozes, bucketOutbox} {
+		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Open opens (creating if needed) the store at path, takes its lock, and
+// migrates it to SchemaVersion. The parent directory is created with mode 0700
+// and the file with 0600: the state names tokens and owners.
+func Open(path string, opts Options) (*Store, error) {
+	return openWith(path, opts, migrations())
+}
+
+func openWith(path string, opts Options, migs []migration) (*Store, error) {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open state store %s: %w (lock not released within %s)", path, ErrInUse, opts.LockTimeout)
+		}
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, clock: opts.Clock}
+	if err := s.migrate(migs); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(migs []migration) error {
+	known := 0
+	if len(migs) > 0 {
+		known = migs[len(migs)-1].to
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
+		if err != nil {
+			return fmt.Errorf("create meta bucket: %w", err)
+		}
+		version := 0
+		if v := meta.Get([]byte(keySchema)); v != nil {
+			version, err = strconv.Atoi(string(v))
+			if err != nil {
+				return fmt.Errorf("state store %s: schema version %q is not a number", s.path, v)
+			}
+		}
+		if version > known {
+			return &SchemaError{Path: s.path, Found: version, Supported: known}
+		}
+		for _, m := range migs {
+			if m.to <= version {
+				continue
+			}
+			if err := m.apply(tx); err != nil {
+				return fmt.Errorf("migrate state store %s to schema %d (%s): %w", s.path, m.to, m.name, err)
+			}
+			version = m.to
+		}
+		return meta.Put([]byte(keySchema), []byte(strconv.Itoa(version)))
+	})
+}
+
+// Close releases the lock and closes the file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close state store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.path }
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.clock() }
+
+// Schema returns the schema version recorded in the file.
+func (s *Store) Schema(ctx context.Context) (int, error) {
+	var v int
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		raw := bucket(tx, bucketMeta).Get([]byte(keySchema))
+		n, err := strconv.Atoi(string(raw))
+		if err != nil {
+			return fmt.Errorf("schema version %q: %w", raw, err)
+		}
+		v = n
+		return nil
+	})
+	return v, err
+}
+
+// view and update refuse to start once ctx is done. bbolt transactions are
+// short and not interruptible, so checking before starting is the useful
+// place.
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if err := b.Put([]byte(key), raw); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// bucket returns a bucket that migrations guarantee to exist.
+func bucket(tx *bolt.Tx, name string) *bolt.Bucket { return tx.Bucket([]byte(name)) }
