@@ -116,6 +116,7 @@ func (g *globals) logger() (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format: %q is not json or console", g.logFormat)
 	}
-	core := zapcore.NewCore(enc, zapcore.AddSync(g.streams.Err), level)
+	// Lock: the engine logs from several workers, and Err may be any io.Writer.
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(g.streams.Err)), level)
 	return zap.New(core), nil
 }
