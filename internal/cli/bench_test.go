@@ -3,10 +3,12 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,35 +26,14 @@ import (
 //	go test -run '^$' -bench BenchmarkPlan100kTokens -benchtime 5x ./internal/cli
 func BenchmarkPlan100kTokens(b *testing.B) {
 	bin := buildCLI(b, b.TempDir())
-	sim := exec.Command(bin, "sim", "--tokens", "100000", "--seed", "1", "--rate-limit", "-1",
-		"--listen", "127.0.0.1:0", "--print-env")
-	sim.Env = cleanEnv()
-	out, err := sim.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		_ = sim.Process.Signal(os.Interrupt)
-		_ = sim.Wait()
-	}()
-	env := cleanEnv()
-	sc := bufio.NewScanner(out)
-	for range 3 {
-		if !sc.Scan() {
-			b.Fatalf("sim printed no credentials: %v", sc.Err())
-		}
-		env = append(env, strings.TrimPrefix(sc.Text(), "export "))
-	}
+	env := startSimProcess(b, bin, 100000)
 	policies, err := filepath.Abs("../../policies.yaml")
 	if err != nil {
 		b.Fatal(err)
 	}
 	plan := func() (time.Duration, time.Duration, int64) {
 		cmd := exec.Command(bin, "-c", policies, "plan", "-o", "json", "--out", os.DevNull)
-		cmd.Env = env
+		cmd.Env = append(cleanEnv(), env...)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		start := time.Now()
@@ -78,6 +59,63 @@ func BenchmarkPlan100kTokens(b *testing.B) {
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/plan")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/plan")
 	b.ReportMetric(float64(peak)/(1<<20), "MB-peak-rss")
+}
+
+// BenchmarkPlan100kTokensInProcess is BenchmarkPlan100kTokens with the plan
+// command run inside the test process (the simulator still in its own), so
+// that -cpuprofile and -memprofile see the client's side:
+//
+//	go test -run '^$' -bench Plan100kTokensInProcess -benchtime 3x -cpuprofile cpu.out -memprofile mem.out ./internal/cli
+func BenchmarkPlan100kTokensInProcess(b *testing.B) {
+	bin := buildCLI(b, b.TempDir())
+	for _, kv := range startSimProcess(b, bin, 100000) {
+		k, v, _ := strings.Cut(kv, "=")
+		b.Setenv(k, v)
+	}
+	plan := func() {
+		var stderr strings.Builder
+		code := Main(b.Context(), []string{"-c", "../../policies.yaml", "plan", "-o", "json", "--out", os.DevNull},
+			Streams{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
+		if code != 0 {
+			b.Fatalf("plan exited %d\n%s", code, stderr.String())
+		}
+	}
+	plan() // warm the simulator's listing cache
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		plan()
+	}
+}
+
+// startSimProcess runs `patjanitor sim` with n seeded tokens and no rate limit
+// as a subprocess (stopped when the benchmark ends) and returns its
+// PATJANITOR_* environment (KEY=value).
+func startSimProcess(b *testing.B, bin string, n int) []string {
+	b.Helper()
+	sim := exec.Command(bin, "sim", "--tokens", strconv.Itoa(n), "--seed", "1", "--rate-limit", "-1",
+		"--listen", "127.0.0.1:0", "--print-env")
+	sim.Env = cleanEnv()
+	out, err := sim.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = sim.Process.Signal(os.Interrupt)
+		_ = sim.Wait()
+	})
+	var env []string
+	sc := bufio.NewScanner(out)
+	for range 3 {
+		if !sc.Scan() {
+			b.Fatalf("sim printed no credentials: %v", sc.Err())
+		}
+		env = append(env, strings.TrimPrefix(sc.Text(), "export "))
+	}
+	return env
 }
 
 // BenchmarkApply1000DeletesRateLimited executes 1,000 deletes against a

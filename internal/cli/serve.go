@@ -122,12 +122,11 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		}
 	}
 	engineLog := log.Named("engine")
-	load := daemon.LoadFunc(loadServeConfig)
 	if o.minInterval > 0 && o.minInterval < policy.MinScheduleInterval {
 		log.Warn("schedules shorter than the policy minimum are accepted (--schedule.min-interval is for tests)",
 			zap.Duration("min_interval", o.minInterval))
-		load = daemon.AllowShortSchedules(load, o.minInterval)
 	}
+	load := serveConfigLoader(o.minInterval)
 	return daemon.Options{
 		ConfigPath: g.config,
 		Load:       load,
@@ -155,15 +154,19 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 // loadServeConfig parses the bytes the daemon read (so that the checksum it
 // compares and the config it runs are of the same content) and applies the
 // environment overrides, as every other command does.
-func loadServeConfig(path string, data []byte) (*policy.Config, error) {
-	cfg, err := policy.Parse(path, data)
-	if err != nil {
-		return nil, err
+// serveConfigLoader parses the config's bytes with the environment overrides
+// applied; minInterval is the shortest @every schedule it accepts.
+func serveConfigLoader(minInterval time.Duration) daemon.LoadFunc {
+	return func(path string, data []byte) (*policy.Config, error) {
+		cfg, err := policy.ParseWithOptions(path, data, policy.Options{MinScheduleInterval: minInterval})
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.ApplyEnv(os.Getenv); err != nil {
+			return nil, err
+		}
+		return cfg, nil
 	}
-	if err := cfg.ApplyEnv(os.Getenv); err != nil {
-		return nil, err
-	}
-	return cfg, nil
 }
 
 // reloadSignals turns SIGHUP into the daemon's reload channel. Signals that

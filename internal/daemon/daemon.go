@@ -103,6 +103,10 @@ type Registry interface {
 	prometheus.Gatherer
 }
 
+// LoadFunc parses and validates a config file's bytes (the daemon reads the
+// file itself, so that the checksum it polls is of exactly what was loaded).
+type LoadFunc func(path string, data []byte) (*policy.Config, error)
+
 // Options configure a Daemon.
 type Options struct {
 	// ConfigPath is the policies file (required). It is read at start, on
@@ -365,6 +369,9 @@ func (d *Daemon) reload(reason string, force bool) {
 	log := d.log.With(zap.String("reason", reason), zap.String("file", d.path))
 	data, err := os.ReadFile(d.path)
 	if err != nil {
+		// Forget the checksum: when the file is back, even with the content
+		// that runs, it is loaded again and the reload metric recovers.
+		d.lastSeen = ""
 		log.Error("config reload failed; keeping the running config", zap.Error(err))
 		d.metrics.ConfigReloaded(false, d.now())
 		return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -89,37 +90,22 @@ func TestGroupsRefuses(t *testing.T) {
 	}
 }
 
-func TestAllowShortSchedules(t *testing.T) {
+func TestShortSchedulesGroup(t *testing.T) {
 	yaml := configYAML("@every 1s", policyYAML("a", "report", "")+policyYAML("b", "report", "@every 2s")+
 		policyYAML("c", "report", "@every 1s")+policyYAML("d", "report", "@every 90m"))
 	if _, err := policy.Parse("p.yaml", []byte(yaml)); err == nil {
-		t.Fatal("the policy package accepts @every 1s now: AllowShortSchedules can go")
+		t.Fatal("the policy package accepts @every 1s by default; production schedules must be at least a minute")
 	}
-	cfg, err := AllowShortSchedules(policy.Parse, time.Second)("p.yaml", []byte(yaml))
+	cfg, err := shortLoad("p.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatalf("load: %v", err)
-	}
-	want, _ := policy.Parse("p.yaml", []byte(strings.ReplaceAll(strings.ReplaceAll(yaml, "@every 1s", "@every 1h"), "@every 2s", "@every 2h")))
-	if cfg.Schedule != "@every 1s" {
-		t.Errorf("default schedule %q", cfg.Schedule)
-	}
-	var got []string
-	for _, p := range cfg.Policies {
-		got = append(got, p.Schedule)
-	}
-	if !slices.Equal(got, []string{"@every 1s", "@every 2s", "@every 1s", "@every 90m"}) {
-		t.Errorf("schedules %v", got)
-	}
-	if cfg.Digest == want.Digest || cfg.Digest != "sha256:"+checksum([]byte(yaml)) {
-		t.Errorf("digest %s is not the original bytes'", cfg.Digest)
 	}
 	groups, err := Groups(cfg)
 	if err != nil || len(groups) != 3 || !slices.Equal(groups[0].Policies, []string{"a", "c"}) {
 		t.Errorf("groups %+v, %v", groups, err)
 	}
-	// Below the floor stays refused.
-	if _, err := AllowShortSchedules(policy.Parse, time.Second)("p.yaml", []byte(configYAML("@every 500ms", policyYAML("a", "report", "")))); err == nil {
-		t.Errorf("@every 500ms accepted with a 1s floor")
+	if _, err := shortLoad("p.yaml", []byte(configYAML("@every 1s", policyYAML("a", "report", "@every 1h")))); err != nil {
+		t.Errorf("a short default with a long policy schedule: %v", err)
 	}
 }
 
@@ -518,6 +504,15 @@ func TestReloadByFileChange(t *testing.T) {
 	if got := policyNames(h.d.gen.Load().cfg); !slices.Equal(got, []string{"c"}) {
 		t.Errorf("policies after the fix %v", got)
 	}
+
+	// The file disappears (refused) and comes back with the content that
+	// runs: loaded again, so the reload metric recovers.
+	if err := os.Remove(h.path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the missing file", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) >= 5 })
+	writeFile(t, h.path, configYAML("@daily", policyYAML("c", "enforce", "")))
+	waitFor(t, "the file back", 10*time.Second, func() bool { r, _ := h.metrics.get(); return r[len(r)-1] })
 }
 
 // TestRunInProgressKeepsItsConfig: a reload during a run does not change the

@@ -192,7 +192,7 @@ func newHarness(t *testing.T, config string, edit func(*Options)) *harness {
 	writeFile(t, h.path, config)
 	opts := Options{
 		ConfigPath:      h.path,
-		Load:            AllowShortSchedules(policy.Parse, time.Second),
+		Load:            shortLoad,
 		NewRunner:       h.runners.newRunner,
 		Logger:          zaptest.NewLogger(t),
 		Registry:        prometheus.NewRegistry(),
@@ -268,4 +268,9 @@ func names(cs []call) []string {
 		out = append(out, strings.Join(c.policies, "+"))
 	}
 	return out
+}
+
+// shortLoad parses like serve does in tests: @every schedules down to a second.
+func shortLoad(path string, data []byte) (*policy.Config, error) {
+	return policy.ParseWithOptions(path, data, policy.Options{MinScheduleInterval: time.Second})
 }

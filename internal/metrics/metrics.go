@@ -37,8 +37,9 @@ const (
 
 // Values of runs_skipped_total{reason}.
 const (
-	// SkipOverlap: a scheduled run was due while another run was still in
-	// progress; runs never overlap against the tenant, so it was not started.
+	// SkipOverlap: a scheduled run was due while the same schedule's previous
+	// run was still running or waiting its turn (runs of other schedules wait
+	// rather than skip; no two runs are ever in progress at once).
 	SkipOverlap = "overlap"
 	// SkipShutdown: a run was due while the daemon was shutting down.
 	SkipShutdown = "shutdown"
@@ -188,7 +189,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		runsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "runs_skipped_total",
-			Help: "Scheduled runs not started, by reason: overlap (another run was in progress) or shutdown.",
+			Help: "Scheduled runs not started, by reason: overlap (the same schedule's previous run was still running or waiting) or shutdown.",
 		}, []string{"reason"}),
 		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "run_duration_seconds",

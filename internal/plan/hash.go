@@ -29,15 +29,17 @@ var hashPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 // sealing, so the hash of a plan made twice from the same data is the same.
 //
 // The result is "sha256:" followed by 64 lowercase hex digits.
+//
+// The encoding is streamed into the hash as it is produced (see encode.go):
+// the document is never held in memory.
 func (p *Plan) Hash() (string, error) {
 	q := *p
 	q.PlanHash = ""
-	b, err := q.encode()
-	if err != nil {
+	h := sha256.New()
+	if err := newEncoder(h, false).plan(&q); err != nil {
 		return "", fmt.Errorf("plan: canonical encoding: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	return HashPrefix + hex.EncodeToString(sum[:]), nil
+	return HashPrefix + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Seal sets PlanHash to the hash of the plan's current content. Call it after

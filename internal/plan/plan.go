@@ -135,120 +135,26 @@ type Guardrail struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// wirePlan is the JSON shape of Plan. Slices are never null in the document,
-// so nil and empty slices encode (and hash) alike.
-type wirePlan struct {
-	Version      int         `json:"version"`
-	Tenant       string      `json:"tenant"`
-	APIVersion   string      `json:"apiVersion"`
-	GeneratedAt  string      `json:"generatedAt"`
-	RunID        string      `json:"runId,omitempty"`
-	ConfigDigest string      `json:"configDigest"`
-	PlanHash     string      `json:"planHash"`
-	Population   int         `json:"population"`
-	Listings     []Listing   `json:"listings"`
-	Error        string      `json:"error,omitempty"`
-	Items        []wireItem  `json:"items"`
-	Skipped      []Skipped   `json:"skipped"`
-	Guardrails   []Guardrail `json:"guardrails"`
-}
-
-// MarshalJSON writes the document shape: times in pat.TimeLayout, and [] for
-// every empty list.
+// MarshalJSON writes the document shape (compact): times in pat.TimeLayout,
+// and [] for every empty list. It is the canonical encoding when PlanHash is
+// empty.
 func (p Plan) MarshalJSON() ([]byte, error) {
-	return p.encode()
-}
-
-// encode is the compact document. Items are converted to their wire form
-// here rather than through Item.MarshalJSON: encoding/json re-validates the
-// output of every Marshaler it calls, and for a plan of many items that
-// second pass doubled the cost of sealing.
-func (p *Plan) encode() ([]byte, error) {
-	w := wirePlan{
-		Version:      p.Version,
-		Tenant:       p.Tenant,
-		APIVersion:   p.APIVersion,
-		GeneratedAt:  pat.FormatTime(p.GeneratedAt),
-		RunID:        p.RunID,
-		ConfigDigest: p.ConfigDigest,
-		PlanHash:     p.PlanHash,
-		Population:   p.Population,
-		Listings:     nonNil(p.Listings),
-		Error:        p.Error,
-		Items:        make([]wireItem, len(p.Items)),
-		Skipped:      nonNil(p.Skipped),
-		Guardrails:   nonNil(p.Guardrails),
+	var buf bytes.Buffer
+	if err := newEncoder(&buf, false).plan(&p); err != nil {
+		return nil, err
 	}
-	for i := range p.Items {
-		wi, err := p.Items[i].wire()
-		if err != nil {
-			return nil, err
-		}
-		w.Items[i] = wi
-	}
-	return json.Marshal(w)
-}
-
-// wireItem is the JSON shape of Item.
-type wireItem struct {
-	TokenID        string        `json:"tokenId"`
-	TokenName      string        `json:"tokenName"`
-	OwnerID        string        `json:"ownerId"`
-	OwnerName      string        `json:"ownerName"`
-	Created        string        `json:"created"`
-	LastUsed       *string       `json:"lastUsed"`
-	ExpirationDate *string       `json:"expirationDate,omitempty"`
-	Scope          pat.Scopes    `json:"scope"`
-	Managed        bool          `json:"managed"`
-	Policy         string        `json:"policy"`
-	Mode           string        `json:"mode"`
-	Action         string        `json:"action"`
-	Reason         string        `json:"reason"`
-	Patch          []pat.PatchOp `json:"patch"`
-	AlsoMatched    []string      `json:"alsoMatched"`
-	Marked         *string       `json:"marked,omitempty"`
-	Deadline       *string       `json:"deadline,omitempty"`
+	return buf.Bytes(), nil
 }
 
 // MarshalJSON writes the item's document shape. Patch values are written in
 // their canonical JSON form (see canonicalValue) so that a plan read back from
 // its file encodes, and therefore hashes, exactly as it did when sealed.
 func (it Item) MarshalJSON() ([]byte, error) {
-	w, err := it.wire()
-	if err != nil {
+	var e encoder
+	if err := e.item(&it); err != nil {
 		return nil, err
 	}
-	return json.Marshal(w)
-}
-
-func (it *Item) wire() (wireItem, error) {
-	w := wireItem{
-		TokenID:        it.TokenID,
-		TokenName:      it.TokenName,
-		OwnerID:        it.OwnerID,
-		OwnerName:      it.OwnerName,
-		Created:        pat.FormatTime(it.Created),
-		LastUsed:       timePtr(it.LastUsed),
-		ExpirationDate: timePtr(it.ExpirationDate),
-		Scope:          it.Scope,
-		Managed:        it.Managed,
-		Policy:         it.Policy,
-		Mode:           it.Mode,
-		Action:         it.Action,
-		Reason:         it.Reason,
-		Patch:          make([]pat.PatchOp, len(it.Patch)),
-		AlsoMatched:    nonNil(it.AlsoMatched),
-		Marked:         timePtr(it.Marked),
-		Deadline:       timePtr(it.Deadline),
-	}
-	for i, op := range it.Patch {
-		v, err := canonicalValue(op.Value)
-		if err != nil {
-			return wireItem{}, fmt.Errorf("token %s: patch[%d] %s %s: %w", it.TokenID, i, op.Op, op.Path, err)
-		}
-		w.Patch[i] = pat.PatchOp{Op: op.Op, Path: op.Path, Value: v}
-	}
-	return w, nil
+	return e.buf, nil
 }
 
 // canonicalValue returns a JSON Patch value in the form Read gives it back:
@@ -295,14 +201,6 @@ func decodeOpValue(b []byte) (any, error) {
 		return jsonNull(), nil
 	}
 	return decodeValue(b)
-}
-
-func timePtr(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := pat.FormatTime(*t)
-	return &s
 }
 
 func nonNil[T any](s []T) []T {

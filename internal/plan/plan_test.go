@@ -528,3 +528,23 @@ func TestCountsAndPending(t *testing.T) {
 		t.Fatalf("Tripped = %+v", tr)
 	}
 }
+
+func TestIsSorted(t *testing.T) {
+	p := bigPlan(300)
+	if !IsSorted(p.Items) {
+		t.Fatal("IsSorted of sorted items = false")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 50 {
+		items := slices.Clone(p.Items)
+		i, j := rng.IntN(len(items)), rng.IntN(len(items))
+		items[i], items[j] = items[j], items[i]
+		want := slices.IsSortedFunc(items, compareItems)
+		if got := IsSorted(items); got != want {
+			t.Fatalf("IsSorted after swapping %d and %d = %v, want %v", i, j, got, want)
+		}
+	}
+	if !IsSorted(nil) {
+		t.Fatal("IsSorted(nil) = false")
+	}
+}

@@ -19,20 +19,16 @@ const MaxSize = 256 << 20
 // maxProblems bounds how many problems one Read error lists.
 const maxProblems = 20
 
-// Write writes the plan document as indented JSON followed by a newline. It
-// writes the plan as it is; it does not seal it.
+// Write writes the plan document as indented JSON (json.Indent's layout,
+// two spaces) followed by a newline. It writes the plan as it is; it does not
+// seal it.
+//
+// The document is encoded and written in pieces of about 32 KiB, never held
+// whole in memory. A plan that fails to encode (one Seal would refuse too)
+// may therefore leave part of the document written; write to a temporary
+// file where that matters.
 func Write(w io.Writer, p *Plan) error {
-	b, err := p.encode()
-	if err != nil {
-		return fmt.Errorf("plan: write: %w", err)
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(b) + len(b)/2)
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		return fmt.Errorf("plan: write: %w", err)
-	}
-	buf.WriteByte('\n')
-	if _, err := buf.WriteTo(w); err != nil {
+	if err := newEncoder(w, true).plan(p); err != nil {
 		return fmt.Errorf("plan: write: %w", err)
 	}
 	return nil

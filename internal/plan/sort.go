@@ -13,7 +13,21 @@ func Sort(items []Item) {
 	slices.SortFunc(items, compareItems)
 }
 
-func compareItems(a, b Item) int {
+// IsSorted reports whether items are in Sort order. It is much cheaper than
+// sorting items that are already in order (an engine builds them in order and
+// only confirms it).
+func IsSorted(items []Item) bool {
+	for i := 1; i < len(items); i++ {
+		if compareItemPtrs(&items[i-1], &items[i]) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func compareItems(a, b Item) int { return compareItemPtrs(&a, &b) }
+
+func compareItemPtrs(a, b *Item) int {
 	return cmp.Or(
 		cmp.Compare(a.Policy, b.Policy),
 		cmp.Compare(a.OwnerName, b.OwnerName),

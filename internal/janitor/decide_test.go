@@ -1,0 +1,51 @@
+package janitor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// decide sorts candidates by ranked policies and owners rather than with
+// itemOrder directly; the result must still be plan.Sort's order, also when
+// owners share a display name, names are empty and one owner id appears with
+// two names.
+func TestSortedCandidatesIsPlanSortOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	for round := range 20 {
+		n := rng.IntN(400)
+		pols := make([]string, n)
+		toks := make([]pat.Token, n)
+		for i := range toks {
+			pols[i] = pick("unused-90d", "full-access", "b", "")
+			toks[i] = pat.Token{
+				ID: fmt.Sprintf("id%03d-%d", rng.IntN(1000), i), Name: pick("x", "y", "z", "", "ci <x>"),
+				Owner: pat.Owner{ID: pick("o1", "o2", "o3"), Name: pick("Ann", "Bob", "", "Ann ")},
+			}
+		}
+		order := sortedCandidates(n, func(k int) (string, *pat.Token) { return pols[k], &toks[k] })
+		if len(order) != n {
+			t.Fatalf("round %d: %d indices for %d candidates", round, len(order), n)
+		}
+		items := make([]plan.Item, 0, n)
+		for _, k := range order {
+			items = append(items, itemOf(&toks[k], policy.Decision{Policy: pols[k]}))
+		}
+		if !plan.IsSorted(items) {
+			t.Fatalf("round %d: candidates not in plan order", round)
+		}
+		sorted := slices.Clone(items)
+		plan.Sort(sorted)
+		for i := range items {
+			if items[i].TokenID != sorted[i].TokenID {
+				t.Fatalf("round %d, item %d: engine order %s, plan.Sort order %s", round, i, items[i].TokenID, sorted[i].TokenID)
+			}
+		}
+	}
+}

@@ -1,0 +1,543 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// The document is encoded by hand, straight into its destination (the hash
+// for Seal, a file or stdout for Write), one item at a time. A plan of a
+// large tenant has tens of thousands of items: encoding/json first built the
+// whole compact document in memory, and json.Indent then a second, larger
+// copy of it, so that sealing and writing a 100,000-token plan held several
+// copies of 60–90 MB and spent most of the plan command's time there.
+//
+// The output is byte for byte what encoding/json gives for the document
+// shape (see reference_test.go): keys in the order of the struct
+// definitions, its string escaping (HTML characters, U+2028/U+2029 and
+// invalid UTF-8 included), and for Write the layout of json.Indent with a
+// two-space indent. Rare values (patch values other than strings, booleans,
+// string lists and null; guardrail limits) go through encoding/json itself.
+
+// flushAt is how full the encoder's buffer gets before it is handed to the
+// destination: large enough that a hash or a bufio.Writer sees few calls,
+// small enough not to matter for memory.
+const flushAt = 32 << 10
+
+// encoder writes JSON to w, compact or in json.Indent's layout with a
+// two-space indent. It tracks the nesting itself: depth is the number of open
+// containers, first whether the innermost one has no element yet.
+type encoder struct {
+	w      io.Writer
+	buf    []byte
+	indent bool
+	depth  int
+	first  bool
+	err    error
+}
+
+func newEncoder(w io.Writer, indent bool) *encoder {
+	return &encoder{w: w, buf: make([]byte, 0, flushAt+4096), indent: indent}
+}
+
+// flush hands the buffer to the destination; the first write error sticks.
+func (e *encoder) flush() error {
+	if e.err == nil && len(e.buf) > 0 {
+		_, e.err = e.w.Write(e.buf)
+	}
+	e.buf = e.buf[:0]
+	return e.err
+}
+
+func (e *encoder) maybeFlush() {
+	if len(e.buf) >= flushAt {
+		_ = e.flush()
+	}
+}
+
+// newline starts an indented line at the current depth (nothing when compact).
+func (e *encoder) newline() {
+	if !e.indent {
+		return
+	}
+	e.buf = append(e.buf, '\n')
+	for range e.depth {
+		e.buf = append(e.buf, ' ', ' ')
+	}
+}
+
+// elem starts the next element of the innermost container.
+func (e *encoder) elem() {
+	if !e.first {
+		e.buf = append(e.buf, ',')
+	}
+	e.first = false
+	e.newline()
+}
+
+// key starts the next member of the innermost object. Keys are this
+// package's own constants and need no escaping.
+func (e *encoder) key(k string) {
+	e.elem()
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, k...)
+	e.buf = append(e.buf, '"', ':')
+	if e.indent {
+		e.buf = append(e.buf, ' ')
+	}
+}
+
+func (e *encoder) open(c byte) {
+	e.buf = append(e.buf, c)
+	e.depth++
+	e.first = true
+}
+
+// close ends the innermost container; an empty one stays on its line ({} or
+// [], as json.Indent writes it).
+func (e *encoder) close(c byte) {
+	e.depth--
+	if !e.first {
+		e.newline()
+	}
+	e.buf = append(e.buf, c)
+	e.first = false
+}
+
+func (e *encoder) str(s string) { e.buf = appendString(e.buf, s) }
+
+func (e *encoder) int(n int) { e.buf = strconv.AppendInt(e.buf, int64(n), 10) }
+
+func (e *encoder) bool(b bool) {
+	if b {
+		e.buf = append(e.buf, "true"...)
+	} else {
+		e.buf = append(e.buf, "false"...)
+	}
+}
+
+func (e *encoder) null() { e.buf = append(e.buf, "null"...) }
+
+// time writes t in pat.TimeLayout, as pat.FormatTime does (UTC, the
+// fraction truncated to milliseconds). Years of four digits are formatted
+// here (time.AppendFormat interprets its layout on every call); others go
+// through the time package.
+func (e *encoder) time(t time.Time) {
+	t = t.UTC()
+	e.buf = append(e.buf, '"')
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		e.buf = t.AppendFormat(e.buf, pat.TimeLayout)
+		e.buf = append(e.buf, '"')
+		return
+	}
+	h, mi, s := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	e.buf = append(e.buf,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
+}
+
+func (e *encoder) timePtr(t *time.Time) {
+	if t == nil {
+		e.null()
+		return
+	}
+	e.time(*t)
+}
+
+func (e *encoder) strings(ss []string) {
+	e.open('[')
+	for _, s := range ss {
+		e.elem()
+		e.str(s)
+	}
+	e.close(']')
+}
+
+// marshaled writes v as encoding/json does, indented to the current depth.
+func (e *encoder) marshaled(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if !e.indent {
+		e.buf = append(e.buf, b...)
+		return nil
+	}
+	var ind bytes.Buffer
+	if err := json.Indent(&ind, b, strings.Repeat("  ", e.depth), "  "); err != nil {
+		return err
+	}
+	e.buf = append(e.buf, ind.Bytes()...)
+	return nil
+}
+
+// plan writes the whole document and flushes it.
+func (e *encoder) plan(p *Plan) error {
+	e.open('{')
+	e.key("version")
+	e.int(p.Version)
+	e.key("tenant")
+	e.str(p.Tenant)
+	e.key("apiVersion")
+	e.str(p.APIVersion)
+	e.key("generatedAt")
+	e.time(p.GeneratedAt)
+	if p.RunID != "" {
+		e.key("runId")
+		e.str(p.RunID)
+	}
+	e.key("configDigest")
+	e.str(p.ConfigDigest)
+	e.key("planHash")
+	e.str(p.PlanHash)
+	e.key("population")
+	e.int(p.Population)
+	e.key("listings")
+	e.open('[')
+	for i := range p.Listings {
+		l := &p.Listings[i]
+		e.elem()
+		e.open('{')
+		e.key("filter")
+		e.str(l.Filter)
+		e.key("count")
+		e.int(l.Count)
+		if l.Error != "" {
+			e.key("error")
+			e.str(l.Error)
+		}
+		e.close('}')
+	}
+	e.close(']')
+	if p.Error != "" {
+		e.key("error")
+		e.str(p.Error)
+	}
+	e.key("items")
+	e.open('[')
+	if err := e.items(p.Items); err != nil {
+		return err
+	}
+	e.close(']')
+	e.key("skipped")
+	e.open('[')
+	for i := range p.Skipped {
+		s := &p.Skipped[i]
+		e.elem()
+		e.open('{')
+		e.key("tokenId")
+		e.str(s.TokenID)
+		e.key("tokenName")
+		e.str(s.TokenName)
+		e.key("ownerId")
+		e.str(s.OwnerID)
+		e.key("policy")
+		e.str(s.Policy)
+		e.key("reason")
+		e.str(s.Reason)
+		e.close('}')
+		e.maybeFlush()
+	}
+	e.close(']')
+	e.key("guardrails")
+	e.open('[')
+	for i := range p.Guardrails {
+		g := &p.Guardrails[i]
+		e.elem()
+		e.open('{')
+		e.key("name")
+		e.str(g.Name)
+		e.key("limit")
+		// encoding/json's float format (and its refusal of NaN and
+		// infinities), for the few guardrails of a plan.
+		if err := e.marshaled(g.Limit); err != nil {
+			return fmt.Errorf("guardrail %s: limit: %w", g.Name, err)
+		}
+		e.key("wanted")
+		e.int(g.Wanted)
+		e.key("tripped")
+		e.bool(g.Tripped)
+		if g.Detail != "" {
+			e.key("detail")
+			e.str(g.Detail)
+		}
+		e.close('}')
+	}
+	e.close(']')
+	e.close('}')
+	if e.indent {
+		e.buf = append(e.buf, '\n')
+	}
+	return e.flush()
+}
+
+// Items are encoded in blocks of blockItems, in parallel when the plan has
+// more than one block and the process more than one CPU: encoding is most of
+// the cost of sealing and of writing a large plan, and the blocks are
+// independent. The destination still receives the bytes in order, and at
+// most a few blocks are in flight at a time.
+const blockItems = 512
+
+// items writes the elements of the items array (the brackets are the
+// caller's).
+func (e *encoder) items(items []Item) error {
+	workers := min(runtime.GOMAXPROCS(0), (len(items)+blockItems-1)/blockItems)
+	if workers < 2 {
+		for i := range items {
+			e.elem()
+			if err := e.item(&items[i]); err != nil {
+				return err
+			}
+			e.maybeFlush()
+		}
+		return nil
+	}
+	type result struct {
+		buf []byte
+		err error
+	}
+	type job struct {
+		lo, hi int
+		out    chan result
+	}
+	jobs := make(chan job)
+	pending := make(chan chan result, 2*workers) // in order, bounds the blocks in flight
+	free := make(chan []byte, 3*workers)         // recycled block buffers
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				var buf []byte
+				select {
+				case buf = <-free:
+				default:
+				}
+				// Each block starts as if after an element (first=false):
+				// the comma of its first item is dropped below for block 0.
+				b := encoder{buf: buf[:0], indent: e.indent, depth: e.depth}
+				var err error
+				for i := j.lo; i < j.hi && err == nil; i++ {
+					b.elem()
+					err = b.item(&items[i])
+				}
+				j.out <- result{b.buf, err}
+			}
+		})
+	}
+	go func() {
+		for lo := 0; lo < len(items); lo += blockItems {
+			out := make(chan result, 1)
+			pending <- out
+			jobs <- job{lo: lo, hi: min(lo+blockItems, len(items)), out: out}
+		}
+		close(jobs)
+		close(pending)
+	}()
+	var err error
+	block := 0
+	for out := range pending {
+		r := <-out
+		if err == nil && r.err != nil {
+			err = r.err
+		}
+		if err == nil {
+			b := r.buf
+			if block == 0 && e.first {
+				b = b[1:] // no comma before the array's first element
+			}
+			e.buf = append(e.buf, b...)
+			e.maybeFlush()
+		}
+		block++
+		select {
+		case free <- r.buf:
+		default:
+		}
+	}
+	wg.Wait()
+	e.first = false
+	return err
+}
+
+// item writes one item (into the buffer only: it does not flush, so that
+// Item.MarshalJSON can use an encoder without a destination). Patch values are written in their canonical form
+// (see canonicalValue).
+func (e *encoder) item(it *Item) error {
+	e.open('{')
+	e.key("tokenId")
+	e.str(it.TokenID)
+	e.key("tokenName")
+	e.str(it.TokenName)
+	e.key("ownerId")
+	e.str(it.OwnerID)
+	e.key("ownerName")
+	e.str(it.OwnerName)
+	e.key("created")
+	e.time(it.Created)
+	e.key("lastUsed")
+	e.timePtr(it.LastUsed)
+	if it.ExpirationDate != nil {
+		e.key("expirationDate")
+		e.time(*it.ExpirationDate)
+	}
+	e.key("scope")
+	if it.Scope.Null {
+		e.null()
+	} else {
+		e.strings(it.Scope.Values)
+	}
+	e.key("managed")
+	e.bool(it.Managed)
+	e.key("policy")
+	e.str(it.Policy)
+	e.key("mode")
+	e.str(it.Mode)
+	e.key("action")
+	e.str(it.Action)
+	e.key("reason")
+	e.str(it.Reason)
+	e.key("patch")
+	e.open('[')
+	for i, op := range it.Patch {
+		if err := e.patchOp(op); err != nil {
+			return fmt.Errorf("token %s: patch[%d] %s %s: %w", it.TokenID, i, op.Op, op.Path, err)
+		}
+	}
+	e.close(']')
+	e.key("alsoMatched")
+	e.strings(it.AlsoMatched)
+	if it.Marked != nil {
+		e.key("marked")
+		e.time(*it.Marked)
+	}
+	if it.Deadline != nil {
+		e.key("deadline")
+		e.time(*it.Deadline)
+	}
+	e.close('}')
+	return nil
+}
+
+// patchOp writes one operation as pat.PatchOp encodes (value omitted when
+// absent), with its value in canonical form.
+func (e *encoder) patchOp(op pat.PatchOp) error {
+	v, err := canonicalValue(op.Value)
+	if err != nil {
+		return err
+	}
+	e.elem()
+	e.open('{')
+	e.key("op")
+	e.str(op.Op)
+	e.key("path")
+	e.str(op.Path)
+	if v != nil {
+		e.key("value")
+		if err := e.value(v); err != nil {
+			return fmt.Errorf("value not encodable as JSON: %w", err)
+		}
+	}
+	e.close('}')
+	return nil
+}
+
+// value writes a canonical patch value: the common shapes directly, the
+// rest (objects, lists of any, numbers) through encoding/json.
+func (e *encoder) value(v any) error {
+	switch x := v.(type) {
+	case string:
+		e.str(x)
+	case bool:
+		e.bool(x)
+	case []string:
+		if x == nil {
+			e.null()
+		} else {
+			e.strings(x)
+		}
+	case json.RawMessage:
+		if string(x) != "null" {
+			return e.marshaled(x)
+		}
+		e.null()
+	default:
+		return e.marshaled(v)
+	}
+	return nil
+}
+
+// safeASCII marks ('1') the bytes appendString copies as they are: printable
+// ASCII other than ", \, <, > and &. It is a constant string rather than a
+// table variable so that it cannot be changed.
+const safeASCII = "0000000000000000000000000000000011011101111111111111111111110101111111111111111111111111111101111111111111111111111111111111111100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+
+// appendString appends s as a JSON string escaped exactly as encoding/json
+// escapes it by default: ", \ and control characters, the HTML characters
+// <, > and & as \u003c, \u003e, \u0026, U+2028 and U+2029, and each byte of
+// invalid UTF-8 as \ufffd.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if safeASCII[b] == '1' {
+			i++
+			continue
+		}
+		if b < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

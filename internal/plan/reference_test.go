@@ -1,0 +1,431 @@
+package plan
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// The reference encoding: the document shape as encoding/json writes it (the
+// package's encoder before it was written by hand). encode.go must produce
+// exactly these bytes, compact for the hash and through json.Indent for
+// Write; the tests below compare the two on the sample plan and on randomized
+// plans full of characters encoding/json escapes.
+
+// wirePlan is the JSON shape of Plan. Slices are never null in the document,
+// so nil and empty slices encode (and hash) alike.
+type wirePlan struct {
+	Version      int         `json:"version"`
+	Tenant       string      `json:"tenant"`
+	APIVersion   string      `json:"apiVersion"`
+	GeneratedAt  string      `json:"generatedAt"`
+	RunID        string      `json:"runId,omitempty"`
+	ConfigDigest string      `json:"configDigest"`
+	PlanHash     string      `json:"planHash"`
+	Population   int         `json:"population"`
+	Listings     []Listing   `json:"listings"`
+	Error        string      `json:"error,omitempty"`
+	Items        []wireItem  `json:"items"`
+	Skipped      []Skipped   `json:"skipped"`
+	Guardrails   []Guardrail `json:"guardrails"`
+}
+
+// refEncode is the compact document as encoding/json writes it.
+func refEncode(p *Plan) ([]byte, error) {
+	w := wirePlan{
+		Version:      p.Version,
+		Tenant:       p.Tenant,
+		APIVersion:   p.APIVersion,
+		GeneratedAt:  pat.FormatTime(p.GeneratedAt),
+		RunID:        p.RunID,
+		ConfigDigest: p.ConfigDigest,
+		PlanHash:     p.PlanHash,
+		Population:   p.Population,
+		Listings:     nonNil(p.Listings),
+		Error:        p.Error,
+		Items:        make([]wireItem, len(p.Items)),
+		Skipped:      nonNil(p.Skipped),
+		Guardrails:   nonNil(p.Guardrails),
+	}
+	for i := range p.Items {
+		wi, err := refWire(&p.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		w.Items[i] = wi
+	}
+	return json.Marshal(w)
+}
+
+// wireItem is the JSON shape of Item.
+type wireItem struct {
+	TokenID        string        `json:"tokenId"`
+	TokenName      string        `json:"tokenName"`
+	OwnerID        string        `json:"ownerId"`
+	OwnerName      string        `json:"ownerName"`
+	Created        string        `json:"created"`
+	LastUsed       *string       `json:"lastUsed"`
+	ExpirationDate *string       `json:"expirationDate,omitempty"`
+	Scope          pat.Scopes    `json:"scope"`
+	Managed        bool          `json:"managed"`
+	Policy         string        `json:"policy"`
+	Mode           string        `json:"mode"`
+	Action         string        `json:"action"`
+	Reason         string        `json:"reason"`
+	Patch          []pat.PatchOp `json:"patch"`
+	AlsoMatched    []string      `json:"alsoMatched"`
+	Marked         *string       `json:"marked,omitempty"`
+	Deadline       *string       `json:"deadline,omitempty"`
+}
+
+func refWire(it *Item) (wireItem, error) {
+	w := wireItem{
+		TokenID:        it.TokenID,
+		TokenName:      it.TokenName,
+		OwnerID:        it.OwnerID,
+		OwnerName:      it.OwnerName,
+		Created:        pat.FormatTime(it.Created),
+		LastUsed:       timePtr(it.LastUsed),
+		ExpirationDate: timePtr(it.ExpirationDate),
+		Scope:          it.Scope,
+		Managed:        it.Managed,
+		Policy:         it.Policy,
+		Mode:           it.Mode,
+		Action:         it.Action,
+		Reason:         it.Reason,
+		Patch:          make([]pat.PatchOp, len(it.Patch)),
+		AlsoMatched:    nonNil(it.AlsoMatched),
+		Marked:         timePtr(it.Marked),
+		Deadline:       timePtr(it.Deadline),
+	}
+	for i, op := range it.Patch {
+		v, err := canonicalValue(op.Value)
+		if err != nil {
+			return wireItem{}, fmt.Errorf("token %s: patch[%d] %s %s: %w", it.TokenID, i, op.Op, op.Path, err)
+		}
+		w.Patch[i] = pat.PatchOp{Op: op.Op, Path: op.Path, Value: v}
+	}
+	return w, nil
+}
+
+func timePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := pat.FormatTime(*t)
+	return &s
+}
+
+// refWrite is Write as it was: the compact reference, json.Indent, newline.
+func refWrite(p *Plan) ([]byte, error) {
+	b, err := refEncode(p)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		return nil, err
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+func refHash(p *Plan) (string, error) {
+	q := *p
+	q.PlanHash = ""
+	b, err := refEncode(&q)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return HashPrefix + hex.EncodeToString(sum[:]), nil
+}
+
+// checkAgainstReference compares every encoding of p with the reference.
+func checkAgainstReference(t *testing.T, p *Plan) {
+	t.Helper()
+	want, err := refEncode(p)
+	if err != nil {
+		// Unencodable for encoding/json (a time outside years 0-9999 in
+		// a patch value): the package must refuse it too.
+		if _, err := p.MarshalJSON(); err == nil {
+			t.Fatalf("MarshalJSON encoded what encoding/json refuses (%v)", err)
+		}
+		if _, err := p.Hash(); err == nil {
+			t.Fatal("Hash encoded what encoding/json refuses")
+		}
+		if err := Write(io.Discard, p); err == nil {
+			t.Fatal("Write encoded what encoding/json refuses")
+		}
+		return
+	}
+	got, err := p.MarshalJSON()
+	if err != nil {
+		t.Fatalf("MarshalJSON: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("compact encoding differs from encoding/json at byte %d:\n got %s\nwant %s",
+			firstDiff(got, want), got, want)
+	}
+	wantH, err := refHash(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotH, err := p.Hash(); err != nil || gotH != wantH {
+		t.Fatalf("Hash = %s, %v; the reference hashes to %s", gotH, err, wantH)
+	}
+	wantW, err := refWrite(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, p); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if !bytes.Equal(buf.Bytes(), wantW) {
+		t.Fatalf("Write differs from json.Indent of encoding/json at byte %d:\n got %s\nwant %s",
+			firstDiff(buf.Bytes(), wantW), buf.Bytes(), wantW)
+	}
+	for i := range p.Items {
+		w, err := refWire(&p.Items[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(w)
+		got, err := json.Marshal(p.Items[i])
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("items[%d]: json.Marshal(Item) = %s, %v\nwant %s", i, got, err, want)
+		}
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func TestEncodingMatchesEncodingJSON(t *testing.T) {
+	checkAgainstReference(t, samplePlan())
+	checkAgainstReference(t, sealed(t))
+	checkAgainstReference(t, &Plan{}) // nil lists, zero times
+	q, _ := roundTrip(t, sealed(t))   // values as Read gives them back
+	checkAgainstReference(t, q)
+}
+
+func TestEncodingMatchesEncodingJSONRandomized(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		p := randomPlan(rng)
+		t.Run(fmt.Sprint(i), func(t *testing.T) { checkAgainstReference(t, p) })
+	}
+}
+
+// The same data in a long plan: the encoder flushes its buffer every 32 KiB,
+// and a flush in the middle of anything must not show.
+func TestEncodingMatchesEncodingJSONLarge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	p := randomPlan(rng)
+	for range 2000 {
+		p.Items = append(p.Items, randomItem(rng))
+	}
+	checkAgainstReference(t, p)
+}
+
+func TestEncodingErrorsMatch(t *testing.T) {
+	p := samplePlan()
+	p.Items[0].Patch[1].Value = func() {}
+	if _, err := refEncode(p); err == nil {
+		t.Fatal("reference encoded a func")
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, p); err == nil || !strings.Contains(err.Error(), "token b2: patch[1] replace /x") {
+		t.Fatalf("Write of a func value: %v", err)
+	}
+}
+
+// FuzzAppendString: string escaping is encoding/json's for every input.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "<a href=\"x\">&amp;</a>", "\u2028\u2029", "\xff\xc3", "\x00\x1f\x7f\t\n\r\b\f", "日本語 é 🎉", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// randomString draws from characters encoding/json treats specially.
+func randomString(rng *rand.Rand) string {
+	pieces := []string{"a", "Z", "0", " ", "-", "_", "/", ":", "<", ">", "&", "\"", "\\", "'", "\x00", "\x01", "\x1f",
+		"\x7f", "\t", "\n", "\r", "\b", "\f", "é", "日本", "🎉", "\u2028", "\u2029", "\u2027", "\xff", "\xc3", "\xed\xa0\x80",
+		"\ufffd", "\u00e9", "%", "+", "sp:scopes:all"}
+	var b strings.Builder
+	for range rng.IntN(12) {
+		b.WriteString(pieces[rng.IntN(len(pieces))])
+	}
+	return b.String()
+}
+
+func randomStrings(rng *rand.Rand) []string {
+	switch rng.IntN(4) {
+	case 0:
+		return nil
+	case 1:
+		return []string{}
+	}
+	out := make([]string, 1+rng.IntN(3))
+	for i := range out {
+		out[i] = randomString(rng)
+	}
+	return out
+}
+
+func randomTime(rng *rand.Rand) time.Time {
+	loc := time.UTC
+	if rng.IntN(2) == 0 {
+		loc = time.FixedZone("x", (rng.IntN(27)-12)*3600+rng.IntN(2)*1800)
+	}
+	switch rng.IntN(20) {
+	case 0: // years pat.TimeLayout does not fit in four digits
+		return time.Date(-1-rng.IntN(50), 1, 2, 3, 4, 5, 6e6, loc)
+	case 1:
+		return time.Date(10000+rng.IntN(50), 12, 31, 23, 59, 59, 999999999, loc)
+	case 2:
+		return time.Date(rng.IntN(3), 1, 1, 0, 0, 0, 0, loc)
+	case 3:
+		return time.Time{}
+	}
+	return time.Unix(rng.Int64N(4e9), rng.Int64N(1e9)).In(loc)
+}
+
+func randomTimePtr(rng *rand.Rand) *time.Time {
+	if rng.IntN(3) == 0 {
+		return nil
+	}
+	t := randomTime(rng)
+	return &t
+}
+
+func randomValue(rng *rand.Rand, depth int) any {
+	type st struct {
+		Z string  `json:"z"`
+		A float64 `json:"a"`
+		M any     `json:"m,omitempty"`
+	}
+	switch rng.IntN(14) {
+	case 0:
+		return nil
+	case 1:
+		return randomString(rng)
+	case 2:
+		return rng.IntN(2) == 0
+	case 3:
+		return randomStrings(rng)
+	case 4:
+		return randomTime(rng)
+	case 5:
+		return randomTimePtr(rng)
+	case 6:
+		return json.Number(fmt.Sprint(rng.IntN(1e6)))
+	case 7:
+		return rng.Int64()
+	case 8:
+		return rng.Float64() * 1e25
+	case 9:
+		return json.RawMessage("null")
+	case 10:
+		return json.RawMessage(" { \"b\" : [1, 2.50, \"<\"], \"a\": null } ")
+	}
+	if depth > 2 {
+		return randomString(rng)
+	}
+	switch rng.IntN(3) {
+	case 0:
+		m := map[string]any{}
+		for range rng.IntN(4) {
+			m[randomString(rng)] = randomValue(rng, depth+1)
+		}
+		return m
+	case 1:
+		var l []any
+		for range rng.IntN(4) {
+			l = append(l, randomValue(rng, depth+1))
+		}
+		return l
+	}
+	return st{Z: randomString(rng), A: rng.Float64(), M: randomValue(rng, depth+1)}
+}
+
+func randomItem(rng *rand.Rand) Item {
+	it := Item{
+		TokenID: randomString(rng), TokenName: randomString(rng), OwnerID: randomString(rng), OwnerName: randomString(rng),
+		Created: randomTime(rng), LastUsed: randomTimePtr(rng), ExpirationDate: randomTimePtr(rng),
+		Scope:   pat.Scopes{Null: rng.IntN(3) == 0, Values: randomStrings(rng)},
+		Managed: rng.IntN(2) == 0, Policy: randomString(rng), Mode: randomString(rng), Action: randomString(rng),
+		Reason: randomString(rng), AlsoMatched: randomStrings(rng), Marked: randomTimePtr(rng), Deadline: randomTimePtr(rng),
+	}
+	if it.Scope.Null {
+		it.Scope.Values = nil
+	}
+	if n := rng.IntN(4); n > 0 || rng.IntN(2) == 0 {
+		it.Patch = make([]pat.PatchOp, n)
+		for i := range it.Patch {
+			it.Patch[i] = pat.PatchOp{Op: randomString(rng), Path: randomString(rng), Value: randomValue(rng, 0)}
+		}
+	}
+	return it
+}
+
+func randomPlan(rng *rand.Rand) *Plan {
+	p := &Plan{
+		Version: rng.IntN(3), Tenant: randomString(rng), APIVersion: randomString(rng), GeneratedAt: randomTime(rng),
+		ConfigDigest: randomString(rng), PlanHash: randomString(rng), Population: rng.IntN(1e6) - 10,
+	}
+	if rng.IntN(2) == 0 {
+		p.RunID = randomString(rng)
+	}
+	if rng.IntN(3) == 0 {
+		p.Error = randomString(rng)
+	}
+	for range rng.IntN(3) {
+		l := Listing{Filter: randomString(rng), Count: rng.IntN(1000)}
+		if rng.IntN(2) == 0 {
+			l.Error = randomString(rng)
+		}
+		p.Listings = append(p.Listings, l)
+	}
+	for range rng.IntN(6) {
+		p.Items = append(p.Items, randomItem(rng))
+	}
+	if rng.IntN(4) > 0 {
+		p.Skipped = []Skipped{}
+	}
+	for range rng.IntN(3) {
+		p.Skipped = append(p.Skipped, Skipped{TokenID: randomString(rng), TokenName: randomString(rng),
+			OwnerID: randomString(rng), Policy: randomString(rng), Reason: randomString(rng)})
+	}
+	limits := []float64{0, 25, 0.5, 1e21, 1e-7, 123456789.125, -3}
+	for range rng.IntN(4) {
+		p.Guardrails = append(p.Guardrails, Guardrail{Name: randomString(rng), Limit: limits[rng.IntN(len(limits))],
+			Wanted: rng.IntN(100), Tripped: rng.IntN(2) == 0, Detail: randomString(rng)})
+	}
+	return p
+}
