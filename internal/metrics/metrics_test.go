@@ -141,7 +141,7 @@ patjanitor_runs_total{result="success"} 0
 patjanitor_guardrail_trips_total{guard="maxActionsPerOwner"} 0
 patjanitor_guardrail_trips_total{guard="maxActionsPercent"} 0
 patjanitor_guardrail_trips_total{guard="maxActionsPerRun"} 0
-# HELP patjanitor_runs_skipped_total Scheduled runs not started, by reason: overlap (another run was in progress) or shutdown.
+# HELP patjanitor_runs_skipped_total Scheduled runs not started, by reason: overlap (the same schedule's previous run was still running or waiting) or shutdown.
 # TYPE patjanitor_runs_skipped_total counter
 patjanitor_runs_skipped_total{reason="overlap"} 0
 patjanitor_runs_skipped_total{reason="shutdown"} 0
