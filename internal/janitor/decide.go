@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -220,36 +219,45 @@ func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {
 // was a good part of the time spent deciding).
 func sortedCandidates(n int, at func(k int) (string, *pat.Token)) []int {
 	type key struct {
-		policy, owner int32
+		policy, owner int32 // slots, then ranks
 		k             int
 		tok           *pat.Token
 	}
+	// Owners are told apart as itemOrder tells them apart: by name and id.
+	type owner struct{ name, id string }
 	keys := make([]key, n)
-	policies := map[string]int32{}
-	owners := map[pat.Owner]int32{}
+	var pols []string
+	var owners []owner
+	polSlot := map[string]int32{}
+	ownerSlot := map[owner]int32{}
+	lastPol, lastSlot := "", int32(-1)
 	for k := range keys {
 		pol, t := at(k)
-		if _, ok := policies[pol]; !ok {
-			policies[pol] = 0
+		ps := lastSlot
+		if ps < 0 || pol != lastPol {
+			var ok bool
+			if ps, ok = polSlot[pol]; !ok {
+				ps = int32(len(pols))
+				polSlot[pol] = ps
+				pols = append(pols, pol)
+			}
+			lastPol, lastSlot = pol, ps
 		}
-		if _, ok := owners[t.Owner]; !ok {
-			owners[t.Owner] = 0
+		o := owner{t.Owner.Name, t.Owner.ID}
+		os, ok := ownerSlot[o]
+		if !ok {
+			os = int32(len(owners))
+			ownerSlot[o] = os
+			owners = append(owners, o)
 		}
-		keys[k] = key{k: k, tok: t}
+		keys[k] = key{policy: ps, owner: os, k: k, tok: t}
 	}
-	polNames := slices.Sorted(maps.Keys(policies))
-	for i, name := range polNames {
-		policies[name] = int32(i)
-	}
-	ownerList := slices.SortedFunc(maps.Keys(owners), func(a, b pat.Owner) int {
-		return cmpStrings(a.Name, b.Name, a.ID, b.ID)
+	polRank := ranks(len(pols), func(a, b int32) int { return strings.Compare(pols[a], pols[b]) })
+	ownerRank := ranks(len(owners), func(a, b int32) int {
+		return cmpStrings(owners[a].name, owners[b].name, owners[a].id, owners[b].id)
 	})
-	for i, o := range ownerList {
-		owners[o] = int32(i)
-	}
 	for k := range keys {
-		pol, t := at(k)
-		keys[k].policy, keys[k].owner = policies[pol], owners[t.Owner]
+		keys[k].policy, keys[k].owner = polRank[keys[k].policy], ownerRank[keys[k].owner]
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		if c := cmp.Compare(a.policy, b.policy); c != 0 {
@@ -265,6 +273,21 @@ func sortedCandidates(n int, at func(k int) (string, *pat.Token)) []int {
 		order[i] = keys[i].k
 	}
 	return order
+}
+
+// ranks returns the rank of each of n distinct values in the order cmp
+// defines on their slots: rank[slot] = position after sorting.
+func ranks(n int, cmp func(a, b int32) int) []int32 {
+	bySlot := make([]int32, n)
+	for i := range bySlot {
+		bySlot[i] = int32(i)
+	}
+	slices.SortFunc(bySlot, cmp)
+	rank := make([]int32, n)
+	for r, slot := range bySlot {
+		rank[slot] = int32(r)
+	}
+	return rank
 }
 
 // itemOrder is plan.Sort's order (policy, owner name, owner id, token name,

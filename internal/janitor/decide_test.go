@@ -14,7 +14,7 @@ import (
 // decide sorts candidates by ranked policies and owners rather than with
 // itemOrder directly; the result must still be plan.Sort's order, also when
 // owners share a display name, names are empty and one owner id appears with
-// two names.
+// two names or one owner with and without a type.
 func TestSortedCandidatesIsPlanSortOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
@@ -26,7 +26,7 @@ func TestSortedCandidatesIsPlanSortOrder(t *testing.T) {
 			pols[i] = pick("unused-90d", "full-access", "b", "")
 			toks[i] = pat.Token{
 				ID: fmt.Sprintf("id%03d-%d", rng.IntN(1000), i), Name: pick("x", "y", "z", "", "ci <x>"),
-				Owner: pat.Owner{ID: pick("o1", "o2", "o3"), Name: pick("Ann", "Bob", "", "Ann ")},
+				Owner: pat.Owner{Type: pick("IDENTITY", ""), ID: pick("o1", "o2", "o3"), Name: pick("Ann", "Bob", "", "Ann ")},
 			}
 		}
 		order := sortedCandidates(n, func(k int) (string, *pat.Token) { return pols[k], &toks[k] })

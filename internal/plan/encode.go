@@ -359,8 +359,11 @@ func (e *encoder) items(items []Item) error {
 			if block == 0 && e.first {
 				b = b[1:] // no comma before the array's first element
 			}
-			e.buf = append(e.buf, b...)
-			e.maybeFlush()
+			// Hand the block over as it is rather than copy it into
+			// the buffer first.
+			if e.flush() == nil {
+				_, e.err = e.w.Write(b)
+			}
 		}
 		block++
 		select {

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,6 +255,57 @@ func TestEncodingErrorsMatch(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Write(&buf, p); err == nil || !strings.Contains(err.Error(), "token b2: patch[1] replace /x") {
 		t.Fatalf("Write of a func value: %v", err)
+	}
+}
+
+// An unencodable item deep in a large plan (encoded in parallel blocks) is
+// reported, by token, whichever block it is in.
+func TestEncodingErrorsMatchLarge(t *testing.T) {
+	p := bigPlan(3 * blockItems)
+	for _, at := range []int{0, blockItems - 1, blockItems, len(p.Items) - 1} {
+		q := *p
+		q.Items = slices.Clone(p.Items)
+		q.Items[at].Patch = []pat.PatchOp{{Op: "replace", Path: "/x", Value: make(chan int)}}
+		want := fmt.Sprintf("token %s: patch[0] replace /x", q.Items[at].TokenID)
+		if err := Write(io.Discard, &q); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Write with items[%d] unencodable: %v", at, err)
+		}
+		if err := q.Seal(); err == nil || !strings.Contains(err.Error(), want) || q.PlanHash != "" {
+			t.Errorf("Seal with items[%d] unencodable: %v (hash %q)", at, err, q.PlanHash)
+		}
+	}
+}
+
+// failAfter accepts n bytes, then fails every write.
+type failAfter struct{ n int }
+
+var errDiskFull = errors.New("disk full")
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	if len(b) > f.n {
+		k := f.n
+		f.n = 0
+		return k, errDiskFull
+	}
+	f.n -= len(b)
+	return len(b), nil
+}
+
+// A write error reaches Write's caller, wherever it happens: in the header,
+// in the items (written block by block) or at the end.
+func TestWriteReportsWriteErrors(t *testing.T) {
+	p := bigPlan(3 * blockItems)
+	var full bytes.Buffer
+	if err := Write(&full, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 100, flushAt + 1, full.Len() / 2, full.Len() - 1} {
+		if err := Write(&failAfter{n: n}, p); !errors.Is(err, errDiskFull) {
+			t.Errorf("Write failing after %d of %d bytes: %v", n, full.Len(), err)
+		}
+	}
+	if err := Write(&failAfter{n: full.Len()}, p); err != nil {
+		t.Errorf("Write with room for the whole document: %v", err)
 	}
 }
 

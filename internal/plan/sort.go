@@ -3,6 +3,7 @@ package plan
 import (
 	"cmp"
 	"slices"
+	"strings"
 )
 
 // Sort orders items the way the plan lists them: by policy, then by owner
@@ -27,14 +28,22 @@ func IsSorted(items []Item) bool {
 
 func compareItems(a, b Item) int { return compareItemPtrs(&a, &b) }
 
+// compareItemPtrs compares field by field and stops at the first
+// difference (cmp.Or would compare all five strings every time).
 func compareItemPtrs(a, b *Item) int {
-	return cmp.Or(
-		cmp.Compare(a.Policy, b.Policy),
-		cmp.Compare(a.OwnerName, b.OwnerName),
-		cmp.Compare(a.OwnerID, b.OwnerID),
-		cmp.Compare(a.TokenName, b.TokenName),
-		cmp.Compare(a.TokenID, b.TokenID),
-	)
+	if c := strings.Compare(a.Policy, b.Policy); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.OwnerName, b.OwnerName); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.OwnerID, b.OwnerID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.TokenName, b.TokenName); c != 0 {
+		return c
+	}
+	return strings.Compare(a.TokenID, b.TokenID)
 }
 
 // Pending returns the items executing the plan would perform: the enforce-mode
