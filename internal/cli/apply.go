@@ -106,11 +106,16 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	defer func() { _ = journal.Close() }()
+	st, err := g.runState(false)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
+	defer func() { _ = st.Close() }()
 
 	eng, err := janitor.New(janitor.Options{
 		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),
 		APIVersion: conn.client.Version(), ClientID: conn.client.ClientID(),
-		Journal: journal, Pending: pending, Logger: log,
+		Journal: journal, Pending: pending, Logger: log, Snoozes: snoozesOf(st),
 	})
 	if err != nil {
 		return err

@@ -27,6 +27,8 @@ type planFlags struct {
 	out        string
 	reportFile string
 	detailed   bool
+	// notificationsDir: write the notifications the run would send, send none.
+	notificationsDir string
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -57,6 +59,7 @@ the report is still printed, with the reason). With --detailed-exitcode:
 	f.StringVar(&o.out, "out", "", "also save the plan document (JSON) to this file")
 	f.StringVar(&o.reportFile, "report-file", "", "write the report (-o format) to this file instead of stdout")
 	f.BoolVar(&o.detailed, "detailed-exitcode", false, "exit 2 when enforce-mode actions are pending, 0 when none")
+	f.StringVar(&o.notificationsDir, "notifications-dir", "", "write the notifications a run would send here, rendered, one file each (sends none)")
 	return cmd
 }
 
@@ -90,9 +93,17 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	if err != nil {
 		return err
 	}
+	st, err := g.runState(true)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer func() { _ = st.Close() }()
+	}
 	eng, err := janitor.New(janitor.Options{
 		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),
 		APIVersion: conn.client.Version(), ClientID: conn.client.ClientID(), Logger: log,
+		Snoozes: snoozesOf(st),
 	})
 	if err != nil {
 		return err
@@ -106,6 +117,13 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	// report is written.
 	p := pl.Plan
 	pl = nil
+	if o.notificationsDir != "" {
+		paths, err := writePlanNotifications(o.notificationsDir, cfg, p, planErr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.streams.Err, "Wrote %d notifications to %s (none sent).\n", len(paths), o.notificationsDir)
+	}
 	if err := writePlanOutputs(g.streams.Out, p, o); err != nil {
 		return err
 	}

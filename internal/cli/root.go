@@ -93,6 +93,7 @@ func newRootCmd(s Streams) *cobra.Command {
 		newValidateCmd(g),
 		newServeCmd(g),
 		newPlanCmd(g), newApplyCmd(g), newDemoCmd(g), newAuditCmd(g),
+		newSnoozeCmd(g), newSnoozesCmd(g), newNotifyCmd(g),
 	)
 	return root
 }

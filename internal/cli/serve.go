@@ -21,6 +21,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 type serveFlags struct {
@@ -136,7 +137,7 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 				return nil, err
 			}
 			return &engineRunner{client: conn.client, journal: journal, pending: pending,
-				metrics: m, log: engineLog}, nil
+				metrics: m, log: engineLog, openState: g.runState}, nil
 		},
 		Logger:          log,
 		Registry:        reg,
@@ -202,6 +203,9 @@ type engineRunner struct {
 	pending *pendingIntents // nil under --dry-run
 	metrics *metrics.Metrics
 	log     *zap.Logger
+	// openState opens the state store (snoozes) per run, so that `snooze`
+	// can use it between runs; readOnly (dry run) tolerates its absence.
+	openState func(readOnly bool) (*state.Store, error)
 }
 
 func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.RunReport, error) {
@@ -209,10 +213,21 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.Run
 	if r.pending != nil {
 		pend = r.pending.get()
 	}
+	var st *state.Store
+	if r.openState != nil {
+		var err error
+		if st, err = r.openState(r.journal == nil); err != nil {
+			return nil, err
+		}
+		if st != nil {
+			defer func() { _ = st.Close() }()
+		}
+	}
 	eng, err := janitor.New(janitor.Options{
 		Config: cfg, Tenant: r.client, TenantURL: r.client.BaseURL(),
 		APIVersion: r.client.Version(), ClientID: r.client.ClientID(),
 		Journal: r.journal, Pending: pend, Metrics: r.metrics, Logger: r.log,
+		Snoozes: snoozesOf(st),
 	})
 	if err != nil {
 		return nil, err

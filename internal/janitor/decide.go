@@ -29,6 +29,10 @@ type Planned struct {
 	Plan *plan.Plan
 	// Inventory is what the listing calls returned.
 	Inventory *Inventory
+	// Owners is the run's owner lookup (nil without owners.lookup): every
+	// owner in the inventory when a policy has owner conditions, else the
+	// owners of the plan's items (for notifications).
+	Owners *Owners
 	// Err is the reason this plan must not be executed: an *IncompleteError
 	// when the inventory is incomplete. A tripped guardrail is not an error of
 	// the plan; Execute reports it as a *GuardrailError.
@@ -66,14 +70,33 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.readSnoozes(ctx, inv); err != nil {
+		return nil, err
+	}
+	// Owner conditions need the owners before evaluation, so then every
+	// listed token's owner is looked up; otherwise only the plan items'
+	// owners, after it (see owners.go).
+	needOwners := e.owners != nil && usesOwnerConditions(e.cfg)
+	if needOwners {
+		if inv.owners, err = e.lookupOwners(ctx, ownerIDs(len(inv.Tokens), func(i int) string { return inv.Tokens[i].Owner.ID })); err != nil {
+			return nil, err
+		}
+	}
 	pl := e.decide(inv, now)
+	pl.Owners = inv.owners
+	if e.owners != nil && !needOwners {
+		items := pl.Plan.Items
+		if pl.Owners, err = e.lookupOwners(ctx, ownerIDs(len(items), func(i int) string { return items[i].OwnerID })); err != nil {
+			return nil, err
+		}
+	}
 	e.observePlan(pl)
 	return pl, pl.Err
 }
 
 // decide evaluates every listed token and builds the sealed plan.
 func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
-	ev := e.cfg.Evaluator(policy.Env{Now: now, ClientID: e.clientID})
+	ev := e.cfg.Evaluator(policy.Env{Now: now, ClientID: e.clientID, Owner: inv.owners.envOwner()})
 	p := e.newPlan(inv, now)
 	// Decide every token, then build the items already in plan order:
 	// sorting small keys moves far less memory than sorting the items of a
@@ -103,6 +126,10 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 			p.Skipped = append(p.Skipped, skippedOf(t, d))
 			continue
 		}
+		if z, ok := inv.snoozed(t.ID, now); ok {
+			p.Skipped = append(p.Skipped, snoozedOf(t, d, z))
+			continue
+		}
 		if n%chunk == 0 {
 			cands = append(cands, make([]cand, 0, chunk))
 		}
@@ -120,6 +147,9 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	for _, k := range order {
 		c := candAt(k)
 		it := itemOf(&inv.Tokens[c.tok], c.d)
+		if g, ok := e.grace[it.Policy]; ok && it.Mutating() {
+			holdForGrace(&it, g)
+		}
 		p.Items = append(p.Items, it)
 		if it.Mutating() {
 			ops[it.TokenID] = c.d.Patch

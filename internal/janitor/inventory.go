@@ -11,6 +11,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // PageCap is the page size cap of the SailPoint API family (limit: default and
@@ -51,6 +52,11 @@ type Inventory struct {
 	Err error
 
 	byID map[string]int
+	// owners is the owner lookup made before evaluation (nil when no policy
+	// has owner conditions); decide feeds it to policy.Env.Owner.
+	owners *Owners
+	// snoozes are the active snoozes read for this run (nil: none).
+	snoozes map[string]state.Snooze
 }
 
 // Token returns the listed token with this id.

@@ -112,6 +112,13 @@ type Options struct {
 	// MutationTimeout bounds one started mutation (default
 	// DefaultMutationTimeout).
 	MutationTimeout time.Duration
+	// Owners looks up token owners when the config sets owners.lookup;
+	// nil means the Tenant, if it implements OwnerDirectory (*api.Client
+	// does). Without owners.lookup no lookup is made.
+	Owners OwnerDirectory
+	// Snoozes are read once per Plan; a snoozed token that matches is
+	// skipped (SkipSnoozed). Optional: nil means no snoozes (no state store).
+	Snoozes Snoozes
 }
 
 // Engine runs inventories, decisions and mutations for one tenant and one
@@ -130,6 +137,9 @@ type Engine struct {
 	now        func() time.Time
 	workers    int
 	mutTimeout time.Duration
+	owners     OwnerDirectory           // nil: no owner lookup
+	snoozes    Snoozes                  // nil: no snoozes
+	grace      map[string]time.Duration // policies with a grace period: held, see holdForGrace
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -172,9 +182,17 @@ func New(opts Options) (*Engine, error) {
 		now:        opts.Now,
 		workers:    opts.Workers,
 		mutTimeout: opts.MutationTimeout,
+		snoozes:    opts.Snoozes,
+		grace:      graceOf(opts.Config),
 	}
 	if e.metrics == nil {
 		e.metrics = nopMetrics{}
+	}
+	if opts.Config.Owners.Lookup {
+		e.owners = opts.Owners
+		if e.owners == nil {
+			e.owners, _ = opts.Tenant.(OwnerDirectory)
+		}
 	}
 	if e.log == nil {
 		e.log = zap.NewNop()

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+func TestSnoozeCommands(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := runMain(t, "--state-dir", dir, "snooze", "tok-1", "--for", "30d")
+	if code == 0 || !strings.Contains(errs, "--reason is required") {
+		t.Fatalf("snooze without a reason: code %d, stderr %q", code, errs)
+	}
+	code, _, errs = runMain(t, "--state-dir", dir, "snooze", "tok-1", "--for", "-3d", "--reason", "x")
+	if code == 0 || !strings.Contains(errs, "--for") {
+		t.Fatalf("snooze with a bad duration: code %d, stderr %q", code, errs)
+	}
+	code, out, errs = runMain(t, "--state-dir", dir, "snooze", "tok-1", "--for", "30d", "--reason", "migrating the CI", "--by", "ops")
+	if code != 0 || !strings.HasPrefix(out, "Snoozed tok-1 until ") {
+		t.Fatalf("snooze: code %d, out %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = runMain(t, "--state-dir", dir, "snoozes")
+	if code != 0 || !strings.Contains(out, "tok-1") || !strings.Contains(out, "migrating the CI") || !strings.Contains(out, "active") {
+		t.Fatalf("snoozes: code %d, out %q, stderr %q", code, out, errs)
+	}
+
+	// The journal has the snooze with its end and reason.
+	f, err := os.Open(filepath.Join(dir, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	var recs []audit.Record
+	if err := audit.Scan(f, func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Kind != audit.KindSnooze || recs[0].TokenID != "tok-1" || recs[0].Until == nil ||
+		recs[0].Until.Sub(time.Now()) < 29*24*time.Hour || recs[0].Note != "migrating the CI (by ops)" {
+		t.Fatalf("journal = %+v", recs)
+	}
+
+	// An expired snooze is listed only with --all.
+	st, err := state.Open(filepath.Join(dir, state.FileName), state.Options{Clock: func() time.Time { return time.Now().Add(31 * 24 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zs, err := st.Snoozes(t.Context(), false)
+	_ = st.Close()
+	if err != nil || len(zs) != 0 {
+		t.Fatalf("active snoozes 31 days later: %v, %v", zs, err)
+	}
+}
+
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb strings.Builder
+	code := Main(t.Context(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	return code, out.String(), errb.String()
+}

@@ -1,0 +1,174 @@
+package janitor
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// OwnerDirectory looks up token owners' identities (owners.lookup);
+// *api.Client implements it. Ids the tenant does not know are absent from the
+// result: that is how a missing owner (a deleted user) is told apart from a
+// failed lookup, which returns an error.
+type OwnerDirectory interface {
+	ListPublicIdentities(ctx context.Context, ids []string) ([]api.Identity, error)
+}
+
+// ownerMetrics is the optional owner-lookup counter; *metrics.Metrics
+// implements it. It is not part of Metrics so that engines without owner
+// lookups (and their test fakes) need not provide it.
+type ownerMetrics interface {
+	OwnerLookup(outcome string)
+}
+
+// Values of owner_lookups_total{outcome}, counted once per owner looked up.
+const (
+	OwnerFound   = "found"
+	OwnerMissing = "missing"
+	OwnerError   = "error"
+)
+
+// Owners is what one run's owner lookup learned. It is built once per run
+// (the per-run cache) and read only afterwards.
+type Owners struct {
+	// Identities are the owners the tenant returned, by id.
+	Identities map[string]api.Identity
+	// Missing are the ids that were looked up and that the tenant does not
+	// know (ownerMissing).
+	Missing map[string]bool
+	// Err is the lookup failure, if any: owners with neither an identity nor
+	// a Missing entry are unknown, and owner conditions do not hold for them.
+	Err error
+}
+
+// Identity returns the owner's identity when it was found.
+func (o *Owners) Identity(id string) (api.Identity, bool) {
+	if o == nil {
+		return api.Identity{}, false
+	}
+	idn, ok := o.Identities[id]
+	return idn, ok
+}
+
+// info is the policy.Env.Owner lookup over this cache. ok is false for an
+// owner with no data (not looked up, or the lookup failed): the policy
+// package then lets no owner condition hold, so a failed lookup never
+// becomes a match on a guess.
+func (o *Owners) info(id string) (policy.OwnerInfo, bool) {
+	if o == nil {
+		return policy.OwnerInfo{}, false
+	}
+	if idn, ok := o.Identities[id]; ok {
+		return policy.OwnerInfo{State: idn.IdentityState}, true
+	}
+	if o.Missing[id] {
+		return policy.OwnerInfo{Missing: true}, true
+	}
+	return policy.OwnerInfo{}, false
+}
+
+// envOwner returns the policy.Env.Owner function for o (nil when there was
+// no lookup, which the policy package treats as no data at all).
+func (o *Owners) envOwner() func(string) (policy.OwnerInfo, bool) {
+	if o == nil {
+		return nil
+	}
+	return o.info
+}
+
+// usesOwnerConditions reports whether some policy needs the owners' identities
+// before it can be evaluated (ownerStates or ownerMissing).
+func usesOwnerConditions(cfg *policy.Config) bool {
+	return slices.ContainsFunc(cfg.Policies, func(p *policy.Policy) bool {
+		return p.Match.OwnerMissing || p.Match.OwnerStates != nil
+	})
+}
+
+// ownerIDs are the distinct non-empty ids of at(0..n-1), in first-seen order.
+func ownerIDs(n int, at func(i int) string) []string {
+	seen := make(map[string]bool)
+	var ids []string
+	for i := range n {
+		id := at(i)
+		if id != "" && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// lookupOwners looks up ids with one batched call (the client batches by
+// 250). A failed lookup is not a failed run: it is recorded in Owners.Err and
+// counted, and the policies with owner conditions then match nothing, so they
+// mutate nothing on incomplete data. Only a cancelled ctx is returned as an
+// error.
+func (e *Engine) lookupOwners(ctx context.Context, ids []string) (*Owners, error) {
+	o := &Owners{Identities: map[string]api.Identity{}, Missing: map[string]bool{}}
+	if e.owners == nil || len(ids) == 0 {
+		return o, nil
+	}
+	om, _ := e.metrics.(ownerMetrics)
+	count := func(outcome string, n int) {
+		if om == nil {
+			return
+		}
+		for range n {
+			om.OwnerLookup(outcome)
+		}
+	}
+	found, err := e.owners.ListPublicIdentities(ctx, ids)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		o.Err = err
+		count(OwnerError, len(ids))
+		e.log.Warn("owner lookup failed: policies with owner conditions match nothing this run",
+			zap.Int("owners", len(ids)), zap.Error(err))
+		return o, nil
+	}
+	for _, idn := range found {
+		o.Identities[idn.ID] = idn
+	}
+	for _, id := range ids {
+		if _, ok := o.Identities[id]; !ok {
+			o.Missing[id] = true
+		}
+	}
+	count(OwnerFound, len(o.Identities))
+	count(OwnerMissing, len(o.Missing))
+	return o, nil
+}
+
+// holdForGrace turns an enforce-mode item of a policy with a grace period
+// into a report-mode one: this engine does not carry out the warn-then-act
+// workflow (marks, owner digests, deadlines) yet, and acting at once would
+// break the promise `grace` makes to the owner. The reason says so, so the
+// plan shows why nothing happens.
+func holdForGrace(it *plan.Item, grace time.Duration) {
+	it.Mode = plan.ModeReport
+	it.Patch = nil
+	it.Reason += "; held: grace " + policy.FormatDuration(grace) +
+		" requires the owner warning workflow, which this build does not run, so nothing is changed"
+}
+
+// graceOf returns the grace period of each policy that has one.
+func graceOf(cfg *policy.Config) map[string]time.Duration {
+	var m map[string]time.Duration
+	for _, p := range cfg.Policies {
+		if p.Grace > 0 {
+			if m == nil {
+				m = map[string]time.Duration{}
+			}
+			m[p.Name] = p.Grace
+		}
+	}
+	return m
+}
