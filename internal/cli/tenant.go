@@ -40,7 +40,7 @@ func (g *globals) loadConfig() (*policy.Config, error) {
 // and rate limit from the config (after overrides), the secret from
 // PATJANITOR_CLIENT_SECRET or tenant.clientSecretFile. obs may be nil.
 func connect(cfg *policy.Config, obs api.Observer) (*tenantConn, error) {
-	sec, err := clientSecret(cfg)
+	sec, err := cfg.ClientSecret() // PATJANITOR_CLIENT_SECRET wins over tenant.clientSecretFile
 	if err != nil {
 		return nil, err
 	}
@@ -68,11 +68,4 @@ func connectWith(cfg *policy.Config, sec secret.Secret, obs api.Observer) (*tena
 		return nil, err
 	}
 	return &tenantConn{cfg: cfg, client: client}, nil
-}
-
-// clientSecret reads the credential: PATJANITOR_CLIENT_SECRET (kept by
-// ApplyEnv) wins over tenant.clientSecretFile, so that a CI job or a
-// Kubernetes Secret can supply it without a file.
-func clientSecret(cfg *policy.Config) (secret.Secret, error) {
-	return cfg.ClientSecret()
 }
