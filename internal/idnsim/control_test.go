@@ -1,6 +1,8 @@
 package idnsim
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +143,20 @@ func TestMutationsHelper(t *testing.T) {
 	}
 	if string(muts[1].Body) != `[{"op":"replace","path":"/name","value":"cli"}]` || muts[1].ContentType != "application/json-patch+json" {
 		t.Fatalf("patch logged as %+v", muts[1])
+	}
+}
+
+// A reset connection finishes after the client's retry has been answered; the
+// log must still show the reset first, as the requests arrived.
+func TestRequestLogArrivalOrder(t *testing.T) {
+	var l requestLog
+	first, second := l.arrive(), l.arrive()
+	third := l.arrive()
+	l.add(Request{seq: second, Status: 404})
+	l.add(Request{seq: third, Status: 204})
+	l.add(Request{seq: first, Fault: "reset"})
+	got := []string{l.entries[0].Fault, strconv.Itoa(l.entries[1].Status), strconv.Itoa(l.entries[2].Status)}
+	if !slices.Equal(got, []string{"reset", "404", "204"}) {
+		t.Fatalf("log order %v, want reset, 404, 204", got)
 	}
 }

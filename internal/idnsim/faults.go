@@ -193,9 +193,9 @@ func (fs *faultSet) match(op, method, path string) (Fault, bool) {
 	return Fault{}, false
 }
 
-// applyFault delivers a fired fault. It returns false when the client went away
-// during the latency.
-func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt route, body []byte, entry *Request) bool {
+// applyFault delivers a fired fault; record logs the request, and is called
+// before a reset. It returns false when the client went away during the latency.
+func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt route, body []byte, entry *Request, record func()) bool {
 	if f.Latency > 0 {
 		if err := s.sleep(r.Context(), f.Latency); err != nil {
 			return false
@@ -211,6 +211,7 @@ func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, f Fault, rt rou
 		s.dispatch(real, r, rt, body, entry)
 	}
 	if f.Reset {
+		record()
 		resetConnection(w)
 		return true
 	}

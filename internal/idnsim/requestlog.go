@@ -45,6 +45,10 @@ type Request struct {
 	// Fault names the injected fault that answered, if any: "reset",
 	// "truncate", "status 503", "latency".
 	Fault string
+
+	// seq orders the log by arrival. An entry is added when its response is
+	// done, and a reset connection can make the client's retry finish first.
+	seq uint64
 }
 
 // IsMutation reports whether the request asked to change a token: a POST,
@@ -119,19 +123,34 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 
 type requestLog struct {
 	mu      sync.Mutex
-	entries []Request
+	entries []Request // sorted by seq
+	next    uint64
 }
 
+// arrive numbers a request as it arrives.
+func (l *requestLog) arrive() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.next++
+	return l.next
+}
+
+// add stores a finished request in arrival order. Almost every entry belongs
+// at the end; the search only walks back past requests that overtook it.
 func (l *requestLog) add(r Request) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.entries) >= maxLogEntries {
 		l.entries = slices.Delete(l.entries, 0, len(l.entries)-maxLogEntries+1)
 	}
-	l.entries = append(l.entries, r)
+	i := len(l.entries)
+	for i > 0 && l.entries[i-1].seq > r.seq {
+		i--
+	}
+	l.entries = slices.Insert(l.entries, i, r)
 }
 
-// Requests returns the request log, oldest first.
+// Requests returns the request log in order of arrival, oldest first.
 func (s *Sim) Requests() []Request {
 	s.log.mu.Lock()
 	defer s.log.mu.Unlock()
@@ -151,6 +170,7 @@ var secretParams = map[string]bool{"client_secret": true, "refresh_token": true,
 // newEntry builds the log entry for a request, with every secret redacted.
 func (s *Sim) newEntry(r *http.Request, rt route, body []byte) Request {
 	e := Request{
+		seq:  s.log.arrive(),
 		Time: s.clock(), Method: r.Method, Path: r.URL.Path,
 		RawQuery:    redactForm(r.URL.RawQuery),
 		Query:       redactValues(r.URL.Query()),

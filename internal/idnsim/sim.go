@@ -571,7 +571,11 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, tooLarge := readBody(r)
 	entry := s.newEntry(r, rt, body)
 	lw := &statusWriter{ResponseWriter: w}
-	defer func() {
+	// The entry is logged before the client can see any of the answer (when
+	// the status is written, or before a reset closes the connection): a test
+	// that reads the log as soon as its call returns must find every request
+	// the call made.
+	record := sync.OnceFunc(func() {
 		entry.Status = lw.status
 		if entry.Fault == "reset" {
 			entry.Status = 0
@@ -580,11 +584,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.onRequest != nil {
 			s.onRequest(entry)
 		}
-	}()
+	})
+	lw.onStatus = record
+	defer record()
 
 	if f, ok := s.faults.match(rt.op, r.Method, r.URL.Path); ok {
 		entry.Fault = f.kind()
-		if !s.applyFault(lw, r, f, rt, body, &entry) {
+		if !s.applyFault(lw, r, f, rt, body, &entry, record) {
 			// the client went away during injected latency
 			entry.Fault = "latency"
 		}
@@ -652,23 +658,30 @@ func readBody(r *http.Request) (body []byte, tooLarge bool) {
 	return b, tooLarge
 }
 
-// statusWriter remembers the status for the request log.
+// statusWriter remembers the status for the request log, and calls onStatus
+// once the status is known but before it reaches the client.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func()
+}
+
+func (w *statusWriter) setStatus(code int) {
+	if w.status == 0 {
+		w.status = code
+		if w.onStatus != nil {
+			w.onStatus()
+		}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.setStatus(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.setStatus(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
 
