@@ -106,17 +106,25 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	defer func() { _ = journal.Close() }()
+	notifiers, err := buildNotifiers(cfg, log)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
 	st, err := g.runState(false)
 	if err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	defer func() { _ = st.Close() }()
 
-	eng, err := janitor.New(janitor.Options{
+	opts := janitor.Options{
 		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),
 		APIVersion: conn.client.Version(), ClientID: conn.client.ClientID(),
-		Journal: journal, Pending: pending, Logger: log, Snoozes: snoozesOf(st),
-	})
+		Journal: journal, Pending: pending, Logger: log,
+	}
+	if err := withState(&opts, cfg, st, notifiers, nil, log); err != nil {
+		return err
+	}
+	eng, err := janitor.New(opts)
 	if err != nil {
 		return err
 	}
@@ -153,7 +161,8 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 		return nil, err
 	}
 	pending := saved.Pending()
-	if len(pending) == 0 {
+	held := countGrace(saved)
+	if len(pending) == 0 && held == 0 {
 		_, err := fmt.Fprintf(g.streams.Out, "The plan %s has no enforce-mode actions. Nothing to do.\n", planFile)
 		return nil, err
 	}
@@ -161,7 +170,7 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 		if err := report.Render(g.streams.Out, saved, "table"); err != nil {
 			return nil, fmt.Errorf("render the plan: %w", err)
 		}
-		q := fmt.Sprintf("\npatjanitor will re-check and then execute up to %d actions of %s against %s.", len(pending), planFile, eng.TenantURL())
+		q := fmt.Sprintf("\npatjanitor will re-check and then execute up to %d actions of %s against %s%s.", len(pending), planFile, eng.TenantURL(), graceNote(held))
 		if err := confirm(g.streams, q); err != nil {
 			return nil, err
 		}
@@ -184,16 +193,24 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 		blocked = blocked || gr.Tripped
 	}
 	pending := pl.Plan.Pending()
-	if blocked || o.autoApprove {
-		// Execute refuses a blocked plan (and says why) without asking, and
-		// resolves interrupted intents even when nothing is pending.
+	held := countGrace(pl.Plan)
+	if blocked || o.autoApprove || len(pending) == 0 {
+		// Execute refuses a blocked plan (and says why) without asking,
+		// resolves interrupted intents even when nothing is pending, and with
+		// nothing to mutate only keeps the grace marks and sends the run's
+		// notifications (the summary; the digests of grace items).
+		if len(pending) == 0 && !blocked {
+			msg := "No enforce-mode actions."
+			if held == 0 {
+				msg += " Nothing to do."
+			}
+			if _, err := fmt.Fprintln(g.streams.Out, msg); err != nil {
+				return nil, err
+			}
+		}
 		return eng.Execute(ctx, pl)
 	}
-	if len(pending) == 0 {
-		_, err := fmt.Fprintln(g.streams.Out, "No enforce-mode actions. Nothing to do.")
-		return nil, err
-	}
-	q := fmt.Sprintf("\npatjanitor will execute %d actions against %s.", len(pending), eng.TenantURL())
+	q := fmt.Sprintf("\npatjanitor will execute %d actions against %s%s.", len(pending), eng.TenantURL(), graceNote(held))
 	if err := confirm(g.streams, q); err != nil {
 		return nil, err
 	}
@@ -313,4 +330,23 @@ func (e *stickyWriter) Write(p []byte) (int, error) {
 	n, err := e.w.Write(p)
 	e.err = err
 	return n, err
+}
+
+// countGrace counts the plan's grace items: tokens an apply marks and whose
+// owners it warns, without acting on them.
+func countGrace(p *plan.Plan) int {
+	n := 0
+	for i := range p.Items {
+		if p.Items[i].Mode == plan.ModeGrace {
+			n++
+		}
+	}
+	return n
+}
+
+func graceNote(held int) string {
+	if held == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", and mark %d tokens of policies with a grace period and warn their owners", held)
 }

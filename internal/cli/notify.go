@@ -6,9 +6,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // notifyConfig converts the parsed notify section into the notify package's
@@ -90,4 +94,41 @@ func runNotifyTest(ctx context.Context, g *globals, receiver string) error {
 	}
 	_, err = fmt.Fprintf(g.streams.Out, "Sent a test message to %s (%d attempt(s)).\n", receiver, res.Attempts)
 	return err
+}
+
+// buildNotifiers builds the config's notifiers, reading their secrets; nil
+// when the config has no receivers. A receiver that cannot be built (a
+// missing secret file) fails the command before anything is listed.
+func buildNotifiers(cfg *policy.Config, log *zap.Logger) (map[string]notify.Notifier, error) {
+	if len(cfg.Notify.Receivers) == 0 {
+		return nil, nil
+	}
+	ns, err := notify.Build(notifyConfig(cfg.Notify), notify.Deps{Logger: log.Named("notify")})
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	return ns, nil
+}
+
+// withState gives an engine that may act the state store's parts: snoozes,
+// grace marks, and (with notifiers) a dispatcher over the store's outbox.
+// st may be nil (no store), m may be nil (no metrics).
+func withState(opts *janitor.Options, cfg *policy.Config, st *state.Store, ns map[string]notify.Notifier, m *metrics.Metrics, log *zap.Logger) error {
+	if st == nil {
+		return nil
+	}
+	opts.Snoozes, opts.Marks = st, st
+	if ns == nil {
+		return nil
+	}
+	do := notify.DispatcherOptions{Notifiers: ns, Outbox: st, Logger: log.Named("notify"), DigestInterval: cfg.Notify.DigestInterval}
+	if m != nil {
+		do.Metrics = m
+	}
+	d, err := notify.NewDispatcher(do)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	opts.Notify = d
+	return nil
 }

@@ -100,11 +100,16 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	if st != nil {
 		defer func() { _ = st.Close() }()
 	}
-	eng, err := janitor.New(janitor.Options{
+	opts := janitor.Options{
 		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),
 		APIVersion: conn.client.Version(), ClientID: conn.client.ClientID(), Logger: log,
-		Snoozes: snoozesOf(st),
-	})
+	}
+	if st != nil {
+		// Read only: Plan reads the snoozes and the grace marks (to tell a
+		// due action from a pending one) and writes nothing.
+		opts.Snoozes, opts.Marks = st, st
+	}
+	eng, err := janitor.New(opts)
 	if err != nil {
 		return err
 	}
@@ -112,18 +117,18 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	if pl == nil {
 		return planErr
 	}
-	// Only the plan document is needed from here on; letting the inventory
-	// go lets the collector reclaim the listing of a large tenant before the
-	// report is written.
-	p := pl.Plan
-	pl = nil
 	if o.notificationsDir != "" {
-		paths, err := writePlanNotifications(o.notificationsDir, cfg, p, planErr)
+		paths, err := writePlanNotifications(o.notificationsDir, cfg, eng.DryRunMessages(pl, planErr))
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(g.streams.Err, "Wrote %d notifications to %s (none sent).\n", len(paths), o.notificationsDir)
 	}
+	// Only the plan document is needed from here on; letting the inventory
+	// go lets the collector reclaim the listing of a large tenant before the
+	// report is written.
+	p := pl.Plan
+	pl = nil
 	if err := writePlanOutputs(g.streams.Out, p, o); err != nil {
 		return err
 	}

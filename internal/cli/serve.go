@@ -20,6 +20,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/daemon"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
+	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
@@ -136,8 +137,16 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 			if err != nil {
 				return nil, err
 			}
-			return &engineRunner{client: conn.client, journal: journal, pending: pending,
-				metrics: m, log: engineLog, openState: g.runState}, nil
+			r := &engineRunner{client: conn.client, journal: journal, pending: pending,
+				metrics: m, log: engineLog, openState: g.runState}
+			if !o.dryRun {
+				// Built per config generation: a receiver whose secret cannot
+				// be read fails the reload, and the running config stays.
+				if r.notifiers, err = buildNotifiers(cfg, log); err != nil {
+					return nil, err
+				}
+			}
+			return r, nil
 		},
 		Logger:          log,
 		Registry:        reg,
@@ -203,9 +212,13 @@ type engineRunner struct {
 	pending *pendingIntents // nil under --dry-run
 	metrics *metrics.Metrics
 	log     *zap.Logger
-	// openState opens the state store (snoozes) per run, so that `snooze`
-	// can use it between runs; readOnly (dry run) tolerates its absence.
+	// openState opens the state store (snoozes, marks, outbox) per run, so
+	// that `snooze` can use it between runs; readOnly (dry run) tolerates
+	// its absence.
 	openState func(readOnly bool) (*state.Store, error)
+	// notifiers are the config's receivers (nil under --dry-run, which
+	// sends nothing).
+	notifiers map[string]notify.Notifier
 }
 
 func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.RunReport, error) {
@@ -223,12 +236,22 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.Run
 			defer func() { _ = st.Close() }()
 		}
 	}
-	eng, err := janitor.New(janitor.Options{
+	opts := janitor.Options{
 		Config: cfg, Tenant: r.client, TenantURL: r.client.BaseURL(),
 		APIVersion: r.client.Version(), ClientID: r.client.ClientID(),
 		Journal: r.journal, Pending: pend, Metrics: r.metrics, Logger: r.log,
-		Snoozes: snoozesOf(st),
-	})
+	}
+	switch {
+	case r.journal != nil:
+		if err := withState(&opts, cfg, st, r.notifiers, r.metrics, r.log); err != nil {
+			return nil, err
+		}
+	case st != nil:
+		// A dry run reads the snoozes only: with its policies forced to
+		// report mode it must not reconcile (and so remove) grace marks.
+		opts.Snoozes = st
+	}
+	eng, err := janitor.New(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
-	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
@@ -172,17 +171,8 @@ func (g *globals) runState(readOnly bool) (*state.Store, error) {
 	}
 	st, err := g.openState(time.Now)
 	if err != nil && readOnly {
-		fmt.Fprintf(g.streams.Err, "warning: %v; the plan ignores snoozes\n", err)
+		fmt.Fprintf(g.streams.Err, "warning: %v; the plan ignores snoozes and grace marks\n", err)
 		return nil, nil
 	}
 	return st, err
-}
-
-// snoozesOf is st as the engine's optional snooze source (a nil *state.Store
-// must become a nil interface, not a non-nil one holding nil).
-func snoozesOf(st *state.Store) janitor.Snoozes {
-	if st == nil {
-		return nil
-	}
-	return st
 }

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // DefaultMaxPlanAge is how old a saved plan apply accepts by default.
@@ -130,8 +132,27 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	p.Items = []plan.Item{}
 	var ws []work
 	var dropped []ItemResult
+	// The grace marks the saved plan stands for, as the fresh decision sees
+	// them: its held items that are still held, and its due items.
+	freshMarks := map[state.MarkKey]state.Mark{}
+	for _, m := range fresh.marks {
+		freshMarks[m.Key()] = m
+	}
+	var marks []state.Mark
+	keepMark := func(it *plan.Item) {
+		if m, ok := freshMarks[markKeyOf(it)]; ok {
+			marks = append(marks, m)
+		}
+	}
 	for i := range saved.Items {
 		it := saved.Items[i]
+		if it.Mode == plan.ModeGrace {
+			if f := freshByID[it.TokenID]; inv.Err == nil && f != nil && f.Mode == plan.ModeGrace && f.Policy == it.Policy && f.Action == it.Action {
+				p.Items = append(p.Items, *f)
+				keepMark(f)
+			}
+			continue
+		}
 		if !it.Mutating() {
 			continue
 		}
@@ -146,13 +167,25 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		}
 		p.Items = append(p.Items, it)
 		ws = append(ws, work{item: it, token: tok, ops: it.Patch})
+		if it.Marked != nil {
+			keepMark(&it)
+		}
+	}
+	if !plan.IsSorted(p.Items) {
+		plan.Sort(p.Items)
+	}
+	var restart []state.MarkKey
+	for _, k := range fresh.restart {
+		if slices.ContainsFunc(marks, func(m state.Mark) bool { return m.Key() == k }) {
+			restart = append(restart, k)
+		}
 	}
 	p.Guardrails = e.guardrails(ws, inv.Population)
-	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws}
+	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart}
 	if err := p.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
-	return e.execute(ctx, pl, dropped, started)
+	return e.execute(ctx, pl, dropped, started, false)
 }
 
 // dropReason says why a saved item no longer holds ("" if it does).

@@ -12,6 +12,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // Guardrail names, as in the config's limits and the plan's guardrails (and
@@ -41,6 +42,12 @@ type Planned struct {
 	// work are the enforce-mode items that would mutate, in plan order, with
 	// the token state and the operations to send.
 	work []work
+	// marks are the grace marks this plan stands for (its mode-grace items
+	// and its due items), with the stored clocks; restart are stored marks
+	// that warned about another action and must be dropped before these are
+	// stored.
+	marks   []state.Mark
+	restart []state.MarkKey
 }
 
 // work is one mutation to perform.
@@ -71,6 +78,9 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 		return nil, err
 	}
 	if err := e.readSnoozes(ctx, inv); err != nil {
+		return nil, err
+	}
+	if err := e.readMarks(ctx, inv); err != nil {
 		return nil, err
 	}
 	// Owner conditions need the owners before evaluation, so then every
@@ -144,11 +154,17 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	})
 	p.Items = make([]plan.Item, 0, n)
 	ops := map[string][]pat.PatchOp{}
+	var marks []state.Mark
+	var restart []state.MarkKey
 	for _, k := range order {
 		c := candAt(k)
 		it := itemOf(&inv.Tokens[c.tok], c.d)
 		if g, ok := e.grace[it.Policy]; ok && it.Mutating() {
-			holdForGrace(&it, g)
+			m, again := graceItem(&it, inv.marks, g, now)
+			marks = append(marks, m)
+			if again {
+				restart = append(restart, m.Key())
+			}
 		}
 		p.Items = append(p.Items, it)
 		if it.Mutating() {
@@ -172,7 +188,7 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	if inv.Err != nil {
 		p.Error = inv.Err.Error()
 	}
-	pl := &Planned{Plan: p, Inventory: inv, Err: inv.Err, work: ws}
+	pl := &Planned{Plan: p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart}
 	if err := p.Seal(); err != nil {
 		// Only a value that cannot be encoded gets here: a bug, and a plan
 		// that cannot be sealed must not be executed either.
@@ -400,7 +416,8 @@ func (e *Engine) observePlan(pl *Planned) {
 	for i := range pl.Plan.Items {
 		it := &pl.Plan.Items[i]
 		matched[it.Policy]++
-		if !it.Mutating() {
+		if !it.Mutating() && it.Mode != plan.ModeGrace {
+			// A held grace item is counted by pending_actions instead.
 			e.metrics.AddAction(it.Policy, it.Action, MetricWouldApply)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
@@ -79,8 +80,12 @@ type Result struct {
 	Items []ItemResult
 	// Recovered are the interrupted intents of earlier runs this run closed.
 	Recovered []Recovered
-	// Started and Finished bracket the run.
+	// Started and Finished bracket the run (its mutations; the
+	// notifications are sent after Finished).
 	Started, Finished time.Time
+	// Notified is what became of the run's notifications (empty without a
+	// Notifier).
+	Notified notify.Report
 }
 
 // Count returns how many items had outcome o.
@@ -161,10 +166,13 @@ func (e *StoppedError) Unwrap() error { return e.Cause }
 // request torn mid-flight would leave the journal unable to say what the
 // tenant did.
 func (e *Engine) Execute(ctx context.Context, pl *Planned) (*Result, error) {
-	return e.execute(ctx, pl, nil, e.now())
+	return e.execute(ctx, pl, nil, e.now(), true)
 }
 
-func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult, started time.Time) (*Result, error) {
+// execute runs pl's work and then the follow-up (marks, notifications);
+// reconcile says that pl decided the whole config on this run's listing, so
+// its grace items are the complete set of marks (see followUp).
+func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult, started time.Time, reconcile bool) (*Result, error) {
 	runID := pl.Plan.RunID
 	if runID == "" {
 		runID = NewRunID(started)
@@ -177,6 +185,12 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 			e.metrics.AddAction(d.Item.Policy, d.Item.Action, MetricSkipped)
 		}
 		res.Finished = e.now()
+		if ferr := e.followUp(ctx, pl, res, err, reconcile, log); ferr != nil {
+			err = errors.Join(err, ferr)
+			if result == RunSuccess {
+				result = RunFailed
+			}
+		}
 		e.metrics.ObserveRun(result, res.Finished, res.Finished.Sub(res.Started))
 		return res, err
 	}

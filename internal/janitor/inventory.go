@@ -57,6 +57,24 @@ type Inventory struct {
 	owners *Owners
 	// snoozes are the active snoozes read for this run (nil: none).
 	snoozes map[string]state.Snooze
+	// marks are every grace mark in the store (nil: no store or no grace
+	// policy).
+	marks map[state.MarkKey]state.Mark
+}
+
+// addProblem makes the inventory incomplete for a reason found after the
+// listings (the state store could not be read).
+func (inv *Inventory) addProblem(problem string, cause error) {
+	ie, _ := inv.Err.(*IncompleteError)
+	if ie == nil {
+		ie = &IncompleteError{}
+		if inv.Err != nil {
+			ie.Causes = append(ie.Causes, inv.Err)
+		}
+	}
+	ie.Problems = append(ie.Problems, problem)
+	ie.Causes = append(ie.Causes, cause)
+	inv.Err = ie
 }
 
 // Token returns the listed token with this id.

@@ -72,6 +72,8 @@ const (
 	// DefaultMutationTimeout bounds one mutation (retries included) once it has
 	// started; see Execute for why a started mutation ignores cancellation.
 	DefaultMutationTimeout = 2 * time.Minute
+	// DefaultNotifyTimeout bounds the notifications of one run.
+	DefaultNotifyTimeout = 5 * time.Minute
 )
 
 // Options configure an Engine.
@@ -119,6 +121,21 @@ type Options struct {
 	// Snoozes are read once per Plan; a snoozed token that matches is
 	// skipped (SkipSnoozed). Optional: nil means no snoozes (no state store).
 	Snoozes Snoozes
+	// Marks keeps the grace-period marks (see grace.go): Plan reads them to
+	// tell a due action from a pending one, Execute and ApplyPlan write them.
+	// Give it only to an engine that may act or only plans: a dry-run daemon
+	// must not unmark tokens because its report-mode policies match none.
+	// Optional: without it a grace policy never acts.
+	Marks MarkStore
+	// Notify sends the run summary, owner digests and notices, and failure
+	// alerts after Execute and ApplyPlan, to the receivers the config's
+	// notify section names. Optional: nil sends nothing (and a grace policy
+	// then never acts, as no warning is delivered).
+	Notify Notifier
+	// NotifyTimeout bounds the delivery attempts after a run (default
+	// DefaultNotifyTimeout); what is not delivered by then stays in the
+	// outbox for the next run.
+	NotifyTimeout time.Duration
 }
 
 // Engine runs inventories, decisions and mutations for one tenant and one
@@ -139,7 +156,10 @@ type Engine struct {
 	mutTimeout time.Duration
 	owners     OwnerDirectory           // nil: no owner lookup
 	snoozes    Snoozes                  // nil: no snoozes
-	grace      map[string]time.Duration // policies with a grace period: held, see holdForGrace
+	grace      map[string]time.Duration // policies with a grace period
+	marks      MarkStore                // nil: no grace marks
+	notify     Notifier                 // nil: no notifications
+	notifyTO   time.Duration
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -184,6 +204,12 @@ func New(opts Options) (*Engine, error) {
 		mutTimeout: opts.MutationTimeout,
 		snoozes:    opts.Snoozes,
 		grace:      graceOf(opts.Config),
+		marks:      opts.Marks,
+		notify:     opts.Notify,
+		notifyTO:   opts.NotifyTimeout,
+	}
+	if e.notifyTO <= 0 {
+		e.notifyTO = DefaultNotifyTimeout
 	}
 	if e.metrics == nil {
 		e.metrics = nopMetrics{}
@@ -223,7 +249,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		e.metrics.ObserveRun(RunFailed, e.now(), e.now().Sub(started))
 		return nil, err
 	}
-	return e.execute(ctx, pl, nil, started)
+	return e.execute(ctx, pl, nil, started, true)
 }
 
 type nopMetrics struct{}

@@ -3,12 +3,10 @@ package janitor
 import (
 	"context"
 	"slices"
-	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/api"
-	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
 
@@ -145,30 +143,4 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string) (*Owners, error
 	count(OwnerFound, len(o.Identities))
 	count(OwnerMissing, len(o.Missing))
 	return o, nil
-}
-
-// holdForGrace turns an enforce-mode item of a policy with a grace period
-// into a report-mode one: this engine does not carry out the warn-then-act
-// workflow (marks, owner digests, deadlines) yet, and acting at once would
-// break the promise `grace` makes to the owner. The reason says so, so the
-// plan shows why nothing happens.
-func holdForGrace(it *plan.Item, grace time.Duration) {
-	it.Mode = plan.ModeReport
-	it.Patch = nil
-	it.Reason += "; held: grace " + policy.FormatDuration(grace) +
-		" requires the owner warning workflow, which this build does not run, so nothing is changed"
-}
-
-// graceOf returns the grace period of each policy that has one.
-func graceOf(cfg *policy.Config) map[string]time.Duration {
-	var m map[string]time.Duration
-	for _, p := range cfg.Policies {
-		if p.Grace > 0 {
-			if m == nil {
-				m = map[string]time.Duration{}
-			}
-			m[p.Name] = p.Grace
-		}
-	}
-	return m
 }

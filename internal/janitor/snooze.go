@@ -33,16 +33,7 @@ func (e *Engine) readSnoozes(ctx context.Context, inv *Inventory) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		ie, _ := inv.Err.(*IncompleteError)
-		if ie == nil {
-			ie = &IncompleteError{}
-			if inv.Err != nil {
-				ie.Causes = append(ie.Causes, inv.Err)
-			}
-		}
-		ie.Problems = append(ie.Problems, "read snoozes: "+err.Error())
-		ie.Causes = append(ie.Causes, err)
-		inv.Err = ie
+		inv.addProblem("read snoozes: "+err.Error(), err)
 		return nil
 	}
 	inv.snoozes = zs

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -66,8 +67,8 @@ func TestSnoozeReadFailureIsIncomplete(t *testing.T) {
 	e.requireNoMutations()
 }
 
-// A policy with a grace period never acts at once: until the warn-then-act
-// workflow runs in the engine, its items are held in report mode and say why.
+// A policy with a grace period never acts at once: without a mark store and
+// a delivered warning its items stay in mode grace and say why.
 func TestGracePolicyIsHeld(t *testing.T) {
 	e := newEnv(t, noLimits+`notify:
   receivers:
@@ -91,7 +92,8 @@ policies:
 		t.Fatalf("items = %+v", res.Plan.Items)
 	}
 	for _, it := range res.Plan.Items {
-		if it.Mutating() || !strings.Contains(it.Reason, "held: grace 14d") {
+		if it.Mutating() || it.Mode != plan.ModeGrace || it.Marked == nil || it.Deadline != nil ||
+			!strings.Contains(it.Reason, "grace 14d: marked by this run") {
 			t.Fatalf("item %s: mode %s, reason %q; want held", it.TokenID, it.Mode, it.Reason)
 		}
 	}

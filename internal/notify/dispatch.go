@@ -167,19 +167,23 @@ func (d *Dispatcher) Send(ctx context.Context, msgs ...*Message) (Report, error)
 	var rep Report
 	var entries []state.OutboxEntry
 	now := d.o.Clock()
+	// Queueing outlives the caller's context (a shutdown at the end of a
+	// run): a message must reach the outbox to be delivered later; only the
+	// delivery attempts stop with ctx.
+	book := context.WithoutCancel(ctx)
 	for _, m := range msgs {
 		if err := m.Validate(); err != nil {
 			return rep, fmt.Errorf("send notifications: %w", err)
 		}
 		if fp := m.Fingerprint(); fp != "" {
-			last, ok, err := d.o.Outbox.LastDelivery(ctx, m.OwnerID())
+			last, ok, err := d.o.Outbox.LastDelivery(book, m.OwnerID())
 			if err != nil {
 				return rep, fmt.Errorf("send notifications: %w", err)
 			}
 			if ok && last.Suppresses(fp, now, d.o.DigestInterval) {
 				// An older, different digest still pending for this owner is
 				// stale: the owner already has the current one.
-				if err := d.o.Outbox.Drop(ctx, m.ID); err != nil {
+				if err := d.o.Outbox.Drop(book, m.ID); err != nil {
 					return rep, fmt.Errorf("send notifications: %w", err)
 				}
 				d.o.Logger.Debug("digest suppressed: same marks delivered recently",
@@ -198,7 +202,7 @@ func (d *Dispatcher) Send(ctx context.Context, msgs ...*Message) (Report, error)
 		})
 	}
 	if len(entries) > 0 {
-		if err := d.o.Outbox.Enqueue(ctx, entries...); err != nil {
+		if err := d.o.Outbox.Enqueue(book, entries...); err != nil {
 			return rep, err
 		}
 	}

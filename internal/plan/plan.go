@@ -20,6 +20,11 @@ const Version = 1
 const (
 	ModeReport  = "report"
 	ModeEnforce = "enforce"
+	// ModeGrace is an enforce-mode item of a policy with a grace period
+	// whose deadline has not passed (or whose owner has not been warned
+	// yet): the token is marked, and nothing is done to it this run. Once
+	// the deadline passes, the item is ModeEnforce with Marked and Deadline.
+	ModeGrace = "grace"
 
 	ActionReport = "report"
 	ActionDelete = "delete"
@@ -84,7 +89,7 @@ type Item struct {
 	Scope   pat.Scopes
 	Managed bool
 	Policy  string
-	// Mode is ModeReport or ModeEnforce.
+	// Mode is ModeReport, ModeEnforce or ModeGrace.
 	Mode string
 	// Action is ActionReport, ActionDelete, ActionPatch or ActionExpire.
 	Action string
@@ -95,7 +100,9 @@ type Item struct {
 	// AlsoMatched are the other policies that matched ([] when none).
 	AlsoMatched []string
 	// Marked and Deadline are set for policies with a grace period: when the
-	// token was first marked, and when the action becomes due.
+	// token was first marked, and when the action becomes due. Deadline is
+	// nil while the owner's warning has not been delivered: the clock starts
+	// on delivery.
 	Marked   *time.Time
 	Deadline *time.Time
 }

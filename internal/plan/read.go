@@ -352,8 +352,12 @@ func parseItem(ps *problems, i int, r *rawItem) (Item, bool) {
 	}
 	switch it.Mode {
 	case ModeReport, ModeEnforce:
+	case ModeGrace:
+		if it.Marked == nil {
+			ps.add("%s: mode grace without marked", where)
+		}
 	default:
-		ps.add("%s: mode %q: want report or enforce", where, it.Mode)
+		ps.add("%s: mode %q: want report, enforce or grace", where, it.Mode)
 	}
 	switch it.Action {
 	case ActionPatch, ActionExpire:

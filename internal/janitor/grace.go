@@ -1,0 +1,226 @@
+package janitor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// The grace workflow (a policy with `grace: 14d`):
+//
+//  1. A run whose enforce-mode grace policy matches a token marks it (Plan
+//     shows the item in mode grace; Execute stores the mark).
+//  2. The run sends the owner a digest of all their marked tokens through
+//     the outbox. Delivering it starts the grace clock of each mark it lists,
+//     in the same store transaction (package state); a failed delivery starts
+//     no clock, and the digest waits in the outbox for the next run.
+//  3. A later run acts on the token only when the mark's deadline (delivery
+//     time + grace) has passed and the token still matches the same policy
+//     with the same action; the item is then an ordinary enforce-mode item
+//     with Marked and Deadline, under the usual guardrails and journal.
+//  4. A token that no longer matches (it was used, excluded, snoozed,
+//     deleted, or another policy won) is unmarked by the next run with
+//     complete data, and would start over with a new warning.
+
+// MarkStore keeps the grace-period marks between runs; *state.Store
+// implements it. Plan only reads it; Execute and ApplyPlan write it.
+type MarkStore interface {
+	Marks(ctx context.Context) ([]state.Mark, error)
+	ReconcileMarks(ctx context.Context, policies []string, current []state.Mark) (state.MarkChanges, error)
+	PutMark(ctx context.Context, m state.Mark) (state.Mark, error)
+	DeleteMarks(ctx context.Context, keys ...state.MarkKey) error
+}
+
+// pendingMetrics is the optional pending_actions gauge; *metrics.Metrics
+// implements it.
+type pendingMetrics interface {
+	SetPending(perPolicy map[string]int)
+}
+
+// graceOf returns the grace period of each policy that has one.
+func graceOf(cfg *policy.Config) map[string]time.Duration {
+	var m map[string]time.Duration
+	for _, p := range cfg.Policies {
+		if p.Grace > 0 {
+			if m == nil {
+				m = map[string]time.Duration{}
+			}
+			m[p.Name] = p.Grace
+		}
+	}
+	return m
+}
+
+// readMarks loads every mark for one run. A store that cannot be read makes
+// the inventory incomplete: a due action cannot be told from a pending one.
+func (e *Engine) readMarks(ctx context.Context, inv *Inventory) error {
+	if e.marks == nil || len(e.grace) == 0 {
+		return nil
+	}
+	ms, err := e.marks.Marks(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		inv.addProblem("read grace marks: "+err.Error(), err)
+		return nil
+	}
+	inv.marks = make(map[state.MarkKey]state.Mark, len(ms))
+	for _, m := range ms {
+		inv.marks[m.Key()] = m
+	}
+	return nil
+}
+
+// graceItem decides an enforce-mode item of a policy with a grace period: due
+// (it stays enforce, with Marked and Deadline) when its mark's deadline has
+// passed, else held in mode grace. It returns the mark the item stands for,
+// with the clock fields of the stored mark, and whether the stored mark must
+// be dropped first because it warned about a different action.
+func graceItem(it *plan.Item, marks map[state.MarkKey]state.Mark, grace time.Duration, now time.Time) (m state.Mark, restart bool) {
+	m = state.Mark{
+		TokenID: it.TokenID, TokenName: it.TokenName, OwnerID: it.OwnerID, Policy: it.Policy,
+		Action: it.Action, Reason: it.Reason, Grace: grace, MarkedAt: now,
+	}
+	old, found := marks[m.Key()]
+	switch {
+	case found && old.Action != it.Action:
+		// The owner was warned about another action (the policy changed):
+		// that warning does not cover this one.
+		restart = true
+		found = false
+	case found:
+		m.MarkedAt, m.WarnedAt = old.MarkedAt, old.WarnedAt
+		if m.WarnedAt != nil {
+			// As the store does: a changed grace moves the deadline.
+			d := m.WarnedAt.Add(grace)
+			m.Deadline = &d
+		}
+	}
+	marked := m.MarkedAt
+	it.Marked = &marked
+	g := policy.FormatDuration(grace)
+	if m.Due(now) {
+		d := *m.Deadline
+		it.Deadline = &d
+		it.Reason += fmt.Sprintf("; grace %s: owner warned %s, deadline %s passed", g, pat.FormatTime(*m.WarnedAt), pat.FormatTime(d))
+		return m, restart
+	}
+	it.Mode = plan.ModeGrace
+	switch {
+	case m.Deadline != nil:
+		d := *m.Deadline
+		it.Deadline = &d
+		it.Reason += fmt.Sprintf("; grace %s: owner warned %s, nothing is done before %s", g, pat.FormatTime(*m.WarnedAt), pat.FormatTime(d))
+	case found:
+		it.Reason += fmt.Sprintf("; grace %s: marked %s, the owner's warning is not delivered yet (the clock starts on delivery)", g, pat.FormatTime(m.MarkedAt))
+	default:
+		it.Reason += fmt.Sprintf("; grace %s: marked by this run, the clock starts when the owner's warning is delivered", g)
+	}
+	return m, restart
+}
+
+// markKeyOf is the mark an item stands for.
+func markKeyOf(it *plan.Item) state.MarkKey {
+	return state.MarkKey{TokenID: it.TokenID, Policy: it.Policy}
+}
+
+// updateMarks brings the store up to date after a run's mutations and returns
+// every mark it then holds. With reconcile (a run that evaluated the whole
+// config on complete data) the marks of the config's policies become exactly
+// the run's grace items that were not acted on; otherwise (apply PLAN, or a
+// blocked run) the run's marks are added and those acted on removed, and
+// nothing else is unmarked.
+func (e *Engine) updateMarks(ctx context.Context, pl *Planned, res *Result, reconcile bool, log *zap.Logger) ([]state.Mark, error) {
+	acted := map[state.MarkKey]bool{}
+	for _, r := range res.Items {
+		if r.Outcome == OutcomeApplied || r.Outcome == OutcomeGone {
+			acted[markKeyOf(&r.Item)] = true
+		}
+	}
+	var keep []state.Mark
+	var done []state.MarkKey
+	for _, m := range pl.marks {
+		if acted[m.Key()] {
+			done = append(done, m.Key())
+			continue
+		}
+		keep = append(keep, m)
+	}
+	if len(pl.restart) > 0 {
+		if err := e.marks.DeleteMarks(ctx, pl.restart...); err != nil {
+			return nil, err
+		}
+	}
+	if reconcile {
+		names := make([]string, 0, len(e.cfg.Policies))
+		for _, p := range e.cfg.Policies {
+			names = append(names, p.Name)
+		}
+		ch, err := e.marks.ReconcileMarks(ctx, names, keep)
+		if err != nil {
+			return nil, err
+		}
+		if len(ch.New)+len(ch.Removed) > 0 {
+			log.Info("grace marks updated", zap.Int("new", len(ch.New)), zap.Int("kept", len(ch.Kept)), zap.Int("removed", len(ch.Removed)))
+		}
+	} else {
+		for _, m := range keep {
+			if _, err := e.marks.PutMark(ctx, m); err != nil {
+				return nil, err
+			}
+		}
+		if len(done) > 0 {
+			if err := e.marks.DeleteMarks(ctx, done...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	all, err := e.marks.Marks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.observePending(all)
+	return all, nil
+}
+
+// observePending sets pending_actions{policy}: the marks per policy, and 0
+// for the config's grace policies without any.
+func (e *Engine) observePending(all []state.Mark) {
+	pm, ok := e.metrics.(pendingMetrics)
+	if !ok {
+		return
+	}
+	counts := map[string]int{}
+	for name := range e.grace {
+		counts[name] = 0
+	}
+	for _, m := range all {
+		counts[m.Policy]++
+	}
+	pm.SetPending(counts)
+}
+
+// predictMarks is what the store would hold after a run of pl with complete
+// data: the stored marks of other policies, and this run's marks (for plan
+// --notifications-dir, which writes nothing).
+func (e *Engine) predictMarks(pl *Planned) []state.Mark {
+	inScope := map[string]bool{}
+	for _, p := range e.cfg.Policies {
+		inScope[p.Name] = true
+	}
+	var out []state.Mark
+	for _, m := range pl.Inventory.marks {
+		if !inScope[m.Policy] {
+			out = append(out, m)
+		}
+	}
+	return append(out, pl.marks...)
+}

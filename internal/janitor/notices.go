@@ -1,0 +1,382 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// Notifier sends messages through the durable outbox: every message is
+// stored before it is tried, and what is not delivered waits for the next
+// run. *notify.Dispatcher implements it.
+type Notifier interface {
+	Send(ctx context.Context, msgs ...*notify.Message) (notify.Report, error)
+}
+
+// SummaryTop is how many plan items a run summary names.
+const SummaryTop = 10
+
+// followUp runs after a run's mutations (or after it was blocked): it brings
+// the grace marks up to date and sends the run's messages. Its error is the
+// state store's or the outbox's; delivery failures are counted and logged by
+// the dispatcher and wait in the outbox.
+//
+// The marks are left alone when the run was blocked: after incomplete data an
+// absent token is no evidence that it stopped matching, and a run stopped by
+// a guardrail starts no clock either (warning the owners of a run that
+// tripped a limit would be the first step of the actions it refused).
+func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr error, reconcile bool, log *zap.Logger) error {
+	var errs []error
+	// Bookkeeping outlives a shutdown: what the run did must be recorded.
+	bctx := context.WithoutCancel(ctx)
+	blocked := pl.Err != nil || len(pl.Plan.Tripped()) > 0
+	var marks []state.Mark
+	marksOK := false
+	if e.marks != nil && len(e.grace) > 0 && !blocked {
+		var err error
+		if marks, err = e.updateMarks(bctx, pl, res, reconcile, log); err != nil {
+			err = fmt.Errorf("grace marks: %w", err)
+			log.Error("could not update the grace marks: no owner is warned this run", zap.Error(err))
+			errs = append(errs, err)
+		} else {
+			marksOK = true
+		}
+	}
+	if e.notify == nil {
+		return errors.Join(errs...)
+	}
+	v := runView{
+		plan: pl.Plan, res: res, runErr: errors.Join(append([]error{runErr}, errs...)...),
+		owners: pl.Owners, started: res.Started, finished: res.Finished,
+	}
+	if marksOK {
+		v.marks = marks
+	}
+	if v.owners == nil && e.owners != nil {
+		// apply PLAN decides without a lookup; the owners written to are few.
+		ids := ownerIDs(len(res.Items), func(i int) string { return res.Items[i].Item.OwnerID })
+		for i := range pl.Plan.Items {
+			if pl.Plan.Items[i].Mode == plan.ModeGrace {
+				ids = append(ids, pl.Plan.Items[i].OwnerID)
+			}
+		}
+		o, err := e.lookupOwners(bctx, ownerIDs(len(ids), func(i int) string { return ids[i] }))
+		if err == nil {
+			v.owners = o
+		}
+	}
+	msgs := e.messages(v)
+	if len(msgs) == 0 {
+		return errors.Join(errs...)
+	}
+	nctx, cancel := context.WithTimeout(ctx, e.notifyTO)
+	defer cancel()
+	rep, err := e.notify.Send(nctx, msgs...)
+	res.Notified = rep
+	if err != nil {
+		err = fmt.Errorf("notifications: %w", err)
+		log.Error("could not queue the run's notifications", zap.Error(err))
+		errs = append(errs, err)
+	}
+	warned := 0
+	for _, r := range rep.Results {
+		warned += len(r.Warned)
+	}
+	log.Info("notifications", zap.Int("messages", len(msgs)), zap.Int("sent", rep.Count(notify.Sent)),
+		zap.Int("deferred", rep.Count(notify.Deferred)), zap.Int("failed", rep.Count(notify.Failed)),
+		zap.Int("suppressed", rep.Count(notify.Suppressed)), zap.Int("grace_clocks_started", warned))
+	return errors.Join(errs...)
+}
+
+// DryRunMessages are the messages a run of pl would send (plan
+// --notifications-dir): the summary, failure alerts, and the owner digests
+// for the marks the run would hold. Notices are not included: they report
+// what was done, and a dry run does nothing. Suppression of a digest already
+// delivered is the dispatcher's, so a dry run shows every digest.
+func (e *Engine) DryRunMessages(pl *Planned, planErr error) []*notify.Message {
+	at := pl.Plan.GeneratedAt
+	v := runView{plan: pl.Plan, runErr: planErr, owners: pl.Owners, dryRun: true, started: at, finished: at}
+	if len(e.grace) > 0 && pl.Err == nil && len(pl.Plan.Tripped()) == 0 {
+		v.marks = e.predictMarks(pl)
+	}
+	return e.messages(v)
+}
+
+// runView is what the messages of one run are made of.
+type runView struct {
+	plan   *plan.Plan
+	res    *Result // nil for a dry run
+	runErr error
+	// marks are every mark after the run; nil means no digests (no store,
+	// or the marks could not be updated).
+	marks             []state.Mark
+	owners            *Owners
+	dryRun            bool
+	started, finished time.Time
+}
+
+func (v *runView) runID() string {
+	switch {
+	case v.res != nil && v.res.RunID != "":
+		return v.res.RunID
+	case v.plan.RunID != "":
+		return v.plan.RunID
+	}
+	return "plan"
+}
+
+// messages builds the run's messages for the receivers the config names.
+func (e *Engine) messages(v runView) []*notify.Message {
+	n := e.cfg.Notify
+	runID, at := v.runID(), v.finished
+	var msgs []*notify.Message
+	if n.Owners != "" {
+		for _, d := range e.digests(v) {
+			msgs = append(msgs, notify.DigestMessage(n.Owners, runID, at, d))
+		}
+		for _, nt := range e.notices(v) {
+			msgs = append(msgs, notify.NoticeMessage(n.Owners, runID, at, nt))
+		}
+	}
+	if len(n.Summary) > 0 {
+		sum := e.summary(v)
+		for _, r := range n.Summary {
+			msgs = append(msgs, notify.SummaryMessage(r, runID, at, sum))
+		}
+	}
+	for _, f := range e.failures(v) {
+		for _, r := range n.Failures {
+			msgs = append(msgs, notify.FailureMessage(r, runID, at, f))
+		}
+	}
+	return msgs
+}
+
+// contact is how a message addresses an owner: the identity's email, else
+// the configured fallback address.
+func (e *Engine) contact(id, name string, owners *Owners) notify.Owner {
+	o := notify.Owner{ID: id, Name: name}
+	if idn, ok := owners.Identity(id); ok {
+		if idn.Name != "" {
+			o.Name = idn.Name
+		}
+		o.Email = idn.Email
+	}
+	if o.Email == "" && e.cfg.Owners.FallbackEmail != "" {
+		o.Email, o.Fallback = e.cfg.Owners.FallbackEmail, true
+	}
+	return o
+}
+
+// digests warn the owners of the run's held (mode grace) items, one digest
+// per owner listing all of that owner's marks that are not yet due, also
+// those of other policies: a digest per policy would make two digests
+// alternate, each defeating the other's repeat suppression.
+func (e *Engine) digests(v runView) []notify.Digest {
+	if v.marks == nil {
+		return nil
+	}
+	byOwner := map[string][]state.Mark{}
+	for _, m := range v.marks {
+		if !m.Due(v.finished) {
+			byOwner[m.OwnerID] = append(byOwner[m.OwnerID], m)
+		}
+	}
+	var out []notify.Digest
+	seen := map[string]bool{}
+	for i := range v.plan.Items {
+		it := &v.plan.Items[i]
+		if it.Mode != plan.ModeGrace || seen[it.OwnerID] || len(byOwner[it.OwnerID]) == 0 {
+			continue
+		}
+		seen[it.OwnerID] = true
+		ms := byOwner[it.OwnerID]
+		slices.SortFunc(ms, func(a, b state.Mark) int {
+			return cmpStrings(a.Policy, b.Policy, a.TokenName, b.TokenName, a.TokenID, b.TokenID)
+		})
+		d := notify.Digest{Tenant: v.plan.Tenant, Owner: e.contact(it.OwnerID, it.OwnerName, v.owners), Contact: e.cfg.Owners.FallbackEmail}
+		for _, m := range ms {
+			d.Items = append(d.Items, notify.DigestItem{
+				TokenID: m.TokenID, TokenName: m.TokenName, Policy: m.Policy, Action: m.Action,
+				Reason: m.Reason, MarkedAt: m.MarkedAt, Grace: notify.Duration(m.Grace), Deadline: m.Deadline,
+			})
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// notices tell owners what the run did to their tokens: the actions applied
+// and the tokens found already gone. A failed action changed nothing and is
+// the operators' business (summary, failure alert), not the owner's.
+func (e *Engine) notices(v runView) []notify.Notice {
+	if v.res == nil {
+		return nil
+	}
+	var out []notify.Notice
+	idx := map[string]int{}
+	for _, r := range v.res.Items {
+		var outcome string
+		switch r.Outcome {
+		case OutcomeApplied:
+			outcome = notify.OutcomeApplied
+		case OutcomeGone:
+			outcome = notify.OutcomeAlreadyGone
+		default:
+			continue
+		}
+		it := r.Item
+		i, ok := idx[it.OwnerID]
+		if !ok {
+			i = len(out)
+			idx[it.OwnerID] = i
+			out = append(out, notify.Notice{Tenant: v.plan.Tenant, Owner: e.contact(it.OwnerID, it.OwnerName, v.owners), Contact: e.cfg.Owners.FallbackEmail})
+		}
+		out[i].Items = append(out[i].Items, notify.NoticeItem{
+			TokenID: it.TokenID, TokenName: it.TokenName, Policy: it.Policy, Action: it.Action,
+			Outcome: outcome, Reason: it.Reason, Detail: patchDetail(it.Patch), At: v.finished,
+		})
+	}
+	return out
+}
+
+// patchDetail says in words what a patch did.
+func patchDetail(ops []pat.PatchOp) string {
+	var parts []string
+	for _, op := range ops {
+		switch op.Path {
+		case pat.PathScope:
+			parts = append(parts, "scope set to ["+strings.Join(strs(op.Value), ", ")+"]")
+		case pat.PathName:
+			parts = append(parts, fmt.Sprintf("renamed to %q", fmt.Sprint(op.Value)))
+		case pat.PathExpirationDate:
+			parts = append(parts, fmt.Sprintf("now expires %v", op.Value))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// strs reads a patch value that holds strings: []string as the policy
+// package builds it, []any as a plan file read back holds it.
+func strs(v any) []string {
+	switch v := v.(type) {
+	case []string:
+		return v
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, x := range v {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+// summary counts the run's items per policy and action by outcome.
+func (e *Engine) summary(v runView) notify.Summary {
+	type key struct{ token, policy string }
+	outcomes := map[key]Outcome{}
+	var dropped []plan.Item
+	if v.res != nil {
+		for _, r := range v.res.Items {
+			outcomes[key{r.Item.TokenID, r.Item.Policy}] = r.Outcome
+			if r.Outcome == OutcomeDropped {
+				dropped = append(dropped, r.Item)
+			}
+		}
+	}
+	var items []notify.SummaryItem
+	add := func(it *plan.Item, outcome string) {
+		items = append(items, notify.SummaryItem{TokenID: it.TokenID, TokenName: it.TokenName, OwnerID: it.OwnerID,
+			OwnerName: it.OwnerName, Policy: it.Policy, Action: it.Action, Outcome: outcome, Reason: it.Reason})
+	}
+	for i := range v.plan.Items {
+		it := &v.plan.Items[i]
+		switch {
+		case it.Mode == plan.ModeGrace:
+			add(it, notify.OutcomePending)
+		case !it.Mutating() || v.res == nil:
+			add(it, notify.OutcomeWouldApply)
+		default:
+			switch outcomes[key{it.TokenID, it.Policy}] {
+			case OutcomeApplied:
+				add(it, notify.OutcomeApplied)
+			case OutcomeGone:
+				add(it, notify.OutcomeAlreadyGone)
+			case OutcomeFailed:
+				add(it, notify.OutcomeFailed)
+			default:
+				add(it, notify.OutcomeSkipped)
+			}
+		}
+	}
+	for i := range dropped {
+		add(&dropped[i], notify.OutcomeSkipped)
+	}
+	for _, s := range v.plan.Skipped {
+		items = append(items, notify.SummaryItem{TokenID: s.TokenID, TokenName: s.TokenName, OwnerID: s.OwnerID,
+			Policy: s.Policy, Outcome: notify.OutcomeSkipped, Reason: s.Reason})
+	}
+	rows, top, more := notify.Summarize(items, SummaryTop)
+	return notify.Summary{
+		Tenant: v.plan.Tenant, DryRun: v.dryRun, StartedAt: v.started, FinishedAt: v.finished,
+		Population: v.plan.Population, Rows: rows, Top: top, More: more, Guardrails: guardrailsOf(v.plan.Guardrails, false),
+	}
+}
+
+func guardrailsOf(gs []plan.Guardrail, trippedOnly bool) []notify.Guardrail {
+	var out []notify.Guardrail
+	for _, g := range gs {
+		if trippedOnly && !g.Tripped {
+			continue
+		}
+		out = append(out, notify.Guardrail{Name: g.Name, Limit: g.Limit, Wanted: g.Wanted, Tripped: g.Tripped})
+	}
+	return out
+}
+
+// failures are the alerts of a run: a tripped guardrail, an authentication
+// error, any other failure.
+func (e *Engine) failures(v runView) []notify.Failure {
+	var out []notify.Failure
+	tenant, at := v.plan.Tenant, v.finished
+	if tripped := guardrailsOf(v.plan.Guardrails, true); len(tripped) > 0 {
+		out = append(out, notify.Failure{Kind: notify.FailureGuardrail, Tenant: tenant, Guardrails: tripped, At: at})
+	}
+	err := v.runErr
+	var gerr *GuardrailError
+	if err == nil || (errors.As(err, &gerr) && onlyGuardrail(err)) {
+		return out
+	}
+	kind := notify.FailureRun
+	if errors.Is(err, api.ErrUnauthorized) {
+		kind = notify.FailureAuth
+	}
+	return append(out, notify.Failure{Kind: kind, Tenant: tenant, Error: err.Error(), At: at})
+}
+
+// onlyGuardrail reports whether err is nothing but a *GuardrailError (the
+// guardrail alert covers it).
+func onlyGuardrail(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if e != nil && !onlyGuardrail(e) {
+				return false
+			}
+		}
+		return true
+	}
+	var g *GuardrailError
+	return errors.As(err, &g) && err == error(g)
+}
