@@ -111,7 +111,14 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err != nil {
 		return nil, err
 	}
+	// The fresh decision sees what Plan saw: a token snoozed since the plan
+	// was made is dropped, a grace action is due only by its stored mark,
+	// and an owner condition is judged on a fresh lookup.
+	if _, err := e.prepare(ctx, inv); err != nil {
+		return nil, err
+	}
 	fresh := e.decide(inv, started)
+	fresh.Owners = inv.owners
 	e.observePlan(fresh)
 
 	freshByID := map[string]*plan.Item{}

@@ -77,20 +77,9 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.readSnoozes(ctx, inv); err != nil {
+	needOwners, err := e.prepare(ctx, inv)
+	if err != nil {
 		return nil, err
-	}
-	if err := e.readMarks(ctx, inv); err != nil {
-		return nil, err
-	}
-	// Owner conditions need the owners before evaluation, so then every
-	// listed token's owner is looked up; otherwise only the plan items'
-	// owners, after it (see owners.go).
-	needOwners := e.owners != nil && usesOwnerConditions(e.cfg)
-	if needOwners {
-		if inv.owners, err = e.lookupOwners(ctx, ownerIDs(len(inv.Tokens), func(i int) string { return inv.Tokens[i].Owner.ID })); err != nil {
-			return nil, err
-		}
 	}
 	pl := e.decide(inv, now)
 	pl.Owners = inv.owners
@@ -102,6 +91,28 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	}
 	e.observePlan(pl)
 	return pl, pl.Err
+}
+
+// prepare reads what decide needs besides the listing: the snoozes, the
+// grace marks and, for policies with owner conditions, every listed token's
+// owner (otherwise Plan looks up only the plan items' owners, after
+// deciding; see owners.go). It reports whether the owners were looked up.
+// Only a cancelled ctx is an error; a store or lookup that fails is recorded
+// in the inventory or the owners.
+func (e *Engine) prepare(ctx context.Context, inv *Inventory) (ownersLooked bool, err error) {
+	if err := e.readSnoozes(ctx, inv); err != nil {
+		return false, err
+	}
+	if err := e.readMarks(ctx, inv); err != nil {
+		return false, err
+	}
+	if e.owners == nil || !usesOwnerConditions(e.cfg) {
+		return false, nil
+	}
+	if inv.owners, err = e.lookupOwners(ctx, ownerIDs(len(inv.Tokens), func(i int) string { return inv.Tokens[i].Owner.ID })); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // decide evaluates every listed token and builds the sealed plan.
