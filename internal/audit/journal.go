@@ -21,6 +21,10 @@ var ErrClosed = errors.New("audit: journal closed")
 // journal's durable state is then unknown, and nothing more is written to it.
 var ErrFailed = errors.New("audit: journal failed")
 
+// ErrInUse is wrapped by Open when another process holds the journal's lock
+// (a running `patjanitor serve`).
+var ErrInUse = errors.New("journal in use by another patjanitor")
+
 // Options configure Open.
 type Options struct {
 	// Clock stamps records (default time.Now).
@@ -108,7 +112,7 @@ func open(path string, osf *os.File, created bool, opts Options) (*Journal, erro
 		return nil, fmt.Errorf("audit: journal %s is not a regular file", path)
 	}
 	if err := lockFile(osf); err != nil {
-		return nil, fmt.Errorf("audit: journal %s is in use by another process: %w", path, err)
+		return nil, fmt.Errorf("audit: journal %s is in use by another process: %w: %w", path, ErrInUse, err)
 	}
 	if created {
 		// Make the new file's directory entry durable too: an fsynced

@@ -115,6 +115,9 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	defer func() { _ = st.Close() }()
+	if _, err := journalSnoozes(ctx, st, journal); err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
 
 	opts := janitor.Options{
 		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),

@@ -236,6 +236,17 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.Run
 			defer func() { _ = st.Close() }()
 		}
 	}
+	if st != nil && r.journal != nil {
+		// Snoozes made with `snooze` while this process held the journal.
+		// A failure here is logged: the snooze is honoured anyway (it only
+		// keeps a token), and a journal that fails stops the run's
+		// mutations by itself.
+		if n, err := journalSnoozes(ctx, st, r.journal); err != nil {
+			r.log.Error("journal the snoozes made during serve", zap.Error(err))
+		} else if n > 0 {
+			r.log.Info("journaled the snoozes made during serve", zap.Int("snoozes", n))
+		}
+	}
 	opts := janitor.Options{
 		Config: cfg, Tenant: r.client, TenantURL: r.client.BaseURL(),
 		APIVersion: r.client.Version(), ClientID: r.client.ClientID(),

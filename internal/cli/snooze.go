@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
@@ -86,36 +87,71 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 			by = u.Username
 		}
 	}
-	// The journal first: it is locked by a running serve too, and failing
-	// before the store is written leaves nothing half done.
+	// The journal first, so that failing to open it leaves nothing half
+	// done. A running serve holds it: then the snooze is stored flagged, and
+	// that serve journals it when its next run starts (journalSnoozes),
+	// before it decides anything.
 	j, err := audit.Open(g.journalPath(o.journal), audit.Options{Clock: now})
-	if err != nil {
+	held := errors.Is(err, audit.ErrInUse)
+	switch {
+	case held:
+	case err != nil:
 		return fmt.Errorf("snooze: open journal: %w", err)
+	default:
+		defer func() { _ = j.Close() }()
 	}
-	defer func() { _ = j.Close() }()
 	st, err := g.openState(now)
 	if err != nil {
 		return fmt.Errorf("snooze: %w", err)
 	}
 	defer func() { _ = st.Close() }()
-	z, err := st.PutSnooze(ctx, state.Snooze{TokenID: tokenID, Until: now().Add(d).UTC(), Reason: reason, By: by})
+	z, err := st.PutSnooze(ctx, state.Snooze{TokenID: tokenID, Until: now().Add(d).UTC(), Reason: reason, By: by, Unjournaled: held})
 	if err != nil {
 		return fmt.Errorf("snooze: %w", err)
 	}
-	until := z.Until
-	note := reason
-	if by != "" {
-		note = reason + " (by " + by + ")"
+	if held {
+		_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\nThe journal is held by a running patjanitor serve; it journals this snooze when its next run starts.\n",
+			tokenID, pat.FormatTime(z.Until), reason)
+		return err
 	}
-	if _, err := j.Append(ctx, audit.Record{Kind: audit.KindSnooze, TokenID: tokenID, Until: &until, Note: note}); err != nil {
+	if _, err := j.Append(ctx, snoozeRecord(z)); err != nil {
 		// A snooze nobody can account for must not stay in force.
 		if _, derr := st.DeleteSnooze(context.WithoutCancel(ctx), tokenID); derr != nil {
 			return fmt.Errorf("snooze: journal: %w (and removing the unjournaled snooze failed: %v)", err, derr)
 		}
 		return fmt.Errorf("snooze: journal: %w (snooze not kept)", err)
 	}
-	_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\n", tokenID, pat.FormatTime(until), reason)
+	_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\n", tokenID, pat.FormatTime(z.Until), reason)
 	return err
+}
+
+// snoozeRecord is the journal record of a snooze.
+func snoozeRecord(z state.Snooze) audit.Record {
+	until := z.Until
+	note := z.Reason
+	if z.By != "" {
+		note = z.Reason + " (by " + z.By + ")"
+	}
+	return audit.Record{Kind: audit.KindSnooze, TokenID: z.TokenID, Until: &until, Note: note}
+}
+
+// journalSnoozes writes the journal records of the snoozes made while this
+// process held the journal, and clears their flag. It returns how many it
+// wrote.
+func journalSnoozes(ctx context.Context, st *state.Store, j janitor.Journal) (int, error) {
+	zs, err := st.UnjournaledSnoozes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for i, z := range zs {
+		if _, err := j.Append(ctx, snoozeRecord(z)); err != nil {
+			return i, fmt.Errorf("journal the snooze of %s: %w", z.TokenID, err)
+		}
+		if err := st.SnoozeJournaled(ctx, z); err != nil {
+			return i + 1, err
+		}
+	}
+	return len(zs), nil
 }
 
 func newSnoozesCmd(g *globals) *cobra.Command {

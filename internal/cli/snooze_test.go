@@ -63,3 +63,49 @@ func runMain(t *testing.T, args ...string) (int, string, string) {
 	code := Main(t.Context(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	return code, out.String(), errb.String()
 }
+
+// While a serve holds the journal, snooze still works: the snooze is kept,
+// flagged, and journaled by the holder of the journal (journalSnoozes, which
+// serve calls when a run starts) exactly once.
+func TestSnoozeWhileServeHoldsTheJournal(t *testing.T) {
+	dir := t.TempDir()
+	jpath := filepath.Join(dir, JournalFile)
+	held, err := audit.Open(jpath, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = held.Close() }()
+	code, out, errs := runMain(t, "--state-dir", dir, "snooze", "tok-9", "--for", "7d", "--reason", "vendor migration", "--by", "ops")
+	if code != 0 || !strings.Contains(out, "held by a running patjanitor serve") {
+		t.Fatalf("snooze with the journal held: code %d, out %q, stderr %q", code, out, errs)
+	}
+	st, err := state.Open(filepath.Join(dir, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	if z, ok, err := st.ActiveSnooze(t.Context(), "tok-9"); err != nil || !ok || !z.Unjournaled {
+		t.Fatalf("snooze %+v (found %v, %v), want it kept and flagged", z, ok, err)
+	}
+	for range 2 { // the second call finds nothing left to journal
+		if _, err := journalSnoozes(t.Context(), st, held); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = held.Close()
+	f, err := os.Open(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	var recs []audit.Record
+	if err := audit.Scan(f, func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Kind != audit.KindSnooze || recs[0].TokenID != "tok-9" || recs[0].Note != "vendor migration (by ops)" {
+		t.Fatalf("journal = %+v, want the one snooze record", recs)
+	}
+	if z, _, _ := st.ActiveSnooze(t.Context(), "tok-9"); z.Unjournaled {
+		t.Fatal("the snooze is still flagged after it was journaled")
+	}
+}

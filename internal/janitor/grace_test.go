@@ -668,3 +668,18 @@ func TestGraceNoSecretsAnywhere(t *testing.T) {
 		t.Error("the logs do not show the failed deliveries")
 	}
 }
+
+// An authentication failure is alerted as such, to the failures receivers.
+func TestFailureAlertNamesAuthErrors(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.addStale("x", 1, 1)
+	g.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: http.StatusUnauthorized})
+	if _, err := g.engine().Run(context.Background()); err == nil {
+		t.Fatal("Run succeeded with every listing refused")
+	}
+	g.requireNoMutations()
+	f := ofKind(g.hook.take(), notify.KindFailure)
+	if len(f) != 1 || f[0].Failure.Kind != notify.FailureAuth || !strings.Contains(f[0].Failure.Error, "401") {
+		t.Fatalf("failure alerts %+v, want one auth_error naming the 401", f)
+	}
+}

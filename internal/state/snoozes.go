@@ -17,6 +17,10 @@ type Snooze struct {
 	Reason    string    `json:"reason"`
 	By        string    `json:"by,omitempty"` // who asked for it (OS user or the operator's name)
 	CreatedAt time.Time `json:"createdAt"`
+	// Unjournaled is set when the snooze was made while a running serve
+	// held the journal: that serve journals it at its next run (see
+	// UnjournaledSnoozes).
+	Unjournaled bool `json:"unjournaled,omitempty"`
 }
 
 // Active reports whether the snooze still exempts its token at now.
@@ -146,4 +150,39 @@ func (s *Store) PruneSnoozes(ctx context.Context) ([]Snooze, error) {
 		return nil, fmt.Errorf("prune snoozes: %w", err)
 	}
 	return pruned, nil
+}
+
+// UnjournaledSnoozes returns the snoozes (also expired ones) that still wait
+// for their journal record, by token id.
+func (s *Store) UnjournaledSnoozes(ctx context.Context) ([]Snooze, error) {
+	all, err := s.Snoozes(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []Snooze
+	for _, z := range all {
+		if z.Unjournaled {
+			out = append(out, z)
+		}
+	}
+	return out, nil
+}
+
+// SnoozeJournaled records that z's journal record was written. A snooze
+// replaced meanwhile (another CreatedAt) keeps its own flag.
+func (s *Store) SnoozeJournaled(ctx context.Context, z Snooze) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := bucket(tx, bucketSnoozes)
+		var cur Snooze
+		found, err := getJSON(b, z.TokenID, &cur)
+		if err != nil || !found || !cur.CreatedAt.Equal(z.CreatedAt) || !cur.Unjournaled {
+			return err
+		}
+		cur.Unjournaled = false
+		return putJSON(b, z.TokenID, cur)
+	})
+	if err != nil {
+		return fmt.Errorf("snooze %s journaled: %w", z.TokenID, err)
+	}
+	return nil
 }
