@@ -21,6 +21,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
@@ -305,7 +306,10 @@ func reportOf(res *janitor.Result) *daemon.RunReport {
 		rep.Population = res.Plan.Population
 		rep.Matched = len(res.Plan.Items)
 		for i := range res.Plan.Items {
-			if !res.Plan.Items[i].Mutating() {
+			switch it := &res.Plan.Items[i]; {
+			case it.Mode == plan.ModeGrace:
+				rep.Grace++
+			case !it.Mutating():
 				rep.WouldApply++
 			}
 		}

@@ -66,8 +66,9 @@ type RunReport struct {
 	// Population is the number of tokens listed.
 	Population int
 	// Matched is the number of plan items; WouldApply of them are report-mode
-	// (or action report) items that change nothing.
-	Matched, WouldApply int
+	// (or action report) items that change nothing, Grace are marked tokens
+	// of policies with a grace period, waiting for their deadline.
+	Matched, WouldApply, Grace int
 	// The enforce-mode items by outcome.
 	Applied, Gone, Failed, Blocked, NotStarted int
 }
@@ -496,7 +497,7 @@ func (d *Daemon) runOnce(gen *generation, g Group, cfg *policy.Config, trigger s
 	fields := []zap.Field{
 		zap.String("run_id", rep.RunID), zap.Duration("duration", finished.Sub(started)),
 		zap.Int("population", rep.Population), zap.Int("matched", rep.Matched),
-		zap.Int("would_apply", rep.WouldApply), zap.Int("applied", rep.Applied),
+		zap.Int("would_apply", rep.WouldApply), zap.Int("grace", rep.Grace), zap.Int("applied", rep.Applied),
 		zap.Int("gone", rep.Gone), zap.Int("failed", rep.Failed),
 		zap.Int("blocked", rep.Blocked), zap.Int("not_started", rep.NotStarted),
 	}

@@ -195,7 +195,7 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
 		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
 	})
-	p.Guardrails = e.guardrails(ws, inv.Population)
+	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population)
 	if inv.Err != nil {
 		p.Error = inv.Err.Error()
 	}
@@ -367,17 +367,27 @@ func cmpStrings(pairs ...string) int {
 // wants. Report-mode items and the report action change nothing and so count
 // against no limit. A limit of 0 (or less) is not configured and is not listed.
 //
+// A token newly marked for a grace period counts as an action too: marking
+// starts the clock of that action and warns its owner, and a policy that
+// suddenly matches thousands of tokens should stop at the first run, not
+// after thousands of warnings. (Once marked, a token counts again only when
+// its action is due.)
+//
 // All limits are evaluated, also after one tripped, so the report shows every
 // limit that a reviewer would have to raise.
-func (e *Engine) guardrails(ws []work, population int) []plan.Guardrail {
+func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int) []plan.Guardrail {
 	lim := e.cfg.Limits
 	out := []plan.Guardrail{}
-	n := len(ws)
+	n := len(ws) + len(newMarks)
+	wanted := fmt.Sprintf("%d actions wanted", n)
+	if len(newMarks) > 0 {
+		wanted = fmt.Sprintf("%d actions wanted (%d now, %d tokens newly marked for a grace period)", n, len(ws), len(newMarks))
+	}
 	if lim.MaxActionsPerRun > 0 {
 		out = append(out, plan.Guardrail{
 			Name: GuardMaxActionsPerRun, Limit: float64(lim.MaxActionsPerRun), Wanted: n,
 			Tripped: n > lim.MaxActionsPerRun,
-			Detail:  fmt.Sprintf("%d actions wanted, at most %d per run", n, lim.MaxActionsPerRun),
+			Detail:  fmt.Sprintf("%s, at most %d per run", wanted, lim.MaxActionsPerRun),
 		})
 	}
 	if lim.MaxActionsPercent > 0 {
@@ -386,15 +396,21 @@ func (e *Engine) guardrails(ws []work, population int) []plan.Guardrail {
 		out = append(out, plan.Guardrail{
 			Name: GuardMaxActionsPercent, Limit: lim.MaxActionsPercent, Wanted: n,
 			Tripped: n > allowed,
-			Detail: fmt.Sprintf("%d actions wanted, at most %g%% of the %d tokens = %d",
-				n, lim.MaxActionsPercent, population, allowed),
+			Detail: fmt.Sprintf("%s, at most %g%% of the %d tokens = %d",
+				wanted, lim.MaxActionsPercent, population, allowed),
 		})
 	}
 	if lim.MaxActionsPerOwner > 0 {
 		perOwner := map[string]int{}
 		var worst string
+		owners := make([]string, 0, n)
 		for _, w := range ws {
-			o := w.item.OwnerID
+			owners = append(owners, w.item.OwnerID)
+		}
+		for _, m := range newMarks {
+			owners = append(owners, m.OwnerID)
+		}
+		for _, o := range owners {
 			perOwner[o]++
 			if perOwner[o] > perOwner[worst] || (perOwner[o] == perOwner[worst] && o < worst) {
 				worst = o

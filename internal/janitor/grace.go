@@ -127,6 +127,18 @@ func graceItem(it *plan.Item, marks map[state.MarkKey]state.Mark, grace time.Dur
 	return m, restart
 }
 
+// newMarks are the marks of ms the store does not hold yet (or holds for
+// another action): the tokens this run would start a grace period for.
+func (inv *Inventory) newMarks(ms []state.Mark) []state.Mark {
+	var out []state.Mark
+	for _, m := range ms {
+		if old, ok := inv.marks[m.Key()]; !ok || old.Action != m.Action {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // markKeyOf is the mark an item stands for.
 func markKeyOf(it *plan.Item) state.MarkKey {
 	return state.MarkKey{TokenID: it.TokenID, Policy: it.Policy}

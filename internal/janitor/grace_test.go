@@ -683,3 +683,38 @@ func TestFailureAlertNamesAuthErrors(t *testing.T) {
 		t.Fatalf("failure alerts %+v, want one auth_error naming the 401", f)
 	}
 }
+
+// Newly marked tokens count against the guardrails: a grace policy that
+// suddenly matches more tokens than a run may act on warns nobody. Tokens
+// already marked count again only when their action is due.
+func TestGraceNewMarksCountAgainstGuardrails(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.addStale("n", 3, 1)
+	g.cfg.Limits.MaxActionsPerRun = 2
+	res, err := g.engine().Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "3 tokens newly marked for a grace period") {
+		t.Fatalf("Run: %v, want the guardrail naming the new marks", err)
+	}
+	if len(g.marks()) != 0 || len(ofKind(g.hook.take(), notify.KindDigest)) != 0 {
+		t.Fatalf("a blocked run marked %v or warned owners", g.marks())
+	}
+	if tr := res.Plan.Tripped(); len(tr) != 1 || tr[0].Wanted != 3 {
+		t.Fatalf("tripped %+v", tr)
+	}
+
+	// Two of them are marked while the limit is higher; with the limit back
+	// at 2, the third one alone is new and the run goes through.
+	g.cfg.Limits.MaxActionsPerRun = 0
+	g.sim.Remove("n-002")
+	g.run()
+	g.addStale("n", 3, 1) // n-002 is back, n-000 and n-001 are still marked
+	g.cfg.Limits.MaxActionsPerRun = 2
+	g.clock.Set(at(1))
+	res = g.run()
+	if len(g.marks()) != 3 {
+		t.Fatalf("marks %v, want all three", g.marks())
+	}
+	if tr := res.Plan.Guardrails[0]; tr.Wanted != 1 || tr.Tripped {
+		t.Fatalf("guardrail %+v, want 1 wanted (the one new mark)", tr)
+	}
+}
