@@ -46,10 +46,10 @@ type simEnv struct {
 	srv   *httptest.Server
 	clock *fakeClock
 
-	// The simulator logs a request when its handler returns, which can be
-	// after the client has read the whole response (a body sent with a
-	// Content-Length is complete before the handler's deferred logging runs).
-	// requests waits for the handlers in flight, so a test reads a complete log.
+	// The simulator logs a request before the client sees its answer, but a
+	// request whose client gave up during injected latency is logged only
+	// when its handler ends. requests waits for the handlers in flight, so a
+	// test reads a complete log.
 	mu       sync.Mutex
 	idle     *sync.Cond
 	inFlight int

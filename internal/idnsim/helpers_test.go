@@ -10,41 +10,24 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // t0 is the tests' "now", the same instant golden.yaml is written for.
 var t0 = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeclock.Clock { return fakeclock.New(t0) }
 
 // env is a simulator on a loopback httptest server with a fake clock.
 type env struct {
 	t     *testing.T
 	sim   *Sim
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *fakeclock.Clock
 	sc    *Scenario
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
@@ -54,7 +55,7 @@ policies:
 // keeps the messages; status makes it fail.
 type hook struct {
 	t     *testing.T
-	clock *clock
+	clock *fakeclock.Clock
 	srv   *httptest.Server
 	mu    sync.Mutex
 	fail  int // answer this status instead of 204
@@ -71,7 +72,7 @@ type hookMsg struct {
 	Failure *notify.Failure `json:"failure"`
 }
 
-func newHook(t *testing.T, clk *clock) *hook {
+func newHook(t *testing.T, clk *fakeclock.Clock) *hook {
 	h := &hook{t: t, clock: clk}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hooks/"+hookPathSecret, func(w http.ResponseWriter, r *http.Request) {

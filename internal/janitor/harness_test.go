@@ -16,6 +16,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -27,29 +28,11 @@ import (
 // API client and the engine all read this clock.
 var t0 = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 
-// clock is a settable clock shared by the simulator, the client and the engine.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // env is one end-to-end setup: a simulated tenant on loopback, an API client
 // logged in as its admin PAT, a config and a journal in a temp dir.
 type env struct {
 	t       *testing.T
-	clock   *clock
+	clock   *fakeclock.Clock // shared by the simulator, the client and the engine
 	sim     *idnsim.Sim
 	url     string
 	admin   idnsim.Credentials
@@ -73,7 +56,7 @@ func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 // section is filled in here; the test gives limits, exclude and policies).
 func newEnv(t *testing.T, cfgBody string, o envOpts) *env {
 	t.Helper()
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	so := o.sim
 	so.Clock = clk.Now
 	if so.RateLimit == 0 {

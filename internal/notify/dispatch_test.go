@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -35,7 +36,7 @@ type notifierFunc func(ctx context.Context, m *Message) (bool, error)
 func (f notifierFunc) Notify(ctx context.Context, m *Message) (bool, error) { return f(ctx, m) }
 
 type dispatchEnv struct {
-	clk     *fakeClock
+	clk     *fakeclock.Clock
 	sleep   *sleeper
 	metrics *fakeMetrics
 	path    string
@@ -109,7 +110,7 @@ func TestOutboxSurvivesRestartAndDeliversOnNextDispatch(t *testing.T) {
 	if rep, _ := d.Flush(ctx); len(rep.Results) != 0 {
 		t.Fatalf("flushed before the retry interval: %+v", rep.Results)
 	}
-	env.clk.Add(5 * time.Minute)
+	env.clk.Advance(5 * time.Minute)
 	rep, err = d.Flush(ctx)
 	if err != nil || len(rep.Results) != 1 || rep.Results[0].Outcome != Sent {
 		t.Fatalf("second dispatch = %+v, %v", rep.Results, err)
@@ -156,7 +157,7 @@ func TestDigestDeliveryStartsGraceClockAndIsNotRepeated(t *testing.T) {
 	_, url := newServer(t, rec)
 	disp := env.dispatcher(t, map[string]Notifier{"siem": buildWebhook(t, url, env.clk)})
 
-	env.clk.Add(time.Hour) // delivered an hour after the run that marked
+	env.clk.Advance(time.Hour) // delivered an hour after the run that marked
 	rep, err := disp.Send(ctx, DigestMessage("siem", "run-1", env.clk.Now(), d))
 	if err != nil || rep.Count(Sent) != 1 {
 		t.Fatalf("Send = %+v, %v", rep, err)
@@ -173,7 +174,7 @@ func TestDigestDeliveryStartsGraceClockAndIsNotRepeated(t *testing.T) {
 	}
 
 	// The next run builds the same digest: suppressed within the interval.
-	env.clk.Add(24 * time.Hour)
+	env.clk.Advance(24 * time.Hour)
 	rep, _ = disp.Send(ctx, DigestMessage("siem", "run-2", env.clk.Now(), d))
 	if rep.Count(Suppressed) != 1 || len(rec.requests()) != 1 {
 		t.Fatalf("repeat digest = %+v, %d requests", rep.Results, len(rec.requests()))
@@ -187,7 +188,7 @@ func TestDigestDeliveryStartsGraceClockAndIsNotRepeated(t *testing.T) {
 		t.Fatalf("changed digest = %+v", rep.Results)
 	}
 	// After the interval the same digest is a reminder; clocks do not restart.
-	env.clk.Add(DefaultDigestInterval)
+	env.clk.Advance(DefaultDigestInterval)
 	rep, _ = disp.Send(ctx, DigestMessage("siem", "run-9", env.clk.Now(), d2))
 	if rep.Count(Sent) != 1 || len(rep.Results[0].Warned) != 0 {
 		t.Fatalf("reminder = %+v", rep.Results)
@@ -224,7 +225,7 @@ func TestFailedDigestStartsNoClock(t *testing.T) {
 		t.Error("failed delivery recorded as delivered")
 	}
 	// The next run's digest replaces the pending one (one digest per owner).
-	env.clk.Add(time.Hour)
+	env.clk.Advance(time.Hour)
 	rec.mu.Lock()
 	rec.answers = []answer{{status: 200}}
 	rec.mu.Unlock()
@@ -337,7 +338,7 @@ func TestExpiredAndOrphanedEntriesAreDropped(t *testing.T) {
 	if _, err := disp.Send(ctx, SummaryMessage("x", "run-1", t0, sampleSummary()), SummaryMessage("gone", "run-1", t0, sampleSummary())); err != nil {
 		t.Fatal(err)
 	}
-	env.clk.Add(8 * 24 * time.Hour)
+	env.clk.Advance(8 * 24 * time.Hour)
 	rep, _ := disp.Flush(ctx)
 	if len(rep.Results) != 1 || rep.Results[0].Outcome != Failed || rep.Results[0].Reason != ReasonExpired {
 		t.Fatalf("expired = %+v", rep.Results)
@@ -396,14 +397,14 @@ func TestSuppressedDigestDropsStalePendingOne(t *testing.T) {
 		t.Fatalf("run 1 = %+v", rep.Results)
 	}
 	// Run 2: a token joins; digest B cannot be delivered.
-	env.clk.Add(time.Hour)
+	env.clk.Advance(time.Hour)
 	b := d
 	b.Items = append(append([]DigestItem(nil), d.Items...), DigestItem{TokenID: "t-x", TokenName: "x", Policy: "unused-90d", Action: "delete", Reason: "r", MarkedAt: env.clk.Now(), Grace: grace14d})
 	if rep, _ := disp.Send(ctx, DigestMessage("siem", "run-2", env.clk.Now(), b)); rep.Count(Deferred) != 1 {
 		t.Fatalf("run 2 = %+v", rep.Results)
 	}
 	// Run 3: that token is gone again; the digest is A, already delivered.
-	env.clk.Add(time.Hour)
+	env.clk.Advance(time.Hour)
 	rep, err := disp.Send(ctx, DigestMessage("siem", "run-3", env.clk.Now(), d))
 	if err != nil || rep.Count(Suppressed) != 1 || len(rep.Results) != 1 {
 		t.Fatalf("run 3 = %+v, %v", rep.Results, err)

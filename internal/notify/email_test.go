@@ -26,6 +26,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 )
 
 // smtpServer is an in-process SMTP server (github.com/emersion/go-smtp)
@@ -194,7 +196,7 @@ func emailReceiver(srv *smtpServer, t *testing.T, requireTLS bool, user, pass st
 	return Receiver{Name: "owner-mail", Email: ec}
 }
 
-func buildEmail(t *testing.T, r Receiver, clk *fakeClock) Notifier {
+func buildEmail(t *testing.T, r Receiver, clk *fakeclock.Clock) Notifier {
 	t.Helper()
 	ns, err := Build(Config{Receivers: []Receiver{r}}, Deps{Clock: clk.Now, Renderer: newTestRenderer(t, clk)})
 	if err != nil {

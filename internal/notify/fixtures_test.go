@@ -10,36 +10,21 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 )
 
 // t0 is the fixed "now" of every test.
 var t0 = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *fakeclock.Clock { return fakeclock.New(t0) }
 
 // sleeper records requested sleeps and returns at once (or ctx's error), so
 // backoff is checked without waiting on wall time.
 type sleeper struct {
 	mu     sync.Mutex
 	sleeps []time.Duration
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 }
 
 func (s *sleeper) Sleep(ctx context.Context, d time.Duration) error {
@@ -50,7 +35,7 @@ func (s *sleeper) Sleep(ctx context.Context, d time.Duration) error {
 	s.sleeps = append(s.sleeps, d)
 	s.mu.Unlock()
 	if s.clock != nil {
-		s.clock.Add(d)
+		s.clock.Advance(d)
 	}
 	return nil
 }
@@ -125,7 +110,7 @@ func sampleMessages(receiver string) []*Message {
 	}
 }
 
-func newTestRenderer(t *testing.T, clk *fakeClock) *Renderer {
+func newTestRenderer(t *testing.T, clk *fakeclock.Clock) *Renderer {
 	t.Helper()
 	r, err := NewRenderer(RenderOptions{Clock: clk.Now})
 	if err != nil {

@@ -58,7 +58,7 @@ func TestDigestDeadlineIsDeliveryTimePlusGrace(t *testing.T) {
 		t.Errorf("text deadlines:\n%s", out.Text)
 	}
 	// The same message sent three days later (it waited in the outbox).
-	clk.Add(72 * time.Hour)
+	clk.Advance(72 * time.Hour)
 	out, _ = r.Render(m)
 	if !strings.Contains(out.Text, "not before 2026-12-09 03:00 UTC") || !strings.Contains(out.Text, "not before 2026-12-13 03:00 UTC") {
 		t.Errorf("text deadlines after 3 days:\n%s", out.Text)

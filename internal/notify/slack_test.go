@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 )
 
 // writeSecret writes value to a 0600 file and returns its path.
@@ -88,7 +90,7 @@ func newServer(t *testing.T, h http.Handler) (srv *httptest.Server, secretURL st
 	return srv, srv.URL + "/services/T0001/B0002/s3cr3tPathTokenXyZ"
 }
 
-func buildSlack(t *testing.T, url string, clk *fakeClock) Notifier {
+func buildSlack(t *testing.T, url string, clk *fakeclock.Clock) Notifier {
 	t.Helper()
 	cfg := Config{Receivers: []Receiver{{Name: "sec-slack", Slack: &SlackConfig{WebhookURLFile: writeSecret(t, "slack-url", url)}}}}
 	ns, err := Build(cfg, Deps{Clock: clk.Now, Renderer: newTestRenderer(t, clk)})

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 )
 
 const testHMACKey = "hmac-key-0123456789abcdef"
 
-func buildWebhook(t *testing.T, url string, clk *fakeClock) Notifier {
+func buildWebhook(t *testing.T, url string, clk *fakeclock.Clock) Notifier {
 	t.Helper()
 	cfg := Config{Receivers: []Receiver{{Name: "siem", Webhook: &WebhookConfig{
 		URLFile: writeSecret(t, "url", url), HMACSecretFile: writeSecret(t, "hmac", testHMACKey),

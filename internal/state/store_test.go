@@ -9,35 +9,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))
 }
 
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func openTest(t *testing.T, path string, clk *fakeClock) *Store {
+func openTest(t *testing.T, path string, clk *fakeclock.Clock) *Store {
 	t.Helper()
 	s, err := Open(path, Options{Clock: clk.Now, LockTimeout: 200 * time.Millisecond})
 	if err != nil {
@@ -359,7 +343,7 @@ func TestSnoozeExpiry(t *testing.T) {
 		t.Fatalf("active = %v", active)
 	}
 
-	clk.Add(24 * time.Hour) // t2 ends exactly now: Until is exclusive
+	clk.Advance(24 * time.Hour) // t2 ends exactly now: Until is exclusive
 	if _, ok, _ := s.ActiveSnooze(ctx, "t2"); ok {
 		t.Error("t2 still active at its Until")
 	}
@@ -409,13 +393,13 @@ func TestReconcileMarksKeepsClocksAndUnmarks(t *testing.T) {
 	}
 	markedAt := clk.Now()
 
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	warnAt := clk.Now()
 	started, err := s.WarnMarks(ctx, []MarkKey{{"t1", "a"}, {"t9", "a"}}, warnAt)
 	if err != nil || len(started) != 1 {
 		t.Fatalf("WarnMarks = %+v, %v", started, err)
 	}
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	again, _ := s.WarnMarks(ctx, []MarkKey{{"t1", "a"}}, clk.Now())
 	if len(again) != 0 {
 		t.Error("a second warning restarted the clock")
@@ -426,7 +410,7 @@ func TestReconcileMarksKeepsClocksAndUnmarks(t *testing.T) {
 	if _, err := s.PutMark(ctx, Mark{TokenID: "t5", OwnerID: "o2", Policy: "c", Action: "patch", Reason: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(24 * time.Hour)
+	clk.Advance(24 * time.Hour)
 	ch, err = s.ReconcileMarks(ctx, []string{"a", "b"}, []Mark{mk("t1", "a", "r1 updated"), mk("t3", "b", "r3")})
 	if err != nil {
 		t.Fatal(err)
@@ -508,7 +492,7 @@ func TestOutboxDeliveredIsAtomic(t *testing.T) {
 	if m, _, _ := s.GetMark(ctx, MarkKey{"t1", "p"}); m.WarnedAt != nil {
 		t.Fatal("a failed delivery started the clock")
 	}
-	clk.Add(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	due, _ = s.DueOutbox(ctx, clk.Now())
 	if len(due) != 2 || due[0].ID != e.ID || due[0].Attempts != 1 || due[0].LastError != "smtp: connection refused" {
 		t.Fatalf("due at next attempt = %+v", due)
@@ -556,7 +540,7 @@ func TestEnqueueReplacesPendingMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = s.Deferred(ctx, "digest/m/o1", 3, clk.Now().Add(time.Hour), "boom")
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	if err := s.Enqueue(ctx, OutboxEntry{ID: "digest/m/o1", Payload: json.RawMessage(`{"v":2}`)}); err != nil {
 		t.Fatal(err)
 	}
