@@ -3,24 +3,21 @@ package janitor_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
@@ -51,93 +48,11 @@ policies:
     grace: 14d
 `
 
-// hook is a webhook receiver on loopback that checks every signature and
-// keeps the messages; status makes it fail.
-type hook struct {
-	t     *testing.T
-	clock *fakeclock.Clock
-	srv   *httptest.Server
-	mu    sync.Mutex
-	fail  int // answer this status instead of 204
-	got   []hookMsg
-	tries int
-}
-
-type hookMsg struct {
-	ID      string          `json:"id"`
-	Kind    notify.Kind     `json:"kind"`
-	Summary *notify.Summary `json:"summary"`
-	Digest  *notify.Digest  `json:"digest"`
-	Notice  *notify.Notice  `json:"notice"`
-	Failure *notify.Failure `json:"failure"`
-}
-
-func newHook(t *testing.T, clk *fakeclock.Clock) *hook {
-	h := &hook{t: t, clock: clk}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/hooks/"+hookPathSecret, func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		h.tries++
-		if err := notify.VerifySignature([]byte(hookHMACKey), r.Header.Get(notify.HeaderTimestamp),
-			r.Header.Get(notify.HeaderSignature), body, h.clock.Now(), 5*time.Minute); err != nil {
-			h.t.Errorf("webhook signature: %v", err)
-		}
-		if h.fail != 0 {
-			w.WriteHeader(h.fail)
-			return
-		}
-		var m hookMsg
-		if err := json.Unmarshal(body, &m); err != nil {
-			h.t.Errorf("webhook body: %v\n%s", err, body)
-		}
-		h.got = append(h.got, m)
-		w.WriteHeader(http.StatusNoContent)
-	})
-	h.srv = httptest.NewServer(mux)
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-func (h *hook) url() string { return h.srv.URL + "/hooks/" + hookPathSecret }
-
-func (h *hook) setFail(status int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.fail = status
-}
-
-// take returns the messages received since the last take.
-func (h *hook) take() []hookMsg {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := h.got
-	h.got = nil
-	return out
-}
-
-func (h *hook) attempts() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.tries
-}
-
-func ofKind(msgs []hookMsg, k notify.Kind) []hookMsg {
-	var out []hookMsg
-	for _, m := range msgs {
-		if m.Kind == k {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // graceEnv is env plus a state store, the webhook receiver and metrics: what
 // `serve` wires, with the test clock everywhere.
 type graceEnv struct {
 	*env
-	hook    *hook
+	hook    *notifytest.Receiver
 	stPath  string
 	st      *state.Store
 	reg     *prometheus.Registry
@@ -146,7 +61,7 @@ type graceEnv struct {
 
 func newGraceEnv(t *testing.T, cfg string) *graceEnv {
 	g := &graceEnv{env: newEnv(t, cfg, envOpts{})}
-	g.hook = newHook(t, g.clock)
+	g.hook = notifytest.NewReceiver(t, "/hooks/"+hookPathSecret, hookHMACKey, g.clock.Now)
 	g.stPath = filepath.Join(t.TempDir(), state.FileName)
 	g.reg = prometheus.NewRegistry()
 	g.metrics = metrics.New(g.reg)
@@ -173,7 +88,7 @@ func (g *graceEnv) openStore() {
 func (g *graceEnv) engine(mod ...func(*janitor.Options)) *janitor.Engine {
 	g.t.Helper()
 	getenv := func(k string) string {
-		return map[string]string{"HOOK_URL": g.hook.url(), "HOOK_KEY": hookHMACKey}[k]
+		return map[string]string{"HOOK_URL": g.hook.URL(), "HOOK_KEY": hookHMACKey}[k]
 	}
 	ncfg := notify.Config{
 		Receivers: []notify.Receiver{{Name: "hook", Webhook: &notify.WebhookConfig{URLEnv: "HOOK_URL", HMACSecretEnv: "HOOK_KEY"}}},
@@ -280,8 +195,8 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	if got := itemModes(res.Plan); got["g-000"] != plan.ModeGrace || got["g-001"] != plan.ModeGrace || got["g-002"] != plan.ModeGrace {
 		t.Fatalf("day 0 modes %v, want grace for all", got)
 	}
-	msgs := g.hook.take()
-	digests := ofKind(msgs, notify.KindDigest)
+	msgs := g.hook.Take()
+	digests := notifytest.OfKind(msgs, notify.KindDigest)
 	if len(digests) != 2 {
 		t.Fatalf("day 0: %d digests, want one per owner (2): %+v", len(digests), msgs)
 	}
@@ -299,7 +214,7 @@ func TestGraceWarnWaitAct(t *testing.T) {
 			}
 		}
 	}
-	if n := len(ofKind(msgs, notify.KindSummary)); n != 1 {
+	if n := len(notifytest.OfKind(msgs, notify.KindSummary)); n != 1 {
 		t.Errorf("day 0: %d summaries, want 1", n)
 	}
 	marks := g.marks()
@@ -318,7 +233,7 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	g.clock.Set(at(6))
 	res = g.run()
 	g.requireNoMutations()
-	if n := len(ofKind(g.hook.take(), notify.KindDigest)); n != 0 {
+	if n := len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)); n != 0 {
 		t.Fatalf("day 6: %d digests, want none (same marks as delivered on day 0)", n)
 	}
 	// Day 7: a week after the warning, the owners get a reminder with the
@@ -326,7 +241,7 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	g.clock.Set(at(7))
 	res = g.run()
 	g.requireNoMutations()
-	reminders := ofKind(g.hook.take(), notify.KindDigest)
+	reminders := notifytest.OfKind(g.hook.Take(), notify.KindDigest)
 	if len(reminders) != 2 {
 		t.Fatalf("day 7: %d digests, want a reminder per owner (2)", len(reminders))
 	}
@@ -356,7 +271,7 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	if _, ok := g.marks()["g-001"]; ok {
 		t.Fatal("g-001 was used during the grace period and is still marked")
 	}
-	g.hook.take()
+	g.hook.Take()
 
 	// Day 14: the deadline has passed for g-000 and g-002; g-001 survives.
 	g.clock.Set(at(14))
@@ -378,7 +293,7 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	if v := g.gauge("patjanitor_pending_actions", "policy", "unused-90d"); v != 0 {
 		t.Errorf("pending_actions after the actions = %v, want 0", v)
 	}
-	notices := ofKind(g.hook.take(), notify.KindNotice)
+	notices := notifytest.OfKind(g.hook.Take(), notify.KindNotice)
 	if len(notices) != 2 {
 		t.Fatalf("day 14: %d notices, want one per owner (2)", len(notices))
 	}
@@ -405,11 +320,11 @@ func TestGraceWarnWaitAct(t *testing.T) {
 func TestGraceFailedDeliveryDelaysDeadlineAcrossRestart(t *testing.T) {
 	g := newGraceEnv(t, graceConfig)
 	g.addStale("f", 1, 1)
-	g.hook.setFail(http.StatusInternalServerError)
+	g.hook.Fail(http.StatusInternalServerError)
 
 	res := g.run()
 	g.requireNoMutations()
-	if g.hook.attempts() == 0 {
+	if g.hook.Attempts() == 0 {
 		t.Fatal("no delivery was attempted")
 	}
 	m := g.marks()["f-000"]
@@ -433,11 +348,11 @@ func TestGraceFailedDeliveryDelaysDeadlineAcrossRestart(t *testing.T) {
 	}
 
 	// Day 3: the receiver works again; the clock starts now.
-	g.hook.setFail(0)
+	g.hook.Fail(0)
 	g.clock.Set(at(3))
 	g.run()
 	g.requireNoMutations()
-	if n := len(ofKind(g.hook.take(), notify.KindDigest)); n != 1 {
+	if n := len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)); n != 1 {
 		t.Fatalf("day 3: %d digests delivered, want 1 (the waiting one, superseded by this run's)", n)
 	}
 	m = g.marks()["f-000"]
@@ -468,7 +383,7 @@ func TestGraceFailedDeliveryDelaysDeadlineAcrossRestart(t *testing.T) {
 func TestGraceUndeliverableWarningNeverActs(t *testing.T) {
 	g := newGraceEnv(t, graceConfig)
 	g.addStale("u", 1, 1)
-	g.hook.setFail(http.StatusBadRequest)
+	g.hook.Fail(http.StatusBadRequest)
 	for _, d := range []int{0, 14, 30, 60} {
 		g.clock.Set(at(d))
 		g.run()
@@ -497,7 +412,7 @@ func TestGraceDryRunSendsNothing(t *testing.T) {
 	if kinds[notify.KindDigest] != 2 || kinds[notify.KindSummary] != 1 || kinds[notify.KindNotice] != 0 {
 		t.Fatalf("dry-run messages by kind %v, want 2 digests and 1 summary", kinds)
 	}
-	if n := g.hook.attempts(); n != 0 {
+	if n := g.hook.Attempts(); n != 0 {
 		t.Fatalf("a dry run sent %d webhook requests", n)
 	}
 	if len(g.marks()) != 0 || len(g.outbox()) != 0 {
@@ -512,7 +427,7 @@ func TestGraceBlockedRunsKeepMarks(t *testing.T) {
 	g := newGraceEnv(t, graceConfig)
 	g.addStale("b", 2, 1)
 	g.run() // marks and warns b-000, b-001
-	g.hook.take()
+	g.hook.Take()
 
 	// Past the deadline with a limit of 1 action: blocked.
 	g.cfg.Limits.MaxActionsPerRun = 1
@@ -525,8 +440,8 @@ func TestGraceBlockedRunsKeepMarks(t *testing.T) {
 	if len(g.marks()) != 2 {
 		t.Fatalf("marks after a blocked run: %v", g.marks())
 	}
-	msgs := g.hook.take()
-	if f := ofKind(msgs, notify.KindFailure); len(f) != 1 || f[0].Failure.Kind != notify.FailureGuardrail {
+	msgs := g.hook.Take()
+	if f := notifytest.OfKind(msgs, notify.KindFailure); len(f) != 1 || f[0].Failure.Kind != notify.FailureGuardrail {
 		t.Fatalf("failure alerts %+v, want one guardrail alert", f)
 	}
 
@@ -541,7 +456,7 @@ func TestGraceBlockedRunsKeepMarks(t *testing.T) {
 	if len(g.marks()) != 2 {
 		t.Fatalf("marks after an incomplete run: %v", g.marks())
 	}
-	if f := ofKind(g.hook.take(), notify.KindFailure); len(f) != 1 || f[0].Failure.Kind != notify.FailureRun {
+	if f := notifytest.OfKind(g.hook.Take(), notify.KindFailure); len(f) != 1 || f[0].Failure.Kind != notify.FailureRun {
 		t.Fatalf("failure alerts %+v, want one run-failed alert", f)
 	}
 }
@@ -583,7 +498,7 @@ func TestGraceApplyPlan(t *testing.T) {
 	if m := g.marks()["a-000"]; m.WarnedAt == nil {
 		t.Fatalf("apply PLAN did not mark and warn: %+v", m)
 	}
-	if n := len(ofKind(g.hook.take(), notify.KindDigest)); n != 1 {
+	if n := len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)); n != 1 {
 		t.Fatalf("%d digests, want 1", n)
 	}
 
@@ -614,7 +529,7 @@ func TestGraceNoSecretsAnywhere(t *testing.T) {
 	g := newGraceEnv(t, graceConfig)
 	g.addStale("s", 2, 1)
 	var texts []string
-	g.hook.setFail(http.StatusInternalServerError)
+	g.hook.Fail(http.StatusInternalServerError)
 	res := g.run()
 	for _, r := range res.Notified.Results {
 		if r.Err != nil {
@@ -626,7 +541,7 @@ func TestGraceNoSecretsAnywhere(t *testing.T) {
 	}
 	// A receiver that is not there at all: a connection error quotes the URL
 	// in net/http's words.
-	g.hook.srv.Close()
+	g.hook.Close()
 	g.clock.Set(at(1))
 	res = g.run()
 	for _, r := range res.Notified.Results {
@@ -679,7 +594,7 @@ func TestFailureAlertNamesAuthErrors(t *testing.T) {
 		t.Fatal("Run succeeded with every listing refused")
 	}
 	g.requireNoMutations()
-	f := ofKind(g.hook.take(), notify.KindFailure)
+	f := notifytest.OfKind(g.hook.Take(), notify.KindFailure)
 	if len(f) != 1 || f[0].Failure.Kind != notify.FailureAuth || !strings.Contains(f[0].Failure.Error, "401") {
 		t.Fatalf("failure alerts %+v, want one auth_error naming the 401", f)
 	}
@@ -696,7 +611,7 @@ func TestGraceNewMarksCountAgainstGuardrails(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "3 tokens newly marked for a grace period") {
 		t.Fatalf("Run: %v, want the guardrail naming the new marks", err)
 	}
-	if len(g.marks()) != 0 || len(ofKind(g.hook.take(), notify.KindDigest)) != 0 {
+	if len(g.marks()) != 0 || len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)) != 0 {
 		t.Fatalf("a blocked run marked %v or warned owners", g.marks())
 	}
 	if tr := res.Plan.Tripped(); len(tr) != 1 || tr[0].Wanted != 3 {
