@@ -173,7 +173,7 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 		if err := report.Render(g.streams.Out, saved, "table"); err != nil {
 			return nil, fmt.Errorf("render the plan: %w", err)
 		}
-		q := fmt.Sprintf("\npatjanitor will re-check and then execute up to %d actions of %s against %s%s.", len(pending), planFile, eng.TenantURL(), graceNote(held))
+		q := fmt.Sprintf("\npatjanitor will re-check %s and then %s against %s.", planFile, applyWhat(len(pending), held), eng.TenantURL())
 		if err := confirm(g.streams, q); err != nil {
 			return nil, err
 		}
@@ -197,15 +197,14 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 	}
 	pending := pl.Plan.Pending()
 	held := countGrace(pl.Plan)
-	if blocked || o.autoApprove || len(pending) == 0 {
+	if blocked || o.autoApprove || (len(pending) == 0 && held == 0) {
 		// Execute refuses a blocked plan (and says why) without asking,
-		// resolves interrupted intents even when nothing is pending, and with
-		// nothing to mutate only keeps the grace marks and sends the run's
-		// notifications (the summary; the digests of grace items).
+		// resolves interrupted intents even when nothing is pending, and
+		// sends the run's summary.
 		if len(pending) == 0 && !blocked {
-			msg := "No enforce-mode actions."
-			if held == 0 {
-				msg += " Nothing to do."
+			msg := "No enforce-mode actions. Nothing to do."
+			if held > 0 {
+				msg = fmt.Sprintf("No enforce-mode action is due. Marking %d tokens of policies with a grace period and warning their owners.", held)
 			}
 			if _, err := fmt.Fprintln(g.streams.Out, msg); err != nil {
 				return nil, err
@@ -213,7 +212,8 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 		}
 		return eng.Execute(ctx, pl)
 	}
-	q := fmt.Sprintf("\npatjanitor will execute %d actions against %s%s.", len(pending), eng.TenantURL(), graceNote(held))
+	// Marking tokens warns their owners: that is asked for like an action.
+	q := fmt.Sprintf("\npatjanitor will %s against %s.", applyWhat(len(pending), held), eng.TenantURL())
 	if err := confirm(g.streams, q); err != nil {
 		return nil, err
 	}
@@ -347,9 +347,14 @@ func countGrace(p *plan.Plan) int {
 	return n
 }
 
-func graceNote(held int) string {
-	if held == 0 {
-		return ""
+// applyWhat says what an apply is about to do, for its confirmation.
+func applyWhat(actions, held int) string {
+	var parts []string
+	if actions > 0 {
+		parts = append(parts, fmt.Sprintf("execute up to %d actions", actions))
 	}
-	return fmt.Sprintf(", and mark %d tokens of policies with a grace period and warn their owners", held)
+	if held > 0 {
+		parts = append(parts, fmt.Sprintf("mark %d tokens of policies with a grace period and warn their owners (nothing in the tenant changes for those)", held))
+	}
+	return strings.Join(parts, ", and ")
 }

@@ -177,8 +177,11 @@ func (t *table) item(it *plan.Item) {
 // groupHeading names a group and says whether it changes the tenant.
 func groupHeading(g *group) string {
 	effect := "report only, nothing changes"
-	if g.Changes() {
+	switch {
+	case g.Changes():
 		effect = "CHANGES THE TENANT"
+	case g.Mode == plan.ModeGrace:
+		effect = "grace period: marked, owners warned, acted on after the deadline"
 	}
 	return groupTitle(g) + " (" + effect + ")"
 }

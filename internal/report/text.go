@@ -236,8 +236,14 @@ type summary struct {
 func summarize(p *plan.Plan) summary {
 	c := p.Counts()
 	s := summary{Counts: c}
-	s.Decided = fmt.Sprintf("%s: %d to change (enforce), %d report only; %d skipped (exempt)",
-		plural(c.Items, "token"), c.Pending, c.Items-c.Pending, c.Skipped)
+	grace := c.ByMode[plan.ModeGrace]
+	if grace > 0 {
+		s.Decided = fmt.Sprintf("%s: %d to change (enforce), %d waiting for a grace period, %d report only; %d skipped (exempt)",
+			plural(c.Items, "token"), c.Pending, grace, c.Items-c.Pending-grace, c.Skipped)
+	} else {
+		s.Decided = fmt.Sprintf("%s: %d to change (enforce), %d report only; %d skipped (exempt)",
+			plural(c.Items, "token"), c.Pending, c.Items-c.Pending, c.Skipped)
+	}
 
 	perAction := map[string]int{}
 	for _, it := range p.Pending() {
@@ -261,10 +267,18 @@ func summarize(p *plan.Plan) summary {
 			ts = append(ts, fmt.Sprintf("%s (limit %s, wanted %d)", g.Name, number(g.Limit), g.Wanted))
 		}
 		s.Verdict = "Nothing will be changed: guardrail " + strings.Join(ts, ", ") + " tripped; the run acts on nothing."
-	case c.Pending == 0:
+	case c.Pending == 0 && grace == 0:
 		s.Verdict = "Nothing will be changed: no enforce-mode action."
+	case c.Pending == 0:
+		s.Verdict = "Nothing in the tenant will be changed: no enforce-mode action is due."
 	default:
 		s.Verdict = fmt.Sprintf("Applying this plan changes %s: %s.", plural(c.Pending, "token"), strings.Join(parts, ", "))
+	}
+	if grace > 0 && !s.Blocked {
+		// Marking is not a change in the tenant, but it is not nothing
+		// either: the owners get a warning and a deadline.
+		s.Verdict += fmt.Sprintf(" %s of policies with a grace period will be marked (or stay marked) and their owners warned; each is acted on only after its deadline.",
+			plural(grace, "token"))
 	}
 	return s
 }

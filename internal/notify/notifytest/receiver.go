@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -38,10 +39,11 @@ type Receiver struct {
 	srv  *httptest.Server
 	path string
 
-	mu       sync.Mutex
-	fail     int
-	attempts int
-	got      []Message
+	mu         sync.Mutex
+	fail       int
+	retryAfter string
+	attempts   int
+	got        []Message
 }
 
 // NewReceiver starts a receiver that serves path (a secret part of the URL,
@@ -53,9 +55,7 @@ func NewReceiver(t testing.TB, path, key string, now func() time.Time) *Receiver
 		now = time.Now
 	}
 	r := &Receiver{t: t, key: []byte(key), now: now, path: path}
-	mux := http.NewServeMux()
-	mux.HandleFunc(path, r.serve)
-	r.srv = httptest.NewServer(mux)
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
 }
@@ -65,6 +65,9 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.attempts++
+	if req.URL.Path != r.path {
+		r.t.Errorf("webhook posted to %q, not the configured URL", req.URL.Path)
+	}
 	if err != nil {
 		r.t.Errorf("webhook: read body: %v", err)
 	}
@@ -73,12 +76,18 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.t.Errorf("webhook signature: %v", err)
 	}
 	if r.fail != 0 {
+		if r.retryAfter != "" {
+			w.Header().Set("Retry-After", r.retryAfter)
+		}
 		w.WriteHeader(r.fail)
 		return
 	}
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
 		r.t.Errorf("webhook body: %v\n%s", err, body)
+	}
+	if k := req.Header.Get(notify.HeaderKind); k != string(m.Kind) {
+		r.t.Errorf("%s header %q, body kind %q", notify.HeaderKind, k, m.Kind)
 	}
 	r.got = append(r.got, m)
 	w.WriteHeader(http.StatusNoContent)
@@ -94,7 +103,17 @@ func (r *Receiver) Close() { r.srv.Close() }
 func (r *Receiver) Fail(status int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.fail = status
+	r.fail, r.retryAfter = status, ""
+}
+
+// Throttle makes the receiver answer 429 with Retry-After d (whole
+// seconds): with d longer than the dispatcher's longest backoff the message
+// is deferred to the next run at once, so a test of an undelivered message
+// takes no wall time.
+func (r *Receiver) Throttle(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail, r.retryAfter = http.StatusTooManyRequests, strconv.Itoa(int(d/time.Second))
 }
 
 // Take returns the messages accepted since the last Take.
