@@ -205,10 +205,15 @@ func (g *globals) runState(readOnly bool) (*state.Store, error) {
 			return nil, nil
 		}
 	}
-	st, err := g.openState(time.Now)
-	if err != nil && readOnly {
-		fmt.Fprintf(g.streams.Err, "warning: %v; the plan ignores snoozes and grace marks\n", err)
+	if !readOnly {
+		return g.openState(time.Now)
+	}
+	// Read only: a shared lock, no migration, nothing written, so a dry run
+	// never changes the state a real run depends on.
+	st, err := state.Open(g.statePath(), state.Options{ReadOnly: true})
+	if err != nil {
+		fmt.Fprintf(g.streams.Err, "warning: %v; the plan ignores snoozes and grace marks (grace items show as newly marked)\n", err)
 		return nil, nil
 	}
-	return st, err
+	return st, nil
 }

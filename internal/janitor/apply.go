@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -139,24 +138,17 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	p.Items = []plan.Item{}
 	var ws []work
 	var dropped []ItemResult
-	// The grace marks the saved plan stands for, as the fresh decision sees
-	// them: its held items that are still held, and its due items.
-	freshMarks := map[state.MarkKey]state.Mark{}
-	for _, m := range fresh.marks {
-		freshMarks[m.Key()] = m
-	}
-	var marks []state.Mark
-	keepMark := func(it *plan.Item) {
-		if m, ok := freshMarks[markKeyOf(it)]; ok {
-			marks = append(marks, m)
-		}
-	}
+	// The grace marks: the reviewer approved the saved plan's held items
+	// (marking them warns their owners) and its due items; of the rest, the
+	// fresh decision keeps the marks already stored, and the follow-up
+	// unmarks what it no longer produces.
+	approved := map[state.MarkKey]bool{}
 	for i := range saved.Items {
 		it := saved.Items[i]
 		if it.Mode == plan.ModeGrace {
 			if f := freshByID[it.TokenID]; inv.Err == nil && f != nil && f.Mode == plan.ModeGrace && f.Policy == it.Policy && f.Action == it.Action {
 				p.Items = append(p.Items, *f)
-				keepMark(f)
+				approved[markKeyOf(f)] = true
 			}
 			continue
 		}
@@ -175,15 +167,22 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		p.Items = append(p.Items, it)
 		ws = append(ws, work{item: it, token: tok, ops: it.Patch})
 		if it.Marked != nil {
-			keepMark(&it)
+			approved[markKeyOf(&it)] = true
 		}
 	}
 	if !plan.IsSorted(p.Items) {
 		plan.Sort(p.Items)
 	}
+	var marks []state.Mark
+	for _, m := range fresh.marks {
+		old, stored := inv.marks[m.Key()]
+		if approved[m.Key()] || (stored && sameChange(old, m)) {
+			marks = append(marks, m)
+		}
+	}
 	var restart []state.MarkKey
 	for _, k := range fresh.restart {
-		if slices.ContainsFunc(marks, func(m state.Mark) bool { return m.Key() == k }) {
+		if approved[k] {
 			restart = append(restart, k)
 		}
 	}
@@ -192,7 +191,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err := p.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
-	return e.execute(ctx, pl, dropped, started, false)
+	return e.execute(ctx, pl, dropped, started)
 }
 
 // dropReason says why a saved item no longer holds ("" if it does).

@@ -166,13 +166,11 @@ func (e *StoppedError) Unwrap() error { return e.Cause }
 // request torn mid-flight would leave the journal unable to say what the
 // tenant did.
 func (e *Engine) Execute(ctx context.Context, pl *Planned) (*Result, error) {
-	return e.execute(ctx, pl, nil, e.now(), true)
+	return e.execute(ctx, pl, nil, e.now())
 }
 
-// execute runs pl's work and then the follow-up (marks, notifications);
-// reconcile says that pl decided the whole config on this run's listing, so
-// its grace items are the complete set of marks (see followUp).
-func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult, started time.Time, reconcile bool) (*Result, error) {
+// execute runs pl's work and then the follow-up (marks, notifications).
+func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult, started time.Time) (*Result, error) {
 	runID := pl.Plan.RunID
 	if runID == "" {
 		runID = NewRunID(started)
@@ -185,7 +183,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 			e.metrics.AddAction(d.Item.Policy, d.Item.Action, MetricSkipped)
 		}
 		res.Finished = e.now()
-		if ferr := e.followUp(ctx, pl, res, err, reconcile, log); ferr != nil {
+		if ferr := e.followUp(ctx, pl, res, err, log); ferr != nil {
 			err = errors.Join(err, ferr)
 			if result == RunSuccess {
 				result = RunFailed

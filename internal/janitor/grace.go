@@ -3,6 +3,8 @@ package janitor
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -58,10 +60,12 @@ func graceOf(cfg *policy.Config) map[string]time.Duration {
 	return m
 }
 
-// readMarks loads every mark for one run. A store that cannot be read makes
-// the inventory incomplete: a due action cannot be told from a pending one.
+// readMarks loads every mark for one run (also without a grace policy in the
+// config: a run reconciles the marks of policies that lost their grace or
+// left the file). A store that cannot be read makes the inventory
+// incomplete: a due action cannot be told from a pending one.
 func (e *Engine) readMarks(ctx context.Context, inv *Inventory) error {
-	if e.marks == nil || len(e.grace) == 0 {
+	if e.marks == nil {
 		return nil
 	}
 	ms, err := e.marks.Marks(ctx)
@@ -83,24 +87,25 @@ func (e *Engine) readMarks(ctx context.Context, inv *Inventory) error {
 // (it stays enforce, with Marked and Deadline) when its mark's deadline has
 // passed, else held in mode grace. It returns the mark the item stands for,
 // with the clock fields of the stored mark, and whether the stored mark must
-// be dropped first because it warned about a different action.
+// be dropped first because it warned about a different change.
 func graceItem(it *plan.Item, marks map[state.MarkKey]state.Mark, grace time.Duration, now time.Time) (m state.Mark, restart bool) {
 	m = state.Mark{
 		TokenID: it.TokenID, TokenName: it.TokenName, OwnerID: it.OwnerID, Policy: it.Policy,
-		Action: it.Action, Reason: it.Reason, Grace: grace, MarkedAt: now,
+		Action: it.Action, Change: changeOf(it), Reason: it.Reason, Grace: grace, MarkedAt: now,
 	}
 	old, found := marks[m.Key()]
 	switch {
-	case found && old.Action != it.Action:
-		// The owner was warned about another action (the policy changed):
-		// that warning does not cover this one.
+	case found && !sameChange(old, m):
+		// The owner was warned about another change (the policy was
+		// edited): that warning does not cover this one.
 		restart = true
 		found = false
 	case found:
 		m.MarkedAt, m.WarnedAt = old.MarkedAt, old.WarnedAt
 		if m.WarnedAt != nil {
-			// As the store does: a changed grace moves the deadline.
-			d := m.WarnedAt.Add(grace)
+			// As the store does: a changed grace moves the deadline, never
+			// to before the one the owner was told.
+			d := state.DeadlineAfter(*m.WarnedAt, grace, old.Deadline)
 			m.Deadline = &d
 		}
 	}
@@ -127,12 +132,35 @@ func graceItem(it *plan.Item, marks map[state.MarkKey]state.Mark, grace time.Dur
 	return m, restart
 }
 
+// changeOf describes what an item's action changes beyond its name, as its
+// owner is warned about it: a patch's operations; for an expire only the
+// fields it writes (the date it sets moves with every run).
+func changeOf(it *plan.Item) string {
+	switch it.Action {
+	case plan.ActionPatch:
+		return patchDetail(it.Patch)
+	case plan.ActionExpire:
+		var paths []string
+		for _, op := range it.Patch {
+			paths = append(paths, op.Path)
+		}
+		return "writes " + strings.Join(paths, ", ")
+	}
+	return ""
+}
+
+// sameChange reports whether a stored mark warned about the change m stands
+// for. Marks stored before Change was recorded compare by action only.
+func sameChange(old, m state.Mark) bool {
+	return old.Action == m.Action && (old.Change == "" || old.Change == m.Change)
+}
+
 // newMarks are the marks of ms the store does not hold yet (or holds for
 // another action): the tokens this run would start a grace period for.
 func (inv *Inventory) newMarks(ms []state.Mark) []state.Mark {
 	var out []state.Mark
 	for _, m := range ms {
-		if old, ok := inv.marks[m.Key()]; !ok || old.Action != m.Action {
+		if old, ok := inv.marks[m.Key()]; !ok || !sameChange(old, m) {
 			out = append(out, m)
 		}
 	}
@@ -144,13 +172,12 @@ func markKeyOf(it *plan.Item) state.MarkKey {
 	return state.MarkKey{TokenID: it.TokenID, Policy: it.Policy}
 }
 
-// updateMarks brings the store up to date after a run's mutations and returns
-// every mark it then holds. With reconcile (a run that evaluated the whole
-// config on complete data) the marks of the config's policies become exactly
-// the run's grace items that were not acted on; otherwise (apply PLAN, or a
-// blocked run) the run's marks are added and those acted on removed, and
-// nothing else is unmarked.
-func (e *Engine) updateMarks(ctx context.Context, pl *Planned, res *Result, reconcile bool, log *zap.Logger) ([]state.Mark, error) {
+// updateMarks brings the store up to date after a run's mutations and
+// returns every mark it then holds, and the marks it removed. The marks of
+// the config's policies (and of policies that left the file) become exactly
+// pl.marks minus those acted on: a token that stopped matching, was used,
+// snoozed or deleted, is unmarked. Call it only with complete data.
+func (e *Engine) updateMarks(ctx context.Context, pl *Planned, res *Result, log *zap.Logger) (all, removed []state.Mark, err error) {
 	acted := map[state.MarkKey]bool{}
 	for _, r := range res.Items {
 		if r.Outcome == OutcomeApplied || r.Outcome == OutcomeGone {
@@ -158,53 +185,64 @@ func (e *Engine) updateMarks(ctx context.Context, pl *Planned, res *Result, reco
 		}
 	}
 	var keep []state.Mark
-	var done []state.MarkKey
 	for _, m := range pl.marks {
-		if acted[m.Key()] {
-			done = append(done, m.Key())
-			continue
+		if !acted[m.Key()] {
+			keep = append(keep, m)
 		}
-		keep = append(keep, m)
 	}
 	if len(pl.restart) > 0 {
 		if err := e.marks.DeleteMarks(ctx, pl.restart...); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	if reconcile {
-		names := make([]string, 0, len(e.cfg.Policies))
-		for _, p := range e.cfg.Policies {
-			names = append(names, p.Name)
-		}
-		ch, err := e.marks.ReconcileMarks(ctx, names, keep)
-		if err != nil {
-			return nil, err
-		}
-		if len(ch.New)+len(ch.Removed) > 0 {
-			log.Info("grace marks updated", zap.Int("new", len(ch.New)), zap.Int("kept", len(ch.Kept)), zap.Int("removed", len(ch.Removed)))
-		}
-	} else {
-		for _, m := range keep {
-			if _, err := e.marks.PutMark(ctx, m); err != nil {
-				return nil, err
-			}
-		}
-		if len(done) > 0 {
-			if err := e.marks.DeleteMarks(ctx, done...); err != nil {
-				return nil, err
-			}
-		}
-	}
-	all, err := e.marks.Marks(ctx)
+	ch, err := e.marks.ReconcileMarks(ctx, e.markScope(pl.Inventory), keep)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if len(ch.New)+len(ch.Removed) > 0 {
+		log.Info("grace marks updated", zap.Int("new", len(ch.New)), zap.Int("kept", len(ch.Kept)), zap.Int("removed", len(ch.Removed)))
+	}
+	if all, err = e.marks.Marks(ctx); err != nil {
+		return nil, nil, err
 	}
 	e.observePending(all)
-	return all, nil
+	return all, ch.Removed, nil
 }
 
-// observePending sets pending_actions{policy}: the marks per policy, and 0
-// for the config's grace policies without any.
+// markScope are the policies whose marks a run decides: the config's (for a
+// daemon schedule, that schedule's), and any policy that is no longer in the
+// file at all, whose marks are stale by definition (a policy removed and
+// added back months later must not act on an old warning).
+func (e *Engine) markScope(inv *Inventory) []string {
+	names := make([]string, 0, len(e.cfg.Policies))
+	for _, p := range e.cfg.Policies {
+		names = append(names, p.Name)
+	}
+	inFile := e.inFile()
+	for _, m := range inv.marks {
+		if !inFile(m.Policy) && !slices.Contains(names, m.Policy) {
+			names = append(names, m.Policy)
+		}
+	}
+	return names
+}
+
+// inFile reports whether a policy is in the config file (every policy is
+// when the config does not know its file's policies).
+func (e *Engine) inFile() func(string) bool {
+	all := e.cfg.FilePolicies()
+	if len(all) == 0 {
+		return func(string) bool { return true }
+	}
+	set := make(map[string]bool, len(all))
+	for _, n := range all {
+		set[n] = true
+	}
+	return func(p string) bool { return set[p] }
+}
+
+// observePending sets pending_actions{policy}: the marks per policy of the
+// file, and 0 for the config's grace policies without any.
 func (e *Engine) observePending(all []state.Mark) {
 	pm, ok := e.metrics.(pendingMetrics)
 	if !ok {
@@ -214,8 +252,11 @@ func (e *Engine) observePending(all []state.Mark) {
 	for name := range e.grace {
 		counts[name] = 0
 	}
+	inFile := e.inFile()
 	for _, m := range all {
-		counts[m.Policy]++
+		if inFile(m.Policy) {
+			counts[m.Policy]++
+		}
 	}
 	pm.SetPending(counts)
 }
@@ -225,8 +266,8 @@ func (e *Engine) observePending(all []state.Mark) {
 // --notifications-dir, which writes nothing).
 func (e *Engine) predictMarks(pl *Planned) []state.Mark {
 	inScope := map[string]bool{}
-	for _, p := range e.cfg.Policies {
-		inScope[p.Name] = true
+	for _, p := range e.markScope(pl.Inventory) {
+		inScope[p] = true
 	}
 	var out []state.Mark
 	for _, m := range pl.Inventory.marks {

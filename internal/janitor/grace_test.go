@@ -634,3 +634,174 @@ func TestGraceNewMarksCountAgainstGuardrails(t *testing.T) {
 		t.Fatalf("guardrail %+v, want 1 wanted (the one new mark)", tr)
 	}
 }
+func planApply(t *testing.T, g *graceEnv) *plan.Plan {
+	t.Helper()
+	eng := g.engine()
+	pl, err := eng.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.ApplyPlan(context.Background(), pl.Plan, janitor.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return pl.Plan
+}
+
+// The plan -> apply PLAN workflow (and interactive `apply`, which goes the
+// same way) unmarks a token that stopped matching: when it matches again
+// months later, it gets a new warning, not the old deadline.
+func TestGraceApplyPlanUnmarks(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.addStale("k", 1, 1)
+	planApply(t, g) // day 0: marked, warned, deadline day 14
+	g.hook.Take()
+	g.sim.Touch("k-000", at(5)) // used again: no longer matches
+	g.clock.Set(at(5))
+	planApply(t, g)
+	if _, ok := g.marks()["k-000"]; ok {
+		t.Errorf("day 5: k-000 stopped matching and is still marked")
+	}
+	g.clock.Set(at(96)) // stale again (unused 90d since day 5)
+	p := planApply(t, g)
+	if m := itemModes(p)["k-000"]; m != plan.ModeGrace {
+		t.Errorf("day 96: k-000 planned %q, want grace (a new warning)", m)
+	}
+	if del := deletedIDs(g.mutations()); del["k-000"] != 0 {
+		t.Fatalf("day 96: k-000 deleted without a new warning (used on day 5 after the day-0 warning)")
+	}
+}
+
+// The marks of a policy that leaves the file are removed: added back later,
+// the policy warns again instead of acting on the old warning.
+func TestGraceRemovedPolicyLosesItsMarks(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.addStale("r", 1, 1)
+	g.run() // day 0: warned, deadline day 14
+	g.hook.Take()
+	g.cfg = g.parseConfig(noLimits + "policies:\n  - name: other\n    match: {nameMatches: '^zzz$'}\n    action: report\n")
+	g.clock.Set(at(2))
+	g.sim.Touch("r-000", at(3))
+	g.run()
+	if _, ok := g.marks()["r-000"]; ok {
+		t.Errorf("day 2: the policy is gone and r-000 is still marked")
+	}
+	g.cfg = g.parseConfig(graceConfig) // policy back
+	g.clock.Set(at(100))               // r-000 stale again (used day 3)
+	res := g.run()
+	if m := itemModes(res.Plan)["r-000"]; m != plan.ModeGrace {
+		t.Errorf("day 100: r-000 planned %q, want grace", m)
+	}
+	if del := deletedIDs(g.mutations()); del["r-000"] != 0 {
+		t.Fatal("day 100: deleted on a warning about an earlier, ended match")
+	}
+}
+
+// Shortening grace after the warning never brings the action before the
+// deadline the owner was told.
+func TestGraceShorterGraceKeepsTheToldDeadline(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.addStale("s", 1, 1)
+	g.run() // warned day 0: "deadline day 14"
+	g.hook.Take()
+	g.cfg = g.parseConfig(strings.Replace(graceConfig, "grace: 14d", "grace: 1d", 1))
+	g.clock.Set(at(2))
+	g.run()
+	if del := deletedIDs(g.mutations()); del["s-000"] != 0 {
+		t.Fatal("day 2: deleted although the owner's warning said day 14")
+	}
+}
+
+// A run whose ctx ends (SIGTERM) after planning queues its notifications for
+// the next run and does not count that as a failure.
+func TestGraceShutdownQueuesNotificationsWithoutFailing(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.addStale("c", 1, 1)
+	eng := g.engine()
+	pl, err := eng.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = eng.Execute(ctx, pl)
+	queued := len(g.outbox())
+	if err != nil {
+		t.Fatalf("Execute after shutdown: %v (outbox holds %d queued messages)", err, queued)
+	}
+	if queued == 0 || g.hook.Attempts() != 0 {
+		t.Fatalf("after shutdown: %d messages queued, %d delivery attempts; want them queued and none tried", queued, g.hook.Attempts())
+	}
+}
+
+// A digest that waits in the outbox is withdrawn when its token is unmarked
+// (it was used): the owner is not warned about a deletion that will not
+// happen.
+func TestGraceUnmarkWithdrawsTheWaitingDigest(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.addStale("d", 1, 1)
+	g.hook.Fail(http.StatusInternalServerError)
+	g.run()
+	g.hook.Take()
+	g.hook.Fail(0)
+	g.sim.Touch("d-000", at(1))
+	g.clock.Set(at(1))
+	g.run()
+	if len(g.marks()) != 0 {
+		t.Fatalf("marks %v", g.marks())
+	}
+	if ds := notifytest.OfKind(g.hook.Take(), notify.KindDigest); len(ds) != 0 {
+		t.Fatalf("day 1: delivered a digest warning about %v, which is no longer marked", digestTokens(ds[0].Digest))
+	}
+}
+
+// A patch policy whose operations change after the warning (other scopes)
+// warns again: the owner was told about a different change.
+func TestGracePatchChangeRestartsClock(t *testing.T) {
+	cfg := strings.Replace(graceConfig, "    action: delete\n", "    action: patch\n    patch: {setScopes: [\"sp:scopes:default\"]}\n", 1)
+	g := newGraceEnv(t, cfg)
+	g.addStale("p", 1, 1)
+	g.run()
+	if m := g.marks()["p-000"]; m.Change != "scope set to [sp:scopes:default]" || m.WarnedAt == nil {
+		t.Fatalf("mark %+v", m)
+	}
+	g.clock.Set(at(14))
+	g.cfg = g.parseConfig(strings.Replace(cfg, "sp:scopes:default", "idn:identity:read", 1))
+	res := g.run()
+	g.requireNoMutations()
+	if res.Plan.Items[0].Mode != plan.ModeGrace {
+		t.Fatalf("item %+v: acted on a warning about other scopes", res.Plan.Items[0])
+	}
+	if m := g.marks()["p-000"]; !m.MarkedAt.Equal(at(14)) || m.Change != "scope set to [idn:identity:read]" {
+		t.Fatalf("mark %+v, want a new mark for the new scopes", m)
+	}
+}
+
+// A daemon runs each schedule with its own policies: a run of one schedule
+// neither unmarks the tokens of another schedule's policy nor removes its
+// pending_actions series.
+func TestGraceSchedulesKeepEachOthersMarks(t *testing.T) {
+	cfg := graceConfig + `  - name: never-used
+    mode: enforce
+    match: {neverUsed: true, createdOlderThan: 30d}
+    action: delete
+    grace: 7d
+`
+	g := newGraceEnv(t, cfg)
+	g.addStale("a", 1, 1)
+	g.add("n-000", "n-owner", "never", 60*day, -1)
+	full := g.cfg
+	g.metrics.SetPolicies(full.FilePolicies())
+	g.run()
+	if len(g.marks()) != 2 {
+		t.Fatalf("marks %v, want one per policy", g.marks())
+	}
+	g.cfg = full.Only("unused-90d")
+	g.clock.Set(at(1))
+	g.run()
+	if _, ok := g.marks()["n-000"]; !ok {
+		t.Fatal("a run of the other schedule unmarked n-000")
+	}
+	if v := g.gauge("patjanitor_pending_actions", "policy", "never-used"); v != 1 {
+		t.Fatalf("pending_actions{never-used} = %v after a run of the other schedule, want 1", v)
+	}
+}

@@ -249,7 +249,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		e.metrics.ObserveRun(RunFailed, e.now(), e.now().Sub(started))
 		return nil, err
 	}
-	return e.execute(ctx, pl, nil, started, true)
+	return e.execute(ctx, pl, nil, started)
 }
 
 type nopMetrics struct{}

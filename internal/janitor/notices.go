@@ -22,6 +22,8 @@ import (
 // run. *notify.Dispatcher implements it.
 type Notifier interface {
 	Send(ctx context.Context, msgs ...*notify.Message) (notify.Report, error)
+	// Withdraw removes undelivered messages from the outbox.
+	Withdraw(ctx context.Context, ids ...string) error
 }
 
 // SummaryTop is how many plan items a run summary names.
@@ -34,18 +36,20 @@ const SummaryTop = 10
 //
 // The marks are left alone when the run was blocked: after incomplete data an
 // absent token is no evidence that it stopped matching, and a run stopped by
-// a guardrail starts no clock either (warning the owners of a run that
-// tripped a limit would be the first step of the actions it refused).
-func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr error, reconcile bool, log *zap.Logger) error {
+// a guardrail marks nothing new (warning the owners of a run that tripped a
+// limit would be the first step of the actions it refused). Digests that
+// earlier runs queued are still delivered, starting their marks' clocks:
+// those marks were made on complete data.
+func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr error, log *zap.Logger) error {
 	var errs []error
 	// Bookkeeping outlives a shutdown: what the run did must be recorded.
 	bctx := context.WithoutCancel(ctx)
 	blocked := pl.Err != nil || len(pl.Plan.Tripped()) > 0
-	var marks []state.Mark
+	var marks, removed []state.Mark
 	marksOK := false
-	if e.marks != nil && len(e.grace) > 0 && !blocked {
+	if e.marks != nil && !blocked {
 		var err error
-		if marks, err = e.updateMarks(bctx, pl, res, reconcile, log); err != nil {
+		if marks, removed, err = e.updateMarks(bctx, pl, res, log); err != nil {
 			err = fmt.Errorf("grace marks: %w", err)
 			log.Error("could not update the grace marks: no owner is warned this run", zap.Error(err))
 			errs = append(errs, err)
@@ -56,6 +60,13 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 	if e.notify == nil {
 		return errors.Join(errs...)
 	}
+	if err := e.withdrawDigests(bctx, marks, removed); err != nil {
+		err = fmt.Errorf("notifications: %w", err)
+		log.Error("could not withdraw the digests of unmarked tokens", zap.Error(err))
+		errs = append(errs, err)
+	}
+	nctx, cancel := context.WithTimeout(ctx, e.notifyTO)
+	defer cancel()
 	v := runView{
 		plan: pl.Plan, res: res, runErr: errors.Join(append([]error{runErr}, errs...)...),
 		owners: pl.Owners, started: res.Started, finished: res.Finished,
@@ -71,8 +82,8 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 				ids = append(ids, pl.Plan.Items[i].OwnerID)
 			}
 		}
-		o, err := e.lookupOwners(bctx, ownerIDs(len(ids), func(i int) string { return ids[i] }))
-		if err == nil {
+		// A lookup cut short leaves the fallback address.
+		if o, err := e.lookupOwners(nctx, ownerIDs(len(ids), func(i int) string { return ids[i] })); err == nil {
 			v.owners = o
 		}
 	}
@@ -80,8 +91,6 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 	if len(msgs) == 0 {
 		return errors.Join(errs...)
 	}
-	nctx, cancel := context.WithTimeout(ctx, e.notifyTO)
-	defer cancel()
 	rep, err := e.notify.Send(nctx, msgs...)
 	res.Notified = rep
 	if err != nil {
@@ -97,6 +106,31 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 		zap.Int("deferred", rep.Count(notify.Deferred)), zap.Int("failed", rep.Count(notify.Failed)),
 		zap.Int("suppressed", rep.Count(notify.Suppressed)), zap.Int("grace_clocks_started", warned))
 	return errors.Join(errs...)
+}
+
+// withdrawDigests removes from the outbox the undelivered digests of owners
+// whose marks this run removed and who have none left that is not due: such
+// a digest would warn about an action that will not happen. (An owner with
+// marks left gets a new digest that replaces the old one.)
+func (e *Engine) withdrawDigests(ctx context.Context, all, removed []state.Mark) error {
+	if e.cfg.Notify.Owners == "" || len(removed) == 0 {
+		return nil
+	}
+	held := map[string]bool{}
+	for _, m := range all {
+		held[m.OwnerID] = true
+	}
+	var ids []string
+	for _, m := range removed {
+		if !held[m.OwnerID] {
+			held[m.OwnerID] = true // once per owner
+			ids = append(ids, notify.DigestID(e.cfg.Notify.Owners, m.OwnerID))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return e.notify.Withdraw(ctx, ids...)
 }
 
 // DryRunMessages are the messages a run of pl would send (plan

@@ -427,19 +427,20 @@ func (m *Metrics) Notification(receiver, kind, outcome string) {
 	m.notifications.WithLabelValues(receiver, kind, outcome).Inc()
 }
 
-// SetPending replaces pending_actions with perPolicy: policies absent from
-// the map lose their series (their marks are gone), so the gauge never shows
-// marks of a policy that was removed or has none left.
+// SetPending sets pending_actions for the policies in perPolicy; the others
+// keep their series. A run of one schedule sees the marks of every policy but
+// knows only its own policies' grace settings, so it must not remove the
+// series of another schedule's policies; removed policies lose theirs in
+// SetPolicies, and a policy that is not configured gets none.
 func (m *Metrics) SetPending(perPolicy map[string]int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for p := range m.pendingPolicies {
-		if _, ok := perPolicy[p]; !ok {
-			m.pending.DeleteLabelValues(p)
-			delete(m.pendingPolicies, p)
-		}
-	}
 	for p, n := range perPolicy {
+		if m.configured != nil {
+			if _, ok := m.configured[p]; !ok {
+				continue
+			}
+		}
 		m.pendingPolicies[p] = struct{}{}
 		m.pending.WithLabelValues(p).Set(float64(n))
 	}

@@ -346,14 +346,18 @@ func gaugeOf(t *testing.T, g prometheus.Gatherer, name string) prometheus.Collec
 	return nil
 }
 
-func TestSetPendingDropsAbsentPolicies(t *testing.T) {
+// A run of one schedule sets its own policies and leaves the other
+// schedule's series alone; a policy that is not configured gets no series.
+func TestSetPendingKeepsOtherPolicies(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := metrics.New(reg)
+	m.SetPolicies([]string{"a", "b", "c"})
 	m.SetPending(map[string]int{"a": 3, "b": 1})
-	m.SetPending(map[string]int{"b": 0, "c": 4})
+	m.SetPending(map[string]int{"b": 0, "c": 4, "removed": 7})
 	want := `
 # HELP patjanitor_pending_actions Tokens marked by a policy with a grace period whose action has not happened yet.
 # TYPE patjanitor_pending_actions gauge
+patjanitor_pending_actions{policy="a"} 3
 patjanitor_pending_actions{policy="b"} 0
 patjanitor_pending_actions{policy="c"} 4
 `

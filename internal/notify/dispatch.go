@@ -212,7 +212,9 @@ func (d *Dispatcher) Send(ctx context.Context, msgs ...*Message) (Report, error)
 }
 
 // Flush tries every outbox entry that is due. When ctx ends it stops: the
-// entry in flight is deferred and the rest stay due for the next dispatch.
+// entry in flight is deferred and the rest stay due for the next dispatch
+// (a ctx that has already ended tries nothing, and that is not an error:
+// the messages wait, as they would for a receiver that is down).
 // Bookkeeping after an attempt is written even if ctx has just ended, so a
 // delivered message is never left looking undelivered.
 func (d *Dispatcher) Flush(ctx context.Context) (Report, error) {
@@ -220,6 +222,9 @@ func (d *Dispatcher) Flush(ctx context.Context) (Report, error) {
 		return Report{}, errors.New("notify dispatcher: no outbox")
 	}
 	var rep Report
+	if ctx.Err() != nil {
+		return rep, nil
+	}
 	due, err := d.o.Outbox.DueOutbox(ctx, d.o.Clock())
 	if err != nil {
 		return rep, fmt.Errorf("flush notifications: %w", err)
@@ -278,6 +283,24 @@ func (d *Dispatcher) deliverEntry(ctx, book context.Context, e state.OutboxEntry
 	next := d.o.Clock().Add(d.retryDelay(total, err))
 	log.Warn("notification deferred", zap.String("reason", string(res.Reason)), zap.Int("attempts_total", total), zap.Time("next_attempt", next), zap.Error(err))
 	return res, d.o.Outbox.Deferred(book, e.ID, total, next, err.Error())
+}
+
+// Withdraw removes undelivered messages from the outbox, for example the
+// digest of an owner whose tokens are no longer marked: delivered later, it
+// would warn about an action that will not happen. Ids not in the outbox are
+// not an error. It is bookkeeping: it is done even if ctx has ended.
+func (d *Dispatcher) Withdraw(ctx context.Context, ids ...string) error {
+	if d.o.Outbox == nil {
+		return errors.New("notify dispatcher: no outbox")
+	}
+	book := context.WithoutCancel(ctx)
+	for _, id := range ids {
+		if err := d.o.Outbox.Drop(book, id); err != nil {
+			return fmt.Errorf("withdraw notification: %w", err)
+		}
+		d.o.Logger.Debug("notification withdrawn", zap.String("message_id", id))
+	}
+	return nil
 }
 
 // Deliver sends one message now, with retries, without the outbox: for

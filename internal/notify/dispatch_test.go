@@ -413,3 +413,33 @@ func TestSuppressedDigestDropsStalePendingOne(t *testing.T) {
 		t.Errorf("stale digest B still pending: %+v", ob)
 	}
 }
+
+// Send with a context that has already ended (a shutdown at the end of a
+// run) queues the messages and tries none, without an error; Withdraw takes
+// a queued message back.
+func TestSendAfterShutdownQueuesAndWithdrawRemoves(t *testing.T) {
+	env := newDispatchEnv(t)
+	calls := 0
+	d := env.dispatcher(t, map[string]Notifier{"siem": notifierFunc(func(context.Context, *Message) (bool, error) {
+		calls++
+		return false, nil
+	})})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	a := SummaryMessage("siem", "run-1", t0, sampleSummary())
+	b := FailureMessage("siem", "run-1", t0, Failure{Kind: FailureRun, Tenant: "https://acme", Error: "x", At: t0})
+	rep, err := d.Send(ctx, a, b)
+	if err != nil || len(rep.Results) != 0 || calls != 0 {
+		t.Fatalf("Send after shutdown: %+v, %v, %d calls; want queued, untried, no error", rep.Results, err, calls)
+	}
+	if err := d.Withdraw(ctx, a.ID, "no-such-id"); err != nil {
+		t.Fatal(err)
+	}
+	ob, err := env.store.Outbox(context.Background())
+	if err != nil || len(ob) != 1 || ob[0].ID != b.ID {
+		t.Fatalf("outbox %+v (%v), want only %s", ob, err, b.ID)
+	}
+	if rep, err := d.Flush(context.Background()); err != nil || rep.Count(Sent) != 1 || calls != 1 {
+		t.Fatalf("next Flush: %+v, %v, %d calls", rep.Results, err, calls)
+	}
+}

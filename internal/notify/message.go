@@ -290,12 +290,16 @@ func SummaryMessage(receiver, runID string, at time.Time, s Summary) *Message {
 // Its ID depends on the receiver and owner only, so that it replaces an
 // undelivered digest from an earlier run: one digest per owner.
 func DigestMessage(receiver, runID string, at time.Time, d Digest) *Message {
-	m := &Message{ID: joinID("digest", receiver, d.Owner.ID), Kind: KindDigest, Receiver: receiver, RunID: runID, CreatedAt: at, Digest: &d}
+	m := &Message{ID: DigestID(receiver, d.Owner.ID), Kind: KindDigest, Receiver: receiver, RunID: runID, CreatedAt: at, Digest: &d}
 	if d.Owner.Email != "" {
 		m.To = []string{d.Owner.Email}
 	}
 	return m
 }
+
+// DigestID is the id of the digest for ownerID through receiver: the one
+// outbox entry an owner's pending warning has.
+func DigestID(receiver, ownerID string) string { return joinID("digest", receiver, ownerID) }
 
 // NoticeMessage addresses an after-action notice to receiver, for
 // n.Owner.Email.

@@ -54,7 +54,16 @@ type Config struct {
 	schedules map[string]cron.Schedule
 	// excluded are the exclusion lists as sets.
 	excluded *exclusions
+	// filePolicies are the names of every policy in the file, also in a
+	// copy narrowed by Only.
+	filePolicies []string
 }
+
+// FilePolicies returns the name of every policy in the file, in file order,
+// also for a config narrowed by Only to one schedule's policies: state kept
+// per policy (grace marks) is stale only when its policy left the file, not
+// when another schedule is running.
+func (c *Config) FilePolicies() []string { return c.filePolicies }
 
 // Tenant says which tenant patjanitor works on and how it logs in.
 type Tenant struct {

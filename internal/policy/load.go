@@ -115,6 +115,9 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 		})
 	}
 	c.compile()
+	for _, p := range c.Policies {
+		c.filePolicies = append(c.filePolicies, p.Name)
+	}
 	return c, nil
 }
 

@@ -32,7 +32,11 @@ type Mark struct {
 	OwnerID   string `json:"ownerId"`
 	Policy    string `json:"policy"`
 	Action    string `json:"action"`
-	Reason    string `json:"reason"`
+	// Change says what the action changes beyond its name (the scopes a
+	// patch sets, the fields an expire writes); the owner was warned about
+	// this change, so a different one needs a new warning. "" for delete.
+	Change string `json:"change,omitempty"`
+	Reason string `json:"reason"`
 	// Grace is the policy's grace period; the deadline is WarnedAt + Grace.
 	Grace time.Duration `json:"grace"`
 	// MarkedAt is when the token was first seen matching the policy.
@@ -70,7 +74,8 @@ func (m Mark) validate() error {
 // upsertMark writes m, keeping the clock fields of an existing mark for the
 // same key: re-evaluating a token every run must not restart its grace period.
 // The descriptive fields (name, owner, action, reason, grace) take the new
-// values; if the grace changed after the warning, the deadline follows it.
+// values. If the grace changed after the warning, the deadline follows it,
+// but never to before the deadline the owner was told.
 func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (Mark, bool, error) {
 	if err := m.validate(); err != nil {
 		return Mark{}, false, err
@@ -90,10 +95,26 @@ func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (Mark, bool, error) {
 	}
 	m.Deadline = nil
 	if m.WarnedAt != nil {
-		d := m.WarnedAt.Add(m.Grace)
+		var told *time.Time
+		if found {
+			told = old.Deadline
+		}
+		d := DeadlineAfter(*m.WarnedAt, m.Grace, told)
 		m.Deadline = &d
 	}
 	return m, !found, putJSON(b, m.Key().key(), m)
+}
+
+// DeadlineAfter is the deadline of a mark warned at warned with grace: warned
+// + grace, or the deadline the owner was already told (told, may be nil) if
+// that is later. A shorter grace after the warning must not make the action
+// come sooner than the warning said; a longer one gives more time.
+func DeadlineAfter(warned time.Time, grace time.Duration, told *time.Time) time.Time {
+	d := warned.Add(grace)
+	if told != nil && told.After(d) {
+		return *told
+	}
+	return d
 }
 
 // PutMark creates or refreshes a mark (see the clock rules on upsertMark) and

@@ -61,6 +61,11 @@ type Options struct {
 	// LockTimeout bounds the wait for another process's lock; 0 means
 	// DefaultLockTimeout.
 	LockTimeout time.Duration
+	// ReadOnly opens an existing store for reading only (plan, serve
+	// --dry-run): a shared lock, no file or directory created, no migration
+	// (a store of an older schema is refused with a message to run a real
+	// command once), and every write fails.
+	ReadOnly bool
 }
 
 // Store is an open state file. Its methods are safe for concurrent use by one
@@ -112,10 +117,14 @@ func openWith(path string, opts Options, migs []migration) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = DefaultLockTimeout
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create state dir: %w", err)
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create state dir: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open state store %s read-only: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open state store %s: %w (lock not released within %s)", path, ErrInUse, opts.LockTimeout)
@@ -123,11 +132,45 @@ func openWith(path string, opts Options, migs []migration) (*Store, error) {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, clock: opts.Clock}
+	if opts.ReadOnly {
+		if err := s.checkSchema(migs); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := s.migrate(migs); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkSchema refuses, for a read-only store, any schema but the current
+// one: an older store would need the migration a reader must not make.
+func (s *Store) checkSchema(migs []migration) error {
+	known := 0
+	if len(migs) > 0 {
+		known = migs[len(migs)-1].to
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		version := 0
+		if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
+			if v := meta.Get([]byte(keySchema)); v != nil {
+				var err error
+				if version, err = strconv.Atoi(string(v)); err != nil {
+					return fmt.Errorf("state store %s: schema version %q is not a number", s.path, v)
+				}
+			}
+		}
+		switch {
+		case version > known:
+			return &SchemaError{Path: s.path, Found: version, Supported: known}
+		case version < known:
+			return fmt.Errorf("state store %s has schema version %d and needs a migration to %d, which a read-only command does not make: run `patjanitor apply` or `serve` once", s.path, version, known)
+		}
+		return nil
+	})
 }
 
 func (s *Store) migrate(migs []migration) error {

@@ -576,3 +576,80 @@ func TestMarkValidation(t *testing.T) {
 		}
 	}
 }
+
+// A read-only store (plan, serve --dry-run) reads what a real run wrote,
+// writes nothing, creates nothing and migrates nothing.
+func TestReadOnly(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	if _, err := Open(path, Options{ReadOnly: true}); err == nil {
+		t.Fatal("a read-only open created a store")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the store file exists after a refused read-only open: %v", err)
+	}
+	s := openTest(t, path, clk)
+	if _, err := s.PutMark(ctx, Mark{TokenID: "t1", Policy: "p", Action: "delete", Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// While a writer holds the store, a reader waits for it, then gives up.
+	if _, err := Open(path, Options{ReadOnly: true, LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("read-only open beside a writer: %v, want ErrInUse", err)
+	}
+	_ = s.Close()
+
+	ro, err := Open(path, Options{ReadOnly: true, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ro.Close() }()
+	ms, err := ro.Marks(ctx)
+	if err != nil || len(ms) != 1 || ms[0].TokenID != "t1" {
+		t.Fatalf("marks read-only: %v, %v", ms, err)
+	}
+	if _, err := ro.PutMark(ctx, Mark{TokenID: "t2", Policy: "p", Action: "delete"}); err == nil {
+		t.Fatal("a read-only store accepted a write")
+	}
+}
+
+// A read-only open refuses a store that still needs a migration.
+func TestReadOnlyRefusesAnOldSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := openWith(path, Options{}, nil) // schema 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	_, err = Open(path, Options{ReadOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "needs a migration") {
+		t.Fatalf("read-only open of a schema-0 store: %v", err)
+	}
+}
+
+// A shorter grace after the warning never moves the deadline before the one
+// the owner was told; a longer one moves it later.
+func TestGraceChangeNeverAdvancesTheDeadline(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), clk)
+	defer func() { _ = s.Close() }()
+	m := Mark{TokenID: "t1", Policy: "p", Action: "delete", Grace: 14 * 24 * time.Hour}
+	if _, err := s.PutMark(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WarnMarks(ctx, []MarkKey{m.Key()}, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	told := clk.Now().Add(14 * 24 * time.Hour)
+	m.Grace = 24 * time.Hour
+	got, err := s.PutMark(ctx, m)
+	if err != nil || !got.Deadline.Equal(told) {
+		t.Fatalf("after a shorter grace: deadline %v (%v), want the told %v", got.Deadline, err, told)
+	}
+	m.Grace = 30 * 24 * time.Hour
+	if got, _ = s.PutMark(ctx, m); !got.Deadline.Equal(clk.Now().Add(30 * 24 * time.Hour)) {
+		t.Fatalf("after a longer grace: deadline %v", got.Deadline)
+	}
+}
