@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,18 @@ type listingDecoder struct {
 	end  int   // end of valid data in buf
 	base int64 // body offset of buf[0], for error messages
 	rerr error // the reader's error once it has one (io.EOF at the end)
+	size int64 // the body's length when known (Content-Length), else 0 or -1
+
+	// The date-times of the token being decoded, as read (copies: the
+	// window moves), parsed once the object is complete.
+	created, lastUsed, expiration []byte
+
+	ownerType string                  // the last owner type: nearly always "IDENTITY"
+	owners    map[string]ownerStrings // by owner id
+	ownerID   []byte                  // the owner being read, until it is complete
+	ownerName []byte
+	scopeKey  []byte              // scratch for scopes' lookup key
+	scopes    map[string][]string // distinct scope lists, shared between tokens
 
 	scratch []byte            // a string being unescaped or spanning a refill
 	intern  map[string]string // repeated strings, shared across tokens
@@ -53,7 +66,15 @@ type listingDecoder struct {
 }
 
 func newListingDecoder(r io.Reader) *listingDecoder {
-	return &listingDecoder{r: r, buf: make([]byte, windowSize), intern: make(map[string]string, 1024)}
+	return &listingDecoder{r: r, buf: make([]byte, windowSize), intern: make(map[string]string, 1024),
+		owners: make(map[string]ownerStrings, 1024), scopes: make(map[string][]string, 64)}
+}
+
+// ownerStrings is an interned owner id with the name last seen with it (in
+// one allocation when they were read together): the tokens of one owner
+// repeat both.
+type ownerStrings struct {
+	id, name string
 }
 
 // syntaxError reports a malformed document at the current offset.
@@ -146,11 +167,15 @@ func (d *listingDecoder) decode() ([]pat.Token, error) {
 	}
 	// Tokens are collected in fixed chunks and copied once into a slice of the
 	// exact size: appending to one slice would allocate about five times the
-	// final 17 MB of a 100,000-token listing while it grows.
+	// final 17 MB of a 100,000-token listing while it grows. When the body's
+	// length is known, the first chunk is instead grown once, after its
+	// first 1,024 tokens, to the count the rest of the body should hold
+	// (with a margin): a listing that fits is returned without the copy.
 	var (
-		chunks [][]pat.Token
-		cur    = make([]pat.Token, 0, 1024)
-		n      int
+		chunks    [][]pat.Token
+		cur       = make([]pat.Token, 0, 1024)
+		n         int
+		estimated = d.size <= 0
 	)
 	c, err := d.peek()
 	if err != nil {
@@ -160,6 +185,15 @@ func (d *listingDecoder) decode() ([]pat.Token, error) {
 		d.pos++
 	} else {
 		for {
+			if len(cur) == cap(cur) && !estimated {
+				estimated = true
+				if est := d.estimate(len(cur)); est > len(cur) {
+					grown := make([]pat.Token, len(cur), est)
+					copy(grown, cur)
+					cur = grown
+					d.presize(est)
+				}
+			}
 			if len(cur) == cap(cur) {
 				chunks = append(chunks, cur)
 				cur = make([]pat.Token, 0, min(2*cap(cur), 16384))
@@ -196,6 +230,39 @@ func (d *listingDecoder) decode() ([]pat.Token, error) {
 		tokens = append(tokens, ch...)
 	}
 	return append(tokens, cur...), nil
+}
+
+// maxPresize bounds the tokens a Content-Length can make the decoder allocate
+// for ahead of reading them (46 MB of pat.Token): a larger listing is
+// collected in chunks beyond it.
+const maxPresize = 1 << 18
+
+// estimate is how many tokens the whole body holds, judging by the n tokens
+// in the bytes read so far (from d.size), with a 3% margin; 0 when there is
+// nothing to judge by. It is bounded by the body's length over the shortest
+// possible token ({"id":""}, 9 bytes and a comma).
+func (d *listingDecoder) estimate(n int) int {
+	read := d.base + int64(d.pos)
+	if d.size <= read || read <= 0 {
+		return 0
+	}
+	est := float64(n)*float64(d.size)/float64(read)*1.03 + 16
+	return int(min(est, float64(d.size/10+1), maxPresize))
+}
+
+// presize makes room in the owner and string maps for a listing of about n
+// tokens (owners hold a few tokens each), rather than let them grow by steps.
+func (d *listingDecoder) presize(n int) {
+	owners := make(map[string]ownerStrings, n/3)
+	for k, v := range d.owners {
+		owners[k] = v
+	}
+	d.owners = owners
+	intern := make(map[string]string, n/3)
+	for k, v := range d.intern {
+		intern[k] = v
+	}
+	d.intern = intern
 }
 
 // Token field keys, in the spec's spelling.
@@ -249,18 +316,20 @@ func (d *listingDecoder) token(t *pat.Token) error {
 	}
 	d.pos++
 	var (
-		scope                = pat.Scopes{Null: true}
-		created              string
-		lastUsed, expiration *string
+		scope                      = pat.Scopes{Null: true}
+		hasLastUsed, hasExpiration bool
 	)
+	d.created = d.created[:0]
+	next := 0 // the index the next key probably has
 	for first := true; ; {
-		k, more, err := d.nextKey(tokenKeys[:], &first)
+		k, more, err := d.nextKey(tokenKeys[:], &first, next)
 		if err != nil {
 			return err
 		}
 		if !more {
 			break
 		}
+		next = k + 1
 		switch k {
 		case kID:
 			err = d.stringField(&t.ID, false)
@@ -271,15 +340,28 @@ func (d *listingDecoder) token(t *pat.Token) error {
 		case kOwner:
 			err = d.owner(&t.Owner)
 		case kCreated:
-			err = d.stringField(&created, false)
+			// A string replaces an earlier value; null leaves it.
+			var b []byte
+			var isNull bool
+			if b, isNull, err = d.stringBytes(); err == nil && !isNull {
+				d.created = append(d.created[:0], b...)
+			}
 		case kLastUsed:
-			lastUsed, err = d.nullableString()
+			var b []byte
+			if b, err = d.nullableString(); err == nil {
+				hasLastUsed = b != nil
+				d.lastUsed = append(d.lastUsed[:0], b...)
+			}
 		case kManaged:
 			err = d.boolField(&t.Managed)
 		case kValidity:
 			err = d.intField(&t.AccessTokenValiditySeconds)
 		case kExpiration:
-			expiration, err = d.nullableString()
+			var b []byte
+			if b, err = d.nullableString(); err == nil {
+				hasExpiration = b != nil
+				d.expiration = append(d.expiration[:0], b...)
+			}
 		case kUserAware:
 			var b bool
 			var isNull bool
@@ -300,18 +382,18 @@ func (d *listingDecoder) token(t *pat.Token) error {
 	if t.ID == "" {
 		return errors.New("token without id")
 	}
-	if t.Created, err = pat.ParseTime(created); err != nil {
+	if t.Created, err = pat.ParseTimeBytes(d.created); err != nil {
 		return fmt.Errorf("token %s: created: %w", t.ID, err)
 	}
-	if lastUsed != nil {
-		tm, err := pat.ParseTime(*lastUsed)
+	if hasLastUsed {
+		tm, err := pat.ParseTimeBytes(d.lastUsed)
 		if err != nil {
 			return fmt.Errorf("token %s: lastUsed: %w", t.ID, err)
 		}
 		t.LastUsed = d.newTime(tm)
 	}
-	if expiration != nil {
-		tm, err := pat.ParseTime(*expiration)
+	if hasExpiration {
+		tm, err := pat.ParseTimeBytes(d.expiration)
 		if err != nil {
 			return fmt.Errorf("token %s: expirationDate: %w", t.ID, err)
 		}
@@ -347,7 +429,10 @@ func (d *listingDecoder) newBool(b bool) *bool {
 // consumed: it returns the member's index in keys (len(keys) for an unknown
 // key) with the reader at the value, or more == false after the closing '}'.
 // first must start true; nextKey clears it.
-func (d *listingDecoder) nextKey(keys []string, first *bool) (idx int, more bool, err error) {
+//
+// hint is the index the key probably has (the one after the previous key's:
+// servers write the members in the spec's order); it is tried first.
+func (d *listingDecoder) nextKey(keys []string, first *bool, hint int) (idx int, more bool, err error) {
 	c, err := d.peek()
 	if err != nil {
 		return 0, false, err
@@ -379,7 +464,13 @@ func (d *listingDecoder) nextKey(keys []string, first *bool) (idx int, more bool
 	if err != nil {
 		return 0, false, err
 	}
-	idx = matchKey(key, keys) // before the next read moves the window
+	// Before the next read moves the window. An exact match is the only
+	// one, so trying the hint first finds what matchKey would.
+	if hint < len(keys) && string(key) == keys[hint] {
+		idx = hint
+	} else {
+		idx = matchKey(key, keys)
+	}
 	if err := d.expect(':', "':' after a member name"); err != nil {
 		return 0, false, err
 	}
@@ -399,24 +490,78 @@ func (d *listingDecoder) owner(o *pat.Owner) error {
 		return d.typeError(c, "owner", "an object")
 	}
 	d.pos++
+	// The type is compared with the last one before it is looked up; the
+	// id and the name are kept until the object is complete and then looked
+	// up once, by id (see internOwner).
+	var hasID, hasName bool
+	next := 0
 	for first := true; ; {
-		k, more, err := d.nextKey(ownerKeys[:], &first)
-		if err != nil || !more {
-			return err
-		}
-		switch k {
-		case 0:
-			err = d.stringField(&o.Type, true)
-		case 1:
-			err = d.stringField(&o.ID, true)
-		case 2:
-			err = d.stringField(&o.Name, true)
-		default:
-			err = d.skipValue(3)
-		}
+		k, more, err := d.nextKey(ownerKeys[:], &first, next)
 		if err != nil {
 			return err
 		}
+		if !more {
+			d.internOwner(o, hasID, hasName)
+			return nil
+		}
+		next = k + 1
+		if k > 2 {
+			if err := d.skipValue(3); err != nil {
+				return err
+			}
+			continue
+		}
+		// As stringField: a string replaces, null leaves the field.
+		b, isNull, err := d.stringBytes()
+		if err != nil {
+			return err
+		}
+		if isNull {
+			continue
+		}
+		switch k {
+		case 0:
+			if string(b) != d.ownerType {
+				d.ownerType = d.str(b, true)
+			}
+			o.Type = d.ownerType
+		case 1:
+			d.ownerID, hasID = append(d.ownerID[:0], b...), true
+		case 2:
+			d.ownerName, hasName = append(d.ownerName[:0], b...), true
+		}
+	}
+}
+
+// internOwner sets o's id and name (those the object had) from d.ownerID and
+// d.ownerName, shared between the tokens of one owner: one map lookup by id
+// finds both, and a new owner's id and name are one allocation, so that
+// reading an owner touches as little memory as possible.
+func (d *listingDecoder) internOwner(o *pat.Owner, hasID, hasName bool) {
+	if !hasID {
+		if hasName {
+			o.Name = d.str(d.ownerName, true)
+		}
+		return
+	}
+	v, ok := d.owners[string(d.ownerID)]
+	switch {
+	case !ok && hasName:
+		d.scratch = append(append(d.scratch[:0], d.ownerID...), d.ownerName...)
+		both := string(d.scratch)
+		v = ownerStrings{id: both[:len(d.ownerID)], name: both[len(d.ownerID):]}
+		d.owners[v.id] = v
+	case !ok:
+		v = ownerStrings{id: string(d.ownerID)}
+		d.owners[v.id] = v
+	case hasName && v.name != string(d.ownerName):
+		// Another name for the same id: the latest is kept.
+		v.name = d.str(d.ownerName, true)
+		d.owners[v.id] = v
+	}
+	o.ID = v.id
+	if hasName {
+		o.Name = v.name
 	}
 }
 
@@ -438,7 +583,10 @@ func (d *listingDecoder) scope(s *pat.Scopes) error {
 		return d.typeError(c, "scope", "an array of strings")
 	}
 	d.pos++
-	values := []string{}
+	// The elements are collected into a key (each one's length, then its
+	// bytes), and tokens with the same list share one slice of interned
+	// strings: there are few distinct lists.
+	key := d.scopeKey[:0]
 	if c, err = d.peek(); err != nil {
 		return err
 	}
@@ -446,11 +594,12 @@ func (d *listingDecoder) scope(s *pat.Scopes) error {
 		d.pos++
 	} else {
 		for {
-			var v string
-			if err := d.stringField(&v, true); err != nil {
+			b, _, err := d.stringBytes() // null is ""
+			if err != nil {
 				return err
 			}
-			values = append(values, v)
+			key = binary.AppendUvarint(key, uint64(len(b)))
+			key = append(key, b...)
 			if c, err = d.peek(); err != nil {
 				return err
 			}
@@ -463,6 +612,18 @@ func (d *listingDecoder) scope(s *pat.Scopes) error {
 				return d.errorf("expected ',' or ']' in scope, found %q", c)
 			}
 		}
+	}
+	d.scopeKey = key
+	values, ok := d.scopes[string(key)]
+	if !ok {
+		values = []string{}
+		for rest := key; len(rest) > 0; {
+			n, w := binary.Uvarint(rest)
+			values = append(values, d.str(rest[w:w+int(n)], true))
+			rest = rest[w+int(n):]
+		}
+		values = values[:len(values):len(values)] // an append copies
+		d.scopes[string(key)] = values
 	}
 	*s = pat.Scopes{Values: values}
 	return nil
@@ -489,8 +650,26 @@ func (d *listingDecoder) stringField(dst *string, intern bool) error {
 	return d.typeError(c, "a string field", "a string")
 }
 
-// nullableString decodes a string or null (nil).
-func (d *listingDecoder) nullableString() (*string, error) {
+// stringBytes decodes a string (its bytes, valid until the next read) or
+// null, with stringField's errors.
+func (d *listingDecoder) stringBytes() (b []byte, isNull bool, err error) {
+	c, err := d.peek()
+	if err != nil {
+		return nil, false, err
+	}
+	switch c {
+	case '"':
+		b, err := d.rawString()
+		return b, false, err
+	case 'n':
+		return nil, true, d.literal("null")
+	}
+	return nil, false, d.typeError(c, "a string field", "a string")
+}
+
+// nullableString decodes a string (its bytes, never nil, valid until the
+// next read) or null (nil).
+func (d *listingDecoder) nullableString() ([]byte, error) {
 	c, err := d.peek()
 	if err != nil {
 		return nil, err
@@ -501,8 +680,10 @@ func (d *listingDecoder) nullableString() (*string, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := string(b)
-		return &s, nil
+		if b == nil {
+			b = d.buf[:0]
+		}
+		return b, nil
 	case 'n':
 		return nil, d.literal("null")
 	}
@@ -561,6 +742,10 @@ func (d *listingDecoder) intField(dst *int) error {
 	if c != '-' && (c < '0' || c > '9') {
 		return d.typeError(c, "accessTokenValiditySeconds", "a number")
 	}
+	if n, ok := d.smallInt(); ok {
+		*dst = n
+		return nil
+	}
 	lit, err := d.number()
 	if err != nil {
 		return err
@@ -571,6 +756,45 @@ func (d *listingDecoder) intField(dst *int) error {
 	}
 	*dst = int(n)
 	return nil
+}
+
+// smallInt consumes an integer of 1 to 18 digits (9 where int has 32 bits) without a leading zero
+// (or 0 itself), optionally negative, that lies wholly in the window and is
+// followed there by a byte that cannot continue a number: what number and
+// strconv.ParseInt would accept, with the same value. Anything else is left
+// for them (ok false, nothing consumed).
+func (d *listingDecoder) smallInt() (int, bool) {
+	// At most 18 digits fit an int64, 9 an int32.
+	maxIntDigits := 18
+	if strconv.IntSize == 32 {
+		maxIntDigits = 9
+	}
+	i := d.pos
+	neg := i < d.end && d.buf[i] == '-'
+	if neg {
+		i++
+	}
+	start, v := i, 0
+	for ; i < d.end && i-start < 19; i++ {
+		c := d.buf[i]
+		if c < '0' || c > '9' {
+			break
+		}
+		v = v*10 + int(c-'0')
+	}
+	digits := i - start
+	if digits == 0 || digits > maxIntDigits || i >= d.end || (digits > 1 && d.buf[start] == '0') {
+		return 0, false
+	}
+	switch d.buf[i] {
+	case '.', 'e', 'E', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return 0, false
+	}
+	d.pos = i
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 // typeError: a value of the wrong JSON type. (encoding/json reads on to the end
@@ -683,7 +907,18 @@ func (d *listingDecoder) numberEnd() error {
 func (d *listingDecoder) rawString() ([]byte, error) {
 	d.pos++ // opening quote
 	start := d.pos
-	for i := start; i < d.end; i++ {
+	i := start
+	// Eight bytes at a time while none is a quote, a backslash, a control
+	// character or part of a multi-byte sequence; then byte by byte.
+	for ; i+8 <= d.end; i += 8 {
+		w := d.buf[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		if stringSpecial(x) {
+			break
+		}
+	}
+	for ; i < d.end; i++ {
 		c := d.buf[i]
 		if c == '"' {
 			d.pos = i + 1
@@ -694,6 +929,18 @@ func (d *listingDecoder) rawString() ([]byte, error) {
 		}
 	}
 	return d.slowString()
+}
+
+// stringSpecial reports whether any of the eight bytes in x is '"', '\\', a
+// control character or has bit 7 set (it may not say which).
+func stringSpecial(x uint64) bool {
+	const (
+		lo  = 0x0101010101010101
+		hi  = 0x8080808080808080
+		ctl = 0x2020202020202020
+	)
+	q, bs := x^('"'*lo), x^('\\'*lo)
+	return (x|(x-ctl)&^x|(q-lo)&^q|(bs-lo)&^bs)&hi != 0
 }
 
 // slowString builds a string in d.scratch, unescaping as encoding/json does.
@@ -841,7 +1088,7 @@ func (d *listingDecoder) skipValue(depth int) error {
 		}
 		d.pos++
 		for first := true; ; {
-			_, more, err := d.nextKey(nil, &first)
+			_, more, err := d.nextKey(nil, &first, 0)
 			if err != nil || !more {
 				return err
 			}

@@ -175,6 +175,12 @@ func FuzzDecodeListing(f *testing.F) {
 		`[{"ID":"a\u00e9\ud83d\ude00",` + created + `,"managed":true,"accessTokenValiditySeconds":-0,"expirationDate":"2026-07-02T03:04Z"}]`,
 		"[{\"id\":\"\xff\",\"name\":\"\\ud800\"," + created + ",\"userAwareTokenNeverExpires\":false}]",
 		`[{"id":"a",` + created + `,"x":[1,-2.5e+3,true,false,null]}]`,
+		// Owners and scope lists shared between tokens, a name that changes,
+		// repeated and null members; integers at the fast path's edges.
+		`[{"id":"a",` + created + `,"scope":["x","y"],"owner":{"type":"IDENTITY","id":"o1","name":"N"},"accessTokenValiditySeconds":12},` +
+			`{"id":"b",` + created + `,"scope":["x","y"],"owner":{"name":"M","id":"o1","id":null,"type":"T"},"accessTokenValiditySeconds":999999999999999999},` +
+			`{"id":"c",` + created + `,"scope":["xy"],"owner":{"id":"o1","name":"N","name":null},"owner":{"id":"o2"},"accessTokenValiditySeconds":-1234567890123456789}]`,
+		`[{"id":"a",` + created + `,"accessTokenValiditySeconds":012}]`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -188,4 +194,32 @@ func FuzzDecodeListing(f *testing.F) {
 			t.Fatalf("document %q:\n streaming: %#v\n reference: %#v", doc, got, want)
 		}
 	})
+}
+
+// TestDecodePresized: with the body's length known the decoder sizes the
+// token slice from the first tokens and returns it without a final copy;
+// the tokens are those decoded without it. A length that overstates the body
+// (the transport then reports a short body) only makes the slice larger,
+// within maxPresize.
+func TestDecodePresized(t *testing.T) {
+	doc := tokenList(3000)
+	want, err := decodeTokenArray(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{int64(len(doc)), int64(len(doc)) / 2, 1 << 40} {
+		got, err := decodeTokenArray(&readTracker{r: iotest.HalfReader(strings.NewReader(doc)), size: size})
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("size %d: tokens differ", size)
+		}
+		if cap(got) > maxPresize {
+			t.Fatalf("size %d: capacity %d", size, cap(got))
+		}
+		if size == int64(len(doc)) && cap(got) > len(got)*11/10 {
+			t.Fatalf("exact size: capacity %d for %d tokens", cap(got), len(got))
+		}
+	}
 }

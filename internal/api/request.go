@@ -220,7 +220,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 	e.StatusCode = resp.StatusCode
 
 	if success(cl, resp.StatusCode) {
-		rt := &readTracker{r: resp.Body}
+		rt := &readTracker{r: resp.Body, size: resp.ContentLength}
 		var derr error
 		if cl.decode != nil {
 			derr = cl.decode(rt)
@@ -276,8 +276,9 @@ func success(cl *call, code int) bool {
 // connection that broke mid-body from a body that is complete but malformed
 // (both reach the JSON decoder as an unexpected EOF or syntax error).
 type readTracker struct {
-	r   io.Reader
-	err error
+	r    io.Reader
+	err  error
+	size int64 // the body's Content-Length; -1 when unknown
 }
 
 func (t *readTracker) Read(p []byte) (int, error) {

@@ -89,7 +89,11 @@ func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token,
 // decodeTokenArray reads a JSON array of tokens in one streaming pass (see
 // decode.go), insisting on the closing bracket and nothing after it.
 func decodeTokenArray(r io.Reader) ([]pat.Token, error) {
-	return newListingDecoder(r).decode()
+	d := newListingDecoder(r)
+	if rt, ok := r.(*readTracker); ok {
+		d.size = rt.size
+	}
+	return d.decode()
 }
 
 // eofAsUnexpected: inside a document, the end of the body is never expected.

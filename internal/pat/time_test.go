@@ -120,11 +120,37 @@ func FuzzParseTime(f *testing.F) {
 		"2026-08-28T03:00:00.1",
 		"garbage",
 		"",
+		// ParseTimeBytes' fast path and its edges.
+		"2024-02-29T23:59:59.999Z",
+		"2023-02-29T00:00:00Z",
+		"2026-04-31T00:00:00Z",
+		"2026-13-01T00:00:00Z",
+		"2026-00-01T00:00:00Z",
+		"2026-08-28T24:00:00Z",
+		"2026-08-28T23:60:00Z",
+		"2026-08-28T23:59:60Z",
+		"2026-08-28T03:00:00.Z",
+		"2026-08-28T03:00:00.1234567890Z",
+		"2026-08-28T03:00:00,123Z",
+		"2026-08-28t03:00:00Z",
+		"2026-08-28T03:00:00z",
+		"0000-01-01T00:00:00Z",
+		"9999-12-31T23:59:59.999999999Z",
+		"+026-08-28T03:00:00Z",
+		"2026-08-2\xff03:00:00Z",
+		"1900-02-29T00:00:00Z",
+		"2000-02-29T00:00:00Z",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := ParseTime(s)
+		// ParseTimeBytes is ParseTime: the same time (location included)
+		// and the same error.
+		gotB, errB := ParseTimeBytes([]byte(s))
+		if gotB != got || (err == nil) != (errB == nil) || (err != nil && err.Error() != errB.Error()) {
+			t.Fatalf("ParseTimeBytes(%q) = %v, %v; ParseTime = %v, %v", s, gotB, errB, got, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadTime) {
 				t.Fatalf("ParseTime(%q) error %v does not wrap ErrBadTime", s, err)
@@ -150,4 +176,23 @@ func FuzzParseTime(f *testing.F) {
 			t.Fatalf("round trip of %q: %v != %v", s, again, got.Truncate(time.Millisecond))
 		}
 	})
+}
+
+// TestParseTimeBytesCalendar: ParseTimeBytes' own date arithmetic agrees with
+// the time package on the first, a middle and the last day of every month of
+// years 0 to 9999.
+func TestParseTimeBytesCalendar(t *testing.T) {
+	for y := 0; y <= 9999; y++ {
+		for m := time.January; m <= time.December; m++ {
+			last := time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+			for _, d := range []int{1, 15, last} {
+				want := time.Date(y, m, d, 13, 7, 9, 120000000, time.UTC)
+				s := want.Format("2006-01-02T15:04:05.00Z")
+				got, err := ParseTimeBytes([]byte(s))
+				if err != nil || got != want {
+					t.Fatalf("ParseTimeBytes(%q) = %v, %v; want %v", s, got, err, want)
+				}
+			}
+		}
+	}
 }

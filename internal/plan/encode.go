@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -70,11 +71,19 @@ func (e *encoder) newline() {
 	if !e.indent {
 		return
 	}
+	if n := 2 * e.depth; n < len(spaces) {
+		e.buf = append(e.buf, '\n')
+		e.buf = append(e.buf, spaces[:n]...)
+		return
+	}
 	e.buf = append(e.buf, '\n')
 	for range e.depth {
 		e.buf = append(e.buf, ' ', ' ')
 	}
 }
+
+// spaces is the indentation of the usual depths, appended in one go.
+const spaces = "                                "
 
 // elem starts the next element of the innermost container.
 func (e *encoder) elem() {
@@ -317,6 +326,9 @@ func (e *encoder) items(items []Item) error {
 	jobs := make(chan job)
 	pending := make(chan chan result, 2*workers) // in order, bounds the blocks in flight
 	free := make(chan []byte, 3*workers)         // recycled block buffers
+	// The largest block so far: a new buffer is made a little larger than
+	// it rather than grown by doubling (blocks are of similar sizes).
+	var largest atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -325,14 +337,21 @@ func (e *encoder) items(items []Item) error {
 				select {
 				case buf = <-free:
 				default:
+					if n := largest.Load(); n > 0 {
+						buf = make([]byte, 0, n+n/8)
+					}
 				}
 				// Each block starts as if after an element (first=false):
 				// the comma of its first item is dropped below for block 0.
 				b := encoder{buf: buf[:0], indent: e.indent, depth: e.depth}
+				touch(items[j.lo:j.hi])
 				var err error
 				for i := j.lo; i < j.hi && err == nil; i++ {
 					b.elem()
 					err = b.item(&items[i])
+				}
+				if n := int64(len(b.buf)); n > largest.Load() {
+					largest.Store(n) // a race between workers only costs a regrowth
 				}
 				j.out <- result{b.buf, err}
 			}
@@ -374,6 +393,47 @@ func (e *encoder) items(items []Item) error {
 	wg.Wait()
 	e.first = false
 	return err
+}
+
+// touchSink keeps touch's loads from being optimised away.
+var touchSink atomic.Uint32
+
+// touch reads a byte of each string and time an item's encoding will read,
+// for a block of items before it is encoded. The strings of a large plan are
+// scattered over the heap (they are the listing's), and encoding one string
+// after the other waits for each cache miss in turn; these loads do not
+// depend on each other, so the processor overlaps their misses.
+func touch(items []Item) {
+	var x byte
+	at := func(s string) {
+		if len(s) > 0 {
+			x ^= s[0] ^ s[len(s)-1]
+		}
+	}
+	for i := range items {
+		it := &items[i]
+		at(it.TokenID)
+		at(it.TokenName)
+		at(it.OwnerID)
+		at(it.OwnerName)
+		at(it.Reason)
+		for _, s := range it.Scope.Values {
+			at(s)
+		}
+		for _, s := range it.AlsoMatched {
+			at(s)
+		}
+		for _, op := range it.Patch {
+			at(op.Op)
+		}
+		if it.LastUsed != nil {
+			x ^= byte(it.LastUsed.Nanosecond())
+		}
+		if it.ExpirationDate != nil {
+			x ^= byte(it.ExpirationDate.Nanosecond())
+		}
+	}
+	touchSink.Add(uint32(x))
 }
 
 // item writes one item (into the buffer only: it does not flush, so that
@@ -488,6 +548,22 @@ func (e *encoder) value(v any) error {
 // table variable so that it cannot be changed.
 const safeASCII = "0000000000000000000000000000000011011101111111111111111111110101111111111111111111111111111101111111111111111111111111111111111100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
 
+// needsEscape reports whether any of the eight bytes in x is one that
+// safeASCII does not mark: a control character, ", \, <, >, & or a byte of
+// a multi-byte sequence (bit 7). It may not say which; appendString then
+// looks byte by byte.
+func needsEscape(x uint64) bool {
+	const (
+		lo  = 0x0101010101010101
+		hi  = 0x8080808080808080
+		ctl = 0x2020202020202020 // bytes below 0x20
+	)
+	q, bs, lt, gt, amp := x^('"'*lo), x^('\\'*lo), x^('<'*lo), x^('>'*lo), x^('&'*lo)
+	t := x | (x-ctl)&^x |
+		(q-lo)&^q | (bs-lo)&^bs | (lt-lo)&^lt | (gt-lo)&^gt | (amp-lo)&^amp
+	return t&hi != 0
+}
+
 // appendString appends s as a JSON string escaped exactly as encoding/json
 // escapes it by default: ", \ and control characters, the HTML characters
 // <, > and & as \u003c, \u003e, \u0026, U+2028 and U+2029, and each byte of
@@ -497,6 +573,20 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs attention (see
+		// needsEscape), then byte by byte.
+		for i+8 <= len(s) {
+			w := s[i : i+8]
+			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+			if needsEscape(x) {
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if safeASCII[b] == '1' {
 			i++
