@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -119,52 +121,37 @@ func (e *Engine) prepare(ctx context.Context, inv *Inventory) (ownersLooked bool
 func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	ev := e.cfg.Evaluator(policy.Env{Now: now, ClientID: e.clientID, Owner: inv.owners.envOwner()})
 	p := e.newPlan(inv, now)
-	// Decide every token, then build the items already in plan order:
-	// sorting small keys moves far less memory than sorting the items of a
-	// large tenant (plan.Sort below then only confirms the order). The
-	// decisions are kept in fixed-size chunks: one growing slice of them
-	// was copied again and again for a large tenant, tens of megabytes of
-	// garbage per run.
-	const chunk = 4096
-	type cand struct {
-		tok int
-		d   policy.Decision
-	}
-	var cands [][]cand
+	// Decide every token (in parallel ranges), then build the items
+	// already in plan order: sorting small keys moves far less memory than
+	// sorting the items of a large tenant (plan.Sort below then only
+	// confirms the order).
+	parts := e.evaluateAll(ev, inv, now)
 	n := 0
-	for i := range inv.Tokens {
-		t := &inv.Tokens[i]
-		d := ev.Evaluate(t)
-		if !d.Matched {
-			continue
-		}
-		if t.ID == e.clientID && d.Skip == "" {
-			// Defence in depth: evaluation skips the own credential; if it
-			// ever did not, the engine still would.
-			d.Skip, d.Patch = policy.SkipOwnCredential, nil
-		}
-		if d.Skip != "" {
-			p.Skipped = append(p.Skipped, skippedOf(t, d))
-			continue
-		}
-		if z, ok := inv.snoozed(t.ID, now); ok {
-			p.Skipped = append(p.Skipped, snoozedOf(t, d, z))
-			continue
-		}
-		if n%chunk == 0 {
-			cands = append(cands, make([]cand, 0, chunk))
-		}
-		last := len(cands) - 1
-		cands[last] = append(cands[last], cand{tok: i, d: d})
-		n++
+	offsets := make([]int, len(parts)+1)
+	for i, pt := range parts {
+		n += pt.n
+		offsets[i+1] = n
+		p.Skipped = append(p.Skipped, pt.skipped...)
 	}
-	candAt := func(k int) *cand { return &cands[k/chunk][k%chunk] }
+	candAt := func(k int) *cand {
+		i := 0
+		for k >= offsets[i+1] {
+			i++
+		}
+		return parts[i].at(k - offsets[i])
+	}
 	order := sortedCandidates(n, func(k int) (string, *pat.Token) {
 		c := candAt(k)
 		return c.d.Policy, &inv.Tokens[c.tok]
 	})
 	p.Items = make([]plan.Item, 0, n)
-	ops := map[string][]pat.PatchOp{}
+	// The mutations, by item and token index: the work list is built once
+	// the order is confirmed, without copying the plan or a map by id.
+	type mutation struct {
+		item, tok int
+		ops       []pat.PatchOp
+	}
+	var muts []mutation
 	var marks []state.Mark
 	var restart []state.MarkKey
 	for _, k := range order {
@@ -177,20 +164,27 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 				restart = append(restart, m.Key())
 			}
 		}
-		p.Items = append(p.Items, it)
 		if it.Mutating() {
-			ops[it.TokenID] = c.d.Patch
+			muts = append(muts, mutation{item: len(p.Items), tok: c.tok, ops: c.d.Patch})
 		}
+		p.Items = append(p.Items, it)
 	}
 	// The plan package owns the order; when it agrees (it does, and a test
 	// says so), this only confirms it.
 	if !plan.IsSorted(p.Items) {
 		plan.Sort(p.Items)
+		at := make(map[string]int, len(p.Items))
+		for i := range p.Items {
+			at[p.Items[i].TokenID] = i
+		}
+		for i := range muts {
+			muts[i].item = at[inv.Tokens[muts[i].tok].ID]
+		}
+		slices.SortFunc(muts, func(a, b mutation) int { return cmp.Compare(a.item, b.item) })
 	}
-	var ws []work
-	for _, it := range p.Pending() {
-		tok, _ := inv.Token(it.TokenID)
-		ws = append(ws, work{item: it, token: tok, ops: ops[it.TokenID]})
+	ws := make([]work, len(muts))
+	for i, m := range muts {
+		ws[i] = work{item: p.Items[m.item], token: inv.Tokens[m.tok], ops: m.ops}
 	}
 	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
 		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
@@ -206,6 +200,87 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
 	return pl
+}
+
+// cand is a token a policy won and that is not exempt: a plan item to be.
+type cand struct {
+	tok int // index into Inventory.Tokens
+	d   policy.Decision
+}
+
+// candChunk is the size of the blocks candidates are kept in: one growing
+// slice of them was copied again and again for a large tenant, tens of
+// megabytes of garbage per run.
+const candChunk = 4096
+
+// candidates are the decisions of one range of tokens.
+type candidates struct {
+	chunks  [][]cand
+	n       int
+	skipped []plan.Skipped
+}
+
+func (c *candidates) add(x cand) {
+	if c.n%candChunk == 0 {
+		c.chunks = append(c.chunks, make([]cand, 0, candChunk))
+	}
+	last := len(c.chunks) - 1
+	c.chunks[last] = append(c.chunks[last], x)
+	c.n++
+}
+
+func (c *candidates) at(k int) *cand { return &c.chunks[k/candChunk][k%candChunk] }
+
+// minTokensPerWorker keeps small tenants on one goroutine: below it, starting
+// workers costs more than it saves.
+const minTokensPerWorker = 8192
+
+// evaluateAll decides every listed token, split into one range per CPU (the
+// Evaluator is safe for concurrent use and the inventory is only read), and
+// returns the ranges' results in token order. The plan does not depend on
+// the split: items and skipped tokens are sorted afterwards on unique keys.
+func (e *Engine) evaluateAll(ev *policy.Evaluator, inv *Inventory, now time.Time) []*candidates {
+	total := len(inv.Tokens)
+	workers := min(runtime.GOMAXPROCS(0), total/minTokensPerWorker)
+	if workers <= 1 {
+		return []*candidates{e.evaluate(ev, inv, now, 0, total)}
+	}
+	parts := make([]*candidates, workers)
+	size := (total + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*size, min((w+1)*size, total)
+		wg.Go(func() { parts[w] = e.evaluate(ev, inv, now, lo, hi) })
+	}
+	wg.Wait()
+	return parts
+}
+
+// evaluate decides the tokens lo..hi-1.
+func (e *Engine) evaluate(ev *policy.Evaluator, inv *Inventory, now time.Time, lo, hi int) *candidates {
+	c := &candidates{}
+	for i := lo; i < hi; i++ {
+		t := &inv.Tokens[i]
+		d := ev.Evaluate(t)
+		if !d.Matched {
+			continue
+		}
+		if t.ID == e.clientID && d.Skip == "" {
+			// Defence in depth: evaluation skips the own credential; if it
+			// ever did not, the engine still would.
+			d.Skip, d.Patch = policy.SkipOwnCredential, nil
+		}
+		if d.Skip != "" {
+			c.skipped = append(c.skipped, skippedOf(t, d))
+			continue
+		}
+		if z, ok := inv.snoozed(t.ID, now); ok {
+			c.skipped = append(c.skipped, snoozedOf(t, d, z))
+			continue
+		}
+		c.add(cand{tok: i, d: d})
+	}
+	return c
 }
 
 // newPlan fills the plan's header.
