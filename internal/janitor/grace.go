@@ -25,18 +25,19 @@ import (
 //     no clock, and the digest waits in the outbox for the next run.
 //  3. A later run acts on the token only when the mark's deadline (delivery
 //     time + grace) has passed and the token still matches the same policy
-//     with the same action; the item is then an ordinary enforce-mode item
-//     with Marked and Deadline, under the usual guardrails and journal.
+//     with the same change (action and patch); the item is then an ordinary
+//     enforce-mode item with Marked and Deadline, under the usual guardrails
+//     and journal.
 //  4. A token that no longer matches (it was used, excluded, snoozed,
 //     deleted, or another policy won) is unmarked by the next run with
-//     complete data, and would start over with a new warning.
+//     complete data, and would start over with a new warning; so are the
+//     tokens of a policy that left the file.
 
 // MarkStore keeps the grace-period marks between runs; *state.Store
 // implements it. Plan only reads it; Execute and ApplyPlan write it.
 type MarkStore interface {
 	Marks(ctx context.Context) ([]state.Mark, error)
 	ReconcileMarks(ctx context.Context, policies []string, current []state.Mark) (state.MarkChanges, error)
-	PutMark(ctx context.Context, m state.Mark) (state.Mark, error)
 	DeleteMarks(ctx context.Context, keys ...state.MarkKey) error
 }
 
