@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,8 +92,39 @@ func TestCrashDuringApply(t *testing.T) {
 
 func crashOnce(t *testing.T, bin string, kills []time.Duration) {
 	sim := idnsim.New(idnsim.Options{RateLimit: -1, PatchOthers: true})
-	srv := httptest.NewServer(sim)
+	// Connections still open on the tenant's side: a killed apply's request
+	// can still be in the simulator's handler (its injected latency, or the
+	// delete itself) after the process is gone.
+	var connMu sync.Mutex
+	open := map[net.Conn]bool{}
+	srv := httptest.NewUnstartedServer(sim)
+	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		connMu.Lock()
+		defer connMu.Unlock()
+		if st == http.StateClosed || st == http.StateHijacked {
+			delete(open, c)
+		} else {
+			open[c] = true
+		}
+	}
+	srv.Start()
 	defer srv.Close()
+	quiet := func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second) // bounds a failing test only
+		for {
+			connMu.Lock()
+			n := len(open)
+			connMu.Unlock()
+			if n == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d connections of the killed apply still open on the tenant", n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	admin := sim.Admin()
 	now := time.Now().UTC()
 	var stale, full []string
@@ -139,6 +173,9 @@ func crashOnce(t *testing.T, bin string, kills []time.Duration) {
 		time.Sleep(d)
 		_ = cmd.Process.Kill() // SIGKILL: no deferred call, no last journal write
 		_ = cmd.Wait()
+		// The next apply must find the tenant as the killed one left it,
+		// not have a leftover request of it land in the middle of its run.
+		quiet()
 		t.Logf("killed after %s: %d mutations so far", d, len(idnsim.Mutations(sim.Requests())))
 	}
 

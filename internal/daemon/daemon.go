@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -196,8 +197,12 @@ type Daemon struct {
 	// starts and never changes afterwards.
 	runCtx context.Context
 
-	gen   atomic.Pointer[generation]
-	gate  gate
+	gen  atomic.Pointer[generation]
+	gate gate
+	// jobs are the runs started outside the current scheduler (the run on
+	// start, and the schedulers replaced by a reload, until their jobs end),
+	// for shutdown to wait for.
+	jobs  sync.WaitGroup
 	ready atomic.Bool
 	plans planStore
 }
@@ -319,7 +324,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		job := cron.Recover(cronLogger{log: d.log.Named("cron")})(cron.FuncJob(func() {
 			d.runOnce(gen, Group{Policies: policyNames(gen.cfg)}, gen.cfg, "start")
 		}))
-		go job.Run()
+		d.jobs.Go(job.Run)
 	}
 
 	var tick <-chan time.Time
@@ -396,7 +401,8 @@ func (d *Daemon) reload(reason string, force bool) {
 	// present in both cannot fire twice in the same second (the second firing
 	// would be counted as skipped). A run the old scheduler started goes on
 	// with the old generation; the gate keeps the new ones out until it ends.
-	old.cron.Stop()
+	oldDone := old.cron.Stop()
+	d.jobs.Go(func() { <-oldDone.Done() })
 	d.gen.Store(gen)
 	d.start(gen)
 	d.plans.retain(gen.groups)
@@ -517,19 +523,31 @@ func (d *Daemon) shutdown(cause error) error {
 	sctx, cancel := context.WithTimeout(context.Background(), d.shutdownTimeout)
 	defer cancel()
 
-	// Older generations' schedulers were stopped when they were replaced.
-	cronDone := d.gen.Load().cron.Stop()
+	// The gate first: a tick between here and the scheduler's stop is then
+	// turned away instead of starting a run on a cancelled context. Older
+	// generations' schedulers were stopped when they were replaced (their
+	// jobs, and the run on start, are in d.jobs).
 	idle := d.gate.close()
+	cronDone := d.gen.Load().cron.Stop()
+	jobsDone := make(chan struct{})
+	go func() {
+		d.jobs.Wait()
+		close(jobsDone)
+	}()
 	var errs []error
 	if cause != nil {
 		errs = append(errs, cause)
 	}
 	select {
 	case <-idle:
-		// cron's own wait can only be for jobs that the closed gate turns
-		// away at once; bounded all the same.
+		// What remains can only be jobs that the closed gate turns away at
+		// once; bounded all the same.
 		select {
 		case <-cronDone.Done():
+		case <-sctx.Done():
+		}
+		select {
+		case <-jobsDone:
 		case <-sctx.Done():
 		}
 	case <-sctx.Done():

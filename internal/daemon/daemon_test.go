@@ -566,6 +566,13 @@ func TestShutdownWaitsForTheRun(t *testing.T) {
 	h.cancel()
 	<-sawCancel
 	waitFor(t, "/readyz 503 while draining", 10*time.Second, func() bool { c, _ := h.get("/readyz"); return c == 503 })
+	// /readyz turns 503 before the gate closes; finish the run only once it
+	// is closed, or a scheduled tick could slip in between and run.
+	waitFor(t, "the gate to close", 10*time.Second, func() bool {
+		h.d.gate.mu.Lock()
+		defer h.d.gate.mu.Unlock()
+		return h.d.gate.closed
+	})
 	select {
 	case err := <-h.done:
 		t.Fatalf("Run returned %v before the run finished", err)
@@ -589,7 +596,6 @@ func TestShutdownTimeout(t *testing.T) {
 		o.ShutdownTimeout = 100 * time.Millisecond
 	})
 	started, stuck := make(chan struct{}), make(chan struct{})
-	defer close(stuck)
 	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
 		close(started)
 		<-stuck // ignores cancellation
@@ -597,6 +603,12 @@ func TestShutdownTimeout(t *testing.T) {
 	})
 	h.start()
 	<-started
+	// Run returns while the stuck run goes on; unstick it and wait until it
+	// has logged its end and left the gate, or it would log after the test.
+	defer func() {
+		close(stuck)
+		waitFor(t, "the stuck run to end", 10*time.Second, func() bool { return !h.d.gate.running() })
+	}()
 	t0 := time.Now()
 	err := h.stop()
 	if err == nil || !strings.Contains(err.Error(), "did not finish within 100ms") {

@@ -32,6 +32,36 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
+// quietAfterTest is a zaptest.TestingT that drops log lines once the test's
+// cleanups have stopped the daemon. robfig/cron's scheduler goroutine logs
+// "stop" after Stop has returned, so it can still be writing when Run has
+// returned and the test ends; testing panics on a Log after the test
+// completed. The cleanup is registered before the harness's own, so it runs
+// after the daemon has stopped.
+type quietAfterTest struct {
+	*testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func newQuietAfterTest(t *testing.T) *quietAfterTest {
+	q := &quietAfterTest{T: t}
+	t.Cleanup(func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.done = true
+	})
+	return q
+}
+
+func (q *quietAfterTest) Logf(format string, args ...any) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.done {
+		q.T.Logf(format, args...)
+	}
+}
+
 // configYAML is a valid config with the given policies block appended.
 func configYAML(schedule, policies string) string {
 	return `tenant:
@@ -194,7 +224,7 @@ func newHarness(t *testing.T, config string, edit func(*Options)) *harness {
 		ConfigPath:      h.path,
 		Load:            shortLoad,
 		NewRunner:       h.runners.newRunner,
-		Logger:          zaptest.NewLogger(t),
+		Logger:          zaptest.NewLogger(newQuietAfterTest(t)),
 		Registry:        prometheus.NewRegistry(),
 		Metrics:         h.metrics,
 		ListenAddress:   "127.0.0.1:0",
