@@ -623,7 +623,11 @@ func (s *Sim) dispatch(w http.ResponseWriter, r *http.Request, rt route, body []
 		return
 	}
 	entry.ClientID = c.clientID
-	if wait, ok := s.limiter.allow(c.clientID+"|"+rt.version.name, s.clock()); !ok {
+	// The window counts arrivals, as a gateway does: the time this request
+	// came in, not after its body was read and its token checked (which
+	// under load would let a request that arrived in time count late, or
+	// one that arrived late count early).
+	if wait, ok := s.limiter.allow(c.clientID+"|"+rt.version.name, entry.Time); !ok {
 		writeRateLimited(w, wait)
 		return
 	}
