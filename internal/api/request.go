@@ -263,13 +263,13 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 	return res
 }
 
-// success: the documented status, or for DELETE any 2xx (the token is gone
-// either way; the API documents 204).
+// success: the documented status only. Another 2xx is not taken for it: a
+// proxy or sign-in page that answers 200 with HTML has not deleted anything,
+// and recording it as applied would put a deletion that did not happen into
+// the journal. It is an error with its real status; the next run's listing
+// shows what the tenant did.
 func success(cl *call, code int) bool {
-	if code == cl.want {
-		return true
-	}
-	return cl.method == http.MethodDelete && code >= 200 && code < 300
+	return code == cl.want
 }
 
 // readTracker remembers a read failure of the underlying body, to tell a

@@ -158,7 +158,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		tok, listed := inv.Token(it.TokenID)
 		reason := ""
 		if inv.Err == nil {
-			reason = dropReason(&it, tok, listed, freshByID[it.TokenID], skipByID, e.clientID, started)
+			reason = dropReason(&it, tok, listed, freshByID[it.TokenID], skipByID, e.clientID, started, saved.GeneratedAt)
 		}
 		if reason != "" {
 			dropped = append(dropped, ItemResult{Item: it, Outcome: OutcomeDropped, Detail: reason})
@@ -195,7 +195,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 }
 
 // dropReason says why a saved item no longer holds ("" if it does).
-func dropReason(it *plan.Item, tok pat.Token, listed bool, fresh *plan.Item, skipped map[string]plan.Skipped, clientID string, now time.Time) string {
+func dropReason(it *plan.Item, tok pat.Token, listed bool, fresh *plan.Item, skipped map[string]plan.Skipped, clientID string, now, planned time.Time) string {
 	if !listed {
 		return "gone: the token no longer exists"
 	}
@@ -227,8 +227,22 @@ func dropReason(it *plan.Item, tok pat.Token, listed bool, fresh *plan.Item, ski
 		return fmt.Sprintf("decision changed: the patch would now be %s, planned %s", opsString(fresh.Patch), opsString(it.Patch))
 	}
 	if policy.Action(it.Action) == policy.ActionExpire {
-		if d, ok := expirationOf(it.Patch); ok && !d.After(now) {
+		d, ok := expirationOf(it.Patch)
+		if !ok {
+			return "the planned expire has no expirationDate"
+		}
+		if !d.After(now) {
 			return fmt.Sprintf("the planned expirationDate %s has passed", pat.FormatTime(d))
+		}
+		// An honest plan's date is "planned + expireIn": earlier than the
+		// fresh decision's "now + expireIn" by the plan's age. Any other date
+		// was not made by this policy (a plan edited and sealed again: the
+		// hash is not a signature); later, it would lengthen the token's
+		// life, much earlier, cut it short.
+		fd, ok := expirationOf(fresh.Patch)
+		if age := now.Sub(planned); !ok || d.After(fd) || fd.Sub(d) > age+time.Second {
+			return fmt.Sprintf("the planned expirationDate %s is not the policy's for a plan made at %s (it would set %s now)",
+				pat.FormatTime(d), pat.FormatTime(planned), pat.FormatTime(fd))
 		}
 	}
 	return ""

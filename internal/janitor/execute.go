@@ -400,7 +400,12 @@ func (e *Engine) mutate(ctx context.Context, runID string, w work, log *zap.Logg
 		log.Warn("action failed", zap.Int("status", res.Status), zap.Error(err))
 	}
 	out.Code = res.Status
-	if _, jerr := e.journal.Append(mctx, audit.Record{
+	// The outcome is written on a context of its own: a request that used up
+	// the mutation's time must still get its outcome (the timeout, as a
+	// failure), not leave an intent open and the run blaming the journal.
+	octx, ocancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer ocancel()
+	if _, jerr := e.journal.Append(octx, audit.Record{
 		Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &out,
 	}); jerr != nil {
 		log.Error("journal outcome failed; stopping the run", zap.Error(jerr))
@@ -408,6 +413,9 @@ func (e *Engine) mutate(ctx context.Context, runID string, w work, log *zap.Logg
 	}
 	return res, nil
 }
+
+// outcomeTimeout bounds the journal write of one outcome (an fsync).
+const outcomeTimeout = 30 * time.Second
 
 func successStatus(action string) int {
 	if policy.Action(action) == policy.ActionDelete {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -325,5 +326,41 @@ policies:
 		if pl := e.decide(inv, now); len(pl.Plan.Items) == 0 {
 			b.Fatal("nothing decided")
 		}
+	}
+}
+
+// byFilterTenant answers each listing by its filters text.
+type byFilterTenant struct {
+	recordingTenant
+	byFilter map[string][]pat.Token
+}
+
+func (b *byFilterTenant) ListTokens(_ context.Context, o api.ListOptions) ([]pat.Token, error) {
+	return b.byFilter[o.Filters], nil
+}
+
+// A token that the `lastUsed isnull` listing returns although it was used is
+// a filter the tenant did not apply, also when the other listing returned the
+// same token (it is merged, and must still be checked).
+func TestFilterIgnoredOnATokenBothListingsReturned(t *testing.T) {
+	cfg := testConfig(t, "limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}\npolicies: [{name: u, mode: enforce, match: {unusedFor: 90d}, action: delete}]\n")
+	listings := cfg.Listings(now)
+	if len(listings) != 2 {
+		t.Fatalf("listings %+v, want le and isnull", listings)
+	}
+	lu := now.Add(-200 * 24 * time.Hour)
+	stale := pat.Token{ID: "s1", Name: "s1", Owner: pat.Owner{ID: "o"}, Created: now.Add(-400 * 24 * time.Hour), LastUsed: &lu}
+	ten := &byFilterTenant{byFilter: map[string][]pat.Token{}}
+	for _, l := range listings {
+		ten.byFilter[api.Filter(l)] = []pat.Token{stale}
+	}
+	e, err := New(Options{Config: cfg, Tenant: ten, TenantURL: "https://acme.api.identitynow.com", ClientID: "me", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Plan(context.Background())
+	var inc *IncompleteError
+	if !errors.As(err, &inc) || !strings.Contains(err.Error(), "did not apply the filter") {
+		t.Fatalf("Plan: %v, want incomplete data (the isnull listing returned a used token)", err)
 	}
 }

@@ -622,3 +622,110 @@ func mapKeysEqual(m map[string]int, keys ...string) bool {
 	}
 	return true
 }
+
+const expireNeverExpiringCfg = `tenant:
+  url: http://127.0.0.1:1
+  apiVersion: v2025
+  clientId: ad000000000000000000000000000c1d
+limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}
+policies:
+  - name: expire-never
+    mode: enforce
+    match: {neverExpires: true}
+    action: expire
+    expireIn: 30d
+`
+
+// Invariant 6: a saved plan whose expirationDate was edited and sealed again
+// (the planHash is a checksum, not a signature) is not applied with the
+// edited date: only the policy's own date for the plan's time is accepted.
+func TestInvariant6_EditedExpireDateIsDropped(t *testing.T) {
+	e := newEnv(t, expireNeverExpiringCfg, envOpts{scenario: goldenScenario, sim: idnsim.Options{PatchOthers: true}})
+	pl, err := e.engine().Plan(context.Background())
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	p := roundTrip(t, pl.Plan)
+	var target string
+	far := "2999-01-01T00:00:00.000Z"
+	for i := range p.Items {
+		if p.Items[i].Action == "expire" && p.Items[i].Mode == "enforce" {
+			for j := range p.Items[i].Patch {
+				if p.Items[i].Patch[j].Path == pat.PathExpirationDate {
+					p.Items[i].Patch[j].Value = far
+					target = p.Items[i].TokenID
+				}
+			}
+		}
+	}
+	if target == "" {
+		t.Fatal("no expire item in the plan")
+	}
+	if err := p.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.engine().ApplyPlan(context.Background(), p, janitor.ApplyOptions{})
+	if err != nil {
+		t.Fatalf("ApplyPlan: %v", err)
+	}
+	tok, _ := e.sim.Token(target)
+	if tok.ExpirationDate != nil && tok.ExpirationDate.Year() == 2999 {
+		t.Fatalf("token %s now expires %s: the edited date was sent", target, pat.FormatTime(*tok.ExpirationDate))
+	}
+	dropped := false
+	for _, it := range res.Items {
+		if it.Item.TokenID == target {
+			dropped = it.Outcome == janitor.OutcomeDropped && strings.Contains(it.Detail, "is not the policy's")
+		}
+	}
+	if !dropped {
+		t.Fatalf("the edited item was not dropped with its reason: %+v", res.Items)
+	}
+}
+
+// Invariant 5: a mutation that outlives MutationTimeout still gets its
+// outcome (a failure naming the timeout), and the run does not blame the
+// journal.
+func TestInvariant5_TimedOutMutationGetsItsOutcome(t *testing.T) {
+	e := newEnv(t, enforceDeleteStale, envOpts{})
+	e.addStale("s", 1, 1)
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Latency: 2 * time.Second})
+	// Wall time, but with a wide margin: the request takes 2 s, the
+	// mutation may take 300 ms.
+	_, err := e.engine(func(o *janitor.Options) { o.MutationTimeout = 300 * time.Millisecond }).Run(context.Background())
+	var intents, outcomes int
+	for _, r := range e.journalRecords() {
+		switch r.Kind {
+		case audit.KindIntent:
+			intents++
+		case audit.KindOutcome:
+			outcomes++
+		}
+	}
+	var jerr *janitor.JournalError
+	if errors.As(err, &jerr) {
+		t.Errorf("run reported a journal failure for a request timeout: %v", jerr)
+	}
+	if intents != outcomes {
+		t.Fatalf("journal has %d intents but %d outcomes: the timed-out request's outcome was lost", intents, outcomes)
+	}
+}
+
+// Invariants 5 and 8: a DELETE answered 200 with an HTML page (a proxy, a
+// sign-in interstitial) is not a deletion: the item fails with the status
+// the tenant really sent.
+func TestInvariant8_Delete200WithAPageIsNotApplied(t *testing.T) {
+	e := newEnv(t, enforceDeleteStale, envOpts{})
+	e.addStale("s", 1, 1)
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Status: 200, Body: "<html><body>Please sign in</body></html>"})
+	res, err := e.engine().Run(context.Background())
+	if err == nil {
+		t.Fatal("Run succeeded")
+	}
+	if len(res.Items) != 1 || res.Items[0].Outcome != janitor.OutcomeFailed || res.Items[0].Status != 200 {
+		t.Fatalf("items %+v, want s-000 failed with status 200", res.Items)
+	}
+	if !e.present("s-000") {
+		t.Fatal("s-000 is gone")
+	}
+}

@@ -166,6 +166,11 @@ func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged 
 		}
 		for j := range ts {
 			t := &ts[j]
+			// Every listing's tokens are checked against its own filter, also
+			// those another listing returned too.
+			if why := outsideFilter(listings[i], t); why != "" {
+				problem(i, "token %s %s: the tenant did not apply the filter", t.ID, why)
+			}
 			if k, ok := inv.byID[t.ID]; ok {
 				switch {
 				case single || from[k] == i:
@@ -175,9 +180,6 @@ func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged 
 					problem(i, "token %s differs from the copy another listing returned (it changed between the calls)", t.ID)
 				}
 				continue
-			}
-			if why := outsideFilter(listings[i], t); why != "" {
-				problem(i, "token %s %s: the tenant did not apply the filter", t.ID, why)
 			}
 			if single {
 				inv.byID[t.ID] = j
