@@ -486,14 +486,7 @@ func TestGraceActionChangeRestartsClock(t *testing.T) {
 func TestGraceApplyPlan(t *testing.T) {
 	g := newGraceEnv(t, graceConfig)
 	g.addStale("a", 1, 1)
-	eng := g.engine()
-	pl, err := eng.Plan(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.ApplyPlan(context.Background(), pl.Plan, janitor.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	planApply(t, g)
 	g.requireNoMutations()
 	if m := g.marks()["a-000"]; m.WarnedAt == nil {
 		t.Fatalf("apply PLAN did not mark and warn: %+v", m)
@@ -503,8 +496,9 @@ func TestGraceApplyPlan(t *testing.T) {
 	}
 
 	g.clock.Set(at(14))
-	eng = g.engine()
-	if pl, err = eng.Plan(context.Background()); err != nil {
+	eng := g.engine()
+	pl, err := eng.Plan(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pl.Plan.Pending()) != 1 {
