@@ -18,6 +18,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/report"
@@ -302,6 +303,14 @@ func printResult(w io.Writer, res *janitor.Result) error {
 		res.Count(janitor.OutcomeApplied), res.Count(janitor.OutcomeGone), res.Count(janitor.OutcomeFailed),
 		res.Count(janitor.OutcomeDropped), res.Count(janitor.OutcomeBlocked),
 		res.Count(janitor.OutcomeNotStarted)+res.Count(janitor.OutcomeRefused))
+	if rep := res.Notified; len(rep.Results) > 0 {
+		warned := 0
+		for _, r := range rep.Results {
+			warned += len(r.Warned)
+		}
+		fmt.Fprintf(ew, "Notifications: %d sent (%d grace clocks started), %d waiting in the outbox for the next run, %d given up, %d not repeated.\n",
+			rep.Count(notify.Sent), warned, rep.Count(notify.Deferred), rep.Count(notify.Failed), rep.Count(notify.Suppressed))
+	}
 	return ew.err
 }
 

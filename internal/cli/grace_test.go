@@ -198,7 +198,8 @@ func TestGraceApplyMarksAndWarns(t *testing.T) {
 			t.Errorf("%s is gone", id)
 		}
 	}
-	if !strings.Contains(stdout, "No enforce-mode action is due. Marking 3 tokens") || strings.Contains(stdout, "Nothing to do") || !strings.Contains(stdout, "Applied 0") {
+	if !strings.Contains(stdout, "No enforce-mode action is due. Marking 3 tokens") || strings.Contains(stdout, "Nothing to do") || !strings.Contains(stdout, "Applied 0") ||
+		!strings.Contains(stdout, "Notifications: 3 sent (3 grace clocks started), 0 waiting") {
 		t.Errorf("stdout does not say that nothing was mutated but marks were kept:\n%s", stdout)
 	}
 	gcNoSecrets(t, "apply's output", stdout, stderr)
