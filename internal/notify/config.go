@@ -164,13 +164,6 @@ func (c Config) ReceiversFor(k Kind) []string {
 	return nil
 }
 
-func (c Config) digestInterval() time.Duration {
-	if c.DigestInterval <= 0 {
-		return DefaultDigestInterval
-	}
-	return c.DigestInterval
-}
-
 // Validate checks the configuration without reading any secret (so
 // `patjanitor validate` works where the secrets are not mounted). All
 // problems are returned together.

@@ -133,11 +133,3 @@ func errorAtLine1(file, msg string) Errors {
 	return Errors{{File: file, Line: 1, Msg: msg}}
 }
 
-// quoteList renders values for messages: "a", "b".
-func quoteList(vs []string) string {
-	q := make([]string, len(vs))
-	for i, v := range vs {
-		q[i] = strconv.Quote(v)
-	}
-	return strings.Join(q, ", ")
-}
