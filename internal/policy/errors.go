@@ -132,4 +132,3 @@ func (l *errorList) render(file string, policyName func(i int) string) Errors {
 func errorAtLine1(file, msg string) Errors {
 	return Errors{{File: file, Line: 1, Msg: msg}}
 }
-
