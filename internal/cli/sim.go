@@ -2,10 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +35,7 @@ type simFlags struct {
 	rateLimit  int
 	rateWindow time.Duration
 	printEnv   bool
+	envFile    string
 }
 
 func newSimCmd(g *globals) *cobra.Command {
@@ -41,7 +47,11 @@ func newSimCmd(g *globals) *cobra.Command {
 and v1, OAuth, public identities) on a loopback address, with a seeded
 population (--tokens, --seed) or an exact one (--scenario). It prints its URL
 and the admin credentials (--print-env: as shell export lines) and serves until
-interrupted. Test-only control endpoints live under /__sim/.`,
+interrupted. Test-only control endpoints live under /__sim/.
+
+--env-file FILE writes the export lines to FILE (mode 0600) once the
+simulator is listening, atomically, so a script can wait for the file to be
+non-empty and source it; the file is removed again when the simulator stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("scenario") && (cmd.Flags().Changed("tokens") || cmd.Flags().Changed("seed")) {
@@ -58,6 +68,7 @@ interrupted. Test-only control endpoints live under /__sim/.`,
 	f.IntVar(&o.rateLimit, "rate-limit", idnsim.DefaultRateLimit, "requests per client id and API version per window; -1 turns the limit off")
 	f.DurationVar(&o.rateWindow, "rate-window", idnsim.DefaultRateWindow, "rate limit window")
 	f.BoolVar(&o.printEnv, "print-env", false, "print the URL and credentials as shell export lines")
+	f.StringVar(&o.envFile, "env-file", "", "once listening, write the export lines to this file (removed on exit)")
 	return cmd
 }
 
@@ -126,13 +137,24 @@ func runSim(ctx context.Context, g *globals, o simFlags, rateLimitSet, rateWindo
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+		return listenError(ctx, o.listen, err)
 	}
 	url := "http://" + ln.Addr().String()
 	admin := sim.Admin()
+	exports := fmt.Sprintf("export PATJANITOR_TENANT_URL=%s\nexport PATJANITOR_CLIENT_ID=%s\nexport PATJANITOR_CLIENT_SECRET=%s\n",
+		url, admin.ClientID, admin.ClientSecret)
+	if o.envFile != "" {
+		// Written only now that the port is ours: a script that waits for
+		// the file never sources the credentials of a simulator that
+		// failed to start (or of another one holding the port).
+		if err := writeFileAtomic(o.envFile, []byte(exports), 0o600); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("--env-file: %w", err)
+		}
+		defer func() { _ = os.Remove(o.envFile) }()
+	}
 	if o.printEnv {
-		_, err = fmt.Fprintf(g.streams.Out, "export PATJANITOR_TENANT_URL=%s\nexport PATJANITOR_CLIENT_ID=%s\nexport PATJANITOR_CLIENT_SECRET=%s\n",
-			url, admin.ClientID, admin.ClientSecret)
+		_, err = io.WriteString(g.streams.Out, exports)
 	} else {
 		_, err = fmt.Fprintf(g.streams.Out, "patjanitor simulated tenant\n  URL:           %s\n  client id:     %s\n  client secret: %s\n  population:    %s\n  control:       %s/__sim/\nServing until interrupted.\n",
 			url, admin.ClientID, admin.ClientSecret, population, url)
@@ -159,5 +181,64 @@ func runSim(ctx context.Context, g *globals, o simFlags, rateLimitSet, rateWindo
 		return fmt.Errorf("shut down simulated tenant: %w", err)
 	}
 	log.Info("simulated tenant stopped")
+	return nil
+}
+
+// listenError explains a failed listen. The common case is a simulator left
+// running by an earlier try (a backgrounded `sim` outlives the shell line
+// that started it): the port is then asked whether it is a patjanitor
+// simulator, so the message can say what holds it and what to do.
+func listenError(ctx context.Context, addr string, err error) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	holder := "another program (not a patjanitor sim: it does not answer /__sim/admin)"
+	if isSim(ctx, addr) {
+		holder = "another patjanitor sim (it answers /__sim/admin); stop it (kill its process, e.g. `kill %1` in the shell that started it in the background)"
+	}
+	return fmt.Errorf("%s is already in use by %s, or pass --listen 127.0.0.1:0 for a free port: %w", addr, holder, err)
+}
+
+// isSim reports whether a patjanitor simulator answers on addr.
+func isSim(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+idnsim.ControlPrefix+"admin", nil)
+	if err != nil {
+		return false
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var admin struct {
+		ClientID string `json:"clientId"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&admin) == nil && admin.ClientID != ""
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it
+// over path, so that a reader sees either no file or all of it.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return err
+	}
 	return nil
 }

@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -164,5 +167,102 @@ func TestSimCancelledContextExitsCleanly(t *testing.T) {
 	code := Main(ctx, []string{"sim", "--listen", "127.0.0.1:0", "--tokens", "3", "--print-env", "--log-level", "error"}, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	if code != 0 || strings.Count(out.String(), "export PATJANITOR_") != 3 {
 		t.Fatalf("exit %d, out %q, err %q", code, out.String(), errb.String())
+	}
+}
+
+// TestSimEnvFile: --env-file appears only once the simulator listens, holds
+// the export lines with working credentials, is private (0600), and is gone
+// once the simulator stops, so a script that waits for it never sources a
+// dead simulator's address.
+func TestSimEnvFile(t *testing.T) {
+	envFile := filepath.Join(t.TempDir(), "sim.env")
+	lines, stop := startSim(t, 1, "--listen", "127.0.0.1:0", "--tokens", "2", "--env-file", envFile, "--log-level", "error")
+	if !strings.HasPrefix(lines[0], "patjanitor simulated tenant") {
+		t.Errorf("first line %q", lines[0])
+	}
+	fi, err := os.Stat(envFile)
+	if err != nil {
+		t.Fatalf("the env file is not there once the sim printed its banner: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("env file mode %v, want 0600 (it holds the client secret)", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(envFile)
+	env := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		kv, ok := strings.CutPrefix(l, "export ")
+		if !ok {
+			t.Fatalf("not an export line: %q", l)
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	res, err := http.Get(env["PATJANITOR_TENANT_URL"] + "/__sim/admin")
+	if err != nil {
+		t.Fatalf("the env file's URL does not answer: %v", err)
+	}
+	var admin map[string]string
+	_ = json.NewDecoder(res.Body).Decode(&admin)
+	res.Body.Close()
+	if admin["clientId"] != env["PATJANITOR_CLIENT_ID"] || admin["clientSecret"] != env["PATJANITOR_CLIENT_SECRET"] {
+		t.Errorf("env file credentials %v are not the sim's %v", env, admin)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(envFile))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left beside the env file: %v", entries)
+	}
+	if c := stop(); c != 0 {
+		t.Fatalf("exit code %d", c)
+	}
+	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
+		t.Errorf("env file still there after the sim stopped: %v", err)
+	}
+}
+
+// TestSimPortBusy: a second sim on the port of a running one says what holds
+// the port and what to do, and writes no env file (the first sim's file, if
+// it shares the name, is left alone).
+func TestSimPortBusy(t *testing.T) {
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first.env")
+	lines, stop := startSim(t, 3, "--listen", "127.0.0.1:0", "--tokens", "1", "--print-env", "--env-file", first, "--log-level", "error")
+	addr := strings.TrimPrefix(strings.TrimPrefix(lines[0], "export PATJANITOR_TENANT_URL="), "http://")
+	defer stop()
+
+	second := filepath.Join(dir, "second.env")
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), []string{"sim", "--listen", addr, "--env-file", second, "--log-level", "error"},
+		Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	want := addr + " is already in use by another patjanitor sim"
+	if code != 1 || !strings.Contains(errb.String(), want) || !strings.Contains(errb.String(), "--listen 127.0.0.1:0") {
+		t.Fatalf("exit %d, stderr %q, want %q", code, errb.String(), want)
+	}
+	if _, err := os.Stat(second); !os.IsNotExist(err) {
+		t.Errorf("the failed sim wrote its env file: %v", err)
+	}
+	if _, err := os.Stat(first); err != nil {
+		t.Errorf("the running sim's env file was touched: %v", err)
+	}
+
+	// A port held by something else is not blamed on a sim.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // answers nothing: closes every connection
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	errb.Reset()
+	code = Main(context.Background(), []string{"sim", "--listen", ln.Addr().String(), "--log-level", "error"},
+		Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code != 1 || !strings.Contains(errb.String(), ln.Addr().String()+" is already in use by another program") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
