@@ -297,6 +297,10 @@ func (e *Engine) newPlan(inv *Inventory, now time.Time) *plan.Plan {
 		Skipped:      []plan.Skipped{},
 		Guardrails:   []plan.Guardrail{},
 	}
+	p.Policies = make([]plan.Policy, 0, len(e.cfg.Policies))
+	for _, pol := range e.cfg.Policies {
+		p.Policies = append(p.Policies, plan.Policy{Name: pol.Name, Mode: string(pol.Mode), Action: string(pol.Action)})
+	}
 	for _, l := range inv.Listings {
 		pl := plan.Listing{Filter: l.Filter, Count: l.Count}
 		if l.Err != nil {

@@ -236,6 +236,23 @@ func (e *encoder) plan(p *Plan) error {
 		e.key("error")
 		e.str(p.Error)
 	}
+	if p.Policies != nil {
+		e.key("policies")
+		e.open('[')
+		for i := range p.Policies {
+			pp := &p.Policies[i]
+			e.elem()
+			e.open('{')
+			e.key("name")
+			e.str(pp.Name)
+			e.key("mode")
+			e.str(pp.Mode)
+			e.key("action")
+			e.str(pp.Action)
+			e.close('}')
+		}
+		e.close(']')
+	}
 	e.key("items")
 	e.open('[')
 	if err := e.items(p.Items); err != nil {
@@ -633,4 +650,20 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// EncodePatch returns ops exactly as the plan document encodes an item's
+// patch (a compact JSON array, values in canonical form), for the reports:
+// encoding only the patch, not the whole item, keeps rendering a large plan
+// cheap.
+func EncodePatch(ops []pat.PatchOp) ([]byte, error) {
+	var e encoder
+	e.open('[')
+	for i, op := range ops {
+		if err := e.patchOp(op); err != nil {
+			return nil, fmt.Errorf("patch[%d] %s %s: %w", i, op.Op, op.Path, err)
+		}
+	}
+	e.close(']')
+	return e.buf, nil
 }

@@ -57,6 +57,12 @@ type Plan struct {
 	// Error is non-empty when the data was incomplete: such a plan must not
 	// be executed, and says why.
 	Error string
+	// Policies are the policies the run evaluated, in config order, so that
+	// a report lists every one with its count, also a policy that matched
+	// nothing (which no item would name). nil in a plan written before the
+	// key existed: the key is then omitted, and the hash of such a plan is
+	// unchanged.
+	Policies []Policy
 	// Items are the tokens a policy acts on (or reports), in Sort order.
 	Items []Item
 	// Skipped are tokens a policy matched but that are exempt.
@@ -119,6 +125,14 @@ func (it *Item) Mutating() bool {
 		return true
 	}
 	return false
+}
+
+// Policy is one policy of the run as configured (the mode after a forced dry
+// run).
+type Policy struct {
+	Name   string `json:"name"`
+	Mode   string `json:"mode"`
+	Action string `json:"action"`
 }
 
 // Skipped is a token a policy matched that is exempt from any action.

@@ -548,3 +548,58 @@ func TestIsSorted(t *testing.T) {
 		t.Fatal("IsSorted(nil) = false")
 	}
 }
+
+// TestPoliciesOfTheRun: the policies of the run survive a round trip and are
+// covered by the hash; Counts lists a policy that decided nothing with 0; and
+// a plan without the key (written before it existed) reads, keeps its hash,
+// and is written back without the key.
+func TestPoliciesOfTheRun(t *testing.T) {
+	p := samplePlan()
+	p.Policies = []Policy{
+		{Name: "unused-90d", Mode: ModeReport, Action: ActionDelete},
+		{Name: "matches-nothing", Mode: ModeEnforce, Action: ActionDelete},
+		{Name: "full-access", Mode: ModeEnforce, Action: ActionPatch},
+	}
+	if err := p.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	got, doc := roundTrip(t, p)
+	if !reflect.DeepEqual(got.Policies, p.Policies) {
+		t.Fatalf("policies after a round trip: %+v", got.Policies)
+	}
+	if !strings.Contains(string(doc), `"policies": [`) {
+		t.Fatalf("no policies key:\n%s", doc)
+	}
+	c := got.Counts()
+	zero := PolicyCount{Policy: "matches-nothing", Mode: ModeEnforce, Action: ActionDelete}
+	if !slices.Contains(c.Policies, zero) || len(c.Policies) != 4 {
+		t.Fatalf("Counts().Policies = %+v, want the 3 counted ones and %+v", c.Policies, zero)
+	}
+	got.Policies[1].Mode = ModeReport
+	if err := got.VerifyHash(); err == nil {
+		t.Fatal("a changed policy mode kept the hash")
+	}
+
+	old := samplePlan()
+	if err := old.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	back, doc := roundTrip(t, old)
+	if back.Policies != nil || strings.Contains(string(doc), "policies") {
+		t.Fatalf("a plan without policies gained the key: %+v", back.Policies)
+	}
+	if err := back.VerifyHash(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, bad := range []struct{ doc, want string }{
+		{`[{"name": ""}]`, "policies[0]: name is empty"},
+		{`[{"name": "a"}, {"name": "a"}]`, `policies[1] "a": also policies[0]`},
+		{`[{"name": "a", "limit": 1}]`, `policies[0]`},
+	} {
+		raw := strings.Replace(string(doc), `"items": [`, `"policies": `+bad.doc+`, "items": [`, 1)
+		if _, err := Read(strings.NewReader(raw)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("policies %s: %v, want %q", bad.doc, err, bad.want)
+		}
+	}
+}

@@ -69,6 +69,7 @@ type rawPlan struct {
 	Population   *int        `json:"population"`
 	Listings     []Listing   `json:"listings"`
 	Error        string      `json:"error"`
+	Policies     []Policy    `json:"policies"`
 	Items        []rawItem   `json:"items"`
 	Skipped      []Skipped   `json:"skipped"`
 	Guardrails   []Guardrail `json:"guardrails"`
@@ -87,6 +88,7 @@ type rawPlanLists struct {
 	Population   *int              `json:"population"`
 	Listings     []json.RawMessage `json:"listings"`
 	Error        string            `json:"error"`
+	Policies     []json.RawMessage `json:"policies"`
 	Items        []json.RawMessage `json:"items"`
 	Skipped      []json.RawMessage `json:"skipped"`
 	Guardrails   []json.RawMessage `json:"guardrails"`
@@ -190,6 +192,18 @@ func parse(data []byte) (*Plan, error) {
 		ps.add(`missing key "items" (a plan with nothing to do has "items": [])`)
 	}
 	p.Listings = nonNil(raw.Listings)
+	p.Policies = raw.Policies // nil when absent (an older plan): the hash covers the key only when present
+	policySeen := make(map[string]int, len(raw.Policies))
+	for i, pp := range raw.Policies {
+		if pp.Name == "" {
+			ps.add("policies[%d]: name is empty", i)
+			continue
+		}
+		if j, dup := policySeen[pp.Name]; dup {
+			ps.add("policies[%d] %q: also policies[%d]", i, pp.Name, j)
+		}
+		policySeen[pp.Name] = i
+	}
 
 	p.Items = make([]Item, 0, len(raw.Items))
 	seen := make(map[string]int, len(raw.Items))
@@ -268,6 +282,7 @@ func diagnose(data []byte, decodeErr error) error {
 		}
 	}
 	each("listings", raw.Listings, func() any { return new(Listing) })
+	each("policies", raw.Policies, func() any { return new(Policy) })
 	each("items", raw.Items, func() any { return new(rawItem) })
 	each("skipped", raw.Skipped, func() any { return new(Skipped) })
 	each("guardrails", raw.Guardrails, func() any { return new(Guardrail) })

@@ -83,8 +83,9 @@ type Counts struct {
 	// Items is the number of items, Pending the mutating ones among them,
 	// Skipped the number of exempt tokens.
 	Items, Pending, Skipped int
-	// Policies has one entry per (policy, mode, action) in the plan, sorted by
-	// policy. A policy normally has one mode and one action; a forced dry run
+	// Policies has one entry per (policy, mode, action) in the plan, and one
+	// with zero counts for each policy of the run (Plan.Policies) that
+	// decided no item, sorted by policy. A policy normally has one mode and one action; a forced dry run
 	// or a hand-merged plan can give it more.
 	Policies []PolicyCount
 	// ByAction, ByMode and SkippedByReason count items by action, items by
@@ -122,6 +123,18 @@ func (p *Plan) Counts() Counts {
 	}
 	for _, s := range p.Skipped {
 		c.SkippedByReason[s.Reason]++
+	}
+	// A policy of the run that decided nothing is listed too, with 0: a
+	// reviewer must be able to tell "matched nothing" from "not run".
+	named := make(map[string]bool, len(c.Policies))
+	for _, pc := range c.Policies {
+		named[pc.Policy] = true
+	}
+	for _, pp := range p.Policies {
+		if !named[pp.Name] {
+			named[pp.Name] = true
+			c.Policies = append(c.Policies, PolicyCount{Policy: pp.Name, Mode: pp.Mode, Action: pp.Action})
+		}
 	}
 	slices.SortFunc(c.Policies, func(a, b PolicyCount) int {
 		return cmp.Or(cmp.Compare(a.Policy, b.Policy), cmp.Compare(a.Mode, b.Mode), cmp.Compare(a.Action, b.Action))

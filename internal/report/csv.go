@@ -3,7 +3,7 @@ package report
 import (
 	"bufio"
 	"encoding/csv"
-	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -82,17 +82,14 @@ func renderCSV(w io.Writer, p *plan.Plan) error {
 // patchJSON is the item's patch as the plan document writes it, compact and
 // without HTML escaping.
 func patchJSON(it *plan.Item) (string, error) {
-	b, err := json.Marshal(it)
+	if len(it.Patch) == 0 {
+		return "[]", nil
+	}
+	b, err := plan.EncodePatch(it.Patch)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("token %s: %w", it.TokenID, err)
 	}
-	var doc struct {
-		Patch json.RawMessage `json:"patch"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return "", err
-	}
-	return jsonText(doc.Patch)
+	return jsonText(b)
 }
 
 // scopeJSON is the scope as the plan document writes it (null or a list),

@@ -33,13 +33,19 @@ type htmlView struct {
 
 type htmlGroup struct {
 	Heading string
-	Changes bool
-	Items   []htmlItem
+	// Badge is the group's effect: "changes" (CHANGES THE TENANT),
+	// "blocked" (would, but the plan is blocked), "grace" or "reportonly".
+	Badge string
+	Items []htmlItem
 }
 
+// htmlItem is one item: a row of short values (never broken inside a word)
+// and a full-width row under it for the long ones, so that the table fits a
+// narrow window without squeezing any column below its longest word.
 type htmlItem struct {
-	Name, ID, Owner, OwnerID, Created, LastUsed, Scope, Reason, Deadline, AlsoMatched string
-	Patch                                                                             []string
+	Name, ID, Owner, OwnerID, Created, LastUsed, CreatedDay, LastUsedDay string
+	Scope, Reason, Deadline, AlsoMatched                                 string
+	Patch                                                                []string
 }
 
 func renderHTML(w io.Writer, p *plan.Plan) error {
@@ -64,9 +70,16 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 		v.Listings = append(v.Listings, visible(listingText(l)))
 	}
 	for _, g := range groups(p) {
-		hg := htmlGroup{Heading: groupTitle(&g), Changes: g.Changes()}
-		for i := range g.Items {
-			it := &g.Items[i]
+		hg := htmlGroup{Heading: groupTitle(&g), Badge: "reportonly"}
+		switch {
+		case (g.Changes() || g.Mode == plan.ModeGrace) && v.Summary.Blocked:
+			hg.Badge = "blocked"
+		case g.Changes():
+			hg.Badge = "changes"
+		case g.Mode == plan.ModeGrace:
+			hg.Badge = "grace"
+		}
+		for _, it := range g.Items {
 			ops, err := patchOps(it)
 			if err != nil {
 				return err
@@ -74,6 +87,7 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 			hi := htmlItem{
 				Name: visible(it.TokenName), ID: visible(it.TokenID), Owner: visible(ownerText(it)),
 				OwnerID: visible(it.OwnerID), Created: timeText(it.Created), LastUsed: lastUsedText(it.LastUsed),
+				CreatedDay: dateText(&it.Created), LastUsedDay: dateText(it.LastUsed),
 				Scope: visible(scopeText(it.Scope)), Reason: visible(it.Reason),
 				AlsoMatched: visible(strings.Join(it.AlsoMatched, ", ")),
 			}

@@ -103,12 +103,11 @@ func renderMarkdown(w io.Writer, p *plan.Plan) error {
 	}
 	for _, g := range groups(p) {
 		line("")
-		line("### %s", md(groupHeading(&g)))
+		line("### %s", md(groupHeading(&g, s)))
 		line("")
 		row("Token", "ID", "Owner", "Created", "Last used", "Reason", "Patch", "Also matched")
 		row("---", "---", "---", "---", "---", "---", "---", "---")
-		for i := range g.Items {
-			it := &g.Items[i]
+		for _, it := range g.Items {
 			ops, err := patchOps(it)
 			if err != nil {
 				return err

@@ -50,15 +50,21 @@ func Formats() []string {
 	return []string{FormatTable, FormatJSON, FormatMarkdown, FormatCSV, FormatHTML}
 }
 
-// Render writes p to w in format (one of Formats). The plan is not modified.
+// Render writes p to w in format (one of Formats) with the default Options.
+// The plan is not modified.
 func Render(w io.Writer, p *plan.Plan, format string) error {
+	return RenderOptions(w, p, format, Options{})
+}
+
+// RenderOptions writes p to w in format, laid out as o says.
+func RenderOptions(w io.Writer, p *plan.Plan, format string, o Options) error {
 	if p == nil {
 		return errors.New("report: no plan")
 	}
 	var err error
 	switch format {
 	case FormatTable:
-		err = renderTable(w, p)
+		err = renderTable(w, p, o)
 	case FormatJSON:
 		err = plan.Write(w, p)
 	case FormatMarkdown:
@@ -77,10 +83,11 @@ func Render(w io.Writer, p *plan.Plan, format string) error {
 }
 
 // group is the items of one (policy, mode, action), as the human formats show
-// them.
+// them. Items point into the plan: a 100,000-item plan is not copied to be
+// rendered.
 type group struct {
 	plan.PolicyCount
-	Items []plan.Item
+	Items []*plan.Item
 }
 
 // Changes reports whether executing the group changes the tenant.
@@ -88,18 +95,23 @@ func (g *group) Changes() bool { return g.Pending > 0 }
 
 // groups splits the plan's items by policy, mode and action: the groups that
 // change the tenant first, then the report-only ones, each set by policy name;
-// items keep plan order.
+// items keep plan order. A policy that decided nothing has no group (the
+// policy counts list it).
 func groups(p *plan.Plan) []group {
 	c := p.Counts()
 	index := make(map[[3]string]int, len(c.Policies))
-	out := make([]group, len(c.Policies))
-	for i, pc := range c.Policies {
-		out[i].PolicyCount = pc
-		index[[3]string{pc.Policy, pc.Mode, pc.Action}] = i
+	out := make([]group, 0, len(c.Policies))
+	for _, pc := range c.Policies {
+		if pc.Items == 0 {
+			continue
+		}
+		index[[3]string{pc.Policy, pc.Mode, pc.Action}] = len(out)
+		out = append(out, group{PolicyCount: pc, Items: make([]*plan.Item, 0, pc.Items)})
 	}
-	for _, it := range p.Items {
-		i := index[[3]string{it.Policy, it.Mode, it.Action}]
-		out[i].Items = append(out[i].Items, it)
+	for i := range p.Items {
+		it := &p.Items[i]
+		j := index[[3]string{it.Policy, it.Mode, it.Action}]
+		out[j].Items = append(out[j].Items, it)
 	}
 	slices.SortStableFunc(out, func(a, b group) int {
 		switch {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -35,6 +36,13 @@ func fixture() *plan.Plan {
 		ConfigDigest: "sha256:3b6c0c1f1d2a7be0e8c4f1a9f0a4c6a1d9d0e6b2c4a8f7e3d1b5a9c7e2f4d6b8",
 		Population:   1234,
 		Listings:     []plan.Listing{{Filter: "", Count: 1234}},
+		Policies: []plan.Policy{
+			{Name: "unused-90d", Mode: plan.ModeEnforce, Action: plan.ActionDelete},
+			{Name: "full-access", Mode: plan.ModeReport, Action: plan.ActionPatch},
+			{Name: "never-expires", Mode: plan.ModeEnforce, Action: plan.ActionExpire},
+			{Name: "watch-list", Mode: plan.ModeEnforce, Action: plan.ActionReport},
+			{Name: "matches-nothing", Mode: plan.ModeEnforce, Action: plan.ActionDelete},
+		},
 		Items: []plan.Item{
 			{
 				TokenID: "2c9180835d2e5168015d32f890ca1581", TokenName: "terraform-provider-sailpoint-ci-production-east",
@@ -222,22 +230,159 @@ func TestEveryFormatCarriesEveryItem(t *testing.T) {
 	}
 }
 
-func TestTableFitsTerminal(t *testing.T) {
-	out := render(t, fixture(), FormatTable)
-	for i, l := range strings.Split(out, "\n") {
-		if n := utf8.RuneCountInString(l); n > tableWidth {
-			t.Errorf("line %d is %d columns: %q", i+1, n, l)
-		}
+func renderTableWidth(t *testing.T, p *plan.Plan, o Options) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := RenderOptions(&b, p, FormatTable, o); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(out, "terraform-provider-sailpo…") {
-		t.Error("long name not shortened with an ellipsis")
+	return b.String()
+}
+
+// TestTableFitsTerminal: at 80 and at 200 columns every line fits, every id
+// stands whole in its row, every reason is there word for word with no word
+// split across lines, and a name is shortened only when it must be (at 80),
+// then given whole under its row.
+func TestTableFitsTerminal(t *testing.T) {
+	p := fixture()
+	long := "terraform-provider-sailpoint-ci-production-east"
+	for _, width := range []int{80, 200} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			out := renderTableWidth(t, p, Options{Width: width})
+			lines := strings.Split(out, "\n")
+			fields := map[string]bool{}
+			for i, l := range lines {
+				if n := utf8.RuneCountInString(l); n > width {
+					t.Errorf("line %d is %d columns: %q", i+1, n, l)
+				}
+				for _, f := range strings.Fields(l) {
+					fields[f] = true
+				}
+			}
+			for _, it := range p.Items {
+				if !fields[it.TokenID] {
+					t.Errorf("id %s is not whole on a line", it.TokenID)
+				}
+				for _, w := range strings.Fields(it.Reason) {
+					if !fields[w] {
+						t.Errorf("reason word %q of %s is split or missing", w, it.TokenID)
+					}
+				}
+			}
+			for _, sk := range p.Skipped {
+				if !fields[sk.TokenID] {
+					t.Errorf("skipped id %s is not whole on a line", sk.TokenID)
+				}
+			}
+			row := ""
+			for _, l := range lines {
+				if strings.Contains(l, "2c9180835d2e5168015d32f890ca1581") {
+					row = l
+					break
+				}
+			}
+			switch width {
+			case 200:
+				if !strings.HasPrefix(strings.TrimSpace(row), long+" ") || strings.Contains(out, "…") {
+					t.Errorf("at 200 columns a name is shortened: %q", row)
+				}
+			case 80:
+				if !strings.Contains(row, "…") || !strings.Contains(out, "name: "+long) {
+					t.Errorf("at 80 columns the long name is neither shortened in its row nor given whole under it:\n%s", out)
+				}
+			}
+		})
+	}
+	out := render(t, p, FormatTable)
+	if out != renderTableWidth(t, p, Options{Width: DefaultWidth}) {
+		t.Error("Render does not lay the table out for DefaultWidth")
 	}
 	// Groups that change the tenant come before report-only groups.
 	if a, b := strings.Index(out, "never-expires: enforce expire"), strings.Index(out, "full-access: report patch"); a < 0 || b < 0 || a > b {
 		t.Errorf("enforce group at %d, report group at %d", a, b)
 	}
-	if !strings.Contains(out, "Nothing will be changed: guardrail maxActionsPerOwner (limit 1, wanted 2) tripped") {
+	if !strings.Contains(normalize(FormatTable, out), "Nothing will be changed: guardrail maxActionsPerOwner (limit 1, wanted 2) tripped") {
 		t.Error("the verdict does not say the guardrail blocks the run")
+	}
+}
+
+// TestEveryPolicyListed: a policy of the run that matched nothing is listed
+// with 0 in every format that lists policies (the CSV is one row per item and
+// has none), and gets no empty item group.
+func TestEveryPolicyListed(t *testing.T) {
+	p := fixture()
+	checks := map[string]*regexp.Regexp{
+		FormatTable:    regexp.MustCompile(`(?m)^  matches-nothing +enforce +delete +0 +0$`),
+		FormatMarkdown: regexp.MustCompile(`(?m)^\| matches-nothing \| enforce \| delete \| 0 \| 0 \|$`),
+		FormatHTML:     regexp.MustCompile(`<tr><td>matches-nothing</td><td>enforce</td><td>delete</td><td class="num">0</td><td class="num">0</td></tr>`),
+		FormatJSON:     regexp.MustCompile(`"name": "matches-nothing",\s+"mode": "enforce",\s+"action": "delete"`),
+	}
+	for format, re := range checks {
+		out := render(t, p, format)
+		if !re.MatchString(out) {
+			t.Errorf("%s does not list the policy that matched nothing with 0:\n%s", format, out)
+		}
+		if strings.Contains(out, "matches-nothing: enforce delete") {
+			t.Errorf("%s shows an empty group for the policy that matched nothing", format)
+		}
+	}
+}
+
+// TestBlockedLabels: when a guardrail trips (or the data is incomplete), no
+// heading or badge says the group changes the tenant: it says blocked.
+func TestBlockedLabels(t *testing.T) {
+	for name, p := range map[string]*plan.Plan{"guardrail": fixture(), "incomplete": func() *plan.Plan {
+		p := fixture()
+		p.Guardrails = nil
+		p.Error = "listing failed"
+		return p
+	}()} {
+		t.Run(name, func(t *testing.T) {
+			for _, format := range []string{FormatTable, FormatMarkdown, FormatHTML} {
+				out := render(t, p, format)
+				if strings.Contains(strings.ToLower(out), "changes the tenant") {
+					t.Errorf("%s of a blocked plan says a group changes the tenant", format)
+				}
+			}
+			table := normalize(FormatTable, render(t, p, FormatTable))
+			want := "unused-90d: enforce delete, 3 tokens (BLOCKED: "
+			if !strings.Contains(table, want) {
+				t.Errorf("table lacks %q", want)
+			}
+			if !strings.Contains(render(t, p, FormatHTML), `<span class="badge blocked-badge">blocked: nothing changes</span>`) {
+				t.Error("HTML lacks the blocked badge")
+			}
+		})
+	}
+	p := fixture()
+	p.Guardrails = p.Guardrails[:2]
+	for _, format := range []string{FormatTable, FormatMarkdown} {
+		if !strings.Contains(render(t, p, format), "(CHANGES THE TENANT)") {
+			t.Errorf("%s of an unblocked plan lacks CHANGES THE TENANT", format)
+		}
+	}
+	if !strings.Contains(render(t, p, FormatHTML), `<span class="badge changes">changes the tenant</span>`) {
+		t.Error("HTML of an unblocked plan lacks the changes badge")
+	}
+}
+
+// TestChangesOnly: the confirmation summary lists the policies (0 included),
+// the guardrails and the items that change the tenant, and only counts the
+// rest.
+func TestChangesOnly(t *testing.T) {
+	p := fixture()
+	p.Guardrails = p.Guardrails[:2]
+	out := renderTableWidth(t, p, Options{ChangesOnly: true})
+	for _, want := range []string{"2c9180835d2e5168015d32f890ca1581", "2c9180835d2e5168015d32f890ca1585", "matches-nothing", "maxActionsPercent",
+		"Not listed here: 2 items that change nothing (report only) and 3 skipped tokens (exempt)."} {
+		if !strings.Contains(normalize(FormatTable, out), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	for _, hidden := range []string{"2c9180835d2e5168015d32f890ca1584", "2c9180835d2e5168015d32f890ca1586", "2c9180835d2e5168015d32f890ca15ff"} {
+		if strings.Contains(out, hidden) {
+			t.Errorf("summary lists %s, which changes nothing", hidden)
+		}
 	}
 }
 

@@ -10,30 +10,56 @@ import (
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
-// Table layout: rows fit in tableWidth columns (a 100-column terminal). Names
-// and owners are shortened with an ellipsis; token ids never are (an id is
-// what a reviewer searches for), and reasons are wrapped, never cut, on their
-// own indented lines under each row.
+// Table layout. The table fits Options.Width columns (DefaultWidth when the
+// output is not a terminal): the name and owner columns take what the id and
+// date columns leave, and a name or owner shortened to fit is repeated whole
+// on a line of its own under the row. Token ids are never shortened (an id is
+// what a reviewer searches for), and reasons are wrapped at word boundaries,
+// never cut, on their own indented lines under each row.
 const (
-	tableWidth = 100
-	nameWidth  = 26
-	ownerWidth = 20
+	// DefaultWidth is the table's width when the output is not a terminal.
+	DefaultWidth = 80
+	// minWidth: below this a row cannot hold an id and a name; a narrower
+	// terminal wraps lines rather than getting an unreadable table.
+	minWidth   = 60
 	idMaxWidth = 36 // a longer id widens only its own row
+	dateWidth  = 10 // 2006-01-02, "never"
 	detailIn   = 6  // indent of the why/patch lines
 	keyWidth   = 12 // header key column
+	minCell    = 8  // narrowest name or owner column
 )
 
-func renderTable(w io.Writer, p *plan.Plan) error {
+// Options change how a report is laid out. The zero value is the default.
+type Options struct {
+	// Width is the number of columns the table fits (0: DefaultWidth).
+	// The other formats ignore it.
+	Width int
+	// ChangesOnly makes the table a summary for a confirmation: the
+	// header, the policies with their counts, the guardrails, and only the
+	// groups that change the tenant (or warn owners of a grace period). The
+	// report-only items and the skipped tokens are counted, not listed.
+	ChangesOnly bool
+}
+
+func renderTable(w io.Writer, p *plan.Plan, o Options) error {
 	bw := bufio.NewWriter(w)
-	t := &table{w: bw, idWidth: idWidth(p)}
+	width := o.Width
+	if width <= 0 {
+		width = DefaultWidth
+	}
+	t := &table{w: bw, width: max(width, minWidth), changesOnly: o.ChangesOnly}
+	t.layout(p)
 	t.render(p)
 	// bufio.Writer keeps the first write error and returns it here.
 	return bw.Flush()
 }
 
 type table struct {
-	w       *bufio.Writer
-	idWidth int
+	w           *bufio.Writer
+	width       int
+	changesOnly bool
+	// Column widths of the item and skipped rows.
+	idWidth, nameWidth, ownerWidth, policyWidth int
 }
 
 func (t *table) line(format string, args ...any) {
@@ -41,9 +67,47 @@ func (t *table) line(format string, args ...any) {
 	t.w.WriteByte('\n')
 }
 
-// kv prints a header line, wrapping a long value under itself.
+// layout sizes the columns for the terminal: id and date at their natural
+// widths, name and owner at theirs if the row still fits, else shared (the
+// name gets the larger part).
+func (t *table) layout(p *plan.Plan) {
+	t.idWidth = idWidth(p)
+	nameNat, ownerNat := len("TOKEN"), len("OWNER")
+	for i := range p.Items {
+		nameNat = max(nameNat, utf8.RuneCountInString(visible(p.Items[i].TokenName)))
+		ownerNat = max(ownerNat, utf8.RuneCountInString(visible(ownerText(&p.Items[i]))))
+	}
+	policyNat := len("POLICY")
+	for _, s := range p.Skipped {
+		nameNat = max(nameNat, utf8.RuneCountInString(visible(s.TokenName)))
+		policyNat = max(policyNat, utf8.RuneCountInString(visible(s.Policy)))
+	}
+	// "  NAME  ID  OWNER  LAST USED"
+	avail := t.width - 2 - t.idWidth - dateWidth - 3*2
+	switch {
+	case nameNat+ownerNat <= avail:
+		t.nameWidth, t.ownerWidth = nameNat, ownerNat
+	default:
+		t.ownerWidth = min(ownerNat, max(minCell, avail*2/5))
+		t.nameWidth = max(minCell, min(nameNat, avail-t.ownerWidth))
+		t.ownerWidth = max(minCell, min(ownerNat, avail-t.nameWidth))
+	}
+	t.policyWidth = min(policyNat, 24)
+}
+
+// kv prints a header line, wrapping a long value under itself. A value with
+// a word too long for the value column (a sha256 on 80 columns) starts on its
+// own line under the key instead.
 func (t *table) kv(key, value string) {
-	lines := wrap(value, tableWidth-2-keyWidth)
+	avail := t.width - 2 - keyWidth
+	for _, w := range strings.Fields(value) {
+		if utf8.RuneCountInString(w) > avail {
+			t.line("  %s", key)
+			t.para("    ", value)
+			return
+		}
+	}
+	lines := wrap(value, avail)
 	t.line("  %s%s", pad(key, keyWidth), lines[0])
 	for _, l := range lines[1:] {
 		t.line("  %s%s", strings.Repeat(" ", keyWidth), l)
@@ -53,7 +117,7 @@ func (t *table) kv(key, value string) {
 // detail prints "label: text" indented under a row, wrapped, the text aligned.
 func (t *table) detail(label, text string) {
 	head := strings.Repeat(" ", detailIn) + label + ": "
-	lines := wrap(text, tableWidth-utf8.RuneCountInString(head))
+	lines := wrap(text, t.width-utf8.RuneCountInString(head))
 	t.line("%s%s", head, lines[0])
 	cont := strings.Repeat(" ", utf8.RuneCountInString(head))
 	for _, l := range lines[1:] {
@@ -61,9 +125,22 @@ func (t *table) detail(label, text string) {
 	}
 }
 
+// para prints text wrapped to the width, prefix on the first line and its
+// width in spaces on the others.
+func (t *table) para(prefix, text string) {
+	indent := strings.Repeat(" ", utf8.RuneCountInString(prefix))
+	for i, l := range wrap(text, t.width-len(indent)) {
+		if i == 0 {
+			t.line("%s%s", prefix, l)
+		} else {
+			t.line("%s%s", indent, l)
+		}
+	}
+}
+
 func (t *table) render(p *plan.Plan) {
 	s := summarize(p)
-	t.line("patjanitor plan for %s (API %s)", visible(p.Tenant), visible(p.APIVersion))
+	t.para("", fmt.Sprintf("patjanitor plan for %s (API %s)", visible(p.Tenant), visible(p.APIVersion)))
 	t.kv("generated", timeText(p.GeneratedAt))
 	if p.RunID != "" {
 		t.kv("run", visible(p.RunID))
@@ -80,16 +157,10 @@ func (t *table) render(p *plan.Plan) {
 	}
 	t.kv("decided", s.Decided)
 	t.line("")
-	t.line("%s", verdictLine(s))
+	t.verdict(s)
 	if p.Error != "" {
 		t.line("")
-		for i, l := range wrap("INCOMPLETE DATA: "+visible(p.Error)+" Nothing will be changed.", tableWidth-3) {
-			if i == 0 {
-				t.line("!! %s", l)
-			} else {
-				t.line("   %s", l)
-			}
-		}
+		t.para("!! ", "INCOMPLETE DATA: "+visible(p.Error)+" Nothing will be changed.")
 	}
 
 	t.line("")
@@ -97,9 +168,15 @@ func (t *table) render(p *plan.Plan) {
 	if len(s.Counts.Policies) == 0 {
 		t.line("  no token matched a policy")
 	} else {
-		t.line("  %s  %s  %s  %7s  %7s", pad("POLICY", 30), pad("MODE", 8), pad("ACTION", 7), "TOKENS", "PENDING")
+		// "  POLICY  MODE      ACTION   TOKENS  PENDING"
+		pw := len("POLICY")
 		for _, pc := range s.Counts.Policies {
-			t.line("  %s  %s  %s  %7d  %7d", pad(truncate(visible(pc.Policy), 30), 30), pad(visible(pc.Mode), 8),
+			pw = max(pw, utf8.RuneCountInString(visible(pc.Policy)))
+		}
+		pw = min(pw, t.width-2-(2+8+2+7+2+7+2+7))
+		t.line("  %s  %s  %s  %7s  %7s", pad("POLICY", pw), pad("MODE", 8), pad("ACTION", 7), "TOKENS", "PENDING")
+		for _, pc := range s.Counts.Policies {
+			t.line("  %s  %s  %s  %7d  %7d", pad(truncate(visible(pc.Policy), pw), pw), pad(visible(pc.Mode), 8),
 				pad(visible(pc.Action), 7), pc.Items, pc.Pending)
 		}
 	}
@@ -112,52 +189,71 @@ func (t *table) render(p *plan.Plan) {
 	for _, g := range p.Guardrails {
 		status := "ok"
 		if g.Tripped {
-			status = "TRIPPED: the run acts on nothing"
+			status = "TRIPPED"
 		}
-		row := fmt.Sprintf("  %s  limit %-8s wanted %-6d %s", pad(visible(g.Name), 20), number(g.Limit), g.Wanted, status)
-		t.line("%s", row)
+		t.line("  %s  limit %-8s wanted %-6d %s", pad(visible(g.Name), 20), number(g.Limit), g.Wanted, status)
 		if g.Detail != "" {
 			t.detail("detail", visible(g.Detail))
 		}
 	}
 
+	hiddenItems := 0
 	for _, g := range groups(p) {
+		if t.changesOnly && !g.Changes() && g.Mode != plan.ModeGrace {
+			hiddenItems += len(g.Items)
+			continue
+		}
 		t.line("")
-		t.line("%s", groupHeading(&g))
-		t.line("  %s  %s  %s  %s", pad("TOKEN", nameWidth), pad("ID", t.idWidth), pad("OWNER", ownerWidth), "LAST USED")
-		for i := range g.Items {
-			t.item(&g.Items[i])
+		t.para("", groupHeading(&g, s))
+		t.line("  %s  %s  %s  %s", pad("TOKEN", t.nameWidth), pad("ID", t.idWidth), pad("OWNER", t.ownerWidth), "LAST USED")
+		for _, it := range g.Items {
+			t.item(it)
 		}
 	}
 
-	if len(p.Skipped) > 0 {
+	switch {
+	case t.changesOnly:
+		if hiddenItems > 0 || len(p.Skipped) > 0 {
+			t.line("")
+			t.para("", fmt.Sprintf("Not listed here: %s that change nothing (report only) and %s (exempt).",
+				plural(hiddenItems, "item"), plural(len(p.Skipped), "skipped token")))
+		}
+	case len(p.Skipped) > 0:
 		t.line("")
-		t.line("SKIPPED (%s matched a policy but are exempt)", plural(len(p.Skipped), "token"))
-		t.line("  %s  %s  %s  %s", pad("TOKEN", nameWidth), pad("ID", t.idWidth), pad("POLICY", 18), "REASON")
+		t.para("", fmt.Sprintf("SKIPPED (%s matched a policy but are exempt)", plural(len(p.Skipped), "token")))
+		t.line("  %s  %s  %s  %s", pad("TOKEN", t.nameWidth), pad("ID", t.idWidth), pad("POLICY", t.policyWidth), "REASON")
 		for _, sk := range p.Skipped {
-			t.line("  %s  %s  %s  %s", pad(truncate(visible(sk.TokenName), nameWidth), nameWidth),
-				pad(visible(sk.TokenID), t.idWidth), pad(truncate(visible(sk.Policy), 18), 18), visible(sk.Reason))
+			t.skipped(sk)
 		}
 	}
 
 	t.line("")
-	t.line("%s", verdictLine(s))
+	t.verdict(s)
 }
 
-// verdictLine is the verdict, wrapped, marked when the plan is blocked.
-func verdictLine(s summary) string {
-	if !s.Blocked {
-		return strings.Join(wrap(s.Verdict, tableWidth), "\n")
+// verdict prints the verdict, wrapped, marked when the plan is blocked.
+func (t *table) verdict(s summary) {
+	if s.Blocked {
+		t.para("!! ", s.Verdict)
+		return
 	}
-	return "!! " + strings.Join(wrap(s.Verdict, tableWidth-3), "\n   ")
+	t.para("", s.Verdict)
 }
 
 func (t *table) item(it *plan.Item) {
+	name, owner := visible(it.TokenName), visible(ownerText(it))
 	t.line("  %s  %s  %s  %s",
-		pad(truncate(visible(it.TokenName), nameWidth), nameWidth),
+		pad(truncate(name, t.nameWidth), t.nameWidth),
 		pad(visible(it.TokenID), t.idWidth),
-		pad(truncate(visible(ownerText(it)), ownerWidth), ownerWidth),
+		pad(truncate(owner, t.ownerWidth), t.ownerWidth),
 		dateText(it.LastUsed))
+	// What did not fit the row is said in full under it.
+	if utf8.RuneCountInString(name) > t.nameWidth {
+		t.detail("name", name)
+	}
+	if utf8.RuneCountInString(owner) > t.ownerWidth {
+		t.detail("owner", owner)
+	}
 	t.detail("why", visible(it.Reason))
 	ops, err := patchOps(it)
 	if err != nil {
@@ -174,12 +270,38 @@ func (t *table) item(it *plan.Item) {
 	}
 }
 
-// groupHeading names a group and says whether it changes the tenant.
-func groupHeading(g *group) string {
+// skipped prints one exempt token; a reason too long for the rest of the
+// row goes on its own line under it.
+func (t *table) skipped(sk plan.Skipped) {
+	name, policy, reason := visible(sk.TokenName), visible(sk.Policy), visible(sk.Reason)
+	row := fmt.Sprintf("  %s  %s  %s", pad(truncate(name, t.nameWidth), t.nameWidth),
+		pad(visible(sk.TokenID), t.idWidth), pad(truncate(policy, t.policyWidth), t.policyWidth))
+	rest := t.width - utf8.RuneCountInString(row) - 2
+	if utf8.RuneCountInString(reason) <= rest {
+		t.line("%s  %s", row, reason)
+	} else {
+		t.line("%s", strings.TrimRight(row, " "))
+		t.detail("reason", reason)
+	}
+	if utf8.RuneCountInString(name) > t.nameWidth {
+		t.detail("name", name)
+	}
+	if utf8.RuneCountInString(policy) > t.policyWidth {
+		t.detail("policy", policy)
+	}
+}
+
+// groupHeading names a group and says whether it changes the tenant; a
+// group that would, in a plan that is blocked, says it is blocked.
+func groupHeading(g *group, s summary) string {
 	effect := "report only, nothing changes"
 	switch {
+	case g.Changes() && s.Blocked:
+		effect = "BLOCKED: " + s.BlockedBy + ", nothing changes"
 	case g.Changes():
 		effect = "CHANGES THE TENANT"
+	case g.Mode == plan.ModeGrace && s.Blocked:
+		effect = "BLOCKED: " + s.BlockedBy + ", nobody is warned"
 	case g.Mode == plan.ModeGrace:
 		effect = "grace period: marked, owners warned, acted on after the deadline"
 	}

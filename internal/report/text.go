@@ -185,17 +185,15 @@ type rawOp struct {
 
 // canonicalPatch returns the item's patch as the plan document encodes it.
 func canonicalPatch(it *plan.Item) ([]rawOp, error) {
-	b, err := json.Marshal(it)
+	b, err := plan.EncodePatch(it.Patch)
 	if err != nil {
+		return nil, fmt.Errorf("token %s: %w", it.TokenID, err)
+	}
+	var ops []rawOp
+	if err := json.Unmarshal(b, &ops); err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Patch []rawOp `json:"patch"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, err
-	}
-	return doc.Patch, nil
+	return ops, nil
 }
 
 // jsonText re-encodes a JSON value compactly without HTML escaping (each
@@ -229,8 +227,10 @@ type summary struct {
 	// Verdict: what applying this plan would do, in one sentence.
 	Verdict string
 	// Blocked is true when the plan can change nothing: its data is
-	// incomplete or a guardrail tripped.
-	Blocked bool
+	// incomplete or a guardrail tripped. BlockedBy says which, briefly
+	// ("guardrail maxActionsPerRun tripped"), for the group headings.
+	Blocked   bool
+	BlockedBy string
 }
 
 func summarize(p *plan.Plan) summary {
@@ -258,14 +258,16 @@ func summarize(p *plan.Plan) summary {
 	tripped := p.Tripped()
 	switch {
 	case p.Error != "":
-		s.Blocked = true
+		s.Blocked, s.BlockedBy = true, "incomplete data"
 		s.Verdict = "Nothing will be changed: the data is incomplete (" + p.Error + ")."
 	case len(tripped) > 0:
 		s.Blocked = true
-		var ts []string
+		var ts, names []string
 		for _, g := range tripped {
 			ts = append(ts, fmt.Sprintf("%s (limit %s, wanted %d)", g.Name, number(g.Limit), g.Wanted))
+			names = append(names, g.Name)
 		}
+		s.BlockedBy = "guardrail " + strings.Join(names, ", ") + " tripped"
 		s.Verdict = "Nothing will be changed: guardrail " + strings.Join(ts, ", ") + " tripped; the run acts on nothing."
 	case c.Pending == 0 && grace == 0:
 		s.Verdict = "Nothing will be changed: no enforce-mode action."
