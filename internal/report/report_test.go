@@ -1,11 +1,11 @@
 package report
 
 import (
-	"fmt"
 	"bytes"
 	"encoding/csv"
 	"errors"
 	"flag"
+	"fmt"
 	"html"
 	"os"
 	"path/filepath"
