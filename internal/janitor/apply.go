@@ -186,7 +186,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 			restart = append(restart, k)
 		}
 	}
-	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population)
+	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population, p.Items)
 	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart}
 	if err := p.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)

@@ -189,7 +189,7 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
 		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
 	})
-	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population)
+	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population, p.Items)
 	if inv.Err != nil {
 		p.Error = inv.Err.Error()
 	}
@@ -454,7 +454,7 @@ func cmpStrings(pairs ...string) int {
 //
 // All limits are evaluated, also after one tripped, so the report shows every
 // limit that a reviewer would have to raise.
-func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int) []plan.Guardrail {
+func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int, items []plan.Item) []plan.Guardrail {
 	lim := e.cfg.Limits
 	out := []plan.Guardrail{}
 	n := len(ws) + len(newMarks)
@@ -503,11 +503,22 @@ func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int) []
 			g.Detail = fmt.Sprintf("no actions wanted, at most %d per owner", lim.MaxActionsPerOwner)
 		} else {
 			g.Detail = fmt.Sprintf("%d actions wanted on the tokens of owner %s, at most %d per owner",
-				perOwner[worst], worst, lim.MaxActionsPerOwner)
+				perOwner[worst], ownerLabel(worst, items), lim.MaxActionsPerOwner)
 		}
 		out = append(out, g)
 	}
 	return out
+}
+
+// ownerLabel names an owner for a reviewer: "Ann Example (2c91…)", the id
+// alone when no item gives a name. The id stays: names are not unique.
+func ownerLabel(id string, items []plan.Item) string {
+	for i := range items {
+		if items[i].OwnerID == id && items[i].OwnerName != "" {
+			return items[i].OwnerName + " (" + id + ")"
+		}
+	}
+	return id
 }
 
 // observePlan feeds the metrics every run (also a read-only one) produces:

@@ -277,6 +277,11 @@ policies:
 			if len(res.Plan.Guardrails) != 1 {
 				t.Errorf("guardrails = %+v, want only the configured one", res.Plan.Guardrails)
 			}
+			// The owner is named for the reviewer, with the id (names
+			// are not unique).
+			if want := "on the tokens of owner Owner s-owner-0 (s-owner-0)"; tc.guard == "maxActionsPerOwner" && !strings.Contains(g.Detail, want) {
+				t.Errorf("detail %q lacks %q", g.Detail, want)
+			}
 			if res.Count(janitor.OutcomeBlocked) != 6 {
 				t.Errorf("blocked = %d, want 6", res.Count(janitor.OutcomeBlocked))
 			}
