@@ -29,6 +29,7 @@ const JournalFile = "journal.jsonl"
 
 type applyFlags struct {
 	autoApprove bool
+	showAll     bool
 	maxPlanAge  time.Duration
 	journal     string
 }
@@ -49,8 +50,10 @@ Without PLAN: plan now and execute that plan.
 
 Each mutation is journaled (--journal) before its request is sent and after
 it; if the journal cannot be written, nothing is changed. apply asks for
-confirmation on a terminal; without a terminal it refuses unless
---auto-approve is given.
+confirmation on a terminal, after a summary (the policies with their counts,
+the guardrails and only the items that change the tenant; --show-all shows
+the whole report); without a terminal it refuses unless --auto-approve is
+given.
 
 Exit codes: 0 everything that was to be done was done (possibly nothing);
 1 an error, a refused plan, a tripped guardrail or any failed action.`,
@@ -65,6 +68,7 @@ Exit codes: 0 everything that was to be done was done (possibly nothing);
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
+	f.BoolVar(&o.showAll, "show-all", false, "before asking, show the whole report, not only what changes the tenant")
 	f.DurationVar(&o.maxPlanAge, "max-plan-age", janitor.DefaultMaxPlanAge, "refuse a saved plan older than this")
 	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
 	return cmd
@@ -171,8 +175,8 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 		return nil, err
 	}
 	if !o.autoApprove {
-		if err := report.Render(g.streams.Out, saved, "table"); err != nil {
-			return nil, fmt.Errorf("render the plan: %w", err)
+		if err := showBeforeConfirm(g, saved, o.showAll); err != nil {
+			return nil, err
 		}
 		q := fmt.Sprintf("\npatjanitor will re-check %s and then %s against %s.", planFile, applyWhat(len(pending), held), eng.TenantURL())
 		if err := confirm(g.streams, q); err != nil {
@@ -187,14 +191,15 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 	if pl == nil {
 		return nil, err
 	}
-	if !o.autoApprove || err != nil {
-		if rerr := report.Render(g.streams.Out, pl.Plan, "table"); rerr != nil {
-			return nil, fmt.Errorf("render the plan: %w", rerr)
-		}
-	}
 	blocked := err != nil
 	for _, gr := range pl.Plan.Guardrails {
 		blocked = blocked || gr.Tripped
+	}
+	if !o.autoApprove || blocked {
+		// A blocked run shows what it refuses and why, also unattended.
+		if rerr := showBeforeConfirm(g, pl.Plan, o.showAll); rerr != nil {
+			return nil, rerr
+		}
 	}
 	pending := pl.Plan.Pending()
 	held := countGrace(pl.Plan)
@@ -221,6 +226,36 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 	// The answer may come hours after the listing: re-verify the plan against
 	// a fresh one, exactly as for a saved plan.
 	return eng.ApplyPlan(ctx, pl.Plan, janitor.ApplyOptions{})
+}
+
+// showBeforeConfirm prints what a reviewer approves: by default a summary
+// (the policies with their counts, the guardrails, and only the items that
+// change the tenant or warn owners), with --show-all the whole report. A
+// 490-line report for one delete buries the one line that matters.
+func showBeforeConfirm(g *globals, p *plan.Plan, showAll bool) error {
+	o := report.Options{Width: terminalWidth(g.streams.Out), ChangesOnly: !showAll}
+	if err := report.RenderOptions(g.streams.Out, p, report.FormatTable, o); err != nil {
+		return fmt.Errorf("render the plan: %w", err)
+	}
+	if showAll {
+		return nil
+	}
+	_, err := fmt.Fprintln(g.streams.Out, "The whole report: add --show-all, or save it with 'patjanitor plan -o html --report-file plan.html'.")
+	return err
+}
+
+// terminalWidth is the width of w when it is a terminal, else the reports'
+// default (80 columns: a file or a pipe has no width, and 80 reads anywhere).
+func terminalWidth(w io.Writer) int {
+	if tw, ok := w.(interface{ Width() int }); ok { // test streams
+		return tw.Width()
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if width, _, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
+			return width
+		}
+	}
+	return report.DefaultWidth
 }
 
 // terminal is implemented by test streams that pretend to be a terminal.
@@ -295,10 +330,21 @@ func printResult(w io.Writer, res *janitor.Result) error {
 		fmt.Fprintf(ew, "Resolved %d interrupted actions of an earlier run (%d tokens gone, %d still present and decided afresh).\n", n, gone, n-gone)
 	}
 	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+	blocked := 0
 	for _, it := range res.Items {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", outcomeWord(it), it.Item.TokenID, it.Item.TokenName, it.Item.Policy, it.Detail)
+		detail := it.Detail
+		if it.Outcome == janitor.OutcomeBlocked {
+			// Every blocked item has the same reason, the run's error,
+			// which is said once, at the end: not on each of 88 lines.
+			blocked++
+			detail = ""
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", outcomeWord(it), it.Item.TokenID, it.Item.TokenName, it.Item.Policy, detail)
 	}
 	_ = tw.Flush()
+	if blocked > 0 {
+		fmt.Fprintf(ew, "Blocked: %s not executed; nothing was changed (the reason follows).\n", plural(blocked, "action"))
+	}
 	fmt.Fprintf(ew, "Applied %d, already gone %d, failed %d, dropped %d, blocked %d, not started %d.\n",
 		res.Count(janitor.OutcomeApplied), res.Count(janitor.OutcomeGone), res.Count(janitor.OutcomeFailed),
 		res.Count(janitor.OutcomeDropped), res.Count(janitor.OutcomeBlocked),
@@ -366,4 +412,11 @@ func applyWhat(actions, held int) string {
 		parts = append(parts, fmt.Sprintf("mark %d tokens of policies with a grace period and warn their owners (nothing in the tenant changes for those)", held))
 	}
 	return strings.Join(parts, ", and ")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

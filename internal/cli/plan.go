@@ -149,6 +149,7 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 // tens of megabytes).
 func writePlanOutputs(stdout io.Writer, p *plan.Plan, o planFlags) error {
 	rw := stdout
+	ro := report.Options{Width: terminalWidth(stdout)}
 	var rf *planFile
 	if o.reportFile != "" {
 		var err error
@@ -157,9 +158,10 @@ func writePlanOutputs(stdout io.Writer, p *plan.Plan, o planFlags) error {
 		}
 		defer rf.abort()
 		rw = rf.w
+		ro.Width = report.DefaultWidth
 	}
 	if o.out == "" {
-		if err := report.Render(rw, p, o.format); err != nil {
+		if err := report.RenderOptions(rw, p, o.format, ro); err != nil {
 			return fmt.Errorf("render the report: %w", err)
 		}
 		return commitReport(rf)
@@ -180,7 +182,7 @@ func writePlanOutputs(stdout io.Writer, p *plan.Plan, o planFlags) error {
 		return err
 	}
 	if o.format != report.FormatJSON {
-		if err := report.Render(rw, p, o.format); err != nil {
+		if err := report.RenderOptions(rw, p, o.format, ro); err != nil {
 			return fmt.Errorf("render the report: %w", err)
 		}
 	}

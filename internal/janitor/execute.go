@@ -210,7 +210,13 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 		}
 		gerr := &GuardrailError{Tripped: tripped}
 		block(OutcomeBlocked, gerr.Error())
-		log.Warn("run blocked: guardrail tripped", zap.Error(gerr))
+		// The names only: the message with every detail is the run's
+		// error, which the caller reports; a CLI user reads it once.
+		names := make([]string, len(tripped))
+		for i, g := range tripped {
+			names[i] = g.Name
+		}
+		log.Warn("run blocked: guardrail tripped", zap.Strings("guardrails", names))
 		return finish(RunBlocked, gerr)
 	}
 	if len(pl.work) == 0 && len(e.pending) == 0 {
