@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/csv"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
 // reviewPolicies: one enforce delete, a report-only patch that matches many
@@ -110,3 +114,47 @@ func TestApplyBlockedSaysItOnce(t *testing.T) {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// TestDemoOutputFormats: with -o, stdout is the report alone (a valid
+// document of that format) and every word of prose goes to stderr.
+func TestDemoOutputFormats(t *testing.T) {
+	for _, format := range []string{"json", "csv", "html", "markdown"} {
+		t.Run(format, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(context.Background(), []string{"-c", "../../policies.yaml", "--log-level", "error", "demo", "-o", format},
+				Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, errb.String())
+			}
+			stdout := out.String()
+			switch format {
+			case "json":
+				p, err := plan.Read(strings.NewReader(stdout))
+				if err != nil {
+					t.Fatalf("stdout is not a plan document: %v", err)
+				}
+				if err := p.VerifyHash(); err != nil || len(p.Items) == 0 {
+					t.Fatalf("plan: %v, %d items", err, len(p.Items))
+				}
+			case "csv":
+				rows, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+				if err != nil || len(rows) < 2 || rows[0][0] != "tokenId" {
+					t.Fatalf("stdout is not the CSV: %v, %d rows", err, len(rows))
+				}
+			case "html":
+				if !strings.HasPrefix(stdout, "<!DOCTYPE html>") || !strings.HasSuffix(strings.TrimSpace(stdout), "</html>") {
+					t.Fatalf("stdout is not the HTML document alone:\n%.300s", stdout)
+				}
+			case "markdown":
+				if !strings.HasPrefix(stdout, "# patjanitor plan\n") {
+					t.Fatalf("stdout does not start with the report:\n%.300s", stdout)
+				}
+			}
+			for _, prose := range []string{"patjanitor demo:", "== 2. APPLY", "== 5. NEXT", "Applied 13"} {
+				if strings.Contains(stdout, prose) || !strings.Contains(errb.String(), prose) {
+					t.Errorf("%q is not on stderr alone", prose)
+				}
+			}
+		})
+	}
+}

@@ -334,10 +334,18 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"simulated tenant", "unused-90d", "PATJANITOR_CLIENT_SECRET", "patjanitor plan"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+	all := out.String() + errb.String()
+	for _, want := range []string{"simulated tenant", "unused-90d", "PATJANITOR_CLIENT_SECRET", "patjanitor plan",
+		// The whole loop: an enforced apply, its journal, its metrics.
+		"== 2. APPLY", "Applied 13, already gone 0, failed 0", "The simulated tenant received 13 DELETE requests.",
+		"OK: 28 records (1 runs)", `patjanitor_actions_total{action="delete",outcome="applied",policy="demo-never-used-2y"} 13`,
+		"== 5. NEXT"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, all)
 		}
+	}
+	if n := strings.Count(all, "\n"); n > 250 {
+		t.Errorf("the demo prints %d lines, want a few screens", n)
 	}
 	// The target is < 2 s (about 0.1 s as a process on an idle machine); the
 	// bound here leaves room for -race on a loaded shared machine.
