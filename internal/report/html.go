@@ -43,9 +43,9 @@ type htmlGroup struct {
 // and a full-width row under it for the long ones, so that the table fits a
 // narrow window without squeezing any column below its longest word.
 type htmlItem struct {
-	Name, ID, Owner, OwnerID, Created, LastUsed, CreatedDay, LastUsedDay string
-	Scope, Reason, Deadline, AlsoMatched                                 string
-	Patch                                                                []string
+	Name, ID, Owner, OwnerName, OwnerID, Created, LastUsed, CreatedDay, LastUsedDay string
+	Scope, Reason, Deadline, AlsoMatched                                            string
+	Patch                                                                           []string
 }
 
 func renderHTML(w io.Writer, p *plan.Plan) error {
@@ -85,7 +85,7 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 				return err
 			}
 			hi := htmlItem{
-				Name: visible(it.TokenName), ID: visible(it.TokenID), Owner: visible(ownerText(it)),
+				Name: visible(it.TokenName), ID: visible(it.TokenID), Owner: visible(ownerText(it)), OwnerName: visible(it.OwnerName),
 				OwnerID: visible(it.OwnerID), Created: timeText(it.Created), LastUsed: lastUsedText(it.LastUsed),
 				CreatedDay: dateText(&it.Created), LastUsedDay: dateText(it.LastUsed),
 				Scope: visible(scopeText(it.Scope)), Reason: visible(it.Reason),
