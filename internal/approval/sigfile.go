@@ -1,0 +1,164 @@
+package approval
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hiddeco/sshsig"
+)
+
+// The armor lines of one SSHSIG signature.
+const (
+	beginLine = "-----BEGIN SSH SIGNATURE-----"
+	endLine   = "-----END SSH SIGNATURE-----"
+	// metaPrefix starts the line patjanitor writes after a signature it made:
+	// the signer's time and reason. They are the signer's statements, not
+	// signed: the signature covers the plan's bytes exactly, so that
+	// `ssh-keygen -Y verify` checks it too. ssh-keygen reads a signature file
+	// up to its first END line and ignores what follows, so the first
+	// signature of a file stays verifiable with plain OpenSSH.
+	metaPrefix = "# patjanitor-approval "
+)
+
+// SigFile returns the signature file of a plan: PLAN.sig.
+func SigFile(planFile string) string { return planFile + ".sig" }
+
+// Entry is one signature of a signature file.
+type Entry struct {
+	// Index counts the file's signatures from 1; Line is where it begins.
+	Index, Line int
+	// Sig is the parsed signature; nil when Err says why it could not be.
+	Sig *sshsig.Signature
+	Err error
+	// SignedAt and Reason are what the signer stated (patjanitor approve
+	// writes them; a plain ssh-keygen signature has none).
+	SignedAt time.Time
+	Reason   string
+}
+
+type meta struct {
+	SignedAt time.Time `json:"signedAt"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// ReadSigFile reads a plan's signature file. A file that is missing reads as
+// no signatures.
+func ReadSigFile(file string) ([]Entry, error) {
+	data, err := readSmallFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseSigFile(file, data)
+}
+
+// ParseSigFile splits a signature file into its signatures. A block that
+// does not parse is an Entry with Err (it is reported and does not count);
+// text that is neither a signature, a comment nor blank is an error naming
+// its line, because it means the file is not what the reviewers wrote.
+func ParseSigFile(file string, data []byte) ([]Entry, error) {
+	var entries []Entry
+	var block *bytes.Buffer
+	start := 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), maxFileBytes)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
+		switch {
+		case block != nil:
+			block.WriteString(line)
+			block.WriteByte('\n')
+			if strings.TrimSpace(line) == endLine {
+				e := Entry{Index: len(entries) + 1, Line: start}
+				e.Sig, e.Err = sshsig.Unarmor(block.Bytes())
+				if e.Err != nil {
+					e.Err = fmt.Errorf("malformed signature: %w", e.Err)
+				}
+				entries = append(entries, e)
+				block = nil
+			}
+		case strings.TrimSpace(line) == beginLine:
+			block, start = &bytes.Buffer{}, n
+			block.WriteString(beginLine + "\n")
+		case strings.HasPrefix(line, metaPrefix):
+			if len(entries) == 0 {
+				return nil, fmt.Errorf("%s:%d: approval details before any signature", file, n)
+			}
+			var m meta
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, metaPrefix)), &m); err != nil {
+				return nil, fmt.Errorf("%s:%d: approval details: %w", file, n, err)
+			}
+			last := &entries[len(entries)-1]
+			last.SignedAt, last.Reason = m.SignedAt, m.Reason
+		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#"):
+		default:
+			return nil, fmt.Errorf("%s:%d: unexpected text outside a signature (a signature file holds armored SSH signatures only)", file, n)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if block != nil {
+		entries = append(entries, Entry{Index: len(entries) + 1, Line: start,
+			Err: errors.New("malformed signature: no END line")})
+	}
+	return entries, nil
+}
+
+// AppendSignature adds one armored signature, with the signer's time and
+// reason, to a plan's signature file. The file is rewritten through a
+// temporary file and a rename, so a crash leaves the old file or the new one,
+// never half a signature.
+func AppendSignature(file string, sig *sshsig.Signature, signedAt time.Time, reason string) error {
+	old, err := readSmallFile(file)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if _, err := ParseSigFile(file, old); err != nil {
+		return fmt.Errorf("refusing to add to %s: %w", file, err)
+	}
+	m, err := json.Marshal(meta{SignedAt: signedAt.UTC(), Reason: reason})
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.Write(old)
+	if len(old) > 0 && old[len(old)-1] != '\n' {
+		buf.WriteByte('\n')
+	}
+	buf.Write(sshsig.Armor(sig))
+	buf.WriteString(metaPrefix)
+	buf.Write(m)
+	buf.WriteByte('\n')
+
+	tmp, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// 0644: a signature is public, and every reviewer and the daemon read it.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
+}
