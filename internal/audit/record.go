@@ -93,11 +93,36 @@ type Record struct {
 	// Note is free text: a run summary, a snooze reason, how an interrupted
 	// intent was resolved.
 	Note string `json:"note,omitempty"`
+	// Plan is the saved plan a run-start of `apply PLAN` executes, with the
+	// approvals that let it: what ties every change to the approved document.
+	Plan *PlanRef `json:"plan,omitempty"`
 	// PrevHash is the previous record's Hash (GenesisHash for the first).
 	PrevHash string `json:"prevHash"`
 	// Hash is this record's hash; it must stay the last field (see the
 	// package documentation).
 	Hash string `json:"hash"`
+}
+
+// PlanRef names a saved plan file by content: its sha256 (of the file's exact
+// bytes, what reviewers signed) and its planHash.
+type PlanRef struct {
+	File     string `json:"file,omitempty"`
+	SHA256   string `json:"sha256"`
+	PlanHash string `json:"planHash"`
+	// Approvals are the signatures that counted (approvals configured).
+	Approvals []Approval `json:"approvals,omitempty"`
+	// Refused is why the apply was refused: the plan was not executed.
+	Refused string `json:"refused,omitempty"`
+}
+
+// Approval is one reviewer's signature that counted. Principal and
+// Fingerprint are proven by the signature; SignedAt and Reason are what the
+// reviewer stated when signing.
+type Approval struct {
+	Principal   string     `json:"principal"`
+	Fingerprint string     `json:"fingerprint"`
+	SignedAt    *time.Time `json:"signedAt,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
 }
 
 // Request is a mutation's HTTP request: method, path (API version prefix

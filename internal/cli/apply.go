@@ -89,12 +89,17 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	defer func() { _ = log.Sync() }()
 
 	var saved *plan.Plan
+	var savedBytes []byte
 	if planFile != "" {
-		if saved, err = readPlan(planFile); err != nil {
+		if savedBytes, saved, err = readPlanFile(planFile); err != nil {
 			return err
 		}
 	}
 	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	approvals, err := loadApprovals(cfg)
 	if err != nil {
 		return err
 	}
@@ -144,9 +149,16 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	var res *janitor.Result
 	var runErr error
 	if saved != nil {
-		res, runErr = applySaved(ctx, g, o, eng, saved, planFile)
+		ref, aerr := planRef(approvals, planFile, savedBytes, saved, time.Now())
+		if action := needsApproval(cfg, saved); action != "" && aerr != nil {
+			// A refused approval is journaled: an auditor sees the attempt,
+			// the plan it named and why it was refused.
+			runID, jerr := eng.JournalRefusal(ctx, ref, aerr)
+			return &exitError{code: 1, err: errors.Join(fmt.Errorf("the plan holds %s actions and approvals are required for them (approvals.for); refused, nothing was changed (run %s): %w", action, runID, aerr), jerr)}
+		}
+		res, runErr = applySaved(ctx, g, o, eng, saved, planFile, &ref)
 	} else {
-		res, runErr = applyNow(ctx, g, o, eng)
+		res, runErr = applyNow(ctx, g, o, eng, cfg)
 	}
 	if res != nil {
 		if err := printResult(g.streams.Out, res); err != nil {
@@ -162,7 +174,7 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 // errDeclined ends a run the user did not confirm.
 var errDeclined = errors.New("apply cancelled: nothing was changed")
 
-func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine, saved *plan.Plan, planFile string) (*janitor.Result, error) {
+func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine, saved *plan.Plan, planFile string, ref *audit.PlanRef) (*janitor.Result, error) {
 	// The static checks first, so that a stale or foreign plan is refused
 	// before anyone is asked to confirm it.
 	if err := eng.CheckPlan(saved, o.maxPlanAge); err != nil {
@@ -183,13 +195,17 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 			return nil, err
 		}
 	}
-	return eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{MaxAge: o.maxPlanAge})
+	return eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{MaxAge: o.maxPlanAge, Plan: ref})
 }
 
-func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine) (*janitor.Result, error) {
+func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine, cfg *policy.Config) (*janitor.Result, error) {
 	pl, err := eng.Plan(ctx)
 	if pl == nil {
 		return nil, err
+	}
+	if action := needsApproval(cfg, pl.Plan); action != "" {
+		return nil, fmt.Errorf("approvals are required for %s (approvals.for): nothing was changed; save the plan (patjanitor plan --out plan.json), have %d reviewers sign it (patjanitor approve plan.json --key KEY) and apply it (patjanitor apply plan.json)",
+			action, cfg.Approvals.Required)
 	}
 	blocked := err != nil
 	for _, gr := range pl.Plan.Guardrails {
@@ -288,19 +304,6 @@ func confirm(s Streams, question string) error {
 		return errDeclined
 	}
 	return nil
-}
-
-func readPlan(path string) (*plan.Plan, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	p, err := plan.Read(f)
-	if err != nil {
-		return nil, fmt.Errorf("read plan %s: %w", path, err)
-	}
-	return p, nil
 }
 
 // openJournal opens the journal for appending (creating it and the state

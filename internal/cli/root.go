@@ -92,7 +92,7 @@ func newRootCmd(s Streams) *cobra.Command {
 		newSimCmd(g),
 		newValidateCmd(g),
 		newServeCmd(g),
-		newPlanCmd(g), newApplyCmd(g), newDemoCmd(g), newAuditCmd(g),
+		newPlanCmd(g), newApplyCmd(g), newApproveCmd(g), newDemoCmd(g), newAuditCmd(g),
 		newSnoozeCmd(g), newSnoozesCmd(g), newNotifyCmd(g),
 	)
 	return root

@@ -74,6 +74,12 @@ func runValidate(g *globals, o validateFlags, getenv func(string) string) error 
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	// The approvals files are loaded like apply loads them: a broken
+	// allowed signers file fails here, not at the first apply.
+	approvals, err := loadApprovals(cfg)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
 	fileURL, fileID := cfg.Tenant.URL, cfg.Tenant.ClientID
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return &exitError{code: 1, err: err}
@@ -127,6 +133,12 @@ func runValidate(g *globals, o validateFlags, getenv func(string) string) error 
 		row("owners", "lookup off")
 	}
 	row("notify", notifySummary(&cfg.Notify))
+	if approvals != nil {
+		row("approvals", fmt.Sprintf("%d distinct reviewers for %s; %d signers in %s", approvals.Required,
+			actionList(cfg.Approvals.For), len(approvals.Signers.Signers), approvals.Signers.File))
+	} else {
+		row("approvals", "none: enforce-mode policies act without signed plans")
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -266,4 +278,12 @@ func (e *errWriter) Write(p []byte) (int, error) {
 
 func (e *errWriter) printf(format string, args ...any) {
 	_, _ = fmt.Fprintf(e, format, args...)
+}
+
+func actionList(actions []policy.Action) string {
+	s := make([]string, len(actions))
+	for i, a := range actions {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
@@ -32,6 +33,12 @@ var ErrPlanRejected = errors.New("plan rejected")
 type ApplyOptions struct {
 	// MaxAge is the oldest plan accepted (default DefaultMaxPlanAge).
 	MaxAge time.Duration
+	// Plan names the saved plan file and the approvals that counted; it is
+	// journaled with the run-start. With approvals configured, a plan holding
+	// an action they name is executed only when Plan carries at least the
+	// required number of approvals (verified by the caller against the
+	// allowed signers: see package approval).
+	Plan *audit.PlanRef
 }
 
 // CheckPlan verifies a saved plan before anything is listed: it must be for
@@ -104,6 +111,9 @@ func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration) error {
 func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOptions) (*Result, error) {
 	started := e.now()
 	if err := e.CheckPlan(saved, opts.MaxAge); err != nil {
+		return nil, err
+	}
+	if err := e.checkApprovals(saved, opts.Plan); err != nil {
 		return nil, err
 	}
 	inv, err := e.inventory(ctx, []pat.Listing{{Kind: pat.ListAll}}, e.cfg.Tenant.Unpaged)
@@ -187,11 +197,37 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		}
 	}
 	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population, p.Items)
-	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart}
+	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart, planRef: opts.Plan}
 	if err := p.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
 	return e.execute(ctx, pl, dropped, started)
+}
+
+// checkApprovals refuses a saved plan that holds an action approvals.for
+// names unless ref carries enough approvals. The signatures themselves are
+// checked by the caller (it holds the file's bytes); this is the engine's own
+// guard that no path skips them.
+func (e *Engine) checkApprovals(saved *plan.Plan, ref *audit.PlanRef) error {
+	ap := e.cfg.Approvals
+	if ap == nil {
+		return nil
+	}
+	for i := range saved.Items {
+		it := &saved.Items[i]
+		if !it.Mutating() || !ap.Needs(policy.Action(it.Action)) {
+			continue
+		}
+		if ref == nil || len(ref.Approvals) < ap.Required {
+			got := 0
+			if ref != nil {
+				got = len(ref.Approvals)
+			}
+			return fmt.Errorf("%w: the plan holds %s actions, which approvals.for names: they need %d approvals by distinct reviewers and has %d", ErrPlanRejected, it.Action, ap.Required, got)
+		}
+		return nil
+	}
+	return nil
 }
 
 // dropReason says why a saved item no longer holds ("" if it does).

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"math"
 	"runtime"
 	"slices"
@@ -50,6 +51,9 @@ type Planned struct {
 	// stored.
 	marks   []state.Mark
 	restart []state.MarkKey
+	// planRef is the saved plan ApplyPlan executes, journaled with the
+	// run-start (nil for a plan made by this run).
+	planRef *audit.PlanRef
 }
 
 // work is one mutation to perform.

@@ -44,6 +44,9 @@ const (
 	// OutcomeRefused: the item targets the engine's own credential; refused
 	// right before the request (it can only get here through a bug).
 	OutcomeRefused Outcome = "refused"
+	// OutcomeAwaitingApproval: approvals.for names the item's action, and
+	// the run was not the apply of a signed plan; nothing was sent.
+	OutcomeAwaitingApproval Outcome = "awaiting-approval"
 )
 
 // ItemResult is the fate of one item.
@@ -165,8 +168,58 @@ func (e *StoppedError) Unwrap() error { return e.Cause }
 // ctx, bounded by Options.MutationTimeout, and its outcome is journaled: a
 // request torn mid-flight would leave the journal unable to say what the
 // tenant did.
+//
+// With approvals configured, the items whose action needs approval are not
+// executed: they are OutcomeAwaitingApproval, for the reviewers to sign a
+// saved plan of them (ApplyPlan). The other items run as usual.
 func (e *Engine) Execute(ctx context.Context, pl *Planned) (*Result, error) {
-	return e.execute(ctx, pl, nil, e.now())
+	pl, held := e.holdForApproval(pl)
+	return e.execute(ctx, pl, held, e.now())
+}
+
+// holdForApproval takes the work that approvals.for names out of an unsigned
+// run.
+func (e *Engine) holdForApproval(pl *Planned) (*Planned, []ItemResult) {
+	ap := e.cfg.Approvals
+	if ap == nil {
+		return pl, nil
+	}
+	var keep []work
+	var held []ItemResult
+	for _, w := range pl.work {
+		if ap.Needs(policy.Action(w.item.Action)) {
+			held = append(held, ItemResult{Item: w.item, Outcome: OutcomeAwaitingApproval,
+				Detail: fmt.Sprintf("approvals.for names %s: it is carried out only from a saved plan signed by %d reviewers", w.item.Action, ap.Required)})
+			continue
+		}
+		keep = append(keep, w)
+	}
+	if held == nil {
+		return pl, nil
+	}
+	cp := *pl
+	cp.work = keep
+	return &cp, held
+}
+
+// JournalRefusal records an apply of a saved plan that was refused before
+// anything was listed (its approvals did not suffice): a run-start naming the
+// plan and the reason, and its run-end. Nothing is sent to the tenant.
+func (e *Engine) JournalRefusal(ctx context.Context, ref audit.PlanRef, reason error) (string, error) {
+	if e.journal == nil {
+		return "", errors.New("janitor: no journal to record the refusal in")
+	}
+	runID := NewRunID(e.now())
+	ref.Refused = reason.Error()
+	jctx := context.WithoutCancel(ctx)
+	if _, err := e.journal.Append(jctx, audit.Record{Kind: audit.KindRunStart, RunID: runID,
+		Note: "apply of a saved plan refused: nothing was changed", Plan: &ref}); err != nil {
+		return "", &JournalError{Err: err}
+	}
+	if _, err := e.journal.Append(jctx, audit.Record{Kind: audit.KindRunEnd, RunID: runID, Note: "refused"}); err != nil {
+		return "", &JournalError{Err: err}
+	}
+	return runID, nil
 }
 
 // execute runs pl's work and then the follow-up (marks, notifications).
@@ -235,6 +288,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 	if _, err := e.journal.Append(jctx, audit.Record{
 		Kind: audit.KindRunStart, RunID: res.RunID,
 		Note: fmt.Sprintf("%d actions; plan %s", len(pl.work), pl.Plan.PlanHash),
+		Plan: pl.planRef,
 	}); err != nil {
 		jerr := &JournalError{Err: err}
 		block(OutcomeNotStarted, jerr.Error())

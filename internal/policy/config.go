@@ -44,6 +44,9 @@ type Config struct {
 	Exclude  Exclude        `yaml:"exclude"`
 	Owners   Owners         `yaml:"owners"`
 	Notify   Notify         `yaml:"notify"`
+	// Approvals, when set, is the two-person rule: the actions it names are
+	// carried out only from a saved plan signed by enough reviewers.
+	Approvals *Approvals `yaml:"approvals"`
 	// Policies in file order (the order breaks ties between equally
 	// destructive policies).
 	Policies []*Policy `yaml:"policies"`
@@ -119,6 +122,37 @@ type Exclude struct {
 type Owners struct {
 	Lookup        bool   `yaml:"lookup"`
 	FallbackEmail string `yaml:"fallbackEmail"`
+}
+
+// Approvals is the approvals section.
+type Approvals struct {
+	// AllowedSignersFile is git's allowed_signers format: the reviewers'
+	// principals and public keys (relative paths: against the config's
+	// directory).
+	AllowedSignersFile string `yaml:"allowedSignersFile"`
+	// RevokedKeysFile lists public keys whose signatures never count.
+	RevokedKeysFile string `yaml:"revokedKeysFile"`
+	// Required is how many distinct principals must sign (default 2).
+	Required int `yaml:"required"`
+	// For are the actions that need approval (default: every mutating one).
+	For []Action `yaml:"for"`
+}
+
+// DefaultApprovalsRequired is the two of the two-person rule.
+const DefaultApprovalsRequired = 2
+
+// Needs reports whether a carries out action only with approval. A nil
+// Approvals needs none.
+func (a *Approvals) Needs(action Action) bool {
+	if a == nil {
+		return false
+	}
+	for _, f := range a.For {
+		if f == action {
+			return true
+		}
+	}
+	return false
 }
 
 // Notify is the notify section: receivers and which messages go where. The

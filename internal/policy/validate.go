@@ -106,7 +106,46 @@ func (v *validator) validate() {
 	v.exclude()
 	v.owners()
 	v.notify()
+	v.approvals()
 	v.policies()
+}
+
+// approvals applies the defaults of the approvals section and checks it. The
+// files are read by the approval package, at load time of every command
+// (validate included), not here: this package does no I/O.
+func (v *validator) approvals() {
+	a := v.c.Approvals
+	if a == nil {
+		if v.d.has("approvals") {
+			v.errf("approvals", "must not be empty: give at least allowedSignersFile")
+		}
+		return
+	}
+	if a.AllowedSignersFile == "" {
+		if !v.d.bad["approvals.allowedSignersFile"] {
+			v.errf("approvals", "allowedSignersFile is required (git's allowed_signers format: principal and public key per line)")
+		}
+	}
+	v.file(&a.AllowedSignersFile)
+	v.file(&a.RevokedKeysFile)
+	switch {
+	case !v.d.has("approvals.required"):
+		a.Required = DefaultApprovalsRequired
+	case a.Required < 1 && !v.d.bad["approvals.required"]:
+		v.errf("approvals.required", "must be at least 1 (remove the approvals section to approve nothing)")
+	}
+	if !v.d.has("approvals.for") {
+		a.For = []Action{ActionDelete, ActionExpire, ActionPatch}
+		return
+	}
+	if len(a.For) == 0 && !v.d.bad["approvals.for"] {
+		v.errf("approvals.for", "must not be empty (remove the approvals section to approve nothing)")
+	}
+	for i, act := range a.For {
+		if act.Rank() < ActionPatch.Rank() {
+			v.errf(fmt.Sprintf("approvals.for[%d]", i), "%q is not a mutating action (want delete, expire or patch)", act)
+		}
+	}
 }
 
 func (v *validator) tenant() {
