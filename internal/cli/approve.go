@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -138,6 +139,9 @@ func loadApprovals(cfg *policy.Config) (*approval.Policy, error) {
 	return pol, nil
 }
 
+// errSignatureFile marks a signature file that could not be read at all.
+var errSignatureFile = errors.New("unreadable signature file")
+
 // needsApproval returns the first enforce-mode action of p that approvals.for
 // names ("" when none does, or approvals are not configured).
 func needsApproval(cfg *policy.Config, p *plan.Plan) string {
@@ -159,7 +163,7 @@ func planRef(pol *approval.Policy, planFile string, data []byte, p *plan.Plan, n
 	}
 	entries, err := approval.ReadSigFile(approval.SigFile(planFile))
 	if err != nil {
-		return ref, err
+		return ref, fmt.Errorf("%w: %w", errSignatureFile, err)
 	}
 	res := pol.Check(data, entries, now)
 	for _, v := range res.Approvals() {

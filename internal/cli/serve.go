@@ -16,12 +16,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/daemon"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/plandir"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
@@ -35,6 +37,7 @@ type serveFlags struct {
 	reloadInterval  time.Duration
 	journal         string
 	minInterval     time.Duration
+	plansDir        string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -65,7 +68,15 @@ On SIGTERM or SIGINT no new run and no new mutation starts; the mutations in
 flight finish and are journaled; serve exits 0 within --shutdown-timeout.
 
 --dry-run puts every policy in report mode: nothing is ever changed, and no
-journal is opened.`,
+journal is opened.
+
+With approvals in the config, the actions approvals.for names are never
+carried out by a scheduled run: they are reported as awaiting approval, and
+with --plans-dir the run's plan is saved in DIR/pending for reviewers to sign
+(patjanitor approve). A signed plan moved with its .sig into DIR/approved is
+applied at the next run of its schedule, with every check of 'apply PLAN',
+and then moved to DIR/applied or DIR/rejected with a .result file saying what
+became of it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), g, o)
@@ -79,6 +90,7 @@ journal is opened.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "how long SIGTERM waits for the run in progress")
 	f.DurationVar(&o.reloadInterval, "config.auto-reload-interval", daemon.DefaultReloadInterval, "how often to check the config file for changes; 0 disables (SIGHUP still reloads)")
 	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	f.StringVar(&o.plansDir, "plans-dir", "", "with approvals: save plans for review in DIR/pending and apply the signed plans put in DIR/approved")
 	// Hidden: end-to-end tests of scheduling and reload cannot wait a minute
 	// per run, and the policy package refuses shorter schedules.
 	f.DurationVar(&o.minInterval, "schedule.min-interval", policy.MinScheduleInterval, "shortest @every schedule accepted (tests only)")
@@ -109,7 +121,16 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		journal janitor.Journal
 		pending *pendingIntents
 		closeJ  = func() {}
+		inbox   *approvalInbox
 	)
+	if o.plansDir != "" && !o.dryRun {
+		dir := plandir.Dir{Root: o.plansDir}
+		if err := dir.Init(); err != nil {
+			return daemon.Options{}, nil, err
+		}
+		inbox = &approvalInbox{dir: dir, metrics: m, log: log.Named("approvals"), now: time.Now}
+		inbox.prune()
+	}
 	if !o.dryRun {
 		jpath := g.journalPath(o.journal)
 		j, recs, err := openJournal(jpath)
@@ -139,7 +160,12 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 				return nil, err
 			}
 			r := &engineRunner{client: conn.client, journal: journal, pending: pending,
-				metrics: m, log: engineLog, openState: g.runState}
+				metrics: m, log: engineLog, openState: g.runState, inbox: inbox}
+			// Per config generation too: a broken allowed signers file
+			// fails the reload and the running config stays.
+			if r.approvals, err = loadApprovals(cfg); err != nil {
+				return nil, err
+			}
 			if !o.dryRun {
 				// Built per config generation: a receiver whose secret cannot
 				// be read fails the reload, and the running config stays.
@@ -220,6 +246,10 @@ type engineRunner struct {
 	// notifiers are the config's receivers (nil under --dry-run, which
 	// sends nothing).
 	notifiers map[string]notify.Notifier
+	// approvals checks signed plans (nil without an approvals section);
+	// inbox is --plans-dir (nil without it, and under --dry-run).
+	approvals *approval.Policy
+	inbox     *approvalInbox
 }
 
 func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.RunReport, error) {
@@ -262,6 +292,29 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.Run
 		// A dry run reads the snoozes only: with its policies forced to
 		// report mode it must not reconcile (and so remove) grace marks.
 		opts.Snoozes = st
+	}
+	if r.inbox != nil && r.journal != nil {
+		opts.SaveForApproval = r.inbox.save
+		if r.approvals != nil {
+			newEngine := func() (*janitor.Engine, error) {
+				o := opts
+				if r.pending != nil {
+					o.Pending = r.pending.get()
+				}
+				return janitor.New(o)
+			}
+			done := func(res *janitor.Result, err error) {
+				if r.pending != nil {
+					if uerr := r.pending.update(res, err); uerr != nil {
+						r.log.Error("rescan the journal for open intents", zap.Error(uerr))
+					}
+				}
+			}
+			r.inbox.applyApproved(ctx, cfg, r.approvals, newEngine, done)
+			if r.pending != nil {
+				opts.Pending = r.pending.get()
+			}
+		}
 	}
 	eng, err := janitor.New(opts)
 	if err != nil {

@@ -201,7 +201,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err := p.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
-	return e.execute(ctx, pl, dropped, started)
+	return e.execute(ctx, pl, dropped, started, nil)
 }
 
 // checkApprovals refuses a saved plan that holds an action approvals.for

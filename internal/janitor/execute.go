@@ -89,6 +89,9 @@ type Result struct {
 	// Notified is what became of the run's notifications (empty without a
 	// Notifier).
 	Notified notify.Report
+	// Awaiting is set when approvals held actions back: how many, and where
+	// the plan for reviewers to sign was saved.
+	Awaiting *notify.AwaitingApproval
 }
 
 // Count returns how many items had outcome o.
@@ -173,8 +176,27 @@ func (e *StoppedError) Unwrap() error { return e.Cause }
 // executed: they are OutcomeAwaitingApproval, for the reviewers to sign a
 // saved plan of them (ApplyPlan). The other items run as usual.
 func (e *Engine) Execute(ctx context.Context, pl *Planned) (*Result, error) {
+	return e.executeUnsigned(ctx, pl, e.now())
+}
+
+// executeUnsigned executes a plan no reviewer signed: the actions approvals
+// name are held back (and the plan saved for reviewers), the rest run.
+func (e *Engine) executeUnsigned(ctx context.Context, pl *Planned, started time.Time) (*Result, error) {
 	pl, held := e.holdForApproval(pl)
-	return e.execute(ctx, pl, held, e.now())
+	var awaiting *notify.AwaitingApproval
+	if len(held) > 0 {
+		awaiting = &notify.AwaitingApproval{Actions: len(held), Required: e.cfg.Approvals.Required}
+		if e.saveForApproval != nil && pl.Err == nil && len(pl.Plan.Tripped()) == 0 {
+			// A plan its own guardrails or incomplete data block would be
+			// refused at apply: reviewers are not asked to sign it.
+			path, err := e.saveForApproval(pl.Plan)
+			if err != nil {
+				e.log.Error("could not save the plan for approval", zap.Error(err))
+			}
+			awaiting.Plan = path
+		}
+	}
+	return e.execute(ctx, pl, held, started, awaiting)
 }
 
 // holdForApproval takes the work that approvals.for names out of an unsigned
@@ -223,12 +245,12 @@ func (e *Engine) JournalRefusal(ctx context.Context, ref audit.PlanRef, reason e
 }
 
 // execute runs pl's work and then the follow-up (marks, notifications).
-func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult, started time.Time) (*Result, error) {
+func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult, started time.Time, awaiting *notify.AwaitingApproval) (*Result, error) {
 	runID := pl.Plan.RunID
 	if runID == "" {
 		runID = NewRunID(started)
 	}
-	res := &Result{RunID: runID, Plan: pl.Plan, Started: started}
+	res := &Result{RunID: runID, Plan: pl.Plan, Started: started, Awaiting: awaiting}
 	log := e.log.With(zap.String("run_id", res.RunID))
 	finish := func(result string, err error) (*Result, error) {
 		res.Items = append(res.Items, dropped...)

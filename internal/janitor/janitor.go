@@ -11,6 +11,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
 
@@ -132,6 +133,9 @@ type Options struct {
 	// notify section names. Optional: nil sends nothing (and a grace policy
 	// then never acts, as no warning is delivered).
 	Notify Notifier
+	// SaveForApproval saves a plan whose actions approvals hold back, for
+	// reviewers to sign, and returns where (serve --plans-dir). Optional.
+	SaveForApproval func(*plan.Plan) (string, error)
 	// NotifyTimeout bounds the delivery attempts after a run (default
 	// DefaultNotifyTimeout); what is not delivered by then stays in the
 	// outbox for the next run.
@@ -160,6 +164,8 @@ type Engine struct {
 	marks      MarkStore                // nil: no grace marks
 	notify     Notifier                 // nil: no notifications
 	notifyTO   time.Duration
+	// saveForApproval is Options.SaveForApproval.
+	saveForApproval func(*plan.Plan) (string, error)
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -190,23 +196,24 @@ func New(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("janitor: %w", err)
 	}
 	e := &Engine{
-		cfg:        opts.Config,
-		tenant:     opts.Tenant,
-		tenantURL:  tenantURL,
-		version:    version,
-		clientID:   opts.ClientID,
-		journal:    opts.Journal,
-		pending:    opts.Pending,
-		metrics:    opts.Metrics,
-		log:        opts.Logger,
-		now:        opts.Now,
-		workers:    opts.Workers,
-		mutTimeout: opts.MutationTimeout,
-		snoozes:    opts.Snoozes,
-		grace:      graceOf(opts.Config),
-		marks:      opts.Marks,
-		notify:     opts.Notify,
-		notifyTO:   opts.NotifyTimeout,
+		cfg:             opts.Config,
+		tenant:          opts.Tenant,
+		tenantURL:       tenantURL,
+		version:         version,
+		clientID:        opts.ClientID,
+		journal:         opts.Journal,
+		pending:         opts.Pending,
+		metrics:         opts.Metrics,
+		log:             opts.Logger,
+		now:             opts.Now,
+		workers:         opts.Workers,
+		mutTimeout:      opts.MutationTimeout,
+		snoozes:         opts.Snoozes,
+		grace:           graceOf(opts.Config),
+		marks:           opts.Marks,
+		notify:          opts.Notify,
+		notifyTO:        opts.NotifyTimeout,
+		saveForApproval: opts.SaveForApproval,
 	}
 	if e.notifyTO <= 0 {
 		e.notifyTO = DefaultNotifyTimeout
@@ -249,7 +256,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		e.metrics.ObserveRun(RunFailed, e.now(), e.now().Sub(started))
 		return nil, err
 	}
-	return e.execute(ctx, pl, nil, started)
+	return e.executeUnsigned(ctx, pl, started)
 }
 
 type nopMetrics struct{}

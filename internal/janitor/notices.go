@@ -69,7 +69,7 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 	defer cancel()
 	v := runView{
 		plan: pl.Plan, res: res, runErr: errors.Join(append([]error{runErr}, errs...)...),
-		owners: pl.Owners, started: res.Started, finished: res.Finished,
+		owners: pl.Owners, started: res.Started, finished: res.Finished, approval: res.Awaiting,
 	}
 	if marksOK {
 		v.marks = marks
@@ -158,6 +158,8 @@ type runView struct {
 	owners            *Owners
 	dryRun            bool
 	started, finished time.Time
+	// approval is what awaits reviewers' signatures (nil: nothing).
+	approval *notify.AwaitingApproval
 }
 
 func (v *runView) runID() string {
@@ -366,6 +368,7 @@ func (e *Engine) summary(v runView) notify.Summary {
 	return notify.Summary{
 		Tenant: v.plan.Tenant, DryRun: v.dryRun, StartedAt: v.started, FinishedAt: v.finished,
 		Population: v.plan.Population, Rows: rows, Top: top, More: more, Guardrails: guardrailsOf(v.plan.Guardrails, false),
+		Approval: v.approval,
 	}
 }
 

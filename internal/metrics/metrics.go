@@ -53,6 +53,17 @@ const (
 	OutcomeSkipped    = "skipped"     // an enforce-mode action not performed (guardrail, incomplete data, shutdown, re-verification, already gone)
 )
 
+// Values of approved_plans_total{result,reason}.
+const (
+	PlanApplied          = "applied"
+	PlanRejected         = "rejected"
+	PlanReasonNone       = "none"       // applied
+	PlanReasonSignatures = "signatures" // fewer valid approvals than required
+	PlanReasonPlan       = "plan"       // apply PLAN's checks refused it (age, tenant, config, hash, guardrail)
+	PlanReasonUnreadable = "unreadable" // not a plan, or its signature file is malformed
+	PlanReasonError      = "error"      // the apply itself failed (listing, journal)
+)
+
 // Values of notifications_total{kind}.
 const (
 	KindSummary = "summary" // the run summary
@@ -118,6 +129,7 @@ func Names() []string {
 		"patjanitor_api_request_duration_seconds",
 		"patjanitor_api_requests_total",
 		"patjanitor_api_retries_total",
+		"patjanitor_approved_plans_total",
 		"patjanitor_build_info",
 		"patjanitor_config_last_reload_success_timestamp_seconds",
 		"patjanitor_config_last_reload_successful",
@@ -127,6 +139,7 @@ func Names() []string {
 		"patjanitor_notifications_total",
 		"patjanitor_owner_lookups_total",
 		"patjanitor_pending_actions",
+		"patjanitor_plans_awaiting_approval",
 		"patjanitor_run_duration_seconds",
 		"patjanitor_runs_skipped_total",
 		"patjanitor_runs_total",
@@ -162,6 +175,8 @@ type Metrics struct {
 	notifications   *prometheus.CounterVec
 	pending         *prometheus.GaugeVec
 	ownerLookups    *prometheus.CounterVec
+	plansAwaiting   prometheus.Gauge
+	approvedPlans   *prometheus.CounterVec
 	mu              sync.Mutex          // guards the three sets below
 	matchedPolicies map[string]struct{} // policies with a tokens_matched series
 	pendingPolicies map[string]struct{} // policies with a pending_actions series
@@ -257,6 +272,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "owner_lookups_total",
 			Help: "Owner identity lookups by outcome: found, missing, error.",
 		}, []string{"outcome"}),
+		plansAwaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "plans_awaiting_approval",
+			Help: "Plans serve saved in --plans-dir/pending for reviewers to sign (approvals configured).",
+		}),
+		approvedPlans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "approved_plans_total",
+			Help: "Signed plans serve took from --plans-dir/approved, by result (applied, rejected) and reason: none, signatures (not enough valid approvals), plan (stale, another tenant or config, edited, guardrail), unreadable, error (the apply failed).",
+		}, []string{"result", "reason"}),
 		matchedPolicies: map[string]struct{}{},
 		pendingPolicies: map[string]struct{}{},
 	}
@@ -264,7 +287,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.buildInfo, m.runs, m.runsSkipped, m.runDuration, m.lastRun, m.lastSuccess,
 		m.tokens, m.tokensMatched, m.actions, m.guardrailTrips,
 		m.apiRequests, m.apiDuration, m.apiRetries, m.reloadOK, m.reloadOKTime,
-		m.notifications, m.pending, m.ownerLookups,
+		m.notifications, m.pending, m.ownerLookups, m.plansAwaiting, m.approvedPlans,
 	)
 	for _, c := range []prometheus.Collector{
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -295,6 +318,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		for _, r := range RetryReasons() {
 			m.apiRetries.WithLabelValues(op, r)
 		}
+	}
+	m.approvedPlans.WithLabelValues(PlanApplied, PlanReasonNone)
+	for _, r := range []string{PlanReasonSignatures, PlanReasonPlan, PlanReasonUnreadable, PlanReasonError} {
+		m.approvedPlans.WithLabelValues(PlanRejected, r)
 	}
 	for _, o := range []string{LookupFound, LookupMissing, LookupError} {
 		m.ownerLookups.WithLabelValues(o)
@@ -444,6 +471,15 @@ func (m *Metrics) SetPending(perPolicy map[string]int) {
 		m.pendingPolicies[p] = struct{}{}
 		m.pending.WithLabelValues(p).Set(float64(n))
 	}
+}
+
+// SetPlansAwaiting sets plans_awaiting_approval.
+func (m *Metrics) SetPlansAwaiting(n int) { m.plansAwaiting.Set(float64(n)) }
+
+// ApprovedPlan counts one signed plan serve applied or rejected: result is
+// PlanApplied or PlanRejected, reason one of the PlanReason* values.
+func (m *Metrics) ApprovedPlan(result, reason string) {
+	m.approvedPlans.WithLabelValues(result, reason).Inc()
 }
 
 // OwnerLookup counts one owner lookup: LookupFound, LookupMissing or

@@ -33,6 +33,7 @@ var designNames = []string{
 	"config_last_reload_success_timestamp_seconds",
 	"notifications_total", "pending_actions", "owner_lookups_total",
 	"runs_skipped_total",
+	"plans_awaiting_approval", "approved_plans_total",
 }
 
 // exercise touches every method, so that every vector has a child and

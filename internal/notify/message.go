@@ -84,6 +84,18 @@ type Summary struct {
 	Top        []SummaryItem `json:"top"`
 	More       int           `json:"more"`
 	Guardrails []Guardrail   `json:"guardrails"`
+	// Approval is set when actions wait for reviewers' signatures
+	// (approvals configured): how many, and the plan file to sign.
+	Approval *AwaitingApproval `json:"approval,omitempty"`
+}
+
+// AwaitingApproval tells reviewers that there is something to sign.
+type AwaitingApproval struct {
+	Actions int `json:"actions"`
+	// Plan is where serve saved the plan (empty without --plans-dir).
+	Plan string `json:"plan,omitempty"`
+	// Required is how many distinct reviewers must sign.
+	Required int `json:"required"`
 }
 
 // Totals adds up the rows.

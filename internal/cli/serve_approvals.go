@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/approval"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/metrics"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/plandir"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// approvalInbox is serve's side of the two-person rule: it saves the plans
+// whose actions approvals hold back in --plans-dir/pending, and applies the
+// signed plans reviewers put in --plans-dir/approved, exactly as `apply PLAN`
+// would, before the run of the schedule that made them.
+type approvalInbox struct {
+	dir     plandir.Dir
+	metrics *metrics.Metrics
+	log     *zap.Logger
+	now     func() time.Time
+}
+
+// save writes a plan for review and drops pending plans too old to be
+// applied (apply refuses a plan older than its maximum age).
+func (a *approvalInbox) save(p *plan.Plan) (string, error) {
+	path, err := a.dir.WritePending(p)
+	if err != nil {
+		return "", err
+	}
+	a.prune()
+	a.log.Info("plan saved for approval", zap.String("plan", path), zap.String("run_id", p.RunID))
+	return path, nil
+}
+
+func (a *approvalInbox) prune() {
+	files, err := filepath.Glob(filepath.Join(a.dir.Root, plandir.Pending, "*.json"))
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && a.now().Sub(fi.ModTime()) > janitor.DefaultMaxPlanAge {
+			_ = os.Remove(f)
+			continue
+		}
+		n++
+	}
+	a.metrics.SetPlansAwaiting(n)
+}
+
+// applyApproved applies each signed plan of approved/ whose policies this
+// run's schedule governs (a plan is re-decided with its own policies), and
+// moves it to applied/ or rejected/ with what became of it. newEngine builds
+// a fresh engine per plan: an engine carries one run's pending intents.
+func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, pol *approval.Policy, newEngine func() (*janitor.Engine, error), done func(*janitor.Result, error)) {
+	files, err := a.dir.ApprovedPlans()
+	if err != nil {
+		a.log.Error("read the approved plans", zap.Error(err))
+		return
+	}
+	for _, f := range files {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := os.Stat(approval.SigFile(f)); errors.Is(err, os.ErrNotExist) {
+			// Being copied in, or signatures still to come: a plan is judged
+			// once its signature file is there (move the .sig in first).
+			continue
+		}
+		result, reason, detail, settle := a.applyOne(ctx, cfg, pol, f, newEngine, done)
+		if !settle {
+			continue
+		}
+		to := plandir.Rejected
+		if result == metrics.PlanApplied {
+			to = plandir.Applied
+		}
+		if err := a.dir.Settle(f, to, detail); err != nil {
+			a.log.Error("move the approved plan", zap.String("plan", f), zap.Error(err))
+		}
+		a.metrics.ApprovedPlan(result, reason)
+		log := a.log.With(zap.String("plan", f), zap.String("result", result), zap.String("reason", reason))
+		if result == metrics.PlanApplied {
+			log.Info("approved plan applied: " + detail)
+		} else {
+			log.Warn("approved plan rejected: " + detail)
+		}
+	}
+	if n, err := a.dir.CountPending(); err == nil {
+		a.metrics.SetPlansAwaiting(n)
+	}
+}
+
+// applyOne returns what became of one approved plan; settle is false when
+// the plan stays in approved/ (another schedule's, or a failure that the next
+// run may not have).
+func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *approval.Policy, f string, newEngine func() (*janitor.Engine, error), done func(*janitor.Result, error)) (result, reason, detail string, settle bool) {
+	rejected := func(reason string, err error) (string, string, string, bool) {
+		return metrics.PlanRejected, reason, err.Error(), true
+	}
+	data, p, err := readPlanFile(f)
+	if err != nil {
+		return rejected(metrics.PlanReasonUnreadable, err)
+	}
+	if !governs(cfg, p) {
+		return "", "", "", false
+	}
+	eng, err := newEngine()
+	if err != nil {
+		a.log.Error("build the engine for an approved plan", zap.String("plan", f), zap.Error(err))
+		return "", "", "", false
+	}
+	ref, aerr := planRef(pol, f, data, p, a.now())
+	if action := needsApproval(cfg, p); action != "" && aerr != nil {
+		if _, jerr := eng.JournalRefusal(ctx, ref, aerr); jerr != nil {
+			a.log.Error("journal the refused plan", zap.Error(jerr))
+		}
+		if errors.Is(aerr, errSignatureFile) {
+			return rejected(metrics.PlanReasonUnreadable, aerr)
+		}
+		return rejected(metrics.PlanReasonSignatures, aerr)
+	}
+	res, err := eng.ApplyPlan(ctx, p, janitor.ApplyOptions{Plan: &ref})
+	done(res, err)
+	switch {
+	case errors.Is(err, janitor.ErrPlanRejected):
+		if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {
+			a.log.Error("journal the refused plan", zap.Error(jerr))
+		}
+		return rejected(metrics.PlanReasonPlan, err)
+	case res == nil:
+		// Nothing was executed (the listing failed, say): the plan stays
+		// approved for the next run, within its maximum age.
+		a.log.Error("approved plan not applied; retried at the next run", zap.String("plan", f), zap.Error(err))
+		return "", "", "", false
+	}
+	detail = fmt.Sprintf("run %s: applied %d, already gone %d, failed %d, dropped %d, blocked %d",
+		res.RunID, res.Count(janitor.OutcomeApplied), res.Count(janitor.OutcomeGone), res.Count(janitor.OutcomeFailed),
+		res.Count(janitor.OutcomeDropped), res.Count(janitor.OutcomeBlocked))
+	if err != nil {
+		detail += ": " + err.Error()
+	}
+	return metrics.PlanApplied, metrics.PlanReasonNone, detail, true
+}
+
+// governs reports whether a run of cfg's schedule applies plan p: a plan is
+// re-decided with the policies that made it, so it waits for their schedule.
+// A plan none of whose policies are in the file any more is taken by any
+// schedule (and rejected there, item by item).
+func governs(cfg *policy.Config, p *plan.Plan) bool {
+	here, inFile := map[string]bool{}, map[string]bool{}
+	for _, pol := range cfg.Policies {
+		here[pol.Name] = true
+	}
+	for _, name := range cfg.FilePolicies() {
+		inFile[name] = true
+	}
+	known := false
+	for i := range p.Items {
+		if here[p.Items[i].Policy] {
+			return true
+		}
+		known = known || inFile[p.Items[i].Policy]
+	}
+	return !known
+}

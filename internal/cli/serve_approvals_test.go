@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+)
+
+// serve with approvals: the scheduled runs change nothing and save their
+// plan for review; a plan signed by one reviewer is rejected (journaled,
+// nothing sent); a plan signed by two is applied exactly, and the journal
+// names both principals.
+func TestServeApprovals(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	stale := e.addTokens("stale", 3, 0)
+	e.addTokens("fresh", 2, time.Hour)
+	r, signers := newReviewers(t, e.dir)
+	cfg := strings.Replace(e.configYAML("@every 1s", servePolicy("stale", "enforce", "", "stale", true)),
+		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans})
+
+	pendingPlan := func() string {
+		files, _ := filepath.Glob(filepath.Join(plans, "pending", "*.json"))
+		sort.Strings(files)
+		if len(files) == 0 {
+			return ""
+		}
+		return files[len(files)-1]
+	}
+	serveWait(t, "a plan saved for approval", 20*time.Second, func() bool { return pendingPlan() != "" })
+	serveWait(t, "plans_awaiting_approval", 10*time.Second, func() bool { return scrape(t, p.base)["patjanitor_plans_awaiting_approval"] >= 1 })
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("a scheduled run under approvals sent %v", m)
+	}
+
+	// approve signs in pending/; the reviewer moves the .sig, then the plan.
+	submit := func(signers ...string) string {
+		t.Helper()
+		src := pendingPlan()
+		for _, k := range signers {
+			if code := Main(t.Context(), []string{"approve", src, "--key", k}, Streams{In: strings.NewReader(""), Out: os.Stderr, Err: os.Stderr}); code != 0 {
+				t.Fatalf("approve exited %d", code)
+			}
+		}
+		dst := filepath.Join(plans, "approved", filepath.Base(src))
+		if err := os.Rename(src+".sig", dst+".sig"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(src, dst); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Base(src)
+	}
+
+	one := submit(r.alice)
+	serveWait(t, "the plan with one signature rejected", 20*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(plans, "rejected", one+".result"))
+		return err == nil
+	})
+	result, _ := os.ReadFile(filepath.Join(plans, "rejected", one+".result"))
+	if !strings.Contains(string(result), "needs 2 approvals by distinct principals and has 1 valid") {
+		t.Fatalf("rejected/%s.result: %s", one, result)
+	}
+	if _, err := os.Stat(filepath.Join(plans, "rejected", one+".sig")); err != nil {
+		t.Fatalf("the signature file did not move with the plan: %v", err)
+	}
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("a plan with one signature sent %v", m)
+	}
+	if v := scrape(t, p.base)[`patjanitor_approved_plans_total{reason="signatures",result="rejected"}`]; v != 1 {
+		t.Fatalf("approved_plans_total rejected/signatures = %v", v)
+	}
+
+	serveWait(t, "a new plan saved for approval", 20*time.Second, func() bool { return pendingPlan() != "" })
+	two := submit(r.alice, r.bob)
+	serveWait(t, "the plan with two signatures applied", 20*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(plans, "applied", two+".result"))
+		return err == nil
+	})
+	var deleted []string
+	for _, m := range idnsim.Mutations(e.sim.Requests()) {
+		deleted = append(deleted, strings.TrimPrefix(m.Path, "/v3/personal-access-tokens/"))
+	}
+	sort.Strings(deleted)
+	if strings.Join(deleted, ",") != strings.Join(stale, ",") {
+		t.Fatalf("deleted %v, want exactly the plan's %v", deleted, stale)
+	}
+	if v := scrape(t, p.base)[`patjanitor_approved_plans_total{reason="none",result="applied"}`]; v != 1 {
+		t.Fatalf("approved_plans_total applied = %v", v)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	runs := journalRuns(t, p.journal)
+	if len(runs) != 2 || runs[0].Plan.Refused == "" || runs[1].Plan.Refused != "" {
+		t.Fatalf("journal plan runs %+v", runs)
+	}
+	var principals []string
+	for _, a := range runs[1].Plan.Approvals {
+		principals = append(principals, a.Principal)
+	}
+	if strings.Join(principals, ",") != "alice@acme.com,bob@acme.com" || !strings.HasSuffix(runs[1].Plan.File, two) {
+		t.Fatalf("the applied run names %v for %s", principals, runs[1].Plan.File)
+	}
+	var outcomes int
+	f, _ := os.Open(p.journal)
+	defer func() { _ = f.Close() }()
+	_ = audit.Scan(f, func(rec audit.Record) error {
+		if rec.RunID == runs[1].RunID && rec.Kind == audit.KindOutcome && rec.Outcome.Status == "applied" {
+			outcomes++
+		}
+		return nil
+	})
+	if outcomes != len(stale) {
+		t.Fatalf("%d applied outcomes journaled for the approved run, want %d", outcomes, len(stale))
+	}
+}

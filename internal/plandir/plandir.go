@@ -1,0 +1,142 @@
+// Package plandir is serve's exchange with reviewers under approvals: a
+// directory where the daemon leaves each run's plan for review, and where
+// reviewers drop the plans they signed.
+//
+//	pending/   plans written by serve's runs, waiting for signatures
+//	approved/  PLAN + PLAN.sig put here by reviewers, for serve to apply
+//	applied/   approved plans serve applied (with PLAN.result: what became of them)
+//	rejected/  approved plans serve refused (with PLAN.result: why)
+//
+// A plan is moved with its signature file, so applied/ and rejected/ keep
+// the evidence of every decision next to the journal's record of it.
+package plandir
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/patjanitor/patjanitor/internal/approval"
+	"github.com/patjanitor/patjanitor/internal/plan"
+)
+
+// The subdirectories.
+const (
+	Pending  = "pending"
+	Approved = "approved"
+	Applied  = "applied"
+	Rejected = "rejected"
+)
+
+// Dir is a plans directory.
+type Dir struct{ Root string }
+
+// Init creates the subdirectories. They are 0750: reviewers of the daemon's
+// group read the pending plans (they list token and owner names) and drop
+// signed ones into approved/, nobody else.
+func (d Dir) Init() error {
+	for _, sub := range []string{Pending, Approved, Applied, Rejected} {
+		if err := os.MkdirAll(filepath.Join(d.Root, sub), 0o750); err != nil {
+			return fmt.Errorf("plans directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// WritePending saves a run's plan as pending/<runID>.json, atomically (a
+// reviewer never reads half a plan), and returns its path.
+func (d Dir) WritePending(p *plan.Plan) (string, error) {
+	var buf bytes.Buffer
+	if err := plan.Write(&buf, p); err != nil {
+		return "", fmt.Errorf("encode the plan: %w", err)
+	}
+	name := filepath.Join(d.Root, Pending, safeName(p.RunID)+".json")
+	if err := writeAtomic(name, buf.Bytes(), 0o640); err != nil {
+		return "", fmt.Errorf("save the plan for review: %w", err)
+	}
+	return name, nil
+}
+
+// CountPending counts the plans waiting in pending/.
+func (d Dir) CountPending() (int, error) {
+	names, err := plans(filepath.Join(d.Root, Pending))
+	return len(names), err
+}
+
+// ApprovedPlans lists approved/*.json in name order (run ids sort by time).
+func (d Dir) ApprovedPlans() ([]string, error) {
+	return plans(filepath.Join(d.Root, Approved))
+}
+
+// Settle moves an approved plan and its signature file to applied/ or
+// rejected/, with a .result file saying what happened, and removes the
+// pending copy of the same plan, which needs no more review.
+func (d Dir) Settle(planFile, to, result string) error {
+	base := filepath.Base(planFile)
+	dest := filepath.Join(d.Root, to, base)
+	if err := writeAtomic(dest+".result", []byte(strings.TrimRight(result, "\n")+"\n"), 0o640); err != nil {
+		return err
+	}
+	if err := os.Rename(approval.SigFile(planFile), approval.SigFile(dest)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("move %s: %w", approval.SigFile(planFile), err)
+	}
+	if err := os.Rename(planFile, dest); err != nil {
+		return fmt.Errorf("move %s: %w", planFile, err)
+	}
+	if err := os.Remove(filepath.Join(d.Root, Pending, base)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func plans(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("plans directory: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".json") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// safeName keeps a run id usable as a file name whatever it holds.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == '.' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func writeAtomic(name string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), perm); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}
