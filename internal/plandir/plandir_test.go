@@ -1,0 +1,66 @@
+package plandir
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/plan"
+)
+
+func TestPendingApprovedSettle(t *testing.T) {
+	d := Dir{Root: filepath.Join(t.TempDir(), "plans")}
+	if err := d.Init(); err != nil {
+		t.Fatal(err)
+	}
+	p := &plan.Plan{Version: plan.Version, Tenant: "http://127.0.0.1:1", APIVersion: "v3",
+		GeneratedAt: time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC), RunID: "20261205T030000Z-ab/../x", Items: []plan.Item{}}
+	if err := p.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	path, err := d.WritePending(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(path) != filepath.Join(d.Root, Pending) || strings.Contains(filepath.Base(path), "/") || filepath.Base(path) != "20261205T030000Z-ab_.._x.json" {
+		t.Fatalf("pending plan at %s: a run id must not escape pending/", path)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("pending plan mode %v, %v", fi.Mode(), err)
+	}
+	if n, err := d.CountPending(); n != 1 || err != nil {
+		t.Fatalf("CountPending = %d, %v", n, err)
+	}
+
+	// The reviewer's move: .sig first, then the plan.
+	approved := filepath.Join(d.Root, Approved, filepath.Base(path))
+	if err := os.WriteFile(path+".sig", []byte("sig"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Rename(path+".sig", approved+".sig")
+	data, _ := os.ReadFile(path)
+	_ = os.WriteFile(approved, data, 0o640) // a copy: pending/ keeps its own
+	if got, err := d.ApprovedPlans(); err != nil || len(got) != 1 || got[0] != approved {
+		t.Fatalf("ApprovedPlans = %v, %v", got, err)
+	}
+	if err := d.Settle(approved, Applied, "run x: applied 3\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"", ".sig", ".result"} {
+		if _, err := os.Stat(filepath.Join(d.Root, Applied, filepath.Base(path)) + f); err != nil {
+			t.Errorf("applied/%s%s: %v", filepath.Base(path), f, err)
+		}
+	}
+	result, _ := os.ReadFile(filepath.Join(d.Root, Applied, filepath.Base(path)) + ".result")
+	if string(result) != "run x: applied 3\n" {
+		t.Errorf("result %q", result)
+	}
+	if got, _ := d.ApprovedPlans(); len(got) != 0 {
+		t.Errorf("approved/ still holds %v", got)
+	}
+	if n, _ := d.CountPending(); n != 0 {
+		t.Errorf("the settled plan's pending copy is still there (%d)", n)
+	}
+}
