@@ -246,7 +246,8 @@ const (
 )
 
 // Rank orders actions by destructiveness: delete 4, expire 3, patch 2,
-// report 1, anything else 0. The most destructive matching policy wins.
+// report 1, anything else 0. Among matching policies of the same mode the most
+// destructive wins (enforce-mode ones come first: see precedence).
 func (a Action) Rank() int {
 	switch a {
 	case ActionDelete:

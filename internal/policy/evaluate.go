@@ -51,8 +51,9 @@ type Decision struct {
 	// Matched is true when at least one policy matched, whether the token is
 	// acted on or skipped. A false Decision is the zero value.
 	Matched bool
-	// Policy is the winning policy: the most destructive match (delete >
-	// expire > patch > report), the first in the file among equals.
+	// Policy is the winning policy: enforce-mode matches before report-mode
+	// ones, then the most destructive (delete > expire > patch > report),
+	// then the first in the file.
 	Policy string
 	Mode   Mode
 	Action Action
@@ -63,7 +64,7 @@ type Decision struct {
 	// skipped).
 	Patch []pat.PatchOp
 	// AlsoMatched are the other policies that matched (and could act on the
-	// token), in file order.
+	// token) and lost to Policy by the precedence above, in file order.
 	AlsoMatched []string
 	// Skip is set when the token matched but is exempt: nothing is done.
 	Skip SkipReason
@@ -135,8 +136,9 @@ func (c *Config) evalPolicies(pols []evalPolicy, now time.Time) []evalPolicy {
 //     would change nothing (the name already prefixed, the scopes already
 //     narrowed, the token already expiring sooner) does not match: acting
 //     would loop forever.
-//  2. The winner is the most destructive match; ties go to the first in the
-//     file. The others are AlsoMatched.
+//  2. The winner: enforce-mode matches take precedence over report-mode
+//     ones, then the most destructive action, then the first in the file
+//     (see precedence). The others are AlsoMatched.
 //  3. Exemptions, in order: the token patjanitor logs in with
 //     (own-credential, always), exclude.tokenIds, exclude.ownerIds,
 //     exclude.names; then, for a managed token, only the matches with

@@ -312,8 +312,10 @@ func TestDecisionRules(t *testing.T) {
 	if !d.Matched || d.Skip != SkipManaged || d.Policy != "c-delete" || !reflect.DeepEqual(d.AlsoMatched, []string{"a-report"}) {
 		t.Errorf("managed without includeManaged: %+v", d)
 	}
-	// The destructiveness order: take the winner away, one by one.
-	order := []string{"c-delete", "d-expire", "b-patch", "a-report"}
+	// The precedence order: take the winner away, one by one. Enforce mode
+	// first (c-delete, then b-patch, a patch, over the report-mode expire),
+	// then the most destructive.
+	order := []string{"c-delete", "b-patch", "d-expire", "a-report"}
 	for i, want := range order {
 		sub := cfg.Only(order[i:]...)
 		if d := sub.Evaluate(stale(nil), env); d.Policy != want {
@@ -628,6 +630,41 @@ func TestGlobsAgreeWithPathMatch(t *testing.T) {
 			want, _ := path.Match(p, n)
 			if got := g.match(n); got != want {
 				t.Errorf("glob %q on %q: %v, path.Match says %v", p, n, got, want)
+			}
+		}
+	}
+}
+
+// TestPrecedenceEnforceBeforeReport: an enforce-mode policy wins over a
+// report-mode one whatever their order and actions; within a mode the most
+// destructive wins, then the first in the file. A copy forced to report
+// mode (serve --dry-run) picks the same winners, so a dry run previews the
+// real decisions.
+func TestPrecedenceEnforceBeforeReport(t *testing.T) {
+	cfg := mustParse(t, `
+tenant: {apiVersion: v2025, clientId: janitor}
+policies:
+  - {name: r-delete, mode: report, match: {unusedFor: 90d}, action: delete}
+  - {name: e-patch, mode: enforce, match: {unusedFor: 90d}, action: patch, patch: {namePrefix: "stale-"}}
+  - {name: e-expire, mode: enforce, match: {unusedFor: 90d}, action: expire, expireIn: 30d}
+  - {name: e-expire-2, mode: enforce, match: {unusedFor: 90d}, action: expire, expireIn: 14d}
+`)
+	env := Env{Now: testNow, ClientID: "janitor"}
+	stale := tok(func(t *pat.Token) { t.LastUsed = tp(testNow.Add(-100 * Day)) })
+	for _, c := range []struct {
+		only []string
+		want string
+		also []string
+	}{
+		{[]string{"r-delete", "e-patch", "e-expire", "e-expire-2"}, "e-expire", []string{"r-delete", "e-patch", "e-expire-2"}},
+		{[]string{"r-delete", "e-patch"}, "e-patch", []string{"r-delete"}},
+		{[]string{"r-delete"}, "r-delete", nil},
+	} {
+		sub := cfg.Only(c.only...)
+		for _, variant := range []*Config{sub, sub.ForceReport()} {
+			d := variant.Evaluate(stale, env)
+			if d.Policy != c.want || !reflect.DeepEqual(d.AlsoMatched, c.also) {
+				t.Errorf("among %v: winner %s also %v, want %s also %v", c.only, d.Policy, d.AlsoMatched, c.want, c.also)
 			}
 		}
 	}
