@@ -378,8 +378,8 @@ func checkPod(t *testing.T, objs []object, w workload) {
 	}
 	for _, c := range ps.Containers {
 		what := w.what + " container " + c.Name
-		if c.Image != "registry.example.com/patjanitor/patjanitor:v0.1.0" {
-			t.Errorf("%s: image %q: the base's images: transformer did not apply", what, c.Image)
+		if c.Image != "patjanitor:v0.1.0" {
+			t.Errorf("%s: image %q, want patjanitor:v0.1.0 (the name that kustomize edit set image patjanitor=... replaces)", what, c.Image)
 		}
 		if len(c.Command) > 0 {
 			t.Errorf("%s: command overrides the image's ENTRYPOINT", what)
