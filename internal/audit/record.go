@@ -90,29 +90,20 @@ type Record struct {
 	Outcome *Outcome `json:"outcome,omitempty"`
 	// Until is the end of a snooze.
 	Until *time.Time `json:"until,omitempty"`
+	// Plan is set on the run-start of a run that executes an approved plan
+	// (apply PLAN, or an interactive apply's confirmed plan): which document
+	// was approved, and the guardrails accepted for it. Absent from older
+	// journals and from other records (omitempty keeps their bytes, and so
+	// their hashes, unchanged).
+	Plan *PlanRef `json:"plan,omitempty"`
 	// Note is free text: a run summary, a snooze reason, how an interrupted
 	// intent was resolved.
 	Note string `json:"note,omitempty"`
-	// Plan is the saved plan a run-start of `apply PLAN` executes, with the
-	// approvals that let it: what ties every change to the approved document.
-	Plan *PlanRef `json:"plan,omitempty"`
 	// PrevHash is the previous record's Hash (GenesisHash for the first).
 	PrevHash string `json:"prevHash"`
 	// Hash is this record's hash; it must stay the last field (see the
 	// package documentation).
 	Hash string `json:"hash"`
-}
-
-// PlanRef names a saved plan file by content: its sha256 (of the file's exact
-// bytes, what reviewers signed) and its planHash.
-type PlanRef struct {
-	File     string `json:"file,omitempty"`
-	SHA256   string `json:"sha256"`
-	PlanHash string `json:"planHash"`
-	// Approvals are the signatures that counted (approvals configured).
-	Approvals []Approval `json:"approvals,omitempty"`
-	// Refused is why the apply was refused: the plan was not executed.
-	Refused string `json:"refused,omitempty"`
 }
 
 // Approval is one reviewer's signature that counted. Principal and
@@ -143,4 +134,37 @@ type Outcome struct {
 	Error string `json:"error,omitempty"`
 	// AlreadyGone is set when a delete met a 404: the token was gone already.
 	AlreadyGone bool `json:"alreadyGone,omitempty"`
+}
+
+// PlanRef ties a run to the plan document reviewers approved. apply
+// executes a re-sealed copy (fresh listing, dropped items), whose hash is in
+// the run-start's Note; PlanHash is the hash of the document as approved, so
+// that `grep` of the approved planHash finds the run that acted on it.
+type PlanRef struct {
+	// PlanHash is the approved plan's planHash ("sha256:…").
+	PlanHash string `json:"planHash"`
+	// File is the plan file as given to apply, and FileSHA256 the SHA-256
+	// of its bytes as read ("sha256:…"), empty for a plan made and
+	// confirmed in the same apply.
+	File       string `json:"file,omitempty"`
+	FileSHA256 string `json:"fileSha256,omitempty"`
+	// AcceptedGuardrails are the plan's tripped guardrails the operator
+	// accepted explicitly (apply --accept-guardrail), one entry each.
+	AcceptedGuardrails []AcceptedGuardrail `json:"acceptedGuardrails,omitempty"`
+	// Approvals are the reviewers' signatures that counted (approvals
+	// configured).
+	Approvals []Approval `json:"approvals,omitempty"`
+	// Refused is why the apply was refused before anything was listed:
+	// nothing was executed.
+	Refused string `json:"refused,omitempty"`
+}
+
+// AcceptedGuardrail is one tripped guardrail accepted for a run: which, by
+// whom (the OS user who ran apply) and why.
+type AcceptedGuardrail struct {
+	Name   string  `json:"name"`
+	Limit  float64 `json:"limit"`
+	Wanted int     `json:"wanted"`
+	By     string  `json:"by"`
+	Reason string  `json:"reason"`
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -32,6 +33,11 @@ type applyFlags struct {
 	showAll     bool
 	maxPlanAge  time.Duration
 	journal     string
+	// acceptGuardrails and reason: the explicit, journaled override of a
+	// saved plan's tripped guardrails (one flag per guardrail).
+	acceptGuardrails []string
+	reason           string
+	detailed         bool
 }
 
 func newApplyCmd(g *globals) *cobra.Command {
@@ -55,13 +61,33 @@ the guardrails and only the items that change the tenant; --show-all shows
 the whole report); without a terminal it refuses unless --auto-approve is
 given.
 
+A saved plan whose guardrail tripped acts on nothing. A reviewer who has
+read it and wants it carried out anyway accepts each tripped guardrail by
+name: --accept-guardrail maxActionsPerRun --reason "…" (repeat the flag for
+each guardrail; saved plans only). The acceptance, the OS user who gave it
+and the reason are recorded in the journal's run-start, with the approved
+plan's planHash and the plan file's SHA-256. The run is still blocked if the
+fresh listing wants more than the plan did.
+
 Exit codes: 0 everything that was to be done was done (possibly nothing);
-1 an error, a refused plan, a tripped guardrail or any failed action.`,
+1 an error, a refused plan, a tripped guardrail or any failed action. With
+--detailed-exitcode, 2 when a saved plan's actions were all dropped at apply
+time (tokens gone or changed: nothing was done).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			planFile := ""
 			if len(args) == 1 {
 				planFile = args[0]
+			}
+			if len(o.acceptGuardrails) > 0 {
+				if planFile == "" {
+					return errors.New("--accept-guardrail needs a saved plan (apply PLAN): a guardrail is accepted for a plan a reviewer has read, never for one made now")
+				}
+				if strings.TrimSpace(o.reason) == "" {
+					return errors.New(`--accept-guardrail needs --reason "…": the journal records why the guardrail was overridden`)
+				}
+			} else if o.reason != "" {
+				return errors.New("--reason goes with --accept-guardrail")
 			}
 			return runApply(cmd.Context(), g, o, planFile)
 		},
@@ -69,6 +95,9 @@ Exit codes: 0 everything that was to be done was done (possibly nothing);
 	f := cmd.Flags()
 	f.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
 	f.BoolVar(&o.showAll, "show-all", false, "before asking, show the whole report, not only what changes the tenant")
+	f.StringArrayVar(&o.acceptGuardrails, "accept-guardrail", nil, "apply a saved plan although this guardrail tripped (repeat per guardrail; needs --reason; journaled)")
+	f.StringVar(&o.reason, "reason", "", "why the guardrails are accepted (recorded in the journal)")
+	f.BoolVar(&o.detailed, "detailed-exitcode", false, "exit 2 when every action of the saved plan was dropped at apply time")
 	f.DurationVar(&o.maxPlanAge, "max-plan-age", janitor.DefaultMaxPlanAge, "refuse a saved plan older than this")
 	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
 	return cmd
@@ -168,17 +197,54 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	if runErr != nil {
 		return &exitError{code: 1, err: runErr}
 	}
+	if allDropped(res) {
+		fmt.Fprintf(g.streams.Err, "Every one of the %d approved actions was dropped at apply time (reasons above): nothing was changed.\n", len(res.Items))
+	}
+	if o.detailed && allDropped(res) {
+		return &exitError{code: 2}
+	}
 	return nil
+}
+
+// allDropped reports whether a run had actions to do and dropped every one
+// of them at apply time (tokens gone, used again, decided differently).
+func allDropped(res *janitor.Result) bool {
+	if res == nil || len(res.Items) == 0 {
+		return false
+	}
+	return res.Count(janitor.OutcomeDropped) == len(res.Items)
+}
+
+// osUser names who runs this process, for the journal: the login name, or
+// the uid when the user database has no entry (a container's random uid).
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
 }
 
 // errDeclined ends a run the user did not confirm.
 var errDeclined = errors.New("apply cancelled: nothing was changed")
 
 func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine, saved *plan.Plan, planFile string, ref *audit.PlanRef) (*janitor.Result, error) {
+	ao := janitor.ApplyOptions{MaxAge: o.maxPlanAge, Plan: ref}
+	if len(o.acceptGuardrails) > 0 {
+		by := osUser()
+		for _, name := range o.acceptGuardrails {
+			ao.Accept = append(ao.Accept, janitor.GuardrailAcceptance{Name: name, By: by, Reason: o.reason})
+		}
+	}
 	// The static checks first, so that a stale or foreign plan is refused
 	// before anyone is asked to confirm it.
-	if err := eng.CheckPlan(saved, o.maxPlanAge); err != nil {
+	if err := eng.CheckPlan(saved, o.maxPlanAge, ao.Accept...); err != nil {
 		return nil, err
+	}
+	for _, a := range ao.Accept {
+		fmt.Fprintf(g.streams.Err, "Accepting the tripped guardrail %s of %s as %s: %s (recorded in the journal)\n", a.Name, planFile, a.By, a.Reason)
 	}
 	pending := saved.Pending()
 	held := countGrace(saved)
@@ -195,7 +261,7 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 			return nil, err
 		}
 	}
-	return eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{MaxAge: o.maxPlanAge, Plan: ref})
+	return eng.ApplyPlan(ctx, saved, ao)
 }
 
 func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine, cfg *policy.Config) (*janitor.Result, error) {

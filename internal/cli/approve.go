@@ -157,7 +157,7 @@ func needsApproval(cfg *policy.Config, p *plan.Plan) string {
 // and returns what the journal records about the plan. err is the refusal:
 // not enough valid approvals, with each signature's verdict.
 func planRef(pol *approval.Policy, planFile string, data []byte, p *plan.Plan, now time.Time) (audit.PlanRef, error) {
-	ref := audit.PlanRef{File: planFile, SHA256: fileDigest(data), PlanHash: p.PlanHash}
+	ref := audit.PlanRef{File: planFile, FileSHA256: fileDigest(data), PlanHash: p.PlanHash}
 	if pol == nil {
 		return ref, nil
 	}

@@ -166,7 +166,7 @@ func TestApprovalsTwoPersonRule(t *testing.T) {
 		PlanHash string `json:"planHash"`
 	}
 	_ = json.Unmarshal(data, &saved)
-	if applied.Refused != "" || applied.SHA256 != fileDigest(data) || applied.PlanHash != saved.PlanHash || len(applied.Approvals) != 2 ||
+	if applied.Refused != "" || applied.FileSHA256 != fileDigest(data) || applied.PlanHash != saved.PlanHash || len(applied.Approvals) != 2 ||
 		applied.Approvals[0].Principal != "alice@acme.com" || applied.Approvals[0].Reason != "checked both deletes" ||
 		applied.Approvals[1].Principal != "bob@acme.com" || applied.Approvals[0].SignedAt == nil {
 		t.Fatalf("run-start plan %+v", applied)
@@ -174,7 +174,7 @@ func TestApprovalsTwoPersonRule(t *testing.T) {
 
 	code, stdout, _ = e.run(nil, "audit", "verify")
 	if code != 0 || !strings.Contains(stdout, "REFUSED plan") || !strings.Contains(stdout, "approved by bob@acme.com (SHA256:") ||
-		!strings.Contains(stdout, "applied plan "+planFile+" ("+applied.SHA256+", planHash "+saved.PlanHash+")") {
+		!strings.Contains(stdout, "applied plan "+saved.PlanHash+", file "+planFile+" "+applied.FileSHA256) {
 		t.Fatalf("audit verify: %d\n%s", code, stdout)
 	}
 	code, stdout, stderr = e.run(nil, "audit", "show", runs[1].RunID)

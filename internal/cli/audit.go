@@ -88,7 +88,14 @@ func writePlanRef(w io.Writer, runID string, p *audit.PlanRef) {
 	if p.Refused != "" {
 		verb = "REFUSED"
 	}
-	fmt.Fprintf(w, "run %s %s plan %s (%s, planHash %s)\n", runID, verb, escapeLine(p.File), p.SHA256, p.PlanHash)
+	fmt.Fprintf(w, "run %s %s plan %s", runID, verb, p.PlanHash)
+	if p.File != "" {
+		fmt.Fprintf(w, ", file %s %s", escapeLine(p.File), p.FileSHA256)
+	}
+	fmt.Fprintln(w)
+	for _, a := range p.AcceptedGuardrails {
+		fmt.Fprintf(w, "  accepted guardrail %s (limit %g, wanted %d) by %s: %s\n", a.Name, a.Limit, a.Wanted, escapeLine(a.By), escapeLine(a.Reason))
+	}
 	for _, a := range p.Approvals {
 		at := "time not stated"
 		if a.SignedAt != nil {

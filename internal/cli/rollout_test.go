@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
@@ -135,5 +140,144 @@ func TestEnforceOverlayEnforcesNeverUsed30d(t *testing.T) {
 	kinds := journalKinds(t, filepath.Join(e.state, JournalFile))
 	if kinds["intent"] != len(want) || kinds["outcome"] != len(want) {
 		t.Errorf("journal: %v", kinds)
+	}
+}
+
+// journalRecords reads every record of the journal (verifying the chain).
+func journalRecords(t *testing.T, path string) []audit.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	var recs []audit.Record
+	if err := audit.Scan(f, func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// TestApplyAcceptGuardrail is the PatjanitorGuardrailTripped runbook: a saved
+// plan whose maxActionsPerRun tripped is refused (naming the way forward);
+// the override needs a saved plan, a guardrail that tripped, and a reason;
+// with it, apply deletes exactly the plan's tokens and the journal's
+// run-start records the approved planHash, the file's SHA-256, the accepted
+// guardrail, the OS user and the reason, which audit verify shows.
+func TestApplyAcceptGuardrail(t *testing.T) {
+	e := newWF(t, `limits: {maxActionsPerRun: 2, maxActionsPercent: 0, maxActionsPerOwner: 5}
+policies:
+  - {name: unused-90d, mode: enforce, match: {unusedFor: 90d}, action: delete}
+`, idnsim.Options{})
+	stale := []string{"stale-1", "stale-2", "stale-3", "stale-4"}
+	for i, id := range stale {
+		e.add(id, fmt.Sprintf("o%d", i), 400*wfDay, 200*wfDay)
+	}
+	e.add("fresh", "o9", 10*wfDay, wfDay)
+	planPath := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	_, saved, err := readPlanFile(planPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	refusals := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"apply", planPath, "--auto-approve"}, "--accept-guardrail maxActionsPerRun"},
+		{[]string{"apply", planPath, "--auto-approve", "--accept-guardrail", "maxActionsPerRun"}, "needs --reason"},
+		{[]string{"apply", "--auto-approve", "--accept-guardrail", "maxActionsPerRun", "--reason", "x"}, "needs a saved plan"},
+		{[]string{"apply", planPath, "--auto-approve", "--accept-guardrail", "maxActionsPerOwner", "--reason", "x"}, "did not trip"},
+		{[]string{"apply", planPath, "--auto-approve", "--accept-guardrail", "maxActions", "--reason", "x"}, `no guardrail "maxActions"`},
+		{[]string{"apply", planPath, "--auto-approve", "--reason", "x"}, "--reason goes with --accept-guardrail"},
+	}
+	for _, r := range refusals {
+		code, stdout, stderr := e.run(nil, r.args...)
+		if code != 1 || !strings.Contains(stderr, r.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q\n%s", r.args[2:], code, stderr, r.want, stdout)
+		}
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("a refused apply sent %d mutations", len(m))
+	}
+
+	const reason = "reviewed in CHG-1234: the four stale CI tokens"
+	code, stdout, stderr := e.run(nil, "apply", planPath, "--auto-approve", "--accept-guardrail", "maxActionsPerRun", "--reason", reason)
+	if code != 0 {
+		t.Fatalf("apply with the accepted guardrail: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got := deletedIDs(e.sim.Requests()); !slices.Equal(got, stale) {
+		t.Fatalf("deleted %v, want %v", got, stale)
+	}
+	if !e.present("fresh") {
+		t.Fatal("a token outside the plan was deleted")
+	}
+	jpath := filepath.Join(e.state, JournalFile)
+	var start *audit.Record
+	for _, r := range journalRecords(t, jpath) {
+		if r.Kind == audit.KindRunStart {
+			start = &r
+		}
+	}
+	if start == nil || start.Plan == nil {
+		t.Fatalf("no run-start with the approved plan: %+v", start)
+	}
+	want := audit.PlanRef{
+		PlanHash: saved.PlanHash, File: planPath, FileSHA256: fileSHA256(t, planPath),
+		AcceptedGuardrails: []audit.AcceptedGuardrail{{Name: "maxActionsPerRun", Limit: 2, Wanted: 4, By: osUser(), Reason: reason}},
+	}
+	if !reflect.DeepEqual(*start.Plan, want) {
+		t.Errorf("run-start plan\n got %+v\nwant %+v", *start.Plan, want)
+	}
+	code, stdout, stderr = e.run(nil, "audit", "verify")
+	if code != 0 {
+		t.Fatalf("audit verify: exit %d: %s", code, stderr)
+	}
+	for _, s := range []string{saved.PlanHash, want.FileSHA256, "accepted guardrail maxActionsPerRun (limit 2, wanted 4) by " + osUser() + ": " + reason} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("audit verify output lacks %q:\n%s", s, stdout)
+		}
+	}
+}
+
+// TestApplyPlanRecordsApprovedPlanHash: a plain apply PLAN (no guardrail)
+// records the approved planHash, which apply's re-sealed plan does not
+// carry, so that grep of the approved hash finds the run.
+func TestApplyPlanRecordsApprovedPlanHash(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	planPath := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
+		t.Fatal(stderr)
+	}
+	_, saved, err := readPlanFile(planPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := e.run(nil, "apply", planPath, "--auto-approve"); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	journal, err := os.ReadFile(filepath.Join(e.state, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(journal, []byte(`"planHash":"`+saved.PlanHash+`"`)) {
+		t.Errorf("the journal does not record the approved planHash %s:\n%s", saved.PlanHash, journal)
+	}
+	if !bytes.Contains(journal, []byte(`"fileSha256":"`+fileSHA256(t, planPath)+`"`)) {
+		t.Errorf("the journal does not record the plan file's sha256")
 	}
 }

@@ -39,6 +39,53 @@ type ApplyOptions struct {
 	// required number of approvals (verified by the caller against the
 	// allowed signers: see package approval).
 	Plan *audit.PlanRef
+	// Accept are the plan's tripped guardrails the operator accepts, each
+	// with who and why. Only a guardrail that tripped in the saved plan can
+	// be accepted, and only up to what the plan wanted: a run that would
+	// want more than the reviewer saw is still blocked.
+	Accept []GuardrailAcceptance
+}
+
+// GuardrailAcceptance is an operator's explicit, journaled override of one
+// tripped guardrail of a saved plan (apply --accept-guardrail).
+type GuardrailAcceptance struct {
+	// Name is the guardrail (maxActionsPerRun, maxActionsPercent,
+	// maxActionsPerOwner).
+	Name string
+	// By is who accepted it (the OS user); Reason why. Both are required.
+	By, Reason string
+}
+
+// checkAccept checks the acceptances against the plan's guardrails: each
+// names a guardrail that tripped in p, once, with who and why. It returns
+// the accepted guardrails, by name, as the plan has them.
+func checkAccept(p *plan.Plan, accept []GuardrailAcceptance) (map[string]plan.Guardrail, error) {
+	out := map[string]plan.Guardrail{}
+	for _, a := range accept {
+		var names []string
+		var g *plan.Guardrail
+		for i := range p.Guardrails {
+			names = append(names, p.Guardrails[i].Name)
+			if p.Guardrails[i].Name == a.Name {
+				g = &p.Guardrails[i]
+			}
+		}
+		switch {
+		case g == nil:
+			return nil, fmt.Errorf("%w: no guardrail %q in the plan (it has %s)", ErrPlanRejected, a.Name, strings.Join(names, ", "))
+		case !g.Tripped:
+			return nil, fmt.Errorf("%w: guardrail %s did not trip in the plan (limit %g, wanted %d): there is nothing to accept", ErrPlanRejected, a.Name, g.Limit, g.Wanted)
+		case strings.TrimSpace(a.Reason) == "":
+			return nil, fmt.Errorf("%w: accepting guardrail %s needs a reason", ErrPlanRejected, a.Name)
+		case strings.TrimSpace(a.By) == "":
+			return nil, fmt.Errorf("%w: accepting guardrail %s needs who accepts it", ErrPlanRejected, a.Name)
+		}
+		if _, dup := out[a.Name]; dup {
+			return nil, fmt.Errorf("%w: guardrail %s accepted twice", ErrPlanRejected, a.Name)
+		}
+		out[a.Name] = *g
+	}
+	return out, nil
 }
 
 // CheckPlan verifies a saved plan before anything is listed: it must be for
@@ -52,7 +99,14 @@ type ApplyOptions struct {
 // would drop items whose decision changed, but limits and exclusions decide
 // more than single items, and "approved under another config" is exactly what
 // a reviewer must notice. Planning again is cheap.
-func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration) error {
+//
+// accept names the tripped guardrails the operator accepts (see
+// ApplyOptions.Accept); a tripped guardrail not accepted refuses the plan.
+func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration, accept ...GuardrailAcceptance) error {
+	accepted, err := checkAccept(p, accept)
+	if err != nil {
+		return err
+	}
 	if maxAge <= 0 {
 		maxAge = DefaultMaxPlanAge
 	}
@@ -90,8 +144,8 @@ func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration) error {
 		return reject("the plan was made from incomplete data (%s)", p.Error)
 	}
 	for _, g := range p.Guardrails {
-		if g.Tripped {
-			return reject("the plan's guardrail %s tripped (limit %g, wanted %d): it acts on nothing", g.Name, g.Limit, g.Wanted)
+		if _, ok := accepted[g.Name]; g.Tripped && !ok {
+			return reject("the plan's guardrail %s tripped (limit %g, wanted %d): it acts on nothing unless the guardrail is accepted explicitly (apply PLAN --accept-guardrail %s --reason \"…\", journaled)", g.Name, g.Limit, g.Wanted, g.Name)
 		}
 	}
 	return nil
@@ -110,7 +164,11 @@ func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration) error {
 // date; an item whose planned date has passed is dropped.
 func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOptions) (*Result, error) {
 	started := e.now()
-	if err := e.CheckPlan(saved, opts.MaxAge); err != nil {
+	if err := e.CheckPlan(saved, opts.MaxAge, opts.Accept...); err != nil {
+		return nil, err
+	}
+	accepted, err := checkAccept(saved, opts.Accept)
+	if err != nil {
 		return nil, err
 	}
 	if err := e.checkApprovals(saved, opts.Plan); err != nil {
@@ -197,7 +255,24 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		}
 	}
 	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population, p.Items)
-	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart, planRef: opts.Plan}
+	// The run-start names the plan as approved: the caller's reference to
+	// the file and its approvals, the planHash as saved, and the guardrails
+	// accepted for it.
+	ref := audit.PlanRef{}
+	if opts.Plan != nil {
+		ref = *opts.Plan
+	}
+	ref.PlanHash = saved.PlanHash
+	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart, planRef: &ref}
+	if len(opts.Accept) > 0 {
+		pl.accepted = map[string]int{}
+		for _, a := range opts.Accept {
+			g := accepted[a.Name]
+			pl.accepted[a.Name] = g.Wanted
+			ref.AcceptedGuardrails = append(ref.AcceptedGuardrails, audit.AcceptedGuardrail{
+				Name: g.Name, Limit: g.Limit, Wanted: g.Wanted, By: a.By, Reason: a.Reason})
+		}
+	}
 	if err := p.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}

@@ -42,7 +42,7 @@ policies:
 		t.Fatalf("%d items awaiting approval, want 3: %+v", n, res.Items)
 	}
 
-	for _, ref := range []*audit.PlanRef{nil, {SHA256: "sha256:x", PlanHash: pl.Plan.PlanHash,
+	for _, ref := range []*audit.PlanRef{nil, {FileSHA256: "sha256:x", PlanHash: pl.Plan.PlanHash,
 		Approvals: []audit.Approval{{Principal: "alice", Fingerprint: "SHA256:a"}}}} {
 		_, err := e.engine().ApplyPlan(ctx, pl.Plan, janitor.ApplyOptions{Plan: ref})
 		if !errors.Is(err, janitor.ErrPlanRejected) {
@@ -51,7 +51,7 @@ policies:
 	}
 	e.requireNoMutations()
 
-	ref := &audit.PlanRef{SHA256: "sha256:x", PlanHash: pl.Plan.PlanHash, Approvals: []audit.Approval{
+	ref := &audit.PlanRef{FileSHA256: "sha256:x", PlanHash: pl.Plan.PlanHash, Approvals: []audit.Approval{
 		{Principal: "alice", Fingerprint: "SHA256:a"}, {Principal: "bob", Fingerprint: "SHA256:b"}}}
 	res, err = e.engine().ApplyPlan(ctx, pl.Plan, janitor.ApplyOptions{Plan: ref})
 	if err != nil || res.Count(janitor.OutcomeApplied) != 3 {

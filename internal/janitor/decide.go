@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"github.com/patjanitor/patjanitor/internal/audit"
 	"math"
 	"runtime"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
@@ -54,6 +54,23 @@ type Planned struct {
 	// planRef is the saved plan ApplyPlan executes, journaled with the
 	// run-start (nil for a plan made by this run).
 	planRef *audit.PlanRef
+	// accepted are the guardrails the operator accepted, with the most the
+	// approved plan wanted: a fresh trip up to that many does not block.
+	accepted map[string]int
+}
+
+// Blocking returns the plan's tripped guardrails that stop the run: every
+// tripped one, except those accepted for this run (apply --accept-guardrail)
+// that want no more than the approved plan did.
+func (pl *Planned) Blocking() []plan.Guardrail {
+	var out []plan.Guardrail
+	for _, g := range pl.Plan.Tripped() {
+		if most, ok := pl.accepted[g.Name]; ok && g.Wanted <= most {
+			continue
+		}
+		out = append(out, g)
+	}
+	return out
 }
 
 // work is one mutation to perform.

@@ -279,7 +279,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 		log.Error("run blocked: incomplete data", zap.Error(pl.Err))
 		return finish(RunFailed, pl.Err)
 	}
-	if tripped := pl.Plan.Tripped(); len(tripped) > 0 {
+	if tripped := pl.Blocking(); len(tripped) > 0 {
 		for _, g := range tripped {
 			e.metrics.AddGuardrailTrip(g.Name)
 		}

@@ -44,7 +44,7 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 	var errs []error
 	// Bookkeeping outlives a shutdown: what the run did must be recorded.
 	bctx := context.WithoutCancel(ctx)
-	blocked := pl.Err != nil || len(pl.Plan.Tripped()) > 0
+	blocked := pl.Err != nil || len(pl.Blocking()) > 0
 	var marks, removed []state.Mark
 	marksOK := false
 	if e.marks != nil && !blocked {
@@ -141,7 +141,7 @@ func (e *Engine) withdrawDigests(ctx context.Context, all, removed []state.Mark)
 func (e *Engine) DryRunMessages(pl *Planned, planErr error) []*notify.Message {
 	at := pl.Plan.GeneratedAt
 	v := runView{plan: pl.Plan, runErr: planErr, owners: pl.Owners, dryRun: true, started: at, finished: at}
-	if len(e.grace) > 0 && pl.Err == nil && len(pl.Plan.Tripped()) == 0 {
+	if len(e.grace) > 0 && pl.Err == nil && len(pl.Blocking()) == 0 {
 		v.marks = e.predictMarks(pl)
 	}
 	return e.messages(v)
