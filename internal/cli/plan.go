@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/report"
 )
@@ -88,6 +89,14 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err
+	}
+	if o.notificationsDir != "" {
+		// The templates are checked before the tenant is listed: a missing
+		// template file is a config error, not something to learn after a
+		// listing of the whole tenant.
+		if _, err := notify.NewRenderer(notify.RenderOptions{Templates: notifyConfig(cfg.Notify).Templates, Location: cfg.Location}); err != nil {
+			return fmt.Errorf("notifications: %w", err)
+		}
 	}
 	conn, err := connect(cfg, nil)
 	if err != nil {

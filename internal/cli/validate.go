@@ -19,36 +19,64 @@ import (
 const validateRuns = 3
 
 type validateFlags struct {
-	now string // hidden: a fixed "now" for reproducible output (tests, docs)
+	now        string // hidden: a fixed "now" for reproducible output (tests, docs)
+	syntaxOnly bool
+	format     string
 }
 
 func newValidateCmd(g *globals) *cobra.Command {
 	var o validateFlags
 	cmd := &cobra.Command{
-		Use:   "validate",
-		Short: "Check the config and policies offline and print a summary",
-		Long: `Load the config (-c, default policies.yaml) strictly, as serve, plan and apply
-do, and print what it says: the tenant, the guardrails, the exclusions, each
-policy with its mode, action, schedule and next runs in the configured time
-zone, and the listing calls a run will make. Exit 0.
+		Use:   "validate [FILE]",
+		Short: "Check the config and everything it names, offline, and print a summary",
+		Long: `Load the config (FILE, or -c, default policies.yaml) strictly, as serve, plan
+and apply do, and everything else those commands load before they contact
+the tenant: the client secret (PATJANITOR_CLIENT_SECRET or
+tenant.clientSecretFile: the file must exist, be readable and not be empty),
+the notify receivers with their secret files and the notification templates,
+and the state directory (--state-dir: it must be a writable directory, or
+creatable). Then print what the config says: the tenant, the guardrails, the
+exclusions, each policy with its mode, action, schedule and next runs in the
+configured time zone, and the listing calls a run will make. Exit 0.
 
-If anything is wrong, print every problem with its file, line, policy and
-field, and exit 1.
+If anything is wrong, print every problem (with file, line, policy and field
+for the config itself) and exit 1: a config that validate passes does not
+fail to start serve, plan or notify test for a reason validate could see.
 
-validate never contacts the tenant and never reads the client secret. The
-PATJANITOR_TENANT_URL and PATJANITOR_CLIENT_ID overrides are applied (and
-shown), so that it checks what a run would use.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+--syntax-only checks the file alone (like promtool check config
+--syntax-only): for a config written on one machine and deployed on another.
+
+validate never contacts the tenant, never prints a secret, and never creates
+or changes a file. The PATJANITOR_TENANT_URL and PATJANITOR_CLIENT_ID
+overrides are applied (and shown), so that it checks what a run would use.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				// promtool/amtool habit: the file as an argument.
+				if f := cmd.Flags().Lookup("config"); f != nil && f.Changed && f.Value.String() != args[0] {
+					return fmt.Errorf("validate: the file is given twice (%s and -c %s): give one", args[0], f.Value.String())
+				}
+				g.config = args[0]
+			}
 			return runValidate(g, o, os.Getenv)
 		},
 	}
-	cmd.Flags().StringVar(&o.now, "now", "", "evaluate schedules and cutoffs at this RFC 3339 time instead of now")
-	_ = cmd.Flags().MarkHidden("now")
+	f := cmd.Flags()
+	f.StringVar(&o.now, "now", "", "evaluate schedules and cutoffs at this RFC 3339 time instead of now")
+	_ = f.MarkHidden("now")
+	f.BoolVar(&o.syntaxOnly, "syntax-only", false, "check the config file only, not the files and directories it names")
+	f.StringVarP(&o.format, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func runValidate(g *globals, o validateFlags, getenv func(string) string) error {
+	if o.format == "" {
+		o.format = "text"
+	}
+	if o.format != "text" && o.format != "json" {
+		return fmt.Errorf("-o %q: want text or json", o.format)
+	}
 	now := time.Now()
 	if o.now != "" {
 		t, err := pat.ParseTime(o.now)
@@ -60,9 +88,15 @@ func runValidate(g *globals, o validateFlags, getenv func(string) string) error 
 	cfg, err := policy.Load(g.config)
 	var problems policy.Errors
 	if errors.As(err, &problems) {
-		for _, p := range problems {
-			if _, werr := fmt.Fprintln(g.streams.Err, p.Error()); werr != nil {
-				return werr
+		if o.format == "json" {
+			if err := writeValidateJSON(g.streams.Out, g.config, nil, problems, nil); err != nil {
+				return err
+			}
+		} else {
+			for _, p := range problems {
+				if _, werr := fmt.Fprintln(g.streams.Err, p.Error()); werr != nil {
+					return werr
+				}
 			}
 		}
 		noun := "problems"
@@ -84,6 +118,38 @@ func runValidate(g *globals, o validateFlags, getenv func(string) string) error 
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	var depErrs []error
+	if !o.syntaxOnly {
+		depErrs = checkDependencies(cfg, g.stateDir)
+	}
+	if o.format == "json" {
+		if err := writeValidateJSON(g.streams.Out, g.config, cfg, nil, depErrs); err != nil {
+			return err
+		}
+	}
+	if len(depErrs) > 0 {
+		if o.format != "json" {
+			for _, e := range depErrs {
+				if _, werr := fmt.Fprintln(g.streams.Err, e.Error()); werr != nil {
+					return werr
+				}
+			}
+		}
+		noun := "problems"
+		if len(depErrs) == 1 {
+			noun = "problem"
+		}
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d %s with what it names (serve, plan and apply would fail the same way)", g.config, len(depErrs), noun)}
+	}
+	if o.format == "json" {
+		return nil
+	}
+	return printValidateSummary(g, cfg, fileURL, fileID, now, o.syntaxOnly)
+}
+
+// printValidateSummary prints what a valid config says; fileURL and fileID
+// are the tenant settings as the file has them (before the environment).
+func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string, now time.Time, syntaxOnly bool) error {
 	origin := func(v, fileV, env string) string {
 		switch {
 		case v == "":
@@ -108,7 +174,11 @@ func runValidate(g *globals, o validateFlags, getenv func(string) string) error 
 	case policy.EnvClientSecret:
 		row("clientSecret", "from "+src+" (not shown)")
 	default:
-		row("clientSecret", "from file "+src+" (not read)")
+		if syntaxOnly {
+			row("clientSecret", "from file "+src+" (not checked: --syntax-only)")
+		} else {
+			row("clientSecret", "from file "+src+" (read; not shown)")
+		}
 	}
 	if t.RateLimit.Requests < 0 {
 		row("rateLimit", "none (client side)")

@@ -18,7 +18,7 @@ func runValidateCLI(t *testing.T, args ...string) (stdout, stderr string, code i
 }
 
 func TestValidateShippedPolicies(t *testing.T) {
-	out, errOut, code := runValidateCLI(t, "validate", "-c", "../../policies.yaml", "--now", "2026-11-26T10:00:00Z")
+	out, errOut, code := runValidateCLI(t, "validate", "--syntax-only", "-c", "../../policies.yaml", "--now", "2026-11-26T10:00:00Z")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -26,7 +26,7 @@ func TestValidateShippedPolicies(t *testing.T) {
 		"../../policies.yaml is valid (sha256:",
 		"tenant        https://acme.api.identitynow.com\n",
 		"apiVersion    v3\n",
-		"clientSecret  from file /run/secrets/patjanitor/client-secret (not read)\n",
+		"clientSecret  from file /run/secrets/patjanitor/client-secret (not checked: --syntax-only)\n",
 		"limits        maxActionsPerRun 25, maxActionsPercent 10%, maxActionsPerOwner 5\n",
 		"names break-glass-*, emergency-*",
 		"  unused-90d           report  delete  0 3 * * *  Fri 2026-11-27 03:00, Sat 2026-11-28 03:00, Sun 2026-11-29 03:00\n",
@@ -54,7 +54,7 @@ policies:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := runValidateCLI(t, "validate", "-c", cfg, "--now", "2026-11-26T10:00:00Z")
+	out, errOut, code := runValidateCLI(t, "validate", "--syntax-only", "-c", cfg, "--now", "2026-11-26T10:00:00Z")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
