@@ -60,6 +60,12 @@ and why, never a secret.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runNotifyTest(cmd.Context(), g, args[0])
 		},
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return receiverNames(g), cobra.ShellCompDirectiveNoFileComp
+		},
 	})
 	return cmd
 }
@@ -131,4 +137,19 @@ func withState(opts *janitor.Options, cfg *policy.Config, st *state.Store, ns ma
 	}
 	opts.Notify = d
 	return nil
+}
+
+// receiverNames are the config's notify receivers with their channels, for
+// shell completion. The config is parsed only (no secret is read); a config
+// that does not load completes nothing.
+func receiverNames(g *globals) []string {
+	cfg, err := policy.Load(g.config)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range notifyConfig(cfg.Notify).Receivers {
+		out = append(out, r.Name+"\t"+string(r.Channel()))
+	}
+	return out
 }

@@ -57,6 +57,7 @@ the report is still printed, with the reason). With --detailed-exitcode:
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.format, "output", "o", "table", "report format: "+strings.Join(report.Formats(), ", "))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(report.Formats(), cobra.ShellCompDirectiveNoFileComp))
 	f.StringVar(&o.out, "out", "", "also save the plan document (JSON) to this file")
 	f.StringVar(&o.reportFile, "report-file", "", "write the report (-o format) to this file instead of stdout")
 	f.BoolVar(&o.detailed, "detailed-exitcode", false, "exit 2 when enforce-mode actions are pending, 0 when none")

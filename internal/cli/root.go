@@ -8,10 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/patjanitor/patjanitor/internal/buildinfo"
 )
 
 // Streams are the process's standard streams, injected so tests can run commands
@@ -51,10 +56,80 @@ func (e *exitError) Error() string {
 }
 func (e *exitError) Unwrap() error { return e.err }
 
+// terraformFlags are the single-dash spellings terraform users type, and
+// what they mean here.
+var terraformFlags = map[string]string{
+	"-out":               "--out",
+	"-detailed-exitcode": "--detailed-exitcode",
+	"-auto-approve":      "--auto-approve",
+}
+
+// normalizeArgs rewrites terraform's single-dash long flags (-out,
+// -detailed-exitcode, -auto-approve, also -out=FILE) to the double-dash
+// spellings before cobra parses them.
+//
+// Why not leave them to pflag: it reads "-out plan.json" as the shorthand
+// -o with the value "ut" (the report format) and plan.json as an argument,
+// and "-auto-approve" as -a -u -t … : confusing errors for a habit that is
+// unambiguous here, since no shorthand of patjanitor spells these words. Only
+// these exact words are rewritten, and nothing after "--" or after a flag
+// that takes the next argument as its value (so "--reason -out" keeps its
+// reason).
+func normalizeArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	takesValue := false
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if !takesValue {
+			name, value, hasValue := strings.Cut(a, "=")
+			if long, ok := terraformFlags[name]; ok {
+				if hasValue {
+					a = long + "=" + value
+				} else {
+					a = long
+				}
+			}
+		}
+		out = append(out, a)
+		takesValue = !takesValue && valueFlag(a)
+	}
+	return out
+}
+
+// valueFlags are the flags (of any command) whose value may be the next
+// argument; normalizeArgs leaves that argument alone.
+var valueFlags = map[string]bool{
+	"-c": true, "--config": true, "--config.file": true, "--state-dir": true,
+	"--log-level": true, "--log.level": true, "--log-format": true, "--log.format": true,
+	"--reason": true, "--by": true, "--for": true, "--out": true, "-o": true, "--output": true,
+	"--report-file": true, "--journal": true, "--notifications-dir": true,
+	"--accept-guardrail": true,
+}
+
+func valueFlag(a string) bool { return valueFlags[a] }
+
+// flagAliases are the other spellings of global flags: Prometheus exporters'
+// (--config.file, --log.level, --log.format), normalised to ours so that
+// both work everywhere and help lists each flag once.
+var flagAliases = map[string]string{
+	"config.file": "config",
+	"log.level":   "log-level",
+	"log.format":  "log-format",
+}
+
+func normalizeFlagName(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	if to, ok := flagAliases[name]; ok {
+		return pflag.NormalizedName(to)
+	}
+	return pflag.NormalizedName(name)
+}
+
 // Main runs patjanitor with args and returns the process exit code.
 func Main(ctx context.Context, args []string, s Streams) int {
 	root := newRootCmd(s)
-	root.SetArgs(args)
+	root.SetArgs(normalizeArgs(args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -81,21 +156,92 @@ func newRootCmd(s Streams) *cobra.Command {
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
+	i := buildinfo.Get()
+	root.Version = i.Version
+	root.SetVersionTemplate(fmt.Sprintf("patjanitor %s (commit %s, %s)\n", i.Version, i.Commit, i.GoVersion))
+	root.SetGlobalNormalizationFunc(normalizeFlagName)
 	f := root.PersistentFlags()
-	f.StringVarP(&g.config, "config", "c", "policies.yaml", "config and policies file")
-	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.StringVar(&g.logFormat, "log-format", "console", "log format: json or console")
+	f.StringVarP(&g.config, "config", "c", "policies.yaml", "config and policies file (alias --config.file)")
+	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error (alias --log.level)")
+	f.StringVar(&g.logFormat, "log-format", "console", "log format: json or console (alias --log.format)")
 	f.StringVar(&g.stateDir, "state-dir", DefaultStateDir, "directory for the journal and state")
+	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"json", "console"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("config", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+	})
+	_ = root.RegisterFlagCompletionFunc("state-dir", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveFilterDirs
+	})
 
 	root.AddCommand(
-		newVersionCmd(g),
-		newSimCmd(g),
-		newValidateCmd(g),
-		newServeCmd(g),
-		newPlanCmd(g), newApplyCmd(g), newApproveCmd(g), newDemoCmd(g), newAuditCmd(g),
-		newSnoozeCmd(g), newSnoozesCmd(g), newNotifyCmd(g),
+		uses(newVersionCmd(g)),
+		uses(newSimCmd(g), useLog),
+		uses(newValidateCmd(g), useConfig, useState),
+		uses(newServeCmd(g), useConfig, useState, useLog),
+		uses(newPlanCmd(g), useConfig, useState, useLog),
+		uses(newApplyCmd(g), useConfig, useState, useLog),
+		uses(newApproveCmd(g)),
+		uses(newDemoCmd(g), useLog),
+		uses(newAuditCmd(g), useState),
+		uses(newSnoozeCmd(g), useConfig, useState, useLog),
+		uses(newUnsnoozeCmd(g), useState),
+		uses(newSnoozesCmd(g), useState),
+		uses(newNotifyCmd(g), useConfig, useLog),
 	)
+	defaultHelp := root.HelpFunc()
+	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		// Global flags are shown only where they matter: version's help
+		// does not offer --state-dir. Hidden for this one rendering.
+		var hidden []*pflag.Flag
+		cmd.InheritedFlags().VisitAll(func(fl *pflag.Flag) {
+			if group, ok := globalGroups[fl.Name]; ok && !usesGlobal(cmd, group) && !fl.Hidden {
+				fl.Hidden = true
+				hidden = append(hidden, fl)
+			}
+		})
+		defaultHelp(cmd, args)
+		for _, fl := range hidden {
+			fl.Hidden = false
+		}
+	})
 	return root
+}
+
+// The groups of global flags a command may use.
+const (
+	useConfig = "config"
+	useState  = "state"
+	useLog    = "log"
+)
+
+// globalGroups maps each global flag to its group.
+var globalGroups = map[string]string{
+	"config": useConfig, "state-dir": useState, "log-level": useLog, "log-format": useLog,
+}
+
+// usesAnnotation is the cobra annotation listing a command's global flag
+// groups (inherited by its subcommands).
+const usesAnnotation = "patjanitor/globals"
+
+// uses records which global flag groups cmd uses, for its help.
+func uses(cmd *cobra.Command, groups ...string) *cobra.Command {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[usesAnnotation] = strings.Join(groups, ",")
+	return cmd
+}
+
+// usesGlobal reports whether cmd (or the nearest ancestor that says) uses
+// the group. Commands that say nothing (help, completion) show them all.
+func usesGlobal(cmd *cobra.Command, group string) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		if v, ok := c.Annotations[usesAnnotation]; ok {
+			return slices.Contains(strings.Split(v, ","), group)
+		}
+	}
+	return true
 }
 
 // logger builds the process logger from --log-level and --log-format. Logs go to

@@ -30,6 +30,8 @@ import (
 
 type serveFlags struct {
 	listen          string
+	webConfigFile   string
+	enableLifecycle bool
 	dryRun          bool
 	runOnStart      bool
 	enablePlan      bool
@@ -52,10 +54,15 @@ a run due while another schedule's run is in progress waits for it; a run due
 while its own previous run is still in progress (or already waiting) is
 skipped and counted in patjanitor_runs_skipped_total{reason="overlap"}.
 
-HTTP on --web.listen-address: /metrics (Prometheus), /healthz (the process is
-alive), /readyz (config loaded and scheduler running; 503 while starting or
-shutting down) and, with --web.enable-plan, /plan: the latest plan of each
-schedule as JSON (it lists token names and owners, hence off by default).
+HTTP on --web.listen-address: /metrics (Prometheus), /healthz and /-/healthy
+(the process is alive), /readyz and /-/ready (config loaded and scheduler
+running; 503 while starting or shutting down), with --web.enable-lifecycle
+POST /-/reload (a reload like SIGHUP; 200, or 500 with the reason), and, with
+--web.enable-plan, /plan: the latest plan of each schedule as JSON (it lists
+token names and owners, hence off by default). --web.config.file takes the
+web configuration file every Prometheus exporter takes (exporter-toolkit:
+tls_server_config, basic_auth_users with bcrypt hashes); it is checked at
+start, and its certificates are re-read on each new connection.
 
 The config is reloaded on SIGHUP and when the file's content changes
 (checked every --config.auto-reload-interval; Kubernetes updates a mounted
@@ -84,6 +91,8 @@ became of it.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "web.listen-address", daemon.DefaultListenAddress, "address for /metrics, /healthz, /readyz and /plan")
+	f.StringVar(&o.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file: TLS and basic auth for the HTTP endpoints")
+	f.BoolVar(&o.enableLifecycle, "web.enable-lifecycle", false, "serve POST /-/reload (reload the config over HTTP)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "run every policy in report mode, whatever the config says")
 	f.BoolVar(&o.runOnStart, "run-on-start", false, "run all policies once at start, then follow the schedules")
 	f.BoolVar(&o.enablePlan, "web.enable-plan", false, "serve the latest plans at /plan (they list token names and owners)")
@@ -185,6 +194,8 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		ShutdownTimeout: o.shutdownTimeout,
 		ReloadInterval:  o.reloadInterval,
 		Reload:          reloadSignals(ctx),
+		WebConfigFile:   o.webConfigFile,
+		EnableLifecycle: o.enableLifecycle,
 	}, closeJ, nil
 }
 

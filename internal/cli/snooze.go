@@ -2,11 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -45,6 +46,7 @@ type snoozeFlags struct {
 	reason  string
 	by      string
 	journal string
+	offline bool
 }
 
 func newSnoozeCmd(g *globals) *cobra.Command {
@@ -55,13 +57,19 @@ func newSnoozeCmd(g *globals) *cobra.Command {
 		Long: `Exempt a token from every policy for a while. A snoozed token that a policy
 matches is listed as skipped ("snoozed until …") and is neither marked nor acted
 on. The snooze ends by itself; snoozing again replaces it. The snooze is kept in
-<state-dir>/state.db and journaled (kind "snooze", with the reason and the end).`,
+<state-dir>/state.db and journaled (kind "snooze", with the reason and the end).
+
+The token must exist in the tenant (the config's, -c): snooze lists the
+tenant and refuses an id it does not find, so that a typo does not leave the
+real token unprotected. --offline skips that check (with a warning), for a
+token the tenant cannot be asked about now.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSnooze(cmd.Context(), g, o, args[0], time.Now)
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&o.offline, "offline", false, "do not check that the token exists in the tenant")
 	f.StringVar(&o.forText, "for", "", "how long, e.g. 30d, 2w, 36h (required)")
 	f.StringVar(&o.reason, "reason", "", "why the token is exempt (required)")
 	f.StringVar(&o.by, "by", "", "who asks for it (default the OS user)")
@@ -83,9 +91,20 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 	}
 	by := o.by
 	if by == "" {
-		if u, err := user.Current(); err == nil {
-			by = u.Username
+		by = osUser()
+	}
+	what := tokenID
+	if o.offline {
+		fmt.Fprintf(g.streams.Err, "warning: --offline: %s was not looked up in the tenant; if the id is wrong, the snooze protects nothing\n", tokenID)
+	} else {
+		tok, err := findToken(ctx, g, tokenID)
+		if err != nil {
+			return fmt.Errorf("snooze: %w; nothing was snoozed", err)
 		}
+		// The id as the tenant spells it: ids are compared without regard
+		// to case, the journal keeps the tenant's spelling.
+		tokenID = tok.ID
+		what = fmt.Sprintf("%s (%q, owner %s)", tok.ID, tok.Name, ownerString(tok.Owner))
 	}
 	// The journal first, so that failing to open it leaves nothing half
 	// done. A running serve holds it: then the snooze is stored flagged, and
@@ -111,7 +130,7 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 	}
 	if held {
 		_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\nThe journal is held by a running patjanitor serve; it journals this snooze when its next run starts.\n",
-			tokenID, pat.FormatTime(z.Until), reason)
+			what, pat.FormatTime(z.Until), reason)
 		return err
 	}
 	if _, err := j.Append(ctx, snoozeRecord(z)); err != nil {
@@ -121,8 +140,144 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 		}
 		return fmt.Errorf("snooze: journal: %w (snooze not kept)", err)
 	}
-	_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\n", tokenID, pat.FormatTime(z.Until), reason)
+	_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\n", what, pat.FormatTime(z.Until), reason)
 	return err
+}
+
+// findToken looks a token up in the config's tenant: one listing of every
+// token (the API documents no filter on id), the id compared without regard
+// to case (invariant 9).
+func findToken(ctx context.Context, g *globals, tokenID string) (pat.Token, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return pat.Token{}, err
+	}
+	conn, err := connect(cfg, nil)
+	if err != nil {
+		return pat.Token{}, err
+	}
+	toks, err := conn.client.ListTokens(ctx, api.ListOptions{})
+	if err != nil {
+		return pat.Token{}, fmt.Errorf("look %s up in %s (--offline skips the check): %w", tokenID, conn.client.BaseURL(), err)
+	}
+	for _, t := range toks {
+		if strings.EqualFold(t.ID, tokenID) {
+			return t, nil
+		}
+	}
+	return pat.Token{}, fmt.Errorf("no token %s in %s (%d tokens listed); check the id (patjanitor plan lists them)", tokenID, conn.client.BaseURL(), len(toks))
+}
+
+func ownerString(o pat.Owner) string {
+	if o.Name != "" {
+		return o.Name + " (" + o.ID + ")"
+	}
+	return o.ID
+}
+
+type unsnoozeFlags struct {
+	reason  string
+	by      string
+	journal string
+}
+
+func newUnsnoozeCmd(g *globals) *cobra.Command {
+	var o unsnoozeFlags
+	cmd := &cobra.Command{
+		Use:   "unsnooze TOKEN_ID --reason TEXT",
+		Short: "End a token's snooze now, with a reason (journaled)",
+		Long: `Remove the snooze of a token: from the next run on, the policies decide it
+again. The removal is journaled as a snooze record whose end is now, with
+the reason and who asked (kind "snooze", note "unsnoozed: …").
+
+The journal is written first: while a running serve holds it, unsnooze
+refuses (run it where serve runs, or stop serve), because a removal nobody
+can account for later must not happen.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runUnsnooze(cmd.Context(), g, o, args[0], time.Now)
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return snoozedTokens(cmd, g), cobra.ShellCompDirectiveNoFileComp
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.reason, "reason", "", "why the snooze ends early (required)")
+	f.StringVar(&o.by, "by", "", "who asks for it (default the OS user)")
+	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	return cmd
+}
+
+func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID string, now func() time.Time) error {
+	reason := strings.TrimSpace(o.reason)
+	if reason == "" {
+		return errors.New("unsnooze: --reason is required: the journal records why a snooze ended early")
+	}
+	by := o.by
+	if by == "" {
+		by = osUser()
+	}
+	if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("unsnooze: no snooze of %s (there is no state in %s)", tokenID, g.stateDir)
+	}
+	j, err := audit.Open(g.journalPath(o.journal), audit.Options{Clock: now})
+	if errors.Is(err, audit.ErrInUse) {
+		return fmt.Errorf("unsnooze: %w: a running patjanitor serve holds the journal; run unsnooze where it runs, between runs, or stop it (nothing was changed)", err)
+	}
+	if err != nil {
+		return fmt.Errorf("unsnooze: open journal: %w", err)
+	}
+	defer func() { _ = j.Close() }()
+	st, err := g.openState(now)
+	if err != nil {
+		return fmt.Errorf("unsnooze: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+	z, ok, err := st.ActiveSnooze(ctx, tokenID)
+	if err != nil {
+		return fmt.Errorf("unsnooze: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("unsnooze: %s has no active snooze (patjanitor snoozes lists them)", tokenID)
+	}
+	// Journal, then remove: a removal that cannot be journaled does not
+	// happen. A crash between the two leaves a journaled end and a snooze
+	// still in force, which the next unsnooze ends (and journals again).
+	end := now().UTC()
+	rec := audit.Record{Kind: audit.KindSnooze, TokenID: z.TokenID, Until: &end, Note: "unsnoozed: " + reason + " (by " + by + ")"}
+	if _, err := j.Append(ctx, rec); err != nil {
+		return fmt.Errorf("unsnooze: journal: %w (the snooze stays)", err)
+	}
+	if _, err := st.DeleteSnooze(context.WithoutCancel(ctx), z.TokenID); err != nil {
+		return fmt.Errorf("unsnooze: %w", err)
+	}
+	_, err = fmt.Fprintf(g.streams.Out, "Unsnoozed %s (was snoozed until %s: %s): %s\n", z.TokenID, pat.FormatTime(z.Until), z.Reason, reason)
+	return err
+}
+
+// snoozedTokens are the active snoozes' token ids, for shell completion; no
+// store, no completion (and nothing created).
+func snoozedTokens(cmd *cobra.Command, g *globals) []string {
+	if _, err := os.Stat(g.statePath()); err != nil {
+		return nil
+	}
+	st, err := state.Open(g.statePath(), state.Options{ReadOnly: true})
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = st.Close() }()
+	zs, err := st.Snoozes(cmd.Context(), false)
+	if err != nil {
+		return nil
+	}
+	ids := make([]string, 0, len(zs))
+	for _, z := range zs {
+		ids = append(ids, z.TokenID+"\t"+z.Reason)
+	}
+	return ids
 }
 
 // snoozeRecord is the journal record of a snooze.
@@ -156,25 +311,63 @@ func journalSnoozes(ctx context.Context, st *state.Store, j janitor.Journal) (in
 
 func newSnoozesCmd(g *globals) *cobra.Command {
 	var all bool
+	var format string
 	cmd := &cobra.Command{
 		Use:   "snoozes",
 		Short: "List the active snoozes (--all: expired ones too)",
-		Args:  cobra.NoArgs,
+		Long: `List the snoozes of the state store (<state-dir>/state.db). Read-only: it
+never creates the state directory or the store (no store: no snoozes), and
+reads a store that a running serve holds without waiting for it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := g.openState(time.Now)
-			if err != nil {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("-o %q: want table or json", format)
+			}
+			var zs []state.Snooze
+			now := time.Now()
+			if _, err := os.Stat(g.statePath()); err == nil {
+				st, err := state.Open(g.statePath(), state.Options{ReadOnly: true})
+				if err != nil {
+					return fmt.Errorf("snoozes: %w", err)
+				}
+				defer func() { _ = st.Close() }()
+				if zs, err = st.Snoozes(cmd.Context(), all); err != nil {
+					return fmt.Errorf("snoozes: %w", err)
+				}
+				now = st.Now()
+			} else if !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("snoozes: %w", err)
 			}
-			defer func() { _ = st.Close() }()
-			zs, err := st.Snoozes(cmd.Context(), all)
-			if err != nil {
-				return fmt.Errorf("snoozes: %w", err)
+			if format == "json" {
+				return printSnoozesJSON(g.streams.Out, zs, now)
 			}
-			return printSnoozes(g.streams.Out, zs, st.Now())
+			return printSnoozes(g.streams.Out, zs, now)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "include expired snoozes")
+	cmd.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// snoozeJSON is one snooze in snoozes -o json.
+type snoozeJSON struct {
+	TokenID   string `json:"tokenId"`
+	Until     string `json:"until"`
+	Active    bool   `json:"active"`
+	By        string `json:"by"`
+	Reason    string `json:"reason"`
+	CreatedAt string `json:"createdAt"`
+}
+
+func printSnoozesJSON(w io.Writer, zs []state.Snooze, now time.Time) error {
+	out := make([]snoozeJSON, 0, len(zs))
+	for _, z := range zs {
+		out = append(out, snoozeJSON{TokenID: z.TokenID, Until: pat.FormatTime(z.Until), Active: z.Active(now), By: z.By, Reason: z.Reason, CreatedAt: pat.FormatTime(z.CreatedAt)})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 func printSnoozes(w io.Writer, zs []state.Snooze, now time.Time) error {

@@ -21,7 +21,7 @@ func TestSnoozeCommands(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "--for") {
 		t.Fatalf("snooze with a bad duration: code %d, stderr %q", code, errs)
 	}
-	code, out, errs = runMain(t, "--state-dir", dir, "snooze", "tok-1", "--for", "30d", "--reason", "migrating the CI", "--by", "ops")
+	code, out, errs = runMain(t, "--state-dir", dir, "snooze", "tok-1", "--offline", "--for", "30d", "--reason", "migrating the CI", "--by", "ops")
 	if code != 0 || !strings.HasPrefix(out, "Snoozed tok-1 until ") {
 		t.Fatalf("snooze: code %d, out %q, stderr %q", code, out, errs)
 	}
@@ -75,7 +75,7 @@ func TestSnoozeWhileServeHoldsTheJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = held.Close() }()
-	code, out, errs := runMain(t, "--state-dir", dir, "snooze", "tok-9", "--for", "7d", "--reason", "vendor migration", "--by", "ops")
+	code, out, errs := runMain(t, "--state-dir", dir, "snooze", "tok-9", "--offline", "--for", "7d", "--reason", "vendor migration", "--by", "ops")
 	if code != 0 || !strings.Contains(out, "held by a running patjanitor serve") {
 		t.Fatalf("snooze with the journal held: code %d, out %q, stderr %q", code, out, errs)
 	}

@@ -108,12 +108,6 @@ func runValidate(g *globals, o validateFlags, getenv func(string) string) error 
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	// The approvals files are loaded like apply loads them: a broken
-	// allowed signers file fails here, not at the first apply.
-	approvals, err := loadApprovals(cfg)
-	if err != nil {
-		return &exitError{code: 1, err: err}
-	}
 	fileURL, fileID := cfg.Tenant.URL, cfg.Tenant.ClientID
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return &exitError{code: 1, err: err}
@@ -203,11 +197,17 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 		row("owners", "lookup off")
 	}
 	row("notify", notifySummary(&cfg.Notify))
-	if approvals != nil {
-		row("approvals", fmt.Sprintf("%d distinct reviewers for %s; %d signers in %s", approvals.Required,
-			actionList(cfg.Approvals.For), len(approvals.Signers.Signers), approvals.Signers.File))
-	} else {
+	switch a := cfg.Approvals; {
+	case a == nil:
 		row("approvals", "none: enforce-mode policies act without signed plans")
+	case syntaxOnly:
+		row("approvals", fmt.Sprintf("%d distinct reviewers for %s (files not read: --syntax-only)", a.Required, actionList(a.For)))
+	default:
+		// checkDependencies loaded the files already; a failure stopped validate there.
+		if pol, err := loadApprovals(cfg); err == nil {
+			row("approvals", fmt.Sprintf("%d distinct reviewers for %s; %d signers in %s", pol.Required,
+				actionList(a.For), len(pol.Signers.Signers), pol.Signers.File))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

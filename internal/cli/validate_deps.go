@@ -45,6 +45,11 @@ func checkDependencies(cfg *policy.Config, stateDir string) []error {
 			errs = append(errs, fmt.Errorf("notify: %w", err))
 		}
 	}
+	// The approvals files, as apply and serve load them: a broken allowed
+	// signers file fails here, not at the first apply.
+	if _, err := loadApprovals(cfg); err != nil {
+		errs = append(errs, err)
+	}
 	if err := checkStateDir(stateDir); err != nil {
 		errs = append(errs, err)
 	}

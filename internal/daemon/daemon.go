@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
+	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -150,6 +151,14 @@ type Options struct {
 	// Now is the clock of the reload timestamps and run log lines (default
 	// time.Now). Schedules run on the wall clock: robfig/cron has no other.
 	Now func() time.Time
+	// WebConfigFile is an exporter-toolkit web configuration file (TLS,
+	// basic auth) for the HTTP endpoints, as every Prometheus exporter
+	// takes it with --web.config.file; "" serves plain HTTP.
+	WebConfigFile string
+	// EnableLifecycle serves POST /-/reload (Prometheus'
+	// --web.enable-lifecycle): a reload like SIGHUP, answered with its
+	// result.
+	EnableLifecycle bool
 }
 
 // generation is one loaded configuration with everything built from it.
@@ -185,6 +194,11 @@ type Daemon struct {
 	reloadInterval  time.Duration
 	reloadCh        <-chan struct{}
 	now             func() time.Time
+	webConfigFile   string
+	enableLifecycle bool
+	// reloadReq carries POST /-/reload requests to Run's goroutine (the
+	// only one that reloads), each with the channel for its result.
+	reloadReq chan chan error
 
 	listener net.Listener
 	server   *http.Server
@@ -241,6 +255,16 @@ func New(opts Options) (*Daemon, error) {
 		reloadInterval:  opts.ReloadInterval,
 		reloadCh:        opts.Reload,
 		now:             opts.Now,
+		webConfigFile:   opts.WebConfigFile,
+		enableLifecycle: opts.EnableLifecycle,
+		reloadReq:       make(chan chan error),
+	}
+	if d.webConfigFile != "" {
+		// Checked before anything starts: a typo in the TLS or auth setup
+		// must stop serve, not leave the endpoints open or unreachable.
+		if err := web.Validate(d.webConfigFile); err != nil {
+			return nil, fmt.Errorf("--web.config.file %s: %w", d.webConfigFile, err)
+		}
 	}
 	if d.load == nil {
 		d.load = policy.Parse
@@ -312,7 +336,14 @@ func Run(ctx context.Context, opts Options) error {
 func (d *Daemon) Run(ctx context.Context) error {
 	d.runCtx = ctx
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- d.server.Serve(d.listener) }()
+	go func() {
+		// exporter-toolkit serves plain HTTP when the file is "", and
+		// otherwise wraps the handler with basic auth and serves TLS as
+		// the file says (re-read on every new connection).
+		noSocket := false
+		flags := &web.FlagConfig{WebConfigFile: &d.webConfigFile, WebListenAddresses: &[]string{}, WebSystemdSocket: &noSocket}
+		srvErr <- web.Serve(d.listener, d.server, flags, slogOf(d.log.Named("http")))
+	}()
 	d.log.Info("listening", zap.String("address", d.listener.Addr().String()),
 		zap.Bool("dry_run", d.dryRun), zap.Bool("plan_endpoint", d.enablePlan))
 
@@ -348,6 +379,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 			d.reload("signal", true)
+		case reply := <-d.reloadReq:
+			reply <- d.reload("POST /-/reload", true)
 		case <-tick:
 			d.reload("file changed", false)
 		}
@@ -371,7 +404,7 @@ func (d *Daemon) start(gen *generation) {
 
 // reload reads the file and, when forced or its content changed, builds and
 // installs a new generation. A failure keeps the running one.
-func (d *Daemon) reload(reason string, force bool) {
+func (d *Daemon) reload(reason string, force bool) error {
 	log := d.log.With(zap.String("reason", reason), zap.String("file", d.path))
 	data, err := os.ReadFile(d.path)
 	if err != nil {
@@ -380,11 +413,11 @@ func (d *Daemon) reload(reason string, force bool) {
 		d.lastSeen = ""
 		log.Error("config reload failed; keeping the running config", zap.Error(err))
 		d.metrics.ConfigReloaded(false, d.now())
-		return
+		return fmt.Errorf("read config: %w", err)
 	}
 	sum := checksum(data)
 	if !force && sum == d.lastSeen {
-		return
+		return nil
 	}
 	// Remembered also when the content is refused, so that polling does not
 	// retry (and log) the same broken file every interval; the next edit, or
@@ -395,7 +428,7 @@ func (d *Daemon) reload(reason string, force bool) {
 	if err != nil {
 		log.Error("config reload failed; keeping the running config", zap.Error(err))
 		d.metrics.ConfigReloaded(false, d.now())
-		return
+		return err
 	}
 	// Stop the old scheduler before starting the new one, so that a schedule
 	// present in both cannot fire twice in the same second (the second firing
@@ -409,6 +442,7 @@ func (d *Daemon) reload(reason string, force bool) {
 	d.metrics.SetPolicies(policyNames(gen.cfg))
 	d.metrics.ConfigReloaded(true, d.now())
 	d.logGeneration("config reloaded", gen)
+	return nil
 }
 
 // build loads data and builds a complete generation: config, groups,

@@ -26,19 +26,26 @@ func (d *Daemon) handler() http.Handler {
 			ErrorHandling: promhttp.ContinueOnError,
 			Registry:      d.reg,
 		})))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	healthy := func(w http.ResponseWriter, _ *http.Request) {
 		// Alive is all this says: the process answers. Liveness probes must
 		// not fail on a slow tenant or a bad config, or the kubelet restarts
 		// a daemon that a restart cannot help.
 		writeText(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	}
+	ready := func(w http.ResponseWriter, _ *http.Request) {
 		if !d.ready.Load() {
 			writeText(w, http.StatusServiceUnavailable, "not ready: starting or shutting down")
 			return
 		}
 		writeText(w, http.StatusOK, "ready")
-	})
+	}
+	// Kubernetes' spellings and Prometheus' (/-/healthy, /-/ready), the
+	// same answers.
+	mux.HandleFunc("GET /healthz", healthy)
+	mux.HandleFunc("GET /-/healthy", healthy)
+	mux.HandleFunc("GET /readyz", ready)
+	mux.HandleFunc("GET /-/ready", ready)
+	mux.HandleFunc("POST /-/reload", d.serveReload)
 	if d.enablePlan {
 		mux.HandleFunc("GET /plan", d.servePlan)
 	}
@@ -59,8 +66,34 @@ func writeText(w http.ResponseWriter, code int, msg string) {
 	_, _ = fmt.Fprintln(w, msg)
 }
 
+// serveReload is POST /-/reload: with --web.enable-lifecycle, a reload like
+// SIGHUP (always reloads), answered 200 when the new config runs and 500 with
+// the reason when it was refused (the running config stays). Without the
+// flag it is 403, as in Prometheus: reloading over HTTP is opt-in.
+func (d *Daemon) serveReload(w http.ResponseWriter, r *http.Request) {
+	if !d.enableLifecycle {
+		writeText(w, http.StatusForbidden, "Lifecycle API is not enabled (serve --web.enable-lifecycle).")
+		return
+	}
+	reply := make(chan error, 1)
+	select {
+	case d.reloadReq <- reply:
+	case <-r.Context().Done():
+		return
+	}
+	select {
+	case err := <-reply:
+		if err != nil {
+			writeText(w, http.StatusInternalServerError, "config reload failed; the running config stays: "+err.Error())
+			return
+		}
+		writeText(w, http.StatusOK, "config reloaded")
+	case <-r.Context().Done():
+	}
+}
+
 func (d *Daemon) serveIndex(w http.ResponseWriter, _ *http.Request) {
-	links := []string{"/metrics", "/healthz", "/readyz"}
+	links := []string{"/metrics", "/healthz", "/readyz", "/-/healthy", "/-/ready"}
 	if d.enablePlan {
 		links = append(links, "/plan")
 	}
