@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/robfig/cron/v3"
 	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/plan"
