@@ -139,6 +139,13 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	// report is written.
 	p := pl.Plan
 	pl = nil
+	if planErr != nil && o.out != "" {
+		// A failed plan (incomplete data, authentication) is shown, never
+		// saved: a plan document is something to approve and apply, and
+		// this one must not be. An older file at --out stays as it was.
+		fmt.Fprintf(g.streams.Err, "The plan failed: nothing was written to %s.\n", o.out)
+		o.out = ""
+	}
 	if err := writePlanOutputs(g.streams.Out, p, o); err != nil {
 		return err
 	}

@@ -281,3 +281,69 @@ func TestApplyPlanRecordsApprovedPlanHash(t *testing.T) {
 		t.Errorf("the journal does not record the plan file's sha256")
 	}
 }
+
+// TestPlanAuthFailure: with a wrong client secret, plan exits 1 with an
+// error that leads with the authentication failure and its likely causes,
+// and --out writes no plan document (a failed plan is never something to
+// apply).
+func TestPlanAuthFailure(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	t.Setenv("PATJANITOR_CLIENT_SECRET", "wrong-secret-value")
+	out := filepath.Join(e.dir, "plan.json")
+	code, stdout, stderr := e.run(nil, "plan", "--out", out)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, stdout, stderr)
+	}
+	if !strings.HasPrefix(stderr, "The plan failed: nothing was written to "+out) {
+		t.Errorf("stderr does not say --out was not written:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "patjanitor: authentication failed: the tenant refused patjanitor's credentials") ||
+		!strings.Contains(stderr, "client secret is wrong") {
+		t.Errorf("the error does not lead with the authentication failure:\n%s", stderr)
+	}
+	if strings.Contains(stderr+stdout, "wrong-secret-value") {
+		t.Error("the secret was printed")
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed plan was saved to --out: %v", err)
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Errorf("%d mutations", len(m))
+	}
+}
+
+// TestApplyAllDroppedDetailedExitcode: apply PLAN whose every item was
+// dropped (the token gone, another used again) exits 2 with
+// --detailed-exitcode (0 without), and says which were dropped and why.
+func TestApplyAllDroppedDetailedExitcode(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	planPath := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
+		t.Fatal(stderr)
+	}
+	e.sim.Remove("stale-1")
+	e.add("stale-2", "o2", 400*wfDay, wfDay) // used yesterday
+	for _, c := range []struct {
+		args []string
+		code int
+	}{{[]string{"--detailed-exitcode"}, 2}, {nil, 0}} {
+		code, stdout, stderr := e.run(nil, append([]string{"apply", planPath, "--auto-approve"}, c.args...)...)
+		if code != c.code {
+			t.Fatalf("%v: exit %d, want %d\n%s%s", c.args, code, c.code, stdout, stderr)
+		}
+		for _, want := range []string{"DROPPED  stale-1", "gone: the token no longer exists", "DROPPED  stale-2", "used again"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("output lacks %q:\n%s", want, stdout)
+			}
+		}
+		if !strings.Contains(stderr, "Every one of the 2 approved actions was dropped") {
+			t.Errorf("stderr: %s", stderr)
+		}
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Errorf("%d mutations", len(m))
+	}
+}

@@ -96,7 +96,26 @@ type IncompleteError struct {
 }
 
 func (e *IncompleteError) Error() string {
+	if e.authFailed() {
+		// The listing did not fail: patjanitor could not log in. Saying
+		// "incomplete data" first sent people looking at the tenant's data.
+		return "authentication failed: the tenant refused patjanitor's credentials, so nothing was listed and nothing will be changed. " +
+			"Likely causes: the client secret is wrong or was rotated (PATJANITOR_CLIENT_SECRET or tenant.clientSecretFile), " +
+			"the client id is not the PAT's id (PATJANITOR_CLIENT_ID or tenant.clientId), the PAT was deleted or its owner disabled, " +
+			"or tenant.url names another tenant. (" + strings.Join(e.Problems, "; ") + ")"
+	}
 	return "incomplete data, nothing will be changed: " + strings.Join(e.Problems, "; ")
+}
+
+// authFailed reports whether a cause is an authentication failure (a 401,
+// or the token endpoint refusing the credentials).
+func (e *IncompleteError) authFailed() bool {
+	for _, c := range e.Causes {
+		if errors.Is(c, api.ErrUnauthorized) {
+			return true
+		}
+	}
+	return false
 }
 
 // Unwrap returns the underlying API errors.
