@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	yamlv4 "go.yaml.in/yaml/v4"
 	"gopkg.in/yaml.v3"
 )
 
@@ -131,6 +132,9 @@ func syntaxError(filename string, data []byte, err error) Errors {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if l := problemLine(data); l > 0 {
+			line = l
+		}
 		return Errors{{File: filename, Line: max(line, 1), Msg: "YAML syntax: " + m[2]}}
 	}
 	line := 1
@@ -140,6 +144,42 @@ func syntaxError(filename string, data []byte, err error) Errors {
 		}
 	}
 	return Errors{{File: filename, Line: line, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}}
+}
+
+// problemLine is the line of the first syntax error in data as the YAML
+// parser sees the problem (0 when it finds none, no line, or the error is
+// the scanner's).
+//
+// Why a second parser: yaml.v3 reports a parser error at its context mark
+// when it has one, that is, where the enclosing construct began: for a key
+// indented one space too few inside a policy, the line before the
+// "policies:" list's first item, typically a comment tens of lines above the
+// mistake. go.yaml.in/yaml/v4 (the YAML organisation's continuation of the
+// same parser, already in the module graph) keeps the problem mark. It is
+// run only on a file yaml.v3 already refused, to locate the error; the
+// message stays yaml.v3's.
+func problemLine(data []byte) int {
+	var n yamlv4.Node
+	err := yamlv4.Unmarshal(data, &n)
+	var le *yamlv4.LoadError
+	// Parser errors only: for a scanner error (a missing ':') yaml.v3's line
+	// is the one with the mistake, and the problem mark is the line after,
+	// where the scanner noticed. A mark past the last line (the end of the
+	// input) says nothing more than yaml.v3 did.
+	if errors.As(err, &le) && le.Stage == yamlv4.ParserStage && le.Mark.Line > 0 && le.Mark.Line <= lineCount(data) {
+		return le.Mark.Line
+	}
+	return 0
+}
+
+// lineCount is how many lines data has (a final line without a newline
+// counts).
+func lineCount(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return n
 }
 
 // badCharacter finds what YAML forbids in a file (invalid UTF-8, control

@@ -285,3 +285,41 @@ func TestParseAliasBomb(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+// TestSyntaxErrorLine: an indentation error inside a policy is reported at
+// the line that is wrong, not where the enclosing list began (yaml.v3 names
+// the start of the block collection, here a comment line above the first
+// policy: 28 lines before the real error in the shipped file).
+func TestSyntaxErrorLine(t *testing.T) {
+	shipped, err := os.ReadFile("../../policies.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(shipped), "\n")
+	broken := -1
+	for i, l := range lines {
+		if l == "    action: patch" {
+			lines[i], broken = "   action: patch", i+1
+			break
+		}
+	}
+	if broken < 0 {
+		t.Fatal("the shipped policies have no '    action: patch' line")
+	}
+	for _, tt := range []struct {
+		name, data string
+		line       int
+	}{
+		{"shipped file, action dedented by one", strings.Join(lines, "\n"), broken},
+		{"small", "policies:\n  # a comment\n  - name: a\n    match: {unusedFor: 90d}\n   action: delete\n", 5},
+		{"mapping value", "tenant:\n  url: x\n    clientId: y\n", 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tt.data))
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Line != tt.line || !strings.Contains(errs[0].Msg, "YAML syntax") {
+				t.Fatalf("err %v, want a YAML syntax error at line %d", err, tt.line)
+			}
+		})
+	}
+}
