@@ -145,7 +145,9 @@ func TestWebConfigFileTLSAndBasicAuth(t *testing.T) {
 			t.Error("daemon did not stop")
 		}
 	})
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	// Generous: an unknown user is checked against a cost-10 dummy hash (no
+	// timing oracle), slow under -race on a busy machine.
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	base := "https://" + h.d.Addr().String()
 	get := func(path, user, pass string) int {
 		req, err := http.NewRequest(http.MethodGet, base+path, nil)
