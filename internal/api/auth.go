@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/patjanitor/patjanitor/internal/redirect"
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
@@ -26,6 +28,10 @@ import (
 type tokenCache struct {
 	conf   clientcredentials.Config
 	client *Client
+	// redact removes the client secret, in every form it takes on the wire,
+	// from what an error quotes of the token endpoint's answer: an endpoint
+	// may echo the request (client_secret=abc%2Bdef%2F…).
+	redact *secret.Redactor
 
 	// sem serialises fetches (one in flight; the others wait for its result)
 	// while letting a waiter give up when its context ends, which a mutex held
@@ -75,8 +81,9 @@ func (tc *tokenCache) invalidate(ctx context.Context, token string) error {
 // when that is shorter, so that a 15-second token is not refetched on every call.
 func (tc *tokenCache) fetch(ctx context.Context) (string, time.Time, error) {
 	c := tc.client
-	hctx := context.WithValue(ctx, oauth2.HTTPClient, c.http)
 	for attempt := 1; ; attempt++ {
+		var body bodyWatch
+		hctx := context.WithValue(ctx, oauth2.HTTPClient, body.client(c.http))
 		issued := c.now()
 		start := time.Now()
 		tok, err := tc.conf.Token(hctx)
@@ -93,7 +100,7 @@ func (tc *tokenCache) fetch(ctx context.Context) (string, time.Time, error) {
 			c.obs.ObserveRequest(OpOAuthToken, 0, took)
 			return "", time.Time{}, ctx.Err()
 		}
-		e, reason := tc.classify(err)
+		e, reason := tc.classify(err, body.err)
 		c.obs.ObserveRequest(OpOAuthToken, e.StatusCode, took)
 		if reason == "" {
 			return "", time.Time{}, e
@@ -109,16 +116,31 @@ func (tc *tokenCache) fetch(ctx context.Context) (string, time.Time, error) {
 }
 
 // classify turns a token-endpoint failure into an *Error naming the client id,
-// and says whether it is worth another attempt.
-func (tc *tokenCache) classify(err error) (*Error, string) {
+// and says whether it is worth another attempt. It goes by the error's type:
+// oauth2's *RetrieveError is an answer (its status decides), a *url.Error is
+// the transport's, and bodyErr is a failure to read the answer's body, which
+// oauth2 reports only as text ("cannot fetch token: %v").
+func (tc *tokenCache) classify(err, bodyErr error) (*Error, string) {
 	c := tc.client
 	e := &Error{Operation: OpOAuthToken, Method: http.MethodPost, Path: "/oauth/token", ClientID: c.clientID}
+	defer e.redact(tc.redact)
 	var re *oauth2.RetrieveError
 	var ue *url.Error
 	switch {
+	case bodyErr != nil:
+		// The connection broke while the answer was read: a connection
+		// failure like any other.
+		e.Err = bodyErr
+		return e, ReasonConnection
 	case errors.As(err, &re):
 		if re.Response != nil {
 			e.StatusCode = re.Response.StatusCode
+			if redirect.Is(e.StatusCode) {
+				// Not followed (the client's CheckRedirect), never retried,
+				// and the body, which may repeat the Location, not quoted.
+				e.Location = redirect.Host(re.Response)
+				return e, ""
+			}
 			e.RetryAfter, e.hasRetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), c.now())
 		}
 		if re.ErrorCode != "" {
@@ -136,18 +158,15 @@ func (tc *tokenCache) classify(err error) (*Error, string) {
 		}
 	case errors.As(err, &ue):
 		e.Err = err
-	case strings.HasPrefix(err.Error(), "oauth2: cannot fetch token"):
-		// oauth2 reports a body that broke off mid-read with %v, not %w; it is
-		// a connection failure all the same.
-		e.Err = err
-		return tc.redact(e), ReasonConnection
+		if hostNotFound(err) {
+			return e, ""
+		}
 	default:
 		// A 2xx without a usable token (not JSON, no access_token).
 		e.StatusCode = http.StatusOK
 		e.malformed = true
 		e.Err = err
 	}
-	e = tc.redact(e)
 	switch {
 	case e.StatusCode == 0:
 		return e, ReasonConnection
@@ -159,20 +178,44 @@ func (tc *tokenCache) classify(err error) (*Error, string) {
 	return e, ""
 }
 
-// redact makes sure the secret cannot travel in an error even if a token
-// endpoint were to echo the request back.
-func (tc *tokenCache) redact(e *Error) *Error {
-	s := tc.conf.ClientSecret
-	if s == "" {
-		return e
+// bodyWatch notes a failure to read the token endpoint's answer. oauth2
+// reads the body itself and reports such a failure with %v, which loses its
+// type; the transport wrapper keeps it, so that classify can tell a broken
+// connection from a malformed answer without matching error text.
+type bodyWatch struct{ err error }
+
+// client returns a copy of hc whose transport wraps answers' bodies.
+func (w *bodyWatch) client(hc *http.Client) *http.Client {
+	cp := *hc
+	base := cp.Transport
+	if base == nil {
+		base = http.DefaultTransport // what a nil Transport means to http.Client
 	}
-	for i, m := range e.Messages {
-		e.Messages[i] = strings.ReplaceAll(m, s, secret.Redacted)
+	cp.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := base.RoundTrip(r)
+		if resp != nil && resp.Body != nil {
+			resp.Body = &watchedBody{ReadCloser: resp.Body, w: w}
+		}
+		return resp, err
+	})
+	return &cp
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type watchedBody struct {
+	io.ReadCloser
+	w *bodyWatch
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && b.w.err == nil {
+		b.w.err = err
 	}
-	if e.Err != nil && strings.Contains(e.Err.Error(), s) {
-		e.Err = errors.New(strings.ReplaceAll(e.Err.Error(), s, secret.Redacted))
-	}
-	return e
+	return n, err
 }
 
 // expiresIn reads the token response's expires_in. clientcredentials keeps it

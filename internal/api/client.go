@@ -16,6 +16,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/buildinfo"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/redirect"
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
@@ -77,7 +78,8 @@ type Config struct {
 	ClientID     string
 	ClientSecret secret.Secret
 	// HTTPClient is optional; the default has a 2-minute timeout per exchange
-	// (a 100,000-token listing is 34 MB).
+	// (a 100,000-token listing is 34 MB). The client uses a copy of it that
+	// never follows a redirect, whatever its CheckRedirect says.
 	HTTPClient *http.Client
 	// RateLimit is the tenant's budget; see RateLimit.
 	RateLimit RateLimit
@@ -142,16 +144,13 @@ func New(cfg Config) (*Client, error) {
 		base:        base,
 		version:     version,
 		clientID:    cfg.ClientID,
-		http:        cfg.HTTPClient,
+		http:        redirect.NoFollow(cfg.HTTPClient, defaultHTTPTimeout),
 		limiter:     limiter,
 		maxAttempts: attempts,
 		obs:         cfg.Observer,
 		sleep:       cfg.Sleep,
 		now:         cfg.Now,
 		userAgent:   "patjanitor/" + buildinfo.Version,
-	}
-	if c.http == nil {
-		c.http = &http.Client{Timeout: defaultHTTPTimeout}
 	}
 	if c.obs == nil {
 		c.obs = nopObserver{}
@@ -173,6 +172,7 @@ func New(cfg Config) (*Client, error) {
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
 		client: c,
+		redact: secret.NewRedactor(cfg.ClientSecret),
 		sem:    make(chan struct{}, 1),
 	}
 	return c, nil

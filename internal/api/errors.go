@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/patjanitor/patjanitor/internal/redirect"
+	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
 // Sentinels for errors.Is. They match an *Error by what the tenant answered, so
@@ -28,6 +31,13 @@ var (
 	// ErrMalformedResponse matches a success response whose body could not be
 	// decoded completely: truncated, not JSON, or not the documented shape.
 	ErrMalformedResponse = &sentinel{"malformed response"}
+	// ErrRedirect matches a 3xx answer. No request is ever sent where a
+	// redirect points (see package redirect); it is never retried.
+	ErrRedirect = &sentinel{"redirect"}
+	// ErrUnconfirmed matches a success answer that does not show the change
+	// that was asked for: a PATCH answered 200 with another token, or with
+	// values other than the ones sent. The change cannot be counted as made.
+	ErrUnconfirmed = &sentinel{"answer does not confirm the change"}
 	// ErrRetriesExhausted is wrapped (together with the last attempt's *Error) when
 	// every attempt failed with a retryable status or a connection error.
 	ErrRetriesExhausted = errors.New("retries exhausted")
@@ -59,6 +69,9 @@ type Error struct {
 	// ClientID is set on authentication failures and on every token-endpoint
 	// failure: the client id concerned (the secret is never part of an error).
 	ClientID string
+	// Location is the host a 3xx answer pointed to ("" if it had no
+	// Location): the host only, as a path or query may hold a credential.
+	Location string
 	// RetryAfter is the wait a 429 or 503 asked for (0 if none).
 	RetryAfter time.Duration
 	// Err is the underlying cause: a transport error, or the decoding error of a
@@ -66,6 +79,7 @@ type Error struct {
 	Err error
 
 	malformed     bool
+	unconfirmed   bool // a success status whose body contradicts the request
 	hasRetryAfter bool // RetryAfter came from the header (it may be 0: "now")
 }
 
@@ -77,6 +91,13 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, ": %s %s", e.Method, e.Path)
 	}
 	switch {
+	case redirect.Is(e.StatusCode):
+		if e.ClientID != "" {
+			fmt.Fprintf(&b, ": client id %q", e.ClientID)
+		}
+		b.WriteString(": " + redirect.DescribeStatus(e.StatusCode, e.Location))
+	case e.unconfirmed:
+		fmt.Fprintf(&b, ": %d answer does not confirm the change", e.StatusCode)
 	case e.malformed:
 		if e.ClientID != "" {
 			fmt.Fprintf(&b, ": client id %q", e.ClientID)
@@ -139,6 +160,10 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusTooManyRequests
 	case ErrMalformedResponse:
 		return e.malformed
+	case ErrRedirect:
+		return redirect.Is(e.StatusCode)
+	case ErrUnconfirmed:
+		return e.unconfirmed
 	}
 	return false
 }
@@ -246,4 +271,28 @@ func clip(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:maxErrorText], "") + "…"
+}
+
+// redact removes every form of the redactors' secrets from what e quotes of
+// an answer: a server may echo the request, credential included. An
+// underlying error whose text changes is replaced by that text (its type is
+// lost, which only matters for errors that quoted a secret).
+func (e *Error) redact(rs ...*secret.Redactor) {
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		for i := range e.Messages {
+			e.Messages[i] = r.Redact(e.Messages[i])
+		}
+		for i := range e.Causes {
+			e.Causes[i] = r.Redact(e.Causes[i])
+		}
+		e.DetailCode, e.TrackingID = r.Redact(e.DetailCode), r.Redact(e.TrackingID)
+		if e.Err != nil {
+			if msg := e.Err.Error(); r.Redact(msg) != msg {
+				e.Err = errors.New(r.Redact(msg))
+			}
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/patjanitor/patjanitor/internal/redirect"
+	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
 // Backoff for 5xx, connection failures and a 429 without Retry-After: 1 s
@@ -214,10 +218,24 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 	if err != nil {
 		c.obs.ObserveRequest(cl.op, 0, time.Since(start))
 		e.Err = err
+		if hostNotFound(err) {
+			// No retry will make the name resolve; fail now.
+			return attemptResult{err: e}
+		}
 		return attemptResult{err: e, reason: ReasonConnection, sent: wrote.Load()}
 	}
 	defer resp.Body.Close()
 	e.StatusCode = resp.StatusCode
+
+	if redirect.Is(resp.StatusCode) {
+		// The client does not follow redirects (see package redirect). The
+		// body is not quoted: it typically repeats the Location, path and
+		// query included.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		c.obs.ObserveRequest(cl.op, resp.StatusCode, time.Since(start))
+		e.Location = redirect.Host(resp)
+		return attemptResult{err: e, sent: true}
+	}
 
 	if success(cl, resp.StatusCode) {
 		rt := &readTracker{r: resp.Body, size: resp.ContentLength}
@@ -245,6 +263,8 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	c.obs.ObserveRequest(cl.op, resp.StatusCode, time.Since(start))
 	e.fillFromBody(data)
+	// An error body may echo the request: the access token, in any form.
+	e.redact(secret.NewRedactor(secret.New(token)), c.auth.redact)
 	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 		e.RetryAfter, e.hasRetryAfter = d, true
 	}
@@ -261,6 +281,12 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 		e.Messages = append(e.Messages, fmt.Sprintf("unexpected success status (the API documents %d)", cl.want))
 	}
 	return res
+}
+
+// hostNotFound reports a DNS answer that the name does not exist.
+func hostNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 // success: the documented status only. Another 2xx is not taken for it: a
