@@ -67,7 +67,9 @@ func (w *witness) requests() []seenRequest {
 	return append([]seenRequest(nil), w.reqs...)
 }
 
-func (w *witness) host() string { return strings.TrimPrefix(strings.TrimPrefix(w.srv.URL, "http://"), "https://") }
+func (w *witness) host() string {
+	return strings.TrimPrefix(strings.TrimPrefix(w.srv.URL, "http://"), "https://")
+}
 
 // dialLog is a transport that records every address it dials and refuses
 // anything but loopback: the tests can then point a redirect at a
@@ -172,7 +174,7 @@ func TestHostileAPIRedirectsAreNotFollowed(t *testing.T) {
 		}
 	})
 	ops := map[string]func(c *Client) error{
-		OpListTokens: func(c *Client) error { _, err := c.ListTokens(t.Context(), ListOptions{}); return err },
+		OpListTokens:  func(c *Client) error { _, err := c.ListTokens(t.Context(), ListOptions{}); return err },
 		OpDeleteToken: func(c *Client) error { return c.DeleteToken(t.Context(), "t1") },
 		OpPatchToken: func(c *Client) error {
 			_, err := c.PatchToken(t.Context(), "t1", []pat.PatchOp{{Op: "replace", Path: pat.PathName, Value: "x"}})
@@ -246,7 +248,9 @@ func TestHostileTokenEndpointEchoesSecret(t *testing.T) {
 	for formName, form := range wireForms(hostileSecret) {
 		quoted, _ := json.Marshal("bad client_secret=" + form)
 		for shape, answer := range map[string]func(w http.ResponseWriter){
-			"oauth error":  func(w http.ResponseWriter) { writeJSON(w, 400, `{"error":"invalid_client","error_description":`+string(quoted)+`}`) },
+			"oauth error": func(w http.ResponseWriter) {
+				writeJSON(w, 400, `{"error":"invalid_client","error_description":`+string(quoted)+`}`)
+			},
 			"message json": func(w http.ResponseWriter) { writeJSON(w, 401, `{"message":`+string(quoted)+`}`) },
 			"text body": func(w http.ResponseWriter) {
 				w.Header().Set("Content-Type", "text/html")

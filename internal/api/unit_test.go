@@ -489,4 +489,3 @@ func TestRetryOnlyWhenNothingWasSent(t *testing.T) {
 		t.Fatalf("%d token fetches, want 1 (the token is cached)", ft.calls())
 	}
 }
-
