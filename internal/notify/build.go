@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/patjanitor/patjanitor/internal/redirect"
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
@@ -46,9 +47,9 @@ func Build(cfg Config, deps Deps) (map[string]Notifier, error) {
 	if deps.Logger == nil {
 		deps.Logger = zap.NewNop()
 	}
-	if deps.HTTPClient == nil {
-		deps.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
-	}
+	// Never follow a redirect: the request would carry the signed payload
+	// (and a webhook URL's secret query) wherever the Location points.
+	deps.HTTPClient = redirect.NoFollow(deps.HTTPClient, defaultHTTPTimeout)
 	if deps.Getenv == nil {
 		deps.Getenv = os.Getenv
 	}
@@ -107,7 +108,9 @@ func Build(cfg Config, deps Deps) (map[string]Notifier, error) {
 			}
 		}
 		all[i] = l
-		secrets = append(secrets, l.url, l.key, l.pass)
+		// The SMTP user name travels with the password in AUTH PLAIN's
+		// base64; a server that quotes that line back quotes both.
+		secrets = append(secrets, l.url, l.key, l.user, l.pass, secret.SMTPPlain(l.user, l.pass))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

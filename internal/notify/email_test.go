@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -43,6 +44,9 @@ type smtpServer struct {
 	user     string
 	pass     string
 	rcptErr  error // returned from RCPT if set
+	// authErr, if set, answers AUTH instead of the user/pass check: it gets
+	// the base64 AUTH PLAIN response the client sent, to quote it back.
+	authErr func(plainB64 string) error
 }
 
 type receivedMail struct {
@@ -68,6 +72,9 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 		s.srv.mu.Lock()
 		defer s.srv.mu.Unlock()
 		s.srv.authSeen = append(s.srv.authSeen, username+":"+password)
+		if s.srv.authErr != nil {
+			return s.srv.authErr(base64.StdEncoding.EncodeToString([]byte(identity + "\x00" + username + "\x00" + password)))
+		}
 		if username != s.srv.user || password != s.srv.pass {
 			return smtp.ErrAuthFailed
 		}

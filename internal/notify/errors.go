@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -81,53 +80,38 @@ func ClassifyStatus(code int) (retry bool, reason Reason) {
 	}
 }
 
-// redactor replaces known secret values in text. Notifiers hold one with
-// every secret Build loaded, so even a secret echoed back by a server (or put
-// in a message by mistake) is caught before it reaches a log or a payload.
-type redactor struct{ values []string }
+// redactor replaces known secret values in text, in every form they take on
+// the wire (secret.Redactor). Notifiers hold one with every secret Build
+// loaded, so even a secret echoed back by a server (an SMTP 535 quoting the
+// AUTH PLAIN line, a webhook quoting its URL-encoded query) or put in a
+// message by mistake is caught before it reaches a log or a payload.
+type redactor struct{ r *secret.Redactor }
 
 func newRedactor(secrets ...secret.Secret) *redactor {
-	seen := map[string]bool{}
-	var vals []string
+	all := make([]secret.Secret, 0, 2*len(secrets))
 	for _, s := range secrets {
-		v := s.Reveal()
-		// Very short values would redact ordinary words. URLs and HMAC
-		// keys (16+ bytes) are never this short; a password this short
-		// is left unscrubbed, and no code path prints passwords anyway.
-		if len(v) < 6 || seen[v] {
-			continue
-		}
-		seen[v] = true
-		vals = append(vals, v)
+		all = append(all, s)
 		// A URL's path and query are the secret part of most webhook URLs
 		// (hooks.slack.com/services/T…/B…/X…); catch them on their own.
-		if u, err := url.Parse(v); err == nil && u.Host != "" {
-			if p := u.RequestURI(); len(p) >= 6 && !seen[p] {
-				seen[p] = true
-				vals = append(vals, p)
-			}
+		if u, err := url.Parse(s.Reveal()); err == nil && u.Host != "" {
+			all = append(all, secret.New(u.RequestURI()))
 		}
 	}
-	// Longest first, so a URL is replaced whole before its path.
-	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
-	return &redactor{values: vals}
+	return &redactor{r: secret.NewRedactor(all...)}
 }
 
 func (r *redactor) scrub(s string) string {
 	if r == nil {
 		return s
 	}
-	for _, v := range r.values {
-		s = strings.ReplaceAll(s, v, secret.Redacted)
-	}
-	return s
+	return r.r.Redact(s)
 }
 
 func (r *redactor) scrubBytes(b []byte) []byte {
-	if r == nil || len(r.values) == 0 {
+	if r == nil {
 		return b
 	}
-	return []byte(r.scrub(string(b)))
+	return r.r.RedactBytes(b)
 }
 
 // newError builds an *Error. cause may be nil.

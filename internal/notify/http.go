@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/buildinfo"
+	"github.com/patjanitor/patjanitor/internal/redirect"
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
@@ -21,6 +22,7 @@ type httpResponse struct {
 	status     int
 	body       []byte // at most maxErrorBody+1 bytes
 	retryAfter time.Duration
+	location   string // a 3xx's Location host (never its path or query)
 }
 
 // postJSON sends body to the secret URL and reads a bounded part of the
@@ -50,13 +52,22 @@ func (r *redactor) postJSON(ctx context.Context, client *http.Client, receiver s
 	if err != nil {
 		return httpResponse{}, r.transportError(ctx, receiver, fmt.Errorf("read response: %w", err))
 	}
-	return httpResponse{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now)}, nil
+	out := httpResponse{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now)}
+	if redirect.Is(resp.StatusCode) {
+		out.location = redirect.Host(resp)
+	}
+	return out, nil
 }
 
 // statusError classifies a non-2xx answer, quoting a bounded, scrubbed part
 // of its body.
 func (r *redactor) statusError(receiver string, resp httpResponse) *Error {
 	retry, reason := ClassifyStatus(resp.status)
+	if redirect.Is(resp.status) {
+		// Not followed (Build's client), not retried, and the body, which
+		// usually repeats the Location, not quoted.
+		return r.newError(receiver, reason, retry, resp.status, nil, "HTTP %s", redirect.DescribeStatus(resp.status, resp.location))
+	}
 	e := r.newError(receiver, reason, retry, resp.status, nil, "HTTP %d: %s", resp.status, bodySnippet(resp.body))
 	e.RetryAfter = resp.retryAfter
 	return e

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -91,6 +92,8 @@ func (r *Redactor) RedactBytes(b []byte) []byte {
 //   - URL query encoding (url.QueryEscape, "+" for a space) and path encoding
 //     (url.PathEscape), each also with lower-case hex digits, which some
 //     servers write when they re-encode;
+//   - Go string quoting (%q, as error texts quote a server's words), of each
+//     of the forms above except base64, which it leaves unchanged;
 //   - JSON string escaping (encoding/json with and without HTML escaping, and
 //     with "/" escaped as "\/", as PHP and Java encoders do), of v and of its
 //     URL encodings;
@@ -120,6 +123,12 @@ func Forms(v string) []string {
 		for _, f := range jsonForms(base) {
 			add(f)
 		}
+	}
+	// Go's %q (strconv.Quote), which error texts use to quote what a server
+	// said, of v and of its JSON forms (a JSON error body quoted by %q).
+	for _, f := range slices.Clone(out) {
+		add(goQuoted(f, false))
+		add(goQuoted(f, true))
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
 		add(enc.EncodeToString([]byte(v)))
@@ -163,6 +172,15 @@ func jsonForms(v string) []string {
 		}
 	}
 	return out
+}
+
+// goQuoted is strconv.Quote (or QuoteToASCII) of s without the quotes.
+func goQuoted(s string, ascii bool) string {
+	q := strconv.Quote(s)
+	if ascii {
+		q = strconv.QuoteToASCII(s)
+	}
+	return q[1 : len(q)-1]
 }
 
 // lowerHex rewrites the hex digits of %XX escapes in lower case.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,8 @@ func wireForms(v string) map[string]string {
 		"base64 url raw":      base64.RawURLEncoding.EncodeToString([]byte(v)),
 		"query, lower hex":    strings.ToLower(url.QueryEscape(v)), // only used when v has no letters that change
 		"json, slash-escaped": strings.ReplaceAll(string(j[1:len(j)-1]), "/", `\/`),
+		"go-quoted":           strings.Trim(strconv.Quote(v), `"`),
+		"go-quoted json":      strings.Trim(strconv.Quote(string(j[1:len(j)-1])), `"`),
 	}
 	if strings.ToLower(v) != v {
 		delete(out, "query, lower hex")
