@@ -29,9 +29,11 @@ import (
 // FuzzDecodeListing check it against that reference. That includes
 // encoding/json's leniencies (case-insensitive keys, the last of duplicate keys
 // winning, invalid UTF-8 and lone surrogates becoming U+FFFD, null leaving a
-// field at its zero value, a null scope element becoming "") and its
-// strictness (any syntax error or type mismatch anywhere in the document, even
-// in an unknown field, is an error).
+// field at its zero value) and its strictness (any syntax error or type
+// mismatch anywhere in the document, even in an unknown field, is an error),
+// with pat.Token's two exceptions: "managed" is false only for the literal
+// false (absent, null or any other value is managed), and a null scope
+// element (kept as "") marks the token Undecodable.
 
 // maxDepth is encoding/json's nesting limit, counted within one element.
 const maxDepth = 10000
@@ -317,8 +319,10 @@ func (d *listingDecoder) token(t *pat.Token) error {
 	d.pos++
 	var (
 		scope                      = pat.Scopes{Null: true}
+		scopeNull                  = -1 // the first null element of the last scope read
 		hasLastUsed, hasExpiration bool
 	)
+	t.Managed = true // absent: managed (pat.ManagedValue)
 	d.created = d.created[:0]
 	next := 0 // the index the next key probably has
 	for first := true; ; {
@@ -336,7 +340,7 @@ func (d *listingDecoder) token(t *pat.Token) error {
 		case kName:
 			err = d.stringField(&t.Name, false)
 		case kScope:
-			err = d.scope(&scope)
+			scopeNull, err = d.scope(&scope)
 		case kOwner:
 			err = d.owner(&t.Owner)
 		case kCreated:
@@ -353,7 +357,16 @@ func (d *listingDecoder) token(t *pat.Token) error {
 				d.lastUsed = append(d.lastUsed[:0], b...)
 			}
 		case kManaged:
-			err = d.boolField(&t.Managed)
+			// Only the literal false is unmanaged (pat.ManagedValue);
+			// anything else, of any type, is skipped as managed.
+			var c byte
+			if c, err = d.peek(); err == nil {
+				if c == 'f' {
+					t.Managed, err = false, d.literal("false")
+				} else {
+					t.Managed, err = true, d.skipValue(2)
+				}
+			}
 		case kValidity:
 			err = d.intField(&t.AccessTokenValiditySeconds)
 		case kExpiration:
@@ -379,6 +392,9 @@ func (d *listingDecoder) token(t *pat.Token) error {
 		}
 	}
 	t.Scope = scope
+	if scopeNull >= 0 {
+		t.Undecodable = pat.NullScopeElement(scopeNull)
+	}
 	if t.ID == "" {
 		return errors.New("token without id")
 	}
@@ -566,21 +582,23 @@ func (d *listingDecoder) internOwner(o *pat.Owner, hasID, hasName bool) {
 }
 
 // scope decodes the scope list: null is Null, an array is its strings (a null
-// element is "", as encoding/json makes it).
-func (d *listingDecoder) scope(s *pat.Scopes) error {
+// element is "", as encoding/json makes it, and its index is returned: the
+// token is then undecodable; -1 when there is none).
+func (d *listingDecoder) scope(s *pat.Scopes) (int, error) {
+	nullAt := -1
 	c, err := d.peek()
 	if err != nil {
-		return err
+		return nullAt, err
 	}
 	if c == 'n' {
 		if err := d.literal("null"); err != nil {
-			return err
+			return nullAt, err
 		}
 		*s = pat.Scopes{Null: true}
-		return nil
+		return nullAt, nil
 	}
 	if c != '[' {
-		return d.typeError(c, "scope", "an array of strings")
+		return nullAt, d.typeError(c, "scope", "an array of strings")
 	}
 	d.pos++
 	// The elements are collected into a key (each one's length, then its
@@ -588,20 +606,23 @@ func (d *listingDecoder) scope(s *pat.Scopes) error {
 	// strings: there are few distinct lists.
 	key := d.scopeKey[:0]
 	if c, err = d.peek(); err != nil {
-		return err
+		return nullAt, err
 	}
 	if c == ']' {
 		d.pos++
 	} else {
-		for {
-			b, _, err := d.stringBytes() // null is ""
+		for i := 0; ; i++ {
+			b, isNull, err := d.stringBytes() // null is ""
 			if err != nil {
-				return err
+				return nullAt, err
+			}
+			if isNull && nullAt < 0 {
+				nullAt = i
 			}
 			key = binary.AppendUvarint(key, uint64(len(b)))
 			key = append(key, b...)
 			if c, err = d.peek(); err != nil {
-				return err
+				return nullAt, err
 			}
 			d.pos++
 			if c == ']' {
@@ -609,7 +630,7 @@ func (d *listingDecoder) scope(s *pat.Scopes) error {
 			}
 			if c != ',' {
 				d.pos--
-				return d.errorf("expected ',' or ']' in scope, found %q", c)
+				return nullAt, d.errorf("expected ',' or ']' in scope, found %q", c)
 			}
 		}
 	}
@@ -626,7 +647,7 @@ func (d *listingDecoder) scope(s *pat.Scopes) error {
 		d.scopes[string(key)] = values
 	}
 	*s = pat.Scopes{Values: values}
-	return nil
+	return nullAt, nil
 }
 
 // stringField decodes a string into dst; null leaves dst unchanged (encoding/json).
@@ -700,15 +721,6 @@ func (d *listingDecoder) str(b []byte, intern bool) string {
 	s := string(b)
 	d.intern[s] = s
 	return s
-}
-
-func (d *listingDecoder) boolField(dst *bool) error {
-	var b bool
-	isNull, err := d.nullableBool(&b)
-	if err == nil && !isNull {
-		*dst = b
-	}
-	return err
 }
 
 func (d *listingDecoder) nullableBool(dst *bool) (isNull bool, err error) {

@@ -251,6 +251,12 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 			return attemptResult{}
 		}
 		e.Err = derr
+		var ue *unconfirmedError
+		if errors.As(derr, &ue) {
+			// A complete answer that contradicts the request: final.
+			e.unconfirmed = true
+			return attemptResult{err: e}
+		}
 		if rt.err != nil {
 			// The connection broke mid-body: the listing is incomplete, and
 			// asking again (for a replayable request) is the cure.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,13 +169,118 @@ func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (
 		replayable:  replayable,
 		want:        http.StatusOK,
 		decode: func(r io.Reader) error {
-			return decodeOne(r, &out)
+			var got pat.Token
+			if err := decodeOne(r, &got); err != nil {
+				return err
+			}
+			if err := confirmPatch(id, wire, &got); err != nil {
+				return err
+			}
+			out = got
+			return nil
 		},
 	})
 	if err != nil {
 		return pat.Token{}, err
 	}
 	return out, nil
+}
+
+// unconfirmedError is a PATCH answer that does not show the change asked
+// for; attempt turns it into an *Error matching ErrUnconfirmed.
+type unconfirmedError struct{ diffs []string }
+
+func (e *unconfirmedError) Error() string {
+	return "the tenant answered with " + strings.Join(e.diffs, "; ")
+}
+
+// confirmPatch checks a PATCH answer against the request: the same token
+// (ids compared without regard to case) whose data is usable, and, for each
+// replace or add of a whole field, the value that was sent. A 200 that shows
+// anything else has not been shown to apply the change: a proxy's cached
+// page, another token, or a tenant that kept other values. Operations on
+// parts of a field (/scope/0) or removals cannot be checked without the
+// token's prior state; the engine sends neither.
+func confirmPatch(id string, ops []pat.PatchOp, got *pat.Token) error {
+	var diffs []string
+	if !strings.EqualFold(got.ID, id) {
+		diffs = append(diffs, fmt.Sprintf("token id %q (the PATCH was for %q)", got.ID, id))
+	}
+	if got.Undecodable != "" {
+		diffs = append(diffs, "undecodable data ("+got.Undecodable+")")
+	}
+	for _, op := range ops {
+		if op.Op != "replace" && op.Op != "add" {
+			continue
+		}
+		if d := fieldDiff(op, got); d != "" {
+			diffs = append(diffs, d)
+		}
+	}
+	if len(diffs) > 0 {
+		return &unconfirmedError{diffs: diffs}
+	}
+	return nil
+}
+
+// fieldDiff compares one whole-field value sent with the answer's; "" when
+// they agree (or the path is not a whole field).
+func fieldDiff(op pat.PatchOp, got *pat.Token) string {
+	sent, err := json.Marshal(op.Value)
+	if err != nil {
+		return fmt.Sprintf("%s: the value sent cannot be compared: %v", op.Path, err)
+	}
+	show := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	switch op.Path {
+	case pat.PathName:
+		var want string
+		if json.Unmarshal(sent, &want) != nil || got.Name != want {
+			return fmt.Sprintf("name %s (sent %s)", show(got.Name), sent)
+		}
+	case pat.PathScope:
+		var want []string
+		if json.Unmarshal(sent, &want) != nil || (want == nil) != got.Scope.Null || !sameScopes(want, got.Scope.Values) {
+			return fmt.Sprintf("scope %s (sent %s)", show(got.Scope), sent)
+		}
+	case pat.PathExpirationDate:
+		var want *string
+		if json.Unmarshal(sent, &want) != nil {
+			return fmt.Sprintf("expirationDate (sent %s, not a date)", sent)
+		}
+		var wantT *time.Time
+		if want != nil {
+			t, err := pat.ParseTime(*want)
+			if err != nil {
+				return fmt.Sprintf("expirationDate (sent %s, not a date)", sent)
+			}
+			wantT = &t
+		}
+		if (wantT == nil) != (got.ExpirationDate == nil) || (wantT != nil && !wantT.Equal(*got.ExpirationDate)) {
+			shown := "null"
+			if got.ExpirationDate != nil {
+				shown = pat.FormatTime(*got.ExpirationDate)
+			}
+			return fmt.Sprintf("expirationDate %s (sent %s)", shown, sent)
+		}
+	case pat.PathUserAwareTokenNeverExpires:
+		var want *bool
+		if json.Unmarshal(sent, &want) != nil || (want == nil) != (got.UserAwareTokenNeverExpires == nil) ||
+			(want != nil && *want != *got.UserAwareTokenNeverExpires) {
+			return fmt.Sprintf("userAwareTokenNeverExpires %s (sent %s)", show(got.UserAwareTokenNeverExpires), sent)
+		}
+	}
+	return ""
+}
+
+// sameScopes: the same scopes, in any order (the tenant may sort them).
+func sameScopes(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
 }
 
 var patchOps = map[string]bool{"add": true, "remove": true, "replace": true, "move": true, "copy": true, "test": true}

@@ -351,7 +351,7 @@ func TestCreateRequestShape(t *testing.T) {
 }
 
 func TestPatchValidation(t *testing.T) {
-	ft := newFakeTenant(t, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, oneToken("a")) })
+	ft := newFakeTenant(t, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, patched(t, r, oneToken("a"))) })
 	v3, _ := newTestClient(t, ft.srv.URL, nil)
 	v25, _ := newTestClient(t, ft.srv.URL, func(c *Config) { c.Version = pat.V2025 })
 	ctx := t.Context()
@@ -488,4 +488,26 @@ func TestRetryOnlyWhenNothingWasSent(t *testing.T) {
 	if ft.calls() != 1 {
 		t.Fatalf("%d token fetches, want 1 (the token is cached)", ft.calls())
 	}
+}
+
+// patched applies the whole-field replace and add operations of r's JSON
+// Patch body to the token JSON tok, as a tenant would, and returns the result.
+func patched(t *testing.T, r *http.Request, tok string) string {
+	t.Helper()
+	var ops []pat.PatchOp
+	if err := json.NewDecoder(r.Body).Decode(&ops); err != nil {
+		t.Errorf("patch body: %v", err)
+		return tok
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(tok), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		if (op.Op == "replace" || op.Op == "add") && strings.Count(op.Path, "/") == 1 {
+			m[strings.TrimPrefix(op.Path, "/")] = op.Value
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
 }

@@ -283,6 +283,13 @@ func (e *Engine) evaluate(ev *policy.Evaluator, inv *Inventory, now time.Time, l
 	for i := lo; i < hi; i++ {
 		t := &inv.Tokens[i]
 		d := ev.Evaluate(t)
+		if t.Undecodable != "" {
+			// Part of what the tenant sent for this token cannot be used (a
+			// null inside scope): it is listed, whatever matched, and
+			// nothing is decided on it.
+			c.skipped = append(c.skipped, undecodableOf(t, d))
+			continue
+		}
 		if !d.Matched {
 			continue
 		}
@@ -357,6 +364,21 @@ func itemOf(t *pat.Token, d policy.Decision) plan.Item {
 		it.AlsoMatched = []string{}
 	}
 	return it
+}
+
+// SkipUndecodable is the plan.Skipped reason of a token whose listed data
+// cannot be used; the reason goes on with what was wrong ("undecodable:
+// scope[0] is null").
+const SkipUndecodable policy.SkipReason = "undecodable"
+
+func undecodableOf(t *pat.Token, d policy.Decision) plan.Skipped {
+	return plan.Skipped{
+		TokenID:   t.ID,
+		TokenName: t.Name,
+		OwnerID:   t.Owner.ID,
+		Policy:    d.Policy, // "" when no policy matched
+		Reason:    string(SkipUndecodable) + ": " + t.Undecodable,
+	}
 }
 
 func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {

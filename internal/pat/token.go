@@ -90,7 +90,11 @@ type Token struct {
 	// LastUsed is nil when the token has never been used. The tenant updates it at
 	// most once a day, and only when the token mints an access token.
 	LastUsed *time.Time
-	Managed  bool
+	// Managed is true unless the listing said "managed": false in so many
+	// words: a missing, null or malformed value is taken as managed, which
+	// patjanitor leaves alone unless a policy opts in. Guessing "unmanaged"
+	// would expose a platform token to deletion.
+	Managed bool
 	// AccessTokenValiditySeconds is 0 when the field was absent.
 	AccessTokenValiditySeconds int
 	// ExpirationDate is nil when the token never expires (v2025+, v1) or when the
@@ -98,6 +102,10 @@ type Token struct {
 	ExpirationDate *time.Time
 	// UserAwareTokenNeverExpires is nil where the API version does not send it.
 	UserAwareTokenNeverExpires *bool
+	// Undecodable says why the tenant's data for this token cannot be used
+	// (e.g. "scope[0] is null"); "" when it can. Such a token is skipped with
+	// that reason: never acted on, never the source of a patch value.
+	Undecodable string
 }
 
 // LastUsedString renders LastUsed for explanations: the timestamp or "never".
@@ -143,12 +151,59 @@ func (t Token) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON decodes the API's shape. A missing or null scope is Null; id and
-// created are required; every timestamp must parse.
+// readToken is the JSON shape as read: scope and managed are kept raw, as
+// their meaning depends on more than their Go type (a null element, a value
+// that is not a boolean).
+type readToken struct {
+	ID                         string          `json:"id"`
+	Name                       string          `json:"name"`
+	Scope                      json.RawMessage `json:"scope"`
+	Owner                      Owner           `json:"owner"`
+	Created                    string          `json:"created"`
+	LastUsed                   *string         `json:"lastUsed"`
+	Managed                    json.RawMessage `json:"managed"`
+	AccessTokenValiditySeconds int             `json:"accessTokenValiditySeconds,omitempty"`
+	ExpirationDate             *string         `json:"expirationDate,omitempty"`
+	UserAwareTokenNeverExpires *bool           `json:"userAwareTokenNeverExpires,omitempty"`
+}
+
+// ManagedValue reads the managed field as patjanitor does: only the literal
+// false is unmanaged; raw is nil when the field was absent.
+func ManagedValue(raw []byte) bool {
+	return !bytes.Equal(bytes.TrimSpace(raw), []byte("false"))
+}
+
+// NullScopeElement is the Undecodable reason of a scope list whose element i
+// is null: the tenant's own default for an element, sp:scopes:all, cannot be
+// told from a corrupt entry, and "" would be sent back as a scope.
+func NullScopeElement(i int) string { return fmt.Sprintf("scope[%d] is null", i) }
+
+// UnmarshalJSON decodes the API's shape. A missing or null scope is Null, a
+// null inside it makes the token Undecodable; anything but "managed": false
+// is managed; id and created are required; every timestamp must parse.
 func (t *Token) UnmarshalJSON(b []byte) error {
-	w := wireToken{Scope: Scopes{Null: true}}
+	var w readToken
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
+	}
+	scope := Scopes{Null: true}
+	undecodable := ""
+	if len(w.Scope) > 0 && !bytes.Equal(w.Scope, []byte("null")) {
+		var elems []*string
+		if err := json.Unmarshal(w.Scope, &elems); err != nil {
+			return fmt.Errorf("scope: %w", err)
+		}
+		values := make([]string, len(elems))
+		for i, e := range elems {
+			if e == nil {
+				if undecodable == "" {
+					undecodable = NullScopeElement(i)
+				}
+				continue
+			}
+			values[i] = *e
+		}
+		scope = ScopesOf(values...)
 	}
 	if w.ID == "" {
 		return fmt.Errorf("token without id")
@@ -158,10 +213,11 @@ func (t *Token) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("token %s: created: %w", w.ID, err)
 	}
 	tok := Token{
-		ID: w.ID, Name: w.Name, Scope: w.Scope, Owner: w.Owner, Created: created,
-		Managed:                    w.Managed,
+		ID: w.ID, Name: w.Name, Scope: scope, Owner: w.Owner, Created: created,
+		Managed:                    ManagedValue(w.Managed),
 		AccessTokenValiditySeconds: w.AccessTokenValiditySeconds,
 		UserAwareTokenNeverExpires: w.UserAwareTokenNeverExpires,
+		Undecodable:                undecodable,
 	}
 	if w.LastUsed != nil {
 		lu, err := ParseTime(*w.LastUsed)

@@ -135,7 +135,9 @@ type Policy struct {
 	Action string `json:"action"`
 }
 
-// Skipped is a token a policy matched that is exempt from any action.
+// Skipped is a token a policy matched that is exempt from any action, or a
+// token whose listed data could not be used (Reason "undecodable: …", Policy
+// "" when none matched).
 type Skipped struct {
 	TokenID   string `json:"tokenId"`
 	TokenName string `json:"tokenName"`
