@@ -223,3 +223,47 @@ func TestDecodePresized(t *testing.T) {
 		}
 	}
 }
+
+// managed is false only when the listing says false; a null inside scope
+// makes the token undecodable (a later duplicate scope key replaces it), in
+// the streaming decoder and in pat.Token alike.
+func TestDecodeManagedAndNullScopeElements(t *testing.T) {
+	const created = `"created":"2026-01-02T03:04:05.000Z"`
+	doc := `[` + strings.Join([]string{
+		`{"id":"f",` + created + `,"managed":false}`,
+		`{"id":"t",` + created + `,"managed":true}`,
+		`{"id":"absent",` + created + `}`,
+		`{"id":"null",` + created + `,"managed":null}`,
+		`{"id":"string",` + created + `,"managed":"false"}`,
+		`{"id":"number",` + created + `,"managed":0}`,
+		`{"id":"object",` + created + `,"managed":{"v":false}}`,
+		`{"id":"last-wins",` + created + `,"managed":null,"managed":false}`,
+		`{"id":"scope-null-0",` + created + `,"scope":[null,"sp:scopes:all"]}`,
+		`{"id":"scope-null-2",` + created + `,"scope":["a","b",null,null]}`,
+		`{"id":"scope-replaced",` + created + `,"scope":[null],"scope":["a"]}`,
+		`{"id":"scope-null",` + created + `,"scope":null}`,
+	}, ",") + `]`
+	agree(t, doc)
+	toks, err := decodeTokenArray(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		managed     bool
+		undecodable string
+	}{
+		"f": {false, ""}, "t": {true, ""}, "absent": {true, ""}, "null": {true, ""}, "string": {true, ""},
+		"number": {true, ""}, "object": {true, ""}, "last-wins": {false, ""},
+		"scope-null-0": {true, "scope[0] is null"}, "scope-null-2": {true, "scope[2] is null"},
+		"scope-replaced": {true, ""}, "scope-null": {true, ""},
+	}
+	for _, tok := range toks {
+		w := want[tok.ID]
+		if tok.Managed != w.managed || tok.Undecodable != w.undecodable {
+			t.Errorf("%s: managed %v undecodable %q, want %v %q", tok.ID, tok.Managed, tok.Undecodable, w.managed, w.undecodable)
+		}
+	}
+	if len(toks) != len(want) {
+		t.Errorf("%d tokens, want %d", len(toks), len(want))
+	}
+}

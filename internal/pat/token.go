@@ -157,7 +157,7 @@ func (t Token) MarshalJSON() ([]byte, error) {
 type readToken struct {
 	ID                         string          `json:"id"`
 	Name                       string          `json:"name"`
-	Scope                      json.RawMessage `json:"scope"`
+	Scope                      readScope       `json:"scope"`
 	Owner                      Owner           `json:"owner"`
 	Created                    string          `json:"created"`
 	LastUsed                   *string         `json:"lastUsed"`
@@ -165,6 +165,39 @@ type readToken struct {
 	AccessTokenValiditySeconds int             `json:"accessTokenValiditySeconds,omitempty"`
 	ExpirationDate             *string         `json:"expirationDate,omitempty"`
 	UserAwareTokenNeverExpires *bool           `json:"userAwareTokenNeverExpires,omitempty"`
+}
+
+// readScope reads one occurrence of the scope field (encoding/json calls
+// UnmarshalJSON for each duplicate key, so a malformed earlier one is an
+// error even if a later one replaces it): null is Null, an array is its
+// strings, with the index of its first null element (-1 when none).
+type readScope struct {
+	s      Scopes
+	nullAt int
+	set    bool
+}
+
+func (r *readScope) UnmarshalJSON(b []byte) error {
+	*r = readScope{s: Scopes{Null: true}, nullAt: -1, set: true}
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		return nil
+	}
+	var elems []*string
+	if err := json.Unmarshal(b, &elems); err != nil {
+		return fmt.Errorf("scope: %w", err)
+	}
+	values := make([]string, len(elems))
+	for i, e := range elems {
+		if e == nil {
+			if r.nullAt < 0 {
+				r.nullAt = i
+			}
+			continue
+		}
+		values[i] = *e
+	}
+	r.s = ScopesOf(values...)
+	return nil
 }
 
 // ManagedValue reads the managed field as patjanitor does: only the literal
@@ -186,24 +219,12 @@ func (t *Token) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	scope := Scopes{Null: true}
-	undecodable := ""
-	if len(w.Scope) > 0 && !bytes.Equal(w.Scope, []byte("null")) {
-		var elems []*string
-		if err := json.Unmarshal(w.Scope, &elems); err != nil {
-			return fmt.Errorf("scope: %w", err)
+	scope, undecodable := Scopes{Null: true}, ""
+	if w.Scope.set {
+		scope = w.Scope.s
+		if w.Scope.nullAt >= 0 {
+			undecodable = NullScopeElement(w.Scope.nullAt)
 		}
-		values := make([]string, len(elems))
-		for i, e := range elems {
-			if e == nil {
-				if undecodable == "" {
-					undecodable = NullScopeElement(i)
-				}
-				continue
-			}
-			values[i] = *e
-		}
-		scope = ScopesOf(values...)
 	}
 	if w.ID == "" {
 		return fmt.Errorf("token without id")
