@@ -91,13 +91,33 @@ func newRedactor(secrets ...secret.Secret) *redactor {
 	all := make([]secret.Secret, 0, 2*len(secrets))
 	for _, s := range secrets {
 		all = append(all, s)
-		// A URL's path and query are the secret part of most webhook URLs
-		// (hooks.slack.com/services/T…/B…/X…); catch them on their own.
-		if u, err := url.Parse(s.Reveal()); err == nil && u.Host != "" {
-			all = append(all, secret.New(u.RequestURI()))
-		}
+		all = append(all, urlParts(s)...)
 	}
 	return &redactor{r: secret.NewRedactor(all...)}
+}
+
+// urlParts are the secret parts of a webhook URL, to be caught on their own:
+// the path and query (hooks.slack.com/services/T…/B…/X…), the last path
+// segment (Slack's token) and each query value (?token=…), the last two
+// decoded, as a server that echoes them may have decoded them first. The
+// redactor derives the encoded forms. Nothing for a value that is not a URL.
+func urlParts(s secret.Secret) []secret.Secret {
+	u, err := url.Parse(s.Reveal())
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	parts := []string{u.RequestURI(), u.EscapedPath(), u.RawQuery}
+	if i := strings.LastIndexByte(u.Path, '/'); i >= 0 {
+		parts = append(parts, u.Path[i+1:])
+	}
+	for _, vs := range u.Query() {
+		parts = append(parts, vs...)
+	}
+	out := make([]secret.Secret, 0, len(parts))
+	for _, p := range parts {
+		out = append(out, secret.New(p))
+	}
+	return out
 }
 
 func (r *redactor) scrub(s string) string {
