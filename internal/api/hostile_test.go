@@ -443,3 +443,29 @@ func TestHostileUnresolvableHostFailsAtOnce(t *testing.T) {
 		t.Error("the fake resolver saw no query: the test did not exercise DNS")
 	}
 }
+
+// A redirect whose Location does not parse: net/http would fail the request
+// with an error quoting the Location whole; the client reports the 3xx
+// without it, once.
+func TestHostileUnparseableRedirect(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	ft := newFakeTenant(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.Header().Set("Location", "http://[::1/v3/personal-access-tokens/"+testClientID+"?secret=1")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	c, rec := newTestClient(t, ft.srv.URL, nil)
+	err := c.DeleteToken(t.Context(), "t1")
+	if !errors.Is(err, ErrRedirect) || !strings.Contains(err.Error(), "307") || strings.Contains(err.Error(), "secret=1") ||
+		strings.Contains(err.Error(), testClientID) {
+		t.Fatalf("error %v: want ErrRedirect without the Location", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, retries, _ := rec.snapshot(); n != 1 || len(retries) != 0 {
+		t.Errorf("%d requests, retries %v: want 1, none", n, retries)
+	}
+}

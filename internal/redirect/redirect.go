@@ -13,12 +13,18 @@ package redirect
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
 // NoFollow returns a copy of hc that never follows a redirect: Do returns the
 // 3xx response itself. A nil hc is a new client with the given timeout. The
 // caller's client is not modified (it may be shared).
+//
+// CheckRedirect alone is not enough: net/http parses the Location before it
+// asks CheckRedirect, and a Location that does not parse becomes an error
+// quoting it whole, path and query included. So the transport also moves a
+// 3xx's Location out of net/http's sight (Host reads it back).
 func NoFollow(hc *http.Client, timeout time.Duration) *http.Client {
 	var c http.Client
 	if hc != nil {
@@ -27,7 +33,28 @@ func NoFollow(hc *http.Client, timeout time.Duration) *http.Client {
 		c.Timeout = timeout
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport // what a nil Transport means to http.Client
+	}
+	c.Transport = hideLocation{base}
 	return &c
+}
+
+// locationHeader holds a 3xx's Location once hideLocation has moved it.
+const locationHeader = "X-Patjanitor-Redirect-Location"
+
+type hideLocation struct{ base http.RoundTripper }
+
+func (h hideLocation) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := h.base.RoundTrip(r)
+	if resp != nil && Is(resp.StatusCode) {
+		if loc := resp.Header.Values("Location"); len(loc) > 0 {
+			resp.Header[locationHeader] = loc
+			resp.Header.Del("Location")
+		}
+	}
+	return resp, err
 }
 
 // Is reports whether code is a redirection (3xx).
@@ -38,11 +65,17 @@ func Is(code int) bool { return code >= 300 && code <= 399 }
 // server that sent it. "" when there is no Location; "an unparseable
 // Location" when it does not parse.
 func Host(resp *http.Response) string {
-	loc := resp.Header.Get("Location")
+	loc := resp.Header.Get(locationHeader)
+	if loc == "" {
+		loc = resp.Header.Get("Location")
+	}
 	if loc == "" {
 		return ""
 	}
-	u, err := resp.Location()
+	u, err := url.Parse(loc)
+	if err == nil && resp.Request != nil && resp.Request.URL != nil {
+		u, err = resp.Request.URL.Parse(loc)
+	}
 	if err != nil || u.Host == "" {
 		return "an unparseable Location"
 	}
