@@ -25,7 +25,7 @@ func echoForms(v string) map[string]string {
 		"query-escaped": url.QueryEscape(v),
 		"path-escaped":  url.PathEscape(v),
 		"json":          string(j[1 : len(j)-1]),
-		"go-quoted":     strings.Trim(strconv.Quote(v), `"`),
+		"go-quoted":     strconv.Quote(v)[1 : len(strconv.Quote(v))-1],
 		"base64":        base64.StdEncoding.EncodeToString([]byte(v)),
 		"base64 raw":    base64.RawURLEncoding.EncodeToString([]byte(v)),
 	}

@@ -25,14 +25,17 @@ func wireForms(v string) map[string]string {
 		"base64 url raw":      base64.RawURLEncoding.EncodeToString([]byte(v)),
 		"query, lower hex":    strings.ToLower(url.QueryEscape(v)), // only used when v has no letters that change
 		"json, slash-escaped": strings.ReplaceAll(string(j[1:len(j)-1]), "/", `\/`),
-		"go-quoted":           strings.Trim(strconv.Quote(v), `"`),
-		"go-quoted json":      strings.Trim(strconv.Quote(string(j[1:len(j)-1])), `"`),
+		"go-quoted":           unquote(strconv.Quote(v)),
+		"go-quoted json":      unquote(strconv.Quote(string(j[1 : len(j)-1]))),
 	}
 	if strings.ToLower(v) != v {
 		delete(out, "query, lower hex")
 	}
 	return out
 }
+
+// unquote drops the enclosing quotes (only those).
+func unquote(q string) string { return q[1 : len(q)-1] }
 
 func mustJSON(s string) string {
 	b, _ := json.Marshal(s)
