@@ -7,9 +7,14 @@
 // of failing loudly: a listing whose body is truncated or malformed is an error,
 // never a partial result; a create is never retried when the first attempt may have
 // reached the tenant; and every error is an *Error that names the operation, the
-// HTTP status and the tenant's detailCode and trackingId, and never the secret.
+// HTTP status and the tenant's detailCode and trackingId, and never the secret
+// (nor the access token) in any form a server may echo it in. No request follows
+// a redirect: a 3xx is ErrRedirect, naming the Location's host only. A PATCH
+// counts only when its answer shows the same token with the values sent
+// (ErrUnconfirmed otherwise).
 //
 // Requests pass through a client-side rate limiter sized so that a well-behaved run
 // never meets the tenant's own limit (see RateLimit), and 429, 5xx and connection
-// failures are retried within Config.MaxAttempts and the caller's context.
+// failures are retried within Config.MaxAttempts and the caller's context; a host
+// name that does not resolve is not.
 package api
