@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // publicIdentitiesPath is always v3: the endpoint exists there whatever version
@@ -73,9 +75,12 @@ const (
 func (c *Client) ListPublicIdentities(ctx context.Context, ids []string) ([]Identity, error) {
 	want := make(map[string]bool, len(ids))
 	uniq := make([]string, 0, len(ids))
+	// want and found are by pat.IDKey: an identity the tenant spells in
+	// another case than asked is the one asked for (taken for missing, its
+	// owner's tokens would match ownerMissing).
 	for _, id := range ids {
-		if id != "" && !want[id] {
-			want[id] = true
+		if k := pat.IDKey(id); id != "" && !want[k] {
+			want[k] = true
 			uniq = append(uniq, id)
 		}
 	}
@@ -87,7 +92,7 @@ func (c *Client) ListPublicIdentities(ctx context.Context, ids []string) ([]Iden
 	}
 	out := make([]Identity, 0, len(found))
 	for _, id := range uniq {
-		if idn, ok := found[id]; ok {
+		if idn, ok := found[pat.IDKey(id)]; ok {
 			out = append(out, idn)
 		}
 	}
@@ -151,11 +156,11 @@ func (c *Client) lookupBatch(ctx context.Context, batch []string, want map[strin
 			return err
 		}
 		for _, idn := range page {
-			if want[idn.ID] {
-				if _, dup := found[idn.ID]; !dup {
+			if k := pat.IDKey(idn.ID); want[k] {
+				if _, dup := found[k]; !dup {
 					got++
 				}
-				found[idn.ID] = idn
+				found[k] = idn
 			}
 		}
 		offset += len(page)

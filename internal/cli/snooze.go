@@ -82,8 +82,11 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 		return errors.New("snooze: --for is required (e.g. --for 30d)")
 	}
 	d, err := policy.ParseDuration(o.forText)
-	if err != nil || d <= 0 {
-		return fmt.Errorf("snooze: --for %q: want a positive duration such as 30d (%v)", o.forText, err)
+	switch {
+	case err != nil:
+		return fmt.Errorf("snooze: --for %q: want a positive duration such as 30d: %w", o.forText, err)
+	case d <= 0:
+		return fmt.Errorf("snooze: --for %q: want a positive duration such as 30d", o.forText)
 	}
 	reason := strings.TrimSpace(o.reason)
 	if reason == "" {

@@ -153,6 +153,9 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 		}
 		return v
 	}
+	if err := printConfigWarnings(g.streams.Err, cfg, fileID); err != nil {
+		return err
+	}
 	w := &errWriter{w: g.streams.Out}
 	w.printf("%s is valid (%s)\n\n", cfg.File, cfg.Digest)
 
@@ -356,4 +359,22 @@ func actionList(actions []policy.Action) string {
 		s[i] = string(a)
 	}
 	return strings.Join(s, ", ")
+}
+
+// printConfigWarnings prints the problems that do not make the config
+// invalid (ids not in the tenant's form), one per line with file, line and
+// field, and the same about PATJANITOR_CLIENT_ID when it replaced the file's
+// clientId (fileID).
+func printConfigWarnings(w io.Writer, cfg *policy.Config, fileID string) error {
+	for _, p := range cfg.Warnings {
+		if _, err := fmt.Fprintln(w, "warning: "+p.Error()); err != nil {
+			return err
+		}
+	}
+	if id := cfg.Tenant.ClientID; id != fileID && !pat.CanonicalID(id) {
+		if _, err := fmt.Fprintf(w, "warning: %s: %s\n", policy.EnvClientID, policy.IDWarning(id)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

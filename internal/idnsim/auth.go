@@ -155,6 +155,7 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request, body []byte, en
 	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	id = s.storedID(id)
 	rec, ok := s.pop.tokens[id]
 	if !ok || id == "" {
 		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "Bad client credentials"})

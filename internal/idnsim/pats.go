@@ -282,7 +282,7 @@ type patchOp struct {
 // lookupVisible finds a token the caller may see; managed tokens are hidden
 // (404) from a caller who may not see managed tokens. Callers hold s.mu.
 func (s *Sim) lookupVisible(c *caller, id string) (*record, bool) {
-	rec, ok := s.pop.tokens[id]
+	rec, ok := s.pop.tokens[s.storedID(id)]
 	if !ok || (rec.tok.Managed && !c.seeManaged) {
 		return nil, false
 	}
@@ -450,8 +450,23 @@ func (s *Sim) deleteToken(w http.ResponseWriter, c *caller, id string) {
 		s.mu.Unlock()
 		writeError(w, http.StatusForbidden, "deleting another owner's token needs "+scopeAllManage)
 	default:
-		s.pop.remove(id)
+		s.pop.remove(rec.tok.ID)
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// storedID returns the id under which the population holds the token id
+// names: id itself, or with AnyCaseIDs the stored id equal to it without
+// regard to case. Callers hold s.mu.
+func (s *Sim) storedID(id string) string {
+	if _, ok := s.pop.tokens[id]; ok || !s.set.anyCaseIDs {
+		return id
+	}
+	for k := range s.pop.tokens {
+		if strings.EqualFold(k, id) {
+			return k
+		}
+	}
+	return id
 }

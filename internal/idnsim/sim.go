@@ -67,6 +67,12 @@ type Options struct {
 	// PageCap > 0 silently truncates every token listing to this many items, as
 	// a paging server would.
 	PageCap int
+	// AnyCaseIDs makes the tenant take token ids in any case: the OAuth
+	// client_id and the {id} of a token's path match a stored id without
+	// regard to case. The API documents neither way; patjanitor must be
+	// safe with both (its own credential spelled in capitals is still its
+	// own).
+	AnyCaseIDs bool
 	// Sleep waits for injected latency. Default: a timer that gives up when ctx
 	// ends. Tests inject a fake.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -213,6 +219,7 @@ type settings struct {
 	accessTokenTTL time.Duration
 	patchOthers    bool
 	pageCap        int
+	anyCaseIDs     bool
 }
 
 // Sim is a simulated tenant. It is an http.Handler; serve it on a loopback
@@ -249,6 +256,7 @@ func New(opts Options) *Sim {
 			accessTokenTTL: opts.AccessTokenTTL,
 			patchOthers:    opts.PatchOthers,
 			pageCap:        opts.PageCap,
+			anyCaseIDs:     opts.AnyCaseIDs,
 		},
 		limiter: newLimiter(opts.RateLimit, opts.RateWindow),
 	}

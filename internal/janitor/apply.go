@@ -188,13 +188,15 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	fresh.Owners = inv.owners
 	e.observePlan(fresh)
 
+	// By pat.IDKey: a saved item matches its token however either spells
+	// the id.
 	freshByID := map[string]*plan.Item{}
 	for i := range fresh.Plan.Items {
-		freshByID[fresh.Plan.Items[i].TokenID] = &fresh.Plan.Items[i]
+		freshByID[pat.IDKey(fresh.Plan.Items[i].TokenID)] = &fresh.Plan.Items[i]
 	}
 	skipByID := map[string]plan.Skipped{}
 	for _, s := range fresh.Plan.Skipped {
-		skipByID[s.TokenID] = s
+		skipByID[pat.IDKey(s.TokenID)] = s
 	}
 
 	p := *saved
@@ -214,7 +216,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	for i := range saved.Items {
 		it := saved.Items[i]
 		if it.Mode == plan.ModeGrace {
-			if f := freshByID[it.TokenID]; inv.Err == nil && f != nil && f.Mode == plan.ModeGrace && f.Policy == it.Policy && f.Action == it.Action {
+			if f := freshByID[pat.IDKey(it.TokenID)]; inv.Err == nil && f != nil && f.Mode == plan.ModeGrace && f.Policy == it.Policy && f.Action == it.Action {
 				p.Items = append(p.Items, *f)
 				approved[markKeyOf(f)] = true
 			}
@@ -226,12 +228,15 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		tok, listed := inv.Token(it.TokenID)
 		reason := ""
 		if inv.Err == nil {
-			reason = dropReason(&it, tok, listed, freshByID[it.TokenID], skipByID, e.clientID, started, saved.GeneratedAt)
+			reason = dropReason(&it, tok, listed, freshByID[pat.IDKey(it.TokenID)], skipByID, e.clientID, started, saved.GeneratedAt)
 		}
 		if reason != "" {
 			dropped = append(dropped, ItemResult{Item: it, Outcome: OutcomeDropped, Detail: reason})
 			continue
 		}
+		// The request names the token as the tenant listed it, whatever
+		// spelling the saved plan holds.
+		it.TokenID = tok.ID
 		p.Items = append(p.Items, it)
 		ws = append(ws, work{item: it, token: tok, ops: it.Patch})
 		if it.Marked != nil {
@@ -310,14 +315,14 @@ func dropReason(it *plan.Item, tok pat.Token, listed bool, fresh *plan.Item, ski
 	if !listed {
 		return "gone: the token no longer exists"
 	}
-	if it.TokenID == clientID {
+	if pat.SameID(it.TokenID, clientID) || pat.SameID(tok.ID, clientID) {
 		return "now exempt: own-credential"
 	}
 	usedAgain := ""
 	if !sameTime(it.LastUsed, tok.LastUsed) {
 		usedAgain = fmt.Sprintf("lastUsed is now %s (was %s)", tok.LastUsedString(), lastUsedString(it.LastUsed))
 	}
-	if s, ok := skipped[it.TokenID]; ok {
+	if s, ok := skipped[pat.IDKey(it.TokenID)]; ok {
 		return "now exempt: " + s.Reason
 	}
 	if fresh == nil {

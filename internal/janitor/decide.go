@@ -293,7 +293,7 @@ func (e *Engine) evaluate(ev *policy.Evaluator, inv *Inventory, now time.Time, l
 		if !d.Matched {
 			continue
 		}
-		if t.ID == e.clientID && d.Skip == "" {
+		if pat.SameID(t.ID, e.clientID) && d.Skip == "" {
 			// Defence in depth: evaluation skips the own credential; if it
 			// ever did not, the engine still would.
 			d.Skip, d.Patch = policy.SkipOwnCredential, nil
@@ -533,6 +533,9 @@ func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int, it
 			owners = append(owners, m.OwnerID)
 		}
 		for _, o := range owners {
+			// One owner's tokens count together however the tenant
+			// spells the owner's id.
+			o = pat.IDKey(o)
 			perOwner[o]++
 			if perOwner[o] > perOwner[worst] || (perOwner[o] == perOwner[worst] && o < worst) {
 				worst = o

@@ -427,7 +427,7 @@ func (e *Engine) mutate(ctx context.Context, runID string, w work, log *zap.Logg
 
 	// Defence in depth: whatever put it into the work list, the credential
 	// the engine runs as is never touched.
-	if it.TokenID == e.clientID || w.token.ID == e.clientID {
+	if pat.SameID(it.TokenID, e.clientID) || pat.SameID(w.token.ID, e.clientID) {
 		res.Outcome, res.Detail = OutcomeRefused, "the token is the credential patjanitor runs as; never acted on"
 		log.Error("refused to act on the own credential (a bug put it into the plan)")
 		e.metrics.AddAction(it.Policy, it.Action, MetricSkipped)

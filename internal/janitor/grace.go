@@ -170,7 +170,7 @@ func (inv *Inventory) newMarks(ms []state.Mark) []state.Mark {
 
 // markKeyOf is the mark an item stands for.
 func markKeyOf(it *plan.Item) state.MarkKey {
-	return state.MarkKey{TokenID: it.TokenID, Policy: it.Policy}
+	return state.KeyOf(it.TokenID, it.Policy)
 }
 
 // updateMarks brings the store up to date after a run's mutations and

@@ -51,6 +51,8 @@ type Inventory struct {
 	// truncated: the inventory must not be acted on.
 	Err error
 
+	// byID indexes Tokens by pat.IDKey: two listed tokens whose ids differ
+	// only in case are one token of the tenant, listed twice.
 	byID map[string]int
 	// owners is the owner lookup made before evaluation (nil when no policy
 	// has owner conditions); decide feeds it to policy.Env.Owner.
@@ -79,7 +81,7 @@ func (inv *Inventory) addProblem(problem string, cause error) {
 
 // Token returns the listed token with this id.
 func (inv *Inventory) Token(id string) (pat.Token, bool) {
-	i, ok := inv.byID[id]
+	i, ok := inv.byID[pat.IDKey(id)]
 	if !ok {
 		return pat.Token{}, false
 	}
@@ -190,10 +192,15 @@ func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged 
 			if why := outsideFilter(listings[i], t); why != "" {
 				problem(i, "token %s %s: the tenant did not apply the filter", t.ID, why)
 			}
-			if k, ok := inv.byID[t.ID]; ok {
+			key := pat.IDKey(t.ID)
+			if k, ok := inv.byID[key]; ok {
 				switch {
 				case single || from[k] == i:
-					problem(i, "token %s appears twice", t.ID)
+					if first := inv.Tokens[k].ID; first != t.ID {
+						problem(i, "token %s appears twice (also as %s: the tenant takes ids in any case)", t.ID, first)
+					} else {
+						problem(i, "token %s appears twice", t.ID)
+					}
 					dups = true
 				case !sameToken(&inv.Tokens[k], t):
 					problem(i, "token %s differs from the copy another listing returned (it changed between the calls)", t.ID)
@@ -201,10 +208,10 @@ func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged 
 				continue
 			}
 			if single {
-				inv.byID[t.ID] = j
+				inv.byID[key] = j
 				continue
 			}
-			inv.byID[t.ID] = len(inv.Tokens)
+			inv.byID[key] = len(inv.Tokens)
 			inv.Tokens = append(inv.Tokens, *t)
 			from = append(from, i)
 		}
@@ -214,13 +221,13 @@ func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged 
 		// report should still list each token once).
 		kept := make([]pat.Token, 0, len(inv.byID))
 		for j := range inv.Tokens {
-			if inv.byID[inv.Tokens[j].ID] == j {
+			if inv.byID[pat.IDKey(inv.Tokens[j].ID)] == j {
 				kept = append(kept, inv.Tokens[j])
 			}
 		}
 		inv.Tokens = kept
 		for j := range kept {
-			inv.byID[kept[j].ID] = j
+			inv.byID[pat.IDKey(kept[j].ID)] = j
 		}
 	}
 	if !inv.Unfiltered {

@@ -118,12 +118,12 @@ func (e *Engine) withdrawDigests(ctx context.Context, all, removed []state.Mark)
 	}
 	held := map[string]bool{}
 	for _, m := range all {
-		held[m.OwnerID] = true
+		held[pat.IDKey(m.OwnerID)] = true
 	}
 	var ids []string
 	for _, m := range removed {
-		if !held[m.OwnerID] {
-			held[m.OwnerID] = true // once per owner
+		if !held[pat.IDKey(m.OwnerID)] {
+			held[pat.IDKey(m.OwnerID)] = true // once per owner
 			ids = append(ids, notify.DigestID(e.cfg.Notify.Owners, m.OwnerID))
 		}
 	}
@@ -226,18 +226,19 @@ func (e *Engine) digests(v runView) []notify.Digest {
 	byOwner := map[string][]state.Mark{}
 	for _, m := range v.marks {
 		if !m.Due(v.finished) {
-			byOwner[m.OwnerID] = append(byOwner[m.OwnerID], m)
+			byOwner[pat.IDKey(m.OwnerID)] = append(byOwner[pat.IDKey(m.OwnerID)], m)
 		}
 	}
 	var out []notify.Digest
 	seen := map[string]bool{}
 	for i := range v.plan.Items {
 		it := &v.plan.Items[i]
-		if it.Mode != plan.ModeGrace || seen[it.OwnerID] || len(byOwner[it.OwnerID]) == 0 {
+		owner := pat.IDKey(it.OwnerID)
+		if it.Mode != plan.ModeGrace || seen[owner] || len(byOwner[owner]) == 0 {
 			continue
 		}
-		seen[it.OwnerID] = true
-		ms := byOwner[it.OwnerID]
+		seen[owner] = true
+		ms := byOwner[owner]
 		slices.SortFunc(ms, func(a, b state.Mark) int {
 			return cmpStrings(a.Policy, b.Policy, a.TokenName, b.TokenName, a.TokenID, b.TokenID)
 		})
@@ -273,10 +274,10 @@ func (e *Engine) notices(v runView) []notify.Notice {
 			continue
 		}
 		it := r.Item
-		i, ok := idx[it.OwnerID]
+		i, ok := idx[pat.IDKey(it.OwnerID)]
 		if !ok {
 			i = len(out)
-			idx[it.OwnerID] = i
+			idx[pat.IDKey(it.OwnerID)] = i
 			out = append(out, notify.Notice{Tenant: v.plan.Tenant, Owner: e.contact(it.OwnerID, it.OwnerName, v.owners), Contact: e.cfg.Owners.FallbackEmail})
 		}
 		out[i].Items = append(out[i].Items, notify.NoticeItem{

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
 
@@ -35,10 +36,12 @@ const (
 // Owners is what one run's owner lookup learned. It is built once per run
 // (the per-run cache) and read only afterwards.
 type Owners struct {
-	// Identities are the owners the tenant returned, by id.
+	// Identities are the owners the tenant returned, by pat.IDKey of their
+	// id: an owner the tenant spells in another case than its tokens do is
+	// still found, never taken for missing (ownerMissing would act on it).
 	Identities map[string]api.Identity
-	// Missing are the ids that were looked up and that the tenant does not
-	// know (ownerMissing).
+	// Missing are the ids (pat.IDKey) that were looked up and that the
+	// tenant does not know (ownerMissing).
 	Missing map[string]bool
 	// Err is the lookup failure, if any: owners with neither an identity nor
 	// a Missing entry are unknown, and owner conditions do not hold for them.
@@ -50,7 +53,7 @@ func (o *Owners) Identity(id string) (api.Identity, bool) {
 	if o == nil {
 		return api.Identity{}, false
 	}
-	idn, ok := o.Identities[id]
+	idn, ok := o.Identities[pat.IDKey(id)]
 	return idn, ok
 }
 
@@ -62,6 +65,7 @@ func (o *Owners) info(id string) (policy.OwnerInfo, bool) {
 	if o == nil {
 		return policy.OwnerInfo{}, false
 	}
+	id = pat.IDKey(id)
 	if idn, ok := o.Identities[id]; ok {
 		return policy.OwnerInfo{State: idn.IdentityState}, true
 	}
@@ -94,8 +98,8 @@ func ownerIDs(n int, at func(i int) string) []string {
 	var ids []string
 	for i := range n {
 		id := at(i)
-		if id != "" && !seen[id] {
-			seen[id] = true
+		if k := pat.IDKey(id); id != "" && !seen[k] {
+			seen[k] = true
 			ids = append(ids, id)
 		}
 	}
@@ -133,11 +137,11 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string) (*Owners, error
 		return o, nil
 	}
 	for _, idn := range found {
-		o.Identities[idn.ID] = idn
+		o.Identities[pat.IDKey(idn.ID)] = idn
 	}
 	for _, id := range ids {
-		if _, ok := o.Identities[id]; !ok {
-			o.Missing[id] = true
+		if _, ok := o.Identities[pat.IDKey(id)]; !ok {
+			o.Missing[pat.IDKey(id)] = true
 		}
 	}
 	count(OwnerFound, len(o.Identities))

@@ -44,7 +44,7 @@ func (e *Engine) readSnoozes(ctx context.Context, inv *Inventory) error {
 // clock decides, so an expired snooze ends by itself whatever the store's
 // clock says).
 func (inv *Inventory) snoozed(id string, now time.Time) (state.Snooze, bool) {
-	z, ok := inv.snoozes[id]
+	z, ok := inv.snoozes[pat.IDKey(id)]
 	return z, ok && z.Active(now)
 }
 

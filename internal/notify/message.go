@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -311,7 +312,9 @@ func DigestMessage(receiver, runID string, at time.Time, d Digest) *Message {
 
 // DigestID is the id of the digest for ownerID through receiver: the one
 // outbox entry an owner's pending warning has.
-func DigestID(receiver, ownerID string) string { return joinID("digest", receiver, ownerID) }
+func DigestID(receiver, ownerID string) string {
+	return joinID("digest", receiver, pat.IDKey(ownerID))
+}
 
 // NoticeMessage addresses an after-action notice to receiver, for
 // n.Owner.Email.
@@ -386,7 +389,7 @@ func (m *Message) MarkKeys() []state.MarkKey {
 	}
 	keys := make([]state.MarkKey, 0, len(m.Digest.Items))
 	for _, it := range m.Digest.Items {
-		keys = append(keys, state.MarkKey{TokenID: it.TokenID, Policy: it.Policy})
+		keys = append(keys, state.KeyOf(it.TokenID, it.Policy))
 	}
 	return keys
 }

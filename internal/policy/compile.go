@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // compiled is a policy in the form evaluation wants: flags and durations
@@ -23,7 +25,7 @@ type compiled struct {
 	hasScopesAny, hasScopesOutside bool
 	scopesAny, scopesOutside       []string
 	nameRE                         *regexp.Regexp
-	owners                         map[string]struct{} // nil: no ownerIds condition
+	owners                         map[string]struct{} // by pat.IDKey; nil: no ownerIds condition
 	ownerStates                    []string            // nil: no ownerStates condition
 	needsOwner                     bool
 
@@ -67,7 +69,7 @@ func compilePolicy(p *Policy) *compiled {
 	if m.OwnerIDs != nil {
 		c.owners = make(map[string]struct{}, len(m.OwnerIDs))
 		for _, id := range m.OwnerIDs {
-			c.owners[id] = struct{}{}
+			c.owners[pat.IDKey(id)] = struct{}{}
 		}
 	}
 	if p.Action == ActionPatch && p.Patch != nil {
@@ -82,7 +84,7 @@ func compilePolicy(p *Policy) *compiled {
 
 // exclusions are the exclude lists as sets.
 type exclusions struct {
-	ids, owners map[string]struct{}
+	ids, owners map[string]struct{} // by pat.IDKey
 	names       []glob
 }
 
@@ -126,10 +128,12 @@ func (g *glob) match(name string) bool {
 }
 
 func compileExclusions(e *Exclude) *exclusions {
+	// Keyed by IDKey: the tenant takes ids in any case, so an exclusion
+	// spelled in capitals must still protect the token.
 	set := func(list []string) map[string]struct{} {
 		m := make(map[string]struct{}, len(list))
 		for _, s := range list {
-			m[s] = struct{}{}
+			m[pat.IDKey(s)] = struct{}{}
 		}
 		return m
 	}

@@ -31,6 +31,9 @@ type Config struct {
 	// Digest is "sha256:<hex>" of the file's bytes. Environment overrides are
 	// not part of it.
 	Digest string `yaml:"-"`
+	// Warnings are problems that do not stop the load (ids not in the
+	// tenant's form), with file, line and field; validate prints them.
+	Warnings Errors `yaml:"-"`
 
 	Tenant Tenant `yaml:"tenant"`
 	// Schedule is the default cron schedule of every policy without its own

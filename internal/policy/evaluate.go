@@ -14,7 +14,7 @@ type Env struct {
 	// duration.
 	Now time.Time
 	// ClientID is the id of the PAT patjanitor runs as; that token is never
-	// acted on.
+	// acted on, however either id is spelled (compared by pat.IDKey).
 	ClientID string
 	// Owner looks up a token owner's identity, for the ownerStates and
 	// ownerMissing conditions. ok is false when there is no data for that
@@ -167,11 +167,11 @@ func (e *Evaluator) Evaluate(t *pat.Token) Decision {
 	var skip SkipReason
 	onlyManaged := false
 	switch {
-	case e.env.ClientID != "" && t.ID == e.env.ClientID:
+	case e.env.ClientID != "" && pat.SameID(t.ID, e.env.ClientID):
 		skip = SkipOwnCredential
-	case hasKey(e.ex.ids, t.ID):
+	case hasKey(e.ex.ids, pat.IDKey(t.ID)):
 		skip = SkipExcludedID
-	case hasKey(e.ex.owners, t.Owner.ID):
+	case hasKey(e.ex.owners, pat.IDKey(t.Owner.ID)):
 		skip = SkipExcludedOwner
 	case e.ex.nameExcluded(t.Name):
 		skip = SkipExcludedName
@@ -248,7 +248,7 @@ func (e *Evaluator) matches(ep *evalPolicy, t *pat.Token) bool {
 	if c.expiresWithin > 0 && (t.ExpirationDate == nil || t.ExpirationDate.After(ep.expiresCut)) {
 		return false
 	}
-	if c.owners != nil && !hasKey(c.owners, t.Owner.ID) {
+	if c.owners != nil && !hasKey(c.owners, pat.IDKey(t.Owner.ID)) {
 		return false
 	}
 	if c.hasScopesAny && !holdsAny(t.Scope, c.scopesAny) {

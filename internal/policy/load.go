@@ -91,7 +91,7 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 
 	sum := sha256.Sum256(data)
 	c := &Config{File: filename, Digest: "sha256:" + hex.EncodeToString(sum[:])}
-	errs := &errorList{}
+	errs, warns := &errorList{}, &errorList{}
 	d := newDecoder(errs)
 	d.decode("", root, reflect.ValueOf(c).Elem(), 0)
 	for i, p := range c.Policies {
@@ -104,7 +104,7 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 		if opts.MinScheduleInterval > 0 {
 			minEvery = opts.MinScheduleInterval
 		}
-		v := &validator{c: c, d: d, errs: errs, dir: filepath.Dir(filename), minEvery: minEvery}
+		v := &validator{c: c, d: d, errs: errs, warns: warns, dir: filepath.Dir(filename), minEvery: minEvery}
 		v.validate()
 	}
 	if len(errs.errs) > 0 {
@@ -115,6 +115,7 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 			return ""
 		})
 	}
+	c.Warnings = warns.render(filename, func(i int) string { return c.Policies[i].Name })
 	c.compile()
 	for _, p := range c.Policies {
 		c.filePolicies = append(c.filePolicies, p.Name)

@@ -32,7 +32,9 @@ type validator struct {
 	c    *Config
 	d    *decoder
 	errs *errorList
-	dir  string
+	// warns are problems that do not stop the load (validate prints them).
+	warns *errorList
+	dir   string
 	// versionKnown is false when tenant.apiVersion is invalid, so that
 	// version-dependent checks do not pile up on that one mistake.
 	versionKnown bool
@@ -42,6 +44,39 @@ type validator struct {
 
 func (v *validator) errf(path, format string, args ...any) {
 	v.errs.add(v.d.line(path), path, fmt.Sprintf(format, args...))
+}
+
+func (v *validator) warnf(path, format string, args ...any) {
+	if v.warns != nil {
+		v.warns.add(v.d.line(path), path, fmt.Sprintf(format, args...))
+	}
+}
+
+// ids warns about each id of a list that is not in the tenant's form (32
+// lowercase hex). It still works, compared without regard to case, but an
+// id in another form is most often a typo or a name pasted in its place,
+// and an exclusion that names nothing protects nothing, silently.
+func (v *validator) ids(path string, ids []string) {
+	for i, id := range ids {
+		v.id(fmt.Sprintf("%s[%d]", path, i), id)
+	}
+}
+
+func (v *validator) id(path, id string) {
+	if strings.TrimSpace(id) == "" || v.d.bad[path] || pat.CanonicalID(id) {
+		return
+	}
+	v.warnf(path, "%s", IDWarning(id))
+}
+
+// IDWarning says what is unusual about an id that is not 32 lowercase hex
+// characters (for validate's warnings, also about PATJANITOR_CLIENT_ID).
+func IDWarning(id string) string {
+	msg := fmt.Sprintf("%q is not 32 lowercase hex characters, the form of the tenant's ids", id)
+	if k := pat.IDKey(id); k != id && pat.CanonicalID(k) {
+		return msg + fmt.Sprintf("; it is compared without regard to case, as %q", k)
+	}
+	return msg + "; check that it is an id and not a name (it is compared without regard to case)"
 }
 
 // nonEmpty reports an explicitly empty string at path.
@@ -168,6 +203,7 @@ func (v *validator) tenant() {
 		v.versionKnown = false
 	}
 	v.nonEmpty("tenant.clientId", t.ClientID, "")
+	v.id("tenant.clientId", t.ClientID)
 	v.nonEmpty("tenant.clientSecretFile", t.ClientSecretFile, "")
 	v.file(&t.ClientSecretFile)
 
@@ -246,6 +282,8 @@ func (v *validator) exclude() {
 	e := &v.c.Exclude
 	v.items("exclude.tokenIds", e.TokenIDs)
 	v.items("exclude.ownerIds", e.OwnerIDs)
+	v.ids("exclude.tokenIds", e.TokenIDs)
+	v.ids("exclude.ownerIds", e.OwnerIDs)
 	v.items("exclude.names", e.Names)
 	for i, g := range e.Names {
 		if _, err := path.Match(g, ""); err != nil {
@@ -513,6 +551,7 @@ func (v *validator) match(at string, p *Policy) {
 		v.list(sp+".outside", m.Scopes.Outside)
 	}
 	v.list(mat+".ownerIds", m.OwnerIDs)
+	v.ids(mat+".ownerIds", m.OwnerIDs)
 	if v.versionKnown && !c.Tenant.APIVersion.ExpirationWritable() {
 		for _, key := range []string{"neverExpires", "expiresWithin"} {
 			if v.d.has(mat + "." + key) {

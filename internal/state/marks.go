@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // MarkKey identifies a mark: one token under one policy. A token that starts
@@ -18,11 +20,20 @@ type MarkKey struct {
 	Policy  string `json:"policy"`
 }
 
+// KeyOf is the key of a token's mark under a policy, with the token id as
+// pat.IDKey: the tenant takes ids in any case, and a mark must be found
+// however the listing, a saved plan or an outbox entry spells its token.
+// Compare MarkKeys only as made by KeyOf or Mark.Key.
+func KeyOf(tokenID, policy string) MarkKey {
+	return MarkKey{TokenID: pat.IDKey(tokenID), Policy: policy}
+}
+
 func (k MarkKey) String() string { return k.TokenID + "/" + k.Policy }
 
 // key is the bolt key; NUL cannot occur in token ids or policy names, so the
-// encoding is unambiguous and sorts by token, then policy.
-func (k MarkKey) key() string { return k.TokenID + "\x00" + k.Policy }
+// encoding is unambiguous and sorts by token, then policy. The token id is
+// lowered here too, for a MarkKey written as a literal.
+func (k MarkKey) key() string { return pat.IDKey(k.TokenID) + "\x00" + k.Policy }
 
 // Mark records that a token matched a policy with a grace period and is
 // waiting for its owner to be warned and for the deadline to pass.
@@ -49,7 +60,7 @@ type Mark struct {
 }
 
 // Key returns the mark's key.
-func (m Mark) Key() MarkKey { return MarkKey{TokenID: m.TokenID, Policy: m.Policy} }
+func (m Mark) Key() MarkKey { return KeyOf(m.TokenID, m.Policy) }
 
 // Due reports whether the owner was warned and the deadline has passed, so
 // the action may run (if the token still matches the same policy).

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // Delivery records the last owner digest delivered to an owner, so that the
@@ -32,7 +34,7 @@ func (s *Store) LastDelivery(ctx context.Context, ownerID string) (Delivery, boo
 	var found bool
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		found, err = getJSON(bucket(tx, bucketDeliveries), ownerID, &d)
+		found, err = getJSON(bucket(tx, bucketDeliveries), pat.IDKey(ownerID), &d)
 		return err
 	})
 	if err != nil {
@@ -44,7 +46,7 @@ func (s *Store) LastDelivery(ctx context.Context, ownerID string) (Delivery, boo
 // RecordDelivery stores d as the owner's last delivery.
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		return putJSON(bucket(tx, bucketDeliveries), d.OwnerID, d)
+		return putJSON(bucket(tx, bucketDeliveries), pat.IDKey(d.OwnerID), d)
 	})
 	if err != nil {
 		return fmt.Errorf("record delivery for owner %s: %w", d.OwnerID, err)
@@ -166,7 +168,7 @@ func (s *Store) Delivered(ctx context.Context, id string, at time.Time) ([]Mark,
 		}
 		if e.OwnerID != "" && e.Fingerprint != "" {
 			d := Delivery{OwnerID: e.OwnerID, Receiver: e.Receiver, MessageID: e.ID, Fingerprint: e.Fingerprint, SentAt: at}
-			if err := putJSON(bucket(tx, bucketDeliveries), e.OwnerID, d); err != nil {
+			if err := putJSON(bucket(tx, bucketDeliveries), pat.IDKey(e.OwnerID), d); err != nil {
 				return err
 			}
 		}

@@ -7,7 +7,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
+
+// snoozeKey is the bolt key of a token's snooze: its id as pat.IDKey, so
+// that `snooze AB12…` covers the token the tenant lists as ab12… (and one
+// snooze per token, however it was typed). TokenID keeps the spelling given.
+func snoozeKey(tokenID string) string { return pat.IDKey(tokenID) }
 
 // Snooze exempts a token from every policy until Until. It ends by itself:
 // an expired snooze is ignored by every reader and can be pruned.
@@ -43,7 +50,7 @@ func (s *Store) PutSnooze(ctx context.Context, z Snooze) (Snooze, error) {
 		z.CreatedAt = now
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		return putJSON(bucket(tx, bucketSnoozes), z.TokenID, z)
+		return putJSON(bucket(tx, bucketSnoozes), snoozeKey(z.TokenID), z)
 	})
 	if err != nil {
 		return Snooze{}, fmt.Errorf("put snooze %s: %w", z.TokenID, err)
@@ -57,7 +64,7 @@ func (s *Store) ActiveSnooze(ctx context.Context, tokenID string) (Snooze, bool,
 	var found bool
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		found, err = getJSON(bucket(tx, bucketSnoozes), tokenID, &z)
+		found, err = getJSON(bucket(tx, bucketSnoozes), snoozeKey(tokenID), &z)
 		return err
 	})
 	if err != nil {
@@ -91,8 +98,8 @@ func (s *Store) Snoozes(ctx context.Context, includeExpired bool) ([]Snooze, err
 	return out, nil
 }
 
-// ActiveSnoozes returns the active snoozes by token id, for the engine's
-// per-token lookups during a run.
+// ActiveSnoozes returns the active snoozes by pat.IDKey of the token id, for
+// the engine's per-token lookups during a run.
 func (s *Store) ActiveSnoozes(ctx context.Context) (map[string]Snooze, error) {
 	list, err := s.Snoozes(ctx, false)
 	if err != nil {
@@ -100,7 +107,7 @@ func (s *Store) ActiveSnoozes(ctx context.Context) (map[string]Snooze, error) {
 	}
 	m := make(map[string]Snooze, len(list))
 	for _, z := range list {
-		m[z.TokenID] = z
+		m[snoozeKey(z.TokenID)] = z
 	}
 	return m, nil
 }
@@ -110,8 +117,8 @@ func (s *Store) DeleteSnooze(ctx context.Context, tokenID string) (bool, error) 
 	var existed bool
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketSnoozes)
-		existed = b.Get([]byte(tokenID)) != nil
-		return b.Delete([]byte(tokenID))
+		existed = b.Get([]byte(snoozeKey(tokenID))) != nil
+		return b.Delete([]byte(snoozeKey(tokenID)))
 	})
 	if err != nil {
 		return false, fmt.Errorf("delete snooze %s: %w", tokenID, err)
@@ -140,7 +147,7 @@ func (s *Store) PruneSnoozes(ctx context.Context) ([]Snooze, error) {
 			return err
 		}
 		for _, z := range pruned {
-			if err := b.Delete([]byte(z.TokenID)); err != nil {
+			if err := b.Delete([]byte(snoozeKey(z.TokenID))); err != nil {
 				return fmt.Errorf("delete snooze %s: %w", z.TokenID, err)
 			}
 		}
@@ -174,12 +181,12 @@ func (s *Store) SnoozeJournaled(ctx context.Context, z Snooze) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketSnoozes)
 		var cur Snooze
-		found, err := getJSON(b, z.TokenID, &cur)
+		found, err := getJSON(b, snoozeKey(z.TokenID), &cur)
 		if err != nil || !found || !cur.CreatedAt.Equal(z.CreatedAt) || !cur.Unjournaled {
 			return err
 		}
 		cur.Unjournaled = false
-		return putJSON(b, z.TokenID, cur)
+		return putJSON(b, snoozeKey(z.TokenID), cur)
 	})
 	if err != nil {
 		return fmt.Errorf("snooze %s journaled: %w", z.TokenID, err)

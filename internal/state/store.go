@@ -17,7 +17,7 @@ import (
 const FileName = "state.db"
 
 // SchemaVersion is the newest schema this binary reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultLockTimeout bounds how long Open waits for another process to release
 // the file. It is short because the only legitimate holder is another
@@ -83,6 +83,10 @@ type migration struct {
 	to    int
 	name  string
 	apply func(tx *bolt.Tx) error
+	// readable is set when this binary's readers read a store of version
+	// to-1 correctly as it is, so that a read-only command (plan) need not
+	// wait for a writer to migrate it.
+	readable bool
 }
 
 // migrations lists every schema step in order. Version 0 is a file without a
@@ -91,6 +95,9 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{to: 1, name: "create marks, deliveries, snoozes and outbox buckets", apply: migrateToV1},
+		// Readers build their maps from the stored values by pat.IDKey,
+		// so a store of schema 1 reads the same before the migration.
+		{to: 2, name: "key marks, snoozes and deliveries by lowercase id", apply: migrateToV2, readable: true},
 	}
 }
 
@@ -166,11 +173,23 @@ func (s *Store) checkSchema(migs []migration) error {
 		switch {
 		case version > known:
 			return &SchemaError{Path: s.path, Found: version, Supported: known}
+		case version < known && readableFrom(migs, version):
+			return nil
 		case version < known:
 			return fmt.Errorf("state store %s has schema version %d and needs a migration to %d, which a read-only command does not make: run `patjanitor apply` or `serve` once", s.path, version, known)
 		}
 		return nil
 	})
+}
+
+// readableFrom reports whether every migration after version is readable.
+func readableFrom(migs []migration, version int) bool {
+	for _, m := range migs {
+		if m.to > version && !m.readable {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) migrate(migs []migration) error {

@@ -113,7 +113,7 @@ func TestMigrationFromV0(t *testing.T) {
 
 	s := openTest(t, path, newClock())
 	ctx := context.Background()
-	if v, err := s.Schema(ctx); err != nil || v != 1 {
+	if v, err := s.Schema(ctx); err != nil || v != SchemaVersion {
 		t.Fatalf("schema after migration = %d, %v", v, err)
 	}
 	// Every v1 bucket exists: each accessor works on the migrated file.
@@ -176,17 +176,17 @@ func TestMigrationStepTransformsDataAtomically(t *testing.T) {
 		}
 	}
 	v2 := func(fail bool) []migration {
-		return append(migrations(), migration{to: 2, name: "rewrite reasons", apply: rewrite(fail)})
+		return append(migrations(), migration{to: SchemaVersion + 1, name: "rewrite reasons", apply: rewrite(fail)})
 	}
 	_, err := openWith(path, Options{Clock: clk.Now}, v2(true))
-	if err == nil || !strings.Contains(err.Error(), "schema 2 (rewrite reasons): disk on fire") {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema %d (rewrite reasons): disk on fire", SchemaVersion+1)) {
 		t.Fatalf("failing migration error = %v", err)
 	}
 	s = openTest(t, path, clk)
 	m, _, _ := s.GetMark(ctx, MarkKey{"t1", "p"})
 	v, _ := s.Schema(ctx)
 	_ = s.Close()
-	if v != 1 || m.Reason != "r" {
+	if v != SchemaVersion || m.Reason != "r" {
 		t.Fatalf("after failed migration: schema %d, reason %q; want 1, %q", v, m.Reason, "r")
 	}
 
@@ -197,12 +197,12 @@ func TestMigrationStepTransformsDataAtomically(t *testing.T) {
 	m, _, _ = s2.GetMark(ctx, MarkKey{"t1", "p"})
 	v, _ = s2.Schema(ctx)
 	_ = s2.Close()
-	if v != 2 || m.Reason != "migrated: r" {
+	if v != SchemaVersion+1 || m.Reason != "migrated: r" {
 		t.Fatalf("after migration: schema %d, reason %q", v, m.Reason)
 	}
-	// The v1 binary now refuses the v2 file.
+	// This binary now refuses the newer file.
 	if _, err := Open(path, Options{}); err == nil {
-		t.Fatal("v1 binary opened a v2 file")
+		t.Fatal("opened a file of a newer schema")
 	}
 }
 
