@@ -23,6 +23,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/report"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // JournalFile is the journal's name inside --state-dir.
@@ -343,9 +344,10 @@ func terminalWidth(w io.Writer) int {
 // terminal is implemented by test streams that pretend to be a terminal.
 type terminal interface{ IsTerminal() bool }
 
-// isTerminal reports whether r is an interactive terminal.
-func isTerminal(r io.Reader) bool {
-	switch f := r.(type) {
+// isTerminal reports whether the stream s (standard input or output) is an
+// interactive terminal.
+func isTerminal(s any) bool {
+	switch f := s.(type) {
 	case terminal:
 		return f.IsTerminal()
 	case *os.File:
@@ -408,7 +410,10 @@ func printResult(w io.Writer, res *janitor.Result) error {
 			blocked++
 			detail = ""
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", outcomeWord(it), it.Item.TokenID, it.Item.TokenName, it.Item.Policy, detail)
+		// Names, ids and error details come from the tenant: escaped, one
+		// row per item whatever they hold.
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", outcomeWord(it), untrusted.Terminal(it.Item.TokenID),
+			untrusted.Terminal(it.Item.TokenName), untrusted.Terminal(it.Item.Policy), untrusted.Terminal(detail))
 	}
 	_ = tw.Flush()
 	if blocked > 0 {

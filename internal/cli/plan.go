@@ -167,6 +167,12 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 func writePlanOutputs(stdout io.Writer, p *plan.Plan, o planFlags) error {
 	rw := stdout
 	ro := report.Options{Width: terminalWidth(stdout)}
+	// On a terminal every format escapes what others chose (RenderTerminal);
+	// a file or a pipe gets the data as it is.
+	render := report.RenderOptions
+	if isTerminal(stdout) && o.reportFile == "" {
+		render = report.RenderTerminal
+	}
 	var rf *planFile
 	if o.reportFile != "" {
 		var err error
@@ -178,7 +184,7 @@ func writePlanOutputs(stdout io.Writer, p *plan.Plan, o planFlags) error {
 		ro.Width = report.DefaultWidth
 	}
 	if o.out == "" {
-		if err := report.RenderOptions(rw, p, o.format, ro); err != nil {
+		if err := render(rw, p, o.format, ro); err != nil {
 			return fmt.Errorf("render the report: %w", err)
 		}
 		return commitReport(rf)
@@ -189,7 +195,8 @@ func writePlanOutputs(stdout io.Writer, p *plan.Plan, o planFlags) error {
 	}
 	defer f.abort()
 	w := io.Writer(f.w)
-	if o.format == report.FormatJSON {
+	teed := o.format == report.FormatJSON && !isTerminal(rw)
+	if teed {
 		w = io.MultiWriter(f.w, rw)
 	}
 	if err := plan.Write(w, p); err != nil {
@@ -198,8 +205,8 @@ func writePlanOutputs(stdout io.Writer, p *plan.Plan, o planFlags) error {
 	if err := f.commit(); err != nil {
 		return err
 	}
-	if o.format != report.FormatJSON {
-		if err := report.RenderOptions(rw, p, o.format, ro); err != nil {
+	if !teed {
+		if err := render(rw, p, o.format, ro); err != nil {
 			return fmt.Errorf("render the report: %w", err)
 		}
 	}

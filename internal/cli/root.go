@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/patjanitor/patjanitor/internal/buildinfo"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // Streams are the process's standard streams, injected so tests can run commands
@@ -137,12 +138,30 @@ func Main(ctx context.Context, args []string, s Streams) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(s.Err, "patjanitor:", ee.err)
+			printError(s.Err, ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(s.Err, "patjanitor:", err)
+	printError(s.Err, err)
 	return 1
+}
+
+// printError prints a command's error for a terminal, one line per error:
+// an error carries what others said (a tenant's error message, a token's
+// name in a plan file), so its text goes through untrusted.Terminal and a
+// newline in it shows as \n instead of forging a line (a log line, a
+// "deleted" row). Several errors joined (errors.Join, a config's problems)
+// are printed one per line.
+func printError(w io.Writer, err error) {
+	if m, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := m.Unwrap(); len(errs) > 0 {
+			for _, e := range errs {
+				printError(w, e)
+			}
+			return
+		}
+	}
+	fmt.Fprintln(w, "patjanitor:", untrusted.Terminal(err.Error()))
 }
 
 func newRootCmd(s Streams) *cobra.Command {
@@ -259,7 +278,7 @@ func (g *globals) logger() (*zap.Logger, error) {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	case "console":
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
-		enc = zapcore.NewConsoleEncoder(encCfg)
+		enc = terminalEncoder{zapcore.NewConsoleEncoder(encCfg)}
 	default:
 		return nil, fmt.Errorf("--log-format: %q is not json or console", g.logFormat)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // statePath is the state store inside --state-dir.
@@ -133,7 +134,7 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 	}
 	if held {
 		_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\nThe journal is held by a running patjanitor serve; it journals this snooze when its next run starts.\n",
-			what, pat.FormatTime(z.Until), reason)
+			untrusted.Terminal(what), pat.FormatTime(z.Until), untrusted.Terminal(reason))
 		return err
 	}
 	if _, err := j.Append(ctx, snoozeRecord(z)); err != nil {
@@ -143,7 +144,7 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 		}
 		return fmt.Errorf("snooze: journal: %w (snooze not kept)", err)
 	}
-	_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\n", what, pat.FormatTime(z.Until), reason)
+	_, err = fmt.Fprintf(g.streams.Out, "Snoozed %s until %s: %s\n", untrusted.Terminal(what), pat.FormatTime(z.Until), untrusted.Terminal(reason))
 	return err
 }
 
@@ -385,7 +386,9 @@ func printSnoozes(w io.Writer, zs []state.Snooze, now time.Time) error {
 		if !z.Active(now) {
 			st = "expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", z.TokenID, pat.FormatTime(z.Until), st, z.By, strings.ReplaceAll(z.Reason, "\n", " "))
+		// The id, the name and the reason were typed by whoever snoozed.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", untrusted.Terminal(z.TokenID), pat.FormatTime(z.Until), st,
+			untrusted.Terminal(z.By), untrusted.Terminal(z.Reason))
 	}
 	return tw.Flush()
 }

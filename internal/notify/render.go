@@ -11,6 +11,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // templatesFS holds the default templates, one file per kind and part:
@@ -151,9 +153,11 @@ func (r *Renderer) funcs() map[string]any {
 			if snoozeFor == "" {
 				snoozeFor = "30d"
 			}
-			return fmt.Sprintf("patjanitor snooze %s --for %s --reason \"...\"", tokenID, snoozeFor)
+			return fmt.Sprintf("patjanitor snooze %s --for %s --reason \"...\"", shellWord(tokenID), shellWord(snoozeFor))
 		},
-		"mrkdwn": slackEscape,
+		// mrkdwn is for every value of a Slack template that others chose
+		// (names, ids, reasons, error texts), also inside backticks.
+		"mrkdwn": untrusted.Mrkdwn,
 		"join":   strings.Join,
 		"deref": func(t *time.Time) time.Time {
 			if t == nil {
@@ -198,8 +202,10 @@ func (r *Renderer) Render(m *Message) (Rendered, error) {
 	if err := kt.subject.Execute(&b, v); err != nil {
 		return Rendered{}, fmt.Errorf("render %s subject: %w", m.Kind, err)
 	}
-	// A subject is one line: templates may wrap, headers may not.
-	out.Subject = truncate(strings.Join(strings.Fields(b.String()), " "), 200)
+	// A subject is one line: templates may wrap, headers may not (a newline
+	// in a header value would start a header of its own). What is left of
+	// the control and format characters shows as escapes.
+	out.Subject = truncate(untrusted.Terminal(strings.Join(strings.Fields(b.String()), " ")), 200)
 	b.Reset()
 	if err := kt.text.Execute(&b, v); err != nil {
 		return Rendered{}, fmt.Errorf("render %s text: %w", m.Kind, err)
@@ -265,7 +271,7 @@ func slackPayload(subject, body string, m *Message) ([]byte, error) {
 	if m.RunID != "" {
 		ctx += " · run " + m.RunID
 	}
-	msg.Blocks = append(msg.Blocks, slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: slackEscape(ctx)}}})
+	msg.Blocks = append(msg.Blocks, slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: untrusted.Mrkdwn(ctx)}}})
 	b, err := json.Marshal(msg)
 	if err != nil {
 		return nil, fmt.Errorf("encode slack payload: %w", err)
@@ -339,10 +345,21 @@ func webhookPayload(subject, text string, m *Message) ([]byte, error) {
 	return b, nil
 }
 
-// slackEscape escapes the three characters Slack's mrkdwn treats as markup
-// for links and mentions, so a token name cannot ping @channel or make a link.
-func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+// shellWord quotes s for a POSIX shell unless it is plain (an id, a
+// duration): the snooze command in a message is meant to be pasted, and a
+// token id is whatever the tenant listed.
+func shellWord(s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/@+=", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func formatDays(d Duration) string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // csvHeader is the CSV's first row; one row per item follows, in plan order.
@@ -40,7 +41,14 @@ func csvCell(s string) string {
 	return s
 }
 
-func renderCSV(w io.Writer, p *plan.Plan) error {
+func renderCSV(w io.Writer, p *plan.Plan) error { return renderCSVCells(w, p, csvCell) }
+
+// terminalCell is a cell for a terminal: untrusted.Terminal's visible
+// escapes first, so that a name cannot clear the screen or, with a newline
+// inside CSV quotes, print a line of its own.
+func terminalCell(s string) string { return csvCell(untrusted.Terminal(s)) }
+
+func renderCSVCells(w io.Writer, p *plan.Plan, cell func(string) string) error {
 	bw := bufio.NewWriter(w)
 	cw := csv.NewWriter(bw) // RFC 4180 quoting; \n line ends
 	header := csvHeader()
@@ -66,7 +74,7 @@ func renderCSV(w io.Writer, p *plan.Plan) error {
 			it.TokenID, it.TokenName, it.OwnerID, it.OwnerName, it.Policy, it.Mode, it.Action,
 			it.Reason, timeText(it.Created), lastUsed, scope, patch,
 		} {
-			record[j] = csvCell(v)
+			record[j] = cell(v)
 		}
 		if err := cw.Write(record); err != nil {
 			return err

@@ -6,59 +6,17 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
-// visible returns s with every character that could change how the rest of a
-// report is displayed replaced by a visible escape: control characters
-// (newline as \n, ESC as \x1b, ...), format characters (zero-width spaces,
-// bidirectional overrides such as \u202e) and invalid UTF-8 bytes (\xff).
-// Printable text, including non-Latin scripts, is left alone.
-func visible(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || hidden(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case hidden(r) && r < 0x80:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case hidden(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-		i += size
-	}
-	return b.String()
-}
-
-// hidden reports whether r is a control or format character (Cc, Cf: this
-// includes the bidirectional controls and zero-width characters) or a line or
-// paragraph separator.
-func hidden(r rune) bool {
-	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
-}
+// visible returns s with every character that could change how the rest of
+// a report is displayed replaced by a visible escape (\n, \x1b, \u202e):
+// untrusted.Terminal, the one escaping every terminal output shares.
+func visible(s string) string { return untrusted.Terminal(s) }
 
 // truncate shortens s to at most n characters (runes), ending a shortened
 // string with an ellipsis.

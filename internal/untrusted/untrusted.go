@@ -1,0 +1,87 @@
+// Package untrusted shows text that others chose (token and owner names,
+// ids as listed, server error messages, snooze reasons) on surfaces where a
+// character could do more than be read: a terminal, where ESC starts a
+// control sequence, a newline forges a log line and U+202E reverses what
+// follows; and Slack, whose mrkdwn turns backticks, *, _ and ~ into markup
+// and <…> into links and mentions.
+//
+// Every human-facing renderer calls these two functions; the data formats
+// (the plan document, JSON payloads, CSV written to a file, the journal)
+// keep the text as it is, escaped by their own syntax.
+package untrusted
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Terminal returns s with every character that could change how the rest of
+// the output is displayed replaced by a visible escape: control characters
+// (newline as \n, ESC as \x1b, ...), format characters (zero-width spaces,
+// bidirectional overrides such as \u202e), line and paragraph separators and
+// invalid UTF-8 bytes (\xff). A backslash stays a backslash: the escapes are
+// for a reader, not a parser. Printable text, including non-Latin scripts,
+// is left alone, and s itself is returned when it needs nothing.
+func Terminal(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || hidden(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case hidden(r) && r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case hidden(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// hidden reports whether r is a control or format character (Cc, Cf: this
+// includes the bidirectional controls and zero-width characters) or a line or
+// paragraph separator.
+func hidden(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
+// mrkdwnReplacer neutralises Slack's markup. &, < and > are the three
+// characters Slack documents as needing escapes (entities). The formatting
+// characters have no escape in mrkdwn at all, so each is replaced by a
+// look-alike that is not markup: a backtick can then neither close the code
+// span an id is shown in nor open one, and *, _ and ~ cannot make bold,
+// italic or struck text.
+var mrkdwnReplacer = strings.NewReplacer(
+	"&", "&amp;", "<", "&lt;", ">", "&gt;",
+	"`", "\u02cb", // MODIFIER LETTER GRAVE ACCENT
+	"*", "\u2217", // ASTERISK OPERATOR
+	"_", "\u02cd", // MODIFIER LETTER LOW MACRON
+	"~", "\u223c", // TILDE OPERATOR
+)
+
+// Mrkdwn returns s for Slack mrkdwn text, also inside a code span: Terminal's
+// visible escapes (one line stays one line: a newline cannot start a forged
+// bullet), then Slack's markup characters neutralised.
+func Mrkdwn(s string) string { return mrkdwnReplacer.Replace(Terminal(s)) }
