@@ -38,7 +38,10 @@ const (
 	secretName    = "patjanitor-credentials"
 	policiesCM    = "patjanitor-policies"
 	stateDir      = "/var/lib/patjanitor"
-	configPath    = "/etc/patjanitor/policies.yaml"
+	// stateSubdir is --state-dir: a directory patjanitor creates 0700 on
+	// the volume, whose root fsGroup makes group-writable.
+	stateSubdir = stateDir + "/state"
+	configPath  = "/etc/patjanitor/policies.yaml"
 )
 
 // object is one built Kubernetes object: its raw map (for generic checks) and
@@ -459,7 +462,7 @@ func checkPod(t *testing.T, objs []object, w workload) {
 			t.Errorf("%s: /run/secrets/patjanitor must be the credentials Secret", what)
 		}
 		// The flags the config and state live at.
-		for _, pair := range [][2]string{{"--config", configPath}, {"--state-dir", stateDir}, {"--log-format", "json"}} {
+		for _, pair := range [][2]string{{"--config", configPath}, {"--state-dir", stateSubdir}, {"--log-format", "json"}} {
 			if got := flagValue(c.Args, pair[0]); got != pair[1] {
 				t.Errorf("%s: %s = %q, want %q (args %q)", what, pair[0], got, pair[1], c.Args)
 			}

@@ -140,6 +140,9 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 
 	// The journal is opened before anything is listed: a run that could not
 	// journal must not get as far as asking for confirmation.
+	if err := g.checkStateDir(); err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
 	jpath := g.journalPath(o.journal)
 	journal, pending, err := openJournal(jpath)
 	if err != nil {

@@ -16,7 +16,8 @@ func writePlanNotifications(dir string, cfg *policy.Config, msgs []*notify.Messa
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// The messages name tokens, owners and their addresses.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
 	paths, err := notify.WriteDir(dir, ncfg, r, msgs)

@@ -72,6 +72,9 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	if o.reportFile != "" && o.out != "" && filepath.Clean(o.reportFile) == filepath.Clean(o.out) {
 		return fmt.Errorf("--report-file and --out both name %s: give the report and the plan document a file each", o.out)
 	}
+	if err := g.refuseOverwrite(map[string]string{"--out": o.out, "--report-file": o.reportFile}); err != nil {
+		return err
+	}
 	log, err := g.logger()
 	if err != nil {
 		return err
@@ -256,7 +259,9 @@ func (pf *planFile) commit() error {
 	pf.done = true
 	err := pf.w.Flush()
 	if err == nil && pf.tmp {
-		err = pf.f.Chmod(0o644)
+		// The plan and the report name tokens and owners: readable by
+		// their owner only.
+		err = pf.f.Chmod(0o600)
 	}
 	if cerr := pf.f.Close(); err == nil {
 		err = cerr
@@ -282,4 +287,34 @@ func (pf *planFile) abort() {
 	if pf.tmp {
 		_ = os.Remove(pf.f.Name())
 	}
+}
+
+// refuseOverwrite refuses an output (flag -> path) that is the config file,
+// the journal or the state store: replacing one of them with a plan or a
+// report would lose the policies or the record of every change. Files are
+// compared with os.SameFile (device and inode), so a second path, a symlink
+// or a hard link to one of them is refused too; a path that does not exist
+// yet is nothing to overwrite.
+func (g *globals) refuseOverwrite(outputs map[string]string) error {
+	protected := []struct{ what, path string }{
+		{"the config file", g.config},
+		{"the journal", g.journalPath("")},
+		{"the state store", g.statePath()},
+	}
+	for _, flag := range []string{"--out", "--report-file"} {
+		path := outputs[flag]
+		if path == "" {
+			continue
+		}
+		out, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		for _, p := range protected {
+			if fi, err := os.Stat(p.path); err == nil && os.SameFile(out, fi) {
+				return fmt.Errorf("%s %s is %s (%s): refusing to overwrite it; write the plan elsewhere", flag, path, p.what, p.path)
+			}
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -285,4 +286,24 @@ func (g *globals) logger() (*zap.Logger, error) {
 	// Lock: the engine logs from several workers, and Err may be any io.Writer.
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(g.streams.Err)), level)
 	return zap.New(core), nil
+}
+
+// checkStateDir refuses a state directory that group or others may write
+// to: whoever can write there can replace or remove the journal, or plant a
+// state store with snoozes that exempt tokens. A directory that does not
+// exist yet is created 0700 by whoever opens it first.
+func (g *globals) checkStateDir() error {
+	fi, err := os.Stat(g.stateDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("state dir: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("state dir %s is not a directory", g.stateDir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("state dir %s is writable by group or others (mode %04o): anyone who can write there can replace the journal or the snoozes; run `chmod 700 %s`",
+			g.stateDir, fi.Mode().Perm(), g.stateDir)
+	}
+	return nil
 }

@@ -132,6 +132,9 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		closeJ  = func() {}
 		inbox   *approvalInbox
 	)
+	if err := g.checkStateDir(); err != nil {
+		return daemon.Options{}, nil, err
+	}
 	if o.plansDir != "" && !o.dryRun {
 		dir := plandir.Dir{Root: o.plansDir}
 		if err := dir.Init(); err != nil {

@@ -29,6 +29,9 @@ func (g *globals) statePath() string { return filepath.Join(g.stateDir, state.Fi
 // openState opens the state store, creating --state-dir if needed. A store
 // held by a running `serve` waits state.DefaultLockTimeout and then says so.
 func (g *globals) openState(now func() time.Time) (*state.Store, error) {
+	if err := g.checkStateDir(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(g.stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
@@ -109,6 +112,9 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 		// to case, the journal keeps the tenant's spelling.
 		tokenID = tok.ID
 		what = fmt.Sprintf("%s (%q, owner %s)", tok.ID, tok.Name, ownerString(tok.Owner))
+	}
+	if err := g.checkStateDir(); err != nil {
+		return fmt.Errorf("snooze: %w", err)
 	}
 	// The journal first, so that failing to open it leaves nothing half
 	// done. A running serve holds it: then the snooze is stored flagged, and
@@ -399,6 +405,9 @@ func printSnoozes(w io.Writer, zs []state.Snooze, now time.Time) error {
 // snoozes, with a warning on stderr; apply needs it, because acting on a
 // snoozed token would break a promise.
 func (g *globals) runState(readOnly bool) (*state.Store, error) {
+	if err := g.checkStateDir(); err != nil {
+		return nil, err
+	}
 	if readOnly {
 		if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
 			return nil, nil

@@ -19,7 +19,9 @@ import (
 // Names are "<nnn>-<kind>-<receiver>[-<owner>].<ext>", numbered in the order
 // of msgs, so the same plan writes the same files. It returns the paths.
 func WriteDir(dir string, cfg Config, r *Renderer, msgs []*Message) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// The messages name tokens, owners and their addresses: for the
+	// directory's owner only.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("notifications dir: %w", err)
 	}
 	var paths []string
@@ -53,7 +55,7 @@ func WriteDir(dir string, cfg Config, r *Renderer, msgs []*Message) ([]string, e
 			name += "-" + safeName(o)
 		}
 		p := filepath.Join(dir, name+"."+ext)
-		if err := os.WriteFile(p, data, 0o640); err != nil {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
 			return paths, fmt.Errorf("write notification: %w", err)
 		}
 		paths = append(paths, p)
