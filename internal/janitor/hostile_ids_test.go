@@ -122,3 +122,18 @@ func TestHostileApplyPlanOwnCredentialInCapitals(t *testing.T) {
 		t.Fatal("own PAT deleted")
 	}
 }
+
+// A listing that holds one token twice, under ids that differ only in case,
+// is suspicious data: nothing is changed.
+func TestHostileListingSameIDTwiceInCase(t *testing.T) {
+	const id = "ab12cd34ef56ab12cd34ef56ab12cd34"
+	e := newEnv(t, enforceDeleteStale, envOpts{})
+	e.add(id, "o1", "stale", 400*day, 200*day)
+	e.add(strings.ToUpper(id), "o1", "stale", 400*day, 200*day)
+	res, err := e.engine().Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "appears twice (also as") {
+		t.Fatalf("Run error %v; want the duplicate named", err)
+	}
+	e.requireNoMutations()
+	_ = res
+}
