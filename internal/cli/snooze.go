@@ -420,7 +420,7 @@ func (g *globals) runState(readOnly bool) (*state.Store, error) {
 	// never changes the state a real run depends on.
 	st, err := state.Open(g.statePath(), state.Options{ReadOnly: true})
 	if err != nil {
-		fmt.Fprintf(g.streams.Err, "warning: %v; the plan ignores snoozes and grace marks (grace items show as newly marked)\n", err)
+		fmt.Fprintf(g.streams.Err, "warning: %s; the plan ignores snoozes and grace marks (grace items show as newly marked)\n", untrusted.Terminal(err.Error()))
 		return nil, nil
 	}
 	return st, nil
