@@ -47,7 +47,9 @@ func (v *validator) errf(path, format string, args ...any) {
 }
 
 func (v *validator) warnf(path, format string, args ...any) {
-	if v.warns != nil {
+	// Past maxErrors more lines do not help (and an alias bomb would make
+	// millions).
+	if v.warns != nil && len(v.warns.errs) < maxErrors {
 		v.warns.add(v.d.line(path), path, fmt.Sprintf(format, args...))
 	}
 }
@@ -58,12 +60,14 @@ func (v *validator) warnf(path, format string, args ...any) {
 // and an exclusion that names nothing protects nothing, silently.
 func (v *validator) ids(path string, ids []string) {
 	for i, id := range ids {
-		v.id(fmt.Sprintf("%s[%d]", path, i), id)
+		if !pat.CanonicalID(id) && (v.warns == nil || len(v.warns.errs) < maxErrors) {
+			v.id(fmt.Sprintf("%s[%d]", path, i), id)
+		}
 	}
 }
 
 func (v *validator) id(path, id string) {
-	if strings.TrimSpace(id) == "" || v.d.bad[path] || pat.CanonicalID(id) {
+	if pat.CanonicalID(id) || strings.TrimSpace(id) == "" || v.d.bad[path] {
 		return
 	}
 	v.warnf(path, "%s", IDWarning(id))
