@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -114,10 +114,7 @@ func writePlanRef(w io.Writer, runID string, p *audit.PlanRef) {
 
 // escapeLine keeps text that others wrote (reasons, principals, file names)
 // on one line and free of terminal control sequences.
-func escapeLine(s string) string {
-	q := strconv.Quote(s)
-	return q[1 : len(q)-1]
-}
+func escapeLine(s string) string { return untrusted.Terminal(s) }
 
 func newAuditShowCmd(g *globals) *cobra.Command {
 	var journal string
@@ -163,7 +160,7 @@ func runAuditShow(g *globals, path, runID string) error {
 			if r.Request != nil {
 				req = r.Request.Method + " " + r.Request.Path
 			}
-			fmt.Fprintf(w, "%s  #%d intent     %s  %s  policy %s\n", at, r.Seq, r.TokenID, escapeLine(req), r.Policy)
+			fmt.Fprintf(w, "%s  #%d intent     %s  %s  policy %s\n", at, r.Seq, escapeLine(r.TokenID), escapeLine(req), escapeLine(r.Policy))
 		case audit.KindOutcome:
 			status, detail := "", ""
 			if r.Outcome != nil {
@@ -175,7 +172,7 @@ func runAuditShow(g *globals, path, runID string) error {
 					detail += ": " + escapeLine(r.Outcome.Error)
 				}
 			}
-			fmt.Fprintf(w, "%s  #%d outcome    %s  %s%s\n", at, r.Seq, r.TokenID, status, detail)
+			fmt.Fprintf(w, "%s  #%d outcome    %s  %s%s\n", at, r.Seq, escapeLine(r.TokenID), escapeLine(status), escapeLine(detail))
 		default:
 			fmt.Fprintf(w, "%s  #%d %-10s %s\n", at, r.Seq, r.Kind, escapeLine(r.Note))
 		}
