@@ -82,7 +82,7 @@ func TestHostilePlanOutRefusesConfigAndJournal(t *testing.T) {
 	e := newWF(t, deleteStaleEnforce, idnsim.Options{})
 	e.add("00000000000000000000000000000a01", "o1", 400*wfDay, 200*wfDay)
 	// A journal and a state store to protect.
-	if code, _, stderr := e.run(nil, "snooze", "00000000000000000000000000000b02", "--for", "1d", "--reason", "r"); code != 0 {
+	if code, _, stderr := e.run(nil, "snooze", "00000000000000000000000000000b02", "--offline", "--for", "1d", "--reason", "r"); code != 0 {
 		t.Fatalf("snooze: %s", stderr)
 	}
 	journal := filepath.Join(e.state, JournalFile)

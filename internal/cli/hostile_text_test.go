@@ -100,7 +100,7 @@ func TestHostileApplyResultTableEscapes(t *testing.T) {
 // snoozes lists reasons (and names of who snoozed) typed by others.
 func TestHostileSnoozesListEscapes(t *testing.T) {
 	e := newWF(t, deleteStaleEnforce, idnsim.Options{})
-	if code, out, errs := e.run(nil, "snooze", "00000000000000000000000000000a01", "--for", "30d", "--reason", forged, "--by", "mallory"); code != 0 {
+	if code, out, errs := e.run(nil, "snooze", "00000000000000000000000000000a01", "--offline", "--for", "30d", "--reason", forged, "--by", "mallory"); code != 0 {
 		t.Fatalf("snooze exit %d\n%s\n%s", code, out, errs)
 	} else {
 		requireNoInjection(t, "snooze", out)

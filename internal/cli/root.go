@@ -154,15 +154,32 @@ func Main(ctx context.Context, args []string, s Streams) int {
 // "deleted" row). Several errors joined (errors.Join, a config's problems)
 // are printed one per line.
 func printError(w io.Writer, err error) {
-	if m, ok := err.(interface{ Unwrap() []error }); ok {
-		if errs := m.Unwrap(); len(errs) > 0 {
-			for _, e := range errs {
-				printError(w, e)
-			}
-			return
+	if errs := joined(err); errs != nil {
+		for _, e := range errs {
+			printError(w, e)
 		}
+		return
 	}
 	fmt.Fprintln(w, "patjanitor:", untrusted.Terminal(err.Error()))
+}
+
+// joined returns the errors err joins when it is an errors.Join (its text is
+// theirs, one per line), nil otherwise: an error type with its own message
+// and several causes (janitor.IncompleteError) is printed as itself.
+func joined(err error) []error {
+	m, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return nil
+	}
+	errs := m.Unwrap()
+	msgs := make([]string, 0, len(errs))
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	if len(errs) == 0 || err.Error() != strings.Join(msgs, "\n") {
+		return nil
+	}
+	return errs
 }
 
 func newRootCmd(s Streams) *cobra.Command {
