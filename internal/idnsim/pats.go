@@ -19,7 +19,8 @@ import (
 // sp:scopes:all or an all-personal-access-tokens scope, even when the id is the
 // caller's own. Managed tokens appear only for a caller whose identity may see
 // them. An owner id that is no identity lists nothing. Unknown query
-// parameters (limit, offset, …) are ignored.
+// parameters (limit, offset, …) are ignored, unless Options.Paging models a
+// server that pages the list (see pageOf).
 func (s *Sim) listTokens(w http.ResponseWriter, r *http.Request, c *caller, v *apiVersion) {
 	q := r.URL.Query()
 	match, err := CompilePATFilter(q.Get("filters"))
@@ -43,7 +44,22 @@ func (s *Sim) listTokens(w http.ResponseWriter, r *http.Request, c *caller, v *a
 	}
 
 	s.mu.RLock()
-	pageCap := s.set.pageCap
+	pageCap, paging := s.set.pageCap, s.set.paging
+	s.mu.RUnlock()
+	offset := 0
+	if paging {
+		var msg string
+		if pageCap, offset, msg = pageOf(q); msg != "" {
+			writeError(w, http.StatusBadRequest, msg)
+			return
+		}
+		if pageCap == 0 {
+			writeTokenList(w, nil, v)
+			return
+		}
+	}
+
+	s.mu.RLock()
 	recs := make([]*record, 0, min(len(s.pop.order), 4096))
 	for _, rec := range s.pop.order {
 		t := &rec.tok
@@ -54,6 +70,10 @@ func (s *Sim) listTokens(w http.ResponseWriter, r *http.Request, c *caller, v *a
 			continue
 		}
 		if match != nil && !match(t) {
+			continue
+		}
+		if offset > 0 {
+			offset--
 			continue
 		}
 		recs = append(recs, rec)
@@ -336,7 +356,9 @@ func (s *Sim) patchLocked(c *caller, v *apiVersion, id string, ops []patchOp, pa
 	}
 	if rec.tok.Owner.ID != c.identityID {
 		if !patchOthers {
-			return http.StatusForbidden, "the token belongs to another owner; PATCH accepts only " + scopeMyManage, nil
+			// What a real tenant answers (ref §15, forum thread 78114), also to
+			// an org admin with sp:scopes:all: only the owner may PATCH.
+			return http.StatusForbidden, Msg403Refused, nil
 		}
 		if !c.hasAll(scopeAllManage) {
 			return http.StatusForbidden, "patching another owner's token needs " + scopeAllManage, nil

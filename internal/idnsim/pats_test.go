@@ -368,8 +368,12 @@ func TestPatch(t *testing.T) {
 			}},
 		{name: "add replaces a member", caller: idUserMyMng, version: "v3", id: idUserSources,
 			body: `[{"op":"add","path":"/name","value":"added"}]`, status: 200},
+		// The real tenant (ref §15, forum thread 78114): an org admin with
+		// sp:scopes:all gets this 403 on another user's PAT, in every version.
 		{name: "another owner's token is refused by default", caller: idAdminAll, version: "v3", id: idOttoStale,
-			body: `[{"op":"replace","path":"/scope","value":["sp:scopes:default"]}]`, status: 403, msg: "the token belongs to another owner; PATCH accepts only sp:my-personal-access-tokens:manage"},
+			body: `[{"op":"replace","path":"/scope","value":["sp:scopes:default"]}]`, status: 403, msg: Msg403Refused},
+		{name: "another owner's token is refused in v1 too", caller: idAdminAll, version: "v1", id: idOttoStale,
+			body: `[{"op":"replace","path":"/expirationDate","value":"2027-01-01T00:00:00.000Z"}]`, status: 403, msg: Msg403Refused},
 		{name: "another owner's token with PatchOthers", caller: idAdminAll, version: "v3", id: idOttoStale, patchOthers: true,
 			body: `[{"op":"replace","path":"/scope","value":["sp:scopes:default"]}]`, status: 200},
 		{name: "PatchOthers still needs an org admin", caller: idUserAll, version: "v3", id: idOttoStale, patchOthers: true,

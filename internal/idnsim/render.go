@@ -221,7 +221,7 @@ func appendToken(b []byte, t *pat.Token, v *apiVersion) []byte {
 	case v.modern:
 		b = append(b, `,"expirationDate":null`...)
 	}
-	if v.modern {
+	if v.modern && !v.hideAware {
 		b = append(b, `,"userAwareTokenNeverExpires":`...)
 		b = strconv.AppendBool(b, neverExpiresFlag(t))
 	}

@@ -52,9 +52,10 @@ type Request struct {
 }
 
 // IsMutation reports whether the request asked to change a token: a POST,
-// PATCH or DELETE to a PAT path.
+// PATCH or DELETE to a PAT path, or a bulk update.
 func (r Request) IsMutation() bool {
-	return r.Operation == OpCreateToken || r.Operation == OpPatchToken || r.Operation == OpDeleteToken
+	return r.Operation == OpCreateToken || r.Operation == OpPatchToken || r.Operation == OpDeleteToken ||
+		r.Operation == OpBulkUpdateTokens
 }
 
 // Mutations returns the requests that asked to change a token, in order.

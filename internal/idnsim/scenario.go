@@ -30,8 +30,9 @@ import (
 //	  rateLimit: 100               # requests per client id and API version per window (-1 off)
 //	  rateWindow: 10s
 //	  accessTokenTTL: 1h           # 0 = the PAT's accessTokenValiditySeconds
-//	  patchOthers: false
+//	  patchOthers: false           # true: PATCH of other owners' tokens succeeds (NOT a real tenant)
 //	  pageCap: 0
+//	  paging: false                # true: the PAT list honours limit (max 250) and offset
 //	admin: 1e4f0c…                 # client id of the PAT the client logs in with (one of
 //	                               # tokens); omitted = a generated org admin and PAT
 //	identities:
@@ -82,6 +83,7 @@ type ScenarioOptions struct {
 	AccessTokenTTL *time.Duration
 	PatchOthers    *bool
 	PageCap        *int
+	Paging         *bool
 }
 
 // ScenarioToken is one token of a scenario with its secret.
@@ -104,6 +106,7 @@ type scenarioOptsFile struct {
 	AccessTokenTTL *string `yaml:"accessTokenTTL"`
 	PatchOthers    *bool   `yaml:"patchOthers"`
 	PageCap        *int    `yaml:"pageCap"`
+	Paging         *bool   `yaml:"paging"`
 }
 
 type scenarioIdentity struct {
@@ -212,6 +215,7 @@ func ParseScenario(file string, data []byte, now time.Time) (*Scenario, error) {
 	}
 	if o := f.Options; o != nil {
 		sc.Options.RateLimit, sc.Options.PatchOthers, sc.Options.PageCap = o.RateLimit, o.PatchOthers, o.PageCap
+		sc.Options.Paging = o.Paging
 		if o.RateWindow != nil {
 			d, err := parseDuration(*o.RateWindow)
 			if err != nil || d <= 0 {
@@ -442,6 +446,9 @@ func (s *Sim) ApplyScenario(sc *Scenario) {
 	if o.PageCap != nil {
 		s.set.pageCap = *o.PageCap
 	}
+	if o.Paging != nil {
+		s.set.paging = *o.Paging
+	}
 	s.mu.Unlock()
 	if o.RateLimit != nil || o.RateWindow != nil {
 		s.limiter.mu.Lock()
@@ -515,6 +522,9 @@ func LoadScenarioFile(path string, opts Options) (*Sim, *Scenario, error) {
 	}
 	if opts.PageCap == 0 && o.PageCap != nil {
 		opts.PageCap = *o.PageCap
+	}
+	if !opts.Paging && o.Paging != nil {
+		opts.Paging = *o.Paging
 	}
 	s := New(opts)
 	merged := *sc

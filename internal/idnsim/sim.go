@@ -29,6 +29,8 @@ const (
 	OpPatchToken           = "patch_token"
 	OpDeleteToken          = "delete_token"
 	OpListPublicIdentities = "list_public_identities"
+	// OpBulkUpdateTokens is PATCH|POST /personal-access-tokens/v1/bulk-update.
+	OpBulkUpdateTokens = "bulk_update_tokens"
 )
 
 // ControlPrefix is where the simulator's own test endpoints live. No SailPoint
@@ -61,11 +63,15 @@ type Options struct {
 	// PAT's accessTokenValiditySeconds.
 	AccessTokenTTL time.Duration
 	// PatchOthers lets an org admin with sp:scopes:all or
-	// sp:all-personal-access-tokens:manage PATCH other owners' tokens. Off by
-	// default: the spec lists only sp:my-personal-access-tokens:manage for PATCH.
+	// sp:all-personal-access-tokens:manage PATCH other owners' tokens. NOT how
+	// a real tenant behaves: off (the default), a per-token PATCH of another
+	// owner's token is refused with the 403 a real tenant answers (ref §15,
+	// forum thread 78114: "The server understood the request but refuses to
+	// authorize it"), and the spec lists only sp:my-personal-access-tokens:manage
+	// for PATCH. A test that turns it on must say why.
 	PatchOthers bool
 	// PageCap > 0 silently truncates every token listing to this many items, as
-	// a paging server would.
+	// a capping server that knows no offset would.
 	PageCap int
 	// AnyCaseIDs makes the tenant take token ids in any case: the OAuth
 	// client_id and the {id} of a token's path match a stored id without
@@ -73,6 +79,12 @@ type Options struct {
 	// safe with both (its own credential spelled in capitals is still its
 	// own).
 	AnyCaseIDs bool
+	// Paging models a server that pages the PAT list as the standard
+	// collection parameters describe: limit (default and maximum 250) and
+	// offset are honoured. Off by default: no version declares limit or
+	// offset on the PAT list and public callers list it unpaged (ref §15),
+	// so the faithful tenant ignores them.
+	Paging bool
 	// Sleep waits for injected latency. Default: a timer that gives up when ctx
 	// ends. Tests inject a fake.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -220,6 +232,7 @@ type settings struct {
 	patchOthers    bool
 	pageCap        int
 	anyCaseIDs     bool
+	paging         bool
 }
 
 // Sim is a simulated tenant. It is an http.Handler; serve it on a loopback
@@ -257,6 +270,7 @@ func New(opts Options) *Sim {
 			patchOthers:    opts.PatchOthers,
 			pageCap:        opts.PageCap,
 			anyCaseIDs:     opts.AnyCaseIDs,
+			paging:         opts.Paging,
 		},
 		limiter: newLimiter(opts.RateLimit, opts.RateWindow),
 	}
@@ -507,12 +521,18 @@ type apiVersion struct {
 	// modern: expirationDate nullable and writable, userAwareTokenNeverExpires
 	// present (v2025, v1); otherwise the v3 shape.
 	modern bool
+	// hideAware leaves userAwareTokenNeverExpires out of the token (the v1
+	// bulk update's answer: the flag "is stored internally and is not
+	// returned in the response").
+	hideAware bool
 }
 
 var (
 	versionV3    = &apiVersion{name: "v3"}
 	versionV2025 = &apiVersion{name: "v2025", modern: true}
 	versionV1    = &apiVersion{name: "v1", modern: true}
+	// versionV1Bulk is the v1 shape of the bulk update's answer.
+	versionV1Bulk = &apiVersion{name: "v1", modern: true, hideAware: true}
 )
 
 // route is what a request path and method resolve to.
@@ -555,6 +575,11 @@ func resolve(method, path string) route {
 			return route{op: OpCreateToken, version: v}
 		}
 		return route{version: v, allow: "GET, POST"}
+	case v == versionV1 && rest == bulkUpdatePath:
+		if method == http.MethodPatch || method == http.MethodPost {
+			return route{op: OpBulkUpdateTokens, version: v}
+		}
+		return route{version: v, allow: "PATCH, POST"}
 	case strings.HasPrefix(rest, "/") && !strings.Contains(rest[1:], "/") && len(rest) > 1:
 		id := rest[1:]
 		switch method {
@@ -648,6 +673,8 @@ func (s *Sim) dispatch(w http.ResponseWriter, r *http.Request, rt route, body []
 		s.patchToken(w, r, c, rt.version, rt.id, body)
 	case OpDeleteToken:
 		s.deleteToken(w, c, rt.id)
+	case OpBulkUpdateTokens:
+		s.bulkUpdate(w, r, c, body)
 	case OpListPublicIdentities:
 		s.listPublicIdentities(w, r)
 	}
