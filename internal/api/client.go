@@ -28,6 +28,7 @@ const (
 	OpPatchToken           = "patch_token"
 	OpCreateToken          = "create_token"
 	OpListPublicIdentities = "list_public_identities"
+	OpBulkUpdateTokens     = "bulk_update_tokens"
 )
 
 // Retry reasons, passed to Observer.ObserveRetry.

@@ -399,6 +399,8 @@ func TestSimPatch(t *testing.T) {
 	}
 
 	// v2025: expirationDate is patchable, a time.Time goes out in milliseconds.
+	// PatchOthers (not a real tenant): the seeded tokens belong to others, and
+	// what is tested here is the client's encoding, not the tenant's rights.
 	env25 := newSimEnv(t, idnsim.Options{PatchOthers: true})
 	env25.sim.Seed(5, 1)
 	c25, _ := env25.client(t, func(cfg *Config) { cfg.Version = pat.V2025 })

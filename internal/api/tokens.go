@@ -417,3 +417,95 @@ func decodeOne(r io.Reader, v any) error {
 	}
 	return nil
 }
+
+// BulkPath is the admin bulk update of personal access tokens. It exists only
+// in v1 (ref §4.6, §15), whatever version the client lists with.
+const BulkPath = "/personal-access-tokens/v1/bulk-update"
+
+// MaxBulkIDs is the most token ids one bulk update may name.
+const MaxBulkIDs = 25
+
+// bulkPaths are the only paths a bulk update may write.
+var bulkPaths = map[string]bool{pat.PathExpirationDate: true, pat.PathUserAwareTokenNeverExpires: true}
+
+type wireBulkRequest struct {
+	IDs   []string      `json:"ids"`
+	Patch []pat.PatchOp `json:"patch"`
+}
+
+// BulkUpdateTokens applies one JSON Patch to up to 25 tokens of any owner
+// (PATCH /personal-access-tokens/v1/bulk-update, Content-Type
+// application/json): the only way an org admin can change another owner's
+// token, since a per-token PATCH is refused for anyone but the owner. Only
+// /expirationDate and /userAwareTokenNeverExpires may be written; other paths,
+// more than 25 ids, duplicate or blank ids are refused before sending. It
+// returns the tokens as the tenant answered them (sorted by id, without
+// userAwareTokenNeverExpires): the caller checks that every id came back with
+// the requested values. Like PatchToken, it is repeated after an ambiguous
+// failure only when every operation is a replace.
+func (c *Client) BulkUpdateTokens(ctx context.Context, ids []string, ops []pat.PatchOp) ([]pat.Token, error) {
+	switch {
+	case len(ids) == 0:
+		return nil, errors.New("api: bulk_update_tokens: no token ids")
+	case len(ids) > MaxBulkIDs:
+		return nil, fmt.Errorf("api: bulk_update_tokens: %d token ids, at most %d per request", len(ids), MaxBulkIDs)
+	case len(ops) == 0:
+		return nil, errors.New("api: bulk_update_tokens: no operations")
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		k := strings.ToLower(id)
+		if strings.TrimSpace(id) == "" || seen[k] {
+			return nil, fmt.Errorf("api: bulk_update_tokens: blank or duplicate token id %q", id)
+		}
+		seen[k] = true
+	}
+	wire := make([]pat.PatchOp, len(ops))
+	replayable := true
+	for i, op := range ops {
+		if !patchOps[op.Op] {
+			return nil, fmt.Errorf("api: bulk_update_tokens: operation %d: op %q is not a JSON Patch operation", i, op.Op)
+		}
+		if !bulkPaths[op.Path] {
+			return nil, fmt.Errorf("api: bulk_update_tokens: operation %d: path %q cannot be updated in bulk (only /expirationDate and /userAwareTokenNeverExpires)", i, op.Path)
+		}
+		switch v := op.Value.(type) {
+		case time.Time:
+			op.Value = pat.FormatTime(v)
+		case *time.Time:
+			if v != nil {
+				op.Value = pat.FormatTime(*v)
+			}
+		}
+		if op.Op != "replace" && op.Op != "test" {
+			replayable = false
+		}
+		wire[i] = op
+	}
+	body, err := json.Marshal(wireBulkRequest{IDs: ids, Patch: wire})
+	if err != nil {
+		return nil, fmt.Errorf("api: bulk_update_tokens: encoding the request: %w", err)
+	}
+	var out []pat.Token
+	err = c.do(ctx, &call{
+		op:          OpBulkUpdateTokens,
+		method:      http.MethodPatch,
+		path:        BulkPath,
+		body:        body,
+		contentType: contentTypeJSON,
+		replayable:  replayable,
+		want:        http.StatusOK,
+		decode: func(r io.Reader) error {
+			ts, err := decodeTokenArray(io.LimitReader(r, maxSingleBody))
+			if err != nil {
+				return err
+			}
+			out = ts
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

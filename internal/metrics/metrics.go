@@ -104,7 +104,7 @@ const CodeError = "error"
 // Operations returns the api_* {operation} values internal/api reports (its
 // Op* constants); their retry series are created up front.
 func Operations() []string {
-	return []string{"oauth_token", "list_tokens", "delete_token", "patch_token", "create_token", "list_public_identities"}
+	return []string{"oauth_token", "list_tokens", "delete_token", "patch_token", "create_token", "list_public_identities", "bulk_update_tokens"}
 }
 
 // RetryReasons returns the api_retries_total{reason} values internal/api

@@ -168,7 +168,7 @@ patjanitor_last_successful_run_timestamp_seconds 0
 // The lists in the metrics package must name what internal/api and the
 // engine actually report, or the pre-initialised series are the wrong ones.
 func TestFixedLabelSetsMatchProducers(t *testing.T) {
-	ops := []string{api.OpOAuthToken, api.OpListTokens, api.OpDeleteToken, api.OpPatchToken, api.OpCreateToken, api.OpListPublicIdentities}
+	ops := []string{api.OpOAuthToken, api.OpListTokens, api.OpDeleteToken, api.OpPatchToken, api.OpCreateToken, api.OpListPublicIdentities, api.OpBulkUpdateTokens}
 	if got := metrics.Operations(); !sameSet(got, ops) {
 		t.Errorf("Operations() = %v, internal/api has %v", got, ops)
 	}
