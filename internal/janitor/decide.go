@@ -104,6 +104,7 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	pl := e.decide(inv, now)
 	pl.Owners = inv.owners
 	if e.owners != nil && !needOwners {
@@ -123,6 +124,9 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 // Only a cancelled ctx is an error; a store or lookup that fails is recorded
 // in the inventory or the owners.
 func (e *Engine) prepare(ctx context.Context, inv *Inventory) (ownersLooked bool, err error) {
+	if err := e.findOwnIdentity(ctx, inv); err != nil {
+		return false, err
+	}
 	if err := e.readSnoozes(ctx, inv); err != nil {
 		return false, err
 	}
@@ -178,6 +182,7 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	for _, k := range order {
 		c := candAt(k)
 		it := itemOf(&inv.Tokens[c.tok], c.d)
+		needsOwner(&it, inv)
 		if g, ok := e.grace[it.Policy]; ok && it.Mutating() {
 			m, again := graceItem(&it, inv.marks, g, now)
 			marks = append(marks, m)
@@ -579,7 +584,11 @@ func (e *Engine) observePlan(pl *Planned) {
 	for i := range pl.Plan.Items {
 		it := &pl.Plan.Items[i]
 		matched[it.Policy]++
-		if !it.Mutating() && it.Mode != plan.ModeGrace {
+		switch {
+		case it.Mode == plan.ModeNeedsOwner:
+			// An enforce-mode action that is not performed.
+			e.metrics.AddAction(it.Policy, it.Action, MetricSkipped)
+		case !it.Mutating() && it.Mode != plan.ModeGrace:
 			// A held grace item is counted by pending_actions instead.
 			e.metrics.AddAction(it.Policy, it.Action, MetricWouldApply)
 		}

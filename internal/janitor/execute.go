@@ -354,27 +354,36 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 	return finish(result, err)
 }
 
-// mutateAll runs the work with bounded concurrency, in plan order. A journal
-// failure or ctx ending stops new mutations; the ones in flight finish.
+// mutateAll runs the work with bounded concurrency, in plan order: one
+// request per delete or patch, one bulk update per batch of expires (see
+// units). A journal failure or ctx ending stops new mutations; the ones in
+// flight finish.
 func (e *Engine) mutateAll(ctx context.Context, runID string, ws []work, log *zap.Logger) ([]ItemResult, error) {
 	results := make([]ItemResult, len(ws))
 	started := make([]bool, len(ws))
 	stop, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	next := make(chan int)
+	us := units(ws)
+	next := make(chan []int)
 	var wg sync.WaitGroup
-	for range min(e.workers, len(ws)) {
+	for range min(e.workers, len(us)) {
 		wg.Go(func() {
-			for i := range next {
+			for u := range next {
 				// Checked again here: the hand-off and a stop can race, and
 				// no mutation may start after the stop.
 				if stop.Err() != nil {
 					continue
 				}
-				started[i] = true
-				r, jerr := e.mutate(ctx, runID, ws[i], log)
-				results[i] = r
+				for _, i := range u {
+					started[i] = true
+				}
+				var jerr error
+				if len(u) == 1 && policy.Action(ws[u[0]].item.Action) != policy.ActionExpire {
+					results[u[0]], jerr = e.mutate(ctx, runID, ws[u[0]], log)
+				} else {
+					jerr = e.mutateBulk(ctx, runID, ws, u, results, log)
+				}
 				if jerr != nil {
 					cancel(jerr)
 				}
@@ -382,9 +391,9 @@ func (e *Engine) mutateAll(ctx context.Context, runID string, ws []work, log *za
 		})
 	}
 feed:
-	for i := range ws {
+	for _, u := range us {
 		select {
-		case next <- i:
+		case next <- u:
 		case <-stop.Done():
 			break feed
 		}
@@ -506,11 +515,15 @@ func successStatus(action string) int {
 	return http.StatusOK
 }
 
-// request describes the HTTP request a work item sends, for the journal.
+// request describes the HTTP request a work item sends, for the journal: an
+// expire is the v1 bulk update (whose body names the token among up to 25).
 func (e *Engine) request(w work) audit.Request {
 	path := TokenPath(e.version, w.item.TokenID)
-	if policy.Action(w.item.Action) == policy.ActionDelete {
+	switch policy.Action(w.item.Action) {
+	case policy.ActionDelete:
 		return audit.Request{Method: http.MethodDelete, Path: path}
+	case policy.ActionExpire:
+		return audit.Request{Method: http.MethodPatch, Path: api.BulkPath, Patch: w.ops}
 	}
 	return audit.Request{Method: http.MethodPatch, Path: path, Patch: w.ops}
 }

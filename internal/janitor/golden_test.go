@@ -9,8 +9,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
@@ -22,13 +22,16 @@ const goldenScenario = "../idnsim/testdata/golden.yaml"
 const goldenTenant = "http://127.0.0.1:1"
 
 // The plan of the golden scenario is exactly testdata/golden-plan.json, and
-// executing it deletes and patches exactly the expected tokens, no other.
+// executing it against the simulator in its default (real-tenant) mode
+// deletes exactly the expected tokens, expires the never-expiring one through
+// the v1 bulk update, and sends no PATCH for the other owner's over-scoped
+// token (needs-owner): a real tenant refuses it.
 func TestGoldenPlanAndApply(t *testing.T) {
 	body, err := os.ReadFile("testdata/golden-policies.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, string(body), envOpts{scenario: goldenScenario, sim: idnsim.Options{PatchOthers: true}})
+	e := newEnv(t, string(body), envOpts{scenario: goldenScenario})
 	pl, err := e.engine(func(o *janitor.Options) { o.TenantURL = goldenTenant }).Plan(context.Background())
 	if err != nil {
 		t.Fatalf("Plan: %v", err)
@@ -80,53 +83,56 @@ func TestGoldenPlanAndApply(t *testing.T) {
 		"da7e0000000000000000000000000402", // local-dev: never used, 60 days old
 		"da7e0000000000000000000000000403", // airflow-dag: lastUsed exactly at the cutoff
 	}
-	wantPatched := []string{
-		"a1100000000000000000000000000102", // ci-deploy: full access -> narrowed
+	wantExpired := []string{
 		"b0b00000000000000000000000000202", // legacy-integration: null scope, never expires -> expire wins
 	}
-	deleted, patched := deletedIDs(e.sim.Requests()), patchedIDs(e.sim.Requests())
+	const needsOwnerID = "a1100000000000000000000000000102" // ci-deploy: full access, another owner's
+	deleted := deletedIDs(e.sim.Requests())
 	if !mapKeysEqual(deleted, wantDeleted...) {
 		t.Errorf("deleted %v, want %v", keys(deleted), wantDeleted)
 	}
-	if !mapKeysEqual(patched, wantPatched...) {
-		t.Errorf("patched %v, want %v", keys(patched), wantPatched)
+	if p := patchedIDs(e.sim.Requests()); len(p) != 0 {
+		t.Errorf("per-token PATCHes %v, want none (the only patch is another owner's token)", keys(p))
 	}
-	if len(e.mutations()) != len(wantDeleted)+len(wantPatched) {
-		t.Errorf("mutations = %d, want %d", len(e.mutations()), len(wantDeleted)+len(wantPatched))
+	if b := bulkIDs(t, e.sim.Requests()); !mapKeysEqual(b, wantExpired...) {
+		t.Errorf("bulk-updated %v, want %v", keys(b), wantExpired)
 	}
-	if res.Count(janitor.OutcomeApplied) != len(wantDeleted)+len(wantPatched) {
+	if len(e.mutations()) != len(wantDeleted)+1 {
+		t.Errorf("mutations = %d, want %d deletes and one bulk update", len(e.mutations()), len(wantDeleted))
+	}
+	if res.Count(janitor.OutcomeApplied) != len(wantDeleted)+len(wantExpired) {
 		t.Errorf("applied = %d", res.Count(janitor.OutcomeApplied))
 	}
-	ci, _ := e.sim.Token("a1100000000000000000000000000102")
-	if !slices.Equal(ci.Scope.Values, []string{"sp:scopes:default"}) {
-		t.Errorf("ci-deploy scope = %v, want [sp:scopes:default]", ci.Scope)
+	ci, _ := e.sim.Token(needsOwnerID)
+	if !slices.Equal(ci.Scope.Values, []string{pat.ScopeAll}) {
+		t.Errorf("ci-deploy scope = %v, want it unchanged", ci.Scope)
 	}
 	legacy, _ := e.sim.Token("b0b00000000000000000000000000202")
 	if legacy.ExpirationDate == nil || !legacy.ExpirationDate.Equal(t0.AddDate(0, 0, 30)) {
 		t.Errorf("legacy-integration expirationDate = %v, want now+30d", legacy.ExpirationDate)
 	}
 
-	// A second run repeats nothing. The one thing left is the patch that lost
-	// to the expire on legacy-integration (it was "also matched"): one token,
-	// one action per run.
+	// A second run repeats nothing and sends nothing: what is left are the
+	// full-access patches of two other owners' tokens (legacy-integration's
+	// lost to the expire last time), which need their owners.
 	e.sim.ResetRequests()
 	res2, err := e.engine().Run(context.Background())
 	if err != nil {
 		t.Fatalf("second Run: %v", err)
 	}
-	if len(res2.Items) != 1 || res2.Items[0].Item.TokenID != "b0b00000000000000000000000000202" ||
-		res2.Items[0].Item.Policy != "full-access" {
-		t.Fatalf("second run items = %+v, want only legacy-integration's full-access patch", res2.Items)
-	}
-	if m := e.mutations(); len(m) != 1 || m[0].Method != "PATCH" {
-		t.Fatalf("second run mutations = %+v", m)
-	}
-	e.sim.ResetRequests()
-	res3, err := e.engine().Run(context.Background())
-	if err != nil || len(res3.Items) != 0 {
-		t.Fatalf("third run: %v, %d items; want nothing to do", err, len(res3.Items))
-	}
 	e.requireNoMutations()
+	if len(res2.Items) != 0 {
+		t.Fatalf("second run executed %+v, want nothing", res2.Items)
+	}
+	var held []string
+	for _, it := range res2.Plan.Items {
+		if it.Mode == plan.ModeNeedsOwner {
+			held = append(held, it.TokenID)
+		}
+	}
+	if !slices.Equal(held, []string{needsOwnerID, "b0b00000000000000000000000000202"}) && !slices.Equal(held, []string{"b0b00000000000000000000000000202", needsOwnerID}) {
+		t.Fatalf("second run needs-owner items %v", held)
+	}
 }
 
 func keys(m map[string]int) []string {

@@ -468,16 +468,16 @@ func TestGraceActionChangeRestartsClock(t *testing.T) {
 	g.addStale("c", 1, 1)
 	g.run()
 	g.clock.Set(at(14))
-	patchCfg := strings.Replace(graceConfig, "    action: delete\n", "    action: patch\n    patch: {namePrefix: \"stale-\"}\n", 1)
-	g.cfg = g.parseConfig(patchCfg)
+	expireCfg := strings.Replace(graceConfig, "    action: delete\n", "    action: expire\n    expireIn: 7d\n", 1)
+	g.cfg = g.parseConfig(expireCfg)
 	res := g.run()
 	g.requireNoMutations()
 	if res.Plan.Items[0].Mode != plan.ModeGrace {
 		t.Fatalf("item %+v: acted on a warning about another action", res.Plan.Items[0])
 	}
 	m := g.marks()["c-000"]
-	if m.Action != "patch" || !m.MarkedAt.Equal(at(14)) || m.WarnedAt == nil || !m.WarnedAt.Equal(at(14)) {
-		t.Fatalf("mark %+v, want a new patch mark warned on day 14", m)
+	if m.Action != "expire" || !m.MarkedAt.Equal(at(14)) || m.WarnedAt == nil || !m.WarnedAt.Equal(at(14)) {
+		t.Fatalf("mark %+v, want a new expire mark warned on day 14", m)
 	}
 }
 
@@ -753,7 +753,8 @@ func TestGraceUnmarkWithdrawsTheWaitingDigest(t *testing.T) {
 func TestGracePatchChangeRestartsClock(t *testing.T) {
 	cfg := strings.Replace(graceConfig, "    action: delete\n", "    action: patch\n    patch: {setScopes: [\"sp:scopes:default\"]}\n", 1)
 	g := newGraceEnv(t, cfg)
-	g.addStale("p", 1, 1)
+	// patjanitor's own identity's token: the only owner a patch is sent for.
+	g.add("p-000", g.own(), "tok-p-000", 400*day, 200*day)
 	g.run()
 	if m := g.marks()["p-000"]; m.Change != "scope set to [sp:scopes:default]" || m.WarnedAt == nil {
 		t.Fatalf("mark %+v", m)

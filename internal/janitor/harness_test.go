@@ -3,6 +3,7 @@ package janitor_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -149,6 +150,17 @@ func (e *env) engine(mod ...func(*janitor.Options)) *janitor.Engine {
 	return eng
 }
 
+// own is the identity patjanitor runs as (the owner of the admin PAT): the
+// only owner whose tokens a real tenant lets it PATCH.
+func (e *env) own() string {
+	e.t.Helper()
+	tok, ok := e.sim.Token(e.admin.ClientID)
+	if !ok {
+		e.t.Fatal("the admin PAT is not in the tenant")
+	}
+	return tok.Owner.ID
+}
+
 // add puts a token into the tenant. lastUsed < 0 means never used; ages are
 // before t0.
 func (e *env) add(id, owner, name string, createdAgo, lastUsedAgo time.Duration, scope ...string) {
@@ -230,6 +242,31 @@ func patchedIDs(reqs []idnsim.Request) map[string]int {
 	for _, r := range reqs {
 		if r.Operation == idnsim.OpPatchToken && r.Status == 200 {
 			out[r.Path[strings.LastIndex(r.Path, "/")+1:]]++
+		}
+	}
+	return out
+}
+
+// bulkIDs are the token ids of the successful bulk updates, counted per id;
+// it fails the test on a bulk update of more than 25 ids.
+func bulkIDs(t *testing.T, reqs []idnsim.Request) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, r := range reqs {
+		if r.Operation != idnsim.OpBulkUpdateTokens || r.Status != 200 {
+			continue
+		}
+		var body struct {
+			IDs []string `json:"ids"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("bulk update body %s: %v", r.Body, err)
+		}
+		if len(body.IDs) > idnsim.MaxBulkIDs {
+			t.Fatalf("bulk update of %d ids", len(body.IDs))
+		}
+		for _, id := range body.IDs {
+			out[id]++
 		}
 	}
 	return out

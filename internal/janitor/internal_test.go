@@ -50,6 +50,13 @@ func (r *recordingTenant) PatchToken(_ context.Context, id string, _ []pat.Patch
 	return pat.Token{}, nil
 }
 
+func (r *recordingTenant) BulkUpdateTokens(_ context.Context, ids []string, _ []pat.PatchOp) ([]pat.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "bulk "+strings.Join(ids, ","))
+	return nil, nil
+}
+
 type memJournal struct {
 	mu   sync.Mutex
 	recs []audit.Record

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -394,10 +395,12 @@ func TestInvariant6_ApplyPlanReverifies(t *testing.T) {
     action: patch
     patch: {removeScopes: ["sp:scopes:all"], addScopes: ["sp:scopes:default"]}
 `
-	e := newEnv(t, cfg, envOpts{sim: idnsim.Options{PatchOthers: true}})
+	// The patched tokens are patjanitor's own identity's: the only ones a
+	// real tenant lets it PATCH.
+	e := newEnv(t, cfg, envOpts{})
 	e.addStale("s", 4, 1)
-	e.add("full-1", "o1", "ci", 10*day, 1*day, pat.ScopeAll)
-	e.add("full-2", "o2", "cd", 10*day, 1*day, pat.ScopeAll)
+	e.add("full-1", e.own(), "ci", 10*day, 1*day, pat.ScopeAll)
+	e.add("full-2", e.own(), "cd", 10*day, 1*day, pat.ScopeAll)
 
 	pl, err := e.engine().Plan(context.Background())
 	if err != nil {
@@ -410,7 +413,7 @@ func TestInvariant6_ApplyPlanReverifies(t *testing.T) {
 	e.sim.Touch("s-000", t0.Add(time.Hour))             // used again
 	e.sim.Remove("s-001")                               // deleted by its owner
 	e.add("s-new", "o5", "new-stale", 300*day, 200*day) // a new stale token
-	e.sim.Add(pat.Token{ID: "full-2", Name: "cd", Owner: pat.Owner{ID: "o2", Name: "Owner o2"},
+	e.sim.Add(pat.Token{ID: "full-2", Name: "cd", Owner: pat.Owner{ID: e.own(), Name: "Owner " + e.own()},
 		Created: t0.Add(-10 * day), Scope: pat.ScopesOf(pat.ScopeAll, "idn:sources:read")}, "") // scope changed: different patch
 	e.sim.ResetRequests()
 
@@ -542,8 +545,9 @@ func TestInvariant7_NoSecrets(t *testing.T) {
 	}
 }
 
-// Invariant 8: 404 on delete is "already gone"; 403 on patch is recorded
-// with its reason and the other items continue.
+// Invariant 8: 404 on delete is "already gone"; 403 on patch (of the own
+// identity's token: a tenant whose network or geography rules refuse the
+// call) is recorded with its reason and the other items continue.
 func TestInvariant8_GoneAndForbidden(t *testing.T) {
 	e := newEnv(t, noLimits+`policies:
   - name: unused-90d
@@ -555,9 +559,10 @@ func TestInvariant8_GoneAndForbidden(t *testing.T) {
     match: {scopes: {any: ["sp:scopes:all"]}}
     action: patch
     patch: {setScopes: ["sp:scopes:default"]}
-`, envOpts{}) // PatchOthers off: the tenant refuses to patch other owners' tokens
+`, envOpts{})
 	e.addStale("s", 3, 1)
-	e.add("full-1", "o1", "ci", 10*day, 1*day, pat.ScopeAll)
+	e.add("full-1", e.own(), "ci", 10*day, 1*day, pat.ScopeAll)
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpPatchToken, Status: http.StatusForbidden})
 	eng := e.engine()
 	pl, err := eng.Plan(context.Background())
 	if err != nil {
@@ -645,7 +650,7 @@ policies:
 // (the planHash is a checksum, not a signature) is not applied with the
 // edited date: only the policy's own date for the plan's time is accepted.
 func TestInvariant6_EditedExpireDateIsDropped(t *testing.T) {
-	e := newEnv(t, expireNeverExpiringCfg, envOpts{scenario: goldenScenario, sim: idnsim.Options{PatchOthers: true}})
+	e := newEnv(t, expireNeverExpiringCfg, envOpts{scenario: goldenScenario})
 	pl, err := e.engine().Plan(context.Background())
 	if err != nil {
 		t.Fatalf("Plan: %v", err)

@@ -50,6 +50,13 @@ type Inventory struct {
 	// Err is non-nil (an *IncompleteError) when any listing failed or looks
 	// truncated: the inventory must not be acted on.
 	Err error
+	// OwnIdentity is the identity patjanitor runs as: the owner of its own
+	// PAT (the token whose id is the client id), found in the listing or,
+	// when a patch policy needs it and the listing did not hold the token,
+	// through owner-id=me. "" when unknown; ownWhy then says why. Only
+	// tokens it owns can be patched (see needsOwner).
+	OwnIdentity string
+	ownWhy      string
 
 	// byID indexes Tokens by pat.IDKey: two listed tokens whose ids differ
 	// only in case are one token of the tenant, listed twice.

@@ -21,6 +21,10 @@ type Tenant interface {
 	ListTokens(ctx context.Context, opts api.ListOptions) ([]pat.Token, error)
 	DeleteToken(ctx context.Context, id string) error
 	PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (pat.Token, error)
+	// BulkUpdateTokens applies one patch of the expiration paths to up to
+	// api.MaxBulkIDs tokens of any owner (the v1 admin bulk update) and
+	// returns the tokens the tenant answered.
+	BulkUpdateTokens(ctx context.Context, ids []string, ops []pat.PatchOp) ([]pat.Token, error)
 }
 
 // Journal is the append-only record of intents and outcomes; *audit.Journal

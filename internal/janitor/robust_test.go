@@ -102,10 +102,12 @@ func TestRecoversInterruptedIntents(t *testing.T) {
     match: {scopes: {any: ["sp:scopes:all"]}}
     action: patch
     patch: {setScopes: ["sp:scopes:default"]}
-`, envOpts{sim: idnsim.Options{PatchOthers: true}})
+`, envOpts{})
 	e.addStale("s", 3, 1)
-	e.add("full-done", "o1", "ci", 10*day, day, "sp:scopes:default") // the interrupted patch went through
-	e.add("full-todo", "o2", "cd", 10*day, day, pat.ScopeAll)        // the interrupted patch did not
+	// The patched tokens are the own identity's: the only ones a real
+	// tenant lets patjanitor PATCH.
+	e.add("full-done", e.own(), "ci", 10*day, day, "sp:scopes:default") // the interrupted patch went through
+	e.add("full-todo", e.own(), "cd", 10*day, day, pat.ScopeAll)        // the interrupted patch did not
 
 	// What a killed run leaves: intents without outcomes. s-000's delete went
 	// through; s-001's did not.

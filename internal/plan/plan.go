@@ -25,6 +25,11 @@ const (
 	// yet): the token is marked, and nothing is done to it this run. Once
 	// the deadline passes, the item is ModeEnforce with Marked and Deadline.
 	ModeGrace = "grace"
+	// ModeNeedsOwner is an enforce-mode patch of a token that patjanitor's
+	// own identity does not own: real tenants refuse a PATCH of another
+	// owner's token (only the owner may change its scopes or name), so no
+	// request is sent; the owner is told what to change.
+	ModeNeedsOwner = "needs-owner"
 
 	ActionReport = "report"
 	ActionDelete = "delete"
@@ -95,7 +100,7 @@ type Item struct {
 	Scope   pat.Scopes
 	Managed bool
 	Policy  string
-	// Mode is ModeReport, ModeEnforce or ModeGrace.
+	// Mode is ModeReport, ModeEnforce, ModeGrace or ModeNeedsOwner.
 	Mode string
 	// Action is ActionReport, ActionDelete, ActionPatch or ActionExpire.
 	Action string

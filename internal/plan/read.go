@@ -367,12 +367,16 @@ func parseItem(ps *problems, i int, r *rawItem) (Item, bool) {
 	}
 	switch it.Mode {
 	case ModeReport, ModeEnforce:
+	case ModeNeedsOwner:
+		if it.Action != ActionPatch {
+			ps.add("%s: mode needs-owner with action %s: only a patch needs the owner", where, it.Action)
+		}
 	case ModeGrace:
 		if it.Marked == nil {
 			ps.add("%s: mode grace without marked", where)
 		}
 	default:
-		ps.add("%s: mode %q: want report, enforce or grace", where, it.Mode)
+		ps.add("%s: mode %q: want report, enforce, grace or needs-owner", where, it.Mode)
 	}
 	switch it.Action {
 	case ActionPatch, ActionExpire:

@@ -92,6 +92,12 @@ type Tenant struct {
 	// exactly 250 tokens. Without it, a listing of exactly 250 items is treated
 	// as a silently capped page and stops every mutation of the run.
 	Unpaged bool `yaml:"unpaged"`
+	// BulkAPIVersion is the API version of the admin bulk update that the
+	// expire action sends (PATCH /personal-access-tokens/v1/bulk-update),
+	// whatever apiVersion the listing uses. Only v1 offers it, so v1 is the
+	// default and the only accepted value; the key exists so that a later
+	// version that adds it can be chosen without changing apiVersion.
+	BulkAPIVersion pat.APIVersion `yaml:"bulkApiVersion"`
 }
 
 // RateLimit is a request budget: Requests per Per. Requests -1 means no
@@ -244,7 +250,7 @@ type Action string
 const (
 	ActionReport Action = "report" // list the token, change nothing, even in enforce mode
 	ActionPatch  Action = "patch"  // JSON Patch of name and scope
-	ActionExpire Action = "expire" // set expirationDate (v2025 and v1 only)
+	ActionExpire Action = "expire" // set expirationDate through the v1 bulk update
 	ActionDelete Action = "delete" // delete the token
 )
 

@@ -206,6 +206,14 @@ func (v *validator) tenant() {
 	} else {
 		v.versionKnown = false
 	}
+	// expire goes through the admin bulk update, which only v1 has (a
+	// per-token PATCH of another owner's token is refused by real tenants).
+	if v.d.has("tenant.bulkApiVersion") && v.nonEmpty("tenant.bulkApiVersion", string(t.BulkAPIVersion), " (omit the key for v1)") {
+		if ver, err := pat.ParseAPIVersion(string(t.BulkAPIVersion)); err != nil || ver != pat.V1 {
+			v.errf("tenant.bulkApiVersion", "%q: only v1 offers the bulk update of personal access tokens (/personal-access-tokens/v1/bulk-update)", t.BulkAPIVersion)
+		}
+	}
+	t.BulkAPIVersion = pat.V1
 	v.nonEmpty("tenant.clientId", t.ClientID, "")
 	v.id("tenant.clientId", t.ClientID)
 	v.nonEmpty("tenant.clientSecretFile", t.ClientSecretFile, "")
@@ -483,8 +491,6 @@ func (v *validator) policy(at string, p *Policy) {
 		}
 	case p.Action.Rank() == 0:
 		v.errf(at+".action", "unknown action %q (want report, delete, patch or expire)", p.Action)
-	case p.Action == ActionExpire && v.versionKnown && !c.Tenant.APIVersion.ExpirationWritable():
-		v.errf(at+".action", "expire needs an API version with a writable expirationDate (v2025 or v1); tenant.apiVersion is %s", c.Tenant.APIVersion)
 	}
 
 	switch {

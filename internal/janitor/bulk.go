@@ -1,0 +1,220 @@
+package janitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// Expire goes through the admin bulk update (PATCH
+// /personal-access-tokens/v1/bulk-update): a real tenant refuses a
+// per-token PATCH of another owner's token, even to an org admin (ref §15),
+// and the bulk update is the documented route for every owner's token. One
+// patch is applied to every id of a call, so expires are batched by
+// identical operations (the same policy at the same run time sets the same
+// date), up to api.MaxBulkIDs ids a call, each call under the client's rate
+// limiter like any other request.
+
+// units splits the work into what one worker does at a time: a delete or a
+// patch alone; expires in batches of up to api.MaxBulkIDs with the same
+// operations. Units keep plan order (by their first item).
+func units(ws []work) [][]int {
+	var out [][]int
+	open := map[string]int{} // operations -> index of the unit still filling
+	for i, w := range ws {
+		if policy.Action(w.item.Action) != policy.ActionExpire {
+			out = append(out, []int{i})
+			continue
+		}
+		key := opsString(w.ops)
+		if u, ok := open[key]; ok && len(out[u]) < api.MaxBulkIDs {
+			out[u] = append(out[u], i)
+			continue
+		}
+		open[key] = len(out)
+		out = append(out, []int{i})
+	}
+	return out
+}
+
+// mutateBulk performs one batch of expires: an intent per token (each
+// durable) before the single request, then an outcome per token. A 200 answer
+// is checked token by token: an id missing from it, or answered with another
+// expirationDate than the one requested, is failed with what came back (the
+// tenant's answer is the only evidence of what it did). Results are written
+// into results at the items' indices. The returned error is non-nil only for
+// a journal failure.
+func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []int, results []ItemResult, log *zap.Logger) error {
+	log = log.With(zap.String("operation", api.OpBulkUpdateTokens))
+	send := make([]int, 0, len(u))
+	for _, i := range u {
+		w := ws[i]
+		if w.item.TokenID == e.clientID || w.token.ID == e.clientID {
+			results[i] = ItemResult{Item: w.item, Outcome: OutcomeRefused, Detail: "the token is the credential patjanitor runs as; never acted on"}
+			log.Error("refused to act on the own credential (a bug put it into the plan)", zap.String("token_id", w.item.TokenID))
+			e.metrics.AddAction(w.item.Policy, w.item.Action, MetricSkipped)
+			continue
+		}
+		send = append(send, i)
+	}
+	if len(send) == 0 {
+		return nil
+	}
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.mutTimeout)
+	defer cancel()
+	octx, ocancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer ocancel()
+
+	for k, i := range send {
+		w := ws[i]
+		before, req := w.token, e.request(w)
+		if _, err := e.journal.Append(mctx, audit.Record{
+			Kind: audit.KindIntent, RunID: runID, Policy: w.item.Policy, TokenID: w.item.TokenID,
+			Before: &before, Request: &req,
+		}); err != nil {
+			detail := "not started: the journal could not record the intent of the batch: " + err.Error()
+			log.Error("journal intent failed; bulk update not sent", zap.String("token_id", w.item.TokenID), zap.Error(err))
+			for _, j := range send {
+				results[j] = ItemResult{Item: ws[j].item, Outcome: OutcomeNotStarted, Detail: detail}
+				e.metrics.AddAction(ws[j].item.Policy, ws[j].item.Action, MetricSkipped)
+			}
+			// Close the intents already written (best effort: the journal
+			// just failed), so that no later run takes them for a request
+			// that may have been sent.
+			for _, j := range send[:k] {
+				_, _ = e.journal.Append(octx, audit.Record{
+					Kind: audit.KindOutcome, RunID: runID, Policy: ws[j].item.Policy, TokenID: ws[j].item.TokenID,
+					Outcome: &audit.Outcome{Status: string(OutcomeNotStarted), Error: detail},
+				})
+			}
+			return &JournalError{Err: fmt.Errorf("record intent for token %s: %w", w.item.TokenID, err)}
+		}
+	}
+
+	ids := make([]string, len(send))
+	for k, i := range send {
+		ids[k] = ws[i].item.TokenID
+	}
+	answered, err := e.tenant.BulkUpdateTokens(mctx, ids, ws[send[0]].ops)
+	status := 0
+	var aerr *api.Error
+	if errors.As(err, &aerr) {
+		status = aerr.StatusCode
+	}
+	byID := make(map[string]*pat.Token, len(answered))
+	if err == nil {
+		status = http.StatusOK
+		for j := range answered {
+			k := strings.ToLower(answered[j].ID)
+			if _, dup := byID[k]; !dup {
+				byID[k] = &answered[j]
+			}
+		}
+	}
+
+	var jerr error
+	for _, i := range send {
+		w := ws[i]
+		it := w.item
+		res := ItemResult{Item: it, Status: status}
+		switch {
+		case err != nil:
+			res.Outcome, res.Detail = OutcomeFailed, "bulk update of "+fmt.Sprint(len(ids))+" tokens failed: "+err.Error()
+		default:
+			tok, ok := byID[strings.ToLower(it.TokenID)]
+			switch {
+			case !ok:
+				res.Outcome, res.Detail = OutcomeFailed, fmt.Sprintf("the tenant answered 200 to the bulk update of %d tokens but its answer does not include this token (%d tokens answered): not counted as applied", len(ids), len(answered))
+			default:
+				if why := bulkMismatch(w.ops, tok); why != "" {
+					res.Outcome, res.Detail = OutcomeFailed, "the tenant answered 200 but "+why+": not counted as applied"
+				} else {
+					res.Outcome = OutcomeApplied
+				}
+			}
+		}
+		out := audit.Outcome{Status: string(res.Outcome), Code: status, Error: res.Detail}
+		tlog := log.With(zap.String("policy", it.Policy), zap.String("token_id", it.TokenID), zap.String("action", it.Action))
+		if res.Outcome == OutcomeApplied {
+			e.metrics.AddAction(it.Policy, it.Action, MetricApplied)
+			tlog.Info("applied")
+		} else {
+			e.metrics.AddAction(it.Policy, it.Action, MetricFailed)
+			tlog.Warn("action failed", zap.Int("status", status), zap.String("detail", res.Detail))
+		}
+		results[i] = res
+		if _, werr := e.journal.Append(octx, audit.Record{
+			Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &out,
+		}); werr != nil && jerr == nil {
+			log.Error("journal outcome failed; stopping the run", zap.Error(werr))
+			jerr = &JournalError{Err: fmt.Errorf("record outcome for token %s: %w", it.TokenID, werr)}
+		}
+	}
+	return jerr
+}
+
+// bulkMismatch says how the answered token differs from what ops asked for
+// ("" when it shows every requested value the answer carries; the bulk
+// answer does not return userAwareTokenNeverExpires).
+func bulkMismatch(ops []pat.PatchOp, tok *pat.Token) string {
+	for _, op := range ops {
+		if op.Path != pat.PathExpirationDate {
+			continue
+		}
+		want, ok := wantTime(op)
+		if !ok {
+			return fmt.Sprintf("the requested expirationDate %v cannot be read", op.Value)
+		}
+		got := "null"
+		if tok.ExpirationDate != nil {
+			got = pat.FormatTime(*tok.ExpirationDate)
+		}
+		switch {
+		case want == nil && tok.ExpirationDate == nil:
+		case want == nil:
+			return "it answered expirationDate " + got + ", requested none"
+		case tok.ExpirationDate == nil || !tok.ExpirationDate.Equal(*want):
+			return "it answered expirationDate " + got + ", requested " + pat.FormatTime(*want)
+		}
+	}
+	return ""
+}
+
+// wantTime reads the expirationDate an operation sets (nil: none). Values
+// come as the policy builds them (a string), as a saved plan reads back
+// (a string, or a JSON null) or as Go times.
+func wantTime(op pat.PatchOp) (*time.Time, bool) {
+	if op.Op == "remove" {
+		return nil, true
+	}
+	switch v := op.Value.(type) {
+	case nil:
+		return nil, true
+	case json.RawMessage:
+		if strings.TrimSpace(string(v)) == "null" {
+			return nil, true
+		}
+	case string:
+		t, err := pat.ParseTime(v)
+		if err != nil {
+			return nil, false
+		}
+		return &t, true
+	case time.Time:
+		return &v, true
+	case *time.Time:
+		return v, true
+	}
+	return nil, false
+}

@@ -1,0 +1,88 @@
+package janitor
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// ReasonNeedsOwner is why a patch of another owner's token is not sent.
+const ReasonNeedsOwner = "the API lets only a token's owner change its scopes"
+
+// A real tenant refuses a PATCH of another owner's personal access token,
+// also to an org admin with sp:scopes:all (ref §15, forum thread 78114), and
+// the admin bulk update writes only the expiration. So the patch action
+// (scopes, name) is carried out only on tokens owned by patjanitor's own
+// identity; on every other token the item is needs-owner: no request, and
+// the owner is told what to change.
+
+// findOwnIdentity sets inv.OwnIdentity when a policy patches: the owner of
+// the token whose id is the client id, from the listing, else from one
+// owner-id=me listing (small: the caller's own tokens; read-only). A failure
+// leaves it unknown, and every patch item then needs its owner: an unknown
+// identity must never make another owner's token look like our own. Only a
+// cancelled ctx is an error.
+func (e *Engine) findOwnIdentity(ctx context.Context, inv *Inventory) error {
+	if !usesPatch(e.cfg) {
+		return nil
+	}
+	for i := range inv.Tokens {
+		if strings.EqualFold(inv.Tokens[i].ID, e.clientID) {
+			inv.OwnIdentity = inv.Tokens[i].Owner.ID
+			return nil
+		}
+	}
+	mine, err := e.tenant.ListTokens(ctx, api.ListOptions{OwnerID: "me"})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("list own tokens: %w", context.Cause(ctx))
+		}
+		inv.ownWhy = "patjanitor's own identity is unknown (its token is not in the listing, and listing owner-id=me failed: " + err.Error() + ")"
+		return nil
+	}
+	for i := range mine {
+		if strings.EqualFold(mine[i].ID, e.clientID) {
+			inv.OwnIdentity = mine[i].Owner.ID
+			return nil
+		}
+	}
+	inv.ownWhy = fmt.Sprintf("patjanitor's own identity is unknown (its token %s is in neither the listing nor owner-id=me)", e.clientID)
+	return nil
+}
+
+func usesPatch(cfg *policy.Config) bool {
+	for _, p := range cfg.Policies {
+		if p.Action == policy.ActionPatch {
+			return true
+		}
+	}
+	return false
+}
+
+// needsOwner turns an enforce-mode patch of a token not owned by
+// patjanitor's own identity into a needs-owner item (and notes on a
+// report-mode one what enforcing it would do).
+func needsOwner(it *plan.Item, inv *Inventory) {
+	if it.Action != plan.ActionPatch || (it.Mode != plan.ModeEnforce && it.Mode != plan.ModeReport) {
+		return
+	}
+	if inv.OwnIdentity != "" && strings.EqualFold(it.OwnerID, inv.OwnIdentity) {
+		return
+	}
+	why := ReasonNeedsOwner
+	if inv.OwnIdentity == "" {
+		why += "; " + inv.ownWhy
+	} else {
+		why += fmt.Sprintf(" (patjanitor runs as identity %s)", inv.OwnIdentity)
+	}
+	if it.Mode == plan.ModeReport {
+		it.Reason += "; in enforce mode this would be needs-owner: " + why
+		return
+	}
+	it.Mode = plan.ModeNeedsOwner
+	it.Reason += "; needs-owner: " + why + "; no request is sent, the owner must make this change"
+}
