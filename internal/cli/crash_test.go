@@ -91,7 +91,7 @@ func TestCrashDuringApply(t *testing.T) {
 }
 
 func crashOnce(t *testing.T, bin string, kills []time.Duration) {
-	sim := idnsim.New(idnsim.Options{RateLimit: -1, PatchOthers: true})
+	sim := idnsim.New(idnsim.Options{RateLimit: -1})
 	// Connections still open on the tenant's side: a killed apply's request
 	// can still be in the simulator's handler (its injected latency, or the
 	// delete itself) after the process is gone.
@@ -126,6 +126,7 @@ func crashOnce(t *testing.T, bin string, kills []time.Duration) {
 		}
 	}
 	admin := sim.Admin()
+	self, _ := sim.Token(admin.ClientID)
 	now := time.Now().UTC()
 	var stale, full []string
 	for i := range 40 {
@@ -135,10 +136,12 @@ func crashOnce(t *testing.T, bin string, kills []time.Duration) {
 			LastUsed: &lu, Scope: pat.ScopesOf("idn:sources:read")}, "")
 		stale = append(stale, id)
 	}
+	// The over-scoped tokens are patjanitor's own identity's: a real tenant
+	// (and the simulator) refuses a PATCH of anyone else's.
 	for i := range 10 {
 		id := fmt.Sprintf("full%02d", i)
 		lu := now.Add(-time.Hour)
-		sim.Add(pat.Token{ID: id, Name: id, Owner: pat.Owner{ID: fmt.Sprintf("o%d", i)}, Created: now.Add(-30 * wfDay),
+		sim.Add(pat.Token{ID: id, Name: id, Owner: pat.Owner{ID: self.Owner.ID}, Created: now.Add(-30 * wfDay),
 			LastUsed: &lu, Scope: pat.ScopesOf(pat.ScopeAll)}, "")
 		full = append(full, id)
 	}
