@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,10 +49,15 @@ type ListOptions struct {
 	OwnerID string
 	// Filters is sent as filters, e.g. Filter(listing). Empty: no filter.
 	Filters string
+	// Limit and Offset, when Limit > 0, are sent as limit and offset. No
+	// version declares them on this endpoint (ref §15); they serve only to
+	// probe whether a listing of exactly 250 tokens is a capped page (a
+	// paging server honours them, a server that does not page ignores them).
+	Limit, Offset int
 }
 
 // ListTokens lists the tenant's tokens in one call (the endpoint has no paging,
-// and no limit or offset is sent). The body is decoded as a stream through a
+// and no limit or offset is sent unless opts.Limit asks for the probe). The body is decoded as a stream through a
 // 64 KiB window, so a 34 MB listing of 100,000 tokens is never held as text. A body
 // that is truncated or malformed anywhere is an error matching
 // ErrMalformedResponse (or, when the connection broke, a retried connection
@@ -63,6 +69,10 @@ func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token,
 	}
 	if opts.Filters != "" {
 		q.Set("filters", opts.Filters)
+	}
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+		q.Set("offset", strconv.Itoa(opts.Offset))
 	}
 	var tokens []pat.Token
 	err := c.do(ctx, &call{

@@ -165,10 +165,14 @@ func (s *Sim) bulkLocked(c *caller, ids []string, ops []patchOp) (int, string, [
 }
 
 // pageOf reads limit and offset as the standard collection parameters define
-// them (limit 0..250, default 250; offset >= 0), for a simulator that models
-// a paging server. It returns the page size, the offset, or a 400 message.
-func pageOf(q url.Values) (limit, offset int, msg string) {
-	limit = 250
+// them (limit 0..250, default 250 on a paging server; offset >= 0), for a
+// simulator that models a paging or capping server. It returns the page size
+// (-1: no limit given and none by default), the offset, or a 400 message.
+func pageOf(q url.Values, paging bool) (limit, offset int, msg string) {
+	limit = -1
+	if paging {
+		limit = 250
+	}
 	if v, ok := queryValue(q, "limit"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 250 {

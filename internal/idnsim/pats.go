@@ -47,12 +47,17 @@ func (s *Sim) listTokens(w http.ResponseWriter, r *http.Request, c *caller, v *a
 	pageCap, paging := s.set.pageCap, s.set.paging
 	s.mu.RUnlock()
 	offset := 0
-	if paging {
-		var msg string
-		if pageCap, offset, msg = pageOf(q); msg != "" {
+	if paging || pageCap > 0 {
+		// A paging (or capping) server honours limit and offset.
+		limit, off, msg := pageOf(q, paging)
+		if msg != "" {
 			writeError(w, http.StatusBadRequest, msg)
 			return
 		}
+		if limit >= 0 && (pageCap == 0 || limit < pageCap) {
+			pageCap = limit
+		}
+		offset = off
 		if pageCap == 0 {
 			writeTokenList(w, nil, v)
 			return

@@ -70,8 +70,9 @@ type Options struct {
 	// authorize it"), and the spec lists only sp:my-personal-access-tokens:manage
 	// for PATCH. A test that turns it on must say why.
 	PatchOthers bool
-	// PageCap > 0 silently truncates every token listing to this many items, as
-	// a capping server that knows no offset would.
+	// PageCap > 0 silently truncates every token listing to this many items,
+	// as a paging server with that page size would (limit and offset are
+	// then honoured, as with Paging).
 	PageCap int
 	// AnyCaseIDs makes the tenant take token ids in any case: the OAuth
 	// client_id and the {id} of a token's path match a stored id without

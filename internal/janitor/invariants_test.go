@@ -147,15 +147,24 @@ func TestInvariant3_IncompleteDataIsFatal(t *testing.T) {
 			tokens: 5, want: "listing",
 		},
 		{
-			name:   "exactly 250 items",
-			tokens: 249, // plus the admin PAT: an unfiltered listing of 250
-			want:   "exactly 250",
-		},
-		{
 			name:   "silently capped listing",
 			tokens: 300,
 			opts:   envOpts{sim: idnsim.Options{PageCap: 250}},
 			want:   "exactly 250",
+		},
+		{
+			name:   "paging tenant",
+			tokens: 300,
+			opts:   envOpts{sim: idnsim.Options{Paging: true}},
+			want:   "returned 51 other tokens: the tenant pages this listing",
+		},
+		{
+			name:   "exactly 250 items and the probe fails",
+			tokens: 249, // plus the admin PAT: an unfiltered listing of 250
+			setup: func(e *env) {
+				e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, After: 1, Status: 500})
+			},
+			want: "cannot be told from a complete listing",
 		},
 	}
 	for _, tc := range cases {
@@ -212,7 +221,55 @@ policies:
 		if got := len(deletedIDs(e.sim.Requests())); got != 249 {
 			t.Fatalf("deleted %d, want 249", got)
 		}
+		for _, r := range e.sim.Requests() {
+			if r.Query.Has("offset") {
+				t.Fatalf("probed a tenant declared unpaged: %s?%s", r.Path, r.RawQuery)
+			}
+		}
 	})
+
+	// Exactly 250 tokens: the listing is asked once more with
+	// limit=250&offset=250, and the answer decides.
+	for _, tc := range []struct {
+		name string
+		opts idnsim.Options
+	}{
+		// The faithful tenant ignores limit and offset (no version declares
+		// them): the same 250 come back, the listing is complete.
+		{name: "a tenant that does not page answers the same 250", opts: idnsim.Options{}},
+		// A paging tenant's second page is empty: nothing beyond 250.
+		{name: "a paging tenant answers an empty second page", opts: idnsim.Options{Paging: true}},
+	} {
+		t.Run("exactly 250 items: "+tc.name, func(t *testing.T) {
+			e := newEnv(t, `limits: {maxActionsPerRun: 0, maxActionsPercent: 100, maxActionsPerOwner: 0}
+policies:
+  - name: unused-90d
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+`, envOpts{sim: tc.opts})
+			e.addStale("s", 249, 10) // plus the admin PAT: an unfiltered listing of 250
+			res, err := e.engine().Run(context.Background())
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if got := len(deletedIDs(e.sim.Requests())); got != 249 {
+				t.Fatalf("deleted %d, want 249", got)
+			}
+			var lists []string
+			for _, r := range e.sim.Requests() {
+				if r.Operation == idnsim.OpListTokens {
+					lists = append(lists, r.RawQuery)
+				}
+			}
+			if len(lists) != 2 || lists[0] != "" || lists[1] != "limit=250&offset=250" {
+				t.Fatalf("listing calls %q, want the listing and one probe", lists)
+			}
+			if res.Plan.Error != "" || !strings.Contains(e.logs.String(), "complete") {
+				t.Fatalf("plan error %q; the probe's finding is not logged", res.Plan.Error)
+			}
+		})
+	}
 
 	t.Run("filter ignored by the tenant", func(t *testing.T) {
 		e := newEnv(t, enforceDeleteStale, envOpts{})

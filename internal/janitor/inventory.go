@@ -9,16 +9,20 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // PageCap is the page size cap of the SailPoint API family (limit: default and
-// maximum 250). The PAT list endpoint is documented as unpaged, but a tenant
-// that silently capped it would return exactly this many tokens; a listing of
-// exactly PageCap items is therefore treated as truncated unless the config
-// declares the tenant unpaged (tenant.unpaged: true).
+// maximum 250). No API version declares limit or offset on the PAT list and
+// public callers list it unpaged (ref §15), but a tenant that silently capped
+// it would return exactly this many tokens. So a listing of exactly PageCap
+// items is probed once more, the same listing with limit=250&offset=250 (see
+// probeCapped): a server that pages answers another page, one that ignores
+// the parameters the same tokens. tenant.unpaged: true skips the probe.
 const PageCap = 250
 
 // ListingResult is what one listing call returned.
@@ -30,6 +34,9 @@ type ListingResult struct {
 	Count int
 	// Err is the call's failure or why its result is not trusted.
 	Err error
+	// Probe says what the second-page probe of a listing of exactly
+	// PageCap tokens found ("" when none was made).
+	Probe string
 }
 
 // Inventory is the tenant's tokens as the listing calls of one run saw them.
@@ -138,12 +145,18 @@ func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged 
 	results := make([]ListingResult, len(listings))
 	tokens := make([][]pat.Token, len(listings))
 	var wg sync.WaitGroup
+	capped := make([]string, len(listings))
 	for i, l := range listings {
 		wg.Go(func() {
 			f := api.Filter(l)
 			ts, err := e.tenant.ListTokens(ctx, api.ListOptions{Filters: f})
 			results[i] = ListingResult{Listing: l, Filter: f, Count: len(ts), Err: err}
 			tokens[i] = ts
+			if err == nil && len(ts) == PageCap && !unpaged {
+				results[i].Probe, capped[i] = e.probeCapped(ctx, f, ts)
+				e.log.Info("a listing returned exactly 250 tokens; probed with limit=250&offset=250",
+					zap.String("filter", f), zap.String("probe", results[i].Probe))
+			}
 		})
 	}
 	wg.Wait()
@@ -182,8 +195,8 @@ func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged 
 			continue
 		}
 		ts := tokens[i]
-		if len(ts) == PageCap && !unpaged {
-			problem(i, "returned exactly %d tokens, the page cap of this API family: the listing is probably truncated (if the tenant really has that many, set tenant.unpaged: true)", PageCap)
+		if capped[i] != "" {
+			problem(i, "%s", capped[i])
 		}
 		if listings[i].Kind == pat.ListAll {
 			inv.Unfiltered = true
@@ -296,4 +309,49 @@ func sameBool(a, b *bool) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// probeCapped asks the listing that returned exactly PageCap tokens once more
+// with limit=250&offset=250 and reads the answer (invariant 3):
+//   - the same tokens: the tenant ignores the parameters, so it does not
+//     page this endpoint and the listing is complete;
+//   - no tokens: a paging tenant's second page is empty, so there is nothing
+//     beyond the first 250 and the listing is complete;
+//   - other tokens: the tenant pages, the listing was a capped first page;
+//   - an error: it cannot be told.
+//
+// It returns what it found and, when the listing cannot be trusted, the
+// problem ("" when complete).
+func (e *Engine) probeCapped(ctx context.Context, filter string, first []pat.Token) (probe, problem string) {
+	const ask = "limit=250&offset=250"
+	second, err := e.tenant.ListTokens(ctx, api.ListOptions{Filters: filter, Limit: PageCap, Offset: PageCap})
+	if err != nil {
+		return "failed: " + err.Error(), fmt.Sprintf("returned exactly %d tokens, and asking again with %s failed (%v): a capped page cannot be told from a complete listing (if the tenant really has that many, set tenant.unpaged: true)", PageCap, ask, err)
+	}
+	if len(second) == 0 {
+		return "empty second page: complete", ""
+	}
+	if sameIDs(first, second) {
+		return "the same tokens again (limit and offset ignored): complete", ""
+	}
+	return fmt.Sprintf("%d other tokens: capped", len(second)),
+		fmt.Sprintf("returned exactly %d tokens, and asking again with %s returned %d other tokens: the tenant pages this listing, so it was a capped first page", PageCap, ask, len(second))
+}
+
+// sameIDs reports whether a and b hold the same token ids (ids compare
+// without regard to case).
+func sameIDs(a, b []pat.Token) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	ids := make(map[string]bool, len(a))
+	for i := range a {
+		ids[strings.ToLower(a[i].ID)] = true
+	}
+	for i := range b {
+		if !ids[strings.ToLower(b[i].ID)] {
+			return false
+		}
+	}
+	return true
 }
