@@ -37,7 +37,10 @@ the notify receivers with their secret files and the notification templates,
 and the state directory (--state-dir: it must be a writable directory, or
 creatable). Then print what the config says: the tenant, the guardrails, the
 exclusions, each policy with its mode, action, schedule and next runs in the
-configured time zone, and the listing calls a run will make. Exit 0.
+configured time zone, the listing calls a run will make and the request each
+action sends. Exit 0. Warnings (an enforce-mode patch policy that can match
+other owners' tokens, which a real tenant does not let patjanitor patch) go
+to stderr.
 
 If anything is wrong, print every problem (with file, line, policy and field
 for the config itself) and exit 1: a config that validate passes does not
@@ -185,7 +188,7 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 	if t.Unpaged {
 		row("unpaged", "yes: a listing of exactly 250 tokens is trusted")
 	} else {
-		row("unpaged", "no: a listing of exactly 250 tokens stops the run")
+		row("unpaged", "no: a listing of exactly 250 tokens is asked again with limit=250&offset=250; a capped page stops the run")
 	}
 	row("schedule", cfg.Schedule+" (policies without their own)")
 	row("timezone", cfg.Timezone)
@@ -261,6 +264,17 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 	}
 	if cfg.Limits.MaxActionsPercent > 0 {
 		w.printf("  (one unfiltered listing because maxActionsPercent is a share of the whole population)\n")
+	}
+	if calls := actionCalls(cfg); len(calls) > 0 {
+		w.printf("\nrequests per action (enforce mode):\n")
+		for _, c := range calls {
+			w.printf("  %s\n", c)
+		}
+	}
+	for _, warn := range patchWarnings(cfg) {
+		if _, err := fmt.Fprintln(g.streams.Err, warn); err != nil {
+			return err
+		}
 	}
 	return w.err
 }

@@ -30,7 +30,9 @@ func TestValidateShippedPolicies(t *testing.T) {
 		"limits        maxActionsPerRun 25, maxActionsPercent 10%, maxActionsPerOwner 5\n",
 		"names break-glass-*, emergency-*",
 		"  unused-90d           report  delete  0 3 * * *  Fri 2026-11-27 03:00, Sat 2026-11-28 03:00, Sun 2026-11-29 03:00\n",
-		"    patch   removeScopes [sp:scopes:all], addScopes [sp:scopes:default]\n",
+		"    expire  expirationDate = run time + 30d\n",
+		"requests per action (enforce mode):\n  delete  DELETE /v3/personal-access-tokens/{id}, one per token, any owner's\n" +
+			"  expire  PATCH /personal-access-tokens/v1/bulk-update (tenant.bulkApiVersion v1), up to 25 tokens per request, any owner's\n",
 		"listing calls (cutoffs as of 2026-11-26T10:00:00.000Z):\n  every run: all tokens (no filter)\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -121,5 +123,36 @@ func TestValidateAppliesTheEnvironment(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "PATJANITOR_TENANT_URL: plain http://") {
 		t.Errorf("err %v", err)
+	}
+}
+
+// An enforce-mode patch policy that can match other owners' tokens is
+// warned about (a real tenant lets only the owner patch); one limited to a
+// single owner id is not (validate cannot know patjanitor's own identity
+// offline; one id is the only evidence of a restriction to it).
+func TestValidateWarnsAboutPatchOfOtherOwners(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(cfg, []byte(`
+tenant: {apiVersion: v2025}
+policies:
+  - {name: narrow-all, mode: enforce, match: {scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
+  - {name: narrow-two, mode: enforce, match: {ownerIds: [a, b], scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
+  - {name: narrow-mine, mode: enforce, match: {ownerIds: [me-id], scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
+  - {name: narrow-report, match: {scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runValidateCLI(t, "validate", "-c", cfg, "--now", "2026-11-26T10:00:00Z")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `policies[0] "narrow-all": enforce-mode patch matches tokens of every owner: the API lets only a token's owner change its scopes`) ||
+		!strings.Contains(lines[1], `policies[1] "narrow-two": enforce-mode patch matches tokens of 2 owners`) {
+		t.Fatalf("warnings:\n%s", errOut)
+	}
+	if !strings.Contains(out, "  patch   PATCH /v2025/personal-access-tokens/{id}, one per token, only for tokens of patjanitor's own identity") {
+		t.Errorf("output lacks the patch request line:\n%s", out)
 	}
 }
