@@ -304,6 +304,8 @@ func groupHeading(g *group, s summary) string {
 		effect = "BLOCKED: " + s.BlockedBy + ", nobody is warned"
 	case g.Mode == plan.ModeGrace:
 		effect = "grace period: marked, owners warned, acted on after the deadline"
+	case g.Mode == plan.ModeNeedsOwner:
+		effect = "needs the owner: the API lets only a token's owner change its scopes; nothing is sent"
 	}
 	return groupTitle(g) + " (" + effect + ")"
 }

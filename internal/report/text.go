@@ -234,6 +234,12 @@ func summarize(p *plan.Plan) summary {
 	default:
 		s.Verdict = fmt.Sprintf("Applying this plan changes %s: %s.", plural(c.Pending, "token"), strings.Join(parts, ", "))
 	}
+	if n := c.ByMode[plan.ModeNeedsOwner]; n > 0 {
+		// Counted with "report only" above (nothing is sent), said apart
+		// here: the policy is enforced, and only the owners can carry it out.
+		s.Verdict += fmt.Sprintf(" %s of enforce-mode patch policies need their owners (the API lets only a token's owner change its scopes): no request is sent for them.",
+			plural(n, "token"))
+	}
 	if grace > 0 && !s.Blocked {
 		// Marking is not a change in the tenant, but it is not nothing
 		// either: the owners get a warning and a deadline.
