@@ -14,6 +14,8 @@ import (
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
@@ -307,5 +309,40 @@ func TestPatchOwnIdentityFromOwnerIDMe(t *testing.T) {
 	e2.requireNoMutations()
 	if len(res.Plan.Items) != 1 || res.Plan.Items[0].Mode != plan.ModeNeedsOwner || !strings.Contains(res.Plan.Items[0].Reason, "own identity is unknown") {
 		t.Fatalf("items %+v", res.Plan.Items)
+	}
+}
+
+// With owner notifications, a patch policy's needs-owner items reach their
+// owners: the digest says exactly what to change, and nothing is sent to the
+// tenant for them; the own identity's token is patched as usual.
+func TestNeedsOwnerDigestTellsTheOwnerWhatToChange(t *testing.T) {
+	cfg := strings.Replace(graceConfig, `  - name: unused-90d
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+    grace: 14d
+`, `  - name: full-access
+    mode: enforce
+    match: {scopes: {any: ["sp:scopes:all"]}}
+    action: patch
+    patch: {setScopes: ["sp:scopes:default"]}
+`, 1)
+	g := newGraceEnv(t, cfg)
+	g.add("theirs", "otto", "otto-ci", 10*day, day, pat.ScopeAll)
+	g.add("mine", g.own(), "mine", 10*day, day, pat.ScopeAll)
+	res := g.run()
+	if p := patchedIDs(g.sim.Requests()); !mapKeysEqual(p, "mine") {
+		t.Fatalf("patched %v, want only mine", keys(p))
+	}
+	if res.Count(janitor.OutcomeApplied) != 1 {
+		t.Fatalf("items %+v", res.Items)
+	}
+	ds := notifytest.OfKind(g.hook.Take(), notify.KindDigest)
+	if len(ds) != 1 || ds[0].Digest.Owner.ID != "otto" || len(ds[0].Digest.Items) != 1 {
+		t.Fatalf("digests %+v, want one to otto", ds)
+	}
+	it := ds[0].Digest.Items[0]
+	if !it.NeedsOwner || it.TokenID != "theirs" || it.Change != "set the scope to [sp:scopes:default]" || it.Deadline != nil {
+		t.Fatalf("digest item %+v", it)
 	}
 }

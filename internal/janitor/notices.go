@@ -78,7 +78,7 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 		// apply PLAN decides without a lookup; the owners written to are few.
 		ids := ownerIDs(len(res.Items), func(i int) string { return res.Items[i].Item.OwnerID })
 		for i := range pl.Plan.Items {
-			if pl.Plan.Items[i].Mode == plan.ModeGrace {
+			if m := pl.Plan.Items[i].Mode; m == plan.ModeGrace || m == plan.ModeNeedsOwner {
 				ids = append(ids, pl.Plan.Items[i].OwnerID)
 			}
 		}
@@ -218,9 +218,24 @@ func (e *Engine) contact(id, name string, owners *Owners) notify.Owner {
 // digests warn the owners of the run's held (mode grace) items, one digest
 // per owner listing all of that owner's marks that are not yet due, also
 // those of other policies: a digest per policy would make two digests
-// alternate, each defeating the other's repeat suppression.
+// alternate, each defeating the other's repeat suppression. The same digest
+// asks the owner for the changes only they can make (the plan's needs-owner
+// items: the API lets only a token's owner change its scopes), unless the run
+// was blocked.
 func (e *Engine) digests(v runView) []notify.Digest {
-	if v.marks == nil {
+	asks := map[string][]notify.DigestItem{}
+	if v.plan.Error == "" && len(v.plan.Tripped()) == 0 {
+		for i := range v.plan.Items {
+			it := &v.plan.Items[i]
+			if it.Mode == plan.ModeNeedsOwner {
+				asks[pat.IDKey(it.OwnerID)] = append(asks[pat.IDKey(it.OwnerID)], notify.DigestItem{
+					TokenID: it.TokenID, TokenName: it.TokenName, Policy: it.Policy, Action: it.Action,
+					Reason: it.Reason, NeedsOwner: true, Change: ownerChange(it.Patch),
+				})
+			}
+		}
+	}
+	if v.marks == nil && len(asks) == 0 {
 		return nil
 	}
 	byOwner := map[string][]state.Mark{}
@@ -234,7 +249,12 @@ func (e *Engine) digests(v runView) []notify.Digest {
 	for i := range v.plan.Items {
 		it := &v.plan.Items[i]
 		owner := pat.IDKey(it.OwnerID)
-		if it.Mode != plan.ModeGrace || seen[owner] || len(byOwner[owner]) == 0 {
+		if seen[owner] {
+			continue
+		}
+		held := it.Mode == plan.ModeGrace && len(byOwner[owner]) > 0
+		asked := it.Mode == plan.ModeNeedsOwner && len(asks[owner]) > 0
+		if !held && !asked {
 			continue
 		}
 		seen[owner] = true
@@ -249,9 +269,25 @@ func (e *Engine) digests(v runView) []notify.Digest {
 				Reason: m.Reason, MarkedAt: m.MarkedAt, Grace: notify.Duration(m.Grace), Deadline: m.Deadline,
 			})
 		}
+		d.Items = append(d.Items, asks[owner]...)
 		out = append(out, d)
 	}
 	return out
+}
+
+// ownerChange says what the owner of a needs-owner item should change:
+// "set the scope to [sp:scopes:default]; rename it to \"old-ci\"".
+func ownerChange(ops []pat.PatchOp) string {
+	var parts []string
+	for _, op := range ops {
+		switch op.Path {
+		case pat.PathScope:
+			parts = append(parts, "set the scope to ["+strings.Join(strs(op.Value), ", ")+"]")
+		case pat.PathName:
+			parts = append(parts, fmt.Sprintf("rename it to %q", fmt.Sprint(op.Value)))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // notices tell owners what the run did to their tokens: the actions applied

@@ -246,6 +246,25 @@ type DigestItem struct {
 	// it is nil the renderer shows the time of rendering plus Grace: a
 	// message is rendered when it is sent, and the clock starts on delivery.
 	Deadline *time.Time `json:"deadline,omitempty"`
+	// NeedsOwner marks a change patjanitor cannot make (the API lets only a
+	// token's owner change its scopes): no action, no deadline; Change says
+	// what the owner should change.
+	NeedsOwner bool   `json:"needsOwner,omitempty"`
+	Change     string `json:"change,omitempty"`
+}
+
+// Pending is the number of items with an action and a deadline.
+func (d *Digest) Pending() int { return len(d.Items) - d.Asks() }
+
+// Asks is the number of items only their owner can carry out.
+func (d *Digest) Asks() int {
+	n := 0
+	for _, it := range d.Items {
+		if it.NeedsOwner {
+			n++
+		}
+	}
+	return n
 }
 
 // Notice tells one owner what a run did to their tokens.

@@ -180,7 +180,7 @@ func resolve(m *Message, now time.Time) *Message {
 	d := *m.Digest
 	d.Items = append([]DigestItem(nil), d.Items...)
 	for i := range d.Items {
-		if d.Items[i].Deadline == nil {
+		if d.Items[i].Deadline == nil && !d.Items[i].NeedsOwner {
 			t := now.Add(time.Duration(d.Items[i].Grace))
 			d.Items[i].Deadline = &t
 		}
