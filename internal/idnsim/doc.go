@@ -23,8 +23,13 @@
 //     see pats.go): every owner's tokens need an org admin with sp:scopes:all
 //     or an all-personal-access-tokens scope; owner-id=me any PAT scope;
 //     managed tokens appear (and can be patched or deleted) only for an
-//     identity that may see them. PATCH of another owner's token is 403 unless
-//     Options.PatchOthers. Create: 200 with the secret once, names unique per
+//     identity that may see them. PATCH of another owner's token is the 403 a
+//     real tenant answers ("The server understood the request but refuses to
+//     authorize it", ref §15), also to an org admin with sp:scopes:all, unless
+//     Options.PatchOthers (not a real tenant). PATCH|POST
+//     /personal-access-tokens/v1/bulk-update (bulk.go) writes /expirationDate
+//     and /userAwareTokenNeverExpires of up to 25 tokens of any owner for an
+//     org admin. Create: 200 with the secret once, names unique per
 //     owner, at most 10 unmanaged tokens per owner, accessTokenValiditySeconds
 //     15..43200, an omitted scope stored and listed as ["sp:scopes:all"].
 //     v2025/v1 create of a never-expiring token returns expirationDate null
