@@ -162,3 +162,38 @@ func TestPaging(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeBulk: the bulk-update body parser never panics, and what it
+// accepts holds what the fragment requires: 1..25 unique non-blank ids and
+// at least one operation, each on one of the two allowed paths.
+func FuzzDecodeBulk(f *testing.F) {
+	f.Add(`{"ids":["a","b"],"patch":[{"op":"replace","path":"/expirationDate","value":"2027-01-01T00:00:00.000Z"}]}`)
+	f.Add(`{"ids":["a"],"patch":[{"op":"remove","path":"/expirationDate"},{"op":"replace","path":"/userAwareTokenNeverExpires","value":true}]}`)
+	f.Add(`{"ids":["a","a"],"patch":[]}`)
+	f.Add(`{"ids":null,"patch":[{"op":"replace","path":"/name","value":"x"}]}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, body string) {
+		ids, ops, msg := decodeBulk([]byte(body))
+		if msg != "" {
+			if ids != nil || ops != nil {
+				t.Fatalf("%q refused (%s) but returned values", body, msg)
+			}
+			return
+		}
+		if len(ids) < 1 || len(ids) > MaxBulkIDs || len(ops) < 1 {
+			t.Fatalf("%q accepted with %d ids, %d ops", body, len(ids), len(ops))
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if strings.TrimSpace(id) == "" || seen[id] {
+				t.Fatalf("%q accepted a blank or duplicate id %q", body, id)
+			}
+			seen[id] = true
+		}
+		for _, op := range ops {
+			if op.Path != "/expirationDate" && op.Path != "/userAwareTokenNeverExpires" {
+				t.Fatalf("%q accepted path %q", body, op.Path)
+			}
+		}
+	})
+}

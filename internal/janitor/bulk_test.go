@@ -346,3 +346,25 @@ func TestNeedsOwnerDigestTellsTheOwnerWhatToChange(t *testing.T) {
 		t.Fatalf("digest item %+v", it)
 	}
 }
+
+// Invariant 5 for a batch: when the journal fails on the second intent of a
+// batch, the bulk update is not sent at all; the intent already written is
+// closed with a not-started outcome (if the journal still takes it) so that
+// no later run takes it for a request that may have been sent.
+func TestBulkUpdateJournalFirst(t *testing.T) {
+	e := newEnv(t, expireStale, envOpts{})
+	e.addStale("j", 3, 1)
+	fj := newFailingJournal(e.journal, 2) // run-start and one intent
+	res, err := e.engine(func(o *janitor.Options) { o.Journal = fj }).Run(context.Background())
+	var jerr *janitor.JournalError
+	if !errors.As(err, &jerr) {
+		t.Fatalf("err = %v, want *JournalError", err)
+	}
+	e.requireNoMutations()
+	if n := res.Count(janitor.OutcomeNotStarted); n != 3 {
+		t.Fatalf("not started = %d, want 3: %+v", n, res.Items)
+	}
+	if len(fj.intent) != 1 {
+		t.Fatalf("intents written: %v, want the first only", fj.intent)
+	}
+}
