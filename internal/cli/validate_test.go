@@ -137,13 +137,13 @@ func TestValidateWarnsAboutPatchOfOtherOwners(t *testing.T) {
 tenant: {apiVersion: v2025}
 policies:
   - {name: narrow-all, mode: enforce, match: {scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
-  - {name: narrow-two, mode: enforce, match: {ownerIds: [a, b], scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
-  - {name: narrow-mine, mode: enforce, match: {ownerIds: [me-id], scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
+  - {name: narrow-two, mode: enforce, match: {ownerIds: [0000000000000000000000000000000a, 0000000000000000000000000000000b], scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
+  - {name: narrow-mine, mode: enforce, match: {ownerIds: [00000000000000000000000000000abc], scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
   - {name: narrow-report, match: {scopes: {any: [sp:scopes:all]}}, action: patch, patch: {setScopes: [sp:scopes:default]}}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := runValidateCLI(t, "validate", "-c", cfg, "--now", "2026-11-26T10:00:00Z")
+	out, errOut, code := runValidateCLI(t, "validate", "--syntax-only", "-c", cfg, "--now", "2026-11-26T10:00:00Z")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
