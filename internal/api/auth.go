@@ -39,6 +39,9 @@ type tokenCache struct {
 	sem     chan struct{}
 	token   string
 	refresh time.Time // when to fetch a new token; zero = only when refused
+	// discover: the token URL was not configured, and a 404 from it may be
+	// answered by looking it up once in /oauth/info (discovery.go).
+	discover bool
 }
 
 // get returns a usable access token, fetching one if needed.
@@ -102,6 +105,16 @@ func (tc *tokenCache) fetch(ctx context.Context) (string, time.Time, error) {
 		}
 		e, reason := tc.classify(err, body.err)
 		c.obs.ObserveRequest(OpOAuthToken, e.StatusCode, took)
+		if e.StatusCode == http.StatusNotFound && tc.discover {
+			tc.discover = false // once: a second 404 is an error
+			found, derr := tc.discoverTokenURL(ctx)
+			if derr != nil {
+				return "", time.Time{}, derr
+			}
+			tc.conf.TokenURL = found
+			attempt--
+			continue
+		}
 		if reason == "" {
 			return "", time.Time{}, e
 		}

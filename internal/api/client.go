@@ -29,6 +29,7 @@ const (
 	OpCreateToken          = "create_token"
 	OpListPublicIdentities = "list_public_identities"
 	OpBulkUpdateTokens     = "bulk_update_tokens"
+	OpOAuthInfo            = "oauth_info"
 )
 
 // Retry reasons, passed to Observer.ObserveRetry.
@@ -75,6 +76,11 @@ type Config struct {
 	BaseURL string
 	// Version selects the PAT paths; "" means v3.
 	Version pat.APIVersion
+	// TokenURL is the OAuth token endpoint; "" means BaseURL + "/oauth/token",
+	// and then a 404 there makes the client look the endpoint up in
+	// BaseURL + "/oauth/info" (see discoverTokenURL). https only, except for
+	// a loopback host.
+	TokenURL string
 	// ClientID and ClientSecret are the PAT's id and secret.
 	ClientID     string
 	ClientSecret secret.Secret
@@ -141,6 +147,12 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	tokenURL := base + "/oauth/token"
+	if cfg.TokenURL != "" {
+		if tokenURL, err = checkTokenURL(cfg.TokenURL); err != nil {
+			return nil, err
+		}
+	}
 	c := &Client{
 		base:        base,
 		version:     version,
@@ -166,15 +178,16 @@ func New(cfg Config) (*Client, error) {
 		conf: clientcredentials.Config{
 			ClientID:     cfg.ClientID,
 			ClientSecret: cfg.ClientSecret.Reveal(),
-			TokenURL:     base + "/oauth/token",
+			TokenURL:     tokenURL,
 			// SailPoint documents the credentials as form parameters; the
 			// default (AuthStyleAutoDetect) would first try HTTP Basic, which is
 			// undocumented, and cost a failed request on every refresh.
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
-		client: c,
-		redact: secret.NewRedactor(cfg.ClientSecret),
-		sem:    make(chan struct{}, 1),
+		client:   c,
+		redact:   secret.NewRedactor(cfg.ClientSecret),
+		sem:      make(chan struct{}, 1),
+		discover: cfg.TokenURL == "",
 	}
 	return c, nil
 }

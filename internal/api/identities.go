@@ -12,9 +12,17 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
-// publicIdentitiesPath is always v3: the endpoint exists there whatever version
-// the PAT calls use, and v1 has no per-service equivalent in the spec we follow.
-const publicIdentitiesPath = "/v3/public-identities"
+// publicIdentitiesPath is the public-identities collection of the client's
+// API version: /public-identities/v1 with apiVersion v1 (the per-service v1
+// API has it, and the legacy v3 paths will be retired: ref §1, §15), else
+// /v3/public-identities (v2025 tenants have v3 too; the query parameters
+// are the same).
+func (c *Client) publicIdentitiesPath() string {
+	if c.version == pat.V1 {
+		return "/public-identities/v1"
+	}
+	return "/v3/public-identities"
+}
 
 // identityBatch is the most ids one lookup asks for: the endpoint's page limit
 // (limit maximum 250), so every batch fits in one page.
@@ -67,7 +75,7 @@ const (
 )
 
 // ListPublicIdentities looks up identities by id with GET
-// /v3/public-identities?filters=id in ("a","b")&limit=250&offset=N, at most 250
+// /v3/public-identities (v1: /public-identities/v1)?filters=id in ("a","b")&limit=250&offset=N, at most 250
 // ids per request and fewer when the URL would grow past about 7 KB. Ids the tenant does not know are simply absent from the
 // result (the caller decides what a missing owner means); duplicates and empty
 // ids are dropped; identities the tenant returns that were not asked for are
@@ -134,7 +142,7 @@ func (c *Client) lookupBatch(ctx context.Context, batch []string, want map[strin
 		err := c.do(ctx, &call{
 			op:         OpListPublicIdentities,
 			method:     http.MethodGet,
-			path:       publicIdentitiesPath,
+			path:       c.publicIdentitiesPath(),
 			query:      q,
 			replayable: true,
 			want:       http.StatusOK,

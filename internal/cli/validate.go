@@ -161,6 +161,11 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 	}
 	w := &errWriter{w: g.streams.Out}
 	w.printf("%s is valid (%s)\n\n", cfg.File, cfg.Digest)
+	if msg := policy.TenantHostWarning(cfg.Tenant.URL); msg != "" {
+		if _, err := fmt.Fprintln(g.streams.Err, "warning: "+msg); err != nil {
+			return err
+		}
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
@@ -184,6 +189,16 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 		row("rateLimit", "none (client side)")
 	} else {
 		row("rateLimit", fmt.Sprintf("%d requests per %s", t.RateLimit.Requests, policy.FormatDuration(t.RateLimit.Per)))
+	}
+	if t.TokenURL != "" {
+		row("tokenUrl", t.TokenURL)
+	} else {
+		row("tokenUrl", "{url}/oauth/token (on 404: tokenEndpoint of {url}/oauth/info, same registrable domain only)")
+	}
+	if t.CredentialExpiryWarning > 0 {
+		row("credentialExpiryWarning", policy.FormatDuration(t.CredentialExpiryWarning)+" before patjanitor's own PAT expires")
+	} else {
+		row("credentialExpiryWarning", "off")
 	}
 	if t.Unpaged {
 		row("unpaged", "yes: a listing of exactly 250 tokens is trusted")

@@ -153,17 +153,20 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request, body []byte, en
 		return
 	}
 	now := s.clock()
+	if s.tokenLimited(w, id, entry.Time) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id = s.storedID(id)
 	rec, ok := s.pop.tokens[id]
 	if !ok || id == "" {
-		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "Bad client credentials"})
+		s.writeBadCredentials(w)
 		return
 	}
 	sum := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(sum[:], rec.secretHash[:]) != 1 {
-		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "Bad client credentials"})
+		s.writeBadCredentials(w)
 		return
 	}
 	if rec.tok.ExpirationDate != nil && !now.Before(*rec.tok.ExpirationDate) {

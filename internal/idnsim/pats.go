@@ -38,6 +38,13 @@ func (s *Sim) listTokens(w http.ResponseWriter, r *http.Request, c *caller, v *a
 		owner = c.identityID
 	default:
 		if !c.hasAll(scopeAllRead, scopeAllManage) {
+			if owner == "" && s.nonAdminSeesOwn() && c.has(scopeMyRead, scopeMyManage, scopeAllRead, scopeAllManage) {
+				// The other undocumented answer (ref §15): 200 with only
+				// the caller's own tokens, indistinguishable by shape from
+				// a complete listing.
+				owner = c.identityID
+				break
+			}
 			writeError(w, http.StatusForbidden, "listing other owners' personal access tokens needs the right idn:all-personal-access-tokens:read ("+scopeAllRead+" or sp:scopes:all for an org admin)")
 			return
 		}

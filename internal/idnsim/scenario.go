@@ -33,6 +33,12 @@ import (
 //	  patchOthers: false           # true: PATCH of other owners' tokens succeeds (NOT a real tenant)
 //	  pageCap: 0
 //	  paging: false                # true: the PAT list honours limit (max 250) and offset
+//	  nonAdminListing: forbidden   # forbidden (403) | own: what a caller without the
+//	                               # all-tokens right gets from a listing of every owner
+//	  badCredentials: invalid_client  # invalid_client | unauthorized: the 401 body for a
+//	                               # wrong client id or secret
+//	  tokenPath: /oauth/token      # another path makes /oauth/token answer 404 (a vanity
+//	                               # tenant); /oauth/info names the real one
 //	admin: 1e4f0c…                 # client id of the PAT the client logs in with (one of
 //	                               # tokens); omitted = a generated org admin and PAT
 //	identities:
@@ -84,6 +90,10 @@ type ScenarioOptions struct {
 	PatchOthers    *bool
 	PageCap        *int
 	Paging         *bool
+	// Credential-view options (oauth_info.go).
+	NonAdminListing *string
+	BadCredentials  *string
+	TokenPath       *string
 }
 
 // ScenarioToken is one token of a scenario with its secret.
@@ -107,6 +117,10 @@ type scenarioOptsFile struct {
 	PatchOthers    *bool   `yaml:"patchOthers"`
 	PageCap        *int    `yaml:"pageCap"`
 	Paging         *bool   `yaml:"paging"`
+
+	NonAdminListing *string `yaml:"nonAdminListing"`
+	BadCredentials  *string `yaml:"badCredentials"`
+	TokenPath       *string `yaml:"tokenPath"`
 }
 
 type scenarioIdentity struct {
@@ -216,6 +230,10 @@ func ParseScenario(file string, data []byte, now time.Time) (*Scenario, error) {
 	if o := f.Options; o != nil {
 		sc.Options.RateLimit, sc.Options.PatchOthers, sc.Options.PageCap = o.RateLimit, o.PatchOthers, o.PageCap
 		sc.Options.Paging = o.Paging
+		sc.Options.NonAdminListing, sc.Options.BadCredentials, sc.Options.TokenPath = o.NonAdminListing, o.BadCredentials, o.TokenPath
+		for key, msg := range checkViewOptions(o.NonAdminListing, o.BadCredentials, o.TokenPath) {
+			e.add(e.line("options", key), "options.%s: %s", key, msg)
+		}
 		if o.RateWindow != nil {
 			d, err := parseDuration(*o.RateWindow)
 			if err != nil || d <= 0 {
@@ -449,6 +467,7 @@ func (s *Sim) ApplyScenario(sc *Scenario) {
 	if o.Paging != nil {
 		s.set.paging = *o.Paging
 	}
+	s.set.applyView(o)
 	s.mu.Unlock()
 	if o.RateLimit != nil || o.RateWindow != nil {
 		s.limiter.mu.Lock()
@@ -526,6 +545,7 @@ func LoadScenarioFile(path string, opts Options) (*Sim, *Scenario, error) {
 	if !opts.Paging && o.Paging != nil {
 		opts.Paging = *o.Paging
 	}
+	opts.mergeView(o)
 	s := New(opts)
 	merged := *sc
 	merged.Options = ScenarioOptions{} // already in opts, where explicit options win

@@ -31,6 +31,7 @@ const (
 	OpListPublicIdentities = "list_public_identities"
 	// OpBulkUpdateTokens is PATCH|POST /personal-access-tokens/v1/bulk-update.
 	OpBulkUpdateTokens = "bulk_update_tokens"
+	OpOAuthInfo        = "oauth_info"
 )
 
 // ControlPrefix is where the simulator's own test endpoints live. No SailPoint
@@ -86,6 +87,28 @@ type Options struct {
 	// offset on the PAT list and public callers list it unpaged (ref §15),
 	// so the faithful tenant ignores them.
 	Paging bool
+	// NonAdminListing is what a caller without the right
+	// idn:all-personal-access-tokens:read gets when it lists every owner's
+	// tokens (undocumented, ref §15): NonAdminForbidden ("", the default: 403)
+	// or NonAdminOwn (200 with only the caller's own tokens).
+	NonAdminListing string
+	// BadCredentials is the 401 body for a wrong client id or secret at the
+	// token endpoint: BadCredentialsInvalidClient ("", the default:
+	// {"error":"invalid_client"}) or BadCredentialsUnauthorized
+	// ({"error":"unauthorized","error_description":"Full authentication is
+	// required to access this resource"}); both are seen in the wild.
+	BadCredentials string
+	// TokenPath is where the token endpoint is served; "" means /oauth/token.
+	// Another path makes /oauth/token answer 404, as on a vanity-domain
+	// tenant, and GET /oauth/info names the real endpoint.
+	TokenPath string
+	// TokenRateLimit > 0 limits POST /oauth/token to this many requests per
+	// client id per RateWindow (429 with Retry-After). 0: unlimited, the
+	// default, as the documented budget is for API calls.
+	TokenRateLimit int
+	// OAuthInfoTokenEndpoint, if set, is the tokenEndpoint GET /oauth/info
+	// announces verbatim (hostile tests: an endpoint on another host).
+	OAuthInfoTokenEndpoint string
 	// Sleep waits for injected latency. Default: a timer that gives up when ctx
 	// ends. Tests inject a fake.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -234,6 +257,7 @@ type settings struct {
 	pageCap        int
 	anyCaseIDs     bool
 	paging         bool
+	view           viewSettings
 }
 
 // Sim is a simulated tenant. It is an http.Handler; serve it on a loopback
@@ -252,9 +276,10 @@ type Sim struct {
 	set      settings
 	sessions map[string]*session
 
-	limiter *limiter
-	faults  faultSet
-	log     requestLog
+	limiter      *limiter
+	tokenLimiter *limiter // nil: the token endpoint is not limited
+	faults       faultSet
+	log          requestLog
 }
 
 // New returns a simulated tenant with no tokens but the admin PAT (owned by an
@@ -272,8 +297,10 @@ func New(opts Options) *Sim {
 			pageCap:        opts.PageCap,
 			anyCaseIDs:     opts.AnyCaseIDs,
 			paging:         opts.Paging,
+			view:           viewSettingsOf(opts),
 		},
-		limiter: newLimiter(opts.RateLimit, opts.RateWindow),
+		tokenLimiter: newTokenLimiter(opts),
+		limiter:      newLimiter(opts.RateLimit, opts.RateWindow),
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -558,6 +585,11 @@ func resolve(method, path string) route {
 			return route{allow: http.MethodGet, version: versionV3}
 		}
 		return route{op: OpListPublicIdentities, version: versionV3}
+	case path == "/public-identities/v1":
+		if method != http.MethodGet {
+			return route{allow: http.MethodGet, version: versionV1}
+		}
+		return route{op: OpListPublicIdentities, version: versionV1}
 	case strings.HasPrefix(path, "/v3/personal-access-tokens"):
 		v, rest = versionV3, strings.TrimPrefix(path, "/v3/personal-access-tokens")
 	case strings.HasPrefix(path, "/v2025/personal-access-tokens"):
@@ -601,7 +633,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveControl(w, r)
 		return
 	}
-	rt := resolve(r.Method, r.URL.Path)
+	rt := s.resolveView(r.Method, r.URL.Path)
 	body, tooLarge := readBody(r)
 	entry := s.newEntry(r, rt, body)
 	lw := &statusWriter{ResponseWriter: w}
@@ -649,6 +681,9 @@ func (s *Sim) dispatch(w http.ResponseWriter, r *http.Request, rt route, body []
 		return
 	case rt.op == OpOAuthToken:
 		s.serveToken(w, r, body, entry)
+		return
+	case rt.op == OpOAuthInfo:
+		s.serveOAuthInfo(w, r)
 		return
 	}
 	c, msg := s.authenticate(r)

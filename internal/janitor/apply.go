@@ -178,6 +178,9 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err != nil {
 		return nil, err
 	}
+	if err := e.assessView(ctx, inv, started); err != nil {
+		return nil, err
+	}
 	// The fresh decision sees what Plan saw: a token snoozed since the plan
 	// was made is dropped, a grace action is due only by its stored mark,
 	// and an owner condition is judged on a fresh lookup.
@@ -205,6 +208,8 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	p.Population = inv.Population
 	p.Listings = fresh.Plan.Listings
 	p.Error = fresh.Plan.Error
+	p.Caller, p.Owners, p.CredentialExpires = fresh.Plan.Caller, fresh.Plan.Owners, fresh.Plan.CredentialExpires
+	p.PartialView, p.Warnings = fresh.Plan.PartialView, fresh.Plan.Warnings
 	p.Items = []plan.Item{}
 	var ws []work
 	var dropped []ItemResult

@@ -100,6 +100,9 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.assessView(ctx, inv, now); err != nil {
+		return nil, err
+	}
 	needOwners, err := e.prepare(ctx, inv)
 	if err != nil {
 		return nil, err
@@ -334,6 +337,7 @@ func (e *Engine) newPlan(inv *Inventory, now time.Time) *plan.Plan {
 	for _, pol := range e.cfg.Policies {
 		p.Policies = append(p.Policies, plan.Policy{Name: pol.Name, Mode: string(pol.Mode), Action: string(pol.Action)})
 	}
+	inv.view.fill(p)
 	for _, l := range inv.Listings {
 		pl := plan.Listing{Filter: l.Filter, Count: l.Count}
 		if l.Err != nil {

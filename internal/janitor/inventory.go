@@ -76,6 +76,8 @@ type Inventory struct {
 	// marks are every grace mark in the store (nil: no store or no grace
 	// policy).
 	marks map[state.MarkKey]state.Mark
+	// view is what the run could see as its credential (view.go).
+	view *view
 }
 
 // addProblem makes the inventory incomplete for a reason found after the

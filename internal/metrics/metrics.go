@@ -104,7 +104,7 @@ const CodeError = "error"
 // Operations returns the api_* {operation} values internal/api reports (its
 // Op* constants); their retry series are created up front.
 func Operations() []string {
-	return []string{"oauth_token", "list_tokens", "delete_token", "patch_token", "create_token", "list_public_identities", "bulk_update_tokens"}
+	return []string{"oauth_token", "list_tokens", "delete_token", "patch_token", "create_token", "list_public_identities", "bulk_update_tokens", "oauth_info"}
 }
 
 // RetryReasons returns the api_retries_total{reason} values internal/api
@@ -133,11 +133,13 @@ func Names() []string {
 		"patjanitor_build_info",
 		"patjanitor_config_last_reload_success_timestamp_seconds",
 		"patjanitor_config_last_reload_successful",
+		"patjanitor_credential_expiry_timestamp_seconds",
 		"patjanitor_guardrail_trips_total",
 		"patjanitor_last_run_timestamp_seconds",
 		"patjanitor_last_successful_run_timestamp_seconds",
 		"patjanitor_notifications_total",
 		"patjanitor_owner_lookups_total",
+		"patjanitor_partial_view",
 		"patjanitor_pending_actions",
 		"patjanitor_plans_awaiting_approval",
 		"patjanitor_run_duration_seconds",
@@ -181,6 +183,7 @@ type Metrics struct {
 	matchedPolicies map[string]struct{} // policies with a tokens_matched series
 	pendingPolicies map[string]struct{} // policies with a pending_actions series
 	configured      map[string]struct{} // nil until SetPolicies; then only these get tokens_matched
+	view            *viewMetrics
 }
 
 // New creates patjanitor's metrics and registers them on reg. It also
@@ -289,6 +292,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.apiRequests, m.apiDuration, m.apiRetries, m.reloadOK, m.reloadOKTime,
 		m.notifications, m.pending, m.ownerLookups, m.plansAwaiting, m.approvedPlans,
 	)
+	m.view = newViewMetrics(reg)
 	for _, c := range []prometheus.Collector{
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),

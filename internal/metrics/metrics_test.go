@@ -34,6 +34,8 @@ var designNames = []string{
 	"notifications_total", "pending_actions", "owner_lookups_total",
 	"runs_skipped_total",
 	"plans_awaiting_approval", "approved_plans_total",
+	// issue 11: patjanitor's own PAT expiry and a partial view.
+	"credential_expiry_timestamp_seconds", "partial_view",
 }
 
 // exercise touches every method, so that every vector has a child and
@@ -54,6 +56,9 @@ func exercise(m *metrics.Metrics) {
 	m.Notification("security-slack", metrics.KindSummary, metrics.NotificationSent)
 	m.SetPending(map[string]int{"unused-90d": 2})
 	m.OwnerLookup(metrics.LookupFound)
+	exp := t0.Add(90 * 24 * time.Hour)
+	m.SetCredentialExpiry(&exp)
+	m.SetPartialView(false)
 }
 
 func families(t *testing.T, g prometheus.Gatherer) map[string]bool {
@@ -168,7 +173,7 @@ patjanitor_last_successful_run_timestamp_seconds 0
 // The lists in the metrics package must name what internal/api and the
 // engine actually report, or the pre-initialised series are the wrong ones.
 func TestFixedLabelSetsMatchProducers(t *testing.T) {
-	ops := []string{api.OpOAuthToken, api.OpListTokens, api.OpDeleteToken, api.OpPatchToken, api.OpCreateToken, api.OpListPublicIdentities, api.OpBulkUpdateTokens}
+	ops := []string{api.OpOAuthToken, api.OpListTokens, api.OpDeleteToken, api.OpPatchToken, api.OpCreateToken, api.OpListPublicIdentities, api.OpBulkUpdateTokens, api.OpOAuthInfo}
 	if got := metrics.Operations(); !sameSet(got, ops) {
 		t.Errorf("Operations() = %v, internal/api has %v", got, ops)
 	}

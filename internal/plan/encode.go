@@ -215,6 +215,9 @@ func (e *encoder) plan(p *Plan) error {
 	e.str(p.PlanHash)
 	e.key("population")
 	e.int(p.Population)
+	if err := e.view(p); err != nil {
+		return err
+	}
 	e.key("listings")
 	e.open('[')
 	for i := range p.Listings {
@@ -666,4 +669,34 @@ func EncodePatch(ops []pat.PatchOp) ([]byte, error) {
 	}
 	e.close(']')
 	return e.buf, nil
+}
+
+// view writes the optional keys that describe what the run could see (each
+// omitted when empty, so that plans made without them keep their encoding).
+func (e *encoder) view(p *Plan) error {
+	if p.Caller != nil {
+		c := *p.Caller
+		c.Authorities = nonNil(c.Authorities)
+		e.key("caller")
+		if err := e.marshaled(c); err != nil {
+			return fmt.Errorf("caller: %w", err)
+		}
+	}
+	if p.Owners != 0 {
+		e.key("owners")
+		e.int(p.Owners)
+	}
+	if p.CredentialExpires != nil {
+		e.key("credentialExpires")
+		e.time(*p.CredentialExpires)
+	}
+	if p.PartialView != "" {
+		e.key("partialView")
+		e.str(p.PartialView)
+	}
+	if len(p.Warnings) > 0 {
+		e.key("warnings")
+		e.strings(p.Warnings)
+	}
+	return nil
 }

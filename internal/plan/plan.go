@@ -57,6 +57,21 @@ type Plan struct {
 	// Population is the number of tokens in the tenant (the unfiltered
 	// listing's count, or what the filtered listings returned).
 	Population int
+	// Caller is who the tenant says the run's credential is, from the claims
+	// of its access token (nil when unknown: the token is not a JWT).
+	Caller *Caller
+	// Owners is the number of distinct token owners the listings showed.
+	Owners int
+	// CredentialExpires is when patjanitor's own PAT expires; nil when it
+	// never expires or the listing does not show its expiry.
+	CredentialExpires *time.Time
+	// PartialView is non-empty when the credential sees only part of the
+	// tenant, and says why: such a run is no evidence of a clean tenant, and
+	// its enforce-mode actions are not carried out.
+	PartialView string
+	// Warnings are what an operator must act on that does not stop the run
+	// (e.g. patjanitor's own PAT expires soon).
+	Warnings []string
 	// Listings are the listing calls the plan was made from.
 	Listings []Listing
 	// Error is non-empty when the data was incomplete: such a plan must not
@@ -74,6 +89,15 @@ type Plan struct {
 	Skipped []Skipped
 	// Guardrails are the configured limits and how the plan measures up.
 	Guardrails []Guardrail
+}
+
+// Caller is the identity a plan was made as (the access token's claims).
+type Caller struct {
+	ClientID   string `json:"clientId"`
+	IdentityID string `json:"identityId"`
+	UserName   string `json:"userName,omitempty"`
+	// Authorities are the user levels, e.g. ORG_ADMIN ([] when none).
+	Authorities []string `json:"authorities"`
 }
 
 // Listing is one listing call: the filters text sent ("" for every token), how

@@ -67,6 +67,11 @@ type rawPlan struct {
 	ConfigDigest *string     `json:"configDigest"`
 	PlanHash     *string     `json:"planHash"`
 	Population   *int        `json:"population"`
+	Caller       *Caller     `json:"caller"`
+	Owners       int         `json:"owners"`
+	CredExpires  *string     `json:"credentialExpires"`
+	PartialView  string      `json:"partialView"`
+	Warnings     []string    `json:"warnings"`
 	Listings     []Listing   `json:"listings"`
 	Error        string      `json:"error"`
 	Policies     []Policy    `json:"policies"`
@@ -86,6 +91,11 @@ type rawPlanLists struct {
 	ConfigDigest *string           `json:"configDigest"`
 	PlanHash     *string           `json:"planHash"`
 	Population   *int              `json:"population"`
+	Caller       *Caller           `json:"caller"`
+	Owners       int               `json:"owners"`
+	CredExpires  *string           `json:"credentialExpires"`
+	PartialView  string            `json:"partialView"`
+	Warnings     []string          `json:"warnings"`
 	Listings     []json.RawMessage `json:"listings"`
 	Error        string            `json:"error"`
 	Policies     []json.RawMessage `json:"policies"`
@@ -204,6 +214,7 @@ func parse(data []byte) (*Plan, error) {
 		}
 		policySeen[pp.Name] = i
 	}
+	readView(&ps, &raw, p)
 
 	p.Items = make([]Item, 0, len(raw.Items))
 	seen := make(map[string]int, len(raw.Items))
@@ -520,4 +531,34 @@ func position(data []byte, offset int64) (line, col int) {
 	line = bytes.Count(before, []byte("\n")) + 1
 	col = int(offset) - bytes.LastIndexByte(before, '\n')
 	return line, col
+}
+
+// readView checks and copies the optional keys that describe what the run
+// could see.
+func readView(ps *problems, raw *rawPlan, p *Plan) {
+	if raw.Caller != nil {
+		c := *raw.Caller
+		if c.ClientID == "" {
+			ps.add("caller.clientId is empty")
+		}
+		if len(c.Authorities) == 0 {
+			c.Authorities = nil
+		}
+		p.Caller = &c
+	}
+	if raw.Owners < 0 {
+		ps.add("owners %d is negative", raw.Owners)
+	}
+	p.Owners = raw.Owners
+	if raw.CredExpires != nil {
+		t, err := pat.ParseTime(*raw.CredExpires)
+		if err != nil {
+			ps.add("credentialExpires: %v", err)
+		}
+		p.CredentialExpires = &t
+	}
+	p.PartialView = raw.PartialView
+	if len(raw.Warnings) > 0 {
+		p.Warnings = raw.Warnings
+	}
 }

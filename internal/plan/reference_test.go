@@ -34,6 +34,11 @@ type wirePlan struct {
 	ConfigDigest string      `json:"configDigest"`
 	PlanHash     string      `json:"planHash"`
 	Population   int         `json:"population"`
+	Caller       *Caller     `json:"caller,omitempty"`
+	Owners       int         `json:"owners,omitempty"`
+	CredExpires  *string     `json:"credentialExpires,omitempty"`
+	PartialView  string      `json:"partialView,omitempty"`
+	Warnings     []string    `json:"warnings,omitempty"`
 	Listings     []Listing   `json:"listings"`
 	Error        string      `json:"error,omitempty"`
 	Items        []wireItem  `json:"items"`
@@ -52,11 +57,20 @@ func refEncode(p *Plan) ([]byte, error) {
 		ConfigDigest: p.ConfigDigest,
 		PlanHash:     p.PlanHash,
 		Population:   p.Population,
+		Owners:       p.Owners,
+		CredExpires:  timePtr(p.CredentialExpires),
+		PartialView:  p.PartialView,
+		Warnings:     p.Warnings,
 		Listings:     nonNil(p.Listings),
 		Error:        p.Error,
 		Items:        make([]wireItem, len(p.Items)),
 		Skipped:      nonNil(p.Skipped),
 		Guardrails:   nonNil(p.Guardrails),
+	}
+	if p.Caller != nil {
+		c := *p.Caller
+		c.Authorities = nonNil(c.Authorities)
+		w.Caller = &c
 	}
 	for i := range p.Items {
 		wi, err := refWire(&p.Items[i])
@@ -457,6 +471,19 @@ func randomPlan(rng *rand.Rand) *Plan {
 	}
 	if rng.IntN(3) == 0 {
 		p.Error = randomString(rng)
+	}
+	if rng.IntN(2) == 0 {
+		p.Caller = &Caller{ClientID: randomString(rng), IdentityID: randomString(rng), UserName: randomString(rng)}
+		for range rng.IntN(3) {
+			p.Caller.Authorities = append(p.Caller.Authorities, randomString(rng))
+		}
+		p.Owners = rng.IntN(100)
+		p.PartialView = randomString(rng)
+		t := randomTime(rng)
+		p.CredentialExpires = &t
+		for range rng.IntN(3) {
+			p.Warnings = append(p.Warnings, randomString(rng))
+		}
 	}
 	for range rng.IntN(3) {
 		l := Listing{Filter: randomString(rng), Count: rng.IntN(1000)}

@@ -19,6 +19,9 @@ const (
 	DefaultMaxActionsPerOwner = 5
 	DefaultRateLimitRequests  = 100
 	DefaultRateLimitPer       = 10 * time.Second
+	// DefaultCredentialExpiryWarning is how long before patjanitor's own PAT
+	// expires that runs start warning (log, plan header).
+	DefaultCredentialExpiryWarning = 30 * 24 * time.Hour
 )
 
 // Config is a loaded policies.yaml: the tenant, the schedule, the guardrails,
@@ -98,6 +101,15 @@ type Tenant struct {
 	// default and the only accepted value; the key exists so that a later
 	// version that adds it can be chosen without changing apiVersion.
 	BulkAPIVersion pat.APIVersion `yaml:"bulkApiVersion"`
+	// TokenURL is the OAuth token endpoint, for tenants whose endpoint is not
+	// {url}/oauth/token (vanity domains). Optional: without it a 404 from
+	// {url}/oauth/token makes the client ask {url}/oauth/info, and use its
+	// tokenEndpoint only on the tenant's own registrable domain.
+	TokenURL string `yaml:"tokenUrl"`
+	// CredentialExpiryWarning is how long before patjanitor's own PAT
+	// expires that every run warns (default 30d; 0 turns the warning off,
+	// the metric stays).
+	CredentialExpiryWarning time.Duration `yaml:"credentialExpiryWarning"`
 }
 
 // RateLimit is a request budget: Requests per Per. Requests -1 means no

@@ -219,6 +219,17 @@ func (v *validator) tenant() {
 	v.nonEmpty("tenant.clientSecretFile", t.ClientSecretFile, "")
 	v.file(&t.ClientSecretFile)
 
+	if v.d.has("tenant.tokenUrl") {
+		if err := CheckTokenURL(t.TokenURL); err != nil {
+			v.errf("tenant.tokenUrl", "%v", err)
+		}
+	}
+	if !v.d.has("tenant.credentialExpiryWarning") {
+		t.CredentialExpiryWarning = DefaultCredentialExpiryWarning
+	} else if t.CredentialExpiryWarning < 0 {
+		v.errf("tenant.credentialExpiryWarning", "must not be negative (0 turns the warning off)")
+	}
+
 	rl := &t.RateLimit
 	if !v.d.has("tenant.rateLimit.requests") {
 		rl.Requests = DefaultRateLimitRequests
