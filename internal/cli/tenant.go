@@ -58,6 +58,7 @@ func connectWith(cfg *policy.Config, sec secret.Secret, obs api.Observer) (*tena
 	}
 	client, err := api.New(api.Config{
 		BaseURL:      cfg.Tenant.URL,
+		TokenURL:     cfg.Tenant.TokenURL,
 		Version:      cfg.Tenant.APIVersion,
 		ClientID:     cfg.Tenant.ClientID,
 		ClientSecret: sec,

@@ -196,9 +196,9 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 		row("tokenUrl", "{url}/oauth/token (on 404: tokenEndpoint of {url}/oauth/info, same registrable domain only)")
 	}
 	if t.CredentialExpiryWarning > 0 {
-		row("credentialExpiryWarning", policy.FormatDuration(t.CredentialExpiryWarning)+" before patjanitor's own PAT expires")
+		row("expiryWarn", policy.FormatDuration(t.CredentialExpiryWarning)+" before patjanitor's own PAT expires (tenant.credentialExpiryWarning)")
 	} else {
-		row("credentialExpiryWarning", "off")
+		row("expiryWarn", "off (tenant.credentialExpiryWarning: 0)")
 	}
 	if t.Unpaged {
 		row("unpaged", "yes: a listing of exactly 250 tokens is trusted")
