@@ -29,6 +29,8 @@ type htmlView struct {
 	Guardrails                                                   []plan.Guardrail
 	Groups                                                       []htmlGroup
 	Skipped                                                      []plan.Skipped
+	View                                                         []headerLine
+	Notices                                                      []string
 }
 
 type htmlGroup struct {
@@ -61,6 +63,7 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 		RunID: visible(p.RunID), ConfigDigest: visible(p.ConfigDigest), PlanHash: visible(p.PlanHash),
 		Population: p.Population, Error: visible(p.Error), Summary: summarize(p),
 		Guardrails: p.Guardrails, Skipped: p.Skipped,
+		View: viewLines(p), Notices: viewNotices(p),
 	}
 	if v.PlanHash == "" {
 		v.PlanHash = "(not sealed)"

@@ -59,7 +59,14 @@ func renderMarkdown(w io.Writer, p *plan.Plan) error {
 	for _, l := range p.Listings {
 		row("Listing", md(listingText(l)))
 	}
+	for _, l := range viewLines(p) {
+		row(md(strings.ToUpper(l.Label[:1])+l.Label[1:]), md(l.Value))
+	}
 	row("Decided", md(s.Decided))
+	for _, n := range viewNotices(p) {
+		line("")
+		line("> **%s**", md(n))
+	}
 	if p.Error != "" {
 		line("")
 		line("> **Incomplete data:** %s. Nothing will be changed.", md(p.Error))

@@ -155,9 +155,16 @@ func (t *table) render(p *plan.Plan) {
 	for _, l := range p.Listings {
 		t.kv("listing", visible(listingText(l)))
 	}
+	for _, l := range viewLines(p) {
+		t.kv(l.Label, l.Value)
+	}
 	t.kv("decided", s.Decided)
 	t.line("")
 	t.verdict(s)
+	for _, n := range viewNotices(p) {
+		t.line("")
+		t.para("!! ", n)
+	}
 	if p.Error != "" {
 		t.line("")
 		t.para("!! ", "INCOMPLETE DATA: "+visible(p.Error)+" Nothing will be changed.")
