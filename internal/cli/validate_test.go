@@ -154,5 +154,23 @@ policies:
 	}
 	if !strings.Contains(out, "  patch   PATCH /v2025/personal-access-tokens/{id}, one per token, only for tokens of patjanitor's own identity") {
 		t.Errorf("output lacks the patch request line:\n%s", out)
+// The UI host pasted instead of the API host: validate warns on stderr,
+// suggests the API host, and still exits 0. An API host or loopback: quiet.
+func TestValidateWarnsAboutANonAPIHost(t *testing.T) {
+	for _, tc := range []struct{ url, warn string }{
+		{"https://acme.identitynow.com", `warning: tenant URL host acme.identitynow.com does not contain ".api.": SailPoint's API hosts are {tenant}.api.identitynow.com, {tenant}.api.identitynow-demo.com, {tenant}.api.saas.sailpointfedramp.com; the UI host does not serve the API (did you mean https://acme.api.identitynow.com?)`},
+		{"https://iam.example.com", `warning: tenant URL host iam.example.com does not contain ".api."`},
+		{"https://acme.api.identitynow-demo.com", ""},
+		{"http://127.0.0.1:8975", ""},
+	} {
+		var out, errb bytes.Buffer
+		g := &globals{streams: Streams{Out: &out, Err: &errb}, config: "../../policies.yaml"}
+		env := map[string]string{"PATJANITOR_TENANT_URL": tc.url}
+		if err := runValidate(g, validateFlags{now: "2026-11-26T10:00:00Z"}, func(k string) string { return env[k] }); err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if tc.warn == "" && errb.Len() != 0 || tc.warn != "" && !strings.Contains(errb.String(), tc.warn) {
+			t.Errorf("%s: stderr %q, want %q", tc.url, errb.String(), tc.warn)
+		}
 	}
 }

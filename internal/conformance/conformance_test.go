@@ -521,3 +521,50 @@ func TestValidatorCatchesViolations(t *testing.T) {
 		t.Error("a request without a bearer token passed validation")
 	}
 }
+
+// TestPublicIdentitiesV1Conformance: with apiVersion v1 the owner lookups and
+// the partial-view probe use /public-identities/v1. The spec files here have
+// no v1 public-identities document; the versioning migration table maps the
+// v3 operation to it unchanged, so each v1 exchange is validated against the
+// v3 operation (the path rewritten, nothing else).
+func TestPublicIdentitiesV1Conformance(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(specDir(t), "sailpoint-api.v3.full.openapi.yaml")); err != nil {
+		t.Skipf("the full v3 spec is absent: %v", err)
+	}
+	e := newEnv(t, pat.V1, idnsim.Options{})
+	router := loadSpec(t, "sailpoint-api.v3.full.openapi.yaml", e.srv.URL+"/v3", "/public-identities")
+	var ids []string
+	for _, tok := range e.sim.Tokens() {
+		ids = append(ids, tok.Owner.ID)
+	}
+	if got, err := e.client.ListPublicIdentities(t.Context(), ids); err != nil || len(got) == 0 {
+		t.Fatalf("lookup: %v %v", got, err)
+	}
+	caller, err := e.client.Caller(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if others, err := e.client.OtherIdentities(t.Context(), caller.IdentityID); err != nil || !others {
+		t.Fatalf("probe: %v %v", others, err)
+	}
+	n := 0
+	for _, ex := range e.rec.take() {
+		if ex.req.URL.Path == "/oauth/token" {
+			continue
+		}
+		if ex.req.URL.Path != "/public-identities/v1" {
+			t.Errorf("apiVersion v1 sent %s", ex.req.URL.Path)
+			continue
+		}
+		n++
+		r := ex.req.Clone(t.Context())
+		r.URL.Path = "/v3/public-identities"
+		ex.req = r
+		for _, p := range validate(router, ex) {
+			t.Error(p)
+		}
+	}
+	if n < 2 {
+		t.Fatalf("%d v1 lookups validated, want the lookup and the probe", n)
+	}
+}

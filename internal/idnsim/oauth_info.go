@@ -66,17 +66,20 @@ func (o *Options) mergeView(so ScenarioOptions) {
 	}
 }
 
-// checkViewOptions returns a problem per scenario key.
-func checkViewOptions(nonAdmin, bad, tokenPath *string) map[string]string {
-	out := map[string]string{}
+// viewProblem is a scenario option's problem: its key and what is wrong.
+type viewProblem struct{ key, msg string }
+
+// checkViewOptions returns the problems of the view options, in file order.
+func checkViewOptions(nonAdmin, bad, tokenPath *string) []viewProblem {
+	var out []viewProblem
 	if nonAdmin != nil && *nonAdmin != NonAdminForbidden && *nonAdmin != NonAdminOwn {
-		out["nonAdminListing"] = fmt.Sprintf("%q: want %s or %s", *nonAdmin, NonAdminForbidden, NonAdminOwn)
+		out = append(out, viewProblem{"nonAdminListing", fmt.Sprintf("%q: want %s or %s", *nonAdmin, NonAdminForbidden, NonAdminOwn)})
 	}
 	if bad != nil && *bad != BadCredentialsInvalidClient && *bad != BadCredentialsUnauthorized {
-		out["badCredentials"] = fmt.Sprintf("%q: want %s or %s", *bad, BadCredentialsInvalidClient, BadCredentialsUnauthorized)
+		out = append(out, viewProblem{"badCredentials", fmt.Sprintf("%q: want %s or %s", *bad, BadCredentialsInvalidClient, BadCredentialsUnauthorized)})
 	}
 	if tokenPath != nil && (!strings.HasPrefix(*tokenPath, "/") || strings.HasPrefix(*tokenPath, ControlPrefix) || strings.ContainsAny(*tokenPath, "?#")) {
-		out["tokenPath"] = fmt.Sprintf("%q: want an absolute path outside %s", *tokenPath, ControlPrefix)
+		out = append(out, viewProblem{"tokenPath", fmt.Sprintf("%q: want an absolute path outside %s", *tokenPath, ControlPrefix)})
 	}
 	return out
 }

@@ -231,8 +231,8 @@ func ParseScenario(file string, data []byte, now time.Time) (*Scenario, error) {
 		sc.Options.RateLimit, sc.Options.PatchOthers, sc.Options.PageCap = o.RateLimit, o.PatchOthers, o.PageCap
 		sc.Options.Paging = o.Paging
 		sc.Options.NonAdminListing, sc.Options.BadCredentials, sc.Options.TokenPath = o.NonAdminListing, o.BadCredentials, o.TokenPath
-		for key, msg := range checkViewOptions(o.NonAdminListing, o.BadCredentials, o.TokenPath) {
-			e.add(e.line("options", key), "options.%s: %s", key, msg)
+		for _, p := range checkViewOptions(o.NonAdminListing, o.BadCredentials, o.TokenPath) {
+			e.add(e.line("options", p.key), "options.%s: %s", p.key, p.msg)
 		}
 		if o.RateWindow != nil {
 			d, err := parseDuration(*o.RateWindow)

@@ -226,8 +226,6 @@ func (v *validator) tenant() {
 	}
 	if !v.d.has("tenant.credentialExpiryWarning") {
 		t.CredentialExpiryWarning = DefaultCredentialExpiryWarning
-	} else if t.CredentialExpiryWarning < 0 {
-		v.errf("tenant.credentialExpiryWarning", "must not be negative (0 turns the warning off)")
 	}
 
 	rl := &t.RateLimit
