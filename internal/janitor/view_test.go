@@ -287,3 +287,37 @@ func gaugeValue(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 	t.Fatalf("%s not gathered", name)
 	return 0
 }
+
+// A plan made by an org admin, applied with a plain user's PAT whose listing
+// holds its own tokens: the item for the user's own stale token still
+// "matches" in that listing, but the apply-time view is partial, so nothing
+// is sent.
+func TestHostileApplyPlanWithNonAdminCredentialChangesNothing(t *testing.T) {
+	e, creds := nonAdminEnv(t, "limits: {maxActionsPercent: 0, maxActionsPerRun: 0, maxActionsPerOwner: 0}\npolicies:\n  - {name: unused-90d, mode: enforce, match: {unusedFor: 90d}, action: delete}\n")
+	adminClient, err := api.New(api.Config{
+		BaseURL: e.url, ClientID: e.admin.ClientID, ClientSecret: secret.New(e.admin.ClientSecret),
+		RateLimit: api.RateLimit{Requests: -1}, Sleep: noSleep, Now: e.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := e.engine(func(o *janitor.Options) { o.Tenant = adminClient; o.ClientID = e.admin.ClientID }).Plan(context.Background())
+	if err != nil || pl.Plan.PartialView != "" {
+		t.Fatalf("admin plan: %v, partial %q", err, pl.Plan.PartialView)
+	}
+	found := false
+	for _, it := range pl.Plan.Items {
+		found = found || it.TokenID == "0000000000000000000000000000a001"
+	}
+	if !found {
+		t.Fatal("the admin's plan lacks the user's stale token")
+	}
+	_, err = e.engine(func(o *janitor.Options) { o.ClientID = creds.ClientID }).ApplyPlan(context.Background(), pl.Plan, janitor.ApplyOptions{})
+	if !errors.Is(err, janitor.ErrPartialView) {
+		t.Fatalf("ApplyPlan: %v, want a partial view", err)
+	}
+	e.requireNoMutations()
+	if !e.present("0000000000000000000000000000a001") {
+		t.Fatal("deleted with a partial view")
+	}
+}
