@@ -155,6 +155,11 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	if planErr != nil {
 		return &exitError{code: 1, err: planErr}
 	}
+	if p.PartialView != "" {
+		// Report-only: the plan is printed and the run is not an error, but a
+		// reader of the exit code alone must not take it for a clean tenant.
+		fmt.Fprintf(g.streams.Err, "warning: partial view, this plan covers only part of the tenant: %s\n", p.PartialView)
+	}
 	if o.detailed && len(p.Pending()) > 0 {
 		// A tripped guardrail still counts as pending: the actions are
 		// wanted, and apply will refuse them with the reason.

@@ -211,6 +211,10 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request, body []byte, en
 	})
 }
 
+// authorities is the JWT's user level (ref §15: e.g. ["ORG_ADMIN"]). The ref
+// names no value for a plain user; "USER" (the user level the public
+// identities docs call it) stands for every identity that is not an org
+// admin, so a client must not read anything into it but "not ORG_ADMIN".
 func authorities(id *Identity) []string {
 	if id != nil && id.OrgAdmin {
 		return []string{"ORG_ADMIN"}
