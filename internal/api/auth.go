@@ -135,7 +135,7 @@ func (tc *tokenCache) fetch(ctx context.Context) (string, time.Time, error) {
 // oauth2 reports only as text ("cannot fetch token: %v").
 func (tc *tokenCache) classify(err, bodyErr error) (*Error, string) {
 	c := tc.client
-	e := &Error{Operation: OpOAuthToken, Method: http.MethodPost, Path: "/oauth/token", ClientID: c.clientID}
+	e := &Error{Operation: OpOAuthToken, Method: http.MethodPost, Path: tc.tokenURLPath(), ClientID: c.clientID}
 	defer e.redact(tc.redact)
 	var re *oauth2.RetrieveError
 	var ue *url.Error

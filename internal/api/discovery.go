@@ -142,3 +142,17 @@ func (tc *tokenCache) acceptDiscovered(raw string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// tokenURLPath is the token endpoint's path for errors: /oauth/token unless
+// tenant.tokenUrl or discovery chose another; a host other than the tenant's
+// is named too, so that an error says where the credentials went.
+func (tc *tokenCache) tokenURLPath() string {
+	u, err := url.Parse(tc.conf.TokenURL)
+	if err != nil {
+		return "/oauth/token"
+	}
+	if b, berr := url.Parse(tc.client.base); berr == nil && !strings.EqualFold(b.Host, u.Host) {
+		return u.Scheme + "://" + u.Host + u.Path
+	}
+	return u.Path
+}
