@@ -102,7 +102,7 @@ func TestValidateAppliesTheEnvironment(t *testing.T) {
 		"PATJANITOR_CLIENT_ID":     "env-client",
 		"PATJANITOR_CLIENT_SECRET": "super-secret-value",
 	}
-	if err := runValidate(g, validateFlags{now: "2026-11-26T10:00:00Z"}, func(k string) string { return env[k] }); err != nil {
+	if err := runValidate(g, validateFlags{now: "2026-11-26T10:00:00Z", syntaxOnly: true}, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -154,6 +154,9 @@ policies:
 	}
 	if !strings.Contains(out, "  patch   PATCH /v2025/personal-access-tokens/{id}, one per token, only for tokens of patjanitor's own identity") {
 		t.Errorf("output lacks the patch request line:\n%s", out)
+	}
+}
+
 // The UI host pasted instead of the API host: validate warns on stderr,
 // suggests the API host, and still exits 0. An API host or loopback: quiet.
 func TestValidateWarnsAboutANonAPIHost(t *testing.T) {
@@ -166,7 +169,7 @@ func TestValidateWarnsAboutANonAPIHost(t *testing.T) {
 		var out, errb bytes.Buffer
 		g := &globals{streams: Streams{Out: &out, Err: &errb}, config: "../../policies.yaml"}
 		env := map[string]string{"PATJANITOR_TENANT_URL": tc.url}
-		if err := runValidate(g, validateFlags{now: "2026-11-26T10:00:00Z"}, func(k string) string { return env[k] }); err != nil {
+		if err := runValidate(g, validateFlags{now: "2026-11-26T10:00:00Z", syntaxOnly: true}, func(k string) string { return env[k] }); err != nil {
 			t.Fatalf("%s: %v", tc.url, err)
 		}
 		if tc.warn == "" && errb.Len() != 0 || tc.warn != "" && !strings.Contains(errb.String(), tc.warn) {
