@@ -73,6 +73,12 @@ func (v *view) fill(p *plan.Plan) {
 func (e *Engine) assessView(ctx context.Context, inv *Inventory, now time.Time) error {
 	v := &view{owners: countOwners(inv.Tokens)}
 	inv.view = v
+	if inv.Err != nil {
+		// The listing failed (often the credentials were refused): the run
+		// changes nothing anyway, and a view judged on what did not arrive
+		// would only bury the real error under a second one.
+		return nil
+	}
 	defer func() {
 		vm, ok := e.metrics.(ViewMetrics)
 		if !ok {
