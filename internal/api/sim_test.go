@@ -938,8 +938,14 @@ func TestSimRateLimiter(t *testing.T) {
 	}
 	env.sim.Reset(false)
 
+	// The client is set 10% under the tenant's limit. The exact margin (3%
+	// of the window) is proved on a synthetic clock by
+	// TestLimiterNeverExceedsWindow; over real loopback a 1 s window leaves
+	// that margin only 30 ms of arrival jitter, which a loaded 2-core CI
+	// machine exceeds now and then. This test checks the wiring: the
+	// client's limiter, not the tenant's 429s, paces a concurrent run.
 	c, err := New(Config{BaseURL: env.srv.URL, ClientID: admin.ClientID, ClientSecret: secret.New(admin.ClientSecret),
-		RateLimit: RateLimit{Requests: 100, Per: window}})
+		RateLimit: RateLimit{Requests: 90, Per: window}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -978,7 +984,7 @@ func TestSimRateLimiter(t *testing.T) {
 	if elapsed < 2*window {
 		t.Fatalf("300 requests in %s: the limiter did not hold them back", elapsed)
 	}
-	t.Logf("300 requests in %s (ideal %s)", elapsed, 299*window/100)
+	t.Logf("300 requests in %s (ideal %s)", elapsed, 299*window/90)
 }
 
 func faultName(f idnsim.Fault) string {
