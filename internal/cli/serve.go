@@ -40,6 +40,7 @@ type serveFlags struct {
 	journal         string
 	minInterval     time.Duration
 	plansDir        string
+	applyApproved   bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -83,7 +84,9 @@ with --plans-dir the run's plan is saved in DIR/pending for reviewers to sign
 (patjanitor approve). A signed plan moved with its .sig into DIR/approved is
 applied at the next run of its schedule, with every check of 'apply PLAN',
 and then moved to DIR/applied or DIR/rejected with a .result file saying what
-became of it.`,
+became of it. With --web.enable-lifecycle, POST /approve takes a signed plan
+over HTTP (multipart: plan, sig) and stores it there once its signatures
+suffice; --apply-approved-immediately applies each approved plan at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), g, o)
@@ -99,6 +102,7 @@ became of it.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "how long SIGTERM waits for the run in progress")
 	f.DurationVar(&o.reloadInterval, "config.auto-reload-interval", daemon.DefaultReloadInterval, "how often to check the config file for changes; 0 disables (SIGHUP still reloads)")
 	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	f.BoolVar(&o.applyApproved, "apply-approved-immediately", false, "with --plans-dir: apply a signed plan as soon as it is in DIR/approved (or POSTed to /approve), not at its schedule's next run")
 	f.StringVar(&o.plansDir, "plans-dir", "", "with approvals: save plans for review in DIR/pending and apply the signed plans put in DIR/approved")
 	// Hidden: end-to-end tests of scheduling and reload cannot wait a minute
 	// per run, and the policy package refuses shorter schedules.
@@ -163,9 +167,21 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 			zap.Duration("min_interval", o.minInterval))
 	}
 	load := serveConfigLoader(o.minInterval)
+	var approve func(context.Context, []byte, []byte) (daemon.Approved, error)
+	var approved chan daemon.Approved
+	if inbox != nil {
+		approve = inbox.submit
+		if o.applyApproved {
+			approved = make(chan daemon.Approved)
+			go inbox.poll(ctx, approvedPollInterval, approved)
+		}
+	}
 	return daemon.Options{
-		ConfigPath: g.config,
-		Load:       load,
+		Approve:                  approve,
+		Approved:                 approved,
+		ApplyApprovedImmediately: o.applyApproved,
+		ConfigPath:               g.config,
+		Load:                     load,
 		NewRunner: func(cfg *policy.Config) (daemon.Runner, error) {
 			conn, err := connect(cfg, m)
 			if err != nil {
@@ -177,6 +193,11 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 			// fails the reload and the running config stays.
 			if r.approvals, err = loadApprovals(cfg); err != nil {
 				return nil, err
+			}
+			if inbox != nil {
+				// The runner is the last part of a generation to be built:
+				// from here the new config's approvals judge POST /approve.
+				inbox.policy.Store(r.approvals)
 			}
 			if !o.dryRun {
 				// Built per config generation: a receiver whose secret cannot
@@ -205,6 +226,11 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 // loadServeConfig parses the bytes the daemon read (so that the checksum it
 // compares and the config it runs are of the same content) and applies the
 // environment overrides, as every other command does.
+// approvedPollInterval is how often serve --apply-approved-immediately looks
+// for plans reviewers put in the approved directory by hand (a directory
+// listing; POST /approve starts its run at once).
+const approvedPollInterval = time.Second
+
 // serveConfigLoader parses the config's bytes with the environment overrides
 // applied; minInterval is the shortest @every schedule it accepts.
 func serveConfigLoader(minInterval time.Duration) daemon.LoadFunc {

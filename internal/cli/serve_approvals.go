@@ -1,16 +1,21 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/approval"
+	"github.com/patjanitor/patjanitor/internal/daemon"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -27,6 +32,113 @@ type approvalInbox struct {
 	metrics *metrics.Metrics
 	log     *zap.Logger
 	now     func() time.Time
+	// policy is the running config's approvals (set per config generation),
+	// for the plans POSTed to /approve.
+	policy atomic.Pointer[approval.Policy]
+	// seen are the approved plans already announced for an immediate run
+	// (path and modification time), so that the poll announces each once.
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// submit is POST /approve: the plan must be intact and carry enough valid
+// signatures under the running config before it is stored; a refused
+// submission stores nothing.
+func (a *approvalInbox) submit(_ context.Context, planData, sigData []byte) (daemon.Approved, error) {
+	pol := a.policy.Load()
+	if pol == nil {
+		return daemon.Approved{}, errors.New("the config has no approvals section")
+	}
+	p, err := plan.Read(bytes.NewReader(planData))
+	if err != nil {
+		return daemon.Approved{}, fmt.Errorf("plan: %w", err)
+	}
+	if err := p.VerifyHash(); err != nil {
+		return daemon.Approved{}, fmt.Errorf("plan: does not match its planHash (edited or damaged): %w", err)
+	}
+	entries, err := approval.ParseSigFile("sig", sigData)
+	if err != nil {
+		return daemon.Approved{}, err
+	}
+	if err := pol.Check(planData, entries, a.now()).Err(); err != nil {
+		return daemon.Approved{}, err
+	}
+	path, err := a.dir.StoreApproved(p.RunID, planData, sigData)
+	if err != nil {
+		return daemon.Approved{}, err
+	}
+	a.markSeen(path)
+	return daemon.Approved{Path: path, Policies: planPolicies(p)}, nil
+}
+
+func (a *approvalInbox) markSeen(path string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seen == nil {
+		a.seen = map[string]time.Time{}
+	}
+	a.seen[path] = fi.ModTime()
+}
+
+// poll announces, every interval until ctx ends, each plan that appears in
+// approved/ with its signature file (serve --apply-approved-immediately).
+func (a *approvalInbox) poll(ctx context.Context, interval time.Duration, out chan<- daemon.Approved) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		files, err := a.dir.ApprovedPlans()
+		if err != nil {
+			a.log.Error("read the approved plans", zap.Error(err))
+			continue
+		}
+		for _, f := range files {
+			fi, err := os.Stat(f)
+			if err != nil {
+				continue
+			}
+			if _, err := os.Stat(approval.SigFile(f)); err != nil {
+				continue
+			}
+			a.mu.Lock()
+			if a.seen == nil {
+				a.seen = map[string]time.Time{}
+			}
+			old, known := a.seen[f]
+			a.seen[f] = fi.ModTime()
+			a.mu.Unlock()
+			if known && old.Equal(fi.ModTime()) {
+				continue
+			}
+			_, p, err := readPlanFile(f)
+			if err != nil {
+				continue // the run rejects it as unreadable
+			}
+			select {
+			case out <- daemon.Approved{Path: f, Policies: planPolicies(p)}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func planPolicies(p *plan.Plan) []string {
+	var out []string
+	for i := range p.Items {
+		if !slices.Contains(out, p.Items[i].Policy) {
+			out = append(out, p.Items[i].Policy)
+		}
+	}
+	return out
 }
 
 // save writes a plan for review and drops pending plans too old to be

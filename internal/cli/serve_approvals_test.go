@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"io"
+	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -122,5 +126,139 @@ func TestServeApprovals(t *testing.T) {
 	})
 	if outcomes != len(stale) {
 		t.Fatalf("%d applied outcomes journaled for the approved run, want %d", outcomes, len(stale))
+	}
+}
+
+// postApprove sends a plan and its signature file to POST /approve as curl
+// -F plan=@PLAN -F sig=@PLAN.sig would.
+func postApprove(t *testing.T, base, planFile string) (int, string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for field, file := range map[string]string{"plan": planFile, "sig": planFile + ".sig"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw, _ := mw.CreateFormFile(field, filepath.Base(file))
+		_, _ = fw.Write(data)
+	}
+	_ = mw.Close()
+	resp, err := http.Post(base+"/approve", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+// serve --apply-approved-immediately with POST /approve: a plan a reviewer
+// saved with `plan --out` and two reviewers signed is applied at once, not
+// at the (daily) schedule; with one signature it is refused at the door and
+// nothing is stored; without --web.enable-lifecycle the endpoint is 403.
+func TestServeApproveEndpoint(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	stale := e.addTokens("stale", 3, 0)
+	r, signers := newReviewers(t, e.dir)
+	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
+		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+
+	closed := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans})
+	junk := filepath.Join(e.dir, "junk.json")
+	_ = os.WriteFile(junk, []byte("{}"), 0o600)
+	_ = os.WriteFile(junk+".sig", []byte(""), 0o600)
+	if code, body := postApprove(t, closed.base, junk); code != http.StatusForbidden || !strings.Contains(body, "--web.enable-lifecycle") {
+		t.Fatalf("POST /approve without the lifecycle flag: %d %s", code, body)
+	}
+	if err := closed.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, enableLifecycle: true, applyApproved: true})
+	planFile := filepath.Join(e.dir, "plan.json")
+	run := func(args ...string) {
+		t.Helper()
+		var errb bytes.Buffer
+		argv := append([]string{"-c", cfgPath, "--state-dir", filepath.Join(e.dir, "reviewer-state")}, args...)
+		if code := Main(t.Context(), argv, Streams{In: strings.NewReader(""), Out: io.Discard, Err: &errb}); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
+		}
+	}
+	run("plan", "--out", planFile)
+	run("approve", planFile, "--key", r.alice)
+	code, body := postApprove(t, p.base, planFile)
+	if code != http.StatusBadRequest || !strings.Contains(body, "needs 2 approvals by distinct principals and has 1 valid") {
+		t.Fatalf("POST /approve with one signature: %d %s", code, body)
+	}
+	if files, _ := filepath.Glob(filepath.Join(plans, "approved", "*")); len(files) != 0 {
+		t.Fatalf("a refused submission stored %v", files)
+	}
+
+	run("approve", planFile, "--key", r.bob)
+	code, body = postApprove(t, p.base, planFile)
+	if code != http.StatusAccepted || !strings.Contains(body, "it is applied now") {
+		t.Fatalf("POST /approve with two signatures: %d %s", code, body)
+	}
+	serveWait(t, "the POSTed plan applied", 20*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(plans, "applied", "*.result"))
+		return len(files) == 1
+	})
+	var deleted []string
+	for _, m := range idnsim.Mutations(e.sim.Requests()) {
+		deleted = append(deleted, strings.TrimPrefix(m.Path, "/v3/personal-access-tokens/"))
+	}
+	sort.Strings(deleted)
+	if strings.Join(deleted, ",") != strings.Join(stale, ",") {
+		t.Fatalf("deleted %v, want exactly the plan's %v", deleted, stale)
+	}
+	// A second POST of the same plan is refused: it was applied already
+	// (and is no longer waiting), and its tokens are gone.
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	runs := journalRuns(t, p.journal)
+	if len(runs) != 1 || len(runs[0].Plan.Approvals) != 2 {
+		t.Fatalf("journal plan runs %+v", runs)
+	}
+}
+
+// serve --apply-approved-immediately also applies a plan that a reviewer
+// moved into approved/ by hand, without waiting for the schedule.
+func TestServeApplyApprovedImmediatelyFromDirectory(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	stale := e.addTokens("stale", 2, 0)
+	r, signers := newReviewers(t, e.dir)
+	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
+		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true})
+
+	planFile := filepath.Join(e.dir, "plan.json")
+	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
+		argv := append([]string{"-c", cfgPath, "--state-dir", filepath.Join(e.dir, "reviewer-state")}, args...)
+		if code := Main(t.Context(), argv, Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}); code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+	}
+	dst := filepath.Join(plans, "approved", "reviewed.json")
+	if err := os.Rename(planFile+".sig", dst+".sig"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(planFile, dst); err != nil {
+		t.Fatal(err)
+	}
+	serveWait(t, "the plan dropped in approved/ applied", 20*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(plans, "applied", "reviewed.json.result"))
+		return err == nil
+	})
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != len(stale) {
+		t.Fatalf("sent %v, want the %d deletes of the plan", m, len(stale))
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
 	}
 }

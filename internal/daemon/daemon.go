@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,6 +160,23 @@ type Options struct {
 	// --web.enable-lifecycle): a reload like SIGHUP, answered with its
 	// result.
 	EnableLifecycle bool
+	// Approve stores a signed plan POSTed to /approve (with
+	// EnableLifecycle): it checks the plan and its signatures and returns
+	// the plan's policies. nil: /approve answers 404 (no --plans-dir).
+	Approve func(ctx context.Context, plan, signatures []byte) (Approved, error)
+	// Approved carries plans that reviewers approved and that should be
+	// applied now (serve --apply-approved-immediately): each starts a run of
+	// the schedule groups of its policies, in turn with the other runs.
+	Approved <-chan Approved
+	// ApplyApprovedImmediately makes POST /approve start that run too.
+	ApplyApprovedImmediately bool
+}
+
+// Approved is a signed plan waiting in the approved directory.
+type Approved struct {
+	// Path is where it was stored; Policies are the policies of its items.
+	Path     string
+	Policies []string
 }
 
 // generation is one loaded configuration with everything built from it.
@@ -196,6 +214,12 @@ type Daemon struct {
 	now             func() time.Time
 	webConfigFile   string
 	enableLifecycle bool
+	approve         func(ctx context.Context, plan, signatures []byte) (Approved, error)
+	approvedCh      <-chan Approved
+	applyNow        bool
+	// approveNow carries the plans POST /approve stored to Run's goroutine,
+	// which alone starts runs outside the schedule (shutdown waits for them).
+	approveNow chan Approved
 	// reloadReq carries POST /-/reload requests to Run's goroutine (the
 	// only one that reloads), each with the channel for its result.
 	reloadReq chan chan error
@@ -257,6 +281,10 @@ func New(opts Options) (*Daemon, error) {
 		now:             opts.Now,
 		webConfigFile:   opts.WebConfigFile,
 		enableLifecycle: opts.EnableLifecycle,
+		approve:         opts.Approve,
+		approvedCh:      opts.Approved,
+		applyNow:        opts.ApplyApprovedImmediately,
+		approveNow:      make(chan Approved, 16),
 		reloadReq:       make(chan chan error),
 	}
 	if d.webConfigFile != "" {
@@ -383,7 +411,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 			reply <- d.reload("POST /-/reload", true)
 		case <-tick:
 			d.reload("file changed", false)
+		case a := <-d.approvedCh:
+			d.runApproved(a)
+		case a := <-d.approveNow:
+			d.runApproved(a)
 		}
+	}
+}
+
+// runApproved starts, outside the schedule, a run of each schedule group
+// that holds one of an approved plan's policies: that run applies the plan
+// (the runner takes the approved plans of its policies first). It waits for
+// its turn like any run; a group already running or waiting skips it, and
+// the plan is then applied by that run or the group's next.
+func (d *Daemon) runApproved(a Approved) {
+	gen := d.gen.Load()
+	want := map[string]bool{}
+	for _, p := range a.Policies {
+		want[p] = true
+	}
+	for _, g := range gen.groups {
+		if !slices.ContainsFunc(g.Policies, func(p string) bool { return want[p] }) {
+			continue
+		}
+		d.log.Info("approved plan: starting a run of its schedule now", zap.String("plan", a.Path),
+			zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies))
+		job := cron.Recover(cronLogger{log: d.log.Named("cron")})(cron.FuncJob(func() {
+			d.runOnce(gen, g.Group, g.cfg, "approved")
+		}))
+		d.jobs.Go(job.Run)
 	}
 }
 

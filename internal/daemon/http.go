@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,6 +47,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /readyz", ready)
 	mux.HandleFunc("GET /-/ready", ready)
 	mux.HandleFunc("POST /-/reload", d.serveReload)
+	mux.HandleFunc("POST /approve", d.serveApprove)
 	if d.enablePlan {
 		mux.HandleFunc("GET /plan", d.servePlan)
 	}
@@ -64,6 +66,70 @@ func writeText(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = fmt.Fprintln(w, msg)
+}
+
+// maxApproveBytes bounds a POST /approve: a plan of a very large tenant with
+// its signatures, and no more (the body is held in memory to be checked).
+const maxApproveBytes = 256 << 20
+
+// serveApprove is POST /approve (with --web.enable-lifecycle, and behind the
+// web config's authentication like every endpoint): a multipart form with the
+// plan file as "plan" and its signature file as "sig". A plan whose
+// signatures do not suffice is refused with each signature's verdict and
+// nothing is stored; an accepted one is stored in the approved directory and
+// applied at the next run of its schedule, or at once with
+// --apply-approved-immediately.
+func (d *Daemon) serveApprove(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case !d.enableLifecycle:
+		writeText(w, http.StatusForbidden, "Lifecycle API is not enabled (serve --web.enable-lifecycle).")
+		return
+	case d.approve == nil:
+		writeText(w, http.StatusNotFound, "no approvals inbox: serve --plans-dir with approvals in the config")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxApproveBytes)
+	if err := r.ParseMultipartForm(32 << 20); err != nil {
+		writeText(w, http.StatusBadRequest, "want a multipart form with the files plan and sig (curl -F plan=@plan.json -F sig=@plan.json.sig): "+err.Error())
+		return
+	}
+	defer func() { _ = r.MultipartForm.RemoveAll() }()
+	read := func(field string) ([]byte, error) {
+		f, _, err := r.FormFile(field)
+		if err != nil {
+			return nil, fmt.Errorf("form file %q: %w", field, err)
+		}
+		defer func() { _ = f.Close() }()
+		return io.ReadAll(f)
+	}
+	planData, err := read("plan")
+	if err != nil {
+		writeText(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sigData, err := read("sig")
+	if err != nil {
+		writeText(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	a, err := d.approve(r.Context(), planData, sigData)
+	if err != nil {
+		d.log.Warn("POST /approve refused", zap.Error(err))
+		writeText(w, http.StatusBadRequest, "refused, nothing stored: "+err.Error())
+		return
+	}
+	d.log.Info("POST /approve: signed plan stored", zap.String("plan", a.Path), zap.Strings("policies", a.Policies))
+	when := "at the next run of its schedule"
+	if d.applyNow {
+		select {
+		case d.approveNow <- a:
+			when = "now"
+		default:
+			// Sixteen plans already wait to start their runs; this one's
+			// schedule (or one of those runs) applies it.
+		}
+	}
+	writeText(w, http.StatusAccepted, fmt.Sprintf("stored %s; it is applied %s", a.Path, when))
 }
 
 // serveReload is POST /-/reload: with --web.enable-lifecycle, a reload like

@@ -72,6 +72,24 @@ func (d Dir) ApprovedPlans() ([]string, error) {
 	return plans(filepath.Join(d.Root, Approved))
 }
 
+// StoreApproved stores a signed plan in approved/ as name: the signature
+// file first, then the plan, each atomically, so the daemon never judges a
+// plan before its signatures are there. An existing plan of that name is
+// not replaced.
+func (d Dir) StoreApproved(name string, planData, sigData []byte) (string, error) {
+	dest := filepath.Join(d.Root, Approved, safeName(strings.TrimSuffix(name, ".json"))+".json")
+	if _, err := os.Stat(dest); err == nil {
+		return "", fmt.Errorf("%s is already waiting in the approved directory", filepath.Base(dest))
+	}
+	if err := writeAtomic(approval.SigFile(dest), sigData, 0o640); err != nil {
+		return "", err
+	}
+	if err := writeAtomic(dest, planData, 0o640); err != nil {
+		return "", err
+	}
+	return dest, nil
+}
+
 // Settle moves an approved plan and its signature file to applied/ or
 // rejected/, with a .result file saying what happened, and removes the
 // pending copy of the same plan, which needs no more review.
