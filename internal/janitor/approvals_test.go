@@ -3,10 +3,13 @@ package janitor_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 )
 
 // With approvals configured, the engine itself holds back the actions they
@@ -65,5 +68,46 @@ policies:
 	}
 	if start == nil || start.Plan == nil || len(start.Plan.Approvals) != 2 || start.Plan.PlanHash != pl.Plan.PlanHash {
 		t.Fatalf("run-start %+v", start)
+	}
+}
+
+// The receivers hear of signed plans: a run that applied one says which and
+// who approved it in its summary; a refused one is announced to the summary
+// and failure receivers (once to a receiver that is both), with the reason.
+func TestApprovalsNotified(t *testing.T) {
+	cfg := strings.Replace(graceConfig, "policies:\n", `approvals:
+  allowedSignersFile: /nonexistent/allowed_signers
+  required: 2
+  for: [delete]
+policies:
+`, 1)
+	cfg = strings.Replace(cfg, "    grace: 14d\n", "", 1)
+	g := newGraceEnv(t, cfg)
+	g.addStale("stale", 2, 1)
+	ctx := context.Background()
+	pl, err := g.engine().Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ref := audit.PlanRef{File: "plan.json", FileSHA256: "sha256:x", PlanHash: pl.Plan.PlanHash,
+		Approvals: []audit.Approval{{Principal: "alice", Fingerprint: "SHA256:a"}}}
+	if _, err := g.engine().JournalRefusal(ctx, ref, errors.New("the plan needs 2 approvals by distinct principals and has 1 valid")); err != nil {
+		t.Fatal(err)
+	}
+	f := notifytest.OfKind(g.hook.Take(), notify.KindFailure)
+	if len(f) != 1 || f[0].Failure.Kind != notify.FailureApprovalRefused || !strings.Contains(f[0].Failure.Error, "plan plan.json ("+pl.Plan.PlanHash+"): the plan needs 2 approvals") {
+		t.Fatalf("refusal notifications %+v", f)
+	}
+	g.requireNoMutations()
+
+	ref.Approvals = append(ref.Approvals, audit.Approval{Principal: "bob", Fingerprint: "SHA256:b"})
+	if _, err := g.engine().ApplyPlan(ctx, pl.Plan, janitor.ApplyOptions{Plan: &ref}); err != nil {
+		t.Fatal(err)
+	}
+	s := notifytest.OfKind(g.hook.Take(), notify.KindSummary)
+	if len(s) != 1 || s[0].Summary.Approved == nil || s[0].Summary.Approved.File != "plan.json" ||
+		strings.Join(s[0].Summary.Approved.Principals, ",") != "alice,bob" {
+		t.Fatalf("summary %+v", s)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -241,7 +242,36 @@ func (e *Engine) JournalRefusal(ctx context.Context, ref audit.PlanRef, reason e
 	if _, err := e.journal.Append(jctx, audit.Record{Kind: audit.KindRunEnd, RunID: runID, Note: "refused"}); err != nil {
 		return "", &JournalError{Err: err}
 	}
+	e.notifyRefusal(jctx, runID, ref)
 	return runID, nil
+}
+
+// notifyRefusal tells the summary and failure receivers that a signed plan
+// was refused: reviewers who signed it are waiting for it. A delivery that
+// fails waits in the outbox like any other.
+func (e *Engine) notifyRefusal(ctx context.Context, runID string, ref audit.PlanRef) {
+	if e.notify == nil {
+		return
+	}
+	at := e.now()
+	f := notify.Failure{Kind: notify.FailureApprovalRefused, Tenant: e.tenantURL, At: at,
+		Error: fmt.Sprintf("plan %s (%s): %s", ref.File, ref.PlanHash, ref.Refused)}
+	var msgs []*notify.Message
+	seen := map[string]bool{}
+	for _, r := range append(slices.Clone(e.cfg.Notify.Summary), e.cfg.Notify.Failures...) {
+		if !seen[r] {
+			seen[r] = true
+			msgs = append(msgs, notify.FailureMessage(r, runID, at, f))
+		}
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	nctx, cancel := context.WithTimeout(ctx, e.notifyTO)
+	defer cancel()
+	if _, err := e.notify.Send(nctx, msgs...); err != nil {
+		e.log.Error("could not queue the refusal's notifications", zap.Error(err))
+	}
 }
 
 // execute runs pl's work and then the follow-up (marks, notifications).

@@ -71,6 +71,13 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 		plan: pl.Plan, res: res, runErr: errors.Join(append([]error{runErr}, errs...)...),
 		owners: pl.Owners, started: res.Started, finished: res.Finished, approval: res.Awaiting,
 	}
+	if ref := pl.planRef; ref != nil && len(ref.Approvals) > 0 {
+		ap := &notify.ApprovedPlan{File: ref.File, PlanHash: ref.PlanHash}
+		for _, a := range ref.Approvals {
+			ap.Principals = append(ap.Principals, a.Principal)
+		}
+		v.approved = ap
+	}
 	if marksOK {
 		v.marks = marks
 	}
@@ -158,8 +165,10 @@ type runView struct {
 	owners            *Owners
 	dryRun            bool
 	started, finished time.Time
-	// approval is what awaits reviewers' signatures (nil: nothing).
+	// approval is what awaits reviewers' signatures (nil: nothing);
+	// approved is the signed plan the run applied (nil: none).
 	approval *notify.AwaitingApproval
+	approved *notify.ApprovedPlan
 }
 
 func (v *runView) runID() string {
@@ -405,7 +414,7 @@ func (e *Engine) summary(v runView) notify.Summary {
 	return notify.Summary{
 		Tenant: v.plan.Tenant, DryRun: v.dryRun, StartedAt: v.started, FinishedAt: v.finished,
 		Population: v.plan.Population, Rows: rows, Top: top, More: more, Guardrails: guardrailsOf(v.plan.Guardrails, false),
-		Approval: v.approval,
+		Approval: v.approval, Approved: v.approved,
 	}
 }
 

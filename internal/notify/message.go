@@ -85,9 +85,19 @@ type Summary struct {
 	Top        []SummaryItem `json:"top"`
 	More       int           `json:"more"`
 	Guardrails []Guardrail   `json:"guardrails"`
+	// Approved is set when the run applied a signed plan: which file, and
+	// who approved it.
+	Approved *ApprovedPlan `json:"approved,omitempty"`
 	// Approval is set when actions wait for reviewers' signatures
 	// (approvals configured): how many, and the plan file to sign.
 	Approval *AwaitingApproval `json:"approval,omitempty"`
+}
+
+// ApprovedPlan names the signed plan a run applied.
+type ApprovedPlan struct {
+	File       string   `json:"file"`
+	PlanHash   string   `json:"planHash"`
+	Principals []string `json:"principals"`
 }
 
 // AwaitingApproval tells reviewers that there is something to sign.
@@ -295,6 +305,10 @@ const (
 	FailureRun       FailureKind = "run_failed"
 	FailureGuardrail FailureKind = "guardrail_tripped"
 	FailureAuth      FailureKind = "auth_error"
+	// FailureApprovalRefused: a signed plan was refused at apply time (too
+	// few valid approvals, or apply PLAN's checks); nothing was changed. It
+	// goes to the summary receivers too: reviewers wait for it.
+	FailureApprovalRefused FailureKind = "approval_refused"
 )
 
 // Failure is an alert about a run.
