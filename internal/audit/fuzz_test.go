@@ -3,9 +3,11 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -69,4 +71,65 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzFastHead: whenever the fast reader of a line's keys answers, it answers
+// what encoding/json reads from the same line (for lines without a repeated
+// key, the only lines encoding/json writes).
+func FuzzFastHead(f *testing.F) {
+	for _, r := range append(runRecords("r1", 1), Record{Kind: KindSnooze, TokenID: "z", Until: &t0, Note: `a "seq" b`}) {
+		r.Seq, r.Time, r.PrevHash = 3, t0, "sha256:"+strings.Repeat("0a", 32)
+		line, _, err := encode(&r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(line[:len(line)-1])
+	}
+	f.Add([]byte(`{"seq":1,"time":"2026-01-01T00:00:00Z","kind":"run-start","prevHash":"","hash":"sha256:` + strings.Repeat("0", 64) + `"}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		hv, ok := lineHash(line)
+		if !ok {
+			return
+		}
+		fast, ok := fastHead(line, string(hv.stored))
+		if !ok || !json.Valid(line) || repeatsKey(line) {
+			return
+		}
+		var slow head
+		if err := json.Unmarshal(line, &slow); err != nil {
+			t.Fatalf("fastHead read %+v from a line encoding/json refuses: %v", fast, err)
+		}
+		if slow.Kind != KindIntent && slow.Kind != KindOutcome {
+			slow.RunID, slow.TokenID = "", "" // read only where the chain pairs records
+		}
+		if fast.Seq != slow.Seq || !fast.Time.Equal(slow.Time) || fast.RunID != slow.RunID || fast.Kind != slow.Kind ||
+			fast.TokenID != slow.TokenID || fast.prevHash() != slow.PrevHash || fast.Hash != slow.Hash {
+			t.Fatalf("fastHead %+v, encoding/json %+v", fast, slow)
+		}
+	})
+}
+
+// repeatsKey reports whether a JSON object repeats a top-level key.
+func repeatsKey(line []byte) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(line, &m) != nil {
+		return true
+	}
+	// Count the top-level keys as they appear; the map keeps one of each.
+	keys := 0
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if _, err := dec.Token(); err != nil {
+		return true
+	}
+	for dec.More() {
+		if _, err := dec.Token(); err != nil {
+			return true
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return true
+		}
+		keys++
+	}
+	return keys != len(m)
 }

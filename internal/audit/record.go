@@ -24,9 +24,17 @@
 // strip the newline, replace the final `"sha256:<hex>"}` with `""}`, hash.
 //
 // The chain proves that no record was changed, inserted, removed or reordered
-// in the middle. Like any hash chain without an external anchor it cannot prove
-// that records were not cut off the end; keep copies (or forward run-end
-// records to a SIEM) if that matters.
+// in the middle. A hash chain alone cannot prove that records were not cut
+// off the end, nor that the file is the one patjanitor wrote: the Anchor,
+// kept outside the journal (in the state store) after every append, does.
+//
+// # Segments
+//
+// Past a size (Options.SegmentBytes) the active file is renamed to the next
+// sealed segment, journal-000001.jsonl, journal-000002.jsonl, …, and a new
+// journal.jsonl starts; the chain continues across them (the first record of
+// a segment has the seq after, and the prevHash of, the last record of the
+// previous one). VerifyPath walks them all, oldest first.
 //
 // Secrets never go in: the record types have no field for a credential, and
 // the token state recorded is the listing's, which never contains a secret.
@@ -60,12 +68,16 @@ const (
 	// KindSnooze records a token exempted until Until, with the reason in
 	// Note.
 	KindSnooze Kind = "snooze"
+	// KindAnchorReset records that an operator accepted the journal as it
+	// is although it did not match its anchor (`audit reanchor`): the old
+	// anchor and the reason are in Note.
+	KindAnchorReset Kind = "anchor-reset"
 )
 
 // Valid reports whether k is one of the kinds above.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindRunStart, KindIntent, KindOutcome, KindRunEnd, KindSnooze:
+	case KindRunStart, KindIntent, KindOutcome, KindRunEnd, KindSnooze, KindAnchorReset:
 		return true
 	}
 	return false

@@ -33,7 +33,7 @@ type applyFlags struct {
 	autoApprove bool
 	showAll     bool
 	maxPlanAge  time.Duration
-	journal     string
+	journal     journalFlags
 	// acceptGuardrails and reason: the explicit, journaled override of a
 	// saved plan's tripped guardrails (one flag per guardrail).
 	acceptGuardrails []string
@@ -100,7 +100,7 @@ time (tokens gone or changed: nothing was done).`,
 	f.StringVar(&o.reason, "reason", "", "why the guardrails are accepted (recorded in the journal)")
 	f.BoolVar(&o.detailed, "detailed-exitcode", false, "exit 2 when every action of the saved plan was dropped at apply time")
 	f.DurationVar(&o.maxPlanAge, "max-plan-age", janitor.DefaultMaxPlanAge, "refuse a saved plan older than this")
-	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	addJournalFlags(f, &o.journal)
 	return cmd
 }
 
@@ -138,13 +138,18 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 		return err
 	}
 
-	// The journal is opened before anything is listed: a run that could not
-	// journal must not get as far as asking for confirmation.
+	// The state store first (it keeps the journal's anchor), then the
+	// journal, before anything is listed: a run that could not journal must
+	// not get as far as asking for confirmation.
 	if err := g.checkStateDir(); err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
-	jpath := g.journalPath(o.journal)
-	journal, pending, err := openJournal(jpath)
+	st, err := g.runState(false)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
+	defer func() { _ = st.Close() }()
+	journal, pending, err := g.openJournal(o.journal, st)
 	if err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
@@ -153,11 +158,6 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	if err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
-	st, err := g.runState(false)
-	if err != nil {
-		return fmt.Errorf("%w; nothing was changed", err)
-	}
-	defer func() { _ = st.Close() }()
 	if _, err := journalSnoozes(ctx, st, journal); err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
@@ -375,19 +375,6 @@ func confirm(s Streams, question string) error {
 		return errDeclined
 	}
 	return nil
-}
-
-// openJournal opens the journal for appending (creating it and the state
-// directory if needed) and returns the intents an interrupted run left
-// without an outcome. audit.Open verifies the whole chain first: a journal
-// whose chain is broken is refused, because appending to it would bury the
-// damage.
-func openJournal(path string) (*audit.Journal, []audit.Record, error) {
-	j, err := audit.Open(path, audit.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	return j, j.Pending(), nil
 }
 
 // printResult says what was done, item by item, then the totals.

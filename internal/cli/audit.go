@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/state"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
@@ -19,67 +22,189 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "Inspect the journal of changes",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newAuditVerifyCmd(g), newAuditShowCmd(g))
+	cmd.AddCommand(newAuditVerifyCmd(g), newAuditShowCmd(g), newAuditReanchorCmd(g))
 	return cmd
+}
+
+func newAuditReanchorCmd(g *globals) *cobra.Command {
+	var (
+		reason string
+		jf     journalFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "reanchor --reason TEXT",
+		Short: "Accept the journal as it is when it no longer matches its anchor (journaled)",
+		Long: `When the journal does not match its anchor in the state store (records cut
+off its end, the file lost or replaced), every command that writes to it
+refuses, and serve's runs fail. After investigating (and restoring what can be
+restored from backups), an operator accepts the journal as it now is: its
+whole chain is verified, the anchor is reset to its end, and a record of kind
+"anchor-reset" with the old anchor and the reason is appended. Stop serve
+first: it holds the journal.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAuditReanchor(cmd.Context(), g, jf, reason)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why the journal is accepted as it is (required; journaled)")
+	addJournalFlags(cmd.Flags(), &jf)
+	return cmd
+}
+
+func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return errors.New("audit reanchor: --reason is required: resetting the anchor is an exception someone must account for later")
+	}
+	path := g.journalPath(jf.path)
+	if _, err := os.Stat(path); err == nil {
+		// The chain itself must hold: reanchoring accepts a missing tail,
+		// never a changed record.
+		if _, err := audit.VerifyPath(path, audit.VerifyOptions{}); err != nil {
+			return fmt.Errorf("audit reanchor: %s: %w (only a journal whose chain verifies can be reanchored)", path, err)
+		}
+	}
+	st, err := g.openState(time.Now)
+	if err != nil {
+		return fmt.Errorf("audit reanchor: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+	key := g.journalKey(path)
+	old, had, err := st.JournalAnchor(ctx, key)
+	if err != nil {
+		return fmt.Errorf("audit reanchor: %w", err)
+	}
+	if err := st.DeleteJournalAnchor(ctx, key); err != nil {
+		return fmt.Errorf("audit reanchor: %w", err)
+	}
+	j, _, err := g.openJournal(jf, st)
+	if err != nil {
+		if had {
+			// Put the old anchor back: nothing was accepted.
+			if perr := st.PutJournalAnchor(context.WithoutCancel(ctx), key, old); perr != nil {
+				return fmt.Errorf("audit reanchor: %w (and restoring the old anchor failed: %v)", err, perr)
+			}
+		}
+		return fmt.Errorf("audit reanchor: %w", err)
+	}
+	defer func() { _ = j.Close() }()
+	note := "anchor reset by `patjanitor audit reanchor`: " + reason
+	if had {
+		note += fmt.Sprintf(" (the old anchor: seq %d, hash %s, byte %d of segment %d)", old.Seq, hashOrNone(old.Hash), old.Offset, old.Segment)
+	}
+	rec, err := j.Append(ctx, audit.Record{Kind: audit.KindAnchorReset, Note: note})
+	if err != nil {
+		return fmt.Errorf("audit reanchor: %w", err)
+	}
+	_, err = fmt.Fprintf(g.streams.Out, "%s: anchored at seq %d (%s); the reset is journaled\n", path, rec.Seq, rec.Hash)
+	return err
 }
 
 func newAuditVerifyCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify [JOURNAL]",
-		Short: "Verify the journal's hash chain and name the first broken record",
-		Long: `Read the journal (default <state-dir>/journal.jsonl) and check every record:
-valid JSON, seq 1, 2, 3, ... without gaps, each prevHash the previous record's
-hash, each hash the hash of its line. Prints a summary and exits 0, or names
-the first broken record and exits 1. Read-only: it never repairs anything.`,
+		Short: "Verify the journal's hash chain against its anchor and name the first broken record",
+		Long: `Read the journal (default <state-dir>/journal.jsonl) and its sealed segments
+(journal-000001.jsonl, …, oldest first) and check every record: valid JSON,
+seq 1, 2, 3, ... without gaps across the segments, each prevHash the previous
+record's hash, each hash the hash of its line. Then compare the end with the
+anchor kept in <state-dir>/state.db: a journal that ends before its anchor (a
+missing tail: records cut off the end, the file emptied or replaced) is an
+error that names both. Prints a summary and exits 0, or names the first
+problem and exits 1.
+
+Read-only: it never repairs, creates or locks anything, and refuses a FIFO or
+a device at once.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := g.journalPath("")
 			if len(args) == 1 {
 				path = args[0]
 			}
-			return runAuditVerify(g, path)
+			return runAuditVerify(cmd.Context(), g, path)
 		},
 	}
 }
 
-func runAuditVerify(g *globals, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("audit verify: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	sum, err := audit.Verify(f)
-	var ce *audit.ChainError
-	if errors.As(err, &ce) {
+func runAuditVerify(ctx context.Context, g *globals, path string) error {
+	anchor, anchorNote := g.readAnchor(ctx, path)
+	// The run-starts that name a saved plan are decoded on the way and
+	// printed once the whole chain verified: the chain vouches for them.
+	var refs []audit.Record
+	sum, err := audit.VerifyPath(path, audit.VerifyOptions{Anchor: anchor, Kinds: []audit.Kind{audit.KindRunStart},
+		Each: func(r audit.Record) error {
+			if r.Plan != nil {
+				refs = append(refs, r)
+			}
+			return nil
+		}})
+	var (
+		ce *audit.ChainError
+		ae *audit.AnchorError
+	)
+	switch {
+	case errors.As(err, &ce):
 		msg := fmt.Sprintf("%s: BROKEN after %d good records: %v", path, sum.Records, ce)
 		if ce.Torn() {
 			msg += " (a torn final record: the trace of a write interrupted by a crash; the next apply removes it)"
 		}
 		return &exitError{code: 1, err: errors.New(msg)}
+	case errors.As(err, &ae):
+		return &exitError{code: 1, err: fmt.Errorf("%s: MISSING TAIL OR REPLACED after %d good records: %w", path, sum.Records, ae)}
+	case err != nil:
+		return &exitError{code: 1, err: fmt.Errorf("audit verify %s: %w", path, err)}
 	}
-	if err != nil {
-		return fmt.Errorf("audit verify %s: %w", path, err)
+	var extra []string
+	if sum.LastSegment > 0 {
+		extra = append(extra, fmt.Sprintf("%d files (segments %06d to %06d and the active file)", sum.Segments, sum.FirstSegment, sum.LastSegment))
 	}
-	if _, err := fmt.Fprintf(g.streams.Out, "%s: OK: %d records, %d runs, last seq %d, last hash %s, %d intents without an outcome\n",
-		path, sum.Records, sum.Runs, sum.LastSeq, hashOrNone(sum.LastHash), sum.PendingIntents); err != nil {
-		return err
+	if sum.FirstSegment > 1 {
+		extra = append(extra, fmt.Sprintf("segments before %06d are not here (archived): checked from seq %d, whose prevHash %s is the archive's last hash",
+			sum.FirstSegment, sum.FirstSeq, hashOrNone(sum.FirstPrevHash)))
 	}
-	// The verified chain vouches for what follows: each saved plan applied,
-	// with its approvals, or refused.
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("audit verify %s: %w", path, err)
+	if sum.Unterminated {
+		extra = append(extra, "the last record lacks its final newline (the next apply adds it)")
+	}
+	switch {
+	case anchor == nil:
+		extra = append(extra, "anchor: "+anchorNote)
+	case sum.Anchored:
+		extra = append(extra, fmt.Sprintf("anchor: seq %d reached", anchor.Seq))
+	default:
+		extra = append(extra, fmt.Sprintf("anchor: seq %d is in the archived segments, not checked", anchor.Seq))
 	}
 	w := &stickyWriter{w: g.streams.Out}
-	err = audit.Scan(f, func(r audit.Record) error {
-		if r.Kind == audit.KindRunStart && r.Plan != nil {
-			writePlanRef(w, r.RunID, r.Plan)
-		}
-		return w.err
-	})
-	if err != nil {
-		return fmt.Errorf("audit verify %s: %w", path, err)
+	fmt.Fprintf(w, "%s: OK: %d records, %d runs, last seq %d, last hash %s, %d intents without an outcome; %s\n",
+		path, sum.Records, sum.Runs, sum.LastSeq, hashOrNone(sum.LastHash), sum.PendingIntents, strings.Join(extra, "; "))
+	// Each saved plan applied, with its approvals, or refused.
+	for _, r := range refs {
+		writePlanRef(w, r.RunID, r.Plan)
 	}
 	return w.err
+}
+
+// readAnchor reads the journal's anchor from the state store, read-only and
+// only if the store exists. Without one the chain is still verified; the
+// note says why the end could not be checked.
+func (g *globals) readAnchor(ctx context.Context, path string) (*audit.Anchor, string) {
+	if _, err := os.Stat(g.statePath()); err != nil {
+		return nil, fmt.Sprintf("none (no state store at %s): the end of the journal is not checked", g.statePath())
+	}
+	st, err := state.Open(g.statePath(), state.Options{ReadOnly: true, LockTimeout: 5 * time.Second})
+	if err != nil {
+		fmt.Fprintf(g.streams.Err, "warning: %v; the end of the journal is not checked against its anchor\n", err)
+		return nil, "not checked (state store unreadable)"
+	}
+	defer func() { _ = st.Close() }()
+	a, ok, err := st.JournalAnchor(ctx, g.journalKey(path))
+	if err != nil {
+		fmt.Fprintf(g.streams.Err, "warning: %v; the end of the journal is not checked against its anchor\n", err)
+		return nil, "not checked (state store unreadable)"
+	}
+	if !ok {
+		return nil, "none in the state store (no patjanitor command has written this journal since anchors exist)"
+	}
+	return &a, ""
 }
 
 // writePlanRef prints the saved plan a run applied, and who approved it.
@@ -136,14 +261,10 @@ and its outcome. Read-only. Run ids are in apply's output, the logs and
 }
 
 func runAuditShow(g *globals, path, runID string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("audit show: %w", err)
-	}
-	defer func() { _ = f.Close() }()
 	w := &stickyWriter{w: g.streams.Out}
 	found := false
-	err = audit.Scan(f, func(r audit.Record) error {
+	// Across the segments, oldest first, verifying the chain on the way.
+	_, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(r audit.Record) error {
 		if r.RunID != runID {
 			return nil
 		}
@@ -177,7 +298,7 @@ func runAuditShow(g *globals, path, runID string) error {
 			fmt.Fprintf(w, "%s  #%d %-10s %s\n", at, r.Seq, r.Kind, escapeLine(r.Note))
 		}
 		return w.err
-	})
+	}})
 	if err != nil {
 		return fmt.Errorf("audit show %s: %w", path, err)
 	}

@@ -206,10 +206,11 @@ func (d *demo) run(ctx context.Context, cfg *policy.Config) error {
 		return err
 	}
 	jpath := filepath.Join(d.dir, JournalFile)
-	journal, pending, err := openJournal(jpath)
+	journal, err := audit.Open(jpath, audit.Options{})
 	if err != nil {
 		return err
 	}
+	pending := journal.Pending()
 	defer func() { _ = journal.Close() }()
 	if len(pending) > 0 {
 		return fmt.Errorf("demo: a fresh journal has %d pending intents", len(pending))

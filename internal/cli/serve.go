@@ -37,7 +37,7 @@ type serveFlags struct {
 	enablePlan      bool
 	shutdownTimeout time.Duration
 	reloadInterval  time.Duration
-	journal         string
+	journal         journalFlags
 	minInterval     time.Duration
 	plansDir        string
 	applyApproved   bool
@@ -101,7 +101,7 @@ suffice; --apply-approved-immediately applies each approved plan at once.`,
 	f.BoolVar(&o.enablePlan, "web.enable-plan", false, "serve the latest plans at /plan (they list token names and owners)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "how long SIGTERM waits for the run in progress")
 	f.DurationVar(&o.reloadInterval, "config.auto-reload-interval", daemon.DefaultReloadInterval, "how often to check the config file for changes; 0 disables (SIGHUP still reloads)")
-	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	addJournalFlags(f, &o.journal)
 	f.BoolVar(&o.applyApproved, "apply-approved-immediately", false, "with --plans-dir: apply a signed plan as soon as it is in DIR/approved (or POSTed to /approve), not at its schedule's next run")
 	f.StringVar(&o.plansDir, "plans-dir", "", "with approvals: save plans for review in DIR/pending and apply the signed plans put in DIR/approved")
 	// Hidden: end-to-end tests of scheduling and reload cannot wait a minute
@@ -132,6 +132,7 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 	m := metrics.New(reg)
 	var (
 		journal janitor.Journal
+		held    *audit.Journal
 		pending *pendingIntents
 		closeJ  = func() {}
 		inbox   *approvalInbox
@@ -148,14 +149,29 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		inbox.prune()
 	}
 	if !o.dryRun {
-		jpath := g.journalPath(o.journal)
-		j, recs, err := openJournal(jpath)
+		jpath := g.journalPath(o.journal.path)
+		// The state store is opened per run (so that `snooze` can use it
+		// between runs): here only to check the journal against its
+		// anchor; each run attaches it again.
+		st, err := g.openState(time.Now)
+		if err != nil {
+			return daemon.Options{}, nil, err
+		}
+		j, recs, err := g.openJournal(o.journal, st)
+		if j != nil {
+			j.Detach()
+		}
+		if cerr := st.Close(); err == nil && cerr != nil {
+			_ = j.Close()
+			err = cerr
+		}
 		if err != nil {
 			return daemon.Options{}, nil, err
 		}
 		closeJ = func() { _ = j.Close() }
+		held = j
 		journal = j
-		pending = &pendingIntents{path: jpath, recs: recs}
+		pending = &pendingIntents{journal: j, recs: recs}
 		if len(recs) > 0 {
 			log.Warn("the journal holds intents without an outcome (an earlier run was interrupted); the next run resolves them against a fresh listing",
 				zap.Int("intents", len(recs)), zap.String("journal", jpath))
@@ -189,6 +205,9 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 			}
 			r := &engineRunner{client: conn.client, journal: journal, pending: pending,
 				metrics: m, log: engineLog, openState: g.runState, inbox: inbox}
+			if held != nil {
+				r.held, r.anchorKey = held, g.journalKey(held.Path())
+			}
 			// Per config generation too: a broken allowed signers file
 			// fails the reload and the running config stays.
 			if r.approvals, err = loadApprovals(cfg); err != nil {
@@ -277,8 +296,12 @@ type engineRunner struct {
 	client  *api.Client
 	journal janitor.Journal // nil under --dry-run: nothing is mutated
 	pending *pendingIntents // nil under --dry-run
-	metrics *metrics.Metrics
-	log     *zap.Logger
+	// held is the journal (nil under --dry-run), checked at the start of
+	// every run and anchored in the run's state store under anchorKey.
+	held      *audit.Journal
+	anchorKey string
+	metrics   *metrics.Metrics
+	log       *zap.Logger
 	// openState opens the state store (snoozes, marks, outbox) per run, so
 	// that `snooze` can use it between runs; readOnly (dry run) tolerates
 	// its absence.
@@ -292,7 +315,17 @@ type engineRunner struct {
 	inbox     *approvalInbox
 }
 
-func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.RunReport, error) {
+func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon.RunReport, err error) {
+	started := time.Now()
+	engineRan := false
+	defer func() {
+		// The engine counts the runs it makes; a run that fails before it
+		// (the journal changed behind our back, the state store held) is
+		// a failed run too, for runs_total and PatjanitorRunsFailing.
+		if err != nil && !engineRan && r.metrics != nil {
+			r.metrics.ObserveRun(janitor.RunFailed, time.Now(), time.Since(started))
+		}
+	}()
 	var pend []audit.Record
 	if r.pending != nil {
 		pend = r.pending.get()
@@ -305,6 +338,22 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.Run
 		}
 		if st != nil {
 			defer func() { _ = st.Close() }()
+		}
+	}
+	if r.held != nil {
+		// Before anything is listed: the journal must still be the file
+		// this process holds and has written, and match its anchor;
+		// otherwise the run changes nothing and fails (and
+		// PatjanitorRunsFailing fires).
+		if st == nil {
+			if err := r.held.Check(); err != nil {
+				return nil, fmt.Errorf("%w; nothing was changed", err)
+			}
+		} else {
+			if err := r.held.Attach(ctx, st.AnchorOf(r.anchorKey)); err != nil {
+				return nil, fmt.Errorf("%w; nothing was changed", err)
+			}
+			defer r.held.Detach()
 		}
 	}
 	if st != nil && r.journal != nil {
@@ -372,6 +421,7 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (*daemon.Run
 			}
 		}()
 	}
+	engineRan = true
 	res, runErr := eng.Run(ctx)
 	if r.pending != nil {
 		if err := r.pending.update(res, runErr); err != nil {
@@ -413,12 +463,12 @@ func reportOf(res *janitor.Result) *daemon.RunReport {
 // pendingIntents are the journal's intents without an outcome, carried from
 // run to run: the first run after a crash resolves them (janitor's recover),
 // and the daemon must not hand them to every later run again. When a run
-// failed to write the journal, its own intents may lack outcomes; the journal
-// is then scanned afresh rather than guessed at.
+// failed to write the journal, its own intents may lack outcomes; they are
+// then taken afresh from the journal rather than guessed at.
 type pendingIntents struct {
-	mu   sync.Mutex
-	path string
-	recs []audit.Record
+	mu      sync.Mutex
+	journal *audit.Journal
+	recs    []audit.Record
 }
 
 func (p *pendingIntents) get() []audit.Record {
@@ -449,15 +499,13 @@ func (p *pendingIntents) rescan() error {
 	return p.rescanLocked()
 }
 
+// rescanLocked takes the open intents the journal keeps as it appends (not
+// a read of the file: after a failure the file may not be trustworthy, and
+// the journal knows what it wrote).
 func (p *pendingIntents) rescanLocked() error {
-	f, err := os.Open(p.path)
+	recs, err := p.journal.OpenIntents()
 	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	recs, err := audit.PendingIntents(f)
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", p.path, err)
+		return fmt.Errorf("journal %s: %w", p.journal.Path(), err)
 	}
 	p.recs = recs
 	return nil

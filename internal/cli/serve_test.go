@@ -579,7 +579,7 @@ func TestPendingIntentsCarriedAcrossRuns(t *testing.T) {
 		}
 		open = append(open, r)
 	}
-	p := &pendingIntents{path: path, recs: slices.Clone(open)}
+	p := &pendingIntents{journal: j, recs: slices.Clone(open)}
 	if err := p.update(&janitor.Result{Recovered: []janitor.Recovered{{Intent: open[0]}}}, nil); err != nil {
 		t.Fatal(err)
 	}

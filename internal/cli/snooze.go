@@ -49,7 +49,7 @@ type snoozeFlags struct {
 	forText string
 	reason  string
 	by      string
-	journal string
+	journal journalFlags
 	offline bool
 }
 
@@ -77,7 +77,7 @@ token the tenant cannot be asked about now.`,
 	f.StringVar(&o.forText, "for", "", "how long, e.g. 30d, 2w, 36h (required)")
 	f.StringVar(&o.reason, "reason", "", "why the token is exempt (required)")
 	f.StringVar(&o.by, "by", "", "who asks for it (default the OS user)")
-	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	addJournalFlags(f, &o.journal)
 	return cmd
 }
 
@@ -116,11 +116,18 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 	if err := g.checkStateDir(); err != nil {
 		return fmt.Errorf("snooze: %w", err)
 	}
-	// The journal first, so that failing to open it leaves nothing half
-	// done. A running serve holds it: then the snooze is stored flagged, and
-	// that serve journals it when its next run starts (journalSnoozes),
-	// before it decides anything.
-	j, err := audit.Open(g.journalPath(o.journal), audit.Options{Clock: now})
+	// The state store (which keeps the journal's anchor), then the journal,
+	// before anything is written, so that failing to open either leaves
+	// nothing half done. A running serve holds the journal: then the snooze
+	// is stored flagged, and that serve journals it when its next run
+	// starts (journalSnoozes), before it decides anything.
+	st, err := g.openState(now)
+	if err != nil {
+		return fmt.Errorf("snooze: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+	o.journal.clock = now
+	j, _, err := g.openJournal(o.journal, st)
 	held := errors.Is(err, audit.ErrInUse)
 	switch {
 	case held:
@@ -129,11 +136,6 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 	default:
 		defer func() { _ = j.Close() }()
 	}
-	st, err := g.openState(now)
-	if err != nil {
-		return fmt.Errorf("snooze: %w", err)
-	}
-	defer func() { _ = st.Close() }()
 	z, err := st.PutSnooze(ctx, state.Snooze{TokenID: tokenID, Until: now().Add(d).UTC(), Reason: reason, By: by, Unjournaled: held})
 	if err != nil {
 		return fmt.Errorf("snooze: %w", err)
@@ -188,7 +190,7 @@ func ownerString(o pat.Owner) string {
 type unsnoozeFlags struct {
 	reason  string
 	by      string
-	journal string
+	journal journalFlags
 }
 
 func newUnsnoozeCmd(g *globals) *cobra.Command {
@@ -217,7 +219,7 @@ can account for later must not happen.`,
 	f := cmd.Flags()
 	f.StringVar(&o.reason, "reason", "", "why the snooze ends early (required)")
 	f.StringVar(&o.by, "by", "", "who asks for it (default the OS user)")
-	f.StringVar(&o.journal, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	addJournalFlags(f, &o.journal)
 	return cmd
 }
 
@@ -233,7 +235,14 @@ func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID strin
 	if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unsnooze: no snooze of %s (there is no state in %s)", tokenID, g.stateDir)
 	}
-	j, err := audit.Open(g.journalPath(o.journal), audit.Options{Clock: now})
+	// The state store (it keeps the journal's anchor), then the journal.
+	st, err := g.openState(now)
+	if err != nil {
+		return fmt.Errorf("unsnooze: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+	o.journal.clock = now
+	j, _, err := g.openJournal(o.journal, st)
 	if errors.Is(err, audit.ErrInUse) {
 		return fmt.Errorf("unsnooze: %w: a running patjanitor serve holds the journal; run unsnooze where it runs, between runs, or stop it (nothing was changed)", err)
 	}
@@ -241,11 +250,6 @@ func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID strin
 		return fmt.Errorf("unsnooze: open journal: %w", err)
 	}
 	defer func() { _ = j.Close() }()
-	st, err := g.openState(now)
-	if err != nil {
-		return fmt.Errorf("unsnooze: %w", err)
-	}
-	defer func() { _ = st.Close() }()
 	z, ok, err := st.ActiveSnooze(ctx, tokenID)
 	if err != nil {
 		return fmt.Errorf("unsnooze: %w", err)

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// journalFlags are the flags of the commands that append to the journal.
+type journalFlags struct {
+	path        string
+	segmentSize byteSize
+	clock       func() time.Time // nil: time.Now
+}
+
+func addJournalFlags(f *pflag.FlagSet, o *journalFlags) {
+	o.segmentSize = byteSize(audit.DefaultSegmentBytes)
+	f.StringVar(&o.path, "journal", "", "journal file (default <state-dir>/"+JournalFile+")")
+	f.Var(&o.segmentSize, "journal-segment-size",
+		"rotate the journal into a sealed segment (journal-000001.jsonl, …) when it would grow past this size; 0 never rotates")
+}
+
+// journalKey names a journal in the state store (its anchor's key): the path
+// relative to the state directory when the journal is inside it (so that a
+// state directory restored elsewhere keeps its anchor), else the absolute
+// path.
+func (g *globals) journalKey(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	dir, err := filepath.Abs(g.stateDir)
+	if err == nil {
+		if rel, err := filepath.Rel(dir, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return filepath.ToSlash(rel)
+		}
+	}
+	return abs
+}
+
+// openJournal opens the journal for appending (creating it and the state
+// directory if needed) with its anchor in st, and returns the intents an
+// interrupted run left without an outcome. audit.Open checks the journal
+// against the anchor and verifies what follows it: a journal that is broken,
+// shorter than its anchor or not a journal is refused, because appending to
+// it would bury the damage.
+func (g *globals) openJournal(o journalFlags, st *state.Store) (*audit.Journal, []audit.Record, error) {
+	path := g.journalPath(o.path)
+	opts := audit.Options{SegmentBytes: int64(o.segmentSize), Clock: o.clock}
+	if opts.SegmentBytes == 0 {
+		opts.SegmentBytes = -1
+	}
+	if st != nil {
+		opts.Anchors = st.AnchorOf(g.journalKey(path))
+	}
+	j, err := audit.Open(path, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return j, j.Pending(), nil
+}
+
+// byteSize is a size flag: a number of bytes with an optional KiB, MiB or
+// GiB suffix.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		s string
+		n int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.n == 0 {
+			return strconv.FormatInt(n/u.n, 10) + u.s
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	num, mult := s, int64(1)
+	for _, u := range []struct {
+		s string
+		n int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.s) {
+			num, mult = strings.TrimSuffix(s, u.s), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("want a size such as 64MiB, 512KiB or a number of bytes, got %q", s)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+func (b *byteSize) Type() string { return "size" }
