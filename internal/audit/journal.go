@@ -133,11 +133,6 @@ func Open(path string, opts Options) (*Journal, error) {
 	j, err := open(context.Background(), path, osf, created, opts)
 	if err != nil {
 		_ = osf.Close()
-		if created {
-			// Leave no empty file behind a refusal (an anchor ahead of a
-			// journal that is missing must stay missing for the next look).
-			_ = os.Remove(path)
-		}
 		return nil, err
 	}
 	return j, nil
@@ -181,6 +176,13 @@ func open(ctx context.Context, path string, osf *os.File, created bool, opts Opt
 	start := 0
 	if hasAnchor {
 		if err := j.fromAnchor(w, anchor); err != nil {
+			if created && fi.Size() == 0 {
+				// Leave no empty file behind the refusal: a journal that
+				// is missing must stay missing for the next look. (The
+				// file is this process's: it created it and holds its
+				// lock.)
+				_ = os.Remove(path)
+			}
 			return nil, err
 		}
 		start = anchor.Segment
