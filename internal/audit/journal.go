@@ -76,7 +76,6 @@ type Journal struct {
 	ctime    int64      // the file's change time after our last write (0: unknown)
 	stamp    *FileStamp // the file's stamp after our last write (nil: unknown)
 	segments int        // sealed segments: the active file's index
-	first    int        // the earliest sealed segment present (0: none)
 	seq      int64
 	hash     string
 	size     int64
@@ -155,7 +154,7 @@ func open(ctx context.Context, path string, osf *os.File, created bool, opts Opt
 	}
 	j := &Journal{
 		path: path, clock: opts.Clock, segBytes: opts.SegmentBytes, wrap: opts.wrap,
-		osf: osf, segments: last, first: first, anchors: opts.Anchors,
+		osf: osf, segments: last, anchors: opts.Anchors,
 	}
 	if j.clock == nil {
 		j.clock = time.Now
@@ -430,13 +429,6 @@ func (j *Journal) OpenIntents() ([]Record, error) {
 // none).
 func (j *Journal) Repaired() int64 { return j.repaired }
 
-// Anchor returns where the journal ends now.
-func (j *Journal) Anchor() Anchor {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.anchorLocked()
-}
-
 func (j *Journal) anchorLocked() Anchor {
 	a := Anchor{Seq: j.seq, Hash: j.hash, Segment: j.segments, Offset: j.size, File: j.stamp}
 	for _, o := range j.open {
@@ -706,9 +698,6 @@ func (j *Journal) rotate() error {
 		j.f = j.wrap(nf)
 	}
 	j.segments++
-	if j.first == 0 {
-		j.first = j.segments
-	}
 	j.size = 0
 	return j.remember()
 }
