@@ -272,10 +272,10 @@ func TestHostileAuditVerifyFIFO(t *testing.T) {
 	}
 }
 
-// TestReadOnlyCommandsCreateNothing: `snoozes`, `audit verify` and
+// TestHostileReadOnlyCommandsCreateNothing: `snoozes`, `audit verify` and
 // `validate` against a state directory that does not exist create no file
 // and no directory.
-func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+func TestHostileReadOnlyCommandsCreateNothing(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	parent := t.TempDir()
 	stateDir := filepath.Join(parent, "state", "deeper")
