@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/patjanitor/patjanitor/internal/httpx"
 	"github.com/patjanitor/patjanitor/internal/redirect"
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
@@ -154,7 +155,7 @@ func (tc *tokenCache) classify(err, bodyErr error) (*Error, string) {
 				e.Location = redirect.Host(re.Response)
 				return e, ""
 			}
-			e.RetryAfter, e.hasRetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), c.now())
+			e.RetryAfter, e.hasRetryAfter = httpx.ParseRetryAfter(re.Response.Header.Get("Retry-After"), c.now())
 		}
 		if re.ErrorCode != "" {
 			msg := re.ErrorCode

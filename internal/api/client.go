@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/time/rate"
@@ -102,6 +103,9 @@ type Config struct {
 	// Now is the clock used for access-token expiry and Retry-After dates.
 	// Optional (time.Now); tests inject the simulator's clock.
 	Now func() time.Time
+	// Logger receives a warning for every wait of LongWait or more, with its
+	// cause and end time. Optional (no logging).
+	Logger *zap.Logger
 }
 
 // Client talks to one tenant with one credential. It is safe for concurrent use.
@@ -113,6 +117,8 @@ type Client struct {
 	limiter     *rate.Limiter // nil: unlimited
 	maxAttempts int
 	obs         Observer
+	waits       WaitObserver // nil: obs does not implement it
+	log         *zap.Logger
 	sleep       func(context.Context, time.Duration) error
 	now         func() time.Time
 	userAgent   string
@@ -167,6 +173,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.obs == nil {
 		c.obs = nopObserver{}
+	}
+	c.waits, _ = c.obs.(WaitObserver)
+	c.log = cfg.Logger
+	if c.log == nil {
+		c.log = zap.NewNop()
 	}
 	if c.sleep == nil {
 		c.sleep = sleepContext

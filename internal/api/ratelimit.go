@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -54,7 +53,7 @@ func newLimiter(rl RateLimit) (*rate.Limiter, error) {
 
 // waitTurn blocks until the limiter allows one more request, using the
 // injectable Sleep so that tests see (and may skip) the delay.
-func (c *Client) waitTurn(ctx context.Context) error {
+func (c *Client) waitTurn(ctx context.Context, op string) error {
 	if c.limiter == nil {
 		return ctx.Err()
 	}
@@ -66,11 +65,7 @@ func (c *Client) waitTurn(ctx context.Context) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		r.Cancel()
-		return fmt.Errorf("api: rate limit wait of %s would pass the deadline: %w", d, context.DeadlineExceeded)
-	}
-	if err := c.sleep(ctx, d); err != nil {
+	if err := c.wait(ctx, op, WaitRateLimit, d, nil); err != nil {
 		r.Cancel()
 		return err
 	}

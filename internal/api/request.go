@@ -6,26 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/httpx"
 	"github.com/patjanitor/patjanitor/internal/redirect"
 	"github.com/patjanitor/patjanitor/internal/secret"
-)
-
-// Backoff for 5xx, connection failures and a 429 without Retry-After: 1 s
-// doubling to at most 30 s (what the official Go SDK's retryablehttp does), with
-// "equal jitter" (half fixed, half random) so that parallel janitors spread out.
-const (
-	backoffBase = time.Second
-	backoffCap  = 30 * time.Second
 )
 
 // call describes one API operation for do.
@@ -70,8 +60,8 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 		if err != nil {
 			return err
 		}
-		if err := c.waitTurn(ctx); err != nil {
-			return fmt.Errorf("%s: %w", cl.op, err)
+		if err := c.waitTurn(ctx, cl.op); err != nil {
+			return err
 		}
 		res := c.attempt(ctx, cl, token)
 		if res.err == nil {
@@ -120,68 +110,9 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	}
 }
 
-// pause waits before attempt+1: what the tenant asked for in Retry-After, or
-// the backoff. A wait that would outlast ctx's deadline is not started; the
-// error that caused it is returned instead.
-func (c *Client) pause(ctx context.Context, attempt int, e *Error) error {
-	d := backoff(attempt)
-	if e.hasRetryAfter {
-		d = e.RetryAfter
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		return fmt.Errorf("%w (a retry in %s would pass the context deadline)", e, d)
-	}
-	if err := c.sleep(ctx, d); err != nil {
-		return fmt.Errorf("%s: waiting to retry: %w", e.Operation, err)
-	}
-	return nil
-}
-
-// backoff is the wait after the attempt-th failure: base·2^(attempt-1) capped,
-// then equal jitter.
-func backoff(attempt int) time.Duration {
-	d := backoffCap
-	if attempt >= 1 && attempt < 16 {
-		d = min(backoffBase<<(attempt-1), backoffCap)
-	}
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
 // retryableStatus: 5xx except 501 Not Implemented, which no retry will change.
 func retryableStatus(code int) bool {
 	return code >= 500 && code <= 599 && code != http.StatusNotImplemented
-}
-
-// maxRetryAfter caps a Retry-After in seconds before it is turned into a
-// Duration, so that an absurd header cannot overflow; the context still bounds
-// the actual wait.
-const maxRetryAfter = 24 * time.Hour
-
-// parseRetryAfter reads Retry-After as integer seconds or an HTTP date (RFC 9110
-// §10.2.3). A date in the past means "now".
-func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter, true
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return min(d, maxRetryAfter), true
-	}
-	return 0, false
 }
 
 // attempt performs one exchange.
@@ -224,7 +155,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 		}
 		return attemptResult{err: e, reason: ReasonConnection, sent: wrote.Load()}
 	}
-	defer resp.Body.Close()
+	defer httpx.Drain(resp.Body) // read to the end (bounded), so the connection can be reused
 	e.StatusCode = resp.StatusCode
 
 	if redirect.Is(resp.StatusCode) {
@@ -243,9 +174,6 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 		if cl.decode != nil {
 			derr = cl.decode(rt)
 		}
-		// Drain a little so the connection can be reused; a large remainder
-		// is not worth reading.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		c.obs.ObserveRequest(cl.op, resp.StatusCode, time.Since(start))
 		if derr == nil {
 			return attemptResult{}
@@ -271,7 +199,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 	e.fillFromBody(data)
 	// An error body may echo the request: the access token, in any form.
 	e.redact(secret.NewRedactor(secret.New(token)), c.auth.redact)
-	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+	if d, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 		e.RetryAfter, e.hasRetryAfter = d, true
 	}
 	res := attemptResult{err: e, sent: true}

@@ -109,57 +109,6 @@ func TestIDFilter(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
-	tests := []struct {
-		h    string
-		want time.Duration
-		ok   bool
-	}{
-		{"7", 7 * time.Second, true},
-		{" 10 ", 10 * time.Second, true},
-		{"0", 0, true},
-		{"-1", 0, false},
-		{"1.5", 0, false},
-		{"", 0, false},
-		{"soon", 0, false},
-		{"Thu, 26 Nov 2026 03:00:12 GMT", 12 * time.Second, true},
-		{"Thursday, 26-Nov-26 03:01:00 GMT", time.Minute, true},
-		{"Thu, 26 Nov 2026 02:59:00 GMT", 0, true}, // in the past: now
-		{"99999999999999999999", 0, false},         // overflows int64: not a number
-		{"999999999", maxRetryAfter, true},
-	}
-	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.h, now)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.h, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	for attempt, bounds := range map[int][2]time.Duration{
-		1:  {500 * time.Millisecond, time.Second},
-		2:  {time.Second, 2 * time.Second},
-		3:  {2 * time.Second, 4 * time.Second},
-		5:  {8 * time.Second, 16 * time.Second},
-		6:  {15 * time.Second, 30 * time.Second},
-		60: {15 * time.Second, 30 * time.Second},
-	} {
-		seen := map[time.Duration]bool{}
-		for i := 0; i < 200; i++ {
-			d := backoff(attempt)
-			if d < bounds[0] || d > bounds[1] {
-				t.Fatalf("backoff(%d) = %v, outside [%v, %v]", attempt, d, bounds[0], bounds[1])
-			}
-			seen[d] = true
-		}
-		if len(seen) < 10 {
-			t.Errorf("backoff(%d) has no jitter: %d distinct values in 200", attempt, len(seen))
-		}
-	}
-}
-
 // TestLimiterNeverExceedsWindow drives the limiter as a greedy client would
 // (every request as early as the limiter allows) on a synthetic clock, and
 // checks both sides of the trade-off: no window of the tenant's length, even

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/patjanitor/patjanitor/internal/httpx"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -363,10 +364,7 @@ func (d *Dispatcher) attempt(ctx context.Context, n Notifier, m *Message, log *z
 
 // backoff is the wait before attempt i (1-based retries).
 func (d *Dispatcher) backoff(i int, err error) time.Duration {
-	wait := d.o.Backoff << (i - 1)
-	if wait > d.o.MaxBackoff || wait <= 0 {
-		wait = d.o.MaxBackoff
-	}
+	wait := httpx.Backoff{Base: d.o.Backoff, Max: d.o.MaxBackoff}.Step(i)
 	var e *Error
 	if errors.As(err, &e) && e.RetryAfter > wait {
 		return e.RetryAfter

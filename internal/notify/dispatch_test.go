@@ -284,6 +284,38 @@ func TestLongRetryAfterDefersInsteadOfWaiting(t *testing.T) {
 	}
 }
 
+// TestHostileRetryAfterOverflow: Retry-After: 9300000000 (seconds) is more
+// nanoseconds than a time.Duration holds. The notifier's own parser turned it
+// into a negative wait, so the long wait the server asked for was ignored and
+// the message retried after a second's backoff. Now it is a long wait (capped
+// at a day): deferred at once, due again in a day, no sleeping.
+func TestHostileRetryAfterOverflow(t *testing.T) {
+	ctx := context.Background()
+	env := newDispatchEnv(t)
+	rec := newRecorder(answer{status: 429, header: map[string]string{"Retry-After": "9300000000"}}, answer{status: 200})
+	_, url := newServer(t, rec)
+	disp := env.dispatcher(t, map[string]Notifier{"siem": buildWebhook(t, url, env.clk)})
+	rep, _ := disp.Send(ctx, SummaryMessage("siem", "run-1", t0, sampleSummary()))
+	r := rep.Results[0]
+	if r.Outcome != Deferred || r.Attempts != 1 || r.Reason != ReasonRateLimited {
+		t.Errorf("result = %+v, want deferred after one attempt", r)
+	}
+	var e *Error
+	if !errors.As(r.Err, &e) || e.RetryAfter != 24*time.Hour {
+		t.Errorf("error %v: RetryAfter want 24h", r.Err)
+	}
+	if len(env.sleep.Sleeps()) != 0 {
+		t.Errorf("slept %v", env.sleep.Sleeps())
+	}
+	if n := len(rec.requests()); n != 1 {
+		t.Errorf("the receiver got %d requests, want 1", n)
+	}
+	ob, _ := env.store.Outbox(ctx)
+	if len(ob) != 1 || !ob[0].NextAttempt.Equal(t0.Add(24*time.Hour)) {
+		t.Errorf("outbox = %+v, want one entry due in 24h", ob)
+	}
+}
+
 func TestShortRetryAfterIsHonoured(t *testing.T) {
 	env := newDispatchEnv(t)
 	_, url := newServer(t, newRecorder(answer{status: 429, header: map[string]string{"Retry-After": "9"}}, answer{status: 200}))

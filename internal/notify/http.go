@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/buildinfo"
+	"github.com/patjanitor/patjanitor/internal/httpx"
 	"github.com/patjanitor/patjanitor/internal/redirect"
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
@@ -44,15 +45,13 @@ func (r *redactor) postJSON(ctx context.Context, client *http.Client, receiver s
 	if err != nil {
 		return httpResponse{}, r.transportError(ctx, receiver, err)
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-	}()
+	defer httpx.Drain(resp.Body)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
 	if err != nil {
 		return httpResponse{}, r.transportError(ctx, receiver, fmt.Errorf("read response: %w", err))
 	}
-	out := httpResponse{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now)}
+	ra, _ := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	out := httpResponse{status: resp.StatusCode, body: b, retryAfter: ra}
 	if redirect.Is(resp.StatusCode) {
 		out.location = redirect.Host(resp)
 	}

@@ -148,12 +148,6 @@ func TestStatusCodeClassification(t *testing.T) {
 			t.Errorf("ClassifyStatus(%d) = %v, %q", code, retry, reason)
 		}
 	}
-	if d := parseRetryAfter("Wed, 26 Nov 2026 03:01:00 GMT", t0); d.Seconds() != 60 {
-		t.Errorf("Retry-After date = %v", d)
-	}
-	if d := parseRetryAfter("soon", t0); d != 0 {
-		t.Errorf("Retry-After garbage = %v", d)
-	}
 }
 
 func secretOf(v string) secret.Secret { return secret.New(v) }
