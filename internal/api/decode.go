@@ -49,6 +49,8 @@ type listingDecoder struct {
 	base int64 // body offset of buf[0], for error messages
 	rerr error // the reader's error once it has one (io.EOF at the end)
 	size int64 // the body's length when known (Content-Length), else 0 or -1
+	// maxField bounds each string and number (MaxFieldBytes; tests lower it).
+	maxField int
 
 	// The date-times of the token being decoded, as read (copies: the
 	// window moves), parsed once the object is complete.
@@ -68,7 +70,7 @@ type listingDecoder struct {
 }
 
 func newListingDecoder(r io.Reader) *listingDecoder {
-	return &listingDecoder{r: r, buf: make([]byte, windowSize), intern: make(map[string]string, 1024),
+	return &listingDecoder{r: r, buf: make([]byte, windowSize), maxField: MaxFieldBytes, intern: make(map[string]string, 1024),
 		owners: make(map[string]ownerStrings, 1024), scopes: make(map[string][]string, 64)}
 }
 
@@ -121,6 +123,12 @@ func (d *listingDecoder) fill() bool {
 			return false
 		}
 	}
+}
+
+// fieldTooLong is the error for a string or number longer than d.maxField.
+func (d *listingDecoder) fieldTooLong(what string) error {
+	return fmt.Errorf("byte %d: %w", d.base+int64(d.pos), &LimitError{
+		What: "a " + what + " in the listing", Limit: int64(d.maxField)})
 }
 
 // eofError is the error for a document that ends early: the reader's own error
@@ -861,7 +869,7 @@ func (d *listingDecoder) number() ([]byte, error) {
 	}
 	digits := func() int {
 		n := 0
-		for {
+		for len(d.scratch) <= d.maxField {
 			c, ok := next()
 			if !ok || c < '0' || c > '9' {
 				return n
@@ -869,6 +877,7 @@ func (d *listingDecoder) number() ([]byte, error) {
 			take()
 			n++
 		}
+		return n
 	}
 	if c, ok := next(); ok && c == '-' {
 		take()
@@ -898,6 +907,9 @@ func (d *listingDecoder) number() ([]byte, error) {
 		if digits() == 0 {
 			return nil, d.numberEnd()
 		}
+	}
+	if len(d.scratch) > d.maxField {
+		return nil, d.fieldTooLong("number")
 	}
 	if d.rerr != nil && d.pos >= d.end && !errors.Is(d.rerr, io.EOF) {
 		return nil, d.rerr
@@ -933,6 +945,9 @@ func (d *listingDecoder) rawString() ([]byte, error) {
 	for ; i < d.end; i++ {
 		c := d.buf[i]
 		if c == '"' {
+			if i-start > d.maxField {
+				return nil, d.fieldTooLong("string")
+			}
 			d.pos = i + 1
 			return d.buf[start:i], nil
 		}
@@ -959,6 +974,11 @@ func stringSpecial(x uint64) bool {
 func (d *listingDecoder) slowString() ([]byte, error) {
 	d.scratch = d.scratch[:0]
 	for {
+		if len(d.scratch) > d.maxField {
+			// Checked before the next byte is read: a string that never
+			// ends costs the limit, not the body.
+			return nil, d.fieldTooLong("string")
+		}
 		if d.pos >= d.end && !d.fill() {
 			return nil, d.eofError()
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -139,8 +140,9 @@ func TestDecodeListingConnectionError(t *testing.T) {
 	if !errors.Is(err, broken) {
 		t.Fatalf("error %v, want the reader's error", err)
 	}
-	// A long string crossing the 64 KiB window.
-	long := strings.Repeat("é", 70000)
+	// Long strings (60,000 bytes, under MaxFieldBytes) crossing the 64 KiB
+	// window.
+	long := strings.Repeat("é", 30000)
 	agree(t, `[{"id":"a","created":"2026-01-02T03:04:05.000Z","name":"`+long+`"},{"id":"b","created":"2026-01-02T03:04:05.000Z","x":"`+long+`"}]`)
 }
 
@@ -187,13 +189,53 @@ func FuzzDecodeListing(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		want, wantErr := stdDecodeTokenArray(bytes.NewReader(doc))
 		got, err := decodeTokenArray(iotest.HalfReader(bytes.NewReader(doc)))
+		var le *LimitError
+		if errors.As(err, &le) {
+			// The reference has no limits: only a document with a field
+			// over MaxFieldBytes may be refused for its size.
+			if len(doc) <= MaxFieldBytes {
+				t.Fatalf("document of %d bytes refused as too large: %v", len(doc), err)
+			}
+			return
+		}
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("document %q:\n streaming: %v\n reference: %v", doc, err, wantErr)
 		}
 		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("document %q:\n streaming: %#v\n reference: %#v", doc, got, want)
 		}
+		checkCapped(t, doc, wantErr == nil)
 	})
+}
+
+// checkCapped decodes doc with the caps on and set low: a budget of half the
+// document and strings and numbers of at most 8 bytes. No input may panic,
+// decode (it cannot have been read whole), or allocate more than a fixed
+// overhead plus a multiple of the budget; and a document the reference
+// accepts must fail with the limit error, never with a syntax error the
+// cut-off caused.
+func checkCapped(t *testing.T, doc []byte, valid bool) {
+	t.Helper()
+	budget := NewBudget(int64(len(doc)/2), "the test's budget")
+	br := &budgetReader{r: iotest.HalfReader(bytes.NewReader(doc)), b: budget}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	d := newListingDecoder(br)
+	d.maxField = 8
+	_, err := d.decode()
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatalf("document of %d bytes decoded within a budget of %d", len(doc), budget.Limit())
+	}
+	var le *LimitError
+	if valid && !errors.As(err, &le) {
+		t.Fatalf("valid document %q with the caps on: %v, want a *LimitError", doc, err)
+	}
+	// The window, the first chunk of tokens and the maps are allocated up
+	// front (about 400 KB); what the body can add is bounded by the budget.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20+64*uint64(budget.Limit()) {
+		t.Fatalf("document of %d bytes, budget %d: allocated %d bytes", len(doc), budget.Limit(), alloc)
+	}
 }
 
 // TestDecodePresized: with the body's length known the decoder sizes the

@@ -190,7 +190,9 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 			// asking again (for a replayable request) is the cure.
 			return attemptResult{err: e, reason: ReasonConnection, sent: true}
 		}
-		e.malformed = true
+		// A body over a size limit is not malformed, and asking again
+		// would get the same body.
+		e.malformed = !errors.As(derr, new(*LimitError))
 		return attemptResult{err: e}
 	}
 

@@ -54,6 +54,10 @@ type ListOptions struct {
 	// probe whether a listing of exactly 250 tokens is a capped page (a
 	// paging server honours them, a server that does not page ignores them).
 	Limit, Offset int
+	// Budget bounds the bytes of listing body read, shared with the other
+	// listings given the same Budget (a run's). Nil: this listing alone may
+	// read DefaultMaxListingBytes.
+	Budget *Budget
 }
 
 // ListTokens lists the tenant's tokens in one call (the endpoint has no paging,
@@ -61,7 +65,10 @@ type ListOptions struct {
 // 64 KiB window, so a 34 MB listing of 100,000 tokens is never held as text. A body
 // that is truncated or malformed anywhere is an error matching
 // ErrMalformedResponse (or, when the connection broke, a retried connection
-// failure): never a partial listing.
+// failure): never a partial listing. A body larger than what is left of
+// opts.Budget, or holding a string longer than MaxFieldBytes, is refused with
+// a *LimitError (not retried) as soon as the excess is seen: its declared
+// Content-Length alone is enough.
 func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token, error) {
 	q := url.Values{}
 	if opts.OwnerID != "" {
@@ -74,6 +81,10 @@ func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token,
 		q.Set("limit", strconv.Itoa(opts.Limit))
 		q.Set("offset", strconv.Itoa(opts.Offset))
 	}
+	budget := opts.Budget
+	if budget == nil {
+		budget = NewBudget(DefaultMaxListingBytes, "")
+	}
 	var tokens []pat.Token
 	err := c.do(ctx, &call{
 		op:         OpListTokens,
@@ -83,8 +94,24 @@ func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token,
 		replayable: true,
 		want:       http.StatusOK,
 		decode: func(r io.Reader) error {
-			ts, err := decodeTokenArray(r)
+			size := int64(-1)
+			if rt, ok := r.(*readTracker); ok {
+				size = rt.size
+			}
+			if size > budget.left.Load() {
+				return budget.exceeded(size)
+			}
+			br := &budgetReader{r: r, b: budget}
+			d := newListingDecoder(br)
+			d.size = size
+			ts, err := d.decode()
 			if err != nil {
+				var le *LimitError
+				if !errors.As(err, &le) {
+					// This attempt's tokens are dropped; a retry may read
+					// the listing again.
+					br.refund()
+				}
 				return err
 			}
 			tokens = ts

@@ -133,7 +133,7 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	if err != nil {
 		return err
 	}
-	conn, err := connect(cfg, nil)
+	conn, err := connect(cfg, nil, log)
 	if err != nil {
 		return err
 	}

@@ -160,7 +160,7 @@ func (d *demo) engine(cfg *policy.Config, journal *audit.Journal) (*janitor.Engi
 	admin := d.sim.Admin()
 	cfg.Tenant.URL = d.url
 	cfg.Tenant.ClientID = admin.ClientID
-	conn, err := connectWith(cfg, secret.New(admin.ClientSecret), d.metrics)
+	conn, err := connectWith(cfg, secret.New(admin.ClientSecret), d.metrics, d.log)
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 			return fmt.Errorf("notifications: %w", err)
 		}
 	}
-	conn, err := connect(cfg, nil)
+	conn, err := connect(cfg, nil, log)
 	if err != nil {
 		return err
 	}

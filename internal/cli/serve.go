@@ -199,7 +199,7 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		ConfigPath:               g.config,
 		Load:                     load,
 		NewRunner: func(cfg *policy.Config) (daemon.Runner, error) {
-			conn, err := connect(cfg, m)
+			conn, err := connect(cfg, m, log)
 			if err != nil {
 				return nil, err
 			}

@@ -164,11 +164,12 @@ func findToken(ctx context.Context, g *globals, tokenID string) (pat.Token, erro
 	if err != nil {
 		return pat.Token{}, err
 	}
-	conn, err := connect(cfg, nil)
+	conn, err := connect(cfg, nil, nil)
 	if err != nil {
 		return pat.Token{}, err
 	}
-	toks, err := conn.client.ListTokens(ctx, api.ListOptions{})
+	toks, err := conn.client.ListTokens(ctx, api.ListOptions{
+		Budget: api.NewBudget(int64(cfg.Tenant.MaxListingBytes), "tenant.maxListingBytes")})
 	if err != nil {
 		return pat.Token{}, fmt.Errorf("look %s up in %s (--offline skips the check): %w", tokenID, conn.client.BaseURL(), err)
 	}

@@ -89,6 +89,9 @@ type Metrics interface {
 	// SetPolicies names the policies of the configuration now running, after
 	// every successful load, so per-policy gauges of removed policies go.
 	SetPolicies(names []string)
+	// SetRunInProgress is true from the start of a run to its end
+	// (run_in_progress), so that a run waiting on the tenant shows.
+	SetRunInProgress(running bool)
 }
 
 // Reasons a due run was skipped (the runs_skipped_total{reason} values of
@@ -580,7 +583,9 @@ func (d *Daemon) runOnce(gen *generation, g Group, cfg *policy.Config, trigger s
 
 	started := d.now()
 	log.Info("run started")
+	d.metrics.SetRunInProgress(true)
 	rep, err := gen.runner.Run(d.runCtx, cfg)
+	d.metrics.SetRunInProgress(false)
 	finished := d.now()
 	if rep == nil {
 		rep = &RunReport{}
@@ -694,3 +699,4 @@ type nopMetrics struct{}
 func (nopMetrics) ConfigReloaded(bool, time.Time) {}
 func (nopMetrics) RunSkipped(string)              {}
 func (nopMetrics) SetPolicies([]string)           {}
+func (nopMetrics) SetRunInProgress(bool)          {}

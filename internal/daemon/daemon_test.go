@@ -618,3 +618,18 @@ func TestShutdownTimeout(t *testing.T) {
 		t.Errorf("shutdown took %s with a 100ms timeout", d)
 	}
 }
+
+// run_in_progress is 1 for exactly as long as a run lasts: a run that waits
+// on the tenant (here: until the test lets it go) shows on /metrics.
+func TestRunInProgressMetric(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")), func(o *Options) { o.RunOnStart = true })
+	h.runners.setRun(func(ctx context.Context, _ *policy.Config) (*RunReport, error) {
+		<-release
+		return &RunReport{RunID: "r"}, nil
+	})
+	h.start()
+	waitFor(t, "the run to start", 10*time.Second, func() bool { return slices.Equal(h.metrics.runningCalls(), []bool{true}) })
+	close(release)
+	waitFor(t, "the run to end", 10*time.Second, func() bool { return slices.Equal(h.metrics.runningCalls(), []bool{true, false}) })
+}

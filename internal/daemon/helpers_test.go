@@ -168,6 +168,19 @@ type fakeMetrics struct {
 	skipped     int
 	skipReasons []string
 	policies    []string
+	running     []bool // every SetRunInProgress call
+}
+
+func (m *fakeMetrics) SetRunInProgress(running bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.running = append(m.running, running)
+}
+
+func (m *fakeMetrics) runningCalls() []bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.running)
 }
 
 func (m *fakeMetrics) ConfigReloaded(ok bool, at time.Time) {

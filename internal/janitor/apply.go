@@ -163,6 +163,8 @@ func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration, accept ...Guardra
 // The operations sent are the plan's, as approved, including an expire's
 // date; an item whose planned date has passed is dropped.
 func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOptions) (*Result, error) {
+	ctx, cancel := e.runContext(ctx)
+	defer cancel()
 	started := e.now()
 	if err := e.CheckPlan(saved, opts.MaxAge, opts.Accept...); err != nil {
 		return nil, err

@@ -84,7 +84,11 @@ type work struct {
 // always returned when the listing calls finished (also with incomplete data,
 // then with a non-nil error and Planned.Err set, so the report can show what
 // was seen and why it cannot be trusted); only a cancelled ctx returns no plan.
+//
+// Plan is bounded by the config's runTimeout.
 func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
+	ctx, cancel := e.runContext(ctx)
+	defer cancel()
 	now := e.now()
 	listings := e.cfg.Listings(now)
 	hasAll := slices.ContainsFunc(listings, func(l pat.Listing) bool { return l.Kind == pat.ListAll })

@@ -176,7 +176,12 @@ func (e *StoppedError) Unwrap() error { return e.Cause }
 // With approvals configured, the items whose action needs approval are not
 // executed: they are OutcomeAwaitingApproval, for the reviewers to sign a
 // saved plan of them (ApplyPlan). The other items run as usual.
+//
+// Execute is bounded by the config's runTimeout (its own, when called on its
+// own after Plan).
 func (e *Engine) Execute(ctx context.Context, pl *Planned) (*Result, error) {
+	ctx, cancel := e.runContext(ctx)
+	defer cancel()
 	return e.executeUnsigned(ctx, pl, e.now())
 }
 
@@ -288,7 +293,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 			e.metrics.AddAction(d.Item.Policy, d.Item.Action, MetricSkipped)
 		}
 		res.Finished = e.now()
-		if ferr := e.followUp(ctx, pl, res, err, log); ferr != nil {
+		if ferr := e.followUp(outerContext(ctx), pl, res, err, log); ferr != nil {
 			err = errors.Join(err, ferr)
 			if result == RunSuccess {
 				result = RunFailed

@@ -146,12 +146,18 @@ func (e *IncompleteError) Unwrap() []error { return e.Causes }
 func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged bool) (*Inventory, error) {
 	results := make([]ListingResult, len(listings))
 	tokens := make([][]pat.Token, len(listings))
+	// The listings share one budget: the run's memory is bounded by
+	// tenant.maxListingBytes whether it makes one listing or two.
+	budget := api.NewBudget(int64(e.cfg.Tenant.MaxListingBytes), "tenant.maxListingBytes")
+	if e.cfg.Tenant.MaxListingBytes <= 0 {
+		budget = api.NewBudget(api.DefaultMaxListingBytes, "tenant.maxListingBytes")
+	}
 	var wg sync.WaitGroup
 	capped := make([]string, len(listings))
 	for i, l := range listings {
 		wg.Go(func() {
 			f := api.Filter(l)
-			ts, err := e.tenant.ListTokens(ctx, api.ListOptions{Filters: f})
+			ts, err := e.tenant.ListTokens(ctx, api.ListOptions{Filters: f, Budget: budget})
 			results[i] = ListingResult{Listing: l, Filter: f, Count: len(ts), Err: err}
 			tokens[i] = ts
 			if err == nil && len(ts) == PageCap && !unpaged {

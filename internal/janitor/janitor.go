@@ -170,6 +170,7 @@ type Engine struct {
 	notifyTO   time.Duration
 	// saveForApproval is Options.SaveForApproval.
 	saveForApproval func(*plan.Plan) (string, error)
+	runTimeout      time.Duration // the config's runTimeout; 0: none
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -218,6 +219,7 @@ func New(opts Options) (*Engine, error) {
 		notify:          opts.Notify,
 		notifyTO:        opts.NotifyTimeout,
 		saveForApproval: opts.SaveForApproval,
+		runTimeout:      opts.Config.RunTimeout,
 	}
 	if e.notifyTO <= 0 {
 		e.notifyTO = DefaultNotifyTimeout
@@ -253,7 +255,12 @@ func (e *Engine) TenantURL() string { return e.tenantURL }
 // plan file do. The returned Result is non-nil whenever planning got far enough
 // to produce a plan, also when err is not nil (incomplete data, a tripped
 // guardrail, failed actions), so the caller can report it.
+//
+// The whole run, planning and mutations, is bounded by the config's
+// runTimeout (see Execute for what the end of ctx means to mutations).
 func (e *Engine) Run(ctx context.Context) (*Result, error) {
+	ctx, cancel := e.runContext(ctx)
+	defer cancel()
 	started := e.now()
 	pl, err := e.Plan(ctx)
 	if pl == nil {

@@ -113,6 +113,12 @@ func RetryReasons() []string {
 	return []string{"rate_limited", "server_error", "connection", "unauthorized"}
 }
 
+// WaitCauses returns the api_wait_seconds{cause} values internal/api reports
+// (its Wait* constants).
+func WaitCauses() []string {
+	return []string{"retry_after", "backoff", "rate_limit"}
+}
+
 // Guards returns the guardrail_trips_total{guard} values: the limits keys of
 // the configuration the engine checks.
 func Guards() []string {
@@ -129,6 +135,7 @@ func Names() []string {
 		"patjanitor_api_request_duration_seconds",
 		"patjanitor_api_requests_total",
 		"patjanitor_api_retries_total",
+		"patjanitor_api_wait_seconds",
 		"patjanitor_approved_plans_total",
 		"patjanitor_build_info",
 		"patjanitor_config_last_reload_success_timestamp_seconds",
@@ -143,6 +150,7 @@ func Names() []string {
 		"patjanitor_pending_actions",
 		"patjanitor_plans_awaiting_approval",
 		"patjanitor_run_duration_seconds",
+		"patjanitor_run_in_progress",
 		"patjanitor_runs_skipped_total",
 		"patjanitor_runs_total",
 		"patjanitor_tokens",
@@ -179,10 +187,14 @@ type Metrics struct {
 	ownerLookups    *prometheus.CounterVec
 	plansAwaiting   prometheus.Gauge
 	approvedPlans   *prometheus.CounterVec
-	mu              sync.Mutex          // guards the three sets below
-	matchedPolicies map[string]struct{} // policies with a tokens_matched series
-	pendingPolicies map[string]struct{} // policies with a pending_actions series
-	configured      map[string]struct{} // nil until SetPolicies; then only these get tokens_matched
+	runInProgress   prometheus.Gauge
+	apiWait         *prometheus.GaugeVec
+	waitMu          sync.Mutex               // guards waiting
+	waiting         map[string]time.Duration // waits in progress, summed by cause
+	mu              sync.Mutex               // guards the three sets below
+	matchedPolicies map[string]struct{}      // policies with a tokens_matched series
+	pendingPolicies map[string]struct{}      // policies with a pending_actions series
+	configured      map[string]struct{}      // nil until SetPolicies; then only these get tokens_matched
 	view            *viewMetrics
 }
 
@@ -283,6 +295,15 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "approved_plans_total",
 			Help: "Signed plans serve took from --plans-dir/approved, by result (applied, rejected) and reason: none, signatures (not enough valid approvals), plan (stale, another tenant or config, edited, guardrail), unreadable, error (the apply failed).",
 		}, []string{"result", "reason"}),
+		runInProgress: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "run_in_progress",
+			Help: "1 while a run is in progress (listing, waiting for the tenant, mutating), else 0.",
+		}),
+		apiWait: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "api_wait_seconds",
+			Help: "Length of the waits before requests to the tenant in progress now, by cause: retry_after (the tenant's Retry-After), backoff (retrying a failure), rate_limit (the client-side rate limit); 0 when none. Concurrent waits add up.",
+		}, []string{"cause"}),
+		waiting:         map[string]time.Duration{},
 		matchedPolicies: map[string]struct{}{},
 		pendingPolicies: map[string]struct{}{},
 	}
@@ -291,6 +312,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.tokens, m.tokensMatched, m.actions, m.guardrailTrips,
 		m.apiRequests, m.apiDuration, m.apiRetries, m.reloadOK, m.reloadOKTime,
 		m.notifications, m.pending, m.ownerLookups, m.plansAwaiting, m.approvedPlans,
+		m.runInProgress, m.apiWait,
 	)
 	m.view = newViewMetrics(reg)
 	for _, c := range []prometheus.Collector{
@@ -330,6 +352,9 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, o := range []string{LookupFound, LookupMissing, LookupError} {
 		m.ownerLookups.WithLabelValues(o)
 	}
+	for _, c := range WaitCauses() {
+		m.apiWait.WithLabelValues(c)
+	}
 	return m
 }
 
@@ -353,6 +378,32 @@ func codeLabel(code int) string {
 // Observer); reason is one of internal/api's Reason* values.
 func (m *Metrics) ObserveRetry(operation, reason string) {
 	m.apiRetries.WithLabelValues(operation, reason).Inc()
+}
+
+// WaitStarted records that the API client begins a wait of d before a
+// request (internal/api's WaitObserver); cause is one of WaitCauses.
+func (m *Metrics) WaitStarted(cause string, d time.Duration) { m.addWait(cause, d) }
+
+// WaitEnded records the end of a wait WaitStarted reported.
+func (m *Metrics) WaitEnded(cause string, d time.Duration) { m.addWait(cause, -d) }
+
+// addWait keeps the sum in whole nanoseconds, so that the gauge returns to
+// exactly 0 when the waits end (float additions would leave dust).
+func (m *Metrics) addWait(cause string, d time.Duration) {
+	m.waitMu.Lock()
+	defer m.waitMu.Unlock()
+	m.waiting[cause] += d
+	m.apiWait.WithLabelValues(cause).Set(m.waiting[cause].Seconds())
+}
+
+// SetRunInProgress records whether a run is in progress (the daemon sets it
+// around each run).
+func (m *Metrics) SetRunInProgress(running bool) {
+	v := 0.0
+	if running {
+		v = 1
+	}
+	m.runInProgress.Set(v)
 }
 
 // ObserveRun records a finished run: result is RunSuccess, RunFailed or

@@ -36,6 +36,7 @@ var designNames = []string{
 	"plans_awaiting_approval", "approved_plans_total",
 	// issue 11: patjanitor's own PAT expiry and a partial view.
 	"credential_expiry_timestamp_seconds", "partial_view",
+	"run_in_progress", "api_wait_seconds",
 }
 
 // exercise touches every method, so that every vector has a child and
@@ -59,6 +60,8 @@ func exercise(m *metrics.Metrics) {
 	exp := t0.Add(90 * 24 * time.Hour)
 	m.SetCredentialExpiry(&exp)
 	m.SetPartialView(false)
+	m.SetRunInProgress(true)
+	m.WaitStarted(api.WaitRetryAfter, time.Minute)
 }
 
 func families(t *testing.T, g prometheus.Gatherer) map[string]bool {
@@ -181,6 +184,9 @@ func TestFixedLabelSetsMatchProducers(t *testing.T) {
 	if got := metrics.RetryReasons(); !sameSet(got, reasons) {
 		t.Errorf("RetryReasons() = %v, internal/api has %v", got, reasons)
 	}
+	if got := metrics.WaitCauses(); !sameSet(got, api.WaitCauses()) {
+		t.Errorf("WaitCauses() = %v, internal/api has %v", got, api.WaitCauses())
+	}
 }
 
 // The engine and the notifier report these label values; the pre-initialised
@@ -225,8 +231,44 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
-// *Metrics is what internal/api's client gets as its Observer.
-var _ api.Observer = (*metrics.Metrics)(nil)
+// *Metrics is what internal/api's client gets as its Observer, and it also
+// receives the waits.
+var (
+	_ api.Observer     = (*metrics.Metrics)(nil)
+	_ api.WaitObserver = (*metrics.Metrics)(nil)
+)
+
+// While the client waits, /metrics shows how long the waits in progress
+// are, by cause; when they end the gauge is exactly 0 again.
+func TestWaitsAndRunInProgress(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := metrics.New(reg)
+	m.SetRunInProgress(true)
+	m.WaitStarted(api.WaitRetryAfter, 90*time.Second)
+	m.WaitStarted(api.WaitRateLimit, 100*time.Millisecond)
+	m.WaitStarted(api.WaitRateLimit, 300*time.Millisecond) // another worker
+	want := `
+# HELP patjanitor_api_wait_seconds Length of the waits before requests to the tenant in progress now, by cause: retry_after (the tenant's Retry-After), backoff (retrying a failure), rate_limit (the client-side rate limit); 0 when none. Concurrent waits add up.
+# TYPE patjanitor_api_wait_seconds gauge
+patjanitor_api_wait_seconds{cause="backoff"} 0
+patjanitor_api_wait_seconds{cause="rate_limit"} 0.4
+patjanitor_api_wait_seconds{cause="retry_after"} 90
+# HELP patjanitor_run_in_progress 1 while a run is in progress (listing, waiting for the tenant, mutating), else 0.
+# TYPE patjanitor_run_in_progress gauge
+patjanitor_run_in_progress 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "patjanitor_api_wait_seconds", "patjanitor_run_in_progress"); err != nil {
+		t.Fatal(err)
+	}
+	m.WaitEnded(api.WaitRateLimit, 100*time.Millisecond)
+	m.WaitEnded(api.WaitRateLimit, 300*time.Millisecond)
+	m.WaitEnded(api.WaitRetryAfter, 90*time.Second)
+	m.SetRunInProgress(false)
+	want = strings.NewReplacer("} 0.4\n", "} 0\n", "} 90\n", "} 0\n", "\npatjanitor_run_in_progress 1\n", "\npatjanitor_run_in_progress 0\n").Replace(want)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "patjanitor_api_wait_seconds", "patjanitor_run_in_progress"); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestBuildInfo(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()

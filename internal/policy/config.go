@@ -22,6 +22,20 @@ const (
 	// DefaultCredentialExpiryWarning is how long before patjanitor's own PAT
 	// expires that runs start warning (log, plan header).
 	DefaultCredentialExpiryWarning = 30 * 24 * time.Hour
+	// DefaultRunTimeout bounds one run (plan, apply, a scheduled run of
+	// serve): listing, owner lookups, waits and the start of mutations. A
+	// 100,000-token tenant lists in seconds and 25 actions under the default
+	// rate limit take under a minute; 30 minutes leaves room for a large
+	// tenant's Retry-After storms without letting a tenant that never answers
+	// block every later run of serve.
+	DefaultRunTimeout = 30 * time.Minute
+	// DefaultMaxListingBytes bounds the listing bodies one run reads,
+	// together (tenant.maxListingBytes): 128 MiB, about 370,000 tokens. It
+	// equals internal/api's default (a test checks); docs/operations.md has
+	// the memory a run at this size needs.
+	DefaultMaxListingBytes ByteSize = 128 << 20
+	// MinMaxListingBytes is the smallest tenant.maxListingBytes accepted.
+	MinMaxListingBytes ByteSize = 64 << 10
 )
 
 // Config is a loaded policies.yaml: the tenant, the schedule, the guardrails,
@@ -39,6 +53,11 @@ type Config struct {
 	Warnings Errors `yaml:"-"`
 
 	Tenant Tenant `yaml:"tenant"`
+	// RunTimeout bounds each run (default DefaultRunTimeout). When it passes,
+	// the run starts no new request or mutation (the ones in flight finish
+	// and are journaled) and fails; a wait the tenant asks for (Retry-After)
+	// that would end after it fails the run at once.
+	RunTimeout time.Duration `yaml:"runTimeout"`
 	// Schedule is the default cron schedule of every policy without its own
 	// (5 fields or a descriptor such as @daily or @every 6h).
 	Schedule string `yaml:"schedule"`
@@ -91,6 +110,10 @@ type Tenant struct {
 	// RateLimit is the client-side request budget (default 100 per 10s, the
 	// tenant's own limit).
 	RateLimit RateLimit `yaml:"rateLimit"`
+	// MaxListingBytes bounds the listing bodies of one run, together
+	// (default DefaultMaxListingBytes). A listing over it is incomplete data:
+	// the run changes nothing and fails, naming the limit.
+	MaxListingBytes ByteSize `yaml:"maxListingBytes"`
 	// Unpaged declares that this tenant is known to return complete listings of
 	// exactly 250 tokens. Without it, a listing of exactly 250 items is treated
 	// as a silently capped page and stops every mutation of the run.

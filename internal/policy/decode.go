@@ -27,6 +27,7 @@ const (
 
 var (
 	durationType = reflect.TypeOf(time.Duration(0))
+	byteSizeType = reflect.TypeOf(ByteSize(0))
 	regexpType   = reflect.TypeOf((*regexp.Regexp)(nil))
 )
 
@@ -137,6 +138,18 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value, depth int) 
 	switch t := v.Type(); {
 	case t == durationType:
 		d.duration(path, n, v, isNull)
+		return
+	case t == byteSizeType:
+		s, ok := d.scalarString(path, n, isNull)
+		if !ok {
+			return
+		}
+		b, err := ParseByteSize(s)
+		if err != nil {
+			d.errorf(n, path, "%v", err)
+			return
+		}
+		v.SetInt(int64(b))
 		return
 	case t == regexpType:
 		s, ok := d.scalarString(path, n, isNull)

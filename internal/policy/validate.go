@@ -239,6 +239,17 @@ func (v *validator) tenant() {
 	} else {
 		v.positive("tenant.rateLimit.per", rl.Per)
 	}
+	switch {
+	case !v.d.has("tenant.maxListingBytes"):
+		t.MaxListingBytes = DefaultMaxListingBytes
+	case !v.d.bad["tenant.maxListingBytes"] && t.MaxListingBytes < MinMaxListingBytes:
+		v.errf("tenant.maxListingBytes", "must be at least %s (the default is %s)", MinMaxListingBytes, DefaultMaxListingBytes)
+	}
+	if !v.d.has("runTimeout") {
+		v.c.RunTimeout = DefaultRunTimeout
+	} else {
+		v.positive("runTimeout", v.c.RunTimeout)
+	}
 }
 
 func (v *validator) schedules() {

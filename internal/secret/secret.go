@@ -5,6 +5,7 @@ package secret
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -19,19 +20,70 @@ type Secret struct{ value string }
 // New wraps value.
 func New(value string) Secret { return Secret{value: value} }
 
+// MaxFileSize is the largest secret file FromFile reads. Client secrets,
+// webhook URLs, HMAC keys and passwords are well under a kilobyte; the limit
+// only keeps a wrong path (a log file, a disk image) from being read into
+// memory.
+const MaxFileSize = 64 << 10
+
 // FromFile reads a secret from path, trimming surrounding white space (files
-// written by editors and Kubernetes Secrets often end in a newline). The error
-// names the file, never the content.
+// written by editors and Kubernetes Secrets often end in a newline). Only a
+// regular file (or a symbolic link to one, as Kubernetes mounts Secrets) of
+// at most MaxFileSize bytes is read: a device (/dev/zero), a FIFO or a
+// directory is refused before it is opened, so a wrong path fails at once
+// instead of blocking or reading forever. The error names the file, never the
+// content.
 func FromFile(path string) (Secret, error) {
-	b, err := os.ReadFile(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return Secret{}, fmt.Errorf("read secret file: %w", err)
+	}
+	if err := checkRegular(path, fi); err != nil {
+		return Secret{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Secret{}, fmt.Errorf("read secret file: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	// The path may have been replaced between Stat and Open: check what was
+	// opened.
+	if fi, err = f.Stat(); err != nil {
+		return Secret{}, fmt.Errorf("read secret file: %w", err)
+	}
+	if err := checkRegular(path, fi); err != nil {
+		return Secret{}, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return Secret{}, fmt.Errorf("read secret file: %w", err)
+	}
+	if len(b) > MaxFileSize {
+		return Secret{}, fmt.Errorf("secret file %s is larger than %d KiB (the limit for a secret file): is it the right file?", path, MaxFileSize>>10)
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
 		return Secret{}, fmt.Errorf("secret file %s is empty", path)
 	}
 	return Secret{value: v}, nil
+}
+
+func checkRegular(path string, fi os.FileInfo) error {
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	kind := "not a regular file"
+	switch m := fi.Mode(); {
+	case m.IsDir():
+		kind = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		kind = "a FIFO"
+	case m&os.ModeSocket != 0:
+		kind = "a socket"
+	case m&os.ModeDevice != 0:
+		kind = "a device"
+	}
+	return fmt.Errorf("secret file %s is %s, not a regular file: refused", path, kind)
 }
 
 // Reveal returns the value, for the one place that must send it.
