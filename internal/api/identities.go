@@ -130,10 +130,18 @@ func identityBatches(ids []string) [][]string {
 }
 
 // lookupBatch pages through one batch (offset advancing by the page size).
+//
+// A tenant that honours the filter answers a batch in one page. Paging goes
+// on only while pages are full and each adds an id of the batch not seen
+// before, so it ends after at most len(batch)+1 pages whatever the tenant
+// sends. A full page that adds none (a tenant that ignores the filter and
+// pages through every identity, or repeats itself) ends the lookup with an
+// error: the ids not yet seen could be on a later page, and reading them as
+// missing owners would be a wrong decision (ownerMissing).
 func (c *Client) lookupBatch(ctx context.Context, batch []string, want map[string]bool, found map[string]Identity) error {
 	filter := IDFilter(batch)
 	got := 0
-	for offset := 0; ; {
+	for offset, pages := 0, 1; ; pages++ {
 		q := url.Values{}
 		q.Set("filters", filter)
 		q.Set("limit", strconv.Itoa(identityBatch))
@@ -163,10 +171,12 @@ func (c *Client) lookupBatch(ctx context.Context, batch []string, want map[strin
 		if err != nil {
 			return err
 		}
+		added := 0
 		for _, idn := range page {
 			if k := pat.IDKey(idn.ID); want[k] {
 				if _, dup := found[k]; !dup {
 					got++
+					added++
 				}
 				found[k] = idn
 			}
@@ -177,6 +187,13 @@ func (c *Client) lookupBatch(ctx context.Context, batch []string, want map[strin
 		// on only if the tenant sent identities that were not asked for.
 		if len(page) < identityBatch || got >= len(batch) {
 			return nil
+		}
+		if added == 0 || pages > len(batch) {
+			return &Error{Operation: OpListPublicIdentities, Method: http.MethodGet, Path: publicIdentitiesPath,
+				StatusCode: http.StatusOK, malformed: true, Err: fmt.Errorf(
+					"stopped after %d pages: the page at offset %d held %d identities and none was a new one of the %d ids asked for "+
+						"(the tenant ignores the id filter?); %d of them are still unknown, so the owner lookup is incomplete",
+					pages, offset-len(page), len(page), len(batch), len(batch)-got)}
 		}
 	}
 }

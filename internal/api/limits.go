@@ -79,7 +79,7 @@ func NewBudget(limit int64, setting string) *Budget {
 func (b *Budget) Limit() int64 { return b.limit }
 
 func (b *Budget) exceeded(contentLength int64) *LimitError {
-	return &LimitError{What: "the listing", Limit: b.limit, Setting: b.setting, ContentLength: contentLength}
+	return &LimitError{What: "the listing (counted with the run's other listings)", Limit: b.limit, Setting: b.setting, ContentLength: contentLength}
 }
 
 // budgetReader takes what it reads from a Budget and fails, without reading
