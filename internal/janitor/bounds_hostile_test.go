@@ -17,6 +17,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
@@ -394,5 +395,14 @@ policies:
 	e.requireNothingApplied()
 	if n := len(idnsim.Mutations(e.sim.Requests())); n != 0 {
 		t.Errorf("%d mutations", n)
+	}
+}
+
+// The engine's default for tenant.maxListingBytes (the config's) and the API
+// client's own are one number: the memory limits in deploy/ are measured for
+// it.
+func TestListingCapDefaultsAgree(t *testing.T) {
+	if int64(policy.DefaultMaxListingBytes) != api.DefaultMaxListingBytes {
+		t.Fatalf("policy.DefaultMaxListingBytes %d, api.DefaultMaxListingBytes %d", policy.DefaultMaxListingBytes, api.DefaultMaxListingBytes)
 	}
 }

@@ -30,10 +30,10 @@ const (
 	// block every later run of serve.
 	DefaultRunTimeout = 30 * time.Minute
 	// DefaultMaxListingBytes bounds the listing bodies one run reads,
-	// together (tenant.maxListingBytes): 128 MiB, about 370,000 tokens. It
-	// equals internal/api's default (a test checks); docs/operations.md has
-	// the memory a run at this size needs.
-	DefaultMaxListingBytes ByteSize = 128 << 20
+	// together (tenant.maxListingBytes): 64 MiB, about 195,000 tokens. It
+	// equals internal/api's default (a test checks); the memory limits in
+	// deploy/ are measured for it.
+	DefaultMaxListingBytes ByteSize = 64 << 20
 	// MinMaxListingBytes is the smallest tenant.maxListingBytes accepted.
 	MinMaxListingBytes ByteSize = 64 << 10
 )
