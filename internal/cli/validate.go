@@ -205,6 +205,8 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 	} else {
 		row("unpaged", "no: a listing of exactly 250 tokens is asked again with limit=250&offset=250; a capped page stops the run")
 	}
+	row("listings", "at most "+t.MaxListingBytes.String()+" per run (tenant.maxListingBytes)")
+	row("runTimeout", policy.FormatDuration(cfg.RunTimeout))
 	row("schedule", cfg.Schedule+" (policies without their own)")
 	row("timezone", cfg.Timezone)
 	l := cfg.Limits
