@@ -102,6 +102,11 @@ type DispatcherOptions struct {
 
 const maxRetryInterval = 6 * time.Hour
 
+// longWait is the shortest wait between attempts that is logged (with its
+// cause and end time), as the API client does: a run silent for longer looks
+// hung.
+const longWait = 10 * time.Second
+
 // Dispatcher delivers messages: it writes them to the outbox first, then
 // tries every due outbox entry with retries bounded by the caller's context.
 // Run one dispatch at a time (the engine's run loop does): two concurrent
@@ -341,6 +346,11 @@ func (d *Dispatcher) attempt(ctx context.Context, n Notifier, m *Message, log *z
 			wait := d.backoff(i, err)
 			if wait > d.o.MaxBackoff {
 				return true, err // a long Retry-After: defer, do not hold the run
+			}
+			if wait >= longWait {
+				log.Warn("waiting before retrying a notification", zap.Int("attempt", res.Attempts+1),
+					zap.String("cause", string(reasonFor(err))), zap.Duration("wait", wait),
+					zap.Time("until", d.o.Clock().Add(wait)), zap.Error(err))
 			}
 			if serr := d.o.Sleep(ctx, wait); serr != nil {
 				return true, err

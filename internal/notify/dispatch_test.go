@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
@@ -313,6 +316,34 @@ func TestHostileRetryAfterOverflow(t *testing.T) {
 	ob, _ := env.store.Outbox(ctx)
 	if len(ob) != 1 || !ob[0].NextAttempt.Equal(t0.Add(24*time.Hour)) {
 		t.Errorf("outbox = %+v, want one entry due in 24h", ob)
+	}
+}
+
+// A wait between attempts of 10 s or more is logged with its cause and end
+// time; a shorter one is not.
+func TestLongNotificationWaitIsLogged(t *testing.T) {
+	env := newDispatchEnv(t)
+	_, url := newServer(t, newRecorder(answer{status: 429, header: map[string]string{"Retry-After": "12"}},
+		answer{status: 503}, answer{status: 200}))
+	core, logs := observer.New(zap.DebugLevel)
+	d, err := NewDispatcher(DispatcherOptions{
+		Notifiers: map[string]Notifier{"siem": buildWebhook(t, url, env.clk)}, Outbox: env.store,
+		Clock: env.clk.Now, Sleep: env.sleep.Sleep, Logger: zap.New(core),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := d.Send(context.Background(), SummaryMessage("siem", "run-1", t0, sampleSummary()))
+	if rep.Count(Sent) != 1 {
+		t.Fatalf("rep = %+v", rep.Results)
+	}
+	got := logs.FilterMessage("waiting before retrying a notification").All()
+	if len(got) != 1 {
+		t.Fatalf("%d long-wait lines, want 1 (the 12 s Retry-After, not the 2 s backoff)", len(got))
+	}
+	f := got[0].ContextMap()
+	if f["cause"] != string(ReasonRateLimited) || f["wait"] != 12*time.Second || !f["until"].(time.Time).Equal(t0.Add(12*time.Second)) {
+		t.Errorf("fields %v", f)
 	}
 }
 
