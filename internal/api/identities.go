@@ -189,7 +189,7 @@ func (c *Client) lookupBatch(ctx context.Context, batch []string, want map[strin
 			return nil
 		}
 		if added == 0 || pages > len(batch) {
-			return &Error{Operation: OpListPublicIdentities, Method: http.MethodGet, Path: publicIdentitiesPath,
+			return &Error{Operation: OpListPublicIdentities, Method: http.MethodGet, Path: c.publicIdentitiesPath(),
 				StatusCode: http.StatusOK, malformed: true, Err: fmt.Errorf(
 					"stopped after %d pages: the page at offset %d held %d identities and none was a new one of the %d ids asked for "+
 						"(the tenant ignores the id filter?); %d of them are still unknown, so the owner lookup is incomplete",
