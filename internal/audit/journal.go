@@ -749,8 +749,16 @@ func validate(r *Record) error {
 	case KindIntent:
 		need(r.RunID != "", "runId")
 		need(r.TokenID != "", "tokenId")
-		need(r.Before != nil, "before (the token as listed)")
 		need(r.Request != nil && r.Request.Method != "" && r.Request.Path != "", "request (method and path)")
+		if r.Resource != "" {
+			// An API client intent: its state as listed is Client.
+			need(r.Client != nil, "client (the API client as listed)")
+			if r.Client != nil && r.Client.ID != r.TokenID {
+				return fmt.Errorf("client.id %q is not the tokenId %q", r.Client.ID, r.TokenID)
+			}
+			break
+		}
+		need(r.Before != nil, "before (the token as listed)")
 		if r.Before != nil && r.Before.ID != r.TokenID {
 			return fmt.Errorf("before.id %q is not the tokenId %q", r.Before.ID, r.TokenID)
 		}

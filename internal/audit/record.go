@@ -43,6 +43,7 @@ package audit
 import (
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
@@ -111,6 +112,13 @@ type Record struct {
 	// Note is free text: a run summary, a snooze reason, how an interrupted
 	// intent was resolved.
 	Note string `json:"note,omitempty"`
+	// Resource is "apiClients" for a record about an OAuth API client (then
+	// TokenID holds the client's id and Client, not Before, its state as
+	// listed); empty for personal access tokens.
+	Resource string `json:"resource,omitempty"`
+	// Client is the API client as listed before the mutation (intents of
+	// resource apiClients).
+	Client *apiclient.Client `json:"client,omitempty"`
 	// PrevHash is the previous record's Hash (GenesisHash for the first).
 	PrevHash string `json:"prevHash"`
 	// Hash is this record's hash; it must stay the last field (see the

@@ -252,7 +252,8 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 	}
 	pending := saved.Pending()
 	held := countGrace(saved)
-	if len(pending) == 0 && held == 0 {
+	clients := len(saved.PendingClients()) // API client disables and deletes
+	if len(pending) == 0 && held == 0 && clients == 0 {
 		_, err := fmt.Fprintf(g.streams.Out, "The plan %s has no enforce-mode actions. Nothing to do.\n", planFile)
 		return nil, err
 	}
@@ -260,7 +261,7 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 		if err := showBeforeConfirm(g, saved, o.showAll); err != nil {
 			return nil, err
 		}
-		q := fmt.Sprintf("\npatjanitor will re-check %s and then %s against %s.", planFile, applyWhat(len(pending), held), eng.TenantURL())
+		q := fmt.Sprintf("\npatjanitor will re-check %s and then %s against %s.", planFile, applyWhat(len(pending)+clients, held), eng.TenantURL())
 		if err := confirm(g.streams, q); err != nil {
 			return nil, err
 		}
@@ -277,9 +278,16 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 		return nil, fmt.Errorf("approvals are required for %s (approvals.for): nothing was changed; save the plan (patjanitor plan --out plan.json), have %d reviewers sign it (patjanitor approve plan.json --key KEY) and apply it (patjanitor apply plan.json)",
 			action, cfg.Approvals.Required)
 	}
-	blocked := err != nil
+	// blocked: the token actions are refused (incomplete token data or a
+	// tripped token guardrail). The API client actions have their own
+	// blocks (clientsToDo counts only those that would run).
+	blocked := pl.Err != nil
 	for _, gr := range pl.Plan.Guardrails {
 		blocked = blocked || gr.Tripped
+	}
+	clientsToDo := 0
+	if pl.ClientsError() == nil && (pl.Plan.APIClients == nil || len(pl.Plan.APIClients.Tripped()) == 0) {
+		clientsToDo = len(pl.Plan.PendingClients())
 	}
 	if !o.autoApprove || blocked {
 		// A blocked run shows what it refuses and why, also unattended.
@@ -289,11 +297,11 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 	}
 	pending := pl.Plan.Pending()
 	held := countGrace(pl.Plan)
-	if blocked || o.autoApprove || (len(pending) == 0 && held == 0) {
+	if o.autoApprove || clientsToDo == 0 && (blocked || len(pending) == 0 && held == 0) {
 		// Execute refuses a blocked plan (and says why) without asking,
 		// resolves interrupted intents even when nothing is pending, and
 		// sends the run's summary.
-		if len(pending) == 0 && !blocked {
+		if len(pending) == 0 && clientsToDo == 0 && !blocked {
 			msg := "No enforce-mode actions. Nothing to do."
 			if held > 0 {
 				msg = fmt.Sprintf("No enforce-mode action is due. Marking %d tokens of policies with a grace period and warning their owners.", held)
@@ -305,7 +313,7 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 		return eng.Execute(ctx, pl)
 	}
 	// Marking tokens warns their owners: that is asked for like an action.
-	q := fmt.Sprintf("\npatjanitor will %s against %s.", applyWhat(len(pending), held), eng.TenantURL())
+	q := fmt.Sprintf("\npatjanitor will %s against %s.", applyWhat(len(pending)+clientsToDo, held), eng.TenantURL())
 	if err := confirm(g.streams, q); err != nil {
 		return nil, err
 	}
@@ -413,6 +421,7 @@ func printResult(w io.Writer, res *janitor.Result) error {
 		res.Count(janitor.OutcomeApplied), res.Count(janitor.OutcomeGone), res.Count(janitor.OutcomeFailed),
 		res.Count(janitor.OutcomeDropped), res.Count(janitor.OutcomeBlocked),
 		res.Count(janitor.OutcomeNotStarted)+res.Count(janitor.OutcomeRefused))
+	printClientResults(ew, res) // apiclients.go
 	if rep := res.Notified; len(rep.Results) > 0 {
 		warned := 0
 		for _, r := range rep.Results {

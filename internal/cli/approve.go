@@ -150,6 +150,11 @@ func needsApproval(cfg *policy.Config, p *plan.Plan) string {
 			return it.Action
 		}
 	}
+	for _, it := range p.PendingClients() {
+		if cfg.Approvals.Needs(policy.Action(it.Action)) {
+			return it.Action
+		}
+	}
 	return ""
 }
 

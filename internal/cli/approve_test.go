@@ -105,7 +105,7 @@ func TestApprovalsTwoPersonRule(t *testing.T) {
 	planFile := filepath.Join(e.dir, "plan.json")
 	journal := filepath.Join(e.state, JournalFile)
 
-	if code, stdout, stderr := e.run(nil, "validate"); code != 0 || !strings.Contains(stdout, "2 distinct reviewers for delete, expire, patch; 2 signers") {
+	if code, stdout, stderr := e.run(nil, "validate"); code != 0 || !strings.Contains(stdout, "2 distinct reviewers for delete, expire, patch, disable; 2 signers") {
 		t.Fatalf("validate: %d\n%s%s", code, stdout, stderr)
 	}
 	code, _, stderr := e.run(nil, "apply", "--auto-approve")

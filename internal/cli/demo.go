@@ -112,6 +112,7 @@ func runDemo(ctx context.Context, g *globals, o demoFlags) error {
 	// simulator's window, which is not what a first look should show.
 	sim := idnsim.New(idnsim.Options{RateLimit: -1})
 	sim.Seed(o.tokens, o.seed)
+	sim.SeedOAuthClients(o.seed) // the API clients for the apiClients policies
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("demo: listen on loopback: %w", err)
@@ -260,7 +261,8 @@ func (d *demo) run(ctx context.Context, cfg *policy.Config) error {
   until [ -s sim.env ]; do sleep 1; done; . ./sim.env  then plan, apply and audit against it (README)
   patjanitor validate -c policies.yaml                 check your own policies offline
 
-Against your tenant (a PAT with sp:all-personal-access-tokens:read, and :manage to act):
+Against your tenant (a PAT with sp:all-personal-access-tokens:read, and :manage to act;
+for the apiClients policy also sp:oauth-client:read, and :manage to act):
   export PATJANITOR_TENANT_URL=https://YOUR-TENANT.api.identitynow.com
   export PATJANITOR_CLIENT_ID=<the PAT's client id>
   export PATJANITOR_CLIENT_SECRET=<the PAT's secret>

@@ -124,6 +124,7 @@ func withState(opts *janitor.Options, cfg *policy.Config, st *state.Store, ns ma
 		return nil
 	}
 	opts.Snoozes, opts.Marks = st, st
+	opts.ClientState = st // the API clients patjanitor disabled
 	if ns == nil {
 		return nil
 	}

@@ -121,6 +121,7 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 		// Read only: Plan reads the snoozes and the grace marks (to tell a
 		// due action from a pending one) and writes nothing.
 		opts.Snoozes, opts.Marks = st, st
+		opts.ClientState = st // read: when delete policies may delete
 	}
 	eng, err := janitor.New(opts)
 	if err != nil {
@@ -160,7 +161,7 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 		// reader of the exit code alone must not take it for a clean tenant.
 		fmt.Fprintf(g.streams.Err, "warning: partial view, this plan covers only part of the tenant: %s\n", p.PartialView)
 	}
-	if o.detailed && len(p.Pending()) > 0 {
+	if o.detailed && len(p.Pending())+len(p.PendingClients()) > 0 {
 		// A tripped guardrail still counts as pending: the actions are
 		// wanted, and apply will refuse them with the reason.
 		return &exitError{code: 2}

@@ -225,6 +225,7 @@ func newRootCmd(s Streams) *cobra.Command {
 		uses(newUnsnoozeCmd(g), useState),
 		uses(newSnoozesCmd(g), useState),
 		uses(newNotifyCmd(g), useConfig, useLog),
+		uses(newEnableCmd(g), useConfig, useState),
 	)
 	defaultHelp := root.HelpFunc()
 	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {

@@ -381,6 +381,7 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 		// A dry run reads the snoozes only: with its policies forced to
 		// report mode it must not reconcile (and so remove) grace marks.
 		opts.Snoozes = st
+		opts.ClientState = st // read only: a dry run changes no client
 	}
 	if r.inbox != nil && r.journal != nil {
 		opts.SaveForApproval = r.inbox.save

@@ -281,7 +281,7 @@ func series(name string, labels ...string) string {
 }
 
 func actions(policy, action, outcome string) string {
-	return series("patjanitor_actions_total", "policy", policy, "action", action, "outcome", outcome)
+	return series("patjanitor_actions_total", "policy", policy, "action", action, "outcome", outcome, "resource", "personalAccessTokens")
 }
 
 // journalKinds counts the journal's records by kind after verifying it.
@@ -479,8 +479,8 @@ func TestServeMetricsBounded(t *testing.T) {
 	}
 	small, _ := seriesOf(10)
 	big, bigNames := seriesOf(10_000)
-	if big[series("patjanitor_tokens")] != 10_001 { // plus the admin PAT
-		t.Fatalf("tokens = %v, want 10001", big["patjanitor_tokens"])
+	if pats := series("patjanitor_tokens", "resource", "personalAccessTokens"); big[pats] != 10_001 { // plus the admin PAT
+		t.Fatalf("tokens = %v, want 10001", big[pats])
 	}
 	keys := func(m map[string]float64) []string {
 		var out []string

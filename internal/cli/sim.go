@@ -129,6 +129,7 @@ func runSim(ctx context.Context, g *globals, o simFlags, rateLimitSet, rateWindo
 	} else {
 		sim = idnsim.New(opts)
 		sim.Seed(o.tokens, o.seed)
+		sim.SeedOAuthClients(o.seed)
 	}
 
 	// Encode every token once in the background, so that even the first

@@ -293,6 +293,9 @@ func printValidateSummary(g *globals, cfg *policy.Config, fileURL, fileID string
 			return err
 		}
 	}
+	if err := printClientPolicies(w, cfg, now); err != nil { // apiclients.go
+		return err
+	}
 	return w.err
 }
 

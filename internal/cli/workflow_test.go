@@ -338,8 +338,10 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"simulated tenant", "unused-90d", "PATJANITOR_CLIENT_SECRET", "patjanitor plan",
 		// The whole loop: an enforced apply, its journal, its metrics.
 		"== 2. APPLY", "Applied 13, already gone 0, failed 0", "The simulated tenant received 13 DELETE requests.",
-		"OK: 28 records (1 runs)", `patjanitor_actions_total{action="delete",outcome="applied",policy="demo-never-used-2y"} 13`,
-		"== 5. NEXT"} {
+		"OK: 28 records (1 runs)", `patjanitor_actions_total{action="delete",outcome="applied",policy="demo-never-used-2y",resource="personalAccessTokens"} 13`,
+		"== 5. NEXT",
+		// Both resources: the API clients have their own section.
+		"API clients (resource: apiClients): 10 listed"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, all)
 		}

@@ -680,8 +680,9 @@ func checksum(data []byte) string {
 }
 
 func policyNames(cfg *policy.Config) []string {
-	names := make([]string, len(cfg.Policies))
-	for i, p := range cfg.Policies {
+	all := cfg.AllPolicies()
+	names := make([]string, len(all))
+	for i, p := range all {
 		names[i] = p.Name
 	}
 	return names

@@ -32,7 +32,7 @@ func Groups(cfg *policy.Config) ([]Group, error) {
 		index  = map[string]int{}
 		errs   []error
 	)
-	for i, p := range cfg.Policies {
+	for i, p := range cfg.AllPolicies() {
 		spec := strings.TrimSpace(p.Schedule)
 		if spec == "" {
 			spec = strings.TrimSpace(cfg.Schedule)

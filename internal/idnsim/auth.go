@@ -160,6 +160,9 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request, body []byte, en
 	defer s.mu.Unlock()
 	id = s.storedID(id)
 	rec, ok := s.pop.tokens[id]
+	if !ok && id != "" && s.serveClientToken(w, id, secret, now, entry) { // an API client: oauthclients.go
+		return
+	}
 	if !ok || id == "" {
 		s.writeBadCredentials(w)
 		return

@@ -51,11 +51,15 @@ type Request struct {
 	seq uint64
 }
 
-// IsMutation reports whether the request asked to change a token: a POST,
-// PATCH or DELETE to a PAT path, or a bulk update.
+// IsMutation reports whether the request asked to change a token or an API
+// client: a POST, PATCH or DELETE to a PAT path, a bulk update, a PATCH or
+// DELETE of an API client.
 func (r Request) IsMutation() bool {
-	return r.Operation == OpCreateToken || r.Operation == OpPatchToken || r.Operation == OpDeleteToken ||
-		r.Operation == OpBulkUpdateTokens
+	switch r.Operation {
+	case OpCreateToken, OpPatchToken, OpDeleteToken, OpBulkUpdateTokens, OpPatchOAuthClient, OpDeleteOAuthClient:
+		return true
+	}
+	return false
 }
 
 // Mutations returns the requests that asked to change a token, in order.

@@ -279,6 +279,7 @@ type Sim struct {
 	limiter      *limiter
 	tokenLimiter *limiter // nil: the token endpoint is not limited
 	faults       faultSet
+	oc           clientStore // the API clients (oauthclients.go)
 	log          requestLog
 }
 
@@ -535,6 +536,7 @@ func (s *Sim) Reset(population bool) {
 	s.mu.Lock()
 	if population {
 		s.pop = s.initial.clone()
+		s.oc.restore()
 	}
 	s.sessions = map[string]*session{}
 	s.mu.Unlock()
@@ -590,6 +592,8 @@ func resolve(method, path string) route {
 			return route{allow: http.MethodGet, version: versionV1}
 		}
 		return route{op: OpListPublicIdentities, version: versionV1}
+	case path == oauthClientsPath || strings.HasPrefix(path, oauthClientsPath+"/"):
+		return resolveOAuthClients(method, path)
 	case strings.HasPrefix(path, "/v3/personal-access-tokens"):
 		v, rest = versionV3, strings.TrimPrefix(path, "/v3/personal-access-tokens")
 	case strings.HasPrefix(path, "/v2025/personal-access-tokens"):
@@ -713,6 +717,8 @@ func (s *Sim) dispatch(w http.ResponseWriter, r *http.Request, rt route, body []
 		s.bulkUpdate(w, r, c, body)
 	case OpListPublicIdentities:
 		s.listPublicIdentities(w, r)
+	case OpListOAuthClients, OpGetOAuthClient, OpPatchOAuthClient, OpDeleteOAuthClient:
+		s.serveOAuthClients(w, r, c, rt, body)
 	}
 }
 

@@ -267,6 +267,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		}
 	}
 	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population, p.Items)
+	p.APIClients = nil // applyClients re-decides the API clients
 	// The run-start names the plan as approved: the caller's reference to
 	// the file and its approvals, the planHash as saved, and the guardrails
 	// accepted for it.
@@ -288,6 +289,9 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err := p.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
+	if err := e.applyClients(ctx, saved, pl, started); err != nil {
+		return nil, err
+	}
 	return e.execute(ctx, pl, dropped, started, nil)
 }
 
@@ -299,6 +303,9 @@ func (e *Engine) checkApprovals(saved *plan.Plan, ref *audit.PlanRef) error {
 	ap := e.cfg.Approvals
 	if ap == nil {
 		return nil
+	}
+	if err := checkClientApprovals(saved, ref, ap); err != nil { // apiclients.go
+		return err
 	}
 	for i := range saved.Items {
 		it := &saved.Items[i]

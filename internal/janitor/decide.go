@@ -3,6 +3,7 @@ package janitor
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -57,6 +58,9 @@ type Planned struct {
 	// accepted are the guardrails the operator accepted, with the most the
 	// approved plan wanted: a fresh trip up to that many does not block.
 	accepted map[string]int
+	// clients is the API client part (apiclients.go), nil without
+	// apiClients policies.
+	clients *clientRun
 }
 
 // Blocking returns the plan's tripped guardrails that stop the run: every
@@ -120,8 +124,11 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 			return nil, err
 		}
 	}
+	if err := e.planClients(ctx, pl, now, e.clientListings(now)); err != nil {
+		return nil, err
+	}
 	e.observePlan(pl)
-	return pl, pl.Err
+	return pl, errors.Join(pl.Err, pl.clientsErr())
 }
 
 // prepare reads what decide needs besides the listing: the snoozes, the

@@ -82,6 +82,8 @@ type Result struct {
 	// Items are the enforce-mode mutations in plan order, each with its
 	// outcome; for ApplyPlan also the dropped items, after them.
 	Items []ItemResult
+	// Clients are the API client actions with their outcomes (apiclients.go).
+	Clients []ClientItemResult
 	// Recovered are the interrupted intents of earlier runs this run closed.
 	Recovered []Recovered
 	// Started and Finished bracket the run (its mutations; the
@@ -190,8 +192,8 @@ func (e *Engine) Execute(ctx context.Context, pl *Planned) (*Result, error) {
 func (e *Engine) executeUnsigned(ctx context.Context, pl *Planned, started time.Time) (*Result, error) {
 	pl, held := e.holdForApproval(pl)
 	var awaiting *notify.AwaitingApproval
-	if len(held) > 0 {
-		awaiting = &notify.AwaitingApproval{Actions: len(held), Required: e.cfg.Approvals.Required}
+	if n := len(held) + clientsHeld(pl); n > 0 { // clientsHeld: apiclients.go
+		awaiting = &notify.AwaitingApproval{Actions: n, Required: e.cfg.Approvals.Required}
 		if e.saveForApproval != nil && pl.Err == nil && len(pl.Plan.Tripped()) == 0 {
 			// A plan its own guardrails or incomplete data block would be
 			// refused at apply: reviewers are not asked to sign it.
@@ -212,6 +214,7 @@ func (e *Engine) holdForApproval(pl *Planned) (*Planned, []ItemResult) {
 	if ap == nil {
 		return pl, nil
 	}
+	pl = holdClientsForApproval(pl, ap) // apiclients.go
 	var keep []work
 	var held []ItemResult
 	for _, w := range pl.work {
@@ -288,6 +291,14 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 	res := &Result{RunID: runID, Plan: pl.Plan, Started: started, Awaiting: awaiting}
 	log := e.log.With(zap.String("run_id", res.RunID))
 	finish := func(result string, err error) (*Result, error) {
+		// The API clients after the tokens, with their own blocks (see
+		// apiclients.go).
+		if cerr := e.executeClients(ctx, pl, res, err, log); cerr != nil {
+			err = errors.Join(err, cerr)
+			if result == RunSuccess {
+				result = RunFailed
+			}
+		}
 		res.Items = append(res.Items, dropped...)
 		for _, d := range dropped {
 			e.metrics.AddAction(d.Item.Policy, d.Item.Action, MetricSkipped)

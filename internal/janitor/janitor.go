@@ -144,6 +144,10 @@ type Options struct {
 	// DefaultNotifyTimeout); what is not delivered by then stays in the
 	// outbox for the next run.
 	NotifyTimeout time.Duration
+	// ClientState keeps the API clients patjanitor disabled (apiclients.go).
+	// Optional: without it no API client is ever deleted (delete waits for
+	// a record of the disable).
+	ClientState ClientState
 }
 
 // Engine runs inventories, decisions and mutations for one tenant and one
@@ -171,6 +175,10 @@ type Engine struct {
 	// saveForApproval is Options.SaveForApproval.
 	saveForApproval func(*plan.Plan) (string, error)
 	runTimeout      time.Duration // the config's runTimeout; 0: none
+	// clientState and clientPending serve the API client path
+	// (apiclients.go).
+	clientState   ClientState
+	clientPending []audit.Record
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -207,7 +215,7 @@ func New(opts Options) (*Engine, error) {
 		version:         version,
 		clientID:        opts.ClientID,
 		journal:         opts.Journal,
-		pending:         opts.Pending,
+		pending:         tokenIntents(opts.Pending),
 		metrics:         opts.Metrics,
 		log:             opts.Logger,
 		now:             opts.Now,
@@ -220,6 +228,9 @@ func New(opts Options) (*Engine, error) {
 		notifyTO:        opts.NotifyTimeout,
 		saveForApproval: opts.SaveForApproval,
 		runTimeout:      opts.Config.RunTimeout,
+
+		clientState:   opts.ClientState,
+		clientPending: clientIntents(opts.Pending),
 	}
 	if e.notifyTO <= 0 {
 		e.notifyTO = DefaultNotifyTimeout

@@ -173,7 +173,7 @@ type Metrics struct {
 	runDuration     prometheus.Histogram
 	lastRun         prometheus.Gauge
 	lastSuccess     prometheus.Gauge
-	tokens          prometheus.Gauge
+	tokens          *prometheus.GaugeVec
 	tokensMatched   *prometheus.GaugeVec
 	actions         *prometheus.CounterVec
 	guardrailTrips  *prometheus.CounterVec
@@ -237,22 +237,22 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "last_successful_run_timestamp_seconds",
 			Help: "Unix time the last run with result success finished; 0 until one has.",
 		}),
-		tokens: prometheus.NewGauge(prometheus.GaugeOpts{
+		tokens: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "tokens",
-			Help: "Personal access tokens in the tenant at the last run (the whole population).",
-		}),
+			Help: "Credentials in the tenant at the last run (the whole population), by resource: personalAccessTokens or apiClients.",
+		}, []string{"resource"}),
 		tokensMatched: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "tokens_matched",
 			Help: "Tokens each policy won (matched and was chosen for) at its last run.",
 		}, []string{"policy"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "actions_total",
-			Help: "Token actions by policy, action and outcome: applied, would_apply (report mode), failed, skipped.",
-		}, []string{"policy", "action", "outcome"}),
+			Help: "Actions by policy, action, outcome (applied, would_apply (report mode), failed, skipped) and resource (personalAccessTokens, apiClients).",
+		}, []string{"policy", "action", "outcome", "resource"}),
 		guardrailTrips: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "guardrail_trips_total",
-			Help: "Runs stopped before their first mutation by a guardrail, by guardrail.",
-		}, []string{"guard"}),
+			Help: "Runs stopped before their first mutation by a guardrail, by guardrail and resource (each resource has its own).",
+		}, []string{"guard", "resource"}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "api_requests_total",
 			Help: "HTTP requests to the tenant, by operation and status code (\"error\" when no response arrived). Each retry attempt counts.",
@@ -338,7 +338,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.runsSkipped.WithLabelValues(r)
 	}
 	for _, g := range Guards() {
-		m.guardrailTrips.WithLabelValues(g)
+		m.guardrailTrips.WithLabelValues(g, ResourcePATs)
+	}
+	for _, g := range ClientGuards() {
+		m.guardrailTrips.WithLabelValues(g, ResourceAPIClients)
 	}
 	for _, op := range Operations() {
 		for _, r := range RetryReasons() {
@@ -426,7 +429,7 @@ func (m *Metrics) RunSkipped(reason string) {
 
 // SetTokens records the token population seen by the last run.
 func (m *Metrics) SetTokens(n int) {
-	m.tokens.Set(float64(n))
+	m.tokens.WithLabelValues(ResourcePATs).Set(float64(n))
 }
 
 // SetTokensMatched records how many tokens policy won at its last run.
@@ -481,13 +484,13 @@ func (m *Metrics) SetPolicies(names []string) {
 // OutcomeFailed or OutcomeSkipped. action is the policy's action (report,
 // delete, patch, expire).
 func (m *Metrics) AddAction(policy, action, outcome string) {
-	m.actions.WithLabelValues(policy, action, outcome).Inc()
+	m.actions.WithLabelValues(policy, action, outcome, ResourcePATs).Inc()
 }
 
 // AddGuardrailTrip counts a tripped guardrail by its limits key
 // (maxActionsPerRun, maxActionsPercent, maxActionsPerOwner).
 func (m *Metrics) AddGuardrailTrip(guard string) {
-	m.guardrailTrips.WithLabelValues(guard).Inc()
+	m.guardrailTrips.WithLabelValues(guard, ResourcePATs).Inc()
 }
 
 // ConfigReloaded records the result of loading or reloading the configuration.

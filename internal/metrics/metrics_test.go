@@ -145,11 +145,13 @@ func TestFreshRegistryHasStandardCollectorsAndZeroSeries(t *testing.T) {
 patjanitor_runs_total{result="blocked"} 0
 patjanitor_runs_total{result="failed"} 0
 patjanitor_runs_total{result="success"} 0
-# HELP patjanitor_guardrail_trips_total Runs stopped before their first mutation by a guardrail, by guardrail.
+# HELP patjanitor_guardrail_trips_total Runs stopped before their first mutation by a guardrail, by guardrail and resource (each resource has its own).
 # TYPE patjanitor_guardrail_trips_total counter
-patjanitor_guardrail_trips_total{guard="maxActionsPerOwner"} 0
-patjanitor_guardrail_trips_total{guard="maxActionsPercent"} 0
-patjanitor_guardrail_trips_total{guard="maxActionsPerRun"} 0
+patjanitor_guardrail_trips_total{guard="maxActionsPerOwner",resource="personalAccessTokens"} 0
+patjanitor_guardrail_trips_total{guard="maxActionsPerRun",resource="apiClients"} 0
+patjanitor_guardrail_trips_total{guard="maxActionsPerRun",resource="personalAccessTokens"} 0
+patjanitor_guardrail_trips_total{guard="maxActionsPercent",resource="apiClients"} 0
+patjanitor_guardrail_trips_total{guard="maxActionsPercent",resource="personalAccessTokens"} 0
 # HELP patjanitor_runs_skipped_total Scheduled runs not started, by reason: overlap (the same schedule's previous run was still running or waiting) or shutdown.
 # TYPE patjanitor_runs_skipped_total counter
 patjanitor_runs_skipped_total{reason="overlap"} 0
@@ -433,9 +435,9 @@ patjanitor_tokens_matched{policy="new"} 0
 # HELP patjanitor_pending_actions Tokens marked by a policy with a grace period whose action has not happened yet.
 # TYPE patjanitor_pending_actions gauge
 patjanitor_pending_actions{policy="kept"} 1
-# HELP patjanitor_actions_total Token actions by policy, action and outcome: applied, would_apply (report mode), failed, skipped.
+# HELP patjanitor_actions_total Actions by policy, action, outcome (applied, would_apply (report mode), failed, skipped) and resource (personalAccessTokens, apiClients).
 # TYPE patjanitor_actions_total counter
-patjanitor_actions_total{action="delete",outcome="applied",policy="old"} 1
+patjanitor_actions_total{action="delete",outcome="applied",policy="old",resource="personalAccessTokens"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"patjanitor_tokens_matched", "patjanitor_pending_actions", "patjanitor_actions_total"); err != nil {

@@ -279,10 +279,14 @@ func (d *Digest) Asks() int {
 
 // Notice tells one owner what a run did to their tokens.
 type Notice struct {
-	Tenant  string       `json:"tenant"`
-	Owner   Owner        `json:"owner"`
-	Items   []NoticeItem `json:"items"`
-	Contact string       `json:"contact,omitempty"`
+	// Resource is "apiClients" for a notice about API clients, sent to the
+	// notify.apiClients receivers (API clients have no owner; Items then
+	// hold client ids and names); empty for tokens.
+	Resource string       `json:"resource,omitempty"`
+	Tenant   string       `json:"tenant"`
+	Owner    Owner        `json:"owner"`
+	Items    []NoticeItem `json:"items"`
+	Contact  string       `json:"contact,omitempty"`
 }
 
 // NoticeItem is one action on one token.

@@ -307,6 +307,9 @@ func (e *encoder) plan(p *Plan) error {
 		e.close('}')
 	}
 	e.close(']')
+	if err := e.clients(p.APIClients); err != nil {
+		return fmt.Errorf("apiClients: %w", err)
+	}
 	e.close('}')
 	if e.indent {
 		e.buf = append(e.buf, '\n')

@@ -14,6 +14,13 @@ func FuzzRead(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
+	cp := clientPlan() // with an apiClients section
+	_ = cp.Seal()
+	var cbuf bytes.Buffer
+	if err := Write(&cbuf, cp); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(cbuf.Bytes())
 	f.Add([]byte(`{"version":1,"tenant":"t","apiVersion":"v3","generatedAt":"2026-01-01T00:00:00Z","configDigest":"","planHash":"","population":0,"items":[]}`))
 	f.Add([]byte(`{"version":1,"tenant":"t","apiVersion":"v1","generatedAt":"2026-01-01T00:00Z","configDigest":"d","planHash":"","population":3,"items":[{"tokenId":"a","created":"2026-01-01T00:00:00Z","lastUsed":null,"scope":null,"policy":"p","mode":"enforce","action":"patch","reason":"r","patch":[{"op":"replace","path":"/scope","value":{"b":1e400,"a":[null,1.50]}}]}]}`))
 	f.Add([]byte(`{"version":2}`))

@@ -89,6 +89,9 @@ type Plan struct {
 	Skipped []Skipped
 	// Guardrails are the configured limits and how the plan measures up.
 	Guardrails []Guardrail
+	// APIClients is the section on API clients (apiclients.go); nil, and
+	// absent from the document, without apiClients policies.
+	APIClients *Clients
 }
 
 // Caller is the identity a plan was made as (the access token's claims).

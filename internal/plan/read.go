@@ -78,6 +78,7 @@ type rawPlan struct {
 	Items        []rawItem   `json:"items"`
 	Skipped      []Skipped   `json:"skipped"`
 	Guardrails   []Guardrail `json:"guardrails"`
+	APIClients   *Clients    `json:"apiClients"`
 }
 
 // rawPlanLists is rawPlan with the lists left raw, for the diagnostic pass:
@@ -102,6 +103,7 @@ type rawPlanLists struct {
 	Items        []json.RawMessage `json:"items"`
 	Skipped      []json.RawMessage `json:"skipped"`
 	Guardrails   []json.RawMessage `json:"guardrails"`
+	APIClients   json.RawMessage   `json:"apiClients"`
 }
 
 // rawItem is an item as read; lastUsed and scope are raw because null is a
@@ -239,6 +241,7 @@ func parse(data []byte) (*Plan, error) {
 			ps.add("skipped[%d] %q: reason is empty", i, s.TokenID)
 		}
 	}
+	p.APIClients = raw.APIClients
 	p.Guardrails = nonNil(raw.Guardrails)
 	for i, g := range p.Guardrails {
 		if g.Name == "" {
@@ -297,6 +300,11 @@ func diagnose(data []byte, decodeErr error) error {
 	each("items", raw.Items, func() any { return new(rawItem) })
 	each("skipped", raw.Skipped, func() any { return new(Skipped) })
 	each("guardrails", raw.Guardrails, func() any { return new(Guardrail) })
+	if raw.APIClients != nil {
+		if err := strictDecode(raw.APIClients, new(Clients)); err != nil {
+			ps.add("%s", err)
+		}
+	}
 	if err := ps.err(); err != nil {
 		return err
 	}

@@ -73,8 +73,12 @@ type Config struct {
 	// carried out only from a saved plan signed by enough reviewers.
 	Approvals *Approvals `yaml:"approvals"`
 	// Policies in file order (the order breaks ties between equally
-	// destructive policies).
+	// destructive policies). After Load these are the personal access token
+	// policies only; the resource: apiClients ones are in ClientPolicies.
 	Policies []*Policy `yaml:"policies"`
+	// ClientPolicies are the resource: apiClients policies, in file order
+	// (see apiclients.go). They never reach the token engine.
+	ClientPolicies []*Policy `yaml:"-"`
 
 	// envSecret is PATJANITOR_CLIENT_SECRET as ApplyEnv found it.
 	envSecret secret.Secret
@@ -204,9 +208,12 @@ func (a *Approvals) Needs(action Action) bool {
 type Notify struct {
 	Receivers []Receiver `yaml:"receivers"`
 	// Summary, Owners and Failures name receivers.
-	Summary        []string      `yaml:"summary"`
-	Owners         string        `yaml:"owners"`
-	Failures       []string      `yaml:"failures"`
+	Summary  []string `yaml:"summary"`
+	Owners   string   `yaml:"owners"`
+	Failures []string `yaml:"failures"`
+	// APIClients name the receivers of the notices about API client actions
+	// (API clients have no owner to tell).
+	APIClients     []string      `yaml:"apiClients"`
 	DigestInterval time.Duration `yaml:"digestInterval"`
 	Templates      Templates     `yaml:"templates"`
 }
@@ -328,6 +335,12 @@ type Policy struct {
 	Grace time.Duration `yaml:"grace"`
 	// Line is where the policy starts in the file.
 	Line int `yaml:"-"`
+	// Resource is what the policy governs: personalAccessTokens (the
+	// default, "" after Load too) or apiClients (see apiclients.go).
+	Resource Resource `yaml:"resource"`
+	// DisabledFor (apiClients, action delete) is how long patjanitor must
+	// have kept a client disabled before it deletes it.
+	DisabledFor time.Duration `yaml:"disabledFor"`
 
 	// c is the policy compiled for evaluation (nil for a Policy built by hand;
 	// the evaluator then compiles it itself).
@@ -369,6 +382,11 @@ type Match struct {
 	// OwnerMissing: the tenant has no identity with the owner's id (needs
 	// owners.lookup and owner data at evaluation).
 	OwnerMissing bool `yaml:"ownerMissing"`
+	// GrantTypes, Enabled and Type are API client conditions (resource:
+	// apiClients only; see apiclients.go).
+	GrantTypes *GrantTypeMatch `yaml:"grantTypes"`
+	Enabled    *bool           `yaml:"enabled"`
+	Type       string          `yaml:"type"`
 }
 
 // ScopeMatch tests the token's effective scopes.

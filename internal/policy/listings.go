@@ -84,11 +84,17 @@ func ceilMillisecond(t time.Time) time.Time {
 // schedule group this way. The receiver is not modified.
 func (c *Config) Only(names ...string) *Config {
 	cp := *c
-	cp.Policies = nil
+	cp.Policies, cp.ClientPolicies = nil, nil
 	for _, p := range c.Policies {
 		if contains(names, p.Name) {
 			pc := *p
 			cp.Policies = append(cp.Policies, &pc)
+		}
+	}
+	for _, p := range c.ClientPolicies {
+		if contains(names, p.Name) {
+			pc := *p
+			cp.ClientPolicies = append(cp.ClientPolicies, &pc)
 		}
 	}
 	return &cp
@@ -103,6 +109,12 @@ func (c *Config) ForceReport() *Config {
 		pc := *p
 		pc.Mode = ModeReport
 		cp.Policies[i] = &pc
+	}
+	cp.ClientPolicies = make([]*Policy, len(c.ClientPolicies))
+	for i, p := range c.ClientPolicies {
+		pc := *p
+		pc.Mode = ModeReport
+		cp.ClientPolicies[i] = &pc
 	}
 	return &cp
 }

@@ -116,6 +116,7 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 		})
 	}
 	c.Warnings = warns.render(filename, func(i int) string { return c.Policies[i].Name })
+	c.splitResources() // apiclients.go
 	c.compile()
 	for _, p := range c.Policies {
 		c.filePolicies = append(c.filePolicies, p.Name)

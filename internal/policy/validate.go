@@ -145,6 +145,7 @@ func (v *validator) validate() {
 	v.exclude()
 	v.owners()
 	v.notify()
+	v.clientNotify() // apiclients.go
 	v.approvals()
 	v.policies()
 }
@@ -174,15 +175,15 @@ func (v *validator) approvals() {
 		v.errf("approvals.required", "must be at least 1 (remove the approvals section to approve nothing)")
 	}
 	if !v.d.has("approvals.for") {
-		a.For = []Action{ActionDelete, ActionExpire, ActionPatch}
+		a.For = []Action{ActionDelete, ActionExpire, ActionPatch, ActionDisable}
 		return
 	}
 	if len(a.For) == 0 && !v.d.bad["approvals.for"] {
 		v.errf("approvals.for", "must not be empty (remove the approvals section to approve nothing)")
 	}
 	for i, act := range a.For {
-		if act.Rank() < ActionPatch.Rank() {
-			v.errf(fmt.Sprintf("approvals.for[%d]", i), "%q is not a mutating action (want delete, expire or patch)", act)
+		if act.Rank() < ActionPatch.Rank() && act != ActionDisable {
+			v.errf(fmt.Sprintf("approvals.for[%d]", i), "%q is not a mutating action (want delete, expire, patch or disable)", act)
 		}
 	}
 }
@@ -501,6 +502,10 @@ func (v *validator) policy(at string, p *Policy) {
 	} else if v.nonEmpty(at+".schedule", p.Schedule, " (omit the key for the default schedule)") {
 		v.schedule(at+".schedule", p.Schedule)
 	}
+	if v.resource(at, p) {
+		v.clientPolicy(at, p) // apiclients.go
+		return
+	}
 	v.match(at, p)
 
 	switch {
@@ -509,6 +514,8 @@ func (v *validator) policy(at string, p *Policy) {
 		if !v.d.unknownIn[at] {
 			v.errf(at, "action is required (report, delete, patch or expire)")
 		}
+	case p.Action == ActionDisable:
+		v.errf(at+".action", "disable is an action of resource: apiClients (personal access tokens cannot be disabled)")
 	case p.Action.Rank() == 0:
 		v.errf(at+".action", "unknown action %q (want report, delete, patch or expire)", p.Action)
 	}

@@ -31,6 +31,8 @@ type htmlView struct {
 	Skipped                                                      []plan.Skipped
 	View                                                         []headerLine
 	Notices                                                      []string
+	// Clients is the API client section (nil without one; apiclients.go).
+	Clients *htmlClients
 }
 
 type htmlGroup struct {
@@ -68,6 +70,7 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 	if v.PlanHash == "" {
 		v.PlanHash = "(not sealed)"
 	}
+	v.Clients = htmlClientsOf(p.APIClients) // apiclients.go
 	v.Policies = v.Summary.Counts.Policies
 	for _, l := range p.Listings {
 		v.Listings = append(v.Listings, visible(listingText(l)))

@@ -141,5 +141,6 @@ func renderMarkdown(w io.Writer, p *plan.Plan) error {
 			row(md(sk.TokenName), md(sk.TokenID), md(sk.OwnerID), md(sk.Policy), md(sk.Reason))
 		}
 	}
+	markdownClients(line, row, p.APIClients) // apiclients.go
 	return bw.Flush()
 }

@@ -50,6 +50,7 @@ func renderTable(w io.Writer, p *plan.Plan, o Options) error {
 	t := &table{w: bw, width: max(width, minWidth), changesOnly: o.ChangesOnly}
 	t.layout(p)
 	t.render(p)
+	renderClientsTable(bw, p.APIClients, t.changesOnly) // apiclients.go
 	// bufio.Writer keeps the first write error and returns it here.
 	return bw.Flush()
 }

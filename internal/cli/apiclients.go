@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// printClientPolicies adds the resource: apiClients policies to validate's
+// summary: what they match, what they do, when, and the API client listing
+// calls a run makes.
+func printClientPolicies(w *errWriter, cfg *policy.Config, now time.Time) error {
+	if len(cfg.ClientPolicies) == 0 {
+		return nil
+	}
+	w.printf("\nAPI client policies (resource: apiClients, %d):\n", len(cfg.ClientPolicies))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  NAME\tMODE\tACTION\tSCHEDULE\tNEXT RUNS (%s)\n", cfg.Timezone)
+	for _, p := range cfg.ClientPolicies {
+		runs, err := cfg.NextRuns(p.Schedule, now, validateRuns)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, p.Mode, p.Action, p.Schedule, runsString(runs))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range cfg.ClientPolicies {
+		w.printf("\n  %s", p.Name)
+		if p.Description != "" {
+			w.printf(": %s", p.Description)
+		}
+		w.printf("\n    match   %s\n", policy.ClientMatchString(&p.Match))
+		if p.Action == policy.ActionDelete {
+			w.printf("    delete  disable first; delete once patjanitor has kept the client disabled for %s\n", policy.FormatDuration(p.DisabledFor))
+		}
+	}
+	w.printf("\nAPI client listing calls (cutoffs as of %s): %s\n", pat.FormatTime(now), strings.ReplaceAll(listingsString(cfg.ClientListings(now)), "all tokens", "all API clients"))
+	w.printf("  (internal clients, clients listed without internal or enabled, and the client patjanitor runs as are never acted on)\n")
+	return w.err
+}
+
+// printClientResults lists the API client actions of a run after the token
+// results: each client with what became of it, then the totals.
+func printClientResults(w io.Writer, res *janitor.Result) {
+	if len(res.Clients) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "API clients:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	n := map[janitor.Outcome]int{}
+	for _, r := range res.Clients {
+		n[r.Outcome]++
+		word := strings.ToUpper(string(r.Outcome))
+		if r.Outcome == janitor.OutcomeApplied {
+			word = r.Item.Action + "d" // disabled, deleted
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", word, r.Item.ClientID, r.Item.Name, r.Item.Policy, r.Detail)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "API clients: applied %d, already gone %d, failed %d, dropped %d, blocked %d, awaiting approval %d, not started %d.\n",
+		n[janitor.OutcomeApplied], n[janitor.OutcomeGone], n[janitor.OutcomeFailed], n[janitor.OutcomeDropped],
+		n[janitor.OutcomeBlocked], n[janitor.OutcomeAwaitingApproval], n[janitor.OutcomeNotStarted]+n[janitor.OutcomeRefused])
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+const wfClientPolicies = `limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}
+policies:
+  - name: clients-unused
+    resource: apiClients
+    mode: enforce
+    match: {unusedFor: 90d, scopes: {any: ["sp:scopes:all"]}}
+    action: delete
+    disabledFor: 14d
+`
+
+const wfClient = "5e1c0000-0000-4000-8000-00000000c0de"
+
+func clientMutations(reqs []idnsim.Request) []idnsim.Request {
+	var out []idnsim.Request
+	for _, r := range idnsim.Mutations(reqs) {
+		if strings.HasPrefix(r.Path, "/v3/oauth-clients") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// apply (no plan) with nothing but API client actions asks before acting:
+// without a terminal it refuses, declined it changes nothing, confirmed it
+// disables; plan --detailed-exitcode counts API client actions; enable
+// re-enables, journaled; audit verify accepts the journal.
+func TestAPIClientCommands(t *testing.T) {
+	e := newWF(t, wfClientPolicies, idnsim.Options{})
+	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
+		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+
+	if code, stdout, _ := e.run(nil, "validate"); code != 0 || !strings.Contains(stdout, "API client policies (resource: apiClients, 1)") ||
+		!strings.Contains(stdout, "kept the client disabled for 14d") || !strings.Contains(stdout, "all API clients (no filter)") {
+		t.Fatalf("validate: exit %d\n%s", code, stdout)
+	}
+	if code, stdout, _ := e.run(nil, "plan", "--detailed-exitcode"); code != 2 || !strings.Contains(stdout, "API clients") || !strings.Contains(stdout, wfClient) {
+		t.Fatalf("plan --detailed-exitcode: exit %d, want 2 (an API client action is pending)\n%s", code, stdout)
+	}
+	code, _, stderr := e.run(nil, "apply")
+	if code != 1 || !strings.Contains(stderr, "--auto-approve") {
+		t.Fatalf("without a terminal: exit %d, %s; want a refusal", code, stderr)
+	}
+	if code, _, _ := e.run(fakeTTY{strings.NewReader("no\n")}, "apply"); code != 1 {
+		t.Fatalf("declined: exit %d", code)
+	}
+	if m := clientMutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("an unconfirmed apply changed API clients: %+v", m)
+	}
+	code, stdout, stderr := e.run(fakeTTY{strings.NewReader("yes\n")}, "apply")
+	if code != 0 {
+		t.Fatalf("confirmed: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if c, _ := e.sim.OAuthClient(wfClient); c.IsEnabled() || !strings.Contains(stdout, "disabled  "+wfClient) {
+		t.Fatalf("the client was not disabled, or apply did not say so:\n%s", stdout)
+	}
+
+	if code, _, stderr := e.run(nil, "enable", wfClient); code != 1 || !strings.Contains(stderr, "--reason") {
+		t.Fatalf("enable without a reason: exit %d %s", code, stderr)
+	}
+	code, stdout, stderr = e.run(nil, "enable", wfClient, "--reason", "the ERP still uses it", "--by", "alice")
+	if code != 0 || !strings.Contains(stdout, "Enabled API client "+wfClient) {
+		t.Fatalf("enable: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if c, _ := e.sim.OAuthClient(wfClient); !c.IsEnabled() {
+		t.Fatal("the client is still disabled")
+	}
+	if code, _, stderr := e.run(nil, "enable", wfClient, "--reason", "again"); code != 1 || !strings.Contains(stderr, "no record") {
+		t.Fatalf("a second enable: exit %d %s", code, stderr)
+	}
+	code, stdout, stderr = e.run(nil, "audit", "verify", filepath.Join(e.state, JournalFile))
+	if code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

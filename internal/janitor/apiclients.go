@@ -1,0 +1,743 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// The API client side of the engine (resource: apiClients). It runs beside
+// the token path rather than inside it: its own inventory, decisions,
+// guardrails and plan section (plan.Clients), executed after the token work
+// of the same run with the same journal discipline (intent before, outcome
+// after). What the two share is the run id, the journal, the clock and the
+// invariants; what they do not share is failure: an incomplete client
+// listing blocks the client actions only, and a token listing or guardrail
+// problem blocks the token actions only.
+
+// ClientTenant is the part of the API client the API client path uses;
+// *api.Client implements it. The engine finds it on Options.Tenant.
+type ClientTenant interface {
+	ListOAuthClients(ctx context.Context, filters string) ([]apiclient.Client, error)
+	DeleteOAuthClient(ctx context.Context, id string) error
+	// SetOAuthClientEnabled sends PATCH /enabled and nothing else.
+	SetOAuthClientEnabled(ctx context.Context, id string, enabled bool) (apiclient.Client, error)
+}
+
+// ClientState keeps the record of the clients patjanitor disabled;
+// *state.Store implements it.
+type ClientState interface {
+	DisabledClients(ctx context.Context) (map[string]state.Disabled, error)
+	PutDisabled(ctx context.Context, d state.Disabled) error
+	DeleteDisabled(ctx context.Context, id string) (bool, error)
+}
+
+// ClientItemResult is the fate of one API client item.
+type ClientItemResult struct {
+	Item    plan.ClientItem
+	Outcome Outcome
+	Status  int
+	Detail  string
+}
+
+// clientRun is the API client part of a Planned.
+type clientRun struct {
+	section  *plan.Clients
+	byID     map[string]apiclient.Client
+	work     []clientWork
+	dropped  []ClientItemResult
+	err      error // incomplete listing or unreadable state: no client mutation
+	disabled map[string]state.Disabled
+}
+
+type clientWork struct {
+	item   plan.ClientItem
+	client apiclient.Client
+}
+
+// ClientsError reports why the API client actions of a run were not taken.
+type ClientsError struct{ Err error }
+
+func (e *ClientsError) Error() string { return "API clients: " + e.Err.Error() }
+func (e *ClientsError) Unwrap() error { return e.Err }
+
+func (e *Engine) clientTenant() (ClientTenant, bool) {
+	ct, ok := e.tenant.(ClientTenant)
+	return ct, ok
+}
+
+// listClients makes the API client listing calls and merges them by id.
+// Every failure is recorded as a problem of the section.
+func (e *Engine) listClients(ctx context.Context, listings []pat.Listing) (*clientRun, error) {
+	cr := &clientRun{section: &plan.Clients{}, byID: map[string]apiclient.Client{}}
+	ct, ok := e.clientTenant()
+	var problems []string
+	if !ok {
+		problems = append(problems, "the tenant client cannot list API clients")
+	}
+	all := false
+	for _, l := range listings {
+		if !ok {
+			break
+		}
+		f := api.Filter(l)
+		cs, err := ct.ListOAuthClients(ctx, f)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("list API clients: %w", context.Cause(ctx))
+		}
+		pl := plan.Listing{Filter: f, Count: len(cs)}
+		desc := "of all API clients"
+		if f != "" {
+			desc = fmt.Sprintf("of API clients %q", f)
+		}
+		switch {
+		case err != nil:
+			pl.Error = err.Error()
+		case len(cs) == PageCap && !e.cfg.Tenant.Unpaged:
+			pl.Error = fmt.Sprintf("returned exactly %d API clients, the page cap of this API family: the listing is probably truncated", PageCap)
+		}
+		seen := map[string]bool{}
+		for _, c := range cs {
+			if pl.Error != "" {
+				break
+			}
+			k := strings.ToLower(c.ID)
+			if seen[k] {
+				pl.Error = fmt.Sprintf("API client %s appears twice", c.ID)
+				break
+			}
+			seen[k] = true
+			if why := clientOutsideFilter(l, &c); why != "" {
+				pl.Error = fmt.Sprintf("API client %s %s: the tenant did not apply the filter", c.ID, why)
+				break
+			}
+			cr.byID[k] = c
+		}
+		if pl.Error != "" {
+			problems = append(problems, "listing "+desc+": "+pl.Error)
+		}
+		cr.section.Listings = append(cr.section.Listings, pl)
+		if l.Kind == pat.ListAll {
+			all = true
+			cr.section.Population = len(cs)
+		}
+	}
+	if !all {
+		cr.section.Population = len(cr.byID)
+	}
+	if len(problems) > 0 {
+		cr.err = &IncompleteError{Problems: problems}
+	}
+	return cr, nil
+}
+
+func clientOutsideFilter(l pat.Listing, c *apiclient.Client) string {
+	switch l.Kind {
+	case pat.ListLastUsedBefore:
+		cutoff := l.Cutoff.UTC().Truncate(time.Millisecond)
+		if c.LastUsed == nil {
+			return "was never used"
+		}
+		if c.LastUsed.After(cutoff) {
+			return "has lastUsed " + pat.FormatTime(*c.LastUsed) + " after " + pat.FormatTime(cutoff)
+		}
+	case pat.ListNeverUsed:
+		if c.LastUsed != nil {
+			return "has lastUsed " + pat.FormatTime(*c.LastUsed)
+		}
+	}
+	return ""
+}
+
+// planClients lists and decides the API clients and adds the section to the
+// plan (sealing it again). Only a cancelled ctx is an error.
+func (e *Engine) planClients(ctx context.Context, pl *Planned, now time.Time, listings []pat.Listing) error {
+	if len(e.cfg.ClientPolicies) == 0 {
+		return nil
+	}
+	cr, err := e.listClients(ctx, listings)
+	if err != nil {
+		return err
+	}
+	if e.clientState != nil {
+		d, err := e.clientState.DisabledClients(ctx)
+		if err != nil {
+			cr.err = errors.Join(cr.err, fmt.Errorf("read the disabled API clients: %w", err))
+		}
+		cr.disabled = d
+	}
+	e.decideClients(cr, now)
+	e.observeClients(cr)
+	pl.clients = cr
+	pl.Plan.APIClients = cr.section
+	if err := pl.Plan.Seal(); err != nil {
+		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
+	}
+	return nil
+}
+
+// decideClients evaluates every listed client into the section.
+func (e *Engine) decideClients(cr *clientRun, now time.Time) {
+	s := cr.section
+	for _, p := range e.cfg.ClientPolicies {
+		s.Policies = append(s.Policies, plan.Policy{Name: p.Name, Mode: string(p.Mode), Action: string(p.Action)})
+	}
+	env := policy.ClientEnv{Now: now, ClientID: e.clientID, DisabledAt: func(id string) (time.Time, bool) {
+		d, ok := cr.disabled[strings.ToLower(id)]
+		return d.At, ok
+	}}
+	ids := make([]string, 0, len(cr.byID))
+	for k := range cr.byID {
+		ids = append(ids, k)
+	}
+	slices.Sort(ids)
+	for _, k := range ids {
+		c := cr.byID[k]
+		d := e.cfg.EvaluateClient(&c, env)
+		if !d.Matched {
+			continue
+		}
+		if strings.EqualFold(c.ID, e.clientID) && d.Skip == "" {
+			d.Skip = policy.SkipOwnCredential // defence in depth
+		}
+		if d.Skip != "" {
+			reason := string(d.Skip)
+			if d.Skip == policy.SkipFlagsMissing {
+				reason += ": the tenant did not send " + c.Incomplete() + "; treated as internal and enabled"
+				e.log.Warn("API client listed without internal or enabled; never acted on", zap.String("client_id", c.ID))
+			}
+			s.Skipped = append(s.Skipped, plan.Skipped{TokenID: c.ID, TokenName: c.Name, Policy: d.Policy, Reason: reason})
+			continue
+		}
+		it := plan.ClientItem{
+			ClientID: c.ID, Name: c.Name, Type: c.Type, GrantTypes: c.GrantTypes, Scope: c.Scope,
+			Enabled: c.IsEnabled(), Internal: c.IsInternal(), Created: c.Created, LastUsed: c.LastUsed,
+			Policy: d.Policy, Mode: string(d.Mode), Action: string(d.Action), Reason: d.Reason,
+			AlsoMatched: d.AlsoMatched, DisabledAt: d.DisabledAt, DeleteAfter: d.DeleteAfter,
+		}
+		s.Items = append(s.Items, it)
+		if it.Mutating() {
+			cr.work = append(cr.work, clientWork{item: it, client: c})
+		}
+	}
+	slices.SortFunc(s.Items, func(a, b plan.ClientItem) int {
+		return cmpStrings(a.Policy, b.Policy, a.Name, b.Name, a.ClientID, b.ClientID)
+	})
+	slices.SortFunc(cr.work, func(a, b clientWork) int {
+		return cmpStrings(a.item.Policy, b.item.Policy, a.item.Name, b.item.Name, a.item.ClientID, b.item.ClientID)
+	})
+	s.Guardrails = e.clientGuardrails(len(cr.work), s.Population)
+	if cr.err != nil {
+		s.Error = cr.err.Error()
+	}
+}
+
+// clientGuardrails applies maxActionsPerRun and maxActionsPercent to the API
+// client actions alone, against the API client population: the limits of
+// the config hold per resource. maxActionsPerOwner does not apply (API
+// clients have no owner).
+func (e *Engine) clientGuardrails(n, population int) []plan.Guardrail {
+	lim := e.cfg.Limits
+	out := []plan.Guardrail{}
+	if lim.MaxActionsPerRun > 0 {
+		out = append(out, plan.Guardrail{
+			Name: GuardMaxActionsPerRun, Limit: float64(lim.MaxActionsPerRun), Wanted: n, Tripped: n > lim.MaxActionsPerRun,
+			Detail: fmt.Sprintf("%d API client actions wanted, at most %d per run", n, lim.MaxActionsPerRun),
+		})
+	}
+	if lim.MaxActionsPercent > 0 {
+		allowed := int(math.Floor(lim.MaxActionsPercent / 100 * float64(population)))
+		out = append(out, plan.Guardrail{
+			Name: GuardMaxActionsPercent, Limit: lim.MaxActionsPercent, Wanted: n, Tripped: n > allowed,
+			Detail: fmt.Sprintf("%d API client actions wanted, at most %g%% of the %d API clients = %d", n, lim.MaxActionsPercent, population, allowed),
+		})
+	}
+	return out
+}
+
+// applyClients re-verifies the saved plan's API client items against a fresh
+// unfiltered listing and decision at apply time: an item is executed only if
+// the client is still listed and the fresh decision is the same policy,
+// action and mode.
+func (e *Engine) applyClients(ctx context.Context, saved *plan.Plan, pl *Planned, now time.Time) error {
+	if saved.APIClients == nil && len(e.cfg.ClientPolicies) == 0 {
+		return nil
+	}
+	if err := e.planClients(ctx, pl, now, []pat.Listing{{Kind: pat.ListAll}}); err != nil {
+		return err
+	}
+	cr := pl.clients
+	if cr == nil { // the config lost its apiClients policies since the plan
+		cr = &clientRun{section: &plan.Clients{}}
+		pl.clients = cr
+	}
+	fresh := map[string]clientWork{}
+	for _, w := range cr.work {
+		fresh[strings.ToLower(w.item.ClientID)] = w
+	}
+	cr.work = nil
+	if saved.APIClients != nil {
+		for _, it := range saved.APIClients.Items {
+			if !it.Mutating() {
+				continue
+			}
+			w, ok := fresh[strings.ToLower(it.ClientID)]
+			reason := ""
+			switch {
+			case cr.err != nil:
+			case !ok:
+				reason = "decision changed: the API client is gone, exempt, or no policy acts on it now"
+			case w.item.Policy != it.Policy || w.item.Action != it.Action:
+				reason = fmt.Sprintf("decision changed: now %s %s, planned %s %s", w.item.Policy, w.item.Action, it.Policy, it.Action)
+			}
+			if reason != "" {
+				cr.dropped = append(cr.dropped, ClientItemResult{Item: it, Outcome: OutcomeDropped, Detail: reason})
+				continue
+			}
+			if ok {
+				cr.work = append(cr.work, w)
+			}
+		}
+	}
+	cr.section.Guardrails = e.clientGuardrails(len(cr.work), cr.section.Population)
+	if err := pl.Plan.Seal(); err != nil {
+		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
+	}
+	return nil
+}
+
+// executeClients performs the API client work of pl after the token work.
+// runErr is the token part's error: a journal failure or a stop there stops
+// this part too (nothing is sent without its journal record).
+func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, runErr error, log *zap.Logger) error {
+	cr := pl.clients
+	if cr == nil {
+		return nil
+	}
+	res.Clients = append(res.Clients, cr.dropped...)
+	for _, d := range cr.dropped {
+		e.clientMetrics().AddClientAction(d.Item.Policy, d.Item.Action, MetricSkipped)
+	}
+	block := func(o Outcome, detail string) {
+		for _, w := range cr.work {
+			res.Clients = append(res.Clients, ClientItemResult{Item: w.item, Outcome: o, Detail: detail})
+			e.clientMetrics().AddClientAction(w.item.Policy, w.item.Action, MetricSkipped)
+		}
+	}
+	var jerr *JournalError
+	var serr *StoppedError
+	switch {
+	case cr.err != nil:
+		block(OutcomeBlocked, cr.err.Error())
+		log.Error("API client actions blocked: incomplete data", zap.Error(cr.err))
+		return &ClientsError{Err: cr.err}
+	case len(cr.work) == 0:
+		return e.recoverClients(ctx, cr, res)
+	case len(cr.section.Tripped()) > 0:
+		gerr := &GuardrailError{Tripped: cr.section.Tripped()}
+		for _, g := range gerr.Tripped {
+			e.clientMetrics().AddClientGuardrailTrip(g.Name)
+		}
+		block(OutcomeBlocked, gerr.Error())
+		return &ClientsError{Err: gerr}
+	case errors.As(runErr, &jerr), errors.As(runErr, &serr), ctx.Err() != nil:
+		block(OutcomeNotStarted, "not started: the run stopped")
+		return nil
+	case e.journal == nil:
+		err := errors.New("janitor: no journal: mutations are only made with a journal")
+		block(OutcomeNotStarted, err.Error())
+		return &ClientsError{Err: err}
+	}
+	ct, _ := e.clientTenant()
+	jctx := context.WithoutCancel(ctx)
+	if _, err := e.journal.Append(jctx, audit.Record{
+		Kind: audit.KindRunStart, RunID: res.RunID, Resource: apiclient.Resource,
+		Note: fmt.Sprintf("%d API client actions; plan %s", len(cr.work), pl.Plan.PlanHash),
+	}); err != nil {
+		block(OutcomeNotStarted, "not started: the journal could not be written: "+err.Error())
+		return &ClientsError{Err: &JournalError{Err: err}}
+	}
+	if err := e.recoverClients(ctx, cr, res); err != nil {
+		block(OutcomeNotStarted, "not started: "+err.Error())
+		return err
+	}
+	failed := 0
+	for i, w := range cr.work {
+		if ctx.Err() != nil {
+			for _, rest := range cr.work[i:] {
+				res.Clients = append(res.Clients, ClientItemResult{Item: rest.item, Outcome: OutcomeNotStarted, Detail: "not started: the run stopped"})
+				e.clientMetrics().AddClientAction(rest.item.Policy, rest.item.Action, MetricSkipped)
+			}
+			break
+		}
+		r, err := e.mutateClient(ctx, ct, res.RunID, w, log)
+		res.Clients = append(res.Clients, r)
+		if r.Outcome == OutcomeFailed {
+			failed++
+		}
+		if err != nil {
+			for _, rest := range cr.work[i+1:] {
+				res.Clients = append(res.Clients, ClientItemResult{Item: rest.item, Outcome: OutcomeNotStarted, Detail: "not started: " + err.Error()})
+			}
+			return &ClientsError{Err: err}
+		}
+	}
+	note := fmt.Sprintf("API clients: applied %d, failed %d", countClients(res.Clients, OutcomeApplied)+countClients(res.Clients, OutcomeGone), failed)
+	if _, err := e.journal.Append(jctx, audit.Record{Kind: audit.KindRunEnd, RunID: res.RunID, Resource: apiclient.Resource, Note: note}); err != nil {
+		return &ClientsError{Err: &JournalError{Err: err}}
+	}
+	nerr := e.noticeClients(ctx, res, log)
+	if failed > 0 {
+		return errors.Join(&ClientsError{Err: &ActionsFailedError{Failed: failed, Total: len(cr.work)}}, nerr)
+	}
+	return nerr
+}
+
+func countClients(rs []ClientItemResult, o Outcome) int {
+	n := 0
+	for _, r := range rs {
+		if r.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// ClientRequest describes the request an API client action sends, for the
+// journal: PATCH /enabled (false to disable, true to re-enable) or DELETE.
+func ClientRequest(action policy.Action, id string) audit.Request {
+	path := api.OAuthClientPath(id)
+	switch action {
+	case policy.ActionDelete:
+		return audit.Request{Method: http.MethodDelete, Path: path}
+	case policy.ActionDisable:
+		return audit.Request{Method: http.MethodPatch, Path: path, Patch: []pat.PatchOp{{Op: "replace", Path: apiclient.PathEnabled, Value: false}}}
+	}
+	return audit.Request{Method: http.MethodPatch, Path: path, Patch: []pat.PatchOp{{Op: "replace", Path: apiclient.PathEnabled, Value: true}}}
+}
+
+// mutateClient performs one API client action: intent, request, outcome, and
+// the disabled record. The error is non-nil only for a journal failure.
+func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string, w clientWork, log *zap.Logger) (ClientItemResult, error) {
+	it := w.item
+	res := ClientItemResult{Item: it}
+	log = log.With(zap.String("policy", it.Policy), zap.String("client_id", it.ClientID), zap.String("action", it.Action))
+	// Defence in depth: decide already refused these.
+	if strings.EqualFold(it.ClientID, e.clientID) || w.client.IsInternal() || w.client.Incomplete() != "" {
+		res.Outcome, res.Detail = OutcomeRefused, "the API client is patjanitor's own credential or internal; never acted on"
+		log.Error("refused to act on a protected API client (a bug put it into the plan)")
+		e.clientMetrics().AddClientAction(it.Policy, it.Action, MetricSkipped)
+		return res, nil
+	}
+	action := policy.Action(it.Action)
+	req := ClientRequest(action, it.ClientID)
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.mutTimeout)
+	defer cancel()
+	before := w.client
+	if _, err := e.journal.Append(mctx, audit.Record{
+		Kind: audit.KindIntent, RunID: runID, Resource: apiclient.Resource, Policy: it.Policy, TokenID: it.ClientID,
+		Client: &before, Request: &req,
+	}); err != nil {
+		res.Outcome, res.Detail = OutcomeNotStarted, "not started: the journal could not record the intent: "+err.Error()
+		e.clientMetrics().AddClientAction(it.Policy, it.Action, MetricSkipped)
+		return res, &JournalError{Err: fmt.Errorf("record intent for API client %s: %w", it.ClientID, err)}
+	}
+	var err error
+	switch action {
+	case policy.ActionDelete:
+		err = ct.DeleteOAuthClient(mctx, it.ClientID)
+	case policy.ActionDisable:
+		_, err = ct.SetOAuthClientEnabled(mctx, it.ClientID, false)
+	default:
+		err = fmt.Errorf("janitor: action %q is not an API client mutation", it.Action)
+	}
+	var aerr *api.Error
+	if errors.As(err, &aerr) {
+		res.Status = aerr.StatusCode
+	}
+	out := audit.Outcome{}
+	switch {
+	case err == nil:
+		res.Outcome = OutcomeApplied
+		if res.Status == 0 {
+			res.Status = successStatus(it.Action)
+		}
+		e.clientMetrics().AddClientAction(it.Policy, it.Action, MetricApplied)
+		log.Info("applied")
+	case errors.Is(err, api.ErrNotFound):
+		res.Outcome, res.Detail = OutcomeGone, "already gone (404)"
+		out.AlreadyGone = true
+		e.clientMetrics().AddClientAction(it.Policy, it.Action, MetricSkipped)
+	default:
+		res.Outcome, res.Detail = OutcomeFailed, err.Error()
+		out.Error = err.Error()
+		e.clientMetrics().AddClientAction(it.Policy, it.Action, MetricFailed)
+		log.Warn("action failed", zap.Int("status", res.Status), zap.Error(err))
+	}
+	out.Status, out.Code = string(res.Outcome), res.Status
+	if res.Outcome == OutcomeGone {
+		out.Error = res.Detail
+	}
+	// The state record follows the tenant: a disabled client is recorded
+	// (the clock of disabledFor starts), a deleted or gone one forgotten. A
+	// store that cannot be written is reported in the outcome: the delete
+	// then waits for a later run's record, which is the safe direction.
+	if e.clientState != nil && res.Outcome != OutcomeFailed {
+		var serr error
+		switch {
+		case action == policy.ActionDisable && res.Outcome == OutcomeApplied:
+			serr = e.clientState.PutDisabled(context.WithoutCancel(ctx), state.Disabled{ClientID: it.ClientID, Name: it.Name, At: e.now().UTC(), Policy: it.Policy, RunID: runID})
+		default:
+			_, serr = e.clientState.DeleteDisabled(context.WithoutCancel(ctx), it.ClientID)
+		}
+		if serr != nil {
+			out.Error = strings.TrimPrefix(out.Error+"; ", "; ") + "state store: " + serr.Error()
+			log.Error("state store not updated", zap.Error(serr))
+		}
+	}
+	octx, ocancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer ocancel()
+	if _, jerr := e.journal.Append(octx, audit.Record{
+		Kind: audit.KindOutcome, RunID: runID, Resource: apiclient.Resource, Policy: it.Policy, TokenID: it.ClientID, Outcome: &out,
+	}); jerr != nil {
+		return res, &JournalError{Err: fmt.Errorf("record outcome for API client %s: %w", it.ClientID, jerr)}
+	}
+	return res, nil
+}
+
+// clientsErr is the API client part's reason not to act (nil when fine).
+func (pl *Planned) clientsErr() error {
+	if pl.clients == nil || pl.clients.err == nil {
+		return nil
+	}
+	return &ClientsError{Err: pl.clients.err}
+}
+
+// ClientsError returns why the plan's API client actions must not be taken
+// (an incomplete client listing), or nil.
+func (pl *Planned) ClientsError() error { return pl.clientsErr() }
+
+// clientListings are the API client listing calls of a Plan: the config's,
+// or every client when interrupted API client intents wait to be resolved.
+func (e *Engine) clientListings(now time.Time) []pat.Listing {
+	if len(e.clientPending) > 0 && len(e.cfg.ClientPolicies) > 0 {
+		return []pat.Listing{{Kind: pat.ListAll}}
+	}
+	return e.cfg.ClientListings(now)
+}
+
+// tokenIntents and clientIntents split the pending intents by resource: the
+// token recovery must not read an API client id as a deleted token.
+func tokenIntents(rs []audit.Record) []audit.Record {
+	var out []audit.Record
+	for _, r := range rs {
+		if r.Resource == "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func clientIntents(rs []audit.Record) []audit.Record {
+	var out []audit.Record
+	for _, r := range rs {
+		if r.Resource == apiclient.Resource {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// recoverClients closes the API client intents an interrupted run left open,
+// as recover does for tokens: the client is gone, or still listed and
+// decided afresh by this run. It needs an unfiltered listing (clientListings
+// asks for one while intents are pending).
+func (e *Engine) recoverClients(ctx context.Context, cr *clientRun, res *Result) error {
+	if len(e.clientPending) == 0 || e.journal == nil || cr.err != nil {
+		return nil
+	}
+	unfiltered := slices.ContainsFunc(cr.section.Listings, func(l plan.Listing) bool { return l.Filter == "" })
+	if !unfiltered {
+		return nil
+	}
+	jctx := context.WithoutCancel(ctx)
+	for _, in := range e.clientPending {
+		_, present := cr.byID[strings.ToLower(in.TokenID)]
+		status, note := StatusPresentAfterCrash, "interrupted API client intent resolved by run "+res.RunID+": client still listed; decided afresh"
+		if !present {
+			status, note = StatusGoneAfterCrash, "interrupted API client intent resolved by run "+res.RunID+": client no longer listed"
+		}
+		if _, err := e.journal.Append(jctx, audit.Record{
+			Kind: audit.KindOutcome, RunID: in.RunID, Resource: apiclient.Resource, Policy: in.Policy, TokenID: in.TokenID,
+			Outcome: &audit.Outcome{Status: status}, Note: note,
+		}); err != nil {
+			return &ClientsError{Err: &JournalError{Err: err}}
+		}
+	}
+	e.clientPending = nil
+	return nil
+}
+
+// holdClientsForApproval keeps the API client mutations approvals.for names
+// (by default disable and delete) out of a run that is not the apply of a
+// signed plan, as holdForApproval does for tokens.
+func holdClientsForApproval(pl *Planned, ap *policy.Approvals) *Planned {
+	if pl.clients == nil || len(pl.clients.work) == 0 {
+		return pl
+	}
+	cr := *pl.clients
+	cr.work = nil
+	for _, w := range pl.clients.work {
+		if !ap.Needs(policy.Action(w.item.Action)) {
+			cr.work = append(cr.work, w)
+			continue
+		}
+		cr.dropped = append(cr.dropped, ClientItemResult{Item: w.item, Outcome: OutcomeAwaitingApproval,
+			Detail: fmt.Sprintf("approvals.for names %s: it is carried out only from a saved plan signed by %d reviewers", w.item.Action, ap.Required)})
+	}
+	cp := *pl
+	cp.clients = &cr
+	return &cp
+}
+
+// checkClientApprovals refuses a saved plan with API client mutations that
+// approvals.for names when it does not carry the required approvals.
+func checkClientApprovals(saved *plan.Plan, ref *audit.PlanRef, ap *policy.Approvals) error {
+	if saved.APIClients == nil {
+		return nil
+	}
+	for i := range saved.APIClients.Items {
+		it := &saved.APIClients.Items[i]
+		if !it.Mutating() || !ap.Needs(policy.Action(it.Action)) {
+			continue
+		}
+		got := 0
+		if ref != nil {
+			got = len(ref.Approvals)
+		}
+		if got < ap.Required {
+			return fmt.Errorf("%w: the plan holds API client %s actions, which approvals.for names: they need %d approvals by distinct reviewers and has %d", ErrPlanRejected, it.Action, ap.Required, got)
+		}
+		return nil
+	}
+	return nil
+}
+
+// ClientMetrics receives the API client path's counters, with the
+// resource="apiClients" label; *metrics.Metrics implements it. An engine
+// whose Metrics does not is simply not measured for API clients (the token
+// Metrics interface stayed as it was).
+type ClientMetrics interface {
+	SetAPIClients(n int)
+	AddClientAction(policy, action, outcome string)
+	AddClientGuardrailTrip(guard string)
+}
+
+func (e *Engine) clientMetrics() ClientMetrics {
+	if m, ok := e.metrics.(ClientMetrics); ok {
+		return m
+	}
+	return nopClientMetrics{}
+}
+
+type nopClientMetrics struct{}
+
+func (nopClientMetrics) SetAPIClients(int)                      {}
+func (nopClientMetrics) AddClientAction(string, string, string) {}
+func (nopClientMetrics) AddClientGuardrailTrip(string)          {}
+
+// observeClients records the API client population, what each apiClients
+// policy won, and the report-only items (would_apply), as observePlan does
+// for tokens.
+func (e *Engine) observeClients(cr *clientRun) {
+	m := e.clientMetrics()
+	m.SetAPIClients(cr.section.Population)
+	won := map[string]int{}
+	for _, p := range e.cfg.ClientPolicies {
+		won[p.Name] = 0
+	}
+	for i := range cr.section.Items {
+		it := &cr.section.Items[i]
+		won[it.Policy]++
+		if !it.Mutating() {
+			m.AddClientAction(it.Policy, it.Action, MetricWouldApply)
+		}
+	}
+	for name, n := range won {
+		e.metrics.SetTokensMatched(name, n)
+	}
+}
+
+// clientsHeld counts the API client actions held for approval.
+func clientsHeld(pl *Planned) int {
+	if pl.clients == nil {
+		return 0
+	}
+	n := 0
+	for _, d := range pl.clients.dropped {
+		if d.Outcome == OutcomeAwaitingApproval {
+			n++
+		}
+	}
+	return n
+}
+
+// noticeClients tells the notify.apiClients receivers what the run did to
+// API clients (one notice per receiver, listing every client acted on),
+// after the actions: API clients have no owner. Delivery failures wait in
+// the outbox as for every notice; only an outbox failure is returned.
+func (e *Engine) noticeClients(ctx context.Context, res *Result, log *zap.Logger) error {
+	receivers := e.cfg.Notify.APIClients
+	if e.notify == nil || len(receivers) == 0 {
+		return nil
+	}
+	var items []notify.NoticeItem
+	for _, r := range res.Clients {
+		outcome := ""
+		switch r.Outcome {
+		case OutcomeApplied:
+			outcome = "applied"
+		case OutcomeGone:
+			outcome = "already_gone"
+		case OutcomeFailed:
+			outcome = "failed"
+		default:
+			continue
+		}
+		items = append(items, notify.NoticeItem{TokenID: r.Item.ClientID, TokenName: r.Item.Name, Policy: r.Item.Policy,
+			Action: r.Item.Action, Outcome: outcome, Reason: r.Item.Reason, Detail: r.Detail, At: res.Finished})
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	at := e.now()
+	msgs := make([]*notify.Message, 0, len(receivers))
+	for _, rcv := range receivers {
+		msgs = append(msgs, notify.NoticeMessage(rcv, res.RunID, at, notify.Notice{
+			Resource: apiclient.Resource, Tenant: e.tenantURL, Owner: notify.Owner{ID: apiclient.Resource, Name: rcv}, Items: items,
+		}))
+	}
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.notifyTO)
+	defer cancel()
+	if _, err := e.notify.Send(nctx, msgs...); err != nil {
+		log.Error("could not queue the API client notices", zap.Error(err))
+		return fmt.Errorf("API client notices: %w", err)
+	}
+	return nil
+}
