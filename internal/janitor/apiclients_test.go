@@ -609,3 +609,37 @@ func TestAPIClientNoticeToTheAPIClientReceivers(t *testing.T) {
 		}
 	}
 }
+
+// A 200 to the disable whose body does not show enabled false (or shows
+// another client) is not an applied disable (invariant 8): the outcome is
+// failed, no disabled record starts the disabledFor clock, and the journal
+// says failed.
+func TestHostileAPIClientDisableAnswerNotApplied(t *testing.T) {
+	for name, body := range map[string]string{
+		"still enabled": `{"id":"` + cTarget + `","name":"x","created":"2026-01-01T00:00:00.000Z","internal":false,"enabled":true,"scope":null,"grantTypes":[]}`,
+		"other client":  `{"id":"` + cRecent + `","name":"x","created":"2026-01-01T00:00:00.000Z","internal":false,"enabled":false,"scope":null,"grantTypes":[]}`,
+		"no enabled":    `{"id":"` + cTarget + `","name":"x","created":"2026-01-01T00:00:00.000Z","scope":null}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newClientEnv(t, "enforce")
+			c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpPatchOAuthClient, Status: 200, Body: body})
+			res, err := c.engine().Run(context.Background())
+			if err == nil || len(res.Clients) != 1 || res.Clients[0].Outcome != janitor.OutcomeFailed {
+				t.Fatalf("run: %v, results %+v", err, res.Clients)
+			}
+			if _, ok, _ := c.store.DisabledClient(context.Background(), cTarget); ok {
+				t.Fatal("a disable the tenant did not confirm started the disabledFor clock")
+			}
+			var out *audit.Record
+			for _, r := range c.journalRecords() {
+				if r.Kind == audit.KindOutcome && r.TokenID == cTarget {
+					r := r
+					out = &r
+				}
+			}
+			if out == nil || out.Outcome.Status != "failed" {
+				t.Fatalf("journal outcome = %+v", out)
+			}
+		})
+	}
+}
