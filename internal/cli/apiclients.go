@@ -10,6 +10,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // printClientPolicies adds the resource: apiClients policies to validate's
@@ -62,7 +63,7 @@ func printClientResults(w io.Writer, res *janitor.Result) {
 		if r.Outcome == janitor.OutcomeApplied {
 			word = r.Item.Action + "d" // disabled, deleted
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", word, r.Item.ClientID, r.Item.Name, r.Item.Policy, r.Detail)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", word, untrusted.Terminal(r.Item.ClientID), untrusted.Terminal(r.Item.Name), r.Item.Policy, untrusted.Terminal(r.Detail))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "API clients: applied %d, already gone %d, failed %d, dropped %d, blocked %d, awaiting approval %d, not started %d.\n",
