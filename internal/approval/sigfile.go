@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hiddeco/sshsig"
+
+	"github.com/patjanitor/patjanitor/internal/atomicfile"
 )
 
 // The armor lines of one SSHSIG signature.
@@ -140,25 +141,6 @@ func AppendSignature(file string, sig *sshsig.Signature, signedAt time.Time, rea
 	buf.Write(m)
 	buf.WriteByte('\n')
 
-	tmp, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
 	// 0644: a signature is public, and every reviewer and the daemon read it.
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
+	return atomicfile.Write(file, buf.Bytes(), 0o644)
 }

@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/patjanitor/patjanitor/internal/atomicfile"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 )
 
@@ -148,7 +148,7 @@ func runSim(ctx context.Context, g *globals, o simFlags, rateLimitSet, rateWindo
 		// Written only now that the port is ours: a script that waits for
 		// the file never sources the credentials of a simulator that
 		// failed to start (or of another one holding the port).
-		if err := writeFileAtomic(o.envFile, []byte(exports), 0o600); err != nil {
+		if err := atomicfile.Write(o.envFile, []byte(exports), 0o600); err != nil {
 			_ = ln.Close()
 			return fmt.Errorf("--env-file: %w", err)
 		}
@@ -218,28 +218,4 @@ func isSim(ctx context.Context, addr string) bool {
 		ClientID string `json:"clientId"`
 	}
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&admin) == nil && admin.ClientID != ""
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it
-// over path, so that a reader sees either no file or all of it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return err
-	}
-	return nil
 }

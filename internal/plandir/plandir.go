@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/patjanitor/patjanitor/internal/approval"
+	"github.com/patjanitor/patjanitor/internal/atomicfile"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
@@ -55,7 +56,7 @@ func (d Dir) WritePending(p *plan.Plan) (string, error) {
 		return "", fmt.Errorf("encode the plan: %w", err)
 	}
 	name := filepath.Join(d.Root, Pending, safeName(p.RunID)+".json")
-	if err := writeAtomic(name, buf.Bytes(), 0o640); err != nil {
+	if err := atomicfile.Write(name, buf.Bytes(), 0o640); err != nil {
 		return "", fmt.Errorf("save the plan for review: %w", err)
 	}
 	return name, nil
@@ -81,10 +82,10 @@ func (d Dir) StoreApproved(name string, planData, sigData []byte) (string, error
 	if _, err := os.Stat(dest); err == nil {
 		return "", fmt.Errorf("%s is already waiting in the approved directory", filepath.Base(dest))
 	}
-	if err := writeAtomic(approval.SigFile(dest), sigData, 0o640); err != nil {
+	if err := atomicfile.Write(approval.SigFile(dest), sigData, 0o640); err != nil {
 		return "", err
 	}
-	if err := writeAtomic(dest, planData, 0o640); err != nil {
+	if err := atomicfile.Write(dest, planData, 0o640); err != nil {
 		return "", err
 	}
 	return dest, nil
@@ -96,7 +97,7 @@ func (d Dir) StoreApproved(name string, planData, sigData []byte) (string, error
 func (d Dir) Settle(planFile, to, result string) error {
 	base := filepath.Base(planFile)
 	dest := filepath.Join(d.Root, to, base)
-	if err := writeAtomic(dest+".result", []byte(strings.TrimRight(result, "\n")+"\n"), 0o640); err != nil {
+	if err := atomicfile.Write(dest+".result", []byte(strings.TrimRight(result, "\n")+"\n"), 0o640); err != nil {
 		return err
 	}
 	if err := os.Rename(approval.SigFile(planFile), approval.SigFile(dest)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -134,27 +135,4 @@ func safeName(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-func writeAtomic(name string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }
