@@ -373,12 +373,12 @@ func TestDashboard(t *testing.T) {
 		if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
 			t.Errorf("panel %q: gridPos %+v outside the 24-column grid", p.Title, g)
 		}
+	cells:
 		for x := g.X; x < g.X+g.W; x++ {
 			for y := g.Y; y < g.Y+g.H; y++ {
 				if other, ok := taken[cell{x, y}]; ok {
 					t.Errorf("panels %q and %q overlap", other, p.Title)
-					x, y = g.X+g.W, g.Y+g.H
-					break
+					break cells
 				}
 				taken[cell{x, y}] = p.Title
 			}

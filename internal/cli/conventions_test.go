@@ -204,8 +204,8 @@ func TestSnoozeChecksTheTenant(t *testing.T) {
 	}
 	code, stdout, _ = e.run(nil, "snoozes", "-o", "json")
 	zs = nil
-	if err := json.Unmarshal([]byte(stdout), &zs); err != nil || len(zs) != 1 || zs[0].TokenID != "tok-offline" {
-		t.Errorf("snoozes after unsnooze: %+v", zs)
+	if err := json.Unmarshal([]byte(stdout), &zs); err != nil || code != 0 || len(zs) != 1 || zs[0].TokenID != "tok-offline" {
+		t.Errorf("snoozes after unsnooze: exit %d %+v", code, zs)
 	}
 	recs := journalRecords(t, filepath.Join(e.state, JournalFile))
 	if len(recs) != 3 || recs[2].Kind != audit.KindSnooze || recs[2].TokenID != "tok-a" || recs[2].Note != "unsnoozed: the audit is over (by ops)" || recs[2].Until == nil {

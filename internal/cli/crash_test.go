@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -26,9 +25,10 @@ import (
 // real process: one that can be killed, or measured on its own).
 func buildCLI(tb testing.TB, dir string) string {
 	tb.Helper()
+	// go test puts its own toolchain's bin directory first on PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		tb.Fatalf("no go command on PATH: %v", err)
 	}
 	bin := filepath.Join(dir, "patjanitor")
 	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/patjanitor/patjanitor/cmd/patjanitor")

@@ -34,9 +34,10 @@ type serveProc struct {
 // buildPatjanitor builds the binary once for all subprocess tests.
 func buildPatjanitor(t *testing.T, dir string) string {
 	t.Helper()
+	// go test puts its own toolchain's bin directory first on PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("no go command on PATH: %v", err)
 	}
 	bin := filepath.Join(dir, "patjanitor")
 	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/patjanitor/patjanitor/cmd/patjanitor")

@@ -236,6 +236,14 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	if n := len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)); n != 0 {
 		t.Fatalf("day 6: %d digests, want none (same marks as delivered on day 0)", n)
 	}
+	if len(res.Plan.Items) != 3 {
+		t.Fatalf("day 6: %d plan items, want the 3 marked tokens", len(res.Plan.Items))
+	}
+	for _, it := range res.Plan.Items {
+		if it.Mode != plan.ModeGrace || it.Deadline == nil || !it.Deadline.Equal(at(14)) {
+			t.Fatalf("day 6 item %s: mode %s deadline %v, want grace until day 14", it.TokenID, it.Mode, it.Deadline)
+		}
+	}
 	// Day 7: a week after the warning, the owners get a reminder with the
 	// deadlines, which stay where the first delivery put them.
 	g.clock.Set(at(7))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
@@ -489,7 +490,7 @@ func TestDoubleRegistrationPanics(t *testing.T) {
 
 func TestStandardCollectorsRegisteredByCallerAreKept(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics.New(reg) // must not panic on the already registered process collector
 	if !families(t, reg)["process_start_time_seconds"] {
 		t.Fatal("process_start_time_seconds missing")

@@ -29,11 +29,10 @@ func writeSecret(t *testing.T, name, value string) string {
 // recorder is an httptest receiver that records requests and answers with
 // the next scripted response (the last one repeats).
 type recorder struct {
-	mu       sync.Mutex
-	reqs     []recordedRequest
-	answers  []answer
-	inspect  func(r *http.Request, body []byte) // optional, runs in the handler
-	received chan struct{}
+	mu      sync.Mutex
+	reqs    []recordedRequest
+	answers []answer
+	inspect func(r *http.Request, body []byte) // optional, runs in the handler
 }
 
 type recordedRequest struct {

@@ -97,8 +97,7 @@ func TestVerifySignature(t *testing.T) {
 	}
 	// A timestamp that is not a number but signed correctly is still refused.
 	bad := "yesterday"
-	_, s := Sign(key, t0, body)
-	s = "sha256=" + hexMAC(key, bad, body)
+	s := "sha256=" + hexMAC(key, bad, body)
 	if err := VerifySignature(key, bad, s, body, t0, time.Minute); !errors.Is(err, ErrTimestampSkew) {
 		t.Errorf("non-numeric timestamp = %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // FileName is the name of the store file inside the state directory.
@@ -133,7 +134,7 @@ func openWith(path string, opts Options, migs []migration) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state store %s: %w (lock not released within %s)", path, ErrInUse, opts.LockTimeout)
 		}
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
