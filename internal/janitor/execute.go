@@ -363,7 +363,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 		log.Error("journal unwritable, nothing changed", zap.Error(err))
 		return finish(RunFailed, jerr)
 	}
-	if err := e.recover(jctx, res, pl.Inventory, log); err != nil {
+	if err := e.resolveInterrupted(jctx, res, pl.Inventory, log); err != nil {
 		jerr := &JournalError{Err: err}
 		block(OutcomeNotStarted, jerr.Error())
 		return finish(RunFailed, jerr)

@@ -24,7 +24,7 @@ const (
 	StatusPresentAfterCrash = "present-after-crash"
 )
 
-// recover closes the intents an earlier run journaled without an outcome (it
+// resolveInterrupted closes the intents an earlier run journaled without an outcome (it
 // was killed between the intent and the outcome record). Why this is safe:
 //
 //   - The journal is written intent-first, so every mutation that may have
@@ -40,7 +40,7 @@ const (
 // So a second run neither repeats a completed mutation wrongly nor loses one;
 // the outcome records written here only close the old intents so that the
 // next scan does not report them again.
-func (e *Engine) recover(ctx context.Context, res *Result, inv *Inventory, log *zap.Logger) error {
+func (e *Engine) resolveInterrupted(ctx context.Context, res *Result, inv *Inventory, log *zap.Logger) error {
 	for _, in := range e.pending {
 		_, present := inv.Token(in.TokenID)
 		if !present && !inv.Unfiltered {
