@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/patjanitor/patjanitor/internal/metrics"
+	"github.com/patjanitor/patjanitor/internal/metrics/metricstest"
 )
 
 const (
@@ -99,7 +99,7 @@ func family(name string, registered []string) string {
 		return name
 	}
 	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-		if base, ok := strings.CutSuffix(name, suffix); ok && slices.Contains(metrics.Histograms(), base) {
+		if base, ok := strings.CutSuffix(name, suffix); ok && slices.Contains(metricstest.Histograms(), base) {
 			return base
 		}
 	}
@@ -108,7 +108,7 @@ func family(name string, registered []string) string {
 
 func checkExprMetrics(t *testing.T, where, expr string, used map[string]bool) {
 	t.Helper()
-	registered := metrics.Names()
+	registered := metricstest.Names()
 	names := metricNames(expr)
 	if len(names) == 0 {
 		t.Errorf("%s: no metric found in %q", where, expr)
@@ -120,7 +120,7 @@ func checkExprMetrics(t *testing.T, where, expr string, used map[string]bool) {
 			used[f] = true
 		case slices.Contains(externalMetrics, f):
 		default:
-			t.Errorf("%s uses %s, which patjanitor does not export (internal/metrics.Names)", where, n)
+			t.Errorf("%s uses %s, which patjanitor does not export (internal/metrics/metricstest.Names)", where, n)
 		}
 	}
 }
@@ -407,7 +407,7 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	// The dashboard shows every metric patjanitor exports.
-	for _, n := range metrics.Names() {
+	for _, n := range metricstest.Names() {
 		if !used[n] {
 			t.Errorf("no dashboard panel shows %s", n)
 		}
@@ -420,10 +420,10 @@ func TestMetricNameExtraction(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("metricNames = %v, want %v", got, want)
 	}
-	if f := family("patjanitor_api_request_duration_seconds_bucket", metrics.Names()); f != "patjanitor_api_request_duration_seconds" {
+	if f := family("patjanitor_api_request_duration_seconds_bucket", metricstest.Names()); f != "patjanitor_api_request_duration_seconds" {
 		t.Errorf("family = %s", f)
 	}
-	if f := family("patjanitor_tokens_count", metrics.Names()); f != "patjanitor_tokens_count" {
+	if f := family("patjanitor_tokens_count", metricstest.Names()); f != "patjanitor_tokens_count" {
 		t.Errorf("a gauge has no _count series, got family %s", f)
 	}
 }
@@ -471,7 +471,7 @@ func TestOperationsDocCoversMetricsAndAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(data)
-	for _, n := range metrics.Names() {
+	for _, n := range metricstest.Names() {
 		if !strings.Contains(doc, "`"+n) {
 			t.Errorf("docs/operations.md does not list %s", n)
 		}

@@ -22,9 +22,6 @@ const (
 	WaitRateLimit = "rate_limit"
 )
 
-// WaitCauses returns every Wait* value.
-func WaitCauses() []string { return []string{WaitRetryAfter, WaitBackoff, WaitRateLimit} }
-
 // LongWait is the shortest wait the client logs (with its cause and when it
 // ends): a run that is silent for longer than this looks hung.
 const LongWait = 10 * time.Second

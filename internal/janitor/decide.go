@@ -411,8 +411,9 @@ func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {
 	}
 }
 
-// sortedCandidates returns the indices 0..n-1 in plan order (itemOrder) of
-// the policy and token that at(k) returns. Policies and owners are ranked
+// sortedCandidates returns the indices 0..n-1 in plan.Sort's order (policy,
+// owner name, owner id, token name, token id) of the policy and token that
+// at(k) returns. Policies and owners are ranked
 // first, so that most comparisons are of two small integers rather than of
 // strings behind pointers into the inventory (for a large tenant the sort
 // was a good part of the time spent deciding).
@@ -422,7 +423,7 @@ func sortedCandidates(n int, at func(k int) (string, *pat.Token)) []int {
 		k             int
 		tok           *pat.Token
 	}
-	// Owners are told apart as itemOrder tells them apart: by name and id.
+	// Owners are told apart as plan.Sort tells them apart: by name and id.
 	type owner struct{ name, id string }
 	keys := make([]key, n)
 	var pols []string
@@ -487,12 +488,6 @@ func ranks(n int, cmp func(a, b int32) int) []int32 {
 		rank[slot] = int32(r)
 	}
 	return rank
-}
-
-// itemOrder is plan.Sort's order (policy, owner name, owner id, token name,
-// token id) on the token and policy an item is made of.
-func itemOrder(pa, pb string, ta, tb *pat.Token) int {
-	return cmpStrings(pa, pb, ta.Owner.Name, tb.Owner.Name, ta.Owner.ID, tb.Owner.ID, ta.Name, tb.Name, ta.ID, tb.ID)
 }
 
 // cmpStrings compares pairs in order: (a0,b0), then (a1,b1), ...

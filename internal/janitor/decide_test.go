@@ -11,8 +11,8 @@ import (
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
 
-// decide sorts candidates by ranked policies and owners rather than with
-// itemOrder directly; the result must still be plan.Sort's order, also when
+// decide sorts candidates by ranked policies and owners rather than by
+// comparing their strings; the result must still be plan.Sort's order, also when
 // owners share a display name, names are empty and one owner id appears with
 // two names or one owner with and without a type.
 func TestSortedCandidatesIsPlanSortOrder(t *testing.T) {

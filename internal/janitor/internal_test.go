@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -203,36 +202,6 @@ func TestNewRunIDUnique(t *testing.T) {
 			t.Fatalf("duplicate run id %s", id)
 		}
 		seen[id] = true
-	}
-}
-
-// decide builds items in plan.Sort's order itself (sorting indices is far
-// cheaper than sorting items); the two orders must agree.
-func TestItemOrderIsPlanSortOrder(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	type pair struct {
-		policy string
-		tok    pat.Token
-	}
-	var ps []pair
-	for i := range 500 {
-		ps = append(ps, pair{pick("a", "b", "c"), pat.Token{
-			ID: fmt.Sprintf("id%03d", i), Name: pick("x", "y", "z", ""),
-			Owner: pat.Owner{ID: pick("o1", "o2"), Name: pick("Ann", "Bob", "")},
-		}})
-	}
-	slices.SortFunc(ps, func(a, b pair) int { return itemOrder(a.policy, b.policy, &a.tok, &b.tok) })
-	items := make([]plan.Item, len(ps))
-	for i, p := range ps {
-		items[i] = itemOf(&p.tok, policy.Decision{Policy: p.policy})
-	}
-	sorted := slices.Clone(items)
-	plan.Sort(sorted)
-	for i := range items {
-		if items[i].TokenID != sorted[i].TokenID {
-			t.Fatalf("item %d: engine order %s, plan.Sort order %s", i, items[i].TokenID, sorted[i].TokenID)
-		}
 	}
 }
 
