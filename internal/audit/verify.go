@@ -107,34 +107,6 @@ func Verify(r io.Reader) (Summary, error) {
 	return w.summary(), nil
 }
 
-// Scan calls fn for each record of a journal, in order, verifying the chain as
-// it goes (as Verify does); it stops at the first broken record with a
-// *ChainError, and at the first error from fn, which it returns wrapped.
-func Scan(r io.Reader, fn func(Record) error) error {
-	w := newWalker(fn)
-	if err := w.file(r, "", true); err != nil {
-		return err
-	}
-	if w.torn != nil {
-		return w.torn
-	}
-	return nil
-}
-
-// PendingIntents returns the intents of a journal that have no outcome (same
-// run and token), in journal order: the mutations a crash interrupted. The
-// journal is verified on the way; see also (*Journal).Pending.
-func PendingIntents(r io.Reader) ([]Record, error) {
-	w := newWalker(nil)
-	if err := w.file(r, "", true); err != nil {
-		return nil, err
-	}
-	if w.torn != nil {
-		return nil, w.torn
-	}
-	return w.pendingIntents()
-}
-
 // recordStart is how every line Append writes begins.
 const recordStart = `{"seq":`
 
@@ -486,8 +458,8 @@ func (w *walker) check(line []byte, offset int64) (Record, *ChainError) {
 // and its hash verifies (the usual case, several times faster than
 // decoding), otherwise from encoding/json. The fast path reads the start and
 // the end of the line and does not decode what lies between (the token, the
-// request): the hash covers those bytes, and Scan, which needs them, decodes
-// them in full.
+// request): the hash covers those bytes, and a walk that hands the records
+// on (VerifyOptions.Each) decodes them in full.
 func (w *walker) head(line []byte, got hashes, hashOK bool) (head, *ChainError) {
 	if hashOK && got.ok() {
 		if h, ok := fastHead(line, string(got.stored)); ok {

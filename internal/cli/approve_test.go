@@ -75,18 +75,13 @@ policies:
 // journalRuns returns the run-start records that name a saved plan.
 func journalRuns(t *testing.T, path string) []audit.Record {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
 	var out []audit.Record
-	if err := audit.Scan(f, func(r audit.Record) error {
-		if r.Kind == audit.KindRunStart && r.Plan != nil {
+	if _, err := audit.VerifyPath(path, audit.VerifyOptions{Kinds: []audit.Kind{audit.KindRunStart}, Each: func(r audit.Record) error {
+		if r.Plan != nil {
 			out = append(out, r)
 		}
 		return nil
-	}); err != nil {
+	}}); err != nil {
 		t.Fatal(err)
 	}
 	return out

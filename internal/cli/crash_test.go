@@ -228,13 +228,8 @@ func crashOnce(t *testing.T, bin string, kills []time.Duration) {
 		}
 	}
 	// And the journal says the same: one applied (or resolved) outcome per token.
-	f, err := os.Open(filepath.Join(state, JournalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	pending, err := audit.PendingIntents(f)
-	if err != nil || len(pending) != 0 {
-		t.Fatalf("pending intents after the final apply: %v, %v", pending, err)
+	sum, err := audit.VerifyPath(filepath.Join(state, JournalFile), audit.VerifyOptions{})
+	if err != nil || sum.PendingIntents != 0 {
+		t.Fatalf("pending intents after the final apply: %d, %v", sum.PendingIntents, err)
 	}
 }

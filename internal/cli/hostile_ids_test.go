@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,16 +21,7 @@ const (
 // journalRecords reads the journal of e's state dir.
 func (e *wfEnv) journalRecords() []audit.Record {
 	e.t.Helper()
-	f, err := os.Open(filepath.Join(e.state, JournalFile))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	var out []audit.Record
-	if err := audit.Scan(f, func(r audit.Record) error { out = append(out, r); return nil }); err != nil {
-		e.t.Fatal(err)
-	}
-	return out
+	return journalRecords(e.t, filepath.Join(e.state, JournalFile))
 }
 
 // deletedPaths are the DELETE paths the tenant received.

@@ -146,13 +146,8 @@ func TestEnforceOverlayEnforcesNeverUsed30d(t *testing.T) {
 // journalRecords reads every record of the journal (verifying the chain).
 func journalRecords(t *testing.T, path string) []audit.Record {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
 	var recs []audit.Record
-	if err := audit.Scan(f, func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
+	if _, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(r audit.Record) error { recs = append(recs, r); return nil }}); err != nil {
 		t.Fatal(err)
 	}
 	return recs

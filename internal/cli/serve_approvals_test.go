@@ -116,14 +116,14 @@ func TestServeApprovals(t *testing.T) {
 		t.Fatalf("the applied run names %v for %s", principals, runs[1].Plan.File)
 	}
 	var outcomes int
-	f, _ := os.Open(p.journal)
-	defer func() { _ = f.Close() }()
-	_ = audit.Scan(f, func(rec audit.Record) error {
-		if rec.RunID == runs[1].RunID && rec.Kind == audit.KindOutcome && rec.Outcome.Status == "applied" {
+	if _, err := audit.VerifyPath(p.journal, audit.VerifyOptions{Kinds: []audit.Kind{audit.KindOutcome}, Each: func(rec audit.Record) error {
+		if rec.RunID == runs[1].RunID && rec.Outcome.Status == "applied" {
 			outcomes++
 		}
 		return nil
-	})
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	if outcomes != len(stale) {
 		t.Fatalf("%d applied outcomes journaled for the approved run, want %d", outcomes, len(stale))
 	}

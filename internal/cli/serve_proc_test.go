@@ -317,11 +317,8 @@ func testCrashRestart(t *testing.T, bin string) {
 	})
 	p.signal(syscall.SIGKILL)
 	_ = p.waitExit(10 * time.Second)
-	if f, err := os.Open(filepath.Join(state, JournalFile)); err == nil {
-		open, err := audit.PendingIntents(f)
-		_ = f.Close()
-		t.Logf("after SIGKILL: %d open intents (%v)", len(open), err)
-	}
+	killed, err := audit.VerifyPath(filepath.Join(state, JournalFile), audit.VerifyOptions{})
+	t.Logf("after SIGKILL: %d open intents (%v)", killed.PendingIntents, err)
 
 	p2 := startServeProc(t, bin, cfg, state, "--run-on-start")
 	serveWait(t, "the restarted run", 30*time.Second, func() bool {

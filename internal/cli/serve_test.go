@@ -287,20 +287,9 @@ func actions(policy, action, outcome string) string {
 // journalKinds counts the journal's records by kind after verifying it.
 func journalKinds(t *testing.T, path string) map[audit.Kind]int {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("journal: %v", err)
-	}
-	defer func() { _ = f.Close() }()
-	if _, err := audit.Verify(f); err != nil {
-		t.Fatalf("audit verify %s: %v", path, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
 	kinds := map[audit.Kind]int{}
-	if err := audit.Scan(f, func(r audit.Record) error { kinds[r.Kind]++; return nil }); err != nil {
-		t.Fatalf("scan %s: %v", path, err)
+	if _, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(r audit.Record) error { kinds[r.Kind]++; return nil }}); err != nil {
+		t.Fatalf("audit verify %s: %v", path, err)
 	}
 	return kinds
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,15 +30,7 @@ func TestSnoozeCommands(t *testing.T) {
 	}
 
 	// The journal has the snooze with its end and reason.
-	f, err := os.Open(filepath.Join(dir, JournalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	var recs []audit.Record
-	if err := audit.Scan(f, func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	recs := journalRecords(t, filepath.Join(dir, JournalFile))
 	if len(recs) != 1 || recs[0].Kind != audit.KindSnooze || recs[0].TokenID != "tok-1" || recs[0].Until == nil ||
 		time.Until(*recs[0].Until) < 29*24*time.Hour || recs[0].Note != "migrating the CI (by ops)" {
 		t.Fatalf("journal = %+v", recs)
@@ -93,15 +84,7 @@ func TestSnoozeWhileServeHoldsTheJournal(t *testing.T) {
 		}
 	}
 	_ = held.Close()
-	f, err := os.Open(jpath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	var recs []audit.Record
-	if err := audit.Scan(f, func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	recs := journalRecords(t, jpath)
 	if len(recs) != 1 || recs[0].Kind != audit.KindSnooze || recs[0].TokenID != "tok-9" || recs[0].Note != "vendor migration (by ops)" {
 		t.Fatalf("journal = %+v, want the one snooze record", recs)
 	}

@@ -50,14 +50,6 @@ type Runner interface {
 	Run(ctx context.Context, cfg *policy.Config) (*RunReport, error)
 }
 
-// RunnerFunc adapts a function to Runner.
-type RunnerFunc func(ctx context.Context, cfg *policy.Config) (*RunReport, error)
-
-// Run calls f.
-func (f RunnerFunc) Run(ctx context.Context, cfg *policy.Config) (*RunReport, error) {
-	return f(ctx, cfg)
-}
-
 // RunReport is what a run did, for the run's log line and /plan. The engine's
 // metrics are the engine's business; the daemon only logs these counts.
 type RunReport struct {

@@ -82,17 +82,8 @@ type Value struct {
 // StringValue is a string field value for Eval lookups.
 func StringValue(s string) Value { return Value{Kind: KindString, Str: s} }
 
-// TimeValue is a date-time field value.
-func TimeValue(t time.Time) Value { return Value{Kind: KindTime, Time: t} }
-
 // NullValue is a null (or absent) field value.
 func NullValue() Value { return Value{Kind: KindNull} }
-
-// BoolValue is a boolean field value.
-func BoolValue(b bool) Value { return Value{Kind: KindBool, Bool: b} }
-
-// ListValue is a collection field value (for the ca operator).
-func ListValue(items ...string) Value { return Value{Kind: KindList, List: items} }
 
 func (v Value) render(b *strings.Builder) {
 	switch v.Kind {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -51,18 +50,13 @@ func TestRealTenantExpireGoesThroughBulkUpdate(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		intents := map[string]bool{}
-		f, err := os.Open(jpath)
-		if err != nil {
+		if _, err := audit.VerifyPath(jpath, audit.VerifyOptions{Kinds: []audit.Kind{audit.KindIntent}, Each: func(rec audit.Record) error {
+			intents[rec.TokenID] = true
+			return nil
+		}}); err != nil {
 			problems = append(problems, err.Error())
 			return
 		}
-		defer func() { _ = f.Close() }()
-		_ = audit.Scan(f, func(rec audit.Record) error {
-			if rec.Kind == audit.KindIntent {
-				intents[rec.TokenID] = true
-			}
-			return nil
-		})
 		for _, id := range body.IDs {
 			if !intents[id] {
 				problems = append(problems, "bulk update sent before the intent of "+id)

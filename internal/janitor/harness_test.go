@@ -216,10 +216,8 @@ func (e *env) present(id string) bool {
 // journalRecords reads the journal back (verifying the chain).
 func (e *env) journalRecords() []audit.Record {
 	e.t.Helper()
-	f := mustOpen(e.t, e.jpath)
-	defer func() { _ = f.Close() }()
 	var recs []audit.Record
-	if err := audit.Scan(f, func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
+	if _, err := audit.VerifyPath(e.jpath, audit.VerifyOptions{Each: func(r audit.Record) error { recs = append(recs, r); return nil }}); err != nil {
 		e.t.Fatalf("journal: %v", err)
 	}
 	return recs

@@ -100,12 +100,11 @@ type Options struct {
 	// Journal is required by Execute and ApplyPlan, not by Plan.
 	Journal Journal
 	// Pending are the intents an earlier run journaled without an outcome (a
-	// crash mid-mutation), from (*audit.Journal).Pending or
-	// audit.PendingIntents; the first Execute or ApplyPlan resolves them
-	// against its fresh (then unfiltered) listing before it mutates anything,
-	// and says so in Result.Recovered. An Engine does not forget them after
-	// that: build a new Engine per run (it is cheap), with the intents that
-	// are still pending. Optional.
+	// crash mid-mutation), from (*audit.Journal).Pending; the first Execute
+	// or ApplyPlan resolves them against its fresh (then unfiltered) listing
+	// before it mutates anything, and says so in Result.Recovered. An Engine
+	// does not forget them after that: build a new Engine per run (it is
+	// cheap), with the intents that are still pending. Optional.
 	Pending []audit.Record
 	// Metrics is optional.
 	Metrics Metrics

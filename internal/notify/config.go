@@ -147,23 +147,6 @@ func (c Config) Receiver(name string) (Receiver, bool) {
 	return Receiver{}, false
 }
 
-// ReceiversFor returns the receivers a kind of message goes to (the engine
-// builds one message per receiver). Test messages go to the receiver named on
-// the command line, so they have no route.
-func (c Config) ReceiversFor(k Kind) []string {
-	switch k {
-	case KindSummary:
-		return append([]string(nil), c.Summary...)
-	case KindFailure:
-		return append([]string(nil), c.Failures...)
-	case KindDigest, KindNotice:
-		if c.Owners != "" {
-			return []string{c.Owners}
-		}
-	}
-	return nil
-}
-
 // Validate checks the configuration without reading any secret (so
 // `patjanitor validate` works where the secrets are not mounted). All
 // problems are returned together.

@@ -82,15 +82,9 @@ func Host(resp *http.Response) string {
 	return u.Host
 }
 
-// Describe renders a 3xx answer for an error: its status and where it
-// pointed, e.g. `307 Temporary Redirect to host evil.example:8443 (redirects
-// are not followed)`.
-func Describe(resp *http.Response) string {
-	return describe(resp.StatusCode, Host(resp))
-}
-
-// DescribeStatus is Describe for a status and a host already taken from the
-// answer.
+// DescribeStatus renders a 3xx answer for an error: its status and the host
+// its Location pointed to (taken from the answer with Host), e.g. `307
+// Temporary Redirect to host evil.example:8443 (redirects are not followed)`.
 func DescribeStatus(code int, host string) string { return describe(code, host) }
 
 func describe(code int, host string) string {

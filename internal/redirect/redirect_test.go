@@ -53,3 +53,8 @@ func TestNoFollowAndDescribe(t *testing.T) {
 		t.Error("NoFollow(nil) or Is is wrong")
 	}
 }
+
+// Describe is DescribeStatus for the answer itself.
+func Describe(resp *http.Response) string {
+	return DescribeStatus(resp.StatusCode, Host(resp))
+}

@@ -32,7 +32,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
-// The formats Render knows.
+// The formats RenderOptions knows.
 const (
 	FormatTable    = "table"
 	FormatJSON     = "json"
@@ -41,22 +41,17 @@ const (
 	FormatHTML     = "html"
 )
 
-// ErrUnknownFormat is wrapped by Render for a format it does not know.
+// ErrUnknownFormat is wrapped by RenderOptions for a format it does not know.
 var ErrUnknownFormat = errors.New("unknown report format")
 
-// Formats returns the format names Render accepts, for flag help and
+// Formats returns the format names RenderOptions accepts, for flag help and
 // validation.
 func Formats() []string {
 	return []string{FormatTable, FormatJSON, FormatMarkdown, FormatCSV, FormatHTML}
 }
 
-// Render writes p to w in format (one of Formats) with the default Options.
+// RenderOptions writes p to w in format (one of Formats), laid out as o says.
 // The plan is not modified.
-func Render(w io.Writer, p *plan.Plan, format string) error {
-	return RenderOptions(w, p, format, Options{})
-}
-
-// RenderOptions writes p to w in format, laid out as o says.
 func RenderOptions(w io.Writer, p *plan.Plan, format string, o Options) error {
 	if p == nil {
 		return errors.New("report: no plan")

@@ -19,7 +19,7 @@ import (
 //   - csv: every cell goes through untrusted.Terminal, so a name holding ESC
 //     or a newline (legal inside CSV quotes) shows as \x1b or \n on one row.
 //     The cells then differ from the data; a CSV meant for a spreadsheet or
-//     a script is written to a file or a pipe, where Render keeps it
+//     a script is written to a file or a pipe, where RenderOptions keeps it
 //     faithful.
 //   - json: the control characters are escaped by JSON already; the format
 //     characters JSON leaves raw (bidirectional overrides such as U+202E,
