@@ -32,7 +32,7 @@ const (
 // that internal/metrics registers.
 var externalMetrics = []string{"up", "process_start_time_seconds"}
 
-// The alerts issue 7 and DESIGN.md ask for.
+// The alerts docs/operations.md documents (section Alerts); each needs a rule.
 var requiredAlerts = []string{
 	"PatjanitorDown", "PatjanitorNoSuccessfulRun", "PatjanitorRunsFailing",
 	"PatjanitorGuardrailTripped", "PatjanitorAPIErrors", "PatjanitorRateLimited",

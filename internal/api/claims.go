@@ -22,8 +22,8 @@ const AuthorityOrgAdmin = "ORG_ADMIN"
 const maxAccessTokenLen = 64 << 10
 
 // Caller is who the tenant says patjanitor is: the claims of its access
-// token (ref §7, §15: client_id, identity_id, user_name, authorities, scope,
-// tenant_id, org, pod, exp). None of them is secret; the token itself is, and
+// token (client_id, identity_id, user_name, authorities, scope, tenant_id,
+// org, pod, exp). None of them is secret; the token itself is, and
 // is never kept here.
 type Caller struct {
 	ClientID    string

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 )
 
-// oauthInfoPath is where a tenant publishes its OAuth endpoints (ref §1:
+// oauthInfoPath is where a tenant publishes its OAuth endpoints (the answer has
 // tenantId, tenantName, authorizeEndpoint, tokenEndpoint, cloudDomainUrl,
 // logoutUrl, pod).
 const oauthInfoPath = "/oauth/info"

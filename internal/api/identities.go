@@ -14,7 +14,7 @@ import (
 
 // publicIdentitiesPath is the public-identities collection of the client's
 // API version: /public-identities/v1 with apiVersion v1 (the per-service v1
-// API has it, and the legacy v3 paths will be retired: ref §1, §15), else
+// API has it, and the legacy v3 paths will be retired), else
 // /v3/public-identities (v2025 tenants have v3 too; the query parameters
 // are the same).
 func (c *Client) publicIdentitiesPath() string {

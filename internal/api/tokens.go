@@ -50,7 +50,7 @@ type ListOptions struct {
 	// Filters is sent as filters, e.g. Filter(listing). Empty: no filter.
 	Filters string
 	// Limit and Offset, when Limit > 0, are sent as limit and offset. No
-	// version declares them on this endpoint (ref §15); they serve only to
+	// version declares them on this endpoint; they serve only to
 	// probe whether a listing of exactly 250 tokens is a capped page (a
 	// paging server honours them, a server that does not page ignores them).
 	Limit, Offset int
@@ -456,7 +456,7 @@ func decodeOne(r io.Reader, v any) error {
 }
 
 // BulkPath is the admin bulk update of personal access tokens. It exists only
-// in v1 (ref §4.6, §15), whatever version the client lists with.
+// in v1, whatever version the client lists with.
 const BulkPath = "/personal-access-tokens/v1/bulk-update"
 
 // MaxBulkIDs is the most token ids one bulk update may name.

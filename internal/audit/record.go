@@ -1,7 +1,7 @@
 // Package audit is patjanitor's journal: an append-only, hash-chained JSONL
 // file with one record per line, written before and after every mutation.
 //
-// Why it exists (DESIGN.md invariant 5): before each mutation the journal holds
+// Why it exists (safety invariant 5): before each mutation the journal holds
 // a durable (fsynced) record of the token's prior state and the intended
 // request, and after it the outcome. If the journal cannot be written nothing
 // is changed. After a crash, an intent without an outcome tells the engine

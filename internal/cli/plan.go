@@ -19,8 +19,9 @@ import (
 )
 
 // planMemoryLimit is the plan command's soft memory limit (runtime/debug)
-// when GOMEMLIMIT is not set: DESIGN.md's target for a 100,000-token plan is
-// under 100 MB of RSS, of which the heap is most but not all.
+// when GOMEMLIMIT is not set: a 100,000-token plan is to stay under 100 MB
+// of RSS (docs/operations.md has the measurements), of which the heap is most
+// but not all.
 const planMemoryLimit = 80 << 20
 
 type planFlags struct {

@@ -242,16 +242,15 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 	}, closeJ, nil
 }
 
-// loadServeConfig parses the bytes the daemon read (so that the checksum it
-// compares and the config it runs are of the same content) and applies the
-// environment overrides, as every other command does.
 // approvedPollInterval is how often serve --apply-approved-immediately looks
 // for plans reviewers put in the approved directory by hand (a directory
 // listing; POST /approve starts its run at once).
 const approvedPollInterval = time.Second
 
-// serveConfigLoader parses the config's bytes with the environment overrides
-// applied; minInterval is the shortest @every schedule it accepts.
+// serveConfigLoader parses the bytes the daemon read (so that the checksum it
+// compares and the config it runs are of the same content) and applies the
+// environment overrides, as every other command does; minInterval is the
+// shortest @every schedule it accepts.
 func serveConfigLoader(minInterval time.Duration) daemon.LoadFunc {
 	return func(path string, data []byte) (*policy.Config, error) {
 		cfg, err := policy.ParseWithOptions(path, data, policy.Options{MinScheduleInterval: minInterval})
@@ -462,10 +461,11 @@ func reportOf(res *janitor.Result) *daemon.RunReport {
 }
 
 // pendingIntents are the journal's intents without an outcome, carried from
-// run to run: the first run after a crash resolves them (janitor's recover),
-// and the daemon must not hand them to every later run again. When a run
-// failed to write the journal, its own intents may lack outcomes; they are
-// then taken afresh from the journal rather than guessed at.
+// run to run: the first run after a crash resolves them (the engine's
+// resolveInterrupted), and the daemon must not hand them to every later run
+// again. When a run failed to write the journal, its own intents may lack
+// outcomes; they are then taken afresh from the journal rather than guessed
+// at.
 type pendingIntents struct {
 	mu      sync.Mutex
 	journal *audit.Journal

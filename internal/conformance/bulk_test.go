@@ -22,7 +22,7 @@ import (
 )
 
 // bulkFragment is the bulk-update operation excerpted from the golang-sdk's
-// v1 spec; it is not in the published api-specs yet (ref §15).
+// v1 spec; it is not in the published api-specs yet.
 const bulkFragment = "golang-sdk-b6dc65ac-pat-v1-bulk-update.fragment.yaml"
 
 // loadBulkSpec builds a document from pat-v1.openapi.yaml plus the fragment:

@@ -30,7 +30,7 @@ type caller struct {
 	seeManaged bool
 }
 
-// PAT scopes (ref §7).
+// PAT scopes.
 const (
 	scopeMyRead    = "sp:my-personal-access-tokens:read"
 	scopeMyManage  = "sp:my-personal-access-tokens:manage"
@@ -87,7 +87,7 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(tok), true
 }
 
-// tokenResponse is the client_credentials answer (ref §7), with the SailPoint
+// tokenResponse is the client_credentials answer, with the SailPoint
 // extras a client may read.
 type tokenResponse struct {
 	AccessToken         string `json:"access_token"`
@@ -214,8 +214,8 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request, body []byte, en
 	})
 }
 
-// authorities is the JWT's user level (ref §15: e.g. ["ORG_ADMIN"]). The ref
-// names no value for a plain user; "USER" (the user level the public
+// authorities is the JWT's user level (a real org admin's: ["ORG_ADMIN"]).
+// Nothing documents the value for a plain user; "USER" (the user level the public
 // identities docs call it) stands for every identity that is not an org
 // admin, so a client must not read anything into it but "not ORG_ADMIN".
 func authorities(id *Identity) []string {
@@ -226,7 +226,7 @@ func authorities(id *Identity) []string {
 }
 
 // markUsed records that the PAT minted an access token. The tenant updates
-// lastUsed at most once a day (ref §9): only when the stored value is on an
+// lastUsed at most once a day (documented): only when the stored value is on an
 // earlier UTC day. Callers hold s.mu.
 func (s *Sim) markUsed(rec *record, now time.Time) {
 	now = msTrunc(now)

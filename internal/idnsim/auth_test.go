@@ -173,7 +173,7 @@ func TestExpiredPATCannotLogIn(t *testing.T) {
 	}
 }
 
-// Minting marks the PAT used, at most once per UTC day (ref §9).
+// Minting marks the PAT used, at most once per UTC day (as documented).
 func TestLastUsedDayGranularity(t *testing.T) {
 	e := newEnv(t, Options{})
 	a := e.sim.Admin()

@@ -21,8 +21,7 @@ const bulkUpdatePath = "/bulk-update"
 const MaxBulkIDs = 25
 
 // Msg403Refused is the text of the 403 a real tenant answers to a PATCH of
-// another owner's token (ref §15; the spec's 403 example carries the same
-// sentence).
+// another owner's token (the spec's 403 example carries the same sentence).
 const Msg403Refused = "The server understood the request but refuses to authorize it."
 
 // bulkRequest is BulkUpdatePersonalAccessTokensRequest, kept raw so that
@@ -40,7 +39,7 @@ type bulkRequest struct {
 // application/json {ids, patch}; only /expirationDate (replace or remove) and
 // /userAwareTokenNeverExpires may be patched; anything else, an unknown id, a
 // duplicate or blank id, is a 400 and nothing changes (the update is
-// atomic: the reference does not describe partial success). The answer is
+// atomic: the documentation does not describe partial success). The answer is
 // 200 with the updated tokens sorted by id, in the v1 shape without
 // userAwareTokenNeverExpires ("stored internally and not returned").
 func (s *Sim) bulkUpdate(w http.ResponseWriter, r *http.Request, c *caller, body []byte) {

@@ -3,8 +3,8 @@
 // its OAuth token endpoint and GET /v3/public-identities, for tests, the demo and
 // benchmarks. Every test of patjanitor exercises real HTTP against it.
 //
-// What it models, and the choices made where the reference is silent
-// (ref = shared/ref/identitynow-pat-api.md):
+// What it models, and the choices made where SailPoint's documentation is
+// silent:
 //
 //   - POST /oauth/token, grant client_credentials, credentials in the form body,
 //     the query string, or HTTP Basic. The client id is a PAT id and the secret
@@ -25,7 +25,7 @@
 //     managed tokens appear (and can be patched or deleted) only for an
 //     identity that may see them. PATCH of another owner's token is the 403 a
 //     real tenant answers ("The server understood the request but refuses to
-//     authorize it", ref §15), also to an org admin with sp:scopes:all, unless
+//     authorize it"), also to an org admin with sp:scopes:all, unless
 //     Options.PatchOthers (not a real tenant). PATCH|POST
 //     /personal-access-tokens/v1/bulk-update (bulk.go) writes /expirationDate
 //     and /userAwareTokenNeverExpires of up to 25 tokens of any owner for an
@@ -33,12 +33,11 @@
 //     owner, at most 10 unmanaged tokens per owner, accessTokenValiditySeconds
 //     15..43200, an omitted scope stored and listed as ["sp:scopes:all"].
 //     v2025/v1 create of a never-expiring token returns expirationDate null
-//     although that schema declares it non-nullable (a spec inconsistency,
-//     ref §4.3).
+//     although that schema declares it non-nullable (a spec inconsistency).
 //   - The filters grammar in full (filter.go), accepting on the PAT endpoint only
 //     "lastUsed le <unquoted RFC 3339 date-time>" and "lastUsed isnull".
-//     Composites (and/or/not) are refused with 400: the reference does not know
-//     whether the real service takes them, and a strict fake finds a client that
+//     Composites (and/or/not) are refused with 400: the documentation does not
+//     say whether the real service takes them, and a strict fake finds a client that
 //     relies on them. "lastUsed le X" never matches a never-used token.
 //   - 401 {"error":"JWT validation failed: JWT is expired"} for a missing or
 //     expired bearer token; 429 with Retry-After (integer seconds) and

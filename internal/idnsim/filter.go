@@ -10,7 +10,7 @@ import (
 )
 
 // This file implements the SailPoint "standard collection parameters" filter
-// language in full (ref §6): primitive operators eq ne gt ge lt le in co sw ca,
+// language in full: primitive operators eq ne gt ge lt le in co sw ca,
 // the prefix pr and postfix isnull, the composites not > and > or with
 // parentheses, double-quoted strings with \" and \\ escapes, numbers, booleans and
 // unquoted RFC 3339 date-times. Each endpoint then decides which fields and
@@ -214,7 +214,8 @@ func (n *Compare) Eval(get func(string) (Value, bool)) bool {
 		return fv.Kind != KindNull
 	}
 	// Every comparison with a null field is false: "lastUsed le X" never
-	// matches a token that was never used (ref §14 q2, the inferred answer).
+	// matches a token that was never used (undocumented: the likely reading,
+	// and the strict one).
 	if fv.Kind == KindNull {
 		return false
 	}

@@ -19,7 +19,7 @@ const (
 	BadCredentialsUnauthorized  = "unauthorized"
 )
 
-// defaultTokenPath is the documented token endpoint (ref §7).
+// defaultTokenPath is the documented token endpoint.
 const defaultTokenPath = "/oauth/token"
 
 // viewSettings are the options about who the caller is and how it logs in.
@@ -130,7 +130,7 @@ func (s *Sim) writeBadCredentials(w http.ResponseWriter) {
 	writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "Bad client credentials"})
 }
 
-// oauthInfo is the GET /oauth/info answer (ref §1).
+// oauthInfo is the GET /oauth/info answer, with the documented fields.
 type oauthInfo struct {
 	TenantID          string `json:"tenantId"`
 	TenantName        string `json:"tenantName"`

@@ -46,7 +46,7 @@ func TestNonAdminListing(t *testing.T) {
 	}
 }
 
-// The access token is a JWT whose claims name the caller (ref §7, §15).
+// The access token is a JWT whose claims name the caller.
 func TestAccessTokenClaims(t *testing.T) {
 	e := newEnv(t, Options{RateLimit: -1})
 	c := plainUser(e)

@@ -19,7 +19,7 @@ const patFilterSupport = "supported: lastUsed le <date-time>, lastUsed isnull"
 // quoted dates) is an error whose text the 400 response carries.
 //
 // Composites are refused on purpose: whether the real service accepts
-// "lastUsed le X or lastUsed isnull" is unknown (ref §14 q2), so the simulator
+// "lastUsed le X or lastUsed isnull" is undocumented, so the simulator
 // takes the strict reading and a client that relied on it would fail here
 // rather than in production. An empty value means no filter (nil predicate).
 func CompilePATFilter(s string) (func(*pat.Token) bool, error) {

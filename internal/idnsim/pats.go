@@ -39,7 +39,7 @@ func (s *Sim) listTokens(w http.ResponseWriter, r *http.Request, c *caller, v *a
 	default:
 		if !c.hasAll(scopeAllRead, scopeAllManage) {
 			if owner == "" && s.nonAdminSeesOwn() && c.has(scopeMyRead, scopeMyManage, scopeAllRead, scopeAllManage) {
-				// The other undocumented answer (ref §15): 200 with only
+				// The other undocumented answer: 200 with only
 				// the caller's own tokens, indistinguishable by shape from
 				// a complete listing.
 				owner = c.identityID
@@ -121,8 +121,8 @@ type createResponse struct {
 	Created                    string     `json:"created"`
 	AccessTokenValiditySeconds int        `json:"accessTokenValiditySeconds"`
 	// ExpirationDate is null for a never-expiring v2025/v1 token although the
-	// spec declares it required and non-nullable here (ref §4.3 calls this a
-	// spec inconsistency): null is the only truthful value.
+	// spec declares it required and non-nullable here (a spec inconsistency):
+	// null is the only truthful value.
 	ExpirationDate *string `json:"expirationDate"`
 }
 
@@ -137,7 +137,7 @@ func hasMediaType(r *http.Request, want string) bool {
 // An omitted or null scope is stored and listed as ["sp:scopes:all"], the
 // documented default; null scopes in listings come only from seeded or
 // scenario tokens (tokens made before scopes existed). An empty scope list is
-// refused: it would grant nothing and the reference does not say the service
+// refused: it would grant nothing and the documentation does not say the service
 // accepts it.
 func (s *Sim) createToken(w http.ResponseWriter, r *http.Request, c *caller, v *apiVersion, body []byte) {
 	if !c.has(scopeMyManage, scopeAllManage) {
@@ -228,7 +228,7 @@ func nullToEmpty(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-// createExpiration applies the version's expiration rules (ref §4.2, §5) and
+// createExpiration applies the version's documented expiration rules and
 // returns a 400 message, or "".
 func (s *Sim) createExpiration(t *pat.Token, v *apiVersion, req createRequest, now time.Time) string {
 	sixMonths := now.AddDate(0, 6, 0)
@@ -368,7 +368,7 @@ func (s *Sim) patchLocked(c *caller, v *apiVersion, id string, ops []patchOp, pa
 	}
 	if rec.tok.Owner.ID != c.identityID {
 		if !patchOthers {
-			// What a real tenant answers (ref §15, forum thread 78114), also to
+			// What a real tenant answers, also to
 			// an org admin with sp:scopes:all: only the owner may PATCH.
 			return http.StatusForbidden, Msg403Refused, nil
 		}

@@ -368,7 +368,7 @@ func TestPatch(t *testing.T) {
 			}},
 		{name: "add replaces a member", caller: idUserMyMng, version: "v3", id: idUserSources,
 			body: `[{"op":"add","path":"/name","value":"added"}]`, status: 200},
-		// The real tenant (ref §15, forum thread 78114): an org admin with
+		// What a real tenant answers: an org admin with
 		// sp:scopes:all gets this 403 on another user's PAT, in every version.
 		{name: "another owner's token is refused by default", caller: idAdminAll, version: "v3", id: idOttoStale,
 			body: `[{"op":"replace","path":"/scope","value":["sp:scopes:default"]}]`, status: 403, msg: Msg403Refused},

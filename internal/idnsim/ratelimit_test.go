@@ -21,7 +21,8 @@ func TestRateLimit(t *testing.T) {
 	if r.status != 429 || r.header.Get("Retry-After") != "7" || string(r.body) != `{"message":" Rate Limit Exceeded "}` {
 		t.Fatalf("4th request: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
 	}
-	// Another API version has its own window (ref §8: per client id and API version).
+	// Another API version has its own window (the documented limit is per
+	// client id and API version).
 	if r := get("/v2025/personal-access-tokens"); r.status != 200 {
 		t.Fatalf("v2025 shares the v3 window: %d", r.status)
 	}

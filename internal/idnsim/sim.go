@@ -44,7 +44,7 @@ const (
 	DefaultRateLimit                  = 100
 	DefaultRateWindow                 = 10 * time.Second
 	DefaultAccessTokenValiditySeconds = 43200
-	// MaxTokensPerOwner is the per-user cap the UI enforces (ref §9).
+	// MaxTokensPerOwner is the per-user cap the UI enforces.
 	MaxTokensPerOwner = 10
 	// maxBodyBytes bounds a request body; far above any PAT request.
 	maxBodyBytes = 1 << 20
@@ -66,10 +66,10 @@ type Options struct {
 	// PatchOthers lets an org admin with sp:scopes:all or
 	// sp:all-personal-access-tokens:manage PATCH other owners' tokens. NOT how
 	// a real tenant behaves: off (the default), a per-token PATCH of another
-	// owner's token is refused with the 403 a real tenant answers (ref §15,
-	// forum thread 78114: "The server understood the request but refuses to
-	// authorize it"), and the spec lists only sp:my-personal-access-tokens:manage
-	// for PATCH. A test that turns it on must say why.
+	// owner's token is refused with the 403 a real tenant answers ("The server
+	// understood the request but refuses to authorize it"), and the spec lists
+	// only sp:my-personal-access-tokens:manage for PATCH. A test that turns it
+	// on must say why.
 	PatchOthers bool
 	// PageCap > 0 silently truncates every token listing to this many items,
 	// as a paging server with that page size would (limit and offset are
@@ -84,12 +84,12 @@ type Options struct {
 	// Paging models a server that pages the PAT list as the standard
 	// collection parameters describe: limit (default and maximum 250) and
 	// offset are honoured. Off by default: no version declares limit or
-	// offset on the PAT list and public callers list it unpaged (ref §15),
-	// so the faithful tenant ignores them.
+	// offset on the PAT list and its public callers (the official SDKs among
+	// them) list it unpaged, so the faithful tenant ignores them.
 	Paging bool
 	// NonAdminListing is what a caller without the right
 	// idn:all-personal-access-tokens:read gets when it lists every owner's
-	// tokens (undocumented, ref §15): NonAdminForbidden ("", the default: 403)
+	// tokens (undocumented): NonAdminForbidden ("", the default: 403)
 	// or NonAdminOwn (200 with only the caller's own tokens).
 	NonAdminListing string
 	// BadCredentials is the 401 body for a wrong client id or secret at the

@@ -18,8 +18,8 @@ import (
 )
 
 // Expire goes through the admin bulk update (PATCH
-// /personal-access-tokens/v1/bulk-update): a real tenant refuses a
-// per-token PATCH of another owner's token, even to an org admin (ref §15),
+// /personal-access-tokens/v1/bulk-update): a real tenant refuses (403) a
+// per-token PATCH of another owner's token, even to an org admin,
 // and the bulk update is the documented route for every owner's token. One
 // patch is applied to every id of a call, so expires are batched by
 // identical operations (the same policy at the same run time sets the same

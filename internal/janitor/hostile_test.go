@@ -16,7 +16,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
-// The hostile-tenant scenarios of issue 10 end to end: a server on 127.0.0.1
+// The hostile-tenant scenarios end to end: a server on 127.0.0.1
 // in front of the simulated tenant (or instead of parts of it) misbehaves,
 // and the tests check what the tenant and every other server received, what
 // the journal says, and the run's error.

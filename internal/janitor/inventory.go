@@ -18,8 +18,8 @@ import (
 
 // PageCap is the page size cap of the SailPoint API family (limit: default and
 // maximum 250). No API version declares limit or offset on the PAT list and
-// public callers list it unpaged (ref §15), but a tenant that silently capped
-// it would return exactly this many tokens. So a listing of exactly PageCap
+// its public callers (the official SDKs among them) list it unpaged, but a
+// tenant that silently capped it would return exactly this many tokens. So a listing of exactly PageCap
 // items is probed once more, the same listing with limit=250&offset=250 (see
 // probeCapped): a server that pages answers another page, one that ignores
 // the parameters the same tokens. tenant.unpaged: true skips the probe.

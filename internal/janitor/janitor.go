@@ -43,7 +43,7 @@ type Metrics interface {
 	// SetTokensMatched records how many tokens a policy won at the last run.
 	SetTokensMatched(policy string, n int)
 	// AddAction counts one action outcome: OutcomeApplied, OutcomeWouldApply,
-	// OutcomeFailed or OutcomeSkipped (the DESIGN.md label values).
+	// OutcomeFailed or OutcomeSkipped (the actions_total{outcome} values).
 	AddAction(policy, action, outcome string)
 	// AddGuardrailTrip counts one tripped guardrail by name.
 	AddGuardrailTrip(guard string)

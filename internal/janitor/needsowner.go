@@ -14,7 +14,7 @@ import (
 const ReasonNeedsOwner = "the API lets only a token's owner change its scopes"
 
 // A real tenant refuses a PATCH of another owner's personal access token,
-// also to an org admin with sp:scopes:all (ref §15, forum thread 78114), and
+// also to an org admin with sp:scopes:all (a 403 whatever the scopes), and
 // the admin bulk update writes only the expiration. So the patch action
 // (scopes, name) is carried out only on tokens owned by patjanitor's own
 // identity; on every other token the item is needs-owner: no request, and

@@ -45,7 +45,8 @@ const (
 	SkipShutdown = "shutdown"
 )
 
-// Values of actions_total{outcome} (DESIGN.md).
+// Values of actions_total{outcome}; the alert rules and docs/operations.md
+// use the same words.
 const (
 	OutcomeApplied    = "applied"     // the mutation succeeded
 	OutcomeWouldApply = "would_apply" // a report-mode match: nothing was sent

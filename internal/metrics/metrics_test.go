@@ -22,10 +22,9 @@ import (
 	"github.com/patjanitor/patjanitor/internal/notify"
 )
 
-// designNames is the metric list of DESIGN.md ("Metrics" and "Owners,
-// notifications and grace periods"), plus runs_skipped_total, which the
-// daemon issue asks for (a run skipped because another was in progress).
-// It is written out here, not derived, so that a rename in the package fails
+// designNames is the metric list users rely on (docs/operations.md, section
+// Metrics), runs_skipped_total (a run skipped because another was in
+// progress) among them. It is written out here, not derived, so that a rename in the package fails
 // this test: dashboards and alerts depend on these names.
 var designNames = []string{
 	"build_info", "runs_total", "run_duration_seconds", "last_run_timestamp_seconds",
@@ -36,7 +35,7 @@ var designNames = []string{
 	"notifications_total", "pending_actions", "owner_lookups_total",
 	"runs_skipped_total",
 	"plans_awaiting_approval", "approved_plans_total",
-	// issue 11: patjanitor's own PAT expiry and a partial view.
+	// patjanitor's own PAT expiry and a partial view.
 	"credential_expiry_timestamp_seconds", "partial_view",
 	"run_in_progress", "api_wait_seconds",
 }
@@ -530,7 +529,8 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-// No label may carry token or owner data (DESIGN.md: no token ids, names or owners as labels).
+// No label may carry token or owner data: no token ids, names or owners as
+// labels, or a tenant's token count would become its series count.
 func TestNoTokenOrOwnerLabels(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	exercise(metrics.New(reg))

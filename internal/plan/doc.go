@@ -2,7 +2,7 @@
 // tenant's personal access tokens and why, in the form a reviewer reads,
 // saves, approves and later hands to `patjanitor apply`.
 //
-// The document is JSON (DESIGN.md, section Plan). It carries a planHash that
+// The document is JSON (what `plan -o json` and `--out` write). It carries a planHash that
 // binds the reviewed content: apply refuses a plan whose content no longer
 // hashes to it. The hash is defined over the canonical encoding (see Seal), not
 // over the bytes of a file, so a plan survives re-indentation but not an edit.

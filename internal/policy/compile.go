@@ -164,8 +164,8 @@ const enforceRank = 10
 // Why mode first: with "most destructive wins" alone, a report-mode policy
 // earlier in the file with the same action wins every token it shares with an
 // enforce-mode one, so switching a policy to enforce acted on almost none of
-// its matches (issue 12: the shipped enforce overlay's never-used-30d lost 35
-// of 36 tokens to the report-mode unused-90d). Turning a policy to enforce
+// its matches (the shipped enforce overlay's never-used-30d lost 35 of 36
+// tokens to the report-mode unused-90d). Turning a policy to enforce
 // must make it act on what it matches.
 func precedence(m Mode, a Action) int {
 	r := a.Rank()

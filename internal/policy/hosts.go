@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// KnownAPIHosts are the forms of SailPoint's API hosts (ref §15); every one
-// contains ".api.".
+// KnownAPIHosts are the forms of SailPoint's API hosts seen on real tenants;
+// every one contains ".api.".
 var KnownAPIHosts = []string{
 	"{tenant}.api.identitynow.com",
 	"{tenant}.api.identitynow-demo.com",
