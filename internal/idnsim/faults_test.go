@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// rawGet performs a request and returns the status and the body read error.
+// rawDo performs a request and returns the status, the body and the body read error.
 func (e *env) rawDo(method, path, bearer string) (int, []byte, error) {
 	e.t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
