@@ -20,15 +20,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
-func mustOpen(t *testing.T, path string) *os.File {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 const noLimits = "limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}\n"
 
 const enforceDeleteStale = noLimits + `policies:
