@@ -59,7 +59,9 @@ type graceEnv struct {
 	metrics *metrics.Metrics
 }
 
-func newGraceEnv(t *testing.T, cfg string) *graceEnv {
+func newGraceEnv(t *testing.T, cfg string) *graceEnv { return newGraceEnvTB(t, cfg) }
+
+func newGraceEnvTB(t testing.TB, cfg string) *graceEnv {
 	g := &graceEnv{env: newEnv(t, cfg, envOpts{})}
 	g.hook = notifytest.NewReceiver(t, "/hooks/"+hookPathSecret, hookHMACKey, g.clock.Now)
 	g.stPath = filepath.Join(t.TempDir(), state.FileName)

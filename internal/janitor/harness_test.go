@@ -32,7 +32,7 @@ var t0 = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 // env is one end-to-end setup: a simulated tenant on loopback, an API client
 // logged in as its admin PAT, a config and a journal in a temp dir.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *fakeclock.Clock // shared by the simulator, the client and the engine
 	sim     *idnsim.Sim
 	url     string
@@ -55,7 +55,7 @@ func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
 // newEnv starts the simulated tenant and parses the config YAML (its tenant
 // section is filled in here; the test gives limits, exclude and policies).
-func newEnv(t *testing.T, cfgBody string, o envOpts) *env {
+func newEnv(t testing.TB, cfgBody string, o envOpts) *env {
 	t.Helper()
 	clk := fakeclock.New(t0)
 	so := o.sim

@@ -41,7 +41,7 @@ func (h *hostile) requests() []seen {
 	return append([]seen(nil), h.reqs...)
 }
 
-func newHostile(t *testing.T, tls bool, next http.Handler, intercept func(w http.ResponseWriter, r *http.Request) bool) *hostile {
+func newHostile(t testing.TB, tls bool, next http.Handler, intercept func(w http.ResponseWriter, r *http.Request) bool) *hostile {
 	t.Helper()
 	h := &hostile{}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,189 @@
+package janitor_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+)
+
+// The grace-run benchmark: a tenant of graceBenchTokens stale tokens of
+// graceBenchOwners owners under one enforce-mode delete policy with a 14-day
+// grace period, every owner's digest delivered to a signed webhook on
+// 127.0.0.1, the state in a bbolt file, all as `serve` wires it.
+//
+//	go test -run '^$' -bench BenchmarkGraceRun -benchtime 1x -benchmem ./internal/janitor
+//
+// first is a run over an empty store: it marks every token and warns every
+// owner. again is a later run (an hour on) that has nothing new to do: the
+// marks are the same, the digests identical to the ones delivered. Each
+// reports, per run, the bbolt transactions committed (the txid the file's meta
+// page advanced by; bbolt fdatasyncs twice per commit), the peak heap, the
+// size of state.db and the bytes a mark takes in it (key and value).
+const (
+	graceBenchTokens = 21000
+	graceBenchOwners = 7000
+)
+
+func BenchmarkGraceRun(b *testing.B) {
+	b.Run("first", func(b *testing.B) {
+		g := newGraceBench(b)
+		for range b.N {
+			b.StopTimer()
+			g.reset()
+			b.StartTimer()
+			g.measure(b)
+		}
+		g.report(b)
+	})
+	b.Run("again", func(b *testing.B) {
+		g := newGraceBench(b)
+		for range b.N {
+			b.StopTimer()
+			g.reset()
+			g.run(b) // the first run, not measured
+			g.hook.Take()
+			g.clock.Advance(time.Hour)
+			b.StartTimer()
+			g.measure(b)
+			b.StopTimer()
+			if n := len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)); n != 0 {
+				b.Fatalf("the later run delivered %d digests, want none", n)
+			}
+			b.StartTimer()
+		}
+		g.report(b)
+	})
+}
+
+type graceBench struct {
+	*graceEnv
+	commits, peak, runs uint64
+	dbSize, markBytes   int64
+	marks               int
+}
+
+// benchID is a tenant-like id: 32 lowercase hex digits.
+func benchID(kind string, i int) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s-%d", kind, i))
+	return hex.EncodeToString(sum[:16])
+}
+
+func newGraceBench(b *testing.B) *graceBench {
+	g := &graceBench{graceEnv: newGraceEnvTB(b, graceConfig)}
+	for i := range graceBenchTokens {
+		g.add(benchID("token", i), benchID("owner", i%graceBenchOwners), fmt.Sprintf("ci-deploy-%05d", i), 400*day, 200*day)
+	}
+	return g
+}
+
+// reset starts over with an empty store and the clock at t0.
+func (g *graceBench) reset() {
+	if g.st != nil {
+		_ = g.st.Close()
+		g.st = nil
+	}
+	_ = os.Remove(g.stPath)
+	g.clock.Set(t0)
+	g.openStore()
+}
+
+func (g *graceBench) run(b *testing.B) {
+	if _, err := g.engine().Run(context.Background()); err != nil {
+		b.Fatalf("grace run: %v", err)
+	}
+}
+
+// measure runs once and records the commits (by the store's txid) and the
+// peak heap, sampled while the run goes.
+func (g *graceBench) measure(b *testing.B) {
+	b.StopTimer()
+	before := g.txid(b)
+	g.openStore()
+	runtime.GC()
+	var peak uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	b.StartTimer()
+	g.run(b)
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	after := g.txid(b)
+	g.openStore()
+	g.commits += after - before
+	g.peak = max(g.peak, peak)
+	g.runs++
+	b.StartTimer()
+}
+
+// txid closes the store and reads the id of its last committed transaction
+// and its size with bbolt itself (the store holds an exclusive lock).
+func (g *graceBench) txid(b *testing.B) uint64 {
+	_ = g.st.Close()
+	g.st = nil
+	db, err := bolt.Open(g.stPath, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	var id uint64
+	err = db.View(func(tx *bolt.Tx) error {
+		id = uint64(tx.ID())
+		g.dbSize = tx.Size()
+		g.marks, g.markBytes = 0, 0
+		if mb := tx.Bucket([]byte("marks")); mb != nil {
+			return mb.ForEach(func(k, v []byte) error {
+				g.marks++
+				g.markBytes += int64(len(k) + len(v))
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return id
+}
+
+func (g *graceBench) report(b *testing.B) {
+	if g.runs == 0 {
+		return
+	}
+	b.ReportMetric(float64(g.commits)/float64(g.runs), "commits/op")
+	b.ReportMetric(float64(g.peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(g.dbSize)/(1<<20), "state.db-MB")
+	if g.marks > 0 {
+		b.ReportMetric(float64(g.markBytes)/float64(g.marks), "B/mark")
+	}
+	if g.marks != graceBenchTokens {
+		b.Fatalf("the store holds %d marks, want %d", g.marks, graceBenchTokens)
+	}
+}
