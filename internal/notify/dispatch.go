@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/httpx"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -18,10 +19,13 @@ import (
 type Outbox interface {
 	Enqueue(ctx context.Context, entries ...state.OutboxEntry) error
 	DueOutbox(ctx context.Context, now time.Time) ([]state.OutboxEntry, error)
-	Delivered(ctx context.Context, id string, at time.Time) ([]state.Mark, error)
-	Deferred(ctx context.Context, id string, attempts int, next time.Time, lastError string) error
-	Drop(ctx context.Context, id string) error
-	LastDelivery(ctx context.Context, ownerID string) (state.Delivery, bool, error)
+	// Settle records what a dispatch did with entries: delivered (and the
+	// clocks it starts), dropped, deferred; in one transaction.
+	Settle(ctx context.Context, batch ...state.Settlement) (map[string][]state.Mark, error)
+	Drop(ctx context.Context, ids ...string) error
+	// LastDeliveries are the owners' last delivered digests, by
+	// pat.IDKey(owner id).
+	LastDeliveries(ctx context.Context, ownerIDs []string) (map[string]state.Delivery, error)
 }
 
 // Metrics receives one call per message and final outcome of a dispatch
@@ -177,23 +181,33 @@ func (d *Dispatcher) Send(ctx context.Context, msgs ...*Message) (Report, error)
 	// run): a message must reach the outbox to be delivered later; only the
 	// delivery attempts stop with ctx.
 	book := context.WithoutCancel(ctx)
+	var owners []string
 	for _, m := range msgs {
 		if err := m.Validate(); err != nil {
 			return rep, fmt.Errorf("send notifications: %w", err)
 		}
+		if m.Fingerprint() != "" {
+			owners = append(owners, m.OwnerID())
+		}
+	}
+	var last map[string]state.Delivery
+	if len(owners) > 0 {
+		var err error
+		if last, err = d.o.Outbox.LastDeliveries(book, owners); err != nil {
+			return rep, fmt.Errorf("send notifications: %w", err)
+		}
+	}
+	var stale []string
+	for _, m := range msgs {
 		if fp := m.Fingerprint(); fp != "" {
-			last, ok, err := d.o.Outbox.LastDelivery(book, m.OwnerID())
-			if err != nil {
-				return rep, fmt.Errorf("send notifications: %w", err)
-			}
-			if ok && last.Suppresses(fp, now, d.o.DigestInterval) {
+			if l, ok := last[pat.IDKey(m.OwnerID())]; ok && l.Suppresses(fp, now, d.o.DigestInterval) {
 				// An older, different digest still pending for this owner is
-				// stale: the owner already has the current one.
-				if err := d.o.Outbox.Drop(book, m.ID); err != nil {
-					return rep, fmt.Errorf("send notifications: %w", err)
-				}
+				// stale: the owner already has the current one. (Dropped
+				// together below: one transaction, none when there is
+				// nothing to drop, the usual case.)
+				stale = append(stale, m.ID)
 				d.o.Logger.Debug("digest suppressed: same marks delivered recently",
-					zap.String("receiver", m.Receiver), zap.String("message_id", m.ID), zap.Time("last_sent", last.SentAt))
+					zap.String("receiver", m.Receiver), zap.String("message_id", m.ID), zap.Time("last_sent", l.SentAt))
 				d.record(&rep, Result{ID: m.ID, Receiver: m.Receiver, Kind: m.Kind, Outcome: Suppressed})
 				continue
 			}
@@ -207,6 +221,11 @@ func (d *Dispatcher) Send(ctx context.Context, msgs ...*Message) (Report, error)
 			Marks: m.MarkKeys(), Payload: payload, CreatedAt: m.CreatedAt,
 		})
 	}
+	if len(stale) > 0 {
+		if err := d.o.Outbox.Drop(book, stale...); err != nil {
+			return rep, fmt.Errorf("send notifications: %w", err)
+		}
+	}
 	if len(entries) > 0 {
 		if err := d.o.Outbox.Enqueue(book, entries...); err != nil {
 			return rep, err
@@ -216,6 +235,19 @@ func (d *Dispatcher) Send(ctx context.Context, msgs ...*Message) (Report, error)
 	rep.Results = append(rep.Results, fl.Results...)
 	return rep, err
 }
+
+// Settling a dispatch's outcomes in the store is batched: one transaction
+// (two fdatasyncs) per delivery made a first run with thousands of owner
+// digests spend most of its time syncing. A batch is settled when it holds
+// settleBatch outcomes, when its first delivery is settleAfter old, and at
+// the end of the dispatch. A crash in between loses the record of at most
+// one batch of deliveries: those warnings are sent again by the next run and
+// their clocks start then, later than the owner was first told, never
+// sooner (see state.Settle).
+const (
+	settleBatch = 500
+	settleAfter = 2 * time.Second
+)
 
 // Flush tries every outbox entry that is due. When ctx ends it stops: the
 // entry in flight is deferred and the rest stay due for the next dispatch
@@ -236,26 +268,59 @@ func (d *Dispatcher) Flush(ctx context.Context) (Report, error) {
 		return rep, fmt.Errorf("flush notifications: %w", err)
 	}
 	book := context.WithoutCancel(ctx)
+	var batch []state.Settlement
+	var sent []int // the results of batch's deliveries, in rep
+	var first time.Time
+	settle := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		started, err := d.o.Outbox.Settle(book, batch...)
+		for _, i := range sent {
+			r := &rep.Results[i]
+			if err == nil {
+				r.Warned = started[r.ID]
+			}
+			d.o.Logger.Info("notification sent", zap.String("receiver", r.Receiver), zap.String("kind", string(r.Kind)),
+				zap.String("message_id", r.ID), zap.Int("attempts", r.Attempts), zap.Int("grace_clocks_started", len(r.Warned)))
+		}
+		batch, sent = batch[:0], sent[:0]
+		if err != nil {
+			return fmt.Errorf("flush notifications: %w", err)
+		}
+		return nil
+	}
 	for _, e := range due {
 		if ctx.Err() != nil {
 			break
 		}
-		res, err := d.deliverEntry(ctx, book, e)
+		res, st := d.deliverEntry(ctx, e)
+		if res.Outcome == Sent {
+			sent = append(sent, len(rep.Results))
+			if len(sent) == 1 {
+				first = st.DeliveredAt
+			}
+		}
 		d.record(&rep, res)
-		if err != nil {
-			return rep, err
+		batch = append(batch, st)
+		if len(batch) >= settleBatch || (len(sent) > 0 && d.o.Clock().Sub(first) >= settleAfter) {
+			if err := settle(); err != nil {
+				return rep, err
+			}
 		}
 	}
-	return rep, nil
+	return rep, settle()
 }
 
-func (d *Dispatcher) deliverEntry(ctx, book context.Context, e state.OutboxEntry) (Result, error) {
+// deliverEntry tries e and returns the result and what the store must
+// record of it.
+func (d *Dispatcher) deliverEntry(ctx context.Context, e state.OutboxEntry) (Result, state.Settlement) {
 	res := Result{ID: e.ID, Receiver: e.Receiver, Kind: Kind(e.Kind)}
 	log := d.o.Logger.With(zap.String("receiver", e.Receiver), zap.String("kind", e.Kind), zap.String("message_id", e.ID))
-	fail := func(reason Reason, err error) (Result, error) {
+	fail := func(reason Reason, err error) (Result, state.Settlement) {
 		res.Outcome, res.Reason, res.Err = Failed, reason, err
 		log.Error("notification dropped", zap.String("reason", string(reason)), zap.Int("attempts_total", e.Attempts+res.Attempts), zap.Error(err))
-		return res, d.o.Outbox.Drop(book, e.ID)
+		return res, state.Settlement{ID: e.ID, Drop: true}
 	}
 	now := d.o.Clock()
 	if now.Sub(e.CreatedAt) > d.o.MaxAge {
@@ -275,10 +340,7 @@ func (d *Dispatcher) deliverEntry(ctx, book context.Context, e state.OutboxEntry
 	retry, err := d.attempt(ctx, n, &m, log, &res)
 	if err == nil {
 		res.Outcome = Sent
-		warned, werr := d.o.Outbox.Delivered(book, e.ID, d.o.Clock())
-		res.Warned = warned
-		log.Info("notification sent", zap.Int("attempts", res.Attempts), zap.Int("grace_clocks_started", len(warned)))
-		return res, werr
+		return res, state.Settlement{ID: e.ID, DeliveredAt: d.o.Clock()}
 	}
 	res.Reason, res.Err = reasonFor(err), err
 	if !retry {
@@ -288,7 +350,7 @@ func (d *Dispatcher) deliverEntry(ctx, book context.Context, e state.OutboxEntry
 	total := e.Attempts + res.Attempts
 	next := d.o.Clock().Add(d.retryDelay(total, err))
 	log.Warn("notification deferred", zap.String("reason", string(res.Reason)), zap.Int("attempts_total", total), zap.Time("next_attempt", next), zap.Error(err))
-	return res, d.o.Outbox.Deferred(book, e.ID, total, next, err.Error())
+	return res, state.Settlement{ID: e.ID, Attempts: total, NextAttempt: next, LastError: err.Error()}
 }
 
 // Withdraw removes undelivered messages from the outbox, for example the
@@ -299,11 +361,13 @@ func (d *Dispatcher) Withdraw(ctx context.Context, ids ...string) error {
 	if d.o.Outbox == nil {
 		return errors.New("notify dispatcher: no outbox")
 	}
-	book := context.WithoutCancel(ctx)
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := d.o.Outbox.Drop(context.WithoutCancel(ctx), ids...); err != nil {
+		return fmt.Errorf("withdraw notification: %w", err)
+	}
 	for _, id := range ids {
-		if err := d.o.Outbox.Drop(book, id); err != nil {
-			return fmt.Errorf("withdraw notification: %w", err)
-		}
 		d.o.Logger.Debug("notification withdrawn", zap.String("message_id", id))
 	}
 	return nil

@@ -1,8 +1,8 @@
 package state
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -87,16 +87,18 @@ func (m Mark) validate() error {
 // The descriptive fields (name, owner, action, reason, grace) take the new
 // values. If the grace changed after the warning, the deadline follows it,
 // but never to before the deadline the owner was told.
-func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (Mark, bool, error) {
+func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (stored Mark, created, wrote bool, err error) {
 	if err := m.validate(); err != nil {
-		return Mark{}, false, err
+		return Mark{}, false, false, err
 	}
+	key := m.Key().key()
+	raw := b.Get([]byte(key))
+	found := raw != nil
 	var old Mark
-	found, err := getJSON(b, m.Key().key(), &old)
-	if err != nil {
-		return Mark{}, false, err
-	}
 	if found {
+		if old, err = decodeMark([]byte(key), raw); err != nil {
+			return Mark{}, false, false, fmt.Errorf("decode mark %q: %w", key, err)
+		}
 		m.MarkedAt, m.WarnedAt = old.MarkedAt, old.WarnedAt
 	} else {
 		m.WarnedAt = nil
@@ -113,7 +115,12 @@ func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (Mark, bool, error) {
 		d := DeadlineAfter(*m.WarnedAt, m.Grace, told)
 		m.Deadline = &d
 	}
-	return m, !found, putJSON(b, m.Key().key(), m)
+	enc := encodeMark(key, m)
+	if found && bytes.Equal(enc, raw) {
+		// Re-evaluated and unchanged: the common case of every run.
+		return old, false, false, nil
+	}
+	return m, !found, true, putMark(b, key, enc)
 }
 
 // DeadlineAfter is the deadline of a mark warned at warned with grace: warned
@@ -134,7 +141,7 @@ func (s *Store) PutMark(ctx context.Context, m Mark) (Mark, error) {
 	var out Mark
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var err error
-		out, _, err = upsertMark(bucket(tx, bucketMarks), m, s.clock())
+		out, _, _, err = upsertMark(bucket(tx, bucketMarks), m, s.clock())
 		return err
 	})
 	if err != nil {
@@ -163,8 +170,8 @@ func (s *Store) Marks(ctx context.Context) ([]Mark, error) {
 	var out []Mark
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return bucket(tx, bucketMarks).ForEach(func(k, v []byte) error {
-			var m Mark
-			if err := json.Unmarshal(v, &m); err != nil {
+			m, err := decodeMark(k, v)
+			if err != nil {
 				return fmt.Errorf("decode mark %q: %w", k, err)
 			}
 			out = append(out, m)
@@ -217,18 +224,22 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 		scope[p] = true
 	}
 	var ch MarkChanges
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	// A run that finds every mark as it was (the usual run) commits nothing.
+	err := s.updateIfChanged(ctx, func(tx *bolt.Tx) (bool, error) {
+		ch = MarkChanges{}
 		b := bucket(tx, bucketMarks)
 		now := s.clock()
+		changed := false
 		seen := make(map[string]bool, len(current))
 		for _, m := range current {
 			if !scope[m.Policy] {
-				return fmt.Errorf("mark %s: policy %q is not among the reconciled policies", m.Key(), m.Policy)
+				return false, fmt.Errorf("mark %s: policy %q is not among the reconciled policies", m.Key(), m.Policy)
 			}
-			stored, created, err := upsertMark(b, m, now)
+			stored, created, wrote, err := upsertMark(b, m, now)
 			if err != nil {
-				return err
+				return false, err
 			}
+			changed = changed || wrote
 			seen[m.Key().key()] = true
 			if created {
 				ch.New = append(ch.New, stored)
@@ -241,26 +252,28 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 			if seen[string(k)] {
 				return nil
 			}
-			var m Mark
-			if err := json.Unmarshal(v, &m); err != nil {
+			_, pol, _ := bytes.Cut(k, []byte{0})
+			if !scope[string(pol)] {
+				return nil
+			}
+			m, err := decodeMark(k, v)
+			if err != nil {
 				return fmt.Errorf("decode mark %q: %w", k, err)
 			}
-			if scope[m.Policy] {
-				stale = append(stale, m)
-			}
+			stale = append(stale, m)
 			return nil
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
 		// Deleting while iterating with ForEach is not allowed in bbolt.
 		for _, m := range stale {
 			if err := b.Delete([]byte(m.Key().key())); err != nil {
-				return fmt.Errorf("delete mark %s: %w", m.Key(), err)
+				return false, fmt.Errorf("delete mark %s: %w", m.Key(), err)
 			}
 		}
 		ch.Removed = stale
-		return nil
+		return changed || len(stale) > 0, nil
 	})
 	if err != nil {
 		return MarkChanges{}, fmt.Errorf("reconcile marks: %w", err)

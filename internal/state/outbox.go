@@ -43,6 +43,31 @@ func (s *Store) LastDelivery(ctx context.Context, ownerID string) (Delivery, boo
 	return d, found, nil
 }
 
+// LastDeliveries returns the last recorded digest delivery of each of the
+// owners that has one, by pat.IDKey of the owner id, in one read.
+func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[string]Delivery, error) {
+	out := make(map[string]Delivery, len(ownerIDs))
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := bucket(tx, bucketDeliveries)
+		for _, id := range ownerIDs {
+			key := pat.IDKey(id)
+			var d Delivery
+			found, err := getJSON(b, key, &d)
+			if err != nil {
+				return fmt.Errorf("owner %s: %w", id, err)
+			}
+			if found {
+				out[key] = d
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get deliveries: %w", err)
+	}
+	return out, nil
+}
+
 // RecordDelivery stores d as the owner's last delivery.
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
@@ -149,64 +174,134 @@ func (s *Store) DueOutbox(ctx context.Context, now time.Time) ([]OutboxEntry, er
 	return due, nil
 }
 
-// Delivered applies a successful delivery in one transaction: the entry
-// leaves the outbox, a digest becomes its owner's last delivery, and the
-// marks it listed start their grace clocks at at. It returns the marks whose
-// clock started. An entry no longer in the outbox (replaced or removed
-// meanwhile) changes nothing.
-func (s *Store) Delivered(ctx context.Context, id string, at time.Time) ([]Mark, error) {
-	var started []Mark
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+// Settlement is what one dispatch made of an outbox entry, for Settle.
+// Exactly one of Delivered, Drop and Retry applies.
+type Settlement struct {
+	ID string
+	// DeliveredAt, if set, is when the entry was delivered.
+	DeliveredAt time.Time
+	// Drop removes an entry that will never be delivered (a permanent
+	// failure, or one too old to matter).
+	Drop bool
+	// Attempts, NextAttempt and LastError record a failed attempt to be
+	// retried at NextAttempt (neither delivered nor dropped).
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string
+}
+
+// Settle applies the outcomes of a dispatch in one transaction, in order. A
+// delivery leaves the outbox, a digest becomes its owner's last delivery, and
+// the marks it listed start their grace clocks at DeliveredAt, all in the
+// transaction that records it: a warning is never recorded without its clock,
+// nor a clock started without the delivery. It returns, by entry id, the
+// marks whose clock started. An entry no longer in the outbox (replaced or
+// removed meanwhile) changes nothing, and a batch that changes nothing
+// commits nothing.
+//
+// The dispatcher settles a batch of deliveries at a time: a crash after a
+// delivery and before its batch is settled leaves the entry in the outbox and
+// its marks without a clock, so the warning is sent again and the clock
+// starts later than the first delivery, never sooner.
+func (s *Store) Settle(ctx context.Context, batch ...Settlement) (map[string][]Mark, error) {
+	var started map[string][]Mark
+	err := s.updateIfChanged(ctx, func(tx *bolt.Tx) (bool, error) {
+		started = nil
 		ob := bucket(tx, bucketOutbox)
-		var e OutboxEntry
-		found, err := getJSON(ob, id, &e)
-		if err != nil || !found {
-			return err
-		}
-		if err := ob.Delete([]byte(id)); err != nil {
-			return fmt.Errorf("delete outbox entry: %w", err)
-		}
-		if e.OwnerID != "" && e.Fingerprint != "" {
-			d := Delivery{OwnerID: e.OwnerID, Receiver: e.Receiver, MessageID: e.ID, Fingerprint: e.Fingerprint, SentAt: at}
-			if err := putJSON(bucket(tx, bucketDeliveries), pat.IDKey(e.OwnerID), d); err != nil {
-				return err
+		changed := false
+		for _, st := range batch {
+			var e OutboxEntry
+			found, err := getJSON(ob, st.ID, &e)
+			if err != nil {
+				return false, err
+			}
+			if !found {
+				continue
+			}
+			changed = true
+			switch {
+			case !st.DeliveredAt.IsZero():
+				ms, err := delivered(tx, e, st.DeliveredAt)
+				if err != nil {
+					return false, fmt.Errorf("record delivery of %s: %w", st.ID, err)
+				}
+				if len(ms) > 0 {
+					if started == nil {
+						started = map[string][]Mark{}
+					}
+					started[st.ID] = ms
+				}
+			case st.Drop:
+				if err := ob.Delete([]byte(st.ID)); err != nil {
+					return false, fmt.Errorf("drop outbox entry %s: %w", st.ID, err)
+				}
+			default:
+				e.Attempts, e.NextAttempt, e.LastError = st.Attempts, st.NextAttempt, st.LastError
+				if err := putJSON(ob, st.ID, e); err != nil {
+					return false, fmt.Errorf("defer outbox entry %s: %w", st.ID, err)
+				}
 			}
 		}
-		started, err = warnMarks(bucket(tx, bucketMarks), e.Marks, at)
-		return err
+		return changed, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("record delivery of %s: %w", id, err)
+		return nil, fmt.Errorf("settle outbox: %w", err)
 	}
 	return started, nil
 }
 
-// Deferred records a failed attempt that will be retried at next.
-func (s *Store) Deferred(ctx context.Context, id string, attempts int, next time.Time, lastError string) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		b := bucket(tx, bucketOutbox)
-		var e OutboxEntry
-		found, err := getJSON(b, id, &e)
-		if err != nil || !found {
-			return err
-		}
-		e.Attempts, e.NextAttempt, e.LastError = attempts, next, lastError
-		return putJSON(b, id, e)
-	})
-	if err != nil {
-		return fmt.Errorf("defer outbox entry %s: %w", id, err)
+// delivered removes e from the outbox, records a digest as its owner's last
+// delivery and starts the clocks of the marks it listed.
+func delivered(tx *bolt.Tx, e OutboxEntry, at time.Time) ([]Mark, error) {
+	if err := bucket(tx, bucketOutbox).Delete([]byte(e.ID)); err != nil {
+		return nil, fmt.Errorf("delete outbox entry: %w", err)
 	}
-	return nil
+	if e.OwnerID != "" && e.Fingerprint != "" {
+		d := Delivery{OwnerID: e.OwnerID, Receiver: e.Receiver, MessageID: e.ID, Fingerprint: e.Fingerprint, SentAt: at}
+		if err := putJSON(bucket(tx, bucketDeliveries), pat.IDKey(e.OwnerID), d); err != nil {
+			return nil, err
+		}
+	}
+	return warnMarks(bucket(tx, bucketMarks), e.Marks, at)
 }
 
-// Drop removes an entry that will never be delivered (a permanent failure or
-// one too old to matter).
-func (s *Store) Drop(ctx context.Context, id string) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		return bucket(tx, bucketOutbox).Delete([]byte(id))
+// Delivered applies a successful delivery in one transaction (Settle of
+// one). It returns the marks whose clock started.
+func (s *Store) Delivered(ctx context.Context, id string, at time.Time) ([]Mark, error) {
+	started, err := s.Settle(ctx, Settlement{ID: id, DeliveredAt: at})
+	if err != nil {
+		return nil, err
+	}
+	return started[id], nil
+}
+
+// Deferred records a failed attempt that will be retried at next.
+func (s *Store) Deferred(ctx context.Context, id string, attempts int, next time.Time, lastError string) error {
+	_, err := s.Settle(ctx, Settlement{ID: id, Attempts: attempts, NextAttempt: next, LastError: lastError})
+	return err
+}
+
+// Drop removes entries that will never be delivered (a permanent failure,
+// one too old to matter, a digest withdrawn or superseded), in one
+// transaction. Ids not in the outbox are not an error; when none is, nothing
+// is written.
+func (s *Store) Drop(ctx context.Context, ids ...string) error {
+	err := s.updateIfChanged(ctx, func(tx *bolt.Tx) (bool, error) {
+		b := bucket(tx, bucketOutbox)
+		changed := false
+		for _, id := range ids {
+			if b.Get([]byte(id)) == nil {
+				continue
+			}
+			if err := b.Delete([]byte(id)); err != nil {
+				return false, fmt.Errorf("drop outbox entry %s: %w", id, err)
+			}
+			changed = true
+		}
+		return changed, nil
 	})
 	if err != nil {
-		return fmt.Errorf("drop outbox entry %s: %w", id, err)
+		return fmt.Errorf("drop outbox entries: %w", err)
 	}
 	return nil
 }

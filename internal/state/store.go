@@ -18,7 +18,7 @@ import (
 const FileName = "state.db"
 
 // SchemaVersion is the newest schema this binary reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // DefaultLockTimeout bounds how long Open waits for another process to release
 // the file. It is short because the only legitimate holder is another
@@ -99,6 +99,8 @@ func migrations() []migration {
 		// Readers build their maps from the stored values by pat.IDKey,
 		// so a store of schema 1 reads the same before the migration.
 		{to: 2, name: "key marks, snoozes and deliveries by lowercase id", apply: migrateToV2, readable: true},
+		// decodeMark reads the JSON marks of schema 2 as well.
+		{to: 3, name: "store marks as compact records", apply: migrateToV3, readable: true},
 	}
 }
 
@@ -272,7 +274,33 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
+// updateIfChanged is update for a transaction that may find nothing to do:
+// fn reports whether it wrote anything, and a transaction that did not is
+// rolled back instead of committed. A bbolt commit writes and fdatasyncs the
+// meta page even when no key changed, and a run that has nothing new to do
+// must not pay a sync per step.
+func (s *Store) updateIfChanged(ctx context.Context, fn func(*bolt.Tx) (bool, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	changed, err := fn(tx)
+	if err != nil || !changed {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// putJSON writes v under key as JSON; a Mark is written in its compact
+// record (markcodec.go), the format of the marks bucket.
 func putJSON(b *bolt.Bucket, key string, v any) error {
+	if m, ok := v.(Mark); ok {
+		return putMark(b, key, encodeMark(key, m))
+	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
@@ -283,10 +311,19 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 	return nil
 }
 
+// getJSON reads the value under key into v; into a *Mark in either of the
+// formats a mark may have (markcodec.go).
 func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
 	raw := b.Get([]byte(key))
 	if raw == nil {
 		return false, nil
+	}
+	if m, ok := v.(*Mark); ok {
+		var err error
+		if *m, err = decodeMark([]byte(key), raw); err != nil {
+			return false, fmt.Errorf("decode mark %q: %w", key, err)
+		}
+		return true, nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return false, fmt.Errorf("decode %s: %w", key, err)
