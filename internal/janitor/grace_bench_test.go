@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 )
@@ -108,8 +106,7 @@ func (g *graceBench) run(b *testing.B) {
 // peak heap, sampled while the run goes.
 func (g *graceBench) measure(b *testing.B) {
 	b.StopTimer()
-	before := g.txid(b)
-	g.openStore()
+	before, _, _, _ := g.storeTxID(b)
 	runtime.GC()
 	var peak uint64
 	stop := make(chan struct{})
@@ -135,42 +132,12 @@ func (g *graceBench) measure(b *testing.B) {
 	b.StopTimer()
 	close(stop)
 	wg.Wait()
-	after := g.txid(b)
-	g.openStore()
+	after, size, marks, markBytes := g.storeTxID(b)
+	g.dbSize, g.marks, g.markBytes = size, marks, markBytes
 	g.commits += after - before
 	g.peak = max(g.peak, peak)
 	g.runs++
 	b.StartTimer()
-}
-
-// txid closes the store and reads the id of its last committed transaction
-// and its size with bbolt itself (the store holds an exclusive lock).
-func (g *graceBench) txid(b *testing.B) uint64 {
-	_ = g.st.Close()
-	g.st = nil
-	db, err := bolt.Open(g.stPath, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
-	var id uint64
-	err = db.View(func(tx *bolt.Tx) error {
-		id = uint64(tx.ID())
-		g.dbSize = tx.Size()
-		g.marks, g.markBytes = 0, 0
-		if mb := tx.Bucket([]byte("marks")); mb != nil {
-			return mb.ForEach(func(k, v []byte) error {
-				g.marks++
-				g.markBytes += int64(len(k) + len(v))
-				return nil
-			})
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return id
 }
 
 func (g *graceBench) report(b *testing.B) {

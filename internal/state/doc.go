@@ -28,7 +28,13 @@
 //     connection pool to store a few hundred small records keyed by id.
 //
 // Values are JSON so that `bbolt` tooling and a human with a backup can read
-// them; keys are plain strings, so iteration order is the key order.
+// them, except the grace marks: a large tenant has tens of thousands, and
+// each is a compact record in the protobuf wire format (markcodec.go). Keys
+// are plain strings, so iteration order is the key order.
+//
+// A transaction that finds nothing to change is rolled back, not committed:
+// every bbolt commit fdatasyncs the file twice, and a run with nothing new
+// to do must not pay that per owner.
 //
 // # Schema
 //

@@ -121,6 +121,9 @@ func packedHex(s string) ([]byte, bool) {
 
 var errMarkRecord = errors.New("malformed mark record")
 
+// maxUnixSec bounds the seconds of a stored time (about year 36,800).
+const maxUnixSec = 1 << 40
+
 // decodeMark reads a mark stored under key in either format.
 func decodeMark(key, raw []byte) (Mark, error) {
 	tok, pol, ok := bytes.Cut(key, []byte{0})
@@ -204,6 +207,12 @@ func decodeMark(key, raw []byte) (Mark, error) {
 			deadline[1] = v
 		case fNoDeadline:
 			noDeadline = v != 0
+		}
+	}
+	for _, t := range [][2]int64{marked, warned, deadline} {
+		// Beyond any real date, and where time.Unix would overflow.
+		if t[0] < -maxUnixSec || t[0] > maxUnixSec || t[1] < 0 || t[1] >= 1e9 {
+			return Mark{}, fmt.Errorf("%w: time %d.%09d out of range", errMarkRecord, t[0], t[1])
 		}
 	}
 	m.Grace = time.Duration(graceSec)*time.Second + time.Duration(graceNsec)

@@ -200,31 +200,41 @@ func (s *Store) migrate(migs []migration) error {
 	if len(migs) > 0 {
 		known = migs[len(migs)-1].to
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
-		if err != nil {
-			return fmt.Errorf("create meta bucket: %w", err)
+	// A store already at this version is not written to: opening it (every
+	// command does) costs no commit and no fdatasync.
+	return s.updateIfChanged(context.Background(), func(tx *bolt.Tx) (bool, error) {
+		meta := tx.Bucket([]byte(bucketMeta))
+		created := meta == nil
+		if created {
+			var err error
+			if meta, err = tx.CreateBucket([]byte(bucketMeta)); err != nil {
+				return false, fmt.Errorf("create meta bucket: %w", err)
+			}
 		}
 		version := 0
 		if v := meta.Get([]byte(keySchema)); v != nil {
+			var err error
 			version, err = strconv.Atoi(string(v))
 			if err != nil {
-				return fmt.Errorf("state store %s: schema version %q is not a number", s.path, v)
+				return false, fmt.Errorf("state store %s: schema version %q is not a number", s.path, v)
 			}
 		}
 		if version > known {
-			return &SchemaError{Path: s.path, Found: version, Supported: known}
+			return false, &SchemaError{Path: s.path, Found: version, Supported: known}
+		}
+		if version == known && !created {
+			return false, nil
 		}
 		for _, m := range migs {
 			if m.to <= version {
 				continue
 			}
 			if err := m.apply(tx); err != nil {
-				return fmt.Errorf("migrate state store %s to schema %d (%s): %w", s.path, m.to, m.name, err)
+				return false, fmt.Errorf("migrate state store %s to schema %d (%s): %w", s.path, m.to, m.name, err)
 			}
 			version = m.to
 		}
-		return meta.Put([]byte(keySchema), []byte(strconv.Itoa(version)))
+		return true, meta.Put([]byte(keySchema), []byte(strconv.Itoa(version)))
 	})
 }
 
