@@ -92,7 +92,7 @@ type migration struct {
 
 // migrations lists every schema step in order. Version 0 is a file without a
 // schema key: a new, empty file (or one created by hand with bbolt tools).
-// A future change appends {to: 2, …} here and bumps SchemaVersion.
+// A future change appends {to: 4, …} here and bumps SchemaVersion.
 func migrations() []migration {
 	return []migration{
 		{to: 1, name: "create marks, deliveries, snoozes and outbox buckets", apply: migrateToV1},
