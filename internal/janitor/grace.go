@@ -185,7 +185,7 @@ func (e *Engine) updateMarks(ctx context.Context, pl *Planned, res *Result, log 
 			acted[markKeyOf(&r.Item)] = true
 		}
 	}
-	var keep []state.Mark
+	keep := make([]state.Mark, 0, len(pl.marks))
 	for _, m := range pl.marks {
 		if !acted[m.Key()] {
 			keep = append(keep, m)

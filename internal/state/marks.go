@@ -169,7 +169,11 @@ func (s *Store) GetMark(ctx context.Context, key MarkKey) (Mark, bool, error) {
 func (s *Store) Marks(ctx context.Context) ([]Mark, error) {
 	var out []Mark
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return bucket(tx, bucketMarks).ForEach(func(k, v []byte) error {
+		b := bucket(tx, bucketMarks)
+		// Stats counts the keys page by page; growing the slice by append
+		// instead allocates five times its final size.
+		out = make([]Mark, 0, b.Stats().KeyN)
+		return b.ForEach(func(k, v []byte) error {
 			m, err := decodeMark(k, v)
 			if err != nil {
 				return fmt.Errorf("decode mark %q: %w", k, err)
@@ -226,7 +230,7 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 	var ch MarkChanges
 	// A run that finds every mark as it was (the usual run) commits nothing.
 	err := s.updateIfChanged(ctx, func(tx *bolt.Tx) (bool, error) {
-		ch = MarkChanges{}
+		ch = MarkChanges{Kept: make([]Mark, 0, len(current))} // most marks are kept
 		b := bucket(tx, bucketMarks)
 		now := s.clock()
 		changed := false
