@@ -144,9 +144,11 @@ type Options struct {
 	// Reload triggers a reload on every receive (SIGHUP, wired by the serve
 	// command). A reload always reloads, even when the content is unchanged.
 	Reload <-chan struct{}
-	// Now is the clock of the reload timestamps and run log lines (default
-	// time.Now). Schedules run on the wall clock: robfig/cron has no other.
-	Now func() time.Time
+	// Clock is what the schedules, the config polling, the reload
+	// timestamps and the run log lines run on (default: the wall clock).
+	// Tests pass an internal/fakeclock.Clock, so that a run due in an hour
+	// starts when the test moves the clock.
+	Clock Clock
 	// WebConfigFile is an exporter-toolkit web configuration file (TLS,
 	// basic auth) for the HTTP endpoints, as every Prometheus exporter
 	// takes it with --web.config.file; "" serves plain HTTP.
@@ -175,20 +177,23 @@ type Approved struct {
 }
 
 // generation is one loaded configuration with everything built from it.
-// Generations are immutable once built; a reload builds a new one.
+// Generations are immutable once built (start sets the scheduler, once); a
+// reload builds a new one.
 type generation struct {
 	cfg      *policy.Config
 	checksum string // sha256 of the file bytes, hex
 	runner   Runner
 	groups   []*group
-	cron     *cron.Cron
+	// loc is the config's time zone: the schedules' Next is computed in it.
+	loc   *time.Location
+	sched *scheduler
 }
 
-// group is a Group with its restricted config.
+// group is a Group with its restricted config and parsed schedule.
 type group struct {
 	Group
 	cfg   *policy.Config
-	entry cron.EntryID
+	sched cron.Schedule
 }
 
 // Daemon is a running `patjanitor serve`. Create it with New, then call Run
@@ -206,7 +211,7 @@ type Daemon struct {
 	shutdownTimeout time.Duration
 	reloadInterval  time.Duration
 	reloadCh        <-chan struct{}
-	now             func() time.Time
+	clock           Clock
 	webConfigFile   string
 	enableLifecycle bool
 	approve         func(ctx context.Context, plan, signatures []byte) (Approved, error)
@@ -226,15 +231,16 @@ type Daemon struct {
 	// Only Run's goroutine uses it.
 	lastSeen string
 
-	// runCtx is the context runs get: Run's ctx. It is set before any cron
-	// starts and never changes afterwards.
+	// runCtx is the context runs get: Run's ctx. It is set before any
+	// scheduler starts and never changes afterwards.
 	runCtx context.Context
 
 	gen  atomic.Pointer[generation]
 	gate gate
-	// jobs are the runs started outside the current scheduler (the run on
-	// start, and the schedulers replaced by a reload, until their jobs end),
-	// for shutdown to wait for.
+	// jobs are the runs in progress or waiting at the gate, whoever started
+	// them (a schedule, the start, an approval), for shutdown to wait for.
+	// Only Run's goroutine and the schedulers' loops add to it, and
+	// shutdown stops the loops before it waits.
 	jobs  sync.WaitGroup
 	ready atomic.Bool
 	plans planStore
@@ -273,7 +279,7 @@ func New(opts Options) (*Daemon, error) {
 		shutdownTimeout: opts.ShutdownTimeout,
 		reloadInterval:  opts.ReloadInterval,
 		reloadCh:        opts.Reload,
-		now:             opts.Now,
+		clock:           opts.Clock,
 		webConfigFile:   opts.WebConfigFile,
 		enableLifecycle: opts.EnableLifecycle,
 		approve:         opts.Approve,
@@ -301,8 +307,8 @@ func New(opts Options) (*Daemon, error) {
 	if d.shutdownTimeout == 0 {
 		d.shutdownTimeout = DefaultShutdownTimeout
 	}
-	if d.now == nil {
-		d.now = time.Now
+	if d.clock == nil {
+		d.clock = wallClock{}
 	}
 	addr := opts.ListenAddress
 	if addr == "" {
@@ -334,7 +340,7 @@ func New(opts Options) (*Daemon, error) {
 		ErrorLog: debugStdLog(d.log.Named("http")),
 	}
 	d.metrics.SetPolicies(policyNames(gen.cfg))
-	d.metrics.ConfigReloaded(true, d.now())
+	d.metrics.ConfigReloaded(true, d.clock.Now())
 	d.logGeneration("config loaded", gen)
 	return d, nil
 }
@@ -374,20 +380,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.start(gen)
 	d.ready.Store(true)
 	if d.runOnStart {
-		// Through the same panic guard as the scheduled runs.
-		job := cron.Recover(cronLogger{log: d.log.Named("cron")})(cron.FuncJob(func() {
+		d.jobs.Go(d.guard(func() {
 			d.runOnce(gen, Group{Policies: policyNames(gen.cfg)}, gen.cfg, "start")
 		}))
-		d.jobs.Go(job.Run)
 	}
 
-	var tick <-chan time.Time
+	var poll <-chan chan struct{}
 	if d.reloadInterval > 0 {
-		// One ticker for the daemon's life (a time.Tick inside the select
-		// would make a new one on every pass).
-		t := time.NewTicker(d.reloadInterval)
-		defer t.Stop()
-		tick = t.C
+		polls := make(chan chan struct{})
+		pctx, stopPolling := context.WithCancel(ctx)
+		var polling sync.WaitGroup
+		polling.Go(func() { d.pollFile(pctx, polls) })
+		defer polling.Wait()
+		defer stopPolling()
+		poll = polls
 	}
 	reload := d.reloadCh
 	for {
@@ -404,8 +410,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.reload("signal", true)
 		case reply := <-d.reloadReq:
 			reply <- d.reload("POST /-/reload", true)
-		case <-tick:
+		case done := <-poll:
 			d.reload("file changed", false)
+			close(done)
 		case a := <-d.approvedCh:
 			d.runApproved(a)
 		case a := <-d.approveNow:
@@ -431,24 +438,38 @@ func (d *Daemon) runApproved(a Approved) {
 		}
 		d.log.Info("approved plan: starting a run of its schedule now", zap.String("plan", a.Path),
 			zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies))
-		job := cron.Recover(cronLogger{log: d.log.Named("cron")})(cron.FuncJob(func() {
-			d.runOnce(gen, g.Group, g.cfg, "approved")
-		}))
-		d.jobs.Go(job.Run)
+		d.jobs.Go(d.guard(func() { d.runOnce(gen, g.Group, g.cfg, "approved") }))
 	}
 }
 
 // start starts gen's scheduler and logs when each group runs next.
 func (d *Daemon) start(gen *generation) {
-	gen.cron.Start()
-	// Entries come back in the order they run next, not the order they were
-	// added; match them by id.
-	for _, e := range gen.cron.Entries() {
-		for _, g := range gen.groups {
-			if g.entry == e.ID {
-				d.log.Info("scheduled", zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
-					zap.Time("next", e.Next))
-			}
+	now := d.clock.Now().In(gen.loc)
+	nexts := make([]time.Time, len(gen.groups))
+	for i, g := range gen.groups {
+		nexts[i] = g.sched.Next(now)
+		d.log.Info("scheduled", zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
+			zap.Time("next", nexts[i]))
+	}
+	gen.sched = d.startScheduler(gen, nexts)
+}
+
+// pollFile asks Run's goroutine, every reloadInterval, to reload the file if
+// its content changed, and waits for that to be done before it sleeps again:
+// polls never pile up behind a slow reload, and a test that sees it asleep
+// knows the previous poll is complete.
+func (d *Daemon) pollFile(ctx context.Context, polls chan<- chan struct{}) {
+	for d.clock.Sleep(ctx, d.reloadInterval) == nil {
+		done := make(chan struct{})
+		select {
+		case polls <- done:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -463,7 +484,7 @@ func (d *Daemon) reload(reason string, force bool) error {
 		// that runs, it is loaded again and the reload metric recovers.
 		d.lastSeen = ""
 		log.Error("config reload failed; keeping the running config", zap.Error(err))
-		d.metrics.ConfigReloaded(false, d.now())
+		d.metrics.ConfigReloaded(false, d.clock.Now())
 		return fmt.Errorf("read config: %w", err)
 	}
 	sum := checksum(data)
@@ -478,20 +499,20 @@ func (d *Daemon) reload(reason string, force bool) error {
 	gen, err := d.build(data)
 	if err != nil {
 		log.Error("config reload failed; keeping the running config", zap.Error(err))
-		d.metrics.ConfigReloaded(false, d.now())
+		d.metrics.ConfigReloaded(false, d.clock.Now())
 		return err
 	}
 	// Stop the old scheduler before starting the new one, so that a schedule
 	// present in both cannot fire twice in the same second (the second firing
 	// would be counted as skipped). A run the old scheduler started goes on
-	// with the old generation; the gate keeps the new ones out until it ends.
-	oldDone := old.cron.Stop()
-	d.jobs.Go(func() { <-oldDone.Done() })
+	// with the old generation (shutdown waits for it in d.jobs); the gate
+	// keeps the new ones out until it ends.
+	old.sched.stop()
 	d.gen.Store(gen)
 	d.start(gen)
 	d.plans.retain(gen.groups)
 	d.metrics.SetPolicies(policyNames(gen.cfg))
-	d.metrics.ConfigReloaded(true, d.now())
+	d.metrics.ConfigReloaded(true, d.clock.Now())
 	d.logGeneration("config reloaded", gen)
 	return nil
 }
@@ -514,21 +535,14 @@ func (d *Daemon) build(data []byte) (*generation, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	clog := cronLogger{log: d.log.Named("cron")}
-	gen := &generation{
-		cfg:      cfg,
-		checksum: checksum(data),
-		cron: cron.New(cron.WithLocation(loc), cron.WithLogger(clog),
-			cron.WithChain(cron.Recover(clog))),
-	}
+	gen := &generation{cfg: cfg, checksum: checksum(data), loc: loc}
 	for _, g := range groups {
-		gg := &group{Group: g, cfg: cfg.Only(g.Policies...)}
-		id, err := gen.cron.AddFunc(g.Schedule, func() { d.runOnce(gen, gg.Group, gg.cfg, "schedule") })
+		// The parser robfig/cron's scheduler uses (cron.New's default).
+		sched, err := cron.ParseStandard(g.Schedule)
 		if err != nil {
 			return nil, fmt.Errorf("schedule %q: %w", g.Schedule, err)
 		}
-		gg.entry = id
-		gen.groups = append(gen.groups, gg)
+		gen.groups = append(gen.groups, &group{Group: g, cfg: cfg.Only(g.Policies...), sched: sched})
 	}
 	runner, err := d.newRunner(cfg)
 	if err != nil {
@@ -541,7 +555,7 @@ func (d *Daemon) build(data []byte) (*generation, error) {
 func (d *Daemon) logGeneration(msg string, gen *generation) {
 	d.log.Info(msg, zap.String("file", d.path), zap.String("digest", gen.cfg.Digest),
 		zap.Int("policies", len(gen.cfg.Policies)), zap.Int("schedules", len(gen.groups)),
-		zap.String("timezone", gen.cron.Location().String()), zap.Bool("dry_run", d.dryRun))
+		zap.String("timezone", gen.loc.String()), zap.Bool("dry_run", d.dryRun))
 }
 
 // runOnce performs one run of the policies of g with cfg. If another run is
@@ -573,12 +587,12 @@ func (d *Daemon) runOnce(gen *generation, g Group, cfg *policy.Config, trigger s
 		return
 	}
 
-	started := d.now()
+	started := d.clock.Now()
 	log.Info("run started")
 	d.metrics.SetRunInProgress(true)
 	rep, err := gen.runner.Run(d.runCtx, cfg)
 	d.metrics.SetRunInProgress(false)
-	finished := d.now()
+	finished := d.clock.Now()
 	if rep == nil {
 		rep = &RunReport{}
 	}
@@ -612,10 +626,10 @@ func (d *Daemon) shutdown(cause error) error {
 
 	// The gate first: a tick between here and the scheduler's stop is then
 	// turned away instead of starting a run on a cancelled context. Older
-	// generations' schedulers were stopped when they were replaced (their
-	// jobs, and the run on start, are in d.jobs).
+	// generations' schedulers were stopped when they were replaced. Once
+	// this one's loops have returned, nothing adds to d.jobs any more.
 	idle := d.gate.close()
-	cronDone := d.gen.Load().cron.Stop()
+	d.gen.Load().sched.stop()
 	jobsDone := make(chan struct{})
 	go func() {
 		d.jobs.Wait()
@@ -629,10 +643,6 @@ func (d *Daemon) shutdown(cause error) error {
 	case <-idle:
 		// What remains can only be jobs that the closed gate turns away at
 		// once; bounded all the same.
-		select {
-		case <-cronDone.Done():
-		case <-sctx.Done():
-		}
 		select {
 		case <-jobsDone:
 		case <-sctx.Done():

@@ -323,20 +323,23 @@ func TestTimezone(t *testing.T) {
 	h := newHarness(t, yaml, nil)
 	h.start()
 	gen := h.d.gen.Load()
-	if got := gen.cron.Location().String(); got != "Europe/Berlin" {
-		t.Fatalf("cron location %s", got)
+	if got := gen.loc.String(); got != "Europe/Berlin" {
+		t.Fatalf("schedule location %s", got)
 	}
-	next := gen.cron.Entries()[0].Next
-	if next.In(gen.cron.Location()).Hour() != 3 {
-		t.Errorf("next run %s is not at 03:00 Berlin time", next)
+	// The time the daemon sleeps until, and the run it starts then.
+	next := h.tick(1)
+	if want := time.Date(2026, 11, 27, 3, 0, 0, 0, gen.loc); !next.Equal(want) {
+		t.Errorf("next run %s, want 03:00 Berlin time (%s)", next, want)
 	}
+	waitFor(t, "the run at 03:00", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 1 })
 }
 
 // TestScheduledRunsNeverOverlap runs two groups on schedules that fire at the
 // same instants ("@every 1s" and "@every 1000ms" are two groups, compared as
 // written) with a first run that blocks: the other group waits for it, the
 // blocked group's own next tick is skipped and counted, and no two runs are
-// ever in progress at once.
+// ever in progress at once. The test moves the daemon's clock a second at a
+// time.
 func TestScheduledRunsNeverOverlap(t *testing.T) {
 	h := newHarness(t, configYAML("@every 1s", policyYAML("a", "enforce", "")+policyYAML("b", "enforce", "@every 1000ms")), nil)
 	first := make(chan struct{})
@@ -348,15 +351,28 @@ func TestScheduledRunsNeverOverlap(t *testing.T) {
 		return &RunReport{}, nil
 	})
 	h.start()
-	waitFor(t, "a run skipped while its own group is in progress", 15*time.Second, func() bool {
+	h.tick(2)
+	waitFor(t, "one group running, the other waiting", 10*time.Second, func() bool {
+		c, _, _ := h.runners.snapshot()
+		h.d.gate.mu.Lock()
+		defer h.d.gate.mu.Unlock()
+		return len(c) == 1 && len(h.d.gate.waiters) == 1
+	})
+	h.tick(2)
+	waitFor(t, "a run skipped while its own group is in progress", 10*time.Second, func() bool {
 		_, skipped := h.metrics.get()
-		return skipped >= 1
+		return skipped == 2 // the running group's and the waiting group's
 	})
 	if calls, _, _ := h.runners.snapshot(); len(calls) != 1 {
 		t.Fatalf("%d runs while the first blocks, want 1: %v", len(calls), names(calls))
 	}
 	close(first)
-	waitFor(t, "both groups to run", 15*time.Second, func() bool {
+	waitFor(t, "the waiting group's run", 10*time.Second, func() bool {
+		c, _, _ := h.runners.snapshot()
+		return len(c) == 2 && !h.d.gate.running()
+	})
+	h.tick(2)
+	waitFor(t, "both groups to run", 10*time.Second, func() bool {
 		c, _, _ := h.runners.snapshot()
 		ns := names(c)
 		return len(c) >= 4 && slices.Contains(ns, "a") && slices.Contains(ns, "b")
@@ -397,7 +413,7 @@ func TestWaitingRunDroppedOnReload(t *testing.T) {
 	go func() {
 		defer close(done)
 		g := old.groups[0]
-		h.d.runOnce(old, g.Group, g.cfg, "schedule") // as the old cron would
+		h.d.runOnce(old, g.Group, g.cfg, "schedule") // as the old scheduler would
 	}()
 	waitFor(t, "the run to wait", 10*time.Second, func() bool {
 		h.d.gate.mu.Lock()
@@ -427,7 +443,13 @@ func TestPanickingRunReleasesTheGate(t *testing.T) {
 		return &RunReport{}, nil
 	})
 	h.start()
-	waitFor(t, "a run after the panicking one", 15*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) >= 2 })
+	h.tick(1)
+	waitFor(t, "the panicking run to end", 10*time.Second, func() bool {
+		c, _, _ := h.runners.snapshot()
+		return len(c) == 1 && !h.d.gate.running()
+	})
+	h.tick(1)
+	waitFor(t, "a run after the panicking one", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) >= 2 })
 	if _, skipped := h.metrics.get(); skipped != 0 {
 		t.Errorf("%d runs skipped: the panic left the gate closed", skipped)
 	}
@@ -445,11 +467,24 @@ func TestReloadBySignal(t *testing.T) {
 		t.Fatalf("reloads %v", r)
 	}
 	gen := h.d.gen.Load()
-	if gen == before || len(gen.groups) != 2 || gen.groups[1].Schedule != "@hourly" || len(gen.cron.Entries()) != 2 {
-		t.Fatalf("after reload: %d groups, %d entries", len(gen.groups), len(gen.cron.Entries()))
+	if gen == before || len(gen.groups) != 2 || gen.groups[1].Schedule != "@hourly" {
+		t.Fatalf("after reload: %d groups", len(gen.groups))
 	}
-	if len(before.cron.Entries()) != 1 {
-		t.Errorf("the old scheduler was changed")
+	// The new generation's two loops sleep; the old one's has ended.
+	h.asleep(2)
+	if n := h.clock.Sleepers(); n != 2 {
+		t.Fatalf("after reload: %d schedule loops, want 2", n)
+	}
+	if len(before.groups) != 1 {
+		t.Errorf("the old generation was changed")
+	}
+	// The next tick is the new @hourly group's, with the new runner.
+	if next := h.tick(2); !next.Equal(t0.Add(time.Hour)) {
+		t.Errorf("first tick after the reload at %s, want %s", next, t0.Add(time.Hour))
+	}
+	waitFor(t, "the @hourly run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 1 })
+	if c, _, _ := h.runners.snapshot(); !slices.Equal(c[0].policies, []string{"b"}) || c[0].gen != 2 {
+		t.Errorf("the first run after the reload: %+v, want b with the new runner", c[0])
 	}
 
 	// A broken file is refused; the running generation stays.
@@ -479,20 +514,37 @@ func TestReloadBySignal(t *testing.T) {
 
 func TestReloadByFileChange(t *testing.T) {
 	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")), func(o *Options) {
-		o.ReloadInterval = 10 * time.Millisecond
+		o.ReloadInterval = 10 * time.Second
 	})
+	// poll moves the clock to the next poll (the @daily schedule is far
+	// later) and waits until it is done: the poller sleeps again.
+	poll := func() {
+		t.Helper()
+		if now := h.tick(2); now.Sub(t0)%(10*time.Second) != 0 {
+			t.Fatalf("clock moved to %s: not a poll", now)
+		}
+		h.asleep(2)
+	}
 	h.start()
+	poll()
+	if r, _ := h.metrics.get(); len(r) != 1 {
+		t.Fatalf("reloads %v: a poll of an unchanged file reloaded", r)
+	}
 	writeFile(t, h.path, configYAML("@daily", policyYAML("a", "enforce", "")+policyYAML("b", "enforce", "")))
+	poll()
 	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
 	if got := policyNames(h.d.gen.Load().cfg); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("policies after reload %v", got)
 	}
 
 	writeFile(t, h.path, "policies: [")
+	poll()
 	waitFor(t, "the failed reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 3 })
-	// The same broken content is not retried on every tick: give the poll
-	// twenty intervals to misbehave.
-	time.Sleep(200 * time.Millisecond)
+	// The same broken content is not retried on every poll: give it twenty
+	// polls to misbehave.
+	for range 20 {
+		poll()
+	}
 	if r, _ := h.metrics.get(); !slices.Equal(r, []bool{true, true, false}) {
 		t.Errorf("reloads %v: a broken file is refused once per change", r)
 	}
@@ -500,6 +552,7 @@ func TestReloadByFileChange(t *testing.T) {
 		t.Errorf("policies after a refused reload %v", got)
 	}
 	writeFile(t, h.path, configYAML("@daily", policyYAML("c", "enforce", "")))
+	poll()
 	waitFor(t, "the fixed file", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 4 })
 	if got := policyNames(h.d.gen.Load().cfg); !slices.Equal(got, []string{"c"}) {
 		t.Errorf("policies after the fix %v", got)
@@ -510,8 +563,10 @@ func TestReloadByFileChange(t *testing.T) {
 	if err := os.Remove(h.path); err != nil {
 		t.Fatal(err)
 	}
+	poll()
 	waitFor(t, "the missing file", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) >= 5 })
 	writeFile(t, h.path, configYAML("@daily", policyYAML("c", "enforce", "")))
+	poll()
 	waitFor(t, "the file back", 10*time.Second, func() bool { r, _ := h.metrics.get(); return r[len(r)-1] })
 }
 
@@ -535,7 +590,9 @@ func TestRunInProgressKeepsItsConfig(t *testing.T) {
 	h.reload <- struct{}{}
 	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
 	close(release)
-	waitFor(t, "a run with the new config", 15*time.Second, func() bool {
+	waitFor(t, "the run in progress to end", 10*time.Second, func() bool { return !h.d.gate.running() })
+	h.tick(1)
+	waitFor(t, "a run with the new config", 10*time.Second, func() bool {
 		c, _, _ := h.runners.snapshot()
 		return len(c) >= 2 && c[len(c)-1].gen == 2
 	})
@@ -578,6 +635,8 @@ func TestShutdownWaitsForTheRun(t *testing.T) {
 		t.Fatalf("Run returned %v before the run finished", err)
 	default:
 	}
+	// A tick now (the scheduler is stopped, or its run is turned away).
+	h.clock.Advance(time.Second)
 	close(finish)
 	if err := h.stop(); err != nil {
 		t.Fatalf("Run = %v, want nil after a clean shutdown", err)

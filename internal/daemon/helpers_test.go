@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
 
@@ -33,11 +34,10 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 // quietAfterTest is a zaptest.TestingT that drops log lines once the test's
-// cleanups have stopped the daemon. robfig/cron's scheduler goroutine logs
-// "stop" after Stop has returned, so it can still be writing when Run has
-// returned and the test ends; testing panics on a Log after the test
-// completed. The cleanup is registered before the harness's own, so it runs
-// after the daemon has stopped.
+// cleanups have stopped the daemon. A run that outlived the shutdown timeout
+// can still be writing when Run has returned and the test ends; testing
+// panics on a Log after the test completed. The cleanup is registered before
+// the harness's own, so it runs after the daemon has stopped.
 type quietAfterTest struct {
 	*testing.T
 	mu   sync.Mutex
@@ -224,13 +224,19 @@ type harness struct {
 	cancel  context.CancelFunc
 	done    chan error
 	base    string
+	// clock is the daemon's: schedules fire when the test moves it.
+	clock *fakeclock.Clock
 }
+
+// t0 is where the harness's clock starts: a Thursday noon, UTC.
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // newHarness writes config to a temp file and builds a daemon on
 // 127.0.0.1:0; edit adjusts the options. start runs it.
 func newHarness(t *testing.T, config string, edit func(*Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, runners: &fakeRunners{}, metrics: &fakeMetrics{}, reload: make(chan struct{})}
+	h := &harness{t: t, runners: &fakeRunners{}, metrics: &fakeMetrics{}, reload: make(chan struct{}),
+		clock: fakeclock.New(t0)}
 	h.path = filepath.Join(t.TempDir(), "policies.yaml")
 	writeFile(t, h.path, config)
 	opts := Options{
@@ -243,6 +249,7 @@ func newHarness(t *testing.T, config string, edit func(*Options)) *harness {
 		ListenAddress:   "127.0.0.1:0",
 		ShutdownTimeout: 10 * time.Second,
 		Reload:          h.reload,
+		Clock:           h.clock,
 	}
 	if edit != nil {
 		edit(&opts)
@@ -287,6 +294,27 @@ func (h *harness) stop() error {
 		h.t.Fatal("daemon did not stop within 30s")
 		return nil
 	}
+}
+
+// asleep waits until n of the daemon's goroutines (a loop per schedule
+// group, and the file poll) sleep on its clock.
+func (h *harness) asleep(n int) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.clock.BlockUntil(ctx, n); err != nil {
+		h.t.Fatalf("%d of the daemon's goroutines asleep on its clock, want %d: %v", h.clock.Sleepers(), n, err)
+	}
+}
+
+// tick waits until n goroutines sleep on the clock (so none misses the
+// tick), then moves the clock to the earliest of their deadlines: the
+// schedules due then fire, or the file is polled. It returns the new time.
+func (h *harness) tick(n int) time.Time {
+	h.t.Helper()
+	h.asleep(n)
+	now, _ := h.clock.AdvanceToNext()
+	return now
 }
 
 func (h *harness) get(path string) (int, string) {

@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
@@ -61,9 +64,90 @@ func Groups(cfg *policy.Config) ([]Group, error) {
 	return groups, nil
 }
 
-// cronLogger routes robfig/cron's logging through zap. cron's Info messages
-// (start, wake, run, added, stop) fire on every tick, so they are debug-level
-// here; its errors (a recovered panic) stay errors.
+// Clock is the time the daemon schedules on. Sleep returns nil after d, or
+// ctx's error when ctx ends first. *fakeclock.Clock implements it for tests.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// wallClock is the production Clock.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// scheduler is the running schedule of one generation: a loop per group.
+//
+// Why not robfig/cron's Cron: it reads the wall clock and its own timers, so
+// tests of the daemon could only wait for real seconds to pass. The daemon
+// uses cron for what it is good at, parsing a spec and computing its next
+// time (Schedule.Next, in the config's time zone), and sleeps on its Clock.
+// The behaviour is cron's: when a group's time comes, its run is started in
+// its own goroutine (the gate decides whether it runs, waits or is skipped),
+// and the group's next time is computed from the time it woke, so ticks
+// missed while the process was stopped or the machine slept are not caught
+// up.
+type scheduler struct {
+	cancel context.CancelFunc
+	loops  sync.WaitGroup
+}
+
+// startScheduler starts a loop per group of gen; nexts are the groups' first
+// times, as start logged them.
+func (d *Daemon) startScheduler(gen *generation, nexts []time.Time) *scheduler {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &scheduler{cancel: cancel}
+	for i, g := range gen.groups {
+		s.loops.Go(func() { d.scheduleLoop(ctx, gen, g, nexts[i]) })
+	}
+	return s
+}
+
+// stop ends the loops and returns when they have: no run starts from this
+// scheduler afterwards. Runs it started go on (they are in d.jobs).
+func (s *scheduler) stop() {
+	s.cancel()
+	s.loops.Wait()
+}
+
+func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, next time.Time) {
+	for {
+		if next.IsZero() {
+			// Schedule.Next found no time within five years (robfig/cron
+			// then never runs the entry either).
+			d.log.Warn("schedule never fires; its policies do not run", zap.String("schedule", g.Schedule))
+			<-ctx.Done()
+			return
+		}
+		if err := d.clock.Sleep(ctx, next.Sub(d.clock.Now())); err != nil || ctx.Err() != nil {
+			return
+		}
+		d.jobs.Go(d.guard(func() { d.runOnce(gen, g.Group, g.cfg, "schedule") }))
+		next = g.sched.Next(d.clock.Now().In(gen.loc))
+	}
+}
+
+// guard wraps a run in robfig/cron's panic guard: a panic in the engine is
+// logged with its stack and ends that run only (runOnce's deferred release
+// frees the gate for the next).
+func (d *Daemon) guard(run func()) func() {
+	return cron.Recover(cronLogger{log: d.log.Named("cron")})(cron.FuncJob(run)).Run
+}
+
+// cronLogger routes robfig/cron's logging through zap: the errors of its
+// panic guard (a recovered panic) stay errors; its Info messages, which the
+// daemon does not produce any more, would be debug-level.
 type cronLogger struct{ log *zap.Logger }
 
 var _ cron.Logger = cronLogger{}
