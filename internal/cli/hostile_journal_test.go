@@ -85,7 +85,7 @@ func TestHostileServeJournalChangedBetweenRuns(t *testing.T) {
 			first := e.addTokens("stale", 3, 200*24*time.Hour)
 			cfg := e.writeConfig(e.configYAML("@every 1s", servePolicy("stale-delete", "enforce", "", "stale", false)))
 			p := startInProcess(t, e, cfg, serveFlags{enablePlan: true})
-			serveWait(t, "the first run's deletions", 20*time.Second, func() bool {
+			p.tickUntil("the first run's deletions", 1, func() bool {
 				return len(deletedIDs(e.sim.Requests())) == len(first) &&
 					scrape(t, p.base)[series("patjanitor_runs_total", "result", "success")] >= 1
 			})
@@ -95,7 +95,7 @@ func TestHostileServeJournalChangedBetweenRuns(t *testing.T) {
 			late := e.addTokens("stale-b", 3, 200*24*time.Hour)
 			failedBefore := scrape(t, p.base)[series("patjanitor_runs_total", "result", "failed")]
 			var m map[string]float64
-			serveWait(t, "two failed runs", 20*time.Second, func() bool {
+			p.tickUntil("two failed runs", 1, func() bool {
 				m = scrape(t, p.base)
 				return m[series("patjanitor_runs_total", "result", "failed")] >= failedBefore+2
 			})

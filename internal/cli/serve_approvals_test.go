@@ -39,7 +39,7 @@ func TestServeApprovals(t *testing.T) {
 		}
 		return files[len(files)-1]
 	}
-	serveWait(t, "a plan saved for approval", 20*time.Second, func() bool { return pendingPlan() != "" })
+	p.tickUntil("a plan saved for approval", 1, func() bool { return pendingPlan() != "" })
 	serveWait(t, "plans_awaiting_approval", 10*time.Second, func() bool { return scrape(t, p.base)["patjanitor_plans_awaiting_approval"] >= 1 })
 	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
 		t.Fatalf("a scheduled run under approvals sent %v", m)
@@ -65,7 +65,7 @@ func TestServeApprovals(t *testing.T) {
 	}
 
 	one := submit(r.alice)
-	serveWait(t, "the plan with one signature rejected", 20*time.Second, func() bool {
+	p.tickUntil("the plan with one signature rejected", 1, func() bool {
 		_, err := os.Stat(filepath.Join(plans, "rejected", one+".result"))
 		return err == nil
 	})
@@ -83,9 +83,9 @@ func TestServeApprovals(t *testing.T) {
 		t.Fatalf("approved_plans_total rejected/signatures = %v", v)
 	}
 
-	serveWait(t, "a new plan saved for approval", 20*time.Second, func() bool { return pendingPlan() != "" })
+	p.tickUntil("a new plan saved for approval", 1, func() bool { return pendingPlan() != "" })
 	two := submit(r.alice, r.bob)
-	serveWait(t, "the plan with two signatures applied", 20*time.Second, func() bool {
+	p.tickUntil("the plan with two signatures applied", 1, func() bool {
 		_, err := os.Stat(filepath.Join(plans, "applied", two+".result"))
 		return err == nil
 	})

@@ -26,6 +26,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/daemon"
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -33,9 +34,11 @@ import (
 )
 
 // The tests of `patjanitor serve` run against the simulated tenant on
-// loopback. Schedules are real cron schedules ("@every 1s": robfig/cron has
-// no injectable clock), so every wait is a poll for an event with a generous
-// deadline, never a sleep that hopes.
+// loopback. The in-process daemon's schedules run on a fake clock that the
+// test moves (tick), so a run "due in a second" starts at once; what a run
+// did is awaited by polling for the event with a generous deadline, never a
+// sleep that hopes. The subprocess tests (serve_proc_test.go) run on the
+// wall clock.
 
 // serveWait polls cond until it holds; the deadline bounds a failing test.
 func serveWait(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -173,8 +176,10 @@ func servePolicy(name, mode, schedule, prefix string, neverUsed bool) string {
 }
 
 // inProcess is `serve` wired exactly as the command wires it, run in the test
-// process on 127.0.0.1:0.
+// process on 127.0.0.1:0, with its schedules on a fake clock.
 type inProcess struct {
+	t        *testing.T
+	clock    *fakeclock.Clock
 	base     string
 	reg      *prometheus.Registry
 	journal  string
@@ -201,13 +206,17 @@ func startInProcess(t *testing.T, e *serveEnv, cfgPath string, o serveFlags) *in
 		cancel()
 		t.Fatalf("serveOptions: %v", err)
 	}
+	// The schedules' clock only: the engine, the tenant and the journal keep
+	// the wall clock, so token ages and timestamps are the real ones.
+	clk := fakeclock.New(time.Now())
+	opts.Clock = clk
 	d, err := daemon.New(opts)
 	if err != nil {
 		cancel()
 		closeJournal()
 		t.Fatalf("daemon.New: %v", err)
 	}
-	p := &inProcess{base: "http://" + d.Addr().String(), reg: reg, journal: g.journalPath(""), cancel: cancel, done: make(chan error, 1)}
+	p := &inProcess{t: t, clock: clk, base: "http://" + d.Addr().String(), reg: reg, journal: g.journalPath(""), cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		err := d.Run(ctx)
 		closeJournal()
@@ -228,6 +237,53 @@ func (p *inProcess) stop(t *testing.T) error {
 		}
 	})
 	return p.err
+}
+
+// ranOrSkipped is the number of runs the daemon finished or skipped so far,
+// whatever their result.
+func ranOrSkipped(m map[string]float64) float64 {
+	n := 0.0
+	for k, v := range m {
+		if strings.HasPrefix(k, "patjanitor_runs_total{") || strings.HasPrefix(k, "patjanitor_runs_skipped_total{") {
+			n += v
+		}
+	}
+	return n
+}
+
+// tick waits until the daemon's loops sleep on its clock (one per schedule
+// group: loops), moves the clock to the earliest of their times, and waits
+// until as many runs as fell due then have been counted (run or skipped).
+// A run that waits at the gate counts when it ends, so tick may return
+// before that; the next tick's runs are then skipped and counted, and
+// tickUntil ticks again.
+func (p *inProcess) tick(loops int) {
+	t := p.t
+	t.Helper()
+	before := ranOrSkipped(scrape(t, p.base))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.clock.BlockUntil(ctx, loops); err != nil {
+		t.Fatalf("%d schedule loops asleep, want %d: %v", p.clock.Sleepers(), loops, err)
+	}
+	_, due := p.clock.AdvanceToNext()
+	serveWait(t, fmt.Sprintf("the %d run(s) due", due), 30*time.Second, func() bool {
+		return ranOrSkipped(scrape(t, p.base)) >= before+float64(due)
+	})
+}
+
+// tickUntil ticks until cond holds; at most 30 ticks.
+func (p *inProcess) tickUntil(what string, loops int, cond func() bool) {
+	p.t.Helper()
+	for range 30 {
+		if cond() {
+			return
+		}
+		p.tick(loops)
+	}
+	if !cond() {
+		p.t.Fatalf("30 scheduled runs, and still not %s", what)
+	}
 }
 
 // scrape reads /metrics over HTTP into series -> value. Series are keyed as
@@ -320,7 +376,7 @@ func TestServeEnforcesOnSchedule(t *testing.T) {
 	p := startInProcess(t, e, cfg, serveFlags{enablePlan: true})
 
 	var m map[string]float64
-	serveWait(t, "two successful runs", 20*time.Second, func() bool {
+	p.tickUntil("two successful runs", 1, func() bool {
 		m = scrape(t, p.base)
 		return m[series("patjanitor_runs_total", "result", "success")] >= 2
 	})
@@ -419,7 +475,7 @@ func TestServeDryRun(t *testing.T) {
 	cfg := e.writeConfig(e.configYAML("@every 1s", servePolicy("stale-delete", "enforce", "", "stale", false)))
 	p := startInProcess(t, e, cfg, serveFlags{dryRun: true, runOnStart: true})
 	var m map[string]float64
-	serveWait(t, "two runs", 20*time.Second, func() bool {
+	p.tickUntil("two runs", 1, func() bool {
 		m = scrape(t, p.base)
 		return m[series("patjanitor_runs_total", "result", "success")] >= 2
 	})
@@ -497,12 +553,31 @@ func TestServeMetricsBounded(t *testing.T) {
 }
 
 // TestServeOverlappingSchedulesNeverRunConcurrently: two schedule groups fire
-// every second against a slow tenant (a listing takes 1.2 s), so every tick
-// finds a run in progress. From the tenant's request log: listings never
-// overlap each other, and no mutation overlaps a listing; the skipped runs
-// are counted.
+// every second and every two seconds against a slow tenant: the first
+// listing hangs until the test has moved the clock past both groups' next
+// times, so those ticks find a run in progress; later listings and deletions
+// take a little time. From the tenant's request log: listings never overlap
+// each other, and no mutation overlaps a listing; the skipped runs are
+// counted.
 func TestServeOverlappingSchedulesNeverRunConcurrently(t *testing.T) {
-	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	hold := make(chan struct{})
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1, Sleep: func(ctx context.Context, d time.Duration) error {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		// Once let go, a tenant that is slow but not stuck: the spans
+		// in the request log have a width to overlap with.
+		tm := time.NewTimer(d / 10)
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}})
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Latency: 1200 * time.Millisecond})
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Latency: 150 * time.Millisecond})
 	a := e.addTokens("a", 4, 200*24*time.Hour)
@@ -512,13 +587,33 @@ func TestServeOverlappingSchedulesNeverRunConcurrently(t *testing.T) {
 		servePolicy("b-stale", "enforce", "@every 2s", "b", false)))
 	p := startInProcess(t, e, cfg, serveFlags{})
 
-	serveWait(t, "both groups' deletions and three runs", 40*time.Second, func() bool {
+	// The first second: a's run starts, and its listing hangs.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.clock.BlockUntil(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	p.clock.AdvanceToNext()
+	serveWait(t, "the first run in progress", 20*time.Second, func() bool {
+		return scrape(t, p.base)["patjanitor_run_in_progress"] == 1
+	})
+	// The second second: a's tick finds its run in progress (skipped), b's
+	// waits for it.
+	if err := p.clock.BlockUntil(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	p.clock.AdvanceToNext()
+	serveWait(t, "a run skipped", 20*time.Second, func() bool {
+		return scrape(t, p.base)[series("patjanitor_runs_skipped_total", "reason", "overlap")] >= 1
+	})
+	close(hold)
+	p.tickUntil("both groups' deletions and three runs", 2, func() bool {
 		m := scrape(t, p.base)
 		return len(deletedIDs(e.sim.Requests())) == len(a)+len(b) &&
 			m[series("patjanitor_runs_total", "result", "success")] >= 3
 	})
 	if skipped := scrape(t, p.base)[series("patjanitor_runs_skipped_total", "reason", "overlap")]; skipped < 1 {
-		t.Errorf("runs_skipped_total{reason=overlap} = %v: every tick during a 1.2 s listing should have been skipped", skipped)
+		t.Errorf("runs_skipped_total{reason=overlap} = %v: a's tick during the hanging listing should have been skipped", skipped)
 	}
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)

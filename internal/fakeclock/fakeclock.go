@@ -117,13 +117,13 @@ func (c *Clock) BlockUntil(ctx context.Context, n int) error {
 }
 
 // AdvanceToNext moves the clock to the earliest deadline of the sleepers and
-// wakes the ones due then. It returns the new time, and false (not moving the
-// clock) when nobody sleeps.
-func (c *Clock) AdvanceToNext() (time.Time, bool) {
+// wakes the ones due then. It returns the new time and how many woke (0, not
+// moving the clock, when nobody sleeps).
+func (c *Clock) AdvanceToNext() (time.Time, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.sleepers) == 0 {
-		return c.now, false
+		return c.now, 0
 	}
 	next := c.sleepers[0].until
 	for _, s := range c.sleepers[1:] {
@@ -134,26 +134,27 @@ func (c *Clock) AdvanceToNext() (time.Time, bool) {
 	if next.After(c.now) {
 		c.now = next
 	}
-	c.wakeLocked()
-	return c.now, true
+	return c.now, c.wakeLocked()
 }
 
-func (c *Clock) wakeLocked() {
+// wakeLocked wakes the sleepers due and returns how many.
+func (c *Clock) wakeLocked() int {
 	kept := c.sleepers[:0]
-	woke := false
+	woke := 0
 	for _, s := range c.sleepers {
 		if s.until.After(c.now) {
 			kept = append(kept, s)
 			continue
 		}
 		close(s.wake)
-		woke = true
+		woke++
 	}
 	clear(c.sleepers[len(kept):])
 	c.sleepers = kept
-	if woke {
+	if woke > 0 {
 		c.signalLocked()
 	}
+	return woke
 }
 
 func (c *Clock) signalLocked() {

@@ -53,8 +53,8 @@ func TestSleep(t *testing.T) {
 		t.Fatalf("the %s sleeper woke 1ms early", d)
 	default:
 	}
-	if now, ok := c.AdvanceToNext(); !ok || !now.Equal(t0.Add(time.Second)) {
-		t.Fatalf("AdvanceToNext = %v, %v; want %v", now, ok, t0.Add(time.Second))
+	if now, n := c.AdvanceToNext(); n != 1 || !now.Equal(t0.Add(time.Second)) {
+		t.Fatalf("AdvanceToNext = %v, %d woken; want %v, 1", now, n, t0.Add(time.Second))
 	}
 	if d := <-woke; d != time.Second {
 		t.Fatalf("woke %s first", d)
@@ -66,7 +66,7 @@ func TestSleep(t *testing.T) {
 	if d := <-woke; d != time.Hour {
 		t.Fatalf("woke %s", d)
 	}
-	if _, ok := c.AdvanceToNext(); ok {
+	if _, n := c.AdvanceToNext(); n != 0 {
 		t.Fatal("AdvanceToNext with nobody asleep moved the clock")
 	}
 
