@@ -164,10 +164,10 @@ func TestServeProcess(t *testing.T) {
 	bin := buildPatjanitor(t, t.TempDir())
 
 	t.Run("reload by SIGHUP", func(t *testing.T) {
-		testReload(t, bin, func(p *serveProc) { p.signal(syscall.SIGHUP) }, "--config.auto-reload-interval", "0")
+		testReload(t, bin, func(p *serveProc) { p.signal(syscall.SIGHUP) }, "--config.auto-reload-interval", "0", "--run-on-start")
 	})
 	t.Run("reload by file change", func(t *testing.T) {
-		testReload(t, bin, func(*serveProc) {}, "--config.auto-reload-interval", "100ms")
+		testReload(t, bin, func(*serveProc) {}, "--config.auto-reload-interval", "100ms", "--run-on-start")
 	})
 	t.Run("SIGTERM during a run", func(t *testing.T) { testSIGTERM(t, bin) })
 	t.Run("SIGKILL, then restart", func(t *testing.T) { testCrashRestart(t, bin) })
@@ -176,7 +176,9 @@ func TestServeProcess(t *testing.T) {
 
 // testReload: a new policy takes effect (its counters appear), a broken file
 // is refused (the reload metric says 0, the success timestamp stays) and the
-// old policies keep running. trigger follows each rewrite of the file.
+// old policies keep running. trigger follows each rewrite of the file. The
+// process runs on the wall clock: the first run is the start-up run, the
+// later ones wait for a second's schedule.
 func testReload(t *testing.T, bin string, trigger func(*serveProc), args ...string) {
 	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
 	e.addTokens("one", 2, 0)
@@ -307,7 +309,9 @@ func testSIGTERM(t *testing.T, bin string) {
 // the journal verifies with nothing left open.
 func testCrashRestart(t *testing.T, bin string) {
 	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
-	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Latency: 150 * time.Millisecond})
+	// Slow enough that the kill lands among the deletions, fast enough that
+	// the restarted run finishes the rest quickly.
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Latency: 50 * time.Millisecond})
 	stale := e.addTokens("stale", 40, 200*24*time.Hour)
 	cfg := e.writeConfig(e.configYAML("@daily", servePolicy("stale-delete", "enforce", "", "stale", false)))
 	state := filepath.Join(e.dir, "state")
