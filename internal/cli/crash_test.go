@@ -73,6 +73,9 @@ func TestCrashDuringApply(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a binary")
 	}
+	// Mostly waiting for child processes: in parallel with the other
+	// subprocess tests, after the package's sequential tests.
+	t.Parallel()
 	iterations := 3
 	if os.Getenv("PATJANITOR_SLOW") == "1" {
 		iterations = 40

@@ -42,6 +42,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Skip("bash is not installed: cannot run the README's walkthrough")
 	}
+	// Mostly waiting for child processes: in parallel with the other
+	// subprocess tests, after the package's sequential tests.
+	t.Parallel()
 	script := readmeWalkthrough(t)
 	const build = "go build -o bin/patjanitor ./cmd/patjanitor"
 	const sim = "bin/patjanitor sim --env-file sim.env &"
