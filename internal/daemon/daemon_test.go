@@ -334,6 +334,40 @@ func TestTimezone(t *testing.T) {
 	waitFor(t, "the run at 03:00", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 1 })
 }
 
+// TestScheduleFollowsTheWallClockAcrossDST: a group runs when its cron spec
+// says in the config's time zone, its next time computed from the time it
+// woke, as robfig/cron's own scheduler does: 02:30 in Europe/Berlin runs at
+// 02:30 CEST and again at 02:30 CET on the night daylight saving time ends
+// (docs/policies.md), and in spring not at all on the night it starts.
+func TestScheduleFollowsTheWallClockAcrossDST(t *testing.T) {
+	yaml := strings.Replace(configYAML("30 2 * * *", policyYAML("a", "report", "")), "timezone: UTC", "timezone: Europe/Berlin", 1)
+	for _, tc := range []struct {
+		name  string
+		start time.Time
+		want  []string
+	}{
+		{"autumn", time.Date(2026, 10, 24, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00", "2026-10-26T02:30:00+01:00"}},
+		{"spring", time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-03-30T02:30:00+02:00", "2026-03-31T02:30:00+02:00"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, yaml, nil)
+			h.clock.Set(tc.start)
+			h.start()
+			berlin := h.d.gen.Load().loc
+			var got []string
+			for i := range tc.want {
+				got = append(got, h.tick(1).In(berlin).Format(time.RFC3339))
+				waitFor(t, "the run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == i+1 })
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("runs at %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestScheduledRunsNeverOverlap runs two groups on schedules that fire at the
 // same instants ("@every 1s" and "@every 1000ms" are two groups, compared as
 // written) with a first run that blocks: the other group waits for it, the

@@ -10,7 +10,9 @@
 //   - Schedules. Every policy runs on its own schedule or the config's default,
 //     in the config's time zone (UTC when none is set). Policies whose schedule
 //     strings are equal form one group and run together: one inventory, one
-//     plan, the config restricted to them with (*policy.Config).Only.
+//     plan, the config restricted to them with (*policy.Config).Only. robfig/cron
+//     parses the specs and computes each group's next time; the daemon sleeps
+//     until then on its Clock (the wall clock, or a test's fake one).
 //   - One run at a time. All runs, of every group, of the start-up run and of
 //     schedules from before a reload, pass one gate. A run due while another
 //     group's run is in progress waits for it (in arrival order); a run due
@@ -22,7 +24,7 @@
 //     SkipIfStillRunning (and Kubernetes' concurrencyPolicy: Forbid) would.
 //   - Reload. The file is read once, its bytes hashed, parsed, validated and
 //     turned into schedules and a Runner; only when all of that succeeded is the
-//     new generation swapped in (atomic.Pointer) and the old cron stopped. A
+//     new generation swapped in (atomic.Pointer) and the old schedule stopped. A
 //     failed reload leaves the running generation untouched. A run in progress
 //     finishes with the generation it started with.
 //   - Shutdown. When ctx ends, /readyz turns 503, the schedulers stop, the gate
