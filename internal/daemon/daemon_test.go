@@ -678,6 +678,9 @@ func TestShutdownWaitsForTheRun(t *testing.T) {
 	if c, _, _ := h.runners.snapshot(); len(c) != 1 {
 		t.Errorf("%d runs, want only the one in progress", len(c))
 	}
+	if n := h.clock.Sleepers(); n != 0 {
+		t.Errorf("%d schedule loops still asleep after Run returned", n)
+	}
 	if _, err := http.Get(h.base + "/healthz"); err == nil {
 		t.Errorf("the HTTP server still answers after Run returned")
 	}
