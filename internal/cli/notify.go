@@ -125,6 +125,7 @@ func withState(opts *janitor.Options, cfg *policy.Config, st *state.Store, ns ma
 	}
 	opts.Snoozes, opts.Marks = st, st
 	opts.ClientState = st // the API clients patjanitor disabled
+	opts.ClientMarks = st // the API client grace marks
 	if ns == nil {
 		return nil
 	}

@@ -123,6 +123,7 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 		// due action from a pending one) and writes nothing.
 		opts.Snoozes, opts.Marks = st, st
 		opts.ClientState = st // read: when delete policies may delete
+		opts.ClientMarks = st // read: a due API client action from a pending one
 	}
 	eng, err := janitor.New(opts)
 	if err != nil {

@@ -64,6 +64,10 @@ type clientRun struct {
 	dropped  []ClientItemResult
 	err      error // incomplete listing or unreadable state: no client mutation
 	disabled map[string]state.Disabled
+	// stored are the client grace marks read for this run, marks those
+	// this run stands for (clientgrace.go).
+	stored map[state.ClientMarkKey]state.ClientMark
+	marks  []state.ClientMark
 }
 
 type clientWork struct {
@@ -182,6 +186,7 @@ func (e *Engine) planClients(ctx context.Context, pl *Planned, now time.Time, li
 		}
 		cr.disabled = d
 	}
+	e.readClientMarks(ctx, cr) // clientgrace.go
 	e.decideClients(cr, now)
 	e.observeClients(cr)
 	pl.clients = cr
@@ -230,6 +235,9 @@ func (e *Engine) decideClients(cr *clientRun, now time.Time) {
 			Enabled: c.IsEnabled(), Internal: c.IsInternal(), Created: c.Created, LastUsed: c.LastUsed,
 			Policy: d.Policy, Mode: string(d.Mode), Action: string(d.Action), Reason: d.Reason,
 			AlsoMatched: d.AlsoMatched, DisabledAt: d.DisabledAt, DeleteAfter: d.DeleteAfter,
+		}
+		if g := e.clientGrace[it.Policy]; g > 0 && it.Mutating() {
+			cr.marks = append(cr.marks, e.clientGraceItem(&it, cr, g, now))
 		}
 		s.Items = append(s.Items, it)
 		if it.Mutating() {
@@ -316,10 +324,34 @@ func (e *Engine) applyClients(ctx context.Context, saved *plan.Plan, pl *Planned
 		}
 	}
 	cr.section.Guardrails = e.clientGuardrails(len(cr.work), cr.section.Population)
+	cr.marks = approvedClientMarks(saved, cr)
 	if err := pl.Plan.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
 	return nil
+}
+
+// approvedClientMarks are the client marks an apply of saved may keep or
+// make: those of the saved plan's held and due items (the reviewer saw them;
+// marking warns the notify.apiClients receivers), and those already stored
+// for the same action. The follow-up unmarks the rest.
+func approvedClientMarks(saved *plan.Plan, cr *clientRun) []state.ClientMark {
+	approved := map[state.ClientMarkKey]bool{}
+	if saved.APIClients != nil {
+		for _, it := range saved.APIClients.Items {
+			if it.Mode == plan.ModeGrace || it.Marked != nil {
+				approved[clientMarkKey(it.ClientID, it.Policy)] = true
+			}
+		}
+	}
+	var out []state.ClientMark
+	for _, m := range cr.marks {
+		k := clientMarkKey(m.ClientID, m.Policy)
+		if old, ok := cr.stored[k]; approved[k] || (ok && old.Action == m.Action) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // executeClients performs the API client work of pl after the token work.
@@ -349,8 +381,8 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 		return &ClientsError{Err: cr.err}
 	case len(cr.work) == 0:
 		return e.recoverClients(ctx, cr, res)
-	case len(cr.section.Tripped()) > 0:
-		gerr := &GuardrailError{Tripped: cr.section.Tripped()}
+	case len(pl.blockingClientGuardrails()) > 0:
+		gerr := &GuardrailError{Tripped: pl.blockingClientGuardrails()}
 		for _, g := range gerr.Tripped {
 			e.clientMetrics().AddClientGuardrailTrip(g.Name)
 		}
@@ -519,6 +551,46 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 		return res, &JournalError{Err: fmt.Errorf("record outcome for API client %s: %w", it.ClientID, jerr)}
 	}
 	return res, nil
+}
+
+// ClientGuardrailName is the name by which apply --accept-guardrail accepts
+// an API client guardrail: the resource, a dot, the setting
+// (apiClients.maxActionsPerRun). The token guardrails keep their bare names.
+func ClientGuardrailName(name string) string { return apiclient.Resource + "." + name }
+
+// clientGuardrailNamed finds the API client guardrail a qualified name
+// means in p (g unchanged when it names none), adding the section's
+// qualified names to names for the error that lists what the plan has.
+func clientGuardrailNamed(p *plan.Plan, name string, names []string, g *plan.Guardrail) ([]string, *plan.Guardrail) {
+	if p.APIClients == nil {
+		return names, g
+	}
+	for i := range p.APIClients.Guardrails {
+		q := ClientGuardrailName(p.APIClients.Guardrails[i].Name)
+		names = append(names, q)
+		if q == name {
+			g = &p.APIClients.Guardrails[i]
+		}
+	}
+	return names, g
+}
+
+// blockingClientGuardrails are the tripped API client guardrails that stop
+// the client actions: every tripped one, except those accepted for this run
+// (apply --accept-guardrail apiClients.NAME) that want no more than the
+// approved plan did.
+func (pl *Planned) blockingClientGuardrails() []plan.Guardrail {
+	if pl.clients == nil {
+		return nil
+	}
+	var out []plan.Guardrail
+	for _, g := range pl.clients.section.Tripped() {
+		if most, ok := pl.accepted[ClientGuardrailName(g.Name)]; ok && g.Wanted <= most {
+			continue
+		}
+		out = append(out, g)
+	}
+	return out
 }
 
 // clientsErr is the API client part's reason not to act (nil when fine).

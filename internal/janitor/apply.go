@@ -70,6 +70,10 @@ func checkAccept(p *plan.Plan, accept []GuardrailAcceptance) (map[string]plan.Gu
 				g = &p.Guardrails[i]
 			}
 		}
+		// The API client guardrails go by their resource-qualified names
+		// (apiClients.maxActionsPerRun): the limits are the same settings,
+		// counted per resource (apiclients.go).
+		names, g = clientGuardrailNamed(p, a.Name, names, g)
 		switch {
 		case g == nil:
 			return nil, fmt.Errorf("%w: no guardrail %q in the plan (it has %s)", ErrPlanRejected, a.Name, strings.Join(names, ", "))
@@ -283,7 +287,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 			g := accepted[a.Name]
 			pl.accepted[a.Name] = g.Wanted
 			ref.AcceptedGuardrails = append(ref.AcceptedGuardrails, audit.AcceptedGuardrail{
-				Name: g.Name, Limit: g.Limit, Wanted: g.Wanted, By: a.By, Reason: a.Reason})
+				Name: a.Name, Limit: g.Limit, Wanted: g.Wanted, By: a.By, Reason: a.Reason})
 		}
 	}
 	if err := p.Seal(); err != nil {

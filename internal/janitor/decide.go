@@ -101,7 +101,9 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	// does not rely on it), and interrupted intents need one to tell a token
 	// that is gone from one that is merely not stale. One unfiltered call
 	// returns every token the filtered ones would.
-	if !hasAll && (e.cfg.Limits.MaxActionsPercent > 0 || len(e.pending) > 0) {
+	// Without token policies (a schedule of apiClients policies only) there
+	// is no token share to count.
+	if !hasAll && ((e.cfg.Limits.MaxActionsPercent > 0 && len(e.cfg.Policies) > 0) || len(e.pending) > 0) {
 		listings = []pat.Listing{{Kind: pat.ListAll}}
 	}
 	inv, err := e.inventory(ctx, listings, e.cfg.Tenant.Unpaged)

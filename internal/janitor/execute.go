@@ -299,6 +299,12 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 				result = RunFailed
 			}
 		}
+		if cerr := e.clientFollowUp(outerContext(ctx), pl, res, log); cerr != nil { // clientgrace.go
+			err = errors.Join(err, cerr)
+			if result == RunSuccess {
+				result = RunFailed
+			}
+		}
 		res.Items = append(res.Items, dropped...)
 		for _, d := range dropped {
 			e.metrics.AddAction(d.Item.Policy, d.Item.Action, MetricSkipped)

@@ -147,6 +147,10 @@ type Options struct {
 	// Optional: without it no API client is ever deleted (delete waits for
 	// a record of the disable).
 	ClientState ClientState
+	// ClientMarks keeps the grace marks of API clients (clientgrace.go), as
+	// Marks does for tokens: give it only to an engine that may act or only
+	// plans. Optional: without it an apiClients grace policy never acts.
+	ClientMarks ClientMarkStore
 }
 
 // Engine runs inventories, decisions and mutations for one tenant and one
@@ -178,6 +182,8 @@ type Engine struct {
 	// (apiclients.go).
 	clientState   ClientState
 	clientPending []audit.Record
+	clientMarks   ClientMarkStore          // nil: no API client grace marks
+	clientGrace   map[string]time.Duration // apiClients policies with grace
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -230,6 +236,8 @@ func New(opts Options) (*Engine, error) {
 
 		clientState:   opts.ClientState,
 		clientPending: clientIntents(opts.Pending),
+		clientMarks:   opts.ClientMarks,
+		clientGrace:   clientGrace(opts.Config),
 	}
 	if e.notifyTO <= 0 {
 		e.notifyTO = DefaultNotifyTimeout

@@ -151,7 +151,7 @@ func (e *Engine) DryRunMessages(pl *Planned, planErr error) []*notify.Message {
 	if len(e.grace) > 0 && pl.Err == nil && len(pl.Blocking()) == 0 {
 		v.marks = e.predictMarks(pl)
 	}
-	return e.messages(v)
+	return append(e.messages(v), e.clientDryRunDigests(pl)...) // clientgrace.go
 }
 
 // runView is what the messages of one run are made of.

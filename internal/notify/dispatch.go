@@ -218,7 +218,7 @@ func (d *Dispatcher) Send(ctx context.Context, msgs ...*Message) (Report, error)
 		}
 		entries = append(entries, state.OutboxEntry{
 			ID: m.ID, Receiver: m.Receiver, Kind: string(m.Kind), OwnerID: m.OwnerID(), Fingerprint: m.Fingerprint(),
-			Marks: m.MarkKeys(), Payload: payload, CreatedAt: m.CreatedAt,
+			Marks: m.MarkKeys(), ClientMarks: m.ClientMarkKeys(), Payload: payload, CreatedAt: m.CreatedAt,
 		})
 	}
 	if len(stale) > 0 {

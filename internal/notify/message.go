@@ -222,9 +222,14 @@ func Summarize(items []SummaryItem, top int) (rows []SummaryRow, first []Summary
 
 // Digest warns one owner about all of their marked tokens.
 type Digest struct {
-	Tenant string       `json:"tenant"`
-	Owner  Owner        `json:"owner"`
-	Items  []DigestItem `json:"items"`
+	// Resource is "apiClients" for a digest of marked API clients, sent to
+	// the notify.apiClients receivers (API clients have no owner: Owner
+	// names the receiver, Items hold client ids and names, and delivering it
+	// starts the client marks' clocks); empty for tokens.
+	Resource string       `json:"resource,omitempty"`
+	Tenant   string       `json:"tenant"`
+	Owner    Owner        `json:"owner"`
+	Items    []DigestItem `json:"items"`
 	// Contact is whom to ask for a snooze (the IAM team's address).
 	Contact string `json:"contact,omitempty"`
 	// SnoozeFor is the duration suggested in the example snooze command;
@@ -421,12 +426,25 @@ func (m *Message) OwnerID() string {
 // MarkKeys are the marks a digest warns about: delivering it starts their
 // grace clocks.
 func (m *Message) MarkKeys() []state.MarkKey {
-	if m.Digest == nil {
+	if m.Digest == nil || m.Digest.Resource != "" {
 		return nil
 	}
 	keys := make([]state.MarkKey, 0, len(m.Digest.Items))
 	for _, it := range m.Digest.Items {
 		keys = append(keys, state.KeyOf(it.TokenID, it.Policy))
+	}
+	return keys
+}
+
+// ClientMarkKeys are the API client marks a digest of the notify.apiClients
+// receivers warns about: delivering it starts their clocks.
+func (m *Message) ClientMarkKeys() []state.ClientMarkKey {
+	if m.Digest == nil || m.Digest.Resource == "" {
+		return nil
+	}
+	keys := make([]state.ClientMarkKey, 0, len(m.Digest.Items))
+	for _, it := range m.Digest.Items {
+		keys = append(keys, state.ClientMarkKey{ClientID: it.TokenID, Policy: it.Policy})
 	}
 	return keys
 }

@@ -50,6 +50,12 @@ type ClientItem struct {
 	// delete policy may delete it (delete policies only).
 	DisabledAt  *time.Time
 	DeleteAfter *time.Time
+	// Marked and Deadline are set for an item of a policy with grace: when
+	// the client was first marked, and the deadline the notify.apiClients
+	// receivers were told (nil until the warning is delivered). Mode is
+	// ModeGrace while the deadline has not passed.
+	Marked   *time.Time
+	Deadline *time.Time
 }
 
 // Mutating reports whether executing the item changes the tenant.
@@ -85,6 +91,8 @@ type wireClientItem struct {
 	AlsoMatched []string   `json:"alsoMatched"`
 	DisabledAt  *string    `json:"disabledAt,omitempty"`
 	DeleteAfter *string    `json:"deleteAfter,omitempty"`
+	Marked      *string    `json:"marked,omitempty"`
+	Deadline    *string    `json:"deadline,omitempty"`
 }
 
 func timeString(t *time.Time) *string {
@@ -104,6 +112,7 @@ func (it ClientItem) MarshalJSON() ([]byte, error) {
 		LastUsed: timeString(it.LastUsed), Policy: it.Policy, Mode: it.Mode, Action: it.Action,
 		Reason: it.Reason, AlsoMatched: nonNil(it.AlsoMatched),
 		DisabledAt: timeString(it.DisabledAt), DeleteAfter: timeString(it.DeleteAfter),
+		Marked: timeString(it.Marked), Deadline: timeString(it.Deadline),
 	})
 }
 
@@ -144,10 +153,16 @@ func (it *ClientItem) UnmarshalJSON(b []byte) error {
 	if out.DeleteAfter, err = parse("deleteAfter", w.DeleteAfter); err != nil {
 		return err
 	}
+	if out.Marked, err = parse("marked", w.Marked); err != nil {
+		return err
+	}
+	if out.Deadline, err = parse("deadline", w.Deadline); err != nil {
+		return err
+	}
 	switch out.Mode {
-	case ModeReport, ModeEnforce:
+	case ModeReport, ModeEnforce, ModeGrace:
 	default:
-		return fmt.Errorf("client %s: mode %q: want report or enforce", w.ClientID, out.Mode)
+		return fmt.Errorf("client %s: mode %q: want report, enforce or grace", w.ClientID, out.Mode)
 	}
 	switch out.Action {
 	case ActionReport, ActionDisable, ActionDelete:

@@ -53,12 +53,19 @@ func (c *Config) AllPolicies() []*Policy {
 	return append(slices.Clone(c.Policies), c.ClientPolicies...)
 }
 
+// FileClientPolicies returns the name of every apiClients policy in the
+// file, also in a config narrowed by Only, as FilePolicies does for tokens:
+// the marks of an API client policy are stale only when it left the file.
+// Empty for a config not read from a file.
+func (c *Config) FileClientPolicies() []string { return c.fileClientPolicies }
+
 // splitResources moves the apiClients policies out of Policies.
 func (c *Config) splitResources() {
 	var pats []*Policy
 	for _, p := range c.Policies {
 		if p.Resource == ResourceAPIClients {
 			c.ClientPolicies = append(c.ClientPolicies, p)
+			c.fileClientPolicies = append(c.fileClientPolicies, p.Name)
 			continue
 		}
 		pats = append(pats, p)
@@ -129,11 +136,17 @@ func (v *validator) clientPolicy(at string, p *Policy) {
 		v.errf(at+".match.enabled", "contradicts action: delete (patjanitor disables a client first and deletes it only while it is disabled, so enabled: true would never let it delete)")
 	}
 
-	if v.d.has(at + ".grace") {
-		// API clients have no owner to warn; the notify.apiClients receiver
-		// and its grace workflow are not built yet. Refuse rather than accept
-		// a setting that would do nothing.
-		v.errf(at+".grace", "is not supported yet for resource: apiClients (use disable: it is reversible, and delete waits disabledFor)")
+	if v.d.has(at+".grace") && !v.d.bad[at+".grace"] {
+		// The grace workflow of tokens, with the notify.apiClients receivers
+		// in the owner's place (API clients have no owner).
+		switch {
+		case p.Grace <= 0:
+			v.errf(at+".grace", "must be greater than 0")
+		case p.Action == ActionReport:
+			v.errf(at+".grace", "has no meaning for action: report (it defers a disable or delete)")
+		case len(v.c.Notify.APIClients) == 0:
+			v.errf(at+".grace", "needs notify.apiClients: the action waits for a delivered warning, and API clients have no owner, so without receivers for them none can be delivered")
+		}
 	}
 }
 

@@ -79,6 +79,9 @@ type Config struct {
 	// ClientPolicies are the resource: apiClients policies, in file order
 	// (see apiclients.go). They never reach the token engine.
 	ClientPolicies []*Policy `yaml:"-"`
+	// fileClientPolicies are the names of the file's apiClients policies
+	// (see FileClientPolicies).
+	fileClientPolicies []string
 
 	// envSecret is PATJANITOR_CLIENT_SECRET as ApplyEnv found it.
 	envSecret secret.Secret

@@ -30,6 +30,12 @@ import (
 //
 // A config without policies needs no listing (nil).
 func (c *Config) Listings(now time.Time) []pat.Listing {
+	if len(c.Policies) == 0 {
+		// Also with maxActionsPercent: a share of a population that no
+		// policy acts on is nothing to count (a schedule of apiClients
+		// policies only must not list every token).
+		return nil
+	}
 	all := []pat.Listing{{Kind: pat.ListAll}}
 	if c.Limits.MaxActionsPercent > 0 {
 		return all

@@ -92,7 +92,10 @@ type OutboxEntry struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// Marks are the marks a warning lists: on delivery their grace clocks
 	// start.
-	Marks       []MarkKey       `json:"marks,omitempty"`
+	Marks []MarkKey `json:"marks,omitempty"`
+	// ClientMarks are the API client marks a digest to the
+	// notify.apiClients receivers lists: on delivery their clocks start.
+	ClientMarks []ClientMarkKey `json:"clientMarks,omitempty"`
 	Payload     json.RawMessage `json:"payload"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	Attempts    int             `json:"attempts"`
@@ -262,7 +265,11 @@ func delivered(tx *bolt.Tx, e OutboxEntry, at time.Time) ([]Mark, error) {
 			return nil, err
 		}
 	}
-	return warnMarks(bucket(tx, bucketMarks), e.Marks, at)
+	started, err := warnMarks(bucket(tx, bucketMarks), e.Marks, at)
+	if err != nil {
+		return nil, err
+	}
+	return started, warnClientMarks(tx, e.ClientMarks, at)
 }
 
 // Delivered applies a successful delivery in one transaction (Settle of
