@@ -1,0 +1,343 @@
+package janitor_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// clientGraceConfig disables never-used full-scope API clients after a
+// 7-day grace period, warning the iam-team receiver (notify.apiClients).
+const clientGraceConfig = `limits: {maxActionsPerRun: 25, maxActionsPercent: 0}
+notify:
+  receivers:
+    - name: iam-team
+      webhook: {urlEnv: HOOK_URL, hmacSecretEnv: HOOK_KEY}
+  apiClients: [iam-team]
+policies:
+  - name: clients-unused
+    resource: apiClients
+    mode: %s
+    match:
+      unusedFor: 90d
+      scopes: {any: ["sp:scopes:all"]}
+    action: disable
+    grace: 7d
+`
+
+// clientGraceEnv is a clientEnv with the iam-team webhook receiver and a
+// dispatcher over the store's outbox, as serve wires them.
+type clientGraceEnv struct {
+	*clientEnv
+	hook *notifytest.Receiver
+	d    *notify.Dispatcher
+}
+
+func newClientGraceEnv(t *testing.T, mode string) *clientGraceEnv {
+	t.Helper()
+	c := newClientEnv(t, "enforce")
+	c.cfg = c.parseConfig(strings.ReplaceAll(clientGraceConfig, "%s", mode))
+	hook := notifytest.NewReceiver(t, "/hooks/"+hookPathSecret, hookHMACKey, c.clock.Now)
+	getenv := func(k string) string { return map[string]string{"HOOK_URL": hook.URL(), "HOOK_KEY": hookHMACKey}[k] }
+	ns, err := notify.Build(notify.Config{Receivers: []notify.Receiver{{Name: "iam-team", Webhook: &notify.WebhookConfig{URLEnv: "HOOK_URL", HMACSecretEnv: "HOOK_KEY"}}}},
+		notify.Deps{Logger: c.logger, Getenv: getenv, Clock: c.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := notify.NewDispatcher(notify.DispatcherOptions{Notifiers: ns, Outbox: c.store, Logger: c.logger, Clock: c.clock.Now, Sleep: noSleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &clientGraceEnv{clientEnv: c, hook: hook, d: d}
+}
+
+func (g *clientGraceEnv) engine() *janitor.Engine {
+	return g.env.engine(func(o *janitor.Options) {
+		o.ClientID, o.ClientState, o.ClientMarks, o.Notify = cOwn, g.store, g.store, g.d
+		o.Pending = g.journal.Pending()
+	})
+}
+
+func (g *clientGraceEnv) runAt(at time.Time) *janitor.Result {
+	g.t.Helper()
+	g.clock.Set(at)
+	g.sim.ResetRequests()
+	res, err := g.engine().Run(context.Background())
+	if err != nil {
+		g.t.Fatalf("run at %s: %v", at.Format(time.DateOnly), err)
+	}
+	return res
+}
+
+func (g *clientGraceEnv) clientMarks() map[string]state.ClientMark {
+	g.t.Helper()
+	ms, err := g.store.ClientMarks(context.Background())
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	out := map[string]state.ClientMark{}
+	for _, m := range ms {
+		out[m.ClientID] = m
+	}
+	return out
+}
+
+// clientDigests are the client digests the receiver accepted since the last
+// call.
+func (g *clientGraceEnv) clientDigests() []*notify.Digest {
+	var out []*notify.Digest
+	for _, m := range notifytest.OfKind(g.hook.Take(), notify.KindDigest) {
+		if m.Digest.Resource == apiclient.Resource {
+			out = append(out, m.Digest)
+		}
+	}
+	return out
+}
+
+func (g *clientGraceEnv) journalHasIntent(id string) bool {
+	for _, r := range g.journalRecords() {
+		if r.Kind == audit.KindIntent && r.Resource == apiclient.Resource && strings.EqualFold(r.TokenID, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// Warn, wait, act: the first run marks the client and warns iam-team (the
+// clock starts on that delivery); a run before the deadline sends nothing to
+// the tenant; the run at the deadline disables the client (journaled) and
+// the mark is gone.
+func TestAPIClientGraceWarnWaitAct(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+
+	res := g.runAt(t0)
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("run 1 sent %+v: a grace policy must warn first", m)
+	}
+	it := findClientItem(res.Plan, cTarget)
+	if it == nil || it.Mode != plan.ModeGrace || it.Action != "disable" || it.Marked == nil || !strings.Contains(it.Reason, "grace 7d") {
+		t.Fatalf("run 1 item = %+v", it)
+	}
+	ds := g.clientDigests()
+	if len(ds) != 1 || len(ds[0].Items) != 1 || ds[0].Items[0].TokenID != cTarget || ds[0].Items[0].Policy != "clients-unused" ||
+		ds[0].Items[0].Action != "disable" || ds[0].Items[0].Reason == "" {
+		t.Fatalf("run 1 digests = %+v", ds)
+	}
+	r, err := notify.NewRenderer(notify.RenderOptions{Clock: g.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Render(notify.DigestMessage("iam-team", "r", g.clock.Now(), *ds[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{cTarget, "exclude.tokenIds", "patjanitor enable", "API client", "not before 2026"} {
+		if !strings.Contains(out.Text, want) {
+			t.Errorf("the digest text lacks %q:\n%s", want, out.Text)
+		}
+	}
+	if !strings.Contains(out.Subject, "1 API client") || strings.Contains(out.Text, "of your tokens") {
+		t.Errorf("subject %q / text speak of tokens:\n%s", out.Subject, out.Text)
+	}
+	m, ok := g.clientMarks()[cTarget]
+	if !ok || m.WarnedAt == nil || !m.WarnedAt.Equal(t0) || m.Deadline == nil || !m.Deadline.Equal(t0.Add(7*day)) || m.Action != "disable" {
+		t.Fatalf("mark after the delivered warning = %+v (found %v)", m, ok)
+	}
+
+	// Six days later: still held, nothing sent to the tenant.
+	res = g.runAt(t0.Add(6 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("run 2 sent %+v before the deadline", m)
+	}
+	if it := findClientItem(res.Plan, cTarget); it == nil || it.Mode != plan.ModeGrace || it.Deadline == nil || !it.Deadline.Equal(t0.Add(7*day)) {
+		t.Fatalf("run 2 item = %+v", it)
+	}
+	if g.journalHasIntent(cTarget) {
+		t.Fatal("the journal holds an intent before the deadline")
+	}
+
+	// At the deadline: disabled, journaled, unmarked.
+	res = g.runAt(t0.Add(7 * day))
+	muts := clientMutations(g.sim.Requests())
+	if len(muts) != 1 || muts[0].Method != "PATCH" || !strings.HasSuffix(muts[0].Path, "/"+cTarget) {
+		t.Fatalf("run 3 mutations = %+v, want the disable of %s", muts, cTarget)
+	}
+	if got, _ := g.sim.OAuthClient(cTarget); got.IsEnabled() {
+		t.Fatal("the client is still enabled after the deadline")
+	}
+	if len(res.Clients) != 1 || res.Clients[0].Outcome != janitor.OutcomeApplied || res.Clients[0].Item.Deadline == nil {
+		t.Fatalf("run 3 results = %+v", res.Clients)
+	}
+	if !g.journalHasIntent(cTarget) {
+		t.Fatal("no journal intent for the disable")
+	}
+	if _, ok := g.clientMarks()[cTarget]; ok {
+		t.Fatal("the mark outlived its action")
+	}
+}
+
+// A warning that cannot be delivered starts no clock: it waits in the
+// outbox, and the deadline counts from the delivery a later run makes.
+func TestAPIClientGraceFailedDeliveryDelays(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	g.hook.Throttle(time.Hour) // longer than any backoff: deferred at once
+
+	g.runAt(t0)
+	if m := g.clientMarks()[cTarget]; m.WarnedAt != nil || m.Deadline != nil {
+		t.Fatalf("an undelivered warning started the clock: %+v", m)
+	}
+	ob, err := g.store.Outbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ob) != 1 || len(ob[0].ClientMarks) != 1 || !strings.EqualFold(ob[0].ClientMarks[0].ClientID, cTarget) {
+		t.Fatalf("outbox = %+v, want the client digest waiting", ob)
+	}
+
+	// Eight days later (past the 7 days counted from the marking) the
+	// receiver is back: the digest is delivered now, and nothing is acted on.
+	g.hook.Fail(0)
+	g.runAt(t0.Add(8 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("acted %+v although the warning was only delivered now", m)
+	}
+	m := g.clientMarks()[cTarget]
+	if m.WarnedAt == nil || !m.WarnedAt.Equal(t0.Add(8*day)) || !m.Deadline.Equal(t0.Add(15*day)) {
+		t.Fatalf("mark = %+v, want the clock started at the delivery", m)
+	}
+	if len(g.clientDigests()) != 1 {
+		t.Fatal("the waiting digest was not delivered")
+	}
+
+	g.runAt(t0.Add(15*day - time.Second))
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("acted %+v before the deadline", m)
+	}
+	g.runAt(t0.Add(15 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 1 {
+		t.Fatalf("mutations at the deadline = %+v", m)
+	}
+}
+
+// A client used again stops matching: the next run unmarks it and never
+// acts on it, also after the old deadline.
+func TestAPIClientGraceUsedAgainIsUnmarked(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	g.runAt(t0)
+	if _, ok := g.clientMarks()[cTarget]; !ok {
+		t.Fatal("not marked")
+	}
+	c, _ := g.sim.OAuthClient(cTarget)
+	used := t0.Add(2 * day)
+	c.LastUsed = &used
+	g.sim.AddOAuthClient(c, "")
+
+	res := g.runAt(t0.Add(8 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("acted %+v on a client used again", m)
+	}
+	if it := findClientItem(res.Plan, cTarget); it != nil {
+		t.Fatalf("the used client is still an item: %+v", it)
+	}
+	if m, ok := g.clientMarks()[cTarget]; ok {
+		t.Fatalf("still marked: %+v", m)
+	}
+	// Unused again for long enough, it starts over with a new warning.
+	old := t0.Add(-200 * day)
+	c.LastUsed = &old
+	g.sim.AddOAuthClient(c, "")
+	g.hook.Take()
+	g.runAt(t0.Add(9 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("acted %+v on the old warning", m)
+	}
+	if m := g.clientMarks()[cTarget]; m.WarnedAt == nil || !m.WarnedAt.Equal(t0.Add(9*day)) {
+		t.Fatalf("mark = %+v, want a new warning", m)
+	}
+}
+
+// A report-mode policy with grace marks nothing and warns nobody.
+func TestAPIClientGraceReportModeMarksNothing(t *testing.T) {
+	g := newClientGraceEnv(t, "report")
+	for _, at := range []time.Time{t0, t0.Add(30 * day)} {
+		res := g.runAt(at)
+		if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+			t.Fatalf("report mode sent %+v", m)
+		}
+		if it := findClientItem(res.Plan, cTarget); it == nil || it.Mode != plan.ModeReport || it.Marked != nil {
+			t.Fatalf("item = %+v", it)
+		}
+	}
+	if ms := g.clientMarks(); len(ms) != 0 {
+		t.Fatalf("report mode marked %+v", ms)
+	}
+	if ds := g.clientDigests(); len(ds) != 0 {
+		t.Fatalf("report mode warned: %+v", ds)
+	}
+}
+
+// A dry run (plan --notifications-dir) renders the digest it would send,
+// and sends nothing, writes no mark and changes no client.
+func TestAPIClientGraceDryRunSendsAndWritesNothing(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	pl, err := g.engine().Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var digests []*notify.Message
+	for _, m := range g.engine().DryRunMessages(pl, nil) {
+		if m.Kind == notify.KindDigest && m.Digest.Resource == apiclient.Resource {
+			digests = append(digests, m)
+		}
+	}
+	if len(digests) != 1 || digests[0].Receiver != "iam-team" || len(digests[0].Digest.Items) != 1 || digests[0].Digest.Items[0].TokenID != cTarget {
+		t.Fatalf("dry-run digests = %+v", digests)
+	}
+	if n := g.hook.Attempts(); n != 0 {
+		t.Fatalf("a dry run made %d deliveries", n)
+	}
+	if ms := g.clientMarks(); len(ms) != 0 {
+		t.Fatalf("a dry run wrote marks %+v", ms)
+	}
+	if ob, _ := g.store.Outbox(context.Background()); len(ob) != 0 {
+		t.Fatalf("a dry run queued %+v", ob)
+	}
+	if m := idnsim.Mutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("a dry run sent %+v", m)
+	}
+}
+
+// A schedule of apiClients policies only, with maxActionsPercent set, does
+// not list the tokens: no token policy, no token share to count.
+func TestAPIClientOnlyScheduleListsNoTokens(t *testing.T) {
+	c := newClientEnv(t, "enforce")
+	c.cfg = c.parseConfig(`limits: {maxActionsPerRun: 25, maxActionsPercent: 50}
+policies:
+  - name: clients-unused
+    resource: apiClients
+    mode: report
+    match: {unusedFor: 90d}
+    action: report
+`)
+	res := c.run()
+	// The credential check lists the caller's own tokens (owner-id=me);
+	// nothing else of the tokens is listed.
+	for _, r := range idnsim.ByOperation(c.sim.Requests(), idnsim.OpListTokens) {
+		if r.Query.Get("owner-id") != "me" {
+			t.Fatalf("listed the tokens (%q) for a config without token policies", r.RawQuery)
+		}
+	}
+	if len(idnsim.ByOperation(c.sim.Requests(), idnsim.OpListOAuthClients)) == 0 || findClientItem(res.Plan, cTarget) == nil {
+		t.Fatal("the API clients were not listed and decided")
+	}
+}
