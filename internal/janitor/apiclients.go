@@ -770,6 +770,60 @@ func clientsHeld(pl *Planned) int {
 	return n
 }
 
+// clientSummaryItems are the API client items of a run for its summary:
+// every item of the plan's section by outcome (held in grace: pending;
+// report or dry run: would apply), then the items dropped or held for
+// approval, then the skipped clients. The client policies have names of
+// their own, so they make rows of their own.
+func clientSummaryItems(p *plan.Plan, res *Result) []notify.SummaryItem {
+	if p.APIClients == nil {
+		return nil
+	}
+	outcomes := map[string]Outcome{}
+	var extra []ClientItemResult
+	if res != nil {
+		for _, r := range res.Clients {
+			outcomes[strings.ToLower(r.Item.ClientID)+"\x00"+r.Item.Policy] = r.Outcome
+			if r.Outcome == OutcomeDropped {
+				extra = append(extra, r)
+			}
+		}
+	}
+	var out []notify.SummaryItem
+	add := func(it *plan.ClientItem, outcome string) {
+		out = append(out, notify.SummaryItem{TokenID: it.ClientID, TokenName: it.Name, Policy: it.Policy,
+			Action: it.Action, Outcome: outcome, Reason: it.Reason})
+	}
+	for i := range p.APIClients.Items {
+		it := &p.APIClients.Items[i]
+		switch {
+		case it.Mode == plan.ModeGrace:
+			add(it, notify.OutcomePending)
+		case !it.Mutating() || res == nil:
+			add(it, notify.OutcomeWouldApply)
+		default:
+			switch outcomes[strings.ToLower(it.ClientID)+"\x00"+it.Policy] {
+			case OutcomeApplied:
+				add(it, notify.OutcomeApplied)
+			case OutcomeGone:
+				add(it, notify.OutcomeAlreadyGone)
+			case OutcomeFailed:
+				add(it, notify.OutcomeFailed)
+			default:
+				add(it, notify.OutcomeSkipped)
+			}
+		}
+	}
+	for i := range extra {
+		add(&extra[i].Item, notify.OutcomeSkipped)
+	}
+	for _, s := range p.APIClients.Skipped {
+		out = append(out, notify.SummaryItem{TokenID: s.TokenID, TokenName: s.TokenName, Policy: s.Policy,
+			Outcome: notify.OutcomeSkipped, Reason: s.Reason})
+	}
+	return out
+}
+
 // noticeClients tells the notify.apiClients receivers what the run did to
 // API clients (one notice per receiver, listing every client acted on),
 // after the actions: API clients have no owner. Delivery failures wait in

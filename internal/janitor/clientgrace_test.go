@@ -2,6 +2,7 @@ package janitor_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ notify:
     - name: iam-team
       webhook: {urlEnv: HOOK_URL, hmacSecretEnv: HOOK_KEY}
   apiClients: [iam-team]
+  summary: [iam-team]
 policies:
   - name: clients-unused
     resource: apiClients
@@ -167,6 +169,7 @@ func TestAPIClientGraceWarnWaitAct(t *testing.T) {
 	}
 
 	// At the deadline: disabled, journaled, unmarked.
+	g.hook.Take()
 	res = g.runAt(t0.Add(7 * day))
 	muts := clientMutations(g.sim.Requests())
 	if len(muts) != 1 || muts[0].Method != "PATCH" || !strings.HasSuffix(muts[0].Path, "/"+cTarget) {
@@ -184,6 +187,21 @@ func TestAPIClientGraceWarnWaitAct(t *testing.T) {
 	if _, ok := g.clientMarks()[cTarget]; ok {
 		t.Fatal("the mark outlived its action")
 	}
+	// The run summary counts the API clients per policy and action.
+	sums := notifytest.OfKind(g.hook.Take(), notify.KindSummary)
+	if len(sums) != 1 {
+		t.Fatalf("summaries = %+v", sums)
+	}
+	sum := sums[0].Summary
+	var row *notify.SummaryRow
+	for i := range sum.Rows {
+		if sum.Rows[i].Policy == "clients-unused" && sum.Rows[i].Action == "disable" {
+			row = &sum.Rows[i]
+		}
+	}
+	if row == nil || row.Matched != 1 || row.Applied != 1 || sum.APIClients == 0 || sum.APIClients != res.Plan.APIClients.Population {
+		t.Fatalf("summary rows %+v, API client population %d", sum.Rows, sum.APIClients)
+	}
 }
 
 // A warning that cannot be delivered starts no clock: it waits in the
@@ -200,6 +218,7 @@ func TestAPIClientGraceFailedDeliveryDelays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ob = slices.DeleteFunc(ob, func(e state.OutboxEntry) bool { return e.Kind != string(notify.KindDigest) })
 	if len(ob) != 1 || len(ob[0].ClientMarks) != 1 || !strings.EqualFold(ob[0].ClientMarks[0].ClientID, cTarget) {
 		t.Fatalf("outbox = %+v, want the client digest waiting", ob)
 	}
@@ -309,7 +328,7 @@ func TestAPIClientGraceDryRunSendsAndWritesNothing(t *testing.T) {
 	if ms := g.clientMarks(); len(ms) != 0 {
 		t.Fatalf("a dry run wrote marks %+v", ms)
 	}
-	if ob, _ := g.store.Outbox(context.Background()); len(ob) != 0 {
+	if ob, _ := g.store.Outbox(context.Background()); len(ob) != 0 { // summary included: nothing is queued
 		t.Fatalf("a dry run queued %+v", ob)
 	}
 	if m := idnsim.Mutations(g.sim.Requests()); len(m) != 0 {

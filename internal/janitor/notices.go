@@ -410,12 +410,17 @@ func (e *Engine) summary(v runView) notify.Summary {
 		items = append(items, notify.SummaryItem{TokenID: s.TokenID, TokenName: s.TokenName, OwnerID: s.OwnerID,
 			Policy: s.Policy, Outcome: notify.OutcomeSkipped, Reason: s.Reason})
 	}
+	items = append(items, clientSummaryItems(v.plan, v.res)...) // apiclients.go
 	rows, top, more := notify.Summarize(items, SummaryTop)
-	return notify.Summary{
+	sum := notify.Summary{
 		Tenant: v.plan.Tenant, DryRun: v.dryRun, StartedAt: v.started, FinishedAt: v.finished,
 		Population: v.plan.Population, Rows: rows, Top: top, More: more, Guardrails: guardrailsOf(v.plan.Guardrails, false),
 		Approval: v.approval, Approved: v.approved,
 	}
+	if v.plan.APIClients != nil {
+		sum.APIClients = v.plan.APIClients.Population
+	}
+	return sum
 }
 
 func guardrailsOf(gs []plan.Guardrail, trippedOnly bool) []notify.Guardrail {

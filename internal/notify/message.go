@@ -74,11 +74,15 @@ type Owner struct {
 
 // Summary is the run summary.
 type Summary struct {
-	Tenant     string       `json:"tenant"`
-	DryRun     bool         `json:"dryRun"`
-	StartedAt  time.Time    `json:"startedAt"`
-	FinishedAt time.Time    `json:"finishedAt"`
-	Population int          `json:"population"`
+	Tenant     string    `json:"tenant"`
+	DryRun     bool      `json:"dryRun"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	Population int       `json:"population"`
+	// APIClients is the API client population, when the run had apiClients
+	// policies (their items are rows and items like the tokens', by their
+	// own policy names).
+	APIClients int          `json:"apiClients,omitempty"`
 	Rows       []SummaryRow `json:"rows"`
 	// Top are the first items of the plan (its order), at most the limit
 	// given to Summarize; More counts the rest.

@@ -2,6 +2,8 @@ package report
 
 import (
 	"bytes"
+	"encoding/csv"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,5 +33,48 @@ func TestReportsShowAPIClients(t *testing.T) {
 		if strings.Contains(out, "\x1b") {
 			t.Errorf("%s report passes a terminal escape from a client name through", format)
 		}
+	}
+}
+
+// The CSV of a plan with an apiClients section has the API client items as
+// rows, after the token rows, with a last resource column; the token columns
+// keep their order, and a plan without the section writes no resource
+// column.
+func TestCSVCarriesAPIClients(t *testing.T) {
+	gen := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	p := &plan.Plan{Version: 1, Tenant: "https://t", APIVersion: "v3", GeneratedAt: gen,
+		Items: []plan.Item{{TokenID: "t-1", TokenName: "ci", OwnerID: "o-1", OwnerName: "Ann", Policy: "tokens",
+			Mode: "report", Action: "delete", Reason: "old", Created: gen, Scope: pat.Scopes{Null: true}}},
+		Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{},
+	}
+	var b bytes.Buffer
+	if err := Render(&b, p, FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	before := b.String()
+	if strings.Contains(before, "resource") {
+		t.Fatalf("a plan without API client policies got a resource column:\n%s", before)
+	}
+	p.APIClients = &plan.Clients{Items: []plan.ClientItem{{ClientID: "c-1", Name: "=cmd", Scope: pat.Scopes{Null: true},
+		Enabled: true, Created: gen, Policy: "clients", Mode: "grace", Action: "disable", Reason: "never used"}}}
+	b.Reset()
+	if err := Render(&b, p, FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"tokenId", "tokenName", "ownerId", "ownerName", "policy", "mode", "action", "reason", "created", "lastUsed", "scope", "patch", "resource"},
+		{"t-1", "ci", "o-1", "Ann", "tokens", "report", "delete", "old", "2026-01-02T00:00:00.000Z", "", "null", "[]", "personalAccessTokens"},
+		{"c-1", "'=cmd", "", "", "clients", "grace", "disable", "never used", "2026-01-02T00:00:00.000Z", "", "null", "[]", "apiClients"},
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("rows = %q\nwant %q", rows, want)
+	}
+	old, _ := csv.NewReader(strings.NewReader(before)).ReadAll()
+	if !reflect.DeepEqual(old[1], rows[1][:12]) {
+		t.Fatalf("the token row changed: %q vs %q", old[1], rows[1][:12])
 	}
 }

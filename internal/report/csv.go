@@ -16,11 +16,24 @@ import (
 // and patch are JSON (scope null means sp:scopes:all, [] means none). Skipped
 // tokens and guardrails are not rows: the CSV is the items, for a
 // spreadsheet or a script; the other formats carry the rest.
-func csvHeader() []string {
-	return []string{
+//
+// A plan with an apiClients section gets a last column, resource
+// (personalAccessTokens or apiClients), and a row per API client item after
+// the token rows: tokenId and tokenName hold the client's id and name, the
+// owner columns are empty (API clients have no owner) and patch is [].
+// The column goes last, and only into such plans, so that the token rows
+// keep their columns and order and a plan without API client policies
+// writes the CSV it always did: scripts that read columns by position or
+// by header keep working.
+func csvHeader(clients bool) []string {
+	h := []string{
 		"tokenId", "tokenName", "ownerId", "ownerName", "policy", "mode", "action",
 		"reason", "created", "lastUsed", "scope", "patch",
 	}
+	if clients {
+		h = append(h, "resource")
+	}
+	return h
 }
 
 // csvCell protects a spreadsheet from formula injection: a cell that starts
@@ -51,7 +64,8 @@ func terminalCell(s string) string { return csvCell(untrusted.Terminal(s)) }
 func renderCSVCells(w io.Writer, p *plan.Plan, cell func(string) string) error {
 	bw := bufio.NewWriter(w)
 	cw := csv.NewWriter(bw) // RFC 4180 quoting; \n line ends
-	header := csvHeader()
+	clients := p.APIClients != nil
+	header := csvHeader(clients)
 	if err := cw.Write(header); err != nil {
 		return err
 	}
@@ -70,14 +84,40 @@ func renderCSVCells(w io.Writer, p *plan.Plan, cell func(string) string) error {
 		if it.LastUsed != nil {
 			lastUsed = timeText(*it.LastUsed)
 		}
-		for j, v := range []string{
+		row := []string{
 			it.TokenID, it.TokenName, it.OwnerID, it.OwnerName, it.Policy, it.Mode, it.Action,
 			it.Reason, timeText(it.Created), lastUsed, scope, patch,
-		} {
+		}
+		if clients {
+			row = append(row, "personalAccessTokens")
+		}
+		for j, v := range row {
 			record[j] = cell(v)
 		}
 		if err := cw.Write(record); err != nil {
 			return err
+		}
+	}
+	if clients {
+		for i := range p.APIClients.Items {
+			it := &p.APIClients.Items[i]
+			scope, err := scopeJSON(it.Scope)
+			if err != nil {
+				return err
+			}
+			lastUsed := ""
+			if it.LastUsed != nil {
+				lastUsed = timeText(*it.LastUsed)
+			}
+			for j, v := range []string{
+				it.ClientID, it.Name, "", "", it.Policy, it.Mode, it.Action,
+				it.Reason, timeText(it.Created), lastUsed, scope, "[]", "apiClients",
+			} {
+				record[j] = cell(v)
+			}
+			if err := cw.Write(record); err != nil {
+				return err
+			}
 		}
 	}
 	cw.Flush()
