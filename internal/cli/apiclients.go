@@ -7,8 +7,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/daemon"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
@@ -42,10 +44,46 @@ func printClientPolicies(w *errWriter, cfg *policy.Config, now time.Time) error 
 		if p.Action == policy.ActionDelete {
 			w.printf("    delete  disable first; delete once patjanitor has kept the client disabled for %s\n", policy.FormatDuration(p.DisabledFor))
 		}
+		if p.Grace > 0 {
+			w.printf("    grace   %s after the warning to notify.apiClients (%s) is delivered\n", policy.FormatDuration(p.Grace), strings.Join(cfg.Notify.APIClients, ", "))
+		}
 	}
 	w.printf("\nAPI client listing calls (cutoffs as of %s): %s\n", pat.FormatTime(now), strings.ReplaceAll(listingsString(cfg.ClientListings(now)), "all tokens", "all API clients"))
 	w.printf("  (internal clients, clients listed without internal or enabled, and the client patjanitor runs as are never acted on)\n")
 	return w.err
+}
+
+// clientCountsOf condenses the API client part of a run for serve's "run
+// finished" log line; nil for a run without an API client section.
+func clientCountsOf(res *janitor.Result) *daemon.ClientCounts {
+	if res.Plan == nil || res.Plan.APIClients == nil {
+		return nil
+	}
+	s := res.Plan.APIClients
+	c := &daemon.ClientCounts{Population: s.Population, Matched: len(s.Items)}
+	for i := range s.Items {
+		switch it := &s.Items[i]; {
+		case it.Mode == plan.ModeGrace:
+			c.Grace++
+		case !it.Mutating():
+			c.WouldApply++
+		}
+	}
+	for _, r := range res.Clients {
+		switch r.Outcome {
+		case janitor.OutcomeApplied:
+			c.Applied++
+		case janitor.OutcomeGone:
+			c.Gone++
+		case janitor.OutcomeFailed:
+			c.Failed++
+		case janitor.OutcomeBlocked:
+			c.Blocked++
+		case janitor.OutcomeNotStarted, janitor.OutcomeRefused:
+			c.NotStarted++
+		}
+	}
+	return c
 }
 
 // printClientResults lists the API client actions of a run after the token

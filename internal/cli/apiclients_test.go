@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
@@ -83,5 +84,72 @@ func TestAPIClientCommands(t *testing.T) {
 	code, stdout, stderr = e.run(nil, "audit", "verify", filepath.Join(e.state, JournalFile))
 	if code != 0 {
 		t.Fatalf("audit verify: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// A saved plan whose API client guardrail tripped acts on no client; apply
+// --accept-guardrail apiClients.maxActionsPerRun (the resource-qualified
+// name: the token guardrails keep the bare names) carries it out, and the
+// journal's run-start records the approved plan and the acceptance under
+// that name.
+func TestAPIClientAcceptGuardrail(t *testing.T) {
+	e := newWF(t, `limits: {maxActionsPerRun: 1, maxActionsPercent: 0, maxActionsPerOwner: 0}
+policies:
+  - name: clients-unused
+    resource: apiClients
+    mode: enforce
+    match: {unusedFor: 90d, scopes: {any: ["sp:scopes:all"]}}
+    action: disable
+`, idnsim.Options{})
+	ids := []string{wfClient, "5e1c0000-0000-4000-8000-00000000c0df"}
+	for _, id := range ids {
+		e.sim.AddOAuthClient(apiclient.Client{ID: id, Name: "legacy-" + id[len(id)-4:], Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
+			Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	}
+	planPath := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := e.run(nil, "apply", planPath, "--auto-approve")
+	if code == 0 || !strings.Contains(stdout+stderr, "apiClients.maxActionsPerRun (limit 1, wanted 2)") {
+		t.Fatalf("apply with the tripped client guardrail: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if m := clientMutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("a tripped client guardrail let %d mutations through", len(m))
+	}
+	if code, _, stderr := e.run(nil, "apply", planPath, "--auto-approve", "--accept-guardrail", "maxActionsPerRun", "--reason", "x"); code != 1 ||
+		!strings.Contains(stderr, "apiClients.maxActionsPerRun") {
+		t.Fatalf("the bare token name accepted the client guardrail: exit %d %s", code, stderr)
+	}
+	const reason = "CHG-77: both legacy clients"
+	code, stdout, stderr = e.run(nil, "apply", planPath, "--auto-approve", "--accept-guardrail", "apiClients.maxActionsPerRun", "--reason", reason)
+	if code != 0 {
+		t.Fatalf("apply with the accepted client guardrail: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if m := clientMutations(e.sim.Requests()); len(m) != 2 {
+		t.Fatalf("%d client mutations, want the 2 disables", len(m))
+	}
+	for _, id := range ids {
+		if c, _ := e.sim.OAuthClient(id); c.IsEnabled() {
+			t.Fatalf("client %s still enabled", id)
+		}
+	}
+	// The plan holds API client actions only: the client run-start names the
+	// approved plan (before, no run-start recorded its planHash).
+	_, saved, err := readPlanFile(planPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted []audit.AcceptedGuardrail
+	for _, r := range journalRecords(t, filepath.Join(e.state, JournalFile)) {
+		if r.Kind == audit.KindRunStart && r.Plan != nil {
+			if r.Plan.PlanHash != saved.PlanHash || r.Plan.File != planPath {
+				t.Errorf("run-start names plan %+v, want %s", r.Plan, saved.PlanHash)
+			}
+			accepted = append(accepted, r.Plan.AcceptedGuardrails...)
+		}
+	}
+	if len(accepted) != 1 || accepted[0].Name != "apiClients.maxActionsPerRun" || accepted[0].Wanted != 2 || accepted[0].Reason != reason {
+		t.Fatalf("journaled acceptances = %+v", accepted)
 	}
 }

@@ -457,6 +457,7 @@ func reportOf(res *janitor.Result) *daemon.RunReport {
 			}
 		}
 	}
+	rep.APIClients = clientCountsOf(res) // apiclients.go
 	return rep
 }
 

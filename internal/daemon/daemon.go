@@ -66,6 +66,9 @@ type RunReport struct {
 	Matched, WouldApply, Grace int
 	// The enforce-mode items by outcome.
 	Applied, Gone, Failed, Blocked, NotStarted int
+	// APIClients are the API client counts (apiclients.go); nil for a run
+	// without apiClients policies.
+	APIClients *ClientCounts
 }
 
 // Metrics receives the daemon's own measurements; *metrics.Metrics
@@ -608,6 +611,7 @@ func (d *Daemon) runOnce(gen *generation, g Group, cfg *policy.Config, trigger s
 		zap.Int("gone", rep.Gone), zap.Int("failed", rep.Failed),
 		zap.Int("blocked", rep.Blocked), zap.Int("not_started", rep.NotStarted),
 	}
+	fields = append(fields, rep.APIClients.logFields()...)
 	if err != nil {
 		log.Error("run finished with errors", append(fields, zap.Error(err))...)
 		return

@@ -382,9 +382,13 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 	case len(cr.work) == 0:
 		return e.recoverClients(ctx, cr, res)
 	case len(pl.blockingClientGuardrails()) > 0:
-		gerr := &GuardrailError{Tripped: pl.blockingClientGuardrails()}
-		for _, g := range gerr.Tripped {
+		// The error names them as apply --accept-guardrail takes them
+		// (apiClients.maxActionsPerRun); the metric has the resource label.
+		gerr := &GuardrailError{}
+		for _, g := range pl.blockingClientGuardrails() {
 			e.clientMetrics().AddClientGuardrailTrip(g.Name)
+			g.Name = ClientGuardrailName(g.Name)
+			gerr.Tripped = append(gerr.Tripped, g)
 		}
 		block(OutcomeBlocked, gerr.Error())
 		return &ClientsError{Err: gerr}
@@ -401,6 +405,11 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 	if _, err := e.journal.Append(jctx, audit.Record{
 		Kind: audit.KindRunStart, RunID: res.RunID, Resource: apiclient.Resource,
 		Note: fmt.Sprintf("%d API client actions; plan %s", len(cr.work), pl.Plan.PlanHash),
+		// The approved plan and the guardrails accepted for it, as the
+		// token run-start records them: a run may have API client actions
+		// only, and an acceptance of apiClients.NAME must be journaled
+		// with the actions it let through.
+		Plan: pl.planRef,
 	}); err != nil {
 		block(OutcomeNotStarted, "not started: the journal could not be written: "+err.Error())
 		return &ClientsError{Err: &JournalError{Err: err}}
@@ -573,6 +582,20 @@ func clientGuardrailNamed(p *plan.Plan, name string, names []string, g *plan.Gua
 		}
 	}
 	return names, g
+}
+
+// clientGuardrailHint points from a token guardrail's name to the tripped
+// API client guardrail of the same setting, if there is one.
+func clientGuardrailHint(p *plan.Plan, name string) string {
+	if p.APIClients == nil {
+		return ""
+	}
+	for _, g := range p.APIClients.Tripped() {
+		if g.Name == name {
+			return fmt.Sprintf(" (the API client guardrail that tripped is %s)", ClientGuardrailName(name))
+		}
+	}
+	return ""
 }
 
 // blockingClientGuardrails are the tripped API client guardrails that stop

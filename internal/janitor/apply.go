@@ -78,7 +78,7 @@ func checkAccept(p *plan.Plan, accept []GuardrailAcceptance) (map[string]plan.Gu
 		case g == nil:
 			return nil, fmt.Errorf("%w: no guardrail %q in the plan (it has %s)", ErrPlanRejected, a.Name, strings.Join(names, ", "))
 		case !g.Tripped:
-			return nil, fmt.Errorf("%w: guardrail %s did not trip in the plan (limit %g, wanted %d): there is nothing to accept", ErrPlanRejected, a.Name, g.Limit, g.Wanted)
+			return nil, fmt.Errorf("%w: guardrail %s did not trip in the plan (limit %g, wanted %d): there is nothing to accept%s", ErrPlanRejected, a.Name, g.Limit, g.Wanted, clientGuardrailHint(p, a.Name))
 		case strings.TrimSpace(a.Reason) == "":
 			return nil, fmt.Errorf("%w: accepting guardrail %s needs a reason", ErrPlanRejected, a.Name)
 		case strings.TrimSpace(a.By) == "":
