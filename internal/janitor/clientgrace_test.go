@@ -360,3 +360,111 @@ policies:
 		t.Fatal("the API clients were not listed and decided")
 	}
 }
+
+// A client used again while its warning still waits in the outbox is
+// unmarked, and the waiting digest is withdrawn: delivered later, it would
+// warn about an action that will not happen.
+func TestAPIClientGraceUnmarkedWithdrawsUndeliveredDigest(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	g.hook.Throttle(time.Hour)
+	g.runAt(t0)
+	c, _ := g.sim.OAuthClient(cTarget)
+	used := t0.Add(day)
+	c.LastUsed = &used
+	g.sim.AddOAuthClient(c, "")
+
+	g.hook.Fail(0)
+	g.runAt(t0.Add(2 * day))
+	if ds := g.clientDigests(); len(ds) != 0 {
+		t.Fatalf("a withdrawn warning was delivered: %+v", ds)
+	}
+	ob, err := g.store.Outbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ob {
+		if len(e.ClientMarks) > 0 {
+			t.Fatalf("the digest still waits: %+v", e)
+		}
+	}
+	if ms := g.clientMarks(); len(ms) != 0 {
+		t.Fatalf("marks = %+v", ms)
+	}
+}
+
+// A delete policy with grace warns before each step: the disable after the
+// first grace, then (disabledFor later) a new warning about the delete, and
+// the delete only after that warning's grace. The receivers were never told
+// about a delete before it is warned about.
+func TestAPIClientGraceDeleteWarnsBeforeEachStep(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	g.cfg = g.parseConfig(strings.ReplaceAll(strings.ReplaceAll(clientGraceConfig, "%s", "enforce"),
+		"    action: disable\n", "    action: delete\n    disabledFor: 14d\n"))
+
+	g.runAt(t0)
+	if m := g.clientMarks()[cTarget]; m.Action != "disable" || m.WarnedAt == nil {
+		t.Fatalf("first mark = %+v", m)
+	}
+	g.runAt(t0.Add(7 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 1 || m[0].Method != "PATCH" {
+		t.Fatalf("at the first deadline: %+v, want the disable", m)
+	}
+	if ms := g.clientMarks(); len(ms) != 0 {
+		t.Fatalf("marks after the disable = %+v", ms)
+	}
+	g.hook.Take()
+	// disabledFor has passed: the delete is warned about first, not done.
+	res := g.runAt(t0.Add(21 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("deleted without a warning about the delete: %+v", m)
+	}
+	if it := findClientItem(res.Plan, cTarget); it == nil || it.Mode != plan.ModeGrace || it.Action != "delete" {
+		t.Fatalf("item = %+v", it)
+	}
+	ds := g.clientDigests()
+	if len(ds) != 1 || ds[0].Items[0].Action != "delete" {
+		t.Fatalf("digests = %+v", ds)
+	}
+	g.runAt(t0.Add(28*day - time.Second))
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("deleted before the second deadline: %+v", m)
+	}
+	g.runAt(t0.Add(28 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 1 || m[0].Method != "DELETE" {
+		t.Fatalf("at the second deadline: %+v, want the delete", m)
+	}
+	if _, ok := g.sim.OAuthClient(cTarget); ok {
+		t.Fatal("the client is still there")
+	}
+}
+
+// A run whose API client listing fails leaves the client marks alone (an
+// absent client is no evidence that it stopped matching) and acts on no
+// client, even past the deadline; the next complete run acts.
+func TestHostileAPIClientListingFailureKeepsClientMarks(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	g.runAt(t0)
+	before := g.clientMarks()[cTarget]
+	g.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListOAuthClients, Status: 500, Times: 100})
+	g.clock.Set(t0.Add(8 * day))
+	g.sim.ResetRequests()
+	res, err := g.engine().Run(context.Background())
+	if err == nil {
+		t.Fatal("a run with a failed API client listing succeeded")
+	}
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("acted on incomplete data: %+v", m)
+	}
+	if res.Plan.APIClients == nil || res.Plan.APIClients.Error == "" {
+		t.Fatalf("the plan does not say the API client data was incomplete: %+v", res.Plan.APIClients)
+	}
+	after, ok := g.clientMarks()[cTarget]
+	if !ok || !after.MarkedAt.Equal(before.MarkedAt) || !after.WarnedAt.Equal(*before.WarnedAt) {
+		t.Fatalf("mark after the failed listing = %+v (found %v), before %+v", after, ok, before)
+	}
+	g.sim.ClearFaults()
+	g.runAt(t0.Add(9 * day))
+	if m := clientMutations(g.sim.Requests()); len(m) != 1 {
+		t.Fatalf("the complete run after it: %+v", m)
+	}
+}

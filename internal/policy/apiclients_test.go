@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 func TestAPIClientPolicyValidation(t *testing.T) {
@@ -69,5 +72,47 @@ policies:
 `))
 	if err == nil || !strings.Contains(err.Error(), `notify.apiClients[1]: no receiver named "nobody"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A config (or a schedule's part of it) without token policies needs no
+// token listing, also with maxActionsPercent; the API client listing still
+// is one unfiltered call for the percentage.
+func TestListingsWithoutTokenPolicies(t *testing.T) {
+	cfg, err := Parse("p.yaml", []byte(`limits: {maxActionsPercent: 10}
+notify:
+  receivers:
+    - name: iam
+      webhook: {urlEnv: U, hmacSecretEnv: K}
+  apiClients: [iam]
+policies:
+  - name: tokens
+    match: {unusedFor: 90d}
+    action: delete
+    schedule: "@weekly"
+  - name: clients
+    resource: apiClients
+    match: {neverUsed: true}
+    action: disable
+    grace: 7d
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClientPolicies[0].Grace != 7*Day {
+		t.Fatalf("grace = %v", cfg.ClientPolicies[0].Grace)
+	}
+	only := cfg.Only("clients")
+	if got := only.Listings(testNow); got != nil {
+		t.Fatalf("token listings of a clients-only config = %v, want none", got)
+	}
+	if got := only.ClientListings(testNow); len(got) != 1 || got[0].Kind != pat.ListAll {
+		t.Fatalf("client listings = %v, want one unfiltered", got)
+	}
+	if got := cfg.Only("tokens").Listings(testNow); len(got) != 1 || got[0].Kind != pat.ListAll {
+		t.Fatalf("token listings with maxActionsPercent = %v, want one unfiltered", got)
+	}
+	if !slices.Equal(only.FileClientPolicies(), []string{"clients"}) {
+		t.Fatalf("FileClientPolicies = %v", only.FileClientPolicies())
 	}
 }
