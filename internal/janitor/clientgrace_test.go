@@ -468,3 +468,55 @@ func TestHostileAPIClientListingFailureKeepsClientMarks(t *testing.T) {
 		t.Fatalf("the complete run after it: %+v", m)
 	}
 }
+
+// apply PLAN of a reviewed plan with a held API client marks it and warns
+// the receivers (the reviewer approved the warning), acts on nothing; a plan
+// made after the deadline holds the due disable, and its apply carries it
+// out against a fresh listing. A saved plan's grace item round-trips.
+func TestAPIClientGraceApplyPlan(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	pl, err := g.engine().Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := roundTrip(t, pl.Plan)
+	if it := findClientItem(saved, cTarget); it == nil || it.Mode != plan.ModeGrace || it.Marked == nil {
+		t.Fatalf("saved item = %+v", it)
+	}
+	if ms := g.clientMarks(); len(ms) != 0 {
+		t.Fatalf("plan wrote marks %+v", ms)
+	}
+	if _, err := g.engine().ApplyPlan(context.Background(), saved, janitor.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+		t.Fatalf("apply of a held item sent %+v", m)
+	}
+	if m := g.clientMarks()[cTarget]; m.WarnedAt == nil || !m.WarnedAt.Equal(t0) {
+		t.Fatalf("mark after apply = %+v", m)
+	}
+	if len(g.clientDigests()) != 1 {
+		t.Fatal("apply did not warn the receivers")
+	}
+
+	g.clock.Set(t0.Add(7 * day))
+	pl, err = g.engine().Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved = roundTrip(t, pl.Plan)
+	if it := findClientItem(saved, cTarget); it == nil || it.Mode != plan.ModeEnforce || it.Deadline == nil || !it.Deadline.Equal(t0.Add(7*day)) {
+		t.Fatalf("due item = %+v", it)
+	}
+	g.sim.ResetRequests()
+	res, err := g.engine().ApplyPlan(context.Background(), saved, janitor.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := clientMutations(g.sim.Requests()); len(m) != 1 || len(res.Clients) != 1 || res.Clients[0].Outcome != janitor.OutcomeApplied {
+		t.Fatalf("apply of the due item: %+v / %+v", m, res.Clients)
+	}
+	if ms := g.clientMarks(); len(ms) != 0 {
+		t.Fatalf("marks after the action = %+v", ms)
+	}
+}

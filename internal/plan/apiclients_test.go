@@ -96,3 +96,37 @@ func TestClientsSectionStrict(t *testing.T) {
 		}
 	}
 }
+
+// A grace item of the API client section (mode grace, marked, deadline)
+// survives Write/Read and the hash; an unknown mode is refused.
+func TestClientGraceItemRoundTrip(t *testing.T) {
+	p := clientPlan()
+	marked := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	deadline := marked.Add(7 * 24 * time.Hour)
+	p.APIClients.Items[0].Mode, p.APIClients.Items[0].Marked, p.APIClients.Items[0].Deadline = ModeGrace, &marked, &deadline
+	if err := p.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := Write(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Read(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := q.APIClients.Items[0]
+	if it.Mode != ModeGrace || it.Marked == nil || !it.Marked.Equal(marked) || it.Deadline == nil || !it.Deadline.Equal(deadline) || it.Mutating() {
+		t.Fatalf("read back %+v", it)
+	}
+	if err := q.VerifyHash(); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(b.Bytes(), []byte(`"mode": "grace"`), []byte(`"mode": "later"`), 1)
+	if bytes.Equal(bad, b.Bytes()) {
+		bad = bytes.Replace(b.Bytes(), []byte(`"mode":"grace"`), []byte(`"mode":"later"`), 1)
+	}
+	if _, err := Read(bytes.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "later") {
+		t.Fatalf("an unknown mode: %v", err)
+	}
+}

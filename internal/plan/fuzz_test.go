@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // FuzzRead: Read never panics, and whatever it accepts is a fixed point of
@@ -21,6 +22,17 @@ func FuzzRead(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(cbuf.Bytes())
+	gp := clientPlan() // a held (grace) and a due API client item
+	marked := gp.GeneratedAt.Add(-7 * 24 * time.Hour)
+	deadline := gp.GeneratedAt.Add(-time.Hour)
+	gp.APIClients.Items[0].Mode, gp.APIClients.Items[0].Marked = ModeGrace, &marked
+	gp.APIClients.Items[1].Marked, gp.APIClients.Items[1].Deadline = &marked, &deadline
+	_ = gp.Seal()
+	var gbuf bytes.Buffer
+	if err := Write(&gbuf, gp); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(gbuf.Bytes())
 	f.Add([]byte(`{"version":1,"tenant":"t","apiVersion":"v3","generatedAt":"2026-01-01T00:00:00Z","configDigest":"","planHash":"","population":0,"items":[]}`))
 	f.Add([]byte(`{"version":1,"tenant":"t","apiVersion":"v1","generatedAt":"2026-01-01T00:00Z","configDigest":"d","planHash":"","population":3,"items":[{"tokenId":"a","created":"2026-01-01T00:00:00Z","lastUsed":null,"scope":null,"policy":"p","mode":"enforce","action":"patch","reason":"r","patch":[{"op":"replace","path":"/scope","value":{"b":1e400,"a":[null,1.50]}}]}]}`))
 	f.Add([]byte(`{"version":2}`))
