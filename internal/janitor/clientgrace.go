@@ -181,13 +181,14 @@ func (e *Engine) clientFollowUp(ctx context.Context, pl *Planned, res *Result, l
 	if len(ch.New)+len(ch.Removed) > 0 {
 		log.Info("API client grace marks updated", zap.Int("new", len(ch.New)), zap.Int("kept", len(ch.Kept)), zap.Int("removed", len(ch.Removed)))
 	}
-	receivers := e.cfg.Notify.APIClients
-	if e.notify == nil || len(receivers) == 0 {
-		return nil
-	}
 	all, err := e.clientMarks.ClientMarks(bctx)
 	if err != nil {
 		return fmt.Errorf("API client grace marks: %w", err)
+	}
+	e.observeClientPending(all)
+	receivers := e.cfg.Notify.APIClients
+	if e.notify == nil || len(receivers) == 0 {
+		return nil
 	}
 	held := slices.ContainsFunc(cr.section.Items, func(it plan.ClientItem) bool { return it.Mode == plan.ModeGrace })
 	msgs := e.clientDigests(res.RunID, e.now(), all, held)
@@ -215,6 +216,28 @@ func (e *Engine) clientFollowUp(ctx context.Context, pl *Planned, res *Result, l
 		return fmt.Errorf("API client digests: %w", err)
 	}
 	return nil
+}
+
+// observeClientPending sets pending_actions{policy} for the apiClients
+// policies, as observePending does for tokens (policy names are unique
+// across resources): the marks of each policy of the file, 0 for the
+// config's grace policies without any.
+func (e *Engine) observeClientPending(all []state.ClientMark) {
+	pm, ok := e.metrics.(pendingMetrics)
+	if !ok {
+		return
+	}
+	counts := map[string]int{}
+	for name := range e.clientGrace {
+		counts[name] = 0
+	}
+	file := e.cfg.FileClientPolicies()
+	for _, m := range all {
+		if len(file) == 0 || slices.Contains(file, m.Policy) {
+			counts[m.Policy]++
+		}
+	}
+	pm.SetPending(counts)
 }
 
 // clientDigestOwner is the owner id of a receiver's client digest: the

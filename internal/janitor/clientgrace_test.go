@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -518,5 +521,49 @@ func TestAPIClientGraceApplyPlan(t *testing.T) {
 	}
 	if ms := g.clientMarks(); len(ms) != 0 {
 		t.Fatalf("marks after the action = %+v", ms)
+	}
+}
+
+// pending_actions{policy} counts the API client marks of a grace policy.
+func TestAPIClientGracePendingMetric(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	run := func(at time.Time) {
+		t.Helper()
+		g.clock.Set(at)
+		if _, err := g.env.engine(func(o *janitor.Options) {
+			o.ClientID, o.ClientState, o.ClientMarks, o.Notify, o.Metrics = cOwn, g.store, g.store, g.d, m
+		}).Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "patjanitor_pending_actions" {
+				continue
+			}
+			for _, s := range mf.GetMetric() {
+				for _, l := range s.GetLabel() {
+					if l.GetName() == "policy" && l.GetValue() == "clients-unused" {
+						return s.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		return -1
+	}
+	run(t0)
+	if got := pending(); got != 1 {
+		t.Fatalf("pending_actions{clients-unused} = %v after marking, want 1", got)
+	}
+	run(t0.Add(7 * day))
+	if got := pending(); got != 0 {
+		t.Fatalf("pending_actions{clients-unused} = %v after the action, want 0", got)
 	}
 }
