@@ -250,7 +250,7 @@ func (e *Engine) decideClients(cr *clientRun, now time.Time) {
 	slices.SortFunc(cr.work, func(a, b clientWork) int {
 		return cmpStrings(a.item.Policy, b.item.Policy, a.item.Name, b.item.Name, a.item.ClientID, b.item.ClientID)
 	})
-	s.Guardrails = e.clientGuardrails(len(cr.work), s.Population)
+	s.Guardrails = e.clientGuardrails(len(cr.work), cr.newMarks(), s.Population)
 	if cr.err != nil {
 		s.Error = cr.err.Error()
 	}
@@ -260,20 +260,30 @@ func (e *Engine) decideClients(cr *clientRun, now time.Time) {
 // client actions alone, against the API client population: the limits of
 // the config hold per resource. maxActionsPerOwner does not apply (API
 // clients have no owner).
-func (e *Engine) clientGuardrails(n, population int) []plan.Guardrail {
+//
+// A client that a grace policy would newly mark counts as an action, as a
+// newly marked token does: marking warns the receivers and starts the
+// action's clock, so a policy that suddenly matches many clients stops at
+// its first run.
+func (e *Engine) clientGuardrails(actions, newMarks, population int) []plan.Guardrail {
 	lim := e.cfg.Limits
 	out := []plan.Guardrail{}
+	n := actions + newMarks
+	wanted := fmt.Sprintf("%d API client actions wanted", n)
+	if newMarks > 0 {
+		wanted = fmt.Sprintf("%d API client actions wanted (%d now, %d clients newly marked for a grace period)", n, actions, newMarks)
+	}
 	if lim.MaxActionsPerRun > 0 {
 		out = append(out, plan.Guardrail{
 			Name: GuardMaxActionsPerRun, Limit: float64(lim.MaxActionsPerRun), Wanted: n, Tripped: n > lim.MaxActionsPerRun,
-			Detail: fmt.Sprintf("%d API client actions wanted, at most %d per run", n, lim.MaxActionsPerRun),
+			Detail: fmt.Sprintf("%s, at most %d per run", wanted, lim.MaxActionsPerRun),
 		})
 	}
 	if lim.MaxActionsPercent > 0 {
 		allowed := int(math.Floor(lim.MaxActionsPercent / 100 * float64(population)))
 		out = append(out, plan.Guardrail{
 			Name: GuardMaxActionsPercent, Limit: lim.MaxActionsPercent, Wanted: n, Tripped: n > allowed,
-			Detail: fmt.Sprintf("%d API client actions wanted, at most %g%% of the %d API clients = %d", n, lim.MaxActionsPercent, population, allowed),
+			Detail: fmt.Sprintf("%s, at most %g%% of the %d API clients = %d", wanted, lim.MaxActionsPercent, population, allowed),
 		})
 	}
 	return out
@@ -323,8 +333,8 @@ func (e *Engine) applyClients(ctx context.Context, saved *plan.Plan, pl *Planned
 			}
 		}
 	}
-	cr.section.Guardrails = e.clientGuardrails(len(cr.work), cr.section.Population)
 	cr.marks = approvedClientMarks(saved, cr)
+	cr.section.Guardrails = e.clientGuardrails(len(cr.work), cr.newMarks(), cr.section.Population)
 	if err := pl.Plan.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
@@ -379,9 +389,8 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 		block(OutcomeBlocked, cr.err.Error())
 		log.Error("API client actions blocked: incomplete data", zap.Error(cr.err))
 		return &ClientsError{Err: cr.err}
-	case len(cr.work) == 0:
-		return e.recoverClients(ctx, cr, res)
 	case len(pl.blockingClientGuardrails()) > 0:
+		// Before "no work": new grace marks alone can trip a guardrail.
 		// The error names them as apply --accept-guardrail takes them
 		// (apiClients.maxActionsPerRun); the metric has the resource label.
 		gerr := &GuardrailError{}
@@ -392,6 +401,8 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 		}
 		block(OutcomeBlocked, gerr.Error())
 		return &ClientsError{Err: gerr}
+	case len(cr.work) == 0:
+		return e.recoverClients(ctx, cr, res)
 	case errors.As(runErr, &jerr), errors.As(runErr, &serr), ctx.Err() != nil:
 		block(OutcomeNotStarted, "not started: the run stopped")
 		return nil

@@ -125,6 +125,19 @@ func (e *Engine) clientGraceItem(it *plan.ClientItem, cr *clientRun, grace time.
 	return m
 }
 
+// newMarks counts the marks of this run the store does not hold yet (or
+// holds for another action): the clients this run would start a grace
+// period for.
+func (cr *clientRun) newMarks() int {
+	n := 0
+	for _, m := range cr.marks {
+		if old, ok := cr.stored[clientMarkKey(m.ClientID, m.Policy)]; !ok || old.Action != m.Action {
+			n++
+		}
+	}
+	return n
+}
+
 // clientsBlocked reports whether the run must leave the client marks alone:
 // after incomplete client data an absent client is no evidence that it
 // stopped matching, and a run stopped by a client guardrail warns about

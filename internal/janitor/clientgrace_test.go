@@ -567,3 +567,27 @@ func TestAPIClientGracePendingMetric(t *testing.T) {
 		t.Fatalf("pending_actions{clients-unused} = %v after the action, want 0", got)
 	}
 }
+
+// Newly marked clients count against the API client guardrails, as newly
+// marked tokens do: a grace policy that suddenly matches more clients than
+// maxActionsPerRun marks none of them and warns nobody.
+func TestAPIClientGraceNewMarksCountAgainstGuardrails(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	g.cfg = g.parseConfig(strings.Replace(strings.ReplaceAll(clientGraceConfig, "%s", "enforce"), "maxActionsPerRun: 25", "maxActionsPerRun: 1", 1))
+	c, _ := g.sim.OAuthClient(cTarget)
+	c.ID, c.Name = "0f1e2d3c-0000-4000-8000-000000000009", "legacy-2"
+	g.sim.AddOAuthClient(c, "")
+	res, err := g.engine().Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "2 clients newly marked") {
+		t.Fatalf("run: %v", err)
+	}
+	if tr := res.Plan.APIClients.Tripped(); len(tr) != 1 || tr[0].Wanted != 2 {
+		t.Fatalf("tripped = %+v", tr)
+	}
+	if ms := g.clientMarks(); len(ms) != 0 {
+		t.Fatalf("a tripped guardrail let marks through: %+v", ms)
+	}
+	if ds := g.clientDigests(); len(ds) != 0 {
+		t.Fatalf("a tripped guardrail let a warning through: %+v", ds)
+	}
+}
