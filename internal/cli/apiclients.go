@@ -86,6 +86,21 @@ func clientCountsOf(res *janitor.Result) *daemon.ClientCounts {
 	return c
 }
 
+// countClientGrace counts the plan's held API client items: clients an apply
+// marks, warning the notify.apiClients receivers.
+func countClientGrace(p *plan.Plan) int {
+	if p.APIClients == nil {
+		return 0
+	}
+	n := 0
+	for i := range p.APIClients.Items {
+		if p.APIClients.Items[i].Mode == plan.ModeGrace {
+			n++
+		}
+	}
+	return n
+}
+
 // printClientResults lists the API client actions of a run after the token
 // results: each client with what became of it, then the totals.
 func printClientResults(w io.Writer, res *janitor.Result) {

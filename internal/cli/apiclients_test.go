@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,7 +10,10 @@ import (
 	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 const wfClientPolicies = `limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}
@@ -151,5 +155,69 @@ policies:
 	}
 	if len(accepted) != 1 || accepted[0].Name != "apiClients.maxActionsPerRun" || accepted[0].Wanted != 2 || accepted[0].Reason != reason {
 		t.Fatalf("journaled acceptances = %+v", accepted)
+	}
+}
+
+// apply with nothing but a held API client (an apiClients policy with
+// grace) asks before warning the notify.apiClients receivers, as for
+// owners; confirmed, it marks the client, the receiver gets the digest and
+// the tenant nothing. A saved plan with only that held client is not
+// "nothing to do": its apply marks too.
+func TestAPIClientGraceApply(t *testing.T) {
+	h := notifytest.NewReceiver(t, "/hooks/"+gcHookPathSecret, gcHookKey, nil)
+	e := newWF(t, "", idnsim.Options{})
+	notifyYAML := strings.Replace(gcNotifyYAML(t, e.dir, h.URL()), "  owners: hook\n", "  apiClients: [hook]\n", 1)
+	e.writeConfig("limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}\n" + notifyYAML + `policies:
+  - name: clients-unused
+    resource: apiClients
+    mode: enforce
+    match: {unusedFor: 90d, scopes: {any: ["sp:scopes:all"]}}
+    action: disable
+    grace: 7d
+`)
+	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
+		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	clientMarks := func() []state.ClientMark {
+		t.Helper()
+		st := gcOpenStore(t, e.state)
+		defer func() { _ = st.Close() }()
+		ms, err := st.ClientMarks(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+
+	planPath := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
+		t.Fatalf("plan: exit %d %s", code, stderr)
+	}
+	if code, stdout, stderr := e.run(nil, "apply"); code == 0 {
+		t.Fatalf("apply without a terminal warned without asking: exit 0\n%s\n%s", stdout, stderr)
+	}
+	if n := h.Attempts(); n != 0 || len(clientMarks()) != 0 {
+		t.Fatalf("a refused apply sent %d messages, marks %v", n, clientMarks())
+	}
+	code, stdout, stderr := e.run(nil, "apply", planPath, "--auto-approve")
+	if code != 0 || strings.Contains(stdout, "Nothing to do") {
+		t.Fatalf("apply of the saved plan: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	ms := clientMarks()
+	if len(ms) != 1 || !strings.EqualFold(ms[0].ClientID, wfClient) || ms[0].WarnedAt == nil {
+		t.Fatalf("marks = %+v", ms)
+	}
+	var digests []*notify.Digest
+	for _, m := range notifytest.OfKind(h.Take(), notify.KindDigest) {
+		digests = append(digests, m.Digest)
+	}
+	if len(digests) != 1 || digests[0].Resource != apiclient.Resource || digests[0].Items[0].TokenID != wfClient {
+		t.Fatalf("digests = %+v", digests)
+	}
+	if m := clientMutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("marking changed the tenant: %+v", m)
+	}
+	code, stdout, stderr = e.run(fakeTTY{strings.NewReader("yes\n")}, "apply")
+	if code != 0 || !strings.Contains(stdout, "mark 1 API client of policies with a grace period and warn the notify.apiClients receivers") {
+		t.Fatalf("confirmed apply: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }

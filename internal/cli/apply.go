@@ -252,8 +252,9 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 	}
 	pending := saved.Pending()
 	held := countGrace(saved)
+	heldClients := countClientGrace(saved) // apiclients.go
 	clients := len(saved.PendingClients()) // API client disables and deletes
-	if len(pending) == 0 && held == 0 && clients == 0 {
+	if len(pending) == 0 && held == 0 && clients == 0 && heldClients == 0 {
 		_, err := fmt.Fprintf(g.streams.Out, "The plan %s has no enforce-mode actions. Nothing to do.\n", planFile)
 		return nil, err
 	}
@@ -261,7 +262,7 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 		if err := showBeforeConfirm(g, saved, o.showAll); err != nil {
 			return nil, err
 		}
-		q := fmt.Sprintf("\npatjanitor will re-check %s and then %s against %s.", planFile, applyWhat(len(pending)+clients, held), eng.TenantURL())
+		q := fmt.Sprintf("\npatjanitor will re-check %s and then %s against %s.", planFile, applyWhat(len(pending)+clients, held, heldClients), eng.TenantURL())
 		if err := confirm(g.streams, q); err != nil {
 			return nil, err
 		}
@@ -285,9 +286,10 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 	for _, gr := range pl.Plan.Guardrails {
 		blocked = blocked || gr.Tripped
 	}
-	clientsToDo := 0
+	clientsToDo, heldClients := 0, 0
 	if pl.ClientsError() == nil && (pl.Plan.APIClients == nil || len(pl.Plan.APIClients.Tripped()) == 0) {
 		clientsToDo = len(pl.Plan.PendingClients())
+		heldClients = countClientGrace(pl.Plan)
 	}
 	if !o.autoApprove || blocked {
 		// A blocked run shows what it refuses and why, also unattended.
@@ -297,7 +299,7 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 	}
 	pending := pl.Plan.Pending()
 	held := countGrace(pl.Plan)
-	if o.autoApprove || clientsToDo == 0 && (blocked || len(pending) == 0 && held == 0) {
+	if o.autoApprove || clientsToDo == 0 && heldClients == 0 && (blocked || len(pending) == 0 && held == 0) {
 		// Execute refuses a blocked plan (and says why) without asking,
 		// resolves interrupted intents even when nothing is pending, and
 		// sends the run's summary.
@@ -306,14 +308,18 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 			if held > 0 {
 				msg = fmt.Sprintf("No enforce-mode action is due. Marking %d tokens of policies with a grace period and warning their owners.", held)
 			}
+			if heldClients > 0 {
+				msg = "No enforce-mode action is due. " + strings.ToUpper(applyWhat(0, held, heldClients)[:1]) + applyWhat(0, held, heldClients)[1:] + "."
+			}
 			if _, err := fmt.Fprintln(g.streams.Out, msg); err != nil {
 				return nil, err
 			}
 		}
 		return eng.Execute(ctx, pl)
 	}
-	// Marking tokens warns their owners: that is asked for like an action.
-	q := fmt.Sprintf("\npatjanitor will %s against %s.", applyWhat(len(pending)+clientsToDo, held), eng.TenantURL())
+	// Marking tokens warns their owners, marking API clients the
+	// notify.apiClients receivers: that is asked for like an action.
+	q := fmt.Sprintf("\npatjanitor will %s against %s.", applyWhat(len(pending)+clientsToDo, held, heldClients), eng.TenantURL())
 	if err := confirm(g.streams, q); err != nil {
 		return nil, err
 	}
@@ -476,13 +482,16 @@ func countGrace(p *plan.Plan) int {
 }
 
 // applyWhat says what an apply is about to do, for its confirmation.
-func applyWhat(actions, held int) string {
+func applyWhat(actions, held, heldClients int) string {
 	var parts []string
 	if actions > 0 {
 		parts = append(parts, fmt.Sprintf("execute up to %d actions", actions))
 	}
 	if held > 0 {
 		parts = append(parts, fmt.Sprintf("mark %d tokens of policies with a grace period and warn their owners (nothing in the tenant changes for those)", held))
+	}
+	if heldClients > 0 {
+		parts = append(parts, fmt.Sprintf("mark %s of policies with a grace period and warn the notify.apiClients receivers (nothing in the tenant changes for those)", plural(heldClients, "API client")))
 	}
 	return strings.Join(parts, ", and ")
 }
