@@ -188,6 +188,9 @@ func TestAPIClientGraceApply(t *testing.T) {
 		return ms
 	}
 
+	if code, stdout, _ := e.run(nil, "validate"); code != 0 || !strings.Contains(stdout, "grace   7d after the warning to notify.apiClients (hook) is delivered") {
+		t.Fatalf("validate: exit %d\n%s", code, stdout)
+	}
 	planPath := filepath.Join(e.dir, "plan.json")
 	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
 		t.Fatalf("plan: exit %d %s", code, stderr)
