@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -111,27 +112,38 @@ func (s *Store) ReconcileClientMarks(ctx context.Context, policies []string, cur
 		scope[p] = true
 	}
 	var ch ClientMarkChanges
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	// A run that finds every mark as it was commits nothing (as for the
+	// token marks): a commit syncs the file even when no key changed.
+	err := s.updateIfChanged(ctx, func(tx *bolt.Tx) (bool, error) {
 		ch = ClientMarkChanges{}
-		b, err := tx.CreateBucketIfNotExists([]byte(bucketClientMarks))
-		if err != nil {
-			return err
+		changed := false
+		b := tx.Bucket([]byte(bucketClientMarks))
+		if b == nil {
+			if len(current) == 0 {
+				return false, nil
+			}
+			var err error
+			if b, err = tx.CreateBucket([]byte(bucketClientMarks)); err != nil {
+				return false, err
+			}
+			changed = true
 		}
 		now := s.clock()
 		seen := map[string]bool{}
 		for _, m := range current {
 			if err := m.validate(); err != nil {
-				return err
+				return false, err
 			}
 			if !scope[m.Policy] {
-				return fmt.Errorf("client mark %s: policy %q is not among the reconciled policies", m.ClientID, m.Policy)
+				return false, fmt.Errorf("client mark %s: policy %q is not among the reconciled policies", m.ClientID, m.Policy)
 			}
 			k := m.Key().key()
 			var old ClientMark
 			found := false
-			if raw := b.Get(k); raw != nil {
+			raw := b.Get(k)
+			if raw != nil {
 				if err := json.Unmarshal(raw, &old); err != nil {
-					return fmt.Errorf("decode client mark %q: %w", k, err)
+					return false, fmt.Errorf("decode client mark %q: %w", k, err)
 				}
 				found = old.Action == m.Action
 			}
@@ -145,8 +157,15 @@ func (s *Store) ReconcileClientMarks(ctx context.Context, policies []string, cur
 			} else if m.MarkedAt.IsZero() {
 				m.MarkedAt = now
 			}
-			if err := putJSON(b, string(k), m); err != nil {
-				return err
+			enc, err := json.Marshal(m)
+			if err != nil {
+				return false, fmt.Errorf("encode client mark %q: %w", k, err)
+			}
+			if !bytes.Equal(enc, raw) {
+				if err := b.Put(k, enc); err != nil {
+					return false, err
+				}
+				changed = true
 			}
 			seen[string(k)] = true
 			if found {
@@ -156,7 +175,7 @@ func (s *Store) ReconcileClientMarks(ctx context.Context, policies []string, cur
 			}
 		}
 		var stale []ClientMark
-		err = b.ForEach(func(k, v []byte) error {
+		err := b.ForEach(func(k, v []byte) error {
 			if seen[string(k)] {
 				return nil
 			}
@@ -170,15 +189,15 @@ func (s *Store) ReconcileClientMarks(ctx context.Context, policies []string, cur
 			return nil
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
 		for _, m := range stale {
 			if err := b.Delete(m.Key().key()); err != nil {
-				return err
+				return false, err
 			}
 		}
 		ch.Removed = stale
-		return nil
+		return changed || len(stale) > 0, nil
 	})
 	if err != nil {
 		return ClientMarkChanges{}, fmt.Errorf("reconcile client marks: %w", err)

@@ -1,6 +1,8 @@
 // Package state is patjanitor's durable memory between runs: the grace-period
-// marks, the record of delivered owner digests, the snoozes and the outbox of
-// notifications not yet delivered. Everything lives in one file under the
+// marks, the record of delivered owner digests, the snoozes, the outbox of
+// notifications not yet delivered, and for API clients the clients
+// patjanitor disabled and their grace marks (buckets of their own, created
+// by their first write). Everything lives in one file under the
 // state directory (--state-dir) and survives restarts and crashes.
 //
 // # Why bbolt
