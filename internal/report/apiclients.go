@@ -25,7 +25,10 @@ func renderClientsTable(w *bufio.Writer, c *plan.Clients, changesOnly bool) {
 		fmt.Fprintf(w, "  INCOMPLETE DATA, no API client will be changed: %s\n", visible(c.Error))
 	}
 	for _, it := range c.Items {
-		if changesOnly && !it.Mutating() {
+		// A held (grace) item changes nothing in the tenant but warns the
+		// notify.apiClients receivers: a confirmation shows it, as it shows
+		// the tokens whose owners would be warned.
+		if changesOnly && !it.Mutating() && it.Mode != plan.ModeGrace {
 			hidden++
 			continue
 		}

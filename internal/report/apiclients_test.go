@@ -78,3 +78,24 @@ func TestCSVCarriesAPIClients(t *testing.T) {
 		t.Fatalf("the token row changed: %q vs %q", old[1], rows[1][:12])
 	}
 }
+
+// The confirmation table (ChangesOnly) lists a held API client (grace): it
+// changes nothing in the tenant but warns the notify.apiClients receivers;
+// report-only items are counted, not listed.
+func TestChangesOnlyTableShowsHeldAPIClients(t *testing.T) {
+	gen := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	p := &plan.Plan{Version: 1, Tenant: "https://t", APIVersion: "v3", GeneratedAt: gen,
+		Items: []plan.Item{}, Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{},
+		APIClients: &plan.Clients{Population: 2, Items: []plan.ClientItem{
+			{ClientID: "c-held", Name: "held", Scope: pat.Scopes{Null: true}, Created: gen, Policy: "clients", Mode: plan.ModeGrace, Action: "disable", Reason: "never used; grace 7d: marked by this run"},
+			{ClientID: "c-report", Name: "rep", Scope: pat.Scopes{Null: true}, Created: gen, Policy: "clients-report", Mode: plan.ModeReport, Action: "report", Reason: "old"},
+		}}}
+	var b bytes.Buffer
+	if err := RenderOptions(&b, p, FormatTable, Options{ChangesOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "c-held") || !strings.Contains(out, "grace 7d") || strings.Contains(out, "c-report") || !strings.Contains(out, "1 report-only") {
+		t.Fatalf("changes-only table:\n%s", out)
+	}
+}
