@@ -203,8 +203,11 @@ func (e *Engine) clientFollowUp(ctx context.Context, pl *Planned, res *Result, l
 	if e.notify == nil || len(receivers) == 0 {
 		return nil
 	}
+	// A digest goes out when this run holds a client, and also when it
+	// unmarked some while others (of another schedule) still wait: the new
+	// digest replaces an undelivered one that lists the unmarked clients.
 	held := slices.ContainsFunc(cr.section.Items, func(it plan.ClientItem) bool { return it.Mode == plan.ModeGrace })
-	msgs := e.clientDigests(res.RunID, e.now(), all, held)
+	msgs := e.clientDigests(res.RunID, e.now(), all, held || len(ch.Removed) > 0)
 	if len(msgs) == 0 && len(ch.Removed) > 0 {
 		// Nothing is pending any more: an undelivered digest would warn
 		// about actions that will not happen.

@@ -591,3 +591,41 @@ func TestAPIClientGraceNewMarksCountAgainstGuardrails(t *testing.T) {
 		t.Fatalf("a tripped guardrail let a warning through: %+v", ds)
 	}
 }
+
+// A run of one schedule that unmarks its client, while a client of another
+// schedule's policy still waits for its undelivered warning, replaces the
+// waiting digest with one that lists only what still waits (rather than
+// withdrawing a warning that is still due to be given).
+func TestAPIClientGraceOtherScheduleKeepsItsWarning(t *testing.T) {
+	g := newClientGraceEnv(t, "enforce")
+	full := g.parseConfig(strings.ReplaceAll(clientGraceConfig, "%s", "enforce") + `  - name: clients-in-use
+    resource: apiClients
+    mode: enforce
+    schedule: "@weekly"
+    match: {nameMatches: "^in-use$"}
+    action: disable
+    grace: 7d
+`)
+	g.cfg = full
+	g.hook.Throttle(time.Hour)
+	g.runAt(t0)
+	if ms := g.clientMarks(); len(ms) != 2 {
+		t.Fatalf("marks = %+v, want both clients", ms)
+	}
+	// The second policy's client is renamed out of it; only that schedule
+	// runs, with the receiver back.
+	c, _ := g.sim.OAuthClient(cRecent)
+	c.Name = "renamed"
+	g.sim.AddOAuthClient(c, "")
+	g.hook.Fail(0)
+	g.cfg = full.Only("clients-in-use")
+	g.runAt(t0.Add(day))
+	ds := g.clientDigests()
+	if len(ds) != 1 || len(ds[0].Items) != 1 || ds[0].Items[0].TokenID != cTarget {
+		t.Fatalf("digests = %+v, want one listing only %s", ds, cTarget)
+	}
+	ms := g.clientMarks()
+	if _, ok := ms[cRecent]; ok || len(ms) != 1 || ms[cTarget].WarnedAt == nil || !ms[cTarget].WarnedAt.Equal(t0.Add(day)) {
+		t.Fatalf("marks = %+v", ms)
+	}
+}
