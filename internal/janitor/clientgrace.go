@@ -263,10 +263,11 @@ func (e *Engine) observeClientPending(all []state.ClientMark) {
 func clientDigestOwner(receiver string) string { return apiclient.Resource + "/" + receiver }
 
 // clientDigests are the digests of the marks that are not due, one per
-// notify.apiClients receiver, when this run holds a client in mode grace
-// (a run of another schedule does not repeat them).
-func (e *Engine) clientDigests(runID string, at time.Time, marks []state.ClientMark, held bool) []*notify.Message {
-	if !held || len(e.cfg.Notify.APIClients) == 0 {
+// notify.apiClients receiver, when send is set (the caller's judgement: the
+// run holds a client in mode grace, or changed what waits; a run of another
+// schedule that changed nothing does not repeat them).
+func (e *Engine) clientDigests(runID string, at time.Time, marks []state.ClientMark, send bool) []*notify.Message {
+	if !send || len(e.cfg.Notify.APIClients) == 0 {
 		return nil
 	}
 	var pending []state.ClientMark
