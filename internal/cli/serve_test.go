@@ -272,10 +272,19 @@ func (p *inProcess) tick(loops int) {
 	})
 }
 
-// tickUntil ticks until cond holds; at most 30 ticks.
+// tickUntil ticks until cond holds; at most 30 ticks. Before each tick it
+// lets the run in flight end (on the wall clock: the tenant and the engine
+// keep real time): a tick during a run is only skipped, and 30 of them can
+// pass within one slow listing.
 func (p *inProcess) tickUntil(what string, loops int, cond func() bool) {
 	p.t.Helper()
 	for range 30 {
+		if cond() {
+			return
+		}
+		serveWait(p.t, "the run in progress to end", 30*time.Second, func() bool {
+			return scrape(p.t, p.base)["patjanitor_run_in_progress"] == 0
+		})
 		if cond() {
 			return
 		}
