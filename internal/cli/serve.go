@@ -216,7 +216,7 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 			if inbox != nil {
 				// The runner is the last part of a generation to be built:
 				// from here the new config's approvals judge POST /approve.
-				inbox.policy.Store(r.approvals)
+				inbox.config.Store(cfg)
 			}
 			if !o.dryRun {
 				// Built per config generation: a receiver whose secret cannot
@@ -399,7 +399,7 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 					}
 				}
 			}
-			r.inbox.applyApproved(ctx, cfg, r.approvals, newEngine, done)
+			r.inbox.applyApproved(ctx, cfg, newEngine, done)
 			if r.pending != nil {
 				opts.Pending = r.pending.get()
 			}

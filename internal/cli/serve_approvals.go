@@ -32,9 +32,9 @@ type approvalInbox struct {
 	metrics *metrics.Metrics
 	log     *zap.Logger
 	now     func() time.Time
-	// policy is the running config's approvals (set per config generation),
-	// for the plans POSTed to /approve.
-	policy atomic.Pointer[approval.Policy]
+	// config is the running config (set per config generation), whose
+	// approvals judge the plans POSTed to /approve.
+	config atomic.Pointer[policy.Config]
 	// seen are the approved plans already announced for an immediate run
 	// (path and modification time), so that the poll announces each once.
 	mu   sync.Mutex
@@ -45,9 +45,15 @@ type approvalInbox struct {
 // signatures under the running config before it is stored; a refused
 // submission stores nothing.
 func (a *approvalInbox) submit(_ context.Context, planData, sigData []byte) (daemon.Approved, error) {
-	pol := a.policy.Load()
-	if pol == nil {
+	cfg := a.config.Load()
+	if cfg == nil || cfg.Approvals == nil {
 		return daemon.Approved{}, errors.New("the config has no approvals section")
+	}
+	// Read now, not when the config was loaded: a key revoked (or a
+	// reviewer removed) since then must not count.
+	pol, err := loadApprovals(cfg)
+	if err != nil {
+		return daemon.Approved{}, err
 	}
 	p, err := plan.Read(bytes.NewReader(planData))
 	if err != nil {
@@ -173,7 +179,20 @@ func (a *approvalInbox) prune() {
 // run's schedule governs (a plan is re-decided with its own policies), and
 // moves it to applied/ or rejected/ with what became of it. newEngine builds
 // a fresh engine per plan: an engine carries one run's pending intents.
-func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, pol *approval.Policy, newEngine func() (*janitor.Engine, error), done func(*janitor.Result, error)) {
+//
+// The allowed signers and revoked keys files are read again for every run
+// that applies plans: only the config file's change reloads the daemon, and
+// revoking a key must take effect before the next plan signed with it is
+// applied. A file that no longer loads applies nothing (the plans wait).
+func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, newEngine func() (*janitor.Engine, error), done func(*janitor.Result, error)) {
+	pol, err := loadApprovals(cfg)
+	if err != nil {
+		a.log.Error("approved plans not applied: the approvals files do not load", zap.Error(err))
+		return
+	}
+	if pol == nil {
+		return
+	}
 	files, err := a.dir.ApprovedPlans()
 	if err != nil {
 		a.log.Error("read the approved plans", zap.Error(err))
