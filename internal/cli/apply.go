@@ -190,6 +190,15 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 			return &exitError{code: 1, err: errors.Join(fmt.Errorf("the plan holds %s actions and approvals are required for them (approvals.for); refused, nothing was changed (run %s): %w", action, runID, aerr), jerr)}
 		}
 		res, runErr = applySaved(ctx, g, o, eng, saved, planFile, &ref)
+		if cfg.Approvals != nil && refusedPlan(runErr) {
+			// Under approvals every refused apply of a saved plan is
+			// journaled (as serve does), not only a refusal of its
+			// signatures: the auditor sees who approved what and why it
+			// was not carried out.
+			if _, jerr := eng.JournalRefusal(ctx, ref, runErr); jerr != nil {
+				runErr = errors.Join(runErr, jerr)
+			}
+		}
 	} else {
 		res, runErr = applyNow(ctx, g, o, eng, cfg)
 	}

@@ -100,3 +100,112 @@ func TestHostileServeKeyRevokedWhileRunning(t *testing.T) {
 		t.Fatalf("journal plan runs %+v, want one refused run naming the revoked key", runs)
 	}
 }
+
+// signAndDrop makes a plan with the reviewers' CLI, has each key sign it and
+// returns the plan file (not yet in approved/).
+func signAndDrop(t *testing.T, e *serveEnv, cfgPath string, keys ...string) string {
+	t.Helper()
+	planFile := filepath.Join(e.dir, "plan.json")
+	args := [][]string{{"plan", "--out", planFile}}
+	for _, k := range keys {
+		args = append(args, []string{"approve", planFile, "--key", k})
+	}
+	for _, a := range args {
+		argv := append([]string{"-c", cfgPath, "--state-dir", filepath.Join(e.dir, "reviewer-state")}, a...)
+		if code := Main(t.Context(), argv, Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}); code != 0 {
+			t.Fatalf("%v: exit %d", a, code)
+		}
+	}
+	return planFile
+}
+
+// moveApproved moves a signed plan into approved/ as name (the .sig first)
+// and waits until serve settled it; it returns where it went and the .result.
+func moveApproved(t *testing.T, plans, planFile, name string) (string, string) {
+	t.Helper()
+	dst := filepath.Join(plans, "approved", name)
+	if err := os.Rename(planFile+".sig", dst+".sig"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(planFile, dst); err != nil {
+		t.Fatal(err)
+	}
+	var settled string
+	serveWait(t, name+" settled", 20*time.Second, func() bool {
+		for _, to := range []string{"rejected", "applied"} {
+			if _, err := os.Stat(filepath.Join(plans, to, name+".result")); err == nil {
+				settled = to
+				return true
+			}
+		}
+		return false
+	})
+	result, _ := os.ReadFile(filepath.Join(plans, settled, name+".result"))
+	return settled, string(result)
+}
+
+// A signed plan whose fresh guardrails trip at apply time (the tenant shrank
+// since it was signed, so its deletes became a larger share) acts on nothing:
+// serve moved it to applied/, counted it as applied and journaled nothing,
+// so reviewers and auditors read "applied" for a plan that was refused.
+func TestHostileServeApprovedPlanBlockedAtApply(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	e.addTokens("stale", 2, 0)
+	fresh := e.addTokens("fresh", 3, time.Hour)
+	r, signers := newReviewers(t, e.dir)
+	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
+		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg = strings.Replace(cfg, "maxActionsPercent: 100", "maxActionsPercent: 50", 1)
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true})
+
+	planFile := signAndDrop(t, e, cfgPath, r.alice, r.bob)
+	for _, id := range fresh {
+		e.sim.Remove(id)
+	}
+	settled, result := moveApproved(t, plans, planFile, "reviewed.json")
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("a plan blocked by its guardrails sent %v", m)
+	}
+	if settled != "rejected" || !strings.Contains(result, "maxActionsPercent") {
+		t.Errorf("the blocked plan went to %s/: %s", settled, result)
+	}
+	if v := scrape(t, p.base)[`patjanitor_approved_plans_total{reason="none",result="applied"}`]; v != 0 {
+		t.Errorf("approved_plans_total applied = %v for a plan that changed nothing", v)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	runs := journalRuns(t, p.journal)
+	if len(runs) != 1 || !strings.Contains(runs[0].Plan.Refused, "maxActionsPercent") || len(runs[0].Plan.Approvals) != 2 {
+		t.Fatalf("journal plan runs %+v, want one refused run naming the guardrail and both approvals", runs)
+	}
+}
+
+// A validly signed plan that apply PLAN refuses for another reason (here:
+// older than --max-plan-age) must leave the refused attempt in the journal,
+// as serve does for the same plan; the CLI journaled only refusals of the
+// signatures themselves.
+func TestHostileSignedPlanRefusedJournaled(t *testing.T) {
+	e := newWF(t, approvalPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	planFile := filepath.Join(e.dir, "plan.json")
+	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
+		if code, _, stderr := e.run(nil, args...); code != 0 {
+			t.Fatalf("%v: %d %s", args, code, stderr)
+		}
+	}
+	code, _, stderr := e.run(nil, "apply", planFile, "--auto-approve", "--max-plan-age", "1ns")
+	if code != 1 || !strings.Contains(stderr, "older than the maximum") {
+		t.Fatalf("apply of a stale signed plan: %d %s", code, stderr)
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("a refused plan sent %v", m)
+	}
+	runs := journalRuns(t, filepath.Join(e.state, JournalFile))
+	if len(runs) != 1 || !strings.Contains(runs[0].Plan.Refused, "older than the maximum") || len(runs[0].Plan.Approvals) != 2 {
+		t.Fatalf("journal plan runs %+v, want the refused attempt with both approvals", runs)
+	}
+}

@@ -263,14 +263,15 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 	res, err := eng.ApplyPlan(ctx, p, janitor.ApplyOptions{Plan: &ref})
 	done(res, err)
 	switch {
-	case errors.Is(err, janitor.ErrPlanRejected):
+	case refusedPlan(err):
 		if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {
 			a.log.Error("journal the refused plan", zap.Error(jerr))
 		}
 		return rejected(metrics.PlanReasonPlan, err)
-	case res == nil:
-		// Nothing was executed (the listing failed, say): the plan stays
-		// approved for the next run, within its maximum age.
+	case res == nil || (err != nil && nothingSent(res)):
+		// Nothing was executed (the listing failed or was incomplete, the
+		// journal could not be written): the plan stays approved for the
+		// next run, within its maximum age. It is not "applied".
 		a.log.Error("approved plan not applied; retried at the next run", zap.String("plan", f), zap.Error(err))
 		return "", "", "", false
 	}
@@ -303,4 +304,18 @@ func governs(cfg *policy.Config, p *plan.Plan) bool {
 		known = known || inFile[p.Items[i].Policy]
 	}
 	return !known
+}
+
+// refusedPlan reports whether an apply of a saved plan was refused before
+// any request: apply PLAN's checks, or its guardrails tripping against the
+// fresh listing. Either is a decision on the plan, journaled as a refusal.
+func refusedPlan(err error) bool {
+	var gerr *janitor.GuardrailError
+	return errors.Is(err, janitor.ErrPlanRejected) || errors.As(err, &gerr)
+}
+
+// nothingSent reports whether a run sent no mutation (every item blocked,
+// not started or dropped).
+func nothingSent(res *janitor.Result) bool {
+	return res.Count(janitor.OutcomeApplied)+res.Count(janitor.OutcomeGone)+res.Count(janitor.OutcomeFailed) == 0
 }
