@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -96,11 +97,11 @@ func (r *Result) Err() error {
 // other namespaces, and its principal and key have not been counted already.
 func (p Policy) Check(planBytes []byte, entries []Entry, now time.Time) *Result {
 	res := &Result{Required: p.Required}
-	principals := map[string]bool{}
+	var principals []string // the principals fields counted so far
 	keys := map[string]bool{}
 	for _, e := range entries {
 		v := Verdict{Index: e.Index, Line: e.Line, SignedAt: e.SignedAt, Reason: e.Reason}
-		v.Why = p.judge(planBytes, e, now, &v, principals, keys)
+		v.Why = p.judge(planBytes, e, now, &v, &principals, keys)
 		v.Counted = v.Why == ""
 		res.Verdicts = append(res.Verdicts, v)
 	}
@@ -109,7 +110,7 @@ func (p Policy) Check(planBytes []byte, entries []Entry, now time.Time) *Result 
 
 // judge returns why e does not count ("" when it does), filling v's
 // principal and fingerprint as they become known.
-func (p Policy) judge(planBytes []byte, e Entry, now time.Time, v *Verdict, principals, keys map[string]bool) string {
+func (p Policy) judge(planBytes []byte, e Entry, now time.Time, v *Verdict, principals *[]string, keys map[string]bool) string {
 	if e.Err != nil {
 		return e.Err.Error()
 	}
@@ -158,10 +159,37 @@ func (p Policy) judge(planBytes []byte, e Entry, now time.Time, v *Verdict, prin
 	if keys[v.Fingerprint] {
 		return "the same key signed twice (counted once)"
 	}
-	if principals[v.Principal] {
-		return fmt.Sprintf("principal %s signed twice (counted once)", v.Principal)
+	for _, counted := range *principals {
+		if samePerson(counted, v.Principal) {
+			return fmt.Sprintf("principal %s signed twice (counted once; %s was counted already)", v.Principal, counted)
+		}
 	}
 	keys[v.Fingerprint] = true
-	principals[v.Principal] = true
+	*principals = append(*principals, v.Principal)
 	return ""
+}
+
+// samePerson reports whether two principals fields may name the same
+// person: they share a principal, compared without regard to case (an
+// address is one mailbox however it is spelt), or a pattern of one matches a
+// principal of the other. A reviewer's lines are written by hand, often with
+// several addresses per key; comparing the fields as strings let one person
+// with two keys count as two.
+func samePerson(a, b string) bool {
+	as, bs := strings.Split(strings.ToLower(a), ","), strings.Split(strings.ToLower(b), ",")
+	for _, x := range as {
+		for _, y := range bs {
+			x, y := strings.TrimSpace(x), strings.TrimSpace(y)
+			if x == y {
+				return true
+			}
+			if ok, _ := path.Match(x, y); ok {
+				return true
+			}
+			if ok, _ := path.Match(y, x); ok {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,0 +1,57 @@
+package approval
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// One reviewer holding two keys must not make two approvals by spelling
+// their principal twice: allowed signers lines are written by hand (git's
+// format lists several principals per key, e.g. a work and a GitHub address,
+// and patterns), and "distinct principals" compared the principals field as
+// a string, so "alice@acme.com" and "Alice@ACME.com", or
+// "alice@acme.com,alice@users.noreply.github.com" and "alice@acme.com",
+// counted as two people.
+func TestHostileOneReviewerTwoPrincipalSpellings(t *testing.T) {
+	for name, lines := range map[string][2]string{
+		"case":             {"alice@acme.com", "Alice@ACME.com"},
+		"list":             {"alice@acme.com,alice@users.noreply.github.com", "alice@acme.com"},
+		"list-other-order": {"alice@users.noreply.github.com", "ALICE@acme.com,alice@users.noreply.github.com"},
+		"pattern":          {"*@acme.com", "alice@acme.com"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			laptop, desktop := newReviewer(t, "alice-laptop", "ed25519"), newReviewer(t, "alice-desktop", "ecdsa")
+			signers := writeFile(t, dir, "allowed_signers", fmt.Sprintf("%s %s\n%s %s\n", lines[0], laptop.authKey, lines[1], desktop.authKey))
+			as, err := LoadAllowedSigners(signers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			planFile := writeFile(t, dir, "plan.json", `{"version":1}`+"\n")
+			signPlan(t, planFile, laptop, "")
+			signPlan(t, planFile, desktop, "")
+			res := check(t, planFile, Policy{Signers: as, Required: 2}, now)
+			if res.Approved() {
+				t.Fatalf("one reviewer's two keys (%q, %q) made two approvals: %+v", lines[0], lines[1], res.Approvals())
+			}
+			if err := res.Err(); err == nil || !strings.Contains(err.Error(), "signed twice") {
+				t.Fatalf("the refusal does not say why: %v", err)
+			}
+		})
+	}
+	// Distinct people still count: the check is not "one approval in all".
+	dir := t.TempDir()
+	alice, bob := newReviewer(t, "alice", "ed25519"), newReviewer(t, "bob", "ecdsa")
+	signers := writeFile(t, dir, "allowed_signers", fmt.Sprintf("alice@acme.com,alice@users.noreply.github.com %s\nbob@acme.com %s\n", alice.authKey, bob.authKey))
+	as, err := LoadAllowedSigners(signers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planFile := writeFile(t, dir, "plan.json", `{"version":1}`+"\n")
+	signPlan(t, planFile, alice, "")
+	signPlan(t, planFile, bob, "")
+	if err := check(t, planFile, Policy{Signers: as, Required: 2}, now).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
