@@ -60,7 +60,7 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 	send := make([]int, 0, len(u))
 	for _, i := range u {
 		w := ws[i]
-		if w.item.TokenID == e.clientID || w.token.ID == e.clientID {
+		if pat.SameID(w.item.TokenID, e.clientID) || pat.SameID(w.token.ID, e.clientID) {
 			results[i] = ItemResult{Item: w.item, Outcome: OutcomeRefused, Detail: "the token is the credential patjanitor runs as; never acted on"}
 			log.Error("refused to act on the own credential (a bug put it into the plan)", zap.String("token_id", w.item.TokenID))
 			e.metrics.AddAction(w.item.Policy, w.item.Action, MetricSkipped)

@@ -340,3 +340,39 @@ func TestFilterIgnoredOnATokenBothListingsReturned(t *testing.T) {
 		t.Fatalf("Plan: %v, want incomplete data (the isnull listing returned a used token)", err)
 	}
 }
+
+// The same defence for expires, which go through the bulk update: the own
+// credential spelt in another case (ids are compared without regard to case,
+// invariant 9) is refused before the batch, journaled nowhere, and the batch
+// carries only the other token. The bulk path compared the ids with ==.
+func TestHostileOwnCredentialRecasedInBulkExpire(t *testing.T) {
+	cfg := testConfig(t, "limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}\npolicies: [{name: all, mode: enforce, match: {nameMatches: '.*'}, action: expire, expireIn: 14d}]\n")
+	ten := &recordingTenant{}
+	j := &memJournal{}
+	e, err := New(Options{Config: cfg, Tenant: ten, TenantURL: "https://acme.api.identitynow.com", ClientID: "me", Journal: j, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: pat.FormatTime(now.Add(14 * 24 * time.Hour))}}
+	own := pat.Token{ID: "ME", Name: "patjanitor", Created: now.Add(-time.Hour)}
+	other := pat.Token{ID: "other", Name: "x", Created: now.Add(-time.Hour)}
+	it := func(tk pat.Token) plan.Item {
+		return plan.Item{TokenID: tk.ID, TokenName: tk.Name, Policy: "all", Mode: "enforce", Action: "expire", Patch: ops}
+	}
+	p := &plan.Plan{Version: plan.Version, Items: []plan.Item{it(own), it(other)}}
+	pl := &Planned{Plan: p, Inventory: &Inventory{}, work: []work{{item: it(own), token: own, ops: ops}, {item: it(other), token: other, ops: ops}}}
+	res, _ := e.Execute(context.Background(), pl)
+	if res.Items[0].Outcome != OutcomeRefused {
+		t.Fatalf("the own credential's outcome = %s, want refused", res.Items[0].Outcome)
+	}
+	for _, c := range ten.calls {
+		if strings.Contains(strings.ToLower(c), "me") {
+			t.Fatalf("calls = %v: the own credential was sent", ten.calls)
+		}
+	}
+	for _, r := range j.recs {
+		if pat.SameID(r.TokenID, "me") {
+			t.Fatalf("journaled an intent for the own credential: %+v", r)
+		}
+	}
+}
