@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"github.com/patjanitor/patjanitor/internal/plan"
 	"io"
 	"net/http"
 	"os"
@@ -207,5 +209,58 @@ func TestHostileSignedPlanRefusedJournaled(t *testing.T) {
 	runs := journalRuns(t, filepath.Join(e.state, JournalFile))
 	if len(runs) != 1 || !strings.Contains(runs[0].Plan.Refused, "older than the maximum") || len(runs[0].Plan.Approvals) != 2 {
 		t.Fatalf("journal plan runs %+v, want the refused attempt with both approvals", runs)
+	}
+}
+
+// Someone who can write to approved/ (every reviewer) drops a plan whose
+// text fields carry terminal control sequences; a plan without actions that
+// need approval is judged by apply PLAN's checks, whose refusal quotes them.
+// The .result file is what reviewers read with cat: it must not carry the
+// sequences (nor forge lines of its own).
+func TestHostileApprovedPlanResultEscaped(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	e.addTokens("stale", 2, 0)
+	_, signers := newReviewers(t, e.dir)
+	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "report", "", "stale", true)),
+		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true})
+
+	planFile := signAndDrop(t, e, cfgPath)
+	data, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := plan.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved.ConfigDigest = "sha256:\x1b]0;owned\x07\x1b[2J\nrun 1: applied 99"
+	if err := saved.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := plan.Write(&buf, saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(planFile, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(planFile+".sig", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	settled, result := moveApproved(t, plans, planFile, "hostile.json")
+	if settled != "rejected" || !strings.Contains(result, "the plan was made with config") {
+		t.Fatalf("the hostile plan went to %s/: %q", settled, result)
+	}
+	if strings.ContainsAny(result, "\x1b\x07") || strings.Contains(result, "\nrun 1: applied 99") {
+		t.Errorf("rejected/hostile.json.result carries the plan's control text: %q", result)
+	}
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
 	}
 }

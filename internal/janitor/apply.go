@@ -134,7 +134,8 @@ func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration, accept ...Guardra
 		return reject("the plan was made with API version %s, this run uses %s", p.APIVersion, e.version)
 	}
 	if p.ConfigDigest != e.cfg.Digest {
-		return reject("the plan was made with config %s, the config now is %s (%s); make a new plan", p.ConfigDigest, e.cfg.Digest, e.cfg.File)
+		// Quoted: the plan file's digest is whatever its writer put there.
+		return reject("the plan was made with config %q, the config now is %s (%s); make a new plan", p.ConfigDigest, e.cfg.Digest, e.cfg.File)
 	}
 	now := e.now()
 	if age := now.Sub(p.GeneratedAt); age > maxAge {

@@ -23,6 +23,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/atomicfile"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // The subdirectories.
@@ -97,7 +98,7 @@ func (d Dir) StoreApproved(name string, planData, sigData []byte) (string, error
 func (d Dir) Settle(planFile, to, result string) error {
 	base := filepath.Base(planFile)
 	dest := filepath.Join(d.Root, to, base)
-	if err := atomicfile.Write(dest+".result", []byte(strings.TrimRight(result, "\n")+"\n"), 0o640); err != nil {
+	if err := atomicfile.Write(dest+".result", []byte(resultText(result)), 0o640); err != nil {
 		return err
 	}
 	if err := os.Rename(approval.SigFile(planFile), approval.SigFile(dest)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -110,6 +111,18 @@ func (d Dir) Settle(planFile, to, result string) error {
 		return err
 	}
 	return nil
+}
+
+// resultText is what a .result file holds: reviewers read it with cat, and
+// the result quotes text from the plan file, which whoever could write to
+// approved/ chose. Each line is escaped for a terminal (untrusted.Terminal):
+// no control sequence reaches the reader's terminal.
+func resultText(result string) string {
+	lines := strings.Split(strings.TrimRight(result, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = untrusted.Terminal(l)
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
 
 func plans(dir string) ([]string, error) {
