@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"io"
 	"net/http"
@@ -262,5 +263,56 @@ func TestHostileApprovedPlanResultEscaped(t *testing.T) {
 	}
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A hostile plan file lists one token twice, the second time with its id in
+// another case, and is sealed again (planHash is a checksum, not a
+// signature). Ids are one token however they are spelt (invariant 9): the
+// plan must be refused as a plan with two actions for one token, and nothing
+// sent. The reader's duplicate check compared ids with ==, and apply sent a
+// request per spelling.
+func TestHostilePlanRecasedDuplicateItem(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-a", "o1", 400*wfDay, 200*wfDay)
+	planFile := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planFile); code != 0 && code != 2 {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	data, _ := os.ReadFile(planFile)
+	saved, err := plan.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Items) != 1 {
+		t.Fatalf("plan items %+v", saved.Items)
+	}
+	dup := saved.Items[0]
+	dup.TokenID = strings.ToUpper(dup.TokenID)
+	saved.Items = append(saved.Items, dup)
+	if err := saved.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := plan.Write(&buf, saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(planFile, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
+	if m := e.mutations(); len(m) != 0 {
+		t.Errorf("a plan with one token twice sent %d requests: %v", len(m), m)
+	}
+	if code != 1 || !strings.Contains(stderr, "STALE-A") || !strings.Contains(stderr, "also items[0]") {
+		t.Errorf("apply of a plan with one token twice: %d\n%s%s", code, stdout, stderr)
+	}
+	// The plan is refused as it is read: no journal is even opened.
+	if _, err := os.Stat(filepath.Join(e.state, JournalFile)); err == nil {
+		for _, r := range journalRecords(t, filepath.Join(e.state, JournalFile)) {
+			if r.Kind == audit.KindIntent {
+				t.Errorf("journaled an intent: %+v", r)
+			}
+		}
 	}
 }

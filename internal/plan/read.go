@@ -225,10 +225,12 @@ func parse(data []byte) (*Plan, error) {
 		if !ok {
 			continue
 		}
-		if j, dup := seen[it.TokenID]; dup {
+		// By pat.IDKey: one token however its id is spelt (invariant 9);
+		// two spellings would be two requests for one token.
+		if j, dup := seen[pat.IDKey(it.TokenID)]; dup {
 			ps.add("items[%d] %q: the token is also items[%d] (a token gets at most one action)", i, it.TokenID, j)
 		}
-		seen[it.TokenID] = i
+		seen[pat.IDKey(it.TokenID)] = i
 		p.Items = append(p.Items, it)
 	}
 
