@@ -179,6 +179,11 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 			return attemptResult{}
 		}
 		e.Err = derr
+		// What a success body holds is quoted by its decode error and by
+		// a PATCH answer that does not confirm the change: it may echo the
+		// access token like an error body. (The checks below use derr,
+		// whose types redaction may drop from e.Err.)
+		e.redact(secret.NewRedactor(secret.New(token)), c.auth.redact)
 		var ue *unconfirmedError
 		if errors.As(derr, &ue) {
 			// A complete answer that contradicts the request: final.
