@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -101,8 +102,12 @@ func runApprove(g *globals, o approveFlags, planFile string) error {
 
 // readPlanFile reads a saved plan once: the bytes that were signed and the
 // plan parsed from those same bytes, so what is verified is what is applied.
+//
+// Only a regular file of at most maxPlanBytes is read: a FIFO would block
+// the command (or serve's run) forever and /dev/zero would fill the memory,
+// and serve reads files that whoever may write to approved/ put there.
 func readPlanFile(path string) ([]byte, *plan.Plan, error) {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path, maxPlanBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read plan: %w", err)
 	}
@@ -111,6 +116,48 @@ func readPlanFile(path string) ([]byte, *plan.Plan, error) {
 		return nil, nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
 	return data, p, nil
+}
+
+// maxPlanBytes bounds a saved plan file, like POST /approve bounds a
+// submitted one: a plan of a very large tenant, and no more.
+const maxPlanBytes = 256 << 20
+
+// readRegular reads a regular file of at most limit bytes. The file is
+// checked before it is opened (opening a FIFO without a writer blocks) and
+// again once open (the path may have been swapped in between).
+func readRegular(path string, limit int64) ([]byte, error) {
+	notRegular := func(fi os.FileInfo) error {
+		if fi.Mode().IsRegular() {
+			return nil
+		}
+		return fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := notRegular(fi); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if err := notRegular(fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d MiB, the most a plan may be", path, limit>>20)
+	}
+	return data, nil
 }
 
 func fileDigest(data []byte) string {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -314,5 +315,48 @@ func TestHostilePlanRecasedDuplicateItem(t *testing.T) {
 				t.Errorf("journaled an intent: %+v", r)
 			}
 		}
+	}
+}
+
+// A plan path that is a FIFO (or a device, such as /dev/zero) is refused at
+// once, for apply and approve alike, with nothing sent: reading it blocked
+// forever (a FIFO without a writer) or without bound (/dev/zero). serve
+// reads the plans reviewers drop into approved/ the same way, where one can
+// be swapped for a FIFO after the directory was listed.
+func TestHostilePlanFileNotRegular(t *testing.T) {
+	e := newWF(t, approvalPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	fifo := filepath.Join(e.dir, "plan.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	files := []string{fifo}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		files = append(files, "/dev/zero")
+	}
+	for _, file := range files {
+		for _, args := range [][]string{{"apply", file, "--auto-approve"}, {"approve", file, "--key", r.alice}} {
+			type result struct {
+				code   int
+				stderr string
+			}
+			done := make(chan result, 1)
+			go func() {
+				code, _, stderr := e.run(nil, args...)
+				done <- result{code, stderr}
+			}()
+			select {
+			case res := <-done:
+				if res.code != 1 || !strings.Contains(res.stderr, "not a regular file") {
+					t.Errorf("%v: %d %s", args, res.code, res.stderr)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%v: still reading the plan after 20s", args)
+			}
+		}
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("sent %v", m)
 	}
 }
