@@ -342,7 +342,16 @@ func (rk *RevokedKeys) Revoked(key ssh.PublicKey) bool {
 
 // readSmallFile reads a regular file of at most maxFileBytes: a FIFO or a
 // device would block or never end.
+//
+// The file is checked before it is opened too: opening a FIFO that has no
+// writer blocks, and a signature file is put next to a plan by whoever may
+// write to serve's approved/ directory.
 func readSmallFile(file string) ([]byte, error) {
+	if fi, err := os.Stat(file); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", file)
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err

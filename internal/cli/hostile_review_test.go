@@ -360,3 +360,40 @@ func TestHostilePlanFileNotRegular(t *testing.T) {
 		t.Fatalf("sent %v", m)
 	}
 }
+
+// A reviewer who can write to approved/ drops a plan whose .sig is a FIFO:
+// reading the signatures blocked serve's run for good (and with it every
+// later run of that schedule). The plan must be rejected as unreadable, the
+// refusal journaled, and nothing sent.
+func TestHostileApprovedSigIsFIFO(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	e.addTokens("stale", 2, 0)
+	r, signers := newReviewers(t, e.dir)
+	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
+		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true})
+
+	planFile := signAndDrop(t, e, cfgPath, r.alice)
+	if err := os.Remove(planFile + ".sig"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(planFile+".sig", 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	settled, result := moveApproved(t, plans, planFile, "fifo.json")
+	if settled != "rejected" || !strings.Contains(result, "not a regular file") {
+		t.Errorf("the plan with a FIFO for signatures went to %s/: %s", settled, result)
+	}
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	runs := journalRuns(t, p.journal)
+	if len(runs) != 1 || !strings.Contains(runs[0].Plan.Refused, "not a regular file") {
+		t.Fatalf("journal plan runs %+v", runs)
+	}
+}
