@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"io"
@@ -395,5 +396,64 @@ func TestHostileApprovedSigIsFIFO(t *testing.T) {
 	runs := journalRuns(t, p.journal)
 	if len(runs) != 1 || !strings.Contains(runs[0].Plan.Refused, "not a regular file") {
 		t.Fatalf("journal plan runs %+v", runs)
+	}
+}
+
+// Whoever writes the plan a reviewer signs puts "items": [] first and the
+// real items after it. The planHash still verifies (it is computed over the
+// parsed plan, which keeps the last key) and a reviewer reading the file
+// sees a plan that does nothing; the signatures cover the bytes, not what
+// the reviewer read. A plan whose JSON has a key twice has two meanings: it
+// must be refused by approve and by apply, and nothing sent.
+func TestHostilePlanDuplicateKeys(t *testing.T) {
+	e := newWF(t, approvalPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	planFile := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planFile); code != 0 {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	data, _ := os.ReadFile(planFile)
+	forged := strings.Replace(string(data), "{", `{"items": [], `, 1)
+	if err := os.WriteFile(planFile, []byte(forged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := e.run(nil, "approve", planFile, "--key", r.alice)
+	if code != 1 || !strings.Contains(stderr, `duplicate key "items"`) {
+		t.Errorf("approve of a plan with a key twice: %d %s", code, stderr)
+	}
+	// Signed anyway (ssh-keygen signs any file): apply refuses it.
+	for _, k := range []string{r.alice, r.bob} {
+		signFileDirect(t, planFile, k)
+	}
+	code, _, stderr = e.run(nil, "apply", planFile, "--auto-approve")
+	if code != 1 || !strings.Contains(stderr, `duplicate key "items"`) {
+		t.Errorf("apply of a plan with a key twice: %d %s", code, stderr)
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+}
+
+// signFileDirect signs a file's bytes with a key as `ssh-keygen -Y sign`
+// would, without patjanitor's checks of the plan.
+func signFileDirect(t *testing.T, file, keyFile string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := approval.KeySource{}
+	signer, done, err := ks.Signer(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	sig, err := approval.Sign(data, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := approval.AppendSignature(approval.SigFile(file), sig, time.Now(), ""); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -163,6 +163,9 @@ func parse(data []byte) (*Plan, error) {
 	if err := strictDecode(data, &raw); err != nil {
 		return nil, diagnose(data, err)
 	}
+	if key, off, dup := duplicateKey(data); dup {
+		return nil, fmt.Errorf("plan: duplicate key %q at byte %d: a plan whose keys repeat reads one way to a reviewer and another to patjanitor; refused", key, off)
+	}
 	if raw.Version == nil {
 		return nil, errors.New(`plan: no "version" key: not a patjanitor plan document`)
 	}
