@@ -3,6 +3,8 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
+	"unicode"
 )
 
 // duplicateKey returns the first key that one object of the JSON document
@@ -13,8 +15,10 @@ import (
 // keys, and so does the planHash (computed over the parsed plan), while a
 // reviewer reading the file sees the first. Reviewers sign the bytes: a
 // document with two meanings would let a plan that reads "items": [] carry
-// the deletes that follow it. Keys compare as decoded ("\u0069tems" is
-// "items").
+// the deletes that follow it. Keys compare as encoding/json matches them to
+// fields: decoded ("\u0069tems" is "items") and without regard to case, in
+// Unicode's simple folding ("ITEMS" and "items", "\u212aind" and "kind", all
+// fill the same field).
 func duplicateKey(data []byte) (key string, offset int, ok bool) {
 	// One frame per open object or array (arrays have isObj false). Small
 	// objects keep their keys in a slice, large ones in a map too, so a
@@ -63,14 +67,15 @@ func duplicateKey(data []byte) (key string, offset int, ok bool) {
 			}
 			f := &stack[len(stack)-1]
 			if f.set != nil {
-				if _, dup := f.set[string(k)]; dup {
+				fk := foldKey(k)
+				if _, dup := f.set[fk]; dup {
 					return string(k), start, true
 				}
-				f.set[string(k)] = struct{}{}
+				f.set[fk] = struct{}{}
 				continue
 			}
 			for _, seen := range f.keys {
-				if bytes.Equal(seen, k) {
+				if bytes.EqualFold(seen, k) {
 					return string(k), start, true
 				}
 			}
@@ -78,11 +83,26 @@ func duplicateKey(data []byte) (key string, offset int, ok bool) {
 			if len(f.keys) > smallObject {
 				f.set = make(map[string]struct{}, 2*smallObject)
 				for _, seen := range f.keys {
-					f.set[string(seen)] = struct{}{}
+					f.set[foldKey(seen)] = struct{}{}
 				}
 				f.keys = nil
 			}
 		}
 	}
 	return "", 0, false
+}
+
+// foldKey maps a key to one representative of its case-folding class: two
+// keys have the same foldKey exactly when bytes.EqualFold holds for them.
+func foldKey(k []byte) string {
+	var b strings.Builder
+	b.Grow(len(k))
+	for _, r := range string(k) {
+		lo := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			lo = min(lo, f)
+		}
+		b.WriteRune(lo)
+	}
+	return b.String()
 }
