@@ -5,6 +5,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/plandir"
 	"io"
 	"net/http"
 	"os"
@@ -455,5 +456,66 @@ func signFileDirect(t *testing.T, file, keyFile string) {
 	}
 	if err := approval.AppendSignature(approval.SigFile(file), sig, time.Now(), ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The forged plan of TestHostilePlanDuplicateKeys, signed by both reviewers
+// and dropped into serve's approved/: rejected as unreadable, nothing sent,
+// and the refused attempt journaled (serve moved an unreadable plan to
+// rejected/ without a journal record, though its signatures may be valid).
+func TestHostileApprovedPlanUnreadableJournaled(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	e.addTokens("stale", 2, 0)
+	r, signers := newReviewers(t, e.dir)
+	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
+		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+
+	planFile := signAndDrop(t, e, cfgPath)
+	data, _ := os.ReadFile(planFile)
+	if err := os.WriteFile(planFile, []byte(strings.Replace(string(data), "{", `{"ITEMS": [], `, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{r.alice, r.bob} {
+		signFileDirect(t, planFile, k)
+	}
+	// The plans directory exists once serve made it; the plan is judged by
+	// the run on start (the poll of --apply-approved-immediately announces
+	// only plans it can read, to start their schedule's run).
+	if err := (plandir.Dir{Root: plans}).Init(); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(plans, "approved", "forged.json")
+	if err := os.Rename(planFile+".sig", dst+".sig"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(planFile, dst); err != nil {
+		t.Fatal(err)
+	}
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, runOnStart: true})
+	serveWait(t, "forged.json settled", 20*time.Second, func() bool {
+		_, err1 := os.Stat(filepath.Join(plans, "rejected", "forged.json.result"))
+		_, err2 := os.Stat(filepath.Join(plans, "applied", "forged.json.result"))
+		return err1 == nil || err2 == nil
+	})
+	settled, res := "rejected", []byte(nil)
+	if _, err := os.Stat(filepath.Join(plans, "applied", "forged.json.result")); err == nil {
+		settled = "applied"
+	}
+	res, _ = os.ReadFile(filepath.Join(plans, settled, "forged.json.result"))
+	result := string(res)
+	if settled != "rejected" || !strings.Contains(result, "duplicate key") {
+		t.Errorf("the forged plan went to %s/: %s", settled, result)
+	}
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	runs := journalRuns(t, p.journal)
+	if len(runs) != 1 || !strings.Contains(runs[0].Plan.Refused, "duplicate key") || !strings.HasSuffix(runs[0].Plan.File, "forged.json") {
+		t.Fatalf("journal plan runs %+v", runs)
 	}
 }

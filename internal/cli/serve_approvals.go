@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/approval"
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/daemon"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
@@ -240,6 +241,19 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 	}
 	data, p, err := readPlanFile(f)
 	if err != nil {
+		// Journaled like every refused plan: its signatures may be valid,
+		// and an auditor asks what became of it.
+		if eng, eerr := newEngine(); eerr == nil {
+			ref := audit.PlanRef{File: f}
+			if data != nil {
+				ref.FileSHA256 = fileDigest(data)
+			}
+			if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {
+				a.log.Error("journal the refused plan", zap.Error(jerr))
+			}
+		} else {
+			a.log.Error("build the engine to journal an unreadable plan", zap.String("plan", f), zap.Error(eerr))
+		}
 		return rejected(metrics.PlanReasonUnreadable, err)
 	}
 	if !governs(cfg, p) {
