@@ -519,3 +519,31 @@ func TestHostileApprovedPlanUnreadableJournaled(t *testing.T) {
 		t.Fatalf("journal plan runs %+v", runs)
 	}
 }
+
+// A signed plan all of whose items are dropped at apply time (the token was
+// used again after the reviewers signed) changes nothing, but the approved
+// apply happened: the journal must name the plan and its approvals, as for
+// any apply of a signed plan. It recorded nothing.
+func TestHostileSignedPlanAllDroppedJournaled(t *testing.T) {
+	e := newWF(t, approvalPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	planFile := filepath.Join(e.dir, "plan.json")
+	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
+		if code, _, stderr := e.run(nil, args...); code != 0 {
+			t.Fatalf("%v: %d %s", args, code, stderr)
+		}
+	}
+	e.sim.Touch("stale-1", time.Now())
+	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
+	if code != 0 || !strings.Contains(stdout, "DROPPED") {
+		t.Fatalf("apply: %d\n%s%s", code, stdout, stderr)
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+	runs := journalRuns(t, filepath.Join(e.state, JournalFile))
+	if len(runs) != 1 || runs[0].Plan.Refused != "" || len(runs[0].Plan.Approvals) != 2 {
+		t.Fatalf("journal plan runs %+v, want the approved apply with both approvals", runs)
+	}
+}
