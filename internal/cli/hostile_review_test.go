@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/plandir"
 	"io"
@@ -545,5 +547,33 @@ func TestHostileSignedPlanAllDroppedJournaled(t *testing.T) {
 	runs := journalRuns(t, filepath.Join(e.state, JournalFile))
 	if len(runs) != 1 || runs[0].Plan.Refused != "" || len(runs[0].Plan.Approvals) != 2 {
 		t.Fatalf("journal plan runs %+v, want the approved apply with both approvals", runs)
+	}
+}
+
+// A signed plan whose only actions are API client ones: the client is
+// disabled, and the journal's run-start names the plan and both approvals.
+// The API clients write their own run-start, without the plan; the tokens'
+// run-start, which carries it, was skipped when no token had work, so a
+// signed disable left no trace of who approved it.
+func TestHostileSignedClientOnlyPlanJournalsApprovals(t *testing.T) {
+	e := newWF(t, "approvals:\n  allowedSignersFile: allowed_signers\n  required: 2\n"+wfClientPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
+		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	planFile := filepath.Join(e.dir, "plan.json")
+	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
+		if code, _, stderr := e.run(nil, args...); code != 0 && !(args[0] == "plan" && code == 2) {
+			t.Fatalf("%v: %d %s", args, code, stderr)
+		}
+	}
+	if code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve"); code != 0 {
+		t.Fatalf("apply: %d\n%s%s", code, stdout, stderr)
+	}
+	if c, _ := e.sim.OAuthClient(wfClient); c.IsEnabled() {
+		t.Fatal("the signed disable was not carried out")
+	}
+	runs := journalRuns(t, filepath.Join(e.state, JournalFile))
+	if len(runs) != 1 || len(runs[0].Plan.Approvals) != 2 {
+		t.Fatalf("journal plan runs %+v, want the signed apply with both approvals", runs)
 	}
 }

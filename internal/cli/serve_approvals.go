@@ -328,8 +328,17 @@ func refusedPlan(err error) bool {
 	return errors.Is(err, janitor.ErrPlanRejected) || errors.As(err, &gerr)
 }
 
-// nothingSent reports whether a run sent no mutation (every item blocked,
-// not started or dropped).
+// nothingSent reports whether a run sent no mutation, to a token or an API
+// client (every item blocked, not started or dropped).
 func nothingSent(res *janitor.Result) bool {
-	return res.Count(janitor.OutcomeApplied)+res.Count(janitor.OutcomeGone)+res.Count(janitor.OutcomeFailed) == 0
+	if res.Count(janitor.OutcomeApplied)+res.Count(janitor.OutcomeGone)+res.Count(janitor.OutcomeFailed) > 0 {
+		return false
+	}
+	for _, c := range res.Clients {
+		switch c.Outcome {
+		case janitor.OutcomeApplied, janitor.OutcomeGone, janitor.OutcomeFailed:
+			return false
+		}
+	}
+	return true
 }
