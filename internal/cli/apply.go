@@ -190,7 +190,7 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 			return &exitError{code: 1, err: errors.Join(fmt.Errorf("the plan holds %s actions and approvals are required for them (approvals.for); refused, nothing was changed (run %s): %w", action, runID, aerr), jerr)}
 		}
 		res, runErr = applySaved(ctx, g, o, eng, saved, planFile, &ref)
-		if cfg.Approvals != nil && refusedPlan(runErr) {
+		if cfg.Approvals != nil && refusedPlan(runErr) && (res == nil || nothingSent(res)) {
 			// Under approvals every refused apply of a saved plan is
 			// journaled (as serve does), not only a refusal of its
 			// signatures: the auditor sees who approved what and why it

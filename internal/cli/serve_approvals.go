@@ -277,7 +277,7 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 	res, err := eng.ApplyPlan(ctx, p, janitor.ApplyOptions{Plan: &ref})
 	done(res, err)
 	switch {
-	case refusedPlan(err):
+	case refusedPlan(err) && (res == nil || nothingSent(res)):
 		if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {
 			a.log.Error("journal the refused plan", zap.Error(jerr))
 		}
@@ -320,9 +320,10 @@ func governs(cfg *policy.Config, p *plan.Plan) bool {
 	return !known
 }
 
-// refusedPlan reports whether an apply of a saved plan was refused before
-// any request: apply PLAN's checks, or its guardrails tripping against the
-// fresh listing. Either is a decision on the plan, journaled as a refusal.
+// refusedPlan reports whether an apply of a saved plan was refused: apply
+// PLAN's checks, or its guardrails tripping against the fresh listing.
+// Either is a decision on the plan, journaled as a refusal when nothing was
+// sent (the API clients' guardrails trip after the tokens' mutations ran).
 func refusedPlan(err error) bool {
 	var gerr *janitor.GuardrailError
 	return errors.Is(err, janitor.ErrPlanRejected) || errors.As(err, &gerr)
