@@ -577,3 +577,45 @@ func TestHostileSignedClientOnlyPlanJournalsApprovals(t *testing.T) {
 		t.Fatalf("journal plan runs %+v, want the signed apply with both approvals", runs)
 	}
 }
+
+// TestHostilePlanRecasedDuplicateItem for the API clients section: one
+// client listed twice in two spellings is refused, nothing sent (the
+// section's duplicate check compared ids with ==, and apply sent one PATCH
+// per spelling).
+func TestHostilePlanRecasedDuplicateClientItem(t *testing.T) {
+	e := newWF(t, wfClientPolicies, idnsim.Options{})
+	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
+		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	planFile := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planFile); code != 0 && code != 2 {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	data, _ := os.ReadFile(planFile)
+	saved, err := plan.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.APIClients == nil || len(saved.APIClients.Items) != 1 {
+		t.Fatalf("plan clients %+v", saved.APIClients)
+	}
+	dup := saved.APIClients.Items[0]
+	dup.ClientID = strings.ToUpper(dup.ClientID)
+	saved.APIClients.Items = append(saved.APIClients.Items, dup)
+	if err := saved.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := plan.Write(&buf, saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(planFile, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
+	if m := clientMutations(e.sim.Requests()); len(m) != 0 {
+		t.Errorf("a plan with one client twice sent %d requests: %v", len(m), m)
+	}
+	if code != 1 || !strings.Contains(stderr, "has two items") {
+		t.Errorf("apply of a plan with one client twice: %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -192,12 +192,14 @@ func (c *Clients) UnmarshalJSON(b []byte) error {
 	if p.Population < 0 {
 		return fmt.Errorf("apiClients: population %d is negative", p.Population)
 	}
+	// By pat.IDKey: one client however its id is spelt (invariant 9); two
+	// spellings would be two requests for one client.
 	seen := map[string]bool{}
 	for _, it := range p.Items {
-		if seen[it.ClientID] {
+		if seen[pat.IDKey(it.ClientID)] {
 			return fmt.Errorf("apiClients: client %s has two items (a client gets at most one action)", it.ClientID)
 		}
-		seen[it.ClientID] = true
+		seen[pat.IDKey(it.ClientID)] = true
 	}
 	p.Listings, p.Policies, p.Items = nonNil(p.Listings), nonNil(p.Policies), nonNil(p.Items)
 	p.Skipped, p.Guardrails = nonNil(p.Skipped), nonNil(p.Guardrails)
