@@ -19,6 +19,7 @@ func TestHostileOneReviewerTwoPrincipalSpellings(t *testing.T) {
 		"list":             {"alice@acme.com,alice@users.noreply.github.com", "alice@acme.com"},
 		"list-other-order": {"alice@users.noreply.github.com", "ALICE@acme.com,alice@users.noreply.github.com"},
 		"pattern":          {"*@acme.com", "alice@acme.com"},
+		"quoted":           {`"alice@acme.com"`, "alice@acme.com"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -176,7 +176,9 @@ func (p Policy) judge(planBytes []byte, e Entry, now time.Time, v *Verdict, prin
 // several addresses per key; comparing the fields as strings let one person
 // with two keys count as two.
 func samePerson(a, b string) bool {
-	as, bs := strings.Split(strings.ToLower(a), ","), strings.Split(strings.ToLower(b), ",")
+	// Quotes may enclose the field (nextField keeps them): "alice" is alice.
+	as := strings.Split(strings.ToLower(strings.Trim(a, `"`)), ",")
+	bs := strings.Split(strings.ToLower(strings.Trim(b, `"`)), ",")
 	for _, x := range as {
 		for _, y := range bs {
 			x, y := strings.TrimSpace(x), strings.TrimSpace(y)
