@@ -186,17 +186,23 @@ func (a *approvalInbox) prune() {
 // revoking a key must take effect before the next plan signed with it is
 // applied. A file that no longer loads applies nothing (the plans wait).
 func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, newEngine func() (*janitor.Engine, error), done func(*janitor.Result, error)) {
+	files, err := a.dir.ApprovedPlans()
+	if err != nil {
+		a.log.Error("read the approved plans", zap.Error(err))
+		return
+	}
+	if len(files) == 0 {
+		if n, err := a.dir.CountPending(); err == nil {
+			a.metrics.SetPlansAwaiting(n)
+		}
+		return
+	}
 	pol, err := loadApprovals(cfg)
 	if err != nil {
 		a.log.Error("approved plans not applied: the approvals files do not load", zap.Error(err))
 		return
 	}
 	if pol == nil {
-		return
-	}
-	files, err := a.dir.ApprovedPlans()
-	if err != nil {
-		a.log.Error("read the approved plans", zap.Error(err))
 		return
 	}
 	for _, f := range files {
