@@ -40,10 +40,24 @@ type Dir struct{ Root string }
 // Init creates the subdirectories. They are 0750: reviewers of the daemon's
 // group read the pending plans (they list token and owner names) and drop
 // signed ones into approved/, nobody else.
+//
+// A directory that others (not the group) may write to is refused: anyone on
+// the machine could drop files for the daemon to read every run, replace the
+// evidence in applied/ and rejected/, or remove pending plans.
 func (d Dir) Init() error {
 	for _, sub := range []string{Pending, Approved, Applied, Rejected} {
 		if err := os.MkdirAll(filepath.Join(d.Root, sub), 0o750); err != nil {
 			return fmt.Errorf("plans directory: %w", err)
+		}
+	}
+	for _, dir := range []string{d.Root, filepath.Join(d.Root, Pending), filepath.Join(d.Root, Approved), filepath.Join(d.Root, Applied), filepath.Join(d.Root, Rejected)} {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("plans directory: %w", err)
+		}
+		if fi.Mode().Perm()&0o002 != 0 {
+			return fmt.Errorf("plans directory %s is writable by others (mode %04o): anyone on the machine could drop files into it or replace the evidence of applied plans; run `chmod o-w %s`",
+				dir, fi.Mode().Perm(), dir)
 		}
 	}
 	return nil

@@ -64,3 +64,22 @@ func TestPendingApprovedSettle(t *testing.T) {
 		t.Errorf("the settled plan's pending copy is still there (%d)", n)
 	}
 }
+
+// A plans directory (or one of its subdirectories) that others may write to
+// is refused: every local user could drop files for serve to read, or
+// replace the evidence in applied/.
+func TestHostilePlansDirWritableByOthers(t *testing.T) {
+	for _, sub := range []string{"", Approved, Applied} {
+		root := t.TempDir()
+		d := Dir{Root: root}
+		if err := d.Init(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(root, sub), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Init(); err == nil || !strings.Contains(err.Error(), "writable by others") {
+			t.Errorf("%q mode 0777: Init = %v", sub, err)
+		}
+	}
+}
