@@ -576,6 +576,12 @@ func TestHostileSignedClientOnlyPlanJournalsApprovals(t *testing.T) {
 	if len(runs) != 1 || len(runs[0].Plan.Approvals) != 2 {
 		t.Fatalf("journal plan runs %+v, want the signed apply with both approvals", runs)
 	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 || !strings.Contains(stdout, "approved by bob@acme.com") {
+		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "show", runs[0].RunID); code != 0 || !strings.Contains(stdout, "approved by alice@acme.com") || !strings.Contains(stdout, wfClient) {
+		t.Fatalf("audit show: %d\n%s%s", code, stdout, stderr)
+	}
 }
 
 // TestHostilePlanRecasedDuplicateItem for the API clients section: one
