@@ -625,3 +625,50 @@ func TestHostilePlanRecasedDuplicateClientItem(t *testing.T) {
 		t.Errorf("apply of a plan with one client twice: %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// A signed plan whose only actions are API client ones, in a config whose
+// API client policy runs on another schedule than the token policies, is
+// POSTed to /approve with --apply-approved-immediately: the run of its own
+// schedule must start and carry it out. serve matched plans to schedules by
+// their token items only: no run was started for it, and the first run of
+// any schedule would take it, drop the client action ("no policy acts on it
+// now": that run's config holds no API client policy) and move the plan to
+// applied/ (the reviewers' approval spent, the client never disabled).
+func TestHostileServeSignedClientPlanOtherSchedule(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
+		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	r, signers := newReviewers(t, e.dir)
+	clients := `  - name: clients-unused
+    resource: apiClients
+    schedule: "@weekly"
+    mode: enforce
+    match: {unusedFor: 90d, scopes: {any: ["sp:scopes:all"]}}
+    action: delete
+    disabledFor: 14d
+`
+	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true), clients),
+		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, enableLifecycle: true, applyApproved: true})
+	planFile := signAndDrop(t, e, cfgPath, r.alice, r.bob)
+	if code, body := postApprove(t, p.base, planFile); code != http.StatusAccepted || !strings.Contains(body, "applied now") {
+		t.Fatalf("POST /approve: %d %s", code, body)
+	}
+	serveWait(t, "the signed API client plan applied", 20*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(plans, "*", "*.result"))
+		return len(files) > 0
+	})
+	files, _ := filepath.Glob(filepath.Join(plans, "*", "*.result"))
+	result, _ := os.ReadFile(files[0])
+	if c, _ := e.sim.OAuthClient(wfClient); c.IsEnabled() || !strings.Contains(files[0], "applied") {
+		t.Errorf("the signed disable was not carried out (%s: %s)", files[0], result)
+	}
+	if m := clientMutations(e.sim.Requests()); len(m) != 1 || m[0].Method != http.MethodPatch {
+		t.Errorf("API client requests %v, want the one PATCH of the plan", m)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -138,11 +138,21 @@ func (a *approvalInbox) poll(ctx context.Context, interval time.Duration, out ch
 	}
 }
 
+// planPolicies names the policies of a plan's items, of tokens and of API
+// clients: the schedules that apply it.
 func planPolicies(p *plan.Plan) []string {
 	var out []string
+	add := func(name string) {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
 	for i := range p.Items {
-		if !slices.Contains(out, p.Items[i].Policy) {
-			out = append(out, p.Items[i].Policy)
+		add(p.Items[i].Policy)
+	}
+	if p.APIClients != nil {
+		for i := range p.APIClients.Items {
+			add(p.APIClients.Items[i].Policy)
 		}
 	}
 	return out
@@ -308,20 +318,24 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 // re-decided with the policies that made it, so it waits for their schedule.
 // A plan none of whose policies are in the file any more is taken by any
 // schedule (and rejected there, item by item).
+//
+// Token and API client items alike: a plan of API client actions only was
+// taken by the first run of any schedule, whose config might hold no API
+// client policy, and every action of it dropped.
 func governs(cfg *policy.Config, p *plan.Plan) bool {
 	here, inFile := map[string]bool{}, map[string]bool{}
-	for _, pol := range cfg.Policies {
+	for _, pol := range cfg.AllPolicies() {
 		here[pol.Name] = true
 	}
 	for _, name := range cfg.FilePolicies() {
 		inFile[name] = true
 	}
 	known := false
-	for i := range p.Items {
-		if here[p.Items[i].Policy] {
+	for _, name := range planPolicies(p) {
+		if here[name] {
 			return true
 		}
-		known = known || inFile[p.Items[i].Policy]
+		known = known || inFile[name]
 	}
 	return !known
 }
