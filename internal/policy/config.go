@@ -94,7 +94,8 @@ type Config struct {
 	filePolicies []string
 }
 
-// FilePolicies returns the name of every policy in the file, in file order,
+// FilePolicies returns the name of every policy in the file (of tokens and
+// of API clients), in file order,
 // also for a config narrowed by Only to one schedule's policies: state kept
 // per policy (grace marks) is stale only when its policy left the file, not
 // when another schedule is running.

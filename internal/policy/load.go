@@ -116,11 +116,13 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 		})
 	}
 	c.Warnings = warns.render(filename, func(i int) string { return c.Policies[i].Name })
-	c.splitResources() // apiclients.go
-	c.compile()
+	// Every policy of the file, API client ones included, in file order
+	// (taken before they are split off).
 	for _, p := range c.Policies {
 		c.filePolicies = append(c.filePolicies, p.Name)
 	}
+	c.splitResources() // apiclients.go
+	c.compile()
 	return c, nil
 }
 
