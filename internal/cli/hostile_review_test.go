@@ -663,7 +663,7 @@ func TestHostileServeSignedClientPlanOtherSchedule(t *testing.T) {
 	})
 	files, _ := filepath.Glob(filepath.Join(plans, "*", "*.result"))
 	result, _ := os.ReadFile(files[0])
-	if c, _ := e.sim.OAuthClient(wfClient); c.IsEnabled() || !strings.Contains(files[0], "applied") {
+	if c, _ := e.sim.OAuthClient(wfClient); c.IsEnabled() || !strings.Contains(files[0], "applied") || !strings.Contains(string(result), "API clients: applied 1") {
 		t.Errorf("the signed disable was not carried out (%s: %s)", files[0], result)
 	}
 	if m := clientMutations(e.sim.Requests()); len(m) != 1 || m[0].Method != http.MethodPatch {

@@ -308,6 +308,14 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 	detail = fmt.Sprintf("run %s: applied %d, already gone %d, failed %d, dropped %d, blocked %d",
 		res.RunID, res.Count(janitor.OutcomeApplied), res.Count(janitor.OutcomeGone), res.Count(janitor.OutcomeFailed),
 		res.Count(janitor.OutcomeDropped), res.Count(janitor.OutcomeBlocked))
+	if len(res.Clients) > 0 {
+		n := map[janitor.Outcome]int{}
+		for _, c := range res.Clients {
+			n[c.Outcome]++
+		}
+		detail += fmt.Sprintf("; API clients: applied %d, already gone %d, failed %d, dropped %d, blocked %d",
+			n[janitor.OutcomeApplied], n[janitor.OutcomeGone], n[janitor.OutcomeFailed], n[janitor.OutcomeDropped], n[janitor.OutcomeBlocked])
+	}
 	if err != nil {
 		detail += ": " + err.Error()
 	}
