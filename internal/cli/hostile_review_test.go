@@ -552,10 +552,8 @@ func TestHostileSignedPlanAllDroppedJournaled(t *testing.T) {
 }
 
 // A signed plan whose only actions are API client ones: the client is
-// disabled, and the journal's run-start names the plan and both approvals.
-// The API clients write their own run-start, without the plan; the tokens'
-// run-start, which carries it, was skipped when no token had work, so a
-// signed disable left no trace of who approved it.
+// disabled, and the journal holds one run-start naming the plan and both
+// approvals (the API clients' own), which audit verify and audit show read.
 func TestHostileSignedClientOnlyPlanJournalsApprovals(t *testing.T) {
 	e := newWF(t, "approvals:\n  allowedSignersFile: allowed_signers\n  required: 2\n"+wfClientPolicies, idnsim.Options{})
 	r, _ := newReviewers(t, e.dir)

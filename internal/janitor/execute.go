@@ -348,8 +348,9 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 	}
 	// The apply of a signed plan is journaled also when nothing of it is
 	// left to do: reviewers approved it, and the journal says what became
-	// of every approval.
-	signed := pl.planRef != nil && len(pl.planRef.Approvals) > 0
+	// of every approval. (When API clients have work, their run-start names
+	// the plan.)
+	signed := pl.planRef != nil && len(pl.planRef.Approvals) > 0 && (pl.clients == nil || len(pl.clients.work) == 0)
 	if len(pl.work) == 0 && len(e.pending) == 0 && (!signed || e.journal == nil) {
 		log.Info("nothing to do", zap.Int("items", len(pl.Plan.Items)))
 		return finish(RunSuccess, nil)
