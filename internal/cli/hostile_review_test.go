@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -707,5 +708,26 @@ policies:
 	gone := &plan.Plan{Items: []plan.Item{{TokenID: "t", Policy: "removed", Mode: plan.ModeEnforce, Action: plan.ActionDelete}}}
 	if !governs(cfg.Only("stale"), gone) {
 		t.Error("a plan of policies gone from the file is taken by no schedule")
+	}
+}
+
+// apply PLAN while the tenant's listing fails: nothing is sent, and the
+// blocked items still name their tokens (the re-check replaced each item's
+// id with the listed token's, which an incomplete listing does not hold:
+// the result table showed blank ids).
+func TestHostileApplyPlanListingFailsNamesTokens(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-a", "o1", 400*wfDay, 200*wfDay)
+	planFile := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planFile); code != 0 && code != 2 {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: http.StatusBadRequest})
+	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+	if code != 1 || !regexp.MustCompile(`BLOCKED +stale-a`).MatchString(stdout) {
+		t.Errorf("apply with a failing listing: %d\n%s%s", code, stdout, stderr)
 	}
 }

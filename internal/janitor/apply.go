@@ -247,8 +247,11 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 			continue
 		}
 		// The request names the token as the tenant listed it, whatever
-		// spelling the saved plan holds.
-		it.TokenID = tok.ID
+		// spelling the saved plan holds. (An incomplete listing, which
+		// blocks the run, may not hold it: the item keeps the plan's id.)
+		if listed {
+			it.TokenID = tok.ID
+		}
 		p.Items = append(p.Items, it)
 		ws = append(ws, work{item: it, token: tok, ops: it.Patch})
 		if it.Marked != nil {
