@@ -75,7 +75,7 @@ func (c *Config) splitResources() {
 
 // resource checks the policy's resource and reports whether it governs API
 // clients. An omitted resource is personalAccessTokens (every config written
-// before API clients keeps its meaning).
+// before API clients keeps its meaning; the defaults make both "").
 func (v *validator) resource(at string, p *Policy) bool {
 	switch p.Resource {
 	case "", ResourcePATs:
@@ -84,7 +84,6 @@ func (v *validator) resource(at string, p *Policy) bool {
 				v.errf(at+"."+key, "exists only for resource: apiClients (this policy governs personal access tokens)")
 			}
 		}
-		p.Resource = ""
 		return false
 	case ResourceAPIClients:
 		return true
@@ -136,29 +135,15 @@ func (v *validator) clientPolicy(at string, p *Policy) {
 		v.errf(at+".match.enabled", "contradicts action: delete (patjanitor disables a client first and deletes it only while it is disabled, so enabled: true would never let it delete)")
 	}
 
-	if v.d.has(at+".grace") && !v.d.bad[at+".grace"] {
-		// The grace workflow of tokens, with the notify.apiClients receivers
-		// in the owner's place (API clients have no owner).
-		switch {
-		case p.Grace <= 0:
-			v.errf(at+".grace", "must be greater than 0")
-		case p.Action == ActionReport:
-			v.errf(at+".grace", "has no meaning for action: report (it defers a disable or delete)")
-		case len(v.c.Notify.APIClients) == 0:
-			v.errf(at+".grace", "needs notify.apiClients: the action waits for a delivered warning, and API clients have no owner, so without receivers for them none can be delivered")
-		}
-	}
+	// The grace workflow of tokens, with the notify.apiClients receivers in
+	// the owner's place (API clients have no owner).
+	v.grace(at, p, "a disable or delete", len(v.c.Notify.APIClients) > 0,
+		"needs notify.apiClients: the action waits for a delivered warning, and API clients have no owner, so without receivers for them none can be delivered")
 }
 
 func (v *validator) clientMatch(at string, p *Policy) {
 	mat := at + ".match"
-	if !v.d.has(mat) {
-		if !v.d.unknownIn[at] {
-			v.errf(at, "match is required (at least one condition)")
-		}
-		return
-	}
-	if v.d.bad[mat] {
+	if !v.matchGiven(at) {
 		return
 	}
 	m := &p.Match
@@ -172,14 +157,7 @@ func (v *validator) clientMatch(at string, p *Policy) {
 	if m.NeverUsed && m.LastUsedOlderThan > 0 {
 		v.errf(mat+".neverUsed", "contradicts lastUsedOlderThan (a never-used client has no lastUsed, so nothing could match); unusedFor covers both")
 	}
-	if m.Scopes != nil {
-		sp := mat + ".scopes"
-		if !v.d.has(sp+".any") && !v.d.has(sp+".outside") && !v.d.tainted(sp) {
-			v.errf(sp, "needs any or outside")
-		}
-		v.list(sp+".any", m.Scopes.Any)
-		v.list(sp+".outside", m.Scopes.Outside)
-	}
+	v.scopes(mat+".scopes", m.Scopes)
 	if m.GrantTypes != nil {
 		gp := mat + ".grantTypes"
 		if !v.d.has(gp+".any") && !v.d.tainted(gp) {

@@ -7,7 +7,10 @@
 // review and are judged by: unknown and duplicate keys, wrong types, bad
 // durations, regexps, globs, schedules and time zones, inline secrets, and
 // actions or conditions the tenant's API version cannot support are errors,
-// all reported together, each with its file, line, policy and field.
+// all reported together, each with its file, line, policy and field. A file
+// is loaded in three steps: a strict decode that records where each key is
+// written, the defaults for what it leaves out, and a validation that only
+// reads the result.
 //
 // Evaluation does no I/O and reads no clock: the decision time, the
 // janitor's own client id and any owner data come in an Env. Every Decision

@@ -44,13 +44,19 @@ type Options struct {
 // secrets, and actions or conditions the API version cannot support are all
 // errors. Every problem found is returned together as Errors, each with the
 // file, line, policy and field. Relative file paths in the config
-// (clientSecretFile and the notify files) are resolved against filename's
-// directory. Parse reads no other file and no environment variable.
+// (clientSecretFile, the notify and the approvals files) are resolved
+// against filename's directory. Parse reads no other file and no environment variable.
 func Parse(filename string, data []byte) (*Config, error) {
 	return ParseWithOptions(filename, data, Options{})
 }
 
 // ParseWithOptions is Parse with opts.
+//
+// It works in three steps, in the order of blackbox_exporter's loader: the
+// strict decode (decodeFile: the YAML node walk, which records the line of
+// every key written), the defaults (applyDefaults: what the file left out,
+// relative paths resolved), and the validation, which only reads the
+// defaulted config and reports. Then the loaded config is prepared for use.
 func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, err error) {
 	defer func() {
 		// The YAML parser and the cron parser are third-party code fed with
@@ -59,53 +65,21 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 			cfg, err = nil, errorAtLine1(filename, fmt.Sprintf("cannot parse the file (internal error: %v)", r))
 		}
 	}()
-	if len(data) > maxFileSize {
-		return nil, errorAtLine1(filename, fmt.Sprintf("the file is %d bytes; a config is at most %d", len(data), maxFileSize))
+	c, d, errs, fatal := decodeFile(filename, data)
+	if fatal != nil {
+		return nil, fatal
 	}
-	if line, msg := badCharacter(data); msg != "" {
-		return nil, Errors{{File: filename, Line: line, Msg: msg}}
+	minEvery := MinScheduleInterval
+	if opts.MinScheduleInterval > 0 {
+		minEvery = opts.MinScheduleInterval
 	}
-
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errorAtLine1(filename, emptyFileMsg)
-		}
-		return nil, syntaxError(filename, data, err)
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		return nil, Errors{{File: filename, Line: max(extra.Line, 1), Msg: "only one YAML document is allowed (remove the second ---)"}}
-	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(filename, data, err)
-	}
-	if len(doc.Content) != 1 {
-		return nil, errorAtLine1(filename, emptyFileMsg)
-	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
-		return nil, errorAtLine1(filename, emptyFileMsg)
-	}
-
-	sum := sha256.Sum256(data)
-	c := &Config{File: filename, Digest: "sha256:" + hex.EncodeToString(sum[:])}
-	errs, warns := &errorList{}, &errorList{}
-	d := newDecoder(errs)
-	d.decode("", root, reflect.ValueOf(c).Elem(), 0)
-	for i, p := range c.Policies {
-		if p != nil { // nil only when the walk ran out of budget
-			p.Line = d.line(fmt.Sprintf("policies[%d]", i))
-		}
-	}
+	warns := &errorList{}
+	v := &validator{c: c, d: d, errs: errs, warns: warns, minEvery: minEvery}
+	// A walk that ran out of budget left the config half decoded: what it
+	// reported stands alone.
 	if d.steps < maxSteps {
-		minEvery := MinScheduleInterval
-		if opts.MinScheduleInterval > 0 {
-			minEvery = opts.MinScheduleInterval
-		}
-		v := &validator{c: c, d: d, errs: errs, warns: warns, dir: filepath.Dir(filename), minEvery: minEvery}
-		v.validate()
+		c.applyDefaults(d, filepath.Dir(filename)) // defaults.go
+		v.validate()                               // validate.go
 	}
 	if len(errs.errs) > 0 {
 		return nil, errs.render(filename, func(i int) string {
@@ -121,9 +95,58 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 	for _, p := range c.Policies {
 		c.filePolicies = append(c.filePolicies, p.Name)
 	}
+	c.schedules, c.Location = v.parsed, v.location
 	c.splitResources() // apiclients.go
 	c.compile()
 	return c, nil
+}
+
+// decodeFile is Parse's first step: it parses data as one YAML document and
+// decodes it strictly into a Config. errs holds what the decode reported
+// (the validation adds to it); fatal is a file that yields no config at all
+// (too large, not YAML, empty, two documents).
+func decodeFile(filename string, data []byte) (c *Config, d *decoder, errs *errorList, fatal Errors) {
+	if len(data) > maxFileSize {
+		return nil, nil, nil, errorAtLine1(filename, fmt.Sprintf("the file is %d bytes; a config is at most %d", len(data), maxFileSize))
+	}
+	if line, msg := badCharacter(data); msg != "" {
+		return nil, nil, nil, Errors{{File: filename, Line: line, Msg: msg}}
+	}
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, nil, errorAtLine1(filename, emptyFileMsg)
+		}
+		return nil, nil, nil, syntaxError(filename, data, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, nil, nil, Errors{{File: filename, Line: max(extra.Line, 1), Msg: "only one YAML document is allowed (remove the second ---)"}}
+	case !errors.Is(err, io.EOF):
+		return nil, nil, nil, syntaxError(filename, data, err)
+	}
+	if len(doc.Content) != 1 {
+		return nil, nil, nil, errorAtLine1(filename, emptyFileMsg)
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return nil, nil, nil, errorAtLine1(filename, emptyFileMsg)
+	}
+
+	sum := sha256.Sum256(data)
+	c = &Config{File: filename, Digest: "sha256:" + hex.EncodeToString(sum[:])}
+	errs = &errorList{}
+	d = newDecoder(errs)
+	d.decode("", root, reflect.ValueOf(c).Elem(), 0)
+	for i, p := range c.Policies {
+		if p != nil { // nil only when the walk ran out of budget
+			p.Line = d.line(fmt.Sprintf("policies[%d]", i))
+		}
+	}
+	return c, d, errs, nil
 }
 
 const emptyFileMsg = "the file is empty: a config needs at least a policies list (see docs/policies.md)"

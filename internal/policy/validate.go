@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/mail"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,20 +25,27 @@ var policyNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 // maxPolicyNameLen keeps names usable as metric label values and in reports.
 const maxPolicyNameLen = 63
 
-// validator applies the defaults and checks the decoded config, reporting at
-// the lines the decoder recorded.
+// validator is the third step of Parse: it checks the decoded and defaulted
+// config, reporting at the lines the decoder recorded. It only reads c: it
+// never assigns to it (TestValidateDoesNotMutate), so that what the file
+// says and what the defaults filled in are settled before anything is
+// judged, and validating twice reports the same.
 type validator struct {
 	c    *Config
 	d    *decoder
 	errs *errorList
 	// warns are problems that do not stop the load (validate prints them).
 	warns *errorList
-	dir   string
 	// versionKnown is false when tenant.apiVersion is invalid, so that
 	// version-dependent checks do not pile up on that one mistake.
 	versionKnown bool
 	// minEvery is the shortest @every schedule accepted.
 	minEvery time.Duration
+
+	// What checking parsed, for the loaded config: the cron schedules by
+	// spec and the time zone (Location).
+	parsed   map[string]cron.Schedule
+	location *time.Location
 }
 
 func (v *validator) errf(path, format string, args ...any) {
@@ -131,13 +137,6 @@ func (v *validator) items(path string, items []string) {
 	}
 }
 
-// file resolves a path in the config against the config's directory.
-func (v *validator) file(p *string) {
-	if *p != "" && !filepath.IsAbs(*p) {
-		*p = filepath.Join(v.dir, *p)
-	}
-}
-
 func (v *validator) validate() {
 	v.tenant()
 	v.schedules()
@@ -150,9 +149,9 @@ func (v *validator) validate() {
 	v.policies()
 }
 
-// approvals applies the defaults of the approvals section and checks it. The
-// files are read by the approval package, at load time of every command
-// (validate included), not here: this package does no I/O.
+// approvals checks the approvals section. The files are read by the
+// approval package, at load time of every command (validate included), not
+// here: this package does no I/O.
 func (v *validator) approvals() {
 	a := v.c.Approvals
 	if a == nil {
@@ -166,16 +165,10 @@ func (v *validator) approvals() {
 			v.errf("approvals", "allowedSignersFile is required (git's allowed_signers format: principal and public key per line)")
 		}
 	}
-	v.file(&a.AllowedSignersFile)
-	v.file(&a.RevokedKeysFile)
-	switch {
-	case !v.d.has("approvals.required"):
-		a.Required = DefaultApprovalsRequired
-	case a.Required < 1 && !v.d.bad["approvals.required"]:
+	if v.d.has("approvals.required") && a.Required < 1 && !v.d.bad["approvals.required"] {
 		v.errf("approvals.required", "must be at least 1 (remove the approvals section to approve nothing)")
 	}
 	if !v.d.has("approvals.for") {
-		a.For = []Action{ActionDelete, ActionExpire, ActionPatch, ActionDisable}
 		return
 	}
 	if len(a.For) == 0 && !v.d.bad["approvals.for"] {
@@ -189,23 +182,19 @@ func (v *validator) approvals() {
 }
 
 func (v *validator) tenant() {
-	t := &v.c.Tenant
+	t := v.c.Tenant
 	if v.nonEmpty("tenant.url", t.URL, "") && t.URL != "" {
 		if err := CheckTenantURL(t.URL); err != nil {
 			v.errf("tenant.url", "%v", err)
 		}
-		t.URL = strings.TrimSuffix(t.URL, "/")
 	}
-	v.versionKnown = true
+	v.versionKnown = false
 	if v.nonEmpty("tenant.apiVersion", string(t.APIVersion), " (omit the key for v3)") {
-		ver, err := pat.ParseAPIVersion(string(t.APIVersion))
-		if err != nil {
+		if _, err := pat.ParseAPIVersion(string(t.APIVersion)); err != nil {
 			v.errf("tenant.apiVersion", "%v", err)
-			v.versionKnown = false
+		} else {
+			v.versionKnown = true
 		}
-		t.APIVersion = ver
-	} else {
-		v.versionKnown = false
 	}
 	// expire goes through the admin bulk update, which only v1 has (a
 	// per-token PATCH of another owner's token is refused by real tenants).
@@ -214,71 +203,46 @@ func (v *validator) tenant() {
 			v.errf("tenant.bulkApiVersion", "%q: only v1 offers the bulk update of personal access tokens (/personal-access-tokens/v1/bulk-update)", t.BulkAPIVersion)
 		}
 	}
-	t.BulkAPIVersion = pat.V1
 	v.nonEmpty("tenant.clientId", t.ClientID, "")
 	v.id("tenant.clientId", t.ClientID)
 	v.nonEmpty("tenant.clientSecretFile", t.ClientSecretFile, "")
-	v.file(&t.ClientSecretFile)
 
 	if v.d.has("tenant.tokenUrl") {
 		if err := CheckTokenURL(t.TokenURL); err != nil {
 			v.errf("tenant.tokenUrl", "%v", err)
 		}
 	}
-	if !v.d.has("tenant.credentialExpiryWarning") {
-		t.CredentialExpiryWarning = DefaultCredentialExpiryWarning
-	}
 
-	rl := &t.RateLimit
-	if !v.d.has("tenant.rateLimit.requests") {
-		rl.Requests = DefaultRateLimitRequests
-	} else if !v.d.bad["tenant.rateLimit.requests"] && (rl.Requests == 0 || rl.Requests < -1) {
+	if r := t.RateLimit.Requests; v.d.has("tenant.rateLimit.requests") && !v.d.bad["tenant.rateLimit.requests"] && (r == 0 || r < -1) {
 		v.errf("tenant.rateLimit.requests", "must be at least 1 (or -1 for no client-side limit)")
 	}
-	if !v.d.has("tenant.rateLimit.per") {
-		rl.Per = DefaultRateLimitPer
-	} else {
-		v.positive("tenant.rateLimit.per", rl.Per)
-	}
-	switch {
-	case !v.d.has("tenant.maxListingBytes"):
-		t.MaxListingBytes = DefaultMaxListingBytes
-	case !v.d.bad["tenant.maxListingBytes"] && t.MaxListingBytes < MinMaxListingBytes:
+	v.positive("tenant.rateLimit.per", t.RateLimit.Per)
+	if v.d.has("tenant.maxListingBytes") && !v.d.bad["tenant.maxListingBytes"] && t.MaxListingBytes < MinMaxListingBytes {
 		v.errf("tenant.maxListingBytes", "must be at least %s (the default is %s)", MinMaxListingBytes, DefaultMaxListingBytes)
 	}
-	if !v.d.has("runTimeout") {
-		v.c.RunTimeout = DefaultRunTimeout
-	} else {
-		v.positive("runTimeout", v.c.RunTimeout)
-	}
+	v.positive("runTimeout", v.c.RunTimeout)
 }
 
 func (v *validator) schedules() {
 	c := v.c
-	c.schedules = map[string]cron.Schedule{}
-	if !v.d.has("schedule") {
-		c.Schedule = DefaultSchedule
-	}
+	v.parsed = map[string]cron.Schedule{}
 	if v.nonEmpty("schedule", c.Schedule, " (omit the key for "+strconv.Quote(DefaultSchedule)+")") {
 		v.schedule("schedule", c.Schedule)
 	}
-	if !v.d.has("timezone") {
-		c.Timezone = DefaultTimezone
-	}
-	c.Location = time.UTC
+	v.location = time.UTC
 	if v.nonEmpty("timezone", c.Timezone, " (omit the key for UTC)") {
 		loc, err := loadLocation(c.Timezone)
 		if err != nil {
 			v.errf("timezone", "%v", err)
 		} else {
-			c.Location = loc
+			v.location = loc
 		}
 	}
 }
 
 // schedule parses spec once and remembers it.
 func (v *validator) schedule(path, spec string) {
-	if _, ok := v.c.schedules[spec]; ok {
+	if _, ok := v.parsed[spec]; ok {
 		return
 	}
 	s, err := parseSchedule(spec, v.minEvery)
@@ -286,33 +250,26 @@ func (v *validator) schedule(path, spec string) {
 		v.errf(path, "%v", err)
 		return
 	}
-	v.c.schedules[spec] = s
+	v.parsed[spec] = s
 }
 
 func (v *validator) limits() {
-	l := &v.c.Limits
-	intLimit := func(key string, val *int, def int) {
-		path := "limits." + key
-		switch {
-		case !v.d.has(path):
-			*val = def
-		case *val < 0:
+	l := v.c.Limits
+	for _, n := range []struct {
+		key string
+		val int
+	}{{"maxActionsPerRun", l.MaxActionsPerRun}, {"maxActionsPerOwner", l.MaxActionsPerOwner}} {
+		if path := "limits." + n.key; v.d.has(path) && n.val < 0 {
 			v.errf(path, "must not be negative (0 means no limit)")
 		}
 	}
-	intLimit("maxActionsPerRun", &l.MaxActionsPerRun, DefaultMaxActionsPerRun)
-	intLimit("maxActionsPerOwner", &l.MaxActionsPerOwner, DefaultMaxActionsPerOwner)
-	const pct = "limits.maxActionsPercent"
-	switch p := l.MaxActionsPercent; {
-	case !v.d.has(pct):
-		l.MaxActionsPercent = DefaultMaxActionsPercent
-	case math.IsNaN(p) || p < 0 || p > 100:
-		v.errf(pct, "must be between 0 and 100 (0 means no limit)")
+	if p := l.MaxActionsPercent; v.d.has("limits.maxActionsPercent") && (math.IsNaN(p) || p < 0 || p > 100) {
+		v.errf("limits.maxActionsPercent", "must be between 0 and 100 (0 means no limit)")
 	}
 }
 
 func (v *validator) exclude() {
-	e := &v.c.Exclude
+	e := v.c.Exclude
 	v.items("exclude.tokenIds", e.TokenIDs)
 	v.items("exclude.ownerIds", e.OwnerIDs)
 	v.ids("exclude.tokenIds", e.TokenIDs)
@@ -326,7 +283,7 @@ func (v *validator) exclude() {
 }
 
 func (v *validator) owners() {
-	o := &v.c.Owners
+	o := v.c.Owners
 	if v.nonEmpty("owners.fallbackEmail", o.FallbackEmail, "") && o.FallbackEmail != "" {
 		if _, err := mail.ParseAddress(o.FallbackEmail); err != nil {
 			v.errf("owners.fallbackEmail", "%q is not an email address", o.FallbackEmail)
@@ -335,10 +292,10 @@ func (v *validator) owners() {
 }
 
 func (v *validator) notify() {
-	n := &v.c.Notify
+	n := v.c.Notify
 	names := map[string]int{}
 	for i := range n.Receivers {
-		r := &n.Receivers[i]
+		r := n.Receivers[i]
 		at := fmt.Sprintf("notify.receivers[%d]", i)
 		switch {
 		case strings.TrimSpace(r.Name) == "":
@@ -353,12 +310,12 @@ func (v *validator) notify() {
 		channels := 0
 		if r.Slack != nil {
 			channels++
-			v.oneOf(at+".slack", "webhookUrlFile", &r.Slack.WebhookURLFile, "webhookUrlEnv", r.Slack.WebhookURLEnv, true)
+			v.oneOf(at+".slack", "webhookUrlFile", r.Slack.WebhookURLFile, "webhookUrlEnv", r.Slack.WebhookURLEnv, true)
 		}
 		if r.Webhook != nil {
 			channels++
-			v.oneOf(at+".webhook", "urlFile", &r.Webhook.URLFile, "urlEnv", r.Webhook.URLEnv, true)
-			v.oneOf(at+".webhook", "hmacSecretFile", &r.Webhook.HMACSecretFile, "hmacSecretEnv", r.Webhook.HMACSecretEnv, true)
+			v.oneOf(at+".webhook", "urlFile", r.Webhook.URLFile, "urlEnv", r.Webhook.URLEnv, true)
+			v.oneOf(at+".webhook", "hmacSecretFile", r.Webhook.HMACSecretFile, "hmacSecretEnv", r.Webhook.HMACSecretEnv, true)
 		}
 		if r.Email != nil {
 			channels++
@@ -385,29 +342,24 @@ func (v *validator) notify() {
 	v.positive("notify.digestInterval", n.DigestInterval)
 	for _, tf := range []struct {
 		kind string
-		f    *TemplateFiles
-	}{{"summary", &n.Templates.Summary}, {"digest", &n.Templates.Digest}, {"notice", &n.Templates.Notice}, {"failure", &n.Templates.Failure}, {"test", &n.Templates.Test}} {
-		for _, p := range []struct {
-			key string
-			s   *string
-		}{{"subject", &tf.f.Subject}, {"text", &tf.f.Text}, {"html", &tf.f.HTML}, {"slack", &tf.f.Slack}} {
-			v.nonEmpty("notify.templates."+tf.kind+"."+p.key, *p.s, "")
-			v.file(p.s)
+		f    TemplateFiles
+	}{{"summary", n.Templates.Summary}, {"digest", n.Templates.Digest}, {"notice", n.Templates.Notice}, {"failure", n.Templates.Failure}, {"test", n.Templates.Test}} {
+		for _, p := range []struct{ key, s string }{{"subject", tf.f.Subject}, {"text", tf.f.Text}, {"html", tf.f.HTML}, {"slack", tf.f.Slack}} {
+			v.nonEmpty("notify.templates."+tf.kind+"."+p.key, p.s, "")
 		}
 	}
 }
 
 // oneOf checks a secret given as a file or an environment variable.
-func (v *validator) oneOf(at, fileKey string, file *string, envKey, env string, required bool) {
-	v.nonEmpty(at+"."+fileKey, *file, "")
+func (v *validator) oneOf(at, fileKey, file, envKey, env string, required bool) {
+	v.nonEmpty(at+"."+fileKey, file, "")
 	v.nonEmpty(at+"."+envKey, env, "")
 	switch {
-	case *file != "" && env != "":
+	case file != "" && env != "":
 		v.errf(at+"."+envKey, "give %s or %s, not both", fileKey, envKey)
-	case required && *file == "" && env == "" && !v.d.has(at+"."+fileKey) && !v.d.has(at+"."+envKey) && !v.d.unknownIn[at]:
+	case required && file == "" && env == "" && !v.d.has(at+"."+fileKey) && !v.d.has(at+"."+envKey) && !v.d.unknownIn[at]:
 		v.errf(at, "needs %s or %s (secrets are never written in the config)", fileKey, envKey)
 	}
-	v.file(file)
 }
 
 func (v *validator) email(at string, e *EmailReceiver) {
@@ -436,21 +388,17 @@ func (v *validator) email(at string, e *EmailReceiver) {
 		}
 	}
 	v.nonEmpty(at+".hello", e.Hello, "")
-	v.oneOf(at, "usernameFile", &e.UsernameFile, "usernameEnv", e.UsernameEnv, false)
-	v.oneOf(at, "passwordFile", &e.PasswordFile, "passwordEnv", e.PasswordEnv, false)
+	v.oneOf(at, "usernameFile", e.UsernameFile, "usernameEnv", e.UsernameEnv, false)
+	v.oneOf(at, "passwordFile", e.PasswordFile, "passwordEnv", e.PasswordEnv, false)
 	hasUser := e.UsernameFile != "" || e.UsernameEnv != ""
 	hasPass := e.PasswordFile != "" || e.PasswordEnv != ""
 	if hasUser != hasPass && !v.d.unknownIn[at] {
 		v.errf(at, "a username and a password go together (give both or neither)")
 	}
-	if e.RequireTLS == nil {
-		t := true
-		e.RequireTLS = &t
-	} else if !*e.RequireTLS && host != "" && !isLoopback(host) {
+	if e.RequireTLS != nil && !*e.RequireTLS && host != "" && !isLoopback(host) {
 		v.errf(at+".requireTLS", "false is allowed only for a loopback smarthost (localhost, 127.0.0.1, ::1), not %s", host)
 	}
 	v.nonEmpty(at+".caFile", e.CAFile, "")
-	v.file(&e.CAFile)
 	v.positive(at+".timeout", e.Timeout)
 }
 
@@ -490,16 +438,10 @@ func (v *validator) policies() {
 }
 
 func (v *validator) policy(at string, p *Policy) {
-	c := v.c
-	switch {
-	case !v.d.has(at + ".mode"):
-		p.Mode = ModeReport
-	case p.Mode != ModeReport && p.Mode != ModeEnforce:
+	if v.d.has(at+".mode") && p.Mode != ModeReport && p.Mode != ModeEnforce {
 		v.errf(at+".mode", "unknown mode %q (want report or enforce)", p.Mode)
 	}
-	if !v.d.has(at + ".schedule") {
-		p.Schedule = c.Schedule
-	} else if v.nonEmpty(at+".schedule", p.Schedule, " (omit the key for the default schedule)") {
+	if v.d.has(at+".schedule") && v.nonEmpty(at+".schedule", p.Schedule, " (omit the key for the default schedule)") {
 		v.schedule(at+".schedule", p.Schedule)
 	}
 	if v.resource(at, p) {
@@ -542,27 +484,30 @@ func (v *validator) policy(at string, p *Policy) {
 		v.positive(at+".expireIn", p.ExpireIn)
 	}
 
-	if v.d.has(at+".grace") && !v.d.bad[at+".grace"] {
-		switch {
-		case p.Grace <= 0:
-			v.errf(at+".grace", "must be greater than 0")
-		case p.Action == ActionReport:
-			v.errf(at+".grace", "has no meaning for action: report (it defers a delete, patch or expire)")
-		case c.Notify.Owners == "":
-			v.errf(at+".grace", "needs notify.owners: the action waits for a delivered warning, and without a receiver for owners none can be delivered")
-		}
+	v.grace(at, p, "a delete, patch or expire", v.c.Notify.Owners != "",
+		"needs notify.owners: the action waits for a delivered warning, and without a receiver for owners none can be delivered")
+}
+
+// grace checks a policy's grace: it defers an action (defers names the ones
+// that can be) until a warning was delivered, so it needs receivers
+// (hasReceiver; noReceiver says which).
+func (v *validator) grace(at string, p *Policy, defers string, hasReceiver bool, noReceiver string) {
+	if !v.d.has(at+".grace") || v.d.bad[at+".grace"] {
+		return
+	}
+	switch {
+	case p.Grace <= 0:
+		v.errf(at+".grace", "must be greater than 0")
+	case p.Action == ActionReport:
+		v.errf(at+".grace", "has no meaning for action: report (it defers %s)", defers)
+	case !hasReceiver:
+		v.errf(at+".grace", "%s", noReceiver)
 	}
 }
 
 func (v *validator) match(at string, p *Policy) {
 	mat := at + ".match"
-	if !v.d.has(mat) {
-		if !v.d.unknownIn[at] {
-			v.errf(at, "match is required (at least one condition)")
-		}
-		return
-	}
-	if v.d.bad[mat] {
+	if !v.matchGiven(at) {
 		return
 	}
 	m := &p.Match
@@ -579,14 +524,7 @@ func (v *validator) match(at string, p *Policy) {
 	if m.NeverUsed && m.LastUsedOlderThan > 0 {
 		v.errf(mat+".neverUsed", "contradicts lastUsedOlderThan (a never-used token has no lastUsed, so nothing could match); unusedFor covers both")
 	}
-	if m.Scopes != nil {
-		sp := mat + ".scopes"
-		if !v.d.has(sp+".any") && !v.d.has(sp+".outside") && !v.d.tainted(sp) {
-			v.errf(sp, "needs any or outside")
-		}
-		v.list(sp+".any", m.Scopes.Any)
-		v.list(sp+".outside", m.Scopes.Outside)
-	}
+	v.scopes(mat+".scopes", m.Scopes)
 	v.list(mat+".ownerIds", m.OwnerIDs)
 	v.ids(mat+".ownerIds", m.OwnerIDs)
 	if v.versionKnown && !c.Tenant.APIVersion.ExpirationWritable() {
@@ -612,6 +550,31 @@ func (v *validator) match(at string, p *Policy) {
 	if m.conditions() == 0 && !v.d.tainted(mat) {
 		v.errf(mat, "needs at least one condition (a policy without one would match every token)")
 	}
+}
+
+// matchGiven reports whether the policy at has a match section to check,
+// and reports a missing one (unless a misspelled key is the likely cause).
+func (v *validator) matchGiven(at string) bool {
+	mat := at + ".match"
+	if !v.d.has(mat) {
+		if !v.d.unknownIn[at] {
+			v.errf(at, "match is required (at least one condition)")
+		}
+		return false
+	}
+	return !v.d.bad[mat]
+}
+
+// scopes checks a scopes condition (at sp), if given.
+func (v *validator) scopes(sp string, s *ScopeMatch) {
+	if s == nil {
+		return
+	}
+	if !v.d.has(sp+".any") && !v.d.has(sp+".outside") && !v.d.tainted(sp) {
+		v.errf(sp, "needs any or outside")
+	}
+	v.list(sp+".any", s.Any)
+	v.list(sp+".outside", s.Outside)
 }
 
 // conditions counts the conditions given (includeManaged is not one).
