@@ -30,7 +30,7 @@ func TestSimBulkUpdateTokens(t *testing.T) {
 			}
 			exp := env.clock.Now().Add(14 * 24 * time.Hour)
 			got, err := c.BulkUpdateTokens(t.Context(), []string{ids[2], ids[0], ids[1]},
-				[]pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: exp}})
+				[]pat.PatchOp{pat.SetExpiration(exp)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func TestSimBulkUpdateTokens(t *testing.T) {
 func TestBulkUpdateTokensRefusedLocally(t *testing.T) {
 	env := newSimEnv(t, idnsim.Options{})
 	c, _ := env.client(t, nil)
-	exp := []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: "2027-01-01T00:00:00.000Z"}}
+	exp := []pat.PatchOp{pat.SetExpiration(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))}
 	many := make([]string, 26)
 	for i := range many {
 		many[i] = fmt.Sprintf("%032x", i)
@@ -83,8 +83,8 @@ func TestBulkUpdateTokensRefusedLocally(t *testing.T) {
 		{[]string{"a", "A"}, exp},
 		{[]string{"a", " "}, exp},
 		{[]string{"a"}, nil},
-		{[]string{"a"}, []pat.PatchOp{{Op: "replace", Path: pat.PathScope, Value: []string{"x"}}}},
-		{[]string{"a"}, []pat.PatchOp{{Op: "replace", Path: pat.PathName, Value: "x"}}},
+		{[]string{"a"}, []pat.PatchOp{pat.SetScopes([]string{"x"})}},
+		{[]string{"a"}, []pat.PatchOp{pat.Rename("x")}},
 	}
 	for i, tc := range cases {
 		if _, err := c.BulkUpdateTokens(t.Context(), tc.ids, tc.ops); err == nil {

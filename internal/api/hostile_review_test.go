@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
@@ -21,7 +22,7 @@ func TestHostilePatchAnswerEchoesAccessToken(t *testing.T) {
 		writeJSON(w, http.StatusOK, `{"id":"t1","name":"`+name+`","scope":["sp:scopes:default"],"owner":{"type":"IDENTITY","id":"o","name":"O"},"created":"2026-01-01T00:00:00.000Z","lastUsed":null,"managed":false}`)
 	})
 	c, _ := newTestClient(t, ft.srv.URL, nil)
-	_, err := c.PatchToken(t.Context(), "t1", []pat.PatchOp{{Op: "replace", Path: pat.PathName, Value: "renamed"}})
+	_, err := c.PatchToken(t.Context(), "t1", []pat.PatchOp{pat.Rename("renamed")})
 	if err == nil {
 		t.Fatal("an answer with another name was taken for the change")
 	}
@@ -39,7 +40,7 @@ func TestHostileBulkAnswerEchoesAccessToken(t *testing.T) {
 		writeJSON(w, http.StatusOK, `[{"id":"t1","name":"`+tok+`","scope":null,"owner":{"type":"IDENTITY","id":"o","name":"O"},"created":"2026-01-01T00:00:00.000Z","lastUsed":null,"expirationDate":"`+tok+`"}]`)
 	})
 	c, _ := newTestClient(t, ft.srv.URL, nil)
-	_, err := c.BulkUpdateTokens(t.Context(), []string{"t1"}, []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: "2027-01-01T00:00:00.000Z"}})
+	_, err := c.BulkUpdateTokens(t.Context(), []string{"t1"}, []pat.PatchOp{pat.SetExpiration(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))})
 	if err != nil && strings.Contains(err.Error(), "access-1") {
 		t.Errorf("the access token is in the error: %v", err)
 	}

@@ -177,7 +177,7 @@ func TestHostileAPIRedirectsAreNotFollowed(t *testing.T) {
 		OpListTokens:  func(c *Client) error { _, err := c.ListTokens(t.Context(), ListOptions{}); return err },
 		OpDeleteToken: func(c *Client) error { return c.DeleteToken(t.Context(), "t1") },
 		OpPatchToken: func(c *Client) error {
-			_, err := c.PatchToken(t.Context(), "t1", []pat.PatchOp{{Op: "replace", Path: pat.PathName, Value: "x"}})
+			_, err := c.PatchToken(t.Context(), "t1", []pat.PatchOp{pat.Rename("x")})
 			return err
 		},
 		OpListPublicIdentities: func(c *Client) error {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 
 	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // Operation names of the OAuth API client calls (metrics label values).
@@ -106,8 +107,8 @@ func (c *Client) DeleteOAuthClient(ctx context.Context, id string) error {
 
 // EnabledPatch is the JSON Patch SetOAuthClientEnabled sends: one replace of
 // /enabled. It is the only patch patjanitor ever sends to an API client.
-func EnabledPatch(enabled bool) []map[string]any {
-	return []map[string]any{{"op": "replace", "path": apiclient.PathEnabled, "value": enabled}}
+func EnabledPatch(enabled bool) []pat.PatchOp {
+	return []pat.PatchOp{pat.SetEnabled(enabled)}
 }
 
 // SetOAuthClientEnabled disables (false) or re-enables (true) an API client

@@ -366,7 +366,7 @@ func TestSimPatch(t *testing.T) {
 	env.sim.Seed(20, 3)
 	c, _ := env.client(t, nil)
 	admin := env.sim.Admin().ClientID
-	ops := []pat.PatchOp{{Op: "replace", Path: pat.PathName, Value: "renamed"}, {Op: "replace", Path: pat.PathScope, Value: []string{"sp:scopes:all"}}}
+	ops := []pat.PatchOp{pat.Rename("renamed"), pat.SetScopes([]string{"sp:scopes:all"})}
 	tok, err := c.PatchToken(t.Context(), admin, ops)
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +406,7 @@ func TestSimPatch(t *testing.T) {
 	c25, _ := env25.client(t, func(cfg *Config) { cfg.Version = pat.V2025 })
 	exp := env25.clock.Now().Add(14 * 24 * time.Hour)
 	target := env25.sim.Tokens()[0].ID
-	got, err := c25.PatchToken(t.Context(), target, []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: exp}})
+	got, err := c25.PatchToken(t.Context(), target, []pat.PatchOp{pat.SetExpiration(exp)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -767,7 +767,7 @@ func TestSimTruncatedAndMalformedBodies(t *testing.T) {
 
 	// Patch and create responses are checked too.
 	env.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpPatchToken, Status: 200, Body: `{"id":`, Times: 1})
-	if _, err := c.PatchToken(ctx, env.sim.Admin().ClientID, []pat.PatchOp{{Op: "replace", Path: "/name", Value: "x"}}); !errors.Is(err, ErrMalformedResponse) {
+	if _, err := c.PatchToken(ctx, env.sim.Admin().ClientID, []pat.PatchOp{pat.Rename("x")}); !errors.Is(err, ErrMalformedResponse) {
 		t.Errorf("malformed patch response: %v", err)
 	}
 	env.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpCreateToken, Status: 200, Body: `{"id":"x","name":"n","created":"2026-01-02T03:04:05.000Z"}`, Times: 1})

@@ -163,9 +163,8 @@ func (c *Client) DeleteToken(ctx context.Context, id string) error {
 // application/json-patch+json) and returns the token as the tenant now has it.
 // Paths outside the version's patchable set are refused before sending:
 // /name and /scope everywhere, /expirationDate and /userAwareTokenNeverExpires
-// from v2025 and in v1. A time.Time value is sent in the API's millisecond form.
-// The request is repeated after an ambiguous failure only when every operation
-// is a replace (applying it twice is applying it once).
+// from v2025 and in v1. Every operation is a replace, so the request is
+// repeated after an ambiguous failure (applying it twice is applying it once).
 func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (pat.Token, error) {
 	if id == "" {
 		return pat.Token{}, errors.New("api: patch_token: empty token id")
@@ -173,26 +172,12 @@ func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (
 	if len(ops) == 0 {
 		return pat.Token{}, fmt.Errorf("api: patch_token %s: no operations", id)
 	}
-	wire := make([]pat.PatchOp, len(ops))
-	replayable := true
 	for i, op := range ops {
 		if err := c.checkPatchOp(op); err != nil {
 			return pat.Token{}, fmt.Errorf("api: patch_token %s: operation %d: %w", id, i, err)
 		}
-		switch v := op.Value.(type) {
-		case time.Time:
-			op.Value = pat.FormatTime(v)
-		case *time.Time:
-			if v != nil {
-				op.Value = pat.FormatTime(*v)
-			}
-		}
-		if op.Op != "replace" && op.Op != "test" {
-			replayable = false
-		}
-		wire[i] = op
 	}
-	body, err := json.Marshal(wire)
+	body, err := json.Marshal(ops)
 	if err != nil {
 		return pat.Token{}, fmt.Errorf("api: patch_token %s: encoding the patch: %w", id, err)
 	}
@@ -203,14 +188,14 @@ func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (
 		path:        c.tokenPath(id),
 		body:        body,
 		contentType: contentTypeJSONPatch,
-		replayable:  replayable,
+		replayable:  true,
 		want:        http.StatusOK,
 		decode: func(r io.Reader) error {
 			var got pat.Token
 			if err := decodeOne(r, &got); err != nil {
 				return err
 			}
-			if err := confirmPatch(id, wire, &got); err != nil {
+			if err := confirmPatch(id, ops, &got); err != nil {
 				return err
 			}
 			out = got
@@ -233,11 +218,9 @@ func (e *unconfirmedError) Error() string {
 
 // confirmPatch checks a PATCH answer against the request: the same token
 // (ids compared without regard to case) whose data is usable, and, for each
-// replace or add of a whole field, the value that was sent. A 200 that shows
-// anything else has not been shown to apply the change: a proxy's cached
-// page, another token, or a tenant that kept other values. Operations on
-// parts of a field (/scope/0) or removals cannot be checked without the
-// token's prior state; the engine sends neither.
+// operation, the value that was sent. A 200 that shows anything else has not
+// been shown to apply the change: a proxy's cached page, another token, or a
+// tenant that kept other values.
 func confirmPatch(id string, ops []pat.PatchOp, got *pat.Token) error {
 	var diffs []string
 	if !strings.EqualFold(got.ID, id) {
@@ -247,9 +230,6 @@ func confirmPatch(id string, ops []pat.PatchOp, got *pat.Token) error {
 		diffs = append(diffs, "undecodable data ("+got.Undecodable+")")
 	}
 	for _, op := range ops {
-		if op.Op != "replace" && op.Op != "add" {
-			continue
-		}
 		if d := fieldDiff(op, got); d != "" {
 			diffs = append(diffs, d)
 		}
@@ -260,49 +240,27 @@ func confirmPatch(id string, ops []pat.PatchOp, got *pat.Token) error {
 	return nil
 }
 
-// fieldDiff compares one whole-field value sent with the answer's; "" when
-// they agree (or the path is not a whole field).
+// fieldDiff compares the value one operation sent with the answer's; ""
+// when they agree.
 func fieldDiff(op pat.PatchOp, got *pat.Token) string {
-	sent, err := json.Marshal(op.Value)
-	if err != nil {
-		return fmt.Sprintf("%s: the value sent cannot be compared: %v", op.Path, err)
-	}
 	show := func(v any) string { b, _ := json.Marshal(v); return string(b) }
-	switch op.Path {
-	case pat.PathName:
-		var want string
-		if json.Unmarshal(sent, &want) != nil || got.Name != want {
-			return fmt.Sprintf("name %s (sent %s)", show(got.Name), sent)
+	sent := op.Value()
+	if name, ok := op.Name(); ok && got.Name != name {
+		return fmt.Sprintf("name %s (sent %s)", show(got.Name), sent)
+	}
+	if want, ok := op.Scopes(); ok && ((want == nil) != got.Scope.Null || !sameScopes(want, got.Scope.Values)) {
+		return fmt.Sprintf("scope %s (sent %s)", show(got.Scope), sent)
+	}
+	if want, ok := op.Expiration(); ok && (got.ExpirationDate == nil || !want.Equal(*got.ExpirationDate)) {
+		shown := "null"
+		if got.ExpirationDate != nil {
+			shown = pat.FormatTime(*got.ExpirationDate)
 		}
-	case pat.PathScope:
-		var want []string
-		if json.Unmarshal(sent, &want) != nil || (want == nil) != got.Scope.Null || !sameScopes(want, got.Scope.Values) {
-			return fmt.Sprintf("scope %s (sent %s)", show(got.Scope), sent)
-		}
-	case pat.PathExpirationDate:
-		var want *string
-		if json.Unmarshal(sent, &want) != nil {
-			return fmt.Sprintf("expirationDate (sent %s, not a date)", sent)
-		}
-		var wantT *time.Time
-		if want != nil {
-			t, err := pat.ParseTime(*want)
-			if err != nil {
-				return fmt.Sprintf("expirationDate (sent %s, not a date)", sent)
-			}
-			wantT = &t
-		}
-		if (wantT == nil) != (got.ExpirationDate == nil) || (wantT != nil && !wantT.Equal(*got.ExpirationDate)) {
-			shown := "null"
-			if got.ExpirationDate != nil {
-				shown = pat.FormatTime(*got.ExpirationDate)
-			}
-			return fmt.Sprintf("expirationDate %s (sent %s)", shown, sent)
-		}
-	case pat.PathUserAwareTokenNeverExpires:
-		var want *bool
-		if json.Unmarshal(sent, &want) != nil || (want == nil) != (got.UserAwareTokenNeverExpires == nil) ||
-			(want != nil && *want != *got.UserAwareTokenNeverExpires) {
+		return fmt.Sprintf("expirationDate %s (sent %s)", shown, sent)
+	}
+	if op.Path() == pat.PathUserAwareTokenNeverExpires {
+		want, _ := op.Flag()
+		if got.UserAwareTokenNeverExpires == nil || *got.UserAwareTokenNeverExpires != want {
 			return fmt.Sprintf("userAwareTokenNeverExpires %s (sent %s)", show(got.UserAwareTokenNeverExpires), sent)
 		}
 	}
@@ -320,26 +278,18 @@ func sameScopes(a, b []string) bool {
 	return slices.Equal(x, y)
 }
 
-var patchOps = map[string]bool{"add": true, "remove": true, "replace": true, "move": true, "copy": true, "test": true}
-
+// checkPatchOp refuses what this API version cannot write.
 func (c *Client) checkPatchOp(op pat.PatchOp) error {
-	if !patchOps[op.Op] {
-		return fmt.Errorf("op %q is not a JSON Patch operation", op.Op)
-	}
-	field := op.Path
-	if i := strings.Index(field[min(1, len(field)):], "/"); i >= 0 {
-		field = field[:i+1] // "/scope/0" patches /scope
-	}
-	switch field {
+	switch op.Path() {
 	case pat.PathName, pat.PathScope:
 		return nil
 	case pat.PathExpirationDate, pat.PathUserAwareTokenNeverExpires:
 		if c.version.ExpirationWritable() {
 			return nil
 		}
-		return fmt.Errorf("path %s is not patchable in API %s (only from v2025, and in v1)", op.Path, c.version)
+		return fmt.Errorf("path %s is not patchable in API %s (only from v2025, and in v1)", op.Path(), c.version)
 	}
-	return fmt.Errorf("path %q is not patchable (want /name, /scope, /expirationDate or /userAwareTokenNeverExpires)", op.Path)
+	return fmt.Errorf("path %q is not patchable (want /name, /scope, /expirationDate or /userAwareTokenNeverExpires)", op.Path())
 }
 
 // CreateTokenRequest is CreatePersonalAccessTokenRequest. The token is created
@@ -479,7 +429,7 @@ type wireBulkRequest struct {
 // returns the tokens as the tenant answered them (sorted by id, without
 // userAwareTokenNeverExpires): the caller checks that every id came back with
 // the requested values. Like PatchToken, it is repeated after an ambiguous
-// failure only when every operation is a replace.
+// failure (every operation is a replace).
 func (c *Client) BulkUpdateTokens(ctx context.Context, ids []string, ops []pat.PatchOp) ([]pat.Token, error) {
 	switch {
 	case len(ids) == 0:
@@ -497,29 +447,12 @@ func (c *Client) BulkUpdateTokens(ctx context.Context, ids []string, ops []pat.P
 		}
 		seen[k] = true
 	}
-	wire := make([]pat.PatchOp, len(ops))
-	replayable := true
 	for i, op := range ops {
-		if !patchOps[op.Op] {
-			return nil, fmt.Errorf("api: bulk_update_tokens: operation %d: op %q is not a JSON Patch operation", i, op.Op)
+		if !bulkPaths[op.Path()] {
+			return nil, fmt.Errorf("api: bulk_update_tokens: operation %d: path %q cannot be updated in bulk (only /expirationDate and /userAwareTokenNeverExpires)", i, op.Path())
 		}
-		if !bulkPaths[op.Path] {
-			return nil, fmt.Errorf("api: bulk_update_tokens: operation %d: path %q cannot be updated in bulk (only /expirationDate and /userAwareTokenNeverExpires)", i, op.Path)
-		}
-		switch v := op.Value.(type) {
-		case time.Time:
-			op.Value = pat.FormatTime(v)
-		case *time.Time:
-			if v != nil {
-				op.Value = pat.FormatTime(*v)
-			}
-		}
-		if op.Op != "replace" && op.Op != "test" {
-			replayable = false
-		}
-		wire[i] = op
 	}
-	body, err := json.Marshal(wireBulkRequest{IDs: ids, Patch: wire})
+	body, err := json.Marshal(wireBulkRequest{IDs: ids, Patch: ops})
 	if err != nil {
 		return nil, fmt.Errorf("api: bulk_update_tokens: encoding the request: %w", err)
 	}
@@ -530,7 +463,7 @@ func (c *Client) BulkUpdateTokens(ctx context.Context, ids []string, ops []pat.P
 		path:        BulkPath,
 		body:        body,
 		contentType: contentTypeJSON,
-		replayable:  replayable,
+		replayable:  true,
 		want:        http.StatusOK,
 		decode: func(r io.Reader) error {
 			ts, err := decodeTokenArray(io.LimitReader(r, maxSingleBody))

@@ -18,7 +18,7 @@ import (
 const Resource = "apiClients"
 
 // PathEnabled is the one path patjanitor ever patches on an API client.
-const PathEnabled = "/enabled"
+const PathEnabled = pat.PathEnabled
 
 // Client types (ClientType in the spec).
 const (

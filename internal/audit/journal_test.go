@@ -49,7 +49,7 @@ func token(id string) *pat.Token {
 func intent(run, id string) Record {
 	return Record{Kind: KindIntent, RunID: run, Policy: "unused-90d", TokenID: id, Before: token(id),
 		Request: &Request{Method: "PATCH", Path: "/v3/personal-access-tokens/" + id,
-			Patch: []pat.PatchOp{{Op: "replace", Path: "/scope", Value: []string{"sp:scopes:default"}}}}}
+			Patch: []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:default"})}}}
 }
 
 func outcome(run, id string) Record {
@@ -145,7 +145,7 @@ func TestAppendChainVerifies(t *testing.T) {
 			t.Fatalf("scanned %d = %+v, appended %+v", i, scanned[i], got[i])
 		}
 	}
-	if scanned[1].Before == nil || !scanned[1].Before.Scope.Null || scanned[1].Request.Patch[0].Path != "/scope" {
+	if scanned[1].Before == nil || !scanned[1].Before.Scope.Null || scanned[1].Request.Patch[0] != pat.SetScopes([]string{"sp:scopes:default"}) {
 		t.Fatalf("intent lost detail: %+v", scanned[1])
 	}
 }

@@ -114,12 +114,12 @@ func TestBulkUpdateConformance(t *testing.T) {
 				}
 			}
 			exp := time.Now().Add(30 * 24 * time.Hour)
-			expire := []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: exp}}
+			expire := []pat.PatchOp{pat.SetExpiration(exp)}
 			got, err := e.client.BulkUpdateTokens(ctx, others, expire)
 			if err != nil || len(got) != len(others) {
 				t.Fatalf("bulk update: %d tokens, %v", len(got), err)
 			}
-			never := []pat.PatchOp{{Op: "remove", Path: pat.PathExpirationDate}, {Op: "replace", Path: pat.PathUserAwareTokenNeverExpires, Value: true}}
+			never := []pat.PatchOp{pat.SetNeverExpires(true)}
 			if _, err := e.client.BulkUpdateTokens(ctx, others[:1], never); err != nil {
 				t.Fatalf("bulk update to never expire: %v", err)
 			}

@@ -362,12 +362,12 @@ func exercise(t *testing.T, e *env, version pat.APIVersion) []string {
 	}
 
 	// Patch: own token (200), another owner's (403), unknown (404).
-	ops := []pat.PatchOp{{Op: "replace", Path: pat.PathName, Value: "conformance-renamed"}, {Op: "replace", Path: pat.PathScope, Value: []string{"sp:scopes:all"}}}
+	ops := []pat.PatchOp{pat.Rename("conformance-renamed"), pat.SetScopes([]string{"sp:scopes:all"})}
 	if _, err := c.PatchToken(ctx, created.Token.ID, ops); err != nil {
 		t.Fatalf("patch own token: %v", err)
 	}
 	if version.ExpirationWritable() {
-		if _, err := c.PatchToken(ctx, created.Token.ID, []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: now.Add(60 * 24 * time.Hour)}}); err != nil {
+		if _, err := c.PatchToken(ctx, created.Token.ID, []pat.PatchOp{pat.SetExpiration(now.Add(60 * 24 * time.Hour))}); err != nil {
 			t.Fatalf("patch expirationDate: %v", err)
 		}
 	}

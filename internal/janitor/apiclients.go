@@ -479,9 +479,9 @@ func ClientRequest(action policy.Action, id string) audit.Request {
 	case policy.ActionDelete:
 		return audit.Request{Method: http.MethodDelete, Path: path}
 	case policy.ActionDisable:
-		return audit.Request{Method: http.MethodPatch, Path: path, Patch: []pat.PatchOp{{Op: "replace", Path: apiclient.PathEnabled, Value: false}}}
+		return audit.Request{Method: http.MethodPatch, Path: path, Patch: api.EnabledPatch(false)}
 	}
-	return audit.Request{Method: http.MethodPatch, Path: path, Patch: []pat.PatchOp{{Op: "replace", Path: apiclient.PathEnabled, Value: true}}}
+	return audit.Request{Method: http.MethodPatch, Path: path, Patch: api.EnabledPatch(true)}
 }
 
 // mutateClient performs one API client action: intent, request, outcome, and

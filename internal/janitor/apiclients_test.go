@@ -358,7 +358,7 @@ func TestAPIClientReEnableIsJournaled(t *testing.T) {
 	recs := c.journalRecords()
 	last := recs[len(recs)-2:]
 	if last[0].Kind != audit.KindIntent || !strings.Contains(last[0].Note, "still needed by the ERP team (by alice)") ||
-		last[0].Request.Patch[0].Value != true || last[1].Kind != audit.KindOutcome || last[1].Outcome.Status != "applied" {
+		last[0].Request.Patch[0] != pat.SetEnabled(true) || last[1].Kind != audit.KindOutcome || last[1].Outcome.Status != "applied" {
 		t.Fatalf("journal tail = %+v / %+v", last[0], last[1])
 	}
 	// A client patjanitor never disabled is refused, and nothing is sent.

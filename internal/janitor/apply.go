@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -393,47 +392,27 @@ func lastUsedString(t *time.Time) string {
 	return pat.FormatTime(*t)
 }
 
-// sameOps compares operation lists by their JSON (a saved plan's values come
-// back as JSON types, a fresh decision's as Go types). For expire the value of
-// /expirationDate is left out: it is "now + expireIn" and so differs between
-// planning and applying by construction; what was approved is "expire this
-// token", and the planned date is what is sent.
+// sameOps compares operation lists. For expire the value of /expirationDate
+// is left out: it is "now + expireIn" and so differs between planning and
+// applying by construction; what was approved is "expire this token", and
+// the planned date is what is sent.
 func sameOps(action policy.Action, a, b []pat.PatchOp) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if action == policy.ActionExpire && x.Path == pat.PathExpirationDate && y.Path == pat.PathExpirationDate {
-			x.Value, y.Value = nil, nil
-		}
-		if opJSON(x) != opJSON(y) {
+	for i, x := range a {
+		y := b[i]
+		if x != y && !(action == policy.ActionExpire && x.Path() == pat.PathExpirationDate && y.Path() == pat.PathExpirationDate) {
 			return false
 		}
 	}
 	return true
 }
 
-func opJSON(op pat.PatchOp) string {
-	switch v := op.Value.(type) {
-	case time.Time:
-		op.Value = pat.FormatTime(v)
-	case *time.Time:
-		if v != nil {
-			op.Value = pat.FormatTime(*v)
-		}
-	}
-	b, err := json.Marshal(op)
-	if err != nil {
-		return fmt.Sprintf("%#v", op)
-	}
-	return string(b)
-}
-
 func opsString(ops []pat.PatchOp) string {
 	parts := make([]string, len(ops))
 	for i, op := range ops {
-		parts[i] = opJSON(op)
+		parts[i] = op.String()
 	}
 	return "[" + strings.Join(parts, ",") + "]"
 }
@@ -441,20 +420,8 @@ func opsString(ops []pat.PatchOp) string {
 // expirationOf finds the /expirationDate value of a patch.
 func expirationOf(ops []pat.PatchOp) (time.Time, bool) {
 	for _, op := range ops {
-		if op.Path != pat.PathExpirationDate {
-			continue
-		}
-		switch v := op.Value.(type) {
-		case time.Time:
-			return v, true
-		case *time.Time:
-			if v != nil {
-				return *v, true
-			}
-		case string:
-			if t, err := pat.ParseTime(v); err == nil {
-				return t, true
-			}
+		if t, ok := op.Expiration(); ok {
+			return t, true
 		}
 	}
 	return time.Time{}, false

@@ -2,12 +2,10 @@ package janitor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -169,52 +167,16 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 // answer does not return userAwareTokenNeverExpires).
 func bulkMismatch(ops []pat.PatchOp, tok *pat.Token) string {
 	for _, op := range ops {
-		if op.Path != pat.PathExpirationDate {
+		want, ok := op.Expiration()
+		if !ok {
 			continue
 		}
-		want, ok := wantTime(op)
-		if !ok {
-			return fmt.Sprintf("the requested expirationDate %v cannot be read", op.Value)
+		if tok.ExpirationDate == nil {
+			return "it answered expirationDate null, requested " + pat.FormatTime(want)
 		}
-		got := "null"
-		if tok.ExpirationDate != nil {
-			got = pat.FormatTime(*tok.ExpirationDate)
-		}
-		switch {
-		case want == nil && tok.ExpirationDate == nil:
-		case want == nil:
-			return "it answered expirationDate " + got + ", requested none"
-		case tok.ExpirationDate == nil || !tok.ExpirationDate.Equal(*want):
-			return "it answered expirationDate " + got + ", requested " + pat.FormatTime(*want)
+		if !tok.ExpirationDate.Equal(want) {
+			return "it answered expirationDate " + pat.FormatTime(*tok.ExpirationDate) + ", requested " + pat.FormatTime(want)
 		}
 	}
 	return ""
-}
-
-// wantTime reads the expirationDate an operation sets (nil: none). Values
-// come as the policy builds them (a string), as a saved plan reads back
-// (a string, or a JSON null) or as Go times.
-func wantTime(op pat.PatchOp) (*time.Time, bool) {
-	if op.Op == "remove" {
-		return nil, true
-	}
-	switch v := op.Value.(type) {
-	case nil:
-		return nil, true
-	case json.RawMessage:
-		if strings.TrimSpace(string(v)) == "null" {
-			return nil, true
-		}
-	case string:
-		t, err := pat.ParseTime(v)
-		if err != nil {
-			return nil, false
-		}
-		return &t, true
-	case time.Time:
-		return &v, true
-	case *time.Time:
-		return v, true
-	}
-	return nil, false
 }

@@ -143,7 +143,7 @@ func changeOf(it *plan.Item) string {
 	case plan.ActionExpire:
 		var paths []string
 		for _, op := range it.Patch {
-			paths = append(paths, op.Path)
+			paths = append(paths, op.Path())
 		}
 		return "writes " + strings.Join(paths, ", ")
 	}

@@ -179,18 +179,26 @@ func TestNormalizeTenantURL(t *testing.T) {
 }
 
 func TestSameOps(t *testing.T) {
-	saved := []pat.PatchOp{{Op: "replace", Path: "/expirationDate", Value: "2026-12-26T03:00:00.000Z"}}
-	fresh := []pat.PatchOp{{Op: "replace", Path: "/expirationDate", Value: "2026-12-26T05:00:00.000Z"}}
+	saved := []pat.PatchOp{pat.SetExpiration(now.Add(14 * 24 * time.Hour))}
+	fresh := []pat.PatchOp{pat.SetExpiration(now.Add(14*24*time.Hour + 2*time.Hour))}
 	if !sameOps(policy.ActionExpire, saved, fresh) {
 		t.Error("expire: the date differs by construction and must not count")
 	}
 	if sameOps(policy.ActionPatch, saved, fresh) {
 		t.Error("patch: different values must count")
 	}
-	a := []pat.PatchOp{{Op: "replace", Path: "/scope", Value: []any{"sp:scopes:default"}}}
-	b := []pat.PatchOp{{Op: "replace", Path: "/scope", Value: []string{"sp:scopes:default"}}}
+	// A saved plan's operation read back from its JSON and a fresh
+	// decision's compare equal.
+	var a []pat.PatchOp
+	if err := json.Unmarshal([]byte(`[{"op":"replace","path":"/scope","value":["sp:scopes:default"]}]`), &a); err != nil {
+		t.Fatal(err)
+	}
+	b := []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:default"})}
 	if !sameOps(policy.ActionPatch, a, b) {
-		t.Error("a saved plan's JSON values and a fresh decision's Go values must compare equal")
+		t.Error("a saved plan's operation and a fresh decision's must compare equal")
+	}
+	if sameOps(policy.ActionExpire, []pat.PatchOp{pat.SetExpiration(now), pat.SetNeverExpires(false)}, []pat.PatchOp{pat.SetExpiration(now), pat.SetNeverExpires(true)}) {
+		t.Error("expire: only the date is left out")
 	}
 }
 
@@ -353,7 +361,7 @@ func TestHostileOwnCredentialRecasedInBulkExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops := []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: pat.FormatTime(now.Add(14 * 24 * time.Hour))}}
+	ops := []pat.PatchOp{pat.SetExpiration(now.Add(14 * 24 * time.Hour))}
 	own := pat.Token{ID: "ME", Name: "patjanitor", Created: now.Add(-time.Hour)}
 	other := pat.Token{ID: "other", Name: "x", Created: now.Add(-time.Hour)}
 	it := func(tk pat.Token) plan.Item {

@@ -705,12 +705,12 @@ func TestInvariant6_EditedExpireDateIsDropped(t *testing.T) {
 	}
 	p := roundTrip(t, pl.Plan)
 	var target string
-	far := "2999-01-01T00:00:00.000Z"
+	far := pat.SetExpiration(time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC))
 	for i := range p.Items {
 		if p.Items[i].Action == "expire" && p.Items[i].Mode == "enforce" {
 			for j := range p.Items[i].Patch {
-				if p.Items[i].Patch[j].Path == pat.PathExpirationDate {
-					p.Items[i].Patch[j].Value = far
+				if p.Items[i].Patch[j].Path() == pat.PathExpirationDate {
+					p.Items[i].Patch[j] = far
 					target = p.Items[i].TokenID
 				}
 			}

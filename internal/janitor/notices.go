@@ -289,11 +289,11 @@ func (e *Engine) digests(v runView) []notify.Digest {
 func ownerChange(ops []pat.PatchOp) string {
 	var parts []string
 	for _, op := range ops {
-		switch op.Path {
-		case pat.PathScope:
-			parts = append(parts, "set the scope to ["+strings.Join(strs(op.Value), ", ")+"]")
-		case pat.PathName:
-			parts = append(parts, fmt.Sprintf("rename it to %q", fmt.Sprint(op.Value)))
+		if s, ok := op.Scopes(); ok {
+			parts = append(parts, "set the scope to ["+strings.Join(s, ", ")+"]")
+		}
+		if name, ok := op.Name(); ok {
+			parts = append(parts, fmt.Sprintf("rename it to %q", name))
 		}
 	}
 	return strings.Join(parts, "; ")
@@ -337,32 +337,17 @@ func (e *Engine) notices(v runView) []notify.Notice {
 func patchDetail(ops []pat.PatchOp) string {
 	var parts []string
 	for _, op := range ops {
-		switch op.Path {
-		case pat.PathScope:
-			parts = append(parts, "scope set to ["+strings.Join(strs(op.Value), ", ")+"]")
-		case pat.PathName:
-			parts = append(parts, fmt.Sprintf("renamed to %q", fmt.Sprint(op.Value)))
-		case pat.PathExpirationDate:
-			parts = append(parts, fmt.Sprintf("now expires %v", op.Value))
+		if s, ok := op.Scopes(); ok {
+			parts = append(parts, "scope set to ["+strings.Join(s, ", ")+"]")
+		}
+		if name, ok := op.Name(); ok {
+			parts = append(parts, fmt.Sprintf("renamed to %q", name))
+		}
+		if t, ok := op.Expiration(); ok {
+			parts = append(parts, "now expires "+pat.FormatTime(t))
 		}
 	}
 	return strings.Join(parts, "; ")
-}
-
-// strs reads a patch value that holds strings: []string as the policy
-// package builds it, []any as a plan file read back holds it.
-func strs(v any) []string {
-	switch v := v.(type) {
-	case []string:
-		return v
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, x := range v {
-			out = append(out, fmt.Sprint(x))
-		}
-		return out
-	}
-	return []string{fmt.Sprint(v)}
 }
 
 // summary counts the run's items per policy and action by outcome.

@@ -127,7 +127,7 @@ func TestRecoversInterruptedIntents(t *testing.T) {
 	for _, id := range []string{"full-done", "full-todo"} {
 		appendRec(audit.Record{Kind: audit.KindIntent, RunID: dead, Policy: "full-access", TokenID: id, Before: tok(id),
 			Request: &audit.Request{Method: "PATCH", Path: janitor.TokenPath(pat.V3, id),
-				Patch: []pat.PatchOp{{Op: "replace", Path: "/scope", Value: []string{"sp:scopes:default"}}}}})
+				Patch: []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:default"})}}})
 	}
 	e.sim.Remove("s-000")
 	e.openJournal() // a new process opens the journal

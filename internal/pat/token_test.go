@@ -247,11 +247,51 @@ func TestParseAPIVersion(t *testing.T) {
 }
 
 func TestPatchOpJSON(t *testing.T) {
-	b, _ := json.Marshal([]PatchOp{
-		{Op: "replace", Path: PathScope, Value: []string{}},
-		{Op: "remove", Path: PathExpirationDate},
-	})
-	if got, want := string(b), `[{"op":"replace","path":"/scope","value":[]},{"op":"remove","path":"/expirationDate"}]`; got != want {
-		t.Errorf("patch JSON = %s, want %s", got, want)
+	exp := time.Date(2026, 12, 26, 3, 0, 0, 123456789, time.FixedZone("x", 3600))
+	ops := []PatchOp{SetScopes([]string{}), SetScopes(nil), SetScopes([]string{"<a>", "sp:scopes:default"}), Rename("ci & \"deploy\""),
+		SetExpiration(exp), SetNeverExpires(false), SetEnabled(true)}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"op":"replace","path":"/scope","value":[]},{"op":"replace","path":"/scope","value":null},` +
+		`{"op":"replace","path":"/scope","value":["\u003ca\u003e","sp:scopes:default"]},{"op":"replace","path":"/name","value":"ci \u0026 \"deploy\""},` +
+		`{"op":"replace","path":"/expirationDate","value":"2026-12-26T02:00:00.123Z"},{"op":"replace","path":"/userAwareTokenNeverExpires","value":false},` +
+		`{"op":"replace","path":"/enabled","value":true}]`
+	if string(b) != want {
+		t.Errorf("patch JSON = %s, want %s", b, want)
+	}
+	// Read back, every operation is the one written, by ==.
+	var back []PatchOp
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ops {
+		if back[i] != ops[i] {
+			t.Errorf("op %d read back as %s, want %s", i, back[i], ops[i])
+		}
+	}
+	if SetScopes([]string{}) == SetScopes(nil) || SetNeverExpires(false) == SetEnabled(false) || SetExpiration(exp) != SetExpiration(exp.UTC().Truncate(time.Millisecond)) {
+		t.Error("== does not tell the operations apart as their JSON does")
+	}
+}
+
+// TestParsePatchOpRefuses: anything outside the closed set is refused, naming
+// what was wrong.
+func TestParsePatchOpRefuses(t *testing.T) {
+	for _, c := range []struct{ op, path, value, want string }{
+		{"remove", PathExpirationDate, ``, `op "remove"`},
+		{"replace", "/scope/0", `"x"`, `path "/scope/0"`},
+		{"replace", PathName, `3`, "/name: want a string"},
+		{"replace", PathName, `null`, "/name: the value is missing or null"},
+		{"replace", PathExpirationDate, `"2026-12-26T03:00:00Z"`, "not in the form 2026-12-26T03:00:00.000Z"},
+		{"replace", PathExpirationDate, `"soon"`, "/expirationDate: invalid timestamp"},
+		{"replace", PathUserAwareTokenNeverExpires, `"false"`, "want true or false"},
+		{"replace", PathScope, `["a",1]`, "want a list of strings"},
+	} {
+		_, err := ParsePatchOp(c.op, c.path, json.RawMessage(c.value))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParsePatchOp(%s %s %s) = %v, want an error naming %q", c.op, c.path, c.value, err, c.want)
+		}
 	}
 }

@@ -446,9 +446,6 @@ func touch(items []Item) {
 		for _, s := range it.AlsoMatched {
 			at(s)
 		}
-		for _, op := range it.Patch {
-			at(op.Op)
-		}
 		if it.LastUsed != nil {
 			x ^= byte(it.LastUsed.Nanosecond())
 		}
@@ -460,8 +457,7 @@ func touch(items []Item) {
 }
 
 // item writes one item (into the buffer only: it does not flush, so that
-// Item.MarshalJSON can use an encoder without a destination). Patch values are written in their canonical form
-// (see canonicalValue).
+// Item.MarshalJSON can use an encoder without a destination).
 func (e *encoder) item(it *Item) error {
 	e.open('{')
 	e.key("tokenId")
@@ -498,10 +494,8 @@ func (e *encoder) item(it *Item) error {
 	e.str(it.Reason)
 	e.key("patch")
 	e.open('[')
-	for i, op := range it.Patch {
-		if err := e.patchOp(op); err != nil {
-			return fmt.Errorf("token %s: patch[%d] %s %s: %w", it.TokenID, i, op.Op, op.Path, err)
-		}
+	for _, op := range it.Patch {
+		e.patchOp(op)
 	}
 	e.close(']')
 	e.key("alsoMatched")
@@ -518,52 +512,22 @@ func (e *encoder) item(it *Item) error {
 	return nil
 }
 
-// patchOp writes one operation as pat.PatchOp encodes (value omitted when
-// absent), with its value in canonical form.
-func (e *encoder) patchOp(op pat.PatchOp) error {
-	v, err := canonicalValue(op.Value)
-	if err != nil {
-		return err
-	}
+// patchOp writes one operation as pat.PatchOp marshals it, in the
+// document's layout.
+func (e *encoder) patchOp(op pat.PatchOp) {
 	e.elem()
 	e.open('{')
 	e.key("op")
-	e.str(op.Op)
+	e.str(op.Op())
 	e.key("path")
-	e.str(op.Path)
-	if v != nil {
-		e.key("value")
-		if err := e.value(v); err != nil {
-			return fmt.Errorf("value not encodable as JSON: %w", err)
-		}
+	e.str(op.Path())
+	e.key("value")
+	if s, ok := op.Scopes(); ok && s != nil {
+		e.strings(s)
+	} else {
+		e.buf = append(e.buf, op.Value()...)
 	}
 	e.close('}')
-	return nil
-}
-
-// value writes a canonical patch value: the common shapes directly, the
-// rest (objects, lists of any, numbers) through encoding/json.
-func (e *encoder) value(v any) error {
-	switch x := v.(type) {
-	case string:
-		e.str(x)
-	case bool:
-		e.bool(x)
-	case []string:
-		if x == nil {
-			e.null()
-		} else {
-			e.strings(x)
-		}
-	case json.RawMessage:
-		if string(x) != "null" {
-			return e.marshaled(x)
-		}
-		e.null()
-	default:
-		return e.marshaled(v)
-	}
-	return nil
 }
 
 // safeASCII marks ('1') the bytes appendString copies as they are: printable
@@ -659,16 +623,13 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // EncodePatch returns ops exactly as the plan document encodes an item's
-// patch (a compact JSON array, values in canonical form), for the reports:
-// encoding only the patch, not the whole item, keeps rendering a large plan
-// cheap.
+// patch (a compact JSON array), for the reports: encoding only the patch,
+// not the whole item, keeps rendering a large plan cheap.
 func EncodePatch(ops []pat.PatchOp) ([]byte, error) {
 	var e encoder
 	e.open('[')
-	for i, op := range ops {
-		if err := e.patchOp(op); err != nil {
-			return nil, fmt.Errorf("patch[%d] %s %s: %w", i, op.Op, op.Path, err)
-		}
+	for _, op := range ops {
+		e.patchOp(op)
 	}
 	e.close(']')
 	return e.buf, nil

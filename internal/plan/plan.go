@@ -2,8 +2,6 @@ package plan
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -201,9 +199,7 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// MarshalJSON writes the item's document shape. Patch values are written in
-// their canonical JSON form (see canonicalValue) so that a plan read back from
-// its file encodes, and therefore hashes, exactly as it did when sealed.
+// MarshalJSON writes the item's document shape.
 func (it Item) MarshalJSON() ([]byte, error) {
 	var e encoder
 	if err := e.item(&it); err != nil {
@@ -212,51 +208,6 @@ func (it Item) MarshalJSON() ([]byte, error) {
 	return e.buf, nil
 }
 
-// canonicalValue returns a JSON Patch value in the form Read gives it back:
-// strings, booleans, json.Number, []any and map[string]any. Go values whose
-// encoding would change in a round trip (a struct's field order becomes a
-// map's sorted keys; a time.Time's RFC 3339 nanoseconds become our
-// millisecond layout) are normalised here, at encoding time, so that sealing
-// a freshly built plan and verifying the same plan read from disk agree.
-//
-// An explicit JSON null (a nil *time.Time: "never expires") is kept apart
-// from an absent value (a remove operation): it is carried as json.RawMessage("null").
-func canonicalValue(v any) (any, error) {
-	switch x := v.(type) {
-	case nil, string, bool, json.Number:
-		return v, nil
-	case []string:
-		if x == nil {
-			return jsonNull(), nil
-		}
-		return x, nil
-	case time.Time:
-		return pat.FormatTime(x), nil
-	case *time.Time:
-		if x == nil {
-			return jsonNull(), nil
-		}
-		return pat.FormatTime(*x), nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("value not encodable as JSON: %w", err)
-	}
-	return decodeOpValue(b)
-}
-
-// jsonNull is the value of a patch operation whose value is an explicit JSON
-// null, as Read returns it (a nil interface means the operation has no value).
-func jsonNull() json.RawMessage { return json.RawMessage("null") }
-
-// decodeOpValue parses a patch value: null becomes jsonNull(), anything else
-// the generic form (numbers as json.Number).
-func decodeOpValue(b []byte) (any, error) {
-	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		return jsonNull(), nil
-	}
-	return decodeValue(b)
-}
 
 func nonNil[T any](s []T) []T {
 	if s == nil {

@@ -128,8 +128,8 @@ type rawItem struct {
 	Deadline       *string         `json:"deadline"`
 }
 
-// rawOp is a patch operation as read: a raw value tells an explicit null
-// (json.RawMessage("null") in the Item) from an absent value (nil).
+// rawOp is a patch operation as read; pat.ParsePatchOp says which of the
+// closed set it is.
 type rawOp struct {
 	Op    string          `json:"op"`
 	Path  string          `json:"path"`
@@ -329,16 +329,12 @@ func parseItem(ps *problems, i int, r *rawItem) (Item, bool) {
 		Patch: make([]pat.PatchOp, len(r.Patch)), AlsoMatched: r.AlsoMatched,
 	}
 	for j, op := range r.Patch {
-		it.Patch[j] = pat.PatchOp{Op: op.Op, Path: op.Path}
-		if op.Value == nil {
-			continue
-		}
-		v, err := decodeOpValue(op.Value)
+		o, err := pat.ParsePatchOp(op.Op, op.Path, op.Value)
 		if err != nil {
-			ps.add("%s: patch[%d]: value: %s", where, j, describe(op.Value, err))
+			ps.add("%s: patch[%d]: %s", where, j, err)
 			continue
 		}
-		it.Patch[j].Value = v
+		it.Patch[j] = o
 	}
 	if it.AlsoMatched == nil {
 		it.AlsoMatched = []string{}
@@ -413,11 +409,6 @@ func parseItem(ps *problems, i int, r *rawItem) (Item, bool) {
 		}
 	default:
 		ps.add("%s: action %q: want report, delete, patch or expire", where, it.Action)
-	}
-	for j, op := range it.Patch {
-		if op.Op == "" || op.Path == "" {
-			ps.add("%s: patch[%d]: op and path are required", where, j)
-		}
 	}
 	return it, len(ps.list) == n
 }

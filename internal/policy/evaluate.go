@@ -85,8 +85,10 @@ type evalPolicy struct {
 	// Cutoffs: a token matches a time condition when its time is at or
 	// before the cutoff (<=).
 	unusedCut, lastUsedCut, createdCut, expiresCut time.Time
-	// expireAt is the expirationDate an expire action sets.
+	// expireAt is the expirationDate an expire action sets; expireOp sets
+	// it, built once for every token.
 	expireAt time.Time
+	expireOp pat.PatchOp
 }
 
 // Evaluator returns an evaluator of the config's policies at env. Build one per
@@ -125,6 +127,7 @@ func (c *Config) evalPolicies(pols []evalPolicy, now time.Time) []evalPolicy {
 			createdCut:  now.Add(-cp.createdOlderThan),
 			expiresCut:  now.Add(cp.expiresWithin),
 			expireAt:    now.Add(cp.expireIn),
+			expireOp:    pat.SetExpiration(now.Add(cp.expireIn)),
 		})
 	}
 	return pols
@@ -391,25 +394,25 @@ func (c *compiled) newScopes(s pat.Scopes) []string {
 }
 
 // patchOps builds the JSON Patch of the policy's action for t (nil for
-// report and delete). Values are JSON-ready: strings, a []string, a bool.
+// report and delete).
 func (ep *evalPolicy) patchOps(t *pat.Token) []pat.PatchOp {
 	c := ep.c
 	switch c.action {
 	case ActionPatch:
 		var ops []pat.PatchOp
 		if c.namePrefix != "" && !strings.HasPrefix(t.Name, c.namePrefix) {
-			ops = append(ops, pat.PatchOp{Op: "replace", Path: pat.PathName, Value: c.namePrefix + t.Name})
+			ops = append(ops, pat.Rename(c.namePrefix+t.Name))
 		}
 		if c.hasSet || c.remove != nil || c.add != nil {
 			if ns := c.newScopes(t.Scope); !sameSet(ns, t.Scope.Effective()) {
-				ops = append(ops, pat.PatchOp{Op: "replace", Path: pat.PathScope, Value: ns})
+				ops = append(ops, pat.SetScopes(ns))
 			}
 		}
 		return ops
 	case ActionExpire:
-		ops := []pat.PatchOp{{Op: "replace", Path: pat.PathExpirationDate, Value: string(appendTime(nil, ep.expireAt))}}
+		ops := []pat.PatchOp{ep.expireOp}
 		if t.UserAwareTokenNeverExpires != nil && *t.UserAwareTokenNeverExpires {
-			ops = append(ops, pat.PatchOp{Op: "replace", Path: pat.PathUserAwareTokenNeverExpires, Value: false})
+			ops = append(ops, pat.SetNeverExpires(false))
 		}
 		return ops
 	}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -356,7 +357,14 @@ policies:
     expireIn: 30d
 `)
 	env := Env{Now: testNow}
-	op := func(path string, v any) pat.PatchOp { return pat.PatchOp{Op: "replace", Path: path, Value: v} }
+	// op is the operation as the API receives it: path and JSON value.
+	op := func(path, value string) pat.PatchOp {
+		o, err := pat.ParsePatchOp("replace", path, json.RawMessage(value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
 	tests := []struct {
 		name   string
 		policy string
@@ -364,29 +372,29 @@ policies:
 		want   []pat.PatchOp // nil: the policy does not match
 	}{
 		{"null scope", "full-access", tok(func(t *pat.Token) { t.Scope = pat.Scopes{Null: true} }),
-			[]pat.PatchOp{op("/name", "narrowed-ci-deploy"), op("/scope", []string{"sp:scopes:default"})}},
+			[]pat.PatchOp{op("/name", `"narrowed-ci-deploy"`), op("/scope", `["sp:scopes:default"]`)}},
 		{"other scopes kept, order kept", "full-access", tok(func(t *pat.Token) { t.Scope = pat.ScopesOf("idn:b", "sp:scopes:all", "idn:a") }),
-			[]pat.PatchOp{op("/name", "narrowed-ci-deploy"), op("/scope", []string{"idn:b", "idn:a", "sp:scopes:default"})}},
+			[]pat.PatchOp{op("/name", `"narrowed-ci-deploy"`), op("/scope", `["idn:b", "idn:a", "sp:scopes:default"]`)}},
 		{"already prefixed: only the scope", "full-access", tok(func(t *pat.Token) {
 			t.Name = "narrowed-x"
 			t.Scope = pat.ScopesOf("sp:scopes:all", "sp:scopes:default")
 		}),
-			[]pat.PatchOp{op("/scope", []string{"sp:scopes:default"})}},
+			[]pat.PatchOp{op("/scope", `["sp:scopes:default"]`)}},
 		{"setScopes", "set", tok(func(t *pat.Token) { t.Scope = pat.ScopesOf("sp:scopes:all") }),
-			[]pat.PatchOp{op("/scope", []string{"idn:a", "sp:scopes:default"})}},
+			[]pat.PatchOp{op("/scope", `["idn:a", "sp:scopes:default"]`)}},
 		{"setScopes: same set in another order changes nothing", "set", tok(func(t *pat.Token) { t.Scope = pat.ScopesOf("sp:scopes:default", "idn:a", "idn:b") }),
-			[]pat.PatchOp{op("/scope", []string{"idn:a", "sp:scopes:default"})}},
+			[]pat.PatchOp{op("/scope", `["idn:a", "sp:scopes:default"]`)}},
 		{"removeScopes leaving no scope is refused", "strip", tok(func(t *pat.Token) { t.Scope = pat.ScopesOf("idn:x") }), nil},
 		{"removeScopes leaving others", "strip", tok(func(t *pat.Token) { t.Scope = pat.ScopesOf("idn:x", "idn:y") }),
-			[]pat.PatchOp{op("/scope", []string{"idn:y"})}},
+			[]pat.PatchOp{op("/scope", `["idn:y"]`)}},
 		{"expire a never-expiring token", "expire", tok(func(t *pat.Token) {
 			t.LastUsed = nil
 			t.UserAwareTokenNeverExpires = bp(true)
-		}), []pat.PatchOp{op("/expirationDate", "2026-12-26T03:00:00.000Z"), op("/userAwareTokenNeverExpires", false)}},
+		}), []pat.PatchOp{op("/expirationDate", `"2026-12-26T03:00:00.000Z"`), op("/userAwareTokenNeverExpires", "false")}},
 		{"expire a token expiring later", "expire", tok(func(t *pat.Token) {
 			t.LastUsed = nil
 			t.ExpirationDate = tp(testNow.Add(31 * Day))
-		}), []pat.PatchOp{op("/expirationDate", "2026-12-26T03:00:00.000Z")}},
+		}), []pat.PatchOp{op("/expirationDate", `"2026-12-26T03:00:00.000Z"`)}},
 		{"expire never extends", "expire", tok(func(t *pat.Token) {
 			t.LastUsed = nil
 			t.ExpirationDate = tp(testNow.Add(30 * Day))
@@ -401,7 +409,7 @@ policies:
 				}
 				return
 			}
-			if d.Policy != tt.policy || !reflect.DeepEqual(d.Patch, tt.want) {
+			if d.Policy != tt.policy || !slices.Equal(d.Patch, tt.want) {
 				t.Fatalf("decision %+v\nwant patch %+v", d, tt.want)
 			}
 			// The ops are what the API receives.

@@ -17,7 +17,7 @@ func TestNeedsOwnerRendered(t *testing.T) {
 			TokenID: "t1", TokenName: "ci", OwnerID: "o1", OwnerName: "Otto", Created: t0, Scope: pat.ScopesOf(pat.ScopeAll),
 			Policy: "full-access", Mode: plan.ModeNeedsOwner, Action: plan.ActionPatch,
 			Reason: "holds sp:scopes:all (scopes.any); needs-owner: the API lets only a token's owner change its scopes",
-			Patch:  []pat.PatchOp{{Op: "replace", Path: pat.PathScope, Value: []string{"sp:scopes:default"}}}, AlsoMatched: []string{},
+			Patch:  []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:default"})}, AlsoMatched: []string{},
 		}}, Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{}}
 	if err := p.Seal(); err != nil {
 		t.Fatal(err)

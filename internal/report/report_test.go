@@ -73,7 +73,7 @@ func fixture() *plan.Plan {
 				Policy: "full-access", Mode: plan.ModeReport, Action: plan.ActionPatch,
 				Reason: "scope is null, which counts as sp:scopes:all (scopes any [sp:scopes:all])",
 				Patch: []pat.PatchOp{
-					{Op: "replace", Path: pat.PathScope, Value: []string{"sp:scopes:default"}},
+					pat.SetScopes([]string{"sp:scopes:default"}),
 				},
 			},
 			{
@@ -83,7 +83,7 @@ func fixture() *plan.Plan {
 				Policy: "never-expires", Mode: plan.ModeEnforce, Action: plan.ActionExpire,
 				Reason: "expirationDate is null: the token never expires (neverExpires)",
 				Patch: []pat.PatchOp{
-					{Op: "replace", Path: pat.PathExpirationDate, Value: t0.AddDate(0, 0, 14)},
+					pat.SetExpiration(t0.AddDate(0, 0, 14)),
 				},
 				Marked: tp(t0.AddDate(0, 0, -14)), Deadline: tp(t0),
 			},
@@ -396,7 +396,7 @@ func nastyPlan() *plan.Plan {
 			TokenID: "id-1", TokenName: nasty, OwnerID: "o1", OwnerName: "@owner <b>bold</b>",
 			Created: t0, Scope: pat.ScopesOf("a<b"), Policy: "p", Mode: plan.ModeEnforce, Action: plan.ActionPatch,
 			Reason: "name matches =cmd <i>x</i> | y",
-			Patch:  []pat.PatchOp{{Op: "replace", Path: pat.PathName, Value: "-" + nasty}},
+			Patch:  []pat.PatchOp{pat.Rename("-" + nasty)},
 		}},
 		Skipped: []plan.Skipped{{TokenID: "id-2", TokenName: nasty, OwnerID: "o2", Policy: "p", Reason: "managed"}},
 	}
