@@ -1,6 +1,7 @@
 package pat
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -294,4 +295,38 @@ func TestParsePatchOpRefuses(t *testing.T) {
 			t.Errorf("ParsePatchOp(%s %s %s) = %v, want an error naming %q", c.op, c.path, c.value, err, c.want)
 		}
 	}
+}
+
+// FuzzPatchOp: whatever UnmarshalJSON accepts is a fixed point: marshalled
+// and read again it is the same operation (==) and the same bytes.
+func FuzzPatchOp(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"replace","path":"/name","value":"a <b> & c"}`,
+		`{"op":"replace","path":"/scope","value":["sp:scopes:default","\ud800"]}`,
+		`{"op":"replace","path":"/scope","value":null}`,
+		`{"op":"replace","path":"/expirationDate","value":"2026-12-26T03:00:00.000Z"}`,
+		`{"op":"replace","path":"/userAwareTokenNeverExpires","value":false}`,
+		`{"op":"replace","path":"/enabled","value":true}`,
+		`{"op":"remove","path":"/expirationDate"}`,
+		`{"path":"/name","value":"x","op":"replace"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var op PatchOp
+		if json.Unmarshal(data, &op) != nil {
+			return
+		}
+		b, err := json.Marshal(op)
+		if err != nil {
+			t.Fatalf("accepted %s but cannot marshal it: %v", data, err)
+		}
+		var again PatchOp
+		if err := json.Unmarshal(b, &again); err != nil || again != op {
+			t.Fatalf("%s -> %s -> %v (%v)", data, b, again, err)
+		}
+		if b2, _ := json.Marshal(again); !bytes.Equal(b, b2) {
+			t.Fatalf("not a fixed point: %s, %s", b, b2)
+		}
+	})
 }

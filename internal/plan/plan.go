@@ -208,7 +208,6 @@ func (it Item) MarshalJSON() ([]byte, error) {
 	return e.buf, nil
 }
 
-
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
