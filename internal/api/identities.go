@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -146,28 +145,7 @@ func (c *Client) lookupBatch(ctx context.Context, batch []string, want map[strin
 		q.Set("filters", filter)
 		q.Set("limit", strconv.Itoa(identityBatch))
 		q.Set("offset", strconv.Itoa(offset))
-		var page []Identity
-		err := c.do(ctx, &call{
-			op:         OpListPublicIdentities,
-			method:     http.MethodGet,
-			path:       c.publicIdentitiesPath(),
-			query:      q,
-			replayable: true,
-			want:       http.StatusOK,
-			decode: func(r io.Reader) error {
-				var p []Identity
-				if err := decodeOne(r, &p); err != nil {
-					return fmt.Errorf("public identities body: %w", err)
-				}
-				for i, idn := range p {
-					if idn.ID == "" {
-						return fmt.Errorf("public identities item %d has no id", i)
-					}
-				}
-				page = p
-				return nil
-			},
-		})
+		page, err := c.publicIdentities(ctx, q, true)
 		if err != nil {
 			return err
 		}

@@ -140,7 +140,7 @@ func (c *Client) SetOAuthClientEnabled(ctx context.Context, id string, enabled b
 				return err
 			}
 			switch {
-			case !sameID(got.ID, id):
+			case !pat.SameID(got.ID, id): // invariant 9: ids compare without regard to case
 				return fmt.Errorf("the answer describes API client %q, not %q", got.ID, id)
 			case got.Enabled == nil || *got.Enabled != enabled:
 				return fmt.Errorf("the answer does not show enabled %t", enabled)
@@ -153,26 +153,6 @@ func (c *Client) SetOAuthClientEnabled(ctx context.Context, id string, enabled b
 		return apiclient.Client{}, err
 	}
 	return out, nil
-}
-
-// sameID compares ids as the tenant does (ids are compared without regard to
-// case, invariant 9).
-func sameID(a, b string) bool { return len(a) == len(b) && equalFoldASCII(a, b) }
-
-func equalFoldASCII(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // decodeLimited decodes one JSON document of at most max bytes into v and

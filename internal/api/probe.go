@@ -19,7 +19,24 @@ import (
 func (c *Client) OtherIdentities(ctx context.Context, self string) (bool, error) {
 	q := url.Values{}
 	q.Set("limit", "2")
-	var found bool
+	page, err := c.publicIdentities(ctx, q, false)
+	if err != nil {
+		return false, err
+	}
+	for _, idn := range page {
+		if idn.ID != "" && !strings.EqualFold(idn.ID, self) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// publicIdentities GETs one page of public identities with the query q, for
+// the owner lookup and for OtherIdentities. With requireIDs, an entry
+// without an id makes the page malformed (the lookup matches by id; the
+// probe only looks for another id, so it passes over such entries).
+func (c *Client) publicIdentities(ctx context.Context, q url.Values, requireIDs bool) ([]Identity, error) {
+	var page []Identity
 	err := c.do(ctx, &call{
 		op:         OpListPublicIdentities,
 		method:     http.MethodGet,
@@ -32,15 +49,14 @@ func (c *Client) OtherIdentities(ctx context.Context, self string) (bool, error)
 			if err := decodeOne(r, &p); err != nil {
 				return fmt.Errorf("public identities body: %w", err)
 			}
-			other := false
-			for _, idn := range p {
-				if idn.ID != "" && !strings.EqualFold(idn.ID, self) {
-					other = true
+			for i, idn := range p {
+				if requireIDs && idn.ID == "" {
+					return fmt.Errorf("public identities item %d has no id", i)
 				}
 			}
-			found = other
+			page = p
 			return nil
 		},
 	})
-	return found, err
+	return page, err
 }

@@ -342,17 +342,8 @@ func (s *Sim) serveOAuthClients(w http.ResponseWriter, r *http.Request, c *calle
 }
 
 func (s *Sim) patchOAuthClient(w http.ResponseWriter, r *http.Request, id string, body []byte) {
-	if !hasMediaType(r, "application/json-patch+json") {
-		writeError(w, http.StatusBadRequest, "Content-Type must be application/json-patch+json")
-		return
-	}
-	var ops []patchOp
-	if err := json.Unmarshal(body, &ops); err != nil {
-		writeError(w, http.StatusBadRequest, "request body is not a JSON Patch array: "+err.Error())
-		return
-	}
-	if len(ops) == 0 {
-		writeError(w, http.StatusBadRequest, "the patch holds no operations")
+	ops, ok := readPatch(w, r, body)
+	if !ok {
 		return
 	}
 	now := s.now()

@@ -311,6 +311,26 @@ type patchOp struct {
 	Value json.RawMessage `json:"value"`
 }
 
+// readPatch reads a PATCH request's JSON Patch list, the same way for
+// tokens and API clients: the json-patch media type, an array, at least one
+// operation. Otherwise it answers 400 and reports false.
+func readPatch(w http.ResponseWriter, r *http.Request, body []byte) ([]patchOp, bool) {
+	if !hasMediaType(r, "application/json-patch+json") {
+		writeError(w, http.StatusBadRequest, "Content-Type must be application/json-patch+json")
+		return nil, false
+	}
+	var ops []patchOp
+	if err := json.Unmarshal(body, &ops); err != nil {
+		writeError(w, http.StatusBadRequest, "request body is not a JSON Patch array: "+err.Error())
+		return nil, false
+	}
+	if len(ops) == 0 {
+		writeError(w, http.StatusBadRequest, "the patch holds no operations")
+		return nil, false
+	}
+	return ops, true
+}
+
 // lookupVisible finds a token the caller may see; managed tokens are hidden
 // (404) from a caller who may not see managed tokens. Callers hold s.mu.
 func (s *Sim) lookupVisible(c *caller, id string) (*record, bool) {
@@ -334,17 +354,8 @@ func (s *Sim) patchToken(w http.ResponseWriter, r *http.Request, c *caller, v *a
 		writeError(w, http.StatusForbidden, "patching a personal access token needs "+scopeMyManage)
 		return
 	}
-	if !hasMediaType(r, "application/json-patch+json") {
-		writeError(w, http.StatusBadRequest, "Content-Type must be application/json-patch+json")
-		return
-	}
-	var ops []patchOp
-	if err := json.Unmarshal(body, &ops); err != nil {
-		writeError(w, http.StatusBadRequest, "request body is not a JSON Patch array: "+err.Error())
-		return
-	}
-	if len(ops) == 0 {
-		writeError(w, http.StatusBadRequest, "the patch holds no operations")
+	ops, ok := readPatch(w, r, body)
+	if !ok {
 		return
 	}
 	status, msg, patched := s.patchLocked(c, v, id, ops, patchOthers)
