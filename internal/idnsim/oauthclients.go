@@ -435,46 +435,27 @@ func applyOAuthClientPatch(sc *simClient, ops []patchOp) string {
 	return ""
 }
 
-// oauthClientFilterSupport is what listOauthClients documents.
-const oauthClientFilterSupport = "supported: lastUsed le <date-time>, lastUsed isnull"
-
 // CompileOAuthClientFilter parses a filters value of the API client list
-// endpoint: exactly "lastUsed le <date-time>" or "lastUsed isnull", as for
-// tokens (the same documented support list); anything else is an error for
-// the 400 answer. An empty value means no filter (nil).
+// endpoint. listOauthClients documents the same support list as the PAT list
+// endpoint (lastUsed le <date-time>, lastUsed isnull), so it is the PAT
+// filter, read against the client's lastUsed: the same forms accepted, the
+// same 400 texts. An empty value means no filter (nil).
 func CompileOAuthClientFilter(s string) (func(*simClient) bool, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
+	match, err := CompilePATFilter(s)
+	if match == nil {
+		return nil, err
 	}
-	n, err := ParseFilter(s)
-	if err != nil {
-		return nil, fmt.Errorf("invalid filter %q: %w", s, err)
-	}
-	cmp, ok := n.(*Compare)
-	if !ok {
-		return nil, fmt.Errorf("composite filters are not supported by this endpoint; %s", oauthClientFilterSupport)
-	}
-	if cmp.Field != "lastUsed" {
-		return nil, fmt.Errorf("filtering on field %q is not supported; %s", cmp.Field, oauthClientFilterSupport)
-	}
-	switch cmp.Op {
-	case "isnull":
-		return func(c *simClient) bool { return c.LastUsed == nil }, nil
-	case "le":
-		v := cmp.Values[0]
-		if v.Kind != KindTime {
-			return nil, fmt.Errorf("operator \"le\" on lastUsed needs an unquoted RFC 3339 date-time, got %s %s", v.Kind, v.quoted())
-		}
-		cutoff := v.Time
-		return func(c *simClient) bool {
-			if c.LastUsed == nil {
-				return false
-			}
+	return func(c *simClient) bool {
+		var t pat.Token
+		if c.LastUsed != nil {
 			lu, err := pat.ParseTime(*c.LastUsed)
-			return err == nil && !lu.After(cutoff)
-		}, nil
-	}
-	return nil, fmt.Errorf("operator %q is not supported for field \"lastUsed\"; %s", cmp.Op, oauthClientFilterSupport)
+			if err != nil {
+				return false // matches neither isnull nor le
+			}
+			t.LastUsed = &lu
+		}
+		return match(&t)
+	}, nil
 }
 
 // serveClientToken answers POST /oauth/token for an API client's
