@@ -54,19 +54,12 @@ func TestHostileServeKeyRevokedWhileRunning(t *testing.T) {
 	if err := os.WriteFile(revoked, []byte("# none yet\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  revokedKeysFile: "+revoked+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)), signers, "  revokedKeysFile: "+revoked+"\n")
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true, enableLifecycle: true})
 
-	planFile := filepath.Join(e.dir, "plan.json")
-	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
-		argv := append([]string{"-c", cfgPath, "--state-dir", filepath.Join(e.dir, "reviewer-state")}, args...)
-		if code := Main(t.Context(), argv, Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}); code != 0 {
-			t.Fatalf("%v: exit %d", args, code)
-		}
-	}
+	planFile := signAndDrop(t, e, cfgPath, r.alice, r.bob)
 	// Bob's key is compromised: the admin revokes it. policies.yaml is not
 	// touched (nothing in it changed).
 	if err := os.WriteFile(revoked, []byte(pubKeyOf(t, signers, "bob@acme.com")+"\n"), 0o644); err != nil {
@@ -78,28 +71,11 @@ func TestHostileServeKeyRevokedWhileRunning(t *testing.T) {
 		t.Errorf("POST /approve of a plan signed with a revoked key: %d %s", code, body)
 	}
 
-	dst := filepath.Join(plans, "approved", "reviewed.json")
-	if err := os.Rename(planFile+".sig", dst+".sig"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(planFile, dst); err != nil {
-		t.Fatal(err)
-	}
-	var settled string
-	serveWait(t, "the plan dropped in approved/ settled", 20*time.Second, func() bool {
-		for _, to := range []string{"rejected", "applied"} {
-			if _, err := os.Stat(filepath.Join(plans, to, "reviewed.json.result")); err == nil {
-				settled = to
-				return true
-			}
-		}
-		return false
-	})
+	settled, result := moveApproved(t, plans, planFile, "reviewed.json")
 	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
 		t.Errorf("a plan with one valid signature (the other's key revoked) sent %v", m)
 	}
-	result, _ := os.ReadFile(filepath.Join(plans, settled, "reviewed.json.result"))
-	if settled != "rejected" || !strings.Contains(string(result), "the key is revoked") {
+	if settled != "rejected" || !strings.Contains(result, "the key is revoked") {
 		t.Errorf("the plan went to %s/: %s", settled, result)
 	}
 	if err := p.stop(t); err != nil {
@@ -121,17 +97,31 @@ func signAndDrop(t *testing.T, e *serveEnv, cfgPath string, keys ...string) stri
 		args = append(args, []string{"approve", planFile, "--key", k})
 	}
 	for _, a := range args {
-		argv := append([]string{"-c", cfgPath, "--state-dir", filepath.Join(e.dir, "reviewer-state")}, a...)
-		if code := Main(t.Context(), argv, Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}); code != 0 {
-			t.Fatalf("%v: exit %d", a, code)
-		}
+		reviewerRun(t, e, cfgPath, a...)
 	}
 	return planFile
 }
 
-// moveApproved moves a signed plan into approved/ as name (the .sig first)
-// and waits until serve settled it; it returns where it went and the .result.
-func moveApproved(t *testing.T, plans, planFile, name string) (string, string) {
+// reviewerRun runs one command as a reviewer would: the same config, its
+// own state directory.
+func reviewerRun(t *testing.T, e *serveEnv, cfgPath string, args ...string) {
+	t.Helper()
+	var errb bytes.Buffer
+	argv := append([]string{"-c", cfgPath, "--state-dir", filepath.Join(e.dir, "reviewer-state")}, args...)
+	if code := Main(t.Context(), argv, Streams{In: strings.NewReader(""), Out: io.Discard, Err: &errb}); code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errb.String())
+	}
+}
+
+// withApprovals puts an approvals section (two signatures of the allowed
+// signers file, and the extra lines) before cfg's policies.
+func withApprovals(cfg, signers, extra string) string {
+	return strings.Replace(cfg, "policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n"+extra+"  required: 2\npolicies:\n", 1)
+}
+
+// dropApproved moves a signed plan into approved/ as name, the .sig first
+// (serve looks at a plan once it is there), and returns its new path.
+func dropApproved(t *testing.T, plans, planFile, name string) string {
 	t.Helper()
 	dst := filepath.Join(plans, "approved", name)
 	if err := os.Rename(planFile+".sig", dst+".sig"); err != nil {
@@ -140,6 +130,21 @@ func moveApproved(t *testing.T, plans, planFile, name string) (string, string) {
 	if err := os.Rename(planFile, dst); err != nil {
 		t.Fatal(err)
 	}
+	return dst
+}
+
+// moveApproved moves a signed plan into approved/ as name (the .sig first)
+// and waits until serve settled it; it returns where it went and the .result.
+func moveApproved(t *testing.T, plans, planFile, name string) (string, string) {
+	t.Helper()
+	dropApproved(t, plans, planFile, name)
+	return awaitSettled(t, plans, name)
+}
+
+// awaitSettled waits until serve moved the approved plan name to rejected/
+// or applied/; it returns where it went and the .result.
+func awaitSettled(t *testing.T, plans, name string) (string, string) {
+	t.Helper()
 	var settled string
 	serveWait(t, name+" settled", 20*time.Second, func() bool {
 		for _, to := range []string{"rejected", "applied"} {
@@ -163,8 +168,7 @@ func TestHostileServeApprovedPlanBlockedAtApply(t *testing.T) {
 	e.addTokens("stale", 2, 0)
 	fresh := e.addTokens("fresh", 3, time.Hour)
 	r, signers := newReviewers(t, e.dir)
-	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)), signers, "")
 	cfg = strings.Replace(cfg, "maxActionsPercent: 100", "maxActionsPercent: 50", 1)
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
@@ -229,8 +233,7 @@ func TestHostileApprovedPlanResultEscaped(t *testing.T) {
 	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
 	e.addTokens("stale", 2, 0)
 	_, signers := newReviewers(t, e.dir)
-	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "report", "", "stale", true)),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "report", "", "stale", true)), signers, "")
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true})
@@ -375,8 +378,7 @@ func TestHostileApprovedSigIsFIFO(t *testing.T) {
 	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
 	e.addTokens("stale", 2, 0)
 	r, signers := newReviewers(t, e.dir)
-	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)), signers, "")
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true})
@@ -471,8 +473,7 @@ func TestHostileApprovedPlanUnreadableJournaled(t *testing.T) {
 	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
 	e.addTokens("stale", 2, 0)
 	r, signers := newReviewers(t, e.dir)
-	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)), signers, "")
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
 
@@ -490,25 +491,9 @@ func TestHostileApprovedPlanUnreadableJournaled(t *testing.T) {
 	if err := (plandir.Dir{Root: plans}).Init(); err != nil {
 		t.Fatal(err)
 	}
-	dst := filepath.Join(plans, "approved", "forged.json")
-	if err := os.Rename(planFile+".sig", dst+".sig"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(planFile, dst); err != nil {
-		t.Fatal(err)
-	}
+	dropApproved(t, plans, planFile, "forged.json")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, runOnStart: true})
-	serveWait(t, "forged.json settled", 20*time.Second, func() bool {
-		_, err1 := os.Stat(filepath.Join(plans, "rejected", "forged.json.result"))
-		_, err2 := os.Stat(filepath.Join(plans, "applied", "forged.json.result"))
-		return err1 == nil || err2 == nil
-	})
-	settled, res := "rejected", []byte(nil)
-	if _, err := os.Stat(filepath.Join(plans, "applied", "forged.json.result")); err == nil {
-		settled = "applied"
-	}
-	res, _ = os.ReadFile(filepath.Join(plans, settled, "forged.json.result"))
-	result := string(res)
+	settled, result := awaitSettled(t, plans, "forged.json")
 	if settled != "rejected" || !strings.Contains(result, "duplicate key") {
 		t.Errorf("the forged plan went to %s/: %s", settled, result)
 	}
@@ -647,8 +632,7 @@ func TestHostileServeSignedClientPlanOtherSchedule(t *testing.T) {
     action: delete
     disabledFor: 14d
 `
-	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true), clients),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true), clients), signers, "")
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, enableLifecycle: true, applyApproved: true})

@@ -15,20 +15,9 @@ import (
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
-// reviewPolicies: one enforce delete, a report-only patch that matches many
-// tokens, and a policy that matches nothing.
-const reviewPolicies = `limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 0}
-policies:
-  - name: unused-90d
-    mode: enforce
-    match: {unusedFor: 90d}
-    action: delete
-  - name: full-access
-    mode: report
-    match: {scopes: {any: ["sp:scopes:all"]}}
-    action: patch
-    patch: {setScopes: ["sp:scopes:default"]}
-  - name: matches-nothing
+// reviewPolicies: the workflow's enforce delete and report-only patch (which
+// matches many tokens), and a policy that matches nothing.
+const reviewPolicies = wfPolicies + `  - name: matches-nothing
     mode: enforce
     match: {nameMatches: "^no-token-is-named-like-this$"}
     action: delete

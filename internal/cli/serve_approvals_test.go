@@ -25,8 +25,7 @@ func TestServeApprovals(t *testing.T) {
 	stale := e.addTokens("stale", 3, 0)
 	e.addTokens("fresh", 2, time.Hour)
 	r, signers := newReviewers(t, e.dir)
-	cfg := strings.Replace(e.configYAML("@every 1s", servePolicy("stale", "enforce", "", "stale", true)),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@every 1s", servePolicy("stale", "enforce", "", "stale", true)), signers, "")
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans})
@@ -54,13 +53,7 @@ func TestServeApprovals(t *testing.T) {
 				t.Fatalf("approve exited %d", code)
 			}
 		}
-		dst := filepath.Join(plans, "approved", filepath.Base(src))
-		if err := os.Rename(src+".sig", dst+".sig"); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(src, dst); err != nil {
-			t.Fatal(err)
-		}
+		dropApproved(t, plans, src, filepath.Base(src))
 		return filepath.Base(src)
 	}
 
@@ -89,14 +82,7 @@ func TestServeApprovals(t *testing.T) {
 		_, err := os.Stat(filepath.Join(plans, "applied", two+".result"))
 		return err == nil
 	})
-	var deleted []string
-	for _, m := range idnsim.Mutations(e.sim.Requests()) {
-		deleted = append(deleted, strings.TrimPrefix(m.Path, "/v3/personal-access-tokens/"))
-	}
-	sort.Strings(deleted)
-	if strings.Join(deleted, ",") != strings.Join(stale, ",") {
-		t.Fatalf("deleted %v, want exactly the plan's %v", deleted, stale)
-	}
+	wantDeleted(t, e, stale)
 	if v := scrape(t, p.base)[`patjanitor_approved_plans_total{reason="none",result="applied"}`]; v != 1 {
 		t.Fatalf("approved_plans_total applied = %v", v)
 	}
@@ -126,6 +112,20 @@ func TestServeApprovals(t *testing.T) {
 	}
 	if outcomes != len(stale) {
 		t.Fatalf("%d applied outcomes journaled for the approved run, want %d", outcomes, len(stale))
+	}
+}
+
+// wantDeleted: the changes the tenant received name exactly ids, one each
+// (the plan's deletes).
+func wantDeleted(t *testing.T, e *serveEnv, ids []string) {
+	t.Helper()
+	var deleted []string
+	for _, m := range idnsim.Mutations(e.sim.Requests()) {
+		deleted = append(deleted, strings.TrimPrefix(m.Path, "/v3/personal-access-tokens/"))
+	}
+	sort.Strings(deleted)
+	if strings.Join(deleted, ",") != strings.Join(ids, ",") {
+		t.Fatalf("deleted %v, want exactly the plan's %v", deleted, ids)
 	}
 }
 
@@ -161,8 +161,7 @@ func TestServeApproveEndpoint(t *testing.T) {
 	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
 	stale := e.addTokens("stale", 3, 0)
 	r, signers := newReviewers(t, e.dir)
-	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)), signers, "")
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
 
@@ -179,16 +178,8 @@ func TestServeApproveEndpoint(t *testing.T) {
 
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, enableLifecycle: true, applyApproved: true})
 	planFile := filepath.Join(e.dir, "plan.json")
-	run := func(args ...string) {
-		t.Helper()
-		var errb bytes.Buffer
-		argv := append([]string{"-c", cfgPath, "--state-dir", filepath.Join(e.dir, "reviewer-state")}, args...)
-		if code := Main(t.Context(), argv, Streams{In: strings.NewReader(""), Out: io.Discard, Err: &errb}); code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
-		}
-	}
-	run("plan", "--out", planFile)
-	run("approve", planFile, "--key", r.alice)
+	reviewerRun(t, e, cfgPath, "plan", "--out", planFile)
+	reviewerRun(t, e, cfgPath, "approve", planFile, "--key", r.alice)
 	code, body := postApprove(t, p.base, planFile)
 	if code != http.StatusBadRequest || !strings.Contains(body, "needs 2 approvals by distinct principals and has 1 valid") {
 		t.Fatalf("POST /approve with one signature: %d %s", code, body)
@@ -197,7 +188,7 @@ func TestServeApproveEndpoint(t *testing.T) {
 		t.Fatalf("a refused submission stored %v", files)
 	}
 
-	run("approve", planFile, "--key", r.bob)
+	reviewerRun(t, e, cfgPath, "approve", planFile, "--key", r.bob)
 	code, body = postApprove(t, p.base, planFile)
 	if code != http.StatusAccepted || !strings.Contains(body, "it is applied now") {
 		t.Fatalf("POST /approve with two signatures: %d %s", code, body)
@@ -206,14 +197,7 @@ func TestServeApproveEndpoint(t *testing.T) {
 		files, _ := filepath.Glob(filepath.Join(plans, "applied", "*.result"))
 		return len(files) == 1
 	})
-	var deleted []string
-	for _, m := range idnsim.Mutations(e.sim.Requests()) {
-		deleted = append(deleted, strings.TrimPrefix(m.Path, "/v3/personal-access-tokens/"))
-	}
-	sort.Strings(deleted)
-	if strings.Join(deleted, ",") != strings.Join(stale, ",") {
-		t.Fatalf("deleted %v, want exactly the plan's %v", deleted, stale)
-	}
+	wantDeleted(t, e, stale)
 	// A second POST of the same plan is refused: it was applied already
 	// (and is no longer waiting), and its tokens are gone.
 	if err := p.stop(t); err != nil {
@@ -231,30 +215,15 @@ func TestServeApplyApprovedImmediatelyFromDirectory(t *testing.T) {
 	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
 	stale := e.addTokens("stale", 2, 0)
 	r, signers := newReviewers(t, e.dir)
-	cfg := strings.Replace(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)),
-		"policies:\n", "approvals:\n  allowedSignersFile: "+signers+"\n  required: 2\npolicies:\n", 1)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)), signers, "")
 	cfgPath := e.writeConfig(cfg)
 	plans := filepath.Join(e.dir, "plans")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true})
 
-	planFile := filepath.Join(e.dir, "plan.json")
-	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
-		argv := append([]string{"-c", cfgPath, "--state-dir", filepath.Join(e.dir, "reviewer-state")}, args...)
-		if code := Main(t.Context(), argv, Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}); code != 0 {
-			t.Fatalf("%v: exit %d", args, code)
-		}
+	planFile := signAndDrop(t, e, cfgPath, r.alice, r.bob)
+	if settled, result := moveApproved(t, plans, planFile, "reviewed.json"); settled != "applied" {
+		t.Fatalf("the plan dropped in approved/ went to %s/: %s", settled, result)
 	}
-	dst := filepath.Join(plans, "approved", "reviewed.json")
-	if err := os.Rename(planFile+".sig", dst+".sig"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(planFile, dst); err != nil {
-		t.Fatal(err)
-	}
-	serveWait(t, "the plan dropped in approved/ applied", 20*time.Second, func() bool {
-		_, err := os.Stat(filepath.Join(plans, "applied", "reviewed.json.result"))
-		return err == nil
-	})
 	if m := idnsim.Mutations(e.sim.Requests()); len(m) != len(stale) {
 		t.Fatalf("sent %v, want the %d deletes of the plan", m, len(stale))
 	}
