@@ -75,27 +75,16 @@ func LoadAllowedSigners(file string) (*AllowedSigners, error) {
 // own keys, not certificates.
 func ParseAllowedSigners(file string, data []byte) (*AllowedSigners, error) {
 	as := &AllowedSigners{File: file}
-	var errs []error
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), maxFileBytes)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
+	if err := eachLine(file, data, func(n int, line string) error {
 		s, err := parseSignerLine(line)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %w", file, n, err))
-			continue
+			return err
 		}
 		s.Line = n
 		as.Signers = append(as.Signers, s)
-	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", file, err))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	if len(as.Signers) == 0 {
 		return nil, fmt.Errorf("%s: no signers: an allowed signers file lists at least one \"principal key\" line", file)
@@ -314,6 +303,23 @@ func LoadRevokedKeys(file string) (*RevokedKeys, error) {
 		return nil, fmt.Errorf("%s: a binary KRL is not supported: list the revoked public keys, one per line", file)
 	}
 	rk := &RevokedKeys{File: file, keys: map[string]bool{}}
+	if err := eachLine(file, data, func(_ int, line string) error {
+		key, err := parseKey(line)
+		if err != nil {
+			return err
+		}
+		rk.keys[string(key.Marshal())] = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return rk, nil
+}
+
+// eachLine calls fn with each line of data that is neither blank nor a
+// comment (trimmed, numbered from 1) and reports every line's error, as
+// file:line, together: a reviewer fixes the file in one go.
+func eachLine(file string, data []byte, fn func(n int, line string) error) error {
 	var errs []error
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), maxFileBytes)
@@ -322,17 +328,14 @@ func LoadRevokedKeys(file string) (*RevokedKeys, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		key, err := parseKey(line)
-		if err != nil {
+		if err := fn(n, line); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %w", file, n, err))
-			continue
 		}
-		rk.keys[string(key.Marshal())] = true
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	if err := sc.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", file, err))
 	}
-	return rk, nil
+	return errors.Join(errs...)
 }
 
 // Revoked reports whether key is listed. A nil list revokes nothing.
