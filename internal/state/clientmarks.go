@@ -74,17 +74,8 @@ func (m ClientMark) validate() error {
 func (s *Store) ClientMarks(ctx context.Context) ([]ClientMark, error) {
 	var out []ClientMark
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketClientMarks))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var m ClientMark
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("decode client mark %q: %w", k, err)
-			}
+		return forEachJSON(tx.Bucket([]byte(bucketClientMarks)), "client mark", func(_ []byte, m ClientMark) {
 			out = append(out, m)
-			return nil
 		})
 	})
 	if err != nil {

@@ -81,17 +81,8 @@ func (s *Store) DisabledClient(ctx context.Context, id string) (Disabled, bool, 
 func (s *Store) DisabledClients(ctx context.Context) (map[string]Disabled, error) {
 	out := map[string]Disabled{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketDisabled))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var d Disabled
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
-			}
+		return forEachJSON(tx.Bucket([]byte(bucketDisabled)), "disabled client", func(k []byte, d Disabled) {
 			out[string(k)] = d
-			return nil
 		})
 	})
 	if err != nil {

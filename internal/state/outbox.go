@@ -140,13 +140,8 @@ func (s *Store) Enqueue(ctx context.Context, entries ...OutboxEntry) error {
 func (s *Store) Outbox(ctx context.Context) ([]OutboxEntry, error) {
 	var out []OutboxEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return bucket(tx, bucketOutbox).ForEach(func(k, v []byte) error {
-			var e OutboxEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode outbox entry %q: %w", k, err)
-			}
+		return forEachJSON(bucket(tx, bucketOutbox), "outbox entry", func(_ []byte, e OutboxEntry) {
 			out = append(out, e)
-			return nil
 		})
 	})
 	if err != nil {

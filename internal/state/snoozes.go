@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -81,15 +80,10 @@ func (s *Store) Snoozes(ctx context.Context, includeExpired bool) ([]Snooze, err
 	now := s.clock()
 	var out []Snooze
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return bucket(tx, bucketSnoozes).ForEach(func(k, v []byte) error {
-			var z Snooze
-			if err := json.Unmarshal(v, &z); err != nil {
-				return fmt.Errorf("decode snooze %q: %w", k, err)
-			}
+		return forEachJSON(bucket(tx, bucketSnoozes), "snooze", func(_ []byte, z Snooze) {
 			if includeExpired || z.Active(now) {
 				out = append(out, z)
 			}
-			return nil
 		})
 	})
 	if err != nil {
@@ -133,15 +127,10 @@ func (s *Store) PruneSnoozes(ctx context.Context) ([]Snooze, error) {
 	var pruned []Snooze
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketSnoozes)
-		err := b.ForEach(func(k, v []byte) error {
-			var z Snooze
-			if err := json.Unmarshal(v, &z); err != nil {
-				return fmt.Errorf("decode snooze %q: %w", k, err)
-			}
+		err := forEachJSON(b, "snooze", func(_ []byte, z Snooze) {
 			if !z.Active(now) {
 				pruned = append(pruned, z)
 			}
-			return nil
 		})
 		if err != nil {
 			return err

@@ -341,5 +341,22 @@ func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
 	return true, nil
 }
 
+// forEachJSON passes each value of b, decoded, to fn with its key; none when
+// b is nil (a bucket no write has made yet). A value that does not decode
+// stops the walk with an error naming what it was and its key.
+func forEachJSON[T any](b *bolt.Bucket, what string, fn func(k []byte, v T)) error {
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return fmt.Errorf("decode %s %q: %w", what, k, err)
+		}
+		fn(k, x)
+		return nil
+	})
+}
+
 // bucket returns a bucket that migrations guarantee to exist.
 func bucket(tx *bolt.Tx, name string) *bolt.Bucket { return tx.Bucket([]byte(name)) }
