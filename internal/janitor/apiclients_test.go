@@ -18,7 +18,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
-	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/secret"
@@ -555,17 +554,7 @@ func TestAPIClientNoticeToTheAPIClientReceivers(t *testing.T) {
       webhook: {urlEnv: HOOK_URL, hmacSecretEnv: HOOK_KEY}
   apiClients: [iam-team]
 `)
-	hook := notifytest.NewReceiver(t, "/hooks/"+hookPathSecret, hookHMACKey, c.clock.Now)
-	getenv := func(k string) string { return map[string]string{"HOOK_URL": hook.URL(), "HOOK_KEY": hookHMACKey}[k] }
-	ns, err := notify.Build(notify.Config{Receivers: []notify.Receiver{{Name: "iam-team", Webhook: &notify.WebhookConfig{URLEnv: "HOOK_URL", HMACSecretEnv: "HOOK_KEY"}}}},
-		notify.Deps{Logger: c.logger, Getenv: getenv, Clock: c.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := notify.NewDispatcher(notify.DispatcherOptions{Notifiers: ns, Outbox: c.store, Logger: c.logger, Clock: c.clock.Now, Sleep: noSleep})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hook, d := iamTeamDispatcher(t, c)
 	run := func() {
 		t.Helper()
 		if _, err := c.env.engine(func(o *janitor.Options) {

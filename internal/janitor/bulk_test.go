@@ -143,10 +143,7 @@ func TestHostileBulkUpdatePartialAnswer(t *testing.T) {
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpBulkUpdateTokens, Status: 200, Body: body, Apply: true})
 
 	res, err := eng.Execute(context.Background(), pl)
-	var failed *janitor.ActionsFailedError
-	if !errors.As(err, &failed) || failed.Failed != 2 {
-		t.Fatalf("err = %v, want 2 failed actions", err)
-	}
+	requireActionsFailed(t, err, 2)
 	byID := map[string]janitor.ItemResult{}
 	for _, r := range res.Items {
 		byID[r.Item.TokenID] = r
@@ -187,10 +184,7 @@ func TestHostileBulkUpdateRefused(t *testing.T) {
 	ids := e.addStale("r", 2, 1)
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpBulkUpdateTokens, Status: 403})
 	res, err := e.engine().Run(context.Background())
-	var failed *janitor.ActionsFailedError
-	if !errors.As(err, &failed) || failed.Failed != 2 {
-		t.Fatalf("err = %v, want 2 failed", err)
-	}
+	requireActionsFailed(t, err, 2)
 	for _, r := range res.Items {
 		if r.Outcome != janitor.OutcomeFailed || r.Status != 403 {
 			t.Errorf("%+v", r)

@@ -52,6 +52,15 @@ func newClientGraceEnv(t *testing.T, mode string) *clientGraceEnv {
 	t.Helper()
 	c := newClientEnv(t, "enforce")
 	c.cfg = c.parseConfig(strings.ReplaceAll(clientGraceConfig, "%s", mode))
+	hook, d := iamTeamDispatcher(t, c)
+	return &clientGraceEnv{clientEnv: c, hook: hook, d: d}
+}
+
+// iamTeamDispatcher is the iam-team webhook receiver (the notify.apiClients
+// receiver of the configs here) and a dispatcher over c's outbox, as serve
+// wires them.
+func iamTeamDispatcher(t *testing.T, c *clientEnv) (*notifytest.Receiver, *notify.Dispatcher) {
+	t.Helper()
 	hook := notifytest.NewReceiver(t, "/hooks/"+hookPathSecret, hookHMACKey, c.clock.Now)
 	getenv := func(k string) string { return map[string]string{"HOOK_URL": hook.URL(), "HOOK_KEY": hookHMACKey}[k] }
 	ns, err := notify.Build(notify.Config{Receivers: []notify.Receiver{{Name: "iam-team", Webhook: &notify.WebhookConfig{URLEnv: "HOOK_URL", HMACSecretEnv: "HOOK_KEY"}}}},
@@ -63,7 +72,7 @@ func newClientGraceEnv(t *testing.T, mode string) *clientGraceEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &clientGraceEnv{clientEnv: c, hook: hook, d: d}
+	return hook, d
 }
 
 func (g *clientGraceEnv) engine() *janitor.Engine {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -196,6 +197,16 @@ const day = 24 * time.Hour
 func (e *env) mutations() []idnsim.Request { return idnsim.Mutations(e.sim.Requests()) }
 
 // requireNoMutations fails when the tenant saw any mutating request.
+// requireActionsFailed: the run failed with an *ActionsFailedError counting
+// exactly n failed actions.
+func requireActionsFailed(t testing.TB, err error, n int) {
+	t.Helper()
+	var failed *janitor.ActionsFailedError
+	if !errors.As(err, &failed) || failed.Failed != n {
+		t.Fatalf("err = %v, want %d failed actions", err, n)
+	}
+}
+
 func (e *env) requireNoMutations() {
 	e.t.Helper()
 	if m := e.mutations(); len(m) > 0 {

@@ -132,10 +132,7 @@ func TestHostileDeleteRedirectedToOwnPAT(t *testing.T) {
 	})
 
 	res, err := e.engine().Run(context.Background())
-	var failed *janitor.ActionsFailedError
-	if !errors.As(err, &failed) || failed.Failed != len(ids) {
-		t.Fatalf("Run: %v; want all %d actions failed", err, len(ids))
-	}
+	requireActionsFailed(t, err, len(ids))
 	for _, r := range h.requests() {
 		if r.Method == http.MethodDelete && strings.HasSuffix(r.Path, "/"+own) {
 			t.Errorf("DELETE of the own PAT was sent: %+v", r)
@@ -183,10 +180,7 @@ func TestHostileDeleteRedirectedToGET204(t *testing.T) {
 	})
 
 	_, err := e.engine().Run(context.Background())
-	var failed *janitor.ActionsFailedError
-	if !errors.As(err, &failed) || failed.Failed != len(ids) {
-		t.Fatalf("Run: %v; want all %d actions failed", err, len(ids))
-	}
+	requireActionsFailed(t, err, len(ids))
 	for _, r := range h.requests() {
 		if r.Path == "/landing" {
 			t.Errorf("the redirect was followed: %+v", r)
