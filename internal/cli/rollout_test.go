@@ -148,7 +148,7 @@ func journalRecords(t *testing.T, path string) []audit.Record {
 	t.Helper()
 	var recs []audit.Record
 	if _, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(r audit.Record) error { recs = append(recs, r); return nil }}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("audit verify %s: %v", path, err)
 	}
 	return recs
 }

@@ -115,17 +115,13 @@ func TestServeApprovals(t *testing.T) {
 	}
 }
 
-// wantDeleted: the changes the tenant received name exactly ids, one each
-// (the plan's deletes).
+// wantDeleted: the tenant received exactly one DELETE of each of ids (the
+// plan's) and no other change.
 func wantDeleted(t *testing.T, e *serveEnv, ids []string) {
 	t.Helper()
-	var deleted []string
-	for _, m := range idnsim.Mutations(e.sim.Requests()) {
-		deleted = append(deleted, strings.TrimPrefix(m.Path, "/v3/personal-access-tokens/"))
-	}
-	sort.Strings(deleted)
-	if strings.Join(deleted, ",") != strings.Join(ids, ",") {
-		t.Fatalf("deleted %v, want exactly the plan's %v", deleted, ids)
+	reqs := e.sim.Requests()
+	if deleted := deletedIDs(reqs); len(idnsim.Mutations(reqs)) != len(ids) || strings.Join(deleted, ",") != strings.Join(ids, ",") {
+		t.Fatalf("deleted %v (of %d changes), want exactly the plan's %v", deleted, len(idnsim.Mutations(reqs)), ids)
 	}
 }
 
@@ -224,9 +220,7 @@ func TestServeApplyApprovedImmediatelyFromDirectory(t *testing.T) {
 	if settled, result := moveApproved(t, plans, planFile, "reviewed.json"); settled != "applied" {
 		t.Fatalf("the plan dropped in approved/ went to %s/: %s", settled, result)
 	}
-	if m := idnsim.Mutations(e.sim.Requests()); len(m) != len(stale) {
-		t.Fatalf("sent %v, want the %d deletes of the plan", m, len(stale))
-	}
+	wantDeleted(t, e, stale)
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -353,8 +353,8 @@ func actions(policy, action, outcome string) string {
 func journalKinds(t *testing.T, path string) map[audit.Kind]int {
 	t.Helper()
 	kinds := map[audit.Kind]int{}
-	if _, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(r audit.Record) error { kinds[r.Kind]++; return nil }}); err != nil {
-		t.Fatalf("audit verify %s: %v", path, err)
+	for _, r := range journalRecords(t, path) {
+		kinds[r.Kind]++
 	}
 	return kinds
 }
