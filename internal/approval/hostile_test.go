@@ -56,3 +56,17 @@ func TestHostileOneReviewerTwoPrincipalSpellings(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A revoked keys file whose one line (a key with a long comment) fills the
+// whole 1 MiB an approvals file may have: the line reader stopped at it
+// without a word, so the file loaded with no key revoked and the key's
+// signatures went on counting. The file must be refused, naming it.
+func TestHostileRevokedKeyLineFillsTheFile(t *testing.T) {
+	dave := newReviewer(t, "dave", "ed25519")
+	line := dave.authKey + " " + strings.Repeat("x", maxFileBytes-len(dave.authKey)-1)
+	revoked := writeFile(t, t.TempDir(), "revoked", line)
+	rk, err := LoadRevokedKeys(revoked)
+	if err == nil || !strings.Contains(err.Error(), revoked) {
+		t.Fatalf("LoadRevokedKeys = %+v, %v; want an error naming %s (dave's key left unrevoked)", rk, err, revoked)
+	}
+}
