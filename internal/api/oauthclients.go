@@ -121,38 +121,15 @@ func (c *Client) SetOAuthClientEnabled(ctx context.Context, id string, enabled b
 	if id == "" {
 		return apiclient.Client{}, errors.New("api: patch_oauth_client: empty id")
 	}
-	body, err := json.Marshal(EnabledPatch(enabled))
-	if err != nil {
-		return apiclient.Client{}, fmt.Errorf("api: patch_oauth_client %s: %w", id, err)
-	}
-	var out apiclient.Client
-	err = c.do(ctx, &call{
-		op:          OpPatchOAuthClient,
-		method:      http.MethodPatch,
-		path:        OAuthClientPath(id),
-		body:        body,
-		contentType: contentTypeJSONPatch,
-		replayable:  true,
-		want:        http.StatusOK,
-		decode: func(r io.Reader) error {
-			var got apiclient.Client
-			if err := decodeOne(r, &got); err != nil {
-				return err
-			}
-			switch {
-			case !pat.SameID(got.ID, id): // invariant 9: ids compare without regard to case
-				return fmt.Errorf("the answer describes API client %q, not %q", got.ID, id)
-			case got.Enabled == nil || *got.Enabled != enabled:
-				return fmt.Errorf("the answer does not show enabled %t", enabled)
-			}
-			out = got
-			return nil
-		},
+	return patchOne(ctx, c, OpPatchOAuthClient, id, OAuthClientPath(id), EnabledPatch(enabled), func(got *apiclient.Client) error {
+		switch {
+		case !pat.SameID(got.ID, id): // invariant 9: ids compare without regard to case
+			return fmt.Errorf("the answer describes API client %q, not %q", got.ID, id)
+		case got.Enabled == nil || *got.Enabled != enabled:
+			return fmt.Errorf("the answer does not show enabled %t", enabled)
+		}
+		return nil
 	})
-	if err != nil {
-		return apiclient.Client{}, err
-	}
-	return out, nil
 }
 
 // decodeLimited decodes one JSON document of at most max bytes into v and

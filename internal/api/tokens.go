@@ -177,25 +177,37 @@ func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (
 			return pat.Token{}, fmt.Errorf("api: patch_token %s: operation %d: %w", id, i, err)
 		}
 	}
+	return patchOne(ctx, c, OpPatchToken, id, c.tokenPath(id), ops, func(got *pat.Token) error {
+		return confirmPatch(id, ops, got)
+	})
+}
+
+// patchOne sends ops as a JSON Patch (a token's or an API client's) and
+// returns the one object of the 200 answer once check accepts it; check's
+// error makes the answer malformed, or unconfirmed as an *unconfirmedError.
+// Every operation of the closed set is a replace, so the request is
+// repeated after an ambiguous failure. Each attempt decodes into a fresh
+// value: nothing of a refused answer is kept.
+func patchOne[T any](ctx context.Context, c *Client, op, id, path string, ops []pat.PatchOp, check func(*T) error) (T, error) {
+	var out T
 	body, err := json.Marshal(ops)
 	if err != nil {
-		return pat.Token{}, fmt.Errorf("api: patch_token %s: encoding the patch: %w", id, err)
+		return out, fmt.Errorf("api: %s %s: encoding the patch: %w", op, id, err)
 	}
-	var out pat.Token
 	err = c.do(ctx, &call{
-		op:          OpPatchToken,
+		op:          op,
 		method:      http.MethodPatch,
-		path:        c.tokenPath(id),
+		path:        path,
 		body:        body,
 		contentType: contentTypeJSONPatch,
 		replayable:  true,
 		want:        http.StatusOK,
 		decode: func(r io.Reader) error {
-			var got pat.Token
+			var got T
 			if err := decodeOne(r, &got); err != nil {
 				return err
 			}
-			if err := confirmPatch(id, ops, &got); err != nil {
+			if err := check(&got); err != nil {
 				return err
 			}
 			out = got
@@ -203,7 +215,8 @@ func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (
 		},
 	})
 	if err != nil {
-		return pat.Token{}, err
+		var zero T
+		return zero, err
 	}
 	return out, nil
 }
