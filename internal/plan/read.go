@@ -461,15 +461,6 @@ func strictDecode(data []byte, v any) error {
 	return nil
 }
 
-// decodeValue parses one JSON value the way strictDecode does.
-func decodeValue(b []byte) (any, error) {
-	var v any
-	if err := strictDecode(b, &v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 type trailingError struct{ offset int64 }
 
 func (e *trailingError) Error() string { return "trailing data after the JSON value" }

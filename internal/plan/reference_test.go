@@ -356,56 +356,6 @@ func randomTimePtr(rng *rand.Rand) *time.Time {
 	return &t
 }
 
-func randomValue(rng *rand.Rand, depth int) any {
-	type st struct {
-		Z string  `json:"z"`
-		A float64 `json:"a"`
-		M any     `json:"m,omitempty"`
-	}
-	switch rng.IntN(14) {
-	case 0:
-		return nil
-	case 1:
-		return randomString(rng)
-	case 2:
-		return rng.IntN(2) == 0
-	case 3:
-		return randomStrings(rng)
-	case 4:
-		return randomTime(rng)
-	case 5:
-		return randomTimePtr(rng)
-	case 6:
-		return json.Number(fmt.Sprint(rng.IntN(1e6)))
-	case 7:
-		return rng.Int64()
-	case 8:
-		return rng.Float64() * 1e25
-	case 9:
-		return json.RawMessage("null")
-	case 10:
-		return json.RawMessage(" { \"b\" : [1, 2.50, \"<\"], \"a\": null } ")
-	}
-	if depth > 2 {
-		return randomString(rng)
-	}
-	switch rng.IntN(3) {
-	case 0:
-		m := map[string]any{}
-		for range rng.IntN(4) {
-			m[randomString(rng)] = randomValue(rng, depth+1)
-		}
-		return m
-	case 1:
-		var l []any
-		for range rng.IntN(4) {
-			l = append(l, randomValue(rng, depth+1))
-		}
-		return l
-	}
-	return st{Z: randomString(rng), A: rng.Float64(), M: randomValue(rng, depth+1)}
-}
-
 func randomItem(rng *rand.Rand) Item {
 	it := Item{
 		TokenID: randomString(rng), TokenName: randomString(rng), OwnerID: randomString(rng), OwnerName: randomString(rng),
