@@ -165,7 +165,7 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	opts := janitor.Options{
 		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),
 		APIVersion: conn.client.Version(), ClientID: conn.client.ClientID(),
-		Journal: journal, Pending: pending, Logger: log,
+		Journal: journal, Logger: log,
 	}
 	if err := withState(&opts, cfg, st, notifiers, nil, log); err != nil {
 		return err

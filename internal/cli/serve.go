@@ -2,12 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
-	"sync"
 	"syscall"
 	"time"
 
@@ -133,7 +130,6 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 	var (
 		journal janitor.Journal
 		held    *audit.Journal
-		pending *pendingIntents
 		closeJ  = func() {}
 		inbox   *approvalInbox
 	)
@@ -171,7 +167,6 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		closeJ = func() { _ = j.Close() }
 		held = j
 		journal = j
-		pending = &pendingIntents{journal: j, recs: recs}
 		if len(recs) > 0 {
 			log.Warn("the journal holds intents without an outcome (an earlier run was interrupted); the next run resolves them against a fresh listing",
 				zap.Int("intents", len(recs)), zap.String("journal", jpath))
@@ -203,7 +198,7 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 			if err != nil {
 				return nil, err
 			}
-			r := &engineRunner{client: conn.client, journal: journal, pending: pending,
+			r := &engineRunner{client: conn.client, journal: journal,
 				metrics: m, log: engineLog, openState: g.runState, inbox: inbox}
 			if held != nil {
 				r.held, r.anchorKey = held, g.journalKey(held.Path())
@@ -294,7 +289,6 @@ func reloadSignals(ctx context.Context) <-chan struct{} {
 type engineRunner struct {
 	client  *api.Client
 	journal janitor.Journal // nil under --dry-run: nothing is mutated
-	pending *pendingIntents // nil under --dry-run
 	// held is the journal (nil under --dry-run), checked at the start of
 	// every run and anchored in the run's state store under anchorKey.
 	held      *audit.Journal
@@ -325,10 +319,6 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 			r.metrics.ObserveRun(janitor.RunFailed, time.Now(), time.Since(started))
 		}
 	}()
-	var pend []audit.Record
-	if r.pending != nil {
-		pend = r.pending.get()
-	}
 	var st *state.Store
 	if r.openState != nil {
 		var err error
@@ -369,7 +359,7 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 	opts := janitor.Options{
 		Config: cfg, Tenant: r.client, TenantURL: r.client.BaseURL(),
 		APIVersion: r.client.Version(), ClientID: r.client.ClientID(),
-		Journal: r.journal, Pending: pend, Metrics: r.metrics, Logger: r.log,
+		Journal: r.journal, Metrics: r.metrics, Logger: r.log,
 	}
 	switch {
 	case r.journal != nil:
@@ -384,50 +374,20 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 	}
 	if r.inbox != nil && r.journal != nil {
 		opts.SaveForApproval = r.inbox.save
-		if r.approvals != nil {
-			newEngine := func() (*janitor.Engine, error) {
-				o := opts
-				if r.pending != nil {
-					o.Pending = r.pending.get()
-				}
-				return janitor.New(o)
-			}
-			done := func(res *janitor.Result, err error) {
-				if r.pending != nil {
-					if uerr := r.pending.update(res, err); uerr != nil {
-						r.log.Error("rescan the journal for open intents", zap.Error(uerr))
-					}
-				}
-			}
-			r.inbox.applyApproved(ctx, cfg, newEngine, done)
-			if r.pending != nil {
-				opts.Pending = r.pending.get()
-			}
-		}
 	}
+	// One engine for the approved plans and the scheduled run: each of them
+	// reads from the journal the intents still open (an interrupted
+	// process's, or those a failed or panicked run of this one left), so
+	// nothing is carried here from run to run.
 	eng, err := janitor.New(opts)
 	if err != nil {
 		return nil, err
 	}
-	if r.pending != nil {
-		defer func() {
-			// A panic (recovered by the daemon's guard) may have left
-			// intents open: read them from the journal before the next run.
-			if p := recover(); p != nil {
-				if err := r.pending.rescan(); err != nil {
-					r.log.Error("rescan the journal for open intents", zap.Error(err))
-				}
-				panic(p)
-			}
-		}()
+	if r.inbox != nil && r.journal != nil && r.approvals != nil {
+		r.inbox.applyApproved(ctx, cfg, eng)
 	}
 	engineRan = true
 	res, runErr := eng.Run(ctx)
-	if r.pending != nil {
-		if err := r.pending.update(res, runErr); err != nil {
-			r.log.Error("rescan the journal for open intents", zap.Error(err))
-		}
-	}
 	return reportOf(res), runErr
 }
 
@@ -459,58 +419,6 @@ func reportOf(res *janitor.Result) *daemon.RunReport {
 	}
 	rep.APIClients = clientCountsOf(res) // apiclients.go
 	return rep
-}
-
-// pendingIntents are the journal's intents without an outcome, carried from
-// run to run: the first run after a crash resolves them (the engine's
-// resolveInterrupted), and the daemon must not hand them to every later run
-// again. When a run failed to write the journal, its own intents may lack
-// outcomes; they are then taken afresh from the journal rather than guessed
-// at.
-type pendingIntents struct {
-	mu      sync.Mutex
-	journal *audit.Journal
-	recs    []audit.Record
-}
-
-func (p *pendingIntents) get() []audit.Record {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.recs)
-}
-
-func (p *pendingIntents) update(res *janitor.Result, runErr error) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var jerr *janitor.JournalError
-	if errors.As(runErr, &jerr) {
-		return p.rescanLocked()
-	}
-	if res == nil {
-		return nil
-	}
-	for _, rec := range res.Recovered {
-		p.recs = slices.DeleteFunc(p.recs, func(r audit.Record) bool { return r.Seq == rec.Intent.Seq })
-	}
-	return nil
-}
-
-func (p *pendingIntents) rescan() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.rescanLocked()
-}
-
-// rescanLocked takes the open intents the journal keeps as it appends (not
-// a read of the file: after a failure the file may not be trustworthy, and
-// the journal knows what it wrote).
-func (p *pendingIntents) rescanLocked() error {
-	recs, err := p.journal.OpenIntents()
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", p.journal.Path(), err)
-	}
-	p.recs = recs
-	return nil
 }
 
 // Compile-time check: the engine's metrics and the daemon's are one object.

@@ -188,14 +188,14 @@ func (a *approvalInbox) prune() {
 
 // applyApproved applies each signed plan of approved/ whose policies this
 // run's schedule governs (a plan is re-decided with its own policies), and
-// moves it to applied/ or rejected/ with what became of it. newEngine builds
-// a fresh engine per plan: an engine carries one run's pending intents.
+// moves it to applied/ or rejected/ with what became of it, with the run's
+// engine (each ApplyPlan reads the intents still open from the journal).
 //
 // The allowed signers and revoked keys files are read again for every run
 // that applies plans: only the config file's change reloads the daemon, and
 // revoking a key must take effect before the next plan signed with it is
 // applied. A file that no longer loads applies nothing (the plans wait).
-func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, newEngine func() (*janitor.Engine, error), done func(*janitor.Result, error)) {
+func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, eng *janitor.Engine) {
 	files, err := a.dir.ApprovedPlans()
 	if err != nil {
 		a.log.Error("read the approved plans", zap.Error(err))
@@ -224,7 +224,7 @@ func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, n
 			// once its signature file is there (move the .sig in first).
 			continue
 		}
-		result, reason, detail, settle := a.applyOne(ctx, cfg, pol, f, newEngine, done)
+		result, reason, detail, settle := a.applyOne(ctx, cfg, pol, f, eng)
 		if !settle {
 			continue
 		}
@@ -251,7 +251,7 @@ func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, n
 // applyOne returns what became of one approved plan; settle is false when
 // the plan stays in approved/ (another schedule's, or a failure that the next
 // run may not have).
-func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *approval.Policy, f string, newEngine func() (*janitor.Engine, error), done func(*janitor.Result, error)) (result, reason, detail string, settle bool) {
+func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *approval.Policy, f string, eng *janitor.Engine) (result, reason, detail string, settle bool) {
 	rejected := func(reason string, err error) (string, string, string, bool) {
 		return metrics.PlanRejected, reason, err.Error(), true
 	}
@@ -259,25 +259,16 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 	if err != nil {
 		// Journaled like every refused plan: its signatures may be valid,
 		// and an auditor asks what became of it.
-		if eng, eerr := newEngine(); eerr == nil {
-			ref := audit.PlanRef{File: f}
-			if data != nil {
-				ref.FileSHA256 = fileDigest(data)
-			}
-			if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {
-				a.log.Error("journal the refused plan", zap.Error(jerr))
-			}
-		} else {
-			a.log.Error("build the engine to journal an unreadable plan", zap.String("plan", f), zap.Error(eerr))
+		ref := audit.PlanRef{File: f}
+		if data != nil {
+			ref.FileSHA256 = fileDigest(data)
+		}
+		if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {
+			a.log.Error("journal the refused plan", zap.Error(jerr))
 		}
 		return rejected(metrics.PlanReasonUnreadable, err)
 	}
 	if !governs(cfg, p) {
-		return "", "", "", false
-	}
-	eng, err := newEngine()
-	if err != nil {
-		a.log.Error("build the engine for an approved plan", zap.String("plan", f), zap.Error(err))
 		return "", "", "", false
 	}
 	ref, aerr := planRef(pol, f, data, p, a.now())
@@ -291,7 +282,6 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 		return rejected(metrics.PlanReasonSignatures, aerr)
 	}
 	res, err := eng.ApplyPlan(ctx, p, janitor.ApplyOptions{Plan: &ref})
-	done(res, err)
 	switch {
 	case refusedPlan(err) && (res == nil || nothingSent(res)):
 		if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {

@@ -28,7 +28,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/daemon"
 	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
-	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
@@ -651,39 +650,5 @@ func TestServeOverlappingSchedulesNeverRunConcurrently(t *testing.T) {
 	}
 	if len(lists) < 3 {
 		t.Errorf("only %d listings: too few runs to show anything", len(lists))
-	}
-}
-
-// TestPendingIntentsCarriedAcrossRuns: intents a run resolved are not handed
-// to the next run again; a journal failure rereads them from the journal.
-func TestPendingIntentsCarriedAcrossRuns(t *testing.T) {
-	path := filepath.Join(t.TempDir(), JournalFile)
-	j, err := audit.Open(path, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = j.Close() }()
-	var open []audit.Record
-	for _, id := range []string{"t1", "t2"} {
-		r, err := j.Append(context.Background(), audit.Record{Kind: audit.KindIntent, RunID: "r0", Policy: "p", TokenID: id,
-			Before: &pat.Token{ID: id, Name: id}, Request: &audit.Request{Method: "DELETE", Path: "/v3/personal-access-tokens/" + id}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		open = append(open, r)
-	}
-	p := &pendingIntents{journal: j, recs: slices.Clone(open)}
-	if err := p.update(&janitor.Result{Recovered: []janitor.Recovered{{Intent: open[0]}}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := p.get(); len(got) != 1 || got[0].TokenID != "t2" {
-		t.Fatalf("pending after t1 was resolved: %+v", got)
-	}
-	// A run that could not write the journal: the journal is the truth.
-	if err := p.update(nil, &janitor.JournalError{Err: errors.New("disk full")}); err != nil {
-		t.Fatal(err)
-	}
-	if got := p.get(); len(got) != 2 {
-		t.Errorf("after a rescan: %d open intents, want the journal's 2", len(got))
 	}
 }

@@ -402,7 +402,7 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 		block(OutcomeBlocked, gerr.Error())
 		return &ClientsError{Err: gerr}
 	case len(cr.work) == 0:
-		return e.recoverClients(ctx, cr, res)
+		return e.recoverClients(ctx, cr, pl.clientPending, res)
 	case errors.As(runErr, &jerr), errors.As(runErr, &serr), ctx.Err() != nil:
 		block(OutcomeNotStarted, "not started: the run stopped")
 		return nil
@@ -425,7 +425,7 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 		block(OutcomeNotStarted, "not started: the journal could not be written: "+err.Error())
 		return &ClientsError{Err: &JournalError{Err: err}}
 	}
-	if err := e.recoverClients(ctx, cr, res); err != nil {
+	if err := e.recoverClients(ctx, cr, pl.clientPending, res); err != nil {
 		block(OutcomeNotStarted, "not started: "+err.Error())
 		return err
 	}
@@ -641,8 +641,8 @@ func (pl *Planned) ClientsError() error { return pl.clientsErr() }
 
 // clientListings are the API client listing calls of a Plan: the config's,
 // or every client when interrupted API client intents wait to be resolved.
-func (e *Engine) clientListings(now time.Time) []pat.Listing {
-	if len(e.clientPending) > 0 && len(e.cfg.ClientPolicies) > 0 {
+func (e *Engine) clientListings(now time.Time, pending []audit.Record) []pat.Listing {
+	if len(pending) > 0 && len(e.cfg.ClientPolicies) > 0 {
 		return []pat.Listing{{Kind: pat.ListAll}}
 	}
 	return e.cfg.ClientListings(now)
@@ -674,8 +674,8 @@ func clientIntents(rs []audit.Record) []audit.Record {
 // as recover does for tokens: the client is gone, or still listed and
 // decided afresh by this run. It needs an unfiltered listing (clientListings
 // asks for one while intents are pending).
-func (e *Engine) recoverClients(ctx context.Context, cr *clientRun, res *Result) error {
-	if len(e.clientPending) == 0 || e.journal == nil || cr.err != nil {
+func (e *Engine) recoverClients(ctx context.Context, cr *clientRun, pending []audit.Record, res *Result) error {
+	if len(pending) == 0 || e.journal == nil || cr.err != nil {
 		return nil
 	}
 	unfiltered := slices.ContainsFunc(cr.section.Listings, func(l plan.Listing) bool { return l.Filter == "" })
@@ -683,7 +683,7 @@ func (e *Engine) recoverClients(ctx context.Context, cr *clientRun, res *Result)
 		return nil
 	}
 	jctx := context.WithoutCancel(ctx)
-	for _, in := range e.clientPending {
+	for _, in := range pending {
 		_, present := cr.byID[strings.ToLower(in.TokenID)]
 		status, note := StatusPresentAfterCrash, "interrupted API client intent resolved by run "+res.RunID+": client still listed; decided afresh"
 		if !present {
@@ -696,7 +696,6 @@ func (e *Engine) recoverClients(ctx context.Context, cr *clientRun, res *Result)
 			return &ClientsError{Err: &JournalError{Err: err}}
 		}
 	}
-	e.clientPending = nil
 	return nil
 }
 

@@ -180,6 +180,10 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err := e.checkApprovals(saved, opts.Plan); err != nil {
 		return nil, err
 	}
+	pending, clientPending, err := e.openIntents()
+	if err != nil {
+		return nil, err
+	}
 	inv, err := e.inventory(ctx, []pat.Listing{{Kind: pat.ListAll}}, e.cfg.Tenant.Unpaged)
 	if err != nil {
 		return nil, err
@@ -283,7 +287,8 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		ref = *opts.Plan
 	}
 	ref.PlanHash = saved.PlanHash
-	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart, planRef: &ref}
+	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart, planRef: &ref,
+		pending: pending, clientPending: clientPending}
 	if len(opts.Accept) > 0 {
 		pl.accepted = map[string]int{}
 		for _, a := range opts.Accept {

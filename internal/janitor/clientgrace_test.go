@@ -78,7 +78,6 @@ func iamTeamDispatcher(t *testing.T, c *clientEnv) (*notifytest.Receiver, *notif
 func (g *clientGraceEnv) engine() *janitor.Engine {
 	return g.env.engine(func(o *janitor.Options) {
 		o.ClientID, o.ClientState, o.ClientMarks, o.Notify = cOwn, g.store, g.store, g.d
-		o.Pending = g.journal.Pending()
 	})
 }
 

@@ -61,6 +61,9 @@ type Planned struct {
 	// clients is the API client part (apiclients.go), nil without
 	// apiClients policies.
 	clients *clientRun
+	// pending and clientPending are the journal's open intents when the
+	// run began, by resource: Execute resolves them (recover.go).
+	pending, clientPending []audit.Record
 }
 
 // Blocking returns the plan's tripped guardrails that stop the run: every
@@ -94,6 +97,10 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	ctx, cancel := e.runContext(ctx)
 	defer cancel()
 	now := e.now()
+	pending, clientPending, err := e.openIntents()
+	if err != nil {
+		return nil, err
+	}
 	listings := e.cfg.Listings(now)
 	hasAll := slices.ContainsFunc(listings, func(l pat.Listing) bool { return l.Kind == pat.ListAll })
 	// maxActionsPercent is a share of the whole population, which only an
@@ -103,7 +110,7 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	// returns every token the filtered ones would.
 	// Without token policies (a schedule of apiClients policies only) there
 	// is no token share to count.
-	if !hasAll && ((e.cfg.Limits.MaxActionsPercent > 0 && len(e.cfg.Policies) > 0) || len(e.pending) > 0) {
+	if !hasAll && ((e.cfg.Limits.MaxActionsPercent > 0 && len(e.cfg.Policies) > 0) || len(pending) > 0) {
 		listings = []pat.Listing{{Kind: pat.ListAll}}
 	}
 	inv, err := e.inventory(ctx, listings, e.cfg.Tenant.Unpaged)
@@ -120,13 +127,14 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 
 	pl := e.decide(inv, now)
 	pl.Owners = inv.owners
+	pl.pending, pl.clientPending = pending, clientPending
 	if e.owners != nil && !needOwners {
 		items := pl.Plan.Items
 		if pl.Owners, err = e.lookupOwners(ctx, ownerIDs(len(items), func(i int) string { return items[i].OwnerID })); err != nil {
 			return nil, err
 		}
 	}
-	if err := e.planClients(ctx, pl, now, e.clientListings(now)); err != nil {
+	if err := e.planClients(ctx, pl, now, e.clientListings(now, clientPending)); err != nil {
 		return nil, err
 	}
 	e.observePlan(pl)

@@ -351,7 +351,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 	// of every approval. (When API clients have work, their run-start names
 	// the plan.)
 	signed := pl.planRef != nil && len(pl.planRef.Approvals) > 0 && (pl.clients == nil || len(pl.clients.work) == 0)
-	if len(pl.work) == 0 && len(e.pending) == 0 && (!signed || e.journal == nil) {
+	if len(pl.work) == 0 && len(pl.pending) == 0 && (!signed || e.journal == nil) {
 		log.Info("nothing to do", zap.Int("items", len(pl.Plan.Items)))
 		return finish(RunSuccess, nil)
 	}
@@ -374,7 +374,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 		log.Error("journal unwritable, nothing changed", zap.Error(err))
 		return finish(RunFailed, jerr)
 	}
-	if err := e.resolveInterrupted(jctx, res, pl.Inventory, log); err != nil {
+	if err := e.resolveInterrupted(jctx, res, pl, log); err != nil {
 		jerr := &JournalError{Err: err}
 		block(OutcomeNotStarted, jerr.Error())
 		return finish(RunFailed, jerr)

@@ -138,7 +138,7 @@ func (e *env) engine(mod ...func(*janitor.Options)) *janitor.Engine {
 	e.t.Helper()
 	o := janitor.Options{
 		Config: e.cfg, Tenant: e.client, TenantURL: e.url, APIVersion: e.client.Version(),
-		ClientID: e.admin.ClientID, Journal: e.journal, Pending: e.journal.Pending(),
+		ClientID: e.admin.ClientID, Journal: e.journal,
 		Logger: e.logger, Now: e.clock.Now,
 	}
 	for _, m := range mod {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,25 @@ func (m *memJournal) Append(_ context.Context, r audit.Record) (audit.Record, er
 	r.Seq = int64(len(m.recs) + 1)
 	m.recs = append(m.recs, r)
 	return r, nil
+}
+
+// OpenIntents returns the intents no later outcome of the same run and
+// token closed (as audit.Journal keys them).
+func (m *memJournal) OpenIntents() ([]audit.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var open []audit.Record
+	for _, r := range m.recs {
+		switch r.Kind {
+		case audit.KindIntent:
+			open = append(open, r)
+		case audit.KindOutcome:
+			open = slices.DeleteFunc(open, func(in audit.Record) bool {
+				return in.RunID == r.RunID && in.TokenID == r.TokenID
+			})
+		}
+	}
+	return open, nil
 }
 
 var now = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)

@@ -382,6 +382,8 @@ func (f *failingJournal) Append(ctx context.Context, r audit.Record) (audit.Reco
 	return f.j.Append(ctx, r)
 }
 
+func (f *failingJournal) OpenIntents() ([]audit.Record, error) { return f.j.OpenIntents() }
+
 // Invariant 5: an unwritable journal leaves the tenant untouched, and a
 // journal failure mid-run stops further mutations.
 func TestInvariant5_JournalFirst(t *testing.T) {

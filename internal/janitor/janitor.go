@@ -30,8 +30,15 @@ type Tenant interface {
 // Journal is the append-only record of intents and outcomes; *audit.Journal
 // implements it. Append must be durable (fsynced) when it returns nil: the
 // engine sends a mutation only after its intent was appended.
+//
+// OpenIntents returns the intents without an outcome, in journal order: those
+// an interrupted process left, and those a run of this process could not
+// close (its journal failed, or it panicked). Every Plan and ApplyPlan asks
+// for them and resolves them against its fresh listing before it mutates
+// anything, so the journal, not the caller, carries them from run to run.
 type Journal interface {
 	Append(ctx context.Context, r audit.Record) (audit.Record, error)
+	OpenIntents() ([]audit.Record, error)
 }
 
 // Metrics receives the engine's counters; *metrics.Metrics implements it. The
@@ -97,15 +104,11 @@ type Options struct {
 	// ClientID is the id of the credential the engine runs as: it is never
 	// acted on (required).
 	ClientID string
-	// Journal is required by Execute and ApplyPlan, not by Plan.
+	// Journal is required by Execute and ApplyPlan, not by Plan. Its open
+	// intents (a crash mid-mutation) are read at the start of every Plan and
+	// ApplyPlan, which then lists unfiltered; the Execute that follows
+	// resolves them and says so in Result.Recovered.
 	Journal Journal
-	// Pending are the intents an earlier run journaled without an outcome (a
-	// crash mid-mutation), from (*audit.Journal).Pending; the first Execute
-	// or ApplyPlan resolves them against its fresh (then unfiltered) listing
-	// before it mutates anything, and says so in Result.Recovered. An Engine
-	// does not forget them after that: build a new Engine per run (it is
-	// cheap), with the intents that are still pending. Optional.
-	Pending []audit.Record
 	// Metrics is optional.
 	Metrics Metrics
 	// Logger is optional (no logging).
@@ -154,8 +157,11 @@ type Options struct {
 }
 
 // Engine runs inventories, decisions and mutations for one tenant and one
-// configuration. It holds no state between runs apart from what Options gave
-// it, so one Engine may serve many runs (the daemon builds a new one on reload).
+// configuration. It is immutable once New returns: what a run needs to know
+// of the runs before it (the open intents, the grace marks, the snoozes) it
+// reads from the journal and the stores Options gave it, so one Engine may
+// serve many runs, in turn (the daemon builds one per run because it opens
+// the state store per run).
 type Engine struct {
 	cfg        *policy.Config
 	tenant     Tenant
@@ -163,7 +169,6 @@ type Engine struct {
 	version    pat.APIVersion
 	clientID   string
 	journal    Journal
-	pending    []audit.Record
 	metrics    Metrics
 	log        *zap.Logger
 	now        func() time.Time
@@ -178,12 +183,10 @@ type Engine struct {
 	// saveForApproval is Options.SaveForApproval.
 	saveForApproval func(*plan.Plan) (string, error)
 	runTimeout      time.Duration // the config's runTimeout; 0: none
-	// clientState and clientPending serve the API client path
-	// (apiclients.go).
-	clientState   ClientState
-	clientPending []audit.Record
-	clientMarks   ClientMarkStore          // nil: no API client grace marks
-	clientGrace   map[string]time.Duration // apiClients policies with grace
+	// clientState serves the API client path (apiclients.go).
+	clientState ClientState
+	clientMarks ClientMarkStore          // nil: no API client grace marks
+	clientGrace map[string]time.Duration // apiClients policies with grace
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -220,7 +223,6 @@ func New(opts Options) (*Engine, error) {
 		version:         version,
 		clientID:        opts.ClientID,
 		journal:         opts.Journal,
-		pending:         tokenIntents(opts.Pending),
 		metrics:         opts.Metrics,
 		log:             opts.Logger,
 		now:             opts.Now,
@@ -234,10 +236,9 @@ func New(opts Options) (*Engine, error) {
 		saveForApproval: opts.SaveForApproval,
 		runTimeout:      opts.Config.RunTimeout,
 
-		clientState:   opts.ClientState,
-		clientPending: clientIntents(opts.Pending),
-		clientMarks:   opts.ClientMarks,
-		clientGrace:   clientGrace(opts.Config),
+		clientState: opts.ClientState,
+		clientMarks: opts.ClientMarks,
+		clientGrace: clientGrace(opts.Config),
 	}
 	if e.notifyTO <= 0 {
 		e.notifyTO = DefaultNotifyTimeout

@@ -40,8 +40,9 @@ const (
 // So a second run neither repeats a completed mutation wrongly nor loses one;
 // the outcome records written here only close the old intents so that the
 // next scan does not report them again.
-func (e *Engine) resolveInterrupted(ctx context.Context, res *Result, inv *Inventory, log *zap.Logger) error {
-	for _, in := range e.pending {
+func (e *Engine) resolveInterrupted(ctx context.Context, res *Result, pl *Planned, log *zap.Logger) error {
+	inv := pl.Inventory
+	for _, in := range pl.pending {
 		_, present := inv.Token(in.TokenID)
 		if !present && !inv.Unfiltered {
 			// Plan lists everything when intents are pending; if this run's
@@ -66,4 +67,19 @@ func (e *Engine) resolveInterrupted(ctx context.Context, res *Result, inv *Inven
 		res.Recovered = append(res.Recovered, Recovered{Intent: in, Gone: !present})
 	}
 	return nil
+}
+
+// openIntents reads the journal's open intents for a run, split by
+// resource: the token recovery must not read an API client id as a deleted
+// token. A journal that cannot say which intents are open fails the run
+// before anything is listed: a mutation it would record could bury them.
+func (e *Engine) openIntents() (tokens, clients []audit.Record, err error) {
+	if e.journal == nil {
+		return nil, nil, nil
+	}
+	recs, err := e.journal.OpenIntents()
+	if err != nil {
+		return nil, nil, &JournalError{Err: fmt.Errorf("read the open intents: %w", err)}
+	}
+	return tokenIntents(recs), clientIntents(recs), nil
 }
