@@ -165,11 +165,17 @@ func (d *demo) engine(cfg *policy.Config, journal *audit.Journal) (*janitor.Engi
 	if err != nil {
 		return nil, err
 	}
-	return janitor.New(janitor.Options{
+	opts := janitor.Options{
 		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),
 		APIVersion: conn.client.Version(), ClientID: conn.client.ClientID(), Logger: d.log,
-		Journal: journal, Metrics: d.metrics,
-	})
+		Metrics: d.metrics,
+	}
+	if journal != nil {
+		// Not a nil *audit.Journal in the interface: the engine asks a
+		// journal it was given for its open intents.
+		opts.Journal = journal
+	}
+	return janitor.New(opts)
 }
 
 func (d *demo) run(ctx context.Context, cfg *policy.Config) error {

@@ -216,6 +216,12 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("janitor: %w", err)
 	}
+	if j, ok := opts.Journal.(*audit.Journal); ok && j == nil {
+		// A nil *audit.Journal in the interface is no journal: Plan asks a
+		// journal for its open intents, and Execute refuses to mutate
+		// without one.
+		opts.Journal = nil
+	}
 	e := &Engine{
 		cfg:             opts.Config,
 		tenant:          opts.Tenant,
