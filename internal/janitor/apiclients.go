@@ -670,8 +670,9 @@ func clientIntents(rs []audit.Record) []audit.Record {
 	return out
 }
 
-// recoverClients closes the API client intents an interrupted run left open,
-// as recover does for tokens: the client is gone, or still listed and
+// recoverClients closes the API client intents an interrupted run left open
+// (pending, read from the journal by Plan or ApplyPlan), as
+// resolveInterrupted does for tokens: the client is gone, or still listed and
 // decided afresh by this run. It needs an unfiltered listing (clientListings
 // asks for one while intents are pending).
 func (e *Engine) recoverClients(ctx context.Context, cr *clientRun, pending []audit.Record, res *Result) error {
