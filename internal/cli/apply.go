@@ -186,7 +186,7 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 		if action := needsApproval(cfg, saved); action != "" && aerr != nil {
 			// A refused approval is journaled: an auditor sees the attempt,
 			// the plan it named and why it was refused.
-			runID, jerr := eng.JournalRefusal(ctx, ref, aerr)
+			runID, jerr := eng.JournalRefusal(ctx, janitor.RunInput{}, ref, aerr)
 			return &exitError{code: 1, err: errors.Join(fmt.Errorf("the plan holds %s actions and approvals are required for them (approvals.for); refused, nothing was changed (run %s): %w", action, runID, aerr), jerr)}
 		}
 		res, runErr = applySaved(ctx, g, o, eng, saved, planFile, &ref)
@@ -195,7 +195,7 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 			// journaled (as serve does), not only a refusal of its
 			// signatures: the auditor sees who approved what and why it
 			// was not carried out.
-			if _, jerr := eng.JournalRefusal(ctx, ref, runErr); jerr != nil {
+			if _, jerr := eng.JournalRefusal(ctx, janitor.RunInput{}, ref, runErr); jerr != nil {
 				runErr = errors.Join(runErr, jerr)
 			}
 		}

@@ -120,14 +120,26 @@ func buildNotifiers(cfg *policy.Config, log *zap.Logger) (map[string]notify.Noti
 // grace marks, and (with notifiers) a dispatcher over the store's outbox.
 // st may be nil (no store), m may be nil (no metrics).
 func withState(opts *janitor.Options, cfg *policy.Config, st *state.Store, ns map[string]notify.Notifier, m *metrics.Metrics, log *zap.Logger) error {
-	if st == nil {
-		return nil
+	in, err := stateInput(cfg, st, ns, m, log)
+	if err != nil {
+		return err
 	}
-	opts.Snoozes, opts.Marks = st, st
-	opts.ClientState = st // the API clients patjanitor disabled
-	opts.ClientMarks = st // the API client grace marks
+	opts.Snoozes, opts.Marks, opts.ClientState, opts.ClientMarks, opts.Notify = in.Snoozes, in.Marks, in.ClientState, in.ClientMarks, in.Notify
+	return nil
+}
+
+// stateInput is withState for a store opened per run (serve): the same
+// parts, as the run's input.
+func stateInput(cfg *policy.Config, st *state.Store, ns map[string]notify.Notifier, m *metrics.Metrics, log *zap.Logger) (janitor.RunInput, error) {
+	if st == nil {
+		return janitor.RunInput{}, nil
+	}
+	in := janitor.RunInput{Snoozes: st, Marks: st,
+		ClientState: st, // the API clients patjanitor disabled
+		ClientMarks: st, // the API client grace marks
+	}
 	if ns == nil {
-		return nil
+		return in, nil
 	}
 	do := notify.DispatcherOptions{Notifiers: ns, Outbox: st, Logger: log.Named("notify"), DigestInterval: cfg.Notify.DigestInterval}
 	if m != nil {
@@ -135,10 +147,10 @@ func withState(opts *janitor.Options, cfg *policy.Config, st *state.Store, ns ma
 	}
 	d, err := notify.NewDispatcher(do)
 	if err != nil {
-		return fmt.Errorf("notify: %w", err)
+		return janitor.RunInput{}, fmt.Errorf("notify: %w", err)
 	}
-	opts.Notify = d
-	return nil
+	in.Notify = d
+	return in, nil
 }
 
 // receiverNames are the config's notify receivers with their channels, for

@@ -283,9 +283,11 @@ func reloadSignals(ctx context.Context) <-chan struct{} {
 	return out
 }
 
-// engineRunner runs the engine for the daemon: a fresh janitor.Engine per run
-// (an Engine is bound to one config), on the client built for the config
-// generation and the journal opened once for the process.
+// engineRunner runs the engine for the daemon: a janitor.Engine per run, as
+// an Engine is bound to one config and the daemon runs each schedule group
+// with its own (cfg.Only its policies), on the client built for the config
+// generation and the journal opened once for the process; the run's input
+// is the state store it opens.
 type engineRunner struct {
 	client  *api.Client
 	journal janitor.Journal // nil under --dry-run: nothing is mutated
@@ -356,39 +358,45 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 			r.log.Info("journaled the snoozes made during serve", zap.Int("snoozes", n))
 		}
 	}
-	opts := janitor.Options{
-		Config: cfg, Tenant: r.client, TenantURL: r.client.BaseURL(),
-		APIVersion: r.client.Version(), ClientID: r.client.ClientID(),
-		Journal: r.journal, Metrics: r.metrics, Logger: r.log,
-	}
+	var in janitor.RunInput
 	switch {
 	case r.journal != nil:
-		if err := withState(&opts, cfg, st, r.notifiers, r.metrics, r.log); err != nil {
+		if in, err = stateInput(cfg, st, r.notifiers, r.metrics, r.log); err != nil {
 			return nil, err
 		}
 	case st != nil:
 		// A dry run reads the snoozes only: with its policies forced to
 		// report mode it must not reconcile (and so remove) grace marks.
-		opts.Snoozes = st
-		opts.ClientState = st // read only: a dry run changes no client
+		in.Snoozes = st
+		in.ClientState = st // read only: a dry run changes no client
+	}
+	eng, err := r.newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The approved plans and the scheduled run each read from the journal
+	// the intents still open (an interrupted process's, or those a failed
+	// or panicked run of this one left): nothing is carried here from run
+	// to run.
+	if r.inbox != nil && r.journal != nil && r.approvals != nil {
+		r.inbox.applyApproved(ctx, cfg, eng, in)
+	}
+	engineRan = true
+	res, runErr := eng.Run(ctx, in)
+	return reportOf(res), runErr
+}
+
+// newEngine builds the engine for a run of cfg.
+func (r *engineRunner) newEngine(cfg *policy.Config) (*janitor.Engine, error) {
+	opts := janitor.Options{
+		Config: cfg, Tenant: r.client, TenantURL: r.client.BaseURL(),
+		APIVersion: r.client.Version(), ClientID: r.client.ClientID(),
+		Journal: r.journal, Metrics: r.metrics, Logger: r.log,
 	}
 	if r.inbox != nil && r.journal != nil {
 		opts.SaveForApproval = r.inbox.save
 	}
-	// One engine for the approved plans and the scheduled run: each of them
-	// reads from the journal the intents still open (an interrupted
-	// process's, or those a failed or panicked run of this one left), so
-	// nothing is carried here from run to run.
-	eng, err := janitor.New(opts)
-	if err != nil {
-		return nil, err
-	}
-	if r.inbox != nil && r.journal != nil && r.approvals != nil {
-		r.inbox.applyApproved(ctx, cfg, eng)
-	}
-	engineRan = true
-	res, runErr := eng.Run(ctx)
-	return reportOf(res), runErr
+	return janitor.New(opts)
 }
 
 // reportOf condenses an engine result into the daemon's log line and /plan.

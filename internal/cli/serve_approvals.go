@@ -188,14 +188,15 @@ func (a *approvalInbox) prune() {
 
 // applyApproved applies each signed plan of approved/ whose policies this
 // run's schedule governs (a plan is re-decided with its own policies), and
-// moves it to applied/ or rejected/ with what became of it, with the run's
-// engine (each ApplyPlan reads the intents still open from the journal).
+// moves it to applied/ or rejected/ with what became of it, with the
+// generation's engine and the run's state store (each ApplyPlan reads the
+// intents still open from the journal).
 //
 // The allowed signers and revoked keys files are read again for every run
 // that applies plans: only the config file's change reloads the daemon, and
 // revoking a key must take effect before the next plan signed with it is
 // applied. A file that no longer loads applies nothing (the plans wait).
-func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, eng *janitor.Engine) {
+func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, eng *janitor.Engine, in janitor.RunInput) {
 	files, err := a.dir.ApprovedPlans()
 	if err != nil {
 		a.log.Error("read the approved plans", zap.Error(err))
@@ -224,7 +225,7 @@ func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, e
 			// once its signature file is there (move the .sig in first).
 			continue
 		}
-		result, reason, detail, settle := a.applyOne(ctx, cfg, pol, f, eng)
+		result, reason, detail, settle := a.applyOne(ctx, cfg, pol, f, eng, in)
 		if !settle {
 			continue
 		}
@@ -251,7 +252,7 @@ func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, e
 // applyOne returns what became of one approved plan; settle is false when
 // the plan stays in approved/ (another schedule's, or a failure that the next
 // run may not have).
-func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *approval.Policy, f string, eng *janitor.Engine) (result, reason, detail string, settle bool) {
+func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *approval.Policy, f string, eng *janitor.Engine, in janitor.RunInput) (result, reason, detail string, settle bool) {
 	rejected := func(reason string, err error) (string, string, string, bool) {
 		return metrics.PlanRejected, reason, err.Error(), true
 	}
@@ -263,7 +264,7 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 		if data != nil {
 			ref.FileSHA256 = fileDigest(data)
 		}
-		if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {
+		if _, jerr := eng.JournalRefusal(ctx, in, ref, err); jerr != nil {
 			a.log.Error("journal the refused plan", zap.Error(jerr))
 		}
 		return rejected(metrics.PlanReasonUnreadable, err)
@@ -273,7 +274,7 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 	}
 	ref, aerr := planRef(pol, f, data, p, a.now())
 	if action := needsApproval(cfg, p); action != "" && aerr != nil {
-		if _, jerr := eng.JournalRefusal(ctx, ref, aerr); jerr != nil {
+		if _, jerr := eng.JournalRefusal(ctx, in, ref, aerr); jerr != nil {
 			a.log.Error("journal the refused plan", zap.Error(jerr))
 		}
 		if errors.Is(aerr, errSignatureFile) {
@@ -281,10 +282,10 @@ func (a *approvalInbox) applyOne(ctx context.Context, cfg *policy.Config, pol *a
 		}
 		return rejected(metrics.PlanReasonSignatures, aerr)
 	}
-	res, err := eng.ApplyPlan(ctx, p, janitor.ApplyOptions{Plan: &ref})
+	res, err := eng.ApplyPlan(ctx, p, janitor.ApplyOptions{Plan: &ref, Input: in})
 	switch {
 	case refusedPlan(err) && (res == nil || nothingSent(res)):
-		if _, jerr := eng.JournalRefusal(ctx, ref, err); jerr != nil {
+		if _, jerr := eng.JournalRefusal(ctx, in, ref, err); jerr != nil {
 			a.log.Error("journal the refused plan", zap.Error(jerr))
 		}
 		return rejected(metrics.PlanReasonPlan, err)

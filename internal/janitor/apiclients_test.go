@@ -113,7 +113,7 @@ func (c *clientEnv) engine() *janitor.Engine {
 
 func (c *clientEnv) run() *janitor.Result {
 	c.t.Helper()
-	res, err := c.engine().Run(context.Background())
+	res, err := c.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		c.t.Fatalf("run: %v", err)
 	}
@@ -288,7 +288,7 @@ func TestHostileAPIClientListingFailureBlocksOnlyClients(t *testing.T) {
 	c := newClientEnv(t, "enforce")
 	c.add("tok-stale", "owner-1", "stale", 400*day, 200*day)
 	c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListOAuthClients, Status: 500})
-	res, err := c.engine().Run(context.Background())
+	res, err := c.engine().Run(context.Background(), janitor.RunInput{})
 	var ce *janitor.ClientsError
 	if !errors.As(err, &ce) {
 		t.Fatalf("run error = %v, want a ClientsError", err)
@@ -375,7 +375,7 @@ func TestAPIClientMetricsCarryTheResource(t *testing.T) {
 	m := metrics.New(reg)
 	if _, err := c.env.engine(func(o *janitor.Options) {
 		o.ClientID, o.ClientState, o.Metrics = cOwn, c.store, m
-	}).Run(context.Background()); err != nil {
+	}).Run(context.Background(), janitor.RunInput{}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]float64{}
@@ -497,7 +497,7 @@ func TestHostileAPIClientPatchesOnlyEnabled(t *testing.T) {
 	patches := 0
 	for _, at := range []time.Time{t0, t0.Add(7 * day), t0.Add(15 * day), t0.Add(30 * day)} {
 		e.clock.Set(at)
-		if _, err := e.engine(func(o *janitor.Options) { o.ClientState = st }).Run(context.Background()); err != nil {
+		if _, err := e.engine(func(o *janitor.Options) { o.ClientState = st }).Run(context.Background(), janitor.RunInput{}); err != nil {
 			t.Fatalf("run at %s: %v", at, err)
 		}
 		patches += requireOnlyEnabledPatches(t, e.sim.Requests())
@@ -532,7 +532,7 @@ policies:
 	recent := t0.Add(-time.Hour)
 	body, _ := json.Marshal([]apiclient.Client{{ID: cTarget, Name: "x", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true), Created: t0.Add(-400 * day), LastUsed: &recent}})
 	c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListOAuthClients, Status: 200, Body: string(body)})
-	_, err := c.engine().Run(context.Background())
+	_, err := c.engine().Run(context.Background(), janitor.RunInput{})
 	var ce *janitor.ClientsError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "did not apply the filter") {
 		t.Fatalf("run error = %v", err)
@@ -558,7 +558,7 @@ func TestAPIClientNoticeToTheAPIClientReceivers(t *testing.T) {
 		t.Helper()
 		if _, err := c.env.engine(func(o *janitor.Options) {
 			o.ClientID, o.ClientState, o.Notify = cOwn, c.store, d
-		}).Run(context.Background()); err != nil {
+		}).Run(context.Background(), janitor.RunInput{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -611,7 +611,7 @@ func TestHostileAPIClientDisableAnswerNotApplied(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := newClientEnv(t, "enforce")
 			c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpPatchOAuthClient, Status: 200, Body: body})
-			res, err := c.engine().Run(context.Background())
+			res, err := c.engine().Run(context.Background(), janitor.RunInput{})
 			if err == nil || len(res.Clients) != 1 || res.Clients[0].Outcome != janitor.OutcomeFailed {
 				t.Fatalf("run: %v, results %+v", err, res.Clients)
 			}

@@ -38,6 +38,8 @@ type ApplyOptions struct {
 	// required number of approvals (verified by the caller against the
 	// allowed signers: see package approval).
 	Plan *audit.PlanRef
+	// Input are the run's state store parts (see RunInput).
+	Input RunInput
 	// Accept are the plan's tripped guardrails the operator accepts, each
 	// with who and why. Only a guardrail that tripped in the saved plan can
 	// be accepted, and only up to what the plan wanted: a run that would
@@ -167,6 +169,7 @@ func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration, accept ...Guardra
 // The operations sent are the plan's, as approved, including an expire's
 // date; an item whose planned date has passed is dropped.
 func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOptions) (*Result, error) {
+	e = e.forRun(opts.Input)
 	ctx, cancel := e.runContext(ctx)
 	defer cancel()
 	started := e.now()

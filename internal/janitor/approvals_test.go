@@ -92,7 +92,7 @@ policies:
 
 	ref := audit.PlanRef{File: "plan.json", FileSHA256: "sha256:x", PlanHash: pl.Plan.PlanHash,
 		Approvals: []audit.Approval{{Principal: "alice", Fingerprint: "SHA256:a"}}}
-	if _, err := g.engine().JournalRefusal(ctx, ref, errors.New("the plan needs 2 approvals by distinct principals and has 1 valid")); err != nil {
+	if _, err := g.engine().JournalRefusal(ctx, janitor.RunInput{}, ref, errors.New("the plan needs 2 approvals by distinct principals and has 1 valid")); err != nil {
 		t.Fatal(err)
 	}
 	f := notifytest.OfKind(g.hook.Take(), notify.KindFailure)

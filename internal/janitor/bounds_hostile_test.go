@@ -188,7 +188,7 @@ func TestHostileListing300MB(t *testing.T) {
 			e, f, _ := hostileEnv(t, "", map[string]http.HandlerFunc{listPath: streamListing(300<<20, declared, &written)})
 			e.cfg = e.parseConfig(fmt.Sprintf(maxListing4MiB, e.admin.ClientID))
 
-			res, err := e.engine().Run(context.Background())
+			res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 			t.Logf("Run: %v", err)
 			var ie *janitor.IncompleteError
 			var le *api.LimitError
@@ -243,7 +243,7 @@ func TestHostileTokenName100MB(t *testing.T) {
 	e, f, _ := hostileEnv(t, enforceDeleteStale, map[string]http.HandlerFunc{listPath: hugeName})
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := e.engine().Run(context.Background())
+	_, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	runtime.ReadMemStats(&after)
 	t.Logf("Run: %v", err)
 	var le *api.LimitError
@@ -277,7 +277,7 @@ func TestHostileRetryAfter99999(t *testing.T) {
 	}
 	e, f, sl := hostileEnv(t, enforceDeleteStale, map[string]http.HandlerFunc{listPath: tooMany})
 	start := time.Now()
-	_, err := e.engine().Run(context.Background())
+	_, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	t.Logf("Run: %v", err)
 	if err == nil || !errors.Is(err, api.ErrRateLimited) {
 		t.Fatalf("Run error %v, want the 429", err)
@@ -326,7 +326,7 @@ func TestHostileDrippingTenant(t *testing.T) {
 			e, f, _ := hostileEnv(t, "", map[string]http.HandlerFunc{listPath: h})
 			e.cfg = e.parseConfig(fmt.Sprintf("tenant:\n  url: http://127.0.0.1:1\n  clientId: %s\nrunTimeout: 300ms\n%s", e.admin.ClientID, enforceDeleteStale))
 			start := time.Now()
-			_, err := e.engine().Run(context.Background())
+			_, err := e.engine().Run(context.Background(), janitor.RunInput{})
 			took := time.Since(start)
 			t.Logf("Run after %v: %v", took, err)
 			var te *janitor.RunTimeoutError
@@ -379,7 +379,7 @@ policies:
 	e, f, _ := hostileEnv(t, cfg, map[string]http.HandlerFunc{"GET /v3/public-identities": strangers})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // bounds the old endless loop
 	defer cancel()
-	res, err := e.engine().Run(ctx)
+	res, err := e.engine().Run(ctx, janitor.RunInput{})
 	if n := f.count("GET /v3/public-identities"); n != 1 {
 		t.Errorf("the tenant got %d public-identities requests, want 1 (a full page of strangers ends the lookup)", n)
 	}

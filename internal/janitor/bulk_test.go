@@ -69,7 +69,7 @@ func TestRealTenantExpireGoesThroughBulkUpdate(t *testing.T) {
 	mu.Unlock()
 	ids := e.addStale("x", 60, 5)
 
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -183,7 +183,7 @@ func TestHostileBulkUpdateRefused(t *testing.T) {
 	e := newEnv(t, expireStale, envOpts{})
 	ids := e.addStale("r", 2, 1)
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpBulkUpdateTokens, Status: 403})
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	requireActionsFailed(t, err, 2)
 	for _, r := range res.Items {
 		if r.Outcome != janitor.OutcomeFailed || r.Status != 403 {
@@ -217,7 +217,7 @@ func TestRealTenantPatchNeedsOwner(t *testing.T) {
 	}
 	e.add("mine", e.own(), "mine", 10*day, day, pat.ScopeAll)
 
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -270,7 +270,7 @@ func TestPatchOwnIdentityFromOwnerIDMe(t *testing.T) {
 	e := newEnv(t, cfg, envOpts{})
 	e.add("mine", e.own(), "mine", 400*day, 200*day)
 	e.add("theirs", "someone", "theirs", 400*day, 200*day)
-	if _, err := e.engine().Run(context.Background()); err != nil {
+	if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if p := patchedIDs(e.sim.Requests()); !mapKeysEqual(p, "mine") {
@@ -290,7 +290,7 @@ func TestPatchOwnIdentityFromOwnerIDMe(t *testing.T) {
 	e2 := newEnv(t, cfg, envOpts{})
 	e2.add("mine", e2.own(), "mine", 400*day, 200*day)
 	e2.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, After: 2, Status: 500})
-	res, err := e2.engine().Run(context.Background())
+	res, err := e2.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -343,7 +343,7 @@ func TestBulkUpdateJournalFirst(t *testing.T) {
 	e := newEnv(t, expireStale, envOpts{})
 	e.addStale("j", 3, 1)
 	fj := newFailingJournal(e.journal, 2) // run-start and one intent
-	res, err := e.engine(func(o *janitor.Options) { o.Journal = fj }).Run(context.Background())
+	res, err := e.engine(func(o *janitor.Options) { o.Journal = fj }).Run(context.Background(), janitor.RunInput{})
 	var jerr *janitor.JournalError
 	if !errors.As(err, &jerr) {
 		t.Fatalf("err = %v, want *JournalError", err)

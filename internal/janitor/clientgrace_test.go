@@ -85,7 +85,7 @@ func (g *clientGraceEnv) runAt(at time.Time) *janitor.Result {
 	g.t.Helper()
 	g.clock.Set(at)
 	g.sim.ResetRequests()
-	res, err := g.engine().Run(context.Background())
+	res, err := g.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		g.t.Fatalf("run at %s: %v", at.Format(time.DateOnly), err)
 	}
@@ -459,7 +459,7 @@ func TestHostileAPIClientListingFailureKeepsClientMarks(t *testing.T) {
 	g.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListOAuthClients, Status: 500, Times: 100})
 	g.clock.Set(t0.Add(8 * day))
 	g.sim.ResetRequests()
-	res, err := g.engine().Run(context.Background())
+	res, err := g.engine().Run(context.Background(), janitor.RunInput{})
 	if err == nil {
 		t.Fatal("a run with a failed API client listing succeeded")
 	}
@@ -542,7 +542,7 @@ func TestAPIClientGracePendingMetric(t *testing.T) {
 		g.clock.Set(at)
 		if _, err := g.env.engine(func(o *janitor.Options) {
 			o.ClientID, o.ClientState, o.ClientMarks, o.Notify, o.Metrics = cOwn, g.store, g.store, g.d, m
-		}).Run(context.Background()); err != nil {
+		}).Run(context.Background(), janitor.RunInput{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -585,7 +585,7 @@ func TestAPIClientGraceNewMarksCountAgainstGuardrails(t *testing.T) {
 	c, _ := g.sim.OAuthClient(cTarget)
 	c.ID, c.Name = "0f1e2d3c-0000-4000-8000-000000000009", "legacy-2"
 	g.sim.AddOAuthClient(c, "")
-	res, err := g.engine().Run(context.Background())
+	res, err := g.engine().Run(context.Background(), janitor.RunInput{})
 	if err == nil || !strings.Contains(err.Error(), "2 clients newly marked") {
 		t.Fatalf("run: %v", err)
 	}

@@ -236,7 +236,8 @@ func (e *Engine) holdForApproval(pl *Planned) (*Planned, []ItemResult) {
 // JournalRefusal records an apply of a saved plan that was refused before
 // anything was listed (its approvals did not suffice): a run-start naming the
 // plan and the reason, and its run-end. Nothing is sent to the tenant.
-func (e *Engine) JournalRefusal(ctx context.Context, ref audit.PlanRef, reason error) (string, error) {
+func (e *Engine) JournalRefusal(ctx context.Context, in RunInput, ref audit.PlanRef, reason error) (string, error) {
+	e = e.forRun(in)
 	if e.journal == nil {
 		return "", errors.New("janitor: no journal to record the refusal in")
 	}

@@ -116,7 +116,7 @@ func TestGoldenPlanAndApply(t *testing.T) {
 	// full-access patches of two other owners' tokens (legacy-integration's
 	// lost to the expire last time), which need their owners.
 	e.sim.ResetRequests()
-	res2, err := e.engine().Run(context.Background())
+	res2, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("second Run: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 )
@@ -97,7 +98,7 @@ func (g *graceBench) reset() {
 }
 
 func (g *graceBench) run(b *testing.B) {
-	if _, err := g.engine().Run(context.Background()); err != nil {
+	if _, err := g.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
 		b.Fatalf("grace run: %v", err)
 	}
 }

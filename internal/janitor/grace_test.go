@@ -114,7 +114,7 @@ func (g *graceEnv) engine(mod ...func(*janitor.Options)) *janitor.Engine {
 // run runs the engine at the clock's time and fails the test on an error.
 func (g *graceEnv) run() *janitor.Result {
 	g.t.Helper()
-	res, err := g.engine().Run(context.Background())
+	res, err := g.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		g.t.Fatalf("Run at %s: %v", g.clock.Now().Format(time.DateOnly), err)
 	}
@@ -442,7 +442,7 @@ func TestGraceBlockedRunsKeepMarks(t *testing.T) {
 	// Past the deadline with a limit of 1 action: blocked.
 	g.cfg.Limits.MaxActionsPerRun = 1
 	g.clock.Set(at(14))
-	_, err := g.engine().Run(context.Background())
+	_, err := g.engine().Run(context.Background(), janitor.RunInput{})
 	if err == nil || !strings.Contains(err.Error(), "guardrail") {
 		t.Fatalf("Run: %v, want a guardrail error", err)
 	}
@@ -459,7 +459,7 @@ func TestGraceBlockedRunsKeepMarks(t *testing.T) {
 	// evidence that it stopped matching).
 	g.cfg.Limits.MaxActionsPerRun = 0
 	g.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: http.StatusBadRequest})
-	if _, err := g.engine().Run(context.Background()); err == nil {
+	if _, err := g.engine().Run(context.Background(), janitor.RunInput{}); err == nil {
 		t.Fatal("Run with a failing listing succeeded")
 	}
 	g.requireNoMutations()
@@ -594,7 +594,7 @@ func TestFailureAlertNamesAuthErrors(t *testing.T) {
 	g := newGraceEnv(t, graceConfig)
 	g.addStale("x", 1, 1)
 	g.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: http.StatusUnauthorized})
-	if _, err := g.engine().Run(context.Background()); err == nil {
+	if _, err := g.engine().Run(context.Background(), janitor.RunInput{}); err == nil {
 		t.Fatal("Run succeeded with every listing refused")
 	}
 	g.requireNoMutations()
@@ -611,7 +611,7 @@ func TestGraceNewMarksCountAgainstGuardrails(t *testing.T) {
 	g := newGraceEnv(t, graceConfig)
 	g.addStale("n", 3, 1)
 	g.cfg.Limits.MaxActionsPerRun = 2
-	res, err := g.engine().Run(context.Background())
+	res, err := g.engine().Run(context.Background(), janitor.RunInput{})
 	if err == nil || !strings.Contains(err.Error(), "3 tokens newly marked for a grace period") {
 		t.Fatalf("Run: %v, want the guardrail naming the new marks", err)
 	}

@@ -27,7 +27,7 @@ policies:
 	e.add("tok-dave", owner, "d", 10*day, day)
 	e.add("tok-gone", "0000000000000000000000000000dead", "g", 10*day, day)
 
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -130,7 +130,7 @@ func TestHostileListingSameIDTwiceInCase(t *testing.T) {
 	e := newEnv(t, enforceDeleteStale, envOpts{})
 	e.add(id, "o1", "stale", 400*day, 200*day)
 	e.add(strings.ToUpper(id), "o1", "stale", 400*day, 200*day)
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err == nil || !strings.Contains(err.Error(), "appears twice (also as") {
 		t.Fatalf("Run error %v; want the duplicate named", err)
 	}

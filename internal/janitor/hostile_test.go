@@ -131,7 +131,7 @@ func TestHostileDeleteRedirectedToOwnPAT(t *testing.T) {
 		return false
 	})
 
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	requireActionsFailed(t, err, len(ids))
 	for _, r := range h.requests() {
 		if r.Method == http.MethodDelete && strings.HasSuffix(r.Path, "/"+own) {
@@ -179,7 +179,7 @@ func TestHostileDeleteRedirectedToGET204(t *testing.T) {
 		return false
 	})
 
-	_, err := e.engine().Run(context.Background())
+	_, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	requireActionsFailed(t, err, len(ids))
 	for _, r := range h.requests() {
 		if r.Path == "/landing" {
@@ -219,7 +219,7 @@ func TestHostileTokenEndpointRedirectToPlainHTTP(t *testing.T) {
 		t.Fatalf("tenant URL %s is not https", e.url)
 	}
 
-	_, err := e.engine().Run(context.Background())
+	_, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	var inc *janitor.IncompleteError
 	if !errors.As(err, &inc) || !errors.Is(err, api.ErrRedirect) || !strings.Contains(err.Error(), "host "+attacker.host) {
 		t.Fatalf("Run: %v; want incomplete data naming the 307 to %s", err, attacker.host)
@@ -262,7 +262,7 @@ func TestHostileListingRedirectToOtherPort(t *testing.T) {
 				return false
 			})
 
-			res, err := e.engine().Run(context.Background())
+			res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 			for _, r := range other.requests() {
 				t.Errorf("the other port received %s %s (Authorization %q)", r.Method, r.Path, r.Authorization)
 			}

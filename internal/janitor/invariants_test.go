@@ -61,7 +61,7 @@ func TestInvariant1_PlanAndReportModeSendNoMutation(t *testing.T) {
 
 	// A run whose only matching policies are in report mode.
 	e.cfg = e.parseConfig(strings.Replace(cfg, "mode: enforce", "mode: report", 1))
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestInvariant1_PlanAndReportModeSendNoMutation(t *testing.T) {
 
 	// ForceReport (serve --dry-run) of the enforce config.
 	e.cfg = e.parseConfig(cfg).ForceReport()
-	if _, err := e.engine().Run(context.Background()); err != nil {
+	if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
 		t.Fatalf("Run (ForceReport): %v", err)
 	}
 	e.requireNoMutations()
@@ -91,7 +91,7 @@ func TestInvariant2_OwnCredentialAndManagedSurvive(t *testing.T) {
 	e.sim.Add(pat.Token{ID: "managed-1", Name: "workflow-x", Owner: pat.Owner{ID: "o9"}, Managed: true,
 		Scope: pat.ScopesOf(pat.ScopeAll), Created: t0.Add(-400 * day)}, "")
 
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -172,7 +172,7 @@ policies:
 			if tc.setup != nil {
 				tc.setup(e)
 			}
-			res, err := e.engine().Run(context.Background())
+			res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 			var inc *janitor.IncompleteError
 			if !errors.As(err, &inc) {
 				t.Fatalf("err = %v, want *IncompleteError", err)
@@ -206,7 +206,7 @@ policies:
     action: delete
 `, envOpts{})
 		e.addStale("s", 249, 10)
-		if _, err := e.engine().Run(context.Background()); err != nil {
+		if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		if got := len(deletedIDs(e.sim.Requests())); got != 249 {
@@ -240,7 +240,7 @@ policies:
     action: delete
 `, envOpts{sim: tc.opts})
 			e.addStale("s", 249, 10) // plus the admin PAT: an unfiltered listing of 250
-			res, err := e.engine().Run(context.Background())
+			res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -268,7 +268,7 @@ policies:
 		e.add("fresh", "o", "fresh", 10*day, day)
 		e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: 200,
 			Body: `[{"id":"fresh","name":"fresh","scope":null,"owner":{"id":"o"},"created":"2026-11-01T00:00:00.000Z","lastUsed":"2026-11-25T00:00:00.000Z"}]`})
-		_, err := e.engine().Run(context.Background())
+		_, err := e.engine().Run(context.Background(), janitor.RunInput{})
 		var inc *janitor.IncompleteError
 		if !errors.As(err, &inc) || !strings.Contains(err.Error(), "did not apply the filter") {
 			t.Fatalf("err = %v, want incomplete data (filter ignored)", err)
@@ -305,7 +305,7 @@ policies:
     action: delete
 `, envOpts{})
 			e.addStale("s", 6, 3)
-			res, err := e.engine().Run(context.Background())
+			res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 			var gerr *janitor.GuardrailError
 			if !errors.As(err, &gerr) {
 				t.Fatalf("err = %v, want *GuardrailError", err)
@@ -346,7 +346,7 @@ policies:
     action: delete
 `, envOpts{})
 		e.addStale("s", 6, 3)
-		if _, err := e.engine().Run(context.Background()); err != nil {
+		if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		if got := len(deletedIDs(e.sim.Requests())); got != 6 {
@@ -391,7 +391,7 @@ func TestInvariant5_JournalFirst(t *testing.T) {
 		e := newEnv(t, enforceDeleteStale, envOpts{})
 		e.addStale("s", 4, 1)
 		fj := newFailingJournal(e.journal, 0)
-		res, err := e.engine(func(o *janitor.Options) { o.Journal = fj }).Run(context.Background())
+		res, err := e.engine(func(o *janitor.Options) { o.Journal = fj }).Run(context.Background(), janitor.RunInput{})
 		var jerr *janitor.JournalError
 		if !errors.As(err, &jerr) {
 			t.Fatalf("err = %v, want *JournalError", err)
@@ -407,7 +407,7 @@ func TestInvariant5_JournalFirst(t *testing.T) {
 		e.addStale("s", 20, 1)
 		// run-start, then 3 intent/outcome pairs, then failure.
 		fj := newFailingJournal(e.journal, 7)
-		res, err := e.engine(func(o *janitor.Options) { o.Journal = fj }).Run(context.Background())
+		res, err := e.engine(func(o *janitor.Options) { o.Journal = fj }).Run(context.Background(), janitor.RunInput{})
 		var jerr *janitor.JournalError
 		if !errors.As(err, &jerr) {
 			t.Fatalf("err = %v, want *JournalError", err)
@@ -564,7 +564,7 @@ func TestInvariant7_NoSecrets(t *testing.T) {
 	e := newEnv(t, enforceDeleteStale, envOpts{})
 	e.addStale("s", 3, 1)
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Status: 500, Times: 100, After: 2})
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err == nil {
 		t.Fatal("want the failed delete reported")
 	}
@@ -752,7 +752,7 @@ func TestInvariant5_TimedOutMutationGetsItsOutcome(t *testing.T) {
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Latency: 2 * time.Second})
 	// Wall time, but with a wide margin: the request takes 2 s, the
 	// mutation may take 300 ms.
-	_, err := e.engine(func(o *janitor.Options) { o.MutationTimeout = 300 * time.Millisecond }).Run(context.Background())
+	_, err := e.engine(func(o *janitor.Options) { o.MutationTimeout = 300 * time.Millisecond }).Run(context.Background(), janitor.RunInput{})
 	var intents, outcomes int
 	for _, r := range e.journalRecords() {
 		switch r.Kind {
@@ -778,7 +778,7 @@ func TestInvariant8_Delete200WithAPageIsNotApplied(t *testing.T) {
 	e := newEnv(t, enforceDeleteStale, envOpts{})
 	e.addStale("s", 1, 1)
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Status: 200, Body: "<html><body>Please sign in</body></html>"})
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err == nil {
 		t.Fatal("Run succeeded")
 	}

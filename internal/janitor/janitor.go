@@ -273,6 +273,41 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// RunInput is what one run takes besides the Engine's own parts: the state
+// store's parts, for a caller that opens the store per run (serve does, so
+// that `snooze` can use it between runs). A nil field keeps what Options
+// gave; see Options for what each one does. The intents an earlier run left
+// open are not an input: every run reads them from the journal.
+type RunInput struct {
+	Snoozes     Snoozes
+	Marks       MarkStore
+	ClientState ClientState
+	ClientMarks ClientMarkStore
+	Notify      Notifier
+}
+
+// forRun returns a copy of the engine with in's parts: the Engine itself is
+// not changed, so runs with different stores do not see each other's.
+func (e *Engine) forRun(in RunInput) *Engine {
+	c := *e
+	if in.Snoozes != nil {
+		c.snoozes = in.Snoozes
+	}
+	if in.Marks != nil {
+		c.marks = in.Marks
+	}
+	if in.ClientState != nil {
+		c.clientState = in.ClientState
+	}
+	if in.ClientMarks != nil {
+		c.clientMarks = in.ClientMarks
+	}
+	if in.Notify != nil {
+		c.notify = in.Notify
+	}
+	return &c
+}
+
 // TenantURL returns the normalised tenant URL the engine writes into plans.
 func (e *Engine) TenantURL() string { return e.tenantURL }
 
@@ -282,8 +317,11 @@ func (e *Engine) TenantURL() string { return e.tenantURL }
 // guardrail, failed actions), so the caller can report it.
 //
 // The whole run, planning and mutations, is bounded by the config's
-// runTimeout (see Execute for what the end of ctx means to mutations).
-func (e *Engine) Run(ctx context.Context) (*Result, error) {
+// runTimeout (see Execute for what the end of ctx means to mutations). in
+// gives the run its state store parts (RunInput); Plan and Execute called
+// on their own use the Options' ones.
+func (e *Engine) Run(ctx context.Context, in RunInput) (*Result, error) {
+	e = e.forRun(in)
 	ctx, cancel := e.runContext(ctx)
 	defer cancel()
 	started := e.now()

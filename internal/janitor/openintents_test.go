@@ -3,11 +3,13 @@ package janitor_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // crashOutcomes counts the journal's outcomes that close an interrupted
@@ -48,7 +50,7 @@ func TestOpenIntentsResolvedOnceByOneEngine(t *testing.T) {
 	e.sim.ResetRequests()
 
 	eng := e.engine()
-	res, err := eng.Run(ctx)
+	res, err := eng.Run(ctx, janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
@@ -60,7 +62,7 @@ func TestOpenIntentsResolvedOnceByOneEngine(t *testing.T) {
 	}
 
 	e.sim.ResetRequests()
-	res, err = eng.Run(ctx)
+	res, err = eng.Run(ctx, janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
@@ -85,7 +87,7 @@ func TestOpenIntentsLeftByAFailedJournalResolvedNextRun(t *testing.T) {
 	e.addStale("s", 1, 1)
 	ctx := context.Background()
 	fj := newFailingJournal(e.journal, 2) // run-start and the intent
-	_, err := e.engine(func(o *janitor.Options) { o.Journal = fj; o.Workers = 1 }).Run(ctx)
+	_, err := e.engine(func(o *janitor.Options) { o.Journal = fj; o.Workers = 1 }).Run(ctx, janitor.RunInput{})
 	var jerr *janitor.JournalError
 	if !errors.As(err, &jerr) {
 		t.Fatalf("err = %v, want *JournalError", err)
@@ -95,7 +97,7 @@ func TestOpenIntentsLeftByAFailedJournalResolvedNextRun(t *testing.T) {
 	}
 
 	e.sim.ResetRequests()
-	res, err := e.engine().Run(ctx)
+	res, err := e.engine().Run(ctx, janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("next run: %v", err)
 	}
@@ -110,5 +112,39 @@ func TestOpenIntentsLeftByAFailedJournalResolvedNextRun(t *testing.T) {
 	}
 	if open, err := e.journal.OpenIntents(); err != nil || len(open) != 0 {
 		t.Errorf("open intents after the next run: %v (%v)", open, err)
+	}
+}
+
+// TestRunInputIsTheRunsOnly: a run's input (here the state store's
+// snoozes, as serve opens the store per run) serves that run only; the
+// Engine is not changed by it, so its next run without the store sees no
+// snooze and acts.
+func TestRunInputIsTheRunsOnly(t *testing.T) {
+	e := newEnv(t, enforceDeleteStale, envOpts{})
+	e.addStale("s", 2, 1)
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	for _, id := range []string{"s-000", "s-001"} {
+		if _, err := st.PutSnooze(ctx, state.Snooze{TokenID: id, Until: t0.Add(30 * day), Reason: "migration"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng := e.engine()
+	res, err := eng.Run(ctx, janitor.RunInput{Snoozes: st})
+	if err != nil {
+		t.Fatalf("run with the store: %v", err)
+	}
+	if len(res.Plan.Skipped) != 2 || len(deletedIDs(e.sim.Requests())) != 0 {
+		t.Fatalf("run with the store: skipped %+v, deleted %v; want both snoozed, none deleted", res.Plan.Skipped, deletedIDs(e.sim.Requests()))
+	}
+	if _, err := eng.Run(ctx, janitor.RunInput{}); err != nil {
+		t.Fatalf("run without the store: %v", err)
+	}
+	if !mapKeysEqual(deletedIDs(e.sim.Requests()), "s-000", "s-001") {
+		t.Errorf("run without the store deleted %v, want both: the first run's input stayed in the engine", deletedIDs(e.sim.Requests()))
 	}
 }

@@ -102,7 +102,7 @@ func TestOwnerLookupFailureMatchesNothing(t *testing.T) {
 	e, m, reg := ownerEnv(t, ownerPolicies)
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListPublicIdentities, Status: 400})
 	eng := e.engine(func(o *janitor.Options) { o.Metrics = m })
-	res, err := eng.Run(context.Background())
+	res, err := eng.Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}

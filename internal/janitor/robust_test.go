@@ -30,7 +30,7 @@ func TestRateLimitStormAndServerErrors(t *testing.T) {
 	// then meets a 404, which the client counts as success.
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Status: 502, Apply: true, After: 40, Times: 3})
 
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	var failed *janitor.ActionsFailedError
 	if err != nil && !errors.As(err, &failed) {
 		t.Fatalf("Run: %v", err)
@@ -72,7 +72,7 @@ func TestRateLimitStormAndServerErrors(t *testing.T) {
 	// The failed ones are planned again and finished; nothing is repeated.
 	e.sim.ClearFaults()
 	before := deletedIDs(e.sim.Requests())
-	res2, err := e.engine().Run(context.Background())
+	res2, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("second Run: %v", err)
 	}
@@ -136,7 +136,7 @@ func TestRecoversInterruptedIntents(t *testing.T) {
 	}
 	e.sim.ResetRequests()
 
-	res, err := e.engine().Run(ctx)
+	res, err := e.engine().Run(ctx, janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -193,7 +193,7 @@ func TestStopFinishesTheMutationInFlight(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tenant := &stopAfter{Tenant: e.client, n: 3, cancel: cancel}
-	res, err := e.engine(func(o *janitor.Options) { o.Tenant = tenant; o.Workers = 1 }).Run(ctx)
+	res, err := e.engine(func(o *janitor.Options) { o.Tenant = tenant; o.Workers = 1 }).Run(ctx, janitor.RunInput{})
 	var stopped *janitor.StoppedError
 	if !errors.As(err, &stopped) || stopped.NotStarted != 7 {
 		t.Fatalf("err = %v, want stopped with 7 not started", err)

@@ -27,7 +27,7 @@ func TestSnoozeSkipsUntilExpiry(t *testing.T) {
 	}
 	withStore := func(o *janitor.Options) { o.Snoozes = st }
 
-	res, err := e.engine(withStore).Run(ctx)
+	res, err := e.engine(withStore).Run(ctx, janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -43,7 +43,7 @@ func TestSnoozeSkipsUntilExpiry(t *testing.T) {
 	}
 
 	e.clock.Set(t0.Add(30 * day))
-	if _, err := e.engine(withStore).Run(ctx); err != nil {
+	if _, err := e.engine(withStore).Run(ctx, janitor.RunInput{}); err != nil {
 		t.Fatalf("Run after expiry: %v", err)
 	}
 	if e.present("s-000") {
@@ -60,7 +60,7 @@ func TestSnoozeReadFailureIsIncomplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = st.Close() // reads now fail
-	_, err = e.engine(func(o *janitor.Options) { o.Snoozes = st }).Run(context.Background())
+	_, err = e.engine(func(o *janitor.Options) { o.Snoozes = st }).Run(context.Background(), janitor.RunInput{})
 	if err == nil || !strings.Contains(err.Error(), "read snoozes") {
 		t.Fatalf("Run: %v, want incomplete data naming the snoozes", err)
 	}
@@ -83,7 +83,7 @@ policies:
     grace: 14d
 `, envOpts{})
 	e.addStale("g", 2, 1)
-	res, err := e.engine().Run(context.Background())
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -164,7 +164,7 @@ func TestHostileNonAdminEnforceRunChangesNothing(t *testing.T) {
 	e, creds := nonAdminEnv(t, "limits: {maxActionsPercent: 0, maxActionsPerRun: 0, maxActionsPerOwner: 0}\npolicies:\n  - {name: unused-90d, mode: enforce, match: {unusedFor: 90d}, action: delete}\n")
 	reg := prometheus.NewPedanticRegistry()
 	m := metrics.New(reg)
-	res, err := e.engine(func(o *janitor.Options) { o.ClientID = creds.ClientID; o.Metrics = m }).Run(context.Background())
+	res, err := e.engine(func(o *janitor.Options) { o.ClientID = creds.ClientID; o.Metrics = m }).Run(context.Background(), janitor.RunInput{})
 	var inc *janitor.IncompleteError
 	if !errors.As(err, &inc) || !errors.Is(err, janitor.ErrPartialView) {
 		t.Fatalf("Run: %v, want incomplete data (partial view)", err)
@@ -221,7 +221,7 @@ func (f forgedAdmin) Caller(ctx context.Context) (api.Caller, error) {
 
 func TestHostileOwnOnlyListingDespiteAdminClaimsIsPartial(t *testing.T) {
 	e, creds := nonAdminEnv(t, "limits: {maxActionsPercent: 50, maxActionsPerRun: 0, maxActionsPerOwner: 0}\npolicies:\n  - {name: unused-90d, mode: enforce, match: {unusedFor: 90d}, action: delete}\n")
-	_, err := e.engine(func(o *janitor.Options) { o.ClientID = creds.ClientID; o.Tenant = forgedAdmin{e.client} }).Run(context.Background())
+	_, err := e.engine(func(o *janitor.Options) { o.ClientID = creds.ClientID; o.Tenant = forgedAdmin{e.client} }).Run(context.Background(), janitor.RunInput{})
 	if !errors.Is(err, janitor.ErrPartialView) || !strings.Contains(err.Error(), "holds only the caller's own tokens while the tenant has other identities") {
 		t.Fatalf("Run: %v, want a partial view", err)
 	}
