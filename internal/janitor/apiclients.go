@@ -389,6 +389,11 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 		block(OutcomeBlocked, cr.err.Error())
 		log.Error("API client actions blocked: incomplete data", zap.Error(cr.err))
 		return &ClientsError{Err: cr.err}
+	case pl.Err != nil:
+		// The token listing is incomplete: no change in this run, API
+		// clients included (the token part reports the error).
+		block(OutcomeBlocked, "blocked: the token listing is incomplete, and incomplete data stops every change of the run: "+pl.Err.Error())
+		return nil
 	case len(pl.blockingClientGuardrails()) > 0:
 		// Before "no work": new grace marks alone can trip a guardrail.
 		// The error names them as apply --accept-guardrail takes them

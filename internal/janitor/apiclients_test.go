@@ -284,7 +284,9 @@ func TestAPIClientReportModeSendsNoMutation(t *testing.T) {
 
 // A failing API client listing blocks the API client actions but neither the
 // token actions nor the report of the clients' listing problem.
-func TestHostileAPIClientListingFailureBlocksOnlyClients(t *testing.T) {
+// Incomplete data stops every change of the run (invariant 3), whichever
+// resource's listing failed; the other resource's report stays whole.
+func TestHostileAPIClientListingFailureBlocksEveryChange(t *testing.T) {
 	c := newClientEnv(t, "enforce")
 	c.add("tok-stale", "owner-1", "stale", 400*day, 200*day)
 	c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListOAuthClients, Status: 500})
@@ -293,14 +295,43 @@ func TestHostileAPIClientListingFailureBlocksOnlyClients(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("run error = %v, want a ClientsError", err)
 	}
-	if m := clientMutations(c.sim.Requests()); len(m) != 0 {
-		t.Fatalf("client mutations despite the failed listing: %+v", m)
+	if m := idnsim.Mutations(c.sim.Requests()); len(m) != 0 {
+		t.Fatalf("mutations despite the failed API client listing: %+v", m)
 	}
-	if c.present("tok-stale") {
-		t.Fatal("the token action was blocked by the API client listing failure")
+	if !c.present("tok-stale") {
+		t.Fatal("a token was deleted although the API client listing failed")
+	}
+	if res.Count(janitor.OutcomeBlocked) != 1 {
+		t.Fatalf("token results %+v, want the token's delete blocked", res.Items)
 	}
 	if res.Plan.APIClients == nil || res.Plan.APIClients.Error == "" {
 		t.Fatalf("the plan does not report the client listing failure: %+v", res.Plan.APIClients)
+	}
+	if len(res.Plan.Items) == 0 {
+		t.Fatal("the token report is hidden by the API client listing failure")
+	}
+}
+
+// And the other way round: a failed token listing stops the API client
+// changes, and the client report stays whole.
+func TestHostileTokenListingFailureBlocksAPIClientChanges(t *testing.T) {
+	c := newClientEnv(t, "enforce")
+	c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: 500, Times: 100})
+	res, _ := c.engine().Run(context.Background(), janitor.RunInput{})
+	if m := idnsim.Mutations(c.sim.Requests()); len(m) != 0 {
+		t.Fatalf("mutations despite the failed token listing: %+v", m)
+	}
+	if res == nil || res.Plan.APIClients == nil || len(res.Plan.APIClients.Items) == 0 {
+		t.Fatal("the API client report is hidden by the token listing failure")
+	}
+	blocked := 0
+	for _, r := range res.Clients {
+		if r.Outcome == janitor.OutcomeBlocked {
+			blocked++
+		}
+	}
+	if blocked == 0 {
+		t.Fatalf("client results %+v, want the client actions blocked", res.Clients)
 	}
 }
 

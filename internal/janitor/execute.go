@@ -332,6 +332,15 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 		log.Error("run blocked: incomplete data", zap.Error(pl.Err))
 		return finish(RunFailed, pl.Err)
 	}
+	if pl.clients != nil && pl.clients.err != nil && len(pl.work) > 0 {
+		// Incomplete data stops every mutation of the run, not only the
+		// resource whose listing failed: a tenant that answers one listing
+		// wrongly is not trusted with the other. Both reports stay whole.
+		// executeClients reports the listing's error for the run.
+		block(OutcomeBlocked, "blocked: the API client listing is incomplete, and incomplete data stops every change of the run: "+pl.clients.err.Error())
+		log.Error("run blocked: the API client listing is incomplete", zap.Error(pl.clients.err))
+		return finish(RunFailed, nil)
+	}
 	if tripped := pl.Blocking(); len(tripped) > 0 {
 		for _, g := range tripped {
 			e.metrics.AddGuardrailTrip(g.Name)
