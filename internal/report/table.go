@@ -116,14 +116,37 @@ func (t *table) kv(key, value string) {
 }
 
 // detail prints "label: text" indented under a row, wrapped, the text aligned.
+// It and item write to the buffer directly, not through fmt: they run for
+// every item of a plan, a few times each.
 func (t *table) detail(label, text string) {
-	head := strings.Repeat(" ", detailIn) + label + ": "
-	lines := wrap(text, t.width-utf8.RuneCountInString(head))
-	t.line("%s%s", head, lines[0])
-	cont := strings.Repeat(" ", utf8.RuneCountInString(head))
-	for _, l := range lines[1:] {
-		t.line("%s%s", cont, l)
+	head := detailIn + utf8.RuneCountInString(label) + len(": ")
+	for i, l := range wrap(text, t.width-head) {
+		if i == 0 {
+			t.spaces(detailIn)
+			t.w.WriteString(label)
+			t.w.WriteString(": ")
+		} else {
+			t.spaces(head)
+		}
+		t.w.WriteString(l)
+		t.w.WriteByte('\n')
 	}
+}
+
+// spaces writes n spaces.
+func (t *table) spaces(n int) {
+	const blank = "                                                                "
+	for n > len(blank) {
+		t.w.WriteString(blank)
+		n -= len(blank)
+	}
+	t.w.WriteString(blank[:max(n, 0)])
+}
+
+// padded writes s and spaces to n characters (runes): pad(s, n).
+func (t *table) padded(s string, n int) {
+	t.w.WriteString(s)
+	t.spaces(n - utf8.RuneCountInString(s))
 }
 
 // para prints text wrapped to the width, prefix on the first line and its
@@ -250,11 +273,21 @@ func (t *table) verdict(s summary) {
 
 func (t *table) item(it *plan.Item) {
 	name, owner := visible(it.TokenName), visible(ownerText(it))
-	t.line("  %s  %s  %s  %s",
-		pad(truncate(name, t.nameWidth), t.nameWidth),
-		pad(visible(it.TokenID), t.idWidth),
-		pad(truncate(owner, t.ownerWidth), t.ownerWidth),
-		dateText(it.LastUsed))
+	t.w.WriteString("  ")
+	t.padded(truncate(name, t.nameWidth), t.nameWidth)
+	t.w.WriteString("  ")
+	t.padded(visible(it.TokenID), t.idWidth)
+	t.w.WriteString("  ")
+	t.padded(truncate(owner, t.ownerWidth), t.ownerWidth)
+	t.w.WriteString("  ")
+	if it.LastUsed == nil {
+		t.w.WriteString("never")
+	} else {
+		// dateText without the string: 2006-01-02.
+		var b [len("2006-01-02")]byte
+		t.w.Write(it.LastUsed.UTC().AppendFormat(b[:0], "2006-01-02"))
+	}
+	t.w.WriteByte('\n')
 	// What did not fit the row is said in full under it.
 	if utf8.RuneCountInString(name) > t.nameWidth {
 		t.detail("name", name)

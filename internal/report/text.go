@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -16,7 +17,16 @@ import (
 // visible returns s with every character that could change how the rest of
 // a report is displayed replaced by a visible escape (\n, \x1b, \u202e):
 // untrusted.Terminal, the one escaping every terminal output shares.
-func visible(s string) string { return untrusted.Terminal(s) }
+// Printable ASCII, what nearly every id, name and reason is, is returned
+// without a call: the table shows several strings per item.
+func visible(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return untrusted.Terminal(s)
+		}
+	}
+	return s
+}
 
 // truncate shortens s to at most n characters (runes), ending a shortened
 // string with an ellipsis.
@@ -41,26 +51,62 @@ func pad(s string, n int) string {
 
 // wrap breaks text into lines of at most width characters at spaces. Words
 // longer than width (a long timestamp, a URL) stay whole on a line of their
-// own: a report never cuts a value it states.
+// own: a report never cuts a value it states. Words are what strings.Fields
+// finds and a line joins its words with one space; a line whose words are
+// one space apart in text is a substring of it (no copy: the table wraps a
+// reason or two per item).
 func wrap(text string, width int) []string {
-	words := strings.Fields(text)
-	if len(words) == 0 {
-		return []string{""}
-	}
 	var lines []string
-	line := words[0]
-	n := utf8.RuneCountInString(line)
-	for _, w := range words[1:] {
-		k := utf8.RuneCountInString(w)
-		if n+1+k > width {
-			lines = append(lines, line)
-			line, n = w, k
-			continue
+	line, n := "", 0    // the line so far and its length in runes
+	start, end := 0, -1 // line is text[start:end] while end >= 0
+	first := true
+	for i := 0; ; {
+		ws, we := nextField(text, i)
+		if ws < 0 {
+			break
 		}
-		line += " " + w
-		n += 1 + k
+		i = we
+		w := text[ws:we]
+		k := utf8.RuneCountInString(w)
+		switch {
+		case first:
+			line, n, start, end = w, k, ws, we
+			first = false
+		case n+1+k > width:
+			lines = append(lines, line)
+			line, n, start, end = w, k, ws, we
+		case end >= 0 && ws == end+1 && text[end] == ' ':
+			end = we
+			line, n = text[start:end], n+1+k
+		default:
+			line, n, end = line+" "+w, n+1+k, -1
+		}
 	}
 	return append(lines, line)
+}
+
+// nextField returns the bounds of the first word of text at or after i, as
+// strings.Fields splits (unicode.IsSpace), or -1, -1 when there is none.
+func nextField(text string, i int) (start, end int) {
+	start = -1
+	for i < len(text) {
+		r, size := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(text[i:])
+		}
+		if unicode.IsSpace(r) {
+			if start >= 0 {
+				return start, i
+			}
+		} else if start < 0 {
+			start = i
+		}
+		i += size
+	}
+	if start < 0 {
+		return -1, -1
+	}
+	return start, len(text)
 }
 
 // ownerText is the owner's display name, or its id when the name is empty.
@@ -157,6 +203,9 @@ func canonicalPatch(it *plan.Item) ([]rawOp, error) {
 // jsonText re-encodes a JSON value compactly without HTML escaping (each
 // format escapes for itself).
 func jsonText(raw json.RawMessage) (string, error) {
+	if plainJSON(raw) {
+		return string(raw), nil
+	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -164,6 +213,29 @@ func jsonText(raw json.RawMessage) (string, error) {
 		return "", err
 	}
 	return marshalText(v)
+}
+
+// plainJSON reports whether raw is valid JSON that decoding and encoding
+// again (jsonText) would give back byte for byte: compact, ASCII, without an
+// escape in a string (no HTML escape to undo, no \u2028) and without an
+// object (whose keys decoding would sort). The plan's patch values (a scope
+// list, a date-time, a flag) are nearly always such; re-encoding them cost
+// two JSON codecs and a 4 KiB read buffer per item of the table.
+// FuzzJSONText holds the shortcut to the full path.
+func plainJSON(raw []byte) bool {
+	inString := false
+	for _, c := range raw {
+		switch {
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return false
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == ' ' || c == '{':
+			return false
+		}
+	}
+	return json.Valid(raw)
 }
 
 func marshalText(v any) (string, error) {

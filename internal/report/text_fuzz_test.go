@@ -1,0 +1,92 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/patjanitor/patjanitor/internal/untrusted"
+)
+
+// FuzzJSONText: jsonText's shortcut for plain values (plainJSON) gives what
+// decoding and encoding again gives, and never takes invalid JSON.
+func FuzzJSONText(f *testing.F) {
+	for _, s := range []string{`["idn:sources:read","sp:scopes:all"]`, `"2027-01-01T00:00:00.000Z"`, `true`, `null`,
+		`1.50`, `-0`, `1e5`, `[]`, `""`, `" a  b "`, `[ "a" ]`, `"\u003cx\u003e"`, `"a\\b"`, `{"b":1,"a":2}`,
+		`[{"op":"replace"}]`, "\"\u2028\"", `"é"`, `[1,]`, `"`, `[true,false,null,[]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !plainJSON(raw) {
+			return
+		}
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil || dec.More() {
+			t.Fatalf("plainJSON(%q) but it does not decode as one value: %v", raw, err)
+		}
+		want, err := marshalText(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := jsonText(raw); got != want {
+			t.Fatalf("jsonText(%q) = %q, the full path gives %q", raw, got, want)
+		}
+	})
+}
+
+// referenceWrap is wrap as it was written first (strings.Fields and
+// concatenation), the reference for FuzzWrap.
+func referenceWrap(text string, width int) []string {
+	words := strings.Fields(text)
+	if len(words) == 0 {
+		return []string{""}
+	}
+	var lines []string
+	line := words[0]
+	n := utf8.RuneCountInString(line)
+	for _, w := range words[1:] {
+		k := utf8.RuneCountInString(w)
+		if n+1+k > width {
+			lines = append(lines, line)
+			line, n = w, k
+			continue
+		}
+		line += " " + w
+		n += 1 + k
+	}
+	return append(lines, line)
+}
+
+// FuzzWrap: wrap splits and joins exactly as referenceWrap, whatever the
+// spacing (runs of spaces, tabs, Unicode spaces, invalid UTF-8) and width.
+func FuzzWrap(f *testing.F) {
+	f.Add("lastUsed 2026-01-02T03:04:05.000Z is before cutoff 2026-09-06T03:00:00.000Z (unusedFor 90d)", 60)
+	f.Add("  two  spaces\tand a tab\u00a0nbsp\u3000ideographic \xff bad ", 7)
+	f.Add("", 10)
+	f.Add("   ", 0)
+	f.Add("a b c d e f g h", 1)
+	f.Add("verylongwordthatdoesnotfit short", 5)
+	f.Fuzz(func(t *testing.T, text string, width int) {
+		if got, want := wrap(text, width), referenceWrap(text, width); !slices.Equal(got, want) {
+			t.Fatalf("wrap(%q, %d) = %q, want %q", text, width, got, want)
+		}
+	})
+}
+
+// FuzzVisible: visible's shortcut for printable ASCII changes nothing that
+// untrusted.Terminal would escape.
+func FuzzVisible(f *testing.F) {
+	for _, s := range []string{"plain name", "a\nb", "\x1b[2J", "evil\u202egnp", "del\x7f", "bad\xff", "日本語", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := visible(s), untrusted.Terminal(s); got != want {
+			t.Fatalf("visible(%q) = %q, untrusted.Terminal gives %q", s, got, want)
+		}
+	})
+}
