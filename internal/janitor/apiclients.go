@@ -841,16 +841,7 @@ func clientSummaryItems(p *plan.Plan, res *Result) []notify.SummaryItem {
 		case !it.Mutating() || res == nil:
 			add(it, notify.OutcomeWouldApply)
 		default:
-			switch outcomes[strings.ToLower(it.ClientID)+"\x00"+it.Policy] {
-			case OutcomeApplied:
-				add(it, notify.OutcomeApplied)
-			case OutcomeGone:
-				add(it, notify.OutcomeAlreadyGone)
-			case OutcomeFailed:
-				add(it, notify.OutcomeFailed)
-			default:
-				add(it, notify.OutcomeSkipped)
-			}
+			add(it, summaryOutcome(outcomes[strings.ToLower(it.ClientID)+"\x00"+it.Policy]))
 		}
 	}
 	for i := range extra {

@@ -27,7 +27,7 @@ import (
 //  2. The run sends each notify.apiClients receiver one digest of every
 //     marked client that is not due yet. Its delivery starts the clocks of
 //     the marks it lists, in the store transaction that records the delivery
-//     (state.Store.Delivered); a failed delivery starts none and the digest
+//     (state.Store.Settle); a failed delivery starts none and the digest
 //     waits in the outbox. The first receiver to get it starts the clock:
 //     from then on someone responsible for the clients was told.
 //  3. A later run acts only when the mark's deadline has passed and the

@@ -376,16 +376,7 @@ func (e *Engine) summary(v runView) notify.Summary {
 		case !it.Mutating() || v.res == nil:
 			add(it, notify.OutcomeWouldApply)
 		default:
-			switch outcomes[key{it.TokenID, it.Policy}] {
-			case OutcomeApplied:
-				add(it, notify.OutcomeApplied)
-			case OutcomeGone:
-				add(it, notify.OutcomeAlreadyGone)
-			case OutcomeFailed:
-				add(it, notify.OutcomeFailed)
-			default:
-				add(it, notify.OutcomeSkipped)
-			}
+			add(it, summaryOutcome(outcomes[key{it.TokenID, it.Policy}]))
 		}
 	}
 	for i := range dropped {
@@ -406,6 +397,21 @@ func (e *Engine) summary(v runView) notify.Summary {
 		sum.APIClients = v.plan.APIClients.Population
 	}
 	return sum
+}
+
+// summaryOutcome is the summary's word for what became of an enforce-mode
+// item (tokens and API clients alike): anything not applied, gone or failed
+// was skipped (blocked, dropped, not started, awaiting approval).
+func summaryOutcome(o Outcome) string {
+	switch o {
+	case OutcomeApplied:
+		return notify.OutcomeApplied
+	case OutcomeGone:
+		return notify.OutcomeAlreadyGone
+	case OutcomeFailed:
+		return notify.OutcomeFailed
+	}
+	return notify.OutcomeSkipped
 }
 
 func guardrailsOf(gs []plan.Guardrail, trippedOnly bool) []notify.Guardrail {
