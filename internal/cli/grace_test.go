@@ -248,9 +248,15 @@ func TestGraceApplyActsAfterTheDeadline(t *testing.T) {
 		Action: "delete", Reason: "unused", Grace: 14 * wfDay, MarkedAt: now.Add(-16 * wfDay)}); err != nil {
 		t.Fatal(err)
 	}
+	// The owner's warning was delivered 15 days ago: the clock started
+	// then, as the dispatcher records a delivery.
 	key := state.MarkKey{TokenID: "due-1", Policy: gcPolicy}
-	if started, err := st.WarnMarks(ctx, []state.MarkKey{key}, now.Add(-15*wfDay)); err != nil || len(started) != 1 {
-		t.Fatalf("WarnMarks: %v, %v", started, err)
+	warning := state.OutboxEntry{ID: "digest/hook/o1", Receiver: "hook", Kind: "digest", Marks: []state.MarkKey{key}, Payload: json.RawMessage(`{}`)}
+	if err := st.Enqueue(ctx, warning); err != nil {
+		t.Fatal(err)
+	}
+	if started, err := st.Settle(ctx, state.Settlement{ID: warning.ID, DeliveredAt: now.Add(-15 * wfDay)}); err != nil || len(started[warning.ID]) != 1 {
+		t.Fatalf("Settle: %v, %v", started, err)
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)

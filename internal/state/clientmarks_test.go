@@ -35,7 +35,7 @@ func TestClientMarksClock(t *testing.T) {
 	}
 	clk.Advance(time.Hour)
 	delivered := clk.Now()
-	if _, err := s.Delivered(ctx, "digest/x", delivered); err != nil {
+	if _, err := s.testDelivered(ctx, "digest/x", delivered); err != nil {
 		t.Fatal(err)
 	}
 	got := byClient(t, s)

@@ -51,7 +51,7 @@ func TestIDsComparedWithoutCase(t *testing.T) {
 	if _, ok, _ := s.GetMark(ctx, MarkKey{TokenID: lowerID, Policy: "p"}); !ok {
 		t.Fatal("GetMark(lower) did not find the mark put as upper")
 	}
-	if started, _ := s.WarnMarks(ctx, []MarkKey{{TokenID: lowerID, Policy: "p"}}, clk.Now()); len(started) != 1 {
+	if started, _ := s.testWarn(ctx, []MarkKey{{TokenID: lowerID, Policy: "p"}}, clk.Now()); len(started) != 1 {
 		t.Fatalf("WarnMarks(lower) started %d clocks", len(started))
 	}
 	if KeyOf(upperID, "p") != (Mark{TokenID: lowerID, Policy: "p"}).Key() {
@@ -118,7 +118,7 @@ func TestMigrationLowersIDKeys(t *testing.T) {
 	if m, ok, _ := s.GetMark(ctx, KeyOf(lowerID, "p")); !ok || m.WarnedAt == nil || !m.Deadline.Equal(deadline) {
 		t.Fatalf("merged mark = %+v, want the warned one", m)
 	}
-	if _, ok, _ := s.LastDelivery(ctx, "owner1"); !ok {
+	if _, ok, _ := s.testLastDelivery(ctx, "owner1"); !ok {
 		t.Fatal("delivery not found by lowercase owner id")
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {

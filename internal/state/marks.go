@@ -87,16 +87,19 @@ func (m Mark) validate() error {
 // The descriptive fields (name, owner, action, reason, grace) take the new
 // values. If the grace changed after the warning, the deadline follows it,
 // but never to before the deadline the owner was told.
-func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (stored Mark, created, wrote bool, err error) {
+//
+// A new mark's time is kept to the millisecond, the precision of the tenant's
+// times and of every output, so that it takes fewer bytes (markcodec.go).
+func upsertMark(t *markTable, m Mark, now time.Time) (stored Mark, created, wrote bool, err error) {
 	if err := m.validate(); err != nil {
 		return Mark{}, false, false, err
 	}
 	key := m.Key().key()
-	raw := b.Get([]byte(key))
+	raw := t.marks.Get([]byte(key))
 	found := raw != nil
 	var old Mark
 	if found {
-		if old, err = decodeMark([]byte(key), raw); err != nil {
+		if old, err = t.decode([]byte(key), raw); err != nil {
 			return Mark{}, false, false, fmt.Errorf("decode mark %q: %w", key, err)
 		}
 		m.MarkedAt, m.WarnedAt = old.MarkedAt, old.WarnedAt
@@ -105,6 +108,7 @@ func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (stored Mark, created, wr
 		if m.MarkedAt.IsZero() {
 			m.MarkedAt = now
 		}
+		m.MarkedAt = m.MarkedAt.UTC().Truncate(time.Millisecond)
 	}
 	m.Deadline = nil
 	if m.WarnedAt != nil {
@@ -115,12 +119,18 @@ func upsertMark(b *bolt.Bucket, m Mark, now time.Time) (stored Mark, created, wr
 		d := DeadlineAfter(*m.WarnedAt, m.Grace, told)
 		m.Deadline = &d
 	}
-	enc := encodeMark(key, m)
+	enc, err := t.encode(key, m)
+	if err != nil {
+		return Mark{}, false, false, fmt.Errorf("encode mark %q: %w", key, err)
+	}
 	if found && bytes.Equal(enc, raw) {
 		// Re-evaluated and unchanged: the common case of every run.
 		return old, false, false, nil
 	}
-	return m, !found, true, putMark(b, key, enc)
+	if err := t.marks.Put([]byte(key), enc); err != nil {
+		return Mark{}, false, false, fmt.Errorf("write mark %q: %w", key, err)
+	}
+	return m, !found, true, nil
 }
 
 // DeadlineAfter is the deadline of a mark warned at warned with grace: warned
@@ -141,7 +151,7 @@ func (s *Store) PutMark(ctx context.Context, m Mark) (Mark, error) {
 	var out Mark
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var err error
-		out, _, _, err = upsertMark(bucket(tx, bucketMarks), m, s.clock())
+		out, _, _, err = upsertMark(marksOf(tx), m, s.clock())
 		return err
 	})
 	if err != nil {
@@ -156,7 +166,7 @@ func (s *Store) GetMark(ctx context.Context, key MarkKey) (Mark, bool, error) {
 	var found bool
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		found, err = getJSON(bucket(tx, bucketMarks), key.key(), &m)
+		m, found, err = marksOf(tx).get(key.key())
 		return err
 	})
 	if err != nil {
@@ -169,12 +179,12 @@ func (s *Store) GetMark(ctx context.Context, key MarkKey) (Mark, bool, error) {
 func (s *Store) Marks(ctx context.Context) ([]Mark, error) {
 	var out []Mark
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := bucket(tx, bucketMarks)
+		t := marksOf(tx)
 		// Stats counts the keys page by page; growing the slice by append
 		// instead allocates five times its final size.
-		out = make([]Mark, 0, b.Stats().KeyN)
-		return b.ForEach(func(k, v []byte) error {
-			m, err := decodeMark(k, v)
+		out = make([]Mark, 0, t.marks.Stats().KeyN)
+		return t.marks.ForEach(func(k, v []byte) error {
+			m, err := t.decode(k, v)
 			if err != nil {
 				return fmt.Errorf("decode mark %q: %w", k, err)
 			}
@@ -231,7 +241,8 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 	// A run that finds every mark as it was (the usual run) commits nothing.
 	err := s.updateIfChanged(ctx, func(tx *bolt.Tx) (bool, error) {
 		ch = MarkChanges{Kept: make([]Mark, 0, len(current))} // most marks are kept
-		b := bucket(tx, bucketMarks)
+		t := marksOf(tx)
+		b := t.marks
 		now := s.clock()
 		changed := false
 		seen := make(map[string]bool, len(current))
@@ -239,7 +250,7 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 			if !scope[m.Policy] {
 				return false, fmt.Errorf("mark %s: policy %q is not among the reconciled policies", m.Key(), m.Policy)
 			}
-			stored, created, wrote, err := upsertMark(b, m, now)
+			stored, created, wrote, err := upsertMark(t, m, now)
 			if err != nil {
 				return false, err
 			}
@@ -252,15 +263,17 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 			}
 		}
 		var stale []Mark
+		// The reason shapes the marks that stay refer to; the others go.
+		used := map[uint64]bool{}
 		err := b.ForEach(func(k, v []byte) error {
-			if seen[string(k)] {
-				return nil
-			}
 			_, pol, _ := bytes.Cut(k, []byte{0})
-			if !scope[string(pol)] {
+			if seen[string(k)] || !scope[string(pol)] {
+				if id, ok := shapeRef(v); ok {
+					used[id] = true
+				}
 				return nil
 			}
-			m, err := decodeMark(k, v)
+			m, err := t.decode(k, v)
 			if err != nil {
 				return fmt.Errorf("decode mark %q: %w", k, err)
 			}
@@ -277,7 +290,11 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 			}
 		}
 		ch.Removed = stale
-		return changed || len(stale) > 0, nil
+		swept, err := t.sweep(used)
+		if err != nil {
+			return false, err
+		}
+		return changed || len(stale) > 0 || swept, nil
 	})
 	if err != nil {
 		return MarkChanges{}, fmt.Errorf("reconcile marks: %w", err)
@@ -285,29 +302,19 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 	return ch, nil
 }
 
-// WarnMarks starts the grace clock of the given marks at at (the delivery time
-// of the warning). Marks already warned keep their first warning time; missing
-// marks are skipped. It returns the marks whose clock started now. The
-// Dispatcher does this itself through Delivered; WarnMarks is for warnings
-// delivered outside the outbox.
-func (s *Store) WarnMarks(ctx context.Context, keys []MarkKey, at time.Time) ([]Mark, error) {
-	var started []Mark
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		var err error
-		started, err = warnMarks(bucket(tx, bucketMarks), keys, at)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("warn marks: %w", err)
+// warnMarks starts the grace clock of the given marks at at (the delivery
+// time of the warning, kept to the millisecond as a mark's times are).
+// Marks already warned keep their first warning time; missing marks are
+// skipped. It returns the marks whose clock started now.
+func warnMarks(tx *bolt.Tx, keys []MarkKey, at time.Time) ([]Mark, error) {
+	if len(keys) == 0 {
+		return nil, nil
 	}
-	return started, nil
-}
-
-func warnMarks(b *bolt.Bucket, keys []MarkKey, at time.Time) ([]Mark, error) {
+	t := marksOf(tx)
+	at = at.UTC().Truncate(time.Millisecond)
 	var started []Mark
 	for _, k := range keys {
-		var m Mark
-		found, err := getJSON(b, k.key(), &m)
+		m, found, err := t.get(k.key())
 		if err != nil {
 			return nil, err
 		}
@@ -317,7 +324,7 @@ func warnMarks(b *bolt.Bucket, keys []MarkKey, at time.Time) ([]Mark, error) {
 		w := at
 		d := at.Add(m.Grace)
 		m.WarnedAt, m.Deadline = &w, &d
-		if err := putJSON(b, k.key(), m); err != nil {
+		if err := t.put(k.key(), m); err != nil {
 			return nil, err
 		}
 		started = append(started, m)

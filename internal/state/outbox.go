@@ -28,21 +28,6 @@ func (d Delivery) Suppresses(fp string, now time.Time, interval time.Duration) b
 	return fp != "" && d.Fingerprint == fp && now.Sub(d.SentAt) < interval
 }
 
-// LastDelivery returns the owner's last recorded digest delivery.
-func (s *Store) LastDelivery(ctx context.Context, ownerID string) (Delivery, bool, error) {
-	var d Delivery
-	var found bool
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		found, err = getJSON(bucket(tx, bucketDeliveries), pat.IDKey(ownerID), &d)
-		return err
-	})
-	if err != nil {
-		return Delivery{}, false, fmt.Errorf("get delivery for owner %s: %w", ownerID, err)
-	}
-	return d, found, nil
-}
-
 // LastDeliveries returns the last recorded digest delivery of each of the
 // owners that has one, by pat.IDKey of the owner id, in one read.
 func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[string]Delivery, error) {
@@ -66,17 +51,6 @@ func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[stri
 		return nil, fmt.Errorf("get deliveries: %w", err)
 	}
 	return out, nil
-}
-
-// RecordDelivery stores d as the owner's last delivery.
-func (s *Store) RecordDelivery(ctx context.Context, d Delivery) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		return putJSON(bucket(tx, bucketDeliveries), pat.IDKey(d.OwnerID), d)
-	})
-	if err != nil {
-		return fmt.Errorf("record delivery for owner %s: %w", d.OwnerID, err)
-	}
-	return nil
 }
 
 // OutboxEntry is a notification waiting for delivery. The payload is opaque to
@@ -260,27 +234,11 @@ func delivered(tx *bolt.Tx, e OutboxEntry, at time.Time) ([]Mark, error) {
 			return nil, err
 		}
 	}
-	started, err := warnMarks(bucket(tx, bucketMarks), e.Marks, at)
+	started, err := warnMarks(tx, e.Marks, at)
 	if err != nil {
 		return nil, err
 	}
 	return started, warnClientMarks(tx, e.ClientMarks, at)
-}
-
-// Delivered applies a successful delivery in one transaction (Settle of
-// one). It returns the marks whose clock started.
-func (s *Store) Delivered(ctx context.Context, id string, at time.Time) ([]Mark, error) {
-	started, err := s.Settle(ctx, Settlement{ID: id, DeliveredAt: at})
-	if err != nil {
-		return nil, err
-	}
-	return started[id], nil
-}
-
-// Deferred records a failed attempt that will be retried at next.
-func (s *Store) Deferred(ctx context.Context, id string, attempts int, next time.Time, lastError string) error {
-	_, err := s.Settle(ctx, Settlement{ID: id, Attempts: attempts, NextAttempt: next, LastError: lastError})
-	return err
 }
 
 // Drop removes entries that will never be delivered (a permanent failure,

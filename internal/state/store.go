@@ -18,7 +18,7 @@ import (
 const FileName = "state.db"
 
 // SchemaVersion is the newest schema this binary reads and writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // DefaultLockTimeout bounds how long Open waits for another process to release
 // the file. It is short because the only legitimate holder is another
@@ -50,6 +50,7 @@ const (
 	bucketDeliveries = "deliveries"
 	bucketSnoozes    = "snoozes"
 	bucketOutbox     = "outbox"
+	bucketReasons    = "reasons" // the reason shapes of the marks (markcodec.go)
 
 	keySchema = "schema"
 )
@@ -92,15 +93,18 @@ type migration struct {
 
 // migrations lists every schema step in order. Version 0 is a file without a
 // schema key: a new, empty file (or one created by hand with bbolt tools).
-// A future change appends {to: 4, …} here and bumps SchemaVersion.
+// A future change appends {to: 5, …} here and bumps SchemaVersion.
 func migrations() []migration {
 	return []migration{
 		{to: 1, name: "create marks, deliveries, snoozes and outbox buckets", apply: migrateToV1},
 		// Readers build their maps from the stored values by pat.IDKey,
 		// so a store of schema 1 reads the same before the migration.
 		{to: 2, name: "key marks, snoozes and deliveries by lowercase id", apply: migrateToV2, readable: true},
-		// decodeMark reads the JSON marks of schema 2 as well.
-		{to: 3, name: "store marks as compact records", apply: migrateToV3, readable: true},
+		// Mark readers read the JSON marks of schema 2 as well.
+		{to: 3, name: "store marks as compact records", apply: rewriteMarks, readable: true},
+		// And the records of schema 3 (the reason as text, times in
+		// seconds and nanoseconds).
+		{to: 4, name: "keep each reason shape once, mark times in milliseconds", apply: rewriteMarks, readable: true},
 	}
 }
 
@@ -305,12 +309,8 @@ func (s *Store) updateIfChanged(ctx context.Context, fn func(*bolt.Tx) (bool, er
 	return tx.Commit()
 }
 
-// putJSON writes v under key as JSON; a Mark is written in its compact
-// record (markcodec.go), the format of the marks bucket.
+// putJSON writes v under key as JSON (marks are not JSON: markTable).
 func putJSON(b *bolt.Bucket, key string, v any) error {
-	if m, ok := v.(Mark); ok {
-		return putMark(b, key, encodeMark(key, m))
-	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
@@ -321,19 +321,11 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 	return nil
 }
 
-// getJSON reads the value under key into v; into a *Mark in either of the
-// formats a mark may have (markcodec.go).
+// getJSON reads the JSON value under key into v.
 func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
 	raw := b.Get([]byte(key))
 	if raw == nil {
 		return false, nil
-	}
-	if m, ok := v.(*Mark); ok {
-		var err error
-		if *m, err = decodeMark([]byte(key), raw); err != nil {
-			return false, fmt.Errorf("decode mark %q: %w", key, err)
-		}
-		return true, nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return false, fmt.Errorf("decode %s: %w", key, err)

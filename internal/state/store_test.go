@@ -50,7 +50,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 		Marks: []MarkKey{m.Key()}, Payload: json.RawMessage(`{"x":1}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordDelivery(ctx, Delivery{OwnerID: "o9", Fingerprint: "old", SentAt: clk.Now()}); err != nil {
+	if err := s.testRecordDelivery(ctx, Delivery{OwnerID: "o9", Fingerprint: "old", SentAt: clk.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -81,7 +81,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	if err != nil || len(ob) != 1 || string(ob[0].Payload) != `{"x":1}` {
 		t.Fatalf("outbox after reopen = %+v, %v", ob, err)
 	}
-	if d, ok, _ := s.LastDelivery(ctx, "o9"); !ok || d.Fingerprint != "old" {
+	if d, ok, _ := s.testLastDelivery(ctx, "o9"); !ok || d.Fingerprint != "old" {
 		t.Errorf("delivery after reopen = %+v %v", d, ok)
 	}
 	if v, err := s.Schema(ctx); err != nil || v != SchemaVersion {
@@ -126,7 +126,7 @@ func TestMigrationFromV0(t *testing.T) {
 	if _, err := s.Outbox(ctx); err != nil {
 		t.Error(err)
 	}
-	if _, _, err := s.LastDelivery(ctx, "x"); err != nil {
+	if _, _, err := s.testLastDelivery(ctx, "x"); err != nil {
 		t.Error(err)
 	}
 	if err := s.Close(); err != nil {
@@ -160,13 +160,13 @@ func TestMigrationStepTransformsDataAtomically(t *testing.T) {
 	// fails half-way and must leave the file at v1 with the data unchanged.
 	rewrite := func(fail bool) func(tx *bolt.Tx) error {
 		return func(tx *bolt.Tx) error {
-			b := bucket(tx, bucketMarks)
-			var m Mark
-			if _, err := getJSON(b, MarkKey{"t1", "p"}.key(), &m); err != nil {
+			t := marksOf(tx)
+			m, _, err := t.get(MarkKey{"t1", "p"}.key())
+			if err != nil {
 				return err
 			}
 			m.Reason = "migrated: " + m.Reason
-			if err := putJSON(b, m.Key().key(), m); err != nil {
+			if err := t.put(m.Key().key(), m); err != nil {
 				return err
 			}
 			if fail {
@@ -395,12 +395,12 @@ func TestReconcileMarksKeepsClocksAndUnmarks(t *testing.T) {
 
 	clk.Advance(time.Hour)
 	warnAt := clk.Now()
-	started, err := s.WarnMarks(ctx, []MarkKey{{"t1", "a"}, {"t9", "a"}}, warnAt)
+	started, err := s.testWarn(ctx, []MarkKey{{"t1", "a"}, {"t9", "a"}}, warnAt)
 	if err != nil || len(started) != 1 {
 		t.Fatalf("WarnMarks = %+v, %v", started, err)
 	}
 	clk.Advance(time.Hour)
-	again, _ := s.WarnMarks(ctx, []MarkKey{{"t1", "a"}}, clk.Now())
+	again, _ := s.testWarn(ctx, []MarkKey{{"t1", "a"}}, clk.Now())
 	if len(again) != 0 {
 		t.Error("a second warning restarted the clock")
 	}
@@ -482,7 +482,7 @@ func TestOutboxDeliveredIsAtomic(t *testing.T) {
 
 	// A failed attempt: deferred, not due until next, no clock started.
 	next := clk.Now().Add(10 * time.Minute)
-	if err := s.Deferred(ctx, e.ID, 1, next, "smtp: connection refused"); err != nil {
+	if err := s.testDeferred(ctx, e.ID, 1, next, "smtp: connection refused"); err != nil {
 		t.Fatal(err)
 	}
 	due, _ = s.DueOutbox(ctx, clk.Now())
@@ -499,7 +499,7 @@ func TestOutboxDeliveredIsAtomic(t *testing.T) {
 	}
 
 	at := clk.Now()
-	started, err := s.Delivered(ctx, e.ID, at)
+	started, err := s.testDelivered(ctx, e.ID, at)
 	if err != nil || len(started) != 2 {
 		t.Fatalf("Delivered = %+v, %v", started, err)
 	}
@@ -508,7 +508,7 @@ func TestOutboxDeliveredIsAtomic(t *testing.T) {
 			t.Errorf("mark %s clock = %v %v", m.Key(), m.WarnedAt, m.Deadline)
 		}
 	}
-	d, ok, _ := s.LastDelivery(ctx, "o1")
+	d, ok, _ := s.testLastDelivery(ctx, "o1")
 	if !ok || d.Fingerprint != "fp" || !d.SentAt.Equal(at) || d.MessageID != e.ID {
 		t.Errorf("delivery = %+v", d)
 	}
@@ -520,7 +520,7 @@ func TestOutboxDeliveredIsAtomic(t *testing.T) {
 		t.Errorf("outbox after delivery = %+v", ob)
 	}
 	// Delivered twice (or for a replaced entry) changes nothing.
-	if again, err := s.Delivered(ctx, e.ID, at.Add(time.Hour)); err != nil || len(again) != 0 {
+	if again, err := s.testDelivered(ctx, e.ID, at.Add(time.Hour)); err != nil || len(again) != 0 {
 		t.Errorf("second Delivered = %+v, %v", again, err)
 	}
 	if err := s.Drop(ctx, "summary/r1/slack"); err != nil {
@@ -539,7 +539,7 @@ func TestEnqueueReplacesPendingMessage(t *testing.T) {
 	if err := s.Enqueue(ctx, OutboxEntry{ID: "digest/m/o1", Payload: json.RawMessage(`{"v":1}`)}); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.Deferred(ctx, "digest/m/o1", 3, clk.Now().Add(time.Hour), "boom")
+	_ = s.testDeferred(ctx, "digest/m/o1", 3, clk.Now().Add(time.Hour), "boom")
 	clk.Advance(time.Minute)
 	if err := s.Enqueue(ctx, OutboxEntry{ID: "digest/m/o1", Payload: json.RawMessage(`{"v":2}`)}); err != nil {
 		t.Fatal(err)
@@ -639,7 +639,7 @@ func TestGraceChangeNeverAdvancesTheDeadline(t *testing.T) {
 	if _, err := s.PutMark(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.WarnMarks(ctx, []MarkKey{m.Key()}, clk.Now()); err != nil {
+	if _, err := s.testWarn(ctx, []MarkKey{m.Key()}, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	told := clk.Now().Add(14 * 24 * time.Hour)

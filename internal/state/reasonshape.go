@@ -1,0 +1,174 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// A reasonShape is a reason text with its token-specific parts cut out: the
+// times it names (as pat.FormatTime writes them), the token's quoted name
+// and its owner id. Every token a policy marks for the same conditions has
+// the same shape, so the store keeps each shape once (markcodec.go).
+type reasonShape []shapePart
+
+// shapePart is literal text, or a hole for one of the token's values.
+type shapePart struct {
+	lit  string
+	hole byte // 0: lit; else holeTime, holeName or holeOwner
+}
+
+// The holes of a shape. Part of the on-disk format.
+const (
+	holeTime  = 1 // the next of the mark's reason times
+	holeName  = 2 // the token's name, quoted (strconv.Quote)
+	holeOwner = 3 // the owner id as spelled
+)
+
+// Fields of a stored shape, in order: literal text and holes.
+const (
+	fShapeLit  protowire.Number = 1
+	fShapeHole protowire.Number = 2
+)
+
+// reasonTimeLayout is how explanations write a time (pat.FormatTime).
+const reasonTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// minOwnerHole is the shortest owner id cut out of a reason: a shorter one
+// (a hand-made id) would also match inside unrelated text.
+const minOwnerHole = 8
+
+// reasonShapeOf cuts reason into its shape and times (unix ms). Only text
+// that renders back byte for byte is cut out, so the shape, the times, the
+// name and the owner id always make the same reason again.
+func reasonShapeOf(reason, name, owner string) (reasonShape, []int64) {
+	quoted := ""
+	if name != "" {
+		quoted = strconv.Quote(name)
+	}
+	if len(owner) < minOwnerHole {
+		owner = ""
+	}
+	var sh reasonShape
+	var times []int64
+	lit := 0 // start of the literal text not yet in sh
+	hole := func(i, n int, h byte) int {
+		if i > lit {
+			sh = append(sh, shapePart{lit: reason[lit:i]})
+		}
+		sh = append(sh, shapePart{hole: h})
+		lit = i + n
+		return lit
+	}
+	for i := 0; i < len(reason); {
+		if ms, ok := reasonTime(reason[i:]); ok {
+			times = append(times, ms)
+			i = hole(i, len(reasonTimeLayout), holeTime)
+			continue
+		}
+		if quoted != "" && strings.HasPrefix(reason[i:], quoted) {
+			i = hole(i, len(quoted), holeName)
+			continue
+		}
+		if owner != "" && strings.HasPrefix(reason[i:], owner) {
+			i = hole(i, len(owner), holeOwner)
+			continue
+		}
+		i++
+	}
+	if lit < len(reason) {
+		sh = append(sh, shapePart{lit: reason[lit:]})
+	}
+	return sh, times
+}
+
+// reasonTime reads a time as explanations write it at the start of s.
+func reasonTime(s string) (int64, bool) {
+	const n = len(reasonTimeLayout)
+	// Cheap checks first: most positions are not a time.
+	if len(s) < n || s[4] != '-' || s[10] != 'T' || s[n-1] != 'Z' {
+		return 0, false
+	}
+	t, err := time.Parse(reasonTimeLayout, s[:n])
+	if err != nil || t.Format(reasonTimeLayout) != s[:n] {
+		return 0, false
+	}
+	return t.UnixMilli(), true
+}
+
+// render makes the reason text of a shape with a mark's values.
+func (sh reasonShape) render(times []int64, name, owner string) (string, error) {
+	var b strings.Builder
+	next := 0
+	for _, p := range sh {
+		switch p.hole {
+		case 0:
+			b.WriteString(p.lit)
+		case holeTime:
+			if next == len(times) {
+				return "", fmt.Errorf("%d reason times, the shape has more", len(times))
+			}
+			b.WriteString(time.UnixMilli(times[next]).UTC().Format(reasonTimeLayout))
+			next++
+		case holeName:
+			b.WriteString(strconv.Quote(name))
+		case holeOwner:
+			b.WriteString(owner)
+		}
+	}
+	if next != len(times) {
+		return "", fmt.Errorf("%d reason times, the shape has %d", len(times), next)
+	}
+	return b.String(), nil
+}
+
+func (sh reasonShape) encode() []byte {
+	var b []byte
+	for _, p := range sh {
+		if p.hole == 0 {
+			b = protowire.AppendTag(b, fShapeLit, protowire.BytesType)
+			b = protowire.AppendString(b, p.lit)
+		} else {
+			b = protowire.AppendTag(b, fShapeHole, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(p.hole))
+		}
+	}
+	return b
+}
+
+var errShape = errors.New("malformed reason shape")
+
+func decodeShape(b []byte) (reasonShape, error) {
+	var sh reasonShape
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return nil, fmt.Errorf("%w: %w", errShape, protowire.ParseError(l))
+		}
+		b = b[l:]
+		switch {
+		case n == fShapeLit && typ == protowire.BytesType:
+			s, l := protowire.ConsumeString(b)
+			if l < 0 {
+				return nil, fmt.Errorf("%w: %w", errShape, protowire.ParseError(l))
+			}
+			sh, b = append(sh, shapePart{lit: s}), b[l:]
+		case n == fShapeHole && typ == protowire.VarintType:
+			v, l := protowire.ConsumeVarint(b)
+			if l < 0 {
+				return nil, fmt.Errorf("%w: %w", errShape, protowire.ParseError(l))
+			}
+			if v < holeTime || v > holeOwner {
+				return nil, fmt.Errorf("%w: unknown hole %d", errShape, v)
+			}
+			sh, b = append(sh, shapePart{hole: byte(v)}), b[l:]
+		default:
+			return nil, fmt.Errorf("%w: unexpected field %d", errShape, n)
+		}
+	}
+	return sh, nil
+}
