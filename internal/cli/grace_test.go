@@ -244,8 +244,8 @@ func TestGraceApplyActsAfterTheDeadline(t *testing.T) {
 	st := gcOpenStore(t, e.state)
 	now := time.Now()
 	ctx := context.Background()
-	if _, err := st.PutMark(ctx, state.Mark{TokenID: "due-1", TokenName: "tok-due-1", OwnerID: "o1", Policy: gcPolicy,
-		Action: "delete", Reason: "unused", Grace: 14 * wfDay, MarkedAt: now.Add(-16 * wfDay)}); err != nil {
+	if _, err := st.ReconcileMarks(ctx, []string{gcPolicy}, []state.Mark{{TokenID: "due-1", TokenName: "tok-due-1", OwnerID: "o1", Policy: gcPolicy,
+		Action: "delete", Reason: "unused", Grace: 14 * wfDay, MarkedAt: now.Add(-16 * wfDay)}}); err != nil {
 		t.Fatal(err)
 	}
 	// The owner's warning was delivered 15 days ago: the clock started

@@ -28,7 +28,10 @@ import (
 // marks are the same, the digests identical to the ones delivered. Each
 // reports, per run, the bbolt transactions committed (the txid the file's meta
 // page advanced by; bbolt fdatasyncs twice per commit), the peak heap, the
-// size of state.db and the bytes a mark takes in it (key and value).
+// size of state.db, the bytes a mark takes in it (key and value, and its
+// share of the reason shapes) and what bbolt takes for them: the bytes in
+// use with its page and element headers (bolt-inuse), and the pages with the
+// room left in them (bolt-pages).
 //
 // As in a real tenant, each token was last used at its own time (so each
 // mark's reason names its own date), and the runs start at a time with a
@@ -72,8 +75,7 @@ func BenchmarkGraceRun(b *testing.B) {
 type graceBench struct {
 	*graceEnv
 	commits, peak, runs uint64
-	dbSize, markBytes   int64
-	marks               int
+	last                storeStats
 }
 
 // benchID is a tenant-like id: 32 lowercase hex digits.
@@ -114,7 +116,7 @@ func (g *graceBench) run(b *testing.B) {
 // peak heap, sampled while the run goes.
 func (g *graceBench) measure(b *testing.B) {
 	b.StopTimer()
-	before, _, _, _ := g.storeTxID(b)
+	before := g.storeTxID(b).txid
 	runtime.GC()
 	var peak uint64
 	stop := make(chan struct{})
@@ -140,9 +142,8 @@ func (g *graceBench) measure(b *testing.B) {
 	b.StopTimer()
 	close(stop)
 	wg.Wait()
-	after, size, marks, markBytes := g.storeTxID(b)
-	g.dbSize, g.marks, g.markBytes = size, marks, markBytes
-	g.commits += after - before
+	g.last = g.storeTxID(b)
+	g.commits += g.last.txid - before
 	g.peak = max(g.peak, peak)
 	g.runs++
 	b.StartTimer()
@@ -154,11 +155,13 @@ func (g *graceBench) report(b *testing.B) {
 	}
 	b.ReportMetric(float64(g.commits)/float64(g.runs), "commits/op")
 	b.ReportMetric(float64(g.peak)/(1<<20), "peak-heap-MB")
-	b.ReportMetric(float64(g.dbSize)/(1<<20), "state.db-MB")
-	if g.marks > 0 {
-		b.ReportMetric(float64(g.markBytes)/float64(g.marks), "B/mark")
+	b.ReportMetric(float64(g.last.size)/(1<<20), "state.db-MB")
+	if n := float64(g.last.marks); n > 0 {
+		b.ReportMetric(float64(g.last.markBytes)/n, "B/mark")
+		b.ReportMetric(float64(g.last.pageInuse)/n, "bolt-inuse-B/mark")
+		b.ReportMetric(float64(g.last.pageAlloc)/n, "bolt-pages-B/mark")
 	}
-	if g.marks != graceBenchTokens {
-		b.Fatalf("the store holds %d marks, want %d", g.marks, graceBenchTokens)
+	if g.last.marks != graceBenchTokens {
+		b.Fatalf("the store holds %d marks, want %d", g.last.marks, graceBenchTokens)
 	}
 }

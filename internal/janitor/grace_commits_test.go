@@ -10,10 +10,22 @@ import (
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 )
 
+// storeStats is what storeTxID reads from the state file.
+type storeStats struct {
+	txid  uint64 // the id of the last committed transaction
+	size  int64  // of the file
+	marks int
+	// markBytes are the keys and values of the marks and of the reason
+	// shapes they refer to (schema 4); pageInuse the part of bbolt's pages
+	// they fill, with its page and element headers, and pageAlloc the
+	// pages, with the room left in them.
+	markBytes, pageInuse, pageAlloc int64
+}
+
 // storeTxID closes the state store, reads the id of its last committed
 // transaction with bbolt (each commit fdatasyncs the file twice), the file's
-// size, its marks and the bytes they take (keys and values), and reopens it.
-func (g *graceEnv) storeTxID(tb testing.TB) (txid uint64, size int64, marks int, markBytes int64) {
+// size, its marks and the bytes they take, and reopens it.
+func (g *graceEnv) storeTxID(tb testing.TB) storeStats {
 	tb.Helper()
 	_ = g.st.Close()
 	g.st = nil
@@ -21,14 +33,27 @@ func (g *graceEnv) storeTxID(tb testing.TB) (txid uint64, size int64, marks int,
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var st storeStats
 	err = db.View(func(tx *bolt.Tx) error {
-		txid, size = uint64(tx.ID()), tx.Size()
-		if mb := tx.Bucket([]byte("marks")); mb != nil {
-			return mb.ForEach(func(k, v []byte) error {
-				marks++
-				markBytes += int64(len(k) + len(v))
+		st.txid, st.size = uint64(tx.ID()), tx.Size()
+		for _, name := range []string{"marks", "reasons"} {
+			b := tx.Bucket([]byte(name))
+			if b == nil {
+				continue
+			}
+			bs := b.Stats()
+			st.pageInuse += int64(bs.LeafInuse + bs.BranchInuse)
+			st.pageAlloc += int64(bs.LeafAlloc + bs.BranchAlloc)
+			err := b.ForEach(func(k, v []byte) error {
+				if name == "marks" {
+					st.marks++
+				}
+				st.markBytes += int64(len(k) + len(v))
 				return nil
 			})
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -37,7 +62,7 @@ func (g *graceEnv) storeTxID(tb testing.TB) (txid uint64, size int64, marks int,
 		tb.Fatal(err)
 	}
 	g.openStore()
-	return txid, size, marks, markBytes
+	return st
 }
 
 // A run with nothing new to do (every owner already has the digest it
@@ -49,13 +74,14 @@ func TestGraceRunWithNothingNewCommitsAHandful(t *testing.T) {
 	const owners = 20
 	g := newGraceEnv(t, graceConfig)
 	g.addStale("g", 2*owners, 2)
-	start, _, _, _ := g.storeTxID(t)
+	start := g.storeTxID(t).txid
 
 	g.run()
 	if n := len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)); n != owners {
 		t.Fatalf("first run: %d digests, want %d", n, owners)
 	}
-	first, _, marks, _ := g.storeTxID(t)
+	st := g.storeTxID(t)
+	first, marks := st.txid, st.marks
 	if marks != 2*owners {
 		t.Fatalf("%d marks, want %d", marks, 2*owners)
 	}
@@ -73,7 +99,7 @@ func TestGraceRunWithNothingNewCommitsAHandful(t *testing.T) {
 	if n := len(notifytest.OfKind(msgs, notify.KindSummary)); n != 1 {
 		t.Fatalf("a run with nothing new sent %d summaries, want 1", n)
 	}
-	again, _, _, _ := g.storeTxID(t)
+	again := g.storeTxID(t).txid
 	if c := again - first; c > 5 {
 		t.Errorf("a run with nothing new committed %d transactions for %d owners, want at most 5", c, owners)
 	}
@@ -83,7 +109,7 @@ func TestGraceRunWithNothingNewCommitsAHandful(t *testing.T) {
 	if n := len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)); n != owners {
 		t.Fatalf("reminder run: %d digests, want %d", n, owners)
 	}
-	reminded, _, _, _ := g.storeTxID(t)
+	reminded := g.storeTxID(t).txid
 	if c := reminded - again; c > 6 {
 		t.Errorf("a reminder run committed %d transactions for %d digests, want a handful", c, owners)
 	}

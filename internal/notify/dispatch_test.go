@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,14 +131,44 @@ func TestOutboxSurvivesRestartAndDeliversOnNextDispatch(t *testing.T) {
 	}
 }
 
+// seedMarks adds the marks of d's items to the store, as a run does: the
+// marks already stored stay, with their clocks.
 func seedMarks(t *testing.T, s *state.Store, d Digest) {
 	t.Helper()
+	ctx := context.Background()
+	ms, err := s.Marks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, it := range d.Items {
-		if _, err := s.PutMark(context.Background(), state.Mark{TokenID: it.TokenID, OwnerID: d.Owner.ID, Policy: it.Policy, Action: it.Action,
-			Reason: it.Reason, Grace: time.Duration(it.Grace), MarkedAt: it.MarkedAt}); err != nil {
-			t.Fatal(err)
+		ms = append(ms, state.Mark{TokenID: it.TokenID, OwnerID: d.Owner.ID, Policy: it.Policy, Action: it.Action,
+			Reason: it.Reason, Grace: time.Duration(it.Grace), MarkedAt: it.MarkedAt})
+	}
+	var policies []string
+	for _, m := range ms {
+		if !slices.Contains(policies, m.Policy) {
+			policies = append(policies, m.Policy)
 		}
 	}
+	if _, err := s.ReconcileMarks(ctx, policies, ms); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// markOf is the stored mark of a token under a policy (the zero Mark if
+// there is none).
+func markOf(t *testing.T, s *state.Store, tokenID, policy string) state.Mark {
+	t.Helper()
+	ms, err := s.Marks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Key() == state.KeyOf(tokenID, policy) {
+			return m
+		}
+	}
+	return state.Mark{}
 }
 
 // unwarnedDigest is a digest of marks not yet warned, as the engine builds
@@ -170,7 +201,7 @@ func TestDigestDeliveryStartsGraceClockAndIsNotRepeated(t *testing.T) {
 	}
 	deliveredAt := env.clk.Now()
 	for _, it := range d.Items {
-		m, _, _ := env.store.GetMark(ctx, state.MarkKey{TokenID: it.TokenID, Policy: it.Policy})
+		m := markOf(t, env.store, it.TokenID, it.Policy)
 		if m.WarnedAt == nil || !m.WarnedAt.Equal(deliveredAt) || !m.Deadline.Equal(deliveredAt.Add(14*24*time.Hour)) {
 			t.Errorf("mark %s: warned %v deadline %v", it.TokenID, m.WarnedAt, m.Deadline)
 		}
@@ -196,7 +227,7 @@ func TestDigestDeliveryStartsGraceClockAndIsNotRepeated(t *testing.T) {
 	if rep.Count(Sent) != 1 || len(rep.Results[0].Warned) != 0 {
 		t.Fatalf("reminder = %+v", rep.Results)
 	}
-	m, _, _ := env.store.GetMark(ctx, state.MarkKey{TokenID: d.Items[0].TokenID, Policy: "unused-90d"})
+	m := markOf(t, env.store, d.Items[0].TokenID, "unused-90d")
 	if !m.WarnedAt.Equal(deliveredAt) {
 		t.Errorf("reminder restarted the clock: %v", m.WarnedAt)
 	}
@@ -236,7 +267,7 @@ func TestFailedDigestStartsNoClock(t *testing.T) {
 	if rep.Count(Sent) != 1 || len(rep.Results) != 1 {
 		t.Fatalf("second run = %+v", rep.Results)
 	}
-	m, _, _ := env.store.GetMark(ctx, state.MarkKey{TokenID: d.Items[0].TokenID, Policy: "unused-90d"})
+	m := markOf(t, env.store, d.Items[0].TokenID, "unused-90d")
 	if m.WarnedAt == nil || !m.WarnedAt.Equal(env.clk.Now()) {
 		t.Errorf("clock did not start at the delivery: %v", m.WarnedAt)
 	}

@@ -70,7 +70,7 @@ func TestDeliveredButNotSettledIsSentAgain(t *testing.T) {
 		t.Fatalf("%d deliveries, want 2", n)
 	}
 	for _, it := range d.Items {
-		m, _, _ := env.store.GetMark(ctx, state.KeyOf(it.TokenID, it.Policy))
+		m := markOf(t, env.store, it.TokenID, it.Policy)
 		if m.WarnedAt == nil || !m.WarnedAt.Equal(second) || !m.Deadline.Equal(second.Add(time.Duration(it.Grace))) {
 			t.Errorf("mark %s: warned %v deadline %v, want the clock from the second delivery %s", it.TokenID, m.WarnedAt, m.Deadline, second)
 		}

@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -9,8 +11,47 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
-// Shorthands for the tests: production code goes through Settle and
-// LastDeliveries.
+// Shorthands for the tests: production code goes through ReconcileMarks,
+// Marks, Settle and LastDeliveries.
+
+// testPutMark creates or refreshes one mark (see the clock rules on
+// upsertMark) and returns it as stored.
+func (s *Store) testPutMark(ctx context.Context, m Mark) (Mark, error) {
+	var out Mark
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, _, _, err = upsertMark(marksOf(tx), m, s.clock())
+		return err
+	})
+	return out, err
+}
+
+// testGetMark returns the mark for key, if any.
+func (s *Store) testGetMark(ctx context.Context, key MarkKey) (Mark, bool, error) {
+	var m Mark
+	var found bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		m, found, err = marksOf(tx).get(key.key())
+		return err
+	})
+	return m, found, err
+}
+
+// testSchema returns the schema version recorded in the file.
+func (s *Store) testSchema(ctx context.Context) (int, error) {
+	var v int
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		raw := bucket(tx, bucketMeta).Get([]byte(keySchema))
+		n, err := strconv.Atoi(string(raw))
+		if err != nil {
+			return fmt.Errorf("schema version %q: %w", raw, err)
+		}
+		v = n
+		return nil
+	})
+	return v, err
+}
 
 // testWarn starts the clocks of the marks at at, as a delivered warning does.
 func (s *Store) testWarn(ctx context.Context, keys []MarkKey, at time.Time) ([]Mark, error) {

@@ -45,10 +45,10 @@ func TestIDsComparedWithoutCase(t *testing.T) {
 		t.Fatalf("DeleteSnooze(upper) = %v, %v", ok, err)
 	}
 
-	if _, err := s.PutMark(ctx, Mark{TokenID: upperID, OwnerID: "o", Policy: "p", Action: "delete", Reason: "r"}); err != nil {
+	if _, err := s.testPutMark(ctx, Mark{TokenID: upperID, OwnerID: "o", Policy: "p", Action: "delete", Reason: "r"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := s.GetMark(ctx, MarkKey{TokenID: lowerID, Policy: "p"}); !ok {
+	if _, ok, _ := s.testGetMark(ctx, MarkKey{TokenID: lowerID, Policy: "p"}); !ok {
 		t.Fatal("GetMark(lower) did not find the mark put as upper")
 	}
 	if started, _ := s.testWarn(ctx, []MarkKey{{TokenID: lowerID, Policy: "p"}}, clk.Now()); len(started) != 1 {
@@ -100,7 +100,7 @@ func TestMigrationLowersIDKeys(t *testing.T) {
 
 	s = openTest(t, path, clk)
 	defer func() { _ = s.Close() }()
-	if v, _ := s.Schema(ctx); v != SchemaVersion {
+	if v, _ := s.testSchema(ctx); v != SchemaVersion {
 		t.Fatalf("schema %d", v)
 	}
 	all, _ := s.Snoozes(ctx, true)
@@ -115,7 +115,7 @@ func TestMigrationLowersIDKeys(t *testing.T) {
 	if !slices.Equal(keys, []string{lowerID + "/Other-Policy", lowerID + "/p"}) {
 		t.Fatalf("marks after migration: %v", keys)
 	}
-	if m, ok, _ := s.GetMark(ctx, KeyOf(lowerID, "p")); !ok || m.WarnedAt == nil || !m.Deadline.Equal(deadline) {
+	if m, ok, _ := s.testGetMark(ctx, KeyOf(lowerID, "p")); !ok || m.WarnedAt == nil || !m.Deadline.Equal(deadline) {
 		t.Fatalf("merged mark = %+v, want the warned one", m)
 	}
 	if _, ok, _ := s.testLastDelivery(ctx, "owner1"); !ok {

@@ -104,11 +104,26 @@ type markTable struct {
 	shapes  map[uint64]reasonShape
 	ids     map[string]uint64 // by the shape's encoding
 	next    uint64            // the next number, without a bucket
+	// Scratch space of encode, which runs for every mark of a run.
+	shapeBuf []byte
+	times    []int64
+	decTimes []int64 // and of decode
 }
 
 func marksOf(tx *bolt.Tx) *markTable {
-	return &markTable{marks: bucket(tx, bucketMarks), reasons: tx.Bucket([]byte(bucketReasons))}
+	b := bucket(tx, bucketMarks)
+	if b != nil && tx.Writable() {
+		// bbolt splits a full page into pages filled to FillPercent, half
+		// by default: with marks written in the random order of token ids,
+		// every page would stay about half empty. Marks are rewritten in
+		// place far more often than inserted, so the pages are filled.
+		b.FillPercent = markFillPercent
+	}
+	return &markTable{marks: b, reasons: tx.Bucket([]byte(bucketReasons))}
 }
+
+// markFillPercent is how full bbolt fills the pages of marks it splits.
+const markFillPercent = 0.9
 
 func (t *markTable) load() error {
 	if t.loaded {
@@ -133,15 +148,20 @@ func (t *markTable) load() error {
 	})
 }
 
-// shapeID returns the number of sh, storing it if it is new.
-func (t *markTable) shapeID(sh reasonShape) (uint64, error) {
+// shapeID returns the number of the shape stored as enc, storing it if it
+// is new.
+func (t *markTable) shapeID(enc []byte) (uint64, error) {
 	if err := t.load(); err != nil {
 		return 0, err
 	}
-	enc := sh.encode()
 	if id, ok := t.ids[string(enc)]; ok {
 		return id, nil
 	}
+	sh, err := decodeShape(enc)
+	if err != nil {
+		return 0, err
+	}
+	enc = bytes.Clone(enc)
 	var id uint64
 	if t.reasons != nil {
 		var err error
@@ -253,20 +273,23 @@ func (t *markTable) encode(key string, m Mark) ([]byte, error) {
 		base = m.MarkedAt.UnixMilli()
 	}
 	if m.Reason != "" {
-		sh, times := reasonShapeOf(m.Reason, m.TokenName, m.OwnerID)
-		id, err := t.shapeID(sh)
+		t.shapeBuf, t.times = appendShape(t.shapeBuf[:0], t.times[:0], m.Reason, m.TokenName, m.OwnerID)
+		id, err := t.shapeID(t.shapeBuf)
 		if err != nil {
 			return nil, err
 		}
 		b = protowire.AppendTag(b, fReasonShape, protowire.VarintType)
 		b = protowire.AppendVarint(b, id)
-		if len(times) > 0 {
-			var p []byte
-			for _, v := range times {
-				p = protowire.AppendVarint(p, protowire.EncodeZigZag(v-base))
+		if len(t.times) > 0 {
+			n := 0
+			for _, v := range t.times {
+				n += protowire.SizeVarint(protowire.EncodeZigZag(v - base))
 			}
 			b = protowire.AppendTag(b, fReasonTimes, protowire.BytesType)
-			b = protowire.AppendBytes(b, p)
+			b = protowire.AppendVarint(b, uint64(n))
+			for _, v := range t.times {
+				b = protowire.AppendVarint(b, protowire.EncodeZigZag(v-base))
+			}
 		}
 	}
 	if m.WarnedAt != nil {
@@ -332,7 +355,8 @@ func (t *markTable) decode(key, raw []byte) (Mark, error) {
 		}
 		return m, nil
 	}
-	f := markFields{m: Mark{TokenID: string(tok), Policy: string(pol)}}
+	f := markFields{m: Mark{TokenID: string(tok), Policy: string(pol)}, times: t.decTimes[:0]}
+	defer func() { t.decTimes = f.times[:0] }()
 	if err := f.read(raw[0], raw[1:]); err != nil {
 		return Mark{}, err
 	}
@@ -492,15 +516,14 @@ func (f *markFields) mark(t *markTable) (Mark, error) {
 		if !ok {
 			return Mark{}, fmt.Errorf("%w: reason shape %d is not in the store", errMarkRecord, f.shape)
 		}
-		times := make([]int64, len(f.times))
 		for i, v := range f.times {
 			tm, err := milli([2]int64{v, 0}, base)
 			if err != nil {
 				return Mark{}, fmt.Errorf("reason: %w", err)
 			}
-			times[i] = tm.UnixMilli()
+			f.times[i] = tm.UnixMilli()
 		}
-		if m.Reason, err = sh.render(times, m.TokenName, m.OwnerID); err != nil {
+		if m.Reason, err = sh.render(f.times, m.TokenName, m.OwnerID); err != nil {
 			return Mark{}, fmt.Errorf("%w: reason shape %d: %w", errMarkRecord, f.shape, err)
 		}
 	}

@@ -145,36 +145,6 @@ func DeadlineAfter(warned time.Time, grace time.Duration, told *time.Time) time.
 	return d
 }
 
-// PutMark creates or refreshes a mark (see the clock rules on upsertMark) and
-// returns it as stored.
-func (s *Store) PutMark(ctx context.Context, m Mark) (Mark, error) {
-	var out Mark
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		var err error
-		out, _, _, err = upsertMark(marksOf(tx), m, s.clock())
-		return err
-	})
-	if err != nil {
-		return Mark{}, fmt.Errorf("put mark: %w", err)
-	}
-	return out, nil
-}
-
-// GetMark returns the mark for key, if any.
-func (s *Store) GetMark(ctx context.Context, key MarkKey) (Mark, bool, error) {
-	var m Mark
-	var found bool
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		m, found, err = marksOf(tx).get(key.key())
-		return err
-	})
-	if err != nil {
-		return Mark{}, false, fmt.Errorf("get mark %s: %w", key, err)
-	}
-	return m, found, nil
-}
-
 // Marks returns every mark, ordered by token id, then policy.
 func (s *Store) Marks(ctx context.Context) ([]Mark, error) {
 	var out []Mark

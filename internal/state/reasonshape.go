@@ -42,10 +42,12 @@ const reasonTimeLayout = "2006-01-02T15:04:05.000Z"
 // (a hand-made id) would also match inside unrelated text.
 const minOwnerHole = 8
 
-// reasonShapeOf cuts reason into its shape and times (unix ms). Only text
-// that renders back byte for byte is cut out, so the shape, the times, the
-// name and the owner id always make the same reason again.
-func reasonShapeOf(reason, name, owner string) (reasonShape, []int64) {
+// appendShape cuts reason into its shape, appended to dst as stored (see
+// reasonShape.encode), and its times (unix ms), appended to times. Only
+// text that renders back byte for byte is cut out, so the shape, the times,
+// the name and the owner id always make the same reason again. It writes
+// the stored form directly: it runs for every mark a run reconciles.
+func appendShape(dst []byte, times []int64, reason, name, owner string) ([]byte, []int64) {
 	quoted := ""
 	if name != "" {
 		quoted = strconv.Quote(name)
@@ -53,14 +55,14 @@ func reasonShapeOf(reason, name, owner string) (reasonShape, []int64) {
 	if len(owner) < minOwnerHole {
 		owner = ""
 	}
-	var sh reasonShape
-	var times []int64
-	lit := 0 // start of the literal text not yet in sh
+	lit := 0 // start of the literal text not yet in dst
 	hole := func(i, n int, h byte) int {
 		if i > lit {
-			sh = append(sh, shapePart{lit: reason[lit:i]})
+			dst = protowire.AppendTag(dst, fShapeLit, protowire.BytesType)
+			dst = protowire.AppendString(dst, reason[lit:i])
 		}
-		sh = append(sh, shapePart{hole: h})
+		dst = protowire.AppendTag(dst, fShapeHole, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(h))
 		lit = i + n
 		return lit
 	}
@@ -81,9 +83,10 @@ func reasonShapeOf(reason, name, owner string) (reasonShape, []int64) {
 		i++
 	}
 	if lit < len(reason) {
-		sh = append(sh, shapePart{lit: reason[lit:]})
+		dst = protowire.AppendTag(dst, fShapeLit, protowire.BytesType)
+		dst = protowire.AppendString(dst, reason[lit:])
 	}
-	return sh, times
+	return dst, times
 }
 
 // reasonTime reads a time as explanations write it at the start of s.
@@ -102,28 +105,28 @@ func reasonTime(s string) (int64, bool) {
 
 // render makes the reason text of a shape with a mark's values.
 func (sh reasonShape) render(times []int64, name, owner string) (string, error) {
-	var b strings.Builder
+	b := make([]byte, 0, 128)
 	next := 0
 	for _, p := range sh {
 		switch p.hole {
 		case 0:
-			b.WriteString(p.lit)
+			b = append(b, p.lit...)
 		case holeTime:
 			if next == len(times) {
 				return "", fmt.Errorf("%d reason times, the shape has more", len(times))
 			}
-			b.WriteString(time.UnixMilli(times[next]).UTC().Format(reasonTimeLayout))
+			b = time.UnixMilli(times[next]).UTC().AppendFormat(b, reasonTimeLayout)
 			next++
 		case holeName:
-			b.WriteString(strconv.Quote(name))
+			b = strconv.AppendQuote(b, name)
 		case holeOwner:
-			b.WriteString(owner)
+			b = append(b, owner...)
 		}
 	}
 	if next != len(times) {
 		return "", fmt.Errorf("%d reason times, the shape has %d", len(times), next)
 	}
-	return b.String(), nil
+	return string(b), nil
 }
 
 func (sh reasonShape) encode() []byte {

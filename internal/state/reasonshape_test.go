@@ -125,7 +125,7 @@ func TestSchema3StoreKeepsEveryMark(t *testing.T) {
 
 	s := openTest(t, path, clk)
 	defer func() { _ = s.Close() }()
-	if v, _ := s.Schema(ctx); v != SchemaVersion || SchemaVersion != 4 {
+	if v, _ := s.testSchema(ctx); v != SchemaVersion || SchemaVersion != 4 {
 		t.Fatalf("schema %d after open, want 4", v)
 	}
 	got, err = s.Marks(ctx)
@@ -148,7 +148,7 @@ func TestSchema3StoreKeepsEveryMark(t *testing.T) {
 	// of "nightly" keeps the deadline its owner was told.
 	id := txid(t, s)
 	for _, m := range want {
-		stored, err := s.PutMark(ctx, m)
+		stored, err := s.testPutMark(ctx, m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,11 +253,11 @@ func TestReasonShapesStoredOnce(t *testing.T) {
 	if _, _, shapes := markBytes(t, s); shapes != 1 {
 		t.Errorf("%d reason shapes after the by-name mark went, want 1", shapes)
 	}
-	m, _, err := s.GetMark(ctx, marks[5].Key())
+	m, _, err := s.testGetMark(ctx, marks[5].Key())
 	if err != nil || m.Reason != marks[5].Reason {
 		t.Fatalf("mark after the next run: %+v, %v; want reason %q", m, err, marks[5].Reason)
 	}
-	w, _, _ := s.GetMark(ctx, marks[1].Key())
+	w, _, _ := s.testGetMark(ctx, marks[1].Key())
 	if w.WarnedAt == nil || !w.WarnedAt.Equal(warnedAt) {
 		t.Fatalf("warned mark after the next run: %+v", w)
 	}

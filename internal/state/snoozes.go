@@ -120,34 +120,6 @@ func (s *Store) DeleteSnooze(ctx context.Context, tokenID string) (bool, error) 
 	return existed, nil
 }
 
-// PruneSnoozes deletes expired snoozes and returns them. Pruning is
-// housekeeping only: readers already ignore expired snoozes.
-func (s *Store) PruneSnoozes(ctx context.Context) ([]Snooze, error) {
-	now := s.clock()
-	var pruned []Snooze
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		b := bucket(tx, bucketSnoozes)
-		err := forEachJSON(b, "snooze", func(_ []byte, z Snooze) {
-			if !z.Active(now) {
-				pruned = append(pruned, z)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		for _, z := range pruned {
-			if err := b.Delete([]byte(snoozeKey(z.TokenID))); err != nil {
-				return fmt.Errorf("delete snooze %s: %w", z.TokenID, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("prune snoozes: %w", err)
-	}
-	return pruned, nil
-}
-
 // UnjournaledSnoozes returns the snoozes (also expired ones) that still wait
 // for their journal record, by token id.
 func (s *Store) UnjournaledSnoozes(ctx context.Context) ([]Snooze, error) {

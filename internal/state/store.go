@@ -256,21 +256,6 @@ func (s *Store) Path() string { return s.path }
 // Now is the store's clock.
 func (s *Store) Now() time.Time { return s.clock() }
 
-// Schema returns the schema version recorded in the file.
-func (s *Store) Schema(ctx context.Context) (int, error) {
-	var v int
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		raw := bucket(tx, bucketMeta).Get([]byte(keySchema))
-		n, err := strconv.Atoi(string(raw))
-		if err != nil {
-			return fmt.Errorf("schema version %q: %w", raw, err)
-		}
-		v = n
-		return nil
-	})
-	return v, err
-}
-
 // view and update refuse to start once ctx is done. bbolt transactions are
 // short and not interruptible, so checking before starting is the useful
 // place.

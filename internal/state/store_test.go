@@ -36,7 +36,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", FileName)
 	s := openTest(t, path, clk)
 
-	m, err := s.PutMark(ctx, Mark{TokenID: "t1", OwnerID: "o1", Policy: "unused-90d", Action: "delete", Reason: "never used", Grace: 14 * 24 * time.Hour})
+	m, err := s.testPutMark(ctx, Mark{TokenID: "t1", OwnerID: "o1", Policy: "unused-90d", Action: "delete", Reason: "never used", Grace: 14 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 
 	s = openTest(t, path, clk)
 	defer s.Close()
-	got, ok, err := s.GetMark(ctx, MarkKey{"t1", "unused-90d"})
+	got, ok, err := s.testGetMark(ctx, MarkKey{"t1", "unused-90d"})
 	if err != nil || !ok {
 		t.Fatalf("GetMark after reopen: %v %v", ok, err)
 	}
@@ -84,7 +84,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	if d, ok, _ := s.testLastDelivery(ctx, "o9"); !ok || d.Fingerprint != "old" {
 		t.Errorf("delivery after reopen = %+v %v", d, ok)
 	}
-	if v, err := s.Schema(ctx); err != nil || v != SchemaVersion {
+	if v, err := s.testSchema(ctx); err != nil || v != SchemaVersion {
 		t.Errorf("Schema = %d, %v", v, err)
 	}
 }
@@ -113,7 +113,7 @@ func TestMigrationFromV0(t *testing.T) {
 
 	s := openTest(t, path, newClock())
 	ctx := context.Background()
-	if v, err := s.Schema(ctx); err != nil || v != SchemaVersion {
+	if v, err := s.testSchema(ctx); err != nil || v != SchemaVersion {
 		t.Fatalf("schema after migration = %d, %v", v, err)
 	}
 	// Every v1 bucket exists: each accessor works on the migrated file.
@@ -151,7 +151,7 @@ func TestMigrationStepTransformsDataAtomically(t *testing.T) {
 	clk := newClock()
 	path := filepath.Join(t.TempDir(), FileName)
 	s := openTest(t, path, clk)
-	if _, err := s.PutMark(ctx, Mark{TokenID: "t1", OwnerID: "o1", Policy: "p", Action: "delete", Reason: "r"}); err != nil {
+	if _, err := s.testPutMark(ctx, Mark{TokenID: "t1", OwnerID: "o1", Policy: "p", Action: "delete", Reason: "r"}); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.Close()
@@ -183,8 +183,8 @@ func TestMigrationStepTransformsDataAtomically(t *testing.T) {
 		t.Fatalf("failing migration error = %v", err)
 	}
 	s = openTest(t, path, clk)
-	m, _, _ := s.GetMark(ctx, MarkKey{"t1", "p"})
-	v, _ := s.Schema(ctx)
+	m, _, _ := s.testGetMark(ctx, MarkKey{"t1", "p"})
+	v, _ := s.testSchema(ctx)
 	_ = s.Close()
 	if v != SchemaVersion || m.Reason != "r" {
 		t.Fatalf("after failed migration: schema %d, reason %q; want 1, %q", v, m.Reason, "r")
@@ -194,8 +194,8 @@ func TestMigrationStepTransformsDataAtomically(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, _ = s2.GetMark(ctx, MarkKey{"t1", "p"})
-	v, _ = s2.Schema(ctx)
+	m, _, _ = s2.testGetMark(ctx, MarkKey{"t1", "p"})
+	v, _ = s2.testSchema(ctx)
 	_ = s2.Close()
 	if v != SchemaVersion+1 || m.Reason != "migrated: r" {
 		t.Fatalf("after migration: schema %d, reason %q", v, m.Reason)
@@ -358,14 +358,6 @@ func TestSnoozeExpiry(t *testing.T) {
 	if len(all) != 2 {
 		t.Errorf("all = %+v", all)
 	}
-	pruned, err := s.PruneSnoozes(ctx)
-	if err != nil || len(pruned) != 1 || pruned[0].TokenID != "t2" {
-		t.Fatalf("pruned = %+v, %v", pruned, err)
-	}
-	all, _ = s.Snoozes(ctx, true)
-	if len(all) != 1 {
-		t.Errorf("after prune = %+v", all)
-	}
 	if ok, err := s.DeleteSnooze(ctx, "t1"); !ok || err != nil {
 		t.Errorf("DeleteSnooze = %v, %v", ok, err)
 	}
@@ -407,7 +399,7 @@ func TestReconcileMarksKeepsClocksAndUnmarks(t *testing.T) {
 
 	// Next run: t1 still matches (new reason text), t2 stopped matching, a
 	// mark of policy c (not in this run's scope) is left alone.
-	if _, err := s.PutMark(ctx, Mark{TokenID: "t5", OwnerID: "o2", Policy: "c", Action: "patch", Reason: "x"}); err != nil {
+	if _, err := s.testPutMark(ctx, Mark{TokenID: "t5", OwnerID: "o2", Policy: "c", Action: "patch", Reason: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(24 * time.Hour)
@@ -418,14 +410,14 @@ func TestReconcileMarksKeepsClocksAndUnmarks(t *testing.T) {
 	if len(ch.New) != 0 || len(ch.Kept) != 2 || len(ch.Removed) != 1 || ch.Removed[0].TokenID != "t2" {
 		t.Fatalf("second reconcile = %+v", ch)
 	}
-	t1, _, _ := s.GetMark(ctx, MarkKey{"t1", "a"})
+	t1, _, _ := s.testGetMark(ctx, MarkKey{"t1", "a"})
 	if !t1.MarkedAt.Equal(markedAt) || t1.WarnedAt == nil || !t1.WarnedAt.Equal(warnAt) || !t1.Deadline.Equal(warnAt.Add(grace)) {
 		t.Errorf("t1 clock fields not preserved: %+v", t1)
 	}
 	if t1.Reason != "r1 updated" {
 		t.Errorf("t1 reason = %q", t1.Reason)
 	}
-	if _, ok, _ := s.GetMark(ctx, MarkKey{"t5", "c"}); !ok {
+	if _, ok, _ := s.testGetMark(ctx, MarkKey{"t5", "c"}); !ok {
 		t.Error("mark of an out-of-scope policy was removed")
 	}
 	if _, err := s.ReconcileMarks(ctx, []string{"a"}, []Mark{mk("t3", "b", "r3")}); err == nil {
@@ -438,14 +430,14 @@ func TestReconcileMarksKeepsClocksAndUnmarks(t *testing.T) {
 	if !t1.Due(warnAt.Add(grace)) {
 		t.Error("not due at the deadline")
 	}
-	t3, _, _ := s.GetMark(ctx, MarkKey{"t3", "b"})
+	t3, _, _ := s.testGetMark(ctx, MarkKey{"t3", "b"})
 	if t3.Due(clk.Now().Add(365 * 24 * time.Hour)) {
 		t.Error("an unwarned mark is due")
 	}
 
 	// A longer grace after the warning moves the deadline with it.
 	t1.Grace = 30 * 24 * time.Hour
-	t1, err = s.PutMark(ctx, t1)
+	t1, err = s.testPutMark(ctx, t1)
 	if err != nil || !t1.Deadline.Equal(warnAt.Add(30*24*time.Hour)) {
 		t.Errorf("deadline after grace change = %v, %v", t1.Deadline, err)
 	}
@@ -466,7 +458,7 @@ func TestOutboxDeliveredIsAtomic(t *testing.T) {
 	defer s.Close()
 	grace := 7 * 24 * time.Hour
 	for _, tok := range []string{"t1", "t2"} {
-		if _, err := s.PutMark(ctx, Mark{TokenID: tok, OwnerID: "o1", Policy: "p", Action: "delete", Reason: "r", Grace: grace}); err != nil {
+		if _, err := s.testPutMark(ctx, Mark{TokenID: tok, OwnerID: "o1", Policy: "p", Action: "delete", Reason: "r", Grace: grace}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -489,7 +481,7 @@ func TestOutboxDeliveredIsAtomic(t *testing.T) {
 	if len(due) != 1 || due[0].ID != "summary/r1/slack" {
 		t.Fatalf("due after defer = %+v", due)
 	}
-	if m, _, _ := s.GetMark(ctx, MarkKey{"t1", "p"}); m.WarnedAt != nil {
+	if m, _, _ := s.testGetMark(ctx, MarkKey{"t1", "p"}); m.WarnedAt != nil {
 		t.Fatal("a failed delivery started the clock")
 	}
 	clk.Advance(10 * time.Minute)
@@ -558,7 +550,7 @@ func TestCanceledContext(t *testing.T) {
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.PutMark(ctx, Mark{TokenID: "t", Policy: "p"}); !errors.Is(err, context.Canceled) {
+	if _, err := s.testPutMark(ctx, Mark{TokenID: "t", Policy: "p"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("PutMark on canceled ctx = %v", err)
 	}
 	if _, err := s.Marks(ctx); !errors.Is(err, context.Canceled) {
@@ -571,7 +563,7 @@ func TestMarkValidation(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	for _, m := range []Mark{{Policy: "p"}, {TokenID: "t"}, {TokenID: "t\x00x", Policy: "p"}, {TokenID: "t", Policy: "p", Grace: -1}} {
-		if _, err := s.PutMark(ctx, m); err == nil {
+		if _, err := s.testPutMark(ctx, m); err == nil {
 			t.Errorf("PutMark(%+v) accepted", m)
 		}
 	}
@@ -591,7 +583,7 @@ func TestReadOnly(t *testing.T) {
 		t.Fatalf("the store file exists after a refused read-only open: %v", err)
 	}
 	s := openTest(t, path, clk)
-	if _, err := s.PutMark(ctx, Mark{TokenID: "t1", Policy: "p", Action: "delete", Grace: time.Hour}); err != nil {
+	if _, err := s.testPutMark(ctx, Mark{TokenID: "t1", Policy: "p", Action: "delete", Grace: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	// While a writer holds the store, a reader waits for it, then gives up.
@@ -609,7 +601,7 @@ func TestReadOnly(t *testing.T) {
 	if err != nil || len(ms) != 1 || ms[0].TokenID != "t1" {
 		t.Fatalf("marks read-only: %v, %v", ms, err)
 	}
-	if _, err := ro.PutMark(ctx, Mark{TokenID: "t2", Policy: "p", Action: "delete"}); err == nil {
+	if _, err := ro.testPutMark(ctx, Mark{TokenID: "t2", Policy: "p", Action: "delete"}); err == nil {
 		t.Fatal("a read-only store accepted a write")
 	}
 }
@@ -636,7 +628,7 @@ func TestGraceChangeNeverAdvancesTheDeadline(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), FileName), clk)
 	defer func() { _ = s.Close() }()
 	m := Mark{TokenID: "t1", Policy: "p", Action: "delete", Grace: 14 * 24 * time.Hour}
-	if _, err := s.PutMark(ctx, m); err != nil {
+	if _, err := s.testPutMark(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.testWarn(ctx, []MarkKey{m.Key()}, clk.Now()); err != nil {
@@ -644,12 +636,12 @@ func TestGraceChangeNeverAdvancesTheDeadline(t *testing.T) {
 	}
 	told := clk.Now().Add(14 * 24 * time.Hour)
 	m.Grace = 24 * time.Hour
-	got, err := s.PutMark(ctx, m)
+	got, err := s.testPutMark(ctx, m)
 	if err != nil || !got.Deadline.Equal(told) {
 		t.Fatalf("after a shorter grace: deadline %v (%v), want the told %v", got.Deadline, err, told)
 	}
 	m.Grace = 30 * 24 * time.Hour
-	if got, _ = s.PutMark(ctx, m); !got.Deadline.Equal(clk.Now().Add(30 * 24 * time.Hour)) {
+	if got, _ = s.testPutMark(ctx, m); !got.Deadline.Equal(clk.Now().Add(30 * 24 * time.Hour)) {
 		t.Fatalf("after a longer grace: deadline %v", got.Deadline)
 	}
 }
