@@ -84,7 +84,6 @@ type Journal struct {
 	failed   error
 	closed   bool
 	pending  []Record
-	repaired int64
 }
 
 // Open opens the journal at path for appending, creating it (mode 0600) and
@@ -103,8 +102,7 @@ type Journal struct {
 //     Append returns only after the line and its newline are written and
 //     fsynced, and the engine sends a request only after its intent's
 //     Append returned, so a torn intent's request was never sent: removing
-//     the line loses nothing that happened. The number of bytes removed is
-//     reported by Repaired.
+//     the line loses nothing that happened.
 //   - A last record that is complete and valid but lacks only its newline is
 //     kept, and the newline is added.
 //   - A file whose first line is not a journal record is refused and never
@@ -223,7 +221,6 @@ func open(ctx context.Context, path string, osf *os.File, created bool, opts Opt
 		if err := osf.Sync(); err != nil {
 			return nil, fmt.Errorf("audit: journal %s: sync after removing the torn final record: %w", path, err)
 		}
-		j.repaired = fi.Size() - w.good
 	case w.unterminated:
 		// A complete record without its newline: add the newline rather
 		// than lose the record.
@@ -424,10 +421,6 @@ func (j *Journal) OpenIntents() ([]Record, error) {
 	defer j.mu.Unlock()
 	return decodeOpen(j.open)
 }
-
-// Repaired returns how many bytes of a torn final record Open removed (0 if
-// none).
-func (j *Journal) Repaired() int64 { return j.repaired }
 
 func (j *Journal) anchorLocked() Anchor {
 	a := Anchor{Seq: j.seq, Hash: j.hash, Segment: j.segments, Offset: j.size, File: j.stamp}
