@@ -31,8 +31,9 @@
 //
 // Values are JSON so that `bbolt` tooling and a human with a backup can read
 // them, except the grace marks: a large tenant has tens of thousands, and
-// each is a compact record in the protobuf wire format (markcodec.go). Keys
-// are plain strings, so iteration order is the key order.
+// each is a compact record in the protobuf wire format that refers to its
+// reason's shape, kept once in the reasons bucket (markcodec.go). Keys are
+// plain strings, so iteration order is the key order.
 //
 // A transaction that finds nothing to change is rolled back, not committed:
 // every bbolt commit fdatasyncs the file twice, and a run with nothing new
