@@ -3,6 +3,7 @@ package janitor_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
@@ -809,4 +811,49 @@ func TestGraceSchedulesKeepEachOthersMarks(t *testing.T) {
 	if v := g.gauge("patjanitor_pending_actions", "policy", "never-used"); v != 1 {
 		t.Fatalf("pending_actions{never-used} = %v after a run of the other schedule, want 1", v)
 	}
+}
+
+// An owner's digest says why each token was marked, also for the marks of a
+// policy the run did not evaluate (another schedule's): that reason comes
+// from the store, which keeps a reason's prose once per shape (package
+// state) and must give back exactly the text it was given.
+func TestGraceDigestReasonsOfEverySchedule(t *testing.T) {
+	cfg := graceConfig + `  - name: never-used
+    mode: enforce
+    match: {neverUsed: true, createdOlderThan: 30d}
+    action: delete
+    grace: 7d
+`
+	g := newGraceEnv(t, cfg)
+	g.add("n-000", "o-1", "never \"quoted\" 2026-02-30T10:00:00.000Z", 60*day, -1)
+	full := g.cfg
+	g.run()
+	reasons := func(stage string, want map[string]string) {
+		t.Helper()
+		ds := notifytest.OfKind(g.hook.Take(), notify.KindDigest)
+		if len(ds) != 1 || ds[0].Digest.Owner.ID != "o-1" {
+			t.Fatalf("%s: digests %+v, want one for o-1", stage, ds)
+		}
+		got := map[string]string{}
+		for _, it := range ds[0].Digest.Items {
+			got[it.TokenID] = it.Reason
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("%s: digest reasons\n got %q\nwant %q", stage, got, want)
+		}
+	}
+	neverUsed := "lastUsed is null: never used (neverUsed); created " + pat.FormatTime(t0.Add(-60*day)) +
+		" is before cutoff " + pat.FormatTime(at(0).Add(-30*day)) + " (createdOlderThan 30d)"
+	reasons("day 0, every policy", map[string]string{"n-000": neverUsed})
+
+	// Day 1, a run of the other schedule only: it marks a-000 of the same
+	// owner, whose digest lists n-000 too, with the reason of day 0.
+	g.add("a-000", "o-1", "tok-a-000", 400*day, 200*day)
+	g.cfg = full.Only("unused-90d")
+	g.clock.Set(at(1))
+	g.run()
+	reasons("day 1, the unused-90d schedule", map[string]string{
+		"n-000": neverUsed,
+		"a-000": "lastUsed " + pat.FormatTime(t0.Add(-200*day)) + " is before cutoff " + pat.FormatTime(at(1).Add(-90*day)) + " (unusedFor 90d)",
+	})
 }
