@@ -71,7 +71,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		r.t.Errorf("webhook: read body: %v", err)
 	}
-	if err := notify.VerifySignature(r.key, req.Header.Get(notify.HeaderTimestamp),
+	if err := VerifySignature(r.key, req.Header.Get(notify.HeaderTimestamp),
 		req.Header.Get(notify.HeaderSignature), body, r.now(), MaxSkew); err != nil {
 		r.t.Errorf("webhook signature: %v", err)
 	}
