@@ -100,10 +100,11 @@ const maxUnixSec = 1 << 40
 type markTable struct {
 	marks   *bolt.Bucket
 	reasons *bolt.Bucket // nil in a store of schema 3 (read-only) or in a fuzz test
-	loaded  bool
-	shapes  map[uint64]reasonShape
-	ids     map[string]uint64 // by the shape's encoding
-	next    uint64            // the next number, without a bucket
+	// Without marks either, a table of the tests: shapes numbered in memory.
+	loaded bool
+	shapes map[uint64]reasonShape
+	ids    map[string]uint64 // by the shape's encoding
+	next   uint64            // the next number, without a bucket
 	// Scratch space of encode, which runs for every mark of a run.
 	shapeBuf []byte
 	times    []int64
@@ -163,7 +164,12 @@ func (t *markTable) shapeID(enc []byte) (uint64, error) {
 	}
 	enc = bytes.Clone(enc)
 	var id uint64
-	if t.reasons != nil {
+	switch {
+	case t.reasons == nil && t.marks != nil:
+		// A store without the bucket (schema 3, read-only): a number
+		// kept only here would make a mark no reader can decode.
+		return 0, errors.New("the store has no reasons bucket: it needs the migration to schema 4")
+	case t.reasons != nil:
 		var err error
 		if id, err = t.reasons.NextSequence(); err != nil {
 			return 0, fmt.Errorf("number a reason shape: %w", err)
@@ -171,7 +177,7 @@ func (t *markTable) shapeID(enc []byte) (uint64, error) {
 		if err := t.reasons.Put(binary.BigEndian.AppendUint64(nil, id), enc); err != nil {
 			return 0, fmt.Errorf("write reason shape %d: %w", id, err)
 		}
-	} else {
+	default: // a table without a store (the fuzz tests)
 		t.next++
 		id = t.next
 	}
