@@ -3,15 +3,12 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 
 	"github.com/patjanitor/patjanitor/internal/idnsim"
-	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
@@ -133,66 +130,3 @@ func BenchmarkDecodeTokenArrayStd(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeForms: the hand-written decoder and the library forms, in the
-// streaming design (each token decoded into one variable and dropped), one
-// sub-benchmark after the other so that they see the same machine.
-func BenchmarkDecodeForms(b *testing.B) {
-	body := benchListing(b)
-	forms := []struct {
-		name string
-		each func(io.Reader, func(*pat.Token) error) error
-	}{
-		{"handwritten", func(r io.Reader, fn func(*pat.Token) error) error {
-			d := newListingDecoder(r)
-			if err := d.expect('[', "["); err != nil {
-				return err
-			}
-			for {
-				var t pat.Token
-				if err := d.token(&t); err != nil {
-					return err
-				}
-				if err := fn(&t); err != nil {
-					return err
-				}
-				c, err := d.peek()
-				if err != nil {
-					return err
-				}
-				d.pos++
-				if c == ']' {
-					return nil
-				}
-			}
-		}},
-		{"jsontext", func(r io.Reader, fn func(*pat.Token) error) error { return newV2Decoder(r).each(fn) }},
-		{"v2reflect", func(r io.Reader, fn func(*pat.Token) error) error {
-			toks, err := v2ReflectDecodeTokenArray(r)
-			for i := range toks {
-				_ = fn(&toks[i])
-			}
-			return err
-		}},
-		{"std", func(r io.Reader, fn func(*pat.Token) error) error {
-			toks, err := stdDecodeTokenArray(r)
-			for i := range toks {
-				_ = fn(&toks[i])
-			}
-			return err
-		}},
-	}
-	for round := range 2 {
-		for _, f := range forms {
-			b.Run(fmt.Sprintf("%s/%d", f.name, round), func(b *testing.B) {
-				b.SetBytes(int64(len(body)))
-				b.ReportAllocs()
-				for b.Loop() {
-					n := 0
-					if err := f.each(bytes.NewReader(body), func(*pat.Token) error { n++; return nil }); err != nil || n != benchTokens {
-						b.Fatal(err, n)
-					}
-				}
-			})
-		}
-	}
-}
