@@ -129,4 +129,3 @@ func BenchmarkDecodeTokenArrayStd(b *testing.B) {
 		}
 	}
 }
-
