@@ -39,12 +39,14 @@ const flushAt = 32 << 10
 // two-space indent. It tracks the nesting itself: depth is the number of open
 // containers, first whether the innermost one has no element yet.
 type encoder struct {
-	w      io.Writer
-	buf    []byte
-	indent bool
-	depth  int
-	first  bool
-	err    error
+	w       io.Writer
+	buf     []byte
+	indent  bool
+	serial  bool // measurement only: no parallel blocks, no prefetch
+	noTouch bool // measurement only: parallel blocks without the prefetch
+	depth   int
+	first   bool
+	err     error
 }
 
 func newEncoder(w io.Writer, indent bool) *encoder {
@@ -328,7 +330,7 @@ const blockItems = 512
 // caller's).
 func (e *encoder) items(items []Item) error {
 	workers := min(runtime.GOMAXPROCS(0), (len(items)+blockItems-1)/blockItems)
-	if workers < 2 {
+	if workers < 2 || e.serial {
 		for i := range items {
 			e.elem()
 			if err := e.item(&items[i]); err != nil {
@@ -367,7 +369,9 @@ func (e *encoder) items(items []Item) error {
 				// Each block starts as if after an element (first=false):
 				// the comma of its first item is dropped below for block 0.
 				b := encoder{buf: buf[:0], indent: e.indent, depth: e.depth}
-				touch(items[j.lo:j.hi])
+				if !e.noTouch {
+					touch(items[j.lo:j.hi])
+				}
 				var err error
 				for i := j.lo; i < j.hi && err == nil; i++ {
 					b.elem()

@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
@@ -34,7 +38,7 @@ type wirePlan struct {
 	PlanHash     string      `json:"planHash"`
 	Population   int         `json:"population"`
 	Caller       *Caller     `json:"caller,omitempty"`
-	Owners       int         `json:"owners,omitempty"`
+	Owners       int         `json:"owners,omitzero"`
 	CredExpires  *string     `json:"credentialExpires,omitempty"`
 	PartialView  string      `json:"partialView,omitempty"`
 	Warnings     []string    `json:"warnings,omitempty"`
@@ -47,6 +51,14 @@ type wirePlan struct {
 
 // refEncode is the compact document as encoding/json writes it.
 func refEncode(p *Plan) ([]byte, error) {
+	w, err := refWirePlan(p)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(w)
+}
+
+func refWirePlan(p *Plan) (wirePlan, error) {
 	w := wirePlan{
 		Version:      p.Version,
 		Tenant:       p.Tenant,
@@ -74,11 +86,11 @@ func refEncode(p *Plan) ([]byte, error) {
 	for i := range p.Items {
 		wi, err := refWire(&p.Items[i])
 		if err != nil {
-			return nil, err
+			return w, err
 		}
 		w.Items[i] = wi
 	}
-	return json.Marshal(w)
+	return w, nil
 }
 
 // wireItem is the JSON shape of Item.
@@ -134,6 +146,34 @@ func timePtr(t *time.Time) *string {
 	}
 	s := pat.FormatTime(*t)
 	return &s
+}
+
+// v2Options make go-json-experiment/json (json/v2) write what encoding/json
+// writes: <, > and & escaped, U+2028 and U+2029 escaped, invalid UTF-8
+// accepted. One difference remains: json/v2 writes an invalid byte as the
+// character U+FFFD, encoding/json as the escape \ufffd (the plan's strings
+// come from a decoded listing and a YAML file, so they are valid UTF-8).
+var v2Options = jsonv2.JoinOptions(jsontext.EscapeForHTML(true), jsontext.EscapeForJS(true), jsontext.AllowInvalidUTF8(true))
+
+// refEncodeV2 is the compact document as json/v2 writes it, for plans whose
+// strings are valid UTF-8.
+func refEncodeV2(p *Plan) ([]byte, error) {
+	w, err := refWirePlan(p)
+	if err != nil {
+		return nil, err
+	}
+	return jsonv2.Marshal(w, v2Options)
+}
+
+// refWriteV2 is Write's layout from json/v2: its indentation of the compact
+// document and a newline.
+func refWriteV2(p *Plan) ([]byte, error) {
+	b, err := refEncodeV2(p)
+	if err != nil {
+		return nil, err
+	}
+	b, err = jsontext.AppendFormat(nil, b, v2Options, jsontext.WithIndent("  "))
+	return append(b, '\n'), err
 }
 
 // refWrite is Write as it was: the compact reference, json.Indent, newline.
@@ -205,6 +245,18 @@ func checkAgainstReference(t *testing.T, p *Plan) {
 	if !bytes.Equal(buf.Bytes(), wantW) {
 		t.Fatalf("Write differs from json.Indent of encoding/json at byte %d:\n got %s\nwant %s",
 			firstDiff(buf.Bytes(), wantW), buf.Bytes(), wantW)
+	}
+	// json/v2 writes the same bytes, but for invalid UTF-8: each invalid
+	// byte is the escape \ufffd from encoding/json, the character U+FFFD from
+	// json/v2 (the generated strings hold no backslash before "ufffd").
+	invalid := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(`\ufffd`), []byte("\uFFFD")) }
+	v2, err := refEncodeV2(p)
+	if err != nil || !bytes.Equal(invalid(got), v2) {
+		t.Fatalf("compact encoding differs from json/v2 (%v) at byte %d:\n got %s\nwant %s", err, firstDiff(invalid(got), v2), got, v2)
+	}
+	v2, err = refWriteV2(p)
+	if err != nil || !bytes.Equal(invalid(buf.Bytes()), v2) {
+		t.Fatalf("Write differs from json/v2's indentation (%v) at byte %d:\n got %s\nwant %s", err, firstDiff(invalid(buf.Bytes()), v2), buf.Bytes(), v2)
 	}
 	for i := range p.Items {
 		w, err := refWire(&p.Items[i])
@@ -288,7 +340,8 @@ func TestWriteReportsWriteErrors(t *testing.T) {
 	}
 }
 
-// FuzzAppendString: string escaping is encoding/json's for every input.
+// FuzzAppendString: string escaping is encoding/json's for every input, and
+// json/v2's (with v2Options) for every valid UTF-8 input.
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "plain", "<a href=\"x\">&amp;</a>", "\u2028\u2029", "\xff\xc3", "\x00\x1f\x7f\t\n\r\b\f", "日本語 é 🎉", "\xed\xa0\x80"} {
 		f.Add(s)
@@ -298,8 +351,15 @@ func FuzzAppendString(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendString(nil, s); !bytes.Equal(got, want) {
+		got := appendString(nil, s)
+		if !bytes.Equal(got, want) {
 			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
+		if !utf8.ValidString(s) {
+			return
+		}
+		if v2, err := jsonv2.Marshal(s, v2Options); err != nil || !bytes.Equal(got, v2) {
+			t.Fatalf("appendString(%q) = %s, json/v2 writes %s (%v)", s, got, v2, err)
 		}
 	})
 }
