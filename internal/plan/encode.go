@@ -330,7 +330,7 @@ const blockItems = 512
 // caller's).
 func (e *encoder) items(items []Item) error {
 	workers := min(runtime.GOMAXPROCS(0), (len(items)+blockItems-1)/blockItems)
-	if workers < 2 || e.serial {
+	if workers < 2 {
 		for i := range items {
 			e.elem()
 			if err := e.item(&items[i]); err != nil {
@@ -369,9 +369,7 @@ func (e *encoder) items(items []Item) error {
 				// Each block starts as if after an element (first=false):
 				// the comma of its first item is dropped below for block 0.
 				b := encoder{buf: buf[:0], indent: e.indent, depth: e.depth}
-				if !e.noTouch {
-					touch(items[j.lo:j.hi])
-				}
+				touch(items[j.lo:j.hi])
 				var err error
 				for i := j.lo; i < j.hi && err == nil; i++ {
 					b.elem()

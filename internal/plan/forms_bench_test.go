@@ -88,36 +88,12 @@ func realisticPlan() *Plan {
 // sealAndWrite is the work of a plan run on the document: Seal, then Write.
 type sealAndWrite func(p *Plan, w io.Writer) error
 
-func handForm(serial bool) sealAndWrite {
-	return func(p *Plan, w io.Writer) error {
-		p.PlanHash = ""
-		h := sha256.New()
-		e := newEncoder(h, false)
-		e.serial = serial
-		if err := e.plan(p); err != nil {
-			return err
-		}
-		p.PlanHash = fmt.Sprintf("sha256:%x", h.Sum(nil))
-		e = newEncoder(w, true)
-		e.serial = serial
-		return e.plan(p)
+// handForm is the package's own Seal and Write.
+func handForm(p *Plan, w io.Writer) error {
+	if err := p.Seal(); err != nil {
+		return err
 	}
-}
-
-func handFormNoPrefetch() sealAndWrite {
-	return func(p *Plan, w io.Writer) error {
-		p.PlanHash = ""
-		h := sha256.New()
-		e := newEncoder(h, false)
-		e.noTouch = true
-		if err := e.plan(p); err != nil {
-			return err
-		}
-		p.PlanHash = fmt.Sprintf("sha256:%x", h.Sum(nil))
-		e = newEncoder(w, true)
-		e.noTouch = true
-		return e.plan(p)
-	}
+	return Write(w, p)
 }
 
 // itemsOnce: each item encoded once (compact) by enc, hashed, and re-indented
@@ -181,7 +157,7 @@ var v2Indented = jsonv2.JoinOptions(v2Compact, jsontext.WithIndent("  "), jsonte
 func BenchmarkEncodeForms(b *testing.B) {
 	p := realisticPlan()
 	var doc bytes.Buffer
-	if err := handForm(false)(p, &doc); err != nil {
+	if err := handForm(p, &doc); err != nil {
 		b.Fatal(err)
 	}
 	handItem := func(dst []byte, it *Item) ([]byte, error) {
@@ -210,8 +186,7 @@ func BenchmarkEncodeForms(b *testing.B) {
 		name string
 		f    sealAndWrite
 	}{
-		{"hand-parallel-prefetch", handForm(false)},
-		{"hand-serial", handForm(true)},
+		{"hand", handForm},
 		{"hand-once-jsonIndent", itemsOnce(handItem, jsonIndent)},
 		{"v1-twice", itemsTwice(func(h hash.Hash, items []Item) error {
 			for i := range items {
@@ -261,9 +236,8 @@ func BenchmarkEncodeForms(b *testing.B) {
 		}, func(w io.Writer, items []Item) error {
 			return v2TokensItems(jsontext.NewEncoder(w, v2Indented), items)
 		})},
-		{"hand-parallel-noprefetch", handFormNoPrefetch()},
 	}
-	for round := range 3 {
+	for round := range 2 {
 		for _, f := range forms {
 			b.Run(fmt.Sprintf("%s/%d", f.name, round), func(b *testing.B) {
 				b.SetBytes(int64(doc.Len()))
@@ -377,4 +351,25 @@ func TestEncodeFormsAgree(t *testing.T) {
 			t.Fatalf("v2 tokens %d: %v\n%s\n%s", i, err, buf.Bytes(), e.buf)
 		}
 	}
+}
+
+// BenchmarkSealWrite100k: Seal and Write of the realistic plan, apart.
+func BenchmarkSealWrite100k(b *testing.B) {
+	p := realisticPlan()
+	b.Run("seal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.Seal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("write", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := Write(io.Discard, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
