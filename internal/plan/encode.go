@@ -39,14 +39,12 @@ const flushAt = 32 << 10
 // two-space indent. It tracks the nesting itself: depth is the number of open
 // containers, first whether the innermost one has no element yet.
 type encoder struct {
-	w       io.Writer
-	buf     []byte
-	indent  bool
-	serial  bool // measurement only: no parallel blocks, no prefetch
-	noTouch bool // measurement only: parallel blocks without the prefetch
-	depth   int
-	first   bool
-	err     error
+	w      io.Writer
+	buf    []byte
+	indent bool
+	depth  int
+	first  bool
+	err    error
 }
 
 func newEncoder(w io.Writer, indent bool) *encoder {
