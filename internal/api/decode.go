@@ -59,6 +59,7 @@ var listingOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsonte
 // listingDecoder reads one listing. It is not safe for concurrent use.
 type listingDecoder struct {
 	dec  *jsontext.Decoder
+	in   *valueReader
 	size int64 // the body's length when known (Content-Length), else 0 or -1
 	// maxField bounds each string and number (MaxFieldBytes; tests lower it).
 	maxField int
@@ -81,8 +82,35 @@ type listingDecoder struct {
 }
 
 func newListingDecoder(r io.Reader) *listingDecoder {
-	return &listingDecoder{dec: jsontext.NewDecoder(r, listingOptions), maxField: MaxFieldBytes, intern: make(map[string]string, 1024),
+	in := &valueReader{r: r}
+	return &listingDecoder{dec: jsontext.NewDecoder(in, listingOptions), in: in, maxField: MaxFieldBytes, intern: make(map[string]string, 1024),
 		owners: make(map[string]ownerStrings, 1024), scopes: make(map[string][]string, 64)}
+}
+
+// valueReader bounds what the decoder may read for one value. jsontext holds
+// a value whole in its buffer before returning it, so a 60 MB token name
+// would be read and held before its length could be checked; instead, once
+// the decoder has read more than a few times MaxFieldBytes since the last
+// value (white space, the value, and the rest of the buffer it reads into),
+// the value must be longer than the limit, and the listing is refused. The
+// exact check is made on the value itself (stringValue, number).
+type valueReader struct {
+	r io.Reader
+	n int64 // bytes read since the last value
+}
+
+// maxValueRead is what the decoder may read for one value: the value, the
+// white space before it and the buffer's free space, which jsontext grows to
+// twice a long value.
+const maxValueRead = 4*MaxFieldBytes + 64<<10
+
+func (v *valueReader) Read(p []byte) (int, error) {
+	if v.n > maxValueRead {
+		return 0, &LimitError{What: "a string or number in the listing", Limit: MaxFieldBytes}
+	}
+	n, err := v.r.Read(p)
+	v.n += int64(n)
+	return n, err
 }
 
 // ownerStrings is an interned owner id with the name last seen with it (in
@@ -106,6 +134,7 @@ func (d *listingDecoder) fieldTooLong(what string) error {
 // peek returns the kind of the next value ('{', '"', '0' for a number, ...)
 // without consuming it, or the error that stops the document there.
 func (d *listingDecoder) peek() (byte, error) {
+	d.in.n = 0
 	if k := d.dec.PeekKind(); k != 0 {
 		return byte(k), nil
 	}
@@ -128,6 +157,7 @@ func (d *listingDecoder) expect(c byte, what string) error {
 
 // end consumes the listing's closing bracket and insists on nothing after it.
 func (d *listingDecoder) end() error {
+	d.in.n = 0
 	if _, err := d.dec.ReadToken(); err != nil {
 		return err
 	}

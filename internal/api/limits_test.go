@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -139,4 +140,46 @@ func (w *waitRecorder) get() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.waits...)
+}
+
+// TestHostileListingLongStringMemory: a tenant that sends one 32 MB token
+// name (within the listing budget) is refused with the field limit after
+// little more than the limit has been read: the decoder does not hold the
+// name whole to measure it. The listing is asked for once, not retried.
+func TestHostileListingLongStringMemory(t *testing.T) {
+	const c = `"created":"2026-01-02T03:04:05.000Z"`
+	doc := []byte(`[{"id":"a",` + c + `,"name":"` + strings.Repeat("x", 32<<20) + `"}]`)
+	var calls atomic.Int32
+	var sent atomic.Int64
+	ft := newFakeTenant(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		for rest := doc; len(rest) > 0; {
+			n, err := w.Write(rest[:min(len(rest), 64<<10)])
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+			rest = rest[n:]
+		}
+	})
+	cl, _ := newTestClient(t, ft.srv.URL, nil)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := cl.ListTokens(context.Background(), ListOptions{})
+	runtime.ReadMemStats(&after)
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != MaxFieldBytes {
+		t.Fatalf("ListTokens: %v, want the %d-byte field limit", err, MaxFieldBytes)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d listing requests, want 1 (a refused listing is not asked again)", n)
+	}
+	// The server side writes from doc without copying it; what the client
+	// allocated is a few times the field limit, not the name.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Fatalf("refusing a 32 MB name allocated %d bytes", alloc)
+	}
 }
