@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -82,7 +83,11 @@ type listingDecoder struct {
 }
 
 func newListingDecoder(r io.Reader) *listingDecoder {
-	in := &valueReader{r: r}
+	// jsontext reads in pieces of its buffer's size, 4 KiB when the values
+	// are short: from a response body, through its own 4 KiB buffer, that is
+	// a system call per piece. Reading the body 64 KiB at a time halves the
+	// time a 100,000-token listing takes over loopback.
+	in := &valueReader{r: bufio.NewReaderSize(r, 64<<10)}
 	return &listingDecoder{dec: jsontext.NewDecoder(in, listingOptions), in: in, maxField: MaxFieldBytes, intern: make(map[string]string, 1024),
 		owners: make(map[string]ownerStrings, 1024), scopes: make(map[string][]string, 64)}
 }
