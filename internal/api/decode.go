@@ -175,11 +175,8 @@ func (d *listingDecoder) end() error {
 	return nil
 }
 
-// decode reads the whole listing.
+// decode reads the whole listing and returns its tokens.
 func (d *listingDecoder) decode() ([]pat.Token, error) {
-	if err := d.expect('[', "the listing's opening '['"); err != nil {
-		return nil, err
-	}
 	// Tokens are collected in fixed chunks and copied once into a slice of the
 	// exact size: appending to one slice would allocate about five times the
 	// final 17 MB of a 100,000-token listing while it grows. When the body's
@@ -189,43 +186,26 @@ func (d *listingDecoder) decode() ([]pat.Token, error) {
 	var (
 		chunks    [][]pat.Token
 		cur       = make([]pat.Token, 0, 1024)
-		n         int
 		estimated = d.size <= 0
 	)
-	c, err := d.peek()
-	if err != nil {
-		return nil, err
-	}
-	if c != ']' {
-		for {
-			if len(cur) == cap(cur) && !estimated {
-				estimated = true
-				if est := d.estimate(len(cur)); est > len(cur) {
-					grown := make([]pat.Token, len(cur), est)
-					copy(grown, cur)
-					cur = grown
-					d.presize(est)
-				}
-			}
-			if len(cur) == cap(cur) {
-				chunks = append(chunks, cur)
-				cur = make([]pat.Token, 0, min(2*cap(cur), 16384))
-			}
-			cur = cur[:len(cur)+1]
-			if err := d.token(&cur[len(cur)-1]); err != nil {
-				return nil, fmt.Errorf("listing item %d: %w", n, err)
-			}
-			n++
-			c, err := d.peek()
-			if err != nil {
-				return nil, fmt.Errorf("listing broke off after %d items: %w", n, err)
-			}
-			if c == ']' {
-				break
+	n, err := d.each(func(t *pat.Token) error {
+		if len(cur) == cap(cur) && !estimated {
+			estimated = true
+			if est := d.estimate(len(cur)); est > len(cur) {
+				grown := make([]pat.Token, len(cur), est)
+				copy(grown, cur)
+				cur = grown
+				d.presize(est)
 			}
 		}
-	}
-	if err := d.end(); err != nil {
+		if len(cur) == cap(cur) {
+			chunks = append(chunks, cur)
+			cur = make([]pat.Token, 0, min(2*cap(cur), 16384))
+		}
+		cur = append(cur, *t)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(chunks) == 0 {
@@ -236,6 +216,41 @@ func (d *listingDecoder) decode() ([]pat.Token, error) {
 		tokens = append(tokens, ch...)
 	}
 	return append(tokens, cur...), nil
+}
+
+// each reads the whole listing and calls fn with each token as soon as it is
+// decoded (t is reused: fn copies what it keeps). It returns how many tokens
+// the listing held; an error of fn ends the listing and is returned as it is.
+func (d *listingDecoder) each(fn func(t *pat.Token) error) (int, error) {
+	if err := d.expect('[', "the listing's opening '['"); err != nil {
+		return 0, err
+	}
+	n := 0
+	c, err := d.peek()
+	if err != nil {
+		return 0, err
+	}
+	if c != ']' {
+		var t pat.Token
+		for {
+			t = pat.Token{}
+			if err := d.token(&t); err != nil {
+				return n, fmt.Errorf("listing item %d: %w", n, err)
+			}
+			n++
+			if err := fn(&t); err != nil {
+				return n, err
+			}
+			c, err := d.peek()
+			if err != nil {
+				return n, fmt.Errorf("listing broke off after %d items: %w", n, err)
+			}
+			if c == ']' {
+				break
+			}
+		}
+	}
+	return n, d.end()
 }
 
 // maxPresize bounds the tokens a Content-Length can make the decoder allocate
