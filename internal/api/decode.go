@@ -27,17 +27,20 @@ import (
 //
 // It replaced a 1,161-line hand-written decoder, because that one was not
 // twice as fast (the bar for keeping a hand-written codec). Measured with
-// BenchmarkDecodeForms (the 100,000-token listing from memory, each token
-// decoded into one variable as the streaming plan does; forms alternated in
-// one run, load average 0.4-1.2 on 2 vCPUs):
+// BenchmarkDecodeForms (commit f762f92, which has both: the 100,000-token
+// listing from memory, each token decoded into one variable as the streaming
+// plan does; forms alternated in one run, load average 0.4-1.2 on 2 vCPUs):
 //
 //	hand-written             90-104 ms  330-380 MB/s   37 MB  332k allocs
 //	jsontext (this file)    150-160 ms  214-228 MB/s   36 MB  333k allocs
 //	json/v2 UnmarshalDecode 284-333 ms  103-120 MB/s  141 MB  1.54M allocs
 //	encoding/json           705-751 ms   46-49 MB/s   208 MB  2.66M allocs
 //
-// The hand-written decoder was 1.6x faster than this one: not enough.
-//
+// The hand-written decoder was 1.6x faster than this one: not enough. In CPU
+// time, steadier on the shared machine (load 5-7, alternated): 98-115 against
+// 160-175 ms per listing from memory (BenchmarkDecodeTokenArray), 114-126
+// against 174-192 ms over loopback HTTP (BenchmarkListTokens).
+
 // It accepts what decoding each element with encoding/json into pat.Token
 // accepts, and produces the same tokens: the differential tests and
 // FuzzDecodeListing check it against that reference. That includes
