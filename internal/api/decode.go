@@ -678,7 +678,7 @@ func (d *listingDecoder) stringValue() ([]byte, error) {
 		return nil, err
 	}
 	b := v[1 : len(v)-1]
-	if bytes.IndexByte(b, '\\') >= 0 || !ascii(b) {
+	if bytes.IndexByte(b, '\\') >= 0 || !utf8.Valid(b) {
 		// Invalid UTF-8 becomes U+FFFD, as in encoding/json; the error
 		// only says there was some.
 		d.scratch, _ = jsontext.AppendUnquote(d.scratch[:0], v)
@@ -688,16 +688,6 @@ func (d *listingDecoder) stringValue() ([]byte, error) {
 		return nil, d.fieldTooLong("string")
 	}
 	return b, nil
-}
-
-// ascii reports whether b is ASCII (then it is valid UTF-8 as it is).
-func ascii(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 func (d *listingDecoder) str(b []byte) string {
