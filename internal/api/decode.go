@@ -114,7 +114,9 @@ const maxValueRead = 4*MaxFieldBytes + 64<<10
 
 func (v *valueReader) Read(p []byte) (int, error) {
 	if v.n > maxValueRead {
-		return 0, &LimitError{What: "a string or number in the listing", Limit: MaxFieldBytes}
+		// Nearly always a string (a number or white space as long is no
+		// less hostile); the message is the one the exact check gives.
+		return 0, &LimitError{What: "a string in the listing", Limit: MaxFieldBytes}
 	}
 	n, err := v.r.Read(p)
 	v.n += int64(n)
