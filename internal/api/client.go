@@ -262,9 +262,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// tokensPath is the PAT collection path of the configured version.
-func (c *Client) tokensPath() string {
-	switch c.version {
+// TokensPath is the collection of personal access tokens in API version v.
+func TokensPath(v pat.APIVersion) string {
+	switch v {
 	case pat.V2025:
 		return "/v2025/personal-access-tokens"
 	case pat.V1:
@@ -274,8 +274,12 @@ func (c *Client) tokensPath() string {
 	}
 }
 
-func (c *Client) tokenPath(id string) string {
-	return c.tokensPath() + "/" + url.PathEscape(id)
+// TokenPath is the path of one token in API version v, its id path-escaped
+// (an id is data: a "/", "?" or "%" in it stays in its segment). The client
+// sends it and the engine journals it with each intent, so the journal
+// names the path the tenant received.
+func TokenPath(v pat.APIVersion, id string) string {
+	return TokensPath(v) + "/" + url.PathEscape(id)
 }
 
 type nopObserver struct{}

@@ -89,7 +89,7 @@ func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token,
 	err := c.do(ctx, &call{
 		op:         OpListTokens,
 		method:     http.MethodGet,
-		path:       c.tokensPath(),
+		path:       TokensPath(c.version),
 		query:      q,
 		replayable: true,
 		want:       http.StatusOK,
@@ -153,7 +153,7 @@ func (c *Client) DeleteToken(ctx context.Context, id string) error {
 	return c.do(ctx, &call{
 		op:         OpDeleteToken,
 		method:     http.MethodDelete,
-		path:       c.tokenPath(id),
+		path:       TokenPath(c.version, id),
 		replayable: true,
 		want:       http.StatusNoContent,
 	})
@@ -177,7 +177,7 @@ func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (
 			return pat.Token{}, fmt.Errorf("api: patch_token %s: operation %d: %w", id, i, err)
 		}
 	}
-	return patchOne(ctx, c, OpPatchToken, id, c.tokenPath(id), ops, func(got *pat.Token) error {
+	return patchOne(ctx, c, OpPatchToken, id, TokenPath(c.version, id), ops, func(got *pat.Token) error {
 		return confirmPatch(id, ops, got)
 	})
 }
@@ -372,7 +372,7 @@ func (c *Client) CreateToken(ctx context.Context, req CreateTokenRequest) (Creat
 	err = c.do(ctx, &call{
 		op:          OpCreateToken,
 		method:      http.MethodPost,
-		path:        c.tokensPath(),
+		path:        TokensPath(c.version),
 		body:        body,
 		contentType: contentTypeJSON,
 		replayable:  false,

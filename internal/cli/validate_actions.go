@@ -16,7 +16,7 @@ func actionCalls(cfg *policy.Config) []string {
 	for _, p := range cfg.Policies {
 		used[p.Action] = true
 	}
-	tokenPath := janitor.TokenPath(cfg.Tenant.APIVersion, "") + "{id}"
+	tokenPath := api.TokensPath(cfg.Tenant.APIVersion) + "/{id}"
 	var out []string
 	if used[policy.ActionDelete] {
 		out = append(out, fmt.Sprintf("delete  DELETE %s, one per token, any owner's", tokenPath))

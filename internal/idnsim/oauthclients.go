@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -270,7 +271,10 @@ func resolveOAuthClients(method, path string) route {
 		}
 		return route{version: versionV3, allow: "GET, POST"}
 	case strings.HasPrefix(rest, "/") && len(rest) > 1 && !strings.Contains(rest[1:], "/"):
-		id := rest[1:]
+		id, err := url.PathUnescape(rest[1:])
+		if err != nil {
+			return route{}
+		}
 		switch method {
 		case http.MethodGet:
 			return route{op: OpGetOAuthClient, version: versionV3, id: id}

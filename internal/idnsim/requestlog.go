@@ -22,9 +22,12 @@ const maxLogEntries = 100_000
 // secrets and bearer tokens are replaced by Redacted before the request is
 // stored, in the body, the query and the headers alike.
 type Request struct {
-	Time        time.Time
-	Method      string
-	Path        string
+	Time   time.Time
+	Method string
+	Path   string
+	// EscapedPath is the path as sent, percent-encoded (Path is decoded: an
+	// id's %2F is a "/" there).
+	EscapedPath string
 	RawQuery    string
 	Query       url.Values
 	ContentType string
@@ -88,6 +91,7 @@ type requestJSON struct {
 	Time        time.Time   `json:"time"`
 	Method      string      `json:"method"`
 	Path        string      `json:"path"`
+	EscapedPath string      `json:"escapedPath,omitempty"`
 	RawQuery    string      `json:"rawQuery,omitempty"`
 	Query       url.Values  `json:"query,omitempty"`
 	ContentType string      `json:"contentType,omitempty"`
@@ -103,7 +107,7 @@ type requestJSON struct {
 // MarshalJSON writes the body as a string (bodies are JSON or forms).
 func (r Request) MarshalJSON() ([]byte, error) {
 	return json.Marshal(requestJSON{
-		Time: r.Time, Method: r.Method, Path: r.Path, RawQuery: r.RawQuery, Query: r.Query,
+		Time: r.Time, Method: r.Method, Path: r.Path, EscapedPath: r.EscapedPath, RawQuery: r.RawQuery, Query: r.Query,
 		ContentType: r.ContentType, Body: string(r.Body), Header: r.Header, Status: r.Status,
 		ClientID: r.ClientID, Operation: r.Operation, APIVersion: r.APIVersion, Fault: r.Fault,
 	})
@@ -116,7 +120,7 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Request{
-		Time: j.Time, Method: j.Method, Path: j.Path, RawQuery: j.RawQuery, Query: j.Query,
+		Time: j.Time, Method: j.Method, Path: j.Path, EscapedPath: j.EscapedPath, RawQuery: j.RawQuery, Query: j.Query,
 		ContentType: j.ContentType, Header: j.Header, Status: j.Status,
 		ClientID: j.ClientID, Operation: j.Operation, APIVersion: j.APIVersion, Fault: j.Fault,
 	}
@@ -176,7 +180,7 @@ var secretParams = map[string]bool{"client_secret": true, "refresh_token": true,
 func (s *Sim) newEntry(r *http.Request, rt route, body []byte) Request {
 	e := Request{
 		seq:  s.log.arrive(),
-		Time: s.clock(), Method: r.Method, Path: r.URL.Path,
+		Time: s.clock(), Method: r.Method, Path: r.URL.Path, EscapedPath: r.URL.EscapedPath(),
 		RawQuery:    redactForm(r.URL.RawQuery),
 		Query:       redactValues(r.URL.Query()),
 		ContentType: r.Header.Get("Content-Type"),

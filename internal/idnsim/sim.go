@@ -573,6 +573,9 @@ type route struct {
 	allow   string // for 405: the methods the path supports
 }
 
+// resolve routes the escaped path (r.URL.EscapedPath()): an id is one
+// segment, so a "/" in it arrives as %2F and stays in the id, as path
+// parameters are read on HTTP servers; the route's id is unescaped.
 func resolve(method, path string) route {
 	var v *apiVersion
 	var rest string
@@ -618,7 +621,10 @@ func resolve(method, path string) route {
 		}
 		return route{version: v, allow: "PATCH, POST"}
 	case strings.HasPrefix(rest, "/") && !strings.Contains(rest[1:], "/") && len(rest) > 1:
-		id := rest[1:]
+		id, err := url.PathUnescape(rest[1:])
+		if err != nil {
+			return route{}
+		}
 		switch method {
 		case http.MethodPatch:
 			return route{op: OpPatchToken, version: v, id: id}
@@ -637,7 +643,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveControl(w, r)
 		return
 	}
-	rt := s.resolveView(r.Method, r.URL.Path)
+	rt := s.resolveView(r.Method, r.URL.EscapedPath())
 	body, tooLarge := readBody(r)
 	entry := s.newEntry(r, rt, body)
 	lw := &statusWriter{ResponseWriter: w}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -585,7 +584,7 @@ func successStatus(action string) int {
 // request describes the HTTP request a work item sends, for the journal: an
 // expire is the v1 bulk update (whose body names the token among up to 25).
 func (e *Engine) request(w work) audit.Request {
-	path := TokenPath(e.version, w.item.TokenID)
+	path := api.TokenPath(e.version, w.item.TokenID)
 	switch policy.Action(w.item.Action) {
 	case policy.ActionDelete:
 		return audit.Request{Method: http.MethodDelete, Path: path}
@@ -593,19 +592,4 @@ func (e *Engine) request(w work) audit.Request {
 		return audit.Request{Method: http.MethodPatch, Path: api.BulkPath, Patch: w.ops}
 	}
 	return audit.Request{Method: http.MethodPatch, Path: path, Patch: w.ops}
-}
-
-// TokenPath is the path of one token in an API version, as the client sends
-// it (the journal records it with each intent).
-func TokenPath(v pat.APIVersion, id string) string {
-	var base string
-	switch v {
-	case pat.V2025:
-		base = "/v2025/personal-access-tokens"
-	case pat.V1:
-		base = "/personal-access-tokens/v1"
-	default:
-		base = "/v3/personal-access-tokens"
-	}
-	return base + "/" + url.PathEscape(id)
 }

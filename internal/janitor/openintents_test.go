@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -39,7 +40,7 @@ func TestOpenIntentsResolvedOnceByOneEngine(t *testing.T) {
 	for _, r := range []audit.Record{
 		{Kind: audit.KindRunStart, RunID: dead},
 		{Kind: audit.KindIntent, RunID: dead, Policy: "unused-90d", TokenID: "s-000", Before: tok("s-000"),
-			Request: &audit.Request{Method: "DELETE", Path: janitor.TokenPath(pat.V3, "s-000")}},
+			Request: &audit.Request{Method: "DELETE", Path: api.TokenPath(pat.V3, "s-000")}},
 	} {
 		if _, err := e.journal.Append(ctx, r); err != nil {
 			t.Fatal(err)

@@ -122,11 +122,11 @@ func TestRecoversInterruptedIntents(t *testing.T) {
 	appendRec(audit.Record{Kind: audit.KindRunStart, RunID: dead})
 	for _, id := range []string{"s-000", "s-001"} {
 		appendRec(audit.Record{Kind: audit.KindIntent, RunID: dead, Policy: "unused-90d", TokenID: id, Before: tok(id),
-			Request: &audit.Request{Method: "DELETE", Path: janitor.TokenPath(pat.V3, id)}})
+			Request: &audit.Request{Method: "DELETE", Path: api.TokenPath(pat.V3, id)}})
 	}
 	for _, id := range []string{"full-done", "full-todo"} {
 		appendRec(audit.Record{Kind: audit.KindIntent, RunID: dead, Policy: "full-access", TokenID: id, Before: tok(id),
-			Request: &audit.Request{Method: "PATCH", Path: janitor.TokenPath(pat.V3, id),
+			Request: &audit.Request{Method: "PATCH", Path: api.TokenPath(pat.V3, id),
 				Patch: []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:default"})}}})
 	}
 	e.sim.Remove("s-000")

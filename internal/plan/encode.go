@@ -647,19 +647,6 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// EncodePatch returns ops exactly as the plan document encodes an item's
-// patch (a compact JSON array), for the reports: encoding only the patch,
-// not the whole item, keeps rendering a large plan cheap.
-func EncodePatch(ops []pat.PatchOp) ([]byte, error) {
-	var e encoder
-	e.open('[')
-	for _, op := range ops {
-		e.patchOp(op)
-	}
-	e.close(']')
-	return e.buf, nil
-}
-
 // view writes the optional keys that describe what the run could see (each
 // omitted when empty, so that plans made without them keep their encoding).
 func (e *encoder) view(p *Plan) error {

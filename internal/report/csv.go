@@ -3,8 +3,8 @@ package report
 import (
 	"bufio"
 	"encoding/csv"
-	"fmt"
 	"io"
+	"strings"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -128,16 +128,23 @@ func renderCSVCells(w io.Writer, p *plan.Plan, cell func(string) string) error {
 }
 
 // patchJSON is the item's patch as the plan document writes it, compact and
-// without HTML escaping.
+// without HTML escaping. The keys are written in the order a JSON encoder
+// sorts them in; op and path are from the closed set, which needs no escape.
 func patchJSON(it *plan.Item) (string, error) {
-	if len(it.Patch) == 0 {
-		return "[]", nil
-	}
-	b, err := plan.EncodePatch(it.Patch)
+	ops, err := patchOps(it)
 	if err != nil {
-		return "", fmt.Errorf("token %s: %w", it.TokenID, err)
+		return "", err
 	}
-	return jsonText(b)
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, o := range ops {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"op":"` + o.Op + `","path":"` + o.Path + `","value":` + o.Value + `}`)
+	}
+	b.WriteByte(']')
+	return b.String(), nil
 }
 
 // scopeJSON is the scope as the plan document writes it (null or a list),

@@ -163,41 +163,15 @@ func patchOps(it *plan.Item) ([]op, error) {
 	if len(it.Patch) == 0 {
 		return nil, nil
 	}
-	raw, err := canonicalPatch(it)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]op, len(raw))
-	for i, r := range raw {
-		out[i] = op{Op: r.Op, Path: r.Path}
-		if r.Value != nil {
-			v, err := jsonText(r.Value)
-			if err != nil {
-				return nil, fmt.Errorf("token %s: patch[%d]: %w", it.TokenID, i, err)
-			}
-			out[i].Value = v
+	out := make([]op, len(it.Patch))
+	for i, o := range it.Patch {
+		v, err := jsonText(o.Value())
+		if err != nil {
+			return nil, fmt.Errorf("token %s: patch[%d]: %w", it.TokenID, i, err)
 		}
+		out[i] = op{Op: o.Op(), Path: o.Path(), Value: v}
 	}
 	return out, nil
-}
-
-type rawOp struct {
-	Op    string          `json:"op"`
-	Path  string          `json:"path"`
-	Value json.RawMessage `json:"value"`
-}
-
-// canonicalPatch returns the item's patch as the plan document encodes it.
-func canonicalPatch(it *plan.Item) ([]rawOp, error) {
-	b, err := plan.EncodePatch(it.Patch)
-	if err != nil {
-		return nil, fmt.Errorf("token %s: %w", it.TokenID, err)
-	}
-	var ops []rawOp
-	if err := json.Unmarshal(b, &ops); err != nil {
-		return nil, err
-	}
-	return ops, nil
 }
 
 // jsonText re-encodes a JSON value compactly without HTML escaping (each
