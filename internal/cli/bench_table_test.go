@@ -37,7 +37,7 @@ import (
 //	go test -run '^$' -bench BenchmarkPlan100kOutputs -benchtime 5x ./internal/cli
 func BenchmarkPlan100kOutputs(b *testing.B) {
 	const ptyCols = 120
-	bin := buildCLI(b, b.TempDir())
+	bin := patjanitorBin(b)
 	env := startSimProcess(b, bin, 100000)
 	policies, err := filepath.Abs("../../policies.yaml")
 	if err != nil {
@@ -167,7 +167,7 @@ func openPTY(tb testing.TB, cols, rows uint16) (master, tty *os.File) {
 //
 //	go test -run '^$' -bench Plan100kTableInProcess -benchtime 3x -cpuprofile cpu.out -memprofile mem.out ./internal/cli
 func BenchmarkPlan100kTableInProcess(b *testing.B) {
-	bin := buildCLI(b, b.TempDir())
+	bin := patjanitorBin(b)
 	for _, kv := range startSimProcess(b, bin, 100000) {
 		k, v, _ := strings.Cut(kv, "=")
 		b.Setenv(k, v)

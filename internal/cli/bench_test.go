@@ -25,7 +25,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkPlan100kTokens -benchtime 5x ./internal/cli
 func BenchmarkPlan100kTokens(b *testing.B) {
-	bin := buildCLI(b, b.TempDir())
+	bin := patjanitorBin(b)
 	env := startSimProcess(b, bin, 100000)
 	policies, err := filepath.Abs("../../policies.yaml")
 	if err != nil {
@@ -67,7 +67,7 @@ func BenchmarkPlan100kTokens(b *testing.B) {
 //
 //	go test -run '^$' -bench Plan100kTokensInProcess -benchtime 3x -cpuprofile cpu.out -memprofile mem.out ./internal/cli
 func BenchmarkPlan100kTokensInProcess(b *testing.B) {
-	bin := buildCLI(b, b.TempDir())
+	bin := patjanitorBin(b)
 	for _, kv := range startSimProcess(b, bin, 100000) {
 		k, v, _ := strings.Cut(kv, "=")
 		b.Setenv(k, v)
@@ -133,7 +133,7 @@ func BenchmarkApply1000DeletesRateLimited(b *testing.B) {
 		rate   = 100
 		window = time.Second
 	)
-	bin := buildCLI(b, b.TempDir())
+	bin := patjanitorBin(b)
 	var ratios []float64
 	b.ResetTimer()
 	for range b.N {

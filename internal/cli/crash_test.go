@@ -21,23 +21,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
-// buildCLI builds the patjanitor binary into dir (once per test that needs a
-// real process: one that can be killed, or measured on its own).
-func buildCLI(tb testing.TB, dir string) string {
-	tb.Helper()
-	// go test puts its own toolchain's bin directory first on PATH.
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		tb.Fatalf("no go command on PATH: %v", err)
-	}
-	bin := filepath.Join(dir, "patjanitor")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/patjanitor/patjanitor/cmd/patjanitor")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // cleanEnv is the test process's environment without PATJANITOR_* plus kv.
 func cleanEnv(kv ...string) []string {
 	var env []string
@@ -80,7 +63,7 @@ func TestCrashDuringApply(t *testing.T) {
 	if os.Getenv("PATJANITOR_SLOW") == "1" {
 		iterations = 40
 	}
-	bin := buildCLI(t, t.TempDir())
+	bin := patjanitorBin(t)
 	rng := rand.New(rand.NewPCG(4, 2026))
 	for i := range iterations {
 		// Kill once or twice per iteration, each time after a random delay

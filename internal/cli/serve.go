@@ -38,6 +38,10 @@ type serveFlags struct {
 	minInterval     time.Duration
 	plansDir        string
 	applyApproved   bool
+	// approvedPoll is how often approved/ is listed; 0 means
+	// approvedPollInterval (no flag: tests set it, to not wait a second per
+	// plan they drop).
+	approvedPoll time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -184,7 +188,11 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		approve = inbox.submit
 		if o.applyApproved {
 			approved = make(chan daemon.Approved)
-			go inbox.poll(ctx, approvedPollInterval, approved)
+			every := o.approvedPoll
+			if every <= 0 {
+				every = approvedPollInterval
+			}
+			go inbox.poll(ctx, every, approved)
 		}
 	}
 	return daemon.Options{

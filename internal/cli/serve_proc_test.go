@@ -31,22 +31,6 @@ type serveProc struct {
 	lines []string // stderr (the JSON log), line by line
 }
 
-// buildPatjanitor builds the binary once for all subprocess tests.
-func buildPatjanitor(t *testing.T, dir string) string {
-	t.Helper()
-	// go test puts its own toolchain's bin directory first on PATH.
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go command on PATH: %v", err)
-	}
-	bin := filepath.Join(dir, "patjanitor")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/patjanitor/patjanitor/cmd/patjanitor")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func startServeProc(t *testing.T, bin, cfgPath, stateDir string, args ...string) *serveProc {
 	t.Helper()
 	argv := append([]string{"serve", "-c", cfgPath, "--state-dir", stateDir,
@@ -162,17 +146,22 @@ func TestServeProcess(t *testing.T) {
 		t.Skip("signals")
 	}
 	// Mostly waiting for child processes: in parallel with the other
-	// subprocess tests, after the package's sequential tests. Its subtests
-	// stay sequential: testSIGTERM counts what reaches the tenant after the
-	// signal, which a busier machine would blur.
+	// subprocess tests, after the package's sequential tests. The two
+	// reloads, which wait for one-second schedules, run together; the
+	// other subtests stay sequential: testSIGTERM counts what reaches the
+	// tenant after the signal, which a busier machine would blur.
 	t.Parallel()
-	bin := buildPatjanitor(t, t.TempDir())
+	bin := patjanitorBin(t)
 
-	t.Run("reload by SIGHUP", func(t *testing.T) {
-		testReload(t, bin, func(p *serveProc) { p.signal(syscall.SIGHUP) }, "--config.auto-reload-interval", "0", "--run-on-start")
-	})
-	t.Run("reload by file change", func(t *testing.T) {
-		testReload(t, bin, func(*serveProc) {}, "--config.auto-reload-interval", "100ms", "--run-on-start")
+	t.Run("reload", func(t *testing.T) {
+		t.Run("by SIGHUP", func(t *testing.T) {
+			t.Parallel()
+			testReload(t, bin, func(p *serveProc) { p.signal(syscall.SIGHUP) }, "--config.auto-reload-interval", "0", "--run-on-start")
+		})
+		t.Run("by file change", func(t *testing.T) {
+			t.Parallel()
+			testReload(t, bin, func(*serveProc) {}, "--config.auto-reload-interval", "100ms", "--run-on-start")
+		})
 	})
 	t.Run("SIGTERM during a run", func(t *testing.T) { testSIGTERM(t, bin) })
 	t.Run("SIGKILL, then restart", func(t *testing.T) { testCrashRestart(t, bin) })

@@ -194,6 +194,7 @@ func startInProcess(t *testing.T, e *serveEnv, cfgPath string, o serveFlags) *in
 	g := &globals{config: cfgPath, stateDir: stateDir, streams: Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}}
 	o.listen = "127.0.0.1:0"
 	o.minInterval = time.Second
+	o.approvedPoll = 10 * time.Millisecond
 	if o.shutdownTimeout == 0 {
 		o.shutdownTimeout = 20 * time.Second
 	}

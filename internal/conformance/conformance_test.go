@@ -76,11 +76,14 @@ func repoRoot() (string, error) {
 // elsewhere (POST /campaign-filters/{id} lacks a path parameter).
 func loadSpec(t *testing.T, file, base string, only ...string) routers.Router {
 	t.Helper()
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromFile(filepath.Join(specDir(t), file))
+	parsed, err := parseSpec(filepath.Join(specDir(t), file))
 	if err != nil {
 		t.Fatalf("loading %s: %v", file, err)
 	}
+	// A copy to route at base; the operations' servers, cleared below, are
+	// cleared the same way by every caller.
+	doc := new(openapi3.T)
+	*doc = *parsed
 	if len(only) > 0 {
 		var keep []openapi3.NewPathsOption
 		for _, p := range only {
@@ -104,6 +107,18 @@ func loadSpec(t *testing.T, file, base string, only ...string) routers.Router {
 		t.Fatalf("routing %s: %v", file, err)
 	}
 	return router
+}
+
+// parsedSpecs holds each spec file parsed once per test binary: the full v3
+// spec (1.5 MB) takes a second to load under the race detector, and four
+// tests route parts of it.
+var parsedSpecs sync.Map // path -> func() (*openapi3.T, error)
+
+func parseSpec(path string) (*openapi3.T, error) {
+	load, _ := parsedSpecs.LoadOrStore(path, sync.OnceValues(func() (*openapi3.T, error) {
+		return openapi3.NewLoader().LoadFromFile(path)
+	}))
+	return load.(func() (*openapi3.T, error))()
 }
 
 // exchange is one request the client sent and the response it got.
