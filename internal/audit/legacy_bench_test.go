@@ -66,7 +66,7 @@ func (w *legacyWalker) legacySummary() Summary {
 	return Summary{Records: w.records, LastSeq: w.seq, LastHash: w.hash, Runs: w.runs, PendingIntents: len(w.open)}
 }
 
-// walk verifies records until the end or the first broken one. A damaged
+// legacyWalk verifies records until the end or the first broken one. A damaged
 // final line that a crash explains is not returned as an error but left in
 // w.torn, with w.good the size of the journal without it.
 func legacyWalk(r io.Reader, fn func(Record) error) (*legacyWalker, error) {
@@ -112,7 +112,7 @@ func legacyWalk(r io.Reader, fn func(Record) error) (*legacyWalker, error) {
 	}
 }
 
-// readLine returns the next line with its newline (complete) or the bytes
+// legacyReadLine returns the next line with its newline (complete) or the bytes
 // before the end of input (not complete; empty at the end).
 func (w *legacyWalker) legacyReadLine(br *bufio.Reader) ([]byte, bool, error) {
 	buf := w.lineBuf[:0]
@@ -136,7 +136,7 @@ func (w *legacyWalker) legacyReadLine(br *bufio.Reader) ([]byte, bool, error) {
 	}
 }
 
-// head is the part of a record the chain check reads. Decoding only these
+// legacyHead is the part of a record the chain check reads. Decoding only these
 // keys (the decoder skips the rest) makes verification several times faster
 // than decoding whole records; the hash covers every byte either way.
 type legacyHead struct {
@@ -149,7 +149,7 @@ type legacyHead struct {
 	Hash     string    `json:"hash"`
 }
 
-// check verifies one line (without its newline) against the chain so far and
+// legacyCheck verifies one line (without its newline) against the chain so far and
 // advances the chain. It decodes the full record only when a callback wants
 // it.
 func (w *legacyWalker) legacyCheck(line []byte) (Record, *ChainError) {

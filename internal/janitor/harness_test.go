@@ -196,7 +196,6 @@ const day = 24 * time.Hour
 
 func (e *env) mutations() []idnsim.Request { return idnsim.Mutations(e.sim.Requests()) }
 
-// requireNoMutations fails when the tenant saw any mutating request.
 // requireActionsFailed: the run failed with an *ActionsFailedError counting
 // exactly n failed actions.
 func requireActionsFailed(t testing.TB, err error, n int) {
@@ -207,6 +206,7 @@ func requireActionsFailed(t testing.TB, err error, n int) {
 	}
 }
 
+// requireNoMutations fails when the tenant saw any mutating request.
 func (e *env) requireNoMutations() {
 	e.t.Helper()
 	if m := e.mutations(); len(m) > 0 {
