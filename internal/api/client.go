@@ -282,6 +282,21 @@ func TokenPath(v pat.APIVersion, id string) string {
 	return TokensPath(v) + "/" + url.PathEscape(id)
 }
 
+// checkPathID refuses an id that no path can name: the empty id, and "." and
+// "..", which escaping leaves as they are and which URL normalisation (the
+// dot segments of RFC 3986, removed by proxies and gateways) turns into the
+// collection or its parent: a DELETE of the token ".." would reach /v3, and
+// its 404 would read as "already gone".
+func checkPathID(op, id string) error {
+	switch id {
+	case "":
+		return fmt.Errorf("api: %s: empty id", op)
+	case ".", "..":
+		return fmt.Errorf("api: %s: id %q is a dot segment: its path would name the collection or its parent, not the object", op, id)
+	}
+	return nil
+}
+
 type nopObserver struct{}
 
 func (nopObserver) ObserveRequest(string, int, time.Duration) {}

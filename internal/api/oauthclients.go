@@ -71,8 +71,8 @@ func (c *Client) ListOAuthClients(ctx context.Context, filters string) ([]apicli
 
 // GetOAuthClient fetches one API client. A 404 matches ErrNotFound.
 func (c *Client) GetOAuthClient(ctx context.Context, id string) (apiclient.Client, error) {
-	if id == "" {
-		return apiclient.Client{}, errors.New("api: get_oauth_client: empty id")
+	if err := checkPathID(OpGetOAuthClient, id); err != nil {
+		return apiclient.Client{}, err
 	}
 	var out apiclient.Client
 	err := c.do(ctx, &call{
@@ -93,8 +93,8 @@ func (c *Client) GetOAuthClient(ctx context.Context, id string) (apiclient.Clien
 // ErrNotFound (already gone); after an ambiguous failure the retry's 404
 // counts as success, as for tokens.
 func (c *Client) DeleteOAuthClient(ctx context.Context, id string) error {
-	if id == "" {
-		return errors.New("api: delete_oauth_client: empty id")
+	if err := checkPathID(OpDeleteOAuthClient, id); err != nil {
+		return err
 	}
 	return c.do(ctx, &call{
 		op:         OpDeleteOAuthClient,
@@ -118,8 +118,8 @@ func EnabledPatch(enabled bool) []pat.PatchOp {
 // anything else is an error matching ErrMalformedResponse. A replace is
 // idempotent, so the request is repeated after an ambiguous failure.
 func (c *Client) SetOAuthClientEnabled(ctx context.Context, id string, enabled bool) (apiclient.Client, error) {
-	if id == "" {
-		return apiclient.Client{}, errors.New("api: patch_oauth_client: empty id")
+	if err := checkPathID(OpPatchOAuthClient, id); err != nil {
+		return apiclient.Client{}, err
 	}
 	return patchOne(ctx, c, OpPatchOAuthClient, id, OAuthClientPath(id), EnabledPatch(enabled), func(got *apiclient.Client) error {
 		switch {

@@ -147,8 +147,8 @@ func eofAsUnexpected(err error) error {
 // deleted it (a 5xx or a connection that broke after sending), the retry's 404
 // counts as success.
 func (c *Client) DeleteToken(ctx context.Context, id string) error {
-	if id == "" {
-		return errors.New("api: delete_token: empty token id")
+	if err := checkPathID(OpDeleteToken, id); err != nil {
+		return err
 	}
 	return c.do(ctx, &call{
 		op:         OpDeleteToken,
@@ -166,8 +166,8 @@ func (c *Client) DeleteToken(ctx context.Context, id string) error {
 // from v2025 and in v1. Every operation is a replace, so the request is
 // repeated after an ambiguous failure (applying it twice is applying it once).
 func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (pat.Token, error) {
-	if id == "" {
-		return pat.Token{}, errors.New("api: patch_token: empty token id")
+	if err := checkPathID(OpPatchToken, id); err != nil {
+		return pat.Token{}, err
 	}
 	if len(ops) == 0 {
 		return pat.Token{}, fmt.Errorf("api: patch_token %s: no operations", id)

@@ -459,3 +459,28 @@ func patched(t *testing.T, r *http.Request, tok string) string {
 	b, _ := json.Marshal(m)
 	return string(b)
 }
+
+// "." and ".." cannot be one path segment (a proxy removes dot segments): the
+// token and API client calls refuse them, naming the id, and send nothing.
+func TestHostileDotSegmentIDsRefused(t *testing.T) {
+	var sent atomic.Int32
+	ft := newFakeTenant(t, func(w http.ResponseWriter, r *http.Request) { sent.Add(1); w.WriteHeader(http.StatusNoContent) })
+	c, _ := newTestClient(t, ft.srv.URL, nil)
+	ctx := t.Context()
+	for _, id := range []string{".", ".."} {
+		_, patchErr := c.PatchToken(ctx, id, []pat.PatchOp{pat.Rename("x")})
+		_, getErr := c.GetOAuthClient(ctx, id)
+		_, enableErr := c.SetOAuthClientEnabled(ctx, id, false)
+		for name, err := range map[string]error{
+			"DeleteToken": c.DeleteToken(ctx, id), "PatchToken": patchErr,
+			"GetOAuthClient": getErr, "DeleteOAuthClient": c.DeleteOAuthClient(ctx, id), "SetOAuthClientEnabled": enableErr,
+		} {
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("id %q is a dot segment", id)) {
+				t.Errorf("%s(%q) = %v; want the dot segment refused", name, id, err)
+			}
+		}
+	}
+	if n := sent.Load(); n != 0 {
+		t.Errorf("%d requests sent", n)
+	}
+}

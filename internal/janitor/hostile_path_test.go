@@ -3,6 +3,7 @@ package janitor_test
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/patjanitor/patjanitor/internal/api"
@@ -94,5 +95,41 @@ func TestHostileTokenIDsEscapedInRequestAndJournal(t *testing.T) {
 				t.Errorf("%d intents, want %d", intents, len(want))
 			}
 		})
+	}
+}
+
+// A tenant that lists tokens named "." and "..": no escaping keeps such an id
+// one segment, and a proxy that removes dot segments would send the DELETE to
+// the collection or to /v3, whose 404 reads as "already gone". Nothing is
+// sent for them; their outcomes are failures that say why, and the other
+// token of the run is deleted.
+func TestHostileDotSegmentTokenIDs(t *testing.T) {
+	e := newEnv(t, enforceDeleteStale, envOpts{})
+	for _, id := range []string{".", "..", "s"} {
+		e.add(id, "o1", "stale", 400*day, 200*day)
+	}
+	_, err := e.engine().Run(context.Background(), janitor.RunInput{})
+	requireActionsFailed(t, err, 2)
+	if got := deletedIDs(e.mutations()); len(got) != 1 || got["s"] != 1 {
+		t.Fatalf("deleted %v; want only s", got)
+	}
+	for _, m := range e.mutations() {
+		if m.EscapedPath != api.TokenPath(pat.V3, "s") {
+			t.Errorf("the tenant received %s %s", m.Method, m.EscapedPath)
+		}
+	}
+	if !e.present(".") || !e.present("..") {
+		t.Fatal("a dot-segment token is gone")
+	}
+	failed := map[string]string{}
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindOutcome && r.Outcome != nil && r.Outcome.Error != "" {
+			failed[r.TokenID] = r.Outcome.Error
+		}
+	}
+	for _, id := range []string{".", ".."} {
+		if !strings.Contains(failed[id], "dot segment") {
+			t.Errorf("journal outcome of %q: %q; want the failure naming the dot segment", id, failed[id])
+		}
 	}
 }
