@@ -197,7 +197,7 @@ func (s *Store) ReconcileClientMarks(ctx context.Context, policies []string, cur
 }
 
 // warnClientMarks starts the clocks of the listed client marks at at, inside
-// the transaction that records a digest's delivery (Delivered): the clock
+// the transaction that records a digest's delivery (Settle): the clock
 // starts exactly when, and only if, the warning was delivered. Marks already
 // warned keep their first warning; missing ones are skipped.
 func warnClientMarks(tx *bolt.Tx, keys []ClientMarkKey, at time.Time) error {

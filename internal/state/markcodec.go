@@ -28,7 +28,7 @@ import (
 // distinct prose once, as a reason shape in the reasons bucket (the text
 // with its times, the token's quoted name and its owner id cut out), and a
 // mark keeps the shape's number and its times as milliseconds: the reason
-// decodes to exactly the text it was given (reasonShapeOf checks every cut).
+// decodes to exactly the text it was given (appendShape cuts only what renders back).
 // Shapes no mark refers to are removed by the next ReconcileMarks.
 //
 // The first byte tells the formats apart: markFormat (schema 4),

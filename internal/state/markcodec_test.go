@@ -298,7 +298,7 @@ func FuzzDecodeMark(f *testing.F) {
 		tab, _ := fuzzTable(t)
 		m, err := tab.decode(key, raw)
 		if err != nil || m.validate() != nil {
-			return // PutMark stores only valid marks
+			return // upsertMark stores only valid marks
 		}
 		k := m.Key().key()
 		enc, err := tab.encode(k, m)

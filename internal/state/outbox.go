@@ -147,7 +147,7 @@ func (s *Store) DueOutbox(ctx context.Context, now time.Time) ([]OutboxEntry, er
 }
 
 // Settlement is what one dispatch made of an outbox entry, for Settle.
-// Exactly one of Delivered, Drop and Retry applies.
+// Exactly one applies: delivered (DeliveredAt), dropped or retried.
 type Settlement struct {
 	ID string
 	// DeliveredAt, if set, is when the entry was delivered.
