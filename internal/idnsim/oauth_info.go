@@ -3,6 +3,7 @@ package idnsim
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -102,16 +103,21 @@ func (s *Sim) tokenPath() string {
 }
 
 // resolveView routes the paths that depend on settings (the token endpoint's
-// path, /oauth/info) and hands the rest to resolve.
+// path, /oauth/info), compared decoded, and hands the rest to resolve. path
+// is the escaped path, as resolve reads it.
 func (s *Sim) resolveView(method, path string) route {
-	if path == "/oauth/info" {
+	dec, err := url.PathUnescape(path)
+	if err != nil {
+		return route{}
+	}
+	if dec == "/oauth/info" {
 		if method != http.MethodGet {
 			return route{allow: http.MethodGet}
 		}
 		return route{op: OpOAuthInfo}
 	}
 	if tp := s.tokenPath(); tp != defaultTokenPath {
-		switch path {
+		switch dec {
 		case defaultTokenPath:
 			return route{} // 404, as on a tenant whose endpoint is elsewhere
 		case tp:
