@@ -184,6 +184,10 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 		// access token like an error body. (The checks below use derr,
 		// whose types redaction may drop from e.Err.)
 		e.redact(secret.NewRedactor(secret.New(token)), c.auth.redact)
+		if errors.As(derr, new(*sinkError)) {
+			// The consumer of a streamed listing refused it: final.
+			return attemptResult{err: e}
+		}
 		var ue *unconfirmedError
 		if errors.As(derr, &ue) {
 			// A complete answer that contradicts the request: final.

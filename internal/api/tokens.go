@@ -60,16 +60,58 @@ type ListOptions struct {
 	Budget *Budget
 }
 
-// ListTokens lists the tenant's tokens in one call (the endpoint has no paging,
-// and no limit or offset is sent unless opts.Limit asks for the probe). The body is decoded as a stream through a
-// 64 KiB window, so a 34 MB listing of 100,000 tokens is never held as text. A body
-// that is truncated or malformed anywhere is an error matching
+// ListTokens lists the tenant's tokens in one call and returns them all: a
+// thin wrapper over StreamTokens for the callers whose listings are small
+// (the capped-page probe, owner-id=me) and for tests. A large tenant is
+// planned with StreamTokens, which keeps none of them.
+func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token, error) {
+	var s collectSink
+	if _, err := c.StreamTokens(ctx, opts, &s); err != nil {
+		return nil, err
+	}
+	if s.tokens == nil {
+		s.tokens = []pat.Token{}
+	}
+	return s.tokens, nil
+}
+
+// collectSink keeps every token it receives.
+type collectSink struct{ tokens []pat.Token }
+
+func (s *collectSink) Token(t *pat.Token) error { s.tokens = append(s.tokens, *t); return nil }
+func (s *collectSink) Reset()                   { s.tokens = s.tokens[:0] }
+
+// TokenSink receives the tokens of one listing as StreamTokens decodes them.
+type TokenSink interface {
+	// Token receives the next token. t is valid only during the call (the
+	// decoder reuses it): copy what you keep. The strings and the times t
+	// points to are never reused. An error ends the listing: StreamTokens
+	// returns it (wrapped, matching errors.Is) without another attempt.
+	Token(t *pat.Token) error
+	// Reset discards every token received so far: the connection broke in
+	// the middle of the body, and the listing is read again from its start.
+	// After Reset, Token receives the whole listing again, each token once.
+	Reset()
+}
+
+// StreamTokens lists the tenant's tokens in one call (the endpoint has no
+// paging, and no limit or offset is sent unless opts.Limit asks for the
+// probe) and hands each token to sink as soon as it is decoded, so that a
+// listing of a million tokens is never held, as text or as tokens. The body
+// is read through a 64 KiB window. It returns how many tokens the listing
+// held.
+//
+// A body that is truncated or malformed anywhere is an error matching
 // ErrMalformedResponse (or, when the connection broke, a retried connection
-// failure): never a partial listing. A body larger than what is left of
+// failure): sink then has received a part of the listing, which is not a
+// listing: a caller must treat everything it received as unusable. A retry
+// after a connection that broke mid-body calls sink.Reset before the
+// listing is read again, so sink never sees a token of one attempt twice,
+// nor tokens of two attempts. A body larger than what is left of
 // opts.Budget, or holding a string longer than MaxFieldBytes, is refused with
 // a *LimitError (not retried) as soon as the excess is seen: its declared
 // Content-Length alone is enough.
-func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token, error) {
+func (c *Client) StreamTokens(ctx context.Context, opts ListOptions, sink TokenSink) (int, error) {
 	q := url.Values{}
 	if opts.OwnerID != "" {
 		q.Set("owner-id", opts.OwnerID)
@@ -85,7 +127,7 @@ func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token,
 	if budget == nil {
 		budget = NewBudget(DefaultMaxListingBytes, "")
 	}
-	var tokens []pat.Token
+	n, delivered := 0, false
 	err := c.do(ctx, &call{
 		op:         OpListTokens,
 		method:     http.MethodGet,
@@ -94,6 +136,12 @@ func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token,
 		replayable: true,
 		want:       http.StatusOK,
 		decode: func(r io.Reader) error {
+			if delivered {
+				// An earlier attempt handed over tokens before its
+				// connection broke: this one starts the listing over.
+				sink.Reset()
+				delivered = false
+			}
 			size := int64(-1)
 			if rt, ok := r.(*readTracker); ok {
 				size = rt.size
@@ -104,25 +152,38 @@ func (c *Client) ListTokens(ctx context.Context, opts ListOptions) ([]pat.Token,
 			br := &budgetReader{r: r, b: budget}
 			d := newListingDecoder(br)
 			d.size = size
-			ts, err := d.decode()
+			count, err := d.each(func(t *pat.Token) error {
+				delivered = true
+				if err := sink.Token(t); err != nil {
+					return &sinkError{err: err}
+				}
+				return nil
+			})
 			if err != nil {
 				var le *LimitError
 				if !errors.As(err, &le) {
-					// This attempt's tokens are dropped; a retry may read
-					// the listing again.
+					// This attempt's bytes are given back; a retry reads
+					// the listing again (and Reset drops its tokens).
 					br.refund()
 				}
 				return err
 			}
-			tokens = ts
+			n = count
 			return nil
 		},
 	})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	return tokens, nil
+	return n, nil
 }
+
+// sinkError is a TokenSink's own error: final, neither a malformed body nor a
+// connection to retry.
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
 
 // decodeTokenArray reads a JSON array of tokens in one streaming pass (see
 // decode.go), insisting on the closing bracket and nothing after it.
