@@ -187,17 +187,19 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err != nil {
 		return nil, err
 	}
-	inv, err := e.inventory(ctx, []pat.Listing{{Kind: pat.ListAll}}, e.cfg.Tenant.Unpaged)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.assessView(ctx, inv, started); err != nil {
-		return nil, err
-	}
 	// The fresh decision sees what Plan saw: a token snoozed since the plan
 	// was made is dropped, a grace action is due only by its stored mark,
-	// and an owner condition is judged on a fresh lookup.
-	if _, err := e.prepare(ctx, inv); err != nil {
+	// and an owner condition is judged on a fresh lookup. The saved items'
+	// tokens and the open intents' are kept whole, to re-verify and recover.
+	want := make([]string, 0, len(saved.Items)+len(pending))
+	for i := range saved.Items {
+		want = append(want, saved.Items[i].TokenID)
+	}
+	for _, in := range pending {
+		want = append(want, in.TokenID)
+	}
+	inv, err := e.survey(ctx, []pat.Listing{{Kind: pat.ListAll}}, started, want)
+	if err != nil {
 		return nil, err
 	}
 	fresh := e.decide(inv, started)

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
@@ -113,17 +111,15 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	if !hasAll && ((e.cfg.Limits.MaxActionsPercent > 0 && len(e.cfg.Policies) > 0) || len(pending) > 0) {
 		listings = []pat.Listing{{Kind: pat.ListAll}}
 	}
-	inv, err := e.inventory(ctx, listings, e.cfg.Tenant.Unpaged)
+	want := make([]string, 0, len(pending))
+	for _, in := range pending {
+		want = append(want, in.TokenID)
+	}
+	inv, err := e.survey(ctx, listings, now, want)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.assessView(ctx, inv, now); err != nil {
-		return nil, err
-	}
-	needOwners, err := e.prepare(ctx, inv)
-	if err != nil {
-		return nil, err
-	}
+	needOwners := inv.owners != nil
 
 	pl := e.decide(inv, now)
 	pl.Owners = inv.owners
@@ -141,100 +137,48 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	return pl, errors.Join(pl.Err, pl.clientsErr())
 }
 
-// prepare reads what decide needs besides the listing: the snoozes, the
-// grace marks and, for policies with owner conditions, every listed token's
-// owner (otherwise Plan looks up only the plan items' owners, after
-// deciding; see owners.go). It reports whether the owners were looked up.
-// Only a cancelled ctx is an error; a store or lookup that fails is recorded
-// in the inventory or the owners.
-func (e *Engine) prepare(ctx context.Context, inv *Inventory) (ownersLooked bool, err error) {
-	if err := e.findOwnIdentity(ctx, inv); err != nil {
-		return false, err
-	}
-	if err := e.readSnoozes(ctx, inv); err != nil {
-		return false, err
-	}
-	if err := e.readMarks(ctx, inv); err != nil {
-		return false, err
-	}
-	if e.owners == nil || !usesOwnerConditions(e.cfg) {
-		return false, nil
-	}
-	if inv.owners, err = e.lookupOwners(ctx, ownerIDs(len(inv.Tokens), func(i int) string { return inv.Tokens[i].Owner.ID })); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-// decide evaluates every listed token and builds the sealed plan.
+// decide builds the sealed plan from the inventory's candidates (the
+// tokens were evaluated as they were listed): it sorts them into plan
+// order in place, applies needs-owner (the own identity is known only after
+// the listing) and the grace periods, and lists the mutations.
 func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
-	ev := e.cfg.Evaluator(policy.Env{Now: now, ClientID: e.clientID, Owner: inv.owners.envOwner()})
 	p := e.newPlan(inv, now)
-	// Decide every token (in parallel ranges), then build the items
-	// already in plan order: sorting small keys moves far less memory than
-	// sorting the items of a large tenant (plan.Sort below then only
-	// confirms the order).
-	parts := e.evaluateAll(ev, inv, now)
-	n := 0
-	offsets := make([]int, len(parts)+1)
-	for i, pt := range parts {
-		n += pt.n
-		offsets[i+1] = n
-		p.Skipped = append(p.Skipped, pt.skipped...)
+	p.Skipped = append(p.Skipped, inv.skipped...)
+	items := inv.items
+	inv.items, inv.skipped = nil, nil // the plan holds them now
+	if items == nil {
+		items = []plan.Item{}
 	}
-	candAt := func(k int) *cand {
-		i := 0
-		for k >= offsets[i+1] {
-			i++
-		}
-		return parts[i].at(k - offsets[i])
-	}
-	order := sortedCandidates(n, func(k int) (string, *pat.Token) {
-		c := candAt(k)
-		return c.d.Policy, &inv.Tokens[c.tok]
-	})
-	p.Items = make([]plan.Item, 0, n)
-	// The mutations, by item and token index: the work list is built once
-	// the order is confirmed, without copying the plan or a map by id.
-	type mutation struct {
-		item, tok int
-		ops       []pat.PatchOp
-	}
-	var muts []mutation
+	sortItems(items)
 	var marks []state.Mark
 	var restart []state.MarkKey
-	for _, k := range order {
-		c := candAt(k)
-		it := itemOf(&inv.Tokens[c.tok], c.d)
-		needsOwner(&it, inv)
+	for i := range items {
+		it := &items[i]
+		needsOwner(it, inv)
 		if g, ok := e.grace[it.Policy]; ok && it.Mutating() {
-			m, again := graceItem(&it, inv.marks, g, now)
+			m, again := graceItem(it, inv.marks, g, now)
 			marks = append(marks, m)
 			if again {
 				restart = append(restart, m.Key())
 			}
 		}
-		if it.Mutating() {
-			muts = append(muts, mutation{item: len(p.Items), tok: c.tok, ops: c.d.Patch})
-		}
-		p.Items = append(p.Items, it)
 	}
 	// The plan package owns the order; when it agrees (it does, and a test
 	// says so), this only confirms it.
-	if !plan.IsSorted(p.Items) {
-		plan.Sort(p.Items)
-		at := make(map[string]int, len(p.Items))
-		for i := range p.Items {
-			at[p.Items[i].TokenID] = i
-		}
-		for i := range muts {
-			muts[i].item = at[inv.Tokens[muts[i].tok].ID]
-		}
-		slices.SortFunc(muts, func(a, b mutation) int { return cmp.Compare(a.item, b.item) })
+	if !plan.IsSorted(items) {
+		plan.Sort(items)
 	}
-	ws := make([]work, len(muts))
-	for i, m := range muts {
-		ws[i] = work{item: p.Items[m.item], token: inv.Tokens[m.tok], ops: m.ops}
+	p.Items = items
+	var ws []work
+	for i := range items {
+		if it := &items[i]; it.Mutating() {
+			ops := it.Patch
+			if len(ops) == 0 {
+				ops = nil
+			}
+			tok, _ := inv.Token(it.TokenID)
+			ws = append(ws, work{item: *it, token: tok, ops: ops})
+		}
 	}
 	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
 		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
@@ -250,94 +194,6 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
 	return pl
-}
-
-// cand is a token a policy won and that is not exempt: a plan item to be.
-type cand struct {
-	tok int // index into Inventory.Tokens
-	d   policy.Decision
-}
-
-// candChunk is the size of the blocks candidates are kept in: one growing
-// slice of them was copied again and again for a large tenant, tens of
-// megabytes of garbage per run.
-const candChunk = 4096
-
-// candidates are the decisions of one range of tokens.
-type candidates struct {
-	chunks  [][]cand
-	n       int
-	skipped []plan.Skipped
-}
-
-func (c *candidates) add(x cand) {
-	if c.n%candChunk == 0 {
-		c.chunks = append(c.chunks, make([]cand, 0, candChunk))
-	}
-	last := len(c.chunks) - 1
-	c.chunks[last] = append(c.chunks[last], x)
-	c.n++
-}
-
-func (c *candidates) at(k int) *cand { return &c.chunks[k/candChunk][k%candChunk] }
-
-// minTokensPerWorker keeps small tenants on one goroutine: below it, starting
-// workers costs more than it saves.
-const minTokensPerWorker = 8192
-
-// evaluateAll decides every listed token, split into one range per CPU (the
-// Evaluator is safe for concurrent use and the inventory is only read), and
-// returns the ranges' results in token order. The plan does not depend on
-// the split: items and skipped tokens are sorted afterwards on unique keys.
-func (e *Engine) evaluateAll(ev *policy.Evaluator, inv *Inventory, now time.Time) []*candidates {
-	total := len(inv.Tokens)
-	workers := min(runtime.GOMAXPROCS(0), total/minTokensPerWorker)
-	if workers <= 1 {
-		return []*candidates{e.evaluate(ev, inv, now, 0, total)}
-	}
-	parts := make([]*candidates, workers)
-	size := (total + workers - 1) / workers
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*size, min((w+1)*size, total)
-		wg.Go(func() { parts[w] = e.evaluate(ev, inv, now, lo, hi) })
-	}
-	wg.Wait()
-	return parts
-}
-
-// evaluate decides the tokens lo..hi-1.
-func (e *Engine) evaluate(ev *policy.Evaluator, inv *Inventory, now time.Time, lo, hi int) *candidates {
-	c := &candidates{}
-	for i := lo; i < hi; i++ {
-		t := &inv.Tokens[i]
-		d := ev.Evaluate(t)
-		if t.Undecodable != "" {
-			// Part of what the tenant sent for this token cannot be used (a
-			// null inside scope): it is listed, whatever matched, and
-			// nothing is decided on it.
-			c.skipped = append(c.skipped, undecodableOf(t, d))
-			continue
-		}
-		if !d.Matched {
-			continue
-		}
-		if pat.SameID(t.ID, e.clientID) && d.Skip == "" {
-			// Defence in depth: evaluation skips the own credential; if it
-			// ever did not, the engine still would.
-			d.Skip, d.Patch = policy.SkipOwnCredential, nil
-		}
-		if d.Skip != "" {
-			c.skipped = append(c.skipped, skippedOf(t, d))
-			continue
-		}
-		if z, ok := inv.snoozed(t.ID, now); ok {
-			c.skipped = append(c.skipped, snoozedOf(t, d, z))
-			continue
-		}
-		c.add(cand{tok: i, d: d})
-	}
-	return c
 }
 
 // newPlan fills the plan's header.
@@ -421,46 +277,46 @@ func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {
 	}
 }
 
-// sortedCandidates returns the indices 0..n-1 in plan.Sort's order (policy,
-// owner name, owner id, token name, token id) of the policy and token that
-// at(k) returns. Policies and owners are ranked
+// sortItems sorts items in place into plan.Sort's order (policy, owner
+// name, owner id, token name, token id). Policies and owners are ranked
 // first, so that most comparisons are of two small integers rather than of
-// strings behind pointers into the inventory (for a large tenant the sort
-// was a good part of the time spent deciding).
-func sortedCandidates(n int, at func(k int) (string, *pat.Token)) []int {
+// strings scattered over the heap (for a large tenant the sort was a good
+// part of the time spent deciding); small keys are sorted, and the items,
+// a few hundred bytes each, are then moved once, along the permutation's
+// cycles, without a second slice of them.
+func sortItems(items []plan.Item) {
 	type key struct {
 		policy, owner int32 // slots, then ranks
 		k             int
-		tok           *pat.Token
 	}
 	// Owners are told apart as plan.Sort tells them apart: by name and id.
 	type owner struct{ name, id string }
-	keys := make([]key, n)
+	keys := make([]key, len(items))
 	var pols []string
 	var owners []owner
 	polSlot := map[string]int32{}
 	ownerSlot := map[owner]int32{}
 	lastPol, lastSlot := "", int32(-1)
 	for k := range keys {
-		pol, t := at(k)
+		it := &items[k]
 		ps := lastSlot
-		if ps < 0 || pol != lastPol {
+		if ps < 0 || it.Policy != lastPol {
 			var ok bool
-			if ps, ok = polSlot[pol]; !ok {
+			if ps, ok = polSlot[it.Policy]; !ok {
 				ps = int32(len(pols))
-				polSlot[pol] = ps
-				pols = append(pols, pol)
+				polSlot[it.Policy] = ps
+				pols = append(pols, it.Policy)
 			}
-			lastPol, lastSlot = pol, ps
+			lastPol, lastSlot = it.Policy, ps
 		}
-		o := owner{t.Owner.Name, t.Owner.ID}
+		o := owner{it.OwnerName, it.OwnerID}
 		os, ok := ownerSlot[o]
 		if !ok {
 			os = int32(len(owners))
 			ownerSlot[o] = os
 			owners = append(owners, o)
 		}
-		keys[k] = key{policy: ps, owner: os, k: k, tok: t}
+		keys[k] = key{policy: ps, owner: os, k: k}
 	}
 	polRank := ranks(len(pols), func(a, b int32) int { return strings.Compare(pols[a], pols[b]) })
 	ownerRank := ranks(len(owners), func(a, b int32) int {
@@ -476,13 +332,27 @@ func sortedCandidates(n int, at func(k int) (string, *pat.Token)) []int {
 		if c := cmp.Compare(a.owner, b.owner); c != 0 {
 			return c
 		}
-		return cmpStrings(a.tok.Name, b.tok.Name, a.tok.ID, b.tok.ID)
+		x, y := &items[a.k], &items[b.k]
+		return cmpStrings(x.TokenName, y.TokenName, x.TokenID, y.TokenID)
 	})
-	order := make([]int, n)
+	// Position i takes the item at keys[i].k: follow each cycle once.
 	for i := range keys {
-		order[i] = keys[i].k
+		if keys[i].k < 0 {
+			continue
+		}
+		tmp := items[i]
+		j := i
+		for {
+			k := keys[j].k
+			keys[j].k = -1
+			if k == i {
+				items[j] = tmp
+				break
+			}
+			items[j] = items[k]
+			j = k
+		}
 	}
-	return order
 }
 
 // ranks returns the rank of each of n distinct values in the order cmp

@@ -11,11 +11,11 @@ import (
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
 
-// decide sorts candidates by ranked policies and owners rather than by
+// decide sorts the items by ranked policies and owners rather than by
 // comparing their strings; the result must still be plan.Sort's order, also when
 // owners share a display name, names are empty and one owner id appears with
 // two names or one owner with and without a type.
-func TestSortedCandidatesIsPlanSortOrder(t *testing.T) {
+func TestSortItemsIsPlanSortOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	for round := range 20 {
@@ -29,13 +29,13 @@ func TestSortedCandidatesIsPlanSortOrder(t *testing.T) {
 				Owner: pat.Owner{Type: pick("IDENTITY", ""), ID: pick("o1", "o2", "o3"), Name: pick("Ann", "Bob", "", "Ann ")},
 			}
 		}
-		order := sortedCandidates(n, func(k int) (string, *pat.Token) { return pols[k], &toks[k] })
-		if len(order) != n {
-			t.Fatalf("round %d: %d indices for %d candidates", round, len(order), n)
-		}
 		items := make([]plan.Item, 0, n)
-		for _, k := range order {
+		for k := range toks {
 			items = append(items, itemOf(&toks[k], policy.Decision{Policy: pols[k]}))
+		}
+		sortItems(items)
+		if len(items) != n {
+			t.Fatalf("round %d: %d items for %d candidates", round, len(items), n)
 		}
 		if !plan.IsSorted(items) {
 			t.Fatalf("round %d: candidates not in plan order", round)

@@ -64,8 +64,9 @@ func graceOf(cfg *policy.Config) map[string]time.Duration {
 // readMarks loads every mark for one run (also without a grace policy in the
 // config: a run reconciles the marks of policies that lost their grace or
 // left the file). A store that cannot be read makes the inventory
-// incomplete: a due action cannot be told from a pending one.
-func (e *Engine) readMarks(ctx context.Context, inv *Inventory) error {
+// incomplete (appended to later, as readSnoozes does): a due action cannot be
+// told from a pending one.
+func (e *Engine) readMarks(ctx context.Context, inv *Inventory, later *[]func()) error {
 	if e.marks == nil {
 		return nil
 	}
@@ -74,7 +75,7 @@ func (e *Engine) readMarks(ctx context.Context, inv *Inventory) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		inv.addProblem("read grace marks: "+err.Error(), err)
+		*later = append(*later, func() { inv.addProblem("read grace marks: "+err.Error(), err) })
 		return nil
 	}
 	inv.marks = make(map[state.MarkKey]state.Mark, len(ms))

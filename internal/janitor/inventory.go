@@ -1,9 +1,12 @@
 package janitor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -39,18 +44,23 @@ type ListingResult struct {
 	Probe string
 }
 
-// Inventory is the tenant's tokens as the listing calls of one run saw them.
+// Inventory is what the listing calls of one run saw, decided as it
+// streamed in: the listings are never held. For each token the engine
+// counts it, checks it against its listing's filter, looks for it twice
+// (within and across listings, with ids compared without regard to case),
+// notes its owner, and evaluates it with the run's policies; it keeps only
+// the plan's candidates (items, skipped tokens) and the few tokens it needs
+// whole (see Token). So memory grows with the matches, not with the
+// tenant.
 type Inventory struct {
-	// Tokens are the listed tokens merged by id, in listing order (plans
-	// are sorted on their own; sorting 100,000 tokens here would buy
-	// nothing).
-	Tokens []pat.Token
+	// Listed is the number of distinct tokens the listings returned.
+	Listed int
 	// Population is the size of the whole token population: the unfiltered
 	// listing's count when one was made, else the number of tokens listed
 	// (a lower bound).
 	Population int
 	// Unfiltered reports whether an unfiltered listing was made, so that a
-	// token missing from Tokens is known to be gone.
+	// token missing from it is known to be gone.
 	Unfiltered bool
 	// Listings are the calls made, in order.
 	Listings []ListingResult
@@ -65,9 +75,23 @@ type Inventory struct {
 	OwnIdentity string
 	ownWhy      string
 
-	// byID indexes Tokens by pat.IDKey: two listed tokens whose ids differ
-	// only in case are one token of the tenant, listed twice.
-	byID map[string]int
+	// kept are the listed tokens the run needs whole, by pat.IDKey (the
+	// first copy listed): those asked for before the listing (the own
+	// credential, the tokens of open intents, a saved plan's items) and
+	// those of enforce-mode candidates (Execute journals them as listed).
+	kept map[string]pat.Token
+	// items are the candidates: a plan item for each token a policy won
+	// and that is not exempt, before needs-owner and grace are applied, in
+	// no order. decide takes them.
+	items []plan.Item
+	// skipped are the tokens a policy matched that are exempt, and the
+	// undecodable ones.
+	skipped []plan.Skipped
+	// ownerCount is the number of distinct owner ids listed; soleOwner is
+	// the owner of every listed token (lower case) unless manyOwners.
+	ownerCount int
+	soleOwner  string
+	manyOwners bool
 	// owners is the owner lookup made before evaluation (nil when no policy
 	// has owner conditions); decide feeds it to policy.Env.Owner.
 	owners *Owners
@@ -95,13 +119,13 @@ func (inv *Inventory) addProblem(problem string, cause error) {
 	inv.Err = ie
 }
 
-// Token returns the listed token with this id.
+// Token returns the listed token with this id, if the run kept it: the
+// ids given to the inventory before listing (and the own credential, and
+// the tokens of enforce-mode candidates) are kept; any other token is not,
+// whether listed or not.
 func (inv *Inventory) Token(id string) (pat.Token, bool) {
-	i, ok := inv.byID[pat.IDKey(id)]
-	if !ok {
-		return pat.Token{}, false
-	}
-	return inv.Tokens[i], true
+	t, ok := inv.kept[pat.IDKey(id)]
+	return t, ok
 }
 
 // IncompleteError says why an inventory cannot be trusted (invariant 3). The
@@ -139,29 +163,119 @@ func (e *IncompleteError) authFailed() bool {
 // Unwrap returns the underlying API errors.
 func (e *IncompleteError) Unwrap() []error { return e.Causes }
 
+// TokenStreamer is a Tenant that hands each listed token over as it is
+// decoded; *api.Client implements it. A Tenant without it is listed whole
+// with ListTokens and then streamed from memory (test doubles).
+type TokenStreamer interface {
+	StreamTokens(ctx context.Context, opts api.ListOptions, sink api.TokenSink) (int, error)
+}
+
+// streamTokens lists through StreamTokens when the tenant has it.
+func (e *Engine) streamTokens(ctx context.Context, opts api.ListOptions, sink api.TokenSink) (int, error) {
+	if ts, ok := e.tenant.(TokenStreamer); ok {
+		return ts.StreamTokens(ctx, opts, sink)
+	}
+	toks, err := e.tenant.ListTokens(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	for i := range toks {
+		t := toks[i]
+		if err := sink.Token(&t); err != nil {
+			return 0, err
+		}
+	}
+	return len(toks), nil
+}
+
+// survey makes the listing calls, deciding every token as it arrives (see
+// Inventory), and prepares what decide needs besides: the view, the own
+// identity, the snoozes and marks (read before the listing: evaluation
+// needs them) and, for policies with owner conditions, the owners. want are
+// the ids of the tokens the caller needs whole (Inventory.Token). It
+// returns an error only when ctx ended; every other failure is recorded in
+// the Inventory as incomplete data.
+func (e *Engine) survey(ctx context.Context, listings []pat.Listing, now time.Time, want []string) (*Inventory, error) {
+	inv := &Inventory{}
+	// The store is read first, and what failed is recorded after the
+	// listing's own problems, in the order the report has always shown.
+	var later []func()
+	if err := e.readSnoozes(ctx, inv, &later); err != nil {
+		return nil, err
+	}
+	if err := e.readMarks(ctx, inv, &later); err != nil {
+		return nil, err
+	}
+	// With owner conditions a token cannot be decided before its owner is
+	// looked up, and the lookup needs every owner: those listings keep
+	// every token and are decided after it (memory then grows with the
+	// listing, as it did before streaming).
+	byOwner := e.owners != nil && usesOwnerConditions(e.cfg)
+	var ev *policy.Evaluator
+	if !byOwner {
+		ev = e.cfg.Evaluator(policy.Env{Now: now, ClientID: e.clientID})
+	}
+	sinks, err := e.inventory(ctx, inv, listings, now, ev, want)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.assessView(ctx, inv, now); err != nil {
+		return nil, err
+	}
+	if err := e.findOwnIdentity(ctx, inv); err != nil {
+		return nil, err
+	}
+	for _, f := range later {
+		f()
+	}
+	if byOwner {
+		var buf []pat.Token
+		for _, s := range sinks {
+			buf = append(buf, s.buf...)
+			s.buf = nil
+		}
+		if inv.owners, err = e.lookupOwners(ctx, ownerIDs(len(buf), func(i int) string { return buf[i].Owner.ID })); err != nil {
+			return nil, err
+		}
+		s := newListingSink(e, inv, pat.Listing{}, now, e.cfg.Evaluator(policy.Env{Now: now, ClientID: e.clientID, Owner: inv.owners.envOwner()}), nil, false)
+		for i := range buf {
+			s.consider(&buf[i])
+		}
+		inv.items, inv.skipped = append(inv.items, s.items...), append(inv.skipped, s.skipped...)
+		maps.Copy(inv.kept, s.kept)
+	}
+	return inv, nil
+}
+
 // inventory makes the listing calls concurrently (there are at most a few,
-// and the two filtered ones of a large tenant are each a big download) and
-// merges them. It returns an error only when ctx ended; every other failure
-// is recorded in the Inventory as incomplete data.
-func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged bool) (*Inventory, error) {
+// and the two filtered ones of a large tenant are each a big download),
+// each into its own listingSink, and merges what they found in listing
+// order, so that the result does not depend on which call finished first.
+func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.Listing, now time.Time, ev *policy.Evaluator, want []string) ([]*listingSink, error) {
+	unpaged := e.cfg.Tenant.Unpaged
 	results := make([]ListingResult, len(listings))
-	tokens := make([][]pat.Token, len(listings))
 	// The listings share one budget: the run's memory is bounded by
 	// tenant.maxListingBytes whether it makes one listing or two.
 	budget := api.NewBudget(int64(e.cfg.Tenant.MaxListingBytes), "tenant.maxListingBytes")
 	if e.cfg.Tenant.MaxListingBytes <= 0 {
 		budget = api.NewBudget(api.DefaultMaxListingBytes, "tenant.maxListingBytes")
 	}
+	wanted := make(map[string]bool, len(want)+1)
+	wanted[pat.IDKey(e.clientID)] = true
+	for _, id := range want {
+		wanted[pat.IDKey(id)] = true
+	}
+	sinks := make([]*listingSink, len(listings))
 	var wg sync.WaitGroup
 	capped := make([]string, len(listings))
 	for i, l := range listings {
+		sinks[i] = newListingSink(e, inv, l, now, ev, wanted, len(listings) > 1)
 		wg.Go(func() {
 			f := api.Filter(l)
-			ts, err := e.tenant.ListTokens(ctx, api.ListOptions{Filters: f, Budget: budget})
-			results[i] = ListingResult{Listing: l, Filter: f, Count: len(ts), Err: err}
-			tokens[i] = ts
-			if err == nil && len(ts) == PageCap && !unpaged {
-				results[i].Probe, capped[i] = e.probeCapped(ctx, f, ts)
+			n, err := e.streamTokens(ctx, api.ListOptions{Filters: f, Budget: budget}, sinks[i])
+			results[i] = ListingResult{Listing: l, Filter: f, Count: n, Err: err}
+			if err == nil && n == PageCap && !unpaged {
+				results[i].Probe, capped[i] = e.probeCapped(ctx, f, sinks[i].firstIDs)
 				e.log.Info("a listing returned exactly 250 tokens; probed with limit=250&offset=250",
 					zap.String("filter", f), zap.String("probe", results[i].Probe))
 			}
@@ -172,100 +286,274 @@ func (e *Engine) inventory(ctx context.Context, listings []pat.Listing, unpaged 
 		return nil, fmt.Errorf("list tokens: %w", context.Cause(ctx))
 	}
 
-	total := 0
-	for i := range tokens {
-		total += len(tokens[i])
-	}
-	inv := &Inventory{Listings: results, byID: make(map[string]int, total)}
+	inv.Listings = results
+	inv.kept = map[string]pat.Token{}
 	incomplete := &IncompleteError{}
-	problem := func(i int, format string, args ...any) {
-		msg := fmt.Sprintf("listing %s: %s", describeListing(listings[i]), fmt.Sprintf(format, args...))
+	problem := func(i int, msg string) {
+		msg = fmt.Sprintf("listing %s: %s", describeListing(listings[i]), msg)
 		incomplete.Problems = append(incomplete.Problems, msg)
 		if results[i].Err == nil {
 			results[i].Err = errors.New(msg)
 		}
 	}
-	// One listing (the common case with maxActionsPercent, and the large
-	// one) is used as returned; several are merged into a new slice. from
-	// says which listing each merged token came from, to tell a duplicate
-	// within one listing from the same token in two.
-	single := len(listings) == 1
-	var from []int
-	if !single {
-		inv.Tokens = make([]pat.Token, 0, total)
-		from = make([]int, 0, total)
-	}
-	dups := false
+	var seen *idSet // the ids of the listings merged so far
+	owners := newIDSet(0)
+	var used []*listingSink
+	anyOwner := false
 	for i, r := range results {
+		s := sinks[i]
 		if r.Err != nil {
 			incomplete.Causes = append(incomplete.Causes, r.Err)
-			problem(i, "%v", r.Err)
+			problem(i, r.Err.Error())
+			sinks[i] = nil // what a failed listing delivered is not a listing
 			continue
 		}
-		ts := tokens[i]
 		if capped[i] != "" {
-			problem(i, "%s", capped[i])
+			problem(i, capped[i])
 		}
 		if listings[i].Kind == pat.ListAll {
 			inv.Unfiltered = true
-			inv.Population = len(ts)
+			inv.Population = r.Count
 		}
-		if single {
-			inv.Tokens = ts
-		}
-		for j := range ts {
-			t := &ts[j]
-			// Every listing's tokens are checked against its own filter, also
-			// those another listing returned too.
-			if why := outsideFilter(listings[i], t); why != "" {
-				problem(i, "token %s %s: the tenant did not apply the filter", t.ID, why)
-			}
-			key := pat.IDKey(t.ID)
-			if k, ok := inv.byID[key]; ok {
-				switch {
-				case single || from[k] == i:
-					if first := inv.Tokens[k].ID; first != t.ID {
-						problem(i, "token %s appears twice (also as %s: the tenant takes ids in any case)", t.ID, first)
-					} else {
-						problem(i, "token %s appears twice", t.ID)
-					}
-					dups = true
-				case !sameToken(&inv.Tokens[k], t):
-					problem(i, "token %s differs from the copy another listing returned (it changed between the calls)", t.ID)
+		// A token another listing returned too is merged: the first copy
+		// counts, and a copy that differs says the tenant changed between
+		// the calls.
+		var drop map[string]bool
+		if seen != nil {
+			s.ids.each(func(id string, en idEntry) {
+				first, ok := seen.get(id)
+				if !ok {
+					return
 				}
-				continue
-			}
-			if single {
-				inv.byID[key] = j
-				continue
-			}
-			inv.byID[key] = len(inv.Tokens)
-			inv.Tokens = append(inv.Tokens, *t)
-			from = append(from, i)
+				if first.hash != en.hash {
+					s.problems = append(s.problems, posProblem{pos: int(en.pos), kind: 1,
+						msg: fmt.Sprintf("token %s differs from the copy another listing returned (it changed between the calls)", id)})
+				}
+				if drop == nil {
+					drop = map[string]bool{}
+				}
+				drop[pat.IDKey(id)] = true
+			})
 		}
+		slices.SortStableFunc(s.problems, func(a, b posProblem) int {
+			return cmp.Or(cmp.Compare(a.pos, b.pos), cmp.Compare(a.kind, b.kind))
+		})
+		for _, p := range s.problems {
+			problem(i, p.msg)
+		}
+		inv.Listed += s.ids.len() - len(drop)
+		if seen == nil {
+			seen = s.ids
+		} else if i < len(results)-1 {
+			seen.merge(s.ids)
+		}
+		owners.merge(s.owners)
+		if s.ids.len() > 0 {
+			inv.manyOwners = inv.manyOwners || s.manyOwners || (anyOwner && s.soleOwner != inv.soleOwner)
+			if !anyOwner {
+				inv.soleOwner, anyOwner = s.soleOwner, true
+			}
+		}
+		for k, t := range s.kept {
+			if _, ok := inv.kept[k]; !ok && !drop[k] {
+				inv.kept[k] = t
+			}
+		}
+		if drop != nil {
+			s.items = slices.DeleteFunc(s.items, func(it plan.Item) bool { return drop[pat.IDKey(it.TokenID)] })
+			s.skipped = slices.DeleteFunc(s.skipped, func(sk plan.Skipped) bool { return drop[pat.IDKey(sk.TokenID)] })
+			s.buf = slices.DeleteFunc(s.buf, func(t pat.Token) bool { return drop[pat.IDKey(t.ID)] })
+		}
+		if len(used) == 0 {
+			inv.items, inv.skipped = s.items, s.skipped
+		} else {
+			inv.items, inv.skipped = append(inv.items, s.items...), append(inv.skipped, s.skipped...)
+		}
+		s.items, s.skipped, s.ids, s.owners, s.kept = nil, nil, nil, nil, nil
+		used = append(used, s)
 	}
-	if single && dups {
-		// Keep the first copy of each token (the run is refused anyway; the
-		// report should still list each token once).
-		kept := make([]pat.Token, 0, len(inv.byID))
-		for j := range inv.Tokens {
-			if inv.byID[pat.IDKey(inv.Tokens[j].ID)] == j {
-				kept = append(kept, inv.Tokens[j])
-			}
-		}
-		inv.Tokens = kept
-		for j := range kept {
-			inv.byID[pat.IDKey(kept[j].ID)] = j
-		}
-	}
+	inv.ownerCount = owners.len()
 	if !inv.Unfiltered {
-		inv.Population = len(inv.Tokens)
+		inv.Population = inv.Listed
 	}
 	if len(incomplete.Problems) > 0 {
 		inv.Err = incomplete
 	}
-	return inv, nil
+	return used, nil
 }
+
+// posProblem is a problem found in a listing at the token at pos (kind 0:
+// the filter, 1: a duplicate), so that the problems of one listing are
+// reported in listing order, the filter's first.
+type posProblem struct {
+	pos  int
+	kind int
+	msg  string
+}
+
+// listingSink receives one listing's tokens (api.TokenSink) and does with
+// each what Inventory says. The listing's tokens arrive on one goroutine;
+// the sink reads only what is not written during the listing (the engine,
+// the snoozes, wanted).
+type listingSink struct {
+	e       *Engine
+	inv     *Inventory
+	l       pat.Listing
+	now     time.Time
+	ev      *policy.Evaluator // nil: keep every token in buf, to decide later
+	wanted  map[string]bool
+	hashing bool // another listing may return the same tokens: compare copies
+
+	n          int
+	ids        *idSet
+	owners     *idSet
+	soleOwner  string
+	manyOwners bool
+	problems   []posProblem
+	items      []plan.Item
+	skipped    []plan.Skipped
+	kept       map[string]pat.Token
+	buf        []pat.Token
+	// firstIDs are the first PageCap+1 ids, for the capped-page probe.
+	firstIDs []string
+}
+
+func newListingSink(e *Engine, inv *Inventory, l pat.Listing, now time.Time, ev *policy.Evaluator, wanted map[string]bool, hashing bool) *listingSink {
+	s := &listingSink{e: e, inv: inv, l: l, now: now, ev: ev, wanted: wanted, hashing: hashing}
+	s.Reset()
+	return s
+}
+
+// Reset forgets the tokens received: the listing starts over.
+func (s *listingSink) Reset() {
+	s.n, s.soleOwner, s.manyOwners = 0, "", false
+	s.ids, s.owners = newIDSet(1024), newIDSet(256)
+	s.problems, s.items, s.skipped, s.buf, s.firstIDs = nil, nil, nil, nil, nil
+	s.kept = map[string]pat.Token{}
+}
+
+// Token takes the next listed token (api.TokenSink).
+func (s *listingSink) Token(t *pat.Token) error {
+	pos := s.n
+	s.n++
+	if len(s.firstIDs) <= PageCap {
+		s.firstIDs = append(s.firstIDs, t.ID)
+	}
+	// Every listing's tokens are checked against its own filter, also
+	// those another listing returned too.
+	if why := outsideFilter(s.l, t); why != "" {
+		s.problems = append(s.problems, posProblem{pos: pos, msg: fmt.Sprintf("token %s %s: the tenant did not apply the filter", t.ID, why)})
+	}
+	var h uint64
+	if s.hashing {
+		h = tokenHash(t)
+	}
+	if first, dup := s.ids.add(t.ID, idEntry{pos: uint32(pos), hash: h}); dup {
+		msg := fmt.Sprintf("token %s appears twice", t.ID)
+		if first != t.ID {
+			msg = fmt.Sprintf("token %s appears twice (also as %s: the tenant takes ids in any case)", t.ID, first)
+		}
+		// The first copy is kept (the run is refused anyway; the report
+		// still lists each token once).
+		s.problems = append(s.problems, posProblem{pos: pos, kind: 1, msg: msg})
+		return nil
+	}
+	if o := t.Owner.ID; o != "" {
+		s.owners.add(o, idEntry{})
+	}
+	if owner := strings.ToLower(t.Owner.ID); s.ids.len() == 1 {
+		s.soleOwner = owner
+	} else if owner != s.soleOwner {
+		s.manyOwners = true
+	}
+	key := pat.IDKey(t.ID)
+	if s.wanted[key] {
+		s.kept[key] = *t
+	}
+	if s.ev == nil {
+		s.buf = append(s.buf, *t)
+		return nil
+	}
+	s.consider(t)
+	return nil
+}
+
+// consider evaluates one token and keeps what the plan needs of it.
+func (s *listingSink) consider(t *pat.Token) {
+	d := s.ev.Evaluate(t)
+	if t.Undecodable != "" {
+		// Part of what the tenant sent for this token cannot be used (a
+		// null inside scope): it is listed, whatever matched, and
+		// nothing is decided on it.
+		s.skipped = append(s.skipped, undecodableOf(t, d))
+		return
+	}
+	if !d.Matched {
+		return
+	}
+	if pat.SameID(t.ID, s.e.clientID) && d.Skip == "" {
+		// Defence in depth: evaluation skips the own credential; if it
+		// ever did not, the engine still would.
+		d.Skip, d.Patch = policy.SkipOwnCredential, nil
+	}
+	if d.Skip != "" {
+		s.skipped = append(s.skipped, skippedOf(t, d))
+		return
+	}
+	if z, ok := s.inv.snoozed(t.ID, s.now); ok {
+		s.skipped = append(s.skipped, snoozedOf(t, d, z))
+		return
+	}
+	s.items = append(s.items, itemOf(t, d))
+	if d.Mode == policy.ModeEnforce && d.Action != policy.ActionReport {
+		// Execute journals the token as listed.
+		s.kept[pat.IDKey(t.ID)] = *t
+	}
+}
+
+// tokenHash digests every field the API returns, to tell two listings' copies of a token apart without keeping
+// either.
+func tokenHash(t *pat.Token) uint64 {
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+	str := func(s string) { h.WriteString(s); h.WriteByte(0) }
+	tm := func(p *time.Time) {
+		if p == nil {
+			h.WriteByte(0)
+			return
+		}
+		h.WriteByte(1)
+		maphash.WriteComparable(&h, p.Unix())
+		maphash.WriteComparable(&h, p.Nanosecond())
+	}
+	str(t.ID)
+	str(t.Name)
+	str(t.Owner.Type)
+	str(t.Owner.ID)
+	str(t.Owner.Name)
+	maphash.WriteComparable(&h, t.Scope.Null)
+	maphash.WriteComparable(&h, len(t.Scope.Values))
+	for _, v := range t.Scope.Values {
+		str(v)
+	}
+	tm(&t.Created)
+	tm(t.LastUsed)
+	tm(t.ExpirationDate)
+	maphash.WriteComparable(&h, t.Managed)
+	maphash.WriteComparable(&h, t.AccessTokenValiditySeconds)
+	switch {
+	case t.UserAwareTokenNeverExpires == nil:
+		h.WriteByte(2)
+	case *t.UserAwareTokenNeverExpires:
+		h.WriteByte(1)
+	default:
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+// hashSeed is the one seed of tokenHash, so that two listings' hashes compare.
+var hashSeed = maphash.MakeSeed()
 
 func describeListing(l pat.Listing) string {
 	if f := api.Filter(l); f != "" {
@@ -296,27 +584,11 @@ func outsideFilter(l pat.Listing, t *pat.Token) string {
 	return ""
 }
 
-// sameToken compares every field the API returns.
-func sameToken(a, b *pat.Token) bool {
-	return a.ID == b.ID && a.Name == b.Name && a.Owner == b.Owner &&
-		a.Scope.Null == b.Scope.Null && slices.Equal(a.Scope.Values, b.Scope.Values) &&
-		a.Created.Equal(b.Created) && sameTime(a.LastUsed, b.LastUsed) &&
-		a.Managed == b.Managed && a.AccessTokenValiditySeconds == b.AccessTokenValiditySeconds &&
-		sameTime(a.ExpirationDate, b.ExpirationDate) && sameBool(a.UserAwareTokenNeverExpires, b.UserAwareTokenNeverExpires)
-}
-
 func sameTime(a, b *time.Time) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
 	return a.Equal(*b)
-}
-
-func sameBool(a, b *bool) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
 }
 
 // probeCapped asks the listing that returned exactly PageCap tokens once more
@@ -330,7 +602,7 @@ func sameBool(a, b *bool) bool {
 //
 // It returns what it found and, when the listing cannot be trusted, the
 // problem ("" when complete).
-func (e *Engine) probeCapped(ctx context.Context, filter string, first []pat.Token) (probe, problem string) {
+func (e *Engine) probeCapped(ctx context.Context, filter string, first []string) (probe, problem string) {
 	const ask = "limit=250&offset=250"
 	second, err := e.tenant.ListTokens(ctx, api.ListOptions{Filters: filter, Limit: PageCap, Offset: PageCap})
 	if err != nil {
@@ -346,15 +618,15 @@ func (e *Engine) probeCapped(ctx context.Context, filter string, first []pat.Tok
 		fmt.Sprintf("returned exactly %d tokens, and asking again with %s returned %d other tokens: the tenant pages this listing, so it was a capped first page", PageCap, ask, len(second))
 }
 
-// sameIDs reports whether a and b hold the same token ids (ids compare
-// without regard to case).
-func sameIDs(a, b []pat.Token) bool {
+// sameIDs reports whether the ids a and the tokens b are the same (ids
+// compare without regard to case).
+func sameIDs(a []string, b []pat.Token) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	ids := make(map[string]bool, len(a))
-	for i := range a {
-		ids[strings.ToLower(a[i].ID)] = true
+	for _, id := range a {
+		ids[strings.ToLower(id)] = true
 	}
 	for i := range b {
 		if !ids[strings.ToLower(b[i].ID)] {

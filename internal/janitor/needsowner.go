@@ -30,11 +30,9 @@ func (e *Engine) findOwnIdentity(ctx context.Context, inv *Inventory) error {
 	if !usesPatch(e.cfg) {
 		return nil
 	}
-	for i := range inv.Tokens {
-		if strings.EqualFold(inv.Tokens[i].ID, e.clientID) {
-			inv.OwnIdentity = inv.Tokens[i].Owner.ID
-			return nil
-		}
+	if own, ok := inv.Token(e.clientID); ok {
+		inv.OwnIdentity = own.Owner.ID
+		return nil
 	}
 	mine, err := e.tenant.ListTokens(ctx, api.ListOptions{OwnerID: "me"})
 	if err != nil {

@@ -22,9 +22,10 @@ type Snoozes interface {
 }
 
 // readSnoozes loads the active snoozes for one run. A store that cannot be
-// read makes the inventory incomplete: acting without knowing the snoozes
-// could act on a token someone was promised would be left alone.
-func (e *Engine) readSnoozes(ctx context.Context, inv *Inventory) error {
+// read makes the inventory incomplete (appended to later, to record after the
+// listing's own problems): acting without knowing the snoozes could act on a
+// token someone was promised would be left alone.
+func (e *Engine) readSnoozes(ctx context.Context, inv *Inventory, later *[]func()) error {
 	if e.snoozes == nil {
 		return nil
 	}
@@ -33,7 +34,7 @@ func (e *Engine) readSnoozes(ctx context.Context, inv *Inventory) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		inv.addProblem("read snoozes: "+err.Error(), err)
+		*later = append(*later, func() { inv.addProblem("read snoozes: "+err.Error(), err) })
 		return nil
 	}
 	inv.snoozes = zs

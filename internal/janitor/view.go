@@ -71,7 +71,7 @@ func (v *view) fill(p *plan.Plan) {
 // any incomplete listing, invariant 3); a report-only run only says so.
 // Only a cancelled ctx is an error.
 func (e *Engine) assessView(ctx context.Context, inv *Inventory, now time.Time) error {
-	v := &view{owners: countOwners(inv.Tokens)}
+	v := &view{owners: inv.ownerCount}
 	inv.view = v
 	if inv.Err != nil {
 		// The listing failed (often the credentials were refused): the run
@@ -89,7 +89,7 @@ func (e *Engine) assessView(ctx context.Context, inv *Inventory, now time.Time) 
 			vm.SetPartialView(v.partial != "")
 		}
 	}()
-	e.log.Info("listed", zap.Int("tokens", len(inv.Tokens)), zap.Int("population", inv.Population), zap.Int("owners", v.owners))
+	e.log.Info("listed", zap.Int("tokens", inv.Listed), zap.Int("population", inv.Population), zap.Int("owners", v.owners))
 
 	if err := e.credentialExpiry(ctx, inv, v, now); err != nil {
 		return err
@@ -155,10 +155,8 @@ func (e *Engine) judgeView(ctx context.Context, inv *Inventory, c *api.Caller) (
 	if !inv.Unfiltered || inv.Err != nil || c.IdentityID == "" {
 		return "", nil
 	}
-	for i := range inv.Tokens {
-		if !strings.EqualFold(inv.Tokens[i].Owner.ID, c.IdentityID) {
-			return "", nil
-		}
+	if inv.manyOwners || (inv.Listed > 0 && !strings.EqualFold(inv.soleOwner, c.IdentityID)) {
+		return "", nil
 	}
 	probe, ok := e.tenant.(IdentityProbe)
 	if !ok {
@@ -182,7 +180,7 @@ func (e *Engine) judgeView(ctx context.Context, inv *Inventory, c *api.Caller) (
 // (owner-id=me, at most a few tokens). A failure of that extra call is a
 // warning, not incomplete data: it says nothing about other tokens.
 func (e *Engine) credentialExpiry(ctx context.Context, inv *Inventory, v *view, now time.Time) error {
-	own, found := findToken(inv.Tokens, e.clientID)
+	own, found := inv.Token(e.clientID)
 	if !found && !inv.Unfiltered {
 		ts, err := e.tenant.ListTokens(ctx, api.ListOptions{OwnerID: "me"})
 		if ctx.Err() != nil {
@@ -229,17 +227,6 @@ func findToken(ts []pat.Token, id string) (pat.Token, bool) {
 		}
 	}
 	return pat.Token{}, false
-}
-
-// countOwners counts distinct owner ids (case-insensitively, invariant 9).
-func countOwners(ts []pat.Token) int {
-	seen := make(map[string]struct{})
-	for i := range ts {
-		if ts[i].Owner.ID != "" {
-			seen[strings.ToLower(ts[i].Owner.ID)] = struct{}{}
-		}
-	}
-	return len(seen)
 }
 
 // enforces reports whether any policy of the config may mutate.

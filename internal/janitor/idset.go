@@ -1,0 +1,135 @@
+package janitor
+
+import (
+	"cmp"
+	"encoding/hex"
+
+	"strings"
+)
+
+// idSet is a set of ids compared without regard to case (pat.IDKey) that
+// does not keep the ids' strings: an id of the tenant's form, 32 hex
+// characters, is kept as its 16 bytes and a bit per character that was
+// upper case (to say how it was first spelt), so that remembering every id
+// of a million-token listing costs about 32 bytes each instead of a string
+// of 32 and a map entry of 16 more. Other ids are kept as strings.
+type idSet struct {
+	hex map[[16]byte]hexEntry
+	str map[string]strEntry // by pat.IDKey
+}
+
+// idEntry is what the set keeps with an id: its position in the listing
+// and a digest of the token (tokenHash, 0 when not needed).
+type idEntry struct {
+	pos  uint32
+	hash uint64
+}
+
+type hexEntry struct {
+	upper uint32 // bit i: character i was upper case
+	pos   uint32
+	hash  uint64
+}
+
+type strEntry struct {
+	idEntry
+	spelt string // the id as first listed, when it is not its key
+}
+
+func newIDSet(n int) *idSet {
+	return &idSet{hex: make(map[[16]byte]hexEntry, n), str: map[string]strEntry{}}
+}
+
+// hexKey reports whether id is 32 hex characters, and its bytes and upper
+// case bits.
+func hexKey(id string) (key [16]byte, upper uint32, ok bool) {
+	if len(id) != 32 {
+		return key, 0, false
+	}
+	for i := 0; i < 32; i++ {
+		c := id[i]
+		var v byte
+		switch {
+		case '0' <= c && c <= '9':
+			v = c - '0'
+		case 'a' <= c && c <= 'f':
+			v = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			v = c - 'A' + 10
+			upper |= 1 << i
+		default:
+			return key, 0, false
+		}
+		key[i/2] |= v << (4 * (1 - i%2))
+	}
+	return key, upper, true
+}
+
+// spell is the id of key as it was spelt.
+func spell(key [16]byte, upper uint32) string {
+	b := []byte(hex.EncodeToString(key[:]))
+	for i := range b {
+		if upper&(1<<i) != 0 {
+			b[i] = strings.ToUpper(string(b[i]))[0]
+		}
+	}
+	return string(b)
+}
+
+// add adds id; when the set holds it already (in any case), it returns the
+// spelling it holds and true, and keeps the first entry.
+func (s *idSet) add(id string, en idEntry) (first string, dup bool) {
+	if k, upper, ok := hexKey(id); ok {
+		if old, found := s.hex[k]; found {
+			return spell(k, old.upper), true
+		}
+		s.hex[k] = hexEntry{upper: upper, pos: en.pos, hash: en.hash}
+		return "", false
+	}
+	key := strings.ToLower(id)
+	if old, found := s.str[key]; found {
+		return cmp.Or(old.spelt, key), true
+	}
+	se := strEntry{idEntry: en}
+	if key != id {
+		se.spelt = id
+	}
+	s.str[key] = se
+	return "", false
+}
+
+// get returns id's entry.
+func (s *idSet) get(id string) (idEntry, bool) {
+	if k, _, ok := hexKey(id); ok {
+		e, found := s.hex[k]
+		return idEntry{pos: e.pos, hash: e.hash}, found
+	}
+	e, found := s.str[strings.ToLower(id)]
+	return e.idEntry, found
+}
+
+// each calls fn with every id, as first spelt, and its entry.
+func (s *idSet) each(fn func(id string, en idEntry)) {
+	for k, e := range s.hex {
+		fn(spell(k, e.upper), idEntry{pos: e.pos, hash: e.hash})
+	}
+	for k, e := range s.str {
+		fn(cmp.Or(e.spelt, k), e.idEntry)
+	}
+}
+
+// merge adds the ids of o that s does not hold.
+func (s *idSet) merge(o *idSet) {
+	for k, e := range o.hex {
+		if _, ok := s.hex[k]; !ok {
+			s.hex[k] = e
+		}
+	}
+	for k, e := range o.str {
+		if _, ok := s.str[k]; !ok {
+			s.str[k] = e
+		}
+	}
+}
+
+func (s *idSet) len() int { return len(s.hex) + len(s.str) }
