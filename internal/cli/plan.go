@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -17,12 +16,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/report"
 )
-
-// planMemoryLimit is the plan command's soft memory limit (runtime/debug)
-// when GOMEMLIMIT is not set: a 100,000-token plan is to stay under 100 MB
-// of RSS (docs/operations.md has the measurements), of which the heap is most
-// but not all.
-const planMemoryLimit = 80 << 20
 
 type planFlags struct {
 	format     string
@@ -81,16 +74,6 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		// A soft limit makes the collector run more often once the heap
-		// nears it rather than let it double the live heap (Go's default):
-		// a 100,000-token plan then peaks at about 90 MB instead of 120 MB,
-		// for a few more collections. It is soft: a larger tenant still
-		// plans, with the collector's CPU capped by the runtime at half.
-		// GOMEMLIMIT (the container's memory limit in the shipped
-		// manifests) wins.
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(planMemoryLimit))
-	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err

@@ -46,24 +46,33 @@ func hexKey(id string) (key [16]byte, upper uint32, ok bool) {
 	if len(id) != 32 {
 		return key, 0, false
 	}
-	for i := 0; i < 32; i++ {
-		c := id[i]
-		var v byte
+	var bad byte
+	for i := 0; i < 16; i++ {
+		hi, lo := hexDigit[id[2*i]], hexDigit[id[2*i+1]]
+		bad |= hi | lo
+		key[i] = hi<<4 | lo&0x0f
+		upper |= uint32(hi>>5&1)<<(2*i) | uint32(lo>>5&1)<<(2*i+1)
+	}
+	return key, upper, bad&0x80 == 0
+}
+
+// hexDigit maps a hex character to its value, with bit 5 set for an upper
+// case letter; anything else has bit 7 set.
+var hexDigit = func() (t [256]byte) {
+	for c := range t {
 		switch {
 		case '0' <= c && c <= '9':
-			v = c - '0'
+			t[c] = byte(c - '0')
 		case 'a' <= c && c <= 'f':
-			v = c - 'a' + 10
+			t[c] = byte(c - 'a' + 10)
 		case 'A' <= c && c <= 'F':
-			v = c - 'A' + 10
-			upper |= 1 << i
+			t[c] = byte(c-'A'+10) | 0x20
 		default:
-			return key, 0, false
+			t[c] = 0x80
 		}
-		key[i/2] |= v << (4 * (1 - i%2))
 	}
-	return key, upper, true
-}
+	return t
+}()
 
 // spell is the id of key as it was spelt.
 func spell(key [16]byte, upper uint32) string {
@@ -76,26 +85,41 @@ func spell(key [16]byte, upper uint32) string {
 	return string(b)
 }
 
-// add adds id; when the set holds it already (in any case), it returns the
-// spelling it holds and true, and keeps the first entry.
-func (s *idSet) add(id string, en idEntry) (first string, dup bool) {
+// add adds id and reports whether the set held it already (in any case);
+// then it keeps the first entry.
+func (s *idSet) add(id string, en idEntry) (dup bool) {
 	if k, upper, ok := hexKey(id); ok {
-		if old, found := s.hex[k]; found {
-			return spell(k, old.upper), true
+		if _, found := s.hex[k]; found {
+			return true
 		}
 		s.hex[k] = hexEntry{upper: upper, pos: en.pos, hash: en.hash}
-		return "", false
+		return false
 	}
 	key := strings.ToLower(id)
-	if old, found := s.str[key]; found {
-		return cmp.Or(old.spelt, key), true
+	if _, found := s.str[key]; found {
+		return true
 	}
 	se := strEntry{idEntry: en}
 	if key != id {
 		se.spelt = id
 	}
 	s.str[key] = se
-	return "", false
+	return false
+}
+
+// spelling is id as the set first held it ("" when it does not).
+func (s *idSet) spelling(id string) string {
+	if k, _, ok := hexKey(id); ok {
+		if e, found := s.hex[k]; found {
+			return spell(k, e.upper)
+		}
+		return ""
+	}
+	key := strings.ToLower(id)
+	if e, found := s.str[key]; found {
+		return cmp.Or(e.spelt, key)
+	}
+	return ""
 }
 
 // get returns id's entry.
