@@ -122,6 +122,16 @@ func (s *idSet) spelling(id string) string {
 	return ""
 }
 
+// has reports whether the set holds id (in any case).
+func (s *idSet) has(id string) bool {
+	if k, _, ok := hexKey(id); ok {
+		_, found := s.hex[k]
+		return found
+	}
+	_, found := s.str[strings.ToLower(id)]
+	return found
+}
+
 // get returns id's entry.
 func (s *idSet) get(id string) (idEntry, bool) {
 	if k, _, ok := hexKey(id); ok {

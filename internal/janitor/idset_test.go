@@ -44,6 +44,9 @@ func TestIDSetIsCaseInsensitiveAndRemembersTheSpelling(t *testing.T) {
 		if !seen {
 			ref[k], first = id, id
 		}
+		if !s.has(recase(id)) || s.has(id+"x") != (ref[k+"x"] != "") {
+			t.Fatalf("has(%q) is wrong", id)
+		}
 		if got := s.spelling(id); got != first {
 			t.Fatalf("spelling(%q) = %q, want %q", id, got, first)
 		}

@@ -260,10 +260,10 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 	if e.cfg.Tenant.MaxListingBytes <= 0 {
 		budget = api.NewBudget(api.DefaultMaxListingBytes, "tenant.maxListingBytes")
 	}
-	wanted := make(map[string]bool, len(want)+1)
-	wanted[pat.IDKey(e.clientID)] = true
+	wanted := newIDSet(len(want) + 1)
+	wanted.add(e.clientID, idEntry{})
 	for _, id := range want {
-		wanted[pat.IDKey(id)] = true
+		wanted.add(id, idEntry{})
 	}
 	sinks := make([]*listingSink, len(listings))
 	var wg sync.WaitGroup
@@ -480,7 +480,8 @@ type listingSink struct {
 	l       pat.Listing
 	now     time.Time
 	ev      *policy.Evaluator // nil: keep every token in buf, to decide later
-	wanted  map[string]bool
+	wanted  *idSet // ids to keep whole (Inventory.kept)
+	own     *idSet // the client id
 	hashing bool // another listing may return the same tokens: compare copies
 
 	n          int
@@ -497,8 +498,12 @@ type listingSink struct {
 	firstIDs []string
 }
 
-func newListingSink(e *Engine, inv *Inventory, l pat.Listing, now time.Time, ev *policy.Evaluator, wanted map[string]bool, hashing bool) *listingSink {
-	s := &listingSink{e: e, inv: inv, l: l, now: now, ev: ev, wanted: wanted, hashing: hashing}
+func newListingSink(e *Engine, inv *Inventory, l pat.Listing, now time.Time, ev *policy.Evaluator, wanted *idSet, hashing bool) *listingSink {
+	s := &listingSink{e: e, inv: inv, l: l, now: now, ev: ev, wanted: wanted, hashing: hashing, own: newIDSet(1)}
+	s.own.add(e.clientID, idEntry{})
+	if wanted == nil {
+		s.wanted = newIDSet(0)
+	}
 	s.Reset()
 	return s
 }
@@ -546,9 +551,8 @@ func (s *listingSink) Token(t *pat.Token) error {
 	} else if owner != s.soleOwner {
 		s.manyOwners = true
 	}
-	key := pat.IDKey(t.ID)
-	if s.wanted[key] {
-		s.kept[key] = *t
+	if s.wanted.has(t.ID) {
+		s.kept[pat.IDKey(t.ID)] = *t
 	}
 	if s.ev == nil {
 		s.buf = append(s.buf, *t)
@@ -571,7 +575,7 @@ func (s *listingSink) consider(t *pat.Token) {
 	if !d.Matched {
 		return
 	}
-	if pat.SameID(t.ID, s.e.clientID) && d.Skip == "" {
+	if d.Skip == "" && s.own.has(t.ID) {
 		// Defence in depth: evaluation skips the own credential; if it
 		// ever did not, the engine still would.
 		d.Skip, d.Patch = policy.SkipOwnCredential, nil

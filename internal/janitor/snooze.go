@@ -45,6 +45,9 @@ func (e *Engine) readSnoozes(ctx context.Context, inv *Inventory, later *[]func(
 // clock decides, so an expired snooze ends by itself whatever the store's
 // clock says).
 func (inv *Inventory) snoozed(id string, now time.Time) (state.Snooze, bool) {
+	if len(inv.snoozes) == 0 {
+		return state.Snooze{}, false
+	}
 	z, ok := inv.snoozes[pat.IDKey(id)]
 	return z, ok && z.Active(now)
 }
