@@ -480,9 +480,9 @@ type listingSink struct {
 	l       pat.Listing
 	now     time.Time
 	ev      *policy.Evaluator // nil: keep every token in buf, to decide later
-	wanted  *idSet // ids to keep whole (Inventory.kept)
-	own     *idSet // the client id
-	hashing bool // another listing may return the same tokens: compare copies
+	wanted  *idSet            // ids to keep whole (Inventory.kept)
+	own     *idSet            // the client id
+	hashing bool              // another listing may return the same tokens: compare copies
 
 	n          int
 	ids        *idSet
