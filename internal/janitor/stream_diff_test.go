@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -231,9 +232,24 @@ policies:
 		t.Fatal("the plan after a retried listing differs from the plan of an uncut one")
 	}
 
-	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Truncate: true})
+	// A listing whose second half is garbage: the first half was decided
+	// before the garbage arrived, and none of it reaches the plan.
+	body := listingJSON(t, e.sim.Tokens())
+	body = body[:len(body)/2]
+	body = body[:strings.LastIndex(body, "},")+2] + `{"id": garbage]`
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: 200, Body: body, Times: 1})
 	res, err := e.engine().Run(ctx, janitor.RunInput{})
 	var inc *janitor.IncompleteError
+	if !errors.As(err, &inc) || res == nil || len(res.Plan.Items) != 0 || len(res.Items) != 0 {
+		t.Fatalf("a listing with a garbage second half: %v, want incomplete data and no items", err)
+	}
+	if strings.Contains(err.Error(), "listing item 0:") || !strings.Contains(err.Error(), "listing item ") {
+		t.Fatalf("the listing did not break in its second half: %v", err)
+	}
+	e.requireNoMutations()
+
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Truncate: true})
+	res, err = e.engine().Run(ctx, janitor.RunInput{})
 	if !errors.As(err, &inc) {
 		t.Fatalf("a listing cut every time: %v, want incomplete data", err)
 	}
@@ -246,4 +262,14 @@ policies:
 			t.Fatalf("journaled an intent on incomplete data: %+v", r)
 		}
 	}
+}
+
+// listingJSON is the body of a listing of toks.
+func listingJSON(t *testing.T, toks []pat.Token) string {
+	t.Helper()
+	b, err := json.Marshal(toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
