@@ -129,15 +129,15 @@ func streamDiffPlan(t *testing.T, cfgBody string, tokens int) ([]byte, string) {
 			t.Fatal(err)
 		}
 	}
+	var marks []state.Mark
 	for k := range 60 {
 		tk := pick(300 + k)
-		if _, err := st.PutMark(ctx, state.Mark{TokenID: tk.ID, TokenName: tk.Name, OwnerID: tk.Owner.ID, Policy: "stale-grace",
-			Action: "delete", Reason: "diff", Grace: 14 * day, MarkedAt: t0.Add(-30 * day)}); err != nil {
-			t.Fatal(err)
-		}
+		marks = append(marks, state.Mark{TokenID: tk.ID, TokenName: tk.Name, OwnerID: tk.Owner.ID, Policy: "stale-grace",
+			Action: "delete", Reason: "diff", Grace: 14 * day, MarkedAt: t0.Add(-30 * day)})
 	}
-	if _, err := st.PutMark(ctx, state.Mark{TokenID: "0000000000000000000000000000dead", OwnerID: "o", Policy: "stale-grace",
-		Action: "delete", Reason: "gone", Grace: 14 * day, MarkedAt: t0.Add(-30 * day)}); err != nil {
+	marks = append(marks, state.Mark{TokenID: "0000000000000000000000000000dead", OwnerID: "o", Policy: "stale-grace",
+		Action: "delete", Reason: "gone", Grace: 14 * day, MarkedAt: t0.Add(-30 * day)})
+	if _, err := st.ReconcileMarks(ctx, []string{"stale-grace"}, marks); err != nil {
 		t.Fatal(err)
 	}
 	eng, err := janitor.New(janitor.Options{
