@@ -132,23 +132,18 @@ func (s *idSet) has(id string) bool {
 	return found
 }
 
-// get returns id's entry.
-func (s *idSet) get(id string) (idEntry, bool) {
-	if k, _, ok := hexKey(id); ok {
-		e, found := s.hex[k]
-		return idEntry{pos: e.pos, hash: e.hash}, found
-	}
-	e, found := s.str[strings.ToLower(id)]
-	return e.idEntry, found
-}
-
-// each calls fn with every id, as first spelt, and its entry.
-func (s *idSet) each(fn func(id string, en idEntry)) {
+// common calls fn with every id of s that o holds too (in any case), as s
+// first spelt it, with s's entry and o's.
+func (s *idSet) common(o *idSet, fn func(id string, mine, theirs idEntry)) {
 	for k, e := range s.hex {
-		fn(spell(k, e.upper), idEntry{pos: e.pos, hash: e.hash})
+		if t, ok := o.hex[k]; ok {
+			fn(spell(k, e.upper), idEntry{pos: e.pos, hash: e.hash}, idEntry{pos: t.pos, hash: t.hash})
+		}
 	}
 	for k, e := range s.str {
-		fn(cmp.Or(e.spelt, k), e.idEntry)
+		if t, ok := o.str[k]; ok {
+			fn(cmp.Or(e.spelt, k), e.idEntry, t.idEntry)
+		}
 	}
 }
 

@@ -54,14 +54,24 @@ func TestIDSetIsCaseInsensitiveAndRemembersTheSpelling(t *testing.T) {
 	if s.len() != len(ref) {
 		t.Fatalf("len %d, want %d", s.len(), len(ref))
 	}
-	n := 0
-	s.each(func(id string, _ idEntry) {
-		n++
-		if ref[strings.ToLower(id)] != id {
-			t.Fatalf("each gave %q, first spelt %q", id, ref[strings.ToLower(id)])
+	// common finds every id of one set in another, in any case.
+	o := newIDSet(0)
+	want := map[string]bool{}
+	for k, first := range ref {
+		if rng.IntN(3) == 0 {
+			o.add(recase(first), idEntry{pos: 7})
+			want[k] = true
 		}
+	}
+	o.add("not-in-s", idEntry{})
+	got := map[string]bool{}
+	s.common(o, func(id string, _, theirs idEntry) {
+		if ref[strings.ToLower(id)] != id || theirs.pos != 7 {
+			t.Fatalf("common gave %q (first spelt %q), their pos %d", id, ref[strings.ToLower(id)], theirs.pos)
+		}
+		got[strings.ToLower(id)] = true
 	})
-	if n != len(ref) {
-		t.Fatalf("each gave %d ids, want %d", n, len(ref))
+	if len(got) != len(want) {
+		t.Fatalf("common found %d ids, want %d", len(got), len(want))
 	}
 }

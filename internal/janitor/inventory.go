@@ -322,11 +322,7 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 		// the calls.
 		var drop map[string]bool
 		if seen != nil {
-			s.ids.each(func(id string, en idEntry) {
-				first, ok := seen.get(id)
-				if !ok {
-					return
-				}
+			s.ids.common(seen, func(id string, en, first idEntry) {
 				if first.hash != en.hash {
 					s.problems = append(s.problems, posProblem{pos: int(en.pos), kind: 1,
 						msg: fmt.Sprintf("token %s differs from the copy another listing returned (it changed between the calls)", id)})
