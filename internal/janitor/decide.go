@@ -30,7 +30,8 @@ const (
 type Planned struct {
 	// Plan is the sealed plan document.
 	Plan *plan.Plan
-	// Inventory is what the listing calls returned.
+	// Inventory is what the listing calls found (the tokens themselves are
+	// not kept; see Inventory).
 	Inventory *Inventory
 	// Owners is the run's owner lookup (nil without owners.lookup): every
 	// owner in the inventory when a policy has owner conditions, else the
@@ -169,7 +170,15 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 		plan.Sort(items)
 	}
 	p.Items = items
-	var ws []work
+	n := 0
+	for i := range items {
+		if items[i].Mutating() {
+			n++
+		}
+	}
+	// Sized once: a work is an item and a token, and growing the slice
+	// copied them again and again (the mutations of a large enforce run).
+	ws := make([]work, 0, n)
 	for i := range items {
 		if it := &items[i]; it.Mutating() {
 			ops := it.Patch
