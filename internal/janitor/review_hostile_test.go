@@ -1,0 +1,87 @@
+package janitor_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// A listing whose connection breaks mid-body is asked for again, and the
+// tenant answers the second time with a DIFFERENT listing (it changed
+// between the attempts): the first attempt's 350-odd tokens (more than a
+// batch of the pipe, so some were decided before the break) must leave no
+// trace. The run acts on exactly the second listing: the tenant receives
+// deletes of its stale tokens only, and the journal's intents hold them as
+// the second listing had them.
+func TestHostileRetryReturnsAnotherListing(t *testing.T) {
+	e := newEnv(t, `limits: {maxActionsPerRun: 0, maxActionsPercent: 90, maxActionsPerOwner: 0}
+policies:
+  - {name: unused-90d, mode: enforce, match: {unusedFor: 90d}, action: delete}
+`, envOpts{})
+	keep := e.addStale("b", 40, 4)
+	for i := range 20 {
+		e.add(fmt.Sprintf("fresh-%02d", i), "b-owner-0", "fresh", 400*day, day)
+	}
+	// The first attempt: 700 stale tokens the tenant no longer has, and the
+	// second listing's tokens spelt in capitals (a stale copy counted twice
+	// would be a duplicate, and a fresh one, decided stale here, a delete).
+	var first []pat.Token
+	lu := t0.Add(-300 * day)
+	for i := range 700 {
+		first = append(first, pat.Token{ID: fmt.Sprintf("gone-%03d", i), Name: "gone", Created: t0.Add(-400 * day), LastUsed: &lu,
+			Owner: pat.Owner{Type: "IDENTITY", ID: "gone-owner", Name: "G"}, Scope: pat.ScopesOf("idn:sources:read")})
+	}
+	for _, tk := range e.sim.Tokens() {
+		tk.ID = strings.ToUpper(tk.ID)
+		tk.LastUsed = &lu
+		first = append([]pat.Token{tk}, first...)
+	}
+	before := map[string]pat.Token{}
+	for _, tk := range e.sim.Tokens() {
+		before[tk.ID] = tk
+	}
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: 200, Body: listingJSON(t, first), Truncate: true, Times: 1})
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
+	if err != nil {
+		t.Fatalf("run after a retried listing: %v", err)
+	}
+	if got := len(idnsim.ByOperation(e.sim.Requests(), idnsim.OpListTokens)); got != 2 {
+		t.Fatalf("%d listing calls, want 2 (the cut one and its retry)", got)
+	}
+	if res.Plan.Population != len(keep)+20+1 || len(res.Plan.Items) != len(keep) {
+		t.Fatalf("population %d, %d items; want %d, %d", res.Plan.Population, len(res.Plan.Items), len(keep)+21, len(keep))
+	}
+	del := deletedIDs(e.mutations())
+	var got []string
+	for id, n := range del {
+		if n != 1 {
+			t.Fatalf("token %s deleted %d times", id, n)
+		}
+		got = append(got, id)
+	}
+	sort.Strings(got)
+	if fmt.Sprint(got) != fmt.Sprint(keep) {
+		t.Fatalf("the tenant received deletes of %v, want %v", got, keep)
+	}
+	intents := 0
+	for _, r := range e.journalRecords() {
+		if r.Kind != "intent" {
+			continue
+		}
+		intents++
+		tk, ok := before[r.TokenID]
+		if r.Before == nil || !ok || r.Before.ID != tk.ID || !r.Before.LastUsed.Equal(*tk.LastUsed) {
+			t.Fatalf("intent %s: before %+v, want the token as the second listing had it", r.TokenID, r.Before)
+		}
+	}
+	if intents != len(keep) {
+		t.Fatalf("%d intents, want %d", intents, len(keep))
+	}
+}
+
