@@ -10,6 +10,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
 // A listing whose connection breaks mid-body is asked for again, and the
@@ -85,3 +86,34 @@ policies:
 	}
 }
 
+
+// A grace period the config accepts must be one the store can read back.
+// policies.yaml takes durations up to about 292 years (time.Duration); the
+// compact marks of schema 4 refused, when reading, a grace of more than 2^33
+// seconds (272 years): a policy with `grace: 100000d` (274 years) stored its
+// marks in the first run, and every run after that failed to read them, as
+// incomplete data, for good (nothing could be acted on any more, and the
+// store had to be repaired by hand).
+func TestGraceOfAnyAcceptedLengthIsReadBack(t *testing.T) {
+	g := newGraceEnv(t, strings.Replace(graceConfig, "grace: 14d", "grace: 100000d", 1))
+	g.addStale("b", 2, 1)
+	first := g.run() // marks b-000 and b-001, warns their owners
+	if n := len(first.Plan.Items); n != 2 {
+		t.Fatalf("first run: %d items, want 2", n)
+	}
+	marks := g.marks()
+	if len(marks) != 2 || marks["b-000"].Grace != 100000*day || marks["b-000"].Deadline == nil {
+		t.Fatalf("marks after the first run: %+v", marks)
+	}
+	g.clock.Set(at(30))
+	res := g.run() // reads the marks again: still held, nothing due
+	if len(res.Items) != 0 || len(res.Plan.Items) != 2 || res.Plan.Items[0].Mode != plan.ModeGrace {
+		t.Fatalf("second run: %d results, items %+v; want the two tokens held in grace", len(res.Items), res.Plan.Items)
+	}
+	g.requireNoMutations()
+	for _, r := range g.journalRecords() {
+		if r.Kind == "intent" {
+			t.Fatalf("journaled an intent while the grace runs: %+v", r)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -481,11 +482,14 @@ func (f *markFields) read(format byte, b []byte) error {
 const maxUnixMs = maxUnixSec * 1000
 
 // maxGraceSec bounds a grace period where a time.Duration still holds it
-// (about 272 years).
-const maxGraceSec = 1 << 33
+// (about 292 years): the whole range, since policies.yaml takes every
+// duration up to it, and a grace the config accepts but the store cannot
+// read back would make every later run fail on its marks.
+const maxGraceSec = math.MaxInt64 / int64(time.Second)
 
 func (f *markFields) grace() (time.Duration, error) {
-	if f.graceSec < 0 || f.graceSec > maxGraceSec || f.graceNsec < 0 || f.graceNsec >= int64(time.Second) {
+	if f.graceSec < 0 || f.graceSec > maxGraceSec || f.graceNsec < 0 || f.graceNsec >= int64(time.Second) ||
+		(f.graceSec == maxGraceSec && f.graceNsec > math.MaxInt64%int64(time.Second)) {
 		return 0, fmt.Errorf("%w: grace %d s + %d ns out of range", errMarkRecord, f.graceSec, f.graceNsec)
 	}
 	return time.Duration(f.graceSec)*time.Second + time.Duration(f.graceNsec), nil

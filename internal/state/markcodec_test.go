@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // schema2Marks are marks as a schema-2 store holds them (JSON under the
@@ -343,4 +346,48 @@ func FuzzReasonShape(f *testing.F) {
 			t.Fatalf("shape %+v encodes as %x, was %x", sh, again, enc)
 		}
 	})
+}
+
+// Every grace policies.yaml accepts (any time.Duration, up to about 292
+// years) is stored and read back as it was; schema 4 refused to read a grace
+// above 2^33 seconds (272 years) that it had written, and a schema-3 store
+// holding one could not be migrated. Beyond time.Duration is malformed.
+func TestEveryGraceReadsBack(t *testing.T) {
+	tab, _ := fuzzTable(t)
+	now := newClock().Now()
+	for _, g := range []time.Duration{time.Nanosecond, 14 * 24 * time.Hour, (1<<33+1)*time.Second + 5,
+		100000 * 24 * time.Hour, math.MaxInt64} {
+		warned := now.Add(time.Hour)
+		dl := warned.Add(g)
+		m := Mark{TokenID: "t", OwnerID: "o", Policy: "p", Action: "delete", Reason: "r", Grace: g, MarkedAt: now, WarnedAt: &warned, Deadline: &dl}
+		k := m.Key().key()
+		enc, err := tab.encode(k, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tab.decode([]byte(k), enc)
+		if err != nil || !sameMark(got, m) {
+			t.Fatalf("grace %v: read back %+v, %v", g, got, err)
+		}
+	}
+	rec := func(sec, nsec int64) []byte {
+		b := []byte{markFormat}
+		for _, f := range []struct {
+			n protowire.Number
+			v int64
+		}{{fGraceSec, sec}, {fGraceNsec, nsec}} {
+			b = protowire.AppendTag(b, f.n, protowire.VarintType)
+			b = protowire.AppendVarint(b, protowire.EncodeZigZag(f.v))
+		}
+		return b
+	}
+	top := int64(math.MaxInt64)
+	if m, err := tab.decode([]byte("t\x00p"), rec(top/1e9, top%1e9)); err != nil || m.Grace != math.MaxInt64 {
+		t.Fatalf("the longest grace: %v, %v", m.Grace, err)
+	}
+	for _, r := range [][2]int64{{top/1e9 + 1, 0}, {top / 1e9, top%1e9 + 1}, {-1, 0}, {0, 1e9}} {
+		if _, err := tab.decode([]byte("t\x00p"), rec(r[0], r[1])); !errors.Is(err, errMarkRecord) {
+			t.Fatalf("grace %d s + %d ns: %v, want a malformed record", r[0], r[1], err)
+		}
+	}
 }
