@@ -86,7 +86,6 @@ policies:
 	}
 }
 
-
 // A grace period the config accepts must be one the store can read back.
 // policies.yaml takes durations up to about 292 years (time.Duration); the
 // compact marks of schema 4 refused, when reading, a grace of more than 2^33
