@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // The id set tells ids apart exactly as pat.IDKey does (without regard to
@@ -73,5 +75,31 @@ func TestIDSetIsCaseInsensitiveAndRemembersTheSpelling(t *testing.T) {
 	})
 	if len(got) != len(want) {
 		t.Fatalf("common found %d ids, want %d", len(got), len(want))
+	}
+}
+
+// Two copies of a token that differ in any field hash differently, also
+// when the difference only moves a NUL (which a JSON string may hold, as
+// \u0000) from one string to the next: the strings were written
+// NUL-terminated, so ["a\x00", "b"] and ["a", "\x00b"] were one digest, and
+// so were a name and an owner type that traded a "\x00T".
+func TestTokenHashTellsCopiesApart(t *testing.T) {
+	base := func() pat.Token {
+		return pat.Token{ID: "t", Name: "n", Owner: pat.Owner{Type: "T", ID: "o", Name: "O"}, Scope: pat.ScopesOf("a", "b")}
+	}
+	pairs := []func(a, b *pat.Token){
+		func(a, b *pat.Token) { a.Scope, b.Scope = pat.ScopesOf("a\x00", "b"), pat.ScopesOf("a", "\x00b") },
+		func(a, b *pat.Token) { a.Name, a.Owner.Type, b.Name, b.Owner.Type = "n\x00T", "", "n", "T\x00" },
+		func(a, b *pat.Token) { a.Owner.ID, a.Owner.Name, b.Owner.ID, b.Owner.Name = "o\x00", "O", "o", "\x00O" },
+	}
+	for i, p := range pairs {
+		a, b := base(), base()
+		p(&a, &b)
+		if tokenHash(&a) == tokenHash(&b) {
+			t.Errorf("pair %d: %+v and %+v hash alike", i, a, b)
+		}
+	}
+	if a, b := base(), base(); tokenHash(&a) != tokenHash(&b) {
+		t.Error("two equal copies hash differently")
 	}
 }

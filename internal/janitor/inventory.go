@@ -603,7 +603,10 @@ func (s *listingSink) consider(t *pat.Token) {
 func tokenHash(t *pat.Token) uint64 {
 	var h maphash.Hash
 	h.SetSeed(hashSeed)
-	str := func(s string) { h.WriteString(s); h.WriteByte(0) }
+	// Each string with its length first: a terminator would not do, a JSON
+	// string may hold NUL (\u0000), and ["a\x00", "b"] would digest as
+	// ["a", "\x00b"].
+	str := func(s string) { maphash.WriteComparable(&h, len(s)); h.WriteString(s) }
 	tm := func(p *time.Time) {
 		if p == nil {
 			h.WriteByte(0)
