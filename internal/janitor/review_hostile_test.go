@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -114,5 +116,67 @@ func TestGraceOfAnyAcceptedLengthIsReadBack(t *testing.T) {
 		if r.Kind == "intent" {
 			t.Fatalf("journaled an intent while the grace runs: %+v", r)
 		}
+	}
+}
+
+// An interrupted intent on a token that is in use again (so outside the
+// filtered listings a stale-token policy makes): the run lists every token
+// unfiltered, finds it still there and closes the intent as
+// present-after-crash; it is neither taken for gone nor acted on. Only the
+// interrupted stale token, now gone, is closed as gone.
+func TestHostileOpenIntentOutsideTheFilteredListings(t *testing.T) {
+	e := newEnv(t, noLimits+`policies:
+  - {name: unused-90d, mode: enforce, match: {unusedFor: 90d}, action: delete}
+`, envOpts{})
+	e.addStale("s", 2, 1)
+	e.add("busy", "o-busy", "busy", 400*day, day) // used yesterday
+	ctx := context.Background()
+	dead := "20261125T030000Z-dead0000"
+	for _, r := range []audit.Record{{Kind: audit.KindRunStart, RunID: dead}} {
+		if _, err := e.journal.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"busy", "s-000"} {
+		tok, _ := e.sim.Token(id)
+		if _, err := e.journal.Append(ctx, audit.Record{Kind: audit.KindIntent, RunID: dead, Policy: "unused-90d", TokenID: id,
+			Before: &tok, Request: &audit.Request{Method: "DELETE", Path: api.TokenPath(pat.V3, id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.sim.Remove("s-000") // its delete went through
+	e.openJournal()
+	e.sim.ResetRequests()
+
+	res, err := e.engine().Run(ctx, janitor.RunInput{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, r := range idnsim.ByOperation(e.sim.Requests(), idnsim.OpListTokens) {
+		if r.Query.Get("filters") != "" {
+			t.Fatalf("listing with filters %q while intents were open: absence from it proves nothing", r.Query.Get("filters"))
+		}
+	}
+	gone := map[string]bool{}
+	for _, r := range res.Recovered {
+		gone[r.Intent.TokenID] = r.Gone
+	}
+	if len(gone) != 2 || gone["busy"] || !gone["s-000"] {
+		t.Fatalf("recovered %v, want busy present and s-000 gone", gone)
+	}
+	if d := deletedIDs(e.mutations()); len(d) != 1 || d["s-001"] != 1 {
+		t.Fatalf("deleted %v, want s-001 only", d)
+	}
+	status := map[string]string{}
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindOutcome && r.RunID == dead {
+			status[r.TokenID] = r.Outcome.Status
+		}
+	}
+	if status["busy"] != janitor.StatusPresentAfterCrash || status["s-000"] != janitor.StatusGoneAfterCrash {
+		t.Fatalf("journaled outcomes of the interrupted run %v", status)
+	}
+	if !e.present("busy") {
+		t.Fatal("busy was removed")
 	}
 }
