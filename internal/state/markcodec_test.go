@@ -391,3 +391,46 @@ func TestEveryGraceReadsBack(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMarkRoundTrip: every valid mark upsertMark could be given (times of a
+// real clock, any grace a time.Duration holds, any text) is read back as it
+// was written. FuzzDecodeMark starts from stored bytes; this one from the
+// mark, the direction in which a grace of more than 272 years was lost.
+func FuzzMarkRoundTrip(f *testing.F) {
+	f.Add("2c9180835d2e5168015d32f890ca1581", "p", "delete", "lastUsed 2026-05-10T03:00:00.000Z is before", `n"1`, "2c9180835d2e5168015d32f890ca1582", "", int64(14*24*time.Hour), int64(1e12), int64(3600e3), int64(-1), uint8(0))
+	f.Add("T", "p", "patch", "", "", "o", "scope set", int64(math.MaxInt64), int64(-1e12), int64(0), int64(5), uint8(3))
+	f.Fuzz(func(t *testing.T, id, pol, action, reason, name, owner, change string, grace, markedMs, warnedAfterMs, toldAfterMs int64, sub uint8) {
+		// A real clock's times: within 139 years of 1970.
+		const span = int64(1) << 42
+		if grace < 0 || markedMs < -span || markedMs > span || warnedAfterMs < -span || warnedAfterMs > span {
+			return
+		}
+		m := Mark{TokenID: id, Policy: pol, Action: action, Reason: reason, TokenName: name, OwnerID: owner, Change: change,
+			Grace: time.Duration(grace), MarkedAt: time.UnixMilli(markedMs).Add(time.Duration(sub)).UTC()}
+		if m.validate() != nil {
+			return
+		}
+		if sub&1 == 1 {
+			w := m.MarkedAt.Add(time.Duration(warnedAfterMs) * time.Millisecond)
+			d := DeadlineAfter(w, m.Grace, nil)
+			if toldAfterMs >= 0 && toldAfterMs < span {
+				told := d.Add(time.Duration(toldAfterMs) * time.Microsecond)
+				d = DeadlineAfter(w, m.Grace, &told)
+			}
+			m.WarnedAt, m.Deadline = &w, &d
+		}
+		tab, _ := fuzzTable(t)
+		k := m.Key().key()
+		enc, err := tab.encode(k, m)
+		if err != nil {
+			t.Fatalf("encode %+v: %v", m, err)
+		}
+		got, err := tab.decode([]byte(k), enc)
+		if err != nil {
+			t.Fatalf("decode of %+v: %v", m, err)
+		}
+		if !sameMark(got, m) {
+			t.Fatalf("round trip changed the mark:\n got %+v\nwant %+v", got, m)
+		}
+	})
+}
