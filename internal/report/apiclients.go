@@ -1,8 +1,8 @@
 package report
 
 import (
-	"bufio"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -15,7 +15,7 @@ import (
 // clients are few; with changesOnly only those that change the tenant, the
 // others counted), the skipped clients counted by reason, the listing
 // problems and the section's own guardrails.
-func renderClientsTable(w *bufio.Writer, c *plan.Clients, changesOnly bool) {
+func renderClientsTable(w io.Writer, c *plan.Clients, changesOnly bool) {
 	if c == nil {
 		return
 	}

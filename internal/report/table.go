@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -41,26 +40,35 @@ type Options struct {
 	// groups that change the tenant (or warn owners of a grace period). The
 	// report-only items and the skipped tokens are counted, not listed.
 	ChangesOnly bool
+
+	// terminal: the output is a terminal (RenderTerminal), whose writes
+	// cost the writing thread a CPU (see table.items).
+	terminal bool
 }
 
 func renderTable(w io.Writer, p *plan.Plan, o Options) error {
-	bw := bufio.NewWriter(w)
+	bw := newPipeWriter(w)
 	width := o.Width
 	if width <= 0 {
 		width = DefaultWidth
 	}
-	t := &table{w: bw, width: max(width, minWidth), changesOnly: o.ChangesOnly}
+	t := &table{w: bw, width: max(width, minWidth), changesOnly: o.ChangesOnly, workers: runtime.GOMAXPROCS(0)}
+	if o.terminal {
+		t.workers--
+	}
 	t.layout(p)
 	t.render(p)
 	renderClientsTable(bw, p.APIClients, t.changesOnly) // apiclients.go
-	// bufio.Writer keeps the first write error and returns it here.
-	return bw.Flush()
+	// The pipe keeps the first write error and returns it here.
+	return bw.close()
 }
 
 type table struct {
 	w           sink
 	width       int
 	changesOnly bool
+	// workers: how many goroutines render the rows of a large group.
+	workers int
 	// Column widths of the item and skipped rows.
 	idWidth, nameWidth, ownerWidth, policyWidth int
 }
@@ -77,8 +85,9 @@ func (t *table) layout(p *plan.Plan) {
 	t.idWidth = idWidth(p)
 	nameNat, ownerNat := len("TOKEN"), len("OWNER")
 	for i := range p.Items {
-		nameNat = max(nameNat, utf8.RuneCountInString(visible(p.Items[i].TokenName)))
-		ownerNat = max(ownerNat, utf8.RuneCountInString(visible(ownerText(&p.Items[i]))))
+		_, n := visibleLen(p.Items[i].TokenName)
+		_, o := visibleLen(ownerText(&p.Items[i]))
+		nameNat, ownerNat = max(nameNat, n), max(ownerNat, o)
 	}
 	policyNat := len("POLICY")
 	for _, s := range p.Skipped {
@@ -122,6 +131,14 @@ func (t *table) kv(key, value string) {
 // every item of a plan, a few times each.
 func (t *table) detail(label, text string) {
 	head := detailIn + utf8.RuneCountInString(label) + len(": ")
+	if oneLine(text, t.width-head) {
+		t.spaces(detailIn)
+		t.w.WriteString(label)
+		t.w.WriteString(": ")
+		t.w.WriteString(text)
+		t.w.WriteByte('\n')
+		return
+	}
 	for i, l := range wrap(text, t.width-head) {
 		if i == 0 {
 			t.spaces(detailIn)
@@ -145,10 +162,14 @@ func (t *table) spaces(n int) {
 	t.w.WriteString(blank[:max(n, 0)])
 }
 
-// padded writes s and spaces to n characters (runes): pad(s, n).
-func (t *table) padded(s string, n int) {
+// cell writes s, k runes long, in a column of n: pad(truncate(s, n), n).
+func (t *table) cell(s string, k, n int) {
+	if k > n {
+		s = truncate(s, n)
+		k = utf8.RuneCountInString(s)
+	}
 	t.w.WriteString(s)
-	t.spaces(n - utf8.RuneCountInString(s))
+	t.spaces(n - k)
 }
 
 // para prints text wrapped to the width, prefix on the first line and its
@@ -282,13 +303,20 @@ type sink interface {
 const itemBlock = 512
 
 // items prints the rows of a group's items. A large group is rendered in
-// blocks on every CPU, each into its own buffer, and the blocks are written
-// in order: a row depends only on its item and the column widths, and a
-// 100,000-token plan otherwise spends as long rendering its table on one CPU
-// as it took to list and decide the tenant on two. At most two blocks per
-// CPU are in hand at a time, their buffers reused.
+// blocks on t.workers goroutines, each block into its own buffer, and the
+// blocks are written in order: a row depends only on its item and the
+// column widths. At most two blocks per worker are in hand at a time, their
+// buffers reused.
+//
+// To a file or a pipe every CPU renders: writing is cheap. On a terminal one
+// CPU is left to the pipeWriter's goroutine, because the kernel's line
+// discipline runs inside its write(2) calls and the terminal's reader needs
+// the CPU as well: on 2 CPUs a 100,000-token table (15 MB) rendered on one
+// goroutine while the other writes reaches the terminal sooner than one
+// rendered on two that compete with the writer (measured in
+// docs/performance.md).
 func (t *table) items(items []*plan.Item) {
-	workers := runtime.GOMAXPROCS(0)
+	workers := t.workers
 	if workers < 2 || len(items) <= itemBlock {
 		for _, it := range items {
 			t.item(it)
@@ -320,7 +348,7 @@ func (t *table) items(items []*plan.Item) {
 	}()
 	for b := range blocks {
 		buf := <-done[b]
-		// A write error is kept by the output's bufio.Writer and returned
+		// A write error is kept by the output's pipeWriter and returned
 		// by renderTable; the blocks are still all taken, so that no
 		// worker is left waiting.
 		_, _ = t.w.Write(buf.Bytes())
@@ -329,13 +357,17 @@ func (t *table) items(items []*plan.Item) {
 }
 
 func (t *table) item(it *plan.Item) {
-	name, owner := visible(it.TokenName), visible(ownerText(it))
+	// Each cell is escaped and measured once.
+	name, nameLen := visibleLen(it.TokenName)
+	owner, ownerLen := visibleLen(ownerText(it))
+	id, idLen := visibleLen(it.TokenID)
 	t.w.WriteString("  ")
-	t.padded(truncate(name, t.nameWidth), t.nameWidth)
+	t.cell(name, nameLen, t.nameWidth)
 	t.w.WriteString("  ")
-	t.padded(visible(it.TokenID), t.idWidth)
+	t.w.WriteString(id) // never shortened: a longer id widens its row
+	t.spaces(t.idWidth - idLen)
 	t.w.WriteString("  ")
-	t.padded(truncate(owner, t.ownerWidth), t.ownerWidth)
+	t.cell(owner, ownerLen, t.ownerWidth)
 	t.w.WriteString("  ")
 	if it.LastUsed == nil {
 		t.w.WriteString("never")
@@ -346,10 +378,10 @@ func (t *table) item(it *plan.Item) {
 	}
 	t.w.WriteByte('\n')
 	// What did not fit the row is said in full under it.
-	if utf8.RuneCountInString(name) > t.nameWidth {
+	if nameLen > t.nameWidth {
 		t.detail("name", name)
 	}
-	if utf8.RuneCountInString(owner) > t.ownerWidth {
+	if ownerLen > t.ownerWidth {
 		t.detail("owner", owner)
 	}
 	t.detail("why", visible(it.Reason))
@@ -418,7 +450,8 @@ func groupTitle(g *group) string {
 func idWidth(p *plan.Plan) int {
 	n := len("ID")
 	for i := range p.Items {
-		n = max(n, utf8.RuneCountInString(visible(p.Items[i].TokenID)))
+		_, k := visibleLen(p.Items[i].TokenID)
+		n = max(n, k)
 	}
 	for _, s := range p.Skipped {
 		n = max(n, utf8.RuneCountInString(visible(s.TokenID)))

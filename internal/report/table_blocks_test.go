@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"runtime"
@@ -14,17 +15,7 @@ import (
 // CPUs, and the table is byte for byte the table rendered on one, every row
 // in plan order.
 func TestTableBlocksInOrder(t *testing.T) {
-	p := fixture()
-	base := p.Items
-	p.Items = nil
-	for i := range 3*itemBlock + 7 {
-		for _, it := range base {
-			it.TokenID = fmt.Sprintf("%s-%05d", it.TokenID, i)
-			it.TokenName = fmt.Sprintf("%s %d", it.TokenName, i)
-			p.Items = append(p.Items, it)
-		}
-	}
-	plan.Sort(p.Items)
+	p := bigPlan(3*itemBlock + 7)
 	renderWith := func(procs int) string {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		var b bytes.Buffer
@@ -56,4 +47,93 @@ func TestTableBlocksInOrder(t *testing.T) {
 			t.Fatalf("%s is shown after %s", a.TokenID, b.TokenID)
 		}
 	}
+}
+
+// bigPlan is the fixture's items repeated n times, ids and names made unique.
+func bigPlan(n int) *plan.Plan {
+	p := fixture()
+	base := p.Items
+	p.Items = nil
+	for i := range n {
+		for _, it := range base {
+			it.TokenID = fmt.Sprintf("%s-%05d", it.TokenID, i)
+			it.TokenName = fmt.Sprintf("%s %d", it.TokenName, i)
+			p.Items = append(p.Items, it)
+		}
+	}
+	plan.Sort(p.Items)
+	return p
+}
+
+// TestTerminalTableThroughPipe: on a terminal the table is rendered on one
+// CPU fewer and written by the pipeWriter's goroutine in chunks; what the
+// terminal receives is byte for byte the table of one CPU written directly,
+// in as many writes as chunks, none larger than a chunk.
+func TestTerminalTableThroughPipe(t *testing.T) {
+	p := bigPlan(6 * itemBlock)
+	var want bytes.Buffer
+	func() {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		if err := RenderOptions(&want, p, FormatTable, Options{Width: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if want.Len() < 3*chunkSize {
+		t.Fatalf("the table is %d bytes, want more than 3 chunks of %d", want.Len(), chunkSize)
+	}
+	for _, procs := range []int{1, 2, 4} {
+		func() {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			var w countingWriter
+			if err := RenderTerminal(&w, p, FormatTable, Options{Width: 100}); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(w.Bytes(), want.Bytes()) {
+				t.Fatalf("GOMAXPROCS %d: the terminal's table (%d bytes) differs from the table of one CPU (%d bytes)", procs, w.Len(), want.Len())
+			}
+			if chunks := (want.Len() + chunkSize - 1) / chunkSize; w.writes != chunks || w.largest > chunkSize {
+				t.Fatalf("GOMAXPROCS %d: %d writes, the largest %d bytes; want %d writes of at most %d", procs, w.writes, w.largest, chunks, chunkSize)
+			}
+		}()
+	}
+}
+
+type countingWriter struct {
+	bytes.Buffer
+	writes, largest int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	w.largest = max(w.largest, len(p))
+	return w.Buffer.Write(p)
+}
+
+// TestTableWriteErrorReturned: a terminal that fails a write (closed, hung
+// up) fails the render with its error, after the rest of the table was
+// rendered and dropped: no goroutine is left waiting for a chunk.
+func TestTableWriteErrorReturned(t *testing.T) {
+	p := bigPlan(6 * itemBlock)
+	hangup := errors.New("terminal hung up")
+	w := &failingWriter{after: 1, err: hangup}
+	err := RenderTerminal(w, p, FormatTable, Options{Width: 100})
+	if !errors.Is(err, hangup) {
+		t.Fatalf("render: %v, want %v", err, hangup)
+	}
+	if w.writes != 2 {
+		t.Fatalf("%d writes, want 2: none after the one that failed", w.writes)
+	}
+}
+
+type failingWriter struct {
+	after, writes int
+	err           error
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	if w.writes > w.after {
+		return 0, w.err
+	}
+	return len(p), nil
 }

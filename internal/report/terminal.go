@@ -43,6 +43,7 @@ func RenderTerminal(w io.Writer, p *plan.Plan, format string, o Options) error {
 		_, err := w.Write(EscapeJSONForTerminal(b.Bytes()))
 		return err
 	}
+	o.terminal = true
 	return RenderOptions(w, p, format, o)
 }
 

@@ -28,6 +28,18 @@ func visible(s string) string {
 	return s
 }
 
+// visibleLen is visible(s) and its length in runes, in one pass over the
+// printable ASCII that nearly every cell of a table is.
+func visibleLen(s string) (string, int) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			v := untrusted.Terminal(s)
+			return v, utf8.RuneCountInString(v)
+		}
+	}
+	return s, len(s)
+}
+
 // truncate shortens s to at most n characters (runes), ending a shortened
 // string with an ellipsis.
 func truncate(s string, n int) string {
@@ -61,13 +73,12 @@ func wrap(text string, width int) []string {
 	start, end := 0, -1 // line is text[start:end] while end >= 0
 	first := true
 	for i := 0; ; {
-		ws, we := nextField(text, i)
+		ws, we, k := nextField(text, i)
 		if ws < 0 {
 			break
 		}
 		i = we
 		w := text[ws:we]
-		k := utf8.RuneCountInString(w)
 		switch {
 		case first:
 			line, n, start, end = w, k, ws, we
@@ -86,27 +97,69 @@ func wrap(text string, width int) []string {
 }
 
 // nextField returns the bounds of the first word of text at or after i, as
-// strings.Fields splits (unicode.IsSpace), or -1, -1 when there is none.
-func nextField(text string, i int) (start, end int) {
+// strings.Fields splits (unicode.IsSpace), and its length in runes (an
+// invalid byte counting one, as in utf8.RuneCountInString), or -1, -1, 0
+// when there is none.
+func nextField(text string, i int) (start, end, runes int) {
 	start = -1
 	for i < len(text) {
-		r, size := rune(text[i]), 1
-		if r >= utf8.RuneSelf {
+		var space bool
+		size := 1
+		if c := text[i]; c < utf8.RuneSelf {
+			space = asciiSpace(c)
+		} else {
+			var r rune
 			r, size = utf8.DecodeRuneInString(text[i:])
+			space = unicode.IsSpace(r)
 		}
-		if unicode.IsSpace(r) {
+		if space {
 			if start >= 0 {
-				return start, i
+				return start, i, runes
 			}
-		} else if start < 0 {
-			start = i
+		} else {
+			if start < 0 {
+				start = i
+			}
+			runes++
 		}
 		i += size
 	}
 	if start < 0 {
-		return -1, -1
+		return -1, -1, 0
 	}
-	return start, len(text)
+	return start, len(text), runes
+}
+
+// asciiSpace reports whether c (below utf8.RuneSelf) is a space to
+// unicode.IsSpace.
+func asciiSpace(c byte) bool {
+	switch c {
+	case '\t', '\n', '\v', '\f', '\r', ' ':
+		return true
+	}
+	return false
+}
+
+// oneLine reports whether wrap(text, width) is text itself, on one line:
+// ASCII words one space apart, without a space before the first or after
+// the last, that fit the width or are a single word. It lets the table write
+// a reason as it is, without slicing it into lines: nearly every reason is
+// such a line.
+func oneLine(text string, width int) bool {
+	spaced := false
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c >= utf8.RuneSelf {
+			return false
+		}
+		if asciiSpace(c) {
+			if c != ' ' || i == 0 || i == len(text)-1 || text[i-1] == ' ' {
+				return false
+			}
+			spaced = true
+		}
+	}
+	return len(text) <= width || !spaced
 }
 
 // ownerText is the owner's display name, or its id when the name is empty.

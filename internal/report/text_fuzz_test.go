@@ -63,7 +63,8 @@ func referenceWrap(text string, width int) []string {
 }
 
 // FuzzWrap: wrap splits and joins exactly as referenceWrap, whatever the
-// spacing (runs of spaces, tabs, Unicode spaces, invalid UTF-8) and width.
+// spacing (runs of spaces, tabs, Unicode spaces, invalid UTF-8) and width,
+// and when oneLine says the text is its own single line, so it is.
 func FuzzWrap(f *testing.F) {
 	f.Add("lastUsed 2026-01-02T03:04:05.000Z is before cutoff 2026-09-06T03:00:00.000Z (unusedFor 90d)", 60)
 	f.Add("  two  spaces\tand a tab\u00a0nbsp\u3000ideographic \xff bad ", 7)
@@ -71,22 +72,36 @@ func FuzzWrap(f *testing.F) {
 	f.Add("   ", 0)
 	f.Add("a b c d e f g h", 1)
 	f.Add("verylongwordthatdoesnotfit short", 5)
+	f.Add("verylongwordthatdoesnotfit", 5)
+	f.Add("fits on one line", 16)
+	f.Add("does not fit", 11)
+	f.Add("trailing ", 20)
+	f.Add("two  spaces", 20)
 	f.Fuzz(func(t *testing.T, text string, width int) {
-		if got, want := wrap(text, width), referenceWrap(text, width); !slices.Equal(got, want) {
+		want := referenceWrap(text, width)
+		if got := wrap(text, width); !slices.Equal(got, want) {
 			t.Fatalf("wrap(%q, %d) = %q, want %q", text, width, got, want)
+		}
+		if oneLine(text, width) && !slices.Equal(want, []string{text}) {
+			t.Fatalf("oneLine(%q, %d) but it wraps to %q", text, width, want)
 		}
 	})
 }
 
 // FuzzVisible: visible's shortcut for printable ASCII changes nothing that
-// untrusted.Terminal would escape.
+// untrusted.Terminal would escape, and visibleLen is visible and its length
+// in runes.
 func FuzzVisible(f *testing.F) {
 	for _, s := range []string{"plain name", "a\nb", "\x1b[2J", "evil\u202egnp", "del\x7f", "bad\xff", "日本語", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := visible(s), untrusted.Terminal(s); got != want {
+		want := untrusted.Terminal(s)
+		if got := visible(s); got != want {
 			t.Fatalf("visible(%q) = %q, untrusted.Terminal gives %q", s, got, want)
+		}
+		if got, n := visibleLen(s); got != want || n != utf8.RuneCountInString(want) {
+			t.Fatalf("visibleLen(%q) = %q, %d; want %q, %d", s, got, n, want, utf8.RuneCountInString(want))
 		}
 	})
 }
