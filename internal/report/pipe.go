@@ -18,8 +18,13 @@ const (
 //
 // The first write error is kept and returned by close; what is written after
 // it is dropped.
+//
+// The chunks are made as they are needed, the first grown by append: a
+// table of a few lines (a confirmation) takes a few kilobytes, not
+// chunksAhead chunks.
 type pipeWriter struct {
 	buf  []byte
+	made int // chunks made, at most chunksAhead
 	full chan []byte
 	free chan []byte
 	done chan error
@@ -27,13 +32,10 @@ type pipeWriter struct {
 
 func newPipeWriter(w io.Writer) *pipeWriter {
 	p := &pipeWriter{
-		buf:  make([]byte, 0, chunkSize),
+		made: 1, // buf
 		full: make(chan []byte, chunksAhead),
 		free: make(chan []byte, chunksAhead),
 		done: make(chan error, 1),
-	}
-	for range chunksAhead - 1 {
-		p.free <- make([]byte, 0, chunkSize)
 	}
 	go func() {
 		var err error
@@ -48,9 +50,20 @@ func newPipeWriter(w io.Writer) *pipeWriter {
 	return p
 }
 
-// send hands the current chunk to the writing goroutine and takes a free one.
+// send hands the current chunk to the writing goroutine and takes a free
+// one, or makes one while fewer than chunksAhead exist.
 func (p *pipeWriter) send() {
 	p.full <- p.buf
+	select {
+	case p.buf = <-p.free:
+		return
+	default:
+	}
+	if p.made < chunksAhead {
+		p.made++
+		p.buf = make([]byte, 0, chunkSize)
+		return
+	}
 	p.buf = <-p.free
 }
 

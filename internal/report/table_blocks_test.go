@@ -137,3 +137,25 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestSmallTableSmallBuffers: a table of a few items (apply's
+// confirmation, a small tenant) allocates about its own size, not the
+// pipeWriter's chunks.
+func TestSmallTableSmallBuffers(t *testing.T) {
+	p := fixture()
+	var out bytes.Buffer
+	render := func() {
+		out.Reset()
+		if err := RenderTerminal(&out, p, FormatTable, Options{Width: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	render() // out's buffer grown once
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	render()
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > chunkSize/2 {
+		t.Fatalf("rendering a table of %d bytes allocated %d bytes", out.Len(), n)
+	}
+}
