@@ -33,7 +33,7 @@ func renderClientsTable(w io.Writer, c *plan.Clients, changesOnly bool) {
 			continue
 		}
 		mode := it.Mode
-		fmt.Fprintf(w, "  %-8s %-7s %s  %s  [%s]\n", mode, it.Action, visible(it.ClientID), visible(it.Name), it.Policy)
+		fmt.Fprintf(w, "  %-8s %-7s %s  %s  [%s]\n", visible(mode), visible(it.Action), visible(it.ClientID), visible(it.Name), visible(it.Policy))
 		last := "never used"
 		if it.LastUsed != nil {
 			last = "last used " + pat.FormatTime(*it.LastUsed)
@@ -56,7 +56,7 @@ func renderClientsTable(w io.Writer, c *plan.Clients, changesOnly bool) {
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s %d", k, by[k])
+			parts[i] = fmt.Sprintf("%s %d", visible(k), by[k])
 		}
 		fmt.Fprintf(w, "  skipped (never acted on): %s\n", strings.Join(parts, ", "))
 	}
@@ -65,7 +65,9 @@ func renderClientsTable(w io.Writer, c *plan.Clients, changesOnly bool) {
 		if g.Tripped {
 			state = "TRIPPED"
 		}
-		fmt.Fprintf(w, "  guardrail %s (API clients): %s: %s\n", g.Name, state, g.Detail)
+		// A saved plan is a file: its guardrail text is escaped like the
+		// rest of the table.
+		fmt.Fprintf(w, "  guardrail %s (API clients): %s: %s\n", visible(g.Name), state, visible(g.Detail))
 	}
 }
 

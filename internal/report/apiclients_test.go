@@ -17,8 +17,11 @@ func TestReportsShowAPIClients(t *testing.T) {
 		Items: []plan.Item{}, Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{},
 		APIClients: &plan.Clients{Population: 2, Error: "listing of all API clients: 403",
 			Items: []plan.ClientItem{{ClientID: "c-1", Name: "evil\x1b[2Jname|x", Scope: pat.Scopes{Null: true}, Enabled: true,
-				Policy: "clients", Mode: "enforce", Action: "disable", Reason: "never used"}},
-			Skipped: []plan.Skipped{{TokenID: "c-2", TokenName: "ui", Policy: "clients", Reason: "internal"}}}}
+				Policy: "cli\x1b[1ments", Mode: "enforce", Action: "disable", Reason: "never used"}},
+			Skipped: []plan.Skipped{{TokenID: "c-2", TokenName: "ui", Policy: "clients", Reason: "internal"}},
+			// A saved plan is a file anyone could have edited: its
+			// guardrail text reaches the terminal only escaped.
+			Guardrails: []plan.Guardrail{{Name: "maxActions\x1b[2JPerRun", Limit: 1, Wanted: 2, Tripped: true, Detail: "2 wanted\x1b]0;owned\x07"}}}}
 	for _, format := range []string{FormatTable, FormatMarkdown, FormatHTML} {
 		var b bytes.Buffer
 		if err := Render(&b, p, format); err != nil {
@@ -31,7 +34,7 @@ func TestReportsShowAPIClients(t *testing.T) {
 			}
 		}
 		if strings.Contains(out, "\x1b") {
-			t.Errorf("%s report passes a terminal escape from a client name through", format)
+			t.Errorf("%s report passes a terminal escape from a client name, policy or guardrail through:\n%q", format, out)
 		}
 	}
 }
