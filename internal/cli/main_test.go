@@ -13,8 +13,10 @@ import (
 // removes it.
 var binDir string
 
-// buildBin builds the binary once per test binary: the crash, serve process
-// and benchmark tests each linked their own copy of the same binary.
+// buildBin builds the binary once per test binary: the crash, serve process,
+// README walkthrough and benchmark tests each linked their own copy of the
+// same binary. It runs the README's build line (readmeBuild) in the
+// repository, with only the output path changed.
 var buildBin = sync.OnceValues(func() (string, error) {
 	// go test puts its own toolchain's bin directory first on PATH.
 	goTool, err := exec.LookPath("go")
@@ -25,7 +27,8 @@ var buildBin = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(binDir, "patjanitor")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/patjanitor/patjanitor/cmd/patjanitor")
+	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/patjanitor")
+	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}

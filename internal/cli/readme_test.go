@@ -31,12 +31,17 @@ func readmeWalkthrough(t *testing.T) string {
 	return ""
 }
 
+// readmeBuild is the walkthrough's build line; patjanitorBin runs it.
+const readmeBuild = "go build -o bin/patjanitor ./cmd/patjanitor"
+
 // TestREADMEWalkthrough runs the README's reviewer walkthrough with bash, as
 // written, in a temporary directory holding the shipped policies.yaml, against
 // the simulator it starts. Two lines are adapted, and only these: the build
-// line builds into the temporary directory (the test must not write into the
-// repository), and the simulator listens on a free port instead of 8975 (a
-// developer's own simulator, or a parallel run, may hold it).
+// line copies in the binary patjanitorBin built with that same line in the
+// repository (the test must not write into the repository, and a second link
+// of the same binary cost a second of CPU), and the simulator listens on a
+// free port instead of 8975 (a developer's own simulator, or a parallel run,
+// may hold it).
 func TestREADMEWalkthrough(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -46,17 +51,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 	// subprocess tests, after the package's sequential tests.
 	t.Parallel()
 	script := readmeWalkthrough(t)
-	const build = "go build -o bin/patjanitor ./cmd/patjanitor"
+	const build = readmeBuild
 	const sim = "bin/patjanitor sim --env-file sim.env &"
 	if !strings.Contains(script, build) || !strings.Contains(script, sim) {
 		t.Fatalf("the walkthrough no longer has the lines this test adapts:\n%s", script)
 	}
 	dir := t.TempDir()
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	script = strings.Replace(script, build, "(cd "+shellQuote(repo)+" && go build -o "+shellQuote(filepath.Join(dir, "bin", "patjanitor"))+" ./cmd/patjanitor)", 1)
+	script = strings.Replace(script, build, "mkdir -p bin && cp "+shellQuote(patjanitorBin(t))+" bin/patjanitor", 1)
 	script = strings.Replace(script, sim, "bin/patjanitor sim --listen 127.0.0.1:0 --env-file sim.env &", 1)
 	policies, err := os.ReadFile("../../policies.yaml")
 	if err != nil {
