@@ -260,7 +260,7 @@ func TestPromtool(t *testing.T) {
 	t.Parallel() // runs an external tool for seconds; overlap it with the rest
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Skip("promtool not on PATH (Debian: apt-get install prometheus); .ci/run installs it and runs these checks itself")
+		t.Skip("promtool not on PATH (Debian: apt-get install prometheus); .ci/run installs it, so that this test runs there")
 	}
 	for _, args := range [][]string{
 		{"check", "rules", alertsPath},
