@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,17 +56,35 @@ type object struct {
 	YAML       []byte
 }
 
-// build runs kustomize (the library kubectl uses) on dir and splits the output.
+// built holds kustomize's output per directory: the shipped overlays are
+// built by several tests each, and building each once saves half a second
+// of the package's CPU under the race detector. The tests never change a
+// directory after building it (those that edit one edit a fresh copy in a
+// temporary directory).
+var built = struct {
+	sync.Mutex
+	yaml map[string][]byte
+}{yaml: map[string][]byte{}}
+
+// build runs kustomize (the library kubectl uses) on dir and splits the
+// output; each call parses its own objects, so a test may change them.
 func build(t *testing.T, dir string) []object {
 	t.Helper()
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	out, err := rm.AsYaml()
-	if err != nil {
-		t.Fatalf("kustomize build %s: render: %v", dir, err)
+	built.Lock()
+	out, ok := built.yaml[dir]
+	built.Unlock()
+	if !ok {
+		k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+		rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
+		if err != nil {
+			t.Fatalf("kustomize build %s: %v", dir, err)
+		}
+		if out, err = rm.AsYaml(); err != nil {
+			t.Fatalf("kustomize build %s: render: %v", dir, err)
+		}
+		built.Lock()
+		built.yaml[dir] = out
+		built.Unlock()
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(out))
 	var objs []object
