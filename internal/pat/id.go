@@ -1,6 +1,9 @@
 package pat
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // IDKey is the form of an id (token, owner, client) that comparisons use. A
 // tenant treats ids without regard to case: a token listed as "ab12…" is
@@ -13,8 +16,38 @@ import "strings"
 // For the usual lowercase id it returns id itself, without allocating.
 func IDKey(id string) string { return strings.ToLower(id) }
 
-// SameID reports whether a and b name the same object of the tenant.
-func SameID(a, b string) bool { return IDKey(a) == IDKey(b) }
+// SameID reports whether a and b name the same object of the tenant:
+// IDKey(a) == IDKey(b). Ids of ASCII characters, the tenant's, are
+// compared in place (the engine compares every listed token's id with its
+// own credential's); others take IDKey, whose lower case may change a
+// string's length.
+func SameID(a, b string) bool {
+	if len(a) == len(b) {
+		i := 0
+		for ; i < len(a); i++ {
+			x, y := a[i], b[i]
+			if x|y >= utf8.RuneSelf {
+				break
+			}
+			if x != y && lowerASCII(x) != lowerASCII(y) {
+				// The ids are ASCII up to here, and their lower cases
+				// differ here.
+				return false
+			}
+		}
+		if i == len(a) {
+			return true
+		}
+	}
+	return IDKey(a) == IDKey(b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
 
 // CanonicalID reports whether id has the form of the tenant's ids: 32
 // lowercase hex characters. Others still work (they are compared by IDKey);

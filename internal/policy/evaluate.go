@@ -172,9 +172,9 @@ func (e *Evaluator) Evaluate(t *pat.Token) Decision {
 	switch {
 	case e.env.ClientID != "" && pat.SameID(t.ID, e.env.ClientID):
 		skip = SkipOwnCredential
-	case hasKey(e.ex.ids, pat.IDKey(t.ID)):
+	case len(e.ex.ids) > 0 && hasKey(e.ex.ids, pat.IDKey(t.ID)):
 		skip = SkipExcludedID
-	case hasKey(e.ex.owners, pat.IDKey(t.Owner.ID)):
+	case len(e.ex.owners) > 0 && hasKey(e.ex.owners, pat.IDKey(t.Owner.ID)):
 		skip = SkipExcludedOwner
 	case e.ex.nameExcluded(t.Name):
 		skip = SkipExcludedName
