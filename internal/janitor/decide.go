@@ -1,11 +1,11 @@
 package janitor
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -140,17 +140,13 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 
 // decide builds the sealed plan from the inventory's candidates (the
 // tokens were evaluated as they were listed): it sorts them into plan
-// order in place, applies needs-owner (the own identity is known only after
+// order, applies needs-owner (the own identity is known only after
 // the listing) and the grace periods, and lists the mutations.
 func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	p := e.newPlan(inv, now)
 	p.Skipped = append(p.Skipped, inv.skipped...)
-	items := inv.items
+	items := sortItems(inv.items)
 	inv.items, inv.skipped = nil, nil // the plan holds them now
-	if items == nil {
-		items = []plan.Item{}
-	}
-	sortItems(items)
 	var marks []state.Mark
 	var restart []state.MarkKey
 	for i := range items {
@@ -286,82 +282,106 @@ func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {
 	}
 }
 
-// sortItems sorts items in place into plan.Sort's order (policy, owner
+// sortItems returns the items of chunks in plan.Sort's order (policy, owner
 // name, owner id, token name, token id). Policies and owners are ranked
-// first, so that most comparisons are of two small integers rather than of
-// strings scattered over the heap (for a large tenant the sort was a good
-// part of the time spent deciding); small keys are sorted, and the items,
-// a few hundred bytes each, are then moved once, along the permutation's
-// cycles, without a second slice of them.
-func sortItems(items []plan.Item) {
+// first, so that the order is mostly that of one integer per item (policy
+// rank and owner rank side by side), sorted by radix in a few linear passes
+// over small keys: a comparison sort of items scattered over the heap cost
+// more per item the more items there were. Only items of the same policy
+// and owner are compared by their strings. Each item, a few hundred bytes,
+// is then moved once, from its chunk to its place.
+func sortItems(chunks itemChunks) []plan.Item {
 	type key struct {
-		policy, owner int32 // slots, then ranks
-		k             int
+		ord  uint64 // policy and owner slots, then ranks: policy<<ownerBits | owner
+		c, i int32  // the item, chunks[c][i]
 	}
 	// Owners are told apart as plan.Sort tells them apart: by name and id.
 	type owner struct{ name, id string }
-	keys := make([]key, len(items))
+	keys := make([]key, 0, chunks.len())
 	var pols []string
 	var owners []owner
-	polSlot := map[string]int32{}
-	ownerSlot := map[owner]int32{}
-	lastPol, lastSlot := "", int32(-1)
-	for k := range keys {
-		it := &items[k]
-		ps := lastSlot
-		if ps < 0 || it.Policy != lastPol {
-			var ok bool
-			if ps, ok = polSlot[it.Policy]; !ok {
-				ps = int32(len(pols))
-				polSlot[it.Policy] = ps
-				pols = append(pols, it.Policy)
+	polSlot := map[string]uint32{}
+	ownerSlot := map[owner]uint32{}
+	lastPol, lastSlot := "", uint32(0)
+	for c, ch := range chunks {
+		for i := range ch {
+			it := &ch[i]
+			ps := lastSlot
+			if len(pols) == 0 || it.Policy != lastPol {
+				var ok bool
+				if ps, ok = polSlot[it.Policy]; !ok {
+					ps = uint32(len(pols))
+					polSlot[it.Policy] = ps
+					pols = append(pols, it.Policy)
+				}
+				lastPol, lastSlot = it.Policy, ps
 			}
-			lastPol, lastSlot = it.Policy, ps
+			o := owner{it.OwnerName, it.OwnerID}
+			os, ok := ownerSlot[o]
+			if !ok {
+				os = uint32(len(owners))
+				ownerSlot[o] = os
+				owners = append(owners, o)
+			}
+			keys = append(keys, key{ord: uint64(ps)<<32 | uint64(os), c: int32(c), i: int32(i)})
 		}
-		o := owner{it.OwnerName, it.OwnerID}
-		os, ok := ownerSlot[o]
-		if !ok {
-			os = int32(len(owners))
-			ownerSlot[o] = os
-			owners = append(owners, o)
-		}
-		keys[k] = key{policy: ps, owner: os, k: k}
 	}
 	polRank := ranks(len(pols), func(a, b int32) int { return strings.Compare(pols[a], pols[b]) })
 	ownerRank := ranks(len(owners), func(a, b int32) int {
 		return cmpStrings(owners[a].name, owners[b].name, owners[a].id, owners[b].id)
 	})
+	ownerBits := bits.Len(uint(max(len(owners)-1, 0)))
 	for k := range keys {
-		keys[k].policy, keys[k].owner = polRank[keys[k].policy], ownerRank[keys[k].owner]
+		ps, os := keys[k].ord>>32, keys[k].ord&math.MaxUint32
+		keys[k].ord = uint64(polRank[ps])<<ownerBits | uint64(ownerRank[os])
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if c := cmp.Compare(a.policy, b.policy); c != 0 {
-			return c
+	keys = radixSort(keys, func(k *key) uint64 { return k.ord }, ownerBits+bits.Len(uint(max(len(pols)-1, 0))))
+	item := func(k key) *plan.Item { return &chunks[k.c][k.i] }
+	for lo := 0; lo < len(keys); {
+		hi := lo + 1
+		for hi < len(keys) && keys[hi].ord == keys[lo].ord {
+			hi++
 		}
-		if c := cmp.Compare(a.owner, b.owner); c != 0 {
-			return c
+		if hi-lo > 1 {
+			slices.SortFunc(keys[lo:hi], func(a, b key) int {
+				x, y := item(a), item(b)
+				return cmpStrings(x.TokenName, y.TokenName, x.TokenID, y.TokenID)
+			})
 		}
-		x, y := &items[a.k], &items[b.k]
-		return cmpStrings(x.TokenName, y.TokenName, x.TokenID, y.TokenID)
-	})
-	// Position i takes the item at keys[i].k: follow each cycle once.
-	for i := range keys {
-		if keys[i].k < 0 {
-			continue
-		}
-		tmp := items[i]
-		j := i
-		for {
-			k := keys[j].k
-			keys[j].k = -1
-			if k == i {
-				items[j] = tmp
-				break
-			}
-			items[j] = items[k]
-			j = k
-		}
+		lo = hi
 	}
+	items := make([]plan.Item, len(keys))
+	for r, k := range keys {
+		items[r] = *item(k)
+	}
+	return items
+}
+
+// radixSort sorts keys by the low width bits of ord, stably, 11 bits a
+// pass (the counts fit the first-level cache), and returns them (in keys or
+// in a second slice).
+func radixSort[K any](keys []K, ord func(*K) uint64, width int) []K {
+	const digit = 11
+	if width == 0 || len(keys) < 2 {
+		return keys
+	}
+	tmp := make([]K, len(keys))
+	for shift := 0; shift < width; shift += digit {
+		var count [1<<digit + 1]int
+		for i := range keys {
+			count[ord(&keys[i])>>shift&(1<<digit-1)+1]++
+		}
+		for d := 1; d < len(count); d++ {
+			count[d] += count[d-1]
+		}
+		for i := range keys {
+			d := ord(&keys[i]) >> shift & (1<<digit - 1)
+			tmp[count[d]] = keys[i]
+			count[d]++
+		}
+		keys, tmp = tmp, keys
+	}
+	return keys
 }
 
 // ranks returns the rank of each of n distinct values in the order cmp

@@ -29,11 +29,11 @@ func TestSortItemsIsPlanSortOrder(t *testing.T) {
 				Owner: pat.Owner{Type: pick("IDENTITY", ""), ID: pick("o1", "o2", "o3"), Name: pick("Ann", "Bob", "", "Ann ")},
 			}
 		}
-		items := make([]plan.Item, 0, n)
+		var chunks itemChunks
 		for k := range toks {
-			items = append(items, itemOf(&toks[k], policy.Decision{Policy: pols[k]}))
+			chunks.add(itemOf(&toks[k], policy.Decision{Policy: pols[k]}))
 		}
-		sortItems(items)
+		items := sortItems(chunks)
 		if len(items) != n {
 			t.Fatalf("round %d: %d items for %d candidates", round, len(items), n)
 		}

@@ -1,0 +1,85 @@
+package janitor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// TestSortItemsOfManyOwnersIsPlanSortOrder sorts, from many chunks, items
+// of more owners than one radix pass covers (5,000 owners: 13 bits, two
+// passes; 300,000 items would make it three), with owners that share a
+// name or an id, and compares the order with plan.Sort's.
+func TestSortItemsOfManyOwnersIsPlanSortOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 63, 64, 65, 20_000} {
+		var chunks itemChunks
+		for i := range n {
+			o := rng.IntN(5000)
+			tok := pat.Token{
+				ID:    fmt.Sprintf("%032x", rng.Uint64()),
+				Name:  []string{"ci", "deploy", "", "ci <x>"}[rng.IntN(4)],
+				Owner: pat.Owner{ID: fmt.Sprintf("owner%d", o%4000), Name: fmt.Sprintf("Name %d", o%3000)},
+			}
+			if i%7 == 0 {
+				tok.ID = "same-id-" + fmt.Sprint(i%3) // equal ids under other names: the name decides
+			}
+			chunks.add(itemOf(&tok, policy.Decision{Policy: []string{"unused-90d", "full-access", "b", "a-policy"}[rng.IntN(4)]}))
+		}
+		if chunks.len() != n {
+			t.Fatalf("%d items added, chunks hold %d", n, chunks.len())
+		}
+		var all []plan.Item
+		for _, ch := range chunks {
+			all = append(all, ch...)
+		}
+		got := sortItems(chunks)
+		if got == nil || len(got) != n {
+			t.Fatalf("n=%d: sortItems returned %d items (nil: %v)", n, len(got), got == nil)
+		}
+		plan.Sort(all)
+		for i := range all {
+			if got[i].TokenID != all[i].TokenID || got[i].OwnerID != all[i].OwnerID || got[i].OwnerName != all[i].OwnerName ||
+				got[i].TokenName != all[i].TokenName || got[i].Policy != all[i].Policy {
+				t.Fatalf("n=%d, item %d: engine order %+v, plan.Sort order %+v", n, i, got[i], all[i])
+			}
+		}
+	}
+}
+
+// TestRadixSortIsStableAndOrdered sorts keys of every width up to 64 bits.
+func TestRadixSortIsStableAndOrdered(t *testing.T) {
+	type kv struct {
+		ord uint64
+		at  int
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for width := 0; width <= 64; width += 5 {
+		keys := make([]kv, 3000)
+		for i := range keys {
+			keys[i] = kv{ord: rng.Uint64() & (1<<width - 1) & ^uint64(rng.IntN(2)), at: i}
+			if width == 64 {
+				keys[i].ord = rng.Uint64()
+			}
+		}
+		want := slices.Clone(keys)
+		slices.SortStableFunc(want, func(a, b kv) int {
+			switch {
+			case a.ord < b.ord:
+				return -1
+			case a.ord > b.ord:
+				return 1
+			}
+			return 0
+		})
+		got := radixSort(keys, func(k *kv) uint64 { return k.ord }, width)
+		if !slices.Equal(got, want) {
+			t.Fatalf("width %d: radix order differs from a stable sort", width)
+		}
+	}
+}
