@@ -73,16 +73,16 @@ type listingDecoder struct {
 	// decoder's buffer moves), parsed once the object is complete.
 	created, lastUsed, expiration []byte
 
-	ownerType string                  // the last owner type: nearly always "IDENTITY"
+	ownerType string // the last owner type: nearly always "IDENTITY"
 	// The owners by id: those of the tenant's form (32 lowercase hex
 	// characters) in a table that costs one cache miss per lookup (a
 	// million-token listing has some 300,000 owners), any other in a map.
 	owners      *idtable.Table[ownerStrings]
 	otherOwners map[string]*ownerStrings
-	ownerID   []byte                  // the owner being read, until it is complete
-	ownerName []byte
-	scopeKey  []byte              // scratch for scopes' lookup key
-	scopes    map[string][]string // distinct scope lists, shared between tokens
+	ownerID     []byte // the owner being read, until it is complete
+	ownerName   []byte
+	scopeKey    []byte              // scratch for scopes' lookup key
+	scopes      map[string][]string // distinct scope lists, shared between tokens
 
 	scratch []byte            // a string being unescaped
 	intern  map[string]string // repeated strings, shared across tokens

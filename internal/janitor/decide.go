@@ -1,7 +1,9 @@
 package janitor
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idtable"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
@@ -301,7 +304,36 @@ func sortItems(chunks itemChunks) []plan.Item {
 	var pols []string
 	var owners []owner
 	polSlot := map[string]uint32{}
+	// An owner's slot, by its id when it has the tenant's form (one cache
+	// miss: the name shares the id's allocation), else by name and id.
+	type byID struct {
+		name string
+		slot uint32
+	}
+	slotByID := idtable.New[byID](1024)
 	ownerSlot := map[owner]uint32{}
+	newSlot := func(o owner) uint32 {
+		owners = append(owners, o)
+		return uint32(len(owners) - 1)
+	}
+	slotOf := func(name, id string) uint32 {
+		if k, upper, ok := idtable.Parse(id); ok && upper == 0 {
+			e, found := slotByID.Put(k)
+			if !found {
+				*e = byID{name: name, slot: newSlot(owner{name, id})}
+			}
+			if e.name == name {
+				return e.slot
+			}
+		}
+		o := owner{name, id}
+		os, ok := ownerSlot[o]
+		if !ok {
+			os = newSlot(o)
+			ownerSlot[o] = os
+		}
+		return os
+	}
 	lastPol, lastSlot := "", uint32(0)
 	for c, ch := range chunks {
 		for i := range ch {
@@ -316,20 +348,12 @@ func sortItems(chunks itemChunks) []plan.Item {
 				}
 				lastPol, lastSlot = it.Policy, ps
 			}
-			o := owner{it.OwnerName, it.OwnerID}
-			os, ok := ownerSlot[o]
-			if !ok {
-				os = uint32(len(owners))
-				ownerSlot[o] = os
-				owners = append(owners, o)
-			}
+			os := slotOf(it.OwnerName, it.OwnerID)
 			keys = append(keys, key{ord: uint64(ps)<<32 | uint64(os), c: int32(c), i: int32(i)})
 		}
 	}
 	polRank := ranks(len(pols), func(a, b int32) int { return strings.Compare(pols[a], pols[b]) })
-	ownerRank := ranks(len(owners), func(a, b int32) int {
-		return cmpStrings(owners[a].name, owners[b].name, owners[a].id, owners[b].id)
-	})
+	ownerRank := ownerRanks(len(owners), func(i int) (string, string) { return owners[i].name, owners[i].id })
 	ownerBits := bits.Len(uint(max(len(owners)-1, 0)))
 	for k := range keys {
 		ps, os := keys[k].ord>>32, keys[k].ord&math.MaxUint32
@@ -397,6 +421,58 @@ func ranks(n int, cmp func(a, b int32) int) []int32 {
 		rank[slot] = int32(r)
 	}
 	return rank
+}
+
+// ownerRanks ranks n distinct owners by name, then id (rank[slot]), as
+// ranks would with cmpStrings. Hundreds of thousands of owners have their
+// strings all over the heap, and a comparison sort reads each of them
+// log2(n) times: each owner's name and id are read once into prefixes of
+// 8 bytes (big-endian, zero-padded: a prefix that compares lower belongs
+// to a string that compares lower), and the strings are compared only where
+// the prefixes cannot tell.
+func ownerRanks(n int, owner func(int) (name, id string)) []int32 {
+	type pre struct {
+		name    [2]uint64 // the name's first 16 bytes
+		nameLen int
+		id      uint64 // the id's first 8 bytes
+		slot    int32
+	}
+	ps := make([]pre, n)
+	for i := range ps {
+		name, id := owner(i)
+		ps[i] = pre{name: [2]uint64{prefix8(name), prefix8(name[min(8, len(name)):])}, nameLen: len(name), id: prefix8(id), slot: int32(i)}
+	}
+	slices.SortFunc(ps, func(a, b pre) int {
+		if c := cmp.Or(cmp.Compare(a.name[0], b.name[0]), cmp.Compare(a.name[1], b.name[1])); c != 0 {
+			return c
+		}
+		na, ia := owner(int(a.slot))
+		nb, ib := owner(int(b.slot))
+		if a.nameLen > 16 || b.nameLen > 16 {
+			return cmpStrings(na, nb, ia, ib)
+		}
+		// Names of up to 16 bytes with the same padded prefix: equal, or
+		// one is the other and NULs.
+		if c := cmp.Compare(a.nameLen, b.nameLen); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return strings.Compare(ia, ib)
+	})
+	rank := make([]int32, n)
+	for r, p := range ps {
+		rank[p.slot] = int32(r)
+	}
+	return rank
+}
+
+// prefix8 is s's first 8 bytes as a big-endian number, zero-padded.
+func prefix8(s string) uint64 {
+	var b [8]byte
+	copy(b[:], s)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // cmpStrings compares pairs in order: (a0,b0), then (a1,b1), ...

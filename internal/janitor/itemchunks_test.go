@@ -14,7 +14,8 @@ import (
 // TestSortItemsOfManyOwnersIsPlanSortOrder sorts, from many chunks, items
 // of more owners than one radix pass covers (5,000 owners: 13 bits, two
 // passes; 300,000 items would make it three), with owners that share a
-// name or an id, and compares the order with plan.Sort's.
+// name or an id (ids of the tenant's form in lower and upper case, and
+// others), and compares the order with plan.Sort's.
 func TestSortItemsOfManyOwnersIsPlanSortOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, n := range []int{0, 1, 63, 64, 65, 20_000} {
@@ -25,6 +26,12 @@ func TestSortItemsOfManyOwnersIsPlanSortOrder(t *testing.T) {
 				ID:    fmt.Sprintf("%032x", rng.Uint64()),
 				Name:  []string{"ci", "deploy", "", "ci <x>"}[rng.IntN(4)],
 				Owner: pat.Owner{ID: fmt.Sprintf("owner%d", o%4000), Name: fmt.Sprintf("Name %d", o%3000)},
+			}
+			switch o % 3 {
+			case 0: // the tenant's form: the slot is found by id, then name
+				tok.Owner.ID = fmt.Sprintf("%032x", o%4000)
+			case 1: // the tenant's form in upper case: by name and id
+				tok.Owner.ID = fmt.Sprintf("%032X", o%4000+0xabc)
 			}
 			if i%7 == 0 {
 				tok.ID = "same-id-" + fmt.Sprint(i%3) // equal ids under other names: the name decides
@@ -80,6 +87,34 @@ func TestRadixSortIsStableAndOrdered(t *testing.T) {
 		got := radixSort(keys, func(k *kv) uint64 { return k.ord }, width)
 		if !slices.Equal(got, want) {
 			t.Fatalf("width %d: radix order differs from a stable sort", width)
+		}
+	}
+}
+
+// TestOwnerRanksIsRanksByNameAndID ranks owners whose names and ids share
+// prefixes of every length, hold NULs, are empty, longer than the prefixes
+// or not ASCII, and compares with a sort by the strings.
+func TestOwnerRanksIsRanksByNameAndID(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	parts := []string{"", "\x00", "a", "A", "Ann", "Ann ", "Jennifer", "Jennifer Martinez", "Jennifer Martine", "é", "\xff", "0123456789abcdef"}
+	seen := map[[2]string]bool{}
+	var names, ids []string
+	for len(names) < 3000 {
+		name := parts[rng.IntN(len(parts))] + parts[rng.IntN(len(parts))]
+		id := parts[rng.IntN(len(parts))] + fmt.Sprintf("%x", rng.IntN(40))
+		if seen[[2]string{name, id}] {
+			continue
+		}
+		seen[[2]string{name, id}] = true
+		names, ids = append(names, name), append(ids, id)
+	}
+	got := ownerRanks(len(names), func(i int) (string, string) { return names[i], ids[i] })
+	want := ranks(len(names), func(a, b int32) int { return cmpStrings(names[a], names[b], ids[a], ids[b]) })
+	if !slices.Equal(got, want) {
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("owner %q/%q: rank %d, by the strings %d", names[i], ids[i], got[i], want[i])
+			}
 		}
 	}
 }

@@ -13,9 +13,9 @@ func TestSameIDIsEqualIDKeys(t *testing.T) {
 	for _, c := range [][2]string{
 		{id, id}, {id, strings.ToUpper(id)}, {id, id[:31] + "e"}, {id, id[:31]}, {"", ""}, {"", "a"},
 		{"@", "`"}, {"[", "{"}, {"Z", "z"}, {"z", "Z"}, {"A", "a"}, {"a\x00", "A\x00"},
-		{"K", "\u212a"},             // the Kelvin sign lowers to k: lengths differ
-		{"k", "\u212a"},             // likewise
-		{"İ", "i̇"},                  // a lower case longer than its upper case
+		{"K", "\u212a"}, // the Kelvin sign lowers to k: lengths differ
+		{"k", "\u212a"}, // likewise
+		{"İ", "i̇"},     // a lower case longer than its upper case
 		{"éA", "Éa"}, {"éa", "éb"}, {"aé", "Aé"}, {"ab\xff", "AB\xff"}, {"ab\xff", "ab\xfe"},
 	} {
 		if got, want := SameID(c[0], c[1]), sameIDByKey(c[0], c[1]); got != want {
