@@ -14,7 +14,6 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/patjanitor/patjanitor/internal/idtable"
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
@@ -23,8 +22,7 @@ import (
 // tokens, one element at a time. github.com/go-json-experiment/json's
 // jsontext.Decoder (json/v2) reads the body through a small window, scans,
 // validates and unescapes; this file only maps members onto pat.Token and
-// interns the strings that repeat across tokens (owner ids and names, scope
-// lists), which keeps a large listing's memory down.
+// interns the scope lists, which repeat across tokens.
 //
 // It replaced a 1,161-line hand-written decoder, because that one was not
 // twice as fast (the bar for keeping a hand-written codec). Measured with
@@ -74,15 +72,10 @@ type listingDecoder struct {
 	created, lastUsed, expiration []byte
 
 	ownerType string // the last owner type: nearly always "IDENTITY"
-	// The owners by id: those of the tenant's form (32 lowercase hex
-	// characters) in a table that costs one cache miss per lookup (a
-	// million-token listing has some 300,000 owners), any other in a map.
-	owners      *idtable.Table[ownerStrings]
-	otherOwners map[string]*ownerStrings
-	ownerID     []byte // the owner being read, until it is complete
-	ownerName   []byte
-	scopeKey    []byte              // scratch for scopes' lookup key
-	scopes      map[string][]string // distinct scope lists, shared between tokens
+	ownerID   []byte // the owner being read, until it is complete
+	ownerName []byte
+	scopeKey  []byte              // scratch for scopes' lookup key
+	scopes    map[string][]string // distinct scope lists, shared between tokens
 
 	scratch []byte            // a string being unescaped
 	intern  map[string]string // repeated strings, shared across tokens
@@ -97,7 +90,7 @@ func newListingDecoder(r io.Reader) *listingDecoder {
 	// time a 100,000-token listing takes over loopback.
 	in := &valueReader{r: bufio.NewReaderSize(r, 64<<10)}
 	return &listingDecoder{dec: jsontext.NewDecoder(in, listingOptions), in: in, maxField: MaxFieldBytes, intern: make(map[string]string, 1024),
-		owners: idtable.New[ownerStrings](1024), otherOwners: map[string]*ownerStrings{}, scopes: make(map[string][]string, 64)}
+		scopes: make(map[string][]string, 64)}
 }
 
 // valueReader bounds what the decoder may read for one value. jsontext holds
@@ -126,13 +119,6 @@ func (v *valueReader) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
 	v.n += int64(n)
 	return n, err
-}
-
-// ownerStrings is an interned owner id with the name last seen with it (in
-// one allocation when they were read together): the tokens of one owner
-// repeat both.
-type ownerStrings struct {
-	id, name string
 }
 
 // errorf reports what is wrong at the current offset.
@@ -205,7 +191,6 @@ func (d *listingDecoder) decode() ([]pat.Token, error) {
 				grown := make([]pat.Token, len(cur), est)
 				copy(grown, cur)
 				cur = grown
-				d.presize(est)
 			}
 		}
 		if len(cur) == cap(cur) {
@@ -279,18 +264,6 @@ func (d *listingDecoder) estimate(n int) int {
 	}
 	est := float64(n)*float64(d.size)/float64(read)*1.03 + 16
 	return int(min(est, float64(d.size/10+1), maxPresize))
-}
-
-// presize makes room in the string map for a listing of about n tokens
-// (owners hold a few tokens each), rather than let it grow by steps. (The
-// owner table grows in address order, which costs less than filling a
-// large table at random from the start.)
-func (d *listingDecoder) presize(n int) {
-	intern := make(map[string]string, n/3)
-	for k, v := range d.intern {
-		intern[k] = v
-	}
-	d.intern = intern
 }
 
 // Token field keys, in the spec's spelling.
@@ -522,8 +495,7 @@ func (d *listingDecoder) owner(o *pat.Owner) error {
 		return err
 	}
 	// The type is compared with the last one before it is looked up; the
-	// id and the name are kept until the object is complete and then looked
-	// up once, by id (see internOwner).
+	// id and the name are kept until the object is complete (see setOwner).
 	var hasID, hasName bool
 	for next := 0; ; {
 		k, more, err := d.nextKey(ownerKeys[:], next)
@@ -531,7 +503,7 @@ func (d *listingDecoder) owner(o *pat.Owner) error {
 			return err
 		}
 		if !more {
-			d.internOwner(o, hasID, hasName)
+			d.setOwner(o, hasID, hasName)
 			return nil
 		}
 		next = k + 1
@@ -563,38 +535,22 @@ func (d *listingDecoder) owner(o *pat.Owner) error {
 	}
 }
 
-// internOwner sets o's id and name (those the object had) from d.ownerID and
-// d.ownerName, shared between the tokens of one owner: one map lookup by id
-// finds both, and a new owner's id and name are one allocation.
-func (d *listingDecoder) internOwner(o *pat.Owner, hasID, hasName bool) {
-	if !hasID {
-		if hasName {
-			o.Name = d.str(d.ownerName)
-		}
-		return
-	}
-	var v *ownerStrings
-	var ok bool
-	if k, upper, hex := idtable.Parse(d.ownerID); hex && upper == 0 {
-		v, ok = d.owners.Put(k)
-	} else if v, ok = d.otherOwners[string(d.ownerID)]; !ok {
-		v = new(ownerStrings)
-		d.otherOwners[string(d.ownerID)] = v
-	}
+// setOwner sets o's id and name (those the object had) from d.ownerID and
+// d.ownerName, in one allocation. They are not interned: a million-token
+// listing has some 300,000 owners, and looking each token's owner up in a
+// table that large cost a cache miss for the table and one for the name it
+// held (0.9 s of CPU per plan at 1,000,000 tokens, 24 times as much as at
+// 100,000), more than the allocation it saved (docs/performance.md, "Growth").
+func (d *listingDecoder) setOwner(o *pat.Owner, hasID, hasName bool) {
 	switch {
-	case !ok && hasName:
+	case hasID && hasName:
 		d.scratch = append(append(d.scratch[:0], d.ownerID...), d.ownerName...)
 		both := string(d.scratch)
-		*v = ownerStrings{id: both[:len(d.ownerID)], name: both[len(d.ownerID):]}
-	case !ok:
-		*v = ownerStrings{id: string(d.ownerID)}
-	case hasName && v.name != string(d.ownerName):
-		// Another name for the same id: the latest is kept.
-		v.name = d.str(d.ownerName)
-	}
-	o.ID = v.id
-	if hasName {
-		o.Name = v.name
+		o.ID, o.Name = both[:len(d.ownerID)], both[len(d.ownerID):]
+	case hasID:
+		o.ID = string(d.ownerID)
+	case hasName:
+		o.Name = string(d.ownerName)
 	}
 }
 
