@@ -148,8 +148,12 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	p := e.newPlan(inv, now)
 	p.Skipped = append(p.Skipped, inv.skipped...)
-	items := sortItems(inv.items)
+	items := inv.items
 	inv.items, inv.skipped = nil, nil // the plan holds them now
+	if items == nil {
+		items = []plan.Item{}
+	}
+	sortItems(items)
 	var marks []state.Mark
 	var restart []state.MarkKey
 	for i := range items {
@@ -285,22 +289,23 @@ func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {
 	}
 }
 
-// sortItems returns the items of chunks in plan.Sort's order (policy, owner
+// sortItems sorts items in place into plan.Sort's order (policy, owner
 // name, owner id, token name, token id). Policies and owners are ranked
 // first, so that the order is mostly that of one integer per item (policy
 // rank and owner rank side by side), sorted by radix in a few linear passes
-// over small keys: a comparison sort of items scattered over the heap cost
-// more per item the more items there were. Only items of the same policy
-// and owner are compared by their strings. Each item, a few hundred bytes,
-// is then moved once, from its chunk to its place.
-func sortItems(chunks itemChunks) []plan.Item {
+// over small keys: a comparison sort cost more per item the more items
+// there were (at 1,000,000 tokens, 20 times the time of 100,000). Only items
+// of the same policy and owner are compared by their strings. The items, a
+// few hundred bytes each, are then moved once, along the permutation's
+// cycles, without a second slice of them.
+func sortItems(items []plan.Item) {
 	type key struct {
-		ord  uint64 // policy and owner slots, then ranks: policy<<ownerBits | owner
-		c, i int32  // the item, chunks[c][i]
+		ord uint64 // policy and owner slots, then ranks: policy<<ownerBits | owner
+		k   int    // the item's index
 	}
 	// Owners are told apart as plan.Sort tells them apart: by name and id.
 	type owner struct{ name, id string }
-	keys := make([]key, 0, chunks.len())
+	keys := make([]key, 0, len(items))
 	var pols []string
 	var owners []owner
 	polSlot := map[string]uint32{}
@@ -335,22 +340,20 @@ func sortItems(chunks itemChunks) []plan.Item {
 		return os
 	}
 	lastPol, lastSlot := "", uint32(0)
-	for c, ch := range chunks {
-		for i := range ch {
-			it := &ch[i]
-			ps := lastSlot
-			if len(pols) == 0 || it.Policy != lastPol {
-				var ok bool
-				if ps, ok = polSlot[it.Policy]; !ok {
-					ps = uint32(len(pols))
-					polSlot[it.Policy] = ps
-					pols = append(pols, it.Policy)
-				}
-				lastPol, lastSlot = it.Policy, ps
+	for k := range items {
+		it := &items[k]
+		ps := lastSlot
+		if len(pols) == 0 || it.Policy != lastPol {
+			var ok bool
+			if ps, ok = polSlot[it.Policy]; !ok {
+				ps = uint32(len(pols))
+				polSlot[it.Policy] = ps
+				pols = append(pols, it.Policy)
 			}
-			os := slotOf(it.OwnerName, it.OwnerID)
-			keys = append(keys, key{ord: uint64(ps)<<32 | uint64(os), c: int32(c), i: int32(i)})
+			lastPol, lastSlot = it.Policy, ps
 		}
+		os := slotOf(it.OwnerName, it.OwnerID)
+		keys = append(keys, key{ord: uint64(ps)<<32 | uint64(os), k: k})
 	}
 	polRank := ranks(len(pols), func(a, b int32) int { return strings.Compare(pols[a], pols[b]) })
 	ownerRank := ownerRanks(len(owners), func(i int) (string, string) { return owners[i].name, owners[i].id })
@@ -360,7 +363,6 @@ func sortItems(chunks itemChunks) []plan.Item {
 		keys[k].ord = uint64(polRank[ps])<<ownerBits | uint64(ownerRank[os])
 	}
 	keys = radixSort(keys, func(k *key) uint64 { return k.ord }, ownerBits+bits.Len(uint(max(len(pols)-1, 0))))
-	item := func(k key) *plan.Item { return &chunks[k.c][k.i] }
 	for lo := 0; lo < len(keys); {
 		hi := lo + 1
 		for hi < len(keys) && keys[hi].ord == keys[lo].ord {
@@ -368,17 +370,30 @@ func sortItems(chunks itemChunks) []plan.Item {
 		}
 		if hi-lo > 1 {
 			slices.SortFunc(keys[lo:hi], func(a, b key) int {
-				x, y := item(a), item(b)
+				x, y := &items[a.k], &items[b.k]
 				return cmpStrings(x.TokenName, y.TokenName, x.TokenID, y.TokenID)
 			})
 		}
 		lo = hi
 	}
-	items := make([]plan.Item, len(keys))
-	for r, k := range keys {
-		items[r] = *item(k)
+	// Position i takes the item at keys[i].k: follow each cycle once.
+	for i := range keys {
+		if keys[i].k < 0 {
+			continue
+		}
+		tmp := items[i]
+		j := i
+		for {
+			k := keys[j].k
+			keys[j].k = -1
+			if k == i {
+				items[j] = tmp
+				break
+			}
+			items[j] = items[k]
+			j = k
+		}
 	}
-	return items
 }
 
 // radixSort sorts keys by the low width bits of ord, stably, 11 bits a

@@ -29,11 +29,11 @@ func TestSortItemsIsPlanSortOrder(t *testing.T) {
 				Owner: pat.Owner{Type: pick("IDENTITY", ""), ID: pick("o1", "o2", "o3"), Name: pick("Ann", "Bob", "", "Ann ")},
 			}
 		}
-		var chunks itemChunks
+		items := make([]plan.Item, 0, n)
 		for k := range toks {
-			chunks.add(itemOf(&toks[k], policy.Decision{Policy: pols[k]}))
+			items = append(items, itemOf(&toks[k], policy.Decision{Policy: pols[k]}))
 		}
-		items := sortItems(chunks)
+		sortItems(items)
 		if len(items) != n {
 			t.Fatalf("round %d: %d items for %d candidates", round, len(items), n)
 		}
