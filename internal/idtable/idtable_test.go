@@ -105,7 +105,7 @@ func BenchmarkInsert1M(b *testing.B) {
 			t := New[entry](1024)
 			for i, k := range keys {
 				v, _ := t.Put(k)
-				v.pos = uint32(i)
+				*v = entry{pos: uint32(i), upper: uint32(k[0]), hash: uint64(i)}
 			}
 			sink += t.Len()
 		}
@@ -115,7 +115,7 @@ func BenchmarkInsert1M(b *testing.B) {
 			m := make(map[Key]entry, 1024)
 			for i, k := range keys {
 				if _, ok := m[k]; !ok {
-					m[k] = entry{pos: uint32(i)}
+					m[k] = entry{pos: uint32(i), upper: uint32(k[0]), hash: uint64(i)}
 				}
 			}
 			sink += len(m)
