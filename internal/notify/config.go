@@ -86,6 +86,8 @@ type Templates struct {
 
 // TemplateFiles are the template files of one kind of message.
 type TemplateFiles struct {
+	// Subject and Text see every string of the message with control
+	// characters and bidi overrides as visible escapes (one line each).
 	Subject string // text/template, one line
 	Text    string // text/template, the plain-text email body
 	HTML    string // html/template, the HTML email body

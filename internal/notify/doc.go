@@ -16,6 +16,8 @@
 //
 // Message content comes from embedded templates (text/template for text, Slack
 // mrkdwn and subjects; html/template for HTML), each replaceable by a file.
+// Subject and plain-text templates get a copy of the message with every string
+// escaped for display (package untrusted), so no template can forget it.
 // Every URL, password and HMAC key is a secret.Secret read from a file or the
 // environment; errors from net/http, which quote the request URL, are
 // rewritten, and every notifier scrubs the secret values it knows from its

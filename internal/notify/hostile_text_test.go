@@ -1,7 +1,10 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,7 +92,8 @@ func TestHostileSnoozeCommandQuoted(t *testing.T) {
 	}
 }
 
-// A subject is one header line: a newline in it would start a header.
+// A subject is one header line: a newline in it would start a header. A
+// value's CR/LF shows as escapes, like in the plain-text body.
 func TestHostileSubjectHeaderInjection(t *testing.T) {
 	f := sampleFailure()
 	f.Tenant = "https://acme.example\r\nBcc: mallory@evil.example\x1b"
@@ -97,7 +101,128 @@ func TestHostileSubjectHeaderInjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.ContainsAny(out.Subject, "\r\n\x1b") || !strings.Contains(out.Subject, `acme.example Bcc: mallory@evil.example\x1b`) {
+	if strings.ContainsAny(out.Subject, "\r\n\x1b") || !strings.Contains(out.Subject, `acme.example\r\nBcc: mallory@evil.example\x1b`) {
 		t.Fatalf("subject = %q", out.Subject)
+	}
+}
+
+// plainForgery is a token or owner name that, shown raw in a plain-text
+// email, forges an approval line, clears a terminal showing the mail and
+// reverses what follows it.
+const plainForgery = "ci\r\nApproved by: security-team\r\n\x1b[2J\u202egnp.exe"
+
+// plainForgeryShown is how the plain-text body must show it: one line, the
+// characters as visible escapes.
+const plainForgeryShown = `ci\r\nApproved by: security-team\r\n\x1b[2J\u202egnp.exe`
+
+// checkPlainText fails unless text (a plain-text body or subject as the
+// receiver got it) holds none of plainForgery's characters raw, shows it
+// escaped, and keeps the ordinary names in want as they are.
+func checkPlainText(t *testing.T, what, text string, want ...string) {
+	t.Helper()
+	for _, bad := range []string{"\x1b", "\u202e"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("%s holds %q raw:\n%s", what, bad, text)
+		}
+	}
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "Approved by") {
+			t.Errorf("%s has a forged line %q:\n%s", what, line, text)
+		}
+	}
+	for _, w := range append([]string{plainForgeryShown}, want...) {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, text)
+		}
+	}
+}
+
+// Token and owner names are the tenant's (an owner names their own token):
+// in the plain-text part of an email, as the SMTP server received it, a name
+// with CR/LF, ESC or U+202E stays one line with the characters shown as
+// escapes, while ordinary non-ASCII names pass unchanged. The HTML part
+// escapes by html/template, and the webhook JSON keeps the data as it is.
+func TestHostilePlainTextEmailEscapesTenantText(t *testing.T) {
+	const jose, cjk = "José Müller", "山田太郎の鍵"
+	d := sampleDigest()
+	d.Owner.Name = plainForgery
+	d.Items[0].TokenName = plainForgery
+	d.Items[0].Reason = "token " + plainForgery + " was never used"
+	d.Items[1].TokenName = cjk
+	s := sampleSummary()
+	s.Top[0].TokenName, s.Top[0].OwnerName, s.Top[0].Reason = plainForgery, plainForgery, "name "+plainForgery
+	s.Top[1].TokenName, s.Top[1].OwnerName = cjk, jose
+
+	srv := startSMTP(t, true, smtpUser, smtpPass)
+	clk := newClock()
+	n := buildEmail(t, emailReceiver(srv, t, true, smtpUser, smtpPass), clk)
+	for _, m := range []*Message{DigestMessage("owner-mail", "run-1", t0, d), SummaryMessage("owner-mail", "run-1", t0, s)} {
+		if _, err := n.Notify(context.Background(), m); err != nil {
+			t.Fatalf("%s: %v", m.Kind, err)
+		}
+	}
+	mails := srv.received()
+	if len(mails) != 2 {
+		t.Fatalf("%d mails received, want 2", len(mails))
+	}
+	digest, summary := parseMail(t, mails[0].data), parseMail(t, mails[1].data)
+	checkPlainText(t, "digest text part", digest.text, cjk, "Hello "+plainForgeryShown+",", "token "+plainForgeryShown+" was never used")
+	checkPlainText(t, "summary text part", summary.text, cjk, "owner "+jose+":", "name "+plainForgeryShown)
+	for _, pm := range []parsedMail{digest, summary} {
+		if !strings.Contains(pm.html, "Approved by: security-team") {
+			t.Errorf("html part lost the name: %s", pm.html)
+		}
+	}
+
+	// A custom template applies no function and still gets the escaped
+	// names, in the subject too.
+	dir := t.TempDir()
+	subj, text := filepath.Join(dir, "subject.tmpl"), filepath.Join(dir, "text.tmpl")
+	if err := os.WriteFile(subj, []byte("Tokens of {{.Digest.Owner.Name}}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(text, []byte("{{range .Digest.Items}}{{.TokenName}} / {{.Reason}}\n{{end}}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRenderer(RenderOptions{Clock: clk.Now, Templates: Templates{Digest: TemplateFiles{Subject: subj, Text: text}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := Build(Config{Receivers: []Receiver{emailReceiver(srv, t, true, smtpUser, smtpPass)}}, Deps{Clock: clk.Now, Renderer: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := DigestMessage("owner-mail", "run-1", t0, d)
+	if _, err := ns["owner-mail"].Notify(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if mails = srv.received(); len(mails) != 3 {
+		t.Fatalf("%d mails received, want 3", len(mails))
+	}
+	custom := parseMail(t, mails[2].data)
+	checkPlainText(t, "custom subject", custom.subject, "Tokens of "+plainForgeryShown)
+	checkPlainText(t, "custom text", custom.text, cjk+" / ")
+	out, err := r.Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The webhook's data is data: JSON carries the names as they are.
+	var hook struct {
+		Text   string `json:"text"`
+		Digest Digest `json:"digest"`
+	}
+	if err := json.Unmarshal(out.Webhook, &hook); err != nil {
+		t.Fatal(err)
+	}
+	if hook.Digest.Owner.Name != plainForgery || hook.Digest.Items[0].TokenName != plainForgery || hook.Digest.Items[1].TokenName != cjk {
+		t.Errorf("webhook data changed: owner %q, tokens %q, %q", hook.Digest.Owner.Name, hook.Digest.Items[0].TokenName, hook.Digest.Items[1].TokenName)
+	}
+	if hook.Text != out.Text {
+		t.Errorf("webhook text %q, rendered text %q", hook.Text, out.Text)
+	}
+	// The message itself (stored in the outbox) is not changed by rendering.
+	if m.Digest.Owner.Name != plainForgery {
+		t.Errorf("rendering changed the message: %q", m.Digest.Owner.Name)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"os"
+	"reflect"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -189,6 +190,80 @@ func resolve(m *Message, now time.Time) *Message {
 	return &c
 }
 
+// plainMessage returns a copy of m in which every string (token and owner
+// names, ids, reasons quoting names, error texts, ...) is
+// untrusted.Terminal's: one line, with control characters, bidi overrides
+// and the like shown as visible escapes, and ordinary text of any script
+// unchanged. A plain-text email has no syntax to escape them in, and a name
+// with CR/LF would forge lines ("Approved by: security-team") in a mail that
+// owners and the IAM team trust. The copy is escaped as a whole, not value by
+// value in the templates, so that a custom template (notify.templates) is
+// safe without calling a function, and a field added to a message later is
+// covered without anyone remembering it. Strings that need no escaping (ids,
+// policy names, outcomes) come out as they are, so templates may still
+// compare them.
+func plainMessage(m *Message) *Message {
+	return escapeStrings(reflect.ValueOf(m)).Interface().(*Message)
+}
+
+// escapeStrings deep-copies v, escaping every string it reaches through
+// pointers, interfaces, slices, arrays, maps and exported struct fields.
+// Unexported fields (a time.Time's) are copied as they are.
+func escapeStrings(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.String:
+		out := reflect.New(v.Type()).Elem()
+		out.SetString(untrusted.Terminal(v.String()))
+		return out
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Type().Elem())
+		out.Elem().Set(escapeStrings(v.Elem()))
+		return out
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := 0; i < v.Len(); i++ {
+			out.Index(i).Set(escapeStrings(v.Index(i)))
+		}
+		return out
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		return escapeStrings(v.Elem())
+	case reflect.Array:
+		out := reflect.New(v.Type()).Elem()
+		for i := 0; i < v.Len(); i++ {
+			out.Index(i).Set(escapeStrings(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(escapeStrings(it.Key()), escapeStrings(it.Value()))
+		}
+		return out
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		out.Set(v)
+		for i := 0; i < v.NumField(); i++ {
+			if out.Field(i).CanSet() {
+				out.Field(i).Set(escapeStrings(v.Field(i)))
+			}
+		}
+		return out
+	}
+	return v
+}
+
 // Render produces every channel's form of m.
 func (r *Renderer) Render(m *Message) (Rendered, error) {
 	if err := m.Validate(); err != nil {
@@ -197,9 +272,14 @@ func (r *Renderer) Render(m *Message) (Rendered, error) {
 	kt := r.kinds[m.Kind]
 	now := r.clock()
 	v := view{Message: resolve(m, now), Now: now}
+	// The subject and the plain-text body see every string of the message
+	// escaped (see plainMessage); the HTML body is escaped by html/template,
+	// the Slack text by its mrkdwn function, and the webhook carries the data
+	// as it is.
+	pv := view{Message: plainMessage(v.Message), Now: now}
 	var out Rendered
 	var b bytes.Buffer
-	if err := kt.subject.Execute(&b, v); err != nil {
+	if err := kt.subject.Execute(&b, pv); err != nil {
 		return Rendered{}, fmt.Errorf("render %s subject: %w", m.Kind, err)
 	}
 	// A subject is one line: templates may wrap, headers may not (a newline
@@ -207,7 +287,7 @@ func (r *Renderer) Render(m *Message) (Rendered, error) {
 	// the control and format characters shows as escapes.
 	out.Subject = truncate(untrusted.Terminal(strings.Join(strings.Fields(b.String()), " ")), 200)
 	b.Reset()
-	if err := kt.text.Execute(&b, v); err != nil {
+	if err := kt.text.Execute(&b, pv); err != nil {
 		return Rendered{}, fmt.Errorf("render %s text: %w", m.Kind, err)
 	}
 	out.Text = endLine(b.String())
