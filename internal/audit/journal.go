@@ -84,6 +84,7 @@ type Journal struct {
 	failed   error
 	closed   bool
 	pending  []Record
+	repairs  []Repair // what Open repaired
 }
 
 // Open opens the journal at path for appending, creating it (mode 0600) and
@@ -98,13 +99,17 @@ type Journal struct {
 //
 //   - A torn final record (an unreadable last line that begins like a record
 //     or with NUL bytes, in a file whose records before it are intact) is
-//     removed. Such a line is what a crash in the middle of Append leaves.
+//     removed, after its bytes are saved, fsynced, to a file beside the
+//     journal (see TornPath); if they cannot be saved, Open fails and the
+//     journal is left as it is. Such a line is what a crash in the middle of Append leaves.
 //     Append returns only after the line and its newline are written and
 //     fsynced, and the engine sends a request only after its intent's
 //     Append returned, so a torn intent's request was never sent: removing
 //     the line loses nothing that happened.
 //   - A last record that is complete and valid but lacks only its newline is
 //     kept, and the newline is added.
+//
+// Both repairs are reported by Repairs, for the caller to tell the operator.
 //   - A file whose first line is not a journal record is refused and never
 //     changed, so a path that names some other file is never truncated.
 //   - Any other break in the chain (a changed, missing or reordered record) is
@@ -215,12 +220,20 @@ func open(ctx context.Context, path string, osf *os.File, created bool, opts Opt
 	j.seq, j.hash, j.size, j.open, j.pending = w.seq, w.hash, w.good, w.open, pending
 	switch {
 	case w.torn != nil:
+		// Keep the removed bytes before removing them: they are evidence,
+		// and an operator or auditor may want to see what the crash (or
+		// whoever wrote there) left. No copy, no repair.
+		r, err := saveTorn(path, osf, w.good, w.torn.Line, j.clock())
+		if err != nil {
+			return nil, fmt.Errorf("audit: journal %s: the torn final record at line %d is not removed: %w", path, w.torn.Line, err)
+		}
 		if err := osf.Truncate(w.good); err != nil {
 			return nil, fmt.Errorf("audit: journal %s: remove the torn final record at line %d: %w", path, w.torn.Line, err)
 		}
 		if err := osf.Sync(); err != nil {
 			return nil, fmt.Errorf("audit: journal %s: sync after removing the torn final record: %w", path, err)
 		}
+		j.repairs = append(j.repairs, r)
 	case w.unterminated:
 		// A complete record without its newline: add the newline rather
 		// than lose the record.
@@ -230,6 +243,7 @@ func open(ctx context.Context, path string, osf *os.File, created bool, opts Opt
 		if err := osf.Sync(); err != nil {
 			return nil, fmt.Errorf("audit: journal %s: sync the last record's newline: %w", path, err)
 		}
+		j.repairs = append(j.repairs, Repair{Kind: RepairNewline, File: path, Line: w.line, Offset: j.size})
 		j.size++
 	}
 	j.f = osf
