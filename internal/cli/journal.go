@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/state"
@@ -64,7 +65,46 @@ func (g *globals) openJournal(o journalFlags, st *state.Store) (*audit.Journal, 
 	if err != nil {
 		return nil, nil, err
 	}
+	g.warnRepairs(j.Repairs())
 	return j, j.Pending(), nil
+}
+
+// warnRepairs logs each repair audit.Open made to the journal as a warning:
+// the journal is the audit evidence, so a change to it is never silent, and
+// the operator learns where the removed bytes were kept.
+func (g *globals) warnRepairs(repairs []audit.Repair) {
+	if len(repairs) == 0 {
+		return
+	}
+	log, err := g.logger()
+	if err != nil {
+		// A bad --log-level or --log-format (commands such as snooze build
+		// no logger of their own): still say it, plainly.
+		for _, r := range repairs {
+			fmt.Fprintf(g.streams.Err, "warning: %s\n", repairText(r))
+		}
+		return
+	}
+	for _, r := range repairs {
+		switch r.Kind {
+		case audit.RepairTorn:
+			log.Warn("the journal ended in a torn record (a write interrupted by a crash): removed it; its bytes are kept in the file saved_to",
+				zap.String("journal", r.File), zap.Int("line", r.Line), zap.Int64("offset", r.Offset),
+				zap.Int64("bytes", r.Removed), zap.String("saved_to", r.SavedTo))
+		default:
+			log.Warn("the journal's last record lacked its newline: added it, the record is kept",
+				zap.String("journal", r.File), zap.Int("line", r.Line), zap.Int64("offset", r.Offset))
+		}
+	}
+	_ = log.Sync()
+}
+
+// repairText says what a repair did, in one line.
+func repairText(r audit.Repair) string {
+	if r.Kind == audit.RepairTorn {
+		return fmt.Sprintf("journal %s: removed a torn final record at line %d (%d bytes from byte %d), kept in %s", r.File, r.Line, r.Removed, r.Offset, r.SavedTo)
+	}
+	return fmt.Sprintf("journal %s: added the missing newline after the last record, line %d", r.File, r.Line)
 }
 
 // byteSize is a size flag: a number of bytes with an optional KiB, MiB or

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+)
+
+// TestApplyAfterCrashTornJournalTail: a crash in the middle of an Append
+// leaves a torn final record. The next apply removes it, but not silently:
+// it logs a WARN naming the journal, the line, the bytes removed and the file
+// beside the journal that keeps them (which holds exactly those bytes), then
+// runs as usual, its records continuing the chain after the last good one.
+func TestApplyAfterCrashTornJournalTail(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatal(stderr)
+	}
+	jpath := filepath.Join(e.state, JournalFile)
+	durable, err := os.ReadFile(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(durable, []byte("\n")); n != 4 {
+		t.Fatalf("the first apply journaled %d records, want 4", n)
+	}
+	// What a crash mid-Append leaves: the start of a record, no newline.
+	last := durable[bytes.LastIndexByte(durable[:len(durable)-1], '\n')+1:]
+	torn := last[:len(last)/2]
+	if err := os.WriteFile(jpath, append(bytes.Clone(durable), torn...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	before := len(e.mutations())
+	code, _, stderr := e.run(nil, "apply", "--auto-approve")
+	if code != 0 {
+		t.Fatalf("apply after the crash: exit %d, %s", code, stderr)
+	}
+	if got := e.deletedPaths()[before:]; len(got) != 1 || !strings.HasSuffix(got[0], "/stale-2") {
+		t.Fatalf("the tenant received %v, want the DELETE of stale-2", got)
+	}
+
+	sides, _ := filepath.Glob(jpath + ".torn-*")
+	if len(sides) != 1 {
+		t.Fatalf("files keeping the torn bytes: %v, want one beside the journal", sides)
+	}
+	saved, err := os.ReadFile(sides[0])
+	if err != nil || !bytes.Equal(saved, torn) {
+		t.Fatalf("%s holds %q (%v), want exactly the removed bytes %q", sides[0], saved, err, torn)
+	}
+	var warn string
+	for l := range strings.Lines(stderr) {
+		if strings.Contains(l, "WARN") && strings.Contains(l, "torn") {
+			warn = l
+		}
+	}
+	for _, want := range []string{`"journal": "` + jpath + `"`, `"line": 5`, `"offset": ` + strconv.Itoa(len(durable)),
+		`"bytes": ` + strconv.Itoa(len(torn)), `"saved_to": "` + sides[0] + `"`} {
+		if !strings.Contains(warn, want) {
+			t.Fatalf("the WARN line %q lacks %s; stderr:\n%s", warn, want, stderr)
+		}
+	}
+
+	recs := e.journalRecords()
+	if len(recs) != 8 || recs[4].Seq != 5 || recs[4].Kind != audit.KindRunStart {
+		t.Fatalf("journal after the repair: %d records, the 5th %+v; want the second run from seq 5", len(recs), recs[min(4, len(recs)-1)])
+	}
+	if after, _ := os.ReadFile(jpath); !bytes.HasPrefix(after, durable) {
+		t.Fatal("the records before the torn one were changed")
+	}
+}
