@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -146,7 +147,7 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 	case errors.As(err, &ce):
 		msg := fmt.Sprintf("%s: BROKEN after %d good records: %v", path, sum.Records, ce)
 		if ce.Torn() {
-			msg += " (a torn final record: the trace of a write interrupted by a crash; the next apply removes it)"
+			msg += " (a torn final record: the trace of a write interrupted by a crash; the next command that writes to the journal removes it, keeping its bytes in " + path + ".torn-<unix-ms>-line<N>)"
 		}
 		return &exitError{code: 1, err: errors.New(msg)}
 	case errors.As(err, &ae):
@@ -164,6 +165,11 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 	}
 	if sum.Unterminated {
 		extra = append(extra, "the last record lacks its final newline (the next apply adds it)")
+	}
+	if kept, _ := filepath.Glob(path + ".torn-*"); len(kept) > 0 {
+		// Not part of the chain, but evidence an auditor should see: the
+		// bytes of torn records an earlier open removed.
+		extra = append(extra, fmt.Sprintf("%d torn record(s) removed after crashes, their bytes kept in %s", len(kept), strings.Join(kept, ", ")))
 	}
 	switch {
 	case anchor == nil:

@@ -76,4 +76,8 @@ func TestApplyAfterCrashTornJournalTail(t *testing.T) {
 	if after, _ := os.ReadFile(jpath); !bytes.HasPrefix(after, durable) {
 		t.Fatal("the records before the torn one were changed")
 	}
+	// audit verify still verifies, and points the auditor at the kept bytes.
+	if code, out, stderr := e.run(nil, "audit", "verify"); code != 0 || !strings.Contains(out, "OK: 8 records") || !strings.Contains(out, "kept in "+sides[0]) {
+		t.Fatalf("audit verify: exit %d, %s%s", code, out, stderr)
+	}
 }
