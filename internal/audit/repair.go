@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -51,6 +53,26 @@ func (j *Journal) Repairs() []Repair {
 // look like a segment, so segment listing and verification ignore it.
 func TornPath(path string, at time.Time, line int) string {
 	return fmt.Sprintf("%s.torn-%d-line%d", path, at.UnixMilli(), line)
+}
+
+// TornFiles lists the files beside the journal at path that keep torn
+// records' bytes (see TornPath), sorted by name. They are found by their
+// names' prefix, not by a glob pattern built from path: a directory named
+// like "pats[1]" is a pattern that does not match itself, and the files
+// would go unlisted.
+func TornFiles(path string) ([]string, error) {
+	dir, base := filepath.Split(path)
+	entries, err := os.ReadDir(cmp.Or(dir, "."))
+	if err != nil {
+		return nil, fmt.Errorf("list the files beside the journal: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), base+".torn-") {
+			out = append(out, dir+e.Name()) // as TornPath spells it
+		}
+	}
+	return out, nil
 }
 
 // saveTorn copies the bytes of f from offset good to its end into a new file

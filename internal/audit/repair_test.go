@@ -153,3 +153,21 @@ func TestOpenReportsAddedNewline(t *testing.T) {
 		t.Fatalf("a newline repair saved %v", m)
 	}
 }
+
+// TestTornFilesByNameNotPattern: TornFiles lists exactly the files TornPath
+// names beside the journal, also in a directory whose name is glob syntax,
+// and nothing else there (the journal, its segments, look-alikes).
+func TestTornFilesByNameNotPattern(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pats[1]*?")
+	must(t, os.Mkdir(dir, 0o700))
+	path := filepath.Join(dir, "journal.jsonl")
+	at := t0.Add(time.Hour)
+	want := []string{TornPath(path, at, 5), TornPath(path, at.Add(time.Second), 9)}
+	for _, f := range append([]string{path, SegmentPath(path, 1), path + ".tornado", filepath.Join(dir, "other.jsonl.torn-1-line1")}, want...) {
+		must(t, os.WriteFile(f, nil, 0o600))
+	}
+	got, err := TornFiles(path)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("TornFiles = %q, %v; want %q", got, err, want)
+	}
+}

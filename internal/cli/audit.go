@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -166,7 +165,7 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 	if sum.Unterminated {
 		extra = append(extra, "the last record lacks its final newline (the next apply adds it)")
 	}
-	if kept, _ := filepath.Glob(path + ".torn-*"); len(kept) > 0 {
+	if kept, _ := audit.TornFiles(path); len(kept) > 0 {
 		// Not part of the chain, but evidence an auditor should see: the
 		// bytes of torn records an earlier open removed.
 		extra = append(extra, fmt.Sprintf("%d torn record(s) removed after crashes, their bytes kept in %s", len(kept), strings.Join(kept, ", ")))

@@ -81,3 +81,53 @@ func TestApplyAfterCrashTornJournalTail(t *testing.T) {
 		t.Fatalf("audit verify: exit %d, %s%s", code, out, stderr)
 	}
 }
+
+// TestAuditVerifyNamesTornFilesBesideABracketedPath: the files that keep torn
+// records' bytes are found by name, not by a glob pattern built from the
+// journal's path. A state directory named like "pats[1]" (glob syntax) must
+// not hide them from the auditor: audit verify still names the file.
+func TestAuditVerifyNamesTornFilesBesideABracketedPath(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	dir := filepath.Join(e.dir, "pats[1]")
+	jpath := filepath.Join(dir, JournalFile)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve", "--journal", jpath); code != 0 {
+		t.Fatal(stderr)
+	}
+	durable, err := os.ReadFile(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := durable[bytes.LastIndexByte(durable[:len(durable)-1], '\n')+1:]
+	torn := last[:len(last)/2]
+	if err := os.WriteFile(jpath, append(bytes.Clone(durable), torn...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve", "--journal", jpath); code != 0 {
+		t.Fatalf("apply after the crash: exit %d, %s", code, stderr)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sides []string
+	for _, en := range entries {
+		if strings.HasPrefix(en.Name(), JournalFile+".torn-") {
+			sides = append(sides, filepath.Join(dir, en.Name()))
+		}
+	}
+	if len(sides) != 1 {
+		t.Fatalf("files keeping the torn bytes: %v, want one beside the journal", sides)
+	}
+	if saved, err := os.ReadFile(sides[0]); err != nil || !bytes.Equal(saved, torn) {
+		t.Fatalf("%s holds %q (%v), want %q", sides[0], saved, err, torn)
+	}
+	code, out, stderr := e.run(nil, "audit", "verify", jpath)
+	if code != 0 || !strings.Contains(out, "OK: 8 records") {
+		t.Fatalf("audit verify: exit %d, %s%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "kept in "+sides[0]) {
+		t.Fatalf("audit verify does not name %s, which keeps a torn record's bytes:\n%s", sides[0], out)
+	}
+}
