@@ -106,8 +106,10 @@ func saveTorn(path string, f *os.File, good int64, line int, now time.Time) (Rep
 		err = syncDir(filepath.Dir(side))
 	}
 	if err != nil {
-		// A partial copy is no copy: remove it, so that what is left beside
-		// the journal is only ever a complete one.
+		// A partial copy is no copy: remove it. (A crash in the middle of
+		// the copy can still leave one; the journal is not truncated until
+		// the copy is synced, so the next Open saves the bytes again under
+		// a new name.)
 		_ = os.Remove(side)
 		return Repair{}, fmt.Errorf("save its %d bytes to %s: %w", n, side, err)
 	}
