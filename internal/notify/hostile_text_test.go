@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -224,5 +225,36 @@ func TestHostilePlainTextEmailEscapesTenantText(t *testing.T) {
 	// The message itself (stored in the outbox) is not changed by rendering.
 	if m.Digest.Owner.Name != plainForgery {
 		t.Errorf("rendering changed the message: %q", m.Digest.Owner.Name)
+	}
+}
+
+// The escaping copy of a message follows pointers. A type with a pointer
+// cycle (no message type has one today, but a field added later could)
+// must give a copy with the same cycle instead of recursing until the
+// stack overflows, which kills the process (serve) rather than failing a
+// notification; a pointer reached twice is copied once.
+func TestEscapingCopyEndsOnPointerCycles(t *testing.T) {
+	type node struct {
+		Name  string
+		Next  *node
+		Alias *node
+	}
+	a := &node{Name: "a\r\nApproved by: security-team"}
+	b := &node{Name: "b\x1b[2J", Next: a}
+	a.Next, a.Alias, b.Alias = b, a, a
+
+	e := escaper{copies: map[escapedPointer]reflect.Value{}}
+	c := e.copy(reflect.ValueOf(a)).Interface().(*node)
+	if c == a || c.Next == b {
+		t.Fatal("the copy shares nodes with the original")
+	}
+	if c.Name != `a\r\nApproved by: security-team` || c.Next.Name != `b\x1b[2J` {
+		t.Fatalf("names not escaped: %q, %q", c.Name, c.Next.Name)
+	}
+	if c.Next.Next != c || c.Alias != c || c.Next.Alias != c {
+		t.Fatal("the copy does not keep the cycle and the shared pointer")
+	}
+	if a.Name != "a\r\nApproved by: security-team" {
+		t.Fatal("the original was changed")
 	}
 }

@@ -203,13 +203,27 @@ func resolve(m *Message, now time.Time) *Message {
 // policy names, outcomes) come out as they are, so templates may still
 // compare them.
 func plainMessage(m *Message) *Message {
-	return escapeStrings(reflect.ValueOf(m)).Interface().(*Message)
+	e := escaper{copies: map[escapedPointer]reflect.Value{}}
+	return e.copy(reflect.ValueOf(m)).Interface().(*Message)
 }
 
-// escapeStrings deep-copies v, escaping every string it reaches through
+// escaper deep-copies a value, escaping every string it reaches through
 // pointers, interfaces, slices, arrays, maps and exported struct fields.
 // Unexported fields (a time.Time's) are copied as they are.
-func escapeStrings(v reflect.Value) reflect.Value {
+type escaper struct {
+	// copies maps each pointer already copied to its copy, so that a value
+	// reached twice is copied once and a pointer cycle (no message type has
+	// one today) ends instead of recursing until the stack overflows, which
+	// would kill serve rather than fail a notification.
+	copies map[escapedPointer]reflect.Value
+}
+
+type escapedPointer struct {
+	t reflect.Type
+	p uintptr
+}
+
+func (e escaper) copy(v reflect.Value) reflect.Value {
 	switch v.Kind() {
 	case reflect.String:
 		out := reflect.New(v.Type()).Elem()
@@ -219,8 +233,13 @@ func escapeStrings(v reflect.Value) reflect.Value {
 		if v.IsNil() {
 			return v
 		}
+		key := escapedPointer{v.Type(), v.Pointer()}
+		if out, ok := e.copies[key]; ok {
+			return out
+		}
 		out := reflect.New(v.Type().Elem())
-		out.Elem().Set(escapeStrings(v.Elem()))
+		e.copies[key] = out
+		out.Elem().Set(e.copy(v.Elem()))
 		return out
 	case reflect.Slice:
 		if v.IsNil() {
@@ -228,18 +247,18 @@ func escapeStrings(v reflect.Value) reflect.Value {
 		}
 		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
 		for i := 0; i < v.Len(); i++ {
-			out.Index(i).Set(escapeStrings(v.Index(i)))
+			out.Index(i).Set(e.copy(v.Index(i)))
 		}
 		return out
 	case reflect.Interface:
 		if v.IsNil() {
 			return v
 		}
-		return escapeStrings(v.Elem())
+		return e.copy(v.Elem())
 	case reflect.Array:
 		out := reflect.New(v.Type()).Elem()
 		for i := 0; i < v.Len(); i++ {
-			out.Index(i).Set(escapeStrings(v.Index(i)))
+			out.Index(i).Set(e.copy(v.Index(i)))
 		}
 		return out
 	case reflect.Map:
@@ -248,7 +267,7 @@ func escapeStrings(v reflect.Value) reflect.Value {
 		}
 		out := reflect.MakeMapWithSize(v.Type(), v.Len())
 		for it := v.MapRange(); it.Next(); {
-			out.SetMapIndex(escapeStrings(it.Key()), escapeStrings(it.Value()))
+			out.SetMapIndex(e.copy(it.Key()), e.copy(it.Value()))
 		}
 		return out
 	case reflect.Struct:
@@ -256,7 +275,7 @@ func escapeStrings(v reflect.Value) reflect.Value {
 		out.Set(v)
 		for i := 0; i < v.NumField(); i++ {
 			if out.Field(i).CanSet() {
-				out.Field(i).Set(escapeStrings(v.Field(i)))
+				out.Field(i).Set(e.copy(v.Field(i)))
 			}
 		}
 		return out
