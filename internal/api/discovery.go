@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/patjanitor/patjanitor/internal/redirect"
 )
 
 // oauthInfoPath is where a tenant publishes its OAuth endpoints (the answer has
@@ -77,10 +79,8 @@ func (tc *tokenCache) discoverTokenURL(ctx context.Context) (string, error) {
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
-	hc := *c.http
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	start := time.Now()
-	resp, err := hc.Do(req)
+	resp, err := c.http.Do(req) // never follows a redirect (redirect.NoFollow)
 	if err != nil {
 		c.obs.ObserveRequest(OpOAuthInfo, 0, time.Since(start))
 		e.Err = err
@@ -91,9 +91,12 @@ func (tc *tokenCache) discoverTokenURL(ctx context.Context) (string, error) {
 	c.obs.ObserveRequest(OpOAuthInfo, resp.StatusCode, time.Since(start))
 	e.StatusCode = resp.StatusCode
 	if resp.StatusCode != http.StatusOK {
-		e.fillFromBody(body)
-		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			e.Messages = append(e.Messages, "redirects are not followed")
+		if redirect.Is(resp.StatusCode) {
+			// As for every other request: the host only, and the body,
+			// which typically repeats the whole Location, not quoted.
+			e.Location = redirect.Host(resp)
+		} else {
+			e.fillFromBody(body)
 		}
 		return "", fmt.Errorf("the token endpoint %s answered 404, and %s%s did not name another one (set tenant.tokenUrl): %w", tc.conf.TokenURL, c.base, oauthInfoPath, e)
 	}

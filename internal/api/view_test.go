@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -186,6 +187,50 @@ func TestHostileOAuthInfoRedirectNotFollowed(t *testing.T) {
 	}
 	if target.Load() != 0 {
 		t.Fatal("the redirect was followed")
+	}
+}
+
+// A redirect from /oauth/info is reported like any other: the host its
+// Location names, never its path or query (the body, which repeats the whole
+// Location, is not quoted), and nothing is sent there.
+func TestHostileOAuthInfoRedirectNamesHostOnly(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/oauth/info":
+			http.Redirect(w, r, "https://evil.example:8443/collect?client_secret=leaked", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c, err := New(Config{BaseURL: srv.URL, ClientID: testClientID, ClientSecret: secret.New(testSecret), Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListTokens(context.Background(), ListOptions{})
+	if !errors.Is(err, ErrRedirect) {
+		t.Fatalf("ListTokens: %v, want ErrRedirect", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "302 Found to host evil.example:8443 (redirects are not followed)") {
+		t.Errorf("error does not name the redirect's host: %s", msg)
+	}
+	for _, leak := range []string{"collect", "client_secret", "leaked", "without a Location"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("error contains %q: %s", leak, msg)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"POST /oauth/token", "GET /oauth/info"}; !slices.Equal(got, want) {
+		t.Errorf("server received %q, want %q", got, want)
 	}
 }
 
