@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,5 +45,24 @@ func TestHostileBulkAnswerEchoesAccessToken(t *testing.T) {
 	_, err := c.BulkUpdateTokens(t.Context(), []string{"t1"}, []pat.PatchOp{pat.SetExpiration(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))})
 	if err != nil && strings.Contains(err.Error(), "access-1") {
 		t.Errorf("the access token is in the error: %v", err)
+	}
+}
+
+// A one-object answer larger than its bound (1 MiB) is refused as too large,
+// not reported as a body that broke off ("unexpected EOF"), and not asked
+// for again.
+func TestHostileOversizeSingleAnswerSaysTooLarge(t *testing.T) {
+	var gets atomic.Int32
+	ft := newFakeTenant(t, func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		writeJSON(w, http.StatusOK, `{"id":"c1","name":"`+strings.Repeat("a", 2<<20)+`"}`)
+	})
+	c, _ := newTestClient(t, ft.srv.URL, nil)
+	_, err := c.GetOAuthClient(t.Context(), "c1")
+	if !errors.Is(err, ErrMalformedResponse) || !strings.Contains(err.Error(), "the body is larger than 1048576 bytes") {
+		t.Fatalf("GetOAuthClient: %v, want a malformed answer that says it is too large", err)
+	}
+	if n := gets.Load(); n != 1 {
+		t.Errorf("the tenant received %d GETs, want 1", n)
 	}
 }

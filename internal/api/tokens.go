@@ -466,18 +466,9 @@ func (c *Client) CreateToken(ctx context.Context, req CreateTokenRequest) (Creat
 	return out, nil
 }
 
-// decodeOne decodes a single JSON document into v and insists that nothing
-// follows it.
-func decodeOne(r io.Reader, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r, maxSingleBody))
-	if err := dec.Decode(v); err != nil {
-		return eofAsUnexpected(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("data after the JSON document")
-	}
-	return nil
-}
+// decodeOne decodes a single JSON document of at most maxSingleBody bytes
+// into v and insists that nothing follows it.
+func decodeOne(r io.Reader, v any) error { return decodeLimited(r, v, maxSingleBody) }
 
 // BulkPath is the admin bulk update of personal access tokens. It exists only
 // in v1, whatever version the client lists with.
