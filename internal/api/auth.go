@@ -107,11 +107,14 @@ func (tc *tokenCache) fetch(ctx context.Context) (string, time.Time, error) {
 		e, reason := tc.classify(err, body.err)
 		c.obs.ObserveRequest(OpOAuthToken, e.StatusCode, took)
 		if e.StatusCode == http.StatusNotFound && tc.discover {
-			tc.discover = false // once: a second 404 is an error
 			found, derr := tc.discoverTokenURL(ctx)
 			if derr != nil {
+				// Only this fetch fails: the client outlives a run (serve
+				// keeps it per config generation), so the next fetch looks
+				// again rather than meeting the same 404 until a restart.
 				return "", time.Time{}, derr
 			}
+			tc.discover = false // once found: a 404 from the found endpoint is an error
 			tc.conf.TokenURL = found
 			attempt--
 			continue

@@ -132,6 +132,35 @@ func TestTokenEndpointDiscoveredThroughOAuthInfo(t *testing.T) {
 	}
 }
 
+// A failed look-up in /oauth/info (a 503 here) fails that fetch only: the
+// next fetch looks again. The client lives as long as a serve config
+// generation, so giving up on discovery for good after one passing failure
+// left every later run with the 404 of /oauth/token, an authentication
+// failure, until a restart.
+func TestTokenEndpointDiscoveryRetriedAfterAFailedLookUp(t *testing.T) {
+	e := newSimEnv(t, idnsim.Options{RateLimit: -1, TokenPath: "/oauth2/token", AccessTokenTTL: time.Hour})
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpOAuthInfo, Status: http.StatusServiceUnavailable, Times: 1})
+	c, _ := e.client(t, nil)
+	if _, err := c.ListTokens(context.Background(), ListOptions{}); err == nil {
+		t.Fatal("ListTokens succeeded although /oauth/info failed")
+	}
+	if _, err := c.ListTokens(context.Background(), ListOptions{}); err != nil {
+		t.Fatalf("second ListTokens: %v", err)
+	}
+	var got []string
+	for _, r := range e.requests() {
+		got = append(got, r.Method+" "+r.Path+" "+http.StatusText(r.Status))
+	}
+	want := []string{
+		"POST /oauth/token Not Found", "GET /oauth/info Service Unavailable",
+		"POST /oauth/token Not Found", "GET /oauth/info OK", "POST /oauth2/token OK",
+		"GET /v3/personal-access-tokens OK",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("requests:\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
 // /oauth/info names a token endpoint on another host: the client secret is
 // never sent there; the error says to set tenant.tokenUrl.
 func TestHostileOAuthInfoNamesAnotherHost(t *testing.T) {
