@@ -381,6 +381,11 @@ func (f *markFields) read(format byte, b []byte) error {
 			return fmt.Errorf("%w: %w", errMarkRecord, protowire.ParseError(l))
 		}
 		b = b[l:]
+		if want, known := fieldType(format, n); known && typ != want {
+			// Read as the zero of its type, the field would be a wrong
+			// value, such as a warning time that was never set.
+			return fmt.Errorf("%w: field %d has wire type %d, not %d", errMarkRecord, n, typ, want)
+		}
 		var u uint64
 		var s []byte
 		switch typ {
@@ -476,6 +481,22 @@ func (f *markFields) read(format byte, b []byte) error {
 		}
 	}
 	return nil
+}
+
+// fieldType returns the wire type of field n in a record of the format, or
+// false for a number the format does not define (skipped when read).
+func fieldType(format byte, n protowire.Number) (protowire.Type, bool) {
+	last, bytesField := fNoDeadline, fReasonTimes
+	if format == markFormat3 {
+		last, bytesField = f3NoDeadline, f3Reason
+	}
+	switch {
+	case n < fTokenID || n > last:
+		return 0, false
+	case n <= fChange || n == bytesField:
+		return protowire.BytesType, true
+	}
+	return protowire.VarintType, true
 }
 
 // maxUnixMs bounds the milliseconds of a stored time, as maxUnixSec.

@@ -434,3 +434,49 @@ func FuzzMarkRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// A field stored with another wire type than its own is a malformed record,
+// not a zero: a warning time written as bytes (a disk that returned other
+// bytes, a record written by hand) read as "warned at the mark's time", and
+// a mark whose owner was never warned could fall due. shapeRef already
+// skipped a shape number of the wrong type; decode now agrees with it.
+func TestMarkFieldOfAnotherWireTypeIsMalformed(t *testing.T) {
+	tab, _ := fuzzTable(t)
+	now := newClock().Now()
+	m := Mark{TokenID: "t", OwnerID: "o", Policy: "p", Action: "delete", Reason: "r", Grace: time.Hour, MarkedAt: now}
+	k := m.Key().key()
+	enc, err := tab.encode(k, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tab.decode([]byte(k), enc); err != nil || got.WarnedAt != nil {
+		t.Fatalf("the mark as encoded: %+v, %v", got, err)
+	}
+	for _, c := range []struct {
+		name   string
+		format byte
+		n      protowire.Number
+		typ    protowire.Type
+	}{
+		{"warned ms as bytes", markFormat, fWarnedMs, protowire.BytesType},
+		{"token id as varint", markFormat, fTokenID, protowire.VarintType},
+		{"reason shape as bytes", markFormat, fReasonShape, protowire.BytesType},
+		{"reason times as varint", markFormat, fReasonTimes, protowire.VarintType},
+		{"schema 3 warned seconds as bytes", markFormat3, f3WarnedSec, protowire.BytesType},
+		{"schema 3 reason as varint", markFormat3, f3Reason, protowire.VarintType},
+	} {
+		raw := []byte{c.format}
+		if c.format == markFormat {
+			raw = append([]byte(nil), enc...)
+		}
+		raw = protowire.AppendTag(raw, c.n, c.typ)
+		if c.typ == protowire.BytesType {
+			raw = protowire.AppendBytes(raw, nil)
+		} else {
+			raw = protowire.AppendVarint(raw, 0)
+		}
+		if got, err := tab.decode([]byte(k), raw); !errors.Is(err, errMarkRecord) {
+			t.Errorf("%s: decoded as %+v, %v; want a malformed record", c.name, got, err)
+		}
+	}
+}
