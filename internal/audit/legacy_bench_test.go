@@ -28,17 +28,6 @@ func legacyVerify(r io.Reader) (Summary, error) {
 	return w.legacySummary(), nil
 }
 
-func legacyTornShape(line []byte) bool {
-	if len(line) == 0 {
-		return false
-	}
-	if line[0] == 0 {
-		return true
-	}
-	n := min(len(line), len(recordStart))
-	return string(line[:n]) == recordStart[:n]
-}
-
 // legacyWalker is the state of a verification pass.
 type legacyWalker struct {
 	line     int   // lines read
@@ -83,7 +72,7 @@ func legacyWalk(r io.Reader, fn func(Record) error) (*legacyWalker, error) {
 		w.line++
 		if !complete {
 			// A write cut short: the line never got its newline.
-			if !legacyTornShape(line) {
+			if !tornShape(line) {
 				return w, &ChainError{Line: w.line, Reason: "the last line has no newline and is not a journal record (is this a patjanitor journal?)"}
 			}
 			w.torn = &ChainError{Line: w.line, Reason: "torn final record (no newline): a write interrupted by a crash", torn: true}
@@ -95,7 +84,7 @@ func legacyWalk(r io.Reader, fn func(Record) error) (*legacyWalker, error) {
 				// Only the last line can be a crash's doing, and only if
 				// it looks like one.
 				_, perr := br.Peek(1)
-				if errors.Is(perr, io.EOF) && legacyTornShape(line) {
+				if errors.Is(perr, io.EOF) && tornShape(line) {
 					w.torn = cerr
 					return w, nil
 				}
