@@ -108,10 +108,12 @@ func (d Dir) StoreApproved(name string, planData, sigData []byte) (string, error
 
 // Settle moves an approved plan and its signature file to applied/ or
 // rejected/, with a .result file saying what happened, and removes the
-// pending copy of the same plan, which needs no more review.
+// pending copy of the same plan, which needs no more review. A plan of the
+// same name settled before (the same plan dropped in approved/ again) keeps
+// its files: this one goes to NAME-2.json, NAME-3.json, ...
 func (d Dir) Settle(planFile, to, result string) error {
 	base := filepath.Base(planFile)
-	dest := filepath.Join(d.Root, to, base)
+	dest := freeName(filepath.Join(d.Root, to), base)
 	if err := atomicfile.Write(dest+".result", []byte(resultText(result)), 0o640); err != nil {
 		return err
 	}
@@ -125,6 +127,28 @@ func (d Dir) Settle(planFile, to, result string) error {
 		return err
 	}
 	return nil
+}
+
+// freeName returns dir/base, or dir/STEM-N.EXT for the first N from 2 for
+// which none of the plan, its .sig and its .result exists: settling never
+// replaces the evidence of an earlier decision.
+func freeName(dir, base string) string {
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	name := filepath.Join(dir, base)
+	for n := 2; taken(name); n++ {
+		name = filepath.Join(dir, fmt.Sprintf("%s-%d%s", stem, n, ext))
+	}
+	return name
+}
+
+func taken(plan string) bool {
+	for _, f := range []string{plan, approval.SigFile(plan), plan + ".result"} {
+		if _, err := os.Lstat(f); !errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
 
 // resultText is what a .result file holds: reviewers read it with cat, and

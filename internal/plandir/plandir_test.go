@@ -1,6 +1,7 @@
 package plandir
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,47 @@ func TestHostilePlansDirWritableByOthers(t *testing.T) {
 		}
 		if err := d.Init(); err == nil || !strings.Contains(err.Error(), "writable by others") {
 			t.Errorf("%q mode 0777: Init = %v", sub, err)
+		}
+	}
+}
+
+// The same plan dropped in approved/ again and settled again (serve has no
+// replay check: its items are re-verified, already gone) leaves the first
+// decision's plan, signatures and result as they were; Settle renamed over
+// them.
+func TestSettleKeepsAnEarlierDecisionOfTheSameName(t *testing.T) {
+	d := Dir{Root: filepath.Join(t.TempDir(), "plans")}
+	if err := d.Init(); err != nil {
+		t.Fatal(err)
+	}
+	drop := func(content string) string {
+		f := filepath.Join(d.Root, Approved, "run1.json")
+		if err := os.WriteFile(f+".sig", []byte("sig "+content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for i, c := range []string{"first", "second", "third"} {
+		if err := d.Settle(drop(c), Applied, "applied "+c); err != nil {
+			t.Fatalf("settle %s: %v", c, err)
+		}
+		name := "run1.json"
+		if i > 0 {
+			name = fmt.Sprintf("run1-%d.json", i+1)
+		}
+		for suffix, want := range map[string]string{"": c, ".sig": "sig " + c, ".result": "applied " + c + "\n"} {
+			got, err := os.ReadFile(filepath.Join(d.Root, Applied, name+suffix))
+			if err != nil || string(got) != want {
+				t.Errorf("applied/%s%s = %q, %v; want %q", name, suffix, got, err, want)
+			}
+		}
+	}
+	for suffix, want := range map[string]string{"": "first", ".sig": "sig first", ".result": "applied first\n"} {
+		if got, _ := os.ReadFile(filepath.Join(d.Root, Applied, "run1.json"+suffix)); string(got) != want {
+			t.Errorf("the first decision's run1.json%s became %q", suffix, got)
 		}
 	}
 }
