@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/api"
-	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/daemon"
 	"github.com/patjanitor/patjanitor/internal/janitor"
@@ -212,8 +211,9 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 				r.held, r.anchorKey = held, g.journalKey(held.Path())
 			}
 			// Per config generation too: a broken allowed signers file
-			// fails the reload and the running config stays.
-			if r.approvals, err = loadApprovals(cfg); err != nil {
+			// fails the reload and the running config stays. Each run that
+			// applies approved plans reads the files again (applyApproved).
+			if _, err := loadApprovals(cfg); err != nil {
 				return nil, err
 			}
 			if inbox != nil {
@@ -312,10 +312,8 @@ type engineRunner struct {
 	// notifiers are the config's receivers (nil under --dry-run, which
 	// sends nothing).
 	notifiers map[string]notify.Notifier
-	// approvals checks signed plans (nil without an approvals section);
 	// inbox is --plans-dir (nil without it, and under --dry-run).
-	approvals *approval.Policy
-	inbox     *approvalInbox
+	inbox *approvalInbox
 }
 
 func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon.RunReport, err error) {
@@ -386,7 +384,7 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 	// the intents still open (an interrupted process's, or those a failed
 	// or panicked run of this one left): nothing is carried here from run
 	// to run.
-	if r.inbox != nil && r.journal != nil && r.approvals != nil {
+	if r.inbox != nil && r.journal != nil && cfg.Approvals != nil {
 		r.inbox.applyApproved(ctx, cfg, eng, in)
 	}
 	engineRan = true
