@@ -220,31 +220,27 @@ func writePlanRef(w io.Writer, runID string, p *audit.PlanRef) {
 	}
 	fmt.Fprintf(w, "run %s %s plan %s", runID, verb, p.PlanHash)
 	if p.File != "" {
-		fmt.Fprintf(w, ", file %s %s", escapeLine(p.File), p.FileSHA256)
+		fmt.Fprintf(w, ", file %s %s", untrusted.Terminal(p.File), p.FileSHA256)
 	}
 	fmt.Fprintln(w)
 	for _, a := range p.AcceptedGuardrails {
-		fmt.Fprintf(w, "  accepted guardrail %s (limit %g, wanted %d) by %s: %s\n", a.Name, a.Limit, a.Wanted, escapeLine(a.By), escapeLine(a.Reason))
+		fmt.Fprintf(w, "  accepted guardrail %s (limit %g, wanted %d) by %s: %s\n", a.Name, a.Limit, a.Wanted, untrusted.Terminal(a.By), untrusted.Terminal(a.Reason))
 	}
 	for _, a := range p.Approvals {
 		at := "time not stated"
 		if a.SignedAt != nil {
 			at = "signed " + a.SignedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "  approved by %s (%s), %s", escapeLine(a.Principal), a.Fingerprint, at)
+		fmt.Fprintf(w, "  approved by %s (%s), %s", untrusted.Terminal(a.Principal), a.Fingerprint, at)
 		if a.Reason != "" {
-			fmt.Fprintf(w, ": %s", escapeLine(a.Reason))
+			fmt.Fprintf(w, ": %s", untrusted.Terminal(a.Reason))
 		}
 		fmt.Fprintln(w)
 	}
 	if p.Refused != "" {
-		fmt.Fprintf(w, "  refused: %s\n", escapeLine(p.Refused))
+		fmt.Fprintf(w, "  refused: %s\n", untrusted.Terminal(p.Refused))
 	}
 }
-
-// escapeLine keeps text that others wrote (reasons, principals, file names)
-// on one line and free of terminal control sequences.
-func escapeLine(s string) string { return untrusted.Terminal(s) }
 
 func newAuditShowCmd(g *globals) *cobra.Command {
 	var journal string
@@ -277,7 +273,7 @@ func runAuditShow(g *globals, path, runID string) error {
 		at := r.Time.UTC().Format(time.RFC3339)
 		switch r.Kind {
 		case audit.KindRunStart:
-			fmt.Fprintf(w, "%s  #%d run-start  %s\n", at, r.Seq, escapeLine(r.Note))
+			fmt.Fprintf(w, "%s  #%d run-start  %s\n", at, r.Seq, untrusted.Terminal(r.Note))
 			if r.Plan != nil {
 				writePlanRef(w, r.RunID, r.Plan)
 			}
@@ -286,7 +282,7 @@ func runAuditShow(g *globals, path, runID string) error {
 			if r.Request != nil {
 				req = r.Request.Method + " " + r.Request.Path
 			}
-			fmt.Fprintf(w, "%s  #%d intent     %s  %s  policy %s\n", at, r.Seq, escapeLine(r.TokenID), escapeLine(req), escapeLine(r.Policy))
+			fmt.Fprintf(w, "%s  #%d intent     %s  %s  policy %s\n", at, r.Seq, untrusted.Terminal(r.TokenID), untrusted.Terminal(req), untrusted.Terminal(r.Policy))
 		case audit.KindOutcome:
 			status, detail := "", ""
 			if r.Outcome != nil {
@@ -295,12 +291,12 @@ func runAuditShow(g *globals, path, runID string) error {
 					detail = fmt.Sprintf(" (HTTP %d)", r.Outcome.Code)
 				}
 				if r.Outcome.Error != "" {
-					detail += ": " + escapeLine(r.Outcome.Error)
+					detail += ": " + untrusted.Terminal(r.Outcome.Error)
 				}
 			}
-			fmt.Fprintf(w, "%s  #%d outcome    %s  %s%s\n", at, r.Seq, escapeLine(r.TokenID), escapeLine(status), escapeLine(detail))
+			fmt.Fprintf(w, "%s  #%d outcome    %s  %s%s\n", at, r.Seq, untrusted.Terminal(r.TokenID), untrusted.Terminal(status), untrusted.Terminal(detail))
 		default:
-			fmt.Fprintf(w, "%s  #%d %-10s %s\n", at, r.Seq, r.Kind, escapeLine(r.Note))
+			fmt.Fprintf(w, "%s  #%d %-10s %s\n", at, r.Seq, r.Kind, untrusted.Terminal(r.Note))
 		}
 		return w.err
 	}})
