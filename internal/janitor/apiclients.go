@@ -524,33 +524,10 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 	default:
 		err = fmt.Errorf("janitor: action %q is not an API client mutation", it.Action)
 	}
-	var aerr *api.Error
-	if errors.As(err, &aerr) {
-		res.Status = aerr.StatusCode
-	}
-	out := audit.Outcome{}
-	switch {
-	case err == nil:
-		res.Outcome = OutcomeApplied
-		if res.Status == 0 {
-			res.Status = successStatus(it.Action)
-		}
-		e.clientMetrics().AddClientAction(it.Policy, it.Action, MetricApplied)
-		log.Info("applied")
-	case errors.Is(err, api.ErrNotFound):
-		res.Outcome, res.Detail = OutcomeGone, "already gone (404)"
-		out.AlreadyGone = true
-		e.clientMetrics().AddClientAction(it.Policy, it.Action, MetricSkipped)
-	default:
-		res.Outcome, res.Detail = OutcomeFailed, err.Error()
-		out.Error = err.Error()
-		e.clientMetrics().AddClientAction(it.Policy, it.Action, MetricFailed)
-		log.Warn("action failed", zap.Int("status", res.Status), zap.Error(err))
-	}
-	out.Status, out.Code = string(res.Outcome), res.Status
-	if res.Outcome == OutcomeGone {
-		out.Error = res.Detail
-	}
+	var out audit.Outcome
+	var metric string
+	res.Outcome, res.Status, res.Detail, metric, out = mutationOutcome(it.Action, err, log)
+	e.clientMetrics().AddClientAction(it.Policy, it.Action, metric)
 	// The state record follows the tenant: a disabled client is recorded
 	// (the clock of disabledFor starts), a deleted or gone one forgotten. A
 	// store that cannot be written is reported in the outcome: the delete

@@ -531,32 +531,10 @@ func (e *Engine) mutate(ctx context.Context, runID string, w work, log *zap.Logg
 	default:
 		_, err = e.tenant.PatchToken(mctx, it.TokenID, w.ops)
 	}
-	var aerr *api.Error
-	if errors.As(err, &aerr) {
-		res.Status = aerr.StatusCode
-	}
-	out := audit.Outcome{}
-	switch {
-	case err == nil:
-		res.Outcome = OutcomeApplied
-		out.Status = string(OutcomeApplied)
-		if res.Status == 0 {
-			res.Status = successStatus(it.Action)
-		}
-		e.metrics.AddAction(it.Policy, it.Action, MetricApplied)
-		log.Info("applied")
-	case errors.Is(err, api.ErrNotFound):
-		res.Outcome, res.Detail = OutcomeGone, "already gone (404)"
-		out.Status, out.Error, out.AlreadyGone = string(OutcomeGone), res.Detail, true
-		e.metrics.AddAction(it.Policy, it.Action, MetricSkipped)
-		log.Info("already gone")
-	default:
-		res.Outcome, res.Detail = OutcomeFailed, err.Error()
-		out.Status, out.Error = string(OutcomeFailed), err.Error()
-		e.metrics.AddAction(it.Policy, it.Action, MetricFailed)
-		log.Warn("action failed", zap.Int("status", res.Status), zap.Error(err))
-	}
-	out.Code = res.Status
+	var out audit.Outcome
+	var metric string
+	res.Outcome, res.Status, res.Detail, metric, out = mutationOutcome(it.Action, err, log)
+	e.metrics.AddAction(it.Policy, it.Action, metric)
 	// The outcome is written on a context of its own: a request that used up
 	// the mutation's time must still get its outcome (the timeout, as a
 	// failure), not leave an intent open and the run blaming the journal.
@@ -573,6 +551,36 @@ func (e *Engine) mutate(ctx context.Context, runID string, w work, log *zap.Logg
 
 // outcomeTimeout bounds the journal write of one outcome (an fsync).
 const outcomeTimeout = 30 * time.Second
+
+// mutationOutcome classifies the answer to one single-resource mutation
+// (a token's or an API client's): applied, already gone (404), or failed,
+// with the HTTP status, the detail, the action metric and the journal
+// outcome; it logs the result. Both paths classify alike, so a 404 means
+// the same in the journal and the metrics for either resource.
+func mutationOutcome(action string, err error, log *zap.Logger) (o Outcome, status int, detail, metric string, out audit.Outcome) {
+	var aerr *api.Error
+	if errors.As(err, &aerr) {
+		status = aerr.StatusCode
+	}
+	switch {
+	case err == nil:
+		o, metric = OutcomeApplied, MetricApplied
+		if status == 0 {
+			status = successStatus(action)
+		}
+		log.Info("applied")
+	case errors.Is(err, api.ErrNotFound):
+		o, detail, metric = OutcomeGone, "already gone (404)", MetricSkipped
+		out.Error, out.AlreadyGone = detail, true
+		log.Info("already gone")
+	default:
+		o, detail, metric = OutcomeFailed, err.Error(), MetricFailed
+		out.Error = detail
+		log.Warn("action failed", zap.Int("status", status), zap.Error(err))
+	}
+	out.Status, out.Code = string(o), status
+	return o, status, detail, metric, out
+}
 
 func successStatus(action string) int {
 	if policy.Action(action) == policy.ActionDelete {
