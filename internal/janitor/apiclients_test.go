@@ -662,3 +662,37 @@ func TestHostileAPIClientDisableAnswerNotApplied(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileAPIClientDeleteAnswers404 covers the client delete that finds
+// the client already gone (deleted by someone else between the listing and
+// the DELETE, or a proxy that says so): one DELETE, the item is gone rather
+// than failed, the journal's outcome says already gone with the 404, and the
+// disabled record is forgotten, as for a token.
+func TestHostileAPIClientDeleteAnswers404(t *testing.T) {
+	c := newClientEnv(t, "enforce")
+	c.run() // disables cTarget, starting disabledFor
+	c.clock.Set(t0.Add(14 * day))
+	c.sim.ResetRequests()
+	c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteOAuthClient, Status: 404, Times: 1})
+	res := c.run()
+	muts := clientMutations(c.sim.Requests())
+	if len(muts) != 1 || muts[0].Method != "DELETE" || !strings.HasSuffix(muts[0].Path, "/"+cTarget) {
+		t.Fatalf("mutations = %+v, want one DELETE of %s", muts, cTarget)
+	}
+	if len(res.Clients) != 1 || res.Clients[0].Outcome != janitor.OutcomeGone || res.Clients[0].Status != 404 || res.Clients[0].Detail != "already gone (404)" {
+		t.Fatalf("client results = %+v, want one gone with 404", res.Clients)
+	}
+	var out *audit.Record
+	for _, r := range c.journalRecords() {
+		if r.Kind == audit.KindOutcome && r.Resource == apiclient.Resource && r.TokenID == cTarget {
+			r := r
+			out = &r
+		}
+	}
+	if out == nil || out.Outcome.Status != "gone" || !out.Outcome.AlreadyGone || out.Outcome.Code != 404 || out.Outcome.Error != "already gone (404)" {
+		t.Fatalf("journal outcome = %+v", out)
+	}
+	if _, ok, _ := c.store.DisabledClient(context.Background(), cTarget); ok {
+		t.Fatal("the disabled record of a client found gone survived")
+	}
+}
