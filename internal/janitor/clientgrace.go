@@ -104,23 +104,13 @@ func (e *Engine) clientGraceItem(it *plan.ClientItem, cr *clientRun, grace time.
 	}
 	marked := m.MarkedAt
 	it.Marked = &marked
-	g := policy.FormatDuration(grace)
-	if m.Due(now) {
-		d := *m.Deadline
-		it.Deadline = &d
-		it.Reason += fmt.Sprintf("; grace %s: notify.apiClients warned %s, deadline %s passed", g, pat.FormatTime(*m.WarnedAt), pat.FormatTime(d))
-		return m
+	v := graceVerdict(clientWarned, grace, m.MarkedAt, m.WarnedAt, m.Deadline, found, now)
+	if v.deadline != nil {
+		it.Deadline = v.deadline
 	}
-	it.Mode = plan.ModeGrace
-	switch {
-	case m.Deadline != nil:
-		d := *m.Deadline
-		it.Deadline = &d
-		it.Reason += fmt.Sprintf("; grace %s: notify.apiClients warned %s, nothing is done before %s", g, pat.FormatTime(*m.WarnedAt), pat.FormatTime(d))
-	case found:
-		it.Reason += fmt.Sprintf("; grace %s: marked %s, the warning to notify.apiClients is not delivered yet (the clock starts on delivery)", g, pat.FormatTime(m.MarkedAt))
-	default:
-		it.Reason += fmt.Sprintf("; grace %s: marked by this run, the clock starts when the warning to notify.apiClients is delivered", g)
+	it.Reason += v.reason
+	if !v.due {
+		it.Mode = plan.ModeGrace
 	}
 	return m
 }

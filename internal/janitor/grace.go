@@ -113,25 +113,58 @@ func graceItem(it *plan.Item, marks map[state.MarkKey]state.Mark, grace time.Dur
 	}
 	marked := m.MarkedAt
 	it.Marked = &marked
-	g := policy.FormatDuration(grace)
-	if m.Due(now) {
-		d := *m.Deadline
-		it.Deadline = &d
-		it.Reason += fmt.Sprintf("; grace %s: owner warned %s, deadline %s passed", g, pat.FormatTime(*m.WarnedAt), pat.FormatTime(d))
-		return m, restart
+	v := graceVerdict(ownerWarned, grace, m.MarkedAt, m.WarnedAt, m.Deadline, found, now)
+	if v.deadline != nil {
+		it.Deadline = v.deadline
 	}
-	it.Mode = plan.ModeGrace
-	switch {
-	case m.Deadline != nil:
-		d := *m.Deadline
-		it.Deadline = &d
-		it.Reason += fmt.Sprintf("; grace %s: owner warned %s, nothing is done before %s", g, pat.FormatTime(*m.WarnedAt), pat.FormatTime(d))
-	case found:
-		it.Reason += fmt.Sprintf("; grace %s: marked %s, the owner's warning is not delivered yet (the clock starts on delivery)", g, pat.FormatTime(m.MarkedAt))
-	default:
-		it.Reason += fmt.Sprintf("; grace %s: marked by this run, the clock starts when the owner's warning is delivered", g)
+	it.Reason += v.reason
+	if !v.due {
+		it.Mode = plan.ModeGrace
 	}
 	return m, restart
+}
+
+// warnedWho names who a grace warning goes to, in an item's reason.
+type warnedWho struct {
+	who     string // "owner warned <time>"
+	warning string // "<the owner's warning> is not delivered yet"
+}
+
+var (
+	ownerWarned  = warnedWho{who: "owner", warning: "the owner's warning"}
+	clientWarned = warnedWho{who: "notify.apiClients", warning: "the warning to notify.apiClients"}
+)
+
+// verdict is what a grace mark's clock says of its item.
+type verdict struct {
+	due      bool       // the deadline passed: the item is acted on
+	deadline *time.Time // the item's Deadline (a copy), nil before the warning
+	reason   string     // appended to the item's reason
+}
+
+// graceVerdict reads the clock of a mark (a token's or an API client's):
+// due once its deadline has passed, else held, with the reason saying which
+// step of the workflow the item waits for. found says whether the store
+// already held the mark (for the same change).
+func graceVerdict(w warnedWho, grace time.Duration, markedAt time.Time, warnedAt, deadline *time.Time, found bool, now time.Time) verdict {
+	g := policy.FormatDuration(grace)
+	var v verdict
+	if deadline != nil {
+		d := *deadline
+		v.deadline = &d
+	}
+	switch {
+	case warnedAt != nil && deadline != nil && !now.Before(*deadline):
+		v.due = true
+		v.reason = fmt.Sprintf("; grace %s: %s warned %s, deadline %s passed", g, w.who, pat.FormatTime(*warnedAt), pat.FormatTime(*deadline))
+	case deadline != nil:
+		v.reason = fmt.Sprintf("; grace %s: %s warned %s, nothing is done before %s", g, w.who, pat.FormatTime(*warnedAt), pat.FormatTime(*deadline))
+	case found:
+		v.reason = fmt.Sprintf("; grace %s: marked %s, %s is not delivered yet (the clock starts on delivery)", g, pat.FormatTime(markedAt), w.warning)
+	default:
+		v.reason = fmt.Sprintf("; grace %s: marked by this run, the clock starts when %s is delivered", g, w.warning)
+	}
+	return v
 }
 
 // changeOf describes what an item's action changes beyond its name, as its
