@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // RenderTerminal is RenderOptions for a terminal. The human formats escape
@@ -52,14 +52,14 @@ func RenderTerminal(w io.Writer, p *plan.Plan, format string, o Options) error {
 // escapes, surrogate pairs above U+FFFF. The result decodes to the same
 // value.
 func EscapeJSONForTerminal(doc []byte) []byte {
-	i := bytes.IndexFunc(doc, func(r rune) bool { return r >= utf8.RuneSelf && jsonHidden(r) })
+	i := bytes.IndexFunc(doc, func(r rune) bool { return r >= utf8.RuneSelf && untrusted.Hidden(r) })
 	if i < 0 {
 		return doc
 	}
 	out := make([]byte, 0, len(doc)+16)
 	out = append(out, doc[:i]...)
 	for _, r := range string(doc[i:]) {
-		if r < utf8.RuneSelf || !jsonHidden(r) {
+		if r < utf8.RuneSelf || !untrusted.Hidden(r) {
 			out = utf8.AppendRune(out, r)
 			continue
 		}
@@ -71,8 +71,4 @@ func EscapeJSONForTerminal(doc []byte) []byte {
 		out = fmt.Appendf(out, `\u%04x`, r)
 	}
 	return out
-}
-
-func jsonHidden(r rune) bool {
-	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
 }

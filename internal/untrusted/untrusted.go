@@ -27,7 +27,7 @@ import (
 func Terminal(s string) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || hidden(r) {
+		if r == utf8.RuneError || Hidden(r) {
 			clean = false
 			break
 		}
@@ -48,9 +48,9 @@ func Terminal(s string) string {
 			b.WriteString(`\r`)
 		case r == '\t':
 			b.WriteString(`\t`)
-		case hidden(r) && r < 0x80:
+		case Hidden(r) && r < 0x80:
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case hidden(r):
+		case Hidden(r):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteRune(r)
@@ -60,10 +60,12 @@ func Terminal(s string) string {
 	return b.String()
 }
 
-// hidden reports whether r is a control or format character (Cc, Cf: this
+// Hidden reports whether r is a control or format character (Cc, Cf: this
 // includes the bidirectional controls and zero-width characters) or a line or
-// paragraph separator.
-func hidden(r rune) bool {
+// paragraph separator: the characters Terminal escapes, and the ones a
+// format with escapes of its own (JSON's \u) must write escaped on a
+// terminal.
+func Hidden(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
 }
 

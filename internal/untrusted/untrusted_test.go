@@ -55,7 +55,7 @@ func FuzzTerminal(f *testing.F) {
 			t.Fatalf("Terminal(%q) = %q: invalid UTF-8", s, out)
 		}
 		for _, r := range out {
-			if hidden(r) {
+			if Hidden(r) {
 				t.Fatalf("Terminal(%q) = %q keeps %U", s, out, r)
 			}
 		}
