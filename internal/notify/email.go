@@ -48,7 +48,7 @@ var _ Notifier = (*Email)(nil)
 
 // Notify implements Notifier.
 func (e *Email) Notify(ctx context.Context, m *Message) (bool, error) {
-	out, err := e.renderer.Render(m)
+	out, err := e.renderer.Render(e.redact.message(m))
 	if err != nil {
 		return false, e.redact.newError(e.name, ReasonTemplate, false, 0, err, "render")
 	}

@@ -126,6 +126,19 @@ func (r *redactor) scrub(s string) string {
 	return r.r.Redact(s)
 }
 
+// message returns m, or a copy of it with every string scrubbed when one
+// holds a secret. It is for rendering: the channels escape what they show
+// (html/template writes + as &#43;, Slack's mrkdwn swaps _ and * for
+// look-alikes), and a secret escaped is a form the scrub of the rendered
+// text no longer finds, while a reader still sees it. The message itself
+// (the outbox's data, its ids) is left alone.
+func (r *redactor) message(m *Message) *Message {
+	if r == nil {
+		return m
+	}
+	return mapStrings(m, r.scrub)
+}
+
 func (r *redactor) scrubBytes(b []byte) []byte {
 	if r == nil {
 		return b

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // Token names, ids, owner names, reasons and error texts are others' text;
@@ -243,7 +245,7 @@ func TestEscapingCopyEndsOnPointerCycles(t *testing.T) {
 	b := &node{Name: "b\x1b[2J", Next: a}
 	a.Next, a.Alias, b.Alias = b, a, a
 
-	e := escaper{copies: map[escapedPointer]reflect.Value{}}
+	e := escaper{str: untrusted.Terminal, copies: map[escapedPointer]reflect.Value{}}
 	c := e.copy(reflect.ValueOf(a)).Interface().(*node)
 	if c == a || c.Next == b {
 		t.Fatal("the copy shares nodes with the original")

@@ -202,15 +202,19 @@ func resolve(m *Message, now time.Time) *Message {
 // covered without anyone remembering it. Strings that need no escaping (ids,
 // policy names, outcomes) come out as they are, so templates may still
 // compare them.
-func plainMessage(m *Message) *Message {
-	e := escaper{copies: map[escapedPointer]reflect.Value{}}
+func plainMessage(m *Message) *Message { return mapStrings(m, untrusted.Terminal) }
+
+// mapStrings returns a copy of m in which every string is f's.
+func mapStrings(m *Message, f func(string) string) *Message {
+	e := escaper{str: f, copies: map[escapedPointer]reflect.Value{}}
 	return e.copy(reflect.ValueOf(m)).Interface().(*Message)
 }
 
-// escaper deep-copies a value, escaping every string it reaches through
-// pointers, interfaces, slices, arrays, maps and exported struct fields.
-// Unexported fields (a time.Time's) are copied as they are.
+// escaper deep-copies a value, passing every string it reaches through
+// pointers, interfaces, slices, arrays, maps and exported struct fields
+// through str. Unexported fields (a time.Time's) are copied as they are.
 type escaper struct {
+	str func(string) string
 	// copies maps each pointer already copied to its copy, so that a value
 	// reached twice is copied once and a pointer cycle (no message type has
 	// one today) ends instead of recursing until the stack overflows, which
@@ -227,7 +231,7 @@ func (e escaper) copy(v reflect.Value) reflect.Value {
 	switch v.Kind() {
 	case reflect.String:
 		out := reflect.New(v.Type()).Elem()
-		out.SetString(untrusted.Terminal(v.String()))
+		out.SetString(e.str(v.String()))
 		return out
 	case reflect.Pointer:
 		if v.IsNil() {

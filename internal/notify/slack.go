@@ -27,7 +27,7 @@ var _ Notifier = (*Slack)(nil)
 
 // Notify implements Notifier.
 func (s *Slack) Notify(ctx context.Context, m *Message) (bool, error) {
-	out, err := s.renderer.Render(m)
+	out, err := s.renderer.Render(s.redact.message(m))
 	if err != nil {
 		return false, s.redact.newError(s.name, ReasonTemplate, false, 0, err, "render")
 	}

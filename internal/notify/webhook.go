@@ -45,7 +45,7 @@ var _ Notifier = (*Webhook)(nil)
 
 // Notify implements Notifier.
 func (w *Webhook) Notify(ctx context.Context, m *Message) (bool, error) {
-	out, err := w.renderer.Render(m)
+	out, err := w.renderer.Render(w.redact.message(m))
 	if err != nil {
 		return false, w.redact.newError(w.name, ReasonTemplate, false, 0, err, "render")
 	}
