@@ -21,7 +21,8 @@
 // Every URL, password and HMAC key is a secret.Secret read from a file or the
 // environment; errors from net/http, which quote the request URL, are
 // rewritten, and every notifier scrubs the secret values it knows from its
-// errors and payloads.
+// errors and payloads, and from the message's strings before the templates
+// escape them.
 //
 // This package knows nothing of SailPoint: the engine maps its plan into the
 // plain data types here (Summary, Digest, Notice, Failure).
