@@ -40,18 +40,18 @@ func RenderTerminal(w io.Writer, p *plan.Plan, format string, o Options) error {
 		if err := plan.Write(&b, p); err != nil {
 			return fmt.Errorf("report: %s: %w", format, err)
 		}
-		_, err := w.Write(EscapeJSONForTerminal(b.Bytes()))
+		_, err := w.Write(escapeJSONForTerminal(b.Bytes()))
 		return err
 	}
 	o.terminal = true
 	return RenderOptions(w, p, format, o)
 }
 
-// EscapeJSONForTerminal rewrites the non-ASCII format and separator
+// escapeJSONForTerminal rewrites the non-ASCII format and separator
 // characters of a JSON document (they can only occur inside strings) as \u
 // escapes, surrogate pairs above U+FFFF. The result decodes to the same
 // value.
-func EscapeJSONForTerminal(doc []byte) []byte {
+func escapeJSONForTerminal(doc []byte) []byte {
 	i := bytes.IndexFunc(doc, func(r rune) bool { return r >= utf8.RuneSelf && untrusted.Hidden(r) })
 	if i < 0 {
 		return doc
