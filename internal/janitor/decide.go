@@ -572,11 +572,15 @@ func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int, it
 }
 
 // ownerLabel names an owner for a reviewer: "Ann Example (2c91…)", the id
-// alone when no item gives a name. The id stays: names are not unique.
+// alone when no item gives a name. The id stays: names are not unique. id
+// is the owner's key (pat.IDKey); the label spells it as the tenant did.
 func ownerLabel(id string, items []plan.Item) string {
 	for i := range items {
-		if items[i].OwnerID == id && items[i].OwnerName != "" {
-			return items[i].OwnerName + " (" + id + ")"
+		if it := &items[i]; pat.SameID(it.OwnerID, id) {
+			if it.OwnerName != "" {
+				return it.OwnerName + " (" + it.OwnerID + ")"
+			}
+			id = it.OwnerID
 		}
 	}
 	return id

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -351,6 +352,34 @@ policies:
 		}
 		if got := len(deletedIDs(e.sim.Requests())); got != 6 {
 			t.Fatalf("deleted %d, want 6", got)
+		}
+	})
+
+	// The tokens of one owner count together however the tenant spells the
+	// owner's id, and the reviewer is shown the owner by name and by the id
+	// as the tenant spells it (not its lower-case key, which the tenant
+	// never sent, and without the name).
+	t.Run("an owner id in upper case is named", func(t *testing.T) {
+		e := newEnv(t, `limits: {maxActionsPerRun: 0, maxActionsPercent: 0, maxActionsPerOwner: 2}
+policies:
+  - name: unused-90d
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+`, envOpts{})
+		for i := range 3 {
+			id := fmt.Sprintf("u-%03d", i)
+			e.add(id, "OWNER-A", "tok-"+id, 400*day, 200*day)
+		}
+		res, err := e.engine().Run(context.Background(), janitor.RunInput{})
+		var gerr *janitor.GuardrailError
+		if !errors.As(err, &gerr) {
+			t.Fatalf("err = %v, want *GuardrailError", err)
+		}
+		e.requireNoMutations()
+		g := res.Plan.Guardrails[0]
+		if want := "3 actions wanted on the tokens of owner Owner OWNER-A (OWNER-A), at most 2 per owner"; g.Detail != want {
+			t.Errorf("detail %q, want %q", g.Detail, want)
 		}
 	})
 }
