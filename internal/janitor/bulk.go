@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -114,7 +113,7 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 	if err == nil {
 		status = http.StatusOK
 		for j := range answered {
-			k := strings.ToLower(answered[j].ID)
+			k := pat.IDKey(answered[j].ID)
 			if _, dup := byID[k]; !dup {
 				byID[k] = &answered[j]
 			}
@@ -130,7 +129,7 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 		case err != nil:
 			res.Outcome, res.Detail = OutcomeFailed, "bulk update of "+fmt.Sprint(len(ids))+" tokens failed: "+err.Error()
 		default:
-			tok, ok := byID[strings.ToLower(it.TokenID)]
+			tok, ok := byID[pat.IDKey(it.TokenID)]
 			switch {
 			case !ok:
 				res.Outcome, res.Detail = OutcomeFailed, fmt.Sprintf("the tenant answered 200 to the bulk update of %d tokens but its answer does not include this token (%d tokens answered): not counted as applied", len(ids), len(answered))

@@ -2,9 +2,9 @@ package janitor
 
 import (
 	"cmp"
-	"strings"
 
 	"github.com/patjanitor/patjanitor/internal/idtable"
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // idSet is a set of ids compared without regard to case (pat.IDKey) that
@@ -50,7 +50,7 @@ func (s *idSet) add(id string, en idEntry) (dup bool) {
 		}
 		return found
 	}
-	key := strings.ToLower(id)
+	key := pat.IDKey(id)
 	if _, found := s.str[key]; found {
 		return true
 	}
@@ -70,7 +70,7 @@ func (s *idSet) spelling(id string) string {
 		}
 		return ""
 	}
-	key := strings.ToLower(id)
+	key := pat.IDKey(id)
 	if e, found := s.str[key]; found {
 		return cmp.Or(e.spelt, key)
 	}
@@ -83,7 +83,7 @@ func (s *idSet) has(id string) bool {
 		_, found := s.hex.Get(k)
 		return found
 	}
-	_, found := s.str[strings.ToLower(id)]
+	_, found := s.str[pat.IDKey(id)]
 	return found
 }
 

@@ -542,7 +542,7 @@ func (s *listingSink) Token(t *pat.Token) error {
 	if o := t.Owner.ID; o != "" {
 		s.owners.add(o, idEntry{})
 	}
-	if owner := strings.ToLower(t.Owner.ID); s.ids.len() == 1 {
+	if owner := pat.IDKey(t.Owner.ID); s.ids.len() == 1 {
 		s.soleOwner = owner
 	} else if owner != s.soleOwner {
 		s.manyOwners = true
@@ -716,10 +716,10 @@ func sameIDs(a []string, b []pat.Token) bool {
 	}
 	ids := make(map[string]bool, len(a))
 	for _, id := range a {
-		ids[strings.ToLower(id)] = true
+		ids[pat.IDKey(id)] = true
 	}
 	for i := range b {
-		if !ids[strings.ToLower(b[i].ID)] {
+		if !ids[pat.IDKey(b[i].ID)] {
 			return false
 		}
 	}

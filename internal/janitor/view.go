@@ -155,7 +155,7 @@ func (e *Engine) judgeView(ctx context.Context, inv *Inventory, c *api.Caller) (
 	if !inv.Unfiltered || inv.Err != nil || c.IdentityID == "" {
 		return "", nil
 	}
-	if inv.manyOwners || (inv.Listed > 0 && !strings.EqualFold(inv.soleOwner, c.IdentityID)) {
+	if inv.manyOwners || (inv.Listed > 0 && !pat.SameID(inv.soleOwner, c.IdentityID)) {
 		return "", nil
 	}
 	probe, ok := e.tenant.(IdentityProbe)
@@ -222,7 +222,7 @@ func daysText(d time.Duration) string {
 
 func findToken(ts []pat.Token, id string) (pat.Token, bool) {
 	for i := range ts {
-		if strings.EqualFold(ts[i].ID, id) {
+		if pat.SameID(ts[i].ID, id) {
 			return ts[i], true
 		}
 	}
