@@ -8,9 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 const ownerPolicies = noLimits + `owners: {lookup: true}
@@ -92,6 +94,39 @@ patjanitor_owner_lookups_total{outcome="missing"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantMetrics), "patjanitor_owner_lookups_total"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Invariant 5 on the path that decides after the owner lookup (the tokens
+// are held until every owner is known, and the candidates' tokens are kept
+// by a sink of their own): each delete's intent holds the token as listed,
+// not an empty prior state.
+func TestOwnerConditionIntentsHoldTheListedToken(t *testing.T) {
+	e, m, _ := ownerEnv(t, ownerPolicies)
+	listed := map[string]pat.Token{}
+	for _, tk := range e.sim.Tokens() {
+		listed[tk.ID] = tk
+	}
+	eng := e.engine(func(o *janitor.Options) { o.Metrics = m })
+	if _, err := eng.Run(context.Background(), janitor.RunInput{}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if del := deletedIDs(e.mutations()); len(del) != 2 || del["tok-bob"] != 1 || del["tok-carol"] != 1 {
+		t.Fatalf("the tenant received deletes of %v, want tok-bob and tok-carol once each", del)
+	}
+	intents := 0
+	for _, r := range e.journalRecords() {
+		if r.Kind != audit.KindIntent {
+			continue
+		}
+		intents++
+		tk := listed[r.TokenID]
+		if r.Before == nil || r.Before.ID != tk.ID || r.Before.Owner.ID != tk.Owner.ID || !r.Before.Created.Equal(tk.Created) {
+			t.Fatalf("intent %s: before %+v, want the token as listed %+v", r.TokenID, r.Before, tk)
+		}
+	}
+	if intents != 2 {
+		t.Fatalf("%d intents, want 2", intents)
 	}
 }
 
