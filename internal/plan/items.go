@@ -1,0 +1,63 @@
+package plan
+
+import (
+	"iter"
+	"slices"
+)
+
+// Items are a plan's items, in Sort order once the plan is built. They are
+// reached through methods, not as a slice, so that the plan is free to hold
+// them in whatever form costs the least memory: a large tenant's plan has
+// hundreds of thousands of them. An Item read from Items is a copy; changing
+// it changes nothing until it is stored back with Set.
+//
+// The zero value is empty and ready to use. Items must not be copied after
+// first use (copies would share storage).
+type Items struct {
+	s []Item
+}
+
+// NewItems returns Items holding a copy of items, in the order given.
+func NewItems(items ...Item) Items {
+	var s Items
+	s.Append(items...)
+	return s
+}
+
+// Len returns the number of items.
+func (s *Items) Len() int { return len(s.s) }
+
+// At returns item i (0 <= i < Len()).
+func (s *Items) At(i int) Item { return s.s[i] }
+
+// All yields every item with its index, in order.
+func (s *Items) All() iter.Seq2[int, Item] {
+	return func(yield func(int, Item) bool) {
+		for i := range s.s {
+			if !yield(i, s.s[i]) {
+				return
+			}
+		}
+	}
+}
+
+// Append adds items at the end.
+func (s *Items) Append(items ...Item) { s.s = append(s.s, items...) }
+
+// Set replaces item i.
+func (s *Items) Set(i int, it Item) { s.s[i] = it }
+
+// Slice returns a copy of every item, for callers that hold few of them
+// (tests, small plans); a large plan's items are better read with At or
+// All.
+func (s *Items) Slice() []Item { return slices.Clone(s.s) }
+
+// Sort puts the items in plan order (see Sort).
+func (s *Items) Sort() {
+	if !IsSorted(s.s) {
+		Sort(s.s)
+	}
+}
+
+// IsSorted reports whether the items are in plan order.
+func (s *Items) IsSorted() bool { return IsSorted(s.s) }
