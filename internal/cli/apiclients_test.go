@@ -13,6 +13,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -140,7 +141,7 @@ policies:
 	}
 	// The plan holds API client actions only: the client run-start names the
 	// approved plan (before, no run-start recorded its planHash).
-	_, saved, err := readPlanFile(planPath)
+	_, saved, err := plan.ReadFile(planPath)
 	if err != nil {
 		t.Fatal(err)
 	}

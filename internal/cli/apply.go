@@ -121,7 +121,7 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	var saved *plan.Plan
 	var savedBytes []byte
 	if planFile != "" {
-		if savedBytes, saved, err = readPlanFile(planFile); err != nil {
+		if savedBytes, saved, err = plan.ReadFile(planFile); err != nil {
 			return err
 		}
 	}
@@ -182,22 +182,13 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	var res *janitor.Result
 	var runErr error
 	if saved != nil {
-		ref, aerr := planRef(approvals, planFile, savedBytes, saved, time.Now())
-		if action := needsApproval(cfg, saved); action != "" && aerr != nil {
-			// A refused approval is journaled: an auditor sees the attempt,
-			// the plan it named and why it was refused.
-			runID, jerr := eng.JournalRefusal(ctx, janitor.RunInput{}, ref, aerr)
-			return &exitError{code: 1, err: errors.Join(fmt.Errorf("the plan holds %s actions and approvals are required for them (approvals.for); refused, nothing was changed (run %s): %w", action, runID, aerr), jerr)}
+		ref, aerr := approvals.PlanRef(planFile, savedBytes, saved.PlanHash, time.Now())
+		if refusal, jerr := eng.RefuseUnapproved(ctx, janitor.RunInput{}, saved, ref, aerr); refusal != nil {
+			return &exitError{code: 1, err: errors.Join(refusal, jerr)}
 		}
 		res, runErr = applySaved(ctx, g, o, eng, saved, planFile, &ref)
-		if cfg.Approvals != nil && refusedPlan(runErr) && (res == nil || nothingSent(res)) {
-			// Under approvals every refused apply of a saved plan is
-			// journaled (as serve does), not only a refusal of its
-			// signatures: the auditor sees who approved what and why it
-			// was not carried out.
-			if _, jerr := eng.JournalRefusal(ctx, janitor.RunInput{}, ref, runErr); jerr != nil {
-				runErr = errors.Join(runErr, jerr)
-			}
+		if _, jerr := eng.JournalRefused(ctx, janitor.RunInput{}, ref, res, runErr); jerr != nil {
+			runErr = errors.Join(runErr, jerr)
 		}
 	} else {
 		res, runErr = applyNow(ctx, g, o, eng, cfg)
@@ -284,7 +275,7 @@ func applyNow(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engine
 	if pl == nil {
 		return nil, err
 	}
-	if action := needsApproval(cfg, pl.Plan); action != "" {
+	if action := eng.NeedsApproval(pl.Plan); action != "" {
 		return nil, fmt.Errorf("approvals are required for %s (approvals.for): nothing was changed; save the plan (patjanitor plan --out plan.json), have %d reviewers sign it (patjanitor approve plan.json --key KEY) and apply it (patjanitor apply plan.json)",
 			action, cfg.Approvals.Required)
 	}

@@ -1,12 +1,7 @@
 package cli
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -15,7 +10,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/patjanitor/patjanitor/internal/approval"
-	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
@@ -56,7 +50,7 @@ no config and no network.`,
 }
 
 func runApprove(g *globals, o approveFlags, planFile string) error {
-	data, p, err := readPlanFile(planFile)
+	data, p, err := plan.ReadFile(planFile)
 	if err != nil {
 		return err
 	}
@@ -96,73 +90,8 @@ func runApprove(g *globals, o approveFlags, planFile string) error {
 		}
 	}
 	_, err = fmt.Fprintf(g.streams.Out, "Signed %s (%s, %d enforce-mode actions, planHash %s)\nwith %s; %s now holds %d signatures.\n",
-		planFile, fileDigest(data), mutating, p.PlanHash, ssh.FingerprintSHA256(signer.PublicKey()), sigFile, len(entries))
+		planFile, approval.FileDigest(data), mutating, p.PlanHash, ssh.FingerprintSHA256(signer.PublicKey()), sigFile, len(entries))
 	return err
-}
-
-// readPlanFile reads a saved plan once: the bytes that were signed and the
-// plan parsed from those same bytes, so what is verified is what is applied.
-//
-// Only a regular file of at most maxPlanBytes is read: a FIFO would block
-// the command (or serve's run) forever and /dev/zero would fill the memory,
-// and serve reads files that whoever may write to approved/ put there.
-func readPlanFile(path string) ([]byte, *plan.Plan, error) {
-	data, err := readRegular(path, maxPlanBytes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read plan: %w", err)
-	}
-	p, err := plan.Read(bytes.NewReader(data))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read plan %s: %w", path, err)
-	}
-	return data, p, nil
-}
-
-// maxPlanBytes bounds a saved plan file, like POST /approve bounds a
-// submitted one: a plan of a very large tenant, and no more.
-const maxPlanBytes = 256 << 20
-
-// readRegular reads a regular file of at most limit bytes. The file is
-// checked before it is opened (opening a FIFO without a writer blocks) and
-// again once open (the path may have been swapped in between).
-func readRegular(path string, limit int64) ([]byte, error) {
-	notRegular := func(fi os.FileInfo) error {
-		if fi.Mode().IsRegular() {
-			return nil
-		}
-		return fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := notRegular(fi); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	if fi, err = f.Stat(); err != nil {
-		return nil, err
-	}
-	if err := notRegular(fi); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d MiB, the most a plan may be", path, limit>>20)
-	}
-	return data, nil
-}
-
-func fileDigest(data []byte) string {
-	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // loadApprovals reads the approvals section's files, as every command that
@@ -173,61 +102,5 @@ func loadApprovals(cfg *policy.Config) (*approval.Policy, error) {
 	if a == nil {
 		return nil, nil
 	}
-	signers, err := approval.LoadAllowedSigners(a.AllowedSignersFile)
-	if err != nil {
-		return nil, fmt.Errorf("approvals.allowedSignersFile: %w", err)
-	}
-	pol := &approval.Policy{Signers: signers, Required: a.Required}
-	if a.RevokedKeysFile != "" {
-		if pol.Revoked, err = approval.LoadRevokedKeys(a.RevokedKeysFile); err != nil {
-			return nil, fmt.Errorf("approvals.revokedKeysFile: %w", err)
-		}
-	}
-	return pol, nil
-}
-
-// errSignatureFile marks a signature file that could not be read at all.
-var errSignatureFile = errors.New("unreadable signature file")
-
-// needsApproval returns the first enforce-mode action of p that approvals.for
-// names ("" when none does, or approvals are not configured).
-func needsApproval(cfg *policy.Config, p *plan.Plan) string {
-	for i := range p.Items {
-		if it := &p.Items[i]; it.Mutating() && cfg.Approvals.Needs(policy.Action(it.Action)) {
-			return it.Action
-		}
-	}
-	for _, it := range p.PendingClients() {
-		if cfg.Approvals.Needs(policy.Action(it.Action)) {
-			return it.Action
-		}
-	}
-	return ""
-}
-
-// planRef checks a saved plan's signatures (when approvals are configured)
-// and returns what the journal records about the plan. err is the refusal:
-// not enough valid approvals, with each signature's verdict.
-func planRef(pol *approval.Policy, planFile string, data []byte, p *plan.Plan, now time.Time) (audit.PlanRef, error) {
-	ref := audit.PlanRef{File: planFile, FileSHA256: fileDigest(data), PlanHash: p.PlanHash}
-	if pol == nil {
-		return ref, nil
-	}
-	entries, err := approval.ReadSigFile(approval.SigFile(planFile))
-	if err != nil {
-		return ref, fmt.Errorf("%w: %w", errSignatureFile, err)
-	}
-	res := pol.Check(data, entries, now)
-	for _, v := range res.Approvals() {
-		a := audit.Approval{Principal: v.Principal, Fingerprint: v.Fingerprint, Reason: v.Reason}
-		if !v.SignedAt.IsZero() {
-			t := v.SignedAt.UTC()
-			a.SignedAt = &t
-		}
-		ref.Approvals = append(ref.Approvals, a)
-	}
-	if err := res.Err(); err != nil {
-		return ref, fmt.Errorf("%s: %w", approval.SigFile(planFile), err)
-	}
-	return ref, nil
+	return approval.Load(a.AllowedSignersFile, a.RevokedKeysFile, a.Required)
 }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 )
@@ -158,7 +159,7 @@ func TestApprovalsTwoPersonRule(t *testing.T) {
 		PlanHash string `json:"planHash"`
 	}
 	_ = json.Unmarshal(data, &saved)
-	if applied.Refused != "" || applied.FileSHA256 != fileDigest(data) || applied.PlanHash != saved.PlanHash || len(applied.Approvals) != 2 ||
+	if applied.Refused != "" || applied.FileSHA256 != approval.FileDigest(data) || applied.PlanHash != saved.PlanHash || len(applied.Approvals) != 2 ||
 		applied.Approvals[0].Principal != "alice@acme.com" || applied.Approvals[0].Reason != "checked both deletes" ||
 		applied.Approvals[1].Principal != "bob@acme.com" || applied.Approvals[0].SignedAt == nil {
 		t.Fatalf("run-start plan %+v", applied)

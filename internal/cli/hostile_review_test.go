@@ -8,7 +8,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/plandir"
-	"github.com/patjanitor/patjanitor/internal/policy"
 	"io"
 	"net/http"
 	"os"
@@ -654,44 +653,6 @@ func TestHostileServeSignedClientPlanOtherSchedule(t *testing.T) {
 	}
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// The scheduled run of the token policies must leave a plan of API client
-// actions to the API client policies' schedule: it took it (the plan named
-// no policy it knew, so it read as a plan of policies gone from the file)
-// and dropped every action.
-func TestHostileGovernsClientOnlyPlan(t *testing.T) {
-	cfg, err := policy.Parse("p.yaml", []byte(`tenant: {url: 'https://acme.api.identitynow.com', clientId: me}
-schedule: "@daily"
-policies:
-  - name: stale
-    mode: enforce
-    match: {neverUsed: true}
-    action: delete
-  - name: clients-unused
-    resource: apiClients
-    schedule: "@weekly"
-    mode: enforce
-    match: {neverUsed: true}
-    action: disable
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &plan.Plan{APIClients: &plan.Clients{Items: []plan.ClientItem{{ClientID: wfClient, Policy: "clients-unused", Mode: plan.ModeEnforce, Action: plan.ActionDisable}}}}
-	if governs(cfg.Only("stale"), p) {
-		t.Error("the token policies' schedule takes a plan of API client actions")
-	}
-	if !governs(cfg.Only("clients-unused"), p) {
-		t.Error("the API client policy's schedule does not take its plan")
-	}
-	if got := planPolicies(p); len(got) != 1 || got[0] != "clients-unused" {
-		t.Errorf("planPolicies = %v", got)
-	}
-	gone := &plan.Plan{Items: []plan.Item{{TokenID: "t", Policy: "removed", Mode: plan.ModeEnforce, Action: plan.ActionDelete}}}
-	if !governs(cfg.Only("stale"), gone) {
-		t.Error("a plan of policies gone from the file is taken by no schedule")
 	}
 }
 

@@ -183,7 +183,7 @@ policies:
 	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
 		t.Fatalf("plan: exit %d: %s", code, stderr)
 	}
-	_, saved, err := readPlanFile(planPath)
+	_, saved, err := plan.ReadFile(planPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestApplyPlanRecordsApprovedPlanHash(t *testing.T) {
 	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
 		t.Fatal(stderr)
 	}
-	_, saved, err := readPlanFile(planPath)
+	_, saved, err := plan.ReadFile(planPath)
 	if err != nil {
 		t.Fatal(err)
 	}

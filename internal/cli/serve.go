@@ -144,7 +144,7 @@ func serveOptions(ctx context.Context, g *globals, o serveFlags, log *zap.Logger
 		if err := dir.Init(); err != nil {
 			return daemon.Options{}, nil, err
 		}
-		inbox = &approvalInbox{dir: dir, metrics: m, log: log.Named("approvals"), now: time.Now}
+		inbox = newApprovalInbox(dir, m, log.Named("approvals"))
 		inbox.prune()
 	}
 	if !o.dryRun {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/metrics"
 )
 
 // serve with approvals: the scheduled runs change nothing and save their
@@ -223,5 +225,20 @@ func TestServeApplyApprovedImmediatelyFromDirectory(t *testing.T) {
 	wantDeleted(t, e, stale)
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The engine's verdicts on a signed plan are the label values of
+// plans_approved_total that dashboards and alerts select on: serve passes
+// them through, so the two packages must spell them alike.
+func TestApprovedPlanVerdictsAreTheMetricLabels(t *testing.T) {
+	for engine, label := range map[string]string{
+		janitor.PlanApplied: metrics.PlanApplied, janitor.PlanRejected: metrics.PlanRejected,
+		janitor.PlanReasonNone: metrics.PlanReasonNone, janitor.PlanReasonSignatures: metrics.PlanReasonSignatures,
+		janitor.PlanReasonPlan: metrics.PlanReasonPlan, janitor.PlanReasonUnreadable: metrics.PlanReasonUnreadable,
+	} {
+		if engine != label {
+			t.Errorf("engine verdict %q, metric label %q", engine, label)
+		}
 	}
 }

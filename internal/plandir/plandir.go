@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/atomicfile"
@@ -88,6 +90,33 @@ func (d Dir) ApprovedPlans() ([]string, error) {
 	return plans(filepath.Join(d.Root, Approved))
 }
 
+// Submit stores a signed plan that was handed over (serve's POST /approve)
+// in approved/, named after its run id, once it is judged: the plan must be
+// intact (its planHash) and its signatures (sigData, a signature file's
+// content) must satisfy pol at the time now. A refused submission stores
+// nothing. It returns the stored plan's path and the plan.
+func (d Dir) Submit(pol *approval.Policy, planData, sigData []byte, now time.Time) (string, *plan.Plan, error) {
+	p, err := plan.Read(bytes.NewReader(planData))
+	if err != nil {
+		return "", nil, fmt.Errorf("plan: %w", err)
+	}
+	if err := p.VerifyHash(); err != nil {
+		return "", nil, fmt.Errorf("plan: does not match its planHash (edited or damaged): %w", err)
+	}
+	entries, err := approval.ParseSigFile("sig", sigData)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := pol.Check(planData, entries, now).Err(); err != nil {
+		return "", nil, err
+	}
+	path, err := d.StoreApproved(p.RunID, planData, sigData)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, p, nil
+}
+
 // StoreApproved stores a signed plan in approved/ as name: the signature
 // file first, then the plan, each atomically, so the daemon never judges a
 // plan before its signatures are there. An existing plan of that name is
@@ -104,6 +133,96 @@ func (d Dir) StoreApproved(name string, planData, sigData []byte) (string, error
 		return "", err
 	}
 	return dest, nil
+}
+
+// SignedPlans lists the plans of approved/ that are ready to be judged, in
+// name order: those whose signature file is there. A plan without one is
+// being copied in, or its signatures are still to come: reviewers move the
+// .sig in first.
+func (d Dir) SignedPlans() ([]string, error) {
+	files, err := d.ApprovedPlans()
+	if err != nil {
+		return nil, err
+	}
+	out := files[:0]
+	for _, f := range files {
+		if _, err := os.Stat(approval.SigFile(f)); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Prune removes the pending plans older than maxAge at the time now (apply
+// refuses a plan older than its maximum age: nobody can approve them any
+// more) and returns how many still wait for review.
+func (d Dir) Prune(now time.Time, maxAge time.Duration) (int, error) {
+	files, err := filepath.Glob(filepath.Join(d.Root, Pending, "*.json"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && now.Sub(fi.ModTime()) > maxAge {
+			_ = os.Remove(f)
+			continue
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Watch notices the signed plans that appear in approved/, or are replaced
+// there, so that each is announced once (serve
+// --apply-approved-immediately). It is safe for concurrent use.
+type Watch struct {
+	dir  Dir
+	mu   sync.Mutex
+	seen map[string]time.Time // path: modification time when last seen
+}
+
+// Watch returns a Watch of d's approved/ that has seen nothing yet.
+func (d Dir) Watch() *Watch { return &Watch{dir: d, seen: map[string]time.Time{}} }
+
+// Saw records a plan as seen as it is now (one stored by Submit, which its
+// caller announces itself).
+func (w *Watch) Saw(path string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen[path] = fi.ModTime()
+}
+
+// New returns the signed plans of approved/ not seen before, or modified
+// since they were, and records them as seen.
+func (w *Watch) New() ([]string, error) {
+	files, err := w.dir.ApprovedPlans()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(approval.SigFile(f)); err != nil {
+			continue
+		}
+		w.mu.Lock()
+		old, known := w.seen[f]
+		w.seen[f] = fi.ModTime()
+		w.mu.Unlock()
+		if known && old.Equal(fi.ModTime()) {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // Settle moves an approved plan and its signature file to applied/ or
