@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -33,6 +35,13 @@ type tokenCache struct {
 	// from what an error quotes of the token endpoint's answer: an endpoint
 	// may echo the request (client_secret=abc%2Bdef%2F…).
 	redact *secret.Redactor
+	// secrets are the credentials the tenant sees besides the access tokens
+	// (the client secret); listed redacts them and the access tokens issued
+	// lately from what the tenant lists (scrub.go). It is rebuilt with each
+	// new access token.
+	secrets []secret.Secret
+	issued  []secret.Secret // the last recentTokens access tokens, newest last
+	listed  atomic.Pointer[secret.Redactor]
 
 	// sem serialises fetches (one in flight; the others wait for its result)
 	// while letting a waiter give up when its context ends, which a mutex held
@@ -61,8 +70,20 @@ func (tc *tokenCache) get(ctx context.Context) (string, error) {
 		return "", err
 	}
 	tc.token, tc.refresh = tok, refresh
+	tc.issued = append(tc.issued, secret.New(tok))
+	if len(tc.issued) > recentTokens {
+		tc.issued = tc.issued[len(tc.issued)-recentTokens:]
+	}
+	tc.listed.Store(secret.NewRedactor(append(slices.Clone(tc.secrets), tc.issued...)...))
 	return tok, nil
 }
+
+// recentTokens is how many of the access tokens issued last are scrubbed
+// from listings: the one in use and the few before it, which a tenant (or a
+// proxy) that saw them could still echo. Older ones expired long ago (an
+// access token lives about 12 minutes), and a serve that runs for months
+// must not search every listed string for thousands of them.
+const recentTokens = 4
 
 // invalidate drops token if it is still the cached one (another goroutine may
 // already have replaced it after the same 401).

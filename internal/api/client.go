@@ -199,7 +199,9 @@ func New(cfg Config) (*Client, error) {
 		redact:   secret.NewRedactor(cfg.ClientSecret),
 		sem:      make(chan struct{}, 1),
 		discover: cfg.TokenURL == "",
+		secrets:  []secret.Secret{cfg.ClientSecret},
 	}
+	c.auth.listed.Store(secret.NewRedactor(c.auth.secrets...))
 	return c, nil
 }
 

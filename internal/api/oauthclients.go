@@ -59,6 +59,12 @@ func (c *Client) ListOAuthClients(ctx context.Context, filters string) ([]apicli
 			if list == nil {
 				return errors.New("API client listing: null instead of an array")
 			}
+			red := c.listedRedactor()
+			for i := range list {
+				if err := scrubClient(red, &list[i], i+1); err != nil {
+					return err
+				}
+			}
 			out = list
 			return nil
 		},
@@ -81,7 +87,12 @@ func (c *Client) GetOAuthClient(ctx context.Context, id string) (apiclient.Clien
 		path:       OAuthClientPath(id),
 		replayable: true,
 		want:       http.StatusOK,
-		decode:     func(r io.Reader) error { return decodeOne(r, &out) },
+		decode: func(r io.Reader) error {
+			if err := decodeOne(r, &out); err != nil {
+				return err
+			}
+			return scrubClient(c.listedRedactor(), &out, 1)
+		},
 	})
 	if err != nil {
 		return apiclient.Client{}, err

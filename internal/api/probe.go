@@ -49,10 +49,12 @@ func (c *Client) publicIdentities(ctx context.Context, q url.Values, requireIDs 
 			if err := decodeOne(r, &p); err != nil {
 				return fmt.Errorf("public identities body: %w", err)
 			}
-			for i, idn := range p {
-				if requireIDs && idn.ID == "" {
+			red := c.listedRedactor()
+			for i := range p {
+				if requireIDs && p[i].ID == "" {
 					return fmt.Errorf("public identities item %d has no id", i)
 				}
+				scrubIdentity(red, &p[i])
 			}
 			page = p
 			return nil

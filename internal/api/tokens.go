@@ -152,7 +152,12 @@ func (c *Client) StreamTokens(ctx context.Context, opts ListOptions, sink TokenS
 			br := &budgetReader{r: r, b: budget}
 			d := newListingDecoder(br)
 			d.size = size
+			red, listed := c.listedRedactor(), 0
 			count, err := d.each(func(t *pat.Token) error {
+				listed++
+				if err := scrubToken(red, t, listed); err != nil {
+					return &sinkError{err: err}
+				}
 				delivered = true
 				if err := sink.Token(t); err != nil {
 					return &sinkError{err: err}

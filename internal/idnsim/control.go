@@ -57,7 +57,7 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 		s.mu.RLock()
 		recs := slices.Clone(s.pop.order)
 		s.mu.RUnlock()
-		writeTokenList(w, recs, versionV2025)
+		writeTokenList(w, recs, versionV2025, "")
 	case path == "tokens" && r.Method == http.MethodPost:
 		s.controlAddToken(w, r)
 	case strings.HasPrefix(path, "tokens/") && r.Method == http.MethodDelete:

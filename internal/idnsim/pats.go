@@ -66,7 +66,7 @@ func (s *Sim) listTokens(w http.ResponseWriter, r *http.Request, c *caller, v *a
 		}
 		offset = off
 		if pageCap == 0 {
-			writeTokenList(w, nil, v)
+			writeTokenList(w, nil, v, "")
 			return
 		}
 	}
@@ -94,7 +94,11 @@ func (s *Sim) listTokens(w http.ResponseWriter, r *http.Request, c *caller, v *a
 		}
 	}
 	s.mu.RUnlock()
-	writeTokenList(w, recs, v)
+	echo := ""
+	if s.echoBearer {
+		echo, _ = bearer(r)
+	}
+	writeTokenList(w, recs, v, echo)
 }
 
 // createRequest is CreatePersonalAccessTokenRequest with every optional field

@@ -230,7 +230,7 @@ func appendToken(b []byte, t *pat.Token, v *apiVersion) []byte {
 
 // writeTokenList streams a JSON array of tokens through a buffered writer,
 // never holding the whole body: each record contributes its cached encoding.
-func writeTokenList(w http.ResponseWriter, recs []*record, v *apiVersion) {
+func writeTokenList(w http.ResponseWriter, recs []*record, v *apiVersion, echo string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -239,7 +239,12 @@ func writeTokenList(w http.ResponseWriter, recs []*record, v *apiVersion) {
 		if i > 0 {
 			_ = bw.WriteByte(',')
 		}
-		if _, err := bw.Write(r.encoded(v)); err != nil {
+		b := r.encoded(v)
+		if echo != "" {
+			// Options.EchoBearer (hostile tests only).
+			b = bytes.ReplaceAll(b, []byte(EchoMarker), []byte(echo))
+		}
+		if _, err := bw.Write(b); err != nil {
 			return // the client went away
 		}
 	}

@@ -115,7 +115,19 @@ type Options struct {
 	// OnRequest, if set, is called with every logged request after it is
 	// answered (the CLI logs them).
 	OnRequest func(Request)
+	// EchoBearer makes the token listing echo the caller's credential: every
+	// EchoMarker in a listed token's strings (name, owner, scopes, id) is
+	// replaced with the bearer token of the listing request. NOT what a
+	// real tenant does; it exists for the hostile tests: a tenant, or a
+	// proxy, that knows the access token patjanitor sent can put it into
+	// any listed string, and patjanitor must never carry it into a plan, a
+	// report or a log.
+	EchoBearer bool
 }
+
+// EchoMarker is what Options.EchoBearer replaces with the caller's bearer
+// token in a token listing.
+const EchoMarker = "$BEARER"
 
 // Credentials are a PAT's client id and secret.
 type Credentials struct {
@@ -267,8 +279,10 @@ type Sim struct {
 	clock     func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
 	onRequest func(Request)
-	signKey   []byte
-	tenantID  string
+	// echoBearer is Options.EchoBearer.
+	echoBearer bool
+	signKey    []byte
+	tenantID   string
 
 	mu       sync.RWMutex
 	pop      *population
@@ -287,11 +301,12 @@ type Sim struct {
 // org-admin identity, scope sp:scopes:all) that Admin returns.
 func New(opts Options) *Sim {
 	s := &Sim{
-		clock:     opts.Clock,
-		sleep:     opts.Sleep,
-		onRequest: opts.OnRequest,
-		signKey:   randomBytes(32),
-		sessions:  map[string]*session{},
+		echoBearer: opts.EchoBearer,
+		clock:      opts.Clock,
+		sleep:      opts.Sleep,
+		onRequest:  opts.OnRequest,
+		signKey:    randomBytes(32),
+		sessions:   map[string]*session{},
 		set: settings{
 			accessTokenTTL: opts.AccessTokenTTL,
 			patchOthers:    opts.PatchOthers,

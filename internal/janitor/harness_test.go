@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,9 @@ type envOpts struct {
 	sim         idnsim.Options
 	scenario    string // idnsim scenario file (testdata path); else an empty tenant
 	maxAttempts int
+	// wrap, if set, stands between the client and the simulator (a test
+	// that watches what the client sends).
+	wrap func(http.Handler) http.Handler
 }
 
 func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
@@ -74,7 +78,11 @@ func newEnv(t testing.TB, cfgBody string, o envOpts) *env {
 	} else {
 		sim = idnsim.New(so)
 	}
-	srv := httptest.NewServer(sim)
+	var h http.Handler = sim
+	if o.wrap != nil {
+		h = o.wrap(sim)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	admin := sim.Admin()
 

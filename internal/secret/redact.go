@@ -60,7 +60,10 @@ func SMTPPlain(user, password Secret) Secret {
 
 // Redact returns s with every form of every secret replaced by Redacted.
 func (r *Redactor) Redact(s string) string {
-	if r == nil {
+	// The shortest form last: a shorter string (most listed names, against
+	// a client secret of 40 characters or an access token of hundreds)
+	// holds none, which one comparison tells.
+	if r == nil || len(r.forms) == 0 || len(s) < len(r.forms[len(r.forms)-1]) {
 		return s
 	}
 	for _, f := range r.forms {
