@@ -17,12 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/patjanitor/patjanitor/internal/regfile"
 )
 
 // Namespace is the SSHSIG namespace of a plan approval. A signature made for
@@ -350,23 +351,15 @@ func (rk *RevokedKeys) Revoked(key ssh.PublicKey) bool {
 // writer blocks, and a signature file is put next to a plan by whoever may
 // write to serve's approved/ directory.
 func readSmallFile(file string) ([]byte, error) {
-	if fi, err := os.Stat(file); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", file)
-	}
-	f, err := os.Open(file)
+	// Opened without blocking and checked once open: a signature file in
+	// serve's approved directory may be a FIFO swapped in after any check
+	// of the path (package regfile). Links are followed: Kubernetes mounts
+	// the allowed signers file as one.
+	f, fi, err := regfile.Open(file, false)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", file)
-	}
 	if fi.Size() > maxFileBytes {
 		return nil, fmt.Errorf("%s is %d bytes, more than the %d an approvals file may have", file, fi.Size(), maxFileBytes)
 	}

@@ -74,7 +74,7 @@ func (a *approvalInbox) poll(ctx context.Context, interval time.Duration, out ch
 			continue
 		}
 		for _, f := range files {
-			_, p, err := plan.ReadFile(f)
+			_, p, err := plan.ReadDropped(f)
 			if err != nil {
 				continue // the run rejects it as unreadable
 			}
@@ -138,7 +138,7 @@ func (a *approvalInbox) applyApproved(ctx context.Context, cfg *policy.Config, e
 			return
 		}
 		sp := janitor.SignedPlan{File: f}
-		sp.Data, sp.Plan, sp.ReadErr = plan.ReadFile(f)
+		sp.Data, sp.Plan, sp.ReadErr = plan.ReadDropped(f)
 		s := eng.ApplySigned(ctx, in, sp, pol)
 		if s.JournalErr != nil {
 			a.log.Error("journal the refused plan", zap.String("plan", f), zap.Error(s.JournalErr))

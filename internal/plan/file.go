@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"slices"
+
+	"github.com/patjanitor/patjanitor/internal/regfile"
 )
 
 // MaxFileBytes bounds a saved plan file, like POST /approve bounds a
@@ -16,50 +17,42 @@ const MaxFileBytes = 256 << 20
 // parsed from those same bytes, so what is verified is what is applied.
 //
 // Only a regular file of at most MaxFileBytes is read: a FIFO would block
-// the command (or serve's run) forever and /dev/zero would fill the memory,
-// and serve reads files that whoever may write to its approved directory put
-// there. data is the file's bytes also when they do not parse (the journal
+// the command (or serve's run) forever and /dev/zero would fill the memory.
+// The file is opened without blocking and checked once open (package
+// regfile), so a FIFO swapped in for the path is refused too, not waited
+// on. data is the file's bytes also when they do not parse (the journal
 // records the digest of a refused plan), nil when they could not be read.
 func ReadFile(path string) (data []byte, p *Plan, err error) {
-	data, err = readRegular(path, MaxFileBytes)
+	return readFile(path, false)
+}
+
+// ReadDropped is ReadFile for a plan file in a directory others drop files
+// into (serve's approved directory), which also refuses a symbolic link:
+// the directory's listing shows regular files only, so a link is one
+// swapped in since, and following it would read any file the daemon can.
+func ReadDropped(path string) (data []byte, p *Plan, err error) {
+	return readFile(path, true)
+}
+
+func readFile(path string, noFollow bool) ([]byte, *Plan, error) {
+	data, err := readRegular(path, MaxFileBytes, noFollow)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read plan: %w", err)
 	}
-	p, err = Read(bytes.NewReader(data))
+	p, err := Read(bytes.NewReader(data))
 	if err != nil {
 		return data, nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
 	return data, p, nil
 }
 
-// readRegular reads a regular file of at most limit bytes. The file is
-// checked before it is opened (opening a FIFO without a writer blocks) and
-// again once open (the path may have been swapped in between).
-func readRegular(path string, limit int64) ([]byte, error) {
-	notRegular := func(fi os.FileInfo) error {
-		if fi.Mode().IsRegular() {
-			return nil
-		}
-		return fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := notRegular(fi); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
+// readRegular reads a regular file of at most limit bytes.
+func readRegular(path string, limit int64, noFollow bool) ([]byte, error) {
+	f, _, err := regfile.Open(path, noFollow)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }()
-	if fi, err = f.Stat(); err != nil {
-		return nil, err
-	}
-	if err := notRegular(fi); err != nil {
-		return nil, err
-	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
