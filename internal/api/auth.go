@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -115,6 +116,16 @@ func (tc *tokenCache) fetch(ctx context.Context) (string, time.Time, error) {
 		took := time.Since(start)
 		if err == nil {
 			c.obs.ObserveRequest(OpOAuthToken, http.StatusOK, took)
+			if !httpguts.ValidHeaderFieldValue(tok.AccessToken) {
+				// No Authorization header can carry it: every request
+				// would fail in the transport, which reads as a
+				// connection failure and was retried to exhaustion.
+				// Asking again would get the same; the token itself is
+				// never quoted.
+				return "", time.Time{}, &Error{Operation: OpOAuthToken, Method: http.MethodPost, Path: tc.tokenURLPath(),
+					ClientID: c.clientID, StatusCode: http.StatusOK, malformed: true,
+					Messages: []string{"the access token holds a control character (CR or LF, or another one no HTTP header may carry): a hostile or broken token endpoint; not retried"}}
+			}
 			var refresh time.Time
 			if life := expiresIn(tok); life > 0 {
 				refresh = issued.Add(life - min(tokenRefreshLeadTime, life/4))

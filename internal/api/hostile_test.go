@@ -469,3 +469,42 @@ func TestHostileUnparseableRedirect(t *testing.T) {
 		t.Errorf("%d requests, retries %v: want 1, none", n, retries)
 	}
 }
+
+// TestHostileAccessTokenWithCRLF: the token endpoint answers an access
+// token holding CR and LF (a header injection attempt, or a broken
+// gateway). No header can carry it: the request failed in the transport
+// and was retried as a connection failure, MaxAttempts times with backoff,
+// and reported as retries exhausted. It must fail at once, naming the
+// problem and never the token, with nothing sent to the API.
+func TestHostileAccessTokenWithCRLF(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/oauth/token" {
+			writeJSON(w, 200, `{"access_token":"tok-9f3e\r\nX-Injected: 1","token_type":"bearer","expires_in":3600}`)
+			return
+		}
+		writeJSON(w, 200, "[]")
+	}))
+	defer srv.Close()
+	c, rec := newTestClient(t, srv.URL, nil)
+	_, err := c.ListTokens(t.Context(), ListOptions{})
+	if err == nil {
+		t.Fatal("ListTokens succeeded with an access token no header can carry")
+	}
+	msg := err.Error()
+	if errors.Is(err, ErrRetriesExhausted) || !strings.Contains(msg, "CR or LF") || strings.Contains(msg, "tok-9f3e") || strings.Contains(msg, "X-Injected") {
+		t.Errorf("error %q: want an immediate error naming CR/LF, without the token", msg)
+	}
+	if _, retries, sleeps := rec.snapshot(); len(retries) != 0 || len(sleeps) != 0 {
+		t.Errorf("retried %v (slept %v)", retries, sleeps)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) != 1 || paths[0] != "/oauth/token" {
+		t.Errorf("the tenant received %v, want only the token request", paths)
+	}
+}
