@@ -108,18 +108,25 @@ func checkAccept(p *plan.Plan, accept []GuardrailAcceptance) (map[string]plan.Gu
 // accept names the tripped guardrails the operator accepts (see
 // ApplyOptions.Accept); a tripped guardrail not accepted refuses the plan.
 func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration, accept ...GuardrailAcceptance) error {
+	_, err := e.checkPlan(p, maxAge, accept)
+	return err
+}
+
+// checkPlan is CheckPlan, returning the accepted guardrails (checkAccept)
+// for ApplyPlan to journal.
+func (e *Engine) checkPlan(p *plan.Plan, maxAge time.Duration, accept []GuardrailAcceptance) (map[string]plan.Guardrail, error) {
 	accepted, err := checkAccept(p, accept)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if maxAge <= 0 {
 		maxAge = DefaultMaxPlanAge
 	}
-	reject := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrPlanRejected, fmt.Sprintf(format, args...))
+	reject := func(format string, args ...any) (map[string]plan.Guardrail, error) {
+		return nil, fmt.Errorf("%w: %s", ErrPlanRejected, fmt.Sprintf(format, args...))
 	}
 	if err := p.VerifyHash(); err != nil {
-		return fmt.Errorf("%w: the plan does not match its planHash (edited or damaged): %w", ErrPlanRejected, err)
+		return nil, fmt.Errorf("%w: the plan does not match its planHash (edited or damaged): %w", ErrPlanRejected, err)
 	}
 	if p.Version != plan.Version {
 		return reject("plan format version %d, this patjanitor reads version %d", p.Version, plan.Version)
@@ -154,7 +161,7 @@ func (e *Engine) CheckPlan(p *plan.Plan, maxAge time.Duration, accept ...Guardra
 			return reject("the plan's guardrail %s tripped (limit %g, wanted %d): it acts on nothing unless the guardrail is accepted explicitly (apply PLAN --accept-guardrail %s --reason \"…\", journaled)", g.Name, g.Limit, g.Wanted, g.Name)
 		}
 	}
-	return nil
+	return accepted, nil
 }
 
 // ApplyPlan executes a saved plan (invariant 6). After CheckPlan it lists the
@@ -173,10 +180,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	ctx, cancel := e.runContext(ctx)
 	defer cancel()
 	started := e.now()
-	if err := e.CheckPlan(saved, opts.MaxAge, opts.Accept...); err != nil {
-		return nil, err
-	}
-	accepted, err := checkAccept(saved, opts.Accept)
+	accepted, err := e.checkPlan(saved, opts.MaxAge, opts.Accept)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +206,9 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err != nil {
 		return nil, err
 	}
-	fresh := e.decide(inv, started)
+	// The decisions only: the fresh plan's work, guardrails and seal are
+	// not this run's (those of the plan built below from the saved one are).
+	fresh := e.decideItems(inv, started)
 	fresh.Owners = inv.owners
 	e.observePlan(fresh)
 

@@ -141,11 +141,13 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	return pl, errors.Join(pl.Err, pl.clientsErr())
 }
 
-// decide builds the sealed plan from the inventory's candidates (the
-// tokens were evaluated as they were listed): it sorts them into plan
-// order, applies needs-owner (the own identity is known only after
-// the listing) and the grace periods, and lists the mutations.
-func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
+// decideItems makes the decisions of a plan from the inventory's
+// candidates (the tokens were evaluated as they were listed): it sorts them
+// into plan order and applies needs-owner (the own identity is known only
+// after the listing) and the grace periods. The plan is neither worked out
+// nor sealed: ApplyPlan, which builds its own plan from a saved one, needs
+// only these decisions.
+func (e *Engine) decideItems(inv *Inventory, now time.Time) *Planned {
 	p := e.newPlan(inv, now)
 	p.Skipped = append(p.Skipped, inv.skipped...)
 	items := inv.items
@@ -173,6 +175,20 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 		plan.Sort(items)
 	}
 	p.Items = items
+	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
+		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
+	})
+	if inv.Err != nil {
+		p.Error = inv.Err.Error()
+	}
+	return &Planned{Plan: p, Inventory: inv, Err: inv.Err, marks: marks, restart: restart}
+}
+
+// decide makes the plan of a run: the decisions (decideItems), then the
+// work to do, the guardrails over it and the plan's seal.
+func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
+	pl := e.decideItems(inv, now)
+	p, items := pl.Plan, pl.Plan.Items
 	n := 0
 	for i := range items {
 		if items[i].Mutating() {
@@ -192,14 +208,8 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 			ws = append(ws, work{item: *it, token: tok, ops: ops})
 		}
 	}
-	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
-		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
-	})
-	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population, p.Items)
-	if inv.Err != nil {
-		p.Error = inv.Err.Error()
-	}
-	pl := &Planned{Plan: p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart}
+	p.Guardrails = e.guardrails(ws, inv.newMarks(pl.marks), inv.Population, p.Items)
+	pl.work = ws
 	if err := p.Seal(); err != nil {
 		// Only a value that cannot be encoded gets here: a bug, and a plan
 		// that cannot be sealed must not be executed either.
