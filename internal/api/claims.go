@@ -137,5 +137,17 @@ func (c *Client) Caller(ctx context.Context) (Caller, error) {
 	if err != nil {
 		return Caller{}, err
 	}
-	return ParseClaims(tok)
+	cl, err := ParseClaims(tok)
+	if err != nil {
+		return Caller{}, err
+	}
+	// The claims are the token endpoint's text, shown in the plan (its
+	// caller section): scrubbed like a listing (scrub.go), since that
+	// endpoint received the client secret.
+	r := c.listedRedactor()
+	cl.ClientID, cl.IdentityID, cl.UserName = r.Redact(cl.ClientID), r.Redact(cl.IdentityID), r.Redact(cl.UserName)
+	cl.TenantID, cl.Org, cl.Pod = r.Redact(cl.TenantID), r.Redact(cl.Org), r.Redact(cl.Pod)
+	cl.Authorities, _ = redactAll(r, cl.Authorities)
+	cl.Scope, _ = redactAll(r, cl.Scope)
+	return cl, nil
 }

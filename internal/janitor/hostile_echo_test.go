@@ -78,6 +78,14 @@ func TestHostileTenantEchoesTheAccessToken(t *testing.T) {
 	add("echo-scope", "scoped", "Owner C", "sp:"+idnsim.EchoMarker)
 	add("client-secret", "ci-"+e.admin.ClientSecret, "Owner D", "idn:sources:read")
 	add("plain", "tok-plain", "Owner E", "idn:sources:read")
+	// The token endpoint received the client secret: it could put it in a
+	// claim of the access token, which the plan's caller section shows.
+	for _, idn := range e.sim.Identities() {
+		if idn.ID == e.own() {
+			idn.Alias = "ops-" + e.admin.ClientSecret
+			e.sim.AddIdentity(idn)
+		}
+	}
 
 	pl, err := e.engine().Plan(ctx)
 	if err != nil {
@@ -92,6 +100,9 @@ func TestHostileTenantEchoesTheAccessToken(t *testing.T) {
 		if !strings.Contains(doc.String(), strings.ReplaceAll(strings.ReplaceAll(want, "<", `\u003c`), ">", `\u003e`)) && !strings.Contains(doc.String(), want) {
 			t.Errorf("the plan file does not show %q where the credential was", want)
 		}
+	}
+	if c := pl.Plan.Caller; c == nil || c.UserName != "ops-"+secret.Redacted {
+		t.Errorf("the plan's caller %+v, want the user name redacted", c)
 	}
 	for _, f := range report.Formats() {
 		var out bytes.Buffer
