@@ -473,8 +473,8 @@ func (e *stickyWriter) Write(p []byte) (int, error) {
 // owners it warns, without acting on them.
 func countGrace(p *plan.Plan) int {
 	n := 0
-	for i := range p.Items {
-		if p.Items[i].Mode == plan.ModeGrace {
+	for _, it := range p.Items.All() {
+		if it.Mode == plan.ModeGrace {
 			n++
 		}
 	}

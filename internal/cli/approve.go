@@ -84,8 +84,8 @@ func runApprove(g *globals, o approveFlags, planFile string) error {
 		return err
 	}
 	mutating := 0
-	for i := range p.Items {
-		if p.Items[i].Mutating() {
+	for _, it := range p.Items.All() {
+		if it.Mutating() {
 			mutating++
 		}
 	}

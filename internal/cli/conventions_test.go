@@ -214,7 +214,7 @@ func TestSnoozeChecksTheTenant(t *testing.T) {
 	// The token is decided again: the plan lists it as an item, not skipped.
 	code, stdout, _ = e.run(nil, "plan", "-o", "json")
 	p, err := plan.Read(strings.NewReader(stdout))
-	if err != nil || code != 0 || len(p.Items) != 1 || p.Items[0].TokenID != "tok-a" {
+	if err != nil || code != 0 || p.Items.Len() != 1 || p.Items.At(0).TokenID != "tok-a" {
 		t.Errorf("plan after unsnooze: exit %d %v %+v", code, err, p)
 	}
 	if m := e.mutations(); len(m) != 0 {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
-	"github.com/patjanitor/patjanitor/internal/daemon"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 )
 
@@ -134,7 +133,7 @@ func latestRunError(t *testing.T, base string) string {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var pr daemon.PlanResponse
+	var pr planResponse
 	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil || len(pr.Plans) == 0 {
 		t.Fatalf("/plan: %v %+v", err, pr)
 	}

@@ -293,12 +293,12 @@ func TestHostilePlanRecasedDuplicateItem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(saved.Items) != 1 {
-		t.Fatalf("plan items %+v", saved.Items)
+	if saved.Items.Len() != 1 {
+		t.Fatalf("plan items %+v", saved.Items.Slice())
 	}
-	dup := saved.Items[0]
+	dup := saved.Items.At(0)
 	dup.TokenID = strings.ToUpper(dup.TokenID)
-	saved.Items = append(saved.Items, dup)
+	saved.Items.Append(dup)
 	if err := saved.Seal(); err != nil {
 		t.Fatal(err)
 	}

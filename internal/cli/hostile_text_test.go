@@ -148,7 +148,7 @@ func TestHostilePlanCSVOnTerminal(t *testing.T) {
 		t.Fatalf("json on a terminal:\n%s", tty.String())
 	}
 	p, err := plan.Read(strings.NewReader(tty.String()))
-	if err != nil || p.Items[0].TokenName != forged {
+	if err != nil || p.Items.At(0).TokenName != forged {
 		t.Fatalf("json on a terminal does not decode to the plan: %v", err)
 	}
 }

@@ -122,8 +122,8 @@ func TestDemoOutputFormats(t *testing.T) {
 				if err != nil {
 					t.Fatalf("stdout is not a plan document: %v", err)
 				}
-				if err := p.VerifyHash(); err != nil || len(p.Items) == 0 {
-					t.Fatalf("plan: %v, %d items", err, len(p.Items))
+				if err := p.VerifyHash(); err != nil || p.Items.Len() == 0 {
+					t.Fatalf("plan: %v, %d items", err, p.Items.Len())
 				}
 			case "csv":
 				rows, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()

@@ -100,7 +100,7 @@ func TestEnforceOverlayEnforcesNeverUsed30d(t *testing.T) {
 		t.Fatal(err)
 	}
 	byID := map[string]plan.Item{}
-	for _, it := range p.Items {
+	for _, it := range p.Items.All() {
 		byID[it.TokenID] = it
 	}
 	for _, id := range never {

@@ -421,9 +421,9 @@ func reportOf(res *janitor.Result) *daemon.RunReport {
 	}
 	if res.Plan != nil {
 		rep.Population = res.Plan.Population
-		rep.Matched = len(res.Plan.Items)
-		for i := range res.Plan.Items {
-			switch it := &res.Plan.Items[i]; {
+		rep.Matched = res.Plan.Items.Len()
+		for _, it := range res.Plan.Items.All() {
+			switch {
 			case it.Mode == plan.ModeGrace:
 				rep.Grace++
 			case !it.Mutating():

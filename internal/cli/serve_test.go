@@ -429,13 +429,13 @@ func TestServeEnforcesOnSchedule(t *testing.T) {
 	// The engine counts a run before it returns, and the daemon stores the
 	// run's plan after: /plan can still serve the first run's plan (with the
 	// stale tokens) for a moment after runs_total says 2.
-	var pr daemon.PlanResponse
+	var pr planResponse
 	getPlan := func() {
 		resp, err := http.Get(p.base + "/plan")
 		if err != nil {
 			t.Fatal(err)
 		}
-		pr = daemon.PlanResponse{}
+		pr = planResponse{}
 		err = json.NewDecoder(resp.Body).Decode(&pr)
 		_ = resp.Body.Close()
 		if err != nil || resp.StatusCode != 200 {
@@ -655,4 +655,17 @@ func TestServeOverlappingSchedulesNeverRunConcurrently(t *testing.T) {
 	if len(lists) < 3 {
 		t.Errorf("only %d listings: too few runs to show anything", len(lists))
 	}
+}
+
+// planResponse is the body of GET /plan (daemon.PlanResponse) as a test
+// reads it with encoding/json: each plan's items as a slice (a plan.Plan is
+// read by plan.Read, not by encoding/json).
+type planResponse struct {
+	DryRun bool `json:"dryRun"`
+	Plans  []struct {
+		daemon.PlanEntry
+		Plan *struct {
+			Items []plan.Item `json:"items"`
+		} `json:"plan"`
+	} `json:"plans"`
 }

@@ -127,8 +127,8 @@ func TestPlanCommand(t *testing.T) {
 	if err := p.VerifyHash(); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(p.Pending()); got != 2 || len(p.Items) != 3 {
-		t.Errorf("items %d, pending %d; want 3 and 2", len(p.Items), got)
+	if got := len(p.Pending()); got != 2 || p.Items.Len() != 3 {
+		t.Errorf("items %d, pending %d; want 3 and 2", p.Items.Len(), got)
 	}
 	saved, err := os.ReadFile(out)
 	if err != nil {

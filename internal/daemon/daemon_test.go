@@ -234,7 +234,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
 		<-release
 		return &RunReport{RunID: "run-1", Plan: &plan.Plan{Version: 1, Population: 3,
-			Items: []plan.Item{{TokenID: "t1", Policy: "a", Mode: "enforce", Action: "delete"}}}}, errBoom
+			Items: plan.NewItems(plan.Item{TokenID: "t1", Policy: "a", Mode: "enforce", Action: "delete"})}}, errBoom
 	})
 	h.start()
 

@@ -307,7 +307,7 @@ func TestHostileAPIClientListingFailureBlocksEveryChange(t *testing.T) {
 	if res.Plan.APIClients == nil || res.Plan.APIClients.Error == "" {
 		t.Fatalf("the plan does not report the client listing failure: %+v", res.Plan.APIClients)
 	}
-	if len(res.Plan.Items) == 0 {
+	if res.Plan.Items.Len() == 0 {
 		t.Fatal("the token report is hidden by the API client listing failure")
 	}
 }

@@ -195,9 +195,9 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	// was made is dropped, a grace action is due only by its stored mark,
 	// and an owner condition is judged on a fresh lookup. The saved items'
 	// tokens and the open intents' are kept whole, to re-verify and recover.
-	want := make([]string, 0, len(saved.Items)+len(pending))
-	for i := range saved.Items {
-		want = append(want, saved.Items[i].TokenID)
+	want := make([]string, 0, saved.Items.Len()+len(pending))
+	for _, it := range saved.Items.All() {
+		want = append(want, it.TokenID)
 	}
 	for _, in := range pending {
 		want = append(want, in.TokenID)
@@ -213,10 +213,18 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	e.observePlan(fresh)
 
 	// By pat.IDKey: a saved item matches its token however either spells
-	// the id.
-	freshByID := map[string]*plan.Item{}
-	for i := range fresh.Plan.Items {
-		freshByID[pat.IDKey(fresh.Plan.Items[i].TokenID)] = &fresh.Plan.Items[i]
+	// the id. The map holds the fresh items' indices; freshOf reads one.
+	freshByID := make(map[string]int, fresh.Plan.Items.Len())
+	for i, it := range fresh.Plan.Items.All() {
+		freshByID[pat.IDKey(it.TokenID)] = i
+	}
+	freshOf := func(id string) *plan.Item {
+		i, ok := freshByID[pat.IDKey(id)]
+		if !ok {
+			return nil
+		}
+		it := fresh.Plan.Items.At(i)
+		return &it
 	}
 	skipByID := map[string]plan.Skipped{}
 	for _, s := range fresh.Plan.Skipped {
@@ -231,7 +239,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	p.Error = fresh.Plan.Error
 	p.Caller, p.Owners, p.CredentialExpires = fresh.Plan.Caller, fresh.Plan.Owners, fresh.Plan.CredentialExpires
 	p.PartialView, p.Warnings = fresh.Plan.PartialView, fresh.Plan.Warnings
-	p.Items = []plan.Item{}
+	p.Items = plan.Items{}
 	var ws []work
 	var dropped []ItemResult
 	// The grace marks: the reviewer approved the saved plan's held items
@@ -239,11 +247,10 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	// fresh decision keeps the marks already stored, and the follow-up
 	// unmarks what it no longer produces.
 	approved := map[state.MarkKey]bool{}
-	for i := range saved.Items {
-		it := saved.Items[i]
+	for _, it := range saved.Items.All() {
 		if it.Mode == plan.ModeGrace {
-			if f := freshByID[pat.IDKey(it.TokenID)]; inv.Err == nil && f != nil && f.Mode == plan.ModeGrace && f.Policy == it.Policy && f.Action == it.Action {
-				p.Items = append(p.Items, *f)
+			if f := freshOf(it.TokenID); inv.Err == nil && f != nil && f.Mode == plan.ModeGrace && f.Policy == it.Policy && f.Action == it.Action {
+				p.Items.Append(*f)
 				approved[markKeyOf(f)] = true
 			}
 			continue
@@ -254,7 +261,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		tok, listed := inv.Token(it.TokenID)
 		reason := ""
 		if inv.Err == nil {
-			reason = dropReason(&it, tok, listed, freshByID[pat.IDKey(it.TokenID)], skipByID, e.clientID, started, saved.GeneratedAt)
+			reason = dropReason(&it, tok, listed, freshOf(it.TokenID), skipByID, e.clientID, started, saved.GeneratedAt)
 		}
 		if reason != "" {
 			dropped = append(dropped, ItemResult{Item: it, Outcome: OutcomeDropped, Detail: reason})
@@ -266,15 +273,13 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		if listed {
 			it.TokenID = tok.ID
 		}
-		p.Items = append(p.Items, it)
+		p.Items.Append(it)
 		ws = append(ws, work{item: it, token: tok, ops: it.Patch})
 		if it.Marked != nil {
 			approved[markKeyOf(&it)] = true
 		}
 	}
-	if !plan.IsSorted(p.Items) {
-		plan.Sort(p.Items)
-	}
+	p.Items.Sort()
 	var marks []state.Mark
 	for _, m := range fresh.marks {
 		old, stored := inv.marks[m.Key()]
@@ -288,7 +293,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 			restart = append(restart, k)
 		}
 	}
-	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population, p.Items)
+	p.Guardrails = e.guardrails(ws, inv.newMarks(marks), inv.Population, &p.Items)
 	p.APIClients = nil // applyClients re-decides the API clients
 	// The run-start names the plan as approved: the caller's reference to
 	// the file and its approvals, the planHash as saved, and the guardrails
@@ -330,8 +335,7 @@ func (e *Engine) checkApprovals(saved *plan.Plan, ref *audit.PlanRef) error {
 	if err := checkClientApprovals(saved, ref, ap); err != nil { // apiclients.go
 		return err
 	}
-	for i := range saved.Items {
-		it := &saved.Items[i]
+	for _, it := range saved.Items.All() {
 		if !it.Mutating() || !ap.Needs(policy.Action(it.Action)) {
 			continue
 		}

@@ -228,7 +228,7 @@ func TestRealTenantPatchNeedsOwner(t *testing.T) {
 		t.Fatalf("%d mutating requests, want 1", len(m))
 	}
 	modes := map[string]string{}
-	for _, it := range res.Plan.Items {
+	for _, it := range res.Plan.Items.All() {
 		modes[it.TokenID] = it.Mode
 		if it.Mode == plan.ModeNeedsOwner && !strings.Contains(it.Reason, janitor.ReasonNeedsOwner) {
 			t.Errorf("%s: reason %q lacks %q", it.TokenID, it.Reason, janitor.ReasonNeedsOwner)
@@ -295,8 +295,8 @@ func TestPatchOwnIdentityFromOwnerIDMe(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	e2.requireNoMutations()
-	if len(res.Plan.Items) != 1 || res.Plan.Items[0].Mode != plan.ModeNeedsOwner || !strings.Contains(res.Plan.Items[0].Reason, "own identity is unknown") {
-		t.Fatalf("items %+v", res.Plan.Items)
+	if res.Plan.Items.Len() != 1 || res.Plan.Items.At(0).Mode != plan.ModeNeedsOwner || !strings.Contains(res.Plan.Items.At(0).Reason, "own identity is unknown") {
+		t.Fatalf("items %+v", res.Plan.Items.Slice())
 	}
 }
 

@@ -1,19 +1,15 @@
 package janitor
 
 import (
-	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
-	"github.com/patjanitor/patjanitor/internal/idtable"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
@@ -129,8 +125,8 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	pl.Owners = inv.owners
 	pl.pending, pl.clientPending = pending, clientPending
 	if e.owners != nil && !needOwners {
-		items := pl.Plan.Items
-		if pl.Owners, err = e.lookupOwners(ctx, ownerIDs(len(items), func(i int) string { return items[i].OwnerID })); err != nil {
+		items := &pl.Plan.Items
+		if pl.Owners, err = e.lookupOwners(ctx, ownerIDs(items.Len(), func(i int) string { return items.At(i).OwnerID })); err != nil {
 			return nil, err
 		}
 	}
@@ -142,39 +138,35 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 }
 
 // decideItems makes the decisions of a plan from the inventory's
-// candidates (the tokens were evaluated as they were listed): it sorts them
-// into plan order and applies needs-owner (the own identity is known only
-// after the listing) and the grace periods. The plan is neither worked out
-// nor sealed: ApplyPlan, which builds its own plan from a saved one, needs
-// only these decisions.
+// candidates (the tokens were evaluated as they were listed, straight into
+// the plan's items): it sorts them into plan order and applies needs-owner
+// (the own identity is known only after the listing) and the grace periods
+// item by item. The plan is neither worked out nor sealed: ApplyPlan, which
+// builds its own plan from a saved one, needs only these decisions.
 func (e *Engine) decideItems(inv *Inventory, now time.Time) *Planned {
 	p := e.newPlan(inv, now)
 	p.Skipped = append(p.Skipped, inv.skipped...)
-	items := inv.items
-	inv.items, inv.skipped = nil, nil // the plan holds them now
-	if items == nil {
-		items = []plan.Item{}
-	}
-	sortItems(items)
+	p.Items = inv.items
+	inv.items, inv.skipped = plan.Items{}, nil // the plan holds them now
+	items := &p.Items
+	items.Sort()
 	var marks []state.Mark
 	var restart []state.MarkKey
-	for i := range items {
-		it := &items[i]
-		needsOwner(it, inv)
+	for i := range items.Len() {
+		it := items.At(i)
+		changed := needsOwner(&it, inv)
 		if g, ok := e.grace[it.Policy]; ok && it.Mutating() {
-			m, again := graceItem(it, inv.marks, g, now)
+			m, again := graceItem(&it, inv.marks, g, now)
 			marks = append(marks, m)
 			if again {
 				restart = append(restart, m.Key())
 			}
+			changed = true
+		}
+		if changed {
+			items.Set(i, it)
 		}
 	}
-	// The plan package owns the order; when it agrees (it does, and a test
-	// says so), this only confirms it.
-	if !plan.IsSorted(items) {
-		plan.Sort(items)
-	}
-	p.Items = items
 	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
 		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
 	})
@@ -188,27 +180,27 @@ func (e *Engine) decideItems(inv *Inventory, now time.Time) *Planned {
 // work to do, the guardrails over it and the plan's seal.
 func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	pl := e.decideItems(inv, now)
-	p, items := pl.Plan, pl.Plan.Items
+	p, items := pl.Plan, &pl.Plan.Items
 	n := 0
-	for i := range items {
-		if items[i].Mutating() {
+	for _, it := range items.All() {
+		if it.Mutating() {
 			n++
 		}
 	}
 	// Sized once: a work is an item and a token, and growing the slice
 	// copied them again and again (the mutations of a large enforce run).
 	ws := make([]work, 0, n)
-	for i := range items {
-		if it := &items[i]; it.Mutating() {
+	for _, it := range items.All() {
+		if it.Mutating() {
 			ops := it.Patch
 			if len(ops) == 0 {
 				ops = nil
 			}
 			tok, _ := inv.Token(it.TokenID)
-			ws = append(ws, work{item: *it, token: tok, ops: ops})
+			ws = append(ws, work{item: it, token: tok, ops: ops})
 		}
 	}
-	p.Guardrails = e.guardrails(ws, inv.newMarks(pl.marks), inv.Population, p.Items)
+	p.Guardrails = e.guardrails(ws, inv.newMarks(pl.marks), inv.Population, &p.Items)
 	pl.work = ws
 	if err := p.Seal(); err != nil {
 		// Only a value that cannot be encoded gets here: a bug, and a plan
@@ -228,7 +220,6 @@ func (e *Engine) newPlan(inv *Inventory, now time.Time) *plan.Plan {
 		RunID:        NewRunID(now),
 		ConfigDigest: e.cfg.Digest,
 		Population:   inv.Population,
-		Items:        []plan.Item{},
 		Skipped:      []plan.Skipped{},
 		Guardrails:   []plan.Guardrail{},
 	}
@@ -299,207 +290,6 @@ func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {
 	}
 }
 
-// sortItems sorts items in place into plan.Sort's order (policy, owner
-// name, owner id, token name, token id). Policies and owners are ranked
-// first, so that the order is mostly that of one integer per item (policy
-// rank and owner rank side by side), sorted by radix in a few linear passes
-// over small keys: a comparison sort cost more per item the more items
-// there were (at 1,000,000 tokens, 20 times the time of 100,000). Only items
-// of the same policy and owner are compared by their strings. The items, a
-// few hundred bytes each, are then moved once, along the permutation's
-// cycles, without a second slice of them.
-func sortItems(items []plan.Item) {
-	type key struct {
-		ord uint64 // policy and owner slots, then ranks: policy<<ownerBits | owner
-		k   int    // the item's index
-	}
-	// Owners are told apart as plan.Sort tells them apart: by name and id.
-	type owner struct{ name, id string }
-	keys := make([]key, 0, len(items))
-	var pols []string
-	var owners []owner
-	polSlot := map[string]uint32{}
-	// An owner's slot, by its id when it has the tenant's form (one cache
-	// miss: the name shares the id's allocation), else by name and id.
-	type byID struct {
-		name string
-		slot uint32
-	}
-	slotByID := idtable.New[byID](1024)
-	ownerSlot := map[owner]uint32{}
-	newSlot := func(o owner) uint32 {
-		owners = append(owners, o)
-		return uint32(len(owners) - 1)
-	}
-	slotOf := func(name, id string) uint32 {
-		if k, upper, ok := idtable.Parse(id); ok && upper == 0 {
-			e, found := slotByID.Put(k)
-			if !found {
-				*e = byID{name: name, slot: newSlot(owner{name, id})}
-			}
-			if e.name == name {
-				return e.slot
-			}
-		}
-		o := owner{name, id}
-		os, ok := ownerSlot[o]
-		if !ok {
-			os = newSlot(o)
-			ownerSlot[o] = os
-		}
-		return os
-	}
-	lastPol, lastSlot := "", uint32(0)
-	for k := range items {
-		it := &items[k]
-		ps := lastSlot
-		if len(pols) == 0 || it.Policy != lastPol {
-			var ok bool
-			if ps, ok = polSlot[it.Policy]; !ok {
-				ps = uint32(len(pols))
-				polSlot[it.Policy] = ps
-				pols = append(pols, it.Policy)
-			}
-			lastPol, lastSlot = it.Policy, ps
-		}
-		os := slotOf(it.OwnerName, it.OwnerID)
-		keys = append(keys, key{ord: uint64(ps)<<32 | uint64(os), k: k})
-	}
-	polRank := ranks(len(pols), func(a, b int32) int { return strings.Compare(pols[a], pols[b]) })
-	ownerRank := ownerRanks(len(owners), func(i int) (string, string) { return owners[i].name, owners[i].id })
-	ownerBits := bits.Len(uint(max(len(owners)-1, 0)))
-	for k := range keys {
-		ps, os := keys[k].ord>>32, keys[k].ord&math.MaxUint32
-		keys[k].ord = uint64(polRank[ps])<<ownerBits | uint64(ownerRank[os])
-	}
-	keys = radixSort(keys, func(k *key) uint64 { return k.ord }, ownerBits+bits.Len(uint(max(len(pols)-1, 0))))
-	for lo := 0; lo < len(keys); {
-		hi := lo + 1
-		for hi < len(keys) && keys[hi].ord == keys[lo].ord {
-			hi++
-		}
-		if hi-lo > 1 {
-			slices.SortFunc(keys[lo:hi], func(a, b key) int {
-				x, y := &items[a.k], &items[b.k]
-				return cmpStrings(x.TokenName, y.TokenName, x.TokenID, y.TokenID)
-			})
-		}
-		lo = hi
-	}
-	// Position i takes the item at keys[i].k: follow each cycle once.
-	for i := range keys {
-		if keys[i].k < 0 {
-			continue
-		}
-		tmp := items[i]
-		j := i
-		for {
-			k := keys[j].k
-			keys[j].k = -1
-			if k == i {
-				items[j] = tmp
-				break
-			}
-			items[j] = items[k]
-			j = k
-		}
-	}
-}
-
-// radixSort sorts keys by the low width bits of ord, stably, 11 bits a
-// pass (the counts fit the first-level cache), and returns them (in keys or
-// in a second slice).
-func radixSort[K any](keys []K, ord func(*K) uint64, width int) []K {
-	const digit = 11
-	if width == 0 || len(keys) < 2 {
-		return keys
-	}
-	tmp := make([]K, len(keys))
-	for shift := 0; shift < width; shift += digit {
-		var count [1<<digit + 1]int
-		for i := range keys {
-			count[ord(&keys[i])>>shift&(1<<digit-1)+1]++
-		}
-		for d := 1; d < len(count); d++ {
-			count[d] += count[d-1]
-		}
-		for i := range keys {
-			d := ord(&keys[i]) >> shift & (1<<digit - 1)
-			tmp[count[d]] = keys[i]
-			count[d]++
-		}
-		keys, tmp = tmp, keys
-	}
-	return keys
-}
-
-// ranks returns the rank of each of n distinct values in the order cmp
-// defines on their slots: rank[slot] = position after sorting.
-func ranks(n int, cmp func(a, b int32) int) []int32 {
-	bySlot := make([]int32, n)
-	for i := range bySlot {
-		bySlot[i] = int32(i)
-	}
-	slices.SortFunc(bySlot, cmp)
-	rank := make([]int32, n)
-	for r, slot := range bySlot {
-		rank[slot] = int32(r)
-	}
-	return rank
-}
-
-// ownerRanks ranks n distinct owners by name, then id (rank[slot]), as
-// ranks would with cmpStrings. Hundreds of thousands of owners have their
-// strings all over the heap, and a comparison sort reads each of them
-// log2(n) times: each owner's name and id are read once into prefixes of
-// 8 bytes (big-endian, zero-padded: a prefix that compares lower belongs
-// to a string that compares lower), and the strings are compared only where
-// the prefixes cannot tell.
-func ownerRanks(n int, owner func(int) (name, id string)) []int32 {
-	type pre struct {
-		name    [2]uint64 // the name's first 16 bytes
-		nameLen int
-		id      uint64 // the id's first 8 bytes
-		slot    int32
-	}
-	ps := make([]pre, n)
-	for i := range ps {
-		name, id := owner(i)
-		ps[i] = pre{name: [2]uint64{prefix8(name), prefix8(name[min(8, len(name)):])}, nameLen: len(name), id: prefix8(id), slot: int32(i)}
-	}
-	slices.SortFunc(ps, func(a, b pre) int {
-		if c := cmp.Or(cmp.Compare(a.name[0], b.name[0]), cmp.Compare(a.name[1], b.name[1])); c != 0 {
-			return c
-		}
-		na, ia := owner(int(a.slot))
-		nb, ib := owner(int(b.slot))
-		if a.nameLen > 16 || b.nameLen > 16 {
-			return cmpStrings(na, nb, ia, ib)
-		}
-		// Names of up to 16 bytes with the same padded prefix: equal, or
-		// one is the other and NULs.
-		if c := cmp.Compare(a.nameLen, b.nameLen); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.id, b.id); c != 0 {
-			return c
-		}
-		return strings.Compare(ia, ib)
-	})
-	rank := make([]int32, n)
-	for r, p := range ps {
-		rank[p.slot] = int32(r)
-	}
-	return rank
-}
-
-// prefix8 is s's first 8 bytes as a big-endian number, zero-padded.
-func prefix8(s string) uint64 {
-	var b [8]byte
-	copy(b[:], s)
-	return binary.BigEndian.Uint64(b[:])
-}
-
 // cmpStrings compares pairs in order: (a0,b0), then (a1,b1), ...
 func cmpStrings(pairs ...string) int {
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -522,7 +312,7 @@ func cmpStrings(pairs ...string) int {
 //
 // All limits are evaluated, also after one tripped, so the report shows every
 // limit that a reviewer would have to raise.
-func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int, items []plan.Item) []plan.Guardrail {
+func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int, items *plan.Items) []plan.Guardrail {
 	lim := e.cfg.Limits
 	out := []plan.Guardrail{}
 	n := len(ws) + len(newMarks)
@@ -584,9 +374,9 @@ func (e *Engine) guardrails(ws []work, newMarks []state.Mark, population int, it
 // ownerLabel names an owner for a reviewer: "Ann Example (2c91…)", the id
 // alone when no item gives a name. The id stays: names are not unique. id
 // is the owner's key (pat.IDKey); the label spells it as the tenant did.
-func ownerLabel(id string, items []plan.Item) string {
-	for i := range items {
-		if it := &items[i]; pat.SameID(it.OwnerID, id) {
+func ownerLabel(id string, items *plan.Items) string {
+	for _, it := range items.All() {
+		if pat.SameID(it.OwnerID, id) {
 			if it.OwnerName != "" {
 				return it.OwnerName + " (" + it.OwnerID + ")"
 			}
@@ -605,8 +395,7 @@ func (e *Engine) observePlan(pl *Planned) {
 	for _, p := range e.cfg.Policies {
 		matched[p.Name] = 0 // reset policies that matched nothing this time
 	}
-	for i := range pl.Plan.Items {
-		it := &pl.Plan.Items[i]
+	for _, it := range pl.Plan.Items.All() {
 		matched[it.Policy]++
 		switch {
 		case it.Mode == plan.ModeNeedsOwner:

@@ -361,7 +361,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 	// the plan.)
 	signed := pl.planRef != nil && len(pl.planRef.Approvals) > 0 && (pl.clients == nil || len(pl.clients.work) == 0)
 	if len(pl.work) == 0 && len(pl.pending) == 0 && (!signed || e.journal == nil) {
-		log.Info("nothing to do", zap.Int("items", len(pl.Plan.Items)))
+		log.Info("nothing to do", zap.Int("items", pl.Plan.Items.Len()))
 		return finish(RunSuccess, nil)
 	}
 	if e.journal == nil {

@@ -125,7 +125,7 @@ func TestGoldenPlanAndApply(t *testing.T) {
 		t.Fatalf("second run executed %+v, want nothing", res2.Items)
 	}
 	var held []string
-	for _, it := range res2.Plan.Items {
+	for _, it := range res2.Plan.Items.All() {
 		if it.Mode == plan.ModeNeedsOwner {
 			held = append(held, it.TokenID)
 		}

@@ -169,7 +169,7 @@ func (g *graceEnv) gauge(name, label, value string) float64 {
 
 func itemModes(p *plan.Plan) map[string]string {
 	out := map[string]string{}
-	for _, it := range p.Items {
+	for _, it := range p.Items.All() {
 		out[it.TokenID] = it.Mode
 	}
 	return out
@@ -240,10 +240,10 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	if n := len(notifytest.OfKind(g.hook.Take(), notify.KindDigest)); n != 0 {
 		t.Fatalf("day 6: %d digests, want none (same marks as delivered on day 0)", n)
 	}
-	if len(res.Plan.Items) != 3 {
-		t.Fatalf("day 6: %d plan items, want the 3 marked tokens", len(res.Plan.Items))
+	if res.Plan.Items.Len() != 3 {
+		t.Fatalf("day 6: %d plan items, want the 3 marked tokens", res.Plan.Items.Len())
 	}
-	for _, it := range res.Plan.Items {
+	for _, it := range res.Plan.Items.All() {
 		if it.Mode != plan.ModeGrace || it.Deadline == nil || !it.Deadline.Equal(at(14)) {
 			t.Fatalf("day 6 item %s: mode %s deadline %v, want grace until day 14", it.TokenID, it.Mode, it.Deadline)
 		}
@@ -267,7 +267,7 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	if m := g.marks()["g-000"]; !m.WarnedAt.Equal(t0) {
 		t.Fatalf("the reminder moved the clock: %+v", m)
 	}
-	for _, it := range res.Plan.Items {
+	for _, it := range res.Plan.Items.All() {
 		if it.Mode != plan.ModeGrace || it.Deadline == nil || !it.Deadline.Equal(at(14)) || !strings.Contains(it.Reason, "nothing is done before") {
 			t.Fatalf("day 7 item %s: mode %s deadline %v reason %q", it.TokenID, it.Mode, it.Deadline, it.Reason)
 		}
@@ -294,7 +294,7 @@ func TestGraceWarnWaitAct(t *testing.T) {
 	if !g.present("g-001") {
 		t.Fatal("g-001 was deleted although it was used during the grace period")
 	}
-	for _, it := range res.Plan.Items {
+	for _, it := range res.Plan.Items.All() {
 		if it.Mode != plan.ModeEnforce || it.Marked == nil || it.Deadline == nil || !strings.Contains(it.Reason, "deadline 2026-12-10T03:00:00.000Z passed") {
 			t.Fatalf("day 14 item %s: mode %s marked %v deadline %v reason %q", it.TokenID, it.Mode, it.Marked, it.Deadline, it.Reason)
 		}
@@ -484,8 +484,8 @@ func TestGraceActionChangeRestartsClock(t *testing.T) {
 	g.cfg = g.parseConfig(expireCfg)
 	res := g.run()
 	g.requireNoMutations()
-	if res.Plan.Items[0].Mode != plan.ModeGrace {
-		t.Fatalf("item %+v: acted on a warning about another action", res.Plan.Items[0])
+	if res.Plan.Items.At(0).Mode != plan.ModeGrace {
+		t.Fatalf("item %+v: acted on a warning about another action", res.Plan.Items.At(0))
 	}
 	m := g.marks()["c-000"]
 	if m.Action != "expire" || !m.MarkedAt.Equal(at(14)) || m.WarnedAt == nil || !m.WarnedAt.Equal(at(14)) {
@@ -775,8 +775,8 @@ func TestGracePatchChangeRestartsClock(t *testing.T) {
 	g.cfg = g.parseConfig(strings.Replace(cfg, "sp:scopes:default", "idn:identity:read", 1))
 	res := g.run()
 	g.requireNoMutations()
-	if res.Plan.Items[0].Mode != plan.ModeGrace {
-		t.Fatalf("item %+v: acted on a warning about other scopes", res.Plan.Items[0])
+	if res.Plan.Items.At(0).Mode != plan.ModeGrace {
+		t.Fatalf("item %+v: acted on a warning about other scopes", res.Plan.Items.At(0))
 	}
 	if m := g.marks()["p-000"]; !m.MarkedAt.Equal(at(14)) || m.Change != "scope set to [idn:identity:read]" {
 		t.Fatalf("mark %+v, want a new mark for the new scopes", m)

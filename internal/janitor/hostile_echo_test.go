@@ -161,8 +161,8 @@ func TestHostileTenantEchoesTheAccessTokenInAnID(t *testing.T) {
 	if !errors.Is(pl.Err, api.ErrEchoedSecret) || !strings.Contains(pl.Err.Error(), "in the id of token #1 of the listing; the listing is refused") {
 		t.Fatalf("plan error %v, want the listing refused for the echoed credential", pl.Err)
 	}
-	if len(pl.Plan.Items) != 0 {
-		t.Errorf("a refused listing planned %d items", len(pl.Plan.Items))
+	if pl.Plan.Items.Len() != 0 {
+		t.Errorf("a refused listing planned %d items", pl.Plan.Items.Len())
 	}
 	var doc bytes.Buffer
 	if err := plan.Write(&doc, pl.Plan); err != nil {

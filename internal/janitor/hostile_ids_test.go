@@ -8,7 +8,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
-	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
 // A tenant that answers the owner lookup with the identity's id in other
@@ -55,7 +54,9 @@ func TestHostileApplyPlanIDCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := roundTrip(t, pl.Plan)
-	saved.Items[0].TokenID = strings.ToUpper(id)
+	it := saved.Items.At(0)
+	it.TokenID = strings.ToUpper(id)
+	saved.Items.Set(0, it)
 	if err := saved.Seal(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +100,10 @@ func TestHostileApplyPlanOwnCredentialInCapitals(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := roundTrip(t, pl.Plan)
-	forged := saved.Items[0]
+	forged := saved.Items.At(0)
 	forged.TokenID, forged.TokenName = strings.ToUpper(e.admin.ClientID), "patjanitor"
-	saved.Items = append(saved.Items, forged)
-	plan.Sort(saved.Items)
+	saved.Items.Append(forged)
+	saved.Items.Sort()
 	if err := saved.Seal(); err != nil {
 		t.Fatal(err)
 	}

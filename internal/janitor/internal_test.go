@@ -115,7 +115,7 @@ func TestOwnCredentialRefusedBeforeTheRequest(t *testing.T) {
 	it := func(tk pat.Token) plan.Item {
 		return plan.Item{TokenID: tk.ID, TokenName: tk.Name, Policy: "all", Mode: "enforce", Action: "delete"}
 	}
-	p := &plan.Plan{Version: plan.Version, Items: []plan.Item{it(own), it(other)}}
+	p := &plan.Plan{Version: plan.Version, Items: plan.NewItems(it(own), it(other))}
 	pl := &Planned{Plan: p, Inventory: &Inventory{}, work: []work{{item: it(own), token: own}, {item: it(other), token: other}}}
 	res, err := e.Execute(context.Background(), pl)
 	if err != nil {
@@ -139,8 +139,8 @@ func TestOwnCredentialRefusedBeforeTheRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(planned.Plan.Items) != 1 || planned.Plan.Items[0].TokenID != "other" {
-		t.Fatalf("items = %+v", planned.Plan.Items)
+	if planned.Plan.Items.Len() != 1 || planned.Plan.Items.At(0).TokenID != "other" {
+		t.Fatalf("items = %+v", planned.Plan.Items.Slice())
 	}
 }
 
@@ -272,14 +272,14 @@ policies:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pl.Plan.Items) < n/4 || len(pl.Plan.Skipped) == 0 {
-			t.Fatalf("the population decides too little: %d items, %d skipped", len(pl.Plan.Items), len(pl.Plan.Skipped))
+		if pl.Plan.Items.Len() < n/4 || len(pl.Plan.Skipped) == 0 {
+			t.Fatalf("the population decides too little: %d items, %d skipped", pl.Plan.Items.Len(), len(pl.Plan.Skipped))
 		}
 		b, err := json.Marshal(struct {
 			I []plan.Item
 			S []plan.Skipped
 			G []plan.Guardrail
-		}{pl.Plan.Items, pl.Plan.Skipped, pl.Plan.Guardrails})
+		}{pl.Plan.Items.Slice(), pl.Plan.Skipped, pl.Plan.Guardrails})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,7 +324,7 @@ policies:
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if pl, _ := e.Plan(context.Background()); pl == nil || len(pl.Plan.Items) == 0 {
+		if pl, _ := e.Plan(context.Background()); pl == nil || pl.Plan.Items.Len() == 0 {
 			b.Fatal("nothing decided")
 		}
 	}
@@ -384,7 +384,7 @@ func TestHostileOwnCredentialRecasedInBulkExpire(t *testing.T) {
 	it := func(tk pat.Token) plan.Item {
 		return plan.Item{TokenID: tk.ID, TokenName: tk.Name, Policy: "all", Mode: "enforce", Action: "expire", Patch: ops}
 	}
-	p := &plan.Plan{Version: plan.Version, Items: []plan.Item{it(own), it(other)}}
+	p := &plan.Plan{Version: plan.Version, Items: plan.NewItems(it(own), it(other))}
 	pl := &Planned{Plan: p, Inventory: &Inventory{}, work: []work{{item: it(own), token: own, ops: ops}, {item: it(other), token: other, ops: ops}}}
 	res, _ := e.Execute(context.Background(), pl)
 	if res.Items[0].Outcome != OutcomeRefused {

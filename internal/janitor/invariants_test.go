@@ -66,8 +66,8 @@ func TestInvariant1_PlanAndReportModeSendNoMutation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if len(res.Plan.Items) != 6 || len(res.Items) != 0 {
-		t.Fatalf("items = %d, executed = %d; want 6 reported and 0 executed", len(res.Plan.Items), len(res.Items))
+	if res.Plan.Items.Len() != 6 || len(res.Items) != 0 {
+		t.Fatalf("items = %d, executed = %d; want 6 reported and 0 executed", res.Plan.Items.Len(), len(res.Items))
 	}
 	e.requireNoMutations()
 
@@ -553,7 +553,13 @@ func TestApplyPlanRejects(t *testing.T) {
 		{"another API version", reseal(func(p *plan.Plan) { p.APIVersion = "v2025" }), nil, t0, "API version"},
 		{"too old", good, nil, t0.Add(25 * time.Hour), "older than the maximum"},
 		{"from the future", good, nil, t0.Add(-time.Hour), "in the future"},
-		{"edited", func() *plan.Plan { p := roundTrip(t, good); p.Items[0].TokenID = "s-999"; return p }(), nil, t0, "planHash"},
+		{"edited", func() *plan.Plan {
+			p := roundTrip(t, good)
+			it := p.Items.At(0)
+			it.TokenID = "s-999"
+			p.Items.Set(0, it)
+			return p
+		}(), nil, t0, "planHash"},
 		{"another config", good, func(o *janitor.Options) {
 			o.Config = e.parseConfig(enforceDeleteStale + "# a comment changes the digest\n")
 		}, t0, "config"},
@@ -737,14 +743,16 @@ func TestInvariant6_EditedExpireDateIsDropped(t *testing.T) {
 	p := roundTrip(t, pl.Plan)
 	var target string
 	far := pat.SetExpiration(time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC))
-	for i := range p.Items {
-		if p.Items[i].Action == "expire" && p.Items[i].Mode == "enforce" {
-			for j := range p.Items[i].Patch {
-				if p.Items[i].Patch[j].Path() == pat.PathExpirationDate {
-					p.Items[i].Patch[j] = far
-					target = p.Items[i].TokenID
+	for i, it := range p.Items.All() {
+		if it.Action == "expire" && it.Mode == "enforce" {
+			it.Patch = slices.Clone(it.Patch)
+			for j := range it.Patch {
+				if it.Patch[j].Path() == pat.PathExpirationDate {
+					it.Patch[j] = far
+					target = it.TokenID
 				}
 			}
+			p.Items.Set(i, it)
 		}
 	}
 	if target == "" {

@@ -83,7 +83,7 @@ type Inventory struct {
 	// items are the candidates: a plan item for each token a policy won
 	// and that is not exempt, before needs-owner and grace are applied, in
 	// no order. decide takes them.
-	items []plan.Item
+	items plan.Items
 	// skipped are the tokens a policy matched that are exempt, and the
 	// undecodable ones.
 	skipped []plan.Skipped
@@ -241,7 +241,8 @@ func (e *Engine) survey(ctx context.Context, listings []pat.Listing, now time.Ti
 		for i := range buf {
 			s.consider(&buf[i])
 		}
-		inv.items, inv.skipped = append(inv.items, s.items...), append(inv.skipped, s.skipped...)
+		appendItems(&inv.items, &s.items)
+		inv.skipped = append(inv.skipped, s.skipped...)
 		maps.Copy(inv.kept, s.kept)
 	}
 	return inv, nil
@@ -362,16 +363,23 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 			}
 		}
 		if drop != nil {
-			s.items = slices.DeleteFunc(s.items, func(it plan.Item) bool { return drop[pat.IDKey(it.TokenID)] })
+			var kept plan.Items
+			for _, it := range s.items.All() {
+				if !drop[pat.IDKey(it.TokenID)] {
+					kept.Append(it)
+				}
+			}
+			s.items = kept
 			s.skipped = slices.DeleteFunc(s.skipped, func(sk plan.Skipped) bool { return drop[pat.IDKey(sk.TokenID)] })
 			s.buf = slices.DeleteFunc(s.buf, func(t pat.Token) bool { return drop[pat.IDKey(t.ID)] })
 		}
 		if len(used) == 0 {
 			inv.items, inv.skipped = s.items, s.skipped
 		} else {
-			inv.items, inv.skipped = append(inv.items, s.items...), append(inv.skipped, s.skipped...)
+			appendItems(&inv.items, &s.items)
+			inv.skipped = append(inv.skipped, s.skipped...)
 		}
-		s.items, s.skipped, s.ids, s.owners, s.kept = nil, nil, nil, nil, nil
+		s.items, s.skipped, s.ids, s.owners, s.kept = plan.Items{}, nil, nil, nil, nil
 		used = append(used, s)
 	}
 	if owners != nil {
@@ -486,7 +494,7 @@ type listingSink struct {
 	soleOwner  string
 	manyOwners bool
 	problems   []posProblem
-	items      []plan.Item
+	items      plan.Items
 	skipped    []plan.Skipped
 	kept       map[string]pat.Token
 	buf        []pat.Token
@@ -508,7 +516,7 @@ func newListingSink(e *Engine, inv *Inventory, l pat.Listing, now time.Time, ev 
 func (s *listingSink) Reset() {
 	s.n, s.soleOwner, s.manyOwners = 0, "", false
 	s.ids, s.owners = newIDSet(1024), newIDSet(256)
-	s.problems, s.items, s.skipped, s.buf, s.firstIDs = nil, nil, nil, nil, nil
+	s.problems, s.items, s.skipped, s.buf, s.firstIDs = nil, plan.Items{}, nil, nil, nil
 	s.kept = map[string]pat.Token{}
 }
 
@@ -584,14 +592,7 @@ func (s *listingSink) consider(t *pat.Token) {
 		s.skipped = append(s.skipped, snoozedOf(t, d, z))
 		return
 	}
-	if len(s.items) == cap(s.items) {
-		// Doubled by hand: append grows a large slice by a quarter at a
-		// time, which allocated five times the items' final size (115 MB
-		// for the 64,000 items of a 100,000-token tenant) and made the
-		// collector run again and again while the listing streamed in.
-		s.items = slices.Grow(s.items, max(1024, cap(s.items)))
-	}
-	s.items = append(s.items, itemOf(t, d))
+	s.items.Append(itemOf(t, d))
 	if d.Mode == policy.ModeEnforce && d.Action != policy.ActionReport {
 		// Execute journals the token as listed.
 		s.kept[pat.IDKey(t.ID)] = *t
@@ -724,4 +725,17 @@ func sameIDs(a []string, b []pat.Token) bool {
 		}
 	}
 	return true
+}
+
+// appendItems moves src's items to the end of dst (the candidates of a
+// second listing), leaving src empty.
+func appendItems(dst, src *plan.Items) {
+	if dst.Len() == 0 {
+		*dst, *src = *src, plan.Items{}
+		return
+	}
+	for _, it := range src.All() {
+		dst.Append(it)
+	}
+	*src = plan.Items{}
 }

@@ -63,13 +63,14 @@ func usesPatch(cfg *policy.Config) bool {
 
 // needsOwner turns an enforce-mode patch of a token not owned by
 // patjanitor's own identity into a needs-owner item (and notes on a
-// report-mode one what enforcing it would do).
-func needsOwner(it *plan.Item, inv *Inventory) {
+// report-mode one what enforcing it would do). It reports whether it
+// changed the item.
+func needsOwner(it *plan.Item, inv *Inventory) bool {
 	if it.Action != plan.ActionPatch || (it.Mode != plan.ModeEnforce && it.Mode != plan.ModeReport) {
-		return
+		return false
 	}
 	if inv.OwnIdentity != "" && strings.EqualFold(it.OwnerID, inv.OwnIdentity) {
-		return
+		return false
 	}
 	why := ReasonNeedsOwner
 	if inv.OwnIdentity == "" {
@@ -79,8 +80,9 @@ func needsOwner(it *plan.Item, inv *Inventory) {
 	}
 	if it.Mode == plan.ModeReport {
 		it.Reason += "; in enforce mode this would be needs-owner: " + why
-		return
+		return true
 	}
 	it.Mode = plan.ModeNeedsOwner
 	it.Reason += "; needs-owner: " + why + "; no request is sent, the owner must make this change"
+	return true
 }

@@ -84,9 +84,9 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 	if v.owners == nil && e.owners != nil {
 		// apply PLAN decides without a lookup; the owners written to are few.
 		ids := ownerIDs(len(res.Items), func(i int) string { return res.Items[i].Item.OwnerID })
-		for i := range pl.Plan.Items {
-			if m := pl.Plan.Items[i].Mode; m == plan.ModeGrace || m == plan.ModeNeedsOwner {
-				ids = append(ids, pl.Plan.Items[i].OwnerID)
+		for _, it := range pl.Plan.Items.All() {
+			if it.Mode == plan.ModeGrace || it.Mode == plan.ModeNeedsOwner {
+				ids = append(ids, it.OwnerID)
 			}
 		}
 		// A lookup cut short leaves the fallback address.
@@ -234,8 +234,7 @@ func (e *Engine) contact(id, name string, owners *Owners) notify.Owner {
 func (e *Engine) digests(v runView) []notify.Digest {
 	asks := map[string][]notify.DigestItem{}
 	if v.plan.Error == "" && len(v.plan.Tripped()) == 0 {
-		for i := range v.plan.Items {
-			it := &v.plan.Items[i]
+		for _, it := range v.plan.Items.All() {
 			if it.Mode == plan.ModeNeedsOwner {
 				asks[pat.IDKey(it.OwnerID)] = append(asks[pat.IDKey(it.OwnerID)], notify.DigestItem{
 					TokenID: it.TokenID, TokenName: it.TokenName, Policy: it.Policy, Action: it.Action,
@@ -255,8 +254,7 @@ func (e *Engine) digests(v runView) []notify.Digest {
 	}
 	var out []notify.Digest
 	seen := map[string]bool{}
-	for i := range v.plan.Items {
-		it := &v.plan.Items[i]
+	for _, it := range v.plan.Items.All() {
 		owner := pat.IDKey(it.OwnerID)
 		if seen[owner] {
 			continue
@@ -368,15 +366,14 @@ func (e *Engine) summary(v runView) notify.Summary {
 		items = append(items, notify.SummaryItem{TokenID: it.TokenID, TokenName: it.TokenName, OwnerID: it.OwnerID,
 			OwnerName: it.OwnerName, Policy: it.Policy, Action: it.Action, Outcome: outcome, Reason: it.Reason})
 	}
-	for i := range v.plan.Items {
-		it := &v.plan.Items[i]
+	for _, it := range v.plan.Items.All() {
 		switch {
 		case it.Mode == plan.ModeGrace:
-			add(it, notify.OutcomePending)
+			add(&it, notify.OutcomePending)
 		case !it.Mutating() || v.res == nil:
-			add(it, notify.OutcomeWouldApply)
+			add(&it, notify.OutcomeWouldApply)
 		default:
-			add(it, summaryOutcome(outcomes[key{it.TokenID, it.Policy}]))
+			add(&it, summaryOutcome(outcomes[key{it.TokenID, it.Policy}]))
 		}
 	}
 	for i := range dropped {

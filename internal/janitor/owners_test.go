@@ -52,7 +52,7 @@ func planned(t *testing.T, e *env, m *metrics.Metrics) (*janitor.Planned, error)
 
 func itemPolicies(pl *janitor.Planned) map[string]string {
 	out := map[string]string{}
-	for _, it := range pl.Plan.Items {
+	for _, it := range pl.Plan.Items.All() {
 		out[it.TokenID] = it.Policy
 	}
 	return out

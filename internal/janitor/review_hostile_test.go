@@ -57,8 +57,8 @@ policies:
 	if got := len(idnsim.ByOperation(e.sim.Requests(), idnsim.OpListTokens)); got != 2 {
 		t.Fatalf("%d listing calls, want 2 (the cut one and its retry)", got)
 	}
-	if res.Plan.Population != len(keep)+20+1 || len(res.Plan.Items) != len(keep) {
-		t.Fatalf("population %d, %d items; want %d, %d", res.Plan.Population, len(res.Plan.Items), len(keep)+21, len(keep))
+	if res.Plan.Population != len(keep)+20+1 || res.Plan.Items.Len() != len(keep) {
+		t.Fatalf("population %d, %d items; want %d, %d", res.Plan.Population, res.Plan.Items.Len(), len(keep)+21, len(keep))
 	}
 	del := deletedIDs(e.mutations())
 	var got []string
@@ -99,7 +99,7 @@ func TestGraceOfAnyAcceptedLengthIsReadBack(t *testing.T) {
 	g := newGraceEnv(t, strings.Replace(graceConfig, "grace: 14d", "grace: 100000d", 1))
 	g.addStale("b", 2, 1)
 	first := g.run() // marks b-000 and b-001, warns their owners
-	if n := len(first.Plan.Items); n != 2 {
+	if n := first.Plan.Items.Len(); n != 2 {
 		t.Fatalf("first run: %d items, want 2", n)
 	}
 	marks := g.marks()
@@ -108,8 +108,8 @@ func TestGraceOfAnyAcceptedLengthIsReadBack(t *testing.T) {
 	}
 	g.clock.Set(at(30))
 	res := g.run() // reads the marks again: still held, nothing due
-	if len(res.Items) != 0 || len(res.Plan.Items) != 2 || res.Plan.Items[0].Mode != plan.ModeGrace {
-		t.Fatalf("second run: %d results, items %+v; want the two tokens held in grace", len(res.Items), res.Plan.Items)
+	if len(res.Items) != 0 || res.Plan.Items.Len() != 2 || res.Plan.Items.At(0).Mode != plan.ModeGrace {
+		t.Fatalf("second run: %d results, items %+v; want the two tokens held in grace", len(res.Items), res.Plan.Items.Slice())
 	}
 	g.requireNoMutations()
 	for _, r := range g.journalRecords() {

@@ -34,8 +34,8 @@ type Approver interface {
 // not configured): such a plan is applied only with enough approvals.
 func (e *Engine) NeedsApproval(p *plan.Plan) string {
 	ap := e.cfg.Approvals
-	for i := range p.Items {
-		if it := &p.Items[i]; it.Mutating() && ap.Needs(policy.Action(it.Action)) {
+	for _, it := range p.Items.All() {
+		if it.Mutating() && ap.Needs(policy.Action(it.Action)) {
 			return it.Action
 		}
 	}

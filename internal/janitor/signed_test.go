@@ -123,8 +123,8 @@ func TestApplySigned(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pl.Plan.Items) != 2 {
-			t.Fatalf("plan of %d items, want 2", len(pl.Plan.Items))
+		if pl.Plan.Items.Len() != 2 {
+			t.Fatalf("plan of %d items, want 2", pl.Plan.Items.Len())
 		}
 		return e, pl.Plan, t.TempDir()
 	}
@@ -256,7 +256,7 @@ func TestHostileGovernsClientOnlyPlan(t *testing.T) {
 	if got := p.ItemPolicies(); len(got) != 1 || got[0] != "clients-unused" {
 		t.Errorf("ItemPolicies = %v", got)
 	}
-	gone := &plan.Plan{Items: []plan.Item{{TokenID: "t", Policy: "removed", Mode: plan.ModeEnforce, Action: plan.ActionDelete}}}
+	gone := &plan.Plan{Items: plan.NewItems(plan.Item{TokenID: "t", Policy: "removed", Mode: plan.ModeEnforce, Action: plan.ActionDelete})}
 	if !only("stale").Governs(gone) {
 		t.Error("a plan of policies gone from the file is taken by no schedule")
 	}

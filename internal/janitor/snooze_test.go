@@ -88,10 +88,10 @@ policies:
 		t.Fatalf("Run: %v", err)
 	}
 	e.requireNoMutations()
-	if len(res.Plan.Items) != 2 {
-		t.Fatalf("items = %+v", res.Plan.Items)
+	if res.Plan.Items.Len() != 2 {
+		t.Fatalf("items = %+v", res.Plan.Items.Slice())
 	}
-	for _, it := range res.Plan.Items {
+	for _, it := range res.Plan.Items.All() {
 		if it.Mutating() || it.Mode != plan.ModeGrace || it.Marked == nil || it.Deadline != nil ||
 			!strings.Contains(it.Reason, "grace 14d: marked by this run") {
 			t.Fatalf("item %s: mode %s, reason %q; want held", it.TokenID, it.Mode, it.Reason)

@@ -206,7 +206,7 @@ func streamDiffPlan(t *testing.T, cfgBody string, tokens int) ([]byte, string) {
 	if err := plan.Write(&buf, &p); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Items) == 0 {
+	if p.Items.Len() == 0 {
 		t.Fatal("the plan has no items: the comparison would prove little")
 	}
 	return buf.Bytes(), p.PlanHash
@@ -263,9 +263,9 @@ policies:
 	if err != nil {
 		t.Fatalf("a listing cut once and read again: %v", err)
 	}
-	if pl.Plan.Population != len(ids)+1 || len(pl.Plan.Items) != len(ids) || pl.Plan.Owners != whole.Plan.Owners {
+	if pl.Plan.Population != len(ids)+1 || pl.Plan.Items.Len() != len(ids) || pl.Plan.Owners != whole.Plan.Owners {
 		t.Fatalf("after a retry: population %d, %d items, %d owners; want %d, %d, %d",
-			pl.Plan.Population, len(pl.Plan.Items), pl.Plan.Owners, len(ids)+1, len(ids), whole.Plan.Owners)
+			pl.Plan.Population, pl.Plan.Items.Len(), pl.Plan.Owners, len(ids)+1, len(ids), whole.Plan.Owners)
 	}
 	a, b := *pl.Plan, *whole.Plan
 	a.RunID, b.RunID = "", ""
@@ -283,7 +283,7 @@ policies:
 	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: 200, Body: body, Times: 1})
 	res, err := e.engine().Run(ctx, janitor.RunInput{})
 	var inc *janitor.IncompleteError
-	if !errors.As(err, &inc) || res == nil || len(res.Plan.Items) != 0 || len(res.Items) != 0 {
+	if !errors.As(err, &inc) || res == nil || res.Plan.Items.Len() != 0 || len(res.Items) != 0 {
 		t.Fatalf("a listing with a garbage second half: %v, want incomplete data and no items", err)
 	}
 	if strings.Contains(err.Error(), "listing item 0:") || !strings.Contains(err.Error(), "listing item ") {
@@ -296,8 +296,8 @@ policies:
 	if !errors.As(err, &inc) {
 		t.Fatalf("a listing cut every time: %v, want incomplete data", err)
 	}
-	if res != nil && len(res.Plan.Items) != 0 {
-		t.Fatalf("the incomplete plan holds %d items of a partial listing", len(res.Plan.Items))
+	if res != nil && res.Plan.Items.Len() != 0 {
+		t.Fatalf("the incomplete plan holds %d items of a partial listing", res.Plan.Items.Len())
 	}
 	e.requireNoMutations()
 	for _, r := range e.journalRecords() {

@@ -180,8 +180,8 @@ func TestHostileNonAdminEnforceRunChangesNothing(t *testing.T) {
 	if p.Caller == nil || p.Caller.IdentityID != "0000000000000000000000000000a5e1" || p.Caller.ClientID != creds.ClientID {
 		t.Errorf("caller = %+v", p.Caller)
 	}
-	if len(p.Items) != 1 || p.Items[0].TokenID != "0000000000000000000000000000a001" {
-		t.Errorf("items = %+v, want the caller's own stale token only", p.Items)
+	if p.Items.Len() != 1 || p.Items.At(0).TokenID != "0000000000000000000000000000a001" {
+		t.Errorf("items = %+v, want the caller's own stale token only", p.Items.Slice())
 	}
 	if res.Count(janitor.OutcomeBlocked) != 1 {
 		t.Errorf("blocked items: %d, want 1", res.Count(janitor.OutcomeBlocked))
@@ -306,7 +306,7 @@ func TestHostileApplyPlanWithNonAdminCredentialChangesNothing(t *testing.T) {
 		t.Fatalf("admin plan: %v, partial %q", err, pl.Plan.PartialView)
 	}
 	found := false
-	for _, it := range pl.Plan.Items {
+	for _, it := range pl.Plan.Items.All() {
 		found = found || it.TokenID == "0000000000000000000000000000a001"
 	}
 	if !found {

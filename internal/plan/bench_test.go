@@ -11,9 +11,9 @@ import (
 // bigPlan is a plan of n items, the size of a large tenant's report.
 func bigPlan(n int) *Plan {
 	p := samplePlan()
-	p.Items = make([]Item, n)
-	for i := range p.Items {
-		p.Items[i] = Item{
+	items := make([]Item, n)
+	for i := range items {
+		items[i] = Item{
 			TokenID: fmt.Sprintf("2c9180835d2e5168015d32f8%08x", i), TokenName: fmt.Sprintf("token-%d", i),
 			OwnerID: fmt.Sprintf("2c9180867624cbd7017642d6%08x", i%500), OwnerName: fmt.Sprintf("Owner %d", i%500),
 			Created: t0.AddDate(-1, 0, 0), LastUsed: tp(t0.AddDate(0, -4, 0)), Scope: pat.ScopesOf("sp:scopes:all"),
@@ -21,7 +21,8 @@ func bigPlan(n int) *Plan {
 			Reason: "lastUsed 2026-07-26T03:00:00.000Z is before cutoff 2026-08-28T03:00:00.000Z (unusedFor 90d)",
 		}
 	}
-	Sort(p.Items)
+	p.Items = NewItems(items...)
+	p.Items.Sort()
 	return p
 }
 

@@ -283,7 +283,7 @@ func (e *encoder) plan(p *Plan) error {
 	}
 	e.key("items")
 	e.open('[')
-	if err := e.items(p.Items); err != nil {
+	if err := e.items(&p.Items); err != nil {
 		return err
 	}
 	e.close(']')
@@ -351,12 +351,13 @@ const blockItems = 512
 
 // items writes the elements of the items array (the brackets are the
 // caller's).
-func (e *encoder) items(items []Item) error {
-	workers := min(runtime.GOMAXPROCS(0), (len(items)+blockItems-1)/blockItems)
+func (e *encoder) items(items *Items) error {
+	n := items.Len()
+	workers := min(runtime.GOMAXPROCS(0), (n+blockItems-1)/blockItems)
 	if workers < 2 {
-		for i := range items {
+		for _, it := range items.All() {
 			e.elem()
-			if err := e.item(&items[i]); err != nil {
+			if err := e.item(&it); err != nil {
 				return err
 			}
 			e.maybeFlush()
@@ -392,11 +393,12 @@ func (e *encoder) items(items []Item) error {
 				// Each block starts as if after an element (first=false):
 				// the comma of its first item is dropped below for block 0.
 				b := encoder{buf: buf[:0], indent: e.indent, depth: e.depth}
-				touch(items[j.lo:j.hi])
+				touch(items, j.lo, j.hi)
 				var err error
 				for i := j.lo; i < j.hi && err == nil; i++ {
 					b.elem()
-					err = b.item(&items[i])
+					it := items.At(i)
+					err = b.item(&it)
 				}
 				if n := int64(len(b.buf)); n > largest.Load() {
 					largest.Store(n) // a race between workers only costs a regrowth
@@ -406,10 +408,10 @@ func (e *encoder) items(items []Item) error {
 		})
 	}
 	go func() {
-		for lo := 0; lo < len(items); lo += blockItems {
+		for lo := 0; lo < n; lo += blockItems {
 			out := make(chan result, 1)
 			pending <- out
-			jobs <- job{lo: lo, hi: min(lo+blockItems, len(items)), out: out}
+			jobs <- job{lo: lo, hi: min(lo+blockItems, n), out: out}
 		}
 		close(jobs)
 		close(pending)
@@ -451,15 +453,15 @@ var touchSink atomic.Uint32
 // scattered over the heap (they are the listing's), and encoding one string
 // after the other waits for each cache miss in turn; these loads do not
 // depend on each other, so the processor overlaps their misses.
-func touch(items []Item) {
+func touch(items *Items, lo, hi int) {
 	var x byte
 	at := func(s string) {
 		if len(s) > 0 {
 			x ^= s[0] ^ s[len(s)-1]
 		}
 	}
-	for i := range items {
-		it := &items[i]
+	for i := lo; i < hi; i++ {
+		it := items.At(i)
 		at(it.TokenID)
 		at(it.TokenName)
 		at(it.OwnerID)

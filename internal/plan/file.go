@@ -72,8 +72,8 @@ func (p *Plan) ItemPolicies() []string {
 			out = append(out, name)
 		}
 	}
-	for i := range p.Items {
-		add(p.Items[i].Policy)
+	for _, it := range p.Items.All() {
+		add(it.Policy)
 	}
 	if p.APIClients != nil {
 		for i := range p.APIClients.Items {

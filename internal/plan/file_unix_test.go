@@ -25,7 +25,7 @@ func TestHostileReadFileFIFOSwappedIn(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "plan.json")
 	p := &plan.Plan{Version: plan.Version, Tenant: "http://127.0.0.1:1", APIVersion: "v3",
-		GeneratedAt: time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC), RunID: "r", Items: []plan.Item{}}
+		GeneratedAt: time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC), RunID: "r"}
 	if err := p.Seal(); err != nil {
 		t.Fatal(err)
 	}

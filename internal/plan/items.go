@@ -42,7 +42,17 @@ func (s *Items) All() iter.Seq2[int, Item] {
 }
 
 // Append adds items at the end.
-func (s *Items) Append(items ...Item) { s.s = append(s.s, items...) }
+func (s *Items) Append(items ...Item) {
+	if len(s.s)+len(items) > cap(s.s) && cap(s.s) >= 256 {
+		// Doubled by hand: append doubles only small slices and grows a
+		// large one by a quarter at a time, which allocated five times
+		// the items' final size (115 MB for the 64,000 items of a
+		// 100,000-token tenant, appended one by one as the listing
+		// streams in) and made the collector run again and again.
+		s.s = slices.Grow(s.s, max(len(items), cap(s.s)))
+	}
+	s.s = append(s.s, items...)
+}
 
 // Set replaces item i.
 func (s *Items) Set(i int, it Item) { s.s[i] = it }
@@ -52,12 +62,25 @@ func (s *Items) Set(i int, it Item) { s.s[i] = it }
 // All.
 func (s *Items) Slice() []Item { return slices.Clone(s.s) }
 
-// Sort puts the items in plan order (see Sort).
+// Sort puts the items in plan order (see compareItems). Items an engine
+// or a reader already holds in order are only confirmed.
 func (s *Items) Sort() {
-	if !IsSorted(s.s) {
-		Sort(s.s)
+	if s.IsSorted() {
+		return
 	}
+	permute(s.s, sortOrder(len(s.s), func(i int) sortFields {
+		it := &s.s[i]
+		return sortFields{Policy: it.Policy, OwnerName: it.OwnerName, OwnerID: it.OwnerID, TokenName: it.TokenName, TokenID: it.TokenID}
+	}))
 }
 
-// IsSorted reports whether the items are in plan order.
-func (s *Items) IsSorted() bool { return IsSorted(s.s) }
+// IsSorted reports whether the items are in plan order. It is much cheaper
+// than sorting items that are already in order.
+func (s *Items) IsSorted() bool {
+	for i := 1; i < len(s.s); i++ {
+		if compareItems(&s.s[i-1], &s.s[i]) > 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -81,8 +81,9 @@ type Plan struct {
 	// key existed: the key is then omitted, and the hash of such a plan is
 	// unchanged.
 	Policies []Policy
-	// Items are the tokens a policy acts on (or reports), in Sort order.
-	Items []Item
+	// Items are the tokens a policy acts on (or reports), in plan order
+	// (Items.Sort).
+	Items Items
 	// Skipped are tokens a policy matched but that are exempt.
 	Skipped []Skipped
 	// Guardrails are the configured limits and how the plan measures up.

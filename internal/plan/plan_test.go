@@ -28,8 +28,8 @@ func samplePlan() *Plan {
 		GeneratedAt: t0.Add(123456789 * time.Nanosecond), RunID: "20261126T030000Z-0a1b2c3d",
 		ConfigDigest: "sha256:" + strings.Repeat("ab", 32), Population: 1234,
 		Listings: []Listing{{Filter: "lastUsed le 2026-08-28T03:00:00.000Z", Count: 12}, {Filter: "lastUsed isnull", Count: 3}},
-		Items: []Item{
-			{
+		Items: NewItems(
+			Item{
 				TokenID: "b2", TokenName: "ci <deploy> & co", OwnerID: "o1", OwnerName: "Ann",
 				Created: t0.AddDate(-1, 0, 0), Scope: pat.Scopes{Null: true},
 				Policy: "full-access", Mode: ModeEnforce, Action: ActionPatch,
@@ -41,14 +41,14 @@ func samplePlan() *Plan {
 				},
 				AlsoMatched: []string{"unused-90d"},
 			},
-			{
+			Item{
 				TokenID: "a1", TokenName: "old", OwnerID: "o2", OwnerName: "Bob",
 				Created: t0.AddDate(0, -6, 0), LastUsed: tp(t0.AddDate(0, -4, 0)),
 				ExpirationDate: nil, Scope: pat.ScopesOf(), Managed: false,
 				Policy: "unused-90d", Mode: ModeReport, Action: ActionDelete,
 				Reason: "lastUsed 2026-07-26T03:00:00.000Z is before cutoff 2026-08-28T03:00:00.000Z (unusedFor 90d)",
 			},
-			{
+			Item{
 				TokenID: "c3", TokenName: "forever", OwnerID: "o2", OwnerName: "Bob",
 				Created: t0.AddDate(0, -2, 0), ExpirationDate: tp(t0.AddDate(1, 0, 0)),
 				Scope: pat.ScopesOf("idn:all"), Managed: true,
@@ -60,14 +60,14 @@ func samplePlan() *Plan {
 				},
 				Marked: tp(t0.AddDate(0, 0, -14)), Deadline: tp(t0),
 			},
-		},
+		),
 		Skipped: []Skipped{{TokenID: "me", TokenName: "patjanitor", OwnerID: "o9", Policy: "unused-90d", Reason: "own-credential"}},
 		Guardrails: []Guardrail{
 			{Name: "maxActionsPerRun", Limit: 25, Wanted: 2},
 			{Name: "maxActionsPercent", Limit: 0.5, Wanted: 2, Tripped: true, Detail: "2 > 0.5% of 1234"},
 		},
 	}
-	Sort(p.Items)
+	p.Items.Sort()
 	return p
 }
 
@@ -200,7 +200,7 @@ func TestDocumentShape(t *testing.T) {
 func TestReadPreservesDistinctions(t *testing.T) {
 	q, _ := roundTrip(t, sealed(t))
 	by := map[string]Item{}
-	for _, it := range q.Items {
+	for _, it := range q.Items.All() {
 		by[it.TokenID] = it
 	}
 	if !by["b2"].Scope.Null {
@@ -217,7 +217,7 @@ func TestReadPreservesDistinctions(t *testing.T) {
 	}
 	// Every operation reads back as the one planned, by ==.
 	planned := samplePlan()
-	for _, it := range planned.Items {
+	for _, it := range planned.Items.All() {
 		if !slices.Equal(by[it.TokenID].Patch, it.Patch) {
 			t.Errorf("%s: patch read back as %v, planned %v", it.TokenID, by[it.TokenID].Patch, it.Patch)
 		}
@@ -233,8 +233,8 @@ func TestReadPreservesDistinctions(t *testing.T) {
 }
 
 func TestNilAndEmptyHashAlike(t *testing.T) {
-	a := &Plan{Version: Version, Tenant: "x", Items: []Item{{TokenID: "1", Policy: "p"}}}
-	b := &Plan{Version: Version, Tenant: "x", Items: []Item{{TokenID: "1", Policy: "p", Patch: []pat.PatchOp{}, AlsoMatched: []string{}}},
+	a := &Plan{Version: Version, Tenant: "x", Items: NewItems(Item{TokenID: "1", Policy: "p"})}
+	b := &Plan{Version: Version, Tenant: "x", Items: NewItems(Item{TokenID: "1", Policy: "p", Patch: []pat.PatchOp{}, AlsoMatched: []string{}}),
 		Listings: []Listing{}, Skipped: []Skipped{}, Guardrails: []Guardrail{}}
 	ha, err := a.Hash()
 	if err != nil {
@@ -254,6 +254,13 @@ func TestNilAndEmptyHashAlike(t *testing.T) {
 	}
 }
 
+// editItem0 changes the plan's first item.
+func editItem0(p *Plan, f func(it *Item)) {
+	it := p.Items.At(0)
+	f(&it)
+	p.Items.Set(0, it)
+}
+
 // tamper changes one field of a sealed plan; VerifyHash must notice.
 type tamper struct {
 	field string // Item field name ("" for plan-level)
@@ -262,29 +269,28 @@ type tamper struct {
 }
 
 func tampers() []tamper {
-	it := func(p *Plan) *Item { return &p.Items[0] }
 	return []tamper{
-		{"TokenID", "tokenId", func(p *Plan) { it(p).TokenID += "x" }},
-		{"TokenName", "tokenName", func(p *Plan) { it(p).TokenName = "renamed" }},
-		{"OwnerID", "ownerId", func(p *Plan) { it(p).OwnerID = "o3" }},
-		{"OwnerName", "ownerName", func(p *Plan) { it(p).OwnerName = "Eve" }},
-		{"Created", "created", func(p *Plan) { it(p).Created = it(p).Created.Add(time.Millisecond) }},
-		{"LastUsed", "lastUsed", func(p *Plan) { it(p).LastUsed = tp(t0) }},
-		{"ExpirationDate", "expirationDate", func(p *Plan) { it(p).ExpirationDate = tp(t0) }},
-		{"Scope", "scope null -> []", func(p *Plan) { it(p).Scope = pat.ScopesOf() }},
-		{"Managed", "managed", func(p *Plan) { it(p).Managed = !it(p).Managed }},
-		{"Policy", "policy", func(p *Plan) { it(p).Policy = "other" }},
-		{"Mode", "mode", func(p *Plan) { it(p).Mode = ModeReport }},
-		{"Action", "action", func(p *Plan) { it(p).Action = ActionDelete }},
-		{"Reason", "reason", func(p *Plan) { it(p).Reason += "." }},
-		{"Patch", "patch value", func(p *Plan) { it(p).Patch[0] = pat.SetScopes([]string{"sp:scopes:all"}) }},
-		{"Patch", "patch operation", func(p *Plan) { it(p).Patch[0], it(p).Patch[1] = it(p).Patch[1], it(p).Patch[0] }},
-		{"Patch", "patch dropped", func(p *Plan) { it(p).Patch = it(p).Patch[:1] }},
-		{"AlsoMatched", "alsoMatched", func(p *Plan) { it(p).AlsoMatched = nil }},
-		{"Marked", "marked", func(p *Plan) { it(p).Marked = tp(t0) }},
-		{"Deadline", "deadline", func(p *Plan) { it(p).Deadline = tp(t0) }},
-		{"", "item order", func(p *Plan) { p.Items[0], p.Items[1] = p.Items[1], p.Items[0] }},
-		{"", "item removed", func(p *Plan) { p.Items = p.Items[1:] }},
+		{"TokenID", "tokenId", func(p *Plan) { editItem0(p, func(it *Item) { it.TokenID += "x" }) }},
+		{"TokenName", "tokenName", func(p *Plan) { editItem0(p, func(it *Item) { it.TokenName = "renamed" }) }},
+		{"OwnerID", "ownerId", func(p *Plan) { editItem0(p, func(it *Item) { it.OwnerID = "o3" }) }},
+		{"OwnerName", "ownerName", func(p *Plan) { editItem0(p, func(it *Item) { it.OwnerName = "Eve" }) }},
+		{"Created", "created", func(p *Plan) { editItem0(p, func(it *Item) { it.Created = it.Created.Add(time.Millisecond) }) }},
+		{"LastUsed", "lastUsed", func(p *Plan) { editItem0(p, func(it *Item) { it.LastUsed = tp(t0) }) }},
+		{"ExpirationDate", "expirationDate", func(p *Plan) { editItem0(p, func(it *Item) { it.ExpirationDate = tp(t0) }) }},
+		{"Scope", "scope null -> []", func(p *Plan) { editItem0(p, func(it *Item) { it.Scope = pat.ScopesOf() }) }},
+		{"Managed", "managed", func(p *Plan) { editItem0(p, func(it *Item) { it.Managed = !it.Managed }) }},
+		{"Policy", "policy", func(p *Plan) { editItem0(p, func(it *Item) { it.Policy = "other" }) }},
+		{"Mode", "mode", func(p *Plan) { editItem0(p, func(it *Item) { it.Mode = ModeReport }) }},
+		{"Action", "action", func(p *Plan) { editItem0(p, func(it *Item) { it.Action = ActionDelete }) }},
+		{"Reason", "reason", func(p *Plan) { editItem0(p, func(it *Item) { it.Reason += "." }) }},
+		{"Patch", "patch value", func(p *Plan) { editItem0(p, func(it *Item) { it.Patch[0] = pat.SetScopes([]string{"sp:scopes:all"}) }) }},
+		{"Patch", "patch operation", func(p *Plan) { editItem0(p, func(it *Item) { it.Patch[0], it.Patch[1] = it.Patch[1], it.Patch[0] }) }},
+		{"Patch", "patch dropped", func(p *Plan) { editItem0(p, func(it *Item) { it.Patch = it.Patch[:1] }) }},
+		{"AlsoMatched", "alsoMatched", func(p *Plan) { editItem0(p, func(it *Item) { it.AlsoMatched = nil }) }},
+		{"Marked", "marked", func(p *Plan) { editItem0(p, func(it *Item) { it.Marked = tp(t0) }) }},
+		{"Deadline", "deadline", func(p *Plan) { editItem0(p, func(it *Item) { it.Deadline = tp(t0) }) }},
+		{"", "item order", func(p *Plan) { a, b := p.Items.At(0), p.Items.At(1); p.Items.Set(0, b); p.Items.Set(1, a) }},
+		{"", "item removed", func(p *Plan) { p.Items = NewItems(p.Items.Slice()[1:]...) }},
 		{"", "tenant", func(p *Plan) { p.Tenant = "https://evil.api.identitynow.com" }},
 		{"", "apiVersion", func(p *Plan) { p.APIVersion = "v3" }},
 		{"", "generatedAt", func(p *Plan) { p.GeneratedAt = p.GeneratedAt.Add(time.Hour) }},
@@ -478,9 +484,10 @@ func TestSortDeterministic(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 50 {
 		rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
-		Sort(items)
+		s := NewItems(items...)
+		s.Sort()
 		var got []string
-		for _, it := range items {
+		for _, it := range s.All() {
 			got = append(got, it.TokenID)
 		}
 		if !slices.Equal(got, want) {
@@ -491,8 +498,8 @@ func TestSortDeterministic(t *testing.T) {
 
 func TestCountsAndPending(t *testing.T) {
 	p := samplePlan()
-	p.Items = append(p.Items, Item{TokenID: "d4", Policy: "unused-90d", Mode: ModeEnforce, Action: ActionReport, Reason: "r"})
-	Sort(p.Items)
+	p.Items.Append(Item{TokenID: "d4", Policy: "unused-90d", Mode: ModeEnforce, Action: ActionReport, Reason: "r"})
+	p.Items.Sort()
 	c := p.Counts()
 	if c.Items != 4 || c.Pending != 2 || c.Skipped != 1 {
 		t.Fatalf("counts %+v", c)
@@ -523,21 +530,22 @@ func TestCountsAndPending(t *testing.T) {
 
 func TestIsSorted(t *testing.T) {
 	p := bigPlan(300)
-	if !IsSorted(p.Items) {
+	if !p.Items.IsSorted() {
 		t.Fatal("IsSorted of sorted items = false")
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for range 50 {
-		items := slices.Clone(p.Items)
+		items := p.Items.Slice()
 		i, j := rng.IntN(len(items)), rng.IntN(len(items))
 		items[i], items[j] = items[j], items[i]
-		want := slices.IsSortedFunc(items, compareItems)
-		if got := IsSorted(items); got != want {
-			t.Fatalf("IsSorted after swapping %d and %d = %v, want %v", i, j, got, want)
+		want := slices.IsSortedFunc(items, func(a, b Item) int { return compareItems(&a, &b) })
+		if s := NewItems(items...); s.IsSorted() != want {
+			t.Fatalf("IsSorted after swapping %d and %d = %v, want %v", i, j, !want, want)
 		}
 	}
-	if !IsSorted(nil) {
-		t.Fatal("IsSorted(nil) = false")
+	var empty Items
+	if !empty.IsSorted() {
+		t.Fatal("IsSorted of no items = false")
 	}
 }
 

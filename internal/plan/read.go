@@ -221,7 +221,6 @@ func parse(data []byte) (*Plan, error) {
 	}
 	readView(&ps, &raw, p)
 
-	p.Items = make([]Item, 0, len(raw.Items))
 	seen := make(map[string]int, len(raw.Items))
 	for i := range raw.Items {
 		it, ok := parseItem(&ps, i, &raw.Items[i])
@@ -234,7 +233,7 @@ func parse(data []byte) (*Plan, error) {
 			ps.add("items[%d] %q: the token is also items[%d] (a token gets at most one action)", i, it.TokenID, j)
 		}
 		seen[pat.IDKey(it.TokenID)] = i
-		p.Items = append(p.Items, it)
+		p.Items.Append(it)
 	}
 
 	p.Skipped = nonNil(raw.Skipped)

@@ -74,7 +74,7 @@ func refWirePlan(p *Plan) (wirePlan, error) {
 		Warnings:     p.Warnings,
 		Listings:     nonNil(p.Listings),
 		Error:        p.Error,
-		Items:        make([]wireItem, len(p.Items)),
+		Items:        make([]wireItem, p.Items.Len()),
 		Skipped:      nonNil(p.Skipped),
 		Guardrails:   nonNil(p.Guardrails),
 	}
@@ -83,8 +83,8 @@ func refWirePlan(p *Plan) (wirePlan, error) {
 		c.Authorities = nonNil(c.Authorities)
 		w.Caller = &c
 	}
-	for i := range p.Items {
-		wi, err := refWire(&p.Items[i])
+	for i, it := range p.Items.All() {
+		wi, err := refWire(&it)
 		if err != nil {
 			return w, err
 		}
@@ -258,13 +258,13 @@ func checkAgainstReference(t *testing.T, p *Plan) {
 	if err != nil || !bytes.Equal(invalid(buf.Bytes()), v2) {
 		t.Fatalf("Write differs from json/v2's indentation (%v) at byte %d:\n got %s\nwant %s", err, firstDiff(invalid(buf.Bytes()), v2), buf.Bytes(), v2)
 	}
-	for i := range p.Items {
-		w, err := refWire(&p.Items[i])
+	for i, it := range p.Items.All() {
+		w, err := refWire(&it)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, _ := json.Marshal(w)
-		got, err := json.Marshal(p.Items[i])
+		got, err := json.Marshal(it)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("items[%d]: json.Marshal(Item) = %s, %v\nwant %s", i, got, err, want)
 		}
@@ -302,7 +302,7 @@ func TestEncodingMatchesEncodingJSONLarge(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	p := randomPlan(rng)
 	for range 2000 {
-		p.Items = append(p.Items, randomItem(rng))
+		p.Items.Append(randomItem(rng))
 	}
 	checkAgainstReference(t, p)
 }
@@ -483,7 +483,7 @@ func randomPlan(rng *rand.Rand) *Plan {
 		p.Listings = append(p.Listings, l)
 	}
 	for range rng.IntN(6) {
-		p.Items = append(p.Items, randomItem(rng))
+		p.Items.Append(randomItem(rng))
 	}
 	if rng.IntN(4) > 0 {
 		p.Skipped = []Skipped{}

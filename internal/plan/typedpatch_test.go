@@ -46,7 +46,7 @@ func TestPlanBeforeTypedPatchReadsAndResealsAlike(t *testing.T) {
 		"c3": {pat.SetExpiration(exp), pat.SetNeverExpires(false)},
 		"d4": {pat.SetExpiration(exp)},
 	}
-	for _, it := range p.Items {
+	for _, it := range p.Items.All() {
 		if !slices.Equal(it.Patch, want[it.TokenID]) {
 			t.Errorf("%s: patch %v, want %v", it.TokenID, it.Patch, want[it.TokenID])
 		}

@@ -29,7 +29,7 @@ func newDir(t *testing.T) Dir {
 func sealedPlan(t *testing.T, runID string) []byte {
 	t.Helper()
 	p := &plan.Plan{Version: plan.Version, Tenant: "http://127.0.0.1:1", APIVersion: "v3",
-		GeneratedAt: time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC), RunID: runID, Items: []plan.Item{}}
+		GeneratedAt: time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC), RunID: runID}
 	if err := p.Seal(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ func TestPendingApprovedSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &plan.Plan{Version: plan.Version, Tenant: "http://127.0.0.1:1", APIVersion: "v3",
-		GeneratedAt: time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC), RunID: "20261205T030000Z-ab/../x", Items: []plan.Item{}}
+		GeneratedAt: time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC), RunID: "20261205T030000Z-ab/../x", Items: plan.NewItems()}
 	if err := p.Seal(); err != nil {
 		t.Fatal(err)
 	}

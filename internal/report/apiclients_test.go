@@ -14,7 +14,7 @@ import (
 
 func TestReportsShowAPIClients(t *testing.T) {
 	p := &plan.Plan{Version: 1, Tenant: "https://t", APIVersion: "v3", GeneratedAt: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC),
-		Items: []plan.Item{}, Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{},
+		Items: plan.NewItems(), Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{},
 		APIClients: &plan.Clients{Population: 2, Error: "listing of all API clients: 403",
 			Items: []plan.ClientItem{{ClientID: "c-1", Name: "evil\x1b[2Jname|x", Scope: pat.Scopes{Null: true}, Enabled: true,
 				Policy: "cli\x1b[1ments", Mode: "enforce", Action: "disable", Reason: "never used"}},
@@ -46,8 +46,8 @@ func TestReportsShowAPIClients(t *testing.T) {
 func TestCSVCarriesAPIClients(t *testing.T) {
 	gen := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	p := &plan.Plan{Version: 1, Tenant: "https://t", APIVersion: "v3", GeneratedAt: gen,
-		Items: []plan.Item{{TokenID: "t-1", TokenName: "ci", OwnerID: "o-1", OwnerName: "Ann", Policy: "tokens",
-			Mode: "report", Action: "delete", Reason: "old", Created: gen, Scope: pat.Scopes{Null: true}}},
+		Items: plan.NewItems(plan.Item{TokenID: "t-1", TokenName: "ci", OwnerID: "o-1", OwnerName: "Ann", Policy: "tokens",
+			Mode: "report", Action: "delete", Reason: "old", Created: gen, Scope: pat.Scopes{Null: true}}),
 		Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{},
 	}
 	var b bytes.Buffer
@@ -88,7 +88,7 @@ func TestCSVCarriesAPIClients(t *testing.T) {
 func TestChangesOnlyTableShowsHeldAPIClients(t *testing.T) {
 	gen := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	p := &plan.Plan{Version: 1, Tenant: "https://t", APIVersion: "v3", GeneratedAt: gen,
-		Items: []plan.Item{}, Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{},
+		Items: plan.NewItems(), Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{},
 		APIClients: &plan.Clients{Population: 2, Items: []plan.ClientItem{
 			{ClientID: "c-held", Name: "held", Scope: pat.Scopes{Null: true}, Created: gen, Policy: "clients", Mode: plan.ModeGrace, Action: "disable", Reason: "never used; grace 7d: marked by this run"},
 			{ClientID: "c-report", Name: "rep", Scope: pat.Scopes{Null: true}, Created: gen, Policy: "clients-report", Mode: plan.ModeReport, Action: "report", Reason: "old"},

@@ -70,13 +70,12 @@ func renderCSVCells(w io.Writer, p *plan.Plan, cell func(string) string) error {
 		return err
 	}
 	record := make([]string, len(header))
-	for i := range p.Items {
-		it := &p.Items[i]
+	for _, it := range p.Items.All() {
 		scope, err := scopeJSON(it.Scope)
 		if err != nil {
 			return err
 		}
-		patch, err := patchJSON(it)
+		patch, err := patchJSON(&it)
 		if err != nil {
 			return err
 		}

@@ -85,13 +85,13 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 		case g.Mode == plan.ModeGrace:
 			hg.Badge = "grace"
 		}
-		for _, it := range g.Items {
-			ops, err := patchOps(it)
+		for it := range g.All() {
+			ops, err := patchOps(&it)
 			if err != nil {
 				return err
 			}
 			hi := htmlItem{
-				Name: visible(it.TokenName), ID: visible(it.TokenID), Owner: visible(ownerText(it)), OwnerName: visible(it.OwnerName),
+				Name: visible(it.TokenName), ID: visible(it.TokenID), Owner: visible(ownerText(&it)), OwnerName: visible(it.OwnerName),
 				OwnerID: visible(it.OwnerID), Created: timeText(it.Created), LastUsed: lastUsedText(it.LastUsed),
 				CreatedDay: dateText(&it.Created), LastUsedDay: dateText(it.LastUsed),
 				Scope: visible(scopeText(it.Scope)), Reason: visible(it.Reason),

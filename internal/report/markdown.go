@@ -104,7 +104,7 @@ func renderMarkdown(w io.Writer, p *plan.Plan) error {
 
 	line("")
 	line("## Items")
-	if len(p.Items) == 0 {
+	if p.Items.Len() == 0 {
 		line("")
 		line("Nothing to do.")
 	}
@@ -114,8 +114,8 @@ func renderMarkdown(w io.Writer, p *plan.Plan) error {
 		line("")
 		row("Token", "ID", "Owner", "Created", "Last used", "Reason", "Patch", "Also matched")
 		row("---", "---", "---", "---", "---", "---", "---", "---")
-		for _, it := range g.Items {
-			ops, err := patchOps(it)
+		for it := range g.All() {
+			ops, err := patchOps(&it)
 			if err != nil {
 				return err
 			}
@@ -123,7 +123,7 @@ func renderMarkdown(w io.Writer, p *plan.Plan) error {
 			for _, o := range ops {
 				patch = append(patch, md(o.String()))
 			}
-			row(md(it.TokenName), md(it.TokenID), md(ownerText(it)), md(timeText(it.Created)),
+			row(md(it.TokenName), md(it.TokenID), md(ownerText(&it)), md(timeText(it.Created)),
 				md(lastUsedText(it.LastUsed)), md(it.Reason), strings.Join(patch, "<br>"),
 				md(strings.Join(it.AlsoMatched, ", ")))
 		}

@@ -13,12 +13,12 @@ import (
 // that nothing is sent and why, and the verdict counts it apart.
 func TestNeedsOwnerRendered(t *testing.T) {
 	p := &plan.Plan{Version: plan.Version, Tenant: "https://acme.api.identitynow.com", APIVersion: "v3", GeneratedAt: t0, Population: 3,
-		Items: []plan.Item{{
+		Items: plan.NewItems(plan.Item{
 			TokenID: "t1", TokenName: "ci", OwnerID: "o1", OwnerName: "Otto", Created: t0, Scope: pat.ScopesOf(pat.ScopeAll),
 			Policy: "full-access", Mode: plan.ModeNeedsOwner, Action: plan.ActionPatch,
 			Reason: "holds sp:scopes:all (scopes.any); needs-owner: the API lets only a token's owner change its scopes",
 			Patch:  []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:default"})}, AlsoMatched: []string{},
-		}}, Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{}}
+		}), Skipped: []plan.Skipped{}, Guardrails: []plan.Guardrail{}}
 	if err := p.Seal(); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -78,11 +79,29 @@ func RenderOptions(w io.Writer, p *plan.Plan, format string, o Options) error {
 }
 
 // group is the items of one (policy, mode, action), as the human formats show
-// them. Items point into the plan: a 100,000-item plan is not copied to be
-// rendered.
+// them. It holds the items' indices in the plan: a 100,000-item plan is not
+// copied to be rendered.
 type group struct {
 	plan.PolicyCount
-	Items []*plan.Item
+	items *plan.Items
+	at    []int // the plan's indices of the group's items, in plan order
+}
+
+// Len returns the number of items in the group.
+func (g *group) Len() int { return len(g.at) }
+
+// Item returns the group's item k (a copy).
+func (g *group) Item(k int) plan.Item { return g.items.At(g.at[k]) }
+
+// All yields the group's items in plan order.
+func (g *group) All() iter.Seq[plan.Item] {
+	return func(yield func(plan.Item) bool) {
+		for _, i := range g.at {
+			if !yield(g.items.At(i)) {
+				return
+			}
+		}
+	}
 }
 
 // Changes reports whether executing the group changes the tenant.
@@ -101,12 +120,11 @@ func groups(p *plan.Plan) []group {
 			continue
 		}
 		index[[3]string{pc.Policy, pc.Mode, pc.Action}] = len(out)
-		out = append(out, group{PolicyCount: pc, Items: make([]*plan.Item, 0, pc.Items)})
+		out = append(out, group{PolicyCount: pc, items: &p.Items, at: make([]int, 0, pc.Items)})
 	}
-	for i := range p.Items {
-		it := &p.Items[i]
+	for i, it := range p.Items.All() {
 		j := index[[3]string{it.Policy, it.Mode, it.Action}]
-		out[j].Items = append(out[j].Items, it)
+		out[j].at = append(out[j].at, i)
 	}
 	slices.SortStableFunc(out, func(a, b group) int {
 		switch {

@@ -43,8 +43,8 @@ func fixture() *plan.Plan {
 			{Name: "watch-list", Mode: plan.ModeEnforce, Action: plan.ActionReport},
 			{Name: "matches-nothing", Mode: plan.ModeEnforce, Action: plan.ActionDelete},
 		},
-		Items: []plan.Item{
-			{
+		Items: plan.NewItems(
+			plan.Item{
 				TokenID: "2c9180835d2e5168015d32f890ca1581", TokenName: "terraform-provider-sailpoint-ci-production-east",
 				OwnerID: "2c9180867624cbd7017642d6c8c24d6f", OwnerName: "Ann Example",
 				Created: t0.AddDate(-2, 0, 0), LastUsed: tp(t0.AddDate(0, -7, 0)), Scope: pat.ScopesOf("sp:scopes:all"),
@@ -52,21 +52,21 @@ func fixture() *plan.Plan {
 				Reason:      "lastUsed 2026-04-26T03:00:00.000Z is before cutoff " + cutoff + " (unusedFor 90d); the token also holds sp:scopes:all, which the full-access policy reports",
 				AlsoMatched: []string{"full-access"},
 			},
-			{
+			plan.Item{
 				TokenID: "2c9180835d2e5168015d32f890ca1582", TokenName: "old-report-bot",
 				OwnerID: "2c9180867624cbd7017642d6c8c24d6f", OwnerName: "Ann Example",
 				Created: t0.AddDate(-1, 0, 0), Scope: pat.ScopesOf("idn:sources:read"),
 				Policy: "unused-90d", Mode: plan.ModeEnforce, Action: plan.ActionDelete,
 				Reason: "never used; created 2025-11-26T03:00:00.000Z is before cutoff " + cutoff + " (unusedFor 90d)",
 			},
-			{
+			plan.Item{
 				TokenID: "2c9180835d2e5168015d32f890ca1583", TokenName: "laptop",
 				OwnerID: "2c9180867624cbd7017642d6c8c24d70", OwnerName: "Bob Example",
 				Created: t0.AddDate(-1, -2, 0), LastUsed: tp(t0.AddDate(0, -5, 0)), Scope: pat.ScopesOf("sp:scopes:default"),
 				Policy: "unused-90d", Mode: plan.ModeEnforce, Action: plan.ActionDelete,
 				Reason: "lastUsed 2026-06-26T03:00:00.000Z is before cutoff " + cutoff + " (unusedFor 90d)",
 			},
-			{
+			plan.Item{
 				TokenID: "2c9180835d2e5168015d32f890ca1584", TokenName: "jenkins",
 				OwnerID: "2c9180867624cbd7017642d6c8c24d71", OwnerName: "",
 				Created: t0.AddDate(0, -3, 0), LastUsed: tp(t0.AddDate(0, 0, -1)), Scope: pat.Scopes{Null: true},
@@ -76,7 +76,7 @@ func fixture() *plan.Plan {
 					pat.SetScopes([]string{"sp:scopes:default"}),
 				},
 			},
-			{
+			plan.Item{
 				TokenID: "2c9180835d2e5168015d32f890ca1585", TokenName: "forever",
 				OwnerID: "2c9180867624cbd7017642d6c8c24d70", OwnerName: "Bob Example",
 				Created: t0.AddDate(0, -1, 0), LastUsed: tp(t0.AddDate(0, 0, -2)), Scope: pat.ScopesOf("idn:all"),
@@ -87,14 +87,14 @@ func fixture() *plan.Plan {
 				},
 				Marked: tp(t0.AddDate(0, 0, -14)), Deadline: tp(t0),
 			},
-			{
+			plan.Item{
 				TokenID: "2c9180835d2e5168015d32f890ca1586", TokenName: "svc-sync",
 				OwnerID: "2c9180867624cbd7017642d6c8c24d72", OwnerName: "Carol Example",
 				Created: t0.AddDate(0, -9, 0), LastUsed: tp(t0.AddDate(0, -1, 0)), Scope: pat.ScopesOf(),
 				Policy: "watch-list", Mode: plan.ModeEnforce, Action: plan.ActionReport,
 				Reason: "name matches ^svc- (nameMatches)",
 			},
-		},
+		),
 		Skipped: []plan.Skipped{
 			{TokenID: "2c9180835d2e5168015d32f890ca15ff", TokenName: "patjanitor", OwnerID: "2c9180867624cbd7017642d6c8c24d73", Policy: "unused-90d", Reason: "own-credential"},
 			{TokenID: "2c9180835d2e5168015d32f890ca15fe", TokenName: "idn-managed", OwnerID: "2c9180867624cbd7017642d6c8c24d74", Policy: "full-access", Reason: "managed"},
@@ -107,7 +107,7 @@ func fixture() *plan.Plan {
 				Detail: "2 actions wanted on the tokens of owner 2c9180867624cbd7017642d6c8c24d6f, at most 1 per owner"},
 		},
 	}
-	plan.Sort(p.Items)
+	p.Items.Sort()
 	if err := p.Seal(); err != nil {
 		panic(err)
 	}
@@ -203,7 +203,7 @@ func TestEveryFormatCarriesEveryItem(t *testing.T) {
 		if format == FormatJSON {
 			norm = out // reasons are JSON strings; these contain nothing to escape
 		}
-		for _, it := range p.Items {
+		for _, it := range p.Items.All() {
 			if !strings.Contains(out, it.TokenID) {
 				t.Errorf("%s lacks token id %s", format, it.TokenID)
 			}
@@ -259,7 +259,7 @@ func TestTableFitsTerminal(t *testing.T) {
 					fields[f] = true
 				}
 			}
-			for _, it := range p.Items {
+			for _, it := range p.Items.All() {
 				if !fields[it.TokenID] {
 					t.Errorf("id %s is not whole on a line", it.TokenID)
 				}
@@ -392,12 +392,12 @@ const nasty = "=cmd|' /C calc'!A0 <script>alert(1)</script>, \"quoted\" | pipe\n
 func nastyPlan() *plan.Plan {
 	p := &plan.Plan{
 		Version: plan.Version, Tenant: "https://acme.api.identitynow.com", APIVersion: "v3", GeneratedAt: t0,
-		Items: []plan.Item{{
+		Items: plan.NewItems(plan.Item{
 			TokenID: "id-1", TokenName: nasty, OwnerID: "o1", OwnerName: "@owner <b>bold</b>",
 			Created: t0, Scope: pat.ScopesOf("a<b"), Policy: "p", Mode: plan.ModeEnforce, Action: plan.ActionPatch,
 			Reason: "name matches =cmd <i>x</i> | y",
 			Patch:  []pat.PatchOp{pat.Rename("-" + nasty)},
-		}},
+		}),
 		Skipped: []plan.Skipped{{TokenID: "id-2", TokenName: nasty, OwnerID: "o2", Policy: "p", Reason: "managed"}},
 	}
 	if err := p.Seal(); err != nil {
@@ -468,7 +468,7 @@ func TestEscaping(t *testing.T) {
 		if row["ownerName"] != "'@owner <b>bold</b>" {
 			t.Errorf("ownerName = %q", row["ownerName"])
 		}
-		if row["reason"] != p.Items[0].Reason {
+		if row["reason"] != p.Items.At(0).Reason {
 			t.Errorf("reason = %q", row["reason"])
 		}
 		if row["scope"] != `["a<b"]` || !strings.HasPrefix(row["patch"], `[{"op":"replace","path":"/name","value":"-=cmd`) {
@@ -501,7 +501,7 @@ func TestEscaping(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if q.Items[0].TokenName != nasty || q.VerifyHash() != nil {
+		if q.Items.At(0).TokenName != nasty || q.VerifyHash() != nil {
 			t.Error("the JSON does not carry the name exactly")
 		}
 	})

@@ -84,9 +84,9 @@ func (t *table) line(format string, args ...any) {
 func (t *table) layout(p *plan.Plan) {
 	t.idWidth = idWidth(p)
 	nameNat, ownerNat := len("TOKEN"), len("OWNER")
-	for i := range p.Items {
-		_, n := visibleLen(p.Items[i].TokenName)
-		_, o := visibleLen(ownerText(&p.Items[i]))
+	for _, it := range p.Items.All() {
+		_, n := visibleLen(it.TokenName)
+		_, o := visibleLen(ownerText(&it))
 		nameNat, ownerNat = max(nameNat, n), max(ownerNat, o)
 	}
 	policyNat := len("POLICY")
@@ -254,13 +254,13 @@ func (t *table) render(p *plan.Plan) {
 	hiddenItems := 0
 	for _, g := range groups(p) {
 		if t.changesOnly && !g.Changes() && g.Mode != plan.ModeGrace {
-			hiddenItems += len(g.Items)
+			hiddenItems += g.Len()
 			continue
 		}
 		t.line("")
 		t.para("", groupHeading(&g, s))
 		t.line("  %s  %s  %s  %s", pad("TOKEN", t.nameWidth), pad("ID", t.idWidth), pad("OWNER", t.ownerWidth), "LAST USED")
-		t.items(g.Items)
+		t.items(&g)
 	}
 
 	switch {
@@ -315,15 +315,16 @@ const itemBlock = 512
 // goroutine while the other writes reaches the terminal sooner than one
 // rendered on two that compete with the writer (measured in
 // docs/performance.md).
-func (t *table) items(items []*plan.Item) {
+func (t *table) items(g *group) {
 	workers := t.workers
-	if workers < 2 || len(items) <= itemBlock {
-		for _, it := range items {
-			t.item(it)
+	n := g.Len()
+	if workers < 2 || n <= itemBlock {
+		for it := range g.All() {
+			t.item(&it)
 		}
 		return
 	}
-	blocks := (len(items) + itemBlock - 1) / itemBlock
+	blocks := (n + itemBlock - 1) / itemBlock
 	free := make(chan *bytes.Buffer, 2*workers)
 	for range cap(free) {
 		free <- new(bytes.Buffer)
@@ -339,8 +340,9 @@ func (t *table) items(items []*plan.Item) {
 				buf.Reset()
 				bt := *t
 				bt.w = buf
-				for _, it := range items[b*itemBlock : min(len(items), (b+1)*itemBlock)] {
-					bt.item(it)
+				for k := b * itemBlock; k < min(n, (b+1)*itemBlock); k++ {
+					it := g.Item(k)
+					bt.item(&it)
 				}
 				done[b] <- buf
 			}()
@@ -443,14 +445,14 @@ func groupHeading(g *group, s summary) string {
 // groupTitle names a group: "unused-90d: enforce delete, 3 tokens".
 func groupTitle(g *group) string {
 	return fmt.Sprintf("%s: %s %s, %s", visible(g.Policy), visible(g.Mode), visible(g.Action),
-		plural(len(g.Items), "token"))
+		plural(g.Len(), "token"))
 }
 
 // idWidth is the width of the id column: the longest id, capped.
 func idWidth(p *plan.Plan) int {
 	n := len("ID")
-	for i := range p.Items {
-		_, k := visibleLen(p.Items[i].TokenID)
+	for _, it := range p.Items.All() {
+		_, k := visibleLen(it.TokenID)
 		n = max(n, k)
 	}
 	for _, s := range p.Skipped {

@@ -32,8 +32,8 @@ func TestTableBlocksInOrder(t *testing.T) {
 	// their own order, so the ids are checked group by group).
 	// Positions are counted in words: a regexp over the table's megabytes
 	// took two seconds under the race detector, a split takes a tenth.
-	ids := make(map[string]bool, len(p.Items))
-	for _, it := range p.Items {
+	ids := make(map[string]bool, p.Items.Len())
+	for _, it := range p.Items.All() {
 		ids[it.TokenID] = true
 	}
 	at := map[string]int{}
@@ -42,13 +42,13 @@ func TestTableBlocksInOrder(t *testing.T) {
 			at[w] = i
 		}
 	}
-	for _, it := range p.Items {
+	for _, it := range p.Items.All() {
 		if _, ok := at[it.TokenID]; !ok {
 			t.Fatalf("no row for %s", it.TokenID)
 		}
 	}
-	for i := 1; i < len(p.Items); i++ {
-		a, b := &p.Items[i-1], &p.Items[i]
+	for i := 1; i < p.Items.Len(); i++ {
+		a, b := p.Items.At(i-1), p.Items.At(i)
 		if a.Policy == b.Policy && a.Mode == b.Mode && a.Action == b.Action && at[a.TokenID] > at[b.TokenID] {
 			t.Fatalf("%s is shown after %s", a.TokenID, b.TokenID)
 		}
@@ -58,16 +58,16 @@ func TestTableBlocksInOrder(t *testing.T) {
 // bigPlan is the fixture's items repeated n times, ids and names made unique.
 func bigPlan(n int) *plan.Plan {
 	p := fixture()
-	base := p.Items
-	p.Items = nil
+	base := p.Items.Slice()
+	p.Items = plan.Items{}
 	for i := range n {
 		for _, it := range base {
 			it.TokenID = fmt.Sprintf("%s-%05d", it.TokenID, i)
 			it.TokenName = fmt.Sprintf("%s %d", it.TokenName, i)
-			p.Items = append(p.Items, it)
+			p.Items.Append(it)
 		}
 	}
-	plan.Sort(p.Items)
+	p.Items.Sort()
 	return p
 }
 

@@ -1,17 +1,15 @@
-package janitor
+package plan
 
 import (
 	"slices"
 	"testing"
-
-	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
 // FuzzSortItemsIsPlanSort draws items from the fuzzer's bytes (policies,
 // owner names and ids, token names and ids from short pieces that share
 // prefixes, hold NULs and 0xff, cut multi-byte characters, and cross the
-// 16-byte prefixes ownerRanks compares) and checks sortItems leaves them in
-// exactly plan.Sort's order.
+// 16-byte prefixes ownerRanks compares) and checks Items.Sort leaves them
+// in exactly compareItems' order.
 func FuzzSortItemsIsPlanSort(f *testing.F) {
 	f.Add([]byte("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"))
 	f.Add([]byte("\x07\x07\x07\x07\x07\x03\x03\x03\x03\x03\x01\x02\x01\x02\x00\x00\x05\x06\x05\x06"))
@@ -30,10 +28,10 @@ func FuzzSortItemsIsPlanSort(f *testing.F) {
 			}
 			return s
 		}
-		var items []plan.Item
+		var items []Item
 		seen := map[[2]string]bool{}
 		for len(data) > 0 && len(items) < 200 {
-			it := plan.Item{Policy: next(), OwnerName: next(), OwnerID: next(), TokenName: next(), TokenID: next()}
+			it := Item{Policy: next(), OwnerName: next(), OwnerID: next(), TokenName: next(), TokenID: next()}
 			if k := [2]string{it.Policy, it.TokenID}; seen[k] {
 				continue // a plan holds a token once per policy
 			} else {
@@ -42,12 +40,14 @@ func FuzzSortItemsIsPlanSort(f *testing.F) {
 			items = append(items, it)
 		}
 		want := slices.Clone(items)
-		plan.Sort(want)
-		sortItems(items)
-		if !slices.EqualFunc(items, want, func(a, b plan.Item) bool {
+		sortRef(want)
+		s := NewItems(items...)
+		s.Sort()
+		items = s.Slice()
+		if !slices.EqualFunc(items, want, func(a, b Item) bool {
 			return a.Policy == b.Policy && a.OwnerName == b.OwnerName && a.OwnerID == b.OwnerID && a.TokenName == b.TokenName && a.TokenID == b.TokenID
 		}) {
-			t.Fatalf("sortItems order differs from plan.Sort:\n got %+v\nwant %+v", items, want)
+			t.Fatalf("Items.Sort order differs from compareItems':\n got %+v\nwant %+v", items, want)
 		}
 	})
 }
