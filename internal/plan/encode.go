@@ -381,6 +381,7 @@ func (e *encoder) items(items *Items) error {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			var blk []Item
 			for j := range jobs {
 				var buf []byte
 				select {
@@ -393,12 +394,17 @@ func (e *encoder) items(items *Items) error {
 				// Each block starts as if after an element (first=false):
 				// the comma of its first item is dropped below for block 0.
 				b := encoder{buf: buf[:0], indent: e.indent, depth: e.depth}
-				touch(items, j.lo, j.hi)
+				// The block's items are read once, then prefetched and
+				// encoded from this worker's copy.
+				blk = blk[:0]
+				for i := j.lo; i < j.hi; i++ {
+					blk = append(blk, items.At(i))
+				}
+				touch(blk)
 				var err error
-				for i := j.lo; i < j.hi && err == nil; i++ {
+				for k := 0; k < len(blk) && err == nil; k++ {
 					b.elem()
-					it := items.At(i)
-					err = b.item(&it)
+					err = b.item(&blk[k])
 				}
 				if n := int64(len(b.buf)); n > largest.Load() {
 					largest.Store(n) // a race between workers only costs a regrowth
@@ -453,15 +459,15 @@ var touchSink atomic.Uint32
 // scattered over the heap (they are the listing's), and encoding one string
 // after the other waits for each cache miss in turn; these loads do not
 // depend on each other, so the processor overlaps their misses.
-func touch(items *Items, lo, hi int) {
+func touch(items []Item) {
 	var x byte
 	at := func(s string) {
 		if len(s) > 0 {
 			x ^= s[0] ^ s[len(s)-1]
 		}
 	}
-	for i := lo; i < hi; i++ {
-		it := items.At(i)
+	for i := range items {
+		it := &items[i]
 		at(it.TokenID)
 		at(it.TokenName)
 		at(it.OwnerID)

@@ -221,6 +221,7 @@ func parse(data []byte) (*Plan, error) {
 	}
 	readView(&ps, &raw, p)
 
+	p.Items.Grow(len(raw.Items))
 	seen := make(map[string]int, len(raw.Items))
 	for i := range raw.Items {
 		it, ok := parseItem(&ps, i, &raw.Items[i])
