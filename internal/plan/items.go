@@ -71,13 +71,9 @@ func (s *Items) Slice() []Item { return slices.Clone(s.s) }
 // Sort puts the items in plan order (see compareItems). Items an engine
 // or a reader already holds in order are only confirmed.
 func (s *Items) Sort() {
-	if s.IsSorted() {
-		return
+	if !s.IsSorted() {
+		sortItems(s.s)
 	}
-	permute(s.s, sortOrder(len(s.s), func(i int) sortFields {
-		it := &s.s[i]
-		return sortFields{Policy: it.Policy, OwnerName: it.OwnerName, OwnerID: it.OwnerID, TokenName: it.TokenName, TokenID: it.TokenID}
-	}))
 }
 
 // IsSorted reports whether the items are in plan order. It is much cheaper

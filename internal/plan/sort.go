@@ -131,6 +131,14 @@ func sortOrder(n int, item func(i int) sortFields) []int {
 	return order
 }
 
+// sortItems sorts items into plan order in place.
+func sortItems(items []Item) {
+	permute(items, sortOrder(len(items), func(i int) sortFields {
+		it := &items[i]
+		return sortFields{Policy: it.Policy, OwnerName: it.OwnerName, OwnerID: it.OwnerID, TokenName: it.TokenName, TokenID: it.TokenID}
+	}))
+}
+
 // sortFields are the fields of an item the plan order goes by.
 type sortFields struct {
 	Policy, OwnerName, OwnerID, TokenName, TokenID string
