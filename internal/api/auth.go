@@ -197,9 +197,11 @@ func (tc *tokenCache) classify(err, bodyErr error) (*Error, string) {
 			if re.ErrorDescription != "" {
 				msg += ": " + re.ErrorDescription
 			}
-			e.Messages = []string{clip(msg)}
+			// Scrubbed before it is clipped (see fillFromBody); the
+			// deferred redact cannot find a secret the clip cut short.
+			e.Messages = []string{clip(tc.redact.Redact(msg))}
 		} else {
-			e.fillFromBody(re.Body)
+			e.fillFromBody(re.Body, tc.redact)
 		}
 		if e.StatusCode >= 200 && e.StatusCode < 300 {
 			// A 2xx carrying an OAuth "error" member: a refusal all the same.

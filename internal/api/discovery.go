@@ -96,7 +96,7 @@ func (tc *tokenCache) discoverTokenURL(ctx context.Context) (string, error) {
 			// which typically repeats the whole Location, not quoted.
 			e.Location = redirect.Host(resp)
 		} else {
-			e.fillFromBody(body)
+			e.fillFromBody(body, tc.redact)
 		}
 		return "", fmt.Errorf("the token endpoint %s answered 404, and %s%s did not name another one (set tenant.tokenUrl): %w", tc.conf.TokenURL, c.base, oauthInfoPath, e)
 	}

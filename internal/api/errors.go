@@ -208,40 +208,44 @@ type errorMessageDto struct {
 
 // fillFromBody decodes what it can of an error body into e. Bodies that are not
 // JSON (a proxy's HTML page) become one truncated message, so the operator still
-// sees something.
-func (e *Error) fillFromBody(body []byte) {
+// sees something. Each text is scrubbed of the redactors' secrets before it
+// is clipped: clipped first, a secret that straddles the clip edge would be
+// quoted all but its last characters, which no whole form of it matches.
+func (e *Error) fillFromBody(body []byte, rs ...*secret.Redactor) {
+	quote := func(s string) string { return clip(redactWith(s, rs)) }
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return
 	}
 	var eb errorBody
 	if err := json.Unmarshal(body, &eb); err != nil {
-		e.Messages = append(e.Messages, clip(string(body)))
+		e.Messages = append(e.Messages, quote(string(body)))
 		return
 	}
 	e.DetailCode = eb.DetailCode
 	e.TrackingID = eb.TrackingID
 	for _, m := range eb.Messages {
 		if m.Text != "" {
-			e.Messages = append(e.Messages, clip(m.Text))
+			e.Messages = append(e.Messages, quote(m.Text))
 		}
 	}
 	for _, m := range eb.Causes {
 		if m.Text != "" {
-			e.Causes = append(e.Causes, clip(m.Text))
+			e.Causes = append(e.Causes, quote(m.Text))
 		}
 	}
 	if s := rawText(eb.Error); s != "" {
-		e.Messages = append(e.Messages, s)
+		e.Messages = append(e.Messages, quote(s))
 	}
 	if s := rawText(eb.Message); s != "" {
-		e.Messages = append(e.Messages, s)
+		e.Messages = append(e.Messages, quote(s))
 	}
 }
 
 // rawText renders a field whose type the spec leaves open: a string as itself
 // (trimmed: the 429 text is " Rate Limit Exceeded "), an object by its usual
-// message members or else as compact JSON.
+// message members or else as compact JSON. The text is not clipped (the
+// caller scrubs it first).
 func rawText(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -249,21 +253,29 @@ func rawText(raw json.RawMessage) string {
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return clip(strings.TrimSpace(s))
+		return strings.TrimSpace(s)
 	}
 	var obj map[string]any
 	if json.Unmarshal(raw, &obj) == nil {
 		for _, k := range []string{"message", "error_description", "text", "error"} {
 			if v, ok := obj[k].(string); ok && strings.TrimSpace(v) != "" {
-				return clip(strings.TrimSpace(v))
+				return strings.TrimSpace(v)
 			}
 		}
 	}
 	var buf bytes.Buffer
 	if json.Compact(&buf, raw) == nil {
-		return clip(buf.String())
+		return buf.String()
 	}
-	return clip(string(raw))
+	return string(raw)
+}
+
+// redactWith returns s with the secrets of every redactor in rs replaced.
+func redactWith(s string, rs []*secret.Redactor) string {
+	for _, r := range rs {
+		s = r.Redact(s) // a nil Redactor redacts nothing
+	}
+	return s
 }
 
 func clip(s string) string {

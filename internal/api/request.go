@@ -207,9 +207,11 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	c.obs.ObserveRequest(cl.op, resp.StatusCode, time.Since(start))
-	e.fillFromBody(data)
 	// An error body may echo the request: the access token, in any form.
-	e.redact(secret.NewRedactor(secret.New(token)), c.auth.redact)
+	// Scrubbed as it is read, before a long message is clipped.
+	red := []*secret.Redactor{secret.NewRedactor(secret.New(token)), c.auth.redact}
+	e.fillFromBody(data, red...)
+	e.redact(red...)
 	if d, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 		e.RetryAfter, e.hasRetryAfter = d, true
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -181,4 +182,92 @@ func TestHostileTenantEchoesTheAccessTokenInAnID(t *testing.T) {
 	}
 	watch.requireAbsent(t, e, "the journal", journal)
 	watch.requireAbsent(t, e, "the logs", e.logs.Bytes())
+}
+
+// A message quoted from an error answer is clipped to maxErrorText (512)
+// characters. It was clipped before the credentials were searched for, so
+// a token endpoint (or a proxy's error page) that echoes the client secret
+// where it straddles the clip edge left all of the secret but its last
+// character in the error, the journal and the logs, where no whole form of
+// it matched. Here a DELETE is answered 401, the client asks the token
+// endpoint for a new access token, and that answer echoes the secret so.
+func TestHostileTokenEndpointEchoesTheSecretAtTheClipEdge(t *testing.T) {
+	var e *env
+	var mu sync.Mutex
+	tokenPosts, deletes := 0, 0
+	wrap := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			var n, posts int
+			if r.Method == http.MethodDelete {
+				deletes++
+				n = deletes
+			}
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/oauth/token") {
+				tokenPosts++
+				posts = tokenPosts
+			}
+			mu.Unlock()
+			switch {
+			case n == 1:
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"error":"JWT expired"}`)
+			case posts > 1:
+				// "invalid_client: " + pad + the secret is 513 characters:
+				// the clip edge falls before the secret's last character.
+				s := e.admin.ClientSecret
+				pad := strings.Repeat("x", 512-len("invalid_client: ")-len(s)+1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"`+pad+s+`"}`)
+			default:
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+	e = newEnv(t, enforceDeleteStale, envOpts{wrap: wrap})
+	ctx := context.Background()
+	e.addStale("stale", 1, 1)
+	leak := e.admin.ClientSecret[:len(e.admin.ClientSecret)-1]
+
+	pl, err := e.engine().Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.engine().Execute(ctx, pl)
+	if err == nil {
+		t.Fatal("a run whose DELETE failed succeeded")
+	}
+	mu.Lock()
+	posts, n := tokenPosts, deletes
+	mu.Unlock()
+	if posts < 2 || n != 1 {
+		t.Fatalf("%d token requests and %d DELETEs, want a second token request after the 401 and no second DELETE", posts, n)
+	}
+	e.requireNoMutations()
+	if !e.present("stale-000") {
+		t.Fatal("the token is gone")
+	}
+	failed := 0
+	for _, r := range e.journalRecords() {
+		if r.Outcome != nil && r.Outcome.Status == "failed" {
+			failed++
+			if !strings.Contains(r.Outcome.Error, "invalid_client: x") || !strings.Contains(r.Outcome.Error, secret.Redacted) {
+				t.Errorf("the journal's outcome error %q, want the token endpoint's answer with the secret redacted", r.Outcome.Error)
+			}
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failed outcomes journaled, want 1", failed)
+	}
+	journal, rerr := os.ReadFile(e.jpath)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for where, out := range map[string][]byte{"the run's error": []byte(err.Error()), "the journal": journal, "the logs": e.logs.Bytes()} {
+		if bytes.Contains(out, []byte(leak)) {
+			t.Errorf("%s holds the client secret but its last character", where)
+		}
+	}
 }
