@@ -183,7 +183,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 		// a PATCH answer that does not confirm the change: it may echo the
 		// access token like an error body. (The checks below use derr,
 		// whose types redaction may drop from e.Err.)
-		e.redact(secret.NewRedactor(secret.New(token)), c.auth.redact)
+		e.redact(c.answerRedactors(token)...)
 		if errors.As(derr, new(*sinkError)) {
 			// The consumer of a streamed listing refused it: final.
 			return attemptResult{err: e}
@@ -209,7 +209,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 	c.obs.ObserveRequest(cl.op, resp.StatusCode, time.Since(start))
 	// An error body may echo the request: the access token, in any form.
 	// Scrubbed as it is read, before a long message is clipped.
-	red := []*secret.Redactor{secret.NewRedactor(secret.New(token)), c.auth.redact}
+	red := c.answerRedactors(token)
 	e.fillFromBody(data, red...)
 	e.redact(red...)
 	if d, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
@@ -228,6 +228,15 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 		e.Messages = append(e.Messages, fmt.Sprintf("unexpected success status (the API documents %d)", cl.want))
 	}
 	return res
+}
+
+// answerRedactors are what an API answer quoted in an error is scrubbed
+// of: the access token of the request, the client secret, and the access
+// tokens issued lately, which a listing is scrubbed of too (scrub.go). A
+// tenant or a proxy that answered 401 to make the client fetch a new token
+// can echo the one before, which may still be valid.
+func (c *Client) answerRedactors(token string) []*secret.Redactor {
+	return []*secret.Redactor{secret.NewRedactor(secret.New(token)), c.auth.redact, c.listedRedactor()}
 }
 
 // hostNotFound reports a DNS answer that the name does not exist.

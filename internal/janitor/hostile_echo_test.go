@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -270,4 +271,93 @@ func TestHostileTokenEndpointEchoesTheSecretAtTheClipEdge(t *testing.T) {
 			t.Errorf("%s holds the client secret but its last character", where)
 		}
 	}
+}
+
+// A proxy (or a tenant) answers patjanitor's DELETE with 401, which makes
+// the client drop its access token and fetch another, then answers the
+// repeated DELETE with an error body that quotes the first token: still
+// valid at the tenant, as far as patjanitor can tell (the 401 was not the
+// tenant's). The listing scrubs the last few access tokens issued; an
+// error body was scrubbed of the token of its own request only, so the
+// earlier token reached the run's error, the journal's outcome and the
+// logs. Scrubbed of the same tokens as a listing, the error says where it
+// was instead.
+func TestHostileTenantEchoesAnEarlierAccessTokenInAnError(t *testing.T) {
+	var watch bearerWatch
+	var mu sync.Mutex
+	var bearers []string // in the order first sent
+	deletes := 0
+	wrap := func(h http.Handler) http.Handler {
+		return watch.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			mu.Lock()
+			if tok != "" && !slices.Contains(bearers, tok) {
+				bearers = append(bearers, tok)
+			}
+			first := ""
+			if len(bearers) > 0 {
+				first = bearers[0]
+			}
+			n := 0
+			if r.Method == http.MethodDelete {
+				deletes++
+				n = deletes
+			}
+			mu.Unlock()
+			switch {
+			case n == 1:
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"error":"JWT expired"}`)
+			case n > 1:
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"detailCode":"400.1 Bad request content","messages":[{"locale":"en-US","text":"token `+first+` was revoked"}]}`)
+			default:
+				h.ServeHTTP(w, r)
+			}
+		}))
+	}
+	e := newEnv(t, enforceDeleteStale, envOpts{wrap: wrap})
+	ctx := context.Background()
+	e.addStale("stale", 1, 1)
+
+	pl, err := e.engine().Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.engine().Execute(ctx, pl)
+	if err == nil {
+		t.Fatal("a run whose DELETE failed succeeded")
+	}
+	mu.Lock()
+	sent, n := len(bearers), deletes
+	mu.Unlock()
+	if sent < 2 || n != 2 {
+		t.Fatalf("%d bearer tokens and %d DELETEs sent, want a second token after the 401 and the DELETE repeated once", sent, n)
+	}
+	// The proxy answered both DELETEs: the tenant received none.
+	e.requireNoMutations()
+	if !e.present("stale-000") {
+		t.Fatal("the token is gone")
+	}
+	watch.requireAbsent(t, e, "the run's error", []byte(err.Error()))
+	failed := 0
+	for _, r := range e.journalRecords() {
+		if r.Outcome != nil && r.Outcome.Status == "failed" {
+			failed++
+			if !strings.Contains(r.Outcome.Error, "token "+secret.Redacted+" was revoked") {
+				t.Errorf("the journal's outcome error %q", r.Outcome.Error)
+			}
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failed outcomes journaled, want 1", failed)
+	}
+	journal, rerr := os.ReadFile(e.jpath)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	watch.requireAbsent(t, e, "the journal", journal)
+	watch.requireAbsent(t, e, "the logs", e.logs.Bytes())
 }
