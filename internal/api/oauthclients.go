@@ -139,7 +139,9 @@ func (c *Client) SetOAuthClientEnabled(ctx context.Context, id string, enabled b
 		case got.Enabled == nil || *got.Enabled != enabled:
 			return fmt.Errorf("the answer does not show enabled %t", enabled)
 		}
-		return nil
+		// The answer is returned and shown (`patjanitor enable` prints
+		// its name): scrubbed like a listed client (scrub.go).
+		return scrubClient(c.listedRedactor(), got, 1)
 	})
 }
 

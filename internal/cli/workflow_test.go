@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -36,11 +37,22 @@ const wfDay = 24 * time.Hour
 // secret comes from PATJANITOR_CLIENT_SECRET, as in production.
 func newWF(t *testing.T, policies string, so idnsim.Options) *wfEnv {
 	t.Helper()
+	return newWFWrapped(t, policies, so, nil)
+}
+
+// newWFWrapped is newWF with wrap, if set, standing between patjanitor and
+// the simulator (a hostile proxy, or a test that watches the wire).
+func newWFWrapped(t *testing.T, policies string, so idnsim.Options, wrap func(http.Handler) http.Handler) *wfEnv {
+	t.Helper()
 	if so.RateLimit == 0 {
 		so.RateLimit = -1
 	}
 	sim := idnsim.New(so)
-	srv := httptest.NewServer(sim)
+	var h http.Handler = sim
+	if wrap != nil {
+		h = wrap(sim)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	e := &wfEnv{t: t, sim: sim, url: srv.URL, admin: sim.Admin(), dir: dir, state: filepath.Join(dir, "state")}
