@@ -211,17 +211,13 @@ func TestHostileTokenEndpointEchoesTheSecretAtTheClipEdge(t *testing.T) {
 			mu.Unlock()
 			switch {
 			case n == 1:
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				_, _ = io.WriteString(w, `{"error":"JWT expired"}`)
+				answerJSON(w, http.StatusUnauthorized, `{"error":"JWT expired"}`)
 			case posts > 1:
 				// "invalid_client: " + pad + the secret is 513 characters:
 				// the clip edge falls before the secret's last character.
 				s := e.admin.ClientSecret
 				pad := strings.Repeat("x", 512-len("invalid_client: ")-len(s)+1)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"`+pad+s+`"}`)
+				answerJSON(w, http.StatusUnauthorized, `{"error":"invalid_client","error_description":"`+pad+s+`"}`)
 			default:
 				h.ServeHTTP(w, r)
 			}
@@ -250,17 +246,9 @@ func TestHostileTokenEndpointEchoesTheSecretAtTheClipEdge(t *testing.T) {
 	if !e.present("stale-000") {
 		t.Fatal("the token is gone")
 	}
-	failed := 0
-	for _, r := range e.journalRecords() {
-		if r.Outcome != nil && r.Outcome.Status == "failed" {
-			failed++
-			if !strings.Contains(r.Outcome.Error, "invalid_client: x") || !strings.Contains(r.Outcome.Error, secret.Redacted) {
-				t.Errorf("the journal's outcome error %q, want the token endpoint's answer with the secret redacted", r.Outcome.Error)
-			}
-		}
-	}
-	if failed != 1 {
-		t.Errorf("%d failed outcomes journaled, want 1", failed)
+	failed := e.failedOutcomes()
+	if len(failed) != 1 || !strings.Contains(failed[0], "invalid_client: x") || !strings.Contains(failed[0], secret.Redacted) {
+		t.Errorf("the journal's failed outcomes %q, want one: the token endpoint's answer with the secret redacted", failed)
 	}
 	journal, rerr := os.ReadFile(e.jpath)
 	if rerr != nil {
@@ -306,13 +294,9 @@ func TestHostileTenantEchoesAnEarlierAccessTokenInAnError(t *testing.T) {
 			mu.Unlock()
 			switch {
 			case n == 1:
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				_, _ = io.WriteString(w, `{"error":"JWT expired"}`)
+				answerJSON(w, http.StatusUnauthorized, `{"error":"JWT expired"}`)
 			case n > 1:
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusBadRequest)
-				_, _ = io.WriteString(w, `{"detailCode":"400.1 Bad request content","messages":[{"locale":"en-US","text":"token `+first+` was revoked"}]}`)
+				answerJSON(w, http.StatusBadRequest, `{"detailCode":"400.1 Bad request content","messages":[{"locale":"en-US","text":"token `+first+` was revoked"}]}`)
 			default:
 				h.ServeHTTP(w, r)
 			}
@@ -342,17 +326,8 @@ func TestHostileTenantEchoesAnEarlierAccessTokenInAnError(t *testing.T) {
 		t.Fatal("the token is gone")
 	}
 	watch.requireAbsent(t, e, "the run's error", []byte(err.Error()))
-	failed := 0
-	for _, r := range e.journalRecords() {
-		if r.Outcome != nil && r.Outcome.Status == "failed" {
-			failed++
-			if !strings.Contains(r.Outcome.Error, "token "+secret.Redacted+" was revoked") {
-				t.Errorf("the journal's outcome error %q", r.Outcome.Error)
-			}
-		}
-	}
-	if failed != 1 {
-		t.Errorf("%d failed outcomes journaled, want 1", failed)
+	if failed := e.failedOutcomes(); len(failed) != 1 || !strings.Contains(failed[0], "token "+secret.Redacted+" was revoked") {
+		t.Errorf("the journal's failed outcomes %q, want one that shows where the credential was", failed)
 	}
 	journal, rerr := os.ReadFile(e.jpath)
 	if rerr != nil {
@@ -360,4 +335,22 @@ func TestHostileTenantEchoesAnEarlierAccessTokenInAnError(t *testing.T) {
 	}
 	watch.requireAbsent(t, e, "the journal", journal)
 	watch.requireAbsent(t, e, "the logs", e.logs.Bytes())
+}
+
+// answerJSON is a hostile front's answer in place of the simulator's.
+func answerJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+// failedOutcomes are the errors of the journal's failed outcomes.
+func (e *env) failedOutcomes() []string {
+	var out []string
+	for _, r := range e.journalRecords() {
+		if r.Outcome != nil && r.Outcome.Status == "failed" {
+			out = append(out, r.Outcome.Error)
+		}
+	}
+	return out
 }
