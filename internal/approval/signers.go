@@ -345,11 +345,8 @@ func (rk *RevokedKeys) Revoked(key ssh.PublicKey) bool {
 }
 
 // readSmallFile reads a regular file of at most maxFileBytes: a FIFO or a
-// device would block or never end.
-//
-// The file is checked before it is opened too: opening a FIFO that has no
-// writer blocks, and a signature file is put next to a plan by whoever may
-// write to serve's approved/ directory.
+// device would block or never end, and a signature file is put next to a
+// plan by whoever may write to serve's approved/ directory.
 func readSmallFile(file string) ([]byte, error) {
 	// Opened without blocking and checked once open: a signature file in
 	// serve's approved directory may be a FIFO swapped in after any check
