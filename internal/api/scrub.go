@@ -31,6 +31,10 @@ import (
 //     redacting it would name another object, and it cannot be shown;
 //   - a token whose scopes or owner id hold one is undecodable (never acted
 //     on, never the source of a patch), its strings redacted for the report;
+//   - a token's name is redacted, as it is only shown unless a policy
+//     renames the token (patch namePrefix), which builds the new name from
+//     it: the engine then skips the token as undecodable (janitor's
+//     renamesRedacted) rather than write the placeholder into the tenant;
 //   - an identity's email holding one is dropped (the owner is then told
 //     through owners.fallbackEmail), not sent a message at a redacted address.
 

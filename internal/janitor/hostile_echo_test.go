@@ -14,6 +14,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/report"
@@ -353,4 +354,64 @@ func (e *env) failedOutcomes() []string {
 		}
 	}
 	return out
+}
+
+// A tenant (or a proxy) echoes the bearer token into the name of a token
+// that a policy renames (patch namePrefix). The listed name carries
+// secret.Redacted where the credential was, and a rename built from it
+// sent the tenant "revoked-svc-<secret>-bot": the token's real name was
+// overwritten with patjanitor's placeholder. A name is a value patjanitor
+// sends back in a rename, so, as for a scope that held a credential, such
+// a token is skipped as undecodable; the other token is renamed.
+func TestHostileTenantEchoesTheAccessTokenInANameToRename(t *testing.T) {
+	cfg := noLimits + `policies:
+  - name: rename-stale
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: patch
+    patch: {namePrefix: "revoked-"}
+`
+	var watch bearerWatch
+	e := newEnv(t, cfg, envOpts{sim: idnsim.Options{EchoBearer: true}, wrap: watch.wrap})
+	e.add("echo-name", e.own(), "svc-"+idnsim.EchoMarker+"-bot", 400*day, 200*day)
+	e.add("plain", e.own(), "tok-plain", 400*day, 200*day)
+
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if p := patchedIDs(e.sim.Requests()); !mapKeysEqual(p, "plain") {
+		t.Fatalf("patched %v, want only plain", keys(p))
+	}
+	for _, r := range e.mutations() {
+		if strings.Contains(string(r.Body), secret.Redacted) || strings.Contains(string(r.Body), `\u003csecret\u003e`) {
+			t.Errorf("the tenant was sent the placeholder: %s %s %s", r.Method, r.Path, r.Body)
+		}
+	}
+	if tok, _ := e.sim.Token("echo-name"); tok.Name != "svc-"+idnsim.EchoMarker+"-bot" {
+		t.Errorf("the token is named %q in the tenant now", tok.Name)
+	}
+	if tok, _ := e.sim.Token("plain"); tok.Name != "revoked-tok-plain" {
+		t.Errorf("plain is named %q, want revoked-tok-plain", tok.Name)
+	}
+	skipped := false
+	for _, s := range res.Plan.Skipped {
+		if s.TokenID == "echo-name" {
+			skipped = strings.HasPrefix(s.Reason, string(janitor.SkipUndecodable)+": ") && s.TokenName == "svc-"+secret.Redacted+"-bot"
+		}
+	}
+	if !skipped {
+		t.Errorf("echo-name is not skipped as undecodable: skipped %+v", res.Plan.Skipped)
+	}
+	for _, r := range e.journalRecords() {
+		if r.TokenID == "echo-name" {
+			t.Errorf("the journal holds a %s record for echo-name", r.Kind)
+		}
+	}
+	journal, rerr := os.ReadFile(e.jpath)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	watch.requireAbsent(t, e, "the journal", journal)
+	watch.requireAbsent(t, e, "the logs", e.logs.Bytes())
 }

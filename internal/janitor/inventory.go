@@ -18,6 +18,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/secret"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -569,6 +570,9 @@ func (s *listingSink) Token(t *pat.Token) error {
 // consider evaluates one token and keeps what the plan needs of it.
 func (s *listingSink) consider(t *pat.Token) {
 	d := s.ev.Evaluate(t)
+	if t.Undecodable == "" && renamesRedacted(t, d) {
+		t.Undecodable = "the name holds " + secret.Redacted + " (a credential patjanitor sent the tenant, redacted): a rename would write it into the tenant"
+	}
 	if t.Undecodable != "" {
 		// Part of what the tenant sent for this token cannot be used (a
 		// null inside scope): it is listed, whatever matched, and
@@ -738,4 +742,24 @@ func appendItems(dst, src *plan.Items) {
 		dst.Append(it)
 	}
 	*src = plan.Items{}
+}
+
+// renamesRedacted reports whether d renames t (patch namePrefix) while the
+// listed name holds secret.Redacted: the api package put it where the
+// tenant echoed one of patjanitor's credentials (or the tenant wrote it
+// so), and a rename is built from the listed name, so it would write the
+// placeholder into the tenant in place of what was there. Such a token is
+// undecodable, as one whose scope held a credential: the name is a value
+// patjanitor sends back. A delete or an expiry does not send the name and
+// goes on by id.
+func renamesRedacted(t *pat.Token, d policy.Decision) bool {
+	if !strings.Contains(t.Name, secret.Redacted) {
+		return false
+	}
+	for _, op := range d.Patch {
+		if _, ok := op.Name(); ok {
+			return true
+		}
+	}
+	return false
 }
