@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/patjanitor/patjanitor/internal/reasonshape"
 )
 
 // Marks are most of the store (one per marked token, tens of thousands in a
@@ -29,7 +31,7 @@ import (
 // distinct prose once, as a reason shape in the reasons bucket (the text
 // with its times, the token's quoted name and its owner id cut out), and a
 // mark keeps the shape's number and its times as milliseconds: the reason
-// decodes to exactly the text it was given (appendShape cuts only what renders back).
+// decodes to exactly the text it was given (reasonshape.AppendCut cuts only what renders back).
 // Shapes no mark refers to are removed by the next ReconcileMarks.
 //
 // The first byte tells the formats apart: markFormat (schema 4),
@@ -103,7 +105,7 @@ type markTable struct {
 	reasons *bolt.Bucket // nil in a store of schema 3 (read-only) or in a fuzz test
 	// Without marks either, a table of the tests: shapes numbered in memory.
 	loaded bool
-	shapes map[uint64]reasonShape
+	shapes map[uint64]reasonshape.Shape
 	ids    map[string]uint64 // by the shape's encoding
 	next   uint64            // the next number, without a bucket
 	// Scratch space of encode, which runs for every mark of a run.
@@ -132,7 +134,7 @@ func (t *markTable) load() error {
 		return nil
 	}
 	t.loaded = true
-	t.shapes, t.ids = map[uint64]reasonShape{}, map[string]uint64{}
+	t.shapes, t.ids = map[uint64]reasonshape.Shape{}, map[string]uint64{}
 	if t.reasons == nil {
 		return nil
 	}
@@ -140,7 +142,7 @@ func (t *markTable) load() error {
 		if len(k) != 8 {
 			return fmt.Errorf("reason shape key %q: not 8 bytes", k)
 		}
-		sh, err := decodeShape(v)
+		sh, err := reasonshape.Decode(v)
 		if err != nil {
 			return fmt.Errorf("reason shape %d: %w", binary.BigEndian.Uint64(k), err)
 		}
@@ -159,7 +161,7 @@ func (t *markTable) shapeID(enc []byte) (uint64, error) {
 	if id, ok := t.ids[string(enc)]; ok {
 		return id, nil
 	}
-	sh, err := decodeShape(enc)
+	sh, err := reasonshape.Decode(enc)
 	if err != nil {
 		return 0, err
 	}
@@ -200,7 +202,7 @@ func (t *markTable) sweep(used map[uint64]bool) (bool, error) {
 		if err := t.reasons.Delete(binary.BigEndian.AppendUint64(nil, id)); err != nil {
 			return false, fmt.Errorf("delete reason shape %d: %w", id, err)
 		}
-		delete(t.ids, string(sh.encode()))
+		delete(t.ids, string(sh.Encode()))
 		delete(t.shapes, id)
 		removed = true
 	}
@@ -280,7 +282,7 @@ func (t *markTable) encode(key string, m Mark) ([]byte, error) {
 		base = m.MarkedAt.UnixMilli()
 	}
 	if m.Reason != "" {
-		t.shapeBuf, t.times = appendShape(t.shapeBuf[:0], t.times[:0], m.Reason, m.TokenName, m.OwnerID)
+		t.shapeBuf, t.times = reasonshape.AppendCut(t.shapeBuf[:0], t.times[:0], m.Reason, m.TokenName, m.OwnerID)
 		id, err := t.shapeID(t.shapeBuf)
 		if err != nil {
 			return nil, err
@@ -554,7 +556,7 @@ func (f *markFields) mark(t *markTable) (Mark, error) {
 			}
 			f.times[i] = tm.UnixMilli()
 		}
-		if m.Reason, err = sh.render(f.times, m.TokenName, m.OwnerID); err != nil {
+		if m.Reason, err = sh.Render(f.times, m.TokenName, m.OwnerID); err != nil {
 			return Mark{}, fmt.Errorf("%w: reason shape %d: %w", errMarkRecord, f.shape, err)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/patjanitor/patjanitor/internal/reasonshape"
 )
 
 // schema2Marks are marks as a schema-2 store holds them (JSON under the
@@ -330,19 +332,19 @@ func FuzzReasonShape(f *testing.F) {
 	}
 	f.Add("created 2026-02-29T10:00:00.000Z, 2028-02-29T24:00:00.000Z, 9999-12-31T23:59:59.999Z0000-01-01T00:00:00.000Z", `a"b`, "", []byte{0x0a, 0x01, 'x', 0x10, 0x01})
 	f.Fuzz(func(t *testing.T, reason, name, owner string, raw []byte) {
-		if sh, err := decodeShape(raw); err == nil {
-			_, _ = sh.render([]int64{0, -1, 1 << 50}, name, owner)
+		if sh, err := reasonshape.Decode(raw); err == nil {
+			_, _ = sh.Render([]int64{0, -1, 1 << 50}, name, owner)
 		}
-		enc, times := appendShape(nil, nil, reason, name, owner)
-		sh, err := decodeShape(enc)
+		enc, times := reasonshape.AppendCut(nil, nil, reason, name, owner)
+		sh, err := reasonshape.Decode(enc)
 		if err != nil {
 			t.Fatalf("reason %q: shape %x: %v", reason, enc, err)
 		}
-		got, err := sh.render(times, name, owner)
+		got, err := sh.Render(times, name, owner)
 		if err != nil || got != reason {
 			t.Fatalf("reason %q: shape %+v times %v renders %q, %v", reason, sh, times, got, err)
 		}
-		if again := sh.encode(); !bytes.Equal(again, enc) {
+		if again := sh.Encode(); !bytes.Equal(again, enc) {
 			t.Fatalf("shape %+v encodes as %x, was %x", sh, again, enc)
 		}
 	})

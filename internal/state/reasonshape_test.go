@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/reasonshape"
 )
 
 // testdata/schema3-marks.db was written by the code of schema 3 (main at
@@ -192,7 +194,7 @@ func TestReasonShapesStoredOnce(t *testing.T) {
 	cutoff := clk.Now().Add(-90 * 24 * time.Hour)
 	reason := func(i int, cut time.Time) string {
 		lu := clk.Now().Add(-200*24*time.Hour - time.Duration(i)*time.Minute - time.Duration(i)*time.Millisecond)
-		return fmt.Sprintf("lastUsed %s is before cutoff %s (unusedFor 90d)", lu.UTC().Format(reasonTimeLayout), cut.UTC().Format(reasonTimeLayout))
+		return fmt.Sprintf("lastUsed %s is before cutoff %s (unusedFor 90d)", lu.UTC().Format(reasonshape.TimeLayout), cut.UTC().Format(reasonshape.TimeLayout))
 	}
 	marks := make([]Mark, n)
 	for i := range marks {

@@ -1,4 +1,10 @@
-package state
+// Package reasonshape cuts a policy's reason text into its shape (the
+// prose, the same for every token a policy decides under the same
+// conditions) and the token's values in it (the times, the quoted name, the
+// owner id), and renders them back byte for byte. The grace marks of the
+// state store keep each shape once on disk; a plan keeps each once in
+// memory.
+package reasonshape
 
 import (
 	"errors"
@@ -10,14 +16,14 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// A reasonShape is a reason text with its token-specific parts cut out: the
+// A Shape is a reason text with its token-specific parts cut out: the
 // times it names (as pat.FormatTime writes them), the token's quoted name
 // and its owner id. Every token a policy marks for the same conditions has
 // the same shape, so the store keeps each shape once (markcodec.go).
-type reasonShape []shapePart
+type Shape []Part
 
-// shapePart is literal text, or a hole for one of the token's values.
-type shapePart struct {
+// Part is literal text, or a hole for one of the token's values.
+type Part struct {
 	lit  string
 	hole byte // 0: lit; else holeTime, holeName or holeOwner
 }
@@ -35,19 +41,19 @@ const (
 	fShapeHole protowire.Number = 2
 )
 
-// reasonTimeLayout is how explanations write a time (pat.FormatTime).
-const reasonTimeLayout = "2006-01-02T15:04:05.000Z"
+// TimeLayout is how explanations write a time (pat.FormatTime).
+const TimeLayout = "2006-01-02T15:04:05.000Z"
 
 // minOwnerHole is the shortest owner id cut out of a reason: a shorter one
 // (a hand-made id) would also match inside unrelated text.
 const minOwnerHole = 8
 
-// appendShape cuts reason into its shape, appended to dst as stored (see
-// reasonShape.encode), and its times (unix ms), appended to times. Only
+// AppendCut cuts reason into its shape, appended to dst as stored (see
+// Shape.Encode), and its times (unix ms), appended to times. Only
 // text that renders back byte for byte is cut out, so the shape, the times,
 // the name and the owner id always make the same reason again. It writes
 // the stored form directly: it runs for every mark a run reconciles.
-func appendShape(dst []byte, times []int64, reason, name, owner string) ([]byte, []int64) {
+func AppendCut(dst []byte, times []int64, reason, name, owner string) ([]byte, []int64) {
 	quoted := ""
 	if name != "" {
 		quoted = strconv.Quote(name)
@@ -69,7 +75,7 @@ func appendShape(dst []byte, times []int64, reason, name, owner string) ([]byte,
 	for i := 0; i < len(reason); {
 		if ms, ok := reasonTime(reason[i:]); ok {
 			times = append(times, ms)
-			i = hole(i, len(reasonTimeLayout), holeTime)
+			i = hole(i, len(TimeLayout), holeTime)
 			continue
 		}
 		if quoted != "" && strings.HasPrefix(reason[i:], quoted) {
@@ -91,21 +97,29 @@ func appendShape(dst []byte, times []int64, reason, name, owner string) ([]byte,
 
 // reasonTime reads a time as explanations write it at the start of s.
 func reasonTime(s string) (int64, bool) {
-	const n = len(reasonTimeLayout)
+	const n = len(TimeLayout)
 	// Cheap checks first: most positions are not a time.
 	if len(s) < n || s[4] != '-' || s[10] != 'T' || s[n-1] != 'Z' {
 		return 0, false
 	}
-	t, err := time.Parse(reasonTimeLayout, s[:n])
-	if err != nil || t.Format(reasonTimeLayout) != s[:n] {
+	t, err := time.Parse(TimeLayout, s[:n])
+	if err != nil || t.Format(TimeLayout) != s[:n] {
 		return 0, false
 	}
 	return t.UnixMilli(), true
 }
 
-// render makes the reason text of a shape with a mark's values.
-func (sh reasonShape) render(times []int64, name, owner string) (string, error) {
-	b := make([]byte, 0, 128)
+// Render makes the reason text of a shape with a mark's values.
+func (sh Shape) Render(times []int64, name, owner string) (string, error) {
+	b, err := sh.Append(make([]byte, 0, 128), times, name, owner)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// Append appends the reason text of a shape with a mark's values to b.
+func (sh Shape) Append(b []byte, times []int64, name, owner string) ([]byte, error) {
 	next := 0
 	for _, p := range sh {
 		switch p.hole {
@@ -113,9 +127,9 @@ func (sh reasonShape) render(times []int64, name, owner string) (string, error) 
 			b = append(b, p.lit...)
 		case holeTime:
 			if next == len(times) {
-				return "", fmt.Errorf("%d reason times, the shape has more", len(times))
+				return nil, fmt.Errorf("%d reason times, the shape has more", len(times))
 			}
-			b = time.UnixMilli(times[next]).UTC().AppendFormat(b, reasonTimeLayout)
+			b = time.UnixMilli(times[next]).UTC().AppendFormat(b, TimeLayout)
 			next++
 		case holeName:
 			b = strconv.AppendQuote(b, name)
@@ -124,12 +138,13 @@ func (sh reasonShape) render(times []int64, name, owner string) (string, error) 
 		}
 	}
 	if next != len(times) {
-		return "", fmt.Errorf("%d reason times, the shape has %d", len(times), next)
+		return nil, fmt.Errorf("%d reason times, the shape has %d", len(times), next)
 	}
-	return string(b), nil
+	return b, nil
 }
 
-func (sh reasonShape) encode() []byte {
+// Encode returns the stored form of the shape (what AppendCut appends).
+func (sh Shape) Encode() []byte {
 	var b []byte
 	for _, p := range sh {
 		if p.hole == 0 {
@@ -145,8 +160,9 @@ func (sh reasonShape) encode() []byte {
 
 var errShape = errors.New("malformed reason shape")
 
-func decodeShape(b []byte) (reasonShape, error) {
-	var sh reasonShape
+// Decode reads a shape in its stored form.
+func Decode(b []byte) (Shape, error) {
+	var sh Shape
 	for len(b) > 0 {
 		n, typ, l := protowire.ConsumeTag(b)
 		if l < 0 {
@@ -159,7 +175,7 @@ func decodeShape(b []byte) (reasonShape, error) {
 			if l < 0 {
 				return nil, fmt.Errorf("%w: %w", errShape, protowire.ParseError(l))
 			}
-			sh, b = append(sh, shapePart{lit: s}), b[l:]
+			sh, b = append(sh, Part{lit: s}), b[l:]
 		case n == fShapeHole && typ == protowire.VarintType:
 			v, l := protowire.ConsumeVarint(b)
 			if l < 0 {
@@ -168,7 +184,7 @@ func decodeShape(b []byte) (reasonShape, error) {
 			if v < holeTime || v > holeOwner {
 				return nil, fmt.Errorf("%w: unknown hole %d", errShape, v)
 			}
-			sh, b = append(sh, shapePart{hole: byte(v)}), b[l:]
+			sh, b = append(sh, Part{hole: byte(v)}), b[l:]
 		default:
 			return nil, fmt.Errorf("%w: unexpected field %d", errShape, n)
 		}
