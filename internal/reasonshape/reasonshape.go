@@ -55,7 +55,10 @@ const minOwnerHole = 8
 // the stored form directly: it runs for every mark a run reconciles.
 func AppendCut(dst []byte, times []int64, reason, name, owner string) ([]byte, []int64) {
 	quoted := ""
-	if name != "" {
+	// A quoted name begins with '"': without one in the reason there is
+	// nothing to cut, and no quoting to pay for (it runs for every item of
+	// a plan).
+	if name != "" && strings.IndexByte(reason, '"') >= 0 {
 		quoted = strconv.Quote(name)
 	}
 	if len(owner) < minOwnerHole {
@@ -141,6 +144,28 @@ func (sh Shape) Append(b []byte, times []int64, name, owner string) ([]byte, err
 		return nil, fmt.Errorf("%d reason times, the shape has %d", len(times), next)
 	}
 	return b, nil
+}
+
+// Times returns how many times the shape renders (the length of the
+// times it must be given).
+func (sh Shape) Times() int {
+	n := 0
+	for _, p := range sh {
+		if p.hole == holeTime {
+			n++
+		}
+	}
+	return n
+}
+
+// HasOwner reports whether the shape renders the owner id.
+func (sh Shape) HasOwner() bool {
+	for _, p := range sh {
+		if p.hole == holeOwner {
+			return true
+		}
+	}
+	return false
 }
 
 // Encode returns the stored form of the shape (what AppendCut appends).

@@ -1,0 +1,668 @@
+package plan
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unsafe"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/reasonshape"
+)
+
+// compactItems hold a plan's items in about 110 bytes each instead of an
+// Item's 272 plus its strings (a 100,000-token tenant's plan has 61,816
+// items with the shipped policies; a 1,000,000-token one ten times as
+// many, and the plan must fit in 50 and 250 MB of memory).
+//
+// What makes them small:
+//   - a row per item: fixed-size and free of pointers, so the collector
+//     never scans the rows, in chunks of rowChunk rows, so that growing
+//     never copies the whole plan (and never needs it twice);
+//   - ids of 32 hexadecimal digits, what the tenant sends, as their 16
+//     bytes (lower or upper case, recorded), any other spelling as text;
+//   - each distinct name, scope list, reason shape and decision (policy,
+//     mode, action, patch, also-matched) kept once and numbered: a plan has
+//     hundreds of names and a handful of the others;
+//   - a reason as its shape (reasonshape: the prose, kept once) and the
+//     times cut out of it, which is all that differs between most reasons
+//     of a policy;
+//   - times as nanoseconds since 1970 when that is exact (UTC, no
+//     monotonic reading, years 1678 to 2261), any other time kept as it is.
+//
+// Everything an Item holds comes back exactly (deep-equal, nil apart from
+// empty, invalid UTF-8 and all); compact_test.go checks it differentially.
+//
+// The zero value is empty and ready to use.
+type compactItems struct {
+	chunks [][]row
+	n      int
+	// bytes holds what does not fit a row: the reasons' times and ids
+	// that are not 32 hexadecimal digits.
+	bytes arena
+	// odd are the times that are not packed (see packTime).
+	odd []time.Time
+	// The interned values, numbered in the order first seen.
+	strs      strTable
+	scopes    []pat.Scopes
+	scopeIdx  map[string]uint32
+	decisions []decision
+	decIdx    map[string]uint32
+	shapes    []shape
+	shapeIdx  map[string]uint32
+	// Scratch space of add.
+	key   []byte
+	times []int64
+}
+
+// rowChunk is the number of rows in each chunk but the first, which grows
+// up to it (a small plan stays small).
+const (
+	rowChunkBits = 12
+	rowChunk     = 1 << rowChunkBits
+)
+
+// row is one item. Ids are idWords; times packed (packTime); the uint32s
+// number interned values.
+type row struct {
+	tokenID, ownerID idWord
+	created          int64
+	lastUsed         int64
+	expires          int64
+	marked           int64
+	deadline         int64
+	// times is where the reason's times are in the arena (when its shape
+	// has any).
+	times     uint64
+	tokenName uint32 // strs
+	ownerName uint32 // strs
+	shape     uint32 // shapes
+	scope     uint32 // scopes
+	decision  uint32 // decisions
+	flags     uint32
+}
+
+// An idWord is an id of 32 hexadecimal digits as its 16 bytes, or else
+// (idText) where its text is in the arena.
+type idWord [16]byte
+
+// The spelling of an id: two bits of row.flags each, the token's at
+// flagTokenID and the owner's at flagOwnerID.
+const (
+	idLower = 0 // 32 digits of 0-9a-f (or digits only)
+	idUpper = 1 // 32 digits of 0-9A-F, with at least one letter
+	idText  = 2 // anything else, as text in the arena
+
+	flagTokenID = 0
+	flagOwnerID = 2
+	flagManaged = 1 << 4
+)
+
+// A packed time is nanoseconds since 1970 (UTC), or one of these.
+const (
+	timeNil  = math.MinInt64     // a nil pointer
+	timeZero = math.MinInt64 + 1 // time.Time{}
+	timeOdd  = math.MinInt64 + 2 // + i: odd[i]
+	// packedMin keeps the codes above apart from real times (this one is
+	// in 1677, which no packed time reaches: see packTime).
+	packedMin = math.MinInt64 + 1<<40
+)
+
+// decision is what the policy decided, shared by many items.
+type decision struct {
+	policy, mode, action uint32 // strs
+	patch                []pat.PatchOp
+	alsoMatched          []string
+}
+
+// shape is an interned reason shape.
+type shape struct {
+	sh reasonshape.Shape
+	// times is the number of times it renders; owner whether it renders
+	// the owner id (which a packed id must be spelled out for).
+	times int
+	owner bool
+}
+
+func (c *compactItems) len() int { return c.n }
+
+func (c *compactItems) row(i int) *row {
+	return &c.chunks[i>>rowChunkBits][i&(rowChunk-1)]
+}
+
+// append adds an item at the end.
+func (c *compactItems) append(it *Item) {
+	r := c.encode(it)
+	k := c.n >> rowChunkBits
+	if k == len(c.chunks) {
+		// The first chunk grows as appends do; the others are made
+		// whole, so that no append copies more than one chunk.
+		var fresh []row
+		if k > 0 {
+			fresh = make([]row, 0, rowChunk)
+		}
+		c.chunks = append(c.chunks, fresh)
+	}
+	c.chunks[k] = append(c.chunks[k], r)
+	c.n++
+}
+
+// grow makes room for n more items: in the first chunk, the only one
+// that grows, when they fit it (the others are made whole).
+func (c *compactItems) grow(n int) {
+	if len(c.chunks) == 0 && n > 0 {
+		c.chunks = append(c.chunks, make([]row, 0, min(n, rowChunk)))
+	} else if len(c.chunks) == 1 {
+		c.chunks[0] = slices.Grow(c.chunks[0], min(c.n+n, rowChunk)-c.n)
+	}
+}
+
+// set replaces item i. What the old row held in the arena stays there
+// (unreachable): Set is for the few items a plan changes after deciding
+// them.
+func (c *compactItems) set(i int, it *Item) { *c.row(i) = c.encode(it) }
+
+// encode makes the row of an item, interning what it shares with others.
+func (c *compactItems) encode(it *Item) row {
+	var r row
+	var f uint32
+	r.tokenID, f = c.packID(it.TokenID)
+	r.flags |= f << flagTokenID
+	r.ownerID, f = c.packID(it.OwnerID)
+	r.flags |= f << flagOwnerID
+	if it.Managed {
+		r.flags |= flagManaged
+	}
+	r.tokenName = c.strs.id(it.TokenName)
+	r.ownerName = c.strs.id(it.OwnerName)
+	r.created = c.packTime(&it.Created)
+	r.lastUsed = c.packTimePtr(it.LastUsed)
+	r.expires = c.packTimePtr(it.ExpirationDate)
+	r.marked = c.packTimePtr(it.Marked)
+	r.deadline = c.packTimePtr(it.Deadline)
+	r.scope = c.scopeID(it.Scope)
+	r.decision = c.decisionID(it)
+	r.shape, r.times = c.reason(it)
+	return r
+}
+
+// packID stores an id: as its 16 bytes when it is 32 hexadecimal digits
+// of one case, else as text in the arena.
+func (c *compactItems) packID(id string) (idWord, uint32) {
+	var w idWord
+	if len(id) == 32 {
+		form, ok := uint32(idLower), true
+		lower, upper := false, false
+		for i := 0; i < 32 && ok; i++ {
+			switch b := id[i]; {
+			case b >= '0' && b <= '9':
+			case b >= 'a' && b <= 'f':
+				lower = true
+			case b >= 'A' && b <= 'F':
+				upper = true
+			default:
+				ok = false
+			}
+		}
+		if ok && !(lower && upper) {
+			if upper {
+				form = idUpper
+			}
+			for i := range w {
+				w[i] = unhex(id[2*i])<<4 | unhex(id[2*i+1])
+			}
+			return w, form
+		}
+	}
+	binary.LittleEndian.PutUint64(w[:8], c.bytes.add([]byte(id)))
+	return w, idText
+}
+
+func unhex(b byte) byte {
+	switch {
+	case b >= 'a':
+		return b - 'a' + 10
+	case b >= 'A':
+		return b - 'A' + 10
+	}
+	return b - '0'
+}
+
+// appendID appends the id a row holds, as it was given.
+func (c *compactItems) appendID(dst []byte, w *idWord, form uint32) []byte {
+	digits := "0123456789abcdef"
+	switch form {
+	case idUpper:
+		digits = "0123456789ABCDEF"
+	case idText:
+		return append(dst, c.bytes.get(binary.LittleEndian.Uint64(w[:8]))...)
+	}
+	for _, b := range w {
+		dst = append(dst, digits[b>>4], digits[b&0xf])
+	}
+	return dst
+}
+
+func (c *compactItems) id(w *idWord, form uint32) string {
+	if form == idText {
+		return c.bytes.str(binary.LittleEndian.Uint64(w[:8]))
+	}
+	var b [32]byte
+	return string(c.appendID(b[:0], w, form))
+}
+
+// packTime packs t as nanoseconds since 1970 when that gives back exactly
+// t (== compares the wall clock, monotonic reading and location, as a
+// deep comparison does): the plan's times are UTC, parsed from the
+// listing. Any other time is kept as it is in odd.
+func (c *compactItems) packTime(t *time.Time) int64 {
+	if t.IsZero() && *t == (time.Time{}) {
+		return timeZero
+	}
+	if ns := t.UnixNano(); ns >= packedMin && time.Unix(0, ns).UTC() == *t {
+		return ns
+	}
+	c.odd = append(c.odd, *t)
+	return timeOdd + int64(len(c.odd)-1)
+}
+
+func (c *compactItems) packTimePtr(t *time.Time) int64 {
+	if t == nil {
+		return timeNil
+	}
+	return c.packTime(t)
+}
+
+// time unpacks a time (not timeNil).
+func (c *compactItems) time(v int64) time.Time {
+	switch {
+	case v == timeZero:
+		return time.Time{}
+	case v < packedMin:
+		return c.odd[v-timeOdd]
+	}
+	return time.Unix(0, v).UTC()
+}
+
+// scopeID interns a scope list (null, empty and nil values kept apart).
+func (c *compactItems) scopeID(s pat.Scopes) uint32 {
+	k := c.key[:0]
+	if s.Null {
+		k = append(k, 1)
+	} else {
+		k = append(k, 0)
+	}
+	k = appendListKey(k, s.Values)
+	c.key = k
+	if i, ok := c.scopeIdx[string(k)]; ok {
+		return i
+	}
+	if c.scopeIdx == nil {
+		c.scopeIdx = map[string]uint32{}
+	}
+	i := uint32(len(c.scopes))
+	c.scopes = append(c.scopes, pat.Scopes{Null: s.Null, Values: cloneStrings(s.Values)})
+	c.scopeIdx[string(k)] = i
+	return i
+}
+
+// decisionID interns an item's policy, mode, action, patch and
+// also-matched policies.
+func (c *compactItems) decisionID(it *Item) uint32 {
+	k := appendStrKey(c.key[:0], it.Policy)
+	k = appendStrKey(k, it.Mode)
+	k = appendStrKey(k, it.Action)
+	k = appendListKey(k, it.AlsoMatched)
+	if it.Patch == nil {
+		k = append(k, 0)
+	} else {
+		k = append(k, 1)
+		k = protowire.AppendVarint(k, uint64(len(it.Patch)))
+		for _, op := range it.Patch {
+			k = appendStrKey(k, op.Path())
+			k = appendStrKey(k, string(op.Value()))
+		}
+	}
+	c.key = k
+	if i, ok := c.decIdx[string(k)]; ok {
+		// The key names a patch by its path and JSON value; the
+		// operations themselves are compared too, so that two that
+		// encode alike never become one.
+		if d := &c.decisions[i]; slices.Equal(d.patch, it.Patch) {
+			return i
+		}
+	}
+	if c.decIdx == nil {
+		c.decIdx = map[string]uint32{}
+	}
+	i := uint32(len(c.decisions))
+	d := decision{
+		policy:      c.strs.id(it.Policy),
+		mode:        c.strs.id(it.Mode),
+		action:      c.strs.id(it.Action),
+		alsoMatched: cloneStrings(it.AlsoMatched),
+	}
+	if it.Patch != nil {
+		d.patch = slices.Clone(it.Patch)[:len(it.Patch):len(it.Patch)]
+	}
+	c.decisions = append(c.decisions, d)
+	if _, taken := c.decIdx[string(k)]; !taken {
+		c.decIdx[string(k)] = i
+	}
+	return i
+}
+
+// reason interns the shape of an item's reason and stores its times.
+func (c *compactItems) reason(it *Item) (uint32, uint64) {
+	var k []byte
+	k, c.times = reasonshape.AppendCut(c.key[:0], c.times[:0], it.Reason, it.TokenName, it.OwnerID)
+	c.key = k
+	i, ok := c.shapeIdx[string(k)]
+	if !ok {
+		sh, err := reasonshape.Decode(k)
+		if err != nil { // AppendCut writes what Decode reads
+			panic("plan: " + err.Error())
+		}
+		if c.shapeIdx == nil {
+			c.shapeIdx = map[string]uint32{}
+		}
+		i = uint32(len(c.shapes))
+		c.shapes = append(c.shapes, shape{sh: sh, times: sh.Times(), owner: sh.HasOwner()})
+		c.shapeIdx[string(k)] = i
+	}
+	if len(c.times) == 0 {
+		return i, 0
+	}
+	// The times as zigzag varints: a few bytes each.
+	var b [8 * binary.MaxVarintLen64]byte
+	tb := b[:0]
+	for _, ms := range c.times {
+		tb = protowire.AppendVarint(tb, protowire.EncodeZigZag(ms))
+	}
+	return i, c.bytes.add(tb)
+}
+
+// appendReason appends the reason of r, as it was given; ownerID is the
+// row's owner id when the caller has it spelled out, else "".
+func (c *compactItems) appendReason(dst []byte, r *row, times []int64, ownerID string) ([]byte, []int64) {
+	sh := &c.shapes[r.shape]
+	times = times[:0]
+	if sh.times > 0 {
+		b := c.bytes.get(r.times)
+		for range sh.times {
+			v, n := protowire.ConsumeVarint(b)
+			times = append(times, protowire.DecodeZigZag(v))
+			b = b[n:]
+		}
+	}
+	if sh.owner && ownerID == "" {
+		ownerID = c.id(&r.ownerID, r.flags>>flagOwnerID&3)
+	}
+	dst, err := sh.sh.Append(dst, times, c.strs.s[r.tokenName], ownerID)
+	if err != nil { // the count is the shape's own
+		panic("plan: " + err.Error())
+	}
+	return dst, times
+}
+
+// at returns item i as it was given.
+func (c *compactItems) at(i int) Item {
+	r := c.row(i)
+	d := &c.decisions[r.decision]
+	sc := c.scopes[r.scope]
+	it := Item{
+		TokenID:     c.id(&r.tokenID, r.flags>>flagTokenID&3),
+		TokenName:   c.strs.s[r.tokenName],
+		OwnerID:     c.id(&r.ownerID, r.flags>>flagOwnerID&3),
+		OwnerName:   c.strs.s[r.ownerName],
+		Created:     c.time(r.created),
+		Scope:       pat.Scopes{Null: sc.Null, Values: slices.Clone(sc.Values)},
+		Managed:     r.flags&flagManaged != 0,
+		Policy:      c.strs.s[d.policy],
+		Mode:        c.strs.s[d.mode],
+		Action:      c.strs.s[d.action],
+		AlsoMatched: slices.Clone(d.alsoMatched),
+	}
+	if d.patch != nil {
+		it.Patch = slices.Clone(d.patch)
+	}
+	var ts *[4]time.Time // one allocation for the item's time pointers
+	ptr := func(v int64, k int) *time.Time {
+		if v == timeNil {
+			return nil
+		}
+		if ts == nil {
+			ts = new([4]time.Time)
+		}
+		ts[k] = c.time(v)
+		return &ts[k]
+	}
+	it.LastUsed = ptr(r.lastUsed, 0)
+	it.ExpirationDate = ptr(r.expires, 1)
+	it.Marked = ptr(r.marked, 2)
+	it.Deadline = ptr(r.deadline, 3)
+	b, _ := c.appendReason(nil, r, nil, it.OwnerID)
+	it.Reason = string(b)
+	return it
+}
+
+// compare orders rows i and j as compareItemPtrs orders their items.
+func (c *compactItems) compare(a, b *row) int {
+	if a.decision != b.decision {
+		if x := strings.Compare(c.strs.s[c.decisions[a.decision].policy], c.strs.s[c.decisions[b.decision].policy]); x != 0 {
+			return x
+		}
+	}
+	if a.ownerName != b.ownerName {
+		if x := strings.Compare(c.strs.s[a.ownerName], c.strs.s[b.ownerName]); x != 0 {
+			return x
+		}
+	}
+	if x := c.compareIDs(&a.ownerID, &b.ownerID, a.flags>>flagOwnerID&3, b.flags>>flagOwnerID&3); x != 0 {
+		return x
+	}
+	if a.tokenName != b.tokenName {
+		if x := strings.Compare(c.strs.s[a.tokenName], c.strs.s[b.tokenName]); x != 0 {
+			return x
+		}
+	}
+	return c.compareIDs(&a.tokenID, &b.tokenID, a.flags>>flagTokenID&3, b.flags>>flagTokenID&3)
+}
+
+// compareIDs compares two ids as strings. Two of the same packed case
+// compare as their bytes: a digit's character sorts below a letter's, as
+// its value does.
+func (c *compactItems) compareIDs(a, b *idWord, fa, fb uint32) int {
+	if fa == fb && fa != idText {
+		return bytesCompare(a[:], b[:])
+	}
+	var x, y [32]byte
+	return strings.Compare(string(c.appendID(x[:0], a, fa)), string(c.appendID(y[:0], b, fb)))
+}
+
+func bytesCompare(a, b []byte) int {
+	return strings.Compare(unsafe.String(unsafe.SliceData(a), len(a)), unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+func (c *compactItems) isSorted() bool {
+	for i := 1; i < c.n; i++ {
+		if c.compare(c.row(i-1), c.row(i)) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// sort puts the rows in plan order. The strings are ranked once (a plan
+// has few distinct policies and owner names), the rows sorted by their
+// ranks as a permutation, and the rows then moved into place along the
+// permutation's cycles, without a second copy of the plan.
+func (c *compactItems) sort() {
+	order := make([]uint32, len(c.strs.s))
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortFunc(order, func(a, b uint32) int { return strings.Compare(c.strs.s[a], c.strs.s[b]) })
+	rank := make([]uint32, len(order))
+	for r, i := range order {
+		rank[i] = uint32(r)
+	}
+	type key struct {
+		hi  uint64 // the policy's rank, then the owner name's
+		tok uint32 // the token name's rank
+		i   int32
+	}
+	keys := make([]key, c.n)
+	for i := range keys {
+		r := c.row(i)
+		keys[i] = key{
+			hi:  uint64(rank[c.decisions[r.decision].policy])<<32 | uint64(rank[r.ownerName]),
+			tok: rank[r.tokenName],
+			i:   int32(i),
+		}
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		if x.hi != y.hi {
+			if x.hi < y.hi {
+				return -1
+			}
+			return 1
+		}
+		a, b := c.row(int(x.i)), c.row(int(y.i))
+		if v := c.compareIDs(&a.ownerID, &b.ownerID, a.flags>>flagOwnerID&3, b.flags>>flagOwnerID&3); v != 0 {
+			return v
+		}
+		if x.tok != y.tok {
+			if x.tok < y.tok {
+				return -1
+			}
+			return 1
+		}
+		return c.compareIDs(&a.tokenID, &b.tokenID, a.flags>>flagTokenID&3, b.flags>>flagTokenID&3)
+	})
+	// perm[j] is the row that goes to position j; -1 once placed.
+	perm := make([]int32, c.n)
+	for j, k := range keys {
+		perm[j] = k.i
+	}
+	keys = nil
+	for i := range perm {
+		if perm[i] < 0 {
+			continue
+		}
+		tmp := *c.row(i)
+		j := i
+		for {
+			k := int(perm[j])
+			perm[j] = -1
+			if k == i {
+				*c.row(j) = tmp
+				break
+			}
+			*c.row(j) = *c.row(k)
+			j = k
+		}
+	}
+}
+
+// strTable interns strings (names, policies, modes and actions).
+type strTable struct {
+	s   []string
+	idx map[string]uint32
+}
+
+func (t *strTable) id(s string) uint32 {
+	if i, ok := t.idx[s]; ok {
+		return i
+	}
+	if t.idx == nil {
+		t.idx = map[string]uint32{}
+	}
+	// A copy: s may be part of a larger string (the listing's) that the
+	// plan must not keep.
+	s = strings.Clone(s)
+	i := uint32(len(t.s))
+	t.s = append(t.s, s)
+	t.idx[s] = i
+	return i
+}
+
+// arena holds byte strings, each after its length (a varint), in chunks
+// of about arenaChunk bytes, and names each by its chunk and offset.
+//
+// Strings made over the arena (str) are safe because bytes once written
+// are never written again: add only appends, and when an append moves a
+// chunk to a larger array, the old array keeps its bytes unchanged for the
+// strings that still point into it.
+type arena struct {
+	chunks [][]byte
+}
+
+const arenaChunk = 64 << 10
+
+func (a *arena) add(s []byte) uint64 {
+	need := protowire.SizeVarint(uint64(len(s))) + len(s)
+	k := len(a.chunks) - 1
+	if k < 0 || len(a.chunks[k]) > 0 && len(a.chunks[k])+need > arenaChunk {
+		var fresh []byte
+		if need > arenaChunk {
+			fresh = make([]byte, 0, need)
+		}
+		a.chunks = append(a.chunks, fresh)
+		k++
+	}
+	off := len(a.chunks[k])
+	a.chunks[k] = protowire.AppendVarint(a.chunks[k], uint64(len(s)))
+	a.chunks[k] = append(a.chunks[k], s...)
+	return uint64(k)<<32 | uint64(off)
+}
+
+// get returns the bytes stored at ref; they must not be changed.
+func (a *arena) get(ref uint64) []byte {
+	b := a.chunks[ref>>32][uint32(ref):]
+	n, l := protowire.ConsumeVarint(b)
+	return b[l : l+int(n) : l+int(n)]
+}
+
+func (a *arena) str(ref uint64) string {
+	b := a.get(ref)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// appendStrKey appends s to an interning key, after its length, so that
+// the key's parts cannot run into each other.
+func appendStrKey(k []byte, s string) []byte {
+	k = protowire.AppendVarint(k, uint64(len(s)))
+	return append(k, s...)
+}
+
+// appendListKey appends a list to an interning key: nil, or its length
+// and strings.
+func appendListKey(k []byte, ss []string) []byte {
+	if ss == nil {
+		return append(k, 0)
+	}
+	k = append(k, 1)
+	k = protowire.AppendVarint(k, uint64(len(ss)))
+	for _, s := range ss {
+		k = appendStrKey(k, s)
+	}
+	return k
+}
+
+// cloneStrings copies a list (nil stays nil, empty stays empty) with
+// strings of its own.
+func cloneStrings(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.Clone(s)
+	}
+	return out
+}

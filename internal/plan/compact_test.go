@@ -1,0 +1,318 @@
+package plan
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// hostileItems are items whose every field is at an edge of what the
+// compact form packs: ids that are almost 32 hexadecimal digits, times
+// that nanoseconds since 1970 cannot hold or that are not UTC, nil next
+// to empty, invalid UTF-8, and reasons that look like a shape but are not.
+func hostileItems() []Item {
+	const hexID = "2c9180835d2e5168015d32f812345678"
+	owner := "2c9180867624cbd7017642d6aaaaaaaa"
+	est := time.FixedZone("EST", -5*3600)
+	now := time.Now() // with a monotonic reading
+	farFuture := time.Date(12026, 1, 2, 3, 4, 5, 6, time.UTC)
+	farPast := time.Date(-44, 3, 15, 12, 0, 0, 0, time.UTC)
+	lastNS := time.Unix(0, math.MaxInt64).UTC()
+	before := time.Unix(0, packedMin-1).UTC()
+	firstNS := time.Unix(0, packedMin).UTC()
+	items := []Item{
+		{TokenID: hexID, TokenName: "ci", OwnerID: owner, OwnerName: "Ada", Created: t0,
+			Reason: "lastUsed 2026-07-26T03:00:00.123Z is at or before 2026-08-28T03:00:00.000Z (unusedFor 90d)",
+			Policy: "p", Mode: ModeEnforce, Action: ActionDelete, LastUsed: tp(t0.Add(-time.Hour))},
+		{TokenID: "2C9180835D2E5168015D32F812345678", OwnerID: "2C9180867624CBD7017642D6AAAAAAAA", Created: t0,
+			Reason: `owner 2C9180867624CBD7017642D6AAAAAAAA of "ci"`, TokenName: "ci"},
+		{TokenID: "2c9180835D2E5168015d32f812345678", OwnerID: "2c9180867624cbd7017642d6aaaaaaa", Created: t0},   // mixed case; 31 digits
+		{TokenID: "2c9180835d2e5168015d32f8123456789", OwnerID: "2c9180867624cbd7017642d6aaaaaaag", Created: t0}, // 33 digits; a g
+		{TokenID: "", OwnerID: "", Created: time.Time{}, Scope: pat.Scopes{Null: true}},
+		{TokenID: "\x00\xff\xfe", TokenName: "\xff\x00\"quoted\"", OwnerName: "\u2028<&>", Created: now,
+			LastUsed: &now, ExpirationDate: tp(now.In(est)), Marked: tp(farFuture), Deadline: tp(farPast),
+			Reason: "name \"\\xff\\x00\\\"quoted\\\"\" 2026-02-30T10:00:00.000Z 2028-02-29T24:00:00.000Z \xff", Scope: pat.ScopesOf()},
+		{TokenID: hexID, Created: t0.In(est), LastUsed: tp(lastNS), ExpirationDate: tp(before), Marked: tp(firstNS),
+			Deadline: tp(time.Time{}), Scope: pat.Scopes{Values: []string{}},
+			Patch: []pat.PatchOp{}, AlsoMatched: []string{}},
+		{TokenID: hexID, Created: t0.Add(999 * time.Nanosecond), Scope: pat.Scopes{Null: true, Values: []string{"odd"}},
+			Patch:       []pat.PatchOp{pat.SetScopes(nil), pat.SetScopes([]string{}), pat.Rename("\xff"), pat.SetExpiration(farFuture), pat.SetNeverExpires(true), {}},
+			AlsoMatched: []string{"a", "", "a"}, Managed: true,
+			Reason: "9999-12-31T23:59:59.999Z0000-01-01T00:00:00.000Z-0001-01-01T00:00:00.000Z"},
+		{TokenID: hexID, Created: t0, Scope: pat.ScopesOf("sp:scopes:all", "\x00"), Policy: "p\x00", Mode: "", Action: "\xff",
+			Patch: []pat.PatchOp{pat.SetScopes([]string{})}},
+		{TokenID: hexID, Created: t0, Patch: []pat.PatchOp{pat.SetScopes(nil)}, Reason: "2026-07-26T03:00:00.000Z"},
+		{TokenID: hexID, Created: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), LastUsed: tp(time.Time{}.In(est))},
+	}
+	return items
+}
+
+// randomItems are n items drawn like a large tenant's plan: a few hundred
+// names and owners, reasons with times, and now and then something
+// hostile.
+func randomItems(rng *rand.Rand, n int) []Item {
+	hostile := hostileItems()
+	policies := []string{"unused-90d", "never-used-30d", "all-scopes", "expiring", "Zeta"}
+	cutoff := t0.AddDate(0, 0, -90)
+	out := make([]Item, n)
+	for i := range out {
+		if rng.IntN(20) == 0 {
+			out[i] = hostile[rng.IntN(len(hostile))]
+			out[i].TokenID = fmt.Sprintf("%s-%d", out[i].TokenID, i) // unique, as in a plan
+			continue
+		}
+		created := t0.Add(-time.Duration(rng.Int64N(3*365*24)) * time.Hour).Add(time.Duration(rng.IntN(1000)) * time.Millisecond)
+		owner := rng.IntN(n/3 + 1)
+		it := Item{
+			TokenID:   fmt.Sprintf("%032x", rng.Uint64()<<20|uint64(i)),
+			TokenName: fmt.Sprintf("token-%d", rng.IntN(114)),
+			OwnerID:   fmt.Sprintf("%032x", owner*7919),
+			OwnerName: fmt.Sprintf("Owner %d", owner%900),
+			Created:   created,
+			Scope:     pat.ScopesOf([]string{"sp:scopes:all", "idn:sources:read"}[:rng.IntN(3)]...),
+			Policy:    policies[rng.IntN(len(policies))],
+			Mode:      ModeEnforce,
+			Action:    ActionDelete,
+			Patch:     []pat.PatchOp{},
+		}
+		switch rng.IntN(4) {
+		case 0:
+			it.Scope = pat.Scopes{Null: true}
+		case 1:
+			it.Mode, it.Action = ModeReport, ActionReport
+			it.AlsoMatched = []string{policies[0]}
+		case 2:
+			it.Action = ActionPatch
+			it.Patch = []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:default"})}
+		}
+		if it.AlsoMatched == nil {
+			it.AlsoMatched = []string{}
+		}
+		if rng.IntN(3) > 0 {
+			lu := created.Add(time.Duration(rng.Int64N(int64(300 * 24 * time.Hour))))
+			it.LastUsed = &lu
+			it.Reason = fmt.Sprintf("lastUsed %s is at or before %s (unusedFor 90d)", pat.FormatTime(lu), pat.FormatTime(cutoff))
+		} else {
+			it.Reason = fmt.Sprintf("never used, created %s is at or before %s (unusedFor 30d)", pat.FormatTime(created), pat.FormatTime(cutoff))
+		}
+		if rng.IntN(3) > 0 {
+			it.ExpirationDate = tp(created.AddDate(1, 0, 0))
+		}
+		if rng.IntN(10) == 0 {
+			it.Mode = ModeGrace
+			it.Marked = tp(t0.AddDate(0, 0, -3))
+			if rng.IntN(2) == 0 {
+				it.Deadline = tp(t0.AddDate(0, 0, 11))
+			}
+		}
+		out[i] = it
+	}
+	return out
+}
+
+// sameItems fails unless got deep-equals want, item by item.
+func sameItems(t *testing.T, stage string, got, want []Item) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d items, want %d", stage, len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("%s: item %d:\n got %#v\nwant %#v", stage, i, got[i], want[i])
+		}
+	}
+}
+
+// Every item comes back from Items exactly as it was given, through At,
+// All, Slice and after Set: the compact form loses nothing.
+func TestItemsRoundTrip(t *testing.T) {
+	want := append(hostileItems(), samplePlan().Items.Slice()...)
+	want = append(want, randomItems(rand.New(rand.NewPCG(1, 2)), 5000)...)
+	s := NewItems(want...)
+	if s.Len() != len(want) {
+		t.Fatalf("Len %d, want %d", s.Len(), len(want))
+	}
+	sameItems(t, "Slice", s.Slice(), want)
+	var all []Item
+	for i, it := range s.All() {
+		if i != len(all) {
+			t.Fatalf("All yielded index %d, want %d", i, len(all))
+		}
+		all = append(all, it)
+	}
+	sameItems(t, "All", all, want)
+	for i := range want {
+		if got := s.At(i); !reflect.DeepEqual(got, want[i]) {
+			t.Fatalf("At(%d):\n got %#v\nwant %#v", i, got, want[i])
+		}
+	}
+	// Set: each hostile item in place of another, then back.
+	h := hostileItems()
+	for i := range want {
+		s.Set(i, h[i%len(h)])
+	}
+	for i := range want {
+		if got := s.At(i); !reflect.DeepEqual(got, h[i%len(h)]) {
+			t.Fatalf("after Set, At(%d):\n got %#v\nwant %#v", i, got, h[i%len(h)])
+		}
+	}
+	for i := range want {
+		s.Set(i, want[i])
+	}
+	sameItems(t, "Set back", s.Slice(), want)
+}
+
+// An item read from Items is a copy: changing its lists or times changes
+// nothing stored.
+func TestItemsAtIsACopy(t *testing.T) {
+	want := samplePlan().Items.Slice()
+	s := NewItems(want...)
+	for i := range s.Len() {
+		it := s.At(i)
+		for j := range it.Scope.Values {
+			it.Scope.Values[j] = "changed"
+		}
+		for j := range it.AlsoMatched {
+			it.AlsoMatched[j] = "changed"
+		}
+		for j := range it.Patch {
+			it.Patch[j] = pat.Rename("changed")
+		}
+		for _, p := range []*time.Time{it.LastUsed, it.ExpirationDate, it.Marked, it.Deadline} {
+			if p != nil {
+				*p = time.Time{}
+			}
+		}
+	}
+	sameItems(t, "after changing copies", s.Slice(), want)
+	var empty Items
+	if empty.Len() != 0 || empty.Slice() != nil || !empty.IsSorted() {
+		t.Fatal("the zero Items are not empty")
+	}
+}
+
+// Items.Sort puts items in compareItems' order, for ids of every
+// spelling, owners that share a name and names that share a prefix; and
+// IsSorted agrees with it.
+func TestItemsSortMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 20 {
+		items := randomItems(rng, 1+rng.IntN(3000))
+		for i := range items {
+			switch rng.IntN(8) { // ids of every form side by side
+			case 0:
+				items[i].OwnerID = fmt.Sprintf("%032X", rng.IntN(50))
+			case 1:
+				items[i].OwnerID = fmt.Sprintf("%031x", rng.IntN(50))
+			case 2:
+				items[i].TokenID = fmt.Sprintf("%032X", rng.Uint64())
+			case 3:
+				items[i].OwnerName = ""
+			}
+		}
+		s := NewItems(items...)
+		if got, want := s.IsSorted(), slices.IsSortedFunc(items, func(a, b Item) int { return compareItems(&a, &b) }); got != want {
+			t.Fatalf("round %d: Items.IsSorted %v, IsSorted %v", round, got, want)
+		}
+		want := slices.Clone(items)
+		sortRef(want)
+		s.Sort()
+		sameItems(t, fmt.Sprintf("round %d", round), s.Slice(), want)
+		if !s.IsSorted() {
+			t.Fatalf("round %d: not sorted after Sort", round)
+		}
+	}
+}
+
+// FuzzItems: any item, alone or among others that share its values,
+// comes back from Items exactly.
+func FuzzItems(f *testing.F) {
+	for _, it := range hostileItems() {
+		var lu int64 = math.MinInt64
+		if it.LastUsed != nil {
+			lu = it.LastUsed.UnixNano()
+		}
+		f.Add(it.TokenID, it.TokenName, it.OwnerID, it.OwnerName, it.Reason, it.Created.Unix(), int64(it.Created.Nanosecond()), lu, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, tokenID, tokenName, ownerID, ownerName, reason string, sec, nsec, lastUsed int64, form uint8) {
+		created := time.Unix(sec, nsec)
+		if form&1 == 0 {
+			created = created.UTC()
+		}
+		it := Item{
+			TokenID: tokenID, TokenName: tokenName, OwnerID: ownerID, OwnerName: ownerName,
+			Created: created, Reason: reason, Policy: tokenName, Mode: ownerName,
+			Managed: form&2 != 0,
+		}
+		if lastUsed != math.MinInt64 {
+			it.LastUsed = tp(time.Unix(0, lastUsed).UTC())
+		}
+		if form&4 != 0 {
+			it.Scope = pat.ScopesOf(tokenName, ownerName)
+			it.AlsoMatched = []string{reason}
+			it.Patch = []pat.PatchOp{pat.Rename(tokenName)}
+		}
+		if form&8 != 0 {
+			it.Scope.Null = true
+			it.Patch = []pat.PatchOp{}
+		}
+		other := it
+		other.Reason = reason + reason
+		other.TokenID = tokenID + "x"
+		want := []Item{it, other, it}
+		s := NewItems(want...)
+		sameItems(t, "fuzzed", s.Slice(), want)
+	})
+}
+
+// BenchmarkItemsMemory reports the memory of 100,000 items of a large
+// tenant's plan held as Items (the live heap they add), next to
+// []Item with the strings an engine gives them.
+func BenchmarkItemsMemory(b *testing.B) {
+	items := randomItems(rand.New(rand.NewPCG(5, 6)), 100000)
+	// The plain form first: a slice of Items with strings of their own,
+	// as the listing's decoder and the policies make them.
+	liveOf := func(build func() any) float64 {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		v := build()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(v)
+		return float64(after.HeapAlloc-before.HeapAlloc) / float64(len(items))
+	}
+	var compact, plain float64
+	for b.Loop() {
+		plain = liveOf(func() any {
+			out := make([]Item, len(items))
+			for i, it := range items {
+				it.TokenID, it.TokenName = string([]byte(it.TokenID)), string([]byte(it.TokenName))
+				it.OwnerID, it.OwnerName = string([]byte(it.OwnerID)), string([]byte(it.OwnerName))
+				it.Reason = string([]byte(it.Reason))
+				if it.LastUsed != nil {
+					it.LastUsed = tp(*it.LastUsed)
+				}
+				if it.ExpirationDate != nil {
+					it.ExpirationDate = tp(*it.ExpirationDate)
+				}
+				out[i] = it
+			}
+			return out
+		})
+		compact = liveOf(func() any {
+			s := new(Items)
+			s.Append(items...)
+			return s
+		})
+	}
+	b.ReportMetric(compact, "B/item")
+	b.ReportMetric(plain, "B/item-as-[]Item")
+}
