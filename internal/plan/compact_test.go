@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -169,6 +170,35 @@ func TestItemsRoundTrip(t *testing.T) {
 	sameItems(t, "Set back", s.Slice(), want)
 }
 
+// sameEncoding fails unless the encoder writes each item of s from its
+// compact form exactly as it writes the Item, compact and indented.
+func sameEncoding(t *testing.T, s *Items, want []Item) {
+	t.Helper()
+	for _, indent := range []bool{false, true} {
+		for i := range want {
+			a := encoder{indent: indent, depth: 2}
+			a.elem()
+			a.item(&want[i])
+			b := encoder{indent: indent, depth: 2}
+			b.elem()
+			b.row(&s.c, i)
+			if !bytes.Equal(a.buf, b.buf) {
+				t.Fatalf("item %d (indent %v): the compact form writes\n%s\nthe Item\n%s", i, indent, b.buf, a.buf)
+			}
+		}
+	}
+}
+
+// The encoder writes an item from the compact form byte for byte as it
+// writes the Item (reference_test.go checks the Item's encoding against
+// encoding/json).
+func TestItemsEncodeAsItems(t *testing.T) {
+	want := append(hostileItems(), samplePlan().Items.Slice()...)
+	want = append(want, randomItems(rand.New(rand.NewPCG(7, 8)), 3000)...)
+	s := NewItems(want...)
+	sameEncoding(t, &s, want)
+}
+
 // An item read from Items is a copy: changing its lists or times changes
 // nothing stored.
 func TestItemsAtIsACopy(t *testing.T) {
@@ -269,6 +299,7 @@ func FuzzItems(f *testing.F) {
 		want := []Item{it, other, it}
 		s := NewItems(want...)
 		sameItems(t, "fuzzed", s.Slice(), want)
+		sameEncoding(t, &s, want)
 	})
 }
 

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
@@ -70,6 +72,9 @@ type encoder struct {
 	depth  int
 	first  bool
 	err    error
+	// Scratch space of row, for a reason and its times.
+	scratch []byte
+	times   []int64
 }
 
 func newEncoder(w io.Writer, indent bool) *encoder {
@@ -543,6 +548,89 @@ func (e *encoder) item(it *Item) error {
 	}
 	e.close('}')
 	return nil
+}
+
+// row writes item i of c as item writes it, from the compact form: the
+// ids spelled out, the reason rendered, the interned strings as they are,
+// all into the buffer without making an Item.
+func (e *encoder) row(c *compactItems, i int) {
+	r := c.row(i)
+	d := &c.decisions[r.decision]
+	e.open('{')
+	e.key("tokenId")
+	e.id(c, &r.tokenID, r.flags>>flagTokenID&3)
+	e.key("tokenName")
+	e.str(c.strs.s[r.tokenName])
+	e.key("ownerId")
+	ownerAt := len(e.buf) + 1
+	e.id(c, &r.ownerID, r.flags>>flagOwnerID&3)
+	ownerEnd := len(e.buf) - 1
+	e.key("ownerName")
+	e.str(c.strs.s[r.ownerName])
+	e.key("created")
+	e.time(c.time(r.created))
+	e.key("lastUsed")
+	if r.lastUsed == timeNil {
+		e.null()
+	} else {
+		e.time(c.time(r.lastUsed))
+	}
+	if r.expires != timeNil {
+		e.key("expirationDate")
+		e.time(c.time(r.expires))
+	}
+	e.key("scope")
+	if sc := &c.scopes[r.scope]; sc.Null {
+		e.null()
+	} else {
+		e.strings(sc.Values)
+	}
+	e.key("managed")
+	e.bool(r.flags&flagManaged != 0)
+	e.key("policy")
+	e.str(c.strs.s[d.policy])
+	e.key("mode")
+	e.str(c.strs.s[d.mode])
+	e.key("action")
+	e.str(c.strs.s[d.action])
+	e.key("reason")
+	owner := ""
+	if c.shapes[r.shape].owner && r.flags>>flagOwnerID&3 != idText {
+		// The owner id as just written (hexadecimal digits need no
+		// escaping); text ids are the arena's own strings.
+		owner = string(e.buf[ownerAt:ownerEnd])
+	}
+	e.scratch, e.times = c.appendReason(e.scratch[:0], r, e.times, owner)
+	// The scratch buffer is not written while the string is in use.
+	e.str(unsafe.String(unsafe.SliceData(e.scratch), len(e.scratch)))
+	e.key("patch")
+	e.open('[')
+	for _, op := range d.patch {
+		e.patchOp(op)
+	}
+	e.close(']')
+	e.key("alsoMatched")
+	e.strings(d.alsoMatched)
+	if r.marked != timeNil {
+		e.key("marked")
+		e.time(c.time(r.marked))
+	}
+	if r.deadline != timeNil {
+		e.key("deadline")
+		e.time(c.time(r.deadline))
+	}
+	e.close('}')
+}
+
+// id writes an id of a row.
+func (e *encoder) id(c *compactItems, w *idWord, form uint32) {
+	if form == idText {
+		e.str(c.bytes.str(binary.LittleEndian.Uint64(w[:8])))
+		return
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = c.appendID(e.buf, w, form)
+	e.buf = append(e.buf, '"')
 }
 
 // patchOp writes one operation as pat.PatchOp marshals it, in the
