@@ -3,6 +3,7 @@ package reasonshape
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // Every reason renders back byte for byte from its shape and times, and
@@ -38,4 +39,41 @@ func TestCutRendersBack(t *testing.T) {
 			t.Errorf("%q: rendered with a time too many", c.reason)
 		}
 	}
+}
+
+// parsedTime is what reasonTime stands for: time.Parse with TimeLayout,
+// and Format writing back the same text.
+func parsedTime(s string) (int64, bool) {
+	const n = len(TimeLayout)
+	if len(s) < n {
+		return 0, false
+	}
+	t, err := time.Parse(TimeLayout, s[:n])
+	if err != nil || t.Format(TimeLayout) != s[:n] {
+		return 0, false
+	}
+	return t.UnixMilli(), true
+}
+
+// FuzzReasonTime: reasonTime reads a time exactly when time.Parse does and
+// Format writes it back.
+func FuzzReasonTime(f *testing.F) {
+	for _, s := range []string{
+		"2026-07-26T03:00:00.123Z", "2028-02-29T23:59:59.999Z", "2026-02-29T00:00:00.000Z",
+		"2026-02-30T10:00:00.000Z", "2026-04-31T00:00:00.000Z", "2026-12-31T24:00:00.000Z",
+		"0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "+999-01-01T00:00:00.000Z",
+		"-999-01-01T00:00:00.000Z", "2026-1-01T00:00:00.000Z0", "2026-01-01T00:00:60.000Z",
+		"2026-01-01T00:60:00.000Z", "2026-00-01T00:00:00.000Z", "2026-13-01T00:00:00.000Z",
+		"2026-01-00T00:00:00.000Z", "2026-01-01T00:00:00.00Z", "2026-01-01T00:00:00,000Z",
+		"2026-01-01 00:00:00.000Z", "2026-01-01T00:00:00.000z", "2026-01-01T0 :00:00.000Z",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gok := reasonTime(s)
+		want, wok := parsedTime(s)
+		if got != want || gok != wok {
+			t.Fatalf("reasonTime(%q) = %d, %v; time.Parse and Format say %d, %v", s, got, gok, want, wok)
+		}
+	})
 }
