@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
 	"slices"
@@ -512,36 +513,52 @@ func (c *compactItems) sort() {
 		rank[i] = uint32(r)
 	}
 	type key struct {
-		hi  uint64 // the policy's rank, then the owner name's
-		tok uint32 // the token name's rank
-		i   int32
+		hi uint64 // the policy's rank, then the owner name's
+		// The owner id's 16 bytes (big-endian halves) when it is spelled
+		// in lower case: then they compare as the id does.
+		o0, o1 uint64
+		tok    uint32 // the token name's rank; the top bit: not lower case
+		i      int32
 	}
+	const notLower = 1 << 31
 	keys := make([]key, c.n)
 	for i := range keys {
 		r := c.row(i)
-		keys[i] = key{
+		k := key{
 			hi:  uint64(rank[c.decisions[r.decision].policy])<<32 | uint64(rank[r.ownerName]),
 			tok: rank[r.tokenName],
 			i:   int32(i),
 		}
+		if r.flags>>flagOwnerID&3 == idLower {
+			k.o0, k.o1 = binary.BigEndian.Uint64(r.ownerID[:8]), binary.BigEndian.Uint64(r.ownerID[8:])
+		} else {
+			k.tok |= notLower
+		}
+		keys[i] = k
 	}
+	// Most comparisons end at the keys; only the items of one owner, and
+	// owners whose ids are not in lower case, read their rows.
 	slices.SortFunc(keys, func(x, y key) int {
 		if x.hi != y.hi {
-			if x.hi < y.hi {
-				return -1
+			return cmp.Compare(x.hi, y.hi)
+		}
+		if (x.tok|y.tok)&notLower == 0 {
+			if x.o0 != y.o0 {
+				return cmp.Compare(x.o0, y.o0)
 			}
-			return 1
+			if x.o1 != y.o1 {
+				return cmp.Compare(x.o1, y.o1)
+			}
+		} else {
+			a, b := c.row(int(x.i)), c.row(int(y.i))
+			if v := c.compareIDs(&a.ownerID, &b.ownerID, a.flags>>flagOwnerID&3, b.flags>>flagOwnerID&3); v != 0 {
+				return v
+			}
+		}
+		if xt, yt := x.tok&^notLower, y.tok&^notLower; xt != yt {
+			return cmp.Compare(xt, yt)
 		}
 		a, b := c.row(int(x.i)), c.row(int(y.i))
-		if v := c.compareIDs(&a.ownerID, &b.ownerID, a.flags>>flagOwnerID&3, b.flags>>flagOwnerID&3); v != 0 {
-			return v
-		}
-		if x.tok != y.tok {
-			if x.tok < y.tok {
-				return -1
-			}
-			return 1
-		}
 		return c.compareIDs(&a.tokenID, &b.tokenID, a.flags>>flagTokenID&3, b.flags>>flagTokenID&3)
 	})
 	// perm[j] is the row that goes to position j; -1 once placed.
