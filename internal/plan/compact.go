@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -536,12 +537,12 @@ func (c *compactItems) sort() {
 		}
 		keys[i] = k
 	}
-	// Most comparisons end at the keys; only the items of one owner, and
-	// owners whose ids are not in lower case, read their rows.
-	slices.SortFunc(keys, func(x, y key) int {
-		if x.hi != y.hi {
-			return cmp.Compare(x.hi, y.hi)
-		}
+	// By policy and owner name first, in linear time (a radix sort), then
+	// each run of one policy and owner name by comparison: the comparisons
+	// mostly end at the keys; only the items of one owner, and owners whose
+	// ids are not in lower case, read their rows.
+	keys = radixSort(keys, func(k *key) uint64 { return k.hi }, 32+bits.Len(uint(len(rank))))
+	cmpKeys := func(x, y key) int {
 		if (x.tok|y.tok)&notLower == 0 {
 			if x.o0 != y.o0 {
 				return cmp.Compare(x.o0, y.o0)
@@ -560,7 +561,15 @@ func (c *compactItems) sort() {
 		}
 		a, b := c.row(int(x.i)), c.row(int(y.i))
 		return c.compareIDs(&a.tokenID, &b.tokenID, a.flags>>flagTokenID&3, b.flags>>flagTokenID&3)
-	})
+	}
+	for lo := 0; lo < len(keys); {
+		hi := lo + 1
+		for hi < len(keys) && keys[hi].hi == keys[lo].hi {
+			hi++
+		}
+		slices.SortFunc(keys[lo:hi], cmpKeys)
+		lo = hi
+	}
 	// perm[j] is the row that goes to position j; -1 once placed.
 	perm := make([]int32, c.n)
 	for j, k := range keys {
