@@ -153,7 +153,7 @@ func (sh Shape) Append(b []byte, times []int64, name, owner string) ([]byte, err
 			if next == len(times) {
 				return nil, fmt.Errorf("%d reason times, the shape has more", len(times))
 			}
-			b = time.UnixMilli(times[next]).UTC().AppendFormat(b, TimeLayout)
+			b = appendTime(b, times[next])
 			next++
 		case holeName:
 			b = strconv.AppendQuote(b, name)
@@ -187,6 +187,24 @@ func (sh Shape) HasOwner() bool {
 		}
 	}
 	return false
+}
+
+// appendTime appends a time in TimeLayout, as time.AppendFormat does
+// (which interprets its layout on every call: a plan renders a reason's
+// times each time it encodes or reads an item).
+func appendTime(b []byte, ms int64) []byte {
+	t := time.UnixMilli(ms).UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, TimeLayout)
+	}
+	h, mi, s := t.Clock()
+	f := t.Nanosecond() / 1e6
+	return append(b,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10), 'Z')
 }
 
 // Encode returns the stored form of the shape (what AppendCut appends).

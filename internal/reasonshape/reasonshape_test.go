@@ -2,6 +2,7 @@ package reasonshape
 
 import (
 	"bytes"
+	"math"
 	"testing"
 	"time"
 )
@@ -74,6 +75,20 @@ func FuzzReasonTime(f *testing.F) {
 		want, wok := parsedTime(s)
 		if got != want || gok != wok {
 			t.Fatalf("reasonTime(%q) = %d, %v; time.Parse and Format say %d, %v", s, got, gok, want, wok)
+		}
+	})
+}
+
+// FuzzAppendTime: appendTime writes what time.AppendFormat writes, for
+// any time a reason can hold and far beyond.
+func FuzzAppendTime(f *testing.F) {
+	for _, ms := range []int64{0, -1, 1, 1785034800123, 253402300799999, 253402300800000, -62167219200000, -62167219200001, math.MaxInt64 / 2, math.MinInt64 / 2} {
+		f.Add(ms)
+	}
+	f.Fuzz(func(t *testing.T, ms int64) {
+		want := time.UnixMilli(ms).UTC().AppendFormat(nil, TimeLayout)
+		if got := appendTime(nil, ms); !bytes.Equal(got, want) {
+			t.Fatalf("appendTime(%d) = %s, want %s", ms, got, want)
 		}
 	})
 }
