@@ -411,28 +411,58 @@ func (c *compactItems) appendReason(dst []byte, r *row, times []int64, ownerID s
 	return dst, times
 }
 
-// at returns item i as it was given.
+// at returns item i as it was given. It allocates little (a large plan's
+// items are read one by one, more than once): the ids and the reason
+// share one string, the scope values and the also-matched policies one
+// array, the four time pointers one array.
 func (c *compactItems) at(i int) Item {
 	r := c.row(i)
 	d := &c.decisions[r.decision]
-	sc := c.scopes[r.scope]
+	sc := &c.scopes[r.scope]
+	tokenForm, ownerForm := r.flags>>flagTokenID&3, r.flags>>flagOwnerID&3
+	var stack [256]byte
+	b := c.appendID(stack[:0], &r.tokenID, tokenForm)
+	nt := len(b)
+	b = c.appendID(b, &r.ownerID, ownerForm)
+	no := len(b)
+	owner := ""
+	if c.shapes[r.shape].owner && no > nt {
+		// Over b: appending the reason never writes the id's bytes.
+		owner = unsafe.String(&b[nt], no-nt)
+	}
+	var times [8]int64
+	b, _ = c.appendReason(b, r, times[:0], owner)
+	text := string(b)
 	it := Item{
-		TokenID:     c.id(&r.tokenID, r.flags>>flagTokenID&3),
-		TokenName:   c.strs.s[r.tokenName],
-		OwnerID:     c.id(&r.ownerID, r.flags>>flagOwnerID&3),
-		OwnerName:   c.strs.s[r.ownerName],
-		Created:     c.time(r.created),
-		Scope:       pat.Scopes{Null: sc.Null, Values: slices.Clone(sc.Values)},
-		Managed:     r.flags&flagManaged != 0,
-		Policy:      c.strs.s[d.policy],
-		Mode:        c.strs.s[d.mode],
-		Action:      c.strs.s[d.action],
-		AlsoMatched: slices.Clone(d.alsoMatched),
+		TokenID:   text[:nt],
+		TokenName: c.strs.s[r.tokenName],
+		OwnerID:   text[nt:no],
+		OwnerName: c.strs.s[r.ownerName],
+		Created:   c.time(r.created),
+		Scope:     pat.Scopes{Null: sc.Null},
+		Managed:   r.flags&flagManaged != 0,
+		Policy:    c.strs.s[d.policy],
+		Mode:      c.strs.s[d.mode],
+		Action:    c.strs.s[d.action],
+		Reason:    text[no:],
+	}
+	if sc.Values != nil || d.alsoMatched != nil {
+		n, m := len(sc.Values), len(d.alsoMatched)
+		lists := make([]string, n+m)
+		copy(lists, sc.Values)
+		copy(lists[n:], d.alsoMatched)
+		// Full slice expressions: appending to one never writes the other.
+		if sc.Values != nil {
+			it.Scope.Values = lists[:n:n]
+		}
+		if d.alsoMatched != nil {
+			it.AlsoMatched = lists[n : n+m : n+m]
+		}
 	}
 	if d.patch != nil {
 		it.Patch = slices.Clone(d.patch)
 	}
-	var ts *[4]time.Time // one allocation for the item's time pointers
+	var ts *[4]time.Time
 	ptr := func(v int64, k int) *time.Time {
 		if v == timeNil {
 			return nil
@@ -447,9 +477,13 @@ func (c *compactItems) at(i int) Item {
 	it.ExpirationDate = ptr(r.expires, 1)
 	it.Marked = ptr(r.marked, 2)
 	it.Deadline = ptr(r.deadline, 3)
-	b, _ := c.appendReason(nil, r, nil, it.OwnerID)
-	it.Reason = string(b)
 	return it
+}
+
+// decision returns the policy, mode and action of item i.
+func (c *compactItems) decision(i int) (policy, mode, action string) {
+	d := &c.decisions[c.row(i).decision]
+	return c.strs.s[d.policy], c.strs.s[d.mode], c.strs.s[d.action]
 }
 
 // compare orders rows i and j as compareItemPtrs orders their items.

@@ -153,6 +153,11 @@ func TestItemsRoundTrip(t *testing.T) {
 		if got := s.At(i); !reflect.DeepEqual(got, want[i]) {
 			t.Fatalf("At(%d):\n got %#v\nwant %#v", i, got, want[i])
 		}
+		p, m, a := s.Decision(i)
+		if p != want[i].Policy || m != want[i].Mode || a != want[i].Action || s.Mutating(i) != want[i].Mutating() {
+			t.Fatalf("item %d: Decision %q %q %q, Mutating %v; the item says %q %q %q, %v", i, p, m, a, s.Mutating(i),
+				want[i].Policy, want[i].Mode, want[i].Action, want[i].Mutating())
+		}
 	}
 	// Set: each hostile item in place of another, then back.
 	h := hostileItems()
@@ -357,5 +362,17 @@ func BenchmarkItemsSort(b *testing.B) {
 		s := NewItems(items...)
 		b.StartTimer()
 		s.Sort()
+	}
+}
+
+// BenchmarkItemsAt reads every item of a large plan once, as a report or
+// the engine's bookkeeping does.
+func BenchmarkItemsAt(b *testing.B) {
+	s := NewItems(randomItems(rand.New(rand.NewPCG(11, 12)), 100000)...)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range s.Len() {
+			_ = s.At(i)
+		}
 	}
 }

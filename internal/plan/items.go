@@ -90,3 +90,20 @@ func (s *Items) Sort() {
 
 // IsSorted reports whether the items are in plan order.
 func (s *Items) IsSorted() bool { return s.c.isSorted() }
+
+// Decision returns the policy, mode and action of item i without making
+// the whole item: counting and filtering a large plan's items by what was
+// decided need nothing else.
+func (s *Items) Decision(i int) (policy, mode, action string) {
+	if i < 0 || i >= s.c.len() {
+		panic("plan: Items.Decision: index out of range")
+	}
+	return s.c.decision(i)
+}
+
+// Mutating reports whether item i mutates the tenant (Item.Mutating).
+func (s *Items) Mutating(i int) bool {
+	_, mode, action := s.Decision(i)
+	it := Item{Mode: mode, Action: action}
+	return it.Mutating()
+}
