@@ -197,42 +197,49 @@ func (c *compactItems) encode(it *Item) row {
 func (c *compactItems) packID(id string) (idWord, uint32) {
 	var w idWord
 	if len(id) == 32 {
-		form, ok := uint32(idLower), true
-		lower, upper := false, false
-		for i := 0; i < 32 && ok; i++ {
-			switch b := id[i]; {
-			case b >= '0' && b <= '9':
-			case b >= 'a' && b <= 'f':
-				lower = true
-			case b >= 'A' && b <= 'F':
-				upper = true
-			default:
-				ok = false
-			}
+		var seen byte // the flags of hexDigits, of every character
+		for i := range w {
+			hi, lo := hexDigits[id[2*i]], hexDigits[id[2*i+1]]
+			seen |= hi | lo
+			w[i] = hi<<4 | lo&0xf
 		}
-		if ok && !(lower && upper) {
-			if upper {
-				form = idUpper
-			}
-			for i := range w {
-				w[i] = unhex(id[2*i])<<4 | unhex(id[2*i+1])
-			}
-			return w, form
+		switch seen &^ 0xf {
+		case 0, hexLower:
+			return w, idLower
+		case hexUpper:
+			return w, idUpper
 		}
 	}
 	binary.LittleEndian.PutUint64(w[:8], c.bytes.add([]byte(id)))
 	return w, idText
 }
 
-func unhex(b byte) byte {
-	switch {
-	case b >= 'a':
-		return b - 'a' + 10
-	case b >= 'A':
-		return b - 'A' + 10
-	}
-	return b - '0'
-}
+// hexDigits is, for each byte, its value as a hexadecimal digit (the low
+// four bits) with hexLower for a-f, hexUpper for A-F, or hexNot for a
+// byte that is no digit. A constant: a table variable could be changed.
+const (
+	hexLower = 0x20
+	hexUpper = 0x40
+	hexNot   = 0x80
+)
+
+const hexDigits = "" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x80\x80\x80\x80\x80\x80" +
+	"\x80\x4a\x4b\x4c\x4d\x4e\x4f\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x2a\x2b\x2c\x2d\x2e\x2f\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
+	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
 
 // appendID appends the id a row holds, as it was given.
 func (c *compactItems) appendID(dst []byte, w *idWord, form uint32) []byte {
