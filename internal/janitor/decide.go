@@ -153,9 +153,16 @@ func (e *Engine) decideItems(inv *Inventory, now time.Time) *Planned {
 	var marks []state.Mark
 	var restart []state.MarkKey
 	for i := range items.Len() {
+		// Most items are neither patches (needsOwner) nor of a grace
+		// policy: only their decision is read, not the whole item.
+		policy, _, action := items.Decision(i)
+		g, grace := e.grace[policy]
+		if !grace && action != plan.ActionPatch {
+			continue
+		}
 		it := items.At(i)
 		changed := needsOwner(&it, inv)
-		if g, ok := e.grace[it.Policy]; ok && it.Mutating() {
+		if grace && it.Mutating() {
 			m, again := graceItem(&it, inv.marks, g, now)
 			marks = append(marks, m)
 			if again {
@@ -182,16 +189,17 @@ func (e *Engine) decide(inv *Inventory, now time.Time) *Planned {
 	pl := e.decideItems(inv, now)
 	p, items := pl.Plan, &pl.Plan.Items
 	n := 0
-	for _, it := range items.All() {
-		if it.Mutating() {
+	for i := range items.Len() {
+		if items.Mutating(i) {
 			n++
 		}
 	}
 	// Sized once: a work is an item and a token, and growing the slice
 	// copied them again and again (the mutations of a large enforce run).
 	ws := make([]work, 0, n)
-	for _, it := range items.All() {
-		if it.Mutating() {
+	for i := range items.Len() {
+		if items.Mutating(i) {
+			it := items.At(i)
 			ops := it.Patch
 			if len(ops) == 0 {
 				ops = nil
@@ -395,15 +403,17 @@ func (e *Engine) observePlan(pl *Planned) {
 	for _, p := range e.cfg.Policies {
 		matched[p.Name] = 0 // reset policies that matched nothing this time
 	}
-	for _, it := range pl.Plan.Items.All() {
-		matched[it.Policy]++
+	items := &pl.Plan.Items
+	for i := range items.Len() {
+		policy, mode, action := items.Decision(i)
+		matched[policy]++
 		switch {
-		case it.Mode == plan.ModeNeedsOwner:
+		case mode == plan.ModeNeedsOwner:
 			// An enforce-mode action that is not performed.
-			e.metrics.AddAction(it.Policy, it.Action, MetricSkipped)
-		case !it.Mutating() && it.Mode != plan.ModeGrace:
+			e.metrics.AddAction(policy, action, MetricSkipped)
+		case !items.Mutating(i) && mode != plan.ModeGrace:
 			// A held grace item is counted by pending_actions instead.
-			e.metrics.AddAction(it.Policy, it.Action, MetricWouldApply)
+			e.metrics.AddAction(policy, action, MetricWouldApply)
 		}
 	}
 	for name, n := range matched {

@@ -8,7 +8,7 @@ import (
 // FuzzSortItemsIsPlanSort draws items from the fuzzer's bytes (policies,
 // owner names and ids, token names and ids from short pieces that share
 // prefixes, hold NULs and 0xff, cut multi-byte characters, and cross the
-// 16-byte prefixes ownerRanks compares) and checks the fast sort (that of
+// 16-byte prefixes the sort keys hold) and checks the fast sort (that of
 // Items.Sort, called also on items already in order) leaves them in exactly
 // compareItems' order.
 func FuzzSortItemsIsPlanSort(f *testing.F) {
@@ -42,7 +42,14 @@ func FuzzSortItemsIsPlanSort(f *testing.F) {
 		}
 		want := slices.Clone(items)
 		sortRef(want)
-		sortItems(items)
+		var c compactItems
+		for i := range items {
+			c.append(&items[i])
+		}
+		c.sort()
+		for i := range items {
+			items[i] = c.at(i)
+		}
 		if !slices.EqualFunc(items, want, func(a, b Item) bool {
 			return a.Policy == b.Policy && a.OwnerName == b.OwnerName && a.OwnerID == b.OwnerID && a.TokenName == b.TokenName && a.TokenID == b.TokenID
 		}) {

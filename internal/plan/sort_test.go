@@ -88,34 +88,6 @@ func TestRadixSortIsStableAndOrdered(t *testing.T) {
 	}
 }
 
-// TestOwnerRanksIsRanksByNameAndID ranks owners whose names and ids share
-// prefixes of every length, hold NULs, are empty, longer than the prefixes
-// or not ASCII, and compares with a sort by the strings.
-func TestOwnerRanksIsRanksByNameAndID(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	parts := []string{"", "\x00", "a", "A", "Ann", "Ann ", "Jennifer", "Jennifer Martinez", "Jennifer Martine", "é", "\xff", "0123456789abcdef"}
-	seen := map[[2]string]bool{}
-	var names, ids []string
-	for len(names) < 3000 {
-		name := parts[rng.IntN(len(parts))] + parts[rng.IntN(len(parts))]
-		id := parts[rng.IntN(len(parts))] + fmt.Sprintf("%x", rng.IntN(40))
-		if seen[[2]string{name, id}] {
-			continue
-		}
-		seen[[2]string{name, id}] = true
-		names, ids = append(names, name), append(ids, id)
-	}
-	got := ownerRanks(len(names), func(i int) (string, string) { return names[i], ids[i] })
-	want := ranks(len(names), func(a, b int32) int { return cmpStrings(names[a], names[b], ids[a], ids[b]) })
-	if !slices.Equal(got, want) {
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("owner %q/%q: rank %d, by the strings %d", names[i], ids[i], got[i], want[i])
-			}
-		}
-	}
-}
-
 // Items.Sort ranks policies and owners rather than comparing their strings;
 // the result must still be compareItems' order, also when owners share a
 // display name, names are empty and one owner id appears with two names.
