@@ -153,6 +153,9 @@ func TestItemsRoundTrip(t *testing.T) {
 		if got := s.At(i); !reflect.DeepEqual(got, want[i]) {
 			t.Fatalf("At(%d):\n got %#v\nwant %#v", i, got, want[i])
 		}
+		if id := s.TokenID(i); id != want[i].TokenID {
+			t.Fatalf("item %d: TokenID %q, want %q", i, id, want[i].TokenID)
+		}
 		p, m, a := s.Decision(i)
 		if p != want[i].Policy || m != want[i].Mode || a != want[i].Action || s.Mutating(i) != want[i].Mutating() {
 			t.Fatalf("item %d: Decision %q %q %q, Mutating %v; the item says %q %q %q, %v", i, p, m, a, s.Mutating(i),

@@ -107,3 +107,12 @@ func (s *Items) Mutating(i int) bool {
 	it := Item{Mode: mode, Action: action}
 	return it.Mutating()
 }
+
+// TokenID returns the token id of item i without making the whole item.
+func (s *Items) TokenID(i int) string {
+	if i < 0 || i >= s.c.len() {
+		panic("plan: Items.TokenID: index out of range")
+	}
+	r := s.c.row(i)
+	return s.c.id(&r.tokenID, r.flags>>flagTokenID&3)
+}

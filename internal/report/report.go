@@ -122,8 +122,9 @@ func groups(p *plan.Plan) []group {
 		index[[3]string{pc.Policy, pc.Mode, pc.Action}] = len(out)
 		out = append(out, group{PolicyCount: pc, items: &p.Items, at: make([]int, 0, pc.Items)})
 	}
-	for i, it := range p.Items.All() {
-		j := index[[3]string{it.Policy, it.Mode, it.Action}]
+	for i := range p.Items.Len() {
+		policy, mode, action := p.Items.Decision(i) // not the whole item
+		j := index[[3]string{policy, mode, action}]
 		out[j].at = append(out[j].at, i)
 	}
 	slices.SortStableFunc(out, func(a, b group) int {

@@ -451,8 +451,8 @@ func groupTitle(g *group) string {
 // idWidth is the width of the id column: the longest id, capped.
 func idWidth(p *plan.Plan) int {
 	n := len("ID")
-	for _, it := range p.Items.All() {
-		_, k := visibleLen(it.TokenID)
+	for i := range p.Items.Len() {
+		_, k := visibleLen(p.Items.TokenID(i)) // not the whole item
 		n = max(n, k)
 	}
 	for _, s := range p.Skipped {
