@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/patjanitor/patjanitor/internal/idtable"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/reasonshape"
 )
@@ -193,53 +194,35 @@ func (c *compactItems) encode(it *Item) row {
 }
 
 // packID stores an id: as its 16 bytes when it is 32 hexadecimal digits
-// of one case, else as text in the arena.
+// of one case (idtable.Parse reads them), else as text in the arena.
 func (c *compactItems) packID(id string) (idWord, uint32) {
-	var w idWord
-	if len(id) == 32 {
-		var seen byte // the flags of hexDigits, of every character
-		for i := range w {
-			hi, lo := hexDigits[id[2*i]], hexDigits[id[2*i+1]]
-			seen |= hi | lo
-			w[i] = hi<<4 | lo&0xf
-		}
-		switch seen &^ 0xf {
-		case 0, hexLower:
-			return w, idLower
-		case hexUpper:
-			return w, idUpper
+	if k, upper, ok := idtable.Parse(id); ok {
+		switch upper {
+		case 0:
+			return idWord(k), idLower
+		case letters(&k):
+			return idWord(k), idUpper
 		}
 	}
+	var w idWord
 	binary.LittleEndian.PutUint64(w[:8], c.bytes.add([]byte(id)))
 	return w, idText
 }
 
-// hexDigits is, for each byte, its value as a hexadecimal digit (the low
-// four bits) with hexLower for a-f, hexUpper for A-F, or hexNot for a
-// byte that is no digit. A constant: a table variable could be changed.
-const (
-	hexLower = 0x20
-	hexUpper = 0x40
-	hexNot   = 0x80
-)
-
-const hexDigits = "" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x80\x80\x80\x80\x80\x80" +
-	"\x80\x4a\x4b\x4c\x4d\x4e\x4f\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x2a\x2b\x2c\x2d\x2e\x2f\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80" +
-	"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+// letters has a bit for each digit of k that is a letter, as Parse's upper
+// has for each that was an upper-case one.
+func letters(k *idtable.Key) uint32 {
+	var m uint32
+	for i, b := range k {
+		if b>>4 >= 10 {
+			m |= 1 << (2 * i)
+		}
+		if b&0xf >= 10 {
+			m |= 1 << (2*i + 1)
+		}
+	}
+	return m
+}
 
 // appendID appends the id a row holds, as it was given.
 func (c *compactItems) appendID(dst []byte, w *idWord, form uint32) []byte {
