@@ -13,9 +13,17 @@ import (
 // upper case (to say how it was first spelt), so that remembering every id
 // of a million-token listing costs about 32 bytes each instead of a string
 // of 32 and a map entry of 16 more. Other ids are kept as strings.
+//
+// A lean set keeps only how each id was spelt, not its idEntry (read back
+// as zero): the sets of a run's only listing, whose positions and digests
+// nothing compares, and the owners. Its table's slots are 20 bytes instead
+// of 32, and a listing's sets are most of what a plan holds while the
+// listing streams (a million ids take 2,097,152 slots after the table's
+// last doubling).
 type idSet struct {
-	hex *idtable.Table[hexEntry]
-	str map[string]strEntry // by pat.IDKey
+	hex  *idtable.Table[hexEntry]
+	lean *idtable.Table[uint32] // in place of hex: the upper-case bits
+	str  map[string]strEntry    // by pat.IDKey
 }
 
 // idEntry is what the set keeps with an id: its position in the listing
@@ -40,15 +48,55 @@ func newIDSet(n int) *idSet {
 	return &idSet{hex: idtable.New[hexEntry](n), str: map[string]strEntry{}}
 }
 
+func newLeanIDSet(n int) *idSet {
+	return &idSet{lean: idtable.New[uint32](n), str: map[string]strEntry{}}
+}
+
+// get returns the entry of an id of the tenant's form.
+func (s *idSet) get(k idtable.Key) (hexEntry, bool) {
+	if s.lean != nil {
+		if upper, ok := s.lean.Get(k); ok {
+			return hexEntry{upper: *upper}, true
+		}
+		return hexEntry{}, false
+	}
+	if e, ok := s.hex.Get(k); ok {
+		return *e, true
+	}
+	return hexEntry{}, false
+}
+
+// put adds an id of the tenant's form with its entry and reports whether
+// the set held it already; then it keeps the first entry.
+func (s *idSet) put(k idtable.Key, e hexEntry) (found bool) {
+	if s.lean != nil {
+		upper, found := s.lean.Put(k)
+		if !found {
+			*upper = e.upper
+		}
+		return found
+	}
+	v, found := s.hex.Put(k)
+	if !found {
+		*v = e
+	}
+	return found
+}
+
+// all calls fn with every id of the tenant's form and its entry.
+func (s *idSet) all(fn func(k idtable.Key, e hexEntry)) {
+	if s.lean != nil {
+		s.lean.All(func(k idtable.Key, upper *uint32) { fn(k, hexEntry{upper: *upper}) })
+		return
+	}
+	s.hex.All(func(k idtable.Key, e *hexEntry) { fn(k, *e) })
+}
+
 // add adds id and reports whether the set held it already (in any case);
 // then it keeps the first entry.
 func (s *idSet) add(id string, en idEntry) (dup bool) {
 	if k, upper, ok := idtable.Parse(id); ok {
-		e, found := s.hex.Put(k)
-		if !found {
-			*e = hexEntry{upper: upper, pos: en.pos, hash: en.hash}
-		}
-		return found
+		return s.put(k, hexEntry{upper: upper, pos: en.pos, hash: en.hash})
 	}
 	key := pat.IDKey(id)
 	if _, found := s.str[key]; found {
@@ -65,7 +113,7 @@ func (s *idSet) add(id string, en idEntry) (dup bool) {
 // spelling is id as the set first held it ("" when it does not).
 func (s *idSet) spelling(id string) string {
 	if k, _, ok := idtable.Parse(id); ok {
-		if e, found := s.hex.Get(k); found {
+		if e, found := s.get(k); found {
 			return idtable.Spell(k, e.upper)
 		}
 		return ""
@@ -80,7 +128,7 @@ func (s *idSet) spelling(id string) string {
 // has reports whether the set holds id (in any case).
 func (s *idSet) has(id string) bool {
 	if k, _, ok := idtable.Parse(id); ok {
-		_, found := s.hex.Get(k)
+		_, found := s.get(k)
 		return found
 	}
 	_, found := s.str[pat.IDKey(id)]
@@ -90,8 +138,8 @@ func (s *idSet) has(id string) bool {
 // common calls fn with every id of s that o holds too (in any case), as s
 // first spelt it, with s's entry and o's.
 func (s *idSet) common(o *idSet, fn func(id string, mine, theirs idEntry)) {
-	s.hex.All(func(k idtable.Key, e *hexEntry) {
-		if t, ok := o.hex.Get(k); ok {
+	s.all(func(k idtable.Key, e hexEntry) {
+		if t, ok := o.get(k); ok {
 			fn(idtable.Spell(k, e.upper), idEntry{pos: e.pos, hash: e.hash}, idEntry{pos: t.pos, hash: t.hash})
 		}
 	})
@@ -104,11 +152,7 @@ func (s *idSet) common(o *idSet, fn func(id string, mine, theirs idEntry)) {
 
 // merge adds the ids of o that s does not hold.
 func (s *idSet) merge(o *idSet) {
-	o.hex.All(func(k idtable.Key, e *hexEntry) {
-		if v, found := s.hex.Put(k); !found {
-			*v = *e
-		}
-	})
+	o.all(func(k idtable.Key, e hexEntry) { s.put(k, e) })
 	for k, e := range o.str {
 		if _, ok := s.str[k]; !ok {
 			s.str[k] = e
@@ -116,4 +160,9 @@ func (s *idSet) merge(o *idSet) {
 	}
 }
 
-func (s *idSet) len() int { return s.hex.Len() + len(s.str) }
+func (s *idSet) len() int {
+	if s.lean != nil {
+		return s.lean.Len() + len(s.str)
+	}
+	return s.hex.Len() + len(s.str)
+}

@@ -11,11 +11,22 @@ import (
 
 // The id set tells ids apart exactly as pat.IDKey does (without regard to
 // case), for ids of the tenant's form and any other, and gives back the
-// spelling it saw first.
+// spelling it saw first; a lean set does the same.
 func TestIDSetIsCaseInsensitiveAndRemembersTheSpelling(t *testing.T) {
+	for _, lean := range []bool{false, true} {
+		t.Run(fmt.Sprint("lean=", lean), func(t *testing.T) {
+			s := newIDSet(0)
+			if lean {
+				s = newLeanIDSet(0)
+			}
+			testIDSet(t, s)
+		})
+	}
+}
+
+func testIDSet(t *testing.T, s *idSet) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	ref := map[string]string{} // IDKey -> first spelling
-	s := newIDSet(0)
 	randomID := func() string {
 		switch rng.IntN(4) {
 		case 0:
@@ -75,6 +86,18 @@ func TestIDSetIsCaseInsensitiveAndRemembersTheSpelling(t *testing.T) {
 	})
 	if len(got) != len(want) {
 		t.Fatalf("common found %d ids, want %d", len(got), len(want))
+	}
+	// merge adds what the other set holds and the set does not, keeping
+	// its own first spellings.
+	n := s.len()
+	s.merge(o)
+	if s.len() != n+1 || !s.has("NOT-IN-S") || s.spelling("not-in-S") != "not-in-s" {
+		t.Fatalf("after merge: len %d (was %d), has not-in-s %v", s.len(), n, s.has("not-in-s"))
+	}
+	for k, first := range ref {
+		if s.spelling(k) != first {
+			t.Fatalf("after merge, spelling(%q) = %q, want %q", k, s.spelling(k), first)
+		}
 	}
 }
 

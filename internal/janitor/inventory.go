@@ -516,7 +516,12 @@ func newListingSink(e *Engine, inv *Inventory, l pat.Listing, now time.Time, ev 
 // Reset forgets the tokens received: the listing starts over.
 func (s *listingSink) Reset() {
 	s.n, s.soleOwner, s.manyOwners = 0, "", false
-	s.ids, s.owners = newIDSet(1024), newIDSet(256)
+	// Only a listing beside others needs its tokens' positions and
+	// digests (merging); nothing needs the owners'.
+	s.ids, s.owners = newLeanIDSet(1024), newLeanIDSet(256)
+	if s.hashing {
+		s.ids = newIDSet(1024)
+	}
 	s.problems, s.items, s.skipped, s.buf, s.firstIDs = nil, plan.Items{}, nil, nil, nil
 	s.kept = map[string]pat.Token{}
 }
