@@ -537,8 +537,21 @@ func (c *compactItems) sort() {
 	for r, i := range order {
 		rank[i] = uint32(r)
 	}
+	// Each item's place by policy and owner name first, in linear time (a
+	// radix sort of 16-byte keys); then each run of one policy and owner
+	// name by the owner id and the token, with keys made for that run
+	// only: the sort's memory is 16 bytes an item, and then a run's.
 	type key struct {
 		hi uint64 // the policy's rank, then the owner name's
+		i  int32  // the row; -1 once moved into place
+	}
+	keys := make([]key, c.n)
+	for i := range keys {
+		r := c.row(i)
+		keys[i] = key{hi: uint64(rank[c.decisions[r.decision].policy])<<32 | uint64(rank[r.ownerName]), i: int32(i)}
+	}
+	keys = radixSort(keys, func(k *key) uint64 { return k.hi }, 32+bits.Len(uint(len(rank))))
+	type runKey struct {
 		// The owner id's 16 bytes (big-endian halves) when it is spelled
 		// in lower case: then they compare as the id does.
 		o0, o1 uint64
@@ -546,27 +559,9 @@ func (c *compactItems) sort() {
 		i      int32
 	}
 	const notLower = 1 << 31
-	keys := make([]key, c.n)
-	for i := range keys {
-		r := c.row(i)
-		k := key{
-			hi:  uint64(rank[c.decisions[r.decision].policy])<<32 | uint64(rank[r.ownerName]),
-			tok: rank[r.tokenName],
-			i:   int32(i),
-		}
-		if r.flags>>flagOwnerID&3 == idLower {
-			k.o0, k.o1 = binary.BigEndian.Uint64(r.ownerID[:8]), binary.BigEndian.Uint64(r.ownerID[8:])
-		} else {
-			k.tok |= notLower
-		}
-		keys[i] = k
-	}
-	// By policy and owner name first, in linear time (a radix sort), then
-	// each run of one policy and owner name by comparison: the comparisons
-	// mostly end at the keys; only the items of one owner, and owners whose
-	// ids are not in lower case, read their rows.
-	keys = radixSort(keys, func(k *key) uint64 { return k.hi }, 32+bits.Len(uint(len(rank))))
-	cmpKeys := func(x, y key) int {
+	cmpRun := func(x, y runKey) int {
+		// Most comparisons end at the keys; only the items of one owner,
+		// and owners whose ids are not in lower case, read their rows.
 		if (x.tok|y.tok)&notLower == 0 {
 			if x.o0 != y.o0 {
 				return cmp.Compare(x.o0, y.o0)
@@ -586,29 +581,42 @@ func (c *compactItems) sort() {
 		a, b := c.row(int(x.i)), c.row(int(y.i))
 		return c.compareIDs(&a.tokenID, &b.tokenID, a.flags>>flagTokenID&3, b.flags>>flagTokenID&3)
 	}
+	var run []runKey
 	for lo := 0; lo < len(keys); {
 		hi := lo + 1
 		for hi < len(keys) && keys[hi].hi == keys[lo].hi {
 			hi++
 		}
-		slices.SortFunc(keys[lo:hi], cmpKeys)
+		if hi-lo > 1 {
+			run = run[:0]
+			for _, k := range keys[lo:hi] {
+				r := c.row(int(k.i))
+				rk := runKey{tok: rank[r.tokenName], i: k.i}
+				if r.flags>>flagOwnerID&3 == idLower {
+					rk.o0, rk.o1 = binary.BigEndian.Uint64(r.ownerID[:8]), binary.BigEndian.Uint64(r.ownerID[8:])
+				} else {
+					rk.tok |= notLower
+				}
+				run = append(run, rk)
+			}
+			slices.SortFunc(run, cmpRun)
+			for j, rk := range run {
+				keys[lo+j].i = rk.i
+			}
+		}
 		lo = hi
 	}
-	// perm[j] is the row that goes to position j; -1 once placed.
-	perm := make([]int32, c.n)
-	for j, k := range keys {
-		perm[j] = k.i
-	}
-	keys = nil
-	for i := range perm {
-		if perm[i] < 0 {
+	// keys[j].i is the row that goes to position j: the rows move along
+	// the permutation's cycles.
+	for i := range keys {
+		if keys[i].i < 0 {
 			continue
 		}
 		tmp := *c.row(i)
 		j := i
 		for {
-			k := int(perm[j])
-			perm[j] = -1
+			k := int(keys[j].i)
+			keys[j].i = -1
 			if k == i {
 				*c.row(j) = tmp
 				break
