@@ -45,14 +45,26 @@ func FileDigest(data []byte) string {
 // the approvals that counted. err is the refusal: the signature file could
 // not be read (wrapping ErrSignatureFile), or not enough valid approvals,
 // with each signature's verdict. A nil Policy (no approvals configured)
-// judges nothing.
+// judges nothing. The signature file is read with ReadSigFile (a link is
+// followed: the path is the operator's).
 func (p *Policy) PlanRef(planFile string, data []byte, planHash string, now time.Time) (audit.PlanRef, error) {
+	return p.planRef(planFile, data, planHash, now, ReadSigFile)
+}
+
+// DroppedPlanRef is PlanRef for a plan in serve's approved directory, read
+// with plan.ReadDropped: its signature file is read with ReadDroppedSigFile,
+// which refuses a symbolic link like the plan's reading does.
+func (p *Policy) DroppedPlanRef(planFile string, data []byte, planHash string, now time.Time) (audit.PlanRef, error) {
+	return p.planRef(planFile, data, planHash, now, ReadDroppedSigFile)
+}
+
+func (p *Policy) planRef(planFile string, data []byte, planHash string, now time.Time, read func(string) ([]Entry, error)) (audit.PlanRef, error) {
 	ref := audit.PlanRef{File: planFile, FileSHA256: FileDigest(data), PlanHash: planHash}
 	if p == nil {
 		return ref, nil
 	}
 	sigFile := SigFile(planFile)
-	entries, err := ReadSigFile(sigFile)
+	entries, err := read(sigFile)
 	if err != nil {
 		return ref, fmt.Errorf("%w: %w", ErrSignatureFile, err)
 	}

@@ -57,6 +57,24 @@ func TestPlanRef(t *testing.T) {
 	if _, err := pol.PlanRef(other, data, "sha256:h", now); !errors.Is(err, ErrSignatureFile) {
 		t.Fatalf("unreadable signature file: %v", err)
 	}
+
+	// A signature file that is a symbolic link: followed for the
+	// operator's own path (apply PLAN), refused for a plan dropped into
+	// serve's approved directory (DroppedPlanRef), with the same plan.
+	linked := filepath.Join(dir, "linked.json")
+	if err := os.Symlink(SigFile(planFile), SigFile(linked)); err != nil {
+		t.Fatal(err)
+	}
+	if ref, err := pol.PlanRef(linked, data, "sha256:h", now); err != nil || len(ref.Approvals) != 2 {
+		t.Fatalf("PlanRef through a link: %+v %v", ref, err)
+	}
+	ref, err = pol.DroppedPlanRef(linked, data, "sha256:h", now)
+	if !errors.Is(err, ErrSignatureFile) || !strings.Contains(err.Error(), SigFile(linked)+" is a symbolic link, not a regular file: refused") || len(ref.Approvals) != 0 {
+		t.Fatalf("DroppedPlanRef through a link: %+v %v", ref, err)
+	}
+	if ref, err := pol.DroppedPlanRef(planFile, data, "sha256:h", now); err != nil || len(ref.Approvals) != 2 {
+		t.Fatalf("DroppedPlanRef of a regular signature file: %+v %v", ref, err)
+	}
 }
 
 // Load names the config key of the file that does not load.

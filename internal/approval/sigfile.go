@@ -50,9 +50,22 @@ type meta struct {
 }
 
 // ReadSigFile reads a plan's signature file. A file that is missing reads as
-// no signatures.
+// no signatures. A symbolic link is followed: the plan's path is the
+// operator's own (apply PLAN, approve PLAN).
 func ReadSigFile(file string) ([]Entry, error) {
-	data, err := readSmallFile(file)
+	return readSigFile(file, false)
+}
+
+// ReadDroppedSigFile is ReadSigFile for the signature file of a plan in a
+// directory others drop files into (serve's approved directory), which
+// refuses a symbolic link, as plan.ReadDropped refuses the plan's: following
+// one would read any file the daemon can, as the plan's signatures.
+func ReadDroppedSigFile(file string) ([]Entry, error) {
+	return readSigFile(file, true)
+}
+
+func readSigFile(file string, noFollow bool) ([]Entry, error) {
+	data, err := readSmallFile(file, noFollow)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -120,7 +133,7 @@ func ParseSigFile(file string, data []byte) ([]Entry, error) {
 // temporary file and a rename, so a crash leaves the old file or the new one,
 // never half a signature.
 func AppendSignature(file string, sig *sshsig.Signature, signedAt time.Time, reason string) error {
-	old, err := readSmallFile(file)
+	old, err := readSmallFile(file, false)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

@@ -30,7 +30,7 @@ type KeySource struct {
 // how hardware keys and agent-only keys are used. The returned close func
 // releases the agent connection.
 func (ks KeySource) Signer(keyFile string) (ssh.Signer, func(), error) {
-	data, err := readSmallFile(keyFile)
+	data, err := readSmallFile(keyFile, false)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -59,7 +59,7 @@ type AllowedSigners struct {
 // LoadAllowedSigners reads and parses an allowed signers file (git's
 // gpg.ssh.allowedSignersFile, ssh-keygen's ALLOWED SIGNERS format).
 func LoadAllowedSigners(file string) (*AllowedSigners, error) {
-	data, err := readSmallFile(file)
+	data, err := readSmallFile(file, false)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +296,7 @@ type RevokedKeys struct {
 // LoadRevokedKeys reads a revoked keys file. OpenSSH's binary KRL format is
 // refused with advice: list the revoked public keys instead.
 func LoadRevokedKeys(file string) (*RevokedKeys, error) {
-	data, err := readSmallFile(file)
+	data, err := readSmallFile(file, false)
 	if err != nil {
 		return nil, err
 	}
@@ -347,12 +347,14 @@ func (rk *RevokedKeys) Revoked(key ssh.PublicKey) bool {
 // readSmallFile reads a regular file of at most maxFileBytes: a FIFO or a
 // device would block or never end, and a signature file is put next to a
 // plan by whoever may write to serve's approved/ directory.
-func readSmallFile(file string) ([]byte, error) {
-	// Opened without blocking and checked once open: a signature file in
-	// serve's approved directory may be a FIFO swapped in after any check
-	// of the path (package regfile). Links are followed: Kubernetes mounts
-	// the allowed signers file as one.
-	f, fi, err := regfile.Open(file, false)
+//
+// It is opened without blocking and checked once open: a signature file in
+// serve's approved directory may be a FIFO swapped in after any check of the
+// path (package regfile). Links are followed unless noFollow (a file in
+// approved/, see ReadDroppedSigFile): Kubernetes mounts the allowed signers
+// file as one, and the paths of the other files are the operator's own.
+func readSmallFile(file string, noFollow bool) ([]byte, error) {
+	f, fi, err := regfile.Open(file, noFollow)
 	if err != nil {
 		return nil, err
 	}

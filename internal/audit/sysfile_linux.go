@@ -28,9 +28,3 @@ func stampOf(fi os.FileInfo) *FileStamp {
 	}
 	return &FileStamp{Dev: uint64(st.Dev), Ino: st.Ino, Ctime: st.Ctim.Nano(), Size: fi.Size()}
 }
-
-// openNoBlock opens a file for reading without blocking on a FIFO or a
-// device that has no writer: the caller checks that it is a regular file.
-func openNoBlock(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-}

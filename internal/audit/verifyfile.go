@@ -2,9 +2,10 @@ package audit
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/patjanitor/patjanitor/internal/regfile"
 )
 
 // PathSummary describes a journal verified on disk, across its segments.
@@ -96,13 +97,6 @@ func verifyOne(w *walker, name string, named, last bool) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	defer func() { _ = f.Close() }()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("journal %s is not a regular file (%s): refusing to read it", name, describeMode(fi.Mode()))
-	}
 	label := ""
 	if named {
 		label = filepath.Base(name)
@@ -111,16 +105,13 @@ func verifyOne(w *walker, name string, named, last bool) error {
 	return w.file(f, label, last)
 }
 
-func describeMode(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeDevice != 0, m&fs.ModeCharDevice != 0:
-		return "a device"
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return m.Type().String()
+// openNoBlock opens a journal file for reading when it is a regular file: a
+// FIFO, a device (a link to /dev/zero) or a directory is refused at once,
+// naming it, instead of blocking on the open or reading without end. The
+// file is opened without blocking and checked once open (package regfile),
+// so one swapped in after any look at the directory is refused too. A link
+// is followed: the journal's path is the operator's.
+func openNoBlock(path string) (*os.File, error) {
+	f, _, err := regfile.Open(path, false)
+	return f, err
 }

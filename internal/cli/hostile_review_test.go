@@ -405,6 +405,45 @@ func TestHostileApprovedSigIsFIFO(t *testing.T) {
 	}
 }
 
+// A reviewer who can write to approved/ drops a plan whose .sig is a
+// symbolic link. serve refuses a plan there that is a link (it would read
+// any file the daemon can), but followed its .sig's link: here to valid
+// signatures kept elsewhere, and the plan was applied. The .sig must be
+// refused like its plan: rejected as unreadable, the refusal journaled,
+// nothing sent.
+func TestHostileApprovedSigIsSymlink(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	e.addTokens("stale", 2, 0)
+	r, signers := newReviewers(t, e.dir)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)), signers, "")
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, applyApproved: true})
+
+	planFile := signAndDrop(t, e, cfgPath, r.alice, r.bob)
+	elsewhere := filepath.Join(e.dir, "signatures-kept-elsewhere")
+	if err := os.Rename(planFile+".sig", elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, planFile+".sig"); err != nil {
+		t.Fatal(err)
+	}
+	settled, result := moveApproved(t, plans, planFile, "link.json")
+	if settled != "rejected" || !strings.Contains(result, "link.json.sig is a symbolic link, not a regular file") {
+		t.Errorf("the plan whose .sig is a symbolic link went to %s/: %s", settled, result)
+	}
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	runs := journalRuns(t, p.journal)
+	if len(runs) != 1 || !strings.Contains(runs[0].Plan.Refused, "is a symbolic link") || len(runs[0].Plan.Approvals) != 0 {
+		t.Fatalf("journal plan runs %+v", runs)
+	}
+}
+
 // Whoever writes the plan a reviewer signs puts "items": [] first and the
 // real items after it. The planHash still verifies (it is computed over the
 // parsed plan, which keeps the last key) and a reviewer reading the file

@@ -23,10 +23,12 @@ const (
 	PlanReasonUnreadable = "unreadable" // not a plan, or its signature file could not be read
 )
 
-// Approver judges the signatures of a saved plan file and returns what the
-// journal records about it (approval.Policy.PlanRef); err is the refusal.
+// Approver judges the signatures of a plan file dropped into serve's
+// approved directory and returns what the journal records about it
+// (approval.Policy.DroppedPlanRef, which refuses a signature file that is a
+// symbolic link); err is the refusal.
 type Approver interface {
-	PlanRef(planFile string, data []byte, planHash string, now time.Time) (audit.PlanRef, error)
+	DroppedPlanRef(planFile string, data []byte, planHash string, now time.Time) (audit.PlanRef, error)
 }
 
 // NeedsApproval returns the first enforce-mode action of p, of a token or an
@@ -199,7 +201,7 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 	if !e.Governs(p) {
 		return Settlement{}
 	}
-	ref, aerr := ap.PlanRef(sp.File, sp.Data, p.PlanHash, e.now())
+	ref, aerr := ap.DroppedPlanRef(sp.File, sp.Data, p.PlanHash, e.now())
 	if refusal, jerr := e.RefuseUnapproved(ctx, in, p, ref, aerr); refusal != nil {
 		if errors.Is(aerr, approval.ErrSignatureFile) {
 			return rejected(PlanReasonUnreadable, aerr, jerr)

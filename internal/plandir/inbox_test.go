@@ -164,4 +164,18 @@ func TestSignedPlansAndWatch(t *testing.T) {
 	if got, _ := w.New(); strings.Join(got, ",") != a {
 		t.Fatalf("New = %v, want the replaced plan", got)
 	}
+
+	// A signature file that is a symbolic link, also one that leads
+	// nowhere, is there: the plan is judged (and refused for it, see
+	// approval.ReadDroppedSigFile) instead of waiting for good.
+	c := put("c.json", t1)
+	if err := os.Symlink(filepath.Join(d.Root, "nowhere"), approval.SigFile(c)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.SignedPlans(); err != nil || strings.Join(got, ",") != strings.Join([]string{a, b, c}, ",") {
+		t.Fatalf("SignedPlans = %v, %v; want the plan whose .sig is a dangling link too", got, err)
+	}
+	if got, _ := w.New(); strings.Join(got, ",") != c {
+		t.Fatalf("New = %v, want the plan whose .sig is a dangling link", got)
+	}
 }

@@ -138,7 +138,9 @@ func (d Dir) StoreApproved(name string, planData, sigData []byte) (string, error
 // SignedPlans lists the plans of approved/ that are ready to be judged, in
 // name order: those whose signature file is there. A plan without one is
 // being copied in, or its signatures are still to come: reviewers move the
-// .sig in first.
+// .sig in first. A .sig that is there as a symbolic link (also one leading
+// nowhere) counts as there: the plan is judged, and refused for it, rather
+// than left waiting.
 func (d Dir) SignedPlans() ([]string, error) {
 	files, err := d.ApprovedPlans()
 	if err != nil {
@@ -146,7 +148,7 @@ func (d Dir) SignedPlans() ([]string, error) {
 	}
 	out := files[:0]
 	for _, f := range files {
-		if _, err := os.Stat(approval.SigFile(f)); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(approval.SigFile(f)); errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		out = append(out, f)
@@ -210,7 +212,7 @@ func (w *Watch) New() ([]string, error) {
 		if err != nil {
 			continue
 		}
-		if _, err := os.Stat(approval.SigFile(f)); err != nil {
+		if _, err := os.Lstat(approval.SigFile(f)); err != nil {
 			continue
 		}
 		w.mu.Lock()

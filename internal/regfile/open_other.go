@@ -20,7 +20,7 @@ func open(path string, noFollow bool) (*os.File, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a regular file: refused", path, Kind(fi.Mode()))
+		return nil, fmt.Errorf("%s is %s, %w: refused", path, Kind(fi.Mode()), ErrNotRegular)
 	}
 	return os.Open(path)
 }

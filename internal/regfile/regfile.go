@@ -15,6 +15,10 @@ import (
 	"syscall"
 )
 
+// ErrNotRegular marks a refusal of what is not a regular file (or, with
+// noFollow, is a symbolic link), as opposed to a failure to open the path.
+var ErrNotRegular = errors.New("not a regular file")
+
 // Open opens path for reading and returns the file when it is a regular
 // file; anything else (a FIFO, a device, a directory, a socket) is refused
 // with an error naming the path and what it is. With noFollow, a symbolic
@@ -23,13 +27,13 @@ func Open(path string, noFollow bool) (*os.File, os.FileInfo, error) {
 	f, err := open(path, noFollow)
 	if err != nil {
 		if noFollow && errors.Is(err, syscall.ELOOP) {
-			return nil, nil, fmt.Errorf("%s is a symbolic link, not a regular file: refused", path)
+			return nil, nil, fmt.Errorf("%s is a symbolic link, %w: refused", path, ErrNotRegular)
 		}
 		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is %s, not a regular file: refused", path, Kind(fi.Mode()))
+		err = fmt.Errorf("%s is %s, %w: refused", path, Kind(fi.Mode()), ErrNotRegular)
 	}
 	if err != nil {
 		_ = f.Close()

@@ -3,6 +3,7 @@
 package secret
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,5 +54,97 @@ func TestHostileSecretFiles(t *testing.T) {
 	}
 	if s, err := FromFile(ok); err != nil || len(s.Reveal()) != MaxFileSize-1 {
 		t.Fatalf("a %d-byte secret file: %d bytes, %v", MaxFileSize, len(s.Reveal()), err)
+	}
+}
+
+// TestHostileSecretFileSwappedForFIFO: the secret file is a symbolic link
+// (as Kubernetes mounts Secrets) that someone flips between the secret and
+// a FIFO. FromFile checked the path with stat and then opened it: a FIFO
+// swapped in between made the open wait for a writer, forever, and with it
+// the config load of serve or a run. Every read must return, with the
+// secret or a refusal naming the FIFO.
+func TestHostileSecretFileSwappedForFIFO(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	if err := os.WriteFile(real, []byte(value+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	path := filepath.Join(dir, "client-secret")
+	if err := os.Symlink(real, path); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		tmp := filepath.Join(dir, "next")
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			target := real
+			if i%2 == 1 {
+				target = fifo
+			}
+			_ = os.Remove(tmp)
+			if err := os.Symlink(target, tmp); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	const reads = 100000
+	type tally struct{ secrets, fifos int }
+	done := make(chan tally, 1)
+	go func() {
+		var n tally
+		for range reads {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			s, err := FromFile(path)
+			switch {
+			case err == nil && s.Reveal() == value:
+				n.secrets++
+			case err != nil && strings.Contains(err.Error(), path+" is a FIFO, not a regular file"):
+				n.fifos++
+			case strings.Contains(fmt.Sprint(err), "secret file "+path+" is empty"):
+				// The blocked open released by the test (old code).
+			default:
+				t.Errorf("FromFile = %v", err)
+			}
+		}
+		done <- n
+	}()
+	select {
+	case n := <-done:
+		close(stop)
+		<-swapped
+		if n.secrets == 0 || n.fifos == 0 {
+			t.Logf("the swap was never seen: %d secrets, %d FIFOs", n.secrets, n.fifos)
+		}
+	case <-time.After(10 * time.Second):
+		close(stop)
+		<-swapped
+		// Release the blocked open: a writer opening the FIFO lets it
+		// return (it reads nothing: "empty").
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			_ = w.Close()
+		}
+		n := <-done
+		t.Fatalf("FromFile blocked on a FIFO swapped in for the secret file (after %d reads)", n.secrets+n.fifos)
 	}
 }

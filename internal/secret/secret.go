@@ -4,11 +4,13 @@
 package secret
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
+
+	"github.com/patjanitor/patjanitor/internal/regfile"
 )
 
 // Redacted is what a Secret prints as.
@@ -30,30 +32,20 @@ const MaxFileSize = 64 << 10
 // written by editors and Kubernetes Secrets often end in a newline). Only a
 // regular file (or a symbolic link to one, as Kubernetes mounts Secrets) of
 // at most MaxFileSize bytes is read: a device (/dev/zero), a FIFO or a
-// directory is refused before it is opened, so a wrong path fails at once
-// instead of blocking or reading forever. The error names the file, never the
-// content.
+// directory is refused, so a wrong path fails at once instead of blocking or
+// reading forever. The file is opened without blocking and checked once open
+// (package regfile): checking the path first and then opening it left a gap
+// in which a FIFO swapped in (a link flipped) made the open wait for a
+// writer, forever. The error names the file, never the content.
 func FromFile(path string) (Secret, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return Secret{}, fmt.Errorf("read secret file: %w", err)
+	f, _, err := regfile.Open(path, false)
+	if errors.Is(err, regfile.ErrNotRegular) {
+		return Secret{}, fmt.Errorf("secret file %w", err)
 	}
-	if err := checkRegular(path, fi); err != nil {
-		return Secret{}, err
-	}
-	f, err := os.Open(path)
 	if err != nil {
 		return Secret{}, fmt.Errorf("read secret file: %w", err)
 	}
 	defer func() { _ = f.Close() }()
-	// The path may have been replaced between Stat and Open: check what was
-	// opened.
-	if fi, err = f.Stat(); err != nil {
-		return Secret{}, fmt.Errorf("read secret file: %w", err)
-	}
-	if err := checkRegular(path, fi); err != nil {
-		return Secret{}, err
-	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return Secret{}, fmt.Errorf("read secret file: %w", err)
@@ -66,24 +58,6 @@ func FromFile(path string) (Secret, error) {
 		return Secret{}, fmt.Errorf("secret file %s is empty", path)
 	}
 	return Secret{value: v}, nil
-}
-
-func checkRegular(path string, fi os.FileInfo) error {
-	if fi.Mode().IsRegular() {
-		return nil
-	}
-	kind := "not a regular file"
-	switch m := fi.Mode(); {
-	case m.IsDir():
-		kind = "a directory"
-	case m&os.ModeNamedPipe != 0:
-		kind = "a FIFO"
-	case m&os.ModeSocket != 0:
-		kind = "a socket"
-	case m&os.ModeDevice != 0:
-		kind = "a device"
-	}
-	return fmt.Errorf("secret file %s is %s, not a regular file: refused", path, kind)
 }
 
 // Reveal returns the value, for the one place that must send it.
