@@ -1,15 +1,25 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/secret"
 )
 
 // A hostile tenant answers a PATCH with 200 and the bearer token (and its
@@ -32,6 +42,80 @@ func TestHostilePatchAnswerEchoesAccessToken(t *testing.T) {
 		if strings.Contains(err.Error(), f) {
 			t.Errorf("the access token (%s) is in the error: %v", f, err)
 		}
+	}
+}
+
+// A proxy between patjanitor and the tenant puts the bearer token and the
+// client secret into the strings of a PATCH answer that the change does not
+// touch (the token's name and owner's name, for a scope patch): the answer
+// confirms the change, and PatchToken returned it as it came. Listings,
+// errors and API client PATCH answers are scrubbed; a token's answer must be
+// too, so that no caller can show or store the credentials.
+func TestHostilePatchConfirmedAnswerEchoesSecrets(t *testing.T) {
+	env := newSimEnv(t, idnsim.Options{})
+	env.sim.Seed(5, 1)
+	admin := env.sim.Admin()
+	target, err := url.Parse(env.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var echoed atomic.Value // the bearer token the proxy echoed
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodPatch || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		tok := strings.TrimPrefix(resp.Request.Header.Get("Authorization"), "Bearer ")
+		echoed.Store(tok)
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		m["name"] = "ci " + tok + " " + base64.StdEncoding.EncodeToString([]byte(tok))
+		m["owner"].(map[string]any)["name"] = "owner " + admin.ClientSecret
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	c, _ := env.client(t, func(cfg *Config) { cfg.BaseURL = srv.URL })
+
+	ops := []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:all"})}
+	got, err := c.PatchToken(t.Context(), admin.ClientID, ops)
+	if err != nil {
+		t.Fatalf("PatchToken: %v (the answer confirms the scope)", err)
+	}
+	tok, _ := echoed.Load().(string)
+	if tok == "" {
+		t.Fatal("the proxy saw no PATCH answer")
+	}
+	shown := fmt.Sprintf("%+v", got)
+	for what, f := range map[string]string{"the access token": tok, "its base64": base64.StdEncoding.EncodeToString([]byte(tok)), "the client secret": admin.ClientSecret} {
+		if strings.Contains(shown, f) {
+			t.Errorf("the answer PatchToken returned holds %s", what)
+		}
+	}
+	if got.ID != admin.ClientID || got.Name != "ci "+secret.Redacted+" "+secret.Redacted || got.Owner.Name != "owner "+secret.Redacted ||
+		!sameScopes([]string{"sp:scopes:all"}, got.Scope.Values) {
+		t.Errorf("PatchToken returned name %.40q, owner name %.40q, scope %v", got.Name, got.Owner.Name, got.Scope.Values)
+	}
+	// The tenant received the one PATCH, once.
+	var patches []idnsim.Request
+	for _, r := range apiRequests(env.requests()) {
+		if r.Method == http.MethodPatch {
+			patches = append(patches, r)
+		}
+	}
+	if len(patches) != 1 || patches[0].Path != "/v3/personal-access-tokens/"+admin.ClientID ||
+		string(patches[0].Body) != `[{"op":"replace","path":"/scope","value":["sp:scopes:all"]}]` {
+		t.Errorf("the tenant received %+v", patches)
 	}
 }
 

@@ -226,7 +226,8 @@ func (c *Client) DeleteToken(ctx context.Context, id string) error {
 }
 
 // PatchToken applies JSON Patch operations to a token (Content-Type
-// application/json-patch+json) and returns the token as the tenant now has it.
+// application/json-patch+json) and returns the token as the tenant now has it,
+// its strings scrubbed of patjanitor's credentials like a listed token's.
 // Paths outside the version's patchable set are refused before sending:
 // /name and /scope everywhere, /expirationDate and /userAwareTokenNeverExpires
 // from v2025 and in v1. Every operation is a replace, so the request is
@@ -244,7 +245,15 @@ func (c *Client) PatchToken(ctx context.Context, id string, ops []pat.PatchOp) (
 		}
 	}
 	return patchOne(ctx, c, OpPatchToken, id, TokenPath(c.version, id), ops, func(got *pat.Token) error {
-		return confirmPatch(id, ops, got)
+		if err := confirmPatch(id, ops, got); err != nil {
+			return err
+		}
+		// The answer is returned: scrubbed like a listed token (scrub.go),
+		// as SetOAuthClientEnabled scrubs its own, so that no caller can
+		// show or store a credential echoed into a string the patch did
+		// not touch. After the confirmation, which compares what was sent
+		// (never a credential) with what came back as it came.
+		return scrubToken(c.listedRedactor(), got, 1)
 	})
 }
 
