@@ -11,10 +11,19 @@ import (
 // An Item read from Items is a copy; changing it changes nothing until it
 // is stored back with Set.
 //
-// The zero value is empty and ready to use. Items must not be copied after
-// first use (copies would share storage).
+// The zero value is empty and ready to use. A copy of Items shares its
+// storage (the rows' chunks, the interned values, the arena): copies may be
+// read side by side as long as none is changed (Plan.Hash reads a copy of
+// the plan), and a copy may take the original's place when the original is
+// not used again (a move: the engine hands its items to the plan so). Once
+// one copy is changed (Append, Grow, Set, Sort), the others must not be
+// used again: their changes would write over the same rows and interned
+// numbers. Changing such a stale copy panics (see changing); reading it is
+// not checked, and may show the other copy's changes.
 type Items struct {
 	c compactItems
+	// guard is what changing checks.
+	guard copyGuard
 }
 
 // NewItems returns Items holding a copy of items, in the order given.
@@ -49,6 +58,7 @@ func (s *Items) All() iter.Seq2[int, Item] {
 
 // Append adds items at the end.
 func (s *Items) Append(items ...Item) {
+	s.guard.changing()
 	for i := range items {
 		s.c.append(&items[i])
 	}
@@ -57,13 +67,17 @@ func (s *Items) Append(items ...Item) {
 // Grow makes room for n more items, for a caller that knows how many it
 // will append (a plan being read): they then take no more memory than
 // they need.
-func (s *Items) Grow(n int) { s.c.grow(n) }
+func (s *Items) Grow(n int) {
+	s.guard.changing()
+	s.c.grow(n)
+}
 
 // Set replaces item i.
 func (s *Items) Set(i int, it Item) {
 	if i < 0 || i >= s.c.len() {
 		panic("plan: Items.Set: index out of range")
 	}
+	s.guard.changing()
 	s.c.set(i, &it)
 }
 
@@ -84,6 +98,7 @@ func (s *Items) Slice() []Item {
 // Sort puts the items in plan order (see Sort).
 func (s *Items) Sort() {
 	if !s.c.isSorted() {
+		s.guard.changing()
 		s.c.sort()
 	}
 }
