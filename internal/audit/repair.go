@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -53,6 +54,32 @@ func (j *Journal) Repairs() []Repair {
 // look like a segment, so segment listing and verification ignore it.
 func TornPath(path string, at time.Time, line int) string {
 	return fmt.Sprintf("%s.torn-%d-line%d", path, at.UnixMilli(), line)
+}
+
+// ParseTornPath reads what TornPath put in the name of file, a file beside
+// the journal at path: when the torn record was removed (to the
+// millisecond) and its line in the file that was then the active one (a
+// sealed segment since, if the journal rotated). ok is false for a name
+// TornPath does not make.
+func ParseTornPath(path, file string) (at time.Time, line int, ok bool) {
+	rest, found := strings.CutPrefix(file, path+".torn-")
+	if !found {
+		return time.Time{}, 0, false
+	}
+	ms, l, found := strings.Cut(rest, "-line")
+	if !found {
+		return time.Time{}, 0, false
+	}
+	msv, err1 := strconv.ParseInt(ms, 10, 64)
+	lv, err2 := strconv.Atoi(l)
+	if err1 != nil || err2 != nil || lv < 1 {
+		return time.Time{}, 0, false
+	}
+	at = time.UnixMilli(msv).UTC()
+	if TornPath(path, at, lv) != file {
+		return time.Time{}, 0, false // "+5", "007": not a name TornPath makes
+	}
+	return at, lv, true
 }
 
 // TornFiles lists the files beside the journal at path that keep torn

@@ -170,4 +170,14 @@ func TestTornFilesByNameNotPattern(t *testing.T) {
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("TornFiles = %q, %v; want %q", got, err, want)
 	}
+	// ParseTornPath gives back what TornPath put in the name, and nothing
+	// for a name TornPath does not make.
+	if at2, line, ok := ParseTornPath(path, want[1]); !ok || !at2.Equal(at.Add(time.Second)) || line != 9 {
+		t.Errorf("ParseTornPath(%s) = %v, %d, %v", want[1], at2, line, ok)
+	}
+	for _, f := range []string{path + ".tornado", path + ".torn-1-line0", path + ".torn-+5-line1", path + ".torn-5-line01", path + ".torn-x-line1", filepath.Join(dir, "other.jsonl.torn-1-line1")} {
+		if _, _, ok := ParseTornPath(path, f); ok {
+			t.Errorf("ParseTornPath(%s) read a name TornPath does not make", f)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/regfile"
 	"github.com/patjanitor/patjanitor/internal/state"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
@@ -167,8 +168,15 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 	}
 	if kept, _ := audit.TornFiles(path); len(kept) > 0 {
 		// Not part of the chain, but evidence an auditor should see: the
-		// bytes of torn records an earlier open removed.
-		extra = append(extra, fmt.Sprintf("%d torn record(s) removed after crashes, their bytes kept in %s", len(kept), strings.Join(kept, ", ")))
+		// bytes of torn records an earlier open removed. patjanitor never
+		// removes or rotates them (evidence is not its to discard; they
+		// are a record's bytes each, one per crash): with their size and
+		// when they were made, the operator sees what to archive.
+		for i, f := range kept {
+			kept[i] = describeTorn(path, f)
+		}
+		extra = append(extra, fmt.Sprintf("%d torn record(s) removed after crashes, their bytes kept in %s (patjanitor never removes or rotates these files: archive them with the journal)",
+			len(kept), strings.Join(kept, ", ")))
 	}
 	switch {
 	case anchor == nil:
@@ -186,6 +194,26 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 		writePlanRef(w, r.RunID, r.Plan)
 	}
 	return w.err
+}
+
+// describeTorn names a file that keeps a torn record's bytes with its size
+// and when and where the record was removed (from its name, see
+// audit.TornPath): "F (80 bytes, removed 2026-12-01T03:00:00.123Z from line
+// 5)". It only looks at the file (lstat), never opens it.
+func describeTorn(path, file string) string {
+	var what []string
+	switch fi, err := os.Lstat(file); {
+	case err != nil:
+		what = append(what, "unreadable: "+err.Error())
+	case fi.Mode().IsRegular():
+		what = append(what, fmt.Sprintf("%d bytes", fi.Size()))
+	default:
+		what = append(what, regfile.Kind(fi.Mode())+", not a regular file")
+	}
+	if at, line, ok := audit.ParseTornPath(path, file); ok {
+		what = append(what, fmt.Sprintf("removed %s from line %d", at.Format("2006-01-02T15:04:05.000Z07:00"), line))
+	}
+	return file + " (" + strings.Join(what, ", ") + ")"
 }
 
 // readAnchor reads the journal's anchor from the state store, read-only and

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -76,9 +77,21 @@ func TestApplyAfterCrashTornJournalTail(t *testing.T) {
 	if after, _ := os.ReadFile(jpath); !bytes.HasPrefix(after, durable) {
 		t.Fatal("the records before the torn one were changed")
 	}
-	// audit verify still verifies, and points the auditor at the kept bytes.
-	if code, out, stderr := e.run(nil, "audit", "verify"); code != 0 || !strings.Contains(out, "OK: 8 records") || !strings.Contains(out, "kept in "+sides[0]) {
+	// audit verify still verifies, and points the auditor at the kept
+	// bytes: the file, its size, when the record was removed and from which
+	// line, and that patjanitor leaves the file to the operator.
+	at, line, ok := audit.ParseTornPath(jpath, sides[0])
+	if !ok || line != 5 {
+		t.Fatalf("%s is not named by TornPath", sides[0])
+	}
+	code, out, stderr := e.run(nil, "audit", "verify")
+	if code != 0 || !strings.Contains(out, "OK: 8 records") {
 		t.Fatalf("audit verify: exit %d, %s%s", code, out, stderr)
+	}
+	want := fmt.Sprintf("their bytes kept in %s (%d bytes, removed %s from line 5) (patjanitor never removes or rotates these files: archive them with the journal)",
+		sides[0], len(torn), at.Format("2006-01-02T15:04:05.000Z"))
+	if !strings.Contains(out, want) {
+		t.Fatalf("audit verify does not say %q:\n%s", want, out)
 	}
 }
 
