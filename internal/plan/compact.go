@@ -724,3 +724,34 @@ func cloneStrings(ss []string) []string {
 	}
 	return out
 }
+
+// brief fills b with what a table shows of item i (Items.Brief), as at
+// would give it, without the rest: the ids and the reason are written
+// into b's own bytes, the lists are the interned ones.
+func (c *compactItems) brief(i int, b *Brief) {
+	r := c.row(i)
+	d := &c.decisions[r.decision]
+	s := c.appendID(b.scratch[:0], &r.tokenID, r.flags>>flagTokenID&3)
+	nt := len(s)
+	s = c.appendID(s, &r.ownerID, r.flags>>flagOwnerID&3)
+	no := len(s)
+	owner := ""
+	if c.shapes[r.shape].owner && no > nt {
+		// Over s: appending the reason never writes the id's bytes.
+		owner = unsafe.String(&s[nt], no-nt)
+	}
+	s, b.times = c.appendReason(s, r, b.times[:0], owner)
+	b.scratch = s
+	text := b.keep(s)
+	b.TokenID, b.OwnerID, b.Reason = text[:nt], text[nt:no], text[no:]
+	b.TokenName, b.OwnerName = c.strs.s[r.tokenName], c.strs.s[r.ownerName]
+	b.Patch, b.AlsoMatched = d.patch, d.alsoMatched
+	b.LastUsed, b.HasLastUsed = time.Time{}, r.lastUsed != timeNil
+	if b.HasLastUsed {
+		b.LastUsed = c.time(r.lastUsed)
+	}
+	b.Deadline, b.HasDeadline = time.Time{}, r.deadline != timeNil
+	if b.HasDeadline {
+		b.Deadline = c.time(r.deadline)
+	}
+}

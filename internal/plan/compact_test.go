@@ -131,8 +131,68 @@ func sameItems(t *testing.T, stage string, got, want []Item) {
 	}
 }
 
+// sameBrief fails unless b, Brief's reading of item i of s, and the
+// other accessors of one field say what the item says, nil apart from
+// empty.
+func sameBrief(t *testing.T, s *Items, i int, b *Brief, want *Item) {
+	t.Helper()
+	fail := func(field string, got, want any) {
+		t.Helper()
+		t.Fatalf("item %d: Brief's %s %#v, the item's %#v", i, field, got, want)
+	}
+	switch {
+	case b.TokenID != want.TokenID:
+		fail("TokenID", b.TokenID, want.TokenID)
+	case b.TokenName != want.TokenName:
+		fail("TokenName", b.TokenName, want.TokenName)
+	case b.OwnerID != want.OwnerID:
+		fail("OwnerID", b.OwnerID, want.OwnerID)
+	case b.OwnerName != want.OwnerName:
+		fail("OwnerName", b.OwnerName, want.OwnerName)
+	case b.Reason != want.Reason:
+		fail("Reason", b.Reason, want.Reason)
+	case b.HasLastUsed != (want.LastUsed != nil) || b.HasLastUsed && !reflect.DeepEqual(b.LastUsed, *want.LastUsed):
+		fail("LastUsed", b.LastUsed, want.LastUsed)
+	case b.HasDeadline != (want.Deadline != nil) || b.HasDeadline && !reflect.DeepEqual(b.Deadline, *want.Deadline):
+		fail("Deadline", b.Deadline, want.Deadline)
+	case !reflect.DeepEqual(b.Patch, want.Patch):
+		fail("Patch", b.Patch, want.Patch)
+	case !reflect.DeepEqual(b.AlsoMatched, want.AlsoMatched):
+		fail("AlsoMatched", b.AlsoMatched, want.AlsoMatched)
+	}
+	if got := s.TokenName(i); got != want.TokenName {
+		fail("TokenName(i)", got, want.TokenName)
+	}
+	if got := s.OwnerName(i); got != want.OwnerName {
+		fail("OwnerName(i)", got, want.OwnerName)
+	}
+	if got := string(s.AppendTokenID([]byte("x"), i)); got != "x"+want.TokenID {
+		fail("AppendTokenID", got, "x"+want.TokenID)
+	}
+	if got := string(s.AppendOwnerID([]byte("x"), i)); got != "x"+want.OwnerID {
+		fail("AppendOwnerID", got, "x"+want.OwnerID)
+	}
+}
+
+// sameBriefs checks Brief against every item of s with one Brief reused
+// from item to item, as a table does, then checks the copies kept of
+// each again: reusing a Brief does not change the strings it gave.
+func sameBriefs(t *testing.T, s *Items, want []Item) {
+	t.Helper()
+	var b Brief
+	kept := make([]Brief, len(want))
+	for i := range want {
+		s.Brief(i, &b)
+		sameBrief(t, s, i, &b, &want[i])
+		kept[i] = b
+	}
+	for i := range want {
+		sameBrief(t, s, i, &kept[i], &want[i])
+	}
+}
+
 // Every item comes back from Items exactly as it was given, through At,
-// All, Slice and after Set: the compact form loses nothing.
+// All, Slice, Brief and after Set: the compact form loses nothing.
 func TestItemsRoundTrip(t *testing.T) {
 	want := append(hostileItems(), samplePlan().Items.Slice()...)
 	want = append(want, randomItems(rand.New(rand.NewPCG(1, 2)), 5000)...)
@@ -162,16 +222,20 @@ func TestItemsRoundTrip(t *testing.T) {
 				want[i].Policy, want[i].Mode, want[i].Action, want[i].Mutating())
 		}
 	}
+	sameBriefs(t, &s, want)
 	// Set: each hostile item in place of another, then back.
 	h := hostileItems()
+	var set []Item
 	for i := range want {
 		s.Set(i, h[i%len(h)])
+		set = append(set, h[i%len(h)])
 	}
 	for i := range want {
 		if got := s.At(i); !reflect.DeepEqual(got, h[i%len(h)]) {
 			t.Fatalf("after Set, At(%d):\n got %#v\nwant %#v", i, got, h[i%len(h)])
 		}
 	}
+	sameBriefs(t, &s, set)
 	for i := range want {
 		s.Set(i, want[i])
 	}
@@ -308,6 +372,7 @@ func FuzzItems(f *testing.F) {
 		s := NewItems(want...)
 		sameItems(t, "fuzzed", s.Slice(), want)
 		sameEncoding(t, &s, want)
+		sameBriefs(t, &s, want)
 	})
 }
 

@@ -2,6 +2,10 @@ package plan
 
 import (
 	"iter"
+	"time"
+	"unsafe"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // Items are a plan's items, in Sort order once the plan is built. They are
@@ -130,4 +134,98 @@ func (s *Items) TokenID(i int) string {
 	}
 	r := s.c.row(i)
 	return s.c.id(&r.tokenID, r.flags>>flagTokenID&3)
+}
+
+// TokenName returns the token name of item i without making the whole item.
+func (s *Items) TokenName(i int) string {
+	if i < 0 || i >= s.c.len() {
+		panic("plan: Items.TokenName: index out of range")
+	}
+	return s.c.strs.s[s.c.row(i).tokenName]
+}
+
+// OwnerName returns the owner name of item i without making the whole item.
+func (s *Items) OwnerName(i int) string {
+	if i < 0 || i >= s.c.len() {
+		panic("plan: Items.OwnerName: index out of range")
+	}
+	return s.c.strs.s[s.c.row(i).ownerName]
+}
+
+// AppendTokenID appends the token id of item i to dst: TokenID without a
+// string of its own, for a caller that only looks at it.
+func (s *Items) AppendTokenID(dst []byte, i int) []byte {
+	if i < 0 || i >= s.c.len() {
+		panic("plan: Items.AppendTokenID: index out of range")
+	}
+	r := s.c.row(i)
+	return s.c.appendID(dst, &r.tokenID, r.flags>>flagTokenID&3)
+}
+
+// AppendOwnerID appends the owner id of item i to dst.
+func (s *Items) AppendOwnerID(dst []byte, i int) []byte {
+	if i < 0 || i >= s.c.len() {
+		panic("plan: Items.AppendOwnerID: index out of range")
+	}
+	r := s.c.row(i)
+	return s.c.appendID(dst, &r.ownerID, r.flags>>flagOwnerID&3)
+}
+
+// A Brief is what a table of a plan's items shows of one item: the row
+// (names, ids, last use) and the lines under it (reason, patch, deadline,
+// other policies). Items.Brief reads it from the compact form without
+// making the whole Item, which a table of a large plan would make once per
+// row only to print these fields: no other times, no copies of the lists,
+// no allocation per item. Each field equals the Item's (At).
+//
+// A Brief is reused from item to item; its strings stay valid after (they
+// are never overwritten), its Patch and AlsoMatched are the plan's own and
+// must not be changed. The zero value is ready to use.
+type Brief struct {
+	TokenID, TokenName, OwnerID, OwnerName string
+	// LastUsed is *Item.LastUsed when HasLastUsed (the item's is not nil).
+	LastUsed    time.Time
+	HasLastUsed bool
+	Reason      string
+	// Patch and AlsoMatched are shared with the Items: read only.
+	Patch       []pat.PatchOp
+	AlsoMatched []string
+	// Deadline is *Item.Deadline when HasDeadline.
+	Deadline    time.Time
+	HasDeadline bool
+
+	// scratch is where an item's ids and reason are written, then kept in
+	// text, which is only appended to (a new array when full): the strings
+	// made over it never change.
+	scratch, text []byte
+	times         []int64
+}
+
+// The arrays a Brief keeps its strings in start small and double up to
+// briefChunk: a table of a few items allocates little, a large one once
+// per some hundred items rather than per item.
+const (
+	briefFirst = 512
+	briefChunk = 32 << 10
+)
+
+// keep returns a string of s's bytes, copied into b.text.
+func (b *Brief) keep(s []byte) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if cap(b.text)-len(b.text) < len(s) {
+		b.text = make([]byte, 0, max(min(2*cap(b.text), briefChunk), briefFirst, len(s)))
+	}
+	n := len(b.text)
+	b.text = append(b.text, s...)
+	return unsafe.String(&b.text[n], len(s))
+}
+
+// Brief fills b with what a table shows of item i (see Brief).
+func (s *Items) Brief(i int, b *Brief) {
+	if i < 0 || i >= s.c.len() {
+		panic("plan: Items.Brief: index out of range")
+	}
+	s.c.brief(i, b)
 }
