@@ -603,3 +603,48 @@ func TestPoliciesOfTheRun(t *testing.T) {
 		}
 	}
 }
+
+// Counts counts every item as the item itself says, whether a policy's
+// items are next to each other (plan order) or interleaved.
+func TestCountsOfManyItems(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, sorted := range []bool{false, true} {
+		items := randomItems(rng, 3000)
+		for i := range items {
+			if rng.IntN(5) == 0 { // modes and actions mixed within a policy
+				items[i].Mode, items[i].Action = ModeEnforce, []string{ActionPatch, ActionExpire, ActionReport}[rng.IntN(3)]
+			}
+		}
+		p := &Plan{Items: NewItems(items...)}
+		if sorted {
+			p.Items.Sort()
+		}
+		c := p.Counts()
+		want := map[[3]string]*PolicyCount{}
+		byAction, byMode, pending := map[string]int{}, map[string]int{}, 0
+		for _, it := range items {
+			k := [3]string{it.Policy, it.Mode, it.Action}
+			if want[k] == nil {
+				want[k] = &PolicyCount{Policy: it.Policy, Mode: it.Mode, Action: it.Action}
+			}
+			want[k].Items++
+			byAction[it.Action]++
+			byMode[it.Mode]++
+			if it.Mutating() {
+				want[k].Pending++
+				pending++
+			}
+		}
+		if len(c.Policies) != len(want) || c.Items != len(items) || c.Pending != pending {
+			t.Fatalf("sorted %v: %d policy counts, %d items, %d pending; want %d, %d, %d", sorted, len(c.Policies), c.Items, c.Pending, len(want), len(items), pending)
+		}
+		for _, pc := range c.Policies {
+			if w := want[[3]string{pc.Policy, pc.Mode, pc.Action}]; w == nil || *w != pc {
+				t.Fatalf("sorted %v: %+v, want %+v", sorted, pc, w)
+			}
+		}
+		if !reflect.DeepEqual(c.ByAction, byAction) || !reflect.DeepEqual(c.ByMode, byMode) {
+			t.Fatalf("sorted %v: ByAction %v ByMode %v, want %v %v", sorted, c.ByAction, c.ByMode, byAction, byMode)
+		}
+	}
+}

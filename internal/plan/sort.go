@@ -116,21 +116,31 @@ func (p *Plan) Counts() Counts {
 	}
 	type key struct{ policy, mode, action string }
 	index := map[key]int{}
+	// Items are counted per (policy, mode, action), the rest from those
+	// counts: a large plan's items are looked up once each, and mostly not
+	// at all, since plan order puts a policy's items next to each other.
+	var last key
+	j := -1
 	for i := range p.Items.Len() {
 		policy, mode, action := p.Items.Decision(i)
-		c.ByAction[action]++
-		c.ByMode[mode]++
-		k := key{policy, mode, action}
-		j, ok := index[k]
-		if !ok {
-			j = len(c.Policies)
-			index[k] = j
-			c.Policies = append(c.Policies, PolicyCount{Policy: policy, Mode: mode, Action: action})
+		if k := (key{policy, mode, action}); j < 0 || k != last {
+			var ok bool
+			if j, ok = index[k]; !ok {
+				j = len(c.Policies)
+				index[k] = j
+				c.Policies = append(c.Policies, PolicyCount{Policy: policy, Mode: mode, Action: action})
+			}
+			last = k
 		}
 		c.Policies[j].Items++
-		if p.Items.Mutating(i) {
-			c.Policies[j].Pending++
-			c.Pending++
+	}
+	for j := range c.Policies {
+		pc := &c.Policies[j]
+		c.ByAction[pc.Action] += pc.Items
+		c.ByMode[pc.Mode] += pc.Items
+		if it := (Item{Mode: pc.Mode, Action: pc.Action}); it.Mutating() {
+			pc.Pending = pc.Items
+			c.Pending += pc.Items
 		}
 	}
 	for _, s := range p.Skipped {
