@@ -90,8 +90,9 @@ type group struct {
 // Len returns the number of items in the group.
 func (g *group) Len() int { return len(g.at) }
 
-// Item returns the group's item k (a copy).
-func (g *group) Item(k int) plan.Item { return g.items.At(g.at[k]) }
+// Brief reads what the table shows of the group's item k into b (see
+// plan.Brief).
+func (g *group) Brief(k int, b *plan.Brief) { g.items.Brief(g.at[k], b) }
 
 // All yields the group's items in plan order.
 func (g *group) All() iter.Seq[plan.Item] {
@@ -122,9 +123,14 @@ func groups(p *plan.Plan) []group {
 		index[[3]string{pc.Policy, pc.Mode, pc.Action}] = len(out)
 		out = append(out, group{PolicyCount: pc, items: &p.Items, at: make([]int, 0, pc.Items)})
 	}
+	var last [3]string
+	j := -1
 	for i := range p.Items.Len() {
 		policy, mode, action := p.Items.Decision(i) // not the whole item
-		j := index[[3]string{policy, mode, action}]
+		// Plan order puts a group's items mostly next to each other.
+		if k := [3]string{policy, mode, action}; j < 0 || k != last {
+			j, last = index[k], k
+		}
 		out[j].at = append(out[j].at, i)
 	}
 	slices.SortStableFunc(out, func(a, b group) int {

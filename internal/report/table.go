@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
@@ -71,6 +73,10 @@ type table struct {
 	workers int
 	// Column widths of the item and skipped rows.
 	idWidth, nameWidth, ownerWidth, policyWidth int
+	// rows: what the groups rendered on this goroutine reuse; row: a
+	// skipped token's row being made.
+	rows *rows
+	row  []byte
 }
 
 func (t *table) line(format string, args ...any) {
@@ -84,10 +90,21 @@ func (t *table) line(format string, args ...any) {
 func (t *table) layout(p *plan.Plan) {
 	t.idWidth = idWidth(p)
 	nameNat, ownerNat := len("TOKEN"), len("OWNER")
-	for _, it := range p.Items.All() {
-		_, n := visibleLen(it.TokenName)
-		_, o := visibleLen(ownerText(&it))
-		nameNat, ownerNat = max(nameNat, n), max(ownerNat, o)
+	// The names, not the whole items. An owner's tokens are next to each
+	// other (plan order), so most owners are measured once.
+	var id [64]byte
+	var lastOwner string
+	for i := range p.Items.Len() {
+		_, n := visibleLen(p.Items.TokenName(i))
+		nameNat = max(nameNat, n)
+		owner := p.Items.OwnerName(i)
+		switch {
+		case owner == "":
+			ownerNat = max(ownerNat, visibleWidth(p.Items.AppendOwnerID(id[:0], i)))
+		case owner != lastOwner:
+			_, o := visibleLen(owner)
+			ownerNat, lastOwner = max(ownerNat, o), owner
+		}
 	}
 	policyNat := len("POLICY")
 	for _, s := range p.Skipped {
@@ -319,8 +336,12 @@ func (t *table) items(g *group) {
 	workers := t.workers
 	n := g.Len()
 	if workers < 2 || n <= itemBlock {
-		for it := range g.All() {
-			t.item(&it)
+		if t.rows == nil {
+			t.rows = new(rows)
+		}
+		for k := range n {
+			g.Brief(k, &t.rows.b)
+			t.item(t.rows)
 		}
 		return
 	}
@@ -339,10 +360,11 @@ func (t *table) items(g *group) {
 			go func() {
 				buf.Reset()
 				bt := *t
-				bt.w = buf
+				bt.w, bt.rows, bt.row = buf, nil, nil
+				var r rows
 				for k := b * itemBlock; k < min(n, (b+1)*itemBlock); k++ {
-					it := g.Item(k)
-					bt.item(&it)
+					g.Brief(k, &r.b)
+					bt.item(&r)
 				}
 				done[b] <- buf
 			}()
@@ -358,10 +380,28 @@ func (t *table) items(g *group) {
 	}
 }
 
-func (t *table) item(it *plan.Item) {
+// rows is what rendering a group's rows reuses from one item to the next;
+// each goroutine that renders rows has its own.
+type rows struct {
+	b plan.Brief // the item being rendered
+	// The last patch and other policies shown, and their lines: the items
+	// of a group mostly share them (a plan holds each distinct one once).
+	patch      []pat.PatchOp
+	patchLines []string
+	also       []string
+	alsoLine   string
+}
+
+// item prints the row of r.b and the lines under it.
+func (t *table) item(r *rows) {
+	it := &r.b
 	// Each cell is escaped and measured once.
 	name, nameLen := visibleLen(it.TokenName)
-	owner, ownerLen := visibleLen(ownerText(it))
+	owner := it.OwnerName
+	if owner == "" {
+		owner = it.OwnerID // ownerText
+	}
+	owner, ownerLen := visibleLen(owner)
 	id, idLen := visibleLen(it.TokenID)
 	t.w.WriteString("  ")
 	t.cell(name, nameLen, t.nameWidth)
@@ -371,12 +411,11 @@ func (t *table) item(it *plan.Item) {
 	t.w.WriteString("  ")
 	t.cell(owner, ownerLen, t.ownerWidth)
 	t.w.WriteString("  ")
-	if it.LastUsed == nil {
+	if !it.HasLastUsed {
 		t.w.WriteString("never")
 	} else {
-		// dateText without the string: 2006-01-02.
 		var b [len("2006-01-02")]byte
-		t.w.Write(it.LastUsed.UTC().AppendFormat(b[:0], "2006-01-02"))
+		t.w.Write(appendDate(b[:0], it.LastUsed)) // dateText without the string
 	}
 	t.w.WriteByte('\n')
 	// What did not fit the row is said in full under it.
@@ -387,40 +426,84 @@ func (t *table) item(it *plan.Item) {
 		t.detail("owner", owner)
 	}
 	t.detail("why", visible(it.Reason))
-	ops, err := patchOps(it)
-	if err != nil {
-		t.detail("patch", "(cannot be shown: "+err.Error()+")")
+	if len(it.Patch) > 0 {
+		if r.patch == nil || !slices.Equal(it.Patch, r.patch) {
+			r.patch, r.patchLines = nil, r.patchLines[:0]
+			ops, err := patchOpsOf(it.TokenID, it.Patch)
+			if err != nil {
+				// Not kept: the message names the token.
+				r.patchLines = append(r.patchLines, "(cannot be shown: "+err.Error()+")")
+			} else {
+				r.patch = it.Patch
+			}
+			for _, o := range ops {
+				r.patchLines = append(r.patchLines, visible(o.String()))
+			}
+		}
+		for _, l := range r.patchLines {
+			t.detail("patch", l)
+		}
 	}
-	for _, o := range ops {
-		t.detail("patch", visible(o.String()))
-	}
-	if it.Deadline != nil {
-		t.detail("deadline", timeText(*it.Deadline))
+	if it.HasDeadline {
+		t.detail("deadline", timeText(it.Deadline))
 	}
 	if len(it.AlsoMatched) > 0 {
-		t.detail("also matched", visible(strings.Join(it.AlsoMatched, ", ")))
+		if r.also == nil || !slices.Equal(it.AlsoMatched, r.also) {
+			r.also, r.alsoLine = it.AlsoMatched, visible(strings.Join(it.AlsoMatched, ", "))
+		}
+		t.detail("also matched", r.alsoLine)
 	}
 }
 
 // skipped prints one exempt token; a reason too long for the rest of the
 // row goes on its own line under it.
+//
+// The row is made in t.row, without fmt: a large tenant has thousands of
+// skipped tokens.
 func (t *table) skipped(sk plan.Skipped) {
-	name, policy, reason := visible(sk.TokenName), visible(sk.Policy), visible(sk.Reason)
-	row := fmt.Sprintf("  %s  %s  %s", pad(truncate(name, t.nameWidth), t.nameWidth),
-		pad(visible(sk.TokenID), t.idWidth), pad(truncate(policy, t.policyWidth), t.policyWidth))
-	rest := t.width - utf8.RuneCountInString(row) - 2
-	if utf8.RuneCountInString(reason) <= rest {
-		t.line("%s  %s", row, reason)
+	name, nameLen := visibleLen(sk.TokenName)
+	policy, policyLen := visibleLen(sk.Policy)
+	reason, reasonLen := visibleLen(sk.Reason)
+	id, idLen := visibleLen(sk.TokenID)
+	row := append(t.row[:0], "  "...)
+	row = appendCell(row, name, nameLen, t.nameWidth)
+	row = append(row, "  "...)
+	row = appendCell(row, id, idLen, max(idLen, t.idWidth)) // never shortened
+	row = append(row, "  "...)
+	row = appendCell(row, policy, policyLen, t.policyWidth)
+	t.row = row
+	rest := t.width - utf8.RuneCount(row) - 2
+	if reasonLen <= rest {
+		t.w.Write(row)
+		t.w.WriteString("  ")
+		t.w.WriteString(reason)
 	} else {
-		t.line("%s", strings.TrimRight(row, " "))
+		t.w.Write(bytes.TrimRight(row, " "))
+	}
+	t.w.WriteByte('\n')
+	if reasonLen > rest {
 		t.detail("reason", reason)
 	}
-	if utf8.RuneCountInString(name) > t.nameWidth {
+	if nameLen > t.nameWidth {
 		t.detail("name", name)
 	}
-	if utf8.RuneCountInString(policy) > t.policyWidth {
+	if policyLen > t.policyWidth {
 		t.detail("policy", policy)
 	}
+}
+
+// appendCell appends s, k runes long, in a column of n: pad(truncate(s,
+// n), n).
+func appendCell(dst []byte, s string, k, n int) []byte {
+	if k > n {
+		s = truncate(s, n)
+		k = utf8.RuneCountInString(s)
+	}
+	dst = append(dst, s...)
+	for ; k < n; k++ {
+		dst = append(dst, ' ')
+	}
+	return dst
 }
 
 // groupHeading names a group and says whether it changes the tenant; a
@@ -451,9 +534,10 @@ func groupTitle(g *group) string {
 // idWidth is the width of the id column: the longest id, capped.
 func idWidth(p *plan.Plan) int {
 	n := len("ID")
+	var id [64]byte
 	for i := range p.Items.Len() {
-		_, k := visibleLen(p.Items.TokenID(i)) // not the whole item
-		n = max(n, k)
+		// Not the whole item, and no string of the id.
+		n = max(n, visibleWidth(p.Items.AppendTokenID(id[:0], i)))
 	}
 	for _, s := range p.Skipped {
 		n = max(n, utf8.RuneCountInString(visible(s.TokenID)))

@@ -40,6 +40,18 @@ func visibleLen(s string) (string, int) {
 	return s, len(s)
 }
 
+// visibleWidth is the length in runes of visible(string(b)), without
+// making the string when b is printable ASCII (an id read into a buffer).
+func visibleWidth(b []byte) int {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			_, n := visibleLen(string(b))
+			return n
+		}
+	}
+	return len(b)
+}
+
 // truncate shortens s to at most n characters (runes), ending a shortened
 // string with an ellipsis.
 func truncate(s string, n int) string {
@@ -179,6 +191,18 @@ func lastUsedText(t *time.Time) string {
 	return pat.FormatTime(*t)
 }
 
+// appendDate appends the day of t (UTC) as dateText writes it,
+// 2006-01-02, without parsing the layout for each of a table's rows
+// (FuzzAppendDate holds it to dateText).
+func appendDate(dst []byte, t time.Time) []byte {
+	y, m, d := t.UTC().Date()
+	if y < 0 || y > 9999 {
+		return t.UTC().AppendFormat(dst, "2006-01-02")
+	}
+	return append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+}
+
 // dateText is the day of t (UTC), or "never".
 func dateText(t *time.Time) string {
 	if t == nil {
@@ -212,15 +236,18 @@ func (o op) String() string {
 
 // patchOps renders an item's patch exactly as the plan document does (same
 // canonical values), so that every format states the same operation.
-func patchOps(it *plan.Item) ([]op, error) {
-	if len(it.Patch) == 0 {
+func patchOps(it *plan.Item) ([]op, error) { return patchOpsOf(it.TokenID, it.Patch) }
+
+// patchOpsOf is patchOps of the patch of the token tokenID.
+func patchOpsOf(tokenID string, patch []pat.PatchOp) ([]op, error) {
+	if len(patch) == 0 {
 		return nil, nil
 	}
-	out := make([]op, len(it.Patch))
-	for i, o := range it.Patch {
+	out := make([]op, len(patch))
+	for i, o := range patch {
 		v, err := jsonText(o.Value())
 		if err != nil {
-			return nil, fmt.Errorf("token %s: patch[%d]: %w", it.TokenID, i, err)
+			return nil, fmt.Errorf("token %s: patch[%d]: %w", tokenID, i, err)
 		}
 		out[i] = op{Op: o.Op(), Path: o.Path(), Value: v}
 	}

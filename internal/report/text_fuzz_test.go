@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/patjanitor/patjanitor/internal/untrusted"
@@ -102,6 +103,23 @@ func FuzzVisible(f *testing.F) {
 		}
 		if got, n := visibleLen(s); got != want || n != utf8.RuneCountInString(want) {
 			t.Fatalf("visibleLen(%q) = %q, %d; want %q, %d", s, got, n, want, utf8.RuneCountInString(want))
+		}
+	})
+}
+
+// FuzzAppendDate: the table's day of a last use is dateText's, for any
+// time (years before 0 and after 9999, zones other than UTC).
+func FuzzAppendDate(f *testing.F) {
+	f.Add(int64(1764558000), int64(0), int64(0))
+	f.Add(int64(-62135596800), int64(0), int64(3600))    // year 1
+	f.Add(int64(-62135596801), int64(999), int64(-3600)) // year 0
+	f.Add(int64(253402300799), int64(999999999), int64(0))
+	f.Add(int64(253402300800), int64(0), int64(50400)) // year 10000
+	f.Add(int64(-64000000000), int64(0), int64(0))     // before year 0
+	f.Fuzz(func(t *testing.T, sec, nsec, offset int64) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", int(offset%(100*3600))))
+		if got, want := string(appendDate([]byte("x"), tm)), "x"+dateText(&tm); got != want {
+			t.Fatalf("appendDate(%v) = %q, dateText %q", tm, got, want)
 		}
 	})
 }
