@@ -7,14 +7,16 @@
 // and regrows by rehashing at random: measured at 1,000,000 tokens, the id
 // set cost 1.5–2x more per id than at 100,000. This table costs one miss
 // per lookup (the key and its value share the slot and the probe is
-// linear) and regrows almost in address order: a key's slot is given by
-// the high bits of its hash, so a slot's keys move to the slots at twice
-// its index. It earns its place only at that scale: a million inserts of
-// random ids (BenchmarkInsert1M) take 152 ms against 209 ms for
-// map[[16]byte] (156–254 against 210–370 ms on a loaded machine); a
-// 100,000-token plan gains nothing measurable from it. The janitor's id
-// set (duplicates, the ids it keeps) and the plan's sort (its owner
-// ranking) use it.
+// linear) and regrows almost in address order: a key's slot is its hash
+// scaled to the table's length, so the keys keep their order along the
+// slots when it grows. It earns its place only at that scale: a million
+// inserts of random ids (BenchmarkInsert1M) take 118 ms into a set (16-byte
+// slots, what a listing's ids use) and 169–184 ms with a 16-byte value
+// against 201–207 ms for map[[16]byte] (at load 5–6 on 2 vCPUs; 146–155 ms
+// with the value when the table doubled at 3/4, before it grew by half to
+// keep less slack); a 100,000-token plan gains nothing measurable from
+// its speed, but much from its size. The janitor's id sets (duplicates,
+// owners, the ids it keeps) use it.
 package idtable
 
 import (
@@ -79,9 +81,17 @@ func Spell(k Key, upper uint32) string {
 // Table maps keys to values of type V. The zero key (the id of 32 zeros)
 // marks an empty slot, so it is kept beside the slots. It is not safe for
 // concurrent use.
+//
+// Besides the plan's items, the id tables are most of what a plan holds
+// while a million-token listing streams, so a table keeps little
+// slack: it grows by half (not by doubling) when it would be more than
+// loadNum/loadDen full, which holds between 1.25 and 1.9 slots per key
+// (1.33 to 2.7 with doubling at 3/4). Its length is then no power of two,
+// and the hash's high bits index it by a multiply-shift (the high word of
+// hash × length) instead of a mask: that keeps keys in hash order along
+// the slots, so growing still reads and writes nearly in address order.
 type Table[V any] struct {
-	slots []slot[V] // a power of two long, never more than 3/4 full
-	shift uint      // 64 - log2(len(slots)): the hash's high bits index
+	slots []slot[V] // never more than loadNum/loadDen full
 	n     int       // keys in slots
 	seed  maphash.Seed
 
@@ -89,24 +99,36 @@ type Table[V any] struct {
 	zero    V
 }
 
+// The most a table is filled before it grows. Linear probing looks at
+// about 13 slots to insert a new key at 4/5 full, 6 on average between
+// two growths (8.5 and 3.7 when doubling at 3/4), four 16-byte slots to a
+// cache line and read in order: BenchmarkInsert1M measured 4/5 as fast as
+// 3/4.
+const loadNum, loadDen = 4, 5
+
+// slot is a key and its value, the value first: a value of size zero (a
+// set) then takes no room, where after the key it would be padded.
 type slot[V any] struct {
-	k Key
 	v V
+	k Key
 }
 
 // New returns a table with room for about n keys before it grows.
 func New[V any](n int) *Table[V] {
-	size := 8
-	for size*3/4 < n {
-		size *= 2
-	}
-	return &Table[V]{slots: make([]slot[V], size), shift: uint(64 - bits.TrailingZeros(uint(size))), seed: maphash.MakeSeed()}
+	return &Table[V]{slots: make([]slot[V], max(8, n*loadDen/loadNum+1)), seed: maphash.MakeSeed()}
 }
 
 // hash is the key's hash, seeded per table: the ids come from the tenant,
 // and a hostile one could otherwise send ids that all collide.
 func (t *Table[V]) hash(k *Key) uint64 {
 	return maphash.Comparable(t.seed, *k)
+}
+
+// home is the first slot to probe for a key of hash h: h's place in
+// [0, len(slots)), scaled (hash order is slot order).
+func home(h uint64, n int) int {
+	hi, _ := bits.Mul64(h, uint64(n))
+	return int(hi)
 }
 
 // Len is the number of keys.
@@ -123,8 +145,10 @@ func (t *Table[V]) Get(k Key) (*V, bool) {
 	if k == (Key{}) {
 		return &t.zero, t.hasZero
 	}
-	mask := len(t.slots) - 1
-	for i := int(t.hash(&k) >> t.shift); ; i = (i + 1) & mask {
+	for i := home(t.hash(&k), len(t.slots)); ; i++ {
+		if i == len(t.slots) {
+			i = 0
+		}
 		s := &t.slots[i]
 		if s.k == k {
 			return &s.v, true
@@ -142,11 +166,13 @@ func (t *Table[V]) Put(k Key) (v *V, found bool) {
 		found, t.hasZero = t.hasZero, true
 		return &t.zero, found
 	}
-	if (t.n+1)*4 > len(t.slots)*3 {
+	if (t.n+1)*loadDen > len(t.slots)*loadNum {
 		t.grow()
 	}
-	mask := len(t.slots) - 1
-	for i := int(t.hash(&k) >> t.shift); ; i = (i + 1) & mask {
+	for i := home(t.hash(&k), len(t.slots)); ; i++ {
+		if i == len(t.slots) {
+			i = 0
+		}
 		s := &t.slots[i]
 		if s.k == k {
 			return &s.v, true
@@ -159,21 +185,22 @@ func (t *Table[V]) Put(k Key) (v *V, found bool) {
 	}
 }
 
-// grow doubles the slots. The old slots are read in order and, the index
-// being the hash's high bits, written nearly in order too.
+// grow makes the slots half as many again. The old slots are read in
+// order and, a key's home being its hash scaled to the length, written
+// nearly in order too.
 func (t *Table[V]) grow() {
 	old := t.slots
-	t.slots = make([]slot[V], 2*len(old))
-	t.shift--
-	mask := len(t.slots) - 1
+	t.slots = make([]slot[V], len(old)+len(old)/2)
 	for j := range old {
 		o := &old[j]
 		if o.k == (Key{}) {
 			continue
 		}
-		i := int(t.hash(&o.k) >> t.shift)
+		i := home(t.hash(&o.k), len(t.slots))
 		for t.slots[i].k != (Key{}) {
-			i = (i + 1) & mask
+			if i++; i == len(t.slots) {
+				i = 0
+			}
 		}
 		t.slots[i] = *o
 	}

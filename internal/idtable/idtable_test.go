@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func randomIDs(n int, r *rand.Rand) []string {
@@ -65,6 +66,41 @@ func TestTableAgreesWithAMap(t *testing.T) {
 	}
 }
 
+// Small tables, each with its own seed, grow from 8 slots and wrap their
+// probes around the end often (a key's home is its hash scaled to a length
+// that is no power of two); they agree with a map too, never fill past
+// loadNum/loadDen, and a set's slots are the key alone.
+func TestSmallTablesWrapAndGrowByHalf(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		tab := New[struct{}](0)
+		want := map[Key]bool{}
+		ids := randomIDs(1+r.IntN(40), r)
+		for _, id := range append(ids, ids[:len(ids)/2]...) {
+			k, _, _ := Parse(id)
+			if _, found := tab.Put(k); found != want[k] {
+				t.Fatalf("Put(%s) found=%v, map had=%v", id, found, want[k])
+			}
+			want[k] = true
+			if tab.n*loadDen > len(tab.slots)*loadNum {
+				t.Fatalf("%d keys in %d slots", tab.n, len(tab.slots))
+			}
+		}
+		for _, id := range append(ids, randomIDs(20, r)...) {
+			k, _, _ := Parse(id)
+			if _, ok := tab.Get(k); ok != want[k] {
+				t.Fatalf("Get(%s) = %v, map %v", id, ok, want[k])
+			}
+		}
+		if tab.Len() != len(want) {
+			t.Fatalf("Len %d, map %d", tab.Len(), len(want))
+		}
+	}
+	if size := unsafe.Sizeof(slot[struct{}]{}); size != 16 {
+		t.Errorf("a set's slot takes %d bytes, want 16", size)
+	}
+}
+
 func TestParseAndSpell(t *testing.T) {
 	for _, id := range []string{"0123456789abcdef0123456789ABCDEF", "AbCdEf0123456789aBcDeF0123456789", strings.Repeat("0", 32)} {
 		k, upper, ok := Parse(id)
@@ -106,6 +142,16 @@ func BenchmarkInsert1M(b *testing.B) {
 			for i, k := range keys {
 				v, _ := t.Put(k)
 				*v = entry{pos: uint32(i), upper: uint32(k[0]), hash: uint64(i)}
+			}
+			sink += t.Len()
+		}
+	})
+	// A set (a value of size zero): 16-byte slots, the listing's ids.
+	b.Run("set", func(b *testing.B) {
+		for range b.N {
+			t := New[struct{}](1024)
+			for _, k := range keys {
+				t.Put(k)
 			}
 			sink += t.Len()
 		}
