@@ -16,14 +16,18 @@ import (
 //
 // A lean set keeps only how each id was spelt, not its idEntry (read back
 // as zero): the sets of a run's only listing, whose positions and digests
-// nothing compares, and the owners. Its table's slots are 20 bytes instead
-// of 32, and a listing's sets are most of what a plan holds while the
-// listing streams (a million ids take 2,097,152 slots after the table's
-// last doubling).
+// nothing compares, and the owners, whose spelling nothing asks for
+// either. Its table holds the keys alone (slots of 16 bytes instead of 32),
+// and an id's upper-case bits only when it has some (the tenant spells its
+// ids in lower case): a listing's sets are most of what a plan holds while
+// the listing streams, a million ids and 312,000 owners at 1M tokens.
 type idSet struct {
 	hex  *idtable.Table[hexEntry]
-	lean *idtable.Table[uint32] // in place of hex: the upper-case bits
-	str  map[string]strEntry    // by pat.IDKey
+	lean *idtable.Table[struct{}] // in place of hex: the keys alone
+	// upper is, in a lean set that keeps spellings, the upper-case bits
+	// of each id that has any (nil: the set keeps no spelling).
+	upper map[idtable.Key]uint32
+	str   map[string]strEntry // by pat.IDKey
 }
 
 // idEntry is what the set keeps with an id: its position in the listing
@@ -48,15 +52,21 @@ func newIDSet(n int) *idSet {
 	return &idSet{hex: idtable.New[hexEntry](n), str: map[string]strEntry{}}
 }
 
-func newLeanIDSet(n int) *idSet {
-	return &idSet{lean: idtable.New[uint32](n), str: map[string]strEntry{}}
+// newLeanIDSet returns a lean set; spelt says whether it keeps how each
+// id was spelt (spelling), which only a listing's ids need.
+func newLeanIDSet(n int, spelt bool) *idSet {
+	s := &idSet{lean: idtable.New[struct{}](n), str: map[string]strEntry{}}
+	if spelt {
+		s.upper = map[idtable.Key]uint32{}
+	}
+	return s
 }
 
 // get returns the entry of an id of the tenant's form.
 func (s *idSet) get(k idtable.Key) (hexEntry, bool) {
 	if s.lean != nil {
-		if upper, ok := s.lean.Get(k); ok {
-			return hexEntry{upper: *upper}, true
+		if _, ok := s.lean.Get(k); ok {
+			return hexEntry{upper: s.upper[k]}, true
 		}
 		return hexEntry{}, false
 	}
@@ -70,9 +80,9 @@ func (s *idSet) get(k idtable.Key) (hexEntry, bool) {
 // the set held it already; then it keeps the first entry.
 func (s *idSet) put(k idtable.Key, e hexEntry) (found bool) {
 	if s.lean != nil {
-		upper, found := s.lean.Put(k)
-		if !found {
-			*upper = e.upper
+		_, found := s.lean.Put(k)
+		if !found && e.upper != 0 && s.upper != nil {
+			s.upper[k] = e.upper
 		}
 		return found
 	}
@@ -86,7 +96,7 @@ func (s *idSet) put(k idtable.Key, e hexEntry) (found bool) {
 // all calls fn with every id of the tenant's form and its entry.
 func (s *idSet) all(fn func(k idtable.Key, e hexEntry)) {
 	if s.lean != nil {
-		s.lean.All(func(k idtable.Key, upper *uint32) { fn(k, hexEntry{upper: *upper}) })
+		s.lean.All(func(k idtable.Key, _ *struct{}) { fn(k, hexEntry{upper: s.upper[k]}) })
 		return
 	}
 	s.hex.All(func(k idtable.Key, e *hexEntry) { fn(k, *e) })

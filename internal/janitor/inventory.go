@@ -518,7 +518,7 @@ func (s *listingSink) Reset() {
 	s.n, s.soleOwner, s.manyOwners = 0, "", false
 	// Only a listing beside others needs its tokens' positions and
 	// digests (merging); nothing needs the owners'.
-	s.ids, s.owners = newLeanIDSet(1024), newLeanIDSet(256)
+	s.ids, s.owners = newLeanIDSet(1024, true), newLeanIDSet(256, false)
 	if s.hashing {
 		s.ids = newIDSet(1024)
 	}
