@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
@@ -51,6 +52,10 @@ func hostileItems() []Item {
 			Patch: []pat.PatchOp{pat.SetScopes([]string{})}},
 		{TokenID: hexID, Created: t0, Patch: []pat.PatchOp{pat.SetScopes(nil)}, Reason: "2026-07-26T03:00:00.000Z"},
 		{TokenID: hexID, Created: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), LastUsed: tp(time.Time{}.In(est))},
+		// Grace times beside a reason without times, one without the other.
+		{TokenID: hexID, Created: t0, Deadline: tp(t0), Reason: "prose"},
+		{TokenID: hexID, Created: t0, Marked: tp(now), Reason: "2026-07-26T03:00:00.000Z and 2026-07-27T03:00:00.000Z"},
+		{TokenID: hexID, Created: t0, Marked: tp(t0), Deadline: tp(now.In(est))},
 	}
 	return items
 }
@@ -264,6 +269,14 @@ func sameEncoding(t *testing.T, s *Items, want []Item) {
 // The encoder writes an item from the compact form byte for byte as it
 // writes the Item (reference_test.go checks the Item's encoding against
 // encoding/json).
+// A row is 88 bytes: the grace times, which few items have, are in the
+// arena and not in every row (104 bytes with them).
+func TestItemsRowSize(t *testing.T) {
+	if size := unsafe.Sizeof(row{}); size != 88 {
+		t.Errorf("a row takes %d bytes, want 88", size)
+	}
+}
+
 func TestItemsEncodeAsItems(t *testing.T) {
 	want := append(hostileItems(), samplePlan().Items.Slice()...)
 	want = append(want, randomItems(rand.New(rand.NewPCG(7, 8)), 3000)...)

@@ -554,13 +554,14 @@ func (e *encoder) row(c *compactItems, i int) {
 	e.close(']')
 	e.key("alsoMatched")
 	e.strings(d.alsoMatched)
-	if r.marked != timeNil {
+	marked, deadline := c.grace(r)
+	if marked != timeNil {
 		e.key("marked")
-		e.time(c.time(r.marked))
+		e.time(c.time(marked))
 	}
-	if r.deadline != timeNil {
+	if deadline != timeNil {
 		e.key("deadline")
-		e.time(c.time(r.deadline))
+		e.time(c.time(deadline))
 	}
 	e.close('}')
 }
