@@ -353,8 +353,12 @@ func (e *encoder) plan(p *Plan) error {
 // more than one block and the process more than one CPU: encoding is most of
 // the cost of sealing and of writing a large plan, and the blocks are
 // independent. The destination still receives the bytes in order, and at
-// most a few blocks are in flight at a time.
-const blockItems = 512
+// most a few blocks are in flight at a time: with two workers about seven
+// blocks and six recycled buffers, about 90 KB each at 128 items. Blocks of
+// 512 items kept about 4 MB of buffers live while a 100,000-token plan was
+// encoded, on top of its items, which raised its peak RSS by 2-3 MB; the
+// smaller blocks cost no measurable CPU.
+const blockItems = 128
 
 // items writes the elements of the items array (the brackets are the
 // caller's), each from the compact form (row). A write error sticks in
