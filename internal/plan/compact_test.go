@@ -378,6 +378,13 @@ func FuzzItems(f *testing.F) {
 			it.Scope.Null = true
 			it.Patch = []pat.PatchOp{}
 		}
+		// The grace times, in the arena after the reason's times.
+		if form&16 != 0 {
+			it.Marked = tp(created)
+		}
+		if form&32 != 0 {
+			it.Deadline = tp(time.Unix(0, lastUsed))
+		}
 		other := it
 		other.Reason = reason + reason
 		other.TokenID = tokenID + "x"
