@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -461,6 +462,47 @@ func BenchmarkItemsAt(b *testing.B) {
 	for b.Loop() {
 		for i := range s.Len() {
 			_ = s.At(i)
+		}
+	}
+}
+
+// Reasons larger than an arena chunk (a megabyte, 20,000 times, owner
+// ids and quoted names among them), stored next to small ones and
+// replaced across the rows' chunk boundary, come back exactly, from At
+// and from the encoder's row.
+func TestItemsHugeReasons(t *testing.T) {
+	const owner = "2C9180867624CBD7017642D6AAAAAAAA"
+	var b strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&b, "%s %q %s \x00\xff 日本 ", pat.FormatTime(t0.Add(time.Duration(i)*time.Hour+time.Duration(i%1000)*time.Millisecond)), "tok", owner)
+	}
+	huge := b.String()
+	item := func(i int, reason string) Item {
+		return Item{TokenID: fmt.Sprintf("%032x", i), TokenName: "tok", OwnerID: owner, Created: t0, Reason: reason,
+			Policy: "p", Mode: ModeEnforce, Action: ActionDelete, Scope: pat.ScopesOf("")}
+	}
+	want := make([]Item, rowChunk+2)
+	for i := range want {
+		want[i] = item(i, fmt.Sprintf("lastUsed %s of %q by %s", pat.FormatTime(t0.Add(time.Duration(i)*time.Second)), "tok", owner))
+		if i%1500 == 7 {
+			want[i] = item(i, huge+fmt.Sprint(i))
+		}
+	}
+	s := NewItems(want...)
+	for _, i := range []int{rowChunk - 1, rowChunk} {
+		want[i] = item(i, huge+"set")
+		s.Set(i, want[i])
+	}
+	sameItems(t, "huge reasons", s.Slice(), want)
+	for _, i := range []int{0, 7, 1507, rowChunk - 1, rowChunk, rowChunk + 1} {
+		if got := s.At(i); !reflect.DeepEqual(got, want[i]) {
+			t.Fatalf("At(%d): the reason is %d bytes, want %d", i, len(got.Reason), len(want[i].Reason))
+		}
+		a, b := encoder{}, encoder{}
+		a.item(&want[i])
+		b.row(&s.c, i)
+		if !bytes.Equal(a.buf, b.buf) {
+			t.Fatalf("item %d: the row encodes %d bytes, the item %d", i, len(b.buf), len(a.buf))
 		}
 	}
 }
