@@ -16,9 +16,10 @@ import (
 // mixed, with an invisible character or one digit short, owner ids and
 // quoted token names inside reasons, reason times of the packed layout and
 // of others, times outside the packed years or not in UTC, nil next to
-// empty. After each operation every read (At, Slice, TokenID, Decision,
-// Mutating, the encoder's row, IsSorted) must agree with a []Item that
-// went through the same operations (Sort: compareItems' order).
+// empty. Each Sort must leave compareItems' order, and after the last
+// operation every read (At, Slice, TokenID, Decision, Mutating, Brief and
+// the accessors of one field, the encoder's row, IsSorted) must agree with
+// a []Item that went through the same operations.
 func FuzzItemsOps(f *testing.F) {
 	f.Add([]byte("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"))
 	f.Add([]byte("\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff\x80\x40\x20\x10\x08\x04\x02\x01"))
@@ -128,6 +129,7 @@ func FuzzItemsOps(f *testing.F) {
 			t.Fatalf("IsSorted %v, compareItems says %v", got, w)
 		}
 		sameEncoding(t, &s, want)
+		sameBriefs(t, &s, want)
 	})
 }
 
