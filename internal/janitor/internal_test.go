@@ -401,3 +401,31 @@ func TestHostileOwnCredentialRecasedInBulkExpire(t *testing.T) {
 		}
 	}
 }
+
+// needsOwner tells patjanitor's own tokens from others' by pat.SameID, the
+// project's one rule for ids (invariant 9). strings.EqualFold folds more:
+// an owner id with "ſ" (U+017F) was taken for the own identity's "s", so a
+// PATCH would have been planned for a token patjanitor does not own instead
+// of asking its owner. (The Kelvin sign lower-cases to "k": the same id
+// under both rules.)
+func TestNeedsOwnerComparesIDsByIDKey(t *testing.T) {
+	inv := &Inventory{OwnIdentity: "owner-sk"}
+	for _, tc := range []struct {
+		owner string
+		mine  bool
+	}{
+		{"owner-sk", true},
+		{"OWNER-SK", true},
+		{"owner-\u017fk", false}, // ſ folds to s under EqualFold, not under IDKey
+		{"owner-s\u212a", true}, // the Kelvin sign lower-cases to k: IDKey agrees
+	} {
+		it := plan.Item{OwnerID: tc.owner, Mode: plan.ModeEnforce, Action: plan.ActionPatch, Reason: "r"}
+		changed := needsOwner(&it, inv)
+		if tc.mine && (changed || it.Mode != plan.ModeEnforce) {
+			t.Errorf("owner %q, own identity %q: made %s (%q); want the patch kept", tc.owner, inv.OwnIdentity, it.Mode, it.Reason)
+		}
+		if !tc.mine && it.Mode != plan.ModeNeedsOwner {
+			t.Errorf("owner %q, own identity %q: mode %s; want %s (not patjanitor's token)", tc.owner, inv.OwnIdentity, it.Mode, plan.ModeNeedsOwner)
+		}
+	}
+}

@@ -3,9 +3,9 @@ package janitor
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
@@ -43,7 +43,7 @@ func (e *Engine) findOwnIdentity(ctx context.Context, inv *Inventory) error {
 		return nil
 	}
 	for i := range mine {
-		if strings.EqualFold(mine[i].ID, e.clientID) {
+		if pat.SameID(mine[i].ID, e.clientID) {
 			inv.OwnIdentity = mine[i].Owner.ID
 			return nil
 		}
@@ -69,7 +69,7 @@ func needsOwner(it *plan.Item, inv *Inventory) bool {
 	if it.Action != plan.ActionPatch || (it.Mode != plan.ModeEnforce && it.Mode != plan.ModeReport) {
 		return false
 	}
-	if inv.OwnIdentity != "" && strings.EqualFold(it.OwnerID, inv.OwnIdentity) {
+	if inv.OwnIdentity != "" && pat.SameID(it.OwnerID, inv.OwnIdentity) {
 		return false
 	}
 	why := ReasonNeedsOwner
