@@ -180,7 +180,9 @@ func (s *Items) AppendOwnerID(dst []byte, i int) []byte {
 //
 // A Brief is reused from item to item; its strings stay valid after (they
 // are never overwritten), its Patch and AlsoMatched are the plan's own and
-// must not be changed. The zero value is ready to use.
+// must not be changed. Reuse one Brief, not a copy of a used one: a copy
+// shares its buffer, and filling it would overwrite strings the original
+// returned. The zero value is ready to use.
 type Brief struct {
 	TokenID, TokenName, OwnerID, OwnerName string
 	// LastUsed is *Item.LastUsed when HasLastUsed (the item's is not nil).
