@@ -417,7 +417,7 @@ func TestNeedsOwnerComparesIDsByIDKey(t *testing.T) {
 		{"owner-sk", true},
 		{"OWNER-SK", true},
 		{"owner-\u017fk", false}, // ſ folds to s under EqualFold, not under IDKey
-		{"owner-s\u212a", true}, // the Kelvin sign lower-cases to k: IDKey agrees
+		{"owner-s\u212a", true},  // the Kelvin sign lower-cases to k: IDKey agrees
 	} {
 		it := plan.Item{OwnerID: tc.owner, Mode: plan.ModeEnforce, Action: plan.ActionPatch, Reason: "r"}
 		changed := needsOwner(&it, inv)
