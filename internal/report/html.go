@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"html/template"
 	"io"
+	"iter"
 	"strings"
 
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -40,7 +41,11 @@ type htmlGroup struct {
 	// Badge is the group's effect: "changes" (CHANGES THE TENANT),
 	// "blocked" (would, but the plan is blocked), "grace" or "reportonly".
 	Badge string
-	Items []htmlItem
+	// Items yields the group's items while the template writes them: a
+	// slice of them all held the whole report's text at once (a plan at
+	// the default listing cap peaked at 161 MiB instead of 62;
+	// docs/operations.md, "Memory").
+	Items iter.Seq[htmlItem]
 }
 
 // htmlItem is one item: a row of short values (never broken inside a word)
@@ -85,10 +90,31 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 		case g.Mode == plan.ModeGrace:
 			hg.Badge = "grace"
 		}
+		hg.Items = htmlItems(&g, &err)
+		v.Groups = append(v.Groups, hg)
+	}
+	if xerr := tmpl.Execute(w, v); xerr != nil {
+		return xerr
+	}
+	// A patch that cannot be shown stops the items (htmlItems); the
+	// report written so far is incomplete.
+	return err
+}
+
+// htmlItems yields the items of g as the template shows them, one at a
+// time. The first error (a patch value that is not JSON, which a decoded
+// plan does not hold) is kept in *err, and then no item of any group is
+// yielded.
+func htmlItems(g *group, err *error) iter.Seq[htmlItem] {
+	return func(yield func(htmlItem) bool) {
 		for it := range g.All() {
-			ops, err := patchOps(&it)
-			if err != nil {
-				return err
+			if *err != nil {
+				return
+			}
+			ops, oerr := patchOps(&it)
+			if oerr != nil {
+				*err = oerr
+				return
 			}
 			hi := htmlItem{
 				Name: visible(it.TokenName), ID: visible(it.TokenID), Owner: visible(ownerText(&it)), OwnerName: visible(it.OwnerName),
@@ -103,9 +129,9 @@ func renderHTML(w io.Writer, p *plan.Plan) error {
 			for _, o := range ops {
 				hi.Patch = append(hi.Patch, visible(o.String()))
 			}
-			hg.Items = append(hg.Items, hi)
+			if !yield(hi) {
+				return
+			}
 		}
-		v.Groups = append(v.Groups, hg)
 	}
-	return tmpl.Execute(w, v)
 }
