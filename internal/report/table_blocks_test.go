@@ -76,7 +76,12 @@ func bigPlan(n int) *plan.Plan {
 // terminal receives is byte for byte the table of one CPU written directly,
 // in as many writes as chunks, none larger than a chunk.
 func TestTerminalTableThroughPipe(t *testing.T) {
-	p := bigPlan(6 * itemBlock)
+	// 2*itemBlock copies of the fixture (6*itemBlock until the race
+	// suite's CPU diet): 6,144 items, every group of them two blocks or
+	// more, and a table of 1.6 MB, six chunks (the guard below keeps it
+	// over three), more than chunksAhead: chunks are reused as with any
+	// larger table. The test renders it four times.
+	p := bigPlan(2 * itemBlock)
 	var want bytes.Buffer
 	func() {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
@@ -119,7 +124,10 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 // up) fails the render with its error, after the rest of the table was
 // rendered and dropped: no goroutine is left waiting for a chunk.
 func TestTableWriteErrorReturned(t *testing.T) {
-	p := bigPlan(6 * itemBlock)
+	// A table of six chunks (2*itemBlock copies of the fixture; 18 chunks
+	// until the race suite's CPU diet): four are left to render and drop
+	// after the write that fails.
+	p := bigPlan(2 * itemBlock)
 	hangup := errors.New("terminal hung up")
 	w := &failingWriter{after: 1, err: hangup}
 	err := RenderTerminal(w, p, FormatTable, Options{Width: 100})
