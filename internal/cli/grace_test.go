@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
@@ -597,5 +598,58 @@ func TestGraceApplyAsksBeforeWarning(t *testing.T) {
 	}
 	if len(e.mutations()) != 0 {
 		t.Fatal("marking mutated the tenant")
+	}
+}
+
+// apply with more owners than the outbox writes in one transaction (the
+// store queues 500 entries at a time): every owner still gets exactly one
+// digest naming their token, the summary counts them all, every mark's
+// clock starts, and nothing is left in the outbox.
+func TestGraceApplyDigestsMoreOwnersThanOneOutboxBatch(t *testing.T) {
+	h := notifytest.NewReceiver(t, "/hooks/"+gcHookPathSecret, gcHookKey, nil)
+	e := newGraceWF(t, h)
+	const owners = 1201
+	for i := range owners {
+		e.add(fmt.Sprintf("tok%04d", i), fmt.Sprintf("own%04d", i), 400*wfDay, 200*wfDay)
+	}
+	before := time.Now()
+	code, stdout, stderr := e.run(nil, "apply", "--auto-approve")
+	after := time.Now()
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("apply sent %d mutating requests during the grace period", len(m))
+	}
+	if want := fmt.Sprintf("Notifications: %d sent (%d grace clocks started), 0 waiting", owners+1, owners); !strings.Contains(stdout, want) {
+		t.Errorf("stdout does not say %q:\n%s", want, stdout)
+	}
+	msgs := h.Take()
+	digests := gcDigests(t, msgs)
+	if len(digests) != owners {
+		t.Errorf("%d owners got a digest, want %d", len(digests), owners)
+	}
+	for i := range owners {
+		if got := digests[fmt.Sprintf("own%04d", i)]; len(got) != 1 || got[0] != fmt.Sprintf("tok%04d", i) {
+			t.Fatalf("the digest of own%04d names %v", i, got)
+		}
+	}
+	if n := len(notifytest.OfKind(msgs, notify.KindSummary)); n != 1 || len(msgs) != owners+1 {
+		t.Errorf("the receiver got %d messages (%d summaries), want %d digests and 1 summary", len(msgs), n, owners)
+	}
+	marks := gcMarks(t, e.state)
+	if len(marks) != owners {
+		t.Errorf("%d marks, want %d", len(marks), owners)
+	}
+	for id, m := range marks {
+		gcWarned(t, id, m, true, before, after)
+	}
+	if ob := gcOutbox(t, e.state); len(ob) != 0 {
+		t.Errorf("%d entries left in the outbox after every message was delivered", len(ob))
+	}
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindIntent || r.Kind == audit.KindOutcome {
+			t.Errorf("the journal records an action of a run that only warned: %+v", r)
+		}
 	}
 }
