@@ -9,7 +9,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -318,7 +317,7 @@ func New(opts Options) (*Daemon, error) {
 		addr = DefaultListenAddress
 	}
 
-	data, err := os.ReadFile(d.path)
+	data, err := policy.ReadFile(d.path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -481,7 +480,7 @@ func (d *Daemon) pollFile(ctx context.Context, polls chan<- chan struct{}) {
 // installs a new generation. A failure keeps the running one.
 func (d *Daemon) reload(reason string, force bool) error {
 	log := d.log.With(zap.String("reason", reason), zap.String("file", d.path))
-	data, err := os.ReadFile(d.path)
+	data, err := policy.ReadFile(d.path)
 	if err != nil {
 		// Forget the checksum: when the file is back, even with the content
 		// that runs, it is loaded again and the reload metric recovers.

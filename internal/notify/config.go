@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -309,7 +308,7 @@ func checkURL(where string, s secret.Secret) (*url.URL, error) {
 }
 
 func readCAFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read caFile: %w", err)
 	}

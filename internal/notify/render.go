@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
-	"os"
 	"reflect"
 	"strings"
 	texttemplate "text/template"
@@ -94,7 +93,7 @@ func NewRenderer(opts RenderOptions) (*Renderer, error) {
 
 func templateSource(k Kind, part, override string) (name string, src []byte, err error) {
 	if override != "" {
-		b, err := os.ReadFile(override)
+		b, err := readFile(override)
 		if err != nil {
 			return "", nil, fmt.Errorf("%s %s template: %w", k, part, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -18,15 +17,33 @@ import (
 
 	yamlv4 "go.yaml.in/yaml/v4"
 	"gopkg.in/yaml.v3"
+
+	"github.com/patjanitor/patjanitor/internal/regfile"
 )
 
 // Load reads and parses the config file at path. See Parse.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	return Parse(path, data)
+}
+
+// ReadFile reads the config file at path for Parse: only a regular file (or
+// a symbolic link to one, as Kubernetes mounts a ConfigMap), and no more than
+// one byte past the largest config Parse accepts, so that Parse still
+// reports a file that is too large. os.ReadFile blocked forever on a FIFO put
+// in the config's place (in serve, a reload hung the daemon) and read a
+// device such as /dev/zero until memory ran out; the file is opened without
+// blocking and refused, naming it and what it is, unless it is regular.
+func ReadFile(path string) ([]byte, error) {
+	f, _, err := regfile.Open(path, false)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	return io.ReadAll(io.LimitReader(f, maxFileSize+1))
 }
 
 // Options adjust Parse for tests and demonstrations; the zero value is what
@@ -107,7 +124,8 @@ func ParseWithOptions(filename string, data []byte, opts Options) (cfg *Config, 
 // (too large, not YAML, empty, two documents).
 func decodeFile(filename string, data []byte) (c *Config, d *decoder, errs *errorList, fatal Errors) {
 	if len(data) > maxFileSize {
-		return nil, nil, nil, errorAtLine1(filename, fmt.Sprintf("the file is %d bytes; a config is at most %d", len(data), maxFileSize))
+		// ReadFile stops one byte past the limit, so the size is not known.
+		return nil, nil, nil, errorAtLine1(filename, fmt.Sprintf("the file is larger than %d bytes, the most a config may be", maxFileSize))
 	}
 	if line, msg := badCharacter(data); msg != "" {
 		return nil, nil, nil, Errors{{File: filename, Line: line, Msg: msg}}

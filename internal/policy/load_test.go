@@ -248,7 +248,7 @@ func TestParseByteLevelProblems(t *testing.T) {
 		{"unknown anchor", "policies:\n  - *nope\n", "x.yaml:2: YAML syntax: unknown anchor 'nope' referenced"},
 		{"null document", "~\n", "x.yaml:1: " + emptyFileMsg},
 		{"top-level list", "- a\n- b\n", "x.yaml:1: must be a mapping (key: value), not a list"},
-		{"too large", strings.Repeat("#", maxFileSize+1), "x.yaml:1: the file is 4194305 bytes; a config is at most 4194304"},
+		{"too large", strings.Repeat("#", maxFileSize+1), "x.yaml:1: the file is larger than 4194304 bytes, the most a config may be"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("x.yaml", []byte(tt.data))
