@@ -165,11 +165,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Send puts msgs in the outbox (durably, in one transaction) and then
-// delivers every due entry, old and new, as Flush does. A digest identical to
-// the one its owner got within the digest interval is not queued
-// (Suppressed). The error is for the outbox itself (I/O); delivery failures
-// are in the report.
+// Send puts msgs in the outbox (durably, in order, a batch of entries to a
+// transaction: see state.Store.Enqueue) and then delivers every due entry,
+// old and new, as Flush does. A digest identical to the one its owner got
+// within the digest interval is not queued (Suppressed). The error is for the
+// outbox itself (I/O): the messages before the failed batch stay queued,
+// nothing is delivered by this call, and no grace clock starts (a clock
+// starts only when a delivery is settled). Delivery failures are in the
+// report.
 func (d *Dispatcher) Send(ctx context.Context, msgs ...*Message) (Report, error) {
 	if d.o.Outbox == nil {
 		return Report{}, errors.New("notify dispatcher: no outbox")
