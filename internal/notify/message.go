@@ -385,7 +385,26 @@ func TestMessage(receiver string, at time.Time) *Message {
 	}
 }
 
-func joinID(parts ...string) string { return strings.Join(parts, "/") }
+// joinID makes a message id of its parts. A part longer than maxIDPart (an
+// owner id from the listing may be up to 64 KiB) stands as the hex SHA-256
+// of itself: the id is the outbox entry's key, and the state store refuses a
+// key over 32 KiB, which failed the queueing of the whole run's messages (no
+// owner warned, run after run). The hash keeps the id unique and the same
+// each time, as withdrawing a digest by DigestID needs. Shorter parts, every
+// real tenant's, stay as they are.
+func joinID(parts ...string) string {
+	for i, p := range parts {
+		if len(p) > maxIDPart {
+			sum := sha256.Sum256([]byte(p))
+			parts[i] = "sha256-" + hex.EncodeToString(sum[:])
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// maxIDPart is the longest part joinID keeps verbatim: far longer than any
+// id, run id or receiver name of a real tenant or config.
+const maxIDPart = 256
 
 // Validate checks that the content matches the kind.
 func (m *Message) Validate() error {

@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -37,7 +39,7 @@ func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[stri
 		for _, id := range ownerIDs {
 			key := pat.IDKey(id)
 			var d Delivery
-			found, err := getJSON(b, key, &d)
+			found, err := getJSON(b, deliveryKey(id), &d)
 			if err != nil {
 				return fmt.Errorf("owner %s: %w", id, err)
 			}
@@ -52,6 +54,25 @@ func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[stri
 	}
 	return out, nil
 }
+
+// deliveryKey is the key of an owner's last delivery: pat.IDKey of the id,
+// or for an id longer than maxDeliveryKey (a listing's id may be up to 64
+// KiB) its hex SHA-256. bbolt refuses a key over 32 KiB, and the refusal
+// failed the settling of a whole batch of deliveries: delivered warnings
+// recorded as undelivered, their clocks not started, sent again. Keys of
+// that length were never stored, so no stored key changes.
+func deliveryKey(ownerID string) string {
+	key := pat.IDKey(ownerID)
+	if len(key) <= maxDeliveryKey {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256-" + hex.EncodeToString(sum[:])
+}
+
+// maxDeliveryKey is the longest owner id keyed as itself: far longer than a
+// real tenant's.
+const maxDeliveryKey = 1024
 
 // OutboxEntry is a notification waiting for delivery. The payload is opaque to
 // the store (the notify package's message, as JSON); the other fields are what
@@ -249,7 +270,7 @@ func delivered(tx *bolt.Tx, e OutboxEntry, at time.Time) ([]Mark, error) {
 	}
 	if e.OwnerID != "" && e.Fingerprint != "" {
 		d := Delivery{OwnerID: e.OwnerID, Receiver: e.Receiver, MessageID: e.ID, Fingerprint: e.Fingerprint, SentAt: at}
-		if err := putJSON(bucket(tx, bucketDeliveries), pat.IDKey(e.OwnerID), d); err != nil {
+		if err := putJSON(bucket(tx, bucketDeliveries), deliveryKey(e.OwnerID), d); err != nil {
 			return nil, err
 		}
 	}
