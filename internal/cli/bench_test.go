@@ -48,18 +48,7 @@ func BenchmarkPlan100kTokens(b *testing.B) {
 //	go test -run '^$' -bench 'BenchmarkPlanGrowth/1M$' -benchtime 3x -timeout 30m ./internal/cli
 func BenchmarkPlanGrowth(b *testing.B) {
 	bin := patjanitorBin(b)
-	shipped, err := os.ReadFile("../../policies.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := filepath.Join(b.TempDir(), "policies.yaml")
-	body := strings.Replace(string(shipped), "\n  rateLimit:", "\n  maxListingBytes: 512MiB\n  rateLimit:", 1)
-	if body == string(shipped) {
-		b.Fatal("policies.yaml has no tenant.rateLimit line to put maxListingBytes before")
-	}
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	cfg := growthConfig(b)
 	pattern := ""
 	if f := flag.Lookup("test.bench"); f != nil {
 		pattern = f.Value.String()
@@ -126,20 +115,47 @@ func BenchmarkPlan100kTokensInProcess(b *testing.B) {
 		k, v, _ := strings.Cut(kv, "=")
 		b.Setenv(k, v)
 	}
+	benchPlanInProcess(b, "../../policies.yaml")
+}
+
+// benchPlanInProcess times `plan -o json --out /dev/null` with cfg inside
+// the test process, against the simulator the environment names, after
+// one plan that warms the simulator's listing cache.
+func benchPlanInProcess(b *testing.B, cfg string) {
+	b.Helper()
 	plan := func() {
 		var stderr strings.Builder
-		code := Main(b.Context(), []string{"-c", "../../policies.yaml", "plan", "-o", "json", "--out", os.DevNull},
+		code := Main(b.Context(), []string{"-c", cfg, "plan", "-o", "json", "--out", os.DevNull},
 			Streams{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
 		if code != 0 {
 			b.Fatalf("plan exited %d\n%s", code, stderr.String())
 		}
 	}
-	plan() // warm the simulator's listing cache
+	plan()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		plan()
 	}
+}
+
+// growthConfig writes the shipped policies.yaml with tenant.maxListingBytes
+// raised to 512MiB (a 1,000,000-token listing is 340 MB) and returns its path.
+func growthConfig(b *testing.B) string {
+	b.Helper()
+	shipped, err := os.ReadFile("../../policies.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := filepath.Join(b.TempDir(), "policies.yaml")
+	body := strings.Replace(string(shipped), "\n  rateLimit:", "\n  maxListingBytes: 512MiB\n  rateLimit:", 1)
+	if body == string(shipped) {
+		b.Fatal("policies.yaml has no tenant.rateLimit line to put maxListingBytes before")
+	}
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return cfg
 }
 
 // startSimProcess runs `patjanitor sim` with n seeded tokens and no rate limit

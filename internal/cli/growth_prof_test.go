@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -21,27 +18,5 @@ func BenchmarkPlanInProcessAgainstRunningSim(b *testing.B) {
 	if os.Getenv("PATJANITOR_TENANT_URL") == "" {
 		b.Skip("needs a running simulator's PATJANITOR_* environment")
 	}
-	shipped, err := os.ReadFile("../../policies.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := filepath.Join(b.TempDir(), "policies.yaml")
-	body := strings.Replace(string(shipped), "\n  rateLimit:", "\n  maxListingBytes: 512MiB\n  rateLimit:", 1)
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	plan := func() {
-		var stderr strings.Builder
-		code := Main(b.Context(), []string{"-c", cfg, "plan", "-o", "json", "--out", os.DevNull},
-			Streams{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
-		if code != 0 {
-			b.Fatalf("plan exited %d\n%s", code, stderr.String())
-		}
-	}
-	plan() // warm the simulator's listing cache
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		plan()
-	}
+	benchPlanInProcess(b, growthConfig(b))
 }
