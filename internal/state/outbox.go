@@ -61,13 +61,18 @@ func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[stri
 // failed the settling of a whole batch of deliveries: delivered warnings
 // recorded as undelivered, their clocks not started, sent again. Keys of
 // that length were never stored, so no stored key changes.
+//
+// The hash's prefix is upper case, which pat.IDKey (strings.ToLower) never
+// yields: no listed owner id keys as another's hash. With a lower-case
+// prefix, a tenant listing an owner whose id spells the hash of a long one
+// had both share one record, each read as and written over the other's.
 func deliveryKey(ownerID string) string {
 	key := pat.IDKey(ownerID)
 	if len(key) <= maxDeliveryKey {
 		return key
 	}
 	sum := sha256.Sum256([]byte(key))
-	return "sha256-" + hex.EncodeToString(sum[:])
+	return "SHA256-" + hex.EncodeToString(sum[:])
 }
 
 // maxDeliveryKey is the longest owner id keyed as itself: far longer than a
