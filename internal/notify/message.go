@@ -391,12 +391,15 @@ func TestMessage(receiver string, at time.Time) *Message {
 // key over 32 KiB, which failed the queueing of the whole run's messages (no
 // owner warned, run after run). The hash keeps the id unique and the same
 // each time, as withdrawing a digest by DigestID needs. Shorter parts, every
-// real tenant's, stay as they are.
+// real tenant's, stay as they are, except one that starts with the hash's
+// own prefix: it is hashed too, so that an owner id spelling the hash of
+// another, long one cannot take that owner's message id (and replace its
+// digest in the outbox).
 func joinID(parts ...string) string {
 	for i, p := range parts {
-		if len(p) > maxIDPart {
+		if len(p) > maxIDPart || strings.HasPrefix(p, hashedIDPart) {
 			sum := sha256.Sum256([]byte(p))
-			parts[i] = "sha256-" + hex.EncodeToString(sum[:])
+			parts[i] = hashedIDPart + hex.EncodeToString(sum[:])
 		}
 	}
 	return strings.Join(parts, "/")
@@ -405,6 +408,9 @@ func joinID(parts ...string) string {
 // maxIDPart is the longest part joinID keeps verbatim: far longer than any
 // id, run id or receiver name of a real tenant or config.
 const maxIDPart = 256
+
+// hashedIDPart starts a part joinID replaced with its hash.
+const hashedIDPart = "sha256-"
 
 // Validate checks that the content matches the kind.
 func (m *Message) Validate() error {
