@@ -202,7 +202,7 @@ func (w *Watch) Saw(path string) {
 // New returns the signed plans of approved/ not seen before, or modified
 // since they were, and records them as seen.
 func (w *Watch) New() ([]string, error) {
-	files, err := w.dir.ApprovedPlans()
+	files, err := w.dir.SignedPlans()
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +210,6 @@ func (w *Watch) New() ([]string, error) {
 	for _, f := range files {
 		fi, err := os.Stat(f)
 		if err != nil {
-			continue
-		}
-		if _, err := os.Lstat(approval.SigFile(f)); err != nil {
 			continue
 		}
 		w.mu.Lock()
