@@ -164,7 +164,7 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 			sum.FirstSegment, sum.FirstSeq, hashOrNone(sum.FirstPrevHash)))
 	}
 	if sum.Unterminated {
-		extra = append(extra, "the last record lacks its final newline (the next apply adds it)")
+		extra = append(extra, "the last record lacks its final newline (the next command that writes to the journal adds it)")
 	}
 	if kept, _ := audit.TornFiles(path); len(kept) > 0 {
 		// Not part of the chain, but evidence an auditor should see: the
