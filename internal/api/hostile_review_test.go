@@ -127,7 +127,11 @@ func TestHostileBulkAnswerEchoesAccessToken(t *testing.T) {
 	})
 	c, _ := newTestClient(t, ft.srv.URL, nil)
 	_, err := c.BulkUpdateTokens(t.Context(), []string{"t1"}, []pat.PatchOp{pat.SetExpiration(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))})
-	if err != nil && strings.Contains(err.Error(), "access-1") {
+	if err == nil {
+		// Without the error, the check below would pass having seen nothing.
+		t.Fatal("an answer whose expirationDate is the access token was accepted")
+	}
+	if strings.Contains(err.Error(), "access-1") {
 		t.Errorf("the access token is in the error: %v", err)
 	}
 }
