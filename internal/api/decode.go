@@ -61,9 +61,8 @@ var listingOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsonte
 
 // listingDecoder reads one listing. It is not safe for concurrent use.
 type listingDecoder struct {
-	dec  *jsontext.Decoder
-	in   *valueReader
-	size int64 // the body's length when known (Content-Length), else 0 or -1
+	dec *jsontext.Decoder
+	in  *valueReader
 	// maxField bounds each string and number (MaxFieldBytes; tests lower it).
 	maxField int
 
@@ -171,46 +170,18 @@ func (d *listingDecoder) end() error {
 	return nil
 }
 
-// decode reads the whole listing and returns its tokens.
+// decode reads the whole listing and returns its tokens (the bulk update's
+// answer; listings stream through each).
 func (d *listingDecoder) decode() ([]pat.Token, error) {
-	// Tokens are collected in fixed chunks and copied once into a slice of the
-	// exact size: appending to one slice would allocate about five times the
-	// final 17 MB of a 100,000-token listing while it grows. When the body's
-	// length is known, the first chunk is instead grown once, after its
-	// first 1,024 tokens, to the count the rest of the body should hold
-	// (with a margin): a listing that fits is returned without the copy.
-	var (
-		chunks    [][]pat.Token
-		cur       = make([]pat.Token, 0, 1024)
-		estimated = d.size <= 0
-	)
-	n, err := d.each(func(t *pat.Token) error {
-		if len(cur) == cap(cur) && !estimated {
-			estimated = true
-			if est := d.estimate(len(cur)); est > len(cur) {
-				grown := make([]pat.Token, len(cur), est)
-				copy(grown, cur)
-				cur = grown
-			}
-		}
-		if len(cur) == cap(cur) {
-			chunks = append(chunks, cur)
-			cur = make([]pat.Token, 0, min(2*cap(cur), 16384))
-		}
-		cur = append(cur, *t)
+	tokens := []pat.Token{}
+	_, err := d.each(func(t *pat.Token) error {
+		tokens = append(tokens, *t)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(chunks) == 0 {
-		return cur, nil
-	}
-	tokens := make([]pat.Token, 0, n)
-	for _, ch := range chunks {
-		tokens = append(tokens, ch...)
-	}
-	return append(tokens, cur...), nil
+	return tokens, nil
 }
 
 // each reads the whole listing and calls fn with each token as soon as it is
@@ -246,24 +217,6 @@ func (d *listingDecoder) each(fn func(t *pat.Token) error) (int, error) {
 		}
 	}
 	return n, d.end()
-}
-
-// maxPresize bounds the tokens a Content-Length can make the decoder allocate
-// for ahead of reading them (46 MB of pat.Token): a larger listing is
-// collected in chunks beyond it.
-const maxPresize = 1 << 18
-
-// estimate is how many tokens the whole body holds, judging by the n tokens
-// in the bytes read so far (from d.size), with a 3% margin; 0 when there is
-// nothing to judge by. It is bounded by the body's length over the shortest
-// possible token ({"id":""}, 9 bytes and a comma).
-func (d *listingDecoder) estimate(n int) int {
-	read := d.dec.InputOffset()
-	if d.size <= read || read <= 0 {
-		return 0
-	}
-	est := float64(n)*float64(d.size)/float64(read)*1.03 + 16
-	return int(min(est, float64(d.size/10+1), maxPresize))
 }
 
 // Token field keys, in the spec's spelling.

@@ -151,7 +151,6 @@ func (c *Client) StreamTokens(ctx context.Context, opts ListOptions, sink TokenS
 			}
 			br := &budgetReader{r: r, b: budget}
 			d := newListingDecoder(br)
-			d.size = size
 			red, listed := c.listedRedactor(), 0
 			count, err := d.each(func(t *pat.Token) error {
 				listed++
@@ -193,11 +192,7 @@ func (e *sinkError) Unwrap() error { return e.err }
 // decodeTokenArray reads a JSON array of tokens in one streaming pass (see
 // decode.go), insisting on the closing bracket and nothing after it.
 func decodeTokenArray(r io.Reader) ([]pat.Token, error) {
-	d := newListingDecoder(r)
-	if rt, ok := r.(*readTracker); ok {
-		d.size = rt.size
-	}
-	return d.decode()
+	return newListingDecoder(r).decode()
 }
 
 // eofAsUnexpected: inside a document, the end of the body is never expected.
