@@ -61,7 +61,8 @@ type Error struct {
 	StatusCode int
 	// DetailCode, TrackingID, Messages and Causes come from the tenant's
 	// ErrorResponseDto; Messages also carries the 401 "error" and 429 "message"
-	// texts, which have their own body shapes.
+	// texts, which have their own body shapes. Each is scrubbed of the
+	// credentials and clipped to maxErrorText.
 	DetailCode string
 	TrackingID string
 	Messages   []string
@@ -124,7 +125,9 @@ func (e *Error) Error() string {
 		ids = append(ids, fmt.Sprintf("detailCode %q", e.DetailCode))
 	}
 	if e.TrackingID != "" {
-		ids = append(ids, "trackingId "+e.TrackingID)
+		// Quoted like the detailCode: what the tenant chose, escaped, so a
+		// newline or an ESC in it cannot forge a log line or a terminal.
+		ids = append(ids, fmt.Sprintf("trackingId %q", e.TrackingID))
 	}
 	if e.RetryAfter > 0 {
 		ids = append(ids, "Retry-After "+e.RetryAfter.String())
@@ -211,6 +214,8 @@ type errorMessageDto struct {
 // sees something. Each text is scrubbed of the redactors' secrets before it
 // is clipped: clipped first, a secret that straddles the clip edge would be
 // quoted all but its last characters, which no whole form of it matches.
+// The detailCode and trackingId are such texts too: a hostile tenant or a
+// proxy chooses their length like a message's.
 func (e *Error) fillFromBody(body []byte, rs ...*secret.Redactor) {
 	quote := func(s string) string { return clip(redactWith(s, rs)) }
 	body = bytes.TrimSpace(body)
@@ -222,8 +227,8 @@ func (e *Error) fillFromBody(body []byte, rs ...*secret.Redactor) {
 		e.Messages = append(e.Messages, quote(string(body)))
 		return
 	}
-	e.DetailCode = eb.DetailCode
-	e.TrackingID = eb.TrackingID
+	e.DetailCode = quote(eb.DetailCode)
+	e.TrackingID = quote(eb.TrackingID)
 	for _, m := range eb.Messages {
 		if m.Text != "" {
 			e.Messages = append(e.Messages, quote(m.Text))

@@ -3,6 +3,7 @@ package janitor_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/report"
 	"github.com/patjanitor/patjanitor/internal/secret"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // bearerWatch records the bearer tokens the client sends, to look for them
@@ -411,6 +413,79 @@ func TestHostileTenantEchoesTheAccessTokenInANameToRename(t *testing.T) {
 	journal, rerr := os.ReadFile(e.jpath)
 	if rerr != nil {
 		t.Fatal(rerr)
+	}
+	watch.requireAbsent(t, e, "the journal", journal)
+	watch.requireAbsent(t, e, "the logs", e.logs.Bytes())
+}
+
+// An error answer's detailCode and trackingId were quoted whole: a tenant
+// (or a proxy) answering a DELETE with a 400 whose detailCode is tens of
+// kilobytes and whose trackingId holds a newline, terminal escapes and
+// the access token put all of it into the run's error, the journal's
+// outcome and the logs (the trackingId unquoted: a forged log line). They
+// are scrubbed, then clipped like a message, and both quoted.
+func TestHostileErrorDetailCodeHuge(t *testing.T) {
+	var watch bearerWatch
+	var e *env
+	wrap := func(h http.Handler) http.Handler {
+		return watch.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodDelete {
+				h.ServeHTTP(w, r)
+				return
+			}
+			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			// The credentials sit well before the clip edge: the clip
+			// alone would keep them. The rest is 60 KB of padding.
+			detail := "500.1 " + tok + " " + e.admin.ClientSecret + " " + strings.Repeat("D", 60<<10)
+			tracking := "abc\n2026-12-05T00:00:00Z INFO applied token_id=x\x1b[2J\x1b]0;pwned\x07 " + tok + " " + strings.Repeat("T", 2<<10)
+			body, err := json.Marshal(map[string]any{"detailCode": detail, "trackingId": tracking,
+				"messages": []map[string]string{{"locale": "en-US", "text": "Internal error"}}})
+			if err != nil {
+				t.Error(err)
+			}
+			answerJSON(w, http.StatusBadRequest, string(body))
+		}))
+	}
+	e = newEnv(t, enforceDeleteStale, envOpts{wrap: wrap})
+	ctx := context.Background()
+	e.addStale("stale", 1, 1)
+
+	pl, err := e.engine().Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.engine().Execute(ctx, pl)
+	if err == nil {
+		t.Fatal("a run whose DELETE failed succeeded")
+	}
+	e.requireNoMutations()
+	if !e.present("stale-000") {
+		t.Fatal("the token is gone")
+	}
+	failed := e.failedOutcomes()
+	if len(failed) != 1 || res == nil || len(res.Items) != 1 {
+		t.Fatalf("the journal's failed outcomes %q and the run's result %+v, want one failed item", failed, res)
+	}
+	for where, s := range map[string]string{"the item's error": res.Items[0].Detail, "the journal's outcome": failed[0]} {
+		if len(s) > 4<<10 {
+			t.Errorf("%s is %d bytes long", where, len(s))
+		}
+		if i := strings.IndexFunc(s, untrusted.Hidden); i >= 0 {
+			t.Errorf("%s holds the raw control character %q: %.200q", where, s[i], s[i:])
+		}
+		for _, want := range []string{`detailCode "500.1 ` + secret.Redacted, `trackingId "abc\n2026-12-05`} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%s does not show %s: %.300q", where, want, s)
+			}
+		}
+		watch.requireAbsent(t, e, where, []byte(s))
+	}
+	journal, rerr := os.ReadFile(e.jpath)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if len(journal) > 64<<10 {
+		t.Errorf("the journal is %d bytes after one failed DELETE", len(journal))
 	}
 	watch.requireAbsent(t, e, "the journal", journal)
 	watch.requireAbsent(t, e, "the logs", e.logs.Bytes())
