@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -116,6 +118,104 @@ func TestHostilePatchConfirmedAnswerEchoesSecrets(t *testing.T) {
 	if len(patches) != 1 || patches[0].Path != "/v3/personal-access-tokens/"+admin.ClientID ||
 		string(patches[0].Body) != `[{"op":"replace","path":"/scope","value":["sp:scopes:all"]}]` {
 		t.Errorf("the tenant received %+v", patches)
+	}
+}
+
+// The same proxy on the bulk update's answer, which BulkUpdateTokens
+// returned as it came: the credentials in the tokens' names and owners'
+// names, and in the id of a token the request did not name. The answer is
+// redacted, never refused (the update took effect): the named tokens come
+// back with their ids and new expiration, and the extra token's id is
+// redacted, so it matches no id that was sent.
+func TestHostileBulkConfirmedAnswerEchoesSecrets(t *testing.T) {
+	env := newSimEnv(t, idnsim.Options{})
+	env.sim.Seed(10, 1)
+	admin := env.sim.Admin()
+	var ids []string
+	for _, tk := range env.sim.Tokens() {
+		if tk.ID != admin.ClientID && !tk.Managed && len(ids) < 2 {
+			ids = append(ids, tk.ID)
+		}
+	}
+	slices.Sort(ids)
+	target, err := url.Parse(env.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var echoed atomic.Value // the bearer token the proxy echoed
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodPatch || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		tok := strings.TrimPrefix(resp.Request.Header.Get("Authorization"), "Bearer ")
+		echoed.Store(tok)
+		var ts []map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&ts); err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		for _, m := range ts {
+			m["name"] = "ci " + tok + " " + base64.StdEncoding.EncodeToString([]byte(tok))
+			m["owner"].(map[string]any)["name"] = "owner " + admin.ClientSecret
+		}
+		extra := maps.Clone(ts[0])
+		extra["id"] = "id-" + tok
+		ts = append(ts, extra)
+		b, err := json.Marshal(ts)
+		if err != nil {
+			return err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	c, _ := env.client(t, func(cfg *Config) { cfg.BaseURL = srv.URL })
+
+	exp := env.clock.Now().Add(14 * 24 * time.Hour)
+	got, err := c.BulkUpdateTokens(t.Context(), ids, []pat.PatchOp{pat.SetExpiration(exp)})
+	if err != nil {
+		t.Fatalf("BulkUpdateTokens: %v (the update took effect: its answer is redacted, not refused)", err)
+	}
+	tok, _ := echoed.Load().(string)
+	if tok == "" {
+		t.Fatal("the proxy saw no PATCH answer")
+	}
+	shown := fmt.Sprintf("%+v", got)
+	for what, f := range map[string]string{"the access token": tok, "its base64": base64.StdEncoding.EncodeToString([]byte(tok)), "the client secret": admin.ClientSecret} {
+		if strings.Contains(shown, f) {
+			t.Errorf("the answer BulkUpdateTokens returned holds %s", what)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("BulkUpdateTokens returned %d tokens, want the 3 answered", len(got))
+	}
+	for i, tk := range got[:2] {
+		if tk.ID != ids[i] || tk.ExpirationDate == nil || !tk.ExpirationDate.Equal(exp) ||
+			tk.Name != "ci "+secret.Redacted+" "+secret.Redacted || tk.Owner.Name != "owner "+secret.Redacted {
+			t.Errorf("token %d: id %s, expiration %v, name %.40q, owner name %.40q", i, tk.ID, tk.ExpirationDate, tk.Name, tk.Owner.Name)
+		}
+	}
+	if got[2].ID != "id-"+secret.Redacted {
+		t.Errorf("the extra token's id is %.40q, want it redacted", got[2].ID)
+	}
+	// The tenant received the one bulk update, once, and applied it.
+	var patches []idnsim.Request
+	for _, r := range apiRequests(env.requests()) {
+		if r.Method == http.MethodPatch {
+			patches = append(patches, r)
+		}
+	}
+	if len(patches) != 1 || patches[0].Path != BulkPath || patches[0].Status != http.StatusOK {
+		t.Errorf("the tenant received %+v", patches)
+	}
+	for _, id := range ids {
+		if st, _ := env.sim.Token(id); st.ExpirationDate == nil || !st.ExpirationDate.Equal(exp) {
+			t.Errorf("the tenant holds token %s with expiration %v", id, st.ExpirationDate)
+		}
 	}
 }
 

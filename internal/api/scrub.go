@@ -56,6 +56,22 @@ func scrubToken(r *secret.Redactor, t *pat.Token, n int) error {
 	if r.Redact(t.ID) != t.ID {
 		return echoError("token", n)
 	}
+	scrubTokenStrings(r, t)
+	return nil
+}
+
+// scrubAnswered redacts the strings of a token an update answered with, its
+// id included, and never refuses: the update took effect whatever the
+// answer holds, and refusing it would record an applied change as failed.
+// A redacted id matches no id that was sent, so the caller counts that
+// token as not confirmed, which is what an answer that names it so is.
+func scrubAnswered(r *secret.Redactor, t *pat.Token) {
+	t.ID = r.Redact(t.ID)
+	scrubTokenStrings(r, t)
+}
+
+// scrubTokenStrings redacts the strings of a token other than its id.
+func scrubTokenStrings(r *secret.Redactor, t *pat.Token) {
 	t.Name = r.Redact(t.Name)
 	t.Owner.Name = r.Redact(t.Owner.Name)
 	t.Owner.Type = r.Redact(t.Owner.Type)
@@ -68,7 +84,6 @@ func scrubToken(r *secret.Redactor, t *pat.Token, n int) error {
 		t.Scope.Values = vs
 		undecodable(t, "a scope holds a credential patjanitor sent the tenant (redacted)")
 	}
-	return nil
 }
 
 func undecodable(t *pat.Token, why string) {

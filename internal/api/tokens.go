@@ -501,7 +501,9 @@ type wireBulkRequest struct {
 // /expirationDate and /userAwareTokenNeverExpires may be written; other paths,
 // more than 25 ids, duplicate or blank ids are refused before sending. It
 // returns the tokens as the tenant answered them (sorted by id, without
-// userAwareTokenNeverExpires): the caller checks that every id came back with
+// userAwareTokenNeverExpires), their strings scrubbed of patjanitor's
+// credentials, ids included (an answer is redacted, never refused: the
+// update took effect): the caller checks that every id came back with
 // the requested values. Like PatchToken, it is repeated after an ambiguous
 // failure (every operation is a replace).
 func (c *Client) BulkUpdateTokens(ctx context.Context, ids []string, ops []pat.PatchOp) ([]pat.Token, error) {
@@ -543,6 +545,11 @@ func (c *Client) BulkUpdateTokens(ctx context.Context, ids []string, ops []pat.P
 			ts, err := decodeTokenArray(io.LimitReader(r, maxSingleBody))
 			if err != nil {
 				return err
+			}
+			// Returned, so scrubbed like PatchToken's answer (scrub.go).
+			red := c.listedRedactor()
+			for i := range ts {
+				scrubAnswered(red, &ts[i])
 			}
 			out = ts
 			return nil
