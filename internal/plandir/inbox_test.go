@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,5 +178,57 @@ func TestSignedPlansAndWatch(t *testing.T) {
 	}
 	if got, _ := w.New(); strings.Join(got, ",") != c {
 		t.Fatalf("New = %v, want the plan whose .sig is a dangling link", got)
+	}
+}
+
+// The watch of a daemon that runs for years sees a plan per approval, each
+// settled (moved out of approved/) after it was applied. It kept one entry
+// per plan it ever saw; it forgets a plan once it is gone, so its size
+// follows approved/, not the daemon's age. A plan settled and then dropped
+// in again under the same name (a reviewer copying it back with its
+// modification time kept) is another file, to be judged again: it is
+// announced again.
+func TestWatchForgetsSettledPlans(t *testing.T) {
+	d := newDir(t)
+	w := d.Watch()
+	mtime := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC)
+	drop := func(name string) string {
+		f := filepath.Join(d.Root, Approved, name)
+		for _, p := range []string{approval.SigFile(f), f} {
+			if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f
+	}
+	const n = 50
+	for i := range n {
+		f := drop(fmt.Sprintf("run-%03d.json", i))
+		if got, err := w.New(); err != nil || strings.Join(got, ",") != f {
+			t.Fatalf("plan %d: New = %v, %v; want it announced", i, got, err)
+		}
+		if err := d.Settle(f, Applied, "applied"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := w.New(); err != nil || len(got) != 0 {
+		t.Fatalf("New = %v, %v with approved/ empty", got, err)
+	}
+	w.mu.Lock()
+	size := len(w.seen)
+	w.mu.Unlock()
+	if size != 0 {
+		t.Errorf("the watch remembers %d plans after %d came and went, want 0", size, n)
+	}
+
+	again := drop("run-007.json")
+	if got, err := w.New(); err != nil || strings.Join(got, ",") != again {
+		t.Fatalf("New = %v, %v; want the plan dropped again announced again", got, err)
+	}
+	if got, _ := w.New(); len(got) != 0 {
+		t.Fatalf("New = %v; want the plan announced once", got)
 	}
 }

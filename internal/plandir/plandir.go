@@ -200,27 +200,35 @@ func (w *Watch) Saw(path string) {
 }
 
 // New returns the signed plans of approved/ not seen before, or modified
-// since they were, and records them as seen.
+// since they were, and records them as seen. A plan no longer listed is
+// forgotten: the watch remembers what approved/ holds, not every plan the
+// daemon ever applied, and a plan settled and later dropped in again under
+// the same name is another file, announced again.
+//
+// The lock is held across the listing: a plan Saw records (stored before
+// Saw is called) is then either in this listing or recorded after it, and
+// never forgotten as gone by a listing older than the file.
 func (w *Watch) New() ([]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	files, err := w.dir.SignedPlans()
 	if err != nil {
 		return nil, err
 	}
+	seen := make(map[string]time.Time, len(files))
 	var out []string
 	for _, f := range files {
 		fi, err := os.Stat(f)
 		if err != nil {
 			continue
 		}
-		w.mu.Lock()
-		old, known := w.seen[f]
-		w.seen[f] = fi.ModTime()
-		w.mu.Unlock()
-		if known && old.Equal(fi.ModTime()) {
+		seen[f] = fi.ModTime()
+		if old, known := w.seen[f]; known && old.Equal(fi.ModTime()) {
 			continue
 		}
 		out = append(out, f)
 	}
+	w.seen = seen
 	return out, nil
 }
 
