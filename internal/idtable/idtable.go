@@ -160,16 +160,16 @@ func (t *Table[V]) Get(k Key) (*V, bool) {
 }
 
 // Put returns k's value, adding k with the zero value if the table did not
-// hold it (found false). The pointer is valid until the next Put.
+// hold it (found false). The pointer is valid until the next Put. Only an
+// insertion grows the table, so a Put of a key it holds never moves the
+// values another Put returned.
 func (t *Table[V]) Put(k Key) (v *V, found bool) {
 	if k == (Key{}) {
 		found, t.hasZero = t.hasZero, true
 		return &t.zero, found
 	}
-	if (t.n+1)*loadDen > len(t.slots)*loadNum {
-		t.grow()
-	}
-	for i := home(t.hash(&k), len(t.slots)); ; i++ {
+	h := t.hash(&k)
+	for i := home(h, len(t.slots)); ; i++ {
 		if i == len(t.slots) {
 			i = 0
 		}
@@ -178,11 +178,29 @@ func (t *Table[V]) Put(k Key) (v *V, found bool) {
 			return &s.v, true
 		}
 		if s.k == (Key{}) {
+			// Absent: the check for room comes only now, and growing
+			// moves the empty slot the probe ended on.
+			if (t.n+1)*loadDen > len(t.slots)*loadNum {
+				t.grow()
+				s = t.free(h)
+			}
 			s.k = k
 			t.n++
 			return &s.v, false
 		}
 	}
+}
+
+// free is the first empty slot from the home of hash h on, where a key of
+// that hash that the table does not hold goes.
+func (t *Table[V]) free(h uint64) *slot[V] {
+	i := home(h, len(t.slots))
+	for t.slots[i].k != (Key{}) {
+		if i++; i == len(t.slots) {
+			i = 0
+		}
+	}
+	return &t.slots[i]
 }
 
 // grow makes the slots half as many again. The old slots are read in
@@ -192,17 +210,9 @@ func (t *Table[V]) grow() {
 	old := t.slots
 	t.slots = make([]slot[V], len(old)+len(old)/2)
 	for j := range old {
-		o := &old[j]
-		if o.k == (Key{}) {
-			continue
+		if o := &old[j]; o.k != (Key{}) {
+			*t.free(t.hash(&o.k)) = *o
 		}
-		i := home(t.hash(&o.k), len(t.slots))
-		for t.slots[i].k != (Key{}) {
-			if i++; i == len(t.slots) {
-				i = 0
-			}
-		}
-		t.slots[i] = *o
 	}
 }
 

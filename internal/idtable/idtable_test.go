@@ -105,6 +105,45 @@ func TestSmallTablesWrapAndGrowByHalf(t *testing.T) {
 	}
 }
 
+// A Put of a key the table holds adds nothing, so it must not grow the
+// table: it grew by half when the table was at its growth threshold,
+// whether the key was new or not (a set of a listing's ids that sees a
+// duplicate id there took half as many slots again for nothing).
+func TestPutOfAPresentKeyNeverGrows(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	tab := New[int](0)
+	var keys []Key
+	for _, id := range randomIDs(1000, r) {
+		k, _, _ := Parse(id)
+		if (tab.n+1)*loadDen > len(tab.slots)*loadNum {
+			break // at the threshold: the next insertion grows
+		}
+		*must(tab.Put(k)) = len(keys)
+		keys = append(keys, k)
+	}
+	slots := len(tab.slots)
+	for i, k := range keys {
+		v, found := tab.Put(k)
+		if !found || *v != i {
+			t.Fatalf("Put of key %d: found %v, value %d", i, found, *v)
+		}
+		if len(tab.slots) != slots || tab.Len() != len(keys) {
+			t.Fatalf("Put of present key %d: %d slots and %d keys, want %d and %d", i, len(tab.slots), tab.Len(), slots, len(keys))
+		}
+	}
+	k, _, _ := Parse(strings.Repeat("f", 32))
+	if _, found := tab.Put(k); found || len(tab.slots) <= slots || tab.Len() != len(keys)+1 {
+		t.Fatalf("Put of a new key at the threshold: found %v, %d slots (had %d), %d keys", found, len(tab.slots), slots, tab.Len())
+	}
+	for i, k := range keys {
+		if v, ok := tab.Get(k); !ok || *v != i {
+			t.Fatalf("after growing, key %d is lost", i)
+		}
+	}
+}
+
+func must(v *int, _ bool) *int { return v }
+
 func TestParseAndSpell(t *testing.T) {
 	for _, id := range []string{"0123456789abcdef0123456789ABCDEF", "AbCdEf0123456789aBcDeF0123456789", strings.Repeat("0", 32)} {
 		k, upper, ok := Parse(id)
