@@ -57,47 +57,22 @@ func TestHostilePatchConfirmedAnswerEchoesSecrets(t *testing.T) {
 	env := newSimEnv(t, idnsim.Options{})
 	env.sim.Seed(5, 1)
 	admin := env.sim.Admin()
-	target, err := url.Parse(env.srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	var echoed atomic.Value // the bearer token the proxy echoed
-	proxy.ModifyResponse = func(resp *http.Response) error {
-		if resp.Request.Method != http.MethodPatch || resp.StatusCode != http.StatusOK {
-			return nil
-		}
-		tok := strings.TrimPrefix(resp.Request.Header.Get("Authorization"), "Bearer ")
-		echoed.Store(tok)
+	c, echoed := patchAnswerProxy(t, env, func(tok string, answer []byte) (any, error) {
 		var m map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-			return err
+		if err := json.Unmarshal(answer, &m); err != nil {
+			return nil, err
 		}
-		_ = resp.Body.Close()
 		m["name"] = "ci " + tok + " " + base64.StdEncoding.EncodeToString([]byte(tok))
 		m["owner"].(map[string]any)["name"] = "owner " + admin.ClientSecret
-		b, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		resp.ContentLength = int64(len(b))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
-	}
-	srv := httptest.NewServer(proxy)
-	t.Cleanup(srv.Close)
-	c, _ := env.client(t, func(cfg *Config) { cfg.BaseURL = srv.URL })
+		return m, nil
+	})
 
 	ops := []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:all"})}
 	got, err := c.PatchToken(t.Context(), admin.ClientID, ops)
 	if err != nil {
 		t.Fatalf("PatchToken: %v (the answer confirms the scope)", err)
 	}
-	tok, _ := echoed.Load().(string)
-	if tok == "" {
-		t.Fatal("the proxy saw no PATCH answer")
-	}
+	tok := echoed()
 	shown := fmt.Sprintf("%+v", got)
 	for what, f := range map[string]string{"the access token": tok, "its base64": base64.StdEncoding.EncodeToString([]byte(tok)), "the client secret": admin.ClientSecret} {
 		if strings.Contains(shown, f) {
@@ -138,52 +113,26 @@ func TestHostileBulkConfirmedAnswerEchoesSecrets(t *testing.T) {
 		}
 	}
 	slices.Sort(ids)
-	target, err := url.Parse(env.srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	var echoed atomic.Value // the bearer token the proxy echoed
-	proxy.ModifyResponse = func(resp *http.Response) error {
-		if resp.Request.Method != http.MethodPatch || resp.StatusCode != http.StatusOK {
-			return nil
-		}
-		tok := strings.TrimPrefix(resp.Request.Header.Get("Authorization"), "Bearer ")
-		echoed.Store(tok)
+	c, echoed := patchAnswerProxy(t, env, func(tok string, answer []byte) (any, error) {
 		var ts []map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&ts); err != nil {
-			return err
+		if err := json.Unmarshal(answer, &ts); err != nil {
+			return nil, err
 		}
-		_ = resp.Body.Close()
 		for _, m := range ts {
 			m["name"] = "ci " + tok + " " + base64.StdEncoding.EncodeToString([]byte(tok))
 			m["owner"].(map[string]any)["name"] = "owner " + admin.ClientSecret
 		}
 		extra := maps.Clone(ts[0])
 		extra["id"] = "id-" + tok
-		ts = append(ts, extra)
-		b, err := json.Marshal(ts)
-		if err != nil {
-			return err
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		resp.ContentLength = int64(len(b))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
-	}
-	srv := httptest.NewServer(proxy)
-	t.Cleanup(srv.Close)
-	c, _ := env.client(t, func(cfg *Config) { cfg.BaseURL = srv.URL })
+		return append(ts, extra), nil
+	})
 
 	exp := env.clock.Now().Add(14 * 24 * time.Hour)
 	got, err := c.BulkUpdateTokens(t.Context(), ids, []pat.PatchOp{pat.SetExpiration(exp)})
 	if err != nil {
 		t.Fatalf("BulkUpdateTokens: %v (the update took effect: its answer is redacted, not refused)", err)
 	}
-	tok, _ := echoed.Load().(string)
-	if tok == "" {
-		t.Fatal("the proxy saw no PATCH answer")
-	}
+	tok := echoed()
 	shown := fmt.Sprintf("%+v", got)
 	for what, f := range map[string]string{"the access token": tok, "its base64": base64.StdEncoding.EncodeToString([]byte(tok)), "the client secret": admin.ClientSecret} {
 		if strings.Contains(shown, f) {
@@ -216,6 +165,53 @@ func TestHostileBulkConfirmedAnswerEchoesSecrets(t *testing.T) {
 		if st, _ := env.sim.Token(id); st.ExpirationDate == nil || !st.ExpirationDate.Equal(exp) {
 			t.Errorf("the tenant holds token %s with expiration %v", id, st.ExpirationDate)
 		}
+	}
+}
+
+// patchAnswerProxy is a client of env's tenant through a proxy that
+// replaces every 200 answer to a PATCH with what rewrite makes of it,
+// given the bearer token of the request; echoed returns that token.
+func patchAnswerProxy(t *testing.T, env *simEnv, rewrite func(tok string, answer []byte) (any, error)) (c *Client, echoed func() string) {
+	t.Helper()
+	target, err := url.Parse(env.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var seen atomic.Value // the bearer token the proxy echoed
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodPatch || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		tok := strings.TrimPrefix(resp.Request.Header.Get("Authorization"), "Bearer ")
+		seen.Store(tok)
+		answer, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		v, err := rewrite(tok, answer)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	c, _ = env.client(t, func(cfg *Config) { cfg.BaseURL = srv.URL })
+	return c, func() string {
+		tok, _ := seen.Load().(string)
+		if tok == "" {
+			t.Fatal("the proxy saw no PATCH answer")
+		}
+		return tok
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+
+	"github.com/patjanitor/patjanitor/internal/bytesize"
 )
 
 // What a listing may make the client read and keep. The listing is the one
@@ -38,7 +40,7 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
-	s := fmt.Sprintf("%s is larger than the limit of %s", e.What, formatBytes(e.Limit))
+	s := fmt.Sprintf("%s is larger than the limit of %s", e.What, bytesize.Format(e.Limit))
 	if e.ContentLength > 0 {
 		s += fmt.Sprintf(" (Content-Length %d bytes; nothing was read)", e.ContentLength)
 	}
@@ -46,16 +48,6 @@ func (e *LimitError) Error() string {
 		return s + "; raise " + e.Setting + " if that much is expected"
 	}
 	return s + " (a fixed limit)"
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // Budget is a number of listing bytes that several listings may read

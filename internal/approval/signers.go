@@ -16,7 +16,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"strings"
 	"time"
@@ -354,21 +353,5 @@ func (rk *RevokedKeys) Revoked(key ssh.PublicKey) bool {
 // approved/, see ReadDroppedSigFile): Kubernetes mounts the allowed signers
 // file as one, and the paths of the other files are the operator's own.
 func readSmallFile(file string, noFollow bool) ([]byte, error) {
-	f, fi, err := regfile.Open(file, noFollow)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	if fi.Size() > maxFileBytes {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d an approvals file may have", file, fi.Size(), maxFileBytes)
-	}
-	// The limit holds also for a file that grows while it is read.
-	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
-	}
-	if len(data) > maxFileBytes {
-		return nil, fmt.Errorf("%s is more than the %d bytes an approvals file may have", file, maxFileBytes)
-	}
-	return data, nil
+	return regfile.ReadAll(file, maxFileBytes, noFollow)
 }

@@ -3,7 +3,6 @@ package plan
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/patjanitor/patjanitor/internal/regfile"
@@ -35,7 +34,7 @@ func ReadDropped(path string) (data []byte, p *Plan, err error) {
 }
 
 func readFile(path string, noFollow bool) ([]byte, *Plan, error) {
-	data, err := readRegular(path, MaxFileBytes, noFollow)
+	data, err := regfile.ReadAll(path, MaxFileBytes, noFollow)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read plan: %w", err)
 	}
@@ -44,23 +43,6 @@ func readFile(path string, noFollow bool) ([]byte, *Plan, error) {
 		return data, nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
 	return data, p, nil
-}
-
-// readRegular reads a regular file of at most limit bytes.
-func readRegular(path string, limit int64, noFollow bool) ([]byte, error) {
-	f, _, err := regfile.Open(path, noFollow)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d MiB, the most a plan may be", path, limit>>20)
-	}
-	return data, nil
 }
 
 // ItemPolicies names the policies of the plan's items, of tokens and of API

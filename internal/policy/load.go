@@ -31,19 +31,15 @@ func Load(path string) (*Config, error) {
 }
 
 // ReadFile reads the config file at path for Parse: only a regular file (or
-// a symbolic link to one, as Kubernetes mounts a ConfigMap), and no more than
-// one byte past the largest config Parse accepts, so that Parse still
-// reports a file that is too large. os.ReadFile blocked forever on a FIFO put
-// in the config's place (in serve, a reload hung the daemon) and read a
-// device such as /dev/zero until memory ran out; the file is opened without
-// blocking and refused, naming it and what it is, unless it is regular.
+// a symbolic link to one, as Kubernetes mounts a ConfigMap) no larger than
+// the largest config Parse accepts, which is refused, naming the file and
+// the limit, without being read whole. os.ReadFile blocked forever on a
+// FIFO put in the config's place (in serve, a reload hung the daemon) and
+// read a device such as /dev/zero until memory ran out; the file is opened
+// without blocking and refused, naming it and what it is, unless it is
+// regular (regfile.ReadAll).
 func ReadFile(path string) ([]byte, error) {
-	f, _, err := regfile.Open(path, false)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	return io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	return regfile.ReadAll(path, maxFileSize, false)
 }
 
 // Options adjust Parse for tests and demonstrations; the zero value is what

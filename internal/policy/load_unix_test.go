@@ -3,15 +3,19 @@
 package policy
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/regfile"
 )
 
 // Load reads a config only from a regular file (a symbolic link to one, as
-// a Kubernetes ConfigMap, is followed), and reads no more than one byte past
-// the largest config: a file too large is reported, not read whole. A
+// a Kubernetes ConfigMap, is followed), and no larger than the largest
+// config: a file too large is refused, naming it and the limit, not read
+// whole. A
 // device is refused (/dev/zero was read until memory ran out; /dev/null
 // here, so that a regression does not take the machine's memory).
 func TestLoadReadsOnlyARegularFile(t *testing.T) {
@@ -20,11 +24,10 @@ func TestLoadReadsOnlyARegularFile(t *testing.T) {
 	if err := os.WriteFile(big, []byte(strings.Repeat("#", 3*maxFileSize)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	data, err := ReadFile(big)
-	if err != nil || len(data) != maxFileSize+1 {
-		t.Fatalf("ReadFile(big) = %d bytes, %v; want %d", len(data), err, maxFileSize+1)
+	if data, err := ReadFile(big); !errors.Is(err, regfile.ErrTooLarge) || data != nil {
+		t.Fatalf("ReadFile(big) = %d bytes, %v; want it refused as too large", len(data), err)
 	}
-	if _, err := Load(big); err == nil || err.Error() != big+":1: the file is larger than 4194304 bytes, the most a config may be" {
+	if _, err := Load(big); err == nil || err.Error() != "read config: "+big+" is larger than 4 MiB, the most this file may be" {
 		t.Errorf("Load(big) = %v", err)
 	}
 	link := filepath.Join(dir, "null.yaml")

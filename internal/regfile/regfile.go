@@ -1,5 +1,6 @@
-// Package regfile opens files that must be regular files (a saved plan, a
-// signature file), refusing anything else without blocking on it.
+// Package regfile opens and reads files that must be regular files (a
+// saved plan, a signature file, a config, a secret), refusing anything else
+// without blocking on it, and reads them only up to a size limit.
 //
 // Checking a path with stat and then opening it leaves a gap: a FIFO
 // swapped in between makes the open block until a writer comes, which in
@@ -9,10 +10,14 @@
 package regfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
+
+	"github.com/patjanitor/patjanitor/internal/bytesize"
 )
 
 // ErrNotRegular marks a refusal of what is not a regular file (or, with
@@ -40,6 +45,51 @@ func Open(path string, noFollow bool) (*os.File, os.FileInfo, error) {
 		return nil, nil, err
 	}
 	return f, fi, nil
+}
+
+// ErrTooLarge matches the refusal of a file larger than its reader's limit.
+var ErrTooLarge = errors.New("file larger than its limit")
+
+// tooLargeError names the file and the limit; it matches ErrTooLarge.
+type tooLargeError struct {
+	path  string
+	limit int64
+}
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("%s is larger than %s, the most this file may be", e.path, bytesize.Format(e.limit))
+}
+
+func (e *tooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
+// ReadAll reads the regular file at path whole when it holds at most limit
+// bytes. What Open refuses is refused (with noFollow, a symbolic link
+// too), and a larger file with an error naming it and the limit (matching
+// ErrTooLarge), having read no more than limit+1 bytes of it: a wrong path
+// (a log file, a disk image) is not read into memory, and the limit holds
+// for a file that grows while it is read. A path that does not exist gives
+// an error matching fs.ErrNotExist.
+func ReadAll(path string, limit int64, noFollow bool) ([]byte, error) {
+	f, fi, err := Open(path, noFollow)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	if fi.Size() > limit {
+		return nil, &tooLargeError{path, limit}
+	}
+	// Sized by the file, as os.ReadFile does: one allocation for a file
+	// that does not grow while it is read.
+	var buf bytes.Buffer
+	buf.Grow(int(fi.Size()) + bytes.MinRead)
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	data := buf.Bytes()
+	if int64(len(data)) > limit {
+		return nil, &tooLargeError{path, limit}
+	}
+	return data, nil
 }
 
 // Kind names the type of a file mode for messages ("a FIFO").

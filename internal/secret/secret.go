@@ -6,7 +6,6 @@ package secret
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 
@@ -38,20 +37,12 @@ const MaxFileSize = 64 << 10
 // in which a FIFO swapped in (a link flipped) made the open wait for a
 // writer, forever. The error names the file, never the content.
 func FromFile(path string) (Secret, error) {
-	f, _, err := regfile.Open(path, false)
-	if errors.Is(err, regfile.ErrNotRegular) {
+	b, err := regfile.ReadAll(path, MaxFileSize, false)
+	if errors.Is(err, regfile.ErrNotRegular) || errors.Is(err, regfile.ErrTooLarge) {
 		return Secret{}, fmt.Errorf("secret file %w", err)
 	}
 	if err != nil {
 		return Secret{}, fmt.Errorf("read secret file: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return Secret{}, fmt.Errorf("read secret file: %w", err)
-	}
-	if len(b) > MaxFileSize {
-		return Secret{}, fmt.Errorf("secret file %s is larger than %d KiB (the limit for a secret file): is it the right file?", path, MaxFileSize>>10)
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
