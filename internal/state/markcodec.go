@@ -355,6 +355,17 @@ func (t *markTable) decode(key, raw []byte) (Mark, error) {
 	if len(raw) == 0 {
 		return Mark{}, errMarkRecord
 	}
+	m, err := t.decodeValue(tok, pol, raw)
+	if err == nil && bytes.HasPrefix(tok, []byte(hashedKeyPrefix)) && markIDKey(m.TokenID) != string(tok) {
+		// A hashed key's record must name the token it hashes: without
+		// the id field it would read as a mark of a token named like the
+		// hash, which a tenant may list.
+		return Mark{}, fmt.Errorf("%w: token id %.40q does not hash to the key", errMarkRecord, m.TokenID)
+	}
+	return m, err
+}
+
+func (t *markTable) decodeValue(tok, pol, raw []byte) (Mark, error) {
 	switch raw[0] {
 	case markFormat, markFormat3:
 	default:

@@ -30,10 +30,15 @@ func KeyOf(tokenID, policy string) MarkKey {
 
 func (k MarkKey) String() string { return k.TokenID + "/" + k.Policy }
 
-// key is the bolt key; NUL cannot occur in token ids or policy names, so the
-// encoding is unambiguous and sorts by token, then policy. The token id is
-// lowered here too, for a MarkKey written as a literal.
-func (k MarkKey) key() string { return pat.IDKey(k.TokenID) + "\x00" + k.Policy }
+// key is the bolt key: markIDKey of the token id (pat.IDKey, lowered here
+// too for a MarkKey written as a literal; hashed when too long for a key or
+// holding a NUL), NUL, the policy. Policy names hold no NUL (the config
+// allows [a-z0-9-]), so the encoding is unambiguous, and the key sorts by
+// token, then policy. Every read and write of a mark goes through here; the
+// mark's value keeps the token id as listed whenever the key does not
+// (markcodec.go), so a mark read back names the token an action must go to,
+// never its hash.
+func (k MarkKey) key() string { return markIDKey(k.TokenID) + "\x00" + k.Policy }
 
 // Mark records that a token matched a policy with a grace period and is
 // waiting for its owner to be warned and for the deadline to pass.
@@ -74,8 +79,10 @@ func (m Mark) validate() error {
 		return fmt.Errorf("mark: empty token id")
 	case m.Policy == "":
 		return fmt.Errorf("mark %s: empty policy", m.TokenID)
-	case strings.ContainsRune(m.TokenID, 0) || strings.ContainsRune(m.Policy, 0):
-		return fmt.Errorf("mark %q: NUL in token id or policy", m.TokenID)
+	case strings.ContainsRune(m.Policy, 0):
+		// A token id may hold one (the key hashes it: markIDKey); a policy
+		// name, from the config, may not.
+		return fmt.Errorf("mark %q: NUL in policy", m.TokenID)
 	case m.Grace < 0:
 		return fmt.Errorf("mark %s: negative grace %s", m.Key(), m.Grace)
 	}
@@ -145,7 +152,8 @@ func DeadlineAfter(warned time.Time, grace time.Duration, told *time.Time) time.
 	return d
 }
 
-// Marks returns every mark, ordered by token id, then policy.
+// Marks returns every mark, ordered by key: by token id (as pat.IDKey;
+// the few too long for a key, by their hash), then policy.
 func (s *Store) Marks(ctx context.Context) ([]Mark, error) {
 	var out []Mark
 	err := s.view(ctx, func(tx *bolt.Tx) error {

@@ -2,8 +2,6 @@ package state
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -54,30 +52,6 @@ func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[stri
 	}
 	return out, nil
 }
-
-// deliveryKey is the key of an owner's last delivery: pat.IDKey of the id,
-// or for an id longer than maxDeliveryKey (a listing's id may be up to 64
-// KiB) its hex SHA-256. bbolt refuses a key over 32 KiB, and the refusal
-// failed the settling of a whole batch of deliveries: delivered warnings
-// recorded as undelivered, their clocks not started, sent again. Keys of
-// that length were never stored, so no stored key changes.
-//
-// The hash's prefix is upper case, which pat.IDKey (strings.ToLower) never
-// yields: no listed owner id keys as another's hash. With a lower-case
-// prefix, a tenant listing an owner whose id spells the hash of a long one
-// had both share one record, each read as and written over the other's.
-func deliveryKey(ownerID string) string {
-	key := pat.IDKey(ownerID)
-	if len(key) <= maxDeliveryKey {
-		return key
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "SHA256-" + hex.EncodeToString(sum[:])
-}
-
-// maxDeliveryKey is the longest owner id keyed as itself: far longer than a
-// real tenant's.
-const maxDeliveryKey = 1024
 
 // OutboxEntry is a notification waiting for delivery. The payload is opaque to
 // the store (the notify package's message, as JSON); the other fields are what

@@ -562,7 +562,7 @@ func TestMarkValidation(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), FileName), newClock())
 	defer s.Close()
 	ctx := context.Background()
-	for _, m := range []Mark{{Policy: "p"}, {TokenID: "t"}, {TokenID: "t\x00x", Policy: "p"}, {TokenID: "t", Policy: "p", Grace: -1}} {
+	for _, m := range []Mark{{Policy: "p"}, {TokenID: "t"}, {TokenID: "t", Policy: "p\x00x"}, {TokenID: "t", Policy: "p", Grace: -1}} {
 		if _, err := s.testPutMark(ctx, m); err == nil {
 			t.Errorf("PutMark(%+v) accepted", m)
 		}

@@ -1,0 +1,114 @@
+package janitor_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+)
+
+// A listed token id may be up to 64 KiB (api.MaxFieldBytes), longer than
+// the 32 KiB a key of the state store may be. A grace policy's mark was
+// stored under a key made of the token id, so ReconcileMarks failed on that
+// one token: no mark stored, no owner of the run warned, run after run. A
+// long token id now makes a mark key of fixed length, its value keeps the
+// id as listed, and the action, once due, goes to that id.
+//
+// A token id holding a NUL (JSON's \u0000) failed the same way: a mark's key
+// is "id NUL policy", so such ids were refused. Their keys are hashed too.
+func TestHostileTokenIDLongerThanAStoreKey(t *testing.T) {
+	// Capitals too: the key lowers the id, the DELETE must not.
+	t.Run("40000 characters", func(t *testing.T) { hostileMarkedTokenID(t, "Long-"+strings.Repeat("x", 40000-5)) })
+	t.Run("NUL", func(t *testing.T) { hostileMarkedTokenID(t, "Tok-\x00unused-90d") })
+}
+
+// hostileMarkedTokenID runs the grace workflow over owners with a stale
+// token each, one of them with the id long, from the first warning to the
+// action.
+func hostileMarkedTokenID(t *testing.T, long string) {
+	g := newGraceEnv(t, graceConfig)
+	const owners = 30
+	idOf := func(i int) string {
+		if i == 17 {
+			return long
+		}
+		return fmt.Sprintf("tok-%03d", i)
+	}
+	for i := range owners {
+		// The simulator serves any id it is given; the listing's decoder
+		// takes strings up to 64 KiB, so this one reaches the engine.
+		g.add(idOf(i), fmt.Sprintf("owner-%03d", i), fmt.Sprintf("name-%03d", i), 400*day, 200*day)
+	}
+
+	// Day 0: every owner gets exactly one digest naming their token, and
+	// every clock starts on delivery.
+	g.run()
+	g.requireNoMutations()
+	digests := notifytest.OfKind(g.hook.Take(), notify.KindDigest)
+	got := map[string][]string{}
+	for _, d := range digests {
+		got[d.Digest.Owner.ID] = append(got[d.Digest.Owner.ID], digestTokens(d.Digest)...)
+	}
+	if len(digests) != owners || len(got) != owners {
+		t.Errorf("%d digests to %d owners, want one to each of %d", len(digests), len(got), owners)
+	}
+	for i := range owners {
+		if ids := got[fmt.Sprintf("owner-%03d", i)]; len(ids) != 1 || ids[0] != idOf(i) {
+			t.Fatalf("the digest of owner %d names %.60q, want %.60q", i, ids, idOf(i))
+		}
+	}
+	marks := g.marks()
+	if len(marks) != owners {
+		t.Fatalf("%d marks, want %d", len(marks), owners)
+	}
+	for i := range owners {
+		m, ok := marks[idOf(i)]
+		if !ok || m.WarnedAt == nil || !m.WarnedAt.Equal(t0) || m.Deadline == nil || !m.Deadline.Equal(at(14)) {
+			t.Fatalf("the mark of %.60q = %.200v (found %v), want warned on day 0, deadline day 14", idOf(i), m, ok)
+		}
+	}
+	if ob := g.outbox(); len(ob) != 0 {
+		t.Errorf("%d entries left in the outbox", len(ob))
+	}
+	for _, r := range g.journalRecords() {
+		if r.Kind == "intent" {
+			t.Fatalf("journal intent during the grace period: %.200v", r)
+		}
+	}
+
+	// The same day again: nothing new, nothing repeated.
+	g.run()
+	g.requireNoMutations()
+	if d := notifytest.OfKind(g.hook.Take(), notify.KindDigest); len(d) != 0 {
+		t.Errorf("the second run sent %d digests again", len(d))
+	}
+
+	// Day 14: the deadline passed; the long token is deleted by its id as
+	// listed, once, through the journal.
+	g.clock.Set(at(14))
+	g.run()
+	del := deletedIDs(g.mutations())
+	if len(del) != owners {
+		t.Errorf("day 14: %d tokens deleted, want %d", len(del), owners)
+	}
+	if del[long] != 1 {
+		t.Fatalf("day 14: the long token was deleted %d times, want once", del[long])
+	}
+	if g.present(long) {
+		t.Fatal("the long token is still in the tenant")
+	}
+	intents := map[string]int{}
+	for _, r := range g.journalRecords() {
+		if r.Kind == "intent" {
+			intents[r.TokenID]++
+		}
+	}
+	if len(intents) != owners || intents[long] != 1 {
+		t.Fatalf("journal intents for %d tokens (the long one: %d), want %d, the long one once", len(intents), intents[long], owners)
+	}
+	if len(g.marks()) != 0 {
+		t.Errorf("%d marks left after the actions", len(g.marks()))
+	}
+}
