@@ -146,15 +146,26 @@ type verdict struct {
 // due once its deadline has passed, else held, with the reason saying which
 // step of the workflow the item waits for. found says whether the store
 // already held the mark (for the same change).
+//
+// A deadline without a warning time is no deadline: the mark is not
+// warned, so the item is held and its warning sent (again); the clock starts
+// on that delivery. The callers derive the deadline from the warning, but
+// the clock fields come from the state file, which may be edited or written
+// by another version: reading such a mark must neither stop the daemon (it
+// panicked here) nor fail the run (every owner's warnings with it), and
+// acting on it would act on a token whose owner may never have been warned.
 func graceVerdict(w warnedWho, grace time.Duration, markedAt time.Time, warnedAt, deadline *time.Time, found bool, now time.Time) verdict {
 	g := policy.FormatDuration(grace)
 	var v verdict
+	if warnedAt == nil {
+		deadline = nil
+	}
 	if deadline != nil {
 		d := *deadline
 		v.deadline = &d
 	}
 	switch {
-	case warnedAt != nil && deadline != nil && !now.Before(*deadline):
+	case deadline != nil && !now.Before(*deadline):
 		v.due = true
 		v.reason = fmt.Sprintf("; grace %s: %s warned %s, deadline %s passed", g, w.who, pat.FormatTime(*warnedAt), pat.FormatTime(*deadline))
 	case deadline != nil:

@@ -80,3 +80,21 @@ func TestGraceVerdictSameStepsForTokensAndClients(t *testing.T) {
 		})
 	}
 }
+
+// TestGraceVerdictDeadlineWithoutWarning: a mark with a deadline but no
+// warning time (no caller makes one, but the clock comes from the state
+// file, which may be edited or written by another version) is read as not
+// warned: held, no deadline, the warning still to deliver. It panicked.
+func TestGraceVerdictDeadlineWithoutWarning(t *testing.T) {
+	now := time.Date(2026, 12, 20, 3, 0, 0, 0, time.UTC)
+	marked := now.Add(-30 * 24 * time.Hour)
+	for _, dl := range []time.Time{now.Add(-24 * time.Hour), now, now.Add(24 * time.Hour)} {
+		v := graceVerdict(ownerWarned, 14*24*time.Hour, marked, nil, &dl, true, now)
+		if v.due || v.deadline != nil {
+			t.Errorf("deadline %s without a warning: due %v deadline %v, want held without a deadline", dl, v.due, v.deadline)
+		}
+		if want := "; grace 14d: marked 2026-11-20T03:00:00.000Z, the owner's warning is not delivered yet (the clock starts on delivery)"; v.reason != want {
+			t.Errorf("reason %q, want %q", v.reason, want)
+		}
+	}
+}
