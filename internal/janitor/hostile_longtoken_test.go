@@ -1,12 +1,15 @@
 package janitor_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 // A listed token id may be up to 64 KiB (api.MaxFieldBytes), longer than
@@ -110,5 +113,73 @@ func hostileMarkedTokenID(t *testing.T, long string) {
 	}
 	if len(g.marks()) != 0 {
 		t.Errorf("%d marks left after the actions", len(g.marks()))
+	}
+}
+
+// TestHostileAPIClientIDLongerThanAStoreKey: the same for an apiClients
+// grace policy. A client id too long for a store key (or holding a NUL)
+// failed ReconcileClientMarks, so no client was ever warned or acted on;
+// and the record of a disabled client, keyed by its id, could not be
+// written either (the disable done, the clock of disabledFor never started).
+func TestHostileAPIClientIDLongerThanAStoreKey(t *testing.T) {
+	for name, long := range map[string]string{
+		"40000 characters": "Long-" + strings.Repeat("c", 40000-5),
+		"NUL":              "Cli-\x00clients-unused",
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := newClientGraceEnv(t, "enforce")
+			yes, no := apiclient.Bool(true), apiclient.Bool(false)
+			g.sim.AddOAuthClient(apiclient.Client{ID: long, Name: "long", Internal: no, Enabled: yes, Scope: pat.Scopes{Null: true}, Created: t0.Add(-400 * day)}, "")
+
+			g.runAt(t0)
+			if m := clientMutations(g.sim.Requests()); len(m) != 0 {
+				t.Fatalf("run 1 sent %d mutations: a grace policy must warn first", len(m))
+			}
+			ds := g.clientDigests()
+			if len(ds) != 1 {
+				t.Fatalf("%d client digests, want 1", len(ds))
+			}
+			named := map[string]bool{}
+			for _, it := range ds[0].Items {
+				named[it.TokenID] = true
+			}
+			if len(named) != 2 || !named[cTarget] || !named[long] {
+				t.Fatalf("the digest names %d clients, want %s and the long one", len(named), cTarget)
+			}
+			marks := g.clientMarks()
+			for _, id := range []string{cTarget, long} {
+				if m, ok := marks[id]; !ok || m.WarnedAt == nil || !m.WarnedAt.Equal(t0) {
+					t.Fatalf("the mark of %.40q = %.200v (found %v), want warned now", id, m, ok)
+				}
+			}
+			if g.journalHasIntent(long) {
+				t.Fatal("a journal intent during the grace period")
+			}
+
+			g.runAt(t0.Add(7 * day))
+			patched := map[string]int{}
+			for _, r := range clientMutations(g.sim.Requests()) {
+				if r.Method == "PATCH" {
+					patched[r.Path[strings.LastIndex(r.Path, "/")+1:]]++
+				}
+			}
+			if len(patched) != 2 || patched[long] != 1 || patched[cTarget] != 1 {
+				t.Fatalf("day 7 patched %d clients (the long one %d times), want both once", len(patched), patched[long])
+			}
+			if got, _ := g.sim.OAuthClient(long); got.IsEnabled() {
+				t.Fatal("the long client is still enabled")
+			}
+			if !g.journalHasIntent(long) {
+				t.Fatal("no journal intent for the long client's disable")
+			}
+			// The disable is recorded, so disabledFor counts and `enable`
+			// finds it.
+			if d, ok, err := g.store.DisabledClient(context.Background(), long); err != nil || !ok || d.ClientID != long {
+				t.Fatalf("disabled record of the long client: %.60q, %v, %.300v", d.ClientID, ok, err)
+			}
+			if len(g.clientMarks()) != 0 {
+				t.Errorf("%d client marks left after the actions", len(g.clientMarks()))
+			}
+		})
 	}
 }

@@ -55,15 +55,17 @@ func (m ClientMark) Due(now time.Time) bool {
 	return m.WarnedAt != nil && m.Deadline != nil && !now.Before(*m.Deadline)
 }
 
-// key is the bolt key; ids compare without regard to case.
-func (k ClientMarkKey) key() []byte { return []byte(strings.ToLower(k.ClientID) + "\x00" + k.Policy) }
+// key is the bolt key; ids compare without regard to case. The client id
+// is keyed as a token's (markIDKey): a listed id too long for a key, or
+// holding a NUL, is hashed, and the mark's value keeps the id as listed.
+func (k ClientMarkKey) key() []byte { return []byte(markIDKey(k.ClientID) + "\x00" + k.Policy) }
 
 func (m ClientMark) validate() error {
 	switch {
 	case m.ClientID == "" || m.Policy == "":
 		return fmt.Errorf("client mark %q/%q: empty client id or policy", m.ClientID, m.Policy)
-	case strings.ContainsRune(m.ClientID, 0) || strings.ContainsRune(m.Policy, 0):
-		return fmt.Errorf("client mark %q: NUL in client id or policy", m.ClientID)
+	case strings.ContainsRune(m.Policy, 0):
+		return fmt.Errorf("client mark %q: NUL in policy", m.ClientID)
 	case m.Grace < 0:
 		return fmt.Errorf("client mark %s/%s: negative grace %s", m.ClientID, m.Policy, m.Grace)
 	}

@@ -27,7 +27,9 @@ type Disabled struct {
 	RunID    string    `json:"runId,omitempty"`
 }
 
-func disabledKey(id string) []byte { return []byte(strings.ToLower(id)) }
+// disabledKey is the key of a client's record (idKey: hashed when too
+// long for a key). DisabledClients keys its map by the id in the value.
+func disabledKey(id string) []byte { return []byte(idKey(id)) }
 
 // PutDisabled records (or replaces) that a client was disabled at d.At.
 func (s *Store) PutDisabled(ctx context.Context, d Disabled) error {
@@ -81,8 +83,8 @@ func (s *Store) DisabledClient(ctx context.Context, id string) (Disabled, bool, 
 func (s *Store) DisabledClients(ctx context.Context) (map[string]Disabled, error) {
 	out := map[string]Disabled{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(tx.Bucket([]byte(bucketDisabled)), "disabled client", func(k []byte, d Disabled) {
-			out[string(k)] = d
+		return forEachJSON(tx.Bucket([]byte(bucketDisabled)), "disabled client", func(_ []byte, d Disabled) {
+			out[strings.ToLower(d.ClientID)] = d
 		})
 	})
 	if err != nil {

@@ -34,10 +34,12 @@ func hashedKey(key string) string {
 
 const hashedKeyPrefix = "SHA256-"
 
-// deliveryKey is the key of an owner's last delivery: pat.IDKey of the id,
-// or hashedKey of it when it is longer than maxIDKey.
-func deliveryKey(ownerID string) string {
-	key := pat.IDKey(ownerID)
+// idKey is the key of a record kept per id (an owner's last delivery, a
+// disabled API client): pat.IDKey of the id, or hashedKey of it when it is
+// longer than maxIDKey. Such records' readers find them by the id they are
+// given, or by the id in the value, never by parsing the key.
+func idKey(id string) string {
+	key := pat.IDKey(id)
 	if len(key) > maxIDKey {
 		return hashedKey(key)
 	}

@@ -148,3 +148,33 @@ func TestHashedMarkKeyMustNameItsToken(t *testing.T) {
 		t.Fatalf("Marks = %v, want a malformed record", err)
 	}
 }
+
+// TestHostileLongClientIDDisabledRecord: the record of a disabled API client
+// whose id is too long for a store key is kept under its hash and found by
+// every reader: by id, in the map the engine reads (by lowercase id), and
+// by the delete that forgets it.
+func TestHostileLongClientIDDisabledRecord(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), newClock())
+	defer func() { _ = s.Close() }()
+	long := "Long-" + strings.Repeat("c", 40000-5)
+	short := "0F1E2D3C-0000-4000-8000-000000000001"
+	for _, id := range []string{long, short} {
+		if err := s.PutDisabled(ctx, Disabled{ClientID: id, At: time.Unix(1, 0).UTC(), Policy: "p"}); err != nil {
+			t.Fatalf("PutDisabled(%.40q): %.300v", id, err)
+		}
+	}
+	all, err := s.DisabledClients(ctx)
+	if err != nil || len(all) != 2 || all[strings.ToLower(long)].ClientID != long || all[strings.ToLower(short)].ClientID != short {
+		t.Fatalf("DisabledClients: %d records, %v; want both by lowercase id", len(all), err)
+	}
+	if d, ok, err := s.DisabledClient(ctx, strings.ToUpper(long)); err != nil || !ok || d.ClientID != long {
+		t.Fatalf("DisabledClient(long) = %.40q, %v, %v", d.ClientID, ok, err)
+	}
+	if ok, err := s.DeleteDisabled(ctx, long); err != nil || !ok {
+		t.Fatalf("DeleteDisabled(long) = %v, %v", ok, err)
+	}
+	if _, ok, err := s.DisabledClient(ctx, long); err != nil || ok {
+		t.Fatalf("the long client's record outlived its delete: %v, %v", ok, err)
+	}
+}
