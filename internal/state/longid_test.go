@@ -178,3 +178,27 @@ func TestHostileLongClientIDDisabledRecord(t *testing.T) {
 		t.Fatalf("the long client's record outlived its delete: %v, %v", ok, err)
 	}
 }
+
+// TestLongTokenIDSnooze: a snooze of a token whose id is too long for a
+// store key (an operator snoozing the hostile token a plan showed) is
+// kept under its hash and found by every reader, as typed in any case.
+func TestLongTokenIDSnooze(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), clk)
+	defer func() { _ = s.Close() }()
+	long := "Long-" + strings.Repeat("z", 40000-5)
+	if _, err := s.PutSnooze(ctx, Snooze{TokenID: long, Until: clk.Now().Add(time.Hour), Reason: "r"}); err != nil {
+		t.Fatalf("PutSnooze: %.300v", err)
+	}
+	if z, ok, err := s.ActiveSnooze(ctx, strings.ToUpper(long)); err != nil || !ok || z.TokenID != long {
+		t.Fatalf("ActiveSnooze = %.40q, %v, %v", z.TokenID, ok, err)
+	}
+	all, err := s.ActiveSnoozes(ctx)
+	if err != nil || len(all) != 1 || all[strings.ToLower(long)].TokenID != long {
+		t.Fatalf("ActiveSnoozes: %d, %v; want the long one by its lowercase id", len(all), err)
+	}
+	if ok, err := s.DeleteSnooze(ctx, long); err != nil || !ok {
+		t.Fatalf("DeleteSnooze = %v, %v", ok, err)
+	}
+}

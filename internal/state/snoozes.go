@@ -12,8 +12,9 @@ import (
 
 // snoozeKey is the bolt key of a token's snooze: its id as pat.IDKey, so
 // that `snooze AB12…` covers the token the tenant lists as ab12… (and one
-// snooze per token, however it was typed). TokenID keeps the spelling given.
-func snoozeKey(tokenID string) string { return pat.IDKey(tokenID) }
+// snooze per token, however it was typed), hashed when too long for a key
+// (idKey: a listed id may be 64 KiB). TokenID keeps the spelling given.
+func snoozeKey(tokenID string) string { return idKey(tokenID) }
 
 // Snooze exempts a token from every policy until Until. It ends by itself:
 // an expired snooze is ignored by every reader and can be pruned.
@@ -101,7 +102,7 @@ func (s *Store) ActiveSnoozes(ctx context.Context) (map[string]Snooze, error) {
 	}
 	m := make(map[string]Snooze, len(list))
 	for _, z := range list {
-		m[snoozeKey(z.TokenID)] = z
+		m[pat.IDKey(z.TokenID)] = z
 	}
 	return m, nil
 }
