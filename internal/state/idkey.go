@@ -8,8 +8,8 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
-// An id from a listing (a token's, an owner's) may be up to 64 KiB
-// (api.MaxFieldBytes), and bbolt refuses a key over 32 KiB
+// An id from a listing (a token's, an owner's, an API client's) may be up
+// to 64 KiB (api.MaxFieldBytes), and bbolt refuses a key over 32 KiB
 // (bolt.MaxKeySize). A record keyed by such an id could not be written, and
 // the refusal failed the whole transaction it was part of: every owner's
 // warnings of the run, run after run. An id longer than maxIDKey is keyed by
