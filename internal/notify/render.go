@@ -71,13 +71,13 @@ func NewRenderer(opts RenderOptions) (*Renderer, error) {
 		files := opts.Templates.forKind(k)
 		kt := &kindTemplates{}
 		var err error
-		if kt.subject, err = r.parseText(k, "subject", files.Subject); err != nil {
+		if kt.subject, err = r.parseText(k, "subject", files.Subject, nil); err != nil {
 			errs = append(errs, err)
 		}
-		if kt.text, err = r.parseText(k, "text", files.Text); err != nil {
+		if kt.text, err = r.parseText(k, "text", files.Text, nil); err != nil {
 			errs = append(errs, err)
 		}
-		if kt.slack, err = r.parseText(k, "slack", files.Slack); err != nil {
+		if kt.slack, err = r.parseText(k, "slack", files.Slack, slackFuncs); err != nil {
 			errs = append(errs, err)
 		}
 		if kt.html, err = r.parseHTML(k, files.HTML); err != nil {
@@ -107,12 +107,18 @@ func templateSource(k Kind, part, override string) (name string, src []byte, err
 	return name, b, nil
 }
 
-func (r *Renderer) parseText(k Kind, part, override string) (*texttemplate.Template, error) {
+// slackFuncs replace funcs' entries for Slack templates. A Slack template
+// sees every string of the message already through untrusted.SlackEntities
+// (see slackEscaped), so its mrkdwn only has the formatting characters left
+// to neutralise: untrusted.Mrkdwn again would show "&" as "&amp;".
+var slackFuncs = map[string]any{"mrkdwn": untrusted.MrkdwnMarkup}
+
+func (r *Renderer) parseText(k Kind, part, override string, extra map[string]any) (*texttemplate.Template, error) {
 	name, src, err := templateSource(k, part, override)
 	if err != nil {
 		return nil, err
 	}
-	t, err := texttemplate.New(name).Option("missingkey=error").Funcs(r.funcs()).Parse(string(src))
+	t, err := texttemplate.New(name).Option("missingkey=error").Funcs(r.funcs()).Funcs(extra).Parse(string(src))
 	if err != nil {
 		return nil, fmt.Errorf("parse %s %s template: %w", k, part, err)
 	}
@@ -202,6 +208,19 @@ func resolve(m *Message, now time.Time) *Message {
 // policy names, outcomes) come out as they are, so templates may still
 // compare them.
 func plainMessage(m *Message) *Message { return mapStrings(m, untrusted.Terminal) }
+
+// slackEscaped returns a copy of m in which every string is
+// untrusted.SlackEntities': one line, and &, < and > as entities. In Slack's
+// mrkdwn, <…> is a mention (<!channel> notifies everyone in the security
+// channel) or a link with text of its own (<https://evil.example|Keep your
+// token>), and a newline starts a forged bullet; a custom Slack template
+// (notify.templates) that writes {{.TokenName}} without mrkdwn must not turn
+// a token name into either. As with plainMessage, escaping the copy as a
+// whole covers every field, present and future. The formatting characters
+// (backtick, *, _, ~) are left to the template's mrkdwn: they change only how
+// text looks, and outcomes and kinds ("would_apply", "guardrail_tripped")
+// must stay comparable in templates.
+func slackEscaped(m *Message) *Message { return mapStrings(m, untrusted.SlackEntities) }
 
 // mapStrings returns a copy of m in which every string is f's.
 func mapStrings(m *Message, f func(string) string) *Message {
@@ -296,9 +315,11 @@ func (r *Renderer) Render(m *Message) (Rendered, error) {
 	v := view{Message: resolve(m, now), Now: now}
 	// The subject and the plain-text body see every string of the message
 	// escaped (see plainMessage); the HTML body is escaped by html/template,
-	// the Slack text by its mrkdwn function, and the webhook carries the data
+	// the Slack text as a whole for links and mentions (see slackEscaped) and
+	// by its mrkdwn function for formatting, and the webhook carries the data
 	// as it is.
 	pv := view{Message: plainMessage(v.Message), Now: now}
+	sv := view{Message: slackEscaped(v.Message), Now: now}
 	var out Rendered
 	var b bytes.Buffer
 	if err := kt.subject.Execute(&b, pv); err != nil {
@@ -319,7 +340,7 @@ func (r *Renderer) Render(m *Message) (Rendered, error) {
 	}
 	out.HTML = endLine(b.String())
 	b.Reset()
-	if err := kt.slack.Execute(&b, v); err != nil {
+	if err := kt.slack.Execute(&b, sv); err != nil {
 		return Rendered{}, fmt.Errorf("render %s slack: %w", m.Kind, err)
 	}
 	var err error

@@ -69,14 +69,17 @@ func Hidden(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
 }
 
-// mrkdwnReplacer neutralises Slack's markup. &, < and > are the three
-// characters Slack documents as needing escapes (entities). The formatting
-// characters have no escape in mrkdwn at all, so each is replaced by a
-// look-alike that is not markup: a backtick can then neither close the code
-// span an id is shown in nor open one, and *, _ and ~ cannot make bold,
-// italic or struck text.
-var mrkdwnReplacer = strings.NewReplacer(
-	"&", "&amp;", "<", "&lt;", ">", "&gt;",
+// slackEntities escapes the three characters Slack documents as needing
+// escapes. They are the ones with power beyond looks: <…> makes a link with
+// text of its own (<https://evil.example|Keep your token>) or a mention
+// (<!channel>, <@U123>) that notifies people.
+var slackEntities = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// mrkdwnMarkup neutralises Slack's formatting characters. They have no
+// escape in mrkdwn at all, so each is replaced by a look-alike that is not
+// markup: a backtick can then neither close the code span an id is shown in
+// nor open one, and *, _ and ~ cannot make bold, italic or struck text.
+var mrkdwnMarkup = strings.NewReplacer(
 	"`", "\u02cb", // MODIFIER LETTER GRAVE ACCENT
 	"*", "\u2217", // ASTERISK OPERATOR
 	"_", "\u02cd", // MODIFIER LETTER LOW MACRON
@@ -85,5 +88,18 @@ var mrkdwnReplacer = strings.NewReplacer(
 
 // Mrkdwn returns s for Slack mrkdwn text, also inside a code span: Terminal's
 // visible escapes (one line stays one line: a newline cannot start a forged
-// bullet), then Slack's markup characters neutralised.
-func Mrkdwn(s string) string { return mrkdwnReplacer.Replace(Terminal(s)) }
+// bullet), then Slack's markup characters neutralised. It is
+// MrkdwnMarkup(SlackEntities(s)).
+func Mrkdwn(s string) string { return MrkdwnMarkup(SlackEntities(s)) }
+
+// SlackEntities returns s with Terminal's visible escapes and &, < and > as
+// entities, and nothing else changed: text that can no longer link, mention
+// or forge a line in Slack, and that still compares equal to itself when it
+// held none of those (an outcome such as "would_apply" stays as it is).
+// Applied twice it escapes the entities twice; apply it once.
+func SlackEntities(s string) string { return slackEntities.Replace(Terminal(s)) }
+
+// MrkdwnMarkup returns s with Slack's formatting characters (backtick, *, _
+// and ~) replaced by look-alikes; it is idempotent, and with SlackEntities
+// before it, it is Mrkdwn.
+func MrkdwnMarkup(s string) string { return mrkdwnMarkup.Replace(s) }
