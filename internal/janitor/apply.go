@@ -359,6 +359,13 @@ func dropReason(it *plan.Item, tok pat.Token, listed bool, fresh *plan.Item, ski
 	if pat.SameID(it.TokenID, clientID) || pat.SameID(tok.ID, clientID) {
 		return "now exempt: own-credential"
 	}
+	// A PAT does not move between owners, so another owner is a lie or
+	// another token under the id. Either way it is not what the reviewers
+	// approved, and what was judged for the planned owner (the
+	// maxActionsPerOwner count, which owner is told) would not hold for it.
+	if !pat.SameID(it.OwnerID, tok.Owner.ID) {
+		return fmt.Sprintf("owner changed: the token is now listed as owned by %s, planned %s", tok.Owner.ID, it.OwnerID)
+	}
 	usedAgain := ""
 	if !sameTime(it.LastUsed, tok.LastUsed) {
 		usedAgain = fmt.Sprintf("lastUsed is now %s (was %s)", tok.LastUsedString(), lastUsedString(it.LastUsed))
