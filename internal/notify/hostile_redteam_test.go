@@ -22,7 +22,10 @@ func TestHostileCustomSlackTemplateWithoutMrkdwn(t *testing.T) {
 		evilOwner = "<@U0ADMIN> R&D"
 	)
 	dir := t.TempDir()
-	tmpl := filepath.Join(dir, "summary.slack.tmpl")
+	tmpl, subj := filepath.Join(dir, "summary.slack.tmpl"), filepath.Join(dir, "summary.subject.tmpl")
+	if err := os.WriteFile(subj, []byte("Summary: {{(index .Summary.Top 0).TokenName}}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// The template applies no function to the names, and compares an
 	// outcome: escaping must leave patjanitor's own values comparable.
 	src := "{{range .Summary.Top}}{{.TokenName}} of {{.OwnerName}}{{if eq .Outcome \"would_apply\"}} (would apply){{end}}\n{{end}}"
@@ -30,7 +33,7 @@ func TestHostileCustomSlackTemplateWithoutMrkdwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := newClock()
-	r, err := NewRenderer(RenderOptions{Clock: clk.Now, Templates: Templates{Summary: TemplateFiles{Slack: tmpl}}})
+	r, err := NewRenderer(RenderOptions{Clock: clk.Now, Templates: Templates{Summary: TemplateFiles{Slack: tmpl, Subject: subj}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +58,11 @@ func TestHostileCustomSlackTemplateWithoutMrkdwn(t *testing.T) {
 	var got slackMessage
 	if err := json.Unmarshal(reqs[0].body, &got); err != nil {
 		t.Fatalf("slack received %s: %v", reqs[0].body, err)
+	}
+	// The notification fallback (top-level text, mrkdwn) carries the custom
+	// subject: entities there too; the header block is plain_text.
+	if strings.Contains(got.Text, "<") || !strings.HasPrefix(got.Text, "Summary: &lt;!channel&gt; &lt;https://evil.example/keep?t=1&amp;x=2|") {
+		t.Errorf("slack fallback text %q", got.Text)
 	}
 	var sections []string
 	for _, b := range got.Blocks {

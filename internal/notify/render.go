@@ -380,7 +380,10 @@ type slackMessage struct {
 // slackPayload lays out the rendered mrkdwn as a header, sections (split at
 // blank lines to fit Slack's limits) and a context line.
 func slackPayload(subject, body string, m *Message) ([]byte, error) {
-	msg := slackMessage{Text: subject}
+	// The fallback text is mrkdwn too (Slack shows it in notifications), and
+	// a custom subject template may put a name in it: entities for <, > and
+	// &, as in the sections. The header block is plain_text, shown as it is.
+	msg := slackMessage{Text: untrusted.SlackEntities(subject)}
 	msg.Blocks = append(msg.Blocks, slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: truncate(subject, slackHeaderMax)}})
 	chunks := splitSections(strings.TrimSpace(body), slackSectionMax)
 	room := slackMaxBlocks - 2
