@@ -196,9 +196,13 @@ func changeOf(it *plan.Item) string {
 }
 
 // sameChange reports whether a stored mark warned about the change m stands
-// for. Marks stored before Change was recorded compare by action only.
+// for, and warned the owner m's token has now. Marks stored before Change was
+// recorded compare by action only. A token listed under another owner than
+// the one warned (a PAT does not move between owners: a lie, or another
+// token under the id) restarts the clock like another change would: the
+// listed owner was never told, and is told before anything is done.
 func sameChange(old, m state.Mark) bool {
-	return old.Action == m.Action && (old.Change == "" || old.Change == m.Change)
+	return old.Action == m.Action && (old.Change == "" || old.Change == m.Change) && pat.SameID(old.OwnerID, m.OwnerID)
 }
 
 // newMarks are the marks of ms the store does not hold yet (or holds for

@@ -7,7 +7,9 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
 // A token that shows another owner at apply time than in the approved plan
@@ -87,4 +89,65 @@ func TestHostileApplyPlanTokenMovedOwner(t *testing.T) {
 	if len(intents) != 1 || intents[0] != "tok-a" {
 		t.Fatalf("journal intents for %v; want tok-a only", intents)
 	}
+}
+
+// A grace warning is for the owner it reached. A token whose listing names
+// another owner once the deadline has passed was never announced to that
+// owner: acting would delete a token its owner had no warning of (and no
+// chance to snooze). The mark restarts: the listed owner gets a digest, and
+// the token is acted on only after that owner's own grace period.
+func TestHostileGraceTokenMovedOwnerAfterWarning(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.add("moved", "owner-a", "build", 400*day, 200*day)
+	g.run()
+	g.requireNoMutations()
+	m := g.marks()["moved"]
+	if m.WarnedAt == nil || !pat.SameID(m.OwnerID, "owner-a") {
+		t.Fatalf("day 0 mark %+v; want owner-a warned", m)
+	}
+	if d := digestOwners(g.hook.Take()); len(d) != 1 || d[0] != "owner-a" {
+		t.Fatalf("day 0 digests to %v; want owner-a", d)
+	}
+
+	// After the deadline the tenant lists the token under owner-b.
+	tok, _ := g.sim.Token("moved")
+	tok.Owner = pat.Owner{Type: "IDENTITY", ID: "owner-b", Name: "Owner owner-b"}
+	g.sim.Add(tok, "")
+	g.clock.Set(at(15))
+	res := g.run()
+	if muts := g.mutations(); len(muts) != 0 {
+		t.Fatalf("the tenant received %+v; owner-b was never warned", muts)
+	}
+	if it := res.Plan.Items.At(0); it.Mode != plan.ModeGrace {
+		t.Fatalf("day 15 item %+v; want held for owner-b's warning", it)
+	}
+	if d := digestOwners(g.hook.Take()); len(d) != 1 || d[0] != "owner-b" {
+		t.Fatalf("day 15 digests to %v; want owner-b", d)
+	}
+	m = g.marks()["moved"]
+	if !pat.SameID(m.OwnerID, "owner-b") || m.WarnedAt == nil || !m.WarnedAt.Equal(at(15)) {
+		t.Fatalf("day 15 mark %+v; want owner-b's, warned on day 15", m)
+	}
+	for _, r := range g.journalRecords() {
+		if r.Kind == audit.KindIntent {
+			t.Fatalf("journal intent %+v; nothing was due", r)
+		}
+	}
+
+	// owner-b's own grace period passes: now the token goes.
+	g.clock.Set(at(30))
+	g.run()
+	if got := deletedIDs(g.mutations()); len(got) != 1 || got["moved"] != 1 {
+		t.Fatalf("day 30 deletes %v; want moved", got)
+	}
+}
+
+func digestOwners(msgs []notifytest.Message) []string {
+	var out []string
+	for _, m := range msgs {
+		if m.Digest != nil {
+			out = append(out, m.Digest.Owner.ID)
+		}
+	}
+	return out
 }
