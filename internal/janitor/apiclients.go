@@ -376,6 +376,7 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 	for _, d := range cr.dropped {
 		e.clientMetrics().AddClientAction(d.Item.Policy, d.Item.Action, MetricSkipped)
 	}
+	e.forgetReenabled(ctx, pl, log)
 	block := func(o Outcome, detail string) {
 		for _, w := range cr.work {
 			res.Clients = append(res.Clients, ClientItemResult{Item: w.item, Outcome: o, Detail: detail})
@@ -553,6 +554,50 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 		return res, &JournalError{Err: fmt.Errorf("record outcome for API client %s: %w", it.ClientID, jerr)}
 	}
 	return res, nil
+}
+
+// forgetReenabled drops the disabled record of each client the listing
+// shows enabled (explicitly: enabled true) that this run does not disable
+// again: someone re-enabled it in the tenant, not with patjanitor enable.
+// The record is what lets a delete policy delete a disabled client, counting
+// disabledFor from patjanitor's disable; kept, it would let the delete go
+// ahead at once when the client is next found disabled, by someone else and
+// perhaps for an hour, though patjanitor never kept it disabled for
+// disabledFor. Forgotten, such a client is reported as "disabled, but not by
+// patjanitor", or quarantined again if it is enabled and matches.
+//
+// Only after a complete listing (a partial one may still be right about the
+// clients it shows, but a run with incomplete data changes no state), and
+// only by a run that journals (not a dry run, whose store is read-only).
+// Forgetting is the safe direction, so a failure to write is logged, not
+// fatal: the next run tries again.
+func (e *Engine) forgetReenabled(ctx context.Context, pl *Planned, log *zap.Logger) {
+	cr := pl.clients
+	if e.clientState == nil || e.journal == nil || cr.err != nil || pl.Err != nil || len(cr.disabled) == 0 {
+		return
+	}
+	redisable := map[string]bool{}
+	for _, w := range cr.work {
+		if w.item.Action == string(policy.ActionDisable) {
+			redisable[strings.ToLower(w.item.ClientID)] = true
+		}
+	}
+	bctx := context.WithoutCancel(ctx)
+	for k, c := range cr.byID {
+		if c.Enabled == nil || !*c.Enabled || redisable[k] {
+			continue
+		}
+		d, ok := cr.disabled[k]
+		if !ok {
+			continue
+		}
+		if _, err := e.clientState.DeleteDisabled(bctx, d.ClientID); err != nil {
+			log.Error("could not forget the disabled record of an API client that is enabled again", zap.String("client_id", c.ID), zap.Error(err))
+			continue
+		}
+		log.Info("API client enabled again outside patjanitor: its disabled record is forgotten, and disabledFor starts over if patjanitor disables it again",
+			zap.String("client_id", c.ID), zap.Time("disabled_at", d.At))
+	}
 }
 
 // ClientGuardrailName is the name by which apply --accept-guardrail accepts

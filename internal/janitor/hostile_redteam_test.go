@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
@@ -150,4 +151,64 @@ func digestOwners(msgs []notifytest.Message) []string {
 		}
 	}
 	return out
+}
+
+// patjanitor deletes an API client only after keeping it disabled itself for
+// disabledFor. A client it disabled that an administrator re-enabled in the
+// tenant (not with patjanitor enable) kept its disabled record: when the
+// client was next found disabled, by someone else and perhaps for an hour,
+// patjanitor counted disabledFor from its own old disable and deleted the
+// client at once. A listing that shows the client enabled now ends the
+// record, so the later disable reads as "not by patjanitor".
+func TestHostileAPIClientReenabledOutsideKeepsItsQuarantine(t *testing.T) {
+	c := newClientEnv(t, "enforce")
+	c.run() // disables cTarget on day 0: its record starts disabledFor
+	if _, ok, err := c.store.DisabledClient(context.Background(), cTarget); err != nil || !ok {
+		t.Fatalf("no disabled record after the disable: %v", err)
+	}
+	target, _ := c.sim.OAuthClient(cTarget)
+
+	// Day 1: an administrator enables it again in the console, and it is
+	// used. Day 2's run sees it enabled and matching nothing.
+	used := t0.Add(day)
+	target.Enabled, target.LastUsed = apiclient.Bool(true), &used
+	c.sim.AddOAuthClient(target, "")
+	c.clock.Set(t0.Add(2 * day))
+	c.sim.ResetRequests()
+	c.run()
+	if m := clientMutations(c.sim.Requests()); len(m) != 0 {
+		t.Fatalf("day 2 sent %+v", m)
+	}
+	if _, ok, _ := c.store.DisabledClient(context.Background(), cTarget); ok {
+		t.Error("the disabled record of a client listed enabled survived")
+	}
+
+	// Day 100: unused for 99 days again, and disabled by someone else
+	// today. patjanitor never kept it disabled: nothing is deleted.
+	target.Enabled = apiclient.Bool(false)
+	c.sim.AddOAuthClient(target, "")
+	c.clock.Set(t0.Add(100 * day))
+	c.sim.ResetRequests()
+	res := c.run()
+	// (cRecent, unused for 102 days by now, is disabled: not this test's.)
+	for _, m := range clientMutations(c.sim.Requests()) {
+		if strings.HasSuffix(m.Path, "/"+cTarget) {
+			t.Fatalf("day 100 sent %s %s; the client was disabled by someone else today", m.Method, m.Path)
+		}
+	}
+	if _, ok := c.sim.OAuthClient(cTarget); !ok {
+		t.Fatal("the client was deleted")
+	}
+	if it := findClientItem(res.Plan, cTarget); it == nil || it.Action != "report" || !strings.Contains(it.Reason, "not by patjanitor") {
+		t.Fatalf("day 100 item %+v; want a report: disabled, but not by patjanitor", it)
+	}
+	deletes := 0
+	for _, r := range c.journalRecords() {
+		if r.Kind == audit.KindIntent && r.TokenID == cTarget && r.Request.Method == "DELETE" {
+			deletes++
+		}
+	}
+	if deletes != 0 {
+		t.Fatalf("journal holds %d DELETE intents for the client", deletes)
+	}
 }
