@@ -2,6 +2,7 @@ package janitor_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -210,5 +211,40 @@ func TestHostileAPIClientReenabledOutsideKeepsItsQuarantine(t *testing.T) {
 	}
 	if deletes != 0 {
 		t.Fatalf("journal holds %d DELETE intents for the client", deletes)
+	}
+}
+
+// An identity directory that answers 200 with no identities (a proxy, a
+// tenant that filters what the caller may see, a broken page) made every
+// owner "missing": an ownerMissing policy deleted every token. A directory
+// that does not know patjanitor's own identity (the owner of the PAT it is
+// logged in with, which exists) is not the whole directory: the lookup
+// counts as failed, and the owner conditions match nothing.
+func TestHostileIdentityDirectoryAnswersNothing(t *testing.T) {
+	cfg := noLimits + `owners: {lookup: true}
+policies:
+  - name: deleted-owner
+    mode: enforce
+    match: {ownerMissing: true}
+    action: delete
+`
+	empty := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("[]"))
+	}
+	e, f, _ := hostileEnv(t, cfg, map[string]http.HandlerFunc{"GET /v3/public-identities": empty})
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
+	if err != nil {
+		t.Logf("Run: %v", err)
+	}
+	if f.count("GET /v3/public-identities") == 0 {
+		t.Fatal("no owner lookup was made")
+	}
+	if res == nil || res.Count(janitor.OutcomeApplied) != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	e.requireNothingApplied()
+	if !strings.Contains(e.logs.String(), "patjanitor's own identity") {
+		t.Errorf("the log does not say why the owner lookup failed:\n%s", e.logs.String())
 	}
 }

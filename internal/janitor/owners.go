@@ -2,6 +2,7 @@ package janitor
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"go.uber.org/zap"
@@ -84,6 +85,20 @@ func (o *Owners) envOwner() func(string) (policy.OwnerInfo, bool) {
 	return o.info
 }
 
+// knownIdentity is an identity the tenant has for certain: the owner of the
+// PAT patjanitor is logged in with (it is in use), else the caller's identity
+// from the access token's claims; "" when neither is known (an API client
+// credential without an identity).
+func knownIdentity(inv *Inventory, clientID string) string {
+	if own, ok := inv.Token(clientID); ok && own.Owner.ID != "" {
+		return own.Owner.ID
+	}
+	if inv.view != nil && inv.view.caller != nil {
+		return inv.view.caller.IdentityID
+	}
+	return ""
+}
+
 // usesOwnerConditions reports whether some policy needs the owners' identities
 // before it can be evaluated (ownerStates or ownerMissing).
 func usesOwnerConditions(cfg *policy.Config) bool {
@@ -111,10 +126,21 @@ func ownerIDs(n int, at func(i int) string) []string {
 // counted, and the policies with owner conditions then match nothing, so they
 // mutate nothing on incomplete data. Only a cancelled ctx is returned as an
 // error.
-func (e *Engine) lookupOwners(ctx context.Context, ids []string) (*Owners, error) {
+//
+// known, when not empty, is an identity that exists: patjanitor's own (see
+// knownIdentity). It is looked up with the others, and an answer without it
+// is a failed lookup: "absent from the answer" means "missing" only if the
+// answer is the whole directory, and one that does not know the caller is
+// not (a proxy's or a broken page's 200 [], a tenant that shows the caller
+// only some identities). Taken as it was, it made every owner missing, and
+// an ownerMissing policy deleted every token.
+func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (*Owners, error) {
 	o := &Owners{Identities: map[string]api.Identity{}, Missing: map[string]bool{}}
 	if e.owners == nil || len(ids) == 0 {
 		return o, nil
+	}
+	if known != "" && !slices.ContainsFunc(ids, func(id string) bool { return pat.SameID(id, known) }) {
+		ids = append(slices.Clone(ids), known)
 	}
 	om, _ := e.metrics.(ownerMetrics)
 	count := func(outcome string, n int) {
@@ -138,6 +164,13 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string) (*Owners, error
 	}
 	for _, idn := range found {
 		o.Identities[pat.IDKey(idn.ID)] = idn
+	}
+	if _, ok := o.Identities[pat.IDKey(known)]; known != "" && !ok {
+		err := fmt.Errorf("the identity lookup did not return patjanitor's own identity %s, which exists: the answer is not the whole directory, so an owner it leaves out cannot be told missing", known)
+		count(OwnerError, len(ids))
+		e.log.Warn("owner lookup failed: policies with owner conditions match nothing this run",
+			zap.Int("owners", len(ids)), zap.Int("found", len(o.Identities)), zap.Error(err))
+		return &Owners{Identities: map[string]api.Identity{}, Missing: map[string]bool{}, Err: err}, nil
 	}
 	for _, id := range ids {
 		if _, ok := o.Identities[pat.IDKey(id)]; !ok {
