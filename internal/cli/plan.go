@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -287,10 +289,22 @@ func (pf *planFile) abort() {
 // or a hard link to one of them is refused too; a path that does not exist
 // yet is nothing to overwrite.
 func (g *globals) refuseOverwrite(outputs map[string]string) error {
+	journal := g.journalPath("")
 	protected := []struct{ what, path string }{
 		{"the config file", g.config},
-		{"the journal", g.journalPath("")},
+		{"the journal", journal},
 		{"the state store", g.statePath()},
+	}
+	// The journal's sealed segments and the bytes of its torn records are
+	// evidence too: a plan written over one breaks the chain of runs it
+	// records.
+	for _, f := range journalFiles(journal) {
+		protected = append(protected, struct{ what, path string }{"a sealed segment of the journal", f})
+	}
+	if torn, err := audit.TornFiles(journal); err == nil {
+		for _, f := range torn {
+			protected = append(protected, struct{ what, path string }{"a torn record kept from the journal", f})
+		}
 	}
 	for _, flag := range []string{"--out", "--report-file"} {
 		path := outputs[flag]
@@ -308,4 +322,27 @@ func (g *globals) refuseOverwrite(outputs map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// journalFiles lists the files beside the journal at path named as its
+// sealed segments are (journal-NNNNNN.jsonl; see audit.SegmentPath), whatever
+// their number. Found by name prefix and suffix, not by a glob built from the
+// path, whose directory may hold pattern characters.
+func journalFiles(path string) []string {
+	dir, base := filepath.Split(path)
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext) + "-"
+	entries, err := os.ReadDir(cmp.Or(dir, "."))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		rest, isJournal := strings.CutPrefix(e.Name(), stem)
+		digits, isSegment := strings.CutSuffix(rest, ext)
+		if isJournal && isSegment && len(digits) >= 6 && strings.Trim(digits, "0123456789") == "" {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
 }
