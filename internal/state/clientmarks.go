@@ -56,9 +56,9 @@ func (m ClientMark) Due(now time.Time) bool {
 }
 
 // key is the bolt key; ids compare without regard to case. The client id
-// is keyed as a token's (markIDKey): a listed id too long for a key, or
+// is keyed as a token's (markKey): a listed id too long for a key, or
 // holding a NUL, is hashed, and the mark's value keeps the id as listed.
-func (k ClientMarkKey) key() []byte { return []byte(markIDKey(k.ClientID) + "\x00" + k.Policy) }
+func (k ClientMarkKey) key() []byte { return []byte(markKey(k.ClientID, k.Policy)) }
 
 func (m ClientMark) validate() error {
 	switch {

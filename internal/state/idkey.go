@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"strings"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
@@ -12,14 +14,19 @@ import (
 // to 64 KiB (api.MaxFieldBytes), and bbolt refuses a key over 32 KiB
 // (bolt.MaxKeySize). A record keyed by such an id could not be written, and
 // the refusal failed the whole transaction it was part of: every owner's
-// warnings of the run, run after run. An id longer than maxIDKey is keyed by
-// hashedKey instead: fixed length, the same each time, unique. The record's
-// value keeps the id as listed.
+// warnings of the run, run after run. Such an id is keyed by hashedKey
+// instead: fixed length, the same each time, unique. The record's value
+// keeps the id as listed.
 //
-// Real ids (32 hex characters) are far shorter, so no stored key changes:
-// keys that long could never be stored.
+// Which ids are hashed is what earlier versions could not store, so no
+// stored key changes: a record an earlier version wrote under the id itself
+// is found, kept, removed and deleted under that key still (keyed anew, it
+// would be left behind where no reader deletes it, a grace mark with its old
+// clock among them). The owners' deliveries hash ids over maxIDKey, as they
+// have since they first did (deliveryKey); marks, snoozes and disabled
+// records were keyed by the id whenever bbolt took the key (idKey, markKey).
 
-// maxIDKey is the longest id keyed as itself.
+// maxIDKey is the longest owner id a delivery is keyed by.
 const maxIDKey = 1024
 
 // hashedKey is the key of key (a pat.IDKey, too long to be a key itself):
@@ -34,29 +41,38 @@ func hashedKey(key string) string {
 
 const hashedKeyPrefix = "SHA256-"
 
-// idKey is the key of a record kept per id (an owner's last delivery, a
-// disabled API client): pat.IDKey of the id, or hashedKey of it when it is
-// longer than maxIDKey. Such records' readers find them by the id they are
-// given, or by the id in the value, never by parsing the key.
-func idKey(id string) string {
-	key := pat.IDKey(id)
+// deliveryKey is the key of an owner's last delivery: pat.IDKey of the id,
+// or hashedKey of it when it is longer than maxIDKey. Its readers find it
+// by the id they are given, never by parsing the key.
+func deliveryKey(ownerID string) string {
+	key := pat.IDKey(ownerID)
 	if len(key) > maxIDKey {
 		return hashedKey(key)
 	}
 	return key
 }
 
-// markIDKey is the id part of a mark's key (a token's, or an API client's):
-// pat.IDKey of the id, or hashedKey of it when it is longer than maxIDKey
-// or holds a NUL. A mark's key is "id NUL policy", so an id with a NUL
-// (JSON's \u0000, which a listing may carry) would read back as another id
-// and policy: such ids were refused, and the refusal failed the whole
-// reconciliation, as a long id did. Marks with those ids were never stored,
-// so here too no stored key changes.
-func markIDKey(id string) string {
+// idKey is the key of a record kept per id (a token's snooze, a disabled
+// API client): pat.IDKey of the id, or hashedKey of it when bbolt would
+// refuse that key. Such records' readers find them by the id they are
+// given, or by the id in the value, never by parsing the key.
+func idKey(id string) string {
 	key := pat.IDKey(id)
-	if len(key) > maxIDKey || strings.IndexByte(key, 0) >= 0 {
+	if len(key) > bolt.MaxKeySize {
 		return hashedKey(key)
 	}
 	return key
+}
+
+// markKey is the key of a grace mark (a token's, or an API client's): the
+// id as pat.IDKey, NUL, the policy; the id part is hashedKey of it when
+// bbolt would refuse the key, or when the id holds a NUL (the key would
+// read back as another id and policy: such ids were refused, and the
+// refusal failed the whole reconciliation, as a long id did).
+func markKey(id, policy string) string {
+	key := pat.IDKey(id)
+	if len(key)+1+len(policy) > bolt.MaxKeySize || strings.IndexByte(key, 0) >= 0 {
+		key = hashedKey(key)
+	}
+	return key + "\x00" + policy
 }

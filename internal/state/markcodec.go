@@ -356,7 +356,7 @@ func (t *markTable) decode(key, raw []byte) (Mark, error) {
 		return Mark{}, errMarkRecord
 	}
 	m, err := t.decodeValue(tok, pol, raw)
-	if err == nil && bytes.HasPrefix(tok, []byte(hashedKeyPrefix)) && markIDKey(m.TokenID) != string(tok) {
+	if err == nil && bytes.HasPrefix(tok, []byte(hashedKeyPrefix)) && markKey(m.TokenID, string(pol)) != string(key) {
 		// A hashed key's record must name the token it hashes: without
 		// the id field it would read as a mark of a token named like the
 		// hash, which a tenant may list.

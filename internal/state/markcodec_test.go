@@ -402,7 +402,7 @@ func TestEveryGraceReadsBack(t *testing.T) {
 func FuzzMarkRoundTrip(f *testing.F) {
 	f.Add("2c9180835d2e5168015d32f890ca1581", "p", "delete", "lastUsed 2026-05-10T03:00:00.000Z is before", `n"1`, "2c9180835d2e5168015d32f890ca1582", "", int64(14*24*time.Hour), int64(1e12), int64(3600e3), int64(-1), uint8(0))
 	f.Add("T", "p", "patch", "", "", "o", "scope set", int64(math.MaxInt64), int64(-1e12), int64(0), int64(5), uint8(3))
-	// Ids the key hashes (markIDKey): one with a NUL, one too long for a key.
+	// Ids the key hashes (markKey): one with a NUL, one too long for a key.
 	f.Add("Tok\x00p", "p", "delete", "r", "n", "o", "", int64(time.Hour), int64(1e12), int64(0), int64(0), uint8(1))
 	f.Add(strings.Repeat("L", 40000), "p", "expire", "r", "", "o", "writes expirationDate", int64(time.Hour), int64(1e12), int64(5), int64(0), uint8(1))
 	f.Fuzz(func(t *testing.T, id, pol, action, reason, name, owner, change string, grace, markedMs, warnedAfterMs, toldAfterMs int64, sub uint8) {

@@ -30,7 +30,7 @@ func KeyOf(tokenID, policy string) MarkKey {
 
 func (k MarkKey) String() string { return k.TokenID + "/" + k.Policy }
 
-// key is the bolt key: markIDKey of the token id (pat.IDKey, lowered here
+// key is the bolt key: markKey of the token id (pat.IDKey, lowered here
 // too for a MarkKey written as a literal; hashed when too long for a key or
 // holding a NUL), NUL, the policy. Policy names hold no NUL (the config
 // allows [a-z0-9-]), so the encoding is unambiguous, and the key sorts by
@@ -38,7 +38,7 @@ func (k MarkKey) String() string { return k.TokenID + "/" + k.Policy }
 // mark's value keeps the token id as listed whenever the key does not
 // (markcodec.go), so a mark read back names the token an action must go to,
 // never its hash.
-func (k MarkKey) key() string { return markIDKey(k.TokenID) + "\x00" + k.Policy }
+func (k MarkKey) key() string { return markKey(k.TokenID, k.Policy) }
 
 // Mark records that a token matched a policy with a grace period and is
 // waiting for its owner to be warned and for the deadline to pass.
@@ -80,7 +80,7 @@ func (m Mark) validate() error {
 	case m.Policy == "":
 		return fmt.Errorf("mark %s: empty policy", m.TokenID)
 	case strings.ContainsRune(m.Policy, 0):
-		// A token id may hold one (the key hashes it: markIDKey); a policy
+		// A token id may hold one (the key hashes it: markKey); a policy
 		// name, from the config, may not.
 		return fmt.Errorf("mark %q: NUL in policy", m.TokenID)
 	case m.Grace < 0:

@@ -37,7 +37,7 @@ func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[stri
 		for _, id := range ownerIDs {
 			key := pat.IDKey(id)
 			var d Delivery
-			found, err := getJSON(b, idKey(id), &d)
+			found, err := getJSON(b, deliveryKey(id), &d)
 			if err != nil {
 				return fmt.Errorf("owner %s: %w", id, err)
 			}
@@ -249,7 +249,7 @@ func delivered(tx *bolt.Tx, e OutboxEntry, at time.Time) ([]Mark, error) {
 	}
 	if e.OwnerID != "" && e.Fingerprint != "" {
 		d := Delivery{OwnerID: e.OwnerID, Receiver: e.Receiver, MessageID: e.ID, Fingerprint: e.Fingerprint, SentAt: at}
-		if err := putJSON(bucket(tx, bucketDeliveries), idKey(e.OwnerID), d); err != nil {
+		if err := putJSON(bucket(tx, bucketDeliveries), deliveryKey(e.OwnerID), d); err != nil {
 			return nil, err
 		}
 	}
