@@ -557,14 +557,17 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 }
 
 // forgetReenabled drops the disabled record of each client the listing
-// shows enabled (explicitly: enabled true) that this run does not disable
-// again: someone re-enabled it in the tenant, not with patjanitor enable.
-// The record is what lets a delete policy delete a disabled client, counting
-// disabledFor from patjanitor's disable; kept, it would let the delete go
-// ahead at once when the client is next found disabled, by someone else and
-// perhaps for an hour, though patjanitor never kept it disabled for
-// disabledFor. Forgotten, such a client is reported as "disabled, but not by
-// patjanitor", or quarantined again if it is enabled and matches.
+// shows enabled (explicitly: enabled true): someone re-enabled it in the
+// tenant, not with patjanitor enable. The record is what lets a delete
+// policy delete a disabled client, counting disabledFor from patjanitor's
+// disable; kept, it would let the delete go ahead at once when the client
+// is next found disabled, by someone else and perhaps for an hour, though
+// patjanitor never kept it disabled for disabledFor. Forgotten, such a
+// client is reported as "disabled, but not by patjanitor", or quarantined
+// again if it is enabled and matches. Also when this run means to disable
+// it again: that disable writes a record of its own once it succeeds
+// (mutateClient), and one that fails or is blocked (a guardrail, the
+// journal, a stop) must not leave the old record behind.
 //
 // Only after a complete listing (a partial one may still be right about the
 // clients it shows, but a run with incomplete data changes no state), and
@@ -576,15 +579,9 @@ func (e *Engine) forgetReenabled(ctx context.Context, pl *Planned, log *zap.Logg
 	if e.clientState == nil || e.journal == nil || cr.err != nil || pl.Err != nil || len(cr.disabled) == 0 {
 		return
 	}
-	redisable := map[string]bool{}
-	for _, w := range cr.work {
-		if w.item.Action == string(policy.ActionDisable) {
-			redisable[strings.ToLower(w.item.ClientID)] = true
-		}
-	}
 	bctx := context.WithoutCancel(ctx)
 	for k, c := range cr.byID {
-		if c.Enabled == nil || !*c.Enabled || redisable[k] {
+		if c.Enabled == nil || !*c.Enabled {
 			continue
 		}
 		d, ok := cr.disabled[k]

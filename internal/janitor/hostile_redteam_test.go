@@ -8,6 +8,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 	"github.com/patjanitor/patjanitor/internal/pat"
@@ -211,6 +212,62 @@ func TestHostileAPIClientReenabledOutsideKeepsItsQuarantine(t *testing.T) {
 	}
 	if deletes != 0 {
 		t.Fatalf("journal holds %d DELETE intents for the client", deletes)
+	}
+}
+
+// The same door when the run that sees the client enabled again wants to
+// disable it and does not (the PATCH failed; a tripped guardrail or a
+// journal failure would block it alike): the disabled record of day 0 was
+// kept because the run "disables it again", and when someone else disabled
+// the client on day 15, disabledFor counted from patjanitor's day-0 disable
+// and the client was deleted at once, never kept disabled by patjanitor.
+func TestHostileAPIClientReenabledOutsideReDisableFails(t *testing.T) {
+	c := newClientEnv(t, "enforce")
+	c.run() // disables cTarget on day 0: its record starts disabledFor
+	if _, ok, err := c.store.DisabledClient(context.Background(), cTarget); err != nil || !ok {
+		t.Fatalf("no disabled record after the disable: %v", err)
+	}
+	target, _ := c.sim.OAuthClient(cTarget)
+
+	// Day 1: an administrator enables it again in the console. Day 2's run
+	// sees it enabled and still unused, and its disable fails.
+	target.Enabled = apiclient.Bool(true)
+	c.sim.AddOAuthClient(target, "")
+	c.clock.Set(t0.Add(2 * day))
+	c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpPatchOAuthClient, Status: 403})
+	if _, err := c.engine().Run(context.Background(), janitor.RunInput{}); err == nil {
+		t.Fatal("day 2: the run with a failed disable succeeded")
+	}
+	c.sim.ClearFaults()
+	if got, _ := c.sim.OAuthClient(cTarget); got.Enabled == nil || !*got.Enabled {
+		t.Fatal("day 2: the client was disabled despite the fault")
+	}
+	if d, ok, _ := c.store.DisabledClient(context.Background(), cTarget); ok {
+		t.Errorf("day 2: the disabled record of %s survived a run that found the client enabled and did not disable it", d.At)
+	}
+
+	// Day 15: disabled by someone else today. patjanitor never kept it
+	// disabled for disabledFor (14d): nothing is deleted.
+	target.Enabled = apiclient.Bool(false)
+	c.sim.AddOAuthClient(target, "")
+	c.clock.Set(t0.Add(15 * day))
+	c.sim.ResetRequests()
+	res := c.run()
+	for _, m := range clientMutations(c.sim.Requests()) {
+		if strings.HasSuffix(m.Path, "/"+cTarget) {
+			t.Fatalf("day 15 sent %s %s; the client was disabled by someone else today", m.Method, m.Path)
+		}
+	}
+	if _, ok := c.sim.OAuthClient(cTarget); !ok {
+		t.Fatal("the client was deleted")
+	}
+	if it := findClientItem(res.Plan, cTarget); it == nil || it.Action != "report" || !strings.Contains(it.Reason, "not by patjanitor") {
+		t.Fatalf("day 15 item %+v; want a report: disabled, but not by patjanitor", it)
+	}
+	for _, r := range c.journalRecords() {
+		if r.Kind == audit.KindIntent && r.TokenID == cTarget && r.Request.Method == "DELETE" {
+			t.Fatalf("journal holds a DELETE intent for the client: %+v", r)
+		}
 	}
 }
 
