@@ -11,6 +11,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/redirect"
 	"github.com/patjanitor/patjanitor/internal/secret"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // Sentinels for errors.Is. They match an *Error by what the tenant answered, so
@@ -283,12 +284,7 @@ func redactWith(s string, rs []*secret.Redactor) string {
 	return s
 }
 
-func clip(s string) string {
-	if len(s) <= maxErrorText {
-		return s
-	}
-	return strings.ToValidUTF8(s[:maxErrorText], "") + "…"
-}
+func clip(s string) string { return untrusted.Clip(s, maxErrorText) }
 
 // redact removes every form of the redactors' secrets from what e quotes of
 // an answer: a server may echo the request, credential included. An

@@ -16,6 +16,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // DefaultMaxPlanAge is how old a saved plan apply accepts by default.
@@ -364,7 +365,7 @@ func dropReason(it *plan.Item, tok pat.Token, listed bool, fresh *plan.Item, ski
 	// approved, and what was judged for the planned owner (the
 	// maxActionsPerOwner count, which owner is told) would not hold for it.
 	if !pat.SameID(it.OwnerID, tok.Owner.ID) {
-		return fmt.Sprintf("owner changed: the token is now listed as owned by %s, planned %s", tok.Owner.ID, it.OwnerID)
+		return fmt.Sprintf("owner changed: the token is now listed as owned by %s, planned %s", untrusted.ClipID(tok.Owner.ID), untrusted.ClipID(it.OwnerID))
 	}
 	usedAgain := ""
 	if !sameTime(it.LastUsed, tok.LastUsed) {

@@ -305,3 +305,79 @@ policies:
 		t.Errorf("the log does not say why the owner lookup failed:\n%s", e.logs.String())
 	}
 }
+
+// The owner-changed drop names both owners, as the tenant lists them: a
+// listed owner id may be 64 KiB, and the detail (apply's result table, the
+// summary) carries the start of it, not all of it.
+func TestHostileApplyPlanTokenMovedToALongOwnerID(t *testing.T) {
+	e := newEnv(t, noLimits+`policies:
+  - name: unused-90d
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+`, envOpts{})
+	e.add("tok-b", "owner-b", "build-b", 400*day, 200*day)
+	pl, err := e.engine().Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := roundTrip(t, pl.Plan)
+	moved, _ := e.sim.Token("tok-b")
+	long := "owner-" + strings.Repeat("z", 40000)
+	moved.Owner = pat.Owner{Type: "IDENTITY", ID: long, Name: "Owner z"}
+	e.sim.Add(moved, "")
+	e.sim.ResetRequests()
+
+	res, err := e.engine().ApplyPlan(context.Background(), saved, janitor.ApplyOptions{})
+	if err != nil {
+		t.Fatalf("ApplyPlan: %.300v", err)
+	}
+	e.requireNoMutations()
+	if len(res.Items) != 1 || res.Items[0].Outcome != janitor.OutcomeDropped {
+		t.Fatalf("results %.300v; want tok-b dropped", res.Items)
+	}
+	d := res.Items[0].Detail
+	if len(d) > 1024 || !strings.Contains(d, "owner changed") || !strings.Contains(d, "owner-zzz") || !strings.Contains(d, "owner-b") {
+		t.Fatalf("drop detail of %d bytes: %.300q; want both owners named, the long one clipped", len(d), d)
+	}
+}
+
+// The failed owner lookup's log line names patjanitor's own identity, as
+// the tenant lists it (the owner of its PAT): the start of it, not 64 KiB.
+func TestHostileIdentityDirectoryAnswersNothingLongOwnIdentity(t *testing.T) {
+	cfg := noLimits + `owners: {lookup: true}
+policies:
+  - name: deleted-owner
+    mode: enforce
+    match: {ownerMissing: true}
+    action: delete
+`
+	empty := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("[]"))
+	}
+	e, _, _ := hostileEnv(t, cfg, map[string]http.HandlerFunc{"GET /v3/public-identities": empty})
+	own, ok := e.sim.Token(e.admin.ClientID)
+	if !ok {
+		t.Fatal("no admin token")
+	}
+	long := "me-" + strings.Repeat("m", 40000)
+	e.sim.AddIdentity(idnsim.Identity{ID: long, Name: "Me", OrgAdmin: true})
+	own.Owner = pat.Owner{Type: "IDENTITY", ID: long, Name: "Me"}
+	e.sim.Add(own, e.admin.ClientSecret)
+	if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
+		t.Logf("Run: %.300v", err)
+	}
+	e.requireNothingApplied()
+	logs := e.logs.String()
+	i := strings.Index(logs, "patjanitor's own identity")
+	if i < 0 {
+		t.Fatalf("the log does not say why the owner lookup failed:\n%.2000s", logs)
+	}
+	if strings.Contains(logs, strings.Repeat("m", 2000)) {
+		t.Fatalf("the log carries the 40,000-character identity id whole (%d bytes of log)", len(logs))
+	}
+	if !strings.Contains(logs[i:], "me-mmm") {
+		t.Errorf("the log line does not name the identity:\n%.600s", logs[i:])
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // OwnerDirectory looks up token owners' identities (owners.lookup);
@@ -166,7 +167,7 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (
 		o.Identities[pat.IDKey(idn.ID)] = idn
 	}
 	if _, ok := o.Identities[pat.IDKey(known)]; known != "" && !ok {
-		err := fmt.Errorf("the identity lookup did not return patjanitor's own identity %s, which exists: the answer is not the whole directory, so an owner it leaves out cannot be told missing", known)
+		err := fmt.Errorf("the identity lookup did not return patjanitor's own identity %s, which exists: the answer is not the whole directory, so an owner it leaves out cannot be told missing", untrusted.ClipID(known))
 		count(OwnerError, len(ids))
 		e.log.Warn("owner lookup failed: policies with owner conditions match nothing this run",
 			zap.Int("owners", len(ids)), zap.Int("found", len(o.Identities)), zap.Error(err))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // bucketClientMarks holds the grace marks of API clients (an apiClients
@@ -63,11 +65,11 @@ func (k ClientMarkKey) key() []byte { return []byte(markKey(k.ClientID, k.Policy
 func (m ClientMark) validate() error {
 	switch {
 	case m.ClientID == "" || m.Policy == "":
-		return fmt.Errorf("client mark %q/%q: empty client id or policy", m.ClientID, m.Policy)
+		return fmt.Errorf("client mark %q/%q: empty client id or policy", untrusted.ClipID(m.ClientID), m.Policy)
 	case strings.ContainsRune(m.Policy, 0):
-		return fmt.Errorf("client mark %q: NUL in policy", m.ClientID)
+		return fmt.Errorf("client mark %q: NUL in policy", untrusted.ClipID(m.ClientID))
 	case m.Grace < 0:
-		return fmt.Errorf("client mark %s/%s: negative grace %s", m.ClientID, m.Policy, m.Grace)
+		return fmt.Errorf("client mark %s/%s: negative grace %s", untrusted.ClipID(m.ClientID), m.Policy, m.Grace)
 	}
 	return nil
 }
@@ -128,7 +130,7 @@ func (s *Store) ReconcileClientMarks(ctx context.Context, policies []string, cur
 				return false, err
 			}
 			if !scope[m.Policy] {
-				return false, fmt.Errorf("client mark %s: policy %q is not among the reconciled policies", m.ClientID, m.Policy)
+				return false, fmt.Errorf("client mark %s: policy %q is not among the reconciled policies", untrusted.ClipID(m.ClientID), m.Policy)
 			}
 			k := m.Key().key()
 			var old ClientMark

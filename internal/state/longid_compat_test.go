@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,5 +128,24 @@ func TestHostileLongIDRecordsOfTheEarlierStore(t *testing.T) {
 	}
 	if ds, err := s.DisabledClients(ctx); err != nil || len(ds) != 0 {
 		t.Fatalf("after DeleteDisabled: %d records (%.200v), want none", len(ds), err)
+	}
+}
+
+// TestHostileLongTokenIDInMarkErrors: a mark's key names its token in the
+// store's error texts (MarkKey.String), which reach the run's error, the
+// log and the failures receivers. A listed id may be 64 KiB: the text
+// carries the start of it, not all of it.
+func TestHostileLongTokenIDInMarkErrors(t *testing.T) {
+	long := "Long-" + strings.Repeat("x", 40000)
+	s := KeyOf(long, "unused-90d").String()
+	if len(s) > 300 || !strings.HasPrefix(s, "long-xxx") || !strings.HasSuffix(s, "/unused-90d") {
+		t.Fatalf("MarkKey.String() of a 40,000-character id: %d bytes, %.100q…; want the id's start and the policy, clipped", len(s), s)
+	}
+	if got := KeyOf("2c9180835d2e5168015d32f890ca1581", "p").String(); got != "2c9180835d2e5168015d32f890ca1581/p" {
+		t.Errorf("MarkKey.String() of a real id = %q, want it whole", got)
+	}
+	err := Mark{TokenID: long, Policy: "p", Action: "delete", Grace: -1}.validate()
+	if err == nil || len(err.Error()) > 400 {
+		t.Fatalf("validate: %d bytes: %.100v", len(fmt.Sprint(err)), err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // MarkKey identifies a mark: one token under one policy. A token that starts
@@ -28,7 +29,9 @@ func KeyOf(tokenID, policy string) MarkKey {
 	return MarkKey{TokenID: pat.IDKey(tokenID), Policy: policy}
 }
 
-func (k MarkKey) String() string { return k.TokenID + "/" + k.Policy }
+// String names the mark in error texts: the token id clipped (a listed id
+// may be 64 KiB), a slash, the policy.
+func (k MarkKey) String() string { return untrusted.ClipID(k.TokenID) + "/" + k.Policy }
 
 // key is the bolt key: markKey of the token id (pat.IDKey, lowered here
 // too for a MarkKey written as a literal; hashed when too long for a key or
@@ -78,11 +81,11 @@ func (m Mark) validate() error {
 	case m.TokenID == "":
 		return fmt.Errorf("mark: empty token id")
 	case m.Policy == "":
-		return fmt.Errorf("mark %s: empty policy", m.TokenID)
+		return fmt.Errorf("mark %s: empty policy", untrusted.ClipID(m.TokenID))
 	case strings.ContainsRune(m.Policy, 0):
 		// A token id may hold one (the key hashes it: markKey); a policy
 		// name, from the config, may not.
-		return fmt.Errorf("mark %q: NUL in policy", m.TokenID)
+		return fmt.Errorf("mark %q: NUL in policy", untrusted.ClipID(m.TokenID))
 	case m.Grace < 0:
 		return fmt.Errorf("mark %s: negative grace %s", m.Key(), m.Grace)
 	}

@@ -103,3 +103,23 @@ func SlackEntities(s string) string { return slackEntities.Replace(Terminal(s)) 
 // and ~) replaced by look-alikes; it is idempotent, and with SlackEntities
 // before it, it is Mrkdwn.
 func MrkdwnMarkup(s string) string { return mrkdwnMarkup.Replace(s) }
+
+// maxID is how much of an id ClipID keeps: real ids (32 hex characters, a
+// UUID) are far shorter and stay whole.
+const maxID = 128
+
+// ClipID returns an id others chose (a token's, an owner's, an API
+// client's, as listed: up to 64 KiB) for an error text or a log line: whole
+// when it is at most 128 bytes, else its start and "…". The text says which
+// object it is about without carrying all of it to the log, the journal or
+// a chat.
+func ClipID(s string) string { return Clip(s, maxID) }
+
+// Clip returns s cut to at most n bytes at a character boundary, with "…"
+// after the cut; s itself when it is no longer.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

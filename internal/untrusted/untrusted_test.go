@@ -64,3 +64,15 @@ func FuzzTerminal(f *testing.F) {
 		}
 	})
 }
+
+func TestClip(t *testing.T) {
+	id := "2c9180835d2e5168015d32f890ca1581"
+	if got := ClipID(id); got != id {
+		t.Errorf("ClipID(%q) = %q, want it whole", id, got)
+	}
+	long := strings.Repeat("é", 40000)
+	got := ClipID(long)
+	if len(got) > 128+len("…") || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") || !strings.HasPrefix(long, strings.TrimSuffix(got, "…")) {
+		t.Errorf("ClipID of 80,000 bytes = %d bytes %q", len(got), got)
+	}
+}
