@@ -27,6 +27,46 @@ func SegmentPath(path string, n int) string {
 // Present segments must be consecutive; the earliest may be later than 1
 // when older ones were archived.
 func segments(path string) (first, last int, err error) {
+	nums, err := segmentNumbers(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(nums) == 0 {
+		return 0, 0, nil
+	}
+	// ReadDir sorts by name, and the names have a fixed width.
+	first, last = nums[0], nums[len(nums)-1]
+	if last-first+1 != len(nums) {
+		for i, n := range nums {
+			if n != first+i {
+				return 0, 0, fmt.Errorf("journal segment %s is missing (segments %d to %d are present around it)", SegmentPath(path, first+i), first, last)
+			}
+		}
+	}
+	return first, last, nil
+}
+
+// SegmentFiles lists the sealed segments beside the journal at path (see
+// SegmentPath), in order, whether or not they are consecutive: the files a
+// writer other than the journal must leave alone. None when the directory
+// does not exist.
+func SegmentFiles(path string) ([]string, error) {
+	nums, err := segmentNumbers(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(nums))
+	for _, n := range nums {
+		out = append(out, SegmentPath(path, n))
+	}
+	return out, nil
+}
+
+// segmentNumbers lists the numbers of the sealed segments beside the
+// journal at path, ascending. They are found by their names' prefix and
+// suffix, not by a glob pattern built from path, whose directory may hold
+// pattern characters.
+func segmentNumbers(path string) ([]int, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -36,9 +76,9 @@ func segments(path string) (first, last int, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return 0, 0, nil
+			return nil, nil
 		}
-		return 0, 0, fmt.Errorf("list the journal's segments: %w", err)
+		return nil, fmt.Errorf("list the journal's segments: %w", err)
 	}
 	var nums []int
 	for _, e := range entries {
@@ -56,17 +96,5 @@ func segments(path string) (first, last int, err error) {
 		}
 		nums = append(nums, n)
 	}
-	if len(nums) == 0 {
-		return 0, 0, nil
-	}
-	// ReadDir sorts by name, and the names have a fixed width.
-	first, last = nums[0], nums[len(nums)-1]
-	if last-first+1 != len(nums) {
-		for i, n := range nums {
-			if n != first+i {
-				return 0, 0, fmt.Errorf("journal segment %s is missing (segments %d to %d are present around it)", SegmentPath(path, first+i), first, last)
-			}
-		}
-	}
-	return first, last, nil
+	return nums, nil
 }

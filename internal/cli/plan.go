@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -298,8 +297,10 @@ func (g *globals) refuseOverwrite(outputs map[string]string) error {
 	// The journal's sealed segments and the bytes of its torn records are
 	// evidence too: a plan written over one breaks the chain of runs it
 	// records.
-	for _, f := range journalFiles(journal) {
-		protected = append(protected, struct{ what, path string }{"a sealed segment of the journal", f})
+	if segs, err := audit.SegmentFiles(journal); err == nil {
+		for _, f := range segs {
+			protected = append(protected, struct{ what, path string }{"a sealed segment of the journal", f})
+		}
 	}
 	if torn, err := audit.TornFiles(journal); err == nil {
 		for _, f := range torn {
@@ -322,27 +323,4 @@ func (g *globals) refuseOverwrite(outputs map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// journalFiles lists the files beside the journal at path named as its
-// sealed segments are (journal-NNNNNN.jsonl; see audit.SegmentPath), whatever
-// their number. Found by name prefix and suffix, not by a glob built from the
-// path, whose directory may hold pattern characters.
-func journalFiles(path string) []string {
-	dir, base := filepath.Split(path)
-	ext := filepath.Ext(base)
-	stem := strings.TrimSuffix(base, ext) + "-"
-	entries, err := os.ReadDir(cmp.Or(dir, "."))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range entries {
-		rest, isJournal := strings.CutPrefix(e.Name(), stem)
-		digits, isSegment := strings.CutSuffix(rest, ext)
-		if isJournal && isSegment && len(digits) >= 6 && strings.Trim(digits, "0123456789") == "" {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
-	}
-	return out
 }
