@@ -381,3 +381,49 @@ policies:
 		t.Errorf("the log line does not name the identity:\n%.600s", logs[i:])
 	}
 }
+
+// The owner check of a grace mark and of apply PLAN compares ids without
+// regard to case, as every id comparison does: a tenant that lists the
+// owner in another spelling than when it was warned (or planned) has not
+// moved the token. Compared exactly, such a tenant restarted the clock at
+// every spelling change, and dropped every approved item.
+func TestHostileOwnerSpelledInAnotherCaseIsTheSameOwner(t *testing.T) {
+	t.Run("grace", func(t *testing.T) {
+		g := newGraceEnv(t, graceConfig)
+		g.add("tok", "owner-a", "build", 400*day, 200*day)
+		g.run()
+		g.requireNoMutations()
+		tok, _ := g.sim.Token("tok")
+		tok.Owner = pat.Owner{Type: "IDENTITY", ID: "OWNER-A", Name: "Owner A"}
+		g.sim.Add(tok, "")
+		g.clock.Set(at(15))
+		g.run()
+		if got := deletedIDs(g.mutations()); len(got) != 1 || got["tok"] != 1 {
+			t.Fatalf("day 15 deletes %v; want tok, its owner warned on day 0", got)
+		}
+	})
+	t.Run("apply", func(t *testing.T) {
+		e := newEnv(t, noLimits+`policies:
+  - name: unused-90d
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+`, envOpts{})
+		e.add("tok", "owner-b", "build", 400*day, 200*day)
+		pl, err := e.engine().Plan(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := roundTrip(t, pl.Plan)
+		tok, _ := e.sim.Token("tok")
+		tok.Owner = pat.Owner{Type: "IDENTITY", ID: "OWNER-B", Name: "Owner B"}
+		e.sim.Add(tok, "")
+		res, err := e.engine().ApplyPlan(context.Background(), saved, janitor.ApplyOptions{})
+		if err != nil {
+			t.Fatalf("ApplyPlan: %v", err)
+		}
+		if got := deletedIDs(e.mutations()); len(got) != 1 || got["tok"] != 1 || res.Count(janitor.OutcomeApplied) != 1 {
+			t.Fatalf("deletes %v, %d applied; want tok", got, res.Count(janitor.OutcomeApplied))
+		}
+	})
+}
