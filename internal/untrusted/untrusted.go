@@ -3,9 +3,10 @@
 // character could do more than be read: a terminal, where ESC starts a
 // control sequence, a newline forges a log line and U+202E reverses what
 // follows; and Slack, whose mrkdwn turns backticks, *, _ and ~ into markup
-// and <…> into links and mentions.
+// and <…> into links and mentions; and an error text or a log line, where
+// an id of 64 KiB says no more than its start (ClipID).
 //
-// Every human-facing renderer calls these two functions; the data formats
+// Every human-facing renderer calls Terminal or Mrkdwn; the data formats
 // (the plan document, JSON payloads, CSV written to a file, the journal)
 // keep the text as it is, escaped by their own syntax.
 package untrusted
