@@ -271,6 +271,21 @@ func TestHostileAPIClientReenabledOutsideReDisableFails(t *testing.T) {
 	}
 }
 
+// ownerMissingDelete deletes the tokens of owners the directory does not
+// know; answerNoIdentities is a directory that knows nobody (200 []).
+const ownerMissingDelete = noLimits + `owners: {lookup: true}
+policies:
+  - name: deleted-owner
+    mode: enforce
+    match: {ownerMissing: true}
+    action: delete
+`
+
+func answerNoIdentities(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("[]"))
+}
+
 // An identity directory that answers 200 with no identities (a proxy, a
 // tenant that filters what the caller may see, a broken page) made every
 // owner "missing": an ownerMissing policy deleted every token. A directory
@@ -278,18 +293,7 @@ func TestHostileAPIClientReenabledOutsideReDisableFails(t *testing.T) {
 // logged in with, which exists) is not the whole directory: the lookup
 // counts as failed, and the owner conditions match nothing.
 func TestHostileIdentityDirectoryAnswersNothing(t *testing.T) {
-	cfg := noLimits + `owners: {lookup: true}
-policies:
-  - name: deleted-owner
-    mode: enforce
-    match: {ownerMissing: true}
-    action: delete
-`
-	empty := func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte("[]"))
-	}
-	e, f, _ := hostileEnv(t, cfg, map[string]http.HandlerFunc{"GET /v3/public-identities": empty})
+	e, f, _ := hostileEnv(t, ownerMissingDelete, map[string]http.HandlerFunc{"GET /v3/public-identities": answerNoIdentities})
 	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
 	if err != nil {
 		t.Logf("Run: %v", err)
@@ -345,18 +349,7 @@ func TestHostileApplyPlanTokenMovedToALongOwnerID(t *testing.T) {
 // The failed owner lookup's log line names patjanitor's own identity, as
 // the tenant lists it (the owner of its PAT): the start of it, not 64 KiB.
 func TestHostileIdentityDirectoryAnswersNothingLongOwnIdentity(t *testing.T) {
-	cfg := noLimits + `owners: {lookup: true}
-policies:
-  - name: deleted-owner
-    mode: enforce
-    match: {ownerMissing: true}
-    action: delete
-`
-	empty := func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte("[]"))
-	}
-	e, _, _ := hostileEnv(t, cfg, map[string]http.HandlerFunc{"GET /v3/public-identities": empty})
+	e, _, _ := hostileEnv(t, ownerMissingDelete, map[string]http.HandlerFunc{"GET /v3/public-identities": answerNoIdentities})
 	own, ok := e.sim.Token(e.admin.ClientID)
 	if !ok {
 		t.Fatal("no admin token")
