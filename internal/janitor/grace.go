@@ -263,9 +263,20 @@ func (e *Engine) updateMarks(ctx context.Context, pl *Planned, res *Result, log 
 // daemon schedule, that schedule's), and any policy that is no longer in the
 // file at all, whose marks are stale by definition (a policy removed and
 // added back months later must not act on an old warning).
+//
+// Not the policies with owner conditions when the owner lookup failed: they
+// matched nothing because the owners are unknown, not because the tokens
+// stopped matching, so their marks stay as they are (warnings, deadlines).
+// Removed, every such token was marked anew by the next run with a working
+// lookup, its owner warned again and its clock restarted: a directory that
+// failed once in each grace period kept the tokens forever.
 func (e *Engine) markScope(inv *Inventory) []string {
+	ownersUnknown := inv.owners != nil && inv.owners.Err != nil
 	names := make([]string, 0, len(e.cfg.Policies))
 	for _, p := range e.cfg.Policies {
+		if ownersUnknown && (p.Match.OwnerMissing || p.Match.OwnerStates != nil) {
+			continue
+		}
 		names = append(names, p.Name)
 	}
 	inFile := e.inFile()
