@@ -137,6 +137,7 @@ func stateInput(cfg *policy.Config, st *state.Store, ns map[string]notify.Notifi
 	in := janitor.RunInput{Snoozes: st, Marks: st,
 		ClientState: st, // the API clients patjanitor disabled
 		ClientMarks: st, // the API client grace marks
+		Proofs:      st, // the confirmed changes awaiting a listing's proof
 	}
 	if ns == nil {
 		return in, nil

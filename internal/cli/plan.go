@@ -108,6 +108,7 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 		opts.Snoozes, opts.Marks = st, st
 		opts.ClientState = st // read: when delete policies may delete
 		opts.ClientMarks = st // read: a due API client action from a pending one
+		opts.Proofs = st      // read: confirmed changes a listing shows not in effect
 	}
 	eng, err := janitor.New(opts)
 	if err != nil {
@@ -128,6 +129,10 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 	// go lets the collector reclaim the listing of a large tenant before the
 	// report is written.
 	p := pl.Plan
+	var unproven error
+	if u := pl.Unproven(); len(u) > 0 {
+		unproven = &janitor.UnprovenError{Unproven: u}
+	}
 	pl = nil
 	if planErr != nil && o.out != "" {
 		// A failed plan (incomplete data, authentication) is shown, never
@@ -146,6 +151,12 @@ func runPlan(cmd *cobra.Command, g *globals, o planFlags) error {
 		// Report-only: the plan is printed and the run is not an error, but a
 		// reader of the exit code alone must not take it for a clean tenant.
 		fmt.Fprintf(g.streams.Err, "warning: partial view, this plan covers only part of the tenant: %s\n", p.PartialView)
+	}
+	if unproven != nil {
+		// The plan is printed and saved (it is still a plan), but a change
+		// the tenant confirmed and did not make is an error of the tenant
+		// that a reader of the exit code alone must not miss.
+		return &exitError{code: 1, err: unproven}
 	}
 	if o.detailed && len(p.Pending())+len(p.PendingClients()) > 0 {
 		// A tripped guardrail still counts as pending: the actions are

@@ -375,6 +375,7 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 		// report mode it must not reconcile (and so remove) grace marks.
 		in.Snoozes = st
 		in.ClientState = st // read only: a dry run changes no client
+		in.Proofs = st      // read only: a dry run still reports changes not in effect
 	}
 	eng, err := r.newEngine(cfg)
 	if err != nil {

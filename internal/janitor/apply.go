@@ -203,10 +203,16 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	for _, in := range pending {
 		want = append(want, in.TokenID)
 	}
-	inv, err := e.survey(ctx, []pat.Listing{{Kind: pat.ListAll}}, started, want)
+	pr, err := e.readProofs(ctx) // proof.go
 	if err != nil {
 		return nil, err
 	}
+	want = append(want, pr.ids()...)
+	inv, err := e.survey(ctx, []pat.Listing{{Kind: pat.ListAll}}, started, want, pr)
+	if err != nil {
+		return nil, err
+	}
+	e.judgeProofs(inv, started)
 	// The decisions only: the fresh plan's work, guardrails and seal are
 	// not this run's (those of the plan built below from the saved one are).
 	fresh := e.decideItems(inv, started)

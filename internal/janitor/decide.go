@@ -108,17 +108,25 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	// returns every token the filtered ones would.
 	// Without token policies (a schedule of apiClients policies only) there
 	// is no token share to count.
-	if !hasAll && ((e.cfg.Limits.MaxActionsPercent > 0 && len(e.cfg.Policies) > 0) || len(pending) > 0) {
+	// The same for confirmed mutations due for proof (proof.go): only an
+	// unfiltered listing shows that a deleted token is gone.
+	pr, err := e.readProofs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !hasAll && ((e.cfg.Limits.MaxActionsPercent > 0 && len(e.cfg.Policies) > 0) || len(pending) > 0 || pr.due(now)) {
 		listings = []pat.Listing{{Kind: pat.ListAll}}
 	}
 	want := make([]string, 0, len(pending))
 	for _, in := range pending {
 		want = append(want, in.TokenID)
 	}
-	inv, err := e.survey(ctx, listings, now, want)
+	want = append(want, pr.ids()...)
+	inv, err := e.survey(ctx, listings, now, want, pr)
 	if err != nil {
 		return nil, err
 	}
+	e.judgeProofs(inv, now)
 	needOwners := inv.owners != nil
 
 	pl := e.decide(inv, now)
@@ -236,6 +244,7 @@ func (e *Engine) newPlan(inv *Inventory, now time.Time) *plan.Plan {
 		p.Policies = append(p.Policies, plan.Policy{Name: pol.Name, Mode: string(pol.Mode), Action: string(pol.Action)})
 	}
 	inv.view.fill(p)
+	p.Warnings = append(p.Warnings, inv.proofs.warnings()...) // proof.go
 	for _, l := range inv.Listings {
 		pl := plan.Listing{Filter: l.Filter, Count: l.Count}
 		if l.Err != nil {

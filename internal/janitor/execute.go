@@ -85,6 +85,9 @@ type Result struct {
 	Clients []ClientItemResult
 	// Recovered are the interrupted intents of earlier runs this run closed.
 	Recovered []Recovered
+	// Unproven are the confirmed mutations not in effect after this run's
+	// listing (proof.go); the run's error then holds an *UnprovenError.
+	Unproven []Unproven
 	// Started and Finished bracket the run (its mutations; the
 	// notifications are sent after Finished).
 	Started, Finished time.Time
@@ -310,6 +313,15 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 			e.metrics.AddAction(d.Item.Policy, d.Item.Action, MetricSkipped)
 		}
 		res.Finished = e.now()
+		// Before the follow-up: the failure alert names what is not in
+		// effect, and no owner is told again of a change that did not
+		// happen.
+		if perr := e.settleProofs(context.WithoutCancel(ctx), pl, res, log); perr != nil { // proof.go
+			err = errors.Join(err, perr)
+			if result == RunSuccess {
+				result = RunFailed
+			}
+		}
 		if ferr := e.followUp(outerContext(ctx), pl, res, err, log); ferr != nil {
 			err = errors.Join(err, ferr)
 			if result == RunSuccess {
@@ -360,7 +372,10 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 	// of every approval. (When API clients have work, their run-start names
 	// the plan.)
 	signed := pl.planRef != nil && len(pl.planRef.Approvals) > 0 && (pl.clients == nil || len(pl.clients.work) == 0)
-	if len(pl.work) == 0 && len(pl.pending) == 0 && (!signed || e.journal == nil) {
+	// A run that found changes not in effect journals them inside its own
+	// run-start, also when it has nothing else to do (proof.go).
+	proofNews := e.journal != nil && pl.Inventory != nil && pl.Inventory.proofs.toJournal()
+	if len(pl.work) == 0 && len(pl.pending) == 0 && !proofNews && (!signed || e.journal == nil) {
 		log.Info("nothing to do", zap.Int("items", pl.Plan.Items.Len()))
 		return finish(RunSuccess, nil)
 	}
@@ -388,6 +403,13 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 		block(OutcomeNotStarted, jerr.Error())
 		return finish(RunFailed, jerr)
 	}
+	if pl.Inventory != nil {
+		if err := e.journalProofs(jctx, res.RunID, pl.Inventory.proofs); err != nil { // proof.go
+			jerr := &JournalError{Err: err}
+			block(OutcomeNotStarted, jerr.Error())
+			return finish(RunFailed, jerr)
+		}
+	}
 
 	log.Info("run started", zap.Int("actions", len(pl.work)), zap.Int("dropped", len(dropped)),
 		zap.Int("recovered", len(res.Recovered)), zap.String("plan_hash", pl.Plan.PlanHash))
@@ -405,6 +427,9 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 		errs = append(errs, &ActionsFailedError{Failed: failed, Total: len(pl.work)})
 	}
 	endNote := fmt.Sprintf("applied %d, gone %d, failed %d, not started %d", applied, gone, failed, notStarted)
+	if pl.Inventory != nil && pl.Inventory.proofs != nil && len(pl.Inventory.proofs.lies) > 0 {
+		endNote += fmt.Sprintf(", confirmed earlier but not in effect %d", len(pl.Inventory.proofs.lies))
+	}
 	if !errors.As(runErr, &jerr) {
 		if _, err := e.journal.Append(jctx, audit.Record{Kind: audit.KindRunEnd, RunID: res.RunID, Note: endNote}); err != nil {
 			errs = append(errs, &JournalError{Err: err})

@@ -103,6 +103,9 @@ type Inventory struct {
 	marks map[state.MarkKey]state.Mark
 	// view is what the run could see as its credential (view.go).
 	view *view
+	// proofs are the confirmed mutations awaiting proof (proof.go; nil:
+	// no store).
+	proofs *proofs
 }
 
 // addProblem makes the inventory incomplete for a reason found after the
@@ -193,14 +196,18 @@ func (e *Engine) streamTokens(ctx context.Context, opts api.ListOptions, sink ap
 // Inventory), and prepares what decide needs besides: the view, the own
 // identity, the snoozes and marks (read before the listing: evaluation
 // needs them) and, for policies with owner conditions, the owners. want are
-// the ids of the tokens the caller needs whole (Inventory.Token). It
-// returns an error only when ctx ended; every other failure is recorded in
-// the Inventory as incomplete data.
-func (e *Engine) survey(ctx context.Context, listings []pat.Listing, now time.Time, want []string) (*Inventory, error) {
-	inv := &Inventory{}
+// the ids of the tokens the caller needs whole (Inventory.Token); pr are
+// the confirmed mutations read for the run (proof.go), judged after the
+// survey. It returns an error only when ctx ended; every other failure is
+// recorded in the Inventory as incomplete data.
+func (e *Engine) survey(ctx context.Context, listings []pat.Listing, now time.Time, want []string, pr *proofs) (*Inventory, error) {
+	inv := &Inventory{proofs: pr}
 	// The store is read first, and what failed is recorded after the
 	// listing's own problems, in the order the report has always shown.
 	var later []func()
+	if pr != nil && pr.err != nil {
+		later = append(later, func() { inv.addProblem("read the confirmed changes awaiting proof: "+pr.err.Error(), pr.err) })
+	}
 	if err := e.readSnoozes(ctx, inv, &later); err != nil {
 		return nil, err
 	}
@@ -600,6 +607,14 @@ func (s *listingSink) consider(t *pat.Token) {
 	if z, ok := s.inv.snoozed(t.ID, s.now); ok {
 		s.skipped = append(s.skipped, snoozedOf(t, d, z))
 		return
+	}
+	if d.Mode == policy.ModeEnforce && d.Action != policy.ActionReport {
+		// Changed less than SettleMargin ago: neither judged nor sent
+		// again until a listing can tell (proof.go).
+		if c, ok := s.inv.settling(t.ID, s.now); ok {
+			s.skipped = append(s.skipped, awaitingProofOf(t, d, c))
+			return
+		}
 	}
 	s.items.Append(itemOf(t, d))
 	if d.Mode == policy.ModeEnforce && d.Action != policy.ActionReport {

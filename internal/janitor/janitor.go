@@ -154,6 +154,10 @@ type Options struct {
 	// Marks does for tokens: give it only to an engine that may act or only
 	// plans. Optional: without it an apiClients grace policy never acts.
 	ClientMarks ClientMarkStore
+	// Proofs keeps the confirmed mutations until a later listing proves
+	// them (proof.go). Plan reads it; Execute writes it when the engine
+	// journals. Optional: without it a confirmation is taken at its word.
+	Proofs ProofStore
 }
 
 // Engine runs inventories, decisions and mutations for one tenant and one
@@ -187,6 +191,7 @@ type Engine struct {
 	clientState ClientState
 	clientMarks ClientMarkStore          // nil: no API client grace marks
 	clientGrace map[string]time.Duration // apiClients policies with grace
+	proofs      ProofStore               // nil: confirmations are not checked
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -245,6 +250,7 @@ func New(opts Options) (*Engine, error) {
 		clientState: opts.ClientState,
 		clientMarks: opts.ClientMarks,
 		clientGrace: clientGrace(opts.Config),
+		proofs:      opts.Proofs,
 	}
 	if e.notifyTO <= 0 {
 		e.notifyTO = DefaultNotifyTimeout
@@ -284,6 +290,7 @@ type RunInput struct {
 	ClientState ClientState
 	ClientMarks ClientMarkStore
 	Notify      Notifier
+	Proofs      ProofStore
 }
 
 // forRun returns a copy of the engine with in's parts: the Engine itself is
@@ -304,6 +311,9 @@ func (e *Engine) forRun(in RunInput) *Engine {
 	}
 	if in.Notify != nil {
 		c.notify = in.Notify
+	}
+	if in.Proofs != nil {
+		c.proofs = in.Proofs
 	}
 	return &c
 }

@@ -306,7 +306,17 @@ func (e *Engine) notices(v runView) []notify.Notice {
 	}
 	var out []notify.Notice
 	idx := map[string]int{}
+	// A token whose earlier confirmed change a listing showed not in
+	// effect: its owner was told once, wrongly; a change sent again is
+	// not announced before a listing proves it (proof.go).
+	inDoubt := map[string]bool{}
+	for _, u := range v.res.Unproven {
+		inDoubt[pat.IDKey(u.Confirmed.TokenID)] = true
+	}
 	for _, r := range v.res.Items {
+		if inDoubt[pat.IDKey(r.Item.TokenID)] {
+			continue
+		}
 		var outcome string
 		switch r.Outcome {
 		case OutcomeApplied:

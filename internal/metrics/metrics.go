@@ -158,6 +158,7 @@ type Metrics struct {
 	pendingPolicies map[string]struct{}      // policies with a pending_actions series
 	configured      map[string]struct{}      // nil until SetPolicies; then only these get tokens_matched
 	view            *viewMetrics
+	unproven        *prometheus.GaugeVec // proof.go
 }
 
 // New creates patjanitor's metrics and registers them on reg. It also
@@ -277,6 +278,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.runInProgress, m.apiWait,
 	)
 	m.view = newViewMetrics(reg)
+	m.unproven = newUnprovenMutations(reg)
 	for _, c := range []prometheus.Collector{
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),

@@ -34,6 +34,7 @@ func Names() []string {
 		"patjanitor_runs_total",
 		"patjanitor_tokens",
 		"patjanitor_tokens_matched",
+		"patjanitor_unproven_mutations",
 	}
 }
 

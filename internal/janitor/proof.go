@@ -1,0 +1,497 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// Proof of confirmed mutations.
+//
+// A 204 to a DELETE (a 200 to a PATCH showing the values) is the tenant's
+// word, and a tenant, or a proxy in front of it, may give it without doing
+// the change. Taken at its word, patjanitor would journal the token as
+// deleted, tell its owner so, and find it again on the next run, forever,
+// while the credential stays alive. So every confirmed mutation is kept in
+// the state store (state.Confirmed) until a later listing proves it: the
+// deleted token no longer listed, the patched one showing the change. A
+// listing that still shows it is journaled (an outcome "not-in-effect" in
+// the run that found it), logged as an error, counted in
+// patjanitor_unproven_mutations, written into the plan's warnings and made
+// the run's error (UnprovenError), and the owner is not told again that the
+// token was changed.
+//
+// Only a listing that can prove anything judges: complete (no incomplete
+// data), unfiltered (absence from a filtered listing says nothing), of the
+// whole tenant (not a partial view), and taken at least SettleMargin after
+// the confirmation. Plan lists unfiltered when a record is due, as it does
+// for interrupted intents.
+//
+// A token found still listed is decided afresh: when a policy still acts on
+// it, the request is sent again (to a lying tenant a harmless repeat; to one
+// that failed once, the fix), at most once per SettleMargin, because a token
+// with a confirmation younger than the margin is skipped (SkipAwaitingProof):
+// a run soon after another must neither judge nor repeat it. Records found
+// still listed never expire: the alarm stops only when a listing proves the
+// change (the token gone, or showing the patch), or an operator deletes the
+// token. Records not yet judged wait for a complete listing; the store keeps
+// at most state.MaxConfirmed.
+
+// SettleMargin is how long after a confirmed mutation a listing is taken as
+// evidence of it. Nothing documents how soon a deleted PAT leaves the
+// tenant's listing (ref/identitynow-pat-api.md has no evidence either way),
+// so a listing right after the 204 may lag and prove nothing. Five minutes
+// is far beyond any lag of a consistent store and far below the interval of
+// any schedule that acts (daily, hourly): the next scheduled run judges. It
+// is not configurable: a shorter margin would raise false alarms, a longer
+// one would only delay a true one, and no deployment needs another.
+const SettleMargin = 5 * time.Minute
+
+// SkipAwaitingProof is the plan.Skipped reason of a token a policy would act
+// on whose last confirmed mutation is younger than SettleMargin: the reason
+// text goes on with what was confirmed and when.
+const SkipAwaitingProof policy.SkipReason = "awaiting-proof"
+
+// Outcome statuses journaled when a listing judges a confirmed mutation that
+// is not in effect, and when a listing later proves one that had been found
+// not in effect (the alarm's end). A proof of a mutation that was never in
+// doubt is not journaled: the confirmed outcome already says it.
+const (
+	StatusNotInEffect = "not-in-effect"
+	StatusInEffect    = "in-effect"
+)
+
+// ProofStore keeps the confirmed mutations awaiting proof; *state.Store
+// implements it.
+type ProofStore interface {
+	ConfirmedMutations(ctx context.Context) ([]state.Confirmed, error)
+	UpdateConfirmed(ctx context.Context, put []state.Confirmed, drop []string) (int, error)
+}
+
+// ProofMetrics receives the patjanitor_unproven_mutations gauge;
+// *metrics.Metrics implements it. Optional, as ViewMetrics.
+type ProofMetrics interface {
+	// SetUnprovenMutations records, by action, the confirmed mutations a
+	// listing showed not in effect and none has proven since.
+	SetUnprovenMutations(perAction map[string]int)
+}
+
+// Unproven is a confirmed mutation a listing showed not in effect.
+type Unproven struct {
+	// Confirmed is the record as it was before this run: what was
+	// confirmed, by which run, when, with which status code.
+	Confirmed state.Confirmed
+	// Judged is set when this run's listing showed it (Listed and Detail
+	// then say how); otherwise an earlier listing did and this run's
+	// could not tell (incomplete, or the change was sent again less than
+	// SettleMargin ago).
+	Judged bool
+	Listed pat.Token
+	Detail string
+}
+
+// proofs are the confirmed mutations of one run: read before the listing,
+// judged after it, and written by Execute.
+type proofs struct {
+	records map[string]state.Confirmed // by pat.IDKey of the token id
+	err     error                      // the store could not be read
+	// judged: this run's listing could prove (complete, unfiltered, whole
+	// tenant). proven are the records it proved; lies those it showed not
+	// in effect; unproven every record not in effect after this run (lies
+	// and earlier ones this run did not judge).
+	judged    bool
+	proven    []state.Confirmed
+	lies      []Unproven
+	unproven  []Unproven
+	journaled bool
+}
+
+// readProofs reads the confirmed mutations for a run (nil without a store).
+// A store that cannot be read is recorded, for survey to make the inventory
+// incomplete: a run that cannot tell which of its changes are in doubt acts
+// on nothing. Only a cancelled ctx is an error.
+func (e *Engine) readProofs(ctx context.Context) (*proofs, error) {
+	if e.proofs == nil {
+		return nil, nil
+	}
+	cs, err := e.proofs.ConfirmedMutations(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return &proofs{err: err}, nil
+	}
+	pr := &proofs{records: make(map[string]state.Confirmed, len(cs))}
+	for _, c := range cs {
+		pr.records[pat.IDKey(c.TokenID)] = c
+	}
+	return pr, nil
+}
+
+// due reports whether a listing at now may judge a record.
+func (pr *proofs) due(now time.Time) bool {
+	if pr == nil {
+		return false
+	}
+	for _, c := range pr.records {
+		if now.Sub(c.At) >= SettleMargin {
+			return true
+		}
+	}
+	return false
+}
+
+// ids are the token ids of the records (for the inventory to keep whole).
+func (pr *proofs) ids() []string {
+	if pr == nil {
+		return nil
+	}
+	out := make([]string, 0, len(pr.records))
+	for _, c := range pr.records {
+		out = append(out, c.TokenID)
+	}
+	return out
+}
+
+// settling returns the record of a token whose confirmed mutation is younger
+// than SettleMargin at now.
+func (inv *Inventory) settling(id string, now time.Time) (state.Confirmed, bool) {
+	if inv.proofs == nil || len(inv.proofs.records) == 0 {
+		return state.Confirmed{}, false
+	}
+	c, ok := inv.proofs.records[pat.IDKey(id)]
+	return c, ok && now.Sub(c.At) < SettleMargin
+}
+
+func awaitingProofOf(t *pat.Token, d policy.Decision, c state.Confirmed) plan.Skipped {
+	sk := skippedOf(t, d)
+	sk.Reason = fmt.Sprintf("%s: the tenant confirmed a %s of this token at %s (run %s); a listing from %s on shows whether it took effect",
+		SkipAwaitingProof, c.Action, pat.FormatTime(c.At), c.RunID, pat.FormatTime(c.At.Add(SettleMargin)))
+	return sk
+}
+
+// judgeProofs checks the records against the run's inventory (see the
+// comment at the top of this file) and sets the gauge.
+func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
+	pr := inv.proofs
+	if pr == nil || pr.err != nil {
+		return
+	}
+	pr.judged = inv.Err == nil && inv.Unfiltered && (inv.view == nil || inv.view.partial == "")
+	keys := make([]string, 0, len(pr.records))
+	for k := range pr.records {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return pr.records[a].At.Compare(pr.records[b].At)
+	})
+	for _, k := range keys {
+		c := pr.records[k]
+		if !pr.judged || now.Sub(c.At) < SettleMargin {
+			if c.Unproven() {
+				pr.unproven = append(pr.unproven, Unproven{Confirmed: c})
+			}
+			continue
+		}
+		tok, listed := inv.Token(c.TokenID)
+		detail := ""
+		switch {
+		case !listed:
+			// Gone: a deleted token is proven; a patched one is moot.
+		case policy.Action(c.Action) == policy.ActionDelete:
+			detail = "still listed"
+		default:
+			if diffs := api.PatchNotShown(c.Patch, &tok); len(diffs) > 0 {
+				detail = "listed with " + strings.Join(diffs, ", ")
+			}
+		}
+		if detail == "" {
+			pr.proven = append(pr.proven, c)
+			continue
+		}
+		u := Unproven{Confirmed: c, Judged: true, Listed: tok, Detail: detail}
+		pr.lies = append(pr.lies, u)
+		pr.unproven = append(pr.unproven, u)
+		e.log.Error("the tenant confirmed a change that a later listing does not show: it did not happen",
+			zap.String("token_id", c.TokenID), zap.String("owner_id", c.OwnerID), zap.String("action", c.Action),
+			zap.String("policy", c.Policy), zap.String("confirmed_run", c.RunID), zap.Time("confirmed_at", c.At),
+			zap.Int("status", c.Code), zap.String("listing", detail))
+	}
+	if len(pr.records) > 0 {
+		e.log.Info("confirmed changes checked against the listing", zap.Bool("listing_proves", pr.judged),
+			zap.Int("records", len(pr.records)), zap.Int("proven", len(pr.proven)), zap.Int("not_in_effect", len(pr.unproven)))
+	}
+	if pm, ok := e.metrics.(ProofMetrics); ok {
+		per := map[string]int{}
+		for _, u := range pr.unproven {
+			per[u.Confirmed.Action]++
+		}
+		pm.SetUnprovenMutations(per)
+	}
+}
+
+// Unproven returns the confirmed mutations not in effect after this plan's
+// listing (nil when none, or without a state store).
+func (pl *Planned) Unproven() []Unproven {
+	if pl == nil || pl.Inventory == nil || pl.Inventory.proofs == nil {
+		return nil
+	}
+	return pl.Inventory.proofs.unproven
+}
+
+// UnprovenError reports confirmed mutations that a listing showed not in
+// effect: the tenant, or a proxy in front of it, answered success and did
+// not do the change.
+type UnprovenError struct {
+	Unproven []Unproven
+}
+
+func (e *UnprovenError) Error() string {
+	return strings.Join(unprovenSentences(e.Unproven), "; ")
+}
+
+// unprovenListed is how many tokens a sentence names; the journal, the log
+// and the state store name them all.
+const unprovenListed = 10
+
+// unprovenSentences says what is not in effect, one sentence per kind of
+// change, for the plan's warnings and the run's error.
+func unprovenSentences(us []Unproven) []string {
+	if len(us) == 0 {
+		return nil
+	}
+	var deletes, patches []Unproven
+	for _, u := range us {
+		if policy.Action(u.Confirmed.Action) == policy.ActionDelete {
+			deletes = append(deletes, u)
+		} else {
+			patches = append(patches, u)
+		}
+	}
+	var out []string
+	const advice = ": the tenant or a proxy in front of it answered success without doing it; check these tokens in the SailPoint UI (docs/operations.md, \"Confirmed changes that did not happen\")"
+	if n := len(deletes); n > 0 {
+		verb := "are"
+		if n == 1 {
+			verb = "is"
+		}
+		out = append(out, fmt.Sprintf("%s the tenant confirmed deleted %s still listed (%s)%s", plural(n, "token"), verb, unprovenList(deletes), advice))
+	}
+	if n := len(patches); n > 0 {
+		verb := "do"
+		if n == 1 {
+			verb = "does"
+		}
+		out = append(out, fmt.Sprintf("%s the tenant confirmed patched or expired %s not show the change (%s)%s", plural(n, "token"), verb, unprovenList(patches), advice))
+	}
+	return out
+}
+
+func unprovenList(us []Unproven) string {
+	parts := make([]string, 0, min(len(us), unprovenListed)+1)
+	for i, u := range us {
+		if i == unprovenListed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(us)-unprovenListed))
+			break
+		}
+		c := u.Confirmed
+		s := fmt.Sprintf("%s of owner %s, %s by policy %s in run %s at %s (HTTP %d)", c.TokenID, c.OwnerID, pastTense(c.Action), c.Policy, c.RunID, pat.FormatTime(c.At), c.Code)
+		switch {
+		case u.Judged && u.Detail != "still listed":
+			s += ", " + u.Detail
+		case !u.Judged && c.LastSeen != nil:
+			s += ", still so at the last complete listing, " + pat.FormatTime(*c.LastSeen)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func pastTense(action string) string {
+	switch policy.Action(action) {
+	case policy.ActionDelete:
+		return "deleted"
+	case policy.ActionExpire:
+		return "expired"
+	}
+	return "patched"
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// warnings are the plan's sentences about changes not in effect.
+func (pr *proofs) warnings() []string {
+	if pr == nil {
+		return nil
+	}
+	return unprovenSentences(pr.unproven)
+}
+
+// toJournal reports whether this run has proof records to journal.
+func (pr *proofs) toJournal() bool {
+	if pr == nil || pr.journaled {
+		return false
+	}
+	if len(pr.lies) > 0 {
+		return true
+	}
+	for _, c := range pr.proven {
+		if c.Unproven() {
+			return true
+		}
+	}
+	return false
+}
+
+// journalProofs journals what this run's listing showed of the changes in
+// doubt: each one not in effect (outcome not-in-effect, with the token as
+// listed), and each one found not in effect before and proven now (outcome
+// in-effect). The records carry this run's id: `audit show` of the run
+// that found it shows it, and the note names the run that was confirmed.
+// The outcome of the original intent stays as written.
+func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) error {
+	if pr == nil || pr.journaled || e.journal == nil {
+		return nil
+	}
+	pr.journaled = true
+	for _, u := range pr.lies {
+		c, listed := u.Confirmed, u.Listed
+		msg := fmt.Sprintf("the tenant confirmed the %s (HTTP %d) in run %s at %s, but this run's listing, taken at least %s later, shows the token %s: the %s did not happen",
+			c.Action, c.Code, c.RunID, pat.FormatTime(c.At), SettleMargin, u.Detail, c.Action)
+		if _, err := e.journal.Append(ctx, audit.Record{
+			Kind: audit.KindOutcome, RunID: runID, Policy: c.Policy, TokenID: c.TokenID, Before: &listed,
+			Outcome: &audit.Outcome{Status: StatusNotInEffect, Code: c.Code, Error: msg},
+			Note:    fmt.Sprintf("confirmed %s of run %s not in effect", c.Action, c.RunID),
+		}); err != nil {
+			return fmt.Errorf("record that the %s of token %s is not in effect: %w", c.Action, c.TokenID, err)
+		}
+	}
+	for _, c := range pr.proven {
+		if !c.Unproven() {
+			continue
+		}
+		if _, err := e.journal.Append(ctx, audit.Record{
+			Kind: audit.KindOutcome, RunID: runID, Policy: c.Policy, TokenID: c.TokenID,
+			Outcome: &audit.Outcome{Status: StatusInEffect, Code: c.Code},
+			Note: fmt.Sprintf("the %s confirmed in run %s at %s is in effect now (found not in effect since %s, %d times)",
+				c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), c.Checks),
+		}); err != nil {
+			return fmt.Errorf("record that the %s of token %s is in effect: %w", c.Action, c.TokenID, err)
+		}
+	}
+	return nil
+}
+
+// settleProofs runs at the end of every Execute: it journals what the
+// listing showed (unless the run already did, inside its run-start), and
+// writes the state store in one transaction: the proven records dropped,
+// those not in effect updated, and a record for every mutation this run had
+// confirmed. It returns the store's failure (the run fails: a confirmed
+// mutation without its record would never be checked) joined with an
+// *UnprovenError while any change is not in effect. Only a run that
+// journals writes the store: a dry run reads it.
+func (e *Engine) settleProofs(ctx context.Context, pl *Planned, res *Result, log *zap.Logger) error {
+	var pr *proofs
+	if pl.Inventory != nil {
+		pr = pl.Inventory.proofs
+	}
+	var errs []error
+	if pr != nil {
+		res.Unproven = pr.unproven
+		if err := e.journalProofs(ctx, res.RunID, pr); err != nil {
+			log.Error("could not journal the check of the confirmed changes", zap.Error(err))
+			errs = append(errs, &JournalError{Err: err})
+		}
+	}
+	if e.proofs != nil && e.journal != nil && (pr == nil || pr.err == nil) {
+		if err := e.storeProofs(ctx, pr, res, log); err != nil {
+			log.Error("could not record the confirmed changes awaiting proof", zap.Error(err))
+			errs = append(errs, fmt.Errorf("confirmed changes: %w", err))
+		}
+	}
+	if pr != nil && len(pr.unproven) > 0 {
+		errs = append(errs, &UnprovenError{Unproven: pr.unproven})
+	}
+	return errors.Join(errs...)
+}
+
+// storeProofs writes the records (see settleProofs).
+func (e *Engine) storeProofs(ctx context.Context, pr *proofs, res *Result, log *zap.Logger) error {
+	put := map[string]state.Confirmed{}
+	var drop []string
+	if pr != nil {
+		for _, c := range pr.proven {
+			drop = append(drop, c.TokenID)
+		}
+		for _, u := range pr.lies {
+			c := u.Confirmed
+			seen := res.Finished
+			if c.StillListed == nil {
+				c.StillListed = &seen
+			}
+			c.Checks++
+			c.LastSeen, c.LastRun = &seen, res.RunID
+			put[pat.IDKey(c.TokenID)] = c
+		}
+	}
+	for _, r := range res.Items {
+		switch policy.Action(r.Item.Action) {
+		case policy.ActionDelete, policy.ActionPatch, policy.ActionExpire:
+		default:
+			continue
+		}
+		if r.Outcome != OutcomeApplied {
+			continue
+		}
+		it := r.Item
+		c := state.Confirmed{TokenID: it.TokenID, OwnerID: it.OwnerID, Policy: it.Policy, Action: it.Action,
+			RunID: res.RunID, Code: r.Status, At: res.Finished}
+		if policy.Action(it.Action) != policy.ActionDelete {
+			c.Patch = it.Patch
+		}
+		// A change sent again keeps what the earlier listings found.
+		k := pat.IDKey(it.TokenID)
+		old, ok := put[k]
+		if !ok && pr != nil {
+			old, ok = pr.records[k]
+		}
+		if ok && old.Unproven() {
+			c.StillListed, c.Checks, c.LastSeen, c.LastRun = old.StillListed, old.Checks, old.LastSeen, old.LastRun
+		}
+		put[k] = c
+	}
+	if len(put) == 0 && len(drop) == 0 {
+		return nil
+	}
+	list := make([]state.Confirmed, 0, len(put))
+	for _, c := range put {
+		list = append(list, c)
+	}
+	slices.SortFunc(list, func(a, b state.Confirmed) int { return strings.Compare(a.TokenID, b.TokenID) })
+	evicted, err := e.proofs.UpdateConfirmed(ctx, list, drop)
+	if err != nil {
+		return err
+	}
+	if evicted > 0 {
+		log.Warn("the store of confirmed changes awaiting proof is full: the oldest were dropped unchecked",
+			zap.Int("dropped", evicted), zap.Int("bound", state.MaxConfirmed))
+	}
+	return nil
+}

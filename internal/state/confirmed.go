@@ -1,0 +1,164 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// bucketConfirmed holds the token mutations the tenant confirmed and a later
+// listing has not yet shown in effect, by idKey of the token id. Like
+// disabled-clients it is created by its first write: a store without it has
+// no such records, so no schema step is needed.
+const bucketConfirmed = "confirmed-mutations"
+
+// MaxConfirmed bounds the records kept. A record lives from the confirmed
+// mutation to the first complete listing taken after the settle margin
+// (normally the next run), so a store holds about one run's mutations, at
+// most limits.maxActionsPerRun each; only a tenant that lies, or a long run
+// of incomplete listings, keeps more. Past the bound the oldest records not
+// found still listed are dropped first (UpdateConfirmed): those found still
+// listed are what the operators must hear about.
+const MaxConfirmed = 10000
+
+// Confirmed is a token mutation the tenant confirmed (204 to a DELETE, 200 to
+// a PATCH or a bulk update showing the values), kept until a listing proves
+// that it is in effect: the deleted token is no longer listed, the patched one
+// shows the change. A tenant or a proxy that answers success without doing
+// the change is caught by the listing that still shows it.
+type Confirmed struct {
+	TokenID string `json:"tokenId"`
+	OwnerID string `json:"ownerId,omitempty"`
+	Policy  string `json:"policy"`
+	// Action is delete, patch or expire.
+	Action string `json:"action"`
+	// Patch are the operations sent (patch, expire): what the listing must
+	// show.
+	Patch []pat.PatchOp `json:"patch,omitempty"`
+	// RunID is the run that sent the confirmed request, Code the status the
+	// tenant answered, At when (the latest confirmation: a token found
+	// still listed may be acted on again).
+	RunID string    `json:"runId"`
+	Code  int       `json:"code,omitempty"`
+	At    time.Time `json:"at"`
+	// StillListed is when a listing first showed the mutation not in
+	// effect (nil: never yet), Checks how many listings have, and LastSeen
+	// and LastRun the time and run of the latest such listing.
+	StillListed *time.Time `json:"stillListed,omitempty"`
+	Checks      int        `json:"checks,omitempty"`
+	LastSeen    *time.Time `json:"lastSeen,omitempty"`
+	LastRun     string     `json:"lastRun,omitempty"`
+}
+
+// Unproven reports whether a listing has shown the mutation not in effect.
+func (c *Confirmed) Unproven() bool { return c.StillListed != nil }
+
+// ConfirmedMutations returns every record, oldest confirmation first. A
+// record that does not decode fails the read, naming its key: the caller
+// must not take a damaged store for one without records.
+func (s *Store) ConfirmedMutations(ctx context.Context) ([]Confirmed, error) {
+	var out []Confirmed
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return forEachJSON(tx.Bucket([]byte(bucketConfirmed)), "confirmed mutation", func(_ []byte, c Confirmed) {
+			out = append(out, c)
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the confirmed mutations: %w", err)
+	}
+	slices.SortStableFunc(out, func(a, b Confirmed) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// UpdateConfirmed writes put (each replacing the record of its token) and
+// removes the records of the ids in drop, in one transaction, and then keeps
+// the bucket within MaxConfirmed. It returns how many records the bound
+// evicted. Nothing to write costs no transaction.
+func (s *Store) UpdateConfirmed(ctx context.Context, put []Confirmed, drop []string) (evicted int, err error) {
+	if len(put) == 0 && len(drop) == 0 {
+		return 0, nil
+	}
+	for _, c := range put {
+		switch {
+		case c.TokenID == "":
+			return 0, fmt.Errorf("put confirmed mutation: empty token id")
+		case c.At.IsZero():
+			return 0, fmt.Errorf("put confirmed mutation of token %s: no time", c.TokenID)
+		}
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucketConfirmed))
+		if err != nil {
+			return err
+		}
+		for _, id := range drop {
+			if err := b.Delete([]byte(idKey(id))); err != nil {
+				return fmt.Errorf("drop %s: %w", id, err)
+			}
+		}
+		for _, c := range put {
+			raw, err := json.Marshal(c)
+			if err != nil {
+				return fmt.Errorf("encode %s: %w", c.TokenID, err)
+			}
+			if err := b.Put([]byte(idKey(c.TokenID)), raw); err != nil {
+				return fmt.Errorf("write %s: %w", c.TokenID, err)
+			}
+		}
+		if len(put) == 0 || b.Stats().KeyN <= MaxConfirmed {
+			return nil
+		}
+		evicted, err = evictConfirmed(b)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("update the confirmed mutations: %w", err)
+	}
+	return evicted, nil
+}
+
+// evictConfirmed drops records until MaxConfirmed are left: the oldest
+// confirmations first, those never found still listed before those that
+// were.
+func evictConfirmed(b *bolt.Bucket) (int, error) {
+	type entry struct {
+		key     []byte
+		at      time.Time
+		flagged bool
+	}
+	var all []entry
+	if err := b.ForEach(func(k, v []byte) error {
+		var c Confirmed
+		// An undecodable record goes first: it proves nothing either way.
+		if json.Unmarshal(v, &c) == nil {
+			all = append(all, entry{key: slices.Clone(k), at: c.At, flagged: c.Unproven()})
+		} else {
+			all = append(all, entry{key: slices.Clone(k)})
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	slices.SortStableFunc(all, func(a, b entry) int {
+		if a.flagged != b.flagged {
+			if a.flagged {
+				return 1
+			}
+			return -1
+		}
+		return a.at.Compare(b.at)
+	})
+	n := len(all) - MaxConfirmed
+	for _, e := range all[:n] {
+		if err := b.Delete(e.key); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
