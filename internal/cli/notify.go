@@ -125,6 +125,7 @@ func withState(opts *janitor.Options, cfg *policy.Config, st *state.Store, ns ma
 		return err
 	}
 	opts.Snoozes, opts.Marks, opts.ClientState, opts.ClientMarks, opts.Notify = in.Snoozes, in.Marks, in.ClientState, in.ClientMarks, in.Notify
+	opts.Proofs = in.Proofs
 	return nil
 }
 

@@ -111,7 +111,7 @@ func (s *Store) UpdateConfirmed(ctx context.Context, put []Confirmed, drop []str
 				return fmt.Errorf("write %s: %w", c.TokenID, err)
 			}
 		}
-		if len(put) == 0 || b.Stats().KeyN <= MaxConfirmed {
+		if len(put) == 0 || countKeys(b) <= MaxConfirmed {
 			return nil
 		}
 		evicted, err = evictConfirmed(b)
@@ -121,6 +121,17 @@ func (s *Store) UpdateConfirmed(ctx context.Context, put []Confirmed, drop []str
 		return 0, fmt.Errorf("update the confirmed mutations: %w", err)
 	}
 	return evicted, nil
+}
+
+// countKeys counts the keys of b. (Bucket.Stats counts the pages, which do
+// not hold this transaction's writes yet.)
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
 }
 
 // evictConfirmed drops records until MaxConfirmed are left: the oldest

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// A proxy answers 204 to every DELETE without forwarding it. `apply`
+// journals the delete applied; the `plan` a reviewer runs later must say
+// plainly that the tenant confirmed a delete that did not happen, and exit
+// 1; the next `apply` fails the same way, journals the delete as not in
+// effect, and `audit show` of that run shows it. On the old code `plan`
+// listed the token as one more delete, exit 0, and nothing said it.
+func TestHostilePlanSaysConfirmedDeletesStillListed(t *testing.T) {
+	var faked atomic.Int32
+	e := newWFWrapped(t, wfPolicies, idnsim.Options{}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete && strings.Contains(r.URL.Path, "/personal-access-tokens/") {
+				faked.Add(1)
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	if faked.Load() != 1 || len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("faked %d DELETEs, the tenant saw %v; want one faked, none received", faked.Load(), e.mutations())
+	}
+	e.backdateConfirmed(10 * time.Minute) // the settle margin has passed
+
+	const said = "1 token the tenant confirmed deleted is still listed (stale-1 of owner o1, deleted by policy unused-90d in run "
+	code, stdout, stderr := e.run(nil, "plan")
+	if code != 1 || !strings.Contains(stdout, "WARNING: 1 token the tenant confirmed deleted is still listed") || !strings.Contains(stderr, said) {
+		t.Fatalf("plan: exit %d; want 1, the report and the error saying %q\nstdout:\n%s\nstderr:\n%s", code, said, stdout, stderr)
+	}
+	if faked.Load() != 1 {
+		t.Fatal("plan sent a DELETE")
+	}
+
+	code, _, stderr = e.run(nil, "apply", "--auto-approve")
+	if code != 1 || !strings.Contains(stderr, said) {
+		t.Fatalf("apply: exit %d; want 1 saying %q\n%s", code, said, stderr)
+	}
+	var runID string
+	if _, err := audit.VerifyPath(filepath.Join(e.state, JournalFile), audit.VerifyOptions{Each: func(r audit.Record) error {
+		if r.Kind == audit.KindOutcome && r.Outcome != nil && r.Outcome.Status == janitor.StatusNotInEffect && r.TokenID == "stale-1" {
+			runID = r.RunID
+		}
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if runID == "" {
+		t.Fatal("the journal has no not-in-effect outcome for stale-1")
+	}
+	code, stdout, stderr = e.run(nil, "audit", "show", runID)
+	if code != 0 || !strings.Contains(stdout, "outcome    stale-1  not-in-effect (HTTP 204): the tenant confirmed the delete (HTTP 204) in run ") {
+		t.Fatalf("audit show: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// backdateConfirmed moves the confirmed mutations awaiting proof back by d,
+// as the clock passing would (the commands read the wall clock).
+func (e *wfEnv) backdateConfirmed(d time.Duration) {
+	e.t.Helper()
+	ctx := context.Background()
+	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	cs, err := st.ConfirmedMutations(ctx)
+	if err != nil || len(cs) == 0 {
+		e.t.Fatalf("confirmed mutations %v, %v; want some", cs, err)
+	}
+	for i := range cs {
+		cs[i].At = cs[i].At.Add(-d)
+	}
+	if _, err := st.UpdateConfirmed(ctx, cs, nil); err != nil {
+		e.t.Fatal(err)
+	}
+}

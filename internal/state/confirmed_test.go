@@ -1,0 +1,77 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/pat"
+)
+
+// The records of confirmed mutations round-trip, are replaced per token
+// (ids compared without regard to case), dropped by id, and a token id too
+// long for a key is stored under its hash with the id kept in the value.
+func TestConfirmedMutationsRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), newClock())
+	defer func() { _ = s.Close() }()
+	if cs, err := s.ConfirmedMutations(ctx); err != nil || len(cs) != 0 {
+		t.Fatalf("a new store: %v, %v", cs, err)
+	}
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	long := strings.Repeat("a", 40<<10)
+	put := []Confirmed{
+		{TokenID: "Tok-A", OwnerID: "o1", Policy: "p", Action: "delete", RunID: "r1", Code: 204, At: at},
+		{TokenID: "tok-b", Policy: "p", Action: "patch", Patch: []pat.PatchOp{pat.SetScopes([]string{"sp:scopes:default"})}, RunID: "r1", Code: 200, At: at.Add(time.Second)},
+		{TokenID: long, Policy: "p", Action: "delete", RunID: "r1", Code: 204, At: at.Add(2 * time.Second)},
+	}
+	if n, err := s.UpdateConfirmed(ctx, put, nil); err != nil || n != 0 {
+		t.Fatalf("UpdateConfirmed: %d, %v", n, err)
+	}
+	cs, err := s.ConfirmedMutations(ctx)
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("read back %d records, %v", len(cs), err)
+	}
+	if cs[0].TokenID != "Tok-A" || cs[1].Patch[0] != put[1].Patch[0] || cs[2].TokenID != long {
+		t.Fatalf("read back %+v", cs[:2])
+	}
+	// The same token in another case replaces its record; drop removes one.
+	seen := at.Add(time.Hour)
+	if _, err := s.UpdateConfirmed(ctx, []Confirmed{{TokenID: "TOK-A", Policy: "p", Action: "delete", RunID: "r2", At: seen, StillListed: &seen, Checks: 1}}, []string{long}); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ = s.ConfirmedMutations(ctx)
+	if len(cs) != 2 || cs[1].RunID != "r2" || !cs[1].Unproven() {
+		t.Fatalf("after replace and drop: %+v", cs)
+	}
+	if _, err := s.UpdateConfirmed(ctx, []Confirmed{{TokenID: "x"}}, nil); err == nil {
+		t.Error("a record without a time was written")
+	}
+}
+
+// The store keeps at most MaxConfirmed records: the oldest never found
+// still listed go first, those found still listed stay (they are what the
+// operators must hear about).
+func TestConfirmedMutationsBounded(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), newClock())
+	defer func() { _ = s.Close() }()
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	flagged := Confirmed{TokenID: "flagged", Action: "delete", RunID: "r0", At: at.Add(-time.Hour)}
+	flagged.StillListed = &at
+	put := []Confirmed{flagged}
+	for i := range MaxConfirmed {
+		put = append(put, Confirmed{TokenID: fmt.Sprintf("t%05d", i), Action: "delete", RunID: "r1", At: at.Add(time.Duration(i) * time.Second)})
+	}
+	n, err := s.UpdateConfirmed(ctx, put, nil)
+	if err != nil || n != 1 {
+		t.Fatalf("UpdateConfirmed: evicted %d, %v; want 1", n, err)
+	}
+	cs, _ := s.ConfirmedMutations(ctx)
+	if len(cs) != MaxConfirmed || cs[0].TokenID != "flagged" || cs[1].TokenID != "t00001" {
+		t.Fatalf("%d records, first %s, %s; want %d, the flagged one kept and t00000 evicted", len(cs), cs[0].TokenID, cs[1].TokenID, MaxConfirmed)
+	}
+}
