@@ -35,9 +35,11 @@ func TestJudgeProofsNeedsAListingThatCanProve(t *testing.T) {
 	e := &Engine{metrics: nopMetrics{}, log: zap.NewNop()}
 
 	for name, mod := range map[string]func(*Inventory){
-		"partial view":    func(inv *Inventory) { inv.view.partial = "the credential's user level is not ORG_ADMIN" },
-		"filtered":        func(inv *Inventory) { inv.Unfiltered = false },
-		"incomplete data": func(inv *Inventory) { inv.Err = &IncompleteError{Problems: []string{"x"}, Causes: []error{errors.New("x")}} },
+		"partial view": func(inv *Inventory) { inv.view.partial = "the credential's user level is not ORG_ADMIN" },
+		"filtered":     func(inv *Inventory) { inv.Unfiltered = false },
+		"incomplete data": func(inv *Inventory) {
+			inv.Err = &IncompleteError{Problems: []string{"x"}, Causes: []error{errors.New("x")}}
+		},
 	} {
 		inv := inventory(mod)
 		e.judgeProofs(inv, later)
