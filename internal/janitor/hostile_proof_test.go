@@ -492,3 +492,82 @@ func TestHostileTenantConfirmsPatchItDoesNotKeep(t *testing.T) {
 		t.Errorf("run 2 told the owner again about %v", got)
 	}
 }
+
+// apply PLAN judges the confirmed changes as a run does: within the settle
+// margin the saved item of a token whose delete was just confirmed is
+// dropped as awaiting proof; after it, the listing that still shows the
+// token fails the apply with the delete not in effect, journaled.
+func TestHostileApplyPlanJudgesConfirmedDeletes(t *testing.T) {
+	p := newProofEnv(t, proofConfig)
+	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
+	p.proxy.lie.Store(true)
+	eng := func() *janitor.Engine { return p.engine(func(o *janitor.Options) { o.Proofs = p.st }) }
+	pl, err := eng().Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := roundTrip(t, pl.Plan)
+	if _, err := eng().ApplyPlan(context.Background(), saved, janitor.ApplyOptions{}); err != nil {
+		t.Fatalf("apply 1: %v", err)
+	}
+	if p.proxy.fakedDeletes() != 1 {
+		t.Fatalf("%d DELETEs faked, want 1", p.proxy.fakedDeletes())
+	}
+
+	p.clock.Set(t0.Add(time.Minute))
+	res, err := eng().ApplyPlan(context.Background(), saved, janitor.ApplyOptions{})
+	if err != nil {
+		t.Fatalf("apply 2 within the margin: %v", err)
+	}
+	if res.Count(janitor.OutcomeDropped) != 1 || !strings.Contains(res.Items[0].Detail, "now exempt: awaiting-proof") {
+		t.Fatalf("apply 2 items %+v; want stale-1 dropped as awaiting proof", res.Items)
+	}
+	if p.proxy.fakedDeletes() != 1 {
+		t.Fatal("apply 2 sent a DELETE within the settle margin")
+	}
+
+	p.clock.Set(t0.Add(time.Hour))
+	res, err = eng().ApplyPlan(context.Background(), saved, janitor.ApplyOptions{})
+	var uerr *janitor.UnprovenError
+	if !errors.As(err, &uerr) || len(res.Unproven) != 1 {
+		t.Fatalf("apply 3: %v (unproven %+v); want the delete not in effect", err, res.Unproven)
+	}
+	if got := withStatus(p.outcomes("stale-1"), janitor.StatusNotInEffect); len(got) != 1 || got[0].RunID != res.RunID {
+		t.Fatalf("journal %+v; want one not-in-effect outcome in apply 3's run", p.outcomes("stale-1"))
+	}
+}
+
+// An honest tenant's bulk expiry shows in the next listing: proven, no
+// alarm (the listing's expirationDate is the one sent).
+func TestConfirmedExpireProvenByLaterListing(t *testing.T) {
+	p := newProofEnv(t, proofNotify+`policies:
+  - name: expire-stale
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: expire
+    expireIn: 14d
+`)
+	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
+	if _, err := p.runProof(); err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	if got := bulkIDs(t, p.sim.Requests()); got["stale-1"] != 1 {
+		t.Fatalf("bulk updates %v; want stale-1 expired", got)
+	}
+	if c := p.confirmed()["stale-1"]; c.Action != "expire" || len(c.Patch) == 0 {
+		t.Fatalf("record %+v; want the expire with its operations", c)
+	}
+	p.clock.Set(t0.Add(day))
+	res, err := p.runProof()
+	if err != nil {
+		t.Fatalf("run 2: %v", err)
+	}
+	// Run 1's record is proven and dropped (were the token expired again,
+	// its record would be run 2's, awaiting proof).
+	if c, ok := p.confirmed()["stale-1"]; len(res.Unproven) != 0 || (ok && (c.Unproven() || c.RunID != res.RunID)) {
+		t.Errorf("unproven %+v, record %+v; want run 1's expiry proven and run 2's awaiting proof", res.Unproven, c)
+	}
+	if v := p.gauge("patjanitor_unproven_mutations", "action", "expire"); v != 0 {
+		t.Errorf("unproven_mutations{action=expire} = %v, want 0", v)
+	}
+}
