@@ -75,3 +75,33 @@ func TestConfirmedMutationsBounded(t *testing.T) {
 		t.Fatalf("%d records, first %s, %s; want %d, the flagged one kept and t00000 evicted", len(cs), cs[0].TokenID, cs[1].TokenID, MaxConfirmed)
 	}
 }
+
+// BenchmarkConfirmedMutations is the store read every Plan makes: a store
+// without records (the usual case: every record is proven by the next run),
+// one run's worth, and the bound.
+func BenchmarkConfirmedMutations(b *testing.B) {
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	for _, n := range []int{0, 25, MaxConfirmed} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(filepath.Join(b.TempDir(), FileName), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = s.Close() }()
+			var put []Confirmed
+			for i := range n {
+				put = append(put, Confirmed{TokenID: fmt.Sprintf("%032x", i), OwnerID: fmt.Sprintf("%032x", i/5), Policy: "unused-90d", Action: "delete", RunID: "20261126T030000Z-0a1b2c3d", Code: 204, At: at})
+			}
+			if _, err := s.UpdateConfirmed(ctx, put, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if cs, err := s.ConfirmedMutations(ctx); err != nil || len(cs) != n {
+					b.Fatal(len(cs), err)
+				}
+			}
+		})
+	}
+}
