@@ -40,7 +40,7 @@ func TestHostilePlanSaysConfirmedDeletesStillListed(t *testing.T) {
 	if faked.Load() != 1 || len(e.mutations()) != 0 || !e.present("stale-1") {
 		t.Fatalf("faked %d DELETEs, the tenant saw %v; want one faked, none received", faked.Load(), e.mutations())
 	}
-	e.backdateConfirmed(10 * time.Minute) // the settle margin has passed
+	e.backdateConfirmed(time.Hour) // the settle margin has passed
 
 	const said = "1 token the tenant confirmed deleted is still listed (stale-1 of owner o1, deleted by policy unused-90d in run "
 	code, stdout, stderr := e.run(nil, "plan")

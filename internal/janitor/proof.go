@@ -52,12 +52,15 @@ import (
 // SettleMargin is how long after a confirmed mutation a listing is taken as
 // evidence of it. Nothing documents how soon a deleted PAT leaves the
 // tenant's listing (ref/identitynow-pat-api.md has no evidence either way),
-// so a listing right after the 204 may lag and prove nothing. Five minutes
-// is far beyond any lag of a consistent store and far below the interval of
-// any schedule that acts (daily, hourly): the next scheduled run judges. It
-// is not configurable: a shorter margin would raise false alarms, a longer
-// one would only delay a true one, and no deployment needs another.
-const SettleMargin = 5 * time.Minute
+// so a listing right after the 204 may lag and prove nothing. The one
+// propagation delay documented for PATs is that a scope change takes up to
+// 20 minutes to show in new bearer tokens (section 9): thirty minutes is
+// beyond it, and below the interval of any schedule that acts (daily,
+// hourly), so the next scheduled run judges. It is not configurable: a
+// shorter margin would raise false alarms on a slow tenant, a longer one
+// would only delay a true alarm (the credential is alive either way), and
+// no deployment needs another.
+const SettleMargin = 30 * time.Minute
 
 // SkipAwaitingProof is the plan.Skipped reason of a token a policy would act
 // on whose last confirmed mutation is younger than SettleMargin: the reason

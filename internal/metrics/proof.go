@@ -9,7 +9,7 @@ func ProofActions() []string { return []string{"delete", "patch", "expire"} }
 func newUnprovenMutations(reg prometheus.Registerer) *prometheus.GaugeVec {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "unproven_mutations",
-		Help: "Token changes the tenant confirmed (204 to a DELETE, 200 to a PATCH or bulk update) that a complete listing taken at least 5 minutes later showed not in effect (the token still listed, or without the change), and that no listing has proven since, by action. Not 0: the tenant or a proxy in front of it answers success without doing the change.",
+		Help: "Token changes the tenant confirmed (204 to a DELETE, 200 to a PATCH or bulk update) that a complete listing taken at least 30 minutes later showed not in effect (the token still listed, or without the change), and that no listing has proven since, by action. Not 0: the tenant or a proxy in front of it answers success without doing the change.",
 	}, []string{"action"})
 	reg.MustRegister(g)
 	for _, a := range ProofActions() {
