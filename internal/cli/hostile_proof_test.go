@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -40,7 +41,7 @@ func TestHostilePlanSaysConfirmedDeletesStillListed(t *testing.T) {
 	if faked.Load() != 1 || len(e.mutations()) != 0 || !e.present("stale-1") {
 		t.Fatalf("faked %d DELETEs, the tenant saw %v; want one faked, none received", faked.Load(), e.mutations())
 	}
-	e.backdateConfirmed(time.Hour) // the settle margin has passed
+	backdateConfirmed(t, e.state, time.Hour) // the settle margin has passed
 
 	const said = "1 token the tenant confirmed deleted is still listed (stale-1 of owner o1, deleted by policy unused-90d in run "
 	code, stdout, stderr := e.run(nil, "plan")
@@ -76,24 +77,73 @@ func TestHostilePlanSaysConfirmedDeletesStillListed(t *testing.T) {
 	}
 }
 
-// backdateConfirmed moves the confirmed mutations awaiting proof back by d,
-// as the clock passing would (the commands read the wall clock).
-func (e *wfEnv) backdateConfirmed(d time.Duration) {
-	e.t.Helper()
+// backdateConfirmed moves the confirmed mutations awaiting proof in the
+// state store under stateDir back by d, as the clock passing would (the
+// commands read the wall clock).
+func backdateConfirmed(t *testing.T, stateDir string, d time.Duration) {
+	t.Helper()
 	ctx := context.Background()
-	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
+	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer func() { _ = st.Close() }()
 	cs, err := st.ConfirmedMutations(ctx)
 	if err != nil || len(cs) == 0 {
-		e.t.Fatalf("confirmed mutations %v, %v; want some", cs, err)
+		t.Fatalf("confirmed mutations %v, %v; want some", cs, err)
 	}
 	for i := range cs {
 		cs[i].At = cs[i].At.Add(-d)
 	}
 	if _, err := st.UpdateConfirmed(ctx, cs, nil); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
+	}
+}
+
+// serve, as deployed: a run through a proxy that fakes the DELETE records
+// it; a later run, also one of `serve --dry-run`, whose listing still shows
+// the token exports patjanitor_unproven_mutations{action="delete"} 1 (the
+// PatjanitorUnprovenMutations alert) and counts the run as failed.
+func TestHostileServeExportsUnprovenDeletes(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	proxied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && strings.Contains(r.URL.Path, "/personal-access-tokens/") {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		e.sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxied.Close)
+	e.srv = proxied
+	stale := e.addTokens("stale", 2, 200*24*time.Hour)
+	cfg := e.writeConfig(e.configYAML("@every 1s", servePolicy("stale-delete", "enforce", "", "stale", false)))
+	unproven := series("patjanitor_unproven_mutations", "action", "delete")
+
+	p := startInProcess(t, e, cfg, serveFlags{})
+	p.tickUntil("the deletes applied", 1, func() bool {
+		return scrape(t, p.base)[actions("stale-delete", "delete", "applied")] >= float64(len(stale))
+	})
+	if v := scrape(t, p.base)[unproven]; v != 0 {
+		t.Errorf("%s = %v right after the deletes, want 0", unproven, v)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if len(idnsim.Mutations(e.sim.Requests())) != 0 {
+		t.Fatal("the tenant received a mutation: the proxy did not lie")
+	}
+	backdateConfirmed(t, filepath.Join(e.dir, "state"), time.Hour)
+
+	p = startInProcess(t, e, cfg, serveFlags{dryRun: true, runOnStart: true})
+	var m map[string]float64
+	p.tickUntil("a run", 1, func() bool {
+		m = scrape(t, p.base)
+		return m[series("patjanitor_runs_total", "result", "failed")] >= 1
+	})
+	if m[unproven] != float64(len(stale)) {
+		t.Errorf("%s = %v, want %d", unproven, m[unproven], len(stale))
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
 	}
 }
