@@ -123,6 +123,11 @@ func TestHostileServeExportsUnprovenDeletes(t *testing.T) {
 	p.tickUntil("the deletes applied", 1, func() bool {
 		return scrape(t, p.base)[actions("stale-delete", "delete", "applied")] >= float64(len(stale))
 	})
+	// The run records its confirmations after its deletes are counted.
+	serveWait(t, "the run to end", 30*time.Second, func() bool {
+		m := scrape(t, p.base)
+		return m["patjanitor_run_in_progress"] == 0 && m[series("patjanitor_runs_total", "result", "success")] >= 1
+	})
 	if v := scrape(t, p.base)[unproven]; v != 0 {
 		t.Errorf("%s = %v right after the deletes, want 0", unproven, v)
 	}
