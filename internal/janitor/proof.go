@@ -16,6 +16,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 	"github.com/patjanitor/patjanitor/internal/state"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // Proof of confirmed mutations.
@@ -228,7 +229,7 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 		pr.lies = append(pr.lies, u)
 		pr.unproven = append(pr.unproven, u)
 		e.log.Error("the tenant confirmed a change that a later listing does not show: it did not happen",
-			zap.String("token_id", c.TokenID), zap.String("owner_id", c.OwnerID), zap.String("action", c.Action),
+			zap.String("token_id", untrusted.ClipID(c.TokenID)), zap.String("owner_id", untrusted.ClipID(c.OwnerID)), zap.String("action", c.Action),
 			zap.String("policy", c.Policy), zap.String("confirmed_run", c.RunID), zap.Time("confirmed_at", c.At),
 			zap.Int("status", c.Code), zap.String("listing", detail))
 	}
@@ -310,7 +311,7 @@ func unprovenList(us []Unproven) string {
 			break
 		}
 		c := u.Confirmed
-		s := fmt.Sprintf("%s of owner %s, %s by policy %s in run %s at %s (HTTP %d)", c.TokenID, c.OwnerID, pastTense(c.Action), c.Policy, c.RunID, pat.FormatTime(c.At), c.Code)
+		s := fmt.Sprintf("%s of owner %s, %s by policy %s in run %s at %s (HTTP %d)", untrusted.ClipID(c.TokenID), untrusted.ClipID(c.OwnerID), pastTense(c.Action), c.Policy, c.RunID, pat.FormatTime(c.At), c.Code)
 		switch {
 		case u.Judged && u.Detail != "still listed":
 			s += ", " + u.Detail
@@ -383,7 +384,7 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 			Outcome: &audit.Outcome{Status: StatusNotInEffect, Code: c.Code, Error: msg},
 			Note:    fmt.Sprintf("confirmed %s of run %s not in effect", c.Action, c.RunID),
 		}); err != nil {
-			return fmt.Errorf("record that the %s of token %s is not in effect: %w", c.Action, c.TokenID, err)
+			return fmt.Errorf("record that the %s of token %s is not in effect: %w", c.Action, untrusted.ClipID(c.TokenID), err)
 		}
 	}
 	for _, c := range pr.proven {
@@ -396,7 +397,7 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 			Note: fmt.Sprintf("the %s confirmed in run %s at %s is in effect now (found not in effect since %s, %d times)",
 				c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), c.Checks),
 		}); err != nil {
-			return fmt.Errorf("record that the %s of token %s is in effect: %w", c.Action, c.TokenID, err)
+			return fmt.Errorf("record that the %s of token %s is in effect: %w", c.Action, untrusted.ClipID(c.TokenID), err)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package janitor
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,16 @@ func TestJudgeProofsNeedsAListingThatCanProve(t *testing.T) {
 	pr := inv.proofs
 	if len(pr.proven) != 1 || pr.proven[0].TokenID != "gone" || len(pr.lies) != 1 || pr.lies[0].Confirmed.TokenID != "listed" || pr.lies[0].Detail != "still listed" {
 		t.Errorf("complete listing: proven %+v, not in effect %+v; want gone proven, listed not in effect", pr.proven, pr.lies)
+	}
+}
+
+// A listed id may be 64 KiB: the run's error, the plan's warning and the
+// log line name it by its first 128 bytes (untrusted.ClipID), as every
+// other error text does.
+func TestUnprovenSentencesClipLongIDs(t *testing.T) {
+	long := strings.Repeat("a", 64<<10)
+	err := &UnprovenError{Unproven: []Unproven{{Confirmed: state.Confirmed{TokenID: long, OwnerID: long, Policy: "p", Action: "delete", RunID: "r1", Code: 204}}}}
+	if msg := err.Error(); len(msg) > 1024 || !strings.Contains(msg, strings.Repeat("a", 128)+"…") {
+		t.Errorf("error of %d bytes; want the ids clipped to 128 bytes", len(msg))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // bucketConfirmed holds the token mutations the tenant confirmed and a later
@@ -89,7 +90,7 @@ func (s *Store) UpdateConfirmed(ctx context.Context, put []Confirmed, drop []str
 		case c.TokenID == "":
 			return 0, fmt.Errorf("put confirmed mutation: empty token id")
 		case c.At.IsZero():
-			return 0, fmt.Errorf("put confirmed mutation of token %s: no time", c.TokenID)
+			return 0, fmt.Errorf("put confirmed mutation of token %s: no time", untrusted.ClipID(c.TokenID))
 		}
 	}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
@@ -99,16 +100,16 @@ func (s *Store) UpdateConfirmed(ctx context.Context, put []Confirmed, drop []str
 		}
 		for _, id := range drop {
 			if err := b.Delete([]byte(idKey(id))); err != nil {
-				return fmt.Errorf("drop %s: %w", id, err)
+				return fmt.Errorf("drop %s: %w", untrusted.ClipID(id), err)
 			}
 		}
 		for _, c := range put {
 			raw, err := json.Marshal(c)
 			if err != nil {
-				return fmt.Errorf("encode %s: %w", c.TokenID, err)
+				return fmt.Errorf("encode %s: %w", untrusted.ClipID(c.TokenID), err)
 			}
 			if err := b.Put([]byte(idKey(c.TokenID)), raw); err != nil {
-				return fmt.Errorf("write %s: %w", c.TokenID, err)
+				return fmt.Errorf("write %s: %w", untrusted.ClipID(c.TokenID), err)
 			}
 		}
 		if len(put) == 0 || countKeys(b) <= MaxConfirmed {
