@@ -465,10 +465,11 @@ func (e *Engine) storeProofs(ctx context.Context, pr *proofs, res *Result, log *
 			continue
 		}
 		it := r.Item
-		c := state.Confirmed{TokenID: it.TokenID, OwnerID: it.OwnerID, Policy: it.Policy, Action: it.Action,
+		// The owner id only names the token in messages: clipped, as there.
+		c := state.Confirmed{TokenID: it.TokenID, OwnerID: untrusted.ClipID(it.OwnerID), Policy: it.Policy, Action: it.Action,
 			RunID: res.RunID, Code: r.Status, At: res.Finished}
 		if policy.Action(it.Action) != policy.ActionDelete {
-			c.Patch = it.Patch
+			c.Patch = provableOps(it.Patch)
 		}
 		// A change sent again keeps what the earlier listings found.
 		k := pat.IDKey(it.TokenID)
@@ -498,4 +499,21 @@ func (e *Engine) storeProofs(ctx context.Context, pr *proofs, res *Result, log *
 			zap.Int("dropped", evicted), zap.Int("bound", state.MaxConfirmed))
 	}
 	return nil
+}
+
+// maxProvenValue bounds the value of an operation a record keeps to prove:
+// a rename's value is built from the listed name (up to 64 KiB), and the
+// store holds up to state.MaxConfirmed records. Scopes and dates are far
+// shorter; a longer value is left unproven (the other operations of the
+// patch are still checked).
+const maxProvenValue = 1024
+
+func provableOps(ops []pat.PatchOp) []pat.PatchOp {
+	out := make([]pat.PatchOp, 0, len(ops))
+	for _, op := range ops {
+		if len(op.Value()) <= maxProvenValue {
+			out = append(out, op)
+		}
+	}
+	return out
 }
