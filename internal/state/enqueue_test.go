@@ -83,11 +83,16 @@ func TestEnqueueInBatchesStoresEveryEntryInOrder(t *testing.T) {
 // write until it committed; in batches the store holds one batch at a time.
 // The heap's reserved size only grows, so its growth during Enqueue bounds
 // what Enqueue held at its peak.
+//
+// 3,000 entries of 8 KiB are six batches: Enqueue in batches grew the heap
+// by 7-19 MB (with and without -race), one transaction for all of them by
+// 56-71 MB. (It queued 6,000 before, at twice the CPU, bounded at 40 MB:
+// 7-24 MB batched, 108-123 MB in one transaction.)
 func TestEnqueueHoldsOneBatchAtATime(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, filepath.Join(t.TempDir(), FileName), newClock())
 	defer s.Close()
-	const n, size = 6000, 8 << 10 // 47 MiB of payloads
+	const n, size = 3000, 8 << 10 // 23 MiB of payloads
 	entries := make([]OutboxEntry, n)
 	for i := range entries {
 		p := fmt.Sprintf(`{"owner":%d,"items":"%s"}`, i, strings.Repeat("x", size))
@@ -104,7 +109,7 @@ func TestEnqueueHoldsOneBatchAtATime(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	grew := after.HeapSys - before.HeapSys
 	t.Logf("enqueueing %d entries of %d KB grew the heap by %d MB", n, size>>10, grew>>20)
-	if grew > 40<<20 {
+	if grew > 32<<20 {
 		t.Errorf("enqueueing %d entries (%d MB) grew the heap by %d MB: the store holds them all until it commits", n, n*size>>20, grew>>20)
 	}
 	runtime.KeepAlive(entries)
