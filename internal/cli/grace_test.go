@@ -605,10 +605,17 @@ func TestGraceApplyAsksBeforeWarning(t *testing.T) {
 // store queues 500 entries at a time): every owner still gets exactly one
 // digest naming their token, the summary counts them all, every mark's
 // clock starts, and nothing is left in the outbox.
+//
+// 601 owners and the summary are two batches both for queueing and for
+// settling (notify's settleBatch is 500 too). A store that queues only the
+// first batch, or a dispatcher that drops a full batch unsettled, fails
+// (both checked). It warned 1,201 owners before, at twice the CPU under
+// -race; batches after the second are queued by the same loop, which
+// state's TestEnqueueInBatchesStoresEveryEntryInOrder checks over three.
 func TestGraceApplyDigestsMoreOwnersThanOneOutboxBatch(t *testing.T) {
 	h := notifytest.NewReceiver(t, "/hooks/"+gcHookPathSecret, gcHookKey, nil)
 	e := newGraceWF(t, h)
-	const owners = 1201
+	const owners = 601
 	for i := range owners {
 		e.add(fmt.Sprintf("tok%04d", i), fmt.Sprintf("own%04d", i), 400*wfDay, 200*wfDay)
 	}
