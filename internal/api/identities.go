@@ -76,7 +76,10 @@ const (
 // ListPublicIdentities looks up identities by id with GET
 // /v3/public-identities (v1: /public-identities/v1)?filters=id in ("a","b")&limit=250&offset=N, at most 250
 // ids per request and fewer when the URL would grow past about 7 KB. Ids the tenant does not know are simply absent from the
-// result (the caller decides what a missing owner means); duplicates and empty
+// result (the caller decides what a missing owner means). So are ids an
+// answer cut short left out (a page shorter than the limit is taken for the
+// last one): a caller that acts on absence asks again for the absent ids
+// alone before it believes it (janitor's owner lookup does); duplicates and empty
 // ids are dropped; identities the tenant returns that were not asked for are
 // ignored. The result is in the order of first appearance in ids.
 func (c *Client) ListPublicIdentities(ctx context.Context, ids []string) ([]Identity, error) {
@@ -162,7 +165,10 @@ func (c *Client) lookupBatch(ctx context.Context, batch []string, want map[strin
 		offset += len(page)
 		// A page shorter than the limit is the last one. With at most 250 ids
 		// per batch a full page holds every id of the batch, so the loop goes
-		// on only if the tenant sent identities that were not asked for.
+		// on only if the tenant sent identities that were not asked for. A
+		// tenant whose real page size is smaller, or a proxy that cuts the
+		// body short, cannot be told from one that knows no more of the ids:
+		// the caller confirms the absent ones (ListPublicIdentities).
 		if len(page) < identityBatch || got >= len(batch) {
 			return nil
 		}

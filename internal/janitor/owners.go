@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -43,7 +44,8 @@ type Owners struct {
 	// still found, never taken for missing (ownerMissing would act on it).
 	Identities map[string]api.Identity
 	// Missing are the ids (pat.IDKey) that were looked up and that the
-	// tenant does not know (ownerMissing).
+	// tenant does not know (ownerMissing): left out of the answer, and of a
+	// second lookup of them alone.
 	Missing map[string]bool
 	// Err is the lookup failure, if any: owners with neither an identity nor
 	// a Missing entry are unknown, and owner conditions do not hold for them.
@@ -135,6 +137,10 @@ func ownerIDs(n int, at func(i int) string) []string {
 // not (a proxy's or a broken page's 200 [], a tenant that shows the caller
 // only some identities). Taken as it was, it made every owner missing, and
 // an ownerMissing policy deleted every token.
+//
+// The ids the answer left out are looked up again before any is taken for
+// missing (confirmMissing): an answer cut short leaves out owners that exist,
+// and a second answer that returns some of them fails the whole lookup.
 func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (*Owners, error) {
 	o := &Owners{Identities: map[string]api.Identity{}, Missing: map[string]bool{}}
 	if e.owners == nil || len(ids) == 0 {
@@ -173,12 +179,84 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (
 			zap.Int("owners", len(ids)), zap.Int("found", len(o.Identities)), zap.Error(err))
 		return &Owners{Identities: map[string]api.Identity{}, Missing: map[string]bool{}, Err: err}, nil
 	}
+	var missing []string
 	for _, id := range ids {
-		if _, ok := o.Identities[pat.IDKey(id)]; !ok {
+		if _, ok := o.Identities[pat.IDKey(id)]; !ok && !o.Missing[pat.IDKey(id)] {
 			o.Missing[pat.IDKey(id)] = true
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		if err := e.confirmMissing(ctx, len(ids), missing); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			count(OwnerError, len(ids))
+			e.log.Warn("owner lookup failed: policies with owner conditions match nothing this run",
+				zap.Int("owners", len(ids)), zap.Int("found", len(o.Identities)), zap.Int("leftOut", len(missing)), zap.Error(err))
+			return &Owners{Identities: map[string]api.Identity{}, Missing: map[string]bool{}, Err: err}, nil
 		}
 	}
 	count(OwnerFound, len(o.Identities))
 	count(OwnerMissing, len(o.Missing))
 	return o, nil
+}
+
+// confirmMissing looks up again, by themselves, the ids the first answer left
+// out, and returns an error unless the tenant still knows none of them.
+//
+// "Absent from the answer" reads as "a deleted user" only if the answer held
+// every id asked for that exists. The client takes a page shorter than the
+// limit it asks for (250) as the last one, so an answer cut short (a tenant
+// whose real page size is smaller, a proxy that truncates the body yet keeps
+// valid JSON, a search index that answers only in part) made every owner past
+// the cut missing, and an ownerMissing policy deleted their tokens. Asked
+// again for only those ids, such a tenant returns some of them: the first
+// answer was incomplete, and since the answers cannot be trusted this run, the
+// whole lookup fails rather than only these owners becoming unknown (an owner
+// the second answer also cut off would still read as missing).
+//
+// The confirmation is batched as the first lookup is (one request for up to
+// about 170 ids): on an honest tenant the missing owners are the few deleted
+// users, so it is one request, and only in a run where some owner is missing.
+// Single-id lookups (`id eq`) would cost a request per missing owner and catch
+// nothing more: a short page that holds at least one identity, asked for ids
+// of which some exist, holds at least one of them. What no second lookup can
+// catch is a directory that hides the same identities every time (a caller
+// shown only part of the tenant): the check of patjanitor's own identity
+// catches it only when that is among the hidden ones, and the guardrails are
+// the backstop.
+func (e *Engine) confirmMissing(ctx context.Context, asked int, missing []string) error {
+	again, err := e.owners.ListPublicIdentities(ctx, missing)
+	if err != nil {
+		return fmt.Errorf("confirming %d missing owners: %w", len(missing), err)
+	}
+	left := make(map[string]bool, len(missing))
+	for _, id := range missing {
+		left[pat.IDKey(id)] = true
+	}
+	var back []string
+	for _, idn := range again {
+		// An identity not asked for proves nothing (the client drops those
+		// anyway); a duplicate is counted once.
+		if k := pat.IDKey(idn.ID); left[k] {
+			delete(left, k)
+			back = append(back, idn.ID)
+		}
+	}
+	if len(back) == 0 {
+		return nil
+	}
+	const named = 3
+	shown := make([]string, 0, named)
+	for _, id := range back[:min(len(back), named)] {
+		shown = append(shown, untrusted.ClipID(id))
+	}
+	more := ""
+	if len(back) > named {
+		more = fmt.Sprintf(" and %d more", len(back)-named)
+	}
+	return fmt.Errorf("the first answer left out %d of the %d owners asked for, and a second lookup of those %d returned %d of them (%s%s): "+
+		"the tenant's answers are incomplete (a page shorter than asked for, a truncating proxy, an index catching up?), so no owner can be told missing this run",
+		len(missing), asked, len(missing), len(back), strings.Join(shown, ", "), more)
 }

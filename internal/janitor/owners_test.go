@@ -75,15 +75,16 @@ func TestOwnerConditions(t *testing.T) {
 	if !pl.Owners.Missing["carol"] {
 		t.Fatalf("carol not missing: %+v", pl.Owners)
 	}
-	// One lookup request for all four owners (the admin's too): cached per run.
-	n := 0
+	// One lookup request for all four owners (the admin's too), cached per
+	// run, and one for carol by herself: the confirmation that she is missing.
+	var filters []string
 	for _, r := range e.sim.Requests() {
 		if r.Operation == idnsim.OpListPublicIdentities {
-			n++
+			filters = append(filters, r.Query.Get("filters"))
 		}
 	}
-	if n != 1 {
-		t.Fatalf("%d identity lookups, want 1", n)
+	if len(filters) != 2 || filters[1] != `id in ("carol")` {
+		t.Fatalf("identity lookups %q, want all four owners, then carol", filters)
 	}
 	wantMetrics := `
 # HELP patjanitor_owner_lookups_total Owner identity lookups by outcome: found, missing, error.
