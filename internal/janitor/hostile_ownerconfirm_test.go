@@ -143,6 +143,28 @@ func TestHostileIdentityDirectoryAnswersAShortPage(t *testing.T) {
 		})
 	}
 
+	// The warning names the owners the second answer returned as the tenant
+	// lists them: the start of a long id, not all of it.
+	t.Run("long owner id", func(t *testing.T) {
+		e := newEnv(t, ownerMissingDelete, envOpts{})
+		tenOwnersAndOneGone(e)
+		long := "owner-02" + strings.Repeat("z", 2000) // sorts right after owner-02
+		e.sim.AddIdentity(idnsim.Identity{ID: long, Name: "Long", IdentityState: "ACTIVE"})
+		e.add("tok-long", long, "build", 10*day, 1*day)
+		e.behind(false, shortPages(e.sim, 4, func(n int) bool { return n == 1 }))
+		if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		e.requireNoMutations()
+		logs := e.logs.String()
+		if !strings.Contains(logs, "returned 8 of them (owner-02zzz") {
+			t.Errorf("the warning does not name the long id first:\n%.3000s", logs)
+		}
+		if strings.Contains(logs, strings.Repeat("z", 200)) {
+			t.Errorf("the log carries the 2,008-character id whole (%d bytes of log)", len(logs))
+		}
+	})
+
 	// An honest directory: the deleted user is not in the second answer
 	// either, so its token is deleted, and no other. The confirmation is one
 	// request more.
