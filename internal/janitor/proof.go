@@ -266,6 +266,26 @@ func (e *UnprovenError) Error() string {
 	return strings.Join(unprovenSentences(e.Unproven), "; ")
 }
 
+// withoutUnproven returns err without its *UnprovenError (nil when that
+// was all): what went wrong with the run's own work. A change found not in
+// effect is reported on every run until a listing proves it, whatever the
+// run did.
+func withoutUnproven(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var rest []error
+		for _, e := range j.Unwrap() {
+			if r := withoutUnproven(e); r != nil {
+				rest = append(rest, r)
+			}
+		}
+		return errors.Join(rest...)
+	}
+	if u, ok := err.(*UnprovenError); ok && u != nil {
+		return nil
+	}
+	return err
+}
+
 // unprovenListed is how many tokens a sentence names; the journal, the log
 // and the state store name them all.
 const unprovenListed = 10

@@ -212,7 +212,10 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 	if refused, jerr := e.JournalRefused(ctx, in, ref, res, err); refused {
 		return rejected(PlanReasonPlan, err, jerr)
 	}
-	if res == nil || (err != nil && res.NothingSent()) {
+	// A change of any token found not in effect (UnprovenError) is
+	// reported on every run until a listing proves it: it says nothing of
+	// this plan, and must not keep it in approved/ (proof.go).
+	if res == nil || (withoutUnproven(err) != nil && res.NothingSent()) {
 		// Nothing was executed (the listing failed or was incomplete, the
 		// journal could not be written): the plan stays approved for the
 		// next run, within its maximum age. It is not "applied".

@@ -1,0 +1,94 @@
+package janitor_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/plan"
+)
+
+// serve applies the signed plans of approved/ (ApplySigned) before its
+// scheduled run. A plan whose every item was dropped at apply time (its
+// tokens gone) is settled in applied/ with what became of it. While the
+// delete of an unrelated token was found not in effect (the run's error
+// then holds an UnprovenError), such a plan read as "nothing was executed"
+// and was left in approved/ for the next run: re-applied, and journaled,
+// on every run until it aged out. One undeletable token must not hold the
+// reviewers' plans.
+func TestHostileUnprovenDeleteDoesNotHoldApprovedPlans(t *testing.T) {
+	alice, bob := newSigner(t, "alice"), newSigner(t, "bob")
+	pol := approvalPolicy(t, 2, alice, bob)
+	ctx := context.Background()
+	p := newProofEnv(t, proofNotify+`approvals:
+  allowedSignersFile: /nonexistent/allowed_signers
+  required: 2
+  for: [delete]
+policies:
+  - name: unused-90d
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+`)
+	eng := func() *janitor.Engine { return p.engine(func(o *janitor.Options) { o.Proofs = p.st }) }
+	dir := t.TempDir()
+	signed := func(pl *janitor.Planned) janitor.SignedPlan {
+		file, _ := savePlan(t, dir, pl.Plan, alice, bob)
+		sp := janitor.SignedPlan{File: file}
+		sp.Data, sp.Plan, sp.ReadErr = plan.ReadFile(file)
+		return sp
+	}
+
+	// Plan 1 deletes lie-1; the proxy answers 204 and the tenant keeps it.
+	p.add("lie-1", "owner-a", "old-ci", 400*day, 200*day)
+	p.proxy.lie.Store(true)
+	pl1, err := eng().Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := eng().ApplySigned(ctx, janitor.RunInput{}, signed(pl1), pol); !s.Settled || s.Result != janitor.PlanApplied || s.Err != nil {
+		t.Fatalf("plan 1: settlement %+v", s)
+	}
+	if p.proxy.fakedDeletes() != 1 || !p.present("lie-1") {
+		t.Fatalf("faked %d DELETEs; want lie-1's, with the token kept", p.proxy.fakedDeletes())
+	}
+
+	// A day later lie-1 has been used (no policy deletes it any more, but
+	// the listing still shows it). Plan 2 deletes stale-2, which its owner
+	// deletes by hand before the plan is applied.
+	tok, _ := p.sim.Token("lie-1")
+	used := t0.Add(12 * time.Hour)
+	tok.LastUsed = &used
+	p.sim.Add(tok, "")
+	p.clock.Set(t0.Add(day))
+	p.add("stale-2", "owner-b", "old-ci", 400*day, 200*day)
+	pl2, err := eng().Plan(ctx)
+	if err != nil && !errors.As(err, new(*janitor.UnprovenError)) {
+		t.Fatal(err)
+	}
+	if n := pl2.Plan.Items.Len(); n != 1 {
+		t.Fatalf("plan 2 has %d items, want stale-2's delete", n)
+	}
+	sp2 := signed(pl2)
+	p.sim.Remove("stale-2")
+
+	s := eng().ApplySigned(ctx, janitor.RunInput{}, sp2, pol)
+	if !s.Settled || s.Result != janitor.PlanApplied || !strings.Contains(s.Detail, "dropped 1") {
+		t.Fatalf("plan 2: settlement %+v; want settled as applied (its one item dropped: the token is gone)", s)
+	}
+	var uerr *janitor.UnprovenError
+	if !errors.As(s.Err, &uerr) || len(uerr.Unproven) != 1 || uerr.Unproven[0].Confirmed.TokenID != "lie-1" ||
+		!strings.Contains(s.Detail, "1 token the tenant confirmed deleted is still listed (lie-1") {
+		t.Errorf("plan 2: error %v, detail %q; want the delete of lie-1 named as not in effect", s.Err, s.Detail)
+	}
+	if got := withStatus(p.outcomes("lie-1"), janitor.StatusNotInEffect); len(got) != 1 {
+		t.Errorf("journal outcomes for lie-1 %+v; want one %s", p.outcomes("lie-1"), janitor.StatusNotInEffect)
+	}
+	p.requireNoMutations() // the one DELETE was the proxy's; stale-2 was gone
+	if p.proxy.fakedDeletes() != 1 {
+		t.Errorf("%d DELETEs sent; want plan 1's only", p.proxy.fakedDeletes())
+	}
+}
