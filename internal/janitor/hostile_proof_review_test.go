@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
@@ -91,4 +92,72 @@ policies:
 	if p.proxy.fakedDeletes() != 1 {
 		t.Errorf("%d DELETEs sent; want plan 1's only", p.proxy.fakedDeletes())
 	}
+}
+
+// An honest tenant expires a token (bulk update, answered with the date
+// sent); before the next run its owner, told of the expiry, extends it and
+// uses it again. The next listing shows the owner's date: the token was
+// changed after the expiry, not spared by the tenant. patjanitor judged
+// the expiry "not in effect", failed the run, alarmed, and, as no policy
+// expires the token any more, went on doing so on every run: records found
+// not in effect end only when a listing shows the values sent. Only a
+// listing that still shows the value the token had before is evidence that
+// the change did not happen; one that shows a third value is not.
+func TestConfirmedExpireChangedSinceByOwnerIsNoAlarm(t *testing.T) {
+	p := newProofEnv(t, proofNotify+`policies:
+  - name: expire-stale
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: expire
+    expireIn: 14d
+`)
+	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
+	if _, err := p.runProof(); err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	if got := bulkIDs(t, p.sim.Requests()); got["stale-1"] != 1 {
+		t.Fatalf("bulk updates %v; want stale-1 expired", got)
+	}
+	tok, _ := p.sim.Token("stale-1")
+	if tok.ExpirationDate == nil || !tok.ExpirationDate.Equal(t0.Add(14*day)) {
+		t.Fatalf("the tenant shows expirationDate %v, want %s", tok.ExpirationDate, t0.Add(14*day))
+	}
+	// The owner extends it by half a year and uses it.
+	extended, used := t0.Add(180*day), t0.Add(2*time.Hour)
+	tok.ExpirationDate, tok.LastUsed = &extended, &used
+	p.sim.Add(tok, "")
+	requests := len(p.sim.Requests())
+
+	for i, at := range []time.Time{t0.Add(day), t0.Add(2 * day)} {
+		p.clock.Set(at)
+		res, err := p.runProof()
+		if err != nil || len(res.Unproven) != 0 || len(res.Plan.Warnings) != 0 {
+			t.Fatalf("run %d: %v (unproven %+v, warnings %q); want no alarm: the owner changed the token since", i+2, err, res.Unproven, res.Plan.Warnings)
+		}
+		if v := p.gauge("patjanitor_unproven_mutations", "action", "expire"); v != 0 {
+			t.Errorf("run %d: unproven_mutations{action=expire} = %v, want 0", i+2, v)
+		}
+	}
+	if got := withStatus(p.outcomes("stale-1"), janitor.StatusNotInEffect); len(got) != 0 {
+		t.Errorf("journaled %+v: the expiry was in effect, the owner changed the date since", got)
+	}
+	if _, ok := p.confirmed()["stale-1"]; ok {
+		t.Error("the record of the expiry is kept: the listing showed the token changed since")
+	}
+	if got := mutationsSince(p, requests); len(got) != 0 {
+		t.Errorf("the tenant received %v after the owner's change; want nothing (no policy expires the token any more)", got)
+	}
+	if tok, _ := p.sim.Token("stale-1"); !tok.ExpirationDate.Equal(extended) {
+		t.Errorf("expirationDate %v, want the owner's %s", tok.ExpirationDate, extended)
+	}
+}
+
+// mutationsSince are the mutations the tenant received after its first n
+// requests, as "METHOD path".
+func mutationsSince(p *proofEnv, n int) []string {
+	var out []string
+	for _, r := range idnsim.Mutations(p.sim.Requests()[n:]) {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package janitor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -217,8 +218,17 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 		case policy.Action(c.Action) == policy.ActionDelete:
 			detail = "still listed"
 		default:
-			if diffs := api.PatchNotShown(c.Patch, &tok); len(diffs) > 0 {
-				detail = "listed with " + strings.Join(diffs, ", ")
+			undone, changed := patchVerdict(&c, &tok)
+			if len(undone) > 0 {
+				detail = "listed with " + strings.Join(undone, ", ")
+			} else if len(changed) > 0 {
+				// Neither the values sent nor those before: changed since
+				// by someone else (an owner extending an expiry), which is
+				// no evidence against the tenant. The record goes; a
+				// policy that still matches acts on the token afresh.
+				e.log.Info("a token the tenant confirmed changed was changed again since: no verdict on the tenant",
+					zap.String("token_id", untrusted.ClipID(c.TokenID)), zap.String("action", c.Action),
+					zap.String("confirmed_run", c.RunID), zap.String("listing", strings.Join(changed, ", ")))
 			}
 		}
 		if detail == "" {
@@ -244,6 +254,80 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 		}
 		pm.SetUnprovenMutations(per)
 	}
+}
+
+// patchVerdict compares a listed token with a confirmed patch or expire:
+// undone are the operations whose field still shows the value from before
+// the change (the change not made), changed those whose field shows
+// neither that value nor the one sent. A record without the values from
+// before (written before they were kept), or one already found not in
+// effect, counts every value not shown as undone.
+func patchVerdict(c *state.Confirmed, listed *pat.Token) (undone, changed []string) {
+	for _, op := range c.Patch {
+		diffs := api.PatchNotShown([]pat.PatchOp{op}, listed)
+		if len(diffs) == 0 {
+			continue
+		}
+		if c.Before == nil || c.Unproven() || showsBefore(op, c.Before, listed) {
+			undone = append(undone, diffs...)
+		} else {
+			changed = append(changed, diffs...)
+		}
+	}
+	return undone, changed
+}
+
+// showsBefore reports whether the listed token shows, in the field op
+// changes, what it showed before: the same meaning, whatever the form (a
+// null scope is sp:scopes:all, scopes in any order, a date in any zone).
+func showsBefore(op pat.PatchOp, before *state.Shown, listed *pat.Token) bool {
+	switch op.Path() {
+	case pat.PathName:
+		return listed.Name == before.Name
+	case pat.PathScope:
+		if before.Scope == nil {
+			return true // not kept: as strict as without it
+		}
+		a, b := slices.Clone(before.Scope.Effective()), slices.Clone(listed.Scope.Effective())
+		slices.Sort(a)
+		slices.Sort(b)
+		return slices.Equal(slices.Compact(a), slices.Compact(b))
+	case pat.PathExpirationDate:
+		if before.ExpirationDate == nil || listed.ExpirationDate == nil {
+			return before.ExpirationDate == nil && listed.ExpirationDate == nil
+		}
+		return before.ExpirationDate.Equal(*listed.ExpirationDate)
+	case pat.PathUserAwareTokenNeverExpires:
+		return before.NeverExpires != nil && listed.UserAwareTokenNeverExpires != nil &&
+			*before.NeverExpires == *listed.UserAwareTokenNeverExpires
+	}
+	return true // an operation of no known field: as strict as before
+}
+
+// shownBefore is what the item's token showed of the fields ops change.
+func shownBefore(it *plan.Item, ops []pat.PatchOp) *state.Shown {
+	sh := &state.Shown{}
+	for _, op := range ops {
+		switch op.Path() {
+		case pat.PathName:
+			sh.Name = it.TokenName // shorter than the rename's value, which provableOps bounds
+		case pat.PathScope:
+			// Bounded as the values sent are: a longer list is not kept.
+			if b, err := json.Marshal(it.Scope); err == nil && len(b) <= maxProvenValue {
+				sc := it.Scope
+				sh.Scope = &sc
+			}
+		case pat.PathExpirationDate:
+			sh.ExpirationDate = it.ExpirationDate
+		case pat.PathUserAwareTokenNeverExpires:
+			// Sent only to turn a never-expiring token's flag off (the
+			// plan item does not carry the flag).
+			flag, _ := op.Flag()
+			was := !flag
+			sh.NeverExpires = &was
+		}
+	}
+	return sh
 }
 
 // Unproven returns the confirmed mutations not in effect after this plan's
@@ -490,6 +574,7 @@ func (e *Engine) storeProofs(ctx context.Context, pr *proofs, res *Result, log *
 			RunID: res.RunID, Code: r.Status, At: res.Finished}
 		if policy.Action(it.Action) != policy.ActionDelete {
 			c.Patch = provableOps(it.Patch)
+			c.Before = shownBefore(&it, c.Patch)
 		}
 		// A change sent again keeps what the earlier listings found.
 		k := pat.IDKey(it.TokenID)

@@ -42,6 +42,12 @@ type Confirmed struct {
 	// Patch are the operations sent (patch, expire): what the listing must
 	// show.
 	Patch []pat.PatchOp `json:"patch,omitempty"`
+	// Before is what the token showed of the fields Patch changes when the
+	// request was sent (nil for a delete, and in records written before it
+	// was kept): a listing that still shows it shows the change not made,
+	// one that shows neither it nor Patch's values shows the token changed
+	// since by someone else.
+	Before *Shown `json:"before,omitempty"`
 	// RunID is the run that sent the confirmed request, Code the status the
 	// tenant answered, At when (the latest confirmation: a token found
 	// still listed may be acted on again).
@@ -55,6 +61,15 @@ type Confirmed struct {
 	Checks      int        `json:"checks,omitempty"`
 	LastSeen    *time.Time `json:"lastSeen,omitempty"`
 	LastRun     string     `json:"lastRun,omitempty"`
+}
+
+// Shown is what a token showed of the fields a patch or expire changes
+// (a field left nil or empty is not known).
+type Shown struct {
+	Name           string      `json:"name,omitempty"`
+	Scope          *pat.Scopes `json:"scope,omitempty"`
+	ExpirationDate *time.Time  `json:"expirationDate,omitempty"`
+	NeverExpires   *bool       `json:"neverExpires,omitempty"`
 }
 
 // Unproven reports whether a listing has shown the mutation not in effect.
