@@ -10,6 +10,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // serve applies the signed plans of approved/ (ApplySigned) before its
@@ -160,4 +161,41 @@ func mutationsSince(p *proofEnv, n int) []string {
 		out = append(out, r.Method+" "+r.Path)
 	}
 	return out
+}
+
+// A record's time is the clock's when the change was confirmed. A host
+// whose clock ran a year ahead (and was then corrected) left records in
+// the future, and every token with one was skipped as awaiting proof
+// until the clock caught up with it, a year on: "at most once per settle
+// margin" became "not for a year". A confirmation later than the margin
+// ahead of now says the clock went back, not that the change is recent:
+// the token is acted on again (a harmless repeat, or the fix).
+func TestHostileFutureConfirmationDoesNotSkipForever(t *testing.T) {
+	p := newProofEnv(t, proofConfig)
+	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
+	ahead := t0.Add(365 * day)
+	if _, err := p.st.UpdateConfirmed(context.Background(), []state.Confirmed{{
+		TokenID: "stale-1", OwnerID: "owner-a", Policy: "unused-90d", Action: "delete", RunID: "clock-ahead", Code: 204, At: ahead,
+	}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.runProof()
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if skippedFor(res.Plan, "stale-1", string(janitor.SkipAwaitingProof)) {
+		t.Errorf("stale-1 skipped as awaiting proof of a confirmation dated a year ahead")
+	}
+	if got := deletedIDs(p.mutations()); got["stale-1"] != 1 {
+		t.Fatalf("the tenant received DELETEs %v; want stale-1's", got)
+	}
+	if p.present("stale-1") {
+		t.Error("stale-1 is still in the tenant")
+	}
+	if got := withStatus(p.outcomes("stale-1"), string(janitor.OutcomeApplied)); len(got) != 1 {
+		t.Errorf("journal outcomes %+v; want the delete applied", p.outcomes("stale-1"))
+	}
+	if c := p.confirmed()["stale-1"]; c.RunID != res.RunID || !c.At.Equal(res.Finished) {
+		t.Errorf("record %+v; want this run's confirmation in place of the one from the future", c)
+	}
 }

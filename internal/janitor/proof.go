@@ -171,13 +171,17 @@ func (pr *proofs) ids() []string {
 }
 
 // settling returns the record of a token whose confirmed mutation is younger
-// than SettleMargin at now.
+// than SettleMargin at now. A confirmation more than the margin in the
+// future says the clock went back since (it ran ahead when the record was
+// written), not that the change is recent: without this, the token would
+// be skipped until the clock caught up with it.
 func (inv *Inventory) settling(id string, now time.Time) (state.Confirmed, bool) {
 	if inv.proofs == nil || len(inv.proofs.records) == 0 {
 		return state.Confirmed{}, false
 	}
 	c, ok := inv.proofs.records[pat.IDKey(id)]
-	return c, ok && now.Sub(c.At) < SettleMargin
+	age := now.Sub(c.At)
+	return c, ok && age < SettleMargin && age > -SettleMargin
 }
 
 func awaitingProofOf(t *pat.Token, d policy.Decision, c state.Confirmed) plan.Skipped {
