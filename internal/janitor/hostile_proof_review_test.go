@@ -199,3 +199,42 @@ func TestHostileFutureConfirmationDoesNotSkipForever(t *testing.T) {
 		t.Errorf("record %+v; want this run's confirmation in place of the one from the future", c)
 	}
 }
+
+// A run whose guardrail trips acts on nothing and journals nothing of its
+// own, but its listing still judges the changes confirmed earlier. The
+// not-in-effect outcome it journaled stood alone, under a run id with no
+// run-start or run-end: `audit show` of that run printed one outcome of a
+// run that, for the journal, never started, and `audit verify` did not
+// count it. It is journaled inside a run-start and run-end of its own.
+func TestHostileBlockedRunJournalsNotInEffectInsideItsRun(t *testing.T) {
+	p := newProofEnv(t, strings.Replace(proofConfig, "maxActionsPerRun: 0", "maxActionsPerRun: 1", 1))
+	p.add("lie-1", "owner-a", "old-ci", 400*day, 200*day)
+	p.proxy.lie.Store(true)
+	if _, err := p.runProof(); err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	p.addStale("more", 2, 1)
+	p.clock.Set(t0.Add(day))
+	res, err := p.runProof()
+	var gerr *janitor.GuardrailError
+	var uerr *janitor.UnprovenError
+	if !errors.As(err, &gerr) || !errors.As(err, &uerr) {
+		t.Fatalf("run 2: %v; want the guardrail tripped and the delete of lie-1 not in effect", err)
+	}
+	if p.proxy.fakedDeletes() != 1 {
+		t.Errorf("%d DELETEs; want run 1's only (run 2 is blocked)", p.proxy.fakedDeletes())
+	}
+	p.requireNoMutations()
+	var kinds []string
+	for _, r := range p.journalRecords() {
+		if r.RunID == res.RunID {
+			kinds = append(kinds, string(r.Kind)+" "+r.TokenID)
+		}
+	}
+	if want := []string{"run-start ", "outcome lie-1", "run-end "}; strings.Join(kinds, "|") != strings.Join(want, "|") {
+		t.Errorf("run 2's journal records %q; want %q", kinds, want)
+	}
+	if got := withStatus(p.outcomes("lie-1"), janitor.StatusNotInEffect); len(got) != 1 || got[0].RunID != res.RunID {
+		t.Errorf("journal outcomes for lie-1 %+v; want one %s in run 2", p.outcomes("lie-1"), janitor.StatusNotInEffect)
+	}
+}

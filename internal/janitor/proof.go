@@ -511,6 +511,27 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 	return nil
 }
 
+// journalProofsAlone journals what the listing showed for a run that did
+// not journal it inside its own run-start (it acted on nothing: a tripped
+// guardrail, an incomplete API client listing), within a run-start and a
+// run-end of its own: an outcome of a run the journal never started would
+// stand alone in `audit show` and `audit verify`.
+func (e *Engine) journalProofsAlone(ctx context.Context, runID string, pr *proofs) error {
+	if e.journal == nil || !pr.toJournal() {
+		return nil
+	}
+	if _, err := e.journal.Append(ctx, audit.Record{Kind: audit.KindRunStart, RunID: runID,
+		Note: "0 actions: the run acted on nothing; its listing judged changes the tenant confirmed earlier"}); err != nil {
+		return err
+	}
+	if err := e.journalProofs(ctx, runID, pr); err != nil {
+		return err
+	}
+	_, err := e.journal.Append(ctx, audit.Record{Kind: audit.KindRunEnd, RunID: runID,
+		Note: fmt.Sprintf("acted on nothing; confirmed earlier but not in effect %d", len(pr.lies))})
+	return err
+}
+
 // settleProofs runs at the end of every Execute: it journals what the
 // listing showed (unless the run already did, inside its run-start), and
 // writes the state store in one transaction: the proven records dropped,
@@ -527,7 +548,7 @@ func (e *Engine) settleProofs(ctx context.Context, pl *Planned, res *Result, log
 	var errs []error
 	if pr != nil {
 		res.Unproven = pr.unproven
-		if err := e.journalProofs(ctx, res.RunID, pr); err != nil {
+		if err := e.journalProofsAlone(ctx, res.RunID, pr); err != nil {
 			log.Error("could not journal the check of the confirmed changes", zap.Error(err))
 			errs = append(errs, &JournalError{Err: err})
 		}
