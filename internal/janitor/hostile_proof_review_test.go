@@ -25,16 +25,7 @@ func TestHostileUnprovenDeleteDoesNotHoldApprovedPlans(t *testing.T) {
 	alice, bob := newSigner(t, "alice"), newSigner(t, "bob")
 	pol := approvalPolicy(t, 2, alice, bob)
 	ctx := context.Background()
-	p := newProofEnv(t, proofNotify+`approvals:
-  allowedSignersFile: /nonexistent/allowed_signers
-  required: 2
-  for: [delete]
-policies:
-  - name: unused-90d
-    mode: enforce
-    match: {unusedFor: 90d}
-    action: delete
-`)
+	p := newProofEnv(t, signedConfig)
 	eng := func() *janitor.Engine { return p.engine(func(o *janitor.Options) { o.Proofs = p.st }) }
 	dir := t.TempDir()
 	signed := func(pl *janitor.Planned) janitor.SignedPlan {
@@ -105,20 +96,7 @@ policies:
 // listing that still shows the value the token had before is evidence that
 // the change did not happen; one that shows a third value is not.
 func TestConfirmedExpireChangedSinceByOwnerIsNoAlarm(t *testing.T) {
-	p := newProofEnv(t, proofNotify+`policies:
-  - name: expire-stale
-    mode: enforce
-    match: {unusedFor: 90d}
-    action: expire
-    expireIn: 14d
-`)
-	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
-	if _, err := p.runProof(); err != nil {
-		t.Fatalf("run 1: %v", err)
-	}
-	if got := bulkIDs(t, p.sim.Requests()); got["stale-1"] != 1 {
-		t.Fatalf("bulk updates %v; want stale-1 expired", got)
-	}
+	p := newExpiredEnv(t)
 	tok, _ := p.sim.Token("stale-1")
 	if tok.ExpirationDate == nil || !tok.ExpirationDate.Equal(t0.Add(14*day)) {
 		t.Fatalf("the tenant shows expirationDate %v, want %s", tok.ExpirationDate, t0.Add(14*day))

@@ -540,20 +540,7 @@ func TestHostileApplyPlanJudgesConfirmedDeletes(t *testing.T) {
 // An honest tenant's bulk expiry shows in the next listing: proven, no
 // alarm (the listing's expirationDate is the one sent).
 func TestConfirmedExpireProvenByLaterListing(t *testing.T) {
-	p := newProofEnv(t, proofNotify+`policies:
-  - name: expire-stale
-    mode: enforce
-    match: {unusedFor: 90d}
-    action: expire
-    expireIn: 14d
-`)
-	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
-	if _, err := p.runProof(); err != nil {
-		t.Fatalf("run 1: %v", err)
-	}
-	if got := bulkIDs(t, p.sim.Requests()); got["stale-1"] != 1 {
-		t.Fatalf("bulk updates %v; want stale-1 expired", got)
-	}
+	p := newExpiredEnv(t)
 	if c := p.confirmed()["stale-1"]; c.Action != "expire" || len(c.Patch) == 0 {
 		t.Fatalf("record %+v; want the expire with its operations", c)
 	}
@@ -570,4 +557,25 @@ func TestConfirmedExpireProvenByLaterListing(t *testing.T) {
 	if v := p.gauge("patjanitor_unproven_mutations", "action", "expire"); v != 0 {
 		t.Errorf("unproven_mutations{action=expire} = %v, want 0", v)
 	}
+}
+
+// newExpiredEnv is a proofEnv whose first run, at t0, expired stale-1
+// (unused for 200 days) through the bulk update of an honest tenant.
+func newExpiredEnv(t *testing.T) *proofEnv {
+	t.Helper()
+	p := newProofEnv(t, proofNotify+`policies:
+  - name: expire-stale
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: expire
+    expireIn: 14d
+`)
+	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
+	if _, err := p.runProof(); err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	if got := bulkIDs(t, p.sim.Requests()); got["stale-1"] != 1 {
+		t.Fatalf("bulk updates %v; want stale-1 expired", got)
+	}
+	return p
 }
