@@ -308,27 +308,25 @@ func showsBefore(op pat.PatchOp, before *state.Shown, listed *pat.Token) bool {
 	return true // an operation of no known field: as strict as before
 }
 
-// shownBefore is what the item's token showed of the fields ops change.
-func shownBefore(it *plan.Item, ops []pat.PatchOp) *state.Shown {
+// shownBefore is what the token showed of the fields ops change when the
+// request was sent: as the run listed it (apply PLAN's items hold the
+// saved plan's values, which may be older).
+func shownBefore(tok *pat.Token, ops []pat.PatchOp) *state.Shown {
 	sh := &state.Shown{}
 	for _, op := range ops {
 		switch op.Path() {
 		case pat.PathName:
-			sh.Name = it.TokenName // shorter than the rename's value, which provableOps bounds
+			sh.Name = tok.Name // shorter than the rename's value, which provableOps bounds
 		case pat.PathScope:
 			// Bounded as the values sent are: a longer list is not kept.
-			if b, err := json.Marshal(it.Scope); err == nil && len(b) <= maxProvenValue {
-				sc := it.Scope
+			if b, err := json.Marshal(tok.Scope); err == nil && len(b) <= maxProvenValue {
+				sc := tok.Scope
 				sh.Scope = &sc
 			}
 		case pat.PathExpirationDate:
-			sh.ExpirationDate = it.ExpirationDate
+			sh.ExpirationDate = tok.ExpirationDate
 		case pat.PathUserAwareTokenNeverExpires:
-			// Sent only to turn a never-expiring token's flag off (the
-			// plan item does not carry the flag).
-			flag, _ := op.Flag()
-			was := !flag
-			sh.NeverExpires = &was
+			sh.NeverExpires = tok.UserAwareTokenNeverExpires
 		}
 	}
 	return sh
@@ -554,7 +552,7 @@ func (e *Engine) settleProofs(ctx context.Context, pl *Planned, res *Result, log
 		}
 	}
 	if e.proofs != nil && e.journal != nil && (pr == nil || pr.err == nil) {
-		if err := e.storeProofs(ctx, pr, res, log); err != nil {
+		if err := e.storeProofs(ctx, pl, pr, res, log); err != nil {
 			log.Error("could not record the confirmed changes awaiting proof", zap.Error(err))
 			errs = append(errs, fmt.Errorf("confirmed changes: %w", err))
 		}
@@ -566,7 +564,11 @@ func (e *Engine) settleProofs(ctx context.Context, pl *Planned, res *Result, log
 }
 
 // storeProofs writes the records (see settleProofs).
-func (e *Engine) storeProofs(ctx context.Context, pr *proofs, res *Result, log *zap.Logger) error {
+func (e *Engine) storeProofs(ctx context.Context, pl *Planned, pr *proofs, res *Result, log *zap.Logger) error {
+	sent := make(map[string]*pat.Token, len(pl.work))
+	for i := range pl.work {
+		sent[pat.IDKey(pl.work[i].item.TokenID)] = &pl.work[i].token
+	}
 	put := map[string]state.Confirmed{}
 	var drop []string
 	if pr != nil {
@@ -599,7 +601,9 @@ func (e *Engine) storeProofs(ctx context.Context, pr *proofs, res *Result, log *
 			RunID: res.RunID, Code: r.Status, At: res.Finished}
 		if policy.Action(it.Action) != policy.ActionDelete {
 			c.Patch = provableOps(it.Patch)
-			c.Before = shownBefore(&it, c.Patch)
+			if tok, ok := sent[pat.IDKey(it.TokenID)]; ok {
+				c.Before = shownBefore(tok, c.Patch)
+			}
 		}
 		// A change sent again keeps what the earlier listings found.
 		k := pat.IDKey(it.TokenID)
