@@ -216,3 +216,32 @@ func TestHostileBlockedRunJournalsNotInEffectInsideItsRun(t *testing.T) {
 		t.Errorf("journal outcomes for lie-1 %+v; want one %s in run 2", p.outcomes("lie-1"), janitor.StatusNotInEffect)
 	}
 }
+
+// One token whose delete the tenant confirmed and did not make fails every
+// run that lists it, but stops nothing else: the run that finds it still
+// deletes the other stale tokens, journals them and tells their owners.
+func TestHostileUnprovenDeleteDoesNotStopTheRest(t *testing.T) {
+	p := newProofEnv(t, proofConfig)
+	p.add("lie-1", "owner-a", "old-ci", 400*day, 200*day)
+	p.proxy.lie.Store(true)
+	if _, err := p.runProof(); err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	p.hook.Take()
+	p.proxy.lie.Store(false)
+	p.add("stale-2", "owner-b", "old-job", 400*day, 200*day)
+	p.clock.Set(t0.Add(day))
+	res, err := p.runProof()
+	if !errors.As(err, new(*janitor.UnprovenError)) {
+		t.Fatalf("run 2: %v; want the delete of lie-1 not in effect", err)
+	}
+	if got := deletedIDs(p.mutations()); got["stale-2"] != 1 || got["lie-1"] != 1 {
+		t.Fatalf("the tenant received DELETEs %v; want stale-2's and lie-1's again", got)
+	}
+	if res.Count(janitor.OutcomeApplied) != 2 || len(withStatus(p.outcomes("stale-2"), string(janitor.OutcomeApplied))) != 1 {
+		t.Errorf("run 2 items %+v; want both deletes applied and journaled", res.Items)
+	}
+	if got := noticesTo(p.hook.Take(), "owner-b"); len(got) != 1 || got[0] != "stale-2" {
+		t.Errorf("notices to owner-b %v; want stale-2", got)
+	}
+}
