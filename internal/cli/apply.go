@@ -70,6 +70,13 @@ and the reason are recorded in the journal's run-start, with the approved
 plan's planHash and the plan file's SHA-256. The run is still blocked if the
 fresh listing wants more than the plan did.
 
+A saved plan is executed at most once: before its first change, the state
+store (--state-dir) records its planHash with the run id, and a plan on
+record is refused (journaled, nothing sent): make a new plan and have it
+approved. A run interrupted after that record also counts; what it did not
+get to needs a new plan. --max-plan-age is at most 720h (30 days), the time
+executed plans are remembered.
+
 Exit codes: 0 everything that was to be done was done (possibly nothing);
 1 an error, a refused plan, a tripped guardrail or any failed action. With
 --detailed-exitcode, 2 when a saved plan's actions were all dropped at apply
@@ -245,6 +252,9 @@ func applySaved(ctx context.Context, g *globals, o applyFlags, eng *janitor.Engi
 	// The static checks first, so that a stale or foreign plan is refused
 	// before anyone is asked to confirm it.
 	if err := eng.CheckPlan(saved, o.maxPlanAge, ao.Accept...); err != nil {
+		return nil, err
+	}
+	if err := eng.CheckExecuted(ctx, saved); err != nil {
 		return nil, err
 	}
 	for _, a := range ao.Accept {

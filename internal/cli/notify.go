@@ -126,6 +126,7 @@ func withState(opts *janitor.Options, cfg *policy.Config, st *state.Store, ns ma
 	}
 	opts.Snoozes, opts.Marks, opts.ClientState, opts.ClientMarks, opts.Notify = in.Snoozes, in.Marks, in.ClientState, in.ClientMarks, in.Notify
 	opts.Proofs = in.Proofs
+	opts.Executed = in.Executed
 	return nil
 }
 
@@ -139,6 +140,7 @@ func stateInput(cfg *policy.Config, st *state.Store, ns map[string]notify.Notifi
 		ClientState: st, // the API clients patjanitor disabled
 		ClientMarks: st, // the API client grace marks
 		Proofs:      st, // the confirmed changes awaiting a listing's proof
+		Executed:    st, // the saved plans executed: each is executed at most once
 	}
 	if ns == nil {
 		return in, nil

@@ -315,17 +315,23 @@ func TestApplyAllDroppedDetailedExitcode(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
 	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
-	planPath := filepath.Join(e.dir, "plan.json")
-	if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
-		t.Fatal(stderr)
+	// Two plans: a saved plan is executed once, also when all of it was
+	// dropped.
+	var planPaths []string
+	for _, name := range []string{"plan.json", "plan2.json"} {
+		planPath := filepath.Join(e.dir, name)
+		if code, _, stderr := e.run(nil, "plan", "--out", planPath); code != 0 {
+			t.Fatal(stderr)
+		}
+		planPaths = append(planPaths, planPath)
 	}
 	e.sim.Remove("stale-1")
 	e.add("stale-2", "o2", 400*wfDay, wfDay) // used yesterday
-	for _, c := range []struct {
+	for i, c := range []struct {
 		args []string
 		code int
 	}{{[]string{"--detailed-exitcode"}, 2}, {nil, 0}} {
-		code, stdout, stderr := e.run(nil, append([]string{"apply", planPath, "--auto-approve"}, c.args...)...)
+		code, stdout, stderr := e.run(nil, append([]string{"apply", planPaths[i], "--auto-approve"}, c.args...)...)
 		if code != c.code {
 			t.Fatalf("%v: exit %d, want %d\n%s%s", c.args, code, c.code, stdout, stderr)
 		}

@@ -126,6 +126,11 @@ func (e *Engine) checkPlan(p *plan.Plan, maxAge time.Duration, accept []Guardrai
 	reject := func(format string, args ...any) (map[string]plan.Guardrail, error) {
 		return nil, fmt.Errorf("%w: %s", ErrPlanRejected, fmt.Sprintf(format, args...))
 	}
+	if maxAge > MaxPlanAgeLimit {
+		// The record that a plan was executed is kept this long
+		// (executed.go): an older plan could be executed twice.
+		return reject("a maximum plan age of %s (--max-plan-age) is longer than the %s patjanitor remembers which plans were executed", maxAge, MaxPlanAgeLimit)
+	}
 	if err := p.VerifyHash(); err != nil {
 		return nil, fmt.Errorf("%w: the plan does not match its planHash (edited or damaged): %w", ErrPlanRejected, err)
 	}
@@ -186,6 +191,10 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		return nil, err
 	}
 	if err := e.checkApprovals(saved, opts.Plan); err != nil {
+		return nil, err
+	}
+	// Before anything is listed: a plan executed once is refused (executed.go).
+	if err := e.CheckExecuted(ctx, saved); err != nil {
 		return nil, err
 	}
 	pending, clientPending, err := e.openIntents()
@@ -325,6 +334,9 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
 	if err := e.applyClients(ctx, saved, pl, started); err != nil {
+		return nil, err
+	}
+	if err := e.recordExecution(ctx, saved, pl, opts.Plan); err != nil { // executed.go
 		return nil, err
 	}
 	return e.execute(ctx, pl, dropped, started, nil)

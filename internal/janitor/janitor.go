@@ -158,6 +158,10 @@ type Options struct {
 	// them (proof.go). Plan reads it; Execute writes it when the engine
 	// journals. Optional: without it a confirmation is taken at its word.
 	Proofs ProofStore
+	// Executed records the saved plans ApplyPlan executed and refuses them
+	// afterwards (executed.go). Optional: without it a saved plan can be
+	// applied again.
+	Executed ExecutedPlans
 }
 
 // Engine runs inventories, decisions and mutations for one tenant and one
@@ -192,6 +196,7 @@ type Engine struct {
 	clientMarks ClientMarkStore          // nil: no API client grace marks
 	clientGrace map[string]time.Duration // apiClients policies with grace
 	proofs      ProofStore               // nil: confirmations are not checked
+	executed    ExecutedPlans            // nil: saved plans are not remembered
 }
 
 // New checks opts and returns an Engine. It sends nothing.
@@ -251,6 +256,7 @@ func New(opts Options) (*Engine, error) {
 		clientMarks: opts.ClientMarks,
 		clientGrace: clientGrace(opts.Config),
 		proofs:      opts.Proofs,
+		executed:    opts.Executed,
 	}
 	if e.notifyTO <= 0 {
 		e.notifyTO = DefaultNotifyTimeout
@@ -291,6 +297,7 @@ type RunInput struct {
 	ClientMarks ClientMarkStore
 	Notify      Notifier
 	Proofs      ProofStore
+	Executed    ExecutedPlans
 }
 
 // forRun returns a copy of the engine with in's parts: the Engine itself is
@@ -314,6 +321,9 @@ func (e *Engine) forRun(in RunInput) *Engine {
 	}
 	if in.Proofs != nil {
 		c.proofs = in.Proofs
+	}
+	if in.Executed != nil {
+		c.executed = in.Executed
 	}
 	return &c
 }

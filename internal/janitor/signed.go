@@ -19,7 +19,7 @@ const (
 	PlanRejected         = "rejected"
 	PlanReasonNone       = "none"       // applied
 	PlanReasonSignatures = "signatures" // fewer valid approvals than required
-	PlanReasonPlan       = "plan"       // apply PLAN's checks refused it (age, tenant, config, hash, guardrail)
+	PlanReasonPlan       = "plan"       // apply PLAN's checks refused it (age, tenant, config, hash, guardrail, executed before)
 	PlanReasonUnreadable = "unreadable" // not a plan, or its signature file could not be read
 )
 
@@ -138,8 +138,13 @@ func (r *Result) NothingSent() bool {
 // client guardrails trip after the tokens' mutations ran: such a run is not
 // a refusal of the plan. refused reports whether it was one; jerr is a
 // failure to journal it.
+//
+// A plan refused because it was executed before (*ExecutedError) is
+// journaled also without approvals: someone put a consumed plan forward
+// again, and the auditor must see that it was stopped.
 func (e *Engine) JournalRefused(ctx context.Context, in RunInput, ref audit.PlanRef, res *Result, err error) (refused bool, jerr error) {
-	if e.cfg.Approvals == nil || !IsRefusal(err) || (res != nil && !res.NothingSent()) {
+	var executed *ExecutedError
+	if (e.cfg.Approvals == nil && !errors.As(err, &executed)) || !IsRefusal(err) || (res != nil && !res.NothingSent()) {
 		return false, nil
 	}
 	_, jerr = e.JournalRefusal(ctx, in, ref, err)

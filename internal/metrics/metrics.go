@@ -60,7 +60,7 @@ const (
 	PlanRejected         = "rejected"
 	PlanReasonNone       = "none"       // applied
 	PlanReasonSignatures = "signatures" // fewer valid approvals than required
-	PlanReasonPlan       = "plan"       // apply PLAN's checks refused it (age, tenant, config, hash, guardrail)
+	PlanReasonPlan       = "plan"       // apply PLAN's checks refused it (age, tenant, config, hash, guardrail, executed before)
 	PlanReasonUnreadable = "unreadable" // not a plan, or its signature file is malformed
 	PlanReasonError      = "error"      // the apply itself failed (listing, journal)
 )
