@@ -268,9 +268,14 @@ func freeName(dir, base string) string {
 	return name
 }
 
+//
+// Only a file that is there takes a name. An error other than "does not
+// exist" (the destination is not a directory, or not searchable) does not:
+// every name would fail the same way, and counting up past them looped
+// forever; the write that follows reports the error.
 func taken(plan string) bool {
 	for _, f := range []string{plan, approval.SigFile(plan), plan + ".result"} {
-		if _, err := os.Lstat(f); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(f); err == nil {
 			return true
 		}
 	}
