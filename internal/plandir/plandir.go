@@ -268,7 +268,8 @@ func freeName(dir, base string) string {
 	return name
 }
 
-// Only a file that is there takes a name. An error other than "does not
+// taken reports whether a file of plan's name is there. Only a file that
+// is there takes a name. An error other than "does not
 // exist" (the destination is not a directory, or not searchable) does not:
 // every name would fail the same way, and counting up past them looped
 // forever; the write that follows reports the error.
