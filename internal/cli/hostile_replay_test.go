@@ -9,6 +9,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // replayPolicies: an expire under approvals. An expire is what a replay
@@ -41,6 +42,31 @@ func extendExpiration(t *testing.T, sim *idnsim.Sim, id string, to time.Time) {
 	}
 	tok.ExpirationDate = &to
 	sim.Add(tok, "")
+}
+
+// hourLater moves the records of the confirmed mutations in the state
+// directory an hour back, as if the apply that made them were an hour ago:
+// the CLI runs on the wall clock, and a token whose change the tenant
+// confirmed is left alone for janitor.SettleMargin (30 minutes), until a
+// listing can show the change in effect. A replay an hour later is not.
+func hourLater(t *testing.T, stateDir string) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	cs, err := st.ConfirmedMutations(ctx)
+	if err != nil || len(cs) == 0 {
+		t.Fatalf("confirmed mutations %v, %v", cs, err)
+	}
+	for i := range cs {
+		cs[i].At = cs[i].At.Add(-time.Hour)
+	}
+	if _, err := st.UpdateConfirmed(ctx, cs, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func expirationOf(t *testing.T, sim *idnsim.Sim, id string) time.Time {
@@ -81,6 +107,7 @@ func TestHostileSignedPlanAppliedTwice(t *testing.T) {
 		t.Fatalf("first apply sent %d bulk updates, want 1", n)
 	}
 	planned := expirationOf(t, e.sim, "stale-1")
+	hourLater(t, e.state)
 	extended := time.Now().Add(365 * wfDay).UTC().Truncate(time.Millisecond)
 	extendExpiration(t, e.sim, "stale-1", extended)
 	journal := filepath.Join(e.state, JournalFile)
@@ -103,6 +130,10 @@ func TestHostileSignedPlanAppliedTwice(t *testing.T) {
 	}
 	for _, f := range []string{planFile, copyFile} {
 		code, stdout, stderr := e.run(nil, "apply", f, "--auto-approve")
+		if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
+			t.Fatalf("apply %s again re-sent the expire (%d bulk updates); expirationDate now %s, the owner's extension was %s",
+				f, n, expirationOf(t, e.sim, "stale-1"), extended)
+		}
 		if code != 1 || !strings.Contains(stderr, "plan "+saved.PlanHash+" was already executed, by run "+first[0].RunID+" at ") ||
 			!strings.Contains(stderr, "make a new plan and have it approved") {
 			t.Fatalf("apply %s again: %d\n%s%s", f, code, stdout, stderr)
@@ -146,13 +177,14 @@ func TestHostileSavedPlanAppliedTwiceWithoutApprovals(t *testing.T) {
 	if code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve"); code != 0 {
 		t.Fatalf("first apply: %d\n%s%s", code, stdout, stderr)
 	}
+	hourLater(t, e.state)
 	extendExpiration(t, e.sim, "stale-1", time.Now().Add(365*wfDay))
 	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
+	if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
+		t.Fatalf("the second apply re-sent the expire: %d bulk updates, want 1", n)
+	}
 	if code != 1 || !strings.Contains(stderr, "was already executed") {
 		t.Fatalf("second apply: %d\n%s%s", code, stdout, stderr)
-	}
-	if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
-		t.Fatalf("%d bulk updates, want 1", n)
 	}
 	runs := journalRuns(t, filepath.Join(e.state, JournalFile))
 	if len(runs) != 2 || runs[0].Plan.Refused != "" || !strings.Contains(runs[1].Plan.Refused, "already executed") {
@@ -190,7 +222,7 @@ func TestHostileServeReappliesWhenSettleFails(t *testing.T) {
 	stale := e.addTokens("stale", 2, 0)
 	r, signers := newReviewers(t, e.dir)
 	pol := "  - name: stale\n    mode: enforce\n    match:\n      nameMatches: \"^stale-\"\n      neverUsed: true\n    action: expire\n    expireIn: 14d\n"
-	cfgPath := e.writeConfig(withApprovals(e.configYAML("@daily", pol), signers, ""))
+	cfgPath := e.writeConfig(withApprovals(e.configYAML("@every 1h", pol), signers, ""))
 	plans := filepath.Join(e.dir, "plans")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans})
 
@@ -218,15 +250,23 @@ func TestHostileServeReappliesWhenSettleFails(t *testing.T) {
 	if _, err := os.Stat(dropped); err != nil {
 		t.Fatalf("the plan left approved/ although settling cannot work: %v", err)
 	}
+	// Hourly: the plan stays well within its maximum age of 24 h, and the
+	// next schedule's listing (after janitor.SettleMargin: the engine runs
+	// on the wall clock, hourLater) proves the expires in effect. Then the
+	// owners have the expirations extended.
+	hourLater(t, filepath.Join(e.dir, "state"))
+	p.tick(1)
+	if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
+		t.Fatalf("the plan stuck in approved/ was applied again at the second schedule: %d bulk updates", n)
+	}
 	extended := time.Now().Add(365 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
 	for _, id := range stale {
 		extendExpiration(t, e.sim, id, extended)
 	}
-	for range 2 {
-		p.tick(1)
-	}
+	p.tick(1)
 	if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
-		t.Fatalf("the plan stuck in approved/ was applied again: %d bulk updates", n)
+		t.Fatalf("the plan stuck in approved/ was applied again: %d bulk updates; %s's expirationDate now %s, the owner's extension was %s",
+			n, stale[0], expirationOf(t, e.sim, stale[0]), extended)
 	}
 	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 1 {
 		t.Fatalf("%d mutations, want the first schedule's 1", len(m))
