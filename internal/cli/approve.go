@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -36,10 +37,11 @@ is in the ssh-agent (SSH_AUTH_SOCK). Plain OpenSSH works too:
 
 apply PLAN then counts the signatures of distinct principals of the
 allowed signers file (approvals.allowedSignersFile). Signing needs no tenant,
-no config and no network.`,
+no config and no network. A plan that the state directory (--state-dir)
+records as executed is not signed: apply executes a plan once.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runApprove(g, o, args[0])
+			return runApprove(cmd.Context(), g, o, args[0])
 		},
 	}
 	f := cmd.Flags()
@@ -49,7 +51,7 @@ no config and no network.`,
 	return cmd
 }
 
-func runApprove(g *globals, o approveFlags, planFile string) error {
+func runApprove(ctx context.Context, g *globals, o approveFlags, planFile string) error {
 	data, p, err := plan.ReadFile(planFile)
 	if err != nil {
 		return err
@@ -57,6 +59,9 @@ func runApprove(g *globals, o approveFlags, planFile string) error {
 	// Signing a damaged plan would only be refused at apply time.
 	if err := p.VerifyHash(); err != nil {
 		return fmt.Errorf("plan %s does not match its planHash (edited or damaged), not signed: %w", planFile, err)
+	}
+	if err := g.refuseExecuted(ctx, planFile, p); err != nil { // approve_executed.go
+		return err
 	}
 	ks := approval.KeySource{AgentSocket: os.Getenv("SSH_AUTH_SOCK")}
 	if f, ok := g.streams.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

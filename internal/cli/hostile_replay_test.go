@@ -149,6 +149,10 @@ func TestHostileSignedPlanAppliedTwice(t *testing.T) {
 		t.Fatalf("expirationDate %s, want the extended %s kept (the plan set %s)", got, extended, planned)
 	}
 
+	// Asked to sign the executed plan again, approve refuses.
+	if code, _, stderr := e.run(nil, "approve", planFile, "--key", r.mallory); code != 1 || !strings.Contains(stderr, "was already executed, by run "+first[0].RunID) || !strings.Contains(stderr, "not signed") {
+		t.Fatalf("approve of the executed plan: %d %s", code, stderr)
+	}
 	runs := journalRuns(t, journal)
 	if len(runs) != 3 {
 		t.Fatalf("journal plan runs %+v, want the execution and two refusals", runs)
