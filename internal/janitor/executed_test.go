@@ -1,0 +1,122 @@
+package janitor_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// A saved plan is recorded as executed only by a run that executes it: an
+// apply whose listing fails sends nothing and leaves the plan usable (serve
+// retries it at its next run). The apply that executes it records it with
+// its run id; a further apply is refused before anything is listed (the
+// tenant receives no request at all) with an *ExecutedError. 31 days later
+// a new plan's record drops the old one, which is refused by its age.
+func TestExecutedPlanRecordedOnlyWhenItRuns(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, enforceDeleteStale, envOpts{})
+	e.addStale("s", 2, 1)
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	eng := e.engine(func(o *janitor.Options) { o.Executed = st })
+	pl, err := eng.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := pl.Plan
+
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: 500, Times: 100})
+	if _, err := eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{}); err == nil {
+		t.Fatal("ApplyPlan with a failing listing succeeded")
+	}
+	e.sim.ClearFaults()
+	if _, found, err := st.ExecutedPlan(ctx, saved.PlanHash); err != nil || found {
+		t.Fatalf("a run that listed nothing recorded the plan: %v %v", found, err)
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+
+	res, err := eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{})
+	if err != nil || res.Count(janitor.OutcomeApplied) != 2 {
+		t.Fatalf("ApplyPlan: %v, %+v", err, res)
+	}
+	rec, found, err := st.ExecutedPlan(ctx, saved.PlanHash)
+	if err != nil || !found || rec.RunID != res.RunID || !rec.At.Equal(e.clock.Now()) || !rec.GeneratedAt.Equal(saved.GeneratedAt) {
+		t.Fatalf("record %+v %v %v, want run %s", rec, found, err, res.RunID)
+	}
+
+	before := len(e.sim.Requests())
+	_, err = eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{})
+	var xerr *janitor.ExecutedError
+	if !errors.As(err, &xerr) || !errors.Is(err, janitor.ErrPlanRejected) || xerr.Earlier.RunID != res.RunID ||
+		!strings.Contains(err.Error(), "make a new plan and have it approved") {
+		t.Fatalf("second ApplyPlan: %v", err)
+	}
+	if n := len(e.sim.Requests()); n != before {
+		t.Fatalf("the refused plan sent %d requests", n-before)
+	}
+
+	e.clock.Advance(31 * day)
+	e.addStale("t", 1, 1)
+	eng = e.engine(func(o *janitor.Options) { o.Executed = st })
+	next, err := eng.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.ApplyPlan(ctx, next.Plan, janitor.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := st.ExecutedPlan(ctx, saved.PlanHash); found {
+		t.Fatal("the record of a plan older than any accepted age was kept")
+	}
+	_, err = eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{MaxAge: janitor.MaxPlanAgeLimit})
+	if !errors.Is(err, janitor.ErrPlanRejected) || !strings.Contains(err.Error(), "older than the maximum") {
+		t.Fatalf("the forgotten plan: %v, want refused by its age", err)
+	}
+	_, err = eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{MaxAge: janitor.MaxPlanAgeLimit + 1})
+	if !errors.Is(err, janitor.ErrPlanRejected) || !strings.Contains(err.Error(), "remembers which plans were executed") {
+		t.Fatalf("a maximum age beyond the records: %v", err)
+	}
+}
+
+// A run blocked by a guardrail that trips against the fresh listing (the
+// tenant shrank: the plan's deletes became a larger share) sends nothing
+// and does not consume the plan.
+func TestExecutedPlanNotRecordedWhenBlocked(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, strings.Replace(enforceDeleteStale, noLimits, "limits: {maxActionsPerRun: 0, maxActionsPercent: 50, maxActionsPerOwner: 0}\n", 1), envOpts{})
+	e.addStale("s", 2, 1)
+	e.add("fresh-1", "o1", "fresh-1", 10*day, day)
+	e.add("fresh-2", "o2", "fresh-2", 10*day, day)
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	eng := e.engine(func(o *janitor.Options) { o.Executed = st })
+	pl, err := eng.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Remove("fresh-1")
+	e.sim.Remove("fresh-2")
+	if _, err := eng.ApplyPlan(ctx, pl.Plan, janitor.ApplyOptions{}); !janitor.IsRefusal(err) {
+		t.Fatalf("ApplyPlan: %v, want the guardrail", err)
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("sent %v", m)
+	}
+	if _, found, err := st.ExecutedPlan(ctx, pl.Plan.PlanHash); err != nil || found {
+		t.Fatalf("a blocked run recorded the plan: %v %v", found, err)
+	}
+}
