@@ -40,4 +40,3 @@ func (g *globals) refuseExecuted(ctx context.Context, planFile string, p *plan.P
 	}
 	return nil
 }
-
