@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,13 +101,16 @@ func TestHostileIdentityDirectoryAnswersAShortPage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cut  func(n int) bool
-		// back is how many of the 8 ids left out the second answer holds.
-		back int
+		// back is how many of the 8 ids left out the second answer holds,
+		// named the first three of them as the warning names them.
+		back  int
+		named string
 	}{
 		// A lagging index or a proxy's hiccup: the second answer is whole.
-		{"first answer cut", func(n int) bool { return n == 1 }, 7},
-		// A tenant whose real page size is 4: every answer is cut.
-		{"every answer cut", func(int) bool { return true }, 4},
+		{"first answer cut", func(n int) bool { return n == 1 }, 7, "owner-03, owner-04, owner-05 and 4 more"},
+		// A tenant whose real page size is 4: every answer is cut (the
+		// second holds patjanitor's own identity, asked for again, and 3).
+		{"every answer cut", func(int) bool { return true }, 3, "owner-03, owner-04, owner-05"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, ownerMissingDelete, envOpts{})
@@ -126,15 +130,15 @@ func TestHostileIdentityDirectoryAnswersAShortPage(t *testing.T) {
 			}
 			e.requireNoIntents()
 			// The batch, then the 8 ids it left out (owner-03 … owner-09 and
-			// gone) by themselves.
+			// gone) with patjanitor's own identity.
 			lookups := e.identityLookups()
 			if len(lookups) != 2 || strings.Contains(lookups[1], `"owner-02"`) || !strings.Contains(lookups[1], `"owner-03"`) ||
-				!strings.Contains(lookups[1], `"gone"`) || strings.Count(lookups[1], `"`) != 2*8 {
-				t.Fatalf("identity lookups %q; want the batch, then the 8 ids it left out", lookups)
+				!strings.Contains(lookups[1], `"gone"`) || !strings.Contains(lookups[1], `"`+e.own()+`"`) || strings.Count(lookups[1], `"`) != 2*9 {
+				t.Fatalf("identity lookups %q; want the batch, then the 8 ids it left out and patjanitor's own", lookups)
 			}
 			logs := e.logs.String()
 			if !strings.Contains(logs, "owner lookup failed") ||
-				!strings.Contains(logs, fmt.Sprintf("the first answer left out 8 of the 12 owners asked for, and a second lookup of those 8 returned %d of them (owner-03, owner-04, owner-05 and %d more)", tc.back, tc.back-3)) {
+				!strings.Contains(logs, fmt.Sprintf("the first answer left out 8 of the 12 owners asked for, and a second lookup of those 8 returned %d of them (%s)", tc.back, tc.named)) {
 				t.Errorf("the log does not say the first answer left out owners that exist:\n%s", logs)
 			}
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(ownerLookupMetrics(0, 0, 12)), "patjanitor_owner_lookups_total"); err != nil {
@@ -167,7 +171,7 @@ func TestHostileIdentityDirectoryAnswersAShortPage(t *testing.T) {
 
 	// An honest directory: the deleted user is not in the second answer
 	// either, so its token is deleted, and no other. The confirmation is one
-	// request more.
+	// request more (patjanitor's own identity is asked for again in it).
 	t.Run("honest, one owner deleted", func(t *testing.T) {
 		e := newEnv(t, ownerMissingDelete, envOpts{})
 		tenOwnersAndOneGone(e)
@@ -187,10 +191,52 @@ func TestHostileIdentityDirectoryAnswersAShortPage(t *testing.T) {
 		if len(intents) != 1 || intents[0] != "tok-gone" {
 			t.Fatalf("journal intents for %v; want tok-gone", intents)
 		}
-		if lookups := e.identityLookups(); len(lookups) != 2 || lookups[1] != `id in ("gone")` {
-			t.Fatalf("identity lookups %q; want the batch, then gone by itself", lookups)
+		if lookups := e.identityLookups(); len(lookups) != 2 || lookups[1] != `id in ("gone","`+e.own()+`")` {
+			t.Fatalf("identity lookups %q; want the batch, then gone with patjanitor's own identity", lookups)
 		}
 		if err := testutil.GatherAndCompare(reg, strings.NewReader(ownerLookupMetrics(11, 1, 0)), "patjanitor_owner_lookups_total"); err != nil {
+			t.Error(err)
+		}
+	})
+
+	// A second answer that is a proxy's or a broken page's 200 [] holds none
+	// of the ids left out, so it "agreed" that owner-03 … owner-09, who
+	// exist, were missing, and their tokens were deleted. patjanitor's own
+	// identity is asked for in the confirmation too, and an answer without
+	// it is not the directory: the lookup fails, nothing is deleted.
+	t.Run("second answer empty", func(t *testing.T) {
+		e := newEnv(t, ownerMissingDelete, envOpts{})
+		tenOwnersAndOneGone(e)
+		first := shortPages(e.sim, 4, func(n int) bool { return n == 1 })
+		var n atomic.Int32
+		e.behind(false, func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodGet || r.URL.Path != "/v3/public-identities" {
+				return false
+			}
+			if n.Add(1) == 1 {
+				return first(w, r)
+			}
+			e.sim.ServeHTTP(httptest.NewRecorder(), r) // in the request log
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte("[]"))
+			return true
+		})
+		reg := prometheus.NewRegistry()
+		if _, err := e.engine(func(o *janitor.Options) { o.Metrics = metrics.New(reg) }).Run(context.Background(), janitor.RunInput{}); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if del := deletedIDs(e.mutations()); len(del) != 0 {
+			t.Fatalf("the tenant received DELETEs of %v; want none (owner-03 … owner-09 exist, and the second answer was empty)", del)
+		}
+		e.requireNoMutations()
+		e.requireNoIntents()
+		if lookups := e.identityLookups(); len(lookups) != 2 || !strings.Contains(lookups[1], `"owner-03"`) || !strings.Contains(lookups[1], `"`+e.own()+`"`) {
+			t.Fatalf("identity lookups %q; want the batch, then the ids it left out with patjanitor's own", lookups)
+		}
+		if logs := e.logs.String(); !strings.Contains(logs, "owner lookup failed") || !strings.Contains(logs, "patjanitor's own identity") {
+			t.Errorf("the log does not say the second answer left out patjanitor's own identity:\n%s", logs)
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(ownerLookupMetrics(0, 0, 12)), "patjanitor_owner_lookups_total"); err != nil {
 			t.Error(err)
 		}
 	})
@@ -207,8 +253,8 @@ func TestHostileIdentityDirectoryAnswersAShortPage(t *testing.T) {
 		}
 		e.requireNoMutations()
 		e.requireNoIntents()
-		if lookups := e.identityLookups(); len(lookups) != 2 || lookups[1] != `id in ("gone")` {
-			t.Fatalf("identity lookups %q; want the batch, then gone by itself", lookups)
+		if lookups := e.identityLookups(); len(lookups) != 2 || lookups[1] != `id in ("gone","`+e.own()+`")` {
+			t.Fatalf("identity lookups %q; want the batch, then gone with patjanitor's own identity", lookups)
 		}
 		if logs := e.logs.String(); !strings.Contains(logs, "owner lookup failed") || !strings.Contains(logs, "confirming 1 missing owners") {
 			t.Errorf("the log does not say the confirmation failed:\n%s", logs)

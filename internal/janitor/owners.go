@@ -187,7 +187,7 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (
 		}
 	}
 	if len(missing) > 0 {
-		if err := e.confirmMissing(ctx, len(ids), missing); err != nil {
+		if err := e.confirmMissing(ctx, len(ids), missing, known); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -202,8 +202,9 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (
 	return o, nil
 }
 
-// confirmMissing looks up again, by themselves, the ids the first answer left
-// out, and returns an error unless the tenant still knows none of them.
+// confirmMissing looks up again the ids the first answer left out (without
+// the ids it returned), and returns an error unless the tenant still knows
+// none of them.
 //
 // "Absent from the answer" reads as "a deleted user" only if the answer held
 // every id asked for that exists. The client takes a page shorter than the
@@ -226,8 +227,18 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (
 // shown only part of the tenant): the check of patjanitor's own identity
 // catches it only when that is among the hidden ones, and the guardrails are
 // the backstop.
-func (e *Engine) confirmMissing(ctx context.Context, asked int, missing []string) error {
-	again, err := e.owners.ListPublicIdentities(ctx, missing)
+//
+// known (patjanitor's own identity, when known) is asked for again too, and
+// a second answer without it fails the lookup as the first would: an empty
+// 200 (a proxy's, a broken page's) holds none of the ids left out, and would
+// otherwise "confirm" every one of them missing. It costs no request more.
+func (e *Engine) confirmMissing(ctx context.Context, asked int, missing []string, known string) error {
+	ask := missing
+	if known != "" {
+		// known is not among missing: the first answer returned it.
+		ask = append(slices.Clone(missing), known)
+	}
+	again, err := e.owners.ListPublicIdentities(ctx, ask)
 	if err != nil {
 		return fmt.Errorf("confirming %d missing owners: %w", len(missing), err)
 	}
@@ -236,15 +247,22 @@ func (e *Engine) confirmMissing(ctx context.Context, asked int, missing []string
 		left[pat.IDKey(id)] = true
 	}
 	var back []string
+	knownBack := false
 	for _, idn := range again {
 		// An identity not asked for proves nothing (the client drops those
 		// anyway); a duplicate is counted once.
 		if k := pat.IDKey(idn.ID); left[k] {
 			delete(left, k)
 			back = append(back, idn.ID)
+		} else if known != "" && k == pat.IDKey(known) {
+			knownBack = true
 		}
 	}
 	if len(back) == 0 {
+		if known != "" && !knownBack {
+			return fmt.Errorf("the second lookup, of the %d owners the first answer left out, did not return patjanitor's own identity %s, which exists: that answer is not the whole directory, so an owner it leaves out cannot be told missing",
+				len(missing), untrusted.ClipID(known))
+		}
 		return nil
 	}
 	const named = 3

@@ -76,14 +76,15 @@ func TestOwnerConditions(t *testing.T) {
 		t.Fatalf("carol not missing: %+v", pl.Owners)
 	}
 	// One lookup request for all four owners (the admin's too), cached per
-	// run, and one for carol by herself: the confirmation that she is missing.
+	// run, and one for carol with patjanitor's own identity: the confirmation
+	// that she is missing.
 	var filters []string
 	for _, r := range e.sim.Requests() {
 		if r.Operation == idnsim.OpListPublicIdentities {
 			filters = append(filters, r.Query.Get("filters"))
 		}
 	}
-	if len(filters) != 2 || filters[1] != `id in ("carol")` {
+	if len(filters) != 2 || filters[1] != `id in ("carol","`+e.own()+`")` {
 		t.Fatalf("identity lookups %q, want all four owners, then carol", filters)
 	}
 	wantMetrics := `
