@@ -79,7 +79,8 @@ const (
 // result (the caller decides what a missing owner means). So are ids an
 // answer cut short left out (a page shorter than the limit is taken for the
 // last one): a caller that acts on absence asks again for the absent ids
-// alone before it believes it (janitor's owner lookup does); duplicates and empty
+// (with one it knows exists) before it believes it (janitor's owner lookup
+// does); duplicates and empty
 // ids are dropped; identities the tenant returns that were not asked for are
 // ignored. The result is in the order of first appearance in ids.
 func (c *Client) ListPublicIdentities(ctx context.Context, ids []string) ([]Identity, error) {
