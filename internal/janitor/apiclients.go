@@ -68,6 +68,9 @@ type clientRun struct {
 	// this run stands for (clientgrace.go).
 	stored map[state.ClientMarkKey]state.ClientMark
 	marks  []state.ClientMark
+	// proofs are the confirmed disables and deletes awaiting proof
+	// (clientproof.go; nil without a store).
+	proofs *proofs
 }
 
 type clientWork struct {
@@ -175,9 +178,24 @@ func (e *Engine) planClients(ctx context.Context, pl *Planned, now time.Time, li
 	if len(e.cfg.ClientPolicies) == 0 {
 		return nil
 	}
+	// Confirmed disables and deletes due for proof need an unfiltered
+	// listing: only that shows a deleted client gone (clientproof.go).
+	pr, err := e.readClientProofs(ctx)
+	if err != nil {
+		return err
+	}
+	if pr.due(now) && !slices.ContainsFunc(listings, func(l pat.Listing) bool { return l.Kind == pat.ListAll }) {
+		listings = []pat.Listing{{Kind: pat.ListAll}}
+	}
 	cr, err := e.listClients(ctx, listings)
 	if err != nil {
 		return err
+	}
+	cr.proofs = pr
+	if pr != nil && pr.err != nil {
+		// A run that cannot tell which client changes are in doubt acts
+		// on no client.
+		cr.err = errors.Join(cr.err, fmt.Errorf("read the confirmed API client changes: %w", pr.err))
 	}
 	if e.clientState != nil {
 		d, err := e.clientState.DisabledClients(ctx)
@@ -187,10 +205,12 @@ func (e *Engine) planClients(ctx context.Context, pl *Planned, now time.Time, li
 		cr.disabled = d
 	}
 	e.readClientMarks(ctx, cr) // clientgrace.go
+	e.judgeClientProofs(cr, now)
 	e.decideClients(cr, now)
 	e.observeClients(cr)
 	pl.clients = cr
 	pl.Plan.APIClients = cr.section
+	pl.Plan.Warnings = append(pl.Plan.Warnings, cr.proofs.warnings()...)
 	if err := pl.Plan.Seal(); err != nil {
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
@@ -204,8 +224,7 @@ func (e *Engine) decideClients(cr *clientRun, now time.Time) {
 		s.Policies = append(s.Policies, plan.Policy{Name: p.Name, Mode: string(p.Mode), Action: string(p.Action)})
 	}
 	env := policy.ClientEnv{Now: now, ClientID: e.clientID, DisabledAt: func(id string) (time.Time, bool) {
-		d, ok := cr.disabled[strings.ToLower(id)]
-		return d.At, ok
+		return cr.clientDisabledAt(id, now) // clientproof.go
 	}}
 	ids := make([]string, 0, len(cr.byID))
 	for k := range cr.byID {
@@ -235,6 +254,14 @@ func (e *Engine) decideClients(cr *clientRun, now time.Time) {
 			Enabled: c.IsEnabled(), Internal: c.IsInternal(), Created: c.Created, LastUsed: c.LastUsed,
 			Policy: d.Policy, Mode: string(d.Mode), Action: string(d.Action), Reason: d.Reason,
 			AlsoMatched: d.AlsoMatched, DisabledAt: d.DisabledAt, DeleteAfter: d.DeleteAfter,
+		}
+		if it.Mutating() {
+			// Changed less than SettleMargin ago: neither judged nor sent
+			// again until a listing can tell (clientproof.go).
+			if rec, ok := cr.clientSettling(c.ID, now); ok {
+				s.Skipped = append(s.Skipped, clientAwaitingProof(&it, rec))
+				continue
+			}
 		}
 		if g := e.clientGrace[it.Policy]; g > 0 && it.Mutating() {
 			cr.marks = append(cr.marks, e.clientGraceItem(&it, cr, g, now))
@@ -435,6 +462,10 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 		block(OutcomeNotStarted, "not started: "+err.Error())
 		return err
 	}
+	if err := e.journalProofs(jctx, res.RunID, cr.proofs); err != nil { // clientproof.go
+		block(OutcomeNotStarted, "not started: the journal could not be written: "+err.Error())
+		return &ClientsError{Err: &JournalError{Err: err}}
+	}
 	failed := 0
 	for i, w := range cr.work {
 		if ctx.Err() != nil {
@@ -460,7 +491,7 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 	if _, err := e.journal.Append(jctx, audit.Record{Kind: audit.KindRunEnd, RunID: res.RunID, Resource: apiclient.Resource, Note: note}); err != nil {
 		return &ClientsError{Err: &JournalError{Err: err}}
 	}
-	nerr := e.noticeClients(ctx, res, log)
+	nerr := e.noticeClients(ctx, pl, res, log)
 	if failed > 0 {
 		return errors.Join(&ClientsError{Err: &ActionsFailedError{Failed: failed, Total: len(cr.work)}}, nerr)
 	}
@@ -530,7 +561,9 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 	res.Outcome, res.Status, res.Detail, metric, out = mutationOutcome(it.Action, err, log)
 	e.clientMetrics().AddClientAction(it.Policy, it.Action, metric)
 	// The state record follows the tenant: a disabled client is recorded
-	// (the clock of disabledFor starts), a deleted or gone one forgotten. A
+	// (the clock of disabledFor starts), a deleted or gone one forgotten (a
+	// confirmed delete once a listing proves it, when confirmations are
+	// recorded). A
 	// store that cannot be written is reported in the outcome: the delete
 	// then waits for a later run's record, which is the safe direction.
 	if e.clientState != nil && res.Outcome != OutcomeFailed {
@@ -538,6 +571,10 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 		switch {
 		case action == policy.ActionDisable && res.Outcome == OutcomeApplied:
 			serr = e.clientState.PutDisabled(context.WithoutCancel(ctx), state.Disabled{ClientID: it.ClientID, Name: it.Name, At: e.now().UTC(), Policy: it.Policy, RunID: runID})
+		case action == policy.ActionDelete && res.Outcome == OutcomeApplied && e.provesClients():
+			// Kept until a listing proves the delete (clientproof.go):
+			// a delete found not in effect is sent again, which the
+			// record of the disable allows.
 		default:
 			_, serr = e.clientState.DeleteDisabled(context.WithoutCancel(ctx), it.ClientID)
 		}
@@ -877,13 +914,19 @@ func clientSummaryItems(p *plan.Plan, res *Result) []notify.SummaryItem {
 // API clients (one notice per receiver, listing every client acted on),
 // after the actions: API clients have no owner. Delivery failures wait in
 // the outbox as for every notice; only an outbox failure is returned.
-func (e *Engine) noticeClients(ctx context.Context, res *Result, log *zap.Logger) error {
+func (e *Engine) noticeClients(ctx context.Context, pl *Planned, res *Result, log *zap.Logger) error {
 	receivers := e.cfg.Notify.APIClients
 	if e.notify == nil || len(receivers) == 0 {
 		return nil
 	}
 	var items []notify.NoticeItem
 	for _, r := range res.Clients {
+		// A client whose earlier confirmed change a listing showed not in
+		// effect: the receivers were told once, wrongly; a change sent
+		// again is not announced before a listing proves it.
+		if pl.clients.clientInDoubt(r.Item.ClientID) {
+			continue
+		}
 		outcome := ""
 		switch r.Outcome {
 		case OutcomeApplied:

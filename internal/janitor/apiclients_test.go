@@ -67,7 +67,14 @@ const (
 
 func newClientEnv(t *testing.T, mode string) *clientEnv {
 	t.Helper()
-	e := newEnv(t, clientConfig(mode), envOpts{})
+	return newClientEnvOpts(t, mode, envOpts{})
+}
+
+// newClientEnvOpts is newClientEnv with envOpts (a wrap between the client
+// and the simulator).
+func newClientEnvOpts(t *testing.T, mode string, o envOpts) *clientEnv {
+	t.Helper()
+	e := newEnv(t, clientConfig(mode), o)
 	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -311,7 +311,9 @@ func (e *Engine) notices(v runView) []notify.Notice {
 	// not announced before a listing proves it (proof.go).
 	inDoubt := map[string]bool{}
 	for _, u := range v.res.Unproven {
-		inDoubt[pat.IDKey(u.Confirmed.TokenID)] = true
+		if u.Confirmed.Resource == "" { // an API client's id names no token
+			inDoubt[pat.IDKey(u.Confirmed.TokenID)] = true
+		}
 	}
 	for _, r := range v.res.Items {
 		if inDoubt[pat.IDKey(r.Item.TokenID)] {

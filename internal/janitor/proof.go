@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -104,6 +105,8 @@ type Unproven struct {
 	// SettleMargin ago).
 	Judged bool
 	Listed pat.Token
+	// Client is the API client as listed, for a record of one (Judged).
+	Client apiclient.Client
 	Detail string
 }
 
@@ -121,6 +124,16 @@ type proofs struct {
 	lies      []Unproven
 	unproven  []Unproven
 	journaled bool
+	// gone are the keys of the proven records whose token (or client) the
+	// listing no longer shows: a patch or disable proven by absence.
+	gone map[string]bool
+}
+
+func (pr *proofs) markGone(k string) {
+	if pr.gone == nil {
+		pr.gone = map[string]bool{}
+	}
+	pr.gone[k] = true
 }
 
 // readProofs reads the confirmed mutations for a run (nil without a store).
@@ -219,6 +232,7 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 		switch {
 		case !listed:
 			// Gone: a deleted token is proven; a patched one is moot.
+			pr.markGone(k)
 		case policy.Action(c.Action) == policy.ActionDelete:
 			detail = "still listed"
 		default:
@@ -335,10 +349,17 @@ func shownBefore(tok *pat.Token, ops []pat.PatchOp) *state.Shown {
 // Unproven returns the confirmed mutations not in effect after this plan's
 // listing (nil when none, or without a state store).
 func (pl *Planned) Unproven() []Unproven {
-	if pl == nil || pl.Inventory == nil || pl.Inventory.proofs == nil {
+	if pl == nil {
 		return nil
 	}
-	return pl.Inventory.proofs.unproven
+	var out []Unproven
+	if pl.Inventory != nil && pl.Inventory.proofs != nil {
+		out = append(out, pl.Inventory.proofs.unproven...)
+	}
+	if pl.clients != nil && pl.clients.proofs != nil {
+		out = append(out, pl.clients.proofs.unproven...) // clientproof.go
+	}
+	return out
 }
 
 // UnprovenError reports confirmed mutations that a listing showed not in
@@ -382,11 +403,17 @@ func unprovenSentences(us []Unproven) []string {
 	if len(us) == 0 {
 		return nil
 	}
-	var deletes, patches []Unproven
+	var deletes, patches, clientDeletes, clientDisables []Unproven
 	for _, u := range us {
-		if policy.Action(u.Confirmed.Action) == policy.ActionDelete {
+		del := policy.Action(u.Confirmed.Action) == policy.ActionDelete
+		switch {
+		case u.Confirmed.Resource == apiclient.Resource && del:
+			clientDeletes = append(clientDeletes, u)
+		case u.Confirmed.Resource == apiclient.Resource:
+			clientDisables = append(clientDisables, u)
+		case del:
 			deletes = append(deletes, u)
-		} else {
+		default:
 			patches = append(patches, u)
 		}
 	}
@@ -406,6 +433,21 @@ func unprovenSentences(us []Unproven) []string {
 		}
 		out = append(out, fmt.Sprintf("%s the tenant confirmed patched or expired %s not show the change (%s)%s", plural(n, "token"), verb, unprovenList(patches), advice))
 	}
+	const clientAdvice = ": the tenant or a proxy in front of it answered success without doing it, and their secrets still work; check these API clients in the SailPoint UI (docs/operations.md, \"Confirmed changes that did not happen\")"
+	if n := len(clientDeletes); n > 0 {
+		verb := "are"
+		if n == 1 {
+			verb = "is"
+		}
+		out = append(out, fmt.Sprintf("%s the tenant confirmed deleted %s still listed (%s)%s", plural(n, "API client"), verb, unprovenList(clientDeletes), clientAdvice))
+	}
+	if n := len(clientDisables); n > 0 {
+		verb := "are"
+		if n == 1 {
+			verb = "is"
+		}
+		out = append(out, fmt.Sprintf("%s the tenant confirmed disabled %s still listed enabled (%s)%s", plural(n, "API client"), verb, unprovenList(clientDisables), clientAdvice))
+	}
 	return out
 }
 
@@ -417,9 +459,13 @@ func unprovenList(us []Unproven) string {
 			break
 		}
 		c := u.Confirmed
-		s := fmt.Sprintf("%s of owner %s, %s by policy %s in run %s at %s (HTTP %d)", untrusted.ClipID(c.TokenID), untrusted.ClipID(c.OwnerID), pastTense(c.Action), c.Policy, c.RunID, pat.FormatTime(c.At), c.Code)
+		owner := ""
+		if c.Resource == "" {
+			owner = " of owner " + untrusted.ClipID(c.OwnerID)
+		}
+		s := fmt.Sprintf("%s%s, %s by policy %s in run %s at %s (HTTP %d)", untrusted.ClipID(c.TokenID), owner, pastTense(c.Action), c.Policy, c.RunID, pat.FormatTime(c.At), c.Code)
 		switch {
-		case u.Judged && u.Detail != "still listed":
+		case u.Judged && u.Detail != "still listed" && !(c.Resource != "" && u.Detail == "listed enabled"):
 			s += ", " + u.Detail
 		case !u.Judged && c.LastSeen != nil:
 			s += ", still so at the last complete listing, " + pat.FormatTime(*c.LastSeen)
@@ -435,6 +481,8 @@ func pastTense(action string) string {
 		return "deleted"
 	case policy.ActionExpire:
 		return "expired"
+	case policy.ActionDisable:
+		return "disabled"
 	}
 	return "patched"
 }
@@ -482,31 +530,56 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 	}
 	pr.journaled = true
 	for _, u := range pr.lies {
-		c, listed := u.Confirmed, u.Listed
-		msg := fmt.Sprintf("the tenant confirmed the %s (HTTP %d) in run %s at %s, but this run's listing, taken at least %s later, shows the token %s: the %s did not happen",
-			c.Action, c.Code, c.RunID, pat.FormatTime(c.At), SettleMargin, u.Detail, c.Action)
-		if _, err := e.journal.Append(ctx, audit.Record{
-			Kind: audit.KindOutcome, RunID: runID, Policy: c.Policy, TokenID: c.TokenID, Before: &listed,
+		c := u.Confirmed
+		noun := recordNoun(c.Resource)
+		msg := fmt.Sprintf("the tenant confirmed the %s (HTTP %d) in run %s at %s, but this run's listing, taken at least %s later, shows the %s %s: the %s did not happen",
+			c.Action, c.Code, c.RunID, pat.FormatTime(c.At), SettleMargin, noun, u.Detail, c.Action)
+		r := audit.Record{
+			Kind: audit.KindOutcome, RunID: runID, Resource: c.Resource, Policy: c.Policy, TokenID: c.TokenID,
 			Outcome: &audit.Outcome{Status: StatusNotInEffect, Code: c.Code, Error: msg},
-			Note:    fmt.Sprintf("confirmed %s of run %s not in effect", c.Action, c.RunID),
-		}); err != nil {
-			return fmt.Errorf("record that the %s of token %s is not in effect: %w", c.Action, untrusted.ClipID(c.TokenID), err)
+			Note:    fmt.Sprintf("confirmed %s of run %s at %s not in effect", c.Action, c.RunID, pat.FormatTime(c.At)),
+		}
+		if c.Resource == apiclient.Resource {
+			cl := u.Client
+			r.Client = &cl
+		} else {
+			listed := u.Listed
+			r.Before = &listed
+		}
+		if _, err := e.journal.Append(ctx, r); err != nil {
+			return fmt.Errorf("record that the %s of %s %s is not in effect: %w", c.Action, noun, untrusted.ClipID(c.TokenID), err)
 		}
 	}
 	for _, c := range pr.proven {
 		if !c.Unproven() {
 			continue
 		}
+		noun := recordNoun(c.Resource)
+		// A patch or a disable of a token or client no longer listed is
+		// not shown in effect: it is moot. The note says so rather than
+		// that the change took effect.
+		now := "is in effect now"
+		if pr.gone[pat.IDKey(c.TokenID)] && policy.Action(c.Action) != policy.ActionDelete {
+			now = "is moot now: " + noun + " no longer listed"
+		}
 		if _, err := e.journal.Append(ctx, audit.Record{
-			Kind: audit.KindOutcome, RunID: runID, Policy: c.Policy, TokenID: c.TokenID,
+			Kind: audit.KindOutcome, RunID: runID, Resource: c.Resource, Policy: c.Policy, TokenID: c.TokenID,
 			Outcome: &audit.Outcome{Status: StatusInEffect, Code: c.Code},
-			Note: fmt.Sprintf("the %s confirmed in run %s at %s is in effect now (found not in effect since %s, %d times)",
-				c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), c.Checks),
+			Note: fmt.Sprintf("the %s confirmed in run %s at %s %s (found not in effect since %s, %d times)",
+				c.Action, c.RunID, pat.FormatTime(c.At), now, pat.FormatTime(*c.StillListed), c.Checks),
 		}); err != nil {
-			return fmt.Errorf("record that the %s of token %s is in effect: %w", c.Action, untrusted.ClipID(c.TokenID), err)
+			return fmt.Errorf("record that the %s of %s %s is in effect: %w", c.Action, noun, untrusted.ClipID(c.TokenID), err)
 		}
 	}
 	return nil
+}
+
+// recordNoun names what a record is about, for the journal's sentences.
+func recordNoun(resource string) string {
+	if resource == apiclient.Resource {
+		return "API client"
+	}
+	return "token"
 }
 
 // journalProofsAlone journals what the listing showed for a run that did
@@ -514,18 +587,18 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 // guardrail, an incomplete API client listing), within a run-start and a
 // run-end of its own: an outcome of a run the journal never started would
 // stand alone in `audit show` and `audit verify`.
-func (e *Engine) journalProofsAlone(ctx context.Context, runID string, pr *proofs) error {
+func (e *Engine) journalProofsAlone(ctx context.Context, runID string, pr *proofs, resource string) error {
 	if e.journal == nil || !pr.toJournal() {
 		return nil
 	}
-	if _, err := e.journal.Append(ctx, audit.Record{Kind: audit.KindRunStart, RunID: runID,
+	if _, err := e.journal.Append(ctx, audit.Record{Kind: audit.KindRunStart, RunID: runID, Resource: resource,
 		Note: "0 actions: the run acted on nothing; its listing judged changes the tenant confirmed earlier"}); err != nil {
 		return err
 	}
 	if err := e.journalProofs(ctx, runID, pr); err != nil {
 		return err
 	}
-	_, err := e.journal.Append(ctx, audit.Record{Kind: audit.KindRunEnd, RunID: runID,
+	_, err := e.journal.Append(ctx, audit.Record{Kind: audit.KindRunEnd, RunID: runID, Resource: resource,
 		Note: fmt.Sprintf("acted on nothing; confirmed earlier but not in effect %d", len(pr.lies))})
 	return err
 }
@@ -545,8 +618,7 @@ func (e *Engine) settleProofs(ctx context.Context, pl *Planned, res *Result, log
 	}
 	var errs []error
 	if pr != nil {
-		res.Unproven = pr.unproven
-		if err := e.journalProofsAlone(ctx, res.RunID, pr); err != nil {
+		if err := e.journalProofsAlone(ctx, res.RunID, pr, ""); err != nil {
 			log.Error("could not journal the check of the confirmed changes", zap.Error(err))
 			errs = append(errs, &JournalError{Err: err})
 		}
@@ -557,8 +629,18 @@ func (e *Engine) settleProofs(ctx context.Context, pl *Planned, res *Result, log
 			errs = append(errs, fmt.Errorf("confirmed changes: %w", err))
 		}
 	}
-	if pr != nil && len(pr.unproven) > 0 {
-		errs = append(errs, &UnprovenError{Unproven: pr.unproven})
+	var unproven []Unproven
+	if pr != nil {
+		unproven = append(unproven, pr.unproven...)
+	}
+	cu, cerr := e.settleClientProofs(ctx, pl, res, log) // clientproof.go
+	if cerr != nil {
+		errs = append(errs, cerr)
+	}
+	unproven = append(unproven, cu...)
+	res.Unproven = unproven
+	if len(unproven) > 0 {
+		errs = append(errs, &UnprovenError{Unproven: unproven})
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
@@ -18,6 +19,13 @@ import (
 // disabled-clients it is created by its first write: a store without it has
 // no such records, so no schema step is needed.
 const bucketConfirmed = "confirmed-mutations"
+
+// bucketConfirmedClients holds the same records for OAuth API clients (a
+// confirmed disable or delete), by idKey of the client id. A bucket of its
+// own rather than a prefix in the token bucket: a key of one can never be
+// read as the other's (ids are the tenant's, any string), each has its own
+// MaxConfirmed, and a store without it has no such records.
+const bucketConfirmedClients = "confirmed-client-mutations"
 
 // MaxConfirmed bounds the records kept. A record lives from the confirmed
 // mutation to the first complete listing taken after the settle margin
@@ -34,10 +42,16 @@ const MaxConfirmed = 10000
 // shows the change. A tenant or a proxy that answers success without doing
 // the change is caught by the listing that still shows it.
 type Confirmed struct {
+	// TokenID is the id of the token, or of the API client when Resource
+	// is "apiClients" (as the journal's records name either).
 	TokenID string `json:"tokenId"`
-	OwnerID string `json:"ownerId,omitempty"`
-	Policy  string `json:"policy"`
-	// Action is delete, patch or expire.
+	// Resource is empty for a token, "apiClients" for an API client (set
+	// by ConfirmedClientMutations from the bucket, whatever the value says).
+	Resource string `json:"resource,omitempty"`
+	OwnerID  string `json:"ownerId,omitempty"`
+	Policy   string `json:"policy"`
+	// Action is delete, patch or expire (a token's), delete or disable (an
+	// API client's).
 	Action string `json:"action"`
 	// Patch are the operations sent (patch, expire): what the listing must
 	// show.
@@ -70,6 +84,10 @@ type Shown struct {
 	Scope          *pat.Scopes `json:"scope,omitempty"`
 	ExpirationDate *time.Time  `json:"expirationDate,omitempty"`
 	NeverExpires   *bool       `json:"neverExpires,omitempty"`
+	// Modified is an API client's modified time when a disable was sent: a
+	// listing that shows the client enabled and modified since shows it
+	// changed again by someone else (re-enabled), not a disable never made.
+	Modified *time.Time `json:"modified,omitempty"`
 }
 
 // Unproven reports whether a listing has shown the mutation not in effect.
@@ -79,9 +97,20 @@ func (c *Confirmed) Unproven() bool { return c.StillListed != nil }
 // record that does not decode fails the read, naming its key: the caller
 // must not take a damaged store for one without records.
 func (s *Store) ConfirmedMutations(ctx context.Context) ([]Confirmed, error) {
+	return s.confirmed(ctx, bucketConfirmed, "")
+}
+
+// ConfirmedClientMutations returns every API client record (Resource
+// "apiClients"), oldest confirmation first, as ConfirmedMutations.
+func (s *Store) ConfirmedClientMutations(ctx context.Context) ([]Confirmed, error) {
+	return s.confirmed(ctx, bucketConfirmedClients, apiclient.Resource)
+}
+
+func (s *Store) confirmed(ctx context.Context, bucket, resource string) ([]Confirmed, error) {
 	var out []Confirmed
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(tx.Bucket([]byte(bucketConfirmed)), "confirmed mutation", func(_ []byte, c Confirmed) {
+		return forEachJSON(tx.Bucket([]byte(bucket)), "confirmed mutation", func(_ []byte, c Confirmed) {
+			c.Resource = resource
 			out = append(out, c)
 		})
 	})
@@ -97,6 +126,16 @@ func (s *Store) ConfirmedMutations(ctx context.Context) ([]Confirmed, error) {
 // the bucket within MaxConfirmed. It returns how many records the bound
 // evicted. Nothing to write costs no transaction.
 func (s *Store) UpdateConfirmed(ctx context.Context, put []Confirmed, drop []string) (evicted int, err error) {
+	return s.updateConfirmed(ctx, bucketConfirmed, put, drop)
+}
+
+// UpdateConfirmedClients is UpdateConfirmed for the API client records (by
+// client id; a bucket of their own, bounded by MaxConfirmed on its own).
+func (s *Store) UpdateConfirmedClients(ctx context.Context, put []Confirmed, drop []string) (evicted int, err error) {
+	return s.updateConfirmed(ctx, bucketConfirmedClients, put, drop)
+}
+
+func (s *Store) updateConfirmed(ctx context.Context, bucket string, put []Confirmed, drop []string) (evicted int, err error) {
 	if len(put) == 0 && len(drop) == 0 {
 		return 0, nil
 	}
@@ -109,7 +148,7 @@ func (s *Store) UpdateConfirmed(ctx context.Context, put []Confirmed, drop []str
 		}
 	}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(bucketConfirmed))
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
 		if err != nil {
 			return err
 		}

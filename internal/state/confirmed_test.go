@@ -105,3 +105,40 @@ func BenchmarkConfirmedMutations(b *testing.B) {
 		})
 	}
 }
+
+// The API client records are a key space of their own: a client and a
+// token with the same id keep a record each, a drop of one leaves the
+// other, and the client records read back with Resource apiClients.
+func TestConfirmedClientMutationsSeparateFromTokens(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), newClock())
+	defer func() { _ = s.Close() }()
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	mod := at.Add(-time.Hour)
+	if _, err := s.UpdateConfirmed(ctx, []Confirmed{{TokenID: "same-id", Policy: "p", Action: "delete", RunID: "r1", Code: 204, At: at}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateConfirmedClients(ctx, []Confirmed{{TokenID: "SAME-ID", Policy: "c", Action: "disable", RunID: "r1", Code: 200, At: at, Before: &Shown{Modified: &mod}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	toks, err := s.ConfirmedMutations(ctx)
+	if err != nil || len(toks) != 1 || toks[0].Action != "delete" || toks[0].Resource != "" {
+		t.Fatalf("token records %+v, %v", toks, err)
+	}
+	cls, err := s.ConfirmedClientMutations(ctx)
+	if err != nil || len(cls) != 1 || cls[0].Action != "disable" || cls[0].Resource != "apiClients" || !cls[0].Before.Modified.Equal(mod) {
+		t.Fatalf("client records %+v, %v", cls, err)
+	}
+	if _, err := s.UpdateConfirmed(ctx, nil, []string{"same-id"}); err != nil {
+		t.Fatal(err)
+	}
+	if cls, _ := s.ConfirmedClientMutations(ctx); len(cls) != 1 {
+		t.Fatalf("dropping the token's record dropped the client's: %+v", cls)
+	}
+	if _, err := s.UpdateConfirmedClients(ctx, nil, []string{"same-id"}); err != nil {
+		t.Fatal(err)
+	}
+	if cls, _ := s.ConfirmedClientMutations(ctx); len(cls) != 0 {
+		t.Fatalf("client records after the drop %+v", cls)
+	}
+}
