@@ -278,7 +278,9 @@ func newAuditShowCmd(g *globals) *cobra.Command {
 		Long: `Print one run's records from the journal (default <state-dir>/journal.jsonl):
 the saved plan it applied with the sha256 and planHash reviewers approved, each
 approval (principal, key fingerprint, time, reason), then every intended change
-and its outcome. Read-only. Run ids are in apply's output, the logs and
+and its outcome, with the outcome's note (for a confirmed change a later listing
+found not in effect, or in effect at last: which run it was confirmed in, and
+when). Read-only. Run ids are in apply's output, the logs and
 'audit verify'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -323,6 +325,14 @@ func runAuditShow(g *globals, path, runID string) error {
 				}
 			}
 			fmt.Fprintf(w, "%s  #%d outcome    %s  %s%s\n", at, r.Seq, untrusted.Terminal(r.TokenID), untrusted.Terminal(status), untrusted.Terminal(detail))
+			// The note says what an outcome written by a later run is
+			// about: which run's change a listing found not in effect (or
+			// in effect at last) and when it was confirmed, or which run
+			// resolved an interrupted intent. The outcome line alone does
+			// not name it.
+			if r.Note != "" {
+				fmt.Fprintf(w, "%s  #%d   note     %s\n", at, r.Seq, untrusted.Terminal(r.Note))
+			}
 		default:
 			fmt.Fprintf(w, "%s  #%d %-10s %s\n", at, r.Seq, r.Kind, untrusted.Terminal(r.Note))
 		}

@@ -565,8 +565,8 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 		if _, err := e.journal.Append(ctx, audit.Record{
 			Kind: audit.KindOutcome, RunID: runID, Resource: c.Resource, Policy: c.Policy, TokenID: c.TokenID,
 			Outcome: &audit.Outcome{Status: StatusInEffect, Code: c.Code},
-			Note: fmt.Sprintf("the %s confirmed in run %s at %s %s (found not in effect since %s, %d times)",
-				c.Action, c.RunID, pat.FormatTime(c.At), now, pat.FormatTime(*c.StillListed), c.Checks),
+			Note: fmt.Sprintf("the %s confirmed in run %s at %s %s (found not in effect since %s, by %s)",
+				c.Action, c.RunID, pat.FormatTime(c.At), now, pat.FormatTime(*c.StillListed), plural(c.Checks, "listing")),
 		}); err != nil {
 			return fmt.Errorf("record that the %s of %s %s is in effect: %w", c.Action, noun, untrusted.ClipID(c.TokenID), err)
 		}
