@@ -617,12 +617,18 @@ func (e *Engine) forgetReenabled(ctx context.Context, pl *Planned, log *zap.Logg
 		return
 	}
 	bctx := context.WithoutCancel(ctx)
+	now := e.now()
 	for k, c := range cr.byID {
 		if c.Enabled == nil || !*c.Enabled {
 			continue
 		}
 		d, ok := cr.disabled[k]
 		if !ok {
+			continue
+		}
+		if _, settling := cr.clientSettling(c.ID, now); settling {
+			// A listing within SettleMargin of a confirmed disable may
+			// lag: it proves nothing, re-enabled included (clientproof.go).
 			continue
 		}
 		if _, err := e.clientState.DeleteDisabled(bctx, d.ClientID); err != nil {

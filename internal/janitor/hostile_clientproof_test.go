@@ -480,3 +480,40 @@ func TestConfirmedClientDisableReenabledSinceIsNoAlarm(t *testing.T) {
 		t.Errorf("unproven_mutations{action=disable-client} = %v", v)
 	}
 }
+
+// A listing taken within the settle margin of a confirmed disable may lag
+// and still show the client enabled: that is no re-enable, and the disabled
+// record (the start of disabledFor) is kept. Without that, the listing
+// dropped it while the awaiting-proof skip kept the disable from being sent
+// again, and the client, proven disabled by the next listing, was
+// "disabled, but not by patjanitor" and never deleted.
+func TestHostileLaggingListingKeepsTheDisabledRecord(t *testing.T) {
+	p := newClientProofEnv(t)
+	if _, err := p.runAt(t0); err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	setEnabled := func(on bool) {
+		cl, _ := p.sim.OAuthClient(cTarget)
+		cl.Enabled = apiclient.Bool(on)
+		p.sim.AddOAuthClient(cl, "") // modified as it is: the listing lags
+	}
+	setEnabled(true)
+	res, err := p.runAt(t0.Add(10 * time.Minute))
+	if err != nil || len(res.Clients) != 0 {
+		t.Fatalf("run within the margin: %v, results %+v; want nothing sent", err, res.Clients)
+	}
+	if at, ok := p.disabledAt(); !ok || !at.Equal(t0) {
+		t.Fatalf("disabled record %v (%v) after a lagging listing; want run 1's", at, ok)
+	}
+	setEnabled(false)
+	if _, err := p.runAt(t0.Add(time.Hour)); err != nil {
+		t.Fatalf("run 3: %v", err)
+	}
+	_, err = p.runAt(t0.Add(14 * day))
+	if err != nil {
+		t.Fatalf("run 4: %v", err)
+	}
+	if m := clientMutations(p.sim.Requests()); len(m) != 1 || m[0].Method != http.MethodDelete {
+		t.Fatalf("run 4 sent %+v; want the DELETE disabledFor after run 1", m)
+	}
+}
