@@ -336,10 +336,15 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err := e.applyClients(ctx, saved, pl, started); err != nil {
 		return nil, err
 	}
-	if err := e.recordExecution(ctx, saved, pl, opts.Plan); err != nil { // executed.go
+	recorded, err := e.recordExecution(ctx, saved, pl, opts.Plan) // executed.go
+	if err != nil {
 		return nil, err
 	}
-	return e.execute(ctx, pl, dropped, started, nil)
+	res, err := e.execute(ctx, pl, dropped, started, nil)
+	if recorded {
+		e.releaseExecution(ctx, saved, res)
+	}
+	return res, err
 }
 
 // checkApprovals refuses a saved plan that holds an action approvals.for

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -27,6 +29,7 @@ const MaxPlanAgeLimit = 30 * 24 * time.Hour
 type ExecutedPlans interface {
 	ExecutedPlan(ctx context.Context, planHash string) (state.ExecutedPlan, bool, error)
 	RecordExecution(ctx context.Context, rec state.ExecutedPlan, forgetBefore time.Time) (prev state.ExecutedPlan, already bool, forgot int, err error)
+	ForgetExecution(ctx context.Context, planHash, runID string) (bool, error)
 }
 
 // ExecutedError refuses a saved plan that a run executed before. It wraps
@@ -94,9 +97,11 @@ func (e *Engine) executes(pl *Planned) bool {
 // interrupted intents are resolved by the next run against a fresh
 // listing). A plan that another run recorded in between is refused here
 // too. A failure to write the record stops the run: nothing was sent.
-func (e *Engine) recordExecution(ctx context.Context, saved *plan.Plan, pl *Planned, ref *audit.PlanRef) error {
+// recorded reports whether this run wrote the record (releaseExecution may
+// take it back).
+func (e *Engine) recordExecution(ctx context.Context, saved *plan.Plan, pl *Planned, ref *audit.PlanRef) (recorded bool, err error) {
 	if e.executed == nil || !e.executes(pl) {
-		return nil
+		return false, nil
 	}
 	now := e.now()
 	rec := state.ExecutedPlan{PlanHash: saved.PlanHash, RunID: pl.Plan.RunID, At: now.UTC(), GeneratedAt: saved.GeneratedAt.UTC()}
@@ -109,10 +114,42 @@ func (e *Engine) recordExecution(ctx context.Context, saved *plan.Plan, pl *Plan
 	forget := now.Add(-MaxPlanAgeLimit - maxClockSkew)
 	prev, already, _, err := e.executed.RecordExecution(context.WithoutCancel(ctx), rec, forget)
 	if err != nil {
-		return fmt.Errorf("janitor: record that the plan is executed, in the state store: %w; nothing was changed", err)
+		return false, fmt.Errorf("janitor: record that the plan is executed, in the state store: %w; nothing was changed", err)
 	}
 	if already {
-		return &ExecutedError{PlanHash: saved.PlanHash, Earlier: prev}
+		return false, &ExecutedError{PlanHash: saved.PlanHash, Earlier: prev}
 	}
-	return nil
+	return true, nil
+}
+
+// releaseExecution takes back the record of a run that stopped before it
+// sent anything (its journal refused the run-start or an intent, it was
+// stopped before its first mutation): that run did not execute the plan,
+// and keeping the record would have the reviewers approve it again for
+// nothing (serve keeps such a plan in approved/ for its next run). A run
+// that sent one mutation, or that had nothing left to send (every item
+// dropped), keeps it. A failure to take it back leaves the plan recorded,
+// the safe direction, and is logged.
+func (e *Engine) releaseExecution(ctx context.Context, saved *plan.Plan, res *Result) {
+	if res == nil || !res.NothingSent() || !res.stoppedBeforeSending() {
+		return
+	}
+	if _, err := e.executed.ForgetExecution(context.WithoutCancel(ctx), saved.PlanHash, res.RunID); err != nil {
+		e.log.Error("the run sent nothing, but the record that it executed the plan could not be taken back: the plan is refused as executed",
+			zap.String("run_id", res.RunID), zap.String("plan_hash", saved.PlanHash), zap.Error(err))
+	}
+}
+
+// stoppedBeforeSending reports whether an item of the run, of a token or an
+// API client, was not started: the run had something to send and stopped.
+func (r *Result) stoppedBeforeSending() bool {
+	if r.Count(OutcomeNotStarted) > 0 {
+		return true
+	}
+	for _, c := range r.Clients {
+		if c.Outcome == OutcomeNotStarted {
+			return true
+		}
+	}
+	return false
 }

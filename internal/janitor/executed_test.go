@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/state"
@@ -118,5 +119,61 @@ func TestExecutedPlanNotRecordedWhenBlocked(t *testing.T) {
 	}
 	if _, found, err := st.ExecutedPlan(ctx, pl.Plan.PlanHash); err != nil || found {
 		t.Fatalf("a blocked run recorded the plan: %v %v", found, err)
+	}
+}
+
+// A run that recorded the plan and then sent nothing (its journal refused
+// the run-start: a full disk) did not execute it: the record is taken back,
+// and the plan applies once the journal works, without a new approval (serve
+// keeps such a plan in approved/ for its next run, which must not refuse it
+// as executed). The first attempt sends no mutation and journals nothing;
+// the second deletes both tokens, journals them and records its own run.
+func TestExecutedPlanNotConsumedWhenNothingWasSent(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, enforceDeleteStale, envOpts{})
+	ids := e.addStale("s", 2, 1)
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	pl, err := e.engine(func(o *janitor.Options) { o.Executed = st }).Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := pl.Plan
+
+	full := newFailingJournal(e.journal, 0)
+	res, err := e.engine(func(o *janitor.Options) { o.Executed = st; o.Journal = full }).ApplyPlan(ctx, saved, janitor.ApplyOptions{})
+	var jerr *janitor.JournalError
+	if !errors.As(err, &jerr) || res == nil || res.Count(janitor.OutcomeNotStarted) != 2 {
+		t.Fatalf("ApplyPlan with an unwritable journal: %v, %+v", err, res)
+	}
+	e.requireNoMutations()
+	if n := len(e.journalRecords()); n != 0 {
+		t.Fatalf("the journal holds %d records after a run it refused", n)
+	}
+	if rec, found, err := st.ExecutedPlan(ctx, saved.PlanHash); err != nil || found {
+		t.Fatalf("a run that sent nothing left the plan recorded as executed: %+v %v %v", rec, found, err)
+	}
+
+	res, err = e.engine(func(o *janitor.Options) { o.Executed = st }).ApplyPlan(ctx, saved, janitor.ApplyOptions{})
+	if err != nil || res.Count(janitor.OutcomeApplied) != 2 {
+		t.Fatalf("ApplyPlan once the journal works: %v, %+v", err, res)
+	}
+	if got := deletedIDs(e.sim.Requests()); len(got) != 2 || got[ids[0]] != 1 || got[ids[1]] != 1 {
+		t.Fatalf("deletes %v, want %v once each", got, ids)
+	}
+	out := map[string]string{}
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindOutcome && r.RunID == res.RunID {
+			out[r.TokenID] = r.Outcome.Status
+		}
+	}
+	if len(out) != 2 || out[ids[0]] != string(janitor.OutcomeApplied) || out[ids[1]] != string(janitor.OutcomeApplied) {
+		t.Fatalf("journal outcomes of run %s: %v", res.RunID, out)
+	}
+	if rec, found, err := st.ExecutedPlan(ctx, saved.PlanHash); err != nil || !found || rec.RunID != res.RunID {
+		t.Fatalf("the executing run's record: %+v %v %v", rec, found, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // signer is a reviewer's SSH key for a test.
@@ -222,6 +224,37 @@ func TestApplySigned(t *testing.T) {
 		e.requireNoMutations()
 		if !e.present("stale-000") || !e.present("stale-001") {
 			t.Fatal("a token is gone")
+		}
+	})
+	// The plan is recorded as executed and then the journal refuses the
+	// run-start: nothing is sent, serve keeps the plan in approved/, and its
+	// next run applies it (it refused it as executed before, and the plan
+	// went to rejected/ with nothing done).
+	t.Run("journal unwritable", func(t *testing.T) {
+		e, p, dir := setup(t)
+		file, _ := savePlan(t, dir, p, alice, bob)
+		st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{Clock: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		full := newFailingJournal(e.journal, 0)
+		s := e.engine(func(o *janitor.Options) { o.Executed, o.Journal = st, full }).ApplySigned(ctx, janitor.RunInput{}, read(file), pol)
+		var jerr *janitor.JournalError
+		if s.Settled || !errors.As(s.Err, &jerr) {
+			t.Fatalf("settlement %+v, want the plan left for the next run with the journal's error", s)
+		}
+		e.requireNoMutations()
+		s = e.engine(func(o *janitor.Options) { o.Executed = st }).ApplySigned(ctx, janitor.RunInput{}, read(file), pol)
+		if !s.Settled || s.Result != janitor.PlanApplied || s.Err != nil ||
+			!strings.Contains(s.Detail, "applied 2, already gone 0, failed 0, dropped 0, blocked 0") {
+			t.Fatalf("the next run's settlement %+v, want applied", s)
+		}
+		if d := deletedIDs(e.sim.Requests()); len(d) != 2 || d["stale-000"] != 1 || d["stale-001"] != 1 {
+			t.Fatalf("deleted %v, want the plan's two tokens once", d)
+		}
+		if start := lastRunStart(t, e); start.Plan == nil || start.Plan.PlanHash != p.PlanHash || start.Plan.Refused != "" {
+			t.Fatalf("the journal's run-start %+v, want the plan applied", start.Plan)
 		}
 	})
 }

@@ -132,6 +132,34 @@ func (s *Store) RecordExecution(ctx context.Context, rec ExecutedPlan, forgetBef
 	return prev, already, forgot, nil
 }
 
+// ForgetExecution drops the record of planHash if run runID wrote it, and
+// reports whether it did. It is for a run that recorded the plan and then
+// sent nothing (its journal refused the run-start, it was stopped before its
+// first mutation): the plan was not executed. Another run's record stays.
+func (s *Store) ForgetExecution(ctx context.Context, planHash, runID string) (bool, error) {
+	if err := checkPlanHash(planHash); err != nil {
+		return false, fmt.Errorf("forget executed plan: %w", err)
+	}
+	forgot := false
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketExecuted))
+		if b == nil {
+			return nil
+		}
+		key := executedKey(planHash)
+		var rec ExecutedPlan
+		if v := b.Get(key); v == nil || json.Unmarshal(v, &rec) != nil || rec.RunID != runID {
+			return nil
+		}
+		forgot = true
+		return b.Delete(key)
+	})
+	if err != nil {
+		return false, fmt.Errorf("forget executed plan %s: %w", planHash, err)
+	}
+	return forgot, nil
+}
+
 // ExecutedPlans returns every record (for tests and diagnostics).
 func (s *Store) ExecutedPlans(ctx context.Context) ([]ExecutedPlan, error) {
 	var out []ExecutedPlan

@@ -83,3 +83,31 @@ func TestExecutedPlansBadInput(t *testing.T) {
 		t.Fatalf("bad input wrote %+v, %v", all, err)
 	}
 }
+
+// ForgetExecution takes back only the record the named run wrote: another
+// run's record of the plan stays (it executed it).
+func TestForgetExecutionOnlyOfItsRun(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), newClock())
+	defer func() { _ = s.Close() }()
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	hash := "sha256:" + strings.Repeat("ab", 32)
+	if forgot, err := s.ForgetExecution(ctx, hash, "run-1"); err != nil || forgot {
+		t.Fatalf("nothing recorded: %v %v", forgot, err)
+	}
+	if _, _, _, err := s.RecordExecution(ctx, ExecutedPlan{PlanHash: hash, RunID: "run-1", At: at, GeneratedAt: at}, at.Add(-30*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if forgot, err := s.ForgetExecution(ctx, strings.ToUpper(hash), "run-2"); err != nil || forgot {
+		t.Fatalf("another run's record: %v %v", forgot, err)
+	}
+	if _, found, _ := s.ExecutedPlan(ctx, hash); !found {
+		t.Fatal("another run took back run-1's record")
+	}
+	if forgot, err := s.ForgetExecution(ctx, hash, "run-1"); err != nil || !forgot {
+		t.Fatalf("its own record: %v %v", forgot, err)
+	}
+	if _, found, _ := s.ExecutedPlan(ctx, hash); found {
+		t.Fatal("the record stayed")
+	}
+}
