@@ -286,10 +286,9 @@ func (e *Engine) storeClientProofs(ctx context.Context, ps ClientProofStore, cr 
 	for i := range cr.work {
 		sent[pat.IDKey(cr.work[i].item.ClientID)] = &cr.work[i].client
 	}
-	put := map[string]state.Confirmed{}
-	var drop []string
+	w := newRecordWrites(pr, res)
 	for _, c := range pr.proven {
-		drop = append(drop, c.TokenID)
+		w.drop = append(w.drop, c.TokenID)
 		if e.clientState == nil {
 			continue
 		}
@@ -312,16 +311,6 @@ func (e *Engine) storeClientProofs(ctx context.Context, ps ClientProofStore, cr 
 				zap.String("client_id", untrusted.ClipID(c.TokenID)), zap.Time("disabled_at", d.At))
 		}
 	}
-	for _, u := range pr.lies {
-		c := u.Confirmed
-		seen := res.Finished
-		if c.StillListed == nil {
-			c.StillListed = &seen
-		}
-		c.Checks++
-		c.LastSeen, c.LastRun = &seen, res.RunID
-		put[pat.IDKey(c.TokenID)] = c
-	}
 	for _, r := range res.Clients {
 		switch policy.Action(r.Item.Action) {
 		case policy.ActionDelete, policy.ActionDisable:
@@ -332,37 +321,12 @@ func (e *Engine) storeClientProofs(ctx context.Context, ps ClientProofStore, cr 
 			continue
 		}
 		it := r.Item
-		k := pat.IDKey(it.ClientID)
 		c := state.Confirmed{TokenID: it.ClientID, Resource: apiclient.Resource, Policy: it.Policy, Action: it.Action,
 			RunID: res.RunID, Code: r.Status, At: res.Finished}
-		if cl, ok := sent[k]; ok && policy.Action(it.Action) == policy.ActionDisable {
+		if cl, ok := sent[pat.IDKey(it.ClientID)]; ok && policy.Action(it.Action) == policy.ActionDisable {
 			c.Before = &state.Shown{Modified: cl.Modified}
 		}
-		// A change sent again keeps what the earlier listings found.
-		old, ok := put[k]
-		if !ok {
-			old, ok = pr.records[k]
-		}
-		if ok && old.Unproven() {
-			c.StillListed, c.Checks, c.LastSeen, c.LastRun = old.StillListed, old.Checks, old.LastSeen, old.LastRun
-		}
-		put[k] = c
+		w.confirmed(c)
 	}
-	if len(put) == 0 && len(drop) == 0 {
-		return nil
-	}
-	list := make([]state.Confirmed, 0, len(put))
-	for _, c := range put {
-		list = append(list, c)
-	}
-	slices.SortFunc(list, func(a, b state.Confirmed) int { return strings.Compare(a.TokenID, b.TokenID) })
-	evicted, err := ps.UpdateConfirmedClients(ctx, list, drop)
-	if err != nil {
-		return err
-	}
-	if evicted > 0 {
-		log.Warn("the store of confirmed API client changes awaiting proof is full: the oldest were dropped unchecked",
-			zap.Int("dropped", evicted), zap.Int("bound", state.MaxConfirmed))
-	}
-	return nil
+	return w.write(ctx, ps.UpdateConfirmedClients, "confirmed API client changes", log)
 }

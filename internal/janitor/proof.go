@@ -651,21 +651,10 @@ func (e *Engine) storeProofs(ctx context.Context, pl *Planned, pr *proofs, res *
 	for i := range pl.work {
 		sent[pat.IDKey(pl.work[i].item.TokenID)] = &pl.work[i].token
 	}
-	put := map[string]state.Confirmed{}
-	var drop []string
+	w := newRecordWrites(pr, res)
 	if pr != nil {
 		for _, c := range pr.proven {
-			drop = append(drop, c.TokenID)
-		}
-		for _, u := range pr.lies {
-			c := u.Confirmed
-			seen := res.Finished
-			if c.StillListed == nil {
-				c.StillListed = &seen
-			}
-			c.Checks++
-			c.LastSeen, c.LastRun = &seen, res.RunID
-			put[pat.IDKey(c.TokenID)] = c
+			w.drop = append(w.drop, c.TokenID)
 		}
 	}
 	for _, r := range res.Items {
@@ -687,31 +676,72 @@ func (e *Engine) storeProofs(ctx context.Context, pl *Planned, pr *proofs, res *
 				c.Before = shownBefore(tok, c.Patch)
 			}
 		}
-		// A change sent again keeps what the earlier listings found.
-		k := pat.IDKey(it.TokenID)
-		old, ok := put[k]
-		if !ok && pr != nil {
-			old, ok = pr.records[k]
-		}
-		if ok && old.Unproven() {
-			c.StillListed, c.Checks, c.LastSeen, c.LastRun = old.StillListed, old.Checks, old.LastSeen, old.LastRun
-		}
-		put[k] = c
+		w.confirmed(c)
 	}
-	if len(put) == 0 && len(drop) == 0 {
+	return w.write(ctx, e.proofs.UpdateConfirmed, "confirmed changes", log)
+}
+
+// recordWrites gathers what a run writes to a bucket of confirmed records
+// (tokens' or API clients'): the records to put, by pat.IDKey, and the ids
+// to drop.
+type recordWrites struct {
+	pr   *proofs
+	put  map[string]state.Confirmed
+	drop []string
+}
+
+// newRecordWrites starts with the records the run's listing found not in
+// effect (pr's lies), marked as seen so by this run.
+func newRecordWrites(pr *proofs, res *Result) *recordWrites {
+	w := &recordWrites{pr: pr, put: map[string]state.Confirmed{}}
+	if pr == nil {
+		return w
+	}
+	for _, u := range pr.lies {
+		c := u.Confirmed
+		seen := res.Finished
+		if c.StillListed == nil {
+			c.StillListed = &seen
+		}
+		c.Checks++
+		c.LastSeen, c.LastRun = &seen, res.RunID
+		w.put[pat.IDKey(c.TokenID)] = c
+	}
+	return w
+}
+
+// confirmed puts the record of a change the tenant confirmed in this run.
+// A change sent again keeps what the earlier listings found.
+func (w *recordWrites) confirmed(c state.Confirmed) {
+	k := pat.IDKey(c.TokenID)
+	old, ok := w.put[k]
+	if !ok && w.pr != nil {
+		old, ok = w.pr.records[k]
+	}
+	if ok && old.Unproven() {
+		c.StillListed, c.Checks, c.LastSeen, c.LastRun = old.StillListed, old.Checks, old.LastSeen, old.LastRun
+	}
+	w.put[k] = c
+}
+
+// write hands the records to update (UpdateConfirmed or
+// UpdateConfirmedClients) in id order; what names them in the warning that
+// the store's bound evicted some. Nothing to write writes nothing.
+func (w *recordWrites) write(ctx context.Context, update func(context.Context, []state.Confirmed, []string) (int, error), what string, log *zap.Logger) error {
+	if len(w.put) == 0 && len(w.drop) == 0 {
 		return nil
 	}
-	list := make([]state.Confirmed, 0, len(put))
-	for _, c := range put {
+	list := make([]state.Confirmed, 0, len(w.put))
+	for _, c := range w.put {
 		list = append(list, c)
 	}
 	slices.SortFunc(list, func(a, b state.Confirmed) int { return strings.Compare(a.TokenID, b.TokenID) })
-	evicted, err := e.proofs.UpdateConfirmed(ctx, list, drop)
+	evicted, err := update(ctx, list, w.drop)
 	if err != nil {
 		return err
 	}
 	if evicted > 0 {
-		log.Warn("the store of confirmed changes awaiting proof is full: the oldest were dropped unchecked",
+		log.Warn("the store of "+what+" awaiting proof is full: the oldest were dropped unchecked",
 			zap.Int("dropped", evicted), zap.Int("bound", state.MaxConfirmed))
 	}
 	return nil
