@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -258,6 +259,17 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	p.Items = plan.Items{}
 	var ws []work
 	var dropped []ItemResult
+	// The owner lookup failed: a policy with owner conditions matches
+	// nothing now for want of data, not because its tokens stopped
+	// matching. Its items are not dropped (that executed the plan with
+	// nothing sent, and a transient failure of the identities endpoint had
+	// the reviewers approve it again): the run is blocked as on incomplete
+	// data, sends nothing and leaves the plan to a later run.
+	var ownersErr error
+	if inv.owners != nil && inv.owners.Err != nil {
+		ownersErr = inv.owners.Err
+	}
+	var unknownOwners []string
 	// The grace marks: the reviewer approved the saved plan's held items
 	// (marking them warns their owners) and its due items; of the rest, the
 	// fresh decision keeps the marks already stored, and the follow-up
@@ -276,7 +288,13 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		}
 		tok, listed := inv.Token(it.TokenID)
 		reason := ""
-		if inv.Err == nil {
+		switch {
+		case inv.Err != nil:
+		case ownersErr != nil && listed && e.ownerConditioned(it.Policy):
+			if !slices.Contains(unknownOwners, it.Policy) {
+				unknownOwners = append(unknownOwners, it.Policy)
+			}
+		default:
 			reason = dropReason(&it, tok, listed, freshOf(it.TokenID), skipByID, e.clientID, started, saved.GeneratedAt)
 		}
 		if reason != "" {
@@ -321,6 +339,10 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	ref.PlanHash = saved.PlanHash
 	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart, planRef: &ref,
 		pending: pending, clientPending: clientPending}
+	if pl.Err == nil && len(unknownOwners) > 0 {
+		pl.Err = fmt.Errorf("janitor: incomplete data: the owner lookup failed, and the plan's items of %s depend on owner conditions: nothing was sent, the plan can be applied again: %w",
+			strings.Join(unknownOwners, ", "), ownersErr)
+	}
 	if len(opts.Accept) > 0 {
 		pl.accepted = map[string]int{}
 		for _, a := range opts.Accept {
@@ -345,6 +367,18 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		e.releaseExecution(ctx, saved, res)
 	}
 	return res, err
+}
+
+// ownerConditioned reports whether the token policy of this name has owner
+// conditions (ownerMissing, ownerStates): it matches nothing when the owner
+// lookup failed.
+func (e *Engine) ownerConditioned(name string) bool {
+	for _, p := range e.cfg.Policies {
+		if p.Name == name {
+			return p.Match.OwnerMissing || p.Match.OwnerStates != nil
+		}
+	}
+	return false
 }
 
 // checkApprovals refuses a saved plan that holds an action approvals.for

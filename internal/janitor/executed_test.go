@@ -177,3 +177,75 @@ func TestExecutedPlanNotConsumedWhenNothingWasSent(t *testing.T) {
 		t.Fatalf("the executing run's record: %+v %v %v", rec, found, err)
 	}
 }
+
+// The owner lookup fails at apply time (the identities endpoint answers 429
+// until the client gives up): a policy with owner conditions matches nothing
+// then, and the plan's deletes of tokens whose owner left were dropped as
+// "no policy matches the token now", the plan recorded as executed with
+// nothing sent, and its next apply refused: the reviewers had to approve it
+// again for a transient error. Now the run is blocked as on incomplete
+// data: nothing sent, nothing journaled, the plan not recorded; with the
+// lookup working again it deletes the token once, journals it and records
+// the plan.
+func TestHostileOwnerLookupFailureDoesNotConsumePlan(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, noLimits+`owners: {lookup: true}
+policies:
+  - name: deleted-owner
+    mode: enforce
+    match: {ownerMissing: true}
+    action: delete
+`, envOpts{})
+	const owner = "da7eda7eda7eda7eda7eda7eda7eda7e"
+	e.sim.AddIdentity(idnsim.Identity{ID: owner, Name: "Dave", Email: "dave@example.com", IdentityState: "ACTIVE"})
+	e.add("tok-dave", owner, "d", 10*day, day)
+	e.add("tok-gone", "0000000000000000000000000000dead", "g", 10*day, day)
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	eng := e.engine(func(o *janitor.Options) { o.Executed = st })
+	pl, err := eng.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pl.Plan.Pending()); n != 1 {
+		t.Fatalf("plan of %d pending items, want the delete of tok-gone", n)
+	}
+	saved := pl.Plan
+
+	e.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListPublicIdentities, Status: 429, Times: 1000})
+	res, err := eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "owner lookup failed") || res == nil || res.Count(janitor.OutcomeBlocked) != 1 {
+		t.Fatalf("ApplyPlan with a failing owner lookup: %v, %+v", err, res)
+	}
+	e.requireNoMutations()
+	if n := len(e.journalRecords()); n != 0 {
+		t.Fatalf("the journal holds %d records after a run that sent nothing", n)
+	}
+	if rec, found, err := st.ExecutedPlan(ctx, saved.PlanHash); err != nil || found {
+		t.Fatalf("a run that sent nothing recorded the plan as executed: %+v %v %v", rec, found, err)
+	}
+
+	e.sim.ClearFaults()
+	res, err = eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{})
+	if err != nil || res.Count(janitor.OutcomeApplied) != 1 {
+		t.Fatalf("ApplyPlan with the lookup working: %v, %+v", err, res)
+	}
+	if got := deletedIDs(e.sim.Requests()); len(got) != 1 || got["tok-gone"] != 1 {
+		t.Fatalf("deleted %v, want tok-gone once", got)
+	}
+	var outcomes []string
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindOutcome {
+			outcomes = append(outcomes, r.RunID+" "+r.TokenID+" "+r.Outcome.Status)
+		}
+	}
+	if want := res.RunID + " tok-gone " + string(janitor.OutcomeApplied); len(outcomes) != 1 || outcomes[0] != want {
+		t.Fatalf("journal outcomes %v, want %q", outcomes, want)
+	}
+	if rec, found, err := st.ExecutedPlan(ctx, saved.PlanHash); err != nil || !found || rec.RunID != res.RunID {
+		t.Fatalf("the executing run's record: %+v %v %v", rec, found, err)
+	}
+}
