@@ -261,10 +261,11 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	var dropped []ItemResult
 	// The owner lookup failed: a policy with owner conditions matches
 	// nothing now for want of data, not because its tokens stopped
-	// matching. Its items are not dropped (that executed the plan with
-	// nothing sent, and a transient failure of the identities endpoint had
-	// the reviewers approve it again): the run is blocked as on incomplete
-	// data, sends nothing and leaves the plan to a later run.
+	// matching. Its items, due or held in grace, are not dropped (that
+	// executed the plan with nothing sent or marked, and a transient
+	// failure of the identities endpoint had the reviewers approve it
+	// again): the run is blocked as on incomplete data, sends nothing,
+	// marks nothing and leaves the plan to a later run.
 	var ownersErr error
 	if inv.owners != nil && inv.owners.Err != nil {
 		ownersErr = inv.owners.Err
@@ -275,9 +276,26 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	// fresh decision keeps the marks already stored, and the follow-up
 	// unmarks what it no longer produces.
 	approved := map[state.MarkKey]bool{}
+	ownersUnknown := func(it *plan.Item, listed bool) bool {
+		if ownersErr == nil || !listed || !e.ownerConditioned(it.Policy) {
+			return false
+		}
+		if !slices.Contains(unknownOwners, it.Policy) {
+			unknownOwners = append(unknownOwners, it.Policy)
+		}
+		return true
+	}
 	for _, it := range saved.Items.All() {
 		if it.Mode == plan.ModeGrace {
-			if f := freshOf(it.TokenID); inv.Err == nil && f != nil && f.Mode == plan.ModeGrace && f.Policy == it.Policy && f.Action == it.Action {
+			// A held item of a policy with owner conditions is not in the
+			// fresh decision either when the lookup failed: left out, a
+			// plan of such items only had nothing left and was executed
+			// (recorded, journaled) with nobody warned.
+			f := freshOf(it.TokenID)
+			_, listed := inv.Token(it.TokenID)
+			switch {
+			case inv.Err != nil, ownersUnknown(&it, listed):
+			case f != nil && f.Mode == plan.ModeGrace && f.Policy == it.Policy && f.Action == it.Action:
 				p.Items.Append(*f)
 				approved[markKeyOf(f)] = true
 			}
@@ -289,11 +307,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		tok, listed := inv.Token(it.TokenID)
 		reason := ""
 		switch {
-		case inv.Err != nil:
-		case ownersErr != nil && listed && e.ownerConditioned(it.Policy):
-			if !slices.Contains(unknownOwners, it.Policy) {
-				unknownOwners = append(unknownOwners, it.Policy)
-			}
+		case inv.Err != nil, ownersUnknown(&it, listed):
 		default:
 			reason = dropReason(&it, tok, listed, freshOf(it.TokenID), skipByID, e.clientID, started, saved.GeneratedAt)
 		}

@@ -10,6 +10,9 @@ import (
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -246,6 +249,77 @@ policies:
 		t.Fatalf("journal outcomes %v, want %q", outcomes, want)
 	}
 	if rec, found, err := st.ExecutedPlan(ctx, saved.PlanHash); err != nil || !found || rec.RunID != res.RunID {
+		t.Fatalf("the executing run's record: %+v %v %v", rec, found, err)
+	}
+}
+
+// The same for a plan of grace items only (a policy with owner conditions
+// and a grace period: the plan marks the tokens and warns their owners).
+// With the owner lookup failing, the fresh decision of that policy matches
+// nothing, and the plan's held items were left out without a word: the run
+// had nothing left, journaled the signed plan as executed, recorded it, and
+// nobody was warned; serve settled it as applied with nothing done. Now the
+// run is blocked as on incomplete data: no mark, no warning, no journal
+// record, the plan not recorded; with the lookup working again it marks the
+// token, warns its owner and records the plan.
+func TestHostileOwnerLookupFailureDoesNotConsumeGracePlan(t *testing.T) {
+	ctx := context.Background()
+	g := newGraceEnv(t, ownerGraceConfig)
+	g.sim.AddIdentity(idnsim.Identity{ID: "bob", Name: "Bob", Email: "bob@example.com", IdentityState: "INACTIVE_LONG_TERM"})
+	g.add("tok-bob", "bob", "b", 10*day, day)
+	eng := g.engine(func(o *janitor.Options) { o.Executed = g.st })
+	pl, err := eng.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := pl.Plan.Items.Len(); n != 1 || pl.Plan.Items.At(0).Mode != plan.ModeGrace {
+		t.Fatalf("plan of %d items, want tok-bob held in grace", n)
+	}
+	saved := pl.Plan
+	// As serve applies a signed plan: the run-start names it and its approvals.
+	ref := &audit.PlanRef{File: "grace.plan.json", PlanHash: saved.PlanHash, Approvals: []audit.Approval{{Principal: "alice", Fingerprint: "SHA256:a"}}}
+
+	g.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListPublicIdentities, Status: 429, Times: 1000})
+	res, err := eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{Plan: ref})
+	if err == nil || !strings.Contains(err.Error(), "owner lookup failed") || !strings.Contains(err.Error(), "inactive-owner") || res == nil || !res.NothingSent() {
+		t.Fatalf("ApplyPlan with a failing owner lookup: %v, %+v", err, res)
+	}
+	g.requireNoMutations()
+	if n := len(g.journalRecords()); n != 0 {
+		t.Fatalf("the journal holds %d records after a run that did nothing", n)
+	}
+	if rec, found, err := g.st.ExecutedPlan(ctx, saved.PlanHash); err != nil || found {
+		t.Fatalf("a run that did nothing recorded the plan as executed: %+v %v %v", rec, found, err)
+	}
+	if m := g.marks(); len(m) != 0 {
+		t.Fatalf("marks %v after a blocked run", m)
+	}
+	if d := notifytest.OfKind(g.hook.Take(), notify.KindDigest); len(d) != 0 {
+		t.Fatalf("%d digests after a blocked run", len(d))
+	}
+
+	g.sim.ClearFaults()
+	res, err = eng.ApplyPlan(ctx, saved, janitor.ApplyOptions{Plan: ref})
+	if err != nil {
+		t.Fatalf("ApplyPlan with the lookup working: %v", err)
+	}
+	g.requireNoMutations()
+	if m, ok := g.marks()["tok-bob"]; !ok || m.WarnedAt == nil {
+		t.Fatalf("mark %+v (found %v), want tok-bob marked and bob warned", m, ok)
+	}
+	if d := notifytest.OfKind(g.hook.Take(), notify.KindDigest); len(d) != 1 {
+		t.Fatalf("%d digests, want bob's", len(d))
+	}
+	var starts []string
+	for _, r := range g.journalRecords() {
+		if r.Kind == audit.KindRunStart && r.Plan != nil {
+			starts = append(starts, r.RunID+" "+r.Plan.PlanHash)
+		}
+	}
+	if want := res.RunID + " " + saved.PlanHash; len(starts) != 1 || starts[0] != want {
+		t.Fatalf("journal run-starts %v, want %q", starts, want)
+	}
+	if rec, found, err := g.st.ExecutedPlan(ctx, saved.PlanHash); err != nil || !found || rec.RunID != res.RunID {
 		t.Fatalf("the executing run's record: %+v %v %v", rec, found, err)
 	}
 }
