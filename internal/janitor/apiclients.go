@@ -347,7 +347,7 @@ func (e *Engine) applyClients(ctx context.Context, saved *plan.Plan, pl *Planned
 			switch {
 			case cr.err != nil:
 			case !ok:
-				reason = "decision changed: the API client is gone, exempt, or no policy acts on it now"
+				reason = clientDropReason(&it, cr)
 			case w.item.Policy != it.Policy || w.item.Action != it.Action:
 				reason = fmt.Sprintf("decision changed: now %s %s, planned %s %s", w.item.Policy, w.item.Action, it.Policy, it.Action)
 			}
@@ -366,6 +366,30 @@ func (e *Engine) applyClients(ctx context.Context, saved *plan.Plan, pl *Planned
 		pl.Err = fmt.Errorf("janitor: seal the plan: %w", err)
 	}
 	return nil
+}
+
+// clientDropReason says why a saved API client item has no work in the
+// fresh decision, as dropReason does for a token: a reviewer reading the
+// apply result must tell a client whose disable awaits proof (sent again
+// after the settle margin, if it did not take effect) from one that is gone
+// or that no policy matches any more.
+func clientDropReason(it *plan.ClientItem, cr *clientRun) string {
+	k := strings.ToLower(it.ClientID)
+	if _, listed := cr.byID[k]; !listed {
+		return "gone: the API client no longer exists"
+	}
+	for _, s := range cr.section.Skipped {
+		if strings.ToLower(s.TokenID) == k {
+			return "now exempt: " + s.Reason
+		}
+	}
+	for _, f := range cr.section.Items {
+		if strings.ToLower(f.ClientID) == k {
+			return fmt.Sprintf("decision changed: now %s %s (%s mode), planned %s %s (%s mode)",
+				f.Policy, f.Action, f.Mode, it.Policy, it.Action, it.Mode)
+		}
+	}
+	return "decision changed: no policy matches the API client now"
 }
 
 // approvedClientMarks are the client marks an apply of saved may keep or

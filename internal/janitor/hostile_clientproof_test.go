@@ -21,6 +21,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
@@ -515,5 +516,42 @@ func TestHostileLaggingListingKeepsTheDisabledRecord(t *testing.T) {
 	}
 	if m := clientMutations(p.sim.Requests()); len(m) != 1 || m[0].Method != http.MethodDelete {
 		t.Fatalf("run 4 sent %+v; want the DELETE disabledFor after run 1", m)
+	}
+}
+
+// A saved plan's API client item whose change the tenant confirmed less
+// than SettleMargin ago (here by a scheduled run after the plan was made)
+// is dropped at apply time, as a token's is, and says why: the reviewer
+// reading the apply result learns that the disable was confirmed and when
+// a listing will tell, not "gone, exempt, or no policy acts on it now".
+func TestHostileApplyPlanDropsClientAwaitingProofSayingSo(t *testing.T) {
+	p := newClientProofEnv(t)
+	eng := p.env.engine(func(o *janitor.Options) {
+		o.ClientID, o.ClientState, o.Proofs, o.Notify, o.Metrics = cOwn, p.store, p.store, p.d, p.m
+	})
+	pl, err := eng.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := roundTrip(t, pl.Plan)
+	p.liar.lie.Store(true)
+	res1, err := p.runAt(t0)
+	if err != nil || len(res1.Clients) != 1 || res1.Clients[0].Outcome != janitor.OutcomeApplied {
+		t.Fatalf("run: %v, client results %+v; want the disable of %s confirmed", err, res1.Clients, cTarget)
+	}
+
+	p.clock.Set(t0.Add(10 * time.Minute))
+	p.sim.ResetRequests()
+	res, err := eng.ApplyPlan(context.Background(), saved, janitor.ApplyOptions{})
+	if err != nil {
+		t.Fatalf("apply within the margin: %v", err)
+	}
+	if m := clientMutations(p.sim.Requests()); len(m) != 0 || p.liar.fakedCount() != 1 {
+		t.Fatalf("the apply sent %+v (faked %d); want nothing within the margin", m, p.liar.fakedCount())
+	}
+	want := fmt.Sprintf("awaiting-proof: the tenant confirmed a disable of this API client at %s (run %s); a listing from %s on shows whether it took effect",
+		pat.FormatTime(t0), res1.RunID, pat.FormatTime(t0.Add(janitor.SettleMargin)))
+	if len(res.Clients) != 1 || res.Clients[0].Outcome != janitor.OutcomeDropped || res.Clients[0].Detail != "now exempt: "+want {
+		t.Fatalf("apply client results %+v; want %s dropped: now exempt: %s", res.Clients, cTarget, want)
 	}
 }
