@@ -364,7 +364,7 @@ func TestAPIClientApplyPlanRechecks(t *testing.T) {
 	if m := clientMutations(c.sim.Requests()); len(m) != 0 {
 		t.Fatalf("apply sent %+v for a client used since the plan", m)
 	}
-	if len(res.Clients) != 1 || res.Clients[0].Outcome != janitor.OutcomeDropped {
+	if len(res.Clients) != 1 || res.Clients[0].Outcome != janitor.OutcomeDropped || res.Clients[0].Detail != "decision changed: no policy matches the API client now" {
 		t.Fatalf("client results = %+v", res.Clients)
 	}
 }
