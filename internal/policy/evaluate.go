@@ -44,6 +44,12 @@ const (
 	SkipExcludedOwner SkipReason = "excluded-owner" // exclude.ownerIds
 	SkipExcludedName  SkipReason = "excluded-name"  // exclude.names
 	SkipManaged       SkipReason = "managed"        // managed, and no matching policy has includeManaged
+	// SkipOwnerUnknown: a policy with owner conditions (ownerStates,
+	// ownerMissing) whose other conditions hold would take precedence over
+	// every policy that matched, and there is no data on the owner (the
+	// lookup failed). Whether it acts cannot be known this run, so no other
+	// policy decides the token either.
+	SkipOwnerUnknown SkipReason = "owner-unknown"
 )
 
 // Decision is what the policies decided for one token.
@@ -146,13 +152,32 @@ func (c *Config) evalPolicies(pols []evalPolicy, now time.Time) []evalPolicy {
 //     (own-credential, always), exclude.tokenIds, exclude.ownerIds,
 //     exclude.names; then, for a managed token, only the matches with
 //     includeManaged count, and without one the token is skipped as managed.
+//  4. A policy whose conditions hold except the owner conditions, which
+//     cannot be told for want of owner data (a failed lookup), and which
+//     would take precedence over the winner (or there is none), makes the
+//     token skipped as owner-unknown under that policy: had its owner been
+//     known, it might have won. Handing the token to the next policy
+//     instead would act on a guess: a same-action policy with a longer
+//     grace for active owners, listed first, left their tokens to a
+//     delete without grace below it. The exclusions above still come
+//     first (they hold whatever the owner).
 func (e *Evaluator) Evaluate(t *pat.Token) Decision {
 	var buf [16]int
 	matched := buf[:0]
 	win, winManaged := -1, -1
+	unknown, unknownManaged := -1, -1 // the best policy that needs owner data it lacks
 	for i := range e.pols {
 		ep := &e.pols[i]
-		if !e.matches(ep, t) {
+		switch e.matches(ep, t) {
+		case noMatch:
+			continue
+		case ownerUnknown:
+			if unknown < 0 || ep.c.rank > e.pols[unknown].c.rank {
+				unknown = i
+			}
+			if ep.c.includeManaged && (unknownManaged < 0 || ep.c.rank > e.pols[unknownManaged].c.rank) {
+				unknownManaged = i
+			}
 			continue
 		}
 		matched = append(matched, i)
@@ -162,6 +187,16 @@ func (e *Evaluator) Evaluate(t *pat.Token) Decision {
 		if ep.c.includeManaged && (winManaged < 0 || ep.c.rank > e.pols[winManaged].c.rank) {
 			winManaged = i
 		}
+	}
+	// The winner as it would be decided below (a managed token: among the
+	// policies with includeManaged only), against the best policy left
+	// undecided: the earlier in the file wins a tie.
+	eff, unk := win, unknown
+	if t.Managed {
+		eff, unk = winManaged, unknownManaged
+	}
+	if unk >= 0 && (eff < 0 || e.pols[unk].c.rank > e.pols[eff].c.rank || (e.pols[unk].c.rank == e.pols[eff].c.rank && unk < eff)) {
+		return e.ownerUnknown(unk, t)
 	}
 	if win < 0 {
 		return Decision{}
@@ -215,6 +250,26 @@ func (e *Evaluator) Evaluate(t *pat.Token) Decision {
 	return d
 }
 
+// ownerUnknown is the decision of a token that policy i, lacking the owner's
+// data, would have to judge first: skipped, under i, unless an exclusion
+// skips it anyway (an exclusion does not depend on the owner). AlsoMatched
+// is empty: which policies lose to i is unknown too.
+func (e *Evaluator) ownerUnknown(i int, t *pat.Token) Decision {
+	ep := &e.pols[i]
+	skip := SkipOwnerUnknown
+	switch {
+	case e.env.ClientID != "" && pat.SameID(t.ID, e.env.ClientID):
+		skip = SkipOwnCredential
+	case len(e.ex.ids) > 0 && hasKey(e.ex.ids, pat.IDKey(t.ID)):
+		skip = SkipExcludedID
+	case len(e.ex.owners) > 0 && hasKey(e.ex.owners, pat.IDKey(t.Owner.ID)):
+		skip = SkipExcludedOwner
+	case e.ex.nameExcluded(t.Name):
+		skip = SkipExcludedName
+	}
+	return Decision{Matched: true, Policy: ep.p.Name, Mode: ep.p.Mode, Action: ep.p.Action, Reason: e.explain(ep, t), Skip: skip}
+}
+
 func hasKey(m map[string]struct{}, k string) bool {
 	if len(m) == 0 {
 		return false
@@ -223,9 +278,37 @@ func hasKey(m map[string]struct{}, k string) bool {
 	return ok
 }
 
+// match is what matches found: a policy's conditions hold, one does not, or
+// all hold but the owner conditions, which cannot be told without owner data.
+type match uint8
+
+const (
+	noMatch match = iota
+	isMatch
+	ownerUnknown
+)
+
 // matches reports whether every condition of the policy holds for t. Cheap
 // tests come first; the regexp and the owner lookup last.
-func (e *Evaluator) matches(ep *evalPolicy, t *pat.Token) bool {
+func (e *Evaluator) matches(ep *evalPolicy, t *pat.Token) match {
+	if !e.holds(ep, t) {
+		return noMatch
+	}
+	if ep.c.needsOwner {
+		known, holds := e.ownerHolds(ep.c, t)
+		switch {
+		case !known:
+			return ownerUnknown
+		case !holds:
+			return noMatch
+		}
+	}
+	return isMatch
+}
+
+// holds reports whether every condition of the policy but the owner
+// conditions holds for t, and its action would change the token.
+func (e *Evaluator) holds(ep *evalPolicy, t *pat.Token) bool {
 	c := ep.c
 	if c.unusedFor > 0 {
 		if t.LastUsed != nil {
@@ -263,9 +346,6 @@ func (e *Evaluator) matches(ep *evalPolicy, t *pat.Token) bool {
 	if c.nameRE != nil && !c.nameRE.MatchString(t.Name) {
 		return false
 	}
-	if c.needsOwner && !e.ownerHolds(c, t) {
-		return false
-	}
 	switch c.action {
 	case ActionPatch:
 		return patchChanges(c, t)
@@ -275,21 +355,23 @@ func (e *Evaluator) matches(ep *evalPolicy, t *pat.Token) bool {
 	return true
 }
 
-func (e *Evaluator) ownerHolds(c *compiled, t *pat.Token) bool {
+// ownerHolds reports whether there is data on t's owner (known) and whether
+// the policy's owner conditions hold with it.
+func (e *Evaluator) ownerHolds(c *compiled, t *pat.Token) (known, holds bool) {
 	if e.env.Owner == nil {
-		return false
+		return false, false
 	}
 	info, ok := e.env.Owner(t.Owner.ID)
 	if !ok {
-		return false
+		return false, false
 	}
 	if c.ownerMissing && !info.Missing {
-		return false
+		return true, false
 	}
 	if c.ownerStates != nil && (info.Missing || !contains(c.ownerStates, info.State)) {
-		return false
+		return true, false
 	}
-	return true
+	return true, true
 }
 
 // holdsAny: the token effectively holds one of set (null scope =

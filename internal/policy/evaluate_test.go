@@ -179,16 +179,10 @@ func TestConditionsAtBoundaries(t *testing.T) {
 			tok(func(t *pat.Token) { t.Owner.ID = "active" }), false, ""},
 		{"ownerStates: missing identity has no state", "", "{ownerStates: [INACTIVE_LONG_TERM]}",
 			tok(func(t *pat.Token) { t.Owner.ID = "gone" }), false, ""},
-		{"ownerStates: no data for this owner", "", "{ownerStates: [ACTIVE]}",
-			tok(func(t *pat.Token) { t.Owner.ID = "unknown" }), false, ""},
-		{"ownerStates: no lookup at all", "", "{ownerStates: [INACTIVE_LONG_TERM]}",
-			tok(func(t *pat.Token) { t.Owner.ID = "leaver" }), true, ""},
 		{"ownerMissing: missing", "", "{ownerMissing: true}",
 			tok(func(t *pat.Token) { t.Owner.ID = "gone" }), false, "owner gone has no identity in the tenant (ownerMissing)"},
 		{"ownerMissing: exists", "", "{ownerMissing: true}",
 			tok(func(t *pat.Token) { t.Owner.ID = "active" }), false, ""},
-		{"ownerMissing: no lookup at all", "", "{ownerMissing: true}",
-			tok(func(t *pat.Token) { t.Owner.ID = "gone" }), true, ""},
 
 		// AND of conditions, in the documented order
 		{"every condition must hold", "", `{unusedFor: 90d, scopes: {any: ["sp:scopes:all"]}, nameMatches: "^ci-"}`,
@@ -220,6 +214,97 @@ func TestConditionsAtBoundaries(t *testing.T) {
 			}
 			if d.Reason != tt.want {
 				t.Errorf("reason\n got %s\nwant %s", d.Reason, tt.want)
+			}
+		})
+	}
+}
+
+// ownerUnknownRules ranks a gentler policy with an owner condition (a long
+// grace for active owners) above a delete of every unused token, with the
+// same mode and action: the first in the file wins while the owner is known.
+const ownerUnknownRules = `
+tenant: {apiVersion: v3, clientId: janitor}
+owners: {lookup: true}
+exclude:
+  tokenIds: [excluded-token]
+policies:
+  - name: keep-active
+    mode: enforce
+    match: {ownerStates: [ACTIVE], unusedFor: 90d, nameMatches: "^ci-"}
+    action: delete
+  - name: unused-delete
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+  - name: unused-report
+    match: {unusedFor: 30d}
+    action: report
+  - name: gone-report
+    match: {ownerMissing: true}
+    action: report
+`
+
+// Without owner data, a policy with owner conditions whose other conditions
+// hold, and which would win over every policy that matched, leaves the token
+// skipped as owner-unknown: it is not handed to the next policy. One whose
+// other conditions do not hold, or that would lose anyway, changes nothing.
+func TestOwnerUnknownStopsLowerPolicies(t *testing.T) {
+	cfg := mustParse(t, ownerUnknownRules)
+	known := func(id string) (OwnerInfo, bool) {
+		if id == "active" {
+			return OwnerInfo{State: "ACTIVE"}, true
+		}
+		return OwnerInfo{}, false // the lookup failed for the others
+	}
+	stale := func(mod func(*pat.Token)) *pat.Token {
+		return tok(func(t *pat.Token) {
+			t.LastUsed = tp(testNow.Add(-100 * Day))
+			t.Owner.ID = "unknown"
+			if mod != nil {
+				mod(t)
+			}
+		})
+	}
+	tests := []struct {
+		name   string
+		token  *pat.Token
+		owner  func(string) (OwnerInfo, bool)
+		policy string
+		skip   SkipReason
+		also   []string
+	}{
+		{"owner known: the first in the file wins", stale(func(t *pat.Token) { t.Owner.ID = "active" }), known,
+			"keep-active", "", []string{"unused-delete", "unused-report"}},
+		{"owner unknown: the policy that would win is skipped, not the next", stale(nil), known,
+			"keep-active", SkipOwnerUnknown, nil},
+		{"no lookup at all is no owner data", stale(nil), nil,
+			"keep-active", SkipOwnerUnknown, nil},
+		{"other conditions of the owner policy do not hold: the next decides", stale(func(t *pat.Token) { t.Name = "build" }), known,
+			"unused-delete", "", []string{"unused-report"}},
+		{"an owner policy that would lose anyway changes nothing", tok(func(t *pat.Token) {
+			t.LastUsed = tp(testNow.Add(-40 * Day))
+			t.Owner.ID = "unknown"
+		}), known, "unused-report", "", nil},
+		{"an exclusion still comes first", stale(func(t *pat.Token) { t.ID = "excluded-token" }), known,
+			"keep-active", SkipExcludedID, nil},
+		{"own credential still comes first", stale(func(t *pat.Token) { t.ID = "JANITOR" }), known,
+			"keep-active", SkipOwnCredential, nil},
+		{"managed: a policy without includeManaged is not judged", stale(func(t *pat.Token) { t.Managed = true }), known,
+			"unused-delete", SkipManaged, []string{"unused-report"}},
+		{"the only candidate is skipped too", tok(func(t *pat.Token) { t.Owner.ID = "unknown" }), known,
+			"gone-report", SkipOwnerUnknown, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := cfg.Evaluate(tt.token, Env{Now: testNow, ClientID: "janitor", Owner: tt.owner})
+			if !d.Matched || d.Policy != tt.policy || d.Skip != tt.skip || !reflect.DeepEqual(d.AlsoMatched, tt.also) {
+				t.Fatalf("decision %+v\nwant policy %s skip %q also %v", d, tt.policy, tt.skip, tt.also)
+			}
+			if d.Skip != "" && d.Patch != nil {
+				t.Errorf("a skipped token has a patch: %v", d.Patch)
+			}
+			if d.Skip == SkipOwnerUnknown && !strings.Contains(d.Reason, "owner unknown unknown: no owner data this run (") {
+				t.Errorf("reason %q does not say the owner is unknown", d.Reason)
 			}
 		})
 	}

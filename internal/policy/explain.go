@@ -80,8 +80,17 @@ func (e *Evaluator) explain(ep *evalPolicy, t *pat.Token) string {
 		b = append(b, "expirationDate "...)
 		b = appendCutoff(b, *t.ExpirationDate, ep.expiresCut, c.expiresSuffix)
 	}
-	if c.needsOwner && e.env.Owner != nil {
-		if info, ok := e.env.Owner(t.Owner.ID); ok {
+	if c.needsOwner {
+		var info OwnerInfo
+		ok := false
+		if e.env.Owner != nil {
+			info, ok = e.env.Owner(t.Owner.ID)
+		}
+		if !ok {
+			sep()
+			b = append(b, "owner "+t.Owner.ID+" unknown: no owner data this run ("+ownerConds(c)+")"...)
+		}
+		if ok {
 			if c.ownerStates != nil {
 				sep()
 				b = append(b, "owner "+t.Owner.ID+" identityState "+info.State+" (ownerStates)"...)
@@ -93,6 +102,17 @@ func (e *Evaluator) explain(ep *evalPolicy, t *pat.Token) string {
 		}
 	}
 	return string(b)
+}
+
+// ownerConds names the policy's owner conditions, as the reason clauses end.
+func ownerConds(c *compiled) string {
+	switch {
+	case c.ownerStates != nil && c.ownerMissing:
+		return "ownerStates, ownerMissing"
+	case c.ownerMissing:
+		return "ownerMissing"
+	}
+	return "ownerStates"
 }
 
 // appendCutoff writes "<t> is before cutoff <cut> (unusedFor 90d)", or "is at
