@@ -276,8 +276,14 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	// fresh decision keeps the marks already stored, and the follow-up
 	// unmarks what it no longer produces.
 	approved := map[state.MarkKey]bool{}
+	// So are the items of other policies whose token the fresh decision
+	// skips as owner-unknown: a policy with owner conditions would judge it
+	// first, and might decide otherwise (policy.SkipOwnerUnknown).
 	ownersUnknown := func(it *plan.Item, listed bool) bool {
-		if ownersErr == nil || !listed || !e.ownerConditioned(it.Policy) {
+		if ownersErr == nil || !listed {
+			return false
+		}
+		if s, ok := skipByID[pat.IDKey(it.TokenID)]; !e.ownerConditioned(it.Policy) && (!ok || !ownerUnknown(&s)) {
 			return false
 		}
 		if !slices.Contains(unknownOwners, it.Policy) {
@@ -354,7 +360,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart, planRef: &ref,
 		pending: pending, clientPending: clientPending}
 	if pl.Err == nil && len(unknownOwners) > 0 {
-		pl.Err = fmt.Errorf("janitor: incomplete data: the owner lookup failed, and the plan's items of %s depend on owner conditions: nothing was sent, the plan can be applied again: %w",
+		pl.Err = fmt.Errorf("janitor: incomplete data: the owner lookup failed, and the plan's items of %s depend on owner conditions (theirs, or a policy's with them that would judge their tokens first): nothing was sent, the plan can be applied again: %w",
 			strings.Join(unknownOwners, ", "), ownersErr)
 	}
 	if len(opts.Accept) > 0 {

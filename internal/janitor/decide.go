@@ -182,6 +182,7 @@ func (e *Engine) decideItems(inv *Inventory, now time.Time) *Planned {
 			items.Set(i, it)
 		}
 	}
+	marks = append(marks, e.ownerUnknownMarks(inv, p.Skipped)...)
 	slices.SortFunc(p.Skipped, func(a, b plan.Skipped) int {
 		return cmpStrings(a.Policy, b.Policy, a.OwnerID, b.OwnerID, a.TokenID, b.TokenID)
 	})
@@ -298,13 +299,57 @@ func undecodableOf(t *pat.Token, d policy.Decision) plan.Skipped {
 }
 
 func skippedOf(t *pat.Token, d policy.Decision) plan.Skipped {
+	reason := string(d.Skip)
+	if d.Skip == policy.SkipOwnerUnknown {
+		reason += ": policy " + d.Policy + " would decide the token first and needs its owner, whose lookup failed this run; no other policy decides it"
+	}
 	return plan.Skipped{
 		TokenID:   t.ID,
 		TokenName: t.Name,
 		OwnerID:   t.Owner.ID,
 		Policy:    d.Policy,
-		Reason:    string(d.Skip),
+		Reason:    reason,
 	}
+}
+
+// ownerUnknown reports whether a skipped token is skipped as owner-unknown.
+func ownerUnknown(s *plan.Skipped) bool {
+	return strings.HasPrefix(s.Reason, string(policy.SkipOwnerUnknown))
+}
+
+// ownerUnknownMarks are the stored grace marks, of the policies this run
+// reconciles, of the tokens skipped as owner-unknown: kept as they are
+// (warning, deadline). The token was not judged, so it neither stopped
+// matching the policy that marked it nor matches it still: removed, a
+// token marked by a policy below the one that needs the owner lost its
+// owner's warning to a failed lookup, and was marked and warned anew.
+func (e *Engine) ownerUnknownMarks(inv *Inventory, skipped []plan.Skipped) []state.Mark {
+	if len(inv.marks) == 0 {
+		return nil
+	}
+	var tokens map[string]bool
+	for i := range skipped {
+		if ownerUnknown(&skipped[i]) {
+			if tokens == nil {
+				tokens = map[string]bool{}
+			}
+			tokens[pat.IDKey(skipped[i].TokenID)] = true
+		}
+	}
+	if tokens == nil {
+		return nil
+	}
+	// The marks of the policies out of scope are kept anyway (markScope);
+	// listing them again would count them twice (predictMarks).
+	scope := e.markScope(inv)
+	var out []state.Mark
+	for _, m := range inv.marks {
+		if tokens[pat.IDKey(m.TokenID)] && slices.Contains(scope, m.Policy) {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b state.Mark) int { return cmpStrings(a.Policy, b.Policy, a.TokenID, b.TokenID) })
+	return out
 }
 
 // cmpStrings compares pairs in order: (a0,b0), then (a1,b1), ...
