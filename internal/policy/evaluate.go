@@ -20,7 +20,8 @@ type Env struct {
 	// ownerMissing conditions. ok is false when there is no data for that
 	// owner (no lookup was made, or it failed); nil means no data at all.
 	// Without data those conditions do not hold: a policy that needs them
-	// never matches on a guess.
+	// never matches on a guess, and a token it would judge first is
+	// skipped (SkipOwnerUnknown) rather than left to the next policy.
 	Owner func(ownerID string) (info OwnerInfo, ok bool)
 }
 
