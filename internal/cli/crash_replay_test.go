@@ -26,6 +26,11 @@ func TestCrashAfterPlanRecordedRefusesTheSamePlan(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a binary")
 	}
+	// Mostly waiting for the binary's build and for child processes: in
+	// parallel with the other subprocess tests (TestCrashDuringApply,
+	// TestServeProcess, the README walkthrough), after the package's
+	// sequential tests. It shares nothing with them but the binary.
+	t.Parallel()
 	bin := patjanitorBin(t)
 	sim := idnsim.New(idnsim.Options{RateLimit: -1})
 	var (
