@@ -323,6 +323,10 @@ func TestHostileDrippingTenant(t *testing.T) {
 	silent := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	for name, h := range map[string]http.HandlerFunc{"drips bytes": drip, "never answers": silent} {
 		t.Run(name, func(t *testing.T) {
+			// Each waits out the deadline on the wall clock (a context
+			// deadline, no injected clock): the two wait together. They
+			// share nothing but the handlers, which keep no state.
+			t.Parallel()
 			e, f, _ := hostileEnv(t, "", map[string]http.HandlerFunc{listPath: h})
 			e.cfg = e.parseConfig(fmt.Sprintf("tenant:\n  url: http://127.0.0.1:1\n  clientId: %s\nrunTimeout: 300ms\n%s", e.admin.ClientID, enforceDeleteStale))
 			start := time.Now()
