@@ -2,6 +2,7 @@ package janitor_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -171,5 +172,49 @@ func TestHostileOwnerLookupFailureBlocksApplyOfALowerPolicy(t *testing.T) {
 	}
 	if del := deletedIDs(g.mutations()); len(del) != 1 || del["svc-bob"] != 1 {
 		t.Fatalf("deleted %v, want svc-bob once", del)
+	}
+}
+
+// A token the tenant lists without an owner id (PatOwner's fields are all
+// optional) has no owner to look up, so no lookup, working or not, will ever
+// tell its owner conditions: they do not hold, as before owner-unknown
+// skips, and the next policy decides it. Taken for owner-unknown, the token
+// was skipped on every run, with a lookup that worked, as "whose lookup
+// failed this run", and no policy below an owner-condition policy could
+// ever act on it.
+func TestHostileOwnerlessTokenIsNotHeldAsOwnerUnknown(t *testing.T) {
+	e := newEnv(t, noLimits+`owners: {lookup: true}
+policies:
+  - name: svc-active-owners
+    mode: enforce
+    match: {ownerStates: [ACTIVE], unusedFor: 90d, nameMatches: "^svc-"}
+    action: delete
+  - name: unused-90d-delete
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+`, envOpts{})
+	e.sim.AddIdentity(idnsim.Identity{ID: "alice", Name: "Alice", Email: "alice@example.com", IdentityState: "INACTIVE_LONG_TERM"})
+	e.add("svc-alice", "alice", "svc-alice", 400*day, 200*day)
+	e.add("svc-ownerless", "", "svc-ownerless", 400*day, 200*day)
+
+	res, err := e.engine().Run(context.Background(), janitor.RunInput{})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for _, s := range res.Plan.Skipped {
+		t.Errorf("skipped: %+v", s)
+	}
+	if del := deletedIDs(e.mutations()); len(del) != 2 || del["svc-ownerless"] != 1 || del["svc-alice"] != 1 {
+		t.Fatalf("deleted %v; want svc-alice and svc-ownerless, by unused-90d-delete", del)
+	}
+	outcomes := map[string]string{}
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindOutcome && r.Outcome != nil {
+			outcomes[r.TokenID] += r.Policy + " " + r.Outcome.Status + ";"
+		}
+	}
+	if want := map[string]string{"svc-alice": "unused-90d-delete applied;", "svc-ownerless": "unused-90d-delete applied;"}; !reflect.DeepEqual(outcomes, want) {
+		t.Fatalf("journal outcomes %v; want %v", outcomes, want)
 	}
 }

@@ -291,6 +291,8 @@ func TestOwnerUnknownStopsLowerPolicies(t *testing.T) {
 			"keep-active", SkipOwnCredential, nil},
 		{"managed: a policy without includeManaged is not judged", stale(func(t *pat.Token) { t.Managed = true }), known,
 			"unused-delete", SkipManaged, []string{"unused-report"}},
+		{"no owner id: nothing to look up, the owner conditions do not hold", stale(func(t *pat.Token) { t.Owner.ID = "" }), known,
+			"unused-delete", "", []string{"unused-report"}},
 		{"the only candidate is skipped too", tok(func(t *pat.Token) { t.Owner.ID = "unknown" }), known,
 			"gone-report", SkipOwnerUnknown, nil},
 	}
