@@ -209,9 +209,14 @@ func (e *Engine) messages(v runView) []*notify.Message {
 }
 
 // contact is how a message addresses an owner: the identity's email, else
-// the configured fallback address.
+// the configured fallback address. A token listed without an owner id (the
+// API makes it optional) has no identity to look up: it gets the fallback,
+// and a name the greeting can use.
 func (e *Engine) contact(id, name string, owners *Owners) notify.Owner {
 	o := notify.Owner{ID: id, Name: name}
+	if id == "" && strings.TrimSpace(name) == "" {
+		o.Name = "(no owner listed)"
+	}
 	if idn, ok := owners.Identity(id); ok {
 		if idn.Name != "" {
 			o.Name = idn.Name

@@ -425,9 +425,9 @@ func (m *Message) Validate() error {
 	case KindSummary:
 		ok = ok && m.Summary != nil
 	case KindDigest:
-		ok = ok && m.Digest != nil && m.Digest.Owner.ID != "" && len(m.Digest.Items) > 0
+		ok = ok && m.Digest != nil && m.Digest.Owner.addressable() && len(m.Digest.Items) > 0
 	case KindNotice:
-		ok = ok && m.Notice != nil && m.Notice.Owner.ID != "" && len(m.Notice.Items) > 0
+		ok = ok && m.Notice != nil && m.Notice.Owner.addressable() && len(m.Notice.Items) > 0
 	case KindFailure:
 		ok = ok && m.Failure != nil
 	case KindTest:
@@ -436,9 +436,20 @@ func (m *Message) Validate() error {
 		return fmt.Errorf("message %s: unknown kind %q", m.ID, m.Kind)
 	}
 	if !ok || m.ID == "" || m.Receiver == "" {
-		return fmt.Errorf("message %q (kind %s, receiver %q): needs an id, a receiver and exactly the content of its kind (an owner and items for digests and notices)", m.ID, m.Kind, m.Receiver)
+		return fmt.Errorf("message %q (kind %s, receiver %q): needs an id, a receiver and exactly the content of its kind (items, and an owner id or no address but the fallback, for digests and notices)", m.ID, m.Kind, m.Receiver)
 	}
 	return nil
+}
+
+// addressable reports whether a digest or notice may go to o. The PAT API
+// makes every field of a token's owner optional, so a tenant may list a
+// token without an owner id: its messages go where those of an owner without
+// an email go (the fallback address, else the receiver's recipients), and
+// requiring an id failed the queueing of every run that held or acted on
+// such a token. What it must not be is addressed to a person's own email:
+// no lookup could have told whose that is.
+func (o Owner) addressable() bool {
+	return o.ID != "" || o.Email == "" || o.Fallback
 }
 
 // OwnerID is the owner a digest or notice is about, or "".

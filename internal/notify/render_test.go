@@ -236,18 +236,25 @@ func TestMessageValidateAndIdentity(t *testing.T) {
 	}
 
 	bad := []*Message{
-		{ID: "x", Kind: KindDigest, Receiver: "r", Digest: &Digest{Owner: Owner{ID: "o"}}},                        // no items
-		{ID: "x", Kind: KindSummary, Receiver: "r", Digest: &Digest{}},                                            // wrong content
-		{ID: "x", Kind: KindSummary, Receiver: "r", Summary: &Summary{}, Test: &Test{}},                           // two contents
-		{ID: "", Kind: KindTest, Receiver: "r", Test: &Test{}},                                                    // no id
-		{ID: "x", Kind: "bogus", Receiver: "r"},                                                                   // unknown kind
-		{ID: "x", Kind: KindNotice, Receiver: "r", Notice: &Notice{Items: []NoticeItem{{TokenID: "t"}}}},          // no owner
-		{ID: "x", Kind: KindFailure, Receiver: "", Failure: &Failure{}},                                           // no receiver
-		{ID: "x", Kind: KindNotice, Receiver: "r", Notice: &Notice{Owner: Owner{ID: "o"}, Items: []NoticeItem{}}}, // no items
+		{ID: "x", Kind: KindDigest, Receiver: "r", Digest: &Digest{Owner: Owner{ID: "o"}}},                                                   // no items
+		{ID: "x", Kind: KindSummary, Receiver: "r", Digest: &Digest{}},                                                                       // wrong content
+		{ID: "x", Kind: KindSummary, Receiver: "r", Summary: &Summary{}, Test: &Test{}},                                                      // two contents
+		{ID: "", Kind: KindTest, Receiver: "r", Test: &Test{}},                                                                               // no id
+		{ID: "x", Kind: "bogus", Receiver: "r"},                                                                                              // unknown kind
+		{ID: "x", Kind: KindNotice, Receiver: "r", Notice: &Notice{Owner: Owner{Email: "a@b.example"}, Items: []NoticeItem{{TokenID: "t"}}}}, // no owner id, a person's address
+		{ID: "x", Kind: KindFailure, Receiver: "", Failure: &Failure{}},                                                                      // no receiver
+		{ID: "x", Kind: KindNotice, Receiver: "r", Notice: &Notice{Owner: Owner{ID: "o"}, Items: []NoticeItem{}}},                            // no items
 	}
 	for i, b := range bad {
 		if err := b.Validate(); err == nil {
 			t.Errorf("bad[%d] validated", i)
+		}
+	}
+	// A token listed without an owner id (the API makes it optional): its
+	// messages go to the fallback, or to the receiver's own recipients.
+	for i, o := range []Owner{{Email: "iam@acme.example", Fallback: true}, {}} {
+		if err := NoticeMessage("r", "run", t0, Notice{Owner: o, Items: []NoticeItem{{TokenID: "t"}}}).Validate(); err != nil {
+			t.Errorf("ownerless[%d]: %v", i, err)
 		}
 	}
 }
@@ -266,5 +273,21 @@ func TestMessageJSONRoundTrip(t *testing.T) {
 		if string(b) != string(b2) {
 			t.Errorf("%s does not round-trip:\n%s\n%s", m.Kind, b, b2)
 		}
+	}
+}
+
+// A notice about tokens listed without an owner id goes to the fallback
+// address: it says why, without an empty "()" where the id would be.
+func TestOwnerlessNoticeSaysWhyTheFallbackGetsIt(t *testing.T) {
+	r := newTestRenderer(t, newClock())
+	n := Notice{Tenant: "acme", Owner: Owner{Name: "(no owner listed)", Email: "iam@acme.example", Fallback: true},
+		Items: []NoticeItem{{TokenID: "tok-none", TokenName: "orphan", Policy: "p", Action: "delete", Outcome: OutcomeApplied, At: t0}}}
+	out, err := r.Render(NoticeMessage("mail", "run-1", t0, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const why = "the tenant lists these tokens without an owner id"
+	if !strings.Contains(out.Text, why) || strings.Contains(out.Text, "()") || !strings.Contains(out.HTML, why) || !strings.Contains(string(out.Slack), "no owner id listed") {
+		t.Errorf("text:\n%s\nhtml:\n%s\nslack:\n%s", out.Text, out.HTML, out.Slack)
 	}
 }
