@@ -89,8 +89,7 @@ func (e *Evaluator) explain(ep *evalPolicy, t *pat.Token) string {
 		if !ok {
 			sep()
 			b = append(b, "owner "+t.Owner.ID+" unknown: no owner data this run ("+ownerConds(c)+")"...)
-		}
-		if ok {
+		} else {
 			if c.ownerStates != nil {
 				sep()
 				b = append(b, "owner "+t.Owner.ID+" identityState "+info.State+" (ownerStates)"...)
