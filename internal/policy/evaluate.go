@@ -203,18 +203,9 @@ func (e *Evaluator) Evaluate(t *pat.Token) Decision {
 		return Decision{}
 	}
 
-	var skip SkipReason
+	skip := e.excluded(t)
 	onlyManaged := false
-	switch {
-	case e.env.ClientID != "" && pat.SameID(t.ID, e.env.ClientID):
-		skip = SkipOwnCredential
-	case len(e.ex.ids) > 0 && hasKey(e.ex.ids, pat.IDKey(t.ID)):
-		skip = SkipExcludedID
-	case len(e.ex.owners) > 0 && hasKey(e.ex.owners, pat.IDKey(t.Owner.ID)):
-		skip = SkipExcludedOwner
-	case e.ex.nameExcluded(t.Name):
-		skip = SkipExcludedName
-	case t.Managed && !e.pols[win].c.includeManaged:
+	if skip == "" && t.Managed && !e.pols[win].c.includeManaged {
 		if winManaged < 0 {
 			skip = SkipManaged
 		} else {
@@ -257,18 +248,29 @@ func (e *Evaluator) Evaluate(t *pat.Token) Decision {
 // is empty: which policies lose to i is unknown too.
 func (e *Evaluator) ownerUnknown(i int, t *pat.Token) Decision {
 	ep := &e.pols[i]
-	skip := SkipOwnerUnknown
-	switch {
-	case e.env.ClientID != "" && pat.SameID(t.ID, e.env.ClientID):
-		skip = SkipOwnCredential
-	case len(e.ex.ids) > 0 && hasKey(e.ex.ids, pat.IDKey(t.ID)):
-		skip = SkipExcludedID
-	case len(e.ex.owners) > 0 && hasKey(e.ex.owners, pat.IDKey(t.Owner.ID)):
-		skip = SkipExcludedOwner
-	case e.ex.nameExcluded(t.Name):
-		skip = SkipExcludedName
+	skip := e.excluded(t)
+	if skip == "" {
+		skip = SkipOwnerUnknown
 	}
 	return Decision{Matched: true, Policy: ep.p.Name, Mode: ep.p.Mode, Action: ep.p.Action, Reason: e.explain(ep, t), Skip: skip}
+}
+
+// excluded is the exclusion that skips t whatever policy decides it, or "":
+// the own credential, exclude.tokenIds, exclude.ownerIds, exclude.names, in
+// that order. Evaluate and ownerUnknown share it so that the two paths
+// cannot come to name a different exclusion for the same token.
+func (e *Evaluator) excluded(t *pat.Token) SkipReason {
+	switch {
+	case e.env.ClientID != "" && pat.SameID(t.ID, e.env.ClientID):
+		return SkipOwnCredential
+	case len(e.ex.ids) > 0 && hasKey(e.ex.ids, pat.IDKey(t.ID)):
+		return SkipExcludedID
+	case len(e.ex.owners) > 0 && hasKey(e.ex.owners, pat.IDKey(t.Owner.ID)):
+		return SkipExcludedOwner
+	case e.ex.nameExcluded(t.Name):
+		return SkipExcludedName
+	}
+	return ""
 }
 
 func hasKey(m map[string]struct{}, k string) bool {
