@@ -93,6 +93,21 @@ func TestApplyAfterCrashTornJournalTail(t *testing.T) {
 	if !strings.Contains(out, want) {
 		t.Fatalf("audit verify does not say %q:\n%s", want, out)
 	}
+	// The kept bytes are evidence like the journal: plan --out and
+	// --report-file refuse to write over them, before anything is sent.
+	e.sim.ResetRequests()
+	for _, flag := range []string{"--out", "--report-file"} {
+		code, _, stderr := e.run(nil, "plan", flag, sides[0])
+		if code == 0 || !strings.Contains(stderr, "a torn record kept from the journal") || !strings.Contains(stderr, "refusing to overwrite") {
+			t.Errorf("plan %s %s: exit %d, stderr %q", flag, sides[0], code, stderr)
+		}
+	}
+	if n := len(e.sim.Requests()); n != 0 {
+		t.Errorf("a refused plan sent %d requests", n)
+	}
+	if b, err := os.ReadFile(sides[0]); err != nil || !bytes.Equal(b, torn) {
+		t.Fatalf("%s holds %q (%v) after the refused plans, want the torn bytes %q", sides[0], b, err, torn)
+	}
 }
 
 // TestAuditVerifyNamesTornFilesBesideABracketedPath: the files that keep torn
