@@ -9,7 +9,6 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/plan"
-	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // replayPolicies: an expire under approvals. An expire is what a replay
@@ -42,31 +41,6 @@ func extendExpiration(t *testing.T, sim *idnsim.Sim, id string, to time.Time) {
 	}
 	tok.ExpirationDate = &to
 	sim.Add(tok, "")
-}
-
-// hourLater moves the records of the confirmed mutations in the state
-// directory an hour back, as if the apply that made them were an hour ago:
-// the CLI runs on the wall clock, and a token whose change the tenant
-// confirmed is left alone for janitor.SettleMargin (30 minutes), until a
-// listing can show the change in effect. A replay an hour later is not.
-func hourLater(t *testing.T, stateDir string) {
-	t.Helper()
-	ctx := t.Context()
-	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = st.Close() }()
-	cs, err := st.ConfirmedMutations(ctx)
-	if err != nil || len(cs) == 0 {
-		t.Fatalf("confirmed mutations %v, %v", cs, err)
-	}
-	for i := range cs {
-		cs[i].At = cs[i].At.Add(-time.Hour)
-	}
-	if _, err := st.UpdateConfirmed(ctx, cs, nil); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func expirationOf(t *testing.T, sim *idnsim.Sim, id string) time.Time {
@@ -107,7 +81,11 @@ func TestHostileSignedPlanAppliedTwice(t *testing.T) {
 		t.Fatalf("first apply sent %d bulk updates, want 1", n)
 	}
 	planned := expirationOf(t, e.sim, "stale-1")
-	hourLater(t, e.state)
+	// An hour later: the CLI runs on the wall clock, and a token whose
+	// change the tenant confirmed is left alone for janitor.SettleMargin
+	// (30 minutes), until a listing can show the change in effect. A replay
+	// an hour later is not.
+	backdateConfirmed(t, e.state, time.Hour)
 	extended := time.Now().Add(365 * wfDay).UTC().Truncate(time.Millisecond)
 	extendExpiration(t, e.sim, "stale-1", extended)
 	journal := filepath.Join(e.state, JournalFile)
@@ -181,7 +159,7 @@ func TestHostileSavedPlanAppliedTwiceWithoutApprovals(t *testing.T) {
 	if code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve"); code != 0 {
 		t.Fatalf("first apply: %d\n%s%s", code, stdout, stderr)
 	}
-	hourLater(t, e.state)
+	backdateConfirmed(t, e.state, time.Hour) // past janitor.SettleMargin
 	extendExpiration(t, e.sim, "stale-1", time.Now().Add(365*wfDay))
 	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
 	if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
@@ -256,9 +234,9 @@ func TestHostileServeReappliesWhenSettleFails(t *testing.T) {
 	}
 	// Hourly: the plan stays well within its maximum age of 24 h, and the
 	// next schedule's listing (after janitor.SettleMargin: the engine runs
-	// on the wall clock, hourLater) proves the expires in effect. Then the
+	// on the wall clock, backdateConfirmed) proves the expires in effect. Then the
 	// owners have the expirations extended.
-	hourLater(t, filepath.Join(e.dir, "state"))
+	backdateConfirmed(t, filepath.Join(e.dir, "state"), time.Hour)
 	p.tick(1)
 	if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
 		t.Fatalf("the plan stuck in approved/ was applied again at the second schedule: %d bulk updates", n)
