@@ -74,8 +74,9 @@ A saved plan is executed at most once: before its first change, the state
 store (--state-dir) records its planHash with the run id, and a plan on
 record is refused (journaled, nothing sent): make a new plan and have it
 approved. A run interrupted after that record also counts (what it did not
-get to needs a new plan), unless it stopped before sending anything. --max-plan-age is at most 720h (30 days), the time
-executed plans are remembered.
+get to needs a new plan), unless it stopped before sending anything.
+--max-plan-age is at most 720h (30 days), the time executed plans are
+remembered.
 
 Exit codes: 0 everything that was to be done was done (possibly nothing);
 1 an error, a refused plan, a tripped guardrail or any failed action. With
