@@ -390,12 +390,11 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 }
 
 // ownerConditioned reports whether the token policy of this name has owner
-// conditions (ownerMissing, ownerStates): it matches nothing when the owner
-// lookup failed.
+// conditions (hasOwnerConditions).
 func (e *Engine) ownerConditioned(name string) bool {
 	for _, p := range e.cfg.Policies {
 		if p.Name == name {
-			return p.Match.OwnerMissing || p.Match.OwnerStates != nil
+			return hasOwnerConditions(p)
 		}
 	}
 	return false

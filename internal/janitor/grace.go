@@ -274,7 +274,7 @@ func (e *Engine) markScope(inv *Inventory) []string {
 	ownersUnknown := inv.owners != nil && inv.owners.Err != nil
 	names := make([]string, 0, len(e.cfg.Policies))
 	for _, p := range e.cfg.Policies {
-		if ownersUnknown && (p.Match.OwnerMissing || p.Match.OwnerStates != nil) {
+		if ownersUnknown && hasOwnerConditions(p) {
 			continue
 		}
 		names = append(names, p.Name)

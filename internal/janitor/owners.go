@@ -105,9 +105,13 @@ func knownIdentity(inv *Inventory, clientID string) string {
 // usesOwnerConditions reports whether some policy needs the owners' identities
 // before it can be evaluated (ownerStates or ownerMissing).
 func usesOwnerConditions(cfg *policy.Config) bool {
-	return slices.ContainsFunc(cfg.Policies, func(p *policy.Policy) bool {
-		return p.Match.OwnerMissing || p.Match.OwnerStates != nil
-	})
+	return slices.ContainsFunc(cfg.Policies, hasOwnerConditions)
+}
+
+// hasOwnerConditions reports whether p has owner conditions (ownerMissing,
+// ownerStates): it matches nothing when the owner lookup failed.
+func hasOwnerConditions(p *policy.Policy) bool {
+	return p.Match.OwnerMissing || p.Match.OwnerStates != nil
 }
 
 // ownerIDs are the distinct non-empty ids of at(0..n-1), in first-seen order.
