@@ -258,7 +258,7 @@ func (e *Engine) decideClients(cr *clientRun, now time.Time) {
 		if it.Mutating() {
 			// Changed less than SettleMargin ago: neither judged nor sent
 			// again until a listing can tell (clientproof.go).
-			if rec, ok := cr.clientSettling(c.ID, now); ok {
+			if rec, ok := cr.proofs.settling(c.ID, now); ok {
 				s.Skipped = append(s.Skipped, clientAwaitingProof(&it, rec))
 				continue
 			}
@@ -650,7 +650,7 @@ func (e *Engine) forgetReenabled(ctx context.Context, pl *Planned, log *zap.Logg
 		if !ok {
 			continue
 		}
-		if _, settling := cr.clientSettling(c.ID, now); settling {
+		if _, settling := cr.proofs.settling(c.ID, now); settling {
 			// A listing within SettleMargin of a confirmed disable may
 			// lag: it proves nothing, re-enabled included (clientproof.go).
 			continue

@@ -97,12 +97,7 @@ func (e *Engine) judgeClientProofs(cr *clientRun, now time.Time) {
 		return
 	}
 	pr.judged = cr.err == nil && slices.ContainsFunc(cr.section.Listings, func(l plan.Listing) bool { return l.Filter == "" })
-	keys := make([]string, 0, len(pr.records))
-	for k := range pr.records {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b string) int { return pr.records[a].At.Compare(pr.records[b].At) })
-	for _, k := range keys {
+	for _, k := range pr.oldestFirst() {
 		c := pr.records[k]
 		if !pr.judged || now.Sub(c.At) < SettleMargin {
 			if c.Unproven() {
@@ -153,11 +148,7 @@ func (e *Engine) judgeClientProofs(cr *clientRun, now time.Time) {
 			zap.Int("records", len(pr.records)), zap.Int("proven", len(pr.proven)), zap.Int("not_in_effect", len(pr.unproven)))
 	}
 	if pm, ok := e.metrics.(ClientProofMetrics); ok {
-		per := map[string]int{}
-		for _, u := range pr.unproven {
-			per[u.Confirmed.Action]++
-		}
-		pm.SetUnprovenClientMutations(per)
+		pm.SetUnprovenClientMutations(pr.unprovenPerAction())
 	}
 }
 
@@ -234,17 +225,6 @@ func (cr *clientRun) clientDisabledAt(id string, now time.Time) (time.Time, bool
 		return now, true
 	}
 	return d.At, true
-}
-
-// clientSettling returns the record of a client whose confirmed mutation is
-// younger than SettleMargin at now (as Inventory.settling for tokens).
-func (cr *clientRun) clientSettling(id string, now time.Time) (state.Confirmed, bool) {
-	if cr.proofs == nil || len(cr.proofs.records) == 0 {
-		return state.Confirmed{}, false
-	}
-	c, ok := cr.proofs.records[pat.IDKey(id)]
-	age := now.Sub(c.At)
-	return c, ok && age < SettleMargin && age > -SettleMargin
 }
 
 func clientAwaitingProof(it *plan.ClientItem, c state.Confirmed) plan.Skipped {

@@ -611,7 +611,7 @@ func (s *listingSink) consider(t *pat.Token) {
 	if d.Mode == policy.ModeEnforce && d.Action != policy.ActionReport {
 		// Changed less than SettleMargin ago: neither judged nor sent
 		// again until a listing can tell (proof.go).
-		if c, ok := s.inv.settling(t.ID, s.now); ok {
+		if c, ok := s.inv.proofs.settling(t.ID, s.now); ok {
 			s.skipped = append(s.skipped, awaitingProofOf(t, d, c))
 			return
 		}

@@ -183,16 +183,16 @@ func (pr *proofs) ids() []string {
 	return out
 }
 
-// settling returns the record of a token whose confirmed mutation is younger
-// than SettleMargin at now. A confirmation more than the margin in the
-// future says the clock went back since (it ran ahead when the record was
-// written), not that the change is recent: without this, the token would
-// be skipped until the clock caught up with it.
-func (inv *Inventory) settling(id string, now time.Time) (state.Confirmed, bool) {
-	if inv.proofs == nil || len(inv.proofs.records) == 0 {
+// settling returns the record of a token (or an API client) whose confirmed
+// mutation is younger than SettleMargin at now. A confirmation more than the
+// margin in the future says the clock went back since (it ran ahead when the
+// record was written), not that the change is recent: without this, the
+// token would be skipped until the clock caught up with it.
+func (pr *proofs) settling(id string, now time.Time) (state.Confirmed, bool) {
+	if pr == nil || len(pr.records) == 0 {
 		return state.Confirmed{}, false
 	}
-	c, ok := inv.proofs.records[pat.IDKey(id)]
+	c, ok := pr.records[pat.IDKey(id)]
 	age := now.Sub(c.At)
 	return c, ok && age < SettleMargin && age > -SettleMargin
 }
@@ -212,14 +212,7 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 		return
 	}
 	pr.judged = inv.Err == nil && inv.Unfiltered && (inv.view == nil || inv.view.partial == "")
-	keys := make([]string, 0, len(pr.records))
-	for k := range pr.records {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b string) int {
-		return pr.records[a].At.Compare(pr.records[b].At)
-	})
-	for _, k := range keys {
+	for _, k := range pr.oldestFirst() {
 		c := pr.records[k]
 		if !pr.judged || now.Sub(c.At) < SettleMargin {
 			if c.Unproven() {
@@ -266,12 +259,31 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 			zap.Int("records", len(pr.records)), zap.Int("proven", len(pr.proven)), zap.Int("not_in_effect", len(pr.unproven)))
 	}
 	if pm, ok := e.metrics.(ProofMetrics); ok {
-		per := map[string]int{}
-		for _, u := range pr.unproven {
-			per[u.Confirmed.Action]++
-		}
-		pm.SetUnprovenMutations(per)
+		pm.SetUnprovenMutations(pr.unprovenPerAction())
 	}
+}
+
+// oldestFirst are the keys of the records, the oldest confirmation first:
+// the order in which a listing judges them and logs what it found.
+func (pr *proofs) oldestFirst() []string {
+	keys := make([]string, 0, len(pr.records))
+	for k := range pr.records {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return pr.records[a].At.Compare(pr.records[b].At)
+	})
+	return keys
+}
+
+// unprovenPerAction counts the records not in effect by action, for the
+// patjanitor_unproven_mutations gauge.
+func (pr *proofs) unprovenPerAction() map[string]int {
+	per := map[string]int{}
+	for _, u := range pr.unproven {
+		per[u.Confirmed.Action]++
+	}
+	return per
 }
 
 // patchVerdict compares a listed token with a confirmed patch or expire:
