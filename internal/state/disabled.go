@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // bucketDisabled holds the API clients patjanitor disabled, by lowercase id.
@@ -37,11 +39,11 @@ func (s *Store) PutDisabled(ctx context.Context, d Disabled) error {
 	case d.ClientID == "":
 		return fmt.Errorf("put disabled client: empty id")
 	case d.At.IsZero():
-		return fmt.Errorf("put disabled client %s: no time", d.ClientID)
+		return fmt.Errorf("put disabled client %s: no time", untrusted.ClipID(d.ClientID))
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {
-		return fmt.Errorf("put disabled client %s: %w", d.ClientID, err)
+		return fmt.Errorf("put disabled client %s: %w", untrusted.ClipID(d.ClientID), err)
 	}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(bucketDisabled))
@@ -51,7 +53,7 @@ func (s *Store) PutDisabled(ctx context.Context, d Disabled) error {
 		return b.Put(disabledKey(d.ClientID), raw)
 	})
 	if err != nil {
-		return fmt.Errorf("put disabled client %s: %w", d.ClientID, err)
+		return fmt.Errorf("put disabled client %s: %w", untrusted.ClipID(d.ClientID), err)
 	}
 	return nil
 }
@@ -74,7 +76,7 @@ func (s *Store) DisabledClient(ctx context.Context, id string) (Disabled, bool, 
 		return json.Unmarshal(raw, &d)
 	})
 	if err != nil {
-		return Disabled{}, false, fmt.Errorf("get disabled client %s: %w", id, err)
+		return Disabled{}, false, fmt.Errorf("get disabled client %s: %w", untrusted.ClipID(id), err)
 	}
 	return d, found, nil
 }
@@ -106,7 +108,7 @@ func (s *Store) DeleteDisabled(ctx context.Context, id string) (bool, error) {
 		return b.Delete(disabledKey(id))
 	})
 	if err != nil {
-		return false, fmt.Errorf("delete disabled client %s: %w", id, err)
+		return false, fmt.Errorf("delete disabled client %s: %w", untrusted.ClipID(id), err)
 	}
 	return existed, nil
 }

@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // Delivery records the last owner digest delivered to an owner, so that the
@@ -39,7 +40,7 @@ func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[stri
 			var d Delivery
 			found, err := getJSON(b, deliveryKey(id), &d)
 			if err != nil {
-				return fmt.Errorf("owner %s: %w", id, err)
+				return fmt.Errorf("owner %s: %w", untrusted.ClipID(id), err)
 			}
 			if found {
 				out[key] = d

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // snoozeKey is the bolt key of a token's snooze: its id as pat.IDKey, so
@@ -42,9 +43,9 @@ func (s *Store) PutSnooze(ctx context.Context, z Snooze) (Snooze, error) {
 	case z.TokenID == "":
 		return Snooze{}, fmt.Errorf("put snooze: empty token id")
 	case !z.Active(now):
-		return Snooze{}, fmt.Errorf("put snooze %s: until %s is not in the future", z.TokenID, z.Until.UTC().Format(time.RFC3339))
+		return Snooze{}, fmt.Errorf("put snooze %s: until %s is not in the future", untrusted.ClipID(z.TokenID), z.Until.UTC().Format(time.RFC3339))
 	case z.Reason == "":
-		return Snooze{}, fmt.Errorf("put snooze %s: a reason is required", z.TokenID)
+		return Snooze{}, fmt.Errorf("put snooze %s: a reason is required", untrusted.ClipID(z.TokenID))
 	}
 	if z.CreatedAt.IsZero() {
 		z.CreatedAt = now
@@ -53,7 +54,7 @@ func (s *Store) PutSnooze(ctx context.Context, z Snooze) (Snooze, error) {
 		return putJSON(bucket(tx, bucketSnoozes), snoozeKey(z.TokenID), z)
 	})
 	if err != nil {
-		return Snooze{}, fmt.Errorf("put snooze %s: %w", z.TokenID, err)
+		return Snooze{}, fmt.Errorf("put snooze %s: %w", untrusted.ClipID(z.TokenID), err)
 	}
 	return z, nil
 }
@@ -68,7 +69,7 @@ func (s *Store) ActiveSnooze(ctx context.Context, tokenID string) (Snooze, bool,
 		return err
 	})
 	if err != nil {
-		return Snooze{}, false, fmt.Errorf("get snooze %s: %w", tokenID, err)
+		return Snooze{}, false, fmt.Errorf("get snooze %s: %w", untrusted.ClipID(tokenID), err)
 	}
 	if !found || !z.Active(s.clock()) {
 		return Snooze{}, false, nil
@@ -116,7 +117,7 @@ func (s *Store) DeleteSnooze(ctx context.Context, tokenID string) (bool, error) 
 		return b.Delete([]byte(snoozeKey(tokenID)))
 	})
 	if err != nil {
-		return false, fmt.Errorf("delete snooze %s: %w", tokenID, err)
+		return false, fmt.Errorf("delete snooze %s: %w", untrusted.ClipID(tokenID), err)
 	}
 	return existed, nil
 }
@@ -151,7 +152,7 @@ func (s *Store) SnoozeJournaled(ctx context.Context, z Snooze) error {
 		return putJSON(b, snoozeKey(z.TokenID), cur)
 	})
 	if err != nil {
-		return fmt.Errorf("snooze %s journaled: %w", z.TokenID, err)
+		return fmt.Errorf("snooze %s journaled: %w", untrusted.ClipID(z.TokenID), err)
 	}
 	return nil
 }

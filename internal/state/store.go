@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // FileName is the name of the store file inside the state directory.
@@ -306,21 +308,24 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 	return nil
 }
 
-// getJSON reads the JSON value under key into v.
+// getJSON reads the JSON value under key into v. A value that does not
+// decode is an error naming its key, clipped: a key may be an id as listed,
+// up to bolt.MaxKeySize (idKey).
 func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
 	raw := b.Get([]byte(key))
 	if raw == nil {
 		return false, nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", key, err)
+		return false, fmt.Errorf("decode %s: %w", untrusted.ClipID(key), err)
 	}
 	return true, nil
 }
 
 // forEachJSON passes each value of b, decoded, to fn with its key; none when
 // b is nil (a bucket no write has made yet). A value that does not decode
-// stops the walk with an error naming what it was and its key.
+// stops the walk with an error naming what it was and its key (clipped, as
+// in getJSON).
 func forEachJSON[T any](b *bolt.Bucket, what string, fn func(k []byte, v T)) error {
 	if b == nil {
 		return nil
@@ -328,7 +333,7 @@ func forEachJSON[T any](b *bolt.Bucket, what string, fn func(k []byte, v T)) err
 	return b.ForEach(func(k, v []byte) error {
 		var x T
 		if err := json.Unmarshal(v, &x); err != nil {
-			return fmt.Errorf("decode %s %q: %w", what, k, err)
+			return fmt.Errorf("decode %s %q: %w", what, untrusted.ClipID(string(k)), err)
 		}
 		fn(k, x)
 		return nil
