@@ -429,36 +429,30 @@ func unprovenSentences(us []Unproven) []string {
 			patches = append(patches, u)
 		}
 	}
-	var out []string
 	const advice = ": the tenant or a proxy in front of it answered success without doing it; check these tokens in the SailPoint UI (docs/operations.md, \"Confirmed changes that did not happen\")"
-	if n := len(deletes); n > 0 {
-		verb := "are"
-		if n == 1 {
-			verb = "is"
-		}
-		out = append(out, fmt.Sprintf("%s the tenant confirmed deleted %s still listed (%s)%s", plural(n, "token"), verb, unprovenList(deletes), advice))
-	}
-	if n := len(patches); n > 0 {
-		verb := "do"
-		if n == 1 {
-			verb = "does"
-		}
-		out = append(out, fmt.Sprintf("%s the tenant confirmed patched or expired %s not show the change (%s)%s", plural(n, "token"), verb, unprovenList(patches), advice))
-	}
 	const clientAdvice = ": the tenant or a proxy in front of it answered success without doing it, and their secrets still work; check these API clients in the SailPoint UI (docs/operations.md, \"Confirmed changes that did not happen\")"
-	if n := len(clientDeletes); n > 0 {
-		verb := "are"
-		if n == 1 {
-			verb = "is"
-		}
-		out = append(out, fmt.Sprintf("%s the tenant confirmed deleted %s still listed (%s)%s", plural(n, "API client"), verb, unprovenList(clientDeletes), clientAdvice))
+	kinds := []struct {
+		us            []Unproven
+		noun, confirm string
+		one, many     string // the verb and what the listing shows
+		advice        string
+	}{
+		{deletes, "token", "deleted", "is still listed", "are still listed", advice},
+		{patches, "token", "patched or expired", "does not show the change", "do not show the change", advice},
+		{clientDeletes, "API client", "deleted", "is still listed", "are still listed", clientAdvice},
+		{clientDisables, "API client", "disabled", "is still listed enabled", "are still listed enabled", clientAdvice},
 	}
-	if n := len(clientDisables); n > 0 {
-		verb := "are"
-		if n == 1 {
-			verb = "is"
+	var out []string
+	for _, k := range kinds {
+		n := len(k.us)
+		if n == 0 {
+			continue
 		}
-		out = append(out, fmt.Sprintf("%s the tenant confirmed disabled %s still listed enabled (%s)%s", plural(n, "API client"), verb, unprovenList(clientDisables), clientAdvice))
+		shows := k.many
+		if n == 1 {
+			shows = k.one
+		}
+		out = append(out, fmt.Sprintf("%s the tenant confirmed %s %s (%s)%s", plural(n, k.noun), k.confirm, shows, unprovenList(k.us), k.advice))
 	}
 	return out
 }
