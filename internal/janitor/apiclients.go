@@ -71,6 +71,9 @@ type clientRun struct {
 	// proofs are the confirmed disables and deletes awaiting proof
 	// (clientproof.go; nil without a store).
 	proofs *proofs
+	// now is the run's time, of which the decisions were made: the settle
+	// margin is measured from it wherever the listing is read.
+	now time.Time
 }
 
 type clientWork struct {
@@ -191,7 +194,7 @@ func (e *Engine) planClients(ctx context.Context, pl *Planned, now time.Time, li
 	if err != nil {
 		return err
 	}
-	cr.proofs = pr
+	cr.proofs, cr.now = pr, now
 	if pr != nil && pr.err != nil {
 		// A run that cannot tell which client changes are in doubt acts
 		// on no client.
@@ -641,7 +644,6 @@ func (e *Engine) forgetReenabled(ctx context.Context, pl *Planned, log *zap.Logg
 		return
 	}
 	bctx := context.WithoutCancel(ctx)
-	now := e.now()
 	for k, c := range cr.byID {
 		if c.Enabled == nil || !*c.Enabled {
 			continue
@@ -650,9 +652,13 @@ func (e *Engine) forgetReenabled(ctx context.Context, pl *Planned, log *zap.Logg
 		if !ok {
 			continue
 		}
-		if _, settling := cr.proofs.settling(c.ID, now); settling {
+		if _, settling := cr.proofs.settling(c.ID, cr.now); settling {
 			// A listing within SettleMargin of a confirmed disable may
 			// lag: it proves nothing, re-enabled included (clientproof.go).
+			// Measured at the run's time, as the decision that skipped
+			// the client as awaiting proof was: the clock read now, after
+			// the listing and the token actions, may be past the margin
+			// while the listing is not.
 			continue
 		}
 		if _, err := e.clientState.DeleteDisabled(bctx, d.ClientID); err != nil {
