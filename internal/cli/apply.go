@@ -169,6 +169,9 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	if _, err := journalSnoozes(ctx, st, journal); err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
+	if _, err := janitor.JournalAcks(ctx, st, journal); err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
 
 	opts := janitor.Options{
 		Config: cfg, Tenant: conn.client, TenantURL: conn.client.BaseURL(),

@@ -226,6 +226,8 @@ func newRootCmd(s Streams) *cobra.Command {
 		uses(newSnoozesCmd(g), useState),
 		uses(newNotifyCmd(g), useConfig, useLog),
 		uses(newEnableCmd(g), useConfig, useState),
+		uses(newUnprovenCmd(g), useState),
+		uses(newAcknowledgeCmd(g), useState),
 	)
 	defaultHelp := root.HelpFunc()
 	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {

@@ -363,6 +363,15 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 		} else if n > 0 {
 			r.log.Info("journaled the snoozes made during serve", zap.Int("snoozes", n))
 		}
+		// Acknowledgements made with `acknowledge` meanwhile: journaled
+		// and their records dropped before the engine reads them, so this
+		// run no longer fails for them. One that cannot be journaled keeps
+		// its record, and the alarm.
+		if n, err := janitor.JournalAcks(ctx, st, r.journal); err != nil {
+			r.log.Error("journal the acknowledgements made during serve", zap.Error(err))
+		} else if n > 0 {
+			r.log.Info("journaled the acknowledgements made during serve", zap.Int("acknowledged", n))
+		}
 	}
 	var in janitor.RunInput
 	switch {

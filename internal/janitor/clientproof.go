@@ -301,8 +301,8 @@ func (e *Engine) storeClientProofs(ctx context.Context, ps ClientProofStore, cr 
 			continue
 		}
 		it := r.Item
-		c := state.Confirmed{TokenID: it.ClientID, Resource: apiclient.Resource, Policy: it.Policy, Action: it.Action,
-			RunID: res.RunID, Code: r.Status, At: res.Finished}
+		c := state.Confirmed{TokenID: it.ClientID, Resource: apiclient.Resource, Name: untrusted.ClipID(it.Name), Policy: it.Policy,
+			Action: it.Action, RunID: res.RunID, Code: r.Status, At: res.Finished}
 		if cl, ok := sent[pat.IDKey(it.ClientID)]; ok && policy.Action(it.Action) == policy.ActionDisable {
 			c.Before = &state.Shown{Modified: cl.Modified}
 		}

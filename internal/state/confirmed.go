@@ -49,7 +49,11 @@ type Confirmed struct {
 	// by ConfirmedClientMutations from the bucket, whatever the value says).
 	Resource string `json:"resource,omitempty"`
 	OwnerID  string `json:"ownerId,omitempty"`
-	Policy   string `json:"policy"`
+	// Name is an API client's name when the change was sent (clipped as
+	// OwnerID is; empty for a token, and in records written before it was
+	// kept): it names the client in `patjanitor unproven`.
+	Name   string `json:"name,omitempty"`
+	Policy string `json:"policy"`
 	// Action is delete, patch or expire (a token's), delete or disable (an
 	// API client's).
 	Action string `json:"action"`
@@ -75,6 +79,18 @@ type Confirmed struct {
 	Checks      int        `json:"checks,omitempty"`
 	LastSeen    *time.Time `json:"lastSeen,omitempty"`
 	LastRun     string     `json:"lastRun,omitempty"`
+	// Ack is an operator's acknowledgement of a record found not in
+	// effect (`patjanitor acknowledge`) made while a running serve held
+	// the journal: that serve's next run journals it and drops the record
+	// (nil: none pending).
+	Ack *Ack `json:"ack,omitempty"`
+}
+
+// Ack is who acknowledged a change found not in effect, when and why.
+type Ack struct {
+	Reason string    `json:"reason"`
+	By     string    `json:"by,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // Shown is what a token showed of the fields a patch or expire changes

@@ -1,0 +1,357 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// newLyingDeleteWF is the workflow env behind a proxy that answers 204 to
+// every token DELETE without forwarding it; faked counts them.
+func newLyingDeleteWF(t *testing.T, policies string) (*wfEnv, *atomic.Int32) {
+	var faked atomic.Int32
+	e := newWFWrapped(t, policies, idnsim.Options{}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete && strings.Contains(r.URL.Path, "/personal-access-tokens/") {
+				faked.Add(1)
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	return e, &faked
+}
+
+// storedRecords reads the token and API client records under stateDir.
+func storedRecords(t *testing.T, stateDir string) (toks, clients []state.Confirmed) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	if toks, err = st.ConfirmedMutations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if clients, err = st.ConfirmedClientMutations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return toks, clients
+}
+
+// unprovenJSONOf runs `unproven -o json`.
+func (e *wfEnv) unprovenJSONOf() []unprovenJSON {
+	e.t.Helper()
+	code, stdout, stderr := e.run(nil, "unproven", "-o", "json")
+	if code != 0 {
+		e.t.Fatalf("unproven -o json: exit %d\n%s", code, stderr)
+	}
+	var out []unprovenJSON
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		e.t.Fatalf("unproven -o json: %v\n%s", err, stdout)
+	}
+	return out
+}
+
+// refusedUnchanged runs args, wants exit 1 with want in stderr, and the
+// journal and the records as they were.
+func (e *wfEnv) refusedUnchanged(want string, args ...string) {
+	e.t.Helper()
+	journal := len(e.journalRecords())
+	toks, clients := storedRecords(e.t, e.state)
+	code, stdout, stderr := e.run(nil, args...)
+	if code != 1 || !strings.Contains(stderr, want) {
+		e.t.Fatalf("%v: exit %d; want 1 saying %q\nstdout:\n%s\nstderr:\n%s", args, code, want, stdout, stderr)
+	}
+	toks2, clients2 := storedRecords(e.t, e.state)
+	if n := len(e.journalRecords()); n != journal || !reflect.DeepEqual(toks2, toks) || !reflect.DeepEqual(clients2, clients) {
+		e.t.Fatalf("%v changed the journal (%d records, was %d) or the records:\n%+v %+v\nwas\n%+v %+v", args, n, journal, toks2, clients2, toks, clients)
+	}
+}
+
+// toNotInEffect: apply deletes stale-1 through the lying proxy; within the
+// settle margin the record awaits proof and acknowledge refuses it, as it
+// refuses an id with no record; past the margin apply fails with the
+// delete not in effect (and sends it again). It returns the id of the
+// run that confirmed the delete first.
+func toNotInEffect(t *testing.T, e *wfEnv, faked *atomic.Int32) {
+	t.Helper()
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 || faked.Load() != 1 {
+		t.Fatalf("apply: exit %d, %d DELETEs faked\n%s", code, faked.Load(), stderr)
+	}
+	if u := e.unprovenJSONOf(); len(u) != 1 || u[0].ID != "stale-1" || u[0].State != "awaiting-proof" || u[0].Action != "delete" || u[0].OwnerID != "o1" {
+		t.Fatalf("unproven: %+v; want stale-1's delete awaiting proof", u)
+	}
+	e.refusedUnchanged("acknowledge: the delete of token stale-1 confirmed in run ", "acknowledge", "stale-1", "--reason", "kept")
+	e.refusedUnchanged("awaits proof: a complete listing from ", "acknowledge", "stale-1", "--reason", "kept")
+	e.refusedUnchanged("acknowledge: no confirmed change of no-such-token is kept", "acknowledge", "no-such-token", "--reason", "kept")
+	e.refusedUnchanged("--reason is required", "acknowledge", "stale-1")
+
+	backdateConfirmed(t, e.state, time.Hour)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 1 || !strings.Contains(stderr, "1 token the tenant confirmed deleted is still listed (stale-1") {
+		t.Fatalf("apply past the margin: exit %d; want 1, the delete not in effect\n%s", code, stderr)
+	}
+	if faked.Load() != 2 || !e.present("stale-1") || len(e.mutations()) != 0 {
+		t.Fatalf("%d DELETEs faked, tenant received %v; want the delete sent again, faked", faked.Load(), e.mutations())
+	}
+	u := e.unprovenJSONOf()
+	if len(u) != 1 || u[0].State != janitor.StatusNotInEffect {
+		t.Fatalf("unproven: %+v; want stale-1 not in effect", u)
+	}
+	_, stdout, _ := e.run(nil, "unproven")
+	if !strings.Contains(stdout, "stale-1  token  o1") || !strings.Contains(stdout, "not-in-effect") {
+		t.Fatalf("unproven:\n%s", stdout)
+	}
+}
+
+// A tenant that answers 204 to a DELETE and keeps the token: the run after
+// the settle margin fails with the delete not in effect. The operator
+// checks the token, decides to keep it (exempts it) and acknowledges it,
+// with the id in another case: the record is gone, the journal has an
+// outcome "acknowledged" with the reason, who and the confirming run, and
+// the next run succeeds, sending nothing. On the old code there was no way
+// out: every run failed.
+func TestHostileAcknowledgeEndsTheAlarmOfAKeptToken(t *testing.T) {
+	e, faked := newLyingDeleteWF(t, wfPolicies)
+	toNotInEffect(t, e, faked)
+	toks, _ := storedRecords(t, e.state)
+	confirmedRun := toks[0].RunID
+
+	code, stdout, stderr := e.run(nil, "acknowledge", "STALE-1", "--reason", "break-glass token, exempted", "--by", "alice")
+	if code != 0 || !strings.Contains(stdout, "Acknowledged the delete of token stale-1 confirmed in run "+confirmedRun) {
+		t.Fatalf("acknowledge: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if toks, clients := storedRecords(t, e.state); len(toks)+len(clients) != 0 {
+		t.Fatalf("records left: %+v %+v", toks, clients)
+	}
+	acks := e.outcomesOf("stale-1", janitor.StatusAcknowledged)
+	if len(acks) != 1 || !strings.HasPrefix(acks[0].Note, "break-glass token, exempted (by alice); the delete confirmed in run "+confirmedRun+" at ") ||
+		acks[0].Policy != "unused-90d" || acks[0].Outcome.Code != http.StatusNoContent {
+		t.Fatalf("acknowledged outcomes %+v", acks)
+	}
+	if code, stdout, _ := e.run(nil, "audit", "show", acks[0].RunID); code != 0 || !strings.Contains(stdout, "outcome    stale-1  acknowledged (HTTP 204)") ||
+		!strings.Contains(stdout, "note     break-glass token, exempted (by alice)") {
+		t.Fatalf("audit show: exit %d\n%s", code, stdout)
+	}
+	e.refusedUnchanged("no confirmed change of stale-1 is kept", "acknowledge", "stale-1", "--reason", "twice")
+
+	e.writeConfig("exclude: {tokenIds: [stale-1]}\n" + wfPolicies)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply after the acknowledgement: exit %d\n%s", code, stderr)
+	}
+	if faked.Load() != 2 {
+		t.Fatalf("%d DELETEs faked; the exempt token was deleted again", faked.Load())
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// Acknowledging ends the alarm, not the proof: when a policy still deletes
+// the token, the next run sends the DELETE again, keeps a new record
+// awaiting proof, and the run after the margin fails again when the tenant
+// lies again.
+func TestHostileAcknowledgedDeleteIsSentAgainAndProvenAfresh(t *testing.T) {
+	e, faked := newLyingDeleteWF(t, wfPolicies)
+	toNotInEffect(t, e, faked)
+	if code, stdout, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", "checked"); code != 0 {
+		t.Fatalf("acknowledge: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 || faked.Load() != 3 {
+		t.Fatalf("apply: exit %d, %d DELETEs faked; want 0 and the delete sent again\n%s", code, faked.Load(), stderr)
+	}
+	toks, _ := storedRecords(t, e.state)
+	if len(toks) != 1 || toks[0].Unproven() || toks[0].Checks != 0 {
+		t.Fatalf("records %+v; want one fresh record awaiting proof", toks)
+	}
+	backdateConfirmed(t, e.state, time.Hour)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 1 || !strings.Contains(stderr, "1 token the tenant confirmed deleted is still listed (stale-1") {
+		t.Fatalf("apply: exit %d; want the alarm back\n%s", code, stderr)
+	}
+	if n := len(e.outcomesOf("stale-1", janitor.StatusNotInEffect)); n != 2 {
+		t.Fatalf("%d not-in-effect outcomes, want 2", n)
+	}
+}
+
+// While serve holds the journal, acknowledge keeps the acknowledgement in
+// the store; the next run that holds the journal (here an apply) journals
+// it and drops the record before judging, and succeeds.
+func TestHostileAcknowledgeWhileTheJournalIsHeld(t *testing.T) {
+	e, faked := newLyingDeleteWF(t, wfPolicies)
+	toNotInEffect(t, e, faked)
+
+	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := audit.Open(filepath.Join(e.state, JournalFile), audit.Options{Anchors: st.AnchorOf(e.journalKeyOf())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held.Detach()
+	_ = st.Close()
+	code, stdout, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", "kept", "--by", "bob")
+	if code != 0 || !strings.Contains(stdout, "held by a running patjanitor serve") {
+		t.Fatalf("acknowledge: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if u := e.unprovenJSONOf(); len(u) != 1 || u[0].Ack == nil || u[0].Ack.By != "bob" || !strings.HasPrefix(u[0].State, "acknowledged") {
+		t.Fatalf("unproven: %+v; want the acknowledgement pending", u)
+	}
+	if n := len(e.outcomesOf("stale-1", janitor.StatusAcknowledged)); n != 0 {
+		t.Fatalf("%d acknowledged outcomes while the journal was held", n)
+	}
+	if err := held.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.writeConfig("exclude: {tokenIds: [stale-1]}\n" + wfPolicies)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	if acks := e.outcomesOf("stale-1", janitor.StatusAcknowledged); len(acks) != 1 || !strings.HasPrefix(acks[0].Note, "kept (by bob); the delete confirmed in run ") {
+		t.Fatalf("acknowledged outcomes %+v", acks)
+	}
+	if toks, _ := storedRecords(t, e.state); len(toks) != 0 {
+		t.Fatalf("records left: %+v", toks)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// journalKeyOf is the key of e's journal's anchor in the state store.
+func (e *wfEnv) journalKeyOf() string {
+	g := &globals{stateDir: e.state}
+	return g.journalKey(g.journalPath(""))
+}
+
+// The same for an API client: a proxy answers 200 (disabled) to the PATCH
+// and forwards nothing; the disable awaiting proof is refused; found not
+// in effect, it is acknowledged (resource apiClients in the journal), and
+// the next run, whose policy no longer matches the client, succeeds.
+func TestHostileAcknowledgeAPIClientDisableNotInEffect(t *testing.T) {
+	var faked atomic.Int32
+	var e *wfEnv
+	e = newWFWrapped(t, wfClientPolicies, idnsim.Options{}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/v3/oauth-clients/") {
+				cl, _ := e.sim.OAuthClient(wfClient)
+				cl.Enabled = apiclient.Bool(false)
+				body, _ := json.Marshal(cl)
+				faked.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(body)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
+		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 || faked.Load() != 1 {
+		t.Fatalf("apply: exit %d, %d faked\n%s", code, faked.Load(), stderr)
+	}
+	e.refusedUnchanged("acknowledge: the disable of API client "+wfClient+" confirmed in run ", "acknowledge", wfClient, "--reason", "kept")
+	backdateClientConfirmed(t, e.state, time.Hour)
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 1 || !strings.Contains(stderr, "1 API client the tenant confirmed disabled is still listed enabled") {
+		t.Fatalf("apply: exit %d; want the disable not in effect\n%s", code, stderr)
+	}
+	if u := e.unprovenJSONOf(); len(u) != 1 || u[0].Resource != apiclient.Resource || u[0].Name != "legacy" || u[0].State != janitor.StatusNotInEffect {
+		t.Fatalf("unproven: %+v", u)
+	}
+	if code, stdout, stderr := e.run(nil, "acknowledge", strings.ToUpper(wfClient), "--reason", "client kept", "--by", "carol"); code != 0 ||
+		!strings.Contains(stdout, "Acknowledged the disable of API client "+wfClient) {
+		t.Fatalf("acknowledge: exit %d\n%s%s", code, stdout, stderr)
+	}
+	acks := e.outcomesOf(wfClient, janitor.StatusAcknowledged)
+	if len(acks) != 1 || acks[0].Resource != apiclient.Resource || !strings.HasPrefix(acks[0].Note, "client kept (by carol); the disable confirmed in run ") {
+		t.Fatalf("acknowledged outcomes %+v", acks)
+	}
+	// The policy no longer matches the client (it has no such scope); the
+	// run still lists the clients, and would judge a record left.
+	e.writeConfig(strings.Replace(wfClientPolicies, `["sp:scopes:all"]`, `["idn:none"]`, 1))
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 || faked.Load() != 2 {
+		t.Fatalf("apply after the acknowledgement: exit %d, %d faked\n%s", code, faked.Load(), stderr)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// serve holds the journal: acknowledge keeps the acknowledgement, serve's
+// next run journals it, and patjanitor_unproven_mutations drops to 0 at
+// that run (the policy still deletes the tokens: the DELETEs are sent
+// again and the proof starts over, with no alarm until it is due).
+func TestHostileServeDropsTheGaugeAfterAcknowledge(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	var faked atomic.Int32
+	proxied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && strings.Contains(r.URL.Path, "/personal-access-tokens/") {
+			faked.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		e.sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxied.Close)
+	e.srv = proxied
+	stale := e.addTokens("stale", 2, 200*24*time.Hour)
+	cfg := e.writeConfig(e.configYAML("@every 1s", servePolicy("stale-delete", "enforce", "", "stale", false)))
+	stateDir := filepath.Join(e.dir, "state")
+	unproven := series("patjanitor_unproven_mutations", "action", "delete")
+	failed := series("patjanitor_runs_total", "result", "failed")
+
+	p := startInProcess(t, e, cfg, serveFlags{runOnStart: true})
+	p.tickUntil("the deletes faked", 1, func() bool { return faked.Load() >= 2 })
+	serveWait(t, "the run to end", 30*time.Second, func() bool {
+		m := scrape(t, p.base)
+		return m["patjanitor_run_in_progress"] == 0 && m[series("patjanitor_runs_total", "result", "success")] >= 1
+	})
+	backdateConfirmed(t, stateDir, time.Hour)
+	p.tickUntil("a failed run", 1, func() bool { return scrape(t, p.base)[failed] >= 1 })
+	if v := scrape(t, p.base)[unproven]; v != 2 {
+		t.Fatalf("%s = %v, want 2", unproven, v)
+	}
+	for _, id := range stale {
+		var out, errb strings.Builder
+		code := Main(context.Background(), []string{"--state-dir", stateDir, "acknowledge", id, "--reason", "kept"}, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+		if code != 0 || !strings.Contains(out.String(), "held by a running patjanitor serve") {
+			t.Fatalf("acknowledge %s: exit %d\n%s%s", id, code, out.String(), errb.String())
+		}
+	}
+	before := scrape(t, p.base)[failed]
+	p.tick(1)
+	serveWait(t, "the run to end", 30*time.Second, func() bool { return scrape(t, p.base)["patjanitor_run_in_progress"] == 0 })
+	m := scrape(t, p.base)
+	if m[unproven] != 0 || m[failed] != before {
+		t.Fatalf("%s = %v, failed runs %v (were %v); want 0 and no new failure", unproven, m[unproven], m[failed], before)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range journalRecords(t, filepath.Join(stateDir, JournalFile)) {
+		if r.Kind == audit.KindOutcome && r.Outcome.Status == janitor.StatusAcknowledged {
+			n++
+		}
+	}
+	if n != len(stale) || faked.Load() != 6 {
+		t.Fatalf("%d acknowledged outcomes, %d DELETEs faked; want %d and 6 (sent again after the acknowledgement)", n, faked.Load(), len(stale))
+	}
+}

@@ -1,0 +1,175 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/state"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
+)
+
+// Acknowledging a change found not in effect (`patjanitor acknowledge`).
+//
+// A record found not in effect keeps every run failing until a listing
+// proves the change (proof.go). An operator who checked the credential and
+// decided to keep it (exempted it, or the patch is no longer wanted) would
+// otherwise have no way to end the alarm, and a run that fails forever
+// teaches people to ignore the failure alert. Acknowledging journals an
+// outcome StatusAcknowledged (the reason, who, the confirming run) and
+// drops the record: the next run no longer fails for it. Nothing else
+// changes: a policy that still acts on the credential sends the change
+// again, a new record is kept, and the proof starts over.
+//
+// Only records a listing has found not in effect can be acknowledged. One
+// still awaiting proof is refused: dropping it would blind the check that
+// the settle margin and the next complete listing make.
+
+// StatusAcknowledged is the outcome journaled for an acknowledged record.
+const StatusAcknowledged = "acknowledged"
+
+// AckStore is the state store of the confirmed records; *state.Store
+// implements it.
+type AckStore interface {
+	ProofStore
+	ClientProofStore
+}
+
+// AckJournal appends the acknowledgement's record; *audit.Journal
+// implements it.
+type AckJournal interface {
+	Append(ctx context.Context, r audit.Record) (audit.Record, error)
+}
+
+// AckRequest asks to acknowledge the records of one token or API client id.
+type AckRequest struct {
+	ID     string
+	Reason string // required: it is journaled
+	By     string
+	Now    time.Time
+}
+
+// Acknowledge acknowledges the records of req.ID found not in effect (a
+// token's and an API client's, when both have that id) and returns them.
+// With a journal it journals each and drops it. Without one (a running
+// serve holds the journal) it keeps the acknowledgement on the record, for
+// JournalAcks in that serve's next run: a record is never dropped before
+// its acknowledgement is journaled.
+func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest) ([]state.Confirmed, error) {
+	reason := strings.TrimSpace(req.Reason)
+	if reason == "" {
+		return nil, errors.New("acknowledge: a reason is required (it is journaled)")
+	}
+	toks, err := st.ConfirmedMutations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acknowledge: %w", err)
+	}
+	clients, err := st.ConfirmedClientMutations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acknowledge: %w", err)
+	}
+	var found, awaiting []state.Confirmed
+	for _, c := range append(toks, clients...) {
+		switch {
+		case !pat.SameID(c.TokenID, req.ID):
+		case c.Unproven():
+			found = append(found, c)
+		default:
+			awaiting = append(awaiting, c)
+		}
+	}
+	id := untrusted.ClipID(req.ID)
+	switch {
+	case len(found) == 0 && len(awaiting) == 0:
+		return nil, fmt.Errorf("acknowledge: no confirmed change of %s is kept (patjanitor unproven lists them); nothing was changed", id)
+	case len(found) == 0:
+		c := awaiting[0]
+		return nil, fmt.Errorf("acknowledge: the %s of %s %s confirmed in run %s at %s awaits proof: a complete listing from %s on shows whether it took effect, and acknowledging it now would blind that check; nothing was changed",
+			c.Action, recordNoun(c.Resource), id, c.RunID, pat.FormatTime(c.At), pat.FormatTime(c.At.Add(SettleMargin)))
+	}
+	ack := state.Ack{Reason: reason, By: req.By, At: req.Now.UTC()}
+	for i := range found {
+		found[i].Ack = &ack
+		if j == nil {
+			if err := putRecord(ctx, st, found[i]); err != nil {
+				return nil, fmt.Errorf("acknowledge: %w", err)
+			}
+			continue
+		}
+		if err := journalAck(ctx, st, j, found[i]); err != nil {
+			return found[:i], fmt.Errorf("acknowledge: %w", err)
+		}
+	}
+	return found, nil
+}
+
+// JournalAcks journals the acknowledgements made while this process held
+// the journal and drops their records; it returns how many. A run calls it
+// before it reads the records, so that they no longer fail it.
+func JournalAcks(ctx context.Context, st AckStore, j AckJournal) (int, error) {
+	toks, err := st.ConfirmedMutations(ctx)
+	if err != nil {
+		return 0, err
+	}
+	clients, err := st.ConfirmedClientMutations(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range append(toks, clients...) {
+		if c.Ack == nil || !c.Unproven() {
+			continue
+		}
+		if err := journalAck(ctx, st, j, c); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// journalAck journals c's acknowledgement, then drops c: a record that
+// cannot be journaled stays. A crash between the two leaves the record,
+// which acknowledging again journals again.
+func journalAck(ctx context.Context, st AckStore, j AckJournal, c state.Confirmed) error {
+	a := c.Ack
+	by := ""
+	if a.By != "" {
+		by = " (by " + a.By + ")"
+	}
+	noun := recordNoun(c.Resource)
+	r := audit.Record{
+		Kind: audit.KindOutcome, RunID: NewRunID(a.At), Resource: c.Resource, Policy: c.Policy, TokenID: c.TokenID,
+		Outcome: &audit.Outcome{Status: StatusAcknowledged, Code: c.Code},
+		Note: fmt.Sprintf("%s%s; the %s confirmed in run %s at %s, not in effect since %s: alarm ended, record dropped (a policy that still acts on the %s sends it again)",
+			a.Reason, by, c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), noun),
+	}
+	jctx := context.WithoutCancel(ctx)
+	if _, err := j.Append(jctx, r); err != nil {
+		return fmt.Errorf("journal the acknowledgement of %s %s: %w (the record stays)", noun, untrusted.ClipID(c.TokenID), err)
+	}
+	drop := []string{c.TokenID}
+	update := st.UpdateConfirmed
+	if c.Resource == apiclient.Resource {
+		update = st.UpdateConfirmedClients
+	}
+	if _, err := update(jctx, nil, drop); err != nil {
+		return fmt.Errorf("drop the acknowledged record of %s %s (journaled; acknowledge it again): %w", noun, untrusted.ClipID(c.TokenID), err)
+	}
+	return nil
+}
+
+func putRecord(ctx context.Context, st AckStore, c state.Confirmed) error {
+	put := []state.Confirmed{c}
+	if c.Resource == apiclient.Resource {
+		_, err := st.UpdateConfirmedClients(ctx, put, nil)
+		return err
+	}
+	_, err := st.UpdateConfirmed(ctx, put, nil)
+	return err
+}
