@@ -55,6 +55,12 @@ run starts.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAcknowledge(cmd.Context(), g, o, args[0], time.Now)
 		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return notInEffect(cmd, g), cobra.ShellCompDirectiveNoFileComp
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.reason, "reason", "", "what was checked and decided (required)")
@@ -107,6 +113,22 @@ func runAcknowledge(ctx context.Context, g *globals, o ackFlags, id string, now 
 		_, err = fmt.Fprintln(g.streams.Out, "The journal is held by a running patjanitor serve; it journals this acknowledgement, and drops the record, when its next run starts.")
 	}
 	return err
+}
+
+// notInEffect are the ids of the records acknowledge accepts, for shell
+// completion; no store, no completion (and nothing created).
+func notInEffect(cmd *cobra.Command, g *globals) []string {
+	cs, err := readUnproven(cmd.Context(), g)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, c := range cs {
+		if c.Unproven() && c.Ack == nil {
+			ids = append(ids, c.TokenID+"\t"+kindOf(c)+" "+c.Action)
+		}
+	}
+	return ids
 }
 
 func kindOf(c state.Confirmed) string {

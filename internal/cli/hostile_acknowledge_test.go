@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -133,6 +134,9 @@ func TestHostileAcknowledgeEndsTheAlarmOfAKeptToken(t *testing.T) {
 	toNotInEffect(t, e, faked)
 	toks, _ := storedRecords(t, e.state)
 	confirmedRun := toks[0].RunID
+	if got := complete(t, "--state-dir", e.state, "acknowledge", ""); !slices.Equal(got, []string{"stale-1"}) {
+		t.Errorf("acknowledge completes %q, want stale-1", got)
+	}
 
 	code, stdout, stderr := e.run(nil, "acknowledge", "STALE-1", "--reason", "break-glass token, exempted", "--by", "alice")
 	if code != 0 || !strings.Contains(stdout, "Acknowledged the delete of token stale-1 confirmed in run "+confirmedRun) {
@@ -151,6 +155,12 @@ func TestHostileAcknowledgeEndsTheAlarmOfAKeptToken(t *testing.T) {
 		t.Fatalf("audit show: exit %d\n%s", code, stdout)
 	}
 	e.refusedUnchanged("no confirmed change of stale-1 is kept", "acknowledge", "stale-1", "--reason", "twice")
+	// A hostile id of 40 KiB is named clipped.
+	long := strings.Repeat("A", 40<<10)
+	e.refusedUnchanged("no confirmed change of AAAA", "acknowledge", long, "--reason", "r")
+	if _, _, stderr := e.run(nil, "acknowledge", long, "--reason", "r"); len(stderr) > 1024 {
+		t.Fatalf("the refusal of a 40 KiB id is %d bytes long: not clipped", len(stderr))
+	}
 
 	e.writeConfig("exclude: {tokenIds: [stale-1]}\n" + wfPolicies)
 	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
