@@ -250,13 +250,13 @@ func TestHostileAttachAnchorAhead(t *testing.T) {
 	j := openT(t, filepath.Join(t.TempDir(), "j"), Options{})
 	appendAll(t, j, runRecords("r", 1))
 	ahead := &memAnchors{a: &Anchor{Seq: 40, Hash: "sha256:" + strings.Repeat("ab", 32), Offset: 99999}}
-	err := j.Attach(context.Background(), ahead)
+	err := j.Attach(context.Background(), ahead, nil)
 	var ae *AnchorError
 	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "seq 40") || !strings.Contains(err.Error(), "seq 4") {
 		t.Fatalf("Attach = %v", err)
 	}
 	behind := &memAnchors{}
-	if err := j.Attach(context.Background(), behind); err != nil {
+	if err := j.Attach(context.Background(), behind, nil); err != nil {
 		t.Fatal(err)
 	}
 	if a := behind.get(); a.Seq != 4 {

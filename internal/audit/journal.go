@@ -43,6 +43,11 @@ type Options struct {
 	// whole journal and nothing detects a missing tail.
 	Anchors AnchorStore
 
+	// Tail, when set with Anchors, is handed the records after the anchor
+	// (the state store is behind the journal: see Tail) before Open moves
+	// the anchor past them.
+	Tail Tail
+
 	// SegmentBytes is the size past which Append rotates the journal into
 	// a sealed segment (0: DefaultSegmentBytes; negative: never).
 	SegmentBytes int64
@@ -188,11 +193,18 @@ func open(ctx context.Context, path string, osf *os.File, created bool, opts Opt
 			return nil, err
 		}
 		start = anchor.Segment
+		held, err := decodeOpen(w.open) // the intents the anchor lists as open
+		if err != nil {
+			return nil, fmt.Errorf("audit: journal %s: %w", path, err)
+		}
 		if !j.untouched(anchor) && first <= 1 {
 			// Someone else changed the file since the anchor was written
 			// (or it was copied or restored): the records before the
 			// anchor are no longer known good; verify them all, once.
 			w, start = newWalker(nil), 0
+		}
+		if opts.Tail != nil {
+			w.follow(opts.Tail, held, anchor.Seq)
 		}
 	} else if first > 1 {
 		return nil, fmt.Errorf("audit: journal %s: its segments 1 to %d are not here (archived?) and the state store has no anchor to start from: restore them, or the state store", path, first-1)
@@ -205,6 +217,13 @@ func open(ctx context.Context, path string, osf *os.File, created bool, opts Opt
 			return nil, fmt.Errorf("audit: %s is not a patjanitor journal; refusing to use it (it is left unchanged): %w", path, err)
 		}
 		return nil, fmt.Errorf("audit: journal %s is damaged, refusing to append to it (run `patjanitor audit verify`): %w", path, err)
+	}
+	if hasAnchor && opts.Tail != nil && w.seq > anchor.Seq {
+		// Before anything changes (the torn record's removal, the anchor):
+		// a tail that cannot be taken in is handed again next time.
+		if err := opts.Tail.Done(ctx); err != nil {
+			return nil, fmt.Errorf("audit: journal %s holds records after its anchor in the state store (seq %d to %d: the store is older than the journal, restored from a backup?), and what the store lost with them could not be rebuilt from them: %w; nothing was changed", path, anchor.Seq+1, w.seq, err)
+		}
 	}
 	if created {
 		// Make the new file's directory entry durable too: an fsynced
@@ -521,8 +540,10 @@ func (j *Journal) changed() error {
 // Attach checks the journal (see Check), compares it with the anchor in a,
 // brings the anchor up to date, and keeps a for the appends until Detach.
 // `serve` holds the journal for its lifetime but opens the state store per
-// run, so it attaches the store at the start of each run.
-func (j *Journal) Attach(ctx context.Context, a AnchorStore) error {
+// run, so it attaches the store at the start of each run. An anchor behind
+// the journal's end (the store was swapped for an older copy in between)
+// has its tail handed to t first, if t is set (see Tail).
+func (j *Journal) Attach(ctx context.Context, a AnchorStore, t Tail) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.usable(); err != nil {
@@ -538,6 +559,11 @@ func (j *Journal) Attach(ctx context.Context, a AnchorStore) error {
 	if ok {
 		if err := j.matches(anchor); err != nil {
 			return err
+		}
+		if t != nil && anchor.Seq < j.seq {
+			if err := j.handTail(ctx, anchor, t); err != nil {
+				return fmt.Errorf("audit: journal %s holds records after its anchor in the state store (seq %d to %d: the store is older than the journal), and what the store lost with them could not be rebuilt from them: %w; nothing was changed", j.path, anchor.Seq+1, j.seq, err)
+			}
 		}
 	}
 	if cur := j.anchorLocked(); !ok || !sameAnchor(anchor, cur) {

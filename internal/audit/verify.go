@@ -149,6 +149,7 @@ type walker struct {
 	digest       hash.Hash
 	callback     func(Record) error
 	kinds        []Kind // the kinds callback wants (all if empty)
+	since        int64  // callback wants only the records after this seq
 	// countOnly: open intents are counted, their lines not kept (Verify).
 	countOnly bool
 	// trustFirst: the first record's seq and prevHash are taken as given
@@ -425,7 +426,7 @@ func (w *walker) check(line []byte, offset int64) (Record, *ChainError) {
 		return fail(h.Seq, "no time")
 	}
 	var rec Record
-	if w.callback != nil && (len(w.kinds) == 0 || slices.Contains(w.kinds, h.Kind)) {
+	if w.callback != nil && h.Seq > w.since && (len(w.kinds) == 0 || slices.Contains(w.kinds, h.Kind)) {
 		if err := decodeRecord(line, &rec); err != nil {
 			return fail(h.Seq, "%v", err)
 		}

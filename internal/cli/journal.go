@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -60,6 +61,11 @@ func (g *globals) openJournal(o journalFlags, st *state.Store) (*audit.Journal, 
 	}
 	if st != nil {
 		opts.Anchors = st.AnchorOf(g.journalKey(path))
+		// A store older than the journal (restored from a backup) gets
+		// back, before anything runs, the executed plans and confirmed
+		// changes the journal recorded after its anchor.
+		log, _ := g.logger() // nil, not logged, under a bad --log-level or --log-format
+		opts.Tail = janitor.NewCatchUp(st, log)
 	}
 	j, err := audit.Open(path, opts)
 	if err != nil {

@@ -347,7 +347,7 @@ func (r *engineRunner) Run(ctx context.Context, cfg *policy.Config) (rep *daemon
 				return nil, fmt.Errorf("%w; nothing was changed", err)
 			}
 		} else {
-			if err := r.held.Attach(ctx, st.AnchorOf(r.anchorKey)); err != nil {
+			if err := r.held.Attach(ctx, st.AnchorOf(r.anchorKey), janitor.NewCatchUp(st, r.log)); err != nil {
 				return nil, fmt.Errorf("%w; nothing was changed", err)
 			}
 			defer r.held.Detach()

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// copyStateFile copies the state store under stateDir to dst, or back: a
+// backup taken, or restored, while nothing runs.
+func copyStateFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The state store is backed up, a signed plan is applied, and the store is
+// restored from that backup (a disk incident; the journal, append-only,
+// was kept). The old code had forgotten the execution with the store, and
+// applying the same signed plan again re-sent its expire without any new
+// approval, undoing the owner's extension since. Now the apply's open of
+// the journal rebuilds the execution from the journal's records after the
+// restored store's anchor: the plan is refused as executed by the first
+// run, nothing is sent, and the journal records the refusal and why.
+func TestHostileRestoredStateReplaysSignedPlan(t *testing.T) {
+	e := newWF(t, replayPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("keep-1", "o2", 400*wfDay, wfDay)
+	// The store exists (with the journal's anchor) before the plan: a
+	// snooze made it.
+	if code, _, stderr := e.run(nil, "snooze", "keep-1", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
+		t.Fatalf("snooze: %d %s", code, stderr)
+	}
+	storePath := filepath.Join(e.state, state.FileName)
+	backup := filepath.Join(e.dir, "state.db.backup")
+	copyStateFile(t, storePath, backup)
+
+	planFile := filepath.Join(e.dir, "plan.json")
+	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
+		if code, _, stderr := e.run(nil, args...); code != 0 {
+			t.Fatalf("%v: %d %s", args, code, stderr)
+		}
+	}
+	_, saved, err := plan.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve"); code != 0 {
+		t.Fatalf("first apply: %d\n%s%s", code, stdout, stderr)
+	}
+	if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
+		t.Fatalf("first apply sent %d bulk updates, want 1", n)
+	}
+	journal := filepath.Join(e.state, JournalFile)
+	first := journalRuns(t, journal)
+	if len(first) != 1 || first[0].Plan.Refused != "" {
+		t.Fatalf("journal after the first apply: %+v", first)
+	}
+
+	copyStateFile(t, backup, storePath) // the restore
+	extended := time.Now().Add(365 * wfDay).UTC().Truncate(time.Millisecond)
+	extendExpiration(t, e.sim, "stale-1", extended)
+
+	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
+	if n := len(bulkUpdates(e.sim.Requests())); n != 1 {
+		t.Fatalf("the apply after the restore re-sent the expire (%d bulk updates); expirationDate now %s, the owner's extension was %s",
+			n, expirationOf(t, e.sim, "stale-1"), extended)
+	}
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 1 {
+		t.Fatalf("%d mutations, want the first apply's one", len(m))
+	}
+	if code != 1 || !strings.Contains(stderr, "plan "+saved.PlanHash+" was already executed, by run "+first[0].RunID+" at ") {
+		t.Fatalf("apply after the restore: %d\n%s%s", code, stdout, stderr)
+	}
+	if got := expirationOf(t, e.sim, "stale-1"); !got.Equal(extended) {
+		t.Fatalf("expirationDate %s, want the extended %s kept", got, extended)
+	}
+	runs := journalRuns(t, journal)
+	if len(runs) != 2 || runs[1].Plan.PlanHash != saved.PlanHash ||
+		!strings.Contains(runs[1].Plan.Refused, "already executed, by run "+first[0].RunID) {
+		t.Fatalf("journal plan runs %+v; want the execution and the refusal naming it", runs)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -1,0 +1,254 @@
+package janitor
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
+)
+
+// CatchUpStore is what a catch-up writes; *state.Store implements it.
+type CatchUpStore interface {
+	RecordExecution(ctx context.Context, rec state.ExecutedPlan, forgetBefore time.Time) (prev state.ExecutedPlan, already bool, forgot int, err error)
+	ProofStore
+	ClientProofStore
+}
+
+// CatchUp rebuilds, from the journal's records after its anchor (an
+// audit.Tail: the state store is older than the journal, restored from a
+// backup), the two facts the store lost whose loss opens a door:
+//
+//   - the saved plans executed (executed.go): a run-start naming an
+//     approved plan (Plan.PlanHash, not refused) records its execution, or
+//     the plan could be applied again, without approval, within its
+//     maximum age. A run that stopped before its first request counts too
+//     (the store would have taken it back): the safe direction.
+//   - the changes the tenant confirmed (proof.go, clientproof.go): an
+//     intent and its outcome "applied" (a token's delete, patch or expire,
+//     an API client's delete or disable) become the record the run wrote
+//     at its end, with its run, the outcome's time and what was sent, so
+//     the next listing past SettleMargin checks them; a not-in-effect
+//     outcome later in the tail marks the record found not in effect, an
+//     in-effect one drops it, as the runs did.
+//
+// A record the store already holds is kept as it is (the store saw that
+// run), so handing the same tail twice changes nothing more. What is not
+// rebuilt is in docs/operations.md ("Backup and restore").
+type CatchUp struct {
+	st  CatchUpStore
+	log *zap.Logger
+
+	plans   []state.ExecutedPlan
+	intents map[catchUpKey]audit.Record // the tail's intents awaiting their outcome
+	steps   []proofStep                 // in journal order
+}
+
+type catchUpKey struct{ run, id, resource string }
+
+// proofStep is what one outcome of the tail did to the record of its token
+// or client: confirmed it (c is the record), or judged it (status
+// StatusNotInEffect or StatusInEffect, by run c.RunID at c.At).
+type proofStep struct {
+	status string
+	c      state.Confirmed
+}
+
+// NewCatchUp returns the catch-up of st (for audit.Options.Tail and
+// Journal.Attach).
+func NewCatchUp(st CatchUpStore, log *zap.Logger) *CatchUp {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &CatchUp{st: st, log: log, intents: map[catchUpKey]audit.Record{}}
+}
+
+// Record implements audit.Tail.
+func (cu *CatchUp) Record(r audit.Record) {
+	key := catchUpKey{r.RunID, r.TokenID, r.Resource}
+	switch {
+	case r.Kind == audit.KindRunStart && r.Plan != nil && r.Plan.PlanHash != "" && r.Plan.Refused == "":
+		// The plan's own time is not journaled; the run's is later, so the
+		// record is kept at least as long as the plan can be applied.
+		cu.plans = append(cu.plans, state.ExecutedPlan{PlanHash: r.Plan.PlanHash, RunID: r.RunID, At: r.Time, GeneratedAt: r.Time, File: r.Plan.File})
+	case r.Kind == audit.KindIntent:
+		cu.intents[key] = r
+	case r.Kind == audit.KindOutcome && r.Outcome != nil:
+		in := cu.intents[key]
+		delete(cu.intents, key)
+		switch status := r.Outcome.Status; status {
+		case string(OutcomeApplied):
+			if c, ok := confirmedOf(in, r); ok {
+				cu.steps = append(cu.steps, proofStep{status: status, c: c})
+			}
+		case StatusNotInEffect, StatusInEffect:
+			cu.steps = append(cu.steps, proofStep{status: status, c: state.Confirmed{TokenID: r.TokenID, Resource: r.Resource, RunID: r.RunID, At: r.Time}})
+		}
+	}
+}
+
+// confirmedOf is the record of a change the tenant confirmed, as the run's
+// storeProofs or storeClientProofs wrote it, from its intent and outcome
+// (false: not a change whose proof is awaited).
+func confirmedOf(in, out audit.Record) (state.Confirmed, bool) {
+	if in.Kind != audit.KindIntent || in.Request == nil {
+		return state.Confirmed{}, false
+	}
+	action := actionOf(in)
+	c := state.Confirmed{TokenID: in.TokenID, Resource: in.Resource, Policy: in.Policy, Action: string(action),
+		RunID: in.RunID, Code: out.Outcome.Code, At: out.Time}
+	switch in.Resource {
+	case apiclient.Resource:
+		switch action {
+		case policy.ActionDelete:
+		case policy.ActionDisable:
+			if in.Client != nil {
+				c.Before = &state.Shown{Modified: in.Client.Modified}
+			}
+		default:
+			return state.Confirmed{}, false // an enable: not awaiting proof
+		}
+	case "":
+		if in.Before != nil {
+			c.OwnerID = untrusted.ClipID(in.Before.Owner.ID)
+		}
+		if action != policy.ActionDelete {
+			c.Patch = provableOps(in.Request.Patch)
+			if in.Before != nil {
+				c.Before = shownBefore(in.Before, c.Patch)
+			}
+		}
+	default:
+		return state.Confirmed{}, false
+	}
+	return c, true
+}
+
+// actionOf is the action an intent's request carries out: the inverse of
+// Engine.request and clientRequest. An expire is the bulk update (earlier
+// versions sent it as a PATCH of the token setting /expirationDate, which
+// no patch action touches).
+func actionOf(in audit.Record) policy.Action {
+	req := in.Request
+	_, expires := expirationOf(req.Patch)
+	switch {
+	case req.Method == http.MethodDelete:
+		return policy.ActionDelete
+	case in.Resource == apiclient.Resource && slices.Equal(req.Patch, api.EnabledPatch(false)):
+		return policy.ActionDisable
+	case in.Resource == apiclient.Resource:
+		return "enable"
+	case req.Path == api.BulkPath || expires:
+		return policy.ActionExpire
+	}
+	return policy.ActionPatch
+}
+
+// Done implements audit.Tail: it writes what the tail rebuilt.
+func (cu *CatchUp) Done(ctx context.Context) error {
+	plans := 0
+	for _, p := range cu.plans {
+		_, already, _, err := cu.st.RecordExecution(ctx, p, time.Time{})
+		if err != nil {
+			return fmt.Errorf("rebuild the execution of plan %s by run %s: %w", p.PlanHash, p.RunID, err)
+		}
+		if !already {
+			plans++
+		}
+	}
+	tokens, err := cu.replay(ctx, "", cu.st.ConfirmedMutations, cu.st.UpdateConfirmed)
+	if err != nil {
+		return fmt.Errorf("rebuild the confirmed token changes: %w", err)
+	}
+	clients, err := cu.replay(ctx, apiclient.Resource, cu.st.ConfirmedClientMutations, cu.st.UpdateConfirmedClients)
+	if err != nil {
+		return fmt.Errorf("rebuild the confirmed API client changes: %w", err)
+	}
+	if plans+tokens+clients > 0 {
+		cu.log.Warn("the state store is older than the journal (restored from a backup?): rebuilt from the journal's records after its anchor what it lost",
+			zap.Int("executed_plans", plans), zap.Int("confirmed_token_changes", tokens), zap.Int("confirmed_api_client_changes", clients))
+	}
+	return nil
+}
+
+// replay applies the steps of one resource to the store's records, as the
+// runs did, and writes the records that changed; it returns how many.
+func (cu *CatchUp) replay(ctx context.Context, resource string,
+	read func(context.Context) ([]state.Confirmed, error),
+	update func(context.Context, []state.Confirmed, []string) (int, error)) (int, error) {
+	var steps []proofStep
+	for _, s := range cu.steps {
+		if s.c.Resource == resource {
+			steps = append(steps, s)
+		}
+	}
+	if len(steps) == 0 {
+		return 0, nil
+	}
+	stored, err := read(ctx)
+	if err != nil {
+		return 0, err
+	}
+	recs := make(map[string]state.Confirmed, len(stored))
+	for _, c := range stored {
+		recs[pat.IDKey(c.TokenID)] = c
+	}
+	touched := map[string]string{} // key -> id
+	for _, s := range steps {
+		k := pat.IDKey(s.c.TokenID)
+		old, ok := recs[k]
+		switch s.status {
+		case string(OutcomeApplied):
+			if ok && old.RunID == s.c.RunID {
+				continue // the store saw this run
+			}
+			c := s.c
+			if ok && old.Unproven() {
+				// A change sent again keeps what the listings found.
+				c.StillListed, c.Checks, c.LastSeen, c.LastRun = old.StillListed, old.Checks, old.LastSeen, old.LastRun
+			}
+			recs[k] = c
+		case StatusNotInEffect:
+			if !ok || old.LastRun == s.c.RunID {
+				continue
+			}
+			at := s.c.At
+			if old.StillListed == nil {
+				old.StillListed = &at
+			}
+			old.Checks++
+			old.LastSeen, old.LastRun = &at, s.c.RunID
+			recs[k] = old
+		case StatusInEffect:
+			if !ok {
+				continue
+			}
+			delete(recs, k)
+		}
+		touched[k] = s.c.TokenID
+	}
+	var put []state.Confirmed
+	var drop []string
+	for k, id := range touched {
+		if c, ok := recs[k]; ok {
+			put = append(put, c)
+		} else {
+			drop = append(drop, id)
+		}
+	}
+	slices.SortFunc(put, func(a, b state.Confirmed) int { return a.At.Compare(b.At) })
+	if _, err := update(ctx, put, drop); err != nil {
+		return 0, err
+	}
+	return len(touched), nil
+}
