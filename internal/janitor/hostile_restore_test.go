@@ -1,0 +1,108 @@
+package janitor_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+)
+
+// openAnchored (re)opens the journal as the commands do: anchored in the
+// state store, whose catch-up takes the records after the anchor.
+func (p *proofEnv) openAnchored() {
+	p.t.Helper()
+	if p.journal != nil {
+		_ = p.journal.Close()
+	}
+	j, err := audit.Open(p.jpath, audit.Options{Clock: p.clock.Now, Anchors: p.st.AnchorOf("journal.jsonl"),
+		Tail: janitor.NewCatchUp(p.st, p.logger)})
+	if err != nil {
+		p.t.Fatalf("open journal: %v", err)
+	}
+	p.t.Cleanup(func() { _ = j.Close() })
+	p.journal = j
+}
+
+// restoreStore puts the state store back as it was in backup (the file
+// copied while nothing ran) and reopens the store and the journal.
+func (p *proofEnv) restoreStore(backup []byte) {
+	p.t.Helper()
+	_ = p.journal.Close()
+	_ = p.st.Close()
+	if err := os.WriteFile(p.stPath, backup, 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+	p.openStore()
+	p.openAnchored()
+}
+
+func (p *proofEnv) backupStore() []byte {
+	p.t.Helper()
+	_ = p.journal.Close()
+	_ = p.st.Close()
+	data, err := os.ReadFile(p.stPath)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.openStore()
+	p.openAnchored()
+	return data
+}
+
+// A tenant answers 204 to a DELETE and keeps the token; the state store is
+// then restored from a backup taken before that run. The old code had lost
+// the confirmation with the store: the next run past the settle margin
+// took the token for a new match, "deleted" it again (another faked 204)
+// and succeeded, and the lie was never caught. Now opening the journal
+// rebuilds the confirmation from the run's intent and outcome after the
+// restored anchor, and that run finds the delete not in effect: journaled
+// not-in-effect naming the first run, and the run fails.
+func TestHostileRestoredStateForgetsConfirmedDelete(t *testing.T) {
+	p := newProofEnv(t, proofConfig)
+	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
+	p.openAnchored()
+	backup := p.backupStore()
+	p.proxy.lie.Store(true)
+
+	res1, err := p.runProof()
+	if err != nil || res1.Count(janitor.OutcomeApplied) != 1 || p.proxy.fakedDeletes() != 1 || !p.present("stale-1") {
+		t.Fatalf("run 1: %v, items %+v, %d faked DELETEs; want the delete applied by a faked 204", err, res1.Items, p.proxy.fakedDeletes())
+	}
+	if _, ok := p.confirmed()["stale-1"]; !ok {
+		t.Fatal("run 1 kept no confirmed record")
+	}
+
+	p.restoreStore(backup)
+	c, ok := p.confirmed()["stale-1"]
+	if !ok || c.RunID != res1.RunID || c.Action != "delete" || c.OwnerID != "owner-a" || c.Policy != "unused-90d" || c.Code != 204 || c.Unproven() {
+		t.Errorf("after the restore the record is %+v (found %v); want run 1's confirmed delete rebuilt from the journal", c, ok)
+	}
+	if !strings.Contains(p.logs.String(), "the state store is older than the journal") {
+		t.Errorf("no warning says the store was rebuilt:\n%s", p.logs)
+	}
+
+	p.clock.Set(t0.Add(janitor.SettleMargin + time.Minute))
+	_, err = p.runProof()
+	var uerr *janitor.UnprovenError
+	if !errors.As(err, &uerr) || len(uerr.Unproven) != 1 || uerr.Unproven[0].Confirmed.RunID != res1.RunID {
+		t.Fatalf("the run past the margin: %v; want an UnprovenError naming run 1's delete of stale-1", err)
+	}
+	lies := withStatus(p.outcomes("stale-1"), janitor.StatusNotInEffect)
+	if len(lies) != 1 || !strings.Contains(lies[0].Outcome.Error, "in run "+res1.RunID) || !strings.Contains(lies[0].Outcome.Error, "the delete did not happen") {
+		t.Fatalf("journal not-in-effect outcomes for stale-1 %+v; want one naming run 1", lies)
+	}
+	p.requireNoMutations() // the tenant never received a DELETE
+
+	// Handed again (the next open finds no tail): nothing is rebuilt twice.
+	p.openAnchored()
+	if c := p.confirmed()["stale-1"]; c.Checks != 1 {
+		t.Errorf("after reopening, the record %+v; want found not in effect once", c)
+	}
+	if _, err := audit.VerifyPath(p.jpath, audit.VerifyOptions{}); err != nil {
+		t.Fatalf("audit verify: %v", err)
+	}
+}
