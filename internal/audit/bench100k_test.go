@@ -84,7 +84,8 @@ func BenchmarkVerify100k(b *testing.B) {
 // (what apply, snooze and serve do at start): "full" without an anchor (the
 // whole chain is verified, as before anchors existed), "checkpoint" with the
 // anchor of an untouched file (only the anchored record and what follows it
-// are read).
+// are read), and "checkpoint+tail" as the commands open it, with a catch-up
+// for the records after the anchor (none: the store is up to date).
 //
 //	go test -run '^$' -bench 'Open100k' -benchtime 5x ./internal/audit/
 func BenchmarkOpen100k(b *testing.B) {
@@ -105,10 +106,11 @@ func BenchmarkOpen100k(b *testing.B) {
 	for _, v := range []struct {
 		name    string
 		anchors AnchorStore
-	}{{"full", nil}, {"checkpoint", anchors}} {
+		tail    Tail
+	}{{"full", nil, nil}, {"checkpoint", anchors, nil}, {"checkpoint+tail", anchors, &recTail{}}} {
 		b.Run(v.name, func(b *testing.B) {
 			for b.Loop() {
-				j, err := Open(path, Options{Anchors: v.anchors})
+				j, err := Open(path, Options{Anchors: v.anchors, Tail: v.tail})
 				if err != nil {
 					b.Fatal(err)
 				}
