@@ -135,7 +135,7 @@ func confirmedOf(in, out audit.Record) (state.Confirmed, bool) {
 }
 
 // actionOf is the action an intent's request carries out: the inverse of
-// Engine.request and clientRequest. An expire is the bulk update (earlier
+// Engine.request and ClientRequest. An expire is the bulk update (earlier
 // versions sent it as a PATCH of the token setting /expirationDate, which
 // no patch action touches).
 func actionOf(in audit.Record) policy.Action {
