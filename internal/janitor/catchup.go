@@ -40,7 +40,8 @@ type CatchUpStore interface {
 //     at its end, with its run, the outcome's time and what was sent, so
 //     the next listing past SettleMargin checks them; a not-in-effect
 //     outcome later in the tail marks the record found not in effect, an
-//     in-effect one drops it, as the runs did.
+//     in-effect or acknowledged one drops it, as the runs (and `patjanitor
+//     acknowledge`) did.
 //
 // A record the store already holds is kept as it is (the store saw that
 // run), so handing the same tail twice changes nothing more. What is not
@@ -58,7 +59,8 @@ type catchUpKey struct{ run, id, resource string }
 
 // proofStep is what one outcome of the tail did to the record of its token
 // or client: confirmed it (c is the record), or judged it (status
-// StatusNotInEffect or StatusInEffect, by run c.RunID at c.At).
+// StatusNotInEffect, StatusInEffect or StatusAcknowledged, by run c.RunID
+// at c.At).
 type proofStep struct {
 	status string
 	c      state.Confirmed
@@ -91,7 +93,7 @@ func (cu *CatchUp) Record(r audit.Record) {
 			if c, ok := confirmedOf(in, r); ok {
 				cu.steps = append(cu.steps, proofStep{status: status, c: c})
 			}
-		case StatusNotInEffect, StatusInEffect:
+		case StatusNotInEffect, StatusInEffect, StatusAcknowledged:
 			cu.steps = append(cu.steps, proofStep{status: status, c: state.Confirmed{TokenID: r.TokenID, Resource: r.Resource, RunID: r.RunID, At: r.Time}})
 		}
 	}
@@ -229,7 +231,7 @@ func (cu *CatchUp) replay(ctx context.Context, resource string,
 			old.Checks++
 			old.LastSeen, old.LastRun = &at, s.c.RunID
 			recs[k] = old
-		case StatusInEffect:
+		case StatusInEffect, StatusAcknowledged:
 			if !ok {
 				continue
 			}

@@ -25,7 +25,8 @@ import (
 // with the code of the day): a snooze, then an approved plan's run (a
 // confirmed delete, expire and patch, a failed delete, an API client
 // disable), a run whose listing found the delete and the patch not in
-// effect, one that found the patch in effect, and a refused apply.
+// effect, one that found the patch in effect, a refused apply, and a
+// confirmed delete acknowledged since (`patjanitor acknowledge`).
 const catchUpFixture = "testdata/journal-before-catchup.jsonl"
 
 var (
@@ -86,6 +87,13 @@ func writeCatchUpFixture(t *testing.T, path string) {
 		{Kind: audit.KindRunEnd, RunID: "run-c", Note: "acted on nothing"},
 		{Kind: audit.KindRunStart, RunID: "run-d", Plan: &audit.PlanRef{PlanHash: fixtureRefused, Refused: "1 approval, 2 required"}, Note: "refused"},
 		{Kind: audit.KindRunEnd, RunID: "run-d", Note: "refused"},
+		{Kind: audit.KindRunStart, RunID: "run-e", Note: "1 actions"},
+		{Kind: audit.KindIntent, RunID: "run-e", Policy: "stale", TokenID: "ack-1", Before: tok("ack-1", "o4"), Request: del("ack-1")},
+		{Kind: audit.KindOutcome, RunID: "run-e", Policy: "stale", TokenID: "ack-1", Outcome: &audit.Outcome{Status: "applied", Code: 204}},
+		{Kind: audit.KindOutcome, RunID: "run-e", Policy: "stale", TokenID: "del-2", Before: tok("del-2", "o4"),
+			Outcome: &audit.Outcome{Status: janitor.StatusNotInEffect, Code: 204, Error: "the delete did not happen"}},
+		{Kind: audit.KindRunEnd, RunID: "run-e", Note: "applied 1"},
+		{Kind: audit.KindOutcome, RunID: "run-f", Policy: "stale", TokenID: "ack-1", Outcome: &audit.Outcome{Status: janitor.StatusAcknowledged, Code: 204}, Note: "kept (by ops)"},
 	}
 	for _, r := range recs {
 		if _, err := j.Append(context.Background(), r); err != nil {
@@ -160,7 +168,8 @@ func confirmedByID(t *testing.T, read func(context.Context) ([]state.Confirmed, 
 // Open verifies the whole chain) gets back the executed plan (not the
 // refused one), the confirmed delete found not in effect since, the
 // confirmed expire with what it sent and what the token showed, the API
-// client disable, and not the patch proven since nor the failed delete. The
+// client disable, and not the patch proven since, the failed delete, the
+// delete acknowledged since, nor a not-in-effect of a record it never had. The
 // same through Attach (serve, whose per-run store was swapped), and from an
 // anchor that lists an intent as open whose outcome follows it.
 func TestCatchUpFromJournalBeforeIt(t *testing.T) {
@@ -173,8 +182,8 @@ func TestCatchUpFromJournalBeforeIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := fixtureLines(t, data)
-	if sum, err := audit.Verify(bytes.NewReader(data)); err != nil || sum.LastSeq != 24 {
-		t.Fatalf("the old journal: %+v, %v; want 24 records verified", sum, err)
+	if sum, err := audit.Verify(bytes.NewReader(data)); err != nil || sum.LastSeq != 30 {
+		t.Fatalf("the old journal: %+v, %v; want 30 records verified", sum, err)
 	}
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "journal.jsonl")
@@ -190,7 +199,7 @@ func TestCatchUpFromJournalBeforeIt(t *testing.T) {
 		}
 		tokens := confirmedByID(t, st.ConfirmedMutations)
 		if len(tokens) != 2 {
-			t.Errorf("confirmed token changes %+v; want del-1 and exp-1", tokens)
+			t.Errorf("confirmed token changes %+v; want del-1 and exp-1 (not pat-1, proven; fail-1, failed; ack-1, acknowledged; del-2, unknown)", tokens)
 		}
 		d := tokens["del-1"]
 		if d.RunID != "run-a" || d.Action != "delete" || d.Code != 204 || d.OwnerID != "o1" || d.Policy != "stale" ||
@@ -222,8 +231,8 @@ func TestCatchUpFromJournalBeforeIt(t *testing.T) {
 		}
 		// The anchor is at the end now: the next open hands nothing.
 		a, _, _ := st.JournalAnchor(ctx, "journal.jsonl")
-		if a.Seq != 24 {
-			t.Errorf("anchor %+v after the catch-up; want seq 24", a)
+		if a.Seq != 30 {
+			t.Errorf("anchor %+v after the catch-up; want seq 30", a)
 		}
 	})
 	t.Run("attach", func(t *testing.T) {
