@@ -169,6 +169,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, token string) attemptRes
 	}
 
 	if success(cl, resp.StatusCode) {
+		reportDate(ctx, resp.Header)
 		rt := &readTracker{r: resp.Body, size: resp.ContentLength}
 		var derr error
 		if cl.decode != nil {

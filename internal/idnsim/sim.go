@@ -53,7 +53,8 @@ const (
 // Options configure a Sim. The zero value is a faithful tenant.
 type Options struct {
 	// Clock is the simulator's notion of now (token expiry, rate limit windows,
-	// created and lastUsed stamps). Default time.Now.
+	// created and lastUsed stamps, the Date header of every answer). Default
+	// time.Now.
 	Clock func() time.Time
 	// RateLimit is the number of requests per client id, per API version, per
 	// RateWindow. 0 means 100; a negative value turns rate limiting off.
@@ -654,6 +655,10 @@ func resolve(method, path string) route {
 // ServeHTTP answers one request: control endpoints, or an API call through
 // fault injection, authentication, the rate limiter and the operation.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The Date header from the simulator's clock, as a real tenant stamps
+	// its own (net/http would stamp the wall clock): a test that moves the
+	// tenant's clock moves its Date, and patjanitor compares it with its own.
+	w.Header().Set("Date", s.clock().UTC().Format(http.TimeFormat))
 	if strings.HasPrefix(r.URL.Path, ControlPrefix) {
 		s.serveControl(w, r)
 		return

@@ -94,8 +94,9 @@ func (e *Engine) clientTenant() (ClientTenant, bool) {
 
 // listClients makes the API client listing calls and merges them by id.
 // Every failure is recorded as a problem of the section.
-func (e *Engine) listClients(ctx context.Context, listings []pat.Listing) (*clientRun, error) {
+func (e *Engine) listClients(ctx context.Context, listings []pat.Listing, cc *clockCheck) (*clientRun, error) {
 	cr := &clientRun{section: &plan.Clients{}, byID: map[string]apiclient.Client{}}
+	var causes []error
 	ct, ok := e.clientTenant()
 	var problems []string
 	if !ok {
@@ -107,7 +108,8 @@ func (e *Engine) listClients(ctx context.Context, listings []pat.Listing) (*clie
 			break
 		}
 		f := api.Filter(l)
-		cs, err := ct.ListOAuthClients(ctx, f)
+		var date answerDate
+		cs, err := ct.ListOAuthClients(cc.watch(ctx, &date), f)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("list API clients: %w", context.Cause(ctx))
 		}
@@ -116,9 +118,16 @@ func (e *Engine) listClients(ctx context.Context, listings []pat.Listing) (*clie
 		if f != "" {
 			desc = fmt.Sprintf("of API clients %q", f)
 		}
+		var skew error
+		if err == nil {
+			skew = cc.check(desc, &date)
+		}
 		switch {
 		case err != nil:
 			pl.Error = err.Error()
+		case skew != nil:
+			pl.Error = skew.Error()
+			causes = append(causes, skew)
 		case len(cs) == PageCap && !e.cfg.Tenant.Unpaged:
 			pl.Error = fmt.Sprintf("returned exactly %d API clients, the page cap of this API family: the listing is probably truncated", PageCap)
 		}
@@ -152,7 +161,7 @@ func (e *Engine) listClients(ctx context.Context, listings []pat.Listing) (*clie
 		cr.section.Population = len(cr.byID)
 	}
 	if len(problems) > 0 {
-		cr.err = &IncompleteError{Problems: problems}
+		cr.err = &IncompleteError{Problems: problems, Causes: causes}
 	}
 	return cr, nil
 }
@@ -190,7 +199,11 @@ func (e *Engine) planClients(ctx context.Context, pl *Planned, now time.Time, li
 	if pr.due(now) && !slices.ContainsFunc(listings, func(l pat.Listing) bool { return l.Kind == pat.ListAll }) {
 		listings = []pat.Listing{{Kind: pat.ListAll}}
 	}
-	cr, err := e.listClients(ctx, listings)
+	cc := &clockCheck{e: e}
+	if pl.Inventory != nil && pl.Inventory.clock != nil {
+		cc = pl.Inventory.clock // one warning per run about a missing Date
+	}
+	cr, err := e.listClients(ctx, listings, cc)
 	if err != nil {
 		return err
 	}

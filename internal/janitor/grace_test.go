@@ -63,8 +63,10 @@ type graceEnv struct {
 
 func newGraceEnv(t *testing.T, cfg string) *graceEnv { return newGraceEnvTB(t, cfg) }
 
-func newGraceEnvTB(t testing.TB, cfg string) *graceEnv {
-	g := &graceEnv{env: newEnv(t, cfg, envOpts{})}
+func newGraceEnvTB(t testing.TB, cfg string) *graceEnv { return newGraceEnvOpts(t, cfg, envOpts{}) }
+
+func newGraceEnvOpts(t testing.TB, cfg string, o envOpts) *graceEnv {
+	g := &graceEnv{env: newEnv(t, cfg, o)}
 	g.hook = notifytest.NewReceiver(t, "/hooks/"+hookPathSecret, hookHMACKey, g.clock.Now)
 	g.stPath = filepath.Join(t.TempDir(), state.FileName)
 	g.reg = prometheus.NewRegistry()

@@ -106,6 +106,9 @@ type Inventory struct {
 	// proofs are the confirmed mutations awaiting proof (proof.go; nil:
 	// no store).
 	proofs *proofs
+	// clock checks the Dates of the run's listings (clock.go), the API
+	// client listings' too.
+	clock *clockCheck
 }
 
 // addProblem makes the inventory incomplete for a reason found after the
@@ -142,6 +145,10 @@ type IncompleteError struct {
 }
 
 func (e *IncompleteError) Error() string {
+	if clockSkewed(e.Causes) {
+		// The data is complete; the time it is judged against is not.
+		return "the tenant's clock and this host's disagree, nothing will be changed: " + strings.Join(e.Problems, "; ")
+	}
 	if e.authFailed() {
 		// The listing did not fail: patjanitor could not log in. Saying
 		// "incomplete data" first sent people looking at the tenant's data.
@@ -201,7 +208,7 @@ func (e *Engine) streamTokens(ctx context.Context, opts api.ListOptions, sink ap
 // survey. It returns an error only when ctx ended; every other failure is
 // recorded in the Inventory as incomplete data.
 func (e *Engine) survey(ctx context.Context, listings []pat.Listing, now time.Time, want []string, pr *proofs) (*Inventory, error) {
-	inv := &Inventory{proofs: pr}
+	inv := &Inventory{proofs: pr, clock: &clockCheck{e: e}}
 	// The store is read first, and what failed is recorded after the
 	// listing's own problems, in the order the report has always shown.
 	var later []func()
@@ -275,6 +282,7 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 		wanted.add(id, idEntry{})
 	}
 	sinks := make([]*listingSink, len(listings))
+	dates := make([]answerDate, len(listings))
 	var wg sync.WaitGroup
 	capped := make([]string, len(listings))
 	for i, l := range listings {
@@ -282,7 +290,7 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 		wg.Go(func() {
 			f := api.Filter(l)
 			p := startPipe(sinks[i])
-			n, err := e.streamTokens(ctx, api.ListOptions{Filters: f, Budget: budget}, p)
+			n, err := e.streamTokens(inv.clock.watch(ctx, &dates[i]), api.ListOptions{Filters: f, Budget: budget}, p)
 			p.wait()
 			results[i] = ListingResult{Listing: l, Filter: f, Count: n, Err: err}
 			if err == nil && n == PageCap && !unpaged {
@@ -321,6 +329,10 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 		}
 		if capped[i] != "" {
 			problem(i, capped[i])
+		}
+		if err := inv.clock.check(describeListing(listings[i]), &dates[i]); err != nil {
+			incomplete.Causes = append(incomplete.Causes, err)
+			problem(i, err.Error())
 		}
 		if listings[i].Kind == pat.ListAll {
 			inv.Unfiltered = true

@@ -37,6 +37,8 @@ var designNames = []string{
 	"plans_awaiting_approval", "approved_plans_total",
 	// patjanitor's own PAT expiry and a partial view.
 	"credential_expiry_timestamp_seconds", "partial_view",
+	// This host's clock minus the tenant's (the Date of its listings).
+	"tenant_clock_skew_seconds",
 	// Confirmed token changes a later listing showed not in effect.
 	"unproven_mutations",
 	"run_in_progress", "api_wait_seconds",
@@ -62,6 +64,8 @@ func exercise(m *metrics.Metrics) {
 	m.OwnerLookup(metrics.LookupFound)
 	exp := t0.Add(90 * 24 * time.Hour)
 	m.SetCredentialExpiry(&exp)
+	skew := 90 * time.Second
+	m.SetTenantClockSkew(&skew)
 	m.SetPartialView(false)
 	m.SetRunInProgress(true)
 	m.WaitStarted(api.WaitRetryAfter, time.Minute)

@@ -11,6 +11,7 @@ import (
 type viewMetrics struct {
 	credentialExpiry *prometheus.GaugeVec // no labels: a series that can be absent
 	partialView      prometheus.Gauge
+	tenantClockSkew  *prometheus.GaugeVec // no labels: absent while unknown
 }
 
 func newViewMetrics(reg prometheus.Registerer) *viewMetrics {
@@ -23,8 +24,12 @@ func newViewMetrics(reg prometheus.Registerer) *viewMetrics {
 			Namespace: Namespace, Name: "partial_view",
 			Help: "1 when the last run's credential saw only part of the tenant (not an ORG_ADMIN, or a listing of only its own tokens): its enforce-mode actions were not carried out. 0 otherwise.",
 		}),
+		tenantClockSkew: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "tenant_clock_skew_seconds",
+			Help: "This host's clock minus the tenant's (the Date header of the last listing answer, taken when the answer arrived): positive when the host is ahead. Beyond tenant.maxClockSkew the run decides nothing. Absent when the last answer had no usable Date.",
+		}, nil),
 	}
-	reg.MustRegister(v.credentialExpiry, v.partialView)
+	reg.MustRegister(v.credentialExpiry, v.partialView, v.tenantClockSkew)
 	return v
 }
 
@@ -45,4 +50,15 @@ func (m *Metrics) SetPartialView(partial bool) {
 		return
 	}
 	m.view.partialView.Set(0)
+}
+
+// SetTenantClockSkew records this host's clock minus the tenant's at the
+// last listing; nil (an answer without a usable Date) removes the series,
+// so that an alert on it cannot fire on the value of an older answer.
+func (m *Metrics) SetTenantClockSkew(skew *time.Duration) {
+	if skew == nil {
+		m.view.tenantClockSkew.Reset()
+		return
+	}
+	m.view.tenantClockSkew.WithLabelValues().Set(skew.Seconds())
 }

@@ -36,6 +36,17 @@ const (
 	DefaultMaxListingBytes ByteSize = 64 << 20
 	// MinMaxListingBytes is the smallest tenant.maxListingBytes accepted.
 	MinMaxListingBytes ByteSize = 64 << 10
+	// DefaultMaxClockSkew is how far the tenant's clock (the Date of its
+	// listing answers) may be from this host's before a run is refused
+	// (tenant.maxClockSkew). NTP keeps hosts within milliseconds; the Date
+	// header has a resolution of one second. 5 minutes is the skew
+	// Kerberos tolerates, far below every duration that decides anything
+	// (the 30-minute settle margin, days of grace).
+	DefaultMaxClockSkew = 5 * time.Minute
+	// MaxMaxClockSkew is the largest tenant.maxClockSkew accepted: above it
+	// the check would no longer protect the 30-minute settle margin of
+	// confirmed changes, and a clock an hour off is broken, not skewed.
+	MaxMaxClockSkew = 30 * time.Minute
 )
 
 // Config is a loaded policies.yaml: the tenant, the schedule, the guardrails,
@@ -141,6 +152,11 @@ type Tenant struct {
 	// expires that every run warns (default 30d; 0 turns the warning off,
 	// the metric stays).
 	CredentialExpiryWarning time.Duration `yaml:"credentialExpiryWarning"`
+	// MaxClockSkew is how far the Date of a listing answer may be from this
+	// host's clock when the answer arrived (default DefaultMaxClockSkew, at
+	// most MaxMaxClockSkew). Further off, either the host's clock is wrong
+	// or a proxy served a stored answer: the run decides nothing.
+	MaxClockSkew time.Duration `yaml:"maxClockSkew"`
 }
 
 // RateLimit is a request budget: Requests per Per. Requests -1 means no

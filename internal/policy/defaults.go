@@ -99,6 +99,9 @@ func (f defaulter) tenant(t *Tenant) {
 	if !has("tenant.maxListingBytes") {
 		t.MaxListingBytes = DefaultMaxListingBytes
 	}
+	if !has("tenant.maxClockSkew") {
+		t.MaxClockSkew = DefaultMaxClockSkew
+	}
 }
 
 func (f defaulter) limits(l *Limits) {

@@ -32,6 +32,7 @@ func Names() []string {
 		"patjanitor_run_in_progress",
 		"patjanitor_runs_skipped_total",
 		"patjanitor_runs_total",
+		"patjanitor_tenant_clock_skew_seconds",
 		"patjanitor_tokens",
 		"patjanitor_tokens_matched",
 		"patjanitor_unproven_mutations",

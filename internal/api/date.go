@@ -1,0 +1,44 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// DateFunc receives the Date header (RFC 9110, section 6.6.1) of a
+// successful answer as soon as its headers arrive, before the body is read:
+// date is the tenant's clock when it answered, and ok is false when the
+// header was absent or not an HTTP date (a proxy may strip it). A call whose
+// attempts are retried reports each successful answer; the last one is the
+// answer the call returns.
+type DateFunc func(date time.Time, ok bool)
+
+type dateKey struct{}
+
+// WithDate returns a context under which every call reports the Date of
+// its successful answers to f. The caller reads its own clock inside f: the
+// moment the headers arrived is the moment to compare the tenant's Date
+// with, not the end of a listing whose body takes seconds to read. (A hook
+// carried by the context, as net/http/httptrace does, so that the listing
+// methods and the interfaces that declare them keep their signatures.)
+func WithDate(ctx context.Context, f DateFunc) context.Context {
+	return context.WithValue(ctx, dateKey{}, f)
+}
+
+// reportDate hands h's Date to the DateFunc of ctx, if any. http.ParseTime
+// is strict: only the three formats RFC 9110 allows a recipient to accept.
+func reportDate(ctx context.Context, h http.Header) {
+	f, _ := ctx.Value(dateKey{}).(DateFunc)
+	if f == nil {
+		return
+	}
+	v := h.Values("Date")
+	if len(v) != 1 {
+		// Absent, or two Dates (which one is the tenant's?): unknown.
+		f(time.Time{}, false)
+		return
+	}
+	t, err := http.ParseTime(v[0])
+	f(t, err == nil)
+}

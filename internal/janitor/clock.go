@@ -1,0 +1,129 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// Every decision is a comparison with now: unusedFor cutoffs, grace
+// deadlines, disabledFor, the settle margin of confirmed changes, plan
+// ages. A host whose clock jumped days ahead (a VM resumed with a bad RTC,
+// NTP broken) would find every grace deadline past at once; a proxy that
+// serves a stored listing has the run decide on lastUsed values hours or
+// days old. The tenant's Date header is a clock independent of the host's:
+// a listing answered with a Date far from the host's clock when the answer
+// arrived means one of the two is wrong, and the run decides nothing
+// (incomplete data: nothing is sent, marked or judged).
+
+// ClockSkewError is a listing whose Date is further from this host's clock
+// than tenant.maxClockSkew.
+type ClockSkewError struct {
+	// Host is this host's clock when the answer's headers arrived, Tenant
+	// the answer's Date.
+	Host, Tenant time.Time
+	// Skew is Host minus Tenant; Max is tenant.maxClockSkew.
+	Skew, Max time.Duration
+}
+
+func (e *ClockSkewError) Error() string {
+	dir := "ahead of"
+	if e.Skew < 0 {
+		dir = "behind"
+	}
+	return fmt.Sprintf("this host's clock read %s when the answer arrived, the tenant's Date header says %s: "+
+		"the host is %s %s the tenant, more than tenant.maxClockSkew (%s). "+
+		"Either this host's clock is wrong (check NTP: chronyc tracking, timedatectl status) "+
+		"or a proxy or cache between patjanitor and the tenant served a stored answer (check for caching of the API paths); "+
+		"nothing is decided on a wrong clock",
+		e.Host.UTC().Format(time.RFC3339), e.Tenant.UTC().Format(time.RFC3339),
+		absDuration(e.Skew), dir, e.Max)
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// clockSkewed reports whether one of the causes is a *ClockSkewError.
+func clockSkewed(causes []error) bool {
+	for _, c := range causes {
+		if errors.As(c, new(*ClockSkewError)) {
+			return true
+		}
+	}
+	return false
+}
+
+// clockCheck compares the Dates of one run's listings with the host's
+// clock. One per run: an answer without a Date is warned about once.
+type clockCheck struct {
+	e      *Engine
+	warned bool
+}
+
+// answerDate is what one listing's answer said of the time.
+type answerDate struct {
+	seen bool      // a successful answer arrived
+	ok   bool      // it had a usable Date
+	date time.Time // its Date
+	at   time.Time // the host's clock when its headers arrived
+}
+
+// watch returns a context under which a listing call records its answer's
+// Date in d. The host's clock is read when the headers arrive, not when
+// the call returns: a listing of a million tokens takes seconds to read.
+func (cc *clockCheck) watch(ctx context.Context, d *answerDate) context.Context {
+	return api.WithDate(ctx, func(date time.Time, ok bool) {
+		*d = answerDate{seen: true, ok: ok, date: date, at: cc.e.now()}
+	})
+}
+
+// clockMetrics is the optional tenant_clock_skew_seconds gauge;
+// *metrics.Metrics implements it.
+type clockMetrics interface {
+	SetTenantClockSkew(skew *time.Duration)
+}
+
+// check judges one listing's answer: a *ClockSkewError when its Date is
+// too far from the host's clock. An answer without a usable Date passes (a
+// proxy that strips the header must not stop a working deployment), with a
+// warning once per run.
+func (cc *clockCheck) check(listing string, d *answerDate) error {
+	if !d.seen {
+		return nil
+	}
+	cm, _ := cc.e.metrics.(clockMetrics)
+	if !d.ok {
+		if cm != nil {
+			cm.SetTenantClockSkew(nil)
+		}
+		if !cc.warned {
+			cc.warned = true
+			cc.e.log.Warn("the tenant's answer has no usable Date header: this host's clock cannot be checked against the tenant's (is a proxy stripping it?)",
+				zap.String("listing", listing))
+		}
+		return nil
+	}
+	skew := d.at.Sub(d.date)
+	if cm != nil {
+		cm.SetTenantClockSkew(&skew)
+	}
+	limit := cc.e.cfg.Tenant.MaxClockSkew
+	if limit <= 0 {
+		// A Config not made by policy.Load (tests, embedders).
+		limit = policy.DefaultMaxClockSkew
+	}
+	if absDuration(skew) <= limit {
+		return nil
+	}
+	return &ClockSkewError{Host: d.at, Tenant: d.date, Skew: skew, Max: limit}
+}

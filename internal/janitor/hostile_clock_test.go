@@ -1,0 +1,250 @@
+package janitor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// skewGauge reads patjanitor_tenant_clock_skew_seconds (ok false when the
+// series is absent).
+func (g *graceEnv) skewGauge() (float64, bool) {
+	g.t.Helper()
+	fams, err := g.reg.Gather()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == "patjanitor_tenant_clock_skew_seconds" && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// warnDay0 runs day 0 on the shared clock: the three stale tokens are
+// marked, their owners warned, the deadlines set to day 14.
+func warnDay0(t *testing.T, g *graceEnv) {
+	t.Helper()
+	g.addStale("g", 3, 2)
+	g.run()
+	g.requireNoMutations()
+	if n := len(g.marks()); n != 3 {
+		t.Fatalf("day 0: %d marks, want 3", n)
+	}
+	g.hook.Take()
+}
+
+// requireClockRefusal checks a run refused for a wrong clock: the error
+// names both times, the difference and the two causes; nothing but
+// listings reached the tenant; the marks are as they were; no owner was
+// warned or told; the journal holds nothing more (a run blocked before any
+// action journals nothing, as on any incomplete data).
+func requireClockRefusal(t *testing.T, g *graceEnv, err error, res *janitor.Result, marks map[string]state.Mark, journaled int, wantErr ...string) {
+	t.Helper()
+	for _, r := range g.sim.Requests() {
+		if r.Method != http.MethodGet && r.Path != "/oauth/token" {
+			t.Errorf("the tenant received %s %s", r.Method, r.Path)
+		}
+	}
+	g.requireNoMutations()
+	var ce *janitor.ClockSkewError
+	if !errors.As(err, &ce) {
+		t.Fatalf("run error = %v, want a *ClockSkewError", err)
+	}
+	for _, w := range append([]string{"nothing will be changed", "tenant.maxClockSkew (5m0s)", "NTP", "proxy or cache", "stored answer"}, wantErr...) {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("run error does not say %q:\n%v", w, err)
+		}
+	}
+	if res == nil || !res.NothingSent() {
+		t.Fatalf("result %+v, want a result with nothing sent", res)
+	}
+	if got, want := mustJSON(t, g.marks()), mustJSON(t, marks); got != want {
+		t.Errorf("marks changed by the refused run:\n got %s\nwant %s", got, want)
+	}
+	msgs := g.hook.Take()
+	if n := len(notifytest.OfKind(msgs, notify.KindDigest)) + len(notifytest.OfKind(msgs, notify.KindNotice)); n != 0 {
+		t.Errorf("%d owner digests or notices sent by the refused run, want none", n)
+	}
+	fails := notifytest.OfKind(msgs, notify.KindFailure)
+	if len(fails) != 1 || !strings.Contains(fails[0].Failure.Error, "tenant.maxClockSkew") {
+		t.Errorf("failure alerts %+v, want one naming the clock", fails)
+	}
+	if n := len(g.journalRecords()); n != journaled {
+		t.Errorf("journal holds %d records after the refused run, want %d (unchanged)", n, journaled)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A host whose clock jumped 30 days ahead (a VM resumed with a bad RTC)
+// finds every grace deadline past. Before the check, it deleted every
+// marked token at once, 16 days before its owner's deadline; now the
+// tenant's Date shows the host's clock wrong and the run acts on nothing.
+func TestHostileHostClockAheadKeepsGraceDeadlines(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	warnDay0(t, g)
+	marks, journaled := g.marks(), len(g.journalRecords())
+	g.sim.ResetRequests()
+
+	// Day 1 on the tenant, day 31 on the host.
+	g.clock.Set(at(1))
+	host := func() time.Time { return g.clock.Now().Add(30 * day) }
+	res, err := g.engine(func(o *janitor.Options) { o.Now = host }).Run(context.Background(), janitor.RunInput{})
+	requireClockRefusal(t, g, err, res, marks, journaled,
+		"2026-12-27T03:00:00Z", "2026-11-27T03:00:00Z", "720h0m0s ahead of")
+	if v, ok := g.skewGauge(); !ok || v != (30 * day).Seconds() {
+		t.Errorf("tenant_clock_skew_seconds = %v (present %v), want %v", v, ok, (30 * day).Seconds())
+	}
+	for _, id := range []string{"g-000", "g-001", "g-002"} {
+		if !g.present(id) {
+			t.Errorf("%s deleted before its deadline", id)
+		}
+	}
+}
+
+// stalingProxy stands between patjanitor and the tenant like a caching
+// gateway: once told to hold, it answers a token listing it has seen (by
+// path and query) with the answer it stored, Date included, and passes
+// everything else through.
+type stalingProxy struct {
+	next  http.Handler
+	mu    sync.Mutex
+	store map[string]*httptest.ResponseRecorder
+	hold  bool
+}
+
+func (p *stalingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || r.URL.Path != "/v3/personal-access-tokens" {
+		p.next.ServeHTTP(w, r)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec := p.store[r.URL.RequestURI()]
+	if !p.hold || rec == nil {
+		rec = httptest.NewRecorder()
+		p.next.ServeHTTP(rec, r)
+		if p.store == nil {
+			p.store = map[string]*httptest.ResponseRecorder{}
+		}
+		p.store[r.URL.RequestURI()] = rec
+	}
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	_, _ = io.Copy(w, bytes.NewReader(rec.Body.Bytes()))
+}
+
+// A proxy that serves the token listing it stored on day 0: on day 14 the
+// listing still shows g-001 unused, although its owner used it on day 8.
+// Before the check the run deleted it; the Date of the stored answer (14
+// days old) now refuses the run.
+func TestHostileProxyServesStoredListing(t *testing.T) {
+	proxy := &stalingProxy{}
+	// maxActionsPercent: one unfiltered listing, the same URL every day
+	// (a filtered one's cutoff moves with the clock, and misses the cache).
+	cfg := strings.Replace(graceConfig, "maxActionsPercent: 0", "maxActionsPercent: 100", 1)
+	g := newGraceEnvOpts(t, cfg, envOpts{wrap: func(h http.Handler) http.Handler { proxy.next = h; return proxy }})
+	warnDay0(t, g)
+	marks, journaled := g.marks(), len(g.journalRecords())
+	proxy.mu.Lock()
+	proxy.hold = true
+	proxy.mu.Unlock()
+
+	g.sim.Touch("g-001", at(8))
+	g.clock.Set(at(14))
+	g.sim.ResetRequests()
+	res, err := g.engine().Run(context.Background(), janitor.RunInput{})
+	requireClockRefusal(t, g, err, res, marks, journaled, "336h0m0s ahead of")
+	if !g.present("g-001") {
+		t.Fatal("g-001, used on day 8, was deleted on a stored listing")
+	}
+}
+
+// Within tenant.maxClockSkew the run goes ahead: a host 2 minutes ahead
+// acts on the deadlines, and the gauge shows the difference.
+func TestHostileClockWithinToleranceActs(t *testing.T) {
+	for _, off := range []time.Duration{2 * time.Minute, -2 * time.Minute} {
+		t.Run(off.String(), func(t *testing.T) {
+			g := newGraceEnv(t, graceConfig)
+			warnDay0(t, g)
+			g.clock.Set(at(14).Add(5 * time.Minute)) // past the deadlines on both clocks
+			host := func() time.Time { return g.clock.Now().Add(off) }
+			if _, err := g.engine(func(o *janitor.Options) { o.Now = host }).Run(context.Background(), janitor.RunInput{}); err != nil {
+				t.Fatalf("run %s off: %v", off, err)
+			}
+			if del := deletedIDs(g.mutations()); len(del) != 3 {
+				t.Fatalf("deleted %v, want the 3 due tokens", del)
+			}
+			if v, ok := g.skewGauge(); !ok || v != off.Seconds() {
+				t.Errorf("tenant_clock_skew_seconds = %v (present %v), want %v", v, ok, off.Seconds())
+			}
+		})
+	}
+}
+
+// dateless strips the Date header from every answer, as some proxies do.
+// (A test proxy: net/http adds a Date to any answer whose handler set
+// none, so it is removed by setting the key to nil before the headers go.)
+type dateless struct{ http.ResponseWriter }
+
+func (w dateless) WriteHeader(code int) {
+	w.Header()["Date"] = nil
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w dateless) Write(b []byte) (int, error) {
+	w.Header()["Date"] = nil
+	return w.ResponseWriter.Write(b)
+}
+
+func (w dateless) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// An answer without a Date cannot be checked: the run goes ahead as it did
+// before the check (a proxy that strips the header must not stop a working
+// deployment), with one warning per run, and the gauge is absent.
+func TestHostileNoDateHeaderWarnsOnce(t *testing.T) {
+	strip := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(dateless{w}, r) })
+	}
+	// Two listings (never used, lastUsed before the cutoff) in one run.
+	g := newGraceEnvOpts(t, graceConfig, envOpts{wrap: strip})
+	warnDay0(t, g)
+	g.clock.Set(at(14))
+	g.logs.Reset()
+	res := g.run()
+	if del := deletedIDs(g.mutations()); len(del) != 3 {
+		t.Fatalf("deleted %v, want the 3 due tokens", del)
+	}
+	if n := len(res.Plan.Listings); n < 2 {
+		t.Fatalf("%d listings, want at least 2 to show one warning per run", n)
+	}
+	if n := strings.Count(g.logs.String(), "no usable Date header"); n != 1 {
+		t.Errorf("%d warnings about the missing Date, want 1:\n%s", n, g.logs.String())
+	}
+	if v, ok := g.skewGauge(); ok {
+		t.Errorf("tenant_clock_skew_seconds = %v, want the series absent", v)
+	}
+}
