@@ -43,7 +43,7 @@ func (e *ClockSkewError) Error() string {
 		"or a proxy or cache between patjanitor and the tenant served a stored answer (check for caching of the API paths); "+
 		"nothing is decided on a wrong clock",
 		e.Host.UTC().Format(time.RFC3339), e.Tenant.UTC().Format(time.RFC3339),
-		absDuration(e.Skew), dir, e.Max)
+		absDuration(e.Skew).Round(time.Second), dir, e.Max) // a Date has whole seconds
 }
 
 func absDuration(d time.Duration) time.Duration {

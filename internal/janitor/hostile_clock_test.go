@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
@@ -246,5 +247,50 @@ func TestHostileNoDateHeaderWarnsOnce(t *testing.T) {
 	}
 	if v, ok := g.skewGauge(); ok {
 		t.Errorf("tenant_clock_skew_seconds = %v, want the series absent", v)
+	}
+}
+
+// oldDate answers with the Date a stored answer would carry: two days old.
+type oldDate struct {
+	http.ResponseWriter
+	date time.Time
+}
+
+func (w oldDate) WriteHeader(code int) {
+	w.Header().Set("Date", w.date.Add(-2*day).UTC().Format(http.TimeFormat))
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w oldDate) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// The API client listing is checked too: answered by a cache (its Date two
+// days old), it blocks every change of the run, the tokens' as on any
+// incomplete API client listing. Before the check the full-scope client
+// was disabled on that answer.
+func TestHostileStoredAPIClientListingBlocksEveryChange(t *testing.T) {
+	var c *clientEnv
+	stale := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == "/v3/oauth-clients" {
+				w = oldDate{w, c.clock.Now()}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	c = newClientEnvOpts(t, "enforce", envOpts{wrap: stale})
+	c.add("tok-stale", "owner-1", "stale", 400*day, 200*day)
+	res, err := c.engine().Run(context.Background(), janitor.RunInput{})
+	if m := idnsim.Mutations(c.sim.Requests()); len(m) != 0 {
+		t.Fatalf("mutations on a stored API client listing: %+v", m)
+	}
+	var ce *janitor.ClockSkewError
+	if !errors.As(err, &ce) || ce.Skew != 2*day {
+		t.Fatalf("run error = %v, want a *ClockSkewError of 48h", err)
+	}
+	if res.Count(janitor.OutcomeBlocked) != 1 || !c.present("tok-stale") {
+		t.Fatalf("token results %+v, want the token's delete blocked", res.Items)
+	}
+	if res.Plan.APIClients == nil || !strings.Contains(res.Plan.APIClients.Error, "tenant.maxClockSkew") {
+		t.Fatalf("the plan does not name the clock: %+v", res.Plan.APIClients)
 	}
 }
