@@ -116,7 +116,7 @@ func TestHostileHostClockAheadKeepsGraceDeadlines(t *testing.T) {
 	res, err := g.engine(func(o *janitor.Options) { o.Now = host }).Run(context.Background(), janitor.RunInput{})
 	requireClockRefusal(t, g, err, res, marks, journaled,
 		"2026-12-27T03:00:00Z", "2026-11-27T03:00:00Z", "720h0m0s ahead of")
-	if v, ok := g.skewGauge(); !ok || v != (30 * day).Seconds() {
+	if v, ok := g.skewGauge(); !ok || v != (30*day).Seconds() {
 		t.Errorf("tenant_clock_skew_seconds = %v (present %v), want %v", v, ok, (30 * day).Seconds())
 	}
 	for _, id := range []string{"g-000", "g-001", "g-002"} {
