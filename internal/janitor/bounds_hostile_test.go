@@ -34,6 +34,9 @@ type front struct {
 	seen, uris []string
 	// answer serves "METHOD /path" instead of the simulator.
 	answer map[string]http.HandlerFunc
+	// now stamps the Date of those answers: they stand for the tenant's,
+	// whose clock is the test's (net/http would stamp the wall clock).
+	now func() time.Time
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +47,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := f.answer[key]
 	f.mu.Unlock()
 	if h != nil {
+		w.Header().Set("Date", f.now().UTC().Format(http.TimeFormat))
 		h(w, r)
 		return
 	}
@@ -109,7 +113,7 @@ func hostileEnv(t *testing.T, cfg string, answer map[string]http.HandlerFunc) (*
 		cfg = enforceDeleteStale
 	}
 	e := newEnv(t, cfg, envOpts{})
-	f := &front{sim: e.sim, answer: answer}
+	f := &front{sim: e.sim, answer: answer, now: e.clock.Now}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	sl := &sleeps{}

@@ -81,9 +81,14 @@ type answerDate struct {
 // watch returns a context under which a listing call records its answer's
 // Date in d. The host's clock is read when the headers arrive, not when
 // the call returns: a listing of a million tokens takes seconds to read.
+// Of several answers (retries, pages) d keeps the one furthest off: one
+// stored page is enough to distrust the lookup.
 func (cc *clockCheck) watch(ctx context.Context, d *answerDate) context.Context {
 	return api.WithDate(ctx, func(date time.Time, ok bool) {
-		*d = answerDate{seen: true, ok: ok, date: date, at: cc.e.now()}
+		a := answerDate{seen: true, ok: ok, date: date, at: cc.e.now()}
+		if !d.seen || (a.ok && (!d.ok || absDuration(a.at.Sub(a.date)) > absDuration(d.at.Sub(d.date)))) {
+			*d = a
+		}
 	})
 }
 

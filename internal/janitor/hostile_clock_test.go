@@ -294,3 +294,24 @@ func TestHostileStoredAPIClientListingBlocksEveryChange(t *testing.T) {
 		t.Fatalf("the plan does not name the clock: %+v", res.Plan.APIClients)
 	}
 }
+
+// An owner lookup answered from a cache (its Date two days old) tells of
+// identities as they were: it fails like any lookup that cannot be trusted,
+// and the owner conditions match nothing this run. Before the check, the
+// token of the owner the stored answer did not hold was deleted as
+// ownerMissing.
+func TestHostileStoredOwnerLookupMatchesNothing(t *testing.T) {
+	var e *env
+	stored := func(w http.ResponseWriter, r *http.Request) { e.sim.ServeHTTP(oldDate{w, e.clock.Now()}, r) }
+	e, _, _ = hostileEnv(t, ownerMissingDelete, map[string]http.HandlerFunc{"GET /v3/public-identities": stored})
+	tenOwnersAndOneGone(e)
+	if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if del := deletedIDs(e.mutations()); len(del) != 0 {
+		t.Fatalf("deleted %v on a stored owner lookup, want nothing", del)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "owner lookup failed") || !strings.Contains(logs, "tenant.maxClockSkew") {
+		t.Fatalf("the log does not say the owner lookup failed for the clock:\n%s", logs)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/audit"
@@ -41,10 +42,16 @@ func (h *hostile) requests() []seen {
 	return append([]seen(nil), h.reqs...)
 }
 
-func newHostile(t testing.TB, tls bool, next http.Handler, intercept func(w http.ResponseWriter, r *http.Request) bool) *hostile {
+// now, if set, stamps the Date of the answers it writes itself: it stands
+// for the tenant, whose clock is the test's (net/http would stamp the wall
+// clock, far from the test's, and the run would be refused for that).
+func newHostile(t testing.TB, tls bool, next http.Handler, now func() time.Time, intercept func(w http.ResponseWriter, r *http.Request) bool) *hostile {
 	t.Helper()
 	h := &hostile{}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if now != nil {
+			w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
+		}
 		body, _ := io.ReadAll(r.Body)
 		h.mu.Lock()
 		h.reqs = append(h.reqs, seen{r.Method, r.URL.Path, r.Header.Get("Authorization"), string(body)})
@@ -74,7 +81,7 @@ func newHostile(t testing.TB, tls bool, next http.Handler, intercept func(w http
 // points the env's API client at it.
 func (e *env) behind(tls bool, intercept func(w http.ResponseWriter, r *http.Request) bool) *hostile {
 	e.t.Helper()
-	h := newHostile(e.t, tls, e.sim, intercept)
+	h := newHostile(e.t, tls, e.sim, e.clock.Now, intercept)
 	cfg := api.Config{
 		BaseURL: h.srv.URL, Version: e.cfg.Tenant.APIVersion, ClientID: e.admin.ClientID,
 		ClientSecret: secret.New(e.admin.ClientSecret), RateLimit: api.RateLimit{Requests: -1},
@@ -203,7 +210,7 @@ func TestHostileDeleteRedirectedToGET204(t *testing.T) {
 func TestHostileTokenEndpointRedirectToPlainHTTP(t *testing.T) {
 	e := newEnv(t, enforceDeleteStale, envOpts{})
 	e.addStale("s", 2, 1)
-	attacker := newHostile(t, false, nil, func(w http.ResponseWriter, r *http.Request) bool {
+	attacker := newHostile(t, false, nil, e.clock.Now, func(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"access_token":"attacker","token_type":"bearer","expires_in":3600}`)
 		return true
@@ -253,7 +260,7 @@ func TestHostileListingRedirectToOtherPort(t *testing.T) {
 			e := newEnv(t, tc.config, envOpts{})
 			e.addStale("s", 2, 1)
 			e.add("tok-bob", "bob", "b", 10*day, day)
-			other := newHostile(t, false, nil, nil) // answers [] to anything
+			other := newHostile(t, false, nil, e.clock.Now, nil) // answers [] to anything
 			e.behind(false, func(w http.ResponseWriter, r *http.Request) bool {
 				if r.Method == http.MethodGet && r.URL.Path == tc.path {
 					http.Redirect(w, r, other.srv.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
