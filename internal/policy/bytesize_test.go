@@ -32,14 +32,14 @@ func TestBoundsDefaultsAndValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.RunTimeout != DefaultRunTimeout || cfg.Tenant.MaxListingBytes != DefaultMaxListingBytes {
-		t.Errorf("defaults: runTimeout %v, maxListingBytes %v", cfg.RunTimeout, cfg.Tenant.MaxListingBytes)
+	if cfg.RunTimeout != DefaultRunTimeout || cfg.Tenant.MaxListingBytes != DefaultMaxListingBytes || cfg.Tenant.MaxClockSkew != DefaultMaxClockSkew {
+		t.Errorf("defaults: runTimeout %v, maxListingBytes %v, maxClockSkew %v", cfg.RunTimeout, cfg.Tenant.MaxListingBytes, cfg.Tenant.MaxClockSkew)
 	}
-	cfg, err = Parse("t.yaml", []byte(pol+"runTimeout: 2h\ntenant: {maxListingBytes: 512MiB}\n"))
+	cfg, err = Parse("t.yaml", []byte(pol+"runTimeout: 2h\ntenant: {maxListingBytes: 512MiB, maxClockSkew: 30m}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.RunTimeout != 2*time.Hour || cfg.Tenant.MaxListingBytes != 512<<20 {
+	if cfg.RunTimeout != 2*time.Hour || cfg.Tenant.MaxListingBytes != 512<<20 || cfg.Tenant.MaxClockSkew != MaxMaxClockSkew {
 		t.Errorf("given: runTimeout %v, maxListingBytes %v", cfg.RunTimeout, cfg.Tenant.MaxListingBytes)
 	}
 }
