@@ -315,3 +315,57 @@ func TestHostileStoredOwnerLookupMatchesNothing(t *testing.T) {
 		t.Fatalf("the log does not say the owner lookup failed for the clock:\n%s", logs)
 	}
 }
+
+// A listing takes time to read (seconds for a million tokens; here the
+// tenant sends its headers, then the body 10 minutes later): the Date is
+// compared with the host's clock when the headers arrived, not when the
+// listing ended, so a slow listing from a tenant whose clock agrees is not
+// refused.
+func TestHostileSlowListingIsJudgedWhenItsAnswerArrived(t *testing.T) {
+	read := make(chan struct{}, 1) // the engine read its clock
+	var g *graceEnv
+	slow := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet || r.URL.Path != "/v3/personal-access-tokens" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			maps.Copy(w.Header(), rec.Header())
+			select { // reads of the clock before the headers went out
+			case <-read:
+			default:
+			}
+			w.WriteHeader(rec.Code)
+			_ = http.NewResponseController(w).Flush()
+			select {
+			case <-read: // the engine read its clock on the headers' arrival
+			case <-time.After(time.Minute): // a hang guard, not a timing assumption
+				t.Error("the engine did not read its clock when the listing's headers arrived")
+			}
+			g.clock.Advance(10 * time.Minute)
+			_, _ = w.Write(rec.Body.Bytes())
+		})
+	}
+	// One unfiltered listing: no other listing reads the clock meanwhile.
+	cfg := strings.Replace(graceConfig, "maxActionsPercent: 0", "maxActionsPercent: 100", 1)
+	g = newGraceEnvOpts(t, cfg, envOpts{wrap: slow})
+	g.addStale("g", 1, 1)
+	now := func() time.Time {
+		select {
+		case read <- struct{}{}:
+		default:
+		}
+		return g.clock.Now()
+	}
+	if _, err := g.engine(func(o *janitor.Options) { o.Now = now }).Run(context.Background(), janitor.RunInput{}); err != nil {
+		t.Fatalf("a listing read in 10 minutes was refused: %v", err)
+	}
+	if v, ok := g.skewGauge(); !ok || v != 0 {
+		t.Errorf("tenant_clock_skew_seconds = %v (present %v), want 0", v, ok)
+	}
+	if len(g.marks()) != 1 {
+		t.Errorf("marks %v, want the stale token marked", g.marks())
+	}
+}
