@@ -166,7 +166,7 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (
 	// identity states as they were: it fails the lookup like any other
 	// answer that cannot be trusted. (A wrong host clock has refused the
 	// run at the listing already; the listing warned of a missing Date.)
-	cc, date := &clockCheck{e: e, warned: true}, &answerDate{}
+	cc, date := &clockCheck{e: e, warned: true, noGauge: true}, &answerDate{}
 	ctx = cc.watch(ctx, date)
 	found, err := e.owners.ListPublicIdentities(ctx, ids)
 	if err == nil {
