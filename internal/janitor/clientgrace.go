@@ -160,7 +160,7 @@ func (e *Engine) clientMarkScope(cr *clientRun) []string {
 // delivery waits in the outbox and starts no clock.
 func (e *Engine) clientFollowUp(ctx context.Context, pl *Planned, res *Result, log *zap.Logger) error {
 	cr := pl.clients
-	if cr == nil || e.clientMarks == nil || pl.clientsBlocked() {
+	if cr == nil || e.clientMarks == nil || pl.clientsBlocked() || pl.clockRefused() {
 		return nil
 	}
 	bctx := context.WithoutCancel(ctx)

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patjanitor/patjanitor/internal/api"
+	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
 
@@ -137,4 +138,48 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		return nil
 	}
 	return &ClockSkewError{Host: d.at, Tenant: d.date, Skew: skew, Max: limit}
+}
+
+// clockRefused reports whether a listing of the run (tokens or API
+// clients) was refused for the clock: the run then writes no mark, of
+// either resource, and leaves the outbox alone (alertAroundOutbox).
+func (pl *Planned) clockRefused() bool {
+	var ce *ClockSkewError
+	if errors.As(pl.Err, &ce) {
+		return true
+	}
+	return pl.clients != nil && errors.As(pl.clients.err, &ce)
+}
+
+// directNotifier delivers one message now, without the outbox;
+// *notify.Dispatcher implements it.
+type directNotifier interface {
+	Deliver(ctx context.Context, m *notify.Message) notify.Result
+}
+
+// alertAroundOutbox sends the failure alert and the summary of a run
+// refused for the clock straight to their receivers. Not through the
+// outbox: a dispatch delivers every queued message with this host's clock,
+// which the run found wrong or could not trust, and a queued digest
+// delivered then starts its grace clock at that time (a host 30 days
+// behind would set a deadline already past once the clock is fixed) and
+// an old message expires by it. The outbox waits for a run whose clock
+// agrees with the tenant's. A failed delivery is not retried later: the
+// run's failure shows in runs_total and tenant_clock_skew_seconds too.
+func (e *Engine) alertAroundOutbox(ctx context.Context, msgs []*notify.Message, log *zap.Logger) {
+	d, ok := e.notify.(directNotifier)
+	for _, m := range msgs {
+		if m.Kind != notify.KindFailure && m.Kind != notify.KindSummary {
+			continue // no owner is warned or told on a wrong clock
+		}
+		if !ok {
+			log.Warn("the notifier cannot deliver around its outbox: the failure alert of a run refused for the clock is not sent",
+				zap.String("receiver", m.Receiver))
+			continue
+		}
+		if r := d.Deliver(ctx, m); r.Outcome != notify.Sent {
+			log.Error("could not send the failure alert of a run refused for the clock", zap.String("receiver", m.Receiver),
+				zap.String("kind", string(m.Kind)), zap.Error(r.Err))
+		}
+	}
 }

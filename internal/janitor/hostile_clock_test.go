@@ -37,6 +37,28 @@ func (g *graceEnv) skewGauge() (float64, bool) {
 	return 0, false
 }
 
+// failedRuns reads runs_total{result="failed"}: serve's PatjanitorRunsFailing.
+func (g *graceEnv) failedRuns() float64 {
+	g.t.Helper()
+	fams, err := g.reg.Gather()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "patjanitor_runs_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "result" && lp.GetValue() == "failed" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // warnDay0 runs day 0 on the shared clock: the three stale tokens are
 // marked, their owners warned, the deadlines set to day 14.
 func warnDay0(t *testing.T, g *graceEnv) {
@@ -85,6 +107,9 @@ func requireClockRefusal(t *testing.T, g *graceEnv, err error, res *janitor.Resu
 	fails := notifytest.OfKind(msgs, notify.KindFailure)
 	if len(fails) != 1 || !strings.Contains(fails[0].Failure.Error, "tenant.maxClockSkew") {
 		t.Errorf("failure alerts %+v, want one naming the clock", fails)
+	}
+	if n := g.failedRuns(); n != 1 {
+		t.Errorf("runs_total{result=\"failed\"} = %v, want 1", n)
 	}
 	if n := len(g.journalRecords()); n != journaled {
 		t.Errorf("journal holds %d records after the refused run, want %d (unchanged)", n, journaled)
@@ -367,5 +392,44 @@ func TestHostileSlowListingIsJudgedWhenItsAnswerArrived(t *testing.T) {
 	}
 	if len(g.marks()) != 1 {
 		t.Errorf("marks %v, want the stale token marked", g.marks())
+	}
+}
+
+// A run refused for the clock leaves the outbox alone: a digest an earlier
+// run could not deliver waits for a run whose clock agrees with the
+// tenant's. Delivered on a host 30 days behind, it started its mark's
+// grace clock then, with a deadline already past once the clock was fixed:
+// the token was deleted at the next run, its owner warned one run before.
+// The failure alert still goes out, around the outbox.
+func TestHostileHostClockBehindLeavesTheOutboxAlone(t *testing.T) {
+	g := newGraceEnv(t, graceConfig)
+	g.addStale("f", 1, 1)
+	g.hook.Fail(http.StatusInternalServerError)
+	g.run() // day 0: marked, the digest waits in the outbox
+	g.hook.Fail(0)
+	g.hook.Take()
+	outbox, marks := mustJSON(t, g.outbox()), mustJSON(t, g.marks())
+	if !strings.Contains(outbox, `"digest"`) {
+		t.Fatalf("outbox %s: the digest is not waiting", outbox)
+	}
+
+	g.clock.Set(at(1))
+	host := func() time.Time { return g.clock.Now().Add(-30 * day) }
+	_, err := g.engine(func(o *janitor.Options) { o.Now = host }).Run(context.Background(), janitor.RunInput{})
+	if !errors.As(err, new(*janitor.ClockSkewError)) || !strings.Contains(err.Error(), "720h0m0s behind the tenant") {
+		t.Fatalf("run error = %v, want the clock refusal", err)
+	}
+	msgs := g.hook.Take()
+	if n := len(notifytest.OfKind(msgs, notify.KindDigest)); n != 0 {
+		t.Errorf("%d digests delivered by the run refused for the clock, want none", n)
+	}
+	if n := len(notifytest.OfKind(msgs, notify.KindFailure)); n != 1 {
+		t.Errorf("%d failure alerts, want 1", n)
+	}
+	if got := mustJSON(t, g.marks()); got != marks {
+		t.Errorf("marks changed:\n got %s\nwant %s", got, marks)
+	}
+	if got := mustJSON(t, g.outbox()); got != outbox {
+		t.Errorf("outbox changed:\n got %s\nwant %s", got, outbox)
 	}
 }

@@ -44,7 +44,8 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 	var errs []error
 	// Bookkeeping outlives a shutdown: what the run did must be recorded.
 	bctx := context.WithoutCancel(ctx)
-	blocked := pl.Err != nil || len(pl.Blocking()) > 0
+	refused := pl.clockRefused() // clock.go
+	blocked := pl.Err != nil || len(pl.Blocking()) > 0 || refused
 	var marks, removed []state.Mark
 	marksOK := false
 	if e.marks != nil && !blocked {
@@ -81,7 +82,7 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 	if marksOK {
 		v.marks = marks
 	}
-	if v.owners == nil && e.owners != nil {
+	if v.owners == nil && e.owners != nil && !refused {
 		// apply PLAN decides without a lookup; the owners written to are few.
 		ids := ownerIDs(len(res.Items), func(i int) string { return res.Items[i].Item.OwnerID })
 		for _, it := range pl.Plan.Items.All() {
@@ -95,6 +96,10 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 		}
 	}
 	msgs := e.messages(v)
+	if refused {
+		e.alertAroundOutbox(nctx, msgs, log)
+		return errors.Join(errs...)
+	}
 	if len(msgs) == 0 {
 		return errors.Join(errs...)
 	}
