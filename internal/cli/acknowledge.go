@@ -50,7 +50,7 @@ judged by a complete listing) is refused: that listing decides it.
 
 While a running serve holds the journal, the acknowledgement is kept in the
 state store and that serve journals it, and drops the record, when its next
-run starts.`,
+run starts; meanwhile another acknowledgement of that record is refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAcknowledge(cmd.Context(), g, o, args[0], time.Now)
@@ -104,10 +104,15 @@ func runAcknowledge(ctx context.Context, g *globals, o ackFlags, id string, now 
 	if err != nil {
 		return err
 	}
-	for _, c := range acked {
+	for _, a := range acked {
+		c := a.Confirmed
 		fmt.Fprintf(g.streams.Out, "Acknowledged the %s of %s %s confirmed in run %s, not in effect since %s: %s\n",
 			c.Action, kindOf(c), untrusted.Terminal(untrusted.ClipID(c.TokenID)), untrusted.Terminal(c.RunID),
 			pat.FormatTime(*c.StillListed), untrusted.Terminal(strings.TrimSpace(o.reason)))
+		if a.Earlier != nil {
+			fmt.Fprintf(g.streams.Out, "It was already acknowledged by %s at %s while serve held the journal (%s): journaled first.\n",
+				untrusted.Terminal(untrusted.ClipID(a.Earlier.By)), pat.FormatTime(a.Earlier.At), untrusted.Terminal(untrusted.Clip(a.Earlier.Reason, 200)))
+		}
 	}
 	if held {
 		_, err = fmt.Fprintln(g.streams.Out, "The journal is held by a running patjanitor serve; it journals this acknowledgement, and drops the record, when its next run starts.")

@@ -365,3 +365,62 @@ func TestHostileServeDropsTheGaugeAfterAcknowledge(t *testing.T) {
 		t.Fatalf("%d acknowledged outcomes, %d DELETEs faked; want %d and 6 (sent again after the acknowledgement)", n, faked.Load(), len(stale))
 	}
 }
+
+// holdJournal holds e's journal as a running serve does, until release.
+func holdJournal(t *testing.T, e *wfEnv) (release func()) {
+	t.Helper()
+	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := audit.Open(filepath.Join(e.state, JournalFile), audit.Options{Anchors: st.AnchorOf(e.journalKeyOf())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held.Detach()
+	_ = st.Close()
+	return func() {
+		t.Helper()
+		if err := held.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Two operators acknowledge the same record while serve holds the
+// journal: the second is refused, nothing changed, and the first stays
+// pending as it was told; once the journal is free, a second
+// acknowledgement journals the first one (owed since) and then its own.
+// On the old code the second overwrote the first in the record: alice was
+// told her acknowledgement would be journaled, and it never was.
+func TestHostileSecondAcknowledgementKeepsThePendingFirst(t *testing.T) {
+	e, faked := newLyingDeleteWF(t, wfPolicies)
+	toNotInEffect(t, e, faked)
+	release := holdJournal(t, e)
+	if code, stdout, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", "alice checked", "--by", "alice"); code != 0 || !strings.Contains(stdout, "held by a running patjanitor serve") {
+		t.Fatalf("acknowledge by alice: exit %d\n%s%s", code, stdout, stderr)
+	}
+	e.refusedUnchanged("acknowledge: the delete of token stale-1 was already acknowledged by alice at ", "acknowledge", "STALE-1", "--reason", "bob checked", "--by", "bob")
+	if u := e.unprovenJSONOf(); len(u) != 1 || u[0].Ack == nil || u[0].Ack.By != "alice" || u[0].Ack.Reason != "alice checked" {
+		t.Fatalf("unproven: %+v; want alice's acknowledgement pending", u)
+	}
+	release()
+
+	if code, stdout, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", "carol checked", "--by", "carol"); code != 0 ||
+		!strings.Contains(stdout, "Acknowledged the delete of token stale-1") || !strings.Contains(stdout, "already acknowledged by alice") {
+		t.Fatalf("acknowledge by carol: exit %d\n%s%s", code, stdout, stderr)
+	}
+	acks := e.outcomesOf("stale-1", janitor.StatusAcknowledged)
+	if len(acks) != 2 || !strings.HasPrefix(acks[0].Note, "alice checked (by alice); ") || !strings.HasPrefix(acks[1].Note, "carol checked (by carol); ") {
+		t.Fatalf("acknowledged outcomes %+v; want alice's, then carol's", acks)
+	}
+	if toks, clients := storedRecords(t, e.state); len(toks)+len(clients) != 0 {
+		t.Fatalf("records left: %+v %+v", toks, clients)
+	}
+	if faked.Load() != 2 || len(e.mutations()) != 0 {
+		t.Fatalf("%d DELETEs faked, tenant received %v; acknowledging sends nothing", faked.Load(), e.mutations())
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -54,13 +54,22 @@ type AckRequest struct {
 	Now    time.Time
 }
 
+// Acked is a record Acknowledge acknowledged (its Ack the new
+// acknowledgement).
+type Acked struct {
+	state.Confirmed
+	// Earlier is an acknowledgement made while serve held the journal,
+	// still pending: journaled just before this one (nil: none).
+	Earlier *state.Ack
+}
+
 // Acknowledge acknowledges the records of req.ID found not in effect (a
 // token's and an API client's, when both have that id) and returns them.
 // With a journal it journals each and drops it. Without one (a running
 // serve holds the journal) it keeps the acknowledgement on the record, for
 // JournalAcks in that serve's next run: a record is never dropped before
 // its acknowledgement is journaled.
-func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest) ([]state.Confirmed, error) {
+func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest) ([]Acked, error) {
 	reason := strings.TrimSpace(req.Reason)
 	if reason == "" {
 		return nil, errors.New("acknowledge: a reason is required (it is journaled)")
@@ -92,20 +101,41 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 		return nil, fmt.Errorf("acknowledge: the %s of %s %s confirmed in run %s at %s awaits proof: a complete listing from %s on shows whether it took effect, and acknowledging it now would blind that check; nothing was changed",
 			c.Action, recordNoun(c.Resource), id, c.RunID, pat.FormatTime(c.At), pat.FormatTime(c.At.Add(SettleMargin)))
 	}
-	ack := state.Ack{Reason: reason, By: req.By, At: req.Now.UTC()}
-	for i := range found {
-		found[i].Ack = &ack
-		if j == nil {
-			if err := putRecord(ctx, st, found[i]); err != nil {
-				return nil, fmt.Errorf("acknowledge: %w", err)
-			}
-			continue
-		}
-		if err := journalAck(ctx, st, j, found[i]); err != nil {
-			return found[:i], fmt.Errorf("acknowledge: %w", err)
+	// An acknowledgement made while serve held the journal is owed to it:
+	// its maker was told that serve journals it. Another one must not
+	// write over it. Without the journal it is refused; with it, the
+	// pending one is journaled first, then this one.
+	for _, c := range found {
+		if c.Ack != nil && j == nil {
+			return nil, fmt.Errorf("acknowledge: the %s of %s %s was already acknowledged by %s at %s, while serve held the journal; serve's next run (or the next apply) journals it and drops the record; nothing was changed",
+				c.Action, recordNoun(c.Resource), untrusted.ClipID(c.TokenID), ackBy(c.Ack), pat.FormatTime(c.Ack.At))
 		}
 	}
-	return found, nil
+	ack := state.Ack{Reason: reason, By: req.By, At: req.Now.UTC()}
+	acked := make([]Acked, 0, len(found))
+	for _, c := range found {
+		a := Acked{Confirmed: c}
+		if j != nil && c.Ack != nil {
+			if _, err := j.Append(context.WithoutCancel(ctx), ackRecord(c)); err != nil {
+				return acked, fmt.Errorf("acknowledge: journal the pending acknowledgement of %s %s by %s: %w (the record stays)",
+					recordNoun(c.Resource), untrusted.ClipID(c.TokenID), ackBy(c.Ack), err)
+			}
+			a.Earlier = c.Ack
+		}
+		a.Ack = &ack
+		if j == nil {
+			if err := putRecord(ctx, st, a.Confirmed); err != nil {
+				return nil, fmt.Errorf("acknowledge: %w", err)
+			}
+			acked = append(acked, a)
+			continue
+		}
+		if err := journalAck(ctx, st, j, a.Confirmed); err != nil {
+			return acked, fmt.Errorf("acknowledge: %w", err)
+		}
+		acked = append(acked, a)
+	}
+	return acked, nil
 }
 
 // JournalAcks journals the acknowledgements made while this process held
@@ -137,20 +167,9 @@ func JournalAcks(ctx context.Context, st AckStore, j AckJournal) (int, error) {
 // cannot be journaled stays. A crash between the two leaves the record,
 // which acknowledging again journals again.
 func journalAck(ctx context.Context, st AckStore, j AckJournal, c state.Confirmed) error {
-	a := c.Ack
-	by := ""
-	if a.By != "" {
-		by = " (by " + a.By + ")"
-	}
 	noun := recordNoun(c.Resource)
-	r := audit.Record{
-		Kind: audit.KindOutcome, RunID: NewRunID(a.At), Resource: c.Resource, Policy: c.Policy, TokenID: c.TokenID,
-		Outcome: &audit.Outcome{Status: StatusAcknowledged, Code: c.Code},
-		Note: fmt.Sprintf("%s%s; the %s confirmed in run %s at %s, not in effect since %s: alarm ended, record dropped (a policy that still acts on the %s sends it again)",
-			a.Reason, by, c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), noun),
-	}
 	jctx := context.WithoutCancel(ctx)
-	if _, err := j.Append(jctx, r); err != nil {
+	if _, err := j.Append(jctx, ackRecord(c)); err != nil {
 		return fmt.Errorf("journal the acknowledgement of %s %s: %w (the record stays)", noun, untrusted.ClipID(c.TokenID), err)
 	}
 	drop := []string{c.TokenID}
@@ -162,6 +181,29 @@ func journalAck(ctx context.Context, st AckStore, j AckJournal, c state.Confirme
 		return fmt.Errorf("drop the acknowledged record of %s %s (journaled; acknowledge it again): %w", noun, untrusted.ClipID(c.TokenID), err)
 	}
 	return nil
+}
+
+// ackRecord is the journal record of c's acknowledgement (c.Ack).
+func ackRecord(c state.Confirmed) audit.Record {
+	a := c.Ack
+	by := ""
+	if a.By != "" {
+		by = " (by " + a.By + ")"
+	}
+	return audit.Record{
+		Kind: audit.KindOutcome, RunID: NewRunID(a.At), Resource: c.Resource, Policy: c.Policy, TokenID: c.TokenID,
+		Outcome: &audit.Outcome{Status: StatusAcknowledged, Code: c.Code},
+		Note: fmt.Sprintf("%s%s; the %s confirmed in run %s at %s, not in effect since %s: alarm ended, record dropped (a policy that still acts on the %s sends it again)",
+			a.Reason, by, c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), recordNoun(c.Resource)),
+	}
+}
+
+// ackBy names who made an acknowledgement.
+func ackBy(a *state.Ack) string {
+	if a.By == "" {
+		return "someone"
+	}
+	return untrusted.ClipID(a.By)
 }
 
 func putRecord(ctx context.Context, st AckStore, c state.Confirmed) error {
