@@ -63,7 +63,7 @@ run starts; meanwhile another acknowledgement of that record is refused.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.reason, "reason", "", "what was checked and decided (required)")
+	f.StringVar(&o.reason, "reason", "", "what was checked and decided (required, at most 4096 bytes)")
 	f.StringVar(&o.by, "by", "", "who acknowledges (default the OS user)")
 	addJournalFlags(f, &o.journal)
 	return cmd

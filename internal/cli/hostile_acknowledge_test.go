@@ -424,3 +424,36 @@ func TestHostileSecondAcknowledgementKeepsThePendingFirst(t *testing.T) {
 		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// An acknowledgement too big for a journal record (a reason and a name
+// pasted from a binary file, each within the 128 KiB a command-line
+// argument may hold, escaped six-fold in JSON) is refused while serve
+// holds the journal, nothing changed. On the old code it was kept in the
+// record: no run could ever journal it, so every apply refused to start
+// ("nothing was changed") and serve's runs failed to journal it, and any
+// acknowledgement after it, forever.
+func TestHostileOversizedAcknowledgementIsRefused(t *testing.T) {
+	e, faked := newLyingDeleteWF(t, wfPolicies)
+	toNotInEffect(t, e, faked)
+	reason := "kept " + strings.Repeat("\x01", 128<<10-5)
+	by := strings.Repeat("\x02", 64<<10)
+	release := holdJournal(t, e)
+	e.refusedUnchanged("acknowledge: the reason is 131072 bytes long, at most 4096", "acknowledge", "stale-1", "--reason", reason, "--by", "ops")
+	e.refusedUnchanged("acknowledge: who acknowledges (--by) is 65536 bytes long, at most 256", "acknowledge", "stale-1", "--reason", "kept", "--by", by)
+	release()
+	e.refusedUnchanged("acknowledge: the reason is 131072 bytes long, at most 4096", "acknowledge", "stale-1", "--reason", reason, "--by", by)
+
+	e.writeConfig("exclude: {tokenIds: [stale-1]}\n" + wfPolicies)
+	if code, stdout, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", strings.Repeat("r", 4096), "--by", strings.Repeat("b", 256)); code != 0 {
+		t.Fatalf("acknowledge at the bounds: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply after the acknowledgement: exit %d\n%s", code, stderr)
+	}
+	if acks := e.outcomesOf("stale-1", janitor.StatusAcknowledged); len(acks) != 1 || !strings.HasPrefix(acks[0].Note, strings.Repeat("r", 4096)+" (by "+strings.Repeat("b", 256)+"); ") {
+		t.Fatalf("acknowledged outcomes: %d", len(acks))
+	}
+	if faked.Load() != 2 || len(e.mutations()) != 0 {
+		t.Fatalf("%d DELETEs faked, tenant received %v", faked.Load(), e.mutations())
+	}
+}

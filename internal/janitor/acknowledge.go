@@ -46,6 +46,19 @@ type AckJournal interface {
 	Append(ctx context.Context, r audit.Record) (audit.Record, error)
 }
 
+// MaxAckReason and MaxAckBy bound an acknowledgement's reason and who made
+// it, in bytes. The journal takes a record of at most audit.MaxRecordSize
+// (1 MiB), and JSON writes a control byte as six: within these bounds an
+// acknowledgement fits whatever its text and the id (64 KiB at most), and
+// beyond them nobody reads it. One kept while serve holds the journal and
+// too big to journal would fail every later run's JournalAcks: apply would
+// refuse to start, and the acknowledgements after it would never be
+// journaled.
+const (
+	MaxAckReason = 4096
+	MaxAckBy     = 256
+)
+
 // AckRequest asks to acknowledge the records of one token or API client id.
 type AckRequest struct {
 	ID     string
@@ -71,8 +84,13 @@ type Acked struct {
 // its acknowledgement is journaled.
 func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest) ([]Acked, error) {
 	reason := strings.TrimSpace(req.Reason)
-	if reason == "" {
+	switch {
+	case reason == "":
 		return nil, errors.New("acknowledge: a reason is required (it is journaled)")
+	case len(reason) > MaxAckReason:
+		return nil, fmt.Errorf("acknowledge: the reason is %d bytes long, at most %d: say what was checked and decided, and where the rest is (a ticket); nothing was changed", len(reason), MaxAckReason)
+	case len(req.By) > MaxAckBy:
+		return nil, fmt.Errorf("acknowledge: who acknowledges (--by) is %d bytes long, at most %d; nothing was changed", len(req.By), MaxAckBy)
 	}
 	toks, err := st.ConfirmedMutations(ctx)
 	if err != nil {
