@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
@@ -455,5 +457,62 @@ func TestHostileOversizedAcknowledgementIsRefused(t *testing.T) {
 	}
 	if faked.Load() != 2 || len(e.mutations()) != 0 {
 		t.Fatalf("%d DELETEs faked, tenant received %v", faked.Load(), e.mutations())
+	}
+}
+
+// damageRecord writes a value that does not decode under key in bucket of
+// the state store under stateDir (as a damaged disk or an editor leaves it).
+func damageRecord(t *testing.T, stateDir, bucket, key string) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(stateDir, state.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), []byte("{damaged"))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A damaged API client record does not stop apply from cleaning tokens
+// under a config without an apiClients policy (that run never reads the
+// client records), as it did not before acknowledge existed. On the old
+// code apply's JournalAcks read both buckets first and refused the whole
+// run: "decode confirmed mutation …; nothing was changed", the stale token
+// kept, run after run.
+func TestHostileDamagedClientRecordDoesNotBlockTokenRuns(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+	damageRecord(t, e.state, "confirmed-client-mutations", "client-x")
+
+	code, _, stderr := e.run(nil, "apply", "--auto-approve")
+	if code != 0 || !slices.Equal(e.deletedPaths(), []string{"DELETE /v3/personal-access-tokens/stale-1"}) || e.present("stale-1") {
+		t.Fatalf("apply: exit %d, tenant received %v; want stale-1 deleted\n%s", code, e.deletedPaths(), stderr)
+	}
+	if n := len(e.outcomesOf("stale-1", "applied")); n != 1 {
+		t.Fatalf("%d applied outcomes of stale-1 in the journal, want 1", n)
+	}
+	// acknowledge, which must know whether an API client has the id,
+	// refuses, naming the damaged record; nothing changed.
+	journal := len(e.journalRecords())
+	if code, _, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", "r"); code != 1 || !strings.Contains(stderr, `decode confirmed mutation "client-x"`) {
+		t.Fatalf("acknowledge: exit %d; want 1 naming the damaged record\n%s", code, stderr)
+	}
+	if n := len(e.journalRecords()); n != journal {
+		t.Fatalf("the refused acknowledge journaled %d records", n-journal)
 	}
 }

@@ -158,18 +158,22 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 
 // JournalAcks journals the acknowledgements made while this process held
 // the journal and drops their records; it returns how many. A run calls it
-// before it reads the records, so that they no longer fail it.
+// before it reads the records, so that they no longer fail it. A bucket of
+// records that cannot be read is passed over: the run's own read of it
+// reports the damage where it matters (a token run's inventory, a client
+// run's section), and a run that does not read it, a token run without an
+// apiClients policy, is not stopped by the client records. Only a failure
+// to journal or to drop is an error.
 func JournalAcks(ctx context.Context, st AckStore, j AckJournal) (int, error) {
-	toks, err := st.ConfirmedMutations(ctx)
-	if err != nil {
-		return 0, err
+	var all []state.Confirmed
+	if toks, err := st.ConfirmedMutations(ctx); err == nil {
+		all = append(all, toks...)
 	}
-	clients, err := st.ConfirmedClientMutations(ctx)
-	if err != nil {
-		return 0, err
+	if clients, err := st.ConfirmedClientMutations(ctx); err == nil {
+		all = append(all, clients...)
 	}
 	n := 0
-	for _, c := range append(toks, clients...) {
+	for _, c := range all {
 		if c.Ack == nil || !c.Unproven() {
 			continue
 		}
