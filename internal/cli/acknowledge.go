@@ -100,10 +100,10 @@ func runAcknowledge(ctx context.Context, g *globals, o ackFlags, id string, now 
 		defer func() { _ = j.Close() }()
 		aj = j
 	}
+	// What was acknowledged is printed also when a later record of the id
+	// failed: its alarm is over, and the operator must not take it for
+	// still standing.
 	acked, err := janitor.Acknowledge(ctx, st, aj, janitor.AckRequest{ID: id, Reason: o.reason, By: by, Now: now()})
-	if err != nil {
-		return err
-	}
 	for _, a := range acked {
 		c := a.Confirmed
 		fmt.Fprintf(g.streams.Out, "Acknowledged the %s of %s %s confirmed in run %s, not in effect since %s: %s\n",
@@ -114,8 +114,8 @@ func runAcknowledge(ctx context.Context, g *globals, o ackFlags, id string, now 
 				untrusted.Terminal(untrusted.ClipID(a.Earlier.By)), pat.FormatTime(a.Earlier.At), untrusted.Terminal(untrusted.Clip(a.Earlier.Reason, 200)))
 		}
 	}
-	if held {
-		_, err = fmt.Fprintln(g.streams.Out, "The journal is held by a running patjanitor serve; it journals this acknowledgement, and drops the record, when its next run starts.")
+	if held && len(acked) > 0 {
+		fmt.Fprintln(g.streams.Out, "The journal is held by a running patjanitor serve; it journals this acknowledgement, and drops the record, when its next run starts.")
 	}
 	return err
 }

@@ -516,3 +516,40 @@ func TestHostileDamagedClientRecordDoesNotBlockTokenRuns(t *testing.T) {
 		t.Fatalf("the refused acknowledge journaled %d records", n-journal)
 	}
 }
+
+// A token and an API client share an id; the token's acknowledgement is
+// journaled and its record dropped, then the client's cannot be journaled
+// (a full disk; here a record too big for the journal). acknowledge exits 1
+// and says both: what it acknowledged, and what failed. On the old code it
+// printed the failure alone, and the operator took the token's alarm for
+// still standing, though the journal had closed it.
+func TestHostileAcknowledgeReportsWhatItDidBeforeAFailure(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	ctx := context.Background()
+	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-2 * time.Hour).UTC()
+	seen := at.Add(time.Hour)
+	if _, err := st.UpdateConfirmed(ctx, []state.Confirmed{{TokenID: "dup-1", OwnerID: "o1", Policy: "unused-90d", Action: "delete", RunID: "r1", Code: 204, At: at, StillListed: &seen, Checks: 1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpdateConfirmedClients(ctx, []state.Confirmed{{TokenID: "DUP-1", Policy: strings.Repeat("p", audit.MaxRecordSize), Action: "disable", RunID: "r1", Code: 200, At: at, StillListed: &seen, Checks: 1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+
+	code, stdout, stderr := e.run(nil, "acknowledge", "dup-1", "--reason", "kept", "--by", "ops")
+	if code != 1 || !strings.Contains(stdout, "Acknowledged the delete of token dup-1 confirmed in run r1") ||
+		!strings.Contains(stderr, "journal the acknowledgement of API client DUP-1") {
+		t.Fatalf("acknowledge: exit %d; want 1, the token acknowledged and the client's failure\nstdout:\n%s\nstderr:\n%.500s", code, stdout, stderr)
+	}
+	if acks := e.outcomesOf("dup-1", janitor.StatusAcknowledged); len(acks) != 1 {
+		t.Fatalf("%d acknowledged outcomes of the token, want 1", len(acks))
+	}
+	toks, clients := storedRecords(t, e.state)
+	if len(toks) != 0 || len(clients) != 1 || clients[0].Ack != nil {
+		t.Fatalf("records %+v %+v; want the token's dropped, the client's as it was", toks, len(clients))
+	}
+}

@@ -77,7 +77,8 @@ type Acked struct {
 }
 
 // Acknowledge acknowledges the records of req.ID found not in effect (a
-// token's and an API client's, when both have that id) and returns them.
+// token's and an API client's, when both have that id) and returns them;
+// on an error, those it acknowledged before it.
 // With a journal it journals each and drops it. Without one (a running
 // serve holds the journal) it keeps the acknowledgement on the record, for
 // JournalAcks in that serve's next run: a record is never dropped before
@@ -143,7 +144,7 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 		a.Ack = &ack
 		if j == nil {
 			if err := putRecord(ctx, st, a.Confirmed); err != nil {
-				return nil, fmt.Errorf("acknowledge: %w", err)
+				return acked, fmt.Errorf("acknowledge: %w", err)
 			}
 			acked = append(acked, a)
 			continue
