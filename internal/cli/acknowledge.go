@@ -152,8 +152,8 @@ func newUnprovenCmd(g *globals) *cobra.Command {
 DELETE, a 200 to a PATCH) that a listing has not proven yet: those awaiting
 proof, and those a listing found not in effect (the
 PatjanitorUnprovenMutations alert; patjanitor acknowledge ends it). Read-only:
-it never creates the state store, and reads one that a running serve holds
-without waiting for it.`,
+it never creates the state store. A run of serve holds the store while it
+runs: unproven then waits up to 2 seconds and fails; try again after the run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
