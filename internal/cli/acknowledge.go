@@ -121,7 +121,10 @@ func runAcknowledge(ctx context.Context, g *globals, o ackFlags, id string, now 
 }
 
 // notInEffect are the ids of the records acknowledge accepts, for shell
-// completion; no store, no completion (and nothing created).
+// completion; no store, no completion (and nothing created). Only ids a
+// terminal shows as they are: the shell prints candidates raw (a tenant's
+// escape sequence would reach the terminal) and cobra cuts one at a
+// newline (offering another id). Those are in unproven -o json.
 func notInEffect(cmd *cobra.Command, g *globals) []string {
 	cs, err := readUnproven(cmd.Context(), g)
 	if err != nil {
@@ -129,7 +132,7 @@ func notInEffect(cmd *cobra.Command, g *globals) []string {
 	}
 	var ids []string
 	for _, c := range cs {
-		if c.Unproven() && c.Ack == nil {
+		if c.Unproven() && c.Ack == nil && untrusted.Terminal(c.TokenID) == c.TokenID {
 			ids = append(ids, c.TokenID+"\t"+kindOf(c)+" "+c.Action)
 		}
 	}

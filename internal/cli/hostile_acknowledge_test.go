@@ -553,3 +553,33 @@ func TestHostileAcknowledgeReportsWhatItDidBeforeAFailure(t *testing.T) {
 		t.Fatalf("records %+v %+v; want the token's dropped, the client's as it was", toks, len(clients))
 	}
 }
+
+// Shell completion offers the ids a terminal shows as they are: a tenant's
+// id with an escape sequence is left out (the shell prints candidates raw,
+// where it would retitle the window or worse), as every table escapes it.
+// On the old code the candidate went out as the tenant wrote it.
+func TestHostileAcknowledgeCompletionLeavesOutIdsThatAreNotText(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := state.Open(filepath.Join(dir, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-2 * time.Hour).UTC()
+	seen := at.Add(time.Hour)
+	var cs []state.Confirmed
+	for _, id := range []string{"ok-1", "evil\x1b]0;pwned\x07", "bidi\u202egnp", "nl\ninjected"} {
+		cs = append(cs, state.Confirmed{TokenID: id, Policy: "p", Action: "delete", RunID: "r1", Code: 204, At: at, StillListed: &seen, Checks: 1})
+	}
+	if _, err := st.UpdateConfirmed(ctx, cs, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+	_, out, _ := runMain(t, "__complete", "--state-dir", dir, "acknowledge", "")
+	if strings.ContainsAny(out, "\x1b\x07\u202e") || strings.Contains(out, "nl") {
+		t.Fatalf("completion offers an id that is not text:\n%q", out)
+	}
+	if got := complete(t, "--state-dir", dir, "acknowledge", ""); !slices.Equal(got, []string{"ok-1"}) {
+		t.Fatalf("acknowledge completes %q, want ok-1", got)
+	}
+}
