@@ -66,7 +66,7 @@ Needs sp:oauth-client:manage.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&reason, "reason", "", "why the client is re-enabled (required)")
+	f.StringVar(&reason, "reason", "", "why the client is re-enabled (required, at most 4096 bytes)")
 	f.StringVar(&by, "by", "", "who asks for it (default the OS user)")
 	addJournalFlags(f, &jf)
 	return cmd

@@ -440,10 +440,10 @@ func TestHostileOversizedAcknowledgementIsRefused(t *testing.T) {
 	reason := "kept " + strings.Repeat("\x01", 128<<10-5)
 	by := strings.Repeat("\x02", 64<<10)
 	release := holdJournal(t, e)
-	e.refusedUnchanged("acknowledge: the reason is 131072 bytes long, at most 4096", "acknowledge", "stale-1", "--reason", reason, "--by", "ops")
-	e.refusedUnchanged("acknowledge: who acknowledges (--by) is 65536 bytes long, at most 256", "acknowledge", "stale-1", "--reason", "kept", "--by", by)
+	e.refusedUnchanged("acknowledge: the reason (--reason) is 131072 bytes long, at most 4096", "acknowledge", "stale-1", "--reason", reason, "--by", "ops")
+	e.refusedUnchanged("acknowledge: who asks (--by) is 65536 bytes long, at most 256", "acknowledge", "stale-1", "--reason", "kept", "--by", by)
 	release()
-	e.refusedUnchanged("acknowledge: the reason is 131072 bytes long, at most 4096", "acknowledge", "stale-1", "--reason", reason, "--by", by)
+	e.refusedUnchanged("acknowledge: the reason (--reason) is 131072 bytes long, at most 4096", "acknowledge", "stale-1", "--reason", reason, "--by", by)
 
 	e.writeConfig("exclude: {tokenIds: [stale-1]}\n" + wfPolicies)
 	if code, stdout, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", strings.Repeat("r", 4096), "--by", strings.Repeat("b", 256)); code != 0 {

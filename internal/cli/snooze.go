@@ -75,7 +75,7 @@ token the tenant cannot be asked about now.`,
 	f := cmd.Flags()
 	f.BoolVar(&o.offline, "offline", false, "do not check that the token exists in the tenant")
 	f.StringVar(&o.forText, "for", "", "how long, e.g. 30d, 2w, 36h (required)")
-	f.StringVar(&o.reason, "reason", "", "why the token is exempt (required)")
+	f.StringVar(&o.reason, "reason", "", "why the token is exempt (required, at most 4096 bytes)")
 	f.StringVar(&o.by, "by", "", "who asks for it (default the OS user)")
 	addJournalFlags(f, &o.journal)
 	return cmd
@@ -99,6 +99,9 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 	by := o.by
 	if by == "" {
 		by = osUser()
+	}
+	if err := janitor.CheckReason("snooze", reason, by); err != nil {
+		return err
 	}
 	what := tokenID
 	if o.offline {
@@ -218,7 +221,7 @@ can account for later must not happen.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.reason, "reason", "", "why the snooze ends early (required)")
+	f.StringVar(&o.reason, "reason", "", "why the snooze ends early (required, at most 4096 bytes)")
 	f.StringVar(&o.by, "by", "", "who asks for it (default the OS user)")
 	addJournalFlags(f, &o.journal)
 	return cmd
@@ -232,6 +235,9 @@ func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID strin
 	by := o.by
 	if by == "" {
 		by = osUser()
+	}
+	if err := janitor.CheckReason("unsnooze", reason, by); err != nil {
+		return err
 	}
 	if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unsnooze: no snooze of %s (there is no state in %s)", tokenID, g.stateDir)
@@ -262,7 +268,7 @@ func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID strin
 	// happen. A crash between the two leaves a journaled end and a snooze
 	// still in force, which the next unsnooze ends (and journals again).
 	end := now().UTC()
-	rec := audit.Record{Kind: audit.KindSnooze, TokenID: z.TokenID, Until: &end, Note: "unsnoozed: " + reason + " (by " + by + ")"}
+	rec := audit.Record{Kind: audit.KindSnooze, TokenID: z.TokenID, Until: &end, Note: "unsnoozed: " + janitor.ReasonNote(reason, by)}
 	if _, err := j.Append(ctx, rec); err != nil {
 		return fmt.Errorf("unsnooze: journal: %w (the snooze stays)", err)
 	}
@@ -295,14 +301,12 @@ func snoozedTokens(cmd *cobra.Command, g *globals) []string {
 	return ids
 }
 
-// snoozeRecord is the journal record of a snooze.
+// snoozeRecord is the journal record of a snooze. A reason or a name over
+// the bounds, kept by an older version while serve held the journal, is
+// clipped: whole, it made every run that owed it to the journal fail.
 func snoozeRecord(z state.Snooze) audit.Record {
 	until := z.Until
-	note := z.Reason
-	if z.By != "" {
-		note = z.Reason + " (by " + z.By + ")"
-	}
-	return audit.Record{Kind: audit.KindSnooze, TokenID: z.TokenID, Until: &until, Note: note}
+	return audit.Record{Kind: audit.KindSnooze, TokenID: z.TokenID, Until: &until, Note: janitor.ReasonNote(z.Reason, z.By)}
 }
 
 // journalSnoozes writes the journal records of the snoozes made while this

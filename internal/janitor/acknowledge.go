@@ -46,19 +46,6 @@ type AckJournal interface {
 	Append(ctx context.Context, r audit.Record) (audit.Record, error)
 }
 
-// MaxAckReason and MaxAckBy bound an acknowledgement's reason and who made
-// it, in bytes. The journal takes a record of at most audit.MaxRecordSize
-// (1 MiB), and JSON writes a control byte as six: within these bounds an
-// acknowledgement fits whatever its text and the id (64 KiB at most), and
-// beyond them nobody reads it. One kept while serve holds the journal and
-// too big to journal would fail every later run's JournalAcks: apply would
-// refuse to start, and the acknowledgements after it would never be
-// journaled.
-const (
-	MaxAckReason = 4096
-	MaxAckBy     = 256
-)
-
 // AckRequest asks to acknowledge the records of one token or API client id.
 type AckRequest struct {
 	ID     string
@@ -85,13 +72,11 @@ type Acked struct {
 // its acknowledgement is journaled.
 func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest) ([]Acked, error) {
 	reason := strings.TrimSpace(req.Reason)
-	switch {
-	case reason == "":
+	if reason == "" {
 		return nil, errors.New("acknowledge: a reason is required (it is journaled)")
-	case len(reason) > MaxAckReason:
-		return nil, fmt.Errorf("acknowledge: the reason is %d bytes long, at most %d: say what was checked and decided, and where the rest is (a ticket); nothing was changed", len(reason), MaxAckReason)
-	case len(req.By) > MaxAckBy:
-		return nil, fmt.Errorf("acknowledge: who acknowledges (--by) is %d bytes long, at most %d; nothing was changed", len(req.By), MaxAckBy)
+	}
+	if err := CheckReason("acknowledge", reason, req.By); err != nil {
+		return nil, err
 	}
 	toks, err := st.ConfirmedMutations(ctx)
 	if err != nil {
@@ -209,15 +194,11 @@ func journalAck(ctx context.Context, st AckStore, j AckJournal, c state.Confirme
 // ackRecord is the journal record of c's acknowledgement (c.Ack).
 func ackRecord(c state.Confirmed) audit.Record {
 	a := c.Ack
-	by := ""
-	if a.By != "" {
-		by = " (by " + a.By + ")"
-	}
 	return audit.Record{
 		Kind: audit.KindOutcome, RunID: NewRunID(a.At), Resource: c.Resource, Policy: c.Policy, TokenID: c.TokenID,
 		Outcome: &audit.Outcome{Status: StatusAcknowledged, Code: c.Code},
-		Note: fmt.Sprintf("%s%s; the %s confirmed in run %s at %s, not in effect since %s: alarm ended, record dropped (a policy that still acts on the %s sends it again)",
-			a.Reason, by, c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), recordNoun(c.Resource)),
+		Note: fmt.Sprintf("%s; the %s confirmed in run %s at %s, not in effect since %s: alarm ended, record dropped (a policy that still acts on the %s sends it again)",
+			ReasonNote(a.Reason, a.By), c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), recordNoun(c.Resource)),
 	}
 }
 

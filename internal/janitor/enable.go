@@ -54,6 +54,9 @@ func EnableClient(ctx context.Context, t EnableTenant, j Journal, st EnableState
 	case j == nil:
 		return apiclient.Client{}, errors.New("enable: no journal: the change is made only with a journal record")
 	}
+	if err := CheckReason("enable", reason, req.By); err != nil {
+		return apiclient.Client{}, err
+	}
 	rec, ok, err := st.DisabledClient(ctx, req.ClientID)
 	if err != nil {
 		return apiclient.Client{}, fmt.Errorf("enable: %w", err)
@@ -65,11 +68,7 @@ func EnableClient(ctx context.Context, t EnableTenant, j Journal, st EnableState
 	if err != nil {
 		return apiclient.Client{}, fmt.Errorf("enable: get API client %s: %w", req.ClientID, err)
 	}
-	note := reason
-	if req.By != "" {
-		note += " (by " + req.By + ")"
-	}
-	note += fmt.Sprintf("; disabled by policy %s at %s", rec.Policy, rec.At.UTC().Format("2006-01-02T15:04:05Z"))
+	note := ReasonNote(reason, req.By) + fmt.Sprintf("; disabled by policy %s at %s", rec.Policy, rec.At.UTC().Format("2006-01-02T15:04:05Z"))
 	runID := NewRunID(req.Now)
 	r := ClientRequest(policy.Action("enable"), c.ID)
 	jctx := context.WithoutCancel(ctx)

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/state"
+)
+
+// storedSnoozes reads every snooze under stateDir, expired ones too.
+func storedSnoozes(t *testing.T, stateDir string) []state.Snooze {
+	t.Helper()
+	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	zs, err := st.Snoozes(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zs
+}
+
+// snoozeRefused runs args, wants exit 1 with want in stderr, and the
+// journal and the snoozes as they were.
+func (e *wfEnv) snoozeRefused(want string, args ...string) {
+	e.t.Helper()
+	journal := len(e.journalRecords())
+	zs := storedSnoozes(e.t, e.state)
+	code, stdout, stderr := e.run(nil, args...)
+	if code != 1 || !strings.Contains(stderr, want) {
+		e.t.Fatalf("%.80q: exit %d; want 1 saying %q\nstdout:\n%.300s\nstderr:\n%.300s", args, code, want, stdout, stderr)
+	}
+	if n, zs2 := len(e.journalRecords()), storedSnoozes(e.t, e.state); n != journal || !reflect.DeepEqual(zs2, zs) {
+		e.t.Fatalf("%.80q changed the journal (%d records, was %d) or the snoozes (%d, were %d)", args, n, journal, len(zs2), len(zs))
+	}
+}
+
+// snoozeNotes are the notes of the journal's snooze records of id.
+func (e *wfEnv) snoozeNotes(id string) []string {
+	e.t.Helper()
+	var notes []string
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindSnooze && r.TokenID == id {
+			notes = append(notes, r.Note)
+		}
+	}
+	return notes
+}
+
+// A snooze too big for a journal record (a reason and a name pasted from a
+// binary file, each within the 128 KiB a command-line argument may hold,
+// escaped six-fold in JSON) is refused, nothing changed, while serve holds
+// the journal and when it does not; so is an unsnooze's. On the old code
+// the held snooze was kept, flagged for serve to journal: no run could
+// journal it, so every apply refused to start ("nothing was changed") and
+// serve never journaled it nor any snooze after it. Within the bounds a
+// held snooze is journaled by the next run, which deletes what is not
+// snoozed.
+func TestHostileOversizedSnoozeIsRefused(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	if err := os.MkdirAll(e.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	reason := "kept " + strings.Repeat("\x01", 128<<10-5)
+	by := strings.Repeat("\x02", 128<<10)
+	release := holdJournal(t, e)
+	e.snoozeRefused("snooze: the reason (--reason) is 131072 bytes long, at most 4096", "snooze", "stale-1", "--for", "30d", "--reason", reason, "--by", "ops")
+	e.snoozeRefused("snooze: who asks (--by) is 131072 bytes long, at most 256", "snooze", "stale-1", "--for", "30d", "--reason", "kept", "--by", by)
+	e.snoozeRefused("snooze: the reason (--reason) is 131072 bytes long, at most 4096", "snooze", "stale-1", "--offline", "--for", "30d", "--reason", reason, "--by", by)
+	atBounds, byBounds := strings.Repeat("r", 4096), strings.Repeat("b", 256)
+	if code, stdout, stderr := e.run(nil, "snooze", "stale-2", "--for", "30d", "--reason", atBounds, "--by", byBounds); code != 0 || !strings.Contains(stdout, "held by a running patjanitor serve") {
+		t.Fatalf("snooze at the bounds, journal held: exit %d\n%.300s%.300s", code, stdout, stderr)
+	}
+	release()
+	e.snoozeRefused("snooze: the reason (--reason) is 131072 bytes long, at most 4096", "snooze", "stale-1", "--for", "30d", "--reason", reason)
+	e.snoozeRefused("unsnooze: the reason (--reason) is 131072 bytes long, at most 4096", "unsnooze", "stale-2", "--reason", reason)
+	e.snoozeRefused("unsnooze: who asks (--by) is 131072 bytes long, at most 256", "unsnooze", "stale-2", "--reason", "done", "--by", by)
+
+	for range 2 {
+		if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+			t.Fatalf("apply: exit %d\n%.500s", code, stderr)
+		}
+	}
+	if notes := e.snoozeNotes("stale-2"); !slices.Equal(notes, []string{atBounds + " (by " + byBounds + ")"}) {
+		t.Fatalf("stale-2's snooze records: %d, want the one at the bounds", len(notes))
+	}
+	if got := e.deletedPaths(); len(got) != 1 || !strings.HasSuffix(got[0], "/stale-1") || e.present("stale-1") || !e.present("stale-2") {
+		t.Fatalf("tenant received %v; want stale-1 deleted, snoozed stale-2 kept", got)
+	}
+	if n := len(e.snoozeNotes("stale-1")); n != 0 {
+		t.Fatalf("%d snooze records of stale-1, whose snoozes were refused", n)
+	}
+}
+
+// A state store written by the old version may hold a snooze made while
+// serve held the journal, too big for a journal record. The next run
+// journals it with the reason and the name clipped, saying so (the store
+// keeps them whole), and then the snoozes after it; the snoozed tokens are
+// kept. On the old code every apply refused to start on it, and the
+// snooze after it was never journaled.
+func TestHostileOversizedPendingSnoozeOfAnOlderVersionIsJournaledClipped(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	e.add("stale-3", "o3", 400*wfDay, 200*wfDay)
+	if err := os.MkdirAll(e.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	reason := "kept " + strings.Repeat("\x01", 128<<10-5)
+	by := strings.Repeat("\x02", 128<<10)
+	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(30 * wfDay).UTC()
+	for _, z := range []state.Snooze{
+		{TokenID: "stale-1", Until: until, Reason: reason, By: by, Unjournaled: true},
+		{TokenID: "stale-2", Until: until, Reason: "vendor migration", By: "ops", Unjournaled: true},
+	} {
+		if _, err := st.PutSnooze(context.Background(), z); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = st.Close()
+
+	for range 2 {
+		if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+			t.Fatalf("apply: exit %d\n%.500s", code, stderr)
+		}
+	}
+	notes := e.snoozeNotes("stale-1")
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], "kept \x01") ||
+		!strings.Contains(notes[0], "… (reason clipped from 131072 bytes) (by \x02") ||
+		!strings.HasSuffix(notes[0], "… (name clipped from 131072 bytes))") || len(notes[0]) > 4096+256+100 {
+		t.Fatalf("stale-1's snooze records: %d, want one clipped: %.80q…%.80q", len(notes), notes, notes[0][max(0, len(notes[0])-80):])
+	}
+	if notes := e.snoozeNotes("stale-2"); !slices.Equal(notes, []string{"vendor migration (by ops)"}) {
+		t.Fatalf("stale-2's snooze records: %q", notes)
+	}
+	if got := e.deletedPaths(); len(got) != 1 || !strings.HasSuffix(got[0], "/stale-3") || !e.present("stale-1") || !e.present("stale-2") {
+		t.Fatalf("tenant received %v; want stale-3 deleted, the snoozed kept", got)
+	}
+	zs := storedSnoozes(t, e.state)
+	if len(zs) != 2 || zs[0].Reason != reason || zs[0].By != by || zs[0].Unjournaled || zs[1].Unjournaled {
+		t.Fatalf("snoozes stored: %d; want both, whole, journaled", len(zs))
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// enable refuses a reason or a name too long to journal before it asks the
+// tenant anything: nothing sent, nothing journaled, the client still
+// disabled; within the bounds it is enabled. On the old code a reason of
+// 128 KiB of control bytes (786 KB in the journal's JSON) was journaled
+// whole and the client enabled; with a name as long, the intent outgrew a
+// journal record after a GET of the client, with an error naming neither.
+func TestHostileOversizedEnableReasonIsRefused(t *testing.T) {
+	e := newWF(t, wfClientPolicies, idnsim.Options{})
+	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
+		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	if code, stdout, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	journal, requests := len(e.journalRecords()), len(e.sim.Requests())
+	reason := "kept " + strings.Repeat("\x01", 128<<10-5)
+	for _, c := range []struct{ want, reason, by string }{
+		{"enable: the reason (--reason) is 131072 bytes long, at most 4096", reason, "ops"},
+		{"enable: who asks (--by) is 131072 bytes long, at most 256", "the ERP still uses it", strings.Repeat("\x02", 128<<10)},
+	} {
+		code, _, stderr := e.run(nil, "enable", wfClient, "--reason", c.reason, "--by", c.by)
+		if code != 1 || !strings.Contains(stderr, c.want) {
+			t.Fatalf("enable: exit %d; want 1 saying %q\n%.300s", code, c.want, stderr)
+		}
+	}
+	if n, r := len(e.journalRecords()), len(e.sim.Requests()); n != journal || r != requests {
+		t.Fatalf("the refused enables wrote %d journal records and sent %d requests", n-journal, r-requests)
+	}
+	if c, _ := e.sim.OAuthClient(wfClient); c.IsEnabled() {
+		t.Fatal("a refused enable enabled the client")
+	}
+	if code, _, stderr := e.run(nil, "enable", wfClient, "--reason", strings.Repeat("r", 4096), "--by", strings.Repeat("b", 256)); code != 0 {
+		t.Fatalf("enable at the bounds: exit %d\n%.300s", code, stderr)
+	}
+	if c, _ := e.sim.OAuthClient(wfClient); !c.IsEnabled() {
+		t.Fatal("the client is still disabled")
+	}
+}

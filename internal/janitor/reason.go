@@ -1,0 +1,54 @@
+package janitor
+
+import (
+	"fmt"
+
+	"github.com/patjanitor/patjanitor/internal/untrusted"
+)
+
+// MaxReason and MaxBy bound, in bytes, the reason an operator gives a
+// journaled command (acknowledge, snooze, unsnooze, enable) and the name of
+// who asks. The journal takes a record of at most audit.MaxRecordSize
+// (1 MiB), and JSON writes a control byte as six: within these bounds a
+// record fits whatever its text and the id (an id as listed is at most
+// 64 KiB, one typed at most the 128 KiB of an argument), and beyond them
+// nobody reads it. Unbounded, a snooze or an acknowledgement kept while
+// serve held the journal could be too big to journal, and then the run that
+// owes it to the journal failed at every start: apply refused to run, and
+// serve journaled none of those after it.
+const (
+	MaxReason = 4096
+	MaxBy     = 256
+)
+
+// CheckReason refuses a reason or a name (--by) over MaxReason or MaxBy;
+// cmd starts the message. Commands call it before they change anything.
+func CheckReason(cmd, reason, by string) error {
+	switch {
+	case len(reason) > MaxReason:
+		return fmt.Errorf("%s: the reason (--reason) is %d bytes long, at most %d: say what was decided, and where the rest is (a ticket); nothing was changed", cmd, len(reason), MaxReason)
+	case len(by) > MaxBy:
+		return fmt.Errorf("%s: who asks (--by) is %d bytes long, at most %d; nothing was changed", cmd, len(by), MaxBy)
+	}
+	return nil
+}
+
+// ReasonNote is a journal note's "REASON (by BY)", REASON alone without a
+// name. A reason or a name over the bounds, as an older version kept them
+// while serve held the journal, is clipped, saying so (the state store keeps
+// it whole): whole it could not be journaled, and would stop every run that
+// must journal it first.
+func ReasonNote(reason, by string) string {
+	note := clipped(reason, MaxReason, "reason")
+	if by != "" {
+		note += " (by " + clipped(by, MaxBy, "name") + ")"
+	}
+	return note
+}
+
+func clipped(s string, n int, what string) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s (%s clipped from %d bytes)", untrusted.Clip(s, n), what, len(s))
+}
