@@ -121,10 +121,8 @@ func runAcknowledge(ctx context.Context, g *globals, o ackFlags, id string, now 
 }
 
 // notInEffect are the ids of the records acknowledge accepts, for shell
-// completion; no store, no completion (and nothing created). Only ids a
-// terminal shows as they are: the shell prints candidates raw (a tenant's
-// escape sequence would reach the terminal) and cobra cuts one at a
-// newline (offering another id). Those are in unproven -o json.
+// completion; no store, no completion (and nothing created). Only
+// completable ids: the others are in unproven -o json.
 func notInEffect(cmd *cobra.Command, g *globals) []string {
 	cs, err := readUnproven(cmd.Context(), g)
 	if err != nil {
@@ -132,12 +130,19 @@ func notInEffect(cmd *cobra.Command, g *globals) []string {
 	}
 	var ids []string
 	for _, c := range cs {
-		if c.Unproven() && c.Ack == nil && untrusted.Terminal(c.TokenID) == c.TokenID {
+		if c.Unproven() && c.Ack == nil && completable(c.TokenID) {
 			ids = append(ids, c.TokenID+"\t"+kindOf(c)+" "+c.Action)
 		}
 	}
 	return ids
 }
+
+// completable reports whether shell completion may offer id: only an id a
+// terminal shows as it is. The shell prints candidates raw (a tenant's
+// escape sequence would reach the terminal, a bidi override reorder the
+// line), cobra cuts a candidate at a newline (offering another id) and
+// takes a tab for the start of its description.
+func completable(id string) bool { return untrusted.Terminal(id) == id }
 
 func kindOf(c state.Confirmed) string {
 	if c.Resource == apiclient.Resource {

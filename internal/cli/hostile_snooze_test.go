@@ -163,6 +163,36 @@ func TestHostileOversizedPendingSnoozeOfAnOlderVersionIsJournaledClipped(t *test
 	}
 }
 
+// unsnooze's shell completion offers the snoozed ids a terminal shows as
+// they are, and the reasons escaped: the shell prints candidates raw (an
+// escape sequence would reach the terminal, a bidi override reorder it) and
+// cobra cuts a candidate at a newline (offering another id). On the old
+// code ids and reasons went out as they were stored.
+func TestHostileUnsnoozeCompletionLeavesOutIdsThatAreNotText(t *testing.T) {
+	dir := t.TempDir()
+	st, err := state.Open(filepath.Join(dir, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour).UTC()
+	for _, id := range []string{"ok-1", "evil\x1b]0;pwned\x07", "bidi\u202egnp", "nl\ninjected", "tab\tdesc"} {
+		if _, err := st.PutSnooze(context.Background(), state.Snooze{TokenID: id, Until: until, Reason: "why \x1b]0;pwned\x07 \u202e", By: "ops"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = st.Close()
+	_, out, _ := runMain(t, "__complete", "--state-dir", dir, "unsnooze", "")
+	if strings.ContainsAny(out, "\x1b\x07\u202e") || strings.Contains(out, "nl") || strings.Contains(out, "tab") {
+		t.Fatalf("completion offers an id or a reason that is not text:\n%q", out)
+	}
+	if got := complete(t, "--state-dir", dir, "unsnooze", ""); !slices.Equal(got, []string{"ok-1"}) {
+		t.Fatalf("unsnooze completes %q, want ok-1", got)
+	}
+	if !strings.Contains(out, `ok-1`+"\t"+`why \x1b]0;pwned\x07 \u202e`) {
+		t.Fatalf("ok-1's reason not shown escaped:\n%q", out)
+	}
+}
+
 // enable refuses a reason or a name too long to journal before it asks the
 // tenant anything: nothing sent, nothing journaled, the client still
 // disabled; within the bounds it is enabled. On the old code a reason of

@@ -280,7 +280,9 @@ func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID strin
 }
 
 // snoozedTokens are the active snoozes' token ids, for shell completion; no
-// store, no completion (and nothing created).
+// store, no completion (and nothing created). Only completable ids (the
+// others are in snoozes -o json), each with the start of its reason,
+// escaped: the shell shows the description raw.
 func snoozedTokens(cmd *cobra.Command, g *globals) []string {
 	if _, err := os.Stat(g.statePath()); err != nil {
 		return nil
@@ -296,10 +298,16 @@ func snoozedTokens(cmd *cobra.Command, g *globals) []string {
 	}
 	ids := make([]string, 0, len(zs))
 	for _, z := range zs {
-		ids = append(ids, z.TokenID+"\t"+z.Reason)
+		if completable(z.TokenID) {
+			ids = append(ids, z.TokenID+"\t"+untrusted.Terminal(untrusted.Clip(z.Reason, completionReason)))
+		}
 	}
 	return ids
 }
+
+// completionReason is how much of a reason a completion candidate shows: a
+// description is one line beside the id.
+const completionReason = 80
 
 // snoozeRecord is the journal record of a snooze. A reason or a name over
 // the bounds, kept by an older version while serve held the journal, is
