@@ -343,8 +343,9 @@ func newSnoozesCmd(g *globals) *cobra.Command {
 		Use:   "snoozes",
 		Short: "List the active snoozes (--all: expired ones too)",
 		Long: `List the snoozes of the state store (<state-dir>/state.db). Read-only: it
-never creates the state directory or the store (no store: no snoozes), and
-reads a store that a running serve holds without waiting for it.`,
+never creates the state directory or the store (no store: no snoozes). A run
+of serve holds the store while it runs: snoozes then waits up to 2 seconds
+and fails; try again after the run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
