@@ -230,3 +230,30 @@ func TestHostileOversizedEnableReasonIsRefused(t *testing.T) {
 		t.Fatal("the client is still disabled")
 	}
 }
+
+// unsnooze prints the id and both reasons escaped, as snoozes does: the id
+// is the tenant's spelling, the reasons whoever typed them. On the old code
+// they reached the terminal raw.
+func TestHostileUnsnoozePrintsTheSnoozeEscaped(t *testing.T) {
+	dir := t.TempDir()
+	st, err := state.Open(filepath.Join(dir, state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "evil\x1b]0;pwned\x07"
+	if _, err := st.PutSnooze(context.Background(), state.Snooze{TokenID: id, Until: time.Now().Add(time.Hour).UTC(), Reason: "why \u202eevil", By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+	code, out, errs := runMain(t, "--state-dir", dir, "unsnooze", id, "--reason", "done\x1b[2J", "--by", "ops")
+	if code != 0 || strings.ContainsAny(out, "\x1b\x07\u202e") || !strings.HasPrefix(out, `Unsnoozed evil\x1b]0;pwned\x07 (was snoozed until `) ||
+		!strings.HasSuffix(out, `: why \u202eevil): done\x1b[2J`+"\n") {
+		t.Fatalf("unsnooze: exit %d\n%q\n%s", code, out, errs)
+	}
+	if recs := journalRecords(t, filepath.Join(dir, JournalFile)); len(recs) != 1 || recs[0].TokenID != id || recs[0].Note != "unsnoozed: done\x1b[2J (by ops)" {
+		t.Fatalf("journal: %+v", recs)
+	}
+	if zs := storedSnoozes(t, dir); len(zs) != 0 {
+		t.Fatalf("snoozes left: %+v", zs)
+	}
+}

@@ -275,7 +275,10 @@ func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID strin
 	if _, err := st.DeleteSnooze(context.WithoutCancel(ctx), z.TokenID); err != nil {
 		return fmt.Errorf("unsnooze: %w", err)
 	}
-	_, err = fmt.Fprintf(g.streams.Out, "Unsnoozed %s (was snoozed until %s: %s): %s\n", z.TokenID, pat.FormatTime(z.Until), z.Reason, reason)
+	// The id, the reasons: typed by whoever snoozed (the id as the tenant
+	// spells it), shown escaped as snoozes shows them.
+	_, err = fmt.Fprintf(g.streams.Out, "Unsnoozed %s (was snoozed until %s: %s): %s\n", untrusted.Terminal(z.TokenID), pat.FormatTime(z.Until),
+		untrusted.Terminal(z.Reason), untrusted.Terminal(reason))
 	return err
 }
 
