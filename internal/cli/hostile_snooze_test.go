@@ -257,3 +257,46 @@ func TestHostileUnsnoozePrintsTheSnoozeEscaped(t *testing.T) {
 		t.Fatalf("snoozes left: %+v", zs)
 	}
 }
+
+// A snooze made while serve held the journal is journaled by the next
+// command that holds it before it changes that snooze: snoozing the token
+// again (which replaces it) and unsnoozing it. On the old code the
+// replacement and the removal dropped the pending snooze unjournaled: its
+// maker was told serve would journal it, and the journal never named it.
+func TestHostileSnoozeAgainKeepsThePendingOneInTheJournal(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	if err := os.MkdirAll(e.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	release := holdJournal(t, e)
+	for _, id := range []string{"stale-1", "stale-2"} {
+		if code, stdout, stderr := e.run(nil, "snooze", id, "--for", "30d", "--reason", "vendor migration", "--by", "alice"); code != 0 || !strings.Contains(stdout, "held by a running patjanitor serve") {
+			t.Fatalf("snooze %s, journal held: exit %d\n%s%s", id, code, stdout, stderr)
+		}
+	}
+	release()
+	if code, stdout, stderr := e.run(nil, "snooze", "stale-1", "--for", "60d", "--reason", "migration late", "--by", "bob"); code != 0 {
+		t.Fatalf("snooze again: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if notes := e.snoozeNotes("stale-1"); !slices.Equal(notes, []string{"vendor migration (by alice)", "migration late (by bob)"}) {
+		t.Fatalf("stale-1's snooze records %q; want alice's, then bob's", notes)
+	}
+	// stale-2's was journaled with stale-1's: pending, it was owed too.
+	if code, stdout, stderr := e.run(nil, "unsnooze", "stale-2", "--reason", "done", "--by", "bob"); code != 0 {
+		t.Fatalf("unsnooze: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if notes := e.snoozeNotes("stale-2"); !slices.Equal(notes, []string{"vendor migration (by alice)", "unsnoozed: done (by bob)"}) {
+		t.Fatalf("stale-2's snooze records %q; want alice's snooze, then its end", notes)
+	}
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	if got := e.deletedPaths(); len(got) != 1 || !strings.HasSuffix(got[0], "/stale-2") || !e.present("stale-1") {
+		t.Fatalf("tenant received %v; want stale-2 deleted, snoozed stale-1 kept", got)
+	}
+	if n := len(e.snoozeNotes("stale-1")) + len(e.snoozeNotes("stale-2")); n != 4 {
+		t.Fatalf("%d snooze records after apply, want the 4 (nothing journaled twice)", n)
+	}
+}

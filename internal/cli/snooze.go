@@ -138,6 +138,11 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 		return fmt.Errorf("snooze: open journal: %w", err)
 	default:
 		defer func() { _ = j.Close() }()
+		// A snooze made while serve held the journal is owed to the
+		// journal: journaled before this one replaces it.
+		if _, err := journalSnoozes(ctx, st, j); err != nil {
+			return fmt.Errorf("snooze: %w; nothing was snoozed", err)
+		}
 	}
 	z, err := st.PutSnooze(ctx, state.Snooze{TokenID: tokenID, Until: now().Add(d).UTC(), Reason: reason, By: by, Unjournaled: held})
 	if err != nil {
@@ -257,6 +262,11 @@ func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID strin
 		return fmt.Errorf("unsnooze: open journal: %w", err)
 	}
 	defer func() { _ = j.Close() }()
+	// A snooze made while serve held the journal is journaled before its
+	// end is.
+	if _, err := journalSnoozes(ctx, st, j); err != nil {
+		return fmt.Errorf("unsnooze: %w (the snooze stays)", err)
+	}
 	z, ok, err := st.ActiveSnooze(ctx, tokenID)
 	if err != nil {
 		return fmt.Errorf("unsnooze: %w", err)
