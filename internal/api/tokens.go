@@ -517,7 +517,7 @@ func (c *Client) BulkUpdateTokens(ctx context.Context, ids []string, ops []pat.P
 	}
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		k := strings.ToLower(id)
+		k := pat.IDKey(id)
 		if strings.TrimSpace(id) == "" || seen[k] {
 			return nil, fmt.Errorf("api: bulk_update_tokens: blank or duplicate token id %q", id)
 		}

@@ -69,8 +69,12 @@ type clientRun struct {
 	stored map[state.ClientMarkKey]state.ClientMark
 	marks  []state.ClientMark
 	// proofs are the confirmed disables and deletes awaiting proof
-	// (clientproof.go; nil without a store).
-	proofs *proofs
+	// (clientproof.go; nil without a store); doubted and reclocks index
+	// what this run's listing found of them by pat.IDKey
+	// (indexClientProofs; nil when they were not judged).
+	proofs   *proofs
+	doubted  map[string]state.Confirmed
+	reclocks map[string]bool
 	// now is the run's time, of which the decisions were made: the settle
 	// margin is measured from it wherever the listing is read.
 	now time.Time
@@ -136,7 +140,7 @@ func (e *Engine) listClients(ctx context.Context, listings []pat.Listing, cc *cl
 			if pl.Error != "" {
 				break
 			}
-			k := strings.ToLower(c.ID)
+			k := pat.IDKey(c.ID)
 			if seen[k] {
 				pl.Error = fmt.Sprintf("API client %s appears twice", c.ID)
 				break
@@ -350,7 +354,7 @@ func (e *Engine) applyClients(ctx context.Context, saved *plan.Plan, pl *Planned
 	}
 	fresh := map[string]clientWork{}
 	for _, w := range cr.work {
-		fresh[strings.ToLower(w.item.ClientID)] = w
+		fresh[pat.IDKey(w.item.ClientID)] = w
 	}
 	cr.work = nil
 	if saved.APIClients != nil {
@@ -358,7 +362,7 @@ func (e *Engine) applyClients(ctx context.Context, saved *plan.Plan, pl *Planned
 			if !it.Mutating() {
 				continue
 			}
-			w, ok := fresh[strings.ToLower(it.ClientID)]
+			w, ok := fresh[pat.IDKey(it.ClientID)]
 			reason := ""
 			switch {
 			case cr.err != nil:
@@ -390,17 +394,17 @@ func (e *Engine) applyClients(ctx context.Context, saved *plan.Plan, pl *Planned
 // after the settle margin, if it did not take effect) from one that is gone
 // or that no policy matches any more.
 func clientDropReason(it *plan.ClientItem, cr *clientRun) string {
-	k := strings.ToLower(it.ClientID)
+	k := pat.IDKey(it.ClientID)
 	if _, listed := cr.byID[k]; !listed {
 		return "gone: the API client no longer exists"
 	}
 	for _, s := range cr.section.Skipped {
-		if strings.ToLower(s.TokenID) == k {
+		if pat.IDKey(s.TokenID) == k {
 			return "now exempt: " + s.Reason
 		}
 	}
 	for _, f := range cr.section.Items {
-		if strings.ToLower(f.ClientID) == k {
+		if pat.IDKey(f.ClientID) == k {
 			return fmt.Sprintf("decision changed: now %s %s (%s mode), planned %s %s (%s mode)",
 				f.Policy, f.Action, f.Mode, it.Policy, it.Action, it.Mode)
 		}
@@ -795,7 +799,7 @@ func (e *Engine) recoverClients(ctx context.Context, cr *clientRun, pending []au
 	}
 	jctx := context.WithoutCancel(ctx)
 	for _, in := range pending {
-		_, present := cr.byID[strings.ToLower(in.TokenID)]
+		_, present := cr.byID[pat.IDKey(in.TokenID)]
 		status, note := StatusPresentAfterCrash, "interrupted API client intent resolved by run "+res.RunID+": client still listed; decided afresh"
 		if !present {
 			status, note = StatusGoneAfterCrash, "interrupted API client intent resolved by run "+res.RunID+": client no longer listed"
@@ -927,7 +931,7 @@ func clientSummaryItems(p *plan.Plan, res *Result) []notify.SummaryItem {
 	var extra []ClientItemResult
 	if res != nil {
 		for _, r := range res.Clients {
-			outcomes[strings.ToLower(r.Item.ClientID)+"\x00"+r.Item.Policy] = r.Outcome
+			outcomes[pat.IDKey(r.Item.ClientID)+"\x00"+r.Item.Policy] = r.Outcome
 			if r.Outcome == OutcomeDropped {
 				extra = append(extra, r)
 			}
@@ -946,7 +950,7 @@ func clientSummaryItems(p *plan.Plan, res *Result) []notify.SummaryItem {
 		case !it.Mutating() || res == nil:
 			add(it, notify.OutcomeWouldApply)
 		default:
-			add(it, summaryOutcome(outcomes[strings.ToLower(it.ClientID)+"\x00"+it.Policy]))
+			add(it, summaryOutcome(outcomes[pat.IDKey(it.ClientID)+"\x00"+it.Policy]))
 		}
 	}
 	for i := range extra {

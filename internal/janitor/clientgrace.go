@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -270,7 +269,7 @@ func (e *Engine) clientDigests(runID string, at time.Time, marks []state.ClientM
 		return nil
 	}
 	slices.SortFunc(pending, func(a, b state.ClientMark) int {
-		return cmpStrings(a.Policy, b.Policy, a.ClientName, b.ClientName, strings.ToLower(a.ClientID), strings.ToLower(b.ClientID))
+		return cmpStrings(a.Policy, b.Policy, a.ClientName, b.ClientName, pat.IDKey(a.ClientID), pat.IDKey(b.ClientID))
 	})
 	items := make([]notify.DigestItem, 0, len(pending))
 	for _, m := range pending {

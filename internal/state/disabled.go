@@ -4,15 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
-// bucketDisabled holds the API clients patjanitor disabled, by lowercase id.
+// bucketDisabled holds the API clients patjanitor disabled, by idKey of the id.
 // It is created by its first write rather than by a schema migration: a
 // store without it simply has no disabled clients, so no schema step (and
 // no refusal of a read-only open of an older store) is needed.
@@ -81,12 +81,12 @@ func (s *Store) DisabledClient(ctx context.Context, id string) (Disabled, bool, 
 	return d, found, nil
 }
 
-// DisabledClients returns every record, by lowercase client id.
+// DisabledClients returns every record, by pat.IDKey of the client id.
 func (s *Store) DisabledClients(ctx context.Context) (map[string]Disabled, error) {
 	out := map[string]Disabled{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return forEachJSON(tx.Bucket([]byte(bucketDisabled)), "disabled client", func(_ []byte, d Disabled) {
-			out[strings.ToLower(d.ClientID)] = d
+			out[pat.IDKey(d.ClientID)] = d
 		})
 	})
 	if err != nil {
