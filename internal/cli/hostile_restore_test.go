@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
@@ -94,5 +96,87 @@ func TestHostileRestoredStateReplaysSignedPlan(t *testing.T) {
 	}
 	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
 		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// A token is snoozed (an operator exempted it from every policy), and then
+// state.db is restored from a backup taken before the snooze; the journal,
+// append-only, holds the snooze. The old catch-up rebuilt the executed plans
+// and confirmed changes but not the snooze: the next apply deleted the
+// exempted token. Now the apply's open of the journal rebuilds the snooze
+// from the journal's snooze record: the token is skipped as snoozed until
+// the journaled end, nothing is sent for it, and `snoozes` lists it again.
+func TestHostileRestoredStateForgetsSnooze(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("fresh-1", "o2", 10*wfDay, wfDay)
+	// The store exists, with the journal's anchor, before the backup.
+	if code, _, stderr := e.run(nil, "snooze", "fresh-1", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
+		t.Fatalf("snooze fresh-1: %d %s", code, stderr)
+	}
+	storePath := filepath.Join(e.state, state.FileName)
+	backup := filepath.Join(e.dir, "state.db.backup")
+	copyStateFile(t, storePath, backup)
+
+	if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice"); code != 0 {
+		t.Fatalf("snooze stale-1: %d %s", code, stderr)
+	}
+	var until time.Time
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindSnooze && r.TokenID == "stale-1" {
+			until = *r.Until
+		}
+	}
+	copyStateFile(t, backup, storePath) // the restore
+
+	code, stdout, stderr := e.run(nil, "apply", "--auto-approve")
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("the apply after the restore acted on the snoozed token: %v\n%s%s", e.deletedPaths(), stdout, stderr)
+	}
+	if code != 0 || !e.present("stale-1") {
+		t.Fatalf("apply after the restore: %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = e.run(nil, "snoozes", "-o", "json")
+	if code != 0 || !strings.Contains(stdout, `"tokenId": "stale-1"`) || !strings.Contains(stdout, pat.FormatTime(until)) {
+		t.Fatalf("snoozes after the catch-up: %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = e.run(nil, "plan")
+	if code != 0 || !strings.Contains(stdout, "snoozed until "+pat.FormatTime(until)) {
+		t.Fatalf("plan after the catch-up does not skip stale-1 as snoozed: %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// The other direction, in journal order: a token snoozed before the backup
+// is unsnoozed after it, and the store restored. The operator ended the
+// exemption; the restored store still held it. The catch-up ends it again
+// (the unsnooze's record, whose end is its own time): the policy deletes the
+// token, as it would have without the restore.
+func TestRestoredStateForgetsUnsnooze(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
+		t.Fatalf("snooze: %d %s", code, stderr)
+	}
+	storePath := filepath.Join(e.state, state.FileName)
+	backup := filepath.Join(e.dir, "state.db.backup")
+	copyStateFile(t, storePath, backup)
+	// Snoozed again (another end), then unsnoozed: the last word counts.
+	if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "60d", "--reason", "longer", "--by", "ops"); code != 0 {
+		t.Fatalf("snooze again: %d %s", code, stderr)
+	}
+	if code, _, stderr := e.run(nil, "unsnooze", "stale-1", "--reason", "migrated", "--by", "ops"); code != 0 {
+		t.Fatalf("unsnooze: %d %s", code, stderr)
+	}
+	copyStateFile(t, backup, storePath)
+
+	code, stdout, stderr := e.run(nil, "apply", "--auto-approve")
+	if code != 0 || e.present("stale-1") {
+		t.Fatalf("apply after the restore left the unsnoozed token: %d %v\n%s%s", code, e.deletedPaths(), stdout, stderr)
+	}
+	if got := e.deletedPaths(); len(got) != 1 || !strings.Contains(got[0], "stale-1") {
+		t.Fatalf("mutations %v, want the one DELETE of stale-1", got)
 	}
 }

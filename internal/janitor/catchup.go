@@ -23,6 +23,16 @@ type CatchUpStore interface {
 	RecordExecution(ctx context.Context, rec state.ExecutedPlan, forgetBefore time.Time) (prev state.ExecutedPlan, already bool, forgot int, err error)
 	ProofStore
 	ClientProofStore
+	CatchUpSnoozes
+}
+
+// CatchUpSnoozes is what a catch-up reads and writes of the snoozes;
+// *state.Store implements it.
+type CatchUpSnoozes interface {
+	Now() time.Time
+	Snoozes(ctx context.Context, includeExpired bool) ([]state.Snooze, error)
+	PutSnooze(ctx context.Context, z state.Snooze) (state.Snooze, error)
+	DeleteSnooze(ctx context.Context, tokenID string) (bool, error)
 }
 
 // CatchUp rebuilds, from the journal's records after its anchor (an
@@ -42,6 +52,14 @@ type CatchUpStore interface {
 //     outcome later in the tail marks the record found not in effect, an
 //     in-effect or acknowledged one drops it, as the runs (and `patjanitor
 //     acknowledge`) did.
+//   - the snoozes (snooze.go): the last snooze record of each token
+//     decides, as the last `snooze` or `unsnooze` did. One whose end is
+//     still ahead puts that snooze back (reason: the record's note), or a
+//     run would act on a token an operator exempted; one whose end has
+//     passed (an unsnooze journals its own time as the end) ends the
+//     store's snooze of the token. A snooze the store holds that was made
+//     after the record (while serve held the journal, journaled later) is
+//     kept.
 //
 // A record the store already holds is kept as it is (the store saw that
 // run), so handing the same tail twice changes nothing more. What is not
@@ -53,6 +71,7 @@ type CatchUp struct {
 	plans   []state.ExecutedPlan
 	intents map[catchUpKey]audit.Record // the tail's intents awaiting their outcome
 	steps   []proofStep                 // in journal order
+	snoozes map[string]audit.Record     // the last snooze record of each token, by pat.IDKey
 }
 
 type catchUpKey struct{ run, id, resource string }
@@ -72,7 +91,7 @@ func NewCatchUp(st CatchUpStore, log *zap.Logger) *CatchUp {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &CatchUp{st: st, log: log, intents: map[catchUpKey]audit.Record{}}
+	return &CatchUp{st: st, log: log, intents: map[catchUpKey]audit.Record{}, snoozes: map[string]audit.Record{}}
 }
 
 // Record implements audit.Tail.
@@ -85,6 +104,8 @@ func (cu *CatchUp) Record(r audit.Record) {
 		cu.plans = append(cu.plans, state.ExecutedPlan{PlanHash: r.Plan.PlanHash, RunID: r.RunID, At: r.Time, GeneratedAt: r.Time, File: r.Plan.File})
 	case r.Kind == audit.KindIntent:
 		cu.intents[key] = r
+	case r.Kind == audit.KindSnooze && r.TokenID != "" && r.Until != nil:
+		cu.snoozes[pat.IDKey(r.TokenID)] = r
 	case r.Kind == audit.KindOutcome && r.Outcome != nil:
 		in := cu.intents[key]
 		delete(cu.intents, key)
@@ -176,11 +197,67 @@ func (cu *CatchUp) Done(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rebuild the confirmed API client changes: %w", err)
 	}
-	if plans+tokens+clients > 0 {
+	snoozed, ended, err := cu.snoozesDone(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild the snoozes: %w", err)
+	}
+	if plans+tokens+clients+snoozed+ended > 0 {
 		cu.log.Warn("the state store is older than the journal (restored from a backup?): rebuilt from the journal's records after its anchor what it lost",
-			zap.Int("executed_plans", plans), zap.Int("confirmed_token_changes", tokens), zap.Int("confirmed_api_client_changes", clients))
+			zap.Int("executed_plans", plans), zap.Int("confirmed_token_changes", tokens), zap.Int("confirmed_api_client_changes", clients),
+			zap.Int("snoozes_restored", snoozed), zap.Int("snoozes_ended", ended))
 	}
 	return nil
+}
+
+// snoozesDone writes the snoozes the tail's last snooze record of each
+// token says (see CatchUp): it returns how many it put back and how many
+// of the store's it ended.
+func (cu *CatchUp) snoozesDone(ctx context.Context) (snoozed, ended int, err error) {
+	if len(cu.snoozes) == 0 {
+		return 0, 0, nil
+	}
+	all, err := cu.st.Snoozes(ctx, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	stored := make(map[string]state.Snooze, len(all))
+	for _, z := range all {
+		stored[pat.IDKey(z.TokenID)] = z
+	}
+	keys := make([]string, 0, len(cu.snoozes))
+	for k := range cu.snoozes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // one order, whatever the map's
+	now := cu.st.Now()
+	for _, k := range keys {
+		r := cu.snoozes[k]
+		old, had := stored[k]
+		switch {
+		case had && old.CreatedAt.After(r.Time):
+			// Made after the record: the newer word.
+		case r.Until.After(now):
+			if had && old.Until.Equal(*r.Until) {
+				continue // the store has this snooze (it saw the put)
+			}
+			reason := r.Note
+			if reason == "" {
+				reason = fmt.Sprintf("rebuilt from journal record %d", r.Seq)
+			}
+			z := state.Snooze{TokenID: r.TokenID, Until: r.Until.UTC(), Reason: reason, CreatedAt: r.Time}
+			if _, err := cu.st.PutSnooze(ctx, z); err != nil {
+				return snoozed, ended, err
+			}
+			snoozed++
+		case had && old.Active(now):
+			// Unsnoozed, or snoozed again to an end that has passed.
+			if _, err := cu.st.DeleteSnooze(ctx, old.TokenID); err != nil {
+				return snoozed, ended, err
+			}
+			ended++
+		}
+	}
+	return snoozed, ended, nil
 }
 
 // replay applies the steps of one resource to the store's records, as the
