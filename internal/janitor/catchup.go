@@ -132,6 +132,9 @@ func confirmedOf(in, out audit.Record) (state.Confirmed, bool) {
 		RunID: in.RunID, Code: out.Outcome.Code, At: out.Time}
 	switch in.Resource {
 	case apiclient.Resource:
+		if in.Client != nil {
+			c.Name = untrusted.ClipID(in.Client.Name) // names it in `patjanitor unproven`
+		}
 		switch action {
 		case policy.ActionDelete:
 		case policy.ActionDisable:
