@@ -47,8 +47,11 @@ type CatchUpSnoozes interface {
 //   - the changes the tenant confirmed (proof.go, clientproof.go): an
 //     intent and its outcome "applied" (a token's delete, patch or expire,
 //     an API client's delete or disable) become the record the run wrote
-//     at its end, with its run, the outcome's time and what was sent, so
-//     the next listing past SettleMargin checks them; a not-in-effect
+//     at its end, with its run, its time (that of the run's last record:
+//     the run's end, which the journal does not hold, follows it) and
+//     what was sent, so the next listing past SettleMargin checks them
+//     and a run sooner skips them as awaiting proof, as it would have the
+//     run's own; a not-in-effect
 //     outcome later in the tail marks the record found not in effect, an
 //     in-effect or acknowledged one drops it, as the runs (and `patjanitor
 //     acknowledge`) did.
@@ -72,6 +75,10 @@ type CatchUp struct {
 	intents map[catchUpKey]audit.Record // the tail's intents awaiting their outcome
 	steps   []proofStep                 // in journal order
 	snoozes map[string]audit.Record     // the last snooze record of each token, by pat.IDKey
+	// last is the time of each run's last record in the tail: a run
+	// writes its records at its end (res.Finished, which the journal does
+	// not hold), and this is the nearest the journal knows.
+	last map[string]time.Time
 }
 
 type catchUpKey struct{ run, id, resource string }
@@ -91,12 +98,15 @@ func NewCatchUp(st CatchUpStore, log *zap.Logger) *CatchUp {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &CatchUp{st: st, log: log, intents: map[catchUpKey]audit.Record{}, snoozes: map[string]audit.Record{}}
+	return &CatchUp{st: st, log: log, intents: map[catchUpKey]audit.Record{}, snoozes: map[string]audit.Record{}, last: map[string]time.Time{}}
 }
 
 // Record implements audit.Tail.
 func (cu *CatchUp) Record(r audit.Record) {
 	key := catchUpKey{r.RunID, r.TokenID, r.Resource}
+	if r.RunID != "" && r.Time.After(cu.last[r.RunID]) {
+		cu.last[r.RunID] = r.Time
+	}
 	switch {
 	case r.Kind == audit.KindRunStart && r.Plan != nil && r.Plan.PlanHash != "" && r.Plan.Refused == "":
 		// The plan's own time is not journaled; the run's is later, so the
@@ -289,6 +299,11 @@ func (cu *CatchUp) replay(ctx context.Context, resource string,
 	for _, s := range steps {
 		k := pat.IDKey(s.c.TokenID)
 		old, ok := recs[k]
+		// The run wrote its records, and judged them, at its end: the
+		// times a listing measures SettleMargin from, as the live records.
+		if end, ok := cu.last[s.c.RunID]; ok {
+			s.c.At = end
+		}
 		switch s.status {
 		case string(OutcomeApplied):
 			if ok && old.RunID == s.c.RunID {
