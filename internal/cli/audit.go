@@ -75,6 +75,24 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 	if err != nil {
 		return fmt.Errorf("audit reanchor: %w", err)
 	}
+	if had {
+		// A journal that goes on past its anchor (the store restored
+		// from a backup) matches it: opening it at that anchor hands the
+		// records after it to the catch-up, which rebuilds what the store
+		// lost. Anchored afresh at once, the journal would never hand them
+		// again. Only a journal that does not match (what reanchor is for)
+		// goes on without.
+		j, _, err := g.openJournal(jf, st)
+		var ae *audit.AnchorError
+		switch {
+		case err == nil:
+			if err := j.Close(); err != nil {
+				return fmt.Errorf("audit reanchor: %w", err)
+			}
+		case !errors.As(err, &ae):
+			return fmt.Errorf("audit reanchor: %w; nothing was changed", err)
+		}
+	}
 	if err := st.DeleteJournalAnchor(ctx, key); err != nil {
 		return fmt.Errorf("audit reanchor: %w", err)
 	}

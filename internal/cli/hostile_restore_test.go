@@ -180,3 +180,47 @@ func TestRestoredStateForgetsUnsnooze(t *testing.T) {
 		t.Fatalf("mutations %v, want the one DELETE of stale-1", got)
 	}
 }
+
+// `audit reanchor` on a store restored from a backup (the journal kept):
+// the journal matches the restored anchor, only it goes on past it. The
+// old reanchor deleted the anchor first and anchored the journal afresh,
+// so the records after the restored anchor were never handed to the
+// catch-up: the snooze made after the backup was lost for good, and the
+// next apply deleted the exempted token. Now reanchor first opens the
+// journal at the anchor it finds, which catches the store up, and only
+// then resets the anchor: the snooze is back and nothing is sent.
+func TestHostileReanchorOnRestoredStoreKeepsTheTail(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("fresh-1", "o2", 10*wfDay, wfDay)
+	if code, _, stderr := e.run(nil, "snooze", "fresh-1", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
+		t.Fatalf("snooze fresh-1: %d %s", code, stderr)
+	}
+	storePath := filepath.Join(e.state, state.FileName)
+	backup := filepath.Join(e.dir, "state.db.backup")
+	copyStateFile(t, storePath, backup)
+	if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice"); code != 0 {
+		t.Fatalf("snooze stale-1: %d %s", code, stderr)
+	}
+	copyStateFile(t, backup, storePath)
+
+	if code, stdout, stderr := e.run(nil, "audit", "reanchor", "--reason", "restored state.db from the nightly backup"); code != 0 {
+		t.Fatalf("reanchor: %d\n%s%s", code, stdout, stderr)
+	}
+	resets := 0
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindAnchorReset {
+			resets++
+		}
+	}
+	if resets != 1 {
+		t.Fatalf("%d anchor-reset records, want the reanchor's one", resets)
+	}
+	code, stdout, stderr := e.run(nil, "apply", "--auto-approve")
+	if m := e.mutations(); len(m) != 0 || code != 0 {
+		t.Fatalf("the apply after the reanchor acted on the snoozed token: %d %v\n%s%s", code, e.deletedPaths(), stdout, stderr)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
+	}
+}
