@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -334,6 +335,10 @@ func (cu *CatchUp) replay(ctx context.Context, resource string,
 		}
 		touched[k] = s.c.TokenID
 	}
+	if n := evictRebuilt(recs, stored, touched); n > 0 {
+		cu.log.Warn("the store of confirmed changes awaiting proof is full: the oldest rebuilt from the journal were dropped unchecked",
+			zap.String("resource", recordNoun(resource)), zap.Int("dropped", n), zap.Int("bound", state.MaxConfirmed))
+	}
 	var put []state.Confirmed
 	var drop []string
 	for k, id := range touched {
@@ -348,4 +353,50 @@ func (cu *CatchUp) replay(ctx context.Context, resource string,
 		return 0, err
 	}
 	return len(touched), nil
+}
+
+// evictRebuilt keeps recs (the store's records with the tail's steps
+// applied) within state.MaxConfirmed, making the store's choice
+// (state.UpdateConfirmed: the oldest not found not in effect go first)
+// before anything is written: a tail of months (a backup that old) rebuilds
+// far more records than the store keeps, and writing them all for the
+// store to evict took minutes (200,000 deletes: a minute, in bolt's deletes
+// of one transaction) and the memory of them all. An evicted record the
+// store holds is dropped (touched, not in recs); one it does not hold is
+// not written. It returns how many it evicted.
+func evictRebuilt(recs map[string]state.Confirmed, stored []state.Confirmed, touched map[string]string) int {
+	n := len(recs) - state.MaxConfirmed
+	if n <= 0 {
+		return 0
+	}
+	held := make(map[string]bool, len(stored))
+	for _, c := range stored {
+		held[pat.IDKey(c.TokenID)] = true
+	}
+	keys := make([]string, 0, len(recs))
+	for k := range recs {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		ca, cb := recs[a], recs[b]
+		if ca.Unproven() != cb.Unproven() {
+			if ca.Unproven() {
+				return 1
+			}
+			return -1
+		}
+		if c := ca.At.Compare(cb.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range keys[:n] {
+		if held[k] {
+			touched[k] = recs[k].TokenID
+		} else {
+			delete(touched, k)
+		}
+		delete(recs, k)
+	}
+	return n
 }
