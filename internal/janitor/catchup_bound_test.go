@@ -96,3 +96,70 @@ func TestCatchUpWritesNoMoreThanTheStoreKeeps(t *testing.T) {
 		}
 	}
 }
+
+// The snoozes of a tail, as the catch-up takes them: the last record of a
+// token decides; a snooze the store holds that was made after the record
+// (flagged while serve held the journal, journaled later) is kept; a
+// record whose end has passed ends the store's snooze; the store's own
+// copy of the tail's snooze is kept as it is (reason, who). Handed twice,
+// the tail changes nothing more.
+func TestCatchUpSnoozes(t *testing.T) {
+	clk := t0
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{Clock: func() time.Time { return clk }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	put := func(z state.Snooze) {
+		t.Helper()
+		if _, err := st.PutSnooze(ctx, z); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Before the backup: a, b and c snoozed. After it (in the store only,
+	// as serve's flag): d snoozed at t0+2h.
+	put(state.Snooze{TokenID: "a", Until: t0.Add(5 * day), Reason: "old", By: "ops", CreatedAt: t0.Add(-day)})
+	put(state.Snooze{TokenID: "b", Until: t0.Add(5 * day), Reason: "old", CreatedAt: t0.Add(-day)})
+	put(state.Snooze{TokenID: "same", Until: t0.Add(9 * day), Reason: "kept", By: "alice", CreatedAt: t0.Add(-day)})
+	put(state.Snooze{TokenID: "d", Until: t0.Add(3 * day), Reason: "newer", CreatedAt: t0.Add(2 * time.Hour), Unjournaled: true})
+	until := func(d time.Duration) *time.Time { u := t0.Add(d); return &u }
+	tail := []audit.Record{
+		{Seq: 10, Time: t0, Kind: audit.KindSnooze, TokenID: "A", Until: until(30 * day), Note: "longer (by bob)"},                              // a: replaced
+		{Seq: 11, Time: t0.Add(time.Minute), Kind: audit.KindSnooze, TokenID: "b", Until: until(time.Minute), Note: "unsnoozed: done (by ops)"}, // b: ended
+		{Seq: 12, Time: t0.Add(time.Hour), Kind: audit.KindSnooze, TokenID: "d", Until: until(60 * day), Note: "older"},                         // d: the store's is newer
+		{Seq: 13, Time: t0.Add(time.Hour), Kind: audit.KindSnooze, TokenID: "e", Until: until(10 * day), Note: "new"},                           // e: new
+		{Seq: 14, Time: t0.Add(time.Hour), Kind: audit.KindSnooze, TokenID: "e", Until: until(20 * day), Note: "again"},
+		{Seq: 15, Time: t0.Add(time.Hour), Kind: audit.KindSnooze, TokenID: "f", Until: until(day), Note: "short"},
+		{Seq: 16, Time: t0.Add(-day), Kind: audit.KindSnooze, TokenID: "same", Until: until(9 * day), Note: "kept (by alice)"},
+	}
+	clk = t0.Add(3 * time.Hour)
+	for range 2 {
+		cu := janitor.NewCatchUp(st, nil)
+		for _, r := range tail {
+			cu.Record(r)
+		}
+		if err := cu.Done(ctx); err != nil {
+			t.Fatal(err)
+		}
+		zs, err := st.ActiveSnoozes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"a": "longer (by bob)", "d": "newer", "e": "again", "f": "short", "same": "kept"}
+		if len(zs) != len(want) {
+			t.Errorf("active snoozes %+v; want %v", zs, want)
+		}
+		for id, reason := range want {
+			if z := zs[id]; z.Reason != reason {
+				t.Errorf("snooze of %s %+v; want reason %q", id, z, reason)
+			}
+		}
+		if z := zs["a"]; !z.Until.Equal(t0.Add(30*day)) || z.TokenID != "A" || !z.CreatedAt.Equal(t0) {
+			t.Errorf("snooze of a %+v; want the tail's, until %s", z, t0.Add(30*day))
+		}
+		if z := zs["same"]; z.By != "alice" {
+			t.Errorf("snooze of same %+v; want the store's, by alice", z)
+		}
+	}
+}
