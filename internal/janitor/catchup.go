@@ -74,7 +74,8 @@ type CatchUp struct {
 
 	plans   []state.ExecutedPlan
 	intents map[catchUpKey]audit.Record // the tail's intents awaiting their outcome
-	steps   []proofStep                 // in journal order
+	folds   map[string]*fold            // the confirmed records, by resource ("" tokens, apiclient.Resource)
+	err     error                       // the store could not be read (Done returns it)
 	snoozes map[string]audit.Record     // the last snooze record of each token, by pat.IDKey
 	// last is the time of each run's last record in the tail: a run
 	// writes its records at its end (res.Finished, which the journal does
@@ -99,7 +100,8 @@ func NewCatchUp(st CatchUpStore, log *zap.Logger) *CatchUp {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &CatchUp{st: st, log: log, intents: map[catchUpKey]audit.Record{}, snoozes: map[string]audit.Record{}, last: map[string]time.Time{}}
+	return &CatchUp{st: st, log: log, intents: map[catchUpKey]audit.Record{}, folds: map[string]*fold{},
+		snoozes: map[string]audit.Record{}, last: map[string]time.Time{}}
 }
 
 // Record implements audit.Tail.
@@ -123,10 +125,10 @@ func (cu *CatchUp) Record(r audit.Record) {
 		switch status := r.Outcome.Status; status {
 		case string(OutcomeApplied):
 			if c, ok := confirmedOf(in, r); ok {
-				cu.steps = append(cu.steps, proofStep{status: status, c: c})
+				cu.step(proofStep{status: status, c: c})
 			}
 		case StatusNotInEffect, StatusInEffect, StatusAcknowledged:
-			cu.steps = append(cu.steps, proofStep{status: status, c: state.Confirmed{TokenID: r.TokenID, Resource: r.Resource, RunID: r.RunID, At: r.Time}})
+			cu.step(proofStep{status: status, c: state.Confirmed{TokenID: r.TokenID, Resource: r.Resource, RunID: r.RunID, At: r.Time}})
 		}
 	}
 }
@@ -203,11 +205,14 @@ func (cu *CatchUp) Done(ctx context.Context) error {
 			plans++
 		}
 	}
-	tokens, err := cu.replay(ctx, "", cu.st.ConfirmedMutations, cu.st.UpdateConfirmed)
+	if cu.err != nil {
+		return fmt.Errorf("rebuild the confirmed changes: %w", cu.err)
+	}
+	tokens, err := cu.write(ctx, cu.folds[""], cu.st.UpdateConfirmed)
 	if err != nil {
 		return fmt.Errorf("rebuild the confirmed token changes: %w", err)
 	}
-	clients, err := cu.replay(ctx, apiclient.Resource, cu.st.ConfirmedClientMutations, cu.st.UpdateConfirmedClients)
+	clients, err := cu.write(ctx, cu.folds[apiclient.Resource], cu.st.UpdateConfirmedClients)
 	if err != nil {
 		return fmt.Errorf("rebuild the confirmed API client changes: %w", err)
 	}
@@ -274,76 +279,135 @@ func (cu *CatchUp) snoozesDone(ctx context.Context) (snoozed, ended int, err err
 	return snoozed, ended, nil
 }
 
-// replay applies the steps of one resource to the store's records, as the
-// runs did, and writes the records that changed; it returns how many.
-func (cu *CatchUp) replay(ctx context.Context, resource string,
-	read func(context.Context) ([]state.Confirmed, error),
-	update func(context.Context, []state.Confirmed, []string) (int, error)) (int, error) {
-	var steps []proofStep
-	for _, s := range cu.steps {
-		if s.c.Resource == resource {
-			steps = append(steps, s)
-		}
+// fold is the store's confirmed records of one resource with the tail's
+// steps applied as they come, in journal order, as the runs applied them:
+// only these records, not the steps, are held, and no more of them than
+// twice state.MaxConfirmed (see evict), so a tail of months costs the
+// memory of the records the store keeps, not of every change in it.
+type fold struct {
+	held    map[string]bool   // the keys the store holds
+	recs    map[string]folded // by pat.IDKey
+	touched map[string]string // key -> id of the records the tail changed
+}
+
+// folded is a record and, for each of its times the tail set, the run it
+// comes from: a run writes its records at its end (res.Finished), which the
+// journal does not hold; the nearest it knows, the run's last record, is
+// known only at the end of the tail (Done), which then sets them.
+type folded struct {
+	c                        state.Confirmed
+	atRun, stillRun, seenRun string
+}
+
+// step applies one step of the tail to the records of its resource. The
+// first reads them from the store: Record has no context and no error,
+// and the store is read once, only for a tail with steps; a failure waits
+// for Done.
+func (cu *CatchUp) step(s proofStep) {
+	var read func(context.Context) ([]state.Confirmed, error)
+	switch s.c.Resource {
+	case "":
+		read = cu.st.ConfirmedMutations
+	case apiclient.Resource:
+		read = cu.st.ConfirmedClientMutations
+	default:
+		return
 	}
-	if len(steps) == 0 {
+	f := cu.folds[s.c.Resource]
+	if f == nil {
+		stored, err := read(context.Background())
+		if err != nil {
+			if cu.err == nil {
+				cu.err = err
+			}
+			return
+		}
+		f = &fold{held: make(map[string]bool, len(stored)), recs: make(map[string]folded, len(stored)), touched: map[string]string{}}
+		for _, c := range stored {
+			k := pat.IDKey(c.TokenID)
+			f.held[k] = true
+			f.recs[k] = folded{c: c}
+		}
+		cu.folds[s.c.Resource] = f
+	}
+	f.apply(s)
+	if len(f.recs) > 2*state.MaxConfirmed {
+		f.evict()
+	}
+}
+
+// apply is what the runs did with one outcome (storeProofs,
+// recordWrites, judgeProofs).
+func (f *fold) apply(s proofStep) {
+	k := pat.IDKey(s.c.TokenID)
+	old, ok := f.recs[k]
+	switch s.status {
+	case string(OutcomeApplied):
+		if ok && old.c.RunID == s.c.RunID {
+			return // the store saw this run
+		}
+		n := folded{c: s.c, atRun: s.c.RunID}
+		if ok && old.c.Unproven() {
+			// A change sent again keeps what the listings found.
+			n.c.StillListed, n.c.Checks, n.c.LastSeen, n.c.LastRun = old.c.StillListed, old.c.Checks, old.c.LastSeen, old.c.LastRun
+			n.stillRun, n.seenRun = old.stillRun, old.seenRun
+		}
+		f.recs[k] = n
+	case StatusNotInEffect:
+		if !ok || old.c.LastRun == s.c.RunID {
+			return
+		}
+		at := s.c.At
+		if old.c.StillListed == nil {
+			old.c.StillListed, old.stillRun = &at, s.c.RunID
+		}
+		old.c.Checks++
+		old.c.LastSeen, old.c.LastRun, old.seenRun = &at, s.c.RunID, s.c.RunID
+		f.recs[k] = old
+	case StatusInEffect, StatusAcknowledged:
+		if !ok {
+			return
+		}
+		delete(f.recs, k)
+	}
+	f.touched[k] = s.c.TokenID
+}
+
+// write sets the times the tail left to its runs' ends, keeps the records
+// within state.MaxConfirmed and writes those the tail changed; it returns
+// how many.
+func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Context, []state.Confirmed, []string) (int, error)) (int, error) {
+	if f == nil || len(f.touched) == 0 {
 		return 0, nil
 	}
-	stored, err := read(ctx)
-	if err != nil {
-		return 0, err
-	}
-	recs := make(map[string]state.Confirmed, len(stored))
-	for _, c := range stored {
-		recs[pat.IDKey(c.TokenID)] = c
-	}
-	touched := map[string]string{} // key -> id
-	for _, s := range steps {
-		k := pat.IDKey(s.c.TokenID)
-		old, ok := recs[k]
-		// The run wrote its records, and judged them, at its end: the
-		// times a listing measures SettleMargin from, as the live records.
-		if end, ok := cu.last[s.c.RunID]; ok {
-			s.c.At = end
+	end := func(run string, t *time.Time) *time.Time {
+		if e, ok := cu.last[run]; ok && run != "" {
+			return &e
 		}
-		switch s.status {
-		case string(OutcomeApplied):
-			if ok && old.RunID == s.c.RunID {
-				continue // the store saw this run
-			}
-			c := s.c
-			if ok && old.Unproven() {
-				// A change sent again keeps what the listings found.
-				c.StillListed, c.Checks, c.LastSeen, c.LastRun = old.StillListed, old.Checks, old.LastSeen, old.LastRun
-			}
-			recs[k] = c
-		case StatusNotInEffect:
-			if !ok || old.LastRun == s.c.RunID {
-				continue
-			}
-			at := s.c.At
-			if old.StillListed == nil {
-				old.StillListed = &at
-			}
-			old.Checks++
-			old.LastSeen, old.LastRun = &at, s.c.RunID
-			recs[k] = old
-		case StatusInEffect, StatusAcknowledged:
-			if !ok {
-				continue
-			}
-			delete(recs, k)
-		}
-		touched[k] = s.c.TokenID
+		return t
 	}
-	if n := evictRebuilt(recs, stored, touched); n > 0 {
+	for k, r := range f.recs {
+		if _, ok := f.touched[k]; !ok {
+			continue
+		}
+		r.c.At = *end(r.atRun, &r.c.At)
+		if r.c.StillListed != nil {
+			r.c.StillListed = end(r.stillRun, r.c.StillListed)
+		}
+		if r.c.LastSeen != nil {
+			r.c.LastSeen = end(r.seenRun, r.c.LastSeen)
+		}
+		f.recs[k] = r
+	}
+	if n := f.evict(); n > 0 {
 		cu.log.Warn("the store of confirmed changes awaiting proof is full: the oldest rebuilt from the journal were dropped unchecked",
-			zap.String("resource", recordNoun(resource)), zap.Int("dropped", n), zap.Int("bound", state.MaxConfirmed))
+			zap.Int("dropped", n), zap.Int("bound", state.MaxConfirmed))
 	}
 	var put []state.Confirmed
 	var drop []string
-	for k, id := range touched {
-		if c, ok := recs[k]; ok {
-			put = append(put, c)
+	for k, id := range f.touched {
+		if r, ok := f.recs[k]; ok {
+			put = append(put, r.c)
 		} else {
 			drop = append(drop, id)
 		}
@@ -352,33 +416,28 @@ func (cu *CatchUp) replay(ctx context.Context, resource string,
 	if _, err := update(ctx, put, drop); err != nil {
 		return 0, err
 	}
-	return len(touched), nil
+	return len(f.touched), nil
 }
 
-// evictRebuilt keeps recs (the store's records with the tail's steps
-// applied) within state.MaxConfirmed, making the store's choice
-// (state.UpdateConfirmed: the oldest not found not in effect go first)
-// before anything is written: a tail of months (a backup that old) rebuilds
-// far more records than the store keeps, and writing them all for the
-// store to evict took minutes (200,000 deletes: a minute, in bolt's deletes
-// of one transaction) and the memory of them all. An evicted record the
-// store holds is dropped (touched, not in recs); one it does not hold is
-// not written. It returns how many it evicted.
-func evictRebuilt(recs map[string]state.Confirmed, stored []state.Confirmed, touched map[string]string) int {
-	n := len(recs) - state.MaxConfirmed
+// evict keeps the records within state.MaxConfirmed, making the store's
+// choice (state.UpdateConfirmed: the oldest not found not in effect go
+// first) before anything is written: a tail of months (a backup that old)
+// rebuilds far more records than the store keeps, and writing them all for
+// the store to evict took minutes (200,000 deletes: a minute, in bolt's
+// deletes of one transaction) and the memory of them all. An evicted record
+// the store holds is dropped (touched, not in recs); one it does not hold
+// is not written. It returns how many it evicted.
+func (f *fold) evict() int {
+	n := len(f.recs) - state.MaxConfirmed
 	if n <= 0 {
 		return 0
 	}
-	held := make(map[string]bool, len(stored))
-	for _, c := range stored {
-		held[pat.IDKey(c.TokenID)] = true
-	}
-	keys := make([]string, 0, len(recs))
-	for k := range recs {
+	keys := make([]string, 0, len(f.recs))
+	for k := range f.recs {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b string) int {
-		ca, cb := recs[a], recs[b]
+		ca, cb := f.recs[a].c, f.recs[b].c
 		if ca.Unproven() != cb.Unproven() {
 			if ca.Unproven() {
 				return 1
@@ -391,12 +450,12 @@ func evictRebuilt(recs map[string]state.Confirmed, stored []state.Confirmed, tou
 		return strings.Compare(a, b)
 	})
 	for _, k := range keys[:n] {
-		if held[k] {
-			touched[k] = recs[k].TokenID
+		if f.held[k] {
+			f.touched[k] = f.recs[k].c.TokenID
 		} else {
-			delete(touched, k)
+			delete(f.touched, k)
 		}
-		delete(recs, k)
+		delete(f.recs, k)
 	}
 	return n
 }

@@ -1,14 +1,20 @@
 package janitor
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // actionOf reads back the action of every request the engine journals (a
@@ -34,5 +40,46 @@ func TestActionOfReadsBackEveryRequest(t *testing.T) {
 		if got := actionOf(audit.Record{Resource: apiclient.Resource, Request: &req}); got != a {
 			t.Errorf("API client %s: read back as %s", a, got)
 		}
+	}
+}
+
+// The catch-up holds the records, not the tail's steps: a tail of three
+// times state.MaxConfirmed confirmed deletes (a backup months old; a
+// million records cost the old catch-up a gigabyte of memory during the
+// open) never holds more than twice MaxConfirmed records, and writes the
+// newest MaxConfirmed.
+func TestCatchUpHoldsNoMoreThanTwiceWhatTheStoreKeeps(t *testing.T) {
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	cu := NewCatchUp(st, nil)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	most := 0
+	n := 3 * state.MaxConfirmed
+	for i := range n {
+		id, run := fmt.Sprintf("tok-%06d", i), fmt.Sprintf("run-%d", i/1000)
+		at := t0.Add(time.Duration(i) * time.Second)
+		cu.Record(audit.Record{Time: at, Kind: audit.KindIntent, RunID: run, Policy: "stale", TokenID: id,
+			Request: &audit.Request{Method: http.MethodDelete, Path: api.TokenPath(pat.V3, id)}})
+		cu.Record(audit.Record{Time: at, Kind: audit.KindOutcome, RunID: run, Policy: "stale", TokenID: id,
+			Outcome: &audit.Outcome{Status: string(OutcomeApplied), Code: 204}})
+		if f := cu.folds[""]; f != nil {
+			most = max(most, len(f.recs), len(f.touched))
+		}
+	}
+	if most > 2*state.MaxConfirmed+1 {
+		t.Errorf("the catch-up held %d records; want at most %d", most, 2*state.MaxConfirmed+1)
+	}
+	if err := cu.Done(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := st.ConfirmedMutations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != state.MaxConfirmed || cs[0].TokenID != fmt.Sprintf("tok-%06d", n-state.MaxConfirmed) {
+		t.Fatalf("%d records kept, the oldest %+v; want the newest %d", len(cs), cs[0], state.MaxConfirmed)
 	}
 }
