@@ -208,11 +208,11 @@ func (cu *CatchUp) Done(ctx context.Context) error {
 	if cu.err != nil {
 		return fmt.Errorf("rebuild the confirmed changes: %w", cu.err)
 	}
-	tokens, err := cu.write(ctx, cu.folds[""], cu.st.UpdateConfirmed)
+	tokens, err := cu.write(ctx, cu.folds[""], cu.st.UpdateConfirmed, "token")
 	if err != nil {
 		return fmt.Errorf("rebuild the confirmed token changes: %w", err)
 	}
-	clients, err := cu.write(ctx, cu.folds[apiclient.Resource], cu.st.UpdateConfirmedClients)
+	clients, err := cu.write(ctx, cu.folds[apiclient.Resource], cu.st.UpdateConfirmedClients, "API client")
 	if err != nil {
 		return fmt.Errorf("rebuild the confirmed API client changes: %w", err)
 	}
@@ -376,7 +376,7 @@ func (f *fold) apply(s proofStep) {
 // write sets the times the tail left to its runs' ends, keeps the records
 // within state.MaxConfirmed and writes those the tail changed; it returns
 // how many.
-func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Context, []state.Confirmed, []string) (int, error)) (int, error) {
+func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Context, []state.Confirmed, []string) (int, error), noun string) (int, error) {
 	if f == nil || len(f.touched) == 0 {
 		return 0, nil
 	}
@@ -401,7 +401,7 @@ func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Conte
 	}
 	if n := f.evict(); n > 0 {
 		cu.log.Warn("the store of confirmed changes awaiting proof is full: the oldest rebuilt from the journal were dropped unchecked",
-			zap.Int("dropped", n), zap.Int("bound", state.MaxConfirmed))
+			zap.String("of", noun), zap.Int("dropped", n), zap.Int("bound", state.MaxConfirmed))
 	}
 	var put []state.Confirmed
 	var drop []string
