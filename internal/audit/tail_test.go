@@ -92,3 +92,30 @@ func TestTailAfterTheAnchorOnly(t *testing.T) {
 		t.Fatalf("Attach handed %v, Done %d times, anchor %+v", attached.seqs, attached.done, swapped.get())
 	}
 }
+
+// A tail that does not verify (a record after the anchor changed) fails the
+// open before Done: the catch-up writes nothing from records that may have
+// been forged, and the journal and the anchor stay as they were.
+func TestTailThatDoesNotVerifyIsNotTakenIn(t *testing.T) {
+	path, _, data := anchored(t)
+	behind := anchorEndingAt(t, data, int64(lastLineStart(data, 6)))
+	at := bytes.LastIndex(data, []byte(`"run-end"`))
+	if at < int(behind.Offset) {
+		t.Fatal("the test needs a run-end after the anchor")
+	}
+	forged := slices.Concat(data[:at], []byte(`"run-enD"`), data[at+len(`"run-end"`):])
+	if err := os.WriteFile(path, forged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored := &memAnchors{a: &behind}
+	tail := &recTail{}
+	if _, err := Open(path, Options{Anchors: restored, Tail: tail}); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("Open of a forged tail: %v", err)
+	}
+	if tail.done != 0 || restored.get().Seq != behind.Seq {
+		t.Fatalf("Done called %d times, anchor %+v; want no Done and the anchor at seq %d", tail.done, restored.get(), behind.Seq)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, forged) {
+		t.Fatal("the open changed the journal")
+	}
+}
