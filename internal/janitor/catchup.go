@@ -38,7 +38,7 @@ type CatchUpSnoozes interface {
 
 // CatchUp rebuilds, from the journal's records after its anchor (an
 // audit.Tail: the state store is older than the journal, restored from a
-// backup), the two facts the store lost whose loss opens a door:
+// backup), what the store lost whose loss opens a door:
 //
 //   - the saved plans executed (executed.go): a run-start naming an
 //     approved plan (Plan.PlanHash, not refused) records its execution, or
@@ -52,10 +52,11 @@ type CatchUpSnoozes interface {
 //     the run's end, which the journal does not hold, follows it) and
 //     what was sent, so the next listing past SettleMargin checks them
 //     and a run sooner skips them as awaiting proof, as it would have the
-//     run's own; a not-in-effect
-//     outcome later in the tail marks the record found not in effect, an
-//     in-effect or acknowledged one drops it, as the runs (and `patjanitor
-//     acknowledge`) did.
+//     run's own; a not-in-effect outcome later in the tail marks the
+//     record found not in effect, an in-effect or acknowledged one drops
+//     it, as the runs (and `patjanitor acknowledge`) did. The records are
+//     folded as the tail comes and kept within state.MaxConfirmed as the
+//     store keeps them (fold).
 //   - the snoozes (snooze.go): the last snooze record of each token
 //     decides, as the last `snooze` or `unsnooze` did. One whose end is
 //     still ahead puts that snooze back (reason: the record's note), or a
