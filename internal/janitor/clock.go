@@ -69,32 +69,51 @@ func clockSkewed(causes []error) bool {
 type clockCheck struct {
 	e      *Engine
 	warned bool
+	// dated and undated: some listing of the run had a usable Date, some
+	// had none. A proxy strips the Date of all its answers or of none; a
+	// run with both is served by something that treats answers unlike,
+	// such as a cache that strips the Date of what it stored.
+	dated, undated bool
 	// noGauge: the answers are not listings (owner lookups), and do not
 	// set tenant_clock_skew_seconds.
 	noGauge bool
 }
 
-// answerDate is what one listing's answer said of the time.
+// answerDate is what one listing's answers said of the time.
 type answerDate struct {
 	seen bool      // a successful answer arrived
-	ok   bool      // it had a usable Date
+	ok   bool      // one had a usable Date: the one furthest off below
 	date time.Time // its Date
 	at   time.Time // the host's clock when its headers arrived
+	// undated: an answer of the listing (a page, a probe, one of several
+	// Date fields) had no usable Date.
+	undated bool
 }
 
 // watch returns a context under which a listing call records its answer's
 // Date in d. The host's clock is read when the headers arrive, not when
 // the call returns: a listing of a million tokens takes seconds to read.
-// Of several answers (retries, pages) d keeps the one furthest off: one
-// stored page is enough to distrust the lookup.
+// Of several answers (retries, pages, Date fields) d keeps the one furthest
+// off: one stored page is enough to distrust the lookup.
 func (cc *clockCheck) watch(ctx context.Context, d *answerDate) context.Context {
 	return api.WithDate(ctx, func(date time.Time, ok bool) {
 		a := answerDate{seen: true, ok: ok, date: date, at: cc.e.now()}
-		if !d.seen || (a.ok && (!d.ok || absDuration(a.at.Sub(a.date)) > absDuration(d.at.Sub(d.date)))) {
+		d.undated = d.undated || !ok
+		if !d.ok || (a.ok && off(&a) > off(d)) {
+			a.undated = d.undated
 			*d = a
 		}
 	})
 }
+
+// off is how far d's Date is from the host's clock when it arrived.
+func off(d *answerDate) time.Duration { return absDuration(d.at.Sub(d.date)) }
+
+// errMixedDates: the answers of a run are not all alike. (A dated one far
+// off is refused for the clock first: that says more.)
+var errMixedDates = errors.New("some of the run's answers carry a Date header and some none (or one that is not an HTTP date): " +
+	"something between patjanitor and the tenant treats answers unlike, as a cache that strips the Date of what it stored does; " +
+	"an answer without a Date cannot be checked against this host's clock (tenant.maxClockSkew)")
 
 // clockMetrics is the optional tenant_clock_skew_seconds gauge;
 // *metrics.Metrics implements it.
@@ -105,7 +124,9 @@ type clockMetrics interface {
 // check judges one listing's answer: a *ClockSkewError when its Date is
 // too far from the host's clock. An answer without a usable Date passes (a
 // proxy that strips the header must not stop a working deployment), with a
-// warning once per run.
+// warning once per run, unless another answer of the run had one: then the
+// answers are not all the tenant's as it answered, and the listing is
+// incomplete data.
 func (cc *clockCheck) check(listing string, d *answerDate) error {
 	if !d.seen {
 		return nil
@@ -115,6 +136,10 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		cm = nil
 	}
 	if !d.ok {
+		if cc.dated {
+			return errMixedDates
+		}
+		cc.undated = true
 		if cm != nil {
 			cm.SetTenantClockSkew(nil)
 		}
@@ -125,6 +150,7 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		}
 		return nil
 	}
+	cc.dated = true
 	skew := d.at.Sub(d.date)
 	if cm != nil {
 		cm.SetTenantClockSkew(&skew)
@@ -135,6 +161,9 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		limit = policy.DefaultMaxClockSkew
 	}
 	if absDuration(skew) <= limit {
+		if d.undated || cc.undated {
+			return errMixedDates
+		}
 		return nil
 	}
 	return &ClockSkewError{Host: d.at, Tenant: d.date, Skew: skew, Max: limit}

@@ -1,0 +1,84 @@
+package janitor_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
+)
+
+// A listing's answer without a Date in a run whose other
+// answers had one: a cache answers the lastUsed listing with what it
+// stored on day 0 and strips its Date (the neverUsed listing, which it
+// does not hold, keeps the tenant's). The undated answer used to pass with
+// a warning, as when a proxy strips every Date, and g-001, used on day 8,
+// was deleted on it. Answers that differ so are incomplete data now.
+func TestHostileUndatedAnswerAmongDatedOnesBlocksTheRun(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		stored *httptest.ResponseRecorder
+		hold   bool
+	)
+	cache := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v3/personal-access-tokens" || !strings.Contains(r.URL.Query().Get("filters"), "lastUsed le") {
+				h.ServeHTTP(w, r)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !hold || stored == nil {
+				stored = httptest.NewRecorder()
+				h.ServeHTTP(stored, r)
+			}
+			maps.Copy(w.Header(), stored.Header())
+			if hold {
+				w.Header()["Date"] = nil // nil: net/http adds none either
+			}
+			w.WriteHeader(stored.Code)
+			_, _ = io.Copy(w, bytes.NewReader(stored.Body.Bytes()))
+		})
+	}
+	g := newGraceEnvOpts(t, graceConfig, envOpts{wrap: cache})
+	warnDay0(t, g)
+	marks, journaled := mustJSON(t, g.marks()), len(g.journalRecords())
+	mu.Lock()
+	hold = true
+	mu.Unlock()
+
+	g.sim.Touch("g-001", at(8))
+	g.clock.Set(at(14))
+	g.sim.ResetRequests()
+	res, err := g.engine().Run(context.Background(), janitor.RunInput{})
+	var inc *janitor.IncompleteError
+	if !errors.As(err, &inc) || !strings.Contains(err.Error(), "some of the run's answers carry a Date header and some none") {
+		t.Fatalf("run error = %v, want incomplete data naming the undated answer", err)
+	}
+	if n := len(res.Plan.Listings); n != 2 {
+		t.Fatalf("%d listings, want the two filtered ones", n)
+	}
+	g.requireNoMutations()
+	if !g.present("g-001") {
+		t.Fatal("g-001, used on day 8, was deleted on a stored listing")
+	}
+	if got := mustJSON(t, g.marks()); got != marks {
+		t.Errorf("marks changed:\n got %s\nwant %s", got, marks)
+	}
+	if n := len(g.journalRecords()); n != journaled {
+		t.Errorf("journal holds %d records, want %d (unchanged)", n, journaled)
+	}
+	if fails := notifytest.OfKind(g.hook.Take(), notify.KindFailure); len(fails) != 1 {
+		t.Errorf("failure alerts %+v, want one", fails)
+	}
+}
+
