@@ -11,7 +11,10 @@ import (
 // date is the tenant's clock when it answered, and ok is false when the
 // header was absent or not an HTTP date (a proxy may strip it). A call whose
 // attempts are retried reports each successful answer; the last one is the
-// answer the call returns.
+// answer the call returns. An answer with several Date fields reports each
+// one: a proxy that adds a Date of its own (or a garbled one) beside a stored
+// answer's must not make the answer read as one without a Date, which the
+// caller lets pass unchecked.
 type DateFunc func(date time.Time, ok bool)
 
 type dateKey struct{}
@@ -34,11 +37,12 @@ func reportDate(ctx context.Context, h http.Header) {
 		return
 	}
 	v := h.Values("Date")
-	if len(v) != 1 {
-		// Absent, or two Dates (which one is the tenant's?): unknown.
+	if len(v) == 0 {
 		f(time.Time{}, false)
 		return
 	}
-	t, err := http.ParseTime(v[0])
-	f(t, err == nil)
+	for _, d := range v {
+		t, err := http.ParseTime(d)
+		f(t, err == nil)
+	}
 }

@@ -11,11 +11,90 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 )
+
+// extraDate adds a second Date field to an answer, as a proxy that stamps
+// its own beside the one of the answer it stored.
+type extraDate struct {
+	http.ResponseWriter
+	value string
+}
+
+func (w extraDate) WriteHeader(code int) {
+	w.Header().Add("Date", w.value)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w extraDate) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// A proxy serves the token listing it stored on day 0 and adds a Date of
+// its own beside the stored one. Two Dates used to read as "no Date" and
+// the run went ahead unchecked: g-001, used on day 8, was deleted on the
+// stored listing. Each Date is judged now, and the stored one refuses the
+// run for the clock whatever the other says.
+func TestHostileSecondDateHeaderKeepsTheCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra func(now time.Time) string
+	}{
+		{"current", func(now time.Time) string { return now.UTC().Format(http.TimeFormat) }},
+		{"garbled", func(time.Time) string { return "now" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy := &stalingProxy{}
+			var g *graceEnv
+			front := func(h http.Handler) http.Handler {
+				proxy.next = h
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					proxy.mu.Lock()
+					hold := proxy.hold
+					proxy.mu.Unlock()
+					if hold && r.URL.Path == "/v3/personal-access-tokens" {
+						w = extraDate{w, tc.extra(g.clock.Now())}
+					}
+					proxy.ServeHTTP(w, r)
+				})
+			}
+			// One unfiltered listing (its URL does not move with the
+			// clock) and the owner lookup's answers, both dated: the
+			// listing's answer is the one with two Dates.
+			cfg := strings.Replace(graceConfig, "maxActionsPercent: 0", "maxActionsPercent: 100", 1)
+			g = newGraceEnvOpts(t, cfg, envOpts{wrap: front})
+			warnDay0(t, g)
+			marks, journaled := mustJSON(t, g.marks()), len(g.journalRecords())
+			proxy.mu.Lock()
+			proxy.hold = true
+			proxy.mu.Unlock()
+
+			g.sim.Touch("g-001", at(8))
+			g.clock.Set(at(14))
+			g.sim.ResetRequests()
+			res, err := g.engine().Run(context.Background(), janitor.RunInput{})
+			var ce *janitor.ClockSkewError
+			if !errors.As(err, &ce) || ce.Skew != 14*day {
+				t.Fatalf("run error = %v, want a *ClockSkewError of 14 days (the stored Date)", err)
+			}
+			g.requireNoMutations()
+			if !g.present("g-001") {
+				t.Fatal("g-001, used on day 8, was deleted on a stored listing")
+			}
+			if res == nil || !res.NothingSent() {
+				t.Fatalf("result %+v, want nothing sent", res)
+			}
+			if got := mustJSON(t, g.marks()); got != marks {
+				t.Errorf("marks changed:\n got %s\nwant %s", got, marks)
+			}
+			if n := len(g.journalRecords()); n != journaled {
+				t.Errorf("journal holds %d records, want %d (unchanged)", n, journaled)
+			}
+		})
+	}
+}
 
 // A listing's answer without a Date in a run whose other
 // answers had one: a cache answers the lastUsed listing with what it
