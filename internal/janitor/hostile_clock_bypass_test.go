@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
@@ -161,3 +163,75 @@ func TestHostileUndatedAnswerAmongDatedOnesBlocksTheRun(t *testing.T) {
 	}
 }
 
+// The probe of a listing of exactly 250 tokens is the listing's second
+// page: a cache that answers it with the empty page it stored when the
+// tenant had 250 tokens says the listing is complete. The run used to
+// decide on the first page of a tenant that pages (and has 300 tokens
+// now), and deleted its stale tokens; the probe's Date (two days old)
+// refuses the run now.
+func TestHostileStoredProbeOfACappedListing(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		stored *httptest.ResponseRecorder
+	)
+	cache := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v3/personal-access-tokens" || r.URL.Query().Get("offset") != "250" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if stored == nil {
+				stored = httptest.NewRecorder()
+				h.ServeHTTP(stored, r)
+			}
+			maps.Copy(w.Header(), stored.Header())
+			w.WriteHeader(stored.Code)
+			_, _ = io.Copy(w, bytes.NewReader(stored.Body.Bytes()))
+		})
+	}
+	e := newEnv(t, `limits: {maxActionsPerRun: 0, maxActionsPercent: 100, maxActionsPerOwner: 0}
+policies:
+  - name: unused-90d
+    mode: enforce
+    match: {unusedFor: 90d}
+    action: delete
+`, envOpts{sim: idnsim.Options{Paging: true}, wrap: cache})
+	// Day 0: 249 tokens (and the admin's: 250) used 89 days ago, none
+	// stale; the probe finds an empty second page, which the cache keeps.
+	for i := range 249 {
+		e.add("a-"+itoa3(i), "o", "n", 400*day, 89*day)
+	}
+	if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
+		t.Fatalf("day 0: %v", err)
+	}
+	e.requireNoMutations()
+	// Day 2: every one of them is stale, and 50 more tokens page the
+	// listing.
+	for i := range 50 {
+		e.add("b-"+itoa3(i), "o", "n", 400*day, 89*day)
+	}
+	e.clock.Set(t0.Add(2 * day))
+	e.sim.ResetRequests()
+	_, err := e.engine().Run(context.Background(), janitor.RunInput{})
+	var ce *janitor.ClockSkewError
+	if !errors.As(err, &ce) || ce.Skew != 2*day {
+		t.Fatalf("run error = %v, want a *ClockSkewError of 48h (the stored probe)", err)
+	}
+	e.requireNoMutations()
+	var probes int
+	for _, r := range e.sim.Requests() {
+		if r.Operation == idnsim.OpListTokens && strings.Contains(r.RawQuery, "offset=250") {
+			probes++
+		}
+	}
+	if probes != 0 {
+		t.Errorf("the tenant received %d probes, want none (the cache answered)", probes)
+	}
+	if n := len(e.journalRecords()); n != 0 {
+		t.Errorf("journal holds %d records, want none", n)
+	}
+}
+
+func itoa3(i int) string { return fmt.Sprintf("%03d", i) }

@@ -294,7 +294,9 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 			p.wait()
 			results[i] = ListingResult{Listing: l, Filter: f, Count: n, Err: err}
 			if err == nil && n == PageCap && !unpaged {
-				results[i].Probe, capped[i] = e.probeCapped(ctx, f, sinks[i].firstIDs)
+				// The probe is the listing's second page: a cache that
+				// answered it says the listing is complete when it is not.
+				results[i].Probe, capped[i] = e.probeCapped(inv.clock.watch(ctx, &dates[i]), f, sinks[i].firstIDs)
 				e.log.Info("a listing returned exactly 250 tokens; probed with limit=250&offset=250",
 					zap.String("filter", f), zap.String("probe", results[i].Probe))
 			}
