@@ -203,7 +203,7 @@ func (e *Engine) planClients(ctx context.Context, pl *Planned, now time.Time, li
 	if pr.due(now) && !slices.ContainsFunc(listings, func(l pat.Listing) bool { return l.Kind == pat.ListAll }) {
 		listings = []pat.Listing{{Kind: pat.ListAll}}
 	}
-	cc := &clockCheck{e: e}
+	cc := &clockCheck{e: e, now: now}
 	if pl.Inventory != nil && pl.Inventory.clock != nil {
 		cc = pl.Inventory.clock // one warning per run about a missing Date
 	}

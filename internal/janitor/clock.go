@@ -31,12 +31,24 @@ type ClockSkewError struct {
 	Host, Tenant time.Time
 	// Skew is Host minus Tenant; Max is tenant.maxClockSkew.
 	Skew, Max time.Duration
+	// Stepped, when set, is the host's clock when the answer arrived, which
+	// agreed with the tenant: Host is then the run's clock, read at its
+	// start and carried forward, and the host's clock was stepped between.
+	Stepped time.Time
 }
 
 func (e *ClockSkewError) Error() string {
 	dir := "ahead of"
 	if e.Skew < 0 {
 		dir = "behind"
+	}
+	if !e.Stepped.IsZero() {
+		return fmt.Sprintf("this host's clock was stepped during the run: it read %s when the answer arrived, as the tenant's Date header says (%s), "+
+			"but the run decides with the time it read at its start, which carried forward to the answer is %s, %s %s the tenant, more than tenant.maxClockSkew (%s). "+
+			"Check NTP (chronyc tracking, timedatectl status); the next run reads a clock that has settled; "+
+			"nothing is decided on a wrong clock",
+			e.Stepped.UTC().Format(time.RFC3339), e.Tenant.UTC().Format(time.RFC3339), e.Host.UTC().Format(time.RFC3339),
+			absDuration(e.Skew).Round(time.Second), dir, e.Max)
 	}
 	return fmt.Sprintf("this host's clock read %s when the answer arrived, the tenant's Date header says %s: "+
 		"the host is %s %s the tenant, more than tenant.maxClockSkew (%s). "+
@@ -67,7 +79,14 @@ func clockSkewed(causes []error) bool {
 // clockCheck compares the Dates of one run's listings with the host's
 // clock. One per run: an answer without a Date is warned about once.
 type clockCheck struct {
-	e      *Engine
+	e *Engine
+	// now is the time the run decides with, read at its start (zero: the
+	// answers are judged by the clock at their arrival only). A wall clock
+	// stepped between that reading and the answer's arrival (NTP correcting
+	// a VM resumed with a bad clock) agrees with the tenant at the arrival
+	// while every decision is made with the time it read before: the Date
+	// is compared with both.
+	now    time.Time
 	warned bool
 	// dated and undated: some listing of the run had a usable Date, some
 	// had none. A proxy strips the Date of all its answers or of none; a
@@ -99,15 +118,32 @@ func (cc *clockCheck) watch(ctx context.Context, d *answerDate) context.Context 
 	return api.WithDate(ctx, func(date time.Time, ok bool) {
 		a := answerDate{seen: true, ok: ok, date: date, at: cc.e.now()}
 		d.undated = d.undated || !ok
-		if !d.ok || (a.ok && off(&a) > off(d)) {
+		if !d.ok || (a.ok && cc.off(&a) > cc.off(d)) {
 			a.undated = d.undated
 			*d = a
 		}
 	})
 }
 
-// off is how far d's Date is from the host's clock when it arrived.
-func off(d *answerDate) time.Duration { return absDuration(d.at.Sub(d.date)) }
+// runClock is the run's clock (now) carried forward to at: the time elapsed
+// since the run read it is measured on the monotonic clock when both
+// readings have one (time.Now's), so that a step of the wall clock between
+// them does not move it. (An injected clock has no monotonic reading: one
+// that went back is taken as no time elapsed.)
+func (cc *clockCheck) runClock(at time.Time) time.Time {
+	if cc.now.IsZero() {
+		return at
+	}
+	return cc.now.Add(max(at.Sub(cc.now), 0))
+}
+
+// off is how far d's Date is from the host's clock: from its reading at the
+// arrival or from the run's clock carried forward to it, whichever is
+// further. (A Date has no monotonic reading: the differences are of wall
+// clocks.)
+func (cc *clockCheck) off(d *answerDate) time.Duration {
+	return max(absDuration(d.at.Sub(d.date)), absDuration(cc.runClock(d.at).Sub(d.date)))
+}
 
 // errMixedDates: the answers of a run are not all alike. (A dated one far
 // off is refused for the clock first: that says more.)
@@ -161,6 +197,9 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		limit = policy.DefaultMaxClockSkew
 	}
 	if absDuration(skew) <= limit {
+		if run := cc.runClock(d.at); absDuration(run.Sub(d.date)) > limit {
+			return &ClockSkewError{Host: run, Tenant: d.date, Skew: run.Sub(d.date), Max: limit, Stepped: d.at}
+		}
 		if d.undated || cc.undated {
 			return errMixedDates
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,3 +236,51 @@ policies:
 }
 
 func itoa3(i int) string { return fmt.Sprintf("%03d", i) }
+
+// The host's clock read 30 days ahead when the run started (a VM resumed
+// with a bad clock) and NTP stepped it right before the listing's answer
+// arrived: the answer agrees with the host's clock then, but the run
+// decides with the time it read at its start, every grace deadline past.
+// It used to delete the three marked tokens 13 days early; the Date is
+// compared with the run's clock too now (time elapsed on the monotonic
+// clock, which a step does not move).
+func TestHostileHostClockSteppedDuringTheRun(t *testing.T) {
+	var stepped atomic.Bool
+	step := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v3/personal-access-tokens" {
+				stepped.Store(true) // NTP steps the host's clock back
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	g := newGraceEnvOpts(t, graceConfig, envOpts{wrap: step})
+	warnDay0(t, g)
+	marks, journaled := g.marks(), len(g.journalRecords())
+	stepped.Store(false)
+	g.sim.ResetRequests()
+
+	g.clock.Set(at(1))
+	host := func() time.Time {
+		if stepped.Load() {
+			return g.clock.Now()
+		}
+		return g.clock.Now().Add(30 * day)
+	}
+	res, err := g.engine(func(o *janitor.Options) { o.Now = host }).Run(context.Background(), janitor.RunInput{})
+	requireRefusal(t, g, err, res, marks, journaled,
+		"was stepped during the run", "2026-11-27T03:00:00Z", "2026-12-27T03:00:00Z", "720h0m0s ahead of")
+	var ce *janitor.ClockSkewError
+	if errors.As(err, &ce) && (ce.Skew != 30*day || !ce.Stepped.Equal(at(1))) {
+		t.Errorf("skew %s stepped %s, want 720h and the host's clock at the answer", ce.Skew, ce.Stepped)
+	}
+	// The gauge is the host's clock at the answer: it agreed.
+	if v, ok := g.skewGauge(); !ok || v != 0 {
+		t.Errorf("tenant_clock_skew_seconds = %v (present %v), want 0", v, ok)
+	}
+	for _, id := range []string{"g-000", "g-001", "g-002"} {
+		if !g.present(id) {
+			t.Errorf("%s deleted before its deadline", id)
+		}
+	}
+}

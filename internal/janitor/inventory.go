@@ -208,7 +208,7 @@ func (e *Engine) streamTokens(ctx context.Context, opts api.ListOptions, sink ap
 // survey. It returns an error only when ctx ended; every other failure is
 // recorded in the Inventory as incomplete data.
 func (e *Engine) survey(ctx context.Context, listings []pat.Listing, now time.Time, want []string, pr *proofs) (*Inventory, error) {
-	inv := &Inventory{proofs: pr, clock: &clockCheck{e: e}}
+	inv := &Inventory{proofs: pr, clock: &clockCheck{e: e, now: now}}
 	// The store is read first, and what failed is recorded after the
 	// listing's own problems, in the order the report has always shown.
 	var later []func()
