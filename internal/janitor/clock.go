@@ -96,6 +96,11 @@ type clockCheck struct {
 	// noGauge: the answers are not listings (owner lookups), and do not
 	// set tenant_clock_skew_seconds.
 	noGauge bool
+	// worst is the skew furthest off of the run's listings so far: the
+	// gauge shows it, not the last listing's (a fresh API client listing
+	// checked after a stored token listing hid the refusal's cause from
+	// PatjanitorClockSkew).
+	worst *time.Duration
 }
 
 // answerDate is what one listing's answers said of the time.
@@ -188,8 +193,15 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 	}
 	cc.dated = true
 	skew := d.at.Sub(d.date)
+	run := cc.runClock(d.at)
+	if g := run.Sub(d.date); absDuration(g) > absDuration(skew) {
+		skew = g // the run decides with its clock: that is how far off it is
+	}
+	if cc.worst == nil || absDuration(skew) > absDuration(*cc.worst) {
+		cc.worst = &skew
+	}
 	if cm != nil {
-		cm.SetTenantClockSkew(&skew)
+		cm.SetTenantClockSkew(cc.worst)
 	}
 	limit := cc.e.cfg.Tenant.MaxClockSkew
 	if limit <= 0 {
@@ -197,15 +209,15 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		limit = policy.DefaultMaxClockSkew
 	}
 	if absDuration(skew) <= limit {
-		if run := cc.runClock(d.at); absDuration(run.Sub(d.date)) > limit {
-			return &ClockSkewError{Host: run, Tenant: d.date, Skew: run.Sub(d.date), Max: limit, Stepped: d.at}
-		}
 		if d.undated || cc.undated {
 			return errMixedDates
 		}
 		return nil
 	}
-	return &ClockSkewError{Host: d.at, Tenant: d.date, Skew: skew, Max: limit}
+	if at := d.at.Sub(d.date); absDuration(at) <= limit {
+		return &ClockSkewError{Host: run, Tenant: d.date, Skew: skew, Max: limit, Stepped: d.at}
+	}
+	return &ClockSkewError{Host: d.at, Tenant: d.date, Skew: d.at.Sub(d.date), Max: limit}
 }
 
 // clockRefused reports whether a listing of the run (tokens or API

@@ -274,13 +274,48 @@ func TestHostileHostClockSteppedDuringTheRun(t *testing.T) {
 	if errors.As(err, &ce) && (ce.Skew != 30*day || !ce.Stepped.Equal(at(1))) {
 		t.Errorf("skew %s stepped %s, want 720h and the host's clock at the answer", ce.Skew, ce.Stepped)
 	}
-	// The gauge is the host's clock at the answer: it agreed.
-	if v, ok := g.skewGauge(); !ok || v != 0 {
-		t.Errorf("tenant_clock_skew_seconds = %v (present %v), want 0", v, ok)
+	// The gauge is the run's clock, with which it decides (the host's
+	// agreed at the answer): PatjanitorClockSkew names the cause.
+	if v, ok := g.skewGauge(); !ok || v != (30*day).Seconds() {
+		t.Errorf("tenant_clock_skew_seconds = %v (present %v), want %v", v, ok, (30 * day).Seconds())
 	}
 	for _, id := range []string{"g-000", "g-001", "g-002"} {
 		if !g.present(id) {
 			t.Errorf("%s deleted before its deadline", id)
 		}
+	}
+}
+
+// Of a run's listings, the gauge shows the one furthest off: a cache
+// answers the lastUsed listing with a stored answer (its Date two days
+// old) and the neverUsed listing, checked after it, comes from the tenant.
+// The gauge showed the last listing's 0, and PatjanitorClockSkew stayed
+// silent about the run it refused.
+func TestHostileClockSkewGaugeShowsTheListingFurthestOff(t *testing.T) {
+	var g *graceEnv
+	stale := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Query().Get("filters"), "lastUsed le") {
+				w = oldDate{w, g.clock.Now()}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	g = newGraceEnvOpts(t, graceConfig, envOpts{wrap: stale})
+	g.addStale("g", 1, 1)
+	res, err := g.engine().Run(context.Background(), janitor.RunInput{})
+	var ce *janitor.ClockSkewError
+	if !errors.As(err, &ce) || ce.Skew != 2*day {
+		t.Fatalf("run error = %v, want a *ClockSkewError of 48h", err)
+	}
+	if n := len(res.Plan.Listings); n != 2 || !strings.Contains(res.Plan.Listings[0].Filter, "lastUsed le") {
+		t.Fatalf("listings %+v, want the stored lastUsed listing checked first", res.Plan.Listings)
+	}
+	g.requireNoMutations()
+	if len(g.marks()) != 0 {
+		t.Errorf("marks %v written by a refused run", g.marks())
+	}
+	if v, ok := g.skewGauge(); !ok || v != (2*day).Seconds() {
+		t.Errorf("tenant_clock_skew_seconds = %v (present %v), want %v", v, ok, (2 * day).Seconds())
 	}
 }
