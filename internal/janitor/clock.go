@@ -10,6 +10,7 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/api"
 	"github.com/patjanitor/patjanitor/internal/notify"
+	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
 
@@ -263,3 +264,33 @@ func (e *Engine) alertAroundOutbox(ctx context.Context, msgs []*notify.Message, 
 		}
 	}
 }
+
+// confirmClock compares this host's clock with the tenant's outside a run,
+// on the listing of the never-used tokens (the smallest listing every
+// deployment may make, read and dropped as it arrives). A refusal that
+// this host's clock decided (a saved plan too old or from the future, a
+// signature outside its valid-after/valid-before) is made only on a clock
+// the tenant confirms: on a host 30 days ahead every approved plan was
+// rejected as too old before anything was listed, its reviewers' approval
+// spent, and its refusal notice dispatched the outbox with the wrong clock
+// (alertAroundOutbox says what that does to a queued digest). nil also
+// when the answer had no usable Date (no check is possible, as in a run).
+func (e *Engine) confirmClock(ctx context.Context) error {
+	cc := &clockCheck{e: e, now: e.now()}
+	var d answerDate
+	l := pat.Listing{Kind: pat.ListNeverUsed}
+	budget := api.NewBudget(int64(e.cfg.Tenant.MaxListingBytes), "tenant.maxListingBytes")
+	if e.cfg.Tenant.MaxListingBytes <= 0 {
+		budget = api.NewBudget(api.DefaultMaxListingBytes, "tenant.maxListingBytes")
+	}
+	if _, err := e.streamTokens(cc.watch(ctx, &d), api.ListOptions{Filters: api.Filter(l), Budget: budget}, discardTokens{}); err != nil {
+		return fmt.Errorf("list %s to check this host's clock against the tenant's: %w", describeListing(l), err)
+	}
+	return cc.check(describeListing(l), &d)
+}
+
+// discardTokens is a listing read for its Date only.
+type discardTokens struct{}
+
+func (discardTokens) Token(*pat.Token) error { return nil }
+func (discardTokens) Reset()                 {}

@@ -319,3 +319,68 @@ func TestHostileClockSkewGaugeShowsTheListingFurthestOff(t *testing.T) {
 		t.Errorf("tenant_clock_skew_seconds = %v (present %v), want %v", v, ok, (2 * day).Seconds())
 	}
 }
+
+// serve judges the plans of its approved directory before its run lists
+// anything, by their age on this host's clock. On a host 30 days ahead
+// every approved plan was rejected as too old: moved to rejected/ (the
+// reviewers' approval spent), its refusal journaled, and its notice sent
+// through the outbox, which delivered the digest waiting there with the
+// wrong clock (its grace clock started 30 days off). The refusal waits now
+// for a clock the tenant confirms: the plan stays, nothing is journaled or
+// sent.
+func TestHostileHostClockAheadKeepsApprovedPlans(t *testing.T) {
+	cfg := strings.Replace(graceConfig, "policies:", `approvals:
+  allowedSignersFile: /nonexistent/allowed_signers
+  required: 2
+  for: [delete]
+policies:`, 1)
+	g := newGraceEnv(t, cfg)
+	alice, bob := newSigner(t, "alice"), newSigner(t, "bob")
+	pol := approvalPolicy(t, 2, alice, bob)
+	g.addStale("f", 1, 1)
+	g.hook.Fail(http.StatusInternalServerError)
+	g.run() // day 0: marked, the digest waits in the outbox
+	g.hook.Fail(0)
+	g.hook.Take()
+	outbox := mustJSON(t, g.outbox())
+	if !strings.Contains(outbox, `"digest"`) {
+		t.Fatalf("outbox %s: the digest is not waiting", outbox)
+	}
+	pl, err := g.engine().Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, data := savePlan(t, t.TempDir(), pl.Plan, alice, bob)
+	journaled := len(g.journalRecords())
+
+	g.clock.Set(at(0).Add(time.Hour)) // the plan is an hour old
+	g.sim.ResetRequests()
+	host := func() time.Time { return g.clock.Now().Add(30 * day) }
+	sp := janitor.SignedPlan{File: file, Data: data, Plan: pl.Plan}
+	s := g.engine(func(o *janitor.Options) { o.Now = host }).ApplySigned(context.Background(), janitor.RunInput{}, sp, pol)
+	var ce *janitor.ClockSkewError
+	if s.Settled || !errors.As(s.Err, &ce) || !strings.Contains(s.Err.Error(), "older than the maximum") {
+		t.Fatalf("settlement %+v, want the plan left where it is for the clock", s)
+	}
+	for _, r := range g.sim.Requests() {
+		if r.Method != http.MethodGet && r.Path != "/oauth/token" {
+			t.Errorf("the tenant received %s %s", r.Method, r.Path)
+		}
+	}
+	if n := len(g.journalRecords()); n != journaled {
+		t.Errorf("journal holds %d records, want %d (no refusal journaled)", n, journaled)
+	}
+	if msgs := g.hook.Take(); len(msgs) != 0 {
+		t.Errorf("%d messages delivered on the unconfirmed clock, want none: %+v", len(msgs), msgs)
+	}
+	if got := mustJSON(t, g.outbox()); got != outbox {
+		t.Errorf("outbox changed:\n got %s\nwant %s", got, outbox)
+	}
+
+	// On a clock the tenant confirms, an old plan is still refused.
+	g.clock.Set(at(2))
+	s = g.engine().ApplySigned(context.Background(), janitor.RunInput{}, sp, pol)
+	if !s.Settled || s.Result != janitor.PlanRejected || !strings.Contains(s.Detail, "older than the maximum") {
+		t.Fatalf("settlement %+v, want the plan rejected for its age", s)
+	}
+}

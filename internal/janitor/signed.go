@@ -207,6 +207,11 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 		return Settlement{}
 	}
 	ref, aerr := ap.DroppedPlanRef(sp.File, sp.Data, p.PlanHash, e.now())
+	if aerr != nil && e.NeedsApproval(p) != "" {
+		if err := e.confirmClock(ctx); err != nil { // clock.go
+			return unconfirmed(aerr, err)
+		}
+	}
 	if refusal, jerr := e.RefuseUnapproved(ctx, in, p, ref, aerr); refusal != nil {
 		if errors.Is(aerr, approval.ErrSignatureFile) {
 			return rejected(PlanReasonUnreadable, aerr, jerr)
@@ -214,6 +219,13 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 		return rejected(PlanReasonSignatures, aerr, jerr)
 	}
 	res, err := e.ApplyPlan(ctx, p, ApplyOptions{Plan: &ref, Input: in})
+	if res == nil && IsRefusal(err) {
+		// Refused before anything was listed: by the plan's age, on this
+		// host's clock, which no listing has checked yet.
+		if cerr := e.confirmClock(ctx); cerr != nil {
+			return unconfirmed(err, cerr)
+		}
+	}
 	if refused, jerr := e.JournalRefused(ctx, in, ref, res, err); refused {
 		return rejected(PlanReasonPlan, err, jerr)
 	}
@@ -241,4 +253,12 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 		detail += ": " + err.Error()
 	}
 	return Settlement{Settled: true, Result: PlanApplied, Reason: PlanReasonNone, Detail: detail, Err: err}
+}
+
+// unconfirmed leaves a plan whose refusal this host's clock may have
+// decided where it is, unjournaled, when the clock could not be confirmed
+// (clockErr): the next run judges it again.
+func unconfirmed(refusal, clockErr error) Settlement {
+	return Settlement{Err: fmt.Errorf("%w; the plan would have been refused (%v), but that was judged on this host's clock, "+
+		"which the tenant's does not confirm: it is neither rejected nor journaled, and the next run judges it again", clockErr, refusal)}
 }
