@@ -194,10 +194,22 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 	var runErr error
 	if saved != nil {
 		ref, aerr := approvals.PlanRef(planFile, savedBytes, saved.PlanHash, time.Now())
+		// A refusal this host's clock may have decided (signatures'
+		// validity, the plan's age) is made on a clock the tenant confirms.
+		if aerr != nil && eng.NeedsApproval(saved) != "" {
+			if err := eng.ConfirmRefusal(ctx, aerr); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+		}
 		if refusal, jerr := eng.RefuseUnapproved(ctx, janitor.RunInput{}, saved, ref, aerr); refusal != nil {
 			return &exitError{code: 1, err: errors.Join(refusal, jerr)}
 		}
 		res, runErr = applySaved(ctx, g, o, eng, saved, planFile, &ref)
+		if res == nil && janitor.ClockJudged(runErr) { // a foreign plan is refused before anything is listed
+			if err := eng.ConfirmRefusal(ctx, runErr); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+		}
 		if _, jerr := eng.JournalRefused(ctx, janitor.RunInput{}, ref, res, runErr); jerr != nil {
 			runErr = errors.Join(runErr, jerr)
 		}

@@ -154,11 +154,11 @@ func (e *Engine) checkPlan(p *plan.Plan, maxAge time.Duration, accept []Guardrai
 	}
 	now := e.now()
 	if age := now.Sub(p.GeneratedAt); age > maxAge {
-		return reject("the plan is %s old (generated %s), older than the maximum of %s (--max-plan-age); make a new plan",
-			age.Round(time.Second), pat.FormatTime(p.GeneratedAt), maxAge)
+		return nil, fmt.Errorf("%w: %w", ErrPlanRejected, &clockJudged{fmt.Sprintf("the plan is %s old (generated %s), older than the maximum of %s (--max-plan-age); make a new plan",
+			age.Round(time.Second), pat.FormatTime(p.GeneratedAt), maxAge)})
 	}
 	if p.GeneratedAt.Sub(now) > maxClockSkew {
-		return reject("the plan was generated at %s, in the future", pat.FormatTime(p.GeneratedAt))
+		return nil, fmt.Errorf("%w: %w", ErrPlanRejected, &clockJudged{fmt.Sprintf("the plan was generated at %s, in the future", pat.FormatTime(p.GeneratedAt))})
 	}
 	if p.Error != "" {
 		return reject("the plan was made from incomplete data (%s)", p.Error)

@@ -265,6 +265,30 @@ func (e *Engine) alertAroundOutbox(ctx context.Context, msgs []*notify.Message, 
 	}
 }
 
+// clockJudged is a refusal of a saved plan that this host's clock decided
+// (its age): see ClockJudged.
+type clockJudged struct{ msg string }
+
+func (e *clockJudged) Error() string { return e.msg }
+
+// ClockJudged reports whether err is a saved plan's refusal that this
+// host's clock decided (too old, generated in the future): ConfirmRefusal
+// before it is made.
+func ClockJudged(err error) bool { return errors.As(err, new(*clockJudged)) }
+
+// ConfirmRefusal is called before a saved plan's refusal is journaled, when
+// this host's clock may have decided it (see confirmClock). It returns nil
+// when the tenant's clock confirms this host's (or cannot be read: no Date),
+// else an error saying why the refusal was not made: the caller neither
+// journals nor notifies it, and leaves the plan for a later attempt.
+func (e *Engine) ConfirmRefusal(ctx context.Context, refusal error) error {
+	if err := e.confirmClock(ctx); err != nil {
+		return fmt.Errorf("%w; the plan would have been refused (%v), but that was judged on this host's clock, "+
+			"which the tenant's does not confirm: the refusal is not made (nothing journaled, nothing sent), and the plan is judged again later", err, refusal)
+	}
+	return nil
+}
+
 // confirmClock compares this host's clock with the tenant's outside a run,
 // on the listing of the never-used tokens (the smallest listing every
 // deployment may make, read and dropped as it arrives). A refusal that

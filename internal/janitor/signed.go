@@ -208,8 +208,8 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 	}
 	ref, aerr := ap.DroppedPlanRef(sp.File, sp.Data, p.PlanHash, e.now())
 	if aerr != nil && e.NeedsApproval(p) != "" {
-		if err := e.confirmClock(ctx); err != nil { // clock.go
-			return unconfirmed(aerr, err)
+		if err := e.ConfirmRefusal(ctx, aerr); err != nil { // clock.go
+			return Settlement{Err: err} // the next run judges it again
 		}
 	}
 	if refusal, jerr := e.RefuseUnapproved(ctx, in, p, ref, aerr); refusal != nil {
@@ -222,8 +222,8 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 	if res == nil && IsRefusal(err) {
 		// Refused before anything was listed: by the plan's age, on this
 		// host's clock, which no listing has checked yet.
-		if cerr := e.confirmClock(ctx); cerr != nil {
-			return unconfirmed(err, cerr)
+		if cerr := e.ConfirmRefusal(ctx, err); cerr != nil {
+			return Settlement{Err: cerr}
 		}
 	}
 	if refused, jerr := e.JournalRefused(ctx, in, ref, res, err); refused {
@@ -253,12 +253,4 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 		detail += ": " + err.Error()
 	}
 	return Settlement{Settled: true, Result: PlanApplied, Reason: PlanReasonNone, Detail: detail, Err: err}
-}
-
-// unconfirmed leaves a plan whose refusal this host's clock may have
-// decided where it is, unjournaled, when the clock could not be confirmed
-// (clockErr): the next run judges it again.
-func unconfirmed(refusal, clockErr error) Settlement {
-	return Settlement{Err: fmt.Errorf("%w; the plan would have been refused (%v), but that was judged on this host's clock, "+
-		"which the tenant's does not confirm: it is neither rejected nor journaled, and the next run judges it again", clockErr, refusal)}
 }
