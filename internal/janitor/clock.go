@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,7 +61,13 @@ func (e *ClockSkewError) Error() string {
 		absDuration(e.Skew).Round(time.Second), dir, e.Max) // a Date has whole seconds
 }
 
+// absDuration is |d|. A Date more than 292 years off saturates Sub at the
+// minimum Duration, whose negation is itself: it is the maximum here, or a
+// Date in year 9999 read as no skew at all.
 func absDuration(d time.Duration) time.Duration {
+	if d == math.MinInt64 {
+		return math.MaxInt64
+	}
 	if d < 0 {
 		return -d
 	}

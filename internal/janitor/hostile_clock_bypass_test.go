@@ -384,3 +384,48 @@ policies:`, 1)
 		t.Fatalf("settlement %+v, want the plan rejected for its age", s)
 	}
 }
+
+// farDate answers with a Date centuries away.
+type farDate struct {
+	http.ResponseWriter
+	date string
+}
+
+func (w farDate) WriteHeader(code int) {
+	w.Header().Set("Date", w.date)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w farDate) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// A Date more than 292 years from the host's clock overflows a
+// time.Duration: Sub saturates at its minimum, whose absolute value is
+// itself (negative), so a Date in year 9999 passed as no skew at all and
+// the run acted. Saturated either way, it is refused now.
+func TestHostileAbsurdDateIsRefused(t *testing.T) {
+	for _, date := range []string{"Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT", "Sat, 01 Jan 2400 00:00:00 GMT"} {
+		t.Run(date[12:16], func(t *testing.T) {
+			far := func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/v3/personal-access-tokens" {
+						w = farDate{w, date}
+					}
+					h.ServeHTTP(w, r)
+				})
+			}
+			g := newGraceEnvOpts(t, enforceDeleteStale, envOpts{wrap: far})
+			g.addStale("s", 2, 1)
+			res, err := g.engine().Run(context.Background(), janitor.RunInput{})
+			if !errors.As(err, new(*janitor.ClockSkewError)) {
+				t.Fatalf("run error = %v, want a *ClockSkewError", err)
+			}
+			g.requireNoMutations()
+			if res == nil || !res.NothingSent() {
+				t.Fatalf("result %+v, want nothing sent", res)
+			}
+			if n := len(g.journalRecords()); n != 0 {
+				t.Errorf("journal holds %d records, want none", n)
+			}
+		})
+	}
+}
