@@ -134,7 +134,7 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	pl.pending, pl.clientPending = pending, clientPending
 	if e.owners != nil && !needOwners {
 		items := &pl.Plan.Items
-		if pl.Owners, err = e.lookupOwners(ctx, ownerIDs(items.Len(), func(i int) string { return items.At(i).OwnerID }), ""); err != nil {
+		if pl.Owners, err = e.lookupOwners(ctx, ownerIDs(items.Len(), func(i int) string { return items.At(i).OwnerID }), "", nil); err != nil {
 			return nil, err
 		}
 	}

@@ -429,3 +429,27 @@ func TestHostileAbsurdDateIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// An owner lookup answered without a Date (a cache that strips the Date of
+// the identities it stored) while the run's listings carried one: the
+// lookup's own check saw only undated answers and let it pass, and the
+// token of the owner it did not hold was deleted as ownerMissing. Judged
+// with what the run's listings said, it fails like any untrusted lookup.
+func TestHostileUndatedOwnerLookupInADatedRunMatchesNothing(t *testing.T) {
+	var e *env
+	stripped := func(w http.ResponseWriter, r *http.Request) { e.sim.ServeHTTP(dateless{w}, r) }
+	e, _, _ = hostileEnv(t, ownerMissingDelete, map[string]http.HandlerFunc{"GET /v3/public-identities": stripped})
+	tenOwnersAndOneGone(e)
+	if _, err := e.engine().Run(context.Background(), janitor.RunInput{}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if del := deletedIDs(e.mutations()); len(del) != 0 {
+		t.Fatalf("deleted %v on an undated owner lookup, want nothing", del)
+	}
+	if n := len(e.journalRecords()); n != 0 {
+		t.Errorf("journal holds %d records, want none", n)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "owner lookup failed") || !strings.Contains(logs, "some of the run's answers carry a Date header and some none") {
+		t.Fatalf("the log does not say the owner lookup failed for its missing Date:\n%s", logs)
+	}
+}

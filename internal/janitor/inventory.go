@@ -249,7 +249,7 @@ func (e *Engine) survey(ctx context.Context, listings []pat.Listing, now time.Ti
 			buf = append(buf, s.buf...)
 			s.buf = nil
 		}
-		if inv.owners, err = e.lookupOwners(ctx, ownerIDs(len(buf), func(i int) string { return buf[i].Owner.ID }), knownIdentity(inv, e.clientID)); err != nil {
+		if inv.owners, err = e.lookupOwners(ctx, ownerIDs(len(buf), func(i int) string { return buf[i].Owner.ID }), knownIdentity(inv, e.clientID), inv.clock); err != nil {
 			return nil, err
 		}
 		s := newListingSink(e, inv, pat.Listing{}, now, e.cfg.Evaluator(policy.Env{Now: now, ClientID: e.clientID, Owner: inv.owners.envOwner()}), nil, false)

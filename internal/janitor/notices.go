@@ -91,7 +91,7 @@ func (e *Engine) followUp(ctx context.Context, pl *Planned, res *Result, runErr 
 			}
 		}
 		// A lookup cut short leaves the fallback address.
-		if o, err := e.lookupOwners(nctx, ownerIDs(len(ids), func(i int) string { return ids[i] }), ""); err == nil {
+		if o, err := e.lookupOwners(nctx, ownerIDs(len(ids), func(i int) string { return ids[i] }), "", nil); err == nil {
 			v.owners = o
 		}
 	}

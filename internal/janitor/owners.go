@@ -145,7 +145,7 @@ func ownerIDs(n int, at func(i int) string) []string {
 // The ids the answer left out are looked up again before any is taken for
 // missing (confirmMissing): an answer cut short leaves out owners that exist,
 // and a second answer that returns some of them fails the whole lookup.
-func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (*Owners, error) {
+func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string, run *clockCheck) (*Owners, error) {
 	o := &Owners{Identities: map[string]api.Identity{}, Missing: map[string]bool{}}
 	if e.owners == nil || len(ids) == 0 {
 		return o, nil
@@ -167,6 +167,12 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string) (
 	// answer that cannot be trusted. (A wrong host clock has refused the
 	// run at the listing already; the listing warned of a missing Date.)
 	cc, date := &clockCheck{e: e, warned: true, noGauge: true}, &answerDate{}
+	if run != nil {
+		// What the run's listings said: a lookup answered without a Date
+		// where they had one (a cache that strips the Date of what it
+		// stored) is not the tenant's answer either.
+		cc.now, cc.dated, cc.undated = run.now, run.dated, run.undated
+	}
 	ctx = cc.watch(ctx, date)
 	found, err := e.owners.ListPublicIdentities(ctx, ids)
 	if err == nil {
