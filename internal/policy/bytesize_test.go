@@ -35,7 +35,7 @@ func TestBoundsDefaultsAndValues(t *testing.T) {
 	if cfg.RunTimeout != DefaultRunTimeout || cfg.Tenant.MaxListingBytes != DefaultMaxListingBytes || cfg.Tenant.MaxClockSkew != DefaultMaxClockSkew {
 		t.Errorf("defaults: runTimeout %v, maxListingBytes %v, maxClockSkew %v", cfg.RunTimeout, cfg.Tenant.MaxListingBytes, cfg.Tenant.MaxClockSkew)
 	}
-	cfg, err = Parse("t.yaml", []byte(pol+"runTimeout: 2h\ntenant: {maxListingBytes: 512MiB, maxClockSkew: 30m}\n"))
+	cfg, err = Parse("t.yaml", []byte(pol+"runTimeout: 2h\ntenant: {maxListingBytes: 512MiB, maxClockSkew: 15m}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,10 +43,18 @@ const (
 	// Kerberos tolerates, far below every duration that decides anything
 	// (the 30-minute settle margin, days of grace).
 	DefaultMaxClockSkew = 5 * time.Minute
-	// MaxMaxClockSkew is the largest tenant.maxClockSkew accepted: above it
-	// the check would no longer protect the 30-minute settle margin of
-	// confirmed changes, and a clock an hour off is broken, not skewed.
-	MaxMaxClockSkew = 30 * time.Minute
+	// MaxMaxClockSkew is the largest tenant.maxClockSkew accepted. A host
+	// that far ahead judges a confirmed change that much sooner than its
+	// 30-minute settle margin says: at 15 minutes half the margin is left
+	// (at 30 minutes, as first allowed, none was, and a change the tenant
+	// had not yet shown in its listing was alerted as not in effect). A
+	// clock further off is broken, not skewed.
+	MaxMaxClockSkew = 15 * time.Minute
+	// MinMaxClockSkew is the smallest tenant.maxClockSkew accepted: a Date
+	// has whole seconds and arrives after the tenant wrote it, so a host
+	// whose clock is right reads up to a second or two more; below 10s it
+	// would be refused at random.
+	MinMaxClockSkew = 10 * time.Second
 )
 
 // Config is a loaded policies.yaml: the tenant, the schedule, the guardrails,

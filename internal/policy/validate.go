@@ -220,10 +220,10 @@ func (v *validator) tenant() {
 	if v.d.has("tenant.maxListingBytes") && !v.d.bad["tenant.maxListingBytes"] && t.MaxListingBytes < MinMaxListingBytes {
 		v.errf("tenant.maxListingBytes", "must be at least %s (the default is %s)", MinMaxListingBytes, DefaultMaxListingBytes)
 	}
-	if v.d.has("tenant.maxClockSkew") && !v.d.bad["tenant.maxClockSkew"] && (t.MaxClockSkew <= 0 || t.MaxClockSkew > MaxMaxClockSkew) {
+	if v.d.has("tenant.maxClockSkew") && !v.d.bad["tenant.maxClockSkew"] && (t.MaxClockSkew < MinMaxClockSkew || t.MaxClockSkew > MaxMaxClockSkew) {
 		// No way to turn the check off: a proxy that strips Date already
 		// skips it (with a warning), and a clock that is off must not act.
-		v.errf("tenant.maxClockSkew", "must be greater than 0 and at most %s (the default is %s)", MaxMaxClockSkew, DefaultMaxClockSkew)
+		v.errf("tenant.maxClockSkew", "must be at least %s (a Date header has whole seconds) and at most %s (half the 30-minute settle margin of confirmed changes); the default is %s", MinMaxClockSkew, MaxMaxClockSkew, DefaultMaxClockSkew)
 	}
 	v.positive("runTimeout", v.c.RunTimeout)
 }
