@@ -9,6 +9,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -375,6 +377,27 @@ policies:`, 1)
 	}
 	if got := mustJSON(t, g.outbox()); got != outbox {
 		t.Errorf("outbox changed:\n got %s\nwant %s", got, outbox)
+	}
+
+	// An unreadable plan's refusal is no judgement of the clock, but its
+	// notice would dispatch the outbox: it waits as well.
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"version": 1`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ub := janitor.SignedPlan{File: bad, Data: []byte(`{"version": 1`), ReadErr: errors.New("read plan " + bad + ": unexpected EOF")}
+	s = g.engine(func(o *janitor.Options) { o.Now = host }).ApplySigned(context.Background(), janitor.RunInput{}, ub, pol)
+	if s.Settled || !errors.As(s.Err, &ce) {
+		t.Fatalf("settlement %+v of an unreadable plan, want it left where it is for the clock", s)
+	}
+	if msgs := g.hook.Take(); len(msgs) != 0 {
+		t.Errorf("%d messages delivered on the unconfirmed clock, want none: %+v", len(msgs), msgs)
+	}
+	if got := mustJSON(t, g.outbox()); got != outbox {
+		t.Errorf("outbox changed:\n got %s\nwant %s", got, outbox)
+	}
+	if n := len(g.journalRecords()); n != journaled {
+		t.Errorf("journal holds %d records, want %d", n, journaled)
 	}
 
 	// On a clock the tenant confirms, an old plan is still refused.

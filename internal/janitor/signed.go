@@ -195,6 +195,12 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 		if err == nil {
 			err = errors.New("no plan")
 		}
+		// Not a refusal the clock decided, but its notice goes through
+		// the outbox, which delivers what waits there with this host's
+		// clock: made on a clock the tenant confirms too.
+		if cerr := e.ConfirmRefusal(ctx, err); cerr != nil {
+			return Settlement{Err: cerr}
+		}
 		ref := audit.PlanRef{File: sp.File}
 		if sp.Data != nil {
 			ref.FileSHA256 = approval.FileDigest(sp.Data)
