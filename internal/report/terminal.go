@@ -64,11 +64,12 @@ func RenderTerminal(w io.Writer, p *plan.Plan, format string, o Options) error {
 // where the writes were cut. Close decodes what is left as the end of the
 // document.
 //
-// Invalid UTF-8 (which the plan encoder never writes: it escapes it as
-// \ufffd) is passed through as it is until the first escaped character and
-// written as U+FFFD after it, as the function this writer replaced did
-// (escapeJSONForTerminal: a scan for the first hidden character, then a
-// range over the rest as a string).
+// Invalid UTF-8, which the plan encoder never writes (it escapes it as
+// \ufffd), is passed through as it is until the first escaped character
+// and written as U+FFFD after it: the output is byte for byte that of the
+// escaping of the whole document this writer replaced (a scan for the first
+// hidden character, then a range over the rest as a string; the tests keep
+// it as their reference).
 //
 // The first error of w is kept: later writes write nothing and return it.
 type terminalJSON struct {
