@@ -30,10 +30,8 @@ type CatchUpStore interface {
 // CatchUpSnoozes is what a catch-up reads and writes of the snoozes;
 // *state.Store implements it.
 type CatchUpSnoozes interface {
-	Now() time.Time
 	Snoozes(ctx context.Context, includeExpired bool) ([]state.Snooze, error)
-	PutSnooze(ctx context.Context, z state.Snooze) (state.Snooze, error)
-	DeleteSnooze(ctx context.Context, tokenID string) (bool, error)
+	RestoreSnooze(ctx context.Context, z state.Snooze) error
 }
 
 // CatchUp rebuilds, from the journal's records after its anchor (an
@@ -58,13 +56,18 @@ type CatchUpSnoozes interface {
 //     folded as the tail comes and kept within state.MaxConfirmed as the
 //     store keeps them (fold).
 //   - the snoozes (snooze.go): the last snooze record of each token
-//     decides, as the last `snooze` or `unsnooze` did. One whose end is
-//     still ahead puts that snooze back (reason: the record's note), or a
-//     run would act on a token an operator exempted; one whose end has
-//     passed (an unsnooze journals its own time as the end) ends the
-//     store's snooze of the token. A snooze the store holds that was made
-//     after the record (while serve held the journal, journaled later) is
-//     kept.
+//     decides, as the last `snooze` or `unsnooze` did: the store's snooze
+//     of the token becomes the record's (until its end, reason the
+//     record's note), or a run would act on a token an operator exempted,
+//     or spare one whose exemption an operator ended (an unsnooze journals
+//     its own time as the end). Whether that end has passed is left to
+//     each run's clock (Active), never judged here: the catch-up runs when
+//     the journal opens, before any run has compared this host's clock
+//     with the tenant's (clock.go), and on a clock days ahead an end still
+//     ahead looked passed, the snooze was ended or not put back, and the
+//     run after the clock was fixed acted on the exempted token. A snooze
+//     the store holds that was made after the record (while serve held
+//     the journal, journaled later) is kept.
 //
 // A record the store already holds is kept as it is (the store saw that
 // run), so handing the same tail twice changes nothing more. What is not
@@ -217,28 +220,27 @@ func (cu *CatchUp) Done(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rebuild the confirmed API client changes: %w", err)
 	}
-	snoozed, ended, err := cu.snoozesDone(ctx)
+	snoozes, err := cu.snoozesDone(ctx)
 	if err != nil {
 		return fmt.Errorf("rebuild the snoozes: %w", err)
 	}
-	if plans+tokens+clients+snoozed+ended > 0 {
+	if plans+tokens+clients+snoozes > 0 {
 		cu.log.Warn("the state store is older than the journal (restored from a backup?): rebuilt from the journal's records after its anchor what it lost",
 			zap.Int("executed_plans", plans), zap.Int("confirmed_token_changes", tokens), zap.Int("confirmed_api_client_changes", clients),
-			zap.Int("snoozes_restored", snoozed), zap.Int("snoozes_ended", ended))
+			zap.Int("snoozes", snoozes))
 	}
 	return nil
 }
 
 // snoozesDone writes the snoozes the tail's last snooze record of each
-// token says (see CatchUp): it returns how many it put back and how many
-// of the store's it ended.
-func (cu *CatchUp) snoozesDone(ctx context.Context) (snoozed, ended int, err error) {
+// token says (see CatchUp), ended or not: it returns how many it wrote.
+func (cu *CatchUp) snoozesDone(ctx context.Context) (int, error) {
 	if len(cu.snoozes) == 0 {
-		return 0, 0, nil
+		return 0, nil
 	}
 	all, err := cu.st.Snoozes(ctx, true)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	stored := make(map[string]state.Snooze, len(all))
 	for _, z := range all {
@@ -249,35 +251,25 @@ func (cu *CatchUp) snoozesDone(ctx context.Context) (snoozed, ended int, err err
 		keys = append(keys, k)
 	}
 	slices.Sort(keys) // one order, whatever the map's
-	now := cu.st.Now()
+	n := 0
 	for _, k := range keys {
 		r := cu.snoozes[k]
-		old, had := stored[k]
-		switch {
-		case had && old.CreatedAt.After(r.Time):
-			// Made after the record: the newer word.
-		case r.Until.After(now):
-			if had && old.Until.Equal(*r.Until) {
-				continue // the store has this snooze (it saw the put)
-			}
-			reason := r.Note
-			if reason == "" {
-				reason = fmt.Sprintf("rebuilt from journal record %d", r.Seq)
-			}
-			z := state.Snooze{TokenID: r.TokenID, Until: r.Until.UTC(), Reason: reason, CreatedAt: r.Time}
-			if _, err := cu.st.PutSnooze(ctx, z); err != nil {
-				return snoozed, ended, err
-			}
-			snoozed++
-		case had && old.Active(now):
-			// Unsnoozed, or snoozed again to an end that has passed.
-			if _, err := cu.st.DeleteSnooze(ctx, old.TokenID); err != nil {
-				return snoozed, ended, err
-			}
-			ended++
+		if old, had := stored[k]; had && (old.CreatedAt.After(r.Time) || old.Until.Equal(*r.Until)) {
+			// Made after the record (the newer word), or the store has
+			// this snooze (it saw the put).
+			continue
 		}
+		reason := r.Note
+		if reason == "" {
+			reason = fmt.Sprintf("rebuilt from journal record %d", r.Seq)
+		}
+		z := state.Snooze{TokenID: r.TokenID, Until: r.Until.UTC(), Reason: reason, CreatedAt: r.Time}
+		if err := cu.st.RestoreSnooze(ctx, z); err != nil {
+			return n, err
+		}
+		n++
 	}
-	return snoozed, ended, nil
+	return n, nil
 }
 
 // fold is the store's confirmed records of one resource with the tail's

@@ -100,7 +100,8 @@ func TestCatchUpWritesNoMoreThanTheStoreKeeps(t *testing.T) {
 // The snoozes of a tail, as the catch-up takes them: the last record of a
 // token decides; a snooze the store holds that was made after the record
 // (flagged while serve held the journal, journaled later) is kept; a
-// record whose end has passed ends the store's snooze; the store's own
+// record whose end has passed ends the store's snooze (the store keeps it,
+// ended, as the record says: each run's clock judges it); the store's own
 // copy of the tail's snooze is kept as it is (reason, who). Handed twice,
 // the tail changes nothing more.
 func TestCatchUpSnoozes(t *testing.T) {
@@ -157,6 +158,12 @@ func TestCatchUpSnoozes(t *testing.T) {
 		}
 		if z := zs["a"]; !z.Until.Equal(t0.Add(30*day)) || z.TokenID != "A" || !z.CreatedAt.Equal(t0) {
 			t.Errorf("snooze of a %+v; want the tail's, until %s", z, t0.Add(30*day))
+		}
+		if all, err := st.Snoozes(ctx, true); err != nil || len(all) != len(want)+1 {
+			t.Errorf("snoozes, ended ones too: %+v, %v; want b's ended one besides the active", all, err)
+		}
+		if z, _, _ := st.ActiveSnooze(ctx, "b"); z.TokenID != "" {
+			t.Errorf("b's snooze %+v is active; want it ended by the unsnooze", z)
 		}
 		if z := zs["same"]; z.By != "alice" {
 			t.Errorf("snooze of same %+v; want the store's, by alice", z)

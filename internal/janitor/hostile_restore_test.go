@@ -1,6 +1,7 @@
 package janitor_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/pat"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // openAnchored (re)opens the journal as the commands do: anchored in the
@@ -104,5 +107,99 @@ func TestHostileRestoredStateForgetsConfirmedDelete(t *testing.T) {
 	}
 	if _, err := audit.VerifyPath(p.jpath, audit.VerifyOptions{}); err != nil {
 		t.Fatalf("audit verify: %v", err)
+	}
+}
+
+// The catch-up runs when the journal opens, before any run compares this
+// host's clock with the tenant's. The store is restored from a backup that
+// held stale-1 snoozed for 60 days; after the backup stale-1 was snoozed
+// again for 10 days and stale-2 for 10 days. The journal is opened on a host
+// whose clock is 30 days ahead: the old catch-up judged both ends passed by
+// that clock, so it ended the store's snooze of stale-1 and did not put
+// back stale-2's; the run on that clock was refused (rightly), but once the
+// clock was fixed the next run deleted both exempted tokens, within their
+// snoozes. Now the catch-up writes the journal's snoozes whatever this
+// host's clock says, and each run's clock decides: nothing is sent while
+// the snoozes last, and both are deleted once they have ended.
+func TestHostileCatchUpOnAClockAheadKeepsTheSnoozes(t *testing.T) {
+	p := newProofEnv(t, proofConfig)
+	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
+	p.add("stale-2", "owner-b", "old-ci", 400*day, 200*day)
+	p.openAnchored()
+	ctx := context.Background()
+	// As `patjanitor snooze` does: the store, then the journal.
+	snooze := func(id string, d time.Duration, reason string) time.Time {
+		t.Helper()
+		z, err := p.st.PutSnooze(ctx, state.Snooze{TokenID: id, Until: p.clock.Now().Add(d), Reason: reason, By: "ops"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		until := z.Until
+		if _, err := p.journal.Append(ctx, audit.Record{Kind: audit.KindSnooze, TokenID: id, Until: &until, Note: janitor.ReasonNote(reason, "ops")}); err != nil {
+			t.Fatal(err)
+		}
+		return until
+	}
+	snooze("stale-1", 60*day, "vendor migration")
+	backup := p.backupStore()
+	p.clock.Set(t0.Add(time.Hour))
+	until1 := snooze("stale-1", 10*day, "shorter")
+	until2 := snooze("stale-2", 10*day, "new")
+
+	// The restore, and the journal opened on a clock 30 days ahead.
+	host := func() time.Time { return p.clock.Now().Add(30 * day) }
+	_ = p.journal.Close()
+	_ = p.st.Close()
+	if err := os.WriteFile(p.stPath, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Open(p.stPath, state.Options{Clock: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := audit.Open(p.jpath, audit.Options{Clock: host, Anchors: st.AnchorOf("journal.jsonl"), Tail: janitor.NewCatchUp(st, p.logger)})
+	if err != nil {
+		t.Fatalf("open journal on the clock ahead: %v", err)
+	}
+	p.st, p.journal = st, j
+	_, err = p.engine(func(o *janitor.Options) { o.Proofs, o.Now = p.st, host }).Run(ctx, janitor.RunInput{})
+	if ce := new(janitor.ClockSkewError); !errors.As(err, &ce) {
+		t.Fatalf("the run on the clock ahead: %v; want it refused for the clock", err)
+	}
+	p.requireNoMutations()
+	_ = j.Close()
+	_ = st.Close()
+
+	// The clock fixed (a restart): the snoozes still hold.
+	p.st = nil
+	p.openStore()
+	p.openAnchored()
+	p.clock.Set(t0.Add(2 * time.Hour))
+	res, err := p.runProof()
+	if err != nil {
+		t.Fatalf("the run on the fixed clock: %v", err)
+	}
+	p.requireNoMutations()
+	for id, until := range map[string]time.Time{"stale-1": until1, "stale-2": until2} {
+		if !p.present(id) {
+			t.Errorf("%s deleted within its snooze", id)
+		}
+		z, ok, err := p.st.ActiveSnooze(ctx, id)
+		if err != nil || !ok || !z.Until.Equal(until) {
+			t.Errorf("snooze of %s %+v (active %v, %v); want the journal's last, until %s", id, z, ok, err, until)
+		}
+		found := false
+		for _, sk := range res.Plan.Skipped {
+			found = found || (sk.TokenID == id && strings.Contains(sk.Reason, "snoozed until "+pat.FormatTime(until)))
+		}
+		if !found {
+			t.Errorf("the run did not skip %s as snoozed until %s: %+v", id, until, res.Plan.Skipped)
+		}
+	}
+
+	// Past their ends the policy decides the tokens again.
+	p.clock.Set(until1.Add(time.Minute))
+	if res, err := p.runProof(); err != nil || res.Count(janitor.OutcomeApplied) != 2 || p.present("stale-1") || p.present("stale-2") {
+		t.Fatalf("the run past the snoozes: %v; want both deleted", err)
 	}
 }

@@ -59,6 +59,31 @@ func (s *Store) PutSnooze(ctx context.Context, z Snooze) (Snooze, error) {
 	return z, nil
 }
 
+// RestoreSnooze writes z as the journal recorded it, whatever its end: the
+// catch-up of a store restored from a backup (janitor.CatchUp) puts back
+// the snooze the journal's last record of the token says, also one whose
+// end has passed by this host's clock (an unsnooze's, or an expired one).
+// Not PutSnooze, which refuses an end that has passed: the catch-up runs
+// when the journal opens, before any run has compared this host's clock
+// with the tenant's, and an end "passed" on a clock days ahead is still
+// ahead; each run's clock decides whether a snooze is active (Active), as
+// for any snooze the store holds.
+func (s *Store) RestoreSnooze(ctx context.Context, z Snooze) error {
+	switch {
+	case z.TokenID == "":
+		return fmt.Errorf("restore snooze: empty token id")
+	case z.Reason == "":
+		return fmt.Errorf("restore snooze %s: a reason is required", untrusted.ClipID(z.TokenID))
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		return putJSON(bucket(tx, bucketSnoozes), snoozeKey(z.TokenID), z)
+	})
+	if err != nil {
+		return fmt.Errorf("restore snooze %s: %w", untrusted.ClipID(z.TokenID), err)
+	}
+	return nil
+}
+
 // ActiveSnooze returns the token's snooze if it is still active.
 func (s *Store) ActiveSnooze(ctx context.Context, tokenID string) (Snooze, bool, error) {
 	var z Snooze
