@@ -60,8 +60,13 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 	path := g.journalPath(jf.path)
 	if _, err := os.Stat(path); err == nil {
 		// The chain itself must hold: reanchoring accepts a missing tail,
-		// never a changed record.
-		if _, err := audit.VerifyPath(path, audit.VerifyOptions{}); err != nil {
+		// never a changed record. A torn final record is accepted: a
+		// journal cut at an arbitrary byte (what most often leaves it
+		// short of its anchor) ends in one, and the open below removes
+		// it, keeping its bytes, as every open does; refused, no command
+		// could ever use that journal again.
+		var ce *audit.ChainError
+		if _, err := audit.VerifyPath(path, audit.VerifyOptions{}); err != nil && !(errors.As(err, &ce) && ce.Torn()) {
 			return fmt.Errorf("audit reanchor: %s: %w (only a journal whose chain verifies can be reanchored)", path, err)
 		}
 	}
@@ -75,6 +80,7 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 	if err != nil {
 		return fmt.Errorf("audit reanchor: %w", err)
 	}
+	var repairs []audit.Repair // what the opens repaired, for the record
 	if had {
 		// A journal that goes on past its anchor (the store restored
 		// from a backup) matches it: opening it at that anchor hands the
@@ -86,6 +92,7 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 		var ae *audit.AnchorError
 		switch {
 		case err == nil:
+			repairs = j.Repairs()
 			if err := j.Close(); err != nil {
 				return fmt.Errorf("audit reanchor: %w", err)
 			}
@@ -110,6 +117,9 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 	note := "anchor reset by `patjanitor audit reanchor`: " + reason
 	if had {
 		note += fmt.Sprintf(" (the old anchor: seq %d, hash %s, byte %d of segment %d)", old.Seq, hashOrNone(old.Hash), old.Offset, old.Segment)
+	}
+	for _, r := range append(repairs, j.Repairs()...) {
+		note += "; " + repairText(r)
 	}
 	rec, err := j.Append(ctx, audit.Record{Kind: audit.KindAnchorReset, Note: note})
 	if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,4 +224,119 @@ func TestHostileReanchorOnRestoredStoreKeepsTheTail(t *testing.T) {
 	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
 		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
 	}
+}
+
+// `audit reanchor` on a journal whose end is a torn record. A journal cut
+// at an arbitrary byte (a disk incident, a copy that stopped short) is
+// short of its anchor and, most often, ends in part of a line: every
+// command refuses the journal for the anchor, and reanchor, the way out,
+// refused it for the torn line ("only a journal whose chain verifies can be
+// reanchored"), which only an open removes: no command could use the
+// journal again short of editing it by hand. And a store restored from a
+// backup whose journal goes on past the anchor, ending in a record torn by
+// a crash: reanchor refused it too, where it could catch the store up.
+// Now reanchor accepts a torn final record (never a changed one): the open
+// removes it, keeping its bytes beside the journal, the anchor-reset
+// record says so, and the runs go on.
+func TestHostileReanchorJournalEndingInATornRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		restore bool // the store restored from before a snooze of stale-1
+		damage  func([]byte) []byte
+	}{
+		{"cut mid-record", false, func(d []byte) []byte { return d[:len(d)-40] }},
+		{"restored store, torn by a crash", true, func(d []byte) []byte { return append(d, `{"seq":99,"time":"2026-`...) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newWF(t, wfPolicies, idnsim.Options{})
+			e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+			e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+			if code, _, stderr := e.run(nil, "snooze", "stale-2", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
+				t.Fatalf("snooze stale-2: %d %s", code, stderr)
+			}
+			storePath := filepath.Join(e.state, state.FileName)
+			backup := filepath.Join(e.dir, "state.db.backup")
+			copyStateFile(t, storePath, backup)
+			if tc.restore {
+				if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice"); code != 0 {
+					t.Fatalf("snooze stale-1: %d %s", code, stderr)
+				}
+				copyStateFile(t, backup, storePath)
+			} else if code, _, stderr := e.run(nil, "unsnooze", "stale-2", "--reason", "done", "--by", "ops"); code != 0 {
+				t.Fatalf("unsnooze stale-2: %d %s", code, stderr)
+			}
+			jpath := filepath.Join(e.state, JournalFile)
+			data, err := os.ReadFile(jpath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damaged := tc.damage(data)
+			if err := os.WriteFile(jpath, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, stderr := e.run(nil, "audit", "reanchor", "--reason", "disk incident INC-7"); code != 0 {
+				t.Fatalf("reanchor: exit %d\n%s%s", code, out, stderr)
+			}
+			torn, _ := filepath.Glob(jpath + ".torn-*")
+			if len(torn) != 1 {
+				t.Fatalf("torn files %v, want the removed bytes kept in one", torn)
+			}
+			if b, _ := os.ReadFile(torn[0]); !bytes.HasSuffix(damaged, b) || len(b) == 0 {
+				t.Errorf("the torn file holds %q, not the journal's last bytes", b)
+			}
+			var reset []audit.Record
+			for _, r := range e.journalRecords() {
+				if r.Kind == audit.KindAnchorReset {
+					reset = append(reset, r)
+				}
+			}
+			if len(reset) != 1 || !strings.Contains(reset[0].Note, "disk incident INC-7") || !strings.Contains(reset[0].Note, "torn final record") || !strings.Contains(reset[0].Note, torn[0]) {
+				t.Fatalf("anchor-reset records %+v; want one naming the reason and the torn record removed", reset)
+			}
+			if code, out, stderr := e.run(nil, "audit", "verify"); code != 0 {
+				t.Fatalf("audit verify after the reanchor: %d\n%s%s", code, out, stderr)
+			}
+			code, out, stderr := e.run(nil, "apply", "--auto-approve")
+			if code != 0 {
+				t.Fatalf("apply after the reanchor: %d\n%s%s", code, out, stderr)
+			}
+			if tc.restore {
+				// The catch-up put stale-1's snooze back; stale-2's holds.
+				if m := e.mutations(); len(m) != 0 {
+					t.Fatalf("the apply after the reanchor acted on snoozed tokens: %v", e.deletedPaths())
+				}
+				return
+			}
+			if got := e.deletedPaths(); len(got) != 2 {
+				t.Fatalf("deleted %v, want stale-1 and stale-2 (unsnoozed)", got)
+			}
+		})
+	}
+	t.Run("a changed record is refused", func(t *testing.T) {
+		e := newWF(t, wfPolicies, idnsim.Options{})
+		e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+		if code, _, stderr := e.run(nil, "snooze", "stale-2", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
+			t.Fatalf("snooze stale-2: %d %s", code, stderr)
+		}
+		if code, _, stderr := e.run(nil, "snooze", "stale-2", "--for", "40d", "--reason", "longer", "--by", "ops"); code != 0 {
+			t.Fatalf("snooze stale-2 again: %d %s", code, stderr)
+		}
+		jpath := filepath.Join(e.state, JournalFile)
+		data, _ := os.ReadFile(jpath)
+		changed := bytes.Replace(data, []byte(`"kept (by ops)"`), []byte(`"gone (by ops)"`), 1)
+		if bytes.Equal(changed, data) {
+			t.Fatal("no record to change")
+		}
+		changed = changed[:len(changed)-1] // the first record changed, the last torn: refused
+		if err := os.WriteFile(jpath, changed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := e.run(nil, "audit", "reanchor", "--reason", "x")
+		if code != 1 || !strings.Contains(stderr, "only a journal whose chain verifies") {
+			t.Fatalf("reanchor of a changed record: exit %d %s", code, stderr)
+		}
+		if after, _ := os.ReadFile(jpath); !bytes.Equal(after, changed) {
+			t.Fatal("the refused reanchor changed the journal")
+		}
+	})
 }
