@@ -95,6 +95,9 @@ time (tokens gone or changed: nothing was done).`,
 				if strings.TrimSpace(o.reason) == "" {
 					return errors.New(`--accept-guardrail needs --reason "…": the journal records why the guardrail was overridden`)
 				}
+				if err := janitor.CheckReason("apply", o.reason, ""); err != nil {
+					return err
+				}
 			} else if o.reason != "" {
 				return errors.New("--reason goes with --accept-guardrail")
 			}
@@ -105,7 +108,7 @@ time (tokens gone or changed: nothing was done).`,
 	f.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
 	f.BoolVar(&o.showAll, "show-all", false, "before asking, show the whole report, not only what changes the tenant")
 	f.StringArrayVar(&o.acceptGuardrails, "accept-guardrail", nil, "apply a saved plan although this guardrail tripped (repeat per guardrail; needs --reason; journaled)")
-	f.StringVar(&o.reason, "reason", "", "why the guardrails are accepted (recorded in the journal)")
+	f.StringVar(&o.reason, "reason", "", "why the guardrails are accepted (recorded in the journal; at most 4096 bytes)")
 	f.BoolVar(&o.detailed, "detailed-exitcode", false, "exit 2 when every action of the saved plan was dropped at apply time")
 	f.DurationVar(&o.maxPlanAge, "max-plan-age", janitor.DefaultMaxPlanAge, "refuse a saved plan older than this")
 	addJournalFlags(f, &o.journal)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/patjanitor/patjanitor/internal/approval"
+	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
@@ -46,12 +47,15 @@ records as executed is not signed: apply executes a plan once.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.key, "key", "", "SSH private key, or public key whose private half is in the ssh-agent (required)")
-	f.StringVar(&o.reason, "reason", "", "why you approve (recorded in the journal with your signature)")
+	f.StringVar(&o.reason, "reason", "", "why you approve (recorded in the journal with your signature; at most 4096 bytes)")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
 }
 
 func runApprove(ctx context.Context, g *globals, o approveFlags, planFile string) error {
+	if err := janitor.CheckReason("approve", o.reason, ""); err != nil {
+		return err
+	}
 	data, p, err := plan.ReadFile(planFile)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/regfile"
 	"github.com/patjanitor/patjanitor/internal/state"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
@@ -47,7 +48,7 @@ first: it holds the journal.`,
 			return runAuditReanchor(cmd.Context(), g, jf, reason)
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why the journal is accepted as it is (required; journaled)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the journal is accepted as it is (required, at most 4096 bytes; journaled)")
 	addJournalFlags(cmd.Flags(), &jf)
 	return cmd
 }
@@ -56,6 +57,9 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return errors.New("audit reanchor: --reason is required: resetting the anchor is an exception someone must account for later")
+	}
+	if err := janitor.CheckReason("audit reanchor", reason, ""); err != nil {
+		return err
 	}
 	path := g.journalPath(jf.path)
 	if _, err := os.Stat(path); err == nil {

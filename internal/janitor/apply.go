@@ -357,6 +357,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 		ref = *opts.Plan
 	}
 	ref.PlanHash = saved.PlanHash
+	ref.Approvals = boundedApprovals(ref.Approvals)
 	pl := &Planned{Plan: &p, Inventory: inv, Err: inv.Err, work: ws, marks: marks, restart: restart, planRef: &ref,
 		pending: pending, clientPending: clientPending}
 	if pl.Err == nil && len(unknownOwners) > 0 {
@@ -369,7 +370,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 			g := accepted[a.Name]
 			pl.accepted[a.Name] = g.Wanted
 			ref.AcceptedGuardrails = append(ref.AcceptedGuardrails, audit.AcceptedGuardrail{
-				Name: a.Name, Limit: g.Limit, Wanted: g.Wanted, By: a.By, Reason: a.Reason})
+				Name: a.Name, Limit: g.Limit, Wanted: g.Wanted, By: clipped(a.By, MaxBy, "name"), Reason: clipped(a.Reason, MaxReason, "reason")})
 		}
 	}
 	if err := p.Seal(); err != nil {

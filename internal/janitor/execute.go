@@ -245,6 +245,7 @@ func (e *Engine) JournalRefusal(ctx context.Context, in RunInput, ref audit.Plan
 	}
 	runID := NewRunID(e.now())
 	ref.Refused = reason.Error()
+	ref.Approvals = boundedApprovals(ref.Approvals)
 	jctx := context.WithoutCancel(ctx)
 	if _, err := e.journal.Append(jctx, audit.Record{Kind: audit.KindRunStart, RunID: runID,
 		Note: "apply of a saved plan refused: nothing was changed", Plan: &ref}); err != nil {

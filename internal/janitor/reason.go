@@ -2,12 +2,16 @@ package janitor
 
 import (
 	"fmt"
+	"slices"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
 
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // MaxReason and MaxBy bound, in bytes, the reason an operator gives a
-// journaled command (acknowledge, snooze, unsnooze, enable) and the name of
+// journaled command (acknowledge, snooze, unsnooze, enable, approve, apply
+// --accept-guardrail, audit reanchor) and the name of
 // who asks. The journal takes a record of at most audit.MaxRecordSize
 // (1 MiB), and JSON writes a control byte as six: within these bounds a
 // record fits whatever its text and the id (an id as listed is at most
@@ -44,6 +48,30 @@ func ReasonNote(reason, by string) string {
 		note += " (by " + clipped(by, MaxBy, "name") + ")"
 	}
 	return note
+}
+
+// boundedApprovals is approvals as a run-start journals them: a reviewer's
+// reason over MaxReason clipped, saying so. The reason is the signer's
+// statement beside the signature (not signed), read from the signature
+// file: one written by an older `approve`, by hand or through serve's POST
+// /approve can hold up to the file's 1 MiB, which JSON writes up to six-fold
+// ('<' is \u003c); whole, the run-start could not be journaled and the plan
+// could never be applied, with an error that named no reason.
+func boundedApprovals(as []audit.Approval) []audit.Approval {
+	var out []audit.Approval
+	for i, a := range as {
+		if len(a.Reason) <= MaxReason {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(as)
+		}
+		out[i].Reason = clipped(a.Reason, MaxReason, "reason")
+	}
+	if out == nil {
+		return as
+	}
+	return out
 }
 
 func clipped(s string, n int, what string) string {

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/approval"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+)
+
+// The reasons of approve, apply --accept-guardrail and audit reanchor are
+// journaled as those of acknowledge and snooze are, and were unbounded: a
+// reason of 128 KiB of '<' (an argument's most, which JSON writes six-fold
+// as \u003c) in each of two reviewers' signatures made the run-start of the
+// plan larger than a journal record, and the approved plan could never be
+// applied ("record of … bytes is larger than 1048576"), with an error that
+// named no reason. Now each command refuses a reason over 4096 bytes,
+// nothing written; and a reason over the bound already in a signature file
+// (an older approve, a hand-written or POSTed file: the reason is not
+// signed) is journaled clipped, saying so, and the plan applies.
+func TestHostileOversizedApprovalReasonIsBounded(t *testing.T) {
+	e := newWF(t, approvalPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	planFile := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planFile); code != 0 {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	big := strings.Repeat("<", 4097)
+	code, _, stderr := e.run(nil, "approve", planFile, "--key", r.alice, "--reason", big)
+	if code != 1 || !strings.Contains(stderr, "approve: the reason (--reason) is 4097 bytes long, at most 4096") {
+		t.Fatalf("approve with a reason of 4097 bytes: %d %s", code, stderr)
+	}
+	if _, err := os.Stat(approval.SigFile(planFile)); !os.IsNotExist(err) {
+		t.Fatalf("the refused approve wrote a signature file (stat: %v)", err)
+	}
+	code, _, stderr = e.run(nil, "apply", planFile, "--auto-approve", "--accept-guardrail", "maxActionsPerRun", "--reason", big)
+	if code != 1 || !strings.Contains(stderr, "apply: the reason (--reason) is 4097 bytes long, at most 4096") {
+		t.Fatalf("apply --accept-guardrail with a reason of 4097 bytes: %d %s", code, stderr)
+	}
+	code, _, stderr = e.run(nil, "audit", "reanchor", "--reason", big)
+	if code != 1 || !strings.Contains(stderr, "audit reanchor: the reason (--reason) is 4097 bytes long, at most 4096") {
+		t.Fatalf("audit reanchor with a reason of 4097 bytes: %d %s", code, stderr)
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("the refused commands sent %v", m)
+	}
+
+	// Two signatures whose reasons an older version kept whole.
+	for _, k := range []string{r.alice, r.bob} {
+		if code, _, stderr := e.run(nil, "approve", planFile, "--key", k, "--reason", "MARK"); code != 0 {
+			t.Fatalf("approve: %d %s", code, stderr)
+		}
+	}
+	sig := approval.SigFile(planFile)
+	data, err := os.ReadFile(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("<", 128<<10)
+	data = bytes.ReplaceAll(data, []byte(`"reason":"MARK"`), []byte(`"reason":"`+huge+`"`))
+	if err := os.WriteFile(sig, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
+	if code != 0 || e.present("stale-1") {
+		t.Fatalf("apply of the plan approved with oversized reasons: %d\n%s%s", code, stdout, stderr)
+	}
+	runs := journalRuns(t, filepath.Join(e.state, JournalFile))
+	if len(runs) != 1 || len(runs[0].Plan.Approvals) != 2 {
+		t.Fatalf("run-starts %+v; want the apply's, with both approvals", runs)
+	}
+	for _, a := range runs[0].Plan.Approvals {
+		if !strings.HasPrefix(a.Reason, strings.Repeat("<", 4096)+"…") || !strings.HasSuffix(a.Reason, "(reason clipped from 131072 bytes)") {
+			t.Errorf("approval of %s journaled with a reason of %d bytes ending %q; want it clipped, saying so", a.Principal, len(a.Reason), a.Reason[max(0, len(a.Reason)-60):])
+		}
+	}
+}
