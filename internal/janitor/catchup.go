@@ -325,7 +325,7 @@ func (cu *CatchUp) step(s proofStep) {
 	}
 	f.apply(s)
 	if len(f.recs) > 2*state.MaxConfirmed {
-		f.evict()
+		f.evict(cu.last)
 	}
 }
 
@@ -392,7 +392,7 @@ func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Conte
 		}
 		f.recs[k] = r
 	}
-	if n := f.evict(); n > 0 {
+	if n := f.evict(cu.last); n > 0 {
 		cu.log.Warn("the store of confirmed changes awaiting proof is full: the oldest rebuilt from the journal were dropped unchecked",
 			zap.String("of", noun), zap.Int("dropped", n), zap.Int("bound", state.MaxConfirmed))
 	}
@@ -420,7 +420,15 @@ func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Conte
 // deletes of one transaction) and the memory of them all. An evicted record
 // the store holds is dropped (touched, not in recs); one it does not hold
 // is not written. It returns how many it evicted.
-func (f *fold) evict() int {
+//
+// A record is dated as its run stored it, at the run's end: last holds the
+// time of each run's last record seen so far, the same for all the records
+// of one run, later for a later run, so that the records of one run go in
+// the order of their ids, as the store evicted them, and not in that of
+// their outcomes (mid-tail the times the tail set are not set yet, see
+// folded): evicted by their outcomes, one run's records the store kept
+// went, and with them a later finding that one was not in effect.
+func (f *fold) evict(last map[string]time.Time) int {
 	n := len(f.recs) - state.MaxConfirmed
 	if n <= 0 {
 		return 0
@@ -429,15 +437,21 @@ func (f *fold) evict() int {
 	for k := range f.recs {
 		keys = append(keys, k)
 	}
+	at := func(r folded) time.Time {
+		if e, ok := last[r.atRun]; ok && r.atRun != "" {
+			return e
+		}
+		return r.c.At
+	}
 	slices.SortFunc(keys, func(a, b string) int {
-		ca, cb := f.recs[a].c, f.recs[b].c
-		if ca.Unproven() != cb.Unproven() {
-			if ca.Unproven() {
+		ra, rb := f.recs[a], f.recs[b]
+		if ra.c.Unproven() != rb.c.Unproven() {
+			if ra.c.Unproven() {
 				return 1
 			}
 			return -1
 		}
-		if c := ca.At.Compare(cb.At); c != 0 {
+		if c := at(ra).Compare(at(rb)); c != 0 {
 			return c
 		}
 		return strings.Compare(a, b)

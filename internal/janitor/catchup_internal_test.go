@@ -83,3 +83,80 @@ func TestCatchUpHoldsNoMoreThanTwiceWhatTheStoreKeeps(t *testing.T) {
 		t.Fatalf("%d records kept, the oldest %+v; want the newest %d", len(cs), cs[0], state.MaxConfirmed)
 	}
 }
+
+// The fold's eviction while the tail comes (over twice state.MaxConfirmed)
+// must choose as the runs' stores did, or it drops a record the runs kept
+// and later found not in effect, and the lie is lost. A run stores its
+// records at its end, one time for all (res.Finished; the catch-up dates
+// them at the run's last record), so the store evicted the records of one
+// run by id; the old fold evicted mid-tail by the outcomes' times. Here run
+// 1 confirms 1.5 times MaxConfirmed deletes (the later an outcome, the
+// lower its id), its store keeps the highest ids; run 2 confirms 0.6 times
+// more, the store keeps run 2's and run 1's 4,000 highest ids; run 3 finds
+// the delete of run 1's highest id (its first outcome) not in effect. The
+// old fold had evicted that record mid-tail (the earliest outcome), and
+// the store caught up from an empty backup never learnt of the lie.
+func TestHostileCatchUpEvictsAsTheRunsDid(t *testing.T) {
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	cu := NewCatchUp(st, nil)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	at := t0
+	del := func(run, id string) {
+		at = at.Add(time.Second)
+		cu.Record(audit.Record{Time: at, Kind: audit.KindIntent, RunID: run, Policy: "stale", TokenID: id,
+			Request: &audit.Request{Method: http.MethodDelete, Path: api.TokenPath(pat.V3, id)}})
+		cu.Record(audit.Record{Time: at, Kind: audit.KindOutcome, RunID: run, Policy: "stale", TokenID: id,
+			Outcome: &audit.Outcome{Status: string(OutcomeApplied), Code: 204}})
+	}
+	n1, n2 := 3*state.MaxConfirmed/2, 3*state.MaxConfirmed/5
+	for i := range n1 {
+		del("run-1", fmt.Sprintf("a%06d", n1-1-i))
+	}
+	for i := range n2 {
+		del("run-2", fmt.Sprintf("b%06d", i))
+	}
+	liar := fmt.Sprintf("a%06d", n1-1)
+	at = at.Add(time.Hour)
+	cu.Record(audit.Record{Time: at, Kind: audit.KindOutcome, RunID: "run-3", TokenID: liar,
+		Outcome: &audit.Outcome{Status: StatusNotInEffect}})
+	if err := cu.Done(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := st.ConfirmedMutations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the runs' stores kept: run 1's highest 4,000 ids, run 2's all.
+	want := map[string]bool{}
+	for i := range state.MaxConfirmed - n2 {
+		want[fmt.Sprintf("a%06d", n1-1-i)] = true
+	}
+	for i := range n2 {
+		want[fmt.Sprintf("b%06d", i)] = true
+	}
+	got, extra := 0, []string{}
+	for _, c := range cs {
+		if want[c.TokenID] {
+			got++
+		} else if len(extra) < 5 {
+			extra = append(extra, c.TokenID)
+		}
+		if c.TokenID == liar && (c.Checks != 1 || c.StillListed == nil || c.LastRun != "run-3") {
+			t.Errorf("the record of %s %+v; want it found not in effect by run 3", liar, c)
+		}
+	}
+	if len(cs) != len(want) || got != len(want) {
+		t.Errorf("kept %d records, %d of those the runs kept (of %d), others e.g. %v", len(cs), got, len(want), extra)
+	}
+	found := false
+	for _, c := range cs {
+		found = found || c.TokenID == liar
+	}
+	if !found {
+		t.Errorf("the record of %s, which run 3 found not in effect, was evicted", liar)
+	}
+}
