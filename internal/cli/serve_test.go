@@ -251,15 +251,17 @@ func ranOrSkipped(m map[string]float64) float64 {
 	return n
 }
 
-// tick waits until the daemon's loops sleep on its clock (one per schedule
-// group: loops), moves the clock to the earliest of their times, and waits
-// until as many runs as fell due then have been counted (run or skipped).
-// A run that waits at the gate counts when it ends, so tick may return
-// before that; the next tick's runs are then skipped and counted, and
-// tickUntil ticks again.
+// tick waits until no run holds the gate (run_in_progress 0: the previous
+// tick's run counts itself in runs_total before it has left the gate, and a
+// tick in between would be skipped as overlapping it) and the daemon's loops
+// sleep on its clock (one per schedule group: loops), moves the clock to the
+// earliest of their times, and waits until as many runs as fell due then have
+// been counted (run or skipped). A run that waits at the gate counts when it
+// ends, so tick may return before that.
 func (p *inProcess) tick(loops int) {
 	t := p.t
 	t.Helper()
+	p.idle()
 	before := ranOrSkipped(scrape(t, p.base))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -269,6 +271,15 @@ func (p *inProcess) tick(loops int) {
 	_, due := p.clock.AdvanceToNext()
 	serveWait(t, fmt.Sprintf("the %d run(s) due", due), 30*time.Second, func() bool {
 		return ranOrSkipped(scrape(t, p.base)) >= before+float64(due)
+	})
+}
+
+// idle waits until no run is in progress or waiting: run_in_progress is the
+// daemon's gate, 0 only when the next tick runs.
+func (p *inProcess) idle() {
+	p.t.Helper()
+	serveWait(p.t, "the run in progress to end", 30*time.Second, func() bool {
+		return scrape(p.t, p.base)["patjanitor_run_in_progress"] == 0
 	})
 }
 
@@ -282,9 +293,7 @@ func (p *inProcess) tickUntil(what string, loops int, cond func() bool) {
 		if cond() {
 			return
 		}
-		serveWait(p.t, "the run in progress to end", 30*time.Second, func() bool {
-			return scrape(p.t, p.base)["patjanitor_run_in_progress"] == 0
-		})
+		p.idle()
 		if cond() {
 			return
 		}

@@ -83,8 +83,10 @@ type Metrics interface {
 	// SetPolicies names the policies of the configuration now running, after
 	// every successful load, so per-policy gauges of removed policies go.
 	SetPolicies(names []string)
-	// SetRunInProgress is true from the start of a run to its end
-	// (run_in_progress), so that a run waiting on the tenant shows.
+	// SetRunInProgress is true while a run holds the gate, from its start
+	// to its end and across the runs that waited for it (run_in_progress),
+	// so that a run waiting on the tenant shows. It is called with the
+	// gate's lock held: it must not block.
 	SetRunInProgress(running bool)
 }
 
@@ -306,6 +308,11 @@ func New(opts Options) (*Daemon, error) {
 	if d.metrics == nil {
 		d.metrics = nopMetrics{}
 	}
+	// run_in_progress is the gate's state rather than the span of
+	// Runner.Run: a run holds the gate a little longer (its end is logged,
+	// its plan kept), and a tick in that time is skipped as overlapping. A
+	// 0 must mean that the next tick runs (tests tick on it).
+	d.gate.onBusy = d.metrics.SetRunInProgress
 	if d.shutdownTimeout == 0 {
 		d.shutdownTimeout = DefaultShutdownTimeout
 	}
@@ -591,9 +598,7 @@ func (d *Daemon) runOnce(gen *generation, g Group, cfg *policy.Config, trigger s
 
 	started := d.clock.Now()
 	log.Info("run started")
-	d.metrics.SetRunInProgress(true)
 	rep, err := gen.runner.Run(d.runCtx, cfg)
-	d.metrics.SetRunInProgress(false)
 	finished := d.clock.Now()
 	if rep == nil {
 		rep = &RunReport{}

@@ -359,7 +359,7 @@ func TestScheduleFollowsTheWallClockAcrossDST(t *testing.T) {
 			var got []string
 			for i := range tc.want {
 				got = append(got, h.tick(1).In(berlin).Format(time.RFC3339))
-				waitFor(t, "the run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == i+1 })
+				h.ran(i + 1)
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("runs at %v, want %v", got, tc.want)
@@ -401,10 +401,7 @@ func TestScheduledRunsNeverOverlap(t *testing.T) {
 		t.Fatalf("%d runs while the first blocks, want 1: %v", len(calls), names(calls))
 	}
 	close(first)
-	waitFor(t, "the waiting group's run", 10*time.Second, func() bool {
-		c, _, _ := h.runners.snapshot()
-		return len(c) == 2 && !h.d.gate.running()
-	})
+	h.ran(2) // the waiting group's run
 	h.tick(2)
 	waitFor(t, "both groups to run", 10*time.Second, func() bool {
 		c, _, _ := h.runners.snapshot()
@@ -478,10 +475,7 @@ func TestPanickingRunReleasesTheGate(t *testing.T) {
 	})
 	h.start()
 	h.tick(1)
-	waitFor(t, "the panicking run to end", 10*time.Second, func() bool {
-		c, _, _ := h.runners.snapshot()
-		return len(c) == 1 && !h.d.gate.running()
-	})
+	h.ran(1) // the panicking run
 	h.tick(1)
 	waitFor(t, "a run after the panicking one", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) >= 2 })
 	if _, skipped := h.metrics.get(); skipped != 0 {
@@ -728,4 +722,44 @@ func TestRunInProgressMetric(t *testing.T) {
 	waitFor(t, "the run to start", 10*time.Second, func() bool { return slices.Equal(h.metrics.runningCalls(), []bool{true}) })
 	close(release)
 	waitFor(t, "the run to end", 10*time.Second, func() bool { return slices.Equal(h.metrics.runningCalls(), []bool{true, false}) })
+}
+
+// TestRunInProgressMetricIsTheGate: run_in_progress says what the next tick
+// finds. It stays 1 from the first run through the run that waited for it
+// (no 0 in between, while a run is queued), and turns 0 only once the gate is
+// free, so that a tick then runs: the tests tick on it.
+func TestRunInProgressMetricIsTheGate(t *testing.T) {
+	h := newHarness(t, configYAML("@every 1s", policyYAML("a", "enforce", "")+policyYAML("b", "enforce", "@every 1000ms")), nil)
+	release := make(chan struct{})
+	h.runners.setRun(func(ctx context.Context, _ *policy.Config) (*RunReport, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &RunReport{}, nil
+	})
+	h.start()
+	h.tick(2)
+	waitFor(t, "one group running, the other waiting", 10*time.Second, func() bool {
+		c, _, _ := h.runners.snapshot()
+		h.d.gate.mu.Lock()
+		defer h.d.gate.mu.Unlock()
+		return len(c) == 1 && len(h.d.gate.waiters) == 1
+	})
+	release <- struct{}{} // the first run ends; the waiting one starts
+	waitFor(t, "the waiting group's run to start", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 2 })
+	if got := h.metrics.runningCalls(); !slices.Equal(got, []bool{true}) {
+		t.Errorf("run_in_progress set %v while the second run goes on, want [true]: it fell to 0 while a run was queued", got)
+	}
+	close(release)
+	h.ran(2)
+	if got := h.metrics.runningCalls(); !slices.Equal(got, []bool{true, false}) {
+		t.Errorf("run_in_progress set %v once both ran, want [true false]", got)
+	}
+	// Free means free: the next tick runs both groups, nothing is skipped.
+	h.tick(2)
+	waitFor(t, "both groups to run again", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 4 })
+	if _, skipped := h.metrics.get(); skipped != 0 {
+		t.Errorf("%d runs skipped after run_in_progress turned 0", skipped)
+	}
 }

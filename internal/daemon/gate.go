@@ -22,6 +22,12 @@ type gate struct {
 	waiters []*waiter
 	// idle is closed when the gate has no run in progress and no waiter.
 	idle chan struct{}
+	// onBusy, if set, is told under the lock when the gate turns busy and
+	// when it turns free (run_in_progress). Under the lock, so that what it
+	// says is always what a tick would find: 0 only once a run of the same
+	// schedule is admitted again, and no 0 between a run and the waiter it
+	// hands the gate to. Set before the gate is used.
+	onBusy func(busy bool)
 }
 
 type waiter struct {
@@ -53,6 +59,9 @@ func (g *gate) acquire(key string, waiting func()) gateResult {
 	case !g.busy:
 		g.busy, g.key = true, key
 		g.idle = make(chan struct{})
+		if g.onBusy != nil {
+			g.onBusy(true)
+		}
 		g.mu.Unlock()
 		return admitted
 	case g.key == key:
@@ -87,6 +96,9 @@ func (g *gate) release() {
 	}
 	g.busy, g.key = false, ""
 	close(g.idle)
+	if g.onBusy != nil {
+		g.onBusy(false)
+	}
 }
 
 // running reports whether a run is in progress.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -315,6 +316,19 @@ func (h *harness) tick(n int) time.Time {
 	h.asleep(n)
 	now, _ := h.clock.AdvanceToNext()
 	return now
+}
+
+// ran waits until the runner has been called n times and the last run has
+// left the gate. A run's call is recorded when Runner.Run starts, but the run
+// holds the gate until runOnce has logged its end; a tick moved in between
+// finds the group's run still in progress and is skipped (as it must be), so
+// a test that ticks again has to wait for the gate, not for the call.
+func (h *harness) ran(n int) {
+	h.t.Helper()
+	waitFor(h.t, fmt.Sprintf("run %d to end", n), 10*time.Second, func() bool {
+		c, _, _ := h.runners.snapshot()
+		return len(c) == n && !h.d.gate.running()
+	})
 }
 
 func (h *harness) get(path string) (int, string) {
