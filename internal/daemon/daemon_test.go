@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
 )
@@ -761,5 +763,74 @@ func TestRunInProgressMetricIsTheGate(t *testing.T) {
 	waitFor(t, "both groups to run again", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 4 })
 	if _, skipped := h.metrics.get(); skipped != 0 {
 		t.Errorf("%d runs skipped after run_in_progress turned 0", skipped)
+	}
+}
+
+// steppedClock is a wall clock that can be set back while the daemon sleeps,
+// as NTP or an operator does: Sleep measures elapsed time (the production
+// Clock's timer runs on the monotonic clock), Now is the wall time, offset by
+// the steps.
+type steppedClock struct {
+	*fakeclock.Clock // elapsed time: Sleep, and Now before the offset
+	mu               sync.Mutex
+	offset           time.Duration
+}
+
+func (c *steppedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Clock.Now().Add(c.offset)
+}
+
+func (c *steppedClock) step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// TestHostileClockSteppedBackRunsOnTimeOnce: the wall clock is set back ten
+// minutes while a group sleeps until 03:00. Its timer still ends after the
+// time it was set for, at 02:50 on the wall; the group must not run then
+// (early) and again at 03:00, but once, at 03:00, as robfig/cron's own
+// scheduler does.
+func TestHostileClockSteppedBackRunsOnTimeOnce(t *testing.T) {
+	var clk *steppedClock
+	h := newHarness(t, configYAML("0 3 * * *", policyYAML("a", "enforce", "")), func(o *Options) {
+		clk = &steppedClock{Clock: o.Clock.(*fakeclock.Clock)}
+		o.Clock = clk
+	})
+	var (
+		mu  sync.Mutex
+		ran []time.Time
+	)
+	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ran = append(ran, clk.Now())
+		return &RunReport{}, nil
+	})
+	h.start()
+	h.asleep(1) // until 03:00, fifteen hours
+	clk.step(-10 * time.Minute)
+	h.tick(1) // the timer ends: 02:50 on the wall
+	h.tick(1)
+	if now := clk.Now(); !now.Equal(time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)) {
+		t.Errorf("the loop slept until %s on the wall after the step, want 03:00", now)
+	}
+	waitFor(t, "a run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) >= 1 && !h.d.gate.running() })
+	// Stopping waits for every run the scheduler started: an early one has
+	// either run or been turned away (and counted) by now.
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []time.Time{time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)}; !slices.EqualFunc(ran, want, time.Time.Equal) {
+		t.Errorf("runs at %v, want one at %v", ran, want)
+	}
+	h.metrics.mu.Lock()
+	defer h.metrics.mu.Unlock()
+	if h.metrics.skipReasons != nil {
+		t.Errorf("runs skipped: %v, want none (no run started early)", h.metrics.skipReasons)
 	}
 }

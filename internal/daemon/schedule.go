@@ -97,7 +97,9 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 // its own goroutine (the gate decides whether it runs, waits or is skipped),
 // and the group's next time is computed from the time it woke, so ticks
 // missed while the process was stopped or the machine slept are not caught
-// up.
+// up. A wall clock set back while a group sleeps does not make it run early
+// (it sleeps the rest); one set forward makes it run late, by the step, since
+// the sleep is a timer on elapsed time (cron's too).
 type scheduler struct {
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
@@ -132,6 +134,13 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 		}
 		if err := d.clock.Sleep(ctx, next.Sub(d.clock.Now())); err != nil || ctx.Err() != nil {
 			return
+		}
+		if d.clock.Now().Before(next) {
+			// Woken before the time: the wall clock was set back while
+			// the loop slept (the timer counts elapsed time). Sleep the
+			// rest, as robfig/cron does, rather than run early and again
+			// at the time.
+			continue
 		}
 		d.jobs.Go(d.guard(func() { d.runOnce(gen, g.Group, g.cfg, "schedule") }))
 		next = g.sched.Next(d.clock.Now().In(gen.loc))
