@@ -131,6 +131,24 @@ func TestSimScenario(t *testing.T) {
 	}
 }
 
+// A scenario written for a past now (golden.yaml: 2026-11-26) is planned
+// against as it is served: the simulator answers with the wall clock's
+// Date, as a tenant does. It started its clock at the file's now, and every
+// plan against it was refused for the clock ("the host is 236h ahead of the
+// tenant").
+func TestSimScenarioWrittenForThePastIsPlanned(t *testing.T) {
+	lines, stop := startSim(t, 3, "--listen", "127.0.0.1:0", "--scenario", "../idnsim/testdata/golden.yaml", "--print-env", "--log-level", "error")
+	defer stop()
+	for _, l := range lines {
+		k, v, _ := strings.Cut(strings.TrimPrefix(l, "export "), "=")
+		t.Setenv(k, v)
+	}
+	code, out, errs := runMain(t, "--state-dir", t.TempDir(), "plan", "-c", "../../policies.yaml")
+	if code != 0 || strings.Contains(out+errs, "maxClockSkew") || !strings.Contains(out, "population  15 tokens") {
+		t.Fatalf("plan against the scenario: code %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
 func TestSimRefusals(t *testing.T) {
 	tests := []struct {
 		args []string

@@ -24,8 +24,8 @@ import (
 //
 //	now: 2026-11-26T03:00:00Z      # optional: the time the scenario is written for.
 //	                               # Relative times count from it (else from the
-//	                               # simulator clock at load), and `patjanitor sim
-//	                               # --scenario` starts its clock there.
+//	                               # simulator clock at load); `patjanitor sim
+//	                               # --scenario` runs on the wall clock still.
 //	options:                       # optional; each key overrides the simulator's
 //	  rateLimit: 100               # requests per client id and API version per window (-1 off)
 //	  rateWindow: 10s
@@ -510,9 +510,12 @@ func ReadScenarioFile(path string, now time.Time) (*Scenario, error) {
 }
 
 // LoadScenarioFile builds a simulator from a scenario file. Options set in
-// opts win over the file's; when opts has no Clock and the file sets now, the
-// simulator's clock starts at that time and runs at wall-clock speed, so that
-// the scenario's tokens are exactly as stale as written.
+// opts win over the file's. The file's now is the reference of its relative
+// times only: without opts.Clock the simulator runs on the wall clock, not
+// from the file's now, because its answers' Date is that clock, and a
+// patjanitor on the same host refuses a tenant whose Date is days from its
+// own (tenant.maxClockSkew). Its decisions read the tokens' times against
+// the host's clock either way.
 func LoadScenarioFile(path string, opts Options) (*Sim, *Scenario, error) {
 	clock := opts.Clock
 	if clock == nil {
@@ -521,10 +524,6 @@ func LoadScenarioFile(path string, opts Options) (*Sim, *Scenario, error) {
 	sc, err := ReadScenarioFile(path, clock())
 	if err != nil {
 		return nil, nil, err
-	}
-	if opts.Clock == nil && sc.Now != nil {
-		offset := time.Until(*sc.Now)
-		opts.Clock = func() time.Time { return time.Now().Add(offset) }
 	}
 	o := sc.Options
 	if opts.RateLimit == 0 && o.RateLimit != nil {
