@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -29,8 +30,8 @@ func WithDate(ctx context.Context, f DateFunc) context.Context {
 	return context.WithValue(ctx, dateKey{}, f)
 }
 
-// reportDate hands h's Date to the DateFunc of ctx, if any. http.ParseTime
-// is strict: only the three formats RFC 9110 allows a recipient to accept.
+// reportDate hands h's Date to the DateFunc of ctx, if any, read by
+// parseDate.
 func reportDate(ctx context.Context, h http.Header) {
 	f, _ := ctx.Value(dateKey{}).(DateFunc)
 	if f == nil {
@@ -42,7 +43,22 @@ func reportDate(ctx context.Context, h http.Header) {
 		return
 	}
 	for _, d := range v {
-		t, err := http.ParseTime(d)
+		t, err := parseDate(d)
 		f(t, err == nil)
 	}
+}
+
+// parseDate reads an HTTP date with http.ParseTime, which is strict: only
+// the three formats RFC 9110 allows a recipient to accept. Those allow a
+// leap second (23:59:60), which time.Parse rejects: read as the second
+// after 23:59:59, or the answer would read as one without a Date, and a run
+// whose other answers have one would be refused as mixed.
+func parseDate(v string) (time.Time, error) {
+	t, err := http.ParseTime(v)
+	if err != nil && strings.Contains(v, ":60 ") {
+		if t, lerr := http.ParseTime(strings.Replace(v, ":60 ", ":59 ", 1)); lerr == nil {
+			return t.Add(time.Second), nil
+		}
+	}
+	return t, err
 }

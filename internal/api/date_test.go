@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,6 +23,9 @@ func TestDateOfAnswer(t *testing.T) {
 		{"imf-fixdate", []string{"Thu, 26 Nov 2026 03:00:00 GMT"}, []bool{true}},
 		{"rfc850", []string{"Thursday, 26-Nov-26 03:00:00 GMT"}, []bool{true}},
 		{"asctime", []string{"Thu Nov 26 03:00:00 2026"}, []bool{true}},
+		{"leap second", []string{"Thu, 26 Nov 2026 02:59:60 GMT"}, []bool{true}},
+		{"leap second, asctime", []string{"Thu Nov 26 02:59:60 2026"}, []bool{true}},
+		{"second 61", []string{"Thu, 26 Nov 2026 02:59:61 GMT"}, []bool{false}},
 		{"absent", nil, []bool{false}},
 		{"garbage", []string{"yesterday"}, []bool{false}},
 		{"rfc3339", []string{"2026-11-26T03:00:00Z"}, []bool{false}},
@@ -55,4 +59,27 @@ func TestDateOfAnswer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseDate accepts what http.ParseTime accepts, unchanged, and besides
+// only a leap second of those formats, as the second after.
+func FuzzParseDate(f *testing.F) {
+	for _, s := range []string{"Thu, 26 Nov 2026 03:00:00 GMT", "Thu, 31 Dec 2026 23:59:60 GMT", "Thu Nov 26 02:59:60 2026", "Thursday, 26-Nov-26 02:59:60 GMT", ":60 ", "yesterday"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := parseDate(v)
+		want, werr := http.ParseTime(v)
+		switch {
+		case werr == nil:
+			if err != nil || !got.Equal(want) {
+				t.Fatalf("parseDate(%q) = %v, %v; http.ParseTime %v", v, got, err, want)
+			}
+		case err == nil:
+			prev, perr := http.ParseTime(strings.Replace(v, ":60 ", ":59 ", 1))
+			if perr != nil || !got.Equal(prev.Add(time.Second)) {
+				t.Fatalf("parseDate(%q) = %v, not a leap second read as the next", v, got)
+			}
+		}
+	})
 }
