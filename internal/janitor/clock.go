@@ -105,9 +105,9 @@ type clockCheck struct {
 	// set tenant_clock_skew_seconds.
 	noGauge bool
 	// worst is the skew furthest off of the run's listings so far: the
-	// gauge shows it, not the last listing's (a fresh API client listing
-	// checked after a stored token listing hid the refusal's cause from
-	// PatjanitorClockSkew).
+	// gauge shows it, not the last listing's, or a fresh API client
+	// listing checked after a stored token listing would hide the
+	// refusal's cause from PatjanitorClockSkew.
 	worst *time.Duration
 }
 
@@ -131,7 +131,7 @@ func (cc *clockCheck) watch(ctx context.Context, d *answerDate) context.Context 
 	return api.WithDate(ctx, func(date time.Time, ok bool) {
 		a := answerDate{seen: true, ok: ok, date: date, at: cc.e.now()}
 		d.undated = d.undated || !ok
-		if !d.ok || (a.ok && cc.off(&a) > cc.off(d)) {
+		if !d.ok || (a.ok && absDuration(cc.skew(&a)) > absDuration(cc.skew(d))) {
 			a.undated = d.undated
 			*d = a
 		}
@@ -150,12 +150,16 @@ func (cc *clockCheck) runClock(at time.Time) time.Time {
 	return cc.now.Add(max(at.Sub(cc.now), 0))
 }
 
-// off is how far d's Date is from the host's clock: from its reading at the
-// arrival or from the run's clock carried forward to it, whichever is
-// further. (A Date has no monotonic reading: the differences are of wall
-// clocks.)
-func (cc *clockCheck) off(d *answerDate) time.Duration {
-	return max(absDuration(d.at.Sub(d.date)), absDuration(cc.runClock(d.at).Sub(d.date)))
+// skew is how far the host's clock is ahead of d's Date (behind:
+// negative): its reading at the arrival or the run's clock carried forward
+// to it, whichever is further off, since the run decides with the latter.
+// (A Date has no monotonic reading: the differences are of wall clocks.)
+func (cc *clockCheck) skew(d *answerDate) time.Duration {
+	at, run := d.at.Sub(d.date), cc.runClock(d.at).Sub(d.date)
+	if absDuration(run) > absDuration(at) {
+		return run
+	}
+	return at
 }
 
 // errMixedDates: the answers of a run are not all alike. (A dated one far
@@ -200,11 +204,7 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		return nil
 	}
 	cc.dated = true
-	skew := d.at.Sub(d.date)
-	run := cc.runClock(d.at)
-	if g := run.Sub(d.date); absDuration(g) > absDuration(skew) {
-		skew = g // the run decides with its clock: that is how far off it is
-	}
+	skew := cc.skew(d)
 	if cc.worst == nil || absDuration(skew) > absDuration(*cc.worst) {
 		cc.worst = &skew
 	}
@@ -223,7 +223,7 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		return nil
 	}
 	if at := d.at.Sub(d.date); absDuration(at) <= limit {
-		return &ClockSkewError{Host: run, Tenant: d.date, Skew: skew, Max: limit, Stepped: d.at}
+		return &ClockSkewError{Host: cc.runClock(d.at), Tenant: d.date, Skew: skew, Max: limit, Stepped: d.at}
 	}
 	return &ClockSkewError{Host: d.at, Tenant: d.date, Skew: d.at.Sub(d.date), Max: limit}
 }
