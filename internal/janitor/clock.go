@@ -284,40 +284,34 @@ func (e *clockJudged) Error() string { return e.msg }
 func ClockJudged(err error) bool { return errors.As(err, new(*clockJudged)) }
 
 // ConfirmRefusal is called before a saved plan's refusal is journaled, when
-// this host's clock may have decided it (see confirmClock). It returns nil
-// when the tenant's clock confirms this host's (or cannot be read: no Date),
-// else an error saying why the refusal was not made: the caller neither
-// journals nor notifies it, and leaves the plan for a later attempt.
+// this host's clock may have decided it (a plan too old or from the future,
+// a signature outside its valid-after/valid-before) or the refusal's notice
+// would dispatch the outbox. It compares this host's clock with the
+// tenant's on the listing of the never-used tokens (the smallest listing
+// every deployment may make, read and dropped as it arrives). On a host 30
+// days ahead every approved plan would be rejected as too old, its
+// reviewers' approval spent, and its notice would deliver a queued digest
+// with the wrong clock (alertAroundOutbox says what that does).
+//
+// It returns nil when the tenant's clock confirms this host's (or cannot be
+// read: no usable Date, as in a run), else an error saying why the refusal
+// was not made: the caller neither journals nor notifies it, and leaves the
+// plan for a later attempt.
 func (e *Engine) ConfirmRefusal(ctx context.Context, refusal error) error {
-	if err := e.confirmClock(ctx); err != nil {
+	cc := &clockCheck{e: e, now: e.now()}
+	var d answerDate
+	l := pat.Listing{Kind: pat.ListNeverUsed}
+	_, err := e.streamTokens(cc.watch(ctx, &d), api.ListOptions{Filters: api.Filter(l), Budget: e.listingBudget()}, discardTokens{})
+	if err != nil {
+		err = fmt.Errorf("list %s to check this host's clock against the tenant's: %w", describeListing(l), err)
+	} else {
+		err = cc.check(describeListing(l), &d)
+	}
+	if err != nil {
 		return fmt.Errorf("%w; the plan would have been refused (%v), but that was judged on this host's clock, "+
 			"which the tenant's does not confirm: the refusal is not made (nothing journaled, nothing sent), and the plan is judged again later", err, refusal)
 	}
 	return nil
-}
-
-// confirmClock compares this host's clock with the tenant's outside a run,
-// on the listing of the never-used tokens (the smallest listing every
-// deployment may make, read and dropped as it arrives). A refusal that
-// this host's clock decided (a saved plan too old or from the future, a
-// signature outside its valid-after/valid-before) is made only on a clock
-// the tenant confirms: on a host 30 days ahead every approved plan was
-// rejected as too old before anything was listed, its reviewers' approval
-// spent, and its refusal notice dispatched the outbox with the wrong clock
-// (alertAroundOutbox says what that does to a queued digest). nil also
-// when the answer had no usable Date (no check is possible, as in a run).
-func (e *Engine) confirmClock(ctx context.Context) error {
-	cc := &clockCheck{e: e, now: e.now()}
-	var d answerDate
-	l := pat.Listing{Kind: pat.ListNeverUsed}
-	budget := api.NewBudget(int64(e.cfg.Tenant.MaxListingBytes), "tenant.maxListingBytes")
-	if e.cfg.Tenant.MaxListingBytes <= 0 {
-		budget = api.NewBudget(api.DefaultMaxListingBytes, "tenant.maxListingBytes")
-	}
-	if _, err := e.streamTokens(cc.watch(ctx, &d), api.ListOptions{Filters: api.Filter(l), Budget: budget}, discardTokens{}); err != nil {
-		return fmt.Errorf("list %s to check this host's clock against the tenant's: %w", describeListing(l), err)
-	}
-	return cc.check(describeListing(l), &d)
 }
 
 // discardTokens is a listing read for its Date only.

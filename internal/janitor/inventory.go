@@ -263,6 +263,15 @@ func (e *Engine) survey(ctx context.Context, listings []pat.Listing, now time.Ti
 	return inv, nil
 }
 
+// listingBudget bounds the bytes of one run's token listings
+// (tenant.maxListingBytes).
+func (e *Engine) listingBudget() *api.Budget {
+	if e.cfg.Tenant.MaxListingBytes <= 0 {
+		return api.NewBudget(api.DefaultMaxListingBytes, "tenant.maxListingBytes")
+	}
+	return api.NewBudget(int64(e.cfg.Tenant.MaxListingBytes), "tenant.maxListingBytes")
+}
+
 // inventory makes the listing calls concurrently (there are at most a few,
 // and the two filtered ones of a large tenant are each a big download),
 // each into its own listingSink, and merges what they found in listing
@@ -272,10 +281,7 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 	results := make([]ListingResult, len(listings))
 	// The listings share one budget: the run's memory is bounded by
 	// tenant.maxListingBytes whether it makes one listing or two.
-	budget := api.NewBudget(int64(e.cfg.Tenant.MaxListingBytes), "tenant.maxListingBytes")
-	if e.cfg.Tenant.MaxListingBytes <= 0 {
-		budget = api.NewBudget(api.DefaultMaxListingBytes, "tenant.maxListingBytes")
-	}
+	budget := e.listingBudget()
 	wanted := newIDSet(len(want) + 1)
 	wanted.add(e.clientID, idEntry{})
 	for _, id := range want {
