@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -438,5 +439,46 @@ func TestHostileHostClockBehindLeavesTheOutboxAlone(t *testing.T) {
 	}
 	if got := mustJSON(t, g.outbox()); got != outbox {
 		t.Errorf("outbox changed:\n got %s\nwant %s", got, outbox)
+	}
+}
+
+// A gateway that answers 429 or 503 with an error page it stored (its Date
+// two days old) before the retry reaches the tenant does not refuse the
+// run: only the answers whose content the run reads are judged, and the
+// retried ones are fresh.
+func TestHostileStoredErrorAnswerBeforeAFreshRetryActs(t *testing.T) {
+	for _, code := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		t.Run(http.StatusText(code), func(t *testing.T) {
+			var g *graceEnv
+			var armed atomic.Bool // from day 14's run on
+			var mu sync.Mutex
+			refused := map[string]bool{} // the listings answered with the stored error page once
+			front := func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					first := armed.Load() && r.URL.Path == "/v3/personal-access-tokens" && !refused[r.URL.RawQuery]
+					refused[r.URL.RawQuery] = refused[r.URL.RawQuery] || first
+					mu.Unlock()
+					if first {
+						oldDate{w, g.clock.Now()}.WriteHeader(code)
+						return
+					}
+					h.ServeHTTP(w, r)
+				})
+			}
+			g = newGraceEnvOpts(t, graceConfig, envOpts{wrap: front})
+			warnDay0(t, g)
+			g.clock.Set(at(14))
+			armed.Store(true)
+			g.run()
+			if del := deletedIDs(g.mutations()); len(del) != 3 {
+				t.Fatalf("deleted %v, want the 3 due tokens", del)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(refused) < 2 {
+				t.Fatalf("%d listings answered with the stored error page, want each of the run's (2)", len(refused))
+			}
+		})
 	}
 }
