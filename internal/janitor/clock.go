@@ -126,7 +126,7 @@ type answerDate struct {
 // Date in d. The host's clock is read when the headers arrive, not when
 // the call returns: a listing of a million tokens takes seconds to read.
 // Of several answers (retries, pages, Date fields) d keeps the one furthest
-// off: one stored page is enough to distrust the lookup.
+// off: one stored page is enough to distrust the listing.
 func (cc *clockCheck) watch(ctx context.Context, d *answerDate) context.Context {
 	return api.WithDate(ctx, func(date time.Time, ok bool) {
 		a := answerDate{seen: true, ok: ok, date: date, at: cc.e.now()}
