@@ -74,16 +74,6 @@ func absDuration(d time.Duration) time.Duration {
 	return d
 }
 
-// clockSkewed reports whether one of the causes is a *ClockSkewError.
-func clockSkewed(causes []error) bool {
-	for _, c := range causes {
-		if errors.As(c, new(*ClockSkewError)) {
-			return true
-		}
-	}
-	return false
-}
-
 // clockCheck compares the Dates of one run's listings with the host's
 // clock. One per run: an answer without a Date is warned about once.
 type clockCheck struct {

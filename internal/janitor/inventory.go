@@ -145,7 +145,7 @@ type IncompleteError struct {
 }
 
 func (e *IncompleteError) Error() string {
-	if clockSkewed(e.Causes) {
+	if errors.As(e, new(*ClockSkewError)) { // a cause, through Unwrap
 		// The data is complete; the time it is judged against is not.
 		return "the tenant's clock and this host's disagree, nothing will be changed: " + strings.Join(e.Problems, "; ")
 	}
