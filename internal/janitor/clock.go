@@ -50,7 +50,7 @@ func (e *ClockSkewError) Error() string {
 			"Check NTP (chronyc tracking, timedatectl status); the next run reads a clock that has settled; "+
 			"nothing is decided on a wrong clock",
 			e.Stepped.UTC().Format(time.RFC3339), e.Tenant.UTC().Format(time.RFC3339), e.Host.UTC().Format(time.RFC3339),
-			absDuration(e.Skew).Round(time.Second), dir, e.Max)
+			e.shownSkew(), dir, e.Max)
 	}
 	return fmt.Sprintf("this host's clock read %s when the answer arrived, the tenant's Date header says %s: "+
 		"the host is %s %s the tenant, more than tenant.maxClockSkew (%s). "+
@@ -58,7 +58,17 @@ func (e *ClockSkewError) Error() string {
 		"or a proxy or cache between patjanitor and the tenant served a stored answer (check for caching of the API paths); "+
 		"nothing is decided on a wrong clock",
 		e.Host.UTC().Format(time.RFC3339), e.Tenant.UTC().Format(time.RFC3339),
-		absDuration(e.Skew).Round(time.Second), dir, e.Max) // a Date has whole seconds
+		e.shownSkew(), dir, e.Max)
+}
+
+// shownSkew is |Skew| in whole seconds, as a Date has them, unless rounding
+// would show it within Max: a refusal at 5m0.4s does not say "5m0s, more
+// than 5m0s".
+func (e *ClockSkewError) shownSkew() time.Duration {
+	if d := absDuration(e.Skew).Round(time.Second); d > e.Max {
+		return d
+	}
+	return absDuration(e.Skew)
 }
 
 // absDuration is |d|. A Date more than 292 years off saturates Sub at the

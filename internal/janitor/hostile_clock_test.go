@@ -482,3 +482,22 @@ func TestHostileStoredErrorAnswerBeforeAFreshRetryActs(t *testing.T) {
 		})
 	}
 }
+
+// A refusal just past the limit says by how much: rounded to whole seconds
+// it read "5m0s ahead of the tenant, more than tenant.maxClockSkew (5m0s)".
+func TestClockSkewErrorJustPastTheLimit(t *testing.T) {
+	tenant := at(14)
+	for _, tc := range []struct {
+		skew time.Duration
+		want string
+	}{
+		{5*time.Minute + 400*time.Millisecond, "the host is 5m0.4s ahead of the tenant"},
+		{-5*time.Minute - 600*time.Millisecond, "the host is 5m1s behind the tenant"},
+		{720 * time.Hour, "the host is 720h0m0s ahead of the tenant"},
+	} {
+		err := &janitor.ClockSkewError{Host: tenant.Add(tc.skew), Tenant: tenant, Skew: tc.skew, Max: 5 * time.Minute}
+		if !strings.Contains(err.Error(), tc.want+", more than tenant.maxClockSkew (5m0s)") {
+			t.Errorf("skew %s: %q, want %q", tc.skew, err.Error(), tc.want)
+		}
+	}
+}
