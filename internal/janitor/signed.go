@@ -226,8 +226,9 @@ func (e *Engine) ApplySigned(ctx context.Context, in RunInput, sp SignedPlan, ap
 	}
 	res, err := e.ApplyPlan(ctx, p, ApplyOptions{Plan: &ref, Input: in})
 	if res == nil && IsRefusal(err) {
-		// Refused before anything was listed: by the plan's age, on this
-		// host's clock, which no listing has checked yet.
+		// Refused before anything was listed, by its age on this host's
+		// clock or by another check: either way its notice goes through
+		// the outbox, on a clock no listing has checked yet.
 		if cerr := e.ConfirmRefusal(ctx, err); cerr != nil {
 			return Settlement{Err: cerr}
 		}
