@@ -24,8 +24,8 @@ import (
 //
 //	now: 2026-11-26T03:00:00Z      # optional: the time the scenario is written for.
 //	                               # Relative times count from it (else from the
-//	                               # simulator clock at load); `patjanitor sim
-//	                               # --scenario` runs on the wall clock still.
+//	                               # simulator clock at load), and `patjanitor sim
+//	                               # --scenario` moves the file forward to now.
 //	options:                       # optional; each key overrides the simulator's
 //	  rateLimit: 100               # requests per client id and API version per window (-1 off)
 //	  rateWindow: 10s
@@ -484,6 +484,24 @@ func (s *Sim) ApplyScenario(sc *Scenario) {
 	s.replacePopulation(pop)
 }
 
+// shift moves the scenario's times by d.
+func (sc *Scenario) shift(d time.Duration) {
+	now := sc.Now.Add(d)
+	sc.Now = &now
+	move := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		m := t.Add(d)
+		return &m
+	}
+	for i := range sc.Tokens {
+		tok := &sc.Tokens[i].Token
+		tok.Created = tok.Created.Add(d)
+		tok.LastUsed, tok.ExpirationDate = move(tok.LastUsed), move(tok.ExpirationDate)
+	}
+}
+
 // LoadScenario reads a scenario (relative times count from the simulator
 // clock unless the file sets now) and applies it.
 func (s *Sim) LoadScenario(r io.Reader) error {
@@ -510,12 +528,13 @@ func ReadScenarioFile(path string, now time.Time) (*Scenario, error) {
 }
 
 // LoadScenarioFile builds a simulator from a scenario file. Options set in
-// opts win over the file's. The file's now is the reference of its relative
-// times only: without opts.Clock the simulator runs on the wall clock, not
-// from the file's now, because its answers' Date is that clock, and a
-// patjanitor on the same host refuses a tenant whose Date is days from its
-// own (tenant.maxClockSkew). Its decisions read the tokens' times against
-// the host's clock either way.
+// opts win over the file's. Without opts.Clock the simulator runs on the
+// wall clock, and a file that sets now is moved forward to it: each token's
+// times by how long ago the file's now is, so that its tokens are exactly
+// as stale, and expire as far ahead, as written. (Started at the file's now
+// instead, the simulator's answers carry that time as their Date, and a
+// patjanitor on the same host refuses a tenant whose clock is days from
+// its own: tenant.maxClockSkew.)
 func LoadScenarioFile(path string, opts Options) (*Sim, *Scenario, error) {
 	clock := opts.Clock
 	if clock == nil {
@@ -524,6 +543,9 @@ func LoadScenarioFile(path string, opts Options) (*Sim, *Scenario, error) {
 	sc, err := ReadScenarioFile(path, clock())
 	if err != nil {
 		return nil, nil, err
+	}
+	if opts.Clock == nil && sc.Now != nil {
+		sc.shift(clock().Sub(*sc.Now).Truncate(time.Millisecond)) // the API's times have milliseconds
 	}
 	o := sc.Options
 	if opts.RateLimit == 0 && o.RateLimit != nil {

@@ -165,3 +165,44 @@ func manyTokens(n int) string {
 	}
 	return b.String()
 }
+
+// Without a clock of the caller's (patjanitor sim --scenario), a scenario
+// written for a past now is moved forward to the wall clock, on which the
+// simulator runs: its tokens are as stale, and expire as far ahead, as
+// written, and its answers' Date is the wall clock's, as a tenant's is.
+func TestScenarioFileMovedForwardToNow(t *testing.T) {
+	before := time.Now()
+	s, sc, err := LoadScenarioFile("testdata/golden.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := ReadScenarioFile("testdata/golden.yaml", before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Now == nil || sc.Now.Before(before.Truncate(time.Millisecond)) || sc.Now.After(time.Now()) {
+		t.Fatalf("scenario now %v, want the wall clock at the load (%v)", sc.Now, before)
+	}
+	d := sc.Now.Sub(*written.Now)
+	byID := map[string]pat.Token{}
+	for _, tk := range s.Tokens() {
+		byID[tk.ID] = tk
+	}
+	for _, w := range written.Tokens {
+		got := byID[w.Token.ID]
+		if !got.Created.Equal(w.Token.Created.Add(d)) {
+			t.Errorf("%s created %v, want %v moved by %v", w.Token.ID, got.Created, w.Token.Created, d)
+		}
+		for _, tt := range []struct {
+			name      string
+			got, want *time.Time
+		}{{"lastUsed", got.LastUsed, w.Token.LastUsed}, {"expirationDate", got.ExpirationDate, w.Token.ExpirationDate}} {
+			if (tt.got == nil) != (tt.want == nil) || (tt.got != nil && !tt.got.Equal(tt.want.Add(d))) {
+				t.Errorf("%s %s %v, want %v moved by %v", w.Token.ID, tt.name, tt.got, tt.want, d)
+			}
+		}
+	}
+	if now := s.now(); time.Until(now).Abs() > time.Minute {
+		t.Errorf("simulator clock %v, want the wall clock", now)
+	}
+}
