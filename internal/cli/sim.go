@@ -47,7 +47,10 @@ func newSimCmd(g *globals) *cobra.Command {
 and v1, OAuth, public identities) on a loopback address, with a seeded
 population (--tokens, --seed) or an exact one (--scenario). It prints its URL
 and the admin credentials (--print-env: as shell export lines) and serves until
-interrupted. Test-only control endpoints live under /__sim/.
+interrupted. Test-only control endpoints live under /__sim/. The simulator
+runs on this host's clock: a scenario written for another time (its now:) is
+moved to the present, every token's times with it, so that its tokens are as
+stale as written.
 
 --env-file FILE writes the export lines to FILE (mode 0600) once the
 simulator is listening, atomically, so a script can wait for the file to be
