@@ -1,7 +1,9 @@
 package approval
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -68,5 +70,49 @@ func TestHostileRevokedKeyLineFillsTheFile(t *testing.T) {
 	rk, err := LoadRevokedKeys(revoked)
 	if err == nil || !strings.Contains(err.Error(), revoked) {
 		t.Fatalf("LoadRevokedKeys = %+v, %v; want an error naming %s (dave's key left unrevoked)", rk, err, revoked)
+	}
+}
+
+// A signature file near the 1 MiB a reader takes (one signature with a
+// reason padded by hand): approve added the next signature and wrote a file
+// over the limit, which every reader then refused, losing the signatures
+// already in it. The signature must be refused, naming the file and the
+// limit, and the file left as it was.
+func TestHostileSignatureFileFilledToTheLimit(t *testing.T) {
+	dir := t.TempDir()
+	planFile := writeFile(t, dir, "plan.json", `{"planHash":"x"}`)
+	alice, bob := newReviewer(t, "alice", "ed25519"), newReviewer(t, "bob", "ed25519")
+	signPlan(t, planFile, alice, "MARK")
+	sigFile := SigFile(planFile)
+	data, err := os.ReadFile(sigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Replace(data, []byte("MARK"), bytes.Repeat([]byte("x"), maxFileBytes-len(data)-100), 1)
+	if err := os.WriteFile(sigFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadSigFile(sigFile); err != nil {
+		t.Fatalf("the padded file, %d bytes, does not read: %v", len(data), err)
+	}
+	pd, _ := os.ReadFile(planFile)
+	sig, err := Sign(pd, bob.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = AppendSignature(sigFile, sig, now, "bob's")
+	if err == nil || !strings.Contains(err.Error(), sigFile) || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Fatalf("AppendSignature to a file of %d bytes: %v; want a refusal naming the file and the limit", len(data), err)
+	}
+	if got, _ := os.ReadFile(sigFile); !bytes.Equal(got, data) {
+		t.Fatalf("the refused signature changed the file (%d bytes, was %d)", len(got), len(data))
+	}
+	if _, err := ReadSigFile(sigFile); err != nil {
+		t.Fatalf("the file no longer reads: %v", err)
+	}
+	// Data over the limit from elsewhere (POST /approve) is refused as a
+	// file read from disk is.
+	if _, err := ParseSigFile("sig", append(data, bytes.Repeat([]byte("\n"), 200)...)); err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Fatalf("ParseSigFile of %d bytes: %v", len(data)+200, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hiddeco/sshsig"
 
 	"github.com/patjanitor/patjanitor/internal/atomicfile"
+	"github.com/patjanitor/patjanitor/internal/bytesize"
 )
 
 // The armor lines of one SSHSIG signature.
@@ -79,7 +80,14 @@ func readSigFile(file string, noFollow bool) ([]Entry, error) {
 // does not parse is an Entry with Err (it is reported and does not count);
 // text that is neither a signature, a comment nor blank is an error naming
 // its line, because it means the file is not what the reviewers wrote.
+// A file over 1 MiB is refused whole, as reading one from disk refuses it:
+// data can come from elsewhere (serve's POST /approve), and a file stored
+// from there that the run then cannot read would be accepted at the door
+// and refused as unreadable at the run.
 func ParseSigFile(file string, data []byte) ([]Entry, error) {
+	if len(data) > maxFileBytes {
+		return nil, sigFileTooLarge(file, len(data))
+	}
 	var entries []Entry
 	var block *bytes.Buffer
 	start := 0
@@ -153,7 +161,18 @@ func AppendSignature(file string, sig *sshsig.Signature, signedAt time.Time, rea
 	buf.WriteString(metaPrefix)
 	buf.Write(m)
 	buf.WriteByte('\n')
+	if buf.Len() > maxFileBytes {
+		// Written, no reader could read it again: every signature in it,
+		// the ones before this one too, would be lost to the plan.
+		return fmt.Errorf("refusing to add to %s: with this signature it would be %d bytes, larger than %s, the most a signature file may be", file, buf.Len(), bytesize.Format(maxFileBytes))
+	}
 
 	// 0644: a signature is public, and every reviewer and the daemon read it.
 	return atomicfile.Write(file, buf.Bytes(), 0o644)
+}
+
+// sigFileTooLarge names a signature file over maxFileBytes, in the words
+// regfile uses for one read from disk.
+func sigFileTooLarge(file string, n int) error {
+	return fmt.Errorf("%s is %d bytes, larger than %s, the most a signature file may be", file, n, bytesize.Format(maxFileBytes))
 }

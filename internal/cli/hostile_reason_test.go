@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,5 +78,58 @@ func TestHostileOversizedApprovalReasonIsBounded(t *testing.T) {
 		if !strings.HasPrefix(a.Reason, strings.Repeat("<", 4096)+"…") || !strings.HasSuffix(a.Reason, "(reason clipped from 131072 bytes)") {
 			t.Errorf("approval of %s journaled with a reason of %d bytes ending %q; want it clipped, saying so", a.Principal, len(a.Reason), a.Reason[max(0, len(a.Reason)-60):])
 		}
+	}
+}
+
+// A signature file is read whole up to 1 MiB (the daemon refuses a larger
+// one as unreadable), but POST /approve parsed and stored the one it was
+// sent whatever its size: two valid signatures whose reasons (not signed)
+// were padded to 600 KiB each made a 1.2 MiB file that serve accepted (202,
+// "it is applied now") and then, at the run, refused as unreadable: the
+// approval spent, the plan rejected, the reviewers told it was stored. Now
+// the POST is refused at the door (400, the limit named), nothing stored,
+// nothing sent, nothing journaled.
+func TestHostileApproveEndpointSignatureFileOverTheLimit(t *testing.T) {
+	e := newServeEnv(t, idnsim.Options{RateLimit: -1})
+	stale := e.addTokens("stale", 2, 0)
+	r, signers := newReviewers(t, e.dir)
+	cfg := withApprovals(e.configYAML("@daily", servePolicy("stale", "enforce", "", "stale", true)), signers, "")
+	cfgPath := e.writeConfig(cfg)
+	plans := filepath.Join(e.dir, "plans")
+	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans, enableLifecycle: true, applyApproved: true})
+
+	planFile := filepath.Join(e.dir, "plan.json")
+	reviewerRun(t, e, cfgPath, "plan", "--out", planFile)
+	reviewerRun(t, e, cfgPath, "approve", planFile, "--key", r.alice, "--reason", "MARK")
+	reviewerRun(t, e, cfgPath, "approve", planFile, "--key", r.bob, "--reason", "MARK")
+	sig := approval.SigFile(planFile)
+	data, err := os.ReadFile(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.ReplaceAll(data, []byte(`"reason":"MARK"`), []byte(`"reason":"`+strings.Repeat("x", 600<<10)+`"`))
+	if err := os.WriteFile(sig, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, body := postApprove(t, p.base, planFile)
+	if code != http.StatusBadRequest || !strings.Contains(body, "larger than 1 MiB") {
+		t.Fatalf("POST /approve of a %d-byte signature file: %d %s", len(data), code, body)
+	}
+	if files, _ := filepath.Glob(filepath.Join(plans, "*", "*")); len(files) != 0 {
+		t.Fatalf("a refused submission left %v", files)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if m := idnsim.Mutations(e.sim.Requests()); len(m) != 0 {
+		t.Fatalf("the refused submission sent %v", m)
+	}
+	for _, id := range stale {
+		if _, ok := e.sim.Token(id); !ok {
+			t.Fatalf("token %s gone", id)
+		}
+	}
+	if runs := journalRuns(t, p.journal); len(runs) != 0 {
+		t.Fatalf("journal plan runs %+v; want none", runs)
 	}
 }
