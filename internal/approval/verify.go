@@ -73,7 +73,8 @@ func (r *Result) Approved() bool { return len(r.Approvals()) >= r.Required }
 
 // Err is nil when the plan is approved, and otherwise says how many valid
 // approvals were needed and found, then each signature and why it did or did
-// not count.
+// not count (the first maxVerdictsShown of those that did not, then how many
+// more there are).
 func (r *Result) Err() error {
 	if r.Approved() {
 		return nil
@@ -83,12 +84,29 @@ func (r *Result) Err() error {
 	if len(r.Verdicts) == 0 {
 		b.WriteString(" (no signature file, or it holds no signature)")
 	}
+	shown := 0
 	for _, v := range r.Verdicts {
+		if !v.Counted {
+			if shown == maxVerdictsShown {
+				continue
+			}
+			shown++
+		}
 		b.WriteString("\n  ")
 		b.WriteString(v.String())
 	}
+	if n := len(r.Verdicts) - len(r.Approvals()) - shown; n > 0 {
+		fmt.Fprintf(&b, "\n  and %d more signatures that did not count", n)
+	}
 	return errors.New(b.String())
 }
+
+// maxVerdictsShown bounds the signatures that did not count which Err
+// lists one by one (every counted one is listed): a signature file of 1 MiB
+// holds up to 18,000 blocks that do not parse, whose verdicts made 2 MB of
+// text, and the refusal is journaled (a record holds at most 1 MiB: the
+// refusal could not be), written to rejected/*.result, logged and sent.
+const maxVerdictsShown = 20
 
 // Check judges each signature over planBytes at the time now. A signature
 // counts when it parses, is in the patjanitor-plan namespace, verifies over

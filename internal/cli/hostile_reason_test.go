@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -131,5 +132,47 @@ func TestHostileApproveEndpointSignatureFileOverTheLimit(t *testing.T) {
 	}
 	if runs := journalRuns(t, p.journal); len(runs) != 0 {
 		t.Fatalf("journal plan runs %+v; want none", runs)
+	}
+}
+
+// A signature file of 1 MiB can hold 18,000 signature blocks that do not
+// parse (58 bytes each), and a refusal names every signature and why it did
+// not count: 2 MB of text, which the refusal's run-start journals whole. It
+// was larger than a journal record, so the refusal could not be journaled
+// and the operator was handed 2 MB of verdicts. The refusal names the first
+// signatures and says how many more there are.
+func TestHostileSignatureFileOfManyBlocksIsRefusedJournaled(t *testing.T) {
+	e := newWF(t, approvalPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	planFile := filepath.Join(e.dir, "plan.json")
+	if code, _, stderr := e.run(nil, "plan", "--out", planFile); code != 0 {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	if code, _, stderr := e.run(nil, "approve", planFile, "--key", r.alice); code != 0 {
+		t.Fatalf("approve: %d %s", code, stderr)
+	}
+	sig := approval.SigFile(planFile)
+	data, err := os.ReadFile(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := "-----BEGIN SSH SIGNATURE-----\n-----END SSH SIGNATURE-----\n"
+	blocks := (1<<20 - len(data)) / len(block)
+	data = append(data, strings.Repeat(block, blocks)...)
+	if err := os.WriteFile(sig, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve")
+	if code != 1 || !strings.Contains(stderr, "has 1 valid") || !strings.Contains(stderr, "signature 1 (line 1) by alice@acme.com") ||
+		!strings.Contains(stderr, fmt.Sprintf("and %d more signatures that did not count", blocks-20)) || len(stderr) > 64<<10 {
+		t.Fatalf("apply of a plan whose signature file holds %d bytes of blocks: exit %d, %d bytes of output\n%.2000s...%s", len(data), code, len(stdout)+len(stderr), stdout+stderr, (stdout + stderr)[max(0, len(stdout)+len(stderr)-600):])
+	}
+	if m := e.mutations(); len(m) != 0 {
+		t.Fatalf("the refused plan sent %v", m)
+	}
+	runs := journalRuns(t, filepath.Join(e.state, JournalFile))
+	if len(runs) != 1 || !strings.Contains(runs[0].Plan.Refused, "has 1 valid") || len(runs[0].Plan.Refused) > 64<<10 {
+		t.Fatalf("run-starts %d; want the refusal journaled, bounded", len(runs))
 	}
 }
