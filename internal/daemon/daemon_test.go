@@ -834,3 +834,45 @@ func TestHostileClockSteppedBackRunsOnTimeOnce(t *testing.T) {
 		t.Errorf("runs skipped: %v, want none (no run started early)", h.metrics.skipReasons)
 	}
 }
+
+// TestHostileClockCorrectedBackAfterStartRunsOnTheCorrectedClock: serve
+// starts on a host whose clock is three days ahead (a bad hardware clock at
+// boot) and NTP sets it right while the group sleeps until 03:00. The group's
+// time was computed on the wrong clock (03:00 three days on); its timer ends
+// at 03:00 on the corrected one. The group must run then, at its time on the
+// clock it now has, not sleep three more days with no run: the loop that
+// slept the rest of the old time ran nothing until the 30th (robfig/cron
+// has the same gap: robfig/cron#352, #480).
+func TestHostileClockCorrectedBackAfterStartRunsOnTheCorrectedClock(t *testing.T) {
+	var clk *steppedClock
+	h := newHarness(t, configYAML("0 3 * * *", policyYAML("a", "enforce", "")), func(o *Options) {
+		clk = &steppedClock{Clock: o.Clock.(*fakeclock.Clock), offset: 72 * time.Hour}
+		o.Clock = clk
+	})
+	var (
+		mu  sync.Mutex
+		ran []time.Time
+	)
+	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ran = append(ran, clk.Now())
+		return &RunReport{}, nil
+	})
+	h.start()
+	h.asleep(1) // until 03:00 on the 30th by the wrong clock: fifteen hours
+	clk.step(-72 * time.Hour)
+	h.tick(1) // the timer ends: 03:00 on the 27th, the right time
+	h.ran(1)
+	h.tick(1) // the next day's 03:00
+	h.ran(2)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []time.Time{time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC), time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)}
+	if !slices.EqualFunc(ran, want, time.Time.Equal) {
+		t.Errorf("runs at %v, want %v", ran, want)
+	}
+}

@@ -97,9 +97,12 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 // its own goroutine (the gate decides whether it runs, waits or is skipped),
 // and the group's next time is computed from the time it woke, so ticks
 // missed while the process was stopped or the machine slept are not caught
-// up. A wall clock set back while a group sleeps does not make it run early
-// (it sleeps the rest); one set forward makes it run late, by the step, since
-// the sleep is a timer on elapsed time (cron's too).
+// up. A wall clock set back while a group sleeps does not make it run early:
+// its time is judged again on the clock as it now is, and it sleeps until
+// then (robfig/cron sleeps until the time computed on the old clock, days
+// for a clock corrected by days: robfig/cron#352). One set forward makes it
+// run late, by the step, since the sleep is a timer on elapsed time (cron's
+// too).
 type scheduler struct {
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
@@ -135,12 +138,21 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 		if err := d.clock.Sleep(ctx, next.Sub(d.clock.Now())); err != nil || ctx.Err() != nil {
 			return
 		}
-		if d.clock.Now().Before(next) {
+		if now := d.clock.Now(); now.Before(next) {
 			// Woken before the time: the wall clock was set back while
-			// the loop slept (the timer counts elapsed time). Sleep the
-			// rest, as robfig/cron does, rather than run early and again
-			// at the time.
-			continue
+			// the loop slept (the timer counts elapsed time). The time is
+			// judged again on the clock as it now is: the group's first
+			// time at or after now (Next gives the first whole second
+			// after its argument). Set back a little, that is still the
+			// time slept for, and the loop sleeps the rest rather than
+			// run early and again at the time. Set back by days (a clock
+			// that was ahead, at boot, and that NTP corrected) it is the
+			// schedule's time on the corrected clock: sleeping until the
+			// time computed on the wrong one ran nothing for days.
+			next = g.sched.Next(now.In(gen.loc).Add(-time.Second))
+			if next.IsZero() || next.After(now) {
+				continue
+			}
 		}
 		d.jobs.Go(d.guard(func() { d.runOnce(gen, g.Group, g.cfg, "schedule") }))
 		next = g.sched.Next(d.clock.Now().In(gen.loc))
