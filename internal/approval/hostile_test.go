@@ -65,7 +65,7 @@ func TestHostileOneReviewerTwoPrincipalSpellings(t *testing.T) {
 // signatures went on counting. The file must be refused, naming it.
 func TestHostileRevokedKeyLineFillsTheFile(t *testing.T) {
 	dave := newReviewer(t, "dave", "ed25519")
-	line := dave.authKey + " " + strings.Repeat("x", maxFileBytes-len(dave.authKey)-1)
+	line := dave.authKey + " " + strings.Repeat("x", MaxFileBytes-len(dave.authKey)-1)
 	revoked := writeFile(t, t.TempDir(), "revoked", line)
 	rk, err := LoadRevokedKeys(revoked)
 	if err == nil || !strings.Contains(err.Error(), revoked) {
@@ -88,7 +88,7 @@ func TestHostileSignatureFileFilledToTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data = bytes.Replace(data, []byte("MARK"), bytes.Repeat([]byte("x"), maxFileBytes-len(data)-100), 1)
+	data = bytes.Replace(data, []byte("MARK"), bytes.Repeat([]byte("x"), MaxFileBytes-len(data)-100), 1)
 	if err := os.WriteFile(sigFile, data, 0o644); err != nil {
 		t.Fatal(err)
 	}

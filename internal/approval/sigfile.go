@@ -85,14 +85,14 @@ func readSigFile(file string, noFollow bool) ([]Entry, error) {
 // from there that the run then cannot read would be accepted at the door
 // and refused as unreadable at the run.
 func ParseSigFile(file string, data []byte) ([]Entry, error) {
-	if len(data) > maxFileBytes {
+	if len(data) > MaxFileBytes {
 		return nil, sigFileTooLarge(file, len(data))
 	}
 	var entries []Entry
 	var block *bytes.Buffer
 	start := 0
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), maxFileBytes)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxFileBytes)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
 		switch {
@@ -161,18 +161,18 @@ func AppendSignature(file string, sig *sshsig.Signature, signedAt time.Time, rea
 	buf.WriteString(metaPrefix)
 	buf.Write(m)
 	buf.WriteByte('\n')
-	if buf.Len() > maxFileBytes {
+	if buf.Len() > MaxFileBytes {
 		// Written, no reader could read it again: every signature in it,
 		// the ones before this one too, would be lost to the plan.
-		return fmt.Errorf("refusing to add to %s: with this signature it would be %d bytes, larger than %s, the most a signature file may be", file, buf.Len(), bytesize.Format(maxFileBytes))
+		return fmt.Errorf("refusing to add to %s: with this signature it would be %d bytes, larger than %s, the most a signature file may be", file, buf.Len(), bytesize.Format(MaxFileBytes))
 	}
 
 	// 0644: a signature is public, and every reviewer and the daemon read it.
 	return atomicfile.Write(file, buf.Bytes(), 0o644)
 }
 
-// sigFileTooLarge names a signature file over maxFileBytes, in the words
+// sigFileTooLarge names a signature file over MaxFileBytes, in the words
 // regfile uses for one read from disk.
 func sigFileTooLarge(file string, n int) error {
-	return fmt.Errorf("%s is %d bytes, larger than %s, the most a signature file may be", file, n, bytesize.Format(maxFileBytes))
+	return fmt.Errorf("%s is %d bytes, larger than %s, the most a signature file may be", file, n, bytesize.Format(MaxFileBytes))
 }

@@ -29,9 +29,9 @@ import (
 // anything else (git commits are "git", files "file") never approves a plan.
 const Namespace = "patjanitor-plan"
 
-// maxFileBytes caps the allowed signers, revoked keys and signature files: a
+// MaxFileBytes caps the allowed signers, revoked keys and signature files: a
 // few hundred keys fit many times over, and /dev/zero does not hang a run.
-const maxFileBytes = 1 << 20
+const MaxFileBytes = 1 << 20
 
 // Signer is one line of an allowed signers file.
 type Signer struct {
@@ -322,7 +322,7 @@ func LoadRevokedKeys(file string) (*RevokedKeys, error) {
 func eachLine(file string, data []byte, fn func(n int, line string) error) error {
 	var errs []error
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), maxFileBytes)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxFileBytes)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
@@ -343,7 +343,7 @@ func (rk *RevokedKeys) Revoked(key ssh.PublicKey) bool {
 	return rk != nil && rk.keys[string(key.Marshal())]
 }
 
-// readSmallFile reads a regular file of at most maxFileBytes: a FIFO or a
+// readSmallFile reads a regular file of at most MaxFileBytes: a FIFO or a
 // device would block or never end, and a signature file is put next to a
 // plan by whoever may write to serve's approved/ directory.
 //
@@ -353,5 +353,5 @@ func (rk *RevokedKeys) Revoked(key ssh.PublicKey) bool {
 // approved/, see ReadDroppedSigFile): Kubernetes mounts the allowed signers
 // file as one, and the paths of the other files are the operator's own.
 func readSmallFile(file string, noFollow bool) ([]byte, error) {
-	return regfile.ReadAll(file, maxFileBytes, noFollow)
+	return regfile.ReadAll(file, MaxFileBytes, noFollow)
 }

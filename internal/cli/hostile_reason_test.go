@@ -113,7 +113,7 @@ func TestHostileApproveEndpointSignatureFileOverTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body := postApprove(t, p.base, planFile)
-	if code != http.StatusBadRequest || !strings.Contains(body, "larger than 1 MiB") {
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "the sig part is larger than 1 MiB") {
 		t.Fatalf("POST /approve of a %d-byte signature file: %d %s", len(data), code, body)
 	}
 	if files, _ := filepath.Glob(filepath.Join(plans, "*", "*")); len(files) != 0 {

@@ -190,6 +190,13 @@ type inProcess struct {
 
 func startInProcess(t *testing.T, e *serveEnv, cfgPath string, o serveFlags) *inProcess {
 	t.Helper()
+	return startInProcessWith(t, e, cfgPath, o, nil)
+}
+
+// startInProcessWith is startInProcess with the daemon's options changed by
+// mod first (nil: as serve sets them), e.g. short HTTP timeouts.
+func startInProcessWith(t *testing.T, e *serveEnv, cfgPath string, o serveFlags, mod func(*daemon.Options)) *inProcess {
+	t.Helper()
 	stateDir := filepath.Join(e.dir, "state")
 	g := &globals{config: cfgPath, stateDir: stateDir, streams: Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}}
 	o.listen = "127.0.0.1:0"
@@ -210,6 +217,9 @@ func startInProcess(t *testing.T, e *serveEnv, cfgPath string, o serveFlags) *in
 	// the wall clock, so token ages and timestamps are the real ones.
 	clk := fakeclock.New(time.Now())
 	opts.Clock = clk
+	if mod != nil {
+		mod(&opts)
+	}
 	d, err := daemon.New(opts)
 	if err != nil {
 		cancel()

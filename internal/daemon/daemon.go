@@ -171,6 +171,48 @@ type Options struct {
 	Approved <-chan Approved
 	// ApplyApprovedImmediately makes POST /approve start that run too.
 	ApplyApprovedImmediately bool
+	// HTTPTimeouts bound how long a client may take over a request; a zero
+	// field takes its default (DefaultHTTPTimeouts). Tests shorten them.
+	HTTPTimeouts HTTPTimeouts
+}
+
+// HTTPTimeouts bound how long a client of the HTTP endpoints may hold a
+// connection, so that clients that connect and then stall (slowloris) cannot
+// hold the daemon's connections, memory and POST /approve's few places.
+type HTTPTimeouts struct {
+	// ReadHeader bounds the request line and headers.
+	ReadHeader time.Duration
+	// Idle bounds a kept-alive connection between requests.
+	Idle time.Duration
+	// BodyStall is the longest POST /approve's body may go with no byte
+	// arriving: a slow link still sends something every few seconds, a
+	// stalled client sends nothing.
+	BodyStall time.Duration
+	// Read bounds a whole request, its body included: the largest plan
+	// (plan.MaxFileBytes, 256 MiB) takes 36 minutes at 1 Mbit/s.
+	Read time.Duration
+}
+
+// DefaultHTTPTimeouts are the HTTP timeouts of serve.
+var DefaultHTTPTimeouts = HTTPTimeouts{
+	ReadHeader: 10 * time.Second,
+	Idle:       2 * time.Minute,
+	BodyStall:  time.Minute,
+	Read:       time.Hour,
+}
+
+// withDefaults fills the zero fields from DefaultHTTPTimeouts.
+func (t HTTPTimeouts) withDefaults() HTTPTimeouts {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&t.ReadHeader, DefaultHTTPTimeouts.ReadHeader)
+	def(&t.Idle, DefaultHTTPTimeouts.Idle)
+	def(&t.BodyStall, DefaultHTTPTimeouts.BodyStall)
+	def(&t.Read, DefaultHTTPTimeouts.Read)
+	return t
 }
 
 // Approved is a signed plan waiting in the approved directory.
@@ -224,6 +266,11 @@ type Daemon struct {
 	// approveNow carries the plans POST /approve stored to Run's goroutine,
 	// which alone starts runs outside the schedule (shutdown waits for them).
 	approveNow chan Approved
+	// approving holds a place for each POST /approve being read or
+	// checked: each holds its plan in memory (up to plan.MaxFileBytes), so
+	// only maxApproving are read at once and the next is answered 503.
+	approving chan struct{}
+	timeouts  HTTPTimeouts
 	// reloadReq carries POST /-/reload requests to Run's goroutine (the
 	// only one that reloads), each with the channel for its result.
 	reloadReq chan chan error
@@ -290,6 +337,8 @@ func New(opts Options) (*Daemon, error) {
 		approvedCh:      opts.Approved,
 		applyNow:        opts.ApplyApprovedImmediately,
 		approveNow:      make(chan Approved, 16),
+		approving:       make(chan struct{}, maxApproving),
+		timeouts:        opts.HTTPTimeouts.withDefaults(),
 		reloadReq:       make(chan chan error),
 	}
 	if d.webConfigFile != "" {
@@ -342,8 +391,11 @@ func New(opts Options) (*Daemon, error) {
 	d.listener = ln
 	d.server = &http.Server{
 		Handler:           d.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: d.timeouts.ReadHeader,
+		// POST /approve moves its read deadline on as its body arrives
+		// (BodyStall), never past this one.
+		ReadTimeout: d.timeouts.Read,
+		IdleTimeout: d.timeouts.Idle,
 		// net/http logs what clients do wrong (a hung-up connection, a bad
 		// request line): useful when debugging, noise otherwise.
 		ErrorLog: debugStdLog(d.log.Named("http")),

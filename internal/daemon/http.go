@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/patjanitor/patjanitor/internal/approval"
+	"github.com/patjanitor/patjanitor/internal/bytesize"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
@@ -68,9 +72,36 @@ func writeText(w http.ResponseWriter, code int, msg string) {
 	_, _ = fmt.Fprintln(w, msg)
 }
 
-// maxApproveBytes bounds a POST /approve: a plan of a very large tenant with
-// its signatures, and no more (the body is held in memory to be checked).
-const maxApproveBytes = 256 << 20
+// maxApproving is how many POST /approve are read and checked at once. Each
+// holds its plan in memory (up to plan.MaxFileBytes, and again as it is
+// parsed): approvals come from a few reviewers, seldom at once, and a flood
+// of large submissions must not take the daemon's memory. The next one is
+// answered 503 with Retry-After, before its body is read.
+const maxApproving = 2
+
+// approveRetryAfter is the Retry-After (seconds) of a POST /approve turned
+// away because maxApproving others are in progress.
+const approveRetryAfter = "30"
+
+// maxApproveBytes bounds a POST /approve body: its two parts at their limits
+// and the multipart framing around them (boundaries, part headers).
+const maxApproveBytes = plan.MaxFileBytes + approval.MaxFileBytes + 64<<10
+
+// approvePartLimit is the most a part of POST /approve may hold: the limit of
+// the file it is (a plan as apply PLAN and the approved directory read one,
+// a signature file as a run reads it), so that a part larger than its file
+// could be is refused after limit+1 bytes, not read whole first.
+func approvePartLimit(name string) (limit int64, what string, ok bool) {
+	switch name {
+	case "plan":
+		return plan.MaxFileBytes, "plan file", true
+	case "sig":
+		return approval.MaxFileBytes, "signature file", true
+	}
+	return 0, "", false
+}
+
+const approveUsage = "want a multipart form with the files plan and sig (curl -F plan=@plan.json -F sig=@plan.json.sig)"
 
 // serveApprove is POST /approve (with --web.enable-lifecycle, and behind the
 // web config's authentication like every endpoint): a multipart form with the
@@ -88,28 +119,18 @@ func (d *Daemon) serveApprove(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusNotFound, "no approvals inbox: serve --plans-dir with approvals in the config")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxApproveBytes)
-	if err := r.ParseMultipartForm(32 << 20); err != nil {
-		writeText(w, http.StatusBadRequest, "want a multipart form with the files plan and sig (curl -F plan=@plan.json -F sig=@plan.json.sig): "+err.Error())
+	select {
+	case d.approving <- struct{}{}:
+		defer func() { <-d.approving }()
+	default:
+		w.Header().Set("Retry-After", approveRetryAfter)
+		writeText(w, http.StatusServiceUnavailable, fmt.Sprintf("busy: %d submissions are being received; nothing stored, try again in %s seconds", maxApproving, approveRetryAfter))
 		return
 	}
-	defer func() { _ = r.MultipartForm.RemoveAll() }()
-	read := func(field string) ([]byte, error) {
-		f, _, err := r.FormFile(field)
-		if err != nil {
-			return nil, fmt.Errorf("form file %q: %w", field, err)
-		}
-		defer func() { _ = f.Close() }()
-		return io.ReadAll(f)
-	}
-	planData, err := read("plan")
+	planData, sigData, code, err := d.readApproval(w, r)
 	if err != nil {
-		writeText(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	sigData, err := read("sig")
-	if err != nil {
-		writeText(w, http.StatusBadRequest, err.Error())
+		d.log.Warn("POST /approve refused", zap.Int("status", code), zap.Error(err))
+		writeText(w, code, "refused, nothing stored: "+err.Error())
 		return
 	}
 	a, err := d.approve(r.Context(), planData, sigData)
@@ -131,6 +152,98 @@ func (d *Daemon) serveApprove(w http.ResponseWriter, r *http.Request) {
 	}
 	writeText(w, http.StatusAccepted, fmt.Sprintf("stored %s; it is applied %s", a.Path, when))
 }
+
+// readApproval reads the parts of a POST /approve, each up to its own limit
+// (approvePartLimit), and returns them with the status to answer when they
+// cannot be had: 413 for a part or body over its limit, 408 for a body that
+// stalled, 400 for anything else.
+func (d *Daemon) readApproval(w http.ResponseWriter, r *http.Request) (planData, sigData []byte, code int, err error) {
+	r.Body = &stallReader{
+		r:     http.MaxBytesReader(w, r.Body, maxApproveBytes),
+		rc:    http.NewResponseController(w),
+		stall: d.timeouts.BodyStall,
+		end:   time.Now().Add(d.timeouts.Read),
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, nil, http.StatusBadRequest, fmt.Errorf("%s: %w", approveUsage, err)
+	}
+	parts := map[string][]byte{}
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, readErrStatus(err), fmt.Errorf("read the form: %w", err)
+		}
+		name := p.FormName()
+		limit, what, ok := approvePartLimit(name)
+		switch {
+		case !ok:
+			return nil, nil, http.StatusBadRequest, fmt.Errorf("unexpected part %q: %s", name, approveUsage)
+		case parts[name] != nil:
+			return nil, nil, http.StatusBadRequest, fmt.Errorf("two %q parts: %s", name, approveUsage)
+		}
+		data, err := io.ReadAll(io.LimitReader(p, limit+1))
+		if err != nil {
+			return nil, nil, readErrStatus(err), fmt.Errorf("read the %s part: %w", name, err)
+		}
+		if int64(len(data)) > limit {
+			return nil, nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the %s part is larger than %s, the most a %s may be", name, bytesize.Format(limit), what)
+		}
+		parts[name] = data
+	}
+	for _, name := range []string{"plan", "sig"} {
+		if parts[name] == nil {
+			return nil, nil, http.StatusBadRequest, fmt.Errorf("no %s part: %s", name, approveUsage)
+		}
+	}
+	return parts["plan"], parts["sig"], 0, nil
+}
+
+// readErrStatus is the answer to a body that could not be read: 413 past
+// maxApproveBytes, 408 when it stalled past its deadline.
+func readErrStatus(err error) int {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
+}
+
+// stallReader moves the connection's read deadline on while a request body
+// arrives: a client that sends nothing for stall is cut off, one on a slow
+// link that keeps sending is not, and no body is read past end (the
+// server's ReadTimeout, which a read deadline set here replaces).
+type stallReader struct {
+	r     io.ReadCloser
+	rc    *http.ResponseController
+	stall time.Duration
+	end   time.Time
+	set   time.Time // when the deadline was last moved
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	// Moved at most every stall/8: a body is read in pieces of a few KiB,
+	// and a deadline set that recently leaves 7/8 of stall to wait anyway.
+	if now := time.Now(); now.Sub(s.set) >= s.stall/8 {
+		s.set = now
+		dl := now.Add(s.stall)
+		if dl.After(s.end) {
+			dl = s.end
+		}
+		// ErrNotSupported (a wrapped ResponseWriter) leaves the server's
+		// ReadTimeout as the only bound.
+		_ = s.rc.SetReadDeadline(dl)
+	}
+	return s.r.Read(p)
+}
+
+func (s *stallReader) Close() error { return s.r.Close() }
 
 // serveReload is POST /-/reload: with --web.enable-lifecycle, a reload like
 // SIGHUP (always reloads), answered 200 when the new config runs and 500 with
