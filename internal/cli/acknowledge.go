@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patjanitor/patjanitor/internal/apiclient"
-	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
@@ -73,32 +72,21 @@ func runAcknowledge(ctx context.Context, g *globals, o ackFlags, id string, now 
 	if strings.TrimSpace(o.reason) == "" {
 		return errors.New("acknowledge: --reason is required: the journal records why the alarm was ended")
 	}
-	by := o.by
-	if by == "" {
-		by = osUser()
-	}
+	by := requester(o.by)
 	if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("acknowledge: no confirmed change of %s is kept (there is no state in %s)", untrusted.ClipID(id), g.stateDir)
 	}
-	// The state store (it keeps the journal's anchor), then the journal.
 	// A running serve holds the journal: the acknowledgement then waits
 	// in the store for its next run (janitor.JournalAcks).
-	st, err := g.openState(now)
+	st, j, closeAll, err := g.openForChange(o.journal, now)
 	if err != nil {
 		return fmt.Errorf("acknowledge: %w", err)
 	}
-	defer func() { _ = st.Close() }()
-	o.journal.clock = now
-	j, _, err := g.openJournal(o.journal, st)
-	held := errors.Is(err, audit.ErrInUse)
+	defer closeAll()
+	held := j == nil
 	var aj janitor.AckJournal
-	switch {
-	case held:
-	case err != nil:
-		return fmt.Errorf("acknowledge: open journal: %w", err)
-	default:
-		defer func() { _ = j.Close() }()
-		aj = j
+	if !held {
+		aj = j // not a nil *audit.Journal in a non-nil interface
 	}
 	// What was acknowledged is printed also when a later record of the id
 	// failed: its alarm is over, and the operator must not take it for

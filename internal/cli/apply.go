@@ -245,6 +245,14 @@ func allDropped(res *janitor.Result) bool {
 	return res.Count(janitor.OutcomeDropped) == len(res.Items)
 }
 
+// requester is who asks for a journaled change: --by, else the OS user.
+func requester(by string) string {
+	if by != "" {
+		return by
+	}
+	return osUser()
+}
+
 // osUser names who runs this process, for the journal: the login name, or
 // the uid when the user database has no entry (a container's random uid).
 func osUser() string {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -73,6 +74,30 @@ func (g *globals) openJournal(o journalFlags, st *state.Store) (*audit.Journal, 
 	}
 	g.warnRepairs(j.Repairs())
 	return j, j.Pending(), nil
+}
+
+// openForChange opens what a command recording an operator's change needs:
+// the state store (it keeps the journal's anchor), then the journal, before
+// anything is written, so that failing to open either leaves nothing half
+// done. A journal held by a running serve is not an error: j is nil, and the
+// caller keeps its change in the store, flagged, for that serve to journal
+// when its next run starts. closeAll closes what was opened, the journal
+// first.
+func (g *globals) openForChange(o journalFlags, now func() time.Time) (st *state.Store, j *audit.Journal, closeAll func(), err error) {
+	st, err = g.openState(now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o.clock = now
+	j, _, err = g.openJournal(o, st)
+	switch {
+	case errors.Is(err, audit.ErrInUse):
+		return st, nil, func() { _ = st.Close() }, nil
+	case err != nil:
+		_ = st.Close()
+		return nil, nil, nil, fmt.Errorf("open journal: %w", err)
+	}
+	return st, j, func() { _ = j.Close(); _ = st.Close() }, nil
 }
 
 // warnRepairs logs each repair audit.Open made to the journal as a warning:

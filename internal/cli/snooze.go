@@ -96,10 +96,7 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 	if reason == "" {
 		return errors.New("snooze: --reason is required: a snooze is an exception someone must account for later")
 	}
-	by := o.by
-	if by == "" {
-		by = osUser()
-	}
+	by := requester(o.by)
 	if err := janitor.CheckReason("snooze", reason, by); err != nil {
 		return err
 	}
@@ -119,25 +116,16 @@ func runSnooze(ctx context.Context, g *globals, o snoozeFlags, tokenID string, n
 	if err := g.checkStateDir(); err != nil {
 		return fmt.Errorf("snooze: %w", err)
 	}
-	// The state store (which keeps the journal's anchor), then the journal,
-	// before anything is written, so that failing to open either leaves
-	// nothing half done. A running serve holds the journal: then the snooze
-	// is stored flagged, and that serve journals it when its next run
-	// starts (journalSnoozes), before it decides anything.
-	st, err := g.openState(now)
+	// A running serve holds the journal: then the snooze is stored
+	// flagged, and that serve journals it when its next run starts
+	// (journalSnoozes), before it decides anything.
+	st, j, closeAll, err := g.openForChange(o.journal, now)
 	if err != nil {
 		return fmt.Errorf("snooze: %w", err)
 	}
-	defer func() { _ = st.Close() }()
-	o.journal.clock = now
-	j, _, err := g.openJournal(o.journal, st)
-	held := errors.Is(err, audit.ErrInUse)
-	switch {
-	case held:
-	case err != nil:
-		return fmt.Errorf("snooze: open journal: %w", err)
-	default:
-		defer func() { _ = j.Close() }()
+	defer closeAll()
+	held := j == nil
+	if !held {
 		// A snooze made while serve held the journal is owed to the
 		// journal: journaled before this one replaces it.
 		if _, err := journalSnoozes(ctx, st, j); err != nil {
@@ -237,10 +225,7 @@ func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID strin
 	if reason == "" {
 		return errors.New("unsnooze: --reason is required: the journal records why a snooze ended early")
 	}
-	by := o.by
-	if by == "" {
-		by = osUser()
-	}
+	by := requester(o.by)
 	if err := janitor.CheckReason("unsnooze", reason, by); err != nil {
 		return err
 	}
