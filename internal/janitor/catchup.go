@@ -63,9 +63,10 @@ type CatchUpSnoozes interface {
 //     its own time as the end). Whether that end has passed is left to
 //     each run's clock (Active), never judged here: the catch-up runs when
 //     the journal opens, before any run has compared this host's clock
-//     with the tenant's (clock.go), and on a clock days ahead an end still
-//     ahead looked passed, the snooze was ended or not put back, and the
-//     run after the clock was fixed acted on the exempted token. A snooze
+//     with the tenant's (clock.go): on a clock days ahead an end still
+//     ahead would look passed, the snooze would not be put back, and the
+//     first run after the clock was fixed would act on the exempted token.
+//     A snooze
 //     the store holds that was made after the record (while serve held
 //     the journal, journaled later) is kept.
 //
@@ -178,9 +179,9 @@ func confirmedOf(in, out audit.Record) (state.Confirmed, bool) {
 }
 
 // actionOf is the action an intent's request carries out: the inverse of
-// Engine.request and ClientRequest. An expire is the bulk update (earlier
-// versions sent it as a PATCH of the token setting /expirationDate, which
-// no patch action touches).
+// Engine.request and ClientRequest. An expire is the bulk update or, in a
+// journal an earlier version wrote, a PATCH of the token setting
+// /expirationDate (no patch action touches it).
 func actionOf(in audit.Record) policy.Action {
 	req := in.Request
 	_, expires := expirationOf(req.Patch)
@@ -373,22 +374,18 @@ func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Conte
 	if f == nil || len(f.touched) == 0 {
 		return 0, nil
 	}
-	end := func(run string, t *time.Time) *time.Time {
-		if e, ok := cu.last[run]; ok && run != "" {
-			return &e
-		}
-		return t
-	}
 	for k, r := range f.recs {
 		if _, ok := f.touched[k]; !ok {
 			continue
 		}
-		r.c.At = *end(r.atRun, &r.c.At)
+		r.c.At = runEnd(cu.last, r.atRun, r.c.At)
 		if r.c.StillListed != nil {
-			r.c.StillListed = end(r.stillRun, r.c.StillListed)
+			t := runEnd(cu.last, r.stillRun, *r.c.StillListed)
+			r.c.StillListed = &t
 		}
 		if r.c.LastSeen != nil {
-			r.c.LastSeen = end(r.seenRun, r.c.LastSeen)
+			t := runEnd(cu.last, r.seenRun, *r.c.LastSeen)
+			r.c.LastSeen = &t
 		}
 		f.recs[k] = r
 	}
@@ -412,12 +409,21 @@ func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Conte
 	return len(f.touched), nil
 }
 
+// runEnd is when run wrote its records, as near as the tail knows: the time
+// of its last record in last; t when run is none of the tail's.
+func runEnd(last map[string]time.Time, run string, t time.Time) time.Time {
+	if e, ok := last[run]; ok && run != "" {
+		return e
+	}
+	return t
+}
+
 // evict keeps the records within state.MaxConfirmed, making the store's
 // choice (state.UpdateConfirmed: the oldest not found not in effect go
 // first) before anything is written: a tail of months (a backup that old)
 // rebuilds far more records than the store keeps, and writing them all for
-// the store to evict took minutes (200,000 deletes: a minute, in bolt's
-// deletes of one transaction) and the memory of them all. An evicted record
+// the store to evict would cost minutes (200,000 deletes in one bolt
+// transaction take about a minute) and the memory of them all. An evicted record
 // the store holds is dropped (touched, not in recs); one it does not hold
 // is not written. It returns how many it evicted.
 //
@@ -426,8 +432,9 @@ func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Conte
 // of one run, later for a later run, so that the records of one run go in
 // the order of their ids, as the store evicted them, and not in that of
 // their outcomes (mid-tail the times the tail set are not set yet, see
-// folded): evicted by their outcomes, one run's records the store kept
-// went, and with them a later finding that one was not in effect.
+// folded). Ordered by their outcomes instead, records of one run that the
+// store kept would go, and with them a later finding that one was not in
+// effect.
 func (f *fold) evict(last map[string]time.Time) int {
 	n := len(f.recs) - state.MaxConfirmed
 	if n <= 0 {
@@ -437,12 +444,7 @@ func (f *fold) evict(last map[string]time.Time) int {
 	for k := range f.recs {
 		keys = append(keys, k)
 	}
-	at := func(r folded) time.Time {
-		if e, ok := last[r.atRun]; ok && r.atRun != "" {
-			return e
-		}
-		return r.c.At
-	}
+	at := func(r folded) time.Time { return runEnd(last, r.atRun, r.c.At) }
 	slices.SortFunc(keys, func(a, b string) int {
 		ra, rb := f.recs[a], f.recs[b]
 		if ra.c.Unproven() != rb.c.Unproven() {
