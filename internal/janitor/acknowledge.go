@@ -127,14 +127,13 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 			a.Earlier = c.Ack
 		}
 		a.Ack = &ack
+		var err error
 		if j == nil {
-			if err := putRecord(ctx, st, a.Confirmed); err != nil {
-				return acked, fmt.Errorf("acknowledge: %w", err)
-			}
-			acked = append(acked, a)
-			continue
+			err = putRecord(ctx, st, a.Confirmed) // for JournalAcks in serve's next run
+		} else {
+			err = journalAck(ctx, st, j, a.Confirmed)
 		}
-		if err := journalAck(ctx, st, j, a.Confirmed); err != nil {
+		if err != nil {
 			return acked, fmt.Errorf("acknowledge: %w", err)
 		}
 		acked = append(acked, a)
@@ -180,12 +179,7 @@ func journalAck(ctx context.Context, st AckStore, j AckJournal, c state.Confirme
 	if _, err := j.Append(jctx, ackRecord(c)); err != nil {
 		return fmt.Errorf("journal the acknowledgement of %s %s: %w (the record stays)", noun, untrusted.ClipID(c.TokenID), err)
 	}
-	drop := []string{c.TokenID}
-	update := st.UpdateConfirmed
-	if c.Resource == apiclient.Resource {
-		update = st.UpdateConfirmedClients
-	}
-	if _, err := update(jctx, nil, drop); err != nil {
+	if _, err := updateOf(st, c.Resource)(jctx, nil, []string{c.TokenID}); err != nil {
 		return fmt.Errorf("drop the acknowledged record of %s %s (journaled; acknowledge it again): %w", noun, untrusted.ClipID(c.TokenID), err)
 	}
 	return nil
@@ -210,12 +204,17 @@ func ackBy(a *state.Ack) string {
 	return untrusted.ClipID(a.By)
 }
 
+// putRecord writes c over the stored record of its token or API client.
 func putRecord(ctx context.Context, st AckStore, c state.Confirmed) error {
-	put := []state.Confirmed{c}
-	if c.Resource == apiclient.Resource {
-		_, err := st.UpdateConfirmedClients(ctx, put, nil)
-		return err
-	}
-	_, err := st.UpdateConfirmed(ctx, put, nil)
+	_, err := updateOf(st, c.Resource)(ctx, []state.Confirmed{c}, nil)
 	return err
+}
+
+// updateOf is st's update of the confirmed records of resource (""
+// tokens, apiclient.Resource API clients).
+func updateOf(st AckStore, resource string) func(ctx context.Context, put []state.Confirmed, drop []string) (int, error) {
+	if resource == apiclient.Resource {
+		return st.UpdateConfirmedClients
+	}
+	return st.UpdateConfirmed
 }

@@ -5,21 +5,20 @@ import (
 	"slices"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
-
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // MaxReason and MaxBy bound, in bytes, the reason an operator gives a
 // journaled command (acknowledge, snooze, unsnooze, enable, approve, apply
-// --accept-guardrail, audit reanchor) and the name of
-// who asks. The journal takes a record of at most audit.MaxRecordSize
-// (1 MiB), and JSON writes a control byte as six: within these bounds a
-// record fits whatever its text and the id (an id as listed is at most
-// 64 KiB, one typed at most the 128 KiB of an argument), and beyond them
-// nobody reads it. Unbounded, a snooze or an acknowledgement kept while
-// serve held the journal could be too big to journal, and then the run that
-// owes it to the journal failed at every start: apply refused to run, and
-// serve journaled none of those after it.
+// --accept-guardrail, audit reanchor) and the name of who asks. The journal
+// takes a record of at most audit.MaxRecordSize (1 MiB), and JSON writes a
+// control byte as six: within these bounds a record fits whatever its text
+// and the id (an id as listed is at most 64 KiB, one typed at most the
+// 128 KiB of an argument), and beyond them nobody reads it. Unbounded, a
+// snooze or an acknowledgement kept while serve held the journal could be
+// too big to journal, and the run that owes it to the journal would fail at
+// every start: apply would refuse to run, and serve would journal nothing
+// after it.
 const (
 	MaxReason = 4096
 	MaxBy     = 256

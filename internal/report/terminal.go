@@ -66,10 +66,10 @@ func RenderTerminal(w io.Writer, p *plan.Plan, format string, o Options) error {
 //
 // Invalid UTF-8, which the plan encoder never writes (it escapes it as
 // \ufffd), is passed through as it is until the first escaped character
-// and written as U+FFFD after it: the output is byte for byte that of the
-// escaping of the whole document this writer replaced (a scan for the first
-// hidden character, then a range over the rest as a string; the tests keep
-// it as their reference).
+// and written as U+FFFD after it. That rule keeps the output byte for byte
+// that of escaping the whole document at once (a scan for the first hidden
+// character, then a range over the rest as a string), which the tests use
+// as their reference.
 //
 // The first error of w is kept: later writes write nothing and return it.
 type terminalJSON struct {
