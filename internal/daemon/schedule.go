@@ -148,7 +148,7 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 			// run early and again at the time. Set back by days (a clock
 			// that was ahead, at boot, and that NTP corrected) it is the
 			// schedule's time on the corrected clock: sleeping until the
-			// time computed on the wrong one ran nothing for days.
+			// time computed on the wrong one would run nothing for days.
 			next = g.sched.Next(now.In(gen.loc).Add(-time.Second))
 			if next.IsZero() || next.After(now) {
 				continue

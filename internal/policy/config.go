@@ -45,10 +45,10 @@ const (
 	DefaultMaxClockSkew = 5 * time.Minute
 	// MaxMaxClockSkew is the largest tenant.maxClockSkew accepted. A host
 	// that far ahead judges a confirmed change that much sooner than its
-	// 30-minute settle margin says: at 15 minutes half the margin is left
-	// (at 30 minutes, as first allowed, none was, and a change the tenant
-	// had not yet shown in its listing was alerted as not in effect). A
-	// clock further off is broken, not skewed.
+	// 30-minute settle margin says: at 15 minutes half the margin is left;
+	// at 30 none would be, and a change the tenant has not yet shown in its
+	// listing would be alerted as not in effect. A clock further off is
+	// broken, not skewed.
 	MaxMaxClockSkew = 15 * time.Minute
 	// MinMaxClockSkew is the smallest tenant.maxClockSkew accepted: a Date
 	// has whole seconds and arrives after the tenant wrote it, so a host
