@@ -21,14 +21,8 @@ import (
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
-type ackFlags struct {
-	reason  string
-	by      string
-	journal journalFlags
-}
-
 func newAcknowledgeCmd(g *globals) *cobra.Command {
-	var o ackFlags
+	var o reasonFlags
 	cmd := &cobra.Command{
 		Use:   "acknowledge ID --reason TEXT",
 		Short: "End the alarm of a change the tenant confirmed but a listing found not in effect (journaled)",
@@ -54,12 +48,7 @@ run starts; meanwhile another acknowledgement of that record is refused.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAcknowledge(cmd.Context(), g, o, args[0], time.Now)
 		},
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			return notInEffect(cmd, g), cobra.ShellCompDirectiveNoFileComp
-		},
+		ValidArgsFunction: completeFirstArg(func(cmd *cobra.Command) []string { return notInEffect(cmd, g) }),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.reason, "reason", "", "what was checked and decided (required, at most 4096 bytes)")
@@ -68,7 +57,7 @@ run starts; meanwhile another acknowledgement of that record is refused.`,
 	return cmd
 }
 
-func runAcknowledge(ctx context.Context, g *globals, o ackFlags, id string, now func() time.Time) error {
+func runAcknowledge(ctx context.Context, g *globals, o reasonFlags, id string, now func() time.Time) error {
 	if strings.TrimSpace(o.reason) == "" {
 		return errors.New("acknowledge: --reason is required: the journal records why the alarm was ended")
 	}

@@ -60,12 +60,7 @@ and why, never a secret.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runNotifyTest(cmd.Context(), g, args[0])
 		},
-		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			return receiverNames(g), cobra.ShellCompDirectiveNoFileComp
-		},
+		ValidArgsFunction: completeFirstArg(func(*cobra.Command) []string { return receiverNames(g) }),
 	})
 	return cmd
 }

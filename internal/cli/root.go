@@ -327,3 +327,14 @@ func (g *globals) checkStateDir() error {
 	}
 	return nil
 }
+
+// completeFirstArg completes a command's one argument with what candidates
+// returns, and never with file names.
+func completeFirstArg(candidates func(*cobra.Command) []string) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return candidates(cmd), cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -184,14 +184,16 @@ func ownerString(o pat.Owner) string {
 	return o.ID
 }
 
-type unsnoozeFlags struct {
+// reasonFlags are the flags of a journaled change that needs a reason
+// (unsnooze, acknowledge).
+type reasonFlags struct {
 	reason  string
 	by      string
 	journal journalFlags
 }
 
 func newUnsnoozeCmd(g *globals) *cobra.Command {
-	var o unsnoozeFlags
+	var o reasonFlags
 	cmd := &cobra.Command{
 		Use:   "unsnooze TOKEN_ID --reason TEXT",
 		Short: "End a token's snooze now, with a reason (journaled)",
@@ -206,12 +208,7 @@ can account for later must not happen.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUnsnooze(cmd.Context(), g, o, args[0], time.Now)
 		},
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			return snoozedTokens(cmd, g), cobra.ShellCompDirectiveNoFileComp
-		},
+		ValidArgsFunction: completeFirstArg(func(cmd *cobra.Command) []string { return snoozedTokens(cmd, g) }),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.reason, "reason", "", "why the snooze ends early (required, at most 4096 bytes)")
@@ -220,7 +217,7 @@ can account for later must not happen.`,
 	return cmd
 }
 
-func runUnsnooze(ctx context.Context, g *globals, o unsnoozeFlags, tokenID string, now func() time.Time) error {
+func runUnsnooze(ctx context.Context, g *globals, o reasonFlags, tokenID string, now func() time.Time) error {
 	reason := strings.TrimSpace(o.reason)
 	if reason == "" {
 		return errors.New("unsnooze: --reason is required: the journal records why a snooze ended early")
