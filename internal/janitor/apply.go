@@ -127,6 +127,11 @@ func (e *Engine) checkPlan(p *plan.Plan, maxAge time.Duration, accept []Guardrai
 	reject := func(format string, args ...any) (map[string]plan.Guardrail, error) {
 		return nil, fmt.Errorf("%w: %s", ErrPlanRejected, fmt.Sprintf(format, args...))
 	}
+	// rejectByClock is a refusal this host's clock decided (ClockJudged):
+	// it is made only once the tenant's clock confirms this host's.
+	rejectByClock := func(format string, args ...any) (map[string]plan.Guardrail, error) {
+		return nil, fmt.Errorf("%w: %w", ErrPlanRejected, &clockJudged{fmt.Sprintf(format, args...)})
+	}
 	if maxAge > MaxPlanAgeLimit {
 		// The record that a plan was executed is kept this long
 		// (executed.go): an older plan could be executed twice.
@@ -154,11 +159,11 @@ func (e *Engine) checkPlan(p *plan.Plan, maxAge time.Duration, accept []Guardrai
 	}
 	now := e.now()
 	if age := now.Sub(p.GeneratedAt); age > maxAge {
-		return nil, fmt.Errorf("%w: %w", ErrPlanRejected, &clockJudged{fmt.Sprintf("the plan is %s old (generated %s), older than the maximum of %s (--max-plan-age); make a new plan",
-			age.Round(time.Second), pat.FormatTime(p.GeneratedAt), maxAge)})
+		return rejectByClock("the plan is %s old (generated %s), older than the maximum of %s (--max-plan-age); make a new plan",
+			age.Round(time.Second), pat.FormatTime(p.GeneratedAt), maxAge)
 	}
 	if p.GeneratedAt.Sub(now) > maxClockSkew {
-		return nil, fmt.Errorf("%w: %w", ErrPlanRejected, &clockJudged{fmt.Sprintf("the plan was generated at %s, in the future", pat.FormatTime(p.GeneratedAt))})
+		return rejectByClock("the plan was generated at %s, in the future", pat.FormatTime(p.GeneratedAt))
 	}
 	if p.Error != "" {
 		return reject("the plan was made from incomplete data (%s)", p.Error)

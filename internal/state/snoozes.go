@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,7 +72,7 @@ func (s *Store) PutSnooze(ctx context.Context, z Snooze) (Snooze, error) {
 func (s *Store) RestoreSnooze(ctx context.Context, z Snooze) error {
 	switch {
 	case z.TokenID == "":
-		return fmt.Errorf("restore snooze: empty token id")
+		return errors.New("restore snooze: empty token id")
 	case z.Reason == "":
 		return fmt.Errorf("restore snooze %s: a reason is required", untrusted.ClipID(z.TokenID))
 	}
