@@ -86,22 +86,8 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 	}
 	var repairs []audit.Repair // what the opens repaired, for the record
 	if had {
-		// A journal that goes on past its anchor (the store restored
-		// from a backup) matches it: opening it at that anchor hands the
-		// records after it to the catch-up, which rebuilds what the store
-		// lost. Anchored afresh at once, the journal would never hand them
-		// again. Only a journal that does not match (what reanchor is for)
-		// goes on without.
-		j, _, err := g.openJournal(jf, st)
-		var ae *audit.AnchorError
-		switch {
-		case err == nil:
-			repairs = j.Repairs()
-			if err := j.Close(); err != nil {
-				return fmt.Errorf("audit reanchor: %w", err)
-			}
-		case !errors.As(err, &ae):
-			return fmt.Errorf("audit reanchor: %w; nothing was changed", err)
+		if repairs, err = g.catchUpAtAnchor(jf, st); err != nil {
+			return fmt.Errorf("audit reanchor: %w", err)
 		}
 	}
 	if err := st.DeleteJournalAnchor(ctx, key); err != nil {
@@ -131,6 +117,26 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 	}
 	_, err = fmt.Fprintf(g.streams.Out, "%s: anchored at seq %d (%s); the reset is journaled\n", path, rec.Seq, rec.Hash)
 	return err
+}
+
+// catchUpAtAnchor opens the journal once at the anchor st holds, before
+// reanchor resets it, and returns what that open repaired. A journal that
+// goes on past its anchor (the store restored from a backup) matches it:
+// opened at that anchor, it hands the records after it to the catch-up,
+// which rebuilds what the store lost; anchored afresh at once, it would
+// never hand them again. A journal that does not match (what reanchor is
+// for) is not an error: it has nothing to hand.
+func (g *globals) catchUpAtAnchor(jf journalFlags, st *state.Store) ([]audit.Repair, error) {
+	j, _, err := g.openJournal(jf, st)
+	var ae *audit.AnchorError
+	switch {
+	case errors.As(err, &ae):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w; nothing was changed", err)
+	}
+	repairs := j.Repairs()
+	return repairs, j.Close()
 }
 
 func newAuditVerifyCmd(g *globals) *cobra.Command {
