@@ -78,23 +78,9 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 	if err := CheckReason("acknowledge", reason, req.By); err != nil {
 		return nil, err
 	}
-	toks, err := st.ConfirmedMutations(ctx)
+	found, awaiting, err := recordsOf(ctx, st, req.ID)
 	if err != nil {
 		return nil, fmt.Errorf("acknowledge: %w", err)
-	}
-	clients, err := st.ConfirmedClientMutations(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("acknowledge: %w", err)
-	}
-	var found, awaiting []state.Confirmed
-	for _, c := range append(toks, clients...) {
-		switch {
-		case !pat.SameID(c.TokenID, req.ID):
-		case c.Unproven():
-			found = append(found, c)
-		default:
-			awaiting = append(awaiting, c)
-		}
 	}
 	id := untrusted.ClipID(req.ID)
 	switch {
@@ -139,6 +125,30 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 		acked = append(acked, a)
 	}
 	return acked, nil
+}
+
+// recordsOf are the confirmed records of id, a token's and an API
+// client's: those a listing found not in effect, and those still awaiting
+// proof.
+func recordsOf(ctx context.Context, st AckStore, id string) (found, awaiting []state.Confirmed, err error) {
+	toks, err := st.ConfirmedMutations(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	clients, err := st.ConfirmedClientMutations(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range append(toks, clients...) {
+		switch {
+		case !pat.SameID(c.TokenID, id):
+		case c.Unproven():
+			found = append(found, c)
+		default:
+			awaiting = append(awaiting, c)
+		}
+	}
+	return found, awaiting, nil
 }
 
 // JournalAcks journals the acknowledgements made while this process held
