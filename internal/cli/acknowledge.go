@@ -84,7 +84,7 @@ func runAcknowledge(ctx context.Context, g *globals, o reasonFlags, id string, n
 	for _, a := range acked {
 		c := a.Confirmed
 		fmt.Fprintf(g.streams.Out, "Acknowledged the %s of %s %s confirmed in run %s, not in effect since %s: %s\n",
-			c.Action, kindOf(c), untrusted.Terminal(untrusted.ClipID(c.TokenID)), untrusted.Terminal(c.RunID),
+			c.Action, janitor.RecordNoun(c.Resource), untrusted.Terminal(untrusted.ClipID(c.TokenID)), untrusted.Terminal(c.RunID),
 			pat.FormatTime(*c.StillListed), untrusted.Terminal(strings.TrimSpace(o.reason)))
 		if a.Earlier != nil {
 			fmt.Fprintf(g.streams.Out, "It was already acknowledged by %s at %s while serve held the journal (%s): journaled first.\n",
@@ -108,7 +108,7 @@ func notInEffect(cmd *cobra.Command, g *globals) []string {
 	var ids []string
 	for _, c := range cs {
 		if c.Unproven() && c.Ack == nil && completable(c.TokenID) {
-			ids = append(ids, c.TokenID+"\t"+kindOf(c)+" "+c.Action)
+			ids = append(ids, c.TokenID+"\t"+janitor.RecordNoun(c.Resource)+" "+c.Action)
 		}
 	}
 	return ids
@@ -120,13 +120,6 @@ func notInEffect(cmd *cobra.Command, g *globals) []string {
 // line), cobra cuts a candidate at a newline (offering another id) and
 // takes a tab for the start of its description.
 func completable(id string) bool { return untrusted.Terminal(id) == id }
-
-func kindOf(c state.Confirmed) string {
-	if c.Resource == apiclient.Resource {
-		return "API client"
-	}
-	return "token"
-}
 
 func newUnprovenCmd(g *globals) *cobra.Command {
 	var format string
@@ -240,7 +233,7 @@ func printUnproven(w io.Writer, cs []state.Confirmed) error {
 		}
 		s, since := unprovenState(c)
 		// Ids, owners and names are the tenant's: clipped and made safe.
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\trun %s at %s\t%s\t%s\n", untrusted.Terminal(untrusted.ClipID(c.TokenID)), kindOf(c),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\trun %s at %s\t%s\t%s\n", untrusted.Terminal(untrusted.ClipID(c.TokenID)), janitor.RecordNoun(c.Resource),
 			untrusted.Terminal(untrusted.ClipID(who)), c.Action, untrusted.Terminal(c.RunID), pat.FormatTime(c.At), s, pat.FormatTime(since))
 	}
 	return tw.Flush()

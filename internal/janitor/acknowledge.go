@@ -89,7 +89,7 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 	case len(found) == 0:
 		c := awaiting[0]
 		return nil, fmt.Errorf("acknowledge: the %s of %s %s confirmed in run %s at %s awaits proof: a complete listing from %s on shows whether it took effect, and acknowledging it now would blind that check; nothing was changed",
-			c.Action, recordNoun(c.Resource), id, c.RunID, pat.FormatTime(c.At), pat.FormatTime(c.At.Add(SettleMargin)))
+			c.Action, RecordNoun(c.Resource), id, c.RunID, pat.FormatTime(c.At), pat.FormatTime(c.At.Add(SettleMargin)))
 	}
 	// An acknowledgement made while serve held the journal is owed to it:
 	// its maker was told that serve journals it. Another one must not
@@ -98,7 +98,7 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 	for _, c := range found {
 		if c.Ack != nil && j == nil {
 			return nil, fmt.Errorf("acknowledge: the %s of %s %s was already acknowledged by %s at %s, while serve held the journal; serve's next run (or the next apply) journals it and drops the record; nothing was changed",
-				c.Action, recordNoun(c.Resource), untrusted.ClipID(c.TokenID), ackBy(c.Ack), pat.FormatTime(c.Ack.At))
+				c.Action, RecordNoun(c.Resource), untrusted.ClipID(c.TokenID), ackBy(c.Ack), pat.FormatTime(c.Ack.At))
 		}
 	}
 	ack := state.Ack{Reason: reason, By: req.By, At: req.Now.UTC()}
@@ -108,7 +108,7 @@ func Acknowledge(ctx context.Context, st AckStore, j AckJournal, req AckRequest)
 		if j != nil && c.Ack != nil {
 			if _, err := j.Append(context.WithoutCancel(ctx), ackRecord(c)); err != nil {
 				return acked, fmt.Errorf("acknowledge: journal the pending acknowledgement of %s %s by %s: %w (the record stays)",
-					recordNoun(c.Resource), untrusted.ClipID(c.TokenID), ackBy(c.Ack), err)
+					RecordNoun(c.Resource), untrusted.ClipID(c.TokenID), ackBy(c.Ack), err)
 			}
 			a.Earlier = c.Ack
 		}
@@ -184,7 +184,7 @@ func JournalAcks(ctx context.Context, st AckStore, j AckJournal) (int, error) {
 // cannot be journaled stays. A crash between the two leaves the record,
 // which acknowledging again journals again.
 func journalAck(ctx context.Context, st AckStore, j AckJournal, c state.Confirmed) error {
-	noun := recordNoun(c.Resource)
+	noun := RecordNoun(c.Resource)
 	jctx := context.WithoutCancel(ctx)
 	if _, err := j.Append(jctx, ackRecord(c)); err != nil {
 		return fmt.Errorf("journal the acknowledgement of %s %s: %w (the record stays)", noun, untrusted.ClipID(c.TokenID), err)
@@ -202,7 +202,7 @@ func ackRecord(c state.Confirmed) audit.Record {
 		Kind: audit.KindOutcome, RunID: NewRunID(a.At), Resource: c.Resource, Policy: c.Policy, TokenID: c.TokenID,
 		Outcome: &audit.Outcome{Status: StatusAcknowledged, Code: c.Code},
 		Note: fmt.Sprintf("%s; the %s confirmed in run %s at %s, not in effect since %s: alarm ended, record dropped (a policy that still acts on the %s sends it again)",
-			ReasonNote(a.Reason, a.By), c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), recordNoun(c.Resource)),
+			ReasonNote(a.Reason, a.By), c.Action, c.RunID, pat.FormatTime(c.At), pat.FormatTime(*c.StillListed), RecordNoun(c.Resource)),
 	}
 }
 

@@ -537,7 +537,7 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 	pr.journaled = true
 	for _, u := range pr.lies {
 		c := u.Confirmed
-		noun := recordNoun(c.Resource)
+		noun := RecordNoun(c.Resource)
 		msg := fmt.Sprintf("the tenant confirmed the %s (HTTP %d) in run %s at %s, but this run's listing, taken at least %s later, shows the %s %s: the %s did not happen",
 			c.Action, c.Code, c.RunID, pat.FormatTime(c.At), SettleMargin, noun, u.Detail, c.Action)
 		r := audit.Record{
@@ -560,7 +560,7 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 		if !c.Unproven() {
 			continue
 		}
-		noun := recordNoun(c.Resource)
+		noun := RecordNoun(c.Resource)
 		// A patch or a disable of a token or client no longer listed is
 		// not shown in effect: it is moot. The note says so rather than
 		// that the change took effect.
@@ -580,8 +580,9 @@ func (e *Engine) journalProofs(ctx context.Context, runID string, pr *proofs) er
 	return nil
 }
 
-// recordNoun names what a record is about, for the journal's sentences.
-func recordNoun(resource string) string {
+// RecordNoun names what a confirmed record of resource is about ("token",
+// "API client"), for the journal's and the commands' sentences.
+func RecordNoun(resource string) string {
 	if resource == apiclient.Resource {
 		return "API client"
 	}
