@@ -155,11 +155,8 @@ runs: unproven then waits up to 2 seconds and fails; try again after the run.`,
 // readUnproven reads the token and API client records, tokens first (no
 // store: none).
 func readUnproven(ctx context.Context, g *globals) ([]state.Confirmed, error) {
-	if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	st, err := state.Open(g.statePath(), state.Options{ReadOnly: true})
-	if err != nil {
+	st, err := g.openStateReadOnly()
+	if st == nil || err != nil {
 		return nil, err
 	}
 	defer func() { _ = st.Close() }()

@@ -2,13 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
-	"github.com/patjanitor/patjanitor/internal/state"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
@@ -20,12 +17,12 @@ import (
 // there, and apply's is the guard. A store that is absent is no error; one
 // that cannot be read is a warning, and the plan is signed.
 func (g *globals) refuseExecuted(ctx context.Context, planFile string, p *plan.Plan) error {
-	if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	st, err := state.Open(g.statePath(), state.Options{ReadOnly: true})
+	st, err := g.openStateReadOnly()
 	if err != nil {
 		fmt.Fprintf(g.streams.Err, "warning: %s; not checked whether the plan was executed already\n", untrusted.Terminal(err.Error()))
+		return nil
+	}
+	if st == nil {
 		return nil
 	}
 	defer func() { _ = st.Close() }()

@@ -45,6 +45,16 @@ func (g *globals) openState(now func() time.Time) (*state.Store, error) {
 	return st, nil
 }
 
+// openStateReadOnly opens the state store with a shared lock, for a command
+// that only reads it: no migration, nothing written, and a store that does
+// not exist is not created (nil, nil: it holds nothing).
+func (g *globals) openStateReadOnly() (*state.Store, error) {
+	if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return state.Open(g.statePath(), state.Options{ReadOnly: true})
+}
+
 type snoozeFlags struct {
 	forText string
 	reason  string
@@ -279,11 +289,8 @@ func runUnsnooze(ctx context.Context, g *globals, o reasonFlags, tokenID string,
 // others are in snoozes -o json), each with the start of its reason,
 // escaped: the shell shows the description raw.
 func snoozedTokens(cmd *cobra.Command, g *globals) []string {
-	if _, err := os.Stat(g.statePath()); err != nil {
-		return nil
-	}
-	st, err := state.Open(g.statePath(), state.Options{ReadOnly: true})
-	if err != nil {
+	st, err := g.openStateReadOnly()
+	if st == nil || err != nil {
 		return nil
 	}
 	defer func() { _ = st.Close() }()
@@ -421,17 +428,12 @@ func (g *globals) runState(readOnly bool) (*state.Store, error) {
 	if err := g.checkStateDir(); err != nil {
 		return nil, err
 	}
-	if readOnly {
-		if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-	}
 	if !readOnly {
 		return g.openState(time.Now)
 	}
-	// Read only: a shared lock, no migration, nothing written, so a dry run
-	// never changes the state a real run depends on.
-	st, err := state.Open(g.statePath(), state.Options{ReadOnly: true})
+	// Read only, so that a dry run never changes the state a real run
+	// depends on.
+	st, err := g.openStateReadOnly()
 	if err != nil {
 		fmt.Fprintf(g.streams.Err, "warning: %s; the plan ignores snoozes and grace marks (grace items show as newly marked)\n", untrusted.Terminal(err.Error()))
 		return nil, nil
