@@ -86,6 +86,11 @@ type CatchUp struct {
 	// writes its records at its end (res.Finished, which the journal does
 	// not hold), and this is the nearest the journal knows.
 	last map[string]time.Time
+	// bound is the store's state.MaxConfirmed, the records the catch-up
+	// keeps of each resource. A field so that the tests of the choice it
+	// makes can show it on tens of records, not on 10,000 (seconds under
+	// the race detector).
+	bound int
 }
 
 type catchUpKey struct{ run, id, resource string }
@@ -106,7 +111,7 @@ func NewCatchUp(st CatchUpStore, log *zap.Logger) *CatchUp {
 		log = zap.NewNop()
 	}
 	return &CatchUp{st: st, log: log, intents: map[catchUpKey]audit.Record{}, folds: map[string]*fold{},
-		snoozes: map[string]audit.Record{}, last: map[string]time.Time{}}
+		snoozes: map[string]audit.Record{}, last: map[string]time.Time{}, bound: state.MaxConfirmed}
 }
 
 // Record implements audit.Tail.
@@ -279,6 +284,7 @@ func (cu *CatchUp) snoozesDone(ctx context.Context) (int, error) {
 // twice state.MaxConfirmed (see evict), so a tail of months costs the
 // memory of the records the store keeps, not of every change in it.
 type fold struct {
+	bound   int               // the records kept (CatchUp.bound)
 	held    map[string]bool   // the keys the store holds
 	recs    map[string]folded // by pat.IDKey
 	touched map[string]string // key -> id of the records the tail changed
@@ -316,7 +322,7 @@ func (cu *CatchUp) step(s proofStep) {
 			}
 			return
 		}
-		f = &fold{held: make(map[string]bool, len(stored)), recs: make(map[string]folded, len(stored)), touched: map[string]string{}}
+		f = &fold{bound: cu.bound, held: make(map[string]bool, len(stored)), recs: make(map[string]folded, len(stored)), touched: map[string]string{}}
 		for _, c := range stored {
 			k := pat.IDKey(c.TokenID)
 			f.held[k] = true
@@ -325,7 +331,7 @@ func (cu *CatchUp) step(s proofStep) {
 		cu.folds[s.c.Resource] = f
 	}
 	f.apply(s)
-	if len(f.recs) > 2*state.MaxConfirmed {
+	if len(f.recs) > 2*f.bound {
 		f.evict(cu.last)
 	}
 }
@@ -391,7 +397,7 @@ func (cu *CatchUp) write(ctx context.Context, f *fold, update func(context.Conte
 	}
 	if n := f.evict(cu.last); n > 0 {
 		cu.log.Warn("the store of confirmed changes awaiting proof is full: the oldest rebuilt from the journal were dropped unchecked",
-			zap.String("of", noun), zap.Int("dropped", n), zap.Int("bound", state.MaxConfirmed))
+			zap.String("of", noun), zap.Int("dropped", n), zap.Int("bound", f.bound))
 	}
 	var put []state.Confirmed
 	var drop []string
@@ -436,7 +442,7 @@ func runEnd(last map[string]time.Time, run string, t time.Time) time.Time {
 // store kept would go, and with them a later finding that one was not in
 // effect.
 func (f *fold) evict(last map[string]time.Time) int {
-	n := len(f.recs) - state.MaxConfirmed
+	n := len(f.recs) - f.bound
 	if n <= 0 {
 		return 0
 	}

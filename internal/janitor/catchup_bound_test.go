@@ -28,11 +28,12 @@ func (b *boundedStore) UpdateConfirmed(ctx context.Context, put []state.Confirme
 }
 
 // A tail of months (the store restored from an old backup) rebuilds more
-// confirmed changes than the store keeps (state.MaxConfirmed). The old
+// confirmed changes than the store keeps (state.MaxConfirmed; here the
+// catch-up's bound is set to a hundred, which shows the same choice). The old
 // catch-up wrote them all in one transaction for the store to evict the
 // excess: bolt's deletes of that transaction took a minute for 200,000
 // records (quadratic in them) and held them all. Now the catch-up makes the
-// store's choice before writing: it writes at most MaxConfirmed records, the
+// store's choice before writing: it writes at most the bound records, the
 // same ones the store would have kept (the one found not in effect,
 // however old, and the newest others), and drops a stored record the
 // choice evicts.
@@ -54,11 +55,13 @@ func TestCatchUpWritesNoMoreThanTheStoreKeeps(t *testing.T) {
 		t.Fatal(err)
 	}
 	bs := &boundedStore{Store: st}
+	const bound = 100
 	cu := janitor.NewCatchUp(bs, nil)
-	n := state.MaxConfirmed + 500
+	cu.SetBound(bound)
+	n := bound + bound/2
 	seq := int64(1)
 	for i := range n {
-		run := fmt.Sprintf("run-%d", 10+i/1000)
+		run := fmt.Sprintf("run-%d", 10+i/10)
 		id := fmt.Sprintf("tok-%06d", i)
 		at := t0.Add(time.Duration(i) * time.Second)
 		cu.Record(audit.Record{Seq: seq, Time: at, Kind: audit.KindIntent, RunID: run, Policy: "stale", TokenID: id,
@@ -70,12 +73,12 @@ func TestCatchUpWritesNoMoreThanTheStoreKeeps(t *testing.T) {
 	if err := cu.Done(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if bs.maxPut > state.MaxConfirmed {
-		t.Errorf("the catch-up wrote %d records in one update; want at most %d", bs.maxPut, state.MaxConfirmed)
+	if bs.maxPut > bound {
+		t.Errorf("the catch-up wrote %d records in one update; want at most %d", bs.maxPut, bound)
 	}
 	got := confirmedByID(t, st.ConfirmedMutations)
-	if len(got) != state.MaxConfirmed {
-		t.Fatalf("%d records kept; want %d", len(got), state.MaxConfirmed)
+	if len(got) != bound {
+		t.Fatalf("%d records kept; want %d", len(got), bound)
 	}
 	if _, ok := got["stored-doubt"]; !ok {
 		t.Error("the record found not in effect was evicted")
@@ -83,11 +86,11 @@ func TestCatchUpWritesNoMoreThanTheStoreKeeps(t *testing.T) {
 	if _, ok := got["stored-old"]; ok {
 		t.Error("the oldest stored record was kept over newer ones")
 	}
-	// The newest MaxConfirmed-1 rebuilt records are kept, the older evicted.
-	first := n - (state.MaxConfirmed - 1)
+	// The newest bound-1 rebuilt records are kept, the older evicted.
+	first := n - (bound - 1)
 	for _, i := range []int{0, first - 1} {
 		if _, ok := got[fmt.Sprintf("tok-%06d", i)]; ok {
-			t.Errorf("tok-%06d kept; want it evicted (older than the newest %d)", i, state.MaxConfirmed-1)
+			t.Errorf("tok-%06d kept; want it evicted (older than the newest %d)", i, bound-1)
 		}
 	}
 	for _, i := range []int{first, n - 1} {

@@ -43,11 +43,17 @@ func TestActionOfReadsBackEveryRequest(t *testing.T) {
 	}
 }
 
+// testBound is the records the catch-up keeps in the tests of its choice
+// (CatchUp.bound; state.MaxConfirmed, 10,000, outside them): the choice is
+// the same on a hundred records, and 10,000 took seconds under the race
+// detector.
+const testBound = 100
+
 // The catch-up holds the records, not the tail's steps: a tail of three
-// times state.MaxConfirmed confirmed deletes (a backup months old; a
-// million records cost the old catch-up a gigabyte of memory during the
-// open) never holds more than twice MaxConfirmed records, and writes the
-// newest MaxConfirmed.
+// times the bound (state.MaxConfirmed) confirmed deletes (a backup months
+// old; a million records cost the old catch-up a gigabyte of memory during
+// the open) never holds more than twice the bound records, and writes the
+// newest the bound keeps.
 func TestCatchUpHoldsNoMoreThanTwiceWhatTheStoreKeeps(t *testing.T) {
 	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), state.Options{})
 	if err != nil {
@@ -55,11 +61,12 @@ func TestCatchUpHoldsNoMoreThanTwiceWhatTheStoreKeeps(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	cu := NewCatchUp(st, nil)
+	cu.bound = testBound
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	most := 0
-	n := 3 * state.MaxConfirmed
+	n := 3 * testBound
 	for i := range n {
-		id, run := fmt.Sprintf("tok-%06d", i), fmt.Sprintf("run-%d", i/1000)
+		id, run := fmt.Sprintf("tok-%06d", i), fmt.Sprintf("run-%d", i/10)
 		at := t0.Add(time.Duration(i) * time.Second)
 		cu.Record(audit.Record{Time: at, Kind: audit.KindIntent, RunID: run, Policy: "stale", TokenID: id,
 			Request: &audit.Request{Method: http.MethodDelete, Path: api.TokenPath(pat.V3, id)}})
@@ -69,8 +76,8 @@ func TestCatchUpHoldsNoMoreThanTwiceWhatTheStoreKeeps(t *testing.T) {
 			most = max(most, len(f.recs), len(f.touched))
 		}
 	}
-	if most > 2*state.MaxConfirmed+1 {
-		t.Errorf("the catch-up held %d records; want at most %d", most, 2*state.MaxConfirmed+1)
+	if most > 2*testBound+1 {
+		t.Errorf("the catch-up held %d records; want at most %d", most, 2*testBound+1)
 	}
 	if err := cu.Done(context.Background()); err != nil {
 		t.Fatal(err)
@@ -79,20 +86,20 @@ func TestCatchUpHoldsNoMoreThanTwiceWhatTheStoreKeeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != state.MaxConfirmed || cs[0].TokenID != fmt.Sprintf("tok-%06d", n-state.MaxConfirmed) {
-		t.Fatalf("%d records kept, the oldest %+v; want the newest %d", len(cs), cs[0], state.MaxConfirmed)
+	if len(cs) != testBound || cs[0].TokenID != fmt.Sprintf("tok-%06d", n-testBound) {
+		t.Fatalf("%d records kept, the oldest %+v; want the newest %d", len(cs), cs[0], testBound)
 	}
 }
 
-// The fold's eviction while the tail comes (over twice state.MaxConfirmed)
+// The fold's eviction while the tail comes (over twice the bound)
 // must choose as the runs' stores did, or it drops a record the runs kept
 // and later found not in effect, and the lie is lost. A run stores its
 // records at its end, one time for all (res.Finished; the catch-up dates
 // them at the run's last record), so the store evicted the records of one
 // run by id; the old fold evicted mid-tail by the outcomes' times. Here run
-// 1 confirms 1.5 times MaxConfirmed deletes (the later an outcome, the
-// lower its id), its store keeps the highest ids; run 2 confirms 0.6 times
-// more, the store keeps run 2's and run 1's 4,000 highest ids; run 3 finds
+// 1 confirms 1.5 times the bound deletes (the later an outcome, the lower
+// its id), its store keeps the highest ids; run 2 confirms 0.6 times more,
+// the store keeps run 2's and run 1's 0.4 times highest ids; run 3 finds
 // the delete of run 1's highest id (its first outcome) not in effect. The
 // old fold had evicted that record mid-tail (the earliest outcome), and
 // the store caught up from an empty backup never learnt of the lie.
@@ -103,6 +110,7 @@ func TestHostileCatchUpEvictsAsTheRunsDid(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	cu := NewCatchUp(st, nil)
+	cu.bound = testBound
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	at := t0
 	del := func(run, id string) {
@@ -112,7 +120,7 @@ func TestHostileCatchUpEvictsAsTheRunsDid(t *testing.T) {
 		cu.Record(audit.Record{Time: at, Kind: audit.KindOutcome, RunID: run, Policy: "stale", TokenID: id,
 			Outcome: &audit.Outcome{Status: string(OutcomeApplied), Code: 204}})
 	}
-	n1, n2 := 3*state.MaxConfirmed/2, 3*state.MaxConfirmed/5
+	n1, n2 := 3*testBound/2, 3*testBound/5
 	for i := range n1 {
 		del("run-1", fmt.Sprintf("a%06d", n1-1-i))
 	}
@@ -130,9 +138,9 @@ func TestHostileCatchUpEvictsAsTheRunsDid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What the runs' stores kept: run 1's highest 4,000 ids, run 2's all.
+	// What the runs' stores kept: run 1's highest 40 ids, run 2's all.
 	want := map[string]bool{}
-	for i := range state.MaxConfirmed - n2 {
+	for i := range testBound - n2 {
 		want[fmt.Sprintf("a%06d", n1-1-i)] = true
 	}
 	for i := range n2 {
