@@ -355,7 +355,11 @@ func TestHostileStoredOwnerLookupMatchesNothing(t *testing.T) {
 // listing ended, so a slow listing from a tenant whose clock agrees is not
 // refused.
 func TestHostileSlowListingIsJudgedWhenItsAnswerArrived(t *testing.T) {
-	read := make(chan struct{}, 1) // the engine read its clock
+	// read: the engine read its clock once armed is set, when the
+	// listing's headers went out. Armed rather than drained: a read before
+	// the headers (the run's start, the plan's now) must not count.
+	read := make(chan struct{}, 1)
+	var armed atomic.Bool
 	var g *graceEnv
 	slow := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -366,10 +370,7 @@ func TestHostileSlowListingIsJudgedWhenItsAnswerArrived(t *testing.T) {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, r)
 			maps.Copy(w.Header(), rec.Header())
-			select { // reads of the clock before the headers went out
-			case <-read:
-			default:
-			}
+			armed.Store(true) // reads of the clock before the headers go out do not count
 			w.WriteHeader(rec.Code)
 			_ = http.NewResponseController(w).Flush()
 			select {
@@ -385,12 +386,16 @@ func TestHostileSlowListingIsJudgedWhenItsAnswerArrived(t *testing.T) {
 	cfg := strings.Replace(graceConfig, "maxActionsPercent: 0", "maxActionsPercent: 100", 1)
 	g = newGraceEnvOpts(t, cfg, envOpts{wrap: slow})
 	g.addStale("g", 1, 1)
+	// The clock is read before the proxy is told: told first, the proxy
+	// could advance the clock between the signal and the reading, and the
+	// reading on the headers' arrival would see the body's time (the flake
+	// of "the host is 10m0s ahead of the tenant" under load).
 	now := func() time.Time {
-		select {
-		case read <- struct{}{}:
-		default:
+		at := g.clock.Now()
+		if armed.CompareAndSwap(true, false) {
+			read <- struct{}{}
 		}
-		return g.clock.Now()
+		return at
 	}
 	if _, err := g.engine(func(o *janitor.Options) { o.Now = now }).Run(context.Background(), janitor.RunInput{}); err != nil {
 		t.Fatalf("a listing read in 10 minutes was refused: %v", err)
