@@ -393,7 +393,9 @@ func New(opts Options) (*Daemon, error) {
 		Handler:           d.handler(),
 		ReadHeaderTimeout: d.timeouts.ReadHeader,
 		// POST /approve moves its read deadline on as its body arrives
-		// (BodyStall), never past this one.
+		// (BodyStall), up to Read after its handler starts: past this
+		// one by at most the time its headers took (ReadHeader), which
+		// the handler cannot know.
 		ReadTimeout: d.timeouts.Read,
 		IdleTimeout: d.timeouts.Idle,
 		// net/http logs what clients do wrong (a hung-up connection, a bad

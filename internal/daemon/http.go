@@ -217,8 +217,10 @@ func readErrStatus(err error) int {
 
 // stallReader moves the connection's read deadline on while a request body
 // arrives: a client that sends nothing for stall is cut off, one on a slow
-// link that keeps sending is not, and no body is read past end (the
-// server's ReadTimeout, which a read deadline set here replaces).
+// link that keeps sending is not, and no body is read past end (Read after
+// the handler started; a read deadline set here replaces the server's
+// ReadTimeout, which counted from the request's first byte, so a request
+// may take up to its headers' time, at most ReadHeader, longer).
 type stallReader struct {
 	r     io.ReadCloser
 	rc    *http.ResponseController
