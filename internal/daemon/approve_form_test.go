@@ -1,16 +1,24 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/plan"
@@ -119,4 +127,108 @@ func FuzzApproveForm(f *testing.F) {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
 	})
+}
+
+// With basic_auth_users, a POST /approve without valid credentials is
+// answered 401 by the web config's check before the handler runs: it takes
+// none of the two places and none of its body is read (a client that asked
+// Expect: 100-continue is never told to send it), so that clients who
+// cannot log in cannot keep reviewers out, however slowly they send.
+func TestHostileApproveEndpointUnauthenticatedTakesNoPlace(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret-pass"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := filepath.Join(dir, "web.yml")
+	writeFile(t, webCfg, "basic_auth_users:\n  alice: "+string(hash)+"\n")
+	var got [][2][]byte
+	var mu sync.Mutex
+	h := newHarness(t, configYAML("@daily", policyYAML("a", "report", "")), func(o *Options) {
+		o.WebConfigFile = webCfg
+		o.EnableLifecycle = true
+		o.Approve = func(_ context.Context, p, s []byte) (Approved, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, [2][]byte{p, s})
+			return Approved{Path: "approved/x.json"}, nil
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("daemon did not stop")
+		}
+	})
+	addr := h.d.Addr().String()
+	ct, body := form(t, "plan", "P", "sig", "S")
+	// Three clients without credentials (one more than the places), each
+	// announcing a large body: one asks to be told to send it, the others
+	// send its first bytes and then nothing.
+	answer := func(expect bool, auth string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		head := fmt.Sprintf("POST /approve HTTP/1.1\r\nHost: janitor\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s", ct, 64<<20, auth)
+		if expect {
+			head += "Expect: 100-continue\r\n\r\n"
+		} else {
+			head += "\r\n" + string(body[:len(body)/2])
+		}
+		if _, err := io.WriteString(c, head); err != nil {
+			t.Fatal(err)
+		}
+		// Generous: bcrypt under -race on a busy machine. A place taken
+		// and the body awaited would answer 408 only after a minute.
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("no answer to an unauthenticated POST /approve (expect %v): %v", expect, err)
+		}
+		return line
+	}
+	for i, c := range []struct {
+		expect bool
+		auth   string
+	}{
+		{true, ""},
+		{false, ""},
+		{false, "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wrong")) + "\r\n"},
+	} {
+		if line := answer(c.expect, c.auth); !strings.HasPrefix(line, "HTTP/1.1 401 ") {
+			t.Errorf("unauthenticated POST /approve %d: %q; want 401 at once (not 100 Continue, nor a read body)", i, line)
+		}
+	}
+	if n := len(h.d.approving); n != 0 {
+		t.Errorf("%d places taken by unauthenticated clients still connected", n)
+	}
+	// The reviewer is let in: no 503 while those clients stay connected.
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/approve", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ct)
+	req.SetBasicAuth("alice", "s3cret-pass")
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /approve as alice beside the unauthenticated clients: %d %s", resp.StatusCode, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || string(got[0][0]) != "P" || string(got[0][1]) != "S" {
+		t.Fatalf("Approve received %q; want alice's plan and sig once", got)
+	}
 }
