@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/patjanitor/patjanitor/internal/approval"
@@ -230,5 +231,49 @@ func TestHostileApproveEndpointUnauthenticatedTakesNoPlace(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 1 || string(got[0][0]) != "P" || string(got[0][1]) != "S" {
 		t.Fatalf("Approve received %q; want alice's plan and sig once", got)
+	}
+}
+
+// The reasons a POST /approve form is refused quote what the client sent
+// (a part's name, a malformed header line), and mime/multipart lets a
+// part's headers run to 10 MiB: the refusal was logged whole, each control
+// byte quoted as four, so a 1 MiB header had the daemon log 4 MiB (and
+// answer it) for every such request from anyone who reaches the port. The
+// reason is clipped, and still says what was wrong.
+func TestHostileApproveEndpointLongPartHeaderIsNotLoggedWhole(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"a part named with 1 MiB", "--B\r\nContent-Disposition: form-data; name=\"" + strings.Repeat("n", 1<<20) + "\"\r\n\r\nx\r\n--B--\r\n", `unexpected part "nnn`},
+		{"a malformed header line of 1 MiB of control bytes", "--B\r\nContent-Disposition: form-data; name=\"plan\"\r\n" + strings.Repeat("\x01", 1<<20) + "\r\n\r\nx\r\n--B--\r\n", "read the form: malformed MIME header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got [][2][]byte
+			d := approveDaemon(&got)
+			core, logs := observer.New(zap.WarnLevel)
+			d.log = zap.New(core)
+			req := httptest.NewRequest(http.MethodPost, "/approve", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "multipart/form-data; boundary=B")
+			rec := httptest.NewRecorder()
+			d.serveApprove(rec, req)
+			out := rec.Body.String()
+			if rec.Code != http.StatusBadRequest || !strings.Contains(out, tc.want) || len(out) > 2048 {
+				t.Errorf("answer %d, %d bytes, %.200q; want 400 of at most 2 KiB saying %q", rec.Code, len(out), out, tc.want)
+			}
+			entries := logs.All()
+			if len(entries) != 1 {
+				t.Fatalf("%d log entries; want the refusal once", len(entries))
+			}
+			var logged int
+			for _, f := range entries[0].Context {
+				logged += len(f.String) + len(fmt.Sprint(f.Interface))
+			}
+			if logged > 2048 || !strings.Contains(entries[0].ContextMap()["error"].(string), tc.want) {
+				t.Errorf("logged %d bytes of fields (%.200v); want at most 2 KiB saying %q", logged, entries[0].ContextMap(), tc.want)
+			}
+			if len(got) != 0 {
+				t.Errorf("Approve called with %d submissions", len(got))
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/approval"
 	"github.com/patjanitor/patjanitor/internal/bytesize"
 	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // handler routes the daemon's endpoints. Every other path is 404, and /plan is
@@ -101,6 +102,11 @@ func approvePartLimit(name string) (limit int64, what string, ok bool) {
 	return 0, "", false
 }
 
+// maxRefusalBytes bounds the reason a POST /approve form is refused, in the
+// log and the answer: the longest the daemon words (a part over its limit,
+// the usage) is under 300 bytes.
+const maxRefusalBytes = 1024
+
 const approveUsage = "want a multipart form with the files plan and sig (curl -F plan=@plan.json -F sig=@plan.json.sig)"
 
 // serveApprove is POST /approve (with --web.enable-lifecycle, and behind the
@@ -129,8 +135,14 @@ func (d *Daemon) serveApprove(w http.ResponseWriter, r *http.Request) {
 	}
 	planData, sigData, code, err := d.readApproval(w, r)
 	if err != nil {
-		d.log.Warn("POST /approve refused", zap.Int("status", code), zap.Error(err))
-		writeText(w, code, "refused, nothing stored: "+err.Error())
+		// The form's errors quote what the client sent: a part's name, a
+		// malformed header line, up to the 10 MiB mime/multipart allows a
+		// part's headers, and a control byte quoted is four. Whole, every
+		// request from anyone who reaches the port would write four times
+		// its headers to the log.
+		msg := untrusted.Clip(err.Error(), maxRefusalBytes)
+		d.log.Warn("POST /approve refused", zap.Int("status", code), zap.String("error", msg))
+		writeText(w, code, "refused, nothing stored: "+msg)
 		return
 	}
 	a, err := d.approve(r.Context(), planData, sigData)
