@@ -73,19 +73,7 @@ func (e *Engine) readClientProofs(ctx context.Context) (*proofs, error) {
 	if !ok {
 		return nil, nil
 	}
-	cs, err := ps.ConfirmedClientMutations(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return &proofs{err: err}, nil
-	}
-	pr := &proofs{records: make(map[string]state.Confirmed, len(cs))}
-	for _, c := range cs {
-		c.Resource = apiclient.Resource
-		pr.records[pat.IDKey(c.TokenID)] = c
-	}
-	return pr, nil
+	return loadProofs(ctx, ps.ConfirmedClientMutations, apiclient.Resource)
 }
 
 // judgeClientProofs checks the client records against the run's client

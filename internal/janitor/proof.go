@@ -144,7 +144,17 @@ func (e *Engine) readProofs(ctx context.Context) (*proofs, error) {
 	if e.proofs == nil {
 		return nil, nil
 	}
-	cs, err := e.proofs.ConfirmedMutations(ctx)
+	return loadProofs(ctx, e.proofs.ConfirmedMutations, "")
+}
+
+// loadProofs reads the records with read and indexes them by id; the token
+// and the API client proofs differ only in the store's method and in the
+// resource the records are stamped with (resource "" keeps what the store
+// says). A store that cannot be read is recorded in the proofs, for the
+// caller to make its part of the inventory incomplete; only a cancelled ctx
+// is an error.
+func loadProofs(ctx context.Context, read func(context.Context) ([]state.Confirmed, error), resource string) (*proofs, error) {
+	cs, err := read(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -153,6 +163,9 @@ func (e *Engine) readProofs(ctx context.Context) (*proofs, error) {
 	}
 	pr := &proofs{records: make(map[string]state.Confirmed, len(cs))}
 	for _, c := range cs {
+		if resource != "" {
+			c.Resource = resource
+		}
 		pr.records[pat.IDKey(c.TokenID)] = c
 	}
 	return pr, nil
