@@ -193,9 +193,14 @@ func TestCatchUpFromJournalBeforeIt(t *testing.T) {
 
 	check := func(t *testing.T, st *state.Store) {
 		t.Helper()
-		plans, err := st.ExecutedPlans(ctx)
-		if err != nil || len(plans) != 1 || plans[0].PlanHash != fixturePlan || plans[0].RunID != "run-a" || plans[0].File != "plan.json" {
-			t.Errorf("executed plans %+v, %v; want %s by run-a alone", plans, err, fixturePlan)
+		// The journal names two plans: the one run-a executed is recorded,
+		// the one run-d refused is not.
+		p, found, err := st.ExecutedPlan(ctx, fixturePlan)
+		if err != nil || !found || p.PlanHash != fixturePlan || p.RunID != "run-a" || p.File != "plan.json" {
+			t.Errorf("executed plan %+v, %v, %v; want %s by run-a", p, found, err, fixturePlan)
+		}
+		if p, found, err := st.ExecutedPlan(ctx, fixtureRefused); err != nil || found {
+			t.Errorf("refused plan recorded as executed: %+v, %v; want %s by run-a alone", p, err, fixturePlan)
 		}
 		tokens := confirmedByID(t, st.ConfirmedMutations)
 		if len(tokens) != 2 {

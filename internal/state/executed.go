@@ -159,17 +159,3 @@ func (s *Store) ForgetExecution(ctx context.Context, planHash, runID string) (bo
 	}
 	return forgot, nil
 }
-
-// ExecutedPlans returns every record (for tests and diagnostics).
-func (s *Store) ExecutedPlans(ctx context.Context) ([]ExecutedPlan, error) {
-	var out []ExecutedPlan
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(tx.Bucket([]byte(bucketExecuted)), "executed plan", func(_ []byte, e ExecutedPlan) {
-			out = append(out, e)
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list executed plans: %w", err)
-	}
-	return out, nil
-}

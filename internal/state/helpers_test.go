@@ -89,3 +89,19 @@ func (s *Store) testRecordDelivery(ctx context.Context, d Delivery) error {
 		return putJSON(bucket(tx, bucketDeliveries), pat.IDKey(d.OwnerID), d)
 	})
 }
+
+// ExecutedPlans returns every executed-plan record. Only the tests list
+// them (production looks a plan up by hash with ExecutedPlan), so it lives
+// here rather than in the store's API.
+func (s *Store) ExecutedPlans(ctx context.Context) ([]ExecutedPlan, error) {
+	var out []ExecutedPlan
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return forEachJSON(tx.Bucket([]byte(bucketExecuted)), "executed plan", func(_ []byte, e ExecutedPlan) {
+			out = append(out, e)
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list executed plans: %w", err)
+	}
+	return out, nil
+}
