@@ -2,13 +2,13 @@ package metrics
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// ProofActions are the unproven_mutations{action} values: the token actions
+// proofActions are the unproven_mutations{action} values: the token actions
 // a tenant confirms, then the API client ones. The API client actions are
 // values of their own (disable-client, delete-client) rather than a
 // resource label: the gauge shipped with the action label alone, and a
 // label added now would make every series a new one and have a query of
 // {action="delete"} add the client deletes to the token deletes.
-func ProofActions() []string {
+func proofActions() []string {
 	return []string{"delete", "patch", "expire", ProofDisableClient, ProofDeleteClient}
 }
 
@@ -24,7 +24,7 @@ func newUnprovenMutations(reg prometheus.Registerer) *prometheus.GaugeVec {
 		Help: "Token and API client changes the tenant confirmed (204 to a DELETE, 200 to a PATCH or bulk update) that a complete listing taken at least 30 minutes later showed not in effect (the token or client still listed, or without the change), and that no listing has proven since, by action (delete, patch, expire of tokens; disable-client, delete-client of API clients). Not 0: the tenant or a proxy in front of it answers success without doing the change.",
 	}, []string{"action"})
 	reg.MustRegister(g)
-	for _, a := range ProofActions() {
+	for _, a := range proofActions() {
 		g.WithLabelValues(a) // 0 from the first scrape: an alert sees the step
 	}
 	return g
