@@ -28,6 +28,28 @@ func copyStateFile(t *testing.T, from, to string) {
 	}
 }
 
+// backupState copies the state store aside (a backup taken while nothing
+// runs) and returns the restore of that backup over the store.
+func (e *wfEnv) backupState() (restore func()) {
+	e.t.Helper()
+	storePath := filepath.Join(e.state, state.FileName)
+	backup := filepath.Join(e.dir, "state.db.backup")
+	copyStateFile(e.t, storePath, backup)
+	return func() {
+		e.t.Helper()
+		copyStateFile(e.t, backup, storePath)
+	}
+}
+
+// mustRun runs a step the test builds on (a snooze, an unsnooze), failing
+// the test with the command, its exit code and its output when it fails.
+func (e *wfEnv) mustRun(args ...string) {
+	e.t.Helper()
+	if code, stdout, stderr := e.run(nil, args...); code != 0 {
+		e.t.Fatalf("%s: exit %d\n%s%s", strings.Join(args, " "), code, stdout, stderr)
+	}
+}
+
 // The state store is backed up, a signed plan is applied, and the store is
 // restored from that backup (a disk incident; the journal, append-only,
 // was kept). The old code had forgotten the execution with the store, and
@@ -43,12 +65,8 @@ func TestHostileRestoredStateReplaysSignedPlan(t *testing.T) {
 	e.add("keep-1", "o2", 400*wfDay, wfDay)
 	// The store exists (with the journal's anchor) before the plan: a
 	// snooze made it.
-	if code, _, stderr := e.run(nil, "snooze", "keep-1", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
-		t.Fatalf("snooze: %d %s", code, stderr)
-	}
-	storePath := filepath.Join(e.state, state.FileName)
-	backup := filepath.Join(e.dir, "state.db.backup")
-	copyStateFile(t, storePath, backup)
+	e.mustRun("snooze", "keep-1", "--for", "30d", "--reason", "kept", "--by", "ops")
+	restore := e.backupState()
 
 	planFile := filepath.Join(e.dir, "plan.json")
 	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
@@ -72,7 +90,7 @@ func TestHostileRestoredStateReplaysSignedPlan(t *testing.T) {
 		t.Fatalf("journal after the first apply: %+v", first)
 	}
 
-	copyStateFile(t, backup, storePath) // the restore
+	restore() // state.db from the backup
 	extended := time.Now().Add(365 * wfDay).UTC().Truncate(time.Millisecond)
 	extendExpiration(t, e.sim, "stale-1", extended)
 
@@ -112,23 +130,17 @@ func TestHostileRestoredStateForgetsSnooze(t *testing.T) {
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
 	e.add("fresh-1", "o2", 10*wfDay, wfDay)
 	// The store exists, with the journal's anchor, before the backup.
-	if code, _, stderr := e.run(nil, "snooze", "fresh-1", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
-		t.Fatalf("snooze fresh-1: %d %s", code, stderr)
-	}
-	storePath := filepath.Join(e.state, state.FileName)
-	backup := filepath.Join(e.dir, "state.db.backup")
-	copyStateFile(t, storePath, backup)
+	e.mustRun("snooze", "fresh-1", "--for", "30d", "--reason", "kept", "--by", "ops")
+	restore := e.backupState()
 
-	if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice"); code != 0 {
-		t.Fatalf("snooze stale-1: %d %s", code, stderr)
-	}
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
 	var until time.Time
 	for _, r := range e.journalRecords() {
 		if r.Kind == audit.KindSnooze && r.TokenID == "stale-1" {
 			until = *r.Until
 		}
 	}
-	copyStateFile(t, backup, storePath) // the restore
+	restore() // state.db from the backup
 
 	code, stdout, stderr := e.run(nil, "apply", "--auto-approve")
 	if m := e.mutations(); len(m) != 0 {
@@ -158,20 +170,12 @@ func TestHostileRestoredStateForgetsSnooze(t *testing.T) {
 func TestRestoredStateForgetsUnsnooze(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
-	if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
-		t.Fatalf("snooze: %d %s", code, stderr)
-	}
-	storePath := filepath.Join(e.state, state.FileName)
-	backup := filepath.Join(e.dir, "state.db.backup")
-	copyStateFile(t, storePath, backup)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "kept", "--by", "ops")
+	restore := e.backupState()
 	// Snoozed again (another end), then unsnoozed: the last word counts.
-	if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "60d", "--reason", "longer", "--by", "ops"); code != 0 {
-		t.Fatalf("snooze again: %d %s", code, stderr)
-	}
-	if code, _, stderr := e.run(nil, "unsnooze", "stale-1", "--reason", "migrated", "--by", "ops"); code != 0 {
-		t.Fatalf("unsnooze: %d %s", code, stderr)
-	}
-	copyStateFile(t, backup, storePath)
+	e.mustRun("snooze", "stale-1", "--for", "60d", "--reason", "longer", "--by", "ops")
+	e.mustRun("unsnooze", "stale-1", "--reason", "migrated", "--by", "ops")
+	restore()
 
 	code, stdout, stderr := e.run(nil, "apply", "--auto-approve")
 	if code != 0 || e.present("stale-1") {
@@ -194,16 +198,10 @@ func TestHostileReanchorOnRestoredStoreKeepsTheTail(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
 	e.add("fresh-1", "o2", 10*wfDay, wfDay)
-	if code, _, stderr := e.run(nil, "snooze", "fresh-1", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
-		t.Fatalf("snooze fresh-1: %d %s", code, stderr)
-	}
-	storePath := filepath.Join(e.state, state.FileName)
-	backup := filepath.Join(e.dir, "state.db.backup")
-	copyStateFile(t, storePath, backup)
-	if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice"); code != 0 {
-		t.Fatalf("snooze stale-1: %d %s", code, stderr)
-	}
-	copyStateFile(t, backup, storePath)
+	e.mustRun("snooze", "fresh-1", "--for", "30d", "--reason", "kept", "--by", "ops")
+	restore := e.backupState()
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	restore()
 
 	if code, stdout, stderr := e.run(nil, "audit", "reanchor", "--reason", "restored state.db from the nightly backup"); code != 0 {
 		t.Fatalf("reanchor: %d\n%s%s", code, stdout, stderr)
@@ -251,19 +249,13 @@ func TestHostileReanchorJournalEndingInATornRecord(t *testing.T) {
 			e := newWF(t, wfPolicies, idnsim.Options{})
 			e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
 			e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
-			if code, _, stderr := e.run(nil, "snooze", "stale-2", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
-				t.Fatalf("snooze stale-2: %d %s", code, stderr)
-			}
-			storePath := filepath.Join(e.state, state.FileName)
-			backup := filepath.Join(e.dir, "state.db.backup")
-			copyStateFile(t, storePath, backup)
+			e.mustRun("snooze", "stale-2", "--for", "30d", "--reason", "kept", "--by", "ops")
+			restore := e.backupState()
 			if tc.restore {
-				if code, _, stderr := e.run(nil, "snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice"); code != 0 {
-					t.Fatalf("snooze stale-1: %d %s", code, stderr)
-				}
-				copyStateFile(t, backup, storePath)
-			} else if code, _, stderr := e.run(nil, "unsnooze", "stale-2", "--reason", "done", "--by", "ops"); code != 0 {
-				t.Fatalf("unsnooze stale-2: %d %s", code, stderr)
+				e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+				restore()
+			} else {
+				e.mustRun("unsnooze", "stale-2", "--reason", "done", "--by", "ops")
 			}
 			jpath := filepath.Join(e.state, JournalFile)
 			data, err := os.ReadFile(jpath)
@@ -315,12 +307,8 @@ func TestHostileReanchorJournalEndingInATornRecord(t *testing.T) {
 	t.Run("a changed record is refused", func(t *testing.T) {
 		e := newWF(t, wfPolicies, idnsim.Options{})
 		e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
-		if code, _, stderr := e.run(nil, "snooze", "stale-2", "--for", "30d", "--reason", "kept", "--by", "ops"); code != 0 {
-			t.Fatalf("snooze stale-2: %d %s", code, stderr)
-		}
-		if code, _, stderr := e.run(nil, "snooze", "stale-2", "--for", "40d", "--reason", "longer", "--by", "ops"); code != 0 {
-			t.Fatalf("snooze stale-2 again: %d %s", code, stderr)
-		}
+		e.mustRun("snooze", "stale-2", "--for", "30d", "--reason", "kept", "--by", "ops")
+		e.mustRun("snooze", "stale-2", "--for", "40d", "--reason", "longer", "--by", "ops")
 		jpath := filepath.Join(e.state, JournalFile)
 		data, _ := os.ReadFile(jpath)
 		changed := bytes.Replace(data, []byte(`"kept (by ops)"`), []byte(`"gone (by ops)"`), 1)
