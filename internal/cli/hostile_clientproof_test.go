@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -82,20 +81,5 @@ func TestHostileCommandsSayClientDisableNotInEffect(t *testing.T) {
 // stateDir back by d, as the clock passing would.
 func backdateClientConfirmed(t *testing.T, stateDir string, d time.Duration) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = st.Close() }()
-	cs, err := st.ConfirmedClientMutations(ctx)
-	if err != nil || len(cs) == 0 {
-		t.Fatalf("confirmed API client mutations %v, %v; want some", cs, err)
-	}
-	for i := range cs {
-		cs[i].At = cs[i].At.Add(-d)
-	}
-	if _, err := st.UpdateConfirmedClients(ctx, cs, nil); err != nil {
-		t.Fatal(err)
-	}
+	backdateRecords(t, stateDir, d, "confirmed API client mutations", (*state.Store).ConfirmedClientMutations, (*state.Store).UpdateConfirmedClients)
 }

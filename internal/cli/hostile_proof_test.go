@@ -82,20 +82,31 @@ func TestHostilePlanSaysConfirmedDeletesStillListed(t *testing.T) {
 // commands read the wall clock).
 func backdateConfirmed(t *testing.T, stateDir string, d time.Duration) {
 	t.Helper()
+	backdateRecords(t, stateDir, d, "confirmed mutations", (*state.Store).ConfirmedMutations, (*state.Store).UpdateConfirmed)
+}
+
+// backdateRecords moves the records read writes back by d with update: the
+// token and the API client records differ only in those two methods. what
+// names the records when there are none (a test that backdates nothing
+// would prove nothing).
+func backdateRecords(t *testing.T, stateDir string, d time.Duration, what string,
+	read func(*state.Store, context.Context) ([]state.Confirmed, error),
+	update func(*state.Store, context.Context, []state.Confirmed, []string) (int, error)) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = st.Close() }()
-	cs, err := st.ConfirmedMutations(ctx)
+	cs, err := read(st, ctx)
 	if err != nil || len(cs) == 0 {
-		t.Fatalf("confirmed mutations %v, %v; want some", cs, err)
+		t.Fatalf("%s %v, %v; want some", what, cs, err)
 	}
 	for i := range cs {
 		cs[i].At = cs[i].At.Add(-d)
 	}
-	if _, err := st.UpdateConfirmed(ctx, cs, nil); err != nil {
+	if _, err := update(st, ctx, cs, nil); err != nil {
 		t.Fatal(err)
 	}
 }
