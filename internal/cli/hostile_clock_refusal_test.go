@@ -3,13 +3,10 @@ package cli
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
@@ -21,18 +18,12 @@ import (
 // on a clock the tenant confirms now: apply PLAN names the clock and
 // journals nothing.
 func TestHostileCLIApplyPlanAgeJudgedOnAConfirmedClock(t *testing.T) {
-	var behind atomic.Int64 // how far the tenant's clock is behind the host's
-	clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
-	e := newWF(t, wfPolicies, idnsim.Options{Clock: clock})
-	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
-	saved := filepath.Join(e.dir, "saved.json")
-	if code, _, stderr := e.run(nil, "plan", "--out", saved); code != 0 {
-		t.Fatalf("plan with the clocks in step: exit %d\n%s", code, stderr)
-	}
+	c := newClockWF(t)
+	e, saved := c.wfEnv, c.saved
 
 	// The tenant is 30 days behind this host; the plan was made an hour
 	// ago by the tenant's clock, as a machine in step with it made it.
-	behind.Store(int64(30 * wfDay))
+	c.behind.Store(int64(30 * wfDay))
 	data, err := os.ReadFile(saved)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +32,7 @@ func TestHostileCLIApplyPlanAgeJudgedOnAConfirmedClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.GeneratedAt = clock().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	p.GeneratedAt = c.tenantNow().Add(-time.Hour).UTC().Truncate(time.Millisecond)
 	if err := p.Seal(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +65,7 @@ func TestHostileCLIApplyPlanAgeJudgedOnAConfirmedClock(t *testing.T) {
 	// With the clocks in step again (here the tenant's is moved: the
 	// host's is the wall clock), the plan is judged by its age, which
 	// both clocks now agree on: refused.
-	behind.Store(0)
+	c.behind.Store(0)
 	code, _, stderr = e.run(nil, "apply", saved, "--auto-approve")
 	if code != 1 || !strings.Contains(stderr, "older than the maximum") || strings.Contains(stderr, "tenant.maxClockSkew") {
 		t.Fatalf("apply PLAN with the clocks in step: exit %d, want 1 refusing the plan for its age:\n%s", code, stderr)

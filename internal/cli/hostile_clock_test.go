@@ -12,22 +12,41 @@ import (
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 )
 
+// clockWF is a workflow whose tenant clock (the simulator's, which stamps
+// its Date) runs behind the host's wall clock, the one the commands read,
+// by behind; stale-1 is in the tenant, and saved is a plan made while the
+// clocks were in step.
+type clockWF struct {
+	*wfEnv
+	behind atomic.Int64 // how far the tenant's clock is behind the host's
+	saved  string
+}
+
+func newClockWF(t *testing.T) *clockWF {
+	t.Helper()
+	c := &clockWF{}
+	c.wfEnv = newWF(t, wfPolicies, idnsim.Options{Clock: c.tenantNow})
+	c.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	c.saved = filepath.Join(c.dir, "saved.json")
+	if code, _, stderr := c.run(nil, "plan", "--out", c.saved); code != 0 {
+		t.Fatalf("plan with the clocks in step: exit %d\n%s", code, stderr)
+	}
+	return c
+}
+
+// tenantNow is the tenant's clock.
+func (c *clockWF) tenantNow() time.Time { return time.Now().Add(-time.Duration(c.behind.Load())) }
+
 // The commands on a host whose clock is 30 days ahead of the tenant's (the
 // simulator's clock, which stamps its Date, is set back: the host's is the
 // wall clock the commands read): plan prints the refusal and saves no plan,
 // apply and apply PLAN change nothing and exit 1, and a saved plan refused
 // so is not spent: once the clocks agree again it applies.
 func TestHostileCLIRefusesAWrongClock(t *testing.T) {
-	var behind atomic.Int64 // how far the tenant's clock is behind the host's
-	clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
-	e := newWF(t, wfPolicies, idnsim.Options{Clock: clock})
-	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
-	saved := filepath.Join(e.dir, "saved.json")
-	if code, _, stderr := e.run(nil, "plan", "--out", saved); code != 0 {
-		t.Fatalf("plan with the clocks in step: exit %d\n%s", code, stderr)
-	}
+	c := newClockWF(t)
+	e, saved := c.wfEnv, c.saved
 
-	behind.Store(int64(30 * wfDay))
+	c.behind.Store(int64(30 * wfDay))
 	e.sim.ResetRequests()
 	out := filepath.Join(e.dir, "plan.json")
 	code, _, stderr := e.run(nil, "plan", "--out", out)
@@ -65,7 +84,7 @@ func TestHostileCLIRefusesAWrongClock(t *testing.T) {
 		t.Errorf("journal holds %d records after the refused runs, want none: %+v", len(recs), recs)
 	}
 
-	behind.Store(0)
+	c.behind.Store(0)
 	code, stdout, stderr := e.run(nil, "apply", saved, "--auto-approve")
 	if code != 0 || e.present("stale-1") {
 		t.Fatalf("apply PLAN with the clocks in step again: exit %d, stale-1 present %v\n%s\n%s", code, e.present("stale-1"), stdout, stderr)
