@@ -87,9 +87,7 @@ func (e *Engine) judgeClientProofs(cr *clientRun, now time.Time) {
 	for _, k := range pr.oldestFirst() {
 		c := pr.records[k]
 		if !pr.judged || now.Sub(c.At) < SettleMargin {
-			if c.Unproven() {
-				pr.unproven = append(pr.unproven, Unproven{Confirmed: c})
-			}
+			pr.undecided(c)
 			continue
 		}
 		cl, listed := cr.byID[k]
@@ -103,9 +101,7 @@ func (e *Engine) judgeClientProofs(cr *clientRun, now time.Time) {
 		case cl.Enabled == nil:
 			// The listing does not say: no verdict either way; the record
 			// waits for a listing that does.
-			if c.Unproven() {
-				pr.unproven = append(pr.unproven, Unproven{Confirmed: c})
-			}
+			pr.undecided(c)
 			continue
 		case !*cl.Enabled:
 			// Disabled: in effect.
@@ -123,8 +119,7 @@ func (e *Engine) judgeClientProofs(cr *clientRun, now time.Time) {
 			continue
 		}
 		u := Unproven{Confirmed: c, Judged: true, Client: cl, Detail: detail}
-		pr.lies = append(pr.lies, u)
-		pr.unproven = append(pr.unproven, u)
+		pr.notInEffect(u)
 		e.log.Error("the tenant confirmed an API client change that a later listing does not show: it did not happen",
 			zap.String("client_id", untrusted.ClipID(c.TokenID)), zap.String("action", c.Action),
 			zap.String("policy", c.Policy), zap.String("confirmed_run", c.RunID), zap.Time("confirmed_at", c.At),

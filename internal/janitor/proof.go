@@ -228,9 +228,7 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 	for _, k := range pr.oldestFirst() {
 		c := pr.records[k]
 		if !pr.judged || now.Sub(c.At) < SettleMargin {
-			if c.Unproven() {
-				pr.unproven = append(pr.unproven, Unproven{Confirmed: c})
-			}
+			pr.undecided(c)
 			continue
 		}
 		tok, listed := inv.Token(c.TokenID)
@@ -260,8 +258,7 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 			continue
 		}
 		u := Unproven{Confirmed: c, Judged: true, Listed: tok, Detail: detail}
-		pr.lies = append(pr.lies, u)
-		pr.unproven = append(pr.unproven, u)
+		pr.notInEffect(u)
 		e.log.Error("the tenant confirmed a change that a later listing does not show: it did not happen",
 			zap.String("token_id", untrusted.ClipID(c.TokenID)), zap.String("owner_id", untrusted.ClipID(c.OwnerID)), zap.String("action", c.Action),
 			zap.String("policy", c.Policy), zap.String("confirmed_run", c.RunID), zap.Time("confirmed_at", c.At),
@@ -274,6 +271,22 @@ func (e *Engine) judgeProofs(inv *Inventory, now time.Time) {
 	if pm, ok := e.metrics.(ProofMetrics); ok {
 		pm.SetUnprovenMutations(pr.unprovenPerAction())
 	}
+}
+
+// undecided keeps c, a record this run's listing does not judge (too young,
+// or the listing cannot prove): one found not in effect before stays among
+// the unproven, in the gauge and the alerts, until a listing proves it.
+func (pr *proofs) undecided(c state.Confirmed) {
+	if c.Unproven() {
+		pr.unproven = append(pr.unproven, Unproven{Confirmed: c})
+	}
+}
+
+// notInEffect records u, a confirmed change the listing does not show:
+// among this run's findings (lies) and among the unproven.
+func (pr *proofs) notInEffect(u Unproven) {
+	pr.lies = append(pr.lies, u)
+	pr.unproven = append(pr.unproven, u)
 }
 
 // oldestFirst are the keys of the records, the oldest confirmation first:
