@@ -19,7 +19,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
-	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -258,24 +257,7 @@ func (e *wfEnv) journalKeyOf() string {
 // in effect, it is acknowledged (resource apiClients in the journal), and
 // the next run, whose policy no longer matches the client, succeeds.
 func TestHostileAcknowledgeAPIClientDisableNotInEffect(t *testing.T) {
-	var faked atomic.Int32
-	var e *wfEnv
-	e = newWFWrapped(t, wfClientPolicies, idnsim.Options{}, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/v3/oauth-clients/") {
-				cl, _ := e.sim.OAuthClient(wfClient)
-				cl.Enabled = apiclient.Bool(false)
-				body, _ := json.Marshal(cl)
-				faked.Add(1)
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = w.Write(body)
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	})
-	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
-		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	e, faked := newFakedClientDisableWF(t)
 	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 || faked.Load() != 1 {
 		t.Fatalf("apply: exit %d, %d faked\n%s", code, faked.Load(), stderr)
 	}

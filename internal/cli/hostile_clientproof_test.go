@@ -17,16 +17,13 @@ import (
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
-// The commands as an operator runs them, with a proxy that answers the
-// PATCH disabling an API client with 200 (the client shown disabled) and
-// never forwards it: apply records the confirmation; once the settle margin
-// has passed, plan says the client is still listed enabled and exits 1, and
-// apply fails the same way, journals the disable not in effect (resource
-// apiClients), and audit show of that run names the run that was
-// confirmed. On the old code plan showed one more disable, exit 0.
-func TestHostileCommandsSayClientDisableNotInEffect(t *testing.T) {
-	var faked atomic.Int32
-	var e *wfEnv
+// newFakedClientDisableWF is a workflow whose tenant holds wfClient, an
+// enabled API client the policies disable, behind a proxy that answers a
+// PATCH of an API client with 200 and the client shown disabled and
+// forwards nothing; faked counts the PATCHes it answered so.
+func newFakedClientDisableWF(t *testing.T) (e *wfEnv, faked *atomic.Int32) {
+	t.Helper()
+	faked = new(atomic.Int32)
 	e = newWFWrapped(t, wfClientPolicies, idnsim.Options{}, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/v3/oauth-clients/") {
@@ -43,6 +40,18 @@ func TestHostileCommandsSayClientDisableNotInEffect(t *testing.T) {
 	})
 	e.sim.AddOAuthClient(apiclient.Client{ID: wfClient, Name: "legacy", Internal: apiclient.Bool(false), Enabled: apiclient.Bool(true),
 		Scope: pat.Scopes{Null: true}, Created: time.Now().Add(-400 * wfDay)}, "")
+	return e, faked
+}
+
+// The commands as an operator runs them, with a proxy that answers the
+// PATCH disabling an API client with 200 (the client shown disabled) and
+// never forwards it: apply records the confirmation; once the settle margin
+// has passed, plan says the client is still listed enabled and exits 1, and
+// apply fails the same way, journals the disable not in effect (resource
+// apiClients), and audit show of that run names the run that was
+// confirmed. On the old code plan showed one more disable, exit 0.
+func TestHostileCommandsSayClientDisableNotInEffect(t *testing.T) {
+	e, faked := newFakedClientDisableWF(t)
 	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s", code, stderr)
 	}
