@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
@@ -187,32 +188,8 @@ func TestHostileAPIClientReenabledOutsideKeepsItsQuarantine(t *testing.T) {
 
 	// Day 100: unused for 99 days again, and disabled by someone else
 	// today. patjanitor never kept it disabled: nothing is deleted.
-	target.Enabled = apiclient.Bool(false)
-	c.sim.AddOAuthClient(target, "")
-	c.clock.Set(t0.Add(100 * day))
-	c.sim.ResetRequests()
-	res := c.run()
 	// (cRecent, unused for 102 days by now, is disabled: not this test's.)
-	for _, m := range clientMutations(c.sim.Requests()) {
-		if strings.HasSuffix(m.Path, "/"+cTarget) {
-			t.Fatalf("day 100 sent %s %s; the client was disabled by someone else today", m.Method, m.Path)
-		}
-	}
-	if _, ok := c.sim.OAuthClient(cTarget); !ok {
-		t.Fatal("the client was deleted")
-	}
-	if it := findClientItem(res.Plan, cTarget); it == nil || it.Action != "report" || !strings.Contains(it.Reason, "not by patjanitor") {
-		t.Fatalf("day 100 item %+v; want a report: disabled, but not by patjanitor", it)
-	}
-	deletes := 0
-	for _, r := range c.journalRecords() {
-		if r.Kind == audit.KindIntent && r.TokenID == cTarget && r.Request.Method == "DELETE" {
-			deletes++
-		}
-	}
-	if deletes != 0 {
-		t.Fatalf("journal holds %d DELETE intents for the client", deletes)
-	}
+	c.disabledElsewhereIsKept(t, target, 100)
 }
 
 // The same door when the run that sees the client enabled again wants to
@@ -248,27 +225,7 @@ func TestHostileAPIClientReenabledOutsideReDisableFails(t *testing.T) {
 
 	// Day 15: disabled by someone else today. patjanitor never kept it
 	// disabled for disabledFor (14d): nothing is deleted.
-	target.Enabled = apiclient.Bool(false)
-	c.sim.AddOAuthClient(target, "")
-	c.clock.Set(t0.Add(15 * day))
-	c.sim.ResetRequests()
-	res := c.run()
-	for _, m := range clientMutations(c.sim.Requests()) {
-		if strings.HasSuffix(m.Path, "/"+cTarget) {
-			t.Fatalf("day 15 sent %s %s; the client was disabled by someone else today", m.Method, m.Path)
-		}
-	}
-	if _, ok := c.sim.OAuthClient(cTarget); !ok {
-		t.Fatal("the client was deleted")
-	}
-	if it := findClientItem(res.Plan, cTarget); it == nil || it.Action != "report" || !strings.Contains(it.Reason, "not by patjanitor") {
-		t.Fatalf("day 15 item %+v; want a report: disabled, but not by patjanitor", it)
-	}
-	for _, r := range c.journalRecords() {
-		if r.Kind == audit.KindIntent && r.TokenID == cTarget && r.Request.Method == "DELETE" {
-			t.Fatalf("journal holds a DELETE intent for the client: %+v", r)
-		}
-	}
+	c.disabledElsewhereIsKept(t, target, 15)
 }
 
 // ownerMissingDelete deletes the tokens of owners the directory does not
@@ -419,4 +376,37 @@ func TestHostileOwnerSpelledInAnotherCaseIsTheSameOwner(t *testing.T) {
 			t.Fatalf("deletes %v, %d applied; want tok", got, res.Count(janitor.OutcomeApplied))
 		}
 	})
+}
+
+// disabledElsewhereIsKept has someone else disable target on day n (its
+// record shown disabled) and checks that day's run: nothing is sent for
+// it, it is not deleted, it is reported as disabled but not by patjanitor,
+// and the journal holds no DELETE intent for it.
+func (c *clientEnv) disabledElsewhereIsKept(t *testing.T, target apiclient.Client, n int) {
+	t.Helper()
+	target.Enabled = apiclient.Bool(false)
+	c.sim.AddOAuthClient(target, "")
+	c.clock.Set(t0.Add(time.Duration(n) * day))
+	c.sim.ResetRequests()
+	res := c.run()
+	for _, m := range clientMutations(c.sim.Requests()) {
+		if strings.HasSuffix(m.Path, "/"+cTarget) {
+			t.Fatalf("day %d sent %s %s; the client was disabled by someone else today", n, m.Method, m.Path)
+		}
+	}
+	if _, ok := c.sim.OAuthClient(cTarget); !ok {
+		t.Fatal("the client was deleted")
+	}
+	if it := findClientItem(res.Plan, cTarget); it == nil || it.Action != "report" || !strings.Contains(it.Reason, "not by patjanitor") {
+		t.Fatalf("day %d item %+v; want a report: disabled, but not by patjanitor", n, it)
+	}
+	deletes := 0
+	for _, r := range c.journalRecords() {
+		if r.Kind == audit.KindIntent && r.TokenID == cTarget && r.Request.Method == "DELETE" {
+			deletes++
+		}
+	}
+	if deletes != 0 {
+		t.Fatalf("journal holds %d DELETE intents for the client", deletes)
+	}
 }
