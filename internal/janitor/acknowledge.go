@@ -151,27 +151,29 @@ func recordsOf(ctx context.Context, st AckStore, id string) (found, awaiting []s
 	return found, awaiting, nil
 }
 
+// PendingAckStore is what JournalAcks reads and writes; *state.Store
+// implements it.
+type PendingAckStore interface {
+	AckStore
+	// PendingAcks returns the records with an acknowledgement still to be
+	// journaled, and an error for each bucket it could not read.
+	PendingAcks(ctx context.Context) ([]state.Confirmed, []error)
+}
+
 // JournalAcks journals the acknowledgements made while this process held
 // the journal and drops their records; it returns how many. A run calls it
-// before it reads the records, so that they no longer fail it. A bucket of
+// before it reads the records, so that they no longer fail it. It reads
+// only the records that hold an acknowledgement (PendingAcks): every serve
+// run calls it, and the run reads all the records once more. A bucket of
 // records that cannot be read is passed over: the run's own read of it
 // reports the damage where it matters (a token run's inventory, a client
 // run's section), and a run that does not read it, a token run without an
 // apiClients policy, is not stopped by the client records. Only a failure
 // to journal or to drop is an error.
-func JournalAcks(ctx context.Context, st AckStore, j AckJournal) (int, error) {
-	var all []state.Confirmed
-	if toks, err := st.ConfirmedMutations(ctx); err == nil {
-		all = append(all, toks...)
-	}
-	if clients, err := st.ConfirmedClientMutations(ctx); err == nil {
-		all = append(all, clients...)
-	}
+func JournalAcks(ctx context.Context, st PendingAckStore, j AckJournal) (int, error) {
+	all, _ := st.PendingAcks(ctx)
 	n := 0
 	for _, c := range all {
-		if c.Ack == nil || !c.Unproven() {
-			continue
-		}
 		if err := journalAck(ctx, st, j, c); err != nil {
 			return n, err
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
@@ -140,5 +142,52 @@ func TestConfirmedClientMutationsSeparateFromTokens(t *testing.T) {
 	}
 	if cls, _ := s.ConfirmedClientMutations(ctx); len(cls) != 0 {
 		t.Fatalf("client records after the drop %+v", cls)
+	}
+}
+
+// PendingAcks finds exactly the records an acknowledgement waits on, in
+// both buckets (each with its Resource), whatever else they hold: a
+// record without one (flagged or not), an acknowledged record, one whose
+// reason or id spells the ack key inside a string, and a damaged record
+// that holds no ack key, which is passed over as it is not decoded. A
+// damaged record that holds the key passes over its bucket only.
+func TestPendingAcksFindsOnlyAcknowledgedRecords(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), newClock())
+	defer func() { _ = s.Close() }()
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	seen := at.Add(time.Hour)
+	ack := &Ack{Reason: `kept "ack":{} on purpose`, By: "ops", At: seen.Add(time.Hour)}
+	toks := []Confirmed{
+		{TokenID: "plain", Policy: "p", Action: "delete", RunID: "r1", Code: 204, At: at},
+		{TokenID: "flagged", Policy: "p", Action: "delete", RunID: "r1", Code: 204, At: at, StillListed: &seen},
+		{TokenID: `"ack":`, Policy: `"ack":{}`, Action: "delete", RunID: "r1", Code: 204, At: at, StillListed: &seen},
+		{TokenID: "acked", Policy: "p", Action: "delete", RunID: "r1", Code: 204, At: at.Add(time.Second), StillListed: &seen, Ack: ack},
+	}
+	if _, err := s.UpdateConfirmed(ctx, toks, nil); err != nil {
+		t.Fatal(err)
+	}
+	clients := []Confirmed{{TokenID: "client-1", Policy: "p", Action: "disable", RunID: "r1", Code: 200, At: at, StillListed: &seen, Ack: ack}}
+	if _, err := s.UpdateConfirmedClients(ctx, clients, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketConfirmed)).Put([]byte("damaged"), []byte("{damaged"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	acks, errs := s.PendingAcks(ctx)
+	if errs != nil || len(acks) != 2 || acks[0].TokenID != "acked" || acks[0].Resource != "" || acks[0].Ack.Reason != ack.Reason ||
+		acks[1].TokenID != "client-1" || acks[1].Resource != "apiClients" {
+		t.Fatalf("PendingAcks = %+v, %v; want the token acked and client-1", acks, errs)
+	}
+	if err := s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketConfirmed)).Put([]byte("damaged"), []byte(`{"ack":`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	acks, errs = s.PendingAcks(ctx)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `"damaged"`) || len(acks) != 1 || acks[0].TokenID != "client-1" {
+		t.Fatalf("PendingAcks with a damaged acknowledged record = %+v, %v; want client-1 and the damage named", acks, errs)
 	}
 }
