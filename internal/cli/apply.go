@@ -208,7 +208,12 @@ func runApply(ctx context.Context, g *globals, o applyFlags, planFile string) er
 			return &exitError{code: 1, err: errors.Join(refusal, jerr)}
 		}
 		res, runErr = applySaved(ctx, g, o, eng, saved, planFile, &ref)
-		if res == nil && janitor.ClockJudged(runErr) { // a foreign plan is refused before anything is listed
+		// Refused before anything was listed, by its age on this host's
+		// clock or by another check: a refusal that is journaled sends its
+		// notice through the outbox, on a clock no listing has checked yet
+		// (as ApplySigned). A foreign plan is not confirmed: nothing of it
+		// is journaled.
+		if res == nil && (janitor.ClockJudged(runErr) || eng.JournalsRefusal(runErr)) {
 			if err := eng.ConfirmRefusal(ctx, runErr); err != nil {
 				return &exitError{code: 1, err: err}
 			}

@@ -132,6 +132,16 @@ func (r *Result) NothingSent() bool {
 	return true
 }
 
+// JournalsRefusal reports whether JournalRefused journals (and notifies)
+// err when nothing was sent: a refusal under approvals, or one of a plan
+// executed before. A caller makes such a refusal before anything is listed
+// only on a clock the tenant confirms (ConfirmRefusal): its notice goes
+// through the outbox.
+func (e *Engine) JournalsRefusal(err error) bool {
+	var executed *ExecutedError
+	return IsRefusal(err) && (e.cfg.Approvals != nil || errors.As(err, &executed))
+}
+
 // JournalRefused journals, under approvals, an ApplyPlan of a saved plan
 // (res, err) that was refused with nothing sent, as JournalRefusal does: the
 // auditor sees who approved what and why it was not carried out. The API
@@ -143,8 +153,7 @@ func (r *Result) NothingSent() bool {
 // journaled also without approvals: someone put a consumed plan forward
 // again, and the auditor must see that it was stopped.
 func (e *Engine) JournalRefused(ctx context.Context, in RunInput, ref audit.PlanRef, res *Result, err error) (refused bool, jerr error) {
-	var executed *ExecutedError
-	if (e.cfg.Approvals == nil && !errors.As(err, &executed)) || !IsRefusal(err) || (res != nil && !res.NothingSent()) {
+	if (res != nil && !res.NothingSent()) || !e.JournalsRefusal(err) {
 		return false, nil
 	}
 	_, jerr = e.JournalRefusal(ctx, in, ref, err)
