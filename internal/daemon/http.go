@@ -107,6 +107,13 @@ func approvePartLimit(name string) (limit int64, what string, ok bool) {
 // the usage) is under 300 bytes.
 const maxRefusalBytes = 1024
 
+// maxJudgedRefusalBytes bounds the reason a submitted plan is refused once
+// read (its planHash, its items, its signatures), in the log and the
+// answer: room for the verdicts of the signatures shown (approval's
+// maxVerdictsShown, 20, at some 300 bytes each), not for a value the
+// submitter made 256 MiB long.
+const maxJudgedRefusalBytes = 8 << 10
+
 const approveUsage = "want a multipart form with the files plan and sig (curl -F plan=@plan.json -F sig=@plan.json.sig)"
 
 // serveApprove is POST /approve (with --web.enable-lifecycle, and behind the
@@ -147,8 +154,13 @@ func (d *Daemon) serveApprove(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := d.approve(r.Context(), planData, sigData)
 	if err != nil {
-		d.log.Warn("POST /approve refused", zap.Error(err))
-		writeText(w, http.StatusBadRequest, "refused, nothing stored: "+err.Error())
+		// The judging's errors quote the submission too: the plan reader
+		// names a bad value as it is (a plan part may hold 256 MiB), so
+		// whole they would write what anyone who reaches the port sent,
+		// several times over, to the log and the answer.
+		msg := untrusted.Clip(err.Error(), maxJudgedRefusalBytes)
+		d.log.Warn("POST /approve refused", zap.String("error", msg))
+		writeText(w, http.StatusBadRequest, "refused, nothing stored: "+msg)
 		return
 	}
 	d.log.Info("POST /approve: signed plan stored", zap.String("plan", a.Path), zap.Strings("policies", a.Policies))
