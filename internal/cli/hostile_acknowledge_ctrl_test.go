@@ -27,7 +27,7 @@ func TestHostileAcknowledgeIDWithControlBytes(t *testing.T) {
 	}
 	backdateConfirmed(t, e.state, time.Hour)
 	code, stdout, stderr := e.run(nil, "apply", "--auto-approve")
-	if code != 1 || strings.ContainsAny(stderr, "\x1b\x07") {
+	if code != 1 || strings.ContainsAny(stdout+stderr, "\x1b\x07") {
 		t.Fatalf("apply past the margin: exit %d, want 1 with the id escaped\n%q", code, stderr)
 	}
 	if faked.Load() != 2 || !e.present(id) || len(e.mutations()) != 0 {
