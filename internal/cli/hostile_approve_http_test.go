@@ -195,6 +195,21 @@ func stall(t *testing.T, base string) net.Conn {
 	return c
 }
 
+// stalledGot says what a stalled client has received so far: the daemon's
+// answer, its hang-up, or nothing (still waiting).
+func stalledGot(c net.Conn) string {
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	out, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		if len(out) == 0 {
+			return "nothing yet"
+		}
+		return fmt.Sprintf("%q", out)
+	}
+	return fmt.Sprintf("%q then %v", out, err)
+}
+
 // A request that cannot be read (no parts) is answered at once: 503 while
 // the places are taken, 400 otherwise.
 func probeApprove(t *testing.T, base string) (int, http.Header) {
@@ -224,7 +239,10 @@ func TestHostileApproveEndpointBusyWhileTwoAreRead(t *testing.T) {
 		}
 	}
 	if code != http.StatusServiceUnavailable || h.Get("Retry-After") != "30" {
-		t.Fatalf("POST /approve while two are being read: %d (Retry-After %q); want 503 with Retry-After 30", code, h.Get("Retry-After"))
+		// Say what became of the stalled requests: answered (by what),
+		// hung up, or still waiting (then they never reached the handler).
+		t.Fatalf("POST /approve while two are being read: %d (Retry-After %q); want 503 with Retry-After 30; the stalled clients got %s and %s",
+			code, h.Get("Retry-After"), stalledGot(c1), stalledGot(c2))
 	}
 	// A third large submission is turned away without its body being read.
 	planData, err := os.ReadFile(a.planFile)
