@@ -37,23 +37,32 @@ func TestCrashAfterPlanRecordedRefusesTheSamePlan(t *testing.T) {
 		mu     sync.Mutex
 		victim *exec.Cmd
 		killed = make(chan struct{})
+		served = make(chan struct{})
 		once   sync.Once
 	)
 	// The first DELETE kills the apply that sent it, before the tenant
 	// answers (the tenant still carries it out: the outcome is unknown to
-	// the journal).
+	// the journal). served is closed once the tenant has carried out that
+	// DELETE: the kill ends the apply before it, so the count of what the
+	// killed apply sent waits for it (counted at once, it missed the DELETE
+	// still being served, which then showed as sent by the refused plan).
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first := false
 		if r.Method == http.MethodDelete {
 			mu.Lock()
 			if victim != nil {
 				once.Do(func() {
 					_ = victim.Process.Kill()
 					close(killed)
+					first = true
 				})
 			}
 			mu.Unlock()
 		}
 		sim.ServeHTTP(w, r)
+		if first {
+			close(served)
+		}
 	}))
 	defer srv.Close()
 	admin := sim.Admin()
@@ -99,6 +108,7 @@ func TestCrashAfterPlanRecordedRefusesTheSamePlan(t *testing.T) {
 	default:
 		t.Fatalf("the apply ended without sending a DELETE: %v\n%s", err, out.String())
 	}
+	<-served
 	sent := len(idnsim.Mutations(sim.Requests()))
 	t.Logf("the killed apply's mutations that reached the tenant: %d of %d", sent, len(stale))
 
