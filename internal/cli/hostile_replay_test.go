@@ -204,7 +204,10 @@ func TestHostileServeReappliesWhenSettleFails(t *testing.T) {
 	stale := e.addTokens("stale", 2, 0)
 	r, signers := newReviewers(t, e.dir)
 	pol := "  - name: stale\n    mode: enforce\n    match:\n      nameMatches: \"^stale-\"\n      neverUsed: true\n    action: expire\n    expireIn: 14d\n"
-	cfgPath := e.writeConfig(withApprovals(e.configYAML("@every 1h", pol), signers, ""))
+	// Every minute: a schedule loop sleeps at most a minute at a time (it reads
+	// the wall clock again on each wake), so a tick is a run only for a
+	// schedule of a minute or less.
+	cfgPath := e.writeConfig(withApprovals(e.configYAML("@every 1m", pol), signers, ""))
 	plans := filepath.Join(e.dir, "plans")
 	p := startInProcess(t, e, cfgPath, serveFlags{plansDir: plans})
 
@@ -232,7 +235,7 @@ func TestHostileServeReappliesWhenSettleFails(t *testing.T) {
 	if _, err := os.Stat(dropped); err != nil {
 		t.Fatalf("the plan left approved/ although settling cannot work: %v", err)
 	}
-	// Hourly: the plan stays well within its maximum age of 24 h, and the
+	// A minute on: the plan stays well within its maximum age of 24 h, and the
 	// next schedule's listing (after janitor.SettleMargin: the engine runs
 	// on the wall clock, backdateConfirmed) proves the expires in effect. Then the
 	// owners have the expirations extended.

@@ -268,6 +268,9 @@ func ranOrSkipped(m map[string]float64) float64 {
 // earliest of their times, and waits until as many runs as fell due then have
 // been counted (run or skipped). A run that waits at the gate counts when it
 // ends, so tick may return before that.
+// A tick is a run only on schedules of a minute or less: a loop
+// sleeps at most a minute at a time, and reads the wall clock again on each
+// wake (internal/daemon's maxSleep).
 func (p *inProcess) tick(loops int) {
 	t := p.t
 	t.Helper()

@@ -12,7 +12,9 @@
 //     strings are equal form one group and run together: one inventory, one
 //     plan, the config restricted to them with (*policy.Config).Only. robfig/cron
 //     parses the specs and computes each group's next time; the daemon sleeps
-//     until then on its Clock (the wall clock, or a test's fake one).
+//     until then on its Clock (the wall clock, or a test's fake one), a minute
+//     at most at a time, so that a step of the wall clock or a suspended
+//     machine makes no run late by more than that (scheduler).
 //   - One run at a time. All runs, of every group, of the start-up run and of
 //     schedules from before a reload, pass one gate. A run due while another
 //     group's run is in progress waits for it (in arrival order); a run due

@@ -359,3 +359,21 @@ func names(cs []call) []string {
 func shortLoad(path string, data []byte) (*policy.Config, error) {
 	return policy.ParseWithOptions(path, data, policy.Options{MinScheduleInterval: time.Second})
 }
+
+// tickUntil ticks until now (the harness's clock, or a test's wall clock over
+// it) reads at, and fails if a tick moves it past at: the schedule loops wake
+// at least once a minute to read the wall clock again, so reaching a time
+// hours away takes many ticks, and a loop that slept past its time shows as
+// a clock moved past at.
+func (h *harness) tickUntil(n int, now func() time.Time, at time.Time) {
+	h.t.Helper()
+	for i := 0; now().Before(at); i++ {
+		if i == 100_000 {
+			h.t.Fatalf("100000 ticks and the clock reads %s, not yet %s", now(), at)
+		}
+		h.tick(n)
+	}
+	if got := now(); !got.Equal(at) {
+		h.t.Fatalf("a tick moved the clock to %s, past %s: a schedule loop slept past its time", got, at)
+	}
+}

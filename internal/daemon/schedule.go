@@ -97,12 +97,16 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 // its own goroutine (the gate decides whether it runs, waits or is skipped),
 // and the group's next time is computed from the time it woke, so ticks
 // missed while the process was stopped or the machine slept are not caught
-// up. A wall clock set back while a group sleeps does not make it run early:
-// its time is judged again on the clock as it now is, and it sleeps until
-// then (robfig/cron sleeps until the time computed on the old clock, days
-// for a clock corrected by days: robfig/cron#352). One set forward makes it
-// run late, by the step, since the sleep is a timer on elapsed time (cron's
-// too).
+// up one by one: they coalesce into one run.
+//
+// A schedule is a time on the wall clock, but a timer counts elapsed time
+// (Go's run on the monotonic clock), which stops while the machine is
+// suspended and ignores steps of the wall clock. A loop that slept the whole
+// way to its time on one timer ran late by the step or the suspension (a VM
+// suspended for six hours, a clock NTP set forward): robfig/cron's does. So
+// a loop sleeps at most maxSleep at a time and reads the wall clock on each
+// wake, as cronie re-reads it every minute, and a run that starts late says
+// so in the log. See scheduleLoop for a clock set back.
 type scheduler struct {
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
@@ -126,7 +130,18 @@ func (s *scheduler) stop() {
 	s.loops.Wait()
 }
 
+// maxSleep bounds one sleep of a schedule loop: a run is at most this late
+// after the wall clock was set forward or the machine resumed, and an idle
+// daemon wakes once a minute per schedule group.
+const maxSleep = time.Minute
+
+// lateAfter is how late a run must start to be logged as late: timers end
+// milliseconds late, a step or a suspension seconds to years.
+const lateAfter = time.Second
+
 func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, next time.Time) {
+	// last is the wall time the group's last scheduled run started.
+	var last time.Time
 	for {
 		if next.IsZero() {
 			// Schedule.Next found no time within five years (robfig/cron
@@ -135,28 +150,67 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 			<-ctx.Done()
 			return
 		}
-		if err := d.clock.Sleep(ctx, next.Sub(d.clock.Now())); err != nil || ctx.Err() != nil {
-			return
-		}
-		if now := d.clock.Now(); now.Before(next) {
-			// Woken before the time: the wall clock was set back while
-			// the loop slept (the timer counts elapsed time). The time is
-			// judged again on the clock as it now is: the group's first
-			// time at or after now (Next gives the first whole second
-			// after its argument). Set back a little, that is still the
-			// time slept for, and the loop sleeps the rest rather than
-			// run early and again at the time. Set back by days (a clock
-			// that was ahead, at boot, and that NTP corrected) it is the
-			// schedule's time on the corrected clock: sleeping until the
-			// time computed on the wrong one would run nothing for days.
-			next = g.sched.Next(now.In(gen.loc).Add(-time.Second))
-			if next.IsZero() || next.After(now) {
+		now := d.clock.Now()
+		if now.Before(next) {
+			if err := d.clock.Sleep(ctx, min(next.Sub(now), maxSleep)); err != nil || ctx.Err() != nil {
+				return
+			}
+			if now = d.clock.Now(); now.Before(next) {
+				next = d.rejudge(gen, g, next, now, last)
 				continue
 			}
 		}
+		if late := now.Sub(next); late >= lateAfter {
+			d.log.Warn("scheduled run is late: the wall clock was set forward, or the machine was suspended, while the schedule slept; "+
+				"the slots missed meanwhile are coalesced into this one run",
+				zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
+				zap.Time("due", next), zap.Duration("late", late), zap.Int("missed", missed(g.sched, next.In(gen.loc), now)))
+		}
 		d.jobs.Go(d.guard(func() { d.runOnce(gen, g.Group, g.cfg, "schedule") }))
-		next = g.sched.Next(d.clock.Now().In(gen.loc))
+		last = now
+		next = g.sched.Next(now.In(gen.loc))
 	}
+}
+
+// rejudge is the group's time after a wake at now, before next: the time it
+// slept for, unless the wall clock was set back. Set back a little, next is
+// still the time to run at, and the loop sleeps on rather than run early and
+// again at the time. Set back by days (a clock that was ahead, at boot, and
+// that NTP corrected), the schedule's next time on the corrected clock is
+// earlier, and sleeping until the time computed on the wrong one would run
+// nothing for days (robfig/cron does: robfig/cron#352). The earlier of the
+// two is taken, so that a wake never delays a run.
+//
+// Except that a slot already run is not run again: a clock set back behind
+// the group's last run (last) by less than the schedule's interval keeps
+// next, the slot after that run (a daily 03:00 run, a clock set back ten
+// minutes at 03:01: 03:00 comes round again on the wall, and ran). Set back
+// further, the run was made on a clock wrong by more than a whole interval,
+// and the schedule goes on from the corrected clock.
+func (d *Daemon) rejudge(gen *generation, g *group, next, now, last time.Time) time.Time {
+	if !last.IsZero() && last.Sub(now) <= g.sched.Next(last.In(gen.loc)).Sub(last) {
+		return next
+	}
+	// Next gives the first whole second after its argument: its time at or
+	// after now.
+	if t := g.sched.Next(now.In(gen.loc).Add(-time.Second)); !t.IsZero() && t.Before(next) {
+		return t
+	}
+	return next
+}
+
+// maxMissed bounds the count of missed slots a late run logs: an @every 1m
+// schedule on a clock set forward by years would count for seconds.
+const maxMissed = 100_000
+
+// missed is how many of sched's slots after due passed by now, up to
+// maxMissed: the late run is for all of them and due.
+func missed(sched cron.Schedule, due, now time.Time) int {
+	n := 0
+	for t := sched.Next(due); !t.IsZero() && !t.After(now) && n < maxMissed; t = sched.Next(t) {
+		n++
+	}
+	return n
 }
 
 // guard wraps a run in robfig/cron's panic guard: a panic in the engine is

@@ -1,0 +1,158 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/patjanitor/patjanitor/internal/fakeclock"
+	"github.com/patjanitor/patjanitor/internal/policy"
+)
+
+// steppedRuns is a harness on a steppedClock whose runner records the wall
+// time of every run, and whose log is observed.
+type steppedRuns struct {
+	*harness
+	clk  *steppedClock
+	logs *observer.ObservedLogs
+	mu   sync.Mutex
+	at   []time.Time
+}
+
+func newSteppedRuns(t *testing.T, schedule string, offset time.Duration) *steppedRuns {
+	s := &steppedRuns{}
+	core, logs := observer.New(zap.InfoLevel)
+	s.logs = logs
+	s.harness = newHarness(t, configYAML(schedule, policyYAML("a", "enforce", "")), func(o *Options) {
+		s.clk = &steppedClock{Clock: o.Clock.(*fakeclock.Clock), offset: offset}
+		o.Clock = s.clk
+		o.Logger = zap.New(core)
+	})
+	s.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.at = append(s.at, s.clk.Now())
+		return &RunReport{}, nil
+	})
+	return s
+}
+
+func (s *steppedRuns) runs() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.at)
+}
+
+// TestHostileClockSteppedForwardRunsOnTime: the wall clock is set forward
+// 14h50m (NTP correcting a host that was behind) while a group sleeps until
+// 03:00, fifteen hours away. The group must run at 03:00 on the wall, ten
+// minutes later: the loop that slept its timer's fifteen hours of elapsed
+// time ran at 17:50, 14h50m late, and a janitor that runs once a day did
+// nothing for most of it.
+func TestHostileClockSteppedForwardRunsOnTime(t *testing.T) {
+	s := newSteppedRuns(t, "0 3 * * *", 0)
+	s.start()
+	s.asleep(1)
+	s.clk.step(14*time.Hour + 50*time.Minute) // 02:50 on the 27th
+	at := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	s.tickUntil(1, s.clk.Now, at)
+	s.ran(1)
+	if got := s.runs(); !slices.EqualFunc(got, []time.Time{at}, time.Time.Equal) {
+		t.Errorf("runs at %v, want one at %v", got, at)
+	}
+	if elapsed := s.clock.Now().Sub(t0); elapsed != 10*time.Minute {
+		t.Errorf("the run came after %s of elapsed time, want 10m (03:00 on the stepped wall clock)", elapsed)
+	}
+	if n := s.logs.FilterMessageSnippet("late").Len(); n != 0 {
+		t.Errorf("%d lines say a run on time was late", n)
+	}
+}
+
+// TestHostileSuspendedMachineRunsOnceAtResume: a VM is suspended for six
+// hours while an @hourly group sleeps until 13:00; the monotonic clock its
+// timer runs on does not count the suspension. At the resume (18:00 on the
+// wall) the group must run within a minute, once for the six slots it
+// missed (they coalesce, as cron's do, rather than run six times back to
+// back), say in the log that the run is late and by how much, and run at
+// 19:00 as the schedule says. The loop that slept its timer's hour ran at
+// 19:00 only, the first run six hours late.
+func TestHostileSuspendedMachineRunsOnceAtResume(t *testing.T) {
+	s := newSteppedRuns(t, "@hourly", 0)
+	s.start()
+	s.asleep(1)
+	s.clk.step(6 * time.Hour) // suspended at 12:00, resumed at 18:00
+	resumed := s.tick(1).Add(6 * time.Hour)
+	s.ran(1)
+	if got := s.runs(); len(got) != 1 || got[0].Sub(t0.Add(6*time.Hour)) > time.Minute {
+		t.Fatalf("runs at %v, want one within a minute of the resume at %v", got, t0.Add(6*time.Hour))
+	}
+	late := s.logs.FilterMessageSnippet("late").AllUntimed()
+	if len(late) != 1 {
+		t.Fatalf("%d log lines say the run was late, want 1", len(late))
+	}
+	f := late[0].ContextMap()
+	if due, ok := f["due"].(time.Time); !ok || !due.Equal(t0.Add(time.Hour)) {
+		t.Errorf("the late line says due %v, want %v (the first slot missed)", f["due"], t0.Add(time.Hour))
+	}
+	if got, want := f["late"], resumed.Sub(t0.Add(time.Hour)); got != want {
+		t.Errorf("the late line says late %v, want %v", got, want)
+	}
+	if got, want := f["missed"], int64(5); got != want {
+		t.Errorf("the late line says %v slots missed, want %v (14:00 to 18:00; 13:00 is the one run)", got, want)
+	}
+	s.tickUntil(1, s.clk.Now, t0.Add(7*time.Hour))
+	s.ran(2)
+	want := []time.Time{resumed, t0.Add(7 * time.Hour)}
+	if got := s.runs(); !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Errorf("runs at %v, want %v", got, want)
+	}
+}
+
+// TestHostileClockSteppedBackAfterARunRunsTheSlotOnce: the group ran at
+// 03:00, and a minute later the wall clock is set back ten minutes (it was
+// ahead). The 03:00 slot comes round again on the wall at 03:00; it ran
+// already and must not run twice: the next run is the next day's. (A loop
+// that judges the wall clock anew on every wake must not take the slot for
+// one still to come.)
+func TestHostileClockSteppedBackAfterARunRunsTheSlotOnce(t *testing.T) {
+	s := newSteppedRuns(t, "0 3 * * *", 0)
+	s.start()
+	first := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	s.tickUntil(1, s.clk.Now, first)
+	s.ran(1)
+	s.tick(1) // 03:01
+	s.clk.step(-10 * time.Minute)
+	second := first.Add(24 * time.Hour)
+	s.tickUntil(1, s.clk.Now, second)
+	s.ran(2)
+	if got, want := s.runs(), []time.Time{first, second}; !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Errorf("runs at %v, want %v", got, want)
+	}
+}
+
+// TestHostileClockCorrectedBackAfterARunOnAWrongClock: serve started on a
+// clock three days ahead and ran its 03:00 slot of the 30th (on the wrong
+// clock: the engine refuses such a run for the skew); a minute later NTP
+// sets the clock right, to 03:01 on the 27th. The schedule goes on on the
+// corrected clock, at 03:00 on the 28th: the slots of the 28th and 29th are
+// not skipped because a run on the wrong clock bore the 30th's name.
+func TestHostileClockCorrectedBackAfterARunOnAWrongClock(t *testing.T) {
+	s := newSteppedRuns(t, "0 3 * * *", 72*time.Hour)
+	s.start()
+	wrong := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	s.tickUntil(1, s.clk.Now, wrong)
+	s.ran(1)
+	s.tick(1) // 03:01
+	s.clk.step(-72 * time.Hour)
+	next := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+	s.tickUntil(1, s.clk.Now, next)
+	s.ran(2)
+	if got, want := s.runs(), []time.Time{wrong, next}; !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Errorf("runs at %v, want %v", got, want)
+	}
+}
