@@ -111,6 +111,21 @@ type clockCheck struct {
 	worst *time.Duration
 }
 
+// followUpCheck is the check of an answer that is not one of the run's
+// listings but feeds its decisions (an owner lookup, the own tokens): it
+// sets no tenant_clock_skew_seconds (the gauge is of the listings) and
+// does not warn again of a missing Date (the listings did). It is judged
+// with what the run's listings said, when run is not nil: an answer
+// without a Date where they had one (a cache that strips the Date of what
+// it stored) is not the tenant's answer either.
+func (e *Engine) followUpCheck(run *clockCheck) *clockCheck {
+	cc := &clockCheck{e: e, warned: true, noGauge: true}
+	if run != nil {
+		cc.now, cc.dated, cc.undated = run.now, run.dated, run.undated
+	}
+	return cc
+}
+
 // answerDate is what one listing's answers said of the time.
 type answerDate struct {
 	seen bool      // a successful answer arrived

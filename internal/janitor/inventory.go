@@ -75,6 +75,8 @@ type Inventory struct {
 	// tokens it owns can be patched (see needsOwner).
 	OwnIdentity string
 	ownWhy      string
+	// mine is the run's owner-id=me listing, once made (ownTokens).
+	mine *ownListing
 
 	// kept are the listed tokens the run needs whole, by pat.IDKey (the
 	// first copy listed): those asked for before the listing (the own

@@ -21,8 +21,8 @@ const ReasonNeedsOwner = "the API lets only a token's owner change its scopes"
 // the owner is told what to change.
 
 // findOwnIdentity sets inv.OwnIdentity when a policy patches: the owner of
-// the token whose id is the client id, from the listing, else from one
-// owner-id=me listing (small: the caller's own tokens; read-only). A failure
+// the token whose id is the client id, from the listing, else from the
+// owner-id=me listing (ownTokens; its Date checked). A failure
 // leaves it unknown, and every patch item then needs its owner: an unknown
 // identity must never make another owner's token look like our own. Only a
 // cancelled ctx is an error.
@@ -34,7 +34,7 @@ func (e *Engine) findOwnIdentity(ctx context.Context, inv *Inventory) error {
 		inv.OwnIdentity = own.Owner.ID
 		return nil
 	}
-	mine, err := e.tenant.ListTokens(ctx, api.ListOptions{OwnerID: "me"})
+	mine, err := e.ownTokens(ctx, inv)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("list own tokens: %w", context.Cause(ctx))
@@ -85,4 +85,33 @@ func needsOwner(it *plan.Item, inv *Inventory) bool {
 	it.Mode = plan.ModeNeedsOwner
 	it.Reason += "; needs-owner: " + why + "; no request is sent, the owner must make this change"
 	return true
+}
+
+// ownListing is the run's listing of the caller's own tokens.
+type ownListing struct {
+	tokens []pat.Token
+	err    error
+}
+
+// ownTokens lists the caller's own tokens (owner-id=me: small, read-only),
+// once a run: the own PAT's expiry (credentialExpiry) and the own identity
+// (findOwnIdentity) share the answer. The identity decides which tokens a
+// patch is sent for, so the answer's Date is checked like the listings',
+// and judged with what they said (see lookupOwners): a stored answer (a
+// cache in front of the tenant) is an error, the identity is then unknown
+// (every patch needs its owner) and the expiry unread.
+func (e *Engine) ownTokens(ctx context.Context, inv *Inventory) ([]pat.Token, error) {
+	if inv.mine != nil {
+		return inv.mine.tokens, inv.mine.err
+	}
+	cc, date := e.followUpCheck(inv.clock), &answerDate{}
+	ts, err := e.tenant.ListTokens(cc.watch(ctx, date), api.ListOptions{OwnerID: "me"})
+	if err == nil {
+		err = cc.check("owner-id=me", date)
+	}
+	if err != nil {
+		ts = nil
+	}
+	inv.mine = &ownListing{tokens: ts, err: err}
+	return ts, err
 }

@@ -166,13 +166,7 @@ func (e *Engine) lookupOwners(ctx context.Context, ids []string, known string, r
 	// identity states as they were: it fails the lookup like any other
 	// answer that cannot be trusted. (A wrong host clock has refused the
 	// run at the listing already; the listing warned of a missing Date.)
-	cc, date := &clockCheck{e: e, warned: true, noGauge: true}, &answerDate{}
-	if run != nil {
-		// What the run's listings said: a lookup answered without a Date
-		// where they had one (a cache that strips the Date of what it
-		// stored) is not the tenant's answer either.
-		cc.now, cc.dated, cc.undated = run.now, run.dated, run.undated
-	}
+	cc, date := e.followUpCheck(run), &answerDate{}
 	ctx = cc.watch(ctx, date)
 	found, err := e.owners.ListPublicIdentities(ctx, ids)
 	if err == nil {
