@@ -104,6 +104,9 @@ type clockCheck struct {
 	// noGauge: the answers are not listings (owner lookups), and do not
 	// set tenant_clock_skew_seconds.
 	noGauge bool
+	// measured: a listing of the run set tenant_clock_skew_seconds (a
+	// value, or absent for an answer without a Date).
+	measured bool
 	// worst is the skew furthest off of the run's listings so far: the
 	// gauge shows it, not the last listing's, or a fresh API client
 	// listing checked after a stored token listing would hide the
@@ -210,6 +213,7 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		cc.undated = true
 		if cm != nil {
 			cm.SetTenantClockSkew(nil)
+			cc.measured = true
 		}
 		if !cc.warned {
 			cc.warned = true
@@ -225,6 +229,7 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 	}
 	if cm != nil {
 		cm.SetTenantClockSkew(cc.worst)
+		cc.measured = true
 	}
 	limit := cc.e.cfg.Tenant.MaxClockSkew
 	if limit <= 0 {
@@ -241,6 +246,21 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		return &ClockSkewError{Host: cc.runClock(d.at), Tenant: d.date, Skew: skew, Max: limit, Stepped: d.at}
 	}
 	return &ClockSkewError{Host: d.at, Tenant: d.date, Skew: d.at.Sub(d.date), Max: limit}
+}
+
+// unmeasured removes tenant_clock_skew_seconds when none of the run's
+// token listings set it (they failed: refused credentials, an error
+// status, a body cut short). The gauge is the skew of the last run's
+// listings, and PatjanitorClockSkew says so: a skew an earlier run
+// measured, shown after a run that read no Date, would pass for the
+// current one (hours old, on a dashboard; an alert firing on a clock
+// fixed since). Unknown is absent, as for answers without a Date; the
+// failure itself is runs_total{result="failed"}'s. (A run with API client
+// listings sets it again if they answer.)
+func (cc *clockCheck) unmeasured() {
+	if cm, ok := cc.e.metrics.(clockMetrics); ok && !cc.measured && !cc.noGauge {
+		cm.SetTenantClockSkew(nil)
+	}
 }
 
 // clockRefused reports whether a listing of the run (tokens or API

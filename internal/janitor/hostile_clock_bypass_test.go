@@ -476,3 +476,52 @@ func TestHostileUndatedOwnerLookupInADatedRunMatchesNothing(t *testing.T) {
 		t.Fatalf("the log does not say the owner lookup failed for its missing Date:\n%s", logs)
 	}
 }
+
+// A run whose listings fail (here the tenant answers 400 to every listing)
+// measured no skew: tenant_clock_skew_seconds must not show the one an
+// earlier run measured as the last run's. Before, it kept the stored
+// listing's 48 h of the run before, and PatjanitorClockSkew went on firing
+// with "at the last run" for a run that read no Date; now the series is
+// absent until a run reads one (the failure is PatjanitorRunsFailing's), as
+// for a run whose answers had no Date.
+func TestHostileFailedListingLeavesNoOldClockSkew(t *testing.T) {
+	var g *graceEnv
+	var stored atomic.Bool
+	stored.Store(true)
+	wrap := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if stored.Load() {
+				w = oldDate{w, g.clock.Now()}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	g = newGraceEnvOpts(t, graceConfig, envOpts{wrap: wrap})
+	g.addStale("g", 1, 1)
+	if _, err := g.engine().Run(context.Background(), janitor.RunInput{}); !errors.As(err, new(*janitor.ClockSkewError)) {
+		t.Fatalf("run 1 error = %v, want a *ClockSkewError", err)
+	}
+	if v, ok := g.skewGauge(); !ok || v != (2*day).Seconds() {
+		t.Fatalf("after run 1: tenant_clock_skew_seconds = %v (present %v), want %v", v, ok, (2 * day).Seconds())
+	}
+	stored.Store(false)
+	g.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: http.StatusBadRequest})
+	g.clock.Advance(time.Hour)
+	if _, err := g.engine().Run(context.Background(), janitor.RunInput{}); err == nil || errors.As(err, new(*janitor.ClockSkewError)) {
+		t.Fatalf("run 2 error = %v, want the failed listing", err)
+	}
+	g.requireNoMutations()
+	if n := g.failedRuns(); n != 2 {
+		t.Errorf("runs_total{result=\"failed\"} = %v, want 2", n)
+	}
+	if v, ok := g.skewGauge(); ok {
+		t.Errorf("after a run whose listings failed: tenant_clock_skew_seconds = %v, the skew an earlier run measured; want the series absent", v)
+	}
+	// The next run that reads a Date sets it again.
+	g.sim.ClearFaults()
+	g.clock.Advance(time.Hour)
+	g.run()
+	if v, ok := g.skewGauge(); !ok || v != 0 {
+		t.Errorf("after a run with fresh answers: tenant_clock_skew_seconds = %v (present %v), want 0", v, ok)
+	}
+}

@@ -26,7 +26,7 @@ func newViewMetrics(reg prometheus.Registerer) *viewMetrics {
 		}),
 		tenantClockSkew: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "tenant_clock_skew_seconds",
-			Help: "This host's clock minus the tenant's (the Date header of the last run's listing answers, taken when the answer arrived; of several, the one furthest off): positive when the host is ahead. Beyond tenant.maxClockSkew the run decides nothing. Absent when the last answer had no usable Date.",
+			Help: "This host's clock minus the tenant's (the Date header of the last run's listing answers, taken when the answer arrived; of several, the one furthest off): positive when the host is ahead. Beyond tenant.maxClockSkew the run decides nothing. Absent when the last run read no usable Date (its answers had none, or its listings failed).",
 		}, nil),
 	}
 	reg.MustRegister(v.credentialExpiry, v.partialView, v.tenantClockSkew)
@@ -54,8 +54,8 @@ func (m *Metrics) SetPartialView(partial bool) {
 
 // SetTenantClockSkew records this host's clock minus the tenant's at the
 // last run's listings (the one furthest off); nil (an answer without a
-// usable Date) removes the series, so that an alert on it cannot fire on
-// the value of an older answer.
+// usable Date, or a run whose listings failed) removes the series, so that
+// an alert on it cannot fire on the value of an older run.
 func (m *Metrics) SetTenantClockSkew(skew *time.Duration) {
 	if skew == nil {
 		m.view.tenantClockSkew.Reset()
