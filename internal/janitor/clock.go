@@ -249,14 +249,16 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 }
 
 // unmeasured removes tenant_clock_skew_seconds when none of the run's
-// token listings set it (they failed: refused credentials, an error
-// status, a body cut short). The gauge is the skew of the last run's
-// listings, and PatjanitorClockSkew says so: a skew an earlier run
-// measured, shown after a run that read no Date, would pass for the
-// current one (hours old, on a dashboard; an alert firing on a clock
-// fixed since). Unknown is absent, as for answers without a Date; the
-// failure itself is runs_total{result="failed"}'s. (A run with API client
-// listings sets it again if they answer.)
+// listings set it (they failed: refused credentials, an error status, a
+// body cut short). The gauge is the skew of the last run's listings, and
+// PatjanitorClockSkew says so: a skew an earlier run measured, shown after
+// a run that read no Date, would pass for the current one (hours old, on a
+// dashboard; an alert firing on a clock fixed since). Unknown is absent, as
+// for answers without a Date; the failure itself is
+// runs_total{result="failed"}'s. Called once the run has listed everything
+// (observePlan), not between its token and API client listings: a series
+// absent for a moment within a run would resolve PatjanitorClockSkew and
+// fire it again.
 func (cc *clockCheck) unmeasured() {
 	if cm, ok := cc.e.metrics.(clockMetrics); ok && !cc.measured && !cc.noGauge {
 		cm.SetTenantClockSkew(nil)

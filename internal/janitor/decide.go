@@ -452,6 +452,12 @@ func ownerLabel(id string, items *plan.Items) string {
 // the population, the matches per policy and the report-mode would-apply
 // counts.
 func (e *Engine) observePlan(pl *Planned) {
+	if pl.Inventory != nil && pl.Inventory.clock != nil {
+		// After the API client listings too, which share the check: a
+		// run whose token listings failed and whose client listing
+		// answered measured a skew.
+		pl.Inventory.clock.unmeasured()
+	}
 	e.metrics.SetTokens(pl.Plan.Population)
 	matched := map[string]int{}
 	for _, p := range e.cfg.Policies {

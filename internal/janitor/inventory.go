@@ -412,7 +412,6 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 		s.items, s.skipped, s.ids, s.owners, s.kept = plan.Items{}, nil, nil, nil, nil
 		used = append(used, s)
 	}
-	inv.clock.unmeasured()
 	if owners != nil {
 		inv.ownerCount = owners.len()
 	}
