@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/notify"
 	"github.com/patjanitor/patjanitor/internal/notify/notifytest"
 )
@@ -523,5 +526,38 @@ func TestHostileFailedListingLeavesNoOldClockSkew(t *testing.T) {
 	g.run()
 	if v, ok := g.skewGauge(); !ok || v != 0 {
 		t.Errorf("after a run with fresh answers: tenant_clock_skew_seconds = %v (present %v), want 0", v, ok)
+	}
+}
+
+// A run whose token listings fail while its API client listing answers
+// measured the skew on that answer: the gauge shows it, the one the API
+// client listing judged, not absent.
+func TestFailedTokenListingKeepsTheClientListingsSkew(t *testing.T) {
+	c := newClientEnvOpts(t, "enforce", envOpts{})
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	earlier := 2 * day
+	m.SetTenantClockSkew(&earlier) // an earlier run's
+	c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: http.StatusBadRequest})
+	_, err := c.env.engine(func(o *janitor.Options) {
+		o.ClientID = cOwn
+		o.ClientState = c.store
+		o.Metrics = m
+	}).Run(context.Background(), janitor.RunInput{})
+	if err == nil {
+		t.Fatal("run succeeded on failed token listings")
+	}
+	clients := false
+	for _, r := range c.sim.Requests() {
+		clients = clients || (r.Method == http.MethodGet && r.Path == "/v3/oauth-clients" && r.Status == http.StatusOK)
+	}
+	if !clients {
+		t.Fatal("the API client listing was not answered: nothing to measure")
+	}
+	if v := gaugeValue(t, reg, "patjanitor_tenant_clock_skew_seconds"); v != 0 {
+		t.Errorf("tenant_clock_skew_seconds = %v, want 0: the API client listing's", v)
+	}
+	if n := len(idnsim.Mutations(c.sim.Requests())); n != 0 {
+		t.Errorf("%d mutations on failed token listings", n)
 	}
 }
