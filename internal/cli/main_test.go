@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/testmain"
 )
 
 // binDir holds the patjanitor binary the subprocess tests share; TestMain
@@ -47,6 +49,7 @@ func patjanitorBin(tb testing.TB) string {
 }
 
 func TestMain(m *testing.M) {
+	testmain.NoRaceExitSleep()
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)

@@ -1,0 +1,9 @@
+package idtable
+
+import (
+	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/testmain"
+)
+
+func TestMain(m *testing.M) { testmain.Run(m) }
