@@ -804,6 +804,8 @@ func validate(r *Record) error {
 		need(r.Until != nil, "until")
 	case KindAnchorReset:
 		need(r.Note != "", "note (the reason and the old anchor)")
+	case KindStateRepair:
+		need(r.Note != "", "note (the record moved and the reason)")
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("record lacks %v", missing)

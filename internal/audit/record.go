@@ -73,12 +73,17 @@ const (
 	// is although it did not match its anchor (`audit reanchor`): the old
 	// anchor and the reason are in Note.
 	KindAnchorReset Kind = "anchor-reset"
+	// KindStateRepair records that `patjanitor state repair` moved a
+	// state store record that did not decode to the quarantine bucket:
+	// the bucket, the key, the SHA-256 of its bytes and the reason are in
+	// Note. It is written before the record moves.
+	KindStateRepair Kind = "state-repair"
 )
 
 // Valid reports whether k is one of the kinds above.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindRunStart, KindIntent, KindOutcome, KindRunEnd, KindSnooze, KindAnchorReset:
+	case KindRunStart, KindIntent, KindOutcome, KindRunEnd, KindSnooze, KindAnchorReset, KindStateRepair:
 		return true
 	}
 	return false

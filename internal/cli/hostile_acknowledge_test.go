@@ -489,9 +489,10 @@ func TestHostileDamagedClientRecordDoesNotBlockTokenRuns(t *testing.T) {
 		t.Fatalf("%d applied outcomes of stale-1 in the journal, want 1", n)
 	}
 	// acknowledge, which must know whether an API client has the id,
-	// refuses, naming the damaged record; nothing changed.
+	// refuses, naming the damaged record (and state repair, the way
+	// out); nothing changed.
 	journal := len(e.journalRecords())
-	if code, _, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", "r"); code != 1 || !strings.Contains(stderr, `decode confirmed mutation "client-x"`) {
+	if code, _, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", "r"); code != 1 || !strings.Contains(stderr, `the record "client-x" in bucket "confirmed-client-mutations" does not decode`) {
 		t.Fatalf("acknowledge: exit %d; want 1 naming the damaged record\n%s", code, stderr)
 	}
 	if n := len(e.journalRecords()); n != journal {

@@ -228,6 +228,7 @@ func newRootCmd(s Streams) *cobra.Command {
 		uses(newEnableCmd(g), useConfig, useState),
 		uses(newUnprovenCmd(g), useState),
 		uses(newAcknowledgeCmd(g), useState),
+		uses(newStateCmd(g), useState),
 	)
 	defaultHelp := root.HelpFunc()
 	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {

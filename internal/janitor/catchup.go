@@ -86,6 +86,7 @@ type CatchUp struct {
 	// writes its records at its end (res.Finished, which the journal does
 	// not hold), and this is the nearest the journal knows.
 	last map[string]time.Time
+	rebuilt CatchUpCounts // what Done wrote
 	// bound is the store's state.MaxConfirmed, the records the catch-up
 	// keeps of each resource. A field so that the tests of the choice it
 	// makes can show it on tens of records, not on 10,000 (seconds under
@@ -230,6 +231,7 @@ func (cu *CatchUp) Done(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rebuild the snoozes: %w", err)
 	}
+	cu.rebuilt = CatchUpCounts{Plans: plans, Tokens: tokens, Clients: clients, Snoozes: snoozes}
 	if plans+tokens+clients+snoozes > 0 {
 		cu.log.Warn("the state store is older than the journal (restored from a backup?): rebuilt from the journal's records after its anchor what it lost",
 			zap.Int("executed_plans", plans), zap.Int("confirmed_token_changes", tokens), zap.Int("confirmed_api_client_changes", clients),
@@ -237,6 +239,18 @@ func (cu *CatchUp) Done(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CatchUpCounts are the records a catch-up wrote: executed plans,
+// confirmed token and API client changes (written or dropped), snoozes.
+type CatchUpCounts struct {
+	Plans, Tokens, Clients, Snoozes int
+}
+
+// Total is the sum of the counts.
+func (c CatchUpCounts) Total() int { return c.Plans + c.Tokens + c.Clients + c.Snoozes }
+
+// Rebuilt returns what Done wrote (`state repair` reports it).
+func (cu *CatchUp) Rebuilt() CatchUpCounts { return cu.rebuilt }
 
 // snoozesDone writes the snoozes the tail's last snooze record of each
 // token says (see CatchUp), ended or not: it returns how many it wrote.

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,10 +29,14 @@ func (s *Store) JournalAnchor(ctx context.Context, key string) (audit.Anchor, bo
 			return nil
 		}
 		var err error
-		ok, err = getJSON(meta, keyAnchorPrefix+key, &a)
+		ok, err = getJSON(meta, bucketMeta, keyAnchorPrefix+key, &a)
 		return err
 	})
-	if err != nil {
+	var ue *UndecodableError
+	switch {
+	case errors.As(err, &ue):
+		return audit.Anchor{}, false, err // it names the store and the record
+	case err != nil:
 		return audit.Anchor{}, false, fmt.Errorf("state store %s: journal anchor: %w", s.path, err)
 	}
 	return a, ok, nil

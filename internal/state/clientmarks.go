@@ -78,7 +78,7 @@ func (m ClientMark) validate() error {
 func (s *Store) ClientMarks(ctx context.Context) ([]ClientMark, error) {
 	var out []ClientMark
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(tx.Bucket([]byte(bucketClientMarks)), "client mark", func(_ []byte, m ClientMark) {
+		return forEachJSON(tx, bucketClientMarks, func(_ []byte, m ClientMark) {
 			out = append(out, m)
 		})
 	})
@@ -138,7 +138,7 @@ func (s *Store) ReconcileClientMarks(ctx context.Context, policies []string, cur
 			raw := b.Get(k)
 			if raw != nil {
 				if err := json.Unmarshal(raw, &old); err != nil {
-					return false, fmt.Errorf("decode client mark %q: %w", k, err)
+					return false, undecodable(bucketClientMarks, k, err)
 				}
 				found = old.Action == m.Action
 			}
@@ -176,7 +176,7 @@ func (s *Store) ReconcileClientMarks(ctx context.Context, policies []string, cur
 			}
 			var m ClientMark
 			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("decode client mark %q: %w", k, err)
+				return undecodable(bucketClientMarks, k, err)
 			}
 			if scope[m.Policy] {
 				stale = append(stale, m)
@@ -219,7 +219,7 @@ func warnClientMarks(tx *bolt.Tx, keys []ClientMarkKey, at time.Time) error {
 		}
 		var m ClientMark
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return fmt.Errorf("decode client mark %q: %w", k.key(), err)
+			return undecodable(bucketClientMarks, k.key(), err)
 		}
 		if m.WarnedAt != nil {
 			continue

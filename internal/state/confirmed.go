@@ -126,7 +126,7 @@ func (s *Store) ConfirmedClientMutations(ctx context.Context) ([]Confirmed, erro
 func (s *Store) confirmed(ctx context.Context, bucket, resource string) ([]Confirmed, error) {
 	var out []Confirmed
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(tx.Bucket([]byte(bucket)), "confirmed mutation", func(_ []byte, c Confirmed) {
+		return forEachJSON(tx, bucket, func(_ []byte, c Confirmed) {
 			c.Resource = resource
 			out = append(out, c)
 		})
@@ -166,7 +166,7 @@ func (s *Store) PendingAcks(ctx context.Context) (acks []Confirmed, errs []error
 				}
 				var c Confirmed
 				if err := json.Unmarshal(v, &c); err != nil {
-					return fmt.Errorf("decode confirmed mutation %q: %w", untrusted.ClipID(string(k)), err)
+					return undecodable(bk.name, k, err)
 				}
 				if c.Ack != nil && c.Unproven() {
 					c.Resource = bk.resource

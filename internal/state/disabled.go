@@ -64,16 +64,9 @@ func (s *Store) DisabledClient(ctx context.Context, id string) (Disabled, bool, 
 	var d Disabled
 	found := false
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketDisabled))
-		if b == nil {
-			return nil
-		}
-		raw := b.Get(disabledKey(id))
-		if raw == nil {
-			return nil
-		}
-		found = true
-		return json.Unmarshal(raw, &d)
+		var err error
+		found, err = getJSON(tx.Bucket([]byte(bucketDisabled)), bucketDisabled, string(disabledKey(id)), &d)
+		return err
 	})
 	if err != nil {
 		return Disabled{}, false, fmt.Errorf("get disabled client %s: %w", untrusted.ClipID(id), err)
@@ -85,7 +78,7 @@ func (s *Store) DisabledClient(ctx context.Context, id string) (Disabled, bool, 
 func (s *Store) DisabledClients(ctx context.Context) (map[string]Disabled, error) {
 	out := map[string]Disabled{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(tx.Bucket([]byte(bucketDisabled)), "disabled client", func(_ []byte, d Disabled) {
+		return forEachJSON(tx, bucketDisabled, func(_ []byte, d Disabled) {
 			out[pat.IDKey(d.ClientID)] = d
 		})
 	})

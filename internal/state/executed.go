@@ -58,13 +58,19 @@ func (s *Store) ExecutedPlan(ctx context.Context, planHash string) (ExecutedPlan
 	var rec ExecutedPlan
 	found := false
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketExecuted))
-		if b == nil {
-			return nil
-		}
+		key := executedKey(planHash)
 		var err error
-		found, err = getJSON(b, string(executedKey(planHash)), &rec)
-		return err
+		if found, err = getJSON(tx.Bucket([]byte(bucketExecuted)), bucketExecuted, string(key), &rec); err != nil || found {
+			return err
+		}
+		// A record a repair quarantined is still an execution: the
+		// repair rebuilds it from the journal when the journal holds the
+		// run-start, and this refuses the plan when it does not.
+		if q, ok := quarantinedExecution(tx, key); ok {
+			rec = ExecutedPlan{PlanHash: planHash, RunID: fmt.Sprintf("(unknown: its record was quarantined by a state repair at %s)", q.At.UTC().Format(time.RFC3339))}
+			found = true
+		}
+		return nil
 	})
 	if err != nil {
 		return ExecutedPlan{}, false, fmt.Errorf("look up executed plan %s: %w", planHash, err)

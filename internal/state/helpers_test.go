@@ -96,7 +96,7 @@ func (s *Store) testRecordDelivery(ctx context.Context, d Delivery) error {
 func (s *Store) ExecutedPlans(ctx context.Context) ([]ExecutedPlan, error) {
 	var out []ExecutedPlan
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(tx.Bucket([]byte(bucketExecuted)), "executed plan", func(_ []byte, e ExecutedPlan) {
+		return forEachJSON(tx, bucketExecuted, func(_ []byte, e ExecutedPlan) {
 			out = append(out, e)
 		})
 	})

@@ -140,11 +140,11 @@ func (t *markTable) load() error {
 	}
 	return t.reasons.ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
-			return fmt.Errorf("reason shape key %q: not 8 bytes", k)
+			return undecodable(bucketReasons, k, errors.New("the key of a reason shape is 8 bytes"))
 		}
 		sh, err := reasonshape.Decode(v)
 		if err != nil {
-			return fmt.Errorf("reason shape %d: %w", binary.BigEndian.Uint64(k), err)
+			return undecodable(bucketReasons, k, err)
 		}
 		id := binary.BigEndian.Uint64(k)
 		t.shapes[id], t.ids[string(v)] = sh, id
@@ -217,7 +217,7 @@ func (t *markTable) get(key string) (Mark, bool, error) {
 	}
 	m, err := t.decode([]byte(key), raw)
 	if err != nil {
-		return Mark{}, false, fmt.Errorf("decode mark %q: %w", key, err)
+		return Mark{}, false, undecodable(bucketMarks, []byte(key), err)
 	}
 	return m, true, nil
 }

@@ -110,7 +110,7 @@ func upsertMark(t *markTable, m Mark, now time.Time) (stored Mark, created, wrot
 	var old Mark
 	if found {
 		if old, err = t.decode([]byte(key), raw); err != nil {
-			return Mark{}, false, false, fmt.Errorf("decode mark %q: %w", key, err)
+			return Mark{}, false, false, undecodable(bucketMarks, []byte(key), err)
 		}
 		m.MarkedAt, m.WarnedAt = old.MarkedAt, old.WarnedAt
 	} else {
@@ -167,7 +167,7 @@ func (s *Store) Marks(ctx context.Context) ([]Mark, error) {
 		return t.marks.ForEach(func(k, v []byte) error {
 			m, err := t.decode(k, v)
 			if err != nil {
-				return fmt.Errorf("decode mark %q: %w", k, err)
+				return undecodable(bucketMarks, k, err)
 			}
 			out = append(out, m)
 			return nil
@@ -256,7 +256,7 @@ func (s *Store) ReconcileMarks(ctx context.Context, policies []string, current [
 			}
 			m, err := t.decode(k, v)
 			if err != nil {
-				return fmt.Errorf("decode mark %q: %w", k, err)
+				return undecodable(bucketMarks, k, err)
 			}
 			stale = append(stale, m)
 			return nil

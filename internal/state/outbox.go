@@ -38,7 +38,7 @@ func (s *Store) LastDeliveries(ctx context.Context, ownerIDs []string) (map[stri
 		for _, id := range ownerIDs {
 			key := pat.IDKey(id)
 			var d Delivery
-			found, err := getJSON(b, deliveryKey(id), &d)
+			found, err := getJSON(b, bucketDeliveries, deliveryKey(id), &d)
 			if err != nil {
 				return fmt.Errorf("owner %s: %w", untrusted.ClipID(id), err)
 			}
@@ -134,7 +134,7 @@ const enqueueBatch = 500
 func (s *Store) Outbox(ctx context.Context) ([]OutboxEntry, error) {
 	var out []OutboxEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(bucket(tx, bucketOutbox), "outbox entry", func(_ []byte, e OutboxEntry) {
+		return forEachJSON(tx, bucketOutbox, func(_ []byte, e OutboxEntry) {
 			out = append(out, e)
 		})
 	})
@@ -203,7 +203,7 @@ func (s *Store) Settle(ctx context.Context, batch ...Settlement) (map[string][]M
 		changed := false
 		for _, st := range batch {
 			var e OutboxEntry
-			found, err := getJSON(ob, st.ID, &e)
+			found, err := getJSON(ob, bucketOutbox, st.ID, &e)
 			if err != nil {
 				return false, err
 			}

@@ -91,7 +91,7 @@ func (s *Store) ActiveSnooze(ctx context.Context, tokenID string) (Snooze, bool,
 	var found bool
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		found, err = getJSON(bucket(tx, bucketSnoozes), snoozeKey(tokenID), &z)
+		found, err = getJSON(bucket(tx, bucketSnoozes), bucketSnoozes, snoozeKey(tokenID), &z)
 		return err
 	})
 	if err != nil {
@@ -108,7 +108,7 @@ func (s *Store) Snoozes(ctx context.Context, includeExpired bool) ([]Snooze, err
 	now := s.clock()
 	var out []Snooze
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(bucket(tx, bucketSnoozes), "snooze", func(_ []byte, z Snooze) {
+		return forEachJSON(tx, bucketSnoozes, func(_ []byte, z Snooze) {
 			if includeExpired || z.Active(now) {
 				out = append(out, z)
 			}
@@ -170,7 +170,7 @@ func (s *Store) SnoozeJournaled(ctx context.Context, z Snooze) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketSnoozes)
 		var cur Snooze
-		found, err := getJSON(b, snoozeKey(z.TokenID), &cur)
+		found, err := getJSON(b, bucketSnoozes, snoozeKey(z.TokenID), &cur)
 		if err != nil || !found || !cur.CreatedAt.Equal(z.CreatedAt) || !cur.Unjournaled {
 			return err
 		}

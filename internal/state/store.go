@@ -12,8 +12,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
-
-	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
 // FileName is the name of the store file inside the state directory.
@@ -70,6 +68,10 @@ type Options struct {
 	// (a store of an older schema is refused with a message to run a real
 	// command once), and every write fails.
 	ReadOnly bool
+	// Repairing opens a store whose repair did not finish (`state
+	// repair`, to finish it); every other open refuses such a store with
+	// a *RepairPendingError.
+	Repairing bool
 }
 
 // Store is an open state file. Its methods are safe for concurrent use by one
@@ -148,16 +150,19 @@ func openWith(path string, opts Options, migs []migration) (*Store, error) {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, clock: opts.Clock}
+	check := s.migrate
 	if opts.ReadOnly {
-		if err := s.checkSchema(migs); err != nil {
+		check = s.checkSchema
+	}
+	if err := check(migs); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if !opts.Repairing {
+		if err := s.checkRepair(); err != nil {
 			_ = db.Close()
 			return nil, err
 		}
-		return s, nil
-	}
-	if err := s.migrate(migs); err != nil {
-		_ = db.Close()
-		return nil, err
 	}
 	return s, nil
 }
@@ -265,14 +270,14 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(fn)
+	return s.named(s.db.View(fn))
 }
 
 func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return s.named(s.db.Update(fn))
 }
 
 // updateIfChanged is update for a transaction that may find nothing to do:
@@ -291,7 +296,7 @@ func (s *Store) updateIfChanged(ctx context.Context, fn func(*bolt.Tx) (bool, er
 	changed, err := fn(tx)
 	if err != nil || !changed {
 		_ = tx.Rollback()
-		return err
+		return s.named(err)
 	}
 	return tx.Commit()
 }
@@ -308,32 +313,35 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 	return nil
 }
 
-// getJSON reads the JSON value under key into v. A value that does not
-// decode is an error naming its key, clipped: a key may be an id as listed,
-// up to bolt.MaxKeySize (idKey).
-func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
+// getJSON reads the JSON value under key of bucket name into v. A value
+// that does not decode is an *UndecodableError naming the bucket and the
+// key (clipped: a key may be an id as listed, up to bolt.MaxKeySize).
+func getJSON(b *bolt.Bucket, name, key string, v any) (bool, error) {
+	if b == nil {
+		return false, nil
+	}
 	raw := b.Get([]byte(key))
 	if raw == nil {
 		return false, nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", untrusted.ClipID(key), err)
+		return false, undecodable(name, []byte(key), err)
 	}
 	return true, nil
 }
 
-// forEachJSON passes each value of b, decoded, to fn with its key; none when
-// b is nil (a bucket no write has made yet). A value that does not decode
-// stops the walk with an error naming what it was and its key (clipped, as
-// in getJSON).
-func forEachJSON[T any](b *bolt.Bucket, what string, fn func(k []byte, v T)) error {
+// forEachJSON passes each value of bucket name, decoded, to fn with its
+// key; none when the bucket does not exist (no write has made it yet). A
+// value that does not decode stops the walk with an *UndecodableError.
+func forEachJSON[T any](tx *bolt.Tx, name string, fn func(k []byte, v T)) error {
+	b := tx.Bucket([]byte(name))
 	if b == nil {
 		return nil
 	}
 	return b.ForEach(func(k, v []byte) error {
 		var x T
 		if err := json.Unmarshal(v, &x); err != nil {
-			return fmt.Errorf("decode %s %q: %w", what, untrusted.ClipID(string(k)), err)
+			return undecodable(name, k, err)
 		}
 		fn(k, x)
 		return nil

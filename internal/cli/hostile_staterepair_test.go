@@ -1,0 +1,581 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
+	"github.com/patjanitor/patjanitor/internal/plan"
+	"github.com/patjanitor/patjanitor/internal/state"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
+)
+
+// putRaw writes value under key in bucket of the store under stateDir with
+// bolt itself, as a damaged disk, a bad restore or an older or newer
+// patjanitor leaves it.
+func putRaw(t *testing.T, stateDir, bucket string, key, value []byte) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(stateDir, state.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		return b.Put(key, value)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// undecodableNow lists the records of the store under stateDir that do not
+// decode.
+func undecodableNow(t *testing.T, stateDir string) []state.BadRecord {
+	t.Helper()
+	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{Repairing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	bad, err := st.Undecodable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bad
+}
+
+// quarantined lists the store's quarantine bucket.
+func quarantined(t *testing.T, stateDir string) []state.Quarantined {
+	t.Helper()
+	st, err := state.Open(filepath.Join(stateDir, state.FileName), state.Options{Repairing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	qs, err := st.QuarantinedRecords(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return qs
+}
+
+// repairRecords are the journal's state-repair records.
+func (e *wfEnv) repairRecords() []audit.Record {
+	e.t.Helper()
+	var out []audit.Record
+	for _, r := range e.journalRecords() {
+		if r.Kind == audit.KindStateRepair {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// wantNamesRecord checks that a command's error names the store file, the
+// bucket, the key and the way out.
+func wantNamesRecord(t *testing.T, what, stderr, storePath, bucket, key string) {
+	t.Helper()
+	for _, want := range []string{storePath, `bucket "` + bucket + `"`, key, "patjanitor state repair --reason"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("%s: the error does not name %q:\n%s", what, want, stderr)
+		}
+	}
+}
+
+// signedPlan makes a plan and has alice and bob approve it.
+func (e *wfEnv) signedPlan(r reviewers) (file string, saved *plan.Plan) {
+	e.t.Helper()
+	file = filepath.Join(e.dir, "plan.json")
+	for _, args := range [][]string{{"plan", "--out", file}, {"approve", file, "--key", r.alice}, {"approve", file, "--key", r.bob}} {
+		e.mustRun(args...)
+	}
+	_, saved, err := plan.ReadFile(file)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return file, saved
+}
+
+// A signed plan is applied; then the record of its execution in state.db
+// stops decoding (a damaged disk). Every apply of the plan fails closed,
+// naming the store, the bucket, the key and `state repair`; the repair
+// journals the record's move, moves its bytes to the quarantine bucket and
+// rebuilds the execution from the journal: the same plan is refused as
+// executed by the first run, and the tenant receives nothing more.
+func TestHostileRepairedExecutedPlanIsStillRefused(t *testing.T) {
+	e := newWF(t, replayPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	file, saved := e.signedPlan(r)
+	e.mustRun("apply", file, "--auto-approve")
+	if n := len(e.mutations()); n != 1 {
+		t.Fatalf("the first apply sent %d mutations, want 1", n)
+	}
+	first := journalRuns(t, filepath.Join(e.state, JournalFile))
+	if len(first) != 1 {
+		t.Fatalf("journal runs %+v", first)
+	}
+	key := strings.ToLower(saved.PlanHash)
+	putRaw(t, e.state, "executed-plans", []byte(key), []byte(`{"planHash":`))
+	storePath := filepath.Join(e.state, state.FileName)
+
+	code, _, stderr := e.run(nil, "apply", file, "--auto-approve")
+	if code != 1 {
+		t.Fatalf("apply with the damaged record: exit %d, want 1\n%s", code, stderr)
+	}
+	wantNamesRecord(t, "apply", stderr, storePath, "executed-plans", key)
+	if n := len(e.mutations()); n != 1 {
+		t.Fatalf("the apply with a damaged record sent %d mutations more", n-1)
+	}
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "disk incident INC-7", "--by", "ops")
+	if code != 0 {
+		t.Fatalf("state repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{`bucket "executed-plans", key "` + key + `"`, "rebuilt from the journal", "1 record(s) moved", "1 rebuilt"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("state repair's output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if bad := undecodableNow(t, e.state); len(bad) != 0 {
+		t.Fatalf("after the repair: %d undecodable records", len(bad))
+	}
+	qs := quarantined(t, e.state)
+	if len(qs) != 1 || qs[0].Bucket != "executed-plans" || string(qs[0].Key) != key || string(qs[0].Value) != `{"planHash":` || qs[0].Reason != "disk incident INC-7" || qs[0].By != "ops" {
+		t.Fatalf("quarantine %+v, want the record's bytes whole with the reason", qs)
+	}
+
+	code, stdout, stderr = e.run(nil, "apply", file, "--auto-approve")
+	if code != 1 || !strings.Contains(stderr, "plan "+saved.PlanHash+" was already executed, by run "+first[0].RunID) {
+		t.Fatalf("apply after the repair: exit %d, want the plan refused as executed by run %s\n%s%s", code, first[0].RunID, stdout, stderr)
+	}
+	if n := len(e.mutations()); n != 1 {
+		t.Fatalf("after the repair the plan was applied again: %d mutations, want the first apply's 1", n)
+	}
+	reps := e.repairRecords()
+	if len(reps) != 1 || reps[0].Seq != qs[0].JournalSeq {
+		t.Fatalf("state-repair records %+v, want one, the quarantine's (seq %d)", reps, qs[0].JournalSeq)
+	}
+	for _, want := range []string{`"executed-plans"`, key, "sha256 " + qs[0].SHA256, "disk incident INC-7 (by ops)"} {
+		if !strings.Contains(reps[0].Note, want) {
+			t.Errorf("the repair's journal record lacks %q: %s", want, reps[0].Note)
+		}
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// The state store is restored from a backup taken before an apply that
+// deleted a token (the journal, append-only, holds the apply's records
+// past the restored store's anchor), and a confirmed change in the store
+// does not decode. The journal's catch-up, which every command that opens
+// the journal runs first, reads the confirmed changes and fails: on the
+// old code every such command failed, `audit reanchor` included, with an
+// error that named no way out. `state repair` is the way out: it moves the
+// record aside, the catch-up then rebuilds the apply's confirmed change,
+// and apply, snooze and reanchor work again.
+func TestHostileUndecodableRecordBehindTheCatchUpHasAWayOut(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("fresh-1", "o2", 10*wfDay, wfDay)
+	e.mustRun("snooze", "fresh-1", "--for", "30d", "--reason", "kept", "--by", "ops")
+	restore := e.backupState()
+	e.mustRun("apply", "--auto-approve")
+	if e.present("stale-1") {
+		t.Fatal("apply did not delete stale-1")
+	}
+	restore()
+	putRaw(t, e.state, "confirmed-mutations", []byte("tok-damaged"), []byte("{damaged"))
+	storePath := filepath.Join(e.state, state.FileName)
+	journal := len(e.journalRecords())
+
+	for _, args := range [][]string{
+		{"apply", "--auto-approve"},
+		{"snooze", "fresh-1", "--offline", "--for", "30d", "--reason", "r"},
+		{"audit", "reanchor", "--reason", "get out"},
+	} {
+		code, stdout, stderr := e.run(nil, args...)
+		if code == 0 {
+			t.Fatalf("%s succeeded over an undecodable record\n%s", strings.Join(args, " "), stdout)
+		}
+		wantNamesRecord(t, strings.Join(args, " "), stderr, storePath, "confirmed-mutations", "tok-damaged")
+	}
+	if n := len(e.journalRecords()); n != journal {
+		t.Fatalf("the refused commands journaled %d records", n-journal)
+	}
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "restored from backup, record damaged")
+	if code != 0 {
+		t.Fatalf("state repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, `bucket "confirmed-mutations", key "tok-damaged"`) {
+		t.Errorf("state repair does not name the record:\n%s", stdout)
+	}
+	toks, _ := storedRecords(t, e.state)
+	if len(toks) != 1 || toks[0].TokenID != "stale-1" || toks[0].Action != "delete" {
+		t.Fatalf("confirmed records after the repair %+v, want the apply's delete of stale-1 rebuilt from the journal", toks)
+	}
+	mutations := len(e.mutations())
+	e.mustRun("apply", "--auto-approve")
+	if n := len(e.mutations()); n != mutations {
+		t.Fatalf("apply after the repair sent %d mutations (nothing is due)", n-mutations)
+	}
+	e.mustRun("audit", "verify")
+	if n := len(e.repairRecords()); n != 1 {
+		t.Fatalf("%d state-repair records, want 1", n)
+	}
+}
+
+// A snooze does not decode. plan, apply, serve's run and snooze fail
+// closed (a run must not take the token for unexempted), naming the record
+// and the way out; the repair rebuilds the snooze from the journal, and
+// the next apply skips the snoozed token: the tenant receives nothing for
+// it.
+func TestHostileRepairedSnoozeStillExempts(t *testing.T) {
+	e := newWF(t, wfPolicies+"schedule: \"@daily\"\ntimezone: UTC\n", idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("\x00\xffnot json"))
+	storePath := filepath.Join(e.state, state.FileName)
+
+	for _, args := range [][]string{
+		{"plan"},
+		{"apply", "--auto-approve"},
+		{"snooze", "stale-1", "--offline", "--for", "30d", "--reason", "r"},
+	} {
+		code, _, stderr := e.run(nil, args...)
+		if code == 0 {
+			t.Fatalf("%s succeeded over an undecodable snooze", strings.Join(args, " "))
+		}
+		wantNamesRecord(t, strings.Join(args, " "), stderr, storePath, "snoozes", "stale-1")
+	}
+	if err := e.serveOneRun(); err == nil {
+		t.Fatal("serve's run succeeded over an undecodable snooze")
+	} else {
+		wantNamesRecord(t, "serve", err.Error(), storePath, "snoozes", "stale-1")
+	}
+	if n := len(e.mutations()); n != 0 {
+		t.Fatalf("the tenant received %d mutations", n)
+	}
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-9")
+	if code != 0 || !strings.Contains(stdout, "rebuilt from the journal") {
+		t.Fatalf("state repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	zs := storedSnoozes(t, e.state)
+	if len(zs) != 1 || zs[0].TokenID != "stale-1" || zs[0].Reason != "vendor migration (by alice)" {
+		t.Fatalf("snoozes after the repair %+v, want stale-1's rebuilt from the journal", zs)
+	}
+	code, stdout, stderr = e.run(nil, "apply", "--auto-approve")
+	if code != 0 || len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("apply after the repair: exit %d, tenant received %v\n%s%s", code, e.mutations(), stdout, stderr)
+	}
+	if err := e.serveOneRun(); err != nil {
+		t.Fatalf("serve's run after the repair: %v", err)
+	}
+	if n := len(e.mutations()); n != 0 {
+		t.Fatalf("serve's run sent %d mutations to a snoozed token", n)
+	}
+}
+
+// serveOneRun starts serve as `patjanitor serve` would (its start opens
+// the state store and the journal) and makes one run of every policy; it
+// returns what failed.
+func (e *wfEnv) serveOneRun() error {
+	e.t.Helper()
+	ctx := context.Background()
+	g := &globals{config: e.cfgPath, stateDir: e.state, streams: Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}}
+	opts, closeJ, err := serveOptions(ctx, g, serveFlags{minInterval: time.Second}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	defer closeJ()
+	data, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		return err
+	}
+	cfg, err := opts.Load(e.cfgPath, data)
+	if err != nil {
+		return err
+	}
+	r, err := opts.NewRunner(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = r.Run(ctx, cfg)
+	return err
+}
+
+// While serve holds the journal, state repair refuses and changes nothing:
+// the record stays where it was and nothing is journaled.
+func TestHostileStateRepairRefusedWhileServeHoldsTheJournal(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.mustRun("snooze", "tok-1", "--offline", "--for", "30d", "--reason", "kept")
+	putRaw(t, e.state, "snoozes", []byte("tok-1"), []byte("{damaged"))
+	journal := len(e.journalRecords())
+	held, err := audit.Open(filepath.Join(e.state, JournalFile), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "r")
+	_ = held.Close()
+	if code != 1 || !strings.Contains(stderr, "held by a running patjanitor serve") || !strings.Contains(stderr, "nothing was changed") {
+		t.Fatalf("state repair with the journal held: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if bad := undecodableNow(t, e.state); len(bad) != 1 {
+		t.Fatalf("%d undecodable records after the refusal, want the one left where it was", len(bad))
+	}
+	if qs := quarantined(t, e.state); len(qs) != 0 {
+		t.Fatalf("the refused repair quarantined %d records", len(qs))
+	}
+	if n := len(e.journalRecords()); n != journal {
+		t.Fatalf("the refused repair journaled %d records", n-journal)
+	}
+}
+
+// With every record decoding, repair says so and changes nothing, the
+// journal included; --dry-run lists the damaged record and changes nothing.
+func TestStateRepairNothingToDoAndDryRun(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.mustRun("snooze", "tok-1", "--offline", "--for", "30d", "--reason", "kept")
+	journal := len(e.journalRecords())
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "r")
+	if code != 0 || !strings.Contains(stdout, "nothing to repair, nothing was changed") || len(e.journalRecords()) != journal {
+		t.Fatalf("state repair of a sound store: exit %d, %d records journaled\n%s%s", code, len(e.journalRecords())-journal, stdout, stderr)
+	}
+	putRaw(t, e.state, "outbox", []byte("msg-1"), []byte("[]"))
+	code, stdout, stderr = e.run(nil, "state", "repair", "--dry-run")
+	if code != 0 || !strings.Contains(stdout, `bucket "outbox", key "msg-1"`) || !strings.Contains(stdout, "nothing was changed") {
+		t.Fatalf("state repair --dry-run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if len(undecodableNow(t, e.state)) != 1 || len(quarantined(t, e.state)) != 0 || len(e.journalRecords()) != journal {
+		t.Fatal("--dry-run changed something")
+	}
+	if code, _, stderr := e.run(nil, "state", "repair"); code == 0 || !strings.Contains(stderr, "--reason is required") {
+		t.Fatalf("state repair without --reason: exit %d\n%s", code, stderr)
+	}
+	long := strings.Repeat("x", 5000)
+	if code, _, stderr := e.run(nil, "state", "repair", "--reason", long); code == 0 || !strings.Contains(stderr, "at most 4096") {
+		t.Fatalf("state repair with a 5000-byte reason: exit %d\n%s", code, stderr)
+	}
+	if len(quarantined(t, e.state)) != 0 || len(e.journalRecords()) != journal {
+		t.Fatal("a refused repair changed something")
+	}
+}
+
+// repairHooked runs `state repair --reason r` in-process, stopped where
+// hooks say (a crash between two of its steps).
+func (e *wfEnv) repairHooked(reason string, hooks repairHooks) (string, error) {
+	e.t.Helper()
+	var out strings.Builder
+	g := &globals{config: e.cfgPath, stateDir: e.state, streams: Streams{In: strings.NewReader(""), Out: &out, Err: io.Discard}}
+	o := stateRepairFlags{reasonFlags: reasonFlags{reason: reason, by: "ops"}}
+	o.journal.segmentSize = byteSize(audit.DefaultSegmentBytes)
+	err := runStateRepairHooked(context.Background(), g, o, time.Now, hooks)
+	return out.String(), err
+}
+
+var errCrash = errorString("crash")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// A repair dies after journaling the record's move and before moving it.
+// The journal names a record still in place; every command still refuses
+// it, naming the repair; the next repair moves it (journaling it again,
+// with the same SHA-256) and rebuilds the snooze: the token stays exempt
+// and the tenant receives nothing.
+func TestHostileStateRepairCrashAfterTheJournal(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+
+	if _, err := e.repairHooked("INC-1", repairHooks{afterJournal: func() error { return errCrash }}); err == nil {
+		t.Fatal("the stopped repair reported success")
+	}
+	if reps := e.repairRecords(); len(reps) != 1 || !strings.Contains(reps[0].Note, `"stale-1" in bucket "snoozes"`) {
+		t.Fatalf("state-repair records after the crash %+v, want the one naming the record", reps)
+	}
+	if bad := undecodableNow(t, e.state); len(bad) != 1 || len(quarantined(t, e.state)) != 0 {
+		t.Fatalf("after the crash: %d undecodable, %d quarantined; want the record where it was", len(bad), len(quarantined(t, e.state)))
+	}
+	code, _, stderr := e.run(nil, "apply", "--auto-approve")
+	if code == 0 {
+		t.Fatal("apply succeeded over the record the crashed repair left")
+	}
+	wantNamesRecord(t, "apply", stderr, filepath.Join(e.state, state.FileName), "snoozes", "stale-1")
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-1, again after the crash")
+	if code != 0 {
+		t.Fatalf("the second repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	reps := e.repairRecords()
+	if len(reps) != 2 || !strings.Contains(reps[1].Note, "sha256 "+quarantined(t, e.state)[0].SHA256) {
+		t.Fatalf("state-repair records %+v, want the crashed one's and the second's, with the same sha256", reps)
+	}
+	e.mustRun("apply", "--auto-approve")
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+}
+
+// A repair dies after moving the record aside and before rebuilding the
+// snooze from the journal. A run then would take the token for unexempted
+// and delete it: every command refuses the store instead, naming the
+// unfinished repair, and the next repair finishes it (nothing new to move
+// or journal), rebuilding the snooze. The tenant receives nothing.
+func TestHostileStateRepairCrashBeforeTheRebuild(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+
+	if _, err := e.repairHooked("INC-2", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
+		t.Fatal("the stopped repair reported success")
+	}
+	if len(quarantined(t, e.state)) != 1 || len(undecodableNow(t, e.state)) != 0 {
+		t.Fatal("the record was not moved before the crash")
+	}
+	for _, args := range [][]string{{"apply", "--auto-approve"}, {"snooze", "x", "--offline", "--for", "1d", "--reason", "r"}} {
+		code, _, stderr := e.run(nil, args...)
+		if code == 0 || !strings.Contains(stderr, "did not finish") || !strings.Contains(stderr, "patjanitor state repair --reason TEXT` again") {
+			t.Fatalf("%s with a repair unfinished: exit %d\n%s", strings.Join(args, " "), code, stderr)
+		}
+	}
+	// plan, which changes nothing, goes on without the store as for any
+	// store it cannot open, and says why.
+	if code, _, stderr := e.run(nil, "plan"); !strings.Contains(stderr, "did not finish") {
+		t.Fatalf("plan with a repair unfinished: exit %d, no word of it\n%s", code, stderr)
+	}
+	if err := e.serveOneRun(); err == nil || !strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("serve with a repair unfinished: %v", err)
+	}
+	if len(e.mutations()) != 0 {
+		t.Fatalf("the tenant received %v", e.mutations())
+	}
+	journal := len(e.journalRecords())
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "finish INC-2")
+	if code != 0 || !strings.Contains(stdout, "did not finish rebuilding") || !strings.Contains(stdout, "rebuilt from the journal") {
+		t.Fatalf("the finishing repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if n := len(e.journalRecords()); n != journal {
+		t.Fatalf("the finishing repair journaled %d records (it moved nothing)", n-journal)
+	}
+	if zs := storedSnoozes(t, e.state); len(zs) != 1 || zs[0].TokenID != "stale-1" {
+		t.Fatalf("snoozes %+v, want stale-1's rebuilt", zs)
+	}
+	e.mustRun("apply", "--auto-approve")
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+	e.mustRun("audit", "verify")
+}
+
+// Each bucket whose values patjanitor decodes, with a record that does not
+// decode: every command that reads it fails closed, and its error names
+// the store file, the bucket, the key (clipped and quoted: a key holds an
+// id as the tenant listed it, with any bytes) and `state repair`; after
+// the repair every command runs. The log lists which command read which
+// bucket (what the operator sees).
+func TestUndecodableRecordErrorsNameTheWayOut(t *testing.T) {
+	for _, c := range []struct{ bucket, key string }{
+		{"executed-plans", "sha256:" + strings.Repeat("ab", 32)},
+		{"confirmed-mutations", "stale-1"},
+		{"confirmed-client-mutations", "client-1"},
+		{"snoozes", "stale-1"},
+		{"marks", "stale-1\x00unused-90d"},
+		{"reasons", "\x00\x00\x00\x00\x00\x00\x00\x07"},
+		{"client-marks", "client-1\x00quarantine"},
+		{"disabled-clients", "client-1"},
+		{"outbox", "digest-o1"},
+		{"deliveries", "o1"},
+		{"meta", "journal-anchor:" + JournalFile},
+	} {
+		t.Run(c.bucket, func(t *testing.T) {
+			e := newWF(t, wfPolicies+"schedule: \"@daily\"\ntimezone: UTC\n", idnsim.Options{})
+			e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+			e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "kept", "--by", "ops")
+			// A key that spells a terminal escape too: it must reach no
+			// error raw.
+			key := c.key
+			if c.bucket != "meta" && c.bucket != "reasons" {
+				key += "\x1b[2J"
+			}
+			putRaw(t, e.state, c.bucket, []byte(key), []byte("\x1b]0;owned\x07{damaged"))
+			storePath := filepath.Join(e.state, state.FileName)
+			quoted := strings.Trim(strings.TrimPrefix(strings.TrimSuffix(fmtQ(key), `"`), `"`), `"`)
+			commands := [][]string{
+				{"plan"},
+				{"apply", "--auto-approve"},
+				{"snooze", "stale-1", "--offline", "--for", "30d", "--reason", "kept"},
+				{"audit", "verify"},
+				{"audit", "reanchor", "--reason", "way out?"},
+			}
+			run := func(args []string) (int, string) {
+				if args[0] == "serve" {
+					if err := e.serveOneRun(); err != nil {
+						return 1, err.Error()
+					}
+					return 0, ""
+				}
+				code, _, stderr := e.run(nil, args...)
+				return code, stderr
+			}
+			commands = append(commands[:3], append([][]string{{"serve"}}, commands[3:]...)...)
+			for _, args := range commands {
+				code, stderr := run(args)
+				what := strings.Join(args[:min(2, len(args))], " ")
+				if !strings.Contains(stderr, "does not decode") {
+					t.Logf("%s: exit %d, does not read it", what, code)
+					continue
+				}
+				t.Logf("%s: exit %d: %.300s", what, code, stderr)
+				wantNamesRecord(t, what, stderr, storePath, c.bucket, quoted)
+				if strings.ContainsAny(stderr, "\x1b\x07") {
+					t.Errorf("%s: the error carries a raw control byte: %q", what, stderr)
+				}
+			}
+			code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-"+c.bucket)
+			if code != 0 || !strings.Contains(stdout, `bucket "`+c.bucket+`", key "`+quoted+`"`) {
+				t.Fatalf("state repair: exit %d\n%s%s", code, stdout, stderr)
+			}
+			if strings.ContainsAny(stdout, "\x1b\x07") {
+				t.Errorf("state repair's output carries a raw control byte: %q", stdout)
+			}
+			for _, args := range commands {
+				if code, stderr := run(args); code != 0 {
+					t.Errorf("%s after the repair: exit %d\n%s", strings.Join(args, " "), code, stderr)
+				}
+			}
+			if len(e.mutations()) != 0 {
+				t.Errorf("the tenant received %v (stale-1 is snoozed)", e.mutations())
+			}
+			qs := quarantined(t, e.state)
+			if len(qs) != 1 || string(qs[0].Key) != key || string(qs[0].Value) != "\x1b]0;owned\x07{damaged" {
+				t.Fatalf("quarantine %+v, want the record whole", qs)
+			}
+		})
+	}
+}
+
+func fmtQ(s string) string { return strconv.Quote(untrusted.ClipID(s)) }

@@ -1,0 +1,345 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/state"
+	"github.com/patjanitor/patjanitor/internal/untrusted"
+)
+
+func newStateCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "state",
+		Short: "Look after the state store (<state-dir>/state.db)",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newStateRepairCmd(g))
+	return cmd
+}
+
+type stateRepairFlags struct {
+	reasonFlags
+	dryRun bool
+}
+
+func newStateRepairCmd(g *globals) *cobra.Command {
+	var o stateRepairFlags
+	cmd := &cobra.Command{
+		Use:   "repair --reason TEXT",
+		Short: "Move the state store's records that do not decode to its quarantine bucket, and rebuild what the journal holds of them (journaled)",
+		Long: `A record of the state store that does not decode (disk corruption, a bad
+restore, a downgrade) fails every command that reads it, and the journal's
+catch-up with it. repair finds every such record, in every bucket, and for
+each one journals a record of kind "state-repair" (bucket, key, the SHA-256
+of its bytes, the reason), then moves it, its bytes whole, to the store's
+quarantine bucket. Then the journal's catch-up rebuilds what the journal
+holds of them: the saved plans executed (a plan executed before is still
+refused; so is one whose record only the quarantine keeps), the confirmed
+changes awaiting proof, the snoozes. It prints what it moved, what it
+rebuilt, and what the loss of the rest means (a grace mark: the owner is
+warned again before any action).
+
+--dry-run lists what it would move and changes nothing. With no undecodable
+record it says so and changes nothing. Stop serve first: it holds the
+journal, and repair refuses, changing nothing, while it does.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStateRepair(cmd.Context(), g, o, time.Now)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.reason, "reason", "", "why the records are moved aside (required, at most 4096 bytes; journaled)")
+	f.StringVar(&o.by, "by", "", "who repairs (default the OS user)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "list the records that do not decode, change nothing")
+	addJournalFlags(f, &o.journal)
+	return cmd
+}
+
+// repairHooks stop a repair between its steps (tests: a crash there).
+type repairHooks struct {
+	afterJournal    func() error // the records journaled, none moved
+	afterQuarantine func() error // moved, nothing rebuilt
+}
+
+func runStateRepair(ctx context.Context, g *globals, o stateRepairFlags, now func() time.Time) error {
+	return runStateRepairHooked(ctx, g, o, now, repairHooks{})
+}
+
+func runStateRepairHooked(ctx context.Context, g *globals, o stateRepairFlags, now func() time.Time, hooks repairHooks) error {
+	reason := strings.TrimSpace(o.reason)
+	if reason == "" && !o.dryRun {
+		return errors.New("state repair: --reason is required: moving records aside is an exception someone must account for later; nothing was changed")
+	}
+	by := requester(o.by)
+	if err := janitor.CheckReason("state repair", reason, by); err != nil {
+		return err
+	}
+	if err := g.checkStateDir(); err != nil {
+		return fmt.Errorf("state repair: %w", err)
+	}
+	if _, err := os.Stat(g.statePath()); errors.Is(err, os.ErrNotExist) {
+		_, err := fmt.Fprintf(g.streams.Out, "There is no state store at %s: nothing to repair.\n", g.statePath())
+		return err
+	}
+	st, err := state.Open(g.statePath(), state.Options{Clock: now, Repairing: true})
+	if err != nil {
+		return fmt.Errorf("state repair: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+	r := &stateRepair{g: g, st: st, o: o, reason: reason, by: by, now: now, out: &stickyWriter{w: g.streams.Out}, hooks: hooks}
+	if err := r.run(ctx); err != nil {
+		return fmt.Errorf("state repair: %w", err)
+	}
+	return r.out.err
+}
+
+// stateRepair is one run of `state repair`.
+type stateRepair struct {
+	g          *globals
+	st         *state.Store
+	o          stateRepairFlags
+	reason, by string
+	now        func() time.Time
+	out        *stickyWriter
+	hooks      repairHooks
+
+	bad []state.BadRecord
+	// moved are the records this repair, or an earlier one it finishes,
+	// moved aside: what the journal is asked to rebuild.
+	moved []state.Quarantined
+}
+
+func (r *stateRepair) run(ctx context.Context) error {
+	var err error
+	if r.bad, err = r.st.Undecodable(ctx); err != nil {
+		return err
+	}
+	mark, pending, err := r.st.RepairPending(ctx)
+	if err != nil {
+		return err
+	}
+	path := r.st.Path()
+	if len(r.bad) == 0 && !pending {
+		fmt.Fprintf(r.out, "Every record of %s decodes: nothing to repair, nothing was changed.\n", path)
+		return nil
+	}
+	for _, b := range r.bad {
+		fmt.Fprintf(r.out, "Does not decode: %s\n", b.Describe())
+	}
+	if pending {
+		fmt.Fprintf(r.out, "A repair begun at %s did not finish rebuilding what the journal holds of the %d record(s) it moved aside: this repair finishes it.\n",
+			mark.At.UTC().Format(time.RFC3339), mark.Records)
+	}
+	if r.o.dryRun {
+		fmt.Fprintln(r.out, "--dry-run: nothing was changed.")
+		return nil
+	}
+	j, err := r.holdJournal(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = j.Close() }()
+	if err := r.quarantine(ctx, j); err != nil {
+		return err
+	}
+	if pending {
+		// The records the unfinished repair moved are rebuilt too.
+		if r.moved, err = r.st.QuarantinedSince(ctx, mark.At); err != nil {
+			return err
+		}
+	}
+	if r.hooks.afterQuarantine != nil {
+		if err := r.hooks.afterQuarantine(); err != nil {
+			return err
+		}
+	}
+	if err := r.rebuild(ctx, j); err != nil {
+		return fmt.Errorf("%w; the records stay in the quarantine bucket and every command refuses the store until a repair finishes: run `%s` again", err, state.RepairCommand)
+	}
+	if err := r.st.EndRepair(ctx); err != nil {
+		return err
+	}
+	return r.report(ctx)
+}
+
+// holdJournal opens the journal, holding its lock for the whole repair: a
+// running serve holds it, and is refused before anything changes. It is
+// opened at the store's anchor (an anchor that does not decode is one of
+// the records to move: then at none), which it checks, but with the anchor
+// frozen and no catch-up: the catch-up would read the records that do not
+// decode and fail, and moving the anchor past records it has not taken in
+// would lose them for good. Attach (rebuild) hands them over once the
+// records are moved, and moves the anchor.
+func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
+	path := r.g.journalPath(r.o.journal.path)
+	fa := &frozenAnchor{}
+	if !r.anchorIsBad(path) {
+		var err error
+		if fa.a, fa.ok, err = r.st.JournalAnchor(ctx, r.g.journalKey(path)); err != nil {
+			return nil, err
+		}
+	}
+	opts := audit.Options{Clock: r.now, SegmentBytes: int64(r.o.journal.segmentSize), Anchors: fa}
+	if opts.SegmentBytes == 0 {
+		opts.SegmentBytes = -1
+	}
+	j, err := audit.Open(path, opts)
+	switch {
+	case errors.Is(err, audit.ErrInUse):
+		return nil, fmt.Errorf("the journal %s is held by a running patjanitor serve: stop it (or wait until it exits), then repair; nothing was changed: %w", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("open journal: %w; nothing was changed", err)
+	}
+	r.g.warnRepairs(j.Repairs())
+	return j, nil
+}
+
+func (r *stateRepair) anchorIsBad(path string) bool {
+	key := "journal-anchor:" + r.g.journalKey(path)
+	for _, b := range r.bad {
+		if b.Bucket == state.BucketMeta && string(b.Key) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// frozenAnchor is the journal's anchor as the store held it before the
+// repair, for the repair's open and its records: the anchor does not move
+// until the catch-up took in the records after it (Attach).
+type frozenAnchor struct {
+	a  audit.Anchor
+	ok bool
+}
+
+func (f *frozenAnchor) LoadAnchor(context.Context) (audit.Anchor, bool, error) { return f.a, f.ok, nil }
+func (f *frozenAnchor) StoreAnchor(context.Context, audit.Anchor) error        { return nil }
+
+// quarantine journals one record per bad record, then moves them all to
+// the quarantine bucket in one transaction. The journal first, as for a
+// mutation: a crash in between leaves the records where they were (every
+// command still refuses them, naming this command) and the journal naming
+// records not yet moved, which the next repair moves, journaling them
+// again; a crash after it leaves the repair pending (Open refuses the
+// store) and the next repair finishes it.
+func (r *stateRepair) quarantine(ctx context.Context, j *audit.Journal) error {
+	if len(r.bad) == 0 {
+		return nil
+	}
+	seqs := make([]int64, 0, len(r.bad))
+	for _, b := range r.bad {
+		note := fmt.Sprintf("state repair: the record %q in bucket %q of %s (%d bytes, sha256 %s) does not decode (%s); moved to the quarantine bucket, its bytes kept: %s",
+			untrusted.ClipID(string(b.Key)), b.Bucket, r.st.Path(), len(b.Value), b.SHA256, untrusted.Clip(b.Err, 200), janitor.ReasonNote(r.reason, r.by))
+		rec, err := j.Append(ctx, audit.Record{Kind: audit.KindStateRepair, Note: note})
+		if err != nil {
+			return fmt.Errorf("journal the repair: %w; nothing was moved", err)
+		}
+		seqs = append(seqs, rec.Seq)
+	}
+	if r.hooks.afterJournal != nil {
+		if err := r.hooks.afterJournal(); err != nil {
+			return err
+		}
+	}
+	if err := r.st.Quarantine(ctx, r.bad, state.QuarantineNote{Reason: r.reason, By: r.by, JournalSeq: seqs}); err != nil {
+		return err
+	}
+	all, err := r.st.QuarantinedRecords(ctx)
+	if err != nil {
+		return err
+	}
+	r.moved = append(r.moved, all[len(all)-len(r.bad):]...)
+	return nil
+}
+
+// rebuild has the catch-up take in the journal's records after its anchor
+// (those a restored store missed: the open left them), then the records of
+// the whole journal that speak of the moved records: the catch-up of an
+// open starts at the anchor, and the store wrote those records before it.
+func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
+	log, _ := r.g.logger()
+	path := r.g.journalPath(r.o.journal.path)
+	tail := janitor.NewCatchUp(r.st, log)
+	if err := j.Attach(ctx, r.st.AnchorOf(r.g.journalKey(path)), tail); err != nil {
+		return err
+	}
+	if c := tail.Rebuilt(); c.Total() > 0 {
+		fmt.Fprintf(r.out, "The journal holds records the store had not seen (a store restored from a backup): the catch-up rebuilt from them %d executed plan(s), %d confirmed token change(s), %d confirmed API client change(s), %d snooze(s).\n",
+			c.Plans, c.Tokens, c.Clients, c.Snoozes)
+	}
+	keys := janitor.QuarantinedKeys{}
+	want := false
+	for _, q := range r.moved {
+		want = keys.Add(q.Bucket, q.Key) || want
+	}
+	if !want {
+		return nil
+	}
+	cu := janitor.NewCatchUp(r.st, log)
+	if _, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(rec audit.Record) error {
+		if keys.Wants(rec) {
+			cu.Record(rec)
+		}
+		return nil
+	}}); err != nil {
+		return fmt.Errorf("read the journal %s to rebuild the records moved aside: %w", path, err)
+	}
+	return cu.Done(ctx)
+}
+
+// report says what was moved, what the journal rebuilt and what the loss
+// of the rest means.
+func (r *stateRepair) report(ctx context.Context) error {
+	rebuilt := 0
+	for _, q := range r.moved {
+		back, err := r.st.Holds(ctx, q.Bucket, q.Key)
+		if err != nil {
+			return err
+		}
+		if back {
+			rebuilt++
+		}
+		fmt.Fprintf(r.out, "Moved to the quarantine bucket: bucket %q, key %q (sha256 %s, journal record %d): %s\n",
+			q.Bucket, untrusted.ClipID(string(q.Key)), q.SHA256, q.JournalSeq, consequence(q.Bucket, back))
+	}
+	_, err := fmt.Fprintf(r.out, "%d record(s) moved to the quarantine bucket of %s, %d rebuilt from the journal; the repair is journaled.\n",
+		len(r.moved), r.st.Path(), rebuilt)
+	return err
+}
+
+// consequence says, for a record moved aside, what the journal rebuilt of
+// it or what its loss means.
+func consequence(bucket string, rebuilt bool) string {
+	switch {
+	case rebuilt:
+		return "rebuilt from the journal"
+	case bucket == state.BucketExecuted:
+		return "the journal here holds no run that executed this plan (archived segments?): the plan is still refused, its quarantined record counts as an execution"
+	case bucket == state.BucketConfirmed || bucket == state.BucketConfirmedClients:
+		return "the journal holds no change of it awaiting proof (proven or acknowledged since, or in archived segments): if one was, a policy that still matches acts on it again and its proof starts over"
+	case bucket == state.BucketSnoozes:
+		return "the journal holds no snooze of this token: it is no longer exempt; snooze it again if it should be"
+	case bucket == state.BucketMarks || bucket == state.BucketReasons:
+		return "grace mark(s) lost: the next run marks the token anew and its owner is warned again before any action (the grace period starts over: the safe direction)"
+	case bucket == state.BucketClientMarks:
+		return "an API client's grace mark lost: the next run marks it anew and the apiClients receivers are warned again before any action"
+	case bucket == state.BucketDisabled:
+		return "patjanitor no longer knows it disabled this API client: `patjanitor enable` refuses it (re-enable it in the tenant if needed), and a delete policy no longer counts its disabledFor from the lost record"
+	case bucket == state.BucketOutbox:
+		return "a notification not yet delivered is not sent: an owner's warning is queued again by the next run while its marks are unwarned; any other notice is lost (its bytes are in the quarantine)"
+	case bucket == state.BucketDeliveries:
+		return "an owner's last digest delivery: the owner may receive the same digest again before the repeat interval"
+	case bucket == state.BucketMeta:
+		return "the journal's anchor: the journal is anchored at its end as it is now (as `audit reanchor` does); a store restored before this repair cannot be caught up from the old anchor"
+	}
+	return "not rebuilt"
+}

@@ -1,0 +1,269 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/patjanitor/patjanitor/internal/untrusted"
+)
+
+// bucketQuarantine holds the records `patjanitor state repair` moved aside
+// because they did not decode, whole, by a sequence number. Nothing reads
+// them as what they were; they are kept for a human with a backup (bbolt
+// tools read them) and so that a quarantined executed plan is still
+// refused (ExecutedPlan). Created by the first repair.
+const bucketQuarantine = "quarantine"
+
+// keyRepairPending, in the meta bucket, marks a repair that moved records
+// aside and has not yet rebuilt from the journal what it can of them. Open
+// refuses the store while it is there (see Options.Repairing): a snooze or
+// a confirmed change quarantined and not yet rebuilt would let a run act
+// on a token an operator exempted, or send a change again.
+const keyRepairPending = "repair-pending"
+
+// Quarantined is a record a repair moved aside.
+type Quarantined struct {
+	Bucket string `json:"bucket"`
+	// Key and Value are the record's bytes, whole (base64 in JSON: they
+	// may be any bytes).
+	Key    []byte    `json:"key"`
+	Value  []byte    `json:"value"`
+	SHA256 string    `json:"sha256"`
+	Error  string    `json:"error"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	By     string    `json:"by,omitempty"`
+	// JournalSeq is the journal record of the repair.
+	JournalSeq int64 `json:"journalSeq,omitempty"`
+}
+
+// RepairMark is a repair begun and not finished (keyRepairPending): the
+// records moved since At are still to be rebuilt from the journal.
+type RepairMark struct {
+	At      time.Time `json:"at"`
+	Records int       `json:"records"`
+}
+
+// RepairPendingError is what Open returns for a store whose repair did not
+// finish.
+type RepairPendingError struct {
+	Path string
+	Mark RepairMark
+}
+
+func (e *RepairPendingError) Error() string {
+	return fmt.Sprintf("state store %s: a `patjanitor state repair` begun at %s moved %d record(s) to the quarantine bucket and did not finish rebuilding what the journal holds of them: run `%s` again to finish it",
+		e.Path, e.Mark.At.UTC().Format(time.RFC3339), e.Mark.Records, RepairCommand)
+}
+
+// checkRepair refuses a store with a repair pending.
+func (s *Store) checkRepair() error {
+	mark, ok, err := s.RepairPending(context.Background())
+	if err != nil {
+		return err
+	}
+	if ok {
+		return &RepairPendingError{Path: s.path, Mark: mark}
+	}
+	return nil
+}
+
+// RepairPending returns the mark of a repair begun and not finished.
+func (s *Store) RepairPending(ctx context.Context) (RepairMark, bool, error) {
+	var m RepairMark
+	found := false
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		found, err = getJSON(tx.Bucket([]byte(bucketMeta)), bucketMeta, keyRepairPending, &m)
+		return err
+	})
+	return m, found, err
+}
+
+// QuarantineNote is what a repair records with each record it moves.
+type QuarantineNote struct {
+	Reason string
+	By     string
+	// JournalSeq is the seq of the journal record naming each record, in
+	// the order given (0: none).
+	JournalSeq []int64
+}
+
+// Quarantine moves each record of bad, still holding the bytes it was
+// found with, to the quarantine bucket, and marks the repair pending
+// (EndRepair ends it), in one transaction: either every record moved and
+// the mark is set, or nothing changed. A record changed or gone since it
+// was found is an error, and nothing moves.
+func (s *Store) Quarantine(ctx context.Context, bad []BadRecord, note QuarantineNote) error {
+	now := s.clock().UTC()
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		q, err := tx.CreateBucketIfNotExists([]byte(bucketQuarantine))
+		if err != nil {
+			return err
+		}
+		for i, r := range bad {
+			if err := quarantineOne(tx, q, r, Quarantined{At: now, Reason: note.Reason, By: note.By, JournalSeq: seqAt(note.JournalSeq, i)}); err != nil {
+				return err
+			}
+		}
+		// A repair that finishes an unfinished one keeps its start: the
+		// next one rebuilds every record moved since (RepairMark.At).
+		meta := tx.Bucket([]byte(bucketMeta))
+		mark := RepairMark{At: now}
+		if _, err := getJSON(meta, bucketMeta, keyRepairPending, &mark); err != nil {
+			return err
+		}
+		mark.Records += len(bad)
+		return putJSON(meta, keyRepairPending, mark)
+	})
+	if err != nil {
+		return fmt.Errorf("state store %s: quarantine: %w", s.path, err)
+	}
+	return nil
+}
+
+func seqAt(seqs []int64, i int) int64 {
+	if i < len(seqs) {
+		return seqs[i]
+	}
+	return 0
+}
+
+func quarantineOne(tx *bolt.Tx, q *bolt.Bucket, r BadRecord, rec Quarantined) error {
+	b := tx.Bucket([]byte(r.Bucket))
+	var v []byte
+	if b != nil {
+		v = b.Get(r.Key)
+	}
+	if sum := sha256.Sum256(v); v == nil || hex.EncodeToString(sum[:]) != r.SHA256 {
+		return fmt.Errorf("the record %q in bucket %q changed since it was read; nothing was moved", untrusted.ClipID(string(r.Key)), r.Bucket)
+	}
+	rec.Bucket, rec.Key, rec.Value, rec.SHA256, rec.Error = r.Bucket, bytes.Clone(r.Key), bytes.Clone(v), r.SHA256, r.Err
+	id, err := q.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := putJSON(q, string(binary.BigEndian.AppendUint64(nil, id)), rec); err != nil {
+		return err
+	}
+	return b.Delete(r.Key)
+}
+
+// EndRepair removes the mark of a repair pending: what the journal holds of
+// the quarantined records is rebuilt.
+func (s *Store) EndRepair(ctx context.Context) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketMeta)).Delete([]byte(keyRepairPending))
+	})
+	if err != nil {
+		return fmt.Errorf("state store %s: end the repair: %w", s.path, err)
+	}
+	return nil
+}
+
+// QuarantinedRecords returns the records repairs moved aside, oldest
+// first.
+func (s *Store) QuarantinedRecords(ctx context.Context) ([]Quarantined, error) {
+	var out []Quarantined
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return forEachJSON(tx, bucketQuarantine, func(_ []byte, q Quarantined) { out = append(out, q) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the quarantined records: %w", err)
+	}
+	return out, nil
+}
+
+// QuarantinedSince returns the records moved aside at or after at, oldest
+// first.
+func (s *Store) QuarantinedSince(ctx context.Context, at time.Time) ([]Quarantined, error) {
+	all, err := s.QuarantinedRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Quarantined
+	for _, q := range all {
+		if !q.At.Before(at) {
+			out = append(out, q)
+		}
+	}
+	return out, nil
+}
+
+// quarantinedExecution returns the quarantined record of an executed plan
+// under key, if a repair moved one aside. Such a plan was executed (its
+// record was written before the run's first mutation), whatever the
+// journal still holds of it: its segments may be archived.
+func quarantinedExecution(tx *bolt.Tx, key []byte) (Quarantined, bool) {
+	q := tx.Bucket([]byte(bucketQuarantine))
+	if q == nil {
+		return Quarantined{}, false
+	}
+	var found Quarantined
+	ok := false
+	_ = q.ForEach(func(_, v []byte) error {
+		var r Quarantined
+		// A quarantine record that does not decode names no plan: the
+		// quarantine is written by repairs only, and checked here only as
+		// a second guard after the journal's rebuild.
+		if json.Unmarshal(v, &r) == nil && r.Bucket == bucketExecuted && bytes.Equal(r.Key, key) {
+			found, ok = r, true
+			return errStop
+		}
+		return nil
+	})
+	return found, ok
+}
+
+var errStop = errors.New("stop")
+
+// RecordKey is the key bucket keeps the record of id under: a plan hash in
+// the executed plans, a token or client id in the snoozes and the
+// confirmed changes. A repair matches journal records to the records it
+// quarantined with it.
+func RecordKey(bucket, id string) (string, bool) {
+	switch bucket {
+	case bucketExecuted:
+		return string(executedKey(id)), true
+	case bucketSnoozes, bucketConfirmed, bucketConfirmedClients, bucketDisabled:
+		return idKey(id), true
+	}
+	return "", false
+}
+
+// Bucket names a repair reports on (their names are the on-disk format).
+const (
+	BucketExecuted         = bucketExecuted
+	BucketConfirmed        = bucketConfirmed
+	BucketConfirmedClients = bucketConfirmedClients
+	BucketSnoozes          = bucketSnoozes
+	BucketMarks            = bucketMarks
+	BucketClientMarks      = bucketClientMarks
+	BucketReasons          = bucketReasons
+	BucketDisabled         = bucketDisabled
+	BucketOutbox           = bucketOutbox
+	BucketDeliveries       = bucketDeliveries
+	BucketMeta             = bucketMeta
+)
+
+// Holds reports whether bucket holds a record under key (a repair's report
+// of what the journal rebuilt).
+func (s *Store) Holds(ctx context.Context, bucket string, key []byte) (bool, error) {
+	found := false
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(bucket)); b != nil {
+			found = b.Get(key) != nil
+		}
+		return nil
+	})
+	return found, err
+}
