@@ -333,7 +333,7 @@ func consequence(bucket string, rebuilt bool) string {
 	case bucket == state.BucketClientMarks:
 		return "an API client's grace mark lost: the next run marks it anew and the apiClients receivers are warned again before any action"
 	case bucket == state.BucketDisabled:
-		return "patjanitor no longer knows it disabled this API client: `patjanitor enable` refuses it (re-enable it in the tenant if needed), and a delete policy no longer counts its disabledFor from the lost record"
+		return "patjanitor no longer knows it disabled this API client: a delete policy reports it as \"disabled, but not by patjanitor\" and does not delete it (the safe direction); `patjanitor enable` refuses it (re-enable it in the tenant if needed)"
 	case bucket == state.BucketOutbox:
 		return "a notification not yet delivered is not sent: an owner's warning is queued again by the next run while its marks are unwarned; any other notice is lost (its bytes are in the quarantine)"
 	case bucket == state.BucketDeliveries:

@@ -85,7 +85,7 @@ type CatchUp struct {
 	// last is the time of each run's last record in the tail: a run
 	// writes its records at its end (res.Finished, which the journal does
 	// not hold), and this is the nearest the journal knows.
-	last map[string]time.Time
+	last    map[string]time.Time
 	rebuilt CatchUpCounts // what Done wrote
 	// bound is the store's state.MaxConfirmed, the records the catch-up
 	// keeps of each resource. A field so that the tests of the choice it
