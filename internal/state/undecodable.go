@@ -78,18 +78,22 @@ type BadRecord struct {
 // shapes are read together (undecodableMarks); the meta bucket's journal
 // anchors are below. The schema version is not here: a store whose version
 // does not read is refused by Open, before anything can be repaired.
-var decoders = []struct {
+func decoders() []decoder {
+	return []decoder{
+		{bucketExecuted, decodeJSON[ExecutedPlan]},
+		{bucketConfirmed, decodeJSON[Confirmed]},
+		{bucketConfirmedClients, decodeJSON[Confirmed]},
+		{bucketSnoozes, decodeJSON[Snooze]},
+		{bucketClientMarks, decodeJSON[ClientMark]},
+		{bucketDisabled, decodeJSON[Disabled]},
+		{bucketOutbox, decodeJSON[OutboxEntry]},
+		{bucketDeliveries, decodeJSON[Delivery]},
+	}
+}
+
+type decoder struct {
 	bucket string
 	decode func(v []byte) error
-}{
-	{bucketExecuted, decodeJSON[ExecutedPlan]},
-	{bucketConfirmed, decodeJSON[Confirmed]},
-	{bucketConfirmedClients, decodeJSON[Confirmed]},
-	{bucketSnoozes, decodeJSON[Snooze]},
-	{bucketClientMarks, decodeJSON[ClientMark]},
-	{bucketDisabled, decodeJSON[Disabled]},
-	{bucketOutbox, decodeJSON[OutboxEntry]},
-	{bucketDeliveries, decodeJSON[Delivery]},
 }
 
 func decodeJSON[T any](v []byte) error {
@@ -126,7 +130,7 @@ func undecodableIn(tx *bolt.Tx) ([]BadRecord, error) {
 			}
 		}
 	}
-	for _, d := range decoders {
+	for _, d := range decoders() {
 		b := tx.Bucket([]byte(d.bucket))
 		if b == nil {
 			continue
