@@ -229,6 +229,9 @@ func TestHostileUndecodableRecordBehindTheCatchUpHasAWayOut(t *testing.T) {
 	if !strings.Contains(stdout, `bucket "confirmed-mutations", key "tok-damaged"`) {
 		t.Errorf("state repair does not name the record:\n%s", stdout)
 	}
+	if !strings.Contains(stdout, "the catch-up rebuilt from them 0 executed plan(s), 1 confirmed token change(s)") {
+		t.Errorf("state repair does not say what the catch-up of the journal's tail rebuilt:\n%s", stdout)
+	}
 	toks, _ := storedRecords(t, e.state)
 	if len(toks) != 1 || toks[0].TokenID != "stale-1" || toks[0].Action != "delete" {
 		t.Fatalf("confirmed records after the repair %+v, want the apply's delete of stale-1 rebuilt from the journal", toks)
@@ -579,3 +582,33 @@ func TestUndecodableRecordErrorsNameTheWayOut(t *testing.T) {
 }
 
 func fmtQ(s string) string { return strconv.Quote(untrusted.ClipID(s)) }
+
+// A tenant lists a token whose id is 30 KiB (a key bbolt still takes), and
+// its snooze stops decoding. The error, the repair's output and its
+// journal record name the key clipped; the quarantine keeps it whole.
+func TestHostileStateRepairLongKeyIsClipped(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	long := "tok-" + strings.Repeat("x", 30<<10)
+	e.mustRun("snooze", "tok-1", "--offline", "--for", "30d", "--reason", "kept")
+	putRaw(t, e.state, "snoozes", []byte(long), []byte("{damaged"))
+	code, _, stderr := e.run(nil, "snooze", "tok-2", "--offline", "--for", "30d", "--reason", "r")
+	if code == 0 || !strings.Contains(stderr, `bucket "snoozes"`) || len(stderr) > 4096 {
+		t.Fatalf("snooze over the damaged record: exit %d, %d bytes of error\n%.500s", code, len(stderr), stderr)
+	}
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-30k")
+	if code != 0 {
+		t.Fatalf("state repair: exit %d\n%.2000s%.2000s", code, stdout, stderr)
+	}
+	for _, line := range strings.Split(stdout, "\n") {
+		if len(line) > 2048 {
+			t.Errorf("an output line of %d bytes: %.300s", len(line), line)
+		}
+	}
+	reps := e.repairRecords()
+	if len(reps) != 1 || len(reps[0].Note) > 4096 || !strings.Contains(reps[0].Note, "tok-xxx") {
+		t.Fatalf("state-repair records: %d, note of %d bytes", len(reps), len(reps[0].Note))
+	}
+	if qs := quarantined(t, e.state); len(qs) != 1 || string(qs[0].Key) != long {
+		t.Fatalf("the quarantine does not keep the key whole")
+	}
+}

@@ -250,15 +250,9 @@ func (r *stateRepair) quarantine(ctx context.Context, j *audit.Journal) error {
 			return err
 		}
 	}
-	if err := r.st.Quarantine(ctx, r.bad, state.QuarantineNote{Reason: r.reason, By: r.by, JournalSeq: seqs}); err != nil {
-		return err
-	}
-	all, err := r.st.QuarantinedRecords(ctx)
-	if err != nil {
-		return err
-	}
-	r.moved = append(r.moved, all[len(all)-len(r.bad):]...)
-	return nil
+	var err error
+	r.moved, err = r.st.Quarantine(ctx, r.bad, state.QuarantineNote{Reason: r.reason, By: r.by, JournalSeq: seqs})
+	return err
 }
 
 // rebuild has the catch-up take in the journal's records after its anchor

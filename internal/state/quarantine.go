@@ -103,17 +103,22 @@ type QuarantineNote struct {
 // (EndRepair ends it), in one transaction: either every record moved and
 // the mark is set, or nothing changed. A record changed or gone since it
 // was found is an error, and nothing moves.
-func (s *Store) Quarantine(ctx context.Context, bad []BadRecord, note QuarantineNote) error {
+// It returns the records as moved.
+func (s *Store) Quarantine(ctx context.Context, bad []BadRecord, note QuarantineNote) ([]Quarantined, error) {
 	now := s.clock().UTC()
+	var moved []Quarantined
 	err := s.update(ctx, func(tx *bolt.Tx) error {
+		moved = nil
 		q, err := tx.CreateBucketIfNotExists([]byte(bucketQuarantine))
 		if err != nil {
 			return err
 		}
 		for i, r := range bad {
-			if err := quarantineOne(tx, q, r, Quarantined{At: now, Reason: note.Reason, By: note.By, JournalSeq: seqAt(note.JournalSeq, i)}); err != nil {
+			rec, err := quarantineOne(tx, q, r, Quarantined{At: now, Reason: note.Reason, By: note.By, JournalSeq: seqAt(note.JournalSeq, i)})
+			if err != nil {
 				return err
 			}
+			moved = append(moved, rec)
 		}
 		// A repair that finishes an unfinished one keeps its start: the
 		// next one rebuilds every record moved since (RepairMark.At).
@@ -126,9 +131,9 @@ func (s *Store) Quarantine(ctx context.Context, bad []BadRecord, note Quarantine
 		return putJSON(meta, keyRepairPending, mark)
 	})
 	if err != nil {
-		return fmt.Errorf("state store %s: quarantine: %w", s.path, err)
+		return nil, fmt.Errorf("state store %s: quarantine: %w", s.path, err)
 	}
-	return nil
+	return moved, nil
 }
 
 func seqAt(seqs []int64, i int) int64 {
@@ -138,24 +143,24 @@ func seqAt(seqs []int64, i int) int64 {
 	return 0
 }
 
-func quarantineOne(tx *bolt.Tx, q *bolt.Bucket, r BadRecord, rec Quarantined) error {
+func quarantineOne(tx *bolt.Tx, q *bolt.Bucket, r BadRecord, rec Quarantined) (Quarantined, error) {
 	b := tx.Bucket([]byte(r.Bucket))
 	var v []byte
 	if b != nil {
 		v = b.Get(r.Key)
 	}
 	if sum := sha256.Sum256(v); v == nil || hex.EncodeToString(sum[:]) != r.SHA256 {
-		return fmt.Errorf("the record %q in bucket %q changed since it was read; nothing was moved", untrusted.ClipID(string(r.Key)), r.Bucket)
+		return Quarantined{}, fmt.Errorf("the record %q in bucket %q changed since it was read; nothing was moved", untrusted.ClipID(string(r.Key)), r.Bucket)
 	}
 	rec.Bucket, rec.Key, rec.Value, rec.SHA256, rec.Error = r.Bucket, bytes.Clone(r.Key), bytes.Clone(v), r.SHA256, r.Err
 	id, err := q.NextSequence()
 	if err != nil {
-		return err
+		return Quarantined{}, err
 	}
 	if err := putJSON(q, string(binary.BigEndian.AppendUint64(nil, id)), rec); err != nil {
-		return err
+		return Quarantined{}, err
 	}
-	return b.Delete(r.Key)
+	return rec, b.Delete(r.Key)
 }
 
 // EndRepair removes the mark of a repair pending: what the journal holds of
@@ -184,17 +189,26 @@ func (s *Store) QuarantinedRecords(ctx context.Context) ([]Quarantined, error) {
 }
 
 // QuarantinedSince returns the records moved aside at or after at, oldest
-// first.
+// first. A quarantine record that does not decode itself is passed over
+// (its bytes stay): damage to the quarantine must not close the way out
+// again, and what it held could not be rebuilt anyway.
 func (s *Store) QuarantinedSince(ctx context.Context, at time.Time) ([]Quarantined, error) {
-	all, err := s.QuarantinedRecords(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var out []Quarantined
-	for _, q := range all {
-		if !q.At.Before(at) {
-			out = append(out, q)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		q := tx.Bucket([]byte(bucketQuarantine))
+		if q == nil {
+			return nil
 		}
+		return q.ForEach(func(_, v []byte) error {
+			var r Quarantined
+			if json.Unmarshal(v, &r) == nil && !r.At.Before(at) {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the quarantined records: %w", err)
 	}
 	return out, nil
 }

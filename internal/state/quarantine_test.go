@@ -202,7 +202,7 @@ func TestQuarantineMovesWholeAndHoldsTheStoreUntilTheRepairEnds(t *testing.T) {
 	}
 
 	putRawTest(t, s, bucketOutbox, "msg-1", []byte("[2]")) // changed since the scan
-	if err := s.Quarantine(ctx, bad, QuarantineNote{Reason: "r"}); err == nil || !strings.Contains(err.Error(), "changed since it was read") {
+	if _, err := s.Quarantine(ctx, bad, QuarantineNote{Reason: "r"}); err == nil || !strings.Contains(err.Error(), "changed since it was read") {
 		t.Fatalf("Quarantine of a changed record: %v", err)
 	}
 	if qs, _ := s.QuarantinedRecords(ctx); len(qs) != 0 {
@@ -215,8 +215,9 @@ func TestQuarantineMovesWholeAndHoldsTheStoreUntilTheRepairEnds(t *testing.T) {
 	if bad, err = s.Undecodable(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Quarantine(ctx, bad, QuarantineNote{Reason: "INC-1", By: "ops", JournalSeq: []int64{7, 8}}); err != nil {
-		t.Fatal(err)
+	moved, err := s.Quarantine(ctx, bad, QuarantineNote{Reason: "INC-1", By: "ops", JournalSeq: []int64{7, 8}})
+	if err != nil || len(moved) != 2 {
+		t.Fatalf("Quarantine: %d moved, %v", len(moved), err)
 	}
 	if left, _ := s.Undecodable(ctx); len(left) != 0 {
 		t.Fatalf("%d undecodable records left", len(left))
@@ -266,7 +267,7 @@ func TestQuarantinedExecutionStillCounts(t *testing.T) {
 		t.Fatal("a damaged execution record read as none")
 	}
 	bad, _ := s.Undecodable(ctx)
-	if err := s.Quarantine(ctx, bad, QuarantineNote{Reason: "r"}); err != nil {
+	if _, err := s.Quarantine(ctx, bad, QuarantineNote{Reason: "r"}); err != nil {
 		t.Fatal(err)
 	}
 	rec, done, err := s.ExecutedPlan(ctx, "SHA256:ABC")
