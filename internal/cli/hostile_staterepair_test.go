@@ -612,3 +612,39 @@ func TestHostileStateRepairLongKeyIsClipped(t *testing.T) {
 		t.Fatalf("the quarantine does not keep the key whole")
 	}
 }
+
+// The journal was restored from an older copy (it stops short of its
+// anchor) and a snooze does not decode. The repair refuses, changing
+// nothing, and names `audit reanchor`; reanchor, which reads no bucket but
+// the anchor, accepts the journal; then the repair moves the record.
+func TestHostileStateRepairAfterAJournalCutShort(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	journal := filepath.Join(e.state, JournalFile)
+	e.mustRun("snooze", "tok-1", "--offline", "--for", "30d", "--reason", "kept")
+	old, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("snooze", "tok-2", "--offline", "--for", "30d", "--reason", "kept too")
+	if err := os.WriteFile(journal, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, e.state, "snoozes", []byte("tok-1"), []byte("{damaged"))
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-5")
+	if code != 1 || !strings.Contains(stderr, "patjanitor audit reanchor --reason TEXT` first") || !strings.Contains(stderr, "nothing was changed") {
+		t.Fatalf("state repair with the journal cut short: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if len(undecodableNow(t, e.state)) != 1 || len(quarantined(t, e.state)) != 0 || len(e.journalRecords()) != 1 {
+		t.Fatal("the refused repair changed something")
+	}
+	e.mustRun("audit", "reanchor", "--reason", "INC-5: journal restored from the 03:00 backup")
+	code, stdout, stderr = e.run(nil, "state", "repair", "--reason", "INC-5")
+	if code != 0 || len(e.repairRecords()) != 1 {
+		t.Fatalf("state repair after the reanchor: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if zs := storedSnoozes(t, e.state); len(zs) != 2 || zs[0].TokenID != "tok-1" || !strings.HasPrefix(zs[0].Reason, "kept (by ") {
+		t.Fatalf("snoozes %+v, want tok-1's rebuilt from the journal's first record, and tok-2's", zs)
+	}
+	e.mustRun("audit", "verify")
+}

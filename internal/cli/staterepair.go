@@ -193,7 +193,12 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 		opts.SegmentBytes = -1
 	}
 	j, err := audit.Open(path, opts)
+	var ae *audit.AnchorError
 	switch {
+	case errors.As(err, &ae):
+		// The journal is short of its anchor: that incident first, on
+		// the record (reanchor reads no bucket but the anchor).
+		return nil, fmt.Errorf("open journal: %w; accept the journal as it is with `patjanitor audit reanchor --reason TEXT` first, then repair; nothing was changed", err)
 	case errors.Is(err, audit.ErrInUse):
 		return nil, fmt.Errorf("the journal %s is held by a running patjanitor serve: stop it (or wait until it exits), then repair; nothing was changed: %w", path, err)
 	case err != nil:
