@@ -208,8 +208,10 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 	return j, nil
 }
 
+// anchorIsBad reports whether the journal's anchor is one of the records
+// that do not decode.
 func (r *stateRepair) anchorIsBad(path string) bool {
-	key := "journal-anchor:" + r.g.journalKey(path)
+	key := state.AnchorKey(r.g.journalKey(path))
 	for _, b := range r.bad {
 		if b.Bucket == state.BucketMeta && string(b.Key) == key {
 			return true

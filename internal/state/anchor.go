@@ -16,6 +16,11 @@ import (
 // it from a store of any supported version.
 const keyAnchorPrefix = "journal-anchor:"
 
+// AnchorKey is the key, in the meta bucket, of the anchor of the journal
+// named key (a repair tells the journal's anchor among the records it
+// moves).
+func AnchorKey(key string) string { return keyAnchorPrefix + key }
+
 // JournalAnchor returns the anchor stored for the journal named key, or false
 // if there is none.
 func (s *Store) JournalAnchor(ctx context.Context, key string) (audit.Anchor, bool, error) {
