@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +299,85 @@ func TestHostileSnoozeAgainKeepsThePendingOneInTheJournal(t *testing.T) {
 	}
 	if n := len(e.snoozeNotes("stale-1")) + len(e.snoozeNotes("stale-2")); n != 4 {
 		t.Fatalf("%d snooze records after apply, want the 4 (nothing journaled twice)", n)
+	}
+}
+
+// Snoozing a token again while serve holds the journal, before serve's
+// next run, keeps the earlier snooze owed to the journal: the run journals
+// every one of them, oldest first, once, and the last one is in force. On
+// the old code the second snooze replaced the first in the store, flag and
+// all, so alice's decision and its reason never reached the journal.
+func TestHostileSnoozeAgainWhileServeHoldsTheJournalJournalsEveryOne(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	if err := os.MkdirAll(e.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	release := holdJournal(t, e)
+	for _, s := range []struct{ for_, reason, by string }{
+		{"30d", "vendor migration", "alice"}, {"60d", "migration late", "bob"}, {"7d", "shorter after all", "carol"},
+	} {
+		if code, stdout, stderr := e.run(nil, "snooze", "stale-1", "--for", s.for_, "--reason", s.reason, "--by", s.by); code != 0 || !strings.Contains(stdout, "held by a running patjanitor serve") {
+			t.Fatalf("snooze by %s, journal held: exit %d\n%s%s", s.by, code, stdout, stderr)
+		}
+	}
+	release()
+	for range 2 { // the second run finds nothing owed
+		if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+			t.Fatalf("apply: exit %d\n%s", code, stderr)
+		}
+	}
+	want := []string{"vendor migration (by alice)", "migration late (by bob)", "shorter after all (by carol)"}
+	if notes := e.snoozeNotes("stale-1"); !slices.Equal(notes, want) {
+		t.Fatalf("stale-1's snooze records %q; want %q", notes, want)
+	}
+	if got := e.deletedPaths(); len(got) != 1 || !strings.HasSuffix(got[0], "/stale-2") || !e.present("stale-1") {
+		t.Fatalf("tenant received %v; want stale-2 deleted, snoozed stale-1 kept", got)
+	}
+	zs := storedSnoozes(t, e.state)
+	if len(zs) != 1 || zs[0].Reason != "shorter after all" || zs[0].Unjournaled {
+		t.Fatalf("snoozes stored: %+v; want carol's, journaled", zs)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// The snoozes of a token waiting for serve's next run are bounded: past
+// state.MaxPendingSnoozes (16), snooze refuses, saying why and
+// what to do, and changes nothing; the ones kept are all journaled by the
+// next run. A loop (careless or hostile) cannot grow the store without
+// bound while serve waits for its schedule.
+func TestHostileSnoozeLoopWhileServeHoldsTheJournalIsBounded(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	if err := os.MkdirAll(e.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	release := holdJournal(t, e)
+	var want []string
+	for i := range state.MaxPendingSnoozes {
+		reason := "loop " + strconv.Itoa(i)
+		if code, stdout, stderr := e.run(nil, "snooze", "stale-1", "--offline", "--for", "30d", "--reason", reason, "--by", "ops"); code != 0 {
+			t.Fatalf("snooze %d, journal held: exit %d\n%s%s", i, code, stdout, stderr)
+		}
+		want = append(want, reason+" (by ops)")
+	}
+	e.snoozeRefused("snooze: put snooze stale-1: 16 snoozes of this token wait for a running patjanitor serve to journal them at its next run: too many snoozes wait for the journal (at most 16)",
+		"snooze", "stale-1", "--offline", "--for", "30d", "--reason", "one too many", "--by", "ops")
+	release()
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	if notes := e.snoozeNotes("stale-1"); !slices.Equal(notes, want) {
+		t.Fatalf("stale-1's snooze records %q; want %q", notes, want)
+	}
+	if got := e.deletedPaths(); len(got) != 0 {
+		t.Fatalf("tenant received %v; want nothing deleted", got)
+	}
+	// Journaled, the queue is empty: snoozing again works.
+	if code, stdout, stderr := e.run(nil, "snooze", "stale-1", "--offline", "--for", "30d", "--reason", "after the run", "--by", "ops"); code != 0 {
+		t.Fatalf("snooze after the run: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -72,6 +72,9 @@ func newSnoozeCmd(g *globals) *cobra.Command {
 matches is listed as skipped ("snoozed until …") and is neither marked nor acted
 on. The snooze ends by itself; snoozing again replaces it. The snooze is kept in
 <state-dir>/state.db and journaled (kind "snooze", with the reason and the end).
+While a running serve holds the journal, the snooze is journaled when its next
+run starts, after the ones it replaced since (every snooze made is journaled,
+in order); at most 16 snoozes of one token may wait so.
 
 The token must exist in the tenant (the config's, -c): snooze lists the
 tenant and refuses an id it does not find, so that a typo does not leave the
@@ -320,22 +323,29 @@ func snoozeRecord(z state.Snooze) audit.Record {
 }
 
 // journalSnoozes writes the journal records of the snoozes made while this
-// process held the journal, and clears their flag. It returns how many it
-// wrote.
+// process held the journal, those replaced meanwhile too, and clears their
+// flag. It returns how many records it wrote.
 func journalSnoozes(ctx context.Context, st *state.Store, j janitor.Journal) (int, error) {
 	zs, err := st.UnjournaledSnoozes(ctx)
 	if err != nil {
 		return 0, err
 	}
-	for i, z := range zs {
-		if _, err := j.Append(ctx, snoozeRecord(z)); err != nil {
-			return i, fmt.Errorf("journal the snooze of %s: %w", z.TokenID, err)
-		}
-		if err := st.SnoozeJournaled(ctx, z); err != nil {
-			return i + 1, err
+	n := 0
+	for _, z := range zs {
+		// The snoozes z replaced first, oldest first: the journal tells
+		// the decisions in the order they were made. Each is recorded as
+		// journaled once written, so a crash repeats at most one record.
+		for _, y := range append(z.Pending, z) {
+			if _, err := j.Append(ctx, snoozeRecord(y)); err != nil {
+				return n, fmt.Errorf("journal the snooze of %s: %w", y.TokenID, err)
+			}
+			n++
+			if err := st.SnoozeJournaled(ctx, y); err != nil {
+				return n, err
+			}
 		}
 	}
-	return len(zs), nil
+	return n, nil
 }
 
 func newSnoozesCmd(g *globals) *cobra.Command {

@@ -30,7 +30,23 @@ type Snooze struct {
 	// held the journal: that serve journals it at its next run (see
 	// UnjournaledSnoozes).
 	Unjournaled bool `json:"unjournaled,omitempty"`
+	// Pending are the snoozes of the token this one replaced while they
+	// still waited for their journal record, oldest first: each is a
+	// decision someone made, with a reason, owed to the journal in order.
+	// A store written before this field existed has none (the field is
+	// absent, read as empty): nothing to migrate.
+	Pending []Snooze `json:"pending,omitempty"`
 }
+
+// MaxPendingSnoozes bounds the snoozes of one token that wait for their
+// journal records (Pending and the snooze itself): past it PutSnooze
+// refuses (wrapping ErrSnoozesPending) rather than grow a token's record
+// for as long as serve waits for its next run.
+const MaxPendingSnoozes = 16
+
+// ErrSnoozesPending is wrapped by PutSnooze when MaxPendingSnoozes
+// snoozes of the token already wait for their journal records.
+var ErrSnoozesPending = errors.New("too many snoozes wait for the journal")
 
 // Active reports whether the snooze still exempts its token at now.
 func (s Snooze) Active(now time.Time) bool { return now.Before(s.Until) }
@@ -51,8 +67,36 @@ func (s *Store) PutSnooze(ctx context.Context, z Snooze) (Snooze, error) {
 	if z.CreatedAt.IsZero() {
 		z.CreatedAt = now
 	}
+	z.Pending = nil
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		return putJSON(bucket(tx, bucketSnoozes), snoozeKey(z.TokenID), z)
+		b := bucket(tx, bucketSnoozes)
+		var cur Snooze
+		found, err := getJSON(b, bucketSnoozes, snoozeKey(z.TokenID), &cur)
+		if err != nil {
+			return err
+		}
+		// Replacing a snooze still owed to the journal keeps it owed: a
+		// caller that holds the journal journals the owed ones first
+		// (only a caller that cannot reaches this with some).
+		if found && (cur.Unjournaled || len(cur.Pending) > 0) {
+			if !z.Unjournaled {
+				return errors.New("the snooze it replaces is not journaled yet")
+			}
+			waiting := len(cur.Pending)
+			if cur.Unjournaled {
+				waiting++
+			}
+			if waiting >= MaxPendingSnoozes {
+				return fmt.Errorf("%d snoozes of this token wait for a running patjanitor serve to journal them at its next run: %w (at most %d); snooze again after that run, or where serve runs, between runs",
+					waiting, ErrSnoozesPending, MaxPendingSnoozes)
+			}
+			z.Pending = cur.Pending
+			if cur.Unjournaled {
+				cur.Pending = nil
+				z.Pending = append(z.Pending, cur)
+			}
+		}
+		return putJSON(b, snoozeKey(z.TokenID), z)
 	})
 	if err != nil {
 		return Snooze{}, fmt.Errorf("put snooze %s: %w", untrusted.ClipID(z.TokenID), err)
@@ -149,7 +193,8 @@ func (s *Store) DeleteSnooze(ctx context.Context, tokenID string) (bool, error) 
 }
 
 // UnjournaledSnoozes returns the snoozes (also expired ones) that still wait
-// for their journal record, by token id.
+// for their journal record, by token id; each with the snoozes it replaced
+// that wait too (Pending), which are journaled first.
 func (s *Store) UnjournaledSnoozes(ctx context.Context) ([]Snooze, error) {
 	all, err := s.Snoozes(ctx, true)
 	if err != nil {
@@ -157,28 +202,48 @@ func (s *Store) UnjournaledSnoozes(ctx context.Context) ([]Snooze, error) {
 	}
 	var out []Snooze
 	for _, z := range all {
-		if z.Unjournaled {
+		if z.Unjournaled || len(z.Pending) > 0 {
 			out = append(out, z)
 		}
 	}
 	return out, nil
 }
 
-// SnoozeJournaled records that z's journal record was written. A snooze
-// replaced meanwhile (another CreatedAt) keeps its own flag.
+// SnoozeJournaled records that z's journal record was written; z is the
+// token's oldest owed snooze: the first of Pending, or the snooze itself
+// once Pending is empty. Anything else (replaced meanwhile, already
+// recorded) changes nothing, so a repeated call is harmless.
 func (s *Store) SnoozeJournaled(ctx context.Context, z Snooze) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketSnoozes)
 		var cur Snooze
 		found, err := getJSON(b, bucketSnoozes, snoozeKey(z.TokenID), &cur)
-		if err != nil || !found || !cur.CreatedAt.Equal(z.CreatedAt) || !cur.Unjournaled {
+		switch {
+		case err != nil || !found:
 			return err
+		case len(cur.Pending) > 0:
+			if !sameSnooze(cur.Pending[0], z) {
+				return nil
+			}
+			cur.Pending = cur.Pending[1:]
+		case sameSnooze(cur, z) && cur.Unjournaled:
+			cur.Unjournaled = false
+		default:
+			return nil
 		}
-		cur.Unjournaled = false
+		if len(cur.Pending) == 0 {
+			cur.Pending = nil
+		}
 		return putJSON(b, snoozeKey(z.TokenID), cur)
 	})
 	if err != nil {
 		return fmt.Errorf("snooze %s journaled: %w", untrusted.ClipID(z.TokenID), err)
 	}
 	return nil
+}
+
+// sameSnooze reports whether a and b are the same decision. CreatedAt
+// alone does not tell: two snoozes can be made within one clock tick.
+func sameSnooze(a, b Snooze) bool {
+	return a.TokenID == b.TokenID && a.Until.Equal(b.Until) && a.Reason == b.Reason && a.By == b.By && a.CreatedAt.Equal(b.CreatedAt)
 }
