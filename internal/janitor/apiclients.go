@@ -519,7 +519,7 @@ func (e *Engine) executeClients(ctx context.Context, pl *Planned, res *Result, r
 			}
 			break
 		}
-		r, err := e.mutateClient(ctx, ct, res.RunID, w, log)
+		r, err := e.mutateClient(ctx, ct, res.RunID, w, cr.proofs, log)
 		res.Clients = append(res.Clients, r)
 		if r.Outcome == OutcomeFailed {
 			failed++
@@ -566,8 +566,10 @@ func ClientRequest(action policy.Action, id string) audit.Request {
 }
 
 // mutateClient performs one API client action: intent, request, outcome, and
-// the disabled record. The error is non-nil only for a journal failure.
-func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string, w clientWork, log *zap.Logger) (ClientItemResult, error) {
+// the disabled record (and, for a change the tenant confirmed, the record
+// awaiting its proof, before the outcome: see storeConfirmed). The error is
+// non-nil only for a journal failure.
+func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string, w clientWork, pr *proofs, log *zap.Logger) (ClientItemResult, error) {
 	it := w.item
 	res := ClientItemResult{Item: it}
 	log = log.With(zap.String("policy", it.Policy), zap.String("client_id", it.ClientID), zap.String("action", it.Action))
@@ -629,6 +631,9 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 	}
 	octx, ocancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer ocancel()
+	if res.Outcome == OutcomeApplied && (action == policy.ActionDelete || action == policy.ActionDisable) {
+		e.storeConfirmedClient(octx, pr, confirmedClient(it, res.Status, runID, e.now(), &w.client), log)
+	}
 	if _, jerr := e.journal.Append(octx, audit.Record{
 		Kind: audit.KindOutcome, RunID: runID, Resource: apiclient.Resource, Policy: it.Policy, TokenID: it.ClientID, Outcome: &out,
 	}); jerr != nil {

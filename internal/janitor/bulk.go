@@ -12,6 +12,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // Expire goes through the admin bulk update (PATCH
@@ -52,7 +53,7 @@ func units(ws []work) [][]int {
 // tenant's answer is the only evidence of what it did). Results are written
 // into results at the items' indices. The returned error is non-nil only for
 // a journal failure.
-func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []int, results []ItemResult, log *zap.Logger) error {
+func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []int, results []ItemResult, pr *proofs, log *zap.Logger) error {
 	log = log.With(zap.String("operation", api.OpBulkUpdateTokens))
 	send := make([]int, 0, len(u))
 	for _, i := range u {
@@ -120,8 +121,8 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 		}
 	}
 
-	var jerr error
-	for _, i := range send {
+	outs := make([]audit.Outcome, len(send))
+	for k, i := range send {
 		w := ws[i]
 		it := w.item
 		res := ItemResult{Item: it, Status: status}
@@ -151,8 +152,24 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 			tlog.Warn("action failed", zap.Int("status", status), zap.String("detail", res.Detail))
 		}
 		results[i] = res
+		outs[k] = out
+	}
+	// The records awaiting proof of what the tenant confirmed, handed to
+	// the store before the outcomes are journaled (see storeConfirmed).
+	var confirmed []state.Confirmed
+	for _, i := range send {
+		if results[i].Outcome == OutcomeApplied {
+			confirmed = append(confirmed, confirmedToken(ws[i].item, status, runID, e.now(), &ws[i].token))
+		}
+	}
+	if len(confirmed) > 0 {
+		e.storeConfirmed(octx, pr, confirmed, log)
+	}
+	var jerr error
+	for k, i := range send {
+		it := ws[i].item
 		if _, werr := e.journal.Append(octx, audit.Record{
-			Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &out,
+			Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &outs[k],
 		}); werr != nil && jerr == nil {
 			log.Error("journal outcome failed; stopping the run", zap.Error(werr))
 			jerr = &JournalError{Err: fmt.Errorf("record outcome for token %s: %w", it.TokenID, werr)}

@@ -291,13 +291,35 @@ func (e *Engine) storeClientProofs(ctx context.Context, ps ClientProofStore, cr 
 		if r.Outcome != OutcomeApplied {
 			continue
 		}
-		it := r.Item
-		c := state.Confirmed{TokenID: it.ClientID, Resource: apiclient.Resource, Name: untrusted.ClipID(it.Name), Policy: it.Policy,
-			Action: it.Action, RunID: res.RunID, Code: r.Status, At: res.Finished}
-		if cl, ok := sent[pat.IDKey(it.ClientID)]; ok && policy.Action(it.Action) == policy.ActionDisable {
-			c.Before = &state.Shown{Modified: cl.Modified}
-		}
-		w.confirmed(c)
+		w.confirmed(confirmedClient(r.Item, r.Status, res.RunID, res.Finished, sent[pat.IDKey(r.Item.ClientID)]))
 	}
 	return w.write(ctx, ps.UpdateConfirmedClients, "confirmed API client changes", log)
+}
+
+// confirmedClient is the record of an API client's delete or disable the
+// tenant confirmed with status at at, awaiting its proof; cl is the client
+// as listed when the request was sent (nil: not known).
+func confirmedClient(it plan.ClientItem, status int, runID string, at time.Time, cl *apiclient.Client) state.Confirmed {
+	c := state.Confirmed{TokenID: it.ClientID, Resource: apiclient.Resource, Name: untrusted.ClipID(it.Name), Policy: it.Policy,
+		Action: it.Action, RunID: runID, Code: status, At: at}
+	if cl != nil && policy.Action(it.Action) == policy.ActionDisable {
+		c.Before = &state.Shown{Modified: cl.Modified}
+	}
+	return c
+}
+
+// storeConfirmedClient is storeConfirmed for an API client's delete or
+// disable: its record is stored before its outcome is journaled.
+func (e *Engine) storeConfirmedClient(ctx context.Context, pr *proofs, c state.Confirmed, log *zap.Logger) {
+	ps, ok := e.clientProofStore()
+	if !ok || (pr != nil && pr.err != nil) {
+		return // as storeClientProofs
+	}
+	var stage func([]state.Confirmed) error
+	if st, ok := ps.(interface {
+		StageConfirmedClients([]state.Confirmed) error
+	}); ok {
+		stage = st.StageConfirmedClients
+	}
+	writeConfirmed(ctx, pr, []state.Confirmed{c}, stage, ps.UpdateConfirmedClients, "confirmed API client changes", log)
 }

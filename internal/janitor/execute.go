@@ -17,6 +17,7 @@ import (
 	"github.com/patjanitor/patjanitor/internal/pat"
 	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/policy"
+	"github.com/patjanitor/patjanitor/internal/state"
 )
 
 // Outcome is what happened to one enforce-mode item.
@@ -414,7 +415,11 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 
 	log.Info("run started", zap.Int("actions", len(pl.work)), zap.Int("dropped", len(dropped)),
 		zap.Int("recovered", len(res.Recovered)), zap.String("plan_hash", pl.Plan.PlanHash))
-	items, runErr := e.mutateAll(ctx, res.RunID, pl.work, log)
+	var pr *proofs
+	if pl.Inventory != nil {
+		pr = pl.Inventory.proofs
+	}
+	items, runErr := e.mutateAll(ctx, res.RunID, pl.work, pr, log)
 	res.Items = items
 
 	applied, gone, failed := res.Count(OutcomeApplied), res.Count(OutcomeGone), res.Count(OutcomeFailed)
@@ -450,7 +455,7 @@ func (e *Engine) execute(ctx context.Context, pl *Planned, dropped []ItemResult,
 // request per delete or patch, one bulk update per batch of expires (see
 // units). A journal failure or ctx ending stops new mutations; the ones in
 // flight finish.
-func (e *Engine) mutateAll(ctx context.Context, runID string, ws []work, log *zap.Logger) ([]ItemResult, error) {
+func (e *Engine) mutateAll(ctx context.Context, runID string, ws []work, pr *proofs, log *zap.Logger) ([]ItemResult, error) {
 	results := make([]ItemResult, len(ws))
 	started := make([]bool, len(ws))
 	stop, cancel := context.WithCancelCause(ctx)
@@ -472,9 +477,9 @@ func (e *Engine) mutateAll(ctx context.Context, runID string, ws []work, log *za
 				}
 				var jerr error
 				if len(u) == 1 && policy.Action(ws[u[0]].item.Action) != policy.ActionExpire {
-					results[u[0]], jerr = e.mutate(ctx, runID, ws[u[0]], log)
+					results[u[0]], jerr = e.mutate(ctx, runID, ws[u[0]], pr, log)
 				} else {
-					jerr = e.mutateBulk(ctx, runID, ws, u, results, log)
+					jerr = e.mutateBulk(ctx, runID, ws, u, results, pr, log)
 				}
 				if jerr != nil {
 					cancel(jerr)
@@ -518,10 +523,12 @@ feed:
 	return results, nil
 }
 
-// mutate performs one mutation: intent record, request, outcome record. The
-// returned error is non-nil only for a journal failure (which must stop the
-// run); a failed request is an outcome.
-func (e *Engine) mutate(ctx context.Context, runID string, w work, log *zap.Logger) (ItemResult, error) {
+// mutate performs one mutation: intent record, request, outcome record
+// (and, for a change the tenant confirmed, the record awaiting its proof
+// before the outcome: see storeConfirmed). The returned error is non-nil
+// only for a journal failure (which must stop the run); a failed request is
+// an outcome.
+func (e *Engine) mutate(ctx context.Context, runID string, w work, pr *proofs, log *zap.Logger) (ItemResult, error) {
 	it := w.item
 	res := ItemResult{Item: it}
 	log = log.With(zap.String("policy", it.Policy), zap.String("token_id", it.TokenID), zap.String("action", it.Action))
@@ -566,6 +573,9 @@ func (e *Engine) mutate(ctx context.Context, runID string, w work, log *zap.Logg
 	// failure), not leave an intent open and the run blaming the journal.
 	octx, ocancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer ocancel()
+	if res.Outcome == OutcomeApplied {
+		e.storeConfirmed(octx, pr, []state.Confirmed{confirmedToken(it, res.Status, runID, e.now(), &w.token)}, log)
+	}
 	if _, jerr := e.journal.Append(octx, audit.Record{
 		Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &out,
 	}); jerr != nil {

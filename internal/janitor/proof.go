@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -699,19 +700,67 @@ func (e *Engine) storeProofs(ctx context.Context, pl *Planned, pr *proofs, res *
 		if r.Outcome != OutcomeApplied {
 			continue
 		}
-		it := r.Item
-		// The owner id only names the token in messages: clipped, as there.
-		c := state.Confirmed{TokenID: it.TokenID, OwnerID: untrusted.ClipID(it.OwnerID), Policy: it.Policy, Action: it.Action,
-			RunID: res.RunID, Code: r.Status, At: res.Finished}
-		if policy.Action(it.Action) != policy.ActionDelete {
-			c.Patch = provableOps(it.Patch)
-			if tok, ok := sent[pat.IDKey(it.TokenID)]; ok {
-				c.Before = shownBefore(tok, c.Patch)
-			}
-		}
-		w.confirmed(c)
+		w.confirmed(confirmedToken(r.Item, r.Status, res.RunID, res.Finished, sent[pat.IDKey(r.Item.TokenID)]))
 	}
 	return w.write(ctx, e.proofs.UpdateConfirmed, "confirmed changes", log)
+}
+
+// confirmedToken is the record of a token change the tenant confirmed with
+// status at at, awaiting its proof; tok is the token as listed when the
+// request was sent (nil: not known).
+func confirmedToken(it plan.Item, status int, runID string, at time.Time, tok *pat.Token) state.Confirmed {
+	// The owner id only names the token in messages: clipped, as there.
+	c := state.Confirmed{TokenID: it.TokenID, OwnerID: untrusted.ClipID(it.OwnerID), Policy: it.Policy, Action: it.Action,
+		RunID: runID, Code: status, At: at}
+	if policy.Action(it.Action) != policy.ActionDelete {
+		c.Patch = provableOps(it.Patch)
+		if tok != nil {
+			c.Before = shownBefore(tok, c.Patch)
+		}
+	}
+	return c
+}
+
+// storeConfirmed stores the records of changes the tenant has just
+// confirmed, before their outcomes are journaled. The outcome's append
+// moves the journal's anchor past it, and the catch-up at the next open
+// rebuilds records only from what lies after the anchor: a process that
+// died between that append and the end of its run (storeProofs) lost the
+// records, and with them the next listing's check of a tenant that
+// confirms changes it does not make. A store that stages records
+// (*state.Store: StageConfirmed) writes them in the transaction of the
+// anchor that follows the outcome, which costs no transaction more; any
+// other writes them now. The run's end writes them again with its time
+// (storeProofs); a write that fails here is logged, and that one still
+// stands (it fails the run if it fails too).
+func (e *Engine) storeConfirmed(ctx context.Context, pr *proofs, cs []state.Confirmed, log *zap.Logger) {
+	if e.proofs == nil || (pr != nil && pr.err != nil) {
+		return // as storeProofs: no store, or one whose records could not be read
+	}
+	var stage func([]state.Confirmed) error
+	if st, ok := e.proofs.(interface{ StageConfirmed([]state.Confirmed) error }); ok {
+		stage = st.StageConfirmed
+	}
+	writeConfirmed(ctx, pr, cs, stage, e.proofs.UpdateConfirmed, "confirmed changes", log)
+}
+
+// writeConfirmed stages cs (stage, when not nil) or writes them (update),
+// each merged as storeProofs merges it with what earlier listings found.
+func writeConfirmed(ctx context.Context, pr *proofs, cs []state.Confirmed, stage func([]state.Confirmed) error,
+	update func(context.Context, []state.Confirmed, []string) (int, error), what string, log *zap.Logger) {
+	w := &recordWrites{pr: pr, put: map[string]state.Confirmed{}}
+	for _, c := range cs {
+		w.confirmed(c)
+	}
+	var err error
+	if stage != nil {
+		err = stage(slices.Collect(maps.Values(w.put)))
+	} else {
+		err = w.write(ctx, update, what, log)
+	}
+	if err != nil {
+		log.Error("could not record a confirmed change before journaling its outcome; the run's end tries again", zap.String("records", what), zap.Error(err))
+	}
 }
 
 // recordWrites gathers what a run writes to a bucket of confirmed records

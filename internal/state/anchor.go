@@ -48,9 +48,14 @@ func (s *Store) JournalAnchor(ctx context.Context, key string) (audit.Anchor, bo
 }
 
 // PutJournalAnchor stores the anchor of the journal named key, in one
-// transaction (fsynced on commit).
+// transaction (fsynced on commit), with the confirmed records staged since
+// the last write (StageConfirmed): those of the outcomes the anchor moves
+// past.
 func (s *Store) PutJournalAnchor(ctx context.Context, key string, a audit.Anchor) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
+		if err := s.writeStaged(tx); err != nil {
+			return err
+		}
 		return putJSON(bucket(tx, bucketMeta), keyAnchorPrefix+key, a)
 	})
 	if err != nil {

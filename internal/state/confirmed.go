@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -203,43 +204,148 @@ func (s *Store) updateConfirmed(ctx context.Context, bucket string, put []Confir
 	if len(put) == 0 && len(drop) == 0 {
 		return 0, nil
 	}
-	for _, c := range put {
-		switch {
-		case c.TokenID == "":
-			return 0, fmt.Errorf("put confirmed mutation: empty token id")
-		case c.At.IsZero():
-			return 0, fmt.Errorf("put confirmed mutation of token %s: no time", untrusted.ClipID(c.TokenID))
-		}
+	if err := checkConfirmed(put); err != nil {
+		return 0, err
 	}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
-		if err != nil {
+		// The staged records first: put, written after them, is the newer
+		// word on the same token.
+		if err := s.writeStaged(tx); err != nil {
 			return err
 		}
-		for _, id := range drop {
-			if err := b.Delete([]byte(idKey(id))); err != nil {
-				return fmt.Errorf("drop %s: %w", untrusted.ClipID(id), err)
-			}
-		}
-		for _, c := range put {
-			raw, err := json.Marshal(c)
-			if err != nil {
-				return fmt.Errorf("encode %s: %w", untrusted.ClipID(c.TokenID), err)
-			}
-			if err := b.Put([]byte(idKey(c.TokenID)), raw); err != nil {
-				return fmt.Errorf("write %s: %w", untrusted.ClipID(c.TokenID), err)
-			}
-		}
-		if len(put) == 0 || countKeys(b) <= MaxConfirmed {
-			return nil
-		}
-		evicted, err = evictConfirmed(b)
+		evicted, err = putConfirmed(tx, bucket, put, drop)
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("update the confirmed mutations: %w", err)
 	}
-	return evicted, nil
+	return evicted + s.staged.takeEvicted(bucket), nil
+}
+
+func checkConfirmed(put []Confirmed) error {
+	for _, c := range put {
+		switch {
+		case c.TokenID == "":
+			return fmt.Errorf("put confirmed mutation: empty token id")
+		case c.At.IsZero():
+			return fmt.Errorf("put confirmed mutation of token %s: no time", untrusted.ClipID(c.TokenID))
+		}
+	}
+	return nil
+}
+
+// putConfirmed writes put and removes drop in bucket, in tx, and keeps the
+// bucket within MaxConfirmed; it returns how many records the bound evicted.
+func putConfirmed(tx *bolt.Tx, bucket string, put []Confirmed, drop []string) (evicted int, err error) {
+	b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range drop {
+		if err := b.Delete([]byte(idKey(id))); err != nil {
+			return 0, fmt.Errorf("drop %s: %w", untrusted.ClipID(id), err)
+		}
+	}
+	for _, c := range put {
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s: %w", untrusted.ClipID(c.TokenID), err)
+		}
+		if err := b.Put([]byte(idKey(c.TokenID)), raw); err != nil {
+			return 0, fmt.Errorf("write %s: %w", untrusted.ClipID(c.TokenID), err)
+		}
+	}
+	if len(put) == 0 || countKeys(b) <= MaxConfirmed {
+		return 0, nil
+	}
+	return evictConfirmed(b)
+}
+
+// StageConfirmed hands over records to be written (as UpdateConfirmed puts
+// them) by the store's next transaction that writes the journal's anchor
+// or the confirmed records, whichever comes first. The engine stages the
+// record of a change the tenant confirmed before it journals the change's
+// outcome, and the anchor write that follows that append commits the
+// record with the anchor: no crash can leave the anchor past an applied
+// outcome without its record (the journal's catch-up rebuilds records only
+// from what follows the anchor), and the record costs no transaction of
+// its own. Staged records live in this Store only: they are lost with the
+// process, as the anchor that did not follow them is.
+func (s *Store) StageConfirmed(put []Confirmed) error {
+	return s.staged.add(bucketConfirmed, put)
+}
+
+// StageConfirmedClients is StageConfirmed for API client records.
+func (s *Store) StageConfirmedClients(put []Confirmed) error {
+	return s.staged.add(bucketConfirmedClients, put)
+}
+
+// staged holds the records of StageConfirmed until a transaction writes
+// them. bbolt runs one writing transaction at a time, so a transaction's
+// records are the first ones of each bucket's list when it commits.
+type staged struct {
+	mu      sync.Mutex
+	records map[string][]Confirmed // by bucket, in the order staged
+	evicted map[string]int         // by bucket: what writing them evicted, not yet reported
+}
+
+func (st *staged) add(bucket string, put []Confirmed) error {
+	if err := checkConfirmed(put); err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.records == nil {
+		st.records, st.evicted = map[string][]Confirmed{}, map[string]int{}
+	}
+	st.records[bucket] = append(st.records[bucket], put...)
+	return nil
+}
+
+// takeEvicted returns, once, how many records writing staged ones of
+// bucket evicted: UpdateConfirmed's caller warns about them.
+func (st *staged) takeEvicted(bucket string) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := st.evicted[bucket]
+	delete(st.evicted, bucket)
+	return n
+}
+
+// writeStaged writes the staged records in tx; once tx commits they are no
+// longer staged (a transaction that fails leaves them for the next one).
+func (s *Store) writeStaged(tx *bolt.Tx) error {
+	s.staged.mu.Lock()
+	batch := make(map[string][]Confirmed, len(s.staged.records))
+	for b, cs := range s.staged.records {
+		if len(cs) > 0 {
+			batch[b] = slices.Clip(cs)
+		}
+	}
+	s.staged.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	evicted := map[string]int{}
+	for b, cs := range batch {
+		n, err := putConfirmed(tx, b, cs, nil)
+		if err != nil {
+			return fmt.Errorf("write the staged confirmed mutations: %w", err)
+		}
+		evicted[b] = n
+	}
+	tx.OnCommit(func() {
+		s.staged.mu.Lock()
+		defer s.staged.mu.Unlock()
+		for b, cs := range batch {
+			s.staged.records[b] = s.staged.records[b][len(cs):]
+			if len(s.staged.records[b]) == 0 {
+				delete(s.staged.records, b)
+			}
+			s.staged.evicted[b] += evicted[b]
+		}
+	})
+	return nil
 }
 
 // countKeys counts the keys of b. (Bucket.Stats counts the pages, which do

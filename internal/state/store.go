@@ -80,6 +80,9 @@ type Store struct {
 	db    *bolt.DB
 	path  string
 	clock func() time.Time
+	// staged are the confirmed records waiting for the journal's next
+	// anchor (StageConfirmed).
+	staged staged
 }
 
 // migration moves a store from version to-1 to version to. apply runs inside
