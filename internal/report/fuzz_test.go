@@ -13,7 +13,8 @@ import (
 )
 
 // FuzzRender: every plan that plan.Read accepts renders in every format
-// without error, and no hidden character of its text reaches the table.
+// without error, no hidden character of its text reaches the table, and
+// nothing of it pings or links in the Markdown pasted into GitHub.
 func FuzzRender(f *testing.F) {
 	seed, err := os.ReadFile("testdata/plan.json")
 	if err != nil {
@@ -37,6 +38,16 @@ func FuzzRender(f *testing.F) {
 			}
 			if format == FormatTable && strings.ContainsAny(out.String(), "\x1b\r\u202e\u200b") {
 				t.Fatalf("table carries a hidden character:\n%q", out.String())
+			}
+			if format == FormatMarkdown {
+				// Nothing a GitHub comment would turn into a mention or
+				// an issue link (markdown_mentions_test.go).
+				for l := range strings.Lines(out.String()) {
+					_, text := shownText(t, l)
+					if m := ghMention.FindString(text) + ghIssue.FindString(text); m != "" {
+						t.Fatalf("GitHub would link %q in %q", m, l)
+					}
+				}
 			}
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
@@ -15,18 +16,85 @@ import (
 // separator | among them, are backslash-escaped (CommonMark lets any ASCII
 // punctuation be escaped). Raw HTML is therefore never passed through: < is
 // \<. Block markup (#, >, -, 1.) cannot start inside a table cell.
+//
+// The report is pasted into GitHub comments, where "@org/team" in a token's
+// name would ping the team and "#123" link an issue: GitHub finds those in
+// the rendered text, after the escapes are undone, so a backslash does not
+// stop them. It leaves code spans alone, so each such fragment goes into
+// one (see ping). A code span shows its text as it is: the comment reads
+// the same, and a name or id copied from it is the token's (a zero-width
+// character after the @ would be copied along; &#64; is text again by the
+// time GitHub looks).
 func md(s string) string {
 	s = visible(s)
 	var b strings.Builder
-	for _, r := range s {
+	word := false // the text before i ends in a word character
+	for i := 0; i < len(s); {
+		if n := ping(s[i:], word); n > 0 {
+			// Fragments that follow each other share one span: two spans
+			// side by side would read as one opened by "``".
+			for m := ping(s[i+n:], false); m > 0; m = ping(s[i+n:], false) {
+				n += m
+			}
+			b.WriteByte('`')
+			b.WriteString(s[i : i+n])
+			b.WriteByte('`')
+			i, word = i+n, false // a code span ends GitHub's text node
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch r {
 		case '\\', '`', '*', '_', '[', ']', '<', '>', '|', '~', '&':
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
+		i += size
+		word = r < utf8.RuneSelf && isWord(byte(r))
 	}
 	return b.String()
 }
+
+// ping returns the length of the text at the start of s that GitHub would
+// turn into a mention or a reference (0: none): @user or @org/team after a
+// non-word character (word: s follows one; an e-mail address is no
+// mention), #123 anywhere (repo#123 links too), GH-123 after a non-word
+// character. The fragment holds only letters, digits, -, _ and /, which
+// need no escape and mean the same in a code span.
+func ping(s string, word bool) int {
+	switch {
+	case len(s) > 1 && s[0] == '@' && !word && isAlnum(s[1]):
+		n := 1 + nameLen(s[1:])
+		if n+1 < len(s) && s[n] == '/' && isAlnum(s[n+1]) {
+			n += 1 + nameLen(s[n+1:])
+		}
+		return n
+	case len(s) > 1 && s[0] == '#' && isDigit(s[1]):
+		return 1 + digitsLen(s[1:])
+	case len(s) > 3 && !word && strings.EqualFold(s[:3], "gh-") && isDigit(s[3]):
+		return 3 + digitsLen(s[3:])
+	}
+	return 0
+}
+
+func nameLen(s string) int {
+	n := 0
+	for n < len(s) && (isWord(s[n]) || s[n] == '-') {
+		n++
+	}
+	return n
+}
+
+func digitsLen(s string) int {
+	n := 0
+	for n < len(s) && isDigit(s[n]) {
+		n++
+	}
+	return n
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func isAlnum(c byte) bool { return isDigit(c) || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
+func isWord(c byte) bool  { return isAlnum(c) || c == '_' }
 
 func renderMarkdown(w io.Writer, p *plan.Plan) error {
 	bw := bufio.NewWriter(w)
