@@ -153,6 +153,10 @@ func (v *validator) clientMatch(at string, p *Policy) {
 	}{{"unusedFor", m.UnusedFor}, {"lastUsedOlderThan", m.LastUsedOlderThan}, {"createdOlderThan", m.CreatedOlderThan}} {
 		v.positive(mat+"."+f.key, f.d)
 	}
+	if !m.NeverUsed { // a never-used client is judged by its exact created time
+		v.lastUseThreshold(mat+".unusedFor", m.UnusedFor)
+	}
+	v.lastUseThreshold(mat+".lastUsedOlderThan", m.LastUsedOlderThan)
 	v.onlyTrue(mat+".neverUsed", m.NeverUsed)
 	if m.NeverUsed && m.LastUsedOlderThan > 0 {
 		v.errf(mat+".neverUsed", "contradicts lastUsedOlderThan (a never-used client has no lastUsed, so nothing could match); unusedFor covers both")

@@ -108,6 +108,23 @@ func (v *validator) positive(path string, d time.Duration) {
 	}
 }
 
+// minLastUseThreshold is the shortest unusedFor or lastUsedOlderThan a
+// policy may have. The tenant updates lastUsed at most once a day
+// (documented for tokens and API clients alike): a credential in use all
+// day still shows its first use of the day in the evening. A shorter
+// threshold therefore matches, at some hour of every day, credentials that
+// were used minutes before, and a delete, disable or expire then ends one
+// that is in use. (The simulator keeps the first use of each UTC day.)
+const minLastUseThreshold = 24 * time.Hour
+
+// lastUseThreshold checks a threshold compared with lastUsed (unusedFor,
+// lastUsedOlderThan) that was given and is positive: at least a day.
+func (v *validator) lastUseThreshold(path string, d time.Duration) {
+	if v.d.has(path) && !v.d.bad[path] && d > 0 && d < minLastUseThreshold {
+		v.errf(path, "%s is shorter than a day: the tenant updates lastUsed at most once a day, so a credential in use can show a lastUsed up to a day old and would match; use 1d or more", FormatDuration(d))
+	}
+}
+
 // onlyTrue rejects an explicit false for a condition that only has meaning as
 // true (false would silently be "no condition").
 func (v *validator) onlyTrue(path string, b bool) {
@@ -523,6 +540,10 @@ func (v *validator) match(at string, p *Policy) {
 	}{{"unusedFor", m.UnusedFor}, {"lastUsedOlderThan", m.LastUsedOlderThan}, {"createdOlderThan", m.CreatedOlderThan}, {"expiresWithin", m.ExpiresWithin}} {
 		v.positive(mat+"."+f.key, f.d)
 	}
+	if !m.NeverUsed { // a never-used token is judged by its exact created time
+		v.lastUseThreshold(mat+".unusedFor", m.UnusedFor)
+	}
+	v.lastUseThreshold(mat+".lastUsedOlderThan", m.LastUsedOlderThan)
 	v.onlyTrue(mat+".neverUsed", m.NeverUsed)
 	v.onlyTrue(mat+".neverExpires", m.NeverExpires)
 	v.onlyTrue(mat+".ownerMissing", m.OwnerMissing)
