@@ -608,8 +608,8 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 	e.clientMetrics().AddClientAction(it.Policy, it.Action, metric)
 	// The state record follows the tenant: a disabled client is recorded
 	// (the clock of disabledFor starts), a deleted or gone one forgotten (a
-	// confirmed delete once a listing proves it, when confirmations are
-	// recorded). A
+	// confirmed or 404 delete once a listing proves it, when confirmations
+	// are recorded). A
 	// store that cannot be written is reported in the outcome: the delete
 	// then waits for a later run's record, which is the safe direction.
 	if e.clientState != nil && res.Outcome != OutcomeFailed {
@@ -617,10 +617,10 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 		switch {
 		case action == policy.ActionDisable && res.Outcome == OutcomeApplied:
 			serr = e.clientState.PutDisabled(context.WithoutCancel(ctx), state.Disabled{ClientID: it.ClientID, Name: it.Name, At: e.now().UTC(), Policy: it.Policy, RunID: runID})
-		case action == policy.ActionDelete && res.Outcome == OutcomeApplied && e.provesClients():
-			// Kept until a listing proves the delete (clientproof.go):
-			// a delete found not in effect is sent again, which the
-			// record of the disable allows.
+		case action == policy.ActionDelete && (res.Outcome == OutcomeApplied || res.Outcome == OutcomeGone) && e.provesClients():
+			// Kept until a listing proves the delete (clientproof.go),
+			// also after a 404: a delete found not in effect is sent
+			// again, which the record of the disable allows.
 		default:
 			_, serr = e.clientState.DeleteDisabled(context.WithoutCancel(ctx), it.ClientID)
 		}

@@ -134,9 +134,11 @@ func (cu *CatchUp) Record(r audit.Record) {
 		in := cu.intents[key]
 		delete(cu.intents, key)
 		switch status := r.Outcome.Status; status {
-		case string(OutcomeApplied):
+		case string(OutcomeApplied), string(OutcomeGone):
+			// A 404 (gone) is recorded for proof like a success
+			// (storeProofs): folded as one.
 			if c, ok := confirmedOf(in, r); ok {
-				cu.step(proofStep{status: status, c: c})
+				cu.step(proofStep{status: string(OutcomeApplied), c: c})
 			}
 		case StatusNotInEffect, StatusInEffect, StatusAcknowledged:
 			cu.step(proofStep{status: status, c: state.Confirmed{TokenID: r.TokenID, Resource: r.Resource, RunID: r.RunID, At: r.Time}})

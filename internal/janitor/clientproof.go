@@ -288,7 +288,8 @@ func (e *Engine) storeClientProofs(ctx context.Context, ps ClientProofStore, cr 
 		default:
 			continue
 		}
-		if r.Outcome != OutcomeApplied {
+		// A 404 (gone) is proven like a success: see storeProofs.
+		if r.Outcome != OutcomeApplied && r.Outcome != OutcomeGone {
 			continue
 		}
 		w.confirmed(confirmedClient(r.Item, r.Status, res.RunID, res.Finished, sent[pat.IDKey(r.Item.ClientID)]))
