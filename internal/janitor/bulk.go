@@ -104,7 +104,78 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 	for k, i := range send {
 		ids[k] = ws[i].item.TokenID
 	}
-	answered, err := e.tenant.BulkUpdateTokens(mctx, ids, ws[send[0]].ops)
+	ops := ws[send[0]].ops
+	answered, err := e.tenant.BulkUpdateTokens(mctx, ids, ops)
+	res := make([]ItemResult, len(send))
+	judgeBulk(ws, send, res, answered, err)
+	if splitBulk(err, len(send)) {
+		// The bulk update is all or nothing: one id the tenant does not
+		// have (a token deleted since the listing, or listed and not
+		// there) is a 400 for the whole batch, which left every other
+		// token of it unexpired, run after run while that id was listed.
+		// Each token is sent alone, under the intent already journaled
+		// (it names the bulk path and these operations, not the batch).
+		// They share one mutation's time: a stalling tenant cannot hold
+		// the run for 25 of them.
+		log.Warn("bulk update refused; sending each token alone", zap.Int("tokens", len(send)), zap.Error(err))
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), e.mutTimeout)
+		defer scancel()
+		for k, i := range send {
+			one, oerr := e.tenant.BulkUpdateTokens(sctx, []string{ws[i].item.TokenID}, ops)
+			judgeBulk(ws, send[k:k+1], res[k:k+1], one, oerr)
+			if oerr != nil {
+				res[k].Detail = "bulk update of the token alone (after the batch of " + fmt.Sprint(len(send)) + " was refused: " + err.Error() + ") failed: " + oerr.Error()
+			}
+		}
+	}
+
+	// The outcomes get their own time, after the requests (see mutate).
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer rcancel()
+	outs := make([]audit.Outcome, len(send))
+	for k, i := range send {
+		it := ws[i].item
+		results[i] = res[k]
+		status := res[k].Status
+		outs[k] = audit.Outcome{Status: string(res[k].Outcome), Code: status, Error: res[k].Detail}
+		tlog := log.With(zap.String("policy", it.Policy), zap.String("token_id", it.TokenID), zap.String("action", it.Action))
+		if res[k].Outcome == OutcomeApplied {
+			e.metrics.AddAction(it.Policy, it.Action, MetricApplied)
+			tlog.Info("applied")
+		} else {
+			e.metrics.AddAction(it.Policy, it.Action, MetricFailed)
+			tlog.Warn("action failed", zap.Int("status", status), zap.String("detail", res[k].Detail))
+		}
+	}
+	// The records awaiting proof of what the tenant confirmed, handed to
+	// the store before the outcomes are journaled (see storeConfirmed).
+	var confirmed []state.Confirmed
+	for k, i := range send {
+		if res[k].Outcome == OutcomeApplied {
+			confirmed = append(confirmed, confirmedToken(ws[i].item, res[k].Status, runID, e.now(), &ws[i].token))
+		}
+	}
+	if len(confirmed) > 0 {
+		e.storeConfirmed(rctx, pr, confirmed, log)
+	}
+	var jerr error
+	for k, i := range send {
+		it := ws[i].item
+		if _, werr := e.journal.Append(rctx, audit.Record{
+			Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &outs[k],
+		}); werr != nil && jerr == nil {
+			log.Error("journal outcome failed; stopping the run", zap.Error(werr))
+			jerr = &JournalError{Err: fmt.Errorf("record outcome for token %s: %w", it.TokenID, werr)}
+		}
+	}
+	return jerr
+}
+
+// judgeBulk sets the results of the tokens send names (ws indices) from
+// one bulk update's answer: err fails each; a 200 is checked token by token
+// (an id missing from it, or answered with another expirationDate than the
+// one requested, is failed with what came back).
+func judgeBulk(ws []work, send []int, res []ItemResult, answered []pat.Token, err error) {
 	status := 0
 	var aerr *api.Error
 	if errors.As(err, &aerr) {
@@ -120,62 +191,34 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 			}
 		}
 	}
-
-	outs := make([]audit.Outcome, len(send))
 	for k, i := range send {
 		w := ws[i]
-		it := w.item
-		res := ItemResult{Item: it, Status: status}
+		r := ItemResult{Item: w.item, Status: status}
+		tok, ok := byID[pat.IDKey(w.item.TokenID)]
 		switch {
 		case err != nil:
-			res.Outcome, res.Detail = OutcomeFailed, "bulk update of "+fmt.Sprint(len(ids))+" tokens failed: "+err.Error()
+			r.Outcome, r.Detail = OutcomeFailed, "bulk update of "+fmt.Sprint(len(send))+" tokens failed: "+err.Error()
+		case !ok:
+			r.Outcome, r.Detail = OutcomeFailed, fmt.Sprintf("the tenant answered 200 to the bulk update of %d tokens but its answer does not include this token (%d tokens answered): not counted as applied", len(send), len(answered))
 		default:
-			tok, ok := byID[pat.IDKey(it.TokenID)]
-			switch {
-			case !ok:
-				res.Outcome, res.Detail = OutcomeFailed, fmt.Sprintf("the tenant answered 200 to the bulk update of %d tokens but its answer does not include this token (%d tokens answered): not counted as applied", len(ids), len(answered))
-			default:
-				if why := bulkMismatch(w.ops, tok); why != "" {
-					res.Outcome, res.Detail = OutcomeFailed, "the tenant answered 200 but "+why+": not counted as applied"
-				} else {
-					res.Outcome = OutcomeApplied
-				}
+			if why := bulkMismatch(w.ops, tok); why != "" {
+				r.Outcome, r.Detail = OutcomeFailed, "the tenant answered 200 but "+why+": not counted as applied"
+			} else {
+				r.Outcome = OutcomeApplied
 			}
 		}
-		out := audit.Outcome{Status: string(res.Outcome), Code: status, Error: res.Detail}
-		tlog := log.With(zap.String("policy", it.Policy), zap.String("token_id", it.TokenID), zap.String("action", it.Action))
-		if res.Outcome == OutcomeApplied {
-			e.metrics.AddAction(it.Policy, it.Action, MetricApplied)
-			tlog.Info("applied")
-		} else {
-			e.metrics.AddAction(it.Policy, it.Action, MetricFailed)
-			tlog.Warn("action failed", zap.Int("status", status), zap.String("detail", res.Detail))
-		}
-		results[i] = res
-		outs[k] = out
+		res[k] = r
 	}
-	// The records awaiting proof of what the tenant confirmed, handed to
-	// the store before the outcomes are journaled (see storeConfirmed).
-	var confirmed []state.Confirmed
-	for _, i := range send {
-		if results[i].Outcome == OutcomeApplied {
-			confirmed = append(confirmed, confirmedToken(ws[i].item, status, runID, e.now(), &ws[i].token))
-		}
-	}
-	if len(confirmed) > 0 {
-		e.storeConfirmed(octx, pr, confirmed, log)
-	}
-	var jerr error
-	for k, i := range send {
-		it := ws[i].item
-		if _, werr := e.journal.Append(octx, audit.Record{
-			Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &outs[k],
-		}); werr != nil && jerr == nil {
-			log.Error("journal outcome failed; stopping the run", zap.Error(werr))
-			jerr = &JournalError{Err: fmt.Errorf("record outcome for token %s: %w", it.TokenID, werr)}
-		}
-	}
-	return jerr
+}
+
+// splitBulk reports whether a bulk update of n tokens that failed with err
+// is worth sending again token by token: the tenant refused the request
+// itself (400, or a 404 some tenant may give for an unknown id) and it named
+// more than one token. Other failures (403, 401, 429 and 5xx after the
+// client's retries, a timeout) would fail each token alike.
+func splitBulk(err error, n int) bool {
+	var aerr *api.Error
+	return n > 1 && errors.As(err, &aerr) && (aerr.StatusCode == http.StatusBadRequest || aerr.StatusCode == http.StatusNotFound)
 }
 
 // bulkMismatch says how the answered token differs from what ops asked for
