@@ -28,6 +28,9 @@ type caller struct {
 	scopes     pat.Scopes
 	orgAdmin   bool
 	seeManaged bool
+	// apiClient: the access token was minted for an OAuth API client's
+	// credentials, not a PAT's (no identity).
+	apiClient bool
 }
 
 // PAT scopes.

@@ -35,7 +35,8 @@ type bulkRequest struct {
 // (spec/golang-sdk-b6dc65ac-pat-v1-bulk-update.fragment.yaml): one JSON Patch
 // applied to up to 25 tokens of any owner, by an org admin
 // (ORG_ADMIN, right idn:all-personal-access-tokens:update) whose token holds
-// sp:all-personal-access-tokens:manage (or sp:scopes:all). The body is
+// sp:all-personal-access-tokens:manage (or sp:scopes:all); an OAuth API
+// client's credentials are refused (403) whatever their scopes. The body is
 // application/json {ids, patch}; only /expirationDate (replace or remove) and
 // /userAwareTokenNeverExpires may be patched; anything else, an unknown id, a
 // duplicate or blank id, is a 400 and nothing changes (the update is
@@ -43,6 +44,12 @@ type bulkRequest struct {
 // 200 with the updated tokens sorted by id, in the v1 shape without
 // userAwareTokenNeverExpires ("stored internally and not returned").
 func (s *Sim) bulkUpdate(w http.ResponseWriter, r *http.Request, c *caller, body []byte) {
+	if c.apiClient {
+		// "API OAuth client credentials are not permitted" (the fragment,
+		// and the developer docs page): only a PAT of an org admin.
+		writeError(w, http.StatusForbidden, Msg403Refused+" (bulk update: API OAuth client credentials are not permitted; use a personal access token of an org admin)")
+		return
+	}
 	if !c.hasAll(scopeAllManage) {
 		writeError(w, http.StatusForbidden, Msg403Refused+" (bulk update needs an org admin with the right idn:all-personal-access-tokens:update and the scope "+scopeAllManage+")")
 		return

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/patjanitor/patjanitor/internal/apiclient"
+	"github.com/patjanitor/patjanitor/internal/pat"
 )
 
 const bulkPath = "/personal-access-tokens/v1/bulk-update"
@@ -196,4 +199,22 @@ func FuzzDecodeBulk(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The bulk update refuses an OAuth API client's credentials ("API OAuth
+// client credentials are not permitted", section 15), whatever their scopes:
+// a client with a null scope (sp:scopes:all) gets 403 and nothing changes,
+// where it used to expire tokens as an org admin's PAT does.
+func TestBulkUpdateRefusesAPIClientCredentials(t *testing.T) {
+	e := newScenarioEnv(t, "rights.yaml", Options{RateLimit: -1})
+	e.sim.AddOAuthClient(apiclient.Client{ID: "0b1c2d3e-0000-4000-8000-000000000001", Name: "svc", Internal: apiclient.Bool(false),
+		Enabled: apiclient.Bool(true), Scope: pat.Scopes{Null: true}}, "s3cret")
+	tok := e.login("0b1c2d3e-0000-4000-8000-000000000001", "s3cret")
+	before := fmt.Sprint(e.sim.Tokens())
+	r := e.do("PATCH", bulkPath, tok, "application/json",
+		`{"ids":["`+idOttoStale+`"],"patch":[{"op":"replace","path":"/expirationDate","value":"2027-01-01T00:00:00.000Z"}]}`)
+	wantError(t, r, 403, "API OAuth client credentials are not permitted")
+	if fmt.Sprint(e.sim.Tokens()) != before {
+		t.Error("a refused bulk update changed tokens")
+	}
 }

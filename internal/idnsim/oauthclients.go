@@ -493,7 +493,7 @@ func (s *Sim) serveClientToken(w http.ResponseWriter, id, secret string, now tim
 	if ttl <= 0 {
 		ttl = time.Duration(sc.AccessTokenValiditySeconds) * time.Second
 	}
-	c := caller{clientID: sc.ID, scopes: sc.Scope, orgAdmin: true}
+	c := caller{clientID: sc.ID, scopes: sc.Scope, orgAdmin: true, apiClient: true}
 	c.scopes.Values = slices.Clone(sc.Scope.Values)
 	jti := randomHex(16)
 	expires := now.Add(ttl)
