@@ -115,6 +115,10 @@ func (e *Engine) assessView(ctx context.Context, inv *Inventory, now time.Time) 
 		if err != nil {
 			return err
 		}
+		if w := e.apiClientExpireWarning(&caller); w != "" {
+			v.warn = append(v.warn, w)
+			e.log.Warn("expire will be refused", zap.String("why", w))
+		}
 	}
 	if v.partial == "" {
 		return nil
@@ -125,6 +129,26 @@ func (e *Engine) assessView(ctx context.Context, inv *Inventory, now time.Time) 
 		inv.addProblem("partial view: "+v.partial, ErrPartialView)
 	}
 	return nil
+}
+
+// apiClientExpireWarning says, when a policy expires tokens in enforce mode
+// and the credential's access token names no identity, that every expire
+// will be refused: a PAT's access token carries its owner's identity_id, an
+// OAuth API client's has no user, and the bulk update that expire sends
+// refuses API client credentials ("API OAuth client credentials are not
+// permitted"; section 15). The items are still planned and sent (the claims
+// are the tenant's word, not a guarantee), so the reviewer is told first
+// rather than learning it from a run of 403s.
+func (e *Engine) apiClientExpireWarning(c *api.Caller) string {
+	if c.IdentityID != "" {
+		return ""
+	}
+	for _, p := range e.cfg.Policies {
+		if p.Action == policy.ActionExpire && p.Mode == policy.ModeEnforce {
+			return fmt.Sprintf("patjanitor's credential (client id %s) names no identity in its access token: it is an OAuth API client's, not a personal access token's, and the bulk update that action: expire sends refuses API client credentials (403), so every expire (policy %s) will fail; run patjanitor with a PAT of an ORG_ADMIN identity (docs/operations.md, \"The PAT patjanitor needs\")", e.clientID, p.Name)
+		}
+	}
+	return ""
 }
 
 // judgeView returns why the caller's view is partial ("" when it is not).
