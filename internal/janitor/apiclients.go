@@ -631,7 +631,7 @@ func (e *Engine) mutateClient(ctx context.Context, ct ClientTenant, runID string
 	}
 	octx, ocancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer ocancel()
-	if res.Outcome == OutcomeApplied && (action == policy.ActionDelete || action == policy.ActionDisable) {
+	if res.Outcome.awaitsProof() && (action == policy.ActionDelete || action == policy.ActionDisable) {
 		e.storeConfirmedClient(octx, pr, confirmedClient(it, res.Status, runID, e.now(), &w.client), log)
 	}
 	if _, jerr := e.journal.Append(octx, audit.Record{

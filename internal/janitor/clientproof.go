@@ -289,7 +289,7 @@ func (e *Engine) storeClientProofs(ctx context.Context, ps ClientProofStore, cr 
 			continue
 		}
 		// A 404 (gone) is proven like a success: see storeProofs.
-		if r.Outcome != OutcomeApplied && r.Outcome != OutcomeGone {
+		if !r.Outcome.awaitsProof() {
 			continue
 		}
 		w.confirmed(confirmedClient(r.Item, r.Status, res.RunID, res.Finished, sent[pat.IDKey(r.Item.ClientID)]))

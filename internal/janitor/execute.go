@@ -50,6 +50,12 @@ const (
 	OutcomeAwaitingApproval Outcome = "awaiting-approval"
 )
 
+// awaitsProof reports whether the tenant said the change was made: a
+// success, or a 404 (the token or client gone). Either is recorded to be
+// proven by a later listing, and the record is stored before the outcome is
+// journaled (see storeConfirmed).
+func (o Outcome) awaitsProof() bool { return o == OutcomeApplied || o == OutcomeGone }
+
 // ItemResult is the fate of one item.
 type ItemResult struct {
 	Item    plan.Item
@@ -573,7 +579,7 @@ func (e *Engine) mutate(ctx context.Context, runID string, w work, pr *proofs, l
 	// failure), not leave an intent open and the run blaming the journal.
 	octx, ocancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer ocancel()
-	if res.Outcome == OutcomeApplied {
+	if res.Outcome.awaitsProof() {
 		e.storeConfirmed(octx, pr, []state.Confirmed{confirmedToken(it, res.Status, runID, e.now(), &w.token)}, log)
 	}
 	if _, jerr := e.journal.Append(octx, audit.Record{

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
+	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
 	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/state"
@@ -22,6 +23,8 @@ var errCrashed = errors.New("the process died here (injected)")
 type crashAfterApplied struct {
 	*audit.Journal
 	crashed *atomic.Bool
+	// status is the outcome after which it dies ("": applied).
+	status janitor.Outcome
 }
 
 func (c crashAfterApplied) Append(ctx context.Context, r audit.Record) (audit.Record, error) {
@@ -29,7 +32,11 @@ func (c crashAfterApplied) Append(ctx context.Context, r audit.Record) (audit.Re
 		return audit.Record{}, errCrashed
 	}
 	out, err := c.Journal.Append(ctx, r)
-	if err == nil && r.Kind == audit.KindOutcome && r.Outcome != nil && r.Outcome.Status == string(janitor.OutcomeApplied) {
+	after := c.status
+	if after == "" {
+		after = janitor.OutcomeApplied
+	}
+	if err == nil && r.Kind == audit.KindOutcome && r.Outcome != nil && r.Outcome.Status == string(after) {
 		c.crashed.Store(true)
 	}
 	return out, err
@@ -105,6 +112,47 @@ func TestHostileCrashAfterAppliedOutcomeKeepsTheConfirmation(t *testing.T) {
 	}
 	if v := p.gauge("patjanitor_unproven_mutations", "action", "delete"); v != 1 {
 		t.Errorf("unproven_mutations{action=delete} = %v, want 1", v)
+	}
+}
+
+// The same crash after a DELETE the tenant answered 404 while it keeps
+// listing the token (a 404 is checked by the next listing as a 204 is): the
+// record was stored only when the run ended, so the crash lost it and the
+// next listing raised nothing. Now it is stored before the outcome.
+func TestHostileCrashAfterGoneOutcomeKeepsTheConfirmation(t *testing.T) {
+	p := newProofEnv(t, proofConfig)
+	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
+	p.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Status: http.StatusNotFound})
+	var crashed atomic.Bool
+	p.openAnchored()
+	j := p.journal
+	res1, err := p.engine(func(o *janitor.Options) {
+		o.Journal = crashAfterApplied{Journal: j, crashed: &crashed, status: janitor.OutcomeGone}
+		o.Proofs = crashedStore{Store: p.st, crashed: &crashed}
+	}).Run(context.Background(), janitor.RunInput{})
+	if !crashed.Load() || !errors.Is(err, errCrashed) {
+		t.Fatalf("run 1: crashed %v, error %v; want the crash after the gone outcome", crashed.Load(), err)
+	}
+	if m := p.mutations(); len(m) != 1 || m[0].Method != http.MethodDelete || m[0].Status != http.StatusNotFound || !p.present("stale-1") {
+		t.Fatalf("the tenant received %+v (stale-1 present %v); want one DELETE answered 404, the token kept", m, p.present("stale-1"))
+	}
+
+	p.openStore()
+	p.openAnchored()
+	c, ok := p.confirmed()["stale-1"]
+	if !ok || c.Action != "delete" || c.RunID != res1.RunID || c.Code != http.StatusNotFound {
+		t.Fatalf("after the restart, confirmed record %+v (found %v); want the delete of run 1, answered 404, awaiting proof", c, ok)
+	}
+	p.hook.Take()
+
+	p.clock.Set(t0.Add(day))
+	_, err = p.runProof()
+	var uerr *janitor.UnprovenError
+	if !errors.As(err, &uerr) || len(uerr.Unproven) != 1 || uerr.Unproven[0].Confirmed.TokenID != "stale-1" {
+		t.Fatalf("run 2 error %v; want an UnprovenError naming stale-1", err)
+	}
+	if lies := withStatus(p.outcomes("stale-1"), janitor.StatusNotInEffect); len(lies) != 1 || lies[0].Outcome.Code != http.StatusNotFound {
+		t.Fatalf("journal outcomes for stale-1 %+v; want one %s quoting the 404", p.outcomes("stale-1"), janitor.StatusNotInEffect)
 	}
 }
 

@@ -700,7 +700,7 @@ func (e *Engine) storeProofs(ctx context.Context, pl *Planned, pr *proofs, res *
 		// A 404 (gone) is the tenant's word too, that the token no longer
 		// exists: a token it answers 404 for and still lists was recorded
 		// gone, its owner told so, on every run, while it stayed alive.
-		if r.Outcome != OutcomeApplied && r.Outcome != OutcomeGone {
+		if !r.Outcome.awaitsProof() {
 			continue
 		}
 		w.confirmed(confirmedToken(r.Item, r.Status, res.RunID, res.Finished, sent[pat.IDKey(r.Item.TokenID)]))
