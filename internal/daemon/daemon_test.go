@@ -770,17 +770,27 @@ func TestRunInProgressMetricIsTheGate(t *testing.T) {
 // steppedClock is a wall clock that can be set back while the daemon sleeps,
 // as NTP or an operator does: Sleep measures elapsed time (the production
 // Clock's timer runs on the monotonic clock), Now is the wall time, offset by
-// the steps.
+// the steps. Like time.Now's, Now's times carry a monotonic clock reading,
+// of the elapsed time: Sub and Before of two of them compare elapsed time,
+// not the wall clock, and a loop that compares them thinking of the wall
+// clock fails here as it does in production.
 type steppedClock struct {
 	*fakeclock.Clock // elapsed time: Sleep, and Now before the offset
 	mu               sync.Mutex
 	offset           time.Duration
+	// mono and start: a time.Now reading and the elapsed clock's time
+	// when it was taken (the first Now).
+	mono, start time.Time
 }
 
 func (c *steppedClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.Clock.Now().Add(c.offset)
+	elapsed := c.Clock.Now()
+	if c.mono.IsZero() {
+		c.mono, c.start = time.Now(), elapsed
+	}
+	return withMonotonic(elapsed.Add(c.offset), c.mono.Add(elapsed.Sub(c.start)))
 }
 
 func (c *steppedClock) step(d time.Duration) {

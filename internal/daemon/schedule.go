@@ -150,12 +150,19 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 			<-ctx.Done()
 			return
 		}
-		now := d.clock.Now()
+		// The wall clock only (Round(0) drops time.Now's monotonic
+		// reading): a schedule is a time on the wall, and last (below) is
+		// compared with now. Two readings that both carry a monotonic
+		// clock compare elapsed time, so that a run's last was always
+		// before now, however far the wall clock was set back, and a
+		// clock corrected back by days after a run kept the time
+		// computed on the wrong one (rejudge).
+		now := d.clock.Now().Round(0)
 		if now.Before(next) {
 			if err := d.clock.Sleep(ctx, min(next.Sub(now), maxSleep)); err != nil || ctx.Err() != nil {
 				return
 			}
-			if now = d.clock.Now(); now.Before(next) {
+			if now = d.clock.Now().Round(0); now.Before(next) {
 				next = d.rejudge(gen, g, next, now, last)
 				continue
 			}

@@ -156,3 +156,29 @@ func TestHostileClockCorrectedBackAfterARunOnAWrongClock(t *testing.T) {
 		t.Errorf("runs at %v, want %v", got, want)
 	}
 }
+
+// TestHostileClockSetAYearForwardAndBackRunsOnTheCorrectedClock: the wall
+// clock jumps a year ahead (a bad RTC read at a VM's resume) while a daily
+// group sleeps; the group runs at once, late (on the wrong clock the engine
+// refuses it for the skew), and a minute later NTP sets the clock right.
+// The group's next run is its next 03:00 on the corrected clock. Before,
+// the loop compared the run's time with the clock's on the monotonic
+// readings time.Now carries (elapsed time: the run was always before now)
+// and kept the time computed on the wrong clock: no run for a year.
+func TestHostileClockSetAYearForwardAndBackRunsOnTheCorrectedClock(t *testing.T) {
+	s := newSteppedRuns(t, "0 3 * * *", 0)
+	s.start()
+	s.asleep(1)
+	const year = 365 * 24 * time.Hour
+	s.clk.step(year)
+	s.tick(1)
+	s.ran(1)
+	s.tick(1) // a minute after the run
+	s.clk.step(-year)
+	next := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	s.tickUntil(1, s.clk.Now, next)
+	s.ran(2)
+	if got := s.runs(); len(got) != 2 || !got[1].Equal(next) {
+		t.Errorf("runs at %v, want the second at %v", got, next)
+	}
+}
