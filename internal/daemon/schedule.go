@@ -189,13 +189,17 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 // two is taken, so that a wake never delays a run.
 //
 // Except that a slot already run is not run again: a clock set back behind
-// the group's last run (last) by less than the schedule's interval keeps
-// next, the slot after that run (a daily 03:00 run, a clock set back ten
-// minutes at 03:01: 03:00 comes round again on the wall, and ran). Set back
-// further, the run was made on a clock wrong by more than a whole interval,
-// and the schedule goes on from the corrected clock.
+// the group's last run (last) by at most tenant.maxClockSkew (and less than
+// the schedule's interval) keeps next, the slot after that run (a daily
+// 03:00 run, a clock set back three minutes at 03:01: 03:00 comes round
+// again on the wall, and ran). Set back further, the run was made on a
+// clock that far ahead of the corrected one, further than the engine
+// accepts from the tenant's Date: it was refused and decided nothing, and
+// the slot runs when it comes on the corrected clock. (Keeping next up to a
+// whole interval lost that slot: a daily janitor whose clock was ten
+// minutes ahead ran nothing that day, a monthly one nothing that month.)
 func (d *Daemon) rejudge(gen *generation, g *group, next, now, last time.Time) time.Time {
-	if !last.IsZero() && last.Sub(now) <= g.sched.Next(last.In(gen.loc)).Sub(last) {
+	if !last.IsZero() && last.Sub(now) <= min(g.sched.Next(last.In(gen.loc)).Sub(last), maxClockSkew(g.cfg)) {
 		return next
 	}
 	// Next gives the first whole second after its argument: its time at or
@@ -204,6 +208,16 @@ func (d *Daemon) rejudge(gen *generation, g *group, next, now, last time.Time) t
 		return t
 	}
 	return next
+}
+
+// maxClockSkew is cfg's tenant.maxClockSkew: how far a host clock may be
+// from the tenant's for a run to decide anything.
+func maxClockSkew(cfg *policy.Config) time.Duration {
+	if cfg.Tenant.MaxClockSkew <= 0 {
+		// A Config not made by policy.Load (tests, embedders).
+		return policy.DefaultMaxClockSkew
+	}
+	return cfg.Tenant.MaxClockSkew
 }
 
 // maxMissed bounds the count of missed slots a late run logs: an @every 1m

@@ -114,11 +114,11 @@ func TestHostileSuspendedMachineRunsOnceAtResume(t *testing.T) {
 }
 
 // TestHostileClockSteppedBackAfterARunRunsTheSlotOnce: the group ran at
-// 03:00, and a minute later the wall clock is set back ten minutes (it was
-// ahead). The 03:00 slot comes round again on the wall at 03:00; it ran
-// already and must not run twice: the next run is the next day's. (A loop
-// that judges the wall clock anew on every wake must not take the slot for
-// one still to come.)
+// 03:00, and a minute later the wall clock is set back three minutes (it
+// was ahead, within tenant.maxClockSkew: the run went ahead). The 03:00
+// slot comes round again on the wall at 03:00; it ran already and must not
+// run twice: the next run is the next day's. (A loop that judges the wall
+// clock anew on every wake must not take the slot for one still to come.)
 func TestHostileClockSteppedBackAfterARunRunsTheSlotOnce(t *testing.T) {
 	s := newSteppedRuns(t, "0 3 * * *", 0)
 	s.start()
@@ -126,7 +126,7 @@ func TestHostileClockSteppedBackAfterARunRunsTheSlotOnce(t *testing.T) {
 	s.tickUntil(1, s.clk.Now, first)
 	s.ran(1)
 	s.tick(1) // 03:01
-	s.clk.step(-10 * time.Minute)
+	s.clk.step(-3 * time.Minute)
 	second := first.Add(24 * time.Hour)
 	s.tickUntil(1, s.clk.Now, second)
 	s.ran(2)
@@ -180,5 +180,45 @@ func TestHostileClockSetAYearForwardAndBackRunsOnTheCorrectedClock(t *testing.T)
 	s.ran(2)
 	if got := s.runs(); len(got) != 2 || !got[1].Equal(next) {
 		t.Errorf("runs at %v, want the second at %v", got, next)
+	}
+}
+
+// TestHostileClockCorrectedBackByLessThanAnIntervalRunsTheSlot: serve runs
+// a group's slot on a clock ahead of the tenant's by more than
+// tenant.maxClockSkew (5m by default), and a minute later NTP sets the
+// clock right, by less than the schedule's interval. The engine refused
+// that run for the skew (the tenant's Date): nothing was decided, and the
+// slot must run when it comes on the corrected clock. Before, a clock set
+// back by less than an interval behind the last run kept the slot after it:
+// a daily janitor whose clock was ten minutes or twelve hours ahead ran
+// nothing that day, a monthly one nothing that month.
+func TestHostileClockCorrectedBackByLessThanAnIntervalRunsTheSlot(t *testing.T) {
+	for _, tc := range []struct {
+		name, schedule string
+		ahead          time.Duration
+		// wrong is the slot run on the wrong clock, slot the same
+		// slot on the corrected one.
+		wrong, slot time.Time
+	}{
+		{"daily, ten minutes ahead", "0 3 * * *", 10 * time.Minute,
+			time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC), time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)},
+		{"daily, twelve hours ahead", "0 3 * * *", 12 * time.Hour,
+			time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC), time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)},
+		{"monthly, four days ahead", "0 0 1 * *", 4 * 24 * time.Hour,
+			time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSteppedRuns(t, tc.schedule, tc.ahead)
+			s.start()
+			s.tickUntil(1, s.clk.Now, tc.wrong)
+			s.ran(1)
+			s.tick(1) // a minute after the run
+			s.clk.step(-tc.ahead)
+			s.tickUntil(1, s.clk.Now, tc.slot)
+			s.ran(2)
+			if got, want := s.runs(), []time.Time{tc.wrong, tc.slot}; !slices.EqualFunc(got, want, time.Time.Equal) {
+				t.Errorf("runs at %v, want %v", got, want)
+			}
+		})
 	}
 }
