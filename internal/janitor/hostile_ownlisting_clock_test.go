@@ -4,10 +4,16 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/janitor"
+	"github.com/patjanitor/patjanitor/internal/metrics"
 	"github.com/patjanitor/patjanitor/internal/plan"
 )
 
@@ -70,4 +76,72 @@ func TestHostileStoredOwnTokensListingPatchesNothing(t *testing.T) {
 			t.Errorf("journal record %+v, want none but the run's start and end", r)
 		}
 	}
+}
+
+// An owner-id=me answer refused for its Date leaves the own PAT's expiry
+// unknown for the run, not gone: credential_expiry_timestamp_seconds keeps
+// the expiry the last run that read it found, and PatjanitorCredentialExpiring
+// goes on firing. Before, the run removed the series, as for a PAT that
+// never expires: behind a cache that stores the owner-id=me answer (the
+// listings themselves filtered, so that answer is where the expiry comes
+// from), the alert resolved and stayed quiet until the PAT expired and
+// every run failed with 401.
+func TestHostileStoredOwnTokensListingKeepsTheExpiryGauge(t *testing.T) {
+	cfg := "tenant:\n  url: http://127.0.0.1:1\n  apiVersion: v2025\n  clientId: x\nlimits: {maxActionsPercent: 0}\n" + `
+policies:
+  - {name: unused-90d, mode: enforce, match: {unusedFor: 90d}, action: delete}
+`
+	var e *env
+	var stored atomic.Bool
+	wrap := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if stored.Load() && r.URL.Query().Get("owner-id") == "me" {
+				w = oldDate{w, e.clock.Now()}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	e = newEnv(t, cfg, envOpts{wrap: wrap})
+	e.cfg.Tenant.ClientID = e.admin.ClientID
+	expires := t0.Add(5 * day)
+	e.expireAdmin(expires)
+	reg := prometheus.NewPedanticRegistry()
+	m := metrics.New(reg)
+	eng := e.engine(func(o *janitor.Options) { o.Metrics = m })
+	if _, err := eng.Plan(context.Background()); err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	if got := gaugeValue(t, reg, expiryGauge); got != float64(expires.Unix()) {
+		t.Fatalf("after run 1: %s = %v, want %d", expiryGauge, got, expires.Unix())
+	}
+
+	stored.Store(true)
+	e.clock.Advance(time.Hour)
+	before := len(e.sim.Requests())
+	pl, err := eng.Plan(context.Background())
+	if err != nil {
+		t.Fatalf("run 2: %v", err)
+	}
+	me := 0
+	for _, r := range e.sim.Requests()[before:] {
+		if r.Operation == idnsim.OpListTokens && r.Query.Get("owner-id") == "me" {
+			me++
+		}
+	}
+	if me != 1 {
+		t.Fatalf("run 2 made %d owner-id=me listings, want 1 (the one refused)", me)
+	}
+	if pl.Plan.CredentialExpires != nil {
+		t.Errorf("run 2: credentialExpires = %v, taken from the stored answer", pl.Plan.CredentialExpires)
+	}
+	if w := strings.Join(pl.Plan.Warnings, "\n"); !strings.Contains(w, "expiry of patjanitor's own PAT could not be read") {
+		t.Errorf("run 2: warnings %q, want one saying the own PAT's expiry could not be read", pl.Plan.Warnings)
+	}
+	if n := testutil.CollectAndCount(reg, expiryGauge); n != 1 {
+		t.Fatalf("after run 2: %d %s series, want the one run 1 set: the PAT still expires", n, expiryGauge)
+	}
+	if got := gaugeValue(t, reg, expiryGauge); got != float64(expires.Unix()) {
+		t.Errorf("after run 2: %s = %v, want %d", expiryGauge, got, expires.Unix())
+	}
+	e.requireNoMutations()
 }

@@ -50,8 +50,12 @@ type view struct {
 	caller  *plan.Caller
 	owners  int
 	expires *time.Time
-	partial string
-	warn    []string
+	// expiryUnread: the owner-id=me listing that would show expires
+	// failed or was refused for its Date. The expiry is unknown, not
+	// absent: credential_expiry_timestamp_seconds keeps the last one read.
+	expiryUnread bool
+	partial      string
+	warn         []string
 }
 
 // fill copies the view into the plan header.
@@ -84,7 +88,15 @@ func (e *Engine) assessView(ctx context.Context, inv *Inventory, now time.Time) 
 		if !ok {
 			return
 		}
-		vm.SetCredentialExpiry(v.expires)
+		if !v.expiryUnread {
+			// Unread, the gauge keeps the expiry a run read before: a
+			// PAT's expiry stays true, and removing the series (as for
+			// a PAT that never expires) resolved
+			// PatjanitorCredentialExpiring for as long as the answer
+			// could not be read (a cache storing it: until the PAT
+			// expired and every run failed with 401).
+			vm.SetCredentialExpiry(v.expires)
+		}
 		if v.caller != nil || v.partial != "" {
 			vm.SetPartialView(v.partial != "")
 		}
@@ -211,6 +223,7 @@ func (e *Engine) credentialExpiry(ctx context.Context, inv *Inventory, v *view, 
 			return fmt.Errorf("list own tokens: %w", context.Cause(ctx))
 		}
 		if err != nil {
+			v.expiryUnread = true
 			v.warn = append(v.warn, "the expiry of patjanitor's own PAT could not be read: "+err.Error())
 			return nil
 		}
