@@ -140,8 +140,10 @@ const maxSleep = time.Minute
 const lateAfter = time.Second
 
 func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, next time.Time) {
-	// last is the wall time the group's last scheduled run started.
-	var last time.Time
+	// last is the wall time the group's last scheduled run started;
+	// reran, the last slot run again after the clock was set back
+	// (rejudge).
+	var last, reran time.Time
 	for {
 		if next.IsZero() {
 			// Schedule.Next found no time within five years (robfig/cron
@@ -163,7 +165,7 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 				return
 			}
 			if now = d.clock.Now().Round(0); now.Before(next) {
-				next = d.rejudge(gen, g, next, now, last)
+				next = d.rejudge(gen, g, next, now, last, &reran)
 				continue
 			}
 		}
@@ -198,16 +200,27 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 // the slot runs when it comes on the corrected clock. (Keeping next up to a
 // whole interval lost that slot: a daily janitor whose clock was ten
 // minutes ahead ran nothing that day, a monthly one nothing that month.)
-func (d *Daemon) rejudge(gen *generation, g *group, next, now, last time.Time) time.Time {
-	if !last.IsZero() && last.Sub(now) <= min(g.sched.Next(last.In(gen.loc)).Sub(last), maxClockSkew(g.cfg)) {
-		return next
-	}
+//
+// But a slot runs again so at most once (reran is the last slot that did):
+// which of two clocks is right cannot be told when they keep taking turns
+// (a hypervisor's time sync fighting NTP), and a loop that took the slot
+// for one to come on every step back ran it again on every step forward,
+// every other minute for as long as the clocks fought.
+func (d *Daemon) rejudge(gen *generation, g *group, next, now, last time.Time, reran *time.Time) time.Time {
 	// Next gives the first whole second after its argument: its time at or
 	// after now.
-	if t := g.sched.Next(now.In(gen.loc).Add(-time.Second)); !t.IsZero() && t.Before(next) {
-		return t
+	t := g.sched.Next(now.In(gen.loc).Add(-time.Second))
+	if t.IsZero() || !t.Before(next) {
+		return next
 	}
-	return next
+	if !last.IsZero() {
+		// t comes round again on a clock set back behind the last run.
+		if last.Sub(now) <= min(g.sched.Next(last.In(gen.loc)).Sub(last), maxClockSkew(g.cfg)) || !t.After(*reran) {
+			return next
+		}
+		*reran = t
+	}
+	return t
 }
 
 // maxClockSkew is cfg's tenant.maxClockSkew: how far a host clock may be

@@ -222,3 +222,57 @@ func TestHostileClockCorrectedBackByLessThanAnIntervalRunsTheSlot(t *testing.T) 
 		})
 	}
 }
+
+// TestHostileClockOscillatingRunsEachSlotAtMostTwice: two time sources
+// fight over the host's clock (a hypervisor's periodic time sync against
+// NTP): every minute the wall clock is stepped forward by an amount, and a
+// minute later back by it, for two hours. Every forward step passes the
+// group's time and runs it late; every step back makes that time come round
+// again on the wall. Which clock is right cannot be told, so a slot may run
+// again once after the clock went back, but no more: a loop that took the
+// slot as still to come on every step back ran the group every two minutes
+// (a full listing of the tenant each time, and on a dated tenant a failure
+// alert each time the clock was the wrong one), for as long as the clocks
+// fought.
+func TestHostileClockOscillatingRunsEachSlotAtMostTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name, schedule string
+		amplitude      time.Duration
+	}{
+		{"daily, an hour", "0 3 * * *", time.Hour},
+		{"hourly, two hours", "@hourly", 2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			from := time.Date(2026, 11, 27, 2, 30, 0, 0, time.UTC)
+			s := newSteppedRuns(t, tc.schedule, from.Sub(t0))
+			s.start()
+			const cycles = 60
+			for range cycles {
+				// Stepped while the loop sleeps, as a clock is.
+				s.asleep(1)
+				s.clk.step(tc.amplitude)
+				s.tick(1)
+				s.asleep(1)
+				s.clk.step(-tc.amplitude)
+				s.tick(1)
+			}
+			until := s.clk.Now().Add(tc.amplitude)
+			// The loop sleeps, and starts nothing until the clock moves:
+			// every run it started has run, or been skipped as
+			// overlapping, once its jobs are done.
+			s.asleep(1)
+			s.d.jobs.Wait()
+			_, skipped := s.metrics.get()
+			started := len(s.runs()) + skipped
+			// The slots either clock passed.
+			slots := 0
+			for at := s.d.gen.Load().groups[0].sched.Next(from); !at.After(until); at = s.d.gen.Load().groups[0].sched.Next(at) {
+				slots++
+			}
+			if started < 1 || started > 2*slots {
+				t.Errorf("%d runs started (%d skipped as overlapping) for the %d slots the clocks passed, want 1 to %d",
+					started, skipped, slots, 2*slots)
+			}
+		})
+	}
+}
