@@ -384,6 +384,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, saved *plan.Plan, opts ApplyOpti
 	if err := e.applyClients(ctx, saved, pl, started); err != nil {
 		return nil, err
 	}
+	inv.listedAll()
 	recorded, err := e.recordExecution(ctx, saved, pl, opts.Plan) // executed.go
 	if err != nil {
 		return nil, err

@@ -256,12 +256,23 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 // dashboard; an alert firing on a clock fixed since). Unknown is absent, as
 // for answers without a Date; the failure itself is
 // runs_total{result="failed"}'s. Called once the run has listed everything
-// (observePlan), not between its token and API client listings: a series
+// (listedAll), not between its token and API client listings: a series
 // absent for a moment within a run would resolve PatjanitorClockSkew and
 // fire it again.
 func (cc *clockCheck) unmeasured() {
 	if cm, ok := cc.e.metrics.(clockMetrics); ok && !cc.measured && !cc.noGauge {
 		cm.SetTenantClockSkew(nil)
+	}
+}
+
+// listedAll is called once the run has listed everything, the API
+// clients after the tokens (they share the check): a run whose token
+// listings failed and whose API client listing answered measured a skew.
+// Not from observePlan, which ApplyPlan calls for its fresh decisions
+// before it lists the API clients.
+func (inv *Inventory) listedAll() {
+	if inv.clock != nil {
+		inv.clock.unmeasured()
 	}
 }
 

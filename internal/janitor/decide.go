@@ -141,6 +141,7 @@ func (e *Engine) Plan(ctx context.Context) (*Planned, error) {
 	if err := e.planClients(ctx, pl, now, e.clientListings(now, clientPending)); err != nil {
 		return nil, err
 	}
+	inv.listedAll()
 	e.observePlan(pl)
 	return pl, errors.Join(pl.Err, pl.clientsErr())
 }
@@ -452,12 +453,6 @@ func ownerLabel(id string, items *plan.Items) string {
 // the population, the matches per policy and the report-mode would-apply
 // counts.
 func (e *Engine) observePlan(pl *Planned) {
-	if pl.Inventory != nil && pl.Inventory.clock != nil {
-		// After the API client listings too, which share the check: a
-		// run whose token listings failed and whose client listing
-		// answered measured a skew.
-		pl.Inventory.clock.unmeasured()
-	}
 	e.metrics.SetTokens(pl.Plan.Population)
 	matched := map[string]int{}
 	for _, p := range e.cfg.Policies {

@@ -561,3 +561,68 @@ func TestFailedTokenListingKeepsTheClientListingsSkew(t *testing.T) {
 		t.Errorf("%d mutations on failed token listings", n)
 	}
 }
+
+// ApplyPlan (apply PLAN, serve's approved plans) whose token listing fails
+// and whose API client listing answers: tenant_clock_skew_seconds keeps its
+// series through the run and ends with the API client listing's skew. Before,
+// it was judged unmeasured after the token listing (the fresh decisions'
+// observePlan), before the API client listing: the series was absent while
+// that listing ran (its retries and Retry-After waits included), so that
+// PatjanitorClockSkew resolved and fired again within one run, the flap
+// Plan avoids by judging it once the run has listed everything.
+func TestHostileApplyPlanFailedTokenListingKeepsTheSkewGaugeThroughTheRun(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	var clientListings, absent atomic.Int32
+	watch := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == "/v3/oauth-clients" {
+				clientListings.Add(1)
+				fams, err := reg.Gather()
+				if err != nil {
+					t.Error(err)
+				}
+				found := false
+				for _, f := range fams {
+					found = found || (f.GetName() == "patjanitor_tenant_clock_skew_seconds" && len(f.GetMetric()) == 1)
+				}
+				if !found {
+					absent.Add(1)
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	c := newClientEnvOpts(t, "enforce", envOpts{wrap: watch})
+	engine := func() *janitor.Engine {
+		return c.env.engine(func(o *janitor.Options) {
+			o.ClientID = cOwn
+			o.ClientState = c.store
+			o.Metrics = m
+		})
+	}
+	earlier := 2 * time.Minute
+	m.SetTenantClockSkew(&earlier) // an earlier run's
+	pl, err := engine().Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := roundTrip(t, pl.Plan)
+	clientListings.Store(0)
+	c.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpListTokens, Status: http.StatusBadRequest})
+	if _, err := engine().ApplyPlan(context.Background(), saved, janitor.ApplyOptions{}); err == nil {
+		t.Fatal("apply succeeded on failed token listings")
+	}
+	if clientListings.Load() == 0 {
+		t.Fatal("apply made no API client listing")
+	}
+	if n := absent.Load(); n != 0 {
+		t.Errorf("tenant_clock_skew_seconds was absent at %d of the API client listings of the run, within it", n)
+	}
+	if v := gaugeValue(t, reg, "patjanitor_tenant_clock_skew_seconds"); v != 0 {
+		t.Errorf("after the run: tenant_clock_skew_seconds = %v, want 0: the API client listing's", v)
+	}
+	if n := len(idnsim.Mutations(c.sim.Requests())); n != 0 {
+		t.Errorf("%d mutations on failed token listings", n)
+	}
+}
