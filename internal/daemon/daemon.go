@@ -440,7 +440,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		zap.Bool("dry_run", d.dryRun), zap.Bool("plan_endpoint", d.enablePlan))
 
 	gen := d.gen.Load()
-	d.start(gen)
+	d.start(gen, nil)
 	d.ready.Store(true)
 	if d.runOnStart {
 		d.jobs.Go(d.guard(func() {
@@ -505,16 +505,22 @@ func (d *Daemon) runApproved(a Approved) {
 	}
 }
 
-// start starts gen's scheduler and logs when each group runs next.
-func (d *Daemon) start(gen *generation) {
+// start starts gen's scheduler and logs when each group runs next. prev is
+// the scheduler a reload stopped (nil at the start): a schedule it ran goes
+// on where it stood (scheduler.resume).
+func (d *Daemon) start(gen *generation, prev *scheduler) {
 	now := d.clock.Now().In(gen.loc)
-	nexts := make([]time.Time, len(gen.groups))
+	states := make([]loopState, len(gen.groups))
 	for i, g := range gen.groups {
-		nexts[i] = g.sched.Next(now)
+		st, ok := prev.resume(g.Schedule, gen.loc)
+		if !ok {
+			st = loopState{next: g.sched.Next(now)}
+		}
+		states[i] = st
 		d.log.Info("scheduled", zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
-			zap.Time("next", nexts[i]))
+			zap.Time("next", st.next))
 	}
-	gen.sched = d.startScheduler(gen, nexts)
+	gen.sched = d.startScheduler(gen, states)
 }
 
 // pollFile asks Run's goroutine, every reloadInterval, to reload the file if
@@ -572,7 +578,7 @@ func (d *Daemon) reload(reason string, force bool) error {
 	// keeps the new ones out until it ends.
 	old.sched.stop()
 	d.gen.Store(gen)
-	d.start(gen)
+	d.start(gen, old.sched)
 	d.plans.retain(gen.groups)
 	d.metrics.SetPolicies(policyNames(gen.cfg))
 	d.metrics.ConfigReloaded(true, d.clock.Now())

@@ -110,15 +110,35 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 type scheduler struct {
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
+	loc    *time.Location
+	mu     sync.Mutex
+	// stopped is where each loop stood when it ended, by schedule.
+	stopped map[string]loopState
 }
 
-// startScheduler starts a loop per group of gen; nexts are the groups' first
-// times, as start logged them.
-func (d *Daemon) startScheduler(gen *generation, nexts []time.Time) *scheduler {
+// loopState is where a schedule loop stands: the time it waits for (next),
+// its last run and the last slot it ran again (scheduleLoop). A reload's
+// loop of the same schedule goes on from it: from the schedule's next time
+// after the reload instead, it dropped a run overdue when the reload came
+// (the machine resumed, the clock set forward, and the reload came before
+// the loop's wake: no run for an interval), and it forgot a run it had
+// made (a clock set back afterwards ran that slot again).
+type loopState struct {
+	next, last, reran time.Time
+}
+
+// startScheduler starts a loop per group of gen from states, as start
+// logged them.
+func (d *Daemon) startScheduler(gen *generation, states []loopState) *scheduler {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &scheduler{cancel: cancel}
+	s := &scheduler{cancel: cancel, loc: gen.loc, stopped: map[string]loopState{}}
 	for i, g := range gen.groups {
-		s.loops.Go(func() { d.scheduleLoop(ctx, gen, g, nexts[i]) })
+		s.loops.Go(func() {
+			st := d.scheduleLoop(ctx, gen, g, states[i])
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.stopped[g.Schedule] = st
+		})
 	}
 	return s
 }
@@ -130,6 +150,19 @@ func (s *scheduler) stop() {
 	s.loops.Wait()
 }
 
+// resume is where a loop of schedule in loc goes on from after a reload
+// that stopped s: where s's loop of the same schedule stood, if it had one
+// in the same time zone (a schedule's times are the zone's).
+func (s *scheduler) resume(schedule string, loc *time.Location) (loopState, bool) {
+	if s == nil || s.loc.String() != loc.String() {
+		return loopState{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.stopped[schedule]
+	return st, ok && !st.next.IsZero()
+}
+
 // maxSleep bounds one sleep of a schedule loop: a run is at most this late
 // after the wall clock was set forward or the machine resumed, and an idle
 // daemon wakes once a minute per schedule group.
@@ -139,18 +172,20 @@ const maxSleep = time.Minute
 // milliseconds late, a step or a suspension seconds to years.
 const lateAfter = time.Second
 
-func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, next time.Time) {
+// scheduleLoop runs g's schedule from st until ctx ends, and returns where
+// it stands then.
+func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, st loopState) loopState {
 	// last is the wall time the group's last scheduled run started;
 	// reran, the last slot run again after the clock was set back
 	// (rejudge).
-	var last, reran time.Time
+	next, last, reran := st.next, st.last, st.reran
 	for {
 		if next.IsZero() {
 			// Schedule.Next found no time within five years (robfig/cron
 			// then never runs the entry either).
 			d.log.Warn("schedule never fires; its policies do not run", zap.String("schedule", g.Schedule))
 			<-ctx.Done()
-			return
+			return loopState{next: next, last: last, reran: reran}
 		}
 		// The wall clock only (Round(0) drops time.Now's monotonic
 		// reading): a schedule is a time on the wall, and last (below) is
@@ -162,7 +197,7 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, ne
 		now := d.clock.Now().Round(0)
 		if now.Before(next) {
 			if err := d.clock.Sleep(ctx, min(next.Sub(now), maxSleep)); err != nil || ctx.Err() != nil {
-				return
+				return loopState{next: next, last: last, reran: reran}
 			}
 			if now = d.clock.Now().Round(0); now.Before(next) {
 				next = d.rejudge(gen, g, next, now, last, &reran)

@@ -276,3 +276,59 @@ func TestHostileClockOscillatingRunsEachSlotAtMostTwice(t *testing.T) {
 		})
 	}
 }
+
+// reloaded sends SIGHUP's reload and waits until it is done (n loads so far,
+// the first one's included).
+func (s *steppedRuns) reloaded(n int) {
+	s.t.Helper()
+	s.reload <- struct{}{}
+	waitFor(s.t, "the reload", 10*time.Second, func() bool { r, _ := s.metrics.get(); return len(r) == n })
+}
+
+// TestHostileReloadAtResumeKeepsTheOverdueRun: a VM is suspended for six
+// hours while an @hourly group sleeps; at the resume the config is reloaded
+// (a SIGHUP, or the file poll finding an edit made meanwhile) before the
+// group's loop wakes. The run overdue since 13:00 must still come within a
+// minute, as without the reload. Before, the new generation's loop started
+// from the schedule's next time after the resume, 19:00: the reload dropped
+// the overdue run, and the resume ran nothing for an hour (a daily
+// schedule: a day).
+func TestHostileReloadAtResumeKeepsTheOverdueRun(t *testing.T) {
+	s := newSteppedRuns(t, "@hourly", 0)
+	s.start()
+	s.asleep(1)
+	s.clk.step(6 * time.Hour) // suspended at 12:00, resumed at 18:00
+	s.reloaded(2)
+	s.tick(1)
+	s.ran(1)
+	if got := s.runs(); len(got) != 1 || got[0].Sub(t0.Add(6*time.Hour)) > time.Minute {
+		t.Fatalf("runs at %v, want one within a minute of the resume at %v", got, t0.Add(6*time.Hour))
+	}
+	s.tickUntil(1, s.clk.Now, t0.Add(7*time.Hour))
+	s.ran(2)
+}
+
+// TestHostileReloadAfterARunThenClockSteppedBackRunsTheSlotOnce: the group
+// ran at 03:00, the config is reloaded half a minute later, and at 03:01
+// the clock is set back three minutes. The slot ran (the clock was within
+// tenant.maxClockSkew: the run went ahead); the reload must not make it
+// run again at 03:00, as it does not without the reload. Before, the new
+// generation's loop knew of no run and took 03:00 for a time to come.
+func TestHostileReloadAfterARunThenClockSteppedBackRunsTheSlotOnce(t *testing.T) {
+	s := newSteppedRuns(t, "0 3 * * *", 0)
+	s.start()
+	first := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	s.tickUntil(1, s.clk.Now, first)
+	s.ran(1)
+	s.asleep(1)
+	s.reloaded(2)
+	s.tick(1) // 03:01
+	s.asleep(1)
+	s.clk.step(-3 * time.Minute)
+	second := first.Add(24 * time.Hour)
+	s.tickUntil(1, s.clk.Now, second)
+	s.ran(2)
+	if got, want := s.runs(), []time.Time{first, second}; !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Errorf("runs at %v, want %v", got, want)
+	}
+}
