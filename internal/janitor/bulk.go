@@ -121,6 +121,15 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), e.mutTimeout)
 		defer scancel()
 		for k, i := range send {
+			// Each request alone is a new change to the tenant: none
+			// starts once the run is stopped (as mutateAll starts no
+			// unit then); the rest keep the batch's failure.
+			if ctx.Err() != nil {
+				for j := k; j < len(send); j++ {
+					res[j].Detail += "; not sent alone: the run stopped (" + context.Cause(ctx).Error() + ")"
+				}
+				break
+			}
 			one, oerr := e.tenant.BulkUpdateTokens(sctx, []string{ws[i].item.TokenID}, ops)
 			judgeBulk(ws, send[k:k+1], res[k:k+1], one, oerr)
 			if oerr != nil {

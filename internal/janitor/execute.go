@@ -485,7 +485,9 @@ func (e *Engine) mutateAll(ctx context.Context, runID string, ws []work, pr *pro
 				if len(u) == 1 && policy.Action(ws[u[0]].item.Action) != policy.ActionExpire {
 					results[u[0]], jerr = e.mutate(ctx, runID, ws[u[0]], pr, log)
 				} else {
-					jerr = e.mutateBulk(ctx, runID, ws, u, results, pr, log)
+					// stop: a journal failure of another unit stops
+					// the tokens of a refused batch from being sent alone.
+					jerr = e.mutateBulk(stop, runID, ws, u, results, pr, log)
 				}
 				if jerr != nil {
 					cancel(jerr)
