@@ -381,3 +381,65 @@ func TestHostileSnoozeLoopWhileServeHoldsTheJournalIsBounded(t *testing.T) {
 		t.Fatalf("snooze after the run: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// A crash while a run journals the snoozes owed to it, after the record
+// of a replaced one (alice's) reached the journal and before the anchor
+// that follows it reached the state store, leaves that record after the
+// anchor: the next open hands it to the catch-up. The catch-up took it for
+// the token's newest word and wrote alice's snooze over the store's, bob's
+// made after it: bob's decision was gone, never journaled, and alice's end
+// was in force. The catch-up now sees that the store still owes that
+// record (and bob's after it): it keeps the store's snooze, records
+// alice's as journaled (the tail holds it), and the run journals bob's.
+func TestHostileCrashWhileJournalingAReplacedSnoozeKeepsTheNewerOne(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	if err := os.MkdirAll(e.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	release := holdJournal(t, e)
+	for _, s := range []struct{ for_, reason, by string }{
+		{"30d", "vendor migration", "alice"}, {"60d", "migration late", "bob"},
+	} {
+		if code, stdout, stderr := e.run(nil, "snooze", "stale-1", "--for", s.for_, "--reason", s.reason, "--by", s.by); code != 0 {
+			t.Fatalf("snooze by %s, journal held: exit %d\n%s%s", s.by, code, stdout, stderr)
+		}
+	}
+	release()
+	owed := storedSnoozes(t, e.state)
+	if len(owed) != 1 || len(owed[0].Pending) != 1 || owed[0].By != "bob" {
+		t.Fatalf("snoozes stored: %+v; want bob's owing alice's", owed)
+	}
+	bobUntil := owed[0].Until
+	// The run's journalSnoozes appended alice's record; the process died
+	// before the anchor after it was stored (a journal without the store).
+	j, err := audit.Open(filepath.Join(e.state, JournalFile), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(context.Background(), snoozeRecord(owed[0].Pending[0])); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	want := []string{"vendor migration (by alice)", "migration late (by bob)"}
+	if notes := e.snoozeNotes("stale-1"); !slices.Equal(notes, want) {
+		t.Fatalf("stale-1's snooze records %q; want %q (each once, in order)", notes, want)
+	}
+	zs := storedSnoozes(t, e.state)
+	if len(zs) != 1 || zs[0].By != "bob" || !zs[0].Until.Equal(bobUntil) || zs[0].Unjournaled || len(zs[0].Pending) != 0 {
+		t.Fatalf("snoozes stored: %+v; want bob's (until %s), journaled", zs, bobUntil)
+	}
+	if got := e.deletedPaths(); len(got) != 1 || !strings.HasSuffix(got[0], "/stale-2") || !e.present("stale-1") {
+		t.Fatalf("tenant received %v; want stale-2 deleted, snoozed stale-1 kept", got)
+	}
+	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

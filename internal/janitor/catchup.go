@@ -32,6 +32,7 @@ type CatchUpStore interface {
 type CatchUpSnoozes interface {
 	Snoozes(ctx context.Context, includeExpired bool) ([]state.Snooze, error)
 	RestoreSnooze(ctx context.Context, z state.Snooze) error
+	SnoozeJournaled(ctx context.Context, z state.Snooze) error
 }
 
 // CatchUp rebuilds, from the journal's records after its anchor (an
@@ -68,7 +69,9 @@ type CatchUpSnoozes interface {
 //     first run after the clock was fixed would act on the exempted token.
 //     A snooze
 //     the store holds that was made after the record (while serve held
-//     the journal, journaled later) is kept.
+//     the journal, journaled later) is kept, and so is one that still owes
+//     the record to the journal (a crash between its append and the
+//     anchor: see owedJournaled).
 //
 // A record the store already holds is kept as it is (the store saw that
 // run), so handing the same tail twice changes nothing more. What is not
@@ -276,7 +279,17 @@ func (cu *CatchUp) snoozesDone(ctx context.Context) (int, error) {
 	n := 0
 	for _, k := range keys {
 		r := cu.snoozes[k]
-		if old, had := stored[k]; had && (old.CreatedAt.After(r.Time) || old.Until.Equal(*r.Until)) {
+		old, had := stored[k]
+		if had {
+			done, err := cu.owedJournaled(ctx, old, r)
+			if err != nil {
+				return n, err
+			}
+			if done {
+				continue
+			}
+		}
+		if had && (old.CreatedAt.After(r.Time) || old.Until.Equal(*r.Until)) {
 			// Made after the record (the newer word), or the store has
 			// this snooze (it saw the put).
 			continue
@@ -292,6 +305,36 @@ func (cu *CatchUp) snoozesDone(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// owedJournaled handles a tail whose last snooze record r of a token is
+// one the store's snooze z still owes to the journal (one of z.Pending, or
+// z itself while flagged): a run journaling them (journalSnoozes) died
+// after that append and before the anchor after it. The store is then
+// ahead of the journal, not behind: z, and any owed after r, are newer
+// decisions, which restoring r would overwrite unjournaled. The owed ones
+// up to r are recorded as journaled (journalSnoozes appends in that order)
+// and z stays; true when r was such a record.
+func (cu *CatchUp) owedJournaled(ctx context.Context, z state.Snooze, r audit.Record) (bool, error) {
+	owed := slices.Clone(z.Pending)
+	if z.Unjournaled {
+		owed = append(owed, z)
+	}
+	last := -1
+	for i, y := range owed {
+		if y.Until.Equal(*r.Until) && ReasonNote(y.Reason, y.By) == r.Note {
+			last = i
+		}
+	}
+	if last < 0 {
+		return false, nil
+	}
+	for _, y := range owed[:last+1] {
+		if err := cu.st.SnoozeJournaled(ctx, y); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // fold is the store's confirmed records of one resource with the tail's
