@@ -281,12 +281,20 @@ func (s *Store) StageConfirmedClients(put []Confirmed) error {
 }
 
 // staged holds the records of StageConfirmed until a transaction writes
-// them. bbolt runs one writing transaction at a time, so a transaction's
-// records are the first ones of each bucket's list when it commits.
+// them. Each is numbered as it is staged: a transaction's commit handler
+// drops what it wrote by number, not by count, because bbolt runs commit
+// handlers after it lets the next writer in, which may have written the
+// same records again (and more) before the first handler runs.
 type staged struct {
 	mu      sync.Mutex
-	records map[string][]Confirmed // by bucket, in the order staged
-	evicted map[string]int         // by bucket: what writing them evicted, not yet reported
+	last    uint64                   // the number of the last record staged
+	records map[string][]stagedEntry // by bucket, in the order staged
+	evicted map[string]int           // by bucket: what writing them evicted, not yet reported
+}
+
+type stagedEntry struct {
+	n uint64
+	c Confirmed
 }
 
 func (st *staged) add(bucket string, put []Confirmed) error {
@@ -296,9 +304,12 @@ func (st *staged) add(bucket string, put []Confirmed) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.records == nil {
-		st.records, st.evicted = map[string][]Confirmed{}, map[string]int{}
+		st.records, st.evicted = map[string][]stagedEntry{}, map[string]int{}
 	}
-	st.records[bucket] = append(st.records[bucket], put...)
+	for _, c := range put {
+		st.last++
+		st.records[bucket] = append(st.records[bucket], stagedEntry{n: st.last, c: c})
+	}
 	return nil
 }
 
@@ -317,9 +328,10 @@ func (st *staged) takeEvicted(bucket string) int {
 func (s *Store) writeStaged(tx *bolt.Tx) error {
 	s.staged.mu.Lock()
 	batch := make(map[string][]Confirmed, len(s.staged.records))
-	for b, cs := range s.staged.records {
-		if len(cs) > 0 {
-			batch[b] = slices.Clip(cs)
+	upTo := s.staged.last
+	for b, es := range s.staged.records {
+		for _, e := range es {
+			batch[b] = append(batch[b], e.c)
 		}
 	}
 	s.staged.mu.Unlock()
@@ -334,18 +346,29 @@ func (s *Store) writeStaged(tx *bolt.Tx) error {
 		}
 		evicted[b] = n
 	}
-	tx.OnCommit(func() {
-		s.staged.mu.Lock()
-		defer s.staged.mu.Unlock()
-		for b, cs := range batch {
-			s.staged.records[b] = s.staged.records[b][len(cs):]
-			if len(s.staged.records[b]) == 0 {
-				delete(s.staged.records, b)
-			}
-			s.staged.evicted[b] += evicted[b]
-		}
-	})
+	tx.OnCommit(func() { s.staged.written(upTo, evicted) })
 	return nil
+}
+
+// written drops the records numbered up to upTo, which a committed
+// transaction wrote, and counts what writing them evicted.
+func (st *staged) written(upTo uint64, evicted map[string]int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for b, es := range st.records {
+		i := 0
+		for i < len(es) && es[i].n <= upTo {
+			i++
+		}
+		if i == len(es) {
+			delete(st.records, b)
+		} else {
+			st.records[b] = es[i:]
+		}
+	}
+	for b, n := range evicted {
+		st.evicted[b] += n
+	}
 }
 
 // countKeys counts the keys of b. (Bucket.Stats counts the pages, which do

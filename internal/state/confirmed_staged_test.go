@@ -93,3 +93,60 @@ func TestStagedConfirmedGoWithTheAnchor(t *testing.T) {
 		t.Fatalf("records %+v; want only c1 (t1 and t2 dropped, nothing staged written again)", got)
 	}
 }
+
+// bbolt runs a transaction's commit handlers after it lets the next writer
+// in. Here transaction A writes the staged record t1 and commits; before
+// A's handler runs, t2 is staged and transaction B writes both and
+// commits. Dropping by count then cut the list short twice (a slice bound
+// panic, or a record dropped that no transaction wrote); by number, A's
+// late handler drops nothing more, and a record staged after B stays
+// staged until a transaction writes it.
+func TestStagedConfirmedSurviveALateCommitHandler(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), FileName), clk)
+	defer s.Close()
+	rec := func(id string) []Confirmed {
+		return []Confirmed{{TokenID: id, Policy: "p", Action: "delete", RunID: "r1", Code: 204, At: clk.Now()}}
+	}
+	if err := s.StageConfirmed(rec("t1")); err != nil {
+		t.Fatal(err)
+	}
+	txA, err := s.db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered before writeStaged's own: it runs first, after A has
+	// released the write lock, and holds A's staged handler back.
+	txA.OnCommit(func() {
+		if err := s.StageConfirmed(rec("t2")); err != nil {
+			t.Error(err)
+		}
+		if err := s.PutJournalAnchor(ctx, "journal.jsonl", audit.Anchor{Seq: 2, Hash: "h2", Offset: 20}); err != nil { // transaction B
+			t.Error(err)
+		}
+		if err := s.StageConfirmed(rec("t3")); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := s.writeStaged(txA); err != nil {
+		t.Fatal(err)
+	}
+	if err := txA.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.ConfirmedMutations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 || cs[0].TokenID != "t1" || cs[1].TokenID != "t2" {
+		t.Fatalf("stored %+v; want t1 (A) and t2 (B)", cs)
+	}
+	// t3 is still staged: the next write stores it.
+	if err := s.PutJournalAnchor(ctx, "journal.jsonl", audit.Anchor{Seq: 3, Hash: "h3", Offset: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err = s.ConfirmedMutations(ctx); err != nil || len(cs) != 3 {
+		t.Fatalf("stored %+v (%v); want t1, t2 and t3, still staged after A's late handler", cs, err)
+	}
+}
