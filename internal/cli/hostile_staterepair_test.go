@@ -648,3 +648,54 @@ func TestHostileStateRepairAfterAJournalCutShort(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A repair dies after moving a snooze aside (its mark of a repair pending
+// set), and then that mark stops decoding. Every command must still refuse
+// the store (the snooze is not back: a run would delete the exempted
+// token), naming `state repair`; and `state repair` must get out of it: on
+// the old code it read the mark as any record, failed on it, and named
+// itself as the way out, so the store was closed for good. The repair
+// treats the mark as a repair begun at an unknown time: it rebuilds every
+// record the quarantine holds, and the tenant receives nothing.
+func TestHostileStateRepairPendingMarkDamaged(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	if _, err := e.repairHooked("INC-3", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
+		t.Fatal("the stopped repair reported success")
+	}
+	putRaw(t, e.state, "meta", []byte("repair-pending"), []byte("\x1b[2J{damaged"))
+
+	for _, args := range [][]string{{"apply", "--auto-approve"}, {"snooze", "x", "--offline", "--for", "1d", "--reason", "r"}} {
+		code, _, stderr := e.run(nil, args...)
+		if code == 0 || !strings.Contains(stderr, "patjanitor state repair --reason TEXT") || strings.Contains(stderr, "\x1b") {
+			t.Fatalf("%s with the mark of a pending repair damaged: exit %d\n%q", strings.Join(args, " "), code, stderr)
+		}
+	}
+	if len(e.mutations()) != 0 {
+		t.Fatalf("the tenant received %v", e.mutations())
+	}
+	if code, stdout, stderr := e.run(nil, "state", "repair", "--dry-run"); code != 0 || !strings.Contains(stdout, "did not finish") || !strings.Contains(stdout, "nothing was changed") {
+		t.Fatalf("state repair --dry-run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	journal := len(e.journalRecords())
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "finish INC-3")
+	if code != 0 || !strings.Contains(stdout, "did not finish") || !strings.Contains(stdout, `bucket "snoozes", key "stale-1"`) || !strings.Contains(stdout, "rebuilt from the journal") {
+		t.Fatalf("the finishing repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if n := len(e.journalRecords()); n != journal {
+		t.Fatalf("the finishing repair journaled %d records (it moved nothing)", n-journal)
+	}
+	if zs := storedSnoozes(t, e.state); len(zs) != 1 || zs[0].TokenID != "stale-1" {
+		t.Fatalf("snoozes %+v, want stale-1's rebuilt", zs)
+	}
+	if qs := quarantined(t, e.state); len(qs) != 1 || string(qs[0].Value) != "{damaged" {
+		t.Fatalf("quarantine %+v, want the snooze's bytes kept", qs)
+	}
+	e.mustRun("apply", "--auto-approve")
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+	e.mustRun("audit", "verify")
+}

@@ -136,8 +136,7 @@ func (r *stateRepair) run(ctx context.Context) error {
 		fmt.Fprintf(r.out, "Does not decode: %s\n", b.Describe())
 	}
 	if pending {
-		fmt.Fprintf(r.out, "A repair begun at %s did not finish rebuilding what the journal holds of the %d record(s) it moved aside: this repair finishes it.\n",
-			mark.At.UTC().Format(time.RFC3339), mark.Records)
+		fmt.Fprintf(r.out, "Unfinished: %s; this repair finishes it.\n", mark.Describe())
 	}
 	if r.o.dryRun {
 		fmt.Fprintln(r.out, "--dry-run: nothing was changed.")

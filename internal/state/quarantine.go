@@ -51,6 +51,20 @@ type Quarantined struct {
 type RepairMark struct {
 	At      time.Time `json:"at"`
 	Records int       `json:"records"`
+	// Damaged is set when the mark itself does not decode (why): a repair
+	// is pending, begun at an unknown time (At zero), and the repair that
+	// finishes it rebuilds every record the quarantine holds.
+	Damaged string `json:"-"`
+}
+
+// Describe says what is known of the unfinished repair, terminal-safe.
+func (m RepairMark) Describe() string {
+	if m.Damaged != "" {
+		return fmt.Sprintf("a `patjanitor state repair` moved records to the quarantine bucket and did not finish rebuilding what the journal holds of them (its mark in the meta bucket does not decode: %s; the repair that finishes it rebuilds every record the quarantine holds)",
+			untrusted.Terminal(untrusted.Clip(m.Damaged, 200)))
+	}
+	return fmt.Sprintf("a `patjanitor state repair` begun at %s moved %d record(s) to the quarantine bucket and did not finish rebuilding what the journal holds of them",
+		m.At.UTC().Format(time.RFC3339), m.Records)
 }
 
 // RepairPendingError is what Open returns for a store whose repair did not
@@ -61,8 +75,7 @@ type RepairPendingError struct {
 }
 
 func (e *RepairPendingError) Error() string {
-	return fmt.Sprintf("state store %s: a `patjanitor state repair` begun at %s moved %d record(s) to the quarantine bucket and did not finish rebuilding what the journal holds of them: run `%s` again to finish it",
-		e.Path, e.Mark.At.UTC().Format(time.RFC3339), e.Mark.Records, RepairCommand)
+	return fmt.Sprintf("state store %s: %s: run `%s` again to finish it", e.Path, e.Mark.Describe(), RepairCommand)
 }
 
 // checkRepair refuses a store with a repair pending.
@@ -83,10 +96,26 @@ func (s *Store) RepairPending(ctx context.Context) (RepairMark, bool, error) {
 	found := false
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		found, err = getJSON(tx.Bucket([]byte(bucketMeta)), bucketMeta, keyRepairPending, &m)
+		found, err = readRepairMark(tx.Bucket([]byte(bucketMeta)), &m)
 		return err
 	})
 	return m, found, err
+}
+
+// readRepairMark reads the mark of a repair pending into m. A mark that
+// does not decode is still a repair pending, begun at an unknown time: m is
+// the zero mark (At zero: every quarantined record is rebuilt, the safe
+// direction) with Damaged set. Read as any undecodable record, it would
+// name `state repair` as the way out of a store `state repair` itself
+// cannot read.
+func readRepairMark(meta *bolt.Bucket, m *RepairMark) (bool, error) {
+	found, err := getJSON(meta, bucketMeta, keyRepairPending, m)
+	var ue *UndecodableError
+	if errors.As(err, &ue) {
+		*m = RepairMark{Damaged: ue.Err.Error()}
+		return true, nil
+	}
+	return found, err
 }
 
 // QuarantineNote is what a repair records with each record it moves.
@@ -124,7 +153,7 @@ func (s *Store) Quarantine(ctx context.Context, bad []BadRecord, note Quarantine
 		// next one rebuilds every record moved since (RepairMark.At).
 		meta := tx.Bucket([]byte(bucketMeta))
 		mark := RepairMark{At: now}
-		if _, err := getJSON(meta, bucketMeta, keyRepairPending, &mark); err != nil {
+		if _, err := readRepairMark(meta, &mark); err != nil {
 			return err
 		}
 		mark.Records += len(bad)
