@@ -699,3 +699,52 @@ func TestHostileStateRepairPendingMarkDamaged(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A repair dies after moving a snooze aside; the host's clock, ahead at
+// the time, is then set back (NTP), and a second snooze stops decoding.
+// The repair that finishes the first must rebuild both: on the old code it
+// picked the records to rebuild by the time of the first repair's mark,
+// passed over the record it had itself just moved with an earlier time,
+// did not even list it, and the next apply deleted the token an operator
+// had exempted.
+func TestHostileStateRepairFinishedUnderAClockSetBack(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	e.mustRun("snooze", "stale-2", "--for", "30d", "--reason", "audit hold", "--by", "alice")
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	repair := func(at time.Time, hooks repairHooks) (string, error) {
+		var out strings.Builder
+		g := &globals{config: e.cfgPath, stateDir: e.state, streams: Streams{In: strings.NewReader(""), Out: &out, Err: io.Discard}}
+		o := stateRepairFlags{reasonFlags: reasonFlags{reason: "INC-9", by: "ops"}}
+		o.journal.segmentSize = byteSize(audit.DefaultSegmentBytes)
+		err := runStateRepairHooked(context.Background(), g, o, func() time.Time { return at }, hooks)
+		return out.String(), err
+	}
+	ahead := time.Now().Add(2 * time.Hour)
+	if _, err := repair(ahead, repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
+		t.Fatal("the stopped repair reported success")
+	}
+	putRaw(t, e.state, "snoozes", []byte("stale-2"), []byte("{damaged too"))
+	out, err := repair(time.Now(), repairHooks{})
+	if err != nil {
+		t.Fatalf("the finishing repair: %v\n%s", err, out)
+	}
+	for _, want := range []string{`bucket "snoozes", key "stale-1"`, `bucket "snoozes", key "stale-2"`, "2 record(s) moved", "2 rebuilt"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the finishing repair's output lacks %q:\n%s", want, out)
+		}
+	}
+	if zs := storedSnoozes(t, e.state); len(zs) != 2 {
+		t.Fatalf("snoozes %+v, want stale-1's and stale-2's rebuilt", zs)
+	}
+	if n := len(e.repairRecords()); n != 2 {
+		t.Fatalf("%d state-repair records, want one per record moved", n)
+	}
+	e.mustRun("apply", "--auto-approve")
+	if len(e.mutations()) != 0 || !e.present("stale-1") || !e.present("stale-2") {
+		t.Fatalf("the tenant received %v for snoozed tokens", e.mutations())
+	}
+	e.mustRun("audit", "verify")
+}

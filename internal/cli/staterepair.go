@@ -152,7 +152,7 @@ func (r *stateRepair) run(ctx context.Context) error {
 	}
 	if pending {
 		// The records the unfinished repair moved are rebuilt too.
-		if r.moved, err = r.st.QuarantinedSince(ctx, mark.At); err != nil {
+		if r.moved, err = r.st.QuarantinedSince(ctx, mark); err != nil {
 			return err
 		}
 	}

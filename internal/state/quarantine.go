@@ -47,10 +47,16 @@ type Quarantined struct {
 }
 
 // RepairMark is a repair begun and not finished (keyRepairPending): the
-// records moved since At are still to be rebuilt from the journal.
+// records it moved, from the quarantine's record From on, are still to be
+// rebuilt from the journal.
 type RepairMark struct {
 	At      time.Time `json:"at"`
 	Records int       `json:"records"`
+	// From is the sequence number, in the quarantine bucket, of the first
+	// record the repair moved (0: unknown, every record). By sequence, not
+	// by At: a clock set back between a repair and the one that finishes
+	// it would date the records the second moves before the mark.
+	From uint64 `json:"from,omitempty"`
 	// Damaged is set when the mark itself does not decode (why): a repair
 	// is pending, begun at an unknown time (At zero), and the repair that
 	// finishes it rebuilds every record the quarantine holds.
@@ -142,6 +148,7 @@ func (s *Store) Quarantine(ctx context.Context, bad []BadRecord, note Quarantine
 		if err != nil {
 			return err
 		}
+		first := q.Sequence() + 1 // the sequence NextSequence gives the first record
 		for i, r := range bad {
 			rec, err := quarantineOne(tx, q, r, Quarantined{At: now, Reason: note.Reason, By: note.By, JournalSeq: seqAt(note.JournalSeq, i)})
 			if err != nil {
@@ -150,9 +157,9 @@ func (s *Store) Quarantine(ctx context.Context, bad []BadRecord, note Quarantine
 			moved = append(moved, rec)
 		}
 		// A repair that finishes an unfinished one keeps its start: the
-		// next one rebuilds every record moved since (RepairMark.At).
+		// next one rebuilds every record moved since (RepairMark.From).
 		meta := tx.Bucket([]byte(bucketMeta))
-		mark := RepairMark{At: now}
+		mark := RepairMark{At: now, From: first}
 		if _, err := readRepairMark(meta, &mark); err != nil {
 			return err
 		}
@@ -217,24 +224,28 @@ func (s *Store) QuarantinedRecords(ctx context.Context) ([]Quarantined, error) {
 	return out, nil
 }
 
-// QuarantinedSince returns the records moved aside at or after at, oldest
-// first. A quarantine record that does not decode itself is passed over
-// (its bytes stay): damage to the quarantine must not close the way out
-// again, and what it held could not be rebuilt anyway.
-func (s *Store) QuarantinedSince(ctx context.Context, at time.Time) ([]Quarantined, error) {
+// QuarantinedSince returns the records moved aside by the repair mark
+// names and those after it (every record for a mark From 0), oldest first.
+// A quarantine record that does not decode itself is passed over (its
+// bytes stay): damage to the quarantine must not close the way out again,
+// and what it held could not be rebuilt anyway.
+func (s *Store) QuarantinedSince(ctx context.Context, mark RepairMark) ([]Quarantined, error) {
 	var out []Quarantined
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		q := tx.Bucket([]byte(bucketQuarantine))
 		if q == nil {
 			return nil
 		}
-		return q.ForEach(func(_, v []byte) error {
+		c := q.Cursor()
+		// The keys are big-endian sequence numbers: their order is the
+		// numbers'.
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, mark.From)); k != nil; k, v = c.Next() {
 			var r Quarantined
-			if json.Unmarshal(v, &r) == nil && !r.At.Before(at) {
+			if json.Unmarshal(v, &r) == nil {
 				out = append(out, r)
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list the quarantined records: %w", err)
