@@ -753,3 +753,52 @@ func TestHostileStateRepairFinishedUnderAClockSetBack(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A bad restore: the state store comes back from a backup taken before a
+// signed plan was applied and a token snoozed, and its journal anchor is
+// one of the records the restore damaged. The store's anchor would have
+// had the catch-up rebuild both from the journal; with the anchor gone
+// the repair must not take the store for current: on the old code it
+// anchored the journal at its end and rebuilt nothing, the plan was
+// applied a second time and the snoozed token was expired. The repair
+// takes in every executed plan and every snooze of the whole journal
+// (the confirmed changes only for the records it moved: a listing's proof
+// is not journaled, and the whole journal would bring back every change
+// ever proven).
+func TestHostileStateRepairOfARestoreWithItsAnchorDamaged(t *testing.T) {
+	e := newWF(t, replayPolicies, idnsim.Options{})
+	r, _ := newReviewers(t, e.dir)
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	file, saved := e.signedPlan(r)
+	e.mustRun("snooze", "tok-0", "--offline", "--for", "1d", "--reason", "a store to back up")
+	restore := e.backupState()
+	e.mustRun("apply", file, "--auto-approve")
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-2", "--for", "30d", "--reason", "audit hold", "--by", "alice")
+	applied := len(e.mutations())
+	if applied != 1 {
+		t.Fatalf("the apply sent %d mutations, want 1", applied)
+	}
+	restore()
+	putRaw(t, e.state, "meta", []byte("journal-anchor:"+JournalFile), []byte("{damaged"))
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-12: restored state.db damaged")
+	if code != 0 {
+		t.Fatalf("state repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "1 executed plan(s)") || !strings.Contains(stdout, "1 snooze(s)") {
+		t.Errorf("state repair does not say it rebuilt the plan and the snooze:\n%s", stdout)
+	}
+	if zs := storedSnoozes(t, e.state); len(zs) != 2 || zs[0].TokenID != "stale-2" || zs[1].TokenID != "tok-0" {
+		t.Fatalf("snoozes %+v, want tok-0's and stale-2's, rebuilt from the journal", zs)
+	}
+	code, stdout, stderr = e.run(nil, "apply", file, "--auto-approve")
+	if code != 1 || !strings.Contains(stderr, "plan "+saved.PlanHash+" was already executed") {
+		t.Fatalf("apply of the executed plan after the repair: exit %d, want it refused\n%s%s", code, stdout, stderr)
+	}
+	e.mustRun("apply", "--auto-approve")
+	if n := len(e.mutations()); n != applied {
+		t.Fatalf("after the repair the tenant received %v", e.mutations()[applied:])
+	}
+	e.mustRun("audit", "verify")
+}

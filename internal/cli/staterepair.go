@@ -276,10 +276,23 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 		fmt.Fprintf(r.out, "The journal holds records the store had not seen (a store restored from a backup): the catch-up rebuilt from them %d executed plan(s), %d confirmed token change(s), %d confirmed API client change(s), %d snooze(s).\n",
 			c.Plans, c.Tokens, c.Clients, c.Snoozes)
 	}
-	keys := janitor.QuarantinedKeys{}
-	want := false
+	var keys janitor.QuarantinedKeys
+	want, anchorLost := false, false
+	anchor := state.AnchorKey(r.g.journalKey(path))
 	for _, q := range r.moved {
 		want = keys.Add(q.Bucket, q.Key) || want
+		if q.Bucket == state.BucketMeta && string(q.Key) == anchor {
+			// Where the store's knowledge of the journal ended is lost
+			// with it, and a bad restore damages the anchor with the
+			// rest of a store older than the journal. Every executed
+			// plan and every snooze of the journal is taken in: a plan
+			// executed stays executed, and a token's last snooze record
+			// is the last word (one the store made later is kept). Not
+			// every confirmed change: a listing's proof is not
+			// journaled, so every change ever proven would come back.
+			anchorLost = keys.AddEvery(state.BucketExecuted) && keys.AddEvery(state.BucketSnoozes)
+			want = true
+		}
 	}
 	if !want {
 		return nil
@@ -293,7 +306,14 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 	}}); err != nil {
 		return fmt.Errorf("read the journal %s to rebuild the records moved aside: %w", path, err)
 	}
-	return cu.Done(ctx)
+	if err := cu.Done(ctx); err != nil {
+		return err
+	}
+	if c := cu.Rebuilt(); anchorLost {
+		fmt.Fprintf(r.out, "The journal's anchor was moved aside (the store may be older than the journal): from the whole journal the catch-up rebuilt %d executed plan(s), %d snooze(s) the store did not hold.\n",
+			c.Plans, c.Snoozes)
+	}
+	return nil
 }
 
 // report says what was moved, what the journal rebuilt and what the loss
@@ -344,7 +364,7 @@ func consequence(bucket string, rebuilt bool) string {
 	case bucket == state.BucketDeliveries:
 		return "an owner's last digest delivery: the owner may receive the same digest again before the repeat interval"
 	case bucket == state.BucketMeta:
-		return "the journal's anchor: the journal is anchored at its end as it is now (as `audit reanchor` does); a store restored before this repair cannot be caught up from the old anchor"
+		return "the journal's anchor: the journal is anchored at its end as it is now (as `audit reanchor` does); every executed plan and snooze of the journal was taken in, but a confirmed change after the old anchor that the store did not hold is not rebuilt"
 	}
 	return "not rebuilt"
 }

@@ -11,27 +11,54 @@ import (
 // snoozes), by bucket, then key. Wants picks the journal records that
 // speak of them, for a CatchUp fed the whole journal: the catch-up of an
 // open hands it only the records after the anchor, and a record the store
-// held was written before it.
-type QuarantinedKeys map[string]map[string]bool
+// held was written before it. The zero value is empty.
+type QuarantinedKeys struct {
+	keys  map[string]map[string]bool
+	every map[string]bool
+}
 
 // Add records a quarantined record's key; it reports whether the journal
 // can rebuild a record of that bucket.
-func (q QuarantinedKeys) Add(bucket string, key []byte) bool {
-	switch bucket {
-	case state.BucketExecuted, state.BucketConfirmed, state.BucketConfirmedClients, state.BucketSnoozes:
-	default:
+func (q *QuarantinedKeys) Add(bucket string, key []byte) bool {
+	if !rebuildable(bucket) {
 		return false
 	}
-	if q[bucket] == nil {
-		q[bucket] = map[string]bool{}
+	if q.keys == nil {
+		q.keys = map[string]map[string]bool{}
 	}
-	q[bucket][string(key)] = true
+	if q.keys[bucket] == nil {
+		q.keys[bucket] = map[string]bool{}
+	}
+	q.keys[bucket][string(key)] = true
 	return true
+}
+
+// AddEvery has Wants pick the journal's records of every key of bucket
+// (the journal's anchor moved aside: where the store's knowledge of the
+// journal ends is not known). It reports whether the journal can rebuild
+// a record of that bucket.
+func (q *QuarantinedKeys) AddEvery(bucket string) bool {
+	if !rebuildable(bucket) {
+		return false
+	}
+	if q.every == nil {
+		q.every = map[string]bool{}
+	}
+	q.every[bucket] = true
+	return true
+}
+
+func rebuildable(bucket string) bool {
+	switch bucket {
+	case state.BucketExecuted, state.BucketConfirmed, state.BucketConfirmedClients, state.BucketSnoozes:
+		return true
+	}
+	return false
 }
 
 // Wants reports whether r speaks of a quarantined record: the run-start of
 // a saved plan, an intent or outcome of a token or API client, a snooze.
-func (q QuarantinedKeys) Wants(r audit.Record) bool {
+func (q *QuarantinedKeys) Wants(r audit.Record) bool {
 	switch {
 	case r.Kind == audit.KindRunStart && r.Plan != nil:
 		return q.has(state.BucketExecuted, r.Plan.PlanHash)
@@ -45,10 +72,16 @@ func (q QuarantinedKeys) Wants(r audit.Record) bool {
 	return false
 }
 
-func (q QuarantinedKeys) has(bucket, id string) bool {
-	if len(q[bucket]) == 0 || id == "" {
+func (q *QuarantinedKeys) has(bucket, id string) bool {
+	if id == "" {
+		return false
+	}
+	if q.every[bucket] {
+		return true
+	}
+	if len(q.keys[bucket]) == 0 {
 		return false
 	}
 	key, ok := state.RecordKey(bucket, id)
-	return ok && q[bucket][key]
+	return ok && q.keys[bucket][key]
 }

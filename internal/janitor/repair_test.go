@@ -50,3 +50,26 @@ func TestQuarantinedKeysWants(t *testing.T) {
 		}
 	}
 }
+
+// AddEvery picks every record of its bucket, and only of its bucket.
+func TestQuarantinedKeysWantsEvery(t *testing.T) {
+	var q QuarantinedKeys
+	if !q.AddEvery(state.BucketExecuted) || !q.AddEvery(state.BucketSnoozes) || q.AddEvery(state.BucketMarks) {
+		t.Fatal("AddEvery: want the executed plans and the snoozes taken, the marks refused")
+	}
+	until := time.Now()
+	for _, c := range []struct {
+		r    audit.Record
+		want bool
+	}{
+		{audit.Record{Kind: audit.KindRunStart, Plan: &audit.PlanRef{PlanHash: "sha256:any"}}, true},
+		{audit.Record{Kind: audit.KindRunStart}, false},
+		{audit.Record{Kind: audit.KindSnooze, TokenID: "tok-9", Until: &until}, true},
+		{audit.Record{Kind: audit.KindIntent, TokenID: "tok-9"}, false},
+		{audit.Record{Kind: audit.KindOutcome, TokenID: "tok-9"}, false},
+	} {
+		if got := q.Wants(c.r); got != c.want {
+			t.Errorf("Wants(%s %q) = %v, want %v", c.r.Kind, c.r.TokenID, got, c.want)
+		}
+	}
+}
