@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -799,6 +800,46 @@ func TestHostileStateRepairOfARestoreWithItsAnchorDamaged(t *testing.T) {
 	e.mustRun("apply", "--auto-approve")
 	if n := len(e.mutations()); n != applied {
 		t.Fatalf("after the repair the tenant received %v", e.mutations()[applied:])
+	}
+	e.mustRun("audit", "verify")
+}
+
+// The journal's anchor does not decode and its first segments were
+// archived, as docs/operations.md has operators do. Without an anchor the
+// journal can only be read from its first segment: the repair refuses,
+// changing nothing, and must say that the damaged anchor is why and what
+// to do (the old error said the store had no anchor, and to restore the
+// segments "or the state store"); with the segments back, it repairs.
+func TestHostileStateRepairDamagedAnchorWithArchivedSegments(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	for i := range 4 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	archive := filepath.Join(e.dir, "archive")
+	if err := os.Mkdir(archive, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	seg1 := filepath.Join(e.state, "journal-000001.jsonl")
+	if err := os.Rename(seg1, filepath.Join(archive, "journal-000001.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, e.state, "meta", []byte("journal-anchor:"+JournalFile), []byte("{damaged"))
+	journal := len(e.repairRecords())
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-13", seg)
+	if code != 1 || !strings.Contains(stderr, "nothing was changed") || !strings.Contains(stderr, "anchor of this journal does not decode") || !strings.Contains(stderr, "bring the archived segments back") {
+		t.Fatalf("state repair with the anchor damaged and segments archived: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if len(undecodableNow(t, e.state)) != 1 || len(quarantined(t, e.state)) != 0 || len(e.repairRecords()) != journal {
+		t.Fatal("the refused repair changed something")
+	}
+	if err := os.Rename(filepath.Join(archive, "journal-000001.jsonl"), seg1); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("state", "repair", "--reason", "INC-13", seg)
+	if zs := storedSnoozes(t, e.state); len(zs) != 4 {
+		t.Fatalf("snoozes %+v, want the 4 kept", zs)
 	}
 	e.mustRun("audit", "verify")
 }

@@ -181,7 +181,8 @@ func (r *stateRepair) run(ctx context.Context) error {
 func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 	path := r.g.journalPath(r.o.journal.path)
 	fa := &frozenAnchor{}
-	if !r.anchorIsBad(path) {
+	anchorBad := r.anchorIsBad(path)
+	if !anchorBad {
 		var err error
 		if fa.a, fa.ok, err = r.st.JournalAnchor(ctx, r.g.journalKey(path)); err != nil {
 			return nil, err
@@ -200,6 +201,10 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 		return nil, fmt.Errorf("open journal: %w; accept the journal as it is with `patjanitor audit reanchor --reason TEXT` first, then repair; nothing was changed", err)
 	case errors.Is(err, audit.ErrInUse):
 		return nil, fmt.Errorf("the journal %s is held by a running patjanitor serve: stop it (or wait until it exits), then repair; nothing was changed: %w", path, err)
+	case err != nil && anchorBad:
+		// Without its anchor the journal is read from its first segment:
+		// the store is the one to keep, the archive has the segments.
+		return nil, fmt.Errorf("open journal: %w; the state store's anchor of this journal does not decode, so the journal is read from its first segment: bring the archived segments back beside it for the repair, then run it again; nothing was changed", err)
 	case err != nil:
 		return nil, fmt.Errorf("open journal: %w; nothing was changed", err)
 	}
