@@ -843,3 +843,60 @@ func TestHostileStateRepairDamagedAnchorWithArchivedSegments(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A run deletes two tokens; the confirmed change of the first stops
+// decoding and is rebuilt by the repair's pass over the whole journal. A
+// run stores its confirmed changes at its end, and the catch-up dates a
+// rebuilt one by its run's last journal record, the nearest it knows: the
+// time a run sooner than SettleMargin skips the token as awaiting proof.
+// On the old code the repair's pass saw only the records of the moved
+// token, dated it by its own outcome, earlier by the run's length, and so
+// opened the token to a proof listing (and a policy acting again) before
+// the tenant had settled.
+func TestHostileStateRepairDatesARebuiltChangeByItsRun(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
+	e.mustRun("apply", "--auto-approve")
+	toks, _ := storedRecords(t, e.state)
+	if len(toks) != 2 {
+		t.Fatalf("confirmed records %+v, want the 2 deletes", toks)
+	}
+	runID := toks[0].RunID
+	var runLast, outcome time.Time
+	for _, r := range e.journalRecords() {
+		if r.RunID != runID {
+			continue
+		}
+		if r.Time.After(runLast) {
+			runLast = r.Time
+		}
+		if r.Kind == audit.KindOutcome && r.TokenID == "stale-1" {
+			outcome = r.Time
+		}
+	}
+	if !outcome.Before(runLast) {
+		t.Fatalf("stale-1's outcome at %v is not before the run's last record at %v: the test shows nothing", outcome, runLast)
+	}
+	putRaw(t, e.state, "confirmed-mutations", []byte("stale-1"), []byte("{damaged"))
+	e.mustRun("state", "repair", "--reason", "INC-14")
+	toks, _ = storedRecords(t, e.state)
+	var got *state.Confirmed
+	for i := range toks {
+		if toks[i].TokenID == "stale-1" {
+			got = &toks[i]
+		}
+	}
+	if got == nil || got.RunID != runID || got.Action != "delete" {
+		t.Fatalf("confirmed records %+v, want stale-1's delete rebuilt", toks)
+	}
+	if !got.At.Equal(runLast) {
+		t.Errorf("the rebuilt change is dated %v, want its run's last record's time %v (its own outcome: %v)", got.At, runLast, outcome)
+	}
+	n := len(e.mutations())
+	e.mustRun("apply", "--auto-approve")
+	if len(e.mutations()) != n {
+		t.Fatalf("the tenant received %v", e.mutations()[n:])
+	}
+	e.mustRun("audit", "verify")
+}

@@ -306,6 +306,8 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 	if _, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(rec audit.Record) error {
 		if keys.Wants(rec) {
 			cu.Record(rec)
+		} else {
+			cu.Saw(rec) // the runs' ends date what is rebuilt
 		}
 		return nil
 	}}); err != nil {

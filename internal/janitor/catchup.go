@@ -121,9 +121,7 @@ func NewCatchUp(st CatchUpStore, log *zap.Logger) *CatchUp {
 // Record implements audit.Tail.
 func (cu *CatchUp) Record(r audit.Record) {
 	key := catchUpKey{r.RunID, r.TokenID, r.Resource}
-	if r.RunID != "" && r.Time.After(cu.last[r.RunID]) {
-		cu.last[r.RunID] = r.Time
-	}
+	cu.Saw(r)
 	switch {
 	case r.Kind == audit.KindRunStart && r.Plan != nil && r.Plan.PlanHash != "" && r.Plan.Refused == "":
 		// The plan's own time is not journaled; the run's is later, so the
@@ -146,6 +144,16 @@ func (cu *CatchUp) Record(r audit.Record) {
 		case StatusNotInEffect, StatusInEffect, StatusAcknowledged:
 			cu.step(proofStep{status: status, c: state.Confirmed{TokenID: r.TokenID, Resource: r.Resource, RunID: r.RunID, At: r.Time}})
 		}
+	}
+}
+
+// Saw notes the time of r for its run (last) without taking r in: a
+// catch-up fed only some of the journal's records (`state repair`'s, of
+// the records it moved) dates what it rebuilds by the run's last record
+// all the same, as the catch-up of the whole tail does.
+func (cu *CatchUp) Saw(r audit.Record) {
+	if r.RunID != "" && r.Time.After(cu.last[r.RunID]) {
+		cu.last[r.RunID] = r.Time
 	}
 }
 
