@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -897,6 +898,65 @@ func TestHostileStateRepairDatesARebuiltChangeByItsRun(t *testing.T) {
 	e.mustRun("apply", "--auto-approve")
 	if len(e.mutations()) != n {
 		t.Fatalf("the tenant received %v", e.mutations()[n:])
+	}
+	e.mustRun("audit", "verify")
+}
+
+// The disk incident that damaged a snooze also changed a record of an old
+// journal segment (commands go on: an open verifies the journal after its
+// anchor). The repair rebuilds from the whole journal, whose chain no
+// longer verifies: on the old code it journaled and moved the snooze
+// first, then failed the rebuild, and every repair after failed the same
+// way: the store was refused by every command for good. It must refuse
+// before changing anything, naming the journal's damage and the way out
+// (the segment from its archive); with the segment restored it repairs.
+func TestHostileStateRepairOverAJournalThatDoesNotVerify(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	seg := "--journal-segment-size=600"
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice", seg)
+	for i := range 3 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	journal := len(e.repairRecords())
+	seg1 := filepath.Join(e.state, "journal-000001.jsonl")
+	good, err := os.ReadFile(seg1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(seg1, bytes.Replace(good, []byte("vendor"), []byte("vendoR"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-15", seg)
+	if code != 1 || !strings.Contains(stderr, "journal-000001.jsonl") || !strings.Contains(stderr, "nothing was changed") || !strings.Contains(stderr, "archive") {
+		t.Fatalf("state repair over a journal that does not verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if len(undecodableNow(t, e.state)) != 1 || len(quarantined(t, e.state)) != 0 {
+		t.Fatalf("the refused repair moved the record: %d quarantined", len(quarantined(t, e.state)))
+	}
+	// The store is as it was: a command names the record, not a repair
+	// to finish.
+	code, _, stderr = e.run(nil, "apply", "--auto-approve", seg)
+	if code == 0 || strings.Contains(stderr, "did not finish") {
+		t.Fatalf("apply after the refused repair: exit %d\n%s", code, stderr)
+	}
+	wantNamesRecord(t, "apply", stderr, filepath.Join(e.state, state.FileName), "snoozes", "stale-1")
+
+	if err := os.WriteFile(seg1, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.repairRecords()); n != journal {
+		t.Fatalf("the refused repair journaled %d records", n-journal)
+	}
+	e.mustRun("state", "repair", "--reason", "INC-15, segment restored from the archive", seg)
+	if zs := storedSnoozes(t, e.state); len(zs) != 4 {
+		t.Fatalf("snoozes %+v, want stale-1's rebuilt and the 3 others", zs)
+	}
+	e.mustRun("apply", "--auto-approve", seg)
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
 	}
 	e.mustRun("audit", "verify")
 }

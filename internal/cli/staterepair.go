@@ -147,6 +147,9 @@ func (r *stateRepair) run(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = j.Close() }()
+	if err := r.checkJournal(); err != nil {
+		return err
+	}
 	if err := r.quarantine(ctx, j); err != nil {
 		return err
 	}
@@ -210,6 +213,20 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 	}
 	r.g.warnRepairs(j.Repairs())
 	return j, nil
+}
+
+// checkJournal verifies the whole journal before anything moves: the
+// rebuild reads it whole, and the incident that damaged the store may have
+// changed a segment too (an open verifies only what follows the anchor).
+// Found after the records moved, that would leave the store refused by
+// every command, and every repair failing the same way. The journal is
+// held: it cannot change between this read and the rebuild's.
+func (r *stateRepair) checkJournal() error {
+	path := r.g.journalPath(r.o.journal.path)
+	if _, err := audit.VerifyPath(path, audit.VerifyOptions{}); err != nil {
+		return fmt.Errorf("the journal %s, which the repair rebuilds from, does not verify: %w; restore the damaged file from its archive or a backup (`patjanitor audit verify` names it), then repair; nothing was changed", path, err)
+	}
+	return nil
 }
 
 // anchorIsBad reports whether the journal's anchor is one of the records
