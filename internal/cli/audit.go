@@ -74,7 +74,10 @@ func runAuditReanchor(ctx context.Context, g *globals, jf journalFlags, reason s
 			return fmt.Errorf("audit reanchor: %s: %w (only a journal whose chain verifies can be reanchored)", path, err)
 		}
 	}
-	st, err := g.openState(time.Now)
+	// A store with a repair pending is taken: reanchor acts on no token,
+	// and `state repair` refuses a journal short of its anchor until it
+	// is reanchored (each refusing would close the store for good).
+	st, err := g.openStateWith(state.Options{Clock: time.Now, Repairing: true})
 	if err != nil {
 		return fmt.Errorf("audit reanchor: %w", err)
 	}

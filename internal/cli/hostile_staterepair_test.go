@@ -960,3 +960,47 @@ func TestHostileStateRepairOverAJournalThatDoesNotVerify(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A repair dies after moving a snooze aside (the repair pending), and the
+// journal is then found cut short of the store's anchor (restored from an
+// older copy). The repair refuses a journal short of its anchor, naming
+// `audit reanchor` first; on the old code reanchor refused the store for
+// the pending repair, naming `state repair`: each named the other, and
+// the store was closed for good. Reanchor, which acts on no token, takes
+// a store with a repair pending; the repair then finishes, the snooze is
+// rebuilt from the journal, and the tenant receives nothing.
+func TestHostileStateRepairPendingWithAJournalCutShort(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	journal := filepath.Join(e.state, JournalFile)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	old, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("snooze", "tok-2", "--offline", "--for", "30d", "--reason", "kept")
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	if _, err := e.repairHooked("INC-16", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
+		t.Fatal("the stopped repair reported success")
+	}
+	if err := os.WriteFile(journal, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-16")
+	if code != 1 || !strings.Contains(stderr, "audit reanchor --reason TEXT` first") {
+		t.Fatalf("state repair with the journal cut short: exit %d\n%s%s", code, stdout, stderr)
+	}
+	e.mustRun("audit", "reanchor", "--reason", "INC-16: journal restored from the 03:00 backup")
+	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code == 0 || !strings.Contains(stderr, "did not finish") {
+		t.Fatalf("apply after the reanchor, the repair still pending: exit %d\n%s", code, stderr)
+	}
+	e.mustRun("state", "repair", "--reason", "INC-16, after the reanchor")
+	if zs := storedSnoozes(t, e.state); len(zs) != 2 || zs[0].TokenID != "stale-1" {
+		t.Fatalf("snoozes %+v, want stale-1's rebuilt from the journal and tok-2's", zs)
+	}
+	e.mustRun("apply", "--auto-approve")
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+	e.mustRun("audit", "verify")
+}

@@ -29,13 +29,18 @@ func (g *globals) statePath() string { return filepath.Join(g.stateDir, state.Fi
 // openState opens the state store, creating --state-dir if needed. A store
 // held by a running `serve` waits state.DefaultLockTimeout and then says so.
 func (g *globals) openState(now func() time.Time) (*state.Store, error) {
+	return g.openStateWith(state.Options{Clock: now})
+}
+
+// openStateWith is openState with the store's options.
+func (g *globals) openStateWith(opts state.Options) (*state.Store, error) {
 	if err := g.checkStateDir(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(g.stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	st, err := state.Open(g.statePath(), state.Options{Clock: now})
+	st, err := state.Open(g.statePath(), opts)
 	if errors.Is(err, state.ErrInUse) {
 		return nil, fmt.Errorf("open %s: %w (stop `patjanitor serve` or run the command where it runs, between runs)", g.statePath(), err)
 	}
