@@ -147,8 +147,16 @@ func (r *stateRepair) run(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = j.Close() }()
-	if err := r.checkJournal(); err != nil {
-		return err
+	var prior []state.Quarantined // what the unfinished repair moved
+	if pending {
+		if prior, err = r.st.QuarantinedSince(ctx, mark); err != nil {
+			return err
+		}
+	}
+	if r.readsJournal(prior) {
+		if err := r.checkJournal(); err != nil {
+			return err
+		}
 	}
 	if err := r.quarantine(ctx, j); err != nil {
 		return err
@@ -213,6 +221,24 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 	}
 	r.g.warnRepairs(j.Repairs())
 	return j, nil
+}
+
+// readsJournal reports whether the rebuild reads the whole journal: a
+// record it rebuilds, or the journal's anchor, is among those to move or
+// those prior moved.
+func (r *stateRepair) readsJournal(prior []state.Quarantined) bool {
+	var keys janitor.QuarantinedKeys
+	for _, b := range r.bad {
+		if keys.Add(b.Bucket, b.Key) || b.Bucket == state.BucketMeta {
+			return true
+		}
+	}
+	for _, q := range prior {
+		if keys.Add(q.Bucket, q.Key) || q.Bucket == state.BucketMeta {
+			return true
+		}
+	}
+	return false
 }
 
 // checkJournal verifies the whole journal before anything moves: the
