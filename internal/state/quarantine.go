@@ -69,8 +69,12 @@ func (m RepairMark) Describe() string {
 		return fmt.Sprintf("a `patjanitor state repair` moved records to the quarantine bucket and did not finish rebuilding what the journal holds of them (its mark in the meta bucket does not decode: %s; the repair that finishes it rebuilds every record the quarantine holds)",
 			untrusted.Terminal(untrusted.Clip(m.Damaged, 200)))
 	}
-	return fmt.Sprintf("a `patjanitor state repair` begun at %s moved %d record(s) to the quarantine bucket and did not finish rebuilding what the journal holds of them",
-		m.At.UTC().Format(time.RFC3339), m.Records)
+	begun := "at an unknown time" // it finished one whose mark did not decode
+	if !m.At.IsZero() {
+		begun = "at " + m.At.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("a `patjanitor state repair` begun %s moved %d record(s) to the quarantine bucket and did not finish rebuilding what the journal holds of them",
+		begun, m.Records)
 }
 
 // RepairPendingError is what Open returns for a store whose repair did not
