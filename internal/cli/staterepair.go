@@ -50,7 +50,9 @@ warned again before any action).
 
 --dry-run lists what it would move and changes nothing. With no undecodable
 record it says so and changes nothing. Stop serve first: it holds the
-journal, and repair refuses, changing nothing, while it does.`,
+journal, and repair refuses, changing nothing, while it does. So it does
+while the journal it rebuilds from does not verify (restore the damaged
+segment from its archive first).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStateRepair(cmd.Context(), g, o, time.Now)
