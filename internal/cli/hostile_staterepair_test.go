@@ -1011,3 +1011,33 @@ func TestHostileStateRepairPendingWithAJournalCutShort(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A confirmed change that still parses as JSON fails its decoder with an
+// error quoting 200 KiB of what it holds. apply fails closed, sends
+// nothing, and its output names the record and the way out in a few
+// lines: on the old code the error carried the decoder's message whole,
+// about 1 MiB on stderr and as much on stdout, in every command, every
+// serve run's log and its failure notification.
+func TestHostileUndecodableRecordErrorIsBounded(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "tok-0", "--offline", "--for", "1d", "--reason", "a store")
+	putRaw(t, e.state, "confirmed-mutations", []byte("stale-1"),
+		[]byte(`{"tokenId":"stale-1","patch":[{"op":"replace","path":"`+strings.Repeat(`\u001bA`, 100_000)+`","value":null}]}`))
+	code, stdout, stderr := e.run(nil, "apply", "--auto-approve")
+	if code == 0 || len(e.mutations()) != 0 {
+		t.Fatalf("apply over the damaged record: exit %d, the tenant received %v", code, e.mutations())
+	}
+	wantNamesRecord(t, "apply", stderr, filepath.Join(e.state, state.FileName), "confirmed-mutations", "stale-1")
+	if len(stdout)+len(stderr) > 16<<10 {
+		t.Fatalf("apply printed %d bytes to stdout and %d to stderr over one damaged record", len(stdout), len(stderr))
+	}
+	code, stdout, stderr = e.run(nil, "state", "repair", "--reason", "INC-17")
+	if code != 0 || len(stdout) > 16<<10 {
+		t.Fatalf("state repair: exit %d, %d bytes\n%.2000s%.2000s", code, len(stdout), stdout, stderr)
+	}
+	reps := e.repairRecords()
+	if len(reps) != 1 || len(reps[0].Note) > 4096 {
+		t.Fatalf("state-repair records %d, want 1 with a bounded note", len(reps))
+	}
+}

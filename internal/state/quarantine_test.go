@@ -186,6 +186,30 @@ func TestReadersNameTheUndecodableRecord(t *testing.T) {
 	}
 }
 
+// A damaged record that still parses as JSON can fail its decoder with an
+// error quoting what it holds (a patch op's path, 200 KiB of it): the
+// error every reader returns, which every command prints, serve logs each
+// run and a failure notification carries, stays short. On the old code it
+// carried the decoder's message whole.
+func TestUndecodableErrorIsBounded(t *testing.T) {
+	ctx := context.Background()
+	s := storeWithOneOfEach(t)
+	huge := `{"tokenId":"tok-bad","patch":[{"op":"replace","path":"` + strings.Repeat(`\u001bA`, 100_000) + `","value":null}]}`
+	putRawTest(t, s, bucketConfirmed, "tok-bad", []byte(huge))
+	_, err := s.ConfirmedMutations(ctx)
+	var ue *UndecodableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v, want an *UndecodableError", err)
+	}
+	if n := len(err.Error()); n > 2048 || !strings.Contains(err.Error(), RepairCommand) || !strings.Contains(err.Error(), `"tok-bad"`) {
+		t.Fatalf("the error is %d bytes (at most 2048), naming the key and the way out: %.600q", n, err.Error())
+	}
+	bad, err := s.Undecodable(ctx)
+	if err != nil || len(bad) != 1 || len(bad[0].Describe()) > 2048 {
+		t.Fatalf("Undecodable: %v, %d records", err, len(bad))
+	}
+}
+
 // Quarantine moves the records whole, one transaction, and leaves the
 // repair pending: every open but a repair's refuses the store until
 // EndRepair. A record changed since the scan moves nothing.

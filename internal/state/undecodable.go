@@ -41,9 +41,11 @@ func (e *UndecodableError) Error() string {
 		path = "(state store)"
 	}
 	// The key may be an id as the tenant listed it: clipped and quoted, so
-	// that no byte of it reaches a terminal raw.
-	return fmt.Sprintf("state store %s: the record %q in bucket %q does not decode (%v): run `%s` to move it to the quarantine bucket, keeping its bytes, and rebuild what the journal holds (docs/operations.md, \"An undecodable record in the state store\")",
-		path, untrusted.ClipID(string(e.Key)), e.Bucket, e.Err, RepairCommand)
+	// that no byte of it reaches a terminal raw. The decoder's error may
+	// quote what the record holds (a patch op's path), whole: clipped as
+	// the journal's record of the repair clips it.
+	return fmt.Sprintf("state store %s: the record %q in bucket %q does not decode (%s): run `%s` to move it to the quarantine bucket, keeping its bytes, and rebuild what the journal holds (docs/operations.md, \"An undecodable record in the state store\")",
+		path, untrusted.ClipID(string(e.Key)), e.Bucket, untrusted.Clip(e.Err.Error(), 200), RepairCommand)
 }
 
 func (e *UndecodableError) Unwrap() error { return e.Err }
