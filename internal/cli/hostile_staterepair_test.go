@@ -1041,3 +1041,42 @@ func TestHostileUndecodableRecordErrorIsBounded(t *testing.T) {
 		t.Fatalf("state-repair records %d, want 1 with a bounded note", len(reps))
 	}
 }
+
+// A repair moves a damaged journal anchor aside and dies before the
+// rebuild; the journal's first segments are then archived. The repair
+// that finishes it reads the journal from its first segment (the store
+// has no anchor now): it refuses, changing nothing, saying the anchor was
+// moved aside and to bring the segments back, as for an anchor that does
+// not decode (the old error said only that the store had no anchor, and
+// to restore the segments "or the state store").
+func TestHostileStateRepairFinishingAfterTheAnchorMovedWithArchivedSegments(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	for i := range 4 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	putRaw(t, e.state, "meta", []byte("journal-anchor:"+JournalFile), []byte("{damaged"))
+	if _, err := e.repairHooked("INC-18", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
+		t.Fatal("the stopped repair reported success")
+	}
+	archive := filepath.Join(e.dir, "archive")
+	if err := os.Mkdir(archive, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	seg1 := filepath.Join(e.state, "journal-000001.jsonl")
+	if err := os.Rename(seg1, filepath.Join(archive, "journal-000001.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-18, finish", seg)
+	if code != 1 || !strings.Contains(stderr, "bring the archived segments back") || !strings.Contains(stderr, "nothing was changed") {
+		t.Fatalf("the finishing repair with segments archived: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if err := os.Rename(filepath.Join(archive, "journal-000001.jsonl"), seg1); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("state", "repair", "--reason", "INC-18, finish", seg)
+	if zs := storedSnoozes(t, e.state); len(zs) != 4 {
+		t.Fatalf("snoozes %+v, want the 4 kept", zs)
+	}
+	e.mustRun("audit", "verify")
+}

@@ -118,6 +118,9 @@ type stateRepair struct {
 	// moved are the records this repair, or an earlier one it finishes,
 	// moved aside: what the journal is asked to rebuild.
 	moved []state.Quarantined
+	// prior are the records the unfinished repair this one finishes
+	// moved aside.
+	prior []state.Quarantined
 }
 
 func (r *stateRepair) run(ctx context.Context) error {
@@ -128,6 +131,11 @@ func (r *stateRepair) run(ctx context.Context) error {
 	mark, pending, err := r.st.RepairPending(ctx)
 	if err != nil {
 		return err
+	}
+	if pending {
+		if r.prior, err = r.st.QuarantinedSince(ctx, mark); err != nil {
+			return err
+		}
 	}
 	path := r.st.Path()
 	if len(r.bad) == 0 && !pending {
@@ -149,13 +157,7 @@ func (r *stateRepair) run(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = j.Close() }()
-	var prior []state.Quarantined // what the unfinished repair moved
-	if pending {
-		if prior, err = r.st.QuarantinedSince(ctx, mark); err != nil {
-			return err
-		}
-	}
-	if r.readsJournal(prior) {
+	if r.readsJournal() {
 		if err := r.checkJournal(); err != nil {
 			return err
 		}
@@ -194,7 +196,9 @@ func (r *stateRepair) run(ctx context.Context) error {
 func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 	path := r.g.journalPath(r.o.journal.path)
 	fa := &frozenAnchor{}
-	anchorBad := r.anchorIsBad(path)
+	// The store holds no anchor (or a new one, stored at the journal's
+	// end by the unfinished repair's rebuild) once the damaged one moved.
+	anchorBad, anchorMoved := r.anchorAmong(path)
 	if !anchorBad {
 		var err error
 		if fa.a, fa.ok, err = r.st.JournalAnchor(ctx, r.g.journalKey(path)); err != nil {
@@ -214,10 +218,10 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 		return nil, fmt.Errorf("open journal: %w; accept the journal as it is with `patjanitor audit reanchor --reason TEXT` first, then repair; nothing was changed", err)
 	case errors.Is(err, audit.ErrInUse):
 		return nil, fmt.Errorf("the journal %s is held by a running patjanitor serve: stop it (or wait until it exits), then repair; nothing was changed: %w", path, err)
-	case err != nil && anchorBad:
+	case err != nil && (anchorBad || anchorMoved):
 		// Without its anchor the journal is read from its first segment:
 		// the store is the one to keep, the archive has the segments.
-		return nil, fmt.Errorf("open journal: %w; the state store's anchor of this journal does not decode, so the journal is read from its first segment: bring the archived segments back beside it for the repair, then run it again; nothing was changed", err)
+		return nil, fmt.Errorf("open journal: %w; the state store's anchor of this journal does not decode (or a repair moved it aside), so the journal is read from its first segment: bring the archived segments back beside it for the repair, then run it again; nothing was changed", err)
 	case err != nil:
 		return nil, fmt.Errorf("open journal: %w; nothing was changed", err)
 	}
@@ -227,15 +231,15 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 
 // readsJournal reports whether the rebuild reads the whole journal: a
 // record it rebuilds, or the journal's anchor, is among those to move or
-// those prior moved.
-func (r *stateRepair) readsJournal(prior []state.Quarantined) bool {
+// those the unfinished repair moved.
+func (r *stateRepair) readsJournal() bool {
 	var keys janitor.QuarantinedKeys
 	for _, b := range r.bad {
 		if keys.Add(b.Bucket, b.Key) || b.Bucket == state.BucketMeta {
 			return true
 		}
 	}
-	for _, q := range prior {
+	for _, q := range r.prior {
 		if keys.Add(q.Bucket, q.Key) || q.Bucket == state.BucketMeta {
 			return true
 		}
@@ -257,16 +261,18 @@ func (r *stateRepair) checkJournal() error {
 	return nil
 }
 
-// anchorIsBad reports whether the journal's anchor is one of the records
-// that do not decode.
-func (r *stateRepair) anchorIsBad(path string) bool {
+// anchorAmong reports whether the journal's anchor is one of the records
+// that do not decode (bad), or one the unfinished repair moved aside
+// (moved).
+func (r *stateRepair) anchorAmong(path string) (bad, moved bool) {
 	key := state.AnchorKey(r.g.journalKey(path))
 	for _, b := range r.bad {
-		if b.Bucket == state.BucketMeta && string(b.Key) == key {
-			return true
-		}
+		bad = bad || (b.Bucket == state.BucketMeta && string(b.Key) == key)
 	}
-	return false
+	for _, q := range r.prior {
+		moved = moved || (q.Bucket == state.BucketMeta && string(q.Key) == key)
+	}
+	return bad, moved
 }
 
 // frozenAnchor is the journal's anchor as the store held it before the
