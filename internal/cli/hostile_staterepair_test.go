@@ -1080,3 +1080,34 @@ func TestHostileStateRepairFinishingAfterTheAnchorMovedWithArchivedSegments(t *t
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A repair moves a damaged snooze aside and dies before the rebuild; then
+// the quarantine's own record of it stops decoding. The repair that
+// finishes the first cannot tell what that record was: on the old code it
+// passed over it, rebuilt nothing, ended the repair, and the next apply
+// deleted the token an operator had exempted. It takes in every snooze and
+// every executed plan of the journal instead (what it cannot tell apart),
+// and says so.
+func TestHostileStateRepairFinishingOverADamagedQuarantineRecord(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	if _, err := e.repairHooked("INC-19", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
+		t.Fatal("the stopped repair reported success")
+	}
+	putRaw(t, e.state, "quarantine", []byte{0, 0, 0, 0, 0, 0, 0, 1}, []byte("{damaged quarantine"))
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-19, finish")
+	if code != 0 || !strings.Contains(stdout, "1 record(s) the unfinished repair moved aside do not decode") {
+		t.Fatalf("the finishing repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if zs := storedSnoozes(t, e.state); len(zs) != 1 || zs[0].TokenID != "stale-1" {
+		t.Fatalf("snoozes %+v, want stale-1's rebuilt from the journal", zs)
+	}
+	e.mustRun("apply", "--auto-approve")
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+	e.mustRun("audit", "verify")
+}

@@ -119,8 +119,10 @@ type stateRepair struct {
 	// moved aside: what the journal is asked to rebuild.
 	moved []state.Quarantined
 	// prior are the records the unfinished repair this one finishes
-	// moved aside.
-	prior []state.Quarantined
+	// moved aside; priorLost, how many of them do not decode in the
+	// quarantine (what they were is not known).
+	prior     []state.Quarantined
+	priorLost int
 }
 
 func (r *stateRepair) run(ctx context.Context) error {
@@ -133,7 +135,7 @@ func (r *stateRepair) run(ctx context.Context) error {
 		return err
 	}
 	if pending {
-		if r.prior, err = r.st.QuarantinedSince(ctx, mark); err != nil {
+		if r.prior, r.priorLost, err = r.st.QuarantinedSince(ctx, mark); err != nil {
 			return err
 		}
 	}
@@ -167,7 +169,7 @@ func (r *stateRepair) run(ctx context.Context) error {
 	}
 	if pending {
 		// The records the unfinished repair moved are rebuilt too.
-		if r.moved, err = r.st.QuarantinedSince(ctx, mark); err != nil {
+		if r.moved, _, err = r.st.QuarantinedSince(ctx, mark); err != nil {
 			return err
 		}
 	}
@@ -233,6 +235,9 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 // record it rebuilds, or the journal's anchor, is among those to move or
 // those the unfinished repair moved.
 func (r *stateRepair) readsJournal() bool {
+	if r.priorLost > 0 {
+		return true
+	}
 	var keys janitor.QuarantinedKeys
 	for _, b := range r.bad {
 		if keys.Add(b.Bucket, b.Key) || b.Bucket == state.BucketMeta {
@@ -333,7 +338,7 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 			c.Plans, c.Tokens, c.Clients, c.Snoozes)
 	}
 	var keys janitor.QuarantinedKeys
-	want, anchorLost := false, false
+	want, every := false, false // every: AddEvery, the keys not all known
 	anchor := state.AnchorKey(r.g.journalKey(path))
 	for _, q := range r.moved {
 		want = keys.Add(q.Bucket, q.Key) || want
@@ -346,9 +351,17 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 			// is the last word (one the store made later is kept). Not
 			// every confirmed change: a listing's proof is not
 			// journaled, so every change ever proven would come back.
-			anchorLost = keys.AddEvery(state.BucketExecuted) && keys.AddEvery(state.BucketSnoozes)
+			every = keys.AddEvery(state.BucketExecuted) && keys.AddEvery(state.BucketSnoozes)
 			want = true
 		}
+	}
+	if r.priorLost > 0 {
+		// Records the unfinished repair moved, their keys unknown: every
+		// executed plan and snooze of the journal, as for a lost anchor
+		// (not every confirmed change: see above).
+		fmt.Fprintf(r.out, "%d record(s) the unfinished repair moved aside do not decode in the quarantine bucket: what they were is not known; every executed plan and snooze of the journal is taken in.\n", r.priorLost)
+		every = keys.AddEvery(state.BucketExecuted) && keys.AddEvery(state.BucketSnoozes)
+		want = true
 	}
 	if !want {
 		return nil
@@ -367,8 +380,8 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 	if err := cu.Done(ctx); err != nil {
 		return err
 	}
-	if c := cu.Rebuilt(); anchorLost {
-		fmt.Fprintf(r.out, "The journal's anchor was moved aside (the store may be older than the journal): from the whole journal the catch-up rebuilt %d executed plan(s), %d snooze(s) the store did not hold.\n",
+	if c := cu.Rebuilt(); every {
+		fmt.Fprintf(r.out, "From the whole journal the catch-up rebuilt %d executed plan(s), %d snooze(s) the store did not hold.\n",
 			c.Plans, c.Snoozes)
 	}
 	return nil

@@ -231,11 +231,10 @@ func (s *Store) QuarantinedRecords(ctx context.Context) ([]Quarantined, error) {
 // QuarantinedSince returns the records moved aside by the repair mark
 // names and those after it (every record for a mark From 0), oldest first.
 // A quarantine record that does not decode itself is passed over (its
-// bytes stay): damage to the quarantine must not close the way out again,
-// and what it held could not be rebuilt anyway.
-func (s *Store) QuarantinedSince(ctx context.Context, mark RepairMark) ([]Quarantined, error) {
-	var out []Quarantined
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+// bytes stay: damage to the quarantine must not close the way out again)
+// and counted in lost: what it was is not known.
+func (s *Store) QuarantinedSince(ctx context.Context, mark RepairMark) (out []Quarantined, lost int, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		q := tx.Bucket([]byte(bucketQuarantine))
 		if q == nil {
 			return nil
@@ -245,16 +244,18 @@ func (s *Store) QuarantinedSince(ctx context.Context, mark RepairMark) ([]Quaran
 		// numbers'.
 		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, mark.From)); k != nil; k, v = c.Next() {
 			var r Quarantined
-			if json.Unmarshal(v, &r) == nil {
-				out = append(out, r)
+			if json.Unmarshal(v, &r) != nil {
+				lost++
+				continue
 			}
+			out = append(out, r)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list the quarantined records: %w", err)
+		return nil, 0, fmt.Errorf("list the quarantined records: %w", err)
 	}
-	return out, nil
+	return out, lost, nil
 }
 
 // quarantinedExecution returns the quarantined record of an executed plan
