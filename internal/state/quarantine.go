@@ -163,9 +163,13 @@ func (s *Store) Quarantine(ctx context.Context, bad []BadRecord, note Quarantine
 		// A repair that finishes an unfinished one keeps its start: the
 		// next one rebuilds every record moved since (RepairMark.From).
 		meta := tx.Bucket([]byte(bucketMeta))
-		mark := RepairMark{At: now, From: first}
-		if _, err := readRepairMark(meta, &mark); err != nil {
+		var mark RepairMark
+		found, err := readRepairMark(meta, &mark)
+		if err != nil {
 			return err
+		}
+		if !found {
+			mark = RepairMark{At: now, From: first}
 		}
 		mark.Records += len(bad)
 		return putJSON(meta, keyRepairPending, mark)
