@@ -71,9 +71,9 @@ func quarantined(t *testing.T, stateDir string) []state.Quarantined {
 		t.Fatal(err)
 	}
 	defer func() { _ = st.Close() }()
-	qs, err := st.QuarantinedRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	qs, lost, err := st.QuarantinedSince(context.Background(), state.RepairMark{})
+	if err != nil || lost != 0 {
+		t.Fatalf("the quarantine: %d records that do not decode, %v", lost, err)
 	}
 	return qs
 }

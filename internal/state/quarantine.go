@@ -219,19 +219,6 @@ func (s *Store) EndRepair(ctx context.Context) error {
 	return nil
 }
 
-// QuarantinedRecords returns the records repairs moved aside, oldest
-// first.
-func (s *Store) QuarantinedRecords(ctx context.Context) ([]Quarantined, error) {
-	var out []Quarantined
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return forEachJSON(tx, bucketQuarantine, func(_ []byte, q Quarantined) { out = append(out, q) })
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list the quarantined records: %w", err)
-	}
-	return out, nil
-}
-
 // QuarantinedSince returns the records moved aside by the repair mark
 // names and those after it (every record for a mark From 0), oldest first.
 // A quarantine record that does not decode itself is passed over (its

@@ -229,7 +229,7 @@ func TestQuarantineMovesWholeAndHoldsTheStoreUntilTheRepairEnds(t *testing.T) {
 	if _, err := s.Quarantine(ctx, bad, QuarantineNote{Reason: "r"}); err == nil || !strings.Contains(err.Error(), "changed since it was read") {
 		t.Fatalf("Quarantine of a changed record: %v", err)
 	}
-	if qs, _ := s.QuarantinedRecords(ctx); len(qs) != 0 {
+	if qs, _, _ := s.QuarantinedSince(ctx, RepairMark{}); len(qs) != 0 {
 		t.Fatalf("the refused quarantine moved %d records", len(qs))
 	}
 	if _, pending, _ := s.RepairPending(ctx); pending {
@@ -246,7 +246,7 @@ func TestQuarantineMovesWholeAndHoldsTheStoreUntilTheRepairEnds(t *testing.T) {
 	if left, _ := s.Undecodable(ctx); len(left) != 0 {
 		t.Fatalf("%d undecodable records left", len(left))
 	}
-	qs, err := s.QuarantinedRecords(ctx)
+	qs, _, err := s.QuarantinedSince(ctx, RepairMark{})
 	if err != nil || len(qs) != 2 {
 		t.Fatalf("quarantine %+v, %v", qs, err)
 	}
