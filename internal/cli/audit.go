@@ -24,7 +24,9 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "Inspect the journal of changes",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newAuditVerifyCmd(g), newAuditShowCmd(g), newAuditReanchorCmd(g))
+	// reanchor opens the journal for writing, which logs what the open
+	// repaired: its help offers the log flags, verify's and show's do not.
+	cmd.AddCommand(newAuditVerifyCmd(g), newAuditShowCmd(g), uses(newAuditReanchorCmd(g), useState, useLog))
 	return cmd
 }
 

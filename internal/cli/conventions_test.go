@@ -77,7 +77,9 @@ func TestVersionFlagAndJSON(t *testing.T) {
 
 // TestHelpShowsGlobalFlagsWhereTheyMatter: version's help offers none of
 // the global flags, validate's offers --config and --state-dir but not the
-// log flags, plan's offers all.
+// log flags, plan's offers all; and every command's help offers each global
+// flag the command reads (a flag hidden from a help that needs it is one a
+// user cannot find: approve's --state-dir, demo's --config).
 func TestHelpShowsGlobalFlagsWhereTheyMatter(t *testing.T) {
 	for _, c := range []struct {
 		cmd      string
@@ -87,15 +89,29 @@ func TestHelpShowsGlobalFlagsWhereTheyMatter(t *testing.T) {
 		{"validate", []string{"--config", "--state-dir"}, []string{"--log-level"}},
 		{"plan", []string{"--config", "--state-dir", "--log-level", "--log-format"}, nil},
 		{"snoozes", []string{"--state-dir"}, []string{"--config", "--log-level"}},
+		// approve refuses a plan the state directory records as executed;
+		// demo plans --config (its help says so).
+		{"approve", []string{"--state-dir"}, []string{"--config", "--log-level"}},
+		{"demo", []string{"--config", "--log-level"}, []string{"--state-dir"}},
+		// The commands that open the journal log what its open repaired
+		// (a torn final record) under --log-level and --log-format.
+		{"unsnooze", []string{"--state-dir", "--log-level", "--log-format"}, []string{"--config"}},
+		{"enable", []string{"--config", "--state-dir", "--log-level"}, nil},
+		{"acknowledge", []string{"--state-dir", "--log-level"}, []string{"--config"}},
+		{"state repair", []string{"--state-dir", "--log-level"}, []string{"--config"}},
+		{"audit reanchor", []string{"--state-dir", "--log-level"}, []string{"--config"}},
+		{"audit verify", []string{"--state-dir"}, []string{"--config", "--log-level"}},
 	} {
-		_, out, _ := runMain(t, c.cmd, "--help")
+		_, out, _ := runMain(t, append(strings.Fields(c.cmd), "--help")...)
+		// The flag's own line, not a mention in the command's text.
+		_, globals, _ := strings.Cut(out, "Global Flags:")
 		for _, f := range c.has {
-			if !strings.Contains(out, f) {
+			if !strings.Contains(globals, f+" ") {
 				t.Errorf("%s --help lacks %s:\n%s", c.cmd, f, out)
 			}
 		}
 		for _, f := range c.not {
-			if strings.Contains(out, f) {
+			if strings.Contains(globals, f+" ") {
 				t.Errorf("%s --help shows %s:\n%s", c.cmd, f, out)
 			}
 		}

@@ -218,17 +218,17 @@ func newRootCmd(s Streams) *cobra.Command {
 		uses(newServeCmd(g), useConfig, useState, useLog),
 		uses(newPlanCmd(g), useConfig, useState, useLog),
 		uses(newApplyCmd(g), useConfig, useState, useLog),
-		uses(newApproveCmd(g)),
-		uses(newDemoCmd(g), useLog),
+		uses(newApproveCmd(g), useState),
+		uses(newDemoCmd(g), useConfig, useLog),
 		uses(newAuditCmd(g), useState),
 		uses(newSnoozeCmd(g), useConfig, useState, useLog),
-		uses(newUnsnoozeCmd(g), useState),
+		uses(newUnsnoozeCmd(g), useState, useLog),
 		uses(newSnoozesCmd(g), useState),
 		uses(newNotifyCmd(g), useConfig, useLog),
-		uses(newEnableCmd(g), useConfig, useState),
+		uses(newEnableCmd(g), useConfig, useState, useLog),
 		uses(newUnprovenCmd(g), useState),
-		uses(newAcknowledgeCmd(g), useState),
-		uses(newStateCmd(g), useState),
+		uses(newAcknowledgeCmd(g), useState, useLog),
+		uses(newStateCmd(g), useState, useLog),
 	)
 	defaultHelp := root.HelpFunc()
 	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
