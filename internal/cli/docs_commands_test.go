@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// docTable returns the rows of the first Markdown table after the heading
+// (a line equal to heading) in file, each row as its cells.
+func docTable(t *testing.T, file, heading string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("%s has no heading %q", file, heading)
+	}
+	var rows [][]string
+	for _, line := range strings.Split(rest, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			if len(rows) > 0 {
+				break // the end of the table
+			}
+			continue
+		}
+		// A | inside a code span is written \|.
+		line = strings.ReplaceAll(line, `\|`, "\x00")
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(strings.ReplaceAll(cells[i], "\x00", "|"))
+		}
+		rows = append(rows, cells)
+	}
+	if len(rows) < 3 {
+		t.Fatalf("%s: no table under %q", file, heading)
+	}
+	return rows[2:] // without the header and the --- line
+}
+
+// codeSpans returns the text of each `code span` in s.
+func codeSpans(s string) []string {
+	parts := strings.Split(s, "`")
+	var out []string
+	for i := 1; i < len(parts); i += 2 {
+		out = append(out, parts[i])
+	}
+	return out
+}
+
+var docFlagRE = regexp.MustCompile(`(?:^|[\s(\[])(--?[a-z][a-z0-9.-]*)`)
+
+// lookupFlag finds a flag the way the command line does: the command's own,
+// then the persistent flags it inherits.
+func lookupFlag(cmd *cobra.Command, name string) *pflag.Flag {
+	if short, ok := strings.CutPrefix(name, "-"); ok && !strings.HasPrefix(short, "-") {
+		if f := cmd.Flags().ShorthandLookup(short); f != nil {
+			return f
+		}
+		return cmd.InheritedFlags().ShorthandLookup(short)
+	}
+	long := strings.TrimPrefix(name, "--")
+	if f := cmd.Flags().Lookup(long); f != nil {
+		return f
+	}
+	return cmd.InheritedFlags().Lookup(long)
+}
+
+// TestREADMECommandTable: every command README.md's command table names is
+// a command of the CLI, every flag a row shows is a flag of a command of
+// that row, and every command of the CLI has a row. A user copies these
+// lines; a renamed flag or a command left out of the table is a doc that
+// lies.
+func TestREADMECommandTable(t *testing.T) {
+	root := newRootCmd(Streams{In: strings.NewReader(""), Out: &strings.Builder{}, Err: &strings.Builder{}})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultVersionFlag()
+	documented := map[string]bool{}
+	for _, row := range docTable(t, "../../README.md", "## Commands") {
+		var cmds []*cobra.Command
+		for _, span := range codeSpans(row[0]) {
+			var words []string
+			for _, w := range strings.Fields(strings.TrimPrefix(span, "patjanitor ")) {
+				if w != strings.ToLower(w) || strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[") || strings.ContainsAny(w, `"…`) {
+					break // an argument (TOKEN_ID, [PLAN]) or a flag
+				}
+				words = append(words, w)
+			}
+			if len(words) == 0 {
+				continue
+			}
+			cmd, _, err := root.Find(words)
+			if err != nil || cmd.CommandPath() != "patjanitor "+strings.Join(words, " ") {
+				t.Errorf("README.md's command table names `patjanitor %s`, which is no command (%v)", strings.Join(words, " "), err)
+				continue
+			}
+			cmds = append(cmds, cmd)
+			documented[cmd.CommandPath()] = true
+		}
+		if len(cmds) == 0 {
+			t.Errorf("README.md's command table: no command in the row %q", row[0])
+			continue
+		}
+		// patjanitor --version is the root's own flag.
+		cmds = append(cmds, root)
+		for _, span := range codeSpans(strings.Join(row, " ")) {
+			if f := strings.Fields(span); len(f) > 0 && !isPatjanitorWord(root, f[0]) {
+				continue // another program's command line (ssh-keygen -Y sign -n …), or no command
+			}
+			for _, m := range docFlagRE.FindAllStringSubmatch(span, -1) {
+				if !slices.ContainsFunc(cmds, func(c *cobra.Command) bool { return lookupFlag(c, m[1]) != nil }) {
+					t.Errorf("README.md's command table shows %s in the row of %q, which none of its commands has", m[1], row[0])
+				}
+			}
+		}
+	}
+	for _, cmd := range root.Commands() {
+		if cmd.Hidden || cmd.Name() == "help" || cmd.Name() == "completion" {
+			continue
+		}
+		var paths []string
+		if cmd.HasSubCommands() {
+			for _, sub := range cmd.Commands() {
+				paths = append(paths, sub.CommandPath())
+			}
+		} else {
+			paths = append(paths, cmd.CommandPath())
+		}
+		for _, p := range paths {
+			if !documented[p] {
+				t.Errorf("README.md's command table has no row for `%s`", p)
+			}
+		}
+	}
+}
+
+// isPatjanitorWord reports whether a code span starting with w is a
+// patjanitor command line or flag: patjanitor, a command's name, a flag.
+func isPatjanitorWord(root *cobra.Command, w string) bool {
+	if w == "patjanitor" || strings.HasPrefix(w, "-") {
+		return true
+	}
+	cmd, _, err := root.Find([]string{w})
+	return err == nil && cmd != root
+}
+
+// TestOperationsServeFlagTable: docs/operations.md's serve flags table
+// lists exactly serve's own flags, each with its default as --help shows it.
+func TestOperationsServeFlagTable(t *testing.T) {
+	root := newRootCmd(Streams{In: strings.NewReader(""), Out: &strings.Builder{}, Err: &strings.Builder{}})
+	serve, _, err := root.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, row := range docTable(t, "../../docs/operations.md", "### serve flags") {
+		name := strings.Trim(row[0], "`")
+		f := lookupFlag(serve, name)
+		if f == nil {
+			t.Errorf("docs/operations.md's serve flags table lists %s, which serve does not have", name)
+			continue
+		}
+		listed[f.Name] = true
+		def := strings.Trim(row[1], "`")
+		switch {
+		case f.Value.Type() == "bool":
+			if def != "off" {
+				t.Errorf("serve flags table: %s default %q, want off", name, row[1])
+			}
+		case f.DefValue == "" || f.DefValue == "0s":
+			// none, or a path derived from --state-dir: said in words
+		case def != f.DefValue && !(f.Value.Type() == "duration" && strings.HasSuffix(f.DefValue, def)):
+			t.Errorf("serve flags table: %s default %q, --help says %q", name, row[1], f.DefValue)
+		}
+	}
+	serve.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden && f.Name != "help" && !listed[f.Name] {
+			t.Errorf("docs/operations.md's serve flags table has no row for --%s", f.Name)
+		}
+	})
+}
