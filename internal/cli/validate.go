@@ -136,7 +136,7 @@ func runValidate(g *globals, o validateFlags, getenv func(string) string) error 
 		if len(depErrs) == 1 {
 			noun = "problem"
 		}
-		return &exitError{code: 1, err: fmt.Errorf("%s: %d %s with what it names (serve, plan and apply would fail the same way)", g.config, len(depErrs), noun)}
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d %s with what it names (serve and apply would fail the same way)", g.config, len(depErrs), noun)}
 	}
 	if o.format == "json" {
 		return nil

@@ -37,12 +37,12 @@ func checkDependencies(cfg *policy.Config, stateDir string) []error {
 	// The renderer is what plan --notifications-dir and every notifier
 	// use: it reads and parses the template files.
 	if _, err := notify.NewRenderer(notify.RenderOptions{Templates: ncfg.Templates, Location: cfg.Location}); err != nil {
-		errs = append(errs, fmt.Errorf("notify templates: %w", err))
+		errs = appendEach(errs, "notify templates", err)
 	} else if len(cfg.Notify.Receivers) > 0 {
 		// buildNotifiers, as serve, apply and notify test call it: the
 		// receivers' secrets and CA files. Nothing is sent.
 		if _, err := notify.Build(ncfg, notify.Deps{}); err != nil {
-			errs = append(errs, fmt.Errorf("notify: %w", err))
+			errs = appendEach(errs, "notify", err)
 		}
 	}
 	// The approvals files, as apply and serve load them: a broken allowed
@@ -54,6 +54,19 @@ func checkDependencies(cfg *policy.Config, stateDir string) []error {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// appendEach appends err to errs with the prefix, each error it joins
+// (errors.Join: notify.Build names every receiver's problem) on its own, so
+// that validate prints, counts and reports in -o json one problem each.
+func appendEach(errs []error, prefix string, err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			errs = appendEach(errs, prefix, e)
+		}
+		return errs
+	}
+	return append(errs, fmt.Errorf("%s: %w", prefix, err))
 }
 
 // checkStateDir checks that the state directory (journal, marks, snoozes,

@@ -169,3 +169,55 @@ func TestValidatePositionalFileAndJSON(t *testing.T) {
 		t.Fatalf("-o json of a bad file: exit %d, %v: %+v\n%s", code, err, v, out)
 	}
 }
+
+// TestValidateCountsEveryProblemItNames: two receivers whose secret files
+// are missing are two problems, each on its line and counted: validate said
+// "1 problem" under three lines (the receivers' errors came joined in one),
+// and -o json reported them as one problem whose message held newlines.
+func TestValidateCountsEveryProblemItNames(t *testing.T) {
+	t.Setenv("PATJANITOR_CLIENT_SECRET", "s3cr3t")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "policies.yaml")
+	write(t, cfg, `tenant:
+  url: http://127.0.0.1:1
+  clientId: 0123456789abcdef0123456789abcdef
+notify:
+  receivers:
+    - name: siem
+      webhook: {urlFile: missing-url, hmacSecretFile: missing-hmac}
+    - name: chat
+      slack: {webhookUrlFile: missing-slack-url}
+  summary: [siem, chat]
+policies:
+  - name: unused
+    match: {unusedFor: 90d}
+    action: delete
+`)
+	code, _, errOut := runMain(t, "validate", "-c", cfg, "--state-dir", filepath.Join(dir, "state"))
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, errOut)
+	}
+	for _, want := range []string{`receiver "siem": webhook: urlFile`, `receiver "siem": webhook: hmacSecretFile`, `receiver "chat": slack: webhookUrlFile`} {
+		if n := strings.Count(errOut, want); n != 1 {
+			t.Errorf("stderr names %q %d times, want once:\n%s", want, n, errOut)
+		}
+	}
+	if !strings.Contains(errOut, ": 3 problems with what it names") {
+		t.Errorf("stderr does not count 3 problems:\n%s", errOut)
+	}
+	_, out, _ := runMain(t, "validate", "-o", "json", "-c", cfg, "--state-dir", filepath.Join(dir, "state"))
+	var v struct {
+		Problems []struct{ Message string }
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	if len(v.Problems) != 3 {
+		t.Errorf("-o json: %d problems, want 3: %+v", len(v.Problems), v.Problems)
+	}
+	for _, p := range v.Problems {
+		if strings.Contains(p.Message, "\n") {
+			t.Errorf("-o json: a problem holds several: %q", p.Message)
+		}
+	}
+}
