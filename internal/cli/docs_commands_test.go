@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -186,4 +187,88 @@ func TestOperationsServeFlagTable(t *testing.T) {
 			t.Errorf("docs/operations.md's serve flags table has no row for --%s", f.Name)
 		}
 	})
+}
+
+// githubAnchors returns the anchors GitHub gives the headings of a Markdown
+// file: lower case, punctuation other than - and _ dropped, spaces to
+// dashes (headings inside code fences are none).
+func githubAnchors(t *testing.T, file string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	fence := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			fence = !fence
+		}
+		if fence || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		var a strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#"))) {
+			switch {
+			case r == ' ':
+				a.WriteRune('-')
+			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+				a.WriteRune(r)
+			}
+		}
+		anchors[a.String()] = true
+	}
+	return anchors
+}
+
+var mdLinkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// TestDocsLinksResolve: every relative link of README.md and docs/*.md
+// names a file of the repository and, with #anchor, one of its headings;
+// docs/policies.md's Contents lists every section (##) of the page.
+func TestDocsLinksResolve(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "../../README.md")
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mdLinkRE.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			dest := file
+			if path != "" {
+				dest = filepath.Join(filepath.Dir(file), path)
+				if _, err := os.Stat(dest); err != nil {
+					t.Errorf("%s links to %s, which does not exist", file, target)
+					continue
+				}
+			}
+			if anchor != "" && !githubAnchors(t, dest)[anchor] {
+				t.Errorf("%s links to %s: %s has no such heading", file, target, dest)
+			}
+		}
+	}
+	b, err := os.ReadFile("../../docs/policies.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, contents, _ := strings.Cut(string(b), "\n## Contents\n")
+	contents, _, _ = strings.Cut(contents, "\n## ")
+	for _, line := range strings.Split(string(b), "\n") {
+		h, ok := strings.CutPrefix(line, "## ")
+		if !ok || h == "Contents" {
+			continue
+		}
+		if !strings.Contains(contents, "["+h+"](#") {
+			t.Errorf("docs/policies.md's Contents does not list the section %q", h)
+		}
+	}
 }
