@@ -2,7 +2,6 @@ package approval
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -71,18 +70,17 @@ func (r *Result) Approvals() []Verdict {
 // Approved reports whether enough distinct principals signed.
 func (r *Result) Approved() bool { return len(r.Approvals()) >= r.Required }
 
-// Err is nil when the plan is approved, and otherwise says how many valid
-// approvals were needed and found, then each signature and why it did or did
-// not count (the first maxVerdictsShown of those that did not, then how many
-// more there are).
+// Err is nil when the plan is approved, and otherwise a *RefusedError that
+// says how many valid approvals were needed and found, then each signature
+// and why it did or did not count (the first maxVerdictsShown of those that
+// did not, then how many more there are).
 func (r *Result) Err() error {
 	if r.Approved() {
 		return nil
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "the plan needs %d approvals by distinct principals and has %d valid", r.Required, len(r.Approvals()))
+	e := &RefusedError{Head: fmt.Sprintf("the plan needs %d approvals by distinct principals and has %d valid", r.Required, len(r.Approvals()))}
 	if len(r.Verdicts) == 0 {
-		b.WriteString(" (no signature file, or it holds no signature)")
+		e.Head += " (no signature file, or it holds no signature)"
 	}
 	shown := 0
 	for _, v := range r.Verdicts {
@@ -92,14 +90,36 @@ func (r *Result) Err() error {
 			}
 			shown++
 		}
-		b.WriteString("\n  ")
-		b.WriteString(v.String())
+		e.Lines = append(e.Lines, v.String())
 	}
 	if n := len(r.Verdicts) - len(r.Approvals()) - shown; n > 0 {
-		fmt.Fprintf(&b, "\n  and %d more signatures that did not count", n)
+		e.Lines = append(e.Lines, fmt.Sprintf("and %d more signatures that did not count", n))
 	}
-	return errors.New(b.String())
+	return e
 }
+
+// RefusedError is a refusal for too few approvals: a headline and one line
+// per signature. Error joins them with newlines (the journal, the .result
+// file and POST /approve's answer keep that text); a terminal prints each
+// line on its own through Block, escaping each, since printing the whole
+// text escaped shows one line with visible \n between the verdicts.
+type RefusedError struct {
+	Head  string
+	Lines []string
+}
+
+func (e *RefusedError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Head)
+	for _, l := range e.Lines {
+		b.WriteString("\n  ")
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// Block returns the headline and the lines, for a terminal.
+func (e *RefusedError) Block() (string, []string) { return e.Head, e.Lines }
 
 // maxVerdictsShown bounds the signatures that did not count which Err
 // lists one by one (every counted one is listed): a signature file of 1 MiB

@@ -122,6 +122,11 @@ func TestApprovalsTwoPersonRule(t *testing.T) {
 		!strings.Contains(stderr, "not in the allowed signers file") {
 		t.Fatalf("apply with one valid signature: %d %s", code, stderr)
 	}
+	// Each signature's verdict on a line of its own, as docs/operations.md
+	// shows it, not one line with a visible \n between them.
+	if strings.Contains(stderr, `\n`) || !strings.Contains(stderr, "\n  signature 1 (line 1) by alice@acme.com") {
+		t.Errorf("apply with one valid signature: the verdicts are not one per line:\n%s", stderr)
+	}
 	if m := e.mutations(); len(m) != 0 {
 		t.Fatalf("a refused plan sent %v", m)
 	}

@@ -160,7 +160,28 @@ func printError(w io.Writer, err error) {
 		}
 		return
 	}
+	// An error made of a headline and lines of its own (the signature
+	// verdicts of approval.RefusedError, wrapped in what the command adds
+	// before it) is printed a line each, each line escaped: only the lines
+	// the error itself separates become lines.
+	var b blockError
+	if errors.As(err, &b) {
+		if prefix, ok := strings.CutSuffix(err.Error(), b.Error()); ok {
+			head, lines := b.Block()
+			fmt.Fprintln(w, "patjanitor:", untrusted.Terminal(prefix+head))
+			for _, l := range lines {
+				fmt.Fprintln(w, "  "+untrusted.Terminal(l))
+			}
+			return
+		}
+	}
 	fmt.Fprintln(w, "patjanitor:", untrusted.Terminal(err.Error()))
+}
+
+// blockError is an error that a terminal shows as a headline and lines.
+type blockError interface {
+	error
+	Block() (head string, lines []string)
 }
 
 // joined returns the errors err joins when it is an errors.Join (its text is
