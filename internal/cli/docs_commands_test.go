@@ -272,3 +272,117 @@ func TestDocsLinksResolve(t *testing.T) {
 		}
 	}
 }
+
+// docCommandLines returns the patjanitor command lines of README.md and
+// docs/*.md: the code spans that start with "patjanitor ", and the commands
+// of the sh and console blocks (a line's commands split at &&, |, ; and &,
+// continuation lines joined, comments, redirections and VAR=value prefixes
+// dropped), each with the file it is in.
+func docCommandLines(t *testing.T) [][2]string {
+	t.Helper()
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "../../README.md")
+	spanRE := regexp.MustCompile("`((?:bin/)?patjanitor [^`\n]+)`")
+	blockRE := regexp.MustCompile("(?s)```(?:sh|console)\n(.*?)```")
+	splitRE := regexp.MustCompile(`\s*(?:&&|\|\||\||;|&)\s*`)
+	var out [][2]string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range spanRE.FindAllStringSubmatch(string(b), -1) {
+			out = append(out, [2]string{f, m[1]})
+		}
+		for _, m := range blockRE.FindAllStringSubmatch(string(b), -1) {
+			block := strings.ReplaceAll(m[1], "\\\n", " ")
+			for _, line := range strings.Split(block, "\n") {
+				line = strings.TrimPrefix(strings.TrimSpace(line), "$ ")
+				if i := strings.Index(line, " #"); i >= 0 {
+					line = line[:i]
+				}
+				for _, part := range splitRE.Split(line, -1) {
+					fields := strings.Fields(part)
+					for len(fields) > 0 && strings.Contains(fields[0], "=") {
+						fields = fields[1:] // PATJANITOR_CLIENT_ID=… patjanitor plan
+					}
+					part = strings.Join(fields, " ")
+					if strings.HasPrefix(part, "patjanitor ") || strings.HasPrefix(part, "bin/patjanitor ") {
+						out = append(out, [2]string{f, part})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// shellWords splits a command line as sh does for these lines: words at
+// blanks, '…' and "…" quoting, redirections (> FILE, < FILE) left out.
+func shellWords(line string) []string {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	for _, r := range line {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	var out []string
+	for i := 0; i < len(words); i++ {
+		if words[i] == ">" || words[i] == "<" || words[i] == ">>" {
+			i++ // and its file
+			continue
+		}
+		out = append(out, words[i])
+	}
+	return out
+}
+
+// TestDocsCommandLinesParse: every patjanitor command line in README.md and
+// docs/*.md names a command that exists and only flags that command takes
+// (the flags' values are not judged: N, TOKEN_ID and … are placeholders).
+// A command or flag renamed without its docs fails here.
+func TestDocsCommandLinesParse(t *testing.T) {
+	lines := docCommandLines(t)
+	if len(lines) < 40 {
+		t.Fatalf("found only %d command lines in the docs: %q", len(lines), lines)
+	}
+	for _, l := range lines {
+		file, line := l[0], l[1]
+		args := normalizeArgs(shellWords(line)[1:])
+		root := newRootCmd(Streams{In: strings.NewReader(""), Out: &strings.Builder{}, Err: &strings.Builder{}})
+		root.InitDefaultHelpCmd()
+		root.InitDefaultCompletionCmd()
+		root.InitDefaultVersionFlag()
+		cmd, rest, err := root.Find(args)
+		if err != nil {
+			t.Errorf("%s: `%s`: %v", file, line, err)
+			continue
+		}
+		if err := cmd.ParseFlags(rest); err != nil && strings.Contains(err.Error(), "unknown") {
+			t.Errorf("%s: `%s`: %v", file, line, err)
+		}
+	}
+}
