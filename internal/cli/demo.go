@@ -275,7 +275,7 @@ for the apiClients policy also sp:oauth-client:read, and :manage to act):
   export PATJANITOR_CLIENT_SECRET=<the PAT's secret>
   patjanitor plan --out plan.json       read-only: what would happen, and why
   patjanitor apply plan.json            after review: executes the plan's enforce-mode items, re-checked
-Turn one policy to "mode: enforce" at a time (docs/operations.md, rollout).
+Turn one policy to "mode: enforce" at a time (docs/operations.md, "Rollout: from report to enforce").
 `)
 	return nil
 }

@@ -386,3 +386,69 @@ func TestDocsCommandLinesParse(t *testing.T) {
 		}
 	}
 }
+
+var commentBreakRE = regexp.MustCompile(`\s*\n\s*(//)?\s*`)
+
+// TestSourceDocReferencesResolve: the section a message or comment of the
+// code sends the reader to (docs/operations.md, "Rotating patjanitor's PAT")
+// is a heading of that page (the quoted text starts it).
+func TestSourceDocReferencesResolve(t *testing.T) {
+	// A quoted section may be broken over two comment lines ("The
+	// remaining\n// waits"): the line break and the // are one space.
+	refRE := regexp.MustCompile(`docs/([a-z]+\.md),? *\(?\\?"([^"\\]+)\\?"`)
+	headings := map[string][]string{}
+	found := 0
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range refRE.FindAllStringSubmatch(string(b), -1) {
+			doc, section := m[1], commentBreakRE.ReplaceAllString(m[2], " ")
+			if headings[doc] == nil {
+				headings[doc] = docHeadings(t, "../../docs/"+doc)
+			}
+			found++
+			if !slices.ContainsFunc(headings[doc], func(h string) bool { return strings.HasPrefix(h, section) }) {
+				t.Errorf("%s refers to docs/%s, %q: no heading of that page starts so", path, doc, section)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found < 8 {
+		t.Fatalf("found only %d references to docs sections in the code", found)
+	}
+}
+
+// docHeadings returns the text of the headings of a Markdown file, code
+// spans' backticks dropped.
+func docHeadings(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs []string
+	fence := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			fence = !fence
+		}
+		if !fence && strings.HasPrefix(line, "#") {
+			hs = append(hs, strings.ReplaceAll(strings.TrimSpace(strings.TrimLeft(line, "#")), "`", ""))
+		}
+	}
+	return hs
+}
