@@ -93,7 +93,7 @@ suffice; --apply-approved-immediately applies each approved plan at once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "web.listen-address", daemon.DefaultListenAddress, "address for /metrics, /healthz, /readyz and /plan")
+	f.StringVar(&o.listen, "web.listen-address", daemon.DefaultListenAddress, "address of the HTTP endpoints: /metrics, /healthz, /readyz, /-/reload, /approve and /plan")
 	f.StringVar(&o.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file: TLS and basic auth for the HTTP endpoints")
 	f.BoolVar(&o.enableLifecycle, "web.enable-lifecycle", false, "serve POST /-/reload (reload the config over HTTP)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "run every policy in report mode, whatever the config says")
