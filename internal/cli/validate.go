@@ -337,8 +337,13 @@ func notifySummary(n *policy.Notify) string {
 		}
 		rs = append(rs, r.Name+" ("+ch+")")
 	}
-	return fmt.Sprintf("receivers %s; summary %s; owners %s; failures %s",
+	out := fmt.Sprintf("receivers %s; summary %s; owners %s; failures %s",
 		strings.Join(rs, ", "), listString(n.Summary), orNone(n.Owners), listString(n.Failures))
+	// Only when routed: a config without API client policies reads as before.
+	if len(n.APIClients) > 0 {
+		out += "; apiClients " + listString(n.APIClients)
+	}
+	return out
 }
 
 func runsString(runs []time.Time) string {

@@ -221,3 +221,34 @@ policies:
 		}
 	}
 }
+
+// TestValidateSummaryNamesEveryRoute: the notify line of validate's summary
+// names the apiClients route too; it listed summary, owners and failures
+// only, so a reviewer could not see from validate who is warned before an
+// API client is disabled.
+func TestValidateSummaryNamesEveryRoute(t *testing.T) {
+	t.Setenv("PATJANITOR_CLIENT_SECRET", "s3cr3t")
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "url"), "https://hooks.example.com/x")
+	write(t, filepath.Join(dir, "hmac"), "hmac-key-0123456789abcdef")
+	cfg := filepath.Join(dir, "policies.yaml")
+	write(t, cfg, `tenant:
+  url: http://127.0.0.1:1
+  clientId: 0123456789abcdef0123456789abcdef
+notify:
+  receivers:
+    - name: siem
+      webhook: {urlFile: url, hmacSecretFile: hmac}
+  summary: [siem]
+  apiClients: [siem]
+policies:
+  - name: clients
+    resource: apiClients
+    match: {unusedFor: 90d}
+    action: disable
+`)
+	code, out, errOut := runMain(t, "validate", "-c", cfg, "--state-dir", filepath.Join(dir, "state"))
+	if code != 0 || !strings.Contains(out, "notify        receivers siem (webhook); summary siem; owners none; failures none; apiClients siem\n") {
+		t.Errorf("validate: exit %d, want the apiClients route in the notify line:\n%s%s", code, out, errOut)
+	}
+}
