@@ -452,3 +452,26 @@ func docHeadings(t *testing.T, file string) []string {
 	}
 	return hs
 }
+
+// TestREADMELayoutListsEveryPackage: README.md's layout names every package
+// directly under internal/ (buildinfo and testmain were missing).
+func TestREADMELayoutListsEveryPackage(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(b), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README.md has no ## Layout")
+	}
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	entries, err := os.ReadDir("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() && !regexp.MustCompile(`internal/`+regexp.QuoteMeta(e.Name())+`\b`).MatchString(layout) {
+			t.Errorf("README.md's layout does not name internal/%s", e.Name())
+		}
+	}
+}
