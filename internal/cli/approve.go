@@ -98,8 +98,8 @@ func runApprove(ctx context.Context, g *globals, o approveFlags, planFile string
 			mutating++
 		}
 	}
-	_, err = fmt.Fprintf(g.streams.Out, "Signed %s (%s, %d enforce-mode actions, planHash %s)\nwith %s; %s now holds %d signatures.\n",
-		planFile, approval.FileDigest(data), mutating, p.PlanHash, ssh.FingerprintSHA256(signer.PublicKey()), sigFile, len(entries))
+	_, err = fmt.Fprintf(g.streams.Out, "Signed %s (%s, %s, planHash %s)\nwith %s; %s now holds %s.\n",
+		planFile, approval.FileDigest(data), plural(mutating, "enforce-mode action"), p.PlanHash, ssh.FingerprintSHA256(signer.PublicKey()), sigFile, plural(len(entries), "signature"))
 	return err
 }
 

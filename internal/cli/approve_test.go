@@ -110,7 +110,7 @@ func TestApprovalsTwoPersonRule(t *testing.T) {
 	}
 
 	code, stdout, stderr := e.run(nil, "approve", planFile, "--key", r.alice, "--reason", "checked both deletes")
-	if code != 0 || !strings.Contains(stdout, "Signed "+planFile) || !strings.Contains(stdout, "2 enforce-mode actions") || !strings.Contains(stdout, "holds 1 signatures") {
+	if code != 0 || !strings.Contains(stdout, "Signed "+planFile) || !strings.Contains(stdout, "2 enforce-mode actions") || !strings.Contains(stdout, "holds 1 signature.") {
 		t.Fatalf("approve: %d\n%s%s", code, stdout, stderr)
 	}
 	if code, _, stderr := e.run(nil, "approve", planFile, "--key", r.mallory); code != 0 {

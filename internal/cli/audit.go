@@ -230,8 +230,8 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 		extra = append(extra, fmt.Sprintf("anchor: seq %d is in the archived segments, not checked", anchor.Seq))
 	}
 	w := &stickyWriter{w: g.streams.Out}
-	fmt.Fprintf(w, "%s: OK: %d records, %d runs, last seq %d, last hash %s, %d intents without an outcome; %s\n",
-		path, sum.Records, sum.Runs, sum.LastSeq, hashOrNone(sum.LastHash), sum.PendingIntents, strings.Join(extra, "; "))
+	fmt.Fprintf(w, "%s: OK: %s, %s, last seq %d, last hash %s, %d intents without an outcome; %s\n",
+		path, plural(sum.Records, "record"), plural(sum.Runs, "run"), sum.LastSeq, hashOrNone(sum.LastHash), sum.PendingIntents, strings.Join(extra, "; "))
 	// Each saved plan applied, with its approvals, or refused.
 	for _, r := range refs {
 		writePlanRef(w, r.RunID, r.Plan)

@@ -312,8 +312,8 @@ func (d *demo) verify(path string) error {
 	if err != nil {
 		return fmt.Errorf("demo: the journal does not verify: %w", err)
 	}
-	d.say("  patjanitor audit verify %s\n  OK: %d records (%d runs), hash-chained: last seq %d, last hash %s\n",
-		path, sum.Records, sum.Runs, sum.LastSeq, hashOrNone(sum.LastHash))
+	d.say("  patjanitor audit verify %s\n  OK: %d records (%s), hash-chained: last seq %d, last hash %s\n",
+		path, sum.Records, plural(sum.Runs, "run"), sum.LastSeq, hashOrNone(sum.LastHash))
 	return nil
 }
 

@@ -289,7 +289,7 @@ func TestAuditVerify(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	code, stdout, stderr := e.run(nil, "audit", "verify")
-	if code != 0 || !strings.Contains(stdout, "OK: 6 records, 1 runs") {
+	if code != 0 || !strings.Contains(stdout, "OK: 6 records, 1 run,") {
 		t.Fatalf("verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 	jpath := filepath.Join(e.state, JournalFile)
@@ -350,7 +350,7 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"simulated tenant", "unused-90d", "PATJANITOR_CLIENT_SECRET", "patjanitor plan",
 		// The whole loop: an enforced apply, its journal, its metrics.
 		"== 2. APPLY", "Applied 13, already gone 0, failed 0", "The simulated tenant received 13 DELETE requests.",
-		"OK: 28 records (1 runs)", `patjanitor_actions_total{action="delete",outcome="applied",policy="demo-never-used-2y",resource="personalAccessTokens"} 13`,
+		"OK: 28 records (1 run)", `patjanitor_actions_total{action="delete",outcome="applied",policy="demo-never-used-2y",resource="personalAccessTokens"} 13`,
 		"== 5. NEXT",
 		// Both resources: the API clients have their own section.
 		"API clients (resource: apiClients): 10 listed"} {
