@@ -235,6 +235,22 @@ type generation struct {
 	sched *scheduler
 }
 
+// rebase is the run of g (a group of an older generation, or the start
+// run's all policies) on gen: gen's group of the same schedule, or all of
+// gen's policies for the start run. false: gen has no such schedule (its
+// policies now run on others, or are gone).
+func (gen *generation) rebase(g Group) (Group, *policy.Config, bool) {
+	if g.Schedule == "" {
+		return Group{Policies: policyNames(gen.cfg)}, gen.cfg, true
+	}
+	for _, ng := range gen.groups {
+		if ng.Schedule == g.Schedule {
+			return ng.Group, ng.cfg, true
+		}
+	}
+	return Group{}, nil, false
+}
+
 // group is a Group with its restricted config and parsed schedule.
 type group struct {
 	Group
@@ -630,15 +646,13 @@ func (d *Daemon) logGeneration(msg string, gen *generation) {
 // runOnce performs one run of the policies of g with cfg. If another run is
 // in progress it waits for its turn (see gate for why waiting, and why at
 // most once per group); it is skipped, and counted, when a run of the same
-// group is already running or waiting, when the daemon shuts down, or when a
-// reload replaced its generation while it waited (the new generation has its
-// own schedule for these policies).
+// group is already running or waiting, or when the daemon shuts down. A run
+// whose generation a reload replaced before it started (while it waited)
+// runs with the new one (generation.rebase).
 func (d *Daemon) runOnce(gen *generation, g Group, cfg *policy.Config, trigger string) {
 	log := d.log.With(zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
 		zap.String("trigger", trigger))
-	waited := false
 	switch d.gate.acquire(trigger+"\x00"+g.Schedule, func() {
-		waited = true
 		log.Info("run deferred: waiting for the run in progress")
 	}) {
 	case refusedClosed:
@@ -651,9 +665,21 @@ func (d *Daemon) runOnce(gen *generation, g Group, cfg *policy.Config, trigger s
 		return
 	}
 	defer d.gate.release()
-	if waited && d.gen.Load() != gen {
-		log.Info("run dropped: the config was reloaded while it waited")
-		return
+	if cur := d.gen.Load(); cur != gen {
+		// The old config must not run (the reload may have turned a
+		// policy to report mode), and the new generation's loop of this
+		// schedule goes on where the old one stood, after the time it
+		// handed to this run: dropped, the run was lost (a daily
+		// schedule ran nothing that day).
+		ng, ncfg, ok := cur.rebase(g)
+		if !ok {
+			log.Info("run dropped: the config was reloaded while it waited, and its schedule is gone")
+			return
+		}
+		gen, g, cfg = cur, ng, ncfg
+		log = d.log.With(zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
+			zap.String("trigger", trigger))
+		log.Info("run goes on with the reloaded config: it was reloaded while the run waited")
 	}
 
 	started := d.clock.Now()

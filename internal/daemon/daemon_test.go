@@ -428,10 +428,10 @@ func TestScheduledRunsNeverOverlap(t *testing.T) {
 	}
 }
 
-// TestWaitingRunDroppedOnReload: a run that waits while the config is
-// reloaded does not run the old config; the new generation's schedule takes
-// over.
-func TestWaitingRunDroppedOnReload(t *testing.T) {
+// TestWaitingRunRunsTheReloadedConfig: a run that waits while the config is
+// reloaded does not run the old config: it runs the new one (the new
+// generation's loop goes on after the time it handed to this run).
+func TestWaitingRunRunsTheReloadedConfig(t *testing.T) {
 	h := newHarness(t, configYAML("@daily", policyYAML("a", "enforce", "")), func(o *Options) { o.RunOnStart = true })
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	h.runners.setRun(func(context.Context, *policy.Config) (*RunReport, error) {
@@ -461,8 +461,12 @@ func TestWaitingRunDroppedOnReload(t *testing.T) {
 	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
 	close(release)
 	<-done
-	if calls, _, _ := h.runners.snapshot(); len(calls) != 1 {
-		t.Errorf("runs %v: the waiting run of the replaced config ran", names(calls))
+	calls, _, _ := h.runners.snapshot()
+	if len(calls) != 2 {
+		t.Fatalf("runs %v, want the start run and the waiting one", names(calls))
+	}
+	if c := calls[1]; c.gen != 2 || c.modes[0] != policy.ModeReport {
+		t.Errorf("the waiting run: %+v, want the reloaded config (runner 2, report mode), not the replaced one", c)
 	}
 }
 

@@ -28,9 +28,10 @@
 //     turned into schedules and a Runner; only when all of that succeeded is the
 //     new generation swapped in (atomic.Pointer) and the old schedule stopped. A
 //     failed reload leaves the running generation untouched. A run in progress
-//     finishes with the generation it started with. A schedule written the
-//     same, in the same time zone, goes on where the old loop stood (an
-//     overdue run, the last run: scheduler.resume).
+//     finishes with the generation it started with; a run waiting at the
+//     gate runs with the new one (the new schedule goes on after it). A
+//     schedule written the same, in the same time zone, goes on where the
+//     old loop stood (an overdue run, the last run: scheduler.resume).
 //   - Shutdown. When ctx ends, /readyz turns 503, the schedulers stop, the gate
 //     closes (no run starts any more), and the run in progress, which received
 //     the same ctx, starts no new mutation and lets the ones in flight finish and

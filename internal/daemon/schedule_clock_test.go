@@ -332,3 +332,61 @@ func TestHostileReloadAfterARunThenClockSteppedBackRunsTheSlotOnce(t *testing.T)
 		t.Errorf("runs at %v, want %v", got, want)
 	}
 }
+
+// TestHostileReloadWhileARunWaitsKeepsTheRun: group a's 02:00 run takes
+// more than an hour (a slow tenant), so group b's 03:00 run waits for it at
+// the gate; meanwhile the config is reloaded (the file poll finding an edit,
+// a SIGHUP: b's policy goes to report mode). When a's run ends, b's must
+// run, with the reloaded config, and b must run once a day as before.
+// Before, the waiting run was dropped ("the new generation has its own
+// schedule for these policies"), but the new generation's loop goes on
+// where the old one stood, after the 03:00 it had handed to that run: b ran
+// nothing that day.
+func TestHostileReloadWhileARunWaitsKeepsTheRun(t *testing.T) {
+	cfg := func(mode string) string {
+		return configYAML("0 2 * * *", policyYAML("a", "enforce", "")+policyYAML("b", mode, "0 3 * * *"))
+	}
+	h := newHarness(t, cfg("enforce"), nil)
+	release := make(chan struct{})
+	h.runners.setRun(func(ctx context.Context, c *policy.Config) (*RunReport, error) {
+		if c.Policies[0].Name == "a" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return &RunReport{}, nil
+	})
+	h.start()
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	h.tickUntil(2, h.clock.Now, day.Add(2*time.Hour))
+	waitFor(t, "a's run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 1 })
+	h.tickUntil(2, h.clock.Now, day.Add(3*time.Hour))
+	waitFor(t, "b's run to wait", 10*time.Second, func() bool {
+		h.d.gate.mu.Lock()
+		defer h.d.gate.mu.Unlock()
+		return len(h.d.gate.waiters) == 1
+	})
+	writeFile(t, h.path, cfg("report"))
+	h.reload <- struct{}{}
+	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
+	close(release)
+	// Every run the loops started has run, or been dropped, once the gate
+	// is idle and the jobs are done.
+	h.asleep(2)
+	h.d.jobs.Wait()
+	calls, _, _ := h.runners.snapshot()
+	if got := names(calls); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("runs %v on the 27th, want [a b]: b's 03:00 run, deferred behind a's, was lost to the reload", got)
+	}
+	if c := calls[1]; c.gen != 2 || c.modes[0] != policy.ModeReport {
+		t.Errorf("b's run: %+v, want the reloaded config (runner 2, report mode)", c)
+	}
+	h.tickUntil(2, h.clock.Now, day.Add(26*time.Hour))
+	h.ran(3)
+	h.tickUntil(2, h.clock.Now, day.Add(27*time.Hour))
+	h.ran(4)
+	if got := names(func() []call { c, _, _ := h.runners.snapshot(); return c }()); !slices.Equal(got, []string{"a", "b", "a", "b"}) {
+		t.Errorf("runs %v by 03:00 on the 28th, want [a b a b]", got)
+	}
+}
