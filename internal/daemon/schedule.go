@@ -236,11 +236,15 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, st
 // whole interval lost that slot: a daily janitor whose clock was ten
 // minutes ahead ran nothing that day, a monthly one nothing that month.)
 //
-// But a slot runs again so at most once (reran is the last slot that did):
-// which of two clocks is right cannot be told when they keep taking turns
-// (a hypervisor's time sync fighting NTP), and a loop that took the slot
-// for one to come on every step back ran it again on every step forward,
-// every other minute for as long as the clocks fought.
+// But a slot runs again so at most once (reran is the last time taken so;
+// a time before the schedule's next after it is not): which of two clocks
+// is right cannot be told when they keep taking turns (a hypervisor's time
+// sync fighting NTP), and a loop that took the slot for one to come on
+// every step back ran it again on every step forward, every other minute
+// for as long as the clocks fought. An @every schedule has no slots (its
+// time at or after now moves with now), so it is its interval after reran
+// that a time must reach: compared with reran itself, every step back was
+// a new time, and @every 1h ran every other minute.
 func (d *Daemon) rejudge(gen *generation, g *group, next, now, last time.Time, reran *time.Time) time.Time {
 	// Next gives the first whole second after its argument: its time at or
 	// after now.
@@ -250,7 +254,8 @@ func (d *Daemon) rejudge(gen *generation, g *group, next, now, last time.Time, r
 	}
 	if !last.IsZero() {
 		// t comes round again on a clock set back behind the last run.
-		if last.Sub(now) <= min(g.sched.Next(last.In(gen.loc)).Sub(last), maxClockSkew(g.cfg)) || !t.After(*reran) {
+		if last.Sub(now) <= min(g.sched.Next(last.In(gen.loc)).Sub(last), maxClockSkew(g.cfg)) ||
+			!reran.IsZero() && t.Before(g.sched.Next(reran.In(gen.loc))) {
 			return next
 		}
 		*reran = t
