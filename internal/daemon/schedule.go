@@ -179,14 +179,28 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, st
 	// reran, the last slot run again after the clock was set back
 	// (rejudge).
 	next, last, reran := st.next, st.last, st.reran
+	warned := false
 	for {
 		if next.IsZero() {
-			// Schedule.Next found no time within five years (robfig/cron
-			// then never runs the entry either).
-			d.log.Warn("schedule never fires; its policies do not run", zap.String("schedule", g.Schedule))
-			<-ctx.Done()
-			return loopState{next: next, last: last, reran: reran}
+			// Schedule.Next found no time within the five years after
+			// the clock. The config refuses a spec that never fires, so
+			// the clock is far off: 29 February on a clock in 2097 to
+			// 2099 (2100 is no leap year; a bad hardware clock at boot).
+			// Judged again on each wake, as any time is: a loop that
+			// waited for the end gave up for good, and the schedule ran
+			// nothing after NTP set the clock right.
+			if !warned {
+				d.log.Warn("schedule has no time within five years of the clock; its policies do not run until the clock is set right",
+					zap.String("schedule", g.Schedule), zap.Time("now", d.clock.Now()))
+				warned = true
+			}
+			if err := d.clock.Sleep(ctx, maxSleep); err != nil || ctx.Err() != nil {
+				return loopState{next: next, last: last, reran: reran}
+			}
+			next = g.sched.Next(d.clock.Now().Round(0).In(gen.loc))
+			continue
 		}
+		warned = false
 		// The wall clock only (Round(0) drops time.Now's monotonic
 		// reading): a schedule is a time on the wall, and last (below) is
 		// compared with now. Two readings that both carry a monotonic

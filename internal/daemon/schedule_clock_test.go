@@ -396,3 +396,29 @@ func TestHostileReloadWhileARunWaitsKeepsTheRun(t *testing.T) {
 		t.Errorf("runs %v by 03:00 on the 28th, want [a b a b]", got)
 	}
 }
+
+// TestHostileClockFarAheadAtBootThenCorrectedRunsLeapDay: serve starts on a
+// clock in 2097 (a bad hardware clock at boot), where a 29 February schedule
+// has no time within the five years robfig/cron searches (2100 is no leap
+// year): it says so, once. NTP then sets the clock right, the day before a
+// leap day: the schedule must run on it. Before, the loop waited for the
+// daemon's end as for a schedule that never fires: no run ever again.
+func TestHostileClockFarAheadAtBootThenCorrectedRunsLeapDay(t *testing.T) {
+	boot := time.Date(2097, 6, 1, 12, 0, 0, 0, time.UTC)
+	s := newSteppedRuns(t, "0 0 29 2 *", boot.Sub(t0))
+	s.start()
+	s.tick(1)
+	s.tick(1)
+	right := time.Date(2028, 2, 28, 23, 0, 0, 0, time.UTC)
+	s.asleep(1)
+	s.clk.step(right.Sub(s.clk.Now()))
+	leap := time.Date(2028, 2, 29, 0, 0, 0, 0, time.UTC)
+	s.tickUntil(1, s.clk.Now, leap)
+	s.ran(1)
+	if got := s.runs(); !slices.EqualFunc(got, []time.Time{leap}, time.Time.Equal) {
+		t.Errorf("runs at %v, want one at %v", got, leap)
+	}
+	if n := s.logs.FilterMessageSnippet("no time within five years").Len(); n != 1 {
+		t.Errorf("%d log lines say the schedule has no time, want 1 (at boot, not every minute)", n)
+	}
+}
