@@ -117,7 +117,8 @@ type scheduler struct {
 }
 
 // loopState is where a schedule loop stands: the time it waits for (next),
-// its last run and the last slot it ran again (scheduleLoop). A reload's
+// the wall time its last run started (last) and the last slot it ran again
+// after the clock was set back (reran: rejudge). A reload's
 // loop of the same schedule goes on from it: from the schedule's next time
 // after the reload instead, it dropped a run overdue when the reload came
 // (the machine resumed, the clock set forward, and the reload came before
@@ -175,13 +176,9 @@ const lateAfter = time.Second
 // scheduleLoop runs g's schedule from st until ctx ends, and returns where
 // it stands then.
 func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, st loopState) loopState {
-	// last is the wall time the group's last scheduled run started;
-	// reran, the last slot run again after the clock was set back
-	// (rejudge).
-	next, last, reran := st.next, st.last, st.reran
 	warned := false
 	for {
-		if next.IsZero() {
+		if st.next.IsZero() {
 			// Schedule.Next found no time within the five years after
 			// the clock. The config refuses a spec that never fires, so
 			// the clock is far off: 29 February on a clock in 2097 to
@@ -195,9 +192,9 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, st
 				warned = true
 			}
 			if err := d.clock.Sleep(ctx, maxSleep); err != nil || ctx.Err() != nil {
-				return loopState{next: next, last: last, reran: reran}
+				return st
 			}
-			next = g.sched.Next(d.clock.Now().Round(0).In(gen.loc))
+			st.next = g.sched.Next(d.clock.Now().Round(0).In(gen.loc))
 			continue
 		}
 		warned = false
@@ -209,38 +206,38 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, st
 		// clock corrected back by days after a run kept the time
 		// computed on the wrong one (rejudge).
 		now := d.clock.Now().Round(0)
-		if now.Before(next) {
-			if err := d.clock.Sleep(ctx, min(next.Sub(now), maxSleep)); err != nil || ctx.Err() != nil {
-				return loopState{next: next, last: last, reran: reran}
+		if now.Before(st.next) {
+			if err := d.clock.Sleep(ctx, min(st.next.Sub(now), maxSleep)); err != nil || ctx.Err() != nil {
+				return st
 			}
-			if now = d.clock.Now().Round(0); now.Before(next) {
-				next = d.rejudge(gen, g, next, now, last, &reran)
+			if now = d.clock.Now().Round(0); now.Before(st.next) {
+				d.rejudge(gen, g, &st, now)
 				continue
 			}
 		}
-		if late := now.Sub(next); late >= lateAfter {
+		if late := now.Sub(st.next); late >= lateAfter {
 			d.log.Warn("scheduled run is late: the wall clock was set forward, or the machine was suspended, while the schedule slept; "+
 				"the slots missed meanwhile are coalesced into this one run",
 				zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
-				zap.Time("due", next), zap.Duration("late", late), zap.Int("missed", missed(g.sched, next.In(gen.loc), now)))
+				zap.Time("due", st.next), zap.Duration("late", late), zap.Int("missed", missed(g.sched, st.next.In(gen.loc), now)))
 		}
 		d.jobs.Go(d.guard(func() { d.runOnce(gen, g.Group, g.cfg, "schedule") }))
-		last = now
-		next = g.sched.Next(now.In(gen.loc))
+		st.last = now
+		st.next = g.sched.Next(now.In(gen.loc))
 	}
 }
 
-// rejudge is the group's time after a wake at now, before next: the time it
-// slept for, unless the wall clock was set back. Set back a little, next is
-// still the time to run at, and the loop sleeps on rather than run early and
-// again at the time. Set back by days (a clock that was ahead, at boot, and
+// rejudge sets st.next, the group's time, after a wake at now, before it:
+// the time it slept for, unless the wall clock was set back. Set back a
+// little, next is still the time to run at, and the loop sleeps on rather
+// than run early and again at the time. Set back by days (a clock that was ahead, at boot, and
 // that NTP corrected), the schedule's next time on the corrected clock is
 // earlier, and sleeping until the time computed on the wrong one would run
 // nothing for days (robfig/cron does: robfig/cron#352). The earlier of the
 // two is taken, so that a wake never delays a run.
 //
 // Except that a slot already run is not run again: a clock set back behind
-// the group's last run (last) by at most tenant.maxClockSkew (and less than
+// the group's last run (st.last) by at most tenant.maxClockSkew (and less than
 // the schedule's interval) keeps next, the slot after that run (a daily
 // 03:00 run, a clock set back three minutes at 03:01: 03:00 comes round
 // again on the wall, and ran). Set back further, the run was made on a
@@ -250,7 +247,7 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, st
 // whole interval lost that slot: a daily janitor whose clock was ten
 // minutes ahead ran nothing that day, a monthly one nothing that month.)
 //
-// But a slot runs again so at most once (reran is the last time taken so;
+// But a slot runs again so at most once (st.reran is the last time taken so;
 // a time before the schedule's next after it is not): which of two clocks
 // is right cannot be told when they keep taking turns (a hypervisor's time
 // sync fighting NTP), and a loop that took the slot for one to come on
@@ -259,22 +256,22 @@ func (d *Daemon) scheduleLoop(ctx context.Context, gen *generation, g *group, st
 // time at or after now moves with now), so it is its interval after reran
 // that a time must reach: compared with reran itself, every step back was
 // a new time, and @every 1h ran every other minute.
-func (d *Daemon) rejudge(gen *generation, g *group, next, now, last time.Time, reran *time.Time) time.Time {
+func (d *Daemon) rejudge(gen *generation, g *group, st *loopState, now time.Time) {
 	// Next gives the first whole second after its argument: its time at or
 	// after now.
 	t := g.sched.Next(now.In(gen.loc).Add(-time.Second))
-	if t.IsZero() || !t.Before(next) {
-		return next
+	if t.IsZero() || !t.Before(st.next) {
+		return
 	}
-	if !last.IsZero() {
+	if last := st.last; !last.IsZero() {
 		// t comes round again on a clock set back behind the last run.
 		if last.Sub(now) <= min(g.sched.Next(last.In(gen.loc)).Sub(last), maxClockSkew(g.cfg)) ||
-			!reran.IsZero() && t.Before(g.sched.Next(reran.In(gen.loc))) {
-			return next
+			!st.reran.IsZero() && t.Before(g.sched.Next(st.reran.In(gen.loc))) {
+			return
 		}
-		*reran = t
+		st.reran = t
 	}
-	return t
+	st.next = t
 }
 
 // maxClockSkew is cfg's tenant.maxClockSkew: how far a host clock may be
