@@ -27,8 +27,9 @@ type Group struct {
 // Groups returns the schedule groups of cfg: policies with an equal schedule
 // string (their own, or the config's default) in one group, groups ordered by
 // their first policy in the file. Schedules are compared as written, so
-// "@daily" and "0 0 * * *" are two groups that both run at midnight (and the
-// second of them is skipped as overlapping); write them the same to merge them.
+// "@daily" and "0 0 * * *" are two groups that both run at midnight (the
+// second waits at the gate for the first: two listings of the tenant); write
+// them the same to merge them.
 func Groups(cfg *policy.Config) ([]Group, error) {
 	var (
 		groups []Group
@@ -106,7 +107,7 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 // suspended for six hours, a clock NTP set forward): robfig/cron's does. So
 // a loop sleeps at most maxSleep at a time and reads the wall clock on each
 // wake, as cronie re-reads it every minute, and a run that starts late says
-// so in the log. See scheduleLoop for a clock set back.
+// so in the log. See rejudge for a clock set back.
 type scheduler struct {
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
