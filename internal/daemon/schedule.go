@@ -272,6 +272,11 @@ func (d *Daemon) rejudge(gen *generation, g *group, st *loopState, now time.Time
 		}
 		st.reran = t
 	}
+	// Said, as a late run is: a run that comes earlier than the last
+	// "scheduled" line said is otherwise unexplained.
+	d.log.Info("schedule judged again: the wall clock was set back while it slept; it runs at its time on the clock as it now is",
+		zap.String("schedule", g.Schedule), zap.Strings("policies", g.Policies),
+		zap.Time("was", st.next), zap.Time("next", t))
 	st.next = t
 }
 

@@ -155,6 +155,18 @@ func TestHostileClockCorrectedBackAfterARunOnAWrongClock(t *testing.T) {
 	if got, want := s.runs(), []time.Time{wrong, next}; !slices.EqualFunc(got, want, time.Time.Equal) {
 		t.Errorf("runs at %v, want %v", got, want)
 	}
+	// The log says when the group runs now, as it says when a run is late.
+	judged := s.logs.FilterMessageSnippet("judged again").AllUntimed()
+	if len(judged) != 1 {
+		t.Fatalf("%d log lines say the schedule was judged again, want 1", len(judged))
+	}
+	f := judged[0].ContextMap()
+	if was, ok := f["was"].(time.Time); !ok || !was.Equal(wrong.Add(24*time.Hour)) {
+		t.Errorf("the line says was %v, want %v", f["was"], wrong.Add(24*time.Hour))
+	}
+	if at, ok := f["next"].(time.Time); !ok || !at.Equal(next) {
+		t.Errorf("the line says next %v, want %v", f["next"], next)
+	}
 }
 
 // TestHostileClockSetAYearForwardAndBackRunsOnTheCorrectedClock: the wall
