@@ -133,6 +133,16 @@ func (t *markTable) load() error {
 	if t.loaded {
 		return nil
 	}
+	return t.loadShapes(func(k, _ []byte, err error) error {
+		return undecodable(bucketReasons, k, err)
+	})
+}
+
+// loadShapes reads the reason shapes into the table. A shape that does not
+// decode is left out and handed to bad, whose error stops the reading: a
+// reader fails closed on it, a repair lists it and reads on (the marks
+// that refer to it then fail to decode, and are listed with it).
+func (t *markTable) loadShapes(bad func(k, v []byte, err error) error) error {
 	t.loaded = true
 	t.shapes, t.ids = map[uint64]reasonshape.Shape{}, map[string]uint64{}
 	if t.reasons == nil {
@@ -140,11 +150,11 @@ func (t *markTable) load() error {
 	}
 	return t.reasons.ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
-			return undecodable(bucketReasons, k, errors.New("the key of a reason shape is 8 bytes"))
+			return bad(k, v, errors.New("the key of a reason shape is 8 bytes"))
 		}
 		sh, err := reasonshape.Decode(v)
 		if err != nil {
-			return undecodable(bucketReasons, k, err)
+			return bad(k, v, err)
 		}
 		id := binary.BigEndian.Uint64(k)
 		t.shapes[id], t.ids[string(v)] = sh, id

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
-	"github.com/patjanitor/patjanitor/internal/reasonshape"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
 )
 
@@ -159,23 +157,10 @@ func undecodableIn(tx *bolt.Tx) ([]BadRecord, error) {
 // bad (or gone) cannot be read either, and goes with it.
 func undecodableMarks(tx *bolt.Tx, add func(bucket string, k, v []byte, err error)) {
 	t := marksOf(tx)
-	t.loaded = true
-	t.shapes, t.ids = map[uint64]reasonshape.Shape{}, map[string]uint64{}
-	if t.reasons != nil {
-		_ = t.reasons.ForEach(func(k, v []byte) error {
-			sh, err := reasonshape.Decode(v)
-			switch {
-			case len(k) != 8:
-				add(bucketReasons, k, v, errors.New("key not 8 bytes"))
-			case err != nil:
-				add(bucketReasons, k, v, err)
-			default:
-				id := binary.BigEndian.Uint64(k)
-				t.shapes[id], t.ids[string(v)] = sh, id
-			}
-			return nil
-		})
-	}
+	_ = t.loadShapes(func(k, v []byte, err error) error {
+		add(bucketReasons, k, v, err)
+		return nil
+	})
 	if t.marks != nil {
 		_ = t.marks.ForEach(func(k, v []byte) error {
 			if _, err := t.decode(k, v); err != nil {
