@@ -386,23 +386,84 @@ func TestStateRepairNothingToDoAndDryRun(t *testing.T) {
 	}
 }
 
-// repairHooked runs `state repair --reason r` in-process, stopped where
-// hooks say (a crash between two of its steps).
-func (e *wfEnv) repairHooked(reason string, hooks repairHooks) (string, error) {
+// repairAt runs `state repair --reason reason --by ops` in-process, its
+// clock now, stopped where hooks say (a crash between two of its steps).
+func (e *wfEnv) repairAt(reason string, now func() time.Time, hooks repairHooks) (string, error) {
 	e.t.Helper()
 	var out strings.Builder
 	g := &globals{config: e.cfgPath, stateDir: e.state, streams: Streams{In: strings.NewReader(""), Out: &out, Err: io.Discard}}
 	o := stateRepairFlags{reasonFlags: reasonFlags{reason: reason, by: "ops"}}
 	o.journal.segmentSize = byteSize(audit.DefaultSegmentBytes)
-	err := runStateRepairHooked(context.Background(), g, o, time.Now, hooks)
+	err := runStateRepairHooked(context.Background(), g, o, now, hooks)
 	return out.String(), err
 }
+
+// repairCrashed runs a repair that crashes where crash says, and fails the
+// test if it reported success.
+func (e *wfEnv) repairCrashed(reason string, crash repairHooks) {
+	e.t.Helper()
+	if _, err := e.repairAt(reason, time.Now, crash); err == nil {
+		e.t.Fatal("the stopped repair reported success")
+	}
+}
+
+// The crashes of a repair: after it journaled the records, before it moved
+// them; after it moved them, before it rebuilt anything.
+var (
+	crashAfterTheJournal  = repairHooks{afterJournal: func() error { return errCrash }}
+	crashBeforeTheRebuild = repairHooks{afterQuarantine: func() error { return errCrash }}
+)
 
 var errCrash = errorString("crash")
 
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// damagedSnooze lists stale-1 and has alice snooze it; then its snooze
+// stops decoding.
+func (e *wfEnv) damagedSnooze() {
+	e.t.Helper()
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	putRaw(e.t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+}
+
+// applySparesSnoozed runs apply and fails the test unless the tenant
+// received nothing and still lists every token of ids.
+func (e *wfEnv) applySparesSnoozed(ids ...string) {
+	e.t.Helper()
+	e.mustRun("apply", "--auto-approve")
+	spared := len(e.mutations()) == 0
+	for _, id := range ids {
+		spared = spared && e.present(id)
+	}
+	if !spared {
+		e.t.Fatalf("the tenant received %v for the snoozed token(s) %v", e.mutations(), ids)
+	}
+}
+
+// archiveFirstSegment moves the journal's first segment to an archive
+// directory, as docs/operations.md has operators do; bringBack puts it
+// back.
+func (e *wfEnv) archiveFirstSegment() (bringBack func()) {
+	e.t.Helper()
+	archive := filepath.Join(e.dir, "archive")
+	if err := os.Mkdir(archive, 0o700); err != nil {
+		e.t.Fatal(err)
+	}
+	seg1 := filepath.Join(e.state, "journal-000001.jsonl")
+	archived := filepath.Join(archive, "journal-000001.jsonl")
+	if err := os.Rename(seg1, archived); err != nil {
+		e.t.Fatal(err)
+	}
+	return func() {
+		e.t.Helper()
+		if err := os.Rename(archived, seg1); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
 
 // A repair dies after journaling the record's move and before moving it.
 // The journal names a record still in place; every command still refuses
@@ -411,13 +472,9 @@ func (e errorString) Error() string { return string(e) }
 // and the tenant receives nothing.
 func TestHostileStateRepairCrashAfterTheJournal(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
-	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
-	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
-	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	e.damagedSnooze()
 
-	if _, err := e.repairHooked("INC-1", repairHooks{afterJournal: func() error { return errCrash }}); err == nil {
-		t.Fatal("the stopped repair reported success")
-	}
+	e.repairCrashed("INC-1", crashAfterTheJournal)
 	if reps := e.repairRecords(); len(reps) != 1 || !strings.Contains(reps[0].Note, `"stale-1" in bucket "snoozes"`) {
 		t.Fatalf("state-repair records after the crash %+v, want the one naming the record", reps)
 	}
@@ -438,10 +495,7 @@ func TestHostileStateRepairCrashAfterTheJournal(t *testing.T) {
 	if len(reps) != 2 || !strings.Contains(reps[1].Note, "sha256 "+quarantined(t, e.state)[0].SHA256) {
 		t.Fatalf("state-repair records %+v, want the crashed one's and the second's, with the same sha256", reps)
 	}
-	e.mustRun("apply", "--auto-approve")
-	if len(e.mutations()) != 0 || !e.present("stale-1") {
-		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
-	}
+	e.applySparesSnoozed("stale-1")
 }
 
 // A repair dies after moving the record aside and before rebuilding the
@@ -451,13 +505,9 @@ func TestHostileStateRepairCrashAfterTheJournal(t *testing.T) {
 // or journal), rebuilding the snooze. The tenant receives nothing.
 func TestHostileStateRepairCrashBeforeTheRebuild(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
-	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
-	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
-	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	e.damagedSnooze()
 
-	if _, err := e.repairHooked("INC-2", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
-		t.Fatal("the stopped repair reported success")
-	}
+	e.repairCrashed("INC-2", crashBeforeTheRebuild)
 	if len(quarantined(t, e.state)) != 1 || len(undecodableNow(t, e.state)) != 0 {
 		t.Fatal("the record was not moved before the crash")
 	}
@@ -489,10 +539,7 @@ func TestHostileStateRepairCrashBeforeTheRebuild(t *testing.T) {
 	if zs := storedSnoozes(t, e.state); len(zs) != 1 || zs[0].TokenID != "stale-1" {
 		t.Fatalf("snoozes %+v, want stale-1's rebuilt", zs)
 	}
-	e.mustRun("apply", "--auto-approve")
-	if len(e.mutations()) != 0 || !e.present("stale-1") {
-		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
-	}
+	e.applySparesSnoozed("stale-1")
 	e.mustRun("audit", "verify")
 }
 
@@ -666,12 +713,8 @@ func TestHostileStateRepairAfterAJournalCutShort(t *testing.T) {
 // record the quarantine holds, and the tenant receives nothing.
 func TestHostileStateRepairPendingMarkDamaged(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
-	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
-	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
-	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
-	if _, err := e.repairHooked("INC-3", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
-		t.Fatal("the stopped repair reported success")
-	}
+	e.damagedSnooze()
+	e.repairCrashed("INC-3", crashBeforeTheRebuild)
 	putRaw(t, e.state, "meta", []byte("repair-pending"), []byte("\x1b[2J{damaged"))
 
 	for _, args := range [][]string{{"apply", "--auto-approve"}, {"snooze", "x", "--offline", "--for", "1d", "--reason", "r"}} {
@@ -700,10 +743,7 @@ func TestHostileStateRepairPendingMarkDamaged(t *testing.T) {
 	if qs := quarantined(t, e.state); len(qs) != 1 || string(qs[0].Value) != "{damaged" {
 		t.Fatalf("quarantine %+v, want the snooze's bytes kept", qs)
 	}
-	e.mustRun("apply", "--auto-approve")
-	if len(e.mutations()) != 0 || !e.present("stale-1") {
-		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
-	}
+	e.applySparesSnoozed("stale-1")
 	e.mustRun("audit", "verify")
 }
 
@@ -721,20 +761,12 @@ func TestHostileStateRepairFinishedUnderAClockSetBack(t *testing.T) {
 	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
 	e.mustRun("snooze", "stale-2", "--for", "30d", "--reason", "audit hold", "--by", "alice")
 	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
-	repair := func(at time.Time, hooks repairHooks) (string, error) {
-		var out strings.Builder
-		g := &globals{config: e.cfgPath, stateDir: e.state, streams: Streams{In: strings.NewReader(""), Out: &out, Err: io.Discard}}
-		o := stateRepairFlags{reasonFlags: reasonFlags{reason: "INC-9", by: "ops"}}
-		o.journal.segmentSize = byteSize(audit.DefaultSegmentBytes)
-		err := runStateRepairHooked(context.Background(), g, o, func() time.Time { return at }, hooks)
-		return out.String(), err
-	}
 	ahead := time.Now().Add(2 * time.Hour)
-	if _, err := repair(ahead, repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
+	if _, err := e.repairAt("INC-9", func() time.Time { return ahead }, crashBeforeTheRebuild); err == nil {
 		t.Fatal("the stopped repair reported success")
 	}
 	putRaw(t, e.state, "snoozes", []byte("stale-2"), []byte("{damaged too"))
-	out, err := repair(time.Now(), repairHooks{})
+	out, err := e.repairAt("INC-9", time.Now, repairHooks{})
 	if err != nil {
 		t.Fatalf("the finishing repair: %v\n%s", err, out)
 	}
@@ -749,10 +781,7 @@ func TestHostileStateRepairFinishedUnderAClockSetBack(t *testing.T) {
 	if n := len(e.repairRecords()); n != 2 {
 		t.Fatalf("%d state-repair records, want one per record moved", n)
 	}
-	e.mustRun("apply", "--auto-approve")
-	if len(e.mutations()) != 0 || !e.present("stale-1") || !e.present("stale-2") {
-		t.Fatalf("the tenant received %v for snoozed tokens", e.mutations())
-	}
+	e.applySparesSnoozed("stale-1", "stale-2")
 	e.mustRun("audit", "verify")
 }
 
@@ -817,14 +846,7 @@ func TestHostileStateRepairDamagedAnchorWithArchivedSegments(t *testing.T) {
 	for i := range 4 {
 		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
 	}
-	archive := filepath.Join(e.dir, "archive")
-	if err := os.Mkdir(archive, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	seg1 := filepath.Join(e.state, "journal-000001.jsonl")
-	if err := os.Rename(seg1, filepath.Join(archive, "journal-000001.jsonl")); err != nil {
-		t.Fatal(err)
-	}
+	bringBack := e.archiveFirstSegment()
 	putRaw(t, e.state, "meta", []byte("journal-anchor:"+JournalFile), []byte("{damaged"))
 	journal := len(e.repairRecords())
 
@@ -835,9 +857,7 @@ func TestHostileStateRepairDamagedAnchorWithArchivedSegments(t *testing.T) {
 	if len(undecodableNow(t, e.state)) != 1 || len(quarantined(t, e.state)) != 0 || len(e.repairRecords()) != journal {
 		t.Fatal("the refused repair changed something")
 	}
-	if err := os.Rename(filepath.Join(archive, "journal-000001.jsonl"), seg1); err != nil {
-		t.Fatal(err)
-	}
+	bringBack()
 	e.mustRun("state", "repair", "--reason", "INC-13", seg)
 	if zs := storedSnoozes(t, e.state); len(zs) != 4 {
 		t.Fatalf("snoozes %+v, want the 4 kept", zs)
@@ -987,9 +1007,7 @@ func TestHostileStateRepairPendingWithAJournalCutShort(t *testing.T) {
 	}
 	e.mustRun("snooze", "tok-2", "--offline", "--for", "30d", "--reason", "kept")
 	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
-	if _, err := e.repairHooked("INC-16", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
-		t.Fatal("the stopped repair reported success")
-	}
+	e.repairCrashed("INC-16", crashBeforeTheRebuild)
 	if err := os.WriteFile(journal, old, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -1005,10 +1023,7 @@ func TestHostileStateRepairPendingWithAJournalCutShort(t *testing.T) {
 	if zs := storedSnoozes(t, e.state); len(zs) != 2 || zs[0].TokenID != "stale-1" {
 		t.Fatalf("snoozes %+v, want stale-1's rebuilt from the journal and tok-2's", zs)
 	}
-	e.mustRun("apply", "--auto-approve")
-	if len(e.mutations()) != 0 || !e.present("stale-1") {
-		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
-	}
+	e.applySparesSnoozed("stale-1")
 	e.mustRun("audit", "verify")
 }
 
@@ -1056,24 +1071,13 @@ func TestHostileStateRepairFinishingAfterTheAnchorMovedWithArchivedSegments(t *t
 		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
 	}
 	putRaw(t, e.state, "meta", []byte("journal-anchor:"+JournalFile), []byte("{damaged"))
-	if _, err := e.repairHooked("INC-18", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
-		t.Fatal("the stopped repair reported success")
-	}
-	archive := filepath.Join(e.dir, "archive")
-	if err := os.Mkdir(archive, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	seg1 := filepath.Join(e.state, "journal-000001.jsonl")
-	if err := os.Rename(seg1, filepath.Join(archive, "journal-000001.jsonl")); err != nil {
-		t.Fatal(err)
-	}
+	e.repairCrashed("INC-18", crashBeforeTheRebuild)
+	bringBack := e.archiveFirstSegment()
 	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-18, finish", seg)
 	if code != 1 || !strings.Contains(stderr, "bring the archived segments back") || !strings.Contains(stderr, "nothing was changed") {
 		t.Fatalf("the finishing repair with segments archived: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if err := os.Rename(filepath.Join(archive, "journal-000001.jsonl"), seg1); err != nil {
-		t.Fatal(err)
-	}
+	bringBack()
 	e.mustRun("state", "repair", "--reason", "INC-18, finish", seg)
 	if zs := storedSnoozes(t, e.state); len(zs) != 4 {
 		t.Fatalf("snoozes %+v, want the 4 kept", zs)
@@ -1090,12 +1094,8 @@ func TestHostileStateRepairFinishingAfterTheAnchorMovedWithArchivedSegments(t *t
 // and says so.
 func TestHostileStateRepairFinishingOverADamagedQuarantineRecord(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
-	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
-	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
-	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
-	if _, err := e.repairHooked("INC-19", repairHooks{afterQuarantine: func() error { return errCrash }}); err == nil {
-		t.Fatal("the stopped repair reported success")
-	}
+	e.damagedSnooze()
+	e.repairCrashed("INC-19", crashBeforeTheRebuild)
 	putRaw(t, e.state, "quarantine", []byte{0, 0, 0, 0, 0, 0, 0, 1}, []byte("{damaged quarantine"))
 
 	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-19, finish")
@@ -1105,9 +1105,6 @@ func TestHostileStateRepairFinishingOverADamagedQuarantineRecord(t *testing.T) {
 	if zs := storedSnoozes(t, e.state); len(zs) != 1 || zs[0].TokenID != "stale-1" {
 		t.Fatalf("snoozes %+v, want stale-1's rebuilt from the journal", zs)
 	}
-	e.mustRun("apply", "--auto-approve")
-	if len(e.mutations()) != 0 || !e.present("stale-1") {
-		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
-	}
+	e.applySparesSnoozed("stale-1")
 	e.mustRun("audit", "verify")
 }
