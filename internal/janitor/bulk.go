@@ -109,59 +109,65 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 	res := make([]ItemResult, len(send))
 	judgeBulk(ws, send, res, answered, err)
 	if splitBulk(err, len(send)) {
-		// The bulk update is all or nothing: one id the tenant does not
-		// have (a token deleted since the listing, or listed and not
-		// there) is a 400 for the whole batch, which left every other
-		// token of it unexpired, run after run while that id was listed.
-		// Each token is sent alone, under the intent already journaled
-		// (it names the bulk path and these operations, not the batch).
-		// They share one mutation's time: a stalling tenant cannot hold
-		// the run for 25 of them.
-		log.Warn("bulk update refused; sending each token alone", zap.Int("tokens", len(send)), zap.Error(err))
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), e.mutTimeout)
-		defer scancel()
-		for k, i := range send {
-			// Each request alone is a new change to the tenant: none
-			// starts once the run is stopped (as mutateAll starts no
-			// unit then); the rest keep the batch's failure.
-			if ctx.Err() != nil {
-				for j := k; j < len(send); j++ {
-					res[j].Detail += "; not sent alone: the run stopped (" + context.Cause(ctx).Error() + ")"
-				}
-				break
+		e.sendEachAlone(ctx, ws, send, res, ops, err, log)
+	}
+	return e.bulkOutcomes(ctx, runID, ws, send, res, results, pr, log)
+}
+
+// sendEachAlone sends again, each on its own, the tokens of a batch the
+// tenant refused with refused (see splitBulk), and judges res from each
+// answer.
+//
+// The bulk update is all or nothing: one id the tenant does not have (a
+// token deleted since the listing, or listed and not there) is a 400 for
+// the whole batch, which left every other token of it unexpired, run after
+// run while that id was listed. Each token is sent alone, under the intent
+// already journaled (it names the bulk path and these operations, not the
+// batch). They share one mutation's time: a stalling tenant cannot hold the
+// run for 25 of them.
+func (e *Engine) sendEachAlone(ctx context.Context, ws []work, send []int, res []ItemResult, ops []pat.PatchOp, refused error, log *zap.Logger) {
+	log.Warn("bulk update refused; sending each token alone", zap.Int("tokens", len(send)), zap.Error(refused))
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), e.mutTimeout)
+	defer scancel()
+	for k, i := range send {
+		// Each request alone is a new change to the tenant: none starts
+		// once the run is stopped (as mutateAll starts no unit then); the
+		// rest keep the batch's failure.
+		if ctx.Err() != nil {
+			for j := k; j < len(send); j++ {
+				res[j].Detail += "; not sent alone: the run stopped (" + context.Cause(ctx).Error() + ")"
 			}
-			one, oerr := e.tenant.BulkUpdateTokens(sctx, []string{ws[i].item.TokenID}, ops)
-			judgeBulk(ws, send[k:k+1], res[k:k+1], one, oerr)
-			if oerr != nil {
-				res[k].Detail = "bulk update of the token alone (after the batch of " + fmt.Sprint(len(send)) + " was refused: " + err.Error() + ") failed: " + oerr.Error()
-			}
+			return
+		}
+		one, oerr := e.tenant.BulkUpdateTokens(sctx, []string{ws[i].item.TokenID}, ops)
+		judgeBulk(ws, send[k:k+1], res[k:k+1], one, oerr)
+		if oerr != nil {
+			res[k].Detail = "bulk update of the token alone (after the batch of " + fmt.Sprint(len(send)) + " was refused: " + refused.Error() + ") failed: " + oerr.Error()
 		}
 	}
+}
 
+// bulkOutcomes records the results res of the tokens send names (ws
+// indices): into results, the metrics and the log; then the records
+// awaiting proof of what the tenant confirmed, handed to the store before
+// the outcomes are journaled (see storeConfirmed); then the outcomes. The
+// returned error is non-nil only for a journal failure.
+func (e *Engine) bulkOutcomes(ctx context.Context, runID string, ws []work, send []int, res, results []ItemResult, pr *proofs, log *zap.Logger) error {
 	// The outcomes get their own time, after the requests (see mutate).
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer rcancel()
-	outs := make([]audit.Outcome, len(send))
+	var confirmed []state.Confirmed
 	for k, i := range send {
 		it := ws[i].item
 		results[i] = res[k]
-		status := res[k].Status
-		outs[k] = audit.Outcome{Status: string(res[k].Outcome), Code: status, Error: res[k].Detail}
 		tlog := log.With(zap.String("policy", it.Policy), zap.String("token_id", it.TokenID), zap.String("action", it.Action))
 		if res[k].Outcome == OutcomeApplied {
 			e.metrics.AddAction(it.Policy, it.Action, MetricApplied)
 			tlog.Info("applied")
+			confirmed = append(confirmed, confirmedToken(it, res[k].Status, runID, e.now(), &ws[i].token))
 		} else {
 			e.metrics.AddAction(it.Policy, it.Action, MetricFailed)
-			tlog.Warn("action failed", zap.Int("status", status), zap.String("detail", res[k].Detail))
-		}
-	}
-	// The records awaiting proof of what the tenant confirmed, handed to
-	// the store before the outcomes are journaled (see storeConfirmed).
-	var confirmed []state.Confirmed
-	for k, i := range send {
-		if res[k].Outcome == OutcomeApplied {
-			confirmed = append(confirmed, confirmedToken(ws[i].item, res[k].Status, runID, e.now(), &ws[i].token))
+			tlog.Warn("action failed", zap.Int("status", res[k].Status), zap.String("detail", res[k].Detail))
 		}
 	}
 	if len(confirmed) > 0 {
@@ -170,8 +176,9 @@ func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []in
 	var jerr error
 	for k, i := range send {
 		it := ws[i].item
+		out := audit.Outcome{Status: string(res[k].Outcome), Code: res[k].Status, Error: res[k].Detail}
 		if _, werr := e.journal.Append(rctx, audit.Record{
-			Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &outs[k],
+			Kind: audit.KindOutcome, RunID: runID, Policy: it.Policy, TokenID: it.TokenID, Outcome: &out,
 		}); werr != nil && jerr == nil {
 			log.Error("journal outcome failed; stopping the run", zap.Error(werr))
 			jerr = &JournalError{Err: fmt.Errorf("record outcome for token %s: %w", it.TokenID, werr)}
