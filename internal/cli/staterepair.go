@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -235,21 +236,10 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 // record it rebuilds, or the journal's anchor, is among those to move or
 // those the unfinished repair moved.
 func (r *stateRepair) readsJournal() bool {
-	if r.priorLost > 0 {
-		return true
-	}
-	var keys janitor.QuarantinedKeys
-	for _, b := range r.bad {
-		if keys.Add(b.Bucket, b.Key) || b.Bucket == state.BucketMeta {
-			return true
-		}
-	}
-	for _, q := range r.prior {
-		if keys.Add(q.Bucket, q.Key) || q.Bucket == state.BucketMeta {
-			return true
-		}
-	}
-	return false
+	needsJournal := func(bucket string) bool { return janitor.Rebuildable(bucket) || bucket == state.BucketMeta }
+	return r.priorLost > 0 ||
+		slices.ContainsFunc(r.bad, func(b state.BadRecord) bool { return needsJournal(b.Bucket) }) ||
+		slices.ContainsFunc(r.prior, func(q state.Quarantined) bool { return needsJournal(q.Bucket) })
 }
 
 // checkJournal verifies the whole journal before anything moves: the
@@ -338,7 +328,14 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 			c.Plans, c.Tokens, c.Clients, c.Snoozes)
 	}
 	var keys janitor.QuarantinedKeys
-	want, every := false, false // every: AddEvery, the keys not all known
+	want, every := false, false
+	// takeInEvery has the pass take in every executed plan and every
+	// snooze of the journal: which of them the store lost is not known.
+	takeInEvery := func() {
+		keys.AddEvery(state.BucketExecuted)
+		keys.AddEvery(state.BucketSnoozes)
+		want, every = true, true
+	}
 	anchor := state.AnchorKey(r.g.journalKey(path))
 	for _, q := range r.moved {
 		want = keys.Add(q.Bucket, q.Key) || want
@@ -351,8 +348,7 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 			// is the last word (one the store made later is kept). Not
 			// every confirmed change: a listing's proof is not
 			// journaled, so every change ever proven would come back.
-			every = keys.AddEvery(state.BucketExecuted) && keys.AddEvery(state.BucketSnoozes)
-			want = true
+			takeInEvery()
 		}
 	}
 	if r.priorLost > 0 {
@@ -360,8 +356,7 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 		// executed plan and snooze of the journal, as for a lost anchor
 		// (not every confirmed change: see above).
 		fmt.Fprintf(r.out, "%d record(s) the unfinished repair moved aside do not decode in the quarantine bucket: what they were is not known; every executed plan and snooze of the journal is taken in.\n", r.priorLost)
-		every = keys.AddEvery(state.BucketExecuted) && keys.AddEvery(state.BucketSnoozes)
-		want = true
+		takeInEvery()
 	}
 	if !want {
 		return nil

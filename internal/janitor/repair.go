@@ -20,7 +20,7 @@ type QuarantinedKeys struct {
 // Add records a quarantined record's key; it reports whether the journal
 // can rebuild a record of that bucket.
 func (q *QuarantinedKeys) Add(bucket string, key []byte) bool {
-	if !rebuildable(bucket) {
+	if !Rebuildable(bucket) {
 		return false
 	}
 	if q.keys == nil {
@@ -38,7 +38,7 @@ func (q *QuarantinedKeys) Add(bucket string, key []byte) bool {
 // journal ends is not known). It reports whether the journal can rebuild
 // a record of that bucket.
 func (q *QuarantinedKeys) AddEvery(bucket string) bool {
-	if !rebuildable(bucket) {
+	if !Rebuildable(bucket) {
 		return false
 	}
 	if q.every == nil {
@@ -48,7 +48,9 @@ func (q *QuarantinedKeys) AddEvery(bucket string) bool {
 	return true
 }
 
-func rebuildable(bucket string) bool {
+// Rebuildable reports whether the journal can rebuild a record of bucket:
+// an executed plan, a confirmed change, a snooze.
+func Rebuildable(bucket string) bool {
 	switch bucket {
 	case state.BucketExecuted, state.BucketConfirmed, state.BucketConfirmedClients, state.BucketSnoozes:
 		return true
