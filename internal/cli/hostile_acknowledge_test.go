@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -350,9 +351,13 @@ func TestHostileServeDropsTheGaugeAfterAcknowledge(t *testing.T) {
 	}
 }
 
-// holdJournal holds e's journal as a running serve does, until release.
+// holdJournal holds e's journal as a running serve does, until release
+// (making the state directory first, as serve does).
 func holdJournal(t *testing.T, e *wfEnv) (release func()) {
 	t.Helper()
+	if err := os.MkdirAll(e.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
 	if err != nil {
 		t.Fatal(err)

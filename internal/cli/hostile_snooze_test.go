@@ -73,9 +73,6 @@ func TestHostileOversizedSnoozeIsRefused(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
 	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
-	if err := os.MkdirAll(e.state, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	reason := "kept " + strings.Repeat("\x01", 128<<10-5)
 	by := strings.Repeat("\x02", 128<<10)
 	release := holdJournal(t, e)
@@ -268,9 +265,6 @@ func TestHostileSnoozeAgainKeepsThePendingOneInTheJournal(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
 	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
-	if err := os.MkdirAll(e.state, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	release := holdJournal(t, e)
 	for _, id := range []string{"stale-1", "stale-2"} {
 		if code, stdout, stderr := e.run(nil, "snooze", id, "--for", "30d", "--reason", "vendor migration", "--by", "alice"); code != 0 || !strings.Contains(stdout, "held by a running patjanitor serve") {
@@ -311,9 +305,6 @@ func TestHostileSnoozeAgainWhileServeHoldsTheJournalJournalsEveryOne(t *testing.
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
 	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
-	if err := os.MkdirAll(e.state, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	release := holdJournal(t, e)
 	for _, s := range []struct{ for_, reason, by string }{
 		{"30d", "vendor migration", "alice"}, {"60d", "migration late", "bob"}, {"7d", "shorter after all", "carol"},
@@ -352,9 +343,6 @@ func TestHostileSnoozeAgainWhileServeHoldsTheJournalJournalsEveryOne(t *testing.
 func TestHostileSnoozeLoopWhileServeHoldsTheJournalIsBounded(t *testing.T) {
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
-	if err := os.MkdirAll(e.state, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	release := holdJournal(t, e)
 	var want []string
 	for i := range state.MaxPendingSnoozes {
@@ -395,9 +383,6 @@ func TestHostileCrashWhileJournalingAReplacedSnoozeKeepsTheNewerOne(t *testing.T
 	e := newWF(t, wfPolicies, idnsim.Options{})
 	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
 	e.add("stale-2", "o2", 400*wfDay, 200*wfDay)
-	if err := os.MkdirAll(e.state, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	release := holdJournal(t, e)
 	for _, s := range []struct{ for_, reason, by string }{
 		{"30d", "vendor migration", "alice"}, {"60d", "migration late", "bob"},
