@@ -1,6 +1,7 @@
 package janitor_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -63,6 +64,25 @@ func (c crashedStore) UpdateConfirmedClients(ctx context.Context, put []state.Co
 	return c.Store.UpdateConfirmedClients(ctx, put, drop)
 }
 
+// runCrashing runs the engine as a process that dies right after it
+// journals its first outcome of status after ("": applied): its journal and
+// its proof store write nothing more. It fails the test unless the run died
+// there, and returns the run's result.
+func (p *proofEnv) runCrashing(after janitor.Outcome) *janitor.Result {
+	p.t.Helper()
+	var crashed atomic.Bool
+	p.openAnchored()
+	j := p.journal
+	res, err := p.engine(func(o *janitor.Options) {
+		o.Journal = crashAfterApplied{Journal: j, crashed: &crashed, status: after}
+		o.Proofs = crashedStore{Store: p.st, crashed: &crashed}
+	}).Run(context.Background(), janitor.RunInput{})
+	if !crashed.Load() || !errors.Is(err, errCrashed) {
+		p.t.Fatalf("run 1: crashed %v, error %v; want the crash after the %s outcome", crashed.Load(), err, cmp.Or(after, janitor.OutcomeApplied))
+	}
+	return res
+}
+
 // A run dies after the tenant confirmed a delete (204) and its outcome was
 // journaled, before the run stored the record that awaits the proof: the
 // anchor had moved past the outcome, so the catch-up at the next open found
@@ -74,16 +94,7 @@ func TestHostileCrashAfterAppliedOutcomeKeepsTheConfirmation(t *testing.T) {
 	p := newProofEnv(t, proofConfig)
 	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
 	p.proxy.lie.Store(true)
-	var crashed atomic.Bool
-	p.openAnchored()
-	j := p.journal
-	res1, err := p.engine(func(o *janitor.Options) {
-		o.Journal = crashAfterApplied{Journal: j, crashed: &crashed}
-		o.Proofs = crashedStore{Store: p.st, crashed: &crashed}
-	}).Run(context.Background(), janitor.RunInput{})
-	if !crashed.Load() || !errors.Is(err, errCrashed) {
-		t.Fatalf("run 1: crashed %v, error %v; want the crash after the applied outcome", crashed.Load(), err)
-	}
+	res1 := p.runCrashing("")
 	if n := p.proxy.fakedDeletes(); n != 1 || !p.present("stale-1") {
 		t.Fatalf("the proxy answered %d DELETEs (stale-1 present %v); want 1, the tenant untouched", n, p.present("stale-1"))
 	}
@@ -102,11 +113,8 @@ func TestHostileCrashAfterAppliedOutcomeKeepsTheConfirmation(t *testing.T) {
 
 	// A day later the listing still shows the token: the lie is caught.
 	p.clock.Set(t0.Add(day))
-	_, err = p.runProof()
-	var uerr *janitor.UnprovenError
-	if !errors.As(err, &uerr) || len(uerr.Unproven) != 1 || uerr.Unproven[0].Confirmed.TokenID != "stale-1" {
-		t.Fatalf("run 2 error %v; want an UnprovenError naming stale-1", err)
-	}
+	_, err := p.runProof()
+	requireUnproven(t, err, "stale-1", "stale-1")
 	if lies := withStatus(p.outcomes("stale-1"), janitor.StatusNotInEffect); len(lies) != 1 || lies[0].Outcome.Code != http.StatusNoContent {
 		t.Fatalf("journal outcomes for stale-1 %+v; want one %s", p.outcomes("stale-1"), janitor.StatusNotInEffect)
 	}
@@ -123,16 +131,7 @@ func TestHostileCrashAfterGoneOutcomeKeepsTheConfirmation(t *testing.T) {
 	p := newProofEnv(t, proofConfig)
 	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
 	p.sim.InjectFault(idnsim.Fault{Operation: idnsim.OpDeleteToken, Status: http.StatusNotFound})
-	var crashed atomic.Bool
-	p.openAnchored()
-	j := p.journal
-	res1, err := p.engine(func(o *janitor.Options) {
-		o.Journal = crashAfterApplied{Journal: j, crashed: &crashed, status: janitor.OutcomeGone}
-		o.Proofs = crashedStore{Store: p.st, crashed: &crashed}
-	}).Run(context.Background(), janitor.RunInput{})
-	if !crashed.Load() || !errors.Is(err, errCrashed) {
-		t.Fatalf("run 1: crashed %v, error %v; want the crash after the gone outcome", crashed.Load(), err)
-	}
+	res1 := p.runCrashing(janitor.OutcomeGone)
 	if m := p.mutations(); len(m) != 1 || m[0].Method != http.MethodDelete || m[0].Status != http.StatusNotFound || !p.present("stale-1") {
 		t.Fatalf("the tenant received %+v (stale-1 present %v); want one DELETE answered 404, the token kept", m, p.present("stale-1"))
 	}
@@ -146,11 +145,8 @@ func TestHostileCrashAfterGoneOutcomeKeepsTheConfirmation(t *testing.T) {
 	p.hook.Take()
 
 	p.clock.Set(t0.Add(day))
-	_, err = p.runProof()
-	var uerr *janitor.UnprovenError
-	if !errors.As(err, &uerr) || len(uerr.Unproven) != 1 || uerr.Unproven[0].Confirmed.TokenID != "stale-1" {
-		t.Fatalf("run 2 error %v; want an UnprovenError naming stale-1", err)
-	}
+	_, err := p.runProof()
+	requireUnproven(t, err, "stale-1", "stale-1")
 	if lies := withStatus(p.outcomes("stale-1"), janitor.StatusNotInEffect); len(lies) != 1 || lies[0].Outcome.Code != http.StatusNotFound {
 		t.Fatalf("journal outcomes for stale-1 %+v; want one %s quoting the 404", p.outcomes("stale-1"), janitor.StatusNotInEffect)
 	}
@@ -222,16 +218,7 @@ func TestHostileCrashAfterAppliedBulkExpireKeepsTheConfirmation(t *testing.T) {
 `)
 	p.add("stale-1", "owner-a", "old-ci", 400*day, 200*day)
 	before, _ := p.sim.Token("stale-1")
-	var crashed atomic.Bool
-	p.openAnchored()
-	j := p.journal
-	res1, err := p.engine(func(o *janitor.Options) {
-		o.Journal = crashAfterApplied{Journal: j, crashed: &crashed}
-		o.Proofs = crashedStore{Store: p.st, crashed: &crashed}
-	}).Run(context.Background(), janitor.RunInput{})
-	if !crashed.Load() || !errors.Is(err, errCrashed) {
-		t.Fatalf("run 1: crashed %v, error %v; want the crash after the applied outcome", crashed.Load(), err)
-	}
+	res1 := p.runCrashing("")
 	if got := bulkIDs(t, p.sim.Requests()); got["stale-1"] != 1 {
 		t.Fatalf("bulk updates %v; want stale-1 expired", got)
 	}
@@ -243,11 +230,8 @@ func TestHostileCrashAfterAppliedBulkExpireKeepsTheConfirmation(t *testing.T) {
 		t.Fatalf("after the restart, confirmed record %+v (found %v); want run 1's expire with its operations", c, ok)
 	}
 	p.clock.Set(t0.Add(day))
-	_, err = p.runProof()
-	var uerr *janitor.UnprovenError
-	if !errors.As(err, &uerr) || len(uerr.Unproven) != 1 || uerr.Unproven[0].Confirmed.TokenID != "stale-1" {
-		t.Fatalf("run 2 error %v; want an UnprovenError naming stale-1", err)
-	}
+	_, err := p.runProof()
+	requireUnproven(t, err, "stale-1", "stale-1")
 	if v := p.gauge("patjanitor_unproven_mutations", "action", "expire"); v != 1 {
 		t.Errorf("unproven_mutations{action=expire} = %v, want 1", v)
 	}
