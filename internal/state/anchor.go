@@ -29,12 +29,8 @@ func (s *Store) JournalAnchor(ctx context.Context, key string) (audit.Anchor, bo
 		ok bool
 	)
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		meta := bucket(tx, bucketMeta)
-		if meta == nil {
-			return nil
-		}
 		var err error
-		ok, err = getJSON(meta, bucketMeta, keyAnchorPrefix+key, &a)
+		ok, err = getJSON(bucket(tx, bucketMeta), bucketMeta, AnchorKey(key), &a)
 		return err
 	})
 	var ue *UndecodableError
@@ -56,7 +52,7 @@ func (s *Store) PutJournalAnchor(ctx context.Context, key string, a audit.Anchor
 		if err := s.writeStaged(tx); err != nil {
 			return err
 		}
-		return putJSON(bucket(tx, bucketMeta), keyAnchorPrefix+key, a)
+		return putJSON(bucket(tx, bucketMeta), AnchorKey(key), a)
 	})
 	if err != nil {
 		return fmt.Errorf("state store %s: store the journal anchor: %w", s.path, err)
@@ -68,7 +64,7 @@ func (s *Store) PutJournalAnchor(ctx context.Context, key string, a audit.Anchor
 // reanchor`: the next open anchors the journal as it is).
 func (s *Store) DeleteJournalAnchor(ctx context.Context, key string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		return bucket(tx, bucketMeta).Delete([]byte(keyAnchorPrefix + key))
+		return bucket(tx, bucketMeta).Delete([]byte(AnchorKey(key)))
 	})
 	if err != nil {
 		return fmt.Errorf("state store %s: delete the journal anchor: %w", s.path, err)
