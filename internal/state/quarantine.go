@@ -258,23 +258,18 @@ func quarantinedExecution(tx *bolt.Tx, key []byte) (Quarantined, bool) {
 	if q == nil {
 		return Quarantined{}, false
 	}
-	var found Quarantined
-	ok := false
-	_ = q.ForEach(func(_, v []byte) error {
+	c := q.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var r Quarantined
 		// A quarantine record that does not decode names no plan: the
 		// quarantine is written by repairs only, and checked here only as
 		// a second guard after the journal's rebuild.
 		if json.Unmarshal(v, &r) == nil && r.Bucket == bucketExecuted && bytes.Equal(r.Key, key) {
-			found, ok = r, true
-			return errStop
+			return r, true
 		}
-		return nil
-	})
-	return found, ok
+	}
+	return Quarantined{}, false
 }
-
-var errStop = errors.New("stop")
 
 // RecordKey is the key bucket keeps the record of id under: a plan hash in
 // the executed plans, a token or client id in the snoozes and the
