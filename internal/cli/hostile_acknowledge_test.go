@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/patjanitor/patjanitor/internal/apiclient"
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
@@ -447,29 +445,6 @@ func TestHostileOversizedAcknowledgementIsRefused(t *testing.T) {
 	}
 }
 
-// damageRecord writes a value that does not decode under key in bucket of
-// the state store under stateDir (as a damaged disk or an editor leaves it).
-func damageRecord(t *testing.T, stateDir, bucket, key string) {
-	t.Helper()
-	db, err := bolt.Open(filepath.Join(stateDir, state.FileName), 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(key), []byte("{damaged"))
-	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A damaged API client record does not stop apply from cleaning tokens
 // under a config without an apiClients policy (that run never reads the
 // client records), as it did not before acknowledge existed. On the old
@@ -484,7 +459,7 @@ func TestHostileDamagedClientRecordDoesNotBlockTokenRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = st.Close()
-	damageRecord(t, e.state, "confirmed-client-mutations", "client-x")
+	putRaw(t, e.state, "confirmed-client-mutations", []byte("client-x"), []byte("{damaged"))
 
 	code, _, stderr := e.run(nil, "apply", "--auto-approve")
 	if code != 0 || !slices.Equal(e.deletedPaths(), []string{"DELETE /v3/personal-access-tokens/stale-1"}) || e.present("stale-1") {
