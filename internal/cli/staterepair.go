@@ -98,7 +98,9 @@ func runStateRepairHooked(ctx context.Context, g *globals, o stateRepairFlags, n
 		return fmt.Errorf("state repair: %w", err)
 	}
 	defer func() { _ = st.Close() }()
-	r := &stateRepair{g: g, st: st, o: o, reason: reason, by: by, now: now, out: &stickyWriter{w: g.streams.Out}, hooks: hooks}
+	journal := g.journalPath(o.journal.path)
+	r := &stateRepair{g: g, st: st, o: o, reason: reason, by: by, now: now, out: &stickyWriter{w: g.streams.Out}, hooks: hooks,
+		journal: journal, journalKey: g.journalKey(journal)}
 	if err := r.run(ctx); err != nil {
 		return fmt.Errorf("state repair: %w", err)
 	}
@@ -114,6 +116,9 @@ type stateRepair struct {
 	now        func() time.Time
 	out        *stickyWriter
 	hooks      repairHooks
+	// journal is the journal's path, journalKey the store's name for it
+	// (its anchor is under state.AnchorKey(journalKey)).
+	journal, journalKey string
 
 	bad []state.BadRecord
 	// moved are the records this repair, or an earlier one it finishes,
@@ -197,14 +202,14 @@ func (r *stateRepair) run(ctx context.Context) error {
 // would lose them for good. Attach (rebuild) hands them over once the
 // records are moved, and moves the anchor.
 func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
-	path := r.g.journalPath(r.o.journal.path)
+	path := r.journal
 	fa := &frozenAnchor{}
 	// The store holds no anchor (or a new one, stored at the journal's
 	// end by the unfinished repair's rebuild) once the damaged one moved.
-	anchorBad, anchorMoved := r.anchorAmong(path)
+	anchorBad, anchorMoved := r.anchorAmong()
 	if !anchorBad {
 		var err error
-		if fa.a, fa.ok, err = r.st.JournalAnchor(ctx, r.g.journalKey(path)); err != nil {
+		if fa.a, fa.ok, err = r.st.JournalAnchor(ctx, r.journalKey); err != nil {
 			return nil, err
 		}
 	}
@@ -249,7 +254,7 @@ func (r *stateRepair) readsJournal() bool {
 // every command, and every repair failing the same way. The journal is
 // held: it cannot change between this read and the rebuild's.
 func (r *stateRepair) checkJournal() error {
-	path := r.g.journalPath(r.o.journal.path)
+	path := r.journal
 	if _, err := audit.VerifyPath(path, audit.VerifyOptions{}); err != nil {
 		return fmt.Errorf("the journal %s, which the repair rebuilds from, does not verify: %w; restore the damaged file from its archive or a backup (`patjanitor audit verify` names it), then repair; nothing was changed", path, err)
 	}
@@ -259,8 +264,8 @@ func (r *stateRepair) checkJournal() error {
 // anchorAmong reports whether the journal's anchor is one of the records
 // that do not decode (bad), or one the unfinished repair moved aside
 // (moved).
-func (r *stateRepair) anchorAmong(path string) (bad, moved bool) {
-	key := state.AnchorKey(r.g.journalKey(path))
+func (r *stateRepair) anchorAmong() (bad, moved bool) {
+	key := state.AnchorKey(r.journalKey)
 	for _, b := range r.bad {
 		bad = bad || (b.Bucket == state.BucketMeta && string(b.Key) == key)
 	}
@@ -318,9 +323,9 @@ func (r *stateRepair) quarantine(ctx context.Context, j *audit.Journal) error {
 // open starts at the anchor, and the store wrote those records before it.
 func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 	log, _ := r.g.logger()
-	path := r.g.journalPath(r.o.journal.path)
+	path := r.journal
 	tail := janitor.NewCatchUp(r.st, log)
-	if err := j.Attach(ctx, r.st.AnchorOf(r.g.journalKey(path)), tail); err != nil {
+	if err := j.Attach(ctx, r.st.AnchorOf(r.journalKey), tail); err != nil {
 		return err
 	}
 	if c := tail.Rebuilt(); c.Total() > 0 {
@@ -336,7 +341,7 @@ func (r *stateRepair) rebuild(ctx context.Context, j *audit.Journal) error {
 		keys.AddEvery(state.BucketSnoozes)
 		want, every = true, true
 	}
-	anchor := state.AnchorKey(r.g.journalKey(path))
+	anchor := state.AnchorKey(r.journalKey)
 	for _, q := range r.moved {
 		want = keys.Add(q.Bucket, q.Key) || want
 		if q.Bucket == state.BucketMeta && string(q.Key) == anchor {
