@@ -324,10 +324,7 @@ func (cu *CatchUp) snoozesDone(ctx context.Context) (int, error) {
 // up to r are recorded as journaled (journalSnoozes appends in that order)
 // and z stays; true when r was such a record.
 func (cu *CatchUp) owedJournaled(ctx context.Context, z state.Snooze, r audit.Record) (bool, error) {
-	owed := slices.Clone(z.Pending)
-	if z.Unjournaled {
-		owed = append(owed, z)
-	}
+	owed := z.Owed()
 	last := -1
 	for i, y := range owed {
 		if y.Until.Equal(*r.Until) && ReasonNote(y.Reason, y.By) == r.Note {

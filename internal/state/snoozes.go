@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,6 +49,18 @@ const MaxPendingSnoozes = 16
 // snoozes of the token already wait for their journal records.
 var ErrSnoozesPending = errors.New("too many snoozes wait for the journal")
 
+// Owed returns the snoozes of the token that wait for their journal
+// records, oldest first: Pending, then the snooze itself while it is
+// Unjournaled (without its Pending).
+func (s Snooze) Owed() []Snooze {
+	owed := slices.Clone(s.Pending)
+	if s.Unjournaled {
+		s.Pending = nil
+		owed = append(owed, s)
+	}
+	return owed
+}
+
 // Active reports whether the snooze still exempts its token at now.
 func (s Snooze) Active(now time.Time) bool { return now.Before(s.Until) }
 
@@ -71,30 +84,21 @@ func (s *Store) PutSnooze(ctx context.Context, z Snooze) (Snooze, error) {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketSnoozes)
 		var cur Snooze
-		found, err := getJSON(b, bucketSnoozes, snoozeKey(z.TokenID), &cur)
-		if err != nil {
+		if _, err := getJSON(b, bucketSnoozes, snoozeKey(z.TokenID), &cur); err != nil {
 			return err
 		}
 		// Replacing a snooze still owed to the journal keeps it owed: a
 		// caller that holds the journal journals the owed ones first
 		// (only a caller that cannot reaches this with some).
-		if found && (cur.Unjournaled || len(cur.Pending) > 0) {
+		if owed := cur.Owed(); len(owed) > 0 {
 			if !z.Unjournaled {
 				return errors.New("the snooze it replaces is not journaled yet")
 			}
-			waiting := len(cur.Pending)
-			if cur.Unjournaled {
-				waiting++
-			}
-			if waiting >= MaxPendingSnoozes {
+			if len(owed) >= MaxPendingSnoozes {
 				return fmt.Errorf("%d snoozes of this token wait for a running patjanitor serve to journal them at its next run: %w (at most %d); snooze again after that run, or where serve runs, between runs",
-					waiting, ErrSnoozesPending, MaxPendingSnoozes)
+					len(owed), ErrSnoozesPending, MaxPendingSnoozes)
 			}
-			z.Pending = cur.Pending
-			if cur.Unjournaled {
-				cur.Pending = nil
-				z.Pending = append(z.Pending, cur)
-			}
+			z.Pending = owed
 		}
 		return putJSON(b, snoozeKey(z.TokenID), z)
 	})
