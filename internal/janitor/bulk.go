@@ -50,9 +50,10 @@ func units(ws []work) [][]int {
 // durable) before the single request, then an outcome per token. A 200 answer
 // is checked token by token: an id missing from it, or answered with another
 // expirationDate than the one requested, is failed with what came back (the
-// tenant's answer is the only evidence of what it did). Results are written
-// into results at the items' indices. The returned error is non-nil only for
-// a journal failure.
+// tenant's answer is the only evidence of what it did). A batch the tenant
+// refuses as a whole is sent again token by token (sendEachAlone). Results
+// are written into results at the items' indices. The returned error is
+// non-nil only for a journal failure.
 func (e *Engine) mutateBulk(ctx context.Context, runID string, ws []work, u []int, results []ItemResult, pr *proofs, log *zap.Logger) error {
 	log = log.With(zap.String("operation", api.OpBulkUpdateTokens))
 	send := make([]int, 0, len(u))

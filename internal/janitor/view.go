@@ -213,8 +213,9 @@ func (e *Engine) judgeView(ctx context.Context, inv *Inventory, c *api.Caller) (
 // credentialExpiry finds the engine's own PAT (its id is the client id) and
 // its expirationDate: in the inventory, or, when the listings were filtered
 // and did not return it, with the listing of the caller's own tokens
-// (ownTokens: owner-id=me, at most a few tokens, its Date checked). A failure of that extra call is a
-// warning, not incomplete data: it says nothing about other tokens.
+// (ownTokens: owner-id=me, at most a few tokens, its Date checked). A
+// failure of that extra call is a warning, not incomplete data: it says
+// nothing about other tokens.
 func (e *Engine) credentialExpiry(ctx context.Context, inv *Inventory, v *view, now time.Time) error {
 	own, found := inv.Token(e.clientID)
 	if !found && !inv.Unfiltered {
