@@ -8,8 +8,8 @@
 // during which a race was found, and the binary on a race found between
 // tests), so the wait is a second of wall time per package: with 29 test
 // binaries run two at a time on a 2-CPU machine, some 15 seconds of
-// `go test -race ./...` spent asleep (docs/performance.md, "The remaining
-// waits").
+// `go test -race ./...` spent asleep (docs/performance.md, "The race
+// detector's exit sleep").
 package testmain
 
 import (
