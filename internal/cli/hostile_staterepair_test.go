@@ -1108,3 +1108,93 @@ func TestHostileStateRepairFinishingOverADamagedQuarantineRecord(t *testing.T) {
 	e.applySparesSnoozed("stale-1")
 	e.mustRun("audit", "verify")
 }
+
+// A snooze made a year long, its journal record in a segment since
+// archived (as docs/operations.md has operators do); its record in the
+// store stops decoding. The repair moved it aside, found no snooze of the
+// token in the journal beside it, said it was "no longer exempt" and
+// finished: the archive held the snooze, the repair could not be run again
+// once the record moved, and the next run deleted the exempted token. The
+// repair now refuses, changing nothing, naming the archived segments; with
+// them back it rebuilds the snooze, and the tenant receives nothing.
+// (--without-archived-segments is the way on for an archive lost.)
+func TestHostileStateRepairOfASnoozeInArchivedSegments(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "365d", "--reason", "kept for the vendor migration", "--by", "alice", seg)
+	for i := range 4 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	archive := filepath.Join(e.dir, "archive")
+	if err := os.Mkdir(archive, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	seg1 := filepath.Join(e.state, "journal-000001.jsonl")
+	if err := os.Rename(seg1, filepath.Join(archive, "journal-000001.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	journal := len(e.repairRecords())
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-14", seg)
+	for _, want := range []string{"segments 1 to 1 are not beside", `"stale-1" in bucket "snoozes"`, "bring the archived segments back", "--without-archived-segments", "nothing was changed"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Fatalf("state repair with the snooze's segment archived: exit %d, want a refusal naming %q\n%s%s", code, want, stdout, stderr)
+		}
+	}
+	if len(undecodableNow(t, e.state)) != 1 || len(quarantined(t, e.state)) != 0 || len(e.repairRecords()) != journal {
+		t.Fatal("the refused repair changed something")
+	}
+	if code, _, _ := e.run(nil, "apply", "--auto-approve", seg); code == 0 || len(e.mutations()) != 0 {
+		t.Fatalf("apply over the damaged snooze: exit %d, tenant received %v", code, e.mutations())
+	}
+
+	if err := os.Rename(filepath.Join(archive, "journal-000001.jsonl"), seg1); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = e.run(nil, "state", "repair", "--reason", "INC-14", seg)
+	if code != 0 || !strings.Contains(stdout, "rebuilt from the journal") {
+		t.Fatalf("state repair with the segments back: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var kept bool
+	for _, z := range storedSnoozes(t, e.state) {
+		kept = kept || (z.TokenID == "stale-1" && z.Reason == "kept for the vendor migration (by alice)")
+	}
+	if !kept {
+		t.Fatalf("snoozes %+v, want stale-1's rebuilt from the archived segment", storedSnoozes(t, e.state))
+	}
+	if reps := e.repairRecords(); len(reps) != journal+1 || !strings.Contains(reps[len(reps)-1].Note, `"stale-1" in bucket "snoozes"`) {
+		t.Fatalf("state-repair records %+v, want the one naming the record", reps)
+	}
+	e.mustRun("apply", "--auto-approve", seg)
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+	e.mustRun("audit", "verify")
+}
+
+// An operator whose archive is lost repairs without it
+// (--without-archived-segments): the record moves, and the report says
+// what its loss means.
+func TestStateRepairWithoutArchivedSegments(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "365d", "--reason", "kept for the vendor migration", "--by", "alice", seg)
+	for i := range 4 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	if err := os.Remove(filepath.Join(e.state, "journal-000001.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-15: archive lost", "--without-archived-segments", seg)
+	if code != 0 || !strings.Contains(stdout, "no longer exempt") {
+		t.Fatalf("state repair --without-archived-segments: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if len(undecodableNow(t, e.state)) != 0 || len(quarantined(t, e.state)) != 1 {
+		t.Fatal("the record was not moved")
+	}
+	e.mustRun("audit", "verify")
+}

@@ -30,6 +30,9 @@ func newStateCmd(g *globals) *cobra.Command {
 type stateRepairFlags struct {
 	reasonFlags
 	dryRun bool
+	// withoutArchived repairs with the journal's archived segments away:
+	// what only they hold of a snooze or a confirmed change is lost.
+	withoutArchived bool
 }
 
 func newStateRepairCmd(g *globals) *cobra.Command {
@@ -53,7 +56,10 @@ warned again before any action).
 record it says so and changes nothing. Stop serve first: it holds the
 journal, and repair refuses, changing nothing, while it does. So it does
 while the journal it rebuilds from does not verify (restore the damaged
-segment from its archive first).`,
+segment from its archive first), and while a snooze or a confirmed change
+it rebuilds may be in archived segments (the journal's first segments are
+not beside it): bring them back for the repair, or, if the archive is lost,
+repair without them (--without-archived-segments).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStateRepair(cmd.Context(), g, o, time.Now)
@@ -63,6 +69,7 @@ segment from its archive first).`,
 	f.StringVar(&o.reason, "reason", "", "why the records are moved aside (required, at most 4096 bytes; journaled)")
 	f.StringVar(&o.by, "by", "", "who repairs (default the OS user)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "list the records that do not decode, change nothing")
+	f.BoolVar(&o.withoutArchived, "without-archived-segments", false, "repair with the journal's archived segments lost: a snooze or a confirmed change only they hold is not rebuilt")
 	addJournalFlags(f, &o.journal)
 	return cmd
 }
@@ -255,10 +262,49 @@ func (r *stateRepair) readsJournal() bool {
 // held: it cannot change between this read and the rebuild's.
 func (r *stateRepair) checkJournal() error {
 	path := r.journal
-	if _, err := audit.VerifyPath(path, audit.VerifyOptions{}); err != nil {
+	sum, err := audit.VerifyPath(path, audit.VerifyOptions{})
+	if err != nil {
 		return fmt.Errorf("the journal %s, which the repair rebuilds from, does not verify: %w; restore the damaged file from its archive or a backup (`patjanitor audit verify` names it), then repair; nothing was changed", path, err)
 	}
+	if what := r.onlyJournalHolds(); sum.FirstSegment > 1 && what != "" && !r.o.withoutArchived {
+		// Archived, as docs/operations.md has operators do: a snooze
+		// made before them is in force, and rebuilt without them it
+		// would be gone (the next run acts on its token), a confirmed
+		// change awaiting proof too (a lying tenant's alarm). The
+		// repair cannot be run again once the records moved.
+		return fmt.Errorf("the journal's segments 1 to %d are not beside %s (archived): %s, which the repair rebuilds from the journal, may be only in them (a snooze lost would let the next run act on its token): bring the archived segments back beside the journal for the repair, then run it again (`--without-archived-segments` repairs without them, losing what only they hold); nothing was changed",
+			sum.FirstSegment-1, path, what)
+	}
 	return nil
+}
+
+// onlyJournalHolds names a record the repair moves (or the unfinished one
+// moved) that only the journal can give back: a snooze or a confirmed
+// change (an executed plan stays refused by its quarantined record), or
+// the anchor (every snooze of the journal is taken in), or one whose
+// bucket is not known; "" when there is none.
+func (r *stateRepair) onlyJournalHolds() string {
+	name := func(bucket string, key []byte) string {
+		switch bucket {
+		case state.BucketSnoozes, state.BucketConfirmed, state.BucketConfirmedClients, state.BucketMeta:
+			return fmt.Sprintf("the record %q in bucket %q", untrusted.ClipID(string(key)), bucket)
+		}
+		return ""
+	}
+	for _, b := range r.bad {
+		if s := name(b.Bucket, b.Key); s != "" {
+			return s
+		}
+	}
+	for _, q := range r.prior {
+		if s := name(q.Bucket, q.Key); s != "" {
+			return s
+		}
+	}
+	if r.priorLost > 0 {
+		return "a record the unfinished repair moved aside, which does not decode in the quarantine bucket"
+	}
+	return ""
 }
 
 // anchorAmong reports whether the journal's anchor is one of the records
@@ -423,7 +469,7 @@ func consequence(bucket string, rebuilt bool) string {
 	case bucket == state.BucketConfirmed || bucket == state.BucketConfirmedClients:
 		return "the journal holds no change of it awaiting proof (proven or acknowledged since, or in archived segments): if one was, a policy that still matches acts on it again and its proof starts over"
 	case bucket == state.BucketSnoozes:
-		return "the journal holds no snooze of this token: it is no longer exempt; snooze it again if it should be"
+		return "the journal here holds no snooze of this token (nor its archived segments, if any, unless repaired --without-archived-segments): it is no longer exempt; snooze it again if it should be"
 	case bucket == state.BucketMarks || bucket == state.BucketReasons:
 		return "grace mark(s) lost: the next run marks the token anew and its owner is warned again before any action (the grace period starts over: the safe direction)"
 	case bucket == state.BucketClientMarks:
