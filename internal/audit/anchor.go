@@ -75,6 +75,10 @@ type AnchorError struct {
 	Anchor Anchor
 	// Reason says what the journal holds instead.
 	Reason string
+	// Archived is the segment the anchor is in when it is not beside the
+	// journal (archived, the store older than the segments left: restored
+	// from a backup): bringing it back is the way out, not a reanchor.
+	Archived string
 }
 
 func (e *AnchorError) Error() string {

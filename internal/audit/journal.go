@@ -327,6 +327,17 @@ func (j *Journal) fromAnchor(w *walker, a Anchor) error {
 		return fail("the anchor is not valid")
 	}
 	f, done, err := j.openIndex(a.Segment)
+	if errors.Is(err, fs.ErrNotExist) && a.Segment < j.segments {
+		// A sealed segment archived, as operators do: the store was
+		// restored from a backup older than the segments left beside the
+		// journal. The records after its anchor, which give back what the
+		// store lost, begin there; a reanchor, read from the first
+		// segment, would need them all.
+		name := j.fileName(a.Segment)
+		return &AnchorError{Journal: j.path, Anchor: a, Archived: name, Reason: fmt.Sprintf(
+			"its file %s is not beside the journal (archived?): the state store is older than the segments beside it (restored from a backup?); bring the archived segments back beside the journal, from %s on, then run the command again: the records after the anchor give back what the store lost (archive them again after)",
+			name, filepath.Base(name))}
+	}
 	if err != nil {
 		return fail("its file %s cannot be read: %v", j.fileName(a.Segment), err)
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -327,4 +328,76 @@ func TestHostileReanchorJournalEndingInATornRecord(t *testing.T) {
 			t.Fatal("the refused reanchor changed the journal")
 		}
 	})
+}
+
+// The state store is restored from a backup whose journal anchor is in a
+// segment archived since (as docs/operations.md has operators archive
+// sealed segments). The journal cannot be read from that anchor, so every
+// command refuses, changing nothing; the old error said only that the
+// segment "cannot be read", `audit verify` said the journal was OK, and
+// `audit reanchor`, the way out of an anchor the journal does not match,
+// refused too (with no anchor the journal is read from its first
+// segment). The error now says why (the store is older than the segments
+// beside the journal) and what to do: bring the archived segments back
+// from the anchor's on. With them back, the catch-up rebuilds the snooze
+// made after the backup, and the tenant receives nothing.
+func TestHostileRestoredStateWithItsAnchorInAnArchivedSegment(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	for i := range 3 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	restore := e.backupState()
+	e.mustRun("snooze", "stale-1", "--for", "365d", "--reason", "kept for the vendor migration", "--by", "alice", seg)
+	for i := 3; i < 8; i++ {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	restore()
+	archive := filepath.Join(e.dir, "archive")
+	if err := os.Mkdir(archive, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 3; n++ {
+		name := fmt.Sprintf("journal-%06d.jsonl", n)
+		if err := os.Rename(filepath.Join(e.state, name), filepath.Join(archive, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	journal := len(e.journalRecords())
+	for _, args := range [][]string{{"apply", "--auto-approve", seg}, {"snooze", "tok-9", "--offline", "--for", "1d", "--reason", "r", seg}} {
+		code, stdout, stderr := e.run(nil, args...)
+		for _, want := range []string{"journal-000003.jsonl is not beside the journal (archived?)", "restored from a backup?", "bring the archived segments back beside the journal, from journal-000003.jsonl on"} {
+			if code != 1 || !strings.Contains(stderr, want) {
+				t.Fatalf("%s with the anchor's segment archived: exit %d, want an error saying %q\n%s%s", strings.Join(args, " "), code, want, stdout, stderr)
+			}
+		}
+	}
+	if len(e.mutations()) != 0 || len(e.journalRecords()) != journal {
+		t.Fatalf("the refused commands sent %v, journaled %d records", e.mutations(), len(e.journalRecords())-journal)
+	}
+	// A record damaged too: state repair says the same, not to reanchor
+	// (which would need every segment back).
+	putRaw(t, e.state, "deliveries", []byte("o1"), []byte("{damaged"))
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-16", seg)
+	if code != 1 || !strings.Contains(stderr, "from journal-000003.jsonl on") || strings.Contains(stderr, "reanchor") || len(e.repairRecords()) != 0 {
+		t.Fatalf("state repair with the anchor's segment archived: exit %d, want a refusal naming the segment to bring back\n%s%s", code, stdout, stderr)
+	}
+	name := "journal-000003.jsonl"
+	if err := os.Rename(filepath.Join(archive, name), filepath.Join(e.state, name)); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("state", "repair", "--reason", "INC-16", seg)
+	e.mustRun("apply", "--auto-approve", seg)
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a token snoozed after the backup", e.mutations())
+	}
+	var kept bool
+	for _, z := range storedSnoozes(t, e.state) {
+		kept = kept || (z.TokenID == "stale-1" && z.Reason == "kept for the vendor migration (by alice)")
+	}
+	if !kept {
+		t.Fatalf("snoozes %+v, want stale-1's rebuilt by the catch-up", storedSnoozes(t, e.state))
+	}
+	e.mustRun("audit", "verify")
 }

@@ -227,6 +227,10 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 	j, err := audit.Open(path, opts)
 	var ae *audit.AnchorError
 	switch {
+	case errors.As(err, &ae) && ae.Archived != "":
+		// The store is older than the segments beside the journal: the
+		// error says to bring them back (a reanchor would need them all).
+		return nil, fmt.Errorf("open journal: %w; nothing was changed", err)
 	case errors.As(err, &ae):
 		// The journal is short of its anchor: that incident first, on
 		// the record (reanchor reads no bucket but the anchor).
