@@ -1198,3 +1198,36 @@ func TestStateRepairWithoutArchivedSegments(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A damaged snooze whose last record is in the journal beside the archive
+// (snoozed again since) needs no archived segment: the repair goes on and
+// puts that last snooze back.
+func TestStateRepairOfASnoozeWhoseLastRecordIsNotArchived(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice", seg)
+	for i := range 4 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	e.mustRun("snooze", "stale-1", "--for", "365d", "--reason", "migration late", "--by", "bob", seg)
+	if err := os.Remove(filepath.Join(e.state, "journal-000001.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-17", seg)
+	if code != 0 || !strings.Contains(stdout, "rebuilt from the journal") {
+		t.Fatalf("state repair: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var kept bool
+	for _, z := range storedSnoozes(t, e.state) {
+		kept = kept || (z.TokenID == "stale-1" && z.Reason == "migration late (by bob)")
+	}
+	if !kept {
+		t.Fatalf("snoozes %+v, want stale-1's last one rebuilt", storedSnoozes(t, e.state))
+	}
+	e.mustRun("apply", "--auto-approve", seg)
+	if len(e.mutations()) != 0 {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+}

@@ -57,9 +57,10 @@ record it says so and changes nothing. Stop serve first: it holds the
 journal, and repair refuses, changing nothing, while it does. So it does
 while the journal it rebuilds from does not verify (restore the damaged
 segment from its archive first), and while a snooze or a confirmed change
-it rebuilds may be in archived segments (the journal's first segments are
-not beside it): bring them back for the repair, or, if the archive is lost,
-repair without them (--without-archived-segments).`,
+it rebuilds may be only in archived segments (the journal's first segments
+are not beside it, and the rest holds no record of it): bring them back for
+the repair, or, if the archive is lost, repair without them
+(--without-archived-segments).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStateRepair(cmd.Context(), g, o, time.Now)
@@ -266,11 +267,21 @@ func (r *stateRepair) readsJournal() bool {
 // held: it cannot change between this read and the rebuild's.
 func (r *stateRepair) checkJournal() error {
 	path := r.journal
-	sum, err := audit.VerifyPath(path, audit.VerifyOptions{})
+	// The records to rebuild of which the journal beside holds a record:
+	// the last word of a snooze is there, and so is the last change of a
+	// token or client (the archive would add only what listings found of
+	// an earlier one).
+	held := map[[2]string]bool{}
+	sum, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(rec audit.Record) error {
+		if bucket, key, ok := janitor.RecordOf(rec); ok {
+			held[[2]string{bucket, key}] = true
+		}
+		return nil
+	}})
 	if err != nil {
 		return fmt.Errorf("the journal %s, which the repair rebuilds from, does not verify: %w; restore the damaged file from its archive or a backup (`patjanitor audit verify` names it), then repair; nothing was changed", path, err)
 	}
-	if what := r.onlyJournalHolds(); sum.FirstSegment > 1 && what != "" && !r.o.withoutArchived {
+	if what := r.onlyJournalHolds(held); sum.FirstSegment > 1 && what != "" && !r.o.withoutArchived {
 		// Archived, as docs/operations.md has operators do: a snooze
 		// made before them is in force, and rebuilt without them it
 		// would be gone (the next run acts on its token), a confirmed
@@ -283,17 +294,21 @@ func (r *stateRepair) checkJournal() error {
 }
 
 // onlyJournalHolds names a record the repair moves (or the unfinished one
-// moved) that only the journal can give back: a snooze or a confirmed
-// change (an executed plan stays refused by its quarantined record), or
-// the anchor (every snooze of the journal is taken in), or one whose
-// bucket is not known; "" when there is none.
-func (r *stateRepair) onlyJournalHolds() string {
+// moved) that only the journal can give back and of which the journal
+// beside holds no record (held): a snooze or a confirmed change (an
+// executed plan stays refused by its quarantined record), or the anchor
+// (every snooze of the journal is taken in), or one whose bucket is not
+// known; "" when there is none.
+func (r *stateRepair) onlyJournalHolds(held map[[2]string]bool) string {
 	name := func(bucket string, key []byte) string {
-		switch bucket {
-		case state.BucketSnoozes, state.BucketConfirmed, state.BucketConfirmedClients, state.BucketMeta:
-			return fmt.Sprintf("the record %q in bucket %q", untrusted.ClipID(string(key)), bucket)
+		switch {
+		case bucket == state.BucketMeta:
+		case bucket != state.BucketSnoozes && bucket != state.BucketConfirmed && bucket != state.BucketConfirmedClients:
+			return ""
+		case held[[2]string{bucket, string(key)}]:
+			return ""
 		}
-		return ""
+		return fmt.Sprintf("the record %q in bucket %q", untrusted.ClipID(string(key)), bucket)
 	}
 	for _, b := range r.bad {
 		if s := name(b.Bucket, b.Key); s != "" {
