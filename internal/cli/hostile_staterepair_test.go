@@ -1231,3 +1231,63 @@ func TestStateRepairOfASnoozeWhoseLastRecordIsNotArchived(t *testing.T) {
 		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
 	}
 }
+
+// A confirmed delete awaiting proof, its intent and outcome in a segment
+// since archived, stops decoding: the repair refuses, nothing changed,
+// until the segment is back (the runs that find a lie journal beside the
+// archive, but the change is rebuilt only from its intent and outcome);
+// then it rebuilds the record.
+func TestHostileStateRepairOfAConfirmedChangeInArchivedSegments(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("apply", "--auto-approve", seg)
+	for i := range 6 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	archive := filepath.Join(e.dir, "archive")
+	if err := os.Mkdir(archive, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// The segments up to the last that names stale-1.
+	last := 0
+	for n := 1; ; n++ {
+		data, err := os.ReadFile(filepath.Join(e.state, fmt.Sprintf("journal-%06d.jsonl", n)))
+		if err != nil {
+			break
+		}
+		if bytes.Contains(data, []byte(`"stale-1"`)) {
+			last = n
+		}
+	}
+	var moved []string
+	for n := 1; n <= last; n++ {
+		name := fmt.Sprintf("journal-%06d.jsonl", n)
+		if err := os.Rename(filepath.Join(e.state, name), filepath.Join(archive, name)); err != nil {
+			t.Fatal(err)
+		}
+		moved = append(moved, name)
+	}
+	if active, _ := os.ReadFile(filepath.Join(e.state, JournalFile)); len(moved) == 0 || bytes.Contains(active, []byte(`"stale-1"`)) {
+		t.Fatalf("archived %v: the delete's records are not all in archived segments, the test shows nothing", moved)
+	}
+	putRaw(t, e.state, "confirmed-mutations", []byte("stale-1"), []byte("{damaged"))
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-18", seg)
+	if code != 1 || !strings.Contains(stderr, `"stale-1" in bucket "confirmed-mutations"`) || !strings.Contains(stderr, "bring the archived segments back") {
+		t.Fatalf("state repair with the change's segments archived: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if len(undecodableNow(t, e.state)) != 1 || len(quarantined(t, e.state)) != 0 {
+		t.Fatal("the refused repair changed something")
+	}
+	for _, name := range moved {
+		if err := os.Rename(filepath.Join(archive, name), filepath.Join(e.state, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mustRun("state", "repair", "--reason", "INC-18", seg)
+	toks, _ := storedRecords(t, e.state)
+	if len(toks) != 1 || toks[0].TokenID != "stale-1" || toks[0].Action != "delete" {
+		t.Fatalf("confirmed records %+v, want stale-1's delete rebuilt", toks)
+	}
+	e.mustRun("audit", "verify")
+}

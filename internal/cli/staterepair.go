@@ -58,7 +58,7 @@ journal, and repair refuses, changing nothing, while it does. So it does
 while the journal it rebuilds from does not verify (restore the damaged
 segment from its archive first), and while a snooze or a confirmed change
 it rebuilds may be only in archived segments (the journal's first segments
-are not beside it, and the rest holds no record of it): bring them back for
+are not beside it, and, for a snooze, the rest holds no record of it): bring them back for
 the repair, or, if the archive is lost, repair without them
 (--without-archived-segments).`,
 		Args: cobra.NoArgs,
@@ -268,9 +268,10 @@ func (r *stateRepair) readsJournal() bool {
 func (r *stateRepair) checkJournal() error {
 	path := r.journal
 	// The records to rebuild of which the journal beside holds a record:
-	// the last word of a snooze is there, and so is the last change of a
-	// token or client (the archive would add only what listings found of
-	// an earlier one).
+	// a token's last snooze record, the last word, is there. Not so for a
+	// confirmed change: the runs that found it not in effect journal
+	// there, and its intent and outcome, without which it is not
+	// rebuilt, may be archived.
 	held := map[[2]string]bool{}
 	sum, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(rec audit.Record) error {
 		if bucket, key, ok := janitor.RecordOf(rec); ok {
@@ -294,8 +295,8 @@ func (r *stateRepair) checkJournal() error {
 }
 
 // onlyJournalHolds names a record the repair moves (or the unfinished one
-// moved) that only the journal can give back and of which the journal
-// beside holds no record (held): a snooze or a confirmed change (an
+// moved) that only the journal can give back: a snooze of which the
+// journal beside holds no record (held), a confirmed change (an
 // executed plan stays refused by its quarantined record), or the anchor
 // (every snooze of the journal is taken in), or one whose bucket is not
 // known; "" when there is none.
@@ -305,7 +306,7 @@ func (r *stateRepair) onlyJournalHolds(held map[[2]string]bool) string {
 		case bucket == state.BucketMeta:
 		case bucket != state.BucketSnoozes && bucket != state.BucketConfirmed && bucket != state.BucketConfirmedClients:
 			return ""
-		case held[[2]string{bucket, string(key)}]:
+		case bucket == state.BucketSnoozes && held[[2]string{bucket, string(key)}]:
 			return ""
 		}
 		return fmt.Sprintf("the record %q in bucket %q", untrusted.ClipID(string(key)), bucket)
