@@ -273,7 +273,7 @@ func (r *stateRepair) checkJournal() error {
 	// there, and its intent and outcome, without which it is not
 	// rebuilt, may be archived.
 	held := map[[2]string]bool{}
-	sum, err := audit.VerifyPath(path, audit.VerifyOptions{Each: func(rec audit.Record) error {
+	sum, err := audit.VerifyPath(path, audit.VerifyOptions{Kinds: []audit.Kind{audit.KindSnooze}, Each: func(rec audit.Record) error {
 		if bucket, key, ok := janitor.RecordOf(rec); ok {
 			held[[2]string{bucket, key}] = true
 		}
