@@ -58,9 +58,9 @@ journal, and repair refuses, changing nothing, while it does. So it does
 while the journal it rebuilds from does not verify (restore the damaged
 segment from its archive first), and while a snooze or a confirmed change
 it rebuilds may be only in archived segments (the journal's first segments
-are not beside it, and, for a snooze, the rest holds no record of it): bring them back for
-the repair, or, if the archive is lost, repair without them
-(--without-archived-segments).`,
+are not beside it, and, for a snooze, the rest holds no record of it):
+bring them back for the repair, or, if the archive is lost, repair without
+them (--without-archived-segments).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStateRepair(cmd.Context(), g, o, time.Now)
@@ -272,10 +272,10 @@ func (r *stateRepair) checkJournal() error {
 	// confirmed change: the runs that found it not in effect journal
 	// there, and its intent and outcome, without which it is not
 	// rebuilt, may be archived.
-	held := map[[2]string]bool{}
+	held := map[string]bool{} // snooze keys
 	sum, err := audit.VerifyPath(path, audit.VerifyOptions{Kinds: []audit.Kind{audit.KindSnooze}, Each: func(rec audit.Record) error {
-		if bucket, key, ok := janitor.RecordOf(rec); ok {
-			held[[2]string{bucket, key}] = true
+		if key, ok := state.RecordKey(state.BucketSnoozes, rec.TokenID); ok && rec.TokenID != "" {
+			held[key] = true
 		}
 		return nil
 	}})
@@ -300,13 +300,13 @@ func (r *stateRepair) checkJournal() error {
 // executed plan stays refused by its quarantined record), or the anchor
 // (every snooze of the journal is taken in), or one whose bucket is not
 // known; "" when there is none.
-func (r *stateRepair) onlyJournalHolds(held map[[2]string]bool) string {
+func (r *stateRepair) onlyJournalHolds(held map[string]bool) string {
 	name := func(bucket string, key []byte) string {
 		switch {
 		case bucket == state.BucketMeta:
 		case bucket != state.BucketSnoozes && bucket != state.BucketConfirmed && bucket != state.BucketConfirmedClients:
 			return ""
-		case bucket == state.BucketSnoozes && held[[2]string{bucket, string(key)}]:
+		case bucket == state.BucketSnoozes && held[string(key)]:
 			return ""
 		}
 		return fmt.Sprintf("the record %q in bucket %q", untrusted.ClipID(string(key)), bucket)

@@ -74,33 +74,6 @@ func (q *QuarantinedKeys) Wants(r audit.Record) bool {
 	return false
 }
 
-// RecordOf returns the bucket and key of the store's record that a
-// journal record speaks of, among those the journal rebuilds, as Wants
-// picks them (false: none).
-func RecordOf(r audit.Record) (bucket, key string, ok bool) {
-	switch {
-	case r.Kind == audit.KindRunStart && r.Plan != nil:
-		bucket = state.BucketExecuted
-	case (r.Kind == audit.KindIntent || r.Kind == audit.KindOutcome) && r.Resource == "":
-		bucket = state.BucketConfirmed
-	case (r.Kind == audit.KindIntent || r.Kind == audit.KindOutcome) && r.Resource == apiclient.Resource:
-		bucket = state.BucketConfirmedClients
-	case r.Kind == audit.KindSnooze:
-		bucket = state.BucketSnoozes
-	default:
-		return "", "", false
-	}
-	id := r.TokenID
-	if bucket == state.BucketExecuted {
-		id = r.Plan.PlanHash
-	}
-	if id == "" {
-		return "", "", false
-	}
-	key, ok = state.RecordKey(bucket, id)
-	return bucket, key, ok
-}
-
 func (q *QuarantinedKeys) has(bucket, id string) bool {
 	if id == "" {
 		return false
