@@ -1291,3 +1291,54 @@ func TestHostileStateRepairOfAConfirmedChangeInArchivedSegments(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// A nested bucket where a record belongs (a hand edit with a bbolt tool,
+// another program) fails every command that reads the bucket as a record
+// that does not decode, naming `state repair`; the repair said "every
+// record decodes: nothing to repair", and there was no way out. It is
+// moved aside like a record, its entries kept in the quarantine, and the
+// snooze beside it still exempts its token: the tenant receives nothing.
+func TestHostileNestedBucketWhereARecordBelongsIsRepaired(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "30d", "--reason", "vendor migration", "--by", "alice")
+	db, err := bolt.Open(filepath.Join(e.state, state.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		nb, err := tx.Bucket([]byte("snoozes")).CreateBucket([]byte("hand-made"))
+		if err == nil {
+			err = nb.Put([]byte("k"), []byte("v"))
+		}
+		return err
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := e.run(nil, "apply", "--auto-approve")
+	if code == 0 {
+		t.Fatal("apply succeeded over a nested bucket in snoozes")
+	}
+	wantNamesRecord(t, "apply", stderr, filepath.Join(e.state, state.FileName), "snoozes", "hand-made")
+
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-19: a hand edit")
+	if code != 0 || !strings.Contains(stdout, `key "hand-made"`) || !strings.Contains(stdout, "a nested bucket, not a record") {
+		t.Fatalf("state repair of a nested bucket: exit %d\n%s%s", code, stdout, stderr)
+	}
+	qs := quarantined(t, e.state)
+	if len(qs) != 1 || string(qs[0].Key) != "hand-made" || !strings.Contains(string(qs[0].Value), `"key":"aw=="`) {
+		t.Fatalf("quarantined %+v, want the nested bucket with its entry", qs)
+	}
+	if reps := e.repairRecords(); len(reps) != 1 || !strings.Contains(reps[0].Note, "sha256 "+qs[0].SHA256) {
+		t.Fatalf("state-repair records %+v, want one naming the bucket's sha256", reps)
+	}
+	e.mustRun("apply", "--auto-approve")
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+	e.mustRun("audit", "verify")
+}

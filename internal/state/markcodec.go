@@ -149,6 +149,11 @@ func (t *markTable) loadShapes(bad func(k, v []byte, err error) error) error {
 		return nil
 	}
 	return t.reasons.ForEach(func(k, v []byte) error {
+		if v == nil {
+			// A nested bucket, which reasonshape.Decode would read as
+			// an empty shape.
+			return bad(k, v, errNestedBucket)
+		}
 		if len(k) != 8 {
 			return bad(k, v, errors.New("the key of a reason shape is 8 bytes"))
 		}

@@ -190,8 +190,12 @@ func seqAt(seqs []int64, i int) int64 {
 func quarantineOne(tx *bolt.Tx, q *bolt.Bucket, r BadRecord, rec Quarantined) (Quarantined, error) {
 	b := tx.Bucket([]byte(r.Bucket))
 	var v []byte
+	nested := false
 	if b != nil {
 		v = b.Get(r.Key)
+		if nb := b.Bucket(r.Key); v == nil && nb != nil {
+			v, nested = nestedValue(nb), true
+		}
 	}
 	if sum := sha256.Sum256(v); v == nil || hex.EncodeToString(sum[:]) != r.SHA256 {
 		return Quarantined{}, fmt.Errorf("the record %q in bucket %q changed since it was read; nothing was moved", untrusted.ClipID(string(r.Key)), r.Bucket)
@@ -203,6 +207,9 @@ func quarantineOne(tx *bolt.Tx, q *bolt.Bucket, r BadRecord, rec Quarantined) (Q
 	}
 	if err := putJSON(q, string(binary.BigEndian.AppendUint64(nil, id)), rec); err != nil {
 		return Quarantined{}, err
+	}
+	if nested {
+		return rec, b.DeleteBucket(r.Key)
 	}
 	return rec, b.Delete(r.Key)
 }

@@ -119,6 +119,12 @@ func (s *Store) Undecodable(ctx context.Context) ([]BadRecord, error) {
 func undecodableIn(tx *bolt.Tx) ([]BadRecord, error) {
 	var out []BadRecord
 	add := func(bucket string, k, v []byte, err error) {
+		if v == nil {
+			// Not a value: a nested bucket, where a record belongs.
+			if nb := nestedAt(tx, bucket, k); nb != nil {
+				v, err = nestedValue(nb), errNestedBucket
+			}
+		}
 		sum := sha256.Sum256(v)
 		out = append(out, BadRecord{Bucket: bucket, Key: bytes.Clone(k), Value: bytes.Clone(v), SHA256: hex.EncodeToString(sum[:]), Err: err.Error()})
 	}
@@ -136,9 +142,9 @@ func undecodableIn(tx *bolt.Tx) ([]BadRecord, error) {
 			continue
 		}
 		err := b.ForEach(func(k, v []byte) error {
-			if v == nil {
-				return nil // a nested bucket: none is made in these
-			}
+			// A nested bucket (v nil: none is made in these, a hand edit
+			// or another program made it) fails the readers as a record
+			// that does not decode: it is one (add).
 			if err := d.decode(v); err != nil {
 				add(d.bucket, k, v, err)
 			}
@@ -150,6 +156,43 @@ func undecodableIn(tx *bolt.Tx) ([]BadRecord, error) {
 	}
 	undecodableMarks(tx, add)
 	return out, nil
+}
+
+// errNestedBucket is why a nested bucket where a record belongs is moved
+// aside.
+var errNestedBucket = errors.New("a nested bucket, not a record")
+
+// nestedAt returns the bucket nested under key in bucket, if there is one.
+func nestedAt(tx *bolt.Tx, bucket string, key []byte) *bolt.Bucket {
+	if b := tx.Bucket([]byte(bucket)); b != nil {
+		return b.Bucket(key)
+	}
+	return nil
+}
+
+// nestedValue is what a repair keeps of a nested bucket where a record
+// belongs, as a record's bytes: its entries in order, each key and value,
+// or the bucket nested in it, in JSON (bytes as base64). Its SHA-256 names
+// it in the journal as a record's names the record.
+func nestedValue(b *bolt.Bucket) []byte {
+	type entry struct {
+		Key    []byte          `json:"key"`
+		Value  []byte          `json:"value,omitempty"`
+		Bucket json.RawMessage `json:"bucket,omitempty"`
+	}
+	es := []entry{}
+	_ = b.ForEach(func(k, v []byte) error {
+		e := entry{Key: k, Value: v}
+		if v == nil {
+			if nb := b.Bucket(k); nb != nil {
+				e.Bucket = nestedValue(nb)
+			}
+		}
+		es = append(es, e)
+		return nil
+	})
+	out, _ := json.Marshal(es) // []byte and RawMessage of valid JSON: no error
+	return out
 }
 
 // undecodableMarks finds the reason shapes that do not decode and the
