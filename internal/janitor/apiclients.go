@@ -58,12 +58,15 @@ type ClientItemResult struct {
 
 // clientRun is the API client part of a Planned.
 type clientRun struct {
-	section  *plan.Clients
-	byID     map[string]apiclient.Client
-	work     []clientWork
-	dropped  []ClientItemResult
-	err      error // incomplete listing or unreadable state: no client mutation
-	disabled map[string]state.Disabled
+	section *plan.Clients
+	byID    map[string]apiclient.Client
+	work    []clientWork
+	dropped []ClientItemResult
+	err     error // incomplete listing or unreadable state: no client mutation
+	// listingIncomplete: a listing failed (or was truncated, stale,
+	// inconsistent): the section's Population counts no population.
+	listingIncomplete bool
+	disabled          map[string]state.Disabled
 	// stored are the client grace marks read for this run, marks those
 	// this run stands for (clientgrace.go).
 	stored map[state.ClientMarkKey]state.ClientMark
@@ -166,6 +169,7 @@ func (e *Engine) listClients(ctx context.Context, listings []pat.Listing, cc *cl
 	}
 	if len(problems) > 0 {
 		cr.err = &IncompleteError{Problems: problems, Causes: causes}
+		cr.listingIncomplete = true
 	}
 	return cr, nil
 }
@@ -892,7 +896,9 @@ func (nopClientMetrics) AddClientGuardrailTrip(string)          {}
 // for tokens.
 func (e *Engine) observeClients(cr *clientRun) {
 	m := e.clientMetrics()
-	m.SetAPIClients(cr.section.Population)
+	if !cr.listingIncomplete {
+		m.SetAPIClients(cr.section.Population)
+	}
 	won := map[string]int{}
 	for _, p := range e.cfg.ClientPolicies {
 		won[p.Name] = 0
@@ -904,8 +910,10 @@ func (e *Engine) observeClients(cr *clientRun) {
 			m.AddClientAction(it.Policy, it.Action, MetricWouldApply)
 		}
 	}
-	for name, n := range won {
-		e.metrics.SetTokensMatched(name, n)
+	if !cr.listingIncomplete {
+		for name, n := range won {
+			e.metrics.SetTokensMatched(name, n)
+		}
 	}
 }
 

@@ -453,7 +453,13 @@ func ownerLabel(id string, items *plan.Items) string {
 // the population, the matches per policy and the report-mode would-apply
 // counts.
 func (e *Engine) observePlan(pl *Planned) {
-	e.metrics.SetTokens(pl.Plan.Population)
+	// A run whose listings are incomplete counted no population and found
+	// no true match count: the gauges keep what the last run that listed
+	// saw (a failed listing dropped them to 0 on every failure).
+	counted := pl.Inventory == nil || !pl.Inventory.listingIncomplete
+	if counted {
+		e.metrics.SetTokens(pl.Plan.Population)
+	}
 	matched := map[string]int{}
 	for _, p := range e.cfg.Policies {
 		matched[p.Name] = 0 // reset policies that matched nothing this time
@@ -471,7 +477,9 @@ func (e *Engine) observePlan(pl *Planned) {
 			e.metrics.AddAction(policy, action, MetricWouldApply)
 		}
 	}
-	for name, n := range matched {
-		e.metrics.SetTokensMatched(name, n)
+	if counted {
+		for name, n := range matched {
+			e.metrics.SetTokensMatched(name, n)
+		}
 	}
 }

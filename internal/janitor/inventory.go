@@ -63,6 +63,9 @@ type Inventory struct {
 	// Unfiltered reports whether an unfiltered listing was made, so that a
 	// token missing from it is known to be gone.
 	Unfiltered bool
+	// listingIncomplete: a listing failed, was truncated, stale or
+	// inconsistent, so Population counts no population (observePlan).
+	listingIncomplete bool
 	// Listings are the calls made, in order.
 	Listings []ListingResult
 	// Err is non-nil (an *IncompleteError) when any listing failed or looks
@@ -420,6 +423,7 @@ func (e *Engine) inventory(ctx context.Context, inv *Inventory, listings []pat.L
 	}
 	if len(incomplete.Problems) > 0 {
 		inv.Err = incomplete
+		inv.listingIncomplete = true
 	}
 	return used, nil
 }
