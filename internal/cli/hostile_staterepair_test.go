@@ -1199,6 +1199,62 @@ func TestStateRepairWithoutArchivedSegments(t *testing.T) {
 	e.mustRun("audit", "verify")
 }
 
+// A repair made --without-archived-segments says so where it will be
+// looked for: the state-repair record names the archived segments it did
+// not read and what that loses, and so does the output, before the token's
+// exemption is gone (the next run acts on it). A journal that shows only
+// "moved to the quarantine bucket" reads as a repair that lost nothing.
+func TestStateRepairWithoutArchivedSegmentsIsJournaled(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "365d", "--reason", "kept for the vendor migration", "--by", "alice", seg)
+	for i := range 4 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	if err := os.Remove(filepath.Join(e.state, "journal-000001.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	before := len(e.repairRecords())
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-15: archive lost", "--without-archived-segments", seg)
+	if code != 0 {
+		t.Fatalf("state repair --without-archived-segments: exit %d\n%s%s", code, stdout, stderr)
+	}
+	want := "without the journal's archived segments 1 to 1 (--without-archived-segments)"
+	if !strings.Contains(stdout, want) {
+		t.Errorf("the output does not say the repair went on without the archive (%q):\n%s", want, stdout)
+	}
+	reps := e.repairRecords()
+	if len(reps) != before+1 {
+		t.Fatalf("state-repair records %+v, want one more", reps)
+	}
+	note := reps[len(reps)-1].Note
+	for _, w := range []string{`"stale-1" in bucket "snoozes"`, want, "INC-15: archive lost"} {
+		if !strings.Contains(note, w) {
+			t.Errorf("the state-repair record does not say %q:\n%s", w, note)
+		}
+	}
+	e.mustRun("audit", "verify")
+}
+
+// A repair that needs no archived segment journals no word of them, the
+// flag given or not.
+func TestStateRepairWithoutArchivedSegmentsNotNeeded(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "365d", "--reason", "kept for the vendor migration", "--by", "alice", seg)
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-16", "--without-archived-segments", seg)
+	if code != 0 || !strings.Contains(stdout, "rebuilt from the journal") || strings.Contains(stdout, "archived segments 1") {
+		t.Fatalf("state repair --without-archived-segments, nothing archived: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if reps := e.repairRecords(); len(reps) != 1 || strings.Contains(reps[0].Note, "--without-archived-segments") {
+		t.Fatalf("state-repair records %+v, want one saying nothing of an archive", reps)
+	}
+}
+
 // A damaged snooze whose last record is in the journal beside the archive
 // (snoozed again since) needs no archived segment: the repair goes on and
 // puts that last snooze back.

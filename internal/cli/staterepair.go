@@ -137,6 +137,10 @@ type stateRepair struct {
 	// quarantine (what they were is not known).
 	prior     []state.Quarantined
 	priorLost int
+	// withoutArchive, when --without-archived-segments let the repair go
+	// on over archived segments, says so: journaled with each record and
+	// printed, since what only they held is lost.
+	withoutArchive string
 }
 
 func (r *stateRepair) run(ctx context.Context) error {
@@ -177,6 +181,9 @@ func (r *stateRepair) run(ctx context.Context) error {
 		if err := r.checkJournal(); err != nil {
 			return err
 		}
+	}
+	if r.withoutArchive != "" {
+		fmt.Fprintf(r.out, "Warning: %s.\n", r.withoutArchive)
 	}
 	if err := r.quarantine(ctx, j); err != nil {
 		return err
@@ -282,7 +289,12 @@ func (r *stateRepair) checkJournal() error {
 	if err != nil {
 		return fmt.Errorf("the journal %s, which the repair rebuilds from, does not verify: %w; restore the damaged file from its archive or a backup (`patjanitor audit verify` names it), then repair; nothing was changed", path, err)
 	}
-	if what := r.onlyJournalHolds(held); sum.FirstSegment > 1 && what != "" && !r.o.withoutArchived {
+	what := r.onlyJournalHolds(held)
+	if sum.FirstSegment > 1 && what != "" && r.o.withoutArchived {
+		r.withoutArchive = fmt.Sprintf("repaired without the journal's archived segments 1 to %d (--without-archived-segments): a snooze or a confirmed change only they hold is not rebuilt (a snooze lost lets the next run act on its token)", sum.FirstSegment-1)
+		return nil
+	}
+	if sum.FirstSegment > 1 && what != "" {
 		// Archived, as docs/operations.md has operators do: a snooze
 		// made before them is in force, and rebuilt without them it
 		// would be gone (the next run acts on its token), a confirmed
@@ -367,6 +379,9 @@ func (r *stateRepair) quarantine(ctx context.Context, j *audit.Journal) error {
 	for _, b := range r.bad {
 		note := fmt.Sprintf("state repair: the record %q in bucket %q of %s (%d bytes, sha256 %s) does not decode (%s); moved to the quarantine bucket, its bytes kept: %s",
 			untrusted.ClipID(string(b.Key)), b.Bucket, r.st.Path(), len(b.Value), b.SHA256, untrusted.Clip(b.Err, 200), janitor.ReasonNote(r.reason, r.by))
+		if r.withoutArchive != "" {
+			note += "; " + r.withoutArchive
+		}
 		rec, err := j.Append(ctx, audit.Record{Kind: audit.KindStateRepair, Note: note})
 		if err != nil {
 			return fmt.Errorf("journal the repair: %w; nothing was moved", err)
