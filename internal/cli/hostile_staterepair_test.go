@@ -1255,6 +1255,35 @@ func TestStateRepairWithoutArchivedSegmentsNotNeeded(t *testing.T) {
 	}
 }
 
+// The damaged anchor of another journal (the store kept one for each
+// --journal it was used with) is not this journal's: nothing of it is in
+// this journal's archived segments, and the repair does not send the
+// operator to bring them back, nor to --without-archived-segments.
+func TestStateRepairOfAnotherJournalsAnchorNeedsNoArchive(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "365d", "--reason", "kept for the vendor migration", "--by", "alice", seg)
+	for i := range 4 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	if err := os.Remove(filepath.Join(e.state, "journal-000001.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, e.state, "meta", []byte(state.AnchorKey("/elsewhere/journal.jsonl")), []byte("{damaged"))
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-18", seg)
+	if code != 0 || strings.Contains(stdout+stderr, "archived") || !strings.Contains(stdout, "another journal's anchor") {
+		t.Fatalf("state repair of another journal's anchor: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if len(undecodableNow(t, e.state)) != 0 || len(quarantined(t, e.state)) != 1 {
+		t.Fatal("the record was not moved")
+	}
+	e.mustRun("apply", "--auto-approve", seg)
+	if len(e.mutations()) != 0 || !e.present("stale-1") {
+		t.Fatalf("the tenant received %v for a snoozed token", e.mutations())
+	}
+}
+
 // A damaged snooze whose last record is in the journal beside the archive
 // (snoozed again since) needs no archived segment: the repair goes on and
 // puts that last snooze back.

@@ -313,9 +313,15 @@ func (r *stateRepair) checkJournal() error {
 // (every snooze of the journal is taken in), or one whose bucket is not
 // known; "" when there is none.
 func (r *stateRepair) onlyJournalHolds(held map[string]bool) string {
+	anchor := state.AnchorKey(r.journalKey)
 	name := func(bucket string, key []byte) string {
 		switch {
+		case bucket == state.BucketMeta && string(key) == anchor:
 		case bucket == state.BucketMeta:
+			// Another journal's anchor (the store keeps one per
+			// --journal it was used with): nothing of it is in this
+			// journal's segments.
+			return ""
 		case bucket != state.BucketSnoozes && bucket != state.BucketConfirmed && bucket != state.BucketConfirmedClients:
 			return ""
 		case bucket == state.BucketSnoozes && held[string(key)]:
@@ -485,8 +491,13 @@ func (r *stateRepair) report(ctx context.Context) error {
 		if back {
 			rebuilt++
 		}
+		c := consequence(q.Bucket, back)
+		if q.Bucket == state.BucketMeta && string(q.Key) != state.AnchorKey(r.journalKey) {
+			// Not this journal's: nothing of it was anchored or taken in.
+			c = "another journal's anchor (the store keeps one per journal it was used with), not " + r.journal + "'s: nothing was rebuilt from it; that journal, if used again, has no anchor in the store"
+		}
 		fmt.Fprintf(r.out, "Moved to the quarantine bucket: bucket %q, key %q (sha256 %s, journal record %d): %s\n",
-			q.Bucket, untrusted.ClipID(string(q.Key)), q.SHA256, q.JournalSeq, consequence(q.Bucket, back))
+			q.Bucket, untrusted.ClipID(string(q.Key)), q.SHA256, q.JournalSeq, c)
 	}
 	_, err := fmt.Fprintf(r.out, "%d record(s) moved to the quarantine bucket of %s, %d rebuilt from the journal; the repair is journaled.\n",
 		len(r.moved), r.st.Path(), rebuilt)
