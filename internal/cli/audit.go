@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -198,6 +199,15 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 	case err != nil:
 		return &exitError{code: 1, err: fmt.Errorf("audit verify %s: %w", path, err)}
 	}
+	if anchor != nil && anchor.Seq > 0 && !sum.Anchored {
+		// The anchored record is before the segments beside the journal:
+		// its file is archived, and every open starts there (the store
+		// is older than them: restored from a backup). Not OK: every
+		// command that opens the journal refuses it.
+		name := filepath.Base(audit.SegmentPath(path, anchor.Segment+1))
+		return &exitError{code: 1, err: fmt.Errorf("%s: ANCHOR IN ARCHIVED SEGMENTS after %d good records: the state store's anchor (seq %d, segment %d) is in %s, which is not beside the journal (archived?): every command that opens the journal refuses it; the state store is older than the segments beside it (restored from a backup?): bring the archived segments back beside the journal, from %s on, then run the command again",
+			path, sum.Records, anchor.Seq, anchor.Segment, name, name)}
+	}
 	var extra []string
 	if sum.LastSegment > 0 {
 		extra = append(extra, fmt.Sprintf("%d files (segments %06d to %06d and the active file)", sum.Segments, sum.FirstSegment, sum.LastSegment))
@@ -224,10 +234,8 @@ func runAuditVerify(ctx context.Context, g *globals, path string) error {
 	switch {
 	case anchor == nil:
 		extra = append(extra, "anchor: "+anchorNote)
-	case sum.Anchored:
-		extra = append(extra, fmt.Sprintf("anchor: seq %d reached", anchor.Seq))
 	default:
-		extra = append(extra, fmt.Sprintf("anchor: seq %d is in the archived segments, not checked", anchor.Seq))
+		extra = append(extra, fmt.Sprintf("anchor: seq %d reached", anchor.Seq))
 	}
 	w := &stickyWriter{w: g.streams.Out}
 	fmt.Fprintf(w, "%s: OK: %s, %s, last seq %d, last hash %s, %d intents without an outcome; %s\n",

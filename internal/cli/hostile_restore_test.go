@@ -401,3 +401,40 @@ func TestHostileRestoredStateWithItsAnchorInAnArchivedSegment(t *testing.T) {
 	}
 	e.mustRun("audit", "verify")
 }
+
+// audit verify, which an operator runs when every command refuses the
+// journal, does not call it OK while the state store's anchor is in a
+// segment archived since (a store restored from a backup): it names the
+// segment to bring back and exits 1, as every command that opens the
+// journal refuses it until then. It said "OK … anchor: seq N is in the
+// archived segments, not checked".
+func TestHostileAuditVerifyOfARestoredStoreWithItsAnchorArchived(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	for i := range 3 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	restore := e.backupState()
+	for i := 3; i < 8; i++ {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	restore()
+	for n := 1; n <= 3; n++ {
+		if err := os.Remove(filepath.Join(e.state, fmt.Sprintf("journal-%06d.jsonl", n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	journal := len(e.journalRecords())
+	code, stdout, stderr := e.run(nil, "audit", "verify")
+	for _, want := range []string{"journal-000003.jsonl", "bring the archived segments back beside the journal", "every command that opens the journal refuses it"} {
+		if code != 1 || strings.Contains(stdout, ": OK:") || !strings.Contains(stderr, want) {
+			t.Fatalf("audit verify with the anchor's segment archived: exit %d, want an error saying %q\n%s%s", code, want, stdout, stderr)
+		}
+	}
+	if code, _, stderr := e.run(nil, "snooze", "tok-9", "--offline", "--for", "1d", "--reason", "r", seg); code != 1 || !strings.Contains(stderr, "journal-000003.jsonl is not beside the journal") {
+		t.Fatalf("snooze: exit %d, want the refusal audit verify announced\n%s", code, stderr)
+	}
+	if len(e.journalRecords()) != journal || len(e.mutations()) != 0 {
+		t.Fatal("the refused commands changed something")
+	}
+}
