@@ -1238,6 +1238,36 @@ func TestStateRepairWithoutArchivedSegmentsIsJournaled(t *testing.T) {
 	e.mustRun("audit", "verify")
 }
 
+// A repair that finishes an unfinished one (its records journaled and
+// moved before it stopped) moves nothing and journals no record of its
+// own; made --without-archived-segments, it journals one saying so.
+func TestStateRepairFinishedWithoutArchivedSegmentsIsJournaled(t *testing.T) {
+	e := newWF(t, wfPolicies, idnsim.Options{})
+	seg := "--journal-segment-size=600"
+	e.add("stale-1", "o1", 400*wfDay, 200*wfDay)
+	e.mustRun("snooze", "stale-1", "--for", "365d", "--reason", "kept for the vendor migration", "--by", "alice", seg)
+	for i := range 4 {
+		e.mustRun("snooze", fmt.Sprintf("tok-%d", i), "--offline", "--for", "30d", "--reason", "kept for the vendor migration", seg)
+	}
+	putRaw(t, e.state, "snoozes", []byte("stale-1"), []byte("{damaged"))
+	e.repairCrashed("INC-20", crashBeforeTheRebuild)
+	_ = e.archiveFirstSegment() // and the archive lost
+	before := len(e.repairRecords())
+	code, stdout, stderr := e.run(nil, "state", "repair", "--reason", "INC-20: archive lost", "--without-archived-segments", seg)
+	if code != 0 {
+		t.Fatalf("the finishing repair --without-archived-segments: exit %d\n%s%s", code, stdout, stderr)
+	}
+	reps := e.repairRecords()
+	if len(reps) != before+1 {
+		t.Fatalf("state-repair records %+v, want one more saying the repair went on without the archive", reps)
+	}
+	for _, w := range []string{"without the journal's archived segments 1 to 1 (--without-archived-segments)", "INC-20: archive lost"} {
+		if !strings.Contains(reps[len(reps)-1].Note, w) {
+			t.Errorf("the state-repair record does not say %q:\n%s", w, reps[len(reps)-1].Note)
+		}
+	}
+}
+
 // A repair that needs no archived segment journals no word of them, the
 // flag given or not.
 func TestStateRepairWithoutArchivedSegmentsNotNeeded(t *testing.T) {

@@ -379,6 +379,17 @@ func (f *frozenAnchor) StoreAnchor(context.Context, audit.Anchor) error        {
 // store) and the next repair finishes it.
 func (r *stateRepair) quarantine(ctx context.Context, j *audit.Journal) error {
 	if len(r.bad) == 0 {
+		if r.withoutArchive == "" {
+			return nil
+		}
+		// Finishing an unfinished repair, nothing left to move: its
+		// records are journaled, but not that this one rebuilds them
+		// without the archive.
+		note := fmt.Sprintf("state repair: finishing the unfinished repair of %s (its records moved already); %s: %s",
+			r.st.Path(), r.withoutArchive, janitor.ReasonNote(r.reason, r.by))
+		if _, err := j.Append(ctx, audit.Record{Kind: audit.KindStateRepair, Note: note}); err != nil {
+			return fmt.Errorf("journal the repair: %w; nothing was rebuilt", err)
+		}
 		return nil
 	}
 	seqs := make([]int64, 0, len(r.bad))
