@@ -70,7 +70,7 @@ them (--without-archived-segments).`,
 	f.StringVar(&o.reason, "reason", "", "why the records are moved aside (required, at most 4096 bytes; journaled)")
 	f.StringVar(&o.by, "by", "", "who repairs (default the OS user)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "list the records that do not decode, change nothing")
-	f.BoolVar(&o.withoutArchived, "without-archived-segments", false, "repair with the journal's archived segments lost: a snooze or a confirmed change only they hold is not rebuilt")
+	f.BoolVar(&o.withoutArchived, "without-archived-segments", false, "repair with the journal's archived segments lost: a snooze or a confirmed change only they hold is not rebuilt (a damaged journal anchor still needs them)")
 	addJournalFlags(f, &o.journal)
 	return cmd
 }
