@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 )
@@ -308,5 +309,31 @@ func TestQuarantinedExecutionStillCounts(t *testing.T) {
 	}
 	if rec, _, _ := s.ExecutedPlan(ctx, "sha256:abc"); rec.RunID != "r9" {
 		t.Fatalf("record %+v, want run r9's", rec)
+	}
+}
+
+// A nested bucket at an executed plan's key (a hand edit with a bbolt tool)
+// reads as no record (bbolt's Get), and recording the execution over it
+// failed with bbolt's bare "incompatible value", naming neither the store
+// nor the way out. The apply is refused either way (the record comes before
+// any request); now the error says what is there and names state repair.
+func TestNestedBucketAtAnExecutedPlansKeyNamesTheWayOut(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	s := openTest(t, path, newClock())
+	defer func() { _ = s.Close() }()
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucketExecuted))
+		if err == nil {
+			_, err = b.CreateBucket([]byte("sha256:abc"))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := s.Now()
+	_, _, _, err := s.RecordExecution(ctx, ExecutedPlan{PlanHash: "sha256:abc", RunID: "r1", At: at, GeneratedAt: at}, time.Time{})
+	if err == nil || !errors.Is(err, bolterrors.ErrIncompatibleValue) || !strings.Contains(err.Error(), RepairCommand) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("RecordExecution over a nested bucket: %v; want bbolt's error, the store and %q", err, RepairCommand)
 	}
 }

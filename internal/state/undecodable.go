@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/untrusted"
@@ -58,6 +59,11 @@ func (s *Store) named(err error) error {
 	var ue *UndecodableError
 	if errors.As(err, &ue) && ue.Path == "" {
 		ue.Path = s.path
+	}
+	if errors.Is(err, bolterrors.ErrIncompatibleValue) {
+		// A write over a key that holds a nested bucket: a reader sees
+		// no record there (bbolt's Get), so only the write finds it.
+		return fmt.Errorf("state store %s: %w: a nested bucket is where a record belongs (a hand edit with a bbolt tool?); `%s` moves it aside", s.path, err, RepairCommand)
 	}
 	return err
 }
