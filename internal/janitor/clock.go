@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -65,23 +64,10 @@ func (e *ClockSkewError) Error() string {
 // would show it within Max: a refusal at 5m0.4s does not say "5m0s, more
 // than 5m0s".
 func (e *ClockSkewError) shownSkew() time.Duration {
-	if d := absDuration(e.Skew).Round(time.Second); d > e.Max {
+	if d := e.Skew.Abs().Round(time.Second); d > e.Max {
 		return d
 	}
-	return absDuration(e.Skew)
-}
-
-// absDuration is |d|. A Date more than 292 years off saturates Sub at the
-// minimum Duration, whose negation is itself: it is the maximum here, or a
-// Date in year 9999 read as no skew at all.
-func absDuration(d time.Duration) time.Duration {
-	if d == math.MinInt64 {
-		return math.MaxInt64
-	}
-	if d < 0 {
-		return -d
-	}
-	return d
+	return e.Skew.Abs()
 }
 
 // clockCheck compares the Dates of one run's listings with the host's
@@ -149,7 +135,7 @@ func (cc *clockCheck) watch(ctx context.Context, d *answerDate) context.Context 
 	return api.WithDate(ctx, func(date time.Time, ok bool) {
 		a := answerDate{seen: true, ok: ok, date: date, at: cc.e.now()}
 		d.undated = d.undated || !ok
-		if !d.ok || (a.ok && absDuration(cc.skew(&a)) > absDuration(cc.skew(d))) {
+		if !d.ok || (a.ok && cc.skew(&a).Abs() > cc.skew(d).Abs()) {
 			a.undated = d.undated
 			*d = a
 		}
@@ -171,10 +157,13 @@ func (cc *clockCheck) runClock(at time.Time) time.Time {
 // skew is how far the host's clock is ahead of d's Date (behind:
 // negative): its reading at the arrival or the run's clock carried forward
 // to it, whichever is further off, since the run decides with the latter.
-// (A Date has no monotonic reading: the differences are of wall clocks.)
+// (A Date has no monotonic reading: the differences are of wall clocks.
+// A Date more than 292 years off saturates Sub at the minimum Duration,
+// whose negation is itself; Duration.Abs makes it the maximum, where -d
+// would read a Date in year 9999 as no skew at all.)
 func (cc *clockCheck) skew(d *answerDate) time.Duration {
 	at, run := d.at.Sub(d.date), cc.runClock(d.at).Sub(d.date)
-	if absDuration(run) > absDuration(at) {
+	if run.Abs() > at.Abs() {
 		return run
 	}
 	return at
@@ -224,7 +213,7 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 	}
 	cc.dated = true
 	skew := cc.skew(d)
-	if cc.worst == nil || absDuration(skew) > absDuration(*cc.worst) {
+	if cc.worst == nil || skew.Abs() > cc.worst.Abs() {
 		cc.worst = &skew
 	}
 	if cm != nil {
@@ -236,13 +225,13 @@ func (cc *clockCheck) check(listing string, d *answerDate) error {
 		// A Config not made by policy.Load (tests, embedders).
 		limit = policy.DefaultMaxClockSkew
 	}
-	if absDuration(skew) <= limit {
+	if skew.Abs() <= limit {
 		if d.undated || cc.undated {
 			return errMixedDates
 		}
 		return nil
 	}
-	if at := d.at.Sub(d.date); absDuration(at) <= limit {
+	if at := d.at.Sub(d.date); at.Abs() <= limit {
 		return &ClockSkewError{Host: cc.runClock(d.at), Tenant: d.date, Skew: skew, Max: limit, Stepped: d.at}
 	}
 	return &ClockSkewError{Host: d.at, Tenant: d.date, Skew: d.at.Sub(d.date), Max: limit}
