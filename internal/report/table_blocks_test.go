@@ -56,14 +56,18 @@ func TestTableBlocksInOrder(t *testing.T) {
 }
 
 // bigPlan is the fixture's items repeated n times, ids and names made unique.
-func bigPlan(n int) *plan.Plan {
+func bigPlan(n int) *plan.Plan { return repeatedPlan(n, " ") }
+
+// repeatedPlan is the fixture's items repeated n times: ids made unique by
+// the copy's number, and names by sep and that number.
+func repeatedPlan(n int, sep string) *plan.Plan {
 	p := fixture()
 	base := p.Items.Slice()
 	p.Items = plan.Items{}
 	for i := range n {
 		for _, it := range base {
 			it.TokenID = fmt.Sprintf("%s-%05d", it.TokenID, i)
-			it.TokenName = fmt.Sprintf("%s %d", it.TokenName, i)
+			it.TokenName = fmt.Sprintf("%s%s%d", it.TokenName, sep, i)
 			p.Items.Append(it)
 		}
 	}

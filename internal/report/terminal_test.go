@@ -169,20 +169,7 @@ func TestTerminalJSONWriteError(t *testing.T) {
 
 // hostileBigPlan is bigPlan with a bidirectional override in every token
 // name, which a terminal's JSON writes as \u202e.
-func hostileBigPlan(n int) *plan.Plan {
-	p := fixture()
-	base := p.Items.Slice()
-	p.Items = plan.Items{}
-	for i := range n {
-		for _, it := range base {
-			it.TokenID = fmt.Sprintf("%s-%05d", it.TokenID, i)
-			it.TokenName = fmt.Sprintf("%s \u202e%d", it.TokenName, i)
-			p.Items.Append(it)
-		}
-	}
-	p.Items.Sort()
-	return p
-}
+func hostileBigPlan(n int) *plan.Plan { return repeatedPlan(n, " \u202e") }
 
 // TestTerminalHoldsOneItemAtATime: every format is written to a terminal as
 // it is rendered. The JSON was encoded whole into a buffer, then escaped
