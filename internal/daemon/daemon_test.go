@@ -382,20 +382,12 @@ func TestScheduleFollowsTheWallClockAcrossDST(t *testing.T) {
 func TestScheduledRunsNeverOverlap(t *testing.T) {
 	h := newHarness(t, configYAML("@every 1s", policyYAML("a", "enforce", "")+policyYAML("b", "enforce", "@every 1000ms")), nil)
 	first := make(chan struct{})
-	h.runners.setRun(func(ctx context.Context, _ *policy.Config) (*RunReport, error) {
-		select {
-		case <-first:
-		case <-ctx.Done():
-		}
-		return &RunReport{}, nil
-	})
+	h.runners.setRun(blockUntil(first))
 	h.start()
 	h.tick(2)
 	waitFor(t, "one group running, the other waiting", 10*time.Second, func() bool {
 		c, _, _ := h.runners.snapshot()
-		h.d.gate.mu.Lock()
-		defer h.d.gate.mu.Unlock()
-		return len(c) == 1 && len(h.d.gate.waiters) == 1
+		return len(c) == 1 && h.waiters() == 1
 	})
 	h.tick(2)
 	waitFor(t, "a run skipped while its own group is in progress", 10*time.Second, func() bool {
@@ -451,11 +443,7 @@ func TestWaitingRunRunsTheReloadedConfig(t *testing.T) {
 		g := old.groups[0]
 		h.d.runOnce(old, g.Group, g.cfg, "schedule") // as the old scheduler would
 	}()
-	waitFor(t, "the run to wait", 10*time.Second, func() bool {
-		h.d.gate.mu.Lock()
-		defer h.d.gate.mu.Unlock()
-		return len(h.d.gate.waiters) == 1
-	})
+	waitFor(t, "the run to wait", 10*time.Second, func() bool { return h.waiters() == 1 })
 	writeFile(t, h.path, configYAML("@daily", policyYAML("a", "report", "")))
 	h.reload <- struct{}{}
 	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
@@ -738,20 +726,12 @@ func TestRunInProgressMetric(t *testing.T) {
 func TestRunInProgressMetricIsTheGate(t *testing.T) {
 	h := newHarness(t, configYAML("@every 1s", policyYAML("a", "enforce", "")+policyYAML("b", "enforce", "@every 1000ms")), nil)
 	release := make(chan struct{})
-	h.runners.setRun(func(ctx context.Context, _ *policy.Config) (*RunReport, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return &RunReport{}, nil
-	})
+	h.runners.setRun(blockUntil(release))
 	h.start()
 	h.tick(2)
 	waitFor(t, "one group running, the other waiting", 10*time.Second, func() bool {
 		c, _, _ := h.runners.snapshot()
-		h.d.gate.mu.Lock()
-		defer h.d.gate.mu.Unlock()
-		return len(c) == 1 && len(h.d.gate.waiters) == 1
+		return len(c) == 1 && h.waiters() == 1
 	})
 	release <- struct{}{} // the first run ends; the waiting one starts
 	waitFor(t, "the waiting group's run to start", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 2 })

@@ -331,6 +331,25 @@ func (h *harness) ran(n int) {
 	})
 }
 
+// waiters is how many runs wait at the gate for the run in progress.
+func (h *harness) waiters() int {
+	h.d.gate.mu.Lock()
+	defer h.d.gate.mu.Unlock()
+	return len(h.d.gate.waiters)
+}
+
+// blockUntil is a Runner.Run that returns once release is closed or sent
+// on, or the daemon stops.
+func blockUntil(release <-chan struct{}) func(context.Context, *policy.Config) (*RunReport, error) {
+	return func(ctx context.Context, _ *policy.Config) (*RunReport, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &RunReport{}, nil
+	}
+}
+
 func (h *harness) get(path string) (int, string) {
 	h.t.Helper()
 	resp, err := http.Get(h.base + path)

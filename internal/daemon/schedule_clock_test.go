@@ -380,11 +380,7 @@ func TestHostileReloadWhileARunWaitsKeepsTheRun(t *testing.T) {
 	h.tickUntil(2, h.clock.Now, day.Add(2*time.Hour))
 	waitFor(t, "a's run", 10*time.Second, func() bool { c, _, _ := h.runners.snapshot(); return len(c) == 1 })
 	h.tickUntil(2, h.clock.Now, day.Add(3*time.Hour))
-	waitFor(t, "b's run to wait", 10*time.Second, func() bool {
-		h.d.gate.mu.Lock()
-		defer h.d.gate.mu.Unlock()
-		return len(h.d.gate.waiters) == 1
-	})
+	waitFor(t, "b's run to wait", 10*time.Second, func() bool { return h.waiters() == 1 })
 	writeFile(t, h.path, cfg("report"))
 	h.reload <- struct{}{}
 	waitFor(t, "the reload", 10*time.Second, func() bool { r, _ := h.metrics.get(); return len(r) == 2 })
