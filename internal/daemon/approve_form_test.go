@@ -32,7 +32,7 @@ func approveDaemon(got *[][2][]byte) *Daemon {
 		log:             zap.NewNop(),
 		enableLifecycle: true,
 		approving:       make(chan struct{}, maxApproving),
-		timeouts:        DefaultHTTPTimeouts,
+		timeouts:        defaultHTTPTimeouts,
 		approve: func(_ context.Context, p, s []byte) (Approved, error) {
 			*got = append(*got, [2][]byte{p, s})
 			return Approved{Path: "approved/x.json"}, nil

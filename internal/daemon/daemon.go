@@ -172,7 +172,7 @@ type Options struct {
 	// ApplyApprovedImmediately makes POST /approve start that run too.
 	ApplyApprovedImmediately bool
 	// HTTPTimeouts bound how long a client may take over a request; a zero
-	// field takes its default (DefaultHTTPTimeouts). Tests shorten them.
+	// field takes its default (defaultHTTPTimeouts). Tests shorten them.
 	HTTPTimeouts HTTPTimeouts
 }
 
@@ -193,25 +193,25 @@ type HTTPTimeouts struct {
 	Read time.Duration
 }
 
-// DefaultHTTPTimeouts are the HTTP timeouts of serve.
-var DefaultHTTPTimeouts = HTTPTimeouts{
+// defaultHTTPTimeouts are the HTTP timeouts of serve.
+var defaultHTTPTimeouts = HTTPTimeouts{
 	ReadHeader: 10 * time.Second,
 	Idle:       2 * time.Minute,
 	BodyStall:  time.Minute,
 	Read:       time.Hour,
 }
 
-// withDefaults fills the zero fields from DefaultHTTPTimeouts.
+// withDefaults fills the zero fields from defaultHTTPTimeouts.
 func (t HTTPTimeouts) withDefaults() HTTPTimeouts {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
-	def(&t.ReadHeader, DefaultHTTPTimeouts.ReadHeader)
-	def(&t.Idle, DefaultHTTPTimeouts.Idle)
-	def(&t.BodyStall, DefaultHTTPTimeouts.BodyStall)
-	def(&t.Read, DefaultHTTPTimeouts.Read)
+	def(&t.ReadHeader, defaultHTTPTimeouts.ReadHeader)
+	def(&t.Idle, defaultHTTPTimeouts.Idle)
+	def(&t.BodyStall, defaultHTTPTimeouts.BodyStall)
+	def(&t.Read, defaultHTTPTimeouts.Read)
 	return t
 }
 
