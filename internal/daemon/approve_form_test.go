@@ -155,17 +155,7 @@ func TestHostileApproveEndpointUnauthenticatedTakesNoPlace(t *testing.T) {
 			return Approved{Path: "approved/x.json"}, nil
 		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
+	h.run()
 	addr := h.d.Addr().String()
 	ct, body := form(t, "plan", "P", "sig", "S")
 	// Three clients without credentials (one more than the places), each

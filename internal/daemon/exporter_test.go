@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -134,17 +133,7 @@ func TestWebConfigFileTLSAndBasicAuth(t *testing.T) {
 	writeFile(t, webCfg, "tls_server_config:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+"\nbasic_auth_users:\n  prometheus: "+string(hash)+"\n")
 
 	h := newHarness(t, configYAML("@daily", policyYAML("a", "report", "")), func(o *Options) { o.WebConfigFile = webCfg })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
+	h.run()
 	// Generous: an unknown user is checked against a cost-10 dummy hash (no
 	// timing oracle), slow under -race on a busy machine.
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
