@@ -30,6 +30,16 @@ func addJournalFlags(f *pflag.FlagSet, o *journalFlags) {
 		"rotate the journal into a sealed segment (journal-000001.jsonl, …) when it would grow past this size; 0 never rotates")
 }
 
+// options are the audit.Options these flags set: a segment size of 0
+// (never rotate) is audit's -1, since audit takes 0 for its default size.
+func (o journalFlags) options() audit.Options {
+	opts := audit.Options{SegmentBytes: int64(o.segmentSize), Clock: o.clock}
+	if opts.SegmentBytes == 0 {
+		opts.SegmentBytes = -1
+	}
+	return opts
+}
+
 // journalKey names a journal in the state store (its anchor's key): the path
 // relative to the state directory when the journal is inside it (so that a
 // state directory restored elsewhere keeps its anchor), else the absolute
@@ -56,10 +66,7 @@ func (g *globals) journalKey(path string) string {
 // it would bury the damage.
 func (g *globals) openJournal(o journalFlags, st *state.Store) (*audit.Journal, []audit.Record, error) {
 	path := g.journalPath(o.path)
-	opts := audit.Options{SegmentBytes: int64(o.segmentSize), Clock: o.clock}
-	if opts.SegmentBytes == 0 {
-		opts.SegmentBytes = -1
-	}
+	opts := o.options()
 	if st != nil {
 		opts.Anchors = st.AnchorOf(g.journalKey(path))
 		// A store older than the journal (restored from a backup) gets

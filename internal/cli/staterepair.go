@@ -228,10 +228,10 @@ func (r *stateRepair) holdJournal(ctx context.Context) (*audit.Journal, error) {
 			return nil, err
 		}
 	}
-	opts := audit.Options{Clock: r.now, SegmentBytes: int64(r.o.journal.segmentSize), Anchors: fa}
-	if opts.SegmentBytes == 0 {
-		opts.SegmentBytes = -1
-	}
+	jf := r.o.journal
+	jf.clock = r.now
+	opts := jf.options()
+	opts.Anchors = fa
 	j, err := audit.Open(path, opts)
 	var ae *audit.AnchorError
 	switch {
