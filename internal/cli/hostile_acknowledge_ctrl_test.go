@@ -59,9 +59,7 @@ func TestHostileAcknowledgeIDWithControlBytes(t *testing.T) {
 	if code, stdout, stderr := e.run(nil, "audit", "show", acks[0].RunID); code != 0 || strings.ContainsAny(stdout, "\x1b\x07\r") {
 		t.Fatalf("audit show: exit %d\n%q%q", code, stdout, stderr)
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 
 	e.writeConfig("exclude: {tokenIds: [" + `"evil\e]0;pwned\a\nforged"` + "]}\n" + wfPolicies)
 	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {

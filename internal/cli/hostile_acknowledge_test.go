@@ -169,9 +169,7 @@ func TestHostileAcknowledgeEndsTheAlarmOfAKeptToken(t *testing.T) {
 	if faked.Load() != 2 {
 		t.Fatalf("%d DELETEs faked; the exempt token was deleted again", faked.Load())
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // Acknowledging ends the alarm, not the proof: when a policy still deletes
@@ -240,9 +238,7 @@ func TestHostileAcknowledgeWhileTheJournalIsHeld(t *testing.T) {
 	if toks, _ := storedRecords(t, e.state); len(toks) != 0 {
 		t.Fatalf("records left: %+v", toks)
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // journalKeyOf is the key of e's journal's anchor in the state store.
@@ -282,9 +278,7 @@ func TestHostileAcknowledgeAPIClientDisableNotInEffect(t *testing.T) {
 	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 || faked.Load() != 2 {
 		t.Fatalf("apply after the acknowledgement: exit %d, %d faked\n%s", code, faked.Load(), stderr)
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // serve holds the journal: acknowledge keeps the acknowledgement, serve's
@@ -407,9 +401,7 @@ func TestHostileSecondAcknowledgementKeepsThePendingFirst(t *testing.T) {
 	if faked.Load() != 2 || len(e.mutations()) != 0 {
 		t.Fatalf("%d DELETEs faked, tenant received %v; acknowledging sends nothing", faked.Load(), e.mutations())
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // An acknowledgement too big for a journal record (a reason and a name

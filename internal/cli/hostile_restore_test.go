@@ -12,7 +12,6 @@ import (
 	"github.com/patjanitor/patjanitor/internal/audit"
 	"github.com/patjanitor/patjanitor/internal/idnsim"
 	"github.com/patjanitor/patjanitor/internal/pat"
-	"github.com/patjanitor/patjanitor/internal/plan"
 	"github.com/patjanitor/patjanitor/internal/state"
 )
 
@@ -69,16 +68,7 @@ func TestHostileRestoredStateReplaysSignedPlan(t *testing.T) {
 	e.mustRun("snooze", "keep-1", "--for", "30d", "--reason", "kept", "--by", "ops")
 	restore := e.backupState()
 
-	planFile := filepath.Join(e.dir, "plan.json")
-	for _, args := range [][]string{{"plan", "--out", planFile}, {"approve", planFile, "--key", r.alice}, {"approve", planFile, "--key", r.bob}} {
-		if code, _, stderr := e.run(nil, args...); code != 0 {
-			t.Fatalf("%v: %d %s", args, code, stderr)
-		}
-	}
-	_, saved, err := plan.ReadFile(planFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	planFile, saved := e.signedPlan(r)
 	if code, stdout, stderr := e.run(nil, "apply", planFile, "--auto-approve"); code != 0 {
 		t.Fatalf("first apply: %d\n%s%s", code, stdout, stderr)
 	}
@@ -114,9 +104,7 @@ func TestHostileRestoredStateReplaysSignedPlan(t *testing.T) {
 		!strings.Contains(runs[1].Plan.Refused, "already executed, by run "+first[0].RunID) {
 		t.Fatalf("journal plan runs %+v; want the execution and the refusal naming it", runs)
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // A token is snoozed (an operator exempted it from every policy), and then
@@ -158,9 +146,7 @@ func TestHostileRestoredStateForgetsSnooze(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "snoozed until "+pat.FormatTime(until)) {
 		t.Fatalf("plan after the catch-up does not skip stale-1 as snoozed: %d\n%s%s", code, stdout, stderr)
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // The other direction, in journal order: a token snoozed before the backup
@@ -220,9 +206,7 @@ func TestHostileReanchorOnRestoredStoreKeepsTheTail(t *testing.T) {
 	if m := e.mutations(); len(m) != 0 || code != 0 {
 		t.Fatalf("the apply after the reanchor acted on the snoozed token: %d %v\n%s%s", code, e.deletedPaths(), stdout, stderr)
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // `audit reanchor` on a journal whose end is a torn record. A journal cut

@@ -156,9 +156,7 @@ func TestHostileOversizedPendingSnoozeOfAnOlderVersionIsJournaledClipped(t *test
 	if len(zs) != 2 || zs[0].Reason != reason || zs[0].By != by || zs[0].Unjournaled || zs[1].Unjournaled {
 		t.Fatalf("snoozes stored: %d; want both, whole, journaled", len(zs))
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // unsnooze's shell completion offers the snoozed ids a terminal shows as
@@ -330,9 +328,7 @@ func TestHostileSnoozeAgainWhileServeHoldsTheJournalJournalsEveryOne(t *testing.
 	if len(zs) != 1 || zs[0].Reason != "shorter after all" || zs[0].Unjournaled {
 		t.Fatalf("snoozes stored: %+v; want carol's, journaled", zs)
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // The snoozes of a token waiting for serve's next run are bounded: past
@@ -424,7 +420,5 @@ func TestHostileCrashWhileJournalingAReplacedSnoozeKeepsTheNewerOne(t *testing.T
 	if got := e.deletedPaths(); len(got) != 1 || !strings.HasSuffix(got[0], "/stale-2") || !e.present("stale-1") {
 		t.Fatalf("tenant received %v; want stale-2 deleted, snoozed stale-1 kept", got)
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: exit %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }

@@ -180,9 +180,7 @@ func TestHostileRepairedExecutedPlanIsStillRefused(t *testing.T) {
 			t.Errorf("the repair's journal record lacks %q: %s", want, reps[0].Note)
 		}
 	}
-	if code, stdout, stderr := e.run(nil, "audit", "verify"); code != 0 {
-		t.Fatalf("audit verify: %d\n%s%s", code, stdout, stderr)
-	}
+	e.mustRun("audit", "verify")
 }
 
 // The state store is restored from a backup taken before an apply that
