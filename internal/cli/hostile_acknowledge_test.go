@@ -205,16 +205,7 @@ func TestHostileAcknowledgeWhileTheJournalIsHeld(t *testing.T) {
 	e, faked := newLyingDeleteWF(t, wfPolicies)
 	toNotInEffect(t, e, faked)
 
-	st, err := state.Open(filepath.Join(e.state, state.FileName), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := audit.Open(filepath.Join(e.state, JournalFile), audit.Options{Anchors: st.AnchorOf(e.journalKeyOf())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	held.Detach()
-	_ = st.Close()
+	release := holdJournal(t, e)
 	code, stdout, stderr := e.run(nil, "acknowledge", "stale-1", "--reason", "kept", "--by", "bob")
 	if code != 0 || !strings.Contains(stdout, "held by a running patjanitor serve") {
 		t.Fatalf("acknowledge: exit %d\n%s%s", code, stdout, stderr)
@@ -225,9 +216,7 @@ func TestHostileAcknowledgeWhileTheJournalIsHeld(t *testing.T) {
 	if n := len(e.outcomesOf("stale-1", janitor.StatusAcknowledged)); n != 0 {
 		t.Fatalf("%d acknowledged outcomes while the journal was held", n)
 	}
-	if err := held.Close(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	e.writeConfig("exclude: {tokenIds: [stale-1]}\n" + wfPolicies)
 	if code, _, stderr := e.run(nil, "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s", code, stderr)
