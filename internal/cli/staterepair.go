@@ -101,7 +101,9 @@ func runStateRepairHooked(ctx context.Context, g *globals, o stateRepairFlags, n
 		_, err := fmt.Fprintf(g.streams.Out, "There is no state store at %s: nothing to repair.\n", g.statePath())
 		return err
 	}
-	st, err := state.Open(g.statePath(), state.Options{Clock: now, Repairing: true})
+	// Opened as every journaled command opens it: a store serve holds is
+	// refused with the way out.
+	st, err := g.openStateWith(state.Options{Clock: now, Repairing: true})
 	if err != nil {
 		return fmt.Errorf("state repair: %w", err)
 	}
